@@ -1,0 +1,30 @@
+# The two set-up commands are `make run` and `make test`; both install what is missing first.
+BUILD_DIR ?= build
+DATA_DIR  ?= $(CURDIR)/data
+PORT      ?= 50051
+METRICS_PORT ?= 9464
+JOBS      ?= $(shell nproc)
+export CCACHE_DIR ?= $(CURDIR)/.ccache
+
+.PHONY: deps configure build test run bench clean
+
+deps:
+	@bash tools/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: configure
+	@ninja -C $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+run: build
+	@bash tools/run-crmd.sh $(BUILD_DIR) $(DATA_DIR) $(PORT) $(METRICS_PORT)
+
+bench: build
+	@$(BUILD_DIR)/tools/crm-bench --clients=1 && $(BUILD_DIR)/tools/crm-bench --clients=64
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,79 @@
+#include "libs/common/grpc_status.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "google/rpc/status.pb.h"
+
+namespace crm {
+namespace {
+
+constexpr char kTypePrefix[] = "type.googleapis.com/";
+
+std::string TypeUrl(const google::protobuf::Message& m) {
+  return absl::StrCat(kTypePrefix, m.GetDescriptor()->full_name());
+}
+
+template <typename T>
+absl::optional<T> GetDetail(const absl::Status& status) {
+  T msg;
+  absl::optional<absl::Cord> payload = status.GetPayload(TypeUrl(msg));
+  if (!payload.has_value() || !msg.ParseFromString(std::string(*payload))) return absl::nullopt;
+  return msg;
+}
+
+}  // namespace
+
+absl::Status InvalidFieldError(absl::string_view field, absl::string_view description) {
+  absl::Status status(absl::StatusCode::kInvalidArgument, absl::StrCat(field, ": ", description));
+  google::rpc::BadRequest bad;
+  auto* v = bad.add_field_violations();
+  v->set_field(std::string(field));
+  v->set_description(std::string(description));
+  status.SetPayload(TypeUrl(bad), absl::Cord(bad.SerializeAsString()));
+  return WithErrorInfo(std::move(status), "INVALID_FIELD", {{"field", std::string(field)}});
+}
+
+absl::Status WithErrorInfo(absl::Status status, absl::string_view reason,
+                           const std::map<std::string, std::string>& metadata) {
+  if (status.ok()) return status;
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(reason));
+  info.set_domain(std::string(kErrorDomain));
+  for (const auto& [k, v] : metadata) (*info.mutable_metadata())[k] = v;
+  status.SetPayload(TypeUrl(info), absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
+absl::optional<google::rpc::BadRequest> GetBadRequest(const absl::Status& status) {
+  return GetDetail<google::rpc::BadRequest>(status);
+}
+
+absl::optional<google::rpc::ErrorInfo> GetErrorInfo(const absl::Status& status) {
+  return GetDetail<google::rpc::ErrorInfo>(status);
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  google::rpc::Status rpc;
+  rpc.set_code(static_cast<int>(status.code()));
+  rpc.set_message(std::string(status.message()));
+  status.ForEachPayload([&rpc](absl::string_view type_url, const absl::Cord& payload) {
+    auto* any = rpc.add_details();
+    any->set_type_url(std::string(type_url));
+    any->set_value(std::string(payload));
+  });
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()), rpc.SerializeAsString());
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  absl::Status out(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  google::rpc::Status rpc;
+  if (!status.error_details().empty() && rpc.ParseFromString(status.error_details())) {
+    for (const auto& any : rpc.details()) out.SetPayload(any.type_url(), absl::Cord(any.value()));
+  }
+  return out;
+}
+
+}  // namespace crm

@@ -1,0 +1,39 @@
+#ifndef CRM_LIBS_COMMON_GRPC_STATUS_H_
+#define CRM_LIBS_COMMON_GRPC_STATUS_H_
+
+#include <map>
+#include "absl/types/optional.h"
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "google/rpc/error_details.pb.h"
+#include "grpcpp/support/status.h"
+
+namespace crm {
+
+// The ErrorInfo.domain of every error this project raises.
+inline constexpr absl::string_view kErrorDomain = "crm.backbone";
+
+// INVALID_ARGUMENT whose google.rpc.BadRequest names `field` (a request field path such as
+// "customer.phone"). The message is "<field>: <description>".
+absl::Status InvalidFieldError(absl::string_view field, absl::string_view description);
+
+// Returns `status` with a google.rpc.ErrorInfo detail (reason in UPPER_SNAKE_CASE, e.g.
+// "DUPLICATE_PHONE", and metadata such as {"existing": "customers/..."}). OK stays OK.
+absl::Status WithErrorInfo(absl::Status status, absl::string_view reason,
+                           const std::map<std::string, std::string>& metadata = {});
+
+absl::optional<google::rpc::BadRequest> GetBadRequest(const absl::Status& status);
+absl::optional<google::rpc::ErrorInfo> GetErrorInfo(const absl::Status& status);
+
+// absl::Status -> grpc::Status; details travel as a serialised google.rpc.Status in
+// grpc-status-details-bin, so any gRPC client library can decode them.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// grpc::Status -> absl::Status, keeping the google.rpc details that ToGrpcStatus attached.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace crm
+
+#endif  // CRM_LIBS_COMMON_GRPC_STATUS_H_

@@ -1,0 +1,125 @@
+#include "libs/common/token.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "nlohmann/json.hpp"
+
+namespace crm {
+namespace {
+
+std::string Base64Url(absl::string_view in) {
+  std::string out;
+  absl::WebSafeBase64Escape(in, &out);  // no padding
+  return out;
+}
+
+std::string HmacSha256(absl::string_view key, absl::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  return std::string(reinterpret_cast<char*>(mac), len);
+}
+
+absl::Status Unauthenticated(absl::string_view why) {
+  return absl::UnauthenticatedError(absl::StrCat("invalid token: ", why));
+}
+
+}  // namespace
+
+bool IsKnownRole(absl::string_view role) {
+  return role == "rep" || role == "manager" || role == "admin" || role == "service";
+}
+
+absl::StatusOr<std::string> MintToken(absl::string_view key, const Claims& claims) {
+  if (key.size() < 32) return absl::InvalidArgumentError("signing key is shorter than 32 bytes");
+  if (claims.sub.empty()) return absl::InvalidArgumentError("sub is empty");
+  if (!IsKnownRole(claims.role)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("role '", claims.role, "' is not one of rep, manager, admin, service"));
+  }
+  nlohmann::json payload = {{"sub", claims.sub},
+                            {"role", claims.role},
+                            {"team", claims.team},
+                            {"exp", absl::ToUnixSeconds(claims.exp)}};
+  const std::string signing_input =
+      absl::StrCat(Base64Url(R"({"alg":"HS256","typ":"JWT"})"), ".", Base64Url(payload.dump()));
+  return absl::StrCat(signing_input, ".", Base64Url(HmacSha256(key, signing_input)));
+}
+
+absl::StatusOr<Claims> VerifyToken(absl::string_view key, absl::string_view token, absl::Time now) {
+  std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 3) return Unauthenticated("not a JWS compact token");
+  const std::string signing_input = absl::StrCat(parts[0], ".", parts[1]);
+  std::string sig;
+  if (!absl::WebSafeBase64Unescape(parts[2], &sig)) return Unauthenticated("bad signature encoding");
+  const std::string expected = HmacSha256(key, signing_input);
+  if (sig.size() != expected.size() || CRYPTO_memcmp(sig.data(), expected.data(), sig.size()) != 0) {
+    return Unauthenticated("bad signature");
+  }
+  std::string header_json, payload_json;
+  if (!absl::WebSafeBase64Unescape(parts[0], &header_json) ||
+      !absl::WebSafeBase64Unescape(parts[1], &payload_json)) {
+    return Unauthenticated("bad encoding");
+  }
+  nlohmann::json header = nlohmann::json::parse(header_json, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json payload = nlohmann::json::parse(payload_json, nullptr, false);
+  if (!header.is_object() || !payload.is_object()) return Unauthenticated("bad JSON");
+  if (header.value("alg", "") != "HS256") return Unauthenticated("algorithm is not HS256");
+  Claims c;
+  if (!payload.contains("sub") || !payload["sub"].is_string() || !payload.contains("role") ||
+      !payload["role"].is_string() || !payload.contains("exp") ||
+      !payload["exp"].is_number_integer()) {
+    return Unauthenticated("missing sub, role or exp");
+  }
+  c.sub = payload["sub"].get<std::string>();
+  c.role = payload["role"].get<std::string>();
+  if (payload.contains("team") && payload["team"].is_string()) c.team = payload["team"];
+  c.exp = absl::FromUnixSeconds(payload["exp"].get<int64_t>());
+  if (c.sub.empty()) return Unauthenticated("empty sub");
+  if (!IsKnownRole(c.role)) return Unauthenticated("unknown role");
+  if (now >= c.exp) return Unauthenticated("expired");
+  return c;
+}
+
+absl::StatusOr<std::string> LoadSigningKey(const std::string& path, bool create) {
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string key(absl::StripAsciiWhitespace(ss.str()));
+    if (key.size() < 32) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("signing key in ", path, " is shorter than 32 bytes"));
+    }
+    return key;
+  }
+  if (!create) return absl::NotFoundError(absl::StrCat("no signing key at ", path));
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return absl::InternalError("RAND_bytes failed");
+  const std::string key = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<char*>(raw), sizeof raw));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", path));
+  const std::string line = key + "\n";
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return key;
+}
+
+}  // namespace crm

@@ -1,0 +1,390 @@
+#include "libs/eventlog/embedded_log.h"
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/base/internal/endian.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "crm/eventlog/v1/stored_record.pb.h"
+#include "libs/common/status_macros.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+
+namespace crm::eventlog {
+namespace {
+
+// Key layout: 'm' topic           -> partition count (decimal)
+//             'r' topic '\0' be32(partition) be64(offset) -> StoredRecord
+std::string MetaKey(absl::string_view topic) { return absl::StrCat("m", topic); }
+
+std::string RecordPrefix(absl::string_view topic, int32_t partition) {
+  std::string k = absl::StrCat("r", topic, absl::string_view("\0", 1));
+  char buf[4];
+  absl::big_endian::Store32(buf, static_cast<uint32_t>(partition));
+  k.append(buf, 4);
+  return k;
+}
+
+std::string RecordKey(absl::string_view topic, int32_t partition, int64_t offset) {
+  std::string k = RecordPrefix(topic, partition);
+  char buf[8];
+  absl::big_endian::Store64(buf, static_cast<uint64_t>(offset));
+  k.append(buf, 8);
+  return k;
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsNoSpace() || s.IsIOError()) return absl::UnavailableError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  return absl::InternalError(msg);
+}
+
+struct PendingAppend {
+  std::string topic;
+  std::string key;
+  std::vector<Message> messages;
+  AppendCallback done;
+};
+
+struct TopicState {
+  int32_t partitions = 0;
+  std::vector<int64_t> next;  // next offset per partition
+};
+
+class EmbeddedLog;
+
+class EmbeddedWriter final : public Writer {
+ public:
+  EmbeddedWriter(EmbeddedLog* log, std::string topic) : log_(log), topic_(std::move(topic)) {}
+  ~EmbeddedWriter() override;
+  void Append(std::string key, std::vector<Message> messages, AppendCallback done) override;
+  const std::string& topic() const override { return topic_; }
+
+ private:
+  EmbeddedLog* log_;
+  std::string topic_;
+};
+
+class EmbeddedSubscription;
+
+class EmbeddedLog final : public Log {
+ public:
+  EmbeddedLog(EmbeddedLogOptions options, std::unique_ptr<rocksdb::DB> db)
+      : options_(std::move(options)), db_(std::move(db)) {}
+
+  ~EmbeddedLog() override {
+    {
+      absl::MutexLock l(&mu_);
+      stopping_ = true;
+    }
+    if (committer_.joinable()) committer_.join();
+  }
+
+  absl::Status Load() {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    absl::MutexLock l(&mu_);
+    for (it->Seek("m"); it->Valid() && it->key().starts_with("m"); it->Next()) {
+      const std::string topic = it->key().ToString().substr(1);
+      TopicState& t = topics_[topic];
+      t.partitions = std::stoi(it->value().ToString());
+      t.next.assign(t.partitions, 0);
+    }
+    CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan topics"));
+    for (auto& [topic, t] : topics_) {
+      for (int32_t p = 0; p < t.partitions; ++p) {
+        // The last record of the partition is the greatest key below the next prefix.
+        const std::string upper = RecordPrefix(topic, p + 1);
+        it->SeekForPrev(RecordKey(topic, p, INT64_MAX));
+        const std::string prefix = RecordPrefix(topic, p);
+        if (it->Valid() && it->key().starts_with(prefix)) {
+          t.next[p] = static_cast<int64_t>(
+                          absl::big_endian::Load64(it->key().data() + prefix.size())) + 1;
+        }
+      }
+    }
+    committer_ = std::thread([this] { CommitLoop(); });
+    return absl::OkStatus();
+  }
+
+  absl::Status CreateTopic(absl::string_view topic, int32_t partitions) override {
+    if (topic.empty() || topic.find('\0') != absl::string_view::npos) {
+      return absl::InvalidArgumentError("topic name is empty or has a NUL byte");
+    }
+    if (partitions < 1 || partitions > 1024) {
+      return absl::InvalidArgumentError("partitions must be in [1, 1024]");
+    }
+    absl::MutexLock l(&mu_);
+    auto it = topics_.find(std::string(topic));
+    if (it != topics_.end()) {
+      if (it->second.partitions == partitions) return absl::OkStatus();
+      return absl::FailedPreconditionError(absl::StrCat("topic ", topic, " exists with ",
+                                                        it->second.partitions, " partitions"));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    CRM_RETURN_IF_ERROR(
+        FromRocks(db_->Put(wo, MetaKey(topic), std::to_string(partitions)), "create topic"));
+    TopicState& t = topics_[std::string(topic)];
+    t.partitions = partitions;
+    t.next.assign(partitions, 0);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int32_t> PartitionCount(absl::string_view topic) override {
+    absl::MutexLock l(&mu_);
+    auto it = topics_.find(std::string(topic));
+    if (it == topics_.end()) return absl::NotFoundError(absl::StrCat("no topic ", topic));
+    return it->second.partitions;
+  }
+
+  absl::StatusOr<std::vector<int64_t>> EndOffsets(absl::string_view topic) override {
+    absl::MutexLock l(&mu_);
+    auto it = topics_.find(std::string(topic));
+    if (it == topics_.end()) return absl::NotFoundError(absl::StrCat("no topic ", topic));
+    return it->second.next;
+  }
+
+  absl::StatusOr<std::unique_ptr<Writer>> OpenWriter(absl::string_view topic) override {
+    absl::MutexLock l(&mu_);
+    if (!topics_.contains(std::string(topic))) {
+      return absl::NotFoundError(absl::StrCat("no topic ", topic));
+    }
+    if (!writers_.insert(std::string(topic)).second) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("topic ", topic, " already has a writer"));
+    }
+    return std::make_unique<EmbeddedWriter>(this, std::string(topic));
+  }
+
+  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(absl::string_view topic,
+                                                         std::vector<Position> from) override;
+
+  void ReleaseWriter(const std::string& topic) {
+    absl::MutexLock l(&mu_);
+    writers_.erase(topic);
+  }
+
+  void Enqueue(PendingAppend a) {
+    if (a.messages.empty()) {
+      a.done(absl::InvalidArgumentError("empty append"));
+      return;
+    }
+    absl::MutexLock l(&mu_);
+    queue_.push_back(std::move(a));
+  }
+
+  // Wake-up support for subscriptions: a counter bumped after every commit.
+  uint64_t WaitForCommitAfter(uint64_t seen, absl::Duration timeout, const bool* woken) {
+    absl::MutexLock l(&mu_);
+    auto cond = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return commit_seq_ != seen || *woken || stopping_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&cond), timeout);
+    return commit_seq_;
+  }
+
+  uint64_t commit_seq() {
+    absl::MutexLock l(&mu_);
+    return commit_seq_;
+  }
+
+  // Lets Wake() interrupt a waiting subscriber: the flag lives under mu_.
+  void SetFlag(bool* flag) {
+    absl::MutexLock l(&mu_);
+    *flag = true;
+  }
+  bool TakeFlag(bool* flag) {
+    absl::MutexLock l(&mu_);
+    bool v = *flag;
+    *flag = false;
+    return v;
+  }
+
+  rocksdb::DB* db() { return db_.get(); }
+
+ private:
+  void CommitLoop() {
+    for (;;) {
+      std::deque<PendingAppend> group;
+      std::vector<std::pair<int32_t, int64_t>> placed;  // partition, first offset
+      rocksdb::WriteBatch batch;
+      std::map<std::string, std::vector<int64_t>> new_next;
+      std::vector<std::pair<PendingAppend, absl::Status>> rejected;
+      const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+      {
+        absl::MutexLock l(&mu_);
+        auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+          return !queue_.empty() || stopping_;
+        };
+        mu_.Await(absl::Condition(&ready));
+        if (queue_.empty() && stopping_) return;
+        size_t bytes = 0;
+        while (!queue_.empty() && (group.empty() || bytes < options_.max_group_bytes)) {
+          PendingAppend a = std::move(queue_.front());
+          queue_.pop_front();
+          auto t = topics_.find(a.topic);
+          if (t == topics_.end()) {
+            rejected.emplace_back(std::move(a), absl::NotFoundError("topic vanished"));
+            continue;
+          }
+          auto [nx, inserted] = new_next.try_emplace(a.topic, t->second.next);
+          const int32_t p = PartitionForKey(a.key, t->second.partitions);
+          placed.emplace_back(p, nx->second[p]);
+          for (const Message& m : a.messages) {
+            crm::eventlog::v1::StoredRecord rec;
+            rec.set_key(a.key);
+            rec.set_value(m.value);
+            rec.set_timestamp_ms(now_ms);
+            for (const Header& h : m.headers) {
+              auto* hh = rec.add_headers();
+              hh->set_key(h.key);
+              hh->set_value(h.value);
+            }
+            std::string v = rec.SerializeAsString();
+            bytes += v.size();
+            batch.Put(RecordKey(a.topic, p, nx->second[p]++), v);
+          }
+          group.push_back(std::move(a));
+        }
+      }
+      for (auto& [a, s] : rejected) a.done(s);
+      if (group.empty()) continue;
+      rocksdb::WriteOptions wo;
+      wo.sync = options_.sync;
+      absl::Status s = FromRocks(db_->Write(wo, &batch), "append");
+      if (s.ok()) {
+        absl::MutexLock l(&mu_);
+        for (auto& [topic, nx] : new_next) topics_[topic].next = std::move(nx);
+        ++commit_seq_;
+      }
+      for (size_t i = 0; i < group.size(); ++i) {
+        if (!s.ok()) {
+          group[i].done(s);
+          continue;
+        }
+        Appended out;
+        out.partition = placed[i].first;
+        out.timestamp_ms = now_ms;
+        for (size_t j = 0; j < group[i].messages.size(); ++j) {
+          out.offsets.push_back(placed[i].second + static_cast<int64_t>(j));
+        }
+        group[i].done(std::move(out));
+      }
+    }
+  }
+
+  const EmbeddedLogOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  absl::Mutex mu_;
+  std::map<std::string, TopicState> topics_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> writers_ ABSL_GUARDED_BY(mu_);
+  std::deque<PendingAppend> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t commit_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread committer_;
+};
+
+EmbeddedWriter::~EmbeddedWriter() { log_->ReleaseWriter(topic_); }
+
+void EmbeddedWriter::Append(std::string key, std::vector<Message> messages,
+                            AppendCallback done) {
+  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done)});
+}
+
+class EmbeddedSubscription final : public Subscription {
+ public:
+  EmbeddedSubscription(EmbeddedLog* log, std::string topic, std::vector<Position> from)
+      : log_(log), topic_(std::move(topic)) {
+    for (const Position& p : from) next_[p.partition] = p.offset;
+  }
+
+  absl::StatusOr<std::vector<Record>> Poll(size_t max_records, absl::Duration timeout) override {
+    const absl::Time deadline = absl::Now() + timeout;
+    for (;;) {
+      const uint64_t seq = log_->commit_seq();
+      std::vector<Record> out;
+      CRM_RETURN_IF_ERROR(ReadAvailable(max_records, out));
+      if (!out.empty() || log_->TakeFlag(&woken_)) return out;
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return out;
+      log_->WaitForCommitAfter(seq, left, &woken_);
+    }
+  }
+
+  void Wake() override { log_->SetFlag(&woken_); }
+
+ private:
+  absl::Status ReadAvailable(size_t max_records, std::vector<Record>& out) {
+    rocksdb::ReadOptions ro;
+    std::unique_ptr<rocksdb::Iterator> it(log_->db()->NewIterator(ro));
+    // Fair share per partition so one busy partition does not starve the others.
+    const size_t share = std::max<size_t>(1, max_records / std::max<size_t>(1, next_.size()));
+    for (auto& [partition, offset] : next_) {
+      const std::string prefix = RecordPrefix(topic_, partition);
+      size_t taken = 0;
+      for (it->Seek(RecordKey(topic_, partition, offset));
+           it->Valid() && it->key().starts_with(prefix) && taken < share &&
+           out.size() < max_records;
+           it->Next(), ++taken) {
+        crm::eventlog::v1::StoredRecord rec;
+        if (!rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+          return absl::DataLossError("undecodable record in embedded log");
+        }
+        Record r;
+        r.topic = topic_;
+        r.partition = partition;
+        r.offset = static_cast<int64_t>(absl::big_endian::Load64(it->key().data() + prefix.size()));
+        r.timestamp_ms = rec.timestamp_ms();
+        r.key = rec.key();
+        r.value = std::move(*rec.mutable_value());
+        for (const auto& h : rec.headers()) r.headers.push_back({h.key(), h.value()});
+        offset = r.offset + 1;
+        out.push_back(std::move(r));
+      }
+      CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read"));
+    }
+    return absl::OkStatus();
+  }
+
+  EmbeddedLog* log_;
+  std::string topic_;
+  std::map<int32_t, int64_t> next_;
+  bool woken_ = false;  // guarded by the log's mutex
+};
+
+absl::StatusOr<std::unique_ptr<Subscription>> EmbeddedLog::Subscribe(absl::string_view topic,
+                                                                     std::vector<Position> from) {
+  CRM_ASSIGN_OR_RETURN(int32_t n, PartitionCount(topic));
+  for (const Position& p : from) {
+    if (p.partition < 0 || p.partition >= n) {
+      return absl::InvalidArgumentError(absl::StrCat("partition ", p.partition, " out of range"));
+    }
+    if (p.offset < 0) return absl::InvalidArgumentError("negative offset");
+  }
+  return std::make_unique<EmbeddedSubscription>(this, std::string(topic), std::move(from));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("embedded log path is empty");
+  rocksdb::Options ro;
+  ro.create_if_missing = true;
+  ro.compression = rocksdb::kLZ4Compression;
+  ro.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  CRM_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(ro, options.path, &raw),
+                                absl::StrCat("open embedded log at ", options.path)));
+  auto log = std::make_unique<EmbeddedLog>(options, std::unique_ptr<rocksdb::DB>(raw));
+  CRM_RETURN_IF_ERROR(log->Load());
+  return log;
+}
+
+}  // namespace crm::eventlog

@@ -1,0 +1,31 @@
+#ifndef CRM_LIBS_EVENTLOG_EMBEDDED_LOG_H_
+#define CRM_LIBS_EVENTLOG_EMBEDDED_LOG_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "libs/eventlog/log.h"
+
+namespace crm::eventlog {
+
+struct EmbeddedLogOptions {
+  // Folder of the RocksDB database that holds the log. Required.
+  std::string path;
+  // fsync the WAL before an append is acknowledged. Only tests of non-durability turn it off.
+  // Default: true.
+  bool sync = true;
+  // Upper bound of one group commit (appends that share one WriteBatch and one fsync).
+  // Default: 4 MiB.
+  size_t max_group_bytes = 4 << 20;
+};
+
+// The embedded backend (DESIGN §2): an append-only log in RocksDB with Kafka's topic /
+// partition / offset model. Appends queue to one committer thread that writes everything
+// queued as one WriteBatch with one fsync (group commit), then acknowledges in order.
+// A second process opening the same path fails (RocksDB's LOCK file).
+absl::StatusOr<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options);
+
+}  // namespace crm::eventlog
+
+#endif  // CRM_LIBS_EVENTLOG_EMBEDDED_LOG_H_

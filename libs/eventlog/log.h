@@ -1,0 +1,125 @@
+#ifndef CRM_LIBS_EVENTLOG_LOG_H_
+#define CRM_LIBS_EVENTLOG_LOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace crm::eventlog {
+
+struct Header {
+  std::string key;
+  std::string value;
+  bool operator==(const Header&) const = default;
+};
+
+// What a writer appends: the key (aggregate id) is given per append, not per message.
+struct Message {
+  std::string value;
+  std::vector<Header> headers;
+};
+
+// One record read back from the log.
+struct Record {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  std::string key;
+  std::string value;
+  std::vector<Header> headers;
+};
+
+// Where a reader starts in one partition: the offset of the first record it wants.
+struct Position {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  bool operator==(const Position&) const = default;
+};
+
+// Where the records of one append landed, in message order. Durable when reported.
+struct Appended {
+  int32_t partition = 0;
+  std::vector<int64_t> offsets;
+  int64_t timestamp_ms = 0;
+};
+
+using AppendCallback = absl::AnyInvocable<void(absl::StatusOr<Appended>)>;
+
+// The single writer of one topic (DESIGN §2). Obtained from Log::OpenWriter.
+// Thread-safe: Append may be called from any thread.
+class Writer {
+ public:
+  virtual ~Writer() = default;
+
+  // Appends `messages` under `key` atomically (all or none) to the key's partition and calls
+  // `done` once they are durable, or with the error: UNAVAILABLE for a fault worth retrying
+  // (the messages were not written), FAILED_PRECONDITION once this writer was fenced by a
+  // newer one, INVALID_ARGUMENT for an empty append. `done` runs on the writer's own thread,
+  // in log order per partition, and must not block for long: it delays every later append.
+  virtual void Append(std::string key, std::vector<Message> messages, AppendCallback done) = 0;
+
+  // Blocking form of Append.
+  absl::StatusOr<Appended> AppendSync(std::string key, std::vector<Message> messages);
+
+  virtual const std::string& topic() const = 0;
+};
+
+// A reader of some partitions of one topic from given positions. Not thread-safe except
+// Wake(), which may be called from any thread.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+
+  // Returns up to `max_records` records in offset order per partition, waiting up to
+  // `timeout` for the first one without busy polling; empty when nothing arrived in time
+  // or Wake() was called.
+  virtual absl::StatusOr<std::vector<Record>> Poll(size_t max_records, absl::Duration timeout) = 0;
+
+  // Makes a blocked or the next Poll return at once.
+  virtual void Wake() = 0;
+};
+
+// A partitioned, append-only log of topics (DESIGN §2). Implementations are thread-safe.
+class Log {
+ public:
+  virtual ~Log() = default;
+
+  // Creates `topic` with `partitions` partitions; OK when it exists with that many already.
+  // FAILED_PRECONDITION when it exists with another count.
+  virtual absl::Status CreateTopic(absl::string_view topic, int32_t partitions) = 0;
+
+  // NOT_FOUND when the topic does not exist.
+  virtual absl::StatusOr<int32_t> PartitionCount(absl::string_view topic) = 0;
+
+  // The offset the next record of each partition will get (the end of what a reader sees).
+  virtual absl::StatusOr<std::vector<int64_t>> EndOffsets(absl::string_view topic) = 0;
+
+  // Becomes the single writer of `topic`. FAILED_PRECONDITION when another writer of this
+  // log instance holds it. Across processes, the embedded log refuses a second process at
+  // open; on Kafka the newer writer fences the older one, whose appends then fail.
+  virtual absl::StatusOr<std::unique_ptr<Writer>> OpenWriter(absl::string_view topic) = 0;
+
+  // Reads the partitions named in `from`, each from its offset.
+  virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(absl::string_view topic,
+                                                                 std::vector<Position> from) = 0;
+};
+
+// The partition of `key` among `partitions`: Kafka's murmur2 partitioner, the same the Java
+// client uses, so every producer of a topic agrees where an aggregate lives.
+int32_t PartitionForKey(absl::string_view key, int32_t partitions);
+
+// Reads every record of `topic` from `from` up to the end offsets at the time of the call.
+absl::StatusOr<std::vector<Record>> ReadToEnd(Log& log, absl::string_view topic,
+                                              std::vector<Position> from);
+
+}  // namespace crm::eventlog
+
+#endif  // CRM_LIBS_EVENTLOG_LOG_H_

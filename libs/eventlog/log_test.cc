@@ -1,0 +1,290 @@
+// One suite, run against both log backends: the embedded RocksDB log and Kafka (through
+// librdkafka's mock cluster, a real Kafka-protocol broker on loopback).
+#include "libs/eventlog/log.h"
+
+#include <librdkafka/rdkafka.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "libs/eventlog/embedded_log.h"
+#include "libs/eventlog/kafka_log.h"
+#include "libs/eventlog/mock_cluster.h"
+
+namespace crm::eventlog {
+namespace {
+
+constexpr char kTopic[] = "crm.test.events.v1";
+constexpr int kPartitions = 4;
+
+// Opens logs on one backing store; a second Open sees what the first wrote.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual absl::StatusOr<std::unique_ptr<Log>> Open() = 0;
+  virtual bool fences_across_instances() const = 0;
+};
+
+class EmbeddedBackend : public Backend {
+ public:
+  EmbeddedBackend() {
+    dir_ = absl::StrCat(::testing::TempDir(), "/log-", getpid(), "-", counter_++);
+    std::filesystem::remove_all(dir_);
+  }
+  ~EmbeddedBackend() override { std::filesystem::remove_all(dir_); }
+  absl::StatusOr<std::unique_ptr<Log>> Open() override {
+    return OpenEmbeddedLog({.path = dir_});
+  }
+  bool fences_across_instances() const override { return false; }
+
+ private:
+  static inline int counter_ = 0;
+  std::string dir_;
+};
+
+class KafkaBackend : public Backend {
+ public:
+  KafkaBackend() {
+    auto m = MockCluster::Start(3);
+    EXPECT_TRUE(m.ok()) << m.status();
+    mock_ = std::move(*m);
+    EXPECT_TRUE(mock_->CreateTopic(kTopic, kPartitions, 3).ok());
+  }
+  absl::StatusOr<std::unique_ptr<Log>> Open() override {
+    KafkaLogOptions o;
+    o.bootstrap_servers = mock_->bootstrap_servers();
+    return OpenKafkaLog(o);
+  }
+  bool fences_across_instances() const override { return true; }
+
+ private:
+  std::unique_ptr<MockCluster> mock_;
+};
+
+class LogTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "embedded") {
+      backend_ = std::make_unique<EmbeddedBackend>();
+    } else {
+      backend_ = std::make_unique<KafkaBackend>();
+    }
+    log_ = Reopen();
+    ASSERT_TRUE(log_->CreateTopic(kTopic, kPartitions).ok());
+  }
+
+  std::unique_ptr<Log> Reopen() {
+    auto log = backend_->Open();
+    EXPECT_TRUE(log.ok()) << log.status();
+    return std::move(*log);
+  }
+
+  static std::vector<Message> Msgs(std::initializer_list<std::string> values) {
+    std::vector<Message> out;
+    for (const auto& v : values) out.push_back({v, {{"ce_id", v}}});
+    return out;
+  }
+
+  std::vector<Record> ReadAll(Log& log) {
+    std::vector<Position> from;
+    for (int p = 0; p < kPartitions; ++p) from.push_back({p, 0});
+    auto recs = ReadToEnd(log, kTopic, from);
+    EXPECT_TRUE(recs.ok()) << recs.status();
+    return recs.ok() ? *recs : std::vector<Record>{};
+  }
+
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Log> log_;
+};
+
+TEST_P(LogTest, CreateTopicIsIdempotentAndChecksPartitionCount) {
+  EXPECT_TRUE(log_->CreateTopic(kTopic, kPartitions).ok());
+  EXPECT_EQ(log_->CreateTopic(kTopic, kPartitions + 1).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*log_->PartitionCount(kTopic), kPartitions);
+}
+
+TEST_P(LogTest, KeepsOrderPerKeyInTheKeysPartition) {
+  auto w = log_->OpenWriter(kTopic);
+  ASSERT_TRUE(w.ok()) << w.status();
+  for (int i = 0; i < 20; ++i) {
+    for (const char* key : {"a", "b", "c"}) {
+      auto r = (*w)->AppendSync(key, Msgs({absl::StrCat(key, i)}));
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->partition, PartitionForKey(key, kPartitions));
+    }
+  }
+  std::map<std::string, std::vector<std::string>> by_key;
+  for (const Record& r : ReadAll(*log_)) {
+    EXPECT_EQ(r.partition, PartitionForKey(r.key, kPartitions));
+    by_key[r.key].push_back(r.value);
+  }
+  for (const char* key : {"a", "b", "c"}) {
+    ASSERT_EQ(by_key[key].size(), 20u) << key;
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(by_key[key][i], absl::StrCat(key, i));
+  }
+}
+
+TEST_P(LogTest, MultiMessageAppendGetsConsecutiveOffsetsAndHeaders) {
+  auto w = *log_->OpenWriter(kTopic);
+  auto r = w->AppendSync("agg-1", Msgs({"e1", "e2", "e3"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->offsets.size(), 3u);
+  EXPECT_EQ(r->offsets[1], r->offsets[0] + 1);
+  EXPECT_EQ(r->offsets[2], r->offsets[1] + 1);
+  auto all = ReadAll(*log_);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[2].value, "e3");
+  EXPECT_EQ(all[2].offset, r->offsets[2]);
+  ASSERT_EQ(all[0].headers.size(), 1u);
+  EXPECT_EQ(all[0].headers[0], (Header{"ce_id", "e1"}));
+}
+
+TEST_P(LogTest, RejectsEmptyAppend) {
+  auto w = *log_->OpenWriter(kTopic);
+  EXPECT_EQ(w->AppendSync("k", {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(LogTest, AcknowledgedAppendsSurviveReopen) {
+  {
+    auto w = *log_->OpenWriter(kTopic);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(w->AppendSync(absl::StrCat("k", i), Msgs({"v"})).ok());
+  }
+  log_.reset();
+  log_ = Reopen();
+  EXPECT_EQ(ReadAll(*log_).size(), 10u);
+  int64_t total = 0;
+  const std::vector<int64_t> ends = *log_->EndOffsets(kTopic);
+  for (int64_t e : ends) total += e;
+  // Kafka counts one transaction marker per committed transaction and partition.
+  EXPECT_GE(total, 10);
+  // Offsets continue after the reopen instead of starting again.
+  auto w = *log_->OpenWriter(kTopic);
+  auto r = w->AppendSync("k0", Msgs({"after"}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(r->offsets[0], 0);
+}
+
+TEST_P(LogTest, SubscriptionWakesOnAppendWithoutPolling) {
+  auto w = *log_->OpenWriter(kTopic);
+  const int32_t p = PartitionForKey("wake", kPartitions);
+  auto sub = log_->Subscribe(kTopic, {{p, (*log_->EndOffsets(kTopic))[p]}});
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  std::thread writer([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    ASSERT_TRUE(w->AppendSync("wake", Msgs({"hello"})).ok());
+  });
+  const absl::Time start = absl::Now();
+  std::vector<Record> got;
+  while (got.empty() && absl::Now() - start < absl::Seconds(20)) {
+    auto batch = (*sub)->Poll(10, absl::Seconds(20));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    got = *batch;
+  }
+  writer.join();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].value, "hello");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+}
+
+TEST_P(LogTest, WakeInterruptsABlockedPoll) {
+  auto sub = *log_->Subscribe(kTopic, {{0, 0}});
+  std::thread waker([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    sub->Wake();
+  });
+  const absl::Time start = absl::Now();
+  auto batch = sub->Poll(10, absl::Seconds(30));
+  waker.join();
+  ASSERT_TRUE(batch.ok());
+  EXPECT_TRUE(batch->empty());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST_P(LogTest, ConcurrentAppendsAllLandOnceInOrder) {
+  auto w = *log_->OpenWriter(kTopic);
+  constexpr int kThreads = 16, kPer = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPer; ++i) {
+        if (!w->AppendSync(absl::StrCat("key", t), Msgs({absl::StrCat(t, ":", i)})).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::map<std::string, int> next;
+  std::set<std::pair<int, int64_t>> positions;
+  for (const Record& r : ReadAll(*log_)) {
+    EXPECT_TRUE(positions.insert({r.partition, r.offset}).second);
+    const std::string t = r.key.substr(3);
+    EXPECT_EQ(r.value, absl::StrCat(t, ":", next[t]++));
+  }
+  EXPECT_EQ(positions.size(), static_cast<size_t>(kThreads * kPer));
+}
+
+TEST_P(LogTest, SecondWriterOfATopicIsRefused) {
+  auto first = log_->OpenWriter(kTopic);
+  ASSERT_TRUE(first.ok());
+  // In one process the claim is refused outright.
+  EXPECT_EQ(log_->OpenWriter(kTopic).status().code(), absl::StatusCode::kFailedPrecondition);
+  if (!backend_->fences_across_instances()) return;
+  // Real Kafka bumps the epoch of the transactional.id's producer id on InitProducerId, which
+  // fences the older producer. librdkafka 2.0.2's mock cluster hands out a new producer id
+  // instead (rd_kafka_mock_handle_InitProducerId), so the zombie is not fenced there.
+  GTEST_SKIP() << "mock cluster does not bump producer epochs; fencing needs a real broker";
+  // A second client (a second process in production) takes over; the older writer is fenced,
+  // so the two never interleave.
+  ASSERT_TRUE((*first)->AppendSync("z", Msgs({"from-first"})).ok());
+  auto other_log = Reopen();
+  auto second = other_log->OpenWriter(kTopic);
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto zombie = (*first)->AppendSync("z", Msgs({"zombie"}));
+  EXPECT_EQ(zombie.status().code(), absl::StatusCode::kFailedPrecondition) << zombie.status();
+  ASSERT_TRUE((*second)->AppendSync("z", Msgs({"from-second"})).ok());
+  std::vector<std::string> values;
+  for (const Record& r : ReadAll(*log_)) values.push_back(r.value);
+  EXPECT_EQ(values, (std::vector<std::string>{"from-first", "from-second"}));
+}
+
+TEST_P(LogTest, SubscribeRejectsBadPartition) {
+  EXPECT_FALSE(log_->Subscribe(kTopic, {{kPartitions, 0}}).ok());
+  EXPECT_EQ(log_->PartitionCount("no.such.topic").status().code(), absl::StatusCode::kNotFound);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, LogTest, ::testing::Values("embedded", "kafka"),
+                         [](const auto& info) { return info.param; });
+
+TEST(PartitionerTest, MatchesLibrdkafkaMurmur2) {
+  for (const char* key : {"", "a", "ab", "abc", "abcd", "customer-42",
+                          "0190f1c4-0000-7000-8000-000000000000", "客户"}) {
+    for (int32_t n : {1, 3, 4, 12, 64}) {
+      EXPECT_EQ(PartitionForKey(key, n),
+                rd_kafka_msg_partitioner_murmur2(nullptr, key, strlen(key), n, nullptr, nullptr))
+          << key << " " << n;
+    }
+  }
+}
+
+TEST(EmbeddedLogTest, SecondOpenOfTheSameFolderFails) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/lock-", getpid());
+  std::filesystem::remove_all(dir);
+  auto a = OpenEmbeddedLog({.path = dir});
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(OpenEmbeddedLog({.path = dir}).ok());
+  a->reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace crm::eventlog
