@@ -1,0 +1,177 @@
+#include "libs/projection/projection_db.h"
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/status_macros.h"
+
+namespace crm::projection {
+namespace {
+
+// Checkpoint rows: "\x00ckpt/" topic "/" be32(partition) -> be64(next offset). The leading NUL
+// keeps them apart from any projection's keys, which start with a printable prefix.
+const std::string kCheckpointPrefix = std::string("\0ckpt/", 6);
+
+std::string CheckpointKey(const std::string& topic, int32_t partition) {
+  std::string k = absl::StrCat(kCheckpointPrefix, topic, "/");
+  char buf[4];
+  absl::big_endian::Store32(buf, static_cast<uint32_t>(partition));
+  k.append(buf, 4);
+  return k;
+}
+
+}  // namespace
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsNoSpace() || s.IsIOError()) return absl::UnavailableError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  return absl::InternalError(msg);
+}
+
+std::string EncodeToken(const ConsistencyToken& token) {
+  std::string out;
+  absl::WebSafeBase64Escape(token.SerializeAsString(), &out);
+  return out;
+}
+
+absl::StatusOr<ConsistencyToken> DecodeToken(const std::string& s) {
+  ConsistencyToken t;
+  if (s.empty()) return t;
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(s, &raw) || !t.ParseFromString(raw)) {
+    return absl::InvalidArgumentError("not a consistency token");
+  }
+  for (const auto& p : t.positions()) {
+    if (p.topic().empty() || p.partition() < 0 || p.offset() < 0) {
+      return absl::InvalidArgumentError("not a consistency token");
+    }
+  }
+  return t;
+}
+
+absl::StatusOr<std::unique_ptr<ProjectionDb>> ProjectionDb::Open(const Options& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("projection path is empty");
+  rocksdb::Options ro;
+  ro.create_if_missing = true;
+  ro.IncreaseParallelism(2);
+  ro.compression = rocksdb::kLZ4Compression;
+  rocksdb::DB* raw = nullptr;
+  CRM_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(ro, options.path, &raw),
+                                absl::StrCat("open projections at ", options.path)));
+  std::unique_ptr<ProjectionDb> db(new ProjectionDb(options, std::unique_ptr<rocksdb::DB>(raw)));
+  CRM_RETURN_IF_ERROR(db->LoadCheckpoints());
+  return db;
+}
+
+ProjectionDb::~ProjectionDb() = default;
+
+absl::Status ProjectionDb::LoadCheckpoints() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  absl::MutexLock l(&mu_);
+  for (it->Seek(kCheckpointPrefix); it->Valid() && it->key().starts_with(kCheckpointPrefix);
+       it->Next()) {
+    const std::string k = it->key().ToString();
+    if (k.size() < kCheckpointPrefix.size() + 5 || it->value().size() != 8) {
+      return absl::DataLossError("malformed checkpoint row");
+    }
+    const std::string topic = k.substr(kCheckpointPrefix.size(), k.size() - kCheckpointPrefix.size() - 5);
+    const int32_t partition = static_cast<int32_t>(absl::big_endian::Load32(k.data() + k.size() - 4));
+    next_[{topic, partition}] = static_cast<int64_t>(absl::big_endian::Load64(it->value().data()));
+  }
+  return FromRocks(it->status(), "load checkpoints");
+}
+
+int64_t ProjectionDb::NextOffset(const std::string& topic, int32_t partition) const {
+  absl::MutexLock l(&mu_);
+  auto it = next_.find({topic, partition});
+  return it == next_.end() ? 0 : it->second;
+}
+
+absl::Status ProjectionDb::Commit(rocksdb::WriteBatchWithIndex& batch, const std::string& topic,
+                                  int32_t partition, int64_t next_offset) {
+  absl::MutexLock l(&mu_);
+  int64_t& cur = next_[{topic, partition}];
+  if (next_offset > cur) {
+    char buf[8];
+    absl::big_endian::Store64(buf, static_cast<uint64_t>(next_offset));
+    batch.Put(CheckpointKey(topic, partition), rocksdb::Slice(buf, 8));
+  }
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = !options_.wal;
+  // The log is the durable copy; a crash loses at most rows that replay restores.
+  wo.sync = false;
+  CRM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, batch.GetWriteBatch()), "commit projection"));
+  if (next_offset > cur) cur = next_offset;
+  return absl::OkStatus();
+}
+
+absl::Status ProjectionDb::WaitFor(const ConsistencyToken& token, absl::Time deadline) const {
+  absl::MutexLock l(&mu_);
+  auto reached = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    for (const auto& p : token.positions()) {
+      auto it = next_.find({p.topic(), p.partition()});
+      if (it == next_.end() || it->second <= p.offset()) return false;
+    }
+    return true;
+  };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&reached), deadline)) {
+    return absl::DeadlineExceededError("projections did not reach min_consistency_token in time");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ProjectionDb::CatchUp(eventlog::Log& log, const std::string& topic,
+                                              const ApplyFn& apply, size_t batch_records) {
+  CRM_ASSIGN_OR_RETURN(std::vector<int64_t> ends, log.EndOffsets(topic));
+  std::vector<eventlog::Position> from;
+  for (int32_t p = 0; p < static_cast<int32_t>(ends.size()); ++p) {
+    const int64_t next = NextOffset(topic, p);
+    if (next < ends[p]) from.push_back({p, next});
+  }
+  if (from.empty()) return 0;
+  CRM_ASSIGN_OR_RETURN(auto sub, log.Subscribe(topic, from));
+  std::map<int32_t, int64_t> remaining_end;
+  for (const auto& p : from) remaining_end[p.partition] = ends[p.partition];
+  int64_t applied = 0;
+  int idle = 0;
+  while (!remaining_end.empty()) {
+    CRM_ASSIGN_OR_RETURN(std::vector<eventlog::Record> recs,
+                         sub->Poll(batch_records, absl::Milliseconds(200)));
+    if (recs.empty()) {
+      // On Kafka the last offset below the end may be a transaction marker, never delivered.
+      if (++idle >= 3) break;
+      continue;
+    }
+    idle = 0;
+    // One WriteBatch per partition run keeps each checkpoint next to its rows.
+    std::map<int32_t, std::pair<rocksdb::WriteBatchWithIndex, int64_t>> batches;
+    for (const eventlog::Record& r : recs) {
+      auto& [batch, next] = batches[r.partition];
+      CRM_RETURN_IF_ERROR(apply(r, batch));
+      next = r.offset + 1;
+      ++applied;
+      auto e = remaining_end.find(r.partition);
+      if (e != remaining_end.end() && next >= e->second) remaining_end.erase(e);
+    }
+    for (auto& [partition, bn] : batches) {
+      CRM_RETURN_IF_ERROR(Commit(bn.first, topic, partition, bn.second));
+    }
+  }
+  return applied;
+}
+
+absl::Status ProjectionDb::Get(rocksdb::WriteBatchWithIndex& batch, const rocksdb::Slice& key,
+                               std::string* value) {
+  value->clear();
+  rocksdb::Status s = batch.GetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(), key, value);
+  if (s.IsNotFound()) return absl::NotFoundError("not found");
+  return FromRocks(s, "read projection");
+}
+
+absl::Status ProjectionDb::Flush() {
+  return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flush projections");
+}
+
+}  // namespace crm::projection

@@ -1,0 +1,87 @@
+#ifndef CRM_LIBS_PROJECTION_PROJECTION_DB_H_
+#define CRM_LIBS_PROJECTION_PROJECTION_DB_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "crm/common/v1/envelope.pb.h"
+#include "libs/eventlog/log.h"
+#include "rocksdb/db.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
+
+namespace crm::projection {
+
+using crm::common::v1::ConsistencyToken;
+
+// Turns log positions into the opaque string clients pass back as min_consistency_token.
+std::string EncodeToken(const ConsistencyToken& token);
+// INVALID_ARGUMENT when `s` is not a token this code made. An empty string is an empty token.
+absl::StatusOr<ConsistencyToken> DecodeToken(const std::string& s);
+
+// A RocksDB database holding projections of log topics and, in the same database, the log
+// position each topic-partition has been applied up to. Every change goes through Commit(),
+// which writes the rows and the new checkpoint in one WriteBatch, so a crash can never leave
+// rows without their checkpoint or the reverse: replaying from the checkpoint is exactly once.
+// Thread-safe.
+class ProjectionDb {
+ public:
+  struct Options {
+    // Folder of the database. Required.
+    std::string path;
+    // Write the WAL. Rebuilds turn it off and Flush() at the end. Default: true.
+    bool wal = true;
+  };
+
+  static absl::StatusOr<std::unique_ptr<ProjectionDb>> Open(const Options& options);
+  ~ProjectionDb();
+
+  rocksdb::DB* db() { return db_.get(); }
+
+  // The offset of the next record to apply from (topic, partition); 0 when none was.
+  int64_t NextOffset(const std::string& topic, int32_t partition) const;
+
+  // Writes `batch` plus the checkpoint "(topic, partition) applied below next_offset"
+  // atomically, then wakes WaitFor() callers. Checkpoints never move backwards.
+  absl::Status Commit(rocksdb::WriteBatchWithIndex& batch, const std::string& topic, int32_t partition,
+                      int64_t next_offset);
+
+  // Waits until every position of `token` is applied (offset < NextOffset) or `deadline`;
+  // DEADLINE_EXCEEDED then.
+  absl::Status WaitFor(const ConsistencyToken& token, absl::Time deadline) const;
+
+  // Reads `topic` from the checkpoints up to its end offsets and applies each record through
+  // `apply`, committing every `batch_records` records. Returns the number of records applied.
+  using ApplyFn = std::function<absl::Status(const eventlog::Record&, rocksdb::WriteBatchWithIndex&)>;
+  absl::StatusOr<int64_t> CatchUp(eventlog::Log& log, const std::string& topic,
+                                  const ApplyFn& apply, size_t batch_records = 2048);
+
+  // Reads `key` as `batch` would leave it: the batch's own writes first, then the database.
+  // NOT_FOUND leaves *value empty.
+  absl::Status Get(rocksdb::WriteBatchWithIndex& batch, const rocksdb::Slice& key,
+                   std::string* value);
+
+  // Flushes memtables to SST files (after a WAL-less rebuild).
+  absl::Status Flush();
+
+ private:
+  ProjectionDb(Options o, std::unique_ptr<rocksdb::DB> db) : options_(std::move(o)), db_(std::move(db)) {}
+  absl::Status LoadCheckpoints();
+
+  const Options options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  mutable absl::Mutex mu_;
+  std::map<std::pair<std::string, int32_t>, int64_t> next_ ABSL_GUARDED_BY(mu_);
+};
+
+// rocksdb::Status -> absl::Status (UNAVAILABLE for I/O and full disks, DATA_LOSS for corruption).
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
+
+}  // namespace crm::projection
+
+#endif  // CRM_LIBS_PROJECTION_PROJECTION_DB_H_
