@@ -85,17 +85,21 @@ absl::Status ProjectionDb::LoadCheckpoints() {
 
 int64_t ProjectionDb::NextOffset(const std::string& topic, int32_t partition) const {
   absl::MutexLock l(&mu_);
+  return NextOffsetLocked(topic, partition);
+}
+
+int64_t ProjectionDb::NextOffsetLocked(const std::string& topic, int32_t partition) const {
   auto it = next_.find({topic, partition});
   return it == next_.end() ? 0 : it->second;
 }
 
 absl::Status ProjectionDb::Commit(rocksdb::WriteBatchWithIndex& batch, const std::string& topic,
-                                  int32_t partition, int64_t next_offset) {
+                                  const std::map<int32_t, int64_t>& next_offsets) {
   absl::MutexLock l(&mu_);
-  int64_t& cur = next_[{topic, partition}];
-  if (next_offset > cur) {
+  for (const auto& [partition, next] : next_offsets) {
+    if (next <= NextOffsetLocked(topic, partition)) continue;
     char buf[8];
-    absl::big_endian::Store64(buf, static_cast<uint64_t>(next_offset));
+    absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
     batch.Put(CheckpointKey(topic, partition), rocksdb::Slice(buf, 8));
   }
   rocksdb::WriteOptions wo;
@@ -103,7 +107,10 @@ absl::Status ProjectionDb::Commit(rocksdb::WriteBatchWithIndex& batch, const std
   // The log is the durable copy; a crash loses at most rows that replay restores.
   wo.sync = false;
   CRM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, batch.GetWriteBatch()), "commit projection"));
-  if (next_offset > cur) cur = next_offset;
+  for (const auto& [partition, next] : next_offsets) {
+    int64_t& cur = next_[{topic, partition}];
+    cur = std::max(cur, next);
+  }
   return absl::OkStatus();
 }
 
@@ -145,19 +152,18 @@ absl::StatusOr<int64_t> ProjectionDb::CatchUp(eventlog::Log& log, const std::str
       continue;
     }
     idle = 0;
-    // One WriteBatch per partition run keeps each checkpoint next to its rows.
-    std::map<int32_t, std::pair<rocksdb::WriteBatchWithIndex, int64_t>> batches;
+    // One batch for the whole poll: rows shared across partitions (indexes, counters) must
+    // see each other's writes, and every partition's checkpoint lands with its rows.
+    Batch batch;
+    std::map<int32_t, int64_t> next;
     for (const eventlog::Record& r : recs) {
-      auto& [batch, next] = batches[r.partition];
       CRM_RETURN_IF_ERROR(apply(r, batch));
-      next = r.offset + 1;
+      next[r.partition] = r.offset + 1;
       ++applied;
       auto e = remaining_end.find(r.partition);
-      if (e != remaining_end.end() && next >= e->second) remaining_end.erase(e);
+      if (e != remaining_end.end() && r.offset + 1 >= e->second) remaining_end.erase(e);
     }
-    for (auto& [partition, bn] : batches) {
-      CRM_RETURN_IF_ERROR(Commit(bn.first, topic, partition, bn.second));
-    }
+    CRM_RETURN_IF_ERROR(Commit(batch, topic, next));
   }
   return applied;
 }

@@ -12,12 +12,20 @@
 #include "absl/time/time.h"
 #include "crm/common/v1/envelope.pb.h"
 #include "libs/eventlog/log.h"
+#include "rocksdb/comparator.h"
 #include "rocksdb/db.h"
 #include "rocksdb/utilities/write_batch_with_index.h"
 
 namespace crm::projection {
 
 using crm::common::v1::ConsistencyToken;
+
+// A write batch whose reads (ProjectionDb::Get) see the latest write of each key: the
+// default WriteBatchWithIndex keeps every write and may answer with an older one.
+class Batch : public rocksdb::WriteBatchWithIndex {
+ public:
+  Batch() : rocksdb::WriteBatchWithIndex(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true) {}
+};
 
 // Turns log positions into the opaque string clients pass back as min_consistency_token.
 std::string EncodeToken(const ConsistencyToken& token);
@@ -49,7 +57,12 @@ class ProjectionDb {
   // Writes `batch` plus the checkpoint "(topic, partition) applied below next_offset"
   // atomically, then wakes WaitFor() callers. Checkpoints never move backwards.
   absl::Status Commit(rocksdb::WriteBatchWithIndex& batch, const std::string& topic, int32_t partition,
-                      int64_t next_offset);
+                      int64_t next_offset) {
+    return Commit(batch, topic, {{partition, next_offset}});
+  }
+  // The same for several partitions of `topic` at once (partition -> next offset).
+  absl::Status Commit(rocksdb::WriteBatchWithIndex& batch, const std::string& topic,
+                      const std::map<int32_t, int64_t>& next_offsets);
 
   // Waits until every position of `token` is applied (offset < NextOffset) or `deadline`;
   // DEADLINE_EXCEEDED then.
@@ -72,6 +85,8 @@ class ProjectionDb {
  private:
   ProjectionDb(Options o, std::unique_ptr<rocksdb::DB> db) : options_(std::move(o)), db_(std::move(db)) {}
   absl::Status LoadCheckpoints();
+  int64_t NextOffsetLocked(const std::string& topic, int32_t partition) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   std::unique_ptr<rocksdb::DB> db_;

@@ -81,14 +81,14 @@ TEST_F(ProjectionDbTest, WaitForReturnsOnceCheckpointPassesTheToken) {
             absl::StatusCode::kDeadlineExceeded);
   std::thread committer([&] {
     absl::SleepFor(absl::Milliseconds(100));
-    rocksdb::WriteBatchWithIndex b;
+    Batch b;
     ASSERT_TRUE(db->Commit(b, "t", 1, 5).ok());
   });
   EXPECT_TRUE(db->WaitFor(t, absl::Now() + absl::Seconds(10)).ok());
   committer.join();
   EXPECT_EQ(db->NextOffset("t", 1), 5);
   // Checkpoints never move backwards.
-  rocksdb::WriteBatchWithIndex b;
+  Batch b;
   ASSERT_TRUE(db->Commit(b, "t", 1, 2).ok());
   EXPECT_EQ(db->NextOffset("t", 1), 5);
 }

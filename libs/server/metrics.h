@@ -1,0 +1,50 @@
+#ifndef CRM_LIBS_SERVER_METRICS_H_
+#define CRM_LIBS_SERVER_METRICS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace crm::server {
+
+// The Prometheus series of DESIGN §5, served at http://<address>/metrics. Thread-safe.
+class Metrics {
+ public:
+  // Serves /metrics on `address` (host:port; port 0 picks one); empty serves nothing.
+  static absl::StatusOr<std::unique_ptr<Metrics>> Start(const std::string& address);
+
+  // grpc_server_handled_total{grpc_service,grpc_method,grpc_code} and
+  // grpc_server_handling_seconds{grpc_service,grpc_method}; `full_method` is "/pkg.Svc/Method".
+  void ObserveCall(const std::string& full_method, int code, double seconds);
+  // crm_log_append_seconds{topic}
+  void ObserveAppend(const std::string& topic, double seconds);
+  // crm_projection_lag_records{projection}
+  void SetProjectionLag(const std::string& projection, double records);
+
+  // Counts and times every call of a server built with it.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
+
+  // The bound HTTP port (0 when not serving).
+  int port() const;
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  Metrics();
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Counter>* handled_;
+  prometheus::Family<prometheus::Histogram>* handling_;
+  prometheus::Family<prometheus::Histogram>* append_;
+  prometheus::Family<prometheus::Gauge>* lag_;
+};
+
+}  // namespace crm::server
+
+#endif  // CRM_LIBS_SERVER_METRICS_H_

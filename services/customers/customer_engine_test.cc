@@ -1,0 +1,363 @@
+#include "services/customers/customer_engine.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "libs/common/grpc_status.h"
+#include "libs/eventlog/embedded_log.h"
+
+namespace crm::customers {
+namespace {
+
+const Caller kRep{"u1", "rep", "east"};
+const Caller kRep2{"u2", "rep", "east"};
+const Caller kManager{"m1", "manager", "east"};
+const Caller kAdmin{"a1", "admin", ""};
+
+class CustomerEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/engine-", getpid(), "-", counter_++);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+    Open();
+  }
+  void TearDown() override {
+    engine_.reset();
+    db_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open(const std::string& proj = "proj") {
+    engine_.reset();
+    db_.reset();
+    db_ = *projection::ProjectionDb::Open({.path = dir_ + "/" + proj});
+    auto e = CustomerEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = std::move(*e);
+  }
+
+  template <typename Req>
+  absl::StatusOr<v1::Customer> Sync(void (CustomerEngine::*fn)(const Caller&, const Req&, CustomerEngine::Done),
+                                    const Caller& c, const Req& req) {
+    absl::Notification n;
+    absl::StatusOr<v1::Customer> out;
+    (engine_.get()->*fn)(c, req, [&](absl::StatusOr<v1::Customer> r) {
+      out = std::move(r);
+      n.Notify();
+    });
+    n.WaitForNotification();
+    return out;
+  }
+
+  absl::StatusOr<v1::Customer> Create(const Caller& c, const std::string& name, const std::string& phone,
+                                      const std::string& email = "", const std::string& rid = "") {
+    v1::CreateCustomerRequest req;
+    req.mutable_customer()->set_display_name(name);
+    req.mutable_customer()->set_phone(phone);
+    req.mutable_customer()->set_email(email);
+    req.set_request_id(rid);
+    return Sync(&CustomerEngine::Create, c, req);
+  }
+
+  absl::StatusOr<v1::Customer> Get(const Caller& c, const std::string& name) {
+    v1::GetCustomerRequest req;
+    req.set_name(name);
+    return engine_->Get(c, req, absl::Now() + absl::Seconds(5));
+  }
+
+  static std::string FieldOf(const absl::Status& s) {
+    auto bad = GetBadRequest(s);
+    return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
+  }
+
+  static inline int counter_ = 0;
+  ManualClock clock_{absl::FromUnixSeconds(1767225600)};  // 2026-01-01 08:00 in Beijing
+  std::string dir_;
+  std::unique_ptr<eventlog::Log> log_;
+  std::unique_ptr<projection::ProjectionDb> db_;
+  std::unique_ptr<CustomerEngine> engine_;
+};
+
+TEST_F(CustomerEngineTest, CreateThenGetWithNumberEtagAndToken) {
+  auto c = Create(kRep, "星辰科技", "13812345678", "a@b.cn");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->customer_number(), "C202601010001");
+  EXPECT_EQ(c->etag(), "1");
+  EXPECT_FALSE(c->consistency_token().empty());
+  EXPECT_EQ(c->owner_id(), "u1");
+  auto c2 = Create(kRep, "月光商贸", "13912345678");
+  EXPECT_EQ(c2->customer_number(), "C202601010002");
+  v1::GetCustomerRequest req;
+  req.set_name(c->name());
+  req.set_min_consistency_token(c2->consistency_token());
+  auto got = engine_->Get(kRep, req, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->display_name(), "星辰科技");
+  EXPECT_EQ(got->created_by(), "u1");
+}
+
+TEST_F(CustomerEngineTest, DuplicatePhoneOrEmailNamesTheExistingCustomer) {
+  auto first = Create(kRep, "A", "13812345678", "Li@Example.com");
+  ASSERT_TRUE(first.ok());
+  auto dup = Create(kRep2, "B", "+86 138-1234-5678");
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  auto info = GetErrorInfo(dup.status());
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), "DUPLICATE_PHONE");
+  EXPECT_EQ(info->metadata().at("existing"), first->name());
+  auto dup_mail = Create(kRep2, "C", "", "li@EXAMPLE.com");
+  EXPECT_EQ(dup_mail.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(GetErrorInfo(dup_mail.status())->reason(), "DUPLICATE_EMAIL");
+}
+
+TEST_F(CustomerEngineTest, ConcurrentCreatesWithOnePhoneLetExactlyOneWin) {
+  constexpr int kThreads = 16;
+  std::atomic<int> ok{0}, dup{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = Create(kAdmin, absl::StrCat("racer ", i), i % 2 ? "13800000000" : "+8613800000000");
+      if (r.ok()) ++ok;
+      if (absl::IsAlreadyExists(r.status())) ++dup;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(dup.load(), kThreads - 1);
+}
+
+TEST_F(CustomerEngineTest, CustomerNumbersStayUniqueUnderConcurrency) {
+  std::vector<std::thread> threads;
+  absl::Mutex mu;
+  std::set<std::string> numbers;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        auto r = Create(kAdmin, "n", absl::StrCat("139", absl::Dec(t * 100 + i, absl::kZeroPad8)));
+        ASSERT_TRUE(r.ok()) << r.status();
+        absl::MutexLock l(&mu);
+        EXPECT_TRUE(numbers.insert(r->customer_number()).second);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(numbers.size(), 80u);
+  // Numbers continue after a restart instead of starting over.
+  Open();
+  auto r = Create(kAdmin, "after restart", "13700000000");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->customer_number(), "C202601010081");
+}
+
+TEST_F(CustomerEngineTest, RepeatedRequestIdReturnsTheFirstResult) {
+  auto a = Create(kRep, "A", "13812345678", "", "req-1");
+  auto b = Create(kRep, "A", "13812345678", "", "req-1");
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->name(), b->name());
+  v1::ListCustomersRequest list;
+  EXPECT_EQ(engine_->List(kAdmin, list, absl::Now() + absl::Seconds(1))->customers_size(), 1);
+}
+
+TEST_F(CustomerEngineTest, UpdateWithStaleEtagIsAbortedAndFreshOneApplies) {
+  auto c = *Create(kRep, "A", "13812345678");
+  v1::UpdateCustomerRequest up;
+  up.mutable_customer()->set_name(c.name());
+  up.mutable_customer()->set_etag("1");
+  up.mutable_customer()->set_display_name("A2");
+  up.mutable_update_mask()->add_paths("display_name");
+  auto r1 = Sync(&CustomerEngine::Update, kRep, up);
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_EQ(r1->etag(), "2");
+  auto r2 = Sync(&CustomerEngine::Update, kRep, up);  // still etag 1
+  EXPECT_EQ(r2.status().code(), absl::StatusCode::kAborted);
+}
+
+TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
+  auto c = *Create(kRep, "A", "13812345678");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        v1::UpdateCustomerRequest up;
+        up.mutable_customer()->set_name(c.name());
+        up.mutable_customer()->set_notes(absl::StrCat(t, "-", i));
+        up.mutable_update_mask()->add_paths("notes");
+        ASSERT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(Get(kRep, c.name())->etag(), "41");
+  v1::ListCustomerEventsRequest h;
+  h.set_parent(c.name());
+  h.set_page_size(100);
+  auto hist = engine_->History(kRep, h, absl::Now() + absl::Seconds(1));
+  ASSERT_TRUE(hist.ok());
+  ASSERT_EQ(hist->events_size(), 41);
+  for (int i = 0; i < 41; ++i) EXPECT_EQ(hist->events(i).version(), i + 1);
+}
+
+TEST_F(CustomerEngineTest, RecycleBinFreesThePhoneAndUndeleteChecksIt) {
+  auto c = *Create(kRep, "A", "13812345678");
+  v1::DeleteCustomerRequest del;
+  del.set_name(c.name());
+  del.set_reason("entered twice");
+  auto d = Sync(&CustomerEngine::Delete, kRep, del);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->deleted());
+  // Hidden from lists unless show_deleted; Get still answers (the recycle bin).
+  v1::ListCustomersRequest list;
+  EXPECT_EQ(engine_->List(kRep, list, absl::Now())->customers_size(), 0);
+  list.set_show_deleted(true);
+  EXPECT_EQ(engine_->List(kRep, list, absl::Now())->customers_size(), 1);
+  // Its phone is free again...
+  auto other = Create(kRep, "B", "13812345678");
+  ASSERT_TRUE(other.ok()) << other.status();
+  // ...so restoring the first now conflicts.
+  v1::UndeleteCustomerRequest und;
+  und.set_name(c.name());
+  EXPECT_EQ(Sync(&CustomerEngine::Undelete, kRep, und).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(CustomerEngineTest, ListFiltersOrdersPagesAndObeysRoles) {
+  for (int i = 0; i < 5; ++i) {
+    v1::CreateCustomerRequest req;
+    req.mutable_customer()->set_display_name(absl::StrCat("rep1-", i));
+    if (i % 2 == 0) req.mutable_customer()->add_tags("vip");
+    ASSERT_TRUE(Sync(&CustomerEngine::Create, kRep, req).ok());
+    clock_.Advance(absl::Seconds(1));
+  }
+  ASSERT_TRUE(Create(kRep2, "rep2-0", "").ok());
+  v1::ListCustomersRequest req;
+  req.set_page_size(2);
+  req.set_order_by("create_time desc");
+  auto p1 = engine_->List(kRep, req, absl::Now());
+  ASSERT_TRUE(p1.ok()) << p1.status();
+  EXPECT_EQ(p1->total_size(), 5);  // a rep sees only their own
+  EXPECT_EQ(p1->customers(0).display_name(), "rep1-4");
+  req.set_page_token(p1->next_page_token());
+  auto p2 = engine_->List(kRep, req, absl::Now());
+  EXPECT_EQ(p2->customers(0).display_name(), "rep1-2");
+  req.set_page_token(p1->next_page_token());
+  req.set_order_by("display_name");
+  EXPECT_EQ(engine_->List(kRep, req, absl::Now()).status().code(), absl::StatusCode::kInvalidArgument);
+
+  v1::ListCustomersRequest tagged;
+  tagged.set_filter("tags:\"vip\" AND owner_id = \"u1\"");
+  EXPECT_EQ(engine_->List(kManager, tagged, absl::Now())->total_size(), 3);
+  v1::ListCustomersRequest all;
+  EXPECT_EQ(engine_->List(kManager, all, absl::Now())->total_size(), 6);
+  EXPECT_EQ(engine_->List(Caller{"m9", "manager", "west"}, all, absl::Now())->total_size(), 0);
+  all.set_filter("lifecycle_status = LIFECYCLE_STATUS_POTENTIAL");
+  EXPECT_EQ(engine_->List(kAdmin, all, absl::Now())->total_size(), 6);
+}
+
+TEST_F(CustomerEngineTest, RepCannotReadAnotherRepsCustomer) {
+  auto c = *Create(kRep, "A", "13812345678");
+  EXPECT_EQ(Get(kRep2, c.name()).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(Get(kManager, c.name()).ok());
+}
+
+TEST_F(CustomerEngineTest, HistoryShowsActorTimeAndChangedFields) {
+  auto c = *Create(kRep, "A", "13812345678");
+  clock_.Advance(absl::Hours(1));
+  v1::UpdateCustomerRequest up;
+  up.mutable_customer()->set_name(c.name());
+  up.mutable_customer()->set_email("x@y.cn");
+  ASSERT_TRUE(Sync(&CustomerEngine::Update, kManager, up).ok());  // mask from set fields
+  v1::ListCustomerEventsRequest h;
+  h.set_parent(c.name());
+  auto hist = *engine_->History(kRep, h, absl::Now());
+  ASSERT_EQ(hist.events_size(), 2);
+  EXPECT_EQ(hist.events(0).event_type(), "crm.customers.v1.CustomerCreated");
+  EXPECT_EQ(hist.events(1).actor().user_id(), "m1");
+  EXPECT_EQ(hist.events(1).actor().role(), "manager");
+  EXPECT_EQ(hist.events(1).occurred_at().seconds(), 1767225600 + 3600);
+  EXPECT_EQ(std::vector<std::string>(hist.events(1).changed_fields().begin(),
+                                     hist.events(1).changed_fields().end()),
+            std::vector<std::string>{"email"});
+  EXPECT_EQ(hist.events(1).hash_hex().size(), 64u);
+}
+
+TEST_F(CustomerEngineTest, BadInputNamesTheField) {
+  v1::GetCustomerRequest g;
+  g.set_name("customer/x");
+  EXPECT_EQ(FieldOf(engine_->Get(kAdmin, g, absl::Now()).status()), "name");
+  g.set_name("customers/not-a-uuid");
+  EXPECT_EQ(FieldOf(engine_->Get(kAdmin, g, absl::Now()).status()), "name");
+  g.set_name("customers/0190f1c4-0000-7000-8000-000000000000");
+  g.set_min_consistency_token("%%%");
+  EXPECT_EQ(FieldOf(engine_->Get(kAdmin, g, absl::Now()).status()), "min_consistency_token");
+
+  v1::ListCustomersRequest l;
+  l.set_page_size(-1);
+  EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "page_size");
+  l.set_page_size(0);
+  l.set_page_token("garbage!");
+  EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "page_token");
+  l.clear_page_token();
+  l.set_filter("phone = 1");
+  EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "filter");
+  l.clear_filter();
+  l.set_order_by("phone");
+  EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "order_by");
+
+  v1::CreateCustomerRequest c;
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "customer");
+  c.mutable_customer()->set_display_name("x");
+  c.set_request_id(std::string(129, 'r'));
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "request_id");
+  c.clear_request_id();
+  c.mutable_customer()->set_name("customers/0190f1c4-0000-7000-8000-000000000000");
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "customer.name");
+
+  auto made = *Create(kAdmin, "y", "13812345678");
+  v1::UpdateCustomerRequest u;
+  u.mutable_customer()->set_name(made.name());
+  u.mutable_customer()->set_etag("abc");
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kAdmin, u).status()), "customer.etag");
+  u.mutable_customer()->clear_etag();
+  u.mutable_update_mask()->add_paths("nope");
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kAdmin, u).status()), "update_mask");
+  v1::DeleteCustomerRequest d;
+  d.set_name(made.name());
+  d.set_etag("-3");
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Delete, kAdmin, d).status()), "etag");
+}
+
+TEST_F(CustomerEngineTest, RestartAndFreshRebuildGiveTheSameProjections) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 30; ++i) {
+    auto c = Create(kAdmin, absl::StrCat("c", i), absl::StrCat("1380000", absl::Dec(i, absl::kZeroPad4)));
+    ASSERT_TRUE(c.ok()) << c.status();
+    names.push_back(c->name());
+  }
+  for (int i = 0; i < 10; ++i) {
+    v1::DeleteCustomerRequest d;
+    d.set_name(names[i]);
+    ASSERT_TRUE(Sync(&CustomerEngine::Delete, kAdmin, d).ok());
+  }
+  const std::string live = *CustomerEngine::Checksum(*db_);
+  auto n = CustomerEngine::Rebuild(*log_, kTopic, dir_ + "/rebuilt");
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 40);
+  auto rebuilt = *projection::ProjectionDb::Open({.path = dir_ + "/rebuilt"});
+  EXPECT_EQ(*CustomerEngine::Checksum(*rebuilt), live);
+  rebuilt.reset();
+  // A service whose projections were lost catches up from the log on start.
+  Open("proj-empty");
+  EXPECT_EQ(*CustomerEngine::Checksum(*db_), live);
+  EXPECT_TRUE(Get(kAdmin, names[20]).ok());
+}
+
+}  // namespace
+}  // namespace crm::customers
