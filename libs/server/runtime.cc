@@ -18,26 +18,23 @@ absl::Status InflightLimiter::Acquire() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeOptions& options,
-                                                        const std::vector<grpc::Service*>& services,
-                                                        const Authenticator* auth, Metrics* metrics) {
-  std::unique_ptr<Runtime> rt(new Runtime(options, auth));
+absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &rt->port_);
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
   for (grpc::Service* s : services) builder.RegisterService(s);
-  if (metrics != nullptr) {
+  if (metrics_ != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
-    f.push_back(metrics->InterceptorFactory());
+    f.push_back(metrics_->InterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(f));
   }
-  rt->server_ = builder.BuildAndStart();
-  if (!rt->server_ || rt->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
   }
-  rt->server_->GetHealthCheckService()->SetServingStatus(true);
-  return rt;
+  server_->GetHealthCheckService()->SetServingStatus(true);
+  return absl::OkStatus();
 }
 
 Runtime::~Runtime() { Shutdown(); }

@@ -52,11 +52,14 @@ struct CallScope {
 // in-flight requests and authentication for the services it hosts.
 class Runtime {
  public:
-  // Builds and starts the server. `services`, `auth` and `metrics` must outlive it.
-  static absl::StatusOr<std::unique_ptr<Runtime>> Start(const RuntimeOptions& options,
-                                                        const std::vector<grpc::Service*>& services,
-                                                        const Authenticator* auth, Metrics* metrics);
+  // `auth` and `metrics` (may be null) must outlive the runtime.
+  Runtime(RuntimeOptions options, const Authenticator* auth, Metrics* metrics)
+      : options_(std::move(options)), auth_(auth), metrics_(metrics), limiter_(options_.max_inflight) {}
   ~Runtime();
+
+  // Builds and starts the server with `services` (which must outlive it), health checking
+  // and reflection. UNAVAILABLE when the address cannot be bound.
+  absl::Status Start(const std::vector<grpc::Service*>& services);
 
   // Admission, authentication and deadline for one call. On error, the caller finishes the
   // call with it (RESOURCE_EXHAUSTED, UNAUTHENTICATED); on success it must call Finish().
@@ -74,9 +77,9 @@ class Runtime {
   grpc::Server* server() { return server_.get(); }
 
  private:
-  Runtime(RuntimeOptions o, const Authenticator* auth) : options_(std::move(o)), auth_(auth), limiter_(options_.max_inflight) {}
   const RuntimeOptions options_;
   const Authenticator* auth_;
+  Metrics* metrics_;
   InflightLimiter limiter_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -454,9 +454,11 @@ void CustomerEngine::Write(const Caller& caller, const std::string& id, const Cu
   }
   std::vector<std::string> values;
   for (const auto& m : msgs) values.push_back(m.value);
+  const absl::Time started = absl::Now();
   writer_->Append(id, std::move(msgs), [this, id, values = std::move(values), res = std::move(res),
-                                        done = std::move(done)](
+                                        done = std::move(done), started](
                                            absl::StatusOr<eventlog::Appended> appended) mutable {
+    if (options_.observe_append) options_.observe_append(absl::Now() - started);
     // Runs on the writer's thread in log order, so checkpoints only move forward.
     absl::StatusOr<v1::Customer> reply =
         appended.ok() ? ApplyOwnWrite(id, *appended, values)
@@ -766,6 +768,24 @@ absl::StatusOr<int64_t> CustomerEngine::Rebuild(eventlog::Log& log, const std::s
                                                },
                                                8192));
   CRM_RETURN_IF_ERROR(raw->Flush());
+  return n;
+}
+
+absl::StatusOr<int64_t> CustomerEngine::RebuildAndSwap(eventlog::Log& log, const std::string& topic,
+                                                       const std::string& live_path) {
+  const std::string next = live_path + ".rebuild";
+  const std::string old = live_path + ".old";
+  std::error_code ec;
+  std::filesystem::remove_all(next, ec);
+  std::filesystem::remove_all(old, ec);
+  CRM_ASSIGN_OR_RETURN(int64_t n, Rebuild(log, topic, next));
+  // Two renames: a crash between them leaves .old and the rebuilt copy; the next start
+  // without live_path simply catches up from the log into a fresh copy.
+  if (std::filesystem::exists(live_path)) std::filesystem::rename(live_path, old, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", live_path, ": ", ec.message()));
+  std::filesystem::rename(next, live_path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", next, ": ", ec.message()));
+  std::filesystem::remove_all(old, ec);
   return n;
 }
 

@@ -2,6 +2,7 @@
 #define CRM_SERVICES_CUSTOMERS_CUSTOMER_ENGINE_H_
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -38,6 +39,8 @@ class CustomerEngine {
     absl::TimeZone zone = absl::FixedTimeZone(8 * 3600);
     // Tenant written into every envelope. Default: "default".
     std::string tenant = "default";
+    // Called with the time each append took to become durable. Default: none.
+    std::function<void(absl::Duration)> observe_append;
   };
 
   // Creates the topic if needed, catches the projections up with the log and becomes the
@@ -71,6 +74,11 @@ class CustomerEngine {
   // flushed at the end. Returns the number of events applied.
   static absl::StatusOr<int64_t> Rebuild(eventlog::Log& log, const std::string& topic,
                                          const std::string& path);
+
+  // Rebuilds the projections of `topic` beside `live_path` and swaps the new copy in; the
+  // service must not be running on `live_path`. Returns the number of events applied.
+  static absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const std::string& topic,
+                                                const std::string& live_path);
 
   // Order-independent checksum of every projection row (for "equals a fresh rebuild").
   static absl::StatusOr<std::string> Checksum(projection::ProjectionDb& db);

@@ -10,10 +10,9 @@ namespace crm::customers {
 // gRPC face of CustomerEngine: proto in, proto out, absl::Status -> grpc::Status. No rules.
 class CustomersService final : public v1::CustomerService::CallbackService {
  public:
-  // `engine` and `runtime` must outlive the service; set_runtime before the server starts
-  // taking calls (the runtime is built with the service registered).
-  explicit CustomersService(CustomerEngine* engine) : engine_(engine) {}
-  void set_runtime(server::Runtime* runtime) { runtime_ = runtime; }
+  // `engine` and `runtime` must outlive the service.
+  CustomersService(CustomerEngine* engine, server::Runtime* runtime)
+      : engine_(engine), runtime_(runtime) {}
 
   grpc::ServerUnaryReactor* CreateCustomer(grpc::CallbackServerContext* ctx,
                                            const v1::CreateCustomerRequest* req,
@@ -45,7 +44,7 @@ class CustomersService final : public v1::CustomerService::CallbackService {
                                   Fn fn);
 
   CustomerEngine* engine_;
-  server::Runtime* runtime_ = nullptr;
+  server::Runtime* runtime_;
 };
 
 }  // namespace crm::customers

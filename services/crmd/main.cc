@@ -1,0 +1,110 @@
+// crmd: every service in one process on the embedded log (DESIGN §6). For now: customers.
+#include <filesystem>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "libs/common/clock.h"
+#include "libs/eventlog/embedded_log.h"
+#include "libs/server/logging.h"
+#include "libs/server/process.h"
+#include "libs/server/runtime.h"
+#include "services/customers/customers_service.h"
+
+int main(int argc, char** argv) {
+  crm::server::BlockTerminationSignals();
+  CLI::App app{"crmd: the CRM backbone in one process, on the embedded log"};
+  std::string data_dir = "data";
+  std::string listen = "127.0.0.1:50051";
+  std::string metrics_listen = "127.0.0.1:9464";
+  std::string key_file;
+  bool create_key = false;
+  bool rebuild = false;
+  int max_inflight = 512;
+  app.add_option("--data-dir", data_dir, "Folder for the log, projections and key")->capture_default_str();
+  app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
+      ->capture_default_str();
+  app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
+  app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
+  app.add_flag("--rebuild", rebuild, "Rebuild every projection from the log before serving");
+  app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  CLI11_PARSE(app, argc, argv);
+  if (key_file.empty()) key_file = data_dir + "/signing.key";
+
+  crm::server::InitJsonLogging("crmd");
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) crm::server::ExitWithError(absl::StrCat("cannot create ", data_dir, ": ", ec.message()));
+  auto key = crm::server::LoadProcessSigningKey(key_file, create_key);
+  if (!key.ok()) crm::server::ExitWithError(std::string(key.status().message()));
+
+  auto log = crm::eventlog::OpenEmbeddedLog({.path = data_dir + "/log"});
+  if (!log.ok()) crm::server::ExitWithError(std::string(log.status().message()));
+  const std::string customers_dir = data_dir + "/customers";
+  if (rebuild) {
+    if (auto s = (*log)->CreateTopic(crm::customers::kTopic, crm::customers::kPartitions); !s.ok()) {
+      crm::server::ExitWithError(std::string(s.message()));
+    }
+    const absl::Time t0 = absl::Now();
+    auto n = crm::customers::CustomerEngine::RebuildAndSwap(**log, crm::customers::kTopic, customers_dir);
+    if (!n.ok()) crm::server::ExitWithError(std::string(n.status().message()));
+    crm::server::LogInfo(absl::StrCat("rebuilt customers projections from ", *n, " events in ",
+                                      absl::FormatDuration(absl::Now() - t0)));
+  }
+  auto db = crm::projection::ProjectionDb::Open({.path = customers_dir});
+  if (!db.ok()) crm::server::ExitWithError(std::string(db.status().message()));
+
+  auto metrics = crm::server::Metrics::Start(metrics_listen);
+  if (!metrics.ok()) crm::server::ExitWithError(std::string(metrics.status().message()));
+  crm::server::Metrics* m = metrics->get();
+
+  crm::customers::CustomerEngine::Options options;
+  options.clock = crm::SystemClock::Get();
+  options.observe_append = [m](absl::Duration d) {
+    m->ObserveAppend(crm::customers::kTopic, absl::ToDoubleSeconds(d));
+  };
+  const absl::Time t0 = absl::Now();
+  auto engine = crm::customers::CustomerEngine::Open(log->get(), db->get(), options);
+  if (!engine.ok()) crm::server::ExitWithError(std::string(engine.status().message()));
+  crm::server::LogInfo(absl::StrCat("customers caught up with the log in ",
+                                    absl::FormatDuration(absl::Now() - t0)));
+
+  crm::server::Authenticator auth(*key, crm::SystemClock::Get());
+  crm::server::RuntimeOptions ropts;
+  ropts.listen = listen;
+  ropts.max_inflight = max_inflight;
+  crm::server::Runtime runtime(ropts, &auth, m);
+  crm::customers::CustomersService customers(engine->get(), &runtime);
+  if (auto s = runtime.Start({&customers}); !s.ok()) crm::server::ExitWithError(std::string(s.message()));
+
+  // Projection lag: log end minus what the projections applied, every second.
+  absl::Notification stop;
+  std::thread lag([&] {
+    while (!stop.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+      auto ends = (*log)->EndOffsets(crm::customers::kTopic);
+      if (!ends.ok()) continue;
+      double lag_records = 0;
+      for (int32_t p = 0; p < static_cast<int32_t>(ends->size()); ++p) {
+        lag_records += static_cast<double>((*ends)[p] - (*db)->NextOffset(crm::customers::kTopic, p));
+      }
+      m->SetProjectionLag("customers", lag_records);
+    }
+  });
+
+  crm::server::LogInfo(absl::StrCat("crmd serving gRPC on 127.0.0.1:", runtime.port(),
+                                    " (listen ", listen, "), metrics on :", m->port(),
+                                    "/metrics, data in ", data_dir));
+  const int sig = crm::server::WaitForTerminationSignal();
+  crm::server::LogInfo(absl::StrCat("signal ", sig, ": draining"));
+  runtime.Shutdown();
+  stop.Notify();
+  lag.join();
+  engine->reset();
+  db->reset();
+  log->reset();
+  crm::server::LogInfo("crmd stopped");
+  return 0;
+}
