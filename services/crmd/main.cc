@@ -94,17 +94,20 @@ int main(int argc, char** argv) {
     }
   });
 
-  crm::server::LogInfo(absl::StrCat("crmd serving gRPC on 127.0.0.1:", runtime.port(),
-                                    " (listen ", listen, "), metrics on :", m->port(),
-                                    "/metrics, data in ", data_dir));
+  crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", listen,
+                                    "), metrics on port ", m->port(), ", data in ", data_dir));
   const int sig = crm::server::WaitForTerminationSignal();
   crm::server::LogInfo(absl::StrCat("signal ", sig, ": draining"));
+  const absl::Time t0_stop = absl::Now();
   runtime.Shutdown();
+  const absl::Time t1_stop = absl::Now();
   stop.Notify();
   lag.join();
   engine->reset();
   db->reset();
   log->reset();
+  crm::server::LogInfo(absl::StrCat("drained in ", absl::FormatDuration(t1_stop - t0_stop),
+                                    ", closed storage in ", absl::FormatDuration(absl::Now() - t1_stop)));
   crm::server::LogInfo("crmd stopped");
   return 0;
 }
