@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -65,6 +66,8 @@ struct LocalServer {
   std::unique_ptr<crm::customers::CustomersService> service;
   std::string key = std::string(48, 'k');
 
+  std::map<std::string, std::string> kafka_config;
+
   absl::Status Start(const std::string& backend, const std::string& base) {
     dir = absl::StrCat(base, "/crm-bench-", getpid());
     std::filesystem::remove_all(dir);
@@ -76,6 +79,7 @@ struct LocalServer {
       if (auto s = mock->CreateTopic(crm::customers::kTopic, crm::customers::kPartitions, 3); !s.ok()) return s;
       crm::eventlog::KafkaLogOptions o;
       o.bootstrap_servers = mock->bootstrap_servers();
+      o.extra = kafka_config;
       auto l = crm::eventlog::OpenKafkaLog(o);
       if (!l.ok()) return l.status();
       log = std::move(*l);
@@ -296,6 +300,7 @@ int main(int argc, char** argv) {
   double seconds = 10, warmup = 2;
   int64_t events = 1000000;
   bool json = false;
+  std::vector<std::string> kafka_config;
   app.add_option("--workload", workload, "create or rebuild")->check(CLI::IsMember({"create", "rebuild"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
@@ -309,6 +314,7 @@ int main(int argc, char** argv) {
   app.add_option("--events", events, "Events to write and rebuild (rebuild workload)")->capture_default_str();
   app.add_option("--dir", dir, "Where temporary data goes (a real disk: fsync matters)")->capture_default_str();
   app.add_flag("--json", json, "Print JSON lines instead of a table");
+  app.add_option("--kafka-config", kafka_config, "librdkafka property key=value for the Kafka backend (repeatable)");
   CLI11_PARSE(app, argc, argv);
 
   if (workload == "rebuild") {
@@ -329,6 +335,14 @@ int main(int argc, char** argv) {
   }
   for (int c : clients) {
     LocalServer local;
+    for (const std::string& kv : kafka_config) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos) {
+        std::fprintf(stderr, "error: --kafka-config wants key=value, not %s\n", kv.c_str());
+        return 2;
+      }
+      local.kafka_config[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     std::string addr = target, tok = token;
     if (target.empty()) {
       if (auto s = local.Start(backend, dir); !s.ok()) {

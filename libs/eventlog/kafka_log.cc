@@ -60,8 +60,17 @@ absl::StatusOr<std::unique_ptr<RdKafka::Conf>> MakeConf(
   std::map<std::string, std::string> all = {{"bootstrap.servers", o.bootstrap_servers},
                                             {"client.id", o.client_id},
                                             {"log_level", "3"}};
-  for (const auto& [k, v] : o.extra) all[k] = v;
   for (const auto& [k, v] : more) all[k] = v;
+  // Extra properties tune anything but what durability, ordering and fencing rest on.
+  static const std::set<std::string> kFixed = {"transactional.id", "enable.idempotence", "acks",
+                                               "isolation.level", "enable.auto.commit",
+                                               "enable.auto.offset.store"};
+  for (const auto& [k, v] : o.extra) {
+    if (kFixed.contains(k) && more.contains(k)) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka config ", k, " cannot be overridden"));
+    }
+    all[k] = v;
+  }
   for (const auto& [k, v] : all) {
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
       return absl::InvalidArgumentError(absl::StrCat("kafka config ", k, ": ", err));
@@ -382,6 +391,11 @@ absl::Status KafkaWriter::CreateProducer() {
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"linger.ms", "0"},
+      // One request in flight per broker connection: with pipelined requests librdkafka
+      // 2.0's mock broker answers the second one ~40 ms late (measured: 64 clients went from
+      // 690 to 3200 creates/s). A transaction already batches everything queued, so little
+      // is lost against a real broker; KafkaLogOptions::extra can override it.
+      {"max.in.flight.requests.per.connection", "1"},
       {"message.timeout.ms", std::to_string(TimeoutMs(o.append_timeout))},
       {"transaction.timeout.ms", std::to_string(std::max(60000, 2 * TimeoutMs(o.append_timeout)))},
   }));

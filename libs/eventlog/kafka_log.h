@@ -24,7 +24,9 @@ struct KafkaLogOptions {
   absl::Duration append_timeout = absl::Seconds(10);
   // Most appends in one transaction (group commit). Default: 1000.
   size_t max_group_appends = 1000;
-  // Extra librdkafka properties for every client (e.g. security.protocol). Default: none.
+  // Extra librdkafka properties for every client (e.g. security.protocol); they override our
+  // tuning but INVALID_ARGUMENT for transactional.id, enable.idempotence, acks,
+  // isolation.level and the consumer's auto-commit settings. Default: none.
   std::map<std::string, std::string> extra;
 };
 
