@@ -216,12 +216,17 @@ Result RunCreate(const std::string& target, const std::string& token, int client
 
 // Writes `events` CustomerCreated envelopes into an embedded log (many appends in flight so
 // group commit packs them), then times a rebuild of the customers projections.
-absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base) {
-  const std::string dir = absl::StrCat(base, "/crm-bench-rebuild-", getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const std::string& log_dir) {
+  const bool keep = !log_dir.empty();
+  const std::string dir = keep ? log_dir : absl::StrCat(base, "/crm-bench-rebuild-", getpid());
+  const bool reuse = keep && std::filesystem::exists(dir + "/log");
+  if (!reuse) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  std::filesystem::remove_all(dir + "/customers");
   Result r;
-  {
+  if (!reuse) {
     auto log = crm::eventlog::OpenEmbeddedLog({.path = dir + "/log"});
     if (!log.ok()) return log.status();
     if (auto s = (*log)->CreateTopic(crm::customers::kTopic, crm::customers::kPartitions); !s.ok()) return s;
@@ -287,7 +292,11 @@ absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base) {
   r.cpu_s = (cpu1.user + cpu1.sys) - (cpu0.user + cpu0.sys);
   r.rss_mib = cpu1.max_rss_kib / 1024;
   log->reset();
-  std::filesystem::remove_all(dir);
+  if (keep) {
+    std::filesystem::remove_all(dir + "/customers");
+  } else {
+    std::filesystem::remove_all(dir);
+  }
   return r;
 }
 
@@ -301,6 +310,7 @@ int main(int argc, char** argv) {
   int64_t events = 1000000;
   bool json = false;
   std::vector<std::string> kafka_config;
+  std::string log_dir;
   app.add_option("--workload", workload, "create or rebuild")->check(CLI::IsMember({"create", "rebuild"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
@@ -314,11 +324,12 @@ int main(int argc, char** argv) {
   app.add_option("--events", events, "Events to write and rebuild (rebuild workload)")->capture_default_str();
   app.add_option("--dir", dir, "Where temporary data goes (a real disk: fsync matters)")->capture_default_str();
   app.add_flag("--json", json, "Print JSON lines instead of a table");
+  app.add_option("--log-dir", log_dir, "rebuild: keep the written log here and reuse it on later runs");
   app.add_option("--kafka-config", kafka_config, "librdkafka property key=value for the Kafka backend (repeatable)");
   CLI11_PARSE(app, argc, argv);
 
   if (workload == "rebuild") {
-    auto r = RunRebuild(events, dir);
+    auto r = RunRebuild(events, dir, log_dir);
     if (!r.ok()) {
       std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
       return 1;

@@ -1,6 +1,10 @@
 #include "libs/projection/projection_db.h"
 
+#include <algorithm>
+
 #include "absl/base/internal/endian.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
@@ -57,6 +61,15 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> ProjectionDb::Open(const Options& 
   ro.create_if_missing = true;
   ro.IncreaseParallelism(2);
   ro.compression = rocksdb::kLZ4Compression;
+  ro.write_buffer_size = options.write_buffer_size;
+  // Applies look up keys that mostly do not exist yet (a new customer's state, a free phone):
+  // bloom filters in the SSTs and the memtable answer those misses without a search.
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  ro.memtable_whole_key_filtering = true;
+  ro.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::DB* raw = nullptr;
   CRM_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(ro, options.path, &raw),
                                 absl::StrCat("open projections at ", options.path)));
@@ -93,20 +106,21 @@ int64_t ProjectionDb::NextOffsetLocked(const std::string& topic, int32_t partiti
   return it == next_.end() ? 0 : it->second;
 }
 
-absl::Status ProjectionDb::Commit(rocksdb::WriteBatchWithIndex& batch, const std::string& topic,
+absl::Status ProjectionDb::Commit(Batch& batch, const std::string& topic,
                                   const std::map<int32_t, int64_t>& next_offsets) {
   absl::MutexLock l(&mu_);
-  for (const auto& [partition, next] : next_offsets) {
-    if (next <= NextOffsetLocked(topic, partition)) continue;
-    char buf[8];
-    absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
-    batch.Put(CheckpointKey(topic, partition), rocksdb::Slice(buf, 8));
-  }
   rocksdb::WriteOptions wo;
   wo.disableWAL = !options_.wal;
   // The log is the durable copy; a crash loses at most rows that replay restores.
   wo.sync = false;
-  CRM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, batch.GetWriteBatch()), "commit projection"));
+  rocksdb::WriteBatch wb = batch.Materialize();
+  for (const auto& [partition, next] : next_offsets) {
+    if (next <= NextOffsetLocked(topic, partition)) continue;
+    char buf[8];
+    absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
+    wb.Put(CheckpointKey(topic, partition), rocksdb::Slice(buf, 8));
+  }
+  CRM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit projection"));
   for (const auto& [partition, next] : next_offsets) {
     int64_t& cur = next_[{topic, partition}];
     cur = std::max(cur, next);
@@ -168,10 +182,30 @@ absl::StatusOr<int64_t> ProjectionDb::CatchUp(eventlog::Log& log, const std::str
   return applied;
 }
 
-absl::Status ProjectionDb::Get(rocksdb::WriteBatchWithIndex& batch, const rocksdb::Slice& key,
-                               std::string* value) {
+rocksdb::WriteBatch Batch::Materialize() const {
+  std::vector<const std::pair<const std::string, absl::optional<std::string>>*> sorted;
+  sorted.reserve(writes_.size());
+  for (const auto& kv : writes_) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  rocksdb::WriteBatch wb;
+  for (const auto* kv : sorted) {
+    if (kv->second.has_value()) {
+      wb.Put(kv->first, *kv->second);
+    } else {
+      wb.Delete(kv->first);
+    }
+  }
+  return wb;
+}
+
+absl::Status ProjectionDb::Get(const Batch& batch, const std::string& key, std::string* value) {
   value->clear();
-  rocksdb::Status s = batch.GetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(), key, value);
+  if (const absl::optional<std::string>* pending = batch.Find(key)) {
+    if (!pending->has_value()) return absl::NotFoundError("not found");
+    *value = **pending;
+    return absl::OkStatus();
+  }
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, value);
   if (s.IsNotFound()) return absl::NotFoundError("not found");
   return FromRocks(s, "read projection");
 }

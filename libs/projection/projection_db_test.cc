@@ -47,7 +47,7 @@ TEST_F(ProjectionDbTest, CatchUpAppliesEachRecordOnceAcrossRestarts) {
   auto w = *log_->OpenWriter("t");
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(w->AppendSync(absl::StrCat("k", i % 3), {{"v", {}}}).ok());
   auto count = [](ProjectionDb* db) {
-    return [db](const eventlog::Record& r, rocksdb::WriteBatchWithIndex& b) {
+    return [db](const eventlog::Record& r, Batch& b) {
       std::string v;
       db->Get(b, "count/" + r.key, &v);
       b.Put("count/" + r.key, std::to_string(v.empty() ? 1 : std::stoi(v) + 1));

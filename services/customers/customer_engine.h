@@ -68,7 +68,7 @@ class CustomerEngine {
   // Applies one record of the topic to the projections (catch-up, rebuild and live writes).
   // DATA_LOSS on a version gap or a broken hash chain.
   static absl::Status ApplyRecord(projection::ProjectionDb& db, const eventlog::Record& record,
-                                  rocksdb::WriteBatchWithIndex& batch);
+                                  projection::Batch& batch);
 
   // Builds the projections afresh from offset 0 into `path` (which must not exist), WAL off,
   // flushed at the end. Returns the number of events applied.
