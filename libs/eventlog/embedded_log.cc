@@ -300,9 +300,9 @@ void EmbeddedWriter::Append(std::string key, std::vector<Message> messages,
 
 class EmbeddedSubscription final : public Subscription {
  public:
-  EmbeddedSubscription(EmbeddedLog* log, std::string topic, std::vector<Position> from)
+  EmbeddedSubscription(EmbeddedLog* log, std::string topic, std::vector<::crm::eventlog::Position> from)
       : log_(log), topic_(std::move(topic)) {
-    for (const Position& p : from) next_[p.partition] = p.offset;
+    for (const auto& p : from) next_[p.partition] = p.offset;
   }
 
   absl::StatusOr<std::vector<Record>> Poll(size_t max_records, absl::Duration timeout) override {
@@ -319,6 +319,11 @@ class EmbeddedSubscription final : public Subscription {
   }
 
   void Wake() override { log_->SetFlag(&woken_); }
+
+  int64_t Position(int32_t partition) const override {
+    auto it = next_.find(partition);
+    return it == next_.end() ? 0 : it->second;
+  }
 
  private:
   absl::Status ReadAvailable(size_t max_records, std::vector<Record>& out) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <deque>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -188,7 +189,13 @@ class KafkaSubscription final : public Subscription {
       const absl::Duration left = out.empty() ? deadline - absl::Now() : absl::ZeroDuration();
       const int wait_ms = std::max(0, std::min(100, TimeoutMs(left)));
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(wait_ms));
-      if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) {
+      if (m->err() == RdKafka::ERR__PARTITION_EOF) {
+        // The fetch position reached the partition's end, past any transaction marker.
+        Advance(m->partition(), m->offset());
+        if (!out.empty()) break;
+        continue;
+      }
+      if (m->err() == RdKafka::ERR__TIMED_OUT) {
         if (!out.empty() || absl::Now() >= deadline) break;
         continue;
       }
@@ -201,6 +208,7 @@ class KafkaSubscription final : public Subscription {
       if (m->key()) r.key = *m->key();
       r.value.assign(static_cast<const char*>(m->payload()), m->len());
       r.headers = ReadHeaders(*m);
+      Advance(r.partition, r.offset + 1);
       out.push_back(std::move(r));
     }
     return out;
@@ -208,10 +216,25 @@ class KafkaSubscription final : public Subscription {
 
   void Wake() override { woken_ = true; }
 
+  int64_t Position(int32_t partition) const override {
+    auto it = position_.find(partition);
+    return it == position_.end() ? 0 : it->second;
+  }
+
+  void Start(const std::vector<::crm::eventlog::Position>& from) {
+    for (const auto& p : from) position_[p.partition] = p.offset;
+  }
+
  private:
+  void Advance(int32_t partition, int64_t offset) {
+    int64_t& p = position_[partition];
+    p = std::max(p, offset);
+  }
+
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::string topic_;
   std::atomic<bool> woken_{false};
+  std::map<int32_t, int64_t> position_;
 };
 
 class KafkaLog final : public Log {
@@ -315,7 +338,7 @@ class KafkaLog final : public Log {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"isolation.level", "read_committed"},
-        {"enable.partition.eof", "false"},
+        {"enable.partition.eof", "true"},  // tells Position() a partition's end was reached
         {"fetch.wait.max.ms", "50"},
     }));
     std::string err;
@@ -328,7 +351,9 @@ class KafkaLog final : public Log {
     RdKafka::ErrorCode code = c->assign(tps);
     RdKafka::TopicPartition::destroy(tps);
     CRM_RETURN_IF_ERROR(FromKafka(code, "assign"));
-    return std::make_unique<KafkaSubscription>(std::move(c), std::string(topic));
+    auto sub = std::make_unique<KafkaSubscription>(std::move(c), std::string(topic));
+    sub->Start(from);
+    return sub;
   }
 
   const KafkaLogOptions& options() const { return options_; }

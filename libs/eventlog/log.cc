@@ -48,7 +48,7 @@ int32_t PartitionForKey(absl::string_view key, int32_t partitions) {
 }
 
 absl::StatusOr<std::vector<Record>> ReadToEnd(Log& log, absl::string_view topic,
-                                              std::vector<Position> from) {
+                                              std::vector<Position> from, absl::Duration timeout) {
   CRM_ASSIGN_OR_RETURN(std::vector<int64_t> ends, log.EndOffsets(topic));
   std::map<int32_t, int64_t> want;  // partition -> end
   std::vector<Position> start;
@@ -64,27 +64,18 @@ absl::StatusOr<std::vector<Record>> ReadToEnd(Log& log, absl::string_view topic,
   std::vector<Record> out;
   if (want.empty()) return out;
   CRM_ASSIGN_OR_RETURN(auto sub, log.Subscribe(topic, start));
-  std::map<int32_t, int64_t> next;
-  for (const Position& p : start) next[p.partition] = p.offset;
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  // On Kafka a transaction marker may sit at end-1: a partition is done once it yields
-  // nothing more after the last record below its end.
-  int idle_polls = 0;
+  const absl::Time deadline = absl::Now() + timeout;
   while (!want.empty()) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("ReadToEnd timed out");
-    CRM_ASSIGN_OR_RETURN(std::vector<Record> batch, sub->Poll(4096, absl::Milliseconds(200)));
-    if (batch.empty()) {
-      if (++idle_polls >= 3) break;
-      continue;
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("reading ", topic, " to its end timed out"));
     }
-    idle_polls = 0;
+    CRM_ASSIGN_OR_RETURN(std::vector<Record> batch, sub->Poll(4096, absl::Milliseconds(200)));
     for (Record& rec : batch) {
       auto it = want.find(rec.partition);
-      if (it == want.end() || rec.offset >= it->second) continue;
-      next[rec.partition] = rec.offset + 1;
-      const bool last = rec.offset + 1 >= it->second;
-      out.push_back(std::move(rec));
-      if (last) want.erase(it);
+      if (it != want.end() && rec.offset < it->second) out.push_back(std::move(rec));
+    }
+    for (auto it = want.begin(); it != want.end();) {
+      it = sub->Position(it->first) >= it->second ? want.erase(it) : std::next(it);
     }
   }
   return out;

@@ -85,6 +85,11 @@ class Subscription {
 
   // Makes a blocked or the next Poll return at once.
   virtual void Wake() = 0;
+
+  // The offset of the next record Poll() can return for `partition`, counting records that
+  // are never delivered (Kafka transaction markers) as passed once the reader has seen past
+  // them. A reader is caught up with an end offset E once Position() >= E.
+  virtual int64_t Position(int32_t partition) const = 0;
 };
 
 // A partitioned, append-only log of topics (DESIGN §2). Implementations are thread-safe.
@@ -117,8 +122,10 @@ class Log {
 int32_t PartitionForKey(absl::string_view key, int32_t partitions);
 
 // Reads every record of `topic` from `from` up to the end offsets at the time of the call.
+// DEADLINE_EXCEEDED when that takes longer than `timeout` (the log is unreachable).
 absl::StatusOr<std::vector<Record>> ReadToEnd(Log& log, absl::string_view topic,
-                                              std::vector<Position> from);
+                                              std::vector<Position> from,
+                                              absl::Duration timeout = absl::Seconds(60));
 
 }  // namespace crm::eventlog
 

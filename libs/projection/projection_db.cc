@@ -144,7 +144,8 @@ absl::Status ProjectionDb::WaitFor(const ConsistencyToken& token, absl::Time dea
 }
 
 absl::StatusOr<int64_t> ProjectionDb::CatchUp(eventlog::Log& log, const std::string& topic,
-                                              const ApplyFn& apply, size_t batch_records) {
+                                              const ApplyFn& apply, size_t batch_records,
+                                              absl::Duration timeout) {
   CRM_ASSIGN_OR_RETURN(std::vector<int64_t> ends, log.EndOffsets(topic));
   std::vector<eventlog::Position> from;
   for (int32_t p = 0; p < static_cast<int32_t>(ends.size()); ++p) {
@@ -156,16 +157,14 @@ absl::StatusOr<int64_t> ProjectionDb::CatchUp(eventlog::Log& log, const std::str
   std::map<int32_t, int64_t> remaining_end;
   for (const auto& p : from) remaining_end[p.partition] = ends[p.partition];
   int64_t applied = 0;
-  int idle = 0;
+  const absl::Time deadline = absl::Now() + timeout;
   while (!remaining_end.empty()) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("catching up with ", topic, " timed out after ",
+                                                      applied, " records"));
+    }
     CRM_ASSIGN_OR_RETURN(std::vector<eventlog::Record> recs,
                          sub->Poll(batch_records, absl::Milliseconds(200)));
-    if (recs.empty()) {
-      // On Kafka the last offset below the end may be a transaction marker, never delivered.
-      if (++idle >= 3) break;
-      continue;
-    }
-    idle = 0;
     // One batch for the whole poll: rows shared across partitions (indexes, counters) must
     // see each other's writes, and every partition's checkpoint lands with its rows.
     Batch batch;
@@ -174,10 +173,12 @@ absl::StatusOr<int64_t> ProjectionDb::CatchUp(eventlog::Log& log, const std::str
       CRM_RETURN_IF_ERROR(apply(r, batch));
       next[r.partition] = r.offset + 1;
       ++applied;
-      auto e = remaining_end.find(r.partition);
-      if (e != remaining_end.end() && r.offset + 1 >= e->second) remaining_end.erase(e);
     }
-    CRM_RETURN_IF_ERROR(Commit(batch, topic, next));
+    if (!recs.empty()) CRM_RETURN_IF_ERROR(Commit(batch, topic, next));
+    // Done with a partition once the reader passed its end (Kafka transaction markers count).
+    for (auto it = remaining_end.begin(); it != remaining_end.end();) {
+      it = sub->Position(it->first) >= it->second ? remaining_end.erase(it) : std::next(it);
+    }
   }
   return applied;
 }

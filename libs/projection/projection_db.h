@@ -89,10 +89,12 @@ class ProjectionDb {
   absl::Status WaitFor(const ConsistencyToken& token, absl::Time deadline) const;
 
   // Reads `topic` from the checkpoints up to its end offsets and applies each record through
-  // `apply`, committing every `batch_records` records. Returns the number of records applied.
+  // `apply`, committing every `batch_records` records. Returns the number of records applied;
+  // DEADLINE_EXCEEDED when the log does not deliver them within `timeout`.
   using ApplyFn = std::function<absl::Status(const eventlog::Record&, Batch&)>;
   absl::StatusOr<int64_t> CatchUp(eventlog::Log& log, const std::string& topic,
-                                  const ApplyFn& apply, size_t batch_records = 2048);
+                                  const ApplyFn& apply, size_t batch_records = 2048,
+                                  absl::Duration timeout = absl::Minutes(10));
 
   // Reads `key` as `batch` would leave it: the batch's own writes first, then the database.
   // NOT_FOUND leaves *value empty.
