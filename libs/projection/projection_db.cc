@@ -78,7 +78,65 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> ProjectionDb::Open(const Options& 
   return db;
 }
 
-ProjectionDb::~ProjectionDb() = default;
+ProjectionDb::~ProjectionDb() {
+  std::list<Waiter> left;
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    left.swap(waiters_);
+  }
+  if (timer_.joinable()) timer_.join();
+  for (Waiter& w : left) w.done(absl::CancelledError("projections are closing"));
+}
+
+bool ProjectionDb::ReachedLocked(const ConsistencyToken& token) const {
+  for (const auto& p : token.positions()) {
+    auto it = next_.find({p.topic(), p.partition()});
+    if (it == next_.end() || it->second <= p.offset()) return false;
+  }
+  return true;
+}
+
+void ProjectionDb::NotifyWhenReached(const ConsistencyToken& token, absl::Time deadline,
+                                     absl::AnyInvocable<void(absl::Status)> done) {
+  bool reached;
+  {
+    absl::MutexLock l(&mu_);
+    reached = ReachedLocked(token);
+    if (!reached && absl::Now() < deadline && !stopping_) {
+      waiters_.push_back({token, deadline, std::move(done)});
+      if (!timer_.joinable()) timer_ = std::thread([this] { TimerLoop(); });
+      return;
+    }
+  }
+  done(reached ? absl::OkStatus()
+               : absl::DeadlineExceededError("projections did not reach min_consistency_token in time"));
+}
+
+void ProjectionDb::TimerLoop() {
+  for (;;) {
+    std::list<Waiter> expired;
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return;
+      absl::Time next = absl::InfiniteFuture();
+      for (const Waiter& w : waiters_) next = std::min(next, w.deadline);
+      const bool stopped = mu_.AwaitWithDeadline(absl::Condition(&stopping_), next);
+      if (stopped) return;
+      const absl::Time now = absl::Now();
+      for (auto it = waiters_.begin(); it != waiters_.end();) {
+        if (it->deadline <= now) {
+          expired.splice(expired.end(), waiters_, it++);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (Waiter& w : expired) {
+      w.done(absl::DeadlineExceededError("projections did not reach min_consistency_token in time"));
+    }
+  }
+}
 
 absl::Status ProjectionDb::LoadCheckpoints() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -108,35 +166,40 @@ int64_t ProjectionDb::NextOffsetLocked(const std::string& topic, int32_t partiti
 
 absl::Status ProjectionDb::Commit(Batch& batch, const std::string& topic,
                                   const std::map<int32_t, int64_t>& next_offsets) {
-  absl::MutexLock l(&mu_);
-  rocksdb::WriteOptions wo;
-  wo.disableWAL = !options_.wal;
-  // The log is the durable copy; a crash loses at most rows that replay restores.
-  wo.sync = false;
-  rocksdb::WriteBatch wb = batch.Materialize();
-  for (const auto& [partition, next] : next_offsets) {
-    if (next <= NextOffsetLocked(topic, partition)) continue;
-    char buf[8];
-    absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
-    wb.Put(CheckpointKey(topic, partition), rocksdb::Slice(buf, 8));
+  std::list<Waiter> reached;
+  {
+    absl::MutexLock l(&mu_);
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = !options_.wal;
+    // The log is the durable copy; a crash loses at most rows that replay restores.
+    wo.sync = false;
+    rocksdb::WriteBatch wb = batch.Materialize();
+    for (const auto& [partition, next] : next_offsets) {
+      if (next <= NextOffsetLocked(topic, partition)) continue;
+      char buf[8];
+      absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
+      wb.Put(CheckpointKey(topic, partition), rocksdb::Slice(buf, 8));
+    }
+    CRM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit projection"));
+    for (const auto& [partition, next] : next_offsets) {
+      int64_t& cur = next_[{topic, partition}];
+      cur = std::max(cur, next);
+    }
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (ReachedLocked(it->token)) {
+        reached.splice(reached.end(), waiters_, it++);
+      } else {
+        ++it;
+      }
+    }
   }
-  CRM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit projection"));
-  for (const auto& [partition, next] : next_offsets) {
-    int64_t& cur = next_[{topic, partition}];
-    cur = std::max(cur, next);
-  }
+  for (Waiter& w : reached) w.done(absl::OkStatus());
   return absl::OkStatus();
 }
 
 absl::Status ProjectionDb::WaitFor(const ConsistencyToken& token, absl::Time deadline) const {
   absl::MutexLock l(&mu_);
-  auto reached = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    for (const auto& p : token.positions()) {
-      auto it = next_.find({p.topic(), p.partition()});
-      if (it == next_.end() || it->second <= p.offset()) return false;
-    }
-    return true;
-  };
+  auto reached = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return ReachedLocked(token); };
   if (!mu_.AwaitWithDeadline(absl::Condition(&reached), deadline)) {
     return absl::DeadlineExceededError("projections did not reach min_consistency_token in time");
   }

@@ -2,11 +2,14 @@
 #define CRM_LIBS_PROJECTION_PROJECTION_DB_H_
 
 #include <functional>
+#include <list>
+#include <thread>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -88,6 +91,13 @@ class ProjectionDb {
   // DEADLINE_EXCEEDED then.
   absl::Status WaitFor(const ConsistencyToken& token, absl::Time deadline) const;
 
+  // The same without blocking: calls `done` with OK once `token` is reached, or with
+  // DEADLINE_EXCEEDED at `deadline`. `done` runs at once when the token is reached already,
+  // else on the thread whose Commit() reached it or on the deadline timer's thread, and must
+  // not block. Waiters still pending at destruction get CANCELLED.
+  void NotifyWhenReached(const ConsistencyToken& token, absl::Time deadline,
+                         absl::AnyInvocable<void(absl::Status)> done);
+
   // Reads `topic` from the checkpoints up to its end offsets and applies each record through
   // `apply`, committing every `batch_records` records. Returns the number of records applied;
   // DEADLINE_EXCEEDED when the log does not deliver them within `timeout`.
@@ -106,6 +116,14 @@ class ProjectionDb {
  private:
   ProjectionDb(Options o, std::unique_ptr<rocksdb::DB> db) : options_(std::move(o)), db_(std::move(db)) {}
   absl::Status LoadCheckpoints();
+  bool ReachedLocked(const ConsistencyToken& token) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TimerLoop();
+
+  struct Waiter {
+    ConsistencyToken token;
+    absl::Time deadline;
+    absl::AnyInvocable<void(absl::Status)> done;
+  };
   int64_t NextOffsetLocked(const std::string& topic, int32_t partition) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -113,6 +131,9 @@ class ProjectionDb {
   std::unique_ptr<rocksdb::DB> db_;
   mutable absl::Mutex mu_;
   std::map<std::pair<std::string, int32_t>, int64_t> next_ ABSL_GUARDED_BY(mu_);
+  std::list<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread timer_;  // started with the first waiter
 };
 
 // rocksdb::Status -> absl::Status (UNAVAILABLE for I/O and full disks, DATA_LOSS for corruption).

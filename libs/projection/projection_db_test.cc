@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "libs/eventlog/embedded_log.h"
 
@@ -91,6 +92,51 @@ TEST_F(ProjectionDbTest, WaitForReturnsOnceCheckpointPassesTheToken) {
   Batch b;
   ASSERT_TRUE(db->Commit(b, "t", 1, 2).ok());
   EXPECT_EQ(db->NextOffset("t", 1), 5);
+}
+
+TEST_F(ProjectionDbTest, NotifyWhenReachedFiresOnCommitOrDeadlineWithoutBlocking) {
+  auto db = OpenDb();
+  ConsistencyToken t;
+  auto* p = t.add_positions();
+  p->set_topic("t");
+  p->set_partition(0);
+  p->set_offset(9);
+  absl::Notification reached, expired, immediate;
+  absl::Status reached_status, expired_status;
+  db->NotifyWhenReached(t, absl::Now() + absl::Seconds(30), [&](absl::Status s) {
+    reached_status = s;
+    reached.Notify();
+  });
+  db->NotifyWhenReached(t, absl::Now() + absl::Milliseconds(50), [&](absl::Status s) {
+    expired_status = s;
+    expired.Notify();
+  });
+  ASSERT_TRUE(expired.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(expired_status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_FALSE(reached.HasBeenNotified());
+  Batch b;
+  ASSERT_TRUE(db->Commit(b, "t", 0, 10).ok());
+  ASSERT_TRUE(reached.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(reached_status.ok());
+  // Already reached: called at once, on this thread.
+  db->NotifyWhenReached(t, absl::Now() + absl::Seconds(1), [&](absl::Status s) {
+    EXPECT_TRUE(s.ok());
+    immediate.Notify();
+  });
+  EXPECT_TRUE(immediate.HasBeenNotified());
+}
+
+TEST_F(ProjectionDbTest, PendingWaitersAreCancelledOnClose) {
+  auto db = OpenDb();
+  ConsistencyToken t;
+  auto* p = t.add_positions();
+  p->set_topic("t");
+  p->set_partition(0);
+  p->set_offset(100);
+  absl::Status got;
+  db->NotifyWhenReached(t, absl::Now() + absl::Hours(1), [&](absl::Status s) { got = s; });
+  db.reset();
+  EXPECT_EQ(got.code(), absl::StatusCode::kCancelled);
 }
 
 }  // namespace

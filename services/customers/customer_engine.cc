@@ -623,6 +623,13 @@ absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field) {
 
 }  // namespace
 
+void CustomerEngine::AfterToken(const std::string& token, absl::string_view field,
+                                absl::Time deadline, absl::AnyInvocable<void(absl::Status)> done) {
+  auto t = projection::DecodeToken(token);
+  if (!t.ok()) return done(InvalidFieldError(field, t.status().message()));
+  db_->NotifyWhenReached(*t, deadline, std::move(done));
+}
+
 absl::Status CustomerEngine::WaitToken(const std::string& token, absl::string_view field,
                                        absl::Time deadline) {
   auto t = projection::DecodeToken(token);

@@ -56,6 +56,14 @@ class CustomerEngine {
   void Delete(const Caller& caller, const v1::DeleteCustomerRequest& req, Done done);
   void Undelete(const Caller& caller, const v1::UndeleteCustomerRequest& req, Done done);
 
+  // Calls `done` once the projections reached `token` (a min_consistency_token; empty is
+  // reached at once), with INVALID_ARGUMENT naming `field` for a malformed token or
+  // DEADLINE_EXCEEDED at `deadline`. Does not block; see ProjectionDb::NotifyWhenReached.
+  void AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,
+                  absl::AnyInvocable<void(absl::Status)> done);
+
+  // Reads. Each first waits (blocking) for its min_consistency_token; servers call
+  // AfterToken first so that the wait does not hold a thread.
   absl::StatusOr<v1::Customer> Get(const Caller& caller, const v1::GetCustomerRequest& req,
                                    absl::Time deadline);
   absl::StatusOr<v1::ListCustomersResponse> List(const Caller& caller,

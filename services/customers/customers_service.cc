@@ -16,9 +16,16 @@ grpc::ServerUnaryReactor* CustomersService::Read(grpc::CallbackServerContext* ct
     server::Runtime::Refuse(reactor, scope.status());
     return reactor;
   }
-  auto result = fn(ToCaller(scope->claims), *req, scope->deadline);
-  if (result.ok()) *resp = *std::move(result);
-  runtime_->Finish(reactor, result.status());
+  // Wait for min_consistency_token without holding a gRPC thread; the read runs where the
+  // wait ends (at once when the token is reached already).
+  engine_->AfterToken(req->min_consistency_token(), "min_consistency_token", scope->deadline,
+                      [this, reactor, req, resp, fn, caller = ToCaller(scope->claims),
+                       deadline = scope->deadline](absl::Status ready) {
+                        if (!ready.ok()) return runtime_->Finish(reactor, ready);
+                        auto result = fn(caller, *req, deadline);
+                        if (result.ok()) *resp = *std::move(result);
+                        runtime_->Finish(reactor, result.status());
+                      });
   return reactor;
 }
 
