@@ -152,6 +152,7 @@ class KafkaWriter final : public Writer {
   }
 
   const std::string& topic() const override { return topic_; }
+  int64_t recoveries() const override { return recoveries_.load(); }
 
  private:
   absl::Status CreateProducer();
@@ -165,6 +166,7 @@ class KafkaWriter final : public Writer {
   const std::string topic_;
   const int32_t partitions_;
   std::vector<int64_t> known_end_;  // writer thread only
+  std::atomic<int64_t> recoveries_{0};
   DeliveryCb dr_cb_;
   std::unique_ptr<RdKafka::Producer> producer_;  // writer thread only after Start()
   std::thread thread_;
@@ -583,6 +585,7 @@ absl::Status KafkaWriter::CommitGroup(std::vector<std::unique_ptr<Pending>>& gro
 }
 
 absl::Status KafkaWriter::Recover(std::vector<std::unique_ptr<Pending>>& group) {
+  ++recoveries_;
   // A new producer with the same transactional.id makes the coordinator finish or abort the
   // open transaction; then read_committed readers see exactly what was committed.
   producer_.reset();

@@ -70,6 +70,10 @@ class Writer {
   absl::StatusOr<Appended> AppendSync(std::string key, std::vector<Message> messages);
 
   virtual const std::string& topic() const = 0;
+
+  // How often this writer had to re-read its tail because an append's outcome was unknown
+  // (0 for backends where that cannot happen). For operators' dashboards.
+  virtual int64_t recoveries() const { return 0; }
 };
 
 // A reader of some partitions of one topic from given positions. Not thread-safe except
