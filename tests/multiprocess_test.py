@@ -82,8 +82,11 @@ def main():
     with open("/usr/share/grpc-proto/grpc/health/v1/health.proto") as src, \
             open(os.path.join(health_dir, "health.proto"), "w") as dst:
         dst.write(src.read())
+    with open("/usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto") as src, \
+            open(os.path.join(health_dir, "reflection.proto"), "w") as dst:
+        dst.write(src.read())
     subprocess.run([args.protoc, f"--python_out={gen}", f"-I{os.path.join(work, 'health_src')}",
-                    "crm_test_health/health.proto"], check=True)
+                    "crm_test_health/health.proto", "crm_test_health/reflection.proto"], check=True)
     sys.path.insert(0, gen)
     import grpc  # noqa: E402
     from kafka import KafkaConsumer, TopicPartition  # noqa: E402
@@ -93,6 +96,7 @@ def main():
     status_pb = importlib.import_module("google.rpc.status_pb2")
     details_pb = importlib.import_module("google.rpc.error_details_pb2")
     health_pb = importlib.import_module("crm_test_health.health_pb2")
+    reflection_pb = importlib.import_module("crm_test_health.reflection_pb2")
 
     key = "k" * 48
     bootstrap_file = os.path.join(work, "bootstrap")
@@ -251,6 +255,17 @@ def main():
             assert "grpc_server_handling_seconds_bucket" in text
             assert "crm_log_append_seconds_count" in text
 
+        def reflection_lists_services():
+            stream = channel.stream_stream(
+                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb.ServerReflectionResponse.FromString)
+            responses = list(stream(iter([reflection_pb.ServerReflectionRequest(list_services="")]), timeout=10))
+            names = {s.name for s in responses[0].list_services_response.service}
+            assert "crm.customers.v1.CustomerService" in names, names
+            assert "grpc.health.v1.Health" in names, names
+
+        check("reflection lists the services", reflection_lists_services)
         check("grpcio creates and reads a customer", create_and_read)
         check("duplicate phone is ALREADY_EXISTS naming the existing customer", duplicate_phone_names_existing)
         check("bad input is INVALID_ARGUMENT naming the field", bad_input_names_field)
