@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "crm/eventlog/v1/stored_record.pb.h"
 #include "libs/common/status_macros.h"
+#include "libs/eventlog/rocks_status.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 
@@ -38,13 +39,6 @@ std::string RecordKey(absl::string_view topic, int32_t partition, int64_t offset
   return k;
 }
 
-absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  const std::string msg = absl::StrCat(what, ": ", s.ToString());
-  if (s.IsNoSpace() || s.IsIOError()) return absl::UnavailableError(msg);
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  return absl::InternalError(msg);
-}
 
 struct PendingAppend {
   std::string topic;

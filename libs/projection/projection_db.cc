@@ -26,13 +26,6 @@ std::string CheckpointKey(const std::string& topic, int32_t partition) {
 
 }  // namespace
 
-absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  const std::string msg = absl::StrCat(what, ": ", s.ToString());
-  if (s.IsNoSpace() || s.IsIOError()) return absl::UnavailableError(msg);
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  return absl::InternalError(msg);
-}
 
 std::string EncodeToken(const ConsistencyToken& token) {
   std::string out;

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "crm/common/v1/envelope.pb.h"
 #include "libs/eventlog/log.h"
+#include "libs/eventlog/rocks_status.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "absl/container/flat_hash_map.h"
@@ -136,8 +137,7 @@ class ProjectionDb {
   std::thread timer_;  // started with the first waiter
 };
 
-// rocksdb::Status -> absl::Status (UNAVAILABLE for I/O and full disks, DATA_LOSS for corruption).
-absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
+using eventlog::FromRocks;
 
 }  // namespace crm::projection
 

@@ -94,6 +94,24 @@ absl::Status CheckRequestId(const std::string& rid, absl::string_view field = "r
   return absl::OkStatus();
 }
 
+// The editable fields of an API customer, as the domain's profile.
+v1::CustomerProfile ProfileOf(const v1::Customer& c) {
+  v1::CustomerProfile p;
+  p.set_kind(c.kind());
+  p.set_display_name(c.display_name());
+  p.set_phone(c.phone());
+  p.set_email(c.email());
+  p.set_lifecycle_status(c.lifecycle_status());
+  *p.mutable_tags() = c.tags();
+  p.set_owner_id(c.owner_id());
+  p.set_team_id(c.team_id());
+  p.set_source(c.source());
+  p.set_industry(c.industry());
+  p.set_address(c.address());
+  p.set_notes(c.notes());
+  return p;
+}
+
 // Uses "days" in the configured zone as yyyymmdd.
 std::string Day(absl::Time t, absl::TimeZone zone) { return absl::FormatTime("%Y%m%d", t, zone); }
 
@@ -287,19 +305,7 @@ void CustomerEngine::Create(const Caller& caller, const v1::CreateCustomerReques
   CreateCustomer cmd;
   const v1::Customer& c = req.customer();
   if (!c.name().empty()) return done(InvalidFieldError("customer.name", "is assigned by the service"));
-  auto* p = &cmd.profile;
-  p->set_kind(c.kind());
-  p->set_display_name(c.display_name());
-  p->set_phone(c.phone());
-  p->set_email(c.email());
-  p->set_lifecycle_status(c.lifecycle_status());
-  *p->mutable_tags() = c.tags();
-  p->set_owner_id(c.owner_id());
-  p->set_team_id(c.team_id());
-  p->set_source(c.source());
-  p->set_industry(c.industry());
-  p->set_address(c.address());
-  p->set_notes(c.notes());
+  cmd.profile = ProfileOf(c);
   auto number = AllocateNumber();
   if (!number.ok()) return done(number.status());
   cmd.customer_number = *number;
@@ -324,27 +330,16 @@ void CustomerEngine::Update(const Caller& caller, const v1::UpdateCustomerReques
   if (!etag.ok()) return done(etag.status());
   UpdateCustomer cmd;
   cmd.expected_version = *etag;
-  const v1::Customer& c = req.customer();
-  auto* p = &cmd.profile;
-  p->set_kind(c.kind());
-  p->set_display_name(c.display_name());
-  p->set_phone(c.phone());
-  p->set_email(c.email());
-  p->set_lifecycle_status(c.lifecycle_status());
-  *p->mutable_tags() = c.tags();
-  p->set_owner_id(c.owner_id());
-  p->set_team_id(c.team_id());
-  p->set_source(c.source());
-  p->set_industry(c.industry());
-  p->set_address(c.address());
-  p->set_notes(c.notes());
+  cmd.profile = ProfileOf(req.customer());
   for (const auto& path : req.update_mask().paths()) cmd.paths.push_back(path);
   if (cmd.paths.empty()) {
     // AIP-134: no mask means every field the request set.
     for (const auto& f : EditableFields()) {
       const auto* fd = v1::CustomerProfile::descriptor()->FindFieldByName(f);
       const auto* r = v1::CustomerProfile::GetReflection();
-      if (fd->is_repeated() ? r->FieldSize(*p, fd) > 0 : r->HasField(*p, fd)) cmd.paths.push_back(f);
+      if (fd->is_repeated() ? r->FieldSize(cmd.profile, fd) > 0 : r->HasField(cmd.profile, fd)) {
+        cmd.paths.push_back(f);
+      }
     }
   }
   const std::string key = *id;
