@@ -24,6 +24,9 @@ std::string CheckpointKey(const std::string& topic, int32_t partition) {
   return k;
 }
 
+// The version of the projection code that built the database (see stored_version()).
+const std::string kVersionKey = std::string("\0meta/version", 13);
+
 }  // namespace
 
 
@@ -265,6 +268,24 @@ absl::Status ProjectionDb::Get(const Batch& batch, const std::string& key, std::
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, value);
   if (s.IsNotFound()) return absl::NotFoundError("not found");
   return FromRocks(s, "read projection");
+}
+
+int64_t ProjectionDb::stored_version() const {
+  std::string v;
+  int64_t out = 0;
+  if (db_->Get(rocksdb::ReadOptions(), kVersionKey, &v).ok()) out = std::stoll(v);
+  return out;
+}
+
+absl::Status ProjectionDb::SetVersion(int64_t version) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Put(wo, kVersionKey, std::to_string(version)), "write projection version");
+}
+
+bool ProjectionDb::empty() const {
+  absl::MutexLock l(&mu_);
+  return next_.empty();
 }
 
 absl::Status ProjectionDb::Flush() {

@@ -111,6 +111,13 @@ class ProjectionDb {
   // NOT_FOUND leaves *value empty.
   absl::Status Get(const Batch& batch, const std::string& key, std::string* value);
 
+  // The version of the projection code that built this database (0: none recorded). A
+  // service compares it with its own and rebuilds when they differ.
+  int64_t stored_version() const;
+  absl::Status SetVersion(int64_t version);
+  // True when nothing was ever applied (no checkpoint).
+  bool empty() const;
+
   // Flushes memtables to SST files (after a WAL-less rebuild).
   absl::Status Flush();
 

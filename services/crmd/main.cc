@@ -54,15 +54,21 @@ int main(int argc, char** argv) {
     crm::server::LogInfo(absl::StrCat("rebuilt customers projections from ", *n, " events in ",
                                       absl::FormatDuration(absl::Now() - t0)));
   }
-  auto db = crm::projection::ProjectionDb::Open({.path = customers_dir});
+  crm::customers::CustomerEngine::Options options;
+  options.clock = crm::SystemClock::Get();
+  int64_t rebuilt = 0;
+  const absl::Time t_open = absl::Now();
+  auto db = crm::customers::CustomerEngine::OpenProjections(**log, customers_dir, options, &rebuilt);
   if (!db.ok()) crm::server::ExitWithError(std::string(db.status().message()));
+  if (rebuilt > 0) {
+    crm::server::LogInfo(absl::StrCat("customers projections were built by other code: rebuilt from ",
+                                      rebuilt, " events in ", absl::FormatDuration(absl::Now() - t_open)));
+  }
 
   auto metrics = crm::server::Metrics::Start(metrics_listen);
   if (!metrics.ok()) crm::server::ExitWithError(std::string(metrics.status().message()));
   crm::server::Metrics* m = metrics->get();
 
-  crm::customers::CustomerEngine::Options options;
-  options.clock = crm::SystemClock::Get();
   options.observe_append = [m](absl::Duration d) {
     m->ObserveAppend(crm::customers::kTopic, absl::ToDoubleSeconds(d));
   };

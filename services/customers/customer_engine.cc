@@ -771,7 +771,24 @@ absl::StatusOr<int64_t> CustomerEngine::Rebuild(eventlog::Log& log, const std::s
                                                },
                                                4096));
   CRM_RETURN_IF_ERROR(raw->Flush());
+  CRM_RETURN_IF_ERROR(raw->SetVersion(kProjectionVersion));
   return n;
+}
+
+absl::StatusOr<std::unique_ptr<projection::ProjectionDb>> CustomerEngine::OpenProjections(
+    eventlog::Log& log, const std::string& path, const Options& options, int64_t* rebuilt) {
+  *rebuilt = 0;
+  CRM_RETURN_IF_ERROR(log.CreateTopic(options.topic, options.partitions));
+  {
+    CRM_ASSIGN_OR_RETURN(auto db, projection::ProjectionDb::Open({.path = path}));
+    if (db->stored_version() == kProjectionVersion) return db;
+    if (db->stored_version() == 0 && db->empty()) {
+      CRM_RETURN_IF_ERROR(db->SetVersion(kProjectionVersion));
+      return db;
+    }
+  }
+  CRM_ASSIGN_OR_RETURN(*rebuilt, RebuildAndSwap(log, options.topic, path));
+  return projection::ProjectionDb::Open({.path = path});
 }
 
 absl::StatusOr<int64_t> CustomerEngine::RebuildAndSwap(eventlog::Log& log, const std::string& topic,

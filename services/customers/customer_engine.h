@@ -22,6 +22,9 @@ namespace crm::customers {
 
 inline constexpr char kTopic[] = "crm.customers.events.v1";
 inline constexpr int32_t kPartitions = 8;
+// Version of the projection code (rows and how events fold into them). Bump it with any change
+// to ApplyRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
+inline constexpr int64_t kProjectionVersion = 1;
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
 // write path of DESIGN §3 and the projections of §4. Thread-safe. Writes complete through a
@@ -82,6 +85,12 @@ class CustomerEngine {
   // flushed at the end. Returns the number of events applied.
   static absl::StatusOr<int64_t> Rebuild(eventlog::Log& log, const std::string& topic,
                                          const std::string& path);
+
+  // Opens the projections at `path` for `options.topic`. When they were built by another
+  // kProjectionVersion, rebuilds them from the log beside the live copy, swaps the new copy
+  // in, and sets *rebuilt to the events applied (0 otherwise). Creates the topic if needed.
+  static absl::StatusOr<std::unique_ptr<projection::ProjectionDb>> OpenProjections(
+      eventlog::Log& log, const std::string& path, const Options& options, int64_t* rebuilt);
 
   // Rebuilds the projections of `topic` beside `live_path` and swaps the new copy in; the
   // service must not be running on `live_path`. Returns the number of events applied.

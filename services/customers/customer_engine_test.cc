@@ -38,7 +38,8 @@ class CustomerEngineTest : public ::testing::Test {
   void Open(const std::string& proj = "proj") {
     engine_.reset();
     db_.reset();
-    db_ = *projection::ProjectionDb::Open({.path = dir_ + "/" + proj});
+    int64_t rebuilt = 0;
+    db_ = *CustomerEngine::OpenProjections(*log_, dir_ + "/" + proj, {.clock = &clock_}, &rebuilt);
     auto e = CustomerEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
     ASSERT_TRUE(e.ok()) << e.status();
     engine_ = std::move(*e);
@@ -357,6 +358,32 @@ TEST_F(CustomerEngineTest, RestartAndFreshRebuildGiveTheSameProjections) {
   Open("proj-empty");
   EXPECT_EQ(*CustomerEngine::Checksum(*db_), live);
   EXPECT_TRUE(Get(kAdmin, names[20]).ok());
+}
+
+TEST_F(CustomerEngineTest, ProjectionsOfAnotherCodeVersionAreRebuiltAndSwappedOnOpen) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Create(kAdmin, absl::StrCat("v", i), absl::StrCat("1370000000", i)).ok());
+  }
+  const std::string live = *CustomerEngine::Checksum(*db_);
+  engine_.reset();
+  // Pretend an older build wrote these projections, with a row the new code never writes.
+  {
+    rocksdb::WriteOptions wo;
+    ASSERT_TRUE(db_->db()->Put(wo, "zz/stale", "left by old code").ok());
+    ASSERT_TRUE(db_->SetVersion(kProjectionVersion - 1).ok());
+  }
+  db_.reset();
+  int64_t rebuilt = 0;
+  auto db = CustomerEngine::OpenProjections(*log_, dir_ + "/proj", {.clock = &clock_}, &rebuilt);
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(rebuilt, 5);
+  EXPECT_EQ((*db)->stored_version(), kProjectionVersion);
+  EXPECT_EQ(*CustomerEngine::Checksum(**db), live);
+  // Same version: opened as is.
+  db->reset();
+  auto again = CustomerEngine::OpenProjections(*log_, dir_ + "/proj", {.clock = &clock_}, &rebuilt);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(rebuilt, 0);
 }
 
 }  // namespace

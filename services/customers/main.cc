@@ -41,14 +41,16 @@ int main(int argc, char** argv) {
   kopts.client_id = "crm-customers";
   auto log = crm::eventlog::OpenKafkaLog(kopts);
   if (!log.ok()) crm::server::ExitWithError(std::string(log.status().message()));
-  auto db = crm::projection::ProjectionDb::Open({.path = data_dir + "/customers"});
+  crm::customers::CustomerEngine::Options options;
+  options.clock = crm::SystemClock::Get();
+  int64_t rebuilt = 0;
+  auto db = crm::customers::CustomerEngine::OpenProjections(**log, data_dir + "/customers", options, &rebuilt);
   if (!db.ok()) crm::server::ExitWithError(std::string(db.status().message()));
+  if (rebuilt > 0) crm::server::LogInfo(absl::StrCat("customers projections rebuilt from ", rebuilt, " events"));
   auto metrics = crm::server::Metrics::Start(metrics_listen);
   if (!metrics.ok()) crm::server::ExitWithError(std::string(metrics.status().message()));
   crm::server::Metrics* m = metrics->get();
 
-  crm::customers::CustomerEngine::Options options;
-  options.clock = crm::SystemClock::Get();
   options.observe_append = [m](absl::Duration d) {
     m->ObserveAppend(crm::customers::kTopic, absl::ToDoubleSeconds(d));
   };
