@@ -161,8 +161,6 @@ Result RunCreate(const std::string& target, const std::string& token, int client
     Customer resp;
     absl::Time start;
   };
-  std::function<void()> issue;
-  std::function<void(int)> loop = [&](int) {};
   // Each client is a chain of calls: the completion of one issues the next.
   std::function<void()> next = [&] {
     auto* call = new Call();

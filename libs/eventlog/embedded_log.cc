@@ -94,7 +94,6 @@ class EmbeddedLog final : public Log {
     for (auto& [topic, t] : topics_) {
       for (int32_t p = 0; p < t.partitions; ++p) {
         // The last record of the partition is the greatest key below the next prefix.
-        const std::string upper = RecordPrefix(topic, p + 1);
         it->SeekForPrev(RecordKey(topic, p, INT64_MAX));
         const std::string prefix = RecordPrefix(topic, p);
         if (it->Valid() && it->key().starts_with(prefix)) {

@@ -1,13 +1,12 @@
 #include "libs/eventlog/envelope.h"
 
-#include <openssl/sha.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/common/sha256.h"
 
 namespace crm::eventlog {
 
@@ -21,13 +20,7 @@ std::string ComputeEnvelopeHash(const EventEnvelope& e) {
     out.SetSerializationDeterministic(true);
     copy.SerializeToCodedStream(&out);
   }
-  SHA256_CTX ctx;
-  SHA256_Init(&ctx);
-  SHA256_Update(&ctx, e.prev_hash().data(), e.prev_hash().size());
-  SHA256_Update(&ctx, bytes.data(), bytes.size());
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256_Final(digest, &ctx);
-  return std::string(reinterpret_cast<char*>(digest), sizeof digest);
+  return Sha256({e.prev_hash(), bytes});
 }
 
 void SealEnvelope(EventEnvelope& e, absl::string_view prev_hash) {

@@ -178,8 +178,7 @@ class KafkaWriter final : public Writer {
 
 class KafkaSubscription final : public Subscription {
  public:
-  explicit KafkaSubscription(std::unique_ptr<RdKafka::KafkaConsumer> c, std::string topic)
-      : consumer_(std::move(c)), topic_(std::move(topic)) {}
+  explicit KafkaSubscription(std::unique_ptr<RdKafka::KafkaConsumer> c) : consumer_(std::move(c)) {}
   ~KafkaSubscription() override { consumer_->close(); }
 
   absl::StatusOr<std::vector<Record>> Poll(size_t max_records, absl::Duration timeout) override {
@@ -234,7 +233,6 @@ class KafkaSubscription final : public Subscription {
   }
 
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::string topic_;
   std::atomic<bool> woken_{false};
   std::map<int32_t, int64_t> position_;
 };
@@ -353,7 +351,7 @@ class KafkaLog final : public Log {
     RdKafka::ErrorCode code = c->assign(tps);
     RdKafka::TopicPartition::destroy(tps);
     CRM_RETURN_IF_ERROR(FromKafka(code, "assign"));
-    auto sub = std::make_unique<KafkaSubscription>(std::move(c), std::string(topic));
+    auto sub = std::make_unique<KafkaSubscription>(std::move(c));
     sub->Start(from);
     return sub;
   }

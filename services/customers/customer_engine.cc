@@ -1,7 +1,5 @@
 #include "services/customers/customer_engine.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <filesystem>
 
@@ -16,6 +14,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
+#include "libs/common/sha256.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 
@@ -322,6 +321,40 @@ void CustomerEngine::Create(const Caller& caller, const v1::CreateCustomerReques
   Write(caller, id, nullptr, *std::move(events), req.request_id(), std::move(res), std::move(done));
 }
 
+template <typename Command>
+void CustomerEngine::Execute(const Caller& caller, const std::string& id, Command cmd,
+                             const std::string& request_id, Done done) {
+  Serialize(id, [this, caller, cmd = std::move(cmd), id, request_id, done = std::move(done)]() mutable {
+    auto fail = [&](absl::Status s) {
+      Release(id);
+      done(std::move(s));
+    };
+    auto state = Load(id);
+    if (!state.ok()) return fail(state.status());
+    const CustomerState* cur = state->has_value() ? &**state : nullptr;
+    auto events = Decide(cur, caller, cmd);
+    if (!events.ok()) return fail(events.status());
+    if (events->empty()) {  // nothing changed: nothing to record
+      Release(id);
+      return done(ToApi(*cur));
+    }
+    // Reserve the dedupe keys the customer holds afterwards: an update's new phone/email, an
+    // undelete's old ones (another customer may hold them by now), none for a deletion.
+    CustomerState next = cur ? *cur : CustomerState();
+    for (const CustomerEvent& e : *events) {
+      Apply(next, e, next.version() + 1, options_.clock->Now(), caller.user_id);
+    }
+    const bool live = !next.deleted();
+    Reservation res;
+    if (absl::Status s = Reserve(id, live ? next.normalized_phone() : "",
+                                 live ? next.normalized_email() : "", request_id, &res);
+        !s.ok()) {
+      return fail(s);
+    }
+    Write(caller, id, cur, *std::move(events), request_id, std::move(res), std::move(done));
+  });
+}
+
 void CustomerEngine::Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done) {
   if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
   auto id = ParseName(req.customer().name(), "customer.name");
@@ -342,30 +375,7 @@ void CustomerEngine::Update(const Caller& caller, const v1::UpdateCustomerReques
       }
     }
   }
-  const std::string key = *id;
-  Serialize(key, [this, caller, cmd = std::move(cmd), key, rid = req.request_id(),
-                  done = std::move(done)]() mutable {
-    auto fail = [&](absl::Status s) {
-      Release(key);
-      done(std::move(s));
-    };
-    auto state = Load(key);
-    if (!state.ok()) return fail(state.status());
-    const CustomerState* cur = state->has_value() ? &**state : nullptr;
-    auto events = Decide(cur, caller, cmd);
-    if (!events.ok()) return fail(events.status());
-    if (events->empty()) {
-      Release(key);
-      return done(ToApi(*cur));
-    }
-    const auto& updated = std::get<v1::CustomerUpdated>(events->front());
-    Reservation res;
-    if (absl::Status s = Reserve(key, updated.normalized_phone(), updated.normalized_email(), rid, &res);
-        !s.ok()) {
-      return fail(s);
-    }
-    Write(caller, key, cur, *std::move(events), rid, std::move(res), std::move(done));
-  });
+  Execute(caller, *id, std::move(cmd), req.request_id(), std::move(done));
 }
 
 void CustomerEngine::Delete(const Caller& caller, const v1::DeleteCustomerRequest& req, Done done) {
@@ -374,20 +384,7 @@ void CustomerEngine::Delete(const Caller& caller, const v1::DeleteCustomerReques
   if (!id.ok()) return done(id.status());
   auto etag = ParseEtag(req.etag(), "etag");
   if (!etag.ok()) return done(etag.status());
-  const std::string key = *id;
-  DeleteCustomer cmd{req.reason(), *etag};
-  Serialize(key, [this, caller, cmd, key, rid = req.request_id(), done = std::move(done)]() mutable {
-    auto state = Load(key);
-    absl::StatusOr<std::vector<CustomerEvent>> events =
-        state.ok() ? Decide(state->has_value() ? &**state : nullptr, caller, cmd) : state.status();
-    Reservation res;
-    absl::Status s = events.ok() ? Reserve(key, "", "", rid, &res) : events.status();
-    if (!s.ok()) {
-      Release(key);
-      return done(s);
-    }
-    Write(caller, key, &**state, *std::move(events), rid, std::move(res), std::move(done));
-  });
+  Execute(caller, *id, DeleteCustomer{req.reason(), *etag}, req.request_id(), std::move(done));
 }
 
 void CustomerEngine::Undelete(const Caller& caller, const v1::UndeleteCustomerRequest& req, Done done) {
@@ -396,23 +393,7 @@ void CustomerEngine::Undelete(const Caller& caller, const v1::UndeleteCustomerRe
   if (!id.ok()) return done(id.status());
   auto etag = ParseEtag(req.etag(), "etag");
   if (!etag.ok()) return done(etag.status());
-  const std::string key = *id;
-  UndeleteCustomer cmd{*etag};
-  Serialize(key, [this, caller, cmd, key, rid = req.request_id(), done = std::move(done)]() mutable {
-    auto state = Load(key);
-    absl::StatusOr<std::vector<CustomerEvent>> events =
-        state.ok() ? Decide(state->has_value() ? &**state : nullptr, caller, cmd) : state.status();
-    Reservation res;
-    // Restoring takes the phone and email back; another customer may hold them by now.
-    absl::Status s = events.ok() ? Reserve(key, (*state)->normalized_phone(),
-                                           (*state)->normalized_email(), rid, &res)
-                                 : events.status();
-    if (!s.ok()) {
-      Release(key);
-      return done(s);
-    }
-    Write(caller, key, &**state, *std::move(events), rid, std::move(res), std::move(done));
-  });
+  Execute(caller, *id, UndeleteCustomer{*etag}, req.request_id(), std::move(done));
 }
 
 void CustomerEngine::Write(const Caller& caller, const std::string& id, const CustomerState* state,
@@ -812,24 +793,19 @@ absl::StatusOr<int64_t> CustomerEngine::RebuildAndSwap(eventlog::Log& log, const
 absl::StatusOr<std::string> CustomerEngine::Checksum(projection::ProjectionDb& db) {
   // XOR of SHA-256(key, value) over projection rows (checkpoints excluded): order-free, so two
   // databases with the same rows agree however they were written.
-  unsigned char acc[SHA256_DIGEST_LENGTH] = {0};
+  std::string acc(32, '\0');
   std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions()));
   int64_t rows = 0;
   for (it->Seek("a"); it->Valid(); it->Next()) {
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256_CTX ctx;
-    SHA256_Init(&ctx);
     const uint32_t klen = static_cast<uint32_t>(it->key().size());
-    SHA256_Update(&ctx, &klen, sizeof klen);
-    SHA256_Update(&ctx, it->key().data(), it->key().size());
-    SHA256_Update(&ctx, it->value().data(), it->value().size());
-    SHA256_Final(d, &ctx);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; ++i) acc[i] ^= d[i];
+    const std::string d = Sha256({absl::string_view(reinterpret_cast<const char*>(&klen), sizeof klen),
+                                  absl::string_view(it->key().data(), it->key().size()),
+                                  absl::string_view(it->value().data(), it->value().size())});
+    for (size_t i = 0; i < acc.size(); ++i) acc[i] ^= d[i];
     ++rows;
   }
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "checksum"));
-  return absl::StrCat(rows, ":", absl::BytesToHexString(absl::string_view(
-                                     reinterpret_cast<char*>(acc), sizeof acc)));
+  return absl::StrCat(rows, ":", absl::BytesToHexString(acc));
 }
 
 }  // namespace crm::customers

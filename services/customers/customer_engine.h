@@ -118,6 +118,12 @@ class CustomerEngine {
                        const std::string& request_id, Reservation* out);
   void Unreserve(const Reservation& r);
 
+  // Runs `cmd` on customer `id` after the commands before it: load, Decide, reserve the
+  // dedupe keys, Write. `done` gets the customer or the first error.
+  template <typename Command>
+  void Execute(const Caller& caller, const std::string& id, Command cmd,
+               const std::string& request_id, Done done);
+
   absl::StatusOr<absl::optional<CustomerState>> Load(const std::string& id);
   absl::StatusOr<std::string> AllocateNumber();
   void Write(const Caller& caller, const std::string& id, const CustomerState* state,
