@@ -332,6 +332,19 @@ void CustomerEngine::Execute(const Caller& caller, const std::string& id, Comman
     auto state = Load(id);
     if (!state.ok()) return fail(state.status());
     const CustomerState* cur = state->has_value() ? &**state : nullptr;
+    if (!request_id.empty()) {
+      // A repeat of a request already applied answers with the customer, not a second change.
+      std::string done_for;
+      if (db_->db()->Get(rocksdb::ReadOptions(), RequestKey(request_id), &done_for).ok()) {
+        if (done_for != id) {
+          return fail(InvalidFieldError("request_id", "was already used for another customer"));
+        }
+        if (cur != nullptr && CanSee(caller, *cur)) {
+          Release(id);
+          return done(ToApi(*cur));
+        }
+      }
+    }
     auto events = Decide(cur, caller, cmd);
     if (!events.ok()) return fail(events.status());
     if (events->empty()) {  // nothing changed: nothing to record

@@ -168,6 +168,32 @@ TEST_F(CustomerEngineTest, RepeatedRequestIdReturnsTheFirstResult) {
   EXPECT_EQ(engine_->List(kAdmin, list, absl::Now() + absl::Seconds(1))->customers_size(), 1);
 }
 
+TEST_F(CustomerEngineTest, RepeatedRequestIdOnUpdateAndDeleteDoesNotApplyTwice) {
+  auto c = *Create(kRep, "A", "13812345678");
+  v1::UpdateCustomerRequest up;
+  up.set_request_id("up-1");
+  up.mutable_customer()->set_name(c.name());
+  up.mutable_customer()->set_etag("1");
+  up.mutable_customer()->set_notes("first");
+  auto u1 = Sync(&CustomerEngine::Update, kRep, up);
+  ASSERT_TRUE(u1.ok()) << u1.status();
+  auto u2 = Sync(&CustomerEngine::Update, kRep, up);  // same request again: etag 1 is stale now
+  ASSERT_TRUE(u2.ok()) << u2.status();
+  EXPECT_EQ(u2->etag(), "2");
+  v1::DeleteCustomerRequest del;
+  del.set_name(c.name());
+  del.set_request_id("del-1");
+  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
+  auto again = Sync(&CustomerEngine::Delete, kRep, del);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->deleted());
+  EXPECT_EQ(again->etag(), "3");
+  // A request id belongs to one customer.
+  auto other = *Create(kRep, "B", "13912345678");
+  del.set_name(other.name());
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Delete, kRep, del).status()), "request_id");
+}
+
 TEST_F(CustomerEngineTest, UpdateWithStaleEtagIsAbortedAndFreshOneApplies) {
   auto c = *Create(kRep, "A", "13812345678");
   v1::UpdateCustomerRequest up;
