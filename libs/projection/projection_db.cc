@@ -6,6 +6,7 @@
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
 
@@ -240,6 +241,23 @@ absl::StatusOr<int64_t> ProjectionDb::CatchUp(eventlog::Log& log, const std::str
     }
   }
   return applied;
+}
+
+std::vector<std::string> Batch::KeysWithPrefix(absl::string_view prefix) const {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : writes_) {
+    if (absl::StartsWith(key, prefix)) out.push_back(key);
+  }
+  return out;
+}
+
+absl::Status ProjectionDb::DeletePrefix(Batch& batch, const std::string& prefix) {
+  for (const auto& key : batch.KeysWithPrefix(prefix)) batch.Delete(key);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    batch.Delete(it->key());
+  }
+  return FromRocks(it->status(), "scan for prefix deletion");
 }
 
 rocksdb::WriteBatch Batch::Materialize() const {

@@ -41,6 +41,9 @@ class Batch {
     auto it = writes_.find(key);
     return it == writes_.end() ? nullptr : &it->second;
   }
+  // Keys written (put or deleted) in this batch that start with `prefix`. O(batch size).
+  std::vector<std::string> KeysWithPrefix(absl::string_view prefix) const;
+
   // The batch's final writes, sorted by key.
   rocksdb::WriteBatch Materialize() const;
   size_t size() const { return writes_.size(); }
@@ -110,6 +113,9 @@ class ProjectionDb {
   // Reads `key` as `batch` would leave it: the batch's own writes first, then the database.
   // NOT_FOUND leaves *value empty.
   absl::Status Get(const Batch& batch, const std::string& key, std::string* value);
+
+  // Deletes in `batch` every key starting with `prefix`, committed or written in the batch.
+  absl::Status DeletePrefix(Batch& batch, const std::string& prefix);
 
   // The version of the projection code that built this database (0: none recorded). A
   // service compares it with its own and rebuilds when they differ.

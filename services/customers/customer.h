@@ -12,11 +12,15 @@
 
 namespace crm::customers {
 
+using v1::Contact;
 using v1::CustomerProfile;
+using v1::CustomerSettings;
 using v1::CustomerState;
 
-using CustomerEvent = std::variant<v1::CustomerCreated, v1::CustomerUpdated, v1::CustomerDeleted,
-                                   v1::CustomerUndeleted>;
+using CustomerEvent =
+    std::variant<v1::CustomerCreated, v1::CustomerUpdated, v1::CustomerDeleted, v1::CustomerUndeleted,
+                 v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved, v1::FollowUpRecorded,
+                 v1::CustomerReturnedToPool, v1::CustomerClaimed, v1::CustomerPurged>;
 
 // Who asks, from the verified token.
 struct Caller {
@@ -25,33 +29,54 @@ struct Caller {
   std::string team;
 };
 
+// Days a customer stays in the recycle bin before the scheduler purges it.
+inline constexpr absl::Duration kRecycleBinRetention = absl::Hours(24 * 30);
+
 // Mainland mobile numbers: accepts full-width digits, spaces, dashes, dots, parentheses and a
 // +86 / 0086 / 86 prefix; returns the 11 ASCII digits starting with 1, or INVALID_ARGUMENT.
 absl::StatusOr<std::string> NormalizePhone(absl::string_view phone);
 // Trims, lower-cases, folds full-width characters; INVALID_ARGUMENT unless local@domain.tld.
 absl::StatusOr<std::string> NormalizeEmail(absl::string_view email);
+// Folds full-width ASCII (U+FF01..U+FF5E) and the ideographic space to ASCII.
+std::string FoldFullWidth(absl::string_view in);
+// INVALID_ARGUMENT naming `field` unless `v` is valid UTF-8 of at most `max` characters (and
+// not blank when `required`).
+absl::Status CheckText(const std::string& v, absl::string_view field, size_t max, bool required);
 
-// Checks every editable field of `profile` named in `paths` (all when empty); errors are
-// INVALID_ARGUMENT naming "<prefix>.<field>".
+// The industries customers choose from until an admin sets a list (GB/T 4754 sections).
+const std::vector<v1::Industry>& DefaultIndustries();
+// The settings in force: `stored` with defaults for what was never set.
+CustomerSettings EffectiveSettings(const CustomerSettings& stored);
+
+// Checks every editable field of `profile` named in `paths` (all when empty) against the
+// rules and `settings` (industry list); errors are INVALID_ARGUMENT naming "<prefix>.<field>".
 absl::Status ValidateProfile(const CustomerProfile& profile, const std::vector<std::string>& paths,
-                             absl::string_view prefix);
+                             absl::string_view prefix, const CustomerSettings& settings);
 
 // The editable profile fields, as update_mask paths.
 const std::vector<std::string>& EditableFields();
+// The editable contact fields, as update_mask paths.
+const std::vector<std::string>& ContactFields();
 
-// Reps see their own customers, managers their team's, admins and services all.
+// Reps see their own customers and their team's public pool (all of it when the customer has
+// no team); managers their team's; admins and services all. Purged customers nobody.
 bool CanSee(const Caller& caller, const CustomerState& state);
+// Reps edit their own customers (not pool ones: they claim them first); managers their
+// team's; admins and services all.
+bool CanEdit(const Caller& caller, const CustomerState& state);
 // Whether `caller` may give a customer to (owner, team).
 bool CanAssign(const Caller& caller, const std::string& owner, const std::string& team);
 
 struct CreateCustomer {
   CustomerProfile profile;
   std::string customer_number;  // allocated by the service
+  CustomerSettings settings;    // effective settings
 };
 struct UpdateCustomer {
-  CustomerProfile profile;        // new values
-  std::vector<std::string> paths; // which fields of profile to apply
-  int64_t expected_version = 0;   // 0: any
+  CustomerProfile profile;         // new values
+  std::vector<std::string> paths;  // which fields of profile to apply
+  int64_t expected_version = 0;    // 0: any
+  CustomerSettings settings;
 };
 struct DeleteCustomer {
   std::string reason;
@@ -60,26 +85,84 @@ struct DeleteCustomer {
 struct UndeleteCustomer {
   int64_t expected_version = 0;
 };
+struct AddContact {
+  Contact contact;  // id assigned by the service
+  int64_t expected_version = 0;
+};
+struct UpdateContact {
+  Contact contact;  // contact.id names it
+  std::vector<std::string> paths;
+  int64_t expected_version = 0;
+};
+struct RemoveContact {
+  std::string contact_id;
+  int64_t expected_version = 0;
+};
+struct RecordFollowUp {
+  v1::FollowUpRecorded follow_up;  // follow_up_id assigned by the service
+  absl::Time when;                 // when it took place
+  absl::Time now;
+};
+struct ReleaseToPool {
+  std::string reason;
+  int64_t expected_version = 0;
+};
+struct ClaimFromPool {
+  std::string claim_day;  // the caller's day, yyyymmdd
+  int32_t claims_today = 0;
+  int32_t daily_limit = 0;  // 0: none
+};
+// The scheduler's: return an owned customer idle for `return_after_days` as of `now`.
+struct ReturnIdleToPool {
+  absl::Time now;
+  int32_t return_after_days = 0;
+};
+// The scheduler's: purge a customer kRecycleBinRetention after its deletion, as of `now`.
+struct PurgeDeleted {
+  absl::Time now;
+};
 
 // Pure decisions. `state` is null when the customer does not exist. Errors: INVALID_ARGUMENT
 // (field named), PERMISSION_DENIED, NOT_FOUND, ABORTED (version mismatch),
-// FAILED_PRECONDITION (a broken rule, e.g. updating a deleted customer). Uniqueness of
-// phone/email needs the indexes and is the service's check.
-absl::StatusOr<std::vector<CustomerEvent>> Decide(const CustomerState* state, const Caller& caller,
-                                                  const CreateCustomer& cmd);
-absl::StatusOr<std::vector<CustomerEvent>> Decide(const CustomerState* state, const Caller& caller,
-                                                  const UpdateCustomer& cmd);
-absl::StatusOr<std::vector<CustomerEvent>> Decide(const CustomerState* state, const Caller& caller,
-                                                  const DeleteCustomer& cmd);
-absl::StatusOr<std::vector<CustomerEvent>> Decide(const CustomerState* state, const Caller& caller,
-                                                  const UndeleteCustomer& cmd);
+// FAILED_PRECONDITION (a broken rule, e.g. updating a deleted customer; ErrorInfo reasons
+// NOT_IN_POOL, CLAIM_LIMIT_REACHED, IN_POOL). An empty vector: nothing to record. Uniqueness
+// of phone/email needs the indexes and is the service's check.
+using Decision = absl::StatusOr<std::vector<CustomerEvent>>;
+Decision Decide(const CustomerState* state, const Caller& caller, const CreateCustomer& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const UpdateCustomer& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const DeleteCustomer& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const UndeleteCustomer& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const AddContact& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const UpdateContact& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const RemoveContact& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const RecordFollowUp& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const ReleaseToPool& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const ClaimFromPool& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const ReturnIdleToPool& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const PurgeDeleted& cmd);
 
-// Folds one event into `state` (version, times and actor come from the envelope).
+// The last follow-up or ownership change: what the idle rule counts from.
+absl::Time LastActivity(const CustomerState& state);
+// Whether the customer is held by an owner who must follow it up (live, owned, not pooled).
+bool IsOwnedAndLive(const CustomerState& state);
+
+// Folds one event into `state` (version, times and actor come from the envelope). Deterministic:
+// reads no clock.
 void Apply(CustomerState& state, const CustomerEvent& event, int64_t version, absl::Time occurred_at,
            const std::string& actor);
 
-// The profile fields an event set or changed.
+// The customer field names an event set or changed (history).
 std::vector<std::string> ChangedFields(const CustomerEvent& event);
+
+// The settings aggregate ("customer_settings"/"settings"): admins only.
+using SettingsEvent = std::variant<v1::PoolPolicySet, v1::IndustriesSet>;
+absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state,
+                                                          const Caller& caller,
+                                                          const v1::PoolPolicy& policy);
+absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(
+    const CustomerSettings& state, const Caller& caller,
+    const std::vector<v1::Industry>& industries);
+void ApplySettings(CustomerSettings& state, const SettingsEvent& event, int64_t version);
 
 }  // namespace crm::customers
 

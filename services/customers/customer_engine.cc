@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
-#include "absl/base/internal/endian.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -11,60 +11,81 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/sha256.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "services/customers/customer_projections.h"
 
 namespace crm::customers {
 namespace {
 
-using eventlog::EventEnvelope;
+using common::v1::EventEnvelope;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
 using google::protobuf::util::TimeUtil;
 using projection::FromRocks;
 
 constexpr char kSource[] = "/crm/customers";
-constexpr char kAggregate[] = "customer";
 
-// Projection rows (all in the service's ProjectionDb):
-//   a/<id>                  CustomerState
-//   p/<normalised phone>    id of the live customer holding it (dedupe index)
-//   e/<normalised email>    id likewise
-//   o/<owner>/<id>          "" (by owner)
-//   n/<yyyymmdd>            last sequence number used that day
-//   h/<id>/<be64 version>   EventEnvelope (history, time travel)
-//   r/<correlation id>      id (request_id idempotency)
-std::string StateKey(absl::string_view id) { return absl::StrCat("a/", id); }
-std::string PhoneKey(absl::string_view p) { return absl::StrCat("p/", p); }
-std::string EmailKey(absl::string_view e) { return absl::StrCat("e/", e); }
-std::string OwnerKey(absl::string_view o, absl::string_view id) { return absl::StrCat("o/", o, "/", id); }
-std::string RequestKey(absl::string_view r) { return absl::StrCat("r/", r); }
-std::string HistoryPrefix(absl::string_view id) { return absl::StrCat("h/", id, "/"); }
-std::string HistoryKey(absl::string_view id, int64_t v) {
-  std::string k = HistoryPrefix(id);
-  char buf[8];
-  absl::big_endian::Store64(buf, static_cast<uint64_t>(v));
-  k.append(buf, 8);
-  return k;
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
 }
 
-absl::StatusOr<CustomerEvent> Unpack(const EventEnvelope& e) {
-  const std::string& t = e.event_type();
-  auto unpack = [&](auto msg) -> absl::StatusOr<CustomerEvent> {
-    if (!e.payload().UnpackTo(&msg)) return absl::DataLossError(absl::StrCat("bad payload of ", t));
-    return CustomerEvent(std::move(msg));
-  };
-  if (t == v1::CustomerCreated::descriptor()->full_name()) return unpack(v1::CustomerCreated());
-  if (t == v1::CustomerUpdated::descriptor()->full_name()) return unpack(v1::CustomerUpdated());
-  if (t == v1::CustomerDeleted::descriptor()->full_name()) return unpack(v1::CustomerDeleted());
-  if (t == v1::CustomerUndeleted::descriptor()->full_name()) return unpack(v1::CustomerUndeleted());
-  return absl::DataLossError(absl::StrCat("unknown customer event type ", t));
+const Message& Payload(const CustomerEvent& e) {
+  return std::visit([](const auto& m) -> const Message& { return m; }, e);
 }
 
-const google::protobuf::Message& Payload(const CustomerEvent& e) {
-  return std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e);
+// Copies every field of `from` into the field of `to` with the same name and type (the API
+// messages mirror the state's names). Unset message fields are cleared.
+void CopySameNamed(const Message& from, Message* to) {
+  const auto* fr = from.GetReflection();
+  const auto* tr = to->GetReflection();
+  for (int i = 0; i < from.GetDescriptor()->field_count(); ++i) {
+    const FieldDescriptor* f = from.GetDescriptor()->field(i);
+    const FieldDescriptor* t = to->GetDescriptor()->FindFieldByName(f->name());
+    if (t == nullptr || t->type() != f->type() || t->is_repeated() != f->is_repeated() ||
+        t->message_type() != f->message_type() || t->enum_type() != f->enum_type()) {
+      continue;
+    }
+    tr->ClearField(to, t);
+    if (f->is_repeated()) {
+      for (int j = 0; j < fr->FieldSize(from, f); ++j) {
+        switch (f->cpp_type()) {
+          case FieldDescriptor::CPPTYPE_STRING: tr->AddString(to, t, fr->GetRepeatedString(from, f, j)); break;
+          case FieldDescriptor::CPPTYPE_ENUM: tr->AddEnumValue(to, t, fr->GetRepeatedEnumValue(from, f, j)); break;
+          case FieldDescriptor::CPPTYPE_MESSAGE: tr->AddMessage(to, t)->CopyFrom(fr->GetRepeatedMessage(from, f, j)); break;
+          default: break;
+        }
+      }
+      continue;
+    }
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING: tr->SetString(to, t, fr->GetString(from, f)); break;
+      case FieldDescriptor::CPPTYPE_ENUM: tr->SetEnumValue(to, t, fr->GetEnumValue(from, f)); break;
+      case FieldDescriptor::CPPTYPE_BOOL: tr->SetBool(to, t, fr->GetBool(from, f)); break;
+      case FieldDescriptor::CPPTYPE_INT32: tr->SetInt32(to, t, fr->GetInt32(from, f)); break;
+      case FieldDescriptor::CPPTYPE_INT64: tr->SetInt64(to, t, fr->GetInt64(from, f)); break;
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        if (fr->HasField(from, f)) tr->MutableMessage(to, t)->CopyFrom(fr->GetMessage(from, f));
+        break;
+      default: break;
+    }
+  }
+}
+
+// The fields of `m` (among `names`) that are set: AIP-134's "no mask means every field set".
+std::vector<std::string> SetFields(const Message& m, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  const auto* r = m.GetReflection();
+  for (const auto& name : names) {
+    const auto* fd = m.GetDescriptor()->FindFieldByName(name);
+    if (fd->is_repeated() ? r->FieldSize(m, fd) > 0 : r->HasField(m, fd)) out.push_back(name);
+  }
+  return out;
 }
 
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag, absl::string_view field) {
@@ -93,432 +114,64 @@ absl::Status CheckRequestId(const std::string& rid, absl::string_view field = "r
   return absl::OkStatus();
 }
 
-// The editable fields of an API customer, as the domain's profile.
-v1::CustomerProfile ProfileOf(const v1::Customer& c) {
-  v1::CustomerProfile p;
-  p.set_kind(c.kind());
-  p.set_display_name(c.display_name());
-  p.set_phone(c.phone());
-  p.set_email(c.email());
-  p.set_lifecycle_status(c.lifecycle_status());
-  *p.mutable_tags() = c.tags();
-  p.set_owner_id(c.owner_id());
-  p.set_team_id(c.team_id());
-  p.set_source(c.source());
-  p.set_industry(c.industry());
-  p.set_address(c.address());
-  p.set_notes(c.notes());
-  return p;
+// The customer a command addresses, with its expected version.
+struct Target {
+  std::string id;
+  int64_t etag = 0;
+};
+
+absl::StatusOr<Target> ParseTarget(const std::string& request_id, const std::string& name,
+                                   absl::string_view name_field, const std::string& etag,
+                                   absl::string_view etag_field) {
+  CRM_RETURN_IF_ERROR(CheckRequestId(request_id));
+  Target t;
+  CRM_ASSIGN_OR_RETURN(t.id, ParseName(name, name_field));
+  CRM_ASSIGN_OR_RETURN(t.etag, ParseEtag(etag, etag_field));
+  return t;
+}
+
+// A UUID-shaped id derived from a name (RFC 9562 version 8, SHA-256): a retried request
+// with the same request_id creates the same sub-resource id.
+std::string DerivedId(absl::string_view a, absl::string_view b) {
+  std::string h = Sha256({a, "/", b});
+  h[6] = static_cast<char>((h[6] & 0x0f) | 0x80);
+  h[8] = static_cast<char>((h[8] & 0x3f) | 0x80);
+  const std::string hex = absl::BytesToHexString(h.substr(0, 16));
+  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                      hex.substr(16, 4), "-", hex.substr(20, 12));
 }
 
 // Uses "days" in the configured zone as yyyymmdd.
 std::string Day(absl::Time t, absl::TimeZone zone) { return absl::FormatTime("%Y%m%d", t, zone); }
 
-}  // namespace
+// Who the scheduler writes as.
+const Caller kScheduler{"scheduler", "service", ""};
 
-absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::Log* log,
-                                                                     projection::ProjectionDb* db,
-                                                                     Options options) {
-  if (options.clock == nullptr) return absl::InvalidArgumentError("CustomerEngine needs a clock");
-  CRM_RETURN_IF_ERROR(log->CreateTopic(options.topic, options.partitions));
-  std::unique_ptr<CustomerEngine> e(new CustomerEngine(log, db, std::move(options)));
-  // Catch up before taking writes (DESIGN §3): the projections must know every version.
-  CRM_RETURN_IF_ERROR(db->CatchUp(*log, e->options_.topic,
-                                  [db](const eventlog::Record& r, projection::Batch& b) {
-                                    return ApplyRecord(*db, r, b);
-                                  })
-                          .status());
-  CRM_ASSIGN_OR_RETURN(e->writer_, log->OpenWriter(e->options_.topic));
-  // A writer that took over may have written past what CatchUp saw before OpenWriter fenced
-  // the previous one: read again now that nobody else writes.
-  CRM_RETURN_IF_ERROR(db->CatchUp(*log, e->options_.topic,
-                                  [db](const eventlog::Record& r, projection::Batch& b) {
-                                    return ApplyRecord(*db, r, b);
-                                  })
-                          .status());
-  return e;
+int32_t ReturnDays(const v1::PoolPolicy& p, const std::string& team) {
+  auto it = p.team_return_after_days().find(team);
+  return it != p.team_return_after_days().end() ? it->second : p.return_after_days();
 }
 
-CustomerEngine::~CustomerEngine() { writer_.reset(); }
-
-absl::Status CustomerEngine::ApplyRecord(projection::ProjectionDb& db, const eventlog::Record& r,
-                                         projection::Batch& b) {
-  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
-  CustomerState state;
-  std::string raw;
-  absl::Status got = db.Get(b, StateKey(env.aggregate_id()), &raw);
-  if (got.ok()) {
-    if (!state.ParseFromString(raw)) return absl::DataLossError("undecodable customer state");
-  } else if (!absl::IsNotFound(got)) {
-    return got;
-  }
-  if (env.aggregate_version() <= state.version()) return absl::OkStatus();  // seen already
-  if (env.aggregate_version() != state.version() + 1) {
-    return absl::DataLossError(absl::StrCat("customer ", env.aggregate_id(), " jumps from version ",
-                                            state.version(), " to ", env.aggregate_version()));
-  }
-  CRM_RETURN_IF_ERROR(eventlog::VerifyEnvelope(env, state.last_hash()));
-  CRM_ASSIGN_OR_RETURN(CustomerEvent event, Unpack(env));
-
-  const CustomerState before = state;
-  state.set_id(env.aggregate_id());
-  Apply(state, event, env.aggregate_version(),
-        absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(env.occurred_at())), env.actor().user_id());
-  state.set_last_hash(env.hash());
-
-  // Indexes: drop what the old state held, add what the new one holds.
-  const bool was_live = before.version() > 0 && !before.deleted();
-  const bool is_live = !state.deleted();
-  if (was_live && !before.normalized_phone().empty()) b.Delete(PhoneKey(before.normalized_phone()));
-  if (was_live && !before.normalized_email().empty()) b.Delete(EmailKey(before.normalized_email()));
-  if (before.version() > 0) b.Delete(OwnerKey(before.profile().owner_id(), state.id()));
-  if (is_live && !state.normalized_phone().empty()) b.Put(PhoneKey(state.normalized_phone()), state.id());
-  if (is_live && !state.normalized_email().empty()) b.Put(EmailKey(state.normalized_email()), state.id());
-  b.Put(OwnerKey(state.profile().owner_id(), state.id()), "");
-  if (before.version() == 0) {
-    const std::string& number = state.customer_number();
-    if (number.size() > 9) {
-      const std::string day = number.substr(1, 8);
-      int64_t seq = 0, last = 0;
-      std::string cur;
-      if (absl::SimpleAtoi(number.substr(9), &seq)) {
-        if (db.Get(b, absl::StrCat("n/", day), &cur).ok()) absl::SimpleAtoi(cur, &last);
-        if (seq > last) b.Put(absl::StrCat("n/", day), std::to_string(seq));
-      }
-    }
-  }
-  if (!env.correlation_id().empty()) b.Put(RequestKey(env.correlation_id()), state.id());
-  b.Put(HistoryKey(state.id(), state.version()), r.value);
-  b.Put(StateKey(state.id()), state.SerializeAsString());
-  return absl::OkStatus();
+int32_t ClaimLimit(const v1::PoolPolicy& p, const std::string& user) {
+  auto it = p.user_daily_claim_limit().find(user);
+  return it != p.user_daily_claim_limit().end() ? it->second : p.daily_claim_limit();
 }
-
-void CustomerEngine::Serialize(const std::string& id, absl::AnyInvocable<void()> fn) {
-  {
-    absl::MutexLock l(&mu_);
-    auto [it, fresh] = queues_.try_emplace(id);
-    if (!fresh) {
-      it->second.push_back(std::move(fn));
-      return;
-    }
-  }
-  fn();
-}
-
-void CustomerEngine::Release(const std::string& id) {
-  absl::AnyInvocable<void()> next;
-  {
-    absl::MutexLock l(&mu_);
-    auto it = queues_.find(id);
-    if (it == queues_.end()) return;
-    if (it->second.empty()) {
-      queues_.erase(it);
-      return;
-    }
-    next = std::move(it->second.front());
-    it->second.pop_front();
-  }
-  next();
-}
-
-absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& phone,
-                                     const std::string& email, const std::string& request_id,
-                                     Reservation* out) {
-  absl::MutexLock l(&mu_);
-  std::vector<std::pair<std::string, std::string>> wanted;  // key, what it is
-  if (!phone.empty()) wanted.push_back({PhoneKey(phone), "phone"});
-  if (!email.empty()) wanted.push_back({EmailKey(email), "email"});
-  for (const auto& [key, what] : wanted) {
-    std::string holder;
-    auto it = reserved_.find(key);
-    if (it != reserved_.end()) {
-      holder = it->second;
-    } else {
-      rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), key, &holder);
-      if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read dedupe index");
-    }
-    if (!holder.empty() && holder != id) {
-      const std::string field = what == "phone" ? "customer.phone" : "customer.email";
-      return WithErrorInfo(
-          absl::AlreadyExistsError(absl::StrCat("customers/", holder, " already has this ", what)),
-          what == "phone" ? "DUPLICATE_PHONE" : "DUPLICATE_EMAIL",
-          {{"existing", absl::StrCat("customers/", holder)}, {"field", field}});
-    }
-  }
-  if (!request_id.empty()) {
-    if (reserved_.contains(RequestKey(request_id))) {
-      return absl::AbortedError("a request with this request_id is in progress; retry");
-    }
-    wanted.push_back({RequestKey(request_id), "request"});
-  }
-  for (const auto& [key, what] : wanted) {
-    if (reserved_.contains(key)) continue;  // the same customer re-reserving its own key
-    reserved_[key] = id;
-    out->keys.push_back(key);
-  }
-  return absl::OkStatus();
-}
-
-void CustomerEngine::Unreserve(const Reservation& r) {
-  absl::MutexLock l(&mu_);
-  for (const auto& k : r.keys) reserved_.erase(k);
-}
-
-absl::StatusOr<absl::optional<CustomerState>> CustomerEngine::Load(const std::string& id) {
-  std::string raw;
-  rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), StateKey(id), &raw);
-  if (s.IsNotFound()) return absl::optional<CustomerState>();
-  CRM_RETURN_IF_ERROR(FromRocks(s, "read customer"));
-  CustomerState state;
-  if (!state.ParseFromString(raw)) return absl::DataLossError("undecodable customer state");
-  return absl::optional<CustomerState>(std::move(state));
-}
-
-absl::StatusOr<std::string> CustomerEngine::AllocateNumber() {
-  const std::string day = Day(options_.clock->Now(), options_.zone);
-  absl::MutexLock l(&mu_);
-  auto it = number_seq_.find(day);
-  if (it == number_seq_.end()) {
-    std::string cur;
-    int64_t last = 0;
-    rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), absl::StrCat("n/", day), &cur);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read customer number sequence");
-    if (s.ok()) absl::SimpleAtoi(cur, &last);
-    it = number_seq_.emplace(day, last).first;
-  }
-  // A failed append leaves a hole in the day's numbers; numbers are unique, not gapless.
-  return absl::StrFormat("C%s%04d", day, ++it->second);
-}
-
-void CustomerEngine::Create(const Caller& caller, const v1::CreateCustomerRequest& req, Done done) {
-  if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
-  if (!req.has_customer()) return done(InvalidFieldError("customer", "is required"));
-  if (!req.request_id().empty()) {
-    std::string id;
-    if (db_->db()->Get(rocksdb::ReadOptions(), RequestKey(req.request_id()), &id).ok()) {
-      auto s = Load(id);
-      if (!s.ok()) return done(s.status());
-      if (s->has_value()) return done(ToApi(**s));
-    }
-  }
-  CreateCustomer cmd;
-  const v1::Customer& c = req.customer();
-  if (!c.name().empty()) return done(InvalidFieldError("customer.name", "is assigned by the service"));
-  cmd.profile = ProfileOf(c);
-  auto number = AllocateNumber();
-  if (!number.ok()) return done(number.status());
-  cmd.customer_number = *number;
-  auto events = Decide(nullptr, caller, cmd);
-  if (!events.ok()) return done(events.status());
-  const auto& created = std::get<v1::CustomerCreated>(events->front());
-  const std::string id = NewUuidV7(options_.clock->Now());
-  Reservation res;
-  if (absl::Status s = Reserve(id, created.normalized_phone(), created.normalized_email(),
-                               req.request_id(), &res);
-      !s.ok()) {
-    return done(s);
-  }
-  Write(caller, id, nullptr, *std::move(events), req.request_id(), std::move(res), std::move(done));
-}
-
-template <typename Command>
-void CustomerEngine::Execute(const Caller& caller, const std::string& id, Command cmd,
-                             const std::string& request_id, Done done) {
-  Serialize(id, [this, caller, cmd = std::move(cmd), id, request_id, done = std::move(done)]() mutable {
-    auto fail = [&](absl::Status s) {
-      Release(id);
-      done(std::move(s));
-    };
-    auto state = Load(id);
-    if (!state.ok()) return fail(state.status());
-    const CustomerState* cur = state->has_value() ? &**state : nullptr;
-    if (!request_id.empty()) {
-      // A repeat of a request already applied answers with the customer, not a second change.
-      std::string done_for;
-      if (db_->db()->Get(rocksdb::ReadOptions(), RequestKey(request_id), &done_for).ok()) {
-        if (done_for != id) {
-          return fail(InvalidFieldError("request_id", "was already used for another customer"));
-        }
-        if (cur != nullptr && CanSee(caller, *cur)) {
-          Release(id);
-          return done(ToApi(*cur));
-        }
-      }
-    }
-    auto events = Decide(cur, caller, cmd);
-    if (!events.ok()) return fail(events.status());
-    if (events->empty()) {  // nothing changed: nothing to record
-      Release(id);
-      return done(ToApi(*cur));
-    }
-    // Reserve the dedupe keys the customer holds afterwards: an update's new phone/email, an
-    // undelete's old ones (another customer may hold them by now), none for a deletion.
-    CustomerState next = cur ? *cur : CustomerState();
-    for (const CustomerEvent& e : *events) {
-      Apply(next, e, next.version() + 1, options_.clock->Now(), caller.user_id);
-    }
-    const bool live = !next.deleted();
-    Reservation res;
-    if (absl::Status s = Reserve(id, live ? next.normalized_phone() : "",
-                                 live ? next.normalized_email() : "", request_id, &res);
-        !s.ok()) {
-      return fail(s);
-    }
-    Write(caller, id, cur, *std::move(events), request_id, std::move(res), std::move(done));
-  });
-}
-
-void CustomerEngine::Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done) {
-  if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
-  auto id = ParseName(req.customer().name(), "customer.name");
-  if (!id.ok()) return done(id.status());
-  auto etag = ParseEtag(req.customer().etag(), "customer.etag");
-  if (!etag.ok()) return done(etag.status());
-  UpdateCustomer cmd;
-  cmd.expected_version = *etag;
-  cmd.profile = ProfileOf(req.customer());
-  for (const auto& path : req.update_mask().paths()) cmd.paths.push_back(path);
-  if (cmd.paths.empty()) {
-    // AIP-134: no mask means every field the request set.
-    for (const auto& f : EditableFields()) {
-      const auto* fd = v1::CustomerProfile::descriptor()->FindFieldByName(f);
-      const auto* r = v1::CustomerProfile::GetReflection();
-      if (fd->is_repeated() ? r->FieldSize(cmd.profile, fd) > 0 : r->HasField(cmd.profile, fd)) {
-        cmd.paths.push_back(f);
-      }
-    }
-  }
-  Execute(caller, *id, std::move(cmd), req.request_id(), std::move(done));
-}
-
-void CustomerEngine::Delete(const Caller& caller, const v1::DeleteCustomerRequest& req, Done done) {
-  if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
-  auto id = ParseName(req.name(), "name");
-  if (!id.ok()) return done(id.status());
-  auto etag = ParseEtag(req.etag(), "etag");
-  if (!etag.ok()) return done(etag.status());
-  Execute(caller, *id, DeleteCustomer{req.reason(), *etag}, req.request_id(), std::move(done));
-}
-
-void CustomerEngine::Undelete(const Caller& caller, const v1::UndeleteCustomerRequest& req, Done done) {
-  if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
-  auto id = ParseName(req.name(), "name");
-  if (!id.ok()) return done(id.status());
-  auto etag = ParseEtag(req.etag(), "etag");
-  if (!etag.ok()) return done(etag.status());
-  Execute(caller, *id, UndeleteCustomer{*etag}, req.request_id(), std::move(done));
-}
-
-void CustomerEngine::Write(const Caller& caller, const std::string& id, const CustomerState* state,
-                           std::vector<CustomerEvent> events, const std::string& request_id,
-                           Reservation res, Done done) {
-  const absl::Time now = options_.clock->Now();
-  const auto ts = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
-  const std::string correlation = request_id.empty() ? NewUuidV7(now) : request_id;
-  std::string prev = state ? state->last_hash() : "";
-  int64_t version = state ? state->version() : 0;
-  std::vector<eventlog::Message> msgs;
-  for (const CustomerEvent& ev : events) {
-    EventEnvelope env;
-    env.set_event_id(NewUuidV7(now));
-    env.set_event_type(Payload(ev).GetDescriptor()->full_name());
-    env.set_aggregate_type(kAggregate);
-    env.set_aggregate_id(id);
-    env.set_aggregate_version(++version);
-    *env.mutable_occurred_at() = ts;
-    *env.mutable_recorded_at() = ts;
-    env.mutable_actor()->set_user_id(caller.user_id);
-    env.mutable_actor()->set_role(caller.role);
-    env.mutable_actor()->set_team_id(caller.team);
-    env.mutable_actor()->set_source(common::v1::ACTOR_SOURCE_API);
-    env.set_correlation_id(correlation);
-    env.set_tenant_id(options_.tenant);
-    env.mutable_payload()->PackFrom(Payload(ev));
-    eventlog::SealEnvelope(env, prev);
-    prev = env.hash();
-    msgs.push_back(eventlog::ToMessage(env, kSource));
-  }
-  std::vector<std::string> values;
-  for (const auto& m : msgs) values.push_back(m.value);
-  const absl::Time started = absl::Now();
-  writer_->Append(id, std::move(msgs), [this, id, values = std::move(values), res = std::move(res),
-                                        done = std::move(done), started](
-                                           absl::StatusOr<eventlog::Appended> appended) mutable {
-    if (options_.observe_append) options_.observe_append(absl::Now() - started);
-    // Runs on the writer's thread in log order, so checkpoints only move forward.
-    absl::StatusOr<v1::Customer> reply =
-        appended.ok() ? ApplyOwnWrite(id, *appended, values)
-                      : absl::StatusOr<v1::Customer>(appended.status());
-    Unreserve(res);
-    Release(id);
-    done(std::move(reply));
-  });
-}
-
-absl::StatusOr<v1::Customer> CustomerEngine::ApplyOwnWrite(const std::string& id,
-                                                           const eventlog::Appended& appended,
-                                                           const std::vector<std::string>& values) {
-  projection::Batch batch;
-  for (size_t i = 0; i < values.size(); ++i) {
-    eventlog::Record r;
-    r.topic = options_.topic;
-    r.partition = appended.partition;
-    r.offset = appended.offsets[i];
-    r.value = values[i];
-    CRM_RETURN_IF_ERROR(ApplyRecord(*db_, r, batch));
-  }
-  // The events are durable in the log whatever happens here; a failed projection write is
-  // repaired by the catch-up at the next start.
-  CRM_RETURN_IF_ERROR(db_->Commit(batch, options_.topic, appended.partition,
-                                  appended.offsets.back() + 1));
-  CRM_ASSIGN_OR_RETURN(auto state, Load(id));
-  if (!state.has_value()) return absl::InternalError("customer vanished after its write");
-  v1::Customer c = ToApi(*state);
-  common::v1::ConsistencyToken token;
-  auto* pos = token.add_positions();
-  pos->set_topic(options_.topic);
-  pos->set_partition(appended.partition);
-  pos->set_offset(appended.offsets.back());
-  c.set_consistency_token(projection::EncodeToken(token));
-  return c;
-}
-
-v1::Customer CustomerEngine::ToApi(const CustomerState& s) const {
-  v1::Customer c;
-  c.set_name(absl::StrCat("customers/", s.id()));
-  c.set_customer_number(s.customer_number());
-  const auto& p = s.profile();
-  c.set_kind(p.kind());
-  c.set_display_name(p.display_name());
-  c.set_phone(p.phone());
-  c.set_email(p.email());
-  c.set_lifecycle_status(p.lifecycle_status());
-  *c.mutable_tags() = p.tags();
-  c.set_owner_id(p.owner_id());
-  c.set_team_id(p.team_id());
-  c.set_source(p.source());
-  c.set_industry(p.industry());
-  c.set_address(p.address());
-  c.set_notes(p.notes());
-  *c.mutable_create_time() = s.create_time();
-  *c.mutable_update_time() = s.update_time();
-  if (s.deleted()) *c.mutable_delete_time() = s.delete_time();
-  c.set_deleted(s.deleted());
-  c.set_etag(std::to_string(s.version()));
-  c.set_created_by(s.created_by());
-  return c;
-}
-
-}  // namespace crm::customers
-
-namespace crm::customers {
-namespace {
 
 // A conjunction of `field = "value"` and `tags:"value"` terms (a subset of AIP-160).
 struct Filter {
-  std::string owner_id, team_id, tag;
-  int lifecycle_status = -1;
+  std::string owner_id, team_id, tag, industry;
+  int lifecycle_status = -1, cooperation_status = -1, source_channel = -1;
+  int in_pool = -1;  // -1: either, 0: not in the pool, 1: in the pool
 };
+
+template <typename Enum>
+absl::Status ParseEnum(const std::string& value, bool (*parse)(const std::string&, Enum*),
+                       absl::string_view type, int* out) {
+  Enum e;
+  if (!parse(value, &e)) return InvalidFieldError("filter", absl::StrCat("'", value, "' is not a ", type));
+  *out = e;
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Filter> ParseFilter(const std::string& text) {
   Filter f;
@@ -546,15 +199,23 @@ absl::StatusOr<Filter> ParseFilter(const std::string& text) {
       f.team_id = value;
     } else if (field == "tags") {
       f.tag = value;
+    } else if (field == "industry") {
+      f.industry = value;
     } else if (field == "lifecycle_status") {
-      v1::LifecycleStatus s;
-      if (!v1::LifecycleStatus_Parse(value, &s)) {
-        return InvalidFieldError("filter", absl::StrCat("'", value, "' is not a LifecycleStatus"));
-      }
-      f.lifecycle_status = s;
+      CRM_RETURN_IF_ERROR(ParseEnum(value, &v1::LifecycleStatus_Parse, "LifecycleStatus", &f.lifecycle_status));
+    } else if (field == "cooperation_status") {
+      CRM_RETURN_IF_ERROR(
+          ParseEnum(value, &v1::CooperationStatus_Parse, "CooperationStatus", &f.cooperation_status));
+    } else if (field == "source_channel") {
+      CRM_RETURN_IF_ERROR(ParseEnum(value, &v1::SourceChannel_Parse, "SourceChannel", &f.source_channel));
+    } else if (field == "in_pool") {
+      if (value != "true" && value != "false") return InvalidFieldError("filter", "in_pool must be true or false");
+      f.in_pool = value == "true";
     } else {
-      return InvalidFieldError("filter", absl::StrCat("cannot filter on '", field,
-                                                      "' (owner_id, team_id, lifecycle_status, tags)"));
+      return InvalidFieldError(
+          "filter", absl::StrCat("cannot filter on '", field,
+                                 "' (owner_id, team_id, lifecycle_status, cooperation_status, "
+                                 "source_channel, industry, in_pool, tags)"));
     }
   }
   return f;
@@ -612,6 +273,520 @@ absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field) {
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::Log* log,
+                                                                     projection::ProjectionDb* db,
+                                                                     Options options) {
+  if (options.clock == nullptr) return absl::InvalidArgumentError("CustomerEngine needs a clock");
+  std::unique_ptr<CustomerEngine> e(new CustomerEngine(db, std::move(options)));
+  const Options& o = e->options_;
+  CRM_ASSIGN_OR_RETURN(
+      e->writer_,
+      projection::AggregateWriter::Open(
+          log, db,
+          {.topic = o.topic, .partitions = o.partitions, .source = kSource, .tenant = o.tenant,
+           .clock = o.clock, .observe_append = o.observe_append},
+          [db](const eventlog::Record& r, projection::Batch& b) { return ApplyCustomersRecord(*db, r, b); }));
+  return e;
+}
+
+CustomerEngine::~CustomerEngine() { writer_.reset(); }
+
+absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& phone,
+                                     const std::string& email, const std::string& request_id,
+                                     Reservation* out) {
+  absl::MutexLock l(&mu_);
+  std::vector<std::pair<std::string, std::string>> wanted;  // key, what it is
+  if (!phone.empty()) wanted.push_back({rows::Phone(phone), "phone"});
+  if (!email.empty()) wanted.push_back({rows::Email(email), "email"});
+  for (const auto& [key, what] : wanted) {
+    std::string holder;
+    auto it = reserved_.find(key);
+    if (it != reserved_.end()) {
+      holder = it->second;
+    } else {
+      rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), key, &holder);
+      if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read dedupe index");
+    }
+    if (!holder.empty() && holder != id) {
+      const std::string field = what == "phone" ? "customer.phone" : "customer.email";
+      return WithErrorInfo(
+          absl::AlreadyExistsError(absl::StrCat("customers/", holder, " already has this ", what)),
+          what == "phone" ? "DUPLICATE_PHONE" : "DUPLICATE_EMAIL",
+          {{"existing", absl::StrCat("customers/", holder)}, {"field", field}});
+    }
+  }
+  if (!request_id.empty()) {
+    if (reserved_.contains(rows::Request(request_id))) {
+      return absl::AbortedError("a request with this request_id is in progress; retry");
+    }
+    wanted.push_back({rows::Request(request_id), "request"});
+  }
+  for (const auto& [key, what] : wanted) {
+    if (reserved_.contains(key)) continue;  // the same customer re-reserving its own key
+    reserved_[key] = id;
+    out->keys.push_back(key);
+  }
+  return absl::OkStatus();
+}
+
+void CustomerEngine::Unreserve(const Reservation& r) {
+  absl::MutexLock l(&mu_);
+  for (const auto& k : r.keys) reserved_.erase(k);
+}
+
+absl::StatusOr<std::string> CustomerEngine::AllocateNumber() {
+  const std::string day = Day(options_.clock->Now(), options_.zone);
+  absl::MutexLock l(&mu_);
+  auto it = number_seq_.find(day);
+  if (it == number_seq_.end()) {
+    std::string cur;
+    int64_t last = 0;
+    rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), rows::DaySequence(day), &cur);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read customer number sequence");
+    if (s.ok()) absl::SimpleAtoi(cur, &last);
+    it = number_seq_.emplace(day, last).first;
+  }
+  // A failed append leaves a hole in the day's numbers; numbers are unique, not gapless.
+  return absl::StrFormat("C%s%04d", day, ++it->second);
+}
+
+void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource source,
+                             const std::string& id, const std::string& request_id, DecideFn decide,
+                             Callback<Written> done) {
+  writer_->Serialize(id, [this, caller, source, id, request_id, decide = std::move(decide),
+                          done = std::move(done)]() mutable {
+    auto fail = [&](absl::Status s) {
+      writer_->Release(id);
+      done(std::move(s));
+    };
+    auto state = ReadCustomer(db_->db(), rocksdb::ReadOptions(), id);
+    if (!state.ok()) return fail(state.status());
+    const CustomerState* cur = state->has_value() ? &**state : nullptr;
+    if (!request_id.empty()) {
+      // A repeat of a request already applied answers with the customer, not a second change.
+      std::string done_for;
+      if (db_->db()->Get(rocksdb::ReadOptions(), rows::Request(request_id), &done_for).ok()) {
+        if (done_for != id) {
+          return fail(InvalidFieldError("request_id", "was already used for another customer"));
+        }
+        if (cur != nullptr && CanSee(caller, *cur)) {
+          writer_->Release(id);
+          return done(Written{*cur, ""});
+        }
+      }
+    }
+    auto decided = decide(cur);
+    if (!decided.ok()) return fail(decided.status());
+    absl::AnyInvocable<void(bool)> after = std::move(decided->after);
+    if (decided->events.empty()) {  // nothing to record
+      if (after) after(false);
+      writer_->Release(id);
+      return done(Written{cur ? *cur : CustomerState(), ""});
+    }
+    // Reserve the dedupe keys the customer holds afterwards: an update's new phone/email, an
+    // undelete's old ones (another customer may hold them by now), none for a deletion.
+    const absl::Time at = decided->occurred_at == absl::InfinitePast() ? options_.clock->Now()
+                                                                       : decided->occurred_at;
+    CustomerState next = cur ? *cur : CustomerState();
+    for (const CustomerEvent& e : decided->events) Apply(next, e, next.version() + 1, at, caller.user_id);
+    const bool live = !next.deleted() && !next.purged();
+    Reservation res;
+    if (absl::Status s = Reserve(id, live ? next.normalized_phone() : "",
+                                 live ? next.normalized_email() : "", request_id, &res);
+        !s.ok()) {
+      if (after) after(false);
+      return fail(s);
+    }
+    std::vector<projection::NewEvent> events;
+    for (const CustomerEvent& e : decided->events) events.push_back(projection::NewEvent::Of(Payload(e), at));
+    projection::AggregateHead head{kCustomerAggregate, id, cur ? cur->version() : 0,
+                                   cur ? cur->last_hash() : ""};
+    projection::WriteContext ctx;
+    ctx.actor.set_user_id(caller.user_id);
+    ctx.actor.set_role(caller.role);
+    ctx.actor.set_team_id(caller.team);
+    ctx.actor.set_source(source);
+    ctx.correlation_id = request_id;
+    writer_->Append(head, ctx, std::move(events),
+                    [this, id, res = std::move(res), after = std::move(after),
+                     done = std::move(done)](absl::StatusOr<std::string> token) mutable {
+                      const bool written = token.ok();
+                      absl::StatusOr<Written> out = absl::UnknownError("");
+                      if (!token.ok()) {
+                        out = token.status();
+                      } else {
+                        auto st = ReadCustomer(db_->db(), rocksdb::ReadOptions(), id);
+                        if (!st.ok()) {
+                          out = st.status();
+                        } else if (!st->has_value()) {
+                          out = absl::InternalError("customer vanished after its write");
+                        } else {
+                          out = Written{**std::move(st), *std::move(token)};
+                        }
+                      }
+                      Unreserve(res);
+                      if (after) after(written);
+                      writer_->Release(id);
+                      done(std::move(out));
+                    });
+  });
+}
+
+void CustomerEngine::ExecuteCustomer(const Caller& caller, const std::string& id,
+                                     const std::string& request_id, DecideFn decide, Done done) {
+  Execute(caller, common::v1::ACTOR_SOURCE_API, id, request_id, std::move(decide),
+          [this, done = std::move(done)](absl::StatusOr<Written> w) mutable {
+            if (!w.ok()) return done(w.status());
+            v1::Customer c = ToApi(w->state);
+            c.set_consistency_token(w->token);
+            done(std::move(c));
+          });
+}
+
+
+template <typename Command>
+CustomerEngine::DecideFn CustomerEngine::Plain(const Caller& caller, Command cmd) {
+  return [caller, cmd = std::move(cmd)](const CustomerState* cur) -> absl::StatusOr<Decided> {
+    CRM_ASSIGN_OR_RETURN(auto events, Decide(cur, caller, cmd));
+    Decided d;
+    d.events = std::move(events);
+    return d;
+  };
+}
+
+void CustomerEngine::Create(const Caller& caller, const v1::CreateCustomerRequest& req, Done done) {
+  if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
+  if (!req.has_customer()) return done(InvalidFieldError("customer", "is required"));
+  if (!req.request_id().empty()) {
+    std::string id;
+    if (db_->db()->Get(rocksdb::ReadOptions(), rows::Request(req.request_id()), &id).ok()) {
+      auto s = ReadCustomer(db_->db(), rocksdb::ReadOptions(), id);
+      if (!s.ok()) return done(s.status());
+      if (s->has_value() && CanSee(caller, **s)) return done(ToApi(**s));
+    }
+  }
+  const v1::Customer& c = req.customer();
+  if (!c.name().empty()) return done(InvalidFieldError("customer.name", "is assigned by the service"));
+  if (c.contacts_size() > 0) return done(InvalidFieldError("customer.contacts", "are added with AddContact"));
+  auto settings = ReadSettings(db_->db());
+  if (!settings.ok()) return done(settings.status());
+  CreateCustomer cmd;
+  CopySameNamed(c, &cmd.profile);
+  cmd.settings = EffectiveSettings(*settings);
+  auto number = AllocateNumber();
+  if (!number.ok()) return done(number.status());
+  cmd.customer_number = *number;
+  ExecuteCustomer(caller, NewUuidV7(options_.clock->Now()), req.request_id(), Plain(caller, std::move(cmd)),
+                  std::move(done));
+}
+
+void CustomerEngine::Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done) {
+  auto target = ParseTarget(req.request_id(), req.customer().name(), "customer.name", req.customer().etag(), "customer.etag");
+  if (!target.ok()) return done(target.status());
+  const std::string& id = target->id;
+  auto settings = ReadSettings(db_->db());
+  if (!settings.ok()) return done(settings.status());
+  UpdateCustomer cmd;
+  cmd.expected_version = target->etag;
+  cmd.settings = EffectiveSettings(*settings);
+  CopySameNamed(req.customer(), &cmd.profile);
+  for (const auto& path : req.update_mask().paths()) cmd.paths.push_back(path);
+  if (cmd.paths.empty()) cmd.paths = SetFields(cmd.profile, EditableFields());
+  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, std::move(cmd)), std::move(done));
+}
+
+void CustomerEngine::Delete(const Caller& caller, const v1::DeleteCustomerRequest& req, Done done) {
+  auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag");
+  if (!target.ok()) return done(target.status());
+  const std::string& id = target->id;
+  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, DeleteCustomer{req.reason(), target->etag}),
+                  std::move(done));
+}
+
+void CustomerEngine::Undelete(const Caller& caller, const v1::UndeleteCustomerRequest& req, Done done) {
+  auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag");
+  if (!target.ok()) return done(target.status());
+  const std::string& id = target->id;
+  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, UndeleteCustomer{target->etag}), std::move(done));
+}
+
+void CustomerEngine::AddContact(const Caller& caller, const v1::AddContactRequest& req, Done done) {
+  auto target = ParseTarget(req.request_id(), req.parent(), "parent", req.etag(), "etag");
+  if (!target.ok()) return done(target.status());
+  const std::string& id = target->id;
+  if (!req.has_contact()) return done(InvalidFieldError("contact", "is required"));
+  if (!req.contact().id().empty()) return done(InvalidFieldError("contact.id", "is assigned by the service"));
+  customers::AddContact cmd;
+  cmd.contact = req.contact();
+  cmd.contact.set_id(req.request_id().empty() ? NewUuidV7(options_.clock->Now())
+                                              : DerivedId(id, req.request_id()));
+  cmd.expected_version = target->etag;
+  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, std::move(cmd)), std::move(done));
+}
+
+void CustomerEngine::UpdateContact(const Caller& caller, const v1::UpdateContactRequest& req, Done done) {
+  auto target = ParseTarget(req.request_id(), req.parent(), "parent", req.etag(), "etag");
+  if (!target.ok()) return done(target.status());
+  const std::string& id = target->id;
+  if (req.contact().id().empty()) return done(InvalidFieldError("contact.id", "is required"));
+  customers::UpdateContact cmd;
+  cmd.contact = req.contact();
+  cmd.expected_version = target->etag;
+  for (const auto& p : req.update_mask().paths()) cmd.paths.push_back(p);
+  if (cmd.paths.empty()) cmd.paths = SetFields(cmd.contact, ContactFields());
+  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, std::move(cmd)), std::move(done));
+}
+
+void CustomerEngine::RemoveContact(const Caller& caller, const v1::RemoveContactRequest& req, Done done) {
+  auto target = ParseTarget(req.request_id(), req.parent(), "parent", req.etag(), "etag");
+  if (!target.ok()) return done(target.status());
+  const std::string& id = target->id;
+  if (req.contact_id().empty()) return done(InvalidFieldError("contact_id", "is required"));
+  ExecuteCustomer(caller, id, req.request_id(),
+                  Plain(caller, customers::RemoveContact{req.contact_id(), target->etag}), std::move(done));
+}
+
+namespace {
+
+absl::StatusOr<v1::FollowUp> FindFollowUp(rocksdb::DB* db, const std::string& id, const std::string& fid) {
+  const std::string prefix = rows::FollowUpPrefix(id);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!it->key().ends_with(fid)) continue;
+    v1::FollowUp f;
+    if (!f.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("undecodable follow-up");
+    }
+    return f;
+  }
+  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read follow-ups"));
+  return absl::NotFoundError(absl::StrCat("follow-up ", fid, " not found"));
+}
+
+}  // namespace
+
+void CustomerEngine::CreateFollowUp(const Caller& caller, const v1::CreateFollowUpRequest& req,
+                                    Callback<v1::FollowUp> done) {
+  if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
+  auto id = ParseName(req.parent(), "parent");
+  if (!id.ok()) return done(id.status());
+  if (!req.has_follow_up()) return done(InvalidFieldError("follow_up", "is required"));
+  const v1::FollowUp& in = req.follow_up();
+  if (!in.name().empty()) return done(InvalidFieldError("follow_up.name", "is assigned by the service"));
+  const absl::Time now = options_.clock->Now();
+  RecordFollowUp cmd;
+  cmd.now = now;
+  cmd.when = in.has_follow_up_time() ? FromProto(in.follow_up_time()) : now;
+  auto& e = cmd.follow_up;
+  e.set_follow_up_id(req.request_id().empty() ? NewUuidV7(now) : DerivedId(*id, req.request_id()));
+  e.set_channel(in.channel());
+  e.set_summary(in.summary());
+  e.set_feedback(in.feedback());
+  e.set_next_step(in.next_step());
+  if (in.has_next_follow_up_time()) *e.mutable_next_follow_up_time() = in.next_follow_up_time();
+  e.set_contact_id(in.contact_id());
+  const std::string fid = e.follow_up_id();
+  Execute(caller, common::v1::ACTOR_SOURCE_API, *id, req.request_id(),
+          [caller, cmd = std::move(cmd)](const CustomerState* cur) -> absl::StatusOr<Decided> {
+            CRM_ASSIGN_OR_RETURN(auto events, Decide(cur, caller, cmd));
+            Decided d;
+            d.events = std::move(events);
+            d.occurred_at = cmd.when;
+            return d;
+          },
+          [this, id = *id, fid, done = std::move(done)](absl::StatusOr<Written> w) mutable {
+            if (!w.ok()) return done(w.status());
+            auto f = FindFollowUp(db_->db(), id, fid);
+            if (f.ok()) f->set_consistency_token(w->token);
+            done(std::move(f));
+          });
+}
+
+void CustomerEngine::Release(const Caller& caller, const v1::ReleaseCustomerRequest& req, Done done) {
+  auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag");
+  if (!target.ok()) return done(target.status());
+  const std::string& id = target->id;
+  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, ReleaseToPool{req.reason(), target->etag}),
+                  std::move(done));
+}
+
+void CustomerEngine::Claim(const Caller& caller, const v1::ClaimCustomerRequest& req, Done done) {
+  if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
+  auto id = ParseName(req.name(), "name");
+  if (!id.ok()) return done(id.status());
+  const std::string day = Day(options_.clock->Now(), options_.zone);
+  ExecuteCustomer(
+      caller, *id, req.request_id(),
+      [this, caller, day](const CustomerState* cur) -> absl::StatusOr<Decided> {
+        CRM_ASSIGN_OR_RETURN(CustomerSettings stored, ReadSettings(db_->db()));
+        const int32_t limit = ClaimLimit(EffectiveSettings(stored).pool_policy(), caller.user_id);
+        const std::string key = absl::StrCat(caller.user_id, "/", day);
+        // The count of today's claims (committed and in flight) and taking one more happen
+        // under one lock, so concurrent claims by one rep cannot pass the limit together.
+        absl::MutexLock l(&claims_mu_);
+        auto it = claims_today_.find(key);
+        if (it == claims_today_.end()) {
+          if (claims_today_.size() > 10000) claims_today_.clear();  // other days' counts
+          CRM_ASSIGN_OR_RETURN(int32_t stored_claims, ReadClaims(db_->db(), caller.user_id, day));
+          it = claims_today_.emplace(key, stored_claims).first;
+        }
+        CRM_ASSIGN_OR_RETURN(auto events, Decide(cur, caller, ClaimFromPool{day, it->second, limit}));
+        Decided d;
+        d.events = std::move(events);
+        if (!d.events.empty()) {
+          ++it->second;
+          d.after = [this, key](bool written) {
+            if (written) return;
+            absl::MutexLock l(&claims_mu_);  // not claimed after all: give the count back
+            if (auto it = claims_today_.find(key); it != claims_today_.end()) --it->second;
+          };
+        }
+        return d;
+      },
+      std::move(done));
+}
+
+void CustomerEngine::WriteSettings(
+    const Caller& caller,
+    absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
+    Callback<CustomerSettings> done) {
+  writer_->Serialize(kSettingsId, [this, caller, decide = std::move(decide), done = std::move(done)]() mutable {
+    auto fail = [&](absl::Status s) {
+      writer_->Release(kSettingsId);
+      done(std::move(s));
+    };
+    auto stored = ReadSettings(db_->db());
+    if (!stored.ok()) return fail(stored.status());
+    auto events = decide(*stored);
+    if (!events.ok()) return fail(events.status());
+    if (events->empty()) {
+      writer_->Release(kSettingsId);
+      return done(EffectiveSettings(*stored));
+    }
+    std::vector<projection::NewEvent> out;
+    for (const auto& e : *events) {
+      out.push_back(projection::NewEvent::Of(
+          std::visit([](const auto& m) -> const Message& { return m; }, e)));
+    }
+    projection::WriteContext ctx;
+    ctx.actor.set_user_id(caller.user_id);
+    ctx.actor.set_role(caller.role);
+    ctx.actor.set_team_id(caller.team);
+    ctx.actor.set_source(common::v1::ACTOR_SOURCE_API);
+    writer_->Append({kSettingsAggregate, kSettingsId, stored->version(), stored->last_hash()}, ctx,
+                    std::move(out), [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
+                      absl::StatusOr<CustomerSettings> s = absl::UnknownError("");
+                      if (!token.ok()) {
+                        s = token.status();
+                      } else {
+                        s = ReadSettings(db_->db());
+                        if (s.ok()) *s = EffectiveSettings(*s);
+                      }
+                      writer_->Release(kSettingsId);
+                      done(std::move(s));
+                    });
+  });
+}
+
+void CustomerEngine::UpdatePoolPolicy(const Caller& caller, const v1::UpdatePoolPolicyRequest& req,
+                                      Callback<v1::PoolPolicy> done) {
+  if (!req.has_policy()) return done(InvalidFieldError("policy", "is required"));
+  WriteSettings(
+      caller, [caller, policy = req.policy()](const CustomerSettings& s) { return DecideSettings(s, caller, policy); },
+      [done = std::move(done)](absl::StatusOr<CustomerSettings> s) mutable {
+        if (!s.ok()) return done(s.status());
+        done(s->pool_policy());
+      });
+}
+
+void CustomerEngine::SetIndustries(const Caller& caller, const v1::SetIndustriesRequest& req,
+                                   Callback<v1::ListIndustriesResponse> done) {
+  std::vector<v1::Industry> list(req.industries().begin(), req.industries().end());
+  WriteSettings(
+      caller, [caller, list = std::move(list)](const CustomerSettings& s) { return DecideSettings(s, caller, list); },
+      [done = std::move(done)](absl::StatusOr<CustomerSettings> s) mutable {
+        if (!s.ok()) return done(s.status());
+        v1::ListIndustriesResponse resp;
+        *resp.mutable_industries() = s->industries();
+        done(std::move(resp));
+      });
+}
+
+absl::StatusOr<CustomerEngine::SchedulerRun> CustomerEngine::RunScheduler(absl::Time now) {
+  SchedulerRun run;
+  CRM_ASSIGN_OR_RETURN(CustomerSettings stored, ReadSettings(db_->db()));
+  const v1::PoolPolicy policy = EffectiveSettings(stored).pool_policy();
+
+  // Candidates: the idle index up to the shortest positive return period of any team.
+  int32_t min_days = policy.return_after_days() > 0 ? policy.return_after_days() : 0;
+  for (const auto& [team, d] : policy.team_return_after_days()) {
+    if (d > 0 && (min_days == 0 || d < min_days)) min_days = d;
+  }
+  auto scan = [&](absl::string_view prefix, absl::Time until, std::vector<std::string>* ids) -> absl::Status {
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+    const rocksdb::Slice p(prefix.data(), prefix.size());
+    for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+      absl::string_view k(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+      if (k.size() < 9 || rows::TimeFromKey(k.substr(0, 8)) > until) break;
+      ids->emplace_back(k.substr(8));
+    }
+    return FromRocks(it->status(), "scan scheduler index");
+  };
+  std::vector<std::string> idle, expired;
+  if (min_days > 0) CRM_RETURN_IF_ERROR(scan(rows::kIdlePrefix, now - absl::Hours(24) * min_days, &idle));
+  CRM_RETURN_IF_ERROR(scan(rows::kPurgePrefix, now - kRecycleBinRetention, &expired));
+
+  absl::BlockingCounter pending(static_cast<int>(idle.size() + expired.size()));
+  absl::Mutex mu;
+  absl::Status first_error;
+  auto finish = [&](int64_t* counter) {
+    return [&, counter](absl::StatusOr<Written> w) {
+      {
+        absl::MutexLock l(&mu);
+        if (!w.ok() && first_error.ok()) first_error = w.status();
+        if (w.ok() && !w->token.empty()) ++*counter;
+      }
+      pending.DecrementCount();
+    };
+  };
+  for (const std::string& id : idle) {
+    Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, id, "",
+            [now, policy](const CustomerState* cur) -> absl::StatusOr<Decided> {
+              Decided d;
+              if (cur == nullptr) return d;
+              const int32_t days = ReturnDays(policy, cur->profile().team_id());
+              CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, ReturnIdleToPool{now, days}));
+              d.occurred_at = LastActivity(*cur) + absl::Hours(24) * days;  // the due time
+              return d;
+            },
+            finish(&run.returned_to_pool));
+  }
+  for (const std::string& id : expired) {
+    Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, id, "",
+            [now](const CustomerState* cur) -> absl::StatusOr<Decided> {
+              Decided d;
+              if (cur == nullptr) return d;
+              CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, PurgeDeleted{now}));
+              d.occurred_at = FromProto(cur->delete_time()) + kRecycleBinRetention;
+              return d;
+            },
+            finish(&run.purged));
+  }
+  pending.Wait();
+  absl::MutexLock l(&mu);
+  if (!first_error.ok()) return first_error;
+  return run;
+}
+
+v1::Customer CustomerEngine::ToApi(const CustomerState& s) const {
+  v1::Customer c;
+  CopySameNamed(s.profile(), &c);
+  CopySameNamed(s, &c);
+  c.set_name(absl::StrCat("customers/", s.id()));
+  c.set_etag(std::to_string(s.version()));
+  return c;
+}
+
 void CustomerEngine::AfterToken(const std::string& token, absl::string_view field,
                                 absl::Time deadline, absl::AnyInvocable<void(absl::Status)> done) {
   auto t = projection::DecodeToken(token);
@@ -626,17 +801,51 @@ absl::Status CustomerEngine::WaitToken(const std::string& token, absl::string_vi
   return db_->WaitFor(*t, deadline);
 }
 
+absl::StatusOr<CustomerState> CustomerEngine::LoadVisible(const Caller& caller, const std::string& id,
+                                                          absl::string_view what) {
+  CRM_ASSIGN_OR_RETURN(auto state, ReadCustomer(db_->db(), rocksdb::ReadOptions(), id));
+  if (!state.has_value() || state->purged()) {
+    return absl::NotFoundError(absl::StrCat(what, " not found"));
+  }
+  if (!CanSee(caller, *state)) {
+    return absl::PermissionDeniedError("the customer belongs to another owner or team");
+  }
+  return *std::move(state);
+}
+
 absl::StatusOr<v1::Customer> CustomerEngine::Get(const Caller& caller,
                                                  const v1::GetCustomerRequest& req,
                                                  absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.name(), "name"));
-  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  CRM_ASSIGN_OR_RETURN(auto state, Load(id));
-  if (!state.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
-  if (!CanSee(caller, *state)) {
-    return absl::PermissionDeniedError("the customer belongs to another owner or team");
+  if (req.as_of_version() < 0) return InvalidFieldError("as_of_version", "must not be negative");
+  if (req.as_of_version() > 0 && req.has_as_of_time()) {
+    return InvalidFieldError("as_of_version", "cannot be combined with as_of_time");
   }
-  return ToApi(*state);
+  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
+  CRM_ASSIGN_OR_RETURN(CustomerState state, LoadVisible(caller, id, req.name()));
+  if (req.as_of_version() == 0 && !req.has_as_of_time()) return ToApi(state);
+
+  // Time travel: fold the customer's own events up to the version or recording time.
+  if (req.as_of_version() > state.version()) {
+    return InvalidFieldError("as_of_version", absl::StrCat("is past the latest version ", state.version()));
+  }
+  const absl::Time until = req.has_as_of_time() ? FromProto(req.as_of_time()) : absl::InfiniteFuture();
+  CustomerState past;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = rows::HistoryPrefix(id);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(it->value().ToString()));
+    if (req.as_of_version() > 0 && env.aggregate_version() > req.as_of_version()) break;
+    if (projection::RecordedAt(env) > until) break;
+    CRM_ASSIGN_OR_RETURN(CustomerEvent ev, UnpackCustomerEvent(env));
+    past.set_id(id);
+    Apply(past, ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
+  }
+  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
+  if (past.version() == 0) {
+    return absl::NotFoundError(absl::StrCat(req.name(), " did not exist at as_of_time"));
+  }
+  return ToApi(past);
 }
 
 absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& caller,
@@ -658,12 +867,16 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
   auto consider = [&](const std::string& raw) -> absl::Status {
     CustomerState s;
     if (!s.ParseFromString(raw)) return absl::DataLossError("undecodable customer state");
-    if (s.deleted() && !req.show_deleted()) return absl::OkStatus();
+    if (s.purged() || (s.deleted() && !req.show_deleted())) return absl::OkStatus();
     if (!CanSee(caller, s)) return absl::OkStatus();
     const auto& p = s.profile();
     if (!filter.owner_id.empty() && p.owner_id() != filter.owner_id) return absl::OkStatus();
     if (!filter.team_id.empty() && p.team_id() != filter.team_id) return absl::OkStatus();
+    if (!filter.industry.empty() && p.industry() != filter.industry) return absl::OkStatus();
     if (filter.lifecycle_status >= 0 && p.lifecycle_status() != filter.lifecycle_status) return absl::OkStatus();
+    if (filter.cooperation_status >= 0 && p.cooperation_status() != filter.cooperation_status) return absl::OkStatus();
+    if (filter.source_channel >= 0 && p.source_channel() != filter.source_channel) return absl::OkStatus();
+    if (filter.in_pool >= 0 && s.in_pool() != (filter.in_pool == 1)) return absl::OkStatus();
     if (!filter.tag.empty() && std::find(p.tags().begin(), p.tags().end(), filter.tag) == p.tags().end()) {
       return absl::OkStatus();
     }
@@ -672,13 +885,13 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
   };
   absl::Status status;
   std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro));
-  if (!filter.owner_id.empty()) {
-    // The owner index narrows the scan to one owner's customers.
-    const std::string prefix = absl::StrCat("o/", filter.owner_id, "/");
+  if (!filter.owner_id.empty() || filter.in_pool == 1) {
+    // The owner index narrows the scan to one owner's customers (the pool's owner is "").
+    const std::string prefix = absl::StrCat("o/", filter.in_pool == 1 ? "" : filter.owner_id, "/");
     for (it->Seek(prefix); status.ok() && it->Valid() && it->key().starts_with(prefix); it->Next()) {
       std::string raw;
       const std::string id = it->key().ToString().substr(prefix.size());
-      rocksdb::Status s = db_->db()->Get(ro, StateKey(id), &raw);
+      rocksdb::Status s = db_->db()->Get(ro, rows::State(id), &raw);
       status = s.ok() ? consider(raw) : FromRocks(s, "read customer");
     }
   } else {
@@ -719,18 +932,14 @@ absl::StatusOr<v1::ListCustomerEventsResponse> CustomerEngine::History(
   CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
   CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), req.parent()));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  CRM_ASSIGN_OR_RETURN(auto state, Load(id));
-  if (!state.has_value()) return absl::NotFoundError(absl::StrCat(req.parent(), " not found"));
-  if (!CanSee(caller, *state)) {
-    return absl::PermissionDeniedError("the customer belongs to another owner or team");
-  }
+  CRM_ASSIGN_OR_RETURN(CustomerState state, LoadVisible(caller, id, req.parent()));
   v1::ListCustomerEventsResponse resp;
   std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-  const std::string prefix = HistoryPrefix(id);
-  for (it->Seek(HistoryKey(id, offset + 1));
+  const std::string prefix = rows::HistoryPrefix(id);
+  for (it->Seek(rows::History(id, offset + 1));
        it->Valid() && it->key().starts_with(prefix) && resp.events_size() < page_size; it->Next()) {
     CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(it->value().ToString()));
-    CRM_ASSIGN_OR_RETURN(CustomerEvent ev, Unpack(env));
+    CRM_ASSIGN_OR_RETURN(CustomerEvent ev, UnpackCustomerEvent(env));
     auto* out = resp.add_events();
     out->set_event_id(env.event_id());
     out->set_event_type(env.event_type());
@@ -744,7 +953,49 @@ absl::StatusOr<v1::ListCustomerEventsResponse> CustomerEngine::History(
   }
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
   const int64_t last = offset + resp.events_size();
-  if (last < state->version()) resp.set_next_page_token(PageToken(last, req.parent()));
+  if (last < state.version()) resp.set_next_page_token(PageToken(last, req.parent()));
+  return resp;
+}
+
+absl::StatusOr<v1::ListFollowUpsResponse> CustomerEngine::ListFollowUps(
+    const Caller& caller, const v1::ListFollowUpsRequest& req, absl::Time deadline) {
+  CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.parent(), "parent"));
+  CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
+  CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), req.parent()));
+  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
+  CRM_ASSIGN_OR_RETURN(CustomerState state, LoadVisible(caller, id, req.parent()));
+  v1::ListFollowUpsResponse resp;
+  const std::string prefix = rows::FollowUpPrefix(id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+  int64_t i = 0;
+  // Newest first: walk the time-ordered rows backwards.
+  for (it->SeekForPrev(prefix + std::string(9, '\xff'));
+       it->Valid() && it->key().starts_with(prefix) && resp.follow_ups_size() < page_size; it->Prev()) {
+    if (i++ < offset) continue;
+    if (!resp.add_follow_ups()->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("undecodable follow-up");
+    }
+  }
+  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read follow-ups"));
+  if (offset + resp.follow_ups_size() < state.follow_up_count()) {
+    resp.set_next_page_token(PageToken(offset + resp.follow_ups_size(), req.parent()));
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::PoolPolicy> CustomerEngine::GetPoolPolicy(const Caller&, const v1::GetPoolPolicyRequest& req,
+                                                             absl::Time deadline) {
+  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
+  CRM_ASSIGN_OR_RETURN(CustomerSettings s, ReadSettings(db_->db()));
+  return EffectiveSettings(s).pool_policy();
+}
+
+absl::StatusOr<v1::ListIndustriesResponse> CustomerEngine::ListIndustries(const Caller&,
+                                                                          const v1::ListIndustriesRequest&,
+                                                                          absl::Time) {
+  CRM_ASSIGN_OR_RETURN(CustomerSettings s, ReadSettings(db_->db()));
+  v1::ListIndustriesResponse resp;
+  *resp.mutable_industries() = EffectiveSettings(s).industries();
   return resp;
 }
 
@@ -761,7 +1012,7 @@ absl::StatusOr<int64_t> CustomerEngine::Rebuild(eventlog::Log& log, const std::s
   auto* raw = db.get();
   CRM_ASSIGN_OR_RETURN(int64_t n, raw->CatchUp(log, topic,
                                                [raw](const eventlog::Record& r, projection::Batch& b) {
-                                                 return ApplyRecord(*raw, r, b);
+                                                 return ApplyCustomersRecord(*raw, r, b);
                                                },
                                                4096));
   CRM_RETURN_IF_ERROR(raw->Flush());

@@ -1,20 +1,18 @@
 #ifndef CRM_SERVICES_CUSTOMERS_CUSTOMER_ENGINE_H_
 #define CRM_SERVICES_CUSTOMERS_CUSTOMER_ENGINE_H_
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "crm/customers/v1/customers_service.pb.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
+#include "libs/projection/aggregate_writer.h"
 #include "libs/projection/projection_db.h"
 #include "services/customers/customer.h"
 
@@ -23,12 +21,13 @@ namespace crm::customers {
 inline constexpr char kTopic[] = "crm.customers.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
-// to ApplyRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
-inline constexpr int64_t kProjectionVersion = 1;
+// to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
+inline constexpr int64_t kProjectionVersion = 2;
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
-// write path of DESIGN §3 and the projections of §4. Thread-safe. Writes complete through a
-// callback on the log writer's thread; reads are synchronous.
+// write path of DESIGN §3, the projections of §4 and the scheduler's time-driven events.
+// Thread-safe. Writes complete through a callback on the log writer's thread; reads are
+// synchronous.
 class CustomerEngine {
  public:
   struct Options {
@@ -36,9 +35,9 @@ class CustomerEngine {
     std::string topic = kTopic;
     // Partitions when the topic has to be created. Default: 8.
     int32_t partitions = kPartitions;
-    // "now" for occurred_at, recorded_at and customer numbers. Required.
+    // "now" for occurred_at, recorded_at, customer numbers and the scheduler. Required.
     Clock* clock = nullptr;
-    // Customer numbers use the date in this zone. Default: UTC+8 (China).
+    // Customer numbers and daily claim limits use the date in this zone. Default: UTC+8.
     absl::TimeZone zone = absl::FixedTimeZone(8 * 3600);
     // Tenant written into every envelope. Default: "default".
     std::string tenant = "default";
@@ -53,11 +52,25 @@ class CustomerEngine {
                                                              Options options);
   ~CustomerEngine();
 
-  using Done = absl::AnyInvocable<void(absl::StatusOr<v1::Customer>)>;
+  template <typename T>
+  using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+  using Done = Callback<v1::Customer>;
+
   void Create(const Caller& caller, const v1::CreateCustomerRequest& req, Done done);
   void Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done);
   void Delete(const Caller& caller, const v1::DeleteCustomerRequest& req, Done done);
   void Undelete(const Caller& caller, const v1::UndeleteCustomerRequest& req, Done done);
+  void AddContact(const Caller& caller, const v1::AddContactRequest& req, Done done);
+  void UpdateContact(const Caller& caller, const v1::UpdateContactRequest& req, Done done);
+  void RemoveContact(const Caller& caller, const v1::RemoveContactRequest& req, Done done);
+  void CreateFollowUp(const Caller& caller, const v1::CreateFollowUpRequest& req,
+                      Callback<v1::FollowUp> done);
+  void Release(const Caller& caller, const v1::ReleaseCustomerRequest& req, Done done);
+  void Claim(const Caller& caller, const v1::ClaimCustomerRequest& req, Done done);
+  void UpdatePoolPolicy(const Caller& caller, const v1::UpdatePoolPolicyRequest& req,
+                        Callback<v1::PoolPolicy> done);
+  void SetIndustries(const Caller& caller, const v1::SetIndustriesRequest& req,
+                     Callback<v1::ListIndustriesResponse> done);
 
   // Calls `done` once the projections reached `token` (a min_consistency_token; empty is
   // reached at once), with INVALID_ARGUMENT naming `field` for a malformed token or
@@ -65,8 +78,8 @@ class CustomerEngine {
   void AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,
                   absl::AnyInvocable<void(absl::Status)> done);
 
-  // Reads. Each first waits (blocking) for its min_consistency_token; servers call
-  // AfterToken first so that the wait does not hold a thread.
+  // Reads. Each first waits (blocking) for its min_consistency_token, if it has one; servers
+  // call AfterToken first so that the wait does not hold a thread.
   absl::StatusOr<v1::Customer> Get(const Caller& caller, const v1::GetCustomerRequest& req,
                                    absl::Time deadline);
   absl::StatusOr<v1::ListCustomersResponse> List(const Caller& caller,
@@ -75,11 +88,24 @@ class CustomerEngine {
   absl::StatusOr<v1::ListCustomerEventsResponse> History(const Caller& caller,
                                                          const v1::ListCustomerEventsRequest& req,
                                                          absl::Time deadline);
+  absl::StatusOr<v1::ListFollowUpsResponse> ListFollowUps(const Caller& caller,
+                                                          const v1::ListFollowUpsRequest& req,
+                                                          absl::Time deadline);
+  absl::StatusOr<v1::PoolPolicy> GetPoolPolicy(const Caller& caller, const v1::GetPoolPolicyRequest& req,
+                                               absl::Time deadline);
+  absl::StatusOr<v1::ListIndustriesResponse> ListIndustries(const Caller& caller,
+                                                            const v1::ListIndustriesRequest& req,
+                                                            absl::Time deadline);
 
-  // Applies one record of the topic to the projections (catch-up, rebuild and live writes).
-  // DATA_LOSS on a version gap or a broken hash chain.
-  static absl::Status ApplyRecord(projection::ProjectionDb& db, const eventlog::Record& record,
-                                  projection::Batch& batch);
+  // The scheduler (DESIGN §3): returns owned customers idle past their team's
+  // return_after_days to the public pool and purges customers 30 days in the recycle bin, as
+  // of `now`. The events carry the due time as occurred_at, so replays never read a clock.
+  // Blocks until the events are durable; safe to run concurrently with commands.
+  struct SchedulerRun {
+    int64_t returned_to_pool = 0;
+    int64_t purged = 0;
+  };
+  absl::StatusOr<SchedulerRun> RunScheduler(absl::Time now);
 
   // Builds the projections afresh from offset 0 into `path` (which must not exist), WAL off,
   // flushed at the end. Returns the number of events applied.
@@ -101,16 +127,24 @@ class CustomerEngine {
   static absl::StatusOr<std::string> Checksum(projection::ProjectionDb& db);
 
  private:
-  CustomerEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o)
-      : log_(log), db_(db), options_(std::move(o)) {}
+  explicit CustomerEngine(projection::ProjectionDb* db, Options o) : db_(db), options_(std::move(o)) {}
 
   struct Reservation {
     std::vector<std::string> keys;  // dedupe keys and request id held while in flight
   };
-
-  // Runs `fn` for `id` after every earlier command for `id` finished (per-aggregate order).
-  void Serialize(const std::string& id, absl::AnyInvocable<void()> fn);
-  void Release(const std::string& id);
+  // What a command decided: the events, their business time, and what to undo once written.
+  struct Decided {
+    std::vector<CustomerEvent> events;
+    absl::Time occurred_at = absl::InfinitePast();  // now
+    // Runs once the write finished (true) or was not made (false).
+    absl::AnyInvocable<void(bool written)> after;
+  };
+  using DecideFn = absl::AnyInvocable<absl::StatusOr<Decided>(const CustomerState*)>;
+  // The state after a write and its consistency token.
+  struct Written {
+    CustomerState state;
+    std::string token;
+  };
 
   // Checks the phone/email/request-id keys against the indexes and in-flight writes and holds
   // them; ALREADY_EXISTS naming the existing customer, ABORTED for a request in flight.
@@ -118,33 +152,40 @@ class CustomerEngine {
                        const std::string& request_id, Reservation* out);
   void Unreserve(const Reservation& r);
 
-  // Runs `cmd` on customer `id` after the commands before it: load, Decide, reserve the
-  // dedupe keys, Write. `done` gets the customer or the first error.
+  // Runs `decide` on customer `id` after the commands before it, reserves the dedupe keys the
+  // result holds and appends its events. A repeated request_id answers with the current state
+  // without deciding again. `done` gets the state (unchanged when nothing was decided).
+  void Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
+               const std::string& request_id, DecideFn decide, Callback<Written> done);
+  // A DecideFn of a pure Decide overload.
   template <typename Command>
-  void Execute(const Caller& caller, const std::string& id, Command cmd,
-               const std::string& request_id, Done done);
+  static DecideFn Plain(const Caller& caller, Command cmd);
+  // Execute answering with the API customer.
+  void ExecuteCustomer(const Caller& caller, const std::string& id, const std::string& request_id,
+                       DecideFn decide, Done done);
+  void WriteSettings(const Caller& caller,
+                     absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
+                     Callback<CustomerSettings> done);
 
-  absl::StatusOr<absl::optional<CustomerState>> Load(const std::string& id);
   absl::StatusOr<std::string> AllocateNumber();
-  void Write(const Caller& caller, const std::string& id, const CustomerState* state,
-             std::vector<CustomerEvent> events, const std::string& request_id, Reservation res,
-             Done done);
-  // Applies the events this engine just appended and returns the customer with its token.
-  absl::StatusOr<v1::Customer> ApplyOwnWrite(const std::string& id,
-                                             const eventlog::Appended& appended,
-                                             const std::vector<std::string>& values);
   v1::Customer ToApi(const CustomerState& s) const;
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
+  // The state of `id` visible to `caller`: NOT_FOUND / PERMISSION_DENIED otherwise.
+  absl::StatusOr<CustomerState> LoadVisible(const Caller& caller, const std::string& id,
+                                            absl::string_view what);
 
-  eventlog::Log* log_;
   projection::ProjectionDb* db_;
   const Options options_;
-  std::unique_ptr<eventlog::Writer> writer_;
+  std::unique_ptr<projection::AggregateWriter> writer_;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::deque<absl::AnyInvocable<void()>>> queues_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> reserved_ ABSL_GUARDED_BY(mu_);  // key -> customer id
   std::map<std::string, int64_t> number_seq_ ABSL_GUARDED_BY(mu_);    // yyyymmdd -> last seq
+  // A rep's claims per day, committed and in flight ("user/yyyymmdd" -> count), loaded from
+  // the projection on first use. Held from counting through taking the new claim, so
+  // concurrent claims by one rep cannot pass the daily limit together.
+  absl::Mutex claims_mu_;
+  std::map<std::string, int32_t> claims_today_ ABSL_GUARDED_BY(claims_mu_);
 };
 
 }  // namespace crm::customers

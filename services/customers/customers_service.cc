@@ -5,6 +5,15 @@ namespace {
 
 Caller ToCaller(const Claims& c) { return Caller{c.sub, c.role, c.team}; }
 
+template <typename Req>
+std::string TokenOf(const Req& req) {
+  if constexpr (requires { req.min_consistency_token(); }) {
+    return req.min_consistency_token();
+  } else {
+    return "";
+  }
+}
+
 }  // namespace
 
 template <typename Req, typename Resp, typename Fn>
@@ -18,7 +27,7 @@ grpc::ServerUnaryReactor* CustomersService::Read(grpc::CallbackServerContext* ct
   }
   // Wait for min_consistency_token without holding a gRPC thread; the read runs where the
   // wait ends (at once when the token is reached already).
-  engine_->AfterToken(req->min_consistency_token(), "min_consistency_token", scope->deadline,
+  engine_->AfterToken(TokenOf(*req), "min_consistency_token", scope->deadline,
                       [this, reactor, req, resp, fn, caller = ToCaller(scope->claims),
                        deadline = scope->deadline](absl::Status ready) {
                         if (!ready.ok()) return runtime_->Finish(reactor, ready);
@@ -29,9 +38,9 @@ grpc::ServerUnaryReactor* CustomersService::Read(grpc::CallbackServerContext* ct
   return reactor;
 }
 
-template <typename Req, typename Fn>
+template <typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* CustomersService::Write(grpc::CallbackServerContext* ctx, const Req* req,
-                                                  v1::Customer* resp, Fn fn) {
+                                                  Resp* resp, Fn fn) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::StatusOr<server::CallScope> scope = runtime_->Begin(*ctx);
   if (!scope.ok()) {
@@ -39,7 +48,7 @@ grpc::ServerUnaryReactor* CustomersService::Write(grpc::CallbackServerContext* c
     return reactor;
   }
   // Finishes on the log writer's thread once the events are durable and applied.
-  fn(ToCaller(scope->claims), *req, [this, reactor, resp](absl::StatusOr<v1::Customer> r) {
+  fn(ToCaller(scope->claims), *req, [this, reactor, resp](absl::StatusOr<Resp> r) {
     if (r.ok()) *resp = *std::move(r);
     runtime_->Finish(reactor, r.status());
   });
@@ -101,5 +110,35 @@ grpc::ServerUnaryReactor* CustomersService::ListCustomerEvents(
     return engine_->History(c, r, deadline);
   });
 }
+
+#define CRM_CUSTOMERS_WRITE(Rpc, Req, Resp, Method)                                             \
+  grpc::ServerUnaryReactor* CustomersService::Rpc(grpc::CallbackServerContext* ctx, const Req* req, \
+                                                  Resp* resp) {                                    \
+    return Write(ctx, req, resp, [this](const Caller& c, const auto& r, auto d) {                 \
+      engine_->Method(c, r, std::move(d));                                                        \
+    });                                                                                           \
+  }
+#define CRM_CUSTOMERS_READ(Rpc, Req, Resp, Method)                                              \
+  grpc::ServerUnaryReactor* CustomersService::Rpc(grpc::CallbackServerContext* ctx, const Req* req, \
+                                                  Resp* resp) {                                    \
+    return Read(ctx, req, resp, [this](const Caller& c, const auto& r, absl::Time deadline) {     \
+      return engine_->Method(c, r, deadline);                                                     \
+    });                                                                                           \
+  }
+
+CRM_CUSTOMERS_WRITE(AddContact, v1::AddContactRequest, v1::Customer, AddContact)
+CRM_CUSTOMERS_WRITE(UpdateContact, v1::UpdateContactRequest, v1::Customer, UpdateContact)
+CRM_CUSTOMERS_WRITE(RemoveContact, v1::RemoveContactRequest, v1::Customer, RemoveContact)
+CRM_CUSTOMERS_WRITE(CreateFollowUp, v1::CreateFollowUpRequest, v1::FollowUp, CreateFollowUp)
+CRM_CUSTOMERS_WRITE(ReleaseCustomer, v1::ReleaseCustomerRequest, v1::Customer, Release)
+CRM_CUSTOMERS_WRITE(ClaimCustomer, v1::ClaimCustomerRequest, v1::Customer, Claim)
+CRM_CUSTOMERS_WRITE(UpdatePoolPolicy, v1::UpdatePoolPolicyRequest, v1::PoolPolicy, UpdatePoolPolicy)
+CRM_CUSTOMERS_WRITE(SetIndustries, v1::SetIndustriesRequest, v1::ListIndustriesResponse, SetIndustries)
+CRM_CUSTOMERS_READ(ListFollowUps, v1::ListFollowUpsRequest, v1::ListFollowUpsResponse, ListFollowUps)
+CRM_CUSTOMERS_READ(GetPoolPolicy, v1::GetPoolPolicyRequest, v1::PoolPolicy, GetPoolPolicy)
+CRM_CUSTOMERS_READ(ListIndustries, v1::ListIndustriesRequest, v1::ListIndustriesResponse, ListIndustries)
+
+#undef CRM_CUSTOMERS_WRITE
+#undef CRM_CUSTOMERS_READ
 
 }  // namespace crm::customers

@@ -35,13 +35,38 @@ class CustomersService final : public v1::CustomerService::CallbackService {
   grpc::ServerUnaryReactor* ListCustomerEvents(grpc::CallbackServerContext* ctx,
                                                const v1::ListCustomerEventsRequest* req,
                                                v1::ListCustomerEventsResponse* resp) override;
+  grpc::ServerUnaryReactor* AddContact(grpc::CallbackServerContext* ctx, const v1::AddContactRequest* req,
+                                       v1::Customer* resp) override;
+  grpc::ServerUnaryReactor* UpdateContact(grpc::CallbackServerContext* ctx,
+                                          const v1::UpdateContactRequest* req, v1::Customer* resp) override;
+  grpc::ServerUnaryReactor* RemoveContact(grpc::CallbackServerContext* ctx,
+                                          const v1::RemoveContactRequest* req, v1::Customer* resp) override;
+  grpc::ServerUnaryReactor* CreateFollowUp(grpc::CallbackServerContext* ctx,
+                                           const v1::CreateFollowUpRequest* req, v1::FollowUp* resp) override;
+  grpc::ServerUnaryReactor* ListFollowUps(grpc::CallbackServerContext* ctx,
+                                          const v1::ListFollowUpsRequest* req,
+                                          v1::ListFollowUpsResponse* resp) override;
+  grpc::ServerUnaryReactor* ReleaseCustomer(grpc::CallbackServerContext* ctx,
+                                            const v1::ReleaseCustomerRequest* req, v1::Customer* resp) override;
+  grpc::ServerUnaryReactor* ClaimCustomer(grpc::CallbackServerContext* ctx,
+                                          const v1::ClaimCustomerRequest* req, v1::Customer* resp) override;
+  grpc::ServerUnaryReactor* GetPoolPolicy(grpc::CallbackServerContext* ctx,
+                                          const v1::GetPoolPolicyRequest* req, v1::PoolPolicy* resp) override;
+  grpc::ServerUnaryReactor* UpdatePoolPolicy(grpc::CallbackServerContext* ctx,
+                                             const v1::UpdatePoolPolicyRequest* req,
+                                             v1::PoolPolicy* resp) override;
+  grpc::ServerUnaryReactor* ListIndustries(grpc::CallbackServerContext* ctx,
+                                           const v1::ListIndustriesRequest* req,
+                                           v1::ListIndustriesResponse* resp) override;
+  grpc::ServerUnaryReactor* SetIndustries(grpc::CallbackServerContext* ctx,
+                                          const v1::SetIndustriesRequest* req,
+                                          v1::ListIndustriesResponse* resp) override;
 
  private:
   template <typename Req, typename Resp, typename Fn>
   grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn fn);
-  template <typename Req, typename Fn>
-  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, const Req* req, v1::Customer* resp,
-                                  Fn fn);
+  template <typename Req, typename Resp, typename Fn>
+  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn fn);
 
   CustomerEngine* engine_;
   server::Runtime* runtime_;

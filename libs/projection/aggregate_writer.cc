@@ -1,0 +1,163 @@
+#include "libs/projection/aggregate_writer.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "libs/common/ids.h"
+#include "libs/common/status_macros.h"
+#include "libs/eventlog/envelope.h"
+
+namespace crm::projection {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+}  // namespace
+
+NewEvent NewEvent::Of(const google::protobuf::Message& m, absl::Time occurred_at) {
+  NewEvent e;
+  e.payload.PackFrom(m);
+  e.type = m.GetDescriptor()->full_name();
+  e.occurred_at = occurred_at;
+  return e;
+}
+
+absl::Time OccurredAt(const common::v1::EventEnvelope& e) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(e.occurred_at()));
+}
+
+absl::Time RecordedAt(const common::v1::EventEnvelope& e) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(e.recorded_at()));
+}
+
+absl::StatusOr<bool> IsNextEvent(const common::v1::EventEnvelope& e, int64_t version,
+                                 absl::string_view hash) {
+  if (e.aggregate_version() <= version) return false;
+  if (e.aggregate_version() != version + 1) {
+    return absl::DataLossError(absl::StrCat(e.aggregate_type(), " ", e.aggregate_id(),
+                                            " jumps from version ", version, " to ",
+                                            e.aggregate_version()));
+  }
+  CRM_RETURN_IF_ERROR(eventlog::VerifyEnvelope(e, hash));
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<AggregateWriter>> AggregateWriter::Open(eventlog::Log* log,
+                                                                       ProjectionDb* db,
+                                                                       Options options,
+                                                                       ProjectionDb::ApplyFn apply) {
+  if (options.clock == nullptr) return absl::InvalidArgumentError("AggregateWriter needs a clock");
+  if (options.topic.empty() || options.source.empty()) {
+    return absl::InvalidArgumentError("AggregateWriter needs a topic and a source");
+  }
+  CRM_RETURN_IF_ERROR(log->CreateTopic(options.topic, options.partitions));
+  std::unique_ptr<AggregateWriter> w(new AggregateWriter(db, std::move(options), std::move(apply)));
+  // Catch up before taking writes (DESIGN §3): Decide must see every version.
+  CRM_RETURN_IF_ERROR(db->CatchUp(*log, w->options_.topic, w->apply_).status());
+  CRM_ASSIGN_OR_RETURN(w->writer_, log->OpenWriter(w->options_.topic));
+  CRM_RETURN_IF_ERROR(db->CatchUp(*log, w->options_.topic, w->apply_).status());
+  return w;
+}
+
+void AggregateWriter::Serialize(const std::string& key, absl::AnyInvocable<void()> fn) {
+  {
+    absl::MutexLock l(&mu_);
+    auto [it, fresh] = queues_.try_emplace(key);
+    if (!fresh) {
+      it->second.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void AggregateWriter::Release(const std::string& key) {
+  absl::AnyInvocable<void()> next;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = queues_.find(key);
+    if (it == queues_.end()) return;
+    if (it->second.empty()) {
+      queues_.erase(it);
+      return;
+    }
+    next = std::move(it->second.front());
+    it->second.pop_front();
+  }
+  next();
+}
+
+std::vector<common::v1::EventEnvelope> AggregateWriter::Seal(const AggregateHead& head,
+                                                             const WriteContext& ctx,
+                                                             const std::vector<NewEvent>& events) const {
+  const absl::Time now = options_.clock->Now();
+  const std::string correlation = ctx.correlation_id.empty() ? NewUuidV7(now) : ctx.correlation_id;
+  std::string prev = head.last_hash;
+  int64_t version = head.version;
+  std::vector<common::v1::EventEnvelope> out;
+  for (const NewEvent& ev : events) {
+    common::v1::EventEnvelope env;
+    env.set_event_id(NewUuidV7(now));
+    env.set_event_type(ev.type);
+    env.set_aggregate_type(head.type);
+    env.set_aggregate_id(head.id);
+    env.set_aggregate_version(++version);
+    *env.mutable_occurred_at() = ToProto(ev.occurred_at == absl::InfinitePast() ? now : ev.occurred_at);
+    *env.mutable_recorded_at() = ToProto(now);
+    *env.mutable_actor() = ctx.actor;
+    env.set_correlation_id(correlation);
+    env.set_causation_id(ctx.causation_id);
+    env.set_tenant_id(options_.tenant);
+    *env.mutable_payload() = ev.payload;
+    eventlog::SealEnvelope(env, prev);
+    prev = env.hash();
+    out.push_back(std::move(env));
+  }
+  return out;
+}
+
+void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,
+                             std::vector<NewEvent> events, Done done) {
+  if (events.empty()) return done(absl::InvalidArgumentError("nothing to append"));
+  std::vector<eventlog::Message> msgs;
+  std::vector<std::string> values;
+  for (const auto& env : Seal(head, ctx, events)) {
+    msgs.push_back(eventlog::ToMessage(env, options_.source));
+    values.push_back(msgs.back().value);
+  }
+  const absl::Time started = absl::Now();
+  writer_->Append(head.id, std::move(msgs),
+                  [this, values = std::move(values), done = std::move(done),
+                   started](absl::StatusOr<eventlog::Appended> appended) mutable {
+                    if (options_.observe_append) options_.observe_append(absl::Now() - started);
+                    if (!appended.ok()) return done(appended.status());
+                    // The writer's thread reports appends in log order per partition, so
+                    // checkpoints only move forward.
+                    Batch batch;
+                    for (size_t i = 0; i < values.size(); ++i) {
+                      eventlog::Record r;
+                      r.topic = options_.topic;
+                      r.partition = appended->partition;
+                      r.offset = appended->offsets[i];
+                      r.timestamp_ms = appended->timestamp_ms;
+                      r.value = values[i];
+                      if (absl::Status s = apply_(r, batch); !s.ok()) return done(s);
+                    }
+                    if (absl::Status s = db_->Commit(batch, options_.topic, appended->partition,
+                                                     appended->offsets.back() + 1);
+                        !s.ok()) {
+                      return done(s);
+                    }
+                    common::v1::ConsistencyToken token;
+                    auto* pos = token.add_positions();
+                    pos->set_topic(options_.topic);
+                    pos->set_partition(appended->partition);
+                    pos->set_offset(appended->offsets.back());
+                    done(EncodeToken(token));
+                  });
+}
+
+}  // namespace crm::projection

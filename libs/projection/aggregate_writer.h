@@ -1,0 +1,127 @@
+#ifndef CRM_LIBS_PROJECTION_AGGREGATE_WRITER_H_
+#define CRM_LIBS_PROJECTION_AGGREGATE_WRITER_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "crm/common/v1/envelope.pb.h"
+#include "google/protobuf/any.pb.h"
+#include "libs/common/clock.h"
+#include "libs/eventlog/log.h"
+#include "libs/projection/projection_db.h"
+
+namespace crm::projection {
+
+// One event to append: the payload and its business time.
+struct NewEvent {
+  google::protobuf::Any payload;
+  std::string type;  // full name of the payload message
+  // When it happened; InfinitePast means "now" (the writer's clock at append).
+  absl::Time occurred_at = absl::InfinitePast();
+
+  static NewEvent Of(const google::protobuf::Message& m, absl::Time occurred_at = absl::InfinitePast());
+};
+
+// The aggregate an append continues: its type and id, and the version and hash of its last
+// event (0 and "" for a new aggregate).
+struct AggregateHead {
+  std::string type;
+  std::string id;
+  int64_t version = 0;
+  std::string last_hash;
+};
+
+// Who and what caused an append, copied into every envelope.
+struct WriteContext {
+  common::v1::Actor actor;
+  // The request; a fresh UUIDv7 when empty.
+  std::string correlation_id;
+  // The event that caused this one, if any.
+  std::string causation_id;
+};
+
+// The write path every service shares (DESIGN §3), after Decide: seal the events into
+// envelopes chained per aggregate, append them durably, fold them into the projections in one
+// commit with the checkpoint, and answer with a consistency token. Also serialises commands
+// per aggregate. Thread-safe.
+class AggregateWriter {
+ public:
+  struct Options {
+    // The service's topic. Required.
+    std::string topic;
+    // Partitions when the topic has to be created. Default: 8.
+    int32_t partitions = 8;
+    // CloudEvents source, e.g. "/crm/customers". Required.
+    std::string source;
+    // Tenant written into every envelope. Default: "default".
+    std::string tenant = "default";
+    // recorded_at, and occurred_at when an event has none. Required.
+    Clock* clock = nullptr;
+    // Called with the time each append took to become durable. Default: none.
+    std::function<void(absl::Duration)> observe_append;
+  };
+
+  // Creates the topic if needed, catches `db` up with it through `apply`, becomes the topic's
+  // single writer and catches up once more (a writer that took over may have written past the
+  // first catch-up). `log` and `db` must outlive the writer.
+  static absl::StatusOr<std::unique_ptr<AggregateWriter>> Open(eventlog::Log* log, ProjectionDb* db,
+                                                               Options options,
+                                                               ProjectionDb::ApplyFn apply);
+
+  // Runs `fn` once every earlier Serialize() for `key` has called Release(key): commands on one
+  // aggregate run one at a time, in arrival order, without holding a thread while they wait.
+  // `fn` runs on the calling thread when nothing is queued, else where Release() was called.
+  void Serialize(const std::string& key, absl::AnyInvocable<void()> fn);
+  void Release(const std::string& key);
+
+  // Seals `events` as versions head.version+1, ... of the aggregate, appends them under its id
+  // (all or none), applies them through the projection function and commits, then calls
+  // `done` with the consistency token of the last event. `done` runs on the log writer's
+  // thread and must not block. Errors: the log's (UNAVAILABLE, FAILED_PRECONDITION when
+  // fenced), or the projection's (the events are durable then; the next start repairs).
+  using Done = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
+  void Append(const AggregateHead& head, const WriteContext& ctx, std::vector<NewEvent> events,
+              Done done);
+
+  // The envelopes Append would write, without writing them (dry runs, tests).
+  std::vector<common::v1::EventEnvelope> Seal(const AggregateHead& head, const WriteContext& ctx,
+                                              const std::vector<NewEvent>& events) const;
+
+  const std::string& topic() const { return options_.topic; }
+  ProjectionDb* db() const { return db_; }
+  Clock* clock() const { return options_.clock; }
+
+ private:
+  AggregateWriter(ProjectionDb* db, Options o, ProjectionDb::ApplyFn apply)
+      : db_(db), options_(std::move(o)), apply_(std::move(apply)) {}
+
+  ProjectionDb* db_;
+  const Options options_;
+  const ProjectionDb::ApplyFn apply_;
+  std::unique_ptr<eventlog::Writer> writer_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::deque<absl::AnyInvocable<void()>>> queues_ ABSL_GUARDED_BY(mu_);
+};
+
+// The event's occurred_at as absl::Time.
+absl::Time OccurredAt(const common::v1::EventEnvelope& e);
+absl::Time RecordedAt(const common::v1::EventEnvelope& e);
+
+// Checks that `e` continues an aggregate whose last applied event had `version` and `hash`:
+// false when it was applied already (replays), OK/true when it is next, DATA_LOSS on a gap or
+// a broken hash chain.
+absl::StatusOr<bool> IsNextEvent(const common::v1::EventEnvelope& e, int64_t version,
+                                 absl::string_view hash);
+
+}  // namespace crm::projection
+
+#endif  // CRM_LIBS_PROJECTION_AGGREGATE_WRITER_H_

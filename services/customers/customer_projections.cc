@@ -1,0 +1,236 @@
+#include "services/customers/customer_projections.h"
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "libs/common/status_macros.h"
+#include "libs/eventlog/envelope.h"
+#include "libs/projection/aggregate_writer.h"
+
+namespace crm::customers {
+
+using common::v1::EventEnvelope;
+using google::protobuf::util::TimeUtil;
+using projection::FromRocks;
+
+namespace rows {
+
+std::string TimeKey(absl::Time t) {
+  char buf[8];
+  absl::big_endian::Store64(buf, static_cast<uint64_t>(absl::ToUnixNanos(t)) ^ (uint64_t{1} << 63));
+  return std::string(buf, 8);
+}
+
+absl::Time TimeFromKey(absl::string_view k) {
+  return absl::FromUnixNanos(static_cast<int64_t>(absl::big_endian::Load64(k.data()) ^ (uint64_t{1} << 63)));
+}
+
+std::string State(absl::string_view id) { return absl::StrCat("a/", id); }
+std::string Phone(absl::string_view p) { return absl::StrCat("p/", p); }
+std::string Email(absl::string_view e) { return absl::StrCat("e/", e); }
+std::string Owner(absl::string_view o, absl::string_view id) { return absl::StrCat("o/", o, "/", id); }
+std::string Request(absl::string_view r) { return absl::StrCat("r/", r); }
+std::string HistoryPrefix(absl::string_view id) { return absl::StrCat("h/", id, "/"); }
+std::string History(absl::string_view id, int64_t v) {
+  char buf[8];
+  absl::big_endian::Store64(buf, static_cast<uint64_t>(v));
+  return absl::StrCat(HistoryPrefix(id), absl::string_view(buf, 8));
+}
+std::string FollowUpPrefix(absl::string_view id) { return absl::StrCat("f/", id, "/"); }
+std::string Claims(absl::string_view user, absl::string_view day) { return absl::StrCat("q/", user, "/", day); }
+std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
+
+}  // namespace rows
+
+namespace {
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
+}
+
+template <typename Variant>
+struct Unpacker {
+  const EventEnvelope& e;
+  template <typename M>
+  bool Try(absl::StatusOr<Variant>& out) {
+    if (e.event_type() != M::descriptor()->full_name()) return false;
+    M msg;
+    if (!e.payload().UnpackTo(&msg)) {
+      out = absl::DataLossError(absl::StrCat("bad payload of ", e.event_type()));
+    } else {
+      out = Variant(std::move(msg));
+    }
+    return true;
+  }
+};
+
+template <typename Variant, typename... M>
+absl::StatusOr<Variant> UnpackAny(const EventEnvelope& e) {
+  absl::StatusOr<Variant> out = absl::DataLossError(
+      absl::StrCat("unknown ", e.aggregate_type(), " event type ", e.event_type()));
+  Unpacker<Variant> u{e};
+  (u.template Try<M>(out) || ...);
+  return out;
+}
+
+// Reads `key` as the batch would leave it into `msg`; false when absent.
+template <typename M>
+absl::StatusOr<bool> ReadRow(projection::ProjectionDb& db, projection::Batch& b, const std::string& key, M* msg) {
+  std::string raw;
+  absl::Status got = db.Get(b, key, &raw);
+  if (absl::IsNotFound(got)) return false;
+  CRM_RETURN_IF_ERROR(got);
+  if (!msg->ParseFromString(raw)) return absl::DataLossError(absl::StrCat("undecodable row ", key));
+  return true;
+}
+
+absl::Status ApplySettingsRecord(projection::ProjectionDb& db, const EventEnvelope& env,
+                                 projection::Batch& b) {
+  CustomerSettings s;
+  CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::kSettings, &s).status());
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, s.version(), s.last_hash()));
+  if (!next) return absl::OkStatus();
+  CRM_ASSIGN_OR_RETURN(SettingsEvent ev, UnpackSettingsEvent(env));
+  ApplySettings(s, ev, env.aggregate_version());
+  s.set_last_hash(env.hash());
+  b.Put(rows::kSettings, s.SerializeAsString());
+  return absl::OkStatus();
+}
+
+void IncrementCounter(projection::ProjectionDb& db, projection::Batch& b, const std::string& key) {
+  std::string cur;
+  int64_t n = 0;
+  if (db.Get(b, key, &cur).ok()) absl::SimpleAtoi(cur, &n);
+  b.Put(key, std::to_string(n + 1));
+}
+
+v1::FollowUp FollowUpRow(const CustomerState& s, const v1::FollowUpRecorded& e, const EventEnvelope& env) {
+  v1::FollowUp f;
+  f.set_name(absl::StrCat("customers/", s.id(), "/followUps/", e.follow_up_id()));
+  f.set_channel(e.channel());
+  f.set_summary(e.summary());
+  f.set_feedback(e.feedback());
+  f.set_next_step(e.next_step());
+  if (e.has_next_follow_up_time()) *f.mutable_next_follow_up_time() = e.next_follow_up_time();
+  *f.mutable_follow_up_time() = env.occurred_at();
+  f.set_contact_id(e.contact_id());
+  f.set_created_by(env.actor().user_id());
+  *f.mutable_create_time() = env.recorded_at();
+  return f;
+}
+
+}  // namespace
+
+absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const EventEnvelope& e) {
+  return UnpackAny<CustomerEvent, v1::CustomerCreated, v1::CustomerUpdated, v1::CustomerDeleted,
+                   v1::CustomerUndeleted, v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved,
+                   v1::FollowUpRecorded, v1::CustomerReturnedToPool, v1::CustomerClaimed,
+                   v1::CustomerPurged>(e);
+}
+
+absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
+  return UnpackAny<SettingsEvent, v1::PoolPolicySet, v1::IndustriesSet>(e);
+}
+
+absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::Record& r,
+                                  projection::Batch& b) {
+  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
+  if (env.aggregate_type() == kSettingsAggregate) return ApplySettingsRecord(db, env, b);
+  if (env.aggregate_type() != kCustomerAggregate) {
+    return absl::DataLossError(absl::StrCat("unknown aggregate type ", env.aggregate_type()));
+  }
+  const std::string& id = env.aggregate_id();
+  CustomerState state;
+  CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::State(id), &state).status());
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, state.version(), state.last_hash()));
+  if (!next) return absl::OkStatus();
+  CRM_ASSIGN_OR_RETURN(CustomerEvent event, UnpackCustomerEvent(env));
+
+  const CustomerState before = state;
+  const absl::Time at = projection::OccurredAt(env);
+  state.set_id(id);
+  Apply(state, event, env.aggregate_version(), at, env.actor().user_id());
+  state.set_last_hash(env.hash());
+
+  // Indexes: drop what the old state held, add what the new one holds.
+  const bool existed = before.version() > 0 && !before.purged();
+  const bool was_live = existed && !before.deleted();
+  const bool is_live = !state.deleted() && !state.purged();
+  if (was_live && !before.normalized_phone().empty()) b.Delete(rows::Phone(before.normalized_phone()));
+  if (was_live && !before.normalized_email().empty()) b.Delete(rows::Email(before.normalized_email()));
+  if (is_live && !state.normalized_phone().empty()) b.Put(rows::Phone(state.normalized_phone()), id);
+  if (is_live && !state.normalized_email().empty()) b.Put(rows::Email(state.normalized_email()), id);
+  if (existed) b.Delete(rows::Owner(before.profile().owner_id(), id));
+  if (!state.purged()) b.Put(rows::Owner(state.profile().owner_id(), id), "");
+  if (IsOwnedAndLive(before)) b.Delete(absl::StrCat(rows::kIdlePrefix, rows::TimeKey(LastActivity(before)), id));
+  if (IsOwnedAndLive(state)) b.Put(absl::StrCat(rows::kIdlePrefix, rows::TimeKey(LastActivity(state)), id), "");
+  if (existed && before.deleted()) {
+    b.Delete(absl::StrCat(rows::kPurgePrefix, rows::TimeKey(FromProto(before.delete_time())), id));
+  }
+  if (state.deleted() && !state.purged()) {
+    b.Put(absl::StrCat(rows::kPurgePrefix, rows::TimeKey(FromProto(state.delete_time())), id), "");
+  }
+
+  if (const auto* created = std::get_if<v1::CustomerCreated>(&event)) {
+    // Customer numbers are C<yyyymmdd><seq>: remember the day's highest sequence.
+    const std::string& number = created->customer_number();
+    int64_t seq = 0, last = 0;
+    std::string cur;
+    if (number.size() > 9 && absl::SimpleAtoi(number.substr(9), &seq)) {
+      const std::string key = rows::DaySequence(number.substr(1, 8));
+      if (db.Get(b, key, &cur).ok()) absl::SimpleAtoi(cur, &last);
+      if (seq > last) b.Put(key, std::to_string(seq));
+    }
+  } else if (const auto* claimed = std::get_if<v1::CustomerClaimed>(&event)) {
+    IncrementCounter(db, b, rows::Claims(claimed->owner_id(), claimed->claim_day()));
+  } else if (const auto* follow_up = std::get_if<v1::FollowUpRecorded>(&event)) {
+    b.Put(absl::StrCat(rows::FollowUpPrefix(id), rows::TimeKey(at), follow_up->follow_up_id()),
+          FollowUpRow(state, *follow_up, env).SerializeAsString());
+  }
+
+  if (state.purged()) {
+    // Purged: the projections keep only the tombstone (the log keeps the events).
+    CRM_RETURN_IF_ERROR(db.DeletePrefix(b, rows::HistoryPrefix(id)));
+    CRM_RETURN_IF_ERROR(db.DeletePrefix(b, rows::FollowUpPrefix(id)));
+  } else {
+    b.Put(rows::History(id, state.version()), r.value);
+  }
+  if (!env.correlation_id().empty()) b.Put(rows::Request(env.correlation_id()), id);
+  b.Put(rows::State(id), state.SerializeAsString());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::optional<CustomerState>> ReadCustomer(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
+                                                           absl::string_view id) {
+  std::string raw;
+  rocksdb::Status s = db->Get(ro, rows::State(id), &raw);
+  if (s.IsNotFound()) return absl::optional<CustomerState>();
+  CRM_RETURN_IF_ERROR(FromRocks(s, "read customer"));
+  CustomerState state;
+  if (!state.ParseFromString(raw)) return absl::DataLossError("undecodable customer state");
+  return absl::optional<CustomerState>(std::move(state));
+}
+
+absl::StatusOr<CustomerSettings> ReadSettings(rocksdb::DB* db) {
+  std::string raw;
+  CustomerSettings s;
+  rocksdb::Status st = db->Get(rocksdb::ReadOptions(), rows::kSettings, &raw);
+  if (!st.IsNotFound()) {
+    CRM_RETURN_IF_ERROR(FromRocks(st, "read settings"));
+    if (!s.ParseFromString(raw)) return absl::DataLossError("undecodable customer settings");
+  }
+  return s;
+}
+
+absl::StatusOr<int32_t> ReadClaims(rocksdb::DB* db, absl::string_view user, absl::string_view day) {
+  std::string raw;
+  rocksdb::Status st = db->Get(rocksdb::ReadOptions(), rows::Claims(user, day), &raw);
+  if (st.IsNotFound()) return 0;
+  CRM_RETURN_IF_ERROR(FromRocks(st, "read claims"));
+  int32_t n = 0;
+  absl::SimpleAtoi(raw, &n);
+  return n;
+}
+
+}  // namespace crm::customers

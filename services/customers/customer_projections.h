@@ -1,0 +1,73 @@
+#ifndef CRM_SERVICES_CUSTOMERS_CUSTOMER_PROJECTIONS_H_
+#define CRM_SERVICES_CUSTOMERS_CUSTOMER_PROJECTIONS_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "crm/common/v1/envelope.pb.h"
+#include "crm/customers/v1/customers_service.pb.h"
+#include "libs/eventlog/log.h"
+#include "libs/projection/projection_db.h"
+#include "services/customers/customer.h"
+
+namespace crm::customers {
+
+inline constexpr char kCustomerAggregate[] = "customer";
+inline constexpr char kSettingsAggregate[] = "customer_settings";
+inline constexpr char kSettingsId[] = "settings";
+
+// Projection rows of the customers topic (all in the service's ProjectionDb). Time keys are
+// 8 bytes big-endian of the nanoseconds since the epoch with the sign bit flipped, so they
+// sort by time.
+//   a/<id>                          CustomerState
+//   p/<normalised phone>            id of the live customer holding it (dedupe index)
+//   e/<normalised email>            id likewise
+//   o/<owner>/<id>                  "" (by owner)
+//   n/<yyyymmdd>                    last customer number sequence used that day
+//   h/<id>/<be64 version>           EventEnvelope (history, time travel)
+//   r/<correlation id>              aggregate id (request_id idempotency)
+//   f/<id>/<time>/<follow-up id>    v1::FollowUp
+//   t/<time>/<id>                   "" for owned live customers, by last activity (pool return)
+//   x/<time>/<id>                   "" for customers in the recycle bin, by deletion (purge)
+//   q/<user>/<yyyymmdd>             claims from the pool that day
+//   s/settings                      CustomerSettings
+namespace rows {
+std::string TimeKey(absl::Time t);
+absl::Time TimeFromKey(absl::string_view eight_bytes);
+std::string State(absl::string_view id);
+std::string Phone(absl::string_view p);
+std::string Email(absl::string_view e);
+std::string Owner(absl::string_view owner, absl::string_view id);
+std::string Request(absl::string_view r);
+std::string HistoryPrefix(absl::string_view id);
+std::string History(absl::string_view id, int64_t version);
+std::string FollowUpPrefix(absl::string_view id);
+inline constexpr char kIdlePrefix[] = "t/";
+inline constexpr char kPurgePrefix[] = "x/";
+std::string Claims(absl::string_view user, absl::string_view day);
+std::string DaySequence(absl::string_view day);
+inline constexpr char kSettings[] = "s/settings";
+}  // namespace rows
+
+// Payload of a customer or settings envelope; DATA_LOSS for an unknown type.
+absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const common::v1::EventEnvelope& e);
+absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const common::v1::EventEnvelope& e);
+
+// Folds one record of the customers topic into the projections. DATA_LOSS on a version gap, a
+// broken hash chain or an unknown event; records already applied are skipped.
+absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::Record& record,
+                                  projection::Batch& batch);
+
+// Reads a customer's state (nullopt when unknown) and the settings (defaults when unset).
+absl::StatusOr<absl::optional<CustomerState>> ReadCustomer(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
+                                                           absl::string_view id);
+absl::StatusOr<CustomerSettings> ReadSettings(rocksdb::DB* db);
+// Claims `user` made on `day` (yyyymmdd).
+absl::StatusOr<int32_t> ReadClaims(rocksdb::DB* db, absl::string_view user, absl::string_view day);
+
+}  // namespace crm::customers
+
+#endif  // CRM_SERVICES_CUSTOMERS_CUSTOMER_PROJECTIONS_H_
