@@ -594,12 +594,14 @@ Decision Decide(const CustomerState* state, const Caller& caller, const ReleaseT
 }
 
 Decision Decide(const CustomerState* state, const Caller& caller, const ClaimFromPool& cmd) {
-  if (auto s = CheckVisible(state, caller); !s.ok()) return s;
-  if (state->deleted()) return absl::FailedPreconditionError("customer is in the recycle bin");
-  if (!state->in_pool()) {
+  if (state == nullptr || state->purged()) return absl::NotFoundError("customer not found");
+  // Checked before visibility: the loser of a claim race learns the customer left the pool,
+  // not that it cannot see it.
+  if (!state->in_pool() || state->deleted()) {
     return WithErrorInfo(absl::FailedPreconditionError("the customer is not in the public pool"),
                          "NOT_IN_POOL", {});
   }
+  if (auto s = CheckVisible(state, caller); !s.ok()) return s;
   if (caller.role == "rep" && cmd.daily_limit > 0 && cmd.claims_today >= cmd.daily_limit) {
     return WithErrorInfo(
         absl::FailedPreconditionError(absl::StrCat("daily claim limit of ", cmd.daily_limit, " reached")),

@@ -296,18 +296,20 @@ absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& p
                                      Reservation* out) {
   absl::MutexLock l(&mu_);
   std::vector<std::pair<std::string, std::string>> wanted;  // key, what it is
-  if (!phone.empty()) wanted.push_back({rows::Phone(phone), "phone"});
-  if (!email.empty()) wanted.push_back({rows::Email(email), "email"});
+  if (!phone.empty()) wanted.push_back({rows::PhonePrefix(phone), "phone"});
+  if (!email.empty()) wanted.push_back({rows::EmailPrefix(email), "email"});
   for (const auto& [key, what] : wanted) {
     std::string holder;
     auto it = reserved_.find(key);
-    if (it != reserved_.end()) {
+    if (it != reserved_.end() && it->second != id) {
       holder = it->second;
     } else {
-      rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), key, &holder);
-      if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read dedupe index");
+      CRM_ASSIGN_OR_RETURN(std::vector<std::string> holders, ReadHolders(db_->db(), key));
+      for (const auto& h : holders) {
+        if (h != id) holder = h;
+      }
     }
-    if (!holder.empty() && holder != id) {
+    if (!holder.empty()) {
       const std::string field = what == "phone" ? "customer.phone" : "customer.email";
       return WithErrorInfo(
           absl::AlreadyExistsError(absl::StrCat("customers/", holder, " already has this ", what)),

@@ -6,8 +6,10 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
 #include "libs/eventlog/embedded_log.h"
@@ -410,6 +412,270 @@ TEST_F(CustomerEngineTest, ProjectionsOfAnotherCodeVersionAreRebuiltAndSwappedOn
   auto again = CustomerEngine::OpenProjections(*log_, dir_ + "/proj", {.clock = &clock_}, &rebuilt);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(rebuilt, 0);
+}
+
+
+// Calls a callback-style engine command and waits for its answer.
+template <typename T, typename Req>
+absl::StatusOr<T> Call(CustomerEngine* engine,
+                       void (CustomerEngine::*fn)(const Caller&, const Req&, CustomerEngine::Callback<T>),
+                       const Caller& c, const Req& req) {
+  absl::Notification n;
+  absl::StatusOr<T> out = absl::UnknownError("no answer");
+  (engine->*fn)(c, req, [&](absl::StatusOr<T> r) {
+    out = std::move(r);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+absl::Time Time(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+class PoolEngineTest : public CustomerEngineTest {
+ protected:
+  absl::StatusOr<v1::Customer> Release(const Caller& c, const std::string& name) {
+    v1::ReleaseCustomerRequest req;
+    req.set_name(name);
+    return Call(engine_.get(), &CustomerEngine::Release, c, req);
+  }
+  absl::StatusOr<v1::Customer> Claim(const Caller& c, const std::string& name) {
+    v1::ClaimCustomerRequest req;
+    req.set_name(name);
+    return Call(engine_.get(), &CustomerEngine::Claim, c, req);
+  }
+  absl::StatusOr<v1::PoolPolicy> SetPolicy(int32_t limit, int32_t days) {
+    v1::UpdatePoolPolicyRequest req;
+    req.mutable_policy()->set_daily_claim_limit(limit);
+    req.mutable_policy()->set_return_after_days(days);
+    return Call(engine_.get(), &CustomerEngine::UpdatePoolPolicy, kAdmin, req);
+  }
+  std::string Checksum() { return *CustomerEngine::Checksum(*db_); }
+  static std::string Keys(projection::ProjectionDb& db) {
+    std::string out;
+    std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("a"); it->Valid(); it->Next()) out += absl::CHexEscape(it->key().ToString()) + "\n";
+    return out;
+  }
+  std::string RebuiltChecksum() {
+    const std::string path = dir_ + "/rebuilt-" + std::to_string(rebuilds_++);
+    auto n = CustomerEngine::Rebuild(*log_, kTopic, path);
+    EXPECT_TRUE(n.ok()) << n.status();
+    auto db = *projection::ProjectionDb::Open({.path = path});
+    if (*CustomerEngine::Checksum(*db) != Checksum()) ADD_FAILURE() << Keys(*db) << "--- live\n" << Keys(*db_);
+    return *CustomerEngine::Checksum(*db);
+  }
+  int rebuilds_ = 0;
+};
+
+TEST_F(PoolEngineTest, TwoRepsClaimingTheSamePoolCustomerOneWins) {
+  for (int round = 0; round < 10; ++round) {
+    auto c = *Create(kRep, absl::StrCat("pool ", round), absl::StrCat("1390000000", round));
+    ASSERT_TRUE(Release(kRep, c.name()).ok());
+    std::atomic<int> won{0}, lost{0};
+    std::vector<std::thread> reps;
+    for (const Caller& who : {kRep, kRep2}) {
+      reps.emplace_back([&, who] {
+        auto r = Claim(who, c.name());
+        if (r.ok()) ++won;
+        if (absl::IsFailedPrecondition(r.status())) ++lost;
+      });
+    }
+    for (auto& t : reps) t.join();
+    EXPECT_EQ(won.load(), 1);
+    EXPECT_EQ(lost.load(), 1);
+  }
+}
+
+TEST_F(PoolEngineTest, DailyClaimLimitHoldsUnderConcurrentClaimsAndResetsNextDay) {
+  ASSERT_TRUE(SetPolicy(3, 30).ok());
+  std::vector<std::string> names;
+  for (int i = 0; i < 8; ++i) {
+    auto c = *Create(kManager, absl::StrCat("p", i), absl::StrCat("1360000000", i));
+    ASSERT_TRUE(Release(kManager, c.name()).ok());
+    names.push_back(c.name());
+  }
+  std::atomic<int> won{0}, limited{0};
+  std::vector<std::thread> claims;
+  for (int i = 0; i < 6; ++i) {
+    claims.emplace_back([&, i] {
+      auto r = Claim(kRep, names[i]);
+      if (r.ok()) ++won;
+      if (absl::IsFailedPrecondition(r.status())) ++limited;
+    });
+  }
+  for (auto& t : claims) t.join();
+  EXPECT_EQ(won.load(), 3);
+  EXPECT_EQ(limited.load(), 3);
+  // The count survives a restart (it is in the projections) and resets the next day.
+  Open();
+  EXPECT_EQ(GetErrorInfo(Claim(kRep, names[6]).status())->reason(), "CLAIM_LIMIT_REACHED");
+  clock_.Advance(absl::Hours(24));
+  EXPECT_TRUE(Claim(kRep, names[6]).ok());
+}
+
+TEST_F(PoolEngineTest, SchedulerReturnsIdleCustomersAtTheirDueTimeUnderAManualClock) {
+  ASSERT_TRUE(SetPolicy(0, 30).ok());
+  auto idle = *Create(kRep, "idle", "13500000001");
+  auto busy = *Create(kRep, "busy", "13500000002");
+  const absl::Time created = clock_.Now();
+  clock_.Advance(absl::Hours(24 * 20));
+  v1::CreateFollowUpRequest f;
+  f.set_parent(busy.name());
+  f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_WECHAT);
+  f.mutable_follow_up()->set_summary("发了方案");
+  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+
+  clock_.Advance(absl::Hours(24 * 9));  // day 29: nothing due
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->returned_to_pool, 0);
+  clock_.Advance(absl::Hours(24 * 2));  // day 31: idle is due, busy (followed up on day 20) not
+  auto run = engine_->RunScheduler(clock_.Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->returned_to_pool, 1);
+  auto got = *Get(kManager, idle.name());
+  EXPECT_TRUE(got.in_pool());
+  EXPECT_EQ(got.previous_owner_id(), "u1");
+  EXPECT_EQ(Time(got.pool_time()), created + absl::Hours(24 * 30)) << "the due time, not the run time";
+  EXPECT_FALSE(Get(kManager, busy.name())->in_pool());
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->returned_to_pool, 0) << "runs are idempotent";
+
+  v1::ListCustomersRequest pool;
+  pool.set_filter("in_pool = true");
+  auto listed = engine_->List(kRep2, pool, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->customers_size(), 1);
+  EXPECT_EQ(listed->customers(0).name(), idle.name());
+
+  v1::ListCustomerEventsRequest h;
+  h.set_parent(idle.name());
+  auto events = *engine_->History(kManager, h, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(events.events(1).event_type(), "crm.customers.v1.CustomerReturnedToPool");
+  EXPECT_EQ(events.events(1).actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
+  EXPECT_EQ(Checksum(), RebuiltChecksum()) << "the rebuild reads no clock";
+}
+
+TEST_F(PoolEngineTest, RecycleBinPurgesAfterThirtyDays) {
+  auto c = *Create(kRep, "gone", "13500000003");
+  v1::DeleteCustomerRequest del;
+  del.set_name(c.name());
+  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
+  v1::ListCustomersRequest bin;
+  bin.set_show_deleted(true);
+  EXPECT_EQ(engine_->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  clock_.Advance(absl::Hours(24 * 30) - absl::Seconds(1));
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->purged, 0);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->purged, 1);
+  EXPECT_EQ(Get(kRep, c.name()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 0);
+  v1::UndeleteCustomerRequest undel;
+  undel.set_name(c.name());
+  EXPECT_EQ(Sync(&CustomerEngine::Undelete, kRep, undel).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Create(kRep, "new holder", "13500000003").ok()) << "the phone is free";
+  EXPECT_EQ(Checksum(), RebuiltChecksum());
+}
+
+TEST_F(PoolEngineTest, GetAsOfVersionOrTimeShowsTheCustomerAsItWas) {
+  auto c = *Create(kRep, "旧名", "13500000004");
+  const absl::Time t1 = clock_.Now();
+  clock_.Advance(absl::Hours(1));
+  v1::UpdateCustomerRequest up;
+  up.mutable_customer()->set_name(c.name());
+  up.mutable_customer()->set_display_name("新名");
+  ASSERT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+
+  v1::GetCustomerRequest req;
+  req.set_name(c.name());
+  req.set_as_of_version(1);
+  EXPECT_EQ(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5))->display_name(), "旧名");
+  req.set_as_of_version(0);
+  *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) + 60);
+  auto then = engine_->Get(kRep, req, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(then->display_name(), "旧名");
+  EXPECT_EQ(then->etag(), "1");
+  *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) - 60);
+  EXPECT_EQ(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
+  req.clear_as_of_time();
+  req.set_as_of_version(9);
+  EXPECT_EQ(FieldOf(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
+  EXPECT_EQ(Get(kRep, c.name())->display_name(), "新名");
+}
+
+TEST_F(PoolEngineTest, FollowUpsListNewestFirstAndARetryDoesNotRecordTwice) {
+  auto c = *Create(kRep, "跟进", "13500000005");
+  v1::CreateFollowUpRequest f;
+  f.set_parent(c.name());
+  f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_PHONE);
+  for (int i = 0; i < 3; ++i) {
+    f.mutable_follow_up()->set_summary(absl::StrCat("第", i, "次"));
+    f.set_request_id(absl::StrCat("fu-", i));
+    clock_.Advance(absl::Minutes(10));
+    auto r = Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f);
+    ASSERT_TRUE(r.ok()) << r.status();
+    auto retry = Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f);
+    ASSERT_TRUE(retry.ok()) << retry.status();
+    EXPECT_EQ(retry->name(), r->name());
+  }
+  v1::ListFollowUpsRequest list;
+  list.set_parent(c.name());
+  list.set_page_size(2);
+  auto page = *engine_->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
+  ASSERT_EQ(page.follow_ups_size(), 2);
+  EXPECT_EQ(page.follow_ups(0).summary(), "第2次");
+  EXPECT_EQ(page.follow_ups(1).summary(), "第1次");
+  list.set_page_token(page.next_page_token());
+  page = *engine_->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
+  ASSERT_EQ(page.follow_ups_size(), 1);
+  EXPECT_EQ(page.follow_ups(0).summary(), "第0次");
+  EXPECT_TRUE(page.next_page_token().empty());
+  auto got = *Get(kRep, c.name());
+  EXPECT_EQ(got.follow_up_count(), 3);
+  EXPECT_EQ(Time(got.last_follow_up_time()), clock_.Now());
+  EXPECT_EQ(engine_->ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
+  auto c = *Create(kRep, "联系人", "13500000006");
+  v1::AddContactRequest add;
+  add.set_parent(c.name());
+  add.mutable_contact()->set_name("赵六");
+  add.mutable_contact()->set_title("采购经理");
+  add.mutable_contact()->set_phone("13700001111");
+  auto with = Call(engine_.get(), &CustomerEngine::AddContact, kRep, add);
+  ASSERT_TRUE(with.ok()) << with.status();
+  ASSERT_EQ(with->contacts_size(), 1);
+  EXPECT_TRUE(with->contacts(0).primary());
+  v1::UpdateContactRequest upd;
+  upd.set_parent(c.name());
+  upd.mutable_contact()->set_id(with->contacts(0).id());
+  upd.mutable_contact()->set_title("总经理");
+  auto updated = Call(engine_.get(), &CustomerEngine::UpdateContact, kRep, upd);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->contacts(0).title(), "总经理");
+  EXPECT_EQ(updated->contacts(0).name(), "赵六");
+
+  v1::SetIndustriesRequest ind;
+  auto* i = ind.add_industries();
+  i->set_code("saas");
+  i->set_name("软件服务");
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::SetIndustries, kRep, ind).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::SetIndustries, kAdmin, ind).ok());
+  v1::UpdateCustomerRequest up;
+  up.mutable_customer()->set_name(c.name());
+  up.mutable_customer()->set_industry("manufacturing");
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kRep, up).status()), "customer.industry");
+  up.mutable_customer()->set_industry("saas");
+  EXPECT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+  EXPECT_EQ(engine_->ListIndustries(kRep, {}, absl::Now())->industries_size(), 1);
+  ASSERT_TRUE(SetPolicy(7, 14).ok());
+  EXPECT_EQ(engine_->GetPoolPolicy(kRep, {}, absl::Now())->daily_claim_limit(), 7);
+  EXPECT_EQ(Checksum(), RebuiltChecksum());
+  Open();
+  EXPECT_EQ(engine_->GetPoolPolicy(kRep, {}, absl::Now())->return_after_days(), 14);
 }
 
 }  // namespace

@@ -27,8 +27,10 @@ absl::Time TimeFromKey(absl::string_view k) {
 }
 
 std::string State(absl::string_view id) { return absl::StrCat("a/", id); }
-std::string Phone(absl::string_view p) { return absl::StrCat("p/", p); }
-std::string Email(absl::string_view e) { return absl::StrCat("e/", e); }
+std::string PhonePrefix(absl::string_view p) { return absl::StrCat("p/", p, "/"); }
+std::string EmailPrefix(absl::string_view e) { return absl::StrCat("e/", e, "/"); }
+std::string Phone(absl::string_view p, absl::string_view id) { return absl::StrCat(PhonePrefix(p), id); }
+std::string Email(absl::string_view e, absl::string_view id) { return absl::StrCat(EmailPrefix(e), id); }
 std::string Owner(absl::string_view o, absl::string_view id) { return absl::StrCat("o/", o, "/", id); }
 std::string Request(absl::string_view r) { return absl::StrCat("r/", r); }
 std::string HistoryPrefix(absl::string_view id) { return absl::StrCat("h/", id, "/"); }
@@ -157,10 +159,10 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
   const bool existed = before.version() > 0 && !before.purged();
   const bool was_live = existed && !before.deleted();
   const bool is_live = !state.deleted() && !state.purged();
-  if (was_live && !before.normalized_phone().empty()) b.Delete(rows::Phone(before.normalized_phone()));
-  if (was_live && !before.normalized_email().empty()) b.Delete(rows::Email(before.normalized_email()));
-  if (is_live && !state.normalized_phone().empty()) b.Put(rows::Phone(state.normalized_phone()), id);
-  if (is_live && !state.normalized_email().empty()) b.Put(rows::Email(state.normalized_email()), id);
+  if (was_live && !before.normalized_phone().empty()) b.Delete(rows::Phone(before.normalized_phone(), id));
+  if (was_live && !before.normalized_email().empty()) b.Delete(rows::Email(before.normalized_email(), id));
+  if (is_live && !state.normalized_phone().empty()) b.Put(rows::Phone(state.normalized_phone(), id), "");
+  if (is_live && !state.normalized_email().empty()) b.Put(rows::Email(state.normalized_email(), id), "");
   if (existed) b.Delete(rows::Owner(before.profile().owner_id(), id));
   if (!state.purged()) b.Put(rows::Owner(state.profile().owner_id(), id), "");
   if (IsOwnedAndLive(before)) b.Delete(absl::StrCat(rows::kIdlePrefix, rows::TimeKey(LastActivity(before)), id));
@@ -221,6 +223,18 @@ absl::StatusOr<CustomerSettings> ReadSettings(rocksdb::DB* db) {
     if (!s.ParseFromString(raw)) return absl::DataLossError("undecodable customer settings");
   }
   return s;
+}
+
+absl::StatusOr<std::vector<std::string>> ReadHolders(rocksdb::DB* db, const std::string& prefix) {
+  std::vector<std::string> ids;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    // The id is the rest of the key; a longer value sharing the prefix has more after it.
+    absl::string_view rest(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    if (rest.size() == 36) ids.emplace_back(rest);
+  }
+  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read dedupe index"));
+  return ids;
 }
 
 absl::StatusOr<int32_t> ReadClaims(rocksdb::DB* db, absl::string_view user, absl::string_view day) {

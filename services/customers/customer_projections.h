@@ -23,8 +23,10 @@ inline constexpr char kSettingsId[] = "settings";
 // 8 bytes big-endian of the nanoseconds since the epoch with the sign bit flipped, so they
 // sort by time.
 //   a/<id>                          CustomerState
-//   p/<normalised phone>            id of the live customer holding it (dedupe index)
-//   e/<normalised email>            id likewise
+//   p/<normalised phone>/<id>       "" per live customer holding it (dedupe index); keyed by
+//                                   holder too, so the rows a rebuild leaves do not depend on
+//                                   the order it reads partitions in
+//   e/<normalised email>/<id>       "" likewise
 //   o/<owner>/<id>                  "" (by owner)
 //   n/<yyyymmdd>                    last customer number sequence used that day
 //   h/<id>/<be64 version>           EventEnvelope (history, time travel)
@@ -38,8 +40,10 @@ namespace rows {
 std::string TimeKey(absl::Time t);
 absl::Time TimeFromKey(absl::string_view eight_bytes);
 std::string State(absl::string_view id);
-std::string Phone(absl::string_view p);
-std::string Email(absl::string_view e);
+std::string Phone(absl::string_view p, absl::string_view id);
+std::string Email(absl::string_view e, absl::string_view id);
+std::string PhonePrefix(absl::string_view p);
+std::string EmailPrefix(absl::string_view e);
 std::string Owner(absl::string_view owner, absl::string_view id);
 std::string Request(absl::string_view r);
 std::string HistoryPrefix(absl::string_view id);
@@ -65,6 +69,8 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
 absl::StatusOr<absl::optional<CustomerState>> ReadCustomer(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                            absl::string_view id);
 absl::StatusOr<CustomerSettings> ReadSettings(rocksdb::DB* db);
+// The live customers holding a dedupe key (a PhonePrefix or EmailPrefix), as ids.
+absl::StatusOr<std::vector<std::string>> ReadHolders(rocksdb::DB* db, const std::string& prefix);
 // Claims `user` made on `day` (yyyymmdd).
 absl::StatusOr<int32_t> ReadClaims(rocksdb::DB* db, absl::string_view user, absl::string_view day);
 

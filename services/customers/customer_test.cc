@@ -1,6 +1,7 @@
 // Given events, when a command, then events or an error.
 #include "services/customers/customer.h"
 
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
 
@@ -193,6 +194,239 @@ TEST(CustomerTest, DeleteThenUndeleteThroughTheRecycleBin) {
 
 TEST(CustomerTest, MissingCustomerIsNotFound) {
   EXPECT_EQ(Decide(nullptr, kRep, DeleteCustomer{"", 0}).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace crm::customers
+
+namespace crm::customers {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
+
+// Folds `events` into `s` at time `at`, continuing its versions.
+void Fold(CustomerState& s, const std::vector<CustomerEvent>& events, absl::Time at,
+          const std::string& actor = "u1") {
+  for (const auto& e : events) Apply(s, e, s.version() + 1, at, actor);
+}
+
+CustomerState Decided(CustomerState s, const Caller& c, const auto& cmd, absl::Time at = kT0) {
+  auto ev = Decide(&s, c, cmd);
+  EXPECT_TRUE(ev.ok()) << ev.status();
+  if (ev.ok()) Fold(s, *ev, at, c.user_id);
+  return s;
+}
+
+std::string ReasonOf(const absl::Status& s) {
+  auto info = GetErrorInfo(s);
+  return info ? info->reason() : "";
+}
+
+TEST(PoolTest, ReleasedCustomerHasNoOwnerAndAnotherRepOfTheTeamClaimsIt) {
+  CustomerState s = Decided(Created(), kRep, ReleaseToPool{"budget frozen"});
+  EXPECT_TRUE(s.in_pool());
+  EXPECT_EQ(s.profile().owner_id(), "");
+  EXPECT_EQ(s.previous_owner_id(), "u1");
+  EXPECT_TRUE(CanSee(kOtherRep, s)) << "the team's pool is visible to its reps";
+  EXPECT_FALSE(CanSee(Caller{"w1", "rep", "west"}, s)) << "not to other teams' reps";
+
+  auto claimed = Decide(&s, kOtherRep, ClaimFromPool{"20260101", 0, 5});
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  Fold(s, *claimed, kT0 + absl::Hours(1), "u2");
+  EXPECT_FALSE(s.in_pool());
+  EXPECT_EQ(s.profile().owner_id(), "u2");
+  EXPECT_EQ(s.owner_since().seconds(), absl::ToUnixSeconds(kT0 + absl::Hours(1)));
+
+  auto again = Decide(&s, kRep, ClaimFromPool{"20260101", 0, 5});
+  EXPECT_EQ(ReasonOf(again.status()), "NOT_IN_POOL") << "claimed by u2 first";
+  CustomerState west_pool = Decided(Created(), kRep, ReleaseToPool{""});
+  EXPECT_EQ(Decide(&west_pool, Caller{"w1", "rep", "west"}, ClaimFromPool{"20260101", 0, 5}).status().code(),
+            absl::StatusCode::kPermissionDenied)
+      << "another team's pool";
+}
+
+TEST(PoolTest, DailyClaimLimitStopsRepsButNotManagers) {
+  CustomerState s = Decided(Created(), kRep, ReleaseToPool{""});
+  auto over = Decide(&s, kOtherRep, ClaimFromPool{"20260101", 5, 5});
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReasonOf(over.status()), "CLAIM_LIMIT_REACHED");
+  EXPECT_TRUE(Decide(&s, kOtherRep, ClaimFromPool{"20260101", 4, 5}).ok());
+  EXPECT_TRUE(Decide(&s, kOtherRep, ClaimFromPool{"20260101", 99, 0}).ok()) << "0 means no limit";
+  EXPECT_TRUE(Decide(&s, kManager, ClaimFromPool{"20260101", 99, 5}).ok());
+}
+
+TEST(PoolTest, RepsMustClaimBeforeEditingAndManagersAssignOutOfThePool) {
+  CustomerState s = Decided(Created(), kRep, ReleaseToPool{""});
+  UpdateCustomer rename{Profile(), {"display_name"}};
+  rename.profile.set_display_name("新名字");
+  EXPECT_EQ(ReasonOf(Decide(&s, kRep, rename).status()), "IN_POOL");
+  EXPECT_EQ(ReasonOf(Decide(&s, kRep, RecordFollowUp{{}, kT0, kT0}).status()), "IN_POOL");
+  EXPECT_EQ(ReasonOf(Decide(&s, kRep, ReleaseToPool{""}).status()), "IN_POOL");
+
+  UpdateCustomer assign;
+  assign.profile.set_owner_id("u2");
+  assign.paths = {"owner_id"};
+  s = Decided(s, kManager, assign, kT0 + absl::Hours(2));
+  EXPECT_FALSE(s.in_pool());
+  EXPECT_EQ(s.profile().owner_id(), "u2");
+  EXPECT_EQ(s.owner_since().seconds(), absl::ToUnixSeconds(kT0 + absl::Hours(2)));
+}
+
+TEST(PoolTest, IdleCustomersReturnAfterTheirDaysCountedFromTheLastFollowUp) {
+  CustomerState s = Created();  // owner since kT0
+  const absl::Duration day = absl::Hours(24);
+  EXPECT_TRUE(Decide(&s, kAdmin, ReturnIdleToPool{kT0 + 30 * day - absl::Seconds(1), 30})->empty());
+  auto due = Decide(&s, kAdmin, ReturnIdleToPool{kT0 + 30 * day, 30});
+  ASSERT_EQ(due->size(), 1u);
+  const auto& e = std::get<v1::CustomerReturnedToPool>((*due)[0]);
+  EXPECT_EQ(e.cause(), v1::POOL_RETURN_CAUSE_NO_FOLLOW_UP);
+  EXPECT_EQ(e.last_activity_time().seconds(), absl::ToUnixSeconds(kT0));
+  EXPECT_TRUE(Decide(&s, kAdmin, ReturnIdleToPool{kT0 + 999 * day, 0})->empty()) << "0 days: never";
+
+  // A follow-up on day 10 moves the due day to 40.
+  v1::FollowUpRecorded f;
+  f.set_channel(v1::FOLLOW_UP_CHANNEL_PHONE);
+  f.set_summary("聊了报价");
+  s = Decided(s, kRep, RecordFollowUp{f, kT0 + 10 * day, kT0 + 10 * day}, kT0 + 10 * day);
+  EXPECT_TRUE(Decide(&s, kAdmin, ReturnIdleToPool{kT0 + 39 * day, 30})->empty());
+  EXPECT_EQ(Decide(&s, kAdmin, ReturnIdleToPool{kT0 + 40 * day, 30})->size(), 1u);
+}
+
+TEST(RecycleBinTest, PurgeComesThirtyDaysAfterDeletionAndLeavesATombstone) {
+  CustomerState s = Decided(Created(), kRep, DeleteCustomer{"dup"}, kT0 + absl::Hours(1));
+  EXPECT_TRUE(Decide(&s, kAdmin, PurgeDeleted{kT0 + absl::Hours(1) + kRecycleBinRetention - absl::Seconds(1)})->empty());
+  auto purge = Decide(&s, kAdmin, PurgeDeleted{kT0 + absl::Hours(1) + kRecycleBinRetention});
+  ASSERT_EQ(purge->size(), 1u);
+  Fold(s, *purge, kT0 + kRecycleBinRetention);
+  EXPECT_TRUE(s.purged());
+  EXPECT_EQ(s.profile().display_name(), "");
+  EXPECT_EQ(s.normalized_phone(), "");
+  EXPECT_FALSE(CanSee(kAdmin, s));
+  EXPECT_EQ(Decide(&s, kAdmin, UndeleteCustomer{}).status().code(), absl::StatusCode::kNotFound);
+  CustomerState live = Created();
+  EXPECT_TRUE(Decide(&live, kAdmin, PurgeDeleted{kT0 + 9999 * absl::Hours(24)})->empty()) << "only the bin";
+}
+
+TEST(ContactTest, FirstContactIsPrimaryAndPrimaryMovesOnAddAndRemove) {
+  Contact a;
+  a.set_id("k1");
+  a.set_name("张三");
+  a.set_phone("138 0000 1111");
+  CustomerState s = Decided(Created(), kRep, AddContact{a});
+  ASSERT_EQ(s.contacts_size(), 1);
+  EXPECT_TRUE(s.contacts(0).primary());
+  EXPECT_EQ(s.contacts(0).normalized_phone(), "13800001111");
+
+  Contact b;
+  b.set_id("k2");
+  b.set_name("李四");
+  b.set_phone("010-8888 6666");  // landline with area code
+  b.set_primary(true);
+  s = Decided(s, kRep, AddContact{b});
+  EXPECT_FALSE(s.contacts(0).primary());
+  EXPECT_TRUE(s.contacts(1).primary());
+  EXPECT_EQ(s.contacts(1).normalized_phone(), "01088886666");
+
+  Contact dup = a;
+  dup.set_id("k3");
+  EXPECT_EQ(ReasonOf(Decide(&s, kRep, AddContact{dup}).status()), "DUPLICATE_CONTACT");
+
+  Contact unset;
+  unset.set_id("k2");
+  EXPECT_EQ(Decide(&s, kRep, UpdateContact{unset, {"primary"}}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  s = Decided(s, kRep, RemoveContact{"k2"});
+  ASSERT_EQ(s.contacts_size(), 1);
+  EXPECT_TRUE(s.contacts(0).primary()) << "the remaining contact becomes primary";
+  EXPECT_EQ(Decide(&s, kRep, RemoveContact{"k2"}).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ContactTest, BadContactFieldsAreNamed) {
+  CustomerState s = Created();
+  Contact c;
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, AddContact{c}).status()), "contact.name");
+  c.set_name("王五");
+  c.set_phone("12345");
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, AddContact{c}).status()), "contact.phone");
+  c.set_phone("");
+  c.set_email("not-mail");
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, AddContact{c}).status()), "contact.email");
+  EXPECT_EQ(Decide(&s, kOtherRep, AddContact{c}).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST(FollowUpTest, RecordsMoveLastFollowUpForwardOnlyAndValidate) {
+  CustomerState s = Created();
+  v1::FollowUpRecorded f;
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, RecordFollowUp{f, kT0, kT0}).status()), "follow_up.channel");
+  f.set_channel(v1::FOLLOW_UP_CHANNEL_VISIT);
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, RecordFollowUp{f, kT0, kT0}).status()), "follow_up.summary");
+  f.set_summary("上门拜访，客户关注交付周期");
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, RecordFollowUp{f, kT0 + absl::Hours(1), kT0}).status()),
+            "follow_up.follow_up_time");
+  *f.mutable_next_follow_up_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kT0) - 60);
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, RecordFollowUp{f, kT0, kT0}).status()), "follow_up.next_follow_up_time");
+  f.set_contact_id("nobody");
+  f.clear_next_follow_up_time();
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, RecordFollowUp{f, kT0, kT0}).status()), "follow_up.contact_id");
+  f.clear_contact_id();
+
+  *f.mutable_next_follow_up_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kT0) + 86400);
+  s = Decided(s, kRep, RecordFollowUp{f, kT0, kT0}, kT0);
+  EXPECT_EQ(s.last_follow_up_time().seconds(), absl::ToUnixSeconds(kT0));
+  EXPECT_EQ(s.next_follow_up_time().seconds(), absl::ToUnixSeconds(kT0) + 86400);
+  // A backdated record counts but does not move the last follow-up back.
+  f.clear_next_follow_up_time();
+  s = Decided(s, kRep, RecordFollowUp{f, kT0 - absl::Hours(48), kT0}, kT0 - absl::Hours(48));
+  EXPECT_EQ(s.follow_up_count(), 2);
+  EXPECT_EQ(s.last_follow_up_time().seconds(), absl::ToUnixSeconds(kT0));
+  EXPECT_EQ(s.next_follow_up_time().seconds(), absl::ToUnixSeconds(kT0) + 86400);
+}
+
+TEST(LifecycleTest, LostNeedsAChurnReasonAndCooperationDatesFollowStatus) {
+  CustomerState s = Created();
+  UpdateCustomer lost;
+  lost.profile.set_lifecycle_status(v1::LIFECYCLE_STATUS_LOST);
+  lost.paths = {"lifecycle_status"};
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, lost).status()), "customer.churn_reason");
+  lost.profile.set_churn_reason("价格不合适");
+  lost.paths.push_back("churn_reason");
+  EXPECT_TRUE(Decide(&s, kRep, lost).ok());
+
+  UpdateCustomer active;
+  active.profile.set_cooperation_status(v1::COOPERATION_STATUS_ACTIVE);
+  active.paths = {"cooperation_status"};
+  s = Decided(s, kRep, active, kT0 + absl::Hours(24));
+  EXPECT_EQ(s.first_cooperation_time().seconds(), absl::ToUnixSeconds(kT0 + absl::Hours(24)));
+  active.profile.set_cooperation_status(v1::COOPERATION_STATUS_PAUSED);
+  s = Decided(s, kRep, active, kT0 + absl::Hours(48));
+  active.profile.set_cooperation_status(v1::COOPERATION_STATUS_ACTIVE);
+  s = Decided(s, kRep, active, kT0 + absl::Hours(72));
+  EXPECT_EQ(s.first_cooperation_time().seconds(), absl::ToUnixSeconds(kT0 + absl::Hours(24)));
+  EXPECT_EQ(s.last_cooperation_time().seconds(), absl::ToUnixSeconds(kT0 + absl::Hours(72)));
+}
+
+TEST(SettingsTest, IndustriesComeFromTheListAndOnlyAdminsEditSettings) {
+  CreateCustomer cmd{Profile(), "C1", EffectiveSettings({})};
+  cmd.profile.set_industry("manufacturing");
+  EXPECT_TRUE(Decide(nullptr, kRep, cmd).ok());
+  cmd.profile.set_industry("made-up");
+  EXPECT_EQ(FieldOf(Decide(nullptr, kRep, cmd).status()), "customer.industry");
+
+  EXPECT_EQ(DecideSettings({}, kManager, v1::PoolPolicy()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::PoolPolicy p;
+  p.set_return_after_days(-1);
+  EXPECT_EQ(FieldOf(DecideSettings({}, kAdmin, p).status()), "policy.return_after_days");
+  p.set_return_after_days(15);
+  (*p.mutable_team_return_after_days())["east"] = 7;
+  EXPECT_EQ(DecideSettings({}, kAdmin, p)->size(), 1u);
+
+  v1::Industry bad;
+  bad.set_code("Bad Code");
+  bad.set_name("x");
+  EXPECT_EQ(FieldOf(DecideSettings({}, kAdmin, std::vector<v1::Industry>{bad}).status()), "industries[0].code");
+  EXPECT_EQ(DecideSettings({}, kRep, std::vector<v1::Industry>{}).status().code(),
+            absl::StatusCode::kPermissionDenied);
 }
 
 }  // namespace
