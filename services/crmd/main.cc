@@ -1,16 +1,14 @@
 // crmd: every service in one process on the embedded log (DESIGN §6). For now: customers.
 #include <filesystem>
-#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/server/logging.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
-#include "services/customers/customers_service.h"
+#include "services/customers/customers_host.h"
 
 int main(int argc, char** argv) {
   crm::server::BlockTerminationSignals();
@@ -22,6 +20,7 @@ int main(int argc, char** argv) {
   bool create_key = false;
   bool rebuild = false;
   int max_inflight = 512;
+  int scheduler_seconds = 60;
   app.add_option("--data-dir", data_dir, "Folder for the log, projections and key")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
@@ -31,6 +30,9 @@ int main(int argc, char** argv) {
   app.add_flag("--rebuild", rebuild, "Rebuild every projection from the log before serving");
   app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--scheduler-interval", scheduler_seconds,
+                 "Seconds between scheduler runs (public-pool returns, recycle-bin purges); 0 disables")
+      ->capture_default_str()->check(CLI::Range(0, 86400));
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
 
@@ -43,62 +45,24 @@ int main(int argc, char** argv) {
 
   auto log = crm::eventlog::OpenEmbeddedLog({.path = data_dir + "/log"});
   if (!log.ok()) crm::server::ExitWithError(std::string(log.status().message()));
-  const std::string customers_dir = data_dir + "/customers";
-  if (rebuild) {
-    if (auto s = (*log)->CreateTopic(crm::customers::kTopic, crm::customers::kPartitions); !s.ok()) {
-      crm::server::ExitWithError(std::string(s.message()));
-    }
-    const absl::Time t0 = absl::Now();
-    auto n = crm::customers::CustomerEngine::RebuildAndSwap(**log, crm::customers::kTopic, customers_dir);
-    if (!n.ok()) crm::server::ExitWithError(std::string(n.status().message()));
-    crm::server::LogInfo(absl::StrCat("rebuilt customers projections from ", *n, " events in ",
-                                      absl::FormatDuration(absl::Now() - t0)));
-  }
-  crm::customers::CustomerEngine::Options options;
-  options.clock = crm::SystemClock::Get();
-  int64_t rebuilt = 0;
-  const absl::Time t_open = absl::Now();
-  auto db = crm::customers::CustomerEngine::OpenProjections(**log, customers_dir, options, &rebuilt);
-  if (!db.ok()) crm::server::ExitWithError(std::string(db.status().message()));
-  if (rebuilt > 0) {
-    crm::server::LogInfo(absl::StrCat("customers projections were built by other code: rebuilt from ",
-                                      rebuilt, " events in ", absl::FormatDuration(absl::Now() - t_open)));
-  }
-
   auto metrics = crm::server::Metrics::Start(metrics_listen);
   if (!metrics.ok()) crm::server::ExitWithError(std::string(metrics.status().message()));
   crm::server::Metrics* m = metrics->get();
-
-  options.observe_append = [m](absl::Duration d) {
-    m->ObserveAppend(crm::customers::kTopic, absl::ToDoubleSeconds(d));
-  };
-  const absl::Time t0 = absl::Now();
-  auto engine = crm::customers::CustomerEngine::Open(log->get(), db->get(), options);
-  if (!engine.ok()) crm::server::ExitWithError(std::string(engine.status().message()));
-  crm::server::LogInfo(absl::StrCat("customers caught up with the log in ",
-                                    absl::FormatDuration(absl::Now() - t0)));
 
   crm::server::Authenticator auth(*key, crm::SystemClock::Get());
   crm::server::RuntimeOptions ropts;
   ropts.listen = listen;
   ropts.max_inflight = max_inflight;
   crm::server::Runtime runtime(ropts, &auth, m);
-  crm::customers::CustomersService customers(engine->get(), &runtime);
-  if (auto s = runtime.Start({&customers}); !s.ok()) crm::server::ExitWithError(std::string(s.message()));
-
-  // Projection lag: log end minus what the projections applied, every second.
-  absl::Notification stop;
-  std::thread lag([&] {
-    while (!stop.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-      auto ends = (*log)->EndOffsets(crm::customers::kTopic);
-      if (!ends.ok()) continue;
-      double lag_records = 0;
-      for (int32_t p = 0; p < static_cast<int32_t>(ends->size()); ++p) {
-        lag_records += static_cast<double>((*ends)[p] - (*db)->NextOffset(crm::customers::kTopic, p));
-      }
-      m->SetProjectionLag("customers", lag_records);
-    }
-  });
+  auto customers = crm::customers::CustomersHost::Open(
+      log->get(), &runtime,
+      {.dir = data_dir + "/customers", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
+       .scheduler_interval = absl::Seconds(scheduler_seconds)});
+  if (!customers.ok()) crm::server::ExitWithError(std::string(customers.status().message()));
+  if (auto s = runtime.Start({(*customers)->service()}); !s.ok()) {
+    crm::server::ExitWithError(std::string(s.message()));
+  }
+  (*customers)->StartLoops();
 
   crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", listen,
                                     "), metrics on port ", m->port(), ", data in ", data_dir));
@@ -107,10 +71,7 @@ int main(int argc, char** argv) {
   const absl::Time t0_stop = absl::Now();
   runtime.Shutdown();
   const absl::Time t1_stop = absl::Now();
-  stop.Notify();
-  lag.join();
-  engine->reset();
-  db->reset();
+  customers->reset();
   log->reset();
   crm::server::LogInfo(absl::StrCat("drained in ", absl::FormatDuration(t1_stop - t0_stop),
                                     ", closed storage in ", absl::FormatDuration(absl::Now() - t1_stop)));

@@ -8,7 +8,7 @@
 #include "libs/server/logging.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
-#include "services/customers/customers_service.h"
+#include "services/customers/customers_host.h"
 
 int main(int argc, char** argv) {
   crm::server::BlockTerminationSignals();
@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
                          metrics_listen = "127.0.0.1:9465", key_file;
   bool create_key = false;
   int max_inflight = 512;
+  int scheduler_seconds = 60;
   app.add_option("--bootstrap-servers", bootstrap, "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
       ->envname("KAFKA_BOOTSTRAP_SERVERS")->required();
   app.add_option("--data-dir", data_dir, "Folder for projections and key")->capture_default_str();
@@ -27,6 +28,9 @@ int main(int argc, char** argv) {
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
   app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--scheduler-interval", scheduler_seconds,
+                 "Seconds between scheduler runs (public-pool returns, recycle-bin purges); 0 disables")
+      ->capture_default_str()->check(CLI::Range(0, 86400));
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
 
@@ -41,35 +45,30 @@ int main(int argc, char** argv) {
   kopts.client_id = "crm-customers";
   auto log = crm::eventlog::OpenKafkaLog(kopts);
   if (!log.ok()) crm::server::ExitWithError(std::string(log.status().message()));
-  crm::customers::CustomerEngine::Options options;
-  options.clock = crm::SystemClock::Get();
-  int64_t rebuilt = 0;
-  auto db = crm::customers::CustomerEngine::OpenProjections(**log, data_dir + "/customers", options, &rebuilt);
-  if (!db.ok()) crm::server::ExitWithError(std::string(db.status().message()));
-  if (rebuilt > 0) crm::server::LogInfo(absl::StrCat("customers projections rebuilt from ", rebuilt, " events"));
   auto metrics = crm::server::Metrics::Start(metrics_listen);
   if (!metrics.ok()) crm::server::ExitWithError(std::string(metrics.status().message()));
   crm::server::Metrics* m = metrics->get();
-
-  options.observe_append = [m](absl::Duration d) {
-    m->ObserveAppend(crm::customers::kTopic, absl::ToDoubleSeconds(d));
-  };
-  auto engine = crm::customers::CustomerEngine::Open(log->get(), db->get(), options);
-  if (!engine.ok()) crm::server::ExitWithError(std::string(engine.status().message()));
 
   crm::server::Authenticator auth(*key, crm::SystemClock::Get());
   crm::server::RuntimeOptions ropts;
   ropts.listen = listen;
   ropts.max_inflight = max_inflight;
   crm::server::Runtime runtime(ropts, &auth, m);
-  crm::customers::CustomersService customers(engine->get(), &runtime);
-  if (auto s = runtime.Start({&customers}); !s.ok()) crm::server::ExitWithError(std::string(s.message()));
+  auto customers = crm::customers::CustomersHost::Open(
+      log->get(), &runtime,
+      {.dir = data_dir + "/customers", .clock = crm::SystemClock::Get(), .metrics = m,
+       .scheduler_interval = absl::Seconds(scheduler_seconds)});
+  if (!customers.ok()) crm::server::ExitWithError(std::string(customers.status().message()));
+  if (auto s = runtime.Start({(*customers)->service()}); !s.ok()) {
+    crm::server::ExitWithError(std::string(s.message()));
+  }
+  (*customers)->StartLoops();
   crm::server::LogInfo(absl::StrCat("crm-customers serving gRPC on port ", runtime.port(), ", Kafka ",
                                     bootstrap, ", metrics on port ", m->port()));
   const int sig = crm::server::WaitForTerminationSignal();
   crm::server::LogInfo(absl::StrCat("signal ", sig, ": draining"));
   runtime.Shutdown();
-  engine->reset();
+  customers->reset();
   crm::server::LogInfo("crm-customers stopped");
   return 0;
 }

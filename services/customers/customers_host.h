@@ -1,0 +1,64 @@
+#ifndef CRM_SERVICES_CUSTOMERS_CUSTOMERS_HOST_H_
+#define CRM_SERVICES_CUSTOMERS_CUSTOMERS_HOST_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "libs/common/clock.h"
+#include "libs/eventlog/log.h"
+#include "libs/server/metrics.h"
+#include "libs/server/runtime.h"
+#include "services/customers/customer_engine.h"
+#include "services/customers/customers_service.h"
+
+namespace crm::customers {
+
+// The customers service as a process hosts it (crmd, crm-customers): projections opened (and
+// rebuilt when asked or built by other code), the engine caught up, the gRPC service, and two
+// background loops: the projection-lag gauge and the scheduler. Not thread-safe; one per process.
+class CustomersHost {
+ public:
+  struct Options {
+    // Folder of the projections. Required.
+    std::string dir;
+    // Rebuild the projections from the log before serving. Default: false.
+    bool rebuild = false;
+    // Required.
+    Clock* clock = nullptr;
+    // Required; must outlive the host.
+    server::Metrics* metrics = nullptr;
+    // How often the scheduler runs (pool returns, recycle-bin purges); zero disables it.
+    // Default: 1 minute.
+    absl::Duration scheduler_interval = absl::Minutes(1);
+  };
+
+  // Opens everything up to a caught-up engine and the service on `runtime` (not yet started).
+  // `log` and `runtime` must outlive the host.
+  static absl::StatusOr<std::unique_ptr<CustomersHost>> Open(eventlog::Log* log, server::Runtime* runtime,
+                                                             Options options);
+  // Stops the loops, then closes the engine and projections. Call after the runtime drained.
+  ~CustomersHost();
+
+  grpc::Service* service() { return service_.get(); }
+  CustomerEngine* engine() { return engine_.get(); }
+  // Starts the lag gauge and the scheduler.
+  void StartLoops();
+
+ private:
+  CustomersHost(eventlog::Log* log, Options o) : log_(log), options_(std::move(o)) {}
+
+  eventlog::Log* log_;
+  const Options options_;
+  std::unique_ptr<projection::ProjectionDb> db_;
+  std::unique_ptr<CustomerEngine> engine_;
+  std::unique_ptr<CustomersService> service_;
+  absl::Notification stop_;
+  std::thread lag_, scheduler_;
+};
+
+}  // namespace crm::customers
+
+#endif  // CRM_SERVICES_CUSTOMERS_CUSTOMERS_HOST_H_
