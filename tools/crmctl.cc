@@ -5,9 +5,12 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "crm/customers/v1/customers_service.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -64,33 +67,69 @@ std::string Time(const google::protobuf::Timestamp& t) {
   return google::protobuf::util::TimeUtil::ToString(t);
 }
 
-void PrintCustomer(const Customer& c, const Global& g) {
-  if (g.output == "json") {
-    std::cout << Json(c);
-    return;
-  }
-  auto row = [](const char* k, const std::string& v) {
-    if (!v.empty()) std::printf("%-18s %s\n", k, v.c_str());
+// One "field value" line per set field, nested messages indented; enums by name.
+void PrintRows(const google::protobuf::Message& m, int indent = 0) {
+  using google::protobuf::FieldDescriptor;
+  const auto* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  auto scalar = [&](const FieldDescriptor* f, int i) -> std::string {
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING: return i < 0 ? r->GetString(m, f) : r->GetRepeatedString(m, f, i);
+      case FieldDescriptor::CPPTYPE_ENUM: return i < 0 ? r->GetEnum(m, f)->name() : r->GetRepeatedEnum(m, f, i)->name();
+      case FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(m, f) ? "true" : "false";
+      case FieldDescriptor::CPPTYPE_INT32: return std::to_string(r->GetInt32(m, f));
+      case FieldDescriptor::CPPTYPE_INT64: return std::to_string(r->GetInt64(m, f));
+      default: return "";
+    }
   };
-  row("name", c.name());
-  row("customer_number", c.customer_number());
-  row("display_name", c.display_name());
-  row("kind", crm::customers::v1::CustomerKind_Name(c.kind()));
-  row("phone", c.phone());
-  row("email", c.email());
-  row("lifecycle_status", crm::customers::v1::LifecycleStatus_Name(c.lifecycle_status()));
-  row("tags", absl::StrJoin(c.tags(), ","));
-  row("owner_id", c.owner_id());
-  row("team_id", c.team_id());
-  row("source", c.source());
-  row("industry", c.industry());
-  row("address", c.address());
-  row("notes", c.notes());
-  row("create_time", Time(c.create_time()));
-  row("update_time", Time(c.update_time()));
-  row("delete_time", Time(c.delete_time()));
-  row("etag", c.etag());
-  row("consistency_token", c.consistency_token());
+  for (const FieldDescriptor* f : fields) {
+    const std::string pad(indent, ' ');
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->message_type() == google::protobuf::Timestamp::descriptor() && !f->is_repeated()) {
+        std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(),
+                    Time(static_cast<const google::protobuf::Timestamp&>(r->GetMessage(m, f))).c_str());
+        continue;
+      }
+      const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+      for (int i = 0; i < n; ++i) {
+        std::printf("%s%s%s\n", pad.c_str(), f->name().c_str(), f->is_repeated() ? absl::StrCat("[", i, "]").c_str() : "");
+        PrintRows(f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f), indent + 2);
+      }
+    } else if (f->is_repeated()) {
+      std::vector<std::string> items;
+      for (int i = 0; i < r->FieldSize(m, f); ++i) items.push_back(scalar(f, i));
+      std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(), absl::StrJoin(items, ",").c_str());
+    } else {
+      std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(), scalar(f, -1).c_str());
+    }
+  }
+}
+
+void Print(const google::protobuf::Message& m, const Global& g) {
+  if (g.output == "json") {
+    std::cout << Json(m);
+  } else {
+    PrintRows(m);
+  }
+}
+
+// Enum flags take the value's name without its prefix, in lower case: --channel website.
+template <typename Enum>
+bool ParseEnumFlag(const std::string& value, const std::string& prefix, Enum* out) {
+  const auto* d = google::protobuf::GetEnumDescriptor<Enum>()->FindValueByName(
+      prefix + absl::AsciiStrToUpper(value));
+  if (d == nullptr || d->number() == 0) return false;
+  *out = static_cast<Enum>(d->number());
+  return true;
+}
+
+template <typename Enum>
+std::vector<std::string> EnumChoices(const std::string& prefix) {
+  std::vector<std::string> out;
+  const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
+  for (int i = 1; i < d->value_count(); ++i) out.push_back(absl::AsciiStrToLower(d->value(i)->name().substr(prefix.size())));
+  return out;
 }
 
 std::string ResourceName(const std::string& id) {
@@ -100,6 +139,7 @@ std::string ResourceName(const std::string& id) {
 // The customer fields a command line may set; flags left out stay unset.
 struct CustomerFlags {
   std::string display_name, phone, email, kind, status, owner, team, source, industry, address, notes;
+  std::string channel, cooperation, scale, churn_reason, region;
   std::vector<std::string> tags;
   bool clear_tags = false;
 
@@ -117,6 +157,14 @@ struct CustomerFlags {
     cmd->add_option("--industry", industry, "Industry");
     cmd->add_option("--address", address, "Address");
     cmd->add_option("--notes", notes, "Notes");
+    using namespace crm::customers::v1;
+    cmd->add_option("--channel", channel, "Source channel")
+        ->check(CLI::IsMember(EnumChoices<SourceChannel>("SOURCE_CHANNEL_")));
+    cmd->add_option("--cooperation", cooperation, "Cooperation status")
+        ->check(CLI::IsMember(EnumChoices<CooperationStatus>("COOPERATION_STATUS_")));
+    cmd->add_option("--scale", scale, "Company scale")->check(CLI::IsMember(EnumChoices<CompanyScale>("COMPANY_SCALE_")));
+    cmd->add_option("--churn-reason", churn_reason, "Why the customer was lost (with --status lost)");
+    cmd->add_option("--region", region, "Province/city, e.g. 广东/深圳");
   }
 
   // Fills `c` and returns the update_mask paths of the flags given.
@@ -148,6 +196,21 @@ struct CustomerFlags {
     set("--source", "source", [&] { c->set_source(source); });
     set("--industry", "industry", [&] { c->set_industry(industry); });
     set("--address", "address", [&] { c->set_address(address); });
+    using namespace crm::customers::v1;
+    set("--channel", "source_channel", [&] {
+      SourceChannel v;
+      if (ParseEnumFlag(channel, "SOURCE_CHANNEL_", &v)) c->set_source_channel(v);
+    });
+    set("--cooperation", "cooperation_status", [&] {
+      CooperationStatus v;
+      if (ParseEnumFlag(cooperation, "COOPERATION_STATUS_", &v)) c->set_cooperation_status(v);
+    });
+    set("--scale", "scale", [&] {
+      CompanyScale v;
+      if (ParseEnumFlag(scale, "COMPANY_SCALE_", &v)) c->set_scale(v);
+    });
+    set("--churn-reason", "churn_reason", [&] { c->set_churn_reason(churn_reason); });
+    set("--region", "region", [&] { c->set_region(region); });
     set("--notes", "notes", [&] { c->set_notes(notes); });
     return paths;
   }
@@ -171,6 +234,17 @@ class Client {
   const Global& g_;
   std::unique_ptr<CustomerService::Stub> stub_;
 };
+
+// Calls one unary method and prints the answer; the exit code of the call.
+template <typename Req, typename Resp>
+int Call(Client& client, grpc::Status (CustomerService::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+         const Req& req, const Global& g) {
+  Resp resp;
+  grpc::Status s = (client.operator->()->*method)(client.Context().get(), req, &resp);
+  if (!s.ok()) return RpcFail(s);
+  Print(resp, g);
+  return 0;
+}
 
 }  // namespace
 
@@ -237,6 +311,86 @@ int main(int argc, char** argv) {
   undel->add_option("--etag", etag, "Expected etag");
   auto* history = customers->add_subcommand("history", "The audit trail of a customer");
   history->add_option("id", id, "customers/{id} or {id}")->required();
+  std::string as_of_time;
+  int64_t as_of_version = 0;
+  get->add_option("--as-of-version", as_of_version, "Show the customer as of this version (etag)");
+  get->add_option("--as-of-time", as_of_time, "Show the customer as the log knew it then (RFC 3339)");
+  auto* release = customers->add_subcommand("release", "Release a customer to the public pool (公海)");
+  release->add_option("id", id, "customers/{id} or {id}")->required();
+  release->add_option("--reason", reason, "Why");
+  release->add_option("--etag", etag, "Expected etag");
+  auto* claim = customers->add_subcommand("claim", "Claim a customer from the public pool");
+  claim->add_option("id", id, "customers/{id} or {id}")->required();
+  claim->add_option("--request-id", request_id, "Idempotency key");
+
+  // customers contacts
+  auto* contacts = customers->add_subcommand("contacts", "Contacts (联系人) of a customer");
+  contacts->require_subcommand(1);
+  std::string contact_id, contact_name, contact_title, contact_phone, contact_email, contact_wechat, contact_notes;
+  bool contact_primary = false;
+  auto contact_flags = [&](CLI::App* cmd) {
+    cmd->add_option("id", id, "customers/{id} or {id}")->required();
+    cmd->add_option("--name", contact_name, "Name");
+    cmd->add_option("--title", contact_title, "Job title");
+    cmd->add_option("--phone", contact_phone, "Mobile or landline with area code");
+    cmd->add_option("--email", contact_email, "E-mail");
+    cmd->add_option("--wechat", contact_wechat, "WeChat id");
+    cmd->add_option("--notes", contact_notes, "Notes");
+    cmd->add_flag("--primary", contact_primary, "Make this the primary contact");
+  };
+  auto* contact_add = contacts->add_subcommand("add", "Add a contact");
+  contact_flags(contact_add);
+  contact_add->add_option("--request-id", request_id, "Idempotency key");
+  auto* contact_update = contacts->add_subcommand("update", "Change the contact fields given as flags");
+  contact_flags(contact_update);
+  contact_update->add_option("--contact-id", contact_id, "Which contact")->required();
+  auto* contact_remove = contacts->add_subcommand("remove", "Remove a contact");
+  contact_remove->add_option("id", id, "customers/{id} or {id}")->required();
+  contact_remove->add_option("--contact-id", contact_id, "Which contact")->required();
+  contact_remove->add_flag("--yes", yes, "Do it without asking");
+
+  // customers followups
+  auto* followups = customers->add_subcommand("followups", "Follow-up records (跟进记录)");
+  followups->require_subcommand(1);
+  std::string fu_channel, fu_summary, fu_feedback, fu_next_step, fu_next_time, fu_time;
+  auto* fu_add = followups->add_subcommand("add", "Record a follow-up");
+  fu_add->add_option("id", id, "customers/{id} or {id}")->required();
+  fu_add->add_option("--channel", fu_channel, "How")
+      ->check(CLI::IsMember(EnumChoices<crm::customers::v1::FollowUpChannel>("FOLLOW_UP_CHANNEL_")))->required();
+  fu_add->add_option("--summary", fu_summary, "What was discussed")->required();
+  fu_add->add_option("--feedback", fu_feedback, "What the customer said");
+  fu_add->add_option("--next-step", fu_next_step, "Next step");
+  fu_add->add_option("--next-time", fu_next_time, "Next follow-up time (RFC 3339)");
+  fu_add->add_option("--time", fu_time, "When it took place (RFC 3339; default now)");
+  fu_add->add_option("--contact-id", contact_id, "Contact spoken to");
+  fu_add->add_option("--request-id", request_id, "Idempotency key");
+  auto* fu_list = followups->add_subcommand("list", "Follow-ups, newest first");
+  fu_list->add_option("id", id, "customers/{id} or {id}")->required();
+  fu_list->add_option("--page-size", page_size, "Rows per page (max 1000)");
+  fu_list->add_option("--page-token", page_token, "From next_page_token");
+
+  // pool
+  auto* pool = app.add_subcommand("pool", "Public pool (公海) policy");
+  pool->require_subcommand(1);
+  pool->fallthrough();
+  auto* pool_get = pool->add_subcommand("get", "Show the pool policy");
+  auto* pool_set = pool->add_subcommand("set", "Replace the pool policy (admins)");
+  int claim_limit = 0, return_days = 0;
+  std::vector<std::string> team_days, user_limits;
+  pool_set->add_option("--daily-claim-limit", claim_limit, "Claims per rep and day; 0: no limit")->required();
+  pool_set->add_option("--return-after-days", return_days, "Idle days before a customer returns; 0: never")
+      ->required();
+  pool_set->add_option("--team-days", team_days, "team=days override (repeat)");
+  pool_set->add_option("--user-limit", user_limits, "user=claims override (repeat)");
+
+  // industries
+  auto* industries = app.add_subcommand("industries", "The industry list customers choose from");
+  industries->require_subcommand(1);
+  industries->fallthrough();
+  auto* ind_list = industries->add_subcommand("list", "Show the list");
+  auto* ind_set = industries->add_subcommand("set", "Replace the list (admins)");
+  std::vector<std::string> industry_items;
+  ind_set->add_option("--industry", industry_items, "code=name (repeat, in order)")->required();
 
   try {
     app.parse(argc, argv);
@@ -285,14 +439,20 @@ int main(int argc, char** argv) {
     Customer resp;
     s = client->CreateCustomer(client.Context().get(), req, &resp);
     if (!s.ok()) return RpcFail(s);
-    PrintCustomer(resp, g);
+    Print(resp, g);
   } else if (get->parsed()) {
     crm::customers::v1::GetCustomerRequest req;
     req.set_name(ResourceName(id));
+    req.set_as_of_version(as_of_version);
+    if (!as_of_time.empty()) {
+      if (!google::protobuf::util::TimeUtil::FromString(as_of_time, req.mutable_as_of_time())) {
+        return Fail("--as-of-time is not RFC 3339, e.g. 2026-05-01T08:00:00+08:00");
+      }
+    }
     Customer resp;
     s = client->GetCustomer(client.Context().get(), req, &resp);
     if (!s.ok()) return RpcFail(s);
-    PrintCustomer(resp, g);
+    Print(resp, g);
   } else if (list->parsed()) {
     crm::customers::v1::ListCustomersRequest req;
     req.set_filter(filter);
@@ -327,7 +487,7 @@ int main(int argc, char** argv) {
     Customer resp;
     s = client->UpdateCustomer(client.Context().get(), req, &resp);
     if (!s.ok()) return RpcFail(s);
-    PrintCustomer(resp, g);
+    Print(resp, g);
   } else if (del->parsed()) {
     if (dry_run || !yes) {
       crm::customers::v1::GetCustomerRequest req;
@@ -347,7 +507,7 @@ int main(int argc, char** argv) {
     Customer resp;
     s = client->DeleteCustomer(client.Context().get(), req, &resp);
     if (!s.ok()) return RpcFail(s);
-    PrintCustomer(resp, g);
+    Print(resp, g);
   } else if (undel->parsed()) {
     crm::customers::v1::UndeleteCustomerRequest req;
     req.set_name(ResourceName(id));
@@ -355,7 +515,110 @@ int main(int argc, char** argv) {
     Customer resp;
     s = client->UndeleteCustomer(client.Context().get(), req, &resp);
     if (!s.ok()) return RpcFail(s);
-    PrintCustomer(resp, g);
+    Print(resp, g);
+  } else if (release->parsed()) {
+    crm::customers::v1::ReleaseCustomerRequest req;
+    req.set_name(ResourceName(id));
+    req.set_reason(reason);
+    req.set_etag(etag);
+    return Call(client, &CustomerService::Stub::ReleaseCustomer, req, g);
+  } else if (claim->parsed()) {
+    crm::customers::v1::ClaimCustomerRequest req;
+    req.set_name(ResourceName(id));
+    req.set_request_id(request_id);
+    return Call(client, &CustomerService::Stub::ClaimCustomer, req, g);
+  } else if (contact_add->parsed() || contact_update->parsed()) {
+    crm::customers::v1::Contact c;
+    std::vector<std::string> paths;
+    CLI::App* cmd = contact_add->parsed() ? contact_add : contact_update;
+    auto set = [&](const char* flag, const char* path, auto apply) {
+      if (cmd->count(flag) > 0) {
+        apply();
+        paths.push_back(path);
+      }
+    };
+    set("--name", "name", [&] { c.set_name(contact_name); });
+    set("--title", "title", [&] { c.set_title(contact_title); });
+    set("--phone", "phone", [&] { c.set_phone(contact_phone); });
+    set("--email", "email", [&] { c.set_email(contact_email); });
+    set("--wechat", "wechat", [&] { c.set_wechat(contact_wechat); });
+    set("--notes", "notes", [&] { c.set_notes(contact_notes); });
+    set("--primary", "primary", [&] { c.set_primary(contact_primary); });
+    if (contact_add->parsed()) {
+      crm::customers::v1::AddContactRequest req;
+      req.set_parent(ResourceName(id));
+      *req.mutable_contact() = c;
+      req.set_request_id(request_id);
+      return Call(client, &CustomerService::Stub::AddContact, req, g);
+    }
+    if (paths.empty()) return Fail("nothing to update: give at least one field flag");
+    crm::customers::v1::UpdateContactRequest req;
+    req.set_parent(ResourceName(id));
+    c.set_id(contact_id);
+    *req.mutable_contact() = c;
+    for (const auto& p : paths) req.mutable_update_mask()->add_paths(p);
+    return Call(client, &CustomerService::Stub::UpdateContact, req, g);
+  } else if (contact_remove->parsed()) {
+    if (!yes) return Fail(absl::StrCat("refusing to remove contact ", contact_id, " without --yes"));
+    crm::customers::v1::RemoveContactRequest req;
+    req.set_parent(ResourceName(id));
+    req.set_contact_id(contact_id);
+    return Call(client, &CustomerService::Stub::RemoveContact, req, g);
+  } else if (fu_add->parsed()) {
+    crm::customers::v1::CreateFollowUpRequest req;
+    req.set_parent(ResourceName(id));
+    req.set_request_id(request_id);
+    auto* f = req.mutable_follow_up();
+    crm::customers::v1::FollowUpChannel ch;
+    ParseEnumFlag(fu_channel, "FOLLOW_UP_CHANNEL_", &ch);
+    f->set_channel(ch);
+    f->set_summary(fu_summary);
+    f->set_feedback(fu_feedback);
+    f->set_next_step(fu_next_step);
+    f->set_contact_id(contact_id);
+    if (!fu_next_time.empty() &&
+        !google::protobuf::util::TimeUtil::FromString(fu_next_time, f->mutable_next_follow_up_time())) {
+      return Fail("--next-time is not RFC 3339, e.g. 2026-05-01T10:00:00+08:00");
+    }
+    if (!fu_time.empty() && !google::protobuf::util::TimeUtil::FromString(fu_time, f->mutable_follow_up_time())) {
+      return Fail("--time is not RFC 3339, e.g. 2026-05-01T10:00:00+08:00");
+    }
+    return Call(client, &CustomerService::Stub::CreateFollowUp, req, g);
+  } else if (fu_list->parsed()) {
+    crm::customers::v1::ListFollowUpsRequest req;
+    req.set_parent(ResourceName(id));
+    req.set_page_size(page_size);
+    req.set_page_token(page_token);
+    return Call(client, &CustomerService::Stub::ListFollowUps, req, g);
+  } else if (pool_get->parsed()) {
+    return Call(client, &CustomerService::Stub::GetPoolPolicy, crm::customers::v1::GetPoolPolicyRequest(), g);
+  } else if (pool_set->parsed()) {
+    crm::customers::v1::UpdatePoolPolicyRequest req;
+    auto* p = req.mutable_policy();
+    p->set_daily_claim_limit(claim_limit);
+    p->set_return_after_days(return_days);
+    for (const auto& [items, map] : {std::pair{&team_days, p->mutable_team_return_after_days()},
+                                     std::pair{&user_limits, p->mutable_user_daily_claim_limit()}}) {
+      for (const auto& item : *items) {
+        std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+        int32_t n = 0;
+        if (kv.first.empty() || !absl::SimpleAtoi(kv.second, &n)) return Fail(absl::StrCat("'", item, "' is not key=number"));
+        (*map)[kv.first] = n;
+      }
+    }
+    return Call(client, &CustomerService::Stub::UpdatePoolPolicy, req, g);
+  } else if (ind_list->parsed()) {
+    return Call(client, &CustomerService::Stub::ListIndustries, crm::customers::v1::ListIndustriesRequest(), g);
+  } else if (ind_set->parsed()) {
+    crm::customers::v1::SetIndustriesRequest req;
+    for (const auto& item : industry_items) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+      if (kv.first.empty() || kv.second.empty()) return Fail(absl::StrCat("'", item, "' is not code=name"));
+      auto* i = req.add_industries();
+      i->set_code(kv.first);
+      i->set_name(kv.second);
+    }
+    return Call(client, &CustomerService::Stub::SetIndustries, req, g);
   } else if (history->parsed()) {
     crm::customers::v1::ListCustomerEventsRequest req;
     req.set_parent(ResourceName(id));
