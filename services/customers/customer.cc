@@ -253,6 +253,25 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view email) {
 }
 
 
+absl::Status CheckTags(const google::protobuf::RepeatedPtrField<std::string>& tags, absl::string_view field) {
+  if (tags.size() > 50) return InvalidFieldError(field, "has more than 50 tags");
+  std::set<std::string> seen;
+  for (const auto& t : tags) {
+    if (auto s = CheckText(t, field, 50, true); !s.ok()) return s;
+    if (!seen.insert(t).second) return InvalidFieldError(field, absl::StrCat("repeats '", t, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckIndustry(const std::string& code, absl::string_view field, const CustomerSettings& settings) {
+  if (code.empty()) return absl::OkStatus();
+  const auto& list = settings.industries();
+  if (std::none_of(list.begin(), list.end(), [&](const v1::Industry& i) { return i.code() == code; })) {
+    return InvalidFieldError(field, absl::StrCat("'", code, "' is not in the industry list (ListIndustries)"));
+  }
+  return absl::OkStatus();
+}
+
 const std::vector<std::string>& EditableFields() {
   static const auto* f = new std::vector<std::string>{
       "kind", "display_name", "phone", "email", "lifecycle_status", "tags", "owner_id",
@@ -335,12 +354,7 @@ absl::Status ValidateProfile(const CustomerProfile& p, const std::vector<std::st
     return InvalidFieldError(field("scale"), "is not a CompanyScale");
   }
   if (Has(paths, "tags")) {
-    if (p.tags_size() > 50) return InvalidFieldError(field("tags"), "has more than 50 tags");
-    std::set<std::string> seen;
-    for (const auto& t : p.tags()) {
-      if (auto s = CheckText(t, field("tags"), 50, true); !s.ok()) return s;
-      if (!seen.insert(t).second) return InvalidFieldError(field("tags"), absl::StrCat("repeats '", t, "'"));
-    }
+    if (auto s = CheckTags(p.tags(), field("tags")); !s.ok()) return s;
   }
   struct Limit { const char* name; const std::string& value; size_t max; };
   for (const Limit& l : {Limit{"owner_id", p.owner_id(), 128}, Limit{"team_id", p.team_id(), 128},
@@ -351,12 +365,8 @@ absl::Status ValidateProfile(const CustomerProfile& p, const std::vector<std::st
     if (!Has(paths, l.name)) continue;
     if (auto s = CheckText(l.value, field(l.name), l.max, false); !s.ok()) return s;
   }
-  if (Has(paths, "industry") && !p.industry().empty()) {
-    const auto& list = settings.industries();
-    if (std::none_of(list.begin(), list.end(), [&](const v1::Industry& i) { return i.code() == p.industry(); })) {
-      return InvalidFieldError(field("industry"),
-                               absl::StrCat("'", p.industry(), "' is not in the industry list (ListIndustries)"));
-    }
+  if (Has(paths, "industry")) {
+    if (auto s = CheckIndustry(p.industry(), field("industry"), settings); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -654,6 +664,7 @@ void Apply(CustomerState& s, const CustomerEvent& event, int64_t version, absl::
           *s.mutable_create_time() = ts;
           *s.mutable_owner_since() = ts;
           s.set_created_by(actor);
+          s.set_lead_id(e.lead_id());
         } else if constexpr (std::is_same_v<T, v1::CustomerUpdated>) {
           *s.mutable_profile() = e.profile();
           s.set_normalized_phone(e.normalized_phone());

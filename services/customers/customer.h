@@ -43,10 +43,16 @@ std::string FoldFullWidth(absl::string_view in);
 // not blank when `required`).
 absl::Status CheckText(const std::string& v, absl::string_view field, size_t max, bool required);
 
+// INVALID_ARGUMENT naming `field` unless `tags` are at most 50 distinct texts of 1-50 characters.
+absl::Status CheckTags(const google::protobuf::RepeatedPtrField<std::string>& tags, absl::string_view field);
+
 // The industries customers choose from until an admin sets a list (GB/T 4754 sections).
 const std::vector<v1::Industry>& DefaultIndustries();
 // The settings in force: `stored` with defaults for what was never set.
 CustomerSettings EffectiveSettings(const CustomerSettings& stored);
+
+// INVALID_ARGUMENT naming `field` unless `code` is empty or in `settings`' industry list.
+absl::Status CheckIndustry(const std::string& code, absl::string_view field, const CustomerSettings& settings);
 
 // Checks every editable field of `profile` named in `paths` (all when empty) against the
 // rules and `settings` (industry list); errors are INVALID_ARGUMENT naming "<prefix>.<field>".

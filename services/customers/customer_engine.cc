@@ -19,9 +19,12 @@
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "services/customers/customer_projections.h"
+#include "services/customers/engine_util.h"
 
 namespace crm::customers {
 namespace {
+
+using namespace internal;  // NOLINT: the engine's own helpers
 
 using common::v1::EventEnvelope;
 using google::protobuf::FieldDescriptor;
@@ -30,119 +33,6 @@ using google::protobuf::util::TimeUtil;
 using projection::FromRocks;
 
 constexpr char kSource[] = "/crm/customers";
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
-}
-
-const Message& Payload(const CustomerEvent& e) {
-  return std::visit([](const auto& m) -> const Message& { return m; }, e);
-}
-
-// Copies every field of `from` into the field of `to` with the same name and type (the API
-// messages mirror the state's names). Unset message fields are cleared.
-void CopySameNamed(const Message& from, Message* to) {
-  const auto* fr = from.GetReflection();
-  const auto* tr = to->GetReflection();
-  for (int i = 0; i < from.GetDescriptor()->field_count(); ++i) {
-    const FieldDescriptor* f = from.GetDescriptor()->field(i);
-    const FieldDescriptor* t = to->GetDescriptor()->FindFieldByName(f->name());
-    if (t == nullptr || t->type() != f->type() || t->is_repeated() != f->is_repeated() ||
-        t->message_type() != f->message_type() || t->enum_type() != f->enum_type()) {
-      continue;
-    }
-    tr->ClearField(to, t);
-    if (f->is_repeated()) {
-      for (int j = 0; j < fr->FieldSize(from, f); ++j) {
-        switch (f->cpp_type()) {
-          case FieldDescriptor::CPPTYPE_STRING: tr->AddString(to, t, fr->GetRepeatedString(from, f, j)); break;
-          case FieldDescriptor::CPPTYPE_ENUM: tr->AddEnumValue(to, t, fr->GetRepeatedEnumValue(from, f, j)); break;
-          case FieldDescriptor::CPPTYPE_MESSAGE: tr->AddMessage(to, t)->CopyFrom(fr->GetRepeatedMessage(from, f, j)); break;
-          default: break;
-        }
-      }
-      continue;
-    }
-    switch (f->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_STRING: tr->SetString(to, t, fr->GetString(from, f)); break;
-      case FieldDescriptor::CPPTYPE_ENUM: tr->SetEnumValue(to, t, fr->GetEnumValue(from, f)); break;
-      case FieldDescriptor::CPPTYPE_BOOL: tr->SetBool(to, t, fr->GetBool(from, f)); break;
-      case FieldDescriptor::CPPTYPE_INT32: tr->SetInt32(to, t, fr->GetInt32(from, f)); break;
-      case FieldDescriptor::CPPTYPE_INT64: tr->SetInt64(to, t, fr->GetInt64(from, f)); break;
-      case FieldDescriptor::CPPTYPE_MESSAGE:
-        if (fr->HasField(from, f)) tr->MutableMessage(to, t)->CopyFrom(fr->GetMessage(from, f));
-        break;
-      default: break;
-    }
-  }
-}
-
-// The fields of `m` (among `names`) that are set: AIP-134's "no mask means every field set".
-std::vector<std::string> SetFields(const Message& m, const std::vector<std::string>& names) {
-  std::vector<std::string> out;
-  const auto* r = m.GetReflection();
-  for (const auto& name : names) {
-    const auto* fd = m.GetDescriptor()->FindFieldByName(name);
-    if (fd->is_repeated() ? r->FieldSize(m, fd) > 0 : r->HasField(m, fd)) out.push_back(name);
-  }
-  return out;
-}
-
-absl::StatusOr<int64_t> ParseEtag(const std::string& etag, absl::string_view field) {
-  if (etag.empty()) return 0;
-  int64_t v = 0;
-  if (!absl::SimpleAtoi(etag, &v) || v < 1) return InvalidFieldError(field, "is not an etag this service issued");
-  return v;
-}
-
-absl::StatusOr<std::string> ParseName(const std::string& name, absl::string_view field) {
-  if (!absl::StartsWith(name, "customers/")) {
-    return InvalidFieldError(field, "must look like customers/{id}");
-  }
-  std::string id = name.substr(10);
-  if (!IsCanonicalUuid(id)) return InvalidFieldError(field, "has an id that is not a UUID");
-  return id;
-}
-
-absl::Status CheckRequestId(const std::string& rid, absl::string_view field = "request_id") {
-  if (rid.size() > 128) return InvalidFieldError(field, "is longer than 128 characters");
-  for (char c : rid) {
-    if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f) {
-      return InvalidFieldError(field, "must be printable ASCII without spaces");
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The customer a command addresses, with its expected version.
-struct Target {
-  std::string id;
-  int64_t etag = 0;
-};
-
-absl::StatusOr<Target> ParseTarget(const std::string& request_id, const std::string& name,
-                                   absl::string_view name_field, const std::string& etag,
-                                   absl::string_view etag_field) {
-  CRM_RETURN_IF_ERROR(CheckRequestId(request_id));
-  Target t;
-  CRM_ASSIGN_OR_RETURN(t.id, ParseName(name, name_field));
-  CRM_ASSIGN_OR_RETURN(t.etag, ParseEtag(etag, etag_field));
-  return t;
-}
-
-// A UUID-shaped id derived from a name (RFC 9562 version 8, SHA-256): a retried request
-// with the same request_id creates the same sub-resource id.
-std::string DerivedId(absl::string_view a, absl::string_view b) {
-  std::string h = Sha256({a, "/", b});
-  h[6] = static_cast<char>((h[6] & 0x0f) | 0x80);
-  h[8] = static_cast<char>((h[8] & 0x3f) | 0x80);
-  const std::string hex = absl::BytesToHexString(h.substr(0, 16));
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20, 12));
-}
-
-// Uses "days" in the configured zone as yyyymmdd.
-std::string Day(absl::Time t, absl::TimeZone zone) { return absl::FormatTime("%Y%m%d", t, zone); }
 
 // Who the scheduler writes as.
 const Caller kScheduler{"scheduler", "service", ""};
@@ -243,34 +133,6 @@ absl::StatusOr<Order> ParseOrder(const std::string& text) {
   return o;
 }
 
-// Page tokens carry the offset and a fingerprint of the query they belong to.
-std::string PageToken(int64_t offset, const std::string& fingerprint) {
-  std::string out;
-  absl::WebSafeBase64Escape(absl::StrCat(offset, ":", fingerprint), &out);
-  return out;
-}
-
-absl::StatusOr<int64_t> ParsePageToken(const std::string& token, const std::string& fingerprint) {
-  if (token.empty()) return 0;
-  std::string raw;
-  int64_t offset = 0;
-  if (!absl::WebSafeBase64Unescape(token, &raw)) return InvalidFieldError("page_token", "is not a page token");
-  std::pair<std::string, std::string> parts = absl::StrSplit(raw, absl::MaxSplits(':', 1));
-  if (!absl::SimpleAtoi(parts.first, &offset) || offset < 0) {
-    return InvalidFieldError("page_token", "is not a page token");
-  }
-  if (parts.second != fingerprint) {
-    return InvalidFieldError("page_token", "belongs to a query with other filter, order_by or show_deleted");
-  }
-  return offset;
-}
-
-absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field) {
-  if (requested < 0) return InvalidFieldError(field, "must not be negative");
-  if (requested == 0) return 50;
-  return std::min(requested, 1000);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::Log* log,
@@ -318,10 +180,10 @@ absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& p
     }
   }
   if (!request_id.empty()) {
-    if (reserved_.contains(rows::Request(request_id))) {
+    if (reserved_.contains(rows::RequestPrefix(request_id))) {
       return absl::AbortedError("a request with this request_id is in progress; retry");
     }
-    wanted.push_back({rows::Request(request_id), "request"});
+    wanted.push_back({rows::RequestPrefix(request_id), "request"});
   }
   for (const auto& [key, what] : wanted) {
     if (reserved_.contains(key)) continue;  // the same customer re-reserving its own key
@@ -334,6 +196,16 @@ absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& p
 void CustomerEngine::Unreserve(const Reservation& r) {
   absl::MutexLock l(&mu_);
   for (const auto& k : r.keys) reserved_.erase(k);
+}
+
+absl::StatusOr<bool> CustomerEngine::SeenRequest(const std::string& request_id, const std::string& id) {
+  std::string unused;
+  rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), rows::Request(request_id, id), &unused);
+  if (s.ok()) return true;
+  CRM_RETURN_IF_ERROR(s.IsNotFound() ? absl::OkStatus() : FromRocks(s, "read request ids"));
+  CRM_ASSIGN_OR_RETURN(std::vector<std::string> others, ReadHolders(db_->db(), rows::RequestPrefix(request_id)));
+  if (!others.empty()) return InvalidFieldError("request_id", "was already used for another resource");
+  return false;
 }
 
 absl::StatusOr<std::string> CustomerEngine::AllocateNumber() {
@@ -354,8 +226,8 @@ absl::StatusOr<std::string> CustomerEngine::AllocateNumber() {
 
 void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource source,
                              const std::string& id, const std::string& request_id, DecideFn decide,
-                             Callback<Written> done) {
-  writer_->Serialize(id, [this, caller, source, id, request_id, decide = std::move(decide),
+                             Callback<Written> done, const std::string& correlation) {
+  writer_->Serialize(id, [this, caller, source, id, request_id, correlation, decide = std::move(decide),
                           done = std::move(done)]() mutable {
     auto fail = [&](absl::Status s) {
       writer_->Release(id);
@@ -366,15 +238,11 @@ void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource sourc
     const CustomerState* cur = state->has_value() ? &**state : nullptr;
     if (!request_id.empty()) {
       // A repeat of a request already applied answers with the customer, not a second change.
-      std::string done_for;
-      if (db_->db()->Get(rocksdb::ReadOptions(), rows::Request(request_id), &done_for).ok()) {
-        if (done_for != id) {
-          return fail(InvalidFieldError("request_id", "was already used for another customer"));
-        }
-        if (cur != nullptr && CanSee(caller, *cur)) {
-          writer_->Release(id);
-          return done(Written{*cur, ""});
-        }
+      auto seen = SeenRequest(request_id, id);
+      if (!seen.ok()) return fail(seen.status());
+      if (*seen && cur != nullptr && CanSee(caller, *cur)) {
+        writer_->Release(id);
+        return done(Written{*cur, ""});
       }
     }
     auto decided = decide(cur);
@@ -400,7 +268,7 @@ void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource sourc
       return fail(s);
     }
     std::vector<projection::NewEvent> events;
-    for (const CustomerEvent& e : decided->events) events.push_back(projection::NewEvent::Of(Payload(e), at));
+    for (const CustomerEvent& e : decided->events) events.push_back(projection::NewEvent::Of(PayloadOf(e), at));
     projection::AggregateHead head{kCustomerAggregate, id, cur ? cur->version() : 0,
                                    cur ? cur->last_hash() : ""};
     projection::WriteContext ctx;
@@ -408,7 +276,7 @@ void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource sourc
     ctx.actor.set_role(caller.role);
     ctx.actor.set_team_id(caller.team);
     ctx.actor.set_source(source);
-    ctx.correlation_id = request_id;
+    ctx.correlation_id = correlation.empty() ? request_id : correlation;
     writer_->Append(head, ctx, std::move(events),
                     [this, id, res = std::move(res), after = std::move(after),
                      done = std::move(done)](absl::StatusOr<std::string> token) mutable {
@@ -460,12 +328,14 @@ void CustomerEngine::Create(const Caller& caller, const v1::CreateCustomerReques
   if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
   if (!req.has_customer()) return done(InvalidFieldError("customer", "is required"));
   if (!req.request_id().empty()) {
-    std::string id;
-    if (db_->db()->Get(rocksdb::ReadOptions(), rows::Request(req.request_id()), &id).ok()) {
+    auto ids = ReadHolders(db_->db(), rows::RequestPrefix(req.request_id()));
+    if (!ids.ok()) return done(ids.status());
+    for (const auto& id : *ids) {
       auto s = ReadCustomer(db_->db(), rocksdb::ReadOptions(), id);
       if (!s.ok()) return done(s.status());
       if (s->has_value() && CanSee(caller, **s)) return done(ToApi(**s));
     }
+    if (!ids->empty()) return done(InvalidFieldError("request_id", "was already used for another resource"));
   }
   const v1::Customer& c = req.customer();
   if (!c.name().empty()) return done(InvalidFieldError("customer.name", "is assigned by the service"));

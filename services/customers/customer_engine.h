@@ -15,6 +15,7 @@
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/projection_db.h"
 #include "services/customers/customer.h"
+#include "services/customers/lead.h"
 
 namespace crm::customers {
 
@@ -71,6 +72,24 @@ class CustomerEngine {
                         Callback<v1::PoolPolicy> done);
   void SetIndustries(const Caller& caller, const v1::SetIndustriesRequest& req,
                      Callback<v1::ListIndustriesResponse> done);
+
+  // Leads (线索), in lead_commands.cc.
+  using LeadDone = Callback<v1::Lead>;
+  void CreateLead(const Caller& caller, const v1::CreateLeadRequest& req, LeadDone done);
+  void UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, LeadDone done);
+  void AssignLead(const Caller& caller, const v1::AssignLeadRequest& req, LeadDone done);
+  void ClaimLead(const Caller& caller, const v1::ClaimLeadRequest& req, LeadDone done);
+  void ReleaseLead(const Caller& caller, const v1::ReleaseLeadRequest& req, LeadDone done);
+  void QualifyLead(const Caller& caller, const v1::QualifyLeadRequest& req, LeadDone done);
+  void DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, LeadDone done);
+  // Writes the customer side (created, or an existing one filled in) and then the lead's
+  // LeadConverted, holding the lead meanwhile. A crash between the two leaves the customer
+  // (with lead_id) and an open lead; converting again finds that customer and completes.
+  void ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
+                   Callback<v1::ConvertLeadResponse> done);
+  absl::StatusOr<v1::Lead> GetLead(const Caller& caller, const v1::GetLeadRequest& req, absl::Time deadline);
+  absl::StatusOr<v1::ListLeadsResponse> ListLeads(const Caller& caller, const v1::ListLeadsRequest& req,
+                                                  absl::Time deadline);
 
   // Calls `done` once the projections reached `token` (a min_consistency_token; empty is
   // reached at once), with INVALID_ARGUMENT naming `field` for a malformed token or
@@ -155,8 +174,28 @@ class CustomerEngine {
   // Runs `decide` on customer `id` after the commands before it, reserves the dedupe keys the
   // result holds and appends its events. A repeated request_id answers with the current state
   // without deciding again. `done` gets the state (unchanged when nothing was decided).
+  // `correlation` (default: the request id) goes into the envelopes.
   void Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
-               const std::string& request_id, DecideFn decide, Callback<Written> done);
+               const std::string& request_id, DecideFn decide, Callback<Written> done,
+               const std::string& correlation = "");
+  // Whether `request_id` was applied to aggregate `id` already; INVALID_ARGUMENT when it was
+  // used for another one.
+  absl::StatusOr<bool> SeenRequest(const std::string& request_id, const std::string& id);
+
+  // The lead write path: serialise on the lead, decide, append. `done` gets the lead and its
+  // token ("" when nothing was written).
+  using LeadDecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<LeadEvent>>(const LeadState*)>;
+  struct LeadWritten {
+    LeadState lead;
+    std::string token;
+  };
+  void ExecuteLead(const Caller& caller, const std::string& id, const std::string& request_id,
+                   LeadDecideFn decide, LeadDone done);
+  // Appends lead events (the lead must be held through Serialize); `done` on the writer thread.
+  void AppendLead(const Caller& caller, const LeadState* lead, const std::string& id,
+                  const std::string& correlation, std::vector<LeadEvent> events, Callback<LeadWritten> done);
+  v1::Lead LeadToApi(const LeadState& s) const;
+  absl::StatusOr<CustomerSettings> Settings();
   // A DecideFn of a pure Decide overload.
   template <typename Command>
   static DecideFn Plain(const Caller& caller, Command cmd);

@@ -678,5 +678,115 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   EXPECT_EQ(engine_->GetPoolPolicy(kRep, {}, absl::Now())->return_after_days(), 14);
 }
 
+
+class LeadEngineTest : public PoolEngineTest {
+ protected:
+  absl::StatusOr<v1::Lead> NewLead(const Caller& c, const std::string& phone, const std::string& rid = "") {
+    v1::CreateLeadRequest req;
+    req.set_request_id(rid);
+    auto* l = req.mutable_lead();
+    l->set_contact_name("王经理");
+    l->set_company("云帆贸易");
+    l->set_title("采购总监");
+    l->set_phone(phone);
+    l->set_source_channel(v1::SOURCE_CHANNEL_WEBSITE);
+    l->set_need("门店收银系统 200 套");
+    return Call(engine_.get(), &CustomerEngine::CreateLead, c, req);
+  }
+  absl::StatusOr<v1::ConvertLeadResponse> Convert(const Caller& c, const std::string& name,
+                                                  const std::string& rid = "") {
+    v1::ConvertLeadRequest req;
+    req.set_name(name);
+    req.set_request_id(rid);
+    req.set_create_opportunity(true);
+    req.set_opportunity_name("收银系统一期");
+    req.set_expected_amount_minor(12000000);
+    return Call(engine_.get(), &CustomerEngine::ConvertLead, c, req);
+  }
+};
+
+TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
+  auto lead = NewLead(kRep, "13911112222");
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  EXPECT_EQ(lead->owner_id(), "u1");
+  v1::QualifyLeadRequest q;
+  q.set_name(lead->name());
+  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::QualifyLead, kRep, q).ok());
+  auto r = Convert(kRep, lead->name(), "conv-1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->customer_created());
+  EXPECT_EQ(r->lead().status(), v1::LEAD_STATUS_CONVERTED);
+  EXPECT_EQ(r->lead().customer(), r->customer().name());
+  EXPECT_EQ(r->customer().display_name(), "云帆贸易");
+  EXPECT_EQ(r->customer().owner_id(), "u1");
+  EXPECT_EQ(r->customer().lifecycle_status(), v1::LIFECYCLE_STATUS_INTENT);
+  ASSERT_EQ(r->customer().contacts_size(), 1);
+  EXPECT_EQ(r->customer().contacts(0).name(), "王经理");
+  EXPECT_TRUE(r->customer().contacts(0).primary());
+
+  auto again = Convert(kRep, lead->name(), "conv-1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->customer().name(), r->customer().name()) << "a retry converts once";
+  EXPECT_EQ(GetErrorInfo(Convert(kRep, lead->name()).status())->reason(), "LEAD_CLOSED");
+  v1::ListCustomersRequest all;
+  EXPECT_EQ(engine_->List(kAdmin, all, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(Checksum(), RebuiltChecksum());
+}
+
+TEST_F(LeadEngineTest, ALeadMatchingACustomerConvertsIntoItAndFillsOnlyEmptyFields) {
+  auto existing = *Create(kRep, "云帆（老客户）", "13911113333");
+  auto lead = *NewLead(kRep, "+86 139 1111 3333");
+  auto r = Convert(kRep, lead.name());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->customer_created());
+  EXPECT_EQ(r->customer().name(), existing.name());
+  EXPECT_EQ(r->customer().display_name(), "云帆（老客户）") << "not overwritten";
+  EXPECT_EQ(r->customer().source_channel(), v1::SOURCE_CHANNEL_WEBSITE) << "was empty: filled";
+  EXPECT_EQ(r->customer().notes(), "门店收银系统 200 套");
+  EXPECT_EQ(r->customer().contacts_size(), 1);
+
+  // Another rep's customer: the rep may not convert into it; a manager may.
+  auto theirs = *Create(kRep2, "别人的客户", "13911114444");
+  auto lead2 = *NewLead(kRep, "13911114444");
+  auto refused = Convert(kRep, lead2.name());
+  EXPECT_EQ(GetErrorInfo(refused.status())->reason(), "DUPLICATE_CUSTOMER");
+  EXPECT_EQ(engine_->List(kAdmin, {}, absl::Now() + absl::Seconds(5))->customers_size(), 2) << "nothing written";
+  auto by_manager = Convert(kManager, lead2.name());
+  ASSERT_TRUE(by_manager.ok()) << by_manager.status();
+  EXPECT_EQ(by_manager->customer().name(), theirs.name());
+  EXPECT_EQ(Checksum(), RebuiltChecksum());
+}
+
+TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
+  for (int round = 0; round < 10; ++round) {
+    auto lead = *NewLead(Caller{"mkt", "service", "east"}, absl::StrCat("1381111000", round));
+    ASSERT_TRUE(lead.in_pool());
+    std::atomic<int> won{0};
+    std::vector<std::thread> reps;
+    for (const Caller& who : {kRep, kRep2}) {
+      reps.emplace_back([&, who] {
+        v1::ClaimLeadRequest req;
+        req.set_name(lead.name());
+        if (Call(engine_.get(), &CustomerEngine::ClaimLead, who, req).ok()) ++won;
+      });
+    }
+    for (auto& t : reps) t.join();
+    EXPECT_EQ(won.load(), 1);
+  }
+  v1::ListLeadsRequest pool;
+  pool.set_filter("in_pool = true");
+  EXPECT_EQ(engine_->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5))->leads_size(), 0);
+  v1::ListLeadsRequest mine;
+  mine.set_filter("owner_id = \"u1\"");
+  auto listed = engine_->ListLeads(kManager, mine, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  v1::ListLeadsRequest theirs;
+  theirs.set_filter("owner_id = \"u2\"");
+  EXPECT_EQ(listed->total_size() + engine_->ListLeads(kManager, theirs, absl::Now() + absl::Seconds(5))->total_size(), 10);
+  v1::ListLeadsRequest bad;
+  bad.set_filter("colour = red");
+  EXPECT_EQ(FieldOf(engine_->ListLeads(kRep, bad, absl::Now()).status()), "filter");
+}
+
 }  // namespace
 }  // namespace crm::customers

@@ -32,7 +32,8 @@ std::string EmailPrefix(absl::string_view e) { return absl::StrCat("e/", e, "/")
 std::string Phone(absl::string_view p, absl::string_view id) { return absl::StrCat(PhonePrefix(p), id); }
 std::string Email(absl::string_view e, absl::string_view id) { return absl::StrCat(EmailPrefix(e), id); }
 std::string Owner(absl::string_view o, absl::string_view id) { return absl::StrCat("o/", o, "/", id); }
-std::string Request(absl::string_view r) { return absl::StrCat("r/", r); }
+std::string RequestPrefix(absl::string_view r) { return absl::StrCat("r/", r, "/"); }
+std::string Request(absl::string_view r, absl::string_view id) { return absl::StrCat(RequestPrefix(r), id); }
 std::string HistoryPrefix(absl::string_view id) { return absl::StrCat("h/", id, "/"); }
 std::string History(absl::string_view id, int64_t v) {
   char buf[8];
@@ -42,6 +43,7 @@ std::string History(absl::string_view id, int64_t v) {
 std::string FollowUpPrefix(absl::string_view id) { return absl::StrCat("f/", id, "/"); }
 std::string Claims(absl::string_view user, absl::string_view day) { return absl::StrCat("q/", user, "/", day); }
 std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
+std::string Lead(absl::string_view id) { return absl::StrCat(kLeadPrefix, id); }
 
 }  // namespace rows
 
@@ -100,6 +102,22 @@ absl::Status ApplySettingsRecord(projection::ProjectionDb& db, const EventEnvelo
   return absl::OkStatus();
 }
 
+absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env,
+                             projection::Batch& b) {
+  LeadState lead;
+  CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::Lead(env.aggregate_id()), &lead).status());
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, lead.version(), lead.last_hash()));
+  if (!next) return absl::OkStatus();
+  CRM_ASSIGN_OR_RETURN(LeadEvent ev, UnpackLeadEvent(env));
+  lead.set_id(env.aggregate_id());
+  Apply(lead, ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
+  lead.set_last_hash(env.hash());
+  b.Put(rows::History(lead.id(), lead.version()), r.value);
+  if (!env.correlation_id().empty()) b.Put(rows::Request(env.correlation_id(), lead.id()), "");
+  b.Put(rows::Lead(lead.id()), lead.SerializeAsString());
+  return absl::OkStatus();
+}
+
 void IncrementCounter(projection::ProjectionDb& db, projection::Batch& b, const std::string& key) {
   std::string cur;
   int64_t n = 0;
@@ -131,6 +149,11 @@ absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const EventEnvelope& e) {
                    v1::CustomerPurged>(e);
 }
 
+absl::StatusOr<LeadEvent> UnpackLeadEvent(const EventEnvelope& e) {
+  return UnpackAny<LeadEvent, v1::LeadCreated, v1::LeadUpdated, v1::LeadAssigned, v1::LeadReleased,
+                   v1::LeadQualified, v1::LeadDisqualified, v1::LeadConverted>(e);
+}
+
 absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
   return UnpackAny<SettingsEvent, v1::PoolPolicySet, v1::IndustriesSet>(e);
 }
@@ -139,6 +162,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
                                   projection::Batch& b) {
   CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
   if (env.aggregate_type() == kSettingsAggregate) return ApplySettingsRecord(db, env, b);
+  if (env.aggregate_type() == kLeadAggregate) return ApplyLeadRecord(db, r, env, b);
   if (env.aggregate_type() != kCustomerAggregate) {
     return absl::DataLossError(absl::StrCat("unknown aggregate type ", env.aggregate_type()));
   }
@@ -198,7 +222,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
   } else {
     b.Put(rows::History(id, state.version()), r.value);
   }
-  if (!env.correlation_id().empty()) b.Put(rows::Request(env.correlation_id()), id);
+  if (!env.correlation_id().empty()) b.Put(rows::Request(env.correlation_id(), id), "");
   b.Put(rows::State(id), state.SerializeAsString());
   return absl::OkStatus();
 }
@@ -235,6 +259,16 @@ absl::StatusOr<std::vector<std::string>> ReadHolders(rocksdb::DB* db, const std:
   }
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read dedupe index"));
   return ids;
+}
+
+absl::StatusOr<absl::optional<LeadState>> ReadLead(rocksdb::DB* db, absl::string_view id) {
+  std::string raw;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), rows::Lead(id), &raw);
+  if (s.IsNotFound()) return absl::optional<LeadState>();
+  CRM_RETURN_IF_ERROR(FromRocks(s, "read lead"));
+  LeadState lead;
+  if (!lead.ParseFromString(raw)) return absl::DataLossError("undecodable lead state");
+  return absl::optional<LeadState>(std::move(lead));
 }
 
 absl::StatusOr<int32_t> ReadClaims(rocksdb::DB* db, absl::string_view user, absl::string_view day) {

@@ -12,10 +12,12 @@
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
 #include "services/customers/customer.h"
+#include "services/customers/lead.h"
 
 namespace crm::customers {
 
 inline constexpr char kCustomerAggregate[] = "customer";
+inline constexpr char kLeadAggregate[] = "lead";
 inline constexpr char kSettingsAggregate[] = "customer_settings";
 inline constexpr char kSettingsId[] = "settings";
 
@@ -30,12 +32,13 @@ inline constexpr char kSettingsId[] = "settings";
 //   o/<owner>/<id>                  "" (by owner)
 //   n/<yyyymmdd>                    last customer number sequence used that day
 //   h/<id>/<be64 version>           EventEnvelope (history, time travel)
-//   r/<correlation id>              aggregate id (request_id idempotency)
+//   r/<correlation id>/<id>         "" per aggregate the request changed (request_id idempotency)
 //   f/<id>/<time>/<follow-up id>    v1::FollowUp
 //   t/<time>/<id>                   "" for owned live customers, by last activity (pool return)
 //   x/<time>/<id>                   "" for customers in the recycle bin, by deletion (purge)
 //   q/<user>/<yyyymmdd>             claims from the pool that day
 //   s/settings                      CustomerSettings
+//   l/<id>                          LeadState (history under h/ like customers')
 namespace rows {
 std::string TimeKey(absl::Time t);
 absl::Time TimeFromKey(absl::string_view eight_bytes);
@@ -45,7 +48,8 @@ std::string Email(absl::string_view e, absl::string_view id);
 std::string PhonePrefix(absl::string_view p);
 std::string EmailPrefix(absl::string_view e);
 std::string Owner(absl::string_view owner, absl::string_view id);
-std::string Request(absl::string_view r);
+std::string RequestPrefix(absl::string_view r);
+std::string Request(absl::string_view r, absl::string_view id);
 std::string HistoryPrefix(absl::string_view id);
 std::string History(absl::string_view id, int64_t version);
 std::string FollowUpPrefix(absl::string_view id);
@@ -54,11 +58,14 @@ inline constexpr char kPurgePrefix[] = "x/";
 std::string Claims(absl::string_view user, absl::string_view day);
 std::string DaySequence(absl::string_view day);
 inline constexpr char kSettings[] = "s/settings";
+std::string Lead(absl::string_view id);
+inline constexpr char kLeadPrefix[] = "l/";
 }  // namespace rows
 
 // Payload of a customer or settings envelope; DATA_LOSS for an unknown type.
 absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const common::v1::EventEnvelope& e);
 absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const common::v1::EventEnvelope& e);
+absl::StatusOr<LeadEvent> UnpackLeadEvent(const common::v1::EventEnvelope& e);
 
 // Folds one record of the customers topic into the projections. DATA_LOSS on a version gap, a
 // broken hash chain or an unknown event; records already applied are skipped.
@@ -69,6 +76,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
 absl::StatusOr<absl::optional<CustomerState>> ReadCustomer(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                            absl::string_view id);
 absl::StatusOr<CustomerSettings> ReadSettings(rocksdb::DB* db);
+absl::StatusOr<absl::optional<LeadState>> ReadLead(rocksdb::DB* db, absl::string_view id);
 // The live customers holding a dedupe key (a PhonePrefix or EmailPrefix), as ids.
 absl::StatusOr<std::vector<std::string>> ReadHolders(rocksdb::DB* db, const std::string& prefix);
 // Claims `user` made on `day` (yyyymmdd).

@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<CustomersHost>> CustomersHost::Open(eventlog::Log
   CRM_ASSIGN_OR_RETURN(h->engine_, CustomerEngine::Open(log, h->db_.get(), eopts));
   server::LogInfo(absl::StrCat("customers caught up with the log in ", absl::FormatDuration(absl::Now() - t0)));
   h->service_ = std::make_unique<CustomersService>(h->engine_.get(), runtime);
+  h->leads_ = std::make_unique<LeadsService>(h->engine_.get(), runtime);
   return h;
 }
 
@@ -71,6 +72,7 @@ CustomersHost::~CustomersHost() {
   stop_.Notify();
   if (lag_.joinable()) lag_.join();
   if (scheduler_.joinable()) scheduler_.join();
+  leads_.reset();
   service_.reset();
   engine_.reset();
   db_.reset();

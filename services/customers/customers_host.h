@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
@@ -42,7 +43,8 @@ class CustomersHost {
   // Stops the loops, then closes the engine and projections. Call after the runtime drained.
   ~CustomersHost();
 
-  grpc::Service* service() { return service_.get(); }
+  // The gRPC services to register: customers and leads.
+  std::vector<grpc::Service*> services() { return {service_.get(), leads_.get()}; }
   CustomerEngine* engine() { return engine_.get(); }
   // Starts the lag gauge and the scheduler.
   void StartLoops();
@@ -55,6 +57,7 @@ class CustomersHost {
   std::unique_ptr<projection::ProjectionDb> db_;
   std::unique_ptr<CustomerEngine> engine_;
   std::unique_ptr<CustomersService> service_;
+  std::unique_ptr<LeadsService> leads_;
   absl::Notification stop_;
   std::thread lag_, scheduler_;
 };

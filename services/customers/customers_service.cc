@@ -14,118 +14,71 @@ std::string TokenOf(const Req& req) {
   }
 }
 
+// Runs a read once min_consistency_token is reached, without holding a gRPC thread while
+// waiting; the read runs where the wait ends (at once when the token is reached already).
+template <typename Req, typename Resp, typename Fn>
+grpc::ServerUnaryReactor* ServeRead(server::Runtime* runtime, CustomerEngine* engine,
+                                    grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<server::CallScope> scope = runtime->Begin(*ctx);
+  if (!scope.ok()) {
+    server::Runtime::Refuse(reactor, scope.status());
+    return reactor;
+  }
+  engine->AfterToken(TokenOf(*req), "min_consistency_token", scope->deadline,
+                     [runtime, reactor, req, resp, fn, caller = ToCaller(scope->claims),
+                      deadline = scope->deadline](absl::Status ready) {
+                       if (!ready.ok()) return runtime->Finish(reactor, ready);
+                       auto result = fn(caller, *req, deadline);
+                       if (result.ok()) *resp = *std::move(result);
+                       runtime->Finish(reactor, result.status());
+                     });
+  return reactor;
+}
+
+// Starts a command; the call finishes on the log writer's thread once the events are durable
+// and applied.
+template <typename Req, typename Resp, typename Fn>
+grpc::ServerUnaryReactor* ServeWrite(server::Runtime* runtime, grpc::CallbackServerContext* ctx, const Req* req,
+                                     Resp* resp, Fn fn) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<server::CallScope> scope = runtime->Begin(*ctx);
+  if (!scope.ok()) {
+    server::Runtime::Refuse(reactor, scope.status());
+    return reactor;
+  }
+  fn(ToCaller(scope->claims), *req, [runtime, reactor, resp](absl::StatusOr<Resp> r) {
+    if (r.ok()) *resp = *std::move(r);
+    runtime->Finish(reactor, r.status());
+  });
+  return reactor;
+}
+
 }  // namespace
 
-template <typename Req, typename Resp, typename Fn>
-grpc::ServerUnaryReactor* CustomersService::Read(grpc::CallbackServerContext* ctx, const Req* req,
-                                                 Resp* resp, Fn fn) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<server::CallScope> scope = runtime_->Begin(*ctx);
-  if (!scope.ok()) {
-    server::Runtime::Refuse(reactor, scope.status());
-    return reactor;
-  }
-  // Wait for min_consistency_token without holding a gRPC thread; the read runs where the
-  // wait ends (at once when the token is reached already).
-  engine_->AfterToken(TokenOf(*req), "min_consistency_token", scope->deadline,
-                      [this, reactor, req, resp, fn, caller = ToCaller(scope->claims),
-                       deadline = scope->deadline](absl::Status ready) {
-                        if (!ready.ok()) return runtime_->Finish(reactor, ready);
-                        auto result = fn(caller, *req, deadline);
-                        if (result.ok()) *resp = *std::move(result);
-                        runtime_->Finish(reactor, result.status());
-                      });
-  return reactor;
-}
-
-template <typename Req, typename Resp, typename Fn>
-grpc::ServerUnaryReactor* CustomersService::Write(grpc::CallbackServerContext* ctx, const Req* req,
-                                                  Resp* resp, Fn fn) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<server::CallScope> scope = runtime_->Begin(*ctx);
-  if (!scope.ok()) {
-    server::Runtime::Refuse(reactor, scope.status());
-    return reactor;
-  }
-  // Finishes on the log writer's thread once the events are durable and applied.
-  fn(ToCaller(scope->claims), *req, [this, reactor, resp](absl::StatusOr<Resp> r) {
-    if (r.ok()) *resp = *std::move(r);
-    runtime_->Finish(reactor, r.status());
-  });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* CustomersService::CreateCustomer(grpc::CallbackServerContext* ctx,
-                                                           const v1::CreateCustomerRequest* req,
-                                                           v1::Customer* resp) {
-  return Write(ctx, req, resp, [this](const Caller& c, const auto& r, CustomerEngine::Done d) {
-    engine_->Create(c, r, std::move(d));
-  });
-}
-
-grpc::ServerUnaryReactor* CustomersService::UpdateCustomer(grpc::CallbackServerContext* ctx,
-                                                           const v1::UpdateCustomerRequest* req,
-                                                           v1::Customer* resp) {
-  return Write(ctx, req, resp, [this](const Caller& c, const auto& r, CustomerEngine::Done d) {
-    engine_->Update(c, r, std::move(d));
-  });
-}
-
-grpc::ServerUnaryReactor* CustomersService::DeleteCustomer(grpc::CallbackServerContext* ctx,
-                                                           const v1::DeleteCustomerRequest* req,
-                                                           v1::Customer* resp) {
-  return Write(ctx, req, resp, [this](const Caller& c, const auto& r, CustomerEngine::Done d) {
-    engine_->Delete(c, r, std::move(d));
-  });
-}
-
-grpc::ServerUnaryReactor* CustomersService::UndeleteCustomer(grpc::CallbackServerContext* ctx,
-                                                             const v1::UndeleteCustomerRequest* req,
-                                                             v1::Customer* resp) {
-  return Write(ctx, req, resp, [this](const Caller& c, const auto& r, CustomerEngine::Done d) {
-    engine_->Undelete(c, r, std::move(d));
-  });
-}
-
-grpc::ServerUnaryReactor* CustomersService::GetCustomer(grpc::CallbackServerContext* ctx,
-                                                        const v1::GetCustomerRequest* req,
-                                                        v1::Customer* resp) {
-  return Read(ctx, req, resp, [this](const Caller& c, const auto& r, absl::Time deadline) {
-    return engine_->Get(c, r, deadline);
-  });
-}
-
-grpc::ServerUnaryReactor* CustomersService::ListCustomers(grpc::CallbackServerContext* ctx,
-                                                          const v1::ListCustomersRequest* req,
-                                                          v1::ListCustomersResponse* resp) {
-  return Read(ctx, req, resp, [this](const Caller& c, const auto& r, absl::Time deadline) {
-    return engine_->List(c, r, deadline);
-  });
-}
-
-grpc::ServerUnaryReactor* CustomersService::ListCustomerEvents(
-    grpc::CallbackServerContext* ctx, const v1::ListCustomerEventsRequest* req,
-    v1::ListCustomerEventsResponse* resp) {
-  return Read(ctx, req, resp, [this](const Caller& c, const auto& r, absl::Time deadline) {
-    return engine_->History(c, r, deadline);
-  });
-}
-
 #define CRM_CUSTOMERS_WRITE(Rpc, Req, Resp, Method)                                             \
-  grpc::ServerUnaryReactor* CustomersService::Rpc(grpc::CallbackServerContext* ctx, const Req* req, \
+  grpc::ServerUnaryReactor* CRM_SERVICE::Rpc(grpc::CallbackServerContext* ctx, const Req* req, \
                                                   Resp* resp) {                                    \
-    return Write(ctx, req, resp, [this](const Caller& c, const auto& r, auto d) {                 \
+    return ServeWrite(runtime_, ctx, req, resp, [this](const Caller& c, const auto& r, auto d) {                 \
       engine_->Method(c, r, std::move(d));                                                        \
     });                                                                                           \
   }
 #define CRM_CUSTOMERS_READ(Rpc, Req, Resp, Method)                                              \
-  grpc::ServerUnaryReactor* CustomersService::Rpc(grpc::CallbackServerContext* ctx, const Req* req, \
+  grpc::ServerUnaryReactor* CRM_SERVICE::Rpc(grpc::CallbackServerContext* ctx, const Req* req, \
                                                   Resp* resp) {                                    \
-    return Read(ctx, req, resp, [this](const Caller& c, const auto& r, absl::Time deadline) {     \
+    return ServeRead(runtime_, engine_, ctx, req, resp, [this](const Caller& c, const auto& r, absl::Time deadline) {     \
       return engine_->Method(c, r, deadline);                                                     \
     });                                                                                           \
   }
 
+#define CRM_SERVICE CustomersService
+CRM_CUSTOMERS_WRITE(CreateCustomer, v1::CreateCustomerRequest, v1::Customer, Create)
+CRM_CUSTOMERS_WRITE(UpdateCustomer, v1::UpdateCustomerRequest, v1::Customer, Update)
+CRM_CUSTOMERS_WRITE(DeleteCustomer, v1::DeleteCustomerRequest, v1::Customer, Delete)
+CRM_CUSTOMERS_WRITE(UndeleteCustomer, v1::UndeleteCustomerRequest, v1::Customer, Undelete)
+CRM_CUSTOMERS_READ(GetCustomer, v1::GetCustomerRequest, v1::Customer, Get)
+CRM_CUSTOMERS_READ(ListCustomers, v1::ListCustomersRequest, v1::ListCustomersResponse, List)
+CRM_CUSTOMERS_READ(ListCustomerEvents, v1::ListCustomerEventsRequest, v1::ListCustomerEventsResponse, History)
 CRM_CUSTOMERS_WRITE(AddContact, v1::AddContactRequest, v1::Customer, AddContact)
 CRM_CUSTOMERS_WRITE(UpdateContact, v1::UpdateContactRequest, v1::Customer, UpdateContact)
 CRM_CUSTOMERS_WRITE(RemoveContact, v1::RemoveContactRequest, v1::Customer, RemoveContact)
@@ -137,6 +90,20 @@ CRM_CUSTOMERS_WRITE(SetIndustries, v1::SetIndustriesRequest, v1::ListIndustriesR
 CRM_CUSTOMERS_READ(ListFollowUps, v1::ListFollowUpsRequest, v1::ListFollowUpsResponse, ListFollowUps)
 CRM_CUSTOMERS_READ(GetPoolPolicy, v1::GetPoolPolicyRequest, v1::PoolPolicy, GetPoolPolicy)
 CRM_CUSTOMERS_READ(ListIndustries, v1::ListIndustriesRequest, v1::ListIndustriesResponse, ListIndustries)
+#undef CRM_SERVICE
+
+#define CRM_SERVICE LeadsService
+CRM_CUSTOMERS_WRITE(CreateLead, v1::CreateLeadRequest, v1::Lead, CreateLead)
+CRM_CUSTOMERS_WRITE(UpdateLead, v1::UpdateLeadRequest, v1::Lead, UpdateLead)
+CRM_CUSTOMERS_WRITE(AssignLead, v1::AssignLeadRequest, v1::Lead, AssignLead)
+CRM_CUSTOMERS_WRITE(ClaimLead, v1::ClaimLeadRequest, v1::Lead, ClaimLead)
+CRM_CUSTOMERS_WRITE(ReleaseLead, v1::ReleaseLeadRequest, v1::Lead, ReleaseLead)
+CRM_CUSTOMERS_WRITE(QualifyLead, v1::QualifyLeadRequest, v1::Lead, QualifyLead)
+CRM_CUSTOMERS_WRITE(DisqualifyLead, v1::DisqualifyLeadRequest, v1::Lead, DisqualifyLead)
+CRM_CUSTOMERS_WRITE(ConvertLead, v1::ConvertLeadRequest, v1::ConvertLeadResponse, ConvertLead)
+CRM_CUSTOMERS_READ(GetLead, v1::GetLeadRequest, v1::Lead, GetLead)
+CRM_CUSTOMERS_READ(ListLeads, v1::ListLeadsRequest, v1::ListLeadsResponse, ListLeads)
+#undef CRM_SERVICE
 
 #undef CRM_CUSTOMERS_WRITE
 #undef CRM_CUSTOMERS_READ

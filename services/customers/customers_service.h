@@ -7,7 +7,7 @@
 
 namespace crm::customers {
 
-// gRPC face of CustomerEngine: proto in, proto out, absl::Status -> grpc::Status. No rules.
+// gRPC faces of CustomerEngine: proto in, proto out, absl::Status -> grpc::Status. No rules.
 class CustomersService final : public v1::CustomerService::CallbackService {
  public:
   // `engine` and `runtime` must outlive the service.
@@ -63,11 +63,31 @@ class CustomersService final : public v1::CustomerService::CallbackService {
                                           v1::ListIndustriesResponse* resp) override;
 
  private:
-  template <typename Req, typename Resp, typename Fn>
-  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn fn);
-  template <typename Req, typename Resp, typename Fn>
-  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn fn);
+  CustomerEngine* engine_;
+  server::Runtime* runtime_;
+};
 
+// gRPC face of the engine's leads (线索).
+class LeadsService final : public v1::LeadService::CallbackService {
+ public:
+  // `engine` and `runtime` must outlive the service.
+  LeadsService(CustomerEngine* engine, server::Runtime* runtime) : engine_(engine), runtime_(runtime) {}
+
+#define CRM_LEADS_RPC(Rpc, Req, Resp) \
+  grpc::ServerUnaryReactor* Rpc(grpc::CallbackServerContext* ctx, const v1::Req* req, v1::Resp* resp) override;
+  CRM_LEADS_RPC(CreateLead, CreateLeadRequest, Lead)
+  CRM_LEADS_RPC(GetLead, GetLeadRequest, Lead)
+  CRM_LEADS_RPC(UpdateLead, UpdateLeadRequest, Lead)
+  CRM_LEADS_RPC(ListLeads, ListLeadsRequest, ListLeadsResponse)
+  CRM_LEADS_RPC(AssignLead, AssignLeadRequest, Lead)
+  CRM_LEADS_RPC(ClaimLead, ClaimLeadRequest, Lead)
+  CRM_LEADS_RPC(ReleaseLead, ReleaseLeadRequest, Lead)
+  CRM_LEADS_RPC(QualifyLead, QualifyLeadRequest, Lead)
+  CRM_LEADS_RPC(DisqualifyLead, DisqualifyLeadRequest, Lead)
+  CRM_LEADS_RPC(ConvertLead, ConvertLeadRequest, ConvertLeadResponse)
+#undef CRM_LEADS_RPC
+
+ private:
   CustomerEngine* engine_;
   server::Runtime* runtime_;
 };

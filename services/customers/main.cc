@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
       {.dir = data_dir + "/customers", .clock = crm::SystemClock::Get(), .metrics = m,
        .scheduler_interval = absl::Seconds(scheduler_seconds)});
   if (!customers.ok()) crm::server::ExitWithError(std::string(customers.status().message()));
-  if (auto s = runtime.Start({(*customers)->service()}); !s.ok()) {
+  if (auto s = runtime.Start((*customers)->services()); !s.ok()) {
     crm::server::ExitWithError(std::string(s.message()));
   }
   (*customers)->StartLoops();
