@@ -136,6 +136,10 @@ std::string ResourceName(const std::string& id) {
   return absl::StartsWith(id, "customers/") ? id : absl::StrCat("customers/", id);
 }
 
+std::string LeadName(const std::string& id) {
+  return absl::StartsWith(id, "leads/") ? id : absl::StrCat("leads/", id);
+}
+
 // The customer fields a command line may set; flags left out stay unset.
 struct CustomerFlags {
   std::string display_name, phone, email, kind, status, owner, team, source, industry, address, notes;
@@ -219,7 +223,9 @@ struct CustomerFlags {
 class Client {
  public:
   explicit Client(const Global& g) : g_(g) {
-    stub_ = CustomerService::NewStub(grpc::CreateChannel(g.addr, grpc::InsecureChannelCredentials()));
+    auto channel = grpc::CreateChannel(g.addr, grpc::InsecureChannelCredentials());
+    stub_ = CustomerService::NewStub(channel);
+    leads_ = crm::customers::v1::LeadService::NewStub(channel);
   }
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto ctx = std::make_unique<grpc::ClientContext>();
@@ -229,18 +235,21 @@ class Client {
     return ctx;
   }
   CustomerService::Stub* operator->() { return stub_.get(); }
+  CustomerService::Stub* stub(CustomerService::Stub*) { return stub_.get(); }
+  crm::customers::v1::LeadService::Stub* stub(crm::customers::v1::LeadService::Stub*) { return leads_.get(); }
 
  private:
   const Global& g_;
   std::unique_ptr<CustomerService::Stub> stub_;
+  std::unique_ptr<crm::customers::v1::LeadService::Stub> leads_;
 };
 
-// Calls one unary method and prints the answer; the exit code of the call.
-template <typename Req, typename Resp>
-int Call(Client& client, grpc::Status (CustomerService::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+// Calls one unary method of any of our services and prints the answer; the exit code of the call.
+template <typename Stub, typename Req, typename Resp>
+int Call(Client& client, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
          const Req& req, const Global& g) {
   Resp resp;
-  grpc::Status s = (client.operator->()->*method)(client.Context().get(), req, &resp);
+  grpc::Status s = (client.stub(static_cast<Stub*>(nullptr))->*method)(client.Context().get(), req, &resp);
   if (!s.ok()) return RpcFail(s);
   Print(resp, g);
   return 0;
@@ -391,6 +400,78 @@ int main(int argc, char** argv) {
   auto* ind_set = industries->add_subcommand("set", "Replace the list (admins)");
   std::vector<std::string> industry_items;
   ind_set->add_option("--industry", industry_items, "code=name (repeat, in order)")->required();
+
+
+  // leads
+  auto* leads = app.add_subcommand("leads", "Leads (线索) and the lead pool (线索池)");
+  leads->require_subcommand(1);
+  leads->fallthrough();
+  struct LeadFlags {
+    std::string contact_name, company, title, phone, email, wechat, channel, source_detail, need, region,
+        industry, notes, owner, team;
+    std::vector<std::string> tags;
+  } lf;
+  auto lead_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--contact-name", lf.contact_name, "The person to talk to");
+    cmd->add_option("--company", lf.company, "Company name");
+    cmd->add_option("--title", lf.title, "Job title");
+    cmd->add_option("--phone", lf.phone, "Mainland mobile number");
+    cmd->add_option("--email", lf.email, "E-mail");
+    cmd->add_option("--wechat", lf.wechat, "WeChat id");
+    cmd->add_option("--channel", lf.channel, "Source channel")
+        ->check(CLI::IsMember(EnumChoices<crm::customers::v1::SourceChannel>("SOURCE_CHANNEL_")));
+    cmd->add_option("--source-detail", lf.source_detail, "Exhibition, campaign, referrer");
+    cmd->add_option("--need", lf.need, "What the lead asked for (需求描述)");
+    cmd->add_option("--region", lf.region, "Province/city");
+    cmd->add_option("--industry", lf.industry, "Industry code");
+    cmd->add_option("--notes", lf.notes, "Notes");
+    cmd->add_option("--tag", lf.tags, "A tag (repeat)");
+    cmd->add_option("--owner", lf.owner, "Owner user id (empty: the lead pool)");
+    cmd->add_option("--team", lf.team, "Team id");
+  };
+  auto lead_name = [](CLI::App* cmd, std::string* id) { cmd->add_option("id", *id, "leads/{id} or {id}")->required(); };
+  auto* lead_create = leads->add_subcommand("create", "Create a lead");
+  lead_flags(lead_create);
+  lead_create->add_option("--request-id", request_id, "Idempotency key");
+  auto* lead_get = leads->add_subcommand("get", "Show one lead");
+  lead_name(lead_get, &id);
+  auto* lead_update = leads->add_subcommand("update", "Change the lead fields given as flags");
+  lead_name(lead_update, &id);
+  lead_flags(lead_update);
+  lead_update->add_option("--etag", etag, "Expected etag");
+  auto* lead_list = leads->add_subcommand("list", "Leads you may see, newest first");
+  lead_list->add_option("--filter", filter, "e.g. status = LEAD_STATUS_OPEN AND in_pool = true");
+  lead_list->add_option("--page-size", page_size, "Rows per page (max 1000)");
+  lead_list->add_option("--page-token", page_token, "From next_page_token");
+  std::string assign_owner, assign_team;
+  auto* lead_assign = leads->add_subcommand("assign", "Give a lead to a rep (managers, admins)");
+  lead_name(lead_assign, &id);
+  lead_assign->add_option("--owner", assign_owner, "New owner")->required();
+  lead_assign->add_option("--team", assign_team, "Team (default: the lead's)");
+  lead_assign->add_option("--etag", etag, "Expected etag");
+  auto* lead_claim = leads->add_subcommand("claim", "Take a lead from the lead pool");
+  lead_name(lead_claim, &id);
+  lead_claim->add_option("--request-id", request_id, "Idempotency key");
+  auto* lead_release = leads->add_subcommand("release", "Return a lead to the lead pool");
+  lead_name(lead_release, &id);
+  lead_release->add_option("--reason", reason, "Why");
+  auto* lead_qualify = leads->add_subcommand("qualify", "Mark a lead qualified");
+  lead_name(lead_qualify, &id);
+  auto* lead_disqualify = leads->add_subcommand("disqualify", "Close a lead as not worth pursuing");
+  lead_name(lead_disqualify, &id);
+  lead_disqualify->add_option("--reason", reason, "Why (required)")->required();
+  auto* lead_convert = leads->add_subcommand("convert", "Turn a lead into a customer (and an opportunity request)");
+  lead_name(lead_convert, &id);
+  std::string convert_into, opp_name, currency;
+  int64_t expected_minor = 0;
+  bool with_opportunity = false;
+  lead_convert->add_option("--customer", convert_into, "Convert into this customer (default: found by phone/email, else new)");
+  lead_convert->add_flag("--opportunity", with_opportunity, "Ask the opportunities service for an opportunity");
+  lead_convert->add_option("--opportunity-name", opp_name, "Its name");
+  lead_convert->add_option("--expected-amount", expected_minor, "Expected amount in fen");
+  lead_convert->add_option("--currency", currency, "ISO 4217 code (default CNY)");
+  lead_convert->add_option("--request-id", request_id, "Idempotency key");
+  for (auto* c : {lead_qualify, lead_release, lead_disqualify, lead_convert}) c->add_option("--etag", etag, "Expected etag");
 
   try {
     app.parse(argc, argv);
@@ -619,6 +700,116 @@ int main(int argc, char** argv) {
       i->set_name(kv.second);
     }
     return Call(client, &CustomerService::Stub::SetIndustries, req, g);
+  } else if (lead_create->parsed() || lead_update->parsed()) {
+    using namespace crm::customers::v1;
+    using LS = LeadService::Stub;
+    CLI::App* cmd = lead_create->parsed() ? lead_create : lead_update;
+    Lead l;
+    std::vector<std::string> paths;
+    auto set = [&](const char* flag, const char* path, auto apply) {
+      if (cmd->count(flag) > 0) {
+        apply();
+        paths.push_back(path);
+      }
+    };
+    set("--contact-name", "contact_name", [&] { l.set_contact_name(lf.contact_name); });
+    set("--company", "company", [&] { l.set_company(lf.company); });
+    set("--title", "title", [&] { l.set_title(lf.title); });
+    set("--phone", "phone", [&] { l.set_phone(lf.phone); });
+    set("--email", "email", [&] { l.set_email(lf.email); });
+    set("--wechat", "wechat", [&] { l.set_wechat(lf.wechat); });
+    set("--channel", "source_channel", [&] {
+      SourceChannel v;
+      if (ParseEnumFlag(lf.channel, "SOURCE_CHANNEL_", &v)) l.set_source_channel(v);
+    });
+    set("--source-detail", "source_detail", [&] { l.set_source_detail(lf.source_detail); });
+    set("--need", "need", [&] { l.set_need(lf.need); });
+    set("--region", "region", [&] { l.set_region(lf.region); });
+    set("--industry", "industry", [&] { l.set_industry(lf.industry); });
+    set("--notes", "notes", [&] { l.set_notes(lf.notes); });
+    set("--tag", "tags", [&] { for (const auto& t : lf.tags) l.add_tags(t); });
+    if (lead_create->parsed()) {
+      l.set_owner_id(lf.owner);
+      l.set_team_id(lf.team);
+      CreateLeadRequest req;
+      *req.mutable_lead() = l;
+      req.set_request_id(request_id);
+      return Call(client, &LS::CreateLead, req, g);
+    }
+    if (cmd->count("--owner") + cmd->count("--team") > 0) return Fail("use 'leads assign' to change the owner or team");
+    if (paths.empty()) return Fail("nothing to update: give at least one field flag");
+    UpdateLeadRequest req;
+    l.set_name(LeadName(id));
+    l.set_etag(etag);
+    *req.mutable_lead() = l;
+    for (const auto& p : paths) req.mutable_update_mask()->add_paths(p);
+    return Call(client, &LS::UpdateLead, req, g);
+  } else if (lead_get->parsed()) {
+    crm::customers::v1::GetLeadRequest req;
+    req.set_name(LeadName(id));
+    return Call(client, &crm::customers::v1::LeadService::Stub::GetLead, req, g);
+  } else if (lead_list->parsed()) {
+    crm::customers::v1::ListLeadsRequest req;
+    req.set_filter(filter);
+    req.set_page_size(page_size);
+    req.set_page_token(page_token);
+    crm::customers::v1::ListLeadsResponse resp;
+    s = client.stub(static_cast<crm::customers::v1::LeadService::Stub*>(nullptr))
+            ->ListLeads(client.Context().get(), req, &resp);
+    if (!s.ok()) return RpcFail(s);
+    if (g.output == "json") {
+      std::cout << Json(resp);
+    } else {
+      std::printf("%-42s %-20s %-10s %-8s %-14s %s\n", "NAME", "STATUS", "OWNER", "IN_POOL", "PHONE", "CONTACT / COMPANY");
+      for (const auto& l : resp.leads()) {
+        std::printf("%-42s %-20s %-10s %-8s %-14s %s / %s\n", l.name().c_str(),
+                    crm::customers::v1::LeadStatus_Name(l.status()).c_str(), l.owner_id().c_str(),
+                    l.in_pool() ? "yes" : "no", l.phone().c_str(), l.contact_name().c_str(), l.company().c_str());
+      }
+      std::printf("%d of %d", resp.leads_size(), resp.total_size());
+      if (!resp.next_page_token().empty()) std::printf("; next page: --page-token %s", resp.next_page_token().c_str());
+      std::printf("\n");
+    }
+  } else if (lead_assign->parsed()) {
+    crm::customers::v1::AssignLeadRequest req;
+    req.set_name(LeadName(id));
+    req.set_owner_id(assign_owner);
+    req.set_team_id(assign_team);
+    req.set_etag(etag);
+    return Call(client, &crm::customers::v1::LeadService::Stub::AssignLead, req, g);
+  } else if (lead_claim->parsed()) {
+    crm::customers::v1::ClaimLeadRequest req;
+    req.set_name(LeadName(id));
+    req.set_request_id(request_id);
+    return Call(client, &crm::customers::v1::LeadService::Stub::ClaimLead, req, g);
+  } else if (lead_release->parsed()) {
+    crm::customers::v1::ReleaseLeadRequest req;
+    req.set_name(LeadName(id));
+    req.set_reason(reason);
+    req.set_etag(etag);
+    return Call(client, &crm::customers::v1::LeadService::Stub::ReleaseLead, req, g);
+  } else if (lead_qualify->parsed()) {
+    crm::customers::v1::QualifyLeadRequest req;
+    req.set_name(LeadName(id));
+    req.set_etag(etag);
+    return Call(client, &crm::customers::v1::LeadService::Stub::QualifyLead, req, g);
+  } else if (lead_disqualify->parsed()) {
+    crm::customers::v1::DisqualifyLeadRequest req;
+    req.set_name(LeadName(id));
+    req.set_reason(reason);
+    req.set_etag(etag);
+    return Call(client, &crm::customers::v1::LeadService::Stub::DisqualifyLead, req, g);
+  } else if (lead_convert->parsed()) {
+    crm::customers::v1::ConvertLeadRequest req;
+    req.set_name(LeadName(id));
+    if (!convert_into.empty()) req.set_customer(ResourceName(convert_into));
+    req.set_create_opportunity(with_opportunity);
+    req.set_opportunity_name(opp_name);
+    req.set_expected_amount_minor(expected_minor);
+    req.set_currency(currency);
+    req.set_etag(etag);
+    req.set_request_id(request_id);
+    return Call(client, &crm::customers::v1::LeadService::Stub::ConvertLead, req, g);
   } else if (history->parsed()) {
     crm::customers::v1::ListCustomerEventsRequest req;
     req.set_parent(ResourceName(id));
