@@ -332,6 +332,31 @@ int main(int argc, char** argv) {
   claim->add_option("id", id, "customers/{id} or {id}")->required();
   claim->add_option("--request-id", request_id, "Idempotency key");
 
+
+  // customers duplicates / merge / unmerge
+  auto* dup_cmd = customers->add_subcommand("duplicates", "Find duplicates (查重) of a customer or of a probe");
+  std::string dup_name, dup_phone, dup_email;
+  int dup_max = 0;
+  dup_cmd->add_option("id", id, "customers/{id} or {id} (or give a probe instead)");
+  dup_cmd->add_option("--display-name", dup_name, "Company or person name");
+  dup_cmd->add_option("--phone", dup_phone, "Mobile number");
+  dup_cmd->add_option("--email", dup_email, "E-mail");
+  dup_cmd->add_option("--max", dup_max, "At most this many matches (default 20, max 200)");
+  std::string merged_id;
+  std::vector<std::string> take_fields;
+  std::string merged_etag;
+  auto* merge_cmd = customers->add_subcommand("merge", "Merge a duplicate into a survivor (managers, owners of both)");
+  merge_cmd->add_option("survivor", id, "The customer that stays")->required();
+  merge_cmd->add_option("merged", merged_id, "The duplicate that goes")->required();
+  merge_cmd->add_option("--take", take_fields, "A field whose value comes from the duplicate (repeat)");
+  merge_cmd->add_option("--etag", etag, "Expected etag of the survivor");
+  merge_cmd->add_option("--merged-etag", merged_etag, "Expected etag of the duplicate");
+  merge_cmd->add_option("--request-id", request_id, "Idempotency key");
+  auto* unmerge_cmd = customers->add_subcommand("unmerge", "Undo a merge");
+  unmerge_cmd->add_option("survivor", id, "The survivor")->required();
+  unmerge_cmd->add_option("merged", merged_id, "The merged customer to bring back")->required();
+  unmerge_cmd->add_option("--request-id", request_id, "Idempotency key");
+
   // customers contacts
   auto* contacts = customers->add_subcommand("contacts", "Contacts (联系人) of a customer");
   contacts->require_subcommand(1);
@@ -810,6 +835,44 @@ int main(int argc, char** argv) {
     req.set_etag(etag);
     req.set_request_id(request_id);
     return Call(client, &crm::customers::v1::LeadService::Stub::ConvertLead, req, g);
+  } else if (dup_cmd->parsed()) {
+    crm::customers::v1::FindDuplicatesRequest req;
+    if (!id.empty()) req.set_customer(ResourceName(id));
+    req.set_display_name(dup_name);
+    req.set_phone(dup_phone);
+    req.set_email(dup_email);
+    req.set_max_results(dup_max);
+    crm::customers::v1::FindDuplicatesResponse resp;
+    s = client->FindDuplicates(client.Context().get(), req, &resp);
+    if (!s.ok()) return RpcFail(s);
+    if (g.output == "json") {
+      std::cout << Json(resp);
+    } else {
+      std::printf("keys: phone=%s email=%s company_name=%s\n", resp.normalized_phone().c_str(),
+                  resp.normalized_email().c_str(), resp.normalized_company_name().c_str());
+      std::printf("%-46s %-15s %-10s %-24s %s\n", "NAME", "NUMBER", "OWNER", "MATCHED_ON", "DISPLAY_NAME");
+      for (const auto& m : resp.matches()) {
+        std::printf("%-46s %-15s %-10s %-24s %s%s\n", m.customer().name().c_str(), m.customer().customer_number().c_str(),
+                    m.customer().owner_id().c_str(), absl::StrJoin(m.matched_on(), ",").c_str(),
+                    m.customer().display_name().c_str(), m.visible() ? "" : " (not yours)");
+      }
+      std::printf("%d match(es)\n", resp.matches_size());
+    }
+  } else if (merge_cmd->parsed()) {
+    crm::customers::v1::MergeCustomersRequest req;
+    req.set_survivor(ResourceName(id));
+    req.set_merged(ResourceName(merged_id));
+    for (const auto& f : take_fields) req.add_take_from_merged(f);
+    req.set_survivor_etag(etag);
+    req.set_merged_etag(merged_etag);
+    req.set_request_id(request_id);
+    return Call(client, &CustomerService::Stub::MergeCustomers, req, g);
+  } else if (unmerge_cmd->parsed()) {
+    crm::customers::v1::UnmergeCustomersRequest req;
+    req.set_survivor(ResourceName(id));
+    req.set_merged(ResourceName(merged_id));
+    req.set_request_id(request_id);
+    return Call(client, &CustomerService::Stub::UnmergeCustomers, req, g);
   } else if (history->parsed()) {
     crm::customers::v1::ListCustomerEventsRequest req;
     req.set_parent(ResourceName(id));

@@ -57,6 +57,11 @@ absl::Status CheckVisible(const CustomerState* s, const Caller& caller) {
   if (!CanSee(caller, *s)) {
     return absl::PermissionDeniedError("the customer belongs to another owner or team");
   }
+  if (!s->merged_into().empty()) {
+    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                             "the customer was merged into customers/", s->merged_into())),
+                         "MERGED", {{"survivor", absl::StrCat("customers/", s->merged_into())}});
+  }
   return absl::OkStatus();
 }
 
@@ -83,27 +88,6 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 absl::Time FromProto(const google::protobuf::Timestamp& t) {
   return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
-}
-
-// Whether the repeated-string, enum or string field `fd` differs between a and b.
-bool FieldDiffers(const google::protobuf::Message& a, const google::protobuf::Message& b,
-                  const google::protobuf::FieldDescriptor* fd) {
-  const auto* r = a.GetReflection();
-  if (fd->is_repeated()) {
-    if (r->FieldSize(a, fd) != r->FieldSize(b, fd)) return true;
-    for (int i = 0; i < r->FieldSize(a, fd); ++i) {
-      if (r->GetRepeatedString(a, fd, i) != r->GetRepeatedString(b, fd, i)) return true;
-    }
-    return false;
-  }
-  switch (fd->cpp_type()) {
-    case google::protobuf::FieldDescriptor::CPPTYPE_ENUM:
-      return r->GetEnumValue(a, fd) != r->GetEnumValue(b, fd);
-    case google::protobuf::FieldDescriptor::CPPTYPE_BOOL:
-      return r->GetBool(a, fd) != r->GetBool(b, fd);
-    default:
-      return r->GetString(a, fd) != r->GetString(b, fd);
-  }
 }
 
 // Contacts may have a mobile (normalised like customers') or a landline with area code.
@@ -175,6 +159,26 @@ void TouchCooperation(CustomerState& s, const CustomerProfile& before, absl::Tim
 }
 
 }  // namespace
+
+bool FieldDiffers(const google::protobuf::Message& a, const google::protobuf::Message& b,
+                  const google::protobuf::FieldDescriptor* fd) {
+  const auto* r = a.GetReflection();
+  if (fd->is_repeated()) {
+    if (r->FieldSize(a, fd) != r->FieldSize(b, fd)) return true;
+    for (int i = 0; i < r->FieldSize(a, fd); ++i) {
+      if (r->GetRepeatedString(a, fd, i) != r->GetRepeatedString(b, fd, i)) return true;
+    }
+    return false;
+  }
+  switch (fd->cpp_type()) {
+    case google::protobuf::FieldDescriptor::CPPTYPE_ENUM:
+      return r->GetEnumValue(a, fd) != r->GetEnumValue(b, fd);
+    case google::protobuf::FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(a, fd) != r->GetBool(b, fd);
+    default:
+      return r->GetString(a, fd) != r->GetString(b, fd);
+  }
+}
 
 std::string FoldFullWidth(absl::string_view in) {
   std::string out;
@@ -396,9 +400,12 @@ absl::Time LastActivity(const CustomerState& s) {
   return std::max(FromProto(s.owner_since()), FromProto(s.last_follow_up_time()));
 }
 
+bool IsLive(const CustomerState& s) {
+  return s.version() > 0 && !s.deleted() && !s.purged() && s.merged_into().empty();
+}
+
 bool IsOwnedAndLive(const CustomerState& s) {
-  return s.version() > 0 && !s.deleted() && !s.purged() && !s.in_pool() &&
-         !s.profile().owner_id().empty();
+  return IsLive(s) && !s.in_pool() && !s.profile().owner_id().empty();
 }
 
 namespace {
@@ -607,7 +614,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const ClaimFro
   if (state == nullptr || state->purged()) return absl::NotFoundError("customer not found");
   // Checked before visibility: the loser of a claim race learns the customer left the pool,
   // not that it cannot see it.
-  if (!state->in_pool() || state->deleted()) {
+  if (!state->in_pool() || !IsLive(*state)) {
     return WithErrorInfo(absl::FailedPreconditionError("the customer is not in the public pool"),
                          "NOT_IN_POOL", {});
   }
@@ -666,6 +673,14 @@ void Apply(CustomerState& s, const CustomerEvent& event, int64_t version, absl::
           s.set_created_by(actor);
           s.set_lead_id(e.lead_id());
         } else if constexpr (std::is_same_v<T, v1::CustomerUpdated>) {
+          // An edited field is the survivor's own again, whatever a merge put there.
+          auto* origins = s.mutable_field_origins();
+          for (int i = origins->size() - 1; i >= 0; --i) {
+            if (std::find(e.changed_fields().begin(), e.changed_fields().end(), origins->Get(i).field()) !=
+                e.changed_fields().end()) {
+              origins->DeleteSubrange(i, 1);
+            }
+          }
           *s.mutable_profile() = e.profile();
           s.set_normalized_phone(e.normalized_phone());
           s.set_normalized_email(e.normalized_email());
@@ -733,6 +748,8 @@ void Apply(CustomerState& s, const CustomerEvent& event, int64_t version, absl::
           tomb.set_deleted(true);
           *tomb.mutable_update_time() = ts;
           s = std::move(tomb);
+        } else {
+          ApplyMerge(s, e, ts);
         }
       },
       event);
@@ -767,6 +784,18 @@ std::vector<std::string> ChangedFields(const CustomerEvent& event) {
           return {"owner_id", "in_pool", "previous_owner_id"};
         } else if constexpr (std::is_same_v<T, v1::CustomerClaimed>) {
           return {"owner_id", "team_id", "in_pool"};
+        } else if constexpr (std::is_same_v<T, v1::CustomersMerged>) {
+          std::vector<std::string> out{"merged_from"};
+          for (const auto& o : e.origins()) out.push_back(o.field());
+          if (!e.contacts().empty()) out.push_back("contacts");
+          return out;
+        } else if constexpr (std::is_same_v<T, v1::CustomerMergeUndone>) {
+          std::vector<std::string> out{"merged_from"};
+          out.insert(out.end(), e.restored_fields().begin(), e.restored_fields().end());
+          if (!e.removed_contact_ids().empty()) out.push_back("contacts");
+          return out;
+        } else if constexpr (std::is_same_v<T, v1::CustomerMergedInto> || std::is_same_v<T, v1::CustomerUnmerged>) {
+          return {"merged_into"};
         } else {
           return {"purged"};
         }

@@ -1,6 +1,7 @@
 #ifndef CRM_SERVICES_CUSTOMERS_CUSTOMER_H_
 #define CRM_SERVICES_CUSTOMERS_CUSTOMER_H_
 
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -20,7 +21,8 @@ using v1::CustomerState;
 using CustomerEvent =
     std::variant<v1::CustomerCreated, v1::CustomerUpdated, v1::CustomerDeleted, v1::CustomerUndeleted,
                  v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved, v1::FollowUpRecorded,
-                 v1::CustomerReturnedToPool, v1::CustomerClaimed, v1::CustomerPurged>;
+                 v1::CustomerReturnedToPool, v1::CustomerClaimed, v1::CustomerPurged,
+                 v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged, v1::CustomerMergeUndone>;
 
 // Who asks, from the verified token.
 struct Caller {
@@ -58,6 +60,10 @@ absl::Status CheckIndustry(const std::string& code, absl::string_view field, con
 // rules and `settings` (industry list); errors are INVALID_ARGUMENT naming "<prefix>.<field>".
 absl::Status ValidateProfile(const CustomerProfile& profile, const std::vector<std::string>& paths,
                              absl::string_view prefix, const CustomerSettings& settings);
+
+// Whether the repeated-string, enum, bool or string field `fd` differs between a and b.
+bool FieldDiffers(const google::protobuf::Message& a, const google::protobuf::Message& b,
+                  const google::protobuf::FieldDescriptor* fd);
 
 // The editable profile fields, as update_mask paths.
 const std::vector<std::string>& EditableFields();
@@ -128,6 +134,36 @@ struct PurgeDeleted {
   absl::Time now;
 };
 
+// Merging duplicates (查重合并), in merge.cc. On the survivor: take over `merged`.
+struct MergeFrom {
+  CustomerState merged;
+  std::vector<std::string> take_from_merged;  // fields whose merged value wins
+  int64_t expected_version = 0;               // the survivor's
+  int64_t merged_expected_version = 0;
+  // New ids of the copied contacts, by the merged customer's contact id (the service derives
+  // them so that a retry copies under the same ids).
+  std::map<std::string, std::string> contact_ids;
+};
+// On the merged customer, after the survivor's CustomersMerged.
+struct MarkMerged {
+  std::string survivor_id;
+};
+// On the merged customer: live again (first step of an unmerge).
+struct Unmerge {
+  std::string survivor_id;
+};
+// On the survivor: give back what the merge of `merged_id` took (second step).
+struct UndoMerge {
+  std::string merged_id;
+};
+
+// Company-name dedupe key: full-width folded, ASCII lower-cased, whitespace and punctuation
+// (ASCII and CJK) removed, then legal-form suffixes (有限公司, 有限责任公司, 股份有限公司,
+// 公司, Co., Ltd., Inc., ...) stripped from the end. Empty when nothing is left.
+std::string NormalizeCompanyName(absl::string_view name);
+// The profile fields a merge may take from the merged customer.
+const std::vector<std::string>& MergeableFields();
+
 // Pure decisions. `state` is null when the customer does not exist. Errors: INVALID_ARGUMENT
 // (field named), PERMISSION_DENIED, NOT_FOUND, ABORTED (version mismatch),
 // FAILED_PRECONDITION (a broken rule, e.g. updating a deleted customer; ErrorInfo reasons
@@ -146,9 +182,15 @@ Decision Decide(const CustomerState* state, const Caller& caller, const ReleaseT
 Decision Decide(const CustomerState* state, const Caller& caller, const ClaimFromPool& cmd);
 Decision Decide(const CustomerState* state, const Caller& caller, const ReturnIdleToPool& cmd);
 Decision Decide(const CustomerState* state, const Caller& caller, const PurgeDeleted& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const MergeFrom& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const MarkMerged& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const Unmerge& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const UndoMerge& cmd);
 
 // The last follow-up or ownership change: what the idle rule counts from.
 absl::Time LastActivity(const CustomerState& state);
+// Not in the recycle bin, not purged, not merged into another: in the indexes and lists.
+bool IsLive(const CustomerState& state);
 // Whether the customer is held by an owner who must follow it up (live, owned, not pooled).
 bool IsOwnedAndLive(const CustomerState& state);
 
@@ -156,6 +198,12 @@ bool IsOwnedAndLive(const CustomerState& state);
 // reads no clock.
 void Apply(CustomerState& state, const CustomerEvent& event, int64_t version, absl::Time occurred_at,
            const std::string& actor);
+
+// Apply's part for the merge events (merge.cc).
+void ApplyMerge(CustomerState& s, const v1::CustomersMerged& e, const google::protobuf::Timestamp& at);
+void ApplyMerge(CustomerState& s, const v1::CustomerMergedInto& e, const google::protobuf::Timestamp& at);
+void ApplyMerge(CustomerState& s, const v1::CustomerUnmerged& e, const google::protobuf::Timestamp& at);
+void ApplyMerge(CustomerState& s, const v1::CustomerMergeUndone& e, const google::protobuf::Timestamp& at);
 
 // The customer field names an event set or changed (history).
 std::vector<std::string> ChangedFields(const CustomerEvent& event);

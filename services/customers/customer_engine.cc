@@ -155,7 +155,7 @@ CustomerEngine::~CustomerEngine() { writer_.reset(); }
 
 absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& phone,
                                      const std::string& email, const std::string& request_id,
-                                     Reservation* out) {
+                                     const std::string& shares_with, Reservation* out) {
   absl::MutexLock l(&mu_);
   std::vector<std::pair<std::string, std::string>> wanted;  // key, what it is
   if (!phone.empty()) wanted.push_back({rows::PhonePrefix(phone), "phone"});
@@ -168,7 +168,7 @@ absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& p
     } else {
       CRM_ASSIGN_OR_RETURN(std::vector<std::string> holders, ReadHolders(db_->db(), key));
       for (const auto& h : holders) {
-        if (h != id) holder = h;
+        if (h != id && h != shares_with) holder = h;
       }
     }
     if (!holder.empty()) {
@@ -229,6 +229,14 @@ void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource sourc
                              Callback<Written> done, const std::string& correlation) {
   writer_->Serialize(id, [this, caller, source, id, request_id, correlation, decide = std::move(decide),
                           done = std::move(done)]() mutable {
+    ExecuteHeld(caller, source, id, request_id, std::move(decide), std::move(done), correlation);
+  });
+}
+
+void CustomerEngine::ExecuteHeld(const Caller& caller, common::v1::ActorSource source, const std::string& id,
+                                 const std::string& request_id, DecideFn decide, Callback<Written> done,
+                                 const std::string& correlation) {
+  {
     auto fail = [&](absl::Status s) {
       writer_->Release(id);
       done(std::move(s));
@@ -259,10 +267,10 @@ void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource sourc
                                                                        : decided->occurred_at;
     CustomerState next = cur ? *cur : CustomerState();
     for (const CustomerEvent& e : decided->events) Apply(next, e, next.version() + 1, at, caller.user_id);
-    const bool live = !next.deleted() && !next.purged();
+    const bool live = IsLive(next);
     Reservation res;
     if (absl::Status s = Reserve(id, live ? next.normalized_phone() : "",
-                                 live ? next.normalized_email() : "", request_id, &res);
+                                 live ? next.normalized_email() : "", request_id, decided->shares_keys_with, &res);
         !s.ok()) {
       if (after) after(false);
       return fail(s);
@@ -299,7 +307,7 @@ void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource sourc
                       writer_->Release(id);
                       done(std::move(out));
                     });
-  });
+  }
 }
 
 void CustomerEngine::ExecuteCustomer(const Caller& caller, const std::string& id,
@@ -656,6 +664,13 @@ v1::Customer CustomerEngine::ToApi(const CustomerState& s) const {
   CopySameNamed(s, &c);
   c.set_name(absl::StrCat("customers/", s.id()));
   c.set_etag(std::to_string(s.version()));
+  if (!s.merged_into().empty()) c.set_merged_into(absl::StrCat("customers/", s.merged_into()));
+  for (const auto& m : s.merges()) {
+    c.add_merged_from(absl::StrCat("customers/", m.merged_id()));
+    // The follow-ups of a merged customer show on the survivor.
+    auto merged = ReadCustomer(db_->db(), rocksdb::ReadOptions(), m.merged_id());
+    if (merged.ok() && merged->has_value()) c.set_follow_up_count(c.follow_up_count() + (*merged)->follow_up_count());
+  }
   return c;
 }
 
@@ -739,7 +754,7 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
   auto consider = [&](const std::string& raw) -> absl::Status {
     CustomerState s;
     if (!s.ParseFromString(raw)) return absl::DataLossError("undecodable customer state");
-    if (s.purged() || (s.deleted() && !req.show_deleted())) return absl::OkStatus();
+    if (s.purged() || (s.deleted() && !req.show_deleted()) || !s.merged_into().empty()) return absl::OkStatus();
     if (!CanSee(caller, s)) return absl::OkStatus();
     const auto& p = s.profile();
     if (!filter.owner_id.empty() && p.owner_id() != filter.owner_id) return absl::OkStatus();
@@ -837,21 +852,48 @@ absl::StatusOr<v1::ListFollowUpsResponse> CustomerEngine::ListFollowUps(
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   CRM_ASSIGN_OR_RETURN(CustomerState state, LoadVisible(caller, id, req.parent()));
   v1::ListFollowUpsResponse resp;
-  const std::string prefix = rows::FollowUpPrefix(id);
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+  // A survivor shows its merged customers' follow-ups too: walk each customer's time-ordered
+  // rows backwards and merge them, newest first.
+  std::vector<std::string> ids{id};
+  for (const auto& m : state.merges()) ids.push_back(m.merged_id());
+  std::vector<std::unique_ptr<rocksdb::Iterator>> its;
+  std::vector<std::string> prefixes;
+  for (const auto& cid : ids) {
+    prefixes.push_back(rows::FollowUpPrefix(cid));
+    its.emplace_back(db_->db()->NewIterator(rocksdb::ReadOptions()));
+    its.back()->SeekForPrev(prefixes.back() + std::string(9, '\xff'));
+  }
+  auto valid = [&](size_t k) { return its[k]->Valid() && its[k]->key().starts_with(prefixes[k]); };
   int64_t i = 0;
-  // Newest first: walk the time-ordered rows backwards.
-  for (it->SeekForPrev(prefix + std::string(9, '\xff'));
-       it->Valid() && it->key().starts_with(prefix) && resp.follow_ups_size() < page_size; it->Prev()) {
-    if (i++ < offset) continue;
-    if (!resp.add_follow_ups()->ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+  bool more = false;
+  while (true) {
+    int best = -1;
+    for (size_t k = 0; k < its.size(); ++k) {
+      if (!valid(k)) continue;
+      // Compare the 8-byte time keys after each prefix.
+      const rocksdb::Slice key = its[k]->key();
+      const absl::string_view t(key.data() + prefixes[k].size(), std::min<size_t>(8, key.size() - prefixes[k].size()));
+      if (best < 0) {
+        best = static_cast<int>(k);
+        continue;
+      }
+      const rocksdb::Slice bkey = its[best]->key();
+      const absl::string_view bt(bkey.data() + prefixes[best].size(), std::min<size_t>(8, bkey.size() - prefixes[best].size()));
+      if (t > bt) best = static_cast<int>(k);
+    }
+    if (best < 0) break;
+    if (resp.follow_ups_size() >= page_size) {
+      more = true;
+      break;
+    }
+    if (i++ >= offset &&
+        !resp.add_follow_ups()->ParseFromArray(its[best]->value().data(), static_cast<int>(its[best]->value().size()))) {
       return absl::DataLossError("undecodable follow-up");
     }
+    its[best]->Prev();
   }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read follow-ups"));
-  if (offset + resp.follow_ups_size() < state.follow_up_count()) {
-    resp.set_next_page_token(PageToken(offset + resp.follow_ups_size(), req.parent()));
-  }
+  for (auto& it : its) CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read follow-ups"));
+  if (more) resp.set_next_page_token(PageToken(offset + resp.follow_ups_size(), req.parent()));
   return resp;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/optional.h"
 #include "crm/customers/v1/customers_service.pb.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
@@ -23,7 +24,7 @@ inline constexpr char kTopic[] = "crm.customers.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
 // to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
-inline constexpr int64_t kProjectionVersion = 2;
+inline constexpr int64_t kProjectionVersion = 3;
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
 // write path of DESIGN §3, the projections of §4 and the scheduler's time-driven events.
@@ -91,6 +92,17 @@ class CustomerEngine {
   absl::StatusOr<v1::ListLeadsResponse> ListLeads(const Caller& caller, const v1::ListLeadsRequest& req,
                                                   absl::Time deadline);
 
+  // Duplicates (查重) and merging, in merge_commands.cc. The merge writes the survivor's
+  // CustomersMerged and then the merged customer's CustomerMergedInto, holding both; an unmerge
+  // the merged one's CustomerUnmerged and then the survivor's CustomerMergeUndone. A crash
+  // between the two leaves a visible duplicate (never hidden data); repeating the call repairs.
+  absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
+                                                           absl::Time deadline);
+  void MergeCustomers(const Caller& caller, const v1::MergeCustomersRequest& req,
+                      Callback<v1::MergeCustomersResponse> done);
+  void UnmergeCustomers(const Caller& caller, const v1::UnmergeCustomersRequest& req,
+                        Callback<v1::MergeCustomersResponse> done);
+
   // Calls `done` once the projections reached `token` (a min_consistency_token; empty is
   // reached at once), with INVALID_ARGUMENT naming `field` for a malformed token or
   // DEADLINE_EXCEEDED at `deadline`. Does not block; see ProjectionDb::NotifyWhenReached.
@@ -157,6 +169,8 @@ class CustomerEngine {
     absl::Time occurred_at = absl::InfinitePast();  // now
     // Runs once the write finished (true) or was not made (false).
     absl::AnyInvocable<void(bool written)> after;
+    // A customer that may hold the same phone/email meanwhile (the other side of a merge).
+    std::string shares_keys_with;
   };
   using DecideFn = absl::AnyInvocable<absl::StatusOr<Decided>(const CustomerState*)>;
   // The state after a write and its consistency token.
@@ -168,7 +182,7 @@ class CustomerEngine {
   // Checks the phone/email/request-id keys against the indexes and in-flight writes and holds
   // them; ALREADY_EXISTS naming the existing customer, ABORTED for a request in flight.
   absl::Status Reserve(const std::string& id, const std::string& phone, const std::string& email,
-                       const std::string& request_id, Reservation* out);
+                       const std::string& request_id, const std::string& shares_with, Reservation* out);
   void Unreserve(const Reservation& r);
 
   // Runs `decide` on customer `id` after the commands before it, reserves the dedupe keys the
@@ -178,6 +192,14 @@ class CustomerEngine {
   void Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
                const std::string& request_id, DecideFn decide, Callback<Written> done,
                const std::string& correlation = "");
+  // Merge (`merge` set) or unmerge: holds both customers and writes the two steps in order.
+  void TwoStep(const Caller& caller, const std::string& survivor, const std::string& merged,
+               const std::string& correlation, bool replayed, absl::optional<MergeFrom> merge,
+               Callback<v1::MergeCustomersResponse> done);
+  // Execute for a caller already holding `id` through Serialize (released at the end).
+  void ExecuteHeld(const Caller& caller, common::v1::ActorSource source, const std::string& id,
+                   const std::string& request_id, DecideFn decide, Callback<Written> done,
+                   const std::string& correlation);
   // Whether `request_id` was applied to aggregate `id` already; INVALID_ARGUMENT when it was
   // used for another one.
   absl::StatusOr<bool> SeenRequest(const std::string& request_id, const std::string& id);

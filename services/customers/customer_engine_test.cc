@@ -790,3 +790,145 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
 
 }  // namespace
 }  // namespace crm::customers
+
+namespace crm::customers {
+namespace {
+
+class MergeEngineTest : public PoolEngineTest {
+ protected:
+  absl::StatusOr<v1::MergeCustomersResponse> Merge(const Caller& c, const std::string& survivor,
+                                                   const std::string& merged, const std::string& rid = "") {
+    v1::MergeCustomersRequest req;
+    req.set_survivor(survivor);
+    req.set_merged(merged);
+    req.set_request_id(rid);
+    return Call(engine_.get(), &CustomerEngine::MergeCustomers, c, req);
+  }
+  absl::StatusOr<v1::MergeCustomersResponse> Unmerge(const Caller& c, const std::string& survivor,
+                                                     const std::string& merged) {
+    v1::UnmergeCustomersRequest req;
+    req.set_survivor(survivor);
+    req.set_merged(merged);
+    return Call(engine_.get(), &CustomerEngine::UnmergeCustomers, c, req);
+  }
+  absl::StatusOr<v1::FindDuplicatesResponse> Find(const Caller& c, v1::FindDuplicatesRequest req) {
+    return engine_->FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
+  }
+};
+
+TEST_F(MergeEngineTest, FindDuplicatesMatchesNormalisedPhoneEmailAndCompanyName) {
+  auto a = *Create(kRep, "深圳星河科技有限公司", "13800000001", "li@xinghe.cn");
+  auto b = *Create(kRep2, "深圳 星河科技（有限责任公司）", "13800000002");
+  auto c = *Create(kRep, "其他公司", "13800000003", "");
+  v1::FindDuplicatesRequest probe;
+  probe.set_display_name("深圳星河科技股份有限公司");
+  probe.set_phone("+86 138-0000-0003");
+  auto r = Find(kRep, probe);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->normalized_company_name(), "深圳星河科技");
+  ASSERT_EQ(r->matches_size(), 3);
+  EXPECT_EQ(r->matches(0).customer().name(), c.name());
+  EXPECT_EQ(r->matches(0).matched_on(0), "phone");
+  // kRep does not own b: the match names it and its owner, without its data.
+  for (const auto& m : r->matches()) {
+    if (m.customer().name() != b.name()) continue;
+    EXPECT_FALSE(m.visible());
+    EXPECT_EQ(m.customer().owner_id(), "u2");
+    EXPECT_TRUE(m.customer().phone().empty());
+  }
+  v1::FindDuplicatesRequest of;
+  of.set_customer(a.name());
+  r = Find(kManager, of);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->matches_size(), 1) << "not itself";
+  EXPECT_EQ(r->matches(0).customer().name(), b.name());
+  EXPECT_TRUE(r->matches(0).visible());
+  v1::FindDuplicatesRequest bad;
+  bad.set_phone("12345");
+  EXPECT_EQ(FieldOf(Find(kRep, bad).status()), "phone");
+  EXPECT_EQ(FieldOf(Find(kRep, v1::FindDuplicatesRequest()).status()), "display_name");
+}
+
+TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
+  auto s = *Create(kRep, "星河科技", "13800000001");
+  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
+  v1::AddContactRequest ac;
+  ac.set_parent(m.name());
+  ac.mutable_contact()->set_name("李雷");
+  ac.mutable_contact()->set_phone("13900000009");
+  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::AddContact, kRep, ac).ok());
+  v1::CreateFollowUpRequest f;
+  f.set_parent(m.name());
+  f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_VISIT);
+  f.mutable_follow_up()->set_summary("拜访");
+  clock_.Advance(absl::Hours(1));
+  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+  const auto s_before = *Get(kRep, s.name());
+  const auto m_before = *Get(kRep, m.name());
+
+  auto merged = Merge(kRep, s.name(), m.name(), "merge-1");
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(merged->survivor().email(), "li@xinghe.cn");
+  EXPECT_EQ(merged->survivor().contacts_size(), 1);
+  EXPECT_EQ(merged->survivor().follow_up_count(), 1);
+  ASSERT_EQ(merged->survivor().merged_from_size(), 1);
+  ASSERT_EQ(merged->survivor().field_origins_size(), 1);
+  EXPECT_EQ(merged->survivor().field_origins(0).field(), "email");
+  EXPECT_EQ(merged->merged().merged_into(), s.name());
+  v1::ListFollowUpsRequest lf;
+  lf.set_parent(s.name());
+  EXPECT_EQ(engine_->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 1);
+  // The merged customer is out of lists and duplicate searches and refuses changes; its email
+  // now belongs to the survivor.
+  v1::ListCustomersRequest list;
+  EXPECT_EQ(engine_->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  v1::FindDuplicatesRequest probe;
+  probe.set_email("LI@xinghe.cn");
+  auto dups = Find(kRep, probe);
+  ASSERT_EQ(dups->matches_size(), 1);
+  EXPECT_EQ(dups->matches(0).customer().name(), s.name());
+  EXPECT_EQ(Create(kRep2, "x", "", "li@xinghe.cn").status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Release(kRep, m.name()).status().code(), absl::StatusCode::kFailedPrecondition);
+  // A retry with the same request id changes nothing.
+  const std::string after_merge = Checksum();
+  ASSERT_TRUE(Merge(kRep, s.name(), m.name(), "merge-1").ok());
+  EXPECT_EQ(Checksum(), after_merge);
+  EXPECT_EQ(RebuiltChecksum(), after_merge);
+
+  auto undone = Unmerge(kRep, s.name(), m.name());
+  ASSERT_TRUE(undone.ok()) << undone.status();
+  auto s_after = *Get(kRep, s.name());
+  auto m_after = *Get(kRep, m.name());
+  for (auto* c : {&s_after, &m_after}) {
+    c->clear_etag();
+    c->clear_update_time();
+  }
+  auto sb = s_before, mb = m_before;
+  for (auto* c : {&sb, &mb}) {
+    c->clear_etag();
+    c->clear_update_time();
+  }
+  EXPECT_EQ(s_after.DebugString(), sb.DebugString());
+  EXPECT_EQ(m_after.DebugString(), mb.DebugString());
+  EXPECT_EQ(engine_->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine_->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 0);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+  auto again = Unmerge(kRep, s.name(), m.name());
+  EXPECT_EQ(GetErrorInfo(again.status())->reason(), "NOT_MERGED");
+}
+
+TEST_F(MergeEngineTest, ConcurrentOppositeMergesOfOnePairDoNotDeadlockAndOneWins) {
+  auto a = *Create(kRep, "A", "13800000001");
+  auto b = *Create(kRep, "B", "13800000002");
+  absl::StatusOr<v1::MergeCustomersResponse> r1, r2;
+  std::thread t1([&] { r1 = Merge(kRep, a.name(), b.name()); });
+  std::thread t2([&] { r2 = Merge(kRep, b.name(), a.name()); });
+  t1.join();
+  t2.join();
+  EXPECT_NE(r1.ok(), r2.ok()) << r1.status() << " / " << r2.status();
+  EXPECT_EQ(engine_->List(kRep, v1::ListCustomersRequest(), absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+}
+
+}  // namespace
+}  // namespace crm::customers

@@ -44,8 +44,15 @@ std::string FollowUpPrefix(absl::string_view id) { return absl::StrCat("f/", id,
 std::string Claims(absl::string_view user, absl::string_view day) { return absl::StrCat("q/", user, "/", day); }
 std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
 std::string Lead(absl::string_view id) { return absl::StrCat(kLeadPrefix, id); }
+std::string CompanyNamePrefix(absl::string_view n) { return absl::StrCat("c/", n, "/"); }
+std::string CompanyName(absl::string_view n, absl::string_view id) { return absl::StrCat(CompanyNamePrefix(n), id); }
 
 }  // namespace rows
+
+std::string CompanyNameKey(const CustomerState& s) {
+  if (s.profile().kind() != v1::CUSTOMER_KIND_COMPANY) return "";
+  return NormalizeCompanyName(s.profile().display_name());
+}
 
 namespace {
 
@@ -146,7 +153,8 @@ absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const EventEnvelope& e) {
   return UnpackAny<CustomerEvent, v1::CustomerCreated, v1::CustomerUpdated, v1::CustomerDeleted,
                    v1::CustomerUndeleted, v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved,
                    v1::FollowUpRecorded, v1::CustomerReturnedToPool, v1::CustomerClaimed,
-                   v1::CustomerPurged>(e);
+                   v1::CustomerPurged, v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged,
+                   v1::CustomerMergeUndone>(e);
 }
 
 absl::StatusOr<LeadEvent> UnpackLeadEvent(const EventEnvelope& e) {
@@ -181,12 +189,16 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
 
   // Indexes: drop what the old state held, add what the new one holds.
   const bool existed = before.version() > 0 && !before.purged();
-  const bool was_live = existed && !before.deleted();
-  const bool is_live = !state.deleted() && !state.purged();
+  const bool was_live = IsLive(before);
+  const bool is_live = IsLive(state);
   if (was_live && !before.normalized_phone().empty()) b.Delete(rows::Phone(before.normalized_phone(), id));
   if (was_live && !before.normalized_email().empty()) b.Delete(rows::Email(before.normalized_email(), id));
   if (is_live && !state.normalized_phone().empty()) b.Put(rows::Phone(state.normalized_phone(), id), "");
   if (is_live && !state.normalized_email().empty()) b.Put(rows::Email(state.normalized_email(), id), "");
+  const std::string old_name = was_live ? CompanyNameKey(before) : "";
+  const std::string new_name = is_live ? CompanyNameKey(state) : "";
+  if (!old_name.empty()) b.Delete(rows::CompanyName(old_name, id));
+  if (!new_name.empty()) b.Put(rows::CompanyName(new_name, id), "");
   if (existed) b.Delete(rows::Owner(before.profile().owner_id(), id));
   if (!state.purged()) b.Put(rows::Owner(state.profile().owner_id(), id), "");
   if (IsOwnedAndLive(before)) b.Delete(absl::StrCat(rows::kIdlePrefix, rows::TimeKey(LastActivity(before)), id));

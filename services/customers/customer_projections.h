@@ -29,6 +29,7 @@ inline constexpr char kSettingsId[] = "settings";
 //                                   holder too, so the rows a rebuild leaves do not depend on
 //                                   the order it reads partitions in
 //   e/<normalised email>/<id>       "" likewise
+//   c/<normalised company name>/<id> "" likewise, for live company customers
 //   o/<owner>/<id>                  "" (by owner)
 //   n/<yyyymmdd>                    last customer number sequence used that day
 //   h/<id>/<be64 version>           EventEnvelope (history, time travel)
@@ -60,7 +61,12 @@ std::string DaySequence(absl::string_view day);
 inline constexpr char kSettings[] = "s/settings";
 std::string Lead(absl::string_view id);
 inline constexpr char kLeadPrefix[] = "l/";
+std::string CompanyNamePrefix(absl::string_view n);
+std::string CompanyName(absl::string_view n, absl::string_view id);
 }  // namespace rows
+
+// The company-name dedupe key of a customer: empty for persons and names that normalise away.
+std::string CompanyNameKey(const CustomerState& s);
 
 // Payload of a customer or settings envelope; DATA_LOSS for an unknown type.
 absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const common::v1::EventEnvelope& e);
@@ -77,7 +83,7 @@ absl::StatusOr<absl::optional<CustomerState>> ReadCustomer(rocksdb::DB* db, cons
                                                            absl::string_view id);
 absl::StatusOr<CustomerSettings> ReadSettings(rocksdb::DB* db);
 absl::StatusOr<absl::optional<LeadState>> ReadLead(rocksdb::DB* db, absl::string_view id);
-// The live customers holding a dedupe key (a PhonePrefix or EmailPrefix), as ids.
+// The live customers holding a dedupe key (a PhonePrefix, EmailPrefix or CompanyNamePrefix), as ids.
 absl::StatusOr<std::vector<std::string>> ReadHolders(rocksdb::DB* db, const std::string& prefix);
 // Claims `user` made on `day` (yyyymmdd).
 absl::StatusOr<int32_t> ReadClaims(rocksdb::DB* db, absl::string_view user, absl::string_view day);

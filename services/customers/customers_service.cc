@@ -90,6 +90,9 @@ CRM_CUSTOMERS_WRITE(SetIndustries, v1::SetIndustriesRequest, v1::ListIndustriesR
 CRM_CUSTOMERS_READ(ListFollowUps, v1::ListFollowUpsRequest, v1::ListFollowUpsResponse, ListFollowUps)
 CRM_CUSTOMERS_READ(GetPoolPolicy, v1::GetPoolPolicyRequest, v1::PoolPolicy, GetPoolPolicy)
 CRM_CUSTOMERS_READ(ListIndustries, v1::ListIndustriesRequest, v1::ListIndustriesResponse, ListIndustries)
+CRM_CUSTOMERS_READ(FindDuplicates, v1::FindDuplicatesRequest, v1::FindDuplicatesResponse, FindDuplicates)
+CRM_CUSTOMERS_WRITE(MergeCustomers, v1::MergeCustomersRequest, v1::MergeCustomersResponse, MergeCustomers)
+CRM_CUSTOMERS_WRITE(UnmergeCustomers, v1::UnmergeCustomersRequest, v1::MergeCustomersResponse, UnmergeCustomers)
 #undef CRM_SERVICE
 
 #define CRM_SERVICE LeadsService

@@ -61,6 +61,13 @@ class CustomersService final : public v1::CustomerService::CallbackService {
   grpc::ServerUnaryReactor* SetIndustries(grpc::CallbackServerContext* ctx,
                                           const v1::SetIndustriesRequest* req,
                                           v1::ListIndustriesResponse* resp) override;
+  grpc::ServerUnaryReactor* FindDuplicates(grpc::CallbackServerContext* ctx, const v1::FindDuplicatesRequest* req,
+                                           v1::FindDuplicatesResponse* resp) override;
+  grpc::ServerUnaryReactor* MergeCustomers(grpc::CallbackServerContext* ctx, const v1::MergeCustomersRequest* req,
+                                           v1::MergeCustomersResponse* resp) override;
+  grpc::ServerUnaryReactor* UnmergeCustomers(grpc::CallbackServerContext* ctx,
+                                             const v1::UnmergeCustomersRequest* req,
+                                             v1::MergeCustomersResponse* resp) override;
 
  private:
   CustomerEngine* engine_;
