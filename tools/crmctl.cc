@@ -2,7 +2,9 @@
 // or failed the call (the gRPC code and message are printed), 2 bad usage or local error.
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
@@ -498,6 +500,32 @@ int main(int argc, char** argv) {
   lead_convert->add_option("--request-id", request_id, "Idempotency key");
   for (auto* c : {lead_qualify, lead_release, lead_disqualify, lead_convert}) c->add_option("--etag", etag, "Expected etag");
 
+
+  // tag-rules
+  auto* rules_cmd = app.add_subcommand("tag-rules", "Behaviour tag rules (行为标签)");
+  rules_cmd->require_subcommand(1);
+  rules_cmd->fallthrough();
+  auto* rules_list = rules_cmd->add_subcommand("list", "Show the rules");
+  auto* rules_set = rules_cmd->add_subcommand("set", "Replace the rules from a JSON file (admins)");
+  std::string rules_file;
+  rules_set->add_option("--file", rules_file, "JSON: {\"rules\": [{\"id\": ..., \"tag\": ..., \"event_type\": ..., ...}]}")
+      ->required()->check(CLI::ExistingFile);
+  auto* rules_preview = rules_cmd->add_subcommand("preview", "Whom a rule would tag now, from the last N days (admins)");
+  crm::customers::v1::TagRule prule;
+  std::string pr_id = "preview", pr_tag, pr_event, pr_measure = "count", pr_sum, pr_match;
+  int pr_window = 0, pr_days = 0, pr_max = 0;
+  int64_t pr_threshold = 1;
+  rules_preview->add_option("--id", pr_id, "Rule id (to compare with the tags it gave)")->capture_default_str();
+  rules_preview->add_option("--tag", pr_tag, "Tag to give")->required();
+  rules_preview->add_option("--event-type", pr_event, "e.g. crm.customers.v1.FollowUpRecorded")->required();
+  rules_preview->add_option("--measure", pr_measure, "count or sum")->check(CLI::IsMember({"count", "sum"}))->capture_default_str();
+  rules_preview->add_option("--sum-field", pr_sum, "Integer field summed (with --measure sum)");
+  rules_preview->add_option("--match", pr_match, "field=value the events must have, e.g. channel=FOLLOW_UP_CHANNEL_PHONE");
+  rules_preview->add_option("--window-days", pr_window, "Rule window; 0: all history");
+  rules_preview->add_option("--threshold", pr_threshold, "Tag when the measure reaches this")->capture_default_str();
+  rules_preview->add_option("--days", pr_days, "History to replay (default: the window)");
+  rules_preview->add_option("--max", pr_max, "Hits to list (default 100)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -873,6 +901,36 @@ int main(int argc, char** argv) {
     req.set_merged(ResourceName(merged_id));
     req.set_request_id(request_id);
     return Call(client, &CustomerService::Stub::UnmergeCustomers, req, g);
+  } else if (rules_list->parsed()) {
+    return Call(client, &CustomerService::Stub::ListTagRules, crm::customers::v1::ListTagRulesRequest(), g);
+  } else if (rules_set->parsed()) {
+    std::ifstream in(rules_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    crm::customers::v1::SetTagRulesRequest req;
+    auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), &req);
+    if (!parsed.ok()) return Fail(absl::StrCat(rules_file, ": ", parsed.message().as_string()));
+    return Call(client, &CustomerService::Stub::SetTagRules, req, g);
+  } else if (rules_preview->parsed()) {
+    crm::customers::v1::PreviewTagRuleRequest req;
+    auto* r = req.mutable_rule();
+    r->set_id(pr_id);
+    r->set_tag(pr_tag);
+    r->set_event_type(pr_event);
+    r->set_measure(pr_measure == "sum" ? crm::customers::v1::TAG_RULE_MEASURE_SUM : crm::customers::v1::TAG_RULE_MEASURE_COUNT);
+    r->set_sum_field(pr_sum);
+    if (!pr_match.empty()) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(pr_match, absl::MaxSplits('=', 1));
+      if (kv.first.empty()) return Fail("--match is not field=value");
+      r->set_match_field(kv.first);
+      r->set_match_value(kv.second);
+    }
+    r->set_window_days(pr_window);
+    r->set_threshold(pr_threshold);
+    r->set_enabled(true);
+    req.set_days(pr_days);
+    req.set_max_results(pr_max);
+    return Call(client, &CustomerService::Stub::PreviewTagRule, req, g);
   } else if (history->parsed()) {
     crm::customers::v1::ListCustomerEventsRequest req;
     req.set_parent(ResourceName(id));

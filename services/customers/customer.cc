@@ -749,7 +749,7 @@ void Apply(CustomerState& s, const CustomerEvent& event, int64_t version, absl::
           *tomb.mutable_update_time() = ts;
           s = std::move(tomb);
         } else {
-          ApplyMerge(s, e, ts);
+          ApplyEvent(s, e, ts);
         }
       },
       event);
@@ -796,6 +796,8 @@ std::vector<std::string> ChangedFields(const CustomerEvent& event) {
           return out;
         } else if constexpr (std::is_same_v<T, v1::CustomerMergedInto> || std::is_same_v<T, v1::CustomerUnmerged>) {
           return {"merged_into"};
+        } else if constexpr (std::is_same_v<T, v1::CustomerRuleTagged> || std::is_same_v<T, v1::CustomerRuleUntagged>) {
+          return {"rule_tags"};
         } else {
           return {"purged"};
         }
@@ -868,8 +870,10 @@ void ApplySettings(CustomerSettings& s, const SettingsEvent& event, int64_t vers
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, v1::PoolPolicySet>) {
           *s.mutable_pool_policy() = e.policy();
-        } else {
+        } else if constexpr (std::is_same_v<T, v1::IndustriesSet>) {
           *s.mutable_industries() = e.industries();
+        } else {
+          *s.mutable_tag_rules() = e.rules();
         }
       },
       event);

@@ -9,6 +9,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "google/protobuf/any.pb.h"
 #include "crm/customers/v1/customers_events.pb.h"
 
 namespace crm::customers {
@@ -22,7 +24,8 @@ using CustomerEvent =
     std::variant<v1::CustomerCreated, v1::CustomerUpdated, v1::CustomerDeleted, v1::CustomerUndeleted,
                  v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved, v1::FollowUpRecorded,
                  v1::CustomerReturnedToPool, v1::CustomerClaimed, v1::CustomerPurged,
-                 v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged, v1::CustomerMergeUndone>;
+                 v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged, v1::CustomerMergeUndone,
+                 v1::CustomerRuleTagged, v1::CustomerRuleUntagged>;
 
 // Who asks, from the verified token.
 struct Caller {
@@ -164,6 +167,24 @@ std::string NormalizeCompanyName(absl::string_view name);
 // The profile fields a merge may take from the merged customer.
 const std::vector<std::string>& MergeableFields();
 
+// Behaviour tag rules, in tag_rules.cc. The scheduler's: give or take `rule`'s tag as the
+// rule's evaluation found (`meets` with `measure`). Customers not live lose rule tags.
+struct ApplyRuleTag {
+  v1::TagRule rule;
+  bool meets = false;
+  int64_t measure = 0;
+};
+// INVALID_ARGUMENT naming "<field>.<part>" unless `rule` is well formed: id, tag, a known event
+// type, a measure (SUM with an integer field), a match field of a string/enum/bool type,
+// window and threshold not negative.
+absl::Status ValidateTagRule(const v1::TagRule& rule, absl::string_view field);
+// What one event contributes to `rule`'s measure: 1 (COUNT) or its sum_field (SUM), or
+// nullopt when it does not match. The event is the envelope's payload.
+absl::optional<int64_t> RuleContribution(const v1::TagRule& rule, const google::protobuf::Any& payload,
+                                         absl::string_view event_type);
+// Whether a behaviour rule with this id tagged the customer.
+bool HasRuleTag(const CustomerState& s, absl::string_view rule_id);
+
 // Pure decisions. `state` is null when the customer does not exist. Errors: INVALID_ARGUMENT
 // (field named), PERMISSION_DENIED, NOT_FOUND, ABORTED (version mismatch),
 // FAILED_PRECONDITION (a broken rule, e.g. updating a deleted customer; ErrorInfo reasons
@@ -186,6 +207,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const MergeFro
 Decision Decide(const CustomerState* state, const Caller& caller, const MarkMerged& cmd);
 Decision Decide(const CustomerState* state, const Caller& caller, const Unmerge& cmd);
 Decision Decide(const CustomerState* state, const Caller& caller, const UndoMerge& cmd);
+Decision Decide(const CustomerState* state, const Caller& caller, const ApplyRuleTag& cmd);
 
 // The last follow-up or ownership change: what the idle rule counts from.
 absl::Time LastActivity(const CustomerState& state);
@@ -199,23 +221,27 @@ bool IsOwnedAndLive(const CustomerState& state);
 void Apply(CustomerState& state, const CustomerEvent& event, int64_t version, absl::Time occurred_at,
            const std::string& actor);
 
-// Apply's part for the merge events (merge.cc).
-void ApplyMerge(CustomerState& s, const v1::CustomersMerged& e, const google::protobuf::Timestamp& at);
-void ApplyMerge(CustomerState& s, const v1::CustomerMergedInto& e, const google::protobuf::Timestamp& at);
-void ApplyMerge(CustomerState& s, const v1::CustomerUnmerged& e, const google::protobuf::Timestamp& at);
-void ApplyMerge(CustomerState& s, const v1::CustomerMergeUndone& e, const google::protobuf::Timestamp& at);
+// Apply's part for the merge (merge.cc) and rule tag (tag_rules.cc) events.
+void ApplyEvent(CustomerState& s, const v1::CustomersMerged& e, const google::protobuf::Timestamp& at);
+void ApplyEvent(CustomerState& s, const v1::CustomerMergedInto& e, const google::protobuf::Timestamp& at);
+void ApplyEvent(CustomerState& s, const v1::CustomerUnmerged& e, const google::protobuf::Timestamp& at);
+void ApplyEvent(CustomerState& s, const v1::CustomerMergeUndone& e, const google::protobuf::Timestamp& at);
+void ApplyEvent(CustomerState& s, const v1::CustomerRuleTagged& e, const google::protobuf::Timestamp& at);
+void ApplyEvent(CustomerState& s, const v1::CustomerRuleUntagged& e, const google::protobuf::Timestamp& at);
 
 // The customer field names an event set or changed (history).
 std::vector<std::string> ChangedFields(const CustomerEvent& event);
 
 // The settings aggregate ("customer_settings"/"settings"): admins only.
-using SettingsEvent = std::variant<v1::PoolPolicySet, v1::IndustriesSet>;
+using SettingsEvent = std::variant<v1::PoolPolicySet, v1::IndustriesSet, v1::TagRulesSet>;
 absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state,
                                                           const Caller& caller,
                                                           const v1::PoolPolicy& policy);
 absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(
     const CustomerSettings& state, const Caller& caller,
     const std::vector<v1::Industry>& industries);
+absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state, const Caller& caller,
+                                                          const std::vector<v1::TagRule>& rules);
 void ApplySettings(CustomerSettings& state, const SettingsEvent& event, int64_t version);
 
 }  // namespace crm::customers

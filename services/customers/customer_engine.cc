@@ -616,46 +616,50 @@ absl::StatusOr<CustomerEngine::SchedulerRun> CustomerEngine::RunScheduler(absl::
   if (min_days > 0) CRM_RETURN_IF_ERROR(scan(rows::kIdlePrefix, now - absl::Hours(24) * min_days, &idle));
   CRM_RETURN_IF_ERROR(scan(rows::kPurgePrefix, now - kRecycleBinRetention, &expired));
 
-  absl::BlockingCounter pending(static_cast<int>(idle.size() + expired.size()));
-  absl::Mutex mu;
-  absl::Status first_error;
-  auto finish = [&](int64_t* counter) {
-    return [&, counter](absl::StatusOr<Written> w) {
-      {
-        absl::MutexLock l(&mu);
-        if (!w.ok() && first_error.ok()) first_error = w.status();
-        if (w.ok() && !w->token.empty()) ++*counter;
-      }
-      pending.DecrementCount();
-    };
-  };
+  std::vector<std::pair<std::string, DecideFn>> returns, purges;
   for (const std::string& id : idle) {
-    Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, id, "",
-            [now, policy](const CustomerState* cur) -> absl::StatusOr<Decided> {
-              Decided d;
-              if (cur == nullptr) return d;
-              const int32_t days = ReturnDays(policy, cur->profile().team_id());
-              CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, ReturnIdleToPool{now, days}));
-              d.occurred_at = LastActivity(*cur) + absl::Hours(24) * days;  // the due time
-              return d;
-            },
-            finish(&run.returned_to_pool));
+    returns.emplace_back(id, [now, policy](const CustomerState* cur) -> absl::StatusOr<Decided> {
+      Decided d;
+      if (cur == nullptr) return d;
+      const int32_t days = ReturnDays(policy, cur->profile().team_id());
+      CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, ReturnIdleToPool{now, days}));
+      d.occurred_at = LastActivity(*cur) + absl::Hours(24) * days;  // the due time
+      return d;
+    });
   }
   for (const std::string& id : expired) {
-    Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, id, "",
-            [now](const CustomerState* cur) -> absl::StatusOr<Decided> {
-              Decided d;
-              if (cur == nullptr) return d;
-              CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, PurgeDeleted{now}));
-              d.occurred_at = FromProto(cur->delete_time()) + kRecycleBinRetention;
-              return d;
-            },
-            finish(&run.purged));
+    purges.emplace_back(id, [now](const CustomerState* cur) -> absl::StatusOr<Decided> {
+      Decided d;
+      if (cur == nullptr) return d;
+      CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, PurgeDeleted{now}));
+      d.occurred_at = FromProto(cur->delete_time()) + kRecycleBinRetention;
+      return d;
+    });
+  }
+  CRM_RETURN_IF_ERROR(RunBatch(std::move(returns), &run.returned_to_pool));
+  CRM_RETURN_IF_ERROR(RunBatch(std::move(purges), &run.purged));
+  CRM_RETURN_IF_ERROR(RunTagRules(now, stored, &run));
+  return run;
+}
+
+absl::Status CustomerEngine::RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written) {
+  absl::BlockingCounter pending(static_cast<int>(jobs.size()));
+  absl::Mutex mu;
+  absl::Status first_error;
+  for (auto& [id, decide] : jobs) {
+    Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, id, "", std::move(decide),
+            [&](absl::StatusOr<Written> w) {
+              {
+                absl::MutexLock l(&mu);
+                if (!w.ok() && first_error.ok()) first_error = w.status();
+                if (w.ok() && !w->token.empty()) ++*written;
+              }
+              pending.DecrementCount();
+            });
   }
   pending.Wait();
   absl::MutexLock l(&mu);
-  if (!first_error.ok()) return first_error;
-  return run;
+  return first_error;
 }
 
 v1::Customer CustomerEngine::ToApi(const CustomerState& s) const {
@@ -764,7 +768,9 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
     if (filter.cooperation_status >= 0 && p.cooperation_status() != filter.cooperation_status) return absl::OkStatus();
     if (filter.source_channel >= 0 && p.source_channel() != filter.source_channel) return absl::OkStatus();
     if (filter.in_pool >= 0 && s.in_pool() != (filter.in_pool == 1)) return absl::OkStatus();
-    if (!filter.tag.empty() && std::find(p.tags().begin(), p.tags().end(), filter.tag) == p.tags().end()) {
+    if (!filter.tag.empty() && std::find(p.tags().begin(), p.tags().end(), filter.tag) == p.tags().end() &&
+        std::none_of(s.rule_tags().begin(), s.rule_tags().end(),
+                     [&](const v1::RuleTag& t) { return t.tag() == filter.tag; })) {
       return absl::OkStatus();
     }
     matches.push_back(std::move(s));

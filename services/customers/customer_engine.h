@@ -92,6 +92,13 @@ class CustomerEngine {
   absl::StatusOr<v1::ListLeadsResponse> ListLeads(const Caller& caller, const v1::ListLeadsRequest& req,
                                                   absl::Time deadline);
 
+  // Behaviour tag rules, in tag_rule_commands.cc.
+  absl::StatusOr<v1::ListTagRulesResponse> ListTagRules(const Caller& caller, const v1::ListTagRulesRequest& req,
+                                                        absl::Time deadline);
+  void SetTagRules(const Caller& caller, const v1::SetTagRulesRequest& req, Callback<v1::ListTagRulesResponse> done);
+  absl::StatusOr<v1::PreviewTagRuleResponse> PreviewTagRule(const Caller& caller, const v1::PreviewTagRuleRequest& req,
+                                                            absl::Time deadline);
+
   // Duplicates (查重) and merging, in merge_commands.cc. The merge writes the survivor's
   // CustomersMerged and then the merged customer's CustomerMergedInto, holding both; an unmerge
   // the merged one's CustomerUnmerged and then the survivor's CustomerMergeUndone. A crash
@@ -132,9 +139,12 @@ class CustomerEngine {
   // return_after_days to the public pool and purges customers 30 days in the recycle bin, as
   // of `now`. The events carry the due time as occurred_at, so replays never read a clock.
   // Blocks until the events are durable; safe to run concurrently with commands.
+  // It also applies the enabled behaviour tag rules as of `now`.
   struct SchedulerRun {
     int64_t returned_to_pool = 0;
     int64_t purged = 0;
+    int64_t tagged = 0;
+    int64_t untagged = 0;
   };
   absl::StatusOr<SchedulerRun> RunScheduler(absl::Time now);
 
@@ -196,6 +206,15 @@ class CustomerEngine {
   void TwoStep(const Caller& caller, const std::string& survivor, const std::string& merged,
                const std::string& correlation, bool replayed, absl::optional<MergeFrom> merge,
                Callback<v1::MergeCustomersResponse> done);
+  // Runs the scheduler's decisions, one per customer, and waits for them; adds the customers
+  // written to *written.
+  absl::Status RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written);
+  // Evaluates the enabled tag rules as of `now` and tags/untags (into run->tagged/untagged).
+  absl::Status RunTagRules(absl::Time now, const CustomerSettings& settings, SchedulerRun* run);
+  // Each live customer's measure of `rule` over the events that occurred in [from, now], from
+  // the customers' histories; *scanned counts the events read.
+  absl::StatusOr<std::map<std::string, int64_t>> EvaluateTagRule(const v1::TagRule& rule, absl::Time from,
+                                                                 absl::Time now, int64_t* scanned);
   // Execute for a caller already holding `id` through Serialize (released at the end).
   void ExecuteHeld(const Caller& caller, common::v1::ActorSource source, const std::string& id,
                    const std::string& request_id, DecideFn decide, Callback<Written> done,

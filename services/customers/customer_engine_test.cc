@@ -932,3 +932,116 @@ TEST_F(MergeEngineTest, ConcurrentOppositeMergesOfOnePairDoNotDeadlockAndOneWins
 
 }  // namespace
 }  // namespace crm::customers
+
+namespace crm::customers {
+namespace {
+
+class TagRuleEngineTest : public PoolEngineTest {
+ protected:
+  static v1::TagRule PhoneRule() {
+    v1::TagRule r;
+    r.set_id("active-intent");
+    r.set_tag("高活跃意向客户");
+    r.set_event_type("crm.customers.v1.FollowUpRecorded");
+    r.set_measure(v1::TAG_RULE_MEASURE_COUNT);
+    r.set_match_field("channel");
+    r.set_match_value("FOLLOW_UP_CHANNEL_PHONE");
+    r.set_window_days(30);
+    r.set_threshold(3);
+    r.set_enabled(true);
+    return r;
+  }
+  void FollowUp(const std::string& name, v1::FollowUpChannel ch) {
+    v1::CreateFollowUpRequest f;
+    f.set_parent(name);
+    f.mutable_follow_up()->set_channel(ch);
+    f.mutable_follow_up()->set_summary("来电咨询");
+    ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+  }
+  absl::StatusOr<v1::ListTagRulesResponse> SetRules(std::vector<v1::TagRule> rules) {
+    v1::SetTagRulesRequest req;
+    for (auto& r : rules) *req.add_rules() = r;
+    return Call(engine_.get(), &CustomerEngine::SetTagRules, kAdmin, req);
+  }
+};
+
+TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThenUntagsByEventTime) {
+  auto hot = *Create(kRep, "热客户", "13800000001");
+  auto warm = *Create(kRep, "温客户", "13800000002");
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Hours(24));
+    FollowUp(hot.name(), v1::FOLLOW_UP_CHANNEL_PHONE);
+    FollowUp(warm.name(), i == 0 ? v1::FOLLOW_UP_CHANNEL_PHONE : v1::FOLLOW_UP_CHANNEL_WECHAT);
+  }
+  v1::PreviewTagRuleRequest preview;
+  *preview.mutable_rule() = PhoneRule();
+  auto p = engine_->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->total_hits(), 1);
+  EXPECT_EQ(p->hits(0).customer(), hot.name());
+  EXPECT_EQ(p->hits(0).measure(), 3);
+  EXPECT_FALSE(p->hits(0).already_tagged());
+  EXPECT_GE(p->events_scanned(), 8);
+  preview.set_days(1);  // only the last day's follow-up
+  EXPECT_EQ(engine_->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5))->total_hits(), 0);
+  EXPECT_EQ(engine_->PreviewTagRule(kRep, preview, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+
+  ASSERT_TRUE(SetRules({PhoneRule()}).ok());
+  auto run = engine_->RunScheduler(clock_.Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->tagged, 1);
+  auto got = *Get(kRep, hot.name());
+  ASSERT_EQ(got.rule_tags_size(), 1);
+  EXPECT_EQ(got.rule_tags(0).tag(), "高活跃意向客户");
+  EXPECT_EQ(Get(kRep, warm.name())->rule_tags_size(), 0);
+  v1::ListCustomersRequest list;
+  list.set_filter("tags:\"高活跃意向客户\"");
+  EXPECT_EQ(engine_->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->tagged, 0) << "a second run changes nothing";
+
+  // Just over 28 days on, the first follow-up left the 30-day window: 2 < 3.
+  clock_.Advance(absl::Hours(24 * 28) + absl::Minutes(1));
+  run = engine_->RunScheduler(clock_.Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->untagged, 1);
+  EXPECT_EQ(Get(kRep, hot.name())->rule_tags_size(), 0);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+}
+
+TEST_F(TagRuleEngineTest, SumRulesAndSwitchingARuleOffTakesItsTagsBack) {
+  auto c = *Create(kRep, "大客户", "13800000003");
+  for (int i = 0; i < 2; ++i) FollowUp(c.name(), v1::FOLLOW_UP_CHANNEL_VISIT);
+  v1::TagRule many = PhoneRule();
+  many.set_id("visited");
+  many.set_tag("常拜访");
+  many.clear_match_field();
+  many.clear_match_value();
+  many.set_window_days(0);
+  many.set_threshold(2);
+  ASSERT_TRUE(SetRules({many}).ok());
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->tagged, 1);
+  many.set_enabled(false);
+  ASSERT_TRUE(SetRules({many}).ok());
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->untagged, 1);
+  EXPECT_EQ(Get(kRep, c.name())->rule_tags_size(), 0);
+
+  v1::TagRule bad = many;
+  bad.set_measure(v1::TAG_RULE_MEASURE_SUM);
+  bad.set_sum_field("summary");
+  EXPECT_EQ(FieldOf(SetRules({bad}).status()), "rules[0].sum_field");
+  bad.set_sum_field("");
+  bad.set_measure(v1::TAG_RULE_MEASURE_COUNT);
+  bad.set_event_type("crm.nope.v1.Thing");
+  EXPECT_EQ(FieldOf(SetRules({bad}).status()), "rules[0].event_type");
+  bad = PhoneRule();
+  bad.set_match_value("FOLLOW_UP_CHANNEL_FAX");
+  EXPECT_EQ(FieldOf(SetRules({bad}).status()), "rules[0].match_value");
+  EXPECT_EQ(FieldOf(SetRules({PhoneRule(), PhoneRule()}).status()), "rules[1].id");
+  v1::SetTagRulesRequest req;
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::SetTagRules, kRep, req).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace crm::customers

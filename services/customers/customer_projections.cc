@@ -44,6 +44,8 @@ std::string FollowUpPrefix(absl::string_view id) { return absl::StrCat("f/", id,
 std::string Claims(absl::string_view user, absl::string_view day) { return absl::StrCat("q/", user, "/", day); }
 std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
 std::string Lead(absl::string_view id) { return absl::StrCat(kLeadPrefix, id); }
+std::string RuleTagPrefix(absl::string_view rule) { return absl::StrCat("g/", rule, "/"); }
+std::string RuleTag(absl::string_view rule, absl::string_view id) { return absl::StrCat(RuleTagPrefix(rule), id); }
 std::string CompanyNamePrefix(absl::string_view n) { return absl::StrCat("c/", n, "/"); }
 std::string CompanyName(absl::string_view n, absl::string_view id) { return absl::StrCat(CompanyNamePrefix(n), id); }
 
@@ -154,7 +156,7 @@ absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const EventEnvelope& e) {
                    v1::CustomerUndeleted, v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved,
                    v1::FollowUpRecorded, v1::CustomerReturnedToPool, v1::CustomerClaimed,
                    v1::CustomerPurged, v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged,
-                   v1::CustomerMergeUndone>(e);
+                   v1::CustomerMergeUndone, v1::CustomerRuleTagged, v1::CustomerRuleUntagged>(e);
 }
 
 absl::StatusOr<LeadEvent> UnpackLeadEvent(const EventEnvelope& e) {
@@ -163,7 +165,7 @@ absl::StatusOr<LeadEvent> UnpackLeadEvent(const EventEnvelope& e) {
 }
 
 absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
-  return UnpackAny<SettingsEvent, v1::PoolPolicySet, v1::IndustriesSet>(e);
+  return UnpackAny<SettingsEvent, v1::PoolPolicySet, v1::IndustriesSet, v1::TagRulesSet>(e);
 }
 
 absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::Record& r,
@@ -197,6 +199,8 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
   if (is_live && !state.normalized_email().empty()) b.Put(rows::Email(state.normalized_email(), id), "");
   const std::string old_name = was_live ? CompanyNameKey(before) : "";
   const std::string new_name = is_live ? CompanyNameKey(state) : "";
+  for (const auto& t : before.rule_tags()) b.Delete(rows::RuleTag(t.rule_id(), id));
+  for (const auto& t : state.rule_tags()) b.Put(rows::RuleTag(t.rule_id(), id), "");
   if (!old_name.empty()) b.Delete(rows::CompanyName(old_name, id));
   if (!new_name.empty()) b.Put(rows::CompanyName(new_name, id), "");
   if (existed) b.Delete(rows::Owner(before.profile().owner_id(), id));

@@ -30,6 +30,7 @@ inline constexpr char kSettingsId[] = "settings";
 //                                   the order it reads partitions in
 //   e/<normalised email>/<id>       "" likewise
 //   c/<normalised company name>/<id> "" likewise, for live company customers
+//   g/<rule id>/<id>                "" per customer a behaviour rule tagged
 //   o/<owner>/<id>                  "" (by owner)
 //   n/<yyyymmdd>                    last customer number sequence used that day
 //   h/<id>/<be64 version>           EventEnvelope (history, time travel)
@@ -62,6 +63,9 @@ inline constexpr char kSettings[] = "s/settings";
 std::string Lead(absl::string_view id);
 inline constexpr char kLeadPrefix[] = "l/";
 std::string CompanyNamePrefix(absl::string_view n);
+std::string RuleTagPrefix(absl::string_view rule);
+std::string RuleTag(absl::string_view rule, absl::string_view id);
+inline constexpr char kHistoryRoot[] = "h/";
 std::string CompanyName(absl::string_view n, absl::string_view id);
 }  // namespace rows
 

@@ -61,6 +61,12 @@ class CustomersService final : public v1::CustomerService::CallbackService {
   grpc::ServerUnaryReactor* SetIndustries(grpc::CallbackServerContext* ctx,
                                           const v1::SetIndustriesRequest* req,
                                           v1::ListIndustriesResponse* resp) override;
+  grpc::ServerUnaryReactor* ListTagRules(grpc::CallbackServerContext* ctx, const v1::ListTagRulesRequest* req,
+                                         v1::ListTagRulesResponse* resp) override;
+  grpc::ServerUnaryReactor* SetTagRules(grpc::CallbackServerContext* ctx, const v1::SetTagRulesRequest* req,
+                                        v1::ListTagRulesResponse* resp) override;
+  grpc::ServerUnaryReactor* PreviewTagRule(grpc::CallbackServerContext* ctx, const v1::PreviewTagRuleRequest* req,
+                                           v1::PreviewTagRuleResponse* resp) override;
   grpc::ServerUnaryReactor* FindDuplicates(grpc::CallbackServerContext* ctx, const v1::FindDuplicatesRequest* req,
                                            v1::FindDuplicatesResponse* resp) override;
   grpc::ServerUnaryReactor* MergeCustomers(grpc::CallbackServerContext* ctx, const v1::MergeCustomersRequest* req,

@@ -302,7 +302,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const UndoMerg
   return std::vector<CustomerEvent>{std::move(e)};
 }
 
-void ApplyMerge(CustomerState& s, const v1::CustomersMerged& e, const google::protobuf::Timestamp& at) {
+void ApplyEvent(CustomerState& s, const v1::CustomersMerged& e, const google::protobuf::Timestamp& at) {
   *s.mutable_profile() = e.profile();
   s.set_normalized_phone(e.normalized_phone());
   s.set_normalized_email(e.normalized_email());
@@ -320,15 +320,15 @@ void ApplyMerge(CustomerState& s, const v1::CustomersMerged& e, const google::pr
   *r->mutable_merge_time() = at;
 }
 
-void ApplyMerge(CustomerState& s, const v1::CustomerMergedInto& e, const google::protobuf::Timestamp&) {
+void ApplyEvent(CustomerState& s, const v1::CustomerMergedInto& e, const google::protobuf::Timestamp&) {
   s.set_merged_into(e.survivor_id());
 }
 
-void ApplyMerge(CustomerState& s, const v1::CustomerUnmerged&, const google::protobuf::Timestamp&) {
+void ApplyEvent(CustomerState& s, const v1::CustomerUnmerged&, const google::protobuf::Timestamp&) {
   s.clear_merged_into();
 }
 
-void ApplyMerge(CustomerState& s, const v1::CustomerMergeUndone& e, const google::protobuf::Timestamp&) {
+void ApplyEvent(CustomerState& s, const v1::CustomerMergeUndone& e, const google::protobuf::Timestamp&) {
   *s.mutable_profile() = e.profile();
   s.set_normalized_phone(e.normalized_phone());
   s.set_normalized_email(e.normalized_email());
