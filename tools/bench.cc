@@ -4,6 +4,8 @@
 //            log or the in-process Kafka mock cluster, or against --target.
 //   rebuild  writes --events CustomerCreated events into the embedded log, then rebuilds the
 //            customers projections from offset 0 and reports events/s.
+//   reads    --events/2 customers with a follow-up each: FindDuplicates latency (by phone, by
+//            company name) and PreviewTagRule over every event.
 // Prints a table and, with --json, one JSON object per run.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -214,7 +216,10 @@ Result RunCreate(const std::string& target, const std::string& token, int client
 
 // Writes `events` CustomerCreated envelopes into an embedded log (many appends in flight so
 // group commit packs them), then times a rebuild of the customers projections.
-absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const std::string& log_dir) {
+// With `follow_ups`, every customer gets a FollowUpRecorded (every third by phone) as its
+// version 2, so `events` is twice the customers.
+absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const std::string& log_dir,
+                                  bool follow_ups = false, bool keep_projections = false) {
   const bool keep = !log_dir.empty();
   const std::string dir = keep ? log_dir : absl::StrCat(base, "/crm-bench-rebuild-", getpid());
   const bool reuse = keep && std::filesystem::exists(dir + "/log");
@@ -235,7 +240,8 @@ absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const
     absl::Status failed;
     const auto ts = google::protobuf::util::TimeUtil::GetCurrentTime();
     const absl::Time now = absl::Now();
-    for (int64_t i = 0; i < events; ++i) {
+    const int64_t customers = follow_ups ? events / 2 : events;
+    for (int64_t i = 0; i < customers; ++i) {
       crm::customers::v1::CustomerCreated ev;
       ev.set_customer_number(absl::StrFormat("C20260101%07d", i + 1));
       ev.mutable_profile()->set_kind(crm::customers::v1::CUSTOMER_KIND_COMPANY);
@@ -264,7 +270,21 @@ absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const
         mu.Await(absl::Condition(+[](int64_t* n) { return *n < 20000; }, &inflight));
         ++inflight;
       }
-      (*writer)->Append(id, {crm::eventlog::ToMessage(env, "/crm/customers")},
+      std::vector<crm::eventlog::Message> batch{crm::eventlog::ToMessage(env, "/crm/customers")};
+      if (follow_ups) {
+        crm::customers::v1::FollowUpRecorded fu;
+        fu.set_follow_up_id(crm::NewUuidV7(now));
+        fu.set_channel(i % 3 == 0 ? crm::customers::v1::FOLLOW_UP_CHANNEL_PHONE : crm::customers::v1::FOLLOW_UP_CHANNEL_VISIT);
+        fu.set_summary("咨询报价");
+        crm::eventlog::EventEnvelope env2 = env;
+        env2.set_event_id(crm::NewUuidV7(now));
+        env2.set_event_type(fu.GetDescriptor()->full_name());
+        env2.set_aggregate_version(2);
+        env2.mutable_payload()->PackFrom(fu);
+        crm::eventlog::SealEnvelope(env2, env.hash());
+        batch.push_back(crm::eventlog::ToMessage(env2, "/crm/customers"));
+      }
+      (*writer)->Append(id, std::move(batch),
                         [&](absl::StatusOr<crm::eventlog::Appended> a) {
                           absl::MutexLock l(&mu);
                           --inflight;
@@ -290,12 +310,98 @@ absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const
   r.cpu_s = (cpu1.user + cpu1.sys) - (cpu0.user + cpu0.sys);
   r.rss_mib = cpu1.max_rss_kib / 1024;
   log->reset();
+  if (keep_projections) return r;
   if (keep) {
     std::filesystem::remove_all(dir + "/customers");
   } else {
     std::filesystem::remove_all(dir);
   }
   return r;
+}
+
+
+// The read side over a large customer base: writes `events` (customers with one follow-up
+// each) unless --log-dir holds them already, rebuilds the projections, then times
+// FindDuplicates probes by phone and by company name, and PreviewTagRule over every event.
+absl::Status RunReads(int64_t events, const std::string& base, std::string log_dir, int probes, bool json) {
+  const bool temp = log_dir.empty();
+  if (temp) log_dir = absl::StrCat(base, "/crm-bench-reads-", getpid());
+  auto built = RunRebuild(events, base, log_dir, /*follow_ups=*/true, /*keep_projections=*/true);
+  if (!built.ok()) return built.status();
+  const int64_t customers = events / 2;
+  auto log = crm::eventlog::OpenEmbeddedLog({.path = log_dir + "/log"});
+  if (!log.ok()) return log.status();
+  auto db = crm::projection::ProjectionDb::Open({.path = log_dir + "/customers"});
+  if (!db.ok()) return db.status();
+  crm::SystemClock clock;
+  auto engine = crm::customers::CustomerEngine::Open(log->get(), db->get(), {.clock = &clock});
+  if (!engine.ok()) return engine.status();
+  const crm::customers::Caller admin{"bench", "admin", ""};
+  const absl::Time deadline = absl::InfiniteFuture();
+  std::vector<double> by_phone, by_name;
+  uint64_t x = 88172645463325252ull;  // xorshift: the same probes every run
+  for (int i = 0; i < probes; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const int64_t k = static_cast<int64_t>(x % static_cast<uint64_t>(customers));
+    crm::customers::v1::FindDuplicatesRequest req;
+    req.set_phone(absl::StrFormat("13%09d", k));
+    absl::Time t0 = absl::Now();
+    auto r = (*engine)->FindDuplicates(admin, req, deadline);
+    by_phone.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+    if (!r.ok() || r->matches_size() != 1) return absl::InternalError(absl::StrCat("phone probe ", k, " found ", r.ok() ? r->matches_size() : -1));
+    crm::customers::v1::FindDuplicatesRequest byname;
+    byname.set_display_name(absl::StrCat("客户 ", k, " 有限公司"));
+    t0 = absl::Now();
+    r = (*engine)->FindDuplicates(admin, byname, deadline);
+    by_name.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+    if (!r.ok() || r->matches_size() != 1) return absl::InternalError(absl::StrCat("name probe ", k, " found ", r.ok() ? r->matches_size() : -1));
+  }
+  crm::customers::v1::PreviewTagRuleRequest preview;
+  auto* rule = preview.mutable_rule();
+  rule->set_id("phone-inquiry");
+  rule->set_tag("电话咨询");
+  rule->set_event_type("crm.customers.v1.FollowUpRecorded");
+  rule->set_measure(crm::customers::v1::TAG_RULE_MEASURE_COUNT);
+  rule->set_match_field("channel");
+  rule->set_match_value("FOLLOW_UP_CHANNEL_PHONE");
+  rule->set_threshold(1);
+  std::vector<double> preview_s;
+  int64_t scanned = 0, hits = 0;
+  const Cpu cpu0 = Cpu::Now();
+  for (int i = 0; i < 3; ++i) {
+    const absl::Time t0 = absl::Now();
+    auto p = (*engine)->PreviewTagRule(admin, preview, deadline);
+    if (!p.ok()) return p.status();
+    preview_s.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+    scanned = p->events_scanned();
+    hits = p->total_hits();
+  }
+  const Cpu cpu1 = Cpu::Now();
+  const double p50_phone = Percentile(by_phone, 0.5), p99_phone = Percentile(by_phone, 0.99);
+  const double p50_name = Percentile(by_name, 0.5), p99_name = Percentile(by_name, 0.99);
+  const double med_preview = Percentile(preview_s, 0.5);
+  if (json) {
+    std::printf("{\"workload\":\"reads\",\"customers\":%lld,\"events\":%lld,\"probes\":%d,"
+                "\"dup_phone_p50_us\":%.1f,\"dup_phone_p99_us\":%.1f,\"dup_name_p50_us\":%.1f,\"dup_name_p99_us\":%.1f,"
+                "\"preview_median_s\":%.3f,\"preview_events\":%lld,\"preview_hits\":%lld,\"peak_rss_mib\":%ld}\n",
+                static_cast<long long>(customers), static_cast<long long>(events), probes, p50_phone, p99_phone, p50_name,
+                p99_name, med_preview, static_cast<long long>(scanned), static_cast<long long>(hits), cpu1.max_rss_kib / 1024);
+  } else {
+    std::printf("customers %lld, events %lld (rebuilt in %.1f s)\n", static_cast<long long>(customers),
+                static_cast<long long>(events), built->seconds);
+    std::printf("FindDuplicates by phone:        p50 %.1f us, p99 %.1f us (%d probes)\n", p50_phone, p99_phone, probes);
+    std::printf("FindDuplicates by company name: p50 %.1f us, p99 %.1f us\n", p50_name, p99_name);
+    std::printf("PreviewTagRule: median %.2f s over %lld events (%.0f events/s), %lld hits; cpu %.2f s for 3 runs; peak RSS %ld MiB\n",
+                med_preview, static_cast<long long>(scanned), scanned / med_preview, static_cast<long long>(hits),
+                (cpu1.user + cpu1.sys) - (cpu0.user + cpu0.sys), cpu1.max_rss_kib / 1024);
+  }
+  engine->reset();
+  db->reset();
+  log->reset();
+  if (temp) std::filesystem::remove_all(log_dir);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -309,7 +415,9 @@ int main(int argc, char** argv) {
   bool json = false;
   std::vector<std::string> kafka_config;
   std::string log_dir;
-  app.add_option("--workload", workload, "create or rebuild")->check(CLI::IsMember({"create", "rebuild"}))
+  int probes = 2000;
+  app.add_option("--workload", workload, "create, rebuild or reads (FindDuplicates, PreviewTagRule)")
+      ->check(CLI::IsMember({"create", "rebuild", "reads"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
       ->check(CLI::IsMember({"embedded", "kafka"}))->capture_default_str();
@@ -324,7 +432,16 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "Print JSON lines instead of a table");
   app.add_option("--log-dir", log_dir, "rebuild: keep the written log here and reuse it on later runs");
   app.add_option("--kafka-config", kafka_config, "librdkafka property key=value for the Kafka backend (repeatable)");
+  app.add_option("--probes", probes, "reads: FindDuplicates probes of each kind")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  if (workload == "reads") {
+    if (auto st = RunReads(events, dir, log_dir, probes, json); !st.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+      return 1;
+    }
+    return 0;
+  }
 
   if (workload == "rebuild") {
     auto r = RunRebuild(events, dir, log_dir);
