@@ -11,51 +11,18 @@ Run with /usr/bin/python3: Debian's Python packages live there, not under anothe
 that may come first on PATH. Prints "N passed, N failed" and exits non-zero on failure.
 """
 import argparse
-import base64
 import hashlib
-import hmac
-import importlib
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.request
 
-RESULTS = {"passed": 0, "failed": 0}
-
-
-def check(name, fn):
-    try:
-        fn()
-        RESULTS["passed"] += 1
-        print(f"PASS {name}", flush=True)
-    except Exception:  # noqa: BLE001 - report every failure and go on
-        RESULTS["failed"] += 1
-        print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def mint_token(key, sub, role, team=""):
-    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = b64url(json.dumps({"sub": sub, "role": role, "team": team,
-                                 "exp": int(time.time()) + 3600}).encode())
-    sig = hmac.new(key.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64url(sig)}"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, status_details as details_of  # noqa: E402,E501
 
 
 def main():
@@ -68,35 +35,11 @@ def main():
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="crm-multiprocess-")
-    gen = os.path.join(work, "gen")
-    os.makedirs(gen)
-    protos = ["crm/common/v1/envelope.proto", "crm/customers/v1/customers_events.proto",
-              "crm/customers/v1/customers_service.proto"]
-    subprocess.run([args.protoc, f"--python_out={gen}", f"-I{args.proto_root}", "-I/usr/include"] + protos,
-                   check=True)
-    subprocess.run([args.protoc, f"--python_out={gen}", f"-I{args.google_protos}", "-I/usr/include",
-                    "google/rpc/status.proto", "google/rpc/error_details.proto"], check=True)
-    # health.proto lives under grpc/, which would shadow the grpc package: copy it aside.
-    health_dir = os.path.join(work, "health_src", "crm_test_health")
-    os.makedirs(health_dir)
-    with open("/usr/share/grpc-proto/grpc/health/v1/health.proto") as src, \
-            open(os.path.join(health_dir, "health.proto"), "w") as dst:
-        dst.write(src.read())
-    with open("/usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto") as src, \
-            open(os.path.join(health_dir, "reflection.proto"), "w") as dst:
-        dst.write(src.read())
-    subprocess.run([args.protoc, f"--python_out={gen}", f"-I{os.path.join(work, 'health_src')}",
-                    "crm_test_health/health.proto", "crm_test_health/reflection.proto"], check=True)
-    sys.path.insert(0, gen)
+    m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     import grpc  # noqa: E402
     from kafka import KafkaConsumer, TopicPartition  # noqa: E402
-    svc = importlib.import_module("crm.customers.v1.customers_service_pb2")
-    evs = importlib.import_module("crm.customers.v1.customers_events_pb2")
-    env_pb = importlib.import_module("crm.common.v1.envelope_pb2")
-    status_pb = importlib.import_module("google.rpc.status_pb2")
-    details_pb = importlib.import_module("google.rpc.error_details_pb2")
-    health_pb = importlib.import_module("crm_test_health.health_pb2")
-    reflection_pb = importlib.import_module("crm_test_health.reflection_pb2")
+    svc, evs, env_pb, status_pb, details_pb = m.svc, m.evs, m.env, m.status, m.details
+    health_pb, reflection_pb = m.health, m.reflection
 
     key = "k" * 48
     bootstrap_file = os.path.join(work, "bootstrap")
@@ -144,12 +87,7 @@ def main():
         created = {}
 
         def status_details(err):
-            for k, v in err.trailing_metadata() or ():
-                if k == "grpc-status-details-bin":
-                    st = status_pb.Status()
-                    st.ParseFromString(v)
-                    return st
-            return None
+            return details_of(err, status_pb)
 
         def create_and_read():
             req = svc.CreateCustomerRequest(request_id="py-1")

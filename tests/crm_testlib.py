@@ -1,0 +1,115 @@
+"""Helpers shared by the Python cross-service tests (run them with /usr/bin/python3).
+
+Independent of our C++ code: protos are compiled with protoc --python_out, tokens are minted
+with hmac + hashlib, calls go through Debian's python3-grpcio.
+"""
+import base64
+import hashlib
+import hmac
+import importlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import traceback
+
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(name, fn):
+    """Runs one named check, reports it and goes on."""
+    try:
+        fn()
+        RESULTS["passed"] += 1
+        print(f"PASS {name}", flush=True)
+    except Exception:  # noqa: BLE001 - report every failure and go on
+        RESULTS["failed"] += 1
+        print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
+
+
+def summary():
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+    return 1 if RESULTS["failed"] or RESULTS["passed"] == 0 else 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint_token(key, sub, role, team=""):
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64url(json.dumps({"sub": sub, "role": role, "team": team,
+                                 "exp": int(time.time()) + 3600}).encode())
+    sig = hmac.new(key.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64url(sig)}"
+
+
+def generate_protos(work, protoc, proto_root, google_protos):
+    """Compiles our protos, google.rpc and the health/reflection protos into work/gen and puts
+    it on sys.path. Returns a namespace of the modules."""
+    gen = os.path.join(work, "gen")
+    os.makedirs(gen, exist_ok=True)
+    protos = ["crm/common/v1/envelope.proto", "crm/customers/v1/customers_events.proto",
+              "crm/customers/v1/customers_service.proto"]
+    subprocess.run([protoc, f"--python_out={gen}", f"-I{proto_root}", "-I/usr/include"] + protos, check=True)
+    subprocess.run([protoc, f"--python_out={gen}", f"-I{google_protos}", "-I/usr/include",
+                    "google/rpc/status.proto", "google/rpc/error_details.proto"], check=True)
+    # health.proto lives under grpc/, which would shadow the grpc package: copy it aside.
+    health_dir = os.path.join(work, "health_src", "crm_test_health")
+    os.makedirs(health_dir, exist_ok=True)
+    for src in ("/usr/share/grpc-proto/grpc/health/v1/health.proto",
+                "/usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto"):
+        with open(src) as s, open(os.path.join(health_dir, os.path.basename(src)), "w") as d:
+            d.write(s.read())
+    subprocess.run([protoc, f"--python_out={gen}", f"-I{os.path.join(work, 'health_src')}",
+                    "crm_test_health/health.proto", "crm_test_health/reflection.proto"], check=True)
+    sys.path.insert(0, gen)
+
+    class Modules:
+        svc = importlib.import_module("crm.customers.v1.customers_service_pb2")
+        evs = importlib.import_module("crm.customers.v1.customers_events_pb2")
+        env = importlib.import_module("crm.common.v1.envelope_pb2")
+        status = importlib.import_module("google.rpc.status_pb2")
+        details = importlib.import_module("google.rpc.error_details_pb2")
+        health = importlib.import_module("crm_test_health.health_pb2")
+        reflection = importlib.import_module("crm_test_health.reflection_pb2")
+    return Modules
+
+
+def wait_healthy(addr, health_pb, seconds=30):
+    """A channel to `addr` once grpc.health.v1 says SERVING."""
+    import grpc
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        channel = grpc.insecure_channel(addr)
+        health_check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                           request_serializer=health_pb.HealthCheckRequest.SerializeToString,
+                                           response_deserializer=health_pb.HealthCheckResponse.FromString)
+        try:
+            if health_check(health_pb.HealthCheckRequest(), timeout=0.5).status == 1:
+                return channel
+        except grpc.RpcError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{addr} did not become healthy")
+
+
+def unary(channel, service, method, req_cls, resp_cls):
+    return channel.unary_unary(f"/{service}/{method}", request_serializer=req_cls.SerializeToString,
+                               response_deserializer=resp_cls.FromString)
+
+
+def status_details(err, status_pb):
+    for k, v in err.trailing_metadata() or ():
+        if k == "grpc-status-details-bin":
+            st = status_pb.Status()
+            st.ParseFromString(v)
+            return st
+    return None
