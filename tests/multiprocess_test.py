@@ -22,7 +22,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, status_details as details_of  # noqa: E402,E501
+from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, wait_healthy, status_details as details_of  # noqa: E402,E501
 
 
 def main():
@@ -61,20 +61,7 @@ def main():
         procs.append(customers)
 
         addr = f"127.0.0.1:{port}"
-        health_check = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            channel = grpc.insecure_channel(addr)
-            health_check = channel.unary_unary("/grpc.health.v1.Health/Check",
-                                               request_serializer=health_pb.HealthCheckRequest.SerializeToString,
-                                               response_deserializer=health_pb.HealthCheckResponse.FromString)
-            try:
-                if health_check(health_pb.HealthCheckRequest(), timeout=0.5).status == 1:
-                    break
-            except grpc.RpcError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("crm-customers did not become healthy")
+        channel = wait_healthy(addr, health_pb)
 
         def rpc(method, req_cls, resp_cls):
             return channel.unary_unary(f"/crm.customers.v1.CustomerService/{method}",
