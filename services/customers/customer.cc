@@ -1,6 +1,7 @@
 #include "services/customers/customer.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -44,12 +45,7 @@ bool Has(const std::vector<std::string>& paths, absl::string_view f) {
 }
 
 absl::Status CheckVersion(const CustomerState& s, int64_t expected) {
-  if (expected != 0 && expected != s.version()) {
-    return WithErrorInfo(absl::AbortedError(absl::StrCat("etag mismatch: customer is at version ",
-                                                         s.version(), ", request has ", expected)),
-                         "ETAG_MISMATCH", {{"current_etag", std::to_string(s.version())}});
-  }
-  return absl::OkStatus();
+  return CheckEtag(s.version(), expected, "customer");
 }
 
 absl::Status CheckVisible(const CustomerState* s, const Caller& caller) {
@@ -204,6 +200,23 @@ std::string FoldFullWidth(absl::string_view in) {
     ++i;
   }
   return out;
+}
+
+void NormalizedKeys(absl::string_view phone, absl::string_view email, std::string* normalized_phone,
+                    std::string* normalized_email) {
+  normalized_phone->clear();
+  normalized_email->clear();
+  if (auto n = NormalizePhone(phone); !phone.empty() && n.ok()) *normalized_phone = *n;
+  if (auto n = NormalizeEmail(email); !email.empty() && n.ok()) *normalized_email = *n;
+}
+
+absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what, absl::string_view field) {
+  if (expected == 0 || expected == current) return absl::OkStatus();
+  std::map<std::string, std::string> meta{{"current_etag", std::to_string(current)}};
+  if (!field.empty()) meta["field"] = std::string(field);
+  return WithErrorInfo(absl::AbortedError(absl::StrCat("etag mismatch: ", what, " is at version ", current,
+                                                       ", request has ", expected)),
+                       "ETAG_MISMATCH", meta);
 }
 
 absl::Status CheckText(const std::string& v, absl::string_view field, size_t max, bool required) {
@@ -419,10 +432,7 @@ absl::Status CheckChurnReason(const CustomerProfile& p) {
 }
 
 void SetNormalized(const CustomerProfile& p, std::string* phone, std::string* email) {
-  phone->clear();
-  email->clear();
-  if (!p.phone().empty()) *phone = *NormalizePhone(p.phone());
-  if (!p.email().empty()) *email = *NormalizeEmail(p.email());
+  NormalizedKeys(p.phone(), p.email(), phone, email);
 }
 
 }  // namespace

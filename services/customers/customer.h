@@ -44,6 +44,12 @@ absl::StatusOr<std::string> NormalizePhone(absl::string_view phone);
 absl::StatusOr<std::string> NormalizeEmail(absl::string_view email);
 // Folds full-width ASCII (U+FF01..U+FF5E) and the ideographic space to ASCII.
 std::string FoldFullWidth(absl::string_view in);
+// The dedupe keys of a phone and an email (each empty when empty or not normalisable).
+void NormalizedKeys(absl::string_view phone, absl::string_view email, std::string* normalized_phone,
+                    std::string* normalized_email);
+// ABORTED (ErrorInfo ETAG_MISMATCH with current_etag, and `field` when given) unless
+// `expected` is 0 or `current`; `what` names the aggregate in the message ("customer", "lead").
+absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what, absl::string_view field = "");
 // INVALID_ARGUMENT naming `field` unless `v` is valid UTF-8 of at most `max` characters (and
 // not blank when `required`).
 absl::Status CheckText(const std::string& v, absl::string_view field, size_t max, bool required);

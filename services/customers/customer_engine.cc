@@ -34,8 +34,6 @@ using projection::FromRocks;
 
 constexpr char kSource[] = "/crm/customers";
 
-// Who the scheduler writes as.
-const Caller kScheduler{"scheduler", "service", ""};
 
 int32_t ReturnDays(const v1::PoolPolicy& p, const std::string& team) {
   auto it = p.team_return_after_days().find(team);

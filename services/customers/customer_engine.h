@@ -211,10 +211,15 @@ class CustomerEngine {
   absl::Status RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written);
   // Evaluates the enabled tag rules as of `now` and tags/untags (into run->tagged/untagged).
   absl::Status RunTagRules(absl::Time now, const CustomerSettings& settings, SchedulerRun* run);
-  // Each live customer's measure of `rule` over the events that occurred in [from, now], from
-  // the customers' histories; *scanned counts the events read.
-  absl::StatusOr<std::map<std::string, int64_t>> EvaluateTagRule(const v1::TagRule& rule, absl::Time from,
-                                                                 absl::Time now, int64_t* scanned);
+  // Per rule, each customer's measure over the events that occurred in [from, now] (from: the
+  // rule's window start), from one scan of the customers' histories; a merged customer's
+  // events count for its survivor. *scanned counts the events read.
+  struct RuleWindow {
+    v1::TagRule rule;
+    absl::Time from;
+  };
+  absl::StatusOr<std::vector<std::map<std::string, int64_t>>> EvaluateTagRules(const std::vector<RuleWindow>& rules,
+                                                                               absl::Time now, int64_t* scanned);
   // Execute for a caller already holding `id` through Serialize (released at the end).
   void ExecuteHeld(const Caller& caller, common::v1::ActorSource source, const std::string& id,
                    const std::string& request_id, DecideFn decide, Callback<Written> done,

@@ -12,8 +12,12 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "services/customers/customer.h"
 
 namespace crm::customers::internal {
+
+// Who the scheduler writes as.
+inline const Caller kScheduler{"scheduler", "service", ""};
 
 absl::Time FromProto(const google::protobuf::Timestamp& t);
 

@@ -18,14 +18,7 @@ bool Has(const std::vector<std::string>& paths, absl::string_view f) {
   return paths.empty() || std::find(paths.begin(), paths.end(), f) != paths.end();
 }
 
-absl::Status CheckVersion(const LeadState& s, int64_t expected) {
-  if (expected != 0 && expected != s.version()) {
-    return WithErrorInfo(absl::AbortedError(absl::StrCat("etag mismatch: lead is at version ", s.version(),
-                                                         ", request has ", expected)),
-                         "ETAG_MISMATCH", {{"current_etag", std::to_string(s.version())}});
-  }
-  return absl::OkStatus();
-}
+absl::Status CheckVersion(const LeadState& s, int64_t expected) { return CheckEtag(s.version(), expected, "lead"); }
 
 bool Closed(const LeadState& s) {
   return s.status() == v1::LEAD_STATUS_CONVERTED || s.status() == v1::LEAD_STATUS_DISQUALIFIED;
@@ -98,10 +91,7 @@ absl::Status CheckComplete(const LeadProfile& p) {
 }
 
 void Normalized(const LeadProfile& p, std::string* phone, std::string* email) {
-  phone->clear();
-  email->clear();
-  if (!p.phone().empty()) *phone = *NormalizePhone(p.phone());
-  if (!p.email().empty()) *email = *NormalizeEmail(p.email());
+  NormalizedKeys(p.phone(), p.email(), phone, email);
 }
 
 }  // namespace

@@ -66,23 +66,14 @@ void CopyField(const CustomerProfile& from, const FieldDescriptor* fd, CustomerP
   }
 }
 
-void SetKeys(const CustomerProfile& p, std::string* phone, std::string* email) {
-  phone->clear();
-  email->clear();
-  if (auto n = NormalizePhone(p.phone()); !p.phone().empty() && n.ok()) *phone = *n;
-  if (auto n = NormalizeEmail(p.email()); !p.email().empty() && n.ok()) *email = *n;
-}
-
 absl::Status CheckMergeable(const CustomerState* s, const Caller& caller, int64_t expected, absl::string_view which,
                             absl::string_view etag_field) {
   if (s == nullptr || s->purged()) return absl::NotFoundError(absl::StrCat(which, " customer not found"));
   if (!CanSee(caller, *s) || !CanEdit(caller, *s)) {
     return absl::PermissionDeniedError(absl::StrCat("you may not change the ", which, " customer"));
   }
-  if (expected != 0 && expected != s->version()) {
-    return WithErrorInfo(absl::AbortedError(absl::StrCat("etag mismatch: the ", which, " customer is at version ",
-                                                         s->version(), ", request has ", expected)),
-                         "ETAG_MISMATCH", {{"field", std::string(etag_field)}, {"current_etag", std::to_string(s->version())}});
+  if (auto st = CheckEtag(s->version(), expected, absl::StrCat("the ", which, " customer"), etag_field); !st.ok()) {
+    return st;
   }
   if (s->deleted()) return absl::FailedPreconditionError(absl::StrCat("the ", which, " customer is in the recycle bin"));
   return absl::OkStatus();
@@ -206,7 +197,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const MergeFro
     take("churn_reason");
   }
   *e.mutable_profile() = next;
-  SetKeys(next, e.mutable_normalized_phone(), e.mutable_normalized_email());
+  NormalizedKeys(next.phone(), next.email(), e.mutable_normalized_phone(), e.mutable_normalized_email());
 
   // Contacts: the merged customer's, unless the survivor has one with the same phone or email.
   std::set<std::string> phones, emails;
@@ -289,7 +280,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const UndoMerg
     e.add_restored_fields(o.field());
   }
   *e.mutable_profile() = next;
-  SetKeys(next, e.mutable_normalized_phone(), e.mutable_normalized_email());
+  NormalizedKeys(next.phone(), next.email(), e.mutable_normalized_phone(), e.mutable_normalized_email());
   std::set<std::string> copied(rec->contact_ids().begin(), rec->contact_ids().end());
   for (const auto& c : state->contacts()) {
     if (copied.count(c.id())) e.add_removed_contact_ids(c.id());

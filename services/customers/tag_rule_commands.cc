@@ -18,8 +18,6 @@ using projection::FromRocks;
 
 namespace {
 
-const Caller kRuleScheduler{"scheduler", "service", ""};
-
 // The customers holding rule tags, by rule id (from the g/ index).
 absl::StatusOr<std::map<std::string, std::set<std::string>>> TaggedByRule(rocksdb::DB* db) {
   std::map<std::string, std::set<std::string>> out;
@@ -36,27 +34,36 @@ absl::StatusOr<std::map<std::string, std::set<std::string>>> TaggedByRule(rocksd
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, int64_t>> CustomerEngine::EvaluateTagRule(const v1::TagRule& rule, absl::Time from,
-                                                                               absl::Time now, int64_t* scanned) {
-  std::map<std::string, int64_t> measure;
+absl::StatusOr<std::vector<std::map<std::string, int64_t>>> CustomerEngine::EvaluateTagRules(
+    const std::vector<RuleWindow>& rules, absl::Time now, int64_t* scanned) {
+  std::vector<std::map<std::string, int64_t>> measure(rules.size());
+  if (rules.empty()) return measure;  // no enabled rule: no scan
   std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
   const rocksdb::Slice root(rows::kHistoryRoot);
   for (it->Seek(root); it->Valid() && it->key().starts_with(root); it->Next()) {
     ++*scanned;
-    CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope env, eventlog::DecodeEnvelope(absl::string_view(it->value().data(), it->value().size())));
-    if (env.event_type() != rule.event_type()) continue;
+    CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope env,
+                         eventlog::DecodeEnvelope(absl::string_view(it->value().data(), it->value().size())));
     const absl::Time at = projection::OccurredAt(env);
-    if (at < from || at > now) continue;
-    absl::optional<int64_t> c = RuleContribution(rule, env.payload(), env.event_type());
-    if (c.has_value()) measure[env.aggregate_id()] += *c;
+    for (size_t i = 0; i < rules.size(); ++i) {
+      if (env.event_type() != rules[i].rule.event_type() || at < rules[i].from || at > now) continue;
+      absl::optional<int64_t> c = RuleContribution(rules[i].rule, env.payload(), env.event_type());
+      if (c.has_value()) measure[i][env.aggregate_id()] += *c;
+    }
   }
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
   // A merged customer's events count for its survivor.
-  std::map<std::string, int64_t> out;
-  for (const auto& [id, m] : measure) {
-    CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db_->db(), rocksdb::ReadOptions(), id));
-    if (!s.has_value()) continue;
-    out[s->merged_into().empty() ? id : s->merged_into()] += m;
+  std::map<std::string, std::string> survivor;  // id -> whom its events count for
+  std::vector<std::map<std::string, int64_t>> out(rules.size());
+  for (size_t i = 0; i < rules.size(); ++i) {
+    for (const auto& [id, m] : measure[i]) {
+      auto known = survivor.find(id);
+      if (known == survivor.end()) {
+        CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db_->db(), rocksdb::ReadOptions(), id));
+        known = survivor.emplace(id, !s.has_value() ? "" : s->merged_into().empty() ? id : s->merged_into()).first;
+      }
+      if (!known->second.empty()) out[i][known->second] += m;
+    }
   }
   return out;
 }
@@ -96,7 +103,8 @@ absl::StatusOr<v1::PreviewTagRuleResponse> CustomerEngine::PreviewTagRule(const 
   if (req.rule().window_days() > 0) from = std::max(from, now - absl::Hours(24) * req.rule().window_days());
   v1::PreviewTagRuleResponse resp;
   int64_t scanned = 0;
-  CRM_ASSIGN_OR_RETURN(auto measure, EvaluateTagRule(req.rule(), from, now, &scanned));
+  CRM_ASSIGN_OR_RETURN(auto measures, EvaluateTagRules({{req.rule(), from}}, now, &scanned));
+  const auto& measure = measures.front();
   resp.set_events_scanned(scanned);
   std::vector<std::pair<int64_t, CustomerState>> hits;
   std::set<std::string> hit_ids;
@@ -133,17 +141,22 @@ absl::Status CustomerEngine::RunTagRules(absl::Time now, const CustomerSettings&
   auto job = [&](const v1::TagRule& rule, bool meets, int64_t measure) {
     return [rule, meets, measure](const CustomerState* cur) -> absl::StatusOr<Decided> {
       Decided d;
-      CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kRuleScheduler, ApplyRuleTag{rule, meets, measure}));
+      CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, ApplyRuleTag{rule, meets, measure}));
       return d;
     };
   };
   std::set<std::string> enabled;
+  std::vector<RuleWindow> windows;
   for (const v1::TagRule& rule : settings.tag_rules()) {
     if (!rule.enabled()) continue;
     enabled.insert(rule.id());
-    const absl::Time from = rule.window_days() > 0 ? now - absl::Hours(24) * rule.window_days() : absl::InfinitePast();
-    int64_t scanned = 0;
-    CRM_ASSIGN_OR_RETURN(auto measure, EvaluateTagRule(rule, from, now, &scanned));
+    windows.push_back({rule, rule.window_days() > 0 ? now - absl::Hours(24) * rule.window_days() : absl::InfinitePast()});
+  }
+  int64_t scanned = 0;
+  CRM_ASSIGN_OR_RETURN(auto measures, EvaluateTagRules(windows, now, &scanned));
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const v1::TagRule& rule = windows[i].rule;
+    const auto& measure = measures[i];
     const std::set<std::string>& has = tagged[rule.id()];
     for (const auto& [id, m] : measure) {
       if (m >= rule.threshold() && !has.count(id)) tag.emplace_back(id, job(rule, true, m));
