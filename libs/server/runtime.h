@@ -66,6 +66,8 @@ class Runtime {
   absl::StatusOr<CallScope> Begin(const grpc::CallbackServerContext& ctx);
   // Finishes a call that Begin() admitted, with `status` mapped to google.rpc details.
   void Finish(grpc::ServerUnaryReactor* reactor, const absl::Status& status);
+  // Ends a streaming call that Begin() admitted, once its reactor is done.
+  void EndStream() { limiter_.Release(); }
   // Finishes a call that Begin() refused.
   static void Refuse(grpc::ServerUnaryReactor* reactor, const absl::Status& status);
 

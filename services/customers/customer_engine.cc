@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -737,26 +738,22 @@ absl::StatusOr<v1::Customer> CustomerEngine::Get(const Caller& caller,
   return ToApi(past);
 }
 
-absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& caller,
-                                                               const v1::ListCustomersRequest& req,
-                                                               absl::Time deadline) {
-  CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
-  CRM_ASSIGN_OR_RETURN(Filter filter, ParseFilter(req.filter()));
-  CRM_ASSIGN_OR_RETURN(Order order, ParseOrder(req.order_by()));
-  const std::string fingerprint =
-      absl::StrCat(req.filter(), "|", req.order_by(), "|", req.show_deleted());
-  CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), fingerprint));
-  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-
-  // One snapshot for the whole page so concurrent writes cannot tear it.
-  const rocksdb::Snapshot* snap = db_->db()->GetSnapshot();
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap;
-  std::vector<CustomerState> matches;
+absl::StatusOr<std::vector<std::string>> CustomerEngine::Select(const Caller& caller, const std::string& filter_text,
+                                                                 const std::string& order_by, bool show_deleted,
+                                                                 const rocksdb::ReadOptions& ro) {
+  CRM_ASSIGN_OR_RETURN(Filter filter, ParseFilter(filter_text));
+  CRM_ASSIGN_OR_RETURN(Order order, ParseOrder(order_by));
+  auto key = [&](const CustomerState& s) -> std::string {
+    if (order.field == "display_name") return s.profile().display_name();
+    if (order.field == "customer_number") return s.customer_number();
+    const auto& t = order.field == "update_time" ? s.update_time() : s.create_time();
+    return absl::StrFormat("%020d%09d", t.seconds(), t.nanos());
+  };
+  std::vector<std::pair<std::string, std::string>> matches;  // sort key, id
   auto consider = [&](const std::string& raw) -> absl::Status {
     CustomerState s;
     if (!s.ParseFromString(raw)) return absl::DataLossError("undecodable customer state");
-    if (s.purged() || (s.deleted() && !req.show_deleted()) || !s.merged_into().empty()) return absl::OkStatus();
+    if (s.purged() || (s.deleted() && !show_deleted) || !s.merged_into().empty()) return absl::OkStatus();
     if (!CanSee(caller, s)) return absl::OkStatus();
     const auto& p = s.profile();
     if (!filter.owner_id.empty() && p.owner_id() != filter.owner_id) return absl::OkStatus();
@@ -771,7 +768,7 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
                      [&](const v1::RuleTag& t) { return t.tag() == filter.tag; })) {
       return absl::OkStatus();
     }
-    matches.push_back(std::move(s));
+    matches.emplace_back(key(s), s.id());
     return absl::OkStatus();
   };
   absl::Status status;
@@ -791,27 +788,40 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
     }
   }
   if (status.ok()) status = FromRocks(it->status(), "scan customers");
-  it.reset();
-  db_->db()->ReleaseSnapshot(snap);
   CRM_RETURN_IF_ERROR(status);
-
-  auto key = [&](const CustomerState& s) -> std::string {
-    if (order.field == "display_name") return s.profile().display_name();
-    if (order.field == "customer_number") return s.customer_number();
-    const auto& t = order.field == "update_time" ? s.update_time() : s.create_time();
-    return absl::StrFormat("%020d%09d", t.seconds(), t.nanos());
-  };
-  std::stable_sort(matches.begin(), matches.end(), [&](const CustomerState& a, const CustomerState& b) {
-    const std::string ka = key(a), kb = key(b);
-    if (ka != kb) return order.desc ? ka > kb : ka < kb;
-    return a.id() < b.id();
+  std::sort(matches.begin(), matches.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return order.desc ? a.first > b.first : a.first < b.first;
+    return a.second < b.second;
   });
+  std::vector<std::string> ids;
+  ids.reserve(matches.size());
+  for (auto& m : matches) ids.push_back(std::move(m.second));
+  return ids;
+}
+
+absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& caller,
+                                                               const v1::ListCustomersRequest& req,
+                                                               absl::Time deadline) {
+  CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
+  const std::string fingerprint =
+      absl::StrCat(req.filter(), "|", req.order_by(), "|", req.show_deleted());
+  CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), fingerprint));
+  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
+
+  // One snapshot for the whole page so concurrent writes cannot tear it.
+  const rocksdb::Snapshot* snap = db_->db()->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
+  CRM_ASSIGN_OR_RETURN(std::vector<std::string> ids, Select(caller, req.filter(), req.order_by(), req.show_deleted(), ro));
   v1::ListCustomersResponse resp;
-  resp.set_total_size(static_cast<int32_t>(matches.size()));
-  for (int64_t i = offset; i < static_cast<int64_t>(matches.size()) && resp.customers_size() < page_size; ++i) {
-    *resp.add_customers() = ToApi(matches[i]);
+  resp.set_total_size(static_cast<int32_t>(ids.size()));
+  for (int64_t i = offset; i < static_cast<int64_t>(ids.size()) && resp.customers_size() < page_size; ++i) {
+    CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db_->db(), ro, ids[i]));
+    if (!s.has_value()) return absl::InternalError("customer vanished from a snapshot");
+    *resp.add_customers() = ToApi(*s);
   }
-  if (offset + resp.customers_size() < static_cast<int64_t>(matches.size())) {
+  if (offset + resp.customers_size() < static_cast<int64_t>(ids.size())) {
     resp.set_next_page_token(PageToken(offset + resp.customers_size(), fingerprint));
   }
   return resp;

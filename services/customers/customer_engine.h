@@ -7,6 +7,8 @@
 #include <string>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/optional.h"
@@ -109,6 +111,53 @@ class CustomerEngine {
                       Callback<v1::MergeCustomersResponse> done);
   void UnmergeCustomers(const Caller& caller, const v1::UnmergeCustomersRequest& req,
                         Callback<v1::MergeCustomersResponse> done);
+
+  // Bulk import (批量导入), in bulk_commands.cc: one Import per ImportCustomers stream, used
+  // from one thread at a time. Rows become the same commands as CreateCustomer (plus
+  // AddContact) and UpdateCustomer, under the same rules and permissions, each with request id
+  // "import-<import_id>-<row>" so that a resumed import never applies a row twice.
+  class Import {
+   public:
+    // The first response's fields: import_id, the mapping in force, ignored columns, dry_run.
+    const v1::ImportCustomersResponse& header() const { return header_; }
+    const v1::ImportCounts& counts() const { return counts_; }
+    // Applies `rows` and returns once they are durable (dry run: decided), with one result
+    // per row and the running counts. INVALID_ARGUMENT for a malformed batch (too many rows,
+    // row numbers not increasing); a row's own errors are FAILED results, not errors.
+    absl::StatusOr<v1::ImportCustomersResponse> Apply(const google::protobuf::RepeatedPtrField<v1::ImportRow>& rows);
+
+   private:
+    friend class CustomerEngine;
+    struct Row;
+    Import(CustomerEngine* engine, Caller caller) : engine_(engine), caller_(std::move(caller)) {}
+    // Parses the cells of `in` into out (or out->result as FAILED).
+    void Parse(const v1::ImportRow& in, const CustomerSettings& settings, Row* out) const;
+    // Finds what the row matches; decides and (unless dry run) writes it; fills row->result.
+    // `pending` counts down when an asynchronous write finished.
+    void Run(Row* row, const CustomerSettings& settings, absl::BlockingCounter* pending);
+    void Fail(Row* row, const absl::Status& status) const;
+
+    CustomerEngine* engine_;
+    const Caller caller_;
+    v1::DedupePolicy policy_ = v1::DEDUPE_POLICY_SKIP;
+    bool dry_run_ = false;
+    std::string import_id_;
+    std::vector<std::string> fields_;                 // per column: its field, "" ignored
+    std::map<std::string, std::string> column_of_;   // field -> column name
+    int64_t last_row_ = 0;
+    // Dry run: the dedupe keys of rows that would have been created -> "row N".
+    std::map<std::string, std::string> dry_keys_;
+    v1::ImportCustomersResponse header_;
+    v1::ImportCounts counts_;
+  };
+  // Checks `options` (mapping, policy, import id) against the columns; INVALID_ARGUMENT naming
+  // options.* otherwise.
+  absl::StatusOr<std::unique_ptr<Import>> StartImport(const Caller& caller, const v1::ImportOptions& options);
+  // Bulk export (批量导出), in bulk_commands.cc: what List would return for the request's
+  // filter, from one snapshot, handed to `emit` in chunks (first the header). `emit` returns
+  // false when the client has gone; Export then stops with CANCELLED.
+  absl::Status Export(const Caller& caller, const v1::ExportCustomersRequest& req, absl::Time deadline,
+                      absl::FunctionRef<bool(v1::ExportCustomersResponse)> emit);
 
   // Calls `done` once the projections reached `token` (a min_consistency_token; empty is
   // reached at once), with INVALID_ARGUMENT naming `field` for a malformed token or
@@ -252,6 +301,11 @@ class CustomerEngine {
                      absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
                      Callback<CustomerSettings> done);
 
+  // The ids of the customers `caller` may see that pass `filter` (ListCustomers' syntax), in
+  // `order_by` order, as of `ro`'s snapshot.
+  absl::StatusOr<std::vector<std::string>> Select(const Caller& caller, const std::string& filter,
+                                                  const std::string& order_by, bool show_deleted,
+                                                  const rocksdb::ReadOptions& ro);
   absl::StatusOr<std::string> AllocateNumber();
   v1::Customer ToApi(const CustomerState& s) const;
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);

@@ -1,5 +1,9 @@
 #include "services/customers/customers_service.h"
 
+#include "libs/common/grpc_status.h"
+#include "libs/common/status_macros.h"
+#include "libs/server/blocking_stream.h"
+
 namespace crm::customers {
 namespace {
 
@@ -97,6 +101,73 @@ CRM_CUSTOMERS_READ(FindDuplicates, v1::FindDuplicatesRequest, v1::FindDuplicates
 CRM_CUSTOMERS_WRITE(MergeCustomers, v1::MergeCustomersRequest, v1::MergeCustomersResponse, MergeCustomers)
 CRM_CUSTOMERS_WRITE(UnmergeCustomers, v1::UnmergeCustomersRequest, v1::MergeCustomersResponse, UnmergeCustomers)
 #undef CRM_SERVICE
+
+using ImportStream = server::BlockingBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>;
+using ExportStream = server::BlockingWriteStream<v1::ExportCustomersResponse>;
+
+namespace {
+
+// One ImportCustomers stream: options first, then batches of rows, each answered once
+// durable, and a last answer with `done` when the client has closed its side.
+absl::Status RunImport(CustomerEngine* engine, const Caller& caller, ImportStream* stream) {
+  v1::ImportCustomersRequest req;
+  if (!stream->Read(&req)) return InvalidFieldError("options", "the stream closed before its first message");
+  if (!req.has_options()) return InvalidFieldError("options", "is required in the first message");
+  CRM_ASSIGN_OR_RETURN(std::unique_ptr<CustomerEngine::Import> import, engine->StartImport(caller, req.options()));
+  bool first = true;
+  for (;;) {
+    CRM_ASSIGN_OR_RETURN(v1::ImportCustomersResponse resp, import->Apply(req.rows()));
+    if (first) {
+      resp.MergeFrom(import->header());
+      first = false;
+    }
+    if (!stream->Write(resp)) return absl::CancelledError("the client went away");
+    req.Clear();
+    if (!stream->Read(&req)) break;
+    if (req.has_options()) return InvalidFieldError("options", "is allowed in the first message only");
+  }
+  v1::ImportCustomersResponse last;
+  *last.mutable_counts() = import->counts();
+  last.set_import_id(import->header().import_id());
+  last.set_dry_run(import->header().dry_run());
+  last.set_done(true);
+  if (!stream->Write(last)) return absl::CancelledError("the client went away");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>* CustomersService::ImportCustomers(
+    grpc::CallbackServerContext* ctx) {
+  absl::StatusOr<server::CallScope> scope = runtime_->Begin(*ctx);
+  if (!scope.ok()) {
+    return new server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>(scope.status());
+  }
+  if (imports_.fetch_add(1) >= kMaxImports) {
+    imports_.fetch_sub(1);
+    runtime_->EndStream();
+    return new server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>(
+        absl::ResourceExhaustedError(absl::StrCat(kMaxImports, " imports are running; retry when one has finished")));
+  }
+  return ImportStream::Start(
+      [engine = engine_, caller = ToCaller(scope->claims)](ImportStream* s) { return RunImport(engine, caller, s); },
+      [this] {
+        imports_.fetch_sub(1);
+        runtime_->EndStream();
+      });
+}
+
+grpc::ServerWriteReactor<v1::ExportCustomersResponse>* CustomersService::ExportCustomers(
+    grpc::CallbackServerContext* ctx, const v1::ExportCustomersRequest* req) {
+  absl::StatusOr<server::CallScope> scope = runtime_->Begin(*ctx);
+  if (!scope.ok()) return new server::RefusedWriteStream<v1::ExportCustomersResponse>(scope.status());
+  return ExportStream::Start(
+      [engine = engine_, caller = ToCaller(scope->claims), req = *req, deadline = scope->deadline](ExportStream* s) {
+        return engine->Export(caller, req, deadline,
+                              [s](const v1::ExportCustomersResponse& chunk) { return s->Write(chunk); });
+      },
+      [runtime = runtime_] { runtime->EndStream(); });
+}
 
 #define CRM_SERVICE LeadsService
 CRM_CUSTOMERS_WRITE(CreateLead, v1::CreateLeadRequest, v1::Lead, CreateLead)

@@ -1,6 +1,8 @@
 #ifndef CRM_SERVICES_CUSTOMERS_CUSTOMERS_SERVICE_H_
 #define CRM_SERVICES_CUSTOMERS_CUSTOMERS_SERVICE_H_
 
+#include <atomic>
+
 #include "crm/customers/v1/customers_service.grpc.pb.h"
 #include "libs/server/runtime.h"
 #include "services/customers/customer_engine.h"
@@ -74,10 +76,19 @@ class CustomersService final : public v1::CustomerService::CallbackService {
   grpc::ServerUnaryReactor* UnmergeCustomers(grpc::CallbackServerContext* ctx,
                                              const v1::UnmergeCustomersRequest* req,
                                              v1::MergeCustomersResponse* resp) override;
+  // Bulk import and export, each on a thread of its own (libs/server/blocking_stream.h).
+  grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>* ImportCustomers(
+      grpc::CallbackServerContext* ctx) override;
+  grpc::ServerWriteReactor<v1::ExportCustomersResponse>* ExportCustomers(grpc::CallbackServerContext* ctx,
+                                                                         const v1::ExportCustomersRequest* req) override;
+
+  // Imports running at once; more get RESOURCE_EXHAUSTED.
+  static constexpr int kMaxImports = 2;
 
  private:
   CustomerEngine* engine_;
   server::Runtime* runtime_;
+  std::atomic<int> imports_{0};
 };
 
 // gRPC face of the engine's leads (线索).
