@@ -1,5 +1,6 @@
 // crmctl: the operator and user CLI (DESIGN §6). Exit codes: 0 success, 1 the server refused
-// or failed the call (the gRPC code and message are printed), 2 bad usage or local error.
+// or failed the call (the gRPC code and message are printed), 2 bad usage or local error,
+// 3 an import finished with failed rows (listed in its error report).
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -22,9 +23,14 @@
 #include "libs/common/token.h"
 #include "libs/eventlog/embedded_log.h"
 #include "services/customers/customer_engine.h"
+#include "tools/crmctl_common.h"
+#include "tools/crmctl_bulk.h"
 
 namespace {
 
+using crm::ctl::Fail;
+using crm::ctl::Json;
+using crm::ctl::RpcFail;
 using crm::customers::v1::Customer;
 using crm::customers::v1::CustomerService;
 
@@ -34,35 +40,6 @@ struct Global {
   std::string output = "table";
   double timeout_s = 10;
 };
-
-int Fail(const std::string& msg) {
-  std::fprintf(stderr, "error: %s\n", msg.c_str());
-  return 2;
-}
-
-int RpcFail(const grpc::Status& s) {
-  absl::Status st = crm::FromGrpcStatus(s);
-  std::fprintf(stderr, "error: %s: %s\n", absl::StatusCodeToString(st.code()).c_str(),
-               std::string(st.message()).c_str());
-  if (auto bad = crm::GetBadRequest(st)) {
-    for (const auto& v : bad->field_violations()) {
-      std::fprintf(stderr, "  field %s: %s\n", v.field().c_str(), v.description().c_str());
-    }
-  }
-  if (auto info = crm::GetErrorInfo(st)) {
-    for (const auto& [k, v] : info->metadata()) std::fprintf(stderr, "  %s: %s\n", k.c_str(), v.c_str());
-  }
-  return 1;
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = true;
-  o.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
 
 std::string Time(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "";
@@ -236,6 +213,12 @@ class Client {
                       std::chrono::milliseconds(static_cast<int64_t>(g_.timeout_s * 1000)));
     return ctx;
   }
+  // For streams (import, export): no deadline; they run until done or interrupted.
+  std::unique_ptr<grpc::ClientContext> StreamContext() const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("authorization", "Bearer " + g_.token);
+    return ctx;
+  }
   CustomerService::Stub* operator->() { return stub_.get(); }
   CustomerService::Stub* stub(CustomerService::Stub*) { return stub_.get(); }
   crm::customers::v1::LeadService::Stub* stub(crm::customers::v1::LeadService::Stub*) { return leads_.get(); }
@@ -384,6 +367,38 @@ int main(int argc, char** argv) {
   contact_remove->add_option("id", id, "customers/{id} or {id}")->required();
   contact_remove->add_option("--contact-id", contact_id, "Which contact")->required();
   contact_remove->add_flag("--yes", yes, "Do it without asking");
+
+  // customers import / export (批量导入/导出)
+  crm::ctl::ImportFlags import_flags;
+  auto* import_cmd = customers->add_subcommand(
+      "import",
+      "Import customers from a CSV file (UTF-8 with or without BOM, or GB18030). The first row names the "
+      "columns; Chinese labels (客户名称, 手机, 邮箱, 客户状态, 行业, 标签, 联系人 ...) and field names map by "
+      "themselves. Failed and skipped rows go to an error report with their row numbers. Exit 3 when rows failed.");
+  import_cmd->add_option("file", import_flags.file, "CSV file")->required();
+  import_cmd->add_option("--map", import_flags.map, "COLUMN=FIELD, repeatable (FIELD empty: ignore the column)");
+  import_cmd->add_option("--policy", import_flags.policy,
+                         "For rows matching a customer (by id, phone, email or company name): skip, update "
+                         "(the row's non-empty cells win) or merge (fill only empty fields)")
+      ->check(CLI::IsMember({"skip", "update", "merge"}))->capture_default_str();
+  import_cmd->add_flag("--dry-run", import_flags.dry_run, "Check and match every row, write nothing");
+  import_cmd->add_option("--encoding", import_flags.encoding, "auto, utf-8 or gb18030")->capture_default_str();
+  import_cmd->add_option("--errors", import_flags.errors, "Error report path (default: <file>.errors.csv)");
+  import_cmd->add_option("--import-id", import_flags.import_id,
+                         "Resume an import that broke off: rows applied under this id are not applied again");
+  import_cmd->add_option("--batch", import_flags.batch, "Rows per message (1-1000)")->capture_default_str();
+  crm::ctl::ExportFlags export_flags;
+  auto* export_cmd = customers->add_subcommand(
+      "export",
+      "Export the customers you may see to CSV (UTF-8 with BOM, Chinese headers; cells starting with = + - @ "
+      "are prefixed with ' so spreadsheets do not run them). Times are China Standard Time.");
+  export_cmd->add_option("-f,--file", export_flags.file, "Output file; - for stdout")->capture_default_str();
+  export_cmd->add_option("--filter", export_flags.filter, "As for list");
+  export_cmd->add_option("--order-by", export_flags.order_by, "As for list");
+  export_cmd->add_flag("--show-deleted", export_flags.show_deleted, "Include the recycle bin");
+  export_cmd->add_option("--columns", export_flags.columns, "Field names to export, in order (default: all)")
+      ->delimiter(',');
+  export_cmd->add_flag("--field-names", export_flags.field_names, "Headers as field names, not Chinese labels");
 
   // customers followups
   auto* followups = customers->add_subcommand("followups", "Follow-up records (跟进记录)");
@@ -566,6 +581,15 @@ int main(int argc, char** argv) {
   if (g.token.empty()) return Fail("no token: pass --token or set CRM_TOKEN (see 'crmctl token --help')");
   Client client(g);
   grpc::Status s;
+  if (import_cmd->parsed()) {
+    import_flags.json = g.output == "json";
+    return crm::ctl::ImportCustomersCsv(client.stub(static_cast<CustomerService::Stub*>(nullptr)),
+                                        client.StreamContext().get(), import_flags);
+  }
+  if (export_cmd->parsed()) {
+    return crm::ctl::ExportCustomersCsv(client.stub(static_cast<CustomerService::Stub*>(nullptr)),
+                                        client.StreamContext().get(), export_flags);
+  }
   if (create->parsed()) {
     crm::customers::v1::CreateCustomerRequest req;
     cflags.Fill(create, req.mutable_customer());

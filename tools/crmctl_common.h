@@ -1,0 +1,21 @@
+#ifndef CRM_TOOLS_CRMCTL_COMMON_H_
+#define CRM_TOOLS_CRMCTL_COMMON_H_
+
+// What every crmctl verb uses to report.
+#include <string>
+
+#include "google/protobuf/message.h"
+#include "grpcpp/grpcpp.h"
+
+namespace crm::ctl {
+
+// Prints "error: msg"; returns 2 (bad usage or a local error).
+int Fail(const std::string& msg);
+// Prints the gRPC code, message, field violations and error details; returns 1.
+int RpcFail(const grpc::Status& s);
+// `m` as indented JSON with the proto field names.
+std::string Json(const google::protobuf::Message& m);
+
+}  // namespace crm::ctl
+
+#endif  // CRM_TOOLS_CRMCTL_COMMON_H_
