@@ -82,7 +82,8 @@ class RowSource {
 
 }  // namespace
 
-int ImportCustomersCsv(v1::CustomerService::Stub* stub, grpc::ClientContext* ctx, const ImportFlags& f) {
+int ImportCustomersCsv(v1::CustomerService::Stub* stub, grpc::ClientContext* ctx, const ImportFlags& f,
+                       ImportStats* stats) {
   // Everything local is checked before the server hears of the import.
   v1::ImportOptions options;
   static const std::map<std::string, v1::DedupePolicy> kPolicies = {
@@ -211,6 +212,11 @@ int ImportCustomersCsv(v1::CustomerService::Stub* stub, grpc::ClientContext* ctx
   }
   if (!done) return Fail("the server ended the import without its final answer");
   const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  if (stats != nullptr) {
+    stats->counts = counts;
+    stats->rows = sent;
+    stats->seconds = secs;
+  }
   if (f.json) {
     v1::ImportCustomersResponse summary;
     *summary.mutable_counts() = counts;

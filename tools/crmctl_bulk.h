@@ -23,10 +23,17 @@ struct ImportFlags {
   bool json = false;  // the summary as JSON on stdout
 };
 
+// What an import did, for callers that measure it (crm-bench).
+struct ImportStats {
+  crm::customers::v1::ImportCounts counts;
+  int64_t rows = 0;     // data rows sent
+  double seconds = 0;   // from opening the stream to its end
+};
+
 // Exit codes: 0 every row imported or skipped, 3 some rows failed (listed in the error
 // report), 1 the server refused the import, 2 the file or flags are unusable.
 int ImportCustomersCsv(crm::customers::v1::CustomerService::Stub* stub, grpc::ClientContext* ctx,
-                       const ImportFlags& flags);
+                       const ImportFlags& flags, ImportStats* stats = nullptr);
 
 struct ExportFlags {
   std::string file = "-";  // "-": stdout
