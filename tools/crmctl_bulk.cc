@@ -138,6 +138,15 @@ int ImportCustomersCsv(v1::CustomerService::Stub* stub, grpc::ClientContext* ctx
     return static_cast<bool>(errors);
   };
 
+  // The report keeps what was answered even when the import stops half way.
+  auto close_report = [&]() -> bool {
+    if (!errors.is_open()) return true;
+    errors.close();
+    std::error_code ec;
+    std::filesystem::rename(errors_tmp, errors_path, ec);
+    if (ec) Fail(absl::StrCat("cannot write ", errors_path, ": ", ec.message()));
+    return !ec;
+  };
   const absl::Time t0 = absl::Now();
   auto stream = stub->ImportCustomers(ctx);
   v1::ImportCustomersRequest req;
@@ -152,8 +161,10 @@ int ImportCustomersCsv(v1::CustomerService::Stub* stub, grpc::ClientContext* ctx
       stream->WritesDone();
       ctx->TryCancel();
       (void)stream->Finish();
-      return Fail(absl::StrCat(f.file, ": ", more.status().message(), "; rows before it were imported (",
-                               counts.created(), " created, ", counts.updated(), " updated)"));
+      close_report();
+      return Fail(absl::StrCat(f.file, ": ", more.status().message(), "; the rows before it were answered (",
+                               counts.created(), " created, ", counts.updated(), " updated, ", counts.skipped(),
+                               " skipped, ", counts.failed(), " failed)"));
     }
     if (!first && !*more) break;
     const google::protobuf::RepeatedPtrField<v1::ImportRow> rows = req.rows();
@@ -197,12 +208,7 @@ int ImportCustomersCsv(v1::CustomerService::Stub* stub, grpc::ClientContext* ctx
     done = done || resp.done();
   }
   grpc::Status status = stream->Finish();
-  if (errors.is_open()) {
-    errors.close();
-    std::error_code ec;
-    std::filesystem::rename(errors_tmp, errors_path, ec);
-    if (ec) return Fail(absl::StrCat("cannot write ", errors_path, ": ", ec.message()));
-  }
+  if (!close_report()) return 2;
   if (!status.ok()) {
     RpcFail(status);
     std::fprintf(stderr, "rows answered before the failure: %lld created, %lld updated, %lld skipped, %lld failed\n",
