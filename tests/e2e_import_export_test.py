@@ -160,6 +160,11 @@ def main():
             f = write("unclosed.csv", "客户名称\n\"甲\n")
             rc, _, err = crmctl("u1", "customers", "import", f)
             assert rc == 2 and "never closed" in err, (rc, err)
+            # a quote never closed half way: the rows before it are answered and reported
+            f = write("half.csv", "客户名称,手机\n半途一,13300000001\n半途坏,123\n\"未闭合,13300000003\n")
+            rc, _, err = crmctl("u2", "customers", "import", f, "--batch", "1")
+            assert rc == 2 and "line 4: a quoted field is never closed" in err, (rc, err)
+            assert [r[:2] for r in read_csv("half.errors.csv")[1:]] == [["3", "failed"]]
             rc, _, err = crmctl("u1", "customers", "export", "--filter", "colour = \"red\"")
             assert rc == 1 and "filter" in err, (rc, err)
 
@@ -194,7 +199,7 @@ def main():
             chunks = list(exp(svc.ExportCustomersRequest(columns=["display_name"], field_names=True),
                               metadata=md, timeout=10))
             assert chunks[0].columns == ["display_name"]
-            assert chunks[-1].total_rows == sum(len(c.rows) for c in chunks) == 58, chunks[-1].total_rows
+            assert chunks[-1].total_rows == sum(len(c.rows) for c in chunks) == 59, chunks[-1].total_rows
 
         def third_concurrent_import_is_refused():
             import queue
