@@ -135,6 +135,13 @@ absl::Status RunImport(CustomerEngine* engine, const Caller& caller, ImportStrea
   return absl::OkStatus();
 }
 
+// One of `max` slots of a kind of stream, or RESOURCE_EXHAUSTED.
+absl::Status TakeSlot(std::atomic<int>& used, int max, absl::string_view what) {
+  if (used.fetch_add(1) < max) return absl::OkStatus();
+  used.fetch_sub(1);
+  return absl::ResourceExhaustedError(absl::StrCat(max, " ", what, " are running; retry when one has finished"));
+}
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>* CustomersService::ImportCustomers(
@@ -143,11 +150,9 @@ grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>
   if (!scope.ok()) {
     return new server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>(scope.status());
   }
-  if (imports_.fetch_add(1) >= kMaxImports) {
-    imports_.fetch_sub(1);
+  if (absl::Status s = TakeSlot(imports_, kMaxImports, "imports"); !s.ok()) {
     runtime_->EndStream();
-    return new server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>(
-        absl::ResourceExhaustedError(absl::StrCat(kMaxImports, " imports are running; retry when one has finished")));
+    return new server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>(s);
   }
   return ImportStream::Start(
       [engine = engine_, caller = ToCaller(scope->claims)](ImportStream* s) { return RunImport(engine, caller, s); },
@@ -161,12 +166,19 @@ grpc::ServerWriteReactor<v1::ExportCustomersResponse>* CustomersService::ExportC
     grpc::CallbackServerContext* ctx, const v1::ExportCustomersRequest* req) {
   absl::StatusOr<server::CallScope> scope = runtime_->Begin(*ctx);
   if (!scope.ok()) return new server::RefusedWriteStream<v1::ExportCustomersResponse>(scope.status());
+  if (absl::Status s = TakeSlot(exports_, kMaxExports, "exports"); !s.ok()) {
+    runtime_->EndStream();
+    return new server::RefusedWriteStream<v1::ExportCustomersResponse>(s);
+  }
   return ExportStream::Start(
       [engine = engine_, caller = ToCaller(scope->claims), req = *req, deadline = scope->deadline](ExportStream* s) {
         return engine->Export(caller, req, deadline,
                               [s](const v1::ExportCustomersResponse& chunk) { return s->Write(chunk); });
       },
-      [runtime = runtime_] { runtime->EndStream(); });
+      [this] {
+        exports_.fetch_sub(1);
+        runtime_->EndStream();
+      });
 }
 
 #define CRM_SERVICE LeadsService

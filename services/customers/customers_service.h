@@ -82,13 +82,15 @@ class CustomersService final : public v1::CustomerService::CallbackService {
   grpc::ServerWriteReactor<v1::ExportCustomersResponse>* ExportCustomers(grpc::CallbackServerContext* ctx,
                                                                          const v1::ExportCustomersRequest* req) override;
 
-  // Imports running at once; more get RESOURCE_EXHAUSTED.
+  // Streams running at once (each holds a thread); more get RESOURCE_EXHAUSTED.
   static constexpr int kMaxImports = 2;
+  static constexpr int kMaxExports = 4;
 
  private:
   CustomerEngine* engine_;
   server::Runtime* runtime_;
   std::atomic<int> imports_{0};
+  std::atomic<int> exports_{0};
 };
 
 // gRPC face of the engine's leads (线索).
