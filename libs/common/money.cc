@@ -1,0 +1,143 @@
+#include "libs/common/money.h"
+
+#include <limits>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace crm::money {
+namespace {
+
+using Wide = __int128;
+
+absl::StatusOr<int64_t> Narrow(Wide v) {
+  if (v > std::numeric_limits<int64_t>::max() || v < std::numeric_limits<int64_t>::min()) {
+    return absl::OutOfRangeError("the amount does not fit in 64 bits of minor units");
+  }
+  return static_cast<int64_t>(v);
+}
+
+// Full-width digits, point, comma and minus (as typed with a Chinese IME) to ASCII.
+std::string FoldAmount(absl::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size();) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    // U+FF01..U+FF5E are EF BC 81..EF BD 9E; their ASCII is codepoint - 0xFEE0.
+    if (c == 0xEF && i + 2 < in.size()) {
+      const auto c1 = static_cast<unsigned char>(in[i + 1]), c2 = static_cast<unsigned char>(in[i + 2]);
+      const int cp = ((c & 0x0F) << 12) | ((c1 & 0x3F) << 6) | (c2 & 0x3F);
+      if (cp >= 0xFF01 && cp <= 0xFF5E) {
+        out.push_back(static_cast<char>(cp - 0xFEE0));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(static_cast<char>(c));
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<int> MinorDigits(absl::string_view currency) {
+  static const auto* digits = new std::map<std::string, int, std::less<>>{
+      {"CNY", 2}, {"HKD", 2}, {"MOP", 2}, {"TWD", 2}, {"USD", 2}, {"EUR", 2}, {"GBP", 2}, {"SGD", 2},
+      {"AUD", 2}, {"CAD", 2}, {"CHF", 2}, {"THB", 2}, {"MYR", 2}, {"JPY", 0}, {"KRW", 0}, {"VND", 0}};
+  auto it = digits->find(currency);
+  if (it == digits->end()) return absl::InvalidArgumentError(absl::StrCat("'", currency, "' is not a currency we accept"));
+  return it->second;
+}
+
+absl::StatusOr<int64_t> ParseAmount(absl::string_view text, absl::string_view currency) {
+  auto digits = MinorDigits(currency);
+  if (!digits.ok()) return digits.status();
+  const std::string folded = FoldAmount(text);
+  absl::string_view s = absl::StripAsciiWhitespace(folded);
+  bool negative = absl::ConsumePrefix(&s, "-");
+  for (absl::string_view symbol : {"¥", "￥", "$", "€", "£"}) {
+    if (absl::ConsumePrefix(&s, symbol)) break;
+  }
+  if (!negative) negative = absl::ConsumePrefix(&s, "-");
+  const std::string bad = absl::StrCat("'", text, "' is not an amount");
+  if (s.empty()) return absl::InvalidArgumentError(bad);
+  Wide units = 0;
+  int decimals = -1;  // digits seen after the point; -1 before it
+  bool any_digit = false;
+  char prev = 0;
+  for (char c : s) {
+    if (absl::ascii_isdigit(c)) {
+      if (decimals >= 0 && ++decimals > *digits) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", text, "' has more than ", *digits, " decimals for ", currency));
+      }
+      units = units * 10 + (c - '0');
+      if (units > std::numeric_limits<int64_t>::max()) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too large"));
+      any_digit = true;
+    } else if (c == '.' && decimals < 0 && any_digit) {
+      decimals = 0;
+    } else if (c == ',' && decimals < 0 && any_digit && prev != ',') {
+      // thousands separator
+    } else {
+      return absl::InvalidArgumentError(bad);
+    }
+    prev = c;
+  }
+  if (!any_digit || prev == ',' || prev == '.') return absl::InvalidArgumentError(bad);
+  for (int d = std::max(decimals, 0); d < *digits; ++d) units *= 10;
+  if (units > std::numeric_limits<int64_t>::max()) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too large"));
+  return static_cast<int64_t>(negative ? -units : units);
+}
+
+std::string FormatAmount(int64_t minor, int digits) {
+  const bool negative = minor < 0;
+  // Through unsigned so that INT64_MIN has a magnitude.
+  uint64_t mag = negative ? static_cast<uint64_t>(-(minor + 1)) + 1 : static_cast<uint64_t>(minor);
+  std::string s = std::to_string(mag);
+  if (digits > 0) {
+    if (s.size() <= static_cast<size_t>(digits)) s.insert(0, digits - s.size() + 1, '0');
+    s.insert(s.size() - digits, ".");
+  }
+  return negative ? "-" + s : s;
+}
+
+absl::StatusOr<int64_t> MulDiv(int64_t value, int64_t num, int64_t den) {
+  if (den <= 0) return absl::InvalidArgumentError("MulDiv needs a positive divisor");
+  const Wide p = static_cast<Wide>(value) * num;
+  const Wide q = p / den, r = p % den;
+  Wide out = q;
+  // Half away from zero: |r| * 2 >= den rounds the magnitude up.
+  const Wide abs_r = r < 0 ? -r : r;
+  if (abs_r * 2 >= den) out += (p < 0 ? -1 : 1);
+  return Narrow(out);
+}
+
+absl::StatusOr<int64_t> Add(int64_t a, int64_t b) { return Narrow(static_cast<Wide>(a) + b); }
+
+absl::StatusOr<LineAmounts> PriceLine(int64_t quantity_milli, int64_t unit_price, int32_t discount_bp,
+                                      int32_t tax_rate_bp) {
+  if (quantity_milli < 0) return absl::InvalidArgumentError("quantity must not be negative");
+  if (unit_price < 0) return absl::InvalidArgumentError("unit_price must not be negative");
+  if (discount_bp < 0 || discount_bp > 10000) return absl::InvalidArgumentError("discount_bp must be 0-10000");
+  if (tax_rate_bp < 0 || tax_rate_bp > 10000) return absl::InvalidArgumentError("tax_rate_bp must be 0-10000");
+  LineAmounts a;
+  auto subtotal = MulDiv(unit_price, quantity_milli, 1000);
+  if (!subtotal.ok()) return subtotal.status();
+  a.subtotal = *subtotal;
+  auto discount = MulDiv(a.subtotal, discount_bp, 10000);
+  if (!discount.ok()) return discount.status();
+  a.discount = *discount;
+  a.net = a.subtotal - a.discount;
+  auto tax = MulDiv(a.net, tax_rate_bp, 10000);
+  if (!tax.ok()) return tax.status();
+  a.tax = *tax;
+  auto total = Add(a.net, a.tax);
+  if (!total.ok()) return total.status();
+  a.total = *total;
+  return a;
+}
+
+}  // namespace crm::money

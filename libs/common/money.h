@@ -1,0 +1,49 @@
+#ifndef CRM_LIBS_COMMON_MONEY_H_
+#define CRM_LIBS_COMMON_MONEY_H_
+
+// Exact money: integer minor units of a currency (fen for CNY), never floating point.
+// Rounding is half away from zero (四舍五入), to the currency's minor unit, once per
+// operation; callers decide where (per quote line, as Chinese VAT invoices do).
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace crm::money {
+
+// Digits after the decimal point of an ISO 4217 currency we accept (CNY, HKD, USD, EUR ...: 2;
+// JPY, KRW: 0). INVALID_ARGUMENT for codes outside the list.
+absl::StatusOr<int> MinorDigits(absl::string_view currency);
+
+// Text to minor units: "1234.56", "1,234.56", "-0.5", "¥1,234.56", "１２３.４"; spaces allowed
+// around. INVALID_ARGUMENT for more decimals than the currency has, for text that is not an
+// amount, and beyond ±9.2e18 minor units.
+absl::StatusOr<int64_t> ParseAmount(absl::string_view text, absl::string_view currency);
+// Minor units to text with exactly the currency's decimals: 123456 CNY -> "1234.56".
+std::string FormatAmount(int64_t minor, int digits);
+
+// value × num / den rounded half away from zero; OUT_OF_RANGE when the result does not fit
+// in int64. den must be positive.
+absl::StatusOr<int64_t> MulDiv(int64_t value, int64_t num, int64_t den);
+
+// Checked sum; OUT_OF_RANGE on overflow.
+absl::StatusOr<int64_t> Add(int64_t a, int64_t b);
+
+// One priced line (报价单明细): quantity in thousandths (2.5 units = 2500), unit price in minor
+// units, discount and tax rate in basis points (9.5% off = 950; 13% VAT = 1300).
+struct LineAmounts {
+  int64_t subtotal = 0;  // quantity × unit price, rounded
+  int64_t discount = 0;  // subtotal × discount, rounded
+  int64_t net = 0;       // subtotal − discount
+  int64_t tax = 0;       // net × tax rate, rounded
+  int64_t total = 0;     // net + tax
+};
+// INVALID_ARGUMENT naming the part ("quantity", "unit_price", "discount_bp", "tax_rate_bp")
+// for negative values, a discount above 100% or a tax rate above 100%; OUT_OF_RANGE on overflow.
+absl::StatusOr<LineAmounts> PriceLine(int64_t quantity_milli, int64_t unit_price, int32_t discount_bp,
+                                      int32_t tax_rate_bp);
+
+}  // namespace crm::money
+
+#endif  // CRM_LIBS_COMMON_MONEY_H_
