@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/text.h"
 
 namespace crm::csv {
 
@@ -116,47 +117,6 @@ const char* EncodingName(Encoding e) {
     case Encoding::kGb18030: return "gb18030";
     default: return "auto";
   }
-}
-
-bool IsValidUtf8(absl::string_view s, size_t* bad) {
-  size_t i = 0;
-  auto fail = [&] {
-    if (bad != nullptr) *bad = i;
-    return false;
-  };
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return fail();
-    }
-    if (i + n >= s.size()) return fail();  // truncated
-    for (int k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return fail();
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, surrogates and beyond U+10FFFF are not UTF-8.
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return fail();
-    }
-    i += n + 1;
-  }
-  return true;
 }
 
 namespace {

@@ -63,8 +63,6 @@ struct Decoded {
 // else GB18030. INVALID_ARGUMENT naming the byte offset for bytes invalid in the encoding,
 // and for UTF-16 (with BOM), which is not read.
 absl::StatusOr<Decoded> DecodeToUtf8(absl::string_view bytes, Encoding encoding);
-// Whether `s` is well-formed UTF-8; *bad (when not null) gets the offset of the first bad byte.
-bool IsValidUtf8(absl::string_view s, size_t* bad = nullptr);
 
 }  // namespace crm::csv
 

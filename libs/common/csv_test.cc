@@ -85,15 +85,5 @@ TEST(CsvEncodingTest, Utf8WithAndWithoutBomAndGb18030) {
   EXPECT_FALSE(DecodeToUtf8("\xFF\xFEx\0", Encoding::kAuto).ok());  // UTF-16
 }
 
-TEST(CsvEncodingTest, Utf8ValidationRejectsOverlongsSurrogatesAndTruncation) {
-  EXPECT_TRUE(IsValidUtf8("aé中😀"));
-  size_t bad = 99;
-  EXPECT_FALSE(IsValidUtf8("ok\xC0\xAF", &bad));  // overlong '/'
-  EXPECT_EQ(bad, 2u);
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));  // a surrogate
-  EXPECT_FALSE(IsValidUtf8("\xE4\xB8"));      // truncated
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // beyond U+10FFFF
-}
-
 }  // namespace
 }  // namespace crm::csv

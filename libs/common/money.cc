@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "libs/common/text.h"
 
 namespace crm::money {
 namespace {
@@ -18,27 +19,6 @@ absl::StatusOr<int64_t> Narrow(Wide v) {
     return absl::OutOfRangeError("the amount does not fit in 64 bits of minor units");
   }
   return static_cast<int64_t>(v);
-}
-
-// Full-width digits, point, comma and minus (as typed with a Chinese IME) to ASCII.
-std::string FoldAmount(absl::string_view in) {
-  std::string out;
-  for (size_t i = 0; i < in.size();) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    // U+FF01..U+FF5E are EF BC 81..EF BD 9E; their ASCII is codepoint - 0xFEE0.
-    if (c == 0xEF && i + 2 < in.size()) {
-      const auto c1 = static_cast<unsigned char>(in[i + 1]), c2 = static_cast<unsigned char>(in[i + 2]);
-      const int cp = ((c & 0x0F) << 12) | ((c1 & 0x3F) << 6) | (c2 & 0x3F);
-      if (cp >= 0xFF01 && cp <= 0xFF5E) {
-        out.push_back(static_cast<char>(cp - 0xFEE0));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(static_cast<char>(c));
-    ++i;
-  }
-  return out;
 }
 
 }  // namespace
@@ -55,7 +35,7 @@ absl::StatusOr<int> MinorDigits(absl::string_view currency) {
 absl::StatusOr<int64_t> ParseAmount(absl::string_view text, absl::string_view currency) {
   auto digits = MinorDigits(currency);
   if (!digits.ok()) return digits.status();
-  const std::string folded = FoldAmount(text);
+  const std::string folded = FoldFullWidth(text);
   absl::string_view s = absl::StripAsciiWhitespace(folded);
   bool negative = absl::ConsumePrefix(&s, "-");
   for (absl::string_view symbol : {"¥", "￥", "$", "€", "£"}) {

@@ -18,27 +18,7 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-bool IsValidUtf8(absl::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-    if (n < 0 || i + n >= s.size() + (n == 0 ? 1 : 0)) {
-      if (n != 0) return false;
-    }
-    for (int k = 1; k <= n; ++k) {
-      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
 
-// Characters, not bytes, for length limits on Chinese text.
-size_t Utf8Length(absl::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) >> 6) != 2;
-  return n;
-}
 
 bool Has(const std::vector<std::string>& paths, absl::string_view f) {
   return paths.empty() || std::find(paths.begin(), paths.end(), f) != paths.end();
@@ -176,31 +156,6 @@ bool FieldDiffers(const google::protobuf::Message& a, const google::protobuf::Me
   }
 }
 
-std::string FoldFullWidth(absl::string_view in) {
-  std::string out;
-  for (size_t i = 0; i < in.size();) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    if (c == 0xEF && i + 2 < in.size()) {
-      const auto c1 = static_cast<unsigned char>(in[i + 1]);
-      const auto c2 = static_cast<unsigned char>(in[i + 2]);
-      const int cp = ((c & 0x0F) << 12) | ((c1 & 0x3F) << 6) | (c2 & 0x3F);
-      if (cp >= 0xFF01 && cp <= 0xFF5E) {
-        out.push_back(static_cast<char>(cp - 0xFF01 + 0x21));
-        i += 3;
-        continue;
-      }
-    }
-    if (c == 0xE3 && i + 2 < in.size() && static_cast<unsigned char>(in[i + 1]) == 0x80 &&
-        static_cast<unsigned char>(in[i + 2]) == 0x80) {
-      out.push_back(' ');
-      i += 3;
-      continue;
-    }
-    out.push_back(in[i]);
-    ++i;
-  }
-  return out;
-}
 
 void NormalizedKeys(absl::string_view phone, absl::string_view email, std::string* normalized_phone,
                     std::string* normalized_email) {
@@ -219,12 +174,6 @@ absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what
                        "ETAG_MISMATCH", meta);
 }
 
-absl::Status CheckText(const std::string& v, absl::string_view field, size_t max, bool required) {
-  if (required && absl::StripAsciiWhitespace(v).empty()) return InvalidFieldError(field, "is required");
-  if (!IsValidUtf8(v)) return InvalidFieldError(field, "is not valid UTF-8");
-  if (Utf8Length(v) > max) return InvalidFieldError(field, absl::StrCat("is longer than ", max, " characters"));
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::string> NormalizePhone(absl::string_view phone) {
   const std::string folded = FoldFullWidth(phone);
@@ -403,11 +352,7 @@ bool CanEdit(const Caller& c, const CustomerState& s) {
   return !s.in_pool() && s.profile().owner_id() == c.user_id;
 }
 
-bool CanAssign(const Caller& c, const std::string& owner, const std::string& team) {
-  if (c.role == "admin" || c.role == "service") return true;
-  if (c.role == "manager") return team == c.team;
-  return owner == c.user_id && team == c.team;
-}
+bool CanAssign(const Caller& c, const std::string& owner, const std::string& team) { return MayAssign(c, owner, team); }
 
 absl::Time LastActivity(const CustomerState& s) {
   return std::max(FromProto(s.owner_since()), FromProto(s.last_follow_up_time()));

@@ -12,6 +12,8 @@
 #include "absl/types/optional.h"
 #include "google/protobuf/any.pb.h"
 #include "crm/customers/v1/customers_events.pb.h"
+#include "libs/common/caller.h"
+#include "libs/common/text.h"
 
 namespace crm::customers {
 
@@ -27,12 +29,7 @@ using CustomerEvent =
                  v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged, v1::CustomerMergeUndone,
                  v1::CustomerRuleTagged, v1::CustomerRuleUntagged>;
 
-// Who asks, from the verified token.
-struct Caller {
-  std::string user_id;
-  std::string role;  // rep, manager, admin, service
-  std::string team;
-};
+using ::crm::Caller;
 
 // Days a customer stays in the recycle bin before the scheduler purges it.
 inline constexpr absl::Duration kRecycleBinRetention = absl::Hours(24 * 30);
@@ -42,17 +39,12 @@ inline constexpr absl::Duration kRecycleBinRetention = absl::Hours(24 * 30);
 absl::StatusOr<std::string> NormalizePhone(absl::string_view phone);
 // Trims, lower-cases, folds full-width characters; INVALID_ARGUMENT unless local@domain.tld.
 absl::StatusOr<std::string> NormalizeEmail(absl::string_view email);
-// Folds full-width ASCII (U+FF01..U+FF5E) and the ideographic space to ASCII.
-std::string FoldFullWidth(absl::string_view in);
 // The dedupe keys of a phone and an email (each empty when empty or not normalisable).
 void NormalizedKeys(absl::string_view phone, absl::string_view email, std::string* normalized_phone,
                     std::string* normalized_email);
 // ABORTED (ErrorInfo ETAG_MISMATCH with current_etag, and `field` when given) unless
 // `expected` is 0 or `current`; `what` names the aggregate in the message ("customer", "lead").
 absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what, absl::string_view field = "");
-// INVALID_ARGUMENT naming `field` unless `v` is valid UTF-8 of at most `max` characters (and
-// not blank when `required`).
-absl::Status CheckText(const std::string& v, absl::string_view field, size_t max, bool required);
 
 // INVALID_ARGUMENT naming `field` unless `tags` are at most 50 distinct texts of 1-50 characters.
 absl::Status CheckTags(const google::protobuf::RepeatedPtrField<std::string>& tags, absl::string_view field);

@@ -1,0 +1,91 @@
+#include "libs/common/text.h"
+
+#include <cstdint>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/grpc_status.h"
+
+namespace crm {
+
+bool IsValidUtf8(absl::string_view s, size_t* bad) {
+  size_t i = 0;
+  auto fail = [&] {
+    if (bad != nullptr) *bad = i;
+    return false;
+  };
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return fail();
+    }
+    if (i + n >= s.size()) return fail();  // truncated
+    for (int k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return fail();
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and beyond U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return fail();
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+size_t Utf8Length(absl::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) >> 6) != 2;
+  return n;
+}
+
+std::string FoldFullWidth(absl::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size();) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    if (c == 0xEF && i + 2 < in.size()) {
+      const auto c1 = static_cast<unsigned char>(in[i + 1]);
+      const auto c2 = static_cast<unsigned char>(in[i + 2]);
+      const int cp = ((c & 0x0F) << 12) | ((c1 & 0x3F) << 6) | (c2 & 0x3F);
+      if (cp >= 0xFF01 && cp <= 0xFF5E) {
+        out.push_back(static_cast<char>(cp - 0xFF01 + 0x21));
+        i += 3;
+        continue;
+      }
+    }
+    if (c == 0xE3 && i + 2 < in.size() && static_cast<unsigned char>(in[i + 1]) == 0x80 &&
+        static_cast<unsigned char>(in[i + 2]) == 0x80) {
+      out.push_back(' ');
+      i += 3;
+      continue;
+    }
+    out.push_back(in[i]);
+    ++i;
+  }
+  return out;
+}
+
+absl::Status CheckText(absl::string_view v, absl::string_view field, size_t max, bool required) {
+  if (required && absl::StripAsciiWhitespace(v).empty()) return InvalidFieldError(field, "is required");
+  if (!IsValidUtf8(v)) return InvalidFieldError(field, "is not valid UTF-8");
+  if (Utf8Length(v) > max) return InvalidFieldError(field, absl::StrCat("is longer than ", max, " characters"));
+  return absl::OkStatus();
+}
+
+}  // namespace crm
