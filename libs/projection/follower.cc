@@ -81,7 +81,9 @@ absl::Status Follower::Follow() {
     // partition's checkpoint lands with its rows.
     Batch batch;
     std::map<int32_t, int64_t> next;
-    for (const eventlog::Record& r : *recs) {
+    size_t good = 0;
+    for (; good < recs->size(); ++good) {
+      const eventlog::Record& r = (*recs)[good];
       status = apply_(r, batch);
       if (!status.ok()) {
         status = absl::Status(status.code(), absl::StrCat(options_.topic, "/", r.partition, "@", r.offset, ": ",
@@ -90,7 +92,20 @@ absl::Status Follower::Follow() {
       }
       next[r.partition] = r.offset + 1;
     }
-    if (status.ok()) status = db_->Commit(batch, options_.topic, next);
+    if (!status.ok() && good > 0) {
+      // Keep what precedes the refused record: the batch holds part of its writes, so the
+      // records before it are applied again into a clean one (apply is deterministic).
+      batch = Batch();
+      for (size_t i = 0; i < good; ++i) {
+        if (absl::Status s = apply_((*recs)[i], batch); !s.ok()) {
+          good = 0;  // not deterministic after all: commit nothing
+          break;
+        }
+      }
+    }
+    if (good > 0) {
+      if (absl::Status s = db_->Commit(batch, options_.topic, next); !s.ok() && status.ok()) status = s;
+    }
     if (!status.ok()) break;
     absl::MutexLock l(&mu_);
     applied_ += static_cast<int64_t>(recs->size());

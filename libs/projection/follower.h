@@ -36,17 +36,18 @@ class Follower {
 
   // Catches `db` up with the topic's current end when the topic exists (blocking, so a
   // service starts with its view of the other services complete), then follows it on a
-  // thread of its own. A topic that does not exist yet is waited for. `log` and `db` must
-  // outlive the follower.
+  // thread of its own. A topic that does not exist yet is waited for. Fails with the
+  // catch-up's error, e.g. a record `apply` refuses (a service should not start on a view it
+  // cannot complete). `log` and `db` must outlive the follower.
   static absl::StatusOr<std::unique_ptr<Follower>> Start(eventlog::Log* log, ProjectionDb* db, Options options,
                                                          ProjectionDb::ApplyFn apply);
   ~Follower();
 
   // Records applied since Start (catch-up included).
   int64_t applied() const;
-  // OK while following; else the last error, e.g. a record `apply` refused (the follower
-  // retries it every retry_after and does not skip it: a poison record halts the
-  // projection visibly instead of losing an effect).
+  // OK while following; else the last error, e.g. a record `apply` refused: the records
+  // before it are committed, and the follower retries it every retry_after without skipping
+  // it (a poison record halts the projection visibly instead of losing an effect).
   absl::Status status() const;
 
  private:
