@@ -75,10 +75,7 @@ absl::Status CheckVisible(const OpportunityState* s, const Caller& caller) {
 
 absl::Status CheckEditable(const OpportunityState* s, const Caller& caller, int64_t expected) {
   if (auto st = CheckVisible(s, caller); !st.ok()) return st;
-  if (expected != 0 && expected != s->version()) {
-    return WithErrorInfo(absl::AbortedError(absl::StrCat("the opportunity is at etag ", s->version(), ", not ", expected)),
-                         "ETAG_MISMATCH", {{"current_etag", absl::StrCat(s->version())}});
-  }
+  if (auto st = CheckEtag(s->version(), expected, "opportunity"); !st.ok()) return st;
   if (s->deleted()) return absl::FailedPreconditionError("the opportunity is in the recycle bin");
   return absl::OkStatus();
 }
@@ -123,6 +120,12 @@ void Enter(OpportunityState& s, const std::string& stage, absl::Time at) {
 }
 
 }  // namespace
+
+absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what) {
+  if (expected == 0 || expected == current) return absl::OkStatus();
+  return WithErrorInfo(absl::AbortedError(absl::StrCat("the ", what, " is at etag ", current, ", not ", expected)),
+                       "ETAG_MISMATCH", {{"current_etag", absl::StrCat(current)}});
+}
 
 const Pipeline& DefaultPipeline() {
   static const auto* p = [] {
@@ -349,10 +352,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Delet
 Decision Decide(const OpportunityState* state, const Caller& caller, const UndeleteOpportunity& cmd) {
   if (auto s = CheckVisible(state, caller); !s.ok()) return s;
   if (!state->deleted()) return absl::FailedPreconditionError("the opportunity is not in the recycle bin");
-  if (cmd.expected_version != 0 && cmd.expected_version != state->version()) {
-    return WithErrorInfo(absl::AbortedError("etag mismatch"), "ETAG_MISMATCH",
-                         {{"current_etag", absl::StrCat(state->version())}});
-  }
+  if (auto s = CheckEtag(state->version(), cmd.expected_version, "opportunity"); !s.ok()) return s;
   return std::vector<OpportunityEvent>{v1::OpportunityUndeleted()};
 }
 

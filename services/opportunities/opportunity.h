@@ -26,6 +26,9 @@ using OpportunityEvent =
                  v1::OpportunityUndeleted>;
 using Decision = absl::StatusOr<std::vector<OpportunityEvent>>;
 
+// ABORTED (ErrorInfo ETAG_MISMATCH with current_etag) unless `expected` is 0 or `current`.
+absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what);
+
 // 初步接触 → 需求分析 (5 days without an update times out) → 方案报价 → 合同谈判 → 成交 / 输单.
 const Pipeline& DefaultPipeline();
 // INVALID_ARGUMENT naming "<field>.stages[i].<part>" unless the pipeline has an id and name,

@@ -1,0 +1,192 @@
+#include "services/opportunities/quote.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
+#include "libs/common/text.h"
+#include "services/opportunities/opportunity.h"
+
+namespace crm::opportunities {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr int kMaxLines = 200;
+
+google::protobuf::Timestamp ToProto(absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); }
+
+absl::Status CheckDate(const std::string& date, const std::string& field) {
+  if (date.empty()) return absl::OkStatus();
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime("%Y-%m-%d", date, absl::UTCTimeZone(), &t, &err)) {
+    return InvalidFieldError(field, "must be a date as yyyy-MM-dd");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckQuote(const QuoteState* s, const Caller& caller, int64_t expected) {
+  if (s == nullptr || s->version() == 0) return absl::NotFoundError("quote not found");
+  if (!CanSee(caller, *s)) return absl::PermissionDeniedError("the quote belongs to another owner or team");
+  return CheckEtag(s->version(), expected, "quote");
+}
+
+absl::Status StatusError(const QuoteState& s, absl::string_view want) {
+  static const char* kNames[] = {"unspecified", "a draft", "sent", "accepted", "rejected"};
+  return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat("the quote is ", kNames[s.status()], "; ", want)),
+                       "QUOTE_STATUS", {{"status", v1::QuoteStatus_Name(s.status())}});
+}
+
+int32_t CurrentNumber(const QuoteState& s) { return s.versions().empty() ? 0 : s.versions().rbegin()->number(); }
+
+}  // namespace
+
+absl::Status PriceQuote(QuoteVersion& v, const std::string& currency) {
+  if (auto d = money::MinorDigits(currency); !d.ok()) return InvalidFieldError("quote.currency", d.status().message());
+  if (v.lines().empty()) return InvalidFieldError("quote.lines", "needs at least one line");
+  if (v.lines_size() > kMaxLines) return InvalidFieldError("quote.lines", absl::StrCat("has more than ", kMaxLines, " lines"));
+  if (auto s = CheckDate(v.valid_until(), "quote.valid_until"); !s.ok()) return s;
+  if (auto s = CheckText(v.notes(), "quote.notes", 2000, false); !s.ok()) return s;
+  v1::QuoteTotals totals;
+  for (int i = 0; i < v.lines_size(); ++i) {
+    v1::QuoteLine& l = *v.mutable_lines(i);
+    const std::string f = absl::StrCat("quote.lines[", i, "]");
+    if (auto s = CheckText(l.product(), absl::StrCat(f, ".product"), 100, true); !s.ok()) return s;
+    if (auto s = CheckText(l.description(), absl::StrCat(f, ".description"), 500, false); !s.ok()) return s;
+    if (l.quantity_milli() <= 0) return InvalidFieldError(absl::StrCat(f, ".quantity_milli"), "must be positive");
+    if (l.unit_price_minor() < 0) return InvalidFieldError(absl::StrCat(f, ".unit_price_minor"), "must not be negative");
+    if (l.discount_bp() < 0 || l.discount_bp() > 10000) {
+      return InvalidFieldError(absl::StrCat(f, ".discount_bp"), "must be 0-10000 (basis points)");
+    }
+    if (l.tax_rate_bp() < 0 || l.tax_rate_bp() > 10000) {
+      return InvalidFieldError(absl::StrCat(f, ".tax_rate_bp"), "must be 0-10000 (basis points)");
+    }
+    auto a = money::PriceLine(l.quantity_milli(), l.unit_price_minor(), l.discount_bp(), l.tax_rate_bp());
+    if (!a.ok()) return a.status();  // OUT_OF_RANGE: the line's amounts overflow
+    l.set_subtotal_minor(a->subtotal);
+    l.set_discount_minor(a->discount);
+    l.set_net_minor(a->net);
+    l.set_tax_minor(a->tax);
+    l.set_total_minor(a->total);
+    auto add = [&](int64_t have, int64_t more, void (v1::QuoteTotals::*set)(int64_t)) -> absl::Status {
+      auto r = money::Add(have, more);
+      if (!r.ok()) return r.status();
+      (totals.*set)(*r);
+      return absl::OkStatus();
+    };
+    for (absl::Status s : {add(totals.subtotal_minor(), a->subtotal, &v1::QuoteTotals::set_subtotal_minor),
+                           add(totals.discount_minor(), a->discount, &v1::QuoteTotals::set_discount_minor),
+                           add(totals.net_minor(), a->net, &v1::QuoteTotals::set_net_minor),
+                           add(totals.tax_minor(), a->tax, &v1::QuoteTotals::set_tax_minor),
+                           add(totals.total_minor(), a->total, &v1::QuoteTotals::set_total_minor)}) {
+      if (!s.ok()) return s;
+    }
+  }
+  *v.mutable_totals() = totals;
+  return absl::OkStatus();
+}
+
+bool CanSee(const Caller& c, const QuoteState& s) { return SeesRecord(c, s.owner_id(), s.team_id()); }
+
+QuoteDecision Decide(const QuoteState* state, const Caller& caller, const CreateQuote& cmd) {
+  if (state != nullptr && state->version() > 0) return absl::AlreadyExistsError("quote id already exists");
+  if (cmd.opportunity_id.empty()) return InvalidFieldError("quote.opportunity", "is required");
+  if (!cmd.opportunity.exists) {
+    return InvalidFieldError("quote.opportunity", absl::StrCat("opportunities/", cmd.opportunity_id, " does not exist"));
+  }
+  if (!SeesRecord(caller, cmd.opportunity.owner_id, cmd.opportunity.team_id)) {
+    return absl::PermissionDeniedError("the opportunity belongs to another owner or team");
+  }
+  if (!cmd.opportunity.open) {
+    return absl::FailedPreconditionError("quotes are made for open opportunities (this one is closed or deleted)");
+  }
+  v1::QuoteCreated e;
+  e.set_opportunity_id(cmd.opportunity_id);
+  e.set_customer_id(cmd.opportunity.customer_id);
+  e.set_currency(cmd.currency.empty() ? "CNY" : cmd.currency);
+  e.set_owner_id(cmd.opportunity.owner_id);
+  e.set_team_id(cmd.opportunity.team_id);
+  *e.mutable_version() = cmd.version;
+  e.mutable_version()->set_number(1);
+  if (auto s = PriceQuote(*e.mutable_version(), e.currency()); !s.ok()) return s;
+  return std::vector<QuoteEvent>{std::move(e)};
+}
+
+QuoteDecision Decide(const QuoteState* state, const Caller& caller, const ReviseQuote& cmd) {
+  if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (state->status() == v1::QUOTE_STATUS_ACCEPTED) return StatusError(*state, "an accepted quote is not revised");
+  v1::QuoteRevised e;
+  *e.mutable_version() = cmd.version;
+  e.mutable_version()->set_number(CurrentNumber(*state) + 1);
+  if (auto s = PriceQuote(*e.mutable_version(), state->currency()); !s.ok()) return s;
+  return std::vector<QuoteEvent>{std::move(e)};
+}
+
+QuoteDecision Decide(const QuoteState* state, const Caller& caller, const SendQuote& cmd) {
+  if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (state->status() != v1::QUOTE_STATUS_DRAFT) return StatusError(*state, "only drafts are sent (revise it first)");
+  v1::QuoteSent e;
+  e.set_version_number(CurrentNumber(*state));
+  return std::vector<QuoteEvent>{std::move(e)};
+}
+
+QuoteDecision Decide(const QuoteState* state, const Caller& caller, const AcceptQuote& cmd) {
+  if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (state->status() != v1::QUOTE_STATUS_SENT) return StatusError(*state, "only a sent quote is accepted");
+  v1::QuoteAccepted e;
+  e.set_version_number(CurrentNumber(*state));
+  e.set_contract_id(cmd.contract_id);
+  return std::vector<QuoteEvent>{std::move(e)};
+}
+
+QuoteDecision Decide(const QuoteState* state, const Caller& caller, const RejectQuote& cmd) {
+  if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (state->status() != v1::QUOTE_STATUS_SENT) return StatusError(*state, "only a sent quote is rejected");
+  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  v1::QuoteRejected e;
+  e.set_version_number(CurrentNumber(*state));
+  e.set_reason(cmd.reason);
+  return std::vector<QuoteEvent>{std::move(e)};
+}
+
+void Apply(QuoteState& s, const QuoteEvent& event, int64_t version, absl::Time at, const std::string& actor) {
+  const google::protobuf::Timestamp ts = ToProto(at);
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, v1::QuoteCreated>) {
+          s.set_opportunity_id(e.opportunity_id());
+          s.set_customer_id(e.customer_id());
+          s.set_currency(e.currency());
+          s.set_owner_id(e.owner_id());
+          s.set_team_id(e.team_id());
+          *s.add_versions() = e.version();
+          s.set_status(v1::QUOTE_STATUS_DRAFT);
+          *s.mutable_create_time() = ts;
+          s.set_created_by(actor);
+        } else if constexpr (std::is_same_v<T, v1::QuoteRevised>) {
+          *s.add_versions() = e.version();
+          s.set_status(v1::QUOTE_STATUS_DRAFT);
+          s.clear_reject_reason();
+          s.clear_sent_time();
+          s.clear_decided_time();
+        } else if constexpr (std::is_same_v<T, v1::QuoteSent>) {
+          s.set_status(v1::QUOTE_STATUS_SENT);
+          *s.mutable_sent_time() = ts;
+        } else if constexpr (std::is_same_v<T, v1::QuoteAccepted>) {
+          s.set_status(v1::QUOTE_STATUS_ACCEPTED);
+          s.set_contract_id(e.contract_id());
+          *s.mutable_decided_time() = ts;
+        } else if constexpr (std::is_same_v<T, v1::QuoteRejected>) {
+          s.set_status(v1::QUOTE_STATUS_REJECTED);
+          s.set_reject_reason(e.reason());
+          *s.mutable_decided_time() = ts;
+        }
+      },
+      event);
+  s.set_version(version);
+  *s.mutable_update_time() = ts;
+}
+
+}  // namespace crm::opportunities
