@@ -3,28 +3,18 @@
 
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
+#include "services/opportunities/domain_testing.h"
 
 namespace crm::opportunities {
 namespace {
+
+using testing::FieldOf;
+using testing::Fold;
 
 const Caller kRep{"u1", "rep", "east"};
 const Caller kRep2{"u2", "rep", "east"};
 const Caller kManager{"m1", "manager", "east"};
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);  // 2026-01-01 08:00 Beijing
-
-std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
-}
-
-// Runs a decision and folds its events at `at`; the status of the decision.
-template <typename Cmd>
-absl::Status Fold(OpportunityState& s, const Caller& c, const Cmd& cmd, absl::Time at) {
-  auto events = Decide(s.version() == 0 ? nullptr : &s, c, cmd);
-  if (!events.ok()) return events.status();
-  for (const auto& e : *events) Apply(s, e, s.version() + 1, at, c.user_id);
-  return absl::OkStatus();
-}
 
 CreateOpportunity NewDeal(const std::string& name = "华东仓储系统") {
   CreateOpportunity cmd;

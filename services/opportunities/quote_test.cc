@@ -5,25 +5,21 @@
 
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
+#include "services/opportunities/domain_testing.h"
 
 namespace crm::opportunities {
 namespace {
+
 
 const Caller kRep{"u1", "rep", "east"};
 const Caller kRep2{"u2", "rep", "east"};
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
 
-std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
-}
+using testing::FieldOf;
 
-template <typename Cmd>
-absl::Status Fold(QuoteState& s, const Caller& c, const Cmd& cmd) {
-  auto events = Decide(s.version() == 0 ? nullptr : &s, c, cmd);
-  if (!events.ok()) return events.status();
-  for (const auto& e : *events) Apply(s, e, s.version() + 1, kT0, c.user_id);
-  return absl::OkStatus();
+template <typename State, typename Cmd>
+absl::Status FoldAt(State& s, const Caller& c, const Cmd& cmd) {
+  return testing::Fold(s, c, cmd, kT0);
 }
 
 v1::QuoteLine Line(const std::string& product, int64_t qty_milli, int64_t price, int32_t discount_bp, int32_t tax_bp) {
@@ -48,7 +44,7 @@ CreateQuote NewQuote() {
 
 TEST(QuoteTest, LinesArePricedInExactMoneyAndSummed) {
   QuoteState s;
-  ASSERT_TRUE(Fold(s, kRep, NewQuote()).ok());
+  ASSERT_TRUE(FoldAt(s, kRep, NewQuote()).ok());
   ASSERT_EQ(s.versions_size(), 1);
   const QuoteVersion& v = s.versions(0);
   EXPECT_EQ(v.number(), 1);
@@ -106,26 +102,26 @@ TEST(QuoteTest, TheOpportunityMustExistBeOpenAndBeTheCallers) {
 
 TEST(QuoteTest, SendRejectReviseSendAcceptKeepsEveryVersion) {
   QuoteState s;
-  ASSERT_TRUE(Fold(s, kRep, NewQuote()).ok());
+  ASSERT_TRUE(FoldAt(s, kRep, NewQuote()).ok());
   // Only a sent quote is accepted or rejected
   EXPECT_EQ(GetErrorInfo(Decide(&s, kRep, AcceptQuote{"k1"}).status())->reason(), "QUOTE_STATUS");
-  ASSERT_TRUE(Fold(s, kRep, SendQuote{}).ok());
+  ASSERT_TRUE(FoldAt(s, kRep, SendQuote{}).ok());
   EXPECT_EQ(s.status(), v1::QUOTE_STATUS_SENT);
   EXPECT_EQ(Decide(&s, kRep, SendQuote{}).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(FieldOf(Decide(&s, kRep, RejectQuote{""}).status()), "reason");
-  ASSERT_TRUE(Fold(s, kRep, RejectQuote{"价格高于预算"}).ok());
+  ASSERT_TRUE(FoldAt(s, kRep, RejectQuote{"价格高于预算"}).ok());
   EXPECT_EQ(s.status(), v1::QUOTE_STATUS_REJECTED);
   // A revision is a new version; the first stays as it was
   ReviseQuote r;
   *r.version.add_lines() = Line("智能仓储货架", 2500, 380000, 800, 1300);
-  ASSERT_TRUE(Fold(s, kRep, r).ok());
+  ASSERT_TRUE(FoldAt(s, kRep, r).ok());
   ASSERT_EQ(s.versions_size(), 2);
   EXPECT_EQ(s.versions(1).number(), 2);
   EXPECT_EQ(s.versions(0).totals().total_minor(), 1232498);
   EXPECT_EQ(s.status(), v1::QUOTE_STATUS_DRAFT);
   EXPECT_TRUE(s.reject_reason().empty());
-  ASSERT_TRUE(Fold(s, kRep, SendQuote{}).ok());
-  ASSERT_TRUE(Fold(s, kRep, AcceptQuote{"contract-1"}).ok());
+  ASSERT_TRUE(FoldAt(s, kRep, SendQuote{}).ok());
+  ASSERT_TRUE(FoldAt(s, kRep, AcceptQuote{"contract-1"}).ok());
   EXPECT_EQ(s.status(), v1::QUOTE_STATUS_ACCEPTED);
   EXPECT_EQ(s.contract_id(), "contract-1");
   // An accepted quote is final

@@ -1,0 +1,77 @@
+#ifndef CRM_SERVICES_OPPORTUNITIES_CONTRACT_H_
+#define CRM_SERVICES_OPPORTUNITIES_CONTRACT_H_
+
+// The contract aggregate (合同): draft → (pending approval above an admin-set amount) →
+// active → expired / terminated, with renewal notices 30 and 7 days before the end. Pure
+// decisions and folds.
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "crm/opportunities/v1/opportunities_events.pb.h"
+#include "libs/common/caller.h"
+
+namespace crm::opportunities {
+
+using v1::ContractState;
+using v1::ContractTerms;
+
+using ContractEvent =
+    std::variant<v1::ContractDrafted, v1::ContractUpdated, v1::ContractSubmitted, v1::ContractApproved,
+                 v1::ContractApprovalRejected, v1::ContractActivated, v1::ContractRenewalDue, v1::ContractExpired,
+                 v1::ContractTerminated>;
+using ContractDecision = absl::StatusOr<std::vector<ContractEvent>>;
+
+// Renewal notices, in days before the end date.
+inline constexpr int kRenewalNoticeDays[] = {30, 7};
+
+bool CanSee(const Caller& c, const ContractState& s);
+
+// A draft: by hand (customer_id, amount, dates ...) or from an accepted quote (quote_id set).
+struct DraftContract {
+  ContractTerms terms;  // number assigned by the service
+  bool customer_exists = false;
+  std::string customer_owner_id, customer_team_id;
+};
+struct UpdateContract {
+  ContractTerms terms;
+  std::vector<std::string> paths;  // title, amount, start_date, end_date, notes, owner_id, team_id
+  int64_t expected_version = 0;
+};
+struct SubmitContract {
+  int64_t approval_threshold_minor = 0;  // admin-set; amounts above it need approval
+  int64_t expected_version = 0;
+};
+struct ApproveContract {
+  std::string comment;
+  int64_t expected_version = 0;
+};
+struct RejectContractApproval {
+  std::string reason;  // required
+  int64_t expected_version = 0;
+};
+struct TerminateContract {
+  std::string reason;  // required
+  int64_t expected_version = 0;
+};
+// The scheduler's, on `today` (a yyyy-MM-dd in the service's zone): renewal notices due and
+// expiry after the end date.
+struct CheckContractDates {
+  std::string today;
+};
+
+ContractDecision Decide(const ContractState* state, const Caller& caller, const DraftContract& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const UpdateContract& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const SubmitContract& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const ApproveContract& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const RejectContractApproval& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const TerminateContract& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const CheckContractDates& cmd);
+
+void Apply(ContractState& state, const ContractEvent& event, int64_t version, absl::Time at, const std::string& actor);
+
+}  // namespace crm::opportunities
+
+#endif  // CRM_SERVICES_OPPORTUNITIES_CONTRACT_H_

@@ -1,0 +1,32 @@
+#ifndef CRM_SERVICES_OPPORTUNITIES_DOMAIN_TESTING_H_
+#define CRM_SERVICES_OPPORTUNITIES_DOMAIN_TESTING_H_
+
+// Helpers for the given/when/then tests of the opportunities domain (tests only).
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "libs/common/caller.h"
+#include "libs/common/grpc_status.h"
+
+namespace crm::opportunities::testing {
+
+// The field a BadRequest names, "" when none.
+inline std::string FieldOf(const absl::Status& s) {
+  auto bad = GetBadRequest(s);
+  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
+}
+
+// Decides `cmd` on `state` (absent while version 0) and folds the events in at `at`; the
+// decision's status.
+template <typename State, typename Cmd>
+absl::Status Fold(State& state, const Caller& caller, const Cmd& cmd, absl::Time at) {
+  auto events = Decide(state.version() == 0 ? nullptr : &state, caller, cmd);
+  if (!events.ok()) return events.status();
+  for (const auto& e : *events) Apply(state, e, state.version() + 1, at, caller.user_id);
+  return absl::OkStatus();
+}
+
+}  // namespace crm::opportunities::testing
+
+#endif  // CRM_SERVICES_OPPORTUNITIES_DOMAIN_TESTING_H_
