@@ -3,19 +3,11 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/ids.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 
 namespace crm::projection {
-namespace {
-
-using google::protobuf::util::TimeUtil;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
-
-}  // namespace
 
 NewEvent NewEvent::Of(const google::protobuf::Message& m, absl::Time occurred_at) {
   NewEvent e;
@@ -26,11 +18,11 @@ NewEvent NewEvent::Of(const google::protobuf::Message& m, absl::Time occurred_at
 }
 
 absl::Time OccurredAt(const common::v1::EventEnvelope& e) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(e.occurred_at()));
+  return FromProto(e.occurred_at());
 }
 
 absl::Time RecordedAt(const common::v1::EventEnvelope& e) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(e.recorded_at()));
+  return FromProto(e.recorded_at());
 }
 
 absl::StatusOr<bool> IsNextEvent(const common::v1::EventEnvelope& e, int64_t version,

@@ -58,14 +58,6 @@ absl::Status CheckEditable(const CustomerState* s, const Caller& caller, int64_t
   return absl::OkStatus();
 }
 
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
-}
-
 // Contacts may have a mobile (normalised like customers') or a landline with area code.
 absl::StatusOr<std::string> NormalizeContactPhone(absl::string_view phone) {
   if (auto mobile = NormalizePhone(phone); mobile.ok()) return mobile;

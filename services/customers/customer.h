@@ -13,6 +13,7 @@
 #include "google/protobuf/any.pb.h"
 #include "crm/customers/v1/customers_events.pb.h"
 #include "libs/common/caller.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/text.h"
 
 namespace crm::customers {

@@ -11,7 +11,6 @@
 namespace crm::customers {
 
 using common::v1::EventEnvelope;
-using google::protobuf::util::TimeUtil;
 using projection::FromRocks;
 
 namespace rows {
@@ -58,9 +57,6 @@ std::string CompanyNameKey(const CustomerState& s) {
 
 namespace {
 
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
-}
 
 template <typename Variant>
 struct Unpacker {

@@ -15,11 +15,7 @@ namespace crm::customers::internal {
 
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
-using google::protobuf::util::TimeUtil;
 
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
-}
 
 
 // Copies every field of `from` into the field of `to` with the same name and type (the API

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "libs/common/proto_time.h"
 #include "services/customers/customer.h"
 
 namespace crm::customers::internal {
@@ -19,7 +20,7 @@ namespace crm::customers::internal {
 // Who the scheduler writes as.
 inline const Caller kScheduler{"scheduler", "service", ""};
 
-absl::Time FromProto(const google::protobuf::Timestamp& t);
+using ::crm::FromProto;
 
 // The payload message held by an event variant.
 template <typename Variant>

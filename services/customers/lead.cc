@@ -246,7 +246,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const ConvertLe
 
 void Apply(LeadState& s, const LeadEvent& event, int64_t version, absl::Time occurred_at,
            const std::string& actor) {
-  const auto ts = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(occurred_at));
+  const auto ts = ToProto(occurred_at);
   s.set_version(version);
   *s.mutable_update_time() = ts;
   std::visit(

@@ -7,6 +7,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/money.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/text.h"
 #include "services/opportunities/opportunity.h"
 
@@ -14,9 +15,7 @@ namespace crm::opportunities {
 namespace {
 
 using google::protobuf::FieldDescriptor;
-using google::protobuf::util::TimeUtil;
 
-google::protobuf::Timestamp ToProto(absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); }
 
 const std::vector<std::string>& EditableTerms() {
   static const auto* f =

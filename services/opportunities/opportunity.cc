@@ -8,18 +8,14 @@
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/money.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/text.h"
 
 namespace crm::opportunities {
 namespace {
 
 using google::protobuf::FieldDescriptor;
-using google::protobuf::util::TimeUtil;
 
-google::protobuf::Timestamp ToProto(absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); }
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
-}
 
 bool ValidId(const std::string& id) {
   return !id.empty() && id.size() <= 40 && std::all_of(id.begin(), id.end(), [](char c) {

@@ -4,17 +4,16 @@
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/money.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/text.h"
 #include "services/opportunities/opportunity.h"
 
 namespace crm::opportunities {
 namespace {
 
-using google::protobuf::util::TimeUtil;
 
 constexpr int kMaxLines = 200;
 
-google::protobuf::Timestamp ToProto(absl::Time t) { return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t)); }
 
 absl::Status CheckDate(const std::string& date, const std::string& field) {
   if (date.empty()) return absl::OkStatus();
