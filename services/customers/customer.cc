@@ -157,16 +157,6 @@ void NormalizedKeys(absl::string_view phone, absl::string_view email, std::strin
   if (auto n = NormalizeEmail(email); !email.empty() && n.ok()) *normalized_email = *n;
 }
 
-absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what, absl::string_view field) {
-  if (expected == 0 || expected == current) return absl::OkStatus();
-  std::map<std::string, std::string> meta{{"current_etag", std::to_string(current)}};
-  if (!field.empty()) meta["field"] = std::string(field);
-  return WithErrorInfo(absl::AbortedError(absl::StrCat("etag mismatch: ", what, " is at version ", current,
-                                                       ", request has ", expected)),
-                       "ETAG_MISMATCH", meta);
-}
-
-
 absl::StatusOr<std::string> NormalizePhone(absl::string_view phone) {
   const std::string folded = FoldFullWidth(phone);
   std::string digits;

@@ -13,6 +13,7 @@
 #include "google/protobuf/any.pb.h"
 #include "crm/customers/v1/customers_events.pb.h"
 #include "libs/common/caller.h"
+#include "libs/common/etag.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/text.h"
 
@@ -43,9 +44,6 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view email);
 // The dedupe keys of a phone and an email (each empty when empty or not normalisable).
 void NormalizedKeys(absl::string_view phone, absl::string_view email, std::string* normalized_phone,
                     std::string* normalized_email);
-// ABORTED (ErrorInfo ETAG_MISMATCH with current_etag, and `field` when given) unless
-// `expected` is 0 or `current`; `what` names the aggregate in the message ("customer", "lead").
-absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what, absl::string_view field = "");
 
 // INVALID_ARGUMENT naming `field` unless `tags` are at most 50 distinct texts of 1-50 characters.
 absl::Status CheckTags(const google::protobuf::RepeatedPtrField<std::string>& tags, absl::string_view field);

@@ -117,12 +117,6 @@ void Enter(OpportunityState& s, const std::string& stage, absl::Time at) {
 
 }  // namespace
 
-absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what) {
-  if (expected == 0 || expected == current) return absl::OkStatus();
-  return WithErrorInfo(absl::AbortedError(absl::StrCat("the ", what, " is at etag ", current, ", not ", expected)),
-                       "ETAG_MISMATCH", {{"current_etag", absl::StrCat(current)}});
-}
-
 const Pipeline& DefaultPipeline() {
   static const auto* p = [] {
     auto* p = new Pipeline;

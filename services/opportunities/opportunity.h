@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "libs/common/caller.h"
+#include "libs/common/etag.h"
 
 namespace crm::opportunities {
 
@@ -25,9 +26,6 @@ using OpportunityEvent =
                  v1::OpportunityCustomerChanged, v1::OpportunityCustomerDeletedFlag, v1::OpportunityDeleted,
                  v1::OpportunityUndeleted>;
 using Decision = absl::StatusOr<std::vector<OpportunityEvent>>;
-
-// ABORTED (ErrorInfo ETAG_MISMATCH with current_etag) unless `expected` is 0 or `current`.
-absl::Status CheckEtag(int64_t current, int64_t expected, absl::string_view what);
 
 // 初步接触 → 需求分析 (5 days without an update times out) → 方案报价 → 合同谈判 → 成交 / 输单.
 const Pipeline& DefaultPipeline();
