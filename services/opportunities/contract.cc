@@ -14,7 +14,6 @@
 namespace crm::opportunities {
 namespace {
 
-using google::protobuf::FieldDescriptor;
 
 
 const std::vector<std::string>& EditableTerms() {
@@ -92,25 +91,12 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (state->status() != v1::CONTRACT_STATUS_DRAFT) return WrongStatus(*state, "only drafts change");
   if (cmd.paths.empty()) return InvalidFieldError("update_mask", "names no field");
   ContractTerms next = state->terms();
-  const auto* d = ContractTerms::descriptor();
-  const auto* r = ContractTerms::GetReflection();
   v1::ContractUpdated e;
   for (const auto& path : cmd.paths) {
     if (std::find(EditableTerms().begin(), EditableTerms().end(), path) == EditableTerms().end()) {
       return InvalidFieldError("update_mask", absl::StrCat("'", path, "' is not an editable field"));
     }
-    const FieldDescriptor* fd = d->FindFieldByName(path);
-    std::string before, after;
-    if (fd->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      before = r->GetMessage(next, fd).SerializeAsString();
-      after = r->GetMessage(cmd.terms, fd).SerializeAsString();
-      r->MutableMessage(&next, fd)->CopyFrom(r->GetMessage(cmd.terms, fd));
-    } else {
-      before = r->GetString(next, fd);
-      after = r->GetString(cmd.terms, fd);
-      r->SetString(&next, fd, after);
-    }
-    if (before != after) e.add_changed_fields(path);
+    if (AssignField(cmd.terms, &next, ContractTerms::descriptor()->FindFieldByName(path))) e.add_changed_fields(path);
   }
   if (auto s = ValidateTerms(next); !s.ok()) return s;
   if (e.changed_fields().empty()) return std::vector<ContractEvent>{};

@@ -117,6 +117,20 @@ void Enter(OpportunityState& s, const std::string& stage, absl::Time at) {
 
 }  // namespace
 
+bool AssignField(const google::protobuf::Message& from, google::protobuf::Message* to, const FieldDescriptor* fd) {
+  const auto* r = from.GetReflection();
+  if (fd->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+    const google::protobuf::Message& want = r->GetMessage(from, fd);
+    if (r->GetMessage(*to, fd).SerializeAsString() == want.SerializeAsString()) return false;
+    r->MutableMessage(to, fd)->CopyFrom(want);
+    return true;
+  }
+  const std::string want = r->GetString(from, fd);
+  if (r->GetString(*to, fd) == want) return false;
+  r->SetString(to, fd, want);
+  return true;
+}
+
 const Pipeline& DefaultPipeline() {
   static const auto* p = [] {
     auto* p = new Pipeline;
@@ -243,21 +257,8 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Updat
   if (auto s = ValidateProfile(p, cmd.paths); !s.ok()) return s;
   OpportunityProfile next = state->profile();
   v1::OpportunityUpdated e;
-  const auto* d = OpportunityProfile::descriptor();
-  const auto* r = OpportunityProfile::GetReflection();
   for (const auto& path : cmd.paths) {
-    const FieldDescriptor* fd = d->FindFieldByName(path);
-    std::string a, b;
-    if (fd->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      a = r->GetMessage(next, fd).SerializeAsString();
-      b = r->GetMessage(p, fd).SerializeAsString();
-      if (a != b) r->MutableMessage(&next, fd)->CopyFrom(r->GetMessage(p, fd));
-    } else {
-      a = r->GetString(next, fd);
-      b = r->GetString(p, fd);
-      if (a != b) r->SetString(&next, fd, b);
-    }
-    if (a != b) e.add_changed_fields(path);
+    if (AssignField(p, &next, OpportunityProfile::descriptor()->FindFieldByName(path))) e.add_changed_fields(path);
   }
   if (e.changed_fields().empty()) return std::vector<OpportunityEvent>{};
   if (!MayAssign(caller, next.owner_id(), next.team_id())) {
@@ -395,16 +396,9 @@ void Apply(OpportunityState& s, const OpportunityEvent& event, int64_t version, 
           s.set_created_by(actor);
           *s.mutable_last_activity_time() = ts;
         } else if constexpr (std::is_same_v<T, v1::OpportunityUpdated>) {
-          const auto* d = OpportunityProfile::descriptor();
-          const auto* r = OpportunityProfile::GetReflection();
           for (const auto& f : e.changed_fields()) {
-            const FieldDescriptor* fd = d->FindFieldByName(f);
-            if (fd == nullptr) continue;
-            if (fd->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-              r->MutableMessage(s.mutable_profile(), fd)->CopyFrom(r->GetMessage(e.profile(), fd));
-            } else {
-              r->SetString(s.mutable_profile(), fd, r->GetString(e.profile(), fd));
-            }
+            const FieldDescriptor* fd = OpportunityProfile::descriptor()->FindFieldByName(f);
+            if (fd != nullptr) AssignField(e.profile(), s.mutable_profile(), fd);
           }
           *s.mutable_last_activity_time() = ts;
         } else if constexpr (std::is_same_v<T, v1::OpportunityStageChanged>) {

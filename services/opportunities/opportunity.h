@@ -27,6 +27,11 @@ using OpportunityEvent =
                  v1::OpportunityUndeleted>;
 using Decision = absl::StatusOr<std::vector<OpportunityEvent>>;
 
+// Sets field `fd` of `to` to its value in `from` (a string or message field, as opportunity
+// profiles and contract terms have); whether the value changed. For updates by field mask.
+bool AssignField(const google::protobuf::Message& from, google::protobuf::Message* to,
+                 const google::protobuf::FieldDescriptor* fd);
+
 // 初步接触 → 需求分析 (5 days without an update times out) → 方案报价 → 合同谈判 → 成交 / 输单.
 const Pipeline& DefaultPipeline();
 // INVALID_ARGUMENT naming "<field>.stages[i].<part>" unless the pipeline has an id and name,
