@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/civil_time.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/money.h"
@@ -22,12 +21,6 @@ const std::vector<std::string>& EditableTerms() {
   return *f;
 }
 
-absl::StatusOr<absl::CivilDay> Day(const std::string& text, const std::string& field) {
-  absl::CivilDay d;
-  if (text.size() != 10 || !absl::ParseCivilTime(text, &d)) return InvalidFieldError(field, "must be a date as yyyy-MM-dd");
-  return d;
-}
-
 // Title, amount and dates as a contract needs them.
 absl::Status ValidateTerms(ContractTerms& t) {
   if (auto s = CheckText(t.title(), "contract.title", 200, true); !s.ok()) return s;
@@ -37,9 +30,9 @@ absl::Status ValidateTerms(ContractTerms& t) {
     return InvalidFieldError("contract.amount.currency", d.status().message());
   }
   if (t.amount().amount_minor() <= 0) return InvalidFieldError("contract.amount.amount_minor", "must be positive");
-  auto start = Day(t.start_date(), "contract.start_date");
+  auto start = ParseDate(t.start_date(), "contract.start_date");
   if (!start.ok()) return start.status();
-  auto end = Day(t.end_date(), "contract.end_date");
+  auto end = ParseDate(t.end_date(), "contract.end_date");
   if (!end.ok()) return end.status();
   if (*end < *start) return InvalidFieldError("contract.end_date", "is before start_date");
   return absl::OkStatus();
@@ -155,9 +148,9 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 
 ContractDecision Decide(const ContractState* state, const Caller&, const CheckContractDates& cmd) {
   if (state == nullptr || state->status() != v1::CONTRACT_STATUS_ACTIVE) return std::vector<ContractEvent>{};
-  auto today = Day(cmd.today, "today");
+  auto today = ParseDate(cmd.today, "today");
   if (!today.ok()) return today.status();
-  auto end = Day(state->terms().end_date(), "contract.end_date");
+  auto end = ParseDate(state->terms().end_date(), "contract.end_date");
   if (!end.ok()) return end.status();
   if (*today > *end) return std::vector<ContractEvent>{v1::ContractExpired()};
   // The nearest notice due and not given; it stands for the farther ones too (a contract

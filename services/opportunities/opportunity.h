@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "libs/common/caller.h"
@@ -31,6 +32,10 @@ using Decision = absl::StatusOr<std::vector<OpportunityEvent>>;
 // profiles and contract terms have); whether the value changed. For updates by field mask.
 bool AssignField(const google::protobuf::Message& from, google::protobuf::Message* to,
                  const google::protobuf::FieldDescriptor* fd);
+
+// A calendar date as the API writes it, yyyy-MM-dd (two-digit month and day); INVALID_ARGUMENT
+// naming `field` otherwise, and for days that do not exist (2026-02-30).
+absl::StatusOr<absl::CivilDay> ParseDate(const std::string& text, const std::string& field);
 
 // 初步接触 → 需求分析 (5 days without an update times out) → 方案报价 → 合同谈判 → 成交 / 输单.
 const Pipeline& DefaultPipeline();

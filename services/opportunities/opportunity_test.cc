@@ -81,6 +81,8 @@ TEST(OpportunityTest, CreateChecksTheCustomerAndEveryField) {
   cmd = NewDeal();
   cmd.profile.set_expected_close_date("2026-02-30");
   EXPECT_EQ(FieldOf(Decide(nullptr, kRep, cmd).status()), "opportunity.expected_close_date");
+  cmd.profile.set_expected_close_date("2026-3-31");  // yyyy-MM-dd, as contracts and quotes
+  EXPECT_EQ(FieldOf(Decide(nullptr, kRep, cmd).status()), "opportunity.expected_close_date");
   cmd = NewDeal();
   cmd.stage_id = "won";
   EXPECT_EQ(FieldOf(Decide(nullptr, kRep, cmd).status()), "stage_id");

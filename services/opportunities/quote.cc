@@ -15,16 +15,6 @@ namespace {
 constexpr int kMaxLines = 200;
 
 
-absl::Status CheckDate(const std::string& date, const std::string& field) {
-  if (date.empty()) return absl::OkStatus();
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime("%Y-%m-%d", date, absl::UTCTimeZone(), &t, &err)) {
-    return InvalidFieldError(field, "must be a date as yyyy-MM-dd");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckQuote(const QuoteState* s, const Caller& caller, int64_t expected) {
   if (s == nullptr || s->version() == 0) return absl::NotFoundError("quote not found");
   if (!CanSee(caller, *s)) return absl::PermissionDeniedError("the quote belongs to another owner or team");
@@ -45,7 +35,9 @@ absl::Status PriceQuote(QuoteVersion& v, const std::string& currency) {
   if (auto d = money::MinorDigits(currency); !d.ok()) return InvalidFieldError("quote.currency", d.status().message());
   if (v.lines().empty()) return InvalidFieldError("quote.lines", "needs at least one line");
   if (v.lines_size() > kMaxLines) return InvalidFieldError("quote.lines", absl::StrCat("has more than ", kMaxLines, " lines"));
-  if (auto s = CheckDate(v.valid_until(), "quote.valid_until"); !s.ok()) return s;
+  if (!v.valid_until().empty()) {
+    if (auto d = ParseDate(v.valid_until(), "quote.valid_until"); !d.ok()) return d.status();
+  }
   if (auto s = CheckText(v.notes(), "quote.notes", 2000, false); !s.ok()) return s;
   v1::QuoteTotals totals;
   for (int i = 0; i < v.lines_size(); ++i) {
