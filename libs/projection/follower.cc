@@ -1,7 +1,5 @@
 #include "libs/projection/follower.h"
 
-#include <map>
-
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
 
@@ -76,36 +74,7 @@ absl::Status Follower::Follow() {
       status = recs.status();
       break;
     }
-    if (recs->empty()) continue;
-    // One batch per poll: rows shared across partitions see each other's writes, and every
-    // partition's checkpoint lands with its rows.
-    Batch batch;
-    std::map<int32_t, int64_t> next;
-    size_t good = 0;
-    for (; good < recs->size(); ++good) {
-      const eventlog::Record& r = (*recs)[good];
-      status = apply_(r, batch);
-      if (!status.ok()) {
-        status = absl::Status(status.code(), absl::StrCat(options_.topic, "/", r.partition, "@", r.offset, ": ",
-                                                          status.message()));
-        break;
-      }
-      next[r.partition] = r.offset + 1;
-    }
-    if (!status.ok() && good > 0) {
-      // Keep what precedes the refused record: the batch holds part of its writes, so the
-      // records before it are applied again into a clean one (apply is deterministic).
-      batch = Batch();
-      for (size_t i = 0; i < good; ++i) {
-        if (absl::Status s = apply_((*recs)[i], batch); !s.ok()) {
-          good = 0;  // not deterministic after all: commit nothing
-          break;
-        }
-      }
-    }
-    if (good > 0) {
-      if (absl::Status s = db_->Commit(batch, options_.topic, next); !s.ok() && status.ok()) status = s;
-    }
+    status = db_->ApplyAndCommit(options_.topic, *recs, apply_);
     if (!status.ok()) break;
     absl::MutexLock l(&mu_);
     applied_ += static_cast<int64_t>(recs->size());

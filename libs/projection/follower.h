@@ -45,8 +45,8 @@ class Follower {
 
   // Records applied since Start (catch-up included).
   int64_t applied() const;
-  // OK while following; else the last error, e.g. a record `apply` refused: the records
-  // before it are committed, and the follower retries it every retry_after without skipping
+  // OK while following; else the last error, e.g. a record `apply` refused (see
+  // ProjectionDb::ApplyAndCommit): the follower retries it every retry_after without skipping
   // it (a poison record halts the projection visibly instead of losing an effect).
   absl::Status status() const;
 

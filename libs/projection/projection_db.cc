@@ -225,22 +225,41 @@ absl::StatusOr<int64_t> ProjectionDb::CatchUp(eventlog::Log& log, const std::str
     }
     CRM_ASSIGN_OR_RETURN(std::vector<eventlog::Record> recs,
                          sub->Poll(batch_records, absl::Milliseconds(200)));
-    // One batch for the whole poll: rows shared across partitions (indexes, counters) must
-    // see each other's writes, and every partition's checkpoint lands with its rows.
-    Batch batch;
-    std::map<int32_t, int64_t> next;
-    for (const eventlog::Record& r : recs) {
-      CRM_RETURN_IF_ERROR(apply(r, batch));
-      next[r.partition] = r.offset + 1;
-      ++applied;
-    }
-    if (!recs.empty()) CRM_RETURN_IF_ERROR(Commit(batch, topic, next));
+    CRM_RETURN_IF_ERROR(ApplyAndCommit(topic, recs, apply));
+    applied += static_cast<int64_t>(recs.size());
     // Done with a partition once the reader passed its end (Kafka transaction markers count).
     for (auto it = remaining_end.begin(); it != remaining_end.end();) {
       it = sub->Position(it->first) >= it->second ? remaining_end.erase(it) : std::next(it);
     }
   }
   return applied;
+}
+
+absl::Status ProjectionDb::ApplyAndCommit(const std::string& topic, const std::vector<eventlog::Record>& records,
+                                          const ApplyFn& apply) {
+  if (records.empty()) return absl::OkStatus();
+  Batch batch;
+  std::map<int32_t, int64_t> next;
+  absl::Status refused;
+  size_t good = 0;
+  for (; good < records.size(); ++good) {
+    const eventlog::Record& r = records[good];
+    refused = apply(r, batch);
+    if (!refused.ok()) {
+      refused = absl::Status(refused.code(),
+                             absl::StrCat(topic, "/", r.partition, "@", r.offset, ": ", refused.message()));
+      break;
+    }
+    next[r.partition] = r.offset + 1;
+  }
+  if (!refused.ok() && good > 0) {
+    batch = Batch();
+    for (size_t i = 0; i < good; ++i) {
+      if (!apply(records[i], batch).ok()) return refused;  // not deterministic after all: commit nothing
+    }
+  }
+  if (good > 0) CRM_RETURN_IF_ERROR(Commit(batch, topic, next));
+  return refused;
 }
 
 std::vector<std::string> Batch::KeysWithPrefix(absl::string_view prefix) const {

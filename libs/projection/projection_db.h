@@ -102,10 +102,17 @@ class ProjectionDb {
   void NotifyWhenReached(const ConsistencyToken& token, absl::Time deadline,
                          absl::AnyInvocable<void(absl::Status)> done);
 
+  using ApplyFn = std::function<absl::Status(const eventlog::Record&, Batch&)>;
+  // Applies one poll's `records` of `topic` through `apply` into one batch (rows shared across
+  // partitions see each other's writes) and commits it with every partition's checkpoint.
+  // A record `apply` refuses is returned as the error, naming topic/partition@offset; the
+  // records before it are committed first (applied again into a clean batch, since the batch
+  // holds part of the refused one's writes), so the projection halts exactly at it.
+  absl::Status ApplyAndCommit(const std::string& topic, const std::vector<eventlog::Record>& records,
+                              const ApplyFn& apply);
   // Reads `topic` from the checkpoints up to its end offsets and applies each record through
   // `apply`, committing every `batch_records` records. Returns the number of records applied;
   // DEADLINE_EXCEEDED when the log does not deliver them within `timeout`.
-  using ApplyFn = std::function<absl::Status(const eventlog::Record&, Batch&)>;
   absl::StatusOr<int64_t> CatchUp(eventlog::Log& log, const std::string& topic,
                                   const ApplyFn& apply, size_t batch_records = 2048,
                                   absl::Duration timeout = absl::Minutes(10));
