@@ -1,6 +1,5 @@
 // CustomerEngine's bulk import (批量导入) and export (批量导出).
 #include <algorithm>
-#include <cstring>
 #include <set>
 
 #include "absl/cleanup/cleanup.h"
@@ -219,7 +218,8 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
   }
 
   // What the row matches: the named customer, else the holders of its keys (phone and email
-  // first; the company name only when they found nothing).
+  // first; the company name only when they found nothing). "customers/{id}", or in a dry run
+  // "row N" for a customer an earlier row of this import would create.
   std::string match;
   std::vector<std::string> matched_on;
   if (!row->explicit_id.empty()) {
@@ -232,7 +232,7 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
       return finish_sync(InvalidFieldError(
           "customer.name", absl::StrCat(row->customer.name(), " was merged into customers/", (*s)->merged_into())));
     }
-    match = row->explicit_id;
+    match = absl::StrCat("customers/", row->explicit_id);
     matched_on.push_back("name");
   } else {
     std::map<std::string, std::vector<std::string>> by_id;  // id or "row N" -> matched_on
@@ -263,13 +263,10 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
     if (!by_id.empty()) {
       match = by_id.begin()->first;
       matched_on = by_id.begin()->second;
-      row->result.set_customer(match);
-      for (const auto& on : matched_on) row->result.add_matched_on(on);
-      if (absl::StartsWith(match, "customers/")) match = match.substr(strlen("customers/"));
     }
   }
-  if (!match.empty() && row->result.customer().empty()) {
-    row->result.set_customer(absl::StrCat("customers/", match));
+  if (!match.empty()) {
+    row->result.set_customer(match);
     for (const auto& on : matched_on) row->result.add_matched_on(on);
   }
 
@@ -290,6 +287,7 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
 
   // The events: a new customer (and its contact), or the match updated or filled in.
   const bool create = match.empty();
+  const std::string match_id(absl::StripPrefix(match, "customers/"));
   const v1::DedupePolicy policy = policy_;
   const bool dry = dry_run_;
   CustomerProfile profile = ProfileOf(row->customer);
@@ -360,7 +358,7 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
   if (dry_run_) {
     absl::optional<CustomerState> cur;
     if (!create) {
-      auto s = ReadCustomer(db, rocksdb::ReadOptions(), match);
+      auto s = ReadCustomer(db, rocksdb::ReadOptions(), match_id);
       if (!s.ok()) return finish_sync(s.status());
       cur = *std::move(s);
     }
@@ -380,7 +378,7 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
     outcome(st, !d->events.empty());
     return finish_sync(absl::OkStatus());
   }
-  const std::string id = create ? NewUuidV7(e->options_.clock->Now()) : match;
+  const std::string id = create ? NewUuidV7(e->options_.clock->Now()) : match_id;
   e->Execute(caller_, common::v1::ACTOR_SOURCE_API, id, rid, std::move(decide),
              [this, row, pending, outcome](absl::StatusOr<Written> w) {
                if (!w.ok()) {
