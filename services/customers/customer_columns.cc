@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/customers/customer.h"
@@ -192,16 +193,11 @@ absl::Status ParseCell(absl::string_view field, absl::string_view cell, const v1
   }
   if (field == "tags") {
     customer->clear_tags();
-    for (absl::string_view t : absl::StrSplit(value, absl::ByAnyChar(",;|"))) {
-      // The CJK separators too: ， ； 、
-      for (absl::string_view u : absl::StrSplit(t, "，")) {
-        for (absl::string_view w : absl::StrSplit(u, "；")) {
-          for (absl::string_view x : absl::StrSplit(w, "、")) {
-            x = absl::StripAsciiWhitespace(x);
-            if (!x.empty()) customer->add_tags(std::string(x));
-          }
-        }
-      }
+    // The CJK separators ， ； 、 count as , ; too.
+    const std::string ascii = absl::StrReplaceAll(value, {{"，", ","}, {"；", ";"}, {"、", ","}});
+    for (absl::string_view t : absl::StrSplit(ascii, absl::ByAnyChar(",;|"))) {
+      t = absl::StripAsciiWhitespace(t);
+      if (!t.empty()) customer->add_tags(std::string(t));
     }
     return absl::OkStatus();
   }
