@@ -11,7 +11,6 @@
 //            server; --runs fresh servers, rows/s per run and the median, peak RSS of the
 //            process (client and server together).
 // Prints a table and, with --json, one JSON object per run.
-#include <iconv.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -429,19 +428,10 @@ absl::Status WriteImportCsv(const std::string& path, int64_t rows) {
                                     absl::StrCat("联系人", i), absl::StrFormat("139%08d", i),
                                     absl::StrCat("年采购约 ", i % 1000, " 万元, 关注交期")});
   }
-  iconv_t cd = iconv_open("GB18030", "UTF-8");
-  if (cd == reinterpret_cast<iconv_t>(-1)) return absl::InternalError("iconv cannot write GB18030");
-  std::string out(text.size() * 2, '\0');
-  char* src = text.data();
-  size_t src_left = text.size();
-  char* dst = out.data();
-  size_t dst_left = out.size();
-  const size_t rc = iconv(cd, &src, &src_left, &dst, &dst_left);
-  iconv_close(cd);
-  if (rc == static_cast<size_t>(-1)) return absl::InternalError("iconv failed on the generated rows");
-  out.resize(out.size() - dst_left);
+  auto out = crm::csv::EncodeGb18030(text);
+  if (!out.ok()) return out.status();
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << out;
+  f << *out;
   return f ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
 }
 

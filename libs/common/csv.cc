@@ -121,9 +121,13 @@ const char* EncodingName(Encoding e) {
 
 namespace {
 
-absl::StatusOr<std::string> FromGb18030(absl::string_view in) {
-  iconv_t cd = iconv_open("UTF-8", "GB18030");
-  if (cd == reinterpret_cast<iconv_t>(-1)) return absl::InternalError("iconv cannot convert GB18030 on this system");
+// `in` from one iconv encoding to another; INVALID_ARGUMENT naming the first byte that is not
+// valid `from_name`.
+absl::StatusOr<std::string> Convert(absl::string_view in, const char* to, const char* from, absl::string_view from_name) {
+  iconv_t cd = iconv_open(to, from);
+  if (cd == reinterpret_cast<iconv_t>(-1)) {
+    return absl::InternalError(absl::StrCat("iconv cannot convert ", from, " to ", to, " on this system"));
+  }
   std::string out;
   out.resize(in.size() * 2 + 16);
   char* src = const_cast<char*>(in.data());
@@ -140,7 +144,7 @@ absl::StatusOr<std::string> FromGb18030(absl::string_view in) {
       dst_left = out.size() - used;
       continue;
     }
-    status = absl::InvalidArgumentError(absl::StrCat("byte ", src - in.data(), " is not valid GB18030",
+    status = absl::InvalidArgumentError(absl::StrCat("byte ", src - in.data(), " is not valid ", from_name,
                                                      errno == EINVAL ? " (the file ends inside a character)" : ""));
     break;
   }
@@ -149,6 +153,8 @@ absl::StatusOr<std::string> FromGb18030(absl::string_view in) {
   out.resize(dst - out.data());
   return out;
 }
+
+absl::StatusOr<std::string> FromGb18030(absl::string_view in) { return Convert(in, "UTF-8", "GB18030", "GB18030"); }
 
 }  // namespace
 
@@ -180,6 +186,10 @@ absl::StatusOr<Decoded> DecodeToUtf8(absl::string_view bytes, Encoding encoding)
   if (!text.ok()) return text.status();
   d.text = *std::move(text);
   return d;
+}
+
+absl::StatusOr<std::string> EncodeGb18030(absl::string_view utf8) {
+  return Convert(utf8, "GB18030", "UTF-8", "UTF-8");
 }
 
 }  // namespace crm::csv

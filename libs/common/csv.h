@@ -64,6 +64,10 @@ struct Decoded {
 // and for UTF-16 (with BOM), which is not read.
 absl::StatusOr<Decoded> DecodeToUtf8(absl::string_view bytes, Encoding encoding);
 
+// UTF-8 text to GB18030 bytes (what Excel writes on Chinese Windows); INVALID_ARGUMENT naming
+// the first byte that is not valid UTF-8.
+absl::StatusOr<std::string> EncodeGb18030(absl::string_view utf8);
+
 }  // namespace crm::csv
 
 #endif  // CRM_LIBS_COMMON_CSV_H_

@@ -76,6 +76,7 @@ TEST(CsvEncodingTest, Utf8WithAndWithoutBomAndGb18030) {
   EXPECT_EQ(g->encoding, Encoding::kGb18030);
   EXPECT_EQ(g->text, "客户名称,手机");
   EXPECT_EQ(DecodeToUtf8(gb, Encoding::kGb18030)->text, "客户名称,手机");
+  EXPECT_EQ(*EncodeGb18030("客户名称,手机"), gb);
   // Asked for UTF-8, GB18030 bytes are an error naming the byte
   auto wrong = DecodeToUtf8(gb, Encoding::kUtf8);
   ASSERT_FALSE(wrong.ok());
