@@ -928,11 +928,10 @@ int main(int argc, char** argv) {
   } else if (rules_list->parsed()) {
     return Call(client, &CustomerService::Stub::ListTagRules, crm::customers::v1::ListTagRulesRequest(), g);
   } else if (rules_set->parsed()) {
-    std::ifstream in(rules_file);
-    std::stringstream text;
-    text << in.rdbuf();
+    auto text = crm::ctl::ReadFile(rules_file);
+    if (!text.ok()) return Fail(std::string(text.status().message()));
     crm::customers::v1::SetTagRulesRequest req;
-    auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), &req);
+    auto parsed = google::protobuf::util::JsonStringToMessage(*text, &req);
     if (!parsed.ok()) return Fail(absl::StrCat(rules_file, ": ", parsed.message().as_string()));
     return Call(client, &CustomerService::Stub::SetTagRules, req, g);
   } else if (rules_preview->parsed()) {

@@ -20,15 +20,6 @@ namespace {
 
 namespace v1 = crm::customers::v1;
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  return ss.str();
-}
-
 std::string DefaultErrorsPath(const std::string& file) {
   std::filesystem::path p(file);
   return (p.parent_path() / (p.stem().string() + ".errors.csv")).string();

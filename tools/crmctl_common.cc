@@ -1,7 +1,12 @@
 #include "tools/crmctl_common.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/grpc_status.h"
 
@@ -25,6 +30,15 @@ int RpcFail(const grpc::Status& s) {
     for (const auto& [k, v] : info->metadata()) std::fprintf(stderr, "  %s: %s\n", k.c_str(), v.c_str());
   }
   return 1;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  return ss.str();
 }
 
 std::string Json(const google::protobuf::Message& m) {

@@ -4,6 +4,7 @@
 // What every crmctl verb uses to report.
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/grpcpp.h"
 
@@ -13,6 +14,8 @@ namespace crm::ctl {
 int Fail(const std::string& msg);
 // Prints the gRPC code, message, field violations and error details; returns 1.
 int RpcFail(const grpc::Status& s);
+// The whole file; NOT_FOUND naming it and the reason when it cannot be opened.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
 // `m` as indented JSON with the proto field names.
 std::string Json(const google::protobuf::Message& m);
 
