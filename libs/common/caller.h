@@ -17,11 +17,22 @@ struct Caller {
 
 inline bool IsPrivileged(const Caller& c) { return c.role == "admin" || c.role == "service"; }
 
-// Admins and services see every record; managers their team's; reps their own.
-inline bool SeesRecord(const Caller& c, absl::string_view owner, absl::string_view team) {
+// Admins and services see every record; managers their team's; reps their own, and the
+// records of their team's pool (`in_pool`: without an owner; a pool record without a team is
+// everyone's).
+inline bool SeesRecord(const Caller& c, absl::string_view owner, absl::string_view team, bool in_pool = false) {
   if (IsPrivileged(c)) return true;
   if (c.role == "manager") return !c.team.empty() && team == c.team;
+  if (in_pool) return team.empty() || team == c.team;
   return owner == c.user_id;
+}
+
+// Admins and services change every record; managers their team's; reps their own, but not
+// pool records (they claim them first).
+inline bool EditsRecord(const Caller& c, absl::string_view owner, absl::string_view team, bool in_pool = false) {
+  if (IsPrivileged(c)) return true;
+  if (c.role == "manager") return !c.team.empty() && team == c.team;
+  return !in_pool && owner == c.user_id;
 }
 
 // Whether `c` may give a record to (owner, team): admins and services to anyone, managers

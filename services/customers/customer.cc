@@ -320,18 +320,11 @@ absl::Status ValidateProfile(const CustomerProfile& p, const std::vector<std::st
 }
 
 bool CanSee(const Caller& c, const CustomerState& s) {
-  if (s.purged()) return false;
-  if (c.role == "admin" || c.role == "service") return true;
-  if (c.role == "manager") return !c.team.empty() && s.profile().team_id() == c.team;
-  if (s.in_pool()) return s.profile().team_id().empty() || s.profile().team_id() == c.team;
-  return s.profile().owner_id() == c.user_id;
+  return !s.purged() && SeesRecord(c, s.profile().owner_id(), s.profile().team_id(), s.in_pool());
 }
 
 bool CanEdit(const Caller& c, const CustomerState& s) {
-  if (s.purged()) return false;
-  if (c.role == "admin" || c.role == "service") return true;
-  if (c.role == "manager") return !c.team.empty() && s.profile().team_id() == c.team;
-  return !s.in_pool() && s.profile().owner_id() == c.user_id;
+  return !s.purged() && EditsRecord(c, s.profile().owner_id(), s.profile().team_id(), s.in_pool());
 }
 
 bool CanAssign(const Caller& c, const std::string& owner, const std::string& team) { return MayAssign(c, owner, team); }

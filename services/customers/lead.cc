@@ -103,18 +103,10 @@ const std::vector<std::string>& LeadFields() {
   return *f;
 }
 
-bool CanSee(const Caller& c, const LeadState& s) {
-  if (c.role == "admin" || c.role == "service") return true;
-  if (c.role == "manager") return !c.team.empty() && s.team_id() == c.team;
-  if (s.owner_id().empty()) return s.team_id().empty() || s.team_id() == c.team;
-  return s.owner_id() == c.user_id;
-}
+// A lead without an owner is in the lead pool.
+bool CanSee(const Caller& c, const LeadState& s) { return SeesRecord(c, s.owner_id(), s.team_id(), s.owner_id().empty()); }
 
-bool CanEdit(const Caller& c, const LeadState& s) {
-  if (c.role == "admin" || c.role == "service") return true;
-  if (c.role == "manager") return !c.team.empty() && s.team_id() == c.team;
-  return !s.owner_id().empty() && s.owner_id() == c.user_id;
-}
+bool CanEdit(const Caller& c, const LeadState& s) { return EditsRecord(c, s.owner_id(), s.team_id(), s.owner_id().empty()); }
 
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const CreateLead& cmd) {
   if (lead != nullptr) return absl::AlreadyExistsError("lead id already exists");

@@ -50,6 +50,11 @@ absl::Status WrongStatus(const ContractState& s, absl::string_view want) {
                        "CONTRACT_STATUS", {{"status", v1::ContractStatus_Name(s.status())}});
 }
 
+absl::Status CheckApprover(const ContractState& s, const Caller& caller) {
+  if (caller.role == "admin" || (caller.role == "manager" && caller.team == s.terms().team_id())) return absl::OkStatus();
+  return absl::PermissionDeniedError("contracts are approved by a manager of their team or an admin");
+}
+
 bool Noticed(const ContractState& s, int days) {
   return std::find(s.renewal_notices().begin(), s.renewal_notices().end(), days) != s.renewal_notices().end();
 }
@@ -115,8 +120,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_PENDING_APPROVAL) return WrongStatus(*state, "only submitted contracts are approved");
   // A manager of the contract's team or an admin, and never the one who submitted it.
-  const bool may = caller.role == "admin" || (caller.role == "manager" && caller.team == state->terms().team_id());
-  if (!may) return absl::PermissionDeniedError("contracts are approved by a manager of their team or an admin");
+  if (auto s = CheckApprover(*state, caller); !s.ok()) return s;
   if (caller.user_id == state->submitted_by()) {
     return absl::PermissionDeniedError("the one who submitted a contract does not approve it");
   }
@@ -129,8 +133,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const RejectContractApproval& cmd) {
   if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_PENDING_APPROVAL) return WrongStatus(*state, "only submitted contracts are rejected");
-  const bool may = caller.role == "admin" || (caller.role == "manager" && caller.team == state->terms().team_id());
-  if (!may) return absl::PermissionDeniedError("contracts are approved by a manager of their team or an admin");
+  if (auto s = CheckApprover(*state, caller); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
   v1::ContractApprovalRejected e;
   e.set_reason(cmd.reason);
