@@ -1,7 +1,6 @@
 #include "services/customers/customer_engine.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <set>
 
 #include "absl/cleanup/cleanup.h"
@@ -19,6 +18,7 @@
 #include "libs/common/sha256.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/projection/rebuild.h"
 #include "services/customers/customer_projections.h"
 #include "services/customers/engine_util.h"
 
@@ -679,16 +679,12 @@ v1::Customer CustomerEngine::ToApi(const CustomerState& s) const {
 
 void CustomerEngine::AfterToken(const std::string& token, absl::string_view field,
                                 absl::Time deadline, absl::AnyInvocable<void(absl::Status)> done) {
-  auto t = projection::DecodeToken(token);
-  if (!t.ok()) return done(InvalidFieldError(field, t.status().message()));
-  db_->NotifyWhenReached(*t, deadline, std::move(done));
+  projection::AfterToken(*db_, token, field, deadline, std::move(done));
 }
 
 absl::Status CustomerEngine::WaitToken(const std::string& token, absl::string_view field,
                                        absl::Time deadline) {
-  auto t = projection::DecodeToken(token);
-  if (!t.ok()) return InvalidFieldError(field, t.status().message());
-  return db_->WaitFor(*t, deadline);
+  return projection::WaitForToken(*db_, token, field, deadline);
 }
 
 absl::StatusOr<CustomerState> CustomerEngine::LoadVisible(const Caller& caller, const std::string& id,
@@ -927,77 +923,32 @@ absl::StatusOr<v1::ListIndustriesResponse> CustomerEngine::ListIndustries(const 
   return resp;
 }
 
+projection::ProjectionSpec CustomerEngine::Spec(const std::string& topic, int32_t partitions) {
+  projection::ProjectionSpec spec;
+  spec.version = kProjectionVersion;
+  spec.sources.push_back({.topic = topic, .owned = true, .partitions = partitions, .apply = [](projection::ProjectionDb* db) {
+                            return [db](const eventlog::Record& r, projection::Batch& b) {
+                              return ApplyCustomersRecord(*db, r, b);
+                            };
+                          }});
+  return spec;
+}
+
 absl::StatusOr<int64_t> CustomerEngine::Rebuild(eventlog::Log& log, const std::string& topic,
                                                 const std::string& path) {
-  if (std::filesystem::exists(path)) {
-    return absl::FailedPreconditionError(absl::StrCat(path, " exists; rebuild writes a fresh copy"));
-  }
-  // A small memtable and 4096-record batches measured fastest (crm-bench --workload rebuild,
-  // 200k events: 16 MiB ~57k/s against 64 MiB ~49k/s and 256 MiB ~40k/s): skiplist inserts
-  // into a large memtable miss the cache.
-  CRM_ASSIGN_OR_RETURN(auto db, projection::ProjectionDb::Open(
-                                    {.path = path, .wal = false, .write_buffer_size = 16 << 20}));
-  auto* raw = db.get();
-  CRM_ASSIGN_OR_RETURN(int64_t n, raw->CatchUp(log, topic,
-                                               [raw](const eventlog::Record& r, projection::Batch& b) {
-                                                 return ApplyCustomersRecord(*raw, r, b);
-                                               },
-                                               4096));
-  CRM_RETURN_IF_ERROR(raw->Flush());
-  CRM_RETURN_IF_ERROR(raw->SetVersion(kProjectionVersion));
-  return n;
+  return projection::Rebuild(log, Spec(topic, kPartitions), path);
 }
 
 absl::StatusOr<std::unique_ptr<projection::ProjectionDb>> CustomerEngine::OpenProjections(
     eventlog::Log& log, const std::string& path, const Options& options, int64_t* rebuilt) {
-  *rebuilt = 0;
-  CRM_RETURN_IF_ERROR(log.CreateTopic(options.topic, options.partitions));
-  {
-    CRM_ASSIGN_OR_RETURN(auto db, projection::ProjectionDb::Open({.path = path}));
-    if (db->stored_version() == kProjectionVersion) return db;
-    if (db->stored_version() == 0 && db->empty()) {
-      CRM_RETURN_IF_ERROR(db->SetVersion(kProjectionVersion));
-      return db;
-    }
-  }
-  CRM_ASSIGN_OR_RETURN(*rebuilt, RebuildAndSwap(log, options.topic, path));
-  return projection::ProjectionDb::Open({.path = path});
+  return projection::OpenProjections(log, Spec(options.topic, options.partitions), path, rebuilt);
 }
 
 absl::StatusOr<int64_t> CustomerEngine::RebuildAndSwap(eventlog::Log& log, const std::string& topic,
                                                        const std::string& live_path) {
-  const std::string next = live_path + ".rebuild";
-  const std::string old = live_path + ".old";
-  std::error_code ec;
-  std::filesystem::remove_all(next, ec);
-  std::filesystem::remove_all(old, ec);
-  CRM_ASSIGN_OR_RETURN(int64_t n, Rebuild(log, topic, next));
-  // Two renames: a crash between them leaves .old and the rebuilt copy; the next start
-  // without live_path simply catches up from the log into a fresh copy.
-  if (std::filesystem::exists(live_path)) std::filesystem::rename(live_path, old, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename ", live_path, ": ", ec.message()));
-  std::filesystem::rename(next, live_path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename ", next, ": ", ec.message()));
-  std::filesystem::remove_all(old, ec);
-  return n;
+  return projection::RebuildAndSwap(log, Spec(topic, kPartitions), live_path);
 }
 
-absl::StatusOr<std::string> CustomerEngine::Checksum(projection::ProjectionDb& db) {
-  // XOR of SHA-256(key, value) over projection rows (checkpoints excluded): order-free, so two
-  // databases with the same rows agree however they were written.
-  std::string acc(32, '\0');
-  std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions()));
-  int64_t rows = 0;
-  for (it->Seek("a"); it->Valid(); it->Next()) {
-    const uint32_t klen = static_cast<uint32_t>(it->key().size());
-    const std::string d = Sha256({absl::string_view(reinterpret_cast<const char*>(&klen), sizeof klen),
-                                  absl::string_view(it->key().data(), it->key().size()),
-                                  absl::string_view(it->value().data(), it->value().size())});
-    for (size_t i = 0; i < acc.size(); ++i) acc[i] ^= d[i];
-    ++rows;
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "checksum"));
-  return absl::StrCat(rows, ":", absl::BytesToHexString(acc));
-}
+absl::StatusOr<std::string> CustomerEngine::Checksum(projection::ProjectionDb& db) { return projection::Checksum(db); }
 
 }  // namespace crm::customers

@@ -17,6 +17,7 @@
 #include "libs/eventlog/log.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/projection_db.h"
+#include "libs/projection/rebuild.h"
 #include "services/customers/customer.h"
 #include "services/customers/lead.h"
 
@@ -215,6 +216,8 @@ class CustomerEngine {
 
   // Order-independent checksum of every projection row (for "equals a fresh rebuild").
   static absl::StatusOr<std::string> Checksum(projection::ProjectionDb& db);
+  // What the projections are built from (libs/projection/rebuild.h).
+  static projection::ProjectionSpec Spec(const std::string& topic, int32_t partitions);
 
  private:
   explicit CustomerEngine(projection::ProjectionDb* db, Options o) : db_(db), options_(std::move(o)) {}

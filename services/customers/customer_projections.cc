@@ -1,6 +1,5 @@
 #include "services/customers/customer_projections.h"
 
-#include "absl/base/internal/endian.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -15,30 +14,12 @@ using projection::FromRocks;
 
 namespace rows {
 
-std::string TimeKey(absl::Time t) {
-  char buf[8];
-  absl::big_endian::Store64(buf, static_cast<uint64_t>(absl::ToUnixNanos(t)) ^ (uint64_t{1} << 63));
-  return std::string(buf, 8);
-}
-
-absl::Time TimeFromKey(absl::string_view k) {
-  return absl::FromUnixNanos(static_cast<int64_t>(absl::big_endian::Load64(k.data()) ^ (uint64_t{1} << 63)));
-}
-
 std::string State(absl::string_view id) { return absl::StrCat("a/", id); }
 std::string PhonePrefix(absl::string_view p) { return absl::StrCat("p/", p, "/"); }
 std::string EmailPrefix(absl::string_view e) { return absl::StrCat("e/", e, "/"); }
 std::string Phone(absl::string_view p, absl::string_view id) { return absl::StrCat(PhonePrefix(p), id); }
 std::string Email(absl::string_view e, absl::string_view id) { return absl::StrCat(EmailPrefix(e), id); }
 std::string Owner(absl::string_view o, absl::string_view id) { return absl::StrCat("o/", o, "/", id); }
-std::string RequestPrefix(absl::string_view r) { return absl::StrCat("r/", r, "/"); }
-std::string Request(absl::string_view r, absl::string_view id) { return absl::StrCat(RequestPrefix(r), id); }
-std::string HistoryPrefix(absl::string_view id) { return absl::StrCat("h/", id, "/"); }
-std::string History(absl::string_view id, int64_t v) {
-  char buf[8];
-  absl::big_endian::Store64(buf, static_cast<uint64_t>(v));
-  return absl::StrCat(HistoryPrefix(id), absl::string_view(buf, 8));
-}
 std::string FollowUpPrefix(absl::string_view id) { return absl::StrCat("f/", id, "/"); }
 std::string Claims(absl::string_view user, absl::string_view day) { return absl::StrCat("q/", user, "/", day); }
 std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
@@ -58,41 +39,8 @@ std::string CompanyNameKey(const CustomerState& s) {
 namespace {
 
 
-template <typename Variant>
-struct Unpacker {
-  const EventEnvelope& e;
-  template <typename M>
-  bool Try(absl::StatusOr<Variant>& out) {
-    if (e.event_type() != M::descriptor()->full_name()) return false;
-    M msg;
-    if (!e.payload().UnpackTo(&msg)) {
-      out = absl::DataLossError(absl::StrCat("bad payload of ", e.event_type()));
-    } else {
-      out = Variant(std::move(msg));
-    }
-    return true;
-  }
-};
-
-template <typename Variant, typename... M>
-absl::StatusOr<Variant> UnpackAny(const EventEnvelope& e) {
-  absl::StatusOr<Variant> out = absl::DataLossError(
-      absl::StrCat("unknown ", e.aggregate_type(), " event type ", e.event_type()));
-  Unpacker<Variant> u{e};
-  (u.template Try<M>(out) || ...);
-  return out;
-}
-
-// Reads `key` as the batch would leave it into `msg`; false when absent.
-template <typename M>
-absl::StatusOr<bool> ReadRow(projection::ProjectionDb& db, projection::Batch& b, const std::string& key, M* msg) {
-  std::string raw;
-  absl::Status got = db.Get(b, key, &raw);
-  if (absl::IsNotFound(got)) return false;
-  CRM_RETURN_IF_ERROR(got);
-  if (!msg->ParseFromString(raw)) return absl::DataLossError(absl::StrCat("undecodable row ", key));
-  return true;
-}
+using projection::ReadRow;
+using projection::UnpackAny;
 
 absl::Status ApplySettingsRecord(projection::ProjectionDb& db, const EventEnvelope& env,
                                  projection::Batch& b) {
@@ -259,18 +207,6 @@ absl::StatusOr<CustomerSettings> ReadSettings(rocksdb::DB* db) {
     if (!s.ParseFromString(raw)) return absl::DataLossError("undecodable customer settings");
   }
   return s;
-}
-
-absl::StatusOr<std::vector<std::string>> ReadHolders(rocksdb::DB* db, const std::string& prefix) {
-  std::vector<std::string> ids;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    // The id is the rest of the key; a longer value sharing the prefix has more after it.
-    absl::string_view rest(it->key().data() + prefix.size(), it->key().size() - prefix.size());
-    if (rest.size() == 36) ids.emplace_back(rest);
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read dedupe index"));
-  return ids;
 }
 
 absl::StatusOr<absl::optional<LeadState>> ReadLead(rocksdb::DB* db, absl::string_view id) {

@@ -11,6 +11,7 @@
 #include "crm/customers/v1/customers_service.pb.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
+#include "libs/projection/rows.h"
 #include "services/customers/customer.h"
 #include "services/customers/lead.h"
 
@@ -42,18 +43,18 @@ inline constexpr char kSettingsId[] = "settings";
 //   s/settings                      CustomerSettings
 //   l/<id>                          LeadState (history under h/ like customers')
 namespace rows {
-std::string TimeKey(absl::Time t);
-absl::Time TimeFromKey(absl::string_view eight_bytes);
+using projection::History;
+using projection::HistoryPrefix;
+using projection::Request;
+using projection::RequestPrefix;
+using projection::TimeFromKey;
+using projection::TimeKey;
 std::string State(absl::string_view id);
 std::string Phone(absl::string_view p, absl::string_view id);
 std::string Email(absl::string_view e, absl::string_view id);
 std::string PhonePrefix(absl::string_view p);
 std::string EmailPrefix(absl::string_view e);
 std::string Owner(absl::string_view owner, absl::string_view id);
-std::string RequestPrefix(absl::string_view r);
-std::string Request(absl::string_view r, absl::string_view id);
-std::string HistoryPrefix(absl::string_view id);
-std::string History(absl::string_view id, int64_t version);
 std::string FollowUpPrefix(absl::string_view id);
 inline constexpr char kIdlePrefix[] = "t/";
 inline constexpr char kPurgePrefix[] = "x/";
@@ -88,7 +89,9 @@ absl::StatusOr<absl::optional<CustomerState>> ReadCustomer(rocksdb::DB* db, cons
 absl::StatusOr<CustomerSettings> ReadSettings(rocksdb::DB* db);
 absl::StatusOr<absl::optional<LeadState>> ReadLead(rocksdb::DB* db, absl::string_view id);
 // The live customers holding a dedupe key (a PhonePrefix, EmailPrefix or CompanyNamePrefix), as ids.
-absl::StatusOr<std::vector<std::string>> ReadHolders(rocksdb::DB* db, const std::string& prefix);
+inline absl::StatusOr<std::vector<std::string>> ReadHolders(rocksdb::DB* db, const std::string& prefix) {
+  return projection::ReadIds(db, prefix);
+}
 // Claims `user` made on `day` (yyyymmdd).
 absl::StatusOr<int32_t> ReadClaims(rocksdb::DB* db, absl::string_view user, absl::string_view day);
 

@@ -1,4 +1,4 @@
-#include "services/customers/engine_util.h"
+#include "libs/common/request.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -11,7 +11,7 @@
 #include "libs/common/sha256.h"
 #include "libs/common/status_macros.h"
 
-namespace crm::customers::internal {
+namespace crm {
 
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
@@ -147,4 +147,4 @@ absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field) {
   return std::min(requested, 1000);
 }
 
-}  // namespace crm::customers::internal
+}  // namespace crm

@@ -1,0 +1,61 @@
+#ifndef CRM_LIBS_COMMON_REQUEST_H_
+#define CRM_LIBS_COMMON_REQUEST_H_
+
+// Request parsing and proto plumbing every service engine shares: resource names, etags,
+// request ids, page tokens, derived ids, and copying between API and state messages.
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "libs/common/proto_time.h"
+
+namespace crm {
+
+// The payload message held by an event variant.
+template <typename Variant>
+const google::protobuf::Message& PayloadOf(const Variant& e) {
+  return std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e);
+}
+
+// Copies every field of `from` into the field of `to` with the same name and type (the API
+// messages mirror the state's names). Unset message fields are cleared.
+void CopySameNamed(const google::protobuf::Message& from, google::protobuf::Message* to);
+// The fields of `m` (among `names`) that are set: AIP-134's "no mask means every field set".
+std::vector<std::string> SetFields(const google::protobuf::Message& m, const std::vector<std::string>& names);
+
+// INVALID_ARGUMENT naming `field` unless `etag` is empty (0) or a version this service issued.
+absl::StatusOr<int64_t> ParseEtag(const std::string& etag, absl::string_view field);
+// The id of "<collection>/{uuid}"; INVALID_ARGUMENT naming `field` otherwise.
+absl::StatusOr<std::string> ParseName(const std::string& name, absl::string_view field,
+                                      absl::string_view collection);
+absl::Status CheckRequestId(const std::string& rid, absl::string_view field = "request_id");
+
+// The resource a command addresses, with its expected version.
+struct Target {
+  std::string id;
+  int64_t etag = 0;
+};
+absl::StatusOr<Target> ParseTarget(const std::string& request_id, const std::string& name,
+                                   absl::string_view name_field, const std::string& etag,
+                                   absl::string_view etag_field, absl::string_view collection);
+
+// A UUID-shaped id derived from a name (RFC 9562 version 8, SHA-256): a retried request
+// with the same request_id creates the same sub-resource id.
+std::string DerivedId(absl::string_view a, absl::string_view b);
+// The day of `t` in `zone` as yyyymmdd.
+std::string Day(absl::Time t, absl::TimeZone zone);
+
+// Page tokens carry the offset and a fingerprint of the query they belong to.
+std::string PageToken(int64_t offset, const std::string& fingerprint);
+absl::StatusOr<int64_t> ParsePageToken(const std::string& token, const std::string& fingerprint);
+// 0 means 50; at most 1000; INVALID_ARGUMENT naming `field` when negative.
+absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field);
+
+}  // namespace crm
+
+#endif  // CRM_LIBS_COMMON_REQUEST_H_

@@ -1,0 +1,105 @@
+#include "libs/projection/rebuild.h"
+
+#include <filesystem>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/sha256.h"
+#include "libs/common/status_macros.h"
+
+namespace crm::projection {
+
+absl::StatusOr<int64_t> Rebuild(eventlog::Log& log, const ProjectionSpec& spec, const std::string& path) {
+  if (std::filesystem::exists(path)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " exists; rebuild writes a fresh copy"));
+  }
+  // A small memtable and 4096-record batches measured fastest (crm-bench --workload rebuild,
+  // 200k events: 16 MiB ~57k/s against 64 MiB ~49k/s and 256 MiB ~40k/s): skiplist inserts
+  // into a large memtable miss the cache.
+  CRM_ASSIGN_OR_RETURN(auto db, ProjectionDb::Open({.path = path, .wal = false, .write_buffer_size = 16 << 20}));
+  int64_t n = 0;
+  for (const Source& source : spec.sources) {
+    if (!source.owned) {
+      absl::StatusOr<int32_t> partitions = log.PartitionCount(source.topic);
+      if (absl::IsNotFound(partitions.status())) continue;
+      CRM_RETURN_IF_ERROR(partitions.status());
+    }
+    CRM_ASSIGN_OR_RETURN(int64_t applied, db->CatchUp(log, source.topic, source.apply(db.get()), 4096));
+    n += applied;
+  }
+  CRM_RETURN_IF_ERROR(db->Flush());
+  CRM_RETURN_IF_ERROR(db->SetVersion(spec.version));
+  return n;
+}
+
+absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const ProjectionSpec& spec, const std::string& live_path) {
+  const std::string next = live_path + ".rebuild";
+  const std::string old = live_path + ".old";
+  std::error_code ec;
+  std::filesystem::remove_all(next, ec);
+  std::filesystem::remove_all(old, ec);
+  for (const Source& source : spec.sources) {
+    if (source.owned) CRM_RETURN_IF_ERROR(log.CreateTopic(source.topic, source.partitions));
+  }
+  CRM_ASSIGN_OR_RETURN(int64_t n, Rebuild(log, spec, next));
+  // Two renames: a crash between them leaves .old and the rebuilt copy; the next start
+  // without live_path simply catches up from the log into a fresh copy.
+  if (std::filesystem::exists(live_path)) std::filesystem::rename(live_path, old, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", live_path, ": ", ec.message()));
+  std::filesystem::rename(next, live_path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", next, ": ", ec.message()));
+  std::filesystem::remove_all(old, ec);
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log, const ProjectionSpec& spec,
+                                                              const std::string& path, int64_t* rebuilt) {
+  *rebuilt = 0;
+  for (const Source& source : spec.sources) {
+    if (source.owned) CRM_RETURN_IF_ERROR(log.CreateTopic(source.topic, source.partitions));
+  }
+  {
+    CRM_ASSIGN_OR_RETURN(auto db, ProjectionDb::Open({.path = path}));
+    if (db->stored_version() == spec.version) return db;
+    if (db->stored_version() == 0 && db->empty()) {
+      CRM_RETURN_IF_ERROR(db->SetVersion(spec.version));
+      return db;
+    }
+  }
+  CRM_ASSIGN_OR_RETURN(*rebuilt, RebuildAndSwap(log, spec, path));
+  return ProjectionDb::Open({.path = path});
+}
+
+absl::StatusOr<std::string> Checksum(ProjectionDb& db) {
+  // XOR of SHA-256(key, value) over projection rows (checkpoints, under "\0", excluded):
+  // order-free, so two databases with the same rows agree however they were written.
+  std::string acc(32, '\0');
+  std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions()));
+  int64_t rows = 0;
+  for (it->Seek(rocksdb::Slice("\x01", 1)); it->Valid(); it->Next()) {
+    const uint32_t klen = static_cast<uint32_t>(it->key().size());
+    const std::string d = Sha256({absl::string_view(reinterpret_cast<const char*>(&klen), sizeof klen),
+                                  absl::string_view(it->key().data(), it->key().size()),
+                                  absl::string_view(it->value().data(), it->value().size())});
+    for (size_t i = 0; i < acc.size(); ++i) acc[i] ^= d[i];
+    ++rows;
+  }
+  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "checksum"));
+  return absl::StrCat(rows, ":", absl::BytesToHexString(acc));
+}
+
+absl::Status WaitForToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline) {
+  auto t = DecodeToken(token);
+  if (!t.ok()) return InvalidFieldError(field, t.status().message());
+  return db.WaitFor(*t, deadline);
+}
+
+void AfterToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline,
+                absl::AnyInvocable<void(absl::Status)> done) {
+  auto t = DecodeToken(token);
+  if (!t.ok()) return done(InvalidFieldError(field, t.status().message()));
+  db.NotifyWhenReached(*t, deadline, std::move(done));
+}
+
+}  // namespace crm::projection

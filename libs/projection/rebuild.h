@@ -1,0 +1,63 @@
+#ifndef CRM_LIBS_PROJECTION_REBUILD_H_
+#define CRM_LIBS_PROJECTION_REBUILD_H_
+
+// Building a service's projections afresh from the log, opening them (rebuilding when another
+// version of the projection code built them), and comparing two copies by checksum.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "libs/eventlog/log.h"
+#include "libs/projection/projection_db.h"
+
+namespace crm::projection {
+
+// One topic a service's projections are built from.
+struct Source {
+  std::string topic;
+  // The service's own topic (created with `partitions` when missing) or another service's
+  // (skipped while it does not exist).
+  bool owned = true;
+  int32_t partitions = 8;
+  // The projection function, given the database it writes.
+  std::function<ProjectionDb::ApplyFn(ProjectionDb*)> apply;
+};
+
+// What a service's projections are: the version of the code that folds events into rows
+// (bump it with any change to the rows: OpenProjections then rebuilds) and its sources.
+struct ProjectionSpec {
+  int64_t version = 0;
+  std::vector<Source> sources;
+};
+
+// Builds the projections afresh from offset 0 of every source into `path` (which must not
+// exist), WAL off, flushed at the end. Returns the number of records applied.
+absl::StatusOr<int64_t> Rebuild(eventlog::Log& log, const ProjectionSpec& spec, const std::string& path);
+
+// Rebuilds beside `live_path` and swaps the new copy in; nothing may have `live_path` open.
+absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const ProjectionSpec& spec, const std::string& live_path);
+
+// Opens the projections at `path`, creating the owned topics. When another spec.version built
+// them, rebuilds beside the live copy and swaps (*rebuilt: the records applied, else 0).
+absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log, const ProjectionSpec& spec,
+                                                              const std::string& path, int64_t* rebuilt);
+
+// Order-independent checksum of every projection row, checkpoints excluded ("equals a fresh
+// rebuild"): "<rows>:<hex>".
+absl::StatusOr<std::string> Checksum(ProjectionDb& db);
+
+// A request's min_consistency_token: blocks until `db` reached it (WaitForToken) or calls
+// `done` once it has (AfterToken, see ProjectionDb::NotifyWhenReached). INVALID_ARGUMENT
+// naming `field` for a malformed token; DEADLINE_EXCEEDED at `deadline`.
+absl::Status WaitForToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline);
+void AfterToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline,
+                absl::AnyInvocable<void(absl::Status)> done);
+
+}  // namespace crm::projection
+
+#endif  // CRM_LIBS_PROJECTION_REBUILD_H_

@@ -1,0 +1,39 @@
+#include "libs/projection/rows.h"
+
+#include "absl/base/internal/endian.h"
+
+namespace crm::projection {
+
+std::string TimeKey(absl::Time t) {
+  char buf[8];
+  absl::big_endian::Store64(buf, static_cast<uint64_t>(absl::ToUnixNanos(t)) ^ (uint64_t{1} << 63));
+  return std::string(buf, 8);
+}
+
+absl::Time TimeFromKey(absl::string_view k) {
+  return absl::FromUnixNanos(static_cast<int64_t>(absl::big_endian::Load64(k.data()) ^ (uint64_t{1} << 63)));
+}
+
+std::string HistoryPrefix(absl::string_view id) { return absl::StrCat("h/", id, "/"); }
+std::string History(absl::string_view id, int64_t v) {
+  char buf[8];
+  absl::big_endian::Store64(buf, static_cast<uint64_t>(v));
+  return absl::StrCat(HistoryPrefix(id), absl::string_view(buf, 8));
+}
+std::string RequestPrefix(absl::string_view r) { return absl::StrCat("r/", r, "/"); }
+std::string Request(absl::string_view r, absl::string_view id) { return absl::StrCat(RequestPrefix(r), id); }
+
+absl::StatusOr<std::vector<std::string>> ReadIds(rocksdb::DB* db, const std::string& prefix,
+                                                 const rocksdb::ReadOptions& ro) {
+  std::vector<std::string> ids;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    // The id is the rest of the key; a longer value sharing the prefix has more after it.
+    absl::string_view rest(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    if (rest.size() == 36) ids.emplace_back(rest);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read index");
+  return ids;
+}
+
+}  // namespace crm::projection

@@ -1,0 +1,78 @@
+#ifndef CRM_LIBS_PROJECTION_ROWS_H_
+#define CRM_LIBS_PROJECTION_ROWS_H_
+
+// Row-key shapes and row plumbing every service's projection shares.
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "crm/common/v1/envelope.pb.h"
+#include "libs/projection/projection_db.h"
+
+namespace crm::projection {
+
+// 8 bytes big-endian of the nanoseconds since the epoch with the sign bit flipped: keys that
+// sort by time.
+std::string TimeKey(absl::Time t);
+absl::Time TimeFromKey(absl::string_view eight_bytes);
+
+// h/<id>/<be64 version>: an aggregate's envelopes in version order (history, time travel).
+std::string HistoryPrefix(absl::string_view id);
+std::string History(absl::string_view id, int64_t version);
+// r/<correlation id>/<id>: "" per aggregate a request changed (request_id idempotency).
+std::string RequestPrefix(absl::string_view request_id);
+std::string Request(absl::string_view request_id, absl::string_view id);
+
+// The ids (36-character UUIDs) that follow `prefix` in the keys of `db`: index rows
+// "<prefix><id>".
+absl::StatusOr<std::vector<std::string>> ReadIds(rocksdb::DB* db, const std::string& prefix,
+                                                 const rocksdb::ReadOptions& ro = rocksdb::ReadOptions());
+
+// Reads `key` as the batch would leave it into `msg`; false when absent.
+template <typename M>
+absl::StatusOr<bool> ReadRow(ProjectionDb& db, Batch& b, const std::string& key, M* msg) {
+  std::string raw;
+  absl::Status got = db.Get(b, key, &raw);
+  if (absl::IsNotFound(got)) return false;
+  if (!got.ok()) return got;
+  if (!msg->ParseFromString(raw)) return absl::DataLossError(absl::StrCat("undecodable row ", key));
+  return true;
+}
+
+// Reads the committed row `key` into `msg`; false when absent.
+template <typename M>
+absl::StatusOr<bool> ReadRow(rocksdb::DB* db, const rocksdb::ReadOptions& ro, const std::string& key, M* msg) {
+  std::string raw;
+  rocksdb::Status s = db->Get(ro, key, &raw);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read ", key));
+  if (!msg->ParseFromString(raw)) return absl::DataLossError(absl::StrCat("undecodable row ", key));
+  return true;
+}
+
+// The payload of `e` as the one of the messages M... its event_type names, in a std::variant;
+// DATA_LOSS for another type or a payload that does not parse.
+template <typename Variant, typename... M>
+absl::StatusOr<Variant> UnpackAny(const common::v1::EventEnvelope& e) {
+  absl::StatusOr<Variant> out =
+      absl::DataLossError(absl::StrCat("unknown ", e.aggregate_type(), " event type ", e.event_type()));
+  auto try_one = [&](auto tag) {
+    using Msg = typename decltype(tag)::type;
+    if (e.event_type() != Msg::descriptor()->full_name()) return false;
+    Msg msg;
+    if (!e.payload().UnpackTo(&msg)) {
+      out = absl::DataLossError(absl::StrCat("bad payload of ", e.event_type()));
+    } else {
+      out = Variant(std::move(msg));
+    }
+    return true;
+  };
+  (try_one(std::type_identity<M>{}) || ...);
+  return out;
+}
+
+}  // namespace crm::projection
+
+#endif  // CRM_LIBS_PROJECTION_ROWS_H_
