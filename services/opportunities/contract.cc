@@ -55,6 +55,62 @@ absl::Status CheckApprover(const ContractState& s, const Caller& caller) {
   return absl::PermissionDeniedError("contracts are approved by a manager of their team or an admin");
 }
 
+// Plans and payments belong to contracts that were signed.
+bool Collecting(const ContractState& s) {
+  return s.status() == v1::CONTRACT_STATUS_ACTIVE || s.status() == v1::CONTRACT_STATUS_EXPIRED ||
+         s.status() == v1::CONTRACT_STATUS_TERMINATED;
+}
+
+v1::Payment* FindPayment(ContractState& s, const std::string& id) {
+  for (auto& p : *s.mutable_payments()) {
+    if (p.payment_id() == id) return &p;
+  }
+  return nullptr;
+}
+
+const v1::Payment* FindPayment(const ContractState& s, const std::string& id) {
+  return FindPayment(const_cast<ContractState&>(s), id);
+}
+
+// Recomputes what was collected and what each instalment has received: the collected sum
+// fills the instalments in due-date order.
+void Allocate(ContractState& s) {
+  int64_t collected = 0;
+  for (const auto& p : s.payments()) {
+    if (!p.voided()) collected += p.amount_minor();
+  }
+  s.set_collected_minor(collected);
+  int64_t left = collected;
+  for (auto& i : *s.mutable_plan()) {
+    const int64_t take = std::min(left, i.amount_minor());
+    i.set_paid_minor(take);
+    left -= take;
+  }
+}
+
+absl::Status CheckPaymentFields(const std::string& method, const std::string& reference, const std::string& note) {
+  if (auto s = CheckText(method, "payment.method", 40, false); !s.ok()) return s;
+  if (auto s = CheckText(reference, "payment.reference", 100, false); !s.ok()) return s;
+  return CheckText(note, "payment.note", 500, false);
+}
+
+// The collected sum with `delta` added may not pass the contract amount.
+absl::Status CheckWithinAmount(const ContractState& s, int64_t delta, absl::string_view field) {
+  const int64_t amount = s.terms().amount().amount_minor();
+  if (s.collected_minor() + delta > amount) {
+    return InvalidFieldError(field, absl::StrCat("would bring the collected sum to ", s.collected_minor() + delta,
+                                                 " above the contract amount ", amount, " (minor units)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPaidAt(const google::protobuf::Timestamp& paid_at, absl::Time now, absl::string_view field) {
+  if (paid_at.seconds() == 0 && paid_at.nanos() == 0) return InvalidFieldError(field, "is required");
+  // Clocks disagree a little; a payment a minute "ahead" is not from the future.
+  if (FromProto(paid_at) > now + absl::Minutes(1)) return InvalidFieldError(field, "is in the future");
+  return absl::OkStatus();
+}
+
 bool Noticed(const ContractState& s, int days) {
   return std::find(s.renewal_notices().begin(), s.renewal_notices().end(), days) != s.renewal_notices().end();
 }
@@ -150,25 +206,139 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller&, const CheckContractDates& cmd) {
-  if (state == nullptr || state->status() != v1::CONTRACT_STATUS_ACTIVE) return std::vector<ContractEvent>{};
+  std::vector<ContractEvent> out;
+  if (state == nullptr) return out;
   auto today = ParseDate(cmd.today, "today");
   if (!today.ok()) return today.status();
+  if (state->status() == v1::CONTRACT_STATUS_ACTIVE || state->status() == v1::CONTRACT_STATUS_EXPIRED) {
+    for (const auto& i : state->plan()) {
+      auto due = ParseDate(i.due_date(), "plan.due_date");
+      if (!due.ok()) return due.status();
+      if (*today <= *due || i.paid_minor() >= i.amount_minor() || i.overdue_reported()) continue;
+      v1::InstalmentOverdue e;
+      e.set_number(i.number());
+      e.set_due_date(i.due_date());
+      e.set_outstanding_minor(i.amount_minor() - i.paid_minor());
+      out.push_back(std::move(e));
+    }
+  }
+  if (state->status() != v1::CONTRACT_STATUS_ACTIVE) return out;
   auto end = ParseDate(state->terms().end_date(), "contract.end_date");
   if (!end.ok()) return end.status();
-  if (*today > *end) return std::vector<ContractEvent>{v1::ContractExpired()};
+  if (*today > *end) {
+    out.push_back(v1::ContractExpired());
+    return out;
+  }
   // The nearest notice due and not given; it stands for the farther ones too (a contract
   // activated 5 days before its end gets the 7-day notice only).
   const int64_t left = *end - *today;
   for (auto it = std::rbegin(kRenewalNoticeDays); it != std::rend(kRenewalNoticeDays); ++it) {
     if (left <= *it) {
-      if (Noticed(*state, *it)) return std::vector<ContractEvent>{};
+      if (Noticed(*state, *it)) break;
       v1::ContractRenewalDue e;
       e.set_days_before(*it);
       e.set_end_date(state->terms().end_date());
-      return std::vector<ContractEvent>{std::move(e)};
+      out.push_back(std::move(e));
+      break;
     }
   }
-  return std::vector<ContractEvent>{};
+  return out;
+}
+
+ContractDecision Decide(const ContractState* state, const Caller& caller, const SetPaymentPlan& cmd) {
+  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (!EditsRecord(caller, state->terms().owner_id(), state->terms().team_id())) {
+    return absl::PermissionDeniedError("the contract belongs to another owner or team");
+  }
+  if (!Collecting(*state)) return WrongStatus(*state, "payment plans belong to signed contracts");
+  if (cmd.instalments.size() > 120) return InvalidFieldError("plan.instalments", "has more than 120 instalments");
+  std::vector<v1::Instalment> plan = cmd.instalments;
+  int64_t sum = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const std::string f = absl::StrCat("plan.instalments[", i, "]");
+    if (auto d = ParseDate(plan[i].due_date(), f + ".due_date"); !d.ok()) return d.status();
+    if (plan[i].amount_minor() <= 0) return InvalidFieldError(f + ".amount_minor", "must be positive");
+    if (auto s = CheckText(plan[i].note(), f + ".note", 200, false); !s.ok()) return s;
+    sum += plan[i].amount_minor();  // at most 120 × int64 max / 120: checked against the amount below
+    if (sum > state->terms().amount().amount_minor()) {
+      return InvalidFieldError("plan.instalments", absl::StrCat("add up to more than the contract amount ",
+                                                                state->terms().amount().amount_minor(), " (minor units)"));
+    }
+  }
+  std::stable_sort(plan.begin(), plan.end(),
+                   [](const v1::Instalment& a, const v1::Instalment& b) { return a.due_date() < b.due_date(); });
+  v1::PaymentPlanSet e;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    v1::Instalment* out = e.add_instalments();
+    out->set_number(static_cast<int32_t>(i + 1));
+    out->set_due_date(plan[i].due_date());
+    out->set_amount_minor(plan[i].amount_minor());
+    out->set_note(plan[i].note());
+  }
+  return std::vector<ContractEvent>{std::move(e)};
+}
+
+ContractDecision Decide(const ContractState* state, const Caller& caller, const RecordPayment& cmd) {
+  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (!EditsRecord(caller, state->terms().owner_id(), state->terms().team_id())) {
+    return absl::PermissionDeniedError("the contract belongs to another owner or team");
+  }
+  if (!Collecting(*state)) return WrongStatus(*state, "payments are recorded on signed contracts");
+  const v1::PaymentRecorded& p = cmd.payment;
+  if (FindPayment(*state, p.payment_id()) != nullptr) return std::vector<ContractEvent>{};  // a retry
+  if (p.amount_minor() <= 0) return InvalidFieldError("payment.amount_minor", "must be positive");
+  if (auto s = CheckWithinAmount(*state, p.amount_minor(), "payment.amount_minor"); !s.ok()) return s;
+  if (auto s = CheckPaidAt(p.paid_at(), cmd.now, "payment.paid_at"); !s.ok()) return s;
+  if (auto s = CheckPaymentFields(p.method(), p.reference(), p.note()); !s.ok()) return s;
+  return std::vector<ContractEvent>{p};
+}
+
+ContractDecision Decide(const ContractState* state, const Caller& caller, const CorrectPayment& cmd) {
+  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (caller.role != "manager" && !IsPrivileged(caller)) {
+    return absl::PermissionDeniedError("payments are corrected by a manager or an admin");
+  }
+  if (!EditsRecord(caller, state->terms().owner_id(), state->terms().team_id())) {
+    return absl::PermissionDeniedError("the contract belongs to another team");
+  }
+  const v1::PaymentCorrected& c = cmd.correction;
+  const v1::Payment* p = FindPayment(*state, c.payment_id());
+  if (p == nullptr) return absl::NotFoundError(absl::StrCat("payment ", c.payment_id(), " not found"));
+  if (p->voided()) return absl::FailedPreconditionError("the payment was voided");
+  if (c.amount_minor() <= 0) return InvalidFieldError("amount_minor", "must be positive");
+  if (auto s = CheckWithinAmount(*state, c.amount_minor() - p->amount_minor(), "amount_minor"); !s.ok()) return s;
+  if (auto s = CheckPaidAt(c.paid_at(), cmd.now, "paid_at"); !s.ok()) return s;
+  if (auto s = CheckText(c.reason(), "reason", 500, true); !s.ok()) return s;
+  if (c.amount_minor() == p->amount_minor() && c.paid_at().SerializeAsString() == p->paid_at().SerializeAsString()) {
+    return std::vector<ContractEvent>{};
+  }
+  return std::vector<ContractEvent>{c};
+}
+
+ContractDecision Decide(const ContractState* state, const Caller& caller, const VoidPayment& cmd) {
+  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (caller.role != "manager" && !IsPrivileged(caller)) {
+    return absl::PermissionDeniedError("payments are voided by a manager or an admin");
+  }
+  if (!EditsRecord(caller, state->terms().owner_id(), state->terms().team_id())) {
+    return absl::PermissionDeniedError("the contract belongs to another team");
+  }
+  const v1::Payment* p = FindPayment(*state, cmd.payment_id);
+  if (p == nullptr) return absl::NotFoundError(absl::StrCat("payment ", cmd.payment_id, " not found"));
+  if (p->voided()) return std::vector<ContractEvent>{};
+  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  v1::PaymentVoided e;
+  e.set_payment_id(cmd.payment_id);
+  e.set_reason(cmd.reason);
+  return std::vector<ContractEvent>{std::move(e)};
+}
+
+int64_t CollectedAsOf(const ContractState& s, absl::Time as_of) {
+  int64_t sum = 0;
+  for (const auto& p : s.payments()) {
+    if (!p.voided() && FromProto(p.paid_at()) <= as_of) sum += p.amount_minor();
+  }
+  return sum;
 }
 
 void Apply(ContractState& s, const ContractEvent& event, int64_t version, absl::Time at, const std::string& actor) {
@@ -204,6 +374,34 @@ void Apply(ContractState& s, const ContractEvent& event, int64_t version, absl::
         } else if constexpr (std::is_same_v<T, v1::ContractTerminated>) {
           s.set_status(v1::CONTRACT_STATUS_TERMINATED);
           s.set_reason(e.reason());
+        } else if constexpr (std::is_same_v<T, v1::PaymentPlanSet>) {
+          *s.mutable_plan() = e.instalments();
+          Allocate(s);
+        } else if constexpr (std::is_same_v<T, v1::PaymentRecorded>) {
+          v1::Payment* p = s.add_payments();
+          p->set_payment_id(e.payment_id());
+          p->set_amount_minor(e.amount_minor());
+          *p->mutable_paid_at() = e.paid_at();
+          p->set_method(e.method());
+          p->set_reference(e.reference());
+          p->set_note(e.note());
+          *p->mutable_recorded_at() = ts;
+          p->set_recorded_by(actor);
+          Allocate(s);
+        } else if constexpr (std::is_same_v<T, v1::PaymentCorrected>) {
+          if (v1::Payment* p = FindPayment(s, e.payment_id())) {
+            p->set_amount_minor(e.amount_minor());
+            *p->mutable_paid_at() = e.paid_at();
+            p->set_corrections(p->corrections() + 1);
+          }
+          Allocate(s);
+        } else if constexpr (std::is_same_v<T, v1::PaymentVoided>) {
+          if (v1::Payment* p = FindPayment(s, e.payment_id())) p->set_voided(true);
+          Allocate(s);
+        } else if constexpr (std::is_same_v<T, v1::InstalmentOverdue>) {
+          for (auto& i : *s.mutable_plan()) {
+            if (i.number() == e.number()) i.set_overdue_reported(true);
+          }
         }
       },
       event);

@@ -21,7 +21,8 @@ using v1::ContractTerms;
 using ContractEvent =
     std::variant<v1::ContractDrafted, v1::ContractUpdated, v1::ContractSubmitted, v1::ContractApproved,
                  v1::ContractApprovalRejected, v1::ContractActivated, v1::ContractRenewalDue, v1::ContractExpired,
-                 v1::ContractTerminated>;
+                 v1::ContractTerminated, v1::PaymentPlanSet, v1::PaymentRecorded, v1::PaymentCorrected,
+                 v1::PaymentVoided, v1::InstalmentOverdue>;
 using ContractDecision = absl::StatusOr<std::vector<ContractEvent>>;
 
 // Renewal notices, in days before the end date.
@@ -56,10 +57,37 @@ struct TerminateContract {
   std::string reason;  // required
   int64_t expected_version = 0;
 };
-// The scheduler's, on `today` (a yyyy-MM-dd in the service's zone): renewal notices due and
-// expiry after the end date.
+// The scheduler's, on `today` (a yyyy-MM-dd in the service's zone): renewal notices due,
+// expiry after the end date, and instalments past their due date and not fully paid.
 struct CheckContractDates {
   std::string today;
+};
+
+// Payment collection (回款). Plans and payments belong to active contracts (and to expired
+// or terminated ones, whose money may still be owed); amounts are in the contract's currency.
+// The plan (replaces the last one): due dates yyyy-MM-dd, positive amounts, at most 120
+// instalments, their sum at most the contract amount.
+struct SetPaymentPlan {
+  std::vector<v1::Instalment> instalments;
+  int64_t expected_version = 0;
+};
+// Money received: payment_id (assigned by the service), amount, paid_at (not in the future
+// of `now`), method, reference, note. The collected sum may not exceed the contract amount.
+struct RecordPayment {
+  v1::PaymentRecorded payment;
+  absl::Time now;
+  int64_t expected_version = 0;
+};
+// Managers and admins only: a new amount and day paid for a recorded payment, with a reason.
+struct CorrectPayment {
+  v1::PaymentCorrected correction;
+  absl::Time now;
+  int64_t expected_version = 0;
+};
+struct VoidPayment {
+  std::string payment_id;
+  std::string reason;  // required
+  int64_t expected_version = 0;
 };
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const DraftContract& cmd);
@@ -69,6 +97,16 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const RejectContractApproval& cmd);
 ContractDecision Decide(const ContractState* state, const Caller& caller, const TerminateContract& cmd);
 ContractDecision Decide(const ContractState* state, const Caller& caller, const CheckContractDates& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const SetPaymentPlan& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const RecordPayment& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const CorrectPayment& cmd);
+ContractDecision Decide(const ContractState* state, const Caller& caller, const VoidPayment& cmd);
+
+// What had been collected by `as_of` (payments paid then or before, not voided), by the
+// state's knowledge: fold the history up to a recording time first for "as known then".
+int64_t CollectedAsOf(const ContractState& s, absl::Time as_of);
+// The receivable: the contract amount minus what was collected.
+inline int64_t Receivable(const ContractState& s) { return s.terms().amount().amount_minor() - s.collected_minor(); }
 
 void Apply(ContractState& state, const ContractEvent& event, int64_t version, absl::Time at, const std::string& actor);
 

@@ -3,6 +3,7 @@
 
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/proto_time.h"
 #include "services/opportunities/domain_testing.h"
 
 namespace crm::opportunities {
@@ -128,6 +129,124 @@ TEST(ContractTest, OnlyActiveContractsAreTerminatedWithAReason) {
   ASSERT_TRUE(FoldAt(s, kRep, TerminateContract{"客户违约"}).ok());
   EXPECT_EQ(s.status(), v1::CONTRACT_STATUS_TERMINATED);
   EXPECT_TRUE(Decide(&s, kScheduler, CheckContractDates{"2027-01-01"})->empty());
+}
+
+// An active contract of 123,249.80 with a plan of 30% / 40% / 30%.
+ContractState ActiveWithPlan() {
+  ContractState s;
+  EXPECT_TRUE(FoldAt(s, kRep, NewContract(12324980)).ok());
+  EXPECT_TRUE(FoldAt(s, kRep, SubmitContract{1000000000}).ok());
+  SetPaymentPlan plan;
+  for (auto [due, amount] : {std::pair{"2026-09-30", 3697494}, {"2026-03-31", 3697494}, {"2026-06-30", 4929992}}) {
+    v1::Instalment i;
+    i.set_due_date(due);
+    i.set_amount_minor(amount);
+    plan.instalments.push_back(i);
+  }
+  EXPECT_TRUE(FoldAt(s, kRep, plan).ok());
+  return s;
+}
+
+RecordPayment Paid(const std::string& id, int64_t amount, absl::Time paid_at) {
+  RecordPayment r;
+  r.payment.set_payment_id(id);
+  r.payment.set_amount_minor(amount);
+  *r.payment.mutable_paid_at() = ToProto(paid_at);
+  r.payment.set_method("银行转账");
+  r.now = kT0 + absl::Hours(24 * 200);
+  return r;
+}
+
+TEST(PaymentTest, APlanIsOrderedByDueDateAndCannotExceedTheContract) {
+  ContractState draft;
+  ASSERT_TRUE(FoldAt(draft, kRep, NewContract()).ok());
+  EXPECT_EQ(Decide(&draft, kRep, SetPaymentPlan{}).status().code(), absl::StatusCode::kFailedPrecondition);
+  ContractState s = ActiveWithPlan();
+  ASSERT_EQ(s.plan_size(), 3);
+  EXPECT_EQ(s.plan(0).due_date(), "2026-03-31");
+  EXPECT_EQ(s.plan(0).number(), 1);
+  EXPECT_EQ(s.plan(2).due_date(), "2026-09-30");
+  SetPaymentPlan over;
+  v1::Instalment i;
+  i.set_due_date("2026-05-01");
+  i.set_amount_minor(12324981);
+  over.instalments.push_back(i);
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, over).status()), "plan.instalments");
+  over.instalments[0].set_amount_minor(0);
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, over).status()), "plan.instalments[0].amount_minor");
+  over.instalments[0].set_amount_minor(1);
+  over.instalments[0].set_due_date("2026-02-30");
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, over).status()), "plan.instalments[0].due_date");
+  EXPECT_EQ(Decide(&s, kOtherManager, over).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST(PaymentTest, PaymentsFillInstalmentsInDueDateOrderAndOverdueIsReportedOnce) {
+  ContractState s = ActiveWithPlan();
+  const absl::Time march = absl::FromCivil(absl::CivilDay(2026, 3, 20), absl::UTCTimeZone());
+  ASSERT_TRUE(FoldAt(s, kRep, Paid("p1", 3000000, march)).ok());
+  EXPECT_EQ(s.collected_minor(), 3000000);
+  EXPECT_EQ(Receivable(s), 9324980);
+  EXPECT_EQ(s.plan(0).paid_minor(), 3000000);
+  // Instalment 1 (36,974.94 due 2026-03-31) is 6,974.94 short on 2026-04-01
+  EXPECT_TRUE(Decide(&s, kScheduler, CheckContractDates{"2026-03-31"})->empty());
+  auto due = Decide(&s, kScheduler, CheckContractDates{"2026-04-01"});
+  ASSERT_EQ(due->size(), 1u);
+  const auto& overdue = std::get<v1::InstalmentOverdue>(due->front());
+  EXPECT_EQ(overdue.number(), 1);
+  EXPECT_EQ(overdue.outstanding_minor(), 697494);
+  ASSERT_TRUE(FoldAt(s, kScheduler, CheckContractDates{"2026-04-01"}).ok());
+  EXPECT_TRUE(Decide(&s, kScheduler, CheckContractDates{"2026-04-02"})->empty());  // once
+  // A payment covering the rest of 1 and part of 2: 2 is not overdue when paid in full
+  ASSERT_TRUE(FoldAt(s, kRep, Paid("p2", 697494 + 4929992, march + absl::Hours(24 * 30))).ok());
+  EXPECT_EQ(s.plan(0).paid_minor(), 3697494);
+  EXPECT_EQ(s.plan(1).paid_minor(), 4929992);
+  EXPECT_TRUE(Decide(&s, kScheduler, CheckContractDates{"2026-07-01"})->empty());
+}
+
+TEST(PaymentTest, PaymentsAreCheckedFieldByFieldAndNeverPassTheContractAmount) {
+  ContractState s = ActiveWithPlan();
+  const absl::Time t = kT0 + absl::Hours(24);
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, Paid("p1", 0, t)).status()), "payment.amount_minor");
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, Paid("p1", 12324981, t)).status()), "payment.amount_minor");
+  RecordPayment future = Paid("p1", 100, t);
+  future.now = t - absl::Hours(1);
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, future).status()), "payment.paid_at");
+  RecordPayment no_day = Paid("p1", 100, t);
+  no_day.payment.clear_paid_at();
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, no_day).status()), "payment.paid_at");
+  RecordPayment long_method = Paid("p1", 100, t);
+  long_method.payment.set_method(std::string(41, 'x'));
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, long_method).status()), "payment.method");
+  ASSERT_TRUE(FoldAt(s, kRep, Paid("p1", 12324980, t)).ok());
+  EXPECT_EQ(Receivable(s), 0);
+  EXPECT_TRUE(Decide(&s, kRep, Paid("p1", 12324980, t))->empty());  // the same payment again: a retry
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, Paid("p2", 1, t)).status()), "payment.amount_minor");
+}
+
+TEST(PaymentTest, ABackdatedCorrectionKeepsWhatWasKnownThen) {
+  ContractState s = ActiveWithPlan();
+  const absl::Time april = absl::FromCivil(absl::CivilDay(2026, 4, 10), absl::UTCTimeZone());
+  ASSERT_TRUE(FoldAt(s, kRep, Paid("p1", 1000000, april)).ok());
+  const ContractState known_then = s;
+  CorrectPayment fix;
+  fix.correction.set_payment_id("p1");
+  fix.correction.set_amount_minor(1200000);
+  *fix.correction.mutable_paid_at() = ToProto(april - absl::Hours(24 * 15));  // 2026-03-26 in fact
+  fix.correction.set_reason("银行回单金额为 12,000.00，到账日 3 月 26 日");
+  fix.now = april + absl::Hours(24);
+  EXPECT_EQ(Decide(&s, kRep, fix).status().code(), absl::StatusCode::kPermissionDenied);
+  fix.correction.set_reason("");
+  EXPECT_EQ(FieldOf(Decide(&s, kManager, fix).status()), "reason");
+  fix.correction.set_reason("银行回单金额为 12,000.00，到账日 3 月 26 日");
+  ASSERT_TRUE(FoldAt(s, kManager, fix).ok());
+  const absl::Time march_end = absl::FromCivil(absl::CivilDay(2026, 3, 31), absl::UTCTimeZone());
+  EXPECT_EQ(CollectedAsOf(known_then, march_end), 0);        // as known then: nothing by March
+  EXPECT_EQ(CollectedAsOf(s, march_end), 1200000);           // as corrected
+  EXPECT_EQ(s.payments(0).corrections(), 1);
+  // Voided: it no longer counts
+  ASSERT_TRUE(FoldAt(s, kManager, VoidPayment{"p1", "退票"}).ok());
+  EXPECT_EQ(s.collected_minor(), 0);
+  EXPECT_EQ(Decide(&s, kManager, VoidPayment{"p9", "x"}).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -13,6 +13,10 @@ namespace {
 namespace cv1 = crm::customers::v1;
 
 std::string RefKey(absl::string_view id) { return absl::StrCat("cr/", id); }
+std::string WatchKey(absl::string_view id) { return absl::StrCat(kWatchedCustomers, id); }
+
+// Customers whose opportunities may need a reaction: in the recycle bin, purged or merged.
+bool Watched(const v1::CustomerRef& r) { return r.deleted() || r.purged() || !r.merged_into().empty(); }
 
 template <typename T>
 absl::StatusOr<T> Payload(const common::v1::EventEnvelope& e) {
@@ -39,6 +43,7 @@ absl::Status ApplyCustomerRecord(projection::ProjectionDb& db, const eventlog::R
   v1::CustomerRef ref;
   if (!raw.empty() && !ref.ParseFromString(raw)) return absl::DataLossError("undecodable customer reference row");
   if (e.aggregate_version() <= ref.version()) return absl::OkStatus();  // applied already
+  const v1::CustomerRef ref_before = ref;
   const std::string& type = e.event_type();
   if (type == "crm.customers.v1.CustomerCreated") {
     CRM_ASSIGN_OR_RETURN(auto c, Payload<cv1::CustomerCreated>(e));
@@ -70,8 +75,15 @@ absl::Status ApplyCustomerRecord(projection::ProjectionDb& db, const eventlog::R
   } else {
     return absl::OkStatus();  // follow-ups, contacts, tags ...: nothing this view holds
   }
+  const bool was_watched = raw.empty() ? false : Watched(ref_before);
+  if (type != "crm.customers.v1.CustomerCreated" && type != "crm.customers.v1.CustomerUpdated" &&
+      type != "crm.customers.v1.CustomerReturnedToPool" && type != "crm.customers.v1.CustomerClaimed") {
+    ref.set_cause_event_id(e.event_id());
+  }
   ref.set_version(e.aggregate_version());
   batch.Put(key, ref.SerializeAsString());
+  if (was_watched && !Watched(ref)) batch.Delete(WatchKey(e.aggregate_id()));
+  if (Watched(ref)) batch.Put(WatchKey(e.aggregate_id()), "");
   return absl::OkStatus();
 }
 
@@ -83,12 +95,17 @@ absl::StatusOr<CustomerView> ReadCustomerView(rocksdb::DB* db, const std::string
   if (!s.ok()) return projection::FromRocks(s, "read customer reference");
   v1::CustomerRef ref;
   if (!ref.ParseFromString(raw)) return absl::DataLossError("undecodable customer reference row");
-  if (ref.purged()) return v;
+  v.cause_event_id = ref.cause_event_id();
+  if (ref.purged()) {
+    v.purged = true;
+    return v;
+  }
   v.exists = true;
   v.deleted = ref.deleted();
   v.merged_into = ref.merged_into();
   v.owner_id = ref.owner_id();
   v.team_id = ref.team_id();
+  v.cause_event_id = ref.cause_event_id();
   return v;
 }
 

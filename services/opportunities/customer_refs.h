@@ -15,14 +15,18 @@
 namespace crm::opportunities {
 
 inline constexpr char kCustomersTopic[] = "crm.customers.events.v1";
+// "cw/<id>": the customers in the recycle bin, purged or merged, whose opportunities the
+// engine reconciles at start (a reaction a crash interrupted is completed then).
+inline constexpr char kWatchedCustomers[] = "cw/";
 
-// Folds one record of the customers topic into the "cr/<id>" rows. Leads, settings and the
+// Folds one record of the customers topic into the "cr/<id>" rows (and "cw/<id>"). Leads, settings and the
 // events that change none of these facts are ignored. DATA_LOSS for a record that is not an
 // envelope or whose payload does not match its type.
 absl::Status ApplyCustomerRecord(projection::ProjectionDb& db, const eventlog::Record& record,
                                  projection::Batch& batch);
 
-// What the rows say about customer `id`; exists is false when it is unknown or purged.
+// What the rows say about customer `id`; exists is false when it is unknown or purged
+// (purged then says which).
 absl::StatusOr<CustomerView> ReadCustomerView(rocksdb::DB* db, const std::string& id);
 
 }  // namespace crm::opportunities

@@ -379,6 +379,9 @@ Decision Decide(const OpportunityState* state, const Caller&, const FlagCustomer
   if (state == nullptr || state->version() == 0 || state->customer_deleted() == cmd.deleted) {
     return std::vector<OpportunityEvent>{};
   }
+  // Open opportunities are flagged (someone must decide what becomes of them); won and lost
+  // ones are history. A flag is always cleared.
+  if (cmd.deleted && state->status() != v1::OPPORTUNITY_STATUS_OPEN) return std::vector<OpportunityEvent>{};
   v1::OpportunityCustomerDeletedFlag e;
   e.set_customer_deleted(cmd.deleted);
   return std::vector<OpportunityEvent>{std::move(e)};

@@ -55,6 +55,9 @@ struct CustomerView {
   bool deleted = false;
   std::string merged_into;  // the survivor's id when merged
   std::string owner_id, team_id;
+  bool purged = false;
+  // The customers event that last changed deleted / merged_into (the reactions' cause).
+  std::string cause_event_id;
 };
 
 // Who may see and change an opportunity: its owner, the team's manager, admins and services.
