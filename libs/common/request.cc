@@ -4,7 +4,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
@@ -139,6 +142,25 @@ absl::StatusOr<int64_t> ParsePageToken(const std::string& token, const std::stri
     return InvalidFieldError("page_token", "belongs to a query with other filter, order_by or show_deleted");
   }
   return offset;
+}
+
+absl::StatusOr<std::vector<FilterTerm>> ParseFilterTerms(const std::string& text,
+                                                        const std::vector<std::string>& allowed) {
+  std::vector<FilterTerm> out;
+  if (absl::StripAsciiWhitespace(text).empty()) return out;
+  for (absl::string_view term : absl::StrSplit(text, " AND ")) {
+    const size_t eq = term.find('=');
+    if (eq == absl::string_view::npos) return InvalidFieldError("filter", absl::StrCat("cannot parse '", term, "'"));
+    FilterTerm t{std::string(absl::StripAsciiWhitespace(term.substr(0, eq))),
+                 std::string(absl::StripAsciiWhitespace(term.substr(eq + 1)))};
+    if (t.value.size() >= 2 && t.value.front() == '"' && t.value.back() == '"') t.value = t.value.substr(1, t.value.size() - 2);
+    if (t.value.empty()) return InvalidFieldError("filter", absl::StrCat("'", t.field, "' has no value"));
+    if (std::find(allowed.begin(), allowed.end(), t.field) == allowed.end()) {
+      return InvalidFieldError("filter", absl::StrCat("cannot filter on '", t.field, "' (", absl::StrJoin(allowed, ", "), ")"));
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field) {

@@ -53,6 +53,15 @@ std::string Day(absl::Time t, absl::TimeZone zone);
 // Page tokens carry the offset and a fingerprint of the query they belong to.
 std::string PageToken(int64_t offset, const std::string& fingerprint);
 absl::StatusOr<int64_t> ParsePageToken(const std::string& token, const std::string& fingerprint);
+// An AIP-160 filter of `field = value` terms joined by AND (values optionally in double
+// quotes), as (field, value) pairs; INVALID_ARGUMENT naming "filter" otherwise, and for fields
+// outside `allowed`.
+struct FilterTerm {
+  std::string field, value;
+};
+absl::StatusOr<std::vector<FilterTerm>> ParseFilterTerms(const std::string& text,
+                                                        const std::vector<std::string>& allowed);
+
 // 0 means 50; at most 1000; INVALID_ARGUMENT naming `field` when negative.
 absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field);
 

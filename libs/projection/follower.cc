@@ -76,6 +76,7 @@ absl::Status Follower::Follow() {
     }
     status = db_->ApplyAndCommit(options_.topic, *recs, apply_);
     if (!status.ok()) break;
+    if (options_.after_commit && !recs->empty()) options_.after_commit(*recs);
     absl::MutexLock l(&mu_);
     applied_ += static_cast<int64_t>(recs->size());
   }

@@ -2,6 +2,7 @@
 #define CRM_LIBS_PROJECTION_FOLLOWER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -32,6 +33,11 @@ class Follower {
     // Pause before retrying after an error (topic missing, log unreachable, a record the
     // projection refused). Default: 1 s.
     absl::Duration retry_after = absl::Seconds(1);
+    // Called on the follower's thread with each poll's records once they are committed (not
+    // for the catch-up in Start): reactions to another service's events. A crash can come
+    // between the commit and the call, so a reaction must also be derivable from the
+    // projection (the caller reconciles at start). Default: none.
+    std::function<void(const std::vector<eventlog::Record>&)> after_commit;
   };
 
   // Catches `db` up with the topic's current end when the topic exists (blocking, so a

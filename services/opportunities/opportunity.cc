@@ -349,6 +349,12 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Undel
   return std::vector<OpportunityEvent>{v1::OpportunityUndeleted()};
 }
 
+absl::Time IdleSince(const OpportunityState& s) {
+  absl::Time since = FromProto(s.last_activity_time());
+  if (!s.visits().empty()) since = std::max(since, FromProto(s.visits().rbegin()->entered_at()));
+  return since;
+}
+
 Decision Decide(const OpportunityState* state, const Caller&, const CheckStageTimeout& cmd) {
   if (state == nullptr || state->deleted() || state->status() != v1::OPPORTUNITY_STATUS_OPEN || state->visits().empty()) {
     return std::vector<OpportunityEvent>{};
@@ -356,7 +362,7 @@ Decision Decide(const OpportunityState* state, const Caller&, const CheckStageTi
   const v1::StageVisit& visit = *state->visits().rbegin();
   const v1::Stage* stage = FindStage(cmd.pipeline, state->stage_id());
   if (visit.timed_out() || stage == nullptr || stage->timeout_days() <= 0) return std::vector<OpportunityEvent>{};
-  const absl::Time idle_since = std::max(FromProto(visit.entered_at()), FromProto(state->last_activity_time()));
+  const absl::Time idle_since = IdleSince(*state);
   if (cmd.now - idle_since < absl::Hours(24) * stage->timeout_days()) return std::vector<OpportunityEvent>{};
   v1::OpportunityStageTimedOut e;
   e.set_stage_id(stage->id());

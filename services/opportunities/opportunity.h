@@ -139,6 +139,10 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const FlagC
 void Apply(OpportunityState& state, const OpportunityEvent& event, int64_t version, absl::Time at,
            const std::string& actor);
 
+// When an open opportunity has been idle in its stage since: entering it or the last change
+// a person made, whichever is later.
+absl::Time IdleSince(const OpportunityState& s);
+
 // Time spent in each stage (summed over stays; the current stay counts up to `now`).
 std::vector<std::pair<std::string, absl::Duration>> TimeInStages(const OpportunityState& s, absl::Time now);
 

@@ -1,0 +1,72 @@
+#ifndef CRM_SERVICES_OPPORTUNITIES_ENGINE_KINDS_H_
+#define CRM_SERVICES_OPPORTUNITIES_ENGINE_KINDS_H_
+
+// What the opportunities engine's files share: the aggregates as its generic write path sees
+// them (aggregate type and state row per state message) and reply plumbing. Internal to
+// services/opportunities.
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "libs/common/ids.h"
+#include "libs/common/request.h"
+#include "services/opportunities/opportunity_engine.h"
+#include "services/opportunities/opportunity_projections.h"
+#include "services/opportunities/settings.h"
+
+namespace crm::opportunities {
+
+template <typename State>
+struct Kind;
+
+template <>
+struct Kind<OpportunityState> {
+  static constexpr const char* kType = kOpportunityAggregate;
+  static constexpr const char* kCollection = "opportunities";
+  static std::string Row(absl::string_view id) { return rows::Opportunity(id); }
+};
+
+template <>
+struct Kind<QuoteState> {
+  static constexpr const char* kType = kQuoteAggregate;
+  static constexpr const char* kCollection = "quotes";
+  static std::string Row(absl::string_view id) { return rows::Quote(id); }
+};
+
+template <>
+struct Kind<ContractState> {
+  static constexpr const char* kType = kContractAggregate;
+  static constexpr const char* kCollection = "contracts";
+  static std::string Row(absl::string_view id) { return rows::Contract(id); }
+};
+
+// The settings commands under names the engine's methods do not hide.
+using SetPipelinesCmd = SetPipelines;
+using SetContractPolicyCmd = SetContractPolicy;
+
+// Answers a command with the API view of the state it left and its consistency token.
+template <typename State, typename Api>
+OpportunityEngine::Callback<OpportunityEngine::Written<State>> Reply(const OpportunityEngine* e,
+                                                                     OpportunityEngine::Callback<Api> done) {
+  return [e, done = std::move(done)](absl::StatusOr<OpportunityEngine::Written<State>> w) mutable {
+    if (!w.ok()) return done(w.status());
+    Api a = e->ToApi(w->state);
+    a.set_consistency_token(w->token);
+    done(std::move(a));
+  };
+}
+
+// A DecideFn of a pure Decide overload.
+template <typename State, typename Event, typename Cmd>
+OpportunityEngine::DecideFn<State, Event> PlainDecide(const Caller& caller, Cmd cmd) {
+  return [caller, cmd = std::move(cmd)](const State* s) { return Decide(s, caller, cmd); };
+}
+
+// The id of a new aggregate: derived from the request id, so that a retry lands on the same
+// one, else a fresh UUIDv7.
+inline std::string NewId(absl::string_view collection, const std::string& request_id, absl::Time now) {
+  return request_id.empty() ? NewUuidV7(now) : DerivedId(collection, request_id);
+}
+
+}  // namespace crm::opportunities
+
+#endif  // CRM_SERVICES_OPPORTUNITIES_ENGINE_KINDS_H_

@@ -1,0 +1,507 @@
+#include "services/opportunities/opportunity_engine.h"
+
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "google/protobuf/util/json_util.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/request.h"
+#include "libs/common/status_macros.h"
+#include "libs/eventlog/envelope.h"
+#include "libs/server/logging.h"
+#include "services/opportunities/engine_kinds.h"
+
+namespace crm::opportunities {
+
+using common::v1::EventEnvelope;
+using projection::FromRocks;
+
+namespace {
+
+constexpr char kSource[] = "/crm/opportunities";
+const Caller kScheduler{"scheduler", "service", ""};
+// Who the reactions to the customers topic write as.
+const Caller kReactor{"customers-reactor", "service", ""};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<OpportunityEngine>> OpportunityEngine::Open(eventlog::Log* log,
+                                                                           projection::ProjectionDb* db,
+                                                                           Options options) {
+  if (options.clock == nullptr) return absl::InvalidArgumentError("OpportunityEngine needs a clock");
+  std::unique_ptr<OpportunityEngine> e(new OpportunityEngine(log, db, std::move(options)));
+  const Options& o = e->options_;
+  CRM_ASSIGN_OR_RETURN(
+      e->writer_,
+      projection::AggregateWriter::Open(
+          log, db,
+          {.topic = o.topic, .partitions = o.partitions, .source = kSource, .tenant = o.tenant, .clock = o.clock,
+           .observe_append = o.observe_append},
+          [db](const eventlog::Record& r, projection::Batch& b) { return ApplyOpportunitiesRecord(*db, r, b); }));
+  projection::Follower::Options fo;
+  fo.topic = o.customers_topic;
+  OpportunityEngine* raw = e.get();
+  fo.after_commit = [raw](const std::vector<eventlog::Record>& records) { raw->ReactTo(records); };
+  CRM_ASSIGN_OR_RETURN(e->follower_,
+                       projection::Follower::Start(log, db, std::move(fo),
+                                                   [db](const eventlog::Record& r, projection::Batch& b) {
+                                                     return ApplyCustomerRecord(*db, r, b);
+                                                   }));
+  CRM_RETURN_IF_ERROR(e->ReconcileAll());
+  return e;
+}
+
+OpportunityEngine::~OpportunityEngine() {
+  follower_.reset();  // no reaction may start once the writer is gone
+  writer_.reset();
+}
+
+projection::ProjectionSpec OpportunityEngine::Spec(const Options& o) {
+  projection::ProjectionSpec spec;
+  spec.version = kProjectionVersion;
+  spec.sources.push_back({.topic = o.topic, .owned = true, .partitions = o.partitions,
+                          .apply = [](projection::ProjectionDb* db) {
+                            return [db](const eventlog::Record& r, projection::Batch& b) {
+                              return ApplyOpportunitiesRecord(*db, r, b);
+                            };
+                          }});
+  spec.sources.push_back({.topic = o.customers_topic, .owned = false, .partitions = 0,
+                          .apply = [](projection::ProjectionDb* db) {
+                            return [db](const eventlog::Record& r, projection::Batch& b) {
+                              return ApplyCustomerRecord(*db, r, b);
+                            };
+                          }});
+  return spec;
+}
+
+absl::StatusOr<std::unique_ptr<projection::ProjectionDb>> OpportunityEngine::OpenProjections(
+    eventlog::Log& log, const std::string& path, const Options& options, int64_t* rebuilt) {
+  return projection::OpenProjections(log, Spec(options), path, rebuilt);
+}
+
+absl::StatusOr<bool> OpportunityEngine::SeenRequest(const std::string& request_id, const std::string& id) {
+  std::string unused;
+  rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), projection::Request(request_id, id), &unused);
+  if (s.ok()) return true;
+  if (!s.IsNotFound()) return FromRocks(s, "read request ids");
+  return false;
+}
+
+template <typename State>
+absl::StatusOr<State> OpportunityEngine::LoadVisible(const Caller& caller, const std::string& id,
+                                                     absl::string_view name) {
+  CRM_ASSIGN_OR_RETURN(auto state, ReadState<State>(db_->db(), rocksdb::ReadOptions(), Kind<State>::Row(id)));
+  if (!state.has_value()) return absl::NotFoundError(absl::StrCat(name, " not found"));
+  if (!CanSee(caller, *state)) {
+    return absl::PermissionDeniedError(absl::StrCat(name, " belongs to another owner or team"));
+  }
+  return *std::move(state);
+}
+
+template <typename State, typename Event>
+void OpportunityEngine::Execute(const Caller& caller, const std::string& id, const std::string& request_id,
+                                DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause) {
+  writer_->Serialize(id, [this, caller, id, request_id, decide = std::move(decide), done = std::move(done),
+                          cause = std::move(cause)]() mutable {
+    auto fail = [&](absl::Status s) {
+      writer_->Release(id);
+      done(std::move(s));
+    };
+    auto state = ReadState<State>(db_->db(), rocksdb::ReadOptions(), Kind<State>::Row(id));
+    if (!state.ok()) return fail(state.status());
+    const State* cur = state->has_value() ? &**state : nullptr;
+    if (!request_id.empty()) {
+      // A repeat of a request already applied answers with the state, not a second change.
+      auto seen = SeenRequest(request_id, id);
+      if (!seen.ok()) return fail(seen.status());
+      if (*seen && cur != nullptr) {
+        if (!CanSee(caller, *cur)) return fail(absl::PermissionDeniedError("the resource belongs to another owner or team"));
+        writer_->Release(id);
+        return done(Written<State>{*cur, ""});
+      }
+    }
+    auto decided = decide(cur);
+    if (!decided.ok()) return fail(decided.status());
+    if (decided->empty()) {  // nothing to record
+      writer_->Release(id);
+      return done(Written<State>{cur ? *cur : State(), ""});
+    }
+    std::vector<projection::NewEvent> events;
+    for (const Event& e : *decided) {
+      events.push_back(projection::NewEvent::Of(std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e),
+                                                cause.occurred_at));
+    }
+    projection::AggregateHead head{Kind<State>::kType, id, cur ? cur->version() : 0, cur ? cur->last_hash() : ""};
+    projection::WriteContext ctx;
+    ctx.actor.set_user_id(caller.user_id);
+    ctx.actor.set_role(caller.role);
+    ctx.actor.set_team_id(caller.team);
+    ctx.actor.set_source(cause.source);
+    ctx.correlation_id = cause.correlation_id.empty() ? request_id : cause.correlation_id;
+    ctx.causation_id = cause.causation_id;
+    writer_->Append(head, ctx, std::move(events),
+                    [this, id, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
+                      absl::StatusOr<Written<State>> out = absl::UnknownError("");
+                      if (!token.ok()) {
+                        out = token.status();
+                      } else {
+                        auto st = ReadState<State>(db_->db(), rocksdb::ReadOptions(), Kind<State>::Row(id));
+                        if (!st.ok()) {
+                          out = st.status();
+                        } else if (!st->has_value()) {
+                          out = absl::InternalError("aggregate vanished after its write");
+                        } else {
+                          out = Written<State>{**std::move(st), *std::move(token)};
+                        }
+                      }
+                      writer_->Release(id);
+                      done(std::move(out));
+                    });
+  });
+}
+
+template void OpportunityEngine::Execute<OpportunityState, OpportunityEvent>(
+    const Caller&, const std::string&, const std::string&, DecideFn<OpportunityState, OpportunityEvent>,
+    Callback<Written<OpportunityState>>, Cause);
+template void OpportunityEngine::Execute<QuoteState, QuoteEvent>(const Caller&, const std::string&, const std::string&,
+                                                                 DecideFn<QuoteState, QuoteEvent>,
+                                                                 Callback<Written<QuoteState>>, Cause);
+template void OpportunityEngine::Execute<ContractState, ContractEvent>(const Caller&, const std::string&,
+                                                                       const std::string&,
+                                                                       DecideFn<ContractState, ContractEvent>,
+                                                                       Callback<Written<ContractState>>, Cause);
+template absl::StatusOr<OpportunityState> OpportunityEngine::LoadVisible<OpportunityState>(const Caller&,
+                                                                                          const std::string&,
+                                                                                          absl::string_view);
+template absl::StatusOr<QuoteState> OpportunityEngine::LoadVisible<QuoteState>(const Caller&, const std::string&,
+                                                                              absl::string_view);
+template absl::StatusOr<ContractState> OpportunityEngine::LoadVisible<ContractState>(const Caller&, const std::string&,
+                                                                                    absl::string_view);
+
+absl::StatusOr<std::string> OpportunityEngine::AllocateContractNumber() {
+  const std::string day = Day(options_.clock->Now(), options_.zone);
+  absl::MutexLock l(&mu_);
+  auto it = number_seq_.find(day);
+  if (it == number_seq_.end()) {
+    std::string cur;
+    int64_t last = 0;
+    rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), rows::DaySequence(day), &cur);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read contract number sequence");
+    if (s.ok()) absl::SimpleAtoi(cur, &last);
+    it = number_seq_.emplace(day, last).first;
+  }
+  // A failed append leaves a hole in the day's numbers; numbers are unique, not gapless.
+  return absl::StrFormat("HT%s%04d", day, ++it->second);
+}
+
+void OpportunityEngine::AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,
+                                   absl::AnyInvocable<void(absl::Status)> done) {
+  projection::AfterToken(*db_, token, field, deadline, std::move(done));
+}
+
+absl::Status OpportunityEngine::WaitToken(const std::string& token, absl::string_view field, absl::Time deadline) {
+  return projection::WaitForToken(*db_, token, field, deadline);
+}
+
+// ---- Settings ----
+
+v1::SalesSettings OpportunityEngine::ToApi(const OpportunitySettings& s) const {
+  v1::SalesSettings out;
+  for (const auto& p : EffectivePipelines(s)) *out.add_pipelines() = p;
+  out.set_approval_threshold_minor(ApprovalThreshold(s));
+  out.set_etag(std::to_string(s.version()));
+  return out;
+}
+
+absl::StatusOr<v1::SalesSettings> OpportunityEngine::GetSettings(const Caller&, const v1::GetSalesSettingsRequest& req,
+                                                                 absl::Time deadline) {
+  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
+  CRM_ASSIGN_OR_RETURN(OpportunitySettings s, ReadSettings(db_->db()));
+  return ToApi(s);
+}
+
+void OpportunityEngine::WriteSettings(const Caller& caller, const std::string& request_id,
+                                      absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
+                                      Callback<v1::SalesSettings> done) {
+  if (absl::Status s = CheckRequestId(request_id); !s.ok()) return done(s);
+  writer_->Serialize(kSettingsId, [this, caller, request_id, decide = std::move(decide),
+                                   done = std::move(done)]() mutable {
+    auto fail = [&](absl::Status s) {
+      writer_->Release(kSettingsId);
+      done(std::move(s));
+    };
+    auto settings = ReadSettings(db_->db());
+    if (!settings.ok()) return fail(settings.status());
+    if (!request_id.empty()) {
+      auto seen = SeenRequest(request_id, kSettingsId);
+      if (!seen.ok()) return fail(seen.status());
+      if (*seen) {
+        writer_->Release(kSettingsId);
+        return done(ToApi(*settings));
+      }
+    }
+    auto events = decide(*settings);
+    if (!events.ok()) return fail(events.status());
+    if (events->empty()) {
+      writer_->Release(kSettingsId);
+      return done(ToApi(*settings));
+    }
+    std::vector<projection::NewEvent> out;
+    for (const auto& e : *events) {
+      out.push_back(projection::NewEvent::Of(std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e)));
+    }
+    projection::WriteContext ctx;
+    ctx.actor.set_user_id(caller.user_id);
+    ctx.actor.set_role(caller.role);
+    ctx.actor.set_team_id(caller.team);
+    ctx.actor.set_source(common::v1::ACTOR_SOURCE_API);
+    ctx.correlation_id = request_id;
+    writer_->Append({kSettingsAggregate, kSettingsId, settings->version(), settings->last_hash()}, ctx, std::move(out),
+                    [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
+                      absl::StatusOr<v1::SalesSettings> out = token.status();
+                      if (token.ok()) {
+                        auto s = ReadSettings(db_->db());
+                        out = s.ok() ? absl::StatusOr<v1::SalesSettings>(ToApi(*s)) : s.status();
+                        if (out.ok()) out->set_consistency_token(*token);
+                      }
+                      writer_->Release(kSettingsId);
+                      done(std::move(out));
+                    });
+  });
+}
+
+void OpportunityEngine::SetPipelines(const Caller& c, const v1::SetPipelinesRequest& req,
+                                     Callback<v1::SalesSettings> done) {
+  auto etag = ParseEtag(req.etag(), "etag");
+  if (!etag.ok()) return done(etag.status());
+  SetPipelinesCmd cmd{{req.pipelines().begin(), req.pipelines().end()}, *etag};
+  WriteSettings(c, req.request_id(), [c, cmd](const OpportunitySettings& s) { return Decide(s, c, cmd); },
+                std::move(done));
+}
+
+void OpportunityEngine::SetContractPolicy(const Caller& c, const v1::SetContractPolicyRequest& req,
+                                          Callback<v1::SalesSettings> done) {
+  auto etag = ParseEtag(req.etag(), "etag");
+  if (!etag.ok()) return done(etag.status());
+  SetContractPolicyCmd cmd{req.approval_threshold_minor(), *etag};
+  WriteSettings(c, req.request_id(), [c, cmd](const OpportunitySettings& s) { return Decide(s, c, cmd); },
+                std::move(done));
+}
+
+// ---- History ----
+
+absl::StatusOr<v1::ListEventsResponse> OpportunityEngine::ListEvents(const Caller& caller,
+                                                                     const v1::ListEventsRequest& req,
+                                                                     absl::Time deadline) {
+  const std::string collection = req.parent().substr(0, req.parent().find('/'));
+  CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
+  CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), req.parent()));
+  std::string id;
+  int64_t version = 0;
+  if (collection == "opportunities" || collection == "quotes" || collection == "contracts") {
+    CRM_ASSIGN_OR_RETURN(id, ParseName(req.parent(), "parent", collection));
+  } else {
+    return InvalidFieldError("parent", "must be opportunities/{id}, quotes/{id} or contracts/{id}");
+  }
+  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
+  if (collection == "opportunities") {
+    CRM_ASSIGN_OR_RETURN(auto s, LoadVisible<OpportunityState>(caller, id, req.parent()));
+    version = s.version();
+  } else if (collection == "quotes") {
+    CRM_ASSIGN_OR_RETURN(auto s, LoadVisible<QuoteState>(caller, id, req.parent()));
+    version = s.version();
+  } else {
+    CRM_ASSIGN_OR_RETURN(auto s, LoadVisible<ContractState>(caller, id, req.parent()));
+    version = s.version();
+  }
+  v1::ListEventsResponse resp;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = projection::HistoryPrefix(id);
+  for (it->Seek(projection::History(id, offset + 1));
+       it->Valid() && it->key().starts_with(prefix) && resp.events_size() < page_size; it->Next()) {
+    CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(it->value().ToString()));
+    auto* out = resp.add_events();
+    out->set_event_id(env.event_id());
+    out->set_event_type(env.event_type());
+    out->set_version(env.aggregate_version());
+    *out->mutable_occurred_at() = env.occurred_at();
+    *out->mutable_recorded_at() = env.recorded_at();
+    *out->mutable_actor() = env.actor();
+    out->set_correlation_id(env.correlation_id());
+    out->set_causation_id(env.causation_id());
+    out->set_hash_hex(eventlog::HexHash(env.hash()));
+    google::protobuf::util::JsonPrintOptions jo;
+    jo.preserve_proto_field_names = true;
+    std::string json;
+    if (google::protobuf::util::MessageToJsonString(env.payload(), &json, jo).ok()) out->set_payload_json(json);
+  }
+  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
+  const int64_t last = offset + resp.events_size();
+  if (last < version) resp.set_next_page_token(PageToken(last, req.parent()));
+  return resp;
+}
+
+// ---- Scheduler ----
+
+absl::StatusOr<OpportunityEngine::SchedulerRun> OpportunityEngine::RunScheduler(absl::Time now) {
+  SchedulerRun run;
+  CRM_ASSIGN_OR_RETURN(OpportunitySettings settings, ReadSettings(db_->db()));
+  // Candidates first (reading the indexes while writing would see our own changes).
+  std::vector<std::string> idle;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+    const std::string end = absl::StrCat(rows::kIdlePrefix, projection::TimeKey(now - absl::Hours(24)));
+    for (it->Seek(rows::kIdlePrefix); it->Valid() && it->key().starts_with(rows::kIdlePrefix) && it->key().compare(end) <= 0;
+         it->Next()) {
+      idle.push_back(it->key().ToString().substr(std::strlen(rows::kIdlePrefix) + 8));
+    }
+    CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan idle opportunities"));
+  }
+  const std::string today = absl::FormatTime("%Y-%m-%d", now, options_.zone);
+  const std::string horizon = absl::FormatTime(
+      "%Y-%m-%d", now + absl::Hours(24) * (kRenewalNoticeDays[0] + 1), options_.zone);
+  std::set<std::string> contracts;
+  for (const auto& [prefix, until] : {std::pair<std::string, std::string>{rows::kEndPrefix, horizon},
+                                      std::pair<std::string, std::string>{rows::kDuePrefix, today}}) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      const std::string key = it->key().ToString();
+      if (key.substr(prefix.size(), 10) > until) break;
+      contracts.insert(key.substr(prefix.size() + 11));
+    }
+    CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan contract dates"));
+  }
+
+  absl::Mutex mu;
+  absl::Status first_error;
+  absl::BlockingCounter pending(static_cast<int>(idle.size() + contracts.size()));
+  auto finish = [&](const absl::Status& s) {
+    if (!s.ok()) {
+      absl::MutexLock l(&mu);
+      if (first_error.ok()) first_error = s;
+    }
+    pending.DecrementCount();
+  };
+  Cause cause{.source = common::v1::ACTOR_SOURCE_SYSTEM};
+  for (const std::string& id : idle) {
+    Execute<OpportunityState, OpportunityEvent>(
+        kScheduler, id, "",
+        [&settings, now](const OpportunityState* s) -> Decision {
+          if (s == nullptr) return std::vector<OpportunityEvent>{};
+          auto pipeline = PipelineById(settings, s->pipeline_id());
+          if (!pipeline.ok()) return std::vector<OpportunityEvent>{};
+          return Decide(s, kScheduler, CheckStageTimeout{now, *pipeline});
+        },
+        [&](absl::StatusOr<Written<OpportunityState>> w) {
+          if (w.ok() && !w->token.empty()) {
+            absl::MutexLock l(&mu);
+            ++run.stage_timeouts;
+          }
+          finish(w.status());
+        },
+        cause);
+  }
+  for (const std::string& id : contracts) {
+    Execute<ContractState, ContractEvent>(
+        kScheduler, id, "",
+        [today, &mu, &run](const ContractState* s) -> ContractDecision {
+          auto events = Decide(s, kScheduler, CheckContractDates{today});
+          if (!events.ok()) return events;
+          absl::MutexLock l(&mu);
+          for (const auto& e : *events) {
+            if (std::holds_alternative<v1::ContractRenewalDue>(e)) ++run.renewal_notices;
+            if (std::holds_alternative<v1::ContractExpired>(e)) ++run.expired;
+            if (std::holds_alternative<v1::InstalmentOverdue>(e)) ++run.overdue_instalments;
+          }
+          return events;
+        },
+        [&](absl::StatusOr<Written<ContractState>> w) { finish(w.status()); }, cause);
+  }
+  pending.Wait();
+  CRM_RETURN_IF_ERROR(first_error);
+  return run;
+}
+
+// ---- Reactions to the customers topic ----
+
+void OpportunityEngine::ReactTo(const std::vector<eventlog::Record>& records) {
+  static const std::set<std::string> kTypes = {
+      "crm.customers.v1.CustomerDeleted", "crm.customers.v1.CustomerUndeleted", "crm.customers.v1.CustomerPurged",
+      "crm.customers.v1.CustomerMergedInto"};
+  std::set<std::string> ids;
+  for (const auto& r : records) {
+    auto env = eventlog::DecodeEnvelope(r.value);
+    if (env.ok() && kTypes.contains(env->event_type())) ids.insert(env->aggregate_id());
+  }
+  for (const auto& id : ids) {
+    if (auto n = ReconcileCustomer(id); !n.ok()) {
+      // The cw/ row stays; the next start reconciles again.
+      server::LogWarn(absl::StrCat("opportunities: reacting to customers/", id, ": ", n.status().ToString()));
+    }
+  }
+}
+
+absl::StatusOr<int64_t> OpportunityEngine::ReconcileCustomer(const std::string& id) {
+  CRM_ASSIGN_OR_RETURN(CustomerView view, ReadCustomerView(db_->db(), id));
+  // Follow a chain of merges to the customer that holds the opportunities now.
+  std::string survivor;
+  CustomerView target = view;
+  for (int hops = 0; hops < 16 && !target.merged_into.empty(); ++hops) {
+    survivor = target.merged_into;
+    CRM_ASSIGN_OR_RETURN(target, ReadCustomerView(db_->db(), survivor));
+  }
+  const bool deleted = target.deleted || target.purged;
+  CRM_ASSIGN_OR_RETURN(std::vector<std::string> opps, projection::ReadIds(db_->db(), rows::ByCustomerPrefix(id)));
+  absl::BlockingCounter pending(static_cast<int>(opps.size()));
+  absl::Mutex mu;
+  absl::Status first_error;
+  int64_t changed = 0;
+  Cause cause{.source = common::v1::ACTOR_SOURCE_SYSTEM,
+              .causation_id = view.cause_event_id,
+              .correlation_id = absl::StrCat("customer-reaction-", view.cause_event_id)};
+  for (const auto& opp : opps) {
+    Execute<OpportunityState, OpportunityEvent>(
+        kReactor, opp, "",
+        [survivor, deleted](const OpportunityState* s) -> Decision {
+          std::vector<OpportunityEvent> out;
+          if (s == nullptr) return out;
+          OpportunityState next = *s;
+          if (!survivor.empty()) {
+            CRM_ASSIGN_OR_RETURN(out, Decide(s, kReactor, FollowCustomerMerge{survivor}));
+            for (const auto& e : out) Apply(next, e, next.version() + 1, absl::UnixEpoch(), kReactor.user_id);
+          }
+          CRM_ASSIGN_OR_RETURN(auto flag, Decide(&next, kReactor, FlagCustomerDeleted{deleted}));
+          out.insert(out.end(), flag.begin(), flag.end());
+          return out;
+        },
+        [&](absl::StatusOr<Written<OpportunityState>> w) {
+          absl::MutexLock l(&mu);
+          if (!w.ok() && first_error.ok()) first_error = w.status();
+          if (w.ok() && !w->token.empty()) ++changed;
+          pending.DecrementCount();
+        },
+        cause);
+  }
+  pending.Wait();
+  CRM_RETURN_IF_ERROR(first_error);
+  return changed;
+}
+
+absl::Status OpportunityEngine::ReconcileAll() {
+  CRM_ASSIGN_OR_RETURN(std::vector<std::string> customers, projection::ReadIds(db_->db(), kWatchedCustomers));
+  std::set<std::string> ids(customers.begin(), customers.end());
+  // Flagged opportunities whose customer came back from the recycle bin.
+  CRM_ASSIGN_OR_RETURN(std::vector<std::string> flagged, projection::ReadIds(db_->db(), rows::kFlaggedPrefix));
+  for (const auto& opp : flagged) {
+    CRM_ASSIGN_OR_RETURN(auto s, ReadState<OpportunityState>(db_->db(), rocksdb::ReadOptions(), rows::Opportunity(opp)));
+    if (s.has_value()) ids.insert(s->profile().customer_id());
+  }
+  for (const auto& id : ids) CRM_RETURN_IF_ERROR(ReconcileCustomer(id).status());
+  return absl::OkStatus();
+}
+
+}  // namespace crm::opportunities

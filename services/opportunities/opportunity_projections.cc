@@ -1,0 +1,184 @@
+#include "services/opportunities/opportunity_projections.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/status_macros.h"
+#include "libs/eventlog/envelope.h"
+#include "libs/projection/aggregate_writer.h"
+
+namespace crm::opportunities {
+
+using common::v1::EventEnvelope;
+using projection::Batch;
+using projection::ProjectionDb;
+
+namespace rows {
+std::string Opportunity(absl::string_view id) { return absl::StrCat("o/", id); }
+std::string Quote(absl::string_view id) { return absl::StrCat("q/", id); }
+std::string Contract(absl::string_view id) { return absl::StrCat("k/", id); }
+std::string ByCustomerPrefix(absl::string_view c) { return absl::StrCat("oc/", c, "/"); }
+std::string ByOwnerPrefix(absl::string_view o) { return absl::StrCat("oo/", o, "/"); }
+std::string QuotesOfPrefix(absl::string_view o) { return absl::StrCat("qo/", o, "/"); }
+std::string ContractsOfPrefix(absl::string_view c) { return absl::StrCat("kc/", c, "/"); }
+std::string ReceivablesPrefix(absl::string_view c) { return absl::StrCat("rv/", c, "/"); }
+std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
+}  // namespace rows
+
+absl::StatusOr<OpportunityEvent> UnpackOpportunityEvent(const EventEnvelope& e) {
+  return projection::UnpackAny<OpportunityEvent, v1::OpportunityCreated, v1::OpportunityUpdated,
+                               v1::OpportunityStageChanged, v1::OpportunityWon, v1::OpportunityLost,
+                               v1::OpportunityReopened, v1::OpportunityStageTimedOut, v1::OpportunityCustomerChanged,
+                               v1::OpportunityCustomerDeletedFlag, v1::OpportunityDeleted, v1::OpportunityUndeleted>(e);
+}
+
+absl::StatusOr<QuoteEvent> UnpackQuoteEvent(const EventEnvelope& e) {
+  return projection::UnpackAny<QuoteEvent, v1::QuoteCreated, v1::QuoteRevised, v1::QuoteSent, v1::QuoteAccepted,
+                               v1::QuoteRejected>(e);
+}
+
+absl::StatusOr<ContractEvent> UnpackContractEvent(const EventEnvelope& e) {
+  return projection::UnpackAny<ContractEvent, v1::ContractDrafted, v1::ContractUpdated, v1::ContractSubmitted,
+                               v1::ContractApproved, v1::ContractApprovalRejected, v1::ContractActivated,
+                               v1::ContractRenewalDue, v1::ContractExpired, v1::ContractTerminated,
+                               v1::PaymentPlanSet, v1::PaymentRecorded, v1::PaymentCorrected, v1::PaymentVoided,
+                               v1::InstalmentOverdue>(e);
+}
+
+absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
+  return projection::UnpackAny<SettingsEvent, v1::PipelinesSet, v1::ContractPolicySet>(e);
+}
+
+namespace {
+
+// Index rows an aggregate holds in a state: a set of keys (with values).
+using IndexRows = std::vector<std::pair<std::string, std::string>>;
+
+// Replaces the index rows of `before` by those of `after` in the batch.
+void Reindex(Batch& b, const IndexRows& before, const IndexRows& after) {
+  for (const auto& [k, v] : before) {
+    if (std::none_of(after.begin(), after.end(), [&](const auto& a) { return a.first == k; })) b.Delete(k);
+  }
+  for (const auto& [k, v] : after) b.Put(k, v);
+}
+
+bool Live(const OpportunityState& s) { return s.version() > 0; }
+
+IndexRows OpportunityIndex(const OpportunityState& s) {
+  IndexRows out;
+  if (!Live(s)) return out;
+  out.push_back({absl::StrCat(rows::ByCustomerPrefix(s.profile().customer_id()), s.id()), ""});
+  out.push_back({absl::StrCat(rows::ByOwnerPrefix(s.profile().owner_id()), s.id()), ""});
+  if (s.customer_deleted()) out.push_back({absl::StrCat(rows::kFlaggedPrefix, s.id()), ""});
+  const bool timed_out = !s.visits().empty() && s.visits().rbegin()->timed_out();
+  if (s.status() == v1::OPPORTUNITY_STATUS_OPEN && !s.deleted() && !timed_out) {
+    out.push_back({absl::StrCat(rows::kIdlePrefix, projection::TimeKey(IdleSince(s)), s.id()), ""});
+  }
+  return out;
+}
+
+IndexRows QuoteIndex(const QuoteState& s) {
+  if (s.version() == 0) return {};
+  return {{absl::StrCat(rows::QuotesOfPrefix(s.opportunity_id()), s.id()), ""}};
+}
+
+bool Signed(const ContractState& s) {
+  return s.status() == v1::CONTRACT_STATUS_ACTIVE || s.status() == v1::CONTRACT_STATUS_EXPIRED ||
+         s.status() == v1::CONTRACT_STATUS_TERMINATED;
+}
+
+IndexRows ContractIndex(const ContractState& s) {
+  IndexRows out;
+  if (s.version() == 0) return out;
+  const auto& t = s.terms();
+  out.push_back({absl::StrCat(rows::ContractsOfPrefix(t.customer_id()), s.id()), ""});
+  if (s.status() == v1::CONTRACT_STATUS_ACTIVE) out.push_back({absl::StrCat(rows::kEndPrefix, t.end_date(), "/", s.id()), ""});
+  if (s.status() == v1::CONTRACT_STATUS_ACTIVE || s.status() == v1::CONTRACT_STATUS_EXPIRED) {
+    for (const auto& i : s.plan()) {
+      if (i.paid_minor() < i.amount_minor() && !i.overdue_reported()) {
+        out.push_back({absl::StrCat(rows::kDuePrefix, i.due_date(), "/", s.id()), ""});
+        break;  // the earliest is enough: the scheduler looks at them all
+      }
+    }
+  }
+  if (Signed(s)) out.push_back({absl::StrCat(rows::ReceivablesPrefix(t.customer_id()), s.id()), std::to_string(Receivable(s))});
+  return out;
+}
+
+// The fold every aggregate shares: read the state row, check the event continues it, fold,
+// reindex, and keep the envelope as history and the request id.
+template <typename State, typename Event>
+absl::Status Fold(ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env, Batch& b,
+                  const std::string& key, absl::StatusOr<Event> (*unpack)(const EventEnvelope&),
+                  IndexRows (*index)(const State&)) {
+  State s;
+  CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, key, &s).status());
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, s.version(), s.last_hash()));
+  if (!next) return absl::OkStatus();
+  CRM_ASSIGN_OR_RETURN(Event event, unpack(env));
+  const IndexRows before = index(s);
+  s.set_id(env.aggregate_id());
+  Apply(s, event, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
+  s.set_last_hash(env.hash());
+  Reindex(b, before, index(s));
+  b.Put(projection::History(s.id(), s.version()), r.value);
+  if (!env.correlation_id().empty()) b.Put(projection::Request(env.correlation_id(), s.id()), "");
+  b.Put(key, s.SerializeAsString());
+  if constexpr (std::is_same_v<Event, ContractEvent>) {
+    if (const auto* d = std::get_if<v1::ContractDrafted>(&event)) {
+      // Contract numbers are HT<yyyymmdd><seq>: remember the day's highest sequence.
+      const std::string& number = d->terms().number();
+      int64_t seq = 0, last = 0;
+      std::string cur;
+      if (number.size() > 10 && absl::SimpleAtoi(number.substr(10), &seq)) {
+        const std::string day_key = rows::DaySequence(number.substr(2, 8));
+        if (db.Get(b, day_key, &cur).ok()) absl::SimpleAtoi(cur, &last);
+        if (seq > last) b.Put(day_key, std::to_string(seq));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplySettingsRecord(ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env, Batch& b) {
+  OpportunitySettings s;
+  CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, rows::kSettings, &s).status());
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, s.version(), s.last_hash()));
+  if (!next) return absl::OkStatus();
+  CRM_ASSIGN_OR_RETURN(SettingsEvent ev, UnpackSettingsEvent(env));
+  Apply(s, ev, env.aggregate_version());
+  s.set_last_hash(env.hash());
+  b.Put(projection::History(kSettingsId, s.version()), r.value);
+  b.Put(rows::kSettings, s.SerializeAsString());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ApplyOpportunitiesRecord(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
+  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
+  const std::string& type = env.aggregate_type();
+  const std::string& id = env.aggregate_id();
+  if (type == kOpportunityAggregate) {
+    return Fold<OpportunityState, OpportunityEvent>(db, r, env, b, rows::Opportunity(id), &UnpackOpportunityEvent,
+                                                    &OpportunityIndex);
+  }
+  if (type == kQuoteAggregate) {
+    return Fold<QuoteState, QuoteEvent>(db, r, env, b, rows::Quote(id), &UnpackQuoteEvent, &QuoteIndex);
+  }
+  if (type == kContractAggregate) {
+    return Fold<ContractState, ContractEvent>(db, r, env, b, rows::Contract(id), &UnpackContractEvent, &ContractIndex);
+  }
+  if (type == kSettingsAggregate) return ApplySettingsRecord(db, r, env, b);
+  return absl::DataLossError(absl::StrCat("unknown aggregate type ", type));
+}
+
+absl::StatusOr<OpportunitySettings> ReadSettings(rocksdb::DB* db) {
+  OpportunitySettings s;
+  CRM_RETURN_IF_ERROR(projection::ReadRow(db, rocksdb::ReadOptions(), rows::kSettings, &s).status());
+  return s;
+}
+
+}  // namespace crm::opportunities
