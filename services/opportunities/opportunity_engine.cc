@@ -262,11 +262,14 @@ void OpportunityEngine::WriteSettings(const Caller& caller, const std::string& r
     ctx.correlation_id = request_id;
     writer_->Append({kSettingsAggregate, kSettingsId, settings->version(), settings->last_hash()}, ctx, std::move(out),
                     [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
-                      absl::StatusOr<v1::SalesSettings> out = token.status();
-                      if (token.ok()) {
-                        auto s = ReadSettings(db_->db());
-                        out = s.ok() ? absl::StatusOr<v1::SalesSettings>(ToApi(*s)) : s.status();
-                        if (out.ok()) out->set_consistency_token(*token);
+                      absl::StatusOr<v1::SalesSettings> out = absl::UnknownError("");
+                      if (!token.ok()) {
+                        out = token.status();
+                      } else if (auto s = ReadSettings(db_->db()); !s.ok()) {
+                        out = s.status();
+                      } else {
+                        out = ToApi(*s);
+                        out->set_consistency_token(*token);
                       }
                       writer_->Release(kSettingsId);
                       done(std::move(out));
@@ -479,10 +482,12 @@ absl::StatusOr<int64_t> OpportunityEngine::ReconcileCustomer(const std::string& 
           return out;
         },
         [&](absl::StatusOr<Written<OpportunityState>> w) {
-          absl::MutexLock l(&mu);
-          if (!w.ok() && first_error.ok()) first_error = w.status();
-          if (w.ok() && !w->token.empty()) ++changed;
-          pending.DecrementCount();
+          {
+            absl::MutexLock l(&mu);
+            if (!w.ok() && first_error.ok()) first_error = w.status();
+            if (w.ok() && !w->token.empty()) ++changed;
+          }
+          pending.DecrementCount();  // last: the waiter destroys mu once it returns
         },
         cause);
   }

@@ -1,0 +1,476 @@
+// The opportunities engine end to end on an embedded log, beside a real customers engine
+// whose topic it follows: given/when/then.
+#include "services/opportunities/opportunity_engine.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/proto_time.h"
+#include "libs/eventlog/embedded_log.h"
+#include "services/customers/customer_engine.h"
+#include "services/opportunities/domain_testing.h"
+
+namespace crm::opportunities {
+namespace {
+
+using testing::FieldOf;
+
+const Caller kRep{"u1", "rep", "east"};
+const Caller kRep2{"u2", "rep", "east"};
+const Caller kManager{"m1", "manager", "east"};
+const Caller kAdmin{"a1", "admin", ""};
+
+class OpportunityEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/opp-engine-", getpid(), "-", counter_++);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+    int64_t rebuilt = 0;
+    cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
+    customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
+    OpenOpportunities();
+  }
+  void TearDown() override {
+    engine_.reset();
+    db_.reset();
+    customers_.reset();
+    cdb_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void OpenOpportunities(const std::string& proj = "opportunities") {
+    engine_.reset();
+    db_.reset();
+    int64_t rebuilt = 0;
+    auto db = OpportunityEngine::OpenProjections(*log_, dir_ + "/" + proj, {.clock = &clock_}, &rebuilt);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    auto e = OpportunityEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = *std::move(e);
+  }
+
+  template <typename Resp, typename Req>
+  absl::StatusOr<Resp> Sync(void (OpportunityEngine::*fn)(const Caller&, const Req&, OpportunityEngine::Callback<Resp>),
+                            const Caller& c, const Req& req) {
+    absl::Notification n;
+    absl::StatusOr<Resp> out;
+    (engine_.get()->*fn)(c, req, [&](absl::StatusOr<Resp> r) {
+      out = std::move(r);
+      n.Notify();
+    });
+    n.WaitForNotification();
+    return out;
+  }
+  template <typename Resp, typename Req>
+  absl::StatusOr<Resp> SyncCustomers(void (customers::CustomerEngine::*fn)(const Caller&, const Req&,
+                                                                           customers::CustomerEngine::Callback<Resp>),
+                                     const Caller& c, const Req& req) {
+    absl::Notification n;
+    absl::StatusOr<Resp> out;
+    (customers_.get()->*fn)(c, req, [&](absl::StatusOr<Resp> r) {
+      out = std::move(r);
+      n.Notify();
+    });
+    n.WaitForNotification();
+    return out;
+  }
+
+  // A customer of `c`, known to the opportunities engine when this returns.
+  customers::v1::Customer Customer(const Caller& c, const std::string& name, const std::string& phone) {
+    customers::v1::CreateCustomerRequest req;
+    req.mutable_customer()->set_display_name(name);
+    req.mutable_customer()->set_phone(phone);
+    auto created = SyncCustomers(&customers::CustomerEngine::Create, c, req);
+    EXPECT_TRUE(created.ok()) << created.status();
+    Await(created->consistency_token());
+    return *created;
+  }
+  void Await(const std::string& token) {
+    ASSERT_TRUE(engine_->WaitToken(token, "token", absl::Now() + absl::Seconds(10)).ok());
+  }
+
+  absl::StatusOr<v1::Opportunity> NewOpportunity(const Caller& c, const std::string& customer, int64_t amount_minor,
+                                                 const std::string& rid = "") {
+    v1::CreateOpportunityRequest req;
+    req.mutable_opportunity()->set_customer(customer);
+    req.mutable_opportunity()->set_title("智能仓储系统");
+    req.mutable_opportunity()->mutable_amount()->set_amount_minor(amount_minor);
+    req.mutable_opportunity()->set_expected_close_date("2026-03-31");
+    req.set_request_id(rid);
+    return Sync(&OpportunityEngine::CreateOpportunity, c, req);
+  }
+  v1::Opportunity Get(const Caller& c, const std::string& name) {
+    v1::GetOpportunityRequest req;
+    req.set_name(name);
+    auto got = engine_->GetOpportunity(c, req, absl::Now() + absl::Seconds(5));
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? *got : v1::Opportunity();
+  }
+  absl::StatusOr<v1::Opportunity> Move(const Caller& c, const v1::Opportunity& o, const std::string& stage) {
+    v1::MoveOpportunityStageRequest req;
+    req.set_name(o.name());
+    req.set_stage_id(stage);
+    return Sync(&OpportunityEngine::MoveStage, c, req);
+  }
+  // Waits (up to 10 s) for `pred` on the opportunity: reactions run after the follower commits.
+  template <typename Pred>
+  v1::Opportunity Eventually(const std::string& name, Pred pred) {
+    v1::Opportunity o;
+    for (int i = 0; i < 1000; ++i) {
+      o = Get(kAdmin, name);
+      if (pred(o)) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return o;
+  }
+  std::vector<v1::ResourceEvent> Events(const std::string& parent) {
+    v1::ListEventsRequest req;
+    req.set_parent(parent);
+    req.set_page_size(1000);
+    auto got = engine_->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? std::vector<v1::ResourceEvent>(got->events().begin(), got->events().end())
+                    : std::vector<v1::ResourceEvent>();
+  }
+
+  static inline int counter_ = 0;
+  ManualClock clock_{absl::FromUnixSeconds(1767225600)};  // 2026-01-01 08:00 in Beijing
+  std::string dir_;
+  std::unique_ptr<eventlog::Log> log_;
+  std::unique_ptr<projection::ProjectionDb> cdb_, db_;
+  std::unique_ptr<customers::CustomerEngine> customers_;
+  std::unique_ptr<OpportunityEngine> engine_;
+};
+
+TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
+  // Given a rep's customer and an opportunity of 120,000.00 in the default pipeline
+  auto customer = Customer(kRep, "杭州云栖科技有限公司", "13800138000");
+  auto opp = NewOpportunity(kRep, customer.name(), 12000000);
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  EXPECT_EQ(opp->stage_id(), "initial_contact");
+  EXPECT_EQ(opp->stage_name(), "初步接触");
+  EXPECT_EQ(opp->owner_id(), "u1");
+  ASSERT_TRUE(Move(kRep, *opp, "needs_analysis").ok());
+  ASSERT_TRUE(Move(kRep, *opp, "proposal").ok());
+
+  // When a quote of 2 lines is made, sent and accepted
+  v1::CreateQuoteRequest cq;
+  cq.mutable_quote()->set_opportunity(opp->name());
+  auto* line = cq.mutable_quote()->mutable_current()->add_lines();
+  line->set_product("货架");
+  line->set_quantity_milli(2500);       // 2.5 套
+  line->set_unit_price_minor(3333333);  // 33,333.33
+  line->set_discount_bp(950);           // 9.5% off
+  line->set_tax_rate_bp(1300);          // 13% VAT
+  line = cq.mutable_quote()->mutable_current()->add_lines();
+  line->set_product("实施服务");
+  line->set_quantity_milli(1000);
+  line->set_unit_price_minor(1000000);
+  line->set_tax_rate_bp(600);
+  cq.set_request_id("quote-1");
+  auto quote = Sync(&OpportunityEngine::CreateQuote, kRep, cq);
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  // 2.5 × 33,333.33 = 83,333.325 → 83,333.33; 9.5% = 7,916.67; net 75,416.66; VAT 9,804.17
+  EXPECT_EQ(quote->current().lines(0).total_minor(), 8522083);
+  EXPECT_EQ(quote->current().totals().total_minor(), 8522083 + 1060000);
+  v1::SendQuoteRequest sq;
+  sq.set_name(quote->name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::SendQuote, kRep, sq).ok());
+  v1::AcceptQuoteRequest aq;
+  aq.set_name(quote->name());
+  aq.set_start_date("2026-02-01");
+  aq.set_end_date("2027-01-31");
+  aq.set_request_id("accept-1");
+  auto accepted = Sync(&OpportunityEngine::AcceptQuote, kRep, aq);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  // Then the quote is accepted and a contract draft holds its total
+  EXPECT_EQ(accepted->quote().status(), v1::QUOTE_STATUS_ACCEPTED);
+  const v1::Contract& draft = accepted->contract();
+  EXPECT_EQ(accepted->quote().contract(), draft.name());
+  EXPECT_EQ(draft.status(), v1::CONTRACT_STATUS_DRAFT);
+  EXPECT_EQ(draft.amount().amount_minor(), 9582083);
+  EXPECT_EQ(draft.number(), "HT202601010001");
+  EXPECT_EQ(draft.title(), "智能仓储系统");
+  // Accepting again (a retry) changes nothing
+  auto again = Sync(&OpportunityEngine::AcceptQuote, kRep, aq);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->contract().name(), draft.name());
+  EXPECT_EQ(again->contract().etag(), draft.etag());
+
+  // When submitted above the threshold (100,000.00), a manager approves it
+  v1::SetContractPolicyRequest policy;
+  policy.set_approval_threshold_minor(5000000);
+  ASSERT_TRUE(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).ok());
+  EXPECT_EQ(Sync(&OpportunityEngine::SetContractPolicy, kManager, policy).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::SubmitContractRequest submit;
+  submit.set_name(draft.name());
+  auto submitted = Sync(&OpportunityEngine::SubmitContract, kRep, submit);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  EXPECT_EQ(submitted->status(), v1::CONTRACT_STATUS_PENDING_APPROVAL);
+  v1::ApproveContractRequest approve;
+  approve.set_name(draft.name());
+  EXPECT_EQ(Sync(&OpportunityEngine::ApproveContract, kRep, approve).status().code(), absl::StatusCode::kPermissionDenied);
+  auto active = Sync(&OpportunityEngine::ApproveContract, kManager, approve);
+  ASSERT_TRUE(active.ok()) << active.status();
+  EXPECT_EQ(active->status(), v1::CONTRACT_STATUS_ACTIVE);
+
+  // And a plan of two instalments, a backdated payment, and the receivable
+  v1::SetPaymentPlanRequest plan;
+  plan.set_name(draft.name());
+  auto* i1 = plan.add_instalments();
+  i1->set_due_date("2026-02-15");
+  i1->set_amount_minor(4791042);
+  auto* i2 = plan.add_instalments();
+  i2->set_due_date("2026-06-30");
+  i2->set_amount_minor(4791041);
+  ASSERT_TRUE(Sync(&OpportunityEngine::SetPaymentPlan, kRep, plan).ok());
+  clock_.Advance(absl::Hours(24 * 40));  // 2026-02-10
+  v1::RecordPaymentRequest pay;
+  pay.set_name(draft.name());
+  pay.mutable_payment()->set_amount_minor(3000000);
+  *pay.mutable_payment()->mutable_paid_at() = ToProto(clock_.Now() - absl::Hours(24 * 3));
+  pay.mutable_payment()->set_method("银行转账");
+  pay.set_request_id("pay-1");
+  auto paid = Sync(&OpportunityEngine::RecordPayment, kRep, pay);
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_EQ(paid->collected_minor(), 3000000);
+  EXPECT_EQ(paid->receivable_minor(), 6582083);
+  EXPECT_EQ(Sync(&OpportunityEngine::RecordPayment, kRep, pay)->payments_size(), 1);  // retried: once
+  v1::GetCustomerReceivablesRequest cr;
+  cr.set_customer(customer.name());
+  auto receivables = engine_->GetCustomerReceivables(kRep, cr, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(receivables.ok()) << receivables.status();
+  EXPECT_EQ(receivables->total_receivable_minor().at("CNY"), 6582083);
+
+  // The scheduler reports instalment 1 overdue after its due date, once
+  clock_.Advance(absl::Hours(24 * 6));  // 2026-02-16
+  auto run = engine_->RunScheduler(clock_.Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->overdue_instalments, 1);
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->overdue_instalments, 0);
+  v1::GetReceivableRequest gr;
+  gr.set_name(draft.name());
+  auto receivable = engine_->GetReceivable(kRep, gr, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(receivable->overdue_minor(), 4791042 - 3000000);
+
+  // The opportunity is won; its history names who did what
+  v1::WinOpportunityRequest win;
+  win.set_name(opp->name());
+  auto won = Sync(&OpportunityEngine::Win, kRep, win);
+  ASSERT_TRUE(won.ok()) << won.status();
+  EXPECT_EQ(won->status(), v1::OPPORTUNITY_STATUS_WON);
+  auto events = Events(opp->name());
+  ASSERT_EQ(events.size(), 4u);  // created, 2 stage changes, won
+  EXPECT_EQ(events[1].event_type(), "crm.opportunities.v1.OpportunityStageChanged");
+  EXPECT_EQ(events[1].actor().user_id(), "u1");
+  EXPECT_NE(events[1].payload_json().find("needs_analysis"), std::string::npos);
+}
+
+TEST_F(OpportunityEngineTest, BadInputNamesTheField) {
+  auto customer = Customer(kRep, "宁波港通物流", "13900139000");
+  auto bad_create = [&](auto mutate) {
+    v1::CreateOpportunityRequest req;
+    req.mutable_opportunity()->set_customer(customer.name());
+    req.mutable_opportunity()->set_title("冷链");
+    mutate(req);
+    return FieldOf(Sync(&OpportunityEngine::CreateOpportunity, kRep, req).status());
+  };
+  EXPECT_EQ(bad_create([](auto& r) { r.mutable_opportunity()->set_customer(""); }), "opportunity.customer");
+  EXPECT_EQ(bad_create([](auto& r) { r.mutable_opportunity()->set_customer("customers/nope"); }), "opportunity.customer");
+  EXPECT_EQ(bad_create([](auto& r) {
+              r.mutable_opportunity()->set_customer("customers/0190a0a0-0000-7000-8000-000000000000");
+            }),
+            "opportunity.customer");
+  EXPECT_EQ(bad_create([](auto& r) { r.mutable_opportunity()->set_title(""); }), "opportunity.name");
+  EXPECT_EQ(bad_create([](auto& r) { r.mutable_opportunity()->set_pipeline_id("nope"); }), "opportunity.pipeline_id");
+  EXPECT_EQ(bad_create([](auto& r) { r.mutable_opportunity()->set_expected_close_date("2026-13-01"); }),
+            "opportunity.expected_close_date");
+  EXPECT_EQ(bad_create([](auto& r) { r.mutable_opportunity()->mutable_amount()->set_amount_minor(-1); }),
+            "opportunity.amount.amount_minor");
+  EXPECT_EQ(bad_create([](auto& r) { r.mutable_opportunity()->mutable_amount()->set_currency("XXX"); }),
+            "opportunity.amount.currency");
+  EXPECT_EQ(bad_create([](auto& r) { r.set_request_id("has space"); }), "request_id");
+  EXPECT_EQ(bad_create([](auto& r) { r.mutable_opportunity()->set_stage_id("won"); }), "stage_id");
+
+  auto opp = NewOpportunity(kRep, customer.name(), 100);
+  ASSERT_TRUE(opp.ok());
+  v1::UpdateOpportunityRequest up;
+  up.mutable_opportunity()->set_name(opp->name());
+  up.mutable_opportunity()->set_etag("7");
+  up.mutable_opportunity()->set_title("新名称");
+  EXPECT_EQ(Sync(&OpportunityEngine::UpdateOpportunity, kRep, up).status().code(), absl::StatusCode::kAborted);
+  up.mutable_opportunity()->set_etag("x");
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::UpdateOpportunity, kRep, up).status()), "opportunity.etag");
+  up.mutable_opportunity()->clear_etag();
+  up.mutable_update_mask()->add_paths("stage_id");
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::UpdateOpportunity, kRep, up).status()), "update_mask");
+  EXPECT_EQ(FieldOf(Move(kRep, *opp, "").status()), "stage_id");
+  EXPECT_EQ(FieldOf(Move(kRep, *opp, "nope").status()), "stage_id");
+  v1::LoseOpportunityRequest lose;
+  lose.set_name(opp->name());
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::Lose, kRep, lose).status()), "reason");
+  v1::ListOpportunitiesRequest list;
+  list.set_filter("colour = red");
+  EXPECT_EQ(FieldOf(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5)).status()), "filter");
+  list.set_filter("");
+  list.set_order_by("colour");
+  EXPECT_EQ(FieldOf(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5)).status()), "order_by");
+  v1::CreateQuoteRequest cq;
+  cq.mutable_quote()->set_opportunity(opp->name());
+  cq.mutable_quote()->mutable_current()->add_lines()->set_product("x");
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::CreateQuote, kRep, cq).status()), "quote.lines[0].quantity_milli");
+  v1::CreateContractRequest cc;
+  cc.mutable_contract()->set_customer(customer.name());
+  cc.mutable_contract()->set_title("合同");
+  cc.mutable_contract()->mutable_amount()->set_amount_minor(100);
+  cc.mutable_contract()->set_start_date("2026-01-01");
+  cc.mutable_contract()->set_end_date("2025-01-01");
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::CreateContract, kRep, cc).status()), "contract.end_date");
+  cc.mutable_contract()->set_number("HT1");
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::CreateContract, kRep, cc).status()), "contract.number");
+}
+
+TEST_F(OpportunityEngineTest, PermissionsFollowOwnerAndTeam) {
+  auto customer = Customer(kRep, "苏州精工", "13700137000");
+  auto opp = NewOpportunity(kRep, customer.name(), 100);
+  ASSERT_TRUE(opp.ok());
+  // Another rep neither sees the customer's opportunities nor creates one on it
+  v1::GetOpportunityRequest get;
+  get.set_name(opp->name());
+  EXPECT_EQ(engine_->GetOpportunity(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(NewOpportunity(kRep2, customer.name(), 100).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Move(kRep2, *opp, "needs_analysis").status().code(), absl::StatusCode::kPermissionDenied);
+  // The team's manager does both; lists hold what each may see
+  EXPECT_TRUE(Move(kManager, *opp, "needs_analysis").ok());
+  v1::ListOpportunitiesRequest list;
+  EXPECT_EQ(engine_->ListOpportunities(kRep2, list, absl::Now() + absl::Seconds(5))->total_size(), 0);
+  auto all = engine_->ListOpportunities(kManager, list, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->total_size(), 1);
+  // 需求分析 weighs 30%: 0.30 of 1.00
+  EXPECT_EQ(all->weighted_amount_minor().at("CNY"), 30);
+  // Settings are for admins
+  v1::SetPipelinesRequest sp;
+  EXPECT_EQ(Sync(&OpportunityEngine::SetPipelines, kManager, sp).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(OpportunityEngineTest, ARetriedCreateWithTheSameRequestIdWritesOnce) {
+  auto customer = Customer(kRep, "成都天府软件", "13600136000");
+  auto a = NewOpportunity(kRep, customer.name(), 100, "create-opp-1");
+  auto b = NewOpportunity(kRep, customer.name(), 100, "create-opp-1");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->name(), b->name());
+  EXPECT_EQ(b->etag(), "1");
+  EXPECT_EQ(Events(a->name()).size(), 1u);
+}
+
+TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDeletedCustomersFlagOpenOnes) {
+  auto survivor = Customer(kRep, "深圳华强电子", "13500135000");
+  auto merged = Customer(kRep, "深圳华强电子有限公司", "13500135001");
+  auto open = NewOpportunity(kRep, merged.name(), 100);
+  auto won = NewOpportunity(kRep, merged.name(), 200);
+  ASSERT_TRUE(open.ok() && won.ok());
+  v1::WinOpportunityRequest win;
+  win.set_name(won->name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::Win, kRep, win).ok());
+
+  // When the customers service merges them
+  customers::v1::MergeCustomersRequest mr;
+  mr.set_survivor(survivor.name());
+  mr.set_merged(merged.name());
+  auto m = SyncCustomers(&customers::CustomerEngine::MergeCustomers, kManager, mr);
+  ASSERT_TRUE(m.ok()) << m.status();
+  // Then both opportunities follow the survivor, caused by the customers event
+  auto moved = Eventually(open->name(), [&](const v1::Opportunity& o) { return o.customer() == survivor.name(); });
+  EXPECT_EQ(moved.customer(), survivor.name());
+  EXPECT_EQ(Eventually(won->name(), [&](const v1::Opportunity& o) { return o.customer() == survivor.name(); }).customer(),
+            survivor.name());
+  auto events = Events(open->name());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].event_type(), "crm.opportunities.v1.OpportunityCustomerChanged");
+  EXPECT_EQ(events[1].actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
+  EXPECT_FALSE(events[1].causation_id().empty());
+
+  // When the survivor goes to the recycle bin, its open opportunity is flagged, the won one not
+  customers::v1::DeleteCustomerRequest del;
+  del.set_name(survivor.name());
+  ASSERT_TRUE(SyncCustomers(&customers::CustomerEngine::Delete, kRep, del).ok());
+  EXPECT_TRUE(Eventually(open->name(), [](const v1::Opportunity& o) { return o.customer_deleted(); }).customer_deleted());
+  EXPECT_FALSE(Get(kAdmin, won->name()).customer_deleted());
+  v1::ListOpportunitiesRequest flagged;
+  flagged.set_filter("customer_deleted = true");
+  EXPECT_EQ(engine_->ListOpportunities(kManager, flagged, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  // And back out of the recycle bin, the flag is cleared
+  customers::v1::UndeleteCustomerRequest undel;
+  undel.set_name(survivor.name());
+  ASSERT_TRUE(SyncCustomers(&customers::CustomerEngine::Undelete, kRep, undel).ok());
+  EXPECT_FALSE(Eventually(open->name(), [](const v1::Opportunity& o) { return !o.customer_deleted(); }).customer_deleted());
+  // A merged customer takes no new opportunities
+  EXPECT_EQ(NewOpportunity(kRep, merged.name(), 1).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(OpportunityEngineTest, AReactionMissedWhileStoppedIsMadeAtTheNextStart) {
+  auto customer = Customer(kRep, "武汉光谷生物", "13400134000");
+  auto opp = NewOpportunity(kRep, customer.name(), 100);
+  ASSERT_TRUE(opp.ok());
+  // Given the opportunities service is down while the customer is deleted
+  engine_.reset();
+  db_.reset();
+  customers::v1::DeleteCustomerRequest del;
+  del.set_name(customer.name());
+  ASSERT_TRUE(SyncCustomers(&customers::CustomerEngine::Delete, kRep, del).ok());
+  // When it starts again, the catch-up and the start's reconciliation flag the opportunity
+  OpenOpportunities();
+  EXPECT_TRUE(Get(kAdmin, opp->name()).customer_deleted());
+}
+
+TEST_F(OpportunityEngineTest, StageTimeoutsAreEmittedOncePerStay) {
+  auto customer = Customer(kRep, "西安秦川机械", "13300133000");
+  auto opp = NewOpportunity(kRep, customer.name(), 100);
+  ASSERT_TRUE(opp.ok());
+  ASSERT_TRUE(Move(kRep, *opp, "needs_analysis").ok());  // times out after 5 days
+  clock_.Advance(absl::Hours(24 * 5) - absl::Minutes(1));
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->stage_timeouts, 0);
+  clock_.Advance(absl::Minutes(2));
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->stage_timeouts, 1);
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now() + absl::Hours(48))->stage_timeouts, 0);
+  auto o = Get(kRep, opp->name());
+  EXPECT_TRUE(o.stage_history().rbegin()->timed_out());
+  EXPECT_EQ(o.seconds_in_stage().at("needs_analysis"), 5 * 86400 + 60);
+}
+
+TEST_F(OpportunityEngineTest, ProjectionsEqualAFreshRebuildAfterARestart) {
+  auto customer = Customer(kRep, "青岛海风贸易", "13200132000");
+  for (int i = 0; i < 5; ++i) {
+    auto opp = NewOpportunity(kRep, customer.name(), 1000 * (i + 1));
+    ASSERT_TRUE(opp.ok());
+    ASSERT_TRUE(Move(kRep, *opp, "needs_analysis").ok());
+  }
+  v1::CreateContractRequest cc;
+  cc.mutable_contract()->set_customer(customer.name());
+  cc.mutable_contract()->set_title("年度服务合同");
+  cc.mutable_contract()->mutable_amount()->set_amount_minor(1000000);
+  cc.mutable_contract()->set_start_date("2026-01-01");
+  cc.mutable_contract()->set_end_date("2026-12-31");
+  ASSERT_TRUE(Sync(&OpportunityEngine::CreateContract, kRep, cc).ok());
+  const std::string live = *projection::Checksum(*db_);
+  OpenOpportunities();  // restart on the same projections
+  EXPECT_EQ(*projection::Checksum(*db_), live);
+  auto n = projection::Rebuild(*log_, OpportunityEngine::Spec({.clock = &clock_}), dir_ + "/fresh");
+  ASSERT_TRUE(n.ok()) << n.status();
+  auto fresh = projection::ProjectionDb::Open({.path = dir_ + "/fresh"});
+  EXPECT_EQ(*projection::Checksum(**fresh), live);
+}
+
+}  // namespace
+}  // namespace crm::opportunities
