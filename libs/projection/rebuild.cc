@@ -89,6 +89,13 @@ absl::StatusOr<std::string> Checksum(ProjectionDb& db) {
   return absl::StrCat(rows, ":", absl::BytesToHexString(acc));
 }
 
+absl::StatusOr<int64_t> LagRecords(eventlog::Log& log, ProjectionDb& db, const std::string& topic) {
+  CRM_ASSIGN_OR_RETURN(std::vector<int64_t> ends, log.EndOffsets(topic));
+  int64_t lag = 0;
+  for (int32_t p = 0; p < static_cast<int32_t>(ends.size()); ++p) lag += ends[p] - db.NextOffset(topic, p);
+  return lag;
+}
+
 absl::Status WaitForToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline) {
   auto t = DecodeToken(token);
   if (!t.ok()) return InvalidFieldError(field, t.status().message());

@@ -51,6 +51,9 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log
 // rebuild"): "<rows>:<hex>".
 absl::StatusOr<std::string> Checksum(ProjectionDb& db);
 
+// Records of `topic` in the log that `db` has not applied yet (the projection lag).
+absl::StatusOr<int64_t> LagRecords(eventlog::Log& log, ProjectionDb& db, const std::string& topic);
+
 // A request's min_consistency_token: blocks until `db` reached it (WaitForToken) or calls
 // `done` once it has (AfterToken, see ProjectionDb::NotifyWhenReached). INVALID_ARGUMENT
 // naming `field` for a malformed token; DEADLINE_EXCEEDED at `deadline`.

@@ -1,4 +1,5 @@
-// crmd: every service in one process on the embedded log (DESIGN §6). For now: customers.
+// crmd: every service in one process on the embedded log (DESIGN §6): customers and
+// opportunities so far.
 #include <filesystem>
 
 #include "CLI/CLI.hpp"
@@ -9,6 +10,7 @@
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
 #include "services/customers/customers_host.h"
+#include "services/opportunities/opportunities_host.h"
 
 int main(int argc, char** argv) {
   crm::server::BlockTerminationSignals();
@@ -31,7 +33,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--scheduler-interval", scheduler_seconds,
-                 "Seconds between scheduler runs (public-pool returns, recycle-bin purges); 0 disables")
+                 "Seconds between scheduler runs (public-pool returns, recycle-bin purges, stage timeouts, "
+                 "contract renewals and expiry, overdue instalments); 0 disables")
       ->capture_default_str()->check(CLI::Range(0, 86400));
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
@@ -59,10 +62,18 @@ int main(int argc, char** argv) {
       {.dir = data_dir + "/customers", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
        .scheduler_interval = absl::Seconds(scheduler_seconds)});
   if (!customers.ok()) crm::server::ExitWithError(std::string(customers.status().message()));
-  if (auto s = runtime.Start((*customers)->services()); !s.ok()) {
+  auto opportunities = crm::opportunities::OpportunitiesHost::Open(
+      log->get(), &runtime,
+      {.dir = data_dir + "/opportunities", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
+       .scheduler_interval = absl::Seconds(scheduler_seconds)});
+  if (!opportunities.ok()) crm::server::ExitWithError(std::string(opportunities.status().message()));
+  std::vector<grpc::Service*> services = (*customers)->services();
+  for (grpc::Service* s : (*opportunities)->services()) services.push_back(s);
+  if (auto s = runtime.Start(services); !s.ok()) {
     crm::server::ExitWithError(std::string(s.message()));
   }
   (*customers)->StartLoops();
+  (*opportunities)->StartLoops();
 
   crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", listen,
                                     "), metrics on port ", m->port(), ", data in ", data_dir));
@@ -71,6 +82,7 @@ int main(int argc, char** argv) {
   const absl::Time t0_stop = absl::Now();
   runtime.Shutdown();
   const absl::Time t1_stop = absl::Now();
+  opportunities->reset();
   customers->reset();
   log->reset();
   crm::server::LogInfo(absl::StrCat("drained in ", absl::FormatDuration(t1_stop - t0_stop),

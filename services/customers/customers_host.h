@@ -3,15 +3,15 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
 #include "libs/server/metrics.h"
+#include "libs/server/periodic.h"
 #include "libs/server/runtime.h"
+#include "libs/server/service_projections.h"
 #include "services/customers/customer_engine.h"
 #include "services/customers/customers_service.h"
 
@@ -22,19 +22,8 @@ namespace crm::customers {
 // background loops: the projection-lag gauge and the scheduler. Not thread-safe; one per process.
 class CustomersHost {
  public:
-  struct Options {
-    // Folder of the projections. Required.
-    std::string dir;
-    // Rebuild the projections from the log before serving. Default: false.
-    bool rebuild = false;
-    // Required.
-    Clock* clock = nullptr;
-    // Required; must outlive the host.
-    server::Metrics* metrics = nullptr;
-    // How often the scheduler runs (pool returns, recycle-bin purges); zero disables it.
-    // Default: 1 minute.
-    absl::Duration scheduler_interval = absl::Minutes(1);
-  };
+  // The scheduler returns idle customers to the public pool and purges the recycle bin.
+  using Options = server::HostOptions;
 
   // Opens everything up to a caught-up engine and the service on `runtime` (not yet started).
   // `log` and `runtime` must outlive the host.
@@ -58,8 +47,7 @@ class CustomersHost {
   std::unique_ptr<CustomerEngine> engine_;
   std::unique_ptr<CustomersService> service_;
   std::unique_ptr<LeadsService> leads_;
-  absl::Notification stop_;
-  std::thread lag_, scheduler_;
+  server::Periodic loops_;
 };
 
 }  // namespace crm::customers

@@ -19,7 +19,13 @@ inline constexpr char kCustomersTopic[] = "crm.customers.events.v1";
 // engine reconciles at start (a reaction a crash interrupted is completed then).
 inline constexpr char kWatchedCustomers[] = "cw/";
 
-// Folds one record of the customers topic into the "cr/<id>" rows (and "cw/<id>"). Leads, settings and the
+// "lc/<lead id>": LeadConversionRef of a lead converted with an opportunity requested whose
+// opportunity does not exist yet; the opportunities projection drops it when it does.
+inline constexpr char kPendingConversions[] = "lc/";
+// The id of the opportunity a lead conversion asks for (one per lead: exactly once).
+std::string ConversionOpportunityId(const std::string& lead_id);
+
+// Folds one record of the customers topic into the "cr/<id>" rows (and "cw/<id>", "lc/<id>"). Leads, settings and the
 // events that change none of these facts are ignored. DATA_LOSS for a record that is not an
 // envelope or whose payload does not match its type.
 absl::Status ApplyCustomerRecord(projection::ProjectionDb& db, const eventlog::Record& record,

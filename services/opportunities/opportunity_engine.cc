@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
@@ -446,6 +447,67 @@ void OpportunityEngine::ReactTo(const std::vector<eventlog::Record>& records) {
       server::LogWarn(absl::StrCat("opportunities: reacting to customers/", id, ": ", n.status().ToString()));
     }
   }
+  if (auto n = ReconcileConversions(); !n.ok()) {
+    server::LogWarn(absl::StrCat("opportunities: lead conversions: ", n.status().ToString()));
+  }
+}
+
+absl::StatusOr<int64_t> OpportunityEngine::ReconcileConversions() {
+  std::vector<v1::LeadConversionRef> pending;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(kPendingConversions); it->Valid() && it->key().starts_with(kPendingConversions); it->Next()) {
+      v1::LeadConversionRef ref;
+      if (!ref.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+        return absl::DataLossError("undecodable lead conversion row");
+      }
+      pending.push_back(std::move(ref));
+    }
+    CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan lead conversions"));
+  }
+  CRM_ASSIGN_OR_RETURN(OpportunitySettings settings, ReadSettings(db_->db()));
+  CRM_ASSIGN_OR_RETURN(v1::Pipeline pipeline, PipelineById(settings, ""));
+  int64_t created = 0;
+  for (const auto& ref : pending) {
+    CRM_ASSIGN_OR_RETURN(CustomerView customer, ReadCustomerView(db_->db(), ref.customer_id()));
+    if (!customer.exists) continue;  // its CustomerCreated is in another partition, not read yet
+    opportunities::CreateOpportunity cmd;
+    cmd.profile.set_customer_id(ref.customer_id());
+    cmd.profile.set_name(ref.name().empty() ? "线索转化商机" : ref.name());
+    cmd.profile.mutable_amount()->set_amount_minor(ref.amount_minor());
+    cmd.profile.mutable_amount()->set_currency(ref.currency().empty() ? "CNY" : ref.currency());
+    cmd.profile.set_owner_id(ref.owner_id());
+    cmd.profile.set_team_id(ref.team_id());
+    cmd.profile.set_lead_id(ref.lead_id());
+    cmd.pipeline = pipeline;
+    cmd.customer = customer;
+    absl::Notification written;
+    absl::Status status;
+    bool wrote = false;
+    // Written as the service on behalf of the converter, who owns it.
+    Execute<OpportunityState, OpportunityEvent>(
+        kReactor, ConversionOpportunityId(ref.lead_id()), "",
+        [cmd](const OpportunityState* s) -> Decision {
+          if (s != nullptr) return std::vector<OpportunityEvent>{};
+          return Decide(s, kReactor, cmd);
+        },
+        [&](absl::StatusOr<Written<OpportunityState>> w) {
+          status = w.status();
+          wrote = w.ok() && !w->token.empty();
+          written.Notify();
+        },
+        Cause{.source = common::v1::ACTOR_SOURCE_SYSTEM,
+              .causation_id = ref.cause_event_id(),
+              .correlation_id = absl::StrCat("lead-conversion-", ref.lead_id())});
+    written.WaitForNotification();
+    if (!status.ok()) {
+      // A customer merged or deleted since: the conversion stays pending and visible in the log.
+      if (!absl::IsFailedPrecondition(status)) return status;
+      continue;
+    }
+    if (wrote) ++created;
+  }
+  return created;
 }
 
 absl::StatusOr<int64_t> OpportunityEngine::ReconcileCustomer(const std::string& id) {
@@ -506,7 +568,7 @@ absl::Status OpportunityEngine::ReconcileAll() {
     if (s.has_value()) ids.insert(s->profile().customer_id());
   }
   for (const auto& id : ids) CRM_RETURN_IF_ERROR(ReconcileCustomer(id).status());
-  return absl::OkStatus();
+  return ReconcileConversions().status();
 }
 
 }  // namespace crm::opportunities

@@ -135,6 +135,9 @@ class OpportunityEngine {
   // Reacts to customer `id` as the view knows it: its opportunities follow a merge and carry
   // the recycle-bin flag. Blocks until durable; returns the opportunities changed.
   absl::StatusOr<int64_t> ReconcileCustomer(const std::string& id);
+  // Creates the opportunities that lead conversions asked for (pending "lc/" rows) once their
+  // customer is known. Blocks until durable; returns the opportunities created.
+  absl::StatusOr<int64_t> ReconcileConversions();
   // The customers view's follower (status, progress).
   const projection::Follower* customers_follower() const { return follower_.get(); }
 

@@ -141,6 +141,16 @@ class OpportunityEngineTest : public ::testing::Test {
                     : std::vector<v1::ResourceEvent>();
   }
 
+  // The live projections equal a fresh rebuild from both topics.
+  void ExpectEqualsFreshRebuild() {
+    const std::string path = absl::StrCat(dir_, "/fresh-", rebuilds_++);
+    auto n = projection::Rebuild(*log_, OpportunityEngine::Spec({.clock = &clock_}), path);
+    ASSERT_TRUE(n.ok()) << n.status();
+    auto fresh = projection::ProjectionDb::Open({.path = path});
+    EXPECT_EQ(*projection::Checksum(**fresh), *projection::Checksum(*db_));
+  }
+
+  int rebuilds_ = 0;
   static inline int counter_ = 0;
   ManualClock clock_{absl::FromUnixSeconds(1767225600)};  // 2026-01-01 08:00 in Beijing
   std::string dir_;
@@ -417,6 +427,7 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   EXPECT_FALSE(Eventually(open->name(), [](const v1::Opportunity& o) { return !o.customer_deleted(); }).customer_deleted());
   // A merged customer takes no new opportunities
   EXPECT_EQ(NewOpportunity(kRep, merged.name(), 1).status().code(), absl::StatusCode::kFailedPrecondition);
+  ExpectEqualsFreshRebuild();
 }
 
 TEST_F(OpportunityEngineTest, AReactionMissedWhileStoppedIsMadeAtTheNextStart) {
@@ -432,6 +443,44 @@ TEST_F(OpportunityEngineTest, AReactionMissedWhileStoppedIsMadeAtTheNextStart) {
   // When it starts again, the catch-up and the start's reconciliation flag the opportunity
   OpenOpportunities();
   EXPECT_TRUE(Get(kAdmin, opp->name()).customer_deleted());
+}
+
+TEST_F(OpportunityEngineTest, ALeadConvertedWithAnOpportunityRequestedGetsExactlyOne) {
+  customers::v1::CreateLeadRequest cl;
+  cl.mutable_lead()->set_contact_name("李雷");
+  cl.mutable_lead()->set_company("合肥新能源");
+  cl.mutable_lead()->set_phone("13100131000");
+  auto lead = SyncCustomers(&customers::CustomerEngine::CreateLead, kRep, cl);
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  customers::v1::ConvertLeadRequest conv;
+  conv.set_name(lead->name());
+  conv.set_create_opportunity(true);
+  conv.set_opportunity_name("储能柜 200 台");
+  conv.set_expected_amount_minor(50000000);
+  auto converted = SyncCustomers(&customers::CustomerEngine::ConvertLead, kRep, conv);
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  const std::string id = absl::StrCat("opportunities/", ConversionOpportunityId(lead->name().substr(6)));
+  v1::Opportunity o;
+  for (int i = 0; i < 1000; ++i) {
+    v1::GetOpportunityRequest get;
+    get.set_name(id);
+    auto got = engine_->GetOpportunity(kRep, get, absl::Now() + absl::Seconds(5));
+    if (got.ok()) {
+      o = *got;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(o.title(), "储能柜 200 台");
+  EXPECT_EQ(o.owner_id(), "u1");
+  EXPECT_EQ(o.customer(), converted->customer().name());
+  EXPECT_EQ(o.amount().amount_minor(), 50000000);
+  // A restart and a rebuild make no second one
+  OpenOpportunities();
+  v1::ListOpportunitiesRequest list;
+  EXPECT_EQ(engine_->ListOpportunities(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(Events(id).size(), 1u);
+  ExpectEqualsFreshRebuild();
 }
 
 TEST_F(OpportunityEngineTest, StageTimeoutsAreEmittedOncePerStay) {
@@ -466,10 +515,7 @@ TEST_F(OpportunityEngineTest, ProjectionsEqualAFreshRebuildAfterARestart) {
   const std::string live = *projection::Checksum(*db_);
   OpenOpportunities();  // restart on the same projections
   EXPECT_EQ(*projection::Checksum(*db_), live);
-  auto n = projection::Rebuild(*log_, OpportunityEngine::Spec({.clock = &clock_}), dir_ + "/fresh");
-  ASSERT_TRUE(n.ok()) << n.status();
-  auto fresh = projection::ProjectionDb::Open({.path = dir_ + "/fresh"});
-  EXPECT_EQ(*projection::Checksum(**fresh), live);
+  ExpectEqualsFreshRebuild();
 }
 
 }  // namespace

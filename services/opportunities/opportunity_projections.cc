@@ -8,6 +8,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
+#include "services/opportunities/customer_refs.h"
 
 namespace crm::opportunities {
 
@@ -126,6 +127,12 @@ absl::Status Fold(ProjectionDb& db, const eventlog::Record& r, const EventEnvelo
   b.Put(projection::History(s.id(), s.version()), r.value);
   if (!env.correlation_id().empty()) b.Put(projection::Request(env.correlation_id(), s.id()), "");
   b.Put(key, s.SerializeAsString());
+  if constexpr (std::is_same_v<Event, OpportunityEvent>) {
+    if (const auto* c = std::get_if<v1::OpportunityCreated>(&event);
+        c != nullptr && !c->profile().lead_id().empty() && s.id() == ConversionOpportunityId(c->profile().lead_id())) {
+      b.Delete(absl::StrCat(kPendingConversions, c->profile().lead_id()));  // the conversion is done
+    }
+  }
   if constexpr (std::is_same_v<Event, ContractEvent>) {
     if (const auto* d = std::get_if<v1::ContractDrafted>(&event)) {
       // Contract numbers are HT<yyyymmdd><seq>: remember the day's highest sequence.

@@ -1,0 +1,96 @@
+#ifndef CRM_LIBS_SERVER_KAFKA_SERVICE_MAIN_H_
+#define CRM_LIBS_SERVER_KAFKA_SERVICE_MAIN_H_
+
+// The main() of a service alone on Kafka (crm-customers, crm-opportunities, ...; DESIGN §6):
+// flags, signing key, Kafka log, metrics, the gRPC runtime, the service's host, and a drain
+// on SIGTERM. `Host` has Open(log, runtime, {dir, rebuild, clock, metrics,
+// scheduler_interval}), services() and StartLoops().
+#include <filesystem>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "libs/common/clock.h"
+#include "libs/eventlog/kafka_log.h"
+#include "libs/server/logging.h"
+#include "libs/server/metrics.h"
+#include "libs/server/process.h"
+#include "libs/server/runtime.h"
+
+namespace crm::server {
+
+struct KafkaServiceDefaults {
+  std::string name;            // crm-customers
+  std::string service;         // customers: the projections' folder under --data-dir
+  std::string listen;          // 127.0.0.1:50061
+  std::string metrics_listen;  // 127.0.0.1:9465
+  std::string scheduler_help;  // what the scheduler does
+};
+
+template <typename Host>
+int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
+  BlockTerminationSignals();
+  CLI::App app{absl::StrCat(d.name, ": the ", d.service, " service on Kafka")};
+  std::string bootstrap, data_dir = "data-" + d.service, listen = d.listen, metrics_listen = d.metrics_listen, key_file;
+  bool create_key = false, rebuild = false;
+  int max_inflight = 512;
+  int scheduler_seconds = 60;
+  app.add_option("--bootstrap-servers", bootstrap, "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+      ->envname("KAFKA_BOOTSTRAP_SERVERS")
+      ->required();
+  app.add_option("--data-dir", data_dir, "Folder for projections and key")->capture_default_str();
+  app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
+      ->capture_default_str();
+  app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
+  app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
+  app.add_flag("--rebuild", rebuild, "Rebuild the projections from the log before serving");
+  app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--scheduler-interval", scheduler_seconds,
+                 absl::StrCat("Seconds between scheduler runs (", d.scheduler_help, "); 0 disables"))
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86400));
+  CLI11_PARSE(app, argc, argv);
+  if (key_file.empty()) key_file = data_dir + "/signing.key";
+
+  InitJsonLogging(d.name);
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) ExitWithError(absl::StrCat("cannot create ", data_dir, ": ", ec.message()));
+  auto key = LoadProcessSigningKey(key_file, create_key);
+  if (!key.ok()) ExitWithError(std::string(key.status().message()));
+  eventlog::KafkaLogOptions kopts;
+  kopts.bootstrap_servers = bootstrap;
+  kopts.client_id = d.name;
+  auto log = eventlog::OpenKafkaLog(kopts);
+  if (!log.ok()) ExitWithError(std::string(log.status().message()));
+  auto metrics = Metrics::Start(metrics_listen);
+  if (!metrics.ok()) ExitWithError(std::string(metrics.status().message()));
+  Metrics* m = metrics->get();
+
+  Authenticator auth(*key, SystemClock::Get());
+  RuntimeOptions ropts;
+  ropts.listen = listen;
+  ropts.max_inflight = max_inflight;
+  Runtime runtime(ropts, &auth, m);
+  auto host = Host::Open(log->get(), &runtime,
+                         {.dir = data_dir + "/" + d.service, .rebuild = rebuild, .clock = SystemClock::Get(),
+                          .metrics = m, .scheduler_interval = absl::Seconds(scheduler_seconds)});
+  if (!host.ok()) ExitWithError(std::string(host.status().message()));
+  if (auto s = runtime.Start((*host)->services()); !s.ok()) ExitWithError(std::string(s.message()));
+  (*host)->StartLoops();
+  LogInfo(absl::StrCat(d.name, " serving gRPC on port ", runtime.port(), ", Kafka ", bootstrap, ", metrics on port ",
+                       m->port()));
+  const int sig = WaitForTerminationSignal();
+  LogInfo(absl::StrCat("signal ", sig, ": draining"));
+  runtime.Shutdown();
+  host->reset();
+  LogInfo(absl::StrCat(d.name, " stopped"));
+  return 0;
+}
+
+}  // namespace crm::server
+
+#endif  // CRM_LIBS_SERVER_KAFKA_SERVICE_MAIN_H_
