@@ -267,6 +267,16 @@ absl::StatusOr<v1::ListQuotesResponse> OpportunityEngine::ListQuotes(const Calle
 
 void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContractRequest& req,
                                        Callback<v1::Contract> done) {
+  if (!req.min_consistency_token().empty()) {
+    // Wait (without a thread) until the customers view has the caller's customer write.
+    auto copy = req;
+    copy.clear_min_consistency_token();
+    return AfterToken(req.min_consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
+                      [this, c, copy = std::move(copy), done = std::move(done)](absl::Status ready) mutable {
+                        if (!ready.ok()) return done(ready);
+                        CreateContract(c, copy, std::move(done));
+                      });
+  }
   if (auto s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
   if (!req.has_contract()) return done(InvalidFieldError("contract", "is required"));
   const v1::Contract& k = req.contract();

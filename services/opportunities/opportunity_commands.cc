@@ -113,6 +113,16 @@ OpportunityEngine::DecideFn<OpportunityState, OpportunityEvent> Plain(const Call
 
 void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req,
                                           Callback<v1::Opportunity> done) {
+  if (!req.min_consistency_token().empty()) {
+    // Wait (without a thread) until the customers view has the caller's customer write.
+    auto copy = req;
+    copy.clear_min_consistency_token();
+    return AfterToken(req.min_consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
+                      [this, c, copy = std::move(copy), done = std::move(done)](absl::Status ready) mutable {
+                        if (!ready.ok()) return done(ready);
+                        CreateOpportunity(c, copy, std::move(done));
+                      });
+  }
   if (auto s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
   if (!req.has_opportunity()) return done(InvalidFieldError("opportunity", "is required"));
   const v1::Opportunity& o = req.opportunity();
