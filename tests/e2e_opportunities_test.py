@@ -136,6 +136,11 @@ def main():
             assert r.total_receivable_minor["CNY"] == 6582083, r
             won = os_("WinOpportunity", opp.WinOpportunityRequest(name=o.name, reason="方案最优"), opp.Opportunity)
             assert won.status == oevs.OPPORTUNITY_STATUS_WON
+            # The customers service reacts: a deal customer (成交), caused by the OpportunityWon
+            eventually(lambda: cs("GetCustomer", svc.GetCustomerRequest(name=c.name), svc.Customer).deals_won == 1,
+                       "the customer did not become a deal customer")
+            assert cs("GetCustomer", svc.GetCustomerRequest(name=c.name), svc.Customer).lifecycle_status \
+                == m.evs.LIFECYCLE_STATUS_DEAL
             h = os_("ListEvents", opp.ListEventsRequest(parent=k.name), opp.ListEventsResponse)
             kinds = [(e.event_type.rsplit(".", 1)[1], e.actor.user_id) for e in h.events]
             assert kinds[:3] == [("ContractDrafted", "u1"), ("ContractSubmitted", "u1"), ("ContractApproved", "m1")], kinds

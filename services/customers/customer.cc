@@ -686,6 +686,18 @@ void Apply(CustomerState& s, const CustomerEvent& event, int64_t version, absl::
   if (!s.purged()) TouchCooperation(s, before, occurred_at);
 }
 
+void ApplyEvent(CustomerState& s, const v1::CustomerDealWon&, const google::protobuf::Timestamp& at) {
+  s.mutable_profile()->set_lifecycle_status(v1::LIFECYCLE_STATUS_DEAL);
+  s.set_deals_won(s.deals_won() + 1);
+  *s.mutable_last_deal_time() = at;
+}
+
+absl::StatusOr<std::vector<CustomerEvent>> Decide(const CustomerState* state, const Caller&,
+                                                  const RecordDealWon& cmd) {
+  if (state == nullptr || !IsLive(*state)) return std::vector<CustomerEvent>{};
+  return std::vector<CustomerEvent>{cmd.deal};
+}
+
 std::vector<std::string> ChangedFields(const CustomerEvent& event) {
   return std::visit(
       [](const auto& e) -> std::vector<std::string> {
@@ -728,6 +740,8 @@ std::vector<std::string> ChangedFields(const CustomerEvent& event) {
           return {"merged_into"};
         } else if constexpr (std::is_same_v<T, v1::CustomerRuleTagged> || std::is_same_v<T, v1::CustomerRuleUntagged>) {
           return {"rule_tags"};
+        } else if constexpr (std::is_same_v<T, v1::CustomerDealWon>) {
+          return {"lifecycle_status", "deals_won", "last_deal_time"};
         } else {
           return {"purged"};
         }

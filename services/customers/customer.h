@@ -29,7 +29,7 @@ using CustomerEvent =
                  v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved, v1::FollowUpRecorded,
                  v1::CustomerReturnedToPool, v1::CustomerClaimed, v1::CustomerPurged,
                  v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged, v1::CustomerMergeUndone,
-                 v1::CustomerRuleTagged, v1::CustomerRuleUntagged>;
+                 v1::CustomerRuleTagged, v1::CustomerRuleUntagged, v1::CustomerDealWon>;
 
 using ::crm::Caller;
 
@@ -225,6 +225,15 @@ void ApplyEvent(CustomerState& s, const v1::CustomerUnmerged& e, const google::p
 void ApplyEvent(CustomerState& s, const v1::CustomerMergeUndone& e, const google::protobuf::Timestamp& at);
 void ApplyEvent(CustomerState& s, const v1::CustomerRuleTagged& e, const google::protobuf::Timestamp& at);
 void ApplyEvent(CustomerState& s, const v1::CustomerRuleUntagged& e, const google::protobuf::Timestamp& at);
+void ApplyEvent(CustomerState& s, const v1::CustomerDealWon& e, const google::protobuf::Timestamp& at);
+
+// A won opportunity (the opportunities service's, reacted to by the engine): the customer
+// becomes a deal customer. Nothing for a customer that is not live (the deal stays pending).
+struct RecordDealWon {
+  v1::CustomerDealWon deal;
+};
+absl::StatusOr<std::vector<CustomerEvent>> Decide(const CustomerState* state, const Caller& caller,
+                                                  const RecordDealWon& cmd);
 
 // The customer field names an event set or changed (history).
 std::vector<std::string> ChangedFields(const CustomerEvent& event);

@@ -17,6 +17,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/sha256.h"
 #include "libs/common/status_macros.h"
+#include "libs/server/logging.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer_projections.h"
@@ -147,10 +148,27 @@ absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::L
           {.topic = o.topic, .partitions = o.partitions, .source = kSource, .tenant = o.tenant,
            .clock = o.clock, .observe_append = o.observe_append},
           [db](const eventlog::Record& r, projection::Batch& b) { return ApplyCustomersRecord(*db, r, b); }));
+  projection::Follower::Options fo;
+  fo.topic = o.opportunities_topic;
+  CustomerEngine* raw = e.get();
+  fo.after_commit = [raw](const std::vector<eventlog::Record>&) {
+    if (auto n = raw->ReconcileWins(); !n.ok()) {
+      server::LogWarn(absl::StrCat("customers: won opportunities: ", n.status().ToString()));
+    }
+  };
+  CRM_ASSIGN_OR_RETURN(e->opportunities_,
+                       projection::Follower::Start(log, db, std::move(fo),
+                                                   [db](const eventlog::Record& r, projection::Batch& b) {
+                                                     return ApplyOpportunitiesRecordForCustomers(*db, r, b);
+                                                   }));
+  CRM_RETURN_IF_ERROR(e->ReconcileWins().status());
   return e;
 }
 
-CustomerEngine::~CustomerEngine() { writer_.reset(); }
+CustomerEngine::~CustomerEngine() {
+  opportunities_.reset();  // no reaction may start once the writer is gone
+  writer_.reset();
+}
 
 absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& phone,
                                      const std::string& email, const std::string& request_id,
@@ -284,6 +302,7 @@ void CustomerEngine::ExecuteHeld(const Caller& caller, common::v1::ActorSource s
     ctx.actor.set_team_id(caller.team);
     ctx.actor.set_source(source);
     ctx.correlation_id = correlation.empty() ? request_id : correlation;
+    ctx.causation_id = decided->causation_id;
     writer_->Append(head, ctx, std::move(events),
                     [this, id, res = std::move(res), after = std::move(after),
                      done = std::move(done)](absl::StatusOr<std::string> token) mutable {
@@ -923,12 +942,19 @@ absl::StatusOr<v1::ListIndustriesResponse> CustomerEngine::ListIndustries(const 
   return resp;
 }
 
-projection::ProjectionSpec CustomerEngine::Spec(const std::string& topic, int32_t partitions) {
+projection::ProjectionSpec CustomerEngine::Spec(const std::string& topic, int32_t partitions,
+                                                const std::string& opportunities_topic) {
   projection::ProjectionSpec spec;
   spec.version = kProjectionVersion;
   spec.sources.push_back({.topic = topic, .owned = true, .partitions = partitions, .apply = [](projection::ProjectionDb* db) {
                             return [db](const eventlog::Record& r, projection::Batch& b) {
                               return ApplyCustomersRecord(*db, r, b);
+                            };
+                          }});
+  spec.sources.push_back({.topic = opportunities_topic, .owned = false, .partitions = 0,
+                          .apply = [](projection::ProjectionDb* db) {
+                            return [db](const eventlog::Record& r, projection::Batch& b) {
+                              return ApplyOpportunitiesRecordForCustomers(*db, r, b);
                             };
                           }});
   return spec;
@@ -941,7 +967,8 @@ absl::StatusOr<int64_t> CustomerEngine::Rebuild(eventlog::Log& log, const std::s
 
 absl::StatusOr<std::unique_ptr<projection::ProjectionDb>> CustomerEngine::OpenProjections(
     eventlog::Log& log, const std::string& path, const Options& options, int64_t* rebuilt) {
-  return projection::OpenProjections(log, Spec(options.topic, options.partitions), path, rebuilt);
+  return projection::OpenProjections(log, Spec(options.topic, options.partitions, options.opportunities_topic), path,
+                                     rebuilt);
 }
 
 absl::StatusOr<int64_t> CustomerEngine::RebuildAndSwap(eventlog::Log& log, const std::string& topic,

@@ -16,6 +16,7 @@
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/aggregate_writer.h"
+#include "libs/projection/follower.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer.h"
@@ -27,7 +28,9 @@ inline constexpr char kTopic[] = "crm.customers.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
 // to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
-inline constexpr int64_t kProjectionVersion = 3;
+inline constexpr int64_t kProjectionVersion = 4;
+// The opportunities service's topic, followed for won opportunities (成交).
+inline constexpr char kOpportunitiesTopic[] = "crm.opportunities.events.v1";
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
 // write path of DESIGN §3, the projections of §4 and the scheduler's time-driven events.
@@ -48,6 +51,9 @@ class CustomerEngine {
     std::string tenant = "default";
     // Called with the time each append took to become durable. Default: none.
     std::function<void(absl::Duration)> observe_append;
+    // The opportunities topic, followed for won opportunities. Default:
+    // crm.opportunities.events.v1.
+    std::string opportunities_topic = kOpportunitiesTopic;
   };
 
   // Creates the topic if needed, catches the projections up with the log and becomes the
@@ -198,6 +204,11 @@ class CustomerEngine {
   };
   absl::StatusOr<SchedulerRun> RunScheduler(absl::Time now);
 
+  // Records the won opportunities (OpportunityWon of the opportunities topic) not yet on their
+  // customers as CustomerDealWon. Runs after each poll of the opportunities topic and at Open
+  // (a reaction a crash interrupted completes then). Blocks until durable.
+  absl::StatusOr<int64_t> ReconcileWins();
+
   // Builds the projections afresh from offset 0 into `path` (which must not exist), WAL off,
   // flushed at the end. Returns the number of events applied.
   static absl::StatusOr<int64_t> Rebuild(eventlog::Log& log, const std::string& topic,
@@ -217,7 +228,8 @@ class CustomerEngine {
   // Order-independent checksum of every projection row (for "equals a fresh rebuild").
   static absl::StatusOr<std::string> Checksum(projection::ProjectionDb& db);
   // What the projections are built from (libs/projection/rebuild.h).
-  static projection::ProjectionSpec Spec(const std::string& topic, int32_t partitions);
+  static projection::ProjectionSpec Spec(const std::string& topic, int32_t partitions,
+                                         const std::string& opportunities_topic = kOpportunitiesTopic);
 
  private:
   explicit CustomerEngine(projection::ProjectionDb* db, Options o) : db_(db), options_(std::move(o)) {}
@@ -233,6 +245,8 @@ class CustomerEngine {
     absl::AnyInvocable<void(bool written)> after;
     // A customer that may hold the same phone/email meanwhile (the other side of a merge).
     std::string shares_keys_with;
+    // Another service's event this reacts to (envelope causation_id).
+    std::string causation_id;
   };
   using DecideFn = absl::AnyInvocable<absl::StatusOr<Decided>(const CustomerState*)>;
   // The state after a write and its consistency token.
@@ -319,6 +333,7 @@ class CustomerEngine {
   projection::ProjectionDb* db_;
   const Options options_;
   std::unique_ptr<projection::AggregateWriter> writer_;
+  std::unique_ptr<projection::Follower> opportunities_;  // the won opportunities
 
   absl::Mutex mu_;
   std::map<std::string, std::string> reserved_ ABSL_GUARDED_BY(mu_);  // key -> customer id

@@ -28,6 +28,8 @@ std::string RuleTagPrefix(absl::string_view rule) { return absl::StrCat("g/", ru
 std::string RuleTag(absl::string_view rule, absl::string_view id) { return absl::StrCat(RuleTagPrefix(rule), id); }
 std::string CompanyNamePrefix(absl::string_view n) { return absl::StrCat("c/", n, "/"); }
 std::string CompanyName(absl::string_view n, absl::string_view id) { return absl::StrCat(CompanyNamePrefix(n), id); }
+std::string OpportunityCustomer(absl::string_view opp) { return absl::StrCat("op/", opp); }
+std::string CausedBy(absl::string_view event_id) { return absl::StrCat("cz/", event_id); }
 
 }  // namespace rows
 
@@ -100,7 +102,8 @@ absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const EventEnvelope& e) {
                    v1::CustomerUndeleted, v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved,
                    v1::FollowUpRecorded, v1::CustomerReturnedToPool, v1::CustomerClaimed,
                    v1::CustomerPurged, v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged,
-                   v1::CustomerMergeUndone, v1::CustomerRuleTagged, v1::CustomerRuleUntagged>(e);
+                   v1::CustomerMergeUndone, v1::CustomerRuleTagged, v1::CustomerRuleUntagged,
+                   v1::CustomerDealWon>(e);
 }
 
 absl::StatusOr<LeadEvent> UnpackLeadEvent(const EventEnvelope& e) {
@@ -183,6 +186,11 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
     b.Put(rows::History(id, state.version()), r.value);
   }
   if (!env.correlation_id().empty()) b.Put(rows::Request(env.correlation_id(), id), "");
+  if (!env.causation_id().empty()) {
+    // A reaction to another service's event: that event is handled.
+    b.Put(rows::CausedBy(env.causation_id()), "");
+    b.Delete(absl::StrCat(rows::kPendingWins, env.causation_id()));
+  }
   b.Put(rows::State(id), state.SerializeAsString());
   return absl::OkStatus();
 }

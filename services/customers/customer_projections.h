@@ -42,6 +42,9 @@ inline constexpr char kSettingsId[] = "settings";
 //   q/<user>/<yyyymmdd>             claims from the pool that day
 //   s/settings                      CustomerSettings
 //   l/<id>                          LeadState (history under h/ like customers')
+//   op/<opportunity id>             its customer id (from the opportunities topic)
+//   ow/<OpportunityWon event id>    PendingDeal: a won opportunity not yet recorded on its customer
+//   cz/<event id>                   "" per other service's event a customer event was caused by
 namespace rows {
 using projection::History;
 using projection::HistoryPrefix;
@@ -68,7 +71,15 @@ std::string RuleTagPrefix(absl::string_view rule);
 std::string RuleTag(absl::string_view rule, absl::string_view id);
 inline constexpr char kHistoryRoot[] = "h/";
 std::string CompanyName(absl::string_view n, absl::string_view id);
+std::string OpportunityCustomer(absl::string_view opp);
+std::string CausedBy(absl::string_view event_id);
+inline constexpr char kPendingWins[] = "ow/";
 }  // namespace rows
+
+// Folds one record of the opportunities topic into the op/ and ow/ rows (the customers
+// service reacts to won opportunities). Other events are ignored.
+absl::Status ApplyOpportunitiesRecordForCustomers(projection::ProjectionDb& db, const eventlog::Record& record,
+                                                  projection::Batch& batch);
 
 // The company-name dedupe key of a customer: empty for persons and names that normalise away.
 std::string CompanyNameKey(const CustomerState& s);

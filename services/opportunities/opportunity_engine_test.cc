@@ -283,6 +283,27 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   EXPECT_EQ(events[1].event_type(), "crm.opportunities.v1.OpportunityStageChanged");
   EXPECT_EQ(events[1].actor().user_id(), "u1");
   EXPECT_NE(events[1].payload_json().find("needs_analysis"), std::string::npos);
+
+  // The customers service takes the win: the customer is a deal customer (成交), once
+  customers::v1::Customer after;
+  for (int i = 0; i < 1000 && after.deals_won() == 0; ++i) {
+    customers::v1::GetCustomerRequest get;
+    get.set_name(customer.name());
+    after = *customers_->Get(kRep, get, absl::Now() + absl::Seconds(5));
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(after.deals_won(), 1);
+  EXPECT_EQ(after.lifecycle_status(), customers::v1::LIFECYCLE_STATUS_DEAL);
+  // ... and its projections, restarted or rebuilt from both topics, agree
+  const std::string live = *projection::Checksum(*cdb_);
+  customers_.reset();
+  int64_t rebuilt = 0;
+  cdb_.reset();
+  cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
+  customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
+  EXPECT_EQ(*projection::Checksum(*cdb_), live);
+  ASSERT_TRUE(customers::CustomerEngine::Rebuild(*log_, customers::kTopic, dir_ + "/customers-fresh").ok());
+  EXPECT_EQ(*projection::Checksum(**projection::ProjectionDb::Open({.path = dir_ + "/customers-fresh"})), live);
 }
 
 TEST_F(OpportunityEngineTest, BadInputNamesTheField) {
