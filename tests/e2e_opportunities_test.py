@@ -21,6 +21,7 @@ from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--crmd", required=True)
+    ap.add_argument("--crmctl", required=True)
     ap.add_argument("--protoc", required=True)
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
@@ -227,7 +228,44 @@ def main():
               recycle_bin_flags_open_opportunities)
         check("a lead converted with an opportunity requested gets exactly one", lead_conversion_creates_one_opportunity)
         check("bad input is INVALID_ARGUMENT naming the field", bad_input_names_the_field)
+        def crmctl_sells_and_collects():
+            env = dict(os.environ, CRM_ADDR=f"127.0.0.1:{port}", CRM_TOKEN=mint_token(key, "u1", "rep", "east"))
+
+            def ctl(*argv, rc=0):
+                p = subprocess.run([args.crmctl, *argv], env=env, capture_output=True, text=True, timeout=30)
+                assert p.returncode == rc, (argv, p.returncode, p.stdout, p.stderr)
+                return p.stdout + p.stderr
+
+            import json
+            cust = json.loads(ctl("customers", "create", "--display-name", "南京紫金物联", "--phone", "13700001111",
+                                  "-o", "json"))["name"]
+            # created a moment ago and no token passed: the service catches its view up first
+            o = json.loads(ctl("opportunities", "create", "--customer", cust, "--title", "传感器 1 万套",
+                               "--amount", "1,000,000.00", "-o", "json"))
+            assert o["amount"]["amount_minor"] == "100000000", o
+            ctl("opportunities", "move", o["name"], "proposal", "--note", "需求确认")
+            q = json.loads(ctl("quotes", "create", "--opportunity", o["name"], "--line", "传感器|10000|98.5|5|13",
+                               "-o", "json"))
+            # 10000 × 98.50 = 985,000.00; 5% off 49,250.00; VAT 13% of 935,750.00 = 121,647.50
+            assert q["current"]["totals"]["total_minor"] == "105739750", q["current"]["totals"]
+            ctl("quotes", "send", q["name"])
+            acc = json.loads(ctl("quotes", "accept", q["name"], "--start", "2026-01-01", "--end", "2026-12-31",
+                                 "-o", "json"))
+            k = acc["contract"]["name"]
+            listed = ctl("contracts", "list", "--filter", f'customer = "{cust}"')
+            assert "DRAFT" in listed and "1057397.50 CNY" in listed, listed
+            out = ctl("opportunities", "list", "--filter", f'customer = "{cust}"')
+            assert "1 of 1; total 1000000.00 CNY (weighted 600000.00)" in out, out
+            # bad flags exit 2 without a call; a refused call exits 1 naming the field
+            assert "more than 2 decimals" in ctl("contracts", "pay", k, "--amount", "1.001", "--paid-at", "2026-01-05",
+                                                  rc=2)
+            assert "neither yyyy-MM-dd" in ctl("contracts", "pay", k, "--amount", "1", "--paid-at", "yesterday", rc=2)
+            assert "CONTRACT_STATUS" in ctl("contracts", "pay", k, "--amount", "1", "--paid-at", "2026-01-05", rc=1)
+            assert "refusing" in ctl("contracts", "terminate", k, "--reason", "x", rc=2)
+            assert "field: stage_id" in ctl("opportunities", "move", o["name"], "nope", rc=1)
+
         check("acknowledged writes survive kill -9", acknowledged_writes_survive_kill_9)
+        check("crmctl sells and refuses bad input with the documented exit codes", crmctl_sells_and_collects)
         crmd["p"].send_signal(signal.SIGTERM)
         check("crmd exits 0 on SIGTERM", lambda: crmd["p"].wait(timeout=20) == 0 or (_ for _ in ()).throw(
             AssertionError(f"exit {crmd['p'].returncode}")))

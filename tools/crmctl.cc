@@ -25,6 +25,7 @@
 #include "services/customers/customer_engine.h"
 #include "tools/crmctl_common.h"
 #include "tools/crmctl_bulk.h"
+#include "tools/crmctl_sales.h"
 
 namespace {
 
@@ -41,57 +42,9 @@ struct Global {
   double timeout_s = 10;
 };
 
-std::string Time(const google::protobuf::Timestamp& t) {
-  if (t.seconds() == 0 && t.nanos() == 0) return "";
-  return google::protobuf::util::TimeUtil::ToString(t);
-}
+using crm::ctl::Time;
 
-// One "field value" line per set field, nested messages indented; enums by name.
-void PrintRows(const google::protobuf::Message& m, int indent = 0) {
-  using google::protobuf::FieldDescriptor;
-  const auto* r = m.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  r->ListFields(m, &fields);
-  auto scalar = [&](const FieldDescriptor* f, int i) -> std::string {
-    switch (f->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_STRING: return i < 0 ? r->GetString(m, f) : r->GetRepeatedString(m, f, i);
-      case FieldDescriptor::CPPTYPE_ENUM: return i < 0 ? r->GetEnum(m, f)->name() : r->GetRepeatedEnum(m, f, i)->name();
-      case FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(m, f) ? "true" : "false";
-      case FieldDescriptor::CPPTYPE_INT32: return std::to_string(r->GetInt32(m, f));
-      case FieldDescriptor::CPPTYPE_INT64: return std::to_string(r->GetInt64(m, f));
-      default: return "";
-    }
-  };
-  for (const FieldDescriptor* f : fields) {
-    const std::string pad(indent, ' ');
-    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      if (f->message_type() == google::protobuf::Timestamp::descriptor() && !f->is_repeated()) {
-        std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(),
-                    Time(static_cast<const google::protobuf::Timestamp&>(r->GetMessage(m, f))).c_str());
-        continue;
-      }
-      const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
-      for (int i = 0; i < n; ++i) {
-        std::printf("%s%s%s\n", pad.c_str(), f->name().c_str(), f->is_repeated() ? absl::StrCat("[", i, "]").c_str() : "");
-        PrintRows(f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f), indent + 2);
-      }
-    } else if (f->is_repeated()) {
-      std::vector<std::string> items;
-      for (int i = 0; i < r->FieldSize(m, f); ++i) items.push_back(scalar(f, i));
-      std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(), absl::StrJoin(items, ",").c_str());
-    } else {
-      std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(), scalar(f, -1).c_str());
-    }
-  }
-}
-
-void Print(const google::protobuf::Message& m, const Global& g) {
-  if (g.output == "json") {
-    std::cout << Json(m);
-  } else {
-    PrintRows(m);
-  }
-}
+void Print(const google::protobuf::Message& m, const Global& g) { crm::ctl::Print(m, g.output == "json"); }
 
 // Enum flags take the value's name without its prefix, in lower case: --channel website.
 template <typename Enum>
@@ -541,6 +494,9 @@ int main(int argc, char** argv) {
   rules_preview->add_option("--days", pr_days, "History to replay (default: the window)");
   rules_preview->add_option("--max", pr_max, "Hits to list (default 100)");
 
+  crm::ctl::SalesCommands sales;
+  sales.Add(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -579,6 +535,7 @@ int main(int argc, char** argv) {
   }
 
   if (g.token.empty()) return Fail("no token: pass --token or set CRM_TOKEN (see 'crmctl token --help')");
+  if (sales.Parsed()) return sales.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
   Client client(g);
   grpc::Status s;
   if (import_cmd->parsed()) {

@@ -4,10 +4,13 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 
 namespace crm::ctl {
@@ -48,6 +51,63 @@ std::string Json(const google::protobuf::Message& m) {
   o.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(m, &out, o);
   return out;
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "";
+  return google::protobuf::util::TimeUtil::ToString(t);
+}
+
+namespace {
+
+void PrintRows(const google::protobuf::Message& m, int indent) {
+  using google::protobuf::FieldDescriptor;
+  const auto* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  auto scalar = [&](const FieldDescriptor* f, int i) -> std::string {
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING: return i < 0 ? r->GetString(m, f) : r->GetRepeatedString(m, f, i);
+      case FieldDescriptor::CPPTYPE_ENUM: return i < 0 ? r->GetEnum(m, f)->name() : r->GetRepeatedEnum(m, f, i)->name();
+      case FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(m, f) ? "true" : "false";
+      case FieldDescriptor::CPPTYPE_INT32:
+        return std::to_string(i < 0 ? r->GetInt32(m, f) : r->GetRepeatedInt32(m, f, i));
+      case FieldDescriptor::CPPTYPE_INT64:
+        return std::to_string(i < 0 ? r->GetInt64(m, f) : r->GetRepeatedInt64(m, f, i));
+      default: return "";
+    }
+  };
+  for (const FieldDescriptor* f : fields) {
+    const std::string pad(indent, ' ');
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->message_type() == google::protobuf::Timestamp::descriptor() && !f->is_repeated()) {
+        std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(),
+                    Time(static_cast<const google::protobuf::Timestamp&>(r->GetMessage(m, f))).c_str());
+        continue;
+      }
+      const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+      for (int i = 0; i < n; ++i) {
+        std::printf("%s%s%s\n", pad.c_str(), f->name().c_str(), f->is_repeated() ? absl::StrCat("[", i, "]").c_str() : "");
+        PrintRows(f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f), indent + 2);
+      }
+    } else if (f->is_repeated()) {
+      std::vector<std::string> items;
+      for (int i = 0; i < r->FieldSize(m, f); ++i) items.push_back(scalar(f, i));
+      std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(), absl::StrJoin(items, ",").c_str());
+    } else {
+      std::printf("%s%-22s %s\n", pad.c_str(), f->name().c_str(), scalar(f, -1).c_str());
+    }
+  }
+}
+
+}  // namespace
+
+void Print(const google::protobuf::Message& m, bool json) {
+  if (json) {
+    std::cout << Json(m);
+  } else {
+    PrintRows(m, 0);
+  }
 }
 
 }  // namespace crm::ctl

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "grpcpp/grpcpp.h"
 
 namespace crm::ctl {
@@ -18,6 +19,11 @@ int RpcFail(const grpc::Status& s);
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 // `m` as indented JSON with the proto field names.
 std::string Json(const google::protobuf::Message& m);
+// RFC 3339, "" for an unset timestamp.
+std::string Time(const google::protobuf::Timestamp& t);
+// `m` on stdout: JSON, or one "field value" line per set field (nested messages indented,
+// enums by name).
+void Print(const google::protobuf::Message& m, bool json);
 
 }  // namespace crm::ctl
 

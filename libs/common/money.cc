@@ -35,6 +35,12 @@ absl::StatusOr<int> MinorDigits(absl::string_view currency) {
 absl::StatusOr<int64_t> ParseAmount(absl::string_view text, absl::string_view currency) {
   auto digits = MinorDigits(currency);
   if (!digits.ok()) return digits.status();
+  return ParseDecimal(text, *digits, currency);
+}
+
+absl::StatusOr<int64_t> ParseDecimal(absl::string_view text, int decimal_digits, absl::string_view unit) {
+  const int* digits = &decimal_digits;
+  const std::string currency(unit.empty() ? "this quantity" : unit);
   const std::string folded = FoldFullWidth(text);
   absl::string_view s = absl::StripAsciiWhitespace(folded);
   bool negative = absl::ConsumePrefix(&s, "-");

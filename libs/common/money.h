@@ -20,6 +20,9 @@ absl::StatusOr<int> MinorDigits(absl::string_view currency);
 // around. INVALID_ARGUMENT for more decimals than the currency has, for text that is not an
 // amount, and beyond ±9.2e18 minor units.
 absl::StatusOr<int64_t> ParseAmount(absl::string_view text, absl::string_view currency);
+// The same for any fixed-point quantity with `decimal_digits` decimals ("2.5" with 3 is 2500),
+// `unit` naming it in errors.
+absl::StatusOr<int64_t> ParseDecimal(absl::string_view text, int decimal_digits, absl::string_view unit = "");
 // Minor units to text with exactly the currency's decimals: 123456 CNY -> "1234.56".
 std::string FormatAmount(int64_t minor, int digits);
 

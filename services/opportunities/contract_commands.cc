@@ -265,8 +265,12 @@ absl::StatusOr<v1::ListQuotesResponse> OpportunityEngine::ListQuotes(const Calle
 
 // ---- Contracts ----
 
-void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContractRequest& req,
-                                       Callback<v1::Contract> done) {
+void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContractRequest& req, Callback<v1::Contract> done) {
+  CreateContract(c, req, std::move(done), false);
+}
+
+void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContractRequest& req, Callback<v1::Contract> done,
+                                 bool customers_synced) {
   if (!req.min_consistency_token().empty()) {
     // Wait (without a thread) until the customers view has the caller's customer write.
     auto copy = req;
@@ -274,7 +278,7 @@ void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContract
     return AfterToken(req.min_consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
                       [this, c, copy = std::move(copy), done = std::move(done)](absl::Status ready) mutable {
                         if (!ready.ok()) return done(ready);
-                        CreateContract(c, copy, std::move(done));
+                        CreateContract(c, copy, std::move(done), true);
                       });
   }
   if (auto s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
@@ -299,6 +303,12 @@ void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContract
     draft.terms.set_opportunity_id(*opp);
   }
   if (auto s = FillCustomer(db_->db(), *customer_id, &draft); !s.ok()) return done(s);
+  if (!draft.customer_exists && !customers_synced) {
+    // Perhaps created a moment ago: look again once the view has what the topic holds now.
+    auto retry = std::make_shared<Callback<v1::Contract>>(std::move(done));
+    return AfterCustomersCaughtUp([this, c, req, retry] { CreateContract(c, req, std::move(*retry), true); },
+                                  [retry](absl::Status s) { (*retry)(s); });
+  }
   auto number = AllocateContractNumber();
   if (!number.ok()) return done(number.status());
   draft.terms.set_number(*number);

@@ -111,8 +111,12 @@ OpportunityEngine::DecideFn<OpportunityState, OpportunityEvent> Plain(const Call
 
 }  // namespace
 
-void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req,
-                                          Callback<v1::Opportunity> done) {
+void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req, Callback<v1::Opportunity> done) {
+  CreateOpportunity(c, req, std::move(done), false);
+}
+
+void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req, Callback<v1::Opportunity> done,
+                                 bool customers_synced) {
   if (!req.min_consistency_token().empty()) {
     // Wait (without a thread) until the customers view has the caller's customer write.
     auto copy = req;
@@ -120,7 +124,7 @@ void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOppor
     return AfterToken(req.min_consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
                       [this, c, copy = std::move(copy), done = std::move(done)](absl::Status ready) mutable {
                         if (!ready.ok()) return done(ready);
-                        CreateOpportunity(c, copy, std::move(done));
+                        CreateOpportunity(c, copy, std::move(done), true);
                       });
   }
   if (auto s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
@@ -135,6 +139,12 @@ void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOppor
   if (!pipeline.ok()) return done(InvalidFieldError("opportunity.pipeline_id", pipeline.status().message()));
   auto customer = ReadCustomerView(db_->db(), *customer_id);
   if (!customer.ok()) return done(customer.status());
+  if (!customer->exists && !customers_synced) {
+    // Perhaps created a moment ago: look again once the view has what the topic holds now.
+    auto retry = std::make_shared<Callback<v1::Opportunity>>(std::move(done));
+    return AfterCustomersCaughtUp([this, c, req, retry] { CreateOpportunity(c, req, std::move(*retry), true); },
+                                  [retry](absl::Status s) { (*retry)(s); });
+  }
   opportunities::CreateOpportunity cmd{ProfileOf(o, *customer_id), *pipeline, o.stage_id(), *customer};
   Execute<OpportunityState, OpportunityEvent>(c, NewId("opportunities", req.request_id(), clock()->Now()),
                                               req.request_id(), Plain(c, std::move(cmd)),

@@ -185,6 +185,15 @@ class OpportunityEngine {
   OpportunityEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o)
       : log_(log), db_(db), options_(std::move(o)) {}
   absl::StatusOr<bool> SeenRequest(const std::string& request_id, const std::string& id);
+  // Calls `then` once the customers view has applied everything the customers topic holds
+  // now (a customer created a moment ago, without a consistency token, is then known), or
+  // `fail` with the error.
+  void AfterCustomersCaughtUp(absl::AnyInvocable<void()> then, absl::AnyInvocable<void(absl::Status)> fail);
+  // The creates, once it is known whether the customers view was caught up first.
+  void CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req, Callback<v1::Opportunity> done,
+                         bool customers_synced);
+  void CreateContract(const Caller& c, const v1::CreateContractRequest& req, Callback<v1::Contract> done,
+                      bool customers_synced);
   void WriteSettings(const Caller& caller, const std::string& request_id,
                      absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
                      Callback<v1::SalesSettings> done);
