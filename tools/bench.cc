@@ -6,6 +6,10 @@
 //            customers projections from offset 0 and reports events/s.
 //   reads    --events/2 customers with a follow-up each: FindDuplicates latency (by phone, by
 //            company name) and PreviewTagRule over every event.
+//   stage    durable MoveOpportunityStage over gRPC against an in-process crmd (customers and
+//            opportunities on the embedded log), 50 opportunities per client moved round robin.
+//   opp-rebuild  writes --events opportunity events (created + 4 stage changes each) and
+//            rebuilds the opportunities projections from them.
 //   import   a generated --rows CSV (GB18030, 12 columns, 1% repeated phones, 0.5% bad phones)
 //            through crmctl's import code and the ImportCustomers stream into an in-process
 //            server; --runs fresh servers, rows/s per run and the median, peak RSS of the
@@ -38,30 +42,18 @@
 #include "libs/common/csv.h"
 #include "libs/server/runtime.h"
 #include "services/customers/customers_service.h"
+#include "tools/bench_common.h"
+#include "tools/bench_sales.h"
 #include "tools/crmctl_bulk.h"
 
 namespace {
 
+using crm::bench::Cpu;
+using crm::bench::Percentile;
+using crm::bench::Print;
+using crm::bench::Result;
 using crm::customers::v1::CreateCustomerRequest;
 using crm::customers::v1::Customer;
-
-struct Cpu {
-  double user = 0, sys = 0;
-  long max_rss_kib = 0;
-  static Cpu Now() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
-            ru.ru_maxrss};
-  }
-};
-
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5));
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
 
 // An in-process server: log + engine + gRPC runtime on 127.0.0.1:0.
 struct LocalServer {
@@ -122,102 +114,30 @@ struct LocalServer {
   }
 };
 
-struct Result {
-  std::string workload, backend;
-  int clients = 0;
-  int64_t ops = 0, errors = 0;
-  double seconds = 0, p50_ms = 0, p99_ms = 0, p999_ms = 0, cpu_s = 0;
-  long rss_mib = 0;
-  std::string first_error;
-};
-
-void Print(const Result& r, bool json) {
-  if (json) {
-    std::printf(
-        "{\"workload\":\"%s\",\"backend\":\"%s\",\"clients\":%d,\"ops\":%lld,\"errors\":%lld,"
-        "\"seconds\":%.3f,\"throughput\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
-        "\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld}\n",
-        r.workload.c_str(), r.backend.c_str(), r.clients, static_cast<long long>(r.ops),
-        static_cast<long long>(r.errors), r.seconds, r.ops / r.seconds, r.p50_ms, r.p99_ms, r.p999_ms,
-        r.cpu_s, r.rss_mib);
-  } else {
-    std::printf("%-8s %-9s %7s %9s %10s %9s %9s %9s %7s %8s %6s\n", "workload", "backend", "clients", "ops",
-                "ops/s", "p50_ms", "p99_ms", "p99.9_ms", "cpu_s", "rss_MiB", "errors");
-    std::printf("%-8s %-9s %7d %9lld %10.1f %9.3f %9.3f %9.3f %7.2f %8ld %6lld\n", r.workload.c_str(),
-                r.backend.c_str(), r.clients, static_cast<long long>(r.ops), r.ops / r.seconds, r.p50_ms,
-                r.p99_ms, r.p999_ms, r.cpu_s, r.rss_mib, static_cast<long long>(r.errors));
-  }
-  if (!r.first_error.empty()) std::fprintf(stderr, "first error: %s\n", r.first_error.c_str());
-}
-
 // Keeps `clients` CreateCustomer calls in flight for `duration`.
 Result RunCreate(const std::string& target, const std::string& token, int clients, absl::Duration duration,
                  absl::Duration warmup) {
   auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   auto stub = crm::customers::v1::CustomerService::NewStub(channel);
   std::atomic<int64_t> seq{static_cast<int64_t>(getpid()) * 100000000LL % 900000000LL};
-  absl::Mutex mu;
-  std::vector<double> lat_ms;
-  int64_t errors = 0;
-  std::string first_error;
-  int active = clients;
-  absl::Time measure_from = absl::Now() + warmup;
-  const absl::Time end = measure_from + duration;
-
   struct Call {
     grpc::ClientContext ctx;
     CreateCustomerRequest req;
     Customer resp;
-    absl::Time start;
   };
-  // Each client is a chain of calls: the completion of one issues the next.
-  std::function<void()> next = [&] {
+  Result r = crm::bench::RunClosedLoop(clients, duration, warmup, [&](int, std::function<void(const grpc::Status&)> done) {
     auto* call = new Call();
     call->ctx.AddMetadata("authorization", "Bearer " + token);
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     const int64_t n = seq.fetch_add(1);
     call->req.mutable_customer()->set_display_name(absl::StrCat("bench customer ", n));
     call->req.mutable_customer()->set_phone(absl::StrFormat("13%09d", n % 1000000000));
-    call->start = absl::Now();
-    stub->async()->CreateCustomer(&call->ctx, &call->req, &call->resp, [&, call](grpc::Status s) {
-      const absl::Time now = absl::Now();
-      bool more;
-      {
-        absl::MutexLock l(&mu);
-        if (call->start >= measure_from && now <= end) {
-          if (s.ok()) {
-            lat_ms.push_back(absl::ToDoubleMilliseconds(now - call->start));
-          } else {
-            ++errors;
-            if (first_error.empty()) first_error = s.error_message();
-          }
-        }
-        more = now < end;
-        if (!more) --active;
-      }
+    stub->async()->CreateCustomer(&call->ctx, &call->req, &call->resp, [call, done](grpc::Status s) {
       delete call;
-      if (more) next();
+      done(s);
     });
-  };
-  const Cpu cpu0 = Cpu::Now();
-  for (int i = 0; i < clients; ++i) next();
-  {
-    absl::MutexLock l(&mu);
-    mu.Await(absl::Condition(+[](int* a) { return *a == 0; }, &active));
-  }
-  const Cpu cpu1 = Cpu::Now();
-  Result r;
+  });
   r.workload = "create";
-  r.clients = clients;
-  r.ops = static_cast<int64_t>(lat_ms.size());
-  r.errors = errors;
-  r.first_error = first_error;
-  r.seconds = absl::ToDoubleSeconds(duration);
-  r.p50_ms = Percentile(lat_ms, 0.5);
-  r.p99_ms = Percentile(lat_ms, 0.99);
-  r.p999_ms = Percentile(lat_ms, 0.999);
-  r.cpu_s = (cpu1.user + cpu1.sys) - (cpu0.user + cpu0.sys);
-  r.rss_mib = cpu1.max_rss_kib / 1024;
   return r;
 }
 
@@ -495,8 +415,10 @@ int main(int argc, char** argv) {
   int probes = 2000;
   int64_t rows = 100000;
   int runs = 3;
-  app.add_option("--workload", workload, "create, rebuild, reads (FindDuplicates, PreviewTagRule) or import (CSV)")
-      ->check(CLI::IsMember({"create", "rebuild", "reads", "import"}))
+  app.add_option("--workload", workload,
+                 "create, rebuild, reads (FindDuplicates, PreviewTagRule), import (CSV), stage (stage changes) or "
+                 "opp-rebuild")
+      ->check(CLI::IsMember({"create", "rebuild", "reads", "import", "stage", "opp-rebuild"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
       ->check(CLI::IsMember({"embedded", "kafka"}))->capture_default_str();
@@ -534,6 +456,30 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (workload == "stage") {
+    for (int c : clients) {
+      auto r = crm::bench::RunStageChanges(c, absl::Seconds(seconds), absl::Seconds(warmup), dir);
+      if (!r.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
+        return 1;
+      }
+      Print(*r, json);
+    }
+    return 0;
+  }
+  if (workload == "opp-rebuild") {
+    auto r = crm::bench::RunOpportunitiesRebuild(events, dir, log_dir);
+    if (!r.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
+      return 1;
+    }
+    std::printf(json ? "{\"workload\":\"opp-rebuild\",\"events\":%lld,\"seconds\":%.3f,\"events_per_second\":%.0f,"
+                       "\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld}\n"
+                     : "rebuild of opportunities projections: %lld events in %.2f s = %.0f events/s (cpu %.2f s, "
+                       "peak RSS %ld MiB)\n",
+                static_cast<long long>(r->ops), r->seconds, r->ops / r->seconds, r->cpu_s, r->rss_mib);
+    return 0;
+  }
   if (workload == "rebuild") {
     auto r = RunRebuild(events, dir, log_dir);
     if (!r.ok()) {

@@ -23,6 +23,7 @@
 #include "libs/common/token.h"
 #include "libs/eventlog/embedded_log.h"
 #include "services/customers/customer_engine.h"
+#include "services/opportunities/opportunity_engine.h"
 #include "tools/crmctl_common.h"
 #include "tools/crmctl_bulk.h"
 #include "tools/crmctl_sales.h"
@@ -524,13 +525,17 @@ int main(int argc, char** argv) {
   if (rebuild_cmd->parsed()) {
     auto log = crm::eventlog::OpenEmbeddedLog({.path = data_dir + "/log"});
     if (!log.ok()) return Fail(absl::StrCat(log.status().message(), " (is crmd still running?)"));
-    const absl::Time t0 = absl::Now();
-    auto n = crm::customers::CustomerEngine::RebuildAndSwap(**log, crm::customers::kTopic,
-                                                            data_dir + "/customers");
-    if (!n.ok()) return Fail(std::string(n.status().message()));
-    const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
-    std::printf("customers: rebuilt from %lld events in %.2f s (%.0f events/s)\n",
-                static_cast<long long>(*n), secs, secs > 0 ? *n / secs : 0.0);
+    const std::pair<std::string, crm::projection::ProjectionSpec> specs[] = {
+        {"customers", crm::customers::CustomerEngine::Spec(crm::customers::kTopic, crm::customers::kPartitions)},
+        {"opportunities", crm::opportunities::OpportunityEngine::Spec({.clock = crm::SystemClock::Get()})}};
+    for (const auto& [service, spec] : specs) {
+      const absl::Time t0 = absl::Now();
+      auto n = crm::projection::RebuildAndSwap(**log, spec, data_dir + "/" + service);
+      if (!n.ok()) return Fail(absl::StrCat(service, ": ", n.status().message()));
+      const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+      std::printf("%s: rebuilt from %lld events in %.2f s (%.0f events/s)\n", service.c_str(),
+                  static_cast<long long>(*n), secs, secs > 0 ? *n / secs : 0.0);
+    }
     return 0;
   }
 

@@ -15,7 +15,8 @@ token=$("$build/tools/crmctl" token --key-file "$key" --sub admin --role admin -
 cat <<MSG
 
   crmd: the CRM backbone on the embedded log (data in $data/)
-  gRPC     127.0.0.1:$port   (health, reflection, crm.customers.v1.CustomerService)
+  gRPC     127.0.0.1:$port   (health, reflection, crm.customers.v1: CustomerService, LeadService;
+                             crm.opportunities.v1: OpportunityService, QuoteService, ContractService)
   metrics  http://127.0.0.1:$metrics/metrics
 
   Try it from another terminal:
@@ -23,6 +24,8 @@ cat <<MSG
     export CRM_TOKEN=\$($build/tools/crmctl token --key-file $key --sub u1 --role rep --team east)
     $build/tools/crmctl customers create --display-name 上海星辰科技有限公司 --phone 13812345678
     $build/tools/crmctl customers list
+    $build/tools/crmctl opportunities create --customer <id from above> --title 智能仓储系统 --amount 120000
+    $build/tools/crmctl opportunities list
   An admin token valid for 30 days:
     $token
 

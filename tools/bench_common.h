@@ -1,0 +1,123 @@
+#ifndef CRM_TOOLS_BENCH_COMMON_H_
+#define CRM_TOOLS_BENCH_COMMON_H_
+
+// What crm-bench's workloads share: CPU and peak RSS of the process, percentiles, and the
+// result line every load workload prints.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <functional>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace crm::bench {
+
+struct Cpu {
+  double user = 0, sys = 0;
+  long max_rss_kib = 0;
+  static Cpu Now() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return {ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
+            ru.ru_maxrss};
+  }
+};
+
+inline double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5));
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  return v[k];
+}
+
+struct Result {
+  std::string workload, backend;
+  int clients = 0;
+  int64_t ops = 0, errors = 0;
+  double seconds = 0, p50_ms = 0, p99_ms = 0, p999_ms = 0, cpu_s = 0;
+  long rss_mib = 0;
+  std::string first_error;
+};
+
+inline void Print(const Result& r, bool json) {
+  if (json) {
+    std::printf(
+        "{\"workload\":\"%s\",\"backend\":\"%s\",\"clients\":%d,\"ops\":%lld,\"errors\":%lld,"
+        "\"seconds\":%.3f,\"throughput\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
+        "\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld}\n",
+        r.workload.c_str(), r.backend.c_str(), r.clients, static_cast<long long>(r.ops),
+        static_cast<long long>(r.errors), r.seconds, r.ops / r.seconds, r.p50_ms, r.p99_ms, r.p999_ms,
+        r.cpu_s, r.rss_mib);
+  } else {
+    std::printf("%-8s %-9s %7s %9s %10s %9s %9s %9s %7s %8s %6s\n", "workload", "backend", "clients", "ops",
+                "ops/s", "p50_ms", "p99_ms", "p99.9_ms", "cpu_s", "rss_MiB", "errors");
+    std::printf("%-8s %-9s %7d %9lld %10.1f %9.3f %9.3f %9.3f %7.2f %8ld %6lld\n", r.workload.c_str(),
+                r.backend.c_str(), r.clients, static_cast<long long>(r.ops), r.ops / r.seconds, r.p50_ms,
+                r.p99_ms, r.p999_ms, r.cpu_s, r.rss_mib, static_cast<long long>(r.errors));
+  }
+  if (!r.first_error.empty()) std::fprintf(stderr, "first error: %s\n", r.first_error.c_str());
+}
+
+// Keeps `clients` calls in flight for `duration` after `warmup`: each client is a chain whose
+// completion issues its next call. `call(client, done)` starts one call and calls `done` with
+// its status (on any thread). Latencies and errors count for calls started and finished inside
+// the measured window.
+inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration warmup,
+                            std::function<void(int, std::function<void(const grpc::Status&)>)> call) {
+  absl::Mutex mu;
+  std::vector<double> lat_ms;
+  int64_t errors = 0;
+  std::string first_error;
+  int active = clients;
+  const absl::Time measure_from = absl::Now() + warmup;
+  const absl::Time end = measure_from + duration;
+  std::function<void(int)> next = [&](int client) {
+    const absl::Time start = absl::Now();
+    call(client, [&, client, start](const grpc::Status& s) {
+      const absl::Time now = absl::Now();
+      bool more;
+      {
+        absl::MutexLock l(&mu);
+        if (start >= measure_from && now <= end) {
+          if (s.ok()) {
+            lat_ms.push_back(absl::ToDoubleMilliseconds(now - start));
+          } else {
+            ++errors;
+            if (first_error.empty()) first_error = s.error_message();
+          }
+        }
+        more = now < end;
+        if (!more) --active;
+      }
+      if (more) next(client);
+    });
+  };
+  const Cpu cpu0 = Cpu::Now();
+  for (int i = 0; i < clients; ++i) next(i);
+  {
+    absl::MutexLock l(&mu);
+    mu.Await(absl::Condition(+[](int* a) { return *a == 0; }, &active));
+  }
+  const Cpu cpu1 = Cpu::Now();
+  Result r;
+  r.clients = clients;
+  r.ops = static_cast<int64_t>(lat_ms.size());
+  r.errors = errors;
+  r.first_error = first_error;
+  r.seconds = absl::ToDoubleSeconds(duration);
+  r.p50_ms = Percentile(lat_ms, 0.5);
+  r.p99_ms = Percentile(lat_ms, 0.99);
+  r.p999_ms = Percentile(lat_ms, 0.999);
+  r.cpu_s = (cpu1.user + cpu1.sys) - (cpu0.user + cpu0.sys);
+  r.rss_mib = cpu1.max_rss_kib / 1024;
+  return r;
+}
+
+}  // namespace crm::bench
+
+#endif  // CRM_TOOLS_BENCH_COMMON_H_
