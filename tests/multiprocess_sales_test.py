@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""crm-customers and crm-opportunities as separate processes on crm-devbroker (the Kafka
+protocol), reacting to each other's events through the topics only:
+
+- a merge in the customers service moves the merged customer's opportunities to the survivor;
+- a customer in the recycle bin flags its open opportunities, also when crm-opportunities was
+  killed (-9) while it happened and started again;
+- a won opportunity makes its customer a deal customer (成交) in the customers service;
+- kafka-python reads the opportunities topic and finds the re-pointing event with the
+  customers event as its causation and CloudEvents headers.
+
+Run with /usr/bin/python3. Prints "N passed, N failed" and exits non-zero on failure.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, summary, unary, wait_healthy  # noqa: E402,E501
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devbroker", required=True)
+    ap.add_argument("--customers", required=True)
+    ap.add_argument("--opportunities", required=True)
+    ap.add_argument("--protoc", required=True)
+    ap.add_argument("--proto-root", required=True)
+    ap.add_argument("--google-protos", required=True)
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="crm-multiprocess-sales-")
+    m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
+    import grpc  # noqa: E402,F401
+    from kafka import KafkaConsumer, TopicPartition  # noqa: E402
+    svc, opp, oevs = m.svc, m.opp, m.opp_evs
+
+    key = "s" * 48
+    env = dict(os.environ, CRM_SIGNING_KEY=key)
+    bootstrap_file = os.path.join(work, "bootstrap")
+    procs = {}
+    procs["broker"] = subprocess.Popen([args.devbroker, "--bootstrap-file", bootstrap_file],
+                                       stdout=open(os.path.join(work, "broker.log"), "w"), stderr=subprocess.STDOUT)
+    ports = {"customers": free_port(), "opportunities": free_port()}
+    channels = {}
+
+    def start(service, binary):
+        procs[service] = subprocess.Popen(
+            [binary, "--bootstrap-servers", bootstrap, "--data-dir", os.path.join(work, service),
+             "--listen", f"127.0.0.1:{ports[service]}", "--metrics-listen", "", "--scheduler-interval", "1"],
+            env=env, stdout=open(os.path.join(work, f"{service}.log"), "a"), stderr=subprocess.STDOUT)
+        channels[service] = wait_healthy(f"127.0.0.1:{ports[service]}", m.health, seconds=60)
+
+    rep = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]
+    manager = [("authorization", "Bearer " + mint_token(key, "m1", "manager", "east"))]
+
+    def cs(method, req, resp, md=rep):
+        return unary(channels["customers"], "crm.customers.v1.CustomerService", method, type(req), resp)(
+            req, metadata=md, timeout=20)
+
+    def os_(method, req, resp, md=rep):
+        return unary(channels["opportunities"], "crm.opportunities.v1.OpportunityService", method, type(req), resp)(
+            req, metadata=md, timeout=20)
+
+    def eventually(fn, what, seconds=30):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if fn():
+                return
+            time.sleep(0.2)
+        raise AssertionError(what)
+
+    def get_opp(name):
+        return os_("GetOpportunity", opp.GetOpportunityRequest(name=name), opp.Opportunity, manager)
+
+    state = {}
+    try:
+        deadline = time.time() + 20
+        while not os.path.exists(bootstrap_file) and time.time() < deadline:
+            time.sleep(0.05)
+        bootstrap = open(bootstrap_file).read().strip()
+        start("customers", args.customers)
+        start("opportunities", args.opportunities)
+
+        def customer(name, phone):
+            return cs("CreateCustomer", svc.CreateCustomerRequest(
+                customer=svc.Customer(display_name=name, phone=phone)), svc.Customer)
+
+        def new_opp(c, title):
+            return os_("CreateOpportunity", opp.CreateOpportunityRequest(
+                opportunity=opp.Opportunity(customer=c.name, title=title, amount=oevs.Money(amount_minor=100000)),
+                min_consistency_token=c.consistency_token), opp.Opportunity)
+
+        def merge_across_processes():
+            survivor = customer("广州珠江贸易", "13600001111")
+            merged = customer("广州珠江贸易有限公司", "13600001112")
+            o = new_opp(merged, "年度采购")
+            cs("MergeCustomers", svc.MergeCustomersRequest(survivor=survivor.name, merged=merged.name),
+               svc.MergeCustomersResponse, manager)
+            eventually(lambda: get_opp(o.name).customer == survivor.name, "the opportunity did not follow the merge")
+            state.update(survivor=survivor, merged=merged, opp=o)
+
+        def recycle_bin_while_killed():
+            p = procs["opportunities"]
+            p.kill()
+            p.wait(timeout=10)
+            cs("DeleteCustomer", svc.DeleteCustomerRequest(name=state["survivor"].name, reason="重复"), svc.Customer)
+            start("opportunities", args.opportunities)
+            eventually(lambda: get_opp(state["opp"].name).customer_deleted, "not flagged after the restart")
+            cs("UndeleteCustomer", svc.UndeleteCustomerRequest(name=state["survivor"].name), svc.Customer)
+            eventually(lambda: not get_opp(state["opp"].name).customer_deleted, "the flag stayed")
+
+        def won_makes_a_deal_customer():
+            os_("WinOpportunity", opp.WinOpportunityRequest(name=state["opp"].name, reason="价格合适"), opp.Opportunity)
+
+            def deal():
+                c = cs("GetCustomer", svc.GetCustomerRequest(name=state["survivor"].name), svc.Customer)
+                return c.deals_won == 1 and c.lifecycle_status == m.evs.LIFECYCLE_STATUS_DEAL
+            eventually(deal, "the customer did not become a deal customer")
+
+        def kafka_shows_the_cause():
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
+                                     consumer_timeout_ms=3000, api_version_auto_timeout_ms=10000)
+            topic = "crm.opportunities.events.v1"
+            parts = consumer.partitions_for_topic(topic)
+            assert parts and len(parts) == 8, parts
+            consumer.assign([TopicPartition(topic, p) for p in parts])
+            consumer.seek_to_beginning()
+            found = None
+            deadline = time.time() + 20
+            oid = state["opp"].name.split("/", 1)[1]
+            while found is None and time.time() < deadline:
+                for rec in consumer:
+                    headers = dict(rec.headers or [])
+                    if headers.get("ce_type") != b"crm.opportunities.v1.OpportunityCustomerChanged":
+                        continue
+                    env = m.env.EventEnvelope()
+                    env.ParseFromString(rec.value)
+                    if env.aggregate_id == oid:
+                        found = env
+                        break
+            assert found is not None, "no OpportunityCustomerChanged on the topic"
+            assert found.actor.source == m.env.ACTOR_SOURCE_SYSTEM, found.actor
+            changed = oevs.OpportunityCustomerChanged()
+            assert found.payload.Unpack(changed)
+            assert changed.to_customer_id == state["survivor"].name.split("/", 1)[1], changed
+            # its cause is the merged customer's CustomerMergedInto
+            history = cs("ListCustomerEvents", svc.ListCustomerEventsRequest(parent=state["merged"].name, page_size=100),
+                         svc.ListCustomerEventsResponse, manager)
+            merged_into = [e.event_id for e in history.events if e.event_type.endswith("CustomerMergedInto")]
+            assert found.causation_id == merged_into[-1], (found.causation_id, merged_into)
+
+        check("a merge in crm-customers moves the opportunities in crm-opportunities", merge_across_processes)
+        check("a delete while crm-opportunities was killed -9 is flagged after its restart", recycle_bin_while_killed)
+        check("a win in crm-opportunities makes a deal customer in crm-customers", won_makes_a_deal_customer)
+        check("kafka-python reads the re-pointing event with its cause", kafka_shows_the_cause)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if RESULTS["failed"]:
+            for name in ("customers", "opportunities"):
+                print(f"--- {name}.log\n" + open(os.path.join(work, f"{name}.log")).read()[-3000:])
+    return summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
