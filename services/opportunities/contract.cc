@@ -333,6 +333,16 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   return std::vector<ContractEvent>{std::move(e)};
 }
 
+ContractDecision Decide(const ContractState* state, const Caller&, const FollowContractCustomerMerge& cmd) {
+  if (state == nullptr || state->version() == 0 || state->terms().customer_id() == cmd.survivor_id) {
+    return std::vector<ContractEvent>{};
+  }
+  v1::ContractCustomerChanged e;
+  e.set_from_customer_id(state->terms().customer_id());
+  e.set_to_customer_id(cmd.survivor_id);
+  return std::vector<ContractEvent>{std::move(e)};
+}
+
 int64_t CollectedAsOf(const ContractState& s, absl::Time as_of) {
   int64_t sum = 0;
   for (const auto& p : s.payments()) {
@@ -398,6 +408,8 @@ void Apply(ContractState& s, const ContractEvent& event, int64_t version, absl::
         } else if constexpr (std::is_same_v<T, v1::PaymentVoided>) {
           if (v1::Payment* p = FindPayment(s, e.payment_id())) p->set_voided(true);
           Allocate(s);
+        } else if constexpr (std::is_same_v<T, v1::ContractCustomerChanged>) {
+          s.mutable_terms()->set_customer_id(e.to_customer_id());
         } else if constexpr (std::is_same_v<T, v1::InstalmentOverdue>) {
           for (auto& i : *s.mutable_plan()) {
             if (i.number() == e.number()) i.set_overdue_reported(true);

@@ -22,7 +22,7 @@ using ContractEvent =
     std::variant<v1::ContractDrafted, v1::ContractUpdated, v1::ContractSubmitted, v1::ContractApproved,
                  v1::ContractApprovalRejected, v1::ContractActivated, v1::ContractRenewalDue, v1::ContractExpired,
                  v1::ContractTerminated, v1::PaymentPlanSet, v1::PaymentRecorded, v1::PaymentCorrected,
-                 v1::PaymentVoided, v1::InstalmentOverdue>;
+                 v1::PaymentVoided, v1::InstalmentOverdue, v1::ContractCustomerChanged>;
 using ContractDecision = absl::StatusOr<std::vector<ContractEvent>>;
 
 // Renewal notices, in days before the end date.
@@ -101,6 +101,11 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const RecordPayment& cmd);
 ContractDecision Decide(const ContractState* state, const Caller& caller, const CorrectPayment& cmd);
 ContractDecision Decide(const ContractState* state, const Caller& caller, const VoidPayment& cmd);
+// The reaction to a customers merge: nothing when it is with `survivor_id` already.
+struct FollowContractCustomerMerge {
+  std::string survivor_id;
+};
+ContractDecision Decide(const ContractState* state, const Caller& caller, const FollowContractCustomerMerge& cmd);
 
 // What had been collected by `as_of` (payments paid then or before, not voided), by the
 // state's knowledge: fold the history up to a recording time first for "as known then".

@@ -540,10 +540,24 @@ absl::StatusOr<int64_t> OpportunityEngine::ReconcileCustomer(const std::string& 
   }
   const bool deleted = target.deleted || target.purged;
   CRM_ASSIGN_OR_RETURN(std::vector<std::string> opps, projection::ReadIds(db_->db(), rows::ByCustomerPrefix(id)));
-  absl::BlockingCounter pending(static_cast<int>(opps.size()));
+  // Contracts follow a merge too (their receivables with them); the recycle bin does not
+  // touch them: a signed contract stands whatever happens to the customer record.
+  std::vector<std::string> contracts;
+  if (!survivor.empty()) {
+    CRM_ASSIGN_OR_RETURN(contracts, projection::ReadIds(db_->db(), rows::ContractsOfPrefix(id)));
+  }
+  absl::BlockingCounter pending(static_cast<int>(opps.size() + contracts.size()));
   absl::Mutex mu;
   absl::Status first_error;
   int64_t changed = 0;
+  auto count = [&](const absl::Status& st, bool wrote) {
+    {
+      absl::MutexLock l(&mu);
+      if (!st.ok() && first_error.ok()) first_error = st;
+      if (wrote) ++changed;
+    }
+    pending.DecrementCount();  // last: the waiter destroys mu once it returns
+  };
   Cause cause{.source = common::v1::ACTOR_SOURCE_SYSTEM,
               .causation_id = view.cause_event_id,
               .correlation_id = absl::StrCat("customer-reaction-", view.cause_event_id)};
@@ -562,14 +576,14 @@ absl::StatusOr<int64_t> OpportunityEngine::ReconcileCustomer(const std::string& 
           out.insert(out.end(), flag.begin(), flag.end());
           return out;
         },
-        [&](absl::StatusOr<Written<OpportunityState>> w) {
-          {
-            absl::MutexLock l(&mu);
-            if (!w.ok() && first_error.ok()) first_error = w.status();
-            if (w.ok() && !w->token.empty()) ++changed;
-          }
-          pending.DecrementCount();  // last: the waiter destroys mu once it returns
-        },
+        [&](absl::StatusOr<Written<OpportunityState>> w) { count(w.status(), w.ok() && !w->token.empty()); },
+        cause);
+  }
+  for (const auto& contract : contracts) {
+    Execute<ContractState, ContractEvent>(
+        kReactor, contract, "",
+        [survivor](const ContractState* s) { return Decide(s, kReactor, FollowContractCustomerMerge{survivor}); },
+        [&](absl::StatusOr<Written<ContractState>> w) { count(w.status(), w.ok() && !w->token.empty()); },
         cause);
   }
   pending.Wait();

@@ -132,8 +132,9 @@ class OpportunityEngine {
   };
   absl::StatusOr<SchedulerRun> RunScheduler(absl::Time now);
 
-  // Reacts to customer `id` as the view knows it: its opportunities follow a merge and carry
-  // the recycle-bin flag. Blocks until durable; returns the opportunities changed.
+  // Reacts to customer `id` as the view knows it: its opportunities and contracts follow a
+  // merge, its open opportunities carry the recycle-bin flag. Blocks until durable; returns
+  // the opportunities and contracts changed.
   absl::StatusOr<int64_t> ReconcileCustomer(const std::string& id);
   // Creates the opportunities that lead conversions asked for (pending "lc/" rows) once their
   // customer is known. Blocks until durable; returns the opportunities created.

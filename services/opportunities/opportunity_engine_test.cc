@@ -411,6 +411,14 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   auto open = NewOpportunity(kRep, merged.name(), 100);
   auto won = NewOpportunity(kRep, merged.name(), 200);
   ASSERT_TRUE(open.ok() && won.ok());
+  v1::CreateContractRequest cc;
+  cc.mutable_contract()->set_customer(merged.name());
+  cc.mutable_contract()->set_title("维保合同");
+  cc.mutable_contract()->mutable_amount()->set_amount_minor(500000);
+  cc.mutable_contract()->set_start_date("2026-01-01");
+  cc.mutable_contract()->set_end_date("2026-12-31");
+  auto contract = Sync(&OpportunityEngine::CreateContract, kRep, cc);
+  ASSERT_TRUE(contract.ok()) << contract.status();
   v1::WinOpportunityRequest win;
   win.set_name(won->name());
   ASSERT_TRUE(Sync(&OpportunityEngine::Win, kRep, win).ok());
@@ -426,6 +434,15 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   EXPECT_EQ(moved.customer(), survivor.name());
   EXPECT_EQ(Eventually(won->name(), [&](const v1::Opportunity& o) { return o.customer() == survivor.name(); }).customer(),
             survivor.name());
+  // ... and so does the contract with its receivable
+  v1::Contract moved_contract;
+  for (int i = 0; i < 1000 && moved_contract.customer() != survivor.name(); ++i) {
+    v1::GetContractRequest get;
+    get.set_name(contract->name());
+    moved_contract = *engine_->GetContract(kAdmin, get, absl::Now() + absl::Seconds(5));
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(moved_contract.customer(), survivor.name());
   auto events = Events(open->name());
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].event_type(), "crm.opportunities.v1.OpportunityCustomerChanged");

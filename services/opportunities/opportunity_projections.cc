@@ -45,7 +45,7 @@ absl::StatusOr<ContractEvent> UnpackContractEvent(const EventEnvelope& e) {
                                v1::ContractApproved, v1::ContractApprovalRejected, v1::ContractActivated,
                                v1::ContractRenewalDue, v1::ContractExpired, v1::ContractTerminated,
                                v1::PaymentPlanSet, v1::PaymentRecorded, v1::PaymentCorrected, v1::PaymentVoided,
-                               v1::InstalmentOverdue>(e);
+                               v1::InstalmentOverdue, v1::ContractCustomerChanged>(e);
 }
 
 absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
