@@ -158,8 +158,8 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
   // Hold both customers, the lower id first so that two merges of the same pair cannot wait
   // on each other.
   const std::string first = std::min(survivor, merged), second = std::max(survivor, merged);
-  writer_->Serialize(first, [=, merge = std::move(merge), done = std::move(done)]() mutable {
-    writer_->Serialize(second, [=, merge = std::move(merge), done = std::move(done)]() mutable {
+  writer_->Serialize(first, [=, this, merge = std::move(merge), done = std::move(done)]() mutable {
+    writer_->Serialize(second, [=, this, merge = std::move(merge), done = std::move(done)]() mutable {
       if (replayed) {
         writer_->Release(first);
         writer_->Release(second);
@@ -204,7 +204,7 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
         };
       }
       ExecuteHeld(caller, common::v1::ACTOR_SOURCE_API, one, "", std::move(first_step),
-                  [=, done = std::move(done)](absl::StatusOr<Written> w) mutable {
+                  [=, this, done = std::move(done)](absl::StatusOr<Written> w) mutable {
                     if (!w.ok()) {
                       writer_->Release(two);
                       return done(w.status());
