@@ -1,5 +1,6 @@
 #include "services/opportunities/opportunity_engine.h"
 
+#include <map>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -373,14 +374,24 @@ absl::StatusOr<v1::ListEventsResponse> OpportunityEngine::ListEvents(const Calle
 absl::StatusOr<OpportunityEngine::SchedulerRun> OpportunityEngine::RunScheduler(absl::Time now) {
   SchedulerRun run;
   CRM_ASSIGN_OR_RETURN(OpportunitySettings settings, ReadSettings(db_->db()));
-  // Candidates first (reading the indexes while writing would see our own changes).
+  // Candidates first (reading the indexes while writing would see our own changes): per stage
+  // with a timeout, the opportunities idle in it at least that long. Stages without one are
+  // never read.
+  std::map<std::string, int32_t> timeouts;  // stage id -> shortest timeout among pipelines
+  for (const auto& p : EffectivePipelines(settings)) {
+    for (const auto& st : p.stages()) {
+      if (st.timeout_days() <= 0) continue;
+      auto [it, fresh] = timeouts.emplace(st.id(), st.timeout_days());
+      if (!fresh) it->second = std::min(it->second, st.timeout_days());
+    }
+  }
   std::vector<std::string> idle;
-  {
+  for (const auto& [stage, days] : timeouts) {
     std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-    const std::string end = absl::StrCat(rows::kIdlePrefix, projection::TimeKey(now - absl::Hours(24)));
-    for (it->Seek(rows::kIdlePrefix); it->Valid() && it->key().starts_with(rows::kIdlePrefix) && it->key().compare(end) <= 0;
-         it->Next()) {
-      idle.push_back(it->key().ToString().substr(std::strlen(rows::kIdlePrefix) + 8));
+    const std::string prefix = rows::IdlePrefix(stage);
+    const std::string end = absl::StrCat(prefix, projection::TimeKey(now - absl::Hours(24) * days));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && it->key().compare(end) <= 0; it->Next()) {
+      idle.push_back(it->key().ToString().substr(prefix.size() + 8));
     }
     CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan idle opportunities"));
   }

@@ -32,7 +32,7 @@ inline constexpr char kTopic[] = "crm.opportunities.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (opportunity_projections.cc, customer_refs.cc). Bump it with
 // any change to the rows: OpenProjections then rebuilds.
-inline constexpr int64_t kProjectionVersion = 1;
+inline constexpr int64_t kProjectionVersion = 2;
 
 // The opportunities service without the gRPC server around it: opportunities (商机),
 // quotes (报价单), contracts (合同) with payment collection (回款), and the sales settings, on

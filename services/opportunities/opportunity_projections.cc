@@ -26,6 +26,7 @@ std::string QuotesOfPrefix(absl::string_view o) { return absl::StrCat("qo/", o, 
 std::string ContractsOfPrefix(absl::string_view c) { return absl::StrCat("kc/", c, "/"); }
 std::string ReceivablesPrefix(absl::string_view c) { return absl::StrCat("rv/", c, "/"); }
 std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
+std::string IdlePrefix(absl::string_view stage) { return absl::StrCat("ot/", stage, "/"); }
 }  // namespace rows
 
 absl::StatusOr<OpportunityEvent> UnpackOpportunityEvent(const EventEnvelope& e) {
@@ -75,7 +76,7 @@ IndexRows OpportunityIndex(const OpportunityState& s) {
   if (s.customer_deleted()) out.push_back({absl::StrCat(rows::kFlaggedPrefix, s.id()), ""});
   const bool timed_out = !s.visits().empty() && s.visits().rbegin()->timed_out();
   if (s.status() == v1::OPPORTUNITY_STATUS_OPEN && !s.deleted() && !timed_out) {
-    out.push_back({absl::StrCat(rows::kIdlePrefix, projection::TimeKey(IdleSince(s)), s.id()), ""});
+    out.push_back({absl::StrCat(rows::IdlePrefix(s.stage_id()), projection::TimeKey(IdleSince(s)), s.id()), ""});
   }
   return out;
 }

@@ -34,8 +34,8 @@ inline constexpr char kSettingsId[] = "settings";
 //   oc/<customer>/<id>            "" per opportunity of a customer
 //   oo/<owner>/<id>               "" per opportunity of an owner
 //   od/<id>                       "" per opportunity flagged customer_deleted
-//   ot/<time>/<id>                "" per open opportunity whose stay has not timed out, by
-//                                 the time it is idle since (stage timeouts)
+//   ot/<stage>/<time>/<id>        "" per open opportunity whose stay has not timed out, by
+//                                 stage and the time it is idle since (stage timeouts)
 //   qo/<opportunity>/<id>         "" per quote of an opportunity
 //   kc/<customer>/<id>            "" per contract of a customer
 //   ke/<end date>/<id>            "" per active contract, by end date (renewal, expiry)
@@ -51,7 +51,7 @@ inline constexpr char kSettings[] = "s/settings";
 std::string ByCustomerPrefix(absl::string_view customer);
 std::string ByOwnerPrefix(absl::string_view owner);
 inline constexpr char kFlaggedPrefix[] = "od/";
-inline constexpr char kIdlePrefix[] = "ot/";
+std::string IdlePrefix(absl::string_view stage);
 std::string QuotesOfPrefix(absl::string_view opportunity);
 std::string ContractsOfPrefix(absl::string_view customer);
 inline constexpr char kEndPrefix[] = "ke/";
