@@ -252,6 +252,9 @@ def main():
             acc = json.loads(ctl("quotes", "accept", q["name"], "--start", "2026-01-01", "--end", "2026-12-31",
                                  "-o", "json"))
             k = acc["contract"]["name"]
+            upd = json.loads(ctl("contracts", "update", k, "--notes", "首付 30%", "-o", "json"))
+            assert upd["notes"] == "首付 30%" and upd["etag"] == "2", upd
+            assert "nothing to update" in ctl("contracts", "update", k, rc=2)
             listed = ctl("contracts", "list", "--filter", f'customer = "{cust}"')
             assert "DRAFT" in listed and "1057397.50 CNY" in listed, listed
             out = ctl("opportunities", "list", "--filter", f'customer = "{cust}"')

@@ -559,6 +559,40 @@ void SalesCommands::Add(CLI::App& app) {
   kcreate->add_option("--team", f->team, "Team (default: yours)");
   kcreate->add_option("--notes", f->notes, "Notes");
   kcreate->add_option("--request-id", f->request_id, "Idempotency key");
+  auto* kupdate = verb(k, "update", "Change a draft's fields given as flags", [f](const Connection& c) {
+    ov1::UpdateContractRequest req;
+    auto* x = req.mutable_contract();
+    x->set_name(Name("contracts", f->id));
+    x->set_etag(f->etag);
+    auto* mask = req.mutable_update_mask();
+    CLI::App* cmd = f->contracts->get_subcommand("update");
+    if (cmd->count("--title")) x->set_title(f->title), mask->add_paths("title");
+    if (cmd->count("--amount")) {
+      auto a = Amount("--amount", f->amount, f->currency);
+      if (!a.ok()) return Fail(std::string(a.status().message()));
+      x->mutable_amount()->set_amount_minor(*a);
+      x->mutable_amount()->set_currency(f->currency);
+      mask->add_paths("amount");
+    }
+    if (cmd->count("--start")) x->set_start_date(f->start_date), mask->add_paths("start_date");
+    if (cmd->count("--end")) x->set_end_date(f->end_date), mask->add_paths("end_date");
+    if (cmd->count("--notes")) x->set_notes(f->notes), mask->add_paths("notes");
+    if (cmd->count("--owner")) x->set_owner_id(f->owner), mask->add_paths("owner_id");
+    if (cmd->count("--team")) x->set_team_id(f->team), mask->add_paths("team_id");
+    if (mask->paths().empty()) return Fail("nothing to update: give at least one field flag");
+    req.set_request_id(f->request_id);
+    return Call<Contracts>(c, &Contracts::Stub::UpdateContract, req);
+  });
+  id_arg(kupdate, "Contract id or name");
+  kupdate->add_option("--title", f->title, "Title");
+  kupdate->add_option("--amount", f->amount, "Amount");
+  kupdate->add_option("--currency", f->currency, "ISO 4217 of --amount")->capture_default_str();
+  kupdate->add_option("--start", f->start_date, "yyyy-MM-dd");
+  kupdate->add_option("--end", f->end_date, "yyyy-MM-dd");
+  kupdate->add_option("--notes", f->notes, "Notes");
+  kupdate->add_option("--owner", f->owner, "Owner user id");
+  kupdate->add_option("--team", f->team, "Team id");
+  writes(kupdate);
   auto* kget = verb(k, "get", "Show a contract with its plan and payments", [f](const Connection& c) {
     ov1::GetContractRequest req;
     req.set_name(Name("contracts", f->id));
