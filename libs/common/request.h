@@ -4,7 +4,6 @@
 // Request parsing and proto plumbing every service engine shares: resource names, etags,
 // request ids, page tokens, derived ids, and copying between API and state messages.
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -15,12 +14,6 @@
 #include "libs/common/proto_time.h"
 
 namespace crm {
-
-// The payload message held by an event variant.
-template <typename Variant>
-const google::protobuf::Message& PayloadOf(const Variant& e) {
-  return std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e);
-}
 
 // Copies every field of `from` into the field of `to` with the same name and type (the API
 // messages mirror the state's names). Unset message fields are cleared.

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -14,6 +15,7 @@
 #include "absl/time/time.h"
 #include "crm/common/v1/envelope.pb.h"
 #include "google/protobuf/any.pb.h"
+#include "libs/common/caller.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
@@ -28,6 +30,16 @@ struct NewEvent {
   absl::Time occurred_at = absl::InfinitePast();
 
   static NewEvent Of(const google::protobuf::Message& m, absl::Time occurred_at = absl::InfinitePast());
+  // The payloads of a decision's events (a std::variant of event messages each), in order.
+  template <typename Events>
+  static std::vector<NewEvent> All(const Events& events, absl::Time occurred_at = absl::InfinitePast()) {
+    std::vector<NewEvent> out;
+    out.reserve(events.size());
+    for (const auto& e : events) {
+      out.push_back(Of(std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e), occurred_at));
+    }
+    return out;
+  }
 };
 
 // The aggregate an append continues: its type and id, and the version and hash of its last
@@ -46,6 +58,19 @@ struct WriteContext {
   std::string correlation_id;
   // The event that caused this one, if any.
   std::string causation_id;
+
+  // `caller` as the actor, from `source`.
+  static WriteContext For(const Caller& caller, common::v1::ActorSource source, std::string correlation_id,
+                          std::string causation_id = "") {
+    WriteContext ctx;
+    ctx.actor.set_user_id(caller.user_id);
+    ctx.actor.set_role(caller.role);
+    ctx.actor.set_team_id(caller.team);
+    ctx.actor.set_source(source);
+    ctx.correlation_id = std::move(correlation_id);
+    ctx.causation_id = std::move(causation_id);
+    return ctx;
+  }
 };
 
 // The write path every service shares (DESIGN §3), after Decide: seal the events into

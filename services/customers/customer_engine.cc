@@ -11,8 +11,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/common/completions.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/sha256.h"
@@ -292,17 +292,11 @@ void CustomerEngine::ExecuteHeld(const Caller& caller, common::v1::ActorSource s
       if (after) after(false);
       return fail(s);
     }
-    std::vector<projection::NewEvent> events;
-    for (const CustomerEvent& e : decided->events) events.push_back(projection::NewEvent::Of(PayloadOf(e), at));
+    std::vector<projection::NewEvent> events = projection::NewEvent::All(decided->events, at);
     projection::AggregateHead head{kCustomerAggregate, id, cur ? cur->version() : 0,
                                    cur ? cur->last_hash() : ""};
-    projection::WriteContext ctx;
-    ctx.actor.set_user_id(caller.user_id);
-    ctx.actor.set_role(caller.role);
-    ctx.actor.set_team_id(caller.team);
-    ctx.actor.set_source(source);
-    ctx.correlation_id = correlation.empty() ? request_id : correlation;
-    ctx.causation_id = decided->causation_id;
+    const auto ctx = projection::WriteContext::For(caller, source, correlation.empty() ? request_id : correlation,
+                                                   decided->causation_id);
     writer_->Append(head, ctx, std::move(events),
                     [this, id, res = std::move(res), after = std::move(after),
                      done = std::move(done)](absl::StatusOr<std::string> token) mutable {
@@ -561,16 +555,8 @@ void CustomerEngine::WriteSettings(
       writer_->Release(kSettingsId);
       return done(EffectiveSettings(*stored));
     }
-    std::vector<projection::NewEvent> out;
-    for (const auto& e : *events) {
-      out.push_back(projection::NewEvent::Of(
-          std::visit([](const auto& m) -> const Message& { return m; }, e)));
-    }
-    projection::WriteContext ctx;
-    ctx.actor.set_user_id(caller.user_id);
-    ctx.actor.set_role(caller.role);
-    ctx.actor.set_team_id(caller.team);
-    ctx.actor.set_source(common::v1::ACTOR_SOURCE_API);
+    std::vector<projection::NewEvent> out = projection::NewEvent::All(*events);
+    const auto ctx = projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, "");
     writer_->Append({kSettingsAggregate, kSettingsId, stored->version(), stored->last_hash()}, ctx,
                     std::move(out), [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
                       absl::StatusOr<CustomerSettings> s = absl::UnknownError("");
@@ -661,23 +647,14 @@ absl::StatusOr<CustomerEngine::SchedulerRun> CustomerEngine::RunScheduler(absl::
 }
 
 absl::Status CustomerEngine::RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written) {
-  absl::BlockingCounter pending(static_cast<int>(jobs.size()));
-  absl::Mutex mu;
-  absl::Status first_error;
+  Completions batch(static_cast<int>(jobs.size()));
   for (auto& [id, decide] : jobs) {
     Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, id, "", std::move(decide),
-            [&](absl::StatusOr<Written> w) {
-              {
-                absl::MutexLock l(&mu);
-                if (!w.ok() && first_error.ok()) first_error = w.status();
-                if (w.ok() && !w->token.empty()) ++*written;
-              }
-              pending.DecrementCount();
-            });
+            [&batch](absl::StatusOr<Written> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); });
   }
-  pending.Wait();
-  absl::MutexLock l(&mu);
-  return first_error;
+  absl::Status status = batch.Wait();
+  *written += batch.written();
+  return status;
 }
 
 v1::Customer CustomerEngine::ToApi(const CustomerState& s) const {

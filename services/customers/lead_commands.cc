@@ -37,14 +37,8 @@ void CustomerEngine::AppendLead(const Caller& caller, const LeadState* lead, con
                                 const std::string& correlation, std::vector<LeadEvent> events,
                                 Callback<LeadWritten> done) {
   projection::AggregateHead head{kLeadAggregate, id, lead ? lead->version() : 0, lead ? lead->last_hash() : ""};
-  projection::WriteContext ctx;
-  ctx.actor.set_user_id(caller.user_id);
-  ctx.actor.set_role(caller.role);
-  ctx.actor.set_team_id(caller.team);
-  ctx.actor.set_source(common::v1::ACTOR_SOURCE_API);
-  ctx.correlation_id = correlation;
-  std::vector<projection::NewEvent> out;
-  for (const auto& e : events) out.push_back(projection::NewEvent::Of(PayloadOf(e)));
+  const auto ctx = projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, correlation);
+  std::vector<projection::NewEvent> out = projection::NewEvent::All(events);
   writer_->Append(head, ctx, std::move(out), [this, id, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
     if (!token.ok()) return done(token.status());
     auto lead = ReadLead(db_->db(), id);

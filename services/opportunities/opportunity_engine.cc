@@ -6,9 +6,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/util/json_util.h"
+#include "libs/common/completions.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
@@ -132,20 +132,10 @@ void OpportunityEngine::Execute(const Caller& caller, const std::string& id, con
       writer_->Release(id);
       return done(Written<State>{cur ? *cur : State(), ""});
     }
-    std::vector<projection::NewEvent> events;
-    for (const Event& e : *decided) {
-      events.push_back(projection::NewEvent::Of(std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e),
-                                                cause.occurred_at));
-    }
     projection::AggregateHead head{Kind<State>::kType, id, cur ? cur->version() : 0, cur ? cur->last_hash() : ""};
-    projection::WriteContext ctx;
-    ctx.actor.set_user_id(caller.user_id);
-    ctx.actor.set_role(caller.role);
-    ctx.actor.set_team_id(caller.team);
-    ctx.actor.set_source(cause.source);
-    ctx.correlation_id = cause.correlation_id.empty() ? request_id : cause.correlation_id;
-    ctx.causation_id = cause.causation_id;
-    writer_->Append(head, ctx, std::move(events),
+    const auto ctx = projection::WriteContext::For(
+        caller, cause.source, cause.correlation_id.empty() ? request_id : cause.correlation_id, cause.causation_id);
+    writer_->Append(head, ctx, projection::NewEvent::All(*decided, cause.occurred_at),
                     [this, id, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
                       absl::StatusOr<Written<State>> out = absl::UnknownError("");
                       if (!token.ok()) {
@@ -271,17 +261,9 @@ void OpportunityEngine::WriteSettings(const Caller& caller, const std::string& r
       writer_->Release(kSettingsId);
       return done(ToApi(*settings));
     }
-    std::vector<projection::NewEvent> out;
-    for (const auto& e : *events) {
-      out.push_back(projection::NewEvent::Of(std::visit([](const auto& m) -> const google::protobuf::Message& { return m; }, e)));
-    }
-    projection::WriteContext ctx;
-    ctx.actor.set_user_id(caller.user_id);
-    ctx.actor.set_role(caller.role);
-    ctx.actor.set_team_id(caller.team);
-    ctx.actor.set_source(common::v1::ACTOR_SOURCE_API);
-    ctx.correlation_id = request_id;
-    writer_->Append({kSettingsAggregate, kSettingsId, settings->version(), settings->last_hash()}, ctx, std::move(out),
+    writer_->Append({kSettingsAggregate, kSettingsId, settings->version(), settings->last_hash()},
+                    projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, request_id),
+                    projection::NewEvent::All(*events),
                     [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
                       absl::StatusOr<v1::SalesSettings> out = absl::UnknownError("");
                       if (!token.ok()) {
@@ -410,16 +392,8 @@ absl::StatusOr<OpportunityEngine::SchedulerRun> OpportunityEngine::RunScheduler(
     CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan contract dates"));
   }
 
-  absl::Mutex mu;
-  absl::Status first_error;
-  absl::BlockingCounter pending(static_cast<int>(idle.size() + contracts.size()));
-  auto finish = [&](const absl::Status& s) {
-    if (!s.ok()) {
-      absl::MutexLock l(&mu);
-      if (first_error.ok()) first_error = s;
-    }
-    pending.DecrementCount();
-  };
+  Completions batch(static_cast<int>(idle.size() + contracts.size()));
+  absl::Mutex mu;  // run's contract counters, counted as the decisions are made
   Cause cause{.source = common::v1::ACTOR_SOURCE_SYSTEM};
   for (const std::string& id : idle) {
     Execute<OpportunityState, OpportunityEvent>(
@@ -430,13 +404,7 @@ absl::StatusOr<OpportunityEngine::SchedulerRun> OpportunityEngine::RunScheduler(
           if (!pipeline.ok()) return std::vector<OpportunityEvent>{};
           return Decide(s, kScheduler, CheckStageTimeout{now, *pipeline});
         },
-        [&](absl::StatusOr<Written<OpportunityState>> w) {
-          if (w.ok() && !w->token.empty()) {
-            absl::MutexLock l(&mu);
-            ++run.stage_timeouts;
-          }
-          finish(w.status());
-        },
+        [&batch](absl::StatusOr<Written<OpportunityState>> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); },
         cause);
   }
   for (const std::string& id : contracts) {
@@ -453,10 +421,10 @@ absl::StatusOr<OpportunityEngine::SchedulerRun> OpportunityEngine::RunScheduler(
           }
           return events;
         },
-        [&](absl::StatusOr<Written<ContractState>> w) { finish(w.status()); }, cause);
+        [&batch](absl::StatusOr<Written<ContractState>> w) { batch.Done(w.status()); }, cause);
   }
-  pending.Wait();
-  CRM_RETURN_IF_ERROR(first_error);
+  CRM_RETURN_IF_ERROR(batch.Wait());
+  run.stage_timeouts = batch.written();  // only the opportunities count as written
   return run;
 }
 
@@ -557,18 +525,7 @@ absl::StatusOr<int64_t> OpportunityEngine::ReconcileCustomer(const std::string& 
   if (!survivor.empty()) {
     CRM_ASSIGN_OR_RETURN(contracts, projection::ReadIds(db_->db(), rows::ContractsOfPrefix(id)));
   }
-  absl::BlockingCounter pending(static_cast<int>(opps.size() + contracts.size()));
-  absl::Mutex mu;
-  absl::Status first_error;
-  int64_t changed = 0;
-  auto count = [&](const absl::Status& st, bool wrote) {
-    {
-      absl::MutexLock l(&mu);
-      if (!st.ok() && first_error.ok()) first_error = st;
-      if (wrote) ++changed;
-    }
-    pending.DecrementCount();  // last: the waiter destroys mu once it returns
-  };
+  Completions batch(static_cast<int>(opps.size() + contracts.size()));
   Cause cause{.source = common::v1::ACTOR_SOURCE_SYSTEM,
               .causation_id = view.cause_event_id,
               .correlation_id = absl::StrCat("customer-reaction-", view.cause_event_id)};
@@ -587,19 +544,18 @@ absl::StatusOr<int64_t> OpportunityEngine::ReconcileCustomer(const std::string& 
           out.insert(out.end(), flag.begin(), flag.end());
           return out;
         },
-        [&](absl::StatusOr<Written<OpportunityState>> w) { count(w.status(), w.ok() && !w->token.empty()); },
+        [&batch](absl::StatusOr<Written<OpportunityState>> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); },
         cause);
   }
   for (const auto& contract : contracts) {
     Execute<ContractState, ContractEvent>(
         kReactor, contract, "",
         [survivor](const ContractState* s) { return Decide(s, kReactor, FollowContractCustomerMerge{survivor}); },
-        [&](absl::StatusOr<Written<ContractState>> w) { count(w.status(), w.ok() && !w->token.empty()); },
+        [&batch](absl::StatusOr<Written<ContractState>> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); },
         cause);
   }
-  pending.Wait();
-  CRM_RETURN_IF_ERROR(first_error);
-  return changed;
+  CRM_RETURN_IF_ERROR(batch.Wait());
+  return batch.written();
 }
 
 absl::Status OpportunityEngine::ReconcileAll() {
