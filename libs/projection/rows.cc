@@ -1,6 +1,8 @@
 #include "libs/projection/rows.h"
 
 #include "absl/base/internal/endian.h"
+#include "libs/eventlog/envelope.h"
+#include "libs/projection/aggregate_writer.h"
 
 namespace crm::projection {
 
@@ -34,6 +36,23 @@ absl::StatusOr<std::vector<std::string>> ReadIds(rocksdb::DB* db, const std::str
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read index");
   return ids;
+}
+
+absl::StatusOr<int64_t> FoldHistory(rocksdb::DB* db, absl::string_view id, absl::Time until, int64_t max_version,
+                                    absl::FunctionRef<absl::Status(const common::v1::EventEnvelope&)> fold) {
+  int64_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = HistoryPrefix(id);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto env = eventlog::DecodeEnvelope(it->value().ToString());
+    if (!env.ok()) return env.status();
+    if (max_version > 0 && env->aggregate_version() > max_version) break;
+    if (RecordedAt(*env) > until) break;
+    if (absl::Status s = fold(*env); !s.ok()) return s;
+    ++n;
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read history");
+  return n;
 }
 
 }  // namespace crm::projection

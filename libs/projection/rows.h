@@ -4,6 +4,7 @@
 // Row-key shapes and row plumbing every service's projection shares.
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -29,6 +30,12 @@ std::string Request(absl::string_view request_id, absl::string_view id);
 // "<prefix><id>".
 absl::StatusOr<std::vector<std::string>> ReadIds(rocksdb::DB* db, const std::string& prefix,
                                                  const rocksdb::ReadOptions& ro = rocksdb::ReadOptions());
+
+// Folds the history rows of aggregate `id` in version order through `fold`: those recorded up
+// to `until` and, when `max_version` > 0, up to that version (time travel, "as known then").
+// Returns the number of events folded.
+absl::StatusOr<int64_t> FoldHistory(rocksdb::DB* db, absl::string_view id, absl::Time until, int64_t max_version,
+                                    absl::FunctionRef<absl::Status(const common::v1::EventEnvelope&)> fold);
 
 // Reads `key` as the batch would leave it into `msg`; false when absent.
 template <typename M>

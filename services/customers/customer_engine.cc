@@ -713,17 +713,15 @@ absl::StatusOr<v1::Customer> CustomerEngine::Get(const Caller& caller,
   }
   const absl::Time until = req.has_as_of_time() ? FromProto(req.as_of_time()) : absl::InfiniteFuture();
   CustomerState past;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-  const std::string prefix = rows::HistoryPrefix(id);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(it->value().ToString()));
-    if (req.as_of_version() > 0 && env.aggregate_version() > req.as_of_version()) break;
-    if (projection::RecordedAt(env) > until) break;
-    CRM_ASSIGN_OR_RETURN(CustomerEvent ev, UnpackCustomerEvent(env));
-    past.set_id(id);
-    Apply(past, ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
+  CRM_RETURN_IF_ERROR(projection::FoldHistory(db_->db(), id, until, req.as_of_version(),
+                                              [&](const EventEnvelope& env) -> absl::Status {
+                                                CRM_ASSIGN_OR_RETURN(CustomerEvent ev, UnpackCustomerEvent(env));
+                                                past.set_id(id);
+                                                Apply(past, ev, env.aggregate_version(), projection::OccurredAt(env),
+                                                      env.actor().user_id());
+                                                return absl::OkStatus();
+                                              })
+                          .status());
   if (past.version() == 0) {
     return absl::NotFoundError(absl::StrCat(req.name(), " did not exist at as_of_time"));
   }

@@ -531,19 +531,9 @@ absl::StatusOr<v1::Receivable> OpportunityEngine::GetReceivable(const Caller& c,
   CRM_ASSIGN_OR_RETURN(ContractState state, LoadVisible<ContractState>(c, id, req.name()));
   const absl::Time as_of = req.has_as_of() ? FromProto(req.as_of()) : clock()->Now();
   if (!req.has_known_at()) return ReceivableOf(state, as_of, options_.zone);
-  // As known then: fold the contract's events recorded up to known_at.
-  const absl::Time known_at = FromProto(req.known_at());
-  ContractState past;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-  const std::string prefix = projection::HistoryPrefix(id);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope env, eventlog::DecodeEnvelope(it->value().ToString()));
-    if (projection::RecordedAt(env) > known_at) break;
-    CRM_ASSIGN_OR_RETURN(ContractEvent ev, UnpackContractEvent(env));
-    past.set_id(id);
-    Apply(past, ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
+  // As known then: the contract's events recorded up to known_at.
+  CRM_ASSIGN_OR_RETURN(ContractState past,
+                       PastStateOf<ContractState>(db_->db(), id, FromProto(req.known_at()), &UnpackContractEvent));
   if (past.version() == 0) return absl::NotFoundError(absl::StrCat(req.name(), " did not exist at known_at"));
   return ReceivableOf(past, as_of, options_.zone);
 }

@@ -61,6 +61,22 @@ OpportunityEngine::DecideFn<State, Event> PlainDecide(const Caller& caller, Cmd 
   return [caller, cmd = std::move(cmd)](const State* s) { return Decide(s, caller, cmd); };
 }
 
+// The state of aggregate `id` from its events recorded up to `until` (version 0 when none was).
+template <typename State, typename Event>
+absl::StatusOr<State> PastStateOf(rocksdb::DB* db, const std::string& id, absl::Time until,
+                                  absl::StatusOr<Event> (*unpack)(const common::v1::EventEnvelope&)) {
+  State past;
+  auto folded = projection::FoldHistory(db, id, until, 0, [&](const common::v1::EventEnvelope& env) -> absl::Status {
+    absl::StatusOr<Event> ev = unpack(env);
+    if (!ev.ok()) return ev.status();
+    past.set_id(id);
+    Apply(past, *ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
+    return absl::OkStatus();
+  });
+  if (!folded.ok()) return folded.status();
+  return past;
+}
+
 // The id of a new aggregate: derived from the request id, so that a retry lands on the same
 // one, else a fresh UUIDv7.
 inline std::string NewId(absl::string_view collection, const std::string& request_id, absl::Time now) {

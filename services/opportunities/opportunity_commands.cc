@@ -255,19 +255,9 @@ absl::StatusOr<v1::Opportunity> OpportunityEngine::GetOpportunity(const Caller& 
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   CRM_ASSIGN_OR_RETURN(OpportunityState state, LoadVisible<OpportunityState>(c, id, req.name()));
   if (!req.has_as_of_time()) return ToApi(state);
-  // Time travel: fold the opportunity's own events recorded up to as_of_time.
-  const absl::Time until = FromProto(req.as_of_time());
-  OpportunityState past;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-  const std::string prefix = projection::HistoryPrefix(id);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope env, eventlog::DecodeEnvelope(it->value().ToString()));
-    if (projection::RecordedAt(env) > until) break;
-    CRM_ASSIGN_OR_RETURN(OpportunityEvent ev, UnpackOpportunityEvent(env));
-    past.set_id(id);
-    Apply(past, ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
+  // Time travel: the opportunity's own events recorded up to as_of_time.
+  CRM_ASSIGN_OR_RETURN(OpportunityState past,
+                       PastStateOf<OpportunityState>(db_->db(), id, FromProto(req.as_of_time()), &UnpackOpportunityEvent));
   if (past.version() == 0) return absl::NotFoundError(absl::StrCat(req.name(), " did not exist at as_of_time"));
   return ToApi(past);
 }

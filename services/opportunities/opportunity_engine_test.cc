@@ -271,6 +271,12 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   gr.set_name(draft.name());
   auto receivable = engine_->GetReceivable(kRep, gr, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(receivable->overdue_minor(), 4791042 - 3000000);
+  // As known a week ago, before the payment was recorded, nothing was collected
+  gr.mutable_known_at()->CopyFrom(ToProto(clock_.Now() - absl::Hours(24 * 7)));
+  auto known_then = engine_->GetReceivable(kRep, gr, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(known_then.ok()) << known_then.status();
+  EXPECT_EQ(known_then->collected_minor(), 0);
+  EXPECT_EQ(known_then->receivable_minor(), 9582083);
 
   // The opportunity is won; its history names who did what
   v1::WinOpportunityRequest win;
