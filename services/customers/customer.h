@@ -19,6 +19,9 @@
 
 namespace crm::customers {
 
+// Customer numbers are C<yyyymmdd><seq> (projection::DayNumbers).
+inline constexpr char kCustomerNumberPrefix[] = "C";
+
 using v1::Contact;
 using v1::CustomerProfile;
 using v1::CustomerSettings;

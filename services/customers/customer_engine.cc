@@ -225,21 +225,7 @@ absl::StatusOr<bool> CustomerEngine::SeenRequest(const std::string& request_id, 
   return false;
 }
 
-absl::StatusOr<std::string> CustomerEngine::AllocateNumber() {
-  const std::string day = Day(options_.clock->Now(), options_.zone);
-  absl::MutexLock l(&mu_);
-  auto it = number_seq_.find(day);
-  if (it == number_seq_.end()) {
-    std::string cur;
-    int64_t last = 0;
-    rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), rows::DaySequence(day), &cur);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read customer number sequence");
-    if (s.ok()) absl::SimpleAtoi(cur, &last);
-    it = number_seq_.emplace(day, last).first;
-  }
-  // A failed append leaves a hole in the day's numbers; numbers are unique, not gapless.
-  return absl::StrFormat("C%s%04d", day, ++it->second);
-}
+absl::StatusOr<std::string> CustomerEngine::AllocateNumber() { return numbers_.Next(options_.clock->Now()); }
 
 void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource source,
                              const std::string& id, const std::string& request_id, DecideFn decide,

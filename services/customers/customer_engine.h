@@ -16,6 +16,7 @@
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/aggregate_writer.h"
+#include "libs/projection/day_numbers.h"
 #include "libs/projection/follower.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rebuild.h"
@@ -232,7 +233,8 @@ class CustomerEngine {
                                          const std::string& opportunities_topic = kOpportunitiesTopic);
 
  private:
-  explicit CustomerEngine(projection::ProjectionDb* db, Options o) : db_(db), options_(std::move(o)) {}
+  explicit CustomerEngine(projection::ProjectionDb* db, Options o)
+      : db_(db), options_(std::move(o)), numbers_(db, kCustomerNumberPrefix, options_.zone) {}
 
   struct Reservation {
     std::vector<std::string> keys;  // dedupe keys and request id held while in flight
@@ -337,11 +339,11 @@ class CustomerEngine {
 
   absl::Mutex mu_;
   std::map<std::string, std::string> reserved_ ABSL_GUARDED_BY(mu_);  // key -> customer id
-  std::map<std::string, int64_t> number_seq_ ABSL_GUARDED_BY(mu_);    // yyyymmdd -> last seq
   // A rep's claims per day, committed and in flight ("user/yyyymmdd" -> count), loaded from
   // the projection on first use. Held from counting through taking the new claim, so
   // concurrent claims by one rep cannot pass the daily limit together.
   absl::Mutex claims_mu_;
+  projection::DayNumbers numbers_;
   std::map<std::string, int32_t> claims_today_ ABSL_GUARDED_BY(claims_mu_);
 };
 

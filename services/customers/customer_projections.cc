@@ -5,6 +5,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/projection/day_numbers.h"
 #include "libs/projection/aggregate_writer.h"
 
 namespace crm::customers {
@@ -22,7 +23,6 @@ std::string Email(absl::string_view e, absl::string_view id) { return absl::StrC
 std::string Owner(absl::string_view o, absl::string_view id) { return absl::StrCat("o/", o, "/", id); }
 std::string FollowUpPrefix(absl::string_view id) { return absl::StrCat("f/", id, "/"); }
 std::string Claims(absl::string_view user, absl::string_view day) { return absl::StrCat("q/", user, "/", day); }
-std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
 std::string Lead(absl::string_view id) { return absl::StrCat(kLeadPrefix, id); }
 std::string RuleTagPrefix(absl::string_view rule) { return absl::StrCat("g/", rule, "/"); }
 std::string RuleTag(absl::string_view rule, absl::string_view id) { return absl::StrCat(RuleTagPrefix(rule), id); }
@@ -162,15 +162,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
   }
 
   if (const auto* created = std::get_if<v1::CustomerCreated>(&event)) {
-    // Customer numbers are C<yyyymmdd><seq>: remember the day's highest sequence.
-    const std::string& number = created->customer_number();
-    int64_t seq = 0, last = 0;
-    std::string cur;
-    if (number.size() > 9 && absl::SimpleAtoi(number.substr(9), &seq)) {
-      const std::string key = rows::DaySequence(number.substr(1, 8));
-      if (db.Get(b, key, &cur).ok()) absl::SimpleAtoi(cur, &last);
-      if (seq > last) b.Put(key, std::to_string(seq));
-    }
+    projection::DayNumbers::Record(db, b, kCustomerNumberPrefix, created->customer_number());
   } else if (const auto* claimed = std::get_if<v1::CustomerClaimed>(&event)) {
     IncrementCounter(db, b, rows::Claims(claimed->owner_id(), claimed->claim_day()));
   } else if (const auto* follow_up = std::get_if<v1::FollowUpRecorded>(&event)) {

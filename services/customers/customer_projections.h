@@ -33,7 +33,7 @@ inline constexpr char kSettingsId[] = "settings";
 //   c/<normalised company name>/<id> "" likewise, for live company customers
 //   g/<rule id>/<id>                "" per customer a behaviour rule tagged
 //   o/<owner>/<id>                  "" (by owner)
-//   n/<yyyymmdd>                    last customer number sequence used that day
+//   n/<yyyymmdd>                    last customer number sequence used that day (DayNumbers)
 //   h/<id>/<be64 version>           EventEnvelope (history, time travel)
 //   r/<correlation id>/<id>         "" per aggregate the request changed (request_id idempotency)
 //   f/<id>/<time>/<follow-up id>    v1::FollowUp
@@ -62,7 +62,6 @@ std::string FollowUpPrefix(absl::string_view id);
 inline constexpr char kIdlePrefix[] = "t/";
 inline constexpr char kPurgePrefix[] = "x/";
 std::string Claims(absl::string_view user, absl::string_view day);
-std::string DaySequence(absl::string_view day);
 inline constexpr char kSettings[] = "s/settings";
 std::string Lead(absl::string_view id);
 inline constexpr char kLeadPrefix[] = "l/";

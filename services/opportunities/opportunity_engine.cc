@@ -175,19 +175,7 @@ template absl::StatusOr<ContractState> OpportunityEngine::LoadVisible<ContractSt
                                                                                     absl::string_view);
 
 absl::StatusOr<std::string> OpportunityEngine::AllocateContractNumber() {
-  const std::string day = Day(options_.clock->Now(), options_.zone);
-  absl::MutexLock l(&mu_);
-  auto it = number_seq_.find(day);
-  if (it == number_seq_.end()) {
-    std::string cur;
-    int64_t last = 0;
-    rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), rows::DaySequence(day), &cur);
-    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read contract number sequence");
-    if (s.ok()) absl::SimpleAtoi(cur, &last);
-    it = number_seq_.emplace(day, last).first;
-  }
-  // A failed append leaves a hole in the day's numbers; numbers are unique, not gapless.
-  return absl::StrFormat("HT%s%04d", day, ++it->second);
+  return numbers_.Next(options_.clock->Now());
 }
 
 void OpportunityEngine::AfterCustomersCaughtUp(absl::AnyInvocable<void()> then,

@@ -16,6 +16,7 @@
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/aggregate_writer.h"
+#include "libs/projection/day_numbers.h"
 #include "libs/projection/follower.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rebuild.h"
@@ -184,7 +185,7 @@ class OpportunityEngine {
 
  private:
   OpportunityEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o)
-      : log_(log), db_(db), options_(std::move(o)) {}
+      : log_(log), db_(db), options_(std::move(o)), numbers_(db, kContractNumberPrefix, options_.zone) {}
   absl::StatusOr<bool> SeenRequest(const std::string& request_id, const std::string& id);
   // Calls `then` once the customers view has applied everything the customers topic holds
   // now (a customer created a moment ago, without a consistency token, is then known), or
@@ -207,8 +208,7 @@ class OpportunityEngine {
   const Options options_;
   std::unique_ptr<projection::AggregateWriter> writer_;
   std::unique_ptr<projection::Follower> follower_;
-  absl::Mutex mu_;
-  std::map<std::string, int64_t> number_seq_ ABSL_GUARDED_BY(mu_);  // yyyymmdd -> last seq
+  projection::DayNumbers numbers_;
 };
 
 }  // namespace crm::opportunities

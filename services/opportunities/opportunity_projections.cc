@@ -8,6 +8,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
+#include "libs/projection/day_numbers.h"
 #include "services/opportunities/customer_refs.h"
 
 namespace crm::opportunities {
@@ -25,7 +26,6 @@ std::string ByOwnerPrefix(absl::string_view o) { return absl::StrCat("oo/", o, "
 std::string QuotesOfPrefix(absl::string_view o) { return absl::StrCat("qo/", o, "/"); }
 std::string ContractsOfPrefix(absl::string_view c) { return absl::StrCat("kc/", c, "/"); }
 std::string ReceivablesPrefix(absl::string_view c) { return absl::StrCat("rv/", c, "/"); }
-std::string DaySequence(absl::string_view day) { return absl::StrCat("n/", day); }
 std::string IdlePrefix(absl::string_view stage) { return absl::StrCat("ot/", stage, "/"); }
 }  // namespace rows
 
@@ -136,15 +136,7 @@ absl::Status Fold(ProjectionDb& db, const eventlog::Record& r, const EventEnvelo
   }
   if constexpr (std::is_same_v<Event, ContractEvent>) {
     if (const auto* d = std::get_if<v1::ContractDrafted>(&event)) {
-      // Contract numbers are HT<yyyymmdd><seq>: remember the day's highest sequence.
-      const std::string& number = d->terms().number();
-      int64_t seq = 0, last = 0;
-      std::string cur;
-      if (number.size() > 10 && absl::SimpleAtoi(number.substr(10), &seq)) {
-        const std::string day_key = rows::DaySequence(number.substr(2, 8));
-        if (db.Get(b, day_key, &cur).ok()) absl::SimpleAtoi(cur, &last);
-        if (seq > last) b.Put(day_key, std::to_string(seq));
-      }
+      projection::DayNumbers::Record(db, b, kContractNumberPrefix, d->terms().number());
     }
   }
   return absl::OkStatus();

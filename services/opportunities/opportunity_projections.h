@@ -22,6 +22,8 @@ inline constexpr char kQuoteAggregate[] = "quote";
 inline constexpr char kContractAggregate[] = "contract";
 inline constexpr char kSettingsAggregate[] = "opportunity_settings";
 inline constexpr char kSettingsId[] = "settings";
+// Contract numbers are HT<yyyymmdd><seq> (projection::DayNumbers).
+inline constexpr char kContractNumberPrefix[] = "HT";
 
 // Projection rows of the opportunities topic (in the service's ProjectionDb, beside the
 // customers view of customer_refs.h). Dates in keys are yyyy-MM-dd, times TimeKey.
@@ -42,7 +44,7 @@ inline constexpr char kSettingsId[] = "settings";
 //   kp/<due date>/<id>            "" per active or expired contract with an instalment due
 //                                 then, not paid and not yet reported overdue (earliest)
 //   rv/<customer>/<id>            receivable of a signed contract, decimal minor units
-//   n/<yyyymmdd>                  last contract number sequence used that day
+//   n/<yyyymmdd>                  last contract number sequence used that day (DayNumbers)
 namespace rows {
 std::string Opportunity(absl::string_view id);
 std::string Quote(absl::string_view id);
@@ -57,7 +59,6 @@ std::string ContractsOfPrefix(absl::string_view customer);
 inline constexpr char kEndPrefix[] = "ke/";
 inline constexpr char kDuePrefix[] = "kp/";
 std::string ReceivablesPrefix(absl::string_view customer);
-std::string DaySequence(absl::string_view day);
 }  // namespace rows
 
 absl::StatusOr<OpportunityEvent> UnpackOpportunityEvent(const common::v1::EventEnvelope& e);
