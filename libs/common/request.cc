@@ -40,6 +40,9 @@ void CopySameNamed(const Message& from, Message* to) {
           case FieldDescriptor::CPPTYPE_STRING: tr->AddString(to, t, fr->GetRepeatedString(from, f, j)); break;
           case FieldDescriptor::CPPTYPE_ENUM: tr->AddEnumValue(to, t, fr->GetRepeatedEnumValue(from, f, j)); break;
           case FieldDescriptor::CPPTYPE_MESSAGE: tr->AddMessage(to, t)->CopyFrom(fr->GetRepeatedMessage(from, f, j)); break;
+          case FieldDescriptor::CPPTYPE_INT32: tr->AddInt32(to, t, fr->GetRepeatedInt32(from, f, j)); break;
+          case FieldDescriptor::CPPTYPE_INT64: tr->AddInt64(to, t, fr->GetRepeatedInt64(from, f, j)); break;
+          case FieldDescriptor::CPPTYPE_BOOL: tr->AddBool(to, t, fr->GetRepeatedBool(from, f, j)); break;
           default: break;
         }
       }

@@ -3,6 +3,7 @@
 #include "absl/base/internal/endian.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
+#include "libs/projection/history.h"
 
 namespace crm::projection {
 
@@ -53,6 +54,38 @@ absl::StatusOr<int64_t> FoldHistory(rocksdb::DB* db, absl::string_view id, absl:
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read history");
   return n;
+}
+
+}  // namespace crm::projection
+
+namespace crm::projection {
+
+absl::StatusOr<bool> SeenRequest(rocksdb::DB* db, const std::string& request_id, const std::string& id) {
+  std::string unused;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), Request(request_id, id), &unused);
+  if (s.ok()) return true;
+  if (!s.IsNotFound()) return FromRocks(s, "read request ids");
+  return false;
+}
+
+}  // namespace crm::projection
+
+
+namespace crm::projection {
+
+absl::StatusOr<std::vector<common::v1::EventEnvelope>> HistoryPage(rocksdb::DB* db, const std::string& id,
+                                                                   int64_t after, int32_t limit) {
+  std::vector<common::v1::EventEnvelope> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = HistoryPrefix(id);
+  for (it->Seek(History(id, after + 1));
+       it->Valid() && it->key().starts_with(prefix) && static_cast<int32_t>(out.size()) < limit; it->Next()) {
+    auto env = eventlog::DecodeEnvelope(it->value().ToString());
+    if (!env.ok()) return env.status();
+    out.push_back(*std::move(env));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read history");
+  return out;
 }
 
 }  // namespace crm::projection

@@ -25,6 +25,8 @@ std::string History(absl::string_view id, int64_t version);
 // r/<correlation id>/<id>: "" per aggregate a request changed (request_id idempotency).
 std::string RequestPrefix(absl::string_view request_id);
 std::string Request(absl::string_view request_id, absl::string_view id);
+// Whether request `request_id` already changed aggregate `id` (its r/ row exists).
+absl::StatusOr<bool> SeenRequest(rocksdb::DB* db, const std::string& request_id, const std::string& id);
 
 // The ids (36-character UUIDs) that follow `prefix` in the keys of `db`: index rows
 // "<prefix><id>".
