@@ -162,10 +162,23 @@ absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::L
                                                      return ApplyOpportunitiesRecordForCustomers(*db, r, b);
                                                    }));
   CRM_RETURN_IF_ERROR(e->ReconcileWins().status());
+  projection::Follower::Options to;
+  to.topic = o.tasks_topic;
+  to.after_commit = [raw](const std::vector<eventlog::Record>&) {
+    if (auto n = raw->ReconcileTaskNotes(); !n.ok()) {
+      server::LogWarn(absl::StrCat("customers: task notes: ", n.status().ToString()));
+    }
+  };
+  CRM_ASSIGN_OR_RETURN(e->tasks_, projection::Follower::Start(log, db, std::move(to),
+                                                              [db](const eventlog::Record& r, projection::Batch& b) {
+                                                                return ApplyTasksRecordForCustomers(*db, r, b);
+                                                              }));
+  CRM_RETURN_IF_ERROR(e->ReconcileTaskNotes().status());
   return e;
 }
 
 CustomerEngine::~CustomerEngine() {
+  tasks_.reset();
   opportunities_.reset();  // no reaction may start once the writer is gone
   writer_.reset();
 }
@@ -904,7 +917,8 @@ absl::StatusOr<v1::ListIndustriesResponse> CustomerEngine::ListIndustries(const 
 }
 
 projection::ProjectionSpec CustomerEngine::Spec(const std::string& topic, int32_t partitions,
-                                                const std::string& opportunities_topic) {
+                                                const std::string& opportunities_topic,
+                                                const std::string& tasks_topic) {
   projection::ProjectionSpec spec;
   spec.version = kProjectionVersion;
   spec.sources.push_back({.topic = topic, .owned = true, .partitions = partitions, .apply = [](projection::ProjectionDb* db) {
@@ -918,6 +932,12 @@ projection::ProjectionSpec CustomerEngine::Spec(const std::string& topic, int32_
                               return ApplyOpportunitiesRecordForCustomers(*db, r, b);
                             };
                           }});
+  spec.sources.push_back({.topic = tasks_topic, .owned = false, .partitions = 0,
+                          .apply = [](projection::ProjectionDb* db) {
+                            return [db](const eventlog::Record& r, projection::Batch& b) {
+                              return ApplyTasksRecordForCustomers(*db, r, b);
+                            };
+                          }});
   return spec;
 }
 
@@ -928,8 +948,8 @@ absl::StatusOr<int64_t> CustomerEngine::Rebuild(eventlog::Log& log, const std::s
 
 absl::StatusOr<std::unique_ptr<projection::ProjectionDb>> CustomerEngine::OpenProjections(
     eventlog::Log& log, const std::string& path, const Options& options, int64_t* rebuilt) {
-  return projection::OpenProjections(log, Spec(options.topic, options.partitions, options.opportunities_topic), path,
-                                     rebuilt);
+  return projection::OpenProjections(
+      log, Spec(options.topic, options.partitions, options.opportunities_topic, options.tasks_topic), path, rebuilt);
 }
 
 absl::StatusOr<int64_t> CustomerEngine::RebuildAndSwap(eventlog::Log& log, const std::string& topic,

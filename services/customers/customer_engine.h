@@ -29,9 +29,11 @@ inline constexpr char kTopic[] = "crm.customers.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
 // to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
-inline constexpr int64_t kProjectionVersion = 4;
+inline constexpr int64_t kProjectionVersion = 5;
 // The opportunities service's topic, followed for won opportunities (成交).
 inline constexpr char kOpportunitiesTopic[] = "crm.opportunities.events.v1";
+// The tasks service's topic, followed for completed tasks' notes (跟进结果).
+inline constexpr char kTasksTopic[] = "crm.tasks.events.v1";
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
 // write path of DESIGN §3, the projections of §4 and the scheduler's time-driven events.
@@ -55,6 +57,8 @@ class CustomerEngine {
     // The opportunities topic, followed for won opportunities. Default:
     // crm.opportunities.events.v1.
     std::string opportunities_topic = kOpportunitiesTopic;
+    // The tasks topic, followed for completed tasks' notes. Default: crm.tasks.events.v1.
+    std::string tasks_topic = kTasksTopic;
   };
 
   // Creates the topic if needed, catches the projections up with the log and becomes the
@@ -209,6 +213,11 @@ class CustomerEngine {
   // customers as CustomerDealWon. Runs after each poll of the opportunities topic and at Open
   // (a reaction a crash interrupted completes then). Blocks until durable.
   absl::StatusOr<int64_t> ReconcileWins();
+  // Records the notes of completed tasks (TaskCompleted of the tasks topic with a note and a
+  // customer) not yet on their customers as follow-ups (跟进记录) by the task's completer,
+  // caused by the TaskCompleted event. Runs after each poll of the tasks topic and at Open.
+  // A customer in the recycle bin gets its notes once restored. Blocks until durable.
+  absl::StatusOr<int64_t> ReconcileTaskNotes();
 
   // Builds the projections afresh from offset 0 into `path` (which must not exist), WAL off,
   // flushed at the end. Returns the number of events applied.
@@ -230,7 +239,8 @@ class CustomerEngine {
   static absl::StatusOr<std::string> Checksum(projection::ProjectionDb& db);
   // What the projections are built from (libs/projection/rebuild.h).
   static projection::ProjectionSpec Spec(const std::string& topic, int32_t partitions,
-                                         const std::string& opportunities_topic = kOpportunitiesTopic);
+                                         const std::string& opportunities_topic = kOpportunitiesTopic,
+                                         const std::string& tasks_topic = kTasksTopic);
 
  private:
   explicit CustomerEngine(projection::ProjectionDb* db, Options o)
@@ -334,8 +344,10 @@ class CustomerEngine {
 
   projection::ProjectionDb* db_;
   const Options options_;
+  projection::DayNumbers numbers_;
   std::unique_ptr<projection::AggregateWriter> writer_;
   std::unique_ptr<projection::Follower> opportunities_;  // the won opportunities
+  std::unique_ptr<projection::Follower> tasks_;          // the completed tasks' notes
 
   absl::Mutex mu_;
   std::map<std::string, std::string> reserved_ ABSL_GUARDED_BY(mu_);  // key -> customer id
@@ -343,7 +355,6 @@ class CustomerEngine {
   // the projection on first use. Held from counting through taking the new claim, so
   // concurrent claims by one rep cannot pass the daily limit together.
   absl::Mutex claims_mu_;
-  projection::DayNumbers numbers_;
   std::map<std::string, int32_t> claims_today_ ABSL_GUARDED_BY(claims_mu_);
 };
 

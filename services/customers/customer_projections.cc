@@ -182,6 +182,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
     // A reaction to another service's event: that event is handled.
     b.Put(rows::CausedBy(env.causation_id()), "");
     b.Delete(absl::StrCat(rows::kPendingWins, env.causation_id()));
+    b.Delete(absl::StrCat(rows::kPendingNotes, env.causation_id()));
   }
   b.Put(rows::State(id), state.SerializeAsString());
   return absl::OkStatus();

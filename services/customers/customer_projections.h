@@ -73,12 +73,19 @@ std::string CompanyName(absl::string_view n, absl::string_view id);
 std::string OpportunityCustomer(absl::string_view opp);
 std::string CausedBy(absl::string_view event_id);
 inline constexpr char kPendingWins[] = "ow/";
+// tn/<TaskCompleted event id>: PendingFollowUp.
+inline constexpr char kPendingNotes[] = "tn/";
 }  // namespace rows
 
 // Folds one record of the opportunities topic into the op/ and ow/ rows (the customers
 // service reacts to won opportunities). Other events are ignored.
 absl::Status ApplyOpportunitiesRecordForCustomers(projection::ProjectionDb& db, const eventlog::Record& record,
                                                   projection::Batch& batch);
+
+// Folds one record of the tasks topic into the tn/ rows (the customers service records a
+// completed task's note as a follow-up). Other events are ignored.
+absl::Status ApplyTasksRecordForCustomers(projection::ProjectionDb& db, const eventlog::Record& record,
+                                          projection::Batch& batch);
 
 // The company-name dedupe key of a customer: empty for persons and names that normalise away.
 std::string CompanyNameKey(const CustomerState& s);

@@ -1,0 +1,465 @@
+// The tasks engine end to end on an embedded log, beside real customers and opportunities
+// engines whose topics it follows, under a manual clock: given/when/then.
+#include "services/tasks/task_engine.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/proto_time.h"
+#include "libs/eventlog/embedded_log.h"
+#include "libs/projection/rebuild.h"
+#include "services/customers/customer_engine.h"
+#include "services/opportunities/opportunity_engine.h"
+
+namespace crm::tasks {
+namespace {
+
+const Caller kRep{"u1", "rep", "east"};
+const Caller kRep2{"u2", "rep", "east"};
+const Caller kManager{"m1", "manager", "east"};
+const Caller kAdmin{"a1", "admin", ""};
+// 2026-03-02 09:00 in UTC+8.
+const absl::Time kStart = absl::FromUnixSeconds(1772413200);
+
+// Runs an engine's asynchronous command and waits for its answer.
+template <typename Engine, typename Req, typename Resp>
+absl::StatusOr<Resp> Call(Engine* e, void (Engine::*fn)(const Caller&, const Req&, absl::AnyInvocable<void(absl::StatusOr<Resp>)>),
+                          const Caller& c, const Req& req) {
+  absl::Notification n;
+  absl::StatusOr<Resp> out = absl::UnknownError("");
+  (e->*fn)(c, req, [&](absl::StatusOr<Resp> r) {
+    out = std::move(r);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+std::string FieldOf(const absl::Status& s) {
+  auto bad = GetBadRequest(s);
+  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
+}
+
+class TaskEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/task-engine-", getpid(), "-", counter_++);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+    int64_t rebuilt = 0;
+    cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
+    customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
+    odb_ = *opportunities::OpportunityEngine::OpenProjections(*log_, dir_ + "/opportunities", {.clock = &clock_},
+                                                              &rebuilt);
+    opportunities_ = *opportunities::OpportunityEngine::Open(log_.get(), odb_.get(), {.clock = &clock_});
+    OpenTasks();
+  }
+  void TearDown() override {
+    engine_.reset();
+    db_.reset();
+    opportunities_.reset();
+    odb_.reset();
+    customers_.reset();
+    cdb_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void CloseTasks() {
+    engine_.reset();
+    db_.reset();
+  }
+  void OpenTasks(const std::string& proj = "tasks") {
+    CloseTasks();
+    int64_t rebuilt = 0;
+    auto db = projection::OpenProjections(*log_, TaskEngine::Spec({.clock = &clock_}), dir_ + "/" + proj, &rebuilt);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    auto e = TaskEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = *std::move(e);
+  }
+
+  v1::Task NewTask(const Caller& c, absl::Duration due_in, std::vector<int32_t> offsets = {},
+                   const std::string& related = "") {
+    v1::CreateTaskRequest req;
+    req.mutable_task()->set_title("打电话给客户");
+    *req.mutable_task()->mutable_due_time() = ToProto(kStart + due_in);
+    for (int32_t o : offsets) req.mutable_task()->add_reminder_offsets_minutes(o);
+    req.mutable_task()->set_related(related);
+    auto t = Call(engine_.get(), &TaskEngine::CreateTask, c, req);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? *t : v1::Task();
+  }
+  std::vector<v1::Task> List(const Caller& c, v1::TaskView view, const std::string& filter = "") {
+    v1::ListTasksRequest req;
+    req.set_view(view);
+    req.set_filter(filter);
+    req.set_page_size(1000);
+    auto got = engine_->ListTasks(c, req, absl::Now() + absl::Seconds(5));
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? std::vector<v1::Task>(got->tasks().begin(), got->tasks().end()) : std::vector<v1::Task>();
+  }
+  // Tasks a rule made about `related`, waiting (up to 10 s) for at least `n`: automation runs
+  // after the follower commits.
+  std::vector<v1::Task> RuleTasks(const std::string& related, size_t n = 1) {
+    std::vector<v1::Task> out;
+    for (int i = 0; i < 1000; ++i) {
+      out.clear();
+      for (auto& t : List(kAdmin, v1::TASK_VIEW_UNSPECIFIED, absl::StrCat("related = \"", related, "\""))) {
+        if (t.has_origin()) out.push_back(t);
+      }
+      if (out.size() >= n) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return out;
+  }
+  std::vector<v1::ResourceEvent> Events(const std::string& parent) {
+    v1::ListEventsRequest req;
+    req.set_parent(parent);
+    req.set_page_size(1000);
+    auto got = engine_->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? std::vector<v1::ResourceEvent>(got->events().begin(), got->events().end())
+                    : std::vector<v1::ResourceEvent>();
+  }
+  int64_t TopicEnd() {
+    auto ends = log_->EndOffsets(kTopic);
+    int64_t n = 0;
+    for (int64_t e : *ends) n += e;
+    return n;
+  }
+
+  customers::v1::Customer Customer(const Caller& c, const std::string& name, const std::string& phone) {
+    customers::v1::CreateCustomerRequest req;
+    req.mutable_customer()->set_display_name(name);
+    req.mutable_customer()->set_phone(phone);
+    auto created = Call(customers_.get(), &customers::CustomerEngine::Create, c, req);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return *created;
+  }
+  opportunities::v1::Opportunity Opportunity(const Caller& c, const customers::v1::Customer& cu) {
+    opportunities::v1::CreateOpportunityRequest req;
+    req.mutable_opportunity()->set_customer(cu.name());
+    req.mutable_opportunity()->set_title("智能仓储系统");
+    req.mutable_opportunity()->mutable_amount()->set_amount_minor(50000000);
+    req.mutable_opportunity()->set_expected_close_date("2026-06-30");
+    req.set_min_consistency_token(cu.consistency_token());
+    auto o = Call(opportunities_.get(), &opportunities::OpportunityEngine::CreateOpportunity, c, req);
+    EXPECT_TRUE(o.ok()) << o.status();
+    return *o;
+  }
+
+  static inline int counter_ = 0;
+  std::string dir_;
+  ManualClock clock_{kStart};
+  std::unique_ptr<eventlog::Log> log_;
+  std::unique_ptr<projection::ProjectionDb> cdb_, odb_, db_;
+  std::unique_ptr<customers::CustomerEngine> customers_;
+  std::unique_ptr<opportunities::OpportunityEngine> opportunities_;
+  std::unique_ptr<TaskEngine> engine_;
+};
+
+TEST_F(TaskEngineTest, TaskCenterViewsAndCountsFollowTheClock) {
+  NewTask(kRep, absl::Hours(-1 + 0));  // due 08:00 today: overdue
+  NewTask(kRep, absl::Hours(5));       // 14:00 today
+  NewTask(kRep, absl::Hours(48));      // planned
+  NewTask(kRep2, absl::Hours(5));      // a colleague's
+  EXPECT_EQ(List(kRep, v1::TASK_VIEW_OVERDUE).size(), 1u);
+  EXPECT_EQ(List(kRep, v1::TASK_VIEW_TODAY).size(), 1u);
+  EXPECT_EQ(List(kRep, v1::TASK_VIEW_PLANNED).size(), 1u);
+  EXPECT_EQ(List(kRep, v1::TASK_VIEW_OPEN).size(), 3u);
+  EXPECT_EQ(List(kManager, v1::TASK_VIEW_OPEN).size(), 4u);
+  EXPECT_EQ(List(kManager, v1::TASK_VIEW_TODAY, "assignee_id = \"u2\"").size(), 1u);
+  v1::CountTasksRequest creq;
+  auto counts = engine_->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->overdue(), 1);
+  EXPECT_EQ(counts->today(), 1);
+  EXPECT_EQ(counts->planned(), 1);
+  creq.set_team_id("east");
+  EXPECT_EQ(engine_->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  counts = engine_->CountTasks(kManager, creq, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->today(), 2);
+  // Six hours later the 14:00 task is overdue too.
+  clock_.Advance(absl::Hours(6));
+  EXPECT_EQ(List(kRep, v1::TASK_VIEW_OVERDUE).size(), 2u);
+  EXPECT_TRUE(List(kRep, v1::TASK_VIEW_OVERDUE)[1].overdue());
+}
+
+TEST_F(TaskEngineTest, RepsSeeAndChangeOnlyTheirTasks) {
+  v1::Task t = NewTask(kRep, absl::Hours(5));
+  v1::GetTaskRequest get;
+  get.set_name(t.name());
+  EXPECT_EQ(engine_->GetTask(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(engine_->GetTask(kManager, get, absl::Now() + absl::Seconds(5)).ok());
+  v1::CompleteTaskRequest done;
+  done.set_name(t.name());
+  EXPECT_EQ(Call(engine_.get(), &TaskEngine::CompleteTask, kRep2, done).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::CreateTaskRequest bad;
+  bad.mutable_task()->set_title("x");
+  *bad.mutable_task()->mutable_due_time() = ToProto(kStart + absl::Minutes(30));
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CreateTask, kRep, bad).status()), "task.due_time");
+  v1::CreateRuleRequest rule;
+  *rule.mutable_rule()->mutable_definition() = DefaultRules()[0].definition;
+  EXPECT_EQ(Call(engine_.get(), &TaskEngine::CreateRule, kRep, rule).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(TaskEngineTest, SchedulerEmitsEachReminderAndTheOverdueNoticeOnce) {
+  v1::Task t = NewTask(kRep, absl::Hours(24), {60, 24 * 60 + 60});  // the second is before creation
+  auto run = engine_->RunScheduler(clock_.Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->reminders, 0);
+  clock_.Advance(absl::Hours(23));
+  run = engine_->RunScheduler(clock_.Now());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->reminders, 1);
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->reminders, 0);  // once
+  clock_.Advance(absl::Hours(2));
+  run = engine_->RunScheduler(clock_.Now());
+  EXPECT_EQ(run->overdue, 1);
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->overdue, 0);
+  auto events = Events(t.name());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].event_type(), "crm.tasks.v1.ReminderDue");
+  // occurred_at is when the reminder fell due, not when the scheduler ran.
+  EXPECT_EQ(FromProto(events[1].occurred_at()), kStart + absl::Hours(23));
+  EXPECT_EQ(events[2].event_type(), "crm.tasks.v1.TaskOverdue");
+  EXPECT_EQ(FromProto(events[2].occurred_at()), kStart + absl::Hours(24));
+  EXPECT_NE(events[1].payload_json().find("CHANNEL_IN_APP"), std::string::npos);
+}
+
+TEST_F(TaskEngineTest, NewLeadRuleAsksItsOwnerToCallWithin24Hours) {
+  customers::v1::CreateLeadRequest req;
+  req.mutable_lead()->set_contact_name("王经理");
+  req.mutable_lead()->set_company("深圳某科技");
+  req.mutable_lead()->set_phone("13800138000");
+  auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  auto tasks = RuleTasks(lead->name());
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].assignee_id(), "u1");
+  EXPECT_EQ(tasks[0].team_id(), "east");
+  EXPECT_EQ(tasks[0].title(), "联系新线索：深圳某科技");
+  EXPECT_EQ(FromProto(tasks[0].due_time()), kStart + absl::Hours(24));
+  EXPECT_EQ(tasks[0].origin().cause_event_type(), "crm.customers.v1.LeadCreated");
+  auto events = Events(tasks[0].name());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].actor().source(), common::v1::ACTOR_SOURCE_AUTOMATION);
+  EXPECT_EQ(events[0].causation_id(), tasks[0].origin().cause_event_id());
+}
+
+TEST_F(TaskEngineTest, OpportunityRulesFollowStagesAndWins) {
+  auto cu = Customer(kRep, "华为", "13900139000");
+  auto opp = Opportunity(kRep, cu);
+  opportunities::v1::MoveOpportunityStageRequest move;
+  move.set_name(opp.name());
+  move.set_stage_id("proposal");
+  ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::MoveStage, kRep, move).ok());
+  auto tasks = RuleTasks(opp.name());
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].title(), "跟进方案报价：智能仓储系统");
+  EXPECT_EQ(FromProto(tasks[0].due_time()), kStart + absl::Hours(72));
+  opportunities::v1::WinOpportunityRequest win;
+  win.set_name(opp.name());
+  ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::Win, kRep, win).ok());
+  tasks = RuleTasks(opp.name(), 2);
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[1].title(), "成交回访：智能仓储系统");
+  EXPECT_EQ(FromProto(tasks[1].due_time()), kStart + absl::Hours(15 * 24));
+  EXPECT_EQ(tasks[1].assignee_id(), "u1");
+}
+
+TEST_F(TaskEngineTest, LostCustomersAndPlannedFollowUpsMakeTasks) {
+  auto cu = Customer(kRep, "阿里", "13700137000");
+  customers::v1::CreateFollowUpRequest fu;
+  fu.set_parent(cu.name());
+  fu.mutable_follow_up()->set_summary("电话沟通");
+  fu.mutable_follow_up()->set_channel(customers::v1::FOLLOW_UP_CHANNEL_PHONE);
+  *fu.mutable_follow_up()->mutable_next_follow_up_time() = ToProto(kStart + absl::Hours(50) + absl::Minutes(30));
+  ASSERT_TRUE(Call(customers_.get(), &customers::CustomerEngine::CreateFollowUp, kRep, fu).ok());
+  auto tasks = RuleTasks(cu.name());
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(FromProto(tasks[0].due_time()), kStart + absl::Hours(51));  // to the hour
+  customers::v1::UpdateCustomerRequest up;
+  up.mutable_customer()->set_name(cu.name());
+  up.mutable_customer()->set_lifecycle_status(customers::v1::LIFECYCLE_STATUS_LOST);
+  up.mutable_customer()->set_churn_reason("选择了竞品");
+  up.mutable_update_mask()->add_paths("lifecycle_status");
+  up.mutable_update_mask()->add_paths("churn_reason");
+  auto updated = Call(customers_.get(), &customers::CustomerEngine::Update, kRep, up);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  tasks = RuleTasks(cu.name(), 2);
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].title(), "流失客户关怀：阿里");  // due in 2 days, before the planned follow-up
+  EXPECT_EQ(tasks[1].title(), "按计划跟进：阿里");
+}
+
+TEST_F(TaskEngineTest, ContractRenewalTaskComes30DaysBeforeTheEnd) {
+  auto cu = Customer(kRep, "腾讯", "13600136000");
+  opportunities::v1::CreateContractRequest creq;
+  creq.mutable_contract()->set_customer(cu.name());
+  creq.mutable_contract()->set_title("年度服务合同");
+  creq.mutable_contract()->mutable_amount()->set_amount_minor(1200000);
+  creq.mutable_contract()->set_start_date("2026-03-01");
+  creq.mutable_contract()->set_end_date("2026-06-30");
+  creq.set_min_consistency_token(cu.consistency_token());
+  auto k = Call(opportunities_.get(), &opportunities::OpportunityEngine::CreateContract, kRep, creq);
+  ASSERT_TRUE(k.ok()) << k.status();
+  opportunities::v1::SubmitContractRequest sub;
+  sub.set_name(k->name());
+  ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::SubmitContract, kRep, sub).ok());
+  opportunities::v1::ApproveContractRequest ok;
+  ok.set_name(k->name());
+  auto active = Call(opportunities_.get(), &opportunities::OpportunityEngine::ApproveContract, kManager, ok);
+  ASSERT_TRUE(active.ok()) << active.status();
+  ASSERT_EQ(active->status(), opportunities::v1::CONTRACT_STATUS_ACTIVE);
+  ASSERT_TRUE(engine_->followers()[1]->status().ok());
+  absl::SleepFor(absl::Milliseconds(300));  // the follower applies the activation
+  // 2026-05-31 00:00 UTC+8 is 30 days before the end.
+  const absl::Time fire = absl::FromCivil(absl::CivilDay(2026, 5, 31), absl::FixedTimeZone(8 * 3600));
+  clock_.Set(fire - absl::Hours(1));
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->date_tasks, 0);
+  clock_.Set(fire + absl::Minutes(5));
+  auto run = engine_->RunScheduler(clock_.Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->date_tasks, 1);
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->date_tasks, 0);  // once per date
+  auto tasks = RuleTasks(k->name());
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].title(), "合同续约：年度服务合同");
+  EXPECT_EQ(tasks[0].origin().cause_date(), "2026-06-30");
+  EXPECT_EQ(FromProto(tasks[0].due_time()), fire + absl::Hours(7 * 24 + 1));  // rounded up from 00:05
+}
+
+TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
+  auto cu = Customer(kRep, "京东", "13200132000");
+  auto opp = Opportunity(kRep, cu);
+  absl::SleepFor(absl::Milliseconds(300));  // the tasks service learns the opportunity's customer
+  v1::Task t = NewTask(kRep, absl::Hours(5), {}, opp.name());
+  clock_.Advance(absl::Hours(1));
+  v1::CompleteTaskRequest done;
+  done.set_name(t.name());
+  done.set_note("客户同意下周签约");
+  auto completed = Call(engine_.get(), &TaskEngine::CompleteTask, kRep, done);
+  ASSERT_TRUE(completed.ok()) << completed.status();
+  EXPECT_EQ(completed->status(), v1::TASK_STATUS_DONE);
+  EXPECT_TRUE(Call(engine_.get(), &TaskEngine::CompleteTask, kRep, done).ok());  // a repeat records nothing
+  customers::v1::ListFollowUpsRequest lreq;
+  lreq.set_parent(cu.name());
+  std::vector<customers::v1::FollowUp> notes;
+  for (int i = 0; i < 1000 && notes.empty(); ++i) {
+    auto got = customers_->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
+    ASSERT_TRUE(got.ok()) << got.status();
+    notes.assign(got->follow_ups().begin(), got->follow_ups().end());
+    if (notes.empty()) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].summary(), "客户同意下周签约");
+  EXPECT_EQ(notes[0].created_by(), "u1");
+  EXPECT_EQ(FromProto(notes[0].follow_up_time()), kStart + absl::Hours(1));
+  // Restarting the customers service does not record it twice.
+  customers_.reset();
+  customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
+  auto again = customers_->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->follow_ups_size(), 1);
+  v1::CountTasksRequest creq;
+  EXPECT_EQ(engine_->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5))->done_today(), 1);
+}
+
+TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {
+  customers::v1::CreateLeadRequest req;
+  req.mutable_lead()->set_contact_name("李四");
+  req.mutable_lead()->set_phone("13500135000");
+  auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  ASSERT_TRUE(lead.ok());
+  ASSERT_EQ(RuleTasks(lead->name()).size(), 1u);
+  const int64_t end = TopicEnd();
+  // A restart re-reads nothing twice; a lead made while the service was down gets its task at
+  // start.
+  CloseTasks();
+  req.mutable_lead()->set_phone("13500135001");
+  auto lead2 = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  ASSERT_TRUE(lead2.ok());
+  OpenTasks();
+  EXPECT_EQ(RuleTasks(lead2->name()).size(), 1u);
+  EXPECT_EQ(TopicEnd(), end + 1);
+  // A rebuild from the log makes no task again, and equals the live projections.
+  OpenTasks("tasks-rebuilt");
+  EXPECT_EQ(TopicEnd(), end + 1);
+  EXPECT_EQ(RuleTasks(lead->name()).size(), 1u);
+  auto rebuilt = projection::Checksum(*db_);
+  OpenTasks("tasks");
+  EXPECT_EQ(*projection::Checksum(*db_), *rebuilt);
+}
+
+TEST_F(TaskEngineTest, RedeliveredCausesMakeNoSecondTask) {
+  customers::v1::CreateLeadRequest req;
+  req.mutable_lead()->set_contact_name("赵六");
+  req.mutable_lead()->set_phone("13400134000");
+  auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  ASSERT_TRUE(lead.ok());
+  ASSERT_EQ(RuleTasks(lead->name()).size(), 1u);
+  const int64_t end = TopicEnd();
+  // Apply every customers record again as a redelivery would.
+  std::vector<eventlog::Position> from;
+  for (int32_t p = 0; p < static_cast<int32_t>(log_->EndOffsets("crm.customers.events.v1")->size()); ++p) {
+    from.push_back({p, 0});
+  }
+  auto records = eventlog::ReadToEnd(*log_, "crm.customers.events.v1", from);
+  ASSERT_TRUE(records.ok()) << records.status();
+  RuleBook book;
+  FollowContext ctx{&book, absl::FixedTimeZone(8 * 3600)};
+  projection::Batch b;
+  for (const auto& r : *records) ASSERT_TRUE(ApplyFollowedRecord(*db_, ctx, r, b).ok());
+  ASSERT_TRUE(db_->Commit(b, "crm.customers.events.v1", std::map<int32_t, int64_t>{}).ok());
+  auto written = engine_->ProcessPending();
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(*written, 0);
+  EXPECT_EQ(TopicEnd(), end);
+}
+
+TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
+  v1::ListRulesRequest lreq;
+  auto rules = engine_->ListRules(kAdmin, lreq, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(rules.ok());
+  ASSERT_EQ(rules->rules_size(), 6);
+  v1::Rule lead_rule;
+  for (const auto& r : rules->rules()) {
+    if (r.default_key() == "default.new_lead") lead_rule = r;
+  }
+  v1::UpdateRuleRequest up;
+  *up.mutable_rule() = lead_rule;
+  up.mutable_rule()->mutable_definition()->set_enabled(false);
+  up.set_etag(lead_rule.etag());
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Call(engine_.get(), &TaskEngine::UpdateRule, kAdmin, up).ok());
+  clock_.Advance(absl::Seconds(1));
+  customers::v1::CreateLeadRequest req;
+  req.mutable_lead()->set_contact_name("钱七");
+  req.mutable_lead()->set_phone("13300133000");
+  auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  ASSERT_TRUE(lead.ok());
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_TRUE(RuleTasks(lead->name(), 0).empty());
+  // A bad rule is refused with the field named.
+  v1::CreateRuleRequest bad;
+  *bad.mutable_rule()->mutable_definition() = lead_rule.definition();
+  bad.mutable_rule()->mutable_definition()->mutable_event()->set_event_type("crm.nope.v1.Nothing");
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CreateRule, kAdmin, bad).status()),
+            "rule.definition.event.event_type");
+}
+
+}  // namespace
+}  // namespace crm::tasks
