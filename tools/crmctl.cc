@@ -24,9 +24,11 @@
 #include "libs/eventlog/embedded_log.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
+#include "services/tasks/task_engine.h"
 #include "tools/crmctl_common.h"
 #include "tools/crmctl_bulk.h"
 #include "tools/crmctl_sales.h"
+#include "tools/crmctl_tasks.h"
 
 namespace {
 
@@ -497,6 +499,8 @@ int main(int argc, char** argv) {
 
   crm::ctl::SalesCommands sales;
   sales.Add(app);
+  crm::ctl::TaskCommands tasks;
+  tasks.Add(app);
 
   try {
     app.parse(argc, argv);
@@ -527,7 +531,8 @@ int main(int argc, char** argv) {
     if (!log.ok()) return Fail(absl::StrCat(log.status().message(), " (is crmd still running?)"));
     const std::pair<std::string, crm::projection::ProjectionSpec> specs[] = {
         {"customers", crm::customers::CustomerEngine::Spec(crm::customers::kTopic, crm::customers::kPartitions)},
-        {"opportunities", crm::opportunities::OpportunityEngine::Spec({.clock = crm::SystemClock::Get()})}};
+        {"opportunities", crm::opportunities::OpportunityEngine::Spec({.clock = crm::SystemClock::Get()})},
+        {"tasks", crm::tasks::TaskEngine::Spec({.clock = crm::SystemClock::Get()})}};
     for (const auto& [service, spec] : specs) {
       const absl::Time t0 = absl::Now();
       auto n = crm::projection::RebuildAndSwap(**log, spec, data_dir + "/" + service);
@@ -541,6 +546,7 @@ int main(int argc, char** argv) {
 
   if (g.token.empty()) return Fail("no token: pass --token or set CRM_TOKEN (see 'crmctl token --help')");
   if (sales.Parsed()) return sales.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
+  if (tasks.Parsed()) return tasks.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
   Client client(g);
   grpc::Status s;
   if (import_cmd->parsed()) {

@@ -7,13 +7,30 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "libs/common/proto_time.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 
 namespace crm::ctl {
+
+std::string Name(const std::string& collection, const std::string& id) {
+  return absl::StartsWith(id, collection + "/") ? id : absl::StrCat(collection, "/", id);
+}
+
+absl::StatusOr<google::protobuf::Timestamp> When(const std::string& flag, const std::string& text) {
+  google::protobuf::Timestamp t;
+  if (google::protobuf::util::TimeUtil::FromString(text, &t)) return t;
+  absl::CivilDay day;
+  if (text.size() == 10 && absl::ParseCivilTime(text, &day)) {
+    return ToProto(absl::FromCivil(day, absl::FixedTimeZone(8 * 3600)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' is neither yyyy-MM-dd nor RFC 3339"));
+}
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "error: %s\n", msg.c_str());

@@ -1,7 +1,8 @@
 #ifndef CRM_TOOLS_CRMCTL_COMMON_H_
 #define CRM_TOOLS_CRMCTL_COMMON_H_
 
-// What every crmctl verb uses to report.
+// What every crmctl verb uses to call and to report.
+#include <chrono>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -10,6 +11,14 @@
 #include "grpcpp/grpcpp.h"
 
 namespace crm::ctl {
+
+// Where and as whom to call, and how to print.
+struct Connection {
+  std::string addr;
+  std::string token;
+  double timeout_s = 10;
+  bool json = false;
+};
 
 // Prints "error: msg"; returns 2 (bad usage or a local error).
 int Fail(const std::string& msg);
@@ -24,6 +33,43 @@ std::string Time(const google::protobuf::Timestamp& t);
 // `m` on stdout: JSON, or one "field value" line per set field (nested messages indented,
 // enums by name).
 void Print(const google::protobuf::Message& m, bool json);
+
+// "<collection>/<id>" from an id or a full name.
+std::string Name(const std::string& collection, const std::string& id);
+// A time flag: RFC 3339, or a day yyyy-MM-dd meaning its midnight in China Standard Time.
+absl::StatusOr<google::protobuf::Timestamp> When(const std::string& flag, const std::string& text);
+
+// A unary call of `Service`, printed (or handed back in *out); the exit code: 0, or 1 when the
+// server refused (printed).
+template <typename Service, typename Req, typename Resp>
+int Call(const Connection& c, grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+         const Req& req, Resp* out = nullptr) {
+  auto stub = Service::NewStub(grpc::CreateChannel(c.addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + c.token);
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000)));
+  Resp resp;
+  grpc::Status s = ((*stub).*method)(&ctx, req, &resp);
+  if (!s.ok()) return RpcFail(s);
+  if (out != nullptr) {
+    *out = std::move(resp);
+  } else {
+    Print(resp, c.json);
+  }
+  return 0;
+}
+
+// An audit trail (any service's ListEventsResponse) as a table.
+template <typename Events>
+void PrintEvents(const Events& r) {
+  std::printf("%-4s %-28s %-32s %-22s %s\n", "VER", "TIME", "EVENT", "ACTOR", "CAUSE");
+  for (const auto& e : r.events()) {
+    std::printf("%-4lld %-28s %-32s %-22s %s\n", static_cast<long long>(e.version()), Time(e.recorded_at()).c_str(),
+                e.event_type().substr(e.event_type().rfind('.') + 1).c_str(),
+                (e.actor().user_id() + "/" + e.actor().role()).c_str(), e.causation_id().c_str());
+  }
+}
 
 }  // namespace crm::ctl
 

@@ -22,27 +22,11 @@ namespace {
 
 namespace ov1 = crm::opportunities::v1;
 
-// "<collection>/<id>" from an id or a full name.
-std::string Name(const std::string& collection, const std::string& id) {
-  return absl::StartsWith(id, collection + "/") ? id : absl::StrCat(collection, "/", id);
-}
-
 // A money flag ("1,234.56", "¥1234.5") in minor units of `currency`.
 absl::StatusOr<int64_t> Amount(const std::string& flag, const std::string& text, const std::string& currency) {
   auto v = money::ParseAmount(text, currency);
   if (!v.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", v.status().message()));
   return *v;
-}
-
-// A time flag: RFC 3339, or a day yyyy-MM-dd meaning its midnight in China Standard Time.
-absl::StatusOr<google::protobuf::Timestamp> When(const std::string& flag, const std::string& text) {
-  google::protobuf::Timestamp t;
-  if (google::protobuf::util::TimeUtil::FromString(text, &t)) return t;
-  absl::CivilDay day;
-  if (text.size() == 10 && absl::ParseCivilTime(text, &day)) {
-    return ToProto(absl::FromCivil(day, absl::FixedTimeZone(8 * 3600)));
-  }
-  return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' is neither yyyy-MM-dd nor RFC 3339"));
 }
 
 // A quote line: "product|quantity|unit price[|discount %[|tax rate %]]", e.g. "货架|2.5|33333.33|9.5|13".
@@ -89,25 +73,6 @@ struct SalesCommands::Flags {
 
 namespace {
 
-// A unary call of `Service`, printed (or handed back in *out); the exit code.
-template <typename Service, typename Req, typename Resp>
-int Call(const Connection& c, grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-         const Req& req, Resp* out = nullptr) {
-  auto stub = Service::NewStub(grpc::CreateChannel(c.addr, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", "Bearer " + c.token);
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000)));
-  Resp resp;
-  grpc::Status s = ((*stub).*method)(&ctx, req, &resp);
-  if (!s.ok()) return RpcFail(s);
-  if (out != nullptr) {
-    *out = std::move(resp);
-  } else {
-    Print(resp, c.json);
-  }
-  return 0;
-}
-
 using Opps = ov1::OpportunityService;
 using Quotes = ov1::QuoteService;
 using Contracts = ov1::ContractService;
@@ -150,15 +115,6 @@ void PrintContracts(const ov1::ListContractsResponse& r) {
                 Money(receivable).c_str(), k.title().c_str());
   }
   std::printf("%d of %d\n", r.contracts_size(), r.total_size());
-}
-
-void PrintEvents(const ov1::ListEventsResponse& r) {
-  std::printf("%-4s %-28s %-32s %-22s %s\n", "VER", "TIME", "EVENT", "ACTOR", "CAUSE");
-  for (const auto& e : r.events()) {
-    std::printf("%-4lld %-28s %-32s %-22s %s\n", static_cast<long long>(e.version()), Time(e.recorded_at()).c_str(),
-                e.event_type().substr(e.event_type().rfind('.') + 1).c_str(),
-                absl::StrCat(e.actor().user_id(), "/", e.actor().role()).c_str(), e.causation_id().c_str());
-  }
 }
 
 }  // namespace

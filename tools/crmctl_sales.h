@@ -8,16 +8,9 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "tools/crmctl_common.h"
 
 namespace crm::ctl {
-
-// Where and as whom to call, and how to print.
-struct Connection {
-  std::string addr;
-  std::string token;
-  double timeout_s = 10;
-  bool json = false;
-};
 
 class SalesCommands {
  public:
