@@ -23,6 +23,7 @@ struct Kind<OpportunityState> {
   static constexpr const char* kType = kOpportunityAggregate;
   static constexpr const char* kCollection = "opportunities";
   static std::string Row(absl::string_view id) { return rows::Opportunity(id); }
+  static bool Visible(const Caller& c, const OpportunityState& s) { return CanSee(c, s); }
 };
 
 template <>
@@ -30,6 +31,7 @@ struct Kind<QuoteState> {
   static constexpr const char* kType = kQuoteAggregate;
   static constexpr const char* kCollection = "quotes";
   static std::string Row(absl::string_view id) { return rows::Quote(id); }
+  static bool Visible(const Caller& c, const QuoteState& s) { return CanSee(c, s); }
 };
 
 template <>
@@ -37,6 +39,7 @@ struct Kind<ContractState> {
   static constexpr const char* kType = kContractAggregate;
   static constexpr const char* kCollection = "contracts";
   static std::string Row(absl::string_view id) { return rows::Contract(id); }
+  static bool Visible(const Caller& c, const ContractState& s) { return CanSee(c, s); }
 };
 
 // The settings commands under names the engine's methods do not hide.

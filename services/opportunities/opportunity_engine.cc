@@ -14,6 +14,7 @@
 #include "libs/common/request.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/projection/history.h"
 #include "libs/server/logging.h"
 #include "services/opportunities/engine_kinds.h"
 
@@ -85,14 +86,6 @@ absl::StatusOr<std::unique_ptr<projection::ProjectionDb>> OpportunityEngine::Ope
   return projection::OpenProjections(log, Spec(options), path, rebuilt);
 }
 
-absl::StatusOr<bool> OpportunityEngine::SeenRequest(const std::string& request_id, const std::string& id) {
-  std::string unused;
-  rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), projection::Request(request_id, id), &unused);
-  if (s.ok()) return true;
-  if (!s.IsNotFound()) return FromRocks(s, "read request ids");
-  return false;
-}
-
 template <typename State>
 absl::StatusOr<State> OpportunityEngine::LoadVisible(const Caller& caller, const std::string& id,
                                                      absl::string_view name) {
@@ -107,53 +100,8 @@ absl::StatusOr<State> OpportunityEngine::LoadVisible(const Caller& caller, const
 template <typename State, typename Event>
 void OpportunityEngine::Execute(const Caller& caller, const std::string& id, const std::string& request_id,
                                 DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause) {
-  writer_->Serialize(id, [this, caller, id, request_id, decide = std::move(decide), done = std::move(done),
-                          cause = std::move(cause)]() mutable {
-    auto fail = [&](absl::Status s) {
-      writer_->Release(id);
-      done(std::move(s));
-    };
-    auto state = ReadState<State>(db_->db(), rocksdb::ReadOptions(), Kind<State>::Row(id));
-    if (!state.ok()) return fail(state.status());
-    const State* cur = state->has_value() ? &**state : nullptr;
-    if (!request_id.empty()) {
-      // A repeat of a request already applied answers with the state, not a second change.
-      auto seen = SeenRequest(request_id, id);
-      if (!seen.ok()) return fail(seen.status());
-      if (*seen && cur != nullptr) {
-        if (!CanSee(caller, *cur)) return fail(absl::PermissionDeniedError("the resource belongs to another owner or team"));
-        writer_->Release(id);
-        return done(Written<State>{*cur, ""});
-      }
-    }
-    auto decided = decide(cur);
-    if (!decided.ok()) return fail(decided.status());
-    if (decided->empty()) {  // nothing to record
-      writer_->Release(id);
-      return done(Written<State>{cur ? *cur : State(), ""});
-    }
-    projection::AggregateHead head{Kind<State>::kType, id, cur ? cur->version() : 0, cur ? cur->last_hash() : ""};
-    const auto ctx = projection::WriteContext::For(
-        caller, cause.source, cause.correlation_id.empty() ? request_id : cause.correlation_id, cause.causation_id);
-    writer_->Append(head, ctx, projection::NewEvent::All(*decided, cause.occurred_at),
-                    [this, id, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
-                      absl::StatusOr<Written<State>> out = absl::UnknownError("");
-                      if (!token.ok()) {
-                        out = token.status();
-                      } else {
-                        auto st = ReadState<State>(db_->db(), rocksdb::ReadOptions(), Kind<State>::Row(id));
-                        if (!st.ok()) {
-                          out = st.status();
-                        } else if (!st->has_value()) {
-                          out = absl::InternalError("aggregate vanished after its write");
-                        } else {
-                          out = Written<State>{**std::move(st), *std::move(token)};
-                        }
-                      }
-                      writer_->Release(id);
-                      done(std::move(out));
-                    });
-  });
+  projection::Execute<Kind<State>, State, Event>(writer_.get(), caller, id, request_id, std::move(decide),
+                                                 std::move(done), std::move(cause));
 }
 
 template void OpportunityEngine::Execute<OpportunityState, OpportunityEvent>(
@@ -236,7 +184,7 @@ void OpportunityEngine::WriteSettings(const Caller& caller, const std::string& r
     auto settings = ReadSettings(db_->db());
     if (!settings.ok()) return fail(settings.status());
     if (!request_id.empty()) {
-      auto seen = SeenRequest(request_id, kSettingsId);
+      auto seen = projection::SeenRequest(db_->db(), request_id, kSettingsId);
       if (!seen.ok()) return fail(seen.status());
       if (*seen) {
         writer_->Release(kSettingsId);
@@ -312,28 +260,9 @@ absl::StatusOr<v1::ListEventsResponse> OpportunityEngine::ListEvents(const Calle
     CRM_ASSIGN_OR_RETURN(auto s, LoadVisible<ContractState>(caller, id, req.parent()));
     version = s.version();
   }
+  CRM_ASSIGN_OR_RETURN(auto page, projection::HistoryPage(db_->db(), id, offset, page_size));
   v1::ListEventsResponse resp;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-  const std::string prefix = projection::HistoryPrefix(id);
-  for (it->Seek(projection::History(id, offset + 1));
-       it->Valid() && it->key().starts_with(prefix) && resp.events_size() < page_size; it->Next()) {
-    CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(it->value().ToString()));
-    auto* out = resp.add_events();
-    out->set_event_id(env.event_id());
-    out->set_event_type(env.event_type());
-    out->set_version(env.aggregate_version());
-    *out->mutable_occurred_at() = env.occurred_at();
-    *out->mutable_recorded_at() = env.recorded_at();
-    *out->mutable_actor() = env.actor();
-    out->set_correlation_id(env.correlation_id());
-    out->set_causation_id(env.causation_id());
-    out->set_hash_hex(eventlog::HexHash(env.hash()));
-    google::protobuf::util::JsonPrintOptions jo;
-    jo.preserve_proto_field_names = true;
-    std::string json;
-    if (google::protobuf::util::MessageToJsonString(env.payload(), &json, jo).ok()) out->set_payload_json(json);
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
+  for (const auto& env : page) projection::FillResourceEvent(env, resp.add_events());
   const int64_t last = offset + resp.events_size();
   if (last < version) resp.set_next_page_token(PageToken(last, req.parent()));
   return resp;

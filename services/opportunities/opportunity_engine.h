@@ -17,6 +17,7 @@
 #include "libs/eventlog/log.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/day_numbers.h"
+#include "libs/projection/execute.h"
 #include "libs/projection/follower.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rebuild.h"
@@ -151,16 +152,8 @@ class OpportunityEngine {
 
   // The write path shared by the command files (public for them; not an API).
   template <typename State>
-  struct Written {
-    State state;
-    std::string token;
-  };
-  struct Cause {
-    common::v1::ActorSource source = common::v1::ACTOR_SOURCE_API;
-    std::string causation_id;
-    std::string correlation_id;  // default: the request id
-    absl::Time occurred_at = absl::InfinitePast();  // default: now
-  };
+  using Written = projection::Written<State>;
+  using Cause = projection::Cause;
   template <typename State, typename Event>
   using DecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<Event>>(const State*)>;
   // Runs `decide` on aggregate `id` after the commands before it and appends its events. A
@@ -186,7 +179,6 @@ class OpportunityEngine {
  private:
   OpportunityEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o)
       : log_(log), db_(db), options_(std::move(o)), numbers_(db, kContractNumberPrefix, options_.zone) {}
-  absl::StatusOr<bool> SeenRequest(const std::string& request_id, const std::string& id);
   // Calls `then` once the customers view has applied everything the customers topic holds
   // now (a customer created a moment ago, without a consistency token, is then known), or
   // `fail` with the error.

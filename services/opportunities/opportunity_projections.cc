@@ -9,6 +9,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/day_numbers.h"
+#include "libs/projection/fold.h"
 #include "services/opportunities/customer_refs.h"
 
 namespace crm::opportunities {
@@ -55,16 +56,7 @@ absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
 
 namespace {
 
-// Index rows an aggregate holds in a state: a set of keys (with values).
-using IndexRows = std::vector<std::pair<std::string, std::string>>;
-
-// Replaces the index rows of `before` by those of `after` in the batch.
-void Reindex(Batch& b, const IndexRows& before, const IndexRows& after) {
-  for (const auto& [k, v] : before) {
-    if (std::none_of(after.begin(), after.end(), [&](const auto& a) { return a.first == k; })) b.Delete(k);
-  }
-  for (const auto& [k, v] : after) b.Put(k, v);
-}
+using projection::IndexRows;
 
 bool Live(const OpportunityState& s) { return s.version() > 0; }
 
@@ -109,25 +101,18 @@ IndexRows ContractIndex(const ContractState& s) {
   return out;
 }
 
-// The fold every aggregate shares: read the state row, check the event continues it, fold,
-// reindex, and keep the envelope as history and the request id.
+// The fold every aggregate shares (projection::FoldRow), and what some events also settle.
 template <typename State, typename Event>
 absl::Status Fold(ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env, Batch& b,
                   const std::string& key, absl::StatusOr<Event> (*unpack)(const EventEnvelope&),
                   IndexRows (*index)(const State&)) {
-  State s;
-  CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, key, &s).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, s.version(), s.last_hash()));
-  if (!next) return absl::OkStatus();
-  CRM_ASSIGN_OR_RETURN(Event event, unpack(env));
-  const IndexRows before = index(s);
-  s.set_id(env.aggregate_id());
-  Apply(s, event, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
-  s.set_last_hash(env.hash());
-  Reindex(b, before, index(s));
-  b.Put(projection::History(s.id(), s.version()), r.value);
-  if (!env.correlation_id().empty()) b.Put(projection::Request(env.correlation_id(), s.id()), "");
-  b.Put(key, s.SerializeAsString());
+  CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<State, Event>(
+                                        db, r, env, b, key, unpack, index,
+                                        +[](State& s, const Event& e, int64_t v, absl::Time at, const std::string& actor) {
+                                          Apply(s, e, v, at, actor);
+                                        })));
+  if (!folded.has_value()) return absl::OkStatus();
+  const auto& [s, event] = *folded;
   if constexpr (std::is_same_v<Event, OpportunityEvent>) {
     if (const auto* c = std::get_if<v1::OpportunityCreated>(&event);
         c != nullptr && !c->profile().lead_id().empty() && s.id() == ConversionOpportunityId(c->profile().lead_id())) {
