@@ -44,6 +44,7 @@
 #include "services/customers/customers_service.h"
 #include "tools/bench_common.h"
 #include "tools/bench_sales.h"
+#include "tools/bench_tasks.h"
 #include "tools/crmctl_bulk.h"
 
 namespace {
@@ -416,9 +417,10 @@ int main(int argc, char** argv) {
   int64_t rows = 100000;
   int runs = 3;
   app.add_option("--workload", workload,
-                 "create, rebuild, reads (FindDuplicates, PreviewTagRule), import (CSV), stage (stage changes) or "
-                 "opp-rebuild")
-      ->check(CLI::IsMember({"create", "rebuild", "reads", "import", "stage", "opp-rebuild"}))
+                 "create, rebuild, reads (FindDuplicates, PreviewTagRule), import (CSV), stage (stage changes), "
+                 "opp-rebuild, task-lag (cause event to automated task) or rule-eval (tasks rebuild with the "
+                 "default rules)")
+      ->check(CLI::IsMember({"create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
       ->check(CLI::IsMember({"embedded", "kafka"}))->capture_default_str();
@@ -465,6 +467,32 @@ int main(int argc, char** argv) {
       }
       Print(*r, json);
     }
+    return 0;
+  }
+  if (workload == "task-lag") {
+    for (int c : clients) {
+      auto r = crm::bench::RunTaskLag(c, absl::Seconds(seconds), absl::Seconds(warmup), dir);
+      if (!r.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
+        return 1;
+      }
+      Print(*r, json);
+    }
+    return 0;
+  }
+  if (workload == "rule-eval") {
+    int64_t fired = 0;
+    auto r = crm::bench::RunRuleEvaluation(events, dir, log_dir, &fired);
+    if (!r.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
+      return 1;
+    }
+    std::printf(json ? "{\"workload\":\"rule-eval\",\"events\":%lld,\"tasks_decided\":%lld,\"seconds\":%.3f,"
+                       "\"events_per_second\":%.0f,\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld}\n"
+                     : "rule evaluation (tasks rebuild, 6 default rules): %lld events, %lld tasks decided, in %.2f s = "
+                       "%.0f events/s (cpu %.2f s, peak RSS %ld MiB)\n",
+                static_cast<long long>(r->ops), static_cast<long long>(fired), r->seconds, r->ops / r->seconds,
+                r->cpu_s, r->rss_mib);
     return 0;
   }
   if (workload == "opp-rebuild") {

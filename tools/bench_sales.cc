@@ -18,8 +18,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/server/metrics.h"
 #include "libs/server/runtime.h"
-#include "services/customers/customers_host.h"
-#include "services/opportunities/opportunities_host.h"
+#include "tools/bench_crmd.h"
 
 namespace crm::bench {
 
@@ -32,27 +31,9 @@ absl::StatusOr<Result> RunStageChanges(int clients, absl::Duration duration, abs
   std::filesystem::create_directories(dir);
   Result r;
   {
-    CRM_ASSIGN_OR_RETURN(auto log, eventlog::OpenEmbeddedLog({.path = dir + "/log"}));
-    CRM_ASSIGN_OR_RETURN(auto metrics, server::Metrics::Start(""));
-    const std::string key(48, 'k');
-    server::Authenticator auth(key, SystemClock::Get());
-    server::RuntimeOptions ro;
-    ro.listen = "127.0.0.1:0";
-    ro.max_inflight = 1 << 16;
-    server::Runtime runtime(ro, &auth, metrics.get());
-    const server::HostOptions opts{.clock = SystemClock::Get(), .metrics = metrics.get(),
-                                   .scheduler_interval = absl::ZeroDuration()};
-    server::HostOptions copts = opts, oopts = opts;
-    copts.dir = dir + "/customers";
-    oopts.dir = dir + "/opportunities";
-    CRM_ASSIGN_OR_RETURN(auto customers, customers::CustomersHost::Open(log.get(), &runtime, copts));
-    CRM_ASSIGN_OR_RETURN(auto opportunities, opportunities::OpportunitiesHost::Open(log.get(), &runtime, oopts));
-    std::vector<grpc::Service*> services = customers->services();
-    for (auto* s : opportunities->services()) services.push_back(s);
-    CRM_RETURN_IF_ERROR(runtime.Start(services));
-    const std::string token = *MintToken(key, {"bench", "admin", "", absl::Now() + absl::Hours(1)});
-
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", runtime.port()), grpc::InsecureChannelCredentials());
+    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, /*with_tasks=*/false));
+    const std::string& token = crmd->token();
+    const auto& channel = crmd->channel();
     auto cstub = customers::v1::CustomerService::NewStub(channel);
     auto ostub = ov1::OpportunityService::NewStub(channel);
     auto context = [&] {
@@ -122,7 +103,6 @@ absl::StatusOr<Result> RunStageChanges(int clients, absl::Duration duration, abs
         done(s);
       });
     });
-    runtime.Shutdown();
   }
   std::filesystem::remove_all(dir);
   r.workload = "stage";

@@ -1,0 +1,51 @@
+#include "tools/bench_crmd.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/clock.h"
+#include "libs/common/status_macros.h"
+#include "libs/common/token.h"
+#include "libs/eventlog/embedded_log.h"
+
+namespace crm::bench {
+
+absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::string& dir, bool with_tasks) {
+  std::unique_ptr<InProcessCrmd> c(new InProcessCrmd());
+  CRM_ASSIGN_OR_RETURN(c->log_, eventlog::OpenEmbeddedLog({.path = dir + "/log"}));
+  CRM_ASSIGN_OR_RETURN(c->metrics_, server::Metrics::Start(""));
+  const std::string key(48, 'k');
+  c->auth_ = std::make_unique<server::Authenticator>(key, SystemClock::Get());
+  server::RuntimeOptions ro;
+  ro.listen = "127.0.0.1:0";
+  ro.max_inflight = 1 << 16;
+  c->runtime_ = std::make_unique<server::Runtime>(ro, c->auth_.get(), c->metrics_.get());
+  const server::HostOptions opts{.clock = SystemClock::Get(), .metrics = c->metrics_.get(),
+                                 .scheduler_interval = absl::ZeroDuration()};
+  server::HostOptions copts = opts, oopts = opts, topts = opts;
+  copts.dir = dir + "/customers";
+  oopts.dir = dir + "/opportunities";
+  topts.dir = dir + "/tasks";
+  CRM_ASSIGN_OR_RETURN(c->customers_, customers::CustomersHost::Open(c->log_.get(), c->runtime_.get(), copts));
+  CRM_ASSIGN_OR_RETURN(c->opportunities_,
+                       opportunities::OpportunitiesHost::Open(c->log_.get(), c->runtime_.get(), oopts));
+  std::vector<grpc::Service*> services = c->customers_->services();
+  for (auto* s : c->opportunities_->services()) services.push_back(s);
+  if (with_tasks) {
+    CRM_ASSIGN_OR_RETURN(c->tasks_, tasks::TasksHost::Open(c->log_.get(), c->runtime_.get(), topts));
+    for (auto* s : c->tasks_->services()) services.push_back(s);
+  }
+  CRM_RETURN_IF_ERROR(c->runtime_->Start(services));
+  c->token_ = *MintToken(key, {"bench", "admin", "team1", absl::Now() + absl::Hours(1)});
+  c->channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", c->runtime_->port()), grpc::InsecureChannelCredentials());
+  return c;
+}
+
+InProcessCrmd::~InProcessCrmd() {
+  runtime_->Shutdown();
+  tasks_.reset();
+  opportunities_.reset();
+  customers_.reset();
+  runtime_.reset();
+  log_.reset();
+}
+
+}  // namespace crm::bench

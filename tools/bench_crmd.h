@@ -1,0 +1,48 @@
+#ifndef CRM_TOOLS_BENCH_CRMD_H_
+#define CRM_TOOLS_BENCH_CRMD_H_
+
+// crmd in crm-bench's process for the workloads over gRPC: the embedded log under a folder,
+// the customers, opportunities and tasks hosts with their schedulers off, the gRPC runtime on
+// a free loopback port, and an admin token.
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "libs/eventlog/log.h"
+#include "libs/server/metrics.h"
+#include "libs/server/runtime.h"
+#include "services/customers/customers_host.h"
+#include "services/opportunities/opportunities_host.h"
+#include "services/tasks/tasks_host.h"
+
+namespace crm::bench {
+
+class InProcessCrmd {
+ public:
+  // Serving once this returns; the tasks host only `with_tasks`.
+  static absl::StatusOr<std::unique_ptr<InProcessCrmd>> Start(const std::string& dir, bool with_tasks);
+  // Stops serving, then closes the hosts and the log.
+  ~InProcessCrmd();
+
+  eventlog::Log& log() { return *log_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  const std::string& token() const { return token_; }
+
+ private:
+  InProcessCrmd() = default;
+
+  std::unique_ptr<eventlog::Log> log_;
+  std::unique_ptr<server::Metrics> metrics_;
+  std::unique_ptr<server::Authenticator> auth_;
+  std::unique_ptr<server::Runtime> runtime_;
+  std::unique_ptr<customers::CustomersHost> customers_;
+  std::unique_ptr<opportunities::OpportunitiesHost> opportunities_;
+  std::unique_ptr<tasks::TasksHost> tasks_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::string token_;
+};
+
+}  // namespace crm::bench
+
+#endif  // CRM_TOOLS_BENCH_CRMD_H_
