@@ -1,13 +1,16 @@
 #!/usr/bin/python3
-"""crm-customers and crm-opportunities as separate processes on crm-devbroker (the Kafka
-protocol), reacting to each other's events through the topics only:
+"""crm-customers, crm-opportunities and crm-tasks as separate processes on crm-devbroker (the
+Kafka protocol), reacting to each other's events through the topics only:
 
 - a merge in the customers service moves the merged customer's opportunities to the survivor;
 - a customer in the recycle bin flags its open opportunities, also when crm-opportunities was
   killed (-9) while it happened and started again;
 - a won opportunity makes its customer a deal customer (成交) in the customers service;
 - kafka-python reads the opportunities topic and finds the re-pointing event with the
-  customers event as its causation and CloudEvents headers.
+  customers event as its causation and CloudEvents headers;
+- crm-tasks turns the win into a return-visit task, a lead created while it was killed -9 into
+  exactly one task after its restart, and a completion note into a follow-up in crm-customers;
+  kafka-python finds the TaskCreated caused by the OpportunityWon.
 
 Run with /usr/bin/python3. Prints "N passed, N failed" and exits non-zero on failure.
 """
@@ -27,6 +30,7 @@ def main():
     ap.add_argument("--devbroker", required=True)
     ap.add_argument("--customers", required=True)
     ap.add_argument("--opportunities", required=True)
+    ap.add_argument("--tasks", required=True)
     ap.add_argument("--protoc", required=True)
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
@@ -44,7 +48,7 @@ def main():
     procs = {}
     procs["broker"] = subprocess.Popen([args.devbroker, "--bootstrap-file", bootstrap_file],
                                        stdout=open(os.path.join(work, "broker.log"), "w"), stderr=subprocess.STDOUT)
-    ports = {"customers": free_port(), "opportunities": free_port()}
+    ports = {"customers": free_port(), "opportunities": free_port(), "tasks": free_port()}
     channels = {}
 
     def start(service, binary):
@@ -65,6 +69,15 @@ def main():
         return unary(channels["opportunities"], "crm.opportunities.v1.OpportunityService", method, type(req), resp)(
             req, metadata=md, timeout=20)
 
+    def ts(method, req, resp, md=rep):
+        return unary(channels["tasks"], "crm.tasks.v1.TaskService", method, type(req), resp)(
+            req, metadata=md, timeout=20)
+
+    def rule_tasks(related):
+        r = ts("ListTasks", m.tasks.ListTasksRequest(filter=f'related = "{related}"', page_size=100),
+               m.tasks.ListTasksResponse, manager)
+        return [t for t in r.tasks if t.origin.rule_id]
+
     def eventually(fn, what, seconds=30):
         deadline = time.time() + seconds
         while time.time() < deadline:
@@ -84,6 +97,7 @@ def main():
         bootstrap = open(bootstrap_file).read().strip()
         start("customers", args.customers)
         start("opportunities", args.opportunities)
+        start("tasks", args.tasks)
 
         def customer(name, phone):
             return cs("CreateCustomer", svc.CreateCustomerRequest(
@@ -153,10 +167,63 @@ def main():
             merged_into = [e.event_id for e in history.events if e.event_type.endswith("CustomerMergedInto")]
             assert found.causation_id == merged_into[-1], (found.causation_id, merged_into)
 
+        def tasks_follow_both_services():
+            eventually(lambda: [t for t in rule_tasks(state["opp"].name) if t.title.startswith("成交回访")],
+                       "no return-visit task for the won opportunity")
+            won = [t for t in rule_tasks(state["opp"].name) if t.title.startswith("成交回访")]
+            assert len(won) == 1, won
+            state["won_task"] = won[0]
+            p = procs["tasks"]
+            p.kill()
+            p.wait(timeout=10)
+            lead = unary(channels["customers"], "crm.customers.v1.LeadService", "CreateLead", svc.CreateLeadRequest,
+                         svc.Lead)(svc.CreateLeadRequest(lead=svc.Lead(contact_name="陈总", company="佛山制造",
+                                                                       phone="13600001113")),
+                                   metadata=rep, timeout=20)
+            start("tasks", args.tasks)
+            eventually(lambda: rule_tasks(lead.name), "no task for the lead made while crm-tasks was down")
+            time.sleep(2)
+            assert len(rule_tasks(lead.name)) == 1, rule_tasks(lead.name)
+            ts("CompleteTask", m.tasks.CompleteTaskRequest(name=won[0].name, note="回访满意"), m.tasks.Task)
+
+            def noted():
+                r = cs("ListFollowUps", svc.ListFollowUpsRequest(parent=state["survivor"].name, page_size=100),
+                       svc.ListFollowUpsResponse)
+                return [f for f in r.follow_ups if f.summary == "回访满意"]
+            eventually(noted, "the note did not reach crm-customers")
+            assert len(noted()) == 1
+
+        def kafka_shows_the_task_and_its_cause():
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
+                                     consumer_timeout_ms=3000, api_version_auto_timeout_ms=10000)
+            topic = "crm.tasks.events.v1"
+            parts = consumer.partitions_for_topic(topic)
+            consumer.assign([TopicPartition(topic, p) for p in parts])
+            consumer.seek_to_beginning()
+            tid = state["won_task"].name.split("/", 1)[1]
+            found = None
+            deadline = time.time() + 20
+            while found is None and time.time() < deadline:
+                for rec in consumer:
+                    headers = dict(rec.headers or [])
+                    if headers.get("ce_type") != b"crm.tasks.v1.TaskCreated":
+                        continue
+                    env = m.env.EventEnvelope()
+                    env.ParseFromString(rec.value)
+                    if env.aggregate_id == tid:
+                        found = env
+                        break
+            assert found is not None, "no TaskCreated on the topic"
+            assert found.actor.source == m.env.ACTOR_SOURCE_AUTOMATION, found.actor
+            assert found.causation_id == state["won_task"].origin.cause_event_id
+            assert state["won_task"].origin.cause_event_type == "crm.opportunities.v1.OpportunityWon"
+
         check("a merge in crm-customers moves the opportunities in crm-opportunities", merge_across_processes)
         check("a delete while crm-opportunities was killed -9 is flagged after its restart", recycle_bin_while_killed)
         check("a win in crm-opportunities makes a deal customer in crm-customers", won_makes_a_deal_customer)
         check("kafka-python reads the re-pointing event with its cause", kafka_shows_the_cause)
+        check("crm-tasks follows both services, across kill -9, and writes notes back", tasks_follow_both_services)
+        check("kafka-python reads the automated task with its cause", kafka_shows_the_task_and_its_cause)
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -167,7 +234,7 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         if RESULTS["failed"]:
-            for name in ("customers", "opportunities"):
+            for name in ("customers", "opportunities", "tasks"):
                 print(f"--- {name}.log\n" + open(os.path.join(work, f"{name}.log")).read()[-3000:])
     return summary()
 
