@@ -16,7 +16,8 @@ cat <<MSG
 
   crmd: the CRM backbone on the embedded log (data in $data/)
   gRPC     127.0.0.1:$port   (health, reflection, crm.customers.v1: CustomerService, LeadService;
-                             crm.opportunities.v1: OpportunityService, QuoteService, ContractService)
+                             crm.opportunities.v1: OpportunityService, QuoteService, ContractService;
+                             crm.tasks.v1: TaskService, AutomationService)
   metrics  http://127.0.0.1:$metrics/metrics
 
   Try it from another terminal:
@@ -26,6 +27,9 @@ cat <<MSG
     $build/tools/crmctl customers list
     $build/tools/crmctl opportunities create --customer <id from above> --title 智能仓储系统 --amount 120000
     $build/tools/crmctl opportunities list
+    $build/tools/crmctl leads create --contact-name 王经理 --company 深圳某科技 --phone 13800138000
+    $build/tools/crmctl tasks list --view open     # the new-lead rule's task: call within 24 hours
+    $build/tools/crmctl automation list
   An admin token valid for 30 days:
     $token
 
