@@ -200,7 +200,15 @@ void TaskCommands::Add(CLI::App& app) {
     tv1::CountTasksRequest req;
     req.set_assignee_id(f->assignee);
     req.set_team_id(f->team);
-    return Call<Tasks>(c, &Tasks::Stub::CountTasks, req);
+    tv1::TaskCounts counts;
+    if (int rc = Call<Tasks>(c, &Tasks::Stub::CountTasks, req, &counts); rc != 0) return rc;
+    if (c.json) {
+      Print(counts, true);
+    } else {
+      std::printf("overdue %d\ntoday %d\nplanned %d\ndone_today %d\n", counts.overdue(), counts.today(),
+                  counts.planned(), counts.done_today());
+    }
+    return 0;
   });
   counts->add_option("--assignee", f->assignee, "Whose tasks (default: yours and your role's queue)");
   counts->add_option("--team", f->team, "A team's tasks (its managers, admins)");
