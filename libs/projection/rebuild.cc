@@ -102,6 +102,24 @@ absl::Status WaitForToken(ProjectionDb& db, const std::string& token, absl::stri
   return db.WaitFor(*t, deadline);
 }
 
+void AfterCaughtUp(eventlog::Log& log, ProjectionDb& db, const std::vector<std::string>& topics, absl::Time deadline,
+                   absl::AnyInvocable<void(absl::Status)> done) {
+  ConsistencyToken token;
+  for (const std::string& topic : topics) {
+    auto ends = log.EndOffsets(topic);
+    if (absl::IsNotFound(ends.status())) continue;  // nothing written there yet
+    if (!ends.ok()) return done(ends.status());
+    for (int32_t p = 0; p < static_cast<int32_t>(ends->size()); ++p) {
+      if ((*ends)[p] == 0) continue;
+      auto* pos = token.add_positions();
+      pos->set_topic(topic);
+      pos->set_partition(p);
+      pos->set_offset((*ends)[p] - 1);
+    }
+  }
+  db.NotifyWhenReached(token, deadline, std::move(done));
+}
+
 void AfterToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline,
                 absl::AnyInvocable<void(absl::Status)> done) {
   auto t = DecodeToken(token);

@@ -61,6 +61,13 @@ absl::Status WaitForToken(ProjectionDb& db, const std::string& token, absl::stri
 void AfterToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline,
                 absl::AnyInvocable<void(absl::Status)> done);
 
+// Calls `done` once `db` has applied everything `topics` hold now (their end offsets at the
+// call): a record another service wrote a moment ago, without a consistency token, is then
+// in the projection. UNAVAILABLE when the end offsets cannot be read; DEADLINE_EXCEEDED at
+// `deadline`. `done` runs as ProjectionDb::NotifyWhenReached says and must not block.
+void AfterCaughtUp(eventlog::Log& log, ProjectionDb& db, const std::vector<std::string>& topics, absl::Time deadline,
+                   absl::AnyInvocable<void(absl::Status)> done);
+
 }  // namespace crm::projection
 
 #endif  // CRM_LIBS_PROJECTION_REBUILD_H_

@@ -128,21 +128,11 @@ absl::StatusOr<std::string> OpportunityEngine::AllocateContractNumber() {
 
 void OpportunityEngine::AfterCustomersCaughtUp(absl::AnyInvocable<void()> then,
                                                absl::AnyInvocable<void(absl::Status)> fail) {
-  auto ends = log_->EndOffsets(options_.customers_topic);
-  if (!ends.ok()) return fail(ends.status());
-  common::v1::ConsistencyToken token;
-  for (int32_t p = 0; p < static_cast<int32_t>(ends->size()); ++p) {
-    if ((*ends)[p] == 0) continue;
-    auto* pos = token.add_positions();
-    pos->set_topic(options_.customers_topic);
-    pos->set_partition(p);
-    pos->set_offset((*ends)[p] - 1);
-  }
-  db_->NotifyWhenReached(token, absl::Now() + absl::Seconds(10),
-                         [then = std::move(then), fail = std::move(fail)](absl::Status s) mutable {
-                           if (!s.ok()) return fail(s);
-                           then();
-                         });
+  projection::AfterCaughtUp(*log_, *db_, {options_.customers_topic}, absl::Now() + absl::Seconds(10),
+                            [then = std::move(then), fail = std::move(fail)](absl::Status s) mutable {
+                              if (!s.ok()) return fail(s);
+                              then();
+                            });
 }
 
 void OpportunityEngine::AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,

@@ -274,9 +274,15 @@ void TaskEngine::CreateTask(const Caller& c, const v1::CreateTaskRequest& req, C
   CopySameNamed(req.task(), &p);
   const std::string id = req.request_id().empty() ? NewUuidV7(options_.clock->Now())
                                                   : DerivedId("tasks", absl::StrCat(c.user_id, "/", req.request_id()));
-  projection::Execute<TaskKind, TaskState, TaskEvent>(writer_.get(), c, id, req.request_id(),
-                                                      Plain<TaskState, TaskEvent>(c, tasks::CreateTask{p}),
-                                                      Reply<TaskState, v1::Task>(this, std::move(done)));
+  auto shared = std::make_shared<Callback<v1::Task>>(std::move(done));
+  WithRelated(
+      c, p.related(), "task.related",
+      [this, c, id, p, rid = req.request_id(), shared] {
+        projection::Execute<TaskKind, TaskState, TaskEvent>(writer_.get(), c, id, rid,
+                                                            Plain<TaskState, TaskEvent>(c, tasks::CreateTask{p}),
+                                                            Reply<TaskState, v1::Task>(this, std::move(*shared)));
+      },
+      [shared](absl::Status s) { (*shared)(std::move(s)); });
 }
 
 void TaskEngine::UpdateTask(const Caller& c, const v1::UpdateTaskRequest& req, Callback<v1::Task> done) {
@@ -286,10 +292,48 @@ void TaskEngine::UpdateTask(const Caller& c, const v1::UpdateTaskRequest& req, C
   CopySameNamed(req.task(), &p);
   std::vector<std::string> paths(req.update_mask().paths().begin(), req.update_mask().paths().end());
   if (paths.empty()) paths = SetFields(p, EditableTaskFields());
-  projection::Execute<TaskKind, TaskState, TaskEvent>(
-      writer_.get(), c, t->id, req.request_id(),
-      Plain<TaskState, TaskEvent>(c, tasks::UpdateTask{p, std::move(paths), t->etag}),
-      Reply<TaskState, v1::Task>(this, std::move(done)));
+  const bool moves = std::find(paths.begin(), paths.end(), "related") != paths.end();
+  auto shared = std::make_shared<Callback<v1::Task>>(std::move(done));
+  WithRelated(
+      c, moves ? p.related() : "", "task.related",
+      [this, c, target = *t, p, paths = std::move(paths), rid = req.request_id(), shared]() mutable {
+        projection::Execute<TaskKind, TaskState, TaskEvent>(
+            writer_.get(), c, target.id, rid,
+            Plain<TaskState, TaskEvent>(c, tasks::UpdateTask{p, std::move(paths), target.etag}),
+            Reply<TaskState, v1::Task>(this, std::move(*shared)));
+      },
+      [shared](absl::Status s) { (*shared)(std::move(s)); });
+}
+
+absl::Status TaskEngine::CheckRelated(const Caller& caller, const std::string& related) {
+  if (related.empty() || absl::StartsWith(related, "tickets/") || !ValidRelated(related)) {
+    return absl::OkStatus();  // the decision validates the shape
+  }
+  v1::RecordRef ref;
+  CRM_ASSIGN_OR_RETURN(bool found, projection::ReadRow(db_->db(), rocksdb::ReadOptions(), rows::RecordRef(related), &ref));
+  if (!found) return absl::NotFoundError(absl::StrCat(related, " does not exist"));
+  if (!SeesRecord(caller, ref.owner_id(), ref.team_id(), /*in_pool=*/ref.owner_id().empty())) {
+    return absl::PermissionDeniedError(absl::StrCat(related, " belongs to another owner or team"));
+  }
+  return absl::OkStatus();
+}
+
+void TaskEngine::WithRelated(const Caller& caller, const std::string& related, const std::string& field,
+                             absl::AnyInvocable<void()> then, absl::AnyInvocable<void(absl::Status)> fail) {
+  absl::Status s = CheckRelated(caller, related);
+  if (!absl::IsNotFound(s)) {
+    if (!s.ok()) return fail(s);
+    return then();
+  }
+  projection::AfterCaughtUp(
+      *log_, *db_, options_.followed_topics, absl::Now() + absl::Seconds(10),
+      [this, caller, related, field, then = std::move(then), fail = std::move(fail)](absl::Status st) mutable {
+        if (!st.ok()) return fail(st);
+        absl::Status again = CheckRelated(caller, related);
+        if (absl::IsNotFound(again)) return fail(InvalidFieldError(field, again.message()));
+        if (!again.ok()) return fail(again);
+        then();
+      });
 }
 
 std::string TaskEngine::CustomerOf(const std::string& related) {

@@ -124,6 +124,15 @@ class TaskEngine {
       : log_(log), db_(db), options_(std::move(o)) {}
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
   absl::Status SeedDefaultRules();
+  // OK when `related` is empty, a ticket (that service is not followed yet), or a record of the
+  // followed topics that `caller` may see; NOT_FOUND when unknown, PERMISSION_DENIED when
+  // hidden from the caller.
+  absl::Status CheckRelated(const Caller& caller, const std::string& related);
+  // Runs `then` once `related` passes CheckRelated, after the followers caught up with the
+  // other services' topics when it was unknown (a record created a moment ago); else `fail`
+  // with INVALID_ARGUMENT naming `field`, or PERMISSION_DENIED.
+  void WithRelated(const Caller& caller, const std::string& related, const std::string& field,
+                   absl::AnyInvocable<void()> then, absl::AnyInvocable<void(absl::Status)> fail);
   // The customer a task's note goes to: the related customer, or the related record's.
   std::string CustomerOf(const std::string& related);
   // Deletes derived rows found stale (a pending action or a date watch whose task exists).

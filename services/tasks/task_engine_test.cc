@@ -12,6 +12,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/eventlog/embedded_log.h"
+#include "libs/eventlog/envelope.h"
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
@@ -376,6 +377,71 @@ TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
   EXPECT_EQ(again->follow_ups_size(), 1);
   v1::CountTasksRequest creq;
   EXPECT_EQ(engine_->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5))->done_today(), 1);
+}
+
+TEST_F(TaskEngineTest, RelatedRecordsMustExistAndBeVisible) {
+  auto mine = Customer(kRep, "美的", "13100131000");  // a moment ago: the engine waits to know it
+  v1::Task t = NewTask(kRep, absl::Hours(5), {}, mine.name());
+  EXPECT_EQ(t.related(), mine.name());
+  auto theirs = Customer(kRep2, "格力", "13100131001");
+  v1::CreateTaskRequest req;
+  req.mutable_task()->set_title("x");
+  *req.mutable_task()->mutable_due_time() = ToProto(kStart + absl::Hours(5));
+  req.mutable_task()->set_related(theirs.name());
+  EXPECT_EQ(Call(engine_.get(), &TaskEngine::CreateTask, kRep, req).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  req.mutable_task()->set_related("customers/0190f1c4-0000-7000-8000-000000000000");
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CreateTask, kRep, req).status()), "task.related");
+  v1::UpdateTaskRequest up;
+  up.mutable_task()->set_name(t.name());
+  up.mutable_task()->set_related(theirs.name());
+  up.mutable_update_mask()->add_paths("related");
+  EXPECT_EQ(Call(engine_.get(), &TaskEngine::UpdateTask, kRep, up).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(TaskEngineTest, AReminderOnlyRuleEmitsOneReminderPerCause) {
+  v1::CreateRuleRequest req;
+  auto* d = req.mutable_rule()->mutable_definition();
+  d->set_display_name("大客户提醒经理");
+  d->set_enabled(true);
+  d->set_reminder_only(true);
+  d->mutable_event()->set_event_type("crm.customers.v1.CustomerCreated");
+  auto* a = d->mutable_action();
+  a->set_title("新客户：{record_name}");
+  a->set_assignee(v1::ASSIGNEE_KIND_ROLE);
+  a->set_assignee_role("manager");
+  a->add_channels(v1::CHANNEL_DINGTALK);
+  auto rule = Call(engine_.get(), &TaskEngine::CreateRule, kAdmin, req);
+  ASSERT_TRUE(rule.ok()) << rule.status();
+  clock_.Advance(absl::Seconds(1));
+  Customer(kRep, "小米", "13000130000");
+  auto reminders = [&] {
+    std::vector<v1::RuleReminderEmitted> out;
+    std::vector<eventlog::Position> from;
+    for (int32_t p = 0; p < kPartitions; ++p) from.push_back({p, 0});
+    auto records = eventlog::ReadToEnd(*log_, kTopic, from);
+    EXPECT_TRUE(records.ok()) << records.status();
+    if (!records.ok()) return out;
+    for (const auto& r : *records) {
+      auto env = eventlog::DecodeEnvelope(r.value);
+      EXPECT_TRUE(env.ok()) << env.status();
+      v1::RuleReminderEmitted e;
+      if (env.ok() && env->event_type() == v1::RuleReminderEmitted::descriptor()->full_name() && env->payload().UnpackTo(&e)) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  };
+  for (int i = 0; i < 500 && reminders().empty(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  auto got = reminders();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].reminder().title(), "新客户：小米");
+  EXPECT_EQ(got[0].reminder().assignee_role(), "manager");
+  EXPECT_EQ(got[0].reminder().team_id(), "east");
+  EXPECT_EQ(got[0].reminder().channels(0), v1::CHANNEL_DINGTALK);
+  EXPECT_EQ(got[0].origin().rule_id(), rule->name().substr(6));
+  OpenTasks("tasks-rebuilt");
+  EXPECT_EQ(reminders().size(), 1u);
 }
 
 TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {

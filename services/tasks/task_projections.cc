@@ -295,12 +295,11 @@ absl::Status ApplyFollowedRecord(ProjectionDb& db, const FollowContext& ctx, con
   const std::string record = absl::StrCat(CollectionOf(env.aggregate_type()), "/", env.aggregate_id());
   v1::RecordRef ref;
   CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, rows::RecordRef(record), &ref).status());
-  bool changed = UpdateRecordRef(env, *payload, &ref);
-  if (env.aggregate_type() == "customer" && ref.customer_id() != env.aggregate_id()) {
-    ref.set_customer_id(env.aggregate_id());
-    changed = true;
-  }
-  if (changed) b.Put(rows::RecordRef(record), ref.SerializeAsString());
+  const std::string before = ref.SerializeAsString();
+  UpdateRecordRef(env, *payload, &ref);
+  if (env.aggregate_type() == "customer") ref.set_customer_id(env.aggregate_id());
+  std::string after = ref.SerializeAsString();
+  if (after != before) b.Put(rows::RecordRef(record), after);
 
   CRM_ASSIGN_OR_RETURN(auto rules, ctx.book->Get(db));
   const absl::Time recorded = projection::RecordedAt(env);
