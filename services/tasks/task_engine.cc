@@ -707,6 +707,14 @@ void TaskEngine::WriteAction(const v1::PendingAction& a, absl::AnyInvocable<void
       std::move(cause));
 }
 
+absl::StatusOr<int64_t> TaskEngine::PendingActions() const {
+  int64_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(rows::kPendingPrefix); it->Valid() && it->key().starts_with(rows::kPendingPrefix); it->Next()) ++n;
+  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "count pending actions"));
+  return n;
+}
+
 absl::StatusOr<int64_t> TaskEngine::ProcessPending() {
   absl::MutexLock l(&pending_mu_);
   std::vector<v1::PendingAction> actions;

@@ -111,6 +111,10 @@ class TaskEngine {
   // returns how many were written. The followers call it after each commit.
   absl::StatusOr<int64_t> ProcessPending();
 
+  // Pending actions (automation's decisions not yet written as tasks): more than a moment's
+  // worth means the writes fail. For the operators' gauge.
+  absl::StatusOr<int64_t> PendingActions() const;
+
   // The followers of the other services' topics, in Options::followed_topics order.
   const std::vector<std::unique_ptr<projection::Follower>>& followers() const { return followers_; }
 

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
 #include "libs/server/logging.h"
+#include "prometheus/gauge.h"
 
 namespace crm::tasks {
 
@@ -27,7 +28,20 @@ absl::StatusOr<std::unique_ptr<TasksHost>> TasksHost::Open(eventlog::Log* log, s
 }
 
 void TasksHost::StartLoops() {
-  loops_.Every(absl::Seconds(1), [this] {
+  auto& pending = prometheus::BuildGauge()
+                      .Name("crm_automation_pending_actions")
+                      .Help("Tasks and reminders automation decided on and has not written yet.")
+                      .Register(options_.metrics->registry())
+                      .Add({});
+  auto& following = prometheus::BuildGauge()
+                        .Name("crm_automation_following")
+                        .Help("1 while the tasks service applies a followed topic; 0 while a record halts it.")
+                        .Register(options_.metrics->registry());
+  loops_.Every(absl::Seconds(1), [this, &pending, &following] {
+    if (auto n = engine_->PendingActions(); n.ok()) pending.Set(static_cast<double>(*n));
+    for (size_t i = 0; i < engine_->followers().size(); ++i) {
+      following.Add({{"topic", engine_options_.followed_topics[i]}}).Set(engine_->followers()[i]->status().ok() ? 1 : 0);
+    }
     if (auto lag = projection::LagRecords(*log_, *db_, kTopic); lag.ok()) {
       options_.metrics->SetProjectionLag("tasks", static_cast<double>(*lag));
     }
