@@ -1,9 +1,12 @@
 #include "libs/common/request.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -170,6 +173,25 @@ absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field) {
   if (requested < 0) return InvalidFieldError(field, "must not be negative");
   if (requested == 0) return 50;
   return std::min(requested, 1000);
+}
+
+absl::StatusOr<OrderBy> ParseOrderBy(const std::string& text, const std::vector<std::string>& allowed,
+                                     const std::string& fallback) {
+  std::vector<std::string> words = absl::StrSplit(text, ' ', absl::SkipEmpty());
+  OrderBy o{fallback, false};
+  if (words.empty()) return o;
+  if (words.size() > 2 || (words.size() == 2 && words[1] != "desc" && words[1] != "asc") ||
+      std::find(allowed.begin(), allowed.end(), words[0]) == allowed.end()) {
+    return InvalidFieldError("order_by", absl::StrCat("is one of ", absl::StrJoin(allowed, ", "),
+                                                      ", optionally followed by desc"));
+  }
+  o.field = words[0];
+  o.desc = words.size() == 2 && words[1] == "desc";
+  return o;
+}
+
+std::string TimeSortKey(const google::protobuf::Timestamp& t) {
+  return absl::StrFormat("%020d%09d", t.seconds(), t.nanos());
 }
 
 }  // namespace crm

@@ -55,6 +55,18 @@ struct FilterTerm {
 absl::StatusOr<std::vector<FilterTerm>> ParseFilterTerms(const std::string& text,
                                                         const std::vector<std::string>& allowed);
 
+// An AIP-132 order_by of one field, "<field>" or "<field> desc" (or asc): the field (default
+// `fallback` when empty) and the direction. INVALID_ARGUMENT naming "order_by" otherwise, and for
+// a field outside `allowed`.
+struct OrderBy {
+  std::string field;
+  bool desc = false;
+};
+absl::StatusOr<OrderBy> ParseOrderBy(const std::string& text, const std::vector<std::string>& allowed,
+                                     const std::string& fallback);
+// A sort key of `t` that orders as time does (non-negative times, as records have).
+std::string TimeSortKey(const google::protobuf::Timestamp& t);
+
 // 0 means 50; at most 1000; INVALID_ARGUMENT naming `field` when negative.
 absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field);
 

@@ -111,28 +111,6 @@ absl::StatusOr<Filter> ParseFilter(const std::string& text) {
   return f;
 }
 
-struct Order {
-  std::string field = "create_time";
-  bool desc = false;
-};
-
-absl::StatusOr<Order> ParseOrder(const std::string& text) {
-  Order o;
-  std::vector<std::string> words = absl::StrSplit(text, ' ', absl::SkipEmpty());
-  if (words.empty()) return o;
-  if (words.size() > 2 || (words.size() == 2 && words[1] != "desc" && words[1] != "asc")) {
-    return InvalidFieldError("order_by", "must be '<field>' or '<field> desc'");
-  }
-  static const std::set<std::string> kFields = {"create_time", "update_time", "display_name",
-                                                "customer_number"};
-  if (!kFields.contains(words[0])) {
-    return InvalidFieldError("order_by", absl::StrCat("cannot order by '", words[0], "'"));
-  }
-  o.field = words[0];
-  o.desc = words.size() == 2 && words[1] == "desc";
-  return o;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::Log* log,
@@ -731,12 +709,12 @@ absl::StatusOr<std::vector<std::string>> CustomerEngine::Select(const Caller& ca
                                                                  const std::string& order_by, bool show_deleted,
                                                                  const rocksdb::ReadOptions& ro) {
   CRM_ASSIGN_OR_RETURN(Filter filter, ParseFilter(filter_text));
-  CRM_ASSIGN_OR_RETURN(Order order, ParseOrder(order_by));
+  CRM_ASSIGN_OR_RETURN(OrderBy order, ParseOrderBy(order_by, {"create_time", "update_time", "display_name",
+                                                             "customer_number"}, "create_time"));
   auto key = [&](const CustomerState& s) -> std::string {
     if (order.field == "display_name") return s.profile().display_name();
     if (order.field == "customer_number") return s.customer_number();
-    const auto& t = order.field == "update_time" ? s.update_time() : s.create_time();
-    return absl::StrFormat("%020d%09d", t.seconds(), t.nanos());
+    return TimeSortKey(order.field == "update_time" ? s.update_time() : s.create_time());
   };
   std::vector<std::pair<std::string, std::string>> matches;  // sort key, id
   auto consider = [&](const std::string& raw) -> absl::Status {

@@ -286,13 +286,10 @@ absl::StatusOr<v1::ListOpportunitiesResponse> OpportunityEngine::ListOpportuniti
       return InvalidFieldError("filter", "customer_deleted is true or false");
     }
   }
-  std::vector<std::string> words = absl::StrSplit(req.order_by(), ' ', absl::SkipEmpty());
-  const std::string order = words.empty() ? "create_time" : words[0];
-  if (words.size() > 2 || (words.size() == 2 && words[1] != "desc" && words[1] != "asc") ||
-      (order != "create_time" && order != "update_time" && order != "amount" && order != "expected_close_date")) {
-    return InvalidFieldError("order_by", "is one of create_time, update_time, amount, expected_close_date, optionally with desc");
-  }
-  const bool desc = words.size() == 2 && words[1] == "desc";
+  CRM_ASSIGN_OR_RETURN(OrderBy order_by, ParseOrderBy(req.order_by(), {"create_time", "update_time", "amount",
+                                                                        "expected_close_date"}, "create_time"));
+  const std::string& order = order_by.field;
+  const bool desc = order_by.desc;
   const std::string fingerprint = absl::StrCat(req.filter(), "|", req.order_by(), "|", req.show_deleted());
   CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), fingerprint));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
@@ -338,8 +335,7 @@ absl::StatusOr<v1::ListOpportunitiesResponse> OpportunityEngine::ListOpportuniti
     } else if (order == "expected_close_date") {
       key = s.profile().expected_close_date();
     } else {
-      const auto& t = order == "update_time" ? s.update_time() : s.create_time();
-      key = absl::StrFormat("%020d%09d", t.seconds(), t.nanos());
+      key = TimeSortKey(order == "update_time" ? s.update_time() : s.create_time());
     }
     matches.emplace_back(std::move(key), std::move(s));
   };
