@@ -29,6 +29,15 @@ absl::StatusOr<int64_t> Amount(const std::string& flag, const std::string& text,
   return *v;
 }
 
+// A money flag into `m`: minor units of `currency`, and the currency.
+absl::Status SetMoney(const std::string& flag, const std::string& text, const std::string& currency, ov1::Money* m) {
+  auto a = Amount(flag, text, currency);
+  if (!a.ok()) return a.status();
+  m->set_amount_minor(*a);
+  m->set_currency(currency);
+  return absl::OkStatus();
+}
+
 // A quote line: "product|quantity|unit price[|discount %[|tax rate %]]", e.g. "货架|2.5|33333.33|9.5|13".
 absl::StatusOr<ov1::QuoteLine> Line(const std::string& text, const std::string& currency) {
   std::vector<std::string> parts = absl::StrSplit(text, '|');
@@ -155,10 +164,9 @@ void SalesCommands::Add(CLI::App& app) {
     x->set_customer(Name("customers", f->customer));
     x->set_title(f->title);
     if (!f->amount.empty()) {
-      auto a = Amount("--amount", f->amount, f->currency);
-      if (!a.ok()) return Fail(std::string(a.status().message()));
-      x->mutable_amount()->set_amount_minor(*a);
-      x->mutable_amount()->set_currency(f->currency);
+      if (auto s = SetMoney("--amount", f->amount, f->currency, x->mutable_amount()); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
     }
     x->set_expected_close_date(f->close_date);
     x->set_stage_id(f->stage);
@@ -228,10 +236,9 @@ void SalesCommands::Add(CLI::App& app) {
     CLI::App* cmd = f->opportunities->get_subcommand("update");
     if (cmd->count("--title")) x->set_title(f->title), mask->add_paths("title");
     if (cmd->count("--amount")) {
-      auto a = Amount("--amount", f->amount, f->currency);
-      if (!a.ok()) return Fail(std::string(a.status().message()));
-      x->mutable_amount()->set_amount_minor(*a);
-      x->mutable_amount()->set_currency(f->currency);
+      if (auto s = SetMoney("--amount", f->amount, f->currency, x->mutable_amount()); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
       mask->add_paths("amount");
     }
     if (cmd->count("--close-date")) x->set_expected_close_date(f->close_date), mask->add_paths("expected_close_date");
@@ -270,10 +277,9 @@ void SalesCommands::Add(CLI::App& app) {
     ov1::WinOpportunityRequest req;
     req.set_name(Name("opportunities", f->id));
     if (!f->amount.empty()) {
-      auto a = Amount("--amount", f->amount, f->currency);
-      if (!a.ok()) return Fail(std::string(a.status().message()));
-      req.mutable_amount()->set_amount_minor(*a);
-      req.mutable_amount()->set_currency(f->currency);
+      if (auto s = SetMoney("--amount", f->amount, f->currency, req.mutable_amount()); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
     }
     req.set_reason(f->reason);
     req.set_etag(f->etag);
@@ -492,10 +498,9 @@ void SalesCommands::Add(CLI::App& app) {
     x->set_customer(Name("customers", f->customer));
     if (!f->opportunity.empty()) x->set_opportunity(Name("opportunities", f->opportunity));
     x->set_title(f->title);
-    auto a = Amount("--amount", f->amount, f->currency);
-    if (!a.ok()) return Fail(std::string(a.status().message()));
-    x->mutable_amount()->set_amount_minor(*a);
-    x->mutable_amount()->set_currency(f->currency);
+    if (auto s = SetMoney("--amount", f->amount, f->currency, x->mutable_amount()); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
     x->set_start_date(f->start_date);
     x->set_end_date(f->end_date);
     x->set_owner_id(f->owner);
@@ -524,10 +529,9 @@ void SalesCommands::Add(CLI::App& app) {
     CLI::App* cmd = f->contracts->get_subcommand("update");
     if (cmd->count("--title")) x->set_title(f->title), mask->add_paths("title");
     if (cmd->count("--amount")) {
-      auto a = Amount("--amount", f->amount, f->currency);
-      if (!a.ok()) return Fail(std::string(a.status().message()));
-      x->mutable_amount()->set_amount_minor(*a);
-      x->mutable_amount()->set_currency(f->currency);
+      if (auto s = SetMoney("--amount", f->amount, f->currency, x->mutable_amount()); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
       mask->add_paths("amount");
     }
     if (cmd->count("--start")) x->set_start_date(f->start_date), mask->add_paths("start_date");
