@@ -88,6 +88,31 @@ bool ValidPathSyntax(const std::string& path) {
   return true;
 }
 
+// INVALID_ARGUMENT unless `v` is a value `fd` can hold, as ReadPath writes it.
+absl::Status CheckValue(const FieldDescriptor* fd, const std::string& v) {
+  switch (fd->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_ENUM:
+      if (fd->enum_type()->FindValueByName(v) == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a value of ", fd->enum_type()->full_name()));
+      }
+      return absl::OkStatus();
+    case FieldDescriptor::CPPTYPE_BOOL:
+      if (v != "true" && v != "false") return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not true or false"));
+      return absl::OkStatus();
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64:
+    case FieldDescriptor::CPPTYPE_UINT32:
+    case FieldDescriptor::CPPTYPE_UINT64:
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      double d;
+      if (!absl::SimpleAtod(v, &d)) return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+      return absl::OkStatus();
+    }
+    default: return absl::OkStatus();
+  }
+}
+
 absl::Status CheckAdmin(const Caller& c) {
   if (IsPrivileged(c)) return absl::OkStatus();
   return absl::PermissionDeniedError("only admins define automation rules");
@@ -270,8 +295,13 @@ absl::Status ValidateRule(const RuleDefinition& d, const std::string& prefix) {
       for (int i = 0; i < t.conditions_size(); ++i) {
         const auto& c = t.conditions(i);
         const std::string f = field(absl::StrCat("event.conditions[", i, "]"));
-        if (auto s = CheckPath(t.event_type(), c.field(), nullptr); !s.ok()) {
+        const FieldDescriptor* fd = nullptr;
+        if (auto s = CheckPath(t.event_type(), c.field(), &fd); !s.ok()) {
           return InvalidFieldError(absl::StrCat(f, ".field"), s.message());
+        }
+        // A value the field can never hold would make a rule that silently never fires.
+        for (const auto& v : c.values()) {
+          if (auto s = CheckValue(fd, v); !s.ok()) return InvalidFieldError(absl::StrCat(f, ".values"), s.message());
         }
         if (!v1::ConditionOp_IsValid(c.op()) || c.op() == v1::CONDITION_OP_UNSPECIFIED) {
           return InvalidFieldError(absl::StrCat(f, ".op"), "must be EQ, NE, EXISTS, NOT_EXISTS, CONTAINS, GT or LT");

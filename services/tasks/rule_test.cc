@@ -56,6 +56,9 @@ TEST(RuleTest, RejectsUnknownEventTypesAndFieldsNamingThem) {
   d.mutable_event()->mutable_conditions(0)->clear_values();
   EXPECT_EQ(FieldOf(ValidateRule(d, "rule")), "rule.event.conditions[0].values");
   d = LostRule();
+  d.mutable_event()->mutable_conditions(1)->set_values(0, "LIFECYCLE_STATUS_GONE");  // a typo never fires
+  EXPECT_EQ(FieldOf(ValidateRule(d, "rule")), "rule.event.conditions[1].values");
+  d = LostRule();
   d.mutable_action()->set_due_field("profile.display_name");
   EXPECT_EQ(FieldOf(ValidateRule(d, "rule")), "rule.action.due_field");
   d = LostRule();
