@@ -265,22 +265,8 @@ absl::StatusOr<v1::ListQuotesResponse> OpportunityEngine::ListQuotes(const Calle
 
 // ---- Contracts ----
 
-void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContractRequest& req, Callback<v1::Contract> done) {
-  CreateContract(c, req, std::move(done), false);
-}
-
-void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContractRequest& req, Callback<v1::Contract> done,
-                                 bool customers_synced) {
-  if (!req.min_consistency_token().empty()) {
-    // Wait (without a thread) until the customers view has the caller's customer write.
-    auto copy = req;
-    copy.clear_min_consistency_token();
-    return AfterToken(req.min_consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
-                      [this, c, copy = std::move(copy), done = std::move(done)](absl::Status ready) mutable {
-                        if (!ready.ok()) return done(ready);
-                        CreateContract(c, copy, std::move(done), true);
-                      });
-  }
+void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContractRequest& req,
+                                       Callback<v1::Contract> done) {
   if (auto s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
   if (!req.has_contract()) return done(InvalidFieldError("contract", "is required"));
   const v1::Contract& k = req.contract();
@@ -289,26 +275,30 @@ void OpportunityEngine::CreateContract(const Caller& c, const v1::CreateContract
   if (!k.quote().empty()) return done(InvalidFieldError("contract.quote", "is set by AcceptQuote"));
   auto customer_id = ParseName(k.customer(), "contract.customer", "customers");
   if (!customer_id.ok()) return done(customer_id.status());
+  auto shared = std::make_shared<Callback<v1::Contract>>(std::move(done));
+  AfterCustomerKnown(
+      req.min_consistency_token(), *customer_id,
+      [this, c, req, id = *customer_id, shared] { CreateContractNow(c, req, id, std::move(*shared)); },
+      [shared](absl::Status s) { (*shared)(std::move(s)); });
+}
+
+void OpportunityEngine::CreateContractNow(const Caller& c, const v1::CreateContractRequest& req,
+                                          const std::string& customer_id, Callback<v1::Contract> done) {
+  const v1::Contract& k = req.contract();
   DraftContract draft;
   draft.terms = TermsOf(k);
-  draft.terms.set_customer_id(*customer_id);
+  draft.terms.set_customer_id(customer_id);
   if (!k.opportunity().empty()) {
     auto opp = ParseName(k.opportunity(), "contract.opportunity", "opportunities");
     if (!opp.ok()) return done(opp.status());
     auto state = LoadVisible<OpportunityState>(c, *opp, k.opportunity());
     if (!state.ok()) return done(InvalidFieldError("contract.opportunity", state.status().message()));
-    if (state->profile().customer_id() != *customer_id) {
+    if (state->profile().customer_id() != customer_id) {
       return done(InvalidFieldError("contract.opportunity", "belongs to another customer"));
     }
     draft.terms.set_opportunity_id(*opp);
   }
-  if (auto s = FillCustomer(db_->db(), *customer_id, &draft); !s.ok()) return done(s);
-  if (!draft.customer_exists && !customers_synced) {
-    // Perhaps created a moment ago: look again once the view has what the topic holds now.
-    auto retry = std::make_shared<Callback<v1::Contract>>(std::move(done));
-    return AfterCustomersCaughtUp([this, c, req, retry] { CreateContract(c, req, std::move(*retry), true); },
-                                  [retry](absl::Status s) { (*retry)(s); });
-  }
+  if (auto s = FillCustomer(db_->db(), customer_id, &draft); !s.ok()) return done(s);
   auto number = AllocateContractNumber();
   if (!number.ok()) return done(number.status());
   draft.terms.set_number(*number);

@@ -111,41 +111,31 @@ OpportunityEngine::DecideFn<OpportunityState, OpportunityEvent> Plain(const Call
 
 }  // namespace
 
-void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req, Callback<v1::Opportunity> done) {
-  CreateOpportunity(c, req, std::move(done), false);
-}
-
-void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req, Callback<v1::Opportunity> done,
-                                 bool customers_synced) {
-  if (!req.min_consistency_token().empty()) {
-    // Wait (without a thread) until the customers view has the caller's customer write.
-    auto copy = req;
-    copy.clear_min_consistency_token();
-    return AfterToken(req.min_consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
-                      [this, c, copy = std::move(copy), done = std::move(done)](absl::Status ready) mutable {
-                        if (!ready.ok()) return done(ready);
-                        CreateOpportunity(c, copy, std::move(done), true);
-                      });
-  }
+void OpportunityEngine::CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req,
+                                          Callback<v1::Opportunity> done) {
   if (auto s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
   if (!req.has_opportunity()) return done(InvalidFieldError("opportunity", "is required"));
   const v1::Opportunity& o = req.opportunity();
   if (!o.name().empty()) return done(InvalidFieldError("opportunity.name", "is assigned by the service"));
   auto customer_id = ParseName(o.customer(), "opportunity.customer", "customers");
   if (!customer_id.ok()) return done(customer_id.status());
+  auto shared = std::make_shared<Callback<v1::Opportunity>>(std::move(done));
+  AfterCustomerKnown(
+      req.min_consistency_token(), *customer_id,
+      [this, c, req, id = *customer_id, shared] { CreateOpportunityNow(c, req, id, std::move(*shared)); },
+      [shared](absl::Status s) { (*shared)(std::move(s)); });
+}
+
+void OpportunityEngine::CreateOpportunityNow(const Caller& c, const v1::CreateOpportunityRequest& req,
+                                             const std::string& customer_id, Callback<v1::Opportunity> done) {
+  const v1::Opportunity& o = req.opportunity();
   auto settings = ReadSettings(db_->db());
   if (!settings.ok()) return done(settings.status());
   auto pipeline = PipelineById(*settings, o.pipeline_id());
   if (!pipeline.ok()) return done(InvalidFieldError("opportunity.pipeline_id", pipeline.status().message()));
-  auto customer = ReadCustomerView(db_->db(), *customer_id);
+  auto customer = ReadCustomerView(db_->db(), customer_id);
   if (!customer.ok()) return done(customer.status());
-  if (!customer->exists && !customers_synced) {
-    // Perhaps created a moment ago: look again once the view has what the topic holds now.
-    auto retry = std::make_shared<Callback<v1::Opportunity>>(std::move(done));
-    return AfterCustomersCaughtUp([this, c, req, retry] { CreateOpportunity(c, req, std::move(*retry), true); },
-                                  [retry](absl::Status s) { (*retry)(s); });
-  }
-  opportunities::CreateOpportunity cmd{ProfileOf(o, *customer_id), *pipeline, o.stage_id(), *customer};
+  opportunities::CreateOpportunity cmd{ProfileOf(o, customer_id), *pipeline, o.stage_id(), *customer};
   Execute<OpportunityState, OpportunityEvent>(c, NewId("opportunities", req.request_id(), clock()->Now()),
                                               req.request_id(), Plain(c, std::move(cmd)),
                                               Reply<OpportunityState, v1::Opportunity>(this, std::move(done)));

@@ -126,13 +126,31 @@ absl::StatusOr<std::string> OpportunityEngine::AllocateContractNumber() {
   return numbers_.Next(options_.clock->Now());
 }
 
-void OpportunityEngine::AfterCustomersCaughtUp(absl::AnyInvocable<void()> then,
-                                               absl::AnyInvocable<void(absl::Status)> fail) {
-  projection::AfterCaughtUp(*log_, *db_, {options_.customers_topic}, absl::Now() + absl::Seconds(10),
-                            [then = std::move(then), fail = std::move(fail)](absl::Status s) mutable {
-                              if (!s.ok()) return fail(s);
-                              then();
-                            });
+void OpportunityEngine::AfterCustomerKnown(const std::string& token, const std::string& customer_id,
+                                           absl::AnyInvocable<void()> then,
+                                           absl::AnyInvocable<void(absl::Status)> fail) {
+  struct Next {
+    absl::AnyInvocable<void()> then;
+    absl::AnyInvocable<void(absl::Status)> fail;
+  };
+  auto next = std::make_shared<Next>(Next{std::move(then), std::move(fail)});
+  auto known = [this, customer_id, next]() {
+    auto view = ReadCustomerView(db_->db(), customer_id);
+    if (view.ok() && view->exists) return next->then();
+    // Perhaps created a moment ago: look again once the view has what the topic holds now.
+    projection::AfterCaughtUp(*log_, *db_, {options_.customers_topic}, absl::Now() + absl::Seconds(10),
+                              [next](absl::Status s) {
+                                if (!s.ok()) return next->fail(s);
+                                next->then();
+                              });
+  };
+  if (token.empty()) return known();
+  // Wait (without a thread) until the customers view has the caller's customer write.
+  AfterToken(token, "min_consistency_token", absl::Now() + absl::Seconds(10),
+             [known, next](absl::Status ready) mutable {
+               if (!ready.ok()) return next->fail(ready);
+               known();
+             });
 }
 
 void OpportunityEngine::AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,

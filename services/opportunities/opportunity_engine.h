@@ -179,15 +179,17 @@ class OpportunityEngine {
  private:
   OpportunityEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o)
       : log_(log), db_(db), options_(std::move(o)), numbers_(db, kContractNumberPrefix, options_.zone) {}
-  // Calls `then` once the customers view has applied everything the customers topic holds
-  // now (a customer created a moment ago, without a consistency token, is then known), or
-  // `fail` with the error.
-  void AfterCustomersCaughtUp(absl::AnyInvocable<void()> then, absl::AnyInvocable<void(absl::Status)> fail);
-  // The creates, once it is known whether the customers view was caught up first.
-  void CreateOpportunity(const Caller& c, const v1::CreateOpportunityRequest& req, Callback<v1::Opportunity> done,
-                         bool customers_synced);
-  void CreateContract(const Caller& c, const v1::CreateContractRequest& req, Callback<v1::Contract> done,
-                      bool customers_synced);
+  // Calls `then` once the customers view may know customer `customer_id`: after `token` (a
+  // request's min_consistency_token) is reached, and, when the customer is still unknown then
+  // (created a moment ago without a token), after the view has what the customers topic holds
+  // now. `then` decides with what the view holds; `fail` gets a bad token or a timeout.
+  void AfterCustomerKnown(const std::string& token, const std::string& customer_id, absl::AnyInvocable<void()> then,
+                          absl::AnyInvocable<void(absl::Status)> fail);
+  // The creates once their customer may be known (the request is validated).
+  void CreateOpportunityNow(const Caller& c, const v1::CreateOpportunityRequest& req, const std::string& customer_id,
+                            Callback<v1::Opportunity> done);
+  void CreateContractNow(const Caller& c, const v1::CreateContractRequest& req, const std::string& customer_id,
+                         Callback<v1::Contract> done);
   void WriteSettings(const Caller& caller, const std::string& request_id,
                      absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
                      Callback<v1::SalesSettings> done);
