@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  librdkafka-dev librocksdb-dev libabsl-dev libssl-dev
+  librdkafka-dev librocksdb-dev libabsl-dev libssl-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   kcat python3-kafka python3-grpcio python3-protobuf

@@ -33,6 +33,22 @@ absl::Status InvalidFieldError(absl::string_view field, absl::string_view descri
   return WithErrorInfo(std::move(status), "INVALID_FIELD", {{"field", std::string(field)}});
 }
 
+absl::Status InvalidFieldsError(const std::vector<std::pair<std::string, std::string>>& violations) {
+  if (violations.empty()) return absl::OkStatus();
+  if (violations.size() == 1) return InvalidFieldError(violations[0].first, violations[0].second);
+  absl::Status status(absl::StatusCode::kInvalidArgument,
+                      absl::StrCat(violations[0].first, ": ", violations[0].second, " (and ", violations.size() - 1,
+                                   " more)"));
+  google::rpc::BadRequest bad;
+  for (const auto& [field, description] : violations) {
+    auto* v = bad.add_field_violations();
+    v->set_field(field);
+    v->set_description(description);
+  }
+  status.SetPayload(TypeUrl(bad), absl::Cord(bad.SerializeAsString()));
+  return WithErrorInfo(std::move(status), "INVALID_FIELD", {{"field", violations[0].first}});
+}
+
 absl::Status WithErrorInfo(absl::Status status, absl::string_view reason,
                            const std::map<std::string, std::string>& metadata) {
   if (status.ok()) return status;

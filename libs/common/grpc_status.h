@@ -4,6 +4,8 @@
 #include <map>
 #include "absl/types/optional.h"
 #include <string>
+#include <utility>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -18,6 +20,9 @@ inline constexpr absl::string_view kErrorDomain = "crm.backbone";
 // INVALID_ARGUMENT whose google.rpc.BadRequest names `field` (a request field path such as
 // "customer.phone"). The message is "<field>: <description>".
 absl::Status InvalidFieldError(absl::string_view field, absl::string_view description);
+// The same for several fields at once (a form with three bad values names all three), in
+// order; the message names the first and how many more. OK when `violations` is empty.
+absl::Status InvalidFieldsError(const std::vector<std::pair<std::string, std::string>>& violations);
 
 // Returns `status` with a google.rpc.ErrorInfo detail (reason in UPPER_SNAKE_CASE, e.g.
 // "DUPLICATE_PHONE", and metadata such as {"existing": "customers/..."}). OK stays OK.
