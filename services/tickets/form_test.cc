@@ -2,9 +2,12 @@
 
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
+#include "services/tickets/domain_testing.h"
 
 namespace crm::tickets {
 namespace {
+
+using testing::RepairForm;
 
 // The fields a BadRequest names, in order.
 std::vector<std::string> Fields(const absl::Status& s) {
@@ -13,60 +16,6 @@ std::vector<std::string> Fields(const absl::Status& s) {
     for (const auto& v : bad->field_violations()) out.push_back(v.field());
   }
   return out;
-}
-
-v1::FormField Field(const std::string& key, v1::FieldType type, bool required = false) {
-  v1::FormField f;
-  f.set_key(key);
-  f.set_label(key);
-  f.set_type(type);
-  f.set_required(required);
-  return f;
-}
-
-// 售后维修: one field of every type.
-v1::FormSchema RepairForm() {
-  v1::FormSchema s;
-  auto* serial = s.add_fields();
-  *serial = Field("serial", v1::FIELD_TYPE_TEXT, true);
-  serial->set_pattern("[A-Z]{2}\\d{6}");
-  auto* desc = s.add_fields();
-  *desc = Field("description", v1::FIELD_TYPE_LONG_TEXT, true);
-  desc->set_min_length(5);
-  desc->set_max_length(2000);
-  auto* qty = s.add_fields();
-  *qty = Field("quantity", v1::FIELD_TYPE_NUMBER);
-  qty->set_scale(1);
-  qty->set_has_min(true);
-  qty->set_min(1);
-  qty->set_has_max(true);
-  qty->set_max(1000);
-  auto* fee = s.add_fields();
-  *fee = Field("fee", v1::FIELD_TYPE_MONEY);
-  fee->set_currency("CNY");
-  fee->set_has_min(true);
-  fee->set_min(0);
-  *s.add_fields() = Field("bought_on", v1::FIELD_TYPE_DATE);
-  *s.add_fields() = Field("visit_at", v1::FIELD_TYPE_DATETIME);
-  auto* kind = s.add_fields();
-  *kind = Field("kind", v1::FIELD_TYPE_SINGLE_CHOICE, true);
-  for (const char* k : {"hardware", "software"}) {
-    auto* o = kind->add_options();
-    o->set_key(k);
-    o->set_label(k);
-  }
-  auto* parts = s.add_fields();
-  *parts = Field("parts", v1::FIELD_TYPE_MULTI_CHOICE);
-  parts->set_max_length(2);
-  for (const char* k : {"screen", "battery", "board"}) {
-    auto* o = parts->add_options();
-    o->set_key(k);
-    o->set_label(k);
-  }
-  *s.add_fields() = Field("engineer", v1::FIELD_TYPE_USER);
-  *s.add_fields() = Field("customer", v1::FIELD_TYPE_CUSTOMER);
-  *s.add_fields() = Field("photo", v1::FIELD_TYPE_URL);
-  return s;
 }
 
 v1::FieldValue Text(const std::string& t) {

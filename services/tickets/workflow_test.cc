@@ -2,84 +2,46 @@
 
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
+#include "services/tickets/domain_testing.h"
 
 namespace crm::tickets {
 namespace {
+
+using testing::ResolutionForm;
+using testing::ServiceFlow;
 
 std::string FieldOf(const absl::Status& s) {
   auto bad = GetBadRequest(s);
   return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
 }
 
-v1::FormSchema Form() {
-  v1::FormSchema s;
-  auto* f = s.add_fields();
-  f->set_key("resolution");
-  f->set_label("处理结果");
-  f->set_type(v1::FIELD_TYPE_LONG_TEXT);
-  return s;
+TEST(WorkflowTest, TheServiceFlowIsValid) {
+  EXPECT_TRUE(ValidateWorkflow(ServiceFlow(), ResolutionForm(), "workflow").ok());
 }
-
-// 新建 → 处理中 ⇄ 待客户反馈 → 已解决 → 已关闭 (managers close), 已解决 → 处理中 (reopen).
-v1::Workflow Flow() {
-  v1::Workflow w;
-  auto state = [&](const char* id, const char* name, bool final = false, bool pauses = false) {
-    auto* s = w.add_states();
-    s->set_id(id);
-    s->set_name(name);
-    s->set_final(final);
-    s->set_pauses_sla(pauses);
-  };
-  state("new", "新建");
-  state("in_progress", "处理中");
-  state("waiting", "待客户反馈", false, true);
-  state("resolved", "已解决");
-  state("closed", "已关闭", true);
-  auto move = [&](const char* id, const char* from, const char* to, std::vector<std::string> roles = {},
-                  std::vector<std::string> fields = {}) {
-    auto* t = w.add_transitions();
-    t->set_id(id);
-    t->set_name(id);
-    t->set_from(from);
-    t->set_to(to);
-    for (auto& r : roles) t->add_roles(r);
-    for (auto& f : fields) t->add_required_fields(f);
-  };
-  move("start", "new", "in_progress");
-  move("ask", "in_progress", "waiting");
-  move("answered", "waiting", "in_progress");
-  move("resolve", "in_progress", "resolved", {}, {"resolution"});
-  move("reopen", "resolved", "in_progress");
-  move("close", "resolved", "closed", {"manager", "admin"});
-  w.set_initial_state("new");
-  return w;
-}
-
-TEST(WorkflowTest, TheServiceFlowIsValid) { EXPECT_TRUE(ValidateWorkflow(Flow(), Form(), "workflow").ok()); }
 
 TEST(WorkflowTest, MistakesNameTheirPart) {
-  v1::Workflow w = Flow();
+  v1::Workflow w = ServiceFlow();
   w.set_initial_state("closed");
-  EXPECT_EQ(FieldOf(ValidateWorkflow(w, Form(), "workflow")), "workflow.initial_state");
-  w = Flow();
+  EXPECT_EQ(FieldOf(ValidateWorkflow(w, ResolutionForm(), "workflow")), "workflow.initial_state");
+  w = ServiceFlow();
   w.mutable_transitions(0)->set_to("nowhere");
-  EXPECT_EQ(FieldOf(ValidateWorkflow(w, Form(), "workflow")), "workflow.transitions[0].to");
-  w = Flow();
+  EXPECT_EQ(FieldOf(ValidateWorkflow(w, ResolutionForm(), "workflow")), "workflow.transitions[0].to");
+  w = ServiceFlow();
   w.mutable_transitions(3)->add_required_fields("root_cause");
-  EXPECT_EQ(FieldOf(ValidateWorkflow(w, Form(), "workflow")), "workflow.transitions[3].required_fields");
-  w = Flow();
+  EXPECT_EQ(FieldOf(ValidateWorkflow(w, ResolutionForm(), "workflow")), "workflow.transitions[3].required_fields");
+  w = ServiceFlow();
   w.mutable_transitions(5)->add_roles("boss");
-  EXPECT_EQ(FieldOf(ValidateWorkflow(w, Form(), "workflow")), "workflow.transitions[5].roles");
-  w = Flow();
+  EXPECT_EQ(FieldOf(ValidateWorkflow(w, ResolutionForm(), "workflow")), "workflow.transitions[5].roles");
+  w = ServiceFlow();
   w.mutable_transitions()->RemoveLast();  // nothing reaches 已关闭
-  EXPECT_EQ(FieldOf(ValidateWorkflow(w, Form(), "workflow")), "workflow.states[4]");
-  w = Flow();
+  EXPECT_EQ(FieldOf(ValidateWorkflow(w, ResolutionForm(), "workflow")), "workflow.states[4]");
+  w = ServiceFlow();
   w.mutable_states(4)->set_final(false);
-  EXPECT_EQ(FieldOf(ValidateWorkflow(w, Form(), "workflow")), "workflow.states");
+  EXPECT_EQ(FieldOf(ValidateWorkflow(w, ResolutionForm(), "workflow")), "workflow.states");
 }
 
 TEST(WorkflowTest, TransitionsOnlyAlongTheFlow) {
-  const v1::Workflow flow = Flow();  // the transition returned points into it
+  const v1::Workflow flow = ServiceFlow();  // the transition returned points into it
   auto t = CheckTransition(flow, "new", "resolve", "rep", {});
   EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(FieldOf(t.status()), "transition");
@@ -90,15 +52,15 @@ TEST(WorkflowTest, TransitionsOnlyAlongTheFlow) {
 }
 
 TEST(WorkflowTest, GuardsCheckRolesAndRequiredFields) {
-  EXPECT_EQ(CheckTransition(Flow(), "resolved", "close", "rep", {}).status().code(),
+  EXPECT_EQ(CheckTransition(ServiceFlow(), "resolved", "close", "rep", {}).status().code(),
             absl::StatusCode::kPermissionDenied);
-  EXPECT_TRUE(CheckTransition(Flow(), "resolved", "close", "manager", {}).ok());
-  auto t = CheckTransition(Flow(), "in_progress", "resolve", "rep", {});
+  EXPECT_TRUE(CheckTransition(ServiceFlow(), "resolved", "close", "manager", {}).ok());
+  auto t = CheckTransition(ServiceFlow(), "in_progress", "resolve", "rep", {});
   EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(FieldOf(t.status()), "values.resolution");
   FormValues v;
   v["resolution"].set_text("更换屏幕");
-  EXPECT_TRUE(CheckTransition(Flow(), "in_progress", "resolve", "rep", v).ok());
+  EXPECT_TRUE(CheckTransition(ServiceFlow(), "in_progress", "resolve", "rep", v).ok());
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+#include "services/tickets/ticket_type.h"
+
+#include "gtest/gtest.h"
+#include "libs/common/grpc_status.h"
+#include "services/tickets/domain_testing.h"
+
+namespace crm::tickets {
+namespace {
+
+using testing::RepairDefinition;
+
+const Caller kAdmin{"a1", "admin", ""};
+const Caller kManager{"m1", "manager", "east"};
+const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
+
+std::string FieldOf(const absl::Status& s) {
+  auto bad = GetBadRequest(s);
+  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
+}
+
+template <typename Cmd>
+absl::Status Fold(TicketTypeState& s, const Caller& c, const Cmd& cmd, absl::Time at) {
+  auto events = Decide(s.version() == 0 ? nullptr : &s, c, cmd);
+  if (!events.ok()) return events.status();
+  for (const auto& e : *events) Apply(s, e, s.version() + 1, at, c.user_id);
+  return absl::OkStatus();
+}
+
+TEST(TicketTypeTest, OnlyAdminsDefineTypes) {
+  EXPECT_EQ(Decide(nullptr, kManager, CreateTicketType{RepairDefinition()}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  TicketTypeState s;
+  ASSERT_TRUE(Fold(s, kAdmin, CreateTicketType{RepairDefinition()}, kT0).ok());
+  ASSERT_NE(CurrentVersion(s), nullptr);
+  EXPECT_EQ(CurrentVersion(s)->number(), 1);
+}
+
+TEST(TicketTypeTest, ADefinitionErrorNamesItsPart) {
+  auto d = RepairDefinition();
+  d.mutable_workflow()->set_initial_state("gone");
+  EXPECT_EQ(FieldOf(Decide(nullptr, kAdmin, CreateTicketType{d}).status()),
+            "ticket_type.definition.workflow.initial_state");
+  d = RepairDefinition();
+  d.mutable_form()->mutable_fields(0)->set_pattern("(");
+  EXPECT_EQ(FieldOf(Decide(nullptr, kAdmin, CreateTicketType{d}).status()),
+            "ticket_type.definition.form.fields[0].pattern");
+  d = RepairDefinition();
+  d.clear_display_name();
+  EXPECT_EQ(FieldOf(Decide(nullptr, kAdmin, CreateTicketType{d}).status()), "ticket_type.definition.display_name");
+}
+
+TEST(TicketTypeTest, PublishingKeepsEveryVersion) {
+  TicketTypeState s;
+  ASSERT_TRUE(Fold(s, kAdmin, CreateTicketType{RepairDefinition()}, kT0).ok());
+  EXPECT_TRUE(Decide(&s, kAdmin, PublishTicketType{RepairDefinition(), 1}).value().empty());  // unchanged
+  auto d = RepairDefinition();
+  d.mutable_form()->mutable_fields(1)->set_max_length(3000);
+  EXPECT_EQ(Decide(&s, kAdmin, PublishTicketType{d, 7}).status().code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(Fold(s, kAdmin, PublishTicketType{d, 1}, kT0 + absl::Hours(1)).ok());
+  ASSERT_EQ(s.versions_size(), 2);
+  EXPECT_EQ(CurrentVersion(s)->number(), 2);
+  EXPECT_EQ(FindVersion(s, 1)->definition().form().fields(1).max_length(), 2000);  // v1 as it was
+  ASSERT_TRUE(Fold(s, kAdmin, ArchiveTicketType{"合并到新流程"}, kT0 + absl::Hours(2)).ok());
+  EXPECT_EQ(Decide(&s, kAdmin, PublishTicketType{RepairDefinition(), 0}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace crm::tickets
