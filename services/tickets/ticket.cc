@@ -1,0 +1,177 @@
+#include "services/tickets/ticket.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/etag.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/text.h"
+#include "services/tickets/workflow.h"
+
+namespace crm::tickets {
+namespace {
+
+// Edits: admins and services; managers of the ticket's team; its assignee and its creator.
+bool CanEdit(const Caller& c, const TicketState& s) {
+  if (IsPrivileged(c)) return true;
+  if (c.role == "manager") return !c.team.empty() && s.team_id() == c.team;
+  return s.assignee_id() == c.user_id || s.created_by() == c.user_id;
+}
+
+absl::Status CheckEditable(const TicketState* s, const Caller& c, int64_t expected_version) {
+  if (s == nullptr || s->version() == 0) return absl::NotFoundError("ticket not found");
+  if (!CanSee(c, *s)) return absl::PermissionDeniedError("the ticket belongs to another assignee or team");
+  if (!CanEdit(c, *s)) {
+    return absl::PermissionDeniedError("only the assignee, the creator, a manager of the team or an admin may change it");
+  }
+  return CheckEtag(s->version(), expected_version, "ticket", "etag");
+}
+
+FormValues ValuesOf(const TicketState& s) { return FormValues(s.values().begin(), s.values().end()); }
+
+}  // namespace
+
+bool CanSee(const Caller& c, const TicketState& s) {
+  if (IsPrivileged(c)) return true;
+  if (c.role == "manager" && !c.team.empty() && s.team_id() == c.team) return true;
+  return s.assignee_id() == c.user_id || s.created_by() == c.user_id;
+}
+
+TicketDecision Decide(const TicketState* state, const Caller& caller, const CreateTicket& cmd) {
+  if (state != nullptr && state->version() > 0) return absl::AlreadyExistsError("ticket id already exists");
+  if (auto s = CheckText(cmd.title, "ticket.title", 200, true); !s.ok()) return s;
+  if (!v1::TicketPriority_IsValid(cmd.priority)) return InvalidFieldError("ticket.priority", "is not a TicketPriority");
+  if (auto s = ValidateValues(cmd.type.definition().form(), cmd.values, "ticket.values"); !s.ok()) return s;
+  const std::string team = cmd.team_id.empty() ? caller.team : cmd.team_id;
+  if (!MayAssign(caller, cmd.assignee_id.empty() ? caller.user_id : cmd.assignee_id, team)) {
+    return absl::PermissionDeniedError("a rep creates tickets for self in their team, a manager within their team");
+  }
+  v1::TicketCreated e;
+  e.set_type_id(cmd.type_id);
+  e.set_type_version(cmd.type.number());
+  e.set_title(cmd.title);
+  e.set_customer_id(cmd.customer_id);
+  for (const auto& [k, v] : cmd.values) {
+    if (HasValue(cmd.values, k)) (*e.mutable_values())[k] = v;
+  }
+  e.set_priority(cmd.priority == v1::TICKET_PRIORITY_UNSPECIFIED ? v1::TICKET_PRIORITY_NORMAL : cmd.priority);
+  e.set_state(cmd.type.definition().workflow().initial_state());
+  e.set_assignee_id(cmd.assignee_id);
+  e.set_team_id(team);
+  return std::vector<TicketEvent>{std::move(e)};
+}
+
+TicketDecision Decide(const TicketState* state, const Caller& caller, const UpdateValues& cmd) {
+  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (state->closed()) return absl::FailedPreconditionError("the ticket is closed; reopen it to change its values");
+  if (cmd.values.empty()) return InvalidFieldError("ticket.values", "names no field");
+  if (auto s = ValidateValues(cmd.type.definition().form(), cmd.values, "ticket.values", /*require=*/false); !s.ok()) {
+    return s;
+  }
+  FormValues next = ValuesOf(*state);
+  v1::TicketValuesChanged e;
+  for (const auto& [k, v] : cmd.values) {
+    const bool set = HasValue(cmd.values, k);
+    auto cur = next.find(k);
+    const bool had = cur != next.end();
+    if (set && had && cur->second.SerializeAsString() == v.SerializeAsString()) continue;
+    if (!set && !had) continue;
+    e.add_changed_fields(k);
+    if (set) {
+      (*e.mutable_values())[k] = v;
+      next[k] = v;
+    } else {
+      next.erase(k);
+    }
+  }
+  if (e.changed_fields().empty()) return std::vector<TicketEvent>{};
+  // Clearing a required field is refused like leaving it out on create.
+  if (auto s = ValidateValues(cmd.type.definition().form(), next, "ticket.values"); !s.ok()) return s;
+  return std::vector<TicketEvent>{std::move(e)};
+}
+
+TicketDecision Decide(const TicketState* state, const Caller& caller, const TakeTransition& cmd) {
+  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckText(cmd.comment, "comment", 2000, false); !s.ok()) return s;
+  const v1::Workflow& w = cmd.type.definition().workflow();
+  auto t = CheckTransition(w, state->state(), cmd.transition_id, caller.role, ValuesOf(*state));
+  if (!t.ok()) return t.status();
+  v1::TicketTransitioned e;
+  e.set_transition_id((*t)->id());
+  e.set_from_state(state->state());
+  e.set_to_state((*t)->to());
+  e.set_comment(cmd.comment);
+  const v1::WorkflowState* to = FindState(w, (*t)->to());
+  e.set_to_final(to != nullptr && to->final());
+  return std::vector<TicketEvent>{std::move(e)};
+}
+
+TicketDecision Decide(const TicketState* state, const Caller& caller, const AssignTicket& cmd) {
+  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckText(cmd.assignee_id, "assignee_id", 64, false); !s.ok()) return s;
+  const std::string team = cmd.team_id.empty() ? state->team_id() : cmd.team_id;
+  if (cmd.assignee_id == state->assignee_id() && team == state->team_id()) return std::vector<TicketEvent>{};
+  if (!MayAssign(caller, cmd.assignee_id.empty() ? caller.user_id : cmd.assignee_id, team)) {
+    return absl::PermissionDeniedError("cannot give the ticket to that assignee or team");
+  }
+  v1::TicketAssigned e;
+  e.set_assignee_id(cmd.assignee_id);
+  e.set_team_id(team);
+  e.set_previous_assignee_id(state->assignee_id());
+  return std::vector<TicketEvent>{std::move(e)};
+}
+
+TicketDecision Decide(const TicketState* state, const Caller& caller, const CommentTicket& cmd) {
+  if (state == nullptr || state->version() == 0) return absl::NotFoundError("ticket not found");
+  if (!CanSee(caller, *state)) return absl::PermissionDeniedError("the ticket belongs to another assignee or team");
+  if (auto s = CheckText(cmd.body, "comment.body", 4000, true); !s.ok()) return s;
+  for (const auto& c : state->comments()) {
+    if (c.comment_id() == cmd.comment_id) return std::vector<TicketEvent>{};  // a retry
+  }
+  v1::TicketCommented e;
+  e.set_comment_id(cmd.comment_id);
+  e.set_body(cmd.body);
+  e.set_internal(cmd.internal);
+  return std::vector<TicketEvent>{std::move(e)};
+}
+
+void Apply(TicketState& s, const TicketEvent& event, int64_t version, absl::Time at, const std::string& actor) {
+  s.set_version(version);
+  *s.mutable_update_time() = ToProto(at);
+  if (const auto* e = std::get_if<v1::TicketCreated>(&event)) {
+    s.set_type_id(e->type_id());
+    s.set_type_version(e->type_version());
+    s.set_title(e->title());
+    s.set_customer_id(e->customer_id());
+    *s.mutable_values() = e->values();
+    s.set_priority(e->priority());
+    s.set_state(e->state());
+    s.set_assignee_id(e->assignee_id());
+    s.set_team_id(e->team_id());
+    s.set_created_by(actor);
+    *s.mutable_create_time() = ToProto(at);
+  } else if (const auto* e = std::get_if<v1::TicketValuesChanged>(&event)) {
+    for (const auto& k : e->changed_fields()) {
+      auto it = e->values().find(k);
+      if (it == e->values().end()) {
+        s.mutable_values()->erase(k);
+      } else {
+        (*s.mutable_values())[k] = it->second;
+      }
+    }
+  } else if (const auto* e = std::get_if<v1::TicketTransitioned>(&event)) {
+    s.set_state(e->to_state());
+    s.set_closed(e->to_final());
+  } else if (const auto* e = std::get_if<v1::TicketAssigned>(&event)) {
+    s.set_assignee_id(e->assignee_id());
+    s.set_team_id(e->team_id());
+  } else if (const auto* e = std::get_if<v1::TicketCommented>(&event)) {
+    auto* c = s.add_comments();
+    c->set_comment_id(e->comment_id());
+    c->set_body(e->body());
+    c->set_internal(e->internal());
+    c->set_author_id(actor);
+    *c->mutable_create_time() = ToProto(at);
+  }
+}
+
+}  // namespace crm::tickets

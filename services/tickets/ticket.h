@@ -1,0 +1,75 @@
+#ifndef CRM_SERVICES_TICKETS_TICKET_H_
+#define CRM_SERVICES_TICKETS_TICKET_H_
+
+// The ticket aggregate (工单): form values checked against its type's version, moves only
+// along the workflow, assignment, public and internal comments. Pure decisions and folds, no
+// I/O (DESIGN §3); the engine supplies the type version and the customer check.
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "crm/tickets/v1/tickets_events.pb.h"
+#include "libs/common/caller.h"
+#include "services/tickets/form.h"
+
+namespace crm::tickets {
+
+using v1::TicketState;
+
+using TicketEvent = std::variant<v1::TicketCreated, v1::TicketValuesChanged, v1::TicketTransitioned,
+                                 v1::TicketAssigned, v1::TicketCommented>;
+using TicketDecision = absl::StatusOr<std::vector<TicketEvent>>;
+
+// Who sees a ticket: admins and services all; managers their team's; reps the tickets
+// assigned to them or created by them.
+bool CanSee(const Caller& c, const TicketState& s);
+
+struct CreateTicket {
+  std::string type_id;
+  v1::TicketTypeVersion type;  // the version in force, from the engine
+  std::string title;
+  std::string customer_id;  // known to exist (the engine checks), or empty
+  FormValues values;
+  v1::TicketPriority priority = v1::TICKET_PRIORITY_UNSPECIFIED;
+  std::string assignee_id;  // default: unassigned
+  std::string team_id;      // default: the caller's
+};
+// Sets the values given; an empty value clears a field (unless it is required).
+struct UpdateValues {
+  v1::TicketTypeVersion type;  // the ticket's own version
+  FormValues values;
+  int64_t expected_version = 0;
+};
+struct TakeTransition {
+  v1::TicketTypeVersion type;
+  std::string transition_id;
+  std::string comment;
+  int64_t expected_version = 0;
+};
+struct AssignTicket {
+  std::string assignee_id;
+  std::string team_id;  // default: the ticket's
+  int64_t expected_version = 0;
+};
+struct CommentTicket {
+  std::string comment_id;  // from the engine (derived from the request id)
+  std::string body;
+  bool internal = false;
+};
+
+// Errors: INVALID_ARGUMENT naming the field ("ticket.values.<key>", "transition", ...),
+// PERMISSION_DENIED, NOT_FOUND, ABORTED (etag), FAILED_PRECONDITION (a closed ticket's values,
+// a transition's required fields). An empty vector: nothing to record.
+TicketDecision Decide(const TicketState* state, const Caller& caller, const CreateTicket& cmd);
+TicketDecision Decide(const TicketState* state, const Caller& caller, const UpdateValues& cmd);
+TicketDecision Decide(const TicketState* state, const Caller& caller, const TakeTransition& cmd);
+TicketDecision Decide(const TicketState* state, const Caller& caller, const AssignTicket& cmd);
+TicketDecision Decide(const TicketState* state, const Caller& caller, const CommentTicket& cmd);
+
+void Apply(TicketState& state, const TicketEvent& event, int64_t version, absl::Time at, const std::string& actor);
+
+}  // namespace crm::tickets
+
+#endif  // CRM_SERVICES_TICKETS_TICKET_H_
