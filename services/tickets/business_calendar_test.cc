@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
+#include "services/tickets/domain_testing.h"
 
 namespace crm::tickets {
 namespace {
@@ -21,17 +22,7 @@ std::string FieldOf(const absl::Status& s) {
 // 2026-10-01..07 and a make-up Saturday 2026-10-10 (the dates are the test's, not an official
 // calendar).
 v1::BusinessCalendar Office() {
-  v1::BusinessCalendar c;
-  for (int wd = 1; wd <= 5; ++wd) {
-    auto* m = c.add_windows();
-    m->set_weekday(wd);
-    m->set_start_minute(9 * 60);
-    m->set_end_minute(12 * 60);
-    auto* a = c.add_windows();
-    a->set_weekday(wd);
-    a->set_start_minute(13 * 60 + 30);
-    a->set_end_minute(18 * 60);
-  }
+  v1::BusinessCalendar c = testing::OfficeHours();
   for (int d = 1; d <= 7; ++d) c.add_holidays(absl::StrCat("2026-10-0", d));
   c.add_workdays("2026-10-10");
   return c;

@@ -118,6 +118,22 @@ inline v1::TicketTypeDefinition RepairDefinition() {
   return d;
 }
 
+// Monday to Friday 09:00-12:00 and 13:30-18:00 (7.5 hours a day), China Standard Time.
+inline v1::BusinessCalendar OfficeHours() {
+  v1::BusinessCalendar c;
+  for (int wd = 1; wd <= 5; ++wd) {
+    auto* m = c.add_windows();
+    m->set_weekday(wd);
+    m->set_start_minute(9 * 60);
+    m->set_end_minute(12 * 60);
+    auto* a = c.add_windows();
+    a->set_weekday(wd);
+    a->set_start_minute(13 * 60 + 30);
+    a->set_end_minute(18 * 60);
+  }
+  return c;
+}
+
 }  // namespace crm::tickets::testing
 
 #endif  // CRM_SERVICES_TICKETS_DOMAIN_TESTING_H_
