@@ -38,22 +38,18 @@ absl::StatusOr<std::unique_ptr<OpportunityEngine>> OpportunityEngine::Open(event
   if (options.clock == nullptr) return absl::InvalidArgumentError("OpportunityEngine needs a clock");
   std::unique_ptr<OpportunityEngine> e(new OpportunityEngine(log, db, std::move(options)));
   const Options& o = e->options_;
-  CRM_ASSIGN_OR_RETURN(
-      e->writer_,
-      projection::AggregateWriter::Open(
-          log, db,
-          {.topic = o.topic, .partitions = o.partitions, .source = kSource, .tenant = o.tenant, .clock = o.clock,
-           .observe_append = o.observe_append},
-          [db](const eventlog::Record& r, projection::Batch& b) { return ApplyOpportunitiesRecord(*db, r, b); }));
+  // The same folds a rebuild uses: sources[0] is this topic, sources[1] the customers topic.
+  const projection::ProjectionSpec spec = Spec(o);
+  CRM_ASSIGN_OR_RETURN(e->writer_, projection::AggregateWriter::Open(
+                                       log, db,
+                                       {.topic = o.topic, .partitions = o.partitions, .source = kSource,
+                                        .tenant = o.tenant, .clock = o.clock, .observe_append = o.observe_append},
+                                       spec.sources[0].apply(db)));
   projection::Follower::Options fo;
-  fo.topic = o.customers_topic;
+  fo.topic = spec.sources[1].topic;
   OpportunityEngine* raw = e.get();
   fo.after_commit = [raw](const std::vector<eventlog::Record>& records) { raw->ReactTo(records); };
-  CRM_ASSIGN_OR_RETURN(e->follower_,
-                       projection::Follower::Start(log, db, std::move(fo),
-                                                   [db](const eventlog::Record& r, projection::Batch& b) {
-                                                     return ApplyCustomerRecord(*db, r, b);
-                                                   }));
+  CRM_ASSIGN_OR_RETURN(e->follower_, projection::Follower::Start(log, db, std::move(fo), spec.sources[1].apply(db)));
   CRM_RETURN_IF_ERROR(e->ReconcileAll());
   return e;
 }

@@ -181,30 +181,24 @@ absl::StatusOr<std::unique_ptr<TaskEngine>> TaskEngine::Open(eventlog::Log* log,
   LinkEventTypes();
   std::unique_ptr<TaskEngine> e(new TaskEngine(log, db, std::move(options)));
   const Options& o = e->options_;
-  CRM_ASSIGN_OR_RETURN(
-      e->writer_,
-      projection::AggregateWriter::Open(
-          log, db,
-          {.topic = o.topic, .partitions = o.partitions, .source = kSource, .tenant = o.tenant, .clock = o.clock,
-           .observe_append = o.observe_append},
-          [db](const eventlog::Record& r, projection::Batch& b) { return ApplyTasksRecord(*db, r, b); }));
+  // The same folds a rebuild uses: sources[0] is this topic, then the followed ones in order.
+  const projection::ProjectionSpec spec = Spec(o);
+  CRM_ASSIGN_OR_RETURN(e->writer_, projection::AggregateWriter::Open(
+                                       log, db,
+                                       {.topic = o.topic, .partitions = o.partitions, .source = kSource,
+                                        .tenant = o.tenant, .clock = o.clock, .observe_append = o.observe_append},
+                                       spec.sources[0].apply(db)));
   if (o.seed_default_rules) CRM_RETURN_IF_ERROR(e->SeedDefaultRules());
-  auto book = std::make_shared<RuleBook>();
   TaskEngine* raw = e.get();
-  for (const std::string& topic : o.followed_topics) {
+  for (size_t i = 1; i < spec.sources.size(); ++i) {
     projection::Follower::Options fo;
-    fo.topic = topic;
+    fo.topic = spec.sources[i].topic;
     fo.after_commit = [raw](const std::vector<eventlog::Record>&) {
       if (auto n = raw->ProcessPending(); !n.ok()) {
         server::LogWarn(absl::StrCat("automation: ", n.status().ToString()));
       }
     };
-    FollowContext ctx{book.get(), o.zone};
-    CRM_ASSIGN_OR_RETURN(auto f, projection::Follower::Start(log, db, std::move(fo),
-                                                             [db, ctx, book](const eventlog::Record& r,
-                                                                             projection::Batch& b) {
-                                                               return ApplyFollowedRecord(*db, ctx, r, b);
-                                                             }));
+    CRM_ASSIGN_OR_RETURN(auto f, projection::Follower::Start(log, db, std::move(fo), spec.sources[i].apply(db)));
     e->followers_.push_back(std::move(f));
   }
   CRM_RETURN_IF_ERROR(e->ProcessPending().status());
