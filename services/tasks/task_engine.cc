@@ -341,12 +341,14 @@ std::string TaskEngine::CustomerOf(const std::string& related) {
 void TaskEngine::CompleteTask(const Caller& c, const v1::CompleteTaskRequest& req, Callback<v1::Task> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "tasks");
   if (!t.ok()) return done(t.status());
-  auto cur = projection::ReadStateRow<TaskState>(db_->db(), rows::Task(t->id));
-  if (!cur.ok()) return done(cur.status());
-  const std::string customer = cur->has_value() ? CustomerOf((*cur)->profile().related()) : "";
+  // The customer is looked up from the state the decision sees (serialised with the task's
+  // other commands), not from a read before it.
   projection::Execute<TaskKind, TaskState, TaskEvent>(
       writer_.get(), c, t->id, req.request_id(),
-      Plain<TaskState, TaskEvent>(c, tasks::CompleteTask{req.note(), customer, t->etag}),
+      [this, c, cmd = tasks::CompleteTask{req.note(), "", t->etag}](const TaskState* s) mutable {
+        if (s != nullptr) cmd.customer_id = CustomerOf(s->profile().related());
+        return Decide(s, c, cmd);
+      },
       Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
