@@ -3,7 +3,12 @@
 
 // What every crmctl verb uses to call and to report.
 #include <chrono>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "CLI/CLI.hpp"
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
@@ -58,6 +63,41 @@ int Call(const Connection& c, grpc::Status (Service::Stub::*method)(grpc::Client
     Print(resp, c.json);
   }
   return 0;
+}
+
+// The verbs of some nouns, each with what it does with a connection.
+class Verbs {
+ public:
+  using Run = std::function<int(const Connection&)>;
+  // Adds verb `name` under `noun`; returns it for its flags.
+  CLI::App* Add(CLI::App* noun, const std::string& name, const std::string& help, Run run) {
+    CLI::App* cmd = noun->add_subcommand(name, help);
+    verbs_.emplace_back(cmd, std::move(run));
+    return cmd;
+  }
+  // Whether one of them was parsed.
+  bool Parsed() const {
+    for (const auto& v : verbs_) {
+      if (v.first->parsed()) return true;
+    }
+    return false;
+  }
+  // Runs the parsed one: its exit code, or 2 when none was parsed.
+  int RunParsed(const Connection& c) const {
+    for (const auto& [cmd, run] : verbs_) {
+      if (cmd->parsed()) return run(c);
+    }
+    return Fail("give a verb (see --help)");
+  }
+
+ private:
+  std::vector<std::pair<CLI::App*, Run>> verbs_;
+};
+
+// --etag and --request-id of a write, into `etag` and `request_id`.
+inline void AddWriteFlags(CLI::App* cmd, std::string* etag, std::string* request_id) {
+  cmd->add_option("--etag", *etag, "Fail with ABORTED unless the resource is still at this etag");
+  cmd->add_option("--request-id", *request_id, "Idempotency key: a retry with it applies once");
 }
 
 // An audit trail (any service's ListEventsResponse) as a table.

@@ -70,7 +70,7 @@ struct SalesCommands::Flags {
   CLI::App* contracts = nullptr;
   CLI::App* settings = nullptr;
   // Each verb and what it does with a connection.
-  std::vector<std::pair<CLI::App*, std::function<int(const Connection&)>>> verbs;
+  Verbs verbs;
 
   std::string id, customer, opportunity, title, amount, currency = "CNY", close_date, stage, pipeline, owner, team,
       description, note, reason, etag, request_id, filter, order_by, page_token, as_of_time, comment, start_date,
@@ -128,32 +128,18 @@ void PrintContracts(const ov1::ListContractsResponse& r) {
 
 }  // namespace
 
-bool SalesCommands::Parsed() const {
-  return f_ && (f_->opportunities->parsed() || f_->quotes->parsed() || f_->contracts->parsed() ||
-                f_->settings->parsed());
-}
+bool SalesCommands::Parsed() const { return f_ && f_->verbs.Parsed(); }
 
-int SalesCommands::Run(const Connection& c) {
-  for (auto& [cmd, run] : f_->verbs) {
-    if (cmd->parsed()) return run(c);
-  }
-  return Fail("give a verb (see --help)");
-}
+int SalesCommands::Run(const Connection& c) { return f_->verbs.RunParsed(c); }
 
 void SalesCommands::Add(CLI::App& app) {
   f_ = std::make_shared<Flags>();
   Flags* f = f_.get();
-  auto verb = [f](CLI::App* noun, const std::string& name, const std::string& help,
-                  std::function<int(const Connection&)> run) {
-    CLI::App* cmd = noun->add_subcommand(name, help);
-    f->verbs.emplace_back(cmd, std::move(run));
-    return cmd;
+  auto verb = [f](CLI::App* noun, const std::string& name, const std::string& help, Verbs::Run run) {
+    return f->verbs.Add(noun, name, help, std::move(run));
   };
   auto id_arg = [f](CLI::App* cmd, const std::string& what) { cmd->add_option("id", f->id, what)->required(); };
-  auto writes = [f](CLI::App* cmd) {
-    cmd->add_option("--etag", f->etag, "Fail with ABORTED unless the resource is still at this etag");
-    cmd->add_option("--request-id", f->request_id, "Idempotency key: a retry with it applies once");
-  };
+  auto writes = [f](CLI::App* cmd) { AddWriteFlags(cmd, &f->etag, &f->request_id); };
 
   // ---- opportunities ----
   CLI::App* o = f->opportunities = app.add_subcommand("opportunities", "Opportunities (商机) and their stages");

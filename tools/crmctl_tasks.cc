@@ -71,7 +71,7 @@ absl::StatusOr<tv1::RuleDefinition> ReadDefinition(const std::string& path) {
 struct TaskCommands::Flags {
   CLI::App* tasks = nullptr;
   CLI::App* automation = nullptr;
-  std::vector<std::pair<CLI::App*, std::function<int(const Connection&)>>> verbs;
+  Verbs verbs;
   std::string id, title, description, assignee, role, team, related, due, priority, note, reason, etag, request_id,
       view = "open", filter, page_token, file;
   std::vector<int32_t> remind;
@@ -80,29 +80,18 @@ struct TaskCommands::Flags {
   bool yes = false, show_deleted = false;
 };
 
-bool TaskCommands::Parsed() const { return f_ && (f_->tasks->parsed() || f_->automation->parsed()); }
+bool TaskCommands::Parsed() const { return f_ && f_->verbs.Parsed(); }
 
-int TaskCommands::Run(const Connection& c) {
-  for (auto& [cmd, run] : f_->verbs) {
-    if (cmd->parsed()) return run(c);
-  }
-  return Fail("give a verb (see --help)");
-}
+int TaskCommands::Run(const Connection& c) { return f_->verbs.RunParsed(c); }
 
 void TaskCommands::Add(CLI::App& app) {
   f_ = std::make_shared<Flags>();
   Flags* f = f_.get();
-  auto verb = [f](CLI::App* noun, const std::string& name, const std::string& help,
-                  std::function<int(const Connection&)> run) {
-    CLI::App* cmd = noun->add_subcommand(name, help);
-    f->verbs.emplace_back(cmd, std::move(run));
-    return cmd;
+  auto verb = [f](CLI::App* noun, const std::string& name, const std::string& help, Verbs::Run run) {
+    return f->verbs.Add(noun, name, help, std::move(run));
   };
   auto id_arg = [f](CLI::App* cmd, const std::string& what) { cmd->add_option("id", f->id, what)->required(); };
-  auto writes = [f](CLI::App* cmd) {
-    cmd->add_option("--etag", f->etag, "Fail with ABORTED unless the resource is still at this etag");
-    cmd->add_option("--request-id", f->request_id, "Idempotency key: a retry with it applies once");
-  };
+  auto writes = [f](CLI::App* cmd) { AddWriteFlags(cmd, &f->etag, &f->request_id); };
   // The task fields given as flags, and their names for an update mask.
   auto fill = [f](tv1::Task* t, std::vector<std::string>* paths) -> absl::Status {
     auto set = [&](bool given, const char* path) {
