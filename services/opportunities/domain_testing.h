@@ -8,14 +8,11 @@
 #include "absl/time/time.h"
 #include "libs/common/caller.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 
 namespace crm::opportunities::testing {
 
-// The field a BadRequest names, "" when none.
-inline std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
-}
+using crm::testing::FieldOf;
 
 // Decides `cmd` on `state` (absent while version 0) and folds the events in at `at`; the
 // decision's status.

@@ -3,21 +3,18 @@
 #include "crm/customers/v1/customers_events.pb.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 #include "libs/common/proto_time.h"
 #include "services/tasks/task_engine.h"
 
 namespace crm::tasks {
 namespace {
 
+using crm::testing::FieldOf;
+
 const Caller kAdmin{"admin1", "admin", ""};
 const Caller kRep{"rep1", "rep", "east"};
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
-
-std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
-}
 
 common::v1::EventEnvelope Envelope(const google::protobuf::Message& m, const std::string& aggregate_type) {
   common::v1::EventEnvelope e;

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 #include "libs/common/proto_time.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
@@ -19,6 +19,8 @@
 
 namespace crm::tasks {
 namespace {
+
+using crm::testing::FieldOf;
 
 const Caller kRep{"u1", "rep", "east"};
 const Caller kRep2{"u2", "rep", "east"};
@@ -39,11 +41,6 @@ absl::StatusOr<Resp> Call(Engine* e, void (Engine::*fn)(const Caller&, const Req
   });
   n.WaitForNotification();
   return out;
-}
-
-std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
 }
 
 class TaskEngineTest : public ::testing::Test {

@@ -1,11 +1,13 @@
 #include "services/tasks/task.h"
 
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 #include "libs/common/proto_time.h"
 
 namespace crm::tasks {
 namespace {
+
+using crm::testing::FieldOf;
 
 const Caller kRep{"rep1", "rep", "east"};
 const Caller kRep2{"rep2", "rep", "east"};
@@ -14,11 +16,6 @@ const Caller kManager{"mgr1", "manager", "east"};
 const Caller kAdmin{"admin1", "admin", ""};
 Caller kScheduler() { return {"scheduler", "service", ""}; }
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);  // 2026-01-01 00:00Z
-
-std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
-}
 
 template <typename Cmd>
 absl::Status Fold(TaskState& s, const Caller& c, const Cmd& cmd, absl::Time at) {

@@ -1,21 +1,18 @@
 #include "services/tickets/business_calendar.h"
 
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 #include "services/tickets/domain_testing.h"
 
 namespace crm::tickets {
 namespace {
 
+using crm::testing::FieldOf;
+
 const absl::TimeZone kCst = absl::FixedTimeZone(8 * 3600);
 
 absl::Time At(int y, int mo, int d, int h, int mi = 0) {
   return absl::FromCivil(absl::CivilMinute(y, mo, d, h, mi), kCst);
-}
-
-std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
 }
 
 // Monday to Friday 09:00-12:00 and 13:30-18:00 (7.5 hours a day). An example holiday week

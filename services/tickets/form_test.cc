@@ -1,22 +1,15 @@
 #include "services/tickets/form.h"
 
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 #include "services/tickets/domain_testing.h"
 
 namespace crm::tickets {
 namespace {
 
-using testing::RepairForm;
+using crm::testing::FieldsOf;
 
-// The fields a BadRequest names, in order.
-std::vector<std::string> Fields(const absl::Status& s) {
-  std::vector<std::string> out;
-  if (auto bad = GetBadRequest(s)) {
-    for (const auto& v : bad->field_violations()) out.push_back(v.field());
-  }
-  return out;
-}
+using testing::RepairForm;
 
 v1::FieldValue Text(const std::string& t) {
   v1::FieldValue v;
@@ -42,22 +35,22 @@ TEST(FormTest, TheRepairFormIsAValidSchema) { EXPECT_TRUE(ValidateSchema(RepairF
 TEST(FormTest, SchemaMistakesNameTheirPart) {
   v1::FormSchema s = RepairForm();
   s.mutable_fields(1)->set_key("serial");
-  EXPECT_EQ(Fields(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[1].key"});
+  EXPECT_EQ(FieldsOf(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[1].key"});
   s = RepairForm();
   s.mutable_fields(0)->set_pattern("([A-Z]");
-  EXPECT_EQ(Fields(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[0].pattern"});
+  EXPECT_EQ(FieldsOf(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[0].pattern"});
   s = RepairForm();
   s.mutable_fields(2)->set_min(2000);
-  EXPECT_EQ(Fields(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[2].min"});
+  EXPECT_EQ(FieldsOf(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[2].min"});
   s = RepairForm();
   s.mutable_fields(6)->mutable_options(1)->set_key("hardware");
-  EXPECT_EQ(Fields(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[6].options[1].key"});
+  EXPECT_EQ(FieldsOf(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[6].options[1].key"});
   s = RepairForm();
   s.mutable_fields(3)->set_currency("XYZ");
-  EXPECT_EQ(Fields(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[3].currency"});
+  EXPECT_EQ(FieldsOf(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[3].currency"});
   s = RepairForm();
   s.mutable_fields(4)->set_pattern("x");
-  EXPECT_EQ(Fields(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[4].pattern"});
+  EXPECT_EQ(FieldsOf(ValidateSchema(s, "form")), std::vector<std::string>{"form.fields[4].pattern"});
 }
 
 TEST(FormTest, ValidValuesPass) {
@@ -92,25 +85,25 @@ TEST(FormTest, EveryBadValueIsNamedAtOnce) {
                                          "values.quantity",  "values.serial",    "values.kind"};
   absl::Status s = ValidateValues(RepairForm(), v, "values");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Fields(s), want);
+  EXPECT_EQ(FieldsOf(s), want);
 }
 
 TEST(FormTest, OptionsAndRequiredFields) {
   FormValues v = Valid();
   v["kind"].set_choice("network");
-  EXPECT_EQ(Fields(ValidateValues(RepairForm(), v, "values")), std::vector<std::string>{"values.kind"});
+  EXPECT_EQ(FieldsOf(ValidateValues(RepairForm(), v, "values")), std::vector<std::string>{"values.kind"});
   v = Valid();
   v.erase("serial");
-  EXPECT_EQ(Fields(ValidateValues(RepairForm(), v, "values")), std::vector<std::string>{"values.serial"});
+  EXPECT_EQ(FieldsOf(ValidateValues(RepairForm(), v, "values")), std::vector<std::string>{"values.serial"});
   // An update checks what it sets, not what it leaves out.
   EXPECT_TRUE(ValidateValues(RepairForm(), v, "values", /*require=*/false).ok());
   v = Valid();
   v["parts"].mutable_choices()->add_keys("screen");
   v["parts"].mutable_choices()->add_keys("screen");
-  EXPECT_EQ(Fields(ValidateValues(RepairForm(), v, "values")), std::vector<std::string>{"values.parts"});
+  EXPECT_EQ(FieldsOf(ValidateValues(RepairForm(), v, "values")), std::vector<std::string>{"values.parts"});
   v = Valid();
   v["serial"] = Text("AB123456\nCD654321");  // one line
-  EXPECT_EQ(Fields(ValidateValues(RepairForm(), v, "values")), std::vector<std::string>{"values.serial"});
+  EXPECT_EQ(FieldsOf(ValidateValues(RepairForm(), v, "values")), std::vector<std::string>{"values.serial"});
 }
 
 }  // namespace

@@ -1,24 +1,18 @@
 #include "services/tickets/ticket.h"
 
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 #include "services/tickets/domain_testing.h"
 
 namespace crm::tickets {
 namespace {
 
+using crm::testing::FieldsOf;
+
 const Caller kRep{"u1", "rep", "east"};
 const Caller kRep2{"u2", "rep", "east"};
 const Caller kManager{"m1", "manager", "east"};
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
-
-std::vector<std::string> Fields(const absl::Status& s) {
-  std::vector<std::string> out;
-  if (auto bad = GetBadRequest(s)) {
-    for (const auto& v : bad->field_violations()) out.push_back(v.field());
-  }
-  return out;
-}
 
 template <typename Cmd>
 absl::Status Fold(TicketState& s, const Caller& c, const Cmd& cmd, absl::Time at) {
@@ -64,19 +58,19 @@ TEST(TicketTest, CreateNamesEveryBadValue) {
   v.erase("kind");
   auto d = Decide(nullptr, kRep, CreateTicket{"t1", Version(), "屏幕故障", "", v});
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Fields(d.status()), (std::vector<std::string>{"ticket.values.serial", "ticket.values.kind"}));
+  EXPECT_EQ(FieldsOf(d.status()), (std::vector<std::string>{"ticket.values.serial", "ticket.values.kind"}));
 }
 
 TEST(TicketTest, MovesOnlyAlongTheWorkflowWithItsGuards) {
   TicketState s = Created();
-  EXPECT_EQ(Fields(Decide(&s, kRep, TakeTransition{Version(), "resolve"}).status()),
+  EXPECT_EQ(FieldsOf(Decide(&s, kRep, TakeTransition{Version(), "resolve"}).status()),
             std::vector<std::string>{"transition"});
   ASSERT_TRUE(Fold(s, kRep, TakeTransition{Version(), "start"}, kT0 + absl::Hours(1)).ok());
   EXPECT_EQ(s.state(), "in_progress");
   // Resolving needs the resolution (处理结果) filled in first.
   auto d = Decide(&s, kRep, TakeTransition{Version(), "resolve"});
   EXPECT_EQ(d.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(Fields(d.status()), std::vector<std::string>{"values.resolution"});
+  EXPECT_EQ(FieldsOf(d.status()), std::vector<std::string>{"values.resolution"});
   FormValues r;
   r["resolution"].set_text("更换屏幕");
   ASSERT_TRUE(Fold(s, kRep, UpdateValues{Version(), r}, kT0 + absl::Hours(2)).ok());
@@ -95,7 +89,7 @@ TEST(TicketTest, UpdatesRecordOnlyChangesAndKeepRequiredFields) {
   EXPECT_TRUE(Decide(&s, kRep, UpdateValues{Version(), same}).value().empty());
   FormValues clear;
   clear["serial"] = v1::FieldValue();  // clearing a required field
-  EXPECT_EQ(Fields(Decide(&s, kRep, UpdateValues{Version(), clear}).status()),
+  EXPECT_EQ(FieldsOf(Decide(&s, kRep, UpdateValues{Version(), clear}).status()),
             std::vector<std::string>{"ticket.values.serial"});
   FormValues more;
   more["parts"].mutable_choices()->add_keys("screen");
@@ -124,7 +118,7 @@ TEST(TicketTest, CommentsArePublicOrInternalAndOncePerId) {
   ASSERT_EQ(s.comments_size(), 2);
   EXPECT_TRUE(s.comments(1).internal());
   EXPECT_EQ(s.comments(1).author_id(), "m1");
-  EXPECT_EQ(Fields(Decide(&s, kRep, CommentTicket{"c3", "", false}).status()), std::vector<std::string>{"comment.body"});
+  EXPECT_EQ(FieldsOf(Decide(&s, kRep, CommentTicket{"c3", "", false}).status()), std::vector<std::string>{"comment.body"});
 }
 
 }  // namespace

@@ -1,22 +1,19 @@
 #include "services/tickets/ticket_type.h"
 
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 #include "services/tickets/domain_testing.h"
 
 namespace crm::tickets {
 namespace {
+
+using crm::testing::FieldOf;
 
 using testing::RepairDefinition;
 
 const Caller kAdmin{"a1", "admin", ""};
 const Caller kManager{"m1", "manager", "east"};
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
-
-std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
-}
 
 template <typename Cmd>
 absl::Status Fold(TicketTypeState& s, const Caller& c, const Cmd& cmd, absl::Time at) {

@@ -1,19 +1,16 @@
 #include "services/tickets/workflow.h"
 
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 #include "services/tickets/domain_testing.h"
 
 namespace crm::tickets {
 namespace {
 
+using crm::testing::FieldOf;
+
 using testing::ResolutionForm;
 using testing::ServiceFlow;
-
-std::string FieldOf(const absl::Status& s) {
-  auto bad = GetBadRequest(s);
-  return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
-}
 
 TEST(WorkflowTest, TheServiceFlowIsValid) {
   EXPECT_TRUE(ValidateWorkflow(ServiceFlow(), ResolutionForm(), "workflow").ok());
