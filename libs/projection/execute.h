@@ -98,6 +98,18 @@ void Execute(AggregateWriter* writer, const Caller& caller, const std::string& i
   });
 }
 
+// A `done` for Execute that answers with `engine->ToApi(state)` and the consistency token.
+template <typename State, typename Api, typename Engine>
+absl::AnyInvocable<void(absl::StatusOr<Written<State>>)> Reply(const Engine* engine,
+                                                              absl::AnyInvocable<void(absl::StatusOr<Api>)> done) {
+  return [engine, done = std::move(done)](absl::StatusOr<Written<State>> w) mutable {
+    if (!w.ok()) return done(w.status());
+    Api a = engine->ToApi(w->state);
+    a.set_consistency_token(w->token);
+    done(std::move(a));
+  };
+}
+
 }  // namespace crm::projection
 
 #endif  // CRM_LIBS_PROJECTION_EXECUTE_H_

@@ -46,17 +46,7 @@ struct Kind<ContractState> {
 using SetPipelinesCmd = SetPipelines;
 using SetContractPolicyCmd = SetContractPolicy;
 
-// Answers a command with the API view of the state it left and its consistency token.
-template <typename State, typename Api>
-OpportunityEngine::Callback<OpportunityEngine::Written<State>> Reply(const OpportunityEngine* e,
-                                                                     OpportunityEngine::Callback<Api> done) {
-  return [e, done = std::move(done)](absl::StatusOr<OpportunityEngine::Written<State>> w) mutable {
-    if (!w.ok()) return done(w.status());
-    Api a = e->ToApi(w->state);
-    a.set_consistency_token(w->token);
-    done(std::move(a));
-  };
-}
+using projection::Reply;
 
 // A DecideFn of a pure Decide overload.
 template <typename State, typename Event, typename Cmd>

@@ -31,6 +31,8 @@ using projection::TimeKey;
 
 namespace {
 
+using projection::Reply;
+
 constexpr char kSource[] = "/crm/tasks";
 const Caller kScheduler{"scheduler", "service", ""};
 const Caller kAutomation{"automation", "service", ""};
@@ -74,18 +76,6 @@ using DecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<Event>>(const Sta
 template <typename State, typename Event, typename Cmd>
 DecideFn<State, Event> Plain(const Caller& caller, Cmd cmd) {
   return [caller, cmd = std::move(cmd)](const State* s) { return Decide(s, caller, cmd); };
-}
-
-// Answers with the API view of the state a command left, and its token.
-template <typename State, typename Api>
-absl::AnyInvocable<void(absl::StatusOr<projection::Written<State>>)> Reply(const TaskEngine* e,
-                                                                          TaskEngine::Callback<Api> done) {
-  return [e, done = std::move(done)](absl::StatusOr<projection::Written<State>> w) mutable {
-    if (!w.ok()) return done(w.status());
-    Api a = e->ToApi(w->state);
-    a.set_consistency_token(w->token);
-    done(std::move(a));
-  };
 }
 
 // Blocks for an asynchronous command.
