@@ -14,6 +14,7 @@
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "libs/common/caller.h"
 #include "libs/common/etag.h"
+#include "libs/customer_view/customer_view.h"
 
 namespace crm::opportunities {
 
@@ -47,18 +48,6 @@ absl::Status ValidatePipeline(const Pipeline& p, const std::string& field);
 const v1::Stage* FindStage(const Pipeline& p, const std::string& id);
 // The position of stage `id` in `p`; -1 when none.
 int StageIndex(const Pipeline& p, const std::string& id);
-
-// The customer an opportunity refers to, as this service's projection of the customers topic
-// knows it.
-struct CustomerView {
-  bool exists = false;
-  bool deleted = false;
-  std::string merged_into;  // the survivor's id when merged
-  std::string owner_id, team_id;
-  bool purged = false;
-  // The customers event that last changed deleted / merged_into (the reactions' cause).
-  std::string cause_event_id;
-};
 
 // Who may see and change an opportunity: its owner, the team's manager, admins and services.
 bool CanSee(const Caller& c, const OpportunityState& s);
