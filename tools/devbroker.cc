@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   int brokers = 3;
   // The mock cluster has no CreateTopics: every service topic is made here.
   std::vector<std::string> topics = {"crm.customers.events.v1:8", "crm.opportunities.events.v1:8",
-                                     "crm.tasks.events.v1:8"};
+                                     "crm.tasks.events.v1:8", "crm.tickets.events.v1:8"};
   std::string bootstrap_file;
   app.add_option("--brokers", brokers, "Number of brokers")->capture_default_str()->check(CLI::Range(1, 9));
   app.add_option("--topic", topics, "name:partitions to create (repeatable)")->capture_default_str();

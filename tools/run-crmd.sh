@@ -17,7 +17,8 @@ cat <<MSG
   crmd: the CRM backbone on the embedded log (data in $data/)
   gRPC     127.0.0.1:$port   (health, reflection, crm.customers.v1: CustomerService, LeadService;
                              crm.opportunities.v1: OpportunityService, QuoteService, ContractService;
-                             crm.tasks.v1: TaskService, AutomationService)
+                             crm.tasks.v1: TaskService, AutomationService;
+                             crm.tickets.v1: TicketTypeService, TicketService, SlaService)
   metrics  http://127.0.0.1:$metrics/metrics
 
   Try it from another terminal:

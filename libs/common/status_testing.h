@@ -1,12 +1,16 @@
 #ifndef CRM_LIBS_COMMON_STATUS_TESTING_H_
 #define CRM_LIBS_COMMON_STATUS_TESTING_H_
 
-// What tests read back from an INVALID_ARGUMENT (tests only): the fields its
-// google.rpc.BadRequest names.
+// What tests of the service engines share (tests only): the fields an INVALID_ARGUMENT's
+// google.rpc.BadRequest names, and an engine's asynchronous command run to its answer.
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "libs/common/caller.h"
 #include "libs/common/grpc_status.h"
 
 namespace crm::testing {
@@ -24,6 +28,21 @@ inline std::vector<std::string> FieldsOf(const absl::Status& s) {
 inline std::string FieldOf(const absl::Status& s) {
   auto fields = FieldsOf(s);
   return fields.empty() ? "" : fields[0];
+}
+
+// Runs `engine->*fn(caller, req, done)` and waits for `done`'s answer.
+template <typename Engine, typename Req, typename Resp>
+absl::StatusOr<Resp> Call(Engine* engine,
+                          void (Engine::*fn)(const Caller&, const Req&, absl::AnyInvocable<void(absl::StatusOr<Resp>)>),
+                          const Caller& caller, const Req& req) {
+  absl::Notification n;
+  absl::StatusOr<Resp> out = absl::UnknownError("no answer");
+  (engine->*fn)(caller, req, [&](absl::StatusOr<Resp> r) {
+    out = std::move(r);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
 }
 
 }  // namespace crm::testing

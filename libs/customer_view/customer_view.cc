@@ -13,7 +13,6 @@ namespace {
 namespace cv1 = crm::customers::v1;
 using common::v1::CustomerRef;
 
-std::string RefKey(absl::string_view id) { return absl::StrCat("cr/", id); }
 std::string WatchKey(absl::string_view id) { return absl::StrCat(kWatchedCustomers, id); }
 
 // Customers whose referring records may need a reaction: in the recycle bin, purged or merged.
@@ -34,10 +33,12 @@ bool Changed(const cv1::CustomerUpdated& u, absl::string_view field) {
 
 }  // namespace
 
+std::string CustomerRefRow(absl::string_view id) { return absl::StrCat("cr/", id); }
+
 absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::EventEnvelope& e,
                                 projection::Batch& batch) {
   if (e.aggregate_type() != "customer") return absl::OkStatus();
-  const std::string key = RefKey(e.aggregate_id());
+  const std::string key = CustomerRefRow(e.aggregate_id());
   std::string raw;
   if (absl::Status s = db.Get(batch, key, &raw); !s.ok() && !absl::IsNotFound(s)) return s;
   CustomerRef ref;
@@ -91,7 +92,7 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
 
 absl::StatusOr<CustomerView> ReadCustomerView(rocksdb::DB* db, const std::string& id) {
   std::string raw;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), RefKey(id), &raw);
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), CustomerRefRow(id), &raw);
   CustomerView v;
   if (s.IsNotFound()) return v;
   if (!s.ok()) return projection::FromRocks(s, "read customer reference");

@@ -30,6 +30,9 @@ struct CustomerView {
   std::string cause_event_id;
 };
 
+// The CustomerRef row of customer `id`.
+std::string CustomerRefRow(absl::string_view id);
+
 // Folds one customer-aggregate event of the customers topic into the rows above; events of
 // other aggregates and those that change none of these facts are ignored, as are events
 // applied already. DATA_LOSS when the payload does not match its type.

@@ -50,7 +50,7 @@ absl::StatusOr<std::optional<std::pair<State, Event>>> FoldRow(
   Reindex(b, before, index(s));
   b.Put(History(s.id(), s.version()), r.value);
   if (!env.correlation_id().empty()) b.Put(Request(env.correlation_id(), s.id()), "");
-  b.Put(key, s.SerializeAsString());
+  b.Put(key, DeterministicBytes(s));
   return std::optional<std::pair<State, Event>>(std::make_pair(std::move(s), std::move(event)));
 }
 

@@ -71,6 +71,13 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log
   return ProjectionDb::Open({.path = path});
 }
 
+Source FoldSource(std::string topic, bool owned, int32_t partitions, RecordFold fold) {
+  return {.topic = std::move(topic), .owned = owned, .partitions = owned ? partitions : 0,
+          .apply = [fold](ProjectionDb* db) -> ProjectionDb::ApplyFn {
+            return [db, fold](const eventlog::Record& r, Batch& b) { return fold(*db, r, b); };
+          }};
+}
+
 absl::StatusOr<std::string> Checksum(ProjectionDb& db) {
   // XOR of SHA-256(key, value) over projection rows (checkpoints, under "\0", excluded):
   // order-free, so two databases with the same rows agree however they were written.

@@ -28,6 +28,10 @@ struct Source {
   std::function<ProjectionDb::ApplyFn(ProjectionDb*)> apply;
 };
 
+// A source whose projection function is a plain fold of one record into `db`'s batch.
+using RecordFold = absl::Status (*)(ProjectionDb& db, const eventlog::Record& record, Batch& batch);
+Source FoldSource(std::string topic, bool owned, int32_t partitions, RecordFold fold);
+
 // What a service's projections are: the version of the code that folds events into rows
 // (bump it with any change to the rows: OpenProjections then rebuilds) and its sources.
 struct ProjectionSpec {

@@ -1,11 +1,24 @@
 #include "libs/projection/rows.h"
 
 #include "absl/base/internal/endian.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/history.h"
 
 namespace crm::projection {
+
+std::string DeterministicBytes(const google::protobuf::Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
 
 std::string TimeKey(absl::Time t) {
   char buf[8];

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "crm/common/v1/envelope.pb.h"
+#include "google/protobuf/message.h"
 #include "libs/projection/projection_db.h"
 
 namespace crm::projection {
@@ -38,6 +39,10 @@ absl::StatusOr<std::vector<std::string>> ReadIds(rocksdb::DB* db, const std::str
 // Returns the number of events folded.
 absl::StatusOr<int64_t> FoldHistory(rocksdb::DB* db, absl::string_view id, absl::Time until, int64_t max_version,
                                     absl::FunctionRef<absl::Status(const common::v1::EventEnvelope&)> fold);
+
+// The bytes of `m` with map entries in key order: a row that does not depend on how the
+// message was built (a rebuild must write the very bytes the live fold wrote).
+std::string DeterministicBytes(const google::protobuf::Message& m);
 
 // Reads `key` as the batch would leave it into `msg`; false when absent.
 template <typename M>

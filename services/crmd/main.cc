@@ -1,5 +1,5 @@
 // crmd: every service in one process on the embedded log (DESIGN §6): customers,
-// opportunities and tasks so far.
+// opportunities, tasks and tickets so far.
 #include <filesystem>
 
 #include "CLI/CLI.hpp"
@@ -12,6 +12,7 @@
 #include "services/customers/customers_host.h"
 #include "services/opportunities/opportunities_host.h"
 #include "services/tasks/tasks_host.h"
+#include "services/tickets/tickets_host.h"
 
 int main(int argc, char** argv) {
   crm::server::BlockTerminationSignals();
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--scheduler-interval", scheduler_seconds,
                  "Seconds between scheduler runs (public-pool returns, recycle-bin purges, stage timeouts, "
-                 "contract renewals and expiry, overdue instalments, task reminders and overdue notices, date-triggered automation); 0 disables")
+                 "contract renewals and expiry, overdue instalments, task reminders and overdue notices, date-triggered automation, SLA warnings and breaches); 0 disables")
       ->capture_default_str()->check(CLI::Range(0, 86400));
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
@@ -73,15 +74,22 @@ int main(int argc, char** argv) {
       {.dir = data_dir + "/tasks", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
        .scheduler_interval = absl::Seconds(scheduler_seconds)});
   if (!tasks.ok()) crm::server::ExitWithError(std::string(tasks.status().message()));
+  auto tickets = crm::tickets::TicketsHost::Open(
+      log->get(), &runtime,
+      {.dir = data_dir + "/tickets", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
+       .scheduler_interval = absl::Seconds(scheduler_seconds)});
+  if (!tickets.ok()) crm::server::ExitWithError(std::string(tickets.status().message()));
   std::vector<grpc::Service*> services = (*customers)->services();
   for (grpc::Service* s : (*opportunities)->services()) services.push_back(s);
   for (grpc::Service* s : (*tasks)->services()) services.push_back(s);
+  for (grpc::Service* s : (*tickets)->services()) services.push_back(s);
   if (auto s = runtime.Start(services); !s.ok()) {
     crm::server::ExitWithError(std::string(s.message()));
   }
   (*customers)->StartLoops();
   (*opportunities)->StartLoops();
   (*tasks)->StartLoops();
+  (*tickets)->StartLoops();
 
   crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", listen,
                                     "), metrics on port ", m->port(), ", data in ", data_dir));
@@ -90,6 +98,7 @@ int main(int argc, char** argv) {
   const absl::Time t0_stop = absl::Now();
   runtime.Shutdown();
   const absl::Time t1_stop = absl::Now();
+  tickets->reset();
   tasks->reset();
   opportunities->reset();
   customers->reset();

@@ -899,23 +899,9 @@ projection::ProjectionSpec CustomerEngine::Spec(const std::string& topic, int32_
                                                 const std::string& tasks_topic) {
   projection::ProjectionSpec spec;
   spec.version = kProjectionVersion;
-  spec.sources.push_back({.topic = topic, .owned = true, .partitions = partitions, .apply = [](projection::ProjectionDb* db) {
-                            return [db](const eventlog::Record& r, projection::Batch& b) {
-                              return ApplyCustomersRecord(*db, r, b);
-                            };
-                          }});
-  spec.sources.push_back({.topic = opportunities_topic, .owned = false, .partitions = 0,
-                          .apply = [](projection::ProjectionDb* db) {
-                            return [db](const eventlog::Record& r, projection::Batch& b) {
-                              return ApplyOpportunitiesRecordForCustomers(*db, r, b);
-                            };
-                          }});
-  spec.sources.push_back({.topic = tasks_topic, .owned = false, .partitions = 0,
-                          .apply = [](projection::ProjectionDb* db) {
-                            return [db](const eventlog::Record& r, projection::Batch& b) {
-                              return ApplyTasksRecordForCustomers(*db, r, b);
-                            };
-                          }});
+  spec.sources.push_back(projection::FoldSource(topic, true, partitions, &ApplyCustomersRecord));
+  spec.sources.push_back(projection::FoldSource(opportunities_topic, false, 0, &ApplyOpportunitiesRecordForCustomers));
+  spec.sources.push_back(projection::FoldSource(tasks_topic, false, 0, &ApplyTasksRecordForCustomers));
   return spec;
 }
 

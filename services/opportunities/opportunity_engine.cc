@@ -62,18 +62,8 @@ OpportunityEngine::~OpportunityEngine() {
 projection::ProjectionSpec OpportunityEngine::Spec(const Options& o) {
   projection::ProjectionSpec spec;
   spec.version = kProjectionVersion;
-  spec.sources.push_back({.topic = o.topic, .owned = true, .partitions = o.partitions,
-                          .apply = [](projection::ProjectionDb* db) {
-                            return [db](const eventlog::Record& r, projection::Batch& b) {
-                              return ApplyOpportunitiesRecord(*db, r, b);
-                            };
-                          }});
-  spec.sources.push_back({.topic = o.customers_topic, .owned = false, .partitions = 0,
-                          .apply = [](projection::ProjectionDb* db) {
-                            return [db](const eventlog::Record& r, projection::Batch& b) {
-                              return ApplyCustomerRecord(*db, r, b);
-                            };
-                          }});
+  spec.sources.push_back(projection::FoldSource(o.topic, true, o.partitions, &ApplyOpportunitiesRecord));
+  spec.sources.push_back(projection::FoldSource(o.customers_topic, false, 0, &ApplyCustomerRecord));
   return spec;
 }
 

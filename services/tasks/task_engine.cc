@@ -203,12 +203,7 @@ TaskEngine::~TaskEngine() {
 projection::ProjectionSpec TaskEngine::Spec(const Options& o) {
   projection::ProjectionSpec spec;
   spec.version = kProjectionVersion;
-  spec.sources.push_back({.topic = o.topic, .owned = true, .partitions = o.partitions,
-                          .apply = [](projection::ProjectionDb* db) {
-                            return [db](const eventlog::Record& r, projection::Batch& b) {
-                              return ApplyTasksRecord(*db, r, b);
-                            };
-                          }});
+  spec.sources.push_back(projection::FoldSource(o.topic, true, o.partitions, &ApplyTasksRecord));
   const absl::TimeZone zone = o.zone;
   for (const std::string& topic : o.followed_topics) {
     spec.sources.push_back({.topic = topic, .owned = false, .partitions = 0,

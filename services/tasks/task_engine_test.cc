@@ -20,6 +20,7 @@
 namespace crm::tasks {
 namespace {
 
+using crm::testing::Call;
 using crm::testing::FieldOf;
 
 const Caller kRep{"u1", "rep", "east"};
@@ -28,20 +29,6 @@ const Caller kManager{"m1", "manager", "east"};
 const Caller kAdmin{"a1", "admin", ""};
 // 2026-03-02 09:00 in UTC+8.
 const absl::Time kStart = absl::FromUnixSeconds(1772413200);
-
-// Runs an engine's asynchronous command and waits for its answer.
-template <typename Engine, typename Req, typename Resp>
-absl::StatusOr<Resp> Call(Engine* e, void (Engine::*fn)(const Caller&, const Req&, absl::AnyInvocable<void(absl::StatusOr<Resp>)>),
-                          const Caller& c, const Req& req) {
-  absl::Notification n;
-  absl::StatusOr<Resp> out = absl::UnknownError("");
-  (e->*fn)(c, req, [&](absl::StatusOr<Resp> r) {
-    out = std::move(r);
-    n.Notify();
-  });
-  n.WaitForNotification();
-  return out;
-}
 
 class TaskEngineTest : public ::testing::Test {
  protected:

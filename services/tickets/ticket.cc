@@ -1,5 +1,7 @@
 #include "services/tickets/ticket.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
@@ -55,6 +57,8 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Crea
   }
   e.set_priority(cmd.priority == v1::TICKET_PRIORITY_UNSPECIFIED ? v1::TICKET_PRIORITY_NORMAL : cmd.priority);
   e.set_state(cmd.type.definition().workflow().initial_state());
+  const v1::WorkflowState* initial = FindState(cmd.type.definition().workflow(), e.state());
+  e.set_pauses_sla(initial != nullptr && initial->pauses_sla());
   e.set_assignee_id(cmd.assignee_id);
   e.set_team_id(team);
   return std::vector<TicketEvent>{std::move(e)};
@@ -102,6 +106,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Take
   e.set_comment(cmd.comment);
   const v1::WorkflowState* to = FindState(w, (*t)->to());
   e.set_to_final(to != nullptr && to->final());
+  e.set_pauses_sla(to != nullptr && to->pauses_sla());
   return std::vector<TicketEvent>{std::move(e)};
 }
 
@@ -134,6 +139,86 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Comm
   return std::vector<TicketEvent>{std::move(e)};
 }
 
+TicketDecision Decide(const TicketState* state, const Caller& caller, const MigrateTicket& cmd) {
+  if (state == nullptr || state->version() == 0) return absl::NotFoundError("ticket not found");
+  if (caller.role != "admin" && caller.role != "service") {
+    return absl::PermissionDeniedError("only admins migrate tickets");
+  }
+  if (state->type_version() != cmd.from.number()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the ticket follows version ", state->type_version(), ", not ", cmd.from.number()));
+  }
+  if (state->closed()) return absl::FailedPreconditionError("the ticket is closed; only open tickets migrate");
+  if (cmd.to.number() == cmd.from.number()) return std::vector<TicketEvent>{};
+  const v1::FormSchema& form = cmd.to.definition().form();
+  FormValues next;
+  for (const auto& [key, value] : state->values()) {
+    auto m = cmd.field_mapping.find(key);
+    const std::string to_key = m != cmd.field_mapping.end() ? m->second : key;
+    if (to_key.empty()) continue;
+    if (FindField(form, to_key) == nullptr) {
+      if (m != cmd.field_mapping.end()) {
+        return InvalidFieldError(absl::StrCat("field_mapping.", key), absl::StrCat("names ", to_key, ", which the new form does not have"));
+      }
+      continue;  // not in the new form, not mapped: dropped
+    }
+    next[to_key] = value;
+  }
+  for (const auto& [key, value] : cmd.defaults) {
+    if (!HasValue(next, key) && HasValue(cmd.defaults, key)) next[key] = value;
+  }
+  if (auto s = ValidateValues(form, next, "values"); !s.ok()) return s;
+  auto sm = cmd.state_mapping.find(state->state());
+  const std::string to_state = sm != cmd.state_mapping.end() ? sm->second : state->state();
+  const v1::WorkflowState* st = FindState(cmd.to.definition().workflow(), to_state);
+  if (st == nullptr) {
+    return InvalidFieldError(absl::StrCat("state_mapping.", state->state()),
+                             absl::StrCat("state ", to_state, " is not in version ", cmd.to.number(), "'s workflow"));
+  }
+  if (st->final()) {
+    return InvalidFieldError(absl::StrCat("state_mapping.", state->state()),
+                             absl::StrCat("maps an open ticket to final state ", to_state));
+  }
+  v1::TicketMigrated e;
+  e.set_from_version(cmd.from.number());
+  e.set_to_version(cmd.to.number());
+  for (auto& [k, v] : next) (*e.mutable_values())[k] = v;
+  e.set_from_state(state->state());
+  e.set_to_state(to_state);
+  e.set_pauses_sla(st->pauses_sla());
+  return std::vector<TicketEvent>{std::move(e)};
+}
+
+namespace {
+bool Has(const google::protobuf::RepeatedField<int>& kinds, v1::SlaClockKind k) {
+  return std::find(kinds.begin(), kinds.end(), k) != kinds.end();
+}
+}  // namespace
+
+TicketDecision Decide(const TicketState* state, const Caller& caller, const RecordSla& cmd) {
+  if (state == nullptr || state->version() == 0) return absl::NotFoundError("ticket not found");
+  if (caller.role != "service") return absl::PermissionDeniedError("only the scheduler records SLA notices");
+  std::vector<TicketEvent> out;
+  for (const auto& n : cmd.notices) {
+    if (const auto* w = std::get_if<v1::SlaWarning>(&n)) {
+      if (!Has(state->warned(), w->clock()) && !Has(state->breached(), w->clock())) out.push_back(*w);
+    } else if (const auto* b = std::get_if<v1::SlaBreached>(&n)) {
+      if (!Has(state->breached(), b->clock())) out.push_back(*b);
+    }
+  }
+  return out;
+}
+
+namespace {
+void Step(TicketState& s, absl::Time at, const std::string& state, bool pauses, bool final) {
+  auto* step = s.add_timeline();
+  *step->mutable_at() = ToProto(at);
+  step->set_state(state);
+  step->set_pauses_sla(pauses);
+  step->set_final(final);
+}
+}  // namespace
+
 void Apply(TicketState& s, const TicketEvent& event, int64_t version, absl::Time at, const std::string& actor) {
   s.set_version(version);
   *s.mutable_update_time() = ToProto(at);
@@ -149,6 +234,7 @@ void Apply(TicketState& s, const TicketEvent& event, int64_t version, absl::Time
     s.set_team_id(e->team_id());
     s.set_created_by(actor);
     *s.mutable_create_time() = ToProto(at);
+    Step(s, at, e->state(), e->pauses_sla(), false);
   } else if (const auto* e = std::get_if<v1::TicketValuesChanged>(&event)) {
     for (const auto& k : e->changed_fields()) {
       auto it = e->values().find(k);
@@ -161,6 +247,7 @@ void Apply(TicketState& s, const TicketEvent& event, int64_t version, absl::Time
   } else if (const auto* e = std::get_if<v1::TicketTransitioned>(&event)) {
     s.set_state(e->to_state());
     s.set_closed(e->to_final());
+    Step(s, at, e->to_state(), e->pauses_sla(), e->to_final());
   } else if (const auto* e = std::get_if<v1::TicketAssigned>(&event)) {
     s.set_assignee_id(e->assignee_id());
     s.set_team_id(e->team_id());
@@ -171,6 +258,18 @@ void Apply(TicketState& s, const TicketEvent& event, int64_t version, absl::Time
     c->set_internal(e->internal());
     c->set_author_id(actor);
     *c->mutable_create_time() = ToProto(at);
+    if (!e->internal() && !s.has_first_response_time()) *s.mutable_first_response_time() = ToProto(at);
+  } else if (const auto* e = std::get_if<v1::TicketMigrated>(&event)) {
+    s.set_type_version(e->to_version());
+    *s.mutable_values() = e->values();
+    if (e->to_state() != s.state() || e->pauses_sla() != (s.timeline_size() > 0 && s.timeline().rbegin()->pauses_sla())) {
+      Step(s, at, e->to_state(), e->pauses_sla(), false);
+    }
+    s.set_state(e->to_state());
+  } else if (const auto* e = std::get_if<v1::SlaWarning>(&event)) {
+    s.add_warned(e->clock());
+  } else if (const auto* e = std::get_if<v1::SlaBreached>(&event)) {
+    s.add_breached(e->clock());
   }
 }
 

@@ -4,6 +4,7 @@
 // The ticket aggregate (工单): form values checked against its type's version, moves only
 // along the workflow, assignment, public and internal comments. Pure decisions and folds, no
 // I/O (DESIGN §3); the engine supplies the type version and the customer check.
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -19,7 +20,8 @@ namespace crm::tickets {
 using v1::TicketState;
 
 using TicketEvent = std::variant<v1::TicketCreated, v1::TicketValuesChanged, v1::TicketTransitioned,
-                                 v1::TicketAssigned, v1::TicketCommented>;
+                                 v1::TicketAssigned, v1::TicketCommented, v1::TicketMigrated, v1::SlaWarning,
+                                 v1::SlaBreached>;
 using TicketDecision = absl::StatusOr<std::vector<TicketEvent>>;
 
 // Who sees a ticket: admins and services all; managers their team's; reps the tickets
@@ -59,6 +61,21 @@ struct CommentTicket {
   bool internal = false;
 };
 
+// An admin moves an open ticket of version `from` to version `to`: values by `field_mapping`
+// (old key -> new key, "" drops; an unnamed key stays when the new form has it), `defaults`
+// for what is still empty, the state by `state_mapping` (an unnamed state keeps its id).
+struct MigrateTicket {
+  v1::TicketTypeVersion from;
+  v1::TicketTypeVersion to;
+  std::map<std::string, std::string> field_mapping;
+  std::map<std::string, std::string> state_mapping;
+  FormValues defaults;
+};
+// The scheduler's notices: those of `notices` not recorded on the ticket yet.
+struct RecordSla {
+  std::vector<std::variant<v1::SlaWarning, v1::SlaBreached>> notices;
+};
+
 // Errors: INVALID_ARGUMENT naming the field ("ticket.values.<key>", "transition", ...),
 // PERMISSION_DENIED, NOT_FOUND, ABORTED (etag), FAILED_PRECONDITION (a closed ticket's values,
 // a transition's required fields). An empty vector: nothing to record.
@@ -67,7 +84,11 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Upda
 TicketDecision Decide(const TicketState* state, const Caller& caller, const TakeTransition& cmd);
 TicketDecision Decide(const TicketState* state, const Caller& caller, const AssignTicket& cmd);
 TicketDecision Decide(const TicketState* state, const Caller& caller, const CommentTicket& cmd);
+TicketDecision Decide(const TicketState* state, const Caller& caller, const MigrateTicket& cmd);
+TicketDecision Decide(const TicketState* state, const Caller& caller, const RecordSla& cmd);
 
+// Folds `event`. The timeline gets a step per state entered; the first public comment is the
+// first response (SLA).
 void Apply(TicketState& state, const TicketEvent& event, int64_t version, absl::Time at, const std::string& actor);
 
 }  // namespace crm::tickets

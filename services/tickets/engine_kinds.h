@@ -1,0 +1,90 @@
+#ifndef CRM_SERVICES_TICKETS_ENGINE_KINDS_H_
+#define CRM_SERVICES_TICKETS_ENGINE_KINDS_H_
+
+// What the tickets engine's files share (ticket_engine.cc, sla_commands.cc): the aggregates as
+// projection::Execute sees them, resource-name parsing, row scans and the SLA a read shows.
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "libs/common/caller.h"
+#include "libs/common/request.h"
+#include "libs/projection/execute.h"
+#include "services/tickets/sla_policy.h"
+#include "services/tickets/ticket.h"
+#include "services/tickets/ticket_engine.h"
+#include "services/tickets/ticket_projections.h"
+#include "services/tickets/ticket_type.h"
+
+namespace crm::tickets {
+
+inline constexpr char kSource[] = "/crm/tickets";
+inline const Caller kScheduler{"scheduler", "service", ""};
+
+struct TicketKind {
+  static constexpr const char* kType = kTicketAggregate;
+  static std::string Row(absl::string_view id) { return rows::Ticket(id); }
+  static bool Visible(const Caller& c, const TicketState& s) { return CanSee(c, s); }
+};
+struct TypeKind {
+  static constexpr const char* kType = kTicketTypeAggregate;
+  static std::string Row(absl::string_view id) { return rows::TicketType(id); }
+  static bool Visible(const Caller&, const TicketTypeState&) { return true; }
+};
+struct PolicyKind {
+  static constexpr const char* kType = kSlaPolicyAggregate;
+  static std::string Row(absl::string_view id) { return rows::Policy(id); }
+  static bool Visible(const Caller&, const v1::SlaPolicyState&) { return true; }
+};
+struct CalendarKind {
+  static constexpr const char* kType = kCalendarAggregate;
+  static std::string Row(absl::string_view id) { return rows::Calendar(id); }
+  static bool Visible(const Caller&, const v1::CalendarState&) { return true; }
+};
+
+using projection::Execute;
+
+template <typename State, typename Event, typename Cmd>
+absl::AnyInvocable<absl::StatusOr<std::vector<Event>>(const State*)> Plain(const Caller& caller, Cmd cmd) {
+  return [caller, cmd = std::move(cmd)](const State* s) { return Decide(s, caller, cmd); };
+}
+
+// The id of ticketTypes/{id}: an identifier [a-z][a-z0-9_]{0,39} or a generated UUID.
+absl::StatusOr<std::string> ParseTypeName(const std::string& name, absl::string_view field);
+absl::StatusOr<Target> ParseTypeTarget(const std::string& request_id, const std::string& name, const std::string& etag);
+// The aggregate id of ticketTypes/{type}/slaPolicies/{priority}.
+absl::StatusOr<std::string> ParsePolicyName(const std::string& name, absl::string_view field);
+
+// Every state row under `prefix`, in key order, until `fn` returns false.
+template <typename State>
+absl::Status ScanRows(rocksdb::DB* db, const std::string& prefix, absl::FunctionRef<bool(const State&)> fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    State s;
+    if (!s.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("undecodable row ", it->key().ToString()));
+    }
+    if (!fn(s)) break;
+  }
+  return projection::FromRocks(it->status(), "scan rows");
+}
+
+// The (8-byte time key, id) pairs of the index rows "<prefix><time><id>" in [from, to).
+absl::Status ScanTimedIds(rocksdb::DB* db, const std::string& prefix,
+                          std::vector<std::pair<std::string, std::string>>* out,
+                          absl::Time from = absl::InfinitePast(), absl::Time to = absl::InfiniteFuture());
+// What follows `prefix` in the keys under it.
+absl::StatusOr<std::vector<std::string>> ListKeys(rocksdb::DB* db, const std::string& prefix);
+
+// The clocks of `s` as of `now` under `policy` (none: an empty status).
+v1::SlaStatus SlaOf(const TicketState& s, const std::optional<TicketEngine::ResolvedPolicy>& policy, absl::Time now);
+v1::SlaStatus SlaOf(const TicketState& s, const std::string& name, const v1::SlaPolicy& policy,
+                    const BusinessCalendar& calendar, absl::Time now);
+
+}  // namespace crm::tickets
+
+#endif  // CRM_SERVICES_TICKETS_ENGINE_KINDS_H_

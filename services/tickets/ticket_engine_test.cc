@@ -1,0 +1,506 @@
+// The tickets engine end to end on an embedded log, beside a real customers engine whose topic
+// it follows, under a manual clock: given/when/then.
+#include "services/tickets/ticket_engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/status_testing.h"
+#include "libs/eventlog/embedded_log.h"
+#include "libs/projection/rebuild.h"
+#include "services/customers/customer_engine.h"
+#include "services/tickets/domain_testing.h"
+
+namespace crm::tickets {
+namespace {
+
+using crm::testing::Call;
+using crm::testing::FieldOf;
+using crm::testing::FieldsOf;
+
+const Caller kRep{"u1", "rep", "east"};
+const Caller kRep2{"u2", "rep", "east"};
+const Caller kManager{"m1", "manager", "east"};
+const Caller kAdmin{"a1", "admin", ""};
+// Local (UTC+8) time of March 2026.
+absl::Time At(int day, int hour, int minute = 0) {
+  return absl::FromCivil(absl::CivilMinute(2026, 3, day, hour, minute), absl::FixedTimeZone(8 * 3600));
+}
+
+v1::FieldValue Text(const std::string& s) {
+  v1::FieldValue v;
+  v.set_text(s);
+  return v;
+}
+v1::FieldValue Choice(const std::string& s) {
+  v1::FieldValue v;
+  v.set_choice(s);
+  return v;
+}
+
+class TicketEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/ticket-engine-", getpid(), "-", counter_++);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+    int64_t rebuilt = 0;
+    cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
+    customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
+    OpenTickets();
+  }
+  void TearDown() override {
+    engine_.reset();
+    db_.reset();
+    customers_.reset();
+    cdb_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void OpenTickets(const std::string& proj = "tickets") {
+    engine_.reset();
+    db_.reset();
+    int64_t rebuilt = 0;
+    auto db = projection::OpenProjections(*log_, TicketEngine::Spec({.clock = &clock_}), dir_ + "/" + proj, &rebuilt);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    auto e = TicketEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = *std::move(e);
+  }
+
+  v1::TicketType Type(const v1::TicketTypeDefinition& d = testing::RepairDefinition(), const std::string& id = "repair") {
+    v1::CreateTicketTypeRequest req;
+    req.set_ticket_type_id(id);
+    *req.mutable_definition() = d;
+    auto t = Call(engine_.get(), &TicketEngine::CreateTicketType, kAdmin, req);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? *t : v1::TicketType();
+  }
+  static std::map<std::string, v1::FieldValue> GoodValues() {
+    return {{"serial", Text("AB123456")}, {"description", Text("屏幕不亮，无法开机")}, {"kind", Choice("hardware")}};
+  }
+  absl::StatusOr<v1::Ticket> Create(const Caller& c, std::map<std::string, v1::FieldValue> values = GoodValues(),
+                                    const std::string& customer = "",
+                                    v1::TicketPriority priority = v1::TICKET_PRIORITY_NORMAL) {
+    v1::CreateTicketRequest req;
+    req.mutable_ticket()->set_ticket_type("ticketTypes/repair");
+    req.mutable_ticket()->set_title("笔记本无法开机");
+    req.mutable_ticket()->set_customer(customer);
+    req.mutable_ticket()->set_priority(priority);
+    for (auto& [k, v] : values) (*req.mutable_ticket()->mutable_values())[k] = v;
+    return Call(engine_.get(), &TicketEngine::CreateTicket, c, req);
+  }
+  absl::StatusOr<v1::Ticket> Move(const Caller& c, const v1::Ticket& t, const std::string& transition) {
+    v1::TransitionTicketRequest req;
+    req.set_name(t.name());
+    req.set_transition_id(transition);
+    return Call(engine_.get(), &TicketEngine::TransitionTicket, c, req);
+  }
+  absl::StatusOr<v1::Ticket> Set(const Caller& c, const v1::Ticket& t, const std::string& key, v1::FieldValue v) {
+    v1::UpdateTicketRequest req;
+    req.set_name(t.name());
+    (*req.mutable_values())[key] = std::move(v);
+    return Call(engine_.get(), &TicketEngine::UpdateTicket, c, req);
+  }
+  absl::StatusOr<v1::Ticket> Comment(const Caller& c, const v1::Ticket& t, bool internal) {
+    v1::AddCommentRequest req;
+    req.set_name(t.name());
+    req.set_body(internal ? "内部备注：备件已申请" : "您好，工程师已安排上门");
+    req.set_internal(internal);
+    return Call(engine_.get(), &TicketEngine::AddComment, c, req);
+  }
+  v1::Ticket Get(const v1::Ticket& t) {
+    v1::GetTicketRequest req;
+    req.set_name(t.name());
+    auto got = engine_->GetTicket(kAdmin, req, absl::Now() + absl::Seconds(5));
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? *got : v1::Ticket();
+  }
+  // The ticket driven through the flow to closed by an admin at the clock's time.
+  void Close(const v1::Ticket& t) {
+    if (Get(t).state() == "new") ASSERT_TRUE(Move(kAdmin, t, "start").ok());
+    ASSERT_TRUE(Set(kAdmin, t, "resolution", Text("更换主板后正常")).ok());
+    ASSERT_TRUE(Move(kAdmin, t, "resolve").ok());
+    ASSERT_TRUE(Move(kAdmin, t, "close").ok());
+  }
+  void Calendar(const v1::BusinessCalendar& cal) {
+    v1::SetCalendarRequest req;
+    req.mutable_calendar()->set_name("calendars/cn");
+    req.mutable_calendar()->set_display_name("中国大陆工作日");
+    *req.mutable_calendar()->mutable_calendar() = cal;
+    auto c = Call(engine_.get(), &TicketEngine::SetCalendar, kAdmin, req);
+    ASSERT_TRUE(c.ok()) << c.status();
+  }
+  absl::StatusOr<v1::SlaPolicyResource> Policy(int64_t first_response_minutes, int64_t resolution_minutes,
+                                               const std::string& calendar = "",
+                                               v1::TicketPriority p = v1::TICKET_PRIORITY_UNSPECIFIED) {
+    v1::SetSlaPolicyRequest req;
+    auto* pol = req.mutable_policy();
+    pol->set_type_id("repair");
+    pol->set_priority(p);
+    pol->set_first_response_minutes(first_response_minutes);
+    pol->set_resolution_minutes(resolution_minutes);
+    pol->set_warning_percent(80);
+    pol->set_calendar(calendar);
+    return Call(engine_.get(), &TicketEngine::SetSlaPolicy, kAdmin, req);
+  }
+  std::vector<std::string> EventTypes(const v1::Ticket& t) {
+    v1::ListEventsRequest req;
+    req.set_parent(t.name());
+    req.set_page_size(1000);
+    auto got = engine_->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
+    EXPECT_TRUE(got.ok()) << got.status();
+    std::vector<std::string> out;
+    if (got.ok()) {
+      for (const auto& e : got->events()) out.push_back(e.event_type().substr(e.event_type().rfind('.') + 1));
+    }
+    return out;
+  }
+  std::string LiveChecksum() { return *projection::Checksum(*db_); }
+  std::string RebuiltChecksum() {
+    const std::string path = absl::StrCat(dir_, "/rebuilt-", rebuilds_++);
+    auto n = projection::Rebuild(*log_, TicketEngine::Spec({.clock = &clock_}), path);
+    EXPECT_TRUE(n.ok()) << n.status();
+    auto db = projection::ProjectionDb::Open({.path = path});
+    return *projection::Checksum(**db);
+  }
+  // Waits until the tickets projection applied everything the customers topic holds.
+  void CatchUp() {
+    absl::Notification n;
+    projection::AfterCaughtUp(*log_, *db_, {"crm.customers.events.v1"}, absl::Now() + absl::Seconds(10),
+                              [&](absl::Status) { n.Notify(); });
+    n.WaitForNotification();
+  }
+
+  static inline int counter_ = 0;
+  int rebuilds_ = 0;
+  std::string dir_;
+  ManualClock clock_{At(2, 9)};
+  std::unique_ptr<eventlog::Log> log_;
+  std::unique_ptr<projection::ProjectionDb> cdb_, db_;
+  std::unique_ptr<customers::CustomerEngine> customers_;
+  std::unique_ptr<TicketEngine> engine_;
+};
+
+TEST_F(TicketEngineTest, TicketsAreCheckedAgainstTheirFormAndMoveOnlyAlongTheWorkflow) {
+  Type();
+  // Every bad value is named at once.
+  auto bad = Create(kRep, {{"serial", Text("12")}, {"kind", Choice("firmware")}, {"photo", Text("ftp://x")}});
+  ASSERT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> named = FieldsOf(bad.status());
+  std::sort(named.begin(), named.end());
+  EXPECT_EQ(named, (std::vector<std::string>{"ticket.values.description", "ticket.values.kind", "ticket.values.photo",
+                                             "ticket.values.serial"}));
+  v1::CreateTicketRequest no_type;
+  no_type.mutable_ticket()->set_ticket_type("ticketTypes/nope");
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &TicketEngine::CreateTicket, kRep, no_type).status()), "ticket.ticket_type");
+
+  auto t = Create(kRep);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->state(), "new");
+  EXPECT_EQ(t->state_name(), "新建");
+  EXPECT_EQ(t->type_version(), 1);
+  EXPECT_EQ(FieldOf(Move(kRep, *t, "resolve").status()), "transition");  // not from "new"
+  ASSERT_TRUE(Move(kRep, *t, "start").ok());
+  auto unresolved = Move(kRep, *t, "resolve");
+  EXPECT_EQ(unresolved.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(FieldOf(unresolved.status()), "values.resolution");
+  ASSERT_TRUE(Set(kRep, *t, "resolution", Text("更换主板")).ok());
+  ASSERT_TRUE(Move(kRep, *t, "resolve").ok());
+  EXPECT_EQ(Move(kRep, *t, "close").status().code(), absl::StatusCode::kPermissionDenied);  // managers close
+  EXPECT_EQ(Move(kRep2, *t, "reopen").status().code(), absl::StatusCode::kPermissionDenied);  // not theirs
+  auto closed = Move(kManager, *t, "close");
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_TRUE(closed->closed());
+  EXPECT_EQ(closed->state_name(), "已关闭");
+  EXPECT_EQ(Set(kManager, *t, "resolution", Text("x")).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(EventTypes(*t), (std::vector<std::string>{"TicketCreated", "TicketTransitioned", "TicketValuesChanged",
+                                                      "TicketTransitioned", "TicketTransitioned"}));
+
+  // A new version applies to new tickets; the old ticket keeps its own.
+  v1::PublishTicketTypeVersionRequest pub;
+  pub.set_name("ticketTypes/repair");
+  *pub.mutable_definition() = testing::RepairDefinition();
+  pub.mutable_definition()->set_description("第二版");
+  ASSERT_TRUE(Call(engine_.get(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).ok());
+  EXPECT_EQ(Create(kRep)->type_version(), 2);
+  EXPECT_EQ(Get(*t).type_version(), 1);
+  EXPECT_EQ(Call(engine_.get(), &TicketEngine::PublishTicketTypeVersion, kRep, pub).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(TicketEngineTest, AssignmentCommentsAndVisibility) {
+  Type();
+  auto t = Create(kRep);
+  ASSERT_TRUE(t.ok());
+  v1::GetTicketRequest get;
+  get.set_name(t->name());
+  EXPECT_EQ(engine_->GetTicket(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::AssignTicketRequest assign;
+  assign.set_name(t->name());
+  assign.set_assignee_id("u2");
+  auto a = Call(engine_.get(), &TicketEngine::AssignTicket, kManager, assign);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(engine_->GetTicket(kRep2, get, absl::Now() + absl::Seconds(5)).ok());
+  ASSERT_TRUE(Comment(kRep2, *t, /*internal=*/true).ok());
+  auto c = Comment(kRep2, *t, /*internal=*/false);
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->comments_size(), 2);
+  EXPECT_TRUE(c->comments(0).internal());
+  EXPECT_EQ(c->comments(1).author_id(), "u2");
+  v1::ListTicketsRequest list;
+  list.set_filter("assignee_id = \"u2\"");
+  EXPECT_EQ(engine_->ListTickets(kManager, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  list.set_filter("");
+  EXPECT_EQ(engine_->ListTickets(kRep2, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  list.set_filter("priority = \"SOMETIMES\"");
+  EXPECT_EQ(FieldOf(engine_->ListTickets(kRep2, list, absl::Now() + absl::Seconds(5)).status()), "filter");
+}
+
+// Office hours Mon-Fri 09:00-12:00 and 13:30-18:00; Monday 2026-03-09 is a holiday. A ticket
+// opened Friday 17:00 with a 2-hour first response and a 16-hour resolution target.
+TEST_F(TicketEngineTest, SlaClocksRunOnBusinessTimeAcrossNightsWeekendsHolidaysAndPauses) {
+  Type();
+  v1::BusinessCalendar cal = testing::OfficeHours();
+  cal.add_holidays("2026-03-09");
+  Calendar(cal);
+  ASSERT_TRUE(Policy(120, 16 * 60, "calendars/cn").ok());
+  clock_.Set(At(6, 17));
+  auto t = Create(kRep);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->sla().policy(), "ticketTypes/repair/slaPolicies/default");
+  // 1 hour on Friday, none over the weekend and the holiday, then 1 hour on Tuesday.
+  EXPECT_EQ(FromProto(t->sla().first_response().due_time()), At(10, 10));
+
+  auto run = engine_->RunScheduler(At(6, 23));
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->warnings + run->breaches, 0);
+  clock_.Set(At(10, 9, 40));
+  run = engine_->RunScheduler(clock_.Now());  // 80% of 2 hours: Tuesday 09:36
+  EXPECT_EQ(run->warnings, 1);
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->warnings, 0);  // once
+  clock_.Set(At(10, 10, 5));
+  run = engine_->RunScheduler(clock_.Now());
+  EXPECT_EQ(run->breaches, 1);
+  EXPECT_EQ(EventTypes(*t), (std::vector<std::string>{"TicketCreated", "SlaWarning", "SlaBreached"}));
+  v1::ListEventsRequest events;
+  events.set_parent(t->name());
+  auto ev = engine_->ListEvents(kAdmin, events, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(FromProto(ev->events(1).occurred_at()), At(10, 9, 36));
+  EXPECT_EQ(FromProto(ev->events(2).occurred_at()), At(10, 10));
+
+  // Answered at 10:30, waiting for the customer (pausing) from 11:00 until Wednesday 17:00.
+  clock_.Set(At(10, 10, 30));
+  ASSERT_TRUE(Comment(kRep, *t, false).ok());
+  ASSERT_TRUE(Move(kRep, *t, "start").ok());
+  clock_.Set(At(10, 11));
+  ASSERT_TRUE(Move(kRep, *t, "ask").ok());
+  clock_.Set(At(11, 16));
+  v1::Ticket waiting = Get(*t);
+  EXPECT_TRUE(waiting.sla().resolution().paused());
+  EXPECT_EQ(waiting.sla().resolution().elapsed_seconds(), 3 * 3600);  // Fri 1 h + Tue 2 h
+  EXPECT_TRUE(waiting.sla().first_response().breached());
+  clock_.Set(At(11, 17));
+  ASSERT_TRUE(Move(kRep, *t, "answered").ok());
+  // 13 hours left: Wed 1 h, Thu 7.5 h, Fri 3 h + 1.5 h → Friday 03-13 15:00.
+  EXPECT_EQ(FromProto(Get(*t).sla().resolution().due_time()), At(13, 15));
+  clock_.Set(At(13, 12, 30));  // 80% of 16 h = 12.8 h: Friday 10:18
+  run = engine_->RunScheduler(clock_.Now());
+  EXPECT_EQ(run->warnings, 1);
+  clock_.Set(At(13, 14, 59));
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->breaches, 0);
+  clock_.Set(At(13, 15));
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->breaches, 1);
+  v1::ListTicketsRequest list;
+  list.set_filter("sla_breached = true");
+  EXPECT_EQ(engine_->ListTickets(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+
+  // The projection equals a fresh rebuild, and a restart records nothing again.
+  EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
+  OpenTickets();
+  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->breaches + engine_->RunScheduler(clock_.Now())->warnings, 0);
+}
+
+// Three tickets closed after 2, 6 and 10 hours around the clock under an 8-hour resolution
+// policy: what if the target had been 4 hours?
+TEST_F(TicketEngineTest, EvaluateSlaRecomputesAPastPeriodUnderAnotherPolicy) {
+  Type();
+  ASSERT_TRUE(Policy(60, 8 * 60).ok());
+  std::vector<v1::Ticket> made;
+  for (int hours : {2, 6, 10}) {
+    clock_.Set(At(2, 8));
+    auto t = Create(kRep);
+    ASSERT_TRUE(t.ok());
+    made.push_back(*t);
+    clock_.Set(At(2, 8 + hours));
+    Close(*t);
+  }
+  clock_.Set(At(20, 9));
+  Create(kRep);  // outside the period
+  v1::EvaluateSlaRequest req;
+  req.set_ticket_type("ticketTypes/repair");
+  *req.mutable_start_time() = ToProto(At(1, 0));
+  *req.mutable_end_time() = ToProto(At(3, 0));
+  req.mutable_what_if()->set_resolution_minutes(4 * 60);
+  req.set_include_tickets(true);
+  auto r = engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->tickets(), 3);
+  EXPECT_EQ(r->actual_resolution().met(), 2);
+  EXPECT_EQ(r->actual_resolution().breached(), 1);
+  EXPECT_NEAR(r->actual_resolution().compliance_percent(), 66.67, 0.01);
+  EXPECT_EQ(r->what_if_resolution().met(), 1);
+  EXPECT_EQ(r->what_if_resolution().breached(), 2);
+  EXPECT_EQ(r->what_if_resolution().median_elapsed_seconds(), 6 * 3600);
+  EXPECT_EQ(r->what_if_first_response().no_target(), 3);
+  // Closing answers the customer: 2, 6, 10 hours against a 1-hour first-response target.
+  EXPECT_EQ(r->actual_first_response().breached(), 3);
+  ASSERT_EQ(r->details_size(), 3);
+  EXPECT_TRUE(r->details(2).what_if().resolution().breached());
+
+  // As of a moment before the last closed, it was still running.
+  *req.mutable_as_of() = ToProto(At(2, 17));
+  r = engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(r->actual_resolution().met(), 2);
+  EXPECT_EQ(r->actual_resolution().breached(), 1);  // 9 h elapsed > 8 h, not closed yet
+  EXPECT_EQ(r->what_if_resolution().breached(), 2);
+
+  req.clear_end_time();
+  EXPECT_EQ(FieldOf(engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5)).status()), "end_time");
+  *req.mutable_end_time() = ToProto(At(3, 0));
+  req.mutable_what_if()->set_warning_percent(120);
+  EXPECT_EQ(FieldOf(engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5)).status()),
+            "what_if.warning_percent");
+  EXPECT_EQ(engine_->EvaluateSla(kRep, req, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(TicketEngineTest, PoliciesAreCheckedAndResolvePerPriority) {
+  Type();
+  EXPECT_EQ(FieldOf(Policy(0, 0).status()), "policy.resolution_minutes");
+  EXPECT_EQ(FieldOf(Policy(60, 60, "calendars/none").status()), "policy.calendar");
+  ASSERT_TRUE(Policy(60, 600).ok());
+  ASSERT_TRUE(Policy(15, 120, "", v1::TICKET_PRIORITY_URGENT).ok());
+  auto urgent = Create(kRep, GoodValues(), "", v1::TICKET_PRIORITY_URGENT);
+  auto normal = Create(kRep);
+  EXPECT_EQ(urgent->sla().policy(), "ticketTypes/repair/slaPolicies/urgent");
+  EXPECT_EQ(urgent->sla().resolution().target_seconds(), 7200);
+  EXPECT_EQ(normal->sla().policy(), "ticketTypes/repair/slaPolicies/default");
+  v1::ListSlaPoliciesRequest list;
+  list.set_parent("ticketTypes/repair");
+  EXPECT_EQ(engine_->ListSlaPolicies(kRep, list, absl::Now() + absl::Seconds(5))->policies_size(), 2);
+  v1::DeleteSlaPolicyRequest del;
+  del.set_name("ticketTypes/repair/slaPolicies/urgent");
+  ASSERT_TRUE(Call(engine_.get(), &TicketEngine::DeleteSlaPolicy, kAdmin, del).ok());
+  EXPECT_EQ(Get(*urgent).sla().policy(), "ticketTypes/repair/slaPolicies/default");
+  v1::SetSlaPolicyRequest by_rep;
+  by_rep.mutable_policy()->set_type_id("repair");
+  by_rep.mutable_policy()->set_resolution_minutes(1);
+  EXPECT_EQ(Call(engine_.get(), &TicketEngine::SetSlaPolicy, kRep, by_rep).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(TicketEngineTest, AdminsMigrateOpenTicketsToANewVersionWithAMapping) {
+  Type();
+  auto open1 = Create(kRep);
+  auto open2 = Create(kRep);
+  auto closed = Create(kRep);
+  ASSERT_TRUE(Move(kRep, *open1, "start").ok());
+  Close(*closed);
+  // Version 2: serial becomes serial_no and a required channel appears.
+  v1::TicketTypeDefinition d2 = testing::RepairDefinition();
+  d2.mutable_form()->mutable_fields(0)->set_key("serial_no");
+  auto* channel = d2.mutable_form()->add_fields();
+  *channel = testing::Field("channel", v1::FIELD_TYPE_SINGLE_CHOICE, true);
+  for (const char* k : {"phone", "wechat"}) {
+    auto* o = channel->add_options();
+    o->set_key(k);
+    o->set_label(k);
+  }
+  v1::PublishTicketTypeVersionRequest pub;
+  pub.set_name("ticketTypes/repair");
+  *pub.mutable_definition() = d2;
+  ASSERT_TRUE(Call(engine_.get(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).ok());
+
+  v1::MigrateTicketsRequest m;
+  m.set_name("ticketTypes/repair");
+  m.set_from_version(1);
+  (*m.mutable_field_mapping())["serial"] = "serial_no";
+  m.set_validate_only(true);
+  auto check = Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m);
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_EQ(check->migrated(), 0);
+  ASSERT_EQ(check->failures_size(), 2);  // the closed ticket is not looked at
+  EXPECT_NE(check->failures(0).reason().find("values.channel"), std::string::npos) << check->failures(0).reason();
+
+  (*m.mutable_defaults())["channel"] = Choice("phone");
+  (*m.mutable_field_mapping())["serial"] = "serial_nope";
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m).status()), "field_mapping.serial");
+  (*m.mutable_field_mapping())["serial"] = "serial_no";
+  m.set_validate_only(false);
+  EXPECT_EQ(Call(engine_.get(), &TicketEngine::MigrateTickets, kRep, m).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto done = Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->migrated(), 2);
+  EXPECT_EQ(done->failures_size(), 0);
+  v1::Ticket moved = Get(*open1);
+  EXPECT_EQ(moved.type_version(), 2);
+  EXPECT_EQ(moved.state(), "in_progress");
+  EXPECT_EQ(moved.values().at("serial_no").text(), "AB123456");
+  EXPECT_EQ(moved.values().at("channel").choice(), "phone");
+  EXPECT_EQ(moved.values().count("serial"), 0u);
+  EXPECT_EQ(Get(*closed).type_version(), 1);
+  // The migrated ticket now follows version 2's form.
+  EXPECT_EQ(FieldOf(Set(kRep, *open2, "serial", Text("AB000001")).status()), "ticket.values.serial");
+  EXPECT_EQ(Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m)->migrated(), 0);  // none left
+  EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
+}
+
+TEST_F(TicketEngineTest, LinkedCustomersMustExistAndMergesMoveTheirTickets) {
+  Type();
+  EXPECT_EQ(FieldOf(Create(kRep, GoodValues(), "customers/0193a000-0000-7000-8000-000000000000").status()),
+            "ticket.customer");
+  EXPECT_EQ(FieldOf(Create(kRep, GoodValues(), "clients/1").status()), "ticket.customer");
+  auto make = [&](const std::string& name, const std::string& phone) {
+    customers::v1::CreateCustomerRequest req;
+    req.mutable_customer()->set_display_name(name);
+    req.mutable_customer()->set_phone(phone);
+    auto c = Call(customers_.get(), &customers::CustomerEngine::Create, kRep, req);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *c;
+  };
+  auto survivor = make("上海星辰科技有限公司", "13812345678");
+  auto merged = make("星辰科技（上海）", "13912345678");
+  // Created a moment ago on the customers topic: the engine waits for its view.
+  auto t = Create(kRep, GoodValues(), merged.name());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->customer(), merged.name());
+  EXPECT_EQ(Create(kRep2, GoodValues(), merged.name()).status().code(), absl::StatusCode::kPermissionDenied);
+
+  customers::v1::MergeCustomersRequest mr;
+  mr.set_survivor(survivor.name());
+  mr.set_merged(merged.name());
+  auto m = Call(customers_.get(), &customers::CustomerEngine::MergeCustomers, kAdmin, mr);
+  ASSERT_TRUE(m.ok()) << m.status();
+  CatchUp();
+  EXPECT_EQ(Get(*t).customer(), survivor.name());
+  v1::ListTicketsRequest list;
+  list.set_filter(absl::StrCat("customer = \"", survivor.name(), "\""));
+  EXPECT_EQ(engine_->ListTickets(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  // New tickets for the merged customer go to the survivor.
+  EXPECT_EQ(Create(kRep, GoodValues(), merged.name())->customer(), survivor.name());
+  EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
+}
+
+}  // namespace
+}  // namespace crm::tickets
