@@ -25,10 +25,12 @@
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
 #include "services/tasks/task_engine.h"
+#include "services/tickets/ticket_engine.h"
 #include "tools/crmctl_common.h"
 #include "tools/crmctl_bulk.h"
 #include "tools/crmctl_sales.h"
 #include "tools/crmctl_tasks.h"
+#include "tools/crmctl_tickets.h"
 
 namespace {
 
@@ -501,6 +503,8 @@ int main(int argc, char** argv) {
   sales.Add(app);
   crm::ctl::TaskCommands tasks;
   tasks.Add(app);
+  crm::ctl::TicketCommands tickets;
+  tickets.Add(app);
 
   try {
     app.parse(argc, argv);
@@ -532,7 +536,8 @@ int main(int argc, char** argv) {
     const std::pair<std::string, crm::projection::ProjectionSpec> specs[] = {
         {"customers", crm::customers::CustomerEngine::Spec(crm::customers::kTopic, crm::customers::kPartitions)},
         {"opportunities", crm::opportunities::OpportunityEngine::Spec({.clock = crm::SystemClock::Get()})},
-        {"tasks", crm::tasks::TaskEngine::Spec({.clock = crm::SystemClock::Get()})}};
+        {"tasks", crm::tasks::TaskEngine::Spec({.clock = crm::SystemClock::Get()})},
+        {"tickets", crm::tickets::TicketEngine::Spec({.clock = crm::SystemClock::Get()})}};
     for (const auto& [service, spec] : specs) {
       const absl::Time t0 = absl::Now();
       auto n = crm::projection::RebuildAndSwap(**log, spec, data_dir + "/" + service);
@@ -547,6 +552,7 @@ int main(int argc, char** argv) {
   if (g.token.empty()) return Fail("no token: pass --token or set CRM_TOKEN (see 'crmctl token --help')");
   if (sales.Parsed()) return sales.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
   if (tasks.Parsed()) return tasks.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
+  if (tickets.Parsed()) return tickets.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
   Client client(g);
   grpc::Status s;
   if (import_cmd->parsed()) {
