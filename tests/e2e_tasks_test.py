@@ -124,7 +124,7 @@ def main():
             r = auto("ListRules", tk.ListRulesRequest(), tk.ListRulesResponse, rep)
             keys = sorted(x.default_key for x in r.rules)
             assert keys == ["default.contract_renewal", "default.lost_customer_care", "default.new_lead", "default.next_follow_up", "default.proposal_follow_up",
-                            "default.return_visit"], keys
+                            "default.return_visit", "default.sla_breach_escalation"], keys
             state["rules"] = {x.default_key: x for x in r.rules}
 
         def new_lead_makes_a_task_for_its_owner_within_24_hours():

@@ -231,7 +231,8 @@ std::string CollectionOf(const std::string& aggregate_type) {
 
 bool UpdateRecordRef(const common::v1::EventEnvelope& env, const Message& payload, v1::RecordRef* ref) {
   bool found = false;
-  if (absl::EndsWith(env.event_type(), "ReturnedToPool") || absl::EndsWith(env.event_type(), "LeadReleased")) {
+  if (absl::EndsWith(env.event_type(), "ReturnedToPool") || absl::EndsWith(env.event_type(), "LeadReleased") ||
+      env.event_type() == "crm.tickets.v1.TicketAssigned") {
     ref->clear_owner_id();
     found = true;
   }
@@ -247,7 +248,8 @@ bool UpdateRecordRef(const common::v1::EventEnvelope& env, const Message& payloa
       found = true;
       return true;
     };
-    get("owner_id", ref->mutable_owner_id());
+    // A ticket's owner is its assignee.
+    if (!get("owner_id", ref->mutable_owner_id())) get("assignee_id", ref->mutable_owner_id());
     get("team_id", ref->mutable_team_id());
     get("customer_id", ref->mutable_customer_id());
     // The record's name: a customer's display_name, an opportunity's name, a lead's company or

@@ -33,7 +33,7 @@ RuleDefinition LostRule() {
 }
 
 TEST(RuleTest, EveryDefaultRuleIsValid) {
-  ASSERT_EQ(DefaultRules().size(), 6u);
+  ASSERT_EQ(DefaultRules().size(), 7u);
   for (const auto& d : DefaultRules()) EXPECT_TRUE(ValidateRule(d.definition, "rule").ok()) << d.key;
 }
 

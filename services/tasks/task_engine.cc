@@ -14,6 +14,7 @@
 #include "absl/time/civil_time.h"
 #include "crm/customers/v1/customers_events.pb.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
+#include "crm/tickets/v1/tickets_events.pb.h"
 #include "libs/common/completions.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
@@ -65,6 +66,7 @@ void LinkEventTypes() {
     (void)customers::v1::LeadCreated::descriptor();
     (void)opportunities::v1::OpportunityCreated::descriptor();
     (void)opportunities::v1::ContractDrafted::descriptor();
+    (void)tickets::v1::TicketCreated::descriptor();
     return true;
   }();
   (void)linked;
@@ -153,6 +155,14 @@ const std::vector<DefaultRule>& DefaultRules() {
                    {Cond("changed_fields", v1::CONDITION_OP_CONTAINS, {"lifecycle_status"}),
                     Cond("profile.lifecycle_status", v1::CONDITION_OP_EQ, {"LIFECYCLE_STATUS_LOST"})},
                    "流失客户关怀：{record_name}", 2 * kDay, v1::TASK_PRIORITY_NORMAL, {})});
+    {
+      RuleDefinition d = EventRule("工单超时升级", "crm.tickets.v1.SlaBreached", {}, "工单已超时：{record_name}", 2 * kHour,
+                                   v1::TASK_PRIORITY_URGENT, {});
+      d.mutable_action()->clear_channels();
+      d.mutable_action()->add_channels(v1::CHANNEL_IN_APP);
+      d.mutable_action()->add_channels(v1::CHANNEL_SMS);
+      out->push_back({"default.sla_breach_escalation", std::move(d)});
+    }
     {
       RuleDefinition d = EventRule("按下次跟进时间提醒", "crm.customers.v1.FollowUpRecorded",
                                    {Cond("next_follow_up_time", v1::CONDITION_OP_EXISTS)}, "按计划跟进：{record_name}", 0,
@@ -285,7 +295,7 @@ void TaskEngine::UpdateTask(const Caller& c, const v1::UpdateTaskRequest& req, C
 }
 
 absl::Status TaskEngine::CheckRelated(const Caller& caller, const std::string& related) {
-  if (related.empty() || absl::StartsWith(related, "tickets/") || !ValidRelated(related)) {
+  if (related.empty() || !ValidRelated(related)) {
     return absl::OkStatus();  // the decision validates the shape
   }
   v1::RecordRef ref;

@@ -26,12 +26,13 @@ inline constexpr char kTopic[] = "crm.tasks.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (task_projections.cc). Bump it with any change to the rows:
 // OpenProjections then rebuilds.
-inline constexpr int64_t kProjectionVersion = 1;
+inline constexpr int64_t kProjectionVersion = 2;  // 2: follows the tickets topic
 
 // The rules the service ships, editable like any other (rules/{id} derived from the key):
 // new lead → contact within 24 hours; opportunity enters 方案报价 → follow up in 3 days;
 // contract ends in 30 days → renewal task; deal won → return visit in 15 days; customer lost →
-// care message task; a follow-up's next follow-up time → task at that time.
+// care message task; a follow-up's next follow-up time → task at that time; a ticket's SLA
+// breached → urgent task for its assignee (the team managers' queue when unassigned).
 struct DefaultRule {
   std::string key;
   RuleDefinition definition;
@@ -50,8 +51,9 @@ class TaskEngine {
     // Topic of this service's events. Default: crm.tasks.events.v1.
     std::string topic = kTopic;
     int32_t partitions = kPartitions;
-    // Topics whose events rules see. Default: the customers and opportunities topics.
-    std::vector<std::string> followed_topics = {"crm.customers.events.v1", "crm.opportunities.events.v1"};
+    // Topics whose events rules see. Default: the customers, opportunities and tickets topics.
+    std::vector<std::string> followed_topics = {"crm.customers.events.v1", "crm.opportunities.events.v1",
+                                                "crm.tickets.events.v1"};
     // "now" for occurred_at, recorded_at and the scheduler. Required.
     Clock* clock = nullptr;
     // Days ("today", yyyy-MM-dd dates of date triggers) in this zone. Default: UTC+8.
@@ -128,8 +130,7 @@ class TaskEngine {
       : log_(log), db_(db), options_(std::move(o)) {}
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
   absl::Status SeedDefaultRules();
-  // OK when `related` is empty, a ticket (that service is not followed yet), or a record of the
-  // followed topics that `caller` may see; NOT_FOUND when unknown, PERMISSION_DENIED when
+  // OK when `related` is empty or a record of the followed topics that `caller` may see; NOT_FOUND when unknown, PERMISSION_DENIED when
   // hidden from the caller.
   absl::Status CheckRelated(const Caller& caller, const std::string& related);
   // Runs `then` once `related` passes CheckRelated, after the followers caught up with the

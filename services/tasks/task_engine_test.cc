@@ -11,11 +11,14 @@
 #include "gtest/gtest.h"
 #include "libs/common/status_testing.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/request.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
+#include "services/tickets/domain_testing.h"
+#include "services/tickets/ticket_engine.h"
 
 namespace crm::tasks {
 namespace {
@@ -383,6 +386,52 @@ TEST_F(TaskEngineTest, RelatedRecordsMustExistAndBeVisible) {
   EXPECT_EQ(Call(engine_.get(), &TaskEngine::UpdateTask, kRep, up).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
+// The tickets service's SLA breach (its scheduler, under the same manual clock) becomes an
+// urgent task for the ticket's assignee; tasks about tickets are checked like any record.
+TEST_F(TaskEngineTest, ATicketsSlaBreachEscalatesToItsAssignee) {
+  int64_t rebuilt = 0;
+  auto kdb = *projection::OpenProjections(*log_, tickets::TicketEngine::Spec({.clock = &clock_}), dir_ + "/tickets",
+                                          &rebuilt);
+  auto ticketing = *tickets::TicketEngine::Open(log_.get(), kdb.get(), {.clock = &clock_});
+  tickets::v1::CreateTicketTypeRequest type;
+  type.set_ticket_type_id("repair");
+  *type.mutable_definition() = tickets::testing::RepairDefinition();
+  ASSERT_TRUE(Call(ticketing.get(), &tickets::TicketEngine::CreateTicketType, kAdmin, type).ok());
+  tickets::v1::SetSlaPolicyRequest policy;
+  policy.mutable_policy()->set_type_id("repair");
+  policy.mutable_policy()->set_resolution_minutes(60);
+  ASSERT_TRUE(Call(ticketing.get(), &tickets::TicketEngine::SetSlaPolicy, kAdmin, policy).ok());
+  tickets::v1::CreateTicketRequest req;
+  req.mutable_ticket()->set_ticket_type("ticketTypes/repair");
+  req.mutable_ticket()->set_title("笔记本无法开机");
+  for (auto [k, text] : {std::pair<const char*, const char*>{"serial", "AB123456"}, {"description", "屏幕不亮，无法开机"}}) {
+    (*req.mutable_ticket()->mutable_values())[k].set_text(text);
+  }
+  (*req.mutable_ticket()->mutable_values())["kind"].set_choice("hardware");
+  auto ticket = Call(ticketing.get(), &tickets::TicketEngine::CreateTicket, kRep, req);
+  ASSERT_TRUE(ticket.ok()) << ticket.status();
+
+  clock_.Advance(absl::Hours(2));
+  ASSERT_EQ(ticketing->RunScheduler(clock_.Now())->breaches, 1);
+  auto escalated = RuleTasks(ticket->name());
+  ASSERT_EQ(escalated.size(), 1u);
+  EXPECT_EQ(escalated[0].title(), "工单已超时：笔记本无法开机");
+  EXPECT_EQ(escalated[0].assignee_id(), "");  // unassigned ticket: the team managers' queue
+  EXPECT_EQ(escalated[0].assignee_role(), "manager");
+  EXPECT_EQ(escalated[0].team_id(), "east");
+  EXPECT_EQ(escalated[0].priority(), v1::TASK_PRIORITY_URGENT);
+  EXPECT_EQ(escalated[0].origin().rule_id(), DerivedId("rules", "default.sla_breach_escalation"));
+
+  // A manual task about the ticket: its creator may, another rep may not (hidden from them).
+  EXPECT_EQ(NewTask(kRep, absl::Hours(5), {}, ticket->name()).related(), ticket->name());
+  v1::CreateTaskRequest other;
+  other.mutable_task()->set_title("x");
+  *other.mutable_task()->mutable_due_time() = ToProto(kStart + absl::Hours(5));
+  other.mutable_task()->set_related("tickets/0190f1c4-0000-7000-8000-000000000000");
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CreateTask, kRep, other).status()), "task.related");
+  ticketing.reset();
+}
+
 TEST_F(TaskEngineTest, AReminderOnlyRuleEmitsOneReminderPerCause) {
   v1::CreateRuleRequest req;
   auto* d = req.mutable_rule()->mutable_definition();
@@ -484,7 +533,7 @@ TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
   v1::ListRulesRequest lreq;
   auto rules = engine_->ListRules(kAdmin, lreq, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(rules.ok());
-  ASSERT_EQ(rules->rules_size(), 6);
+  ASSERT_EQ(rules->rules_size(), 7);
   v1::Rule lead_rule;
   for (const auto& r : rules->rules()) {
     if (r.default_key() == "default.new_lead") lead_rule = r;
