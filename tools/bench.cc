@@ -45,6 +45,7 @@
 #include "tools/bench_common.h"
 #include "tools/bench_sales.h"
 #include "tools/bench_tasks.h"
+#include "tools/bench_tickets.h"
 #include "tools/crmctl_bulk.h"
 
 namespace {
@@ -418,9 +419,10 @@ int main(int argc, char** argv) {
   int runs = 3;
   app.add_option("--workload", workload,
                  "create, rebuild, reads (FindDuplicates, PreviewTagRule), import (CSV), stage (stage changes), "
-                 "opp-rebuild, task-lag (cause event to automated task) or rule-eval (tasks rebuild with the "
-                 "default rules)")
-      ->check(CLI::IsMember({"create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval"}))
+                 "opp-rebuild, task-lag (cause event to automated task), rule-eval (tasks rebuild with the "
+                 "default rules), ticket-create (durable CreateTicket) or sla-eval (EvaluateSla over --tickets)")
+      ->check(CLI::IsMember({"create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval",
+                             "ticket-create", "sla-eval"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
       ->check(CLI::IsMember({"embedded", "kafka"}))->capture_default_str();
@@ -437,7 +439,9 @@ int main(int argc, char** argv) {
   app.add_option("--kafka-config", kafka_config, "librdkafka property key=value for the Kafka backend (repeatable)");
   app.add_option("--probes", probes, "reads: FindDuplicates probes of each kind")->capture_default_str();
   app.add_option("--rows", rows, "import: rows of the generated CSV")->capture_default_str();
-  app.add_option("--runs", runs, "import: runs, each on a fresh server")->capture_default_str();
+  app.add_option("--runs", runs, "import: runs, each on a fresh server; sla-eval: evaluations")->capture_default_str();
+  int64_t tickets = 100000;
+  app.add_option("--tickets", tickets, "sla-eval: tickets written and evaluated")->capture_default_str();
   std::string keep_csv;
   app.add_option("--csv", keep_csv, "import: write the generated CSV here and keep it (e.g. for crmctl; --runs 0 only writes it)");
   CLI11_PARSE(app, argc, argv);
@@ -480,6 +484,25 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (workload == "ticket-create") {
+    for (int c : clients) {
+      auto r = crm::bench::RunTicketCreate(c, absl::Seconds(seconds), absl::Seconds(warmup), dir);
+      if (!r.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
+        return 1;
+      }
+      Print(*r, json);
+    }
+    return 0;
+  }
+  if (workload == "sla-eval") {
+    auto r = crm::bench::RunSlaEvaluation(tickets, runs, dir, json);
+    if (!r.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
+      return 1;
+    }
+    return 0;
+  }
   if (workload == "rule-eval") {
     int64_t fired = 0;
     auto r = crm::bench::RunRuleEvaluation(events, dir, log_dir, &fired);
@@ -489,7 +512,7 @@ int main(int argc, char** argv) {
     }
     std::printf(json ? "{\"workload\":\"rule-eval\",\"events\":%lld,\"tasks_decided\":%lld,\"seconds\":%.3f,"
                        "\"events_per_second\":%.0f,\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld}\n"
-                     : "rule evaluation (tasks rebuild, 6 default rules): %lld events, %lld tasks decided, in %.2f s = "
+                     : "rule evaluation (tasks rebuild, 7 default rules): %lld events, %lld tasks decided, in %.2f s = "
                        "%.0f events/s (cpu %.2f s, peak RSS %ld MiB)\n",
                 static_cast<long long>(r->ops), static_cast<long long>(fired), r->seconds, r->ops / r->seconds,
                 r->cpu_s, r->rss_mib);

@@ -8,7 +8,7 @@
 
 namespace crm::bench {
 
-absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::string& dir, bool with_tasks) {
+absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::string& dir, Hosts hosts) {
   std::unique_ptr<InProcessCrmd> c(new InProcessCrmd());
   CRM_ASSIGN_OR_RETURN(c->log_, eventlog::OpenEmbeddedLog({.path = dir + "/log"}));
   CRM_ASSIGN_OR_RETURN(c->metrics_, server::Metrics::Start(""));
@@ -20,18 +20,23 @@ absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::s
   c->runtime_ = std::make_unique<server::Runtime>(ro, c->auth_.get(), c->metrics_.get());
   const server::HostOptions opts{.clock = SystemClock::Get(), .metrics = c->metrics_.get(),
                                  .scheduler_interval = absl::ZeroDuration()};
-  server::HostOptions copts = opts, oopts = opts, topts = opts;
+  server::HostOptions copts = opts, oopts = opts, topts = opts, kopts = opts;
   copts.dir = dir + "/customers";
   oopts.dir = dir + "/opportunities";
   topts.dir = dir + "/tasks";
+  kopts.dir = dir + "/tickets";
   CRM_ASSIGN_OR_RETURN(c->customers_, customers::CustomersHost::Open(c->log_.get(), c->runtime_.get(), copts));
   CRM_ASSIGN_OR_RETURN(c->opportunities_,
                        opportunities::OpportunitiesHost::Open(c->log_.get(), c->runtime_.get(), oopts));
   std::vector<grpc::Service*> services = c->customers_->services();
   for (auto* s : c->opportunities_->services()) services.push_back(s);
-  if (with_tasks) {
+  if (hosts.tasks) {
     CRM_ASSIGN_OR_RETURN(c->tasks_, tasks::TasksHost::Open(c->log_.get(), c->runtime_.get(), topts));
     for (auto* s : c->tasks_->services()) services.push_back(s);
+  }
+  if (hosts.tickets) {
+    CRM_ASSIGN_OR_RETURN(c->tickets_, tickets::TicketsHost::Open(c->log_.get(), c->runtime_.get(), kopts));
+    for (auto* s : c->tickets_->services()) services.push_back(s);
   }
   CRM_RETURN_IF_ERROR(c->runtime_->Start(services));
   c->token_ = *MintToken(key, {"bench", "admin", "team1", absl::Now() + absl::Hours(1)});
@@ -41,6 +46,7 @@ absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::s
 
 InProcessCrmd::~InProcessCrmd() {
   runtime_->Shutdown();
+  tickets_.reset();
   tasks_.reset();
   opportunities_.reset();
   customers_.reset();

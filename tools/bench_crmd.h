@@ -2,8 +2,8 @@
 #define CRM_TOOLS_BENCH_CRMD_H_
 
 // crmd in crm-bench's process for the workloads over gRPC: the embedded log under a folder,
-// the customers, opportunities and tasks hosts with their schedulers off, the gRPC runtime on
-// a free loopback port, and an admin token.
+// the customers and opportunities hosts (and, when asked, tasks and tickets) with their
+// schedulers off, the gRPC runtime on a free loopback port, and an admin token.
 #include <memory>
 #include <string>
 
@@ -15,19 +15,25 @@
 #include "services/customers/customers_host.h"
 #include "services/opportunities/opportunities_host.h"
 #include "services/tasks/tasks_host.h"
+#include "services/tickets/tickets_host.h"
 
 namespace crm::bench {
 
 class InProcessCrmd {
  public:
-  // Serving once this returns; the tasks host only `with_tasks`.
-  static absl::StatusOr<std::unique_ptr<InProcessCrmd>> Start(const std::string& dir, bool with_tasks);
+  struct Hosts {
+    bool tasks = false;
+    bool tickets = false;
+  };
+  // Serving once this returns.
+  static absl::StatusOr<std::unique_ptr<InProcessCrmd>> Start(const std::string& dir, Hosts hosts);
   // Stops serving, then closes the hosts and the log.
   ~InProcessCrmd();
 
   eventlog::Log& log() { return *log_; }
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const std::string& token() const { return token_; }
+  tickets::TicketsHost* tickets() { return tickets_.get(); }
 
  private:
   InProcessCrmd() = default;
@@ -39,6 +45,7 @@ class InProcessCrmd {
   std::unique_ptr<customers::CustomersHost> customers_;
   std::unique_ptr<opportunities::OpportunitiesHost> opportunities_;
   std::unique_ptr<tasks::TasksHost> tasks_;
+  std::unique_ptr<tickets::TicketsHost> tickets_;
   std::shared_ptr<grpc::Channel> channel_;
   std::string token_;
 };

@@ -31,7 +31,7 @@ absl::StatusOr<Result> RunStageChanges(int clients, absl::Duration duration, abs
   std::filesystem::create_directories(dir);
   Result r;
   {
-    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, /*with_tasks=*/false));
+    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {}));
     const std::string& token = crmd->token();
     const auto& channel = crmd->channel();
     auto cstub = customers::v1::CustomerService::NewStub(channel);

@@ -48,7 +48,7 @@ absl::StatusOr<Result> RunTaskLag(int clients, absl::Duration duration, absl::Du
   std::filesystem::create_directories(dir);
   Result r;
   {
-    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, /*with_tasks=*/true));
+    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {.tasks = true}));
     eventlog::Log* log = &crmd->log();
     const std::string& token = crmd->token();
     auto stub = cv1::LeadService::NewStub(crmd->channel());
