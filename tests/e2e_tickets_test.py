@@ -21,31 +21,11 @@ from crm_testlib import check, free_port, generate_protos, mint_token, status_de
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
 
-# 售后维修: serial (pattern), description, kind (choice), fee (money), resolution; 新建 → 处理中 ⇄
-# 待客户反馈 (pauses) → 已解决 → 已关闭 (managers close).
-REPAIR = {
-    "display_name": "售后维修",
-    "form": {"fields": [
-        {"key": "serial", "label": "序列号", "type": "FIELD_TYPE_TEXT", "required": True, "pattern": "[A-Z]{2}\\d{6}"},
-        {"key": "description", "label": "故障描述", "type": "FIELD_TYPE_LONG_TEXT", "required": True, "min_length": 5},
-        {"key": "kind", "label": "故障类型", "type": "FIELD_TYPE_SINGLE_CHOICE", "required": True,
-         "options": [{"key": "hardware", "label": "硬件"}, {"key": "software", "label": "软件"}]},
-        {"key": "fee", "label": "费用", "type": "FIELD_TYPE_MONEY", "currency": "CNY", "has_min": True, "min": 0},
-        {"key": "resolution", "label": "处理结果", "type": "FIELD_TYPE_LONG_TEXT"},
-    ]},
-    "workflow": {
-        "initial_state": "new",
-        "states": [{"id": "new", "name": "新建"}, {"id": "in_progress", "name": "处理中"},
-                   {"id": "waiting", "name": "待客户反馈", "pauses_sla": True}, {"id": "resolved", "name": "已解决"},
-                   {"id": "closed", "name": "已关闭", "final": True}],
-        "transitions": [
-            {"id": "start", "name": "开始处理", "from": "new", "to": "in_progress"},
-            {"id": "ask", "name": "等待客户", "from": "in_progress", "to": "waiting"},
-            {"id": "answered", "name": "客户已回复", "from": "waiting", "to": "in_progress"},
-            {"id": "resolve", "name": "解决", "from": "in_progress", "to": "resolved", "required_fields": ["resolution"]},
-            {"id": "close", "name": "关闭", "from": "resolved", "to": "closed", "roles": ["manager", "admin"]},
-        ]},
-}
+# 售后维修 (examples/tickets/repair.json, the README's example): serial (pattern), description,
+# kind (choice), fee (money), resolution; 新建 → 处理中 ⇄ 待客户反馈 (pauses) → 已解决 → 已关闭
+# (managers close).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "tickets", "repair.json")) as f:
+    REPAIR = json.load(f)
 
 
 def main():
@@ -156,6 +136,11 @@ def main():
                 json.dump(cal, f)
             crmctl("admin", "sla", "set-calendar", "cn", "--display-name", "中国大陆（全天）", "--file",
                    os.path.join(work, "cal.json"))
+            office = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "tickets",
+                                  "office-hours.json")
+            crmctl("admin", "sla", "set-calendar", "office", "--display-name", "中国大陆工作日", "--file", office)
+            out = crmctl("rep", "-o", "json", "sla", "calendars")
+            assert '"calendars/office"' in out.stdout and '"2026-10-01"' in out.stdout, out.stdout
             crmctl("admin", "sla", "set-policy", "--type", "repair", "--first-response", "10", "--resolution", "480",
                    "--warning", "1", "--calendar", "cn")
             out = crmctl("rep", "sla", "policies", "--type", "repair")

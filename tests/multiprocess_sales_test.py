@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""crm-customers, crm-opportunities and crm-tasks as separate processes on crm-devbroker (the
-Kafka protocol), reacting to each other's events through the topics only:
+"""crm-customers, crm-opportunities, crm-tasks and crm-tickets as separate processes on
+crm-devbroker (the Kafka protocol), reacting to each other's events through the topics only:
 
 - a merge in the customers service moves the merged customer's opportunities to the survivor;
 - a customer in the recycle bin flags its open opportunities, also when crm-opportunities was
@@ -10,7 +10,9 @@ Kafka protocol), reacting to each other's events through the topics only:
   customers event as its causation and CloudEvents headers;
 - crm-tasks turns the win into a return-visit task, a lead created while it was killed -9 into
   exactly one task after its restart, and a completion note into a follow-up in crm-customers;
-  kafka-python finds the TaskCreated caused by the OpportunityWon.
+  kafka-python finds the TaskCreated caused by the OpportunityWon;
+- crm-tickets links a ticket to a customer of crm-customers, a task in crm-tasks may relate to
+  that ticket, and kafka-python reads the TicketCreated with its CloudEvents type.
 
 Run with /usr/bin/python3. Prints "N passed, N failed" and exits non-zero on failure.
 """
@@ -31,6 +33,7 @@ def main():
     ap.add_argument("--customers", required=True)
     ap.add_argument("--opportunities", required=True)
     ap.add_argument("--tasks", required=True)
+    ap.add_argument("--tickets", required=True)
     ap.add_argument("--protoc", required=True)
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
@@ -38,7 +41,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="crm-multiprocess-sales-")
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
-    import grpc  # noqa: E402,F401
+    import grpc  # noqa: E402
     from kafka import KafkaConsumer, TopicPartition  # noqa: E402
     svc, opp, oevs = m.svc, m.opp, m.opp_evs
 
@@ -48,7 +51,7 @@ def main():
     procs = {}
     procs["broker"] = subprocess.Popen([args.devbroker, "--bootstrap-file", bootstrap_file],
                                        stdout=open(os.path.join(work, "broker.log"), "w"), stderr=subprocess.STDOUT)
-    ports = {"customers": free_port(), "opportunities": free_port(), "tasks": free_port()}
+    ports = {"customers": free_port(), "opportunities": free_port(), "tasks": free_port(), "tickets": free_port()}
     channels = {}
 
     def start(service, binary):
@@ -60,6 +63,7 @@ def main():
 
     rep = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]
     manager = [("authorization", "Bearer " + mint_token(key, "m1", "manager", "east"))]
+    admin = [("authorization", "Bearer " + mint_token(key, "boss", "admin"))]
 
     def cs(method, req, resp, md=rep):
         return unary(channels["customers"], "crm.customers.v1.CustomerService", method, type(req), resp)(
@@ -98,6 +102,7 @@ def main():
         start("customers", args.customers)
         start("opportunities", args.opportunities)
         start("tasks", args.tasks)
+        start("tickets", args.tickets)
 
         def customer(name, phone):
             return cs("CreateCustomer", svc.CreateCustomerRequest(
@@ -218,12 +223,67 @@ def main():
             assert found.causation_id == state["won_task"].origin.cause_event_id
             assert state["won_task"].origin.cause_event_type == "crm.opportunities.v1.OpportunityWon"
 
+        def tickets_link_customers_and_reach_kafka():
+            kt, kev = m.tickets, m.ticket_evs
+            d = kev.TicketTypeDefinition(display_name="咨询")
+            d.form.fields.add(key="question", label="问题", type=kev.FIELD_TYPE_LONG_TEXT, required=True)
+            d.workflow.initial_state = "open"
+            d.workflow.states.add(id="open", name="待处理")
+            d.workflow.states.add(id="done", name="已完成", final=True)
+            d.workflow.transitions.add(id="finish", name="完成", **{"from": "open", "to": "done"})
+            unary(channels["tickets"], "crm.tickets.v1.TicketTypeService", "CreateTicketType",
+                  kt.CreateTicketTypeRequest, kt.TicketType)(
+                kt.CreateTicketTypeRequest(ticket_type_id="inquiry", definition=d), metadata=admin, timeout=20)
+            fresh = customer("东莞精工电子", "13600001114")  # a moment ago, in the other process
+            t = kt.Ticket(ticket_type="ticketTypes/inquiry", title="发票抬头怎么改", customer=fresh.name)
+            t.values["question"].text = "发票抬头需要改成新公司名"
+            made = unary(channels["tickets"], "crm.tickets.v1.TicketService", "CreateTicket", kt.CreateTicketRequest,
+                         kt.Ticket)(kt.CreateTicketRequest(ticket=t), metadata=rep, timeout=20)
+            assert made.customer == fresh.name, made
+            task = m.tasks.Task(title="回电确认发票信息", related=made.name)
+            task.due_time.FromSeconds(int(time.time()) // 3600 * 3600 + 7200)
+            eventually(lambda: _try(lambda: ts("CreateTask", m.tasks.CreateTaskRequest(task=task), m.tasks.Task)),
+                       "crm-tasks did not learn the ticket")
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False,
+                                     consumer_timeout_ms=3000, api_version_auto_timeout_ms=10000)
+            topic = "crm.tickets.events.v1"
+            parts = consumer.partitions_for_topic(topic)
+            consumer.assign([TopicPartition(topic, p) for p in parts])
+            consumer.seek_to_beginning()
+            found = None
+            deadline = time.time() + 20
+            while found is None and time.time() < deadline:
+                for rec in consumer:
+                    headers = dict(rec.headers or [])
+                    if headers.get("ce_type") != b"crm.tickets.v1.TicketCreated":
+                        continue
+                    env = m.env.EventEnvelope()
+                    env.ParseFromString(rec.value)
+                    if env.aggregate_id == made.name.split("/", 1)[1]:
+                        found = env
+                        break
+            assert found is not None, "no TicketCreated on the topic"
+            created = kev.TicketCreated()
+            assert found.payload.Unpack(created)
+            assert created.customer_id == fresh.name.split("/", 1)[1] and created.type_id == "inquiry", created
+
+        def _try(fn):
+            try:
+                fn()
+                return True
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                    raise
+                return False
+
         check("a merge in crm-customers moves the opportunities in crm-opportunities", merge_across_processes)
         check("a delete while crm-opportunities was killed -9 is flagged after its restart", recycle_bin_while_killed)
         check("a win in crm-opportunities makes a deal customer in crm-customers", won_makes_a_deal_customer)
         check("kafka-python reads the re-pointing event with its cause", kafka_shows_the_cause)
         check("crm-tasks follows both services, across kill -9, and writes notes back", tasks_follow_both_services)
         check("kafka-python reads the automated task with its cause", kafka_shows_the_task_and_its_cause)
+        check("crm-tickets links a customer of crm-customers; tasks relate to the ticket; it is on Kafka",
+              tickets_link_customers_and_reach_kafka)
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -234,7 +294,7 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         if RESULTS["failed"]:
-            for name in ("customers", "opportunities", "tasks"):
+            for name in ("customers", "opportunities", "tasks", "tickets"):
                 print(f"--- {name}.log\n" + open(os.path.join(work, f"{name}.log")).read()[-3000:])
     return summary()
 

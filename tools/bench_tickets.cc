@@ -80,7 +80,8 @@ kv1::TicketTypeDefinition Repair() {
   return d;
 }
 
-// Mon-Fri 09:00-12:00 and 13:30-18:00 with China's 2026 National Day holidays and make-up days.
+// Mon-Fri 09:00-12:00 and 13:30-18:00 with holidays and make-up workdays in the shape of a
+// National Day week (examples/tickets/office-hours.json).
 kv1::BusinessCalendar OfficeHours() {
   kv1::BusinessCalendar c;
   for (int wd = 1; wd <= 5; ++wd) {
