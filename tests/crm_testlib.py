@@ -9,6 +9,7 @@ import hmac
 import importlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -108,6 +109,32 @@ def wait_healthy(addr, health_pb, seconds=30):
         except grpc.RpcError:
             time.sleep(0.1)
     raise RuntimeError(f"{addr} did not become healthy")
+
+
+class Crmd:
+    """crmd on 127.0.0.1:<port> with its data under `data`, signing key `key`, the scheduler every
+    second and its output appended to `log_path`. start() returns once it is healthy."""
+
+    def __init__(self, binary, data, key, health_pb, log_path):
+        self.binary, self.data, self.key, self.health_pb, self.log_path = binary, data, key, health_pb, log_path
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.p = None
+        self.channel = None
+
+    def start(self):
+        self.p = subprocess.Popen([self.binary, "--data-dir", self.data, "--listen", self.addr, "--metrics-listen", "",
+                                   "--scheduler-interval", "1"],
+                                  env=dict(os.environ, CRM_SIGNING_KEY=self.key),
+                                  stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
+        self.channel = wait_healthy(self.addr, self.health_pb)
+
+    def stop(self, sig=signal.SIGTERM):
+        self.p.send_signal(sig)
+        self.p.wait(timeout=30)
+
+    def running(self):
+        return self.p is not None and self.p.poll() is None
 
 
 def unary(channel, service, method, req_cls, resp_cls):

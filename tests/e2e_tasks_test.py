@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import check, free_port, generate_protos, mint_token, status_details, summary, unary, wait_healthy  # noqa: E402,E501
+from crm_testlib import Crmd, check, generate_protos, mint_token, status_details, summary, unary  # noqa: E402
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
 
@@ -34,20 +34,9 @@ def main():
     svc, opp, oevs, tk, tev = m.svc, m.opp, m.opp_evs, m.tasks, m.task_evs
 
     key = "e" * 48
-    port = free_port()
     data = os.path.join(work, "data")
-    crmd = {}
-
-    def start():
-        crmd["p"] = subprocess.Popen([args.crmd, "--data-dir", data, "--listen", f"127.0.0.1:{port}",
-                                      "--metrics-listen", "", "--scheduler-interval", "1"],
-                                     env=dict(os.environ, CRM_SIGNING_KEY=key),
-                                     stdout=open(os.path.join(work, "crmd.log"), "a"), stderr=subprocess.STDOUT)
-        crmd["channel"] = wait_healthy(f"127.0.0.1:{port}", m.health)
-
-    def stop(sig=signal.SIGTERM):
-        crmd["p"].send_signal(sig)
-        crmd["p"].wait(timeout=30)
+    crmd = Crmd(args.crmd, data, key, m.health, os.path.join(work, "crmd.log"))
+    port = crmd.port
 
     rep = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]
     rep2 = [("authorization", "Bearer " + mint_token(key, "u2", "rep", "east"))]
@@ -55,7 +44,7 @@ def main():
     admin = [("authorization", "Bearer " + mint_token(key, "boss", "admin"))]
 
     def call(service, method, req, resp_cls, md=rep):
-        return unary(crmd["channel"], service, method, type(req), resp_cls)(req, metadata=md, timeout=10)
+        return unary(crmd.channel, service, method, type(req), resp_cls)(req, metadata=md, timeout=10)
 
     def cs(method, req, resp_cls, md=rep):
         return call("crm.customers.v1.CustomerService", method, req, resp_cls, md)
@@ -118,7 +107,7 @@ def main():
         raise AssertionError("accepted")
 
     state = {}
-    start()
+    crmd.start()
     try:
         def default_rules_are_listed_and_readable_by_everyone():
             r = auto("ListRules", tk.ListRulesRequest(), tk.ListRulesResponse, rep)
@@ -266,15 +255,15 @@ def main():
         def nothing_fires_twice_across_kill_9_restarts_and_a_rebuild():
             watched = [state["lead"], state["opportunity"].name, state["customer"].name, state["contract"]]
             before = {r: sorted(t.name for t in related_tasks(r)) for r in watched}
-            stop(signal.SIGKILL)
-            start()
+            crmd.stop(signal.SIGKILL)
+            crmd.start()
             time.sleep(2.5)
             after = {r: sorted(t.name for t in related_tasks(r)) for r in watched}
             assert after == before, (before, after)
-            stop()
+            crmd.stop()
             out = subprocess.run([args.crmctl, "rebuild", "--data-dir", data], capture_output=True, text=True)
             assert out.returncode == 0 and "tasks: rebuilt" in out.stdout, out
-            start()
+            crmd.start()
             time.sleep(2.5)
             rebuilt = {r: sorted(t.name for t in related_tasks(r)) for r in watched}
             assert rebuilt == before, (before, rebuilt)
@@ -299,8 +288,8 @@ def main():
         ]:
             check(name, fn)
     finally:
-        if crmd["p"].poll() is None:
-            stop()
+        if crmd.running():
+            crmd.stop()
     return summary()
 
 
