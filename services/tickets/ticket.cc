@@ -67,8 +67,8 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Crea
 TicketDecision Decide(const TicketState* state, const Caller& caller, const UpdateValues& cmd) {
   if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->closed()) return absl::FailedPreconditionError("the ticket is closed; reopen it to change its values");
-  if (cmd.values.empty()) return InvalidFieldError("ticket.values", "names no field");
-  if (auto s = ValidateValues(cmd.type.definition().form(), cmd.values, "ticket.values", /*require=*/false); !s.ok()) {
+  if (cmd.values.empty()) return InvalidFieldError("values", "names no field");
+  if (auto s = ValidateValues(cmd.type.definition().form(), cmd.values, "values", /*require=*/false); !s.ok()) {
     return s;
   }
   FormValues next = ValuesOf(*state);
@@ -89,7 +89,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Upda
   }
   if (e.changed_fields().empty()) return std::vector<TicketEvent>{};
   // Clearing a required field is refused like leaving it out on create.
-  if (auto s = ValidateValues(cmd.type.definition().form(), next, "ticket.values"); !s.ok()) return s;
+  if (auto s = ValidateValues(cmd.type.definition().form(), next, "values"); !s.ok()) return s;
   return std::vector<TicketEvent>{std::move(e)};
 }
 
@@ -128,7 +128,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Assi
 TicketDecision Decide(const TicketState* state, const Caller& caller, const CommentTicket& cmd) {
   if (state == nullptr || state->version() == 0) return absl::NotFoundError("ticket not found");
   if (!CanSee(caller, *state)) return absl::PermissionDeniedError("the ticket belongs to another assignee or team");
-  if (auto s = CheckText(cmd.body, "comment.body", 4000, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.body, "body", 4000, true); !s.ok()) return s;
   for (const auto& c : state->comments()) {
     if (c.comment_id() == cmd.comment_id) return std::vector<TicketEvent>{};  // a retry
   }

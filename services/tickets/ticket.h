@@ -76,7 +76,8 @@ struct RecordSla {
   std::vector<std::variant<v1::SlaWarning, v1::SlaBreached>> notices;
 };
 
-// Errors: INVALID_ARGUMENT naming the field ("ticket.values.<key>", "transition", ...),
+// Errors: INVALID_ARGUMENT naming the request field ("ticket.values.<key>" on create,
+// "values.<key>" on update, "transition", ...),
 // PERMISSION_DENIED, NOT_FOUND, ABORTED (etag), FAILED_PRECONDITION (a closed ticket's values,
 // a transition's required fields). An empty vector: nothing to record.
 TicketDecision Decide(const TicketState* state, const Caller& caller, const CreateTicket& cmd);

@@ -465,7 +465,7 @@ TEST_F(TicketEngineTest, AdminsMigrateOpenTicketsToANewVersionWithAMapping) {
   EXPECT_EQ(moved.values().count("serial"), 0u);
   EXPECT_EQ(Get(*closed).type_version(), 1);
   // The migrated ticket now follows version 2's form.
-  EXPECT_EQ(FieldOf(Set(kRep, *open2, "serial", Text("AB000001")).status()), "ticket.values.serial");
+  EXPECT_EQ(FieldOf(Set(kRep, *open2, "serial", Text("AB000001")).status()), "values.serial");
   EXPECT_EQ(Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m)->migrated(), 0);  // none left
   EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
 }

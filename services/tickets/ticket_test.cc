@@ -90,7 +90,7 @@ TEST(TicketTest, UpdatesRecordOnlyChangesAndKeepRequiredFields) {
   FormValues clear;
   clear["serial"] = v1::FieldValue();  // clearing a required field
   EXPECT_EQ(FieldsOf(Decide(&s, kRep, UpdateValues{Version(), clear}).status()),
-            std::vector<std::string>{"ticket.values.serial"});
+            std::vector<std::string>{"values.serial"});
   FormValues more;
   more["parts"].mutable_choices()->add_keys("screen");
   auto d = Decide(&s, kRep, UpdateValues{Version(), more});
@@ -118,7 +118,7 @@ TEST(TicketTest, CommentsArePublicOrInternalAndOncePerId) {
   ASSERT_EQ(s.comments_size(), 2);
   EXPECT_TRUE(s.comments(1).internal());
   EXPECT_EQ(s.comments(1).author_id(), "m1");
-  EXPECT_EQ(FieldsOf(Decide(&s, kRep, CommentTicket{"c3", "", false}).status()), std::vector<std::string>{"comment.body"});
+  EXPECT_EQ(FieldsOf(Decide(&s, kRep, CommentTicket{"c3", "", false}).status()), std::vector<std::string>{"body"});
 }
 
 }  // namespace
