@@ -31,6 +31,8 @@ cat <<MSG
     $build/tools/crmctl leads create --contact-name 王经理 --company 深圳某科技 --phone 13800138000
     $build/tools/crmctl tasks list --view open     # the new-lead rule's task: call within 24 hours
     $build/tools/crmctl automation list
+    $build/tools/crmctl tickets list                # 工单; with the admin token below an admin defines types:
+    $build/tools/crmctl --token <admin token> ticket-types create --id repair --file examples/tickets/repair.json
   An admin token valid for 30 days:
     $token
 
