@@ -149,3 +149,27 @@ def status_details(err, status_pb):
             st.ParseFromString(v)
             return st
     return None
+
+
+def code_of(fn):
+    """The gRPC status code `fn` fails with; AssertionError when it succeeds."""
+    import grpc
+    try:
+        fn()
+    except grpc.RpcError as e:
+        return e.code()
+    raise AssertionError("accepted")
+
+
+def fields_of(fn, modules):
+    """The fields, in order, that the google.rpc.BadRequest of the INVALID_ARGUMENT `fn` fails with
+    names; AssertionError when it succeeds or fails otherwise."""
+    import grpc
+    try:
+        fn()
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
+        bad = modules.details.BadRequest()
+        assert any(d.Unpack(bad) for d in status_details(e, modules.status).details if d.Is(bad.DESCRIPTOR))
+        return [v.field for v in bad.field_violations]
+    raise AssertionError("accepted")

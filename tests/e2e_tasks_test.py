@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import Crmd, check, generate_protos, mint_token, status_details, summary, unary  # noqa: E402
+from crm_testlib import Crmd, check, code_of, fields_of, generate_protos, mint_token, summary, unary  # noqa: E402
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
 
@@ -89,22 +89,8 @@ def main():
         return (t.due_time.ToDatetime(datetime.timezone.utc) - datetime.datetime.now(datetime.timezone.utc)) \
             .total_seconds() / 3600
 
-    def code_of(fn):
-        try:
-            fn()
-        except grpc.RpcError as e:
-            return e.code()
-        raise AssertionError("accepted")
-
     def field_of(fn):
-        try:
-            fn()
-        except grpc.RpcError as e:
-            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (e.code(), e.details())
-            bad = m.details.BadRequest()
-            assert any(d.Unpack(bad) for d in status_details(e, m.status).details if d.Is(bad.DESCRIPTOR))
-            return bad.field_violations[0].field
-        raise AssertionError("accepted")
+        return fields_of(fn, m)[0]
 
     state = {}
     crmd.start()

@@ -18,15 +18,6 @@ std::string WatchKey(absl::string_view id) { return absl::StrCat(kWatchedCustome
 // Customers whose referring records may need a reaction: in the recycle bin, purged or merged.
 bool Watched(const CustomerRef& r) { return r.deleted() || r.purged() || !r.merged_into().empty(); }
 
-template <typename T>
-absl::StatusOr<T> Payload(const common::v1::EventEnvelope& e) {
-  T m;
-  if (!e.payload().UnpackTo(&m)) {
-    return absl::DataLossError(absl::StrCat("customers event ", e.event_id(), " does not hold a ", e.event_type()));
-  }
-  return m;
-}
-
 bool Changed(const cv1::CustomerUpdated& u, absl::string_view field) {
   return std::find(u.changed_fields().begin(), u.changed_fields().end(), field) != u.changed_fields().end();
 }
@@ -48,12 +39,12 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
   const std::string& type = e.event_type();
   bool cause = true;  // the event changes deleted / purged / merged_into
   if (type == "crm.customers.v1.CustomerCreated") {
-    CRM_ASSIGN_OR_RETURN(auto c, Payload<cv1::CustomerCreated>(e));
+    CRM_ASSIGN_OR_RETURN(auto c, CustomersPayload<cv1::CustomerCreated>(e));
     ref.set_owner_id(c.profile().owner_id());
     ref.set_team_id(c.profile().team_id());
     cause = false;
   } else if (type == "crm.customers.v1.CustomerUpdated") {
-    CRM_ASSIGN_OR_RETURN(auto u, Payload<cv1::CustomerUpdated>(e));
+    CRM_ASSIGN_OR_RETURN(auto u, CustomersPayload<cv1::CustomerUpdated>(e));
     if (Changed(u, "owner_id")) ref.set_owner_id(u.profile().owner_id());
     if (Changed(u, "team_id")) ref.set_team_id(u.profile().team_id());
     cause = false;
@@ -62,7 +53,7 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
     ref.set_in_pool(true);
     cause = false;
   } else if (type == "crm.customers.v1.CustomerClaimed") {
-    CRM_ASSIGN_OR_RETURN(auto c, Payload<cv1::CustomerClaimed>(e));
+    CRM_ASSIGN_OR_RETURN(auto c, CustomersPayload<cv1::CustomerClaimed>(e));
     ref.set_owner_id(c.owner_id());
     if (!c.team_id().empty()) ref.set_team_id(c.team_id());
     ref.set_in_pool(false);
@@ -74,7 +65,7 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
   } else if (type == "crm.customers.v1.CustomerPurged") {
     ref.set_purged(true);
   } else if (type == "crm.customers.v1.CustomerMergedInto") {
-    CRM_ASSIGN_OR_RETURN(auto m, Payload<cv1::CustomerMergedInto>(e));
+    CRM_ASSIGN_OR_RETURN(auto m, CustomersPayload<cv1::CustomerMergedInto>(e));
     ref.set_merged_into(m.survivor_id());
   } else if (type == "crm.customers.v1.CustomerUnmerged") {
     ref.clear_merged_into();

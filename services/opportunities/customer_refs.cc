@@ -7,31 +7,19 @@
 #include "libs/eventlog/envelope.h"
 
 namespace crm::opportunities {
-namespace {
-
-namespace cv1 = crm::customers::v1;
-
-template <typename T>
-absl::StatusOr<T> Payload(const common::v1::EventEnvelope& e) {
-  T m;
-  if (!e.payload().UnpackTo(&m)) {
-    return absl::DataLossError(absl::StrCat("customers event ", e.event_id(), " does not hold a ", e.event_type()));
-  }
-  return m;
-}
-
-}  // namespace
 
 std::string ConversionOpportunityId(const std::string& lead_id) { return DerivedId("lead-conversions", lead_id); }
 
 namespace {
+
+namespace cv1 = crm::customers::v1;
 
 // A conversion asking for an opportunity that does not exist yet becomes a pending row (a
 // rebuild reads the opportunities topic first, so the row appears only when it is pending).
 absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const common::v1::EventEnvelope& e,
                              projection::Batch& batch) {
   if (e.event_type() != "crm.customers.v1.LeadConverted") return absl::OkStatus();
-  CRM_ASSIGN_OR_RETURN(auto c, Payload<cv1::LeadConverted>(e));
+  CRM_ASSIGN_OR_RETURN(auto c, CustomersPayload<cv1::LeadConverted>(e));
   if (!c.opportunity_requested()) return absl::OkStatus();
   std::string unused;
   absl::Status exists = db.Get(batch, absl::StrCat("o/", ConversionOpportunityId(e.aggregate_id())), &unused);
