@@ -126,7 +126,9 @@ class TicketEngineTest : public ::testing::Test {
   }
   // The ticket driven through the flow to closed by an admin at the clock's time.
   void Close(const v1::Ticket& t) {
-    if (Get(t).state() == "new") ASSERT_TRUE(Move(kAdmin, t, "start").ok());
+    if (Get(t).state() == "new") {
+      ASSERT_TRUE(Move(kAdmin, t, "start").ok());
+    }
     ASSERT_TRUE(Set(kAdmin, t, "resolution", Text("更换主板后正常")).ok());
     ASSERT_TRUE(Move(kAdmin, t, "resolve").ok());
     ASSERT_TRUE(Move(kAdmin, t, "close").ok());
@@ -345,7 +347,7 @@ TEST_F(TicketEngineTest, EvaluateSlaRecomputesAPastPeriodUnderAnotherPolicy) {
     Close(*t);
   }
   clock_.Set(At(20, 9));
-  Create(kRep);  // outside the period
+  ASSERT_TRUE(Create(kRep).ok());  // outside the period
   v1::EvaluateSlaRequest req;
   req.set_ticket_type("ticketTypes/repair");
   *req.mutable_start_time() = ToProto(At(1, 0));
