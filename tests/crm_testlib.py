@@ -62,7 +62,7 @@ def generate_protos(work, protoc, proto_root, google_protos):
               "crm/customers/v1/customers_service.proto", "crm/opportunities/v1/opportunities_events.proto",
               "crm/opportunities/v1/opportunities_service.proto", "crm/tasks/v1/tasks_events.proto",
               "crm/tasks/v1/tasks_service.proto", "crm/tickets/v1/tickets_events.proto",
-              "crm/tickets/v1/tickets_service.proto"]
+              "crm/tickets/v1/tickets_service.proto", "crm/analytics/v1/analytics_service.proto"]
     subprocess.run([protoc, f"--python_out={gen}", f"-I{proto_root}", "-I/usr/include"] + protos, check=True)
     subprocess.run([protoc, f"--python_out={gen}", f"-I{google_protos}", "-I/usr/include",
                     "google/rpc/status.proto", "google/rpc/error_details.proto"], check=True)
@@ -87,6 +87,7 @@ def generate_protos(work, protoc, proto_root, google_protos):
         task_evs = importlib.import_module("crm.tasks.v1.tasks_events_pb2")
         tickets = importlib.import_module("crm.tickets.v1.tickets_service_pb2")
         ticket_evs = importlib.import_module("crm.tickets.v1.tickets_events_pb2")
+        analytics = importlib.import_module("crm.analytics.v1.analytics_service_pb2")
         status = importlib.import_module("google.rpc.status_pb2")
         details = importlib.import_module("google.rpc.error_details_pb2")
         health = importlib.import_module("crm_test_health.health_pb2")

@@ -228,6 +228,32 @@ def main():
               recycle_bin_flags_open_opportunities)
         check("a lead converted with an opportunity requested gets exactly one", lead_conversion_creates_one_opportunity)
         check("bad input is INVALID_ARGUMENT naming the field", bad_input_names_the_field)
+
+        def the_funnel_counts_them_now_and_as_of_before():
+            import datetime
+            import grpc
+            an = m.analytics
+            now = datetime.datetime.now(datetime.timezone.utc)
+            req = an.GetFunnelReportRequest()
+            req.start_time.FromDatetime(now - datetime.timedelta(hours=1))
+            req.end_time.FromDatetime(now + datetime.timedelta(hours=1))
+
+            def funnel(r, md=admin):
+                return call("crm.analytics.v1.AnalyticsService", "GetFunnelReport", r, an.FunnelReport, md)
+            r = funnel(req)
+            assert r.opportunities >= 3 and r.won >= 1, r
+            assert r.stages and r.stages[0].stage_id == "initial_contact", r
+            assert r.stages[0].reached == r.opportunities, r
+            req.as_of.FromDatetime(now - datetime.timedelta(minutes=59))
+            assert funnel(req).opportunities == 0
+            req.ClearField("as_of")
+            req.scope = an.REPORT_SCOPE_ALL
+            try:
+                funnel(req, rep)
+                raise AssertionError("a rep saw every team's funnel")
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
+        check("the analytics funnel counts them now, and nothing as of before", the_funnel_counts_them_now_and_as_of_before)
         def crmctl_sells_and_collects():
             env = dict(os.environ, CRM_ADDR=f"127.0.0.1:{port}", CRM_TOKEN=mint_token(key, "u1", "rep", "east"))
 

@@ -22,6 +22,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/token.h"
 #include "libs/eventlog/embedded_log.h"
+#include "services/analytics/analytics_engine.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
 #include "services/tasks/task_engine.h"
@@ -537,7 +538,8 @@ int main(int argc, char** argv) {
         {"customers", crm::customers::CustomerEngine::Spec(crm::customers::kTopic, crm::customers::kPartitions)},
         {"opportunities", crm::opportunities::OpportunityEngine::Spec({.clock = crm::SystemClock::Get()})},
         {"tasks", crm::tasks::TaskEngine::Spec({.clock = crm::SystemClock::Get()})},
-        {"tickets", crm::tickets::TicketEngine::Spec({.clock = crm::SystemClock::Get()})}};
+        {"tickets", crm::tickets::TicketEngine::Spec({.clock = crm::SystemClock::Get()})},
+        {"analytics", crm::analytics::AnalyticsEngine::Spec({.clock = crm::SystemClock::Get()})}};
     for (const auto& [service, spec] : specs) {
       const absl::Time t0 = absl::Now();
       auto n = crm::projection::RebuildAndSwap(**log, spec, data_dir + "/" + service);

@@ -18,7 +18,8 @@ cat <<MSG
   gRPC     127.0.0.1:$port   (health, reflection, crm.customers.v1: CustomerService, LeadService;
                              crm.opportunities.v1: OpportunityService, QuoteService, ContractService;
                              crm.tasks.v1: TaskService, AutomationService;
-                             crm.tickets.v1: TicketTypeService, TicketService, SlaService)
+                             crm.tickets.v1: TicketTypeService, TicketService, SlaService;
+                             crm.analytics.v1: AnalyticsService)
   metrics  http://127.0.0.1:$metrics/metrics
 
   Try it from another terminal:

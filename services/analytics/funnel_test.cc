@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_testing.h"
@@ -17,6 +18,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rebuild.h"
+#include "services/analytics/analytics_engine.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
 
@@ -205,6 +207,62 @@ TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutTher
   ASSERT_EQ(then->stages.size(), 4u) << Describe(*then);
   EXPECT_EQ(then->stages[3].reached, 1);
   EXPECT_EQ(then->stages[1].stays_ended, 1);  // only A had left 需求分析
+}
+
+// The engine over live followers: scopes by role, read-your-writes with the opportunity's
+// consistency token, and bad input named.
+TEST_F(FunnelTest, TheEngineScopesByRoleAndReadsItsWrites) {
+  int64_t rebuilt = 0;
+  auto db = *projection::OpenProjections(*log_, AnalyticsEngine::Spec({.clock = &clock_}), dir_ + "/live", &rebuilt);
+  auto engine = AnalyticsEngine::Open(log_.get(), db.get(), {.clock = &clock_});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const Caller rep2{"u2", "rep", "east"}, manager{"m1", "manager", "east"}, west{"m2", "manager", "west"},
+      admin{"a1", "admin", ""};
+  std::string token;
+  for (const Caller& owner : {kRep, rep2}) {
+    customers::v1::CreateCustomerRequest cr;
+    cr.mutable_customer()->set_display_name(absl::StrCat("客户", owner.user_id));
+    cr.mutable_customer()->set_phone(owner.user_id == "u1" ? "13812345670" : "13812345671");
+    auto cu = Call(customers_.get(), &customers::CustomerEngine::Create, owner, cr);
+    ASSERT_TRUE(cu.ok()) << cu.status();
+    ov1::CreateOpportunityRequest req;
+    req.mutable_opportunity()->set_customer(cu->name());
+    req.mutable_opportunity()->set_title("智能仓储系统");
+    req.mutable_opportunity()->mutable_amount()->set_amount_minor(10000);
+    req.set_min_consistency_token(cu->consistency_token());
+    auto o = Call(opportunities_.get(), &opportunities::OpportunityEngine::CreateOpportunity, owner, req);
+    ASSERT_TRUE(o.ok()) << o.status();
+    token = o->consistency_token();
+  }
+  absl::Notification caught_up;
+  (*engine)->AfterToken(token, "min_consistency_token", absl::Now() + absl::Seconds(10),
+                        [&](absl::Status s) {
+                          EXPECT_TRUE(s.ok()) << s;
+                          caught_up.Notify();
+                        });
+  caught_up.WaitForNotification();
+  v1::GetFunnelReportRequest req;
+  *req.mutable_start_time() = ToProto(At(1, 0));
+  *req.mutable_end_time() = ToProto(At(2, 0));
+  auto opps = [&](const Caller& c, v1::ReportScope scope = v1::REPORT_SCOPE_UNSPECIFIED) -> absl::StatusOr<int64_t> {
+    v1::GetFunnelReportRequest r = req;
+    r.set_scope(scope);
+    auto got = (*engine)->GetFunnelReport(c, r, absl::Now() + absl::Seconds(5));
+    if (!got.ok()) return got.status();
+    return got->opportunities();
+  };
+  EXPECT_EQ(*opps(kRep), 1);
+  EXPECT_EQ(*opps(manager), 2);
+  EXPECT_EQ(*opps(west), 0);
+  EXPECT_EQ(*opps(admin), 2);
+  EXPECT_EQ(opps(kRep, v1::REPORT_SCOPE_TEAM).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(opps(manager, v1::REPORT_SCOPE_ALL).status().code(), absl::StatusCode::kPermissionDenied);
+  // As of before they were recorded: nothing.
+  *req.mutable_as_of() = ToProto(At(1, 8));
+  EXPECT_EQ(*opps(admin), 0);
+  req.clear_start_time();
+  EXPECT_EQ(crm::testing::FieldOf(opps(admin).status()), "start_time");
+  engine->reset();
 }
 
 }  // namespace

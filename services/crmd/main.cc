@@ -1,5 +1,5 @@
 // crmd: every service in one process on the embedded log (DESIGN §6): customers,
-// opportunities, tasks and tickets so far.
+// opportunities, tasks, tickets and analytics (its funnel report so far).
 #include <filesystem>
 
 #include "CLI/CLI.hpp"
@@ -9,6 +9,7 @@
 #include "libs/server/logging.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
+#include "services/analytics/analytics_host.h"
 #include "services/customers/customers_host.h"
 #include "services/opportunities/opportunities_host.h"
 #include "services/tasks/tasks_host.h"
@@ -79,10 +80,16 @@ int main(int argc, char** argv) {
       {.dir = data_dir + "/tickets", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
        .scheduler_interval = absl::Seconds(scheduler_seconds)});
   if (!tickets.ok()) crm::server::ExitWithError(std::string(tickets.status().message()));
+  auto analytics = crm::analytics::AnalyticsHost::Open(
+      log->get(), &runtime,
+      {.dir = data_dir + "/analytics", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
+       .scheduler_interval = absl::Seconds(scheduler_seconds)});
+  if (!analytics.ok()) crm::server::ExitWithError(std::string(analytics.status().message()));
   std::vector<grpc::Service*> services = (*customers)->services();
   for (grpc::Service* s : (*opportunities)->services()) services.push_back(s);
   for (grpc::Service* s : (*tasks)->services()) services.push_back(s);
   for (grpc::Service* s : (*tickets)->services()) services.push_back(s);
+  for (grpc::Service* s : (*analytics)->services()) services.push_back(s);
   if (auto s = runtime.Start(services); !s.ok()) {
     crm::server::ExitWithError(std::string(s.message()));
   }
@@ -90,6 +97,7 @@ int main(int argc, char** argv) {
   (*opportunities)->StartLoops();
   (*tasks)->StartLoops();
   (*tickets)->StartLoops();
+  (*analytics)->StartLoops();
 
   crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", listen,
                                     "), metrics on port ", m->port(), ", data in ", data_dir));
@@ -98,6 +106,7 @@ int main(int argc, char** argv) {
   const absl::Time t0_stop = absl::Now();
   runtime.Shutdown();
   const absl::Time t1_stop = absl::Now();
+  analytics->reset();
   tickets->reset();
   tasks->reset();
   opportunities->reset();

@@ -1,0 +1,9 @@
+#include "services/analytics/analytics_service.h"
+
+#include "libs/server/serve.h"
+
+namespace crm::analytics {
+
+CRM_SERVE_READ(AnalyticsService, GetFunnelReport, v1::GetFunnelReportRequest, v1::FunnelReport, GetFunnelReport)
+
+}  // namespace crm::analytics

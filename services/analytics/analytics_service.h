@@ -1,0 +1,25 @@
+#ifndef CRM_SERVICES_ANALYTICS_ANALYTICS_SERVICE_H_
+#define CRM_SERVICES_ANALYTICS_ANALYTICS_SERVICE_H_
+
+#include "crm/analytics/v1/analytics_service.grpc.pb.h"
+#include "libs/server/runtime.h"
+#include "services/analytics/analytics_engine.h"
+
+namespace crm::analytics {
+
+// gRPC face of AnalyticsEngine: proto in, proto out, absl::Status -> grpc::Status. No rules.
+// `engine` and `runtime` must outlive it.
+class AnalyticsService final : public v1::AnalyticsService::CallbackService {
+ public:
+  AnalyticsService(AnalyticsEngine* engine, server::Runtime* runtime) : engine_(engine), runtime_(runtime) {}
+  grpc::ServerUnaryReactor* GetFunnelReport(grpc::CallbackServerContext* ctx, const v1::GetFunnelReportRequest* req,
+                                            v1::FunnelReport* resp) override;
+
+ private:
+  AnalyticsEngine* engine_;
+  server::Runtime* runtime_;
+};
+
+}  // namespace crm::analytics
+
+#endif  // CRM_SERVICES_ANALYTICS_ANALYTICS_SERVICE_H_
