@@ -72,7 +72,7 @@ absl::StatusOr<v1::FunnelReport> AnalyticsEngine::GetFunnelReport(const Caller& 
   q.pipeline_id = req.pipeline_id();
   q.owner_id = req.owner_id();
   q.team_id = req.team_id();
-  v1::ReportScope scope;
+  v1::ReportScope scope = v1::REPORT_SCOPE_UNSPECIFIED;
   CRM_RETURN_IF_ERROR(Scope(c, req.scope(), &q, &scope));
   CRM_ASSIGN_OR_RETURN(FunnelReport r, Funnel(db_->db(), q));
   v1::FunnelReport out;
