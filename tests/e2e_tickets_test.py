@@ -244,6 +244,29 @@ def main():
                         kt.ListTicketsResponse, "admin")
             assert [x.name for x in r.tickets] == [t.name], r
 
+        def analytics_counts_the_tickets_by_day():
+            an = m.analytics
+            now = datetime.datetime.now(datetime.timezone.utc)
+            req = an.GetTicketsReportRequest(group_by=an.GROUP_BY_DAY, ticket_type="ticketTypes/repair")
+            req.start_time.FromDatetime(now - datetime.timedelta(days=1))
+            req.end_time.FromDatetime(now + datetime.timedelta(days=1))
+
+            def report(r, who="manager"):
+                return call("crm.analytics.v1.AnalyticsService", "GetTicketsReport", r, an.TicketsReport, who)
+            r = report(req)
+            # Team east: every ticket of this test; the first one closed, none breached yet.
+            assert r.opened == len(state["acked"]) and r.closed == 1, r
+            assert r.resolution_compliance_percent == 100 and len(r.periods) in (2, 3), r
+            assert sum(p.opened for p in r.periods) == r.opened
+            req.as_of.FromDatetime(now - datetime.timedelta(hours=2))
+            assert report(req).opened == 0
+            req.ClearField("as_of")
+            req.scope = an.REPORT_SCOPE_ALL
+            assert code_of(lambda: report(req)) == grpc.StatusCode.PERMISSION_DENIED
+            req.scope = an.REPORT_SCOPE_UNSPECIFIED
+            req.ticket_type = "repair"
+            assert sorted_fields(lambda: report(req)) == ["ticket_type"]
+
         def acknowledged_tickets_survive_kill_9_a_restart_and_a_rebuild():
             before = {n: get(kt.Ticket(name=n)) for n in state["acked"]}
             crmd.stop(signal.SIGKILL)
@@ -277,6 +300,7 @@ def main():
              open_tickets_migrate_to_a_new_version_with_a_mapping),
             ("a linked customer merged away hands over its tickets",
              a_linked_customer_merged_away_hands_over_its_tickets),
+            ("analytics counts the tickets by day", analytics_counts_the_tickets_by_day),
             ("acknowledged tickets survive kill -9, a restart and a rebuild",
              acknowledged_tickets_survive_kill_9_a_restart_and_a_rebuild),
         ]:

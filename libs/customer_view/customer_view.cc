@@ -6,6 +6,7 @@
 #include "crm/common/v1/customer_ref.pb.h"
 #include "crm/customers/v1/customers_events.pb.h"
 #include "libs/common/status_macros.h"
+#include "libs/eventlog/envelope.h"
 
 namespace crm {
 namespace {
@@ -39,12 +40,12 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
   const std::string& type = e.event_type();
   bool cause = true;  // the event changes deleted / purged / merged_into
   if (type == "crm.customers.v1.CustomerCreated") {
-    CRM_ASSIGN_OR_RETURN(auto c, CustomersPayload<cv1::CustomerCreated>(e));
+    CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<cv1::CustomerCreated>(e));
     ref.set_owner_id(c.profile().owner_id());
     ref.set_team_id(c.profile().team_id());
     cause = false;
   } else if (type == "crm.customers.v1.CustomerUpdated") {
-    CRM_ASSIGN_OR_RETURN(auto u, CustomersPayload<cv1::CustomerUpdated>(e));
+    CRM_ASSIGN_OR_RETURN(auto u, eventlog::PayloadAs<cv1::CustomerUpdated>(e));
     if (Changed(u, "owner_id")) ref.set_owner_id(u.profile().owner_id());
     if (Changed(u, "team_id")) ref.set_team_id(u.profile().team_id());
     cause = false;
@@ -53,7 +54,7 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
     ref.set_in_pool(true);
     cause = false;
   } else if (type == "crm.customers.v1.CustomerClaimed") {
-    CRM_ASSIGN_OR_RETURN(auto c, CustomersPayload<cv1::CustomerClaimed>(e));
+    CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<cv1::CustomerClaimed>(e));
     ref.set_owner_id(c.owner_id());
     if (!c.team_id().empty()) ref.set_team_id(c.team_id());
     ref.set_in_pool(false);
@@ -65,7 +66,7 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
   } else if (type == "crm.customers.v1.CustomerPurged") {
     ref.set_purged(true);
   } else if (type == "crm.customers.v1.CustomerMergedInto") {
-    CRM_ASSIGN_OR_RETURN(auto m, CustomersPayload<cv1::CustomerMergedInto>(e));
+    CRM_ASSIGN_OR_RETURN(auto m, eventlog::PayloadAs<cv1::CustomerMergedInto>(e));
     ref.set_merged_into(m.survivor_id());
   } else if (type == "crm.customers.v1.CustomerUnmerged") {
     ref.clear_merged_into();

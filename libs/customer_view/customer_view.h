@@ -11,7 +11,6 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "crm/common/v1/envelope.pb.h"
 #include "libs/projection/projection_db.h"
 
@@ -30,16 +29,6 @@ struct CustomerView {
   // The customers event that last changed deleted / merged_into (the reactions' cause).
   std::string cause_event_id;
 };
-
-// The payload of a customers-topic event as `T`; DATA_LOSS when it holds something else.
-template <typename T>
-absl::StatusOr<T> CustomersPayload(const common::v1::EventEnvelope& e) {
-  T m;
-  if (!e.payload().UnpackTo(&m)) {
-    return absl::DataLossError(absl::StrCat("customers event ", e.event_id(), " does not hold a ", e.event_type()));
-  }
-  return m;
-}
 
 // The CustomerRef row of customer `id`.
 std::string CustomerRefRow(absl::string_view id);

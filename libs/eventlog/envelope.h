@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "crm/common/v1/envelope.pb.h"
 #include "libs/eventlog/log.h"
@@ -40,6 +41,17 @@ Message ToMessage(const EventEnvelope& e, absl::string_view source);
 
 // Lower-case hex of a binary hash.
 std::string HexHash(absl::string_view hash);
+
+// The payload of `e` as `T`; DATA_LOSS naming the event when it holds something else.
+template <typename T>
+absl::StatusOr<T> PayloadAs(const common::v1::EventEnvelope& e) {
+  T m;
+  if (!e.payload().UnpackTo(&m)) {
+    return absl::DataLossError(absl::StrCat("event ", e.event_id(), " (", e.event_type(), ") does not hold a ",
+                                            T::descriptor()->full_name()));
+  }
+  return m;
+}
 
 }  // namespace crm::eventlog
 

@@ -1,10 +1,12 @@
 #include "services/analytics/analytics_engine.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "services/analytics/funnel.h"
+#include "services/analytics/tickets_report.h"
 
 namespace crm::analytics {
 
@@ -28,13 +30,15 @@ projection::ProjectionSpec AnalyticsEngine::Spec(const Options& o) {
   projection::ProjectionSpec spec;
   spec.version = kProjectionVersion;
   spec.sources.push_back(projection::FoldSource(o.opportunities_topic, false, 0, &ApplyOpportunitiesRecord));
+  spec.sources.push_back(projection::FoldSource(o.tickets_topic, false, 0, &ApplyTicketsRecord));
   return spec;
 }
 
 namespace {
 
 // The owner and team filters the caller's role allows for `scope`, and the scope applied.
-absl::Status Scope(const Caller& c, v1::ReportScope scope, FunnelQuery* q, v1::ReportScope* applied) {
+absl::Status Scope(const Caller& c, v1::ReportScope scope, std::string* owner_id, std::string* team_id,
+                   v1::ReportScope* applied) {
   if (!v1::ReportScope_IsValid(scope)) return InvalidFieldError("scope", "is not a ReportScope");
   const bool all = IsPrivileged(c);
   if (scope == v1::REPORT_SCOPE_UNSPECIFIED) {
@@ -45,14 +49,14 @@ absl::Status Scope(const Caller& c, v1::ReportScope scope, FunnelQuery* q, v1::R
     return absl::PermissionDeniedError("a rep sees their own figures; managers their team's");
   }
   if (scope == v1::REPORT_SCOPE_OWN) {
-    if (!q->owner_id.empty() && q->owner_id != c.user_id && !all) {
+    if (!owner_id->empty() && *owner_id != c.user_id && !all) {
       return absl::PermissionDeniedError("a rep sees their own figures");
     }
-    if (q->owner_id.empty()) q->owner_id = c.user_id;
+    if (owner_id->empty()) *owner_id = c.user_id;
   }
   if (scope == v1::REPORT_SCOPE_TEAM && !all) {
-    if (!q->team_id.empty() && q->team_id != c.team) return absl::PermissionDeniedError("a manager sees their team's figures");
-    q->team_id = c.team;
+    if (!team_id->empty() && *team_id != c.team) return absl::PermissionDeniedError("a manager sees their team's figures");
+    *team_id = c.team;
   }
   *applied = scope;
   return absl::OkStatus();
@@ -73,7 +77,7 @@ absl::StatusOr<v1::FunnelReport> AnalyticsEngine::GetFunnelReport(const Caller& 
   q.owner_id = req.owner_id();
   q.team_id = req.team_id();
   v1::ReportScope scope = v1::REPORT_SCOPE_UNSPECIFIED;
-  CRM_RETURN_IF_ERROR(Scope(c, req.scope(), &q, &scope));
+  CRM_RETURN_IF_ERROR(Scope(c, req.scope(), &q.owner_id, &q.team_id, &scope));
   CRM_ASSIGN_OR_RETURN(FunnelReport r, Funnel(db_->db(), q));
   v1::FunnelReport out;
   out.set_opportunities(r.opportunities);
@@ -91,6 +95,53 @@ absl::StatusOr<v1::FunnelReport> AnalyticsEngine::GetFunnelReport(const Caller& 
     st->set_average_stay_seconds(absl::ToInt64Seconds(s.average_stay));
     st->set_stays_ended(s.stays_ended);
   }
+  *out.mutable_as_of() = ToProto(q.as_of);
+  out.set_scope(scope);
+  return out;
+}
+
+absl::StatusOr<v1::TicketsReport> AnalyticsEngine::GetTicketsReport(const Caller& c,
+                                                                    const v1::GetTicketsReportRequest& req, absl::Time) {
+  if (!req.has_start_time()) return InvalidFieldError("start_time", "is required");
+  if (!req.has_end_time()) return InvalidFieldError("end_time", "is required");
+  TicketsQuery q;
+  q.from = FromProto(req.start_time());
+  q.to = FromProto(req.end_time());
+  if (q.to <= q.from) return InvalidFieldError("end_time", "must be after start_time");
+  if (!v1::GroupBy_IsValid(req.group_by())) return InvalidFieldError("group_by", "is not a GroupBy");
+  q.group_by = req.group_by() == v1::GROUP_BY_WEEK    ? Period::kWeek
+               : req.group_by() == v1::GROUP_BY_MONTH ? Period::kMonth
+                                                      : Period::kDay;
+  if (q.group_by == Period::kDay && q.to - q.from > absl::Hours(24 * 10000)) {
+    return InvalidFieldError("group_by", "more than 10000 days: group by week or month");
+  }
+  q.as_of = req.has_as_of() ? FromProto(req.as_of()) : options_.clock->Now();
+  if (!req.ticket_type().empty()) {
+    constexpr absl::string_view kPrefix = "ticketTypes/";
+    if (!absl::StartsWith(req.ticket_type(), kPrefix) || req.ticket_type().size() == kPrefix.size()) {
+      return InvalidFieldError("ticket_type", "must be ticketTypes/{id}");
+    }
+    q.type_id = req.ticket_type().substr(kPrefix.size());
+  }
+  q.owner_id = req.owner_id();
+  q.team_id = req.team_id();
+  v1::ReportScope scope = v1::REPORT_SCOPE_UNSPECIFIED;
+  CRM_RETURN_IF_ERROR(Scope(c, req.scope(), &q.owner_id, &q.team_id, &scope));
+  CRM_ASSIGN_OR_RETURN(TicketsReport r, Tickets(db_->db(), q));
+  v1::TicketsReport out;
+  for (const TicketsBucket& b : r.buckets) {
+    auto* p = out.add_periods();
+    *p->mutable_start_time() = ToProto(b.start);
+    p->set_opened(b.opened);
+    p->set_closed(b.closed);
+    p->set_first_response_breaches(b.first_response_breaches);
+    p->set_resolution_breaches(b.resolution_breaches);
+  }
+  out.set_opened(r.opened);
+  out.set_closed(r.closed);
+  out.set_first_response_breaches(r.first_response_breaches);
+  out.set_resolution_breaches(r.resolution_breaches);
+  out.set_resolution_compliance_percent(r.resolution_compliance_percent);
   *out.mutable_as_of() = ToProto(q.as_of);
   out.set_scope(scope);
   return out;

@@ -17,8 +17,9 @@
 
 namespace crm::analytics {
 
-// Version of the read-model code (funnel.cc). Bump it with any change to the rows.
-inline constexpr int64_t kProjectionVersion = 1;
+// Version of the read-model code (funnel.cc, tickets_report.cc). Bump it with any change to
+// the rows.
+inline constexpr int64_t kProjectionVersion = 2;  // 2: the tickets topic
 
 // The analytics service without the gRPC server around it: it owns no aggregate and no topic;
 // followers keep its read models of the other services' topics, and reports read them.
@@ -27,6 +28,7 @@ class AnalyticsEngine {
  public:
   struct Options {
     std::string opportunities_topic = "crm.opportunities.events.v1";
+    std::string tickets_topic = "crm.tickets.events.v1";
     // "now" for reports without as_of. Required.
     Clock* clock = nullptr;
   };
@@ -38,6 +40,8 @@ class AnalyticsEngine {
 
   absl::StatusOr<v1::FunnelReport> GetFunnelReport(const Caller& c, const v1::GetFunnelReportRequest& req,
                                                    absl::Time deadline);
+  absl::StatusOr<v1::TicketsReport> GetTicketsReport(const Caller& c, const v1::GetTicketsReportRequest& req,
+                                                     absl::Time deadline);
 
   void AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,
                   absl::AnyInvocable<void(absl::Status)> done) {

@@ -14,6 +14,8 @@ class AnalyticsService final : public v1::AnalyticsService::CallbackService {
   AnalyticsService(AnalyticsEngine* engine, server::Runtime* runtime) : engine_(engine), runtime_(runtime) {}
   grpc::ServerUnaryReactor* GetFunnelReport(grpc::CallbackServerContext* ctx, const v1::GetFunnelReportRequest* req,
                                             v1::FunnelReport* resp) override;
+  grpc::ServerUnaryReactor* GetTicketsReport(grpc::CallbackServerContext* ctx, const v1::GetTicketsReportRequest* req,
+                                             v1::TicketsReport* resp) override;
 
  private:
   AnalyticsEngine* engine_;

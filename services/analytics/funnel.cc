@@ -24,13 +24,6 @@ using v1::StageVisitFact;
 constexpr char kVisitPrefix[] = "av/";
 constexpr char kPipelinePrefix[] = "ap/";
 
-template <typename T>
-absl::StatusOr<T> Payload(const common::v1::EventEnvelope& e) {
-  T m;
-  if (!e.payload().UnpackTo(&m)) return absl::DataLossError(absl::StrCat("bad payload of ", e.event_type()));
-  return m;
-}
-
 // Applies one opportunity event to its fact and its stage visits.
 class Folder {
  public:
@@ -43,7 +36,7 @@ class Folder {
     if (e_.aggregate_version() <= f_.version()) return absl::OkStatus();  // applied already
     const std::string& type = e_.event_type();
     if (type == ov1::OpportunityCreated::descriptor()->full_name()) {
-      CRM_ASSIGN_OR_RETURN(auto c, Payload<ov1::OpportunityCreated>(e_));
+      CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<ov1::OpportunityCreated>(e_));
       f_.set_pipeline_id(c.pipeline_id());
       f_.set_owner_id(c.profile().owner_id());
       f_.set_team_id(c.profile().team_id());
@@ -51,7 +44,7 @@ class Folder {
       f_.set_currency(c.profile().amount().currency());
       CRM_RETURN_IF_ERROR(Enter(c.stage_id(), ""));
     } else if (type == ov1::OpportunityUpdated::descriptor()->full_name()) {
-      CRM_ASSIGN_OR_RETURN(auto u, Payload<ov1::OpportunityUpdated>(e_));
+      CRM_ASSIGN_OR_RETURN(auto u, eventlog::PayloadAs<ov1::OpportunityUpdated>(e_));
       for (const auto& field : u.changed_fields()) {
         if (field == "owner_id") f_.set_owner_id(u.profile().owner_id());
         if (field == "team_id") f_.set_team_id(u.profile().team_id());
@@ -61,20 +54,20 @@ class Folder {
         }
       }
     } else if (type == ov1::OpportunityStageChanged::descriptor()->full_name()) {
-      CRM_ASSIGN_OR_RETURN(auto m, Payload<ov1::OpportunityStageChanged>(e_));
+      CRM_ASSIGN_OR_RETURN(auto m, eventlog::PayloadAs<ov1::OpportunityStageChanged>(e_));
       CRM_RETURN_IF_ERROR(Leave(m.to_stage_id(), m.backwards()));
       CRM_RETURN_IF_ERROR(Enter(m.to_stage_id(), ""));
     } else if (type == ov1::OpportunityWon::descriptor()->full_name()) {
-      CRM_ASSIGN_OR_RETURN(auto w, Payload<ov1::OpportunityWon>(e_));
+      CRM_ASSIGN_OR_RETURN(auto w, eventlog::PayloadAs<ov1::OpportunityWon>(e_));
       if (w.has_amount() && w.amount().amount_minor() > 0) f_.set_amount_minor(w.amount().amount_minor());
       CRM_RETURN_IF_ERROR(Leave(w.stage_id(), false));
       CRM_RETURN_IF_ERROR(Enter(w.stage_id(), "WON"));
     } else if (type == ov1::OpportunityLost::descriptor()->full_name()) {
-      CRM_ASSIGN_OR_RETURN(auto l, Payload<ov1::OpportunityLost>(e_));
+      CRM_ASSIGN_OR_RETURN(auto l, eventlog::PayloadAs<ov1::OpportunityLost>(e_));
       CRM_RETURN_IF_ERROR(Leave(l.stage_id(), false));
       CRM_RETURN_IF_ERROR(Enter(l.stage_id(), "LOST"));
     } else if (type == ov1::OpportunityReopened::descriptor()->full_name()) {
-      CRM_ASSIGN_OR_RETURN(auto r, Payload<ov1::OpportunityReopened>(e_));
+      CRM_ASSIGN_OR_RETURN(auto r, eventlog::PayloadAs<ov1::OpportunityReopened>(e_));
       CRM_RETURN_IF_ERROR(Enter(r.stage_id(), ""));
     }
     f_.set_version(e_.aggregate_version());
@@ -136,7 +129,7 @@ absl::Status ApplyOpportunitiesRecord(projection::ProjectionDb& db, const eventl
                                       projection::Batch& batch) {
   CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope e, eventlog::DecodeEnvelope(record.value));
   if (e.event_type() == ov1::PipelinesSet::descriptor()->full_name()) {
-    CRM_ASSIGN_OR_RETURN(auto set, Payload<ov1::PipelinesSet>(e));
+    CRM_ASSIGN_OR_RETURN(auto set, eventlog::PayloadAs<ov1::PipelinesSet>(e));
     for (const auto& p : set.pipelines()) {
       v1::PipelineFact f;
       f.set_id(p.id());

@@ -19,6 +19,7 @@
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rebuild.h"
 #include "services/analytics/analytics_engine.h"
+#include "services/analytics/analytics_testing.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
 
@@ -72,21 +73,8 @@ class FunnelTest : public ::testing::Test {
 
   // The analytics rows built from the opportunities topic, only what was recorded by `cut`.
   std::unique_ptr<projection::ProjectionDb> Build(absl::Time cut) {
-    projection::ProjectionSpec spec;
-    spec.version = 1;
-    spec.sources.push_back({.topic = kOpportunitiesTopic, .owned = false, .partitions = 0,
-                            .apply = [cut](projection::ProjectionDb* db) -> projection::ProjectionDb::ApplyFn {
-                              return [db, cut](const eventlog::Record& r, projection::Batch& b) -> absl::Status {
-                                auto e = eventlog::DecodeEnvelope(r.value);
-                                if (!e.ok()) return e.status();
-                                if (projection::RecordedAt(*e) > cut) return absl::OkStatus();
-                                return ApplyOpportunitiesRecord(*db, r, b);
-                              };
-                            }});
-    const std::string path = absl::StrCat(dir_, "/analytics-", builds_++);
-    auto n = projection::Rebuild(*log_, spec, path);
-    EXPECT_TRUE(n.ok()) << n.status();
-    return *projection::ProjectionDb::Open({.path = path});
+    return testing::BuildCut(*log_, kOpportunitiesTopic, &ApplyOpportunitiesRecord, cut,
+                             absl::StrCat(dir_, "/analytics-", builds_++));
   }
 
   // Runs `steps` in time order, each at its moment on the manual clock.

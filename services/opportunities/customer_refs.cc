@@ -19,7 +19,7 @@ namespace cv1 = crm::customers::v1;
 absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const common::v1::EventEnvelope& e,
                              projection::Batch& batch) {
   if (e.event_type() != "crm.customers.v1.LeadConverted") return absl::OkStatus();
-  CRM_ASSIGN_OR_RETURN(auto c, CustomersPayload<cv1::LeadConverted>(e));
+  CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<cv1::LeadConverted>(e));
   if (!c.opportunity_requested()) return absl::OkStatus();
   std::string unused;
   absl::Status exists = db.Get(batch, absl::StrCat("o/", ConversionOpportunityId(e.aggregate_id())), &unused);
