@@ -8,6 +8,8 @@
 #include "absl/status/statusor.h"
 #include "crm/common/v1/envelope.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "libs/common/request.h"
+#include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "rocksdb/db.h"
 
@@ -34,6 +36,19 @@ void FillResourceEvent(const common::v1::EventEnvelope& env, ResourceEvent* out)
   jo.preserve_proto_field_names = true;
   std::string json;
   if (google::protobuf::util::MessageToJsonString(env.payload(), &json, jo).ok()) out->set_payload_json(json);
+}
+
+// A ListEvents page (any service's response with `events` and `next_page_token`) of aggregate
+// `id`, now at `version`, after `offset`; the next page token (for `parent`) while more remain.
+template <typename Response>
+absl::StatusOr<Response> EventsPage(rocksdb::DB* db, const std::string& id, int64_t version, int64_t offset,
+                                    int32_t page_size, const std::string& parent) {
+  CRM_ASSIGN_OR_RETURN(auto page, HistoryPage(db, id, offset, page_size));
+  Response resp;
+  for (const auto& env : page) FillResourceEvent(env, resp.add_events());
+  const int64_t last = offset + resp.events_size();
+  if (last < version) resp.set_next_page_token(PageToken(last, parent));
+  return resp;
 }
 
 }  // namespace crm::projection

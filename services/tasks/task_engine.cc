@@ -567,12 +567,7 @@ absl::StatusOr<v1::ListEventsResponse> TaskEngine::ListEvents(const Caller& c, c
     if (!CanSee(c, *s)) return absl::PermissionDeniedError(absl::StrCat(req.parent(), " belongs to another assignee or team"));
     version = s->version();
   }
-  CRM_ASSIGN_OR_RETURN(auto page, projection::HistoryPage(db_->db(), id, offset, page_size));
-  v1::ListEventsResponse resp;
-  for (const auto& env : page) projection::FillResourceEvent(env, resp.add_events());
-  const int64_t last = offset + resp.events_size();
-  if (last < version) resp.set_next_page_token(PageToken(last, req.parent()));
-  return resp;
+  return projection::EventsPage<v1::ListEventsResponse>(db_->db(), id, version, offset, page_size, req.parent());
 }
 
 // ---- Rules ----

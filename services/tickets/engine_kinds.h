@@ -77,8 +77,6 @@ absl::Status ScanRows(rocksdb::DB* db, const std::string& prefix, absl::Function
 absl::Status ScanTimedIds(rocksdb::DB* db, const std::string& prefix,
                           std::vector<std::pair<std::string, std::string>>* out,
                           absl::Time from = absl::InfinitePast(), absl::Time to = absl::InfiniteFuture());
-// What follows `prefix` in the keys under it.
-absl::StatusOr<std::vector<std::string>> ListKeys(rocksdb::DB* db, const std::string& prefix);
 
 // The clocks of `s` as of `now` under `policy` (none: an empty status).
 v1::SlaStatus SlaOf(const TicketState& s, const std::optional<TicketEngine::ResolvedPolicy>& policy, absl::Time now);

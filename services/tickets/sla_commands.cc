@@ -68,16 +68,6 @@ absl::Status ScanTimedIds(rocksdb::DB* db, const std::string& prefix,
   return projection::FromRocks(it->status(), "read the ticket index");
 }
 
-absl::StatusOr<std::vector<std::string>> ListKeys(rocksdb::DB* db, const std::string& prefix) {
-  std::vector<std::string> out;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    out.push_back(it->key().ToString().substr(prefix.size()));
-  }
-  CRM_RETURN_IF_ERROR(projection::FromRocks(it->status(), "scan keys"));
-  return out;
-}
-
 namespace {
 
 void FillClock(const SlaClock& c, v1::SlaClockStatus* out) {

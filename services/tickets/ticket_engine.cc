@@ -336,7 +336,7 @@ absl::StatusOr<v1::ListTicketsResponse> TicketEngine::ListTickets(const Caller& 
   if (!customer.empty()) {
     CRM_ASSIGN_OR_RETURN(customer, SurvivorOf(db_->db(), customer));
     prefixes.push_back(rows::CustomerPrefix(customer));
-    CRM_ASSIGN_OR_RETURN(auto merged, ListKeys(db_->db(), rows::MergedPrefix(customer)));
+    CRM_ASSIGN_OR_RETURN(auto merged, projection::ReadIds(db_->db(), rows::MergedPrefix(customer)));
     for (const auto& m : merged) prefixes.push_back(rows::CustomerPrefix(m));
   } else if (f.count("assignee_id")) {
     prefixes.push_back(rows::AssigneePrefix(f["assignee_id"]));
@@ -412,12 +412,7 @@ absl::StatusOr<v1::ListEventsResponse> TicketEngine::ListEvents(const Caller& c,
   } else {
     return InvalidFieldError("parent", "must be tickets/{id}, ticketTypes/{id}, ticketTypes/{id}/slaPolicies/{priority} or calendars/{id}");
   }
-  CRM_ASSIGN_OR_RETURN(auto page, projection::HistoryPage(db_->db(), id, offset, page_size));
-  v1::ListEventsResponse resp;
-  for (const auto& env : page) projection::FillResourceEvent(env, resp.add_events());
-  const int64_t last = offset + resp.events_size();
-  if (last < version) resp.set_next_page_token(PageToken(last, parent));
-  return resp;
+  return projection::EventsPage<v1::ListEventsResponse>(db_->db(), id, version, offset, page_size, parent);
 }
 
 // ---- Migration ----
