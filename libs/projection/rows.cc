@@ -101,4 +101,18 @@ absl::StatusOr<std::vector<common::v1::EventEnvelope>> HistoryPage(rocksdb::DB* 
   return out;
 }
 
+absl::Status ScanTimed(rocksdb::DB* db, const std::string& prefix, absl::Time from, absl::Time to,
+                       std::vector<std::pair<std::string, std::string>>* out, const rocksdb::ReadOptions& ro) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  const std::string end = to == absl::InfiniteFuture() ? "" : absl::StrCat(prefix, TimeKey(to));
+  for (it->Seek(from == absl::InfinitePast() ? prefix : absl::StrCat(prefix, TimeKey(from)));
+       it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!end.empty() && it->key().compare(end) >= 0) break;
+    const absl::string_view k(it->key().data(), it->key().size());
+    if (k.size() <= prefix.size() + 8) continue;
+    out->push_back({std::string(k.substr(prefix.size(), 8)), std::string(k.substr(prefix.size() + 8))});
+  }
+  return FromRocks(it->status(), absl::StrCat("scan ", prefix));
+}
+
 }  // namespace crm::projection

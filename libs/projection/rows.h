@@ -34,6 +34,12 @@ absl::StatusOr<bool> SeenRequest(rocksdb::DB* db, const std::string& request_id,
 absl::StatusOr<std::vector<std::string>> ReadIds(rocksdb::DB* db, const std::string& prefix,
                                                  const rocksdb::ReadOptions& ro = rocksdb::ReadOptions());
 
+// The (8-byte time key, rest) pairs of the index rows "<prefix><TimeKey><rest>" whose time is
+// in [from, to), in key order; infinite bounds scan from the start or to the end.
+absl::Status ScanTimed(rocksdb::DB* db, const std::string& prefix, absl::Time from, absl::Time to,
+                       std::vector<std::pair<std::string, std::string>>* out,
+                       const rocksdb::ReadOptions& ro = rocksdb::ReadOptions());
+
 // Folds the history rows of aggregate `id` in version order through `fold`: those recorded up
 // to `until` and, when `max_version` > 0, up to that version (time travel, "as known then").
 // Returns the number of events folded.

@@ -372,24 +372,6 @@ absl::StatusOr<v1::Task> TaskEngine::GetTask(const Caller& c, const v1::GetTaskR
   return ToApi(*s);
 }
 
-namespace {
-
-// The ids of the index rows "<prefix><8-byte time><id>" whose time is in [from, to).
-absl::Status ScanTimed(rocksdb::DB* db, const rocksdb::ReadOptions& ro, const std::string& prefix, absl::Time from,
-                       absl::Time to, std::vector<std::pair<std::string, std::string>>* out) {
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-  const std::string end = absl::StrCat(prefix, TimeKey(to));
-  for (it->Seek(absl::StrCat(prefix, TimeKey(from))); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().compare(end) >= 0) break;
-    const absl::string_view k(it->key().data(), it->key().size());
-    if (k.size() < prefix.size() + 8 + kIdLen) continue;
-    out->push_back({std::string(k.substr(prefix.size(), 8)), std::string(k.substr(prefix.size() + 8, kIdLen))});
-  }
-  return FromRocks(it->status(), "read the task index");
-}
-
-}  // namespace
-
 absl::StatusOr<v1::ListTasksResponse> TaskEngine::ListTasks(const Caller& c, const v1::ListTasksRequest& req,
                                                             absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
@@ -455,7 +437,7 @@ absl::StatusOr<v1::ListTasksResponse> TaskEngine::ListTasks(const Caller& c, con
       prefixes.push_back(rows::AssigneePrefix(c.user_id));
       prefixes.push_back(rows::QueuePrefix(c.team, c.role));
     }
-    for (const auto& p : prefixes) CRM_RETURN_IF_ERROR(ScanTimed(db_->db(), ro, p, from, to, &cands));
+    for (const auto& p : prefixes) CRM_RETURN_IF_ERROR(projection::ScanTimed(db_->db(), p, from, to, &cands, ro));
   } else {
     const std::string prefix = f.count("related") ? rows::RelatedPrefix(f["related"]) : "t/";
     std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro));
@@ -525,7 +507,7 @@ absl::StatusOr<v1::TaskCounts> TaskEngine::CountTasks(const Caller& c, const v1:
   // visible to them.
   auto count = [&](const std::vector<std::string>& prefixes, absl::Time from, absl::Time to) -> absl::StatusOr<int32_t> {
     std::vector<std::pair<std::string, std::string>> ids;
-    for (const auto& p : prefixes) CRM_RETURN_IF_ERROR(ScanTimed(db_->db(), ro, p, from, to, &ids));
+    for (const auto& p : prefixes) CRM_RETURN_IF_ERROR(projection::ScanTimed(db_->db(), p, from, to, &ids, ro));
     int32_t n = 0;
     for (const auto& [unused, id] : ids) {
       TaskState s;

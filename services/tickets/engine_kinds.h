@@ -73,11 +73,6 @@ absl::Status ScanRows(rocksdb::DB* db, const std::string& prefix, absl::Function
   return projection::FromRocks(it->status(), "scan rows");
 }
 
-// The (8-byte time key, id) pairs of the index rows "<prefix><time><id>" in [from, to).
-absl::Status ScanTimedIds(rocksdb::DB* db, const std::string& prefix,
-                          std::vector<std::pair<std::string, std::string>>* out,
-                          absl::Time from = absl::InfinitePast(), absl::Time to = absl::InfiniteFuture());
-
 // The clocks of `s` as of `now` under `policy` (none: an empty status).
 v1::SlaStatus SlaOf(const TicketState& s, const std::optional<TicketEngine::ResolvedPolicy>& policy, absl::Time now);
 v1::SlaStatus SlaOf(const TicketState& s, const std::string& name, const v1::SlaPolicy& policy,

@@ -20,10 +20,8 @@
 namespace crm::tickets {
 
 using projection::Reply;
-using projection::TimeKey;
 
 namespace {
-constexpr size_t kIdLen = 36;
 // Tickets one scheduler run records notices on; the rest wait for the next run.
 constexpr size_t kMaxNotices = 20000;
 }  // namespace
@@ -52,20 +50,6 @@ absl::StatusOr<std::string> ParsePolicyName(const std::string& name, absl::strin
     return InvalidFieldError(field, "must be ticketTypes/{id}/slaPolicies/{low|normal|high|urgent|default}");
   }
   return PolicyId(parts[1], p);
-}
-
-absl::Status ScanTimedIds(rocksdb::DB* db, const std::string& prefix,
-                          std::vector<std::pair<std::string, std::string>>* out, absl::Time from, absl::Time to) {
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  const std::string end = to == absl::InfiniteFuture() ? "" : absl::StrCat(prefix, TimeKey(to));
-  for (it->Seek(from == absl::InfinitePast() ? prefix : absl::StrCat(prefix, TimeKey(from)));
-       it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (!end.empty() && it->key().compare(end) >= 0) break;
-    const absl::string_view k(it->key().data(), it->key().size());
-    if (k.size() < prefix.size() + 8 + 1) continue;
-    out->push_back({std::string(k.substr(prefix.size(), 8)), std::string(k.substr(prefix.size() + 8))});
-  }
-  return projection::FromRocks(it->status(), "read the ticket index");
 }
 
 namespace {
@@ -325,7 +309,8 @@ absl::StatusOr<v1::EvaluateSlaResponse> TicketEngine::EvaluateSla(const Caller& 
 
   std::vector<std::pair<std::string, std::string>> keys;
   CRM_RETURN_IF_ERROR(
-      ScanTimedIds(db_->db(), type.empty() ? std::string(rows::kAllPrefix) : rows::TypePrefix(type), &keys, start, end));
+      projection::ScanTimed(db_->db(), type.empty() ? std::string(rows::kAllPrefix) : rows::TypePrefix(type), start, end,
+                            &keys));
   std::map<std::pair<std::string, int>, std::optional<ResolvedPolicy>> policies;  // per call
   Tally actual_fr, actual_res, what_fr, what_res;
   v1::EvaluateSlaResponse resp;
@@ -372,7 +357,7 @@ absl::StatusOr<v1::EvaluateSlaResponse> TicketEngine::EvaluateSla(const Caller& 
 absl::StatusOr<TicketEngine::SchedulerRun> TicketEngine::RunScheduler(absl::Time now) {
   SchedulerRun run;
   std::vector<std::pair<std::string, std::string>> keys;
-  CRM_RETURN_IF_ERROR(ScanTimedIds(db_->db(), rows::kOpenPrefix, &keys));
+  CRM_RETURN_IF_ERROR(projection::ScanTimed(db_->db(), rows::kOpenPrefix, absl::InfinitePast(), absl::InfiniteFuture(), &keys));
   std::map<std::pair<std::string, int>, std::optional<ResolvedPolicy>> policies;
   struct Notice {
     std::string ticket;

@@ -20,7 +20,6 @@
 namespace crm::tickets {
 
 using projection::Reply;
-using projection::TimeKey;
 
 absl::StatusOr<std::unique_ptr<TicketEngine>> TicketEngine::Open(eventlog::Log* log, projection::ProjectionDb* db,
                                                                  Options options) {
@@ -353,7 +352,9 @@ absl::StatusOr<v1::ListTicketsResponse> TicketEngine::ListTickets(const Caller& 
     prefixes.push_back(rows::CreatorPrefix(c.user_id));
   }
   std::vector<std::pair<std::string, std::string>> keys;  // (create key, id), newest first
-  for (const auto& p : prefixes) CRM_RETURN_IF_ERROR(ScanTimedIds(db_->db(), p, &keys));
+  for (const auto& p : prefixes) {
+    CRM_RETURN_IF_ERROR(projection::ScanTimed(db_->db(), p, absl::InfinitePast(), absl::InfiniteFuture(), &keys));
+  }
   std::sort(keys.begin(), keys.end(), std::greater<>());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
 
@@ -445,7 +446,11 @@ void TicketEngine::MigrateTickets(const Caller& c, const v1::MigrateTicketsReque
   if (req.max_tickets() < 0 || req.max_tickets() > 1000) return done(InvalidFieldError("max_tickets", "must be 0 to 1000"));
   const size_t max = req.max_tickets() == 0 ? 1000 : req.max_tickets();
   std::vector<std::pair<std::string, std::string>> keys;
-  if (auto s = ScanTimedIds(db_->db(), rows::VersionPrefix(*type_id, from->number()), &keys); !s.ok()) return done(s);
+  if (auto s = projection::ScanTimed(db_->db(), rows::VersionPrefix(*type_id, from->number()), absl::InfinitePast(),
+                                     absl::InfiniteFuture(), &keys);
+      !s.ok()) {
+    return done(s);
+  }
   std::sort(keys.begin(), keys.end());  // oldest first
 
   struct Run {
