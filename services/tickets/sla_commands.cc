@@ -242,6 +242,25 @@ absl::StatusOr<v1::ListCalendarsResponse> TicketEngine::ListCalendars(const Call
 
 namespace {
 
+// The policies in force by ticket type and priority, read once per evaluation or scheduler run.
+class PolicyCache {
+ public:
+  explicit PolicyCache(const TicketEngine* engine) : engine_(engine) {}
+  absl::StatusOr<const std::optional<TicketEngine::ResolvedPolicy>*> For(const TicketState& s) {
+    auto key = std::make_pair(s.type_id(), static_cast<int>(s.priority()));
+    auto found = cache_.find(key);
+    if (found == cache_.end()) {
+      CRM_ASSIGN_OR_RETURN(auto p, engine_->PolicyFor(s.type_id(), s.priority()));
+      found = cache_.emplace(key, std::move(p)).first;
+    }
+    return &found->second;
+  }
+
+ private:
+  const TicketEngine* engine_;
+  std::map<std::pair<std::string, int>, std::optional<TicketEngine::ResolvedPolicy>> cache_;
+};
+
 // Counts clocks into a summary.
 class Tally {
  public:
@@ -311,7 +330,7 @@ absl::StatusOr<v1::EvaluateSlaResponse> TicketEngine::EvaluateSla(const Caller& 
   CRM_RETURN_IF_ERROR(
       projection::ScanTimed(db_->db(), type.empty() ? std::string(rows::kAllPrefix) : rows::TypePrefix(type), start, end,
                             &keys));
-  std::map<std::pair<std::string, int>, std::optional<ResolvedPolicy>> policies;  // per call
+  PolicyCache policies(this);
   Tally actual_fr, actual_res, what_fr, what_res;
   v1::EvaluateSlaResponse resp;
   for (const auto& [at, id] : keys) {
@@ -319,14 +338,9 @@ absl::StatusOr<v1::EvaluateSlaResponse> TicketEngine::EvaluateSla(const Caller& 
     CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<TicketState>(db_->db(), rows::Ticket(id)));
     if (!s.has_value() || !CanSee(c, *s)) continue;
     if (req.priority() != v1::TICKET_PRIORITY_UNSPECIFIED && s->priority() != req.priority()) continue;
-    auto key = std::make_pair(s->type_id(), static_cast<int>(s->priority()));
-    auto found = policies.find(key);
-    if (found == policies.end()) {
-      CRM_ASSIGN_OR_RETURN(auto p, PolicyFor(s->type_id(), s->priority()));
-      found = policies.emplace(key, std::move(p)).first;
-    }
+    CRM_ASSIGN_OR_RETURN(const std::optional<ResolvedPolicy>* policy, policies.For(*s));
     resp.set_tickets(resp.tickets() + 1);
-    v1::SlaStatus actual = SlaOf(*s, found->second, as_of);
+    v1::SlaStatus actual = SlaOf(*s, *policy, as_of);
     actual_fr.Add(actual.first_response());
     actual_res.Add(actual.resolution());
     v1::SlaStatus what_if;
@@ -358,7 +372,7 @@ absl::StatusOr<TicketEngine::SchedulerRun> TicketEngine::RunScheduler(absl::Time
   SchedulerRun run;
   std::vector<std::pair<std::string, std::string>> keys;
   CRM_RETURN_IF_ERROR(projection::ScanTimed(db_->db(), rows::kOpenPrefix, absl::InfinitePast(), absl::InfiniteFuture(), &keys));
-  std::map<std::pair<std::string, int>, std::optional<ResolvedPolicy>> policies;
+  PolicyCache policies(this);
   struct Notice {
     std::string ticket;
     std::variant<v1::SlaWarning, v1::SlaBreached> event;
@@ -373,15 +387,9 @@ absl::StatusOr<TicketEngine::SchedulerRun> TicketEngine::RunScheduler(absl::Time
     CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<TicketState>(db_->db(), rows::Ticket(id)));
     if (!s.has_value() || s->closed()) continue;
     ++run.tickets;
-    auto key = std::make_pair(s->type_id(), static_cast<int>(s->priority()));
-    auto found = policies.find(key);
-    if (found == policies.end()) {
-      auto p = PolicyFor(s->type_id(), s->priority());
-      if (!p.ok()) return p.status();
-      found = policies.emplace(key, *std::move(p)).first;
-    }
-    if (!found->second.has_value()) continue;
-    const ResolvedPolicy& rp = *found->second;
+    CRM_ASSIGN_OR_RETURN(const std::optional<ResolvedPolicy>* policy, policies.For(*s));
+    if (!policy->has_value()) continue;
+    const ResolvedPolicy& rp = **policy;
     const SlaStatus st = tickets::EvaluateSla(TimelineOf(*s, rp.policy), TargetsOf(rp.policy), *rp.calendar, now);
     for (const auto& [kind, clock] : {std::pair<v1::SlaClockKind, const SlaClock*>{v1::SLA_CLOCK_KIND_FIRST_RESPONSE, &st.first_response},
                                       {v1::SLA_CLOCK_KIND_RESOLUTION, &st.resolution}}) {
