@@ -19,7 +19,7 @@ namespace crm::analytics {
 
 // Version of the read-model code (funnel.cc, tickets_report.cc). Bump it with any change to
 // the rows.
-inline constexpr int64_t kProjectionVersion = 2;  // 2: the tickets topic
+inline constexpr int64_t kProjectionVersion = 3;  // 2: the tickets topic; 3: customers, tasks, deals, payments
 
 // The analytics service without the gRPC server around it: it owns no aggregate and no topic;
 // followers keep its read models of the other services' topics, and reports read them.
@@ -27,7 +27,9 @@ inline constexpr int64_t kProjectionVersion = 2;  // 2: the tickets topic
 class AnalyticsEngine {
  public:
   struct Options {
+    std::string customers_topic = "crm.customers.events.v1";
     std::string opportunities_topic = "crm.opportunities.events.v1";
+    std::string tasks_topic = "crm.tasks.events.v1";
     std::string tickets_topic = "crm.tickets.events.v1";
     // "now" for reports without as_of. Required.
     Clock* clock = nullptr;
@@ -42,6 +44,18 @@ class AnalyticsEngine {
                                                    absl::Time deadline);
   absl::StatusOr<v1::TicketsReport> GetTicketsReport(const Caller& c, const v1::GetTicketsReportRequest& req,
                                                      absl::Time deadline);
+  absl::StatusOr<v1::ChannelsReport> GetChannelsReport(const Caller& c, const v1::GetChannelsReportRequest& req,
+                                                       absl::Time deadline);
+  absl::StatusOr<v1::TeamReport> GetTeamReport(const Caller& c, const v1::GetTeamReportRequest& req,
+                                               absl::Time deadline);
+  absl::StatusOr<v1::CustomerValueReport> GetCustomerValueReport(const Caller& c,
+                                                                 const v1::GetCustomerValueReportRequest& req,
+                                                                 absl::Time deadline);
+  absl::StatusOr<v1::ChurnReport> GetChurnReport(const Caller& c, const v1::GetChurnReportRequest& req,
+                                                 absl::Time deadline);
+  absl::StatusOr<v1::ReceivablesReport> GetReceivablesReport(const Caller& c,
+                                                             const v1::GetReceivablesReportRequest& req,
+                                                             absl::Time deadline);
 
   void AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,
                   absl::AnyInvocable<void(absl::Status)> done) {

@@ -16,6 +16,19 @@ class AnalyticsService final : public v1::AnalyticsService::CallbackService {
                                             v1::FunnelReport* resp) override;
   grpc::ServerUnaryReactor* GetTicketsReport(grpc::CallbackServerContext* ctx, const v1::GetTicketsReportRequest* req,
                                              v1::TicketsReport* resp) override;
+  grpc::ServerUnaryReactor* GetChannelsReport(grpc::CallbackServerContext* ctx,
+                                              const v1::GetChannelsReportRequest* req,
+                                              v1::ChannelsReport* resp) override;
+  grpc::ServerUnaryReactor* GetTeamReport(grpc::CallbackServerContext* ctx, const v1::GetTeamReportRequest* req,
+                                          v1::TeamReport* resp) override;
+  grpc::ServerUnaryReactor* GetCustomerValueReport(grpc::CallbackServerContext* ctx,
+                                                   const v1::GetCustomerValueReportRequest* req,
+                                                   v1::CustomerValueReport* resp) override;
+  grpc::ServerUnaryReactor* GetChurnReport(grpc::CallbackServerContext* ctx, const v1::GetChurnReportRequest* req,
+                                           v1::ChurnReport* resp) override;
+  grpc::ServerUnaryReactor* GetReceivablesReport(grpc::CallbackServerContext* ctx,
+                                                 const v1::GetReceivablesReportRequest* req,
+                                                 v1::ReceivablesReport* resp) override;
 
  private:
   AnalyticsEngine* engine_;

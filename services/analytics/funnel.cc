@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/numbers.h"
+#include "absl/types/optional.h"
 #include "absl/strings/str_cat.h"
 #include "crm/analytics/v1/analytics_rows.pb.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
@@ -13,6 +14,8 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rows.h"
+#include "services/analytics/facts.h"
+#include "services/analytics/receivables.h"
 
 namespace crm::analytics {
 namespace {
@@ -38,6 +41,7 @@ class Folder {
     if (type == ov1::OpportunityCreated::descriptor()->full_name()) {
       CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<ov1::OpportunityCreated>(e_));
       f_.set_pipeline_id(c.pipeline_id());
+      f_.set_customer_id(c.profile().customer_id());
       f_.set_owner_id(c.profile().owner_id());
       f_.set_team_id(c.profile().team_id());
       f_.set_amount_minor(c.profile().amount().amount_minor());
@@ -46,6 +50,7 @@ class Folder {
     } else if (type == ov1::OpportunityUpdated::descriptor()->full_name()) {
       CRM_ASSIGN_OR_RETURN(auto u, eventlog::PayloadAs<ov1::OpportunityUpdated>(e_));
       for (const auto& field : u.changed_fields()) {
+        if (field == "customer_id") f_.set_customer_id(u.profile().customer_id());
         if (field == "owner_id") f_.set_owner_id(u.profile().owner_id());
         if (field == "team_id") f_.set_team_id(u.profile().team_id());
         if (field == "amount") {
@@ -60,15 +65,21 @@ class Folder {
     } else if (type == ov1::OpportunityWon::descriptor()->full_name()) {
       CRM_ASSIGN_OR_RETURN(auto w, eventlog::PayloadAs<ov1::OpportunityWon>(e_));
       if (w.has_amount() && w.amount().amount_minor() > 0) f_.set_amount_minor(w.amount().amount_minor());
+      Deal("WON", w.reason(), 1);
       CRM_RETURN_IF_ERROR(Leave(w.stage_id(), false));
       CRM_RETURN_IF_ERROR(Enter(w.stage_id(), "WON"));
     } else if (type == ov1::OpportunityLost::descriptor()->full_name()) {
       CRM_ASSIGN_OR_RETURN(auto l, eventlog::PayloadAs<ov1::OpportunityLost>(e_));
+      Deal("LOST", l.reason(), 1);
       CRM_RETURN_IF_ERROR(Leave(l.stage_id(), false));
       CRM_RETURN_IF_ERROR(Enter(l.stage_id(), "LOST"));
     } else if (type == ov1::OpportunityReopened::descriptor()->full_name()) {
       CRM_ASSIGN_OR_RETURN(auto r, eventlog::PayloadAs<ov1::OpportunityReopened>(e_));
+      if (!f_.outcome().empty()) Deal(f_.outcome(), r.reason(), -1);
       CRM_RETURN_IF_ERROR(Enter(r.stage_id(), ""));
+    } else if (type == ov1::OpportunityCustomerChanged::descriptor()->full_name()) {
+      CRM_ASSIGN_OR_RETURN(auto m, eventlog::PayloadAs<ov1::OpportunityCustomerChanged>(e_));
+      f_.set_customer_id(m.to_customer_id());
     }
     f_.set_version(e_.aggregate_version());
     b_.Put(key, projection::DeterministicBytes(f_));
@@ -76,6 +87,21 @@ class Folder {
   }
 
  private:
+  // A deal_won or deal_lost fact (label: the reason), or with count -1 its cancellation when
+  // the opportunity is reopened; the outcome is kept for that.
+  void Deal(const std::string& outcome, const std::string& reason, int count) {
+    v1::PointFact f = MakeFact(outcome == "WON" ? "deal_won" : "deal_lost", e_.aggregate_id(),
+                               projection::OccurredAt(e_), e_);
+    f.set_owner_id(f_.owner_id());
+    f.set_team_id(f_.team_id());
+    f.set_related_id(f_.customer_id());
+    f.set_label(reason);
+    f.set_count(count);
+    f.set_amount_minor(count * f_.amount_minor());
+    PutFact(b_, f, e_);
+    f_.set_outcome(count > 0 ? outcome : "");
+  }
+
   // A new stay; a won or lost one ends where it starts.
   absl::Status Enter(const std::string& stage, const std::string& outcome) {
     f_.set_visits(f_.visits() + 1);
@@ -144,6 +170,7 @@ absl::Status ApplyOpportunitiesRecord(projection::ProjectionDb& db, const eventl
     }
     return absl::OkStatus();
   }
+  if (e.aggregate_type() == "contract") return ApplyContractEvent(db, e, batch);
   if (e.aggregate_type() != "opportunity") return absl::OkStatus();
   return Folder(db, batch, e).Run();
 }
@@ -270,6 +297,11 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
                                 kinds.begin();
 
   FunnelReport r;
+  absl::optional<Periods> periods;
+  if (q.from != absl::InfinitePast() && q.to != absl::InfiniteFuture()) {
+    CRM_ASSIGN_OR_RETURN(periods, Periods::Make(q.from, q.to, q.group_by));
+    for (absl::Time s : periods->starts()) r.periods.push_back({.start = s});
+  }
   r.stages.resize(order.size());
   for (size_t i = 0; i < order.size(); ++i) {
     r.stages[i].stage_id = order[i];
@@ -282,6 +314,12 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
     const StageVisitFact& last = p.visits.back();
     if (last.outcome() == "WON") ++r.won;
     if (last.outcome() == "LOST") ++r.lost;
+    if (periods) {
+      FunnelReport::Bucket& b = r.periods[periods->Of(FromProto(p.visits.front().entered_at()))];
+      ++b.opportunities;
+      if (last.outcome() == "WON") ++b.won, b.won_amount_minor += last.amount_minor();
+      if (last.outcome() == "LOST") ++b.lost;
+    }
     // Per stage: reached when a stay at it or after it (won counts as after every open stage).
     std::vector<int64_t> amount(order.size(), -1);
     for (const auto& v : p.visits) {

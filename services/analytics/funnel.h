@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
+#include "services/analytics/facts.h"
 
 namespace crm::analytics {
 
@@ -33,6 +34,8 @@ struct FunnelQuery {
   std::string pipeline_id;  // empty: every pipeline, stages merged by id
   std::string owner_id;     // empty: any (the owner when the opportunity was created)
   std::string team_id;      // empty: any (likewise)
+  // The cohort split by creation period, when the range is finite.
+  Period group_by = Period::kMonth;
 };
 
 struct FunnelStage {
@@ -57,6 +60,13 @@ struct FunnelReport {
   int64_t won = 0, lost = 0;
   double win_rate_percent = 0;  // won / (won + lost) * 100
   std::vector<FunnelStage> stages;
+  // Per creation period of the range (none when it is infinite): the cohort's size and how
+  // it ended as of as_of.
+  struct Bucket {
+    absl::Time start;
+    int64_t opportunities = 0, won = 0, lost = 0, won_amount_minor = 0;
+  };
+  std::vector<Bucket> periods;
 };
 
 // The funnel over the committed rows of `db`. Stage order: the pipeline's (PipelinesSet)

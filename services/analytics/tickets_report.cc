@@ -22,8 +22,6 @@ constexpr char kOpened[] = "ticket_opened";
 constexpr char kClosed[] = "ticket_closed";
 constexpr char kBreached[] = "sla_breached";
 
-std::string FactPrefix(absl::string_view kind) { return absl::StrCat("af/", kind, "/"); }
-
 }  // namespace
 
 absl::Status ApplyTicketsRecord(projection::ProjectionDb& db, const eventlog::Record& record,
@@ -35,16 +33,12 @@ absl::Status ApplyTicketsRecord(projection::ProjectionDb& db, const eventlog::Re
   CRM_RETURN_IF_ERROR(projection::ReadRow(db, batch, key, &t).status());
   if (e.aggregate_version() <= t.version()) return absl::OkStatus();  // applied already
   auto fact = [&](const char* kind, const std::string& label) {
-    v1::PointFact f;
-    f.set_kind(kind);
-    f.set_subject_id(e.aggregate_id());
-    *f.mutable_occurred_at() = e.occurred_at();
-    *f.mutable_recorded_at() = e.recorded_at();
+    v1::PointFact f = MakeFact(kind, e.aggregate_id(), projection::OccurredAt(e), e);
+    f.clear_count();  // as first written: these rows never cancel
     f.set_owner_id(t.assignee_id());
     f.set_team_id(t.team_id());
     f.set_label(label);
-    batch.Put(absl::StrCat(FactPrefix(kind), projection::TimeKey(projection::OccurredAt(e)), e.event_id()),
-              projection::DeterministicBytes(f));
+    PutFact(batch, f, e);
   };
   const std::string& type = e.event_type();
   if (type == kv1::TicketCreated::descriptor()->full_name()) {
@@ -69,63 +63,25 @@ absl::Status ApplyTicketsRecord(projection::ProjectionDb& db, const eventlog::Re
   return absl::OkStatus();
 }
 
-absl::Time PeriodStart(absl::Time t, Period p, absl::TimeZone zone) {
-  const absl::CivilDay day = absl::ToCivilDay(t, zone);
-  switch (p) {
-    case Period::kDay: return absl::FromCivil(day, zone);
-    case Period::kWeek: return absl::FromCivil(absl::PrevWeekday(day + 1, absl::Weekday::monday), zone);
-    case Period::kMonth: return absl::FromCivil(absl::CivilMonth(day), zone);
-  }
-  return absl::FromCivil(day, zone);
-}
-
 namespace {
 
-absl::Time NextPeriod(absl::Time start, Period p, absl::TimeZone zone) {
-  const absl::CivilDay day = absl::ToCivilDay(start, zone);
-  switch (p) {
-    case Period::kDay: return absl::FromCivil(day + 1, zone);
-    case Period::kWeek: return absl::FromCivil(day + 7, zone);
-    case Period::kMonth: return absl::FromCivil(absl::CivilMonth(day) + 1, zone);
-  }
-  return absl::FromCivil(day + 1, zone);
+FactFilter Filter(const TicketsQuery& q) {
+  return {.from = q.from, .to = q.to, .as_of = q.as_of, .owner_id = q.owner_id, .team_id = q.team_id};
 }
 
-// The facts of `kind` that happened in [from, to) and were recorded by as_of, and whose
-// owner, team and label the query allows (label: the ticket type for opened and closed).
 absl::Status Scan(rocksdb::DB* db, const std::string& kind, const TicketsQuery& q,
                   absl::FunctionRef<void(const v1::PointFact&)> fn) {
-  const std::string prefix = FactPrefix(kind);
-  const std::string end = absl::StrCat(prefix, projection::TimeKey(q.to));
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(absl::StrCat(prefix, projection::TimeKey(q.from))); it->Valid() && it->key().starts_with(prefix);
-       it->Next()) {
-    if (it->key().compare(end) >= 0) break;
-    v1::PointFact f;
-    if (!f.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(absl::StrCat("undecodable row ", it->key().ToString()));
-    }
-    if (FromProto(f.recorded_at()) > q.as_of) continue;
-    if (!q.owner_id.empty() && f.owner_id() != q.owner_id) continue;
-    if (!q.team_id.empty() && f.team_id() != q.team_id) continue;
-    fn(f);
-  }
-  return projection::FromRocks(it->status(), "scan facts");
+  return ScanFacts(db, kind, Filter(q), fn);
 }
 
 }  // namespace
 
 absl::StatusOr<TicketsReport> Tickets(rocksdb::DB* db, const TicketsQuery& q) {
-  if (q.to <= q.from) return absl::InvalidArgumentError("an empty range");
+  CRM_ASSIGN_OR_RETURN(Periods periods, Periods::Make(q.from, q.to, q.group_by, q.zone));
   TicketsReport r;
-  std::map<absl::Time, size_t> index;
-  for (absl::Time s = PeriodStart(q.from, q.group_by, q.zone); s < q.to; s = NextPeriod(s, q.group_by, q.zone)) {
-    index[s] = r.buckets.size();
-    r.buckets.push_back({.start = s});
-    if (r.buckets.size() > 10000) return absl::InvalidArgumentError("more than 10000 periods: group by a longer one");
-  }
+  for (absl::Time s : periods.starts()) r.buckets.push_back({.start = s});
   auto bucket = [&](const v1::PointFact& f) -> TicketsBucket& {
-    return r.buckets[index.at(PeriodStart(FromProto(f.occurred_at()), q.group_by, q.zone))];
+    return r.buckets[periods.Of(FromProto(f.occurred_at()))];
   };
   // Which tickets are of the type asked: the opened facts say (any time, as of).
   std::set<std::string> of_type;

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
+#include "services/analytics/facts.h"
 
 namespace crm::analytics {
 
@@ -24,16 +25,11 @@ namespace crm::analytics {
 absl::Status ApplyTicketsRecord(projection::ProjectionDb& db, const eventlog::Record& record,
                                 projection::Batch& batch);
 
-enum class Period { kDay, kWeek, kMonth };
-
-// The start of the day, week (Monday) or month of `t` in `zone`.
-absl::Time PeriodStart(absl::Time t, Period p, absl::TimeZone zone);
-
 struct TicketsQuery {
   absl::Time from, to;  // business time, [from, to)
   absl::Time as_of = absl::InfiniteFuture();
   Period group_by = Period::kDay;
-  absl::TimeZone zone = absl::FixedTimeZone(8 * 3600);
+  absl::TimeZone zone = ReportZone();
   std::string owner_id;  // the assignee when it happened; empty: any
   std::string team_id;   // empty: any
   std::string type_id;   // empty: every type

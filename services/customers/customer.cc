@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/time/civil_time.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/field_mask_util.h"
@@ -12,6 +13,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "absl/strings/str_join.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 
 namespace crm::customers {
 namespace {
@@ -807,6 +809,37 @@ absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(
   return std::vector<SettingsEvent>{std::move(e)};
 }
 
+absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state, const Caller& caller,
+                                                          const v1::ChannelCost& cost) {
+  if (caller.role != "admin") return absl::PermissionDeniedError("only admins record channel costs");
+  if (cost.source_channel() == v1::SOURCE_CHANNEL_UNSPECIFIED || !v1::SourceChannel_IsValid(cost.source_channel())) {
+    return InvalidFieldError("cost.source_channel", "must be a SourceChannel other than UNSPECIFIED");
+  }
+  absl::CivilMonth month;
+  if (cost.month().size() != 7 || !absl::ParseCivilTime(cost.month(), &month) ||
+      absl::FormatCivilTime(month) != cost.month()) {
+    return InvalidFieldError("cost.month", "must be a month as yyyy-MM");
+  }
+  if (cost.amount_minor() < 0) return InvalidFieldError("cost.amount_minor", "must not be negative");
+  v1::ChannelCost c = cost;
+  if (c.currency().empty()) c.set_currency("CNY");
+  if (!money::MinorDigits(c.currency()).ok()) return InvalidFieldError("cost.currency", "is not a currency we accept");
+  if (auto s = CheckText(c.note(), "cost.note", 200, false); !s.ok()) return s;
+  for (const auto& old : state.channel_costs()) {
+    if (old.source_channel() == c.source_channel() && old.month() == c.month() &&
+        google::protobuf::util::MessageDifferencer::Equals(old, c)) {
+      return std::vector<SettingsEvent>{};
+    }
+  }
+  const bool exists = std::any_of(state.channel_costs().begin(), state.channel_costs().end(), [&](const auto& old) {
+    return old.source_channel() == c.source_channel() && old.month() == c.month();
+  });
+  if (c.amount_minor() == 0 && !exists) return std::vector<SettingsEvent>{};
+  v1::ChannelCostSet e;
+  *e.mutable_cost() = std::move(c);
+  return std::vector<SettingsEvent>{std::move(e)};
+}
+
 void ApplySettings(CustomerSettings& s, const SettingsEvent& event, int64_t version) {
   s.set_version(version);
   std::visit(
@@ -816,6 +849,22 @@ void ApplySettings(CustomerSettings& s, const SettingsEvent& event, int64_t vers
           *s.mutable_pool_policy() = e.policy();
         } else if constexpr (std::is_same_v<T, v1::IndustriesSet>) {
           *s.mutable_industries() = e.industries();
+        } else if constexpr (std::is_same_v<T, v1::ChannelCostSet>) {
+          auto* costs = s.mutable_channel_costs();
+          for (int i = 0; i < costs->size(); ++i) {
+            if (costs->Get(i).source_channel() == e.cost().source_channel() && costs->Get(i).month() == e.cost().month()) {
+              costs->erase(costs->begin() + i);
+              break;
+            }
+          }
+          if (e.cost().amount_minor() > 0) {
+            auto at = std::find_if(costs->begin(), costs->end(), [&](const v1::ChannelCost& c) {
+              return std::make_pair(c.source_channel(), c.month()) >
+                     std::make_pair(e.cost().source_channel(), e.cost().month());
+            });
+            *costs->Add() = e.cost();
+            std::rotate(at, costs->end() - 1, costs->end());
+          }
         } else {
           *s.mutable_tag_rules() = e.rules();
         }

@@ -242,7 +242,7 @@ absl::StatusOr<std::vector<CustomerEvent>> Decide(const CustomerState* state, co
 std::vector<std::string> ChangedFields(const CustomerEvent& event);
 
 // The settings aggregate ("customer_settings"/"settings"): admins only.
-using SettingsEvent = std::variant<v1::PoolPolicySet, v1::IndustriesSet, v1::TagRulesSet>;
+using SettingsEvent = std::variant<v1::PoolPolicySet, v1::IndustriesSet, v1::TagRulesSet, v1::ChannelCostSet>;
 absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state,
                                                           const Caller& caller,
                                                           const v1::PoolPolicy& policy);
@@ -251,6 +251,9 @@ absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(
     const std::vector<v1::Industry>& industries);
 absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state, const Caller& caller,
                                                           const std::vector<v1::TagRule>& rules);
+// One channel's cost for a month (admins); amount 0 removes it. Nothing when unchanged.
+absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state, const Caller& caller,
+                                                          const v1::ChannelCost& cost);
 void ApplySettings(CustomerSettings& state, const SettingsEvent& event, int64_t version);
 
 }  // namespace crm::customers

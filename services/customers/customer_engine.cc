@@ -573,6 +573,21 @@ void CustomerEngine::SetIndustries(const Caller& caller, const v1::SetIndustries
       });
 }
 
+void CustomerEngine::SetChannelCost(const Caller& caller, const v1::SetChannelCostRequest& req,
+                                    Callback<v1::ChannelCost> done) {
+  WriteSettings(
+      caller, [caller, cost = req.cost()](const CustomerSettings& s) { return DecideSettings(s, caller, cost); },
+      [done = std::move(done), cost = req.cost()](absl::StatusOr<CustomerSettings> s) mutable {
+        if (!s.ok()) return done(s.status());
+        v1::ChannelCost out = cost;
+        out.set_amount_minor(0);
+        for (const auto& c : s->channel_costs()) {
+          if (c.source_channel() == cost.source_channel() && c.month() == cost.month()) out = c;
+        }
+        done(std::move(out));
+      });
+}
+
 absl::StatusOr<CustomerEngine::SchedulerRun> CustomerEngine::RunScheduler(absl::Time now) {
   SchedulerRun run;
   CRM_ASSIGN_OR_RETURN(CustomerSettings stored, ReadSettings(db_->db()));
@@ -883,6 +898,18 @@ absl::StatusOr<v1::PoolPolicy> CustomerEngine::GetPoolPolicy(const Caller&, cons
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   CRM_ASSIGN_OR_RETURN(CustomerSettings s, ReadSettings(db_->db()));
   return EffectiveSettings(s).pool_policy();
+}
+
+absl::StatusOr<v1::ListChannelCostsResponse> CustomerEngine::ListChannelCosts(const Caller& caller,
+                                                                              const v1::ListChannelCostsRequest&,
+                                                                              absl::Time) {
+  if (!IsPrivileged(caller) && caller.role != "manager") {
+    return absl::PermissionDeniedError("managers and admins see channel costs");
+  }
+  CRM_ASSIGN_OR_RETURN(CustomerSettings s, ReadSettings(db_->db()));
+  v1::ListChannelCostsResponse resp;
+  *resp.mutable_costs() = s.channel_costs();
+  return resp;
 }
 
 absl::StatusOr<v1::ListIndustriesResponse> CustomerEngine::ListIndustries(const Caller&,

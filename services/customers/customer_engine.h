@@ -87,6 +87,7 @@ class CustomerEngine {
                         Callback<v1::PoolPolicy> done);
   void SetIndustries(const Caller& caller, const v1::SetIndustriesRequest& req,
                      Callback<v1::ListIndustriesResponse> done);
+  void SetChannelCost(const Caller& caller, const v1::SetChannelCostRequest& req, Callback<v1::ChannelCost> done);
 
   // Leads (线索), in lead_commands.cc.
   using LeadDone = Callback<v1::Lead>;
@@ -192,6 +193,9 @@ class CustomerEngine {
                                                           absl::Time deadline);
   absl::StatusOr<v1::PoolPolicy> GetPoolPolicy(const Caller& caller, const v1::GetPoolPolicyRequest& req,
                                                absl::Time deadline);
+  absl::StatusOr<v1::ListChannelCostsResponse> ListChannelCosts(const Caller& caller,
+                                                                const v1::ListChannelCostsRequest& req,
+                                                                absl::Time deadline);
   absl::StatusOr<v1::ListIndustriesResponse> ListIndustries(const Caller& caller,
                                                             const v1::ListIndustriesRequest& req,
                                                             absl::Time deadline);

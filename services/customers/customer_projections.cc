@@ -112,7 +112,7 @@ absl::StatusOr<LeadEvent> UnpackLeadEvent(const EventEnvelope& e) {
 }
 
 absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
-  return UnpackAny<SettingsEvent, v1::PoolPolicySet, v1::IndustriesSet, v1::TagRulesSet>(e);
+  return UnpackAny<SettingsEvent, v1::PoolPolicySet, v1::IndustriesSet, v1::TagRulesSet, v1::ChannelCostSet>(e);
 }
 
 absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::Record& r,

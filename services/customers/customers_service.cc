@@ -24,9 +24,12 @@ CRM_SERVE_WRITE(CustomersService, ReleaseCustomer, v1::ReleaseCustomerRequest, v
 CRM_SERVE_WRITE(CustomersService, ClaimCustomer, v1::ClaimCustomerRequest, v1::Customer, Claim)
 CRM_SERVE_WRITE(CustomersService, UpdatePoolPolicy, v1::UpdatePoolPolicyRequest, v1::PoolPolicy, UpdatePoolPolicy)
 CRM_SERVE_WRITE(CustomersService, SetIndustries, v1::SetIndustriesRequest, v1::ListIndustriesResponse, SetIndustries)
+CRM_SERVE_WRITE(CustomersService, SetChannelCost, v1::SetChannelCostRequest, v1::ChannelCost, SetChannelCost)
 CRM_SERVE_READ(CustomersService, ListFollowUps, v1::ListFollowUpsRequest, v1::ListFollowUpsResponse, ListFollowUps)
 CRM_SERVE_READ(CustomersService, GetPoolPolicy, v1::GetPoolPolicyRequest, v1::PoolPolicy, GetPoolPolicy)
 CRM_SERVE_READ(CustomersService, ListIndustries, v1::ListIndustriesRequest, v1::ListIndustriesResponse, ListIndustries)
+CRM_SERVE_READ(CustomersService, ListChannelCosts, v1::ListChannelCostsRequest, v1::ListChannelCostsResponse,
+               ListChannelCosts)
 CRM_SERVE_READ(CustomersService, ListTagRules, v1::ListTagRulesRequest, v1::ListTagRulesResponse, ListTagRules)
 CRM_SERVE_WRITE(CustomersService, SetTagRules, v1::SetTagRulesRequest, v1::ListTagRulesResponse, SetTagRules)
 CRM_SERVE_READ(CustomersService, PreviewTagRule, v1::PreviewTagRuleRequest, v1::PreviewTagRuleResponse, PreviewTagRule)

@@ -60,6 +60,10 @@ class CustomersService final : public v1::CustomerService::CallbackService {
   grpc::ServerUnaryReactor* ListIndustries(grpc::CallbackServerContext* ctx,
                                            const v1::ListIndustriesRequest* req,
                                            v1::ListIndustriesResponse* resp) override;
+  grpc::ServerUnaryReactor* SetChannelCost(grpc::CallbackServerContext* ctx, const v1::SetChannelCostRequest* req,
+                                           v1::ChannelCost* resp) override;
+  grpc::ServerUnaryReactor* ListChannelCosts(grpc::CallbackServerContext* ctx, const v1::ListChannelCostsRequest* req,
+                                             v1::ListChannelCostsResponse* resp) override;
   grpc::ServerUnaryReactor* SetIndustries(grpc::CallbackServerContext* ctx,
                                           const v1::SetIndustriesRequest* req,
                                           v1::ListIndustriesResponse* resp) override;
