@@ -33,6 +33,25 @@ inline std::unique_ptr<projection::ProjectionDb> BuildCut(eventlog::Log& log, co
   return *projection::ProjectionDb::Open({.path = path});
 }
 
+// A fresh projection at `path` of every source of `spec`, holding only what was recorded by
+// `cut`.
+inline std::unique_ptr<projection::ProjectionDb> BuildCut(eventlog::Log& log, projection::ProjectionSpec spec,
+                                                          absl::Time cut, const std::string& path) {
+  for (projection::Source& source : spec.sources) {
+    source.apply = [inner = source.apply, cut](projection::ProjectionDb* db) -> projection::ProjectionDb::ApplyFn {
+      return [fn = inner(db), cut](const eventlog::Record& r, projection::Batch& b) -> absl::Status {
+        auto e = eventlog::DecodeEnvelope(r.value);
+        if (!e.ok()) return e.status();
+        if (projection::RecordedAt(*e) > cut) return absl::OkStatus();
+        return fn(r, b);
+      };
+    };
+  }
+  auto n = projection::Rebuild(log, spec, path);
+  EXPECT_TRUE(n.ok()) << n.status();
+  return *projection::ProjectionDb::Open({.path = path});
+}
+
 }  // namespace crm::analytics::testing
 
 #endif  // CRM_SERVICES_ANALYTICS_ANALYTICS_TESTING_H_

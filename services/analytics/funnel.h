@@ -65,6 +65,7 @@ struct FunnelReport {
   struct Bucket {
     absl::Time start;
     int64_t opportunities = 0, won = 0, lost = 0, won_amount_minor = 0;
+    bool operator==(const Bucket&) const = default;
   };
   std::vector<Bucket> periods;
 };

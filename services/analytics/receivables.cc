@@ -39,9 +39,9 @@ absl::Status ApplyContractEvent(projection::ProjectionDb& db, const EventEnvelop
   CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, key, &c).status());
   if (e.aggregate_version() <= c.version()) return absl::OkStatus();  // applied already
   // A payment fact at `paid_at`; count -1 cancels an earlier one.
-  auto payment = [&](int64_t amount, const google::protobuf::Timestamp& paid_at, int count,
+  auto payment = [&](const std::string& id, int64_t amount, const google::protobuf::Timestamp& paid_at, int count,
                      int n) {
-    v1::PointFact f = MakeFact("payment", e.aggregate_id(), FromProto(paid_at), e);
+    v1::PointFact f = MakeFact("payment", absl::StrCat(e.aggregate_id(), "/", id), FromProto(paid_at), e);
     f.set_owner_id(c.owner_id());
     f.set_team_id(c.team_id());
     f.set_related_id(c.customer_id());
@@ -81,7 +81,7 @@ absl::Status ApplyContractEvent(projection::ProjectionDb& db, const EventEnvelop
     b.Put(VersionKey(kPlanPrefix, e.aggregate_id(), e), projection::DeterministicBytes(plan));
   } else if (Is<ov1::PaymentRecorded>(e)) {
     CRM_ASSIGN_OR_RETURN(auto p, eventlog::PayloadAs<ov1::PaymentRecorded>(e));
-    payment(p.amount_minor(), p.paid_at(), 1, 0);
+    payment(p.payment_id(), p.amount_minor(), p.paid_at(), 1, 0);
     auto* paid = c.add_payments();
     paid->set_payment_id(p.payment_id());
     paid->set_amount_minor(p.amount_minor());
@@ -89,15 +89,15 @@ absl::Status ApplyContractEvent(projection::ProjectionDb& db, const EventEnvelop
   } else if (Is<ov1::PaymentCorrected>(e)) {
     CRM_ASSIGN_OR_RETURN(auto p, eventlog::PayloadAs<ov1::PaymentCorrected>(e));
     if (v1::PaidFact* paid = find(p.payment_id()); paid != nullptr && !paid->voided()) {
-      payment(paid->amount_minor(), paid->paid_at(), -1, 1);
-      payment(p.amount_minor(), p.paid_at(), 1, 2);
+      payment(p.payment_id(), paid->amount_minor(), paid->paid_at(), -1, 1);
+      payment(p.payment_id(), p.amount_minor(), p.paid_at(), 1, 2);
       paid->set_amount_minor(p.amount_minor());
       *paid->mutable_paid_at() = p.paid_at();
     }
   } else if (Is<ov1::PaymentVoided>(e)) {
     CRM_ASSIGN_OR_RETURN(auto p, eventlog::PayloadAs<ov1::PaymentVoided>(e));
     if (v1::PaidFact* paid = find(p.payment_id()); paid != nullptr && !paid->voided()) {
-      payment(paid->amount_minor(), paid->paid_at(), -1, 1);
+      payment(p.payment_id(), paid->amount_minor(), paid->paid_at(), -1, 1);
       paid->set_voided(true);
     }
   }

@@ -5,7 +5,8 @@
 // report: planned against collected per period. Rows (facts.h for the shapes):
 //   ak/<contract id>                          ContractFact (for folding)
 //   ar/<contract id>/<recorded><event id>     PlanFact versions
-//   af/payment/<paid_at><event id>[/<n>]      PointFact: amount, label the currency, related
+//   af/payment/<paid_at><event id>[/<n>]      PointFact: subject <contract>/<payment id>,
+//                                             amount, label the currency, related
 //                                             the customer, owner the contract's; a correction
 //                                             or voiding cancels the payment (count -1, the
 //                                             amount negated at its old paid_at) and a
@@ -40,6 +41,7 @@ struct ReceivablesBucket {
   int64_t planned_minor = 0;    // instalments due in the period, under the plans as of
   int64_t collected_minor = 0;  // payments paid in the period, as known as of
   int64_t payments = 0;
+  bool operator==(const ReceivablesBucket&) const = default;
 };
 
 struct ReceivablesReport {
@@ -47,6 +49,7 @@ struct ReceivablesReport {
   int64_t planned_minor = 0, collected_minor = 0, payments = 0;
   // collected / planned * 100; 0 when nothing was planned.
   double collection_percent = 0;
+  bool operator==(const ReceivablesReport&) const = default;
 };
 
 absl::StatusOr<ReceivablesReport> Receivables(rocksdb::DB* db, const ReceivablesQuery& q);

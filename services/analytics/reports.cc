@@ -155,8 +155,9 @@ absl::StatusOr<TeamReport> Team(rocksdb::DB* db, const ReportQuery& q) {
 
 namespace {
 
-// Scores 1-5 by quintile of `values` (higher is better once `better_low` is applied): the
-// score of a value is that of its first equal, so ties share a score.
+// Scores 1-5 by quintile of `values` (smaller is better when `better_low`): ceil(5 * rank / n)
+// with rank 1..n from worst to best, a value taking the rank of its last equal so ties share
+// the higher score (a single value scores 5).
 std::vector<int> Quintiles(const std::vector<int64_t>& values, bool better_low) {
   std::vector<size_t> order(values.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -164,10 +165,12 @@ std::vector<int> Quintiles(const std::vector<int64_t>& values, bool better_low) 
     return better_low ? values[a] > values[b] : values[a] < values[b];
   });
   std::vector<int> score(values.size());
-  size_t first = 0;
-  for (size_t k = 0; k < order.size(); ++k) {
-    if (k > 0 && values[order[k]] != values[order[k - 1]]) first = k;
-    score[order[k]] = 1 + static_cast<int>(5 * first / order.size());
+  const size_t n = order.size();
+  for (size_t k = 0; k < n;) {
+    size_t last = k;
+    while (last + 1 < n && values[order[last + 1]] == values[order[k]]) ++last;
+    const int s = static_cast<int>((5 * (last + 1) + n - 1) / n);
+    for (; k <= last; ++k) score[order[k]] = s;
   }
   return score;
 }
@@ -190,7 +193,9 @@ absl::StatusOr<ValueReport> CustomerValue(rocksdb::DB* db, const ReportQuery& q,
   };
   struct Paid {
     int64_t monetary = 0, frequency = 0;
-    absl::Time last = absl::InfinitePast();
+    // Per payment, the paid_at of its facts standing: a cancelling fact removes the one at
+    // its time.
+    std::map<std::string, std::multiset<absl::Time>> standing;
   };
   std::map<std::string, Paid> paid;
   FactFilter f = Filter(q);
@@ -204,7 +209,12 @@ absl::StatusOr<ValueReport> CustomerValue(rocksdb::DB* db, const ReportQuery& q,
     Paid& x = paid[id];
     x.monetary += p.amount_minor();
     x.frequency += p.count();
-    if (p.count() > 0) x.last = std::max(x.last, FromProto(p.occurred_at()));
+    std::multiset<absl::Time>& at = x.standing[p.subject_id()];
+    if (p.count() > 0) {
+      at.insert(FromProto(p.occurred_at()));
+    } else if (auto it = at.find(FromProto(p.occurred_at())); it != at.end()) {
+      at.erase(it);
+    }
     auto& bucket = out.periods[periods.Of(FromProto(p.occurred_at()))];
     bucket.collected_minor += p.amount_minor();
     bucket.payments += p.count();
@@ -245,9 +255,13 @@ absl::StatusOr<ValueReport> CustomerValue(rocksdb::DB* db, const ReportQuery& q,
   for (const auto& [id, p] : paid) {
     if (p.monetary <= 0) continue;
     const v1::CustomerDim& d = dims.at(id);
+    absl::Time last = absl::InfinitePast();
+    for (const auto& [payment, at] : p.standing) {
+      if (!at.empty()) last = std::max(last, *at.rbegin());
+    }
     ValueCustomer c{.customer_id = id, .name = d.name(), .region = d.region(), .industry = d.industry(),
                     .owner_id = d.owner_id(), .monetary_minor = p.monetary, .frequency = p.frequency,
-                    .recency_days = std::max<int64_t>(0, absl::ToInt64Hours(end - p.last) / 24)};
+                    .recency_days = std::max<int64_t>(0, absl::ToInt64Hours(end - last) / 24)};
     r.push_back(c.recency_days);
     fr.push_back(c.frequency);
     m.push_back(c.monetary_minor);

@@ -36,17 +36,20 @@ struct ChannelRow {
   double deal_conversion_percent = 0;  // customers_won / customers
   int64_t cost_per_lead_minor = 0;      // cost / leads; 0 without leads
   int64_t cost_per_customer_minor = 0;  // cost / customers; 0 without customers
+  bool operator==(const ChannelRow&) const = default;
 };
 
 struct ChannelPeriod {
   absl::Time start;
   std::string channel;
   int64_t leads = 0, customers = 0, deals_won = 0;
+  bool operator==(const ChannelPeriod&) const = default;
 };
 
 struct ChannelsReport {
   std::vector<ChannelRow> channels;    // by channel name
   std::vector<ChannelPeriod> periods;  // non-empty (period, channel) pairs in order
+  bool operator==(const ChannelsReport&) const = default;
 };
 
 absl::StatusOr<ChannelsReport> Channels(rocksdb::DB* db, const ReportQuery& q);
@@ -59,20 +62,24 @@ struct Performance {
   int64_t deals_won = 0, deals_lost = 0;
   int64_t won_amount_minor = 0, collected_minor = 0;
   double win_rate_percent = 0;  // won / (won + lost); 0 when neither
+  bool operator==(const Performance&) const = default;
 };
 
 struct RepRow : Performance {
   std::string owner_id, team_id;
+  bool operator==(const RepRow&) const = default;
 };
 
 struct TeamPeriod : Performance {
   absl::Time start;
+  bool operator==(const TeamPeriod&) const = default;
 };
 
 struct TeamReport {
   std::vector<RepRow> reps;  // by owner id
   std::vector<TeamPeriod> periods;
   RepRow total;  // owner and team empty
+  bool operator==(const TeamReport&) const = default;
 };
 
 absl::StatusOr<TeamReport> Team(rocksdb::DB* db, const ReportQuery& q);
@@ -82,15 +89,18 @@ absl::StatusOr<TeamReport> Team(rocksdb::DB* db, const ReportQuery& q);
 struct ValueSegment {
   std::string key;  // the region or industry; "" when not recorded
   int64_t customers = 0, paying_customers = 0, collected_minor = 0;
+  bool operator==(const ValueSegment&) const = default;
 };
 
 struct ValueCustomer {
   std::string customer_id, name, region, industry, owner_id;
   int64_t monetary_minor = 0;  // collected in the range
   int64_t frequency = 0;       // payments in the range
-  int64_t recency_days = 0;    // from the last payment to the end of the range (or as_of)
-  int r_score = 0, f_score = 0, m_score = 0;  // 1-5 by quintile among paying customers
+  int64_t recency_days = 0;    // from the last payment standing to the end of the range (or as_of)
+  // 1-5 by quintile among the paying customers, 5 best; ties share the higher score.
+  int r_score = 0, f_score = 0, m_score = 0;
   std::string segment;  // the eight RFM classes, e.g. 重要价值客户
+  bool operator==(const ValueCustomer&) const = default;
 };
 
 struct ValueReport {
@@ -100,8 +110,10 @@ struct ValueReport {
   struct Bucket {
     absl::Time start;
     int64_t collected_minor = 0, payments = 0;
+    bool operator==(const Bucket&) const = default;
   };
   std::vector<Bucket> periods;
+  bool operator==(const ValueReport&) const = default;
 };
 
 // Customers as known as of: not deleted, not merged, created before `to`, owned within the
@@ -116,13 +128,16 @@ struct ChurnReport {
   struct Reason {
     std::string reason;
     int64_t churned = 0;
+    bool operator==(const Reason&) const = default;
   };
   std::vector<Reason> by_reason;  // by count, descending
   struct Bucket {
     absl::Time start;
     int64_t churned = 0, new_customers = 0;
+    bool operator==(const Bucket&) const = default;
   };
   std::vector<Bucket> periods;
+  bool operator==(const ChurnReport&) const = default;
 };
 
 // Customers whose lifecycle became LOST (流失) in the range, by the reason recorded.

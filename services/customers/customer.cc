@@ -858,12 +858,10 @@ void ApplySettings(CustomerSettings& s, const SettingsEvent& event, int64_t vers
             }
           }
           if (e.cost().amount_minor() > 0) {
-            auto at = std::find_if(costs->begin(), costs->end(), [&](const v1::ChannelCost& c) {
-              return std::make_pair(c.source_channel(), c.month()) >
-                     std::make_pair(e.cost().source_channel(), e.cost().month());
-            });
             *costs->Add() = e.cost();
-            std::rotate(at, costs->end() - 1, costs->end());
+            std::sort(costs->begin(), costs->end(), [](const v1::ChannelCost& a, const v1::ChannelCost& b) {
+              return std::make_pair(a.source_channel(), a.month()) < std::make_pair(b.source_channel(), b.month());
+            });
           }
         } else {
           *s.mutable_tag_rules() = e.rules();

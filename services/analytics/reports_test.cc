@@ -1,0 +1,407 @@
+// The channels, team, customer value, churn and receivables reports over the events of real
+// customers, opportunities and tasks engines on an embedded log under a manual clock: figures
+// computed by hand from a seeded month, and as_of equal to the report over the log cut there.
+#include "services/analytics/reports.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/status_testing.h"
+#include "libs/eventlog/embedded_log.h"
+#include "libs/projection/rebuild.h"
+#include "services/analytics/analytics_engine.h"
+#include "services/analytics/analytics_testing.h"
+#include "services/analytics/receivables.h"
+#include "services/customers/customer_engine.h"
+#include "services/opportunities/opportunity_engine.h"
+#include "services/tasks/task_engine.h"
+
+namespace crm::analytics {
+namespace {
+
+using crm::testing::Call;
+using crm::testing::FieldOf;
+namespace cv1 = crm::customers::v1;
+namespace ov1 = crm::opportunities::v1;
+namespace tv1 = crm::tasks::v1;
+using customers::CustomerEngine;
+using opportunities::OpportunityEngine;
+using tasks::TaskEngine;
+
+const Caller kU1{"u1", "rep", "east"};
+const Caller kU2{"u2", "rep", "east"};
+const Caller kAdmin{"boss", "admin", ""};
+
+absl::Time At(int month, int day, int hour) {
+  return absl::FromCivil(absl::CivilHour(2026, month, day, hour), ReportZone());
+}
+
+class ReportsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/reports-", getpid());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+    int64_t rebuilt = 0;
+    cdb_ = *CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
+    customers_ = *CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
+    odb_ = *OpportunityEngine::OpenProjections(*log_, dir_ + "/opportunities", {.clock = &clock_}, &rebuilt);
+    opportunities_ = *OpportunityEngine::Open(log_.get(), odb_.get(), {.clock = &clock_});
+    tdb_ = *projection::OpenProjections(*log_, TaskEngine::Spec({.clock = &clock_}), dir_ + "/tasks", &rebuilt);
+    tasks_ = *TaskEngine::Open(log_.get(), tdb_.get(), {.clock = &clock_});
+  }
+  void TearDown() override {
+    tasks_.reset();
+    tdb_.reset();
+    opportunities_.reset();
+    odb_.reset();
+    customers_.reset();
+    cdb_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // The analytics rows of every topic, only what was recorded by `cut`.
+  std::unique_ptr<projection::ProjectionDb> Build(absl::Time cut) {
+    static int builds = 0;
+    return testing::BuildCut(*log_, AnalyticsEngine::Spec({.clock = &clock_}), cut,
+                             absl::StrCat(dir_, "/analytics-", builds++));
+  }
+
+  std::string dir_;
+  ManualClock clock_{At(3, 1, 9)};
+  std::unique_ptr<eventlog::Log> log_;
+  std::unique_ptr<projection::ProjectionDb> cdb_, odb_, tdb_;
+  std::unique_ptr<CustomerEngine> customers_;
+  std::unique_ptr<OpportunityEngine> opportunities_;
+  std::unique_ptr<TaskEngine> tasks_;
+};
+
+TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut) {
+  // ---- The seeded month (March 2026, UTC+8) ----
+  auto cost = [&](cv1::SourceChannel ch, const char* month, int64_t amount) {
+    cv1::SetChannelCostRequest req;
+    req.mutable_cost()->set_source_channel(ch);
+    req.mutable_cost()->set_month(month);
+    req.mutable_cost()->set_amount_minor(amount);
+    auto c = Call(customers_.get(), &CustomerEngine::SetChannelCost, kAdmin, req);
+    ASSERT_TRUE(c.ok()) << c.status();
+  };
+  cost(cv1::SOURCE_CHANNEL_WEBSITE, "2026-03", 90000);
+  cost(cv1::SOURCE_CHANNEL_EXHIBITION, "2026-03", 50000);
+  cost(cv1::SOURCE_CHANNEL_WEBSITE, "2026-04", 7777);  // outside the range
+  {
+    cv1::SetChannelCostRequest bad;
+    bad.mutable_cost()->set_source_channel(cv1::SOURCE_CHANNEL_WEBSITE);
+    bad.mutable_cost()->set_month("2026-3");
+    EXPECT_EQ(FieldOf(Call(customers_.get(), &CustomerEngine::SetChannelCost, kAdmin, bad).status()), "cost.month");
+    bad.mutable_cost()->set_month("2026-03");
+    EXPECT_EQ(Call(customers_.get(), &CustomerEngine::SetChannelCost, kU1, bad).status().code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  auto lead = [&](const Caller& who, int day, cv1::SourceChannel ch, const char* phone) {
+    clock_.Set(At(3, day, 9));
+    cv1::CreateLeadRequest req;
+    req.mutable_lead()->set_contact_name("王经理");
+    req.mutable_lead()->set_company(absl::StrCat("线索公司", phone));
+    req.mutable_lead()->set_phone(phone);
+    req.mutable_lead()->set_source_channel(ch);
+    req.mutable_lead()->set_region("广东/深圳");
+    req.mutable_lead()->set_industry("manufacturing");
+    req.mutable_lead()->set_owner_id(who.user_id);
+    auto l = Call(customers_.get(), &CustomerEngine::CreateLead, who, req);
+    EXPECT_TRUE(l.ok()) << l.status();
+    return l.ok() ? l->name() : "";
+  };
+  const std::string l1 = lead(kU1, 2, cv1::SOURCE_CHANNEL_WEBSITE, "13800000001");
+  lead(kU1, 2, cv1::SOURCE_CHANNEL_WEBSITE, "13800000002");
+  lead(kU2, 3, cv1::SOURCE_CHANNEL_EXHIBITION, "13800000003");
+
+  clock_.Set(At(3, 4, 9));
+  cv1::ConvertLeadRequest conv;
+  conv.set_name(l1);
+  auto converted = Call(customers_.get(), &CustomerEngine::ConvertLead, kU1, conv);
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  const cv1::Customer c1 = converted->customer();
+  ASSERT_EQ(c1.source_channel(), cv1::SOURCE_CHANNEL_WEBSITE);
+  ASSERT_EQ(c1.region(), "广东/深圳");
+
+  clock_.Set(At(3, 4, 10));
+  cv1::CreateCustomerRequest cr;
+  cr.mutable_customer()->set_display_name("上海客户有限公司");
+  cr.mutable_customer()->set_phone("13900000002");
+  cr.mutable_customer()->set_source_channel(cv1::SOURCE_CHANNEL_REFERRAL);
+  cr.mutable_customer()->set_region("上海");
+  auto c2 = Call(customers_.get(), &CustomerEngine::Create, kU2, cr);
+  ASSERT_TRUE(c2.ok()) << c2.status();
+
+  auto follow_up = [&](const Caller& who, const std::string& customer, int day) {
+    clock_.Set(At(3, day, 15));
+    cv1::CreateFollowUpRequest req;
+    req.set_parent(customer);
+    req.mutable_follow_up()->set_summary("电话沟通需求");
+    req.mutable_follow_up()->set_channel(cv1::FOLLOW_UP_CHANNEL_PHONE);
+    auto f = Call(customers_.get(), &CustomerEngine::CreateFollowUp, who, req);
+    ASSERT_TRUE(f.ok()) << f.status();
+  };
+  follow_up(kU1, c1.name(), 5);
+  follow_up(kU1, c1.name(), 6);
+  follow_up(kU2, c2->name(), 5);
+
+  auto opportunity = [&](const Caller& who, const cv1::Customer& c, int day, int64_t amount) {
+    clock_.Set(At(3, day, 9));
+    ov1::CreateOpportunityRequest req;
+    req.mutable_opportunity()->set_customer(c.name());
+    req.mutable_opportunity()->set_title("年度采购");
+    req.mutable_opportunity()->mutable_amount()->set_amount_minor(amount);
+    req.set_min_consistency_token(c.consistency_token());
+    auto o = Call(opportunities_.get(), &OpportunityEngine::CreateOpportunity, who, req);
+    EXPECT_TRUE(o.ok()) << o.status();
+    return o.ok() ? o->name() : "";
+  };
+  const std::string o1 = opportunity(kU1, c1, 6, 100000);
+  const std::string o2 = opportunity(kU2, *c2, 6, 50000);
+  clock_.Set(At(3, 8, 9));
+  ov1::WinOpportunityRequest win;
+  win.set_name(o1);
+  win.set_reason("价格合适");
+  ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::Win, kU1, win).ok());
+  clock_.Set(At(3, 9, 9));
+  ov1::LoseOpportunityRequest lose;
+  lose.set_name(o2);
+  lose.set_reason("价格");
+  ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::Lose, kU2, lose).ok());
+
+  clock_.Set(At(3, 10, 9));
+  ov1::CreateContractRequest cc;
+  cc.mutable_contract()->set_customer(c1.name());
+  cc.mutable_contract()->set_title("年度服务合同");
+  cc.mutable_contract()->mutable_amount()->set_amount_minor(100000);
+  cc.mutable_contract()->set_start_date("2026-03-01");
+  cc.mutable_contract()->set_end_date("2026-12-31");
+  auto contract = Call(opportunities_.get(), &OpportunityEngine::CreateContract, kU1, cc);
+  ASSERT_TRUE(contract.ok()) << contract.status();
+  ov1::SubmitContractRequest submit;
+  submit.set_name(contract->name());
+  auto submitted = Call(opportunities_.get(), &OpportunityEngine::SubmitContract, kU1, submit);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  if (submitted->status() == ov1::CONTRACT_STATUS_PENDING_APPROVAL) {
+    ov1::ApproveContractRequest approve;
+    approve.set_name(contract->name());
+    ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::ApproveContract, kAdmin, approve).ok());
+  }
+  ov1::SetPaymentPlanRequest plan;
+  plan.set_name(contract->name());
+  auto* i1 = plan.add_instalments();
+  i1->set_due_date("2026-03-20");
+  i1->set_amount_minor(60000);
+  auto* i2 = plan.add_instalments();
+  i2->set_due_date("2026-04-20");
+  i2->set_amount_minor(40000);
+  ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::SetPaymentPlan, kU1, plan).ok());
+  auto pay = [&](int day, int64_t amount) {
+    clock_.Set(At(3, day, 10));
+    ov1::RecordPaymentRequest req;
+    req.set_name(contract->name());
+    req.mutable_payment()->set_amount_minor(amount);
+    *req.mutable_payment()->mutable_paid_at() = ToProto(At(3, day, 10));
+    req.mutable_payment()->set_method("银行转账");
+    auto k = Call(opportunities_.get(), &OpportunityEngine::RecordPayment, kU1, req);
+    EXPECT_TRUE(k.ok()) << k.status();
+    return k.ok() ? k->payments(k->payments_size() - 1).payment_id() : "";
+  };
+  pay(12, 30000);
+  const std::string p2 = pay(15, 20000);
+  const absl::Time before_correction = At(3, 15, 12);
+  clock_.Set(At(3, 16, 10));
+  ov1::CorrectPaymentRequest correct;
+  correct.set_name(contract->name());
+  correct.set_payment_id(p2);
+  correct.set_amount_minor(25000);
+  *correct.mutable_paid_at() = ToProto(At(3, 14, 10));
+  correct.set_reason("银行回单金额");
+  auto corrected = Call(opportunities_.get(), &OpportunityEngine::CorrectPayment, kAdmin, correct);
+  ASSERT_TRUE(corrected.ok()) << corrected.status();
+  const std::string p3 = pay(17, 10000);
+  clock_.Set(At(3, 18, 10));
+  ov1::VoidPaymentRequest voided;
+  voided.set_name(contract->name());
+  voided.set_payment_id(p3);
+  voided.set_reason("退票");
+  ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::VoidPayment, kAdmin, voided).ok());
+
+  auto task = [&](const Caller& who, int day) {
+    clock_.Set(At(3, day, 9));
+    tv1::CreateTaskRequest req;
+    req.mutable_task()->set_title("回访");
+    *req.mutable_task()->mutable_due_time() = ToProto(At(3, day + 2, 18));
+    auto t = Call(tasks_.get(), &TaskEngine::CreateTask, who, req);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? t->name() : "";
+  };
+  const std::string t1 = task(kU1, 18), t2 = task(kU2, 18);
+  clock_.Set(At(3, 19, 9));
+  tv1::CompleteTaskRequest done;
+  done.set_name(t1);
+  ASSERT_TRUE(Call(tasks_.get(), &TaskEngine::CompleteTask, kU1, done).ok());
+  done.set_name(t2);
+  ASSERT_TRUE(Call(tasks_.get(), &TaskEngine::CompleteTask, kU2, done).ok());
+  clock_.Set(At(3, 19, 11));
+  tv1::ReopenTaskRequest reopen;
+  reopen.set_name(t2);
+  reopen.set_reason("客户未接通");
+  ASSERT_TRUE(Call(tasks_.get(), &TaskEngine::ReopenTask, kU2, reopen).ok());
+
+  clock_.Set(At(3, 20, 9));
+  cv1::UpdateCustomerRequest lost;
+  lost.mutable_customer()->set_name(c2->name());
+  lost.mutable_customer()->set_lifecycle_status(cv1::LIFECYCLE_STATUS_LOST);
+  lost.mutable_customer()->set_churn_reason("价格太高");
+  lost.mutable_update_mask()->add_paths("lifecycle_status");
+  lost.mutable_update_mask()->add_paths("churn_reason");
+  auto updated = Call(customers_.get(), &CustomerEngine::Update, kU2, lost);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  clock_.Set(At(3, 25, 9));
+
+  // ---- The reports now, computed by hand ----
+  auto now = Build(absl::InfiniteFuture());
+  ReportQuery q{.from = At(3, 1, 0), .to = At(4, 1, 0), .as_of = clock_.Now(), .group_by = Period::kMonth};
+
+  auto channels = Channels(now->db(), q);
+  ASSERT_TRUE(channels.ok()) << channels.status();
+  ASSERT_EQ(channels->channels.size(), 3u);
+  const ChannelRow& exhibition = channels->channels[0];
+  EXPECT_EQ(exhibition.channel, "EXHIBITION");
+  EXPECT_EQ(exhibition.leads, 1);
+  EXPECT_EQ(exhibition.leads_converted, 0);
+  EXPECT_EQ(exhibition.cost_minor, 50000);
+  EXPECT_EQ(exhibition.cost_per_lead_minor, 50000);
+  EXPECT_EQ(exhibition.cost_per_customer_minor, 0);
+  const ChannelRow& referral = channels->channels[1];
+  EXPECT_EQ(referral.channel, "REFERRAL");
+  EXPECT_EQ(referral.customers, 1);
+  EXPECT_EQ(referral.customers_won, 0);
+  EXPECT_EQ(referral.deals_won, 0);
+  const ChannelRow& website = channels->channels[2];
+  EXPECT_EQ(website.channel, "WEBSITE");
+  EXPECT_EQ(website.leads, 2);
+  EXPECT_EQ(website.leads_converted, 1);
+  EXPECT_DOUBLE_EQ(website.lead_conversion_percent, 50);
+  EXPECT_EQ(website.customers, 1);
+  EXPECT_EQ(website.customers_won, 1);
+  EXPECT_DOUBLE_EQ(website.deal_conversion_percent, 100);
+  EXPECT_EQ(website.deals_won, 1);
+  EXPECT_EQ(website.won_amount_minor, 100000);
+  EXPECT_EQ(website.cost_minor, 90000);  // April's 7777 is outside the range
+  EXPECT_EQ(website.cost_per_lead_minor, 45000);
+  EXPECT_EQ(website.cost_per_customer_minor, 90000);
+
+  auto team = Team(now->db(), q);
+  ASSERT_TRUE(team.ok()) << team.status();
+  ASSERT_EQ(team->reps.size(), 2u);
+  const RepRow& u1 = team->reps[0];
+  EXPECT_EQ(u1.owner_id, "u1");
+  EXPECT_EQ(u1.follow_ups, 2);
+  EXPECT_EQ(u1.tasks_done, 1);
+  EXPECT_EQ(u1.deals_won, 1);
+  EXPECT_EQ(u1.deals_lost, 0);
+  EXPECT_DOUBLE_EQ(u1.win_rate_percent, 100);
+  EXPECT_EQ(u1.won_amount_minor, 100000);
+  EXPECT_EQ(u1.collected_minor, 55000);  // 30000 + 25000 corrected; the voided 10000 gone
+  const RepRow& u2 = team->reps[1];
+  EXPECT_EQ(u2.owner_id, "u2");
+  EXPECT_EQ(u2.follow_ups, 1);
+  EXPECT_EQ(u2.tasks_done, 0);  // done, then reopened
+  EXPECT_EQ(u2.deals_lost, 1);
+  EXPECT_DOUBLE_EQ(u2.win_rate_percent, 0);
+  EXPECT_EQ(team->total.follow_ups, 3);
+  EXPECT_EQ(team->total.deals_won + team->total.deals_lost, 2);
+  EXPECT_DOUBLE_EQ(team->total.win_rate_percent, 50);
+  EXPECT_EQ(team->total.collected_minor, 55000);
+  ASSERT_EQ(team->periods.size(), 1u);
+  EXPECT_EQ(team->periods[0].collected_minor, 55000);
+  EXPECT_EQ(team->periods[0].tasks_done, 1);
+  // One rep's scope.
+  ReportQuery own = q;
+  own.owner_id = "u2";
+  auto team_u2 = Team(now->db(), own);
+  ASSERT_TRUE(team_u2.ok());
+  ASSERT_EQ(team_u2->reps.size(), 1u);
+  EXPECT_EQ(team_u2->total.collected_minor, 0);
+
+  auto value = CustomerValue(now->db(), q, 20);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->customers, 2);
+  EXPECT_EQ(value->paying_customers, 1);
+  EXPECT_EQ(value->collected_minor, 55000);
+  ASSERT_EQ(value->by_region.size(), 2u);
+  EXPECT_EQ(value->by_region[0].key, "广东/深圳");
+  EXPECT_EQ(value->by_region[0].collected_minor, 55000);
+  EXPECT_EQ(value->by_region[1].key, "上海");
+  EXPECT_EQ(value->by_region[1].paying_customers, 0);
+  ASSERT_EQ(value->high_value.size(), 1u);
+  const ValueCustomer& top = value->high_value[0];
+  EXPECT_EQ(absl::StrCat("customers/", top.customer_id), c1.name());
+  EXPECT_EQ(top.monetary_minor, 55000);
+  EXPECT_EQ(top.frequency, 2);
+  // The last payment standing was paid on the 14th at 10:00 (corrected from the 15th; the
+  // 17th's was voided): to the 25th at 09:00 is 10 days 23 hours.
+  EXPECT_EQ(top.recency_days, 10);
+  EXPECT_EQ(top.r_score, 5);
+  EXPECT_EQ(top.segment, "重要价值客户");
+
+  auto churn = Churn(now->db(), q);
+  ASSERT_TRUE(churn.ok()) << churn.status();
+  EXPECT_EQ(churn->churned, 1);
+  EXPECT_EQ(churn->new_customers, 2);
+  ASSERT_EQ(churn->by_reason.size(), 1u);
+  EXPECT_EQ(churn->by_reason[0].reason, "价格太高");
+
+  ReceivablesQuery rq{.from = At(3, 1, 0), .to = At(5, 1, 0), .as_of = clock_.Now()};
+  auto recv = Receivables(now->db(), rq);
+  ASSERT_TRUE(recv.ok()) << recv.status();
+  ASSERT_EQ(recv->buckets.size(), 2u);
+  EXPECT_EQ(recv->buckets[0].planned_minor, 60000);
+  EXPECT_EQ(recv->buckets[0].collected_minor, 55000);
+  EXPECT_EQ(recv->buckets[0].payments, 2);
+  EXPECT_EQ(recv->buckets[1].planned_minor, 40000);
+  EXPECT_EQ(recv->buckets[1].collected_minor, 0);
+  EXPECT_EQ(recv->planned_minor, 100000);
+  EXPECT_DOUBLE_EQ(recv->collection_percent, 55);
+
+  // ---- As known before the correction: the payment of the 15th still stood at 20000 ----
+  ReceivablesQuery then = rq;
+  then.as_of = before_correction;
+  auto recv_then = Receivables(now->db(), then);
+  ASSERT_TRUE(recv_then.ok());
+  EXPECT_EQ(recv_then->collected_minor, 50000);
+
+  // ---- as_of equals the report over the log cut there, for every report ----
+  for (absl::Time cut : {At(3, 4, 9) + absl::Seconds(1), At(3, 9, 12), before_correction, At(3, 19, 10),
+                         At(3, 20, 12)}) {
+    SCOPED_TRACE(absl::FormatTime(cut));
+    auto past = Build(cut);
+    ReportQuery live = q, cut_q = q;
+    live.as_of = cut;
+    cut_q.as_of = absl::InfiniteFuture();
+    EXPECT_TRUE(*Channels(now->db(), live) == *Channels(past->db(), cut_q));
+    EXPECT_TRUE(*Team(now->db(), live) == *Team(past->db(), cut_q));
+    EXPECT_TRUE(*Churn(now->db(), live) == *Churn(past->db(), cut_q));
+    ReceivablesQuery rl = rq, rc = rq;
+    rl.as_of = cut;
+    rc.as_of = absl::InfiniteFuture();
+    EXPECT_TRUE(*Receivables(now->db(), rl) == *Receivables(past->db(), rc));
+    // Recency runs to as_of: the cut's report is asked as of the same moment.
+    cut_q.as_of = cut;
+    EXPECT_TRUE(*CustomerValue(now->db(), live, 20) == *CustomerValue(past->db(), cut_q, 20));
+  }
+}
+
+}  // namespace
+}  // namespace crm::analytics
