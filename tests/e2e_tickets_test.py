@@ -266,6 +266,20 @@ def main():
             req.scope = an.REPORT_SCOPE_UNSPECIFIED
             req.ticket_type = "repair"
             assert sorted_fields(lambda: report(req)) == ["ticket_type"]
+            # The same report through crmctl, as CSV (UTF-8 with BOM) for spreadsheets.
+            day = lambda d: (now + datetime.timedelta(hours=8) + d).strftime("%Y-%m-%d")
+            span = ["--from", day(datetime.timedelta(days=-1)), "--to", day(datetime.timedelta(days=2))]
+            out = subprocess.run([args.crmctl, "--addr", f"127.0.0.1:{port}", "--token", tokens["manager"], "reports",
+                                  "tickets", *span, "--ticket-type", "ticketTypes/repair", "--csv", "-"],
+                                 capture_output=True)
+            assert out.returncode == 0, out
+            lines = out.stdout.decode("utf-8").split("\r\n")
+            assert lines[0] == "\ufeffstart_time,opened,closed,first_response_breaches,resolution_breaches", lines
+            assert sum(int(x.split(",")[1]) for x in lines[1:] if x) == r.opened, lines
+            out = crmctl("manager", "reports", "tickets", *span, "--csv", "-", "--table", "nope", ok=False)
+            assert out.returncode == 2 and "periods" in out.stderr, out
+            out = crmctl("rep", "reports", "tickets", *span, "--scope", "all", ok=False)
+            assert out.returncode == 1 and "PERMISSION_DENIED" in out.stderr, out
 
         def acknowledged_tickets_survive_kill_9_a_restart_and_a_rebuild():
             before = {n: get(kt.Ticket(name=n)) for n in state["acked"]}

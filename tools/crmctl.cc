@@ -32,6 +32,7 @@
 #include "tools/crmctl_sales.h"
 #include "tools/crmctl_tasks.h"
 #include "tools/crmctl_tickets.h"
+#include "tools/crmctl_reports.h"
 
 namespace {
 
@@ -506,6 +507,8 @@ int main(int argc, char** argv) {
   tasks.Add(app);
   crm::ctl::TicketCommands tickets;
   tickets.Add(app);
+  crm::ctl::ReportCommands reports;
+  reports.Add(app);
 
   try {
     app.parse(argc, argv);
@@ -555,6 +558,7 @@ int main(int argc, char** argv) {
   if (sales.Parsed()) return sales.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
   if (tasks.Parsed()) return tasks.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
   if (tickets.Parsed()) return tickets.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
+  if (reports.Parsed()) return reports.Run({g.addr, g.token, g.timeout_s, g.output == "json"});
   Client client(g);
   grpc::Status s;
   if (import_cmd->parsed()) {
