@@ -3,6 +3,7 @@ BUILD_DIR ?= build
 DATA_DIR  ?= $(CURDIR)/data
 PORT      ?= 50051
 METRICS_PORT ?= 9464
+DASHBOARD_PORT ?= 8080
 JOBS      ?= $(shell nproc)
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
@@ -21,7 +22,7 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 run: build
-	@bash tools/run-crmd.sh $(BUILD_DIR) $(DATA_DIR) $(PORT) $(METRICS_PORT)
+	@bash tools/run-crmd.sh $(BUILD_DIR) $(DATA_DIR) $(PORT) $(METRICS_PORT) $(DASHBOARD_PORT)
 
 bench: build
 	@$(BUILD_DIR)/tools/crm-bench --clients=1 && $(BUILD_DIR)/tools/crm-bench --clients=64

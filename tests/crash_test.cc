@@ -45,7 +45,7 @@ class CrashTest : public ::testing::Test {
     auto p = std::make_unique<testing::Process>(
         CRMD_PATH,
         std::vector<std::string>{"--data-dir", dir_ + "/data", "--listen", absl::StrCat("127.0.0.1:", port_),
-                                 "--metrics-listen", ""},
+                                 "--metrics-listen", "", "--dashboard-listen", ""},
         dir_ + "/crmd.log");
     EXPECT_TRUE(testing::WaitServing(Addr(), absl::Seconds(30))) << "crmd did not come up";
     return p;

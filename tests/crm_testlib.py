@@ -120,12 +120,13 @@ class Crmd:
         self.binary, self.data, self.key, self.health_pb, self.log_path = binary, data, key, health_pb, log_path
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
+        self.dashboard_port = free_port()  # the web dashboard, kept across restarts
         self.p = None
         self.channel = None
 
     def start(self):
         self.p = subprocess.Popen([self.binary, "--data-dir", self.data, "--listen", self.addr, "--metrics-listen", "",
-                                   "--scheduler-interval", "1"],
+                                   "--dashboard-listen", f"127.0.0.1:{self.dashboard_port}", "--scheduler-interval", "1"],
                                   env=dict(os.environ, CRM_SIGNING_KEY=self.key),
                                   stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
         self.channel = wait_healthy(self.addr, self.health_pb)

@@ -36,7 +36,7 @@ def main():
     port = free_port()
     addr = f"127.0.0.1:{port}"
     crmd = subprocess.Popen([args.crmd, "--data-dir", os.path.join(work, "data"), "--listen", addr,
-                             "--metrics-listen", ""],
+                             "--metrics-listen", "", "--dashboard-listen", ""],
                             env=dict(os.environ, CRM_SIGNING_KEY=key),
                             stdout=open(os.path.join(work, "crmd.log"), "w"), stderr=subprocess.STDOUT)
     tokens = {"u1": mint_token(key, "u1", "rep", "east"), "u2": mint_token(key, "u2", "rep", "east"),

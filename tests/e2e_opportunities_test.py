@@ -38,7 +38,7 @@ def main():
 
     def start():
         crmd["p"] = subprocess.Popen([args.crmd, "--data-dir", data, "--listen", f"127.0.0.1:{port}",
-                                      "--metrics-listen", "", "--scheduler-interval", "1"],
+                                      "--metrics-listen", "", "--dashboard-listen", "", "--scheduler-interval", "1"],
                                      env=dict(os.environ, CRM_SIGNING_KEY=key),
                                      stdout=open(os.path.join(work, "crmd.log"), "a"), stderr=subprocess.STDOUT)
         crmd["channel"] = wait_healthy(f"127.0.0.1:{port}", m.health)

@@ -34,7 +34,7 @@ def main():
     key = "e" * 48
     port = free_port()
     crmd = subprocess.Popen([args.crmd, "--data-dir", os.path.join(work, "data"), "--listen", f"127.0.0.1:{port}",
-                             "--metrics-listen", "", "--scheduler-interval", "1"],
+                             "--metrics-listen", "", "--dashboard-listen", "", "--scheduler-interval", "1"],
                             env=dict(os.environ, CRM_SIGNING_KEY=key),
                             stdout=open(os.path.join(work, "crmd.log"), "w"), stderr=subprocess.STDOUT)
     try:

@@ -1,12 +1,14 @@
 #include "tools/crmctl_reports.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "crm/analytics/v1/analytics_service.grpc.pb.h"
 #include "services/analytics/report_csv.h"
+#include "services/analytics/report_params.h"
 
 namespace crm::ctl {
 namespace {
@@ -25,54 +27,19 @@ struct ReportCommands::Flags {
 
 namespace {
 
-// The flags every report request shares, set by field name (the requests differ in numbers).
+// The flags as the named parameters of analytics::FillReportRequest.
 absl::Status Fill(const ReportCommands::Flags& f, Message* req) {
-  const auto* d = req->GetDescriptor();
-  const auto* r = req->GetReflection();
-  auto time = [&](const char* field, const std::string& flag, const std::string& text) -> absl::Status {
-    if (text.empty()) return absl::OkStatus();
-    auto t = When(flag, text);
-    if (!t.ok()) return t.status();
-    r->MutableMessage(req, d->FindFieldByName(field))->CopyFrom(*t);
-    return absl::OkStatus();
-  };
-  if (auto s = time("start_time", "--from", f.from); !s.ok()) return s;
-  if (auto s = time("end_time", "--to", f.to); !s.ok()) return s;
-  if (auto s = time("as_of", "--as-of", f.as_of); !s.ok()) return s;
-  auto text = [&](const char* field, const std::string& flag, const std::string& value) -> absl::Status {
-    if (value.empty()) return absl::OkStatus();
-    const auto* fd = d->FindFieldByName(field);
-    if (fd == nullptr) return absl::InvalidArgumentError(absl::StrCat(flag, ": this report does not take it"));
-    r->SetString(req, fd, value);
-    return absl::OkStatus();
-  };
-  for (auto [field, flag, value] : {std::tuple<const char*, const char*, const std::string*>{"owner_id", "--owner", &f.owner},
-                                    {"team_id", "--team", &f.team},
-                                    {"currency", "--currency", &f.currency},
-                                    {"pipeline_id", "--pipeline", &f.pipeline},
-                                    {"ticket_type", "--ticket-type", &f.ticket_type},
-                                    {"min_consistency_token", "--consistency-token", &f.token}}) {
-    if (auto s = text(field, flag, *value); !s.ok()) return s;
-  }
-  auto enumerated = [&](const char* field, const std::string& flag, const std::string& prefix,
-                        const std::string& value) -> absl::Status {
-    if (value.empty()) return absl::OkStatus();
-    const auto* fd = d->FindFieldByName(field);
-    const auto* v = fd->enum_type()->FindValueByName(absl::StrCat(prefix, absl::AsciiStrToUpper(value)));
-    if (v == nullptr || v->number() == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not one of the choices"));
-    }
-    r->SetEnum(req, fd, v);
-    return absl::OkStatus();
-  };
-  if (auto s = enumerated("group_by", "--group-by", "GROUP_BY_", f.group_by); !s.ok()) return s;
-  if (auto s = enumerated("scope", "--scope", "REPORT_SCOPE_", f.scope); !s.ok()) return s;
-  if (f.limit != 0) {
-    const auto* fd = d->FindFieldByName("limit");
-    if (fd == nullptr) return absl::InvalidArgumentError("--limit: this report does not take it");
-    r->SetInt32(req, fd, f.limit);
-  }
-  return absl::OkStatus();
+  std::map<std::string, std::string> params = {
+      {"from", f.from},         {"to", f.to},         {"as_of", f.as_of},
+      {"group_by", f.group_by}, {"scope", f.scope},   {"owner", f.owner},
+      {"team", f.team},         {"currency", f.currency}, {"pipeline", f.pipeline},
+      {"ticket_type", f.ticket_type}, {"limit", f.limit == 0 ? "" : absl::StrCat(f.limit)},
+      {"consistency_token", f.token}};
+  auto s = analytics::FillReportRequest(params, req);
+  if (s.ok()) return s;
+  std::string msg(s.message());  // "as_of: ..." -> "--as-of: ..."
+  std::replace(msg.begin(), msg.begin() + static_cast<ptrdiff_t>(msg.find(':')), '_', '-');
+  return absl::InvalidArgumentError(absl::StrCat("--", msg));
 }
 
 // Calls `method`, then prints the report or writes one of its tables as CSV.

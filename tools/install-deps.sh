@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   kcat python3-kafka python3-grpcio python3-protobuf
+  libcivetweb-dev chromium fonts-wqy-microhei
 )
 # npm fetches the google/rpc protos; a machine may already have Node.js from elsewhere, whose
 # nodejs package conflicts with Debian's npm, so Debian's is installed only when npm is absent.
@@ -39,5 +40,25 @@ if [ ! -f "$gp/node_modules/google-proto-files/google/rpc/error_details.proto" ]
   echo "install-deps: fetching google/rpc protos (npm google-proto-files)"
   mkdir -p "$gp"
   (cd "$gp" && npm install --silent --no-audit --no-fund --prefix . google-proto-files@4 >/dev/null)
+fi
+# ECharts for the analytics dashboard, built into the binaries (services/analytics/web_assets):
+# the npm tarball at a pinned version, checked against its pinned sha512 (the registry's
+# dist.integrity, in hex) before use.
+ec="$here/build/third_party/echarts"
+ECHARTS_VERSION=5.6.0
+ECHARTS_SHA512=a136d54ec5df2ae121c5fb47a8be71a6b80ba1cd24eee49c030b6bc8281617a84f6052d1c0e50788598718204a3f934f14d903568a4e89ec94a98187f056b790
+if [ ! -f "$ec/echarts.min.js" ]; then
+  echo "install-deps: fetching echarts@$ECHARTS_VERSION (npm)"
+  rm -rf "$ec" && mkdir -p "$ec"
+  (cd "$ec" && npm pack --silent "echarts@$ECHARTS_VERSION" >/dev/null)
+  got=$(sha512sum "$ec/echarts-$ECHARTS_VERSION.tgz" | cut -d' ' -f1)
+  if [ "$got" != "$ECHARTS_SHA512" ]; then
+    echo "install-deps: echarts-$ECHARTS_VERSION.tgz has sha512 $got, expected $ECHARTS_SHA512" >&2
+    exit 1
+  fi
+  tar -xzf "$ec/echarts-$ECHARTS_VERSION.tgz" -C "$ec" package/dist/echarts.min.js package/LICENSE
+  mv "$ec/package/dist/echarts.min.js" "$ec/echarts.min.js"
+  mv "$ec/package/LICENSE" "$ec/LICENSE"
+  rm -rf "$ec/package" "$ec/echarts-$ECHARTS_VERSION.tgz"
 fi
 echo "install-deps: ok"

@@ -2,7 +2,7 @@
 # Starts crmd in the foreground for `make run`: creates the data folder and signing key on
 # first start, mints an admin token and prints how to call the server.
 set -euo pipefail
-build=${1:-build} data=${2:-data} port=${3:-50051} metrics=${4:-9464}
+build=${1:-build} data=${2:-data} port=${3:-50051} metrics=${4:-9464} dashboard=${5:-8080}
 mkdir -p "$data"
 key="$data/signing.key"
 # crmd creates the key on first start; create it here first so the token below can be minted.
@@ -21,6 +21,8 @@ cat <<MSG
                              crm.tickets.v1: TicketTypeService, TicketService, SlaService;
                              crm.analytics.v1: AnalyticsService)
   metrics  http://127.0.0.1:$metrics/metrics
+  dashboard (数据看板, with the admin token below; the token stays in the page's fragment):
+           http://127.0.0.1:$dashboard/#token=$token
 
   Try it from another terminal:
     export CRM_ADDR=127.0.0.1:$port
@@ -41,4 +43,4 @@ cat <<MSG
 
 MSG
 exec "$build/services/crmd/crmd" --data-dir "$data" --key-file "$key" \
-  --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics"
+  --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics" --dashboard-listen "127.0.0.1:$dashboard"

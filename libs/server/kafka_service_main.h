@@ -25,6 +25,8 @@ struct KafkaServiceDefaults {
   std::string listen;          // 127.0.0.1:50061
   std::string metrics_listen;  // 127.0.0.1:9465
   std::string scheduler_help;  // what the scheduler does
+  // Hosts with StartDashboard(listen): its default address ("" disables by default).
+  std::string dashboard_listen;
 };
 
 template <typename Host>
@@ -40,6 +42,11 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
       ->required();
   app.add_option("--data-dir", data_dir, "Folder for projections and key")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
+  std::string dashboard_listen = d.dashboard_listen;
+  if constexpr (requires(Host& h) { h.StartDashboard(std::string()); }) {
+    app.add_option("--dashboard-listen", dashboard_listen, "Web dashboard (HTTP) address; empty disables")
+        ->capture_default_str();
+  }
   app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
@@ -79,6 +86,13 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
                          {.dir = data_dir + "/" + d.service, .rebuild = rebuild, .clock = SystemClock::Get(),
                           .metrics = m, .scheduler_interval = absl::Seconds(scheduler_seconds)});
   if (!host.ok()) ExitWithError(std::string(host.status().message()));
+  if constexpr (requires(Host& h) { h.StartDashboard(std::string()); }) {
+    if (!dashboard_listen.empty()) {
+      if (auto s = (*host)->StartDashboard(dashboard_listen); !s.ok()) ExitWithError(std::string(s.message()));
+      LogInfo(absl::StrCat(d.name, " dashboard on http://", dashboard_listen.substr(0, dashboard_listen.rfind(':')), ":",
+                           (*host)->dashboard_port(), "/"));
+    }
+  }
   if (auto s = runtime.Start((*host)->services()); !s.ok()) ExitWithError(std::string(s.message()));
   (*host)->StartLoops();
   LogInfo(absl::StrCat(d.name, " serving gRPC on port ", runtime.port(), ", Kafka ", bootstrap, ", metrics on port ",

@@ -6,8 +6,6 @@
 #include "spdlog/spdlog.h"
 
 namespace crm::server {
-namespace {
-
 std::string JsonEscape(absl::string_view s) {
   std::string out;
   for (char c : s) {
@@ -30,7 +28,6 @@ std::string JsonEscape(absl::string_view s) {
   return out;
 }
 
-}  // namespace
 
 std::string MaskPii(absl::string_view text) {
   static const std::regex kPhone(R"((^|[^0-9])(?:\+?86[ -]?)?(1[0-9]{2})[ -]?[0-9]{4}[ -]?([0-9]{4})(?![0-9]))");

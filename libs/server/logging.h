@@ -7,6 +7,9 @@
 
 namespace crm::server {
 
+// `s` as the inside of a JSON string: quotes, backslashes and control characters escaped.
+std::string JsonEscape(absl::string_view s);
+
 // Masks personal data before it reaches a log: mainland mobile numbers keep their first 3 and
 // last 4 digits (138****5678), e-mail addresses their first character and domain
 // (z***@example.com).

@@ -55,6 +55,8 @@ class Runtime {
   // `auth` and `metrics` (may be null) must outlive the runtime.
   Runtime(RuntimeOptions options, const Authenticator* auth, Metrics* metrics)
       : options_(std::move(options)), auth_(auth), metrics_(metrics), limiter_(options_.max_inflight) {}
+  // For other faces of the same services (the analytics dashboard's HTTP API).
+  const Authenticator* authenticator() const { return auth_; }
   ~Runtime();
 
   // Builds and starts the server with `services` (which must outlive it), health checking

@@ -11,7 +11,7 @@ absl::StatusOr<std::unique_ptr<AnalyticsHost>> AnalyticsHost::Open(eventlog::Log
   if (options.clock == nullptr || options.metrics == nullptr || options.dir.empty()) {
     return absl::InvalidArgumentError("AnalyticsHost needs a dir, a clock and metrics");
   }
-  std::unique_ptr<AnalyticsHost> h(new AnalyticsHost(log, std::move(options)));
+  std::unique_ptr<AnalyticsHost> h(new AnalyticsHost(log, runtime, std::move(options)));
   h->engine_options_.clock = h->options_.clock;
   CRM_ASSIGN_OR_RETURN(h->db_, server::OpenServiceProjections(*log, AnalyticsEngine::Spec(h->engine_options_),
                                                               h->options_.dir, h->options_.rebuild, "analytics"));
@@ -32,7 +32,14 @@ void AnalyticsHost::StartLoops() {
   });
 }
 
+absl::Status AnalyticsHost::StartDashboard(const std::string& listen) {
+  CRM_ASSIGN_OR_RETURN(dashboard_, Dashboard::Start({.listen = listen, .auth = runtime_->authenticator(),
+                                                     .engine = engine_.get()}));
+  return absl::OkStatus();
+}
+
 AnalyticsHost::~AnalyticsHost() {
+  dashboard_.reset();
   loops_.Stop();
   service_.reset();
   engine_.reset();

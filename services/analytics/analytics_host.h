@@ -12,6 +12,7 @@
 #include "libs/server/service_projections.h"
 #include "services/analytics/analytics_engine.h"
 #include "services/analytics/analytics_service.h"
+#include "services/analytics/dashboard.h"
 
 namespace crm::analytics {
 
@@ -29,17 +30,24 @@ class AnalyticsHost {
   std::vector<grpc::Service*> services() { return {service_.get()}; }
   AnalyticsEngine* engine() { return engine_.get(); }
   void StartLoops();
+  // Serves the web dashboard and its JSON/CSV API over HTTP on `listen` (dashboard.h),
+  // authenticated as the gRPC calls are.
+  absl::Status StartDashboard(const std::string& listen);
+  int dashboard_port() const { return dashboard_ ? dashboard_->port() : 0; }
 
  private:
-  AnalyticsHost(eventlog::Log* log, Options o) : log_(log), options_(std::move(o)) {}
+  AnalyticsHost(eventlog::Log* log, server::Runtime* runtime, Options o)
+      : log_(log), runtime_(runtime), options_(std::move(o)) {}
 
   eventlog::Log* log_;
+  server::Runtime* runtime_;
   const Options options_;
   AnalyticsEngine::Options engine_options_;
   std::unique_ptr<projection::ProjectionDb> db_;
   std::unique_ptr<AnalyticsEngine> engine_;
   std::unique_ptr<AnalyticsService> service_;
   server::Periodic loops_;
+  std::unique_ptr<Dashboard> dashboard_;
 };
 
 }  // namespace crm::analytics

@@ -7,5 +7,5 @@ int main(int argc, char** argv) {
   return crm::server::KafkaServiceMain<crm::analytics::AnalyticsHost>(
       argc, argv,
       {.name = "crm-analytics", .service = "analytics", .listen = "127.0.0.1:50065", .metrics_listen = "127.0.0.1:9469",
-       .scheduler_help = "none: analytics has no scheduler"});
+       .scheduler_help = "none: analytics has no scheduler", .dashboard_listen = "127.0.0.1:8065"});
 }

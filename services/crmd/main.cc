@@ -1,5 +1,5 @@
 // crmd: every service in one process on the embedded log (DESIGN §6): customers,
-// opportunities, tasks, tickets and analytics (its funnel report so far).
+// opportunities, tasks, tickets and analytics (its reports and the web dashboard).
 #include <filesystem>
 
 #include "CLI/CLI.hpp"
@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   std::string data_dir = "data";
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";
+  std::string dashboard_listen = "127.0.0.1:8080";
   std::string key_file;
   bool create_key = false;
   bool rebuild = false;
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", data_dir, "Folder for the log, projections and key")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
+      ->capture_default_str();
+  app.add_option("--dashboard-listen", dashboard_listen, "Web dashboard (数据看板, HTTP) address; empty disables")
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
@@ -90,6 +93,11 @@ int main(int argc, char** argv) {
   for (grpc::Service* s : (*tasks)->services()) services.push_back(s);
   for (grpc::Service* s : (*tickets)->services()) services.push_back(s);
   for (grpc::Service* s : (*analytics)->services()) services.push_back(s);
+  if (!dashboard_listen.empty()) {
+    if (auto s = (*analytics)->StartDashboard(dashboard_listen); !s.ok()) {
+      crm::server::ExitWithError(std::string(s.message()));
+    }
+  }
   if (auto s = runtime.Start(services); !s.ok()) {
     crm::server::ExitWithError(std::string(s.message()));
   }
@@ -100,7 +108,8 @@ int main(int argc, char** argv) {
   (*analytics)->StartLoops();
 
   crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", listen,
-                                    "), metrics on port ", m->port(), ", data in ", data_dir));
+                                    "), metrics on port ", m->port(), ", dashboard on port ",
+                                    (*analytics)->dashboard_port(), ", data in ", data_dir));
   const int sig = crm::server::WaitForTerminationSignal();
   crm::server::LogInfo(absl::StrCat("signal ", sig, ": draining"));
   const absl::Time t0_stop = absl::Now();

@@ -1,0 +1,135 @@
+#include "services/analytics/dashboard.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/util/json_util.h"
+#include "libs/common/grpc_status.h"
+#include "libs/server/logging.h"
+#include "services/analytics/report_csv.h"
+#include "services/analytics/report_params.h"
+#include "services/analytics/web_assets.h"
+
+namespace crm::analytics {
+namespace {
+
+using server::HttpRequest;
+using server::HttpResponse;
+
+HttpResponse Error(const absl::Status& s) {
+  HttpResponse r;
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument: r.status = 400; break;
+    case absl::StatusCode::kUnauthenticated: r.status = 401; break;
+    case absl::StatusCode::kPermissionDenied: r.status = 403; break;
+    case absl::StatusCode::kNotFound: r.status = 404; break;
+    case absl::StatusCode::kDeadlineExceeded: r.status = 504; break;
+    case absl::StatusCode::kResourceExhausted: r.status = 429; break;
+    default: r.status = 500;
+  }
+  if (r.status == 401) r.headers["WWW-Authenticate"] = "Bearer";
+  std::string field;
+  if (auto bad = GetBadRequest(s); bad && bad->field_violations_size() > 0) field = bad->field_violations(0).field();
+  r.content_type = "application/json; charset=utf-8";
+  r.body = absl::StrCat("{\"code\":\"", absl::StatusCodeToString(s.code()), "\",\"message\":\"",
+                        server::JsonEscape(s.message()), "\",\"field\":\"", server::JsonEscape(field), "\"}\n");
+  return r;
+}
+
+HttpResponse Asset(absl::string_view bytes, const char* type) {
+  HttpResponse r;
+  r.content_type = type;
+  r.body = std::string(bytes);
+  return r;
+}
+
+// Runs one report: request from the query, read-your-writes wait, engine call, JSON or CSV.
+template <typename Req, typename Resp>
+HttpResponse Run(AnalyticsEngine* engine, const Caller& caller, const HttpRequest& http, bool csv,
+                 absl::StatusOr<Resp> (AnalyticsEngine::*method)(const Caller&, const Req&, absl::Time)) {
+  Req req;
+  if (auto s = FillReportRequest(http.query, &req); !s.ok()) return Error(s);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  if (!req.min_consistency_token().empty()) {
+    absl::Notification done;
+    absl::Status waited;
+    engine->AfterToken(req.min_consistency_token(), "consistency_token", deadline, [&](absl::Status s) {
+      waited = s;
+      done.Notify();
+    });
+    done.WaitForNotification();
+    if (!waited.ok()) return Error(waited);
+  }
+  absl::StatusOr<Resp> report = (engine->*method)(caller, req, deadline);
+  if (!report.ok()) return Error(report.status());
+  HttpResponse r;
+  if (csv) {
+    auto table = http.query.find("table");
+    auto bytes = ReportCsv(*report, table == http.query.end() ? "" : table->second);
+    if (!bytes.ok()) return Error(bytes.status());
+    r.content_type = "text/csv; charset=utf-8";
+    r.body = std::move(*bytes);
+    return r;
+  }
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(*report, &r.body, o).ok()) {
+    return Error(absl::InternalError("cannot print the report as JSON"));
+  }
+  r.content_type = "application/json; charset=utf-8";
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(Options options) {
+  if (options.auth == nullptr || options.engine == nullptr) {
+    return absl::InvalidArgumentError("the dashboard needs an authenticator and an engine");
+  }
+  std::unique_ptr<Dashboard> d(new Dashboard(std::move(options)));
+  Dashboard* self = d.get();
+  auto http = server::HttpServer::Start(d->options_.listen, [self](const HttpRequest& r) { return self->Handle(r); });
+  if (!http.ok()) return http.status();
+  d->http_ = std::move(*http);
+  return d;
+}
+
+HttpResponse Dashboard::Handle(const HttpRequest& req) const {
+  if (req.path == "/" || req.path == "/index.html") return Asset(web::IndexHtml(), "text/html; charset=utf-8");
+  if (req.path == "/dashboard.js") return Asset(web::DashboardJs(), "text/javascript; charset=utf-8");
+  if (req.path == "/vendor/echarts.min.js") return Asset(web::EchartsJs(), "text/javascript; charset=utf-8");
+  if (req.path == "/healthz") return Asset("ok\n", "text/plain; charset=utf-8");
+  constexpr absl::string_view kApi = "/api/v1/reports/";
+  if (!absl::StartsWith(req.path, kApi)) return Error(absl::NotFoundError(absl::StrCat("no page ", req.path)));
+  std::string name = req.path.substr(kApi.size());
+  const bool csv = absl::EndsWith(name, ".csv");
+  if (csv) name.resize(name.size() - 4);
+  auto claims = options_.auth->AuthenticateHeader(req.authorization);
+  if (!claims.ok()) return Error(claims.status());
+  const Caller caller{claims->sub, claims->role, claims->team};
+  AnalyticsEngine* e = options_.engine;
+  HttpResponse r;
+  if (name == "funnel") {
+    r = Run(e, caller, req, csv, &AnalyticsEngine::GetFunnelReport);
+  } else if (name == "tickets") {
+    r = Run(e, caller, req, csv, &AnalyticsEngine::GetTicketsReport);
+  } else if (name == "channels") {
+    r = Run(e, caller, req, csv, &AnalyticsEngine::GetChannelsReport);
+  } else if (name == "team") {
+    r = Run(e, caller, req, csv, &AnalyticsEngine::GetTeamReport);
+  } else if (name == "value") {
+    r = Run(e, caller, req, csv, &AnalyticsEngine::GetCustomerValueReport);
+  } else if (name == "churn") {
+    r = Run(e, caller, req, csv, &AnalyticsEngine::GetChurnReport);
+  } else if (name == "receivables") {
+    r = Run(e, caller, req, csv, &AnalyticsEngine::GetReceivablesReport);
+  } else {
+    return Error(absl::NotFoundError(
+        absl::StrCat("no report '", name, "': funnel, tickets, channels, team, value, churn or receivables")));
+  }
+  if (csv && r.status == 200) r.headers["Content-Disposition"] = absl::StrCat("attachment; filename=\"", name, ".csv\"");
+  return r;
+}
+
+}  // namespace crm::analytics

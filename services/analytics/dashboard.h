@@ -1,0 +1,47 @@
+#ifndef CRM_SERVICES_ANALYTICS_DASHBOARD_H_
+#define CRM_SERVICES_ANALYTICS_DASHBOARD_H_
+
+// The web dashboard (数据看板) of the analytics service, over HTTP: the page, its script and
+// ECharts (bundled into the binary at build time, so it works without internet access), and
+// a JSON/CSV face of every report:
+//   GET /                                   the page (token in the fragment: /#token=...)
+//   GET /api/v1/reports/<report>            the report as proto3 JSON
+//   GET /api/v1/reports/<report>.csv        one table as CSV, UTF-8 with BOM (?table=)
+// <report>: funnel, tickets, channels, team, value, churn, receivables. Query parameters as
+// report_params.h names them. Every /api call needs `Authorization: Bearer <token>` and is
+// scoped by the token's role as the gRPC calls are. Errors are JSON
+// {"code", "message", "field"} with 400, 401, 403, 404 or 500.
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "libs/server/auth.h"
+#include "libs/server/http_server.h"
+#include "services/analytics/analytics_engine.h"
+
+namespace crm::analytics {
+
+class Dashboard {
+ public:
+  struct Options {
+    std::string listen;  // host:port; port 0 picks one
+    const server::Authenticator* auth = nullptr;
+    AnalyticsEngine* engine = nullptr;
+  };
+  // `auth` and `engine` must outlive it.
+  static absl::StatusOr<std::unique_ptr<Dashboard>> Start(Options options);
+
+  int port() const { return http_ ? http_->port() : 0; }
+
+  // One request, without a socket.
+  server::HttpResponse Handle(const server::HttpRequest& req) const;
+
+ private:
+  explicit Dashboard(Options o) : options_(std::move(o)) {}
+  Options options_;
+  std::unique_ptr<server::HttpServer> http_;
+};
+
+}  // namespace crm::analytics
+
+#endif  // CRM_SERVICES_ANALYTICS_DASHBOARD_H_
