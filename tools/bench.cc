@@ -42,6 +42,7 @@
 #include "libs/common/csv.h"
 #include "libs/server/runtime.h"
 #include "services/customers/customers_service.h"
+#include "tools/bench_analytics.h"
 #include "tools/bench_common.h"
 #include "tools/bench_sales.h"
 #include "tools/bench_tasks.h"
@@ -420,9 +421,11 @@ int main(int argc, char** argv) {
   app.add_option("--workload", workload,
                  "create, rebuild, reads (FindDuplicates, PreviewTagRule), import (CSV), stage (stage changes), "
                  "opp-rebuild, task-lag (cause event to automated task), rule-eval (tasks rebuild with the "
-                 "default rules), ticket-create (durable CreateTicket) or sla-eval (EvaluateSla over --tickets)")
+                 "default rules), ticket-create (durable CreateTicket), sla-eval (EvaluateSla over --tickets), "
+                 "analytics (rebuild of every report's read models and each report over --events) or analytics-lag "
+                 "(write to report)")
       ->check(CLI::IsMember({"create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval",
-                             "ticket-create", "sla-eval"}))
+                             "ticket-create", "sla-eval", "analytics", "analytics-lag"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
       ->check(CLI::IsMember({"embedded", "kafka"}))->capture_default_str();
@@ -439,7 +442,7 @@ int main(int argc, char** argv) {
   app.add_option("--kafka-config", kafka_config, "librdkafka property key=value for the Kafka backend (repeatable)");
   app.add_option("--probes", probes, "reads: FindDuplicates probes of each kind")->capture_default_str();
   app.add_option("--rows", rows, "import: rows of the generated CSV")->capture_default_str();
-  app.add_option("--runs", runs, "import: runs, each on a fresh server; sla-eval: evaluations")->capture_default_str();
+  app.add_option("--runs", runs, "import: runs, each on a fresh server; sla-eval: evaluations; analytics: rebuilds")->capture_default_str();
   int64_t tickets = 100000;
   app.add_option("--tickets", tickets, "sla-eval: tickets written and evaluated")->capture_default_str();
   std::string keep_csv;
@@ -476,6 +479,24 @@ int main(int argc, char** argv) {
   if (workload == "task-lag") {
     for (int c : clients) {
       auto r = crm::bench::RunTaskLag(c, absl::Seconds(seconds), absl::Seconds(warmup), dir);
+      if (!r.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
+        return 1;
+      }
+      Print(*r, json);
+    }
+    return 0;
+  }
+  if (workload == "analytics") {
+    if (auto st = crm::bench::RunAnalytics(events, dir, log_dir, runs, json); !st.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+      return 1;
+    }
+    return 0;
+  }
+  if (workload == "analytics-lag") {
+    for (int c : clients) {
+      auto r = crm::bench::RunAnalyticsLag(c, absl::Seconds(seconds), absl::Seconds(warmup), dir);
       if (!r.ok()) {
         std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
         return 1;

@@ -20,11 +20,12 @@ absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::s
   c->runtime_ = std::make_unique<server::Runtime>(ro, c->auth_.get(), c->metrics_.get());
   const server::HostOptions opts{.clock = SystemClock::Get(), .metrics = c->metrics_.get(),
                                  .scheduler_interval = absl::ZeroDuration()};
-  server::HostOptions copts = opts, oopts = opts, topts = opts, kopts = opts;
+  server::HostOptions copts = opts, oopts = opts, topts = opts, kopts = opts, aopts = opts;
   copts.dir = dir + "/customers";
   oopts.dir = dir + "/opportunities";
   topts.dir = dir + "/tasks";
   kopts.dir = dir + "/tickets";
+  aopts.dir = dir + "/analytics";
   CRM_ASSIGN_OR_RETURN(c->customers_, customers::CustomersHost::Open(c->log_.get(), c->runtime_.get(), copts));
   CRM_ASSIGN_OR_RETURN(c->opportunities_,
                        opportunities::OpportunitiesHost::Open(c->log_.get(), c->runtime_.get(), oopts));
@@ -38,6 +39,10 @@ absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::s
     CRM_ASSIGN_OR_RETURN(c->tickets_, tickets::TicketsHost::Open(c->log_.get(), c->runtime_.get(), kopts));
     for (auto* s : c->tickets_->services()) services.push_back(s);
   }
+  if (hosts.analytics) {
+    CRM_ASSIGN_OR_RETURN(c->analytics_, analytics::AnalyticsHost::Open(c->log_.get(), c->runtime_.get(), aopts));
+    for (auto* s : c->analytics_->services()) services.push_back(s);
+  }
   CRM_RETURN_IF_ERROR(c->runtime_->Start(services));
   c->token_ = *MintToken(key, {"bench", "admin", "team1", absl::Now() + absl::Hours(1)});
   c->channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", c->runtime_->port()), grpc::InsecureChannelCredentials());
@@ -46,6 +51,7 @@ absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::s
 
 InProcessCrmd::~InProcessCrmd() {
   runtime_->Shutdown();
+  analytics_.reset();
   tickets_.reset();
   tasks_.reset();
   opportunities_.reset();

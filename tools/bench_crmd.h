@@ -2,7 +2,7 @@
 #define CRM_TOOLS_BENCH_CRMD_H_
 
 // crmd in crm-bench's process for the workloads over gRPC: the embedded log under a folder,
-// the customers and opportunities hosts (and, when asked, tasks and tickets) with their
+// the customers and opportunities hosts (and, when asked, tasks, tickets and analytics) with their
 // schedulers off, the gRPC runtime on a free loopback port, and an admin token.
 #include <memory>
 #include <string>
@@ -12,6 +12,7 @@
 #include "libs/eventlog/log.h"
 #include "libs/server/metrics.h"
 #include "libs/server/runtime.h"
+#include "services/analytics/analytics_host.h"
 #include "services/customers/customers_host.h"
 #include "services/opportunities/opportunities_host.h"
 #include "services/tasks/tasks_host.h"
@@ -24,6 +25,7 @@ class InProcessCrmd {
   struct Hosts {
     bool tasks = false;
     bool tickets = false;
+    bool analytics = false;
   };
   // Serving once this returns.
   static absl::StatusOr<std::unique_ptr<InProcessCrmd>> Start(const std::string& dir, Hosts hosts);
@@ -34,6 +36,7 @@ class InProcessCrmd {
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const std::string& token() const { return token_; }
   tickets::TicketsHost* tickets() { return tickets_.get(); }
+  analytics::AnalyticsHost* analytics() { return analytics_.get(); }
 
  private:
   InProcessCrmd() = default;
@@ -46,6 +49,7 @@ class InProcessCrmd {
   std::unique_ptr<opportunities::OpportunitiesHost> opportunities_;
   std::unique_ptr<tasks::TasksHost> tasks_;
   std::unique_ptr<tickets::TicketsHost> tickets_;
+  std::unique_ptr<analytics::AnalyticsHost> analytics_;
   std::shared_ptr<grpc::Channel> channel_;
   std::string token_;
 };

@@ -20,6 +20,7 @@
 #include "libs/projection/rebuild.h"
 #include "libs/server/metrics.h"
 #include "libs/server/runtime.h"
+#include "tools/bench_chain_writer.h"
 #include "tools/bench_crmd.h"
 #include "services/tasks/task_projections.h"
 #include "services/tasks/tasks_host.h"
@@ -115,57 +116,6 @@ absl::StatusOr<Result> RunTaskLag(int clients, absl::Duration duration, absl::Du
 }
 
 namespace {
-
-// Appends one aggregate's events, sealed as versions 1..n, through `writer`.
-class ChainWriter {
- public:
-  ChainWriter(eventlog::Writer* w, std::string source) : w_(w), source_(std::move(source)) {}
-
-  void Aggregate(const std::string& type, const std::string& id, const std::vector<const google::protobuf::Message*>& events,
-                 absl::Time at) {
-    common::v1::EventEnvelope env;
-    env.set_aggregate_type(type);
-    env.set_aggregate_id(id);
-    *env.mutable_occurred_at() = ToProto(at);
-    *env.mutable_recorded_at() = ToProto(at);
-    env.mutable_actor()->set_user_id("rep1");
-    env.mutable_actor()->set_role("rep");
-    std::vector<eventlog::Message> batch;
-    std::string prev;
-    int64_t v = 0;
-    for (const auto* e : events) {
-      env.set_event_id(NewUuidV7(at));
-      env.set_aggregate_version(++v);
-      env.set_event_type(e->GetDescriptor()->full_name());
-      env.mutable_payload()->PackFrom(*e);
-      eventlog::SealEnvelope(env, prev);
-      prev = env.hash();
-      batch.push_back(eventlog::ToMessage(env, source_));
-    }
-    {
-      absl::MutexLock l(&mu_);
-      mu_.Await(absl::Condition(+[](int64_t* n) { return *n < 4000; }, &inflight_));
-      ++inflight_;
-    }
-    w_->Append(id, std::move(batch), [this](absl::StatusOr<eventlog::Appended> a) {
-      absl::MutexLock l(&mu_);
-      --inflight_;
-      if (!a.ok() && failed_.ok()) failed_ = a.status();
-    });
-  }
-  absl::Status Finish() {
-    absl::MutexLock l(&mu_);
-    mu_.Await(absl::Condition(+[](int64_t* n) { return *n == 0; }, &inflight_));
-    return failed_;
-  }
-
- private:
-  eventlog::Writer* w_;
-  const std::string source_;
-  absl::Mutex mu_;
-  int64_t inflight_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status failed_ ABSL_GUARDED_BY(mu_);
-};
 
 absl::Status WriteAccounts(eventlog::Log& log, int64_t events) {
   CRM_RETURN_IF_ERROR(log.CreateTopic(customers::kTopic, customers::kPartitions));
