@@ -64,6 +64,7 @@ class Kpis(html.parser.HTMLParser):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--crmd", required=True)
+    ap.add_argument("--crmctl", required=True)
     ap.add_argument("--protoc", required=True)
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
@@ -110,6 +111,21 @@ def main():
             cs("SetChannelCost", svc.SetChannelCostRequest(cost=evs.ChannelCost(
                 source_channel=evs.SOURCE_CHANNEL_WEBSITE, month=now.strftime("%Y-%m"), amount_minor=90000)),
                evs.ChannelCost, "admin")
+            # The exhibition's cost through crmctl, as an operator records it.
+            ctl = [args.crmctl, "--addr", crmd.addr]
+            out = subprocess.run(ctl + ["--token", tokens["admin"], "channel-costs", "set", "--channel", "exhibition",
+                                        "--month", now.strftime("%Y-%m"), "--amount", "500.00", "--note", "广交会展位"],
+                                 capture_output=True, text=True)
+            assert out.returncode == 0, out
+            out = subprocess.run(ctl + ["--token", tokens["rep"], "channel-costs", "set", "--channel", "exhibition",
+                                        "--month", now.strftime("%Y-%m"), "--amount", "1.00"], capture_output=True, text=True)
+            assert out.returncode == 1 and "PERMISSION_DENIED" in out.stderr, out
+            out = subprocess.run(ctl + ["--token", tokens["admin"], "channel-costs", "set", "--channel", "exhibition",
+                                        "--month", "2026-3", "--amount", "1.00"], capture_output=True, text=True)
+            assert out.returncode == 1 and "cost.month" in out.stderr, out
+            out = subprocess.run(ctl + ["--token", tokens["manager"], "-o", "json", "channel-costs", "list"],
+                                 capture_output=True, text=True)
+            assert out.returncode == 0 and len(json.loads(out.stdout)["costs"]) == 2, out
             lead = ls("CreateLead", svc.CreateLeadRequest(lead=svc.Lead(
                 contact_name="王经理", company="深圳智造科技", phone="13800001111", region="广东/深圳",
                 source_channel=evs.SOURCE_CHANNEL_WEBSITE)), svc.Lead)
@@ -177,6 +193,7 @@ def main():
             assert ch["WEBSITE"].customers == 1 and ch["WEBSITE"].customers_won == 1, ch
             assert ch["WEBSITE"].cost_minor == 90000 and ch["WEBSITE"].cost_per_customer_minor == 90000, ch
             assert ch["EXHIBITION"].leads == 1 and ch["REFERRAL"].customers == 1, ch
+            assert ch["EXHIBITION"].cost_minor == 50000 and ch["EXHIBITION"].cost_per_lead_minor == 50000, ch
             t = reports["team"]
             reps = {x.owner_id: x for x in t.reps}
             assert reps["u1"].deals_won == 1 and reps["u1"].follow_ups == 1 and reps["u1"].collected_minor == 30000, reps
@@ -237,7 +254,7 @@ def main():
             for k, w in want.items():
                 assert page.kpi.get(k) == w, (k, page.kpi.get(k), w)
             # Spot values of the seeded month, as a reader sees them.
-            assert page.kpi["team.collected"] == "¥300.00" and page.kpi["channels.cost"] == "¥900.00", page.kpi
+            assert page.kpi["team.collected"] == "¥300.00" and page.kpi["channels.cost"] == "¥1,400.00", page.kpi
             assert "上海申城贸易有限公司" not in page.cells and "深圳智造科技" in "".join(page.cells), page.cells
             assert "价格太高" in page.cells and "重要价值客户" in page.cells, page.cells
 

@@ -9,6 +9,7 @@
 #include "crm/customers/v1/customers_service.grpc.pb.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "crm/tasks/v1/tasks_events.pb.h"
+#include "crm/tickets/v1/tickets_events.pb.h"
 #include "libs/common/clock.h"
 #include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
@@ -19,6 +20,7 @@
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
 #include "services/tasks/task_engine.h"
+#include "services/tickets/ticket_engine.h"
 #include "tools/bench_chain_writer.h"
 #include "tools/bench_crmd.h"
 
@@ -29,6 +31,7 @@ namespace av1 = crm::analytics::v1;
 namespace cv1 = crm::customers::v1;
 namespace ov1 = crm::opportunities::v1;
 namespace tv1 = crm::tasks::v1;
+namespace kv1 = crm::tickets::v1;
 using Ev = ChainWriter::Event;
 
 constexpr const char* kRegions[] = {"广东/深圳", "广东/广州", "上海", "北京", "浙江/杭州",
@@ -43,11 +46,14 @@ absl::StatusOr<int64_t> WriteYear(eventlog::Log& log, int64_t events, absl::Time
   CRM_RETURN_IF_ERROR(log.CreateTopic(customers::kTopic, customers::kPartitions));
   CRM_RETURN_IF_ERROR(log.CreateTopic(opportunities::kTopic, opportunities::kPartitions));
   CRM_RETURN_IF_ERROR(log.CreateTopic(tasks::kTopic, tasks::kPartitions));
+  CRM_RETURN_IF_ERROR(log.CreateTopic(tickets::kTopic, tickets::kPartitions));
   CRM_ASSIGN_OR_RETURN(auto cw, log.OpenWriter(customers::kTopic));
   CRM_ASSIGN_OR_RETURN(auto ow, log.OpenWriter(opportunities::kTopic));
   CRM_ASSIGN_OR_RETURN(auto tw, log.OpenWriter(tasks::kTopic));
-  ChainWriter cust(cw.get(), "/crm/customers"), opps(ow.get(), "/crm/opportunities"), tasks(tw.get(), "/crm/tasks");
-  const int64_t accounts = std::max<int64_t>(1, events / 14);
+  CRM_ASSIGN_OR_RETURN(auto kw, log.OpenWriter(tickets::kTopic));
+  ChainWriter cust(cw.get(), "/crm/customers"), opps(ow.get(), "/crm/opportunities"), tasks(tw.get(), "/crm/tasks"),
+      tickets(kw.get(), "/crm/tickets");
+  const int64_t accounts = std::max<int64_t>(1, events / 16);
   const absl::Time first = end - absl::Hours(24 * 365);
   const absl::Duration spread = absl::Hours(24 * 300);
   int64_t written = 0;
@@ -151,9 +157,24 @@ absl::StatusOr<int64_t> WriteYear(eventlog::Log& log, int64_t events, absl::Time
     tv1::TaskCompleted done;
     done.set_customer_id(customer_id);
     tasks.Aggregate("task", NewUuidV7(t), {{&tc, t + d}, {&done, t + 2 * d}}, owner, team);
-    written += 2;
+    kv1::TicketCreated ticket;
+    ticket.set_type_id("repair");
+    ticket.set_type_version(1);
+    ticket.set_title("设备报修");
+    ticket.set_customer_id(customer_id);
+    ticket.set_state("new");
+    ticket.set_assignee_id(owner);
+    ticket.set_team_id(team);
+    kv1::TicketTransitioned closed;
+    closed.set_transition_id("close");
+    closed.set_from_state("new");
+    closed.set_to_state("closed");
+    closed.set_to_final(true);
+    tickets.Aggregate("ticket", NewUuidV7(t), {{&ticket, t + 4 * d}, {&closed, t + 6 * d}}, owner, team);
+    written += 4;
   }
   CRM_RETURN_IF_ERROR(cust.Finish());
+  CRM_RETURN_IF_ERROR(tickets.Finish());
   CRM_RETURN_IF_ERROR(opps.Finish());
   CRM_RETURN_IF_ERROR(tasks.Finish());
   return written;

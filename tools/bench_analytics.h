@@ -9,11 +9,12 @@
 
 namespace crm::bench {
 
-// A year of a sales organisation as events (customers, opportunities, contracts and tasks
+// A year of a sales organisation as events (customers, opportunities, tasks and tickets
 // topics; 50 reps in 5 teams, 8 channels, 10 regions): per account a lead created and
 // converted, its customer with two follow-ups (one in ten later lost, with a reason), an
 // opportunity moved twice then won (seven in ten) or lost, for a won one a contract with a
-// two-instalment plan and two payments, and a task created and completed. Business times are
+// two-instalment plan and two payments, a task created and completed, and a ticket opened and
+// closed (tickets topic too). Business times are
 // spread over the 300 days before the last 65. `events` events are written into an embedded
 // log under `log_dir` (reused when it holds one; else a temporary one under `base`). Then
 // (1) all analytics read models are rebuilt from it `runs` times, and (2) each report over the

@@ -33,6 +33,7 @@
 #include "tools/crmctl_tasks.h"
 #include "tools/crmctl_tickets.h"
 #include "tools/crmctl_reports.h"
+#include "libs/common/money.h"
 
 namespace {
 
@@ -403,6 +404,21 @@ int main(int argc, char** argv) {
   std::vector<std::string> industry_items;
   ind_set->add_option("--industry", industry_items, "code=name (repeat, in order)")->required();
 
+  // channel costs (渠道费用), for the analytics channels report's cost per acquisition
+  auto* costs = app.add_subcommand("channel-costs", "What each source channel cost per month (渠道费用)");
+  costs->require_subcommand(1);
+  costs->fallthrough();
+  auto* cost_list = costs->add_subcommand("list", "Show every channel's costs (managers and admins)");
+  auto* cost_set = costs->add_subcommand("set", "Set one channel's cost for a month; --amount 0 removes it (admins)");
+  std::string cost_channel, cost_month, cost_amount, cost_currency = "CNY", cost_note;
+  cost_set->add_option("--channel", cost_channel, "Source channel")
+      ->required()
+      ->check(CLI::IsMember(EnumChoices<crm::customers::v1::SourceChannel>("SOURCE_CHANNEL_")));
+  cost_set->add_option("--month", cost_month, "yyyy-MM")->required();
+  cost_set->add_option("--amount", cost_amount, "Decimal amount, e.g. 12000.50")->required();
+  cost_set->add_option("--currency", cost_currency, "ISO 4217")->capture_default_str();
+  cost_set->add_option("--note", cost_note, "e.g. the campaign or invoice");
+
 
   // leads
   auto* leads = app.add_subcommand("leads", "Leads (线索) and the lead pool (线索池)");
@@ -757,6 +773,20 @@ int main(int argc, char** argv) {
       i->set_name(kv.second);
     }
     return Call(client, &CustomerService::Stub::SetIndustries, req, g);
+  } else if (cost_list->parsed()) {
+    return Call(client, &CustomerService::Stub::ListChannelCosts, crm::customers::v1::ListChannelCostsRequest(), g);
+  } else if (cost_set->parsed()) {
+    crm::customers::v1::SetChannelCostRequest req;
+    crm::customers::v1::SourceChannel ch{};
+    ParseEnumFlag(cost_channel, "SOURCE_CHANNEL_", &ch);
+    auto amount = crm::money::ParseAmount(cost_amount, cost_currency);
+    if (!amount.ok()) return Fail(absl::StrCat("--amount: ", amount.status().message()));
+    req.mutable_cost()->set_source_channel(ch);
+    req.mutable_cost()->set_month(cost_month);
+    req.mutable_cost()->set_amount_minor(*amount);
+    req.mutable_cost()->set_currency(cost_currency);
+    req.mutable_cost()->set_note(cost_note);
+    return Call(client, &CustomerService::Stub::SetChannelCost, req, g);
   } else if (lead_create->parsed() || lead_update->parsed()) {
     using namespace crm::customers::v1;
     using LS = LeadService::Stub;
