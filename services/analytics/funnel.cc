@@ -15,6 +15,7 @@
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rows.h"
 #include "services/analytics/facts.h"
+#include "services/opportunities/default_pipeline.h"
 #include "services/analytics/receivables.h"
 
 namespace crm::analytics {
@@ -26,6 +27,18 @@ using v1::StageVisitFact;
 
 constexpr char kVisitPrefix[] = "av/";
 constexpr char kPipelinePrefix[] = "ap/";
+
+v1::PipelineFact PipelineFactOf(const ov1::Pipeline& p) {
+  v1::PipelineFact f;
+  f.set_id(p.id());
+  f.set_name(p.name());
+  for (const auto& s : p.stages()) {
+    f.add_stage_ids(s.id());
+    f.add_stage_names(s.name());
+    f.add_stage_kinds(s.kind() == ov1::STAGE_KIND_WON ? "WON" : s.kind() == ov1::STAGE_KIND_LOST ? "LOST" : "OPEN");
+  }
+  return f;
+}
 
 // Applies one opportunity event to its fact and its stage visits.
 class Folder {
@@ -157,14 +170,7 @@ absl::Status ApplyOpportunitiesRecord(projection::ProjectionDb& db, const eventl
   if (e.event_type() == ov1::PipelinesSet::descriptor()->full_name()) {
     CRM_ASSIGN_OR_RETURN(auto set, eventlog::PayloadAs<ov1::PipelinesSet>(e));
     for (const auto& p : set.pipelines()) {
-      v1::PipelineFact f;
-      f.set_id(p.id());
-      f.set_name(p.name());
-      for (const auto& s : p.stages()) {
-        f.add_stage_ids(s.id());
-        f.add_stage_names(s.name());
-        f.add_stage_kinds(s.kind() == ov1::STAGE_KIND_WON ? "WON" : s.kind() == ov1::STAGE_KIND_LOST ? "LOST" : "OPEN");
-      }
+      v1::PipelineFact f = PipelineFactOf(p);
       *f.mutable_recorded_at() = ToProto(projection::RecordedAt(e));
       batch.Put(absl::StrCat(kPipelinePrefix, p.id()), projection::DeterministicBytes(f));
     }
@@ -264,14 +270,26 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
   CRM_RETURN_IF_ERROR(projection::FromRocks(it->status(), "scan the stage visits"));
   for (auto i = paths.begin(); i != paths.end();) i = i->second.cohort ? std::next(i) : paths.erase(i);
 
-  // The stage order and names.
+  // The stage order and names: the pipeline asked for, or the one every opportunity of the
+  // cohort is in; as recorded by as_of, else the service's default when it is "default".
+  std::string pipeline_id = q.pipeline_id;
+  if (pipeline_id.empty() && !paths.empty()) {
+    pipeline_id = paths.begin()->second.visits.front().pipeline_id();
+    for (const auto& [id, p] : paths) {
+      if (p.visits.front().pipeline_id() != pipeline_id) pipeline_id.clear();
+    }
+  }
   std::vector<std::string> order, names, kinds;
   v1::PipelineFact pipeline;
   bool known_pipeline = false;
-  if (!q.pipeline_id.empty()) {
+  if (!pipeline_id.empty()) {
     CRM_ASSIGN_OR_RETURN(known_pipeline, projection::ReadRow(db, rocksdb::ReadOptions(),
-                                                             absl::StrCat(kPipelinePrefix, q.pipeline_id), &pipeline));
+                                                             absl::StrCat(kPipelinePrefix, pipeline_id), &pipeline));
     known_pipeline = known_pipeline && Known(pipeline.recorded_at(), q.as_of);
+    if (!known_pipeline && pipeline_id == opportunities::DefaultPipeline().id()) {
+      pipeline = PipelineFactOf(opportunities::DefaultPipeline());
+      known_pipeline = true;
+    }
   }
   if (known_pipeline) {
     order.assign(pipeline.stage_ids().begin(), pipeline.stage_ids().end());
@@ -289,7 +307,14 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
     }
     for (const auto& s : won) order.push_back(s), kinds.push_back("WON");
     for (const auto& s : lost) order.push_back(s), kinds.push_back("LOST");
-    names = order;
+    // Names from the default pipeline where the ids match; the id otherwise.
+    for (const auto& s : order) {
+      std::string name = s;
+      for (const auto& st : opportunities::DefaultPipeline().stages()) {
+        if (st.id() == s) name = st.name();
+      }
+      names.push_back(name);
+    }
   }
   std::map<std::string, size_t> pos;
   for (size_t i = 0; i < order.size(); ++i) pos.emplace(order[i], i);

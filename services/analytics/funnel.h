@@ -70,9 +70,11 @@ struct FunnelReport {
   std::vector<Bucket> periods;
 };
 
-// The funnel over the committed rows of `db`. Stage order: the pipeline's (PipelinesSet)
-// when known, else the order the opportunities' forward moves imply (ties by stage id), won
-// then lost last.
+// The funnel over the committed rows of `db`. Stage order and names: the pipeline's asked for
+// (or the one the whole cohort is in) as its PipelinesSet recorded it by as_of, or the
+// opportunities service's default pipeline for "default"; else the order the opportunities'
+// forward moves imply (ties by stage id), won then lost last, named as the default pipeline
+// names them.
 absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q);
 
 }  // namespace crm::analytics

@@ -189,11 +189,14 @@ TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutTher
     }
   }
   // What was known on the morning of the 4th: A in 合同谈判, B and C in 需求分析, nothing closed.
+  // No PipelinesSet was ever recorded: the stages are the service's default pipeline's, named.
   q.as_of = At(4, 10);
   auto then = Funnel(full->db(), q);
   EXPECT_EQ(then->won + then->lost, 0);
-  ASSERT_EQ(then->stages.size(), 4u) << Describe(*then);
+  ASSERT_EQ(then->stages.size(), 6u) << Describe(*then);
+  EXPECT_EQ(then->stages[3].stage_name, "合同谈判");
   EXPECT_EQ(then->stages[3].reached, 1);
+  EXPECT_EQ(then->stages[4].reached, 0);
   EXPECT_EQ(then->stages[1].stays_ended, 1);  // only A had left 需求分析
 }
 

@@ -15,6 +15,7 @@
 #include "libs/common/caller.h"
 #include "libs/common/etag.h"
 #include "libs/customer_view/customer_view.h"
+#include "services/opportunities/default_pipeline.h"
 
 namespace crm::opportunities {
 
@@ -38,8 +39,6 @@ bool AssignField(const google::protobuf::Message& from, google::protobuf::Messag
 // naming `field` otherwise, and for days that do not exist (2026-02-30).
 absl::StatusOr<absl::CivilDay> ParseDate(const std::string& text, const std::string& field);
 
-// 初步接触 → 需求分析 (5 days without an update times out) → 方案报价 → 合同谈判 → 成交 / 输单.
-const Pipeline& DefaultPipeline();
 // INVALID_ARGUMENT naming "<field>.stages[i].<part>" unless the pipeline has an id and name,
 // unique stage ids, at least one open stage, exactly one won and at least one lost stage, and
 // probabilities 0-100 (won 100, lost 0).
