@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""crm-customers, crm-opportunities, crm-tasks and crm-tickets as separate processes on
-crm-devbroker (the Kafka protocol), reacting to each other's events through the topics only:
+"""crm-customers, crm-opportunities, crm-tasks, crm-tickets and crm-analytics as separate
+processes on crm-devbroker (the Kafka protocol), reacting to each other's events through the topics only:
 
 - a merge in the customers service moves the merged customer's opportunities to the survivor;
 - a customer in the recycle bin flags its open opportunities, also when crm-opportunities was
@@ -12,7 +12,9 @@ crm-devbroker (the Kafka protocol), reacting to each other's events through the 
   exactly one task after its restart, and a completion note into a follow-up in crm-customers;
   kafka-python finds the TaskCreated caused by the OpportunityWon;
 - crm-tickets links a ticket to a customer of crm-customers, a task in crm-tasks may relate to
-  that ticket, and kafka-python reads the TicketCreated with its CloudEvents type.
+  that ticket, and kafka-python reads the TicketCreated with its CloudEvents type;
+- crm-analytics reports the won opportunity (read-your-writes with its consistency token) over
+  gRPC and over its dashboard's HTTP API, and serves the dashboard page.
 
 Run with /usr/bin/python3. Prints "N passed, N failed" and exits non-zero on failure.
 """
@@ -34,6 +36,7 @@ def main():
     ap.add_argument("--opportunities", required=True)
     ap.add_argument("--tasks", required=True)
     ap.add_argument("--tickets", required=True)
+    ap.add_argument("--analytics", required=True)
     ap.add_argument("--protoc", required=True)
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
@@ -51,13 +54,15 @@ def main():
     procs = {}
     procs["broker"] = subprocess.Popen([args.devbroker, "--bootstrap-file", bootstrap_file],
                                        stdout=open(os.path.join(work, "broker.log"), "w"), stderr=subprocess.STDOUT)
-    ports = {"customers": free_port(), "opportunities": free_port(), "tasks": free_port(), "tickets": free_port()}
+    ports = {"customers": free_port(), "opportunities": free_port(), "tasks": free_port(), "tickets": free_port(),
+             "analytics": free_port()}
+    dashboard_port = free_port()
     channels = {}
 
-    def start(service, binary):
+    def start(service, binary, extra=()):
         procs[service] = subprocess.Popen(
             [binary, "--bootstrap-servers", bootstrap, "--data-dir", os.path.join(work, service),
-             "--listen", f"127.0.0.1:{ports[service]}", "--metrics-listen", "", "--scheduler-interval", "1"],
+             "--listen", f"127.0.0.1:{ports[service]}", "--metrics-listen", "", "--scheduler-interval", "1", *extra],
             env=env, stdout=open(os.path.join(work, f"{service}.log"), "a"), stderr=subprocess.STDOUT)
         channels[service] = wait_healthy(f"127.0.0.1:{ports[service]}", m.health, seconds=60)
 
@@ -103,6 +108,7 @@ def main():
         start("opportunities", args.opportunities)
         start("tasks", args.tasks)
         start("tickets", args.tickets)
+        start("analytics", args.analytics, ["--dashboard-listen", f"127.0.0.1:{dashboard_port}"])
 
         def customer(name, phone):
             return cs("CreateCustomer", svc.CreateCustomerRequest(
@@ -133,7 +139,9 @@ def main():
             eventually(lambda: not get_opp(state["opp"].name).customer_deleted, "the flag stayed")
 
         def won_makes_a_deal_customer():
-            os_("WinOpportunity", opp.WinOpportunityRequest(name=state["opp"].name, reason="价格合适"), opp.Opportunity)
+            won = os_("WinOpportunity", opp.WinOpportunityRequest(name=state["opp"].name, reason="价格合适"),
+                      opp.Opportunity)
+            state["won_token"] = won.consistency_token
 
             def deal():
                 c = cs("GetCustomer", svc.GetCustomerRequest(name=state["survivor"].name), svc.Customer)
@@ -267,6 +275,28 @@ def main():
             assert found.payload.Unpack(created)
             assert created.customer_id == fresh.name.split("/", 1)[1] and created.type_id == "inquiry", created
 
+        def analytics_reports_the_other_processes_writes():
+            import datetime
+            import json
+            import urllib.request
+            an = m.analytics
+            now = datetime.datetime.now(datetime.timezone.utc)
+            req = an.GetFunnelReportRequest(min_consistency_token=state["won_token"])
+            req.start_time.FromDatetime(now - datetime.timedelta(days=1))
+            req.end_time.FromDatetime(now + datetime.timedelta(days=1))
+            r = unary(channels["analytics"], "crm.analytics.v1.AnalyticsService", "GetFunnelReport",
+                      an.GetFunnelReportRequest, an.FunnelReport)(req, metadata=admin, timeout=20)
+            assert r.won == 1 and r.opportunities >= 1, r
+            day = lambda d: (now + datetime.timedelta(hours=8) + d).strftime("%Y-%m-%d")  # noqa: E731
+            url = (f"http://127.0.0.1:{dashboard_port}/api/v1/reports/funnel?from={day(datetime.timedelta(days=-1))}"
+                   f"&to={day(datetime.timedelta(days=1))}&consistency_token={state['won_token']}")
+            q = urllib.request.Request(url, headers={"Authorization": admin[0][1]})
+            with urllib.request.urlopen(q, timeout=20) as resp:
+                body = json.loads(resp.read())
+            assert body["won"] == "1" and [s["stage_name"] for s in body["stages"]][0] == "初步接触", body
+            with urllib.request.urlopen(f"http://127.0.0.1:{dashboard_port}/", timeout=20) as resp:
+                assert "CRM 数据看板" in resp.read().decode("utf-8")
+
         def _try(fn):
             try:
                 fn()
@@ -284,6 +314,8 @@ def main():
         check("kafka-python reads the automated task with its cause", kafka_shows_the_task_and_its_cause)
         check("crm-tickets links a customer of crm-customers; tasks relate to the ticket; it is on Kafka",
               tickets_link_customers_and_reach_kafka)
+        check("crm-analytics reports the other processes' writes over gRPC and on its dashboard",
+              analytics_reports_the_other_processes_writes)
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -294,7 +326,7 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         if RESULTS["failed"]:
-            for name in ("customers", "opportunities", "tasks", "tickets"):
+            for name in ("customers", "opportunities", "tasks", "tickets", "analytics"):
                 print(f"--- {name}.log\n" + open(os.path.join(work, f"{name}.log")).read()[-3000:])
     return summary()
 
