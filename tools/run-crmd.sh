@@ -36,6 +36,8 @@ cat <<MSG
     $build/tools/crmctl automation list
     $build/tools/crmctl tickets list                # 工单; with the admin token below an admin defines types:
     $build/tools/crmctl --token <admin token> ticket-types create --id repair --file examples/tickets/repair.json
+    $build/tools/crmctl --token <admin token> reports funnel --from \$(date -d '-30 days' +%F) --to \$(date -d tomorrow +%F)
+    $build/tools/crmctl --token <admin token> reports team --from \$(date -d '-30 days' +%F) --to \$(date -d tomorrow +%F) --csv team.csv --table reps
   An admin token valid for 30 days:
     $token
 
