@@ -77,8 +77,8 @@ Period PeriodOf(v1::GroupBy g, Period unspecified) {
   }
 }
 
-// The range, periods, as_of, currency and scope every report request carries (the same
-// field numbers in each).
+// The range, periods, as_of, scope and (where the request has one) currency every report
+// request carries.
 template <typename Req>
 absl::StatusOr<ReportQuery> ParseQuery(const Caller& c, const Req& req, Period unspecified, absl::Time now,
                                        v1::ReportScope* scope) {
@@ -94,9 +94,11 @@ absl::StatusOr<ReportQuery> ParseQuery(const Caller& c, const Req& req, Period u
     return InvalidFieldError("group_by", "more than 10000 days: group by week or month");
   }
   q.as_of = req.has_as_of() ? FromProto(req.as_of()) : now;
-  if (!req.currency().empty()) {
-    if (!money::MinorDigits(req.currency()).ok()) return InvalidFieldError("currency", "is not a currency we accept");
-    q.currency = req.currency();
+  if constexpr (requires { req.currency(); }) {
+    if (!req.currency().empty()) {
+      if (!money::MinorDigits(req.currency()).ok()) return InvalidFieldError("currency", "is not a currency we accept");
+      q.currency = req.currency();
+    }
   }
   q.owner_id = req.owner_id();
   q.team_id = req.team_id();
@@ -108,23 +110,10 @@ absl::StatusOr<ReportQuery> ParseQuery(const Caller& c, const Req& req, Period u
 
 absl::StatusOr<v1::FunnelReport> AnalyticsEngine::GetFunnelReport(const Caller& c, const v1::GetFunnelReportRequest& req,
                                                                   absl::Time) {
-  if (!req.has_start_time()) return InvalidFieldError("start_time", "is required");
-  if (!req.has_end_time()) return InvalidFieldError("end_time", "is required");
-  FunnelQuery q;
-  q.from = FromProto(req.start_time());
-  q.to = FromProto(req.end_time());
-  if (q.to <= q.from) return InvalidFieldError("end_time", "must be after start_time");
-  q.as_of = req.has_as_of() ? FromProto(req.as_of()) : options_.clock->Now();
-  q.pipeline_id = req.pipeline_id();
-  if (!v1::GroupBy_IsValid(req.group_by())) return InvalidFieldError("group_by", "is not a GroupBy");
-  q.group_by = PeriodOf(req.group_by(), Period::kMonth);
-  if (q.group_by == Period::kDay && q.to - q.from > absl::Hours(24 * 10000)) {
-    return InvalidFieldError("group_by", "more than 10000 days: group by week or month");
-  }
-  q.owner_id = req.owner_id();
-  q.team_id = req.team_id();
-  v1::ReportScope scope = v1::REPORT_SCOPE_UNSPECIFIED;
-  CRM_RETURN_IF_ERROR(Scope(c, req.scope(), &q.owner_id, &q.team_id, &scope));
+  v1::ReportScope scope;
+  CRM_ASSIGN_OR_RETURN(ReportQuery rq, ParseQuery(c, req, Period::kMonth, options_.clock->Now(), &scope));
+  FunnelQuery q{.from = rq.from, .to = rq.to, .as_of = rq.as_of, .pipeline_id = req.pipeline_id(),
+                .owner_id = rq.owner_id, .team_id = rq.team_id, .group_by = rq.group_by};
   CRM_ASSIGN_OR_RETURN(FunnelReport r, Funnel(db_->db(), q));
   v1::FunnelReport out;
   out.set_opportunities(r.opportunities);
@@ -157,20 +146,10 @@ absl::StatusOr<v1::FunnelReport> AnalyticsEngine::GetFunnelReport(const Caller& 
 
 absl::StatusOr<v1::TicketsReport> AnalyticsEngine::GetTicketsReport(const Caller& c,
                                                                     const v1::GetTicketsReportRequest& req, absl::Time) {
-  if (!req.has_start_time()) return InvalidFieldError("start_time", "is required");
-  if (!req.has_end_time()) return InvalidFieldError("end_time", "is required");
-  TicketsQuery q;
-  q.from = FromProto(req.start_time());
-  q.to = FromProto(req.end_time());
-  if (q.to <= q.from) return InvalidFieldError("end_time", "must be after start_time");
-  if (!v1::GroupBy_IsValid(req.group_by())) return InvalidFieldError("group_by", "is not a GroupBy");
-  q.group_by = req.group_by() == v1::GROUP_BY_WEEK    ? Period::kWeek
-               : req.group_by() == v1::GROUP_BY_MONTH ? Period::kMonth
-                                                      : Period::kDay;
-  if (q.group_by == Period::kDay && q.to - q.from > absl::Hours(24 * 10000)) {
-    return InvalidFieldError("group_by", "more than 10000 days: group by week or month");
-  }
-  q.as_of = req.has_as_of() ? FromProto(req.as_of()) : options_.clock->Now();
+  v1::ReportScope scope;
+  CRM_ASSIGN_OR_RETURN(ReportQuery rq, ParseQuery(c, req, Period::kDay, options_.clock->Now(), &scope));
+  TicketsQuery q{.from = rq.from, .to = rq.to, .as_of = rq.as_of, .group_by = rq.group_by,
+                 .owner_id = rq.owner_id, .team_id = rq.team_id};
   if (!req.ticket_type().empty()) {
     constexpr absl::string_view kPrefix = "ticketTypes/";
     if (!absl::StartsWith(req.ticket_type(), kPrefix) || req.ticket_type().size() == kPrefix.size()) {
@@ -178,10 +157,6 @@ absl::StatusOr<v1::TicketsReport> AnalyticsEngine::GetTicketsReport(const Caller
     }
     q.type_id = req.ticket_type().substr(kPrefix.size());
   }
-  q.owner_id = req.owner_id();
-  q.team_id = req.team_id();
-  v1::ReportScope scope = v1::REPORT_SCOPE_UNSPECIFIED;
-  CRM_RETURN_IF_ERROR(Scope(c, req.scope(), &q.owner_id, &q.team_id, &scope));
   CRM_ASSIGN_OR_RETURN(TicketsReport r, Tickets(db_->db(), q));
   v1::TicketsReport out;
   for (const TicketsBucket& b : r.buckets) {

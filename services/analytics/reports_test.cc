@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -268,6 +269,11 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
   auto updated = Call(customers_.get(), &CustomerEngine::Update, kU2, lost);
   ASSERT_TRUE(updated.ok()) << updated.status();
   clock_.Set(At(3, 25, 9));
+  // The tasks scheduler reports the open tasks past due: the reopened one (due the 20th) and
+  // any the default rules made for the leads and the deals.
+  auto overdue = tasks_->RunScheduler(clock_.Now());
+  ASSERT_TRUE(overdue.ok()) << overdue.status();
+  ASSERT_GE(overdue->overdue, 1);
 
   // ---- The reports now, computed by hand ----
   auto now = Build(absl::InfiniteFuture());
@@ -304,9 +310,10 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
 
   auto team = Team(now->db(), q);
   ASSERT_TRUE(team.ok()) << team.status();
-  ASSERT_EQ(team->reps.size(), 2u);
-  const RepRow& u1 = team->reps[0];
-  EXPECT_EQ(u1.owner_id, "u1");
+  std::map<std::string, RepRow> reps;
+  for (const RepRow& r : team->reps) reps[r.owner_id] = r;
+  ASSERT_TRUE(reps.count("u1") && reps.count("u2"));
+  const RepRow& u1 = reps["u1"];
   EXPECT_EQ(u1.follow_ups, 2);
   EXPECT_EQ(u1.tasks_done, 1);
   EXPECT_EQ(u1.deals_won, 1);
@@ -314,13 +321,14 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
   EXPECT_DOUBLE_EQ(u1.win_rate_percent, 100);
   EXPECT_EQ(u1.won_amount_minor, 100000);
   EXPECT_EQ(u1.collected_minor, 55000);  // 30000 + 25000 corrected; the voided 10000 gone
-  const RepRow& u2 = team->reps[1];
-  EXPECT_EQ(u2.owner_id, "u2");
+  const RepRow& u2 = reps["u2"];
   EXPECT_EQ(u2.follow_ups, 1);
   EXPECT_EQ(u2.tasks_done, 0);  // done, then reopened
   EXPECT_EQ(u2.deals_lost, 1);
   EXPECT_DOUBLE_EQ(u2.win_rate_percent, 0);
   EXPECT_EQ(team->total.follow_ups, 3);
+  EXPECT_GE(u2.tasks_overdue, 1);  // the reopened task
+  EXPECT_EQ(team->total.tasks_overdue, overdue->overdue);
   EXPECT_EQ(team->total.deals_won + team->total.deals_lost, 2);
   EXPECT_DOUBLE_EQ(team->total.win_rate_percent, 50);
   EXPECT_EQ(team->total.collected_minor, 55000);
@@ -333,6 +341,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
   auto team_u2 = Team(now->db(), own);
   ASSERT_TRUE(team_u2.ok());
   ASSERT_EQ(team_u2->reps.size(), 1u);
+  EXPECT_EQ(team_u2->reps[0].owner_id, "u2");
   EXPECT_EQ(team_u2->total.collected_minor, 0);
 
   auto value = CustomerValue(now->db(), q, 20);
