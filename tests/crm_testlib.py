@@ -116,8 +116,9 @@ class Crmd:
     """crmd on 127.0.0.1:<port> with its data under `data`, signing key `key`, the scheduler every
     second and its output appended to `log_path`. start() returns once it is healthy."""
 
-    def __init__(self, binary, data, key, health_pb, log_path):
+    def __init__(self, binary, data, key, health_pb, log_path, metrics_listen=""):
         self.binary, self.data, self.key, self.health_pb, self.log_path = binary, data, key, health_pb, log_path
+        self.metrics_listen = metrics_listen
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.dashboard_port = free_port()  # the web dashboard, kept across restarts
@@ -125,7 +126,8 @@ class Crmd:
         self.channel = None
 
     def start(self):
-        self.p = subprocess.Popen([self.binary, "--data-dir", self.data, "--listen", self.addr, "--metrics-listen", "",
+        self.p = subprocess.Popen([self.binary, "--data-dir", self.data, "--listen", self.addr,
+                                   "--metrics-listen", self.metrics_listen,
                                    "--dashboard-listen", f"127.0.0.1:{self.dashboard_port}", "--scheduler-interval", "1"],
                                   env=dict(os.environ, CRM_SIGNING_KEY=self.key),
                                   stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)

@@ -10,7 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   kcat python3-kafka python3-grpcio python3-protobuf
-  libcivetweb-dev chromium fonts-wqy-microhei
+  libcivetweb-dev chromium fonts-wqy-microhei prometheus
 )
 # npm fetches the google/rpc protos; a machine may already have Node.js from elsewhere, whose
 # nodejs package conflicts with Debian's npm, so Debian's is installed only when npm is absent.
