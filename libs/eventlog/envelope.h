@@ -42,6 +42,12 @@ Message ToMessage(const EventEnvelope& e, absl::string_view source);
 // Lower-case hex of a binary hash.
 std::string HexHash(absl::string_view hash);
 
+// Whether `e` is an event of type `T` (by its event_type).
+template <typename T>
+bool Is(const common::v1::EventEnvelope& e) {
+  return e.event_type() == T::descriptor()->full_name();
+}
+
 // The payload of `e` as `T`; DATA_LOSS naming the event when it holds something else.
 template <typename T>
 absl::StatusOr<T> PayloadAs(const common::v1::EventEnvelope& e) {

@@ -17,11 +17,7 @@ namespace {
 namespace cv1 = crm::customers::v1;
 namespace tv1 = crm::tasks::v1;
 using common::v1::EventEnvelope;
-
-template <typename M>
-bool Is(const EventEnvelope& e) {
-  return e.event_type() == M::descriptor()->full_name();
-}
+using eventlog::Is;
 
 std::string Channel(cv1::SourceChannel c) {
   std::string name = cv1::SourceChannel_Name(c);
@@ -36,9 +32,7 @@ std::string Lifecycle(cv1::LifecycleStatus s) {
 // Copies the dimensions a profile carries; `fields` empty: all of them.
 void CopyProfile(const cv1::CustomerProfile& p, const google::protobuf::RepeatedPtrField<std::string>* fields,
                  v1::CustomerDim* d) {
-  auto changed = [&](absl::string_view f) {
-    return fields == nullptr || std::find(fields->begin(), fields->end(), f) != fields->end();
-  };
+  auto changed = [fields](absl::string_view f) { return Changed(fields, f); };
   if (changed("display_name")) d->set_name(p.display_name());
   if (changed("region")) d->set_region(p.region());
   if (changed("industry")) d->set_industry(p.industry());

@@ -7,6 +7,7 @@
 //   <prefix><subject>/<recorded TimeKey><event id>   a version of a subject's attributes; a
 //                                                    report as of T reads the last one by T
 // and the periods (day, week from Monday, month of local time) reports group by.
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -78,6 +79,11 @@ std::string VersionKey(absl::string_view prefix, absl::string_view subject, cons
 template <typename M>
 absl::Status ScanVersions(rocksdb::DB* db, absl::string_view prefix, absl::Time as_of,
                           absl::FunctionRef<void(const std::string& subject, const M& row)> fn);
+
+// Whether an update event's changed_fields name `field`; `fields` null (a creation): all do.
+inline bool Changed(const google::protobuf::RepeatedPtrField<std::string>* fields, absl::string_view field) {
+  return fields == nullptr || std::find(fields->begin(), fields->end(), field) != fields->end();
+}
 
 // Parses a row; DATA_LOSS naming the key when it does not parse.
 absl::Status ParseRow(const rocksdb::Slice& key, const rocksdb::Slice& value, google::protobuf::Message* m);

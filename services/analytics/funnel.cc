@@ -50,8 +50,7 @@ class Folder {
     const std::string key = absl::StrCat("ao/", e_.aggregate_id());
     CRM_RETURN_IF_ERROR(projection::ReadRow(db_, b_, key, &f_).status());
     if (e_.aggregate_version() <= f_.version()) return absl::OkStatus();  // applied already
-    const std::string& type = e_.event_type();
-    if (type == ov1::OpportunityCreated::descriptor()->full_name()) {
+    if (eventlog::Is<ov1::OpportunityCreated>(e_)) {
       CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<ov1::OpportunityCreated>(e_));
       f_.set_pipeline_id(c.pipeline_id());
       f_.set_customer_id(c.profile().customer_id());
@@ -60,7 +59,7 @@ class Folder {
       f_.set_amount_minor(c.profile().amount().amount_minor());
       f_.set_currency(c.profile().amount().currency());
       CRM_RETURN_IF_ERROR(Enter(c.stage_id(), ""));
-    } else if (type == ov1::OpportunityUpdated::descriptor()->full_name()) {
+    } else if (eventlog::Is<ov1::OpportunityUpdated>(e_)) {
       CRM_ASSIGN_OR_RETURN(auto u, eventlog::PayloadAs<ov1::OpportunityUpdated>(e_));
       for (const auto& field : u.changed_fields()) {
         if (field == "customer_id") f_.set_customer_id(u.profile().customer_id());
@@ -71,26 +70,26 @@ class Folder {
           f_.set_currency(u.profile().amount().currency());
         }
       }
-    } else if (type == ov1::OpportunityStageChanged::descriptor()->full_name()) {
+    } else if (eventlog::Is<ov1::OpportunityStageChanged>(e_)) {
       CRM_ASSIGN_OR_RETURN(auto m, eventlog::PayloadAs<ov1::OpportunityStageChanged>(e_));
       CRM_RETURN_IF_ERROR(Leave(m.to_stage_id(), m.backwards()));
       CRM_RETURN_IF_ERROR(Enter(m.to_stage_id(), ""));
-    } else if (type == ov1::OpportunityWon::descriptor()->full_name()) {
+    } else if (eventlog::Is<ov1::OpportunityWon>(e_)) {
       CRM_ASSIGN_OR_RETURN(auto w, eventlog::PayloadAs<ov1::OpportunityWon>(e_));
       if (w.has_amount() && w.amount().amount_minor() > 0) f_.set_amount_minor(w.amount().amount_minor());
       Deal("WON", w.reason(), 1);
       CRM_RETURN_IF_ERROR(Leave(w.stage_id(), false));
       CRM_RETURN_IF_ERROR(Enter(w.stage_id(), "WON"));
-    } else if (type == ov1::OpportunityLost::descriptor()->full_name()) {
+    } else if (eventlog::Is<ov1::OpportunityLost>(e_)) {
       CRM_ASSIGN_OR_RETURN(auto l, eventlog::PayloadAs<ov1::OpportunityLost>(e_));
       Deal("LOST", l.reason(), 1);
       CRM_RETURN_IF_ERROR(Leave(l.stage_id(), false));
       CRM_RETURN_IF_ERROR(Enter(l.stage_id(), "LOST"));
-    } else if (type == ov1::OpportunityReopened::descriptor()->full_name()) {
+    } else if (eventlog::Is<ov1::OpportunityReopened>(e_)) {
       CRM_ASSIGN_OR_RETURN(auto r, eventlog::PayloadAs<ov1::OpportunityReopened>(e_));
       if (!f_.outcome().empty()) Deal(f_.outcome(), r.reason(), -1);
       CRM_RETURN_IF_ERROR(Enter(r.stage_id(), ""));
-    } else if (type == ov1::OpportunityCustomerChanged::descriptor()->full_name()) {
+    } else if (eventlog::Is<ov1::OpportunityCustomerChanged>(e_)) {
       CRM_ASSIGN_OR_RETURN(auto m, eventlog::PayloadAs<ov1::OpportunityCustomerChanged>(e_));
       f_.set_customer_id(m.to_customer_id());
     }
@@ -167,7 +166,7 @@ class Folder {
 absl::Status ApplyOpportunitiesRecord(projection::ProjectionDb& db, const eventlog::Record& record,
                                       projection::Batch& batch) {
   CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope e, eventlog::DecodeEnvelope(record.value));
-  if (e.event_type() == ov1::PipelinesSet::descriptor()->full_name()) {
+  if (eventlog::Is<ov1::PipelinesSet>(e)) {
     CRM_ASSIGN_OR_RETURN(auto set, eventlog::PayloadAs<ov1::PipelinesSet>(e));
     for (const auto& p : set.pipelines()) {
       v1::PipelineFact f = PipelineFactOf(p);

@@ -14,17 +14,11 @@ namespace {
 
 namespace ov1 = crm::opportunities::v1;
 using common::v1::EventEnvelope;
-
-template <typename M>
-bool Is(const EventEnvelope& e) {
-  return e.event_type() == M::descriptor()->full_name();
-}
+using eventlog::Is;
 
 void CopyTerms(const ov1::ContractTerms& t, const google::protobuf::RepeatedPtrField<std::string>* fields,
                v1::ContractFact* c) {
-  auto changed = [&](absl::string_view f) {
-    return fields == nullptr || std::find(fields->begin(), fields->end(), f) != fields->end();
-  };
+  auto changed = [fields](absl::string_view f) { return Changed(fields, f); };
   if (changed("customer_id")) c->set_customer_id(t.customer_id());
   if (changed("owner_id")) c->set_owner_id(t.owner_id());
   if (changed("team_id")) c->set_team_id(t.team_id());

@@ -40,21 +40,20 @@ absl::Status ApplyTicketsRecord(projection::ProjectionDb& db, const eventlog::Re
     f.set_label(label);
     PutFact(batch, f, e);
   };
-  const std::string& type = e.event_type();
-  if (type == kv1::TicketCreated::descriptor()->full_name()) {
+  if (eventlog::Is<kv1::TicketCreated>(e)) {
     CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<kv1::TicketCreated>(e));
     t.set_type_id(c.type_id());
     t.set_assignee_id(c.assignee_id());
     t.set_team_id(c.team_id());
     fact(kOpened, t.type_id());
-  } else if (type == kv1::TicketAssigned::descriptor()->full_name()) {
+  } else if (eventlog::Is<kv1::TicketAssigned>(e)) {
     CRM_ASSIGN_OR_RETURN(auto a, eventlog::PayloadAs<kv1::TicketAssigned>(e));
     t.set_assignee_id(a.assignee_id());
     t.set_team_id(a.team_id());
-  } else if (type == kv1::TicketTransitioned::descriptor()->full_name()) {
+  } else if (eventlog::Is<kv1::TicketTransitioned>(e)) {
     CRM_ASSIGN_OR_RETURN(auto m, eventlog::PayloadAs<kv1::TicketTransitioned>(e));
     if (m.to_final()) fact(kClosed, t.type_id());
-  } else if (type == kv1::SlaBreached::descriptor()->full_name()) {
+  } else if (eventlog::Is<kv1::SlaBreached>(e)) {
     CRM_ASSIGN_OR_RETURN(auto b, eventlog::PayloadAs<kv1::SlaBreached>(e));
     fact(kBreached, b.clock() == kv1::SLA_CLOCK_KIND_FIRST_RESPONSE ? "FIRST_RESPONSE" : "RESOLUTION");
   }
@@ -86,12 +85,7 @@ absl::StatusOr<TicketsReport> Tickets(rocksdb::DB* db, const TicketsQuery& q) {
   // Which tickets are of the type asked: the opened facts say (any time, as of).
   std::set<std::string> of_type;
   if (!q.type_id.empty()) {
-    TicketsQuery all = q;
-    all.from = absl::InfinitePast();
-    all.to = absl::InfiniteFuture();
-    all.owner_id.clear();
-    all.team_id.clear();
-    CRM_RETURN_IF_ERROR(Scan(db, kOpened, all, [&](const v1::PointFact& f) {
+    CRM_RETURN_IF_ERROR(ScanFacts(db, kOpened, {.as_of = q.as_of}, [&](const v1::PointFact& f) {
       if (f.label() == q.type_id) of_type.insert(f.subject_id());
     }));
   }
@@ -120,12 +114,7 @@ absl::StatusOr<TicketsReport> Tickets(rocksdb::DB* db, const TicketsQuery& q) {
   }));
   // Compliance of the tickets closed in the range: breached at any time, as known as of.
   std::set<std::string> breached;
-  TicketsQuery ever = q;
-  ever.from = absl::InfinitePast();
-  ever.to = absl::InfiniteFuture();
-  ever.owner_id.clear();
-  ever.team_id.clear();
-  CRM_RETURN_IF_ERROR(Scan(db, kBreached, ever, [&](const v1::PointFact& f) {
+  CRM_RETURN_IF_ERROR(ScanFacts(db, kBreached, {.as_of = q.as_of}, [&](const v1::PointFact& f) {
     if (f.label() == "RESOLUTION") breached.insert(f.subject_id());
   }));
   if (!closed.empty()) {
