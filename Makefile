@@ -7,7 +7,7 @@ DASHBOARD_PORT ?= 8080
 JOBS      ?= $(shell nproc)
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: deps configure build test run bench clean
+.PHONY: deps configure build test run bench clean proto-baseline
 
 deps:
 	@bash tools/install-deps.sh
@@ -26,6 +26,12 @@ run: build
 
 bench: build
 	@$(BUILD_DIR)/tools/crm-bench --clients=1 && $(BUILD_DIR)/tools/crm-bench --clients=64
+
+# Moves the buf breaking-change baseline to the protos as they are now: run it when a release
+# is cut, never to silence a breaking change.
+proto-baseline: deps
+	@build/third_party/buf/node_modules/.bin/buf build --exclude-source-info -o tools/buf/baseline-image.json
+	@echo "tools/buf/baseline-image.json now holds the protos as they are; commit it with the release"
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -61,4 +61,13 @@ if [ ! -f "$ec/echarts.min.js" ]; then
   mv "$ec/package/LICENSE" "$ec/LICENSE"
   rm -rf "$ec/package" "$ec/echarts-$ECHARTS_VERSION.tgz"
 fi
+# buf (npm @bufbuild/buf, a static binary) lints the protos and checks them for breaking changes
+# against tools/buf/baseline-image.json in `make test`.
+BUF_VERSION=1.75.0
+bf="$here/build/third_party/buf"
+if [ "$("$bf/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF_VERSION" ]; then
+  echo "install-deps: fetching buf $BUF_VERSION (npm @bufbuild/buf)"
+  rm -rf "$bf" && mkdir -p "$bf"
+  (cd "$bf" && npm install --silent --no-audit --no-fund --prefix . "@bufbuild/buf@$BUF_VERSION" >/dev/null)
+fi
 echo "install-deps: ok"
