@@ -15,6 +15,9 @@ PACKAGES=(
 # npm fetches the google/rpc protos; a machine may already have Node.js from elsewhere, whose
 # nodejs package conflicts with Debian's npm, so Debian's is installed only when npm is absent.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+# kubectl renders the Kubernetes manifests (`kubectl kustomize`, offline); Debian 12's is 1.20,
+# and any newer one already on the machine serves as well.
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -69,5 +72,16 @@ if [ "$("$bf/node_modules/.bin/buf" --version 2>/dev/null)" != "$BUF_VERSION" ];
   echo "install-deps: fetching buf $BUF_VERSION (npm @bufbuild/buf)"
   rm -rf "$bf" && mkdir -p "$bf"
   (cd "$bf" && npm install --silent --no-audit --no-fund --prefix . "@bufbuild/buf@$BUF_VERSION" >/dev/null)
+fi
+# The manifest validator's schemas (k8s/validate.mjs): Kubernetes, Strimzi and the Prometheus
+# Operator as npm kubernetes-models packages, and a YAML parser; pinned versions.
+K8S_NPM=(kubernetes-models@5.1.0 @kubernetes-models/strimzi-kafka-operator@1.0.1
+         @kubernetes-models/prometheus-operator@6.0.0 yaml@2.9.1)
+kv="$here/build/third_party/k8s-validate"
+if [ "$(cat "$kv/.installed" 2>/dev/null)" != "${K8S_NPM[*]}" ]; then
+  echo "install-deps: fetching the manifest schemas (npm ${K8S_NPM[*]})"
+  rm -rf "$kv" && mkdir -p "$kv"
+  (cd "$kv" && npm install --silent --no-audit --no-fund --prefix . "${K8S_NPM[@]}" >/dev/null)
+  echo "${K8S_NPM[*]}" >"$kv/.installed"
 fi
 echo "install-deps: ok"

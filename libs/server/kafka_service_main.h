@@ -7,6 +7,7 @@
 // scheduler_interval}), services() and StartLoops().
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -40,6 +41,12 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   app.add_option("--bootstrap-servers", bootstrap, "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
       ->envname("KAFKA_BOOTSTRAP_SERVERS")
       ->required();
+  std::vector<std::string> kafka_properties;
+  app.add_option("--kafka-property", kafka_properties,
+                 "librdkafka property KEY=VALUE for every Kafka client, e.g. security.protocol=ssl "
+                 "(repeatable; env KAFKA_PROPERTIES, separated by spaces)")
+      ->envname("KAFKA_PROPERTIES")
+      ->delimiter(' ');
   app.add_option("--data-dir", data_dir, "Folder for projections and key")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
   std::string dashboard_listen = d.dashboard_listen;
@@ -61,6 +68,16 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
       ->check(CLI::Range(0, 86400));
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
+  eventlog::KafkaLogOptions kopts;
+  kopts.bootstrap_servers = bootstrap;
+  kopts.client_id = d.name;
+  for (const std::string& kv : kafka_properties) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      ExitWithError(absl::StrCat("--kafka-property: expected KEY=VALUE, got \"", kv, "\""));
+    }
+    kopts.extra[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
 
   InitJsonLogging(d.name);
   std::error_code ec;
@@ -68,9 +85,6 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   if (ec) ExitWithError(absl::StrCat("cannot create ", data_dir, ": ", ec.message()));
   auto key = LoadProcessSigningKey(key_file, create_key);
   if (!key.ok()) ExitWithError(std::string(key.status().message()));
-  eventlog::KafkaLogOptions kopts;
-  kopts.bootstrap_servers = bootstrap;
-  kopts.client_id = d.name;
   auto log = eventlog::OpenKafkaLog(kopts);
   if (!log.ok()) ExitWithError(std::string(log.status().message()));
   auto metrics = Metrics::Start(metrics_listen);
