@@ -20,6 +20,13 @@ SERVICES = {
     "tasks": "tasks, reminders and automation rules; writes crm.tasks.events.v1",
     "tickets": "tickets, their types, SLA policies and calendars; writes crm.tickets.events.v1",
     "analytics": "the reports and the web dashboard; reads every topic and writes none",
+    "integration": ("ERP/OA integration; writes crm.public.events.v1 (CloudEvents JSON) and "
+                    "crm.inbound.v1.dlq, applies crm.inbound.v1 through the customers and opportunities services"),
+}
+# Container arguments beyond the common ones.
+EXTRA_ARGS = {
+    "analytics": ["--dashboard-listen=0.0.0.0:8065"],
+    "integration": ["--customers-addr=crm-customers:50051", "--opportunities-addr=crm-opportunities:50051"],
 }
 # Analytics reads only (so it may scale out) and serves the web dashboard.
 DASHBOARD = {"analytics"}
@@ -231,7 +238,7 @@ def render(svc):
         replica_note=("Reads only, so more replicas may serve (each rebuilds its own copy)."
                       if dash else "The single writer of its topic (DESIGN §2): one replica."),
         pod_management="Parallel" if dash else "OrderedReady",
-        extra_args="            - --dashboard-listen=0.0.0.0:8065\n" if dash else "",
+        extra_args="".join(f"            - {a}\n" for a in EXTRA_ARGS.get(svc, [])),
         extra_ports=("            - name: dashboard\n              containerPort: 8065\n"
                      "              protocol: TCP\n") if dash else "",
         extra_service_ports=("    - name: dashboard\n      port: 8065\n      targetPort: dashboard\n"

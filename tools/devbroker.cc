@@ -14,9 +14,12 @@ int main(int argc, char** argv) {
   crm::server::BlockTerminationSignals();
   CLI::App app{"crm-devbroker: librdkafka mock cluster on loopback, for development and tests"};
   int brokers = 3;
-  // The mock cluster has no CreateTopics: every service topic is made here.
+  // The mock cluster has no CreateTopics: every topic of the system is made here (the
+  // services' topics, and crm-integration's public, inbound and dead-letter topics).
   std::vector<std::string> topics = {"crm.customers.events.v1:8", "crm.opportunities.events.v1:8",
-                                     "crm.tasks.events.v1:8", "crm.tickets.events.v1:8"};
+                                     "crm.tasks.events.v1:8",     "crm.tickets.events.v1:8",
+                                     "crm.public.events.v1:8",    "crm.inbound.v1:8",
+                                     "crm.inbound.v1.dlq:8"};
   std::string bootstrap_file;
   app.add_option("--brokers", brokers, "Number of brokers")->capture_default_str()->check(CLI::Range(1, 9));
   app.add_option("--topic", topics, "name:partitions to create (repeatable)")->capture_default_str();

@@ -9,7 +9,7 @@ PACKAGES=(
   librdkafka-dev librocksdb-dev libabsl-dev libssl-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  kcat python3-kafka python3-grpcio python3-protobuf
+  kcat python3-kafka python3-grpcio python3-protobuf python3-jsonschema
   libcivetweb-dev chromium fonts-wqy-microhei prometheus
 )
 # npm fetches the google/rpc protos; a machine may already have Node.js from elsewhere, whose

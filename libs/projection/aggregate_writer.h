@@ -66,6 +66,8 @@ struct WriteContext {
     ctx.actor.set_user_id(caller.user_id);
     ctx.actor.set_role(caller.role);
     ctx.actor.set_team_id(caller.team);
+    // A service token is an integration's (DESIGN §5): its API calls are recorded as such.
+    if (source == common::v1::ACTOR_SOURCE_API && caller.role == "service") source = common::v1::ACTOR_SOURCE_INTEGRATION;
     ctx.actor.set_source(source);
     ctx.correlation_id = std::move(correlation_id);
     ctx.causation_id = std::move(causation_id);

@@ -4,9 +4,11 @@
 // The main() of a service alone on Kafka (crm-customers, crm-opportunities, ...; DESIGN §6):
 // flags, signing key, Kafka log, metrics, the gRPC runtime, the service's host, and a drain
 // on SIGTERM. `Host` has Open(log, runtime, {dir, rebuild, clock, metrics,
-// scheduler_interval}), services() and StartLoops().
+// scheduler_interval, signing_key}), services() and StartLoops(); a host with flags of its own
+// has a `Flags` struct, static AddFlags(CLI::App&, Flags&) and Open(log, runtime, options, flags).
 #include <filesystem>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -17,6 +19,7 @@
 #include "libs/server/metrics.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
+#include "libs/server/service_projections.h"
 
 namespace crm::server {
 
@@ -28,6 +31,16 @@ struct KafkaServiceDefaults {
   std::string scheduler_help;  // what the scheduler does
   // Hosts with StartDashboard(listen): its default address ("" disables by default).
   std::string dashboard_listen;
+};
+
+// Host::Flags when the host has one (the type is named only then).
+template <typename Host, bool kHas>
+struct HostFlagsOf {
+  using type = void;
+};
+template <typename Host>
+struct HostFlagsOf<Host, true> {
+  using type = typename Host::Flags;
 };
 
 template <typename Host>
@@ -66,6 +79,11 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
                  absl::StrCat("Seconds between scheduler runs (", d.scheduler_help, "); 0 disables"))
       ->capture_default_str()
       ->check(CLI::Range(0, 86400));
+  constexpr bool kHostFlags = requires { typename Host::Flags; };
+  struct NoFlags {};
+  using HostFlags = std::conditional_t<kHostFlags, typename HostFlagsOf<Host, kHostFlags>::type, NoFlags>;
+  HostFlags host_flags;
+  if constexpr (kHostFlags) Host::AddFlags(app, host_flags);
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
   eventlog::KafkaLogOptions kopts;
@@ -96,9 +114,16 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   ropts.listen = listen;
   ropts.max_inflight = max_inflight;
   Runtime runtime(ropts, &auth, m);
-  auto host = Host::Open(log->get(), &runtime,
-                         {.dir = data_dir + "/" + d.service, .rebuild = rebuild, .clock = SystemClock::Get(),
-                          .metrics = m, .scheduler_interval = absl::Seconds(scheduler_seconds)});
+  const HostOptions host_options{.dir = data_dir + "/" + d.service, .rebuild = rebuild, .clock = SystemClock::Get(),
+                                 .metrics = m, .scheduler_interval = absl::Seconds(scheduler_seconds),
+                                 .signing_key = *key};
+  auto host = [&] {
+    if constexpr (kHostFlags) {
+      return Host::Open(log->get(), &runtime, host_options, host_flags);
+    } else {
+      return Host::Open(log->get(), &runtime, host_options);
+    }
+  }();
   if (!host.ok()) ExitWithError(std::string(host.status().message()));
   if constexpr (requires(Host& h) { h.StartDashboard(std::string()); }) {
     if (!dashboard_listen.empty()) {

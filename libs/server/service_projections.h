@@ -25,6 +25,8 @@ struct HostOptions {
   Metrics* metrics = nullptr;
   // How often the service's scheduler runs; zero disables it. Default: 1 minute.
   absl::Duration scheduler_interval = absl::Minutes(1);
+  // The token signing key, for hosts that call other services. Default: empty.
+  std::string signing_key;
 };
 
 // A service host's projections at start: rebuilt from the log first when `rebuild` (crmd
