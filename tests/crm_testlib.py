@@ -112,6 +112,15 @@ def wait_healthy(addr, health_pb, seconds=30):
     raise RuntimeError(f"{addr} did not become healthy")
 
 
+def crmd_test_args():
+    """The flags of a test against crmd: --crmd, --crmctl, --protoc, --proto-root, --google-protos."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    for flag in ("--crmd", "--crmctl", "--protoc", "--proto-root", "--google-protos"):
+        ap.add_argument(flag, required=True)
+    return ap.parse_args()
+
+
 class Crmd:
     """crmd on 127.0.0.1:<port> with its data under `data`, signing key `key`, the scheduler every
     second and its output appended to `log_path`. start() returns once it is healthy."""

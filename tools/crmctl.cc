@@ -33,6 +33,7 @@
 #include "tools/crmctl_tasks.h"
 #include "tools/crmctl_tickets.h"
 #include "tools/crmctl_reports.h"
+#include "tools/crmctl_ops.h"
 #include "libs/common/money.h"
 
 namespace {
@@ -226,10 +227,9 @@ int main(int argc, char** argv) {
   token_cmd->add_option("--team", team, "Team id");
   token_cmd->add_option("--ttl", ttl, "Lifetime, e.g. 30m, 24h")->capture_default_str();
 
-  // rebuild
-  auto* rebuild_cmd = app.add_subcommand("rebuild", "Rebuild the projections from the log (crmd must be stopped)");
-  std::string data_dir = "data";
-  rebuild_cmd->add_option("--data-dir", data_dir, "crmd's data folder")->capture_default_str();
+  // rebuild, tail, lag, verify
+  crm::ctl::OpsCommands ops;
+  ops.Add(app);
 
   // customers
   auto* customers = app.add_subcommand("customers", "Customers");
@@ -550,25 +550,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (rebuild_cmd->parsed()) {
-    auto log = crm::eventlog::OpenEmbeddedLog({.path = data_dir + "/log"});
-    if (!log.ok()) return Fail(absl::StrCat(log.status().message(), " (is crmd still running?)"));
-    const std::pair<std::string, crm::projection::ProjectionSpec> specs[] = {
-        {"customers", crm::customers::CustomerEngine::Spec(crm::customers::kTopic, crm::customers::kPartitions)},
-        {"opportunities", crm::opportunities::OpportunityEngine::Spec({.clock = crm::SystemClock::Get()})},
-        {"tasks", crm::tasks::TaskEngine::Spec({.clock = crm::SystemClock::Get()})},
-        {"tickets", crm::tickets::TicketEngine::Spec({.clock = crm::SystemClock::Get()})},
-        {"analytics", crm::analytics::AnalyticsEngine::Spec({.clock = crm::SystemClock::Get()})}};
-    for (const auto& [service, spec] : specs) {
-      const absl::Time t0 = absl::Now();
-      auto n = crm::projection::RebuildAndSwap(**log, spec, data_dir + "/" + service);
-      if (!n.ok()) return Fail(absl::StrCat(service, ": ", n.status().message()));
-      const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
-      std::printf("%s: rebuilt from %lld events in %.2f s (%.0f events/s)\n", service.c_str(),
-                  static_cast<long long>(*n), secs, secs > 0 ? *n / secs : 0.0);
-    }
-    return 0;
-  }
+  if (ops.Parsed()) return ops.Run(g.output == "json");
 
   if (g.token.empty()) return Fail("no token: pass --token or set CRM_TOKEN (see 'crmctl token --help')");
   if (sales.Parsed()) return sales.Run({g.addr, g.token, g.timeout_s, g.output == "json"});

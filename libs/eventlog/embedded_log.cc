@@ -82,16 +82,31 @@ class EmbeddedLog final : public Log {
   }
 
   absl::Status Load() {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    std::map<std::string, TopicState> topics;
+    CRM_RETURN_IF_ERROR(ScanTopics(topics));
     absl::MutexLock l(&mu_);
+    topics_ = std::move(topics);
+    if (options_.follower_dir.empty()) {
+      committer_ = std::thread([this] { CommitLoop(); });
+    } else {
+      committer_ = std::thread([this] { FollowLoop(); });
+    }
+    return absl::OkStatus();
+  }
+
+  bool read_only() const { return !options_.follower_dir.empty(); }
+
+  // Every topic with its partitions and the next offset of each, as the database holds them.
+  absl::Status ScanTopics(std::map<std::string, TopicState>& topics) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek("m"); it->Valid() && it->key().starts_with("m"); it->Next()) {
       const std::string topic = it->key().ToString().substr(1);
-      TopicState& t = topics_[topic];
+      TopicState& t = topics[topic];
       t.partitions = std::stoi(it->value().ToString());
       t.next.assign(t.partitions, 0);
     }
     CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan topics"));
-    for (auto& [topic, t] : topics_) {
+    for (auto& [topic, t] : topics) {
       for (int32_t p = 0; p < t.partitions; ++p) {
         // The last record of the partition is the greatest key below the next prefix.
         it->SeekForPrev(RecordKey(topic, p, INT64_MAX));
@@ -102,8 +117,31 @@ class EmbeddedLog final : public Log {
         }
       }
     }
-    committer_ = std::thread([this] { CommitLoop(); });
     return absl::OkStatus();
+  }
+
+  // A follower's loop: catch up with the owner's writes, then wake the subscribers when
+  // something changed. An error is retried at the next turn.
+  void FollowLoop() {
+    for (;;) {
+      {
+        absl::MutexLock l(&mu_);
+        auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+        if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.follow_interval)) return;
+      }
+      std::map<std::string, TopicState> topics;
+      if (!db_->TryCatchUpWithPrimary().ok() || !ScanTopics(topics).ok()) continue;
+      absl::MutexLock l(&mu_);
+      bool changed = topics.size() != topics_.size();
+      for (const auto& [name, t] : topics) {
+        auto it = topics_.find(name);
+        changed = changed || it == topics_.end() || it->second.next != t.next;
+      }
+      if (changed) {
+        topics_ = std::move(topics);
+        ++commit_seq_;
+      }
+    }
   }
 
   absl::Status CreateTopic(absl::string_view topic, int32_t partitions) override {
@@ -115,6 +153,9 @@ class EmbeddedLog final : public Log {
     }
     absl::MutexLock l(&mu_);
     auto it = topics_.find(std::string(topic));
+    if (it == topics_.end() && read_only()) {
+      return absl::FailedPreconditionError(absl::StrCat("no topic ", topic, ", and a read-only follower creates none"));
+    }
     if (it != topics_.end()) {
       if (it->second.partitions == partitions) return absl::OkStatus();
       return absl::FailedPreconditionError(absl::StrCat("topic ", topic, " exists with ",
@@ -145,6 +186,7 @@ class EmbeddedLog final : public Log {
   }
 
   absl::StatusOr<std::unique_ptr<Writer>> OpenWriter(absl::string_view topic) override {
+    if (read_only()) return absl::FailedPreconditionError("a read-only follower of the log has no writers");
     absl::MutexLock l(&mu_);
     if (!topics_.contains(std::string(topic))) {
       return absl::NotFoundError(absl::StrCat("no topic ", topic));
@@ -377,10 +419,8 @@ absl::StatusOr<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& o
   ro.create_if_missing = true;
   ro.compression = rocksdb::kLZ4Compression;
   ro.IncreaseParallelism(2);
-  rocksdb::DB* raw = nullptr;
-  CRM_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(ro, options.path, &raw),
-                                absl::StrCat("open embedded log at ", options.path)));
-  auto log = std::make_unique<EmbeddedLog>(options, std::unique_ptr<rocksdb::DB>(raw));
+  CRM_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenRocks(ro, options.path, options.follower_dir, "embedded log"));
+  auto log = std::make_unique<EmbeddedLog>(options, std::move(db));
   CRM_RETURN_IF_ERROR(log->Load());
   return log;
 }

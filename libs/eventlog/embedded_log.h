@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "libs/eventlog/log.h"
 
 namespace crm::eventlog {
@@ -18,12 +19,19 @@ struct EmbeddedLogOptions {
   // Upper bound of one group commit (appends that share one WriteBatch and one fsync).
   // Default: 4 MiB.
   size_t max_group_bytes = 4 << 20;
+  // Read-only beside the process that owns the log (crmctl tail, lag and verify against a
+  // running crmd): a RocksDB secondary instance whose own files go in this folder, which
+  // catches up with the owner every `follow_interval`. Writers and new topics are refused.
+  // Default: empty (the log's owner).
+  std::string follower_dir;
+  absl::Duration follow_interval = absl::Milliseconds(100);
 };
 
 // The embedded backend (DESIGN §2): an append-only log in RocksDB with Kafka's topic /
 // partition / offset model. Appends queue to one committer thread that writes everything
 // queued as one WriteBatch with one fsync (group commit), then acknowledges in order.
-// A second process opening the same path fails (RocksDB's LOCK file).
+// A second process opening the same path fails (RocksDB's LOCK file), unless it opens it as a
+// read-only follower (follower_dir).
 absl::StatusOr<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options);
 
 }  // namespace crm::eventlog

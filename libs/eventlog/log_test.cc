@@ -286,5 +286,43 @@ TEST(EmbeddedLogTest, SecondOpenOfTheSameFolderFails) {
   std::filesystem::remove_all(dir);
 }
 
+// A read-only follower beside the owner (crmctl tail against a running crmd): it sees what
+// the owner had, then what the owner appends after it opened, and writes nothing.
+TEST(EmbeddedLogTest, AFollowerReadsBesideTheOwner) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/follow-", getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto owner = OpenEmbeddedLog({.path = dir + "/log"});
+  ASSERT_TRUE(owner.ok());
+  ASSERT_TRUE((*owner)->CreateTopic("t", 2).ok());
+  auto w = (*owner)->OpenWriter("t");
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->AppendSync("k", {{.value = "before"}}).ok());
+
+  auto follower = OpenEmbeddedLog({.path = dir + "/log", .follower_dir = dir + "/follower",
+                                   .follow_interval = absl::Milliseconds(20)});
+  ASSERT_TRUE(follower.ok()) << follower.status();
+  EXPECT_EQ((*follower)->OpenWriter("t").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*follower)->CreateTopic("new", 1).code(), absl::StatusCode::kFailedPrecondition);
+  const int32_t p = PartitionForKey("k", 2);
+  auto sub = (*follower)->Subscribe("t", {{p, 0}});
+  ASSERT_TRUE(sub.ok());
+  auto first = (*sub)->Poll(10, absl::Seconds(5));
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].value, "before");
+
+  ASSERT_TRUE((*w)->AppendSync("k", {{.value = "after"}}).ok());
+  auto second = (*sub)->Poll(10, absl::Seconds(5));
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].value, "after");
+  EXPECT_EQ((*(*follower)->EndOffsets("t"))[p], 2);
+  follower->reset();
+  w->reset();
+  owner->reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace crm::eventlog

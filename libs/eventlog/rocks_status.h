@@ -1,8 +1,13 @@
 #ifndef CRM_LIBS_EVENTLOG_ROCKS_STATUS_H_
 #define CRM_LIBS_EVENTLOG_ROCKS_STATUS_H_
 
+#include <memory>
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "rocksdb/db.h"
 #include "rocksdb/status.h"
 
 namespace crm::eventlog {
@@ -11,6 +16,12 @@ namespace crm::eventlog {
 // disks (retry once space or the device is back), DATA_LOSS for corruption, INTERNAL else.
 // `what` says which operation failed.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
+
+// Opens the database at `path` as its owner, or, with a `follower_dir`, as a read-only
+// secondary instance beside the owner (its own files in follower_dir; TryCatchUpWithPrimary
+// moves it on). `what` names it in errors.
+absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenRocks(rocksdb::Options options, const std::string& path,
+                                                       const std::string& follower_dir, absl::string_view what);
 
 }  // namespace crm::eventlog
 

@@ -67,10 +67,9 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> ProjectionDb::Open(const Options& 
   ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   ro.memtable_whole_key_filtering = true;
   ro.memtable_prefix_bloom_size_ratio = 0.05;
-  rocksdb::DB* raw = nullptr;
-  CRM_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(ro, options.path, &raw),
-                                absl::StrCat("open projections at ", options.path)));
-  std::unique_ptr<ProjectionDb> db(new ProjectionDb(options, std::unique_ptr<rocksdb::DB>(raw)));
+  CRM_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> rocks, eventlog::OpenRocks(ro, options.path, options.follower_dir,
+                                                                             "projections"));
+  std::unique_ptr<ProjectionDb> db(new ProjectionDb(options, std::move(rocks)));
   CRM_RETURN_IF_ERROR(db->LoadCheckpoints());
   return db;
 }
@@ -149,6 +148,11 @@ absl::Status ProjectionDb::LoadCheckpoints() {
     next_[{topic, partition}] = static_cast<int64_t>(absl::big_endian::Load64(it->value().data()));
   }
   return FromRocks(it->status(), "load checkpoints");
+}
+
+std::map<std::pair<std::string, int32_t>, int64_t> ProjectionDb::Checkpoints() const {
+  absl::MutexLock l(&mu_);
+  return {next_.begin(), next_.end()};
 }
 
 int64_t ProjectionDb::NextOffset(const std::string& topic, int32_t partition) const {

@@ -71,6 +71,10 @@ class ProjectionDb {
     bool wal = true;
     // Memtable size; rebuilds use a larger one. Default: 64 MiB.
     size_t write_buffer_size = 64 << 20;
+    // Read-only beside the service that owns the projections (crmctl lag and verify against
+    // a running server): a RocksDB secondary instance with its own files in this folder, at
+    // the owner's state when opened. Nothing may be written through it. Default: empty.
+    std::string follower_dir;
   };
 
   static absl::StatusOr<std::unique_ptr<ProjectionDb>> Open(const Options& options);
@@ -78,6 +82,8 @@ class ProjectionDb {
 
   rocksdb::DB* db() { return db_.get(); }
 
+  // Every checkpoint: (topic, partition) -> the next offset to apply.
+  std::map<std::pair<std::string, int32_t>, int64_t> Checkpoints() const;
   // The offset of the next record to apply from (topic, partition); 0 when none was.
   int64_t NextOffset(const std::string& topic, int32_t partition) const;
 

@@ -12,9 +12,7 @@ namespace crm::integration {
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenStore(const std::string& dir) {
   rocksdb::Options o;
   o.create_if_missing = true;
-  rocksdb::DB* db = nullptr;
-  if (auto s = eventlog::FromRocks(rocksdb::DB::Open(o, dir, &db), absl::StrCat("open store ", dir)); !s.ok()) return s;
-  return std::unique_ptr<rocksdb::DB>(db);
+  return eventlog::OpenRocks(o, dir, "", "store");
 }
 
 std::map<std::string, int64_t> LoadNumbers(rocksdb::DB& db) {
