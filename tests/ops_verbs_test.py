@@ -64,11 +64,27 @@ def main():
                 p.kill()
                 p.wait()
 
+        def destructive_verbs_need_yes_and_dry_run_shows_the_request():
+            cust = json.loads(ctl("-o", "json", "customers", "create", "--display-name", "联系人测试公司",
+                                  "--phone", "13800000008").stdout)
+            added = json.loads(ctl("-o", "json", "customers", "contacts", "add", cust["name"], "--name", "张三",
+                                   "--phone", "13900000008").stdout)
+            contact_id = added["contacts"][0]["id"]
+            r = ctl("customers", "contacts", "remove", cust["name"], "--contact-id", contact_id, ok=(2,))
+            assert "add --yes" in r.stderr, r.stderr
+            r = ctl("customers", "contacts", "remove", cust["name"], "--contact-id", contact_id, "--dry-run")
+            assert "would call RemoveContact" in r.stdout and contact_id in r.stdout, r.stdout
+            got = json.loads(ctl("-o", "json", "customers", "get", cust["name"]).stdout)
+            assert len(got["contacts"]) == 1, got
+            ctl("customers", "contacts", "remove", cust["name"], "--contact-id", contact_id, "--yes")
+            got = json.loads(ctl("-o", "json", "customers", "get", cust["name"]).stdout)
+            assert not got.get("contacts"), got
+
         def lag_is_zero_when_caught_up():
             rows = json.loads(ctl("-o", "json", "lag", "--data-dir", data).stdout)
             assert {r["projection"] for r in rows} == {"customers", "opportunities", "tasks", "tickets", "analytics"}
             assert all(r["lag"] == 0 for r in rows), rows
-            assert any(r["topic"] == "crm.customers.events.v1" and r["applied"] == 4 for r in rows), rows
+            assert any(r["topic"] == "crm.customers.events.v1" and r["applied"] == 7 for r in rows), rows
 
         def verify_while_running():
             out = ctl("verify", "--data-dir", data).stdout
@@ -81,11 +97,13 @@ def main():
             report = json.loads(ctl("-o", "json", "verify", "--data-dir", data, "--projections").stdout)
             assert report["problems"] == 0, report
             assert len(report["projections"]) == 5 and all(p["equal"] for p in report["projections"]), report
-            assert report["topics"][0]["events"] == 4, report["topics"][0]
+            assert report["topics"][0]["events"] == 7, report["topics"][0]
 
         check("tail prints each record, as a line or as CloudEvents JSON; an unknown topic is exit 2",
               tail_prints_each_record)
         check("tail --follow prints a record written after it started", tail_follows_new_records)
+        check("a destructive verb: refused without --yes, --dry-run prints the request, --yes does it",
+              destructive_verbs_need_yes_and_dry_run_shows_the_request)
         check("lag: every projection of crmd caught up", lag_is_zero_when_caught_up)
         check("verify beside a running crmd: chains ok; --projections needs crmd stopped (exit 4)",
               verify_while_running)

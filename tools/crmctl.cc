@@ -206,6 +206,11 @@ int Call(Client& client, grpc::Status (Stub::*method)(grpc::ClientContext*, cons
 
 int main(int argc, char** argv) {
   CLI::App app{"crmctl: command line for the CRM backbone"};
+  app.footer(
+      "Exit codes: 0 done; 1 the server refused the call (code, message and field printed); 2 bad usage, an\n"
+      "unusable file or an unreachable log; 3 an import with failed rows; 4 verify found a problem.\n"
+      "Destructive verbs (delete, remove, void-payment, terminate, archive, delete-policy) need --yes;\n"
+      "--dry-run prints what they would send.");
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommands
   Global g;
@@ -327,7 +332,7 @@ int main(int argc, char** argv) {
   auto* contact_remove = contacts->add_subcommand("remove", "Remove a contact");
   contact_remove->add_option("id", id, "customers/{id} or {id}")->required();
   contact_remove->add_option("--contact-id", contact_id, "Which contact")->required();
-  contact_remove->add_flag("--yes", yes, "Do it without asking");
+  crm::ctl::AddConfirmFlags(contact_remove, &yes, &dry_run);
 
   // customers import / export (批量导入/导出)
   crm::ctl::ImportFlags import_flags;
@@ -695,10 +700,13 @@ int main(int argc, char** argv) {
     for (const auto& p : paths) req.mutable_update_mask()->add_paths(p);
     return Call(client, &CustomerService::Stub::UpdateContact, req, g);
   } else if (contact_remove->parsed()) {
-    if (!yes) return Fail(absl::StrCat("refusing to remove contact ", contact_id, " without --yes"));
     crm::customers::v1::RemoveContactRequest req;
     req.set_parent(ResourceName(id));
     req.set_contact_id(contact_id);
+    if (auto rc = crm::ctl::Unconfirmed(yes, dry_run, "RemoveContact", req,
+                                        absl::StrCat("refusing to remove contact ", contact_id))) {
+      return *rc;
+    }
     return Call(client, &CustomerService::Stub::RemoveContact, req, g);
   } else if (fu_add->parsed()) {
     crm::customers::v1::CreateFollowUpRequest req;

@@ -1,5 +1,7 @@
 #include "tools/crmctl_common.h"
 
+#include "absl/strings/strip.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -125,6 +127,23 @@ void Print(const google::protobuf::Message& m, bool json) {
   } else {
     PrintRows(m, 0);
   }
+}
+
+void AddConfirmFlags(CLI::App* cmd, bool* yes, bool* dry_run) {
+  cmd->add_flag("--yes", *yes, "Really do it");
+  cmd->add_flag("--dry-run", *dry_run, "Print the request it would send, and stop");
+}
+
+std::optional<int> Unconfirmed(bool yes, bool dry_run, absl::string_view method, const google::protobuf::Message& req,
+                               absl::string_view refusal) {
+  if (dry_run) {
+    absl::string_view m = method;
+    absl::ConsumeSuffix(&m, "Request");
+    std::printf("dry run: would call %s with\n%s\n", std::string(m).c_str(), Json(req).c_str());
+    return 0;
+  }
+  if (!yes) return Fail(absl::StrCat(refusal, ": add --yes (or --dry-run to see the request)"));
+  return std::nullopt;
 }
 
 }  // namespace crm::ctl

@@ -4,6 +4,7 @@
 // What every crmctl verb uses to call and to report.
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -93,6 +94,14 @@ class Verbs {
  private:
   std::vector<std::pair<CLI::App*, Run>> verbs_;
 };
+
+// A destructive verb's flags: --yes does it, --dry-run prints the request it would send.
+void AddConfirmFlags(CLI::App* cmd, bool* yes, bool* dry_run);
+// The guard before a destructive call: nullopt to go on; else the exit code, 0 after a dry
+// run printed `method` and `req`, 2 after refusing without --yes (`refusal` says why it
+// matters).
+std::optional<int> Unconfirmed(bool yes, bool dry_run, absl::string_view method, const google::protobuf::Message& req,
+                               absl::string_view refusal);
 
 // --etag and --request-id of a write, into `etag` and `request_id`.
 inline void AddWriteFlags(CLI::App* cmd, std::string* etag, std::string* request_id) {

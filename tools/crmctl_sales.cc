@@ -565,13 +565,17 @@ void SalesCommands::Add(CLI::App& app) {
   auto simple = [&](const std::string& name, const std::string& help, auto make, auto method, bool needs_reason,
                     bool destructive) {
     auto* cmd = verb(k, name, help, [f, make, method, destructive, name](const Connection& c) {
-      if (destructive && !f->yes) return Fail(absl::StrCat("refusing to ", name, " without --yes"));
       auto req = make(*f);
+      if (destructive) {
+        if (auto rc = Unconfirmed(f->yes, f->dry_run, req.GetDescriptor()->name(), req, absl::StrCat("refusing to ", name))) {
+          return *rc;
+        }
+      }
       return Call<Contracts>(c, method, req);
     });
     id_arg(cmd, "Contract id or name");
     if (needs_reason) cmd->add_option("--reason", f->reason, "Why")->required();
-    if (destructive) cmd->add_flag("--yes", f->yes, "Really do it");
+    if (destructive) AddConfirmFlags(cmd, &f->yes, &f->dry_run);
     writes(cmd);
     return cmd;
   };
@@ -685,19 +689,22 @@ void SalesCommands::Add(CLI::App& app) {
   writes(correct);
   auto* void_cmd = verb(k, "void-payment", "Void a payment recorded in error (managers; needs --yes)",
                         [f](const Connection& c) {
-                          if (!f->yes) return Fail("refusing to void a payment without --yes");
                           ov1::VoidPaymentRequest req;
                           req.set_name(Name("contracts", f->id));
                           req.set_payment_id(f->payment_id);
                           req.set_reason(f->reason);
                           req.set_etag(f->etag);
                           req.set_request_id(f->request_id);
+                          if (auto rc = Unconfirmed(f->yes, f->dry_run, "VoidPayment", req,
+                                                    "refusing to void a payment")) {
+                            return *rc;
+                          }
                           return Call<Contracts>(c, &Contracts::Stub::VoidPayment, req);
                         });
   id_arg(void_cmd, "Contract id or name");
   void_cmd->add_option("payment", f->payment_id, "Payment id")->required();
   void_cmd->add_option("--reason", f->reason, "Why")->required();
-  void_cmd->add_flag("--yes", f->yes, "Really void it");
+  AddConfirmFlags(void_cmd, &f->yes, &f->dry_run);
   writes(void_cmd);
   auto* receivable = verb(k, "receivable", "What is still owed, as of a day and as known then", [f](const Connection& c) {
     ov1::GetReceivableRequest req;

@@ -77,7 +77,7 @@ struct TaskCommands::Flags {
   std::vector<int32_t> remind;
   std::vector<std::string> channels;
   int page_size = 0;
-  bool yes = false, show_deleted = false;
+  bool yes = false, dry_run = false, show_deleted = false;
 };
 
 bool TaskCommands::Parsed() const { return f_ && f_->verbs.Parsed(); }
@@ -317,15 +317,15 @@ void TaskCommands::Add(CLI::App& app) {
     id_arg(toggle, "Rule id");
   }
   auto* rdelete = verb(a, "delete", "Delete a rule (its tasks stay)", [f](const Connection& c) {
-    if (!f->yes) return Fail("deleting a rule stops its automation: add --yes to confirm");
     tv1::DeleteRuleRequest req;
     req.set_name(Name("rules", f->id));
     req.set_etag(f->etag);
     req.set_request_id(f->request_id);
+    if (auto rc = Unconfirmed(f->yes, f->dry_run, "DeleteRule", req, "deleting a rule stops its automation")) return *rc;
     return Call<Automation>(c, &Automation::Stub::DeleteRule, req);
   });
   id_arg(rdelete, "Rule id");
-  rdelete->add_flag("--yes", f->yes, "Confirm");
+  AddConfirmFlags(rdelete, &f->yes, &f->dry_run);
   writes(rdelete);
 }
 

@@ -127,7 +127,7 @@ struct TicketCommands::Flags {
   std::vector<std::string> values, field_map, state_map, defaults, pause_states;
   int page_size = 0, from_version = 0, to_version = 0, warning = 80;
   int64_t first_response = 0, resolution = 0;
-  bool internal = false, validate_only = false, show_archived = false, per_ticket = false, yes = false;
+  bool internal = false, validate_only = false, show_archived = false, per_ticket = false, yes = false, dry_run = false;
 };
 
 bool TicketCommands::Parsed() const { return f_ && f_->verbs.Parsed(); }
@@ -208,17 +208,19 @@ void TicketCommands::Add(CLI::App& app) {
   publish->add_option("--file", f->file, "JSON TicketTypeDefinition")->required();
   writes(publish);
   auto* archive = verb(ty, "archive", "No new tickets of the type (needs --yes)", [f](const Connection& c) {
-    if (!f->yes) return Fail("archiving stops new tickets of the type: add --yes");
     kv1::ArchiveTicketTypeRequest req;
     req.set_name(Name("ticketTypes", f->id));
     req.set_reason(f->reason);
     req.set_etag(f->etag);
     req.set_request_id(f->request_id);
+    if (auto rc = Unconfirmed(f->yes, f->dry_run, "ArchiveTicketType", req, "archiving stops new tickets of the type")) {
+      return *rc;
+    }
     return Call<Types>(c, &Types::Stub::ArchiveTicketType, req);
   });
   id_arg(archive, "Type id");
   archive->add_option("--reason", f->reason, "Why");
-  archive->add_flag("--yes", f->yes, "Confirm");
+  AddConfirmFlags(archive, &f->yes, &f->dry_run);
   writes(archive);
   auto* migrate = verb(ty, "migrate", "Move open tickets of a version to another with a mapping", [f, form_of](const Connection& c) {
     kv1::MigrateTicketsRequest req;
@@ -430,15 +432,18 @@ void TicketCommands::Add(CLI::App& app) {
   });
   plist->add_option("--type", f->type, "Ticket type id");
   auto* pdel = verb(sla, "delete-policy", "Delete a policy (needs --yes)", [f](const Connection& c) {
-    if (!f->yes) return Fail("tickets fall back to the type's default policy or none: add --yes");
     kv1::DeleteSlaPolicyRequest req;
     req.set_name(f->id);
     req.set_etag(f->etag);
     req.set_request_id(f->request_id);
+    if (auto rc = Unconfirmed(f->yes, f->dry_run, "DeleteSlaPolicy", req,
+                              "tickets fall back to the type's default policy or none")) {
+      return *rc;
+    }
     return Call<Sla>(c, &Sla::Stub::DeleteSlaPolicy, req);
   });
   id_arg(pdel, "ticketTypes/{type}/slaPolicies/{priority}");
-  pdel->add_flag("--yes", f->yes, "Confirm");
+  AddConfirmFlags(pdel, &f->yes, &f->dry_run);
   writes(pdel);
   auto* cset = verb(sla, "set-calendar", "Create or replace a calendar from a JSON BusinessCalendar", [f](const Connection& c) {
     auto cal = ReadJson<kv1::BusinessCalendar>(f->file, "business calendar");
