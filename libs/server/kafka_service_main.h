@@ -31,6 +31,10 @@ struct KafkaServiceDefaults {
   std::string scheduler_help;  // what the scheduler does
   // Hosts with StartDashboard(listen): its default address ("" disables by default).
   std::string dashboard_listen;
+  // Whether the host has projections to rebuild and a scheduler: without, --rebuild and
+  // --scheduler-interval are not offered. Default: true.
+  bool projections = true;
+  bool scheduler = true;
 };
 
 // Host::Flags when the host has one (the type is named only then).
@@ -71,14 +75,16 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
-  app.add_flag("--rebuild", rebuild, "Rebuild the projections from the log before serving");
+  if (d.projections) app.add_flag("--rebuild", rebuild, "Rebuild the projections from the log before serving");
   app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
-  app.add_option("--scheduler-interval", scheduler_seconds,
-                 absl::StrCat("Seconds between scheduler runs (", d.scheduler_help, "); 0 disables"))
-      ->capture_default_str()
-      ->check(CLI::Range(0, 86400));
+  if (d.scheduler) {
+    app.add_option("--scheduler-interval", scheduler_seconds,
+                   absl::StrCat("Seconds between scheduler runs (", d.scheduler_help, "); 0 disables"))
+        ->capture_default_str()
+        ->check(CLI::Range(0, 86400));
+  }
   constexpr bool kHostFlags = requires { typename Host::Flags; };
   struct NoFlags {};
   using HostFlags = std::conditional_t<kHostFlags, typename HostFlagsOf<Host, kHostFlags>::type, NoFlags>;

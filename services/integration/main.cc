@@ -9,5 +9,5 @@ int main(int argc, char** argv) {
   return crm::server::KafkaServiceMain<crm::integration::IntegrationHost>(
       argc, argv,
       {.name = "crm-integration", .service = "integration", .listen = "127.0.0.1:50066",
-       .metrics_listen = "127.0.0.1:9470", .scheduler_help = "none: the integration has no scheduler"});
+       .metrics_listen = "127.0.0.1:9470", .projections = false, .scheduler = false});
 }
