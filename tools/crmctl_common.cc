@@ -11,7 +11,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/civil_time.h"
 #include "libs/common/proto_time.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
@@ -25,12 +24,7 @@ std::string Name(const std::string& collection, const std::string& id) {
 }
 
 absl::StatusOr<google::protobuf::Timestamp> When(const std::string& flag, const std::string& text) {
-  google::protobuf::Timestamp t;
-  if (google::protobuf::util::TimeUtil::FromString(text, &t)) return t;
-  absl::CivilDay day;
-  if (text.size() == 10 && absl::ParseCivilTime(text, &day)) {
-    return ToProto(absl::FromCivil(day, absl::FixedTimeZone(8 * 3600)));
-  }
+  if (std::optional<google::protobuf::Timestamp> t = ParseDayOrTime(text)) return *t;
   return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' is neither yyyy-MM-dd nor RFC 3339"));
 }
 

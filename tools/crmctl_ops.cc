@@ -80,13 +80,9 @@ struct OpsCommands::Flags {
   // a read-only follower, so crmd may be running.
   absl::StatusOr<std::unique_ptr<eventlog::Log>> OpenLog() {
     if (!bootstrap.empty()) {
-      eventlog::KafkaLogOptions o{.bootstrap_servers = bootstrap, .client_id = "crmctl"};
-      for (const std::string& kv : kafka_properties) {
-        const size_t eq = kv.find('=');
-        if (eq == std::string::npos || eq == 0) return absl::InvalidArgumentError("--kafka-property: expected KEY=VALUE");
-        o.extra[kv.substr(0, eq)] = kv.substr(eq + 1);
-      }
-      return eventlog::OpenKafkaLog(o);
+      absl::StatusOr<std::map<std::string, std::string>> extra = eventlog::ParseKafkaProperties(kafka_properties);
+      if (!extra.ok()) return extra.status();
+      return eventlog::OpenKafkaLog({.bootstrap_servers = bootstrap, .client_id = "crmctl", .extra = *std::move(extra)});
     }
     if (!fs::exists(fs::path(data_dir) / "log")) {
       return absl::NotFoundError(absl::StrCat("no log at ", data_dir, "/log (give --data-dir or --bootstrap-servers)"));

@@ -629,4 +629,16 @@ absl::StatusOr<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options
   return log;
 }
 
+absl::StatusOr<std::map<std::string, std::string>> ParseKafkaProperties(const std::vector<std::string>& key_values) {
+  std::map<std::string, std::string> out;
+  for (const std::string& kv : key_values) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--kafka-property: expected KEY=VALUE, got \"", kv, "\""));
+    }
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
 }  // namespace crm::eventlog

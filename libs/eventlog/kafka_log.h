@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -38,6 +39,10 @@ struct KafkaLogOptions {
 // producer (which resolves the open transaction on the broker) and re-reads the tail of the
 // affected partitions to learn which appends landed before it takes more writes.
 absl::StatusOr<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options);
+
+// librdkafka properties given as "KEY=VALUE" (the --kafka-property flags) as a map for
+// KafkaLogOptions::extra. INVALID_ARGUMENT quoting the first one without a key and '='.
+absl::StatusOr<std::map<std::string, std::string>> ParseKafkaProperties(const std::vector<std::string>& key_values);
 
 }  // namespace crm::eventlog
 

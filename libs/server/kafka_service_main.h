@@ -7,6 +7,7 @@
 // scheduler_interval, signing_key}), services() and StartLoops(); a host with flags of its own
 // has a `Flags` struct, static AddFlags(CLI::App&, Flags&) and Open(log, runtime, options, flags).
 #include <filesystem>
+#include <map>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -37,13 +38,13 @@ struct KafkaServiceDefaults {
   bool scheduler = true;
 };
 
-// Host::Flags when the host has one (the type is named only then).
-template <typename Host, bool kHas>
+// Host::Flags when the host has one, else an empty struct.
+template <typename Host, typename = void>
 struct HostFlagsOf {
-  using type = void;
+  struct type {};
 };
 template <typename Host>
-struct HostFlagsOf<Host, true> {
+struct HostFlagsOf<Host, std::void_t<typename Host::Flags>> {
   using type = typename Host::Flags;
 };
 
@@ -86,22 +87,16 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
         ->check(CLI::Range(0, 86400));
   }
   constexpr bool kHostFlags = requires { typename Host::Flags; };
-  struct NoFlags {};
-  using HostFlags = std::conditional_t<kHostFlags, typename HostFlagsOf<Host, kHostFlags>::type, NoFlags>;
-  HostFlags host_flags;
+  typename HostFlagsOf<Host>::type host_flags;
   if constexpr (kHostFlags) Host::AddFlags(app, host_flags);
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
   eventlog::KafkaLogOptions kopts;
   kopts.bootstrap_servers = bootstrap;
   kopts.client_id = d.name;
-  for (const std::string& kv : kafka_properties) {
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      ExitWithError(absl::StrCat("--kafka-property: expected KEY=VALUE, got \"", kv, "\""));
-    }
-    kopts.extra[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  absl::StatusOr<std::map<std::string, std::string>> extra = eventlog::ParseKafkaProperties(kafka_properties);
+  if (!extra.ok()) ExitWithError(std::string(extra.status().message()));
+  kopts.extra = *std::move(extra);
 
   InitJsonLogging(d.name);
   std::error_code ec;

@@ -3,9 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/civil_time.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "services/analytics/facts.h"
@@ -44,14 +42,9 @@ absl::Status FillReportRequest(const std::map<std::string, std::string>& params,
     if (f == nullptr) return InvalidFieldError(p.name, "this report does not take it");
     switch (f->cpp_type()) {
       case FieldDescriptor::CPPTYPE_MESSAGE: {
-        google::protobuf::Timestamp t;
-        absl::CivilDay day;
-        if (value.size() == 10 && absl::ParseCivilTime(value, &day)) {
-          t = ToProto(absl::FromCivil(day, ReportZone()));
-        } else if (!google::protobuf::util::TimeUtil::FromString(value, &t)) {
-          return Bad(p.name, value, "is neither yyyy-MM-dd nor RFC 3339");
-        }
-        r->MutableMessage(req, f)->CopyFrom(t);
+        std::optional<google::protobuf::Timestamp> t = ParseDayOrTime(value);
+        if (!t) return Bad(p.name, value, "is neither yyyy-MM-dd nor RFC 3339");
+        r->MutableMessage(req, f)->CopyFrom(*t);
         break;
       }
       case FieldDescriptor::CPPTYPE_ENUM: {

@@ -7,11 +7,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
-#include "absl/time/civil_time.h"
-#include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
-#include "libs/common/ids.h"
 #include "libs/common/money.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/request.h"
 #include "nlohmann/json.hpp"
 #include "services/integration/ledger.h"
 #include "services/integration/public_event.h"
@@ -51,24 +50,21 @@ absl::StatusOr<std::string> Text(const json& data, absl::string_view name, bool 
 absl::StatusOr<std::string> ResourceName(const json& data, absl::string_view name, absl::string_view collection) {
   absl::StatusOr<std::string> v = Text(data, name, true);
   if (!v.ok()) return v.status();
-  std::string id = *v;
-  const std::string prefix = absl::StrCat(collection, "/");
-  if (absl::StartsWith(id, prefix)) id = id.substr(prefix.size());
-  if (!IsCanonicalUuid(id)) return Invalid(absl::StrCat("data.", name), absl::StrCat("must be ", collection, "/{uuid} or a uuid"));
-  return prefix + id;
+  const std::string full = absl::StartsWith(*v, absl::StrCat(collection, "/")) ? *v : absl::StrCat(collection, "/", *v);
+  absl::StatusOr<std::string> id = ParseName(full, absl::StrCat("data.", name), collection);
+  if (!id.ok()) return id.status();
+  return full;
 }
 
-// RFC 3339, or a day (yyyy-MM-dd, midnight in UTC+8).
-absl::StatusOr<absl::Time> When(const json& data, absl::string_view name, bool required) {
+// RFC 3339, or a day (yyyy-MM-dd, midnight in UTC+8); nullopt when absent and not required.
+absl::StatusOr<std::optional<google::protobuf::Timestamp>> When(const json& data, absl::string_view name,
+                                                                bool required) {
   absl::StatusOr<std::string> v = Text(data, name, required);
   if (!v.ok()) return v.status();
-  if (v->empty()) return absl::InfinitePast();
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, *v, &t, &err)) return t;
-  absl::CivilDay day;
-  if (v->size() == 10 && absl::ParseCivilTime(*v, &day)) return absl::FromCivil(day, absl::FixedTimeZone(8 * 3600));
-  return Invalid(absl::StrCat("data.", name), "must be an RFC 3339 time or a day yyyy-MM-dd");
+  if (v->empty()) return std::optional<google::protobuf::Timestamp>();
+  std::optional<google::protobuf::Timestamp> t = ParseDayOrTime(*v);
+  if (!t) return Invalid(absl::StrCat("data.", name), "must be an RFC 3339 time or a day yyyy-MM-dd");
+  return t;
 }
 
 // data.amount in `currency` minor units: a decimal string ("12345.67") or a JSON number
@@ -97,10 +93,6 @@ absl::StatusOr<std::string> Currency(const json& data) {
   if (c->empty()) return std::string("CNY");
   if (auto d = money::MinorDigits(*c); !d.ok()) return Invalid("data.currency", d.status().message());
   return *c;
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
 
 #define CRM_TEXT(var, data, name, required)                       \
@@ -160,7 +152,7 @@ absl::Status MapOrderCreated(const json& data, const std::string& rid, InboundCo
   if (!currency.ok()) return currency.status();
   absl::StatusOr<int64_t> amount = Amount(data, *currency);
   if (!amount.ok()) return amount.status();
-  absl::StatusOr<absl::Time> at = When(data, "ordered_at", false);
+  absl::StatusOr<std::optional<google::protobuf::Timestamp>> at = When(data, "ordered_at", false);
   if (!at.ok()) return at.status();
   customers::v1::CreateFollowUpRequest req;
   req.set_parent(*customer);
@@ -168,7 +160,7 @@ absl::Status MapOrderCreated(const json& data, const std::string& rid, InboundCo
   f->set_channel(customers::v1::FOLLOW_UP_CHANNEL_OTHER);
   f->set_summary(absl::StrCat("ERP 订单 ", order_no, ": ", money::FormatAmount(*amount, *money::MinorDigits(*currency)), " ",
                               *currency, summary.empty() ? "" : absl::StrCat("; ", summary)));
-  if (*at != absl::InfinitePast()) *f->mutable_follow_up_time() = ToProto(*at);
+  if (at->has_value()) *f->mutable_follow_up_time() = **at;
   req.set_request_id(rid);
   cmd.request = std::move(req);
   return absl::OkStatus();
@@ -184,7 +176,7 @@ absl::Status MapPaymentReceived(const json& data, const std::string& rid, Inboun
   if (!currency.ok()) return currency.status();
   absl::StatusOr<int64_t> amount = Amount(data, *currency);
   if (!amount.ok()) return amount.status();
-  absl::StatusOr<absl::Time> paid = When(data, "paid_at", true);
+  absl::StatusOr<std::optional<google::protobuf::Timestamp>> paid = When(data, "paid_at", true);
   if (!paid.ok()) return paid.status();
   CRM_TEXT(method, data, "method", false);
   CRM_TEXT(reference, data, "reference", false);
@@ -193,7 +185,7 @@ absl::Status MapPaymentReceived(const json& data, const std::string& rid, Inboun
   req.set_name(*contract);
   auto* p = req.mutable_payment();
   p->set_amount_minor(*amount);
-  *p->mutable_paid_at() = ToProto(*paid);
+  *p->mutable_paid_at() = **paid;
   p->set_method(method.empty() ? "ERP" : method);
   p->set_reference(reference);
   p->set_note(note);
@@ -273,11 +265,7 @@ absl::StatusOr<CloudEvent> ReadCloudEvent(const eventlog::Record& r) {
   if (ce.specversion != "1.0") return Invalid("specversion", "must be 1.0");
   if (ce.id.empty()) return Invalid("id", "is required");
   if (ce.id.size() > 100) return Invalid("id", "is longer than 100 characters");
-  for (char c : ce.id) {
-    if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f) {
-      return Invalid("id", "must be printable ASCII without spaces");
-    }
-  }
+  if (auto s = CheckRequestId(ce.id, "id"); !s.ok()) return s;
   if (ce.source.empty()) return Invalid("source", "is required");
   if (ce.type.empty()) return Invalid("type", "is required");
   if (!ce.data.is_object()) return Invalid("data", "must be a JSON object");
@@ -505,22 +493,13 @@ absl::Status InboundProcessor::status() const {
 absl::Status InboundProcessor::WaitCaughtUp(absl::Duration timeout) const {
   const absl::Time deadline = absl::Now() + timeout;
   for (int32_t p = 0; p < partitions_; ++p) {
-    int64_t from = 0;
-    {
-      absl::MutexLock l(&mu_);
-      if (auto it = next_.find(p); it != next_.end()) from = it->second;
-    }
-    absl::StatusOr<std::optional<int64_t>> last = LastRecordFrom(*log_, options_.topic, p, from, deadline);
-    if (!last.ok()) return last.status();
-    if (!last->has_value()) continue;
-    const int64_t want = **last + 1;
-    auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto next = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       auto it = next_.find(p);
-      return it != next_.end() && it->second >= want;
+      return it == next_.end() ? int64_t{0} : it->second;
     };
-    absl::MutexLock l(&mu_);
-    if (!mu_.AwaitWithDeadline(absl::Condition(&reached), deadline)) {
-      return absl::DeadlineExceededError(absl::StrCat("inbound behind on partition ", p, ": ", status_.ToString()));
+    if (auto s = WaitPastLastRecord(*log_, options_.topic, p, mu_, next, deadline); !s.ok()) {
+      absl::MutexLock l(&mu_);
+      return absl::Status(s.code(), absl::StrCat("inbound: ", s.message(), "; last error: ", status_.ToString()));
     }
   }
   return absl::OkStatus();

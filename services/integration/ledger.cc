@@ -53,13 +53,24 @@ absl::StatusOr<ReadBack> ReadBackWritten(eventlog::Log& log, const std::string& 
   return back;
 }
 
-absl::StatusOr<std::optional<int64_t>> LastRecordFrom(eventlog::Log& log, const std::string& topic, int32_t partition,
-                                                      int64_t from, absl::Time deadline) {
+absl::Status WaitPastLastRecord(eventlog::Log& log, const std::string& topic, int32_t partition, absl::Mutex& mu,
+                                const std::function<int64_t()>& next, absl::Time deadline) {
+  int64_t from = 0;
+  {
+    absl::MutexLock l(&mu);
+    from = next();
+  }
   absl::StatusOr<std::vector<eventlog::Record>> rest =
       eventlog::ReadToEnd(log, topic, {{partition, from}}, std::max(deadline - absl::Now(), absl::Milliseconds(1)));
   if (!rest.ok()) return rest.status();
-  if (rest->empty()) return std::optional<int64_t>();
-  return std::optional<int64_t>(rest->back().offset);
+  if (rest->empty()) return absl::OkStatus();
+  const int64_t want = rest->back().offset + 1;
+  auto reached = [&] { return next() >= want; };
+  absl::MutexLock l(&mu);
+  if (!mu.AwaitWithDeadline(absl::Condition(&reached), deadline)) {
+    return absl::DeadlineExceededError(absl::StrCat(topic, "/", partition, " not handled up to offset ", want - 1));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace crm::integration

@@ -5,6 +5,7 @@
 // RocksDB store of numbers (next offsets read, end offsets written) and the read-back of the
 // records written past the stored ends, each naming its original by a crm_position header.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/eventlog/log.h"
 #include "rocksdb/db.h"
@@ -36,11 +38,12 @@ struct ReadBack {
 absl::StatusOr<ReadBack> ReadBackWritten(eventlog::Log& log, const std::string& topic, int32_t partitions,
                                          std::map<int32_t, int64_t> ends);
 
-// The offset of the last record of (topic, partition) at or after `from` there is now, or
-// nullopt when there is none (Kafka's end offsets count transaction markers, so the end alone
-// does not say which offset the last record has).
-absl::StatusOr<std::optional<int64_t>> LastRecordFrom(eventlog::Log& log, const std::string& topic, int32_t partition,
-                                                      int64_t from, absl::Time deadline);
+// Blocks until `next()` (the next offset of (topic, partition) the caller will handle, called
+// with `mu` held) is past the last record the partition holds now; DEADLINE_EXCEEDED naming
+// the partition at `deadline`. Kafka's end offsets count transaction markers, so the last
+// record is read rather than taken from the end.
+absl::Status WaitPastLastRecord(eventlog::Log& log, const std::string& topic, int32_t partition, absl::Mutex& mu,
+                                const std::function<int64_t()>& next, absl::Time deadline);
 
 }  // namespace crm::integration
 

@@ -211,24 +211,12 @@ absl::Status PublicEventsRelay::WaitCaughtUp(absl::Duration timeout) const {
     if (absl::IsNotFound(n.status())) continue;
     if (!n.ok()) return n.status();
     for (int32_t p = 0; p < *n; ++p) {
-      int64_t from = 0;
-      {
-        absl::MutexLock l(&mu_);
+      auto next = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         auto it = next_.find({topic, p});
-        if (it != next_.end()) from = it->second;
-      }
-      absl::StatusOr<std::optional<int64_t>> last = LastRecordFrom(*log_, topic, p, from, deadline);
-      if (!last.ok()) return last.status();
-      if (!last->has_value()) continue;
-      const int64_t want = **last + 1;
-      const std::pair<std::string, int32_t> key{topic, p};
-      auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        auto it = next_.find(key);
-        return it != next_.end() && it->second >= want;
+        return it == next_.end() ? int64_t{0} : it->second;
       };
-      absl::MutexLock l(&mu_);
-      if (!mu_.AwaitWithDeadline(absl::Condition(&reached), deadline)) {
-        return absl::DeadlineExceededError(absl::StrCat("relay behind on ", topic, "/", p));
+      if (auto s = WaitPastLastRecord(*log_, topic, p, mu_, next, deadline); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("relay: ", s.message()));
       }
     }
   }
