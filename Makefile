@@ -7,7 +7,7 @@ DASHBOARD_PORT ?= 8080
 JOBS      ?= $(shell nproc)
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: deps configure build test run bench clean proto-baseline
+.PHONY: deps configure build test run bench soak clean proto-baseline
 
 deps:
 	@bash tools/install-deps.sh
@@ -23,6 +23,11 @@ test: build
 
 run: build
 	@bash tools/run-crmd.sh $(BUILD_DIR) $(DATA_DIR) $(PORT) $(METRICS_PORT) $(DASHBOARD_PORT)
+
+# 200 crash trials of crmd under a mixed day (make test runs 20).
+soak: build
+	@/usr/bin/python3 tests/crash_trials.py --trials 200 --crmd $(BUILD_DIR)/services/crmd/crmd \
+	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench
 
 bench: build
 	@$(BUILD_DIR)/tools/crm-bench --clients=1 && $(BUILD_DIR)/tools/crm-bench --clients=64

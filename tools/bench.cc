@@ -44,6 +44,9 @@
 #include "services/customers/customers_service.h"
 #include "tools/bench_analytics.h"
 #include "tools/bench_common.h"
+#include "tools/bench_crmd.h"
+#include "tools/bench_day.h"
+#include "tools/bench_peer.h"
 #include "tools/bench_sales.h"
 #include "tools/bench_tasks.h"
 #include "tools/bench_tickets.h"
@@ -404,9 +407,72 @@ absl::Status RunImport(int64_t rows, const std::string& backend, const std::stri
   return absl::OkStatus();
 }
 
+// The day and its check, against --target (and the per-service targets) or an in-process crmd.
+int RunDayWorkload(const std::string& workload, const std::string& target, const std::string& token,
+                   const std::string& opportunities_target, const std::string& tasks_target,
+                   const std::string& tickets_target, const std::vector<int>& clients, double seconds, double warmup,
+                   const std::string& dir, bool json, const std::vector<std::string>& journals,
+                   crm::bench::DayOptions day, bool no_resend) {
+  auto fail = [](const absl::Status& s, int code) {
+    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+    return code;
+  };
+  if (target.empty() && (!opportunities_target.empty() || !tasks_target.empty() || !tickets_target.empty())) {
+    return fail(absl::InvalidArgumentError("--opportunities-target, --tasks-target and --tickets-target need --target"), 2);
+  }
+  if (!target.empty() && token.empty()) return fail(absl::InvalidArgumentError("--target needs --token"), 2);
+  if (journals.size() > 1 && workload == "day") return fail(absl::InvalidArgumentError("day writes one --journal"), 2);
+  if (journals.empty() && workload == "day-check") return fail(absl::InvalidArgumentError("day-check needs --journal"), 2);
+  if (workload == "day-check" && target.empty()) return fail(absl::InvalidArgumentError("day-check needs --target"), 2);
+  auto channel = [](const std::string& addr) { return grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()); };
+  std::unique_ptr<crm::bench::InProcessCrmd> crmd;
+  const std::string local_dir = absl::StrCat(dir, "/crm-bench-day-", getpid());
+  crm::bench::DayTargets t;
+  if (target.empty()) {
+    std::filesystem::remove_all(local_dir);
+    std::filesystem::create_directories(local_dir);
+    auto c = crm::bench::InProcessCrmd::Start(local_dir, {.tasks = true, .tickets = true, .analytics = true});
+    if (!c.ok()) return fail(c.status(), 1);
+    crmd = std::move(*c);
+    t = {crmd->channel(), crmd->channel(), crmd->channel(), crmd->channel(), crmd->token()};
+  } else {
+    auto ch = channel(target);
+    t = {ch, opportunities_target.empty() ? ch : channel(opportunities_target),
+         tasks_target.empty() ? ch : channel(tasks_target), tickets_target.empty() ? ch : channel(tickets_target), token};
+  }
+  if (workload == "day-check") {
+    auto c = crm::bench::CheckDay(t, journals, !no_resend);
+    if (!c.ok()) return fail(c.status(), 2);
+    for (const auto& p : c->problems) std::fprintf(stderr, "problem: %s\n", p.c_str());
+    std::printf(json ? "{\"workload\":\"day-check\",\"versions\":%lld,\"follow_ups\":%lld,\"creates\":%lld,"
+                       "\"resent\":%lld,\"problems\":%zu}\n"
+                     : "day-check: %lld aggregates at or past their acknowledged version, %lld follow-ups, %lld "
+                       "creates (%lld sent again) each once; %zu problems\n",
+                static_cast<long long>(c->versions_checked), static_cast<long long>(c->follow_ups_checked),
+                static_cast<long long>(c->creates_checked), static_cast<long long>(c->creates_resent),
+                c->problems.size());
+    return c->problems.empty() ? 0 : 4;
+  }
+  if (!journals.empty()) day.journal = journals[0];
+  for (int n : clients) {
+    day.clients = n;
+    day.duration = absl::Seconds(seconds);
+    day.warmup = absl::Seconds(warmup);
+    auto r = crm::bench::RunDay(t, day);
+    if (!r.ok()) return fail(r.status(), 1);
+    r->backend = target.empty() ? "embedded" : "target";
+    Print(*r, json);
+    day.first_customer += 10000000;
+  }
+  crmd.reset();
+  if (target.empty()) std::filesystem::remove_all(local_dir);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  crm::server::SkipMutexDeadlockDetection();
   CLI::App app{"crm-bench: CRM backbone load generator"};
   std::string workload = "create", backend = "embedded", target, token, dir = "/var/tmp";
   std::vector<int> clients = {1, 64};
@@ -423,8 +489,9 @@ int main(int argc, char** argv) {
                  "opp-rebuild, task-lag (cause event to automated task), rule-eval (tasks rebuild with the "
                  "default rules), ticket-create (durable CreateTicket), sla-eval (EvaluateSla over --tickets), "
                  "analytics (rebuild of every report's read models and each report over --events) or analytics-lag "
-                 "(write to report)")
-      ->check(CLI::IsMember({"create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval",
+                 "(write to report), day (a mixed CRM day: 70% reads, 30% writes over all services) or day-check "
+                 "(asks the services for every write a day's --journal says was acknowledged)")
+      ->check(CLI::IsMember({"day", "day-check", "create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval",
                              "ticket-create", "sla-eval", "analytics", "analytics-lag"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
@@ -447,7 +514,32 @@ int main(int argc, char** argv) {
   app.add_option("--tickets", tickets, "sla-eval: tickets written and evaluated")->capture_default_str();
   std::string keep_csv;
   app.add_option("--csv", keep_csv, "import: write the generated CSV here and keep it (e.g. for crmctl; --runs 0 only writes it)");
+  std::vector<std::string> journals;
+  std::string opportunities_target, tasks_target, tickets_target;
+  crm::bench::DayOptions day;
+  app.add_option("--journal", journals,
+                 "day: write every acknowledged write here; day-check: the journals to check (repeatable)");
+  bool no_resend = false;
+  app.add_flag("--no-resend", no_resend, "day-check: do not send unanswered creates again (while writes cannot succeed)");
+  app.add_option("--seed", day.seed, "day: seed of the clients' choices")->capture_default_str();
+  app.add_option("--first-customer", day.first_customer,
+                 "day: number of the first customer created (its phone is 13 and nine digits of it)")
+      ->capture_default_str();
+  app.add_option("--opportunities-target", opportunities_target, "day: the opportunities service, if not --target");
+  app.add_option("--tasks-target", tasks_target, "day: the tasks service, if not --target");
+  app.add_option("--tickets-target", tickets_target, "day: the tickets service, if not --target");
+  std::string peer, pg_bin;
+  app.add_option("--peer", peer,
+                 "create: after each run, the same work on a peer at the same concurrency, and the ratio "
+                 "(postgres: PostgreSQL under pgbench)")
+      ->check(CLI::IsMember({"postgres"}));
+  app.add_option("--pg-bin", pg_bin, "--peer postgres: PostgreSQL's bin folder (default: the newest /usr/lib/postgresql/*/bin)");
   CLI11_PARSE(app, argc, argv);
+
+  if (workload == "day" || workload == "day-check") {
+    return RunDayWorkload(workload, target, token, opportunities_target, tasks_target, tickets_target, clients,
+                          seconds, warmup, dir, json, journals, day, no_resend);
+  }
 
   if (workload == "import") {
     if (auto st = RunImport(rows, backend, dir, runs, json, keep_csv); !st.ok()) {
@@ -568,28 +660,51 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  std::unique_ptr<crm::bench::PostgresPeer> pg;
+  if (!peer.empty()) {
+    auto p = crm::bench::PostgresPeer::Start(dir, pg_bin);
+    if (!p.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(p.status().message()).c_str());
+      return 1;
+    }
+    pg = std::move(*p);
+  }
   for (int c : clients) {
-    LocalServer local;
+    auto local = std::make_unique<LocalServer>();
     for (const std::string& kv : kafka_config) {
       const size_t eq = kv.find('=');
       if (eq == std::string::npos) {
         std::fprintf(stderr, "error: --kafka-config wants key=value, not %s\n", kv.c_str());
         return 2;
       }
-      local.kafka_config[kv.substr(0, eq)] = kv.substr(eq + 1);
+      local->kafka_config[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     std::string addr = target, tok = token;
     if (target.empty()) {
-      if (auto s = local.Start(backend, dir); !s.ok()) {
+      if (auto s = local->Start(backend, dir); !s.ok()) {
         std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
         return 1;
       }
-      addr = absl::StrCat("127.0.0.1:", local.runtime->port());
-      tok = *crm::MintToken(local.key, {"bench", "admin", "", absl::Now() + absl::Hours(1)});
+      addr = absl::StrCat("127.0.0.1:", local->runtime->port());
+      tok = *crm::MintToken(local->key, {"bench", "admin", "", absl::Now() + absl::Hours(1)});
     }
     Result r = RunCreate(addr, tok, c, absl::Seconds(seconds), absl::Seconds(warmup));
     r.backend = target.empty() ? backend : "target";
     Print(r, json);
+    if (pg != nullptr) {
+      local.reset();  // the peer gets the machine to itself, as we had it
+      auto p = pg->Run(c, absl::Seconds(seconds), absl::Seconds(warmup));
+      if (!p.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(p.status().message()).c_str());
+        return 1;
+      }
+      Print(*p, json);
+      const double ours = r.ops / r.seconds, theirs = p->ops / p->seconds;
+      std::printf(json ? "{\"workload\":\"create-ratio\",\"clients\":%d,\"backend\":\"%s\",\"peer\":\"postgres\","
+                         "\"ratio\":%.2f}\n"
+                       : "ratio at %d clients: %s / postgres = %.2fx\n",
+                  c, r.backend.c_str(), theirs > 0 ? ours / theirs : 0.0);
+    }
   }
   return 0;
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
@@ -88,7 +90,10 @@ inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration
             lat_ms.push_back(absl::ToDoubleMilliseconds(now - start));
           } else {
             ++errors;
-            if (first_error.empty()) first_error = s.error_message();
+            if (first_error.empty()) {
+              first_error = absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
+                                         ": ", s.error_message());
+            }
           }
         }
         more = now < end;

@@ -50,7 +50,7 @@ absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::s
 }
 
 InProcessCrmd::~InProcessCrmd() {
-  runtime_->Shutdown();
+  if (runtime_ != nullptr) runtime_->Shutdown();  // null when Start failed early
   analytics_.reset();
   tickets_.reset();
   tasks_.reset();

@@ -112,22 +112,24 @@ absl::Status Check(const grpc::Status& s, const char* what) {
   return absl::InternalError(absl::StrCat(what, ": ", s.error_message()));
 }
 
-// The type, a calendar and a policy.
-absl::Status Setup(InProcessCrmd& crmd) {
-  auto types = kv1::TicketTypeService::NewStub(crmd.channel());
-  auto sla = kv1::SlaService::NewStub(crmd.channel());
+}  // namespace
+
+absl::Status SetupRepairTickets(const std::shared_ptr<grpc::Channel>& channel, const std::string& token) {
+  auto types = kv1::TicketTypeService::NewStub(channel);
+  auto sla = kv1::SlaService::NewStub(channel);
   kv1::CreateTicketTypeRequest t;
   t.set_ticket_type_id("repair");
   *t.mutable_definition() = Repair();
   kv1::TicketType type;
-  CRM_RETURN_IF_ERROR(Check(Unary(types.get(), &kv1::TicketTypeService::Stub::CreateTicketType, crmd.token(), t, &type),
-                            "create the ticket type"));
+  const grpc::Status created = Unary(types.get(), &kv1::TicketTypeService::Stub::CreateTicketType, token, t, &type);
+  if (created.error_code() == grpc::StatusCode::ALREADY_EXISTS) return absl::OkStatus();  // set up before
+  CRM_RETURN_IF_ERROR(Check(created, "create the ticket type"));
   kv1::SetCalendarRequest c;
   c.mutable_calendar()->set_name("calendars/cn");
   c.mutable_calendar()->set_display_name("中国大陆工作日");
   *c.mutable_calendar()->mutable_calendar() = OfficeHours();
   kv1::Calendar cal;
-  CRM_RETURN_IF_ERROR(Check(Unary(sla.get(), &kv1::SlaService::Stub::SetCalendar, crmd.token(), c, &cal), "calendar"));
+  CRM_RETURN_IF_ERROR(Check(Unary(sla.get(), &kv1::SlaService::Stub::SetCalendar, token, c, &cal), "calendar"));
   kv1::SetSlaPolicyRequest p;
   p.mutable_policy()->set_type_id("repair");
   p.mutable_policy()->set_first_response_minutes(120);
@@ -135,8 +137,19 @@ absl::Status Setup(InProcessCrmd& crmd) {
   p.mutable_policy()->set_warning_percent(80);
   p.mutable_policy()->set_calendar("calendars/cn");
   kv1::SlaPolicyResource pol;
-  return Check(Unary(sla.get(), &kv1::SlaService::Stub::SetSlaPolicy, crmd.token(), p, &pol), "policy");
+  return Check(Unary(sla.get(), &kv1::SlaService::Stub::SetSlaPolicy, token, p, &pol), "policy");
 }
+
+void FillRepairTicket(int64_t n, kv1::Ticket* t) {
+  t->set_ticket_type("ticketTypes/repair");
+  t->set_title(absl::StrCat("工单 ", n, "：设备无法开机"));
+  t->set_priority(static_cast<kv1::TicketPriority>(1 + n % 4));
+  (*t->mutable_values())["serial"].set_text(absl::StrCat("AB", absl::Dec(n % 1000000, absl::kZeroPad6)));
+  (*t->mutable_values())["description"].set_text("屏幕不亮，按电源键无反应，已尝试充电");
+  (*t->mutable_values())["kind"].set_choice(n % 3 == 0 ? "software" : "hardware");
+}
+
+namespace {
 
 struct CreateCall {
   grpc::ClientContext ctx;
@@ -147,13 +160,7 @@ struct CreateCall {
 CreateCall* NewCreate(const std::string& token, int64_t n) {
   auto* c = new CreateCall;
   c->ctx.AddMetadata("authorization", "Bearer " + token);
-  auto* t = c->req.mutable_ticket();
-  t->set_ticket_type("ticketTypes/repair");
-  t->set_title(absl::StrCat("工单 ", n, "：设备无法开机"));
-  t->set_priority(static_cast<kv1::TicketPriority>(1 + n % 4));
-  (*t->mutable_values())["serial"].set_text(absl::StrCat("AB", absl::Dec(n % 1000000, absl::kZeroPad6)));
-  (*t->mutable_values())["description"].set_text("屏幕不亮，按电源键无反应，已尝试充电");
-  (*t->mutable_values())["kind"].set_choice(n % 3 == 0 ? "software" : "hardware");
+  FillRepairTicket(n, c->req.mutable_ticket());
   return c;
 }
 
@@ -167,7 +174,7 @@ absl::StatusOr<Result> RunTicketCreate(int clients, absl::Duration duration, abs
   Result r;
   {
     CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {.tickets = true}));
-    CRM_RETURN_IF_ERROR(Setup(*crmd));
+    CRM_RETURN_IF_ERROR(SetupRepairTickets(crmd->channel(), crmd->token()));
     auto stub = kv1::TicketService::NewStub(crmd->channel());
     std::atomic<int64_t> seq{0};
     const std::string token = crmd->token();
@@ -192,7 +199,7 @@ absl::StatusOr<Result> RunSlaEvaluation(int64_t tickets, int runs, const std::st
   Result r;
   {
     CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {.tickets = true}));
-    CRM_RETURN_IF_ERROR(Setup(*crmd));
+    CRM_RETURN_IF_ERROR(SetupRepairTickets(crmd->channel(), crmd->token()));
     auto stub = kv1::TicketService::NewStub(crmd->channel());
     const std::string token = crmd->token();
     const absl::Time t0 = absl::Now();

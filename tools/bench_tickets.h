@@ -2,13 +2,22 @@
 #define CRM_TOOLS_BENCH_TICKETS_H_
 
 // crm-bench's workloads of the tickets service.
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "crm/tickets/v1/tickets_service.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "tools/bench_common.h"
 
 namespace crm::bench {
+
+// The 售后维修 ticket type (an eleven-field form, five states), a business calendar and an SLA
+// policy, set up over gRPC as an admin. A type that exists already is left as it is.
+absl::Status SetupRepairTickets(const std::shared_ptr<grpc::Channel>& channel, const std::string& token);
+// The n-th 售后维修 ticket: a title, a priority and three form values.
+void FillRepairTicket(int64_t n, tickets::v1::Ticket* t);
 
 // Durable CreateTicket over gRPC: an in-process crmd (customers, opportunities, tickets on the
 // embedded log under `base`, schedulers off) with the 售后维修 type (eleven-field form, five

@@ -35,6 +35,7 @@
 #include "tools/crmctl_reports.h"
 #include "tools/crmctl_ops.h"
 #include "libs/common/money.h"
+#include "libs/server/runtime.h"
 
 namespace {
 
@@ -205,6 +206,7 @@ int Call(Client& client, grpc::Status (Stub::*method)(grpc::ClientContext*, cons
 }  // namespace
 
 int main(int argc, char** argv) {
+  crm::server::SkipMutexDeadlockDetection();  // rebuild and verify take many locks
   CLI::App app{"crmctl: command line for the CRM backbone"};
   app.footer(
       "Exit codes: 0 done; 1 the server refused the call (code, message and field printed); 2 bad usage, an\n"

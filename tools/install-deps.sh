@@ -4,13 +4,14 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config lld
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   librdkafka-dev librocksdb-dev libabsl-dev libssl-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   kcat python3-kafka python3-grpcio python3-protobuf python3-jsonschema
   libcivetweb-dev chromium fonts-wqy-microhei prometheus
+  postgresql
 )
 # npm fetches the google/rpc protos; a machine may already have Node.js from elsewhere, whose
 # nodejs package conflicts with Debian's npm, so Debian's is installed only when npm is absent.

@@ -293,7 +293,14 @@ class EmbeddedLog final : public Log {
       if (group.empty()) continue;
       rocksdb::WriteOptions wo;
       wo.sync = options_.sync;
-      absl::Status s = FromRocks(db_->Write(wo, &batch), "append");
+      // A failed write (a full disk) stops RocksDB's writes until Resume(): try it before each
+      // group until it succeeds, so that appends work again once there is space.
+      absl::Status s = needs_resume_ ? ResumeRocks(*db_, "append") : absl::OkStatus();
+      if (s.ok()) {
+        needs_resume_ = false;
+        s = FromRocks(db_->Write(wo, &batch), "append");
+        needs_resume_ = !s.ok();
+      }
       if (s.ok()) {
         absl::MutexLock l(&mu_);
         for (auto& [topic, nx] : new_next) topics_[topic].next = std::move(nx);
@@ -322,6 +329,7 @@ class EmbeddedLog final : public Log {
   std::set<std::string> writers_ ABSL_GUARDED_BY(mu_);
   std::deque<PendingAppend> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t commit_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool needs_resume_ = false;  // the committer thread's own
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread committer_;
 };

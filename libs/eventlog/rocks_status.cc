@@ -1,22 +1,87 @@
 #include "libs/eventlog/rocks_status.h"
 
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
+#include "rocksdb/listener.h"
 
 namespace crm::eventlog {
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   const std::string msg = absl::StrCat(what, ": ", s.ToString());
-  if (s.IsNoSpace() || s.IsIOError()) return absl::UnavailableError(msg);
+  if (s.IsNoSpace()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, ": the disk holding the data is full (", s.ToString(), "); writes resume once there is space"));
+  }
+  if (s.IsIOError()) return absl::UnavailableError(msg);
   if (s.IsCorruption()) return absl::DataLossError(msg);
   return absl::InternalError(msg);
+}
+
+namespace {
+
+std::atomic<void (*)(absl::string_view)> rocks_log_sink{nullptr};
+
+class SinkLogger final : public rocksdb::Logger {
+ public:
+  explicit SinkLogger(std::string what) : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), what_(std::move(what)) {}
+  using rocksdb::Logger::Logv;
+  // Only reached for lines at WARN_LEVEL and above.
+  void Logv(const char* format, va_list ap) override {
+    char buf[2048];
+    std::vsnprintf(buf, sizeof buf, format, ap);
+    const std::string line = absl::StrCat("rocksdb (", what_, "): ", buf);
+    if (auto* sink = rocks_log_sink.load()) {
+      sink(line);
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
+
+ private:
+  const std::string what_;
+};
+
+// Turns RocksDB's own recovery from a full disk off, so that ResumeRocks() is the only one:
+// its polling recovery (the SstFileManager's) was seen stuck "in progress" after space
+// returned, one time in five, refusing every manual Resume() as Busy.
+class ManualRecovery final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
+}  // namespace
+
+void SetRocksLogSink(void (*sink)(absl::string_view line)) { rocks_log_sink.store(sink); }
+
+absl::Status ResumeRocks(rocksdb::DB& db, absl::string_view what) {
+  const rocksdb::Status s = db.Resume();
+  if (s.ok()) return absl::OkStatus();
+  // Busy: a recovery is in progress. Nothing may be written meanwhile: RocksDB asserts on a
+  // write to a file after that file's failure.
+  if (s.IsBusy()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, ": recovering from a full disk; writes resume once there is space"));
+  }
+  return FromRocks(s, absl::StrCat(what, " (resuming after a failed write)"));
 }
 
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenRocks(rocksdb::Options options, const std::string& path,
                                                        const std::string& follower_dir, absl::string_view what) {
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
+  if (options.info_log == nullptr) options.info_log = std::make_shared<SinkLogger>(std::string(what));
+  options.listeners.push_back(std::make_shared<ManualRecovery>());
   if (follower_dir.empty()) {
+    // Made here, else RocksDB logs an error for the folder it is about to create.
+    std::error_code ec;
+    if (options.create_if_missing) std::filesystem::create_directories(path, ec);
     s = rocksdb::DB::Open(options, path, &raw);
   } else {
     options.create_if_missing = false;

@@ -17,6 +17,16 @@ namespace crm::eventlog {
 // `what` says which operation failed.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
 
+// RocksDB's own log: warnings and errors go to `sink` (the process's log), the rest is
+// dropped. Not a LOG file in the data folder: a full disk breaks that file, and Debian's
+// RocksDB asserts on the next line written to it. Default sink: stderr.
+void SetRocksLogSink(void (*sink)(absl::string_view line));
+
+// After a failed write (a full disk), RocksDB refuses writes until it recovers: asks it to
+// resume. OK when it did; RESOURCE_EXHAUSTED while it is still recovering by itself; else the
+// reason, named with `what`.
+absl::Status ResumeRocks(rocksdb::DB& db, absl::string_view what);
+
 // Opens the database at `path` as its owner, or, with a `follower_dir`, as a read-only
 // secondary instance beside the owner (its own files in follower_dir; TryCatchUpWithPrimary
 // moves it on). `what` names it in errors.

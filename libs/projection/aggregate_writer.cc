@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<AggregateWriter>> AggregateWriter::Open(eventlog:
     return absl::InvalidArgumentError("AggregateWriter needs a topic and a source");
   }
   CRM_RETURN_IF_ERROR(log->CreateTopic(options.topic, options.partitions));
-  std::unique_ptr<AggregateWriter> w(new AggregateWriter(db, std::move(options), std::move(apply)));
+  std::unique_ptr<AggregateWriter> w(new AggregateWriter(log, db, std::move(options), std::move(apply)));
   // Catch up before taking writes (DESIGN §3): Decide must see every version.
   CRM_RETURN_IF_ERROR(db->CatchUp(*log, w->options_.topic, w->apply_).status());
   CRM_ASSIGN_OR_RETURN(w->writer_, log->OpenWriter(w->options_.topic));
@@ -120,36 +120,84 @@ void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,
     msgs.push_back(eventlog::ToMessage(env, options_.source));
     values.push_back(msgs.back().value);
   }
+  if (absl::Status s = Admit(); !s.ok()) return done(s);
   const absl::Time started = absl::Now();
   writer_->Append(head.id, std::move(msgs),
                   [this, values = std::move(values), done = std::move(done),
                    started](absl::StatusOr<eventlog::Appended> appended) mutable {
                     if (options_.observe_append) options_.observe_append(absl::Now() - started);
-                    if (!appended.ok()) return done(appended.status());
-                    // The writer's thread reports appends in log order per partition, so
-                    // checkpoints only move forward.
-                    Batch batch;
-                    for (size_t i = 0; i < values.size(); ++i) {
-                      eventlog::Record r;
-                      r.topic = options_.topic;
-                      r.partition = appended->partition;
-                      r.offset = appended->offsets[i];
-                      r.timestamp_ms = appended->timestamp_ms;
-                      r.value = values[i];
-                      if (absl::Status s = apply_(r, batch); !s.ok()) return done(s);
+                    absl::StatusOr<std::string> token = Apply(appended, values);
+                    {
+                      absl::MutexLock l(&mu_);
+                      --in_flight_;
                     }
-                    if (absl::Status s = db_->Commit(batch, options_.topic, appended->partition,
-                                                     appended->offsets.back() + 1);
-                        !s.ok()) {
-                      return done(s);
-                    }
-                    common::v1::ConsistencyToken token;
-                    auto* pos = token.add_positions();
-                    pos->set_topic(options_.topic);
-                    pos->set_partition(appended->partition);
-                    pos->set_offset(appended->offsets.back());
-                    done(EncodeToken(token));
+                    done(std::move(token));
                   });
+}
+
+absl::Status AggregateWriter::Admit() {
+  {
+    absl::MutexLock l(&mu_);
+    if (behind_.ok()) {
+      ++in_flight_;
+      return absl::OkStatus();
+    }
+    // Catch up only once nothing is in flight: a later callback must not apply an event the
+    // catch-up applied too.
+    if (catching_up_ || in_flight_ > 0) {
+      return absl::UnavailableError(absl::StrCat("writes wait until the projections catch up with the log (",
+                                                 behind_.message(), ")"));
+    }
+    catching_up_ = true;
+  }
+  absl::Status s = db_->CatchUp(*log_, options_.topic, apply_).status();
+  absl::MutexLock l(&mu_);
+  catching_up_ = false;
+  if (!s.ok()) {
+    return absl::Status(s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kUnavailable,
+                        absl::StrCat("writes wait until the projections catch up with the log: ", s.message()));
+  }
+  behind_ = absl::OkStatus();
+  ++in_flight_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog::Appended>& appended,
+                                                   const std::vector<std::string>& values) {
+  if (!appended.ok()) return appended.status();
+  {
+    absl::MutexLock l(&mu_);
+    if (!behind_.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "the events were written to the log; the projections apply them once they caught up (", behind_.message(),
+          ")"));
+    }
+  }
+  // The writer's thread reports appends in log order per partition, so checkpoints only move
+  // forward.
+  Batch batch;
+  absl::Status s;
+  for (size_t i = 0; i < values.size() && s.ok(); ++i) {
+    eventlog::Record r;
+    r.topic = options_.topic;
+    r.partition = appended->partition;
+    r.offset = appended->offsets[i];
+    r.timestamp_ms = appended->timestamp_ms;
+    r.value = values[i];
+    s = apply_(r, batch);
+  }
+  if (s.ok()) s = db_->Commit(batch, options_.topic, appended->partition, appended->offsets.back() + 1);
+  if (!s.ok()) {
+    absl::MutexLock l(&mu_);
+    behind_ = s;
+    return s;
+  }
+  common::v1::ConsistencyToken token;
+  auto* pos = token.add_positions();
+  pos->set_topic(options_.topic);
+  pos->set_partition(appended->partition);
+  pos->set_offset(appended->offsets.back());
+  return EncodeToken(token);
 }
 
 }  // namespace crm::projection

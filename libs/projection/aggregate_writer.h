@@ -112,8 +112,11 @@ class AggregateWriter {
   // Seals `events` as versions head.version+1, ... of the aggregate, appends them under its id
   // (all or none), applies them through the projection function and commits, then calls
   // `done` with the consistency token of the last event. `done` runs on the log writer's
-  // thread and must not block. Errors: the log's (UNAVAILABLE, FAILED_PRECONDITION when
-  // fenced), or the projection's (the events are durable then; the next start repairs).
+  // thread and must not block. Errors: the log's (UNAVAILABLE, RESOURCE_EXHAUSTED on a full
+  // disk, FAILED_PRECONDITION when fenced), or the projection's. In the second case the
+  // events are durable but the projections miss them, and a command deciding on them would
+  // repeat a version: every later append is refused (UNAVAILABLE) until the projections have
+  // caught up with the log, which the first append after the last one in flight attempts.
   using Done = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
   void Append(const AggregateHead& head, const WriteContext& ctx, std::vector<NewEvent> events,
               Done done);
@@ -127,9 +130,16 @@ class AggregateWriter {
   Clock* clock() const { return options_.clock; }
 
  private:
-  AggregateWriter(ProjectionDb* db, Options o, ProjectionDb::ApplyFn apply)
-      : db_(db), options_(std::move(o)), apply_(std::move(apply)) {}
+  AggregateWriter(eventlog::Log* log, ProjectionDb* db, Options o, ProjectionDb::ApplyFn apply)
+      : log_(log), db_(db), options_(std::move(o)), apply_(std::move(apply)) {}
 
+  // OK to append, after catching the projections up if they missed an event; else why not.
+  absl::Status Admit();
+  // An appended batch's callback: commits it unless the projections are behind.
+  absl::StatusOr<std::string> Apply(const absl::StatusOr<eventlog::Appended>& appended,
+                                    const std::vector<std::string>& values);
+
+  eventlog::Log* log_;
   ProjectionDb* db_;
   const Options options_;
   const ProjectionDb::ApplyFn apply_;
@@ -137,6 +147,10 @@ class AggregateWriter {
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::deque<absl::AnyInvocable<void()>>> queues_ ABSL_GUARDED_BY(mu_);
+  // Not OK once an appended event could not be applied; OK again after a catch-up.
+  absl::Status behind_ ABSL_GUARDED_BY(mu_);
+  bool catching_up_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // The event's occurred_at as absl::Time.

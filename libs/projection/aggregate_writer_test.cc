@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/wrappers.pb.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
@@ -43,7 +45,13 @@ class AggregateWriterTest : public ::testing::Test {
     auto* db = db_.get();
     auto w = AggregateWriter::Open(log_.get(), db_.get(),
                                    {.topic = "t", .partitions = 2, .source = "/test", .clock = &clock_},
-                                   [db](const eventlog::Record& r, Batch& b) { return ApplyHeads(*db, r, b); });
+                                   [this, db](const eventlog::Record& r, Batch& b) {
+                                     if (failing_applies_ > 0) {
+                                       --failing_applies_;
+                                       return absl::ResourceExhaustedError("the disk is full (test)");
+                                     }
+                                     return ApplyHeads(*db, r, b);
+                                   });
     ASSERT_TRUE(w.ok()) << w.status();
     writer_ = std::move(*w);
   }
@@ -71,6 +79,20 @@ class AggregateWriterTest : public ::testing::Test {
     return out;
   }
 
+  std::string Head(const std::string& id) {
+    std::string head;
+    return db_->db()->Get(rocksdb::ReadOptions(), "v/" + id, &head).ok() ? head.substr(0, head.find('|')) : "";
+  }
+  // The aggregate's head as the projection holds it, as a command would read it.
+  AggregateHead Current(const std::string& id) {
+    std::string raw;
+    if (!db_->db()->Get(rocksdb::ReadOptions(), "v/" + id, &raw).ok()) return {.type = "thing", .id = id};
+    return {.type = "thing", .id = id, .version = std::stoll(raw.substr(0, raw.find('|'))),
+            .last_hash = raw.substr(raw.find('|') + 1)};
+  }
+  size_t LogSize() { return eventlog::ReadToEnd(*log_, "t", {{0, 0}, {1, 0}})->size(); }
+
+  std::atomic<int> failing_applies_{0};  // the next N applies fail as on a full disk
   std::string dir_;
   ManualClock clock_;
   std::unique_ptr<eventlog::Log> log_;
@@ -110,6 +132,29 @@ TEST_F(AggregateWriterTest, ProjectionRejectsAStaleHeadAsAGap) {
   // sees it as already applied and ignores it; a head past the end is a gap.
   auto gap = AppendSync({.type = "thing", .id = "a", .version = 5}, 1);
   EXPECT_EQ(gap.status().code(), absl::StatusCode::kDataLoss) << gap.status();
+}
+
+TEST_F(AggregateWriterTest, AnEventTheProjectionsMissedBlocksWritesUntilTheyCaughtUp) {
+  ASSERT_TRUE(AppendSync({.type = "thing", .id = "a"}, 1).ok());
+  // Version 2 reaches the log, but the projections cannot apply it.
+  failing_applies_ = 1;
+  auto missed = AppendSync(Current("a"), 1);
+  EXPECT_EQ(missed.status().code(), absl::StatusCode::kResourceExhausted) << missed.status();
+  EXPECT_EQ(LogSize(), 2u);
+  EXPECT_EQ(Head("a"), "1");
+  // A command deciding on version 1 now would write a second version 2: every append waits
+  // for the projections to catch up first, and is refused while they cannot.
+  failing_applies_ = 1;
+  auto refused = AppendSync({.type = "thing", .id = "b"}, 1);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("catch up with the log"));
+  EXPECT_EQ(LogSize(), 2u) << "nothing appended while the projections are behind";
+  // Once they can, the next append catches them up, then goes ahead.
+  auto after = AppendSync({.type = "thing", .id = "b"}, 1);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(Head("a"), "2");
+  EXPECT_EQ(Head("b"), "1");
+  EXPECT_EQ(LogSize(), 3u);
 }
 
 TEST_F(AggregateWriterTest, SerializeRunsCommandsOnOneKeyInOrder) {

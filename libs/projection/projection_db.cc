@@ -174,6 +174,10 @@ absl::Status ProjectionDb::Commit(Batch& batch, const std::string& topic,
     wo.disableWAL = !options_.wal;
     // The log is the durable copy; a crash loses at most rows that replay restores.
     wo.sync = false;
+    if (needs_resume_) {
+      CRM_RETURN_IF_ERROR(eventlog::ResumeRocks(*db_, "commit projection"));
+      needs_resume_ = false;
+    }
     rocksdb::WriteBatch wb = batch.Materialize();
     for (const auto& [partition, next] : next_offsets) {
       if (next <= NextOffsetLocked(topic, partition)) continue;
@@ -181,7 +185,10 @@ absl::Status ProjectionDb::Commit(Batch& batch, const std::string& topic,
       absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
       wb.Put(CheckpointKey(topic, partition), rocksdb::Slice(buf, 8));
     }
-    CRM_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "commit projection"));
+    if (absl::Status s = FromRocks(db_->Write(wo, &wb), "commit projection"); !s.ok()) {
+      needs_resume_ = true;  // a full disk stops RocksDB's writes until Resume()
+      return s;
+    }
     for (const auto& [partition, next] : next_offsets) {
       int64_t& cur = next_[{topic, partition}];
       cur = std::max(cur, next);

@@ -160,6 +160,7 @@ class ProjectionDb {
   std::map<std::pair<std::string, int32_t>, int64_t> next_ ABSL_GUARDED_BY(mu_);
   std::list<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool needs_resume_ ABSL_GUARDED_BY(mu_) = false;
   std::thread timer_;  // started with the first waiter
 };
 

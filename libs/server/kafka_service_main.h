@@ -51,6 +51,7 @@ struct HostFlagsOf<Host, std::void_t<typename Host::Flags>> {
 template <typename Host>
 int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   BlockTerminationSignals();
+  SkipMutexDeadlockDetection();
   CLI::App app{absl::StrCat(d.name, ": the ", d.service, " service on Kafka")};
   std::string bootstrap, data_dir = "data-" + d.service, listen = d.listen, metrics_listen = d.metrics_listen, key_file;
   bool create_key = false, rebuild = false;

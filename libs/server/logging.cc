@@ -2,6 +2,7 @@
 
 #include <regex>
 
+#include "libs/eventlog/rocks_status.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -45,6 +46,7 @@ void InitJsonLogging(const std::string& name) {
                       spdlog::pattern_time_type::utc);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
+  eventlog::SetRocksLogSink(&LogWarn);
 }
 
 void LogInfo(absl::string_view msg) { spdlog::info("{}", JsonEscape(MaskPii(msg))); }

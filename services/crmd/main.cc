@@ -17,6 +17,7 @@
 
 int main(int argc, char** argv) {
   crm::server::BlockTerminationSignals();
+  crm::server::SkipMutexDeadlockDetection();
   CLI::App app{"crmd: the CRM backbone in one process, on the embedded log"};
   std::string data_dir = "data";
   std::string listen = "127.0.0.1:50051";
