@@ -103,7 +103,7 @@ def main():
             bench = subprocess.Popen([args.bench, "--workload", "day", "--target", addr, "--token", token,
                                       "--clients", str(args.clients), "--seconds", "600", "--warmup", "0",
                                       "--journal", journal, "--seed", str(seed * 1000 + trial),
-                                      "--first-customer", str(trial * 10_000_000)],
+                                      "--first-customer", str(trial * 1_000_000)],
                                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "bench.log"), "a"))
             delay_ms = rng.randint(args.min_ms, args.max_ms)
             time.sleep(delay_ms / 1000)

@@ -422,6 +422,13 @@ int RunDayWorkload(const std::string& workload, const std::string& target, const
   }
   if (!target.empty() && token.empty()) return fail(absl::InvalidArgumentError("--target needs --token"), 2);
   if (journals.size() > 1 && workload == "day") return fail(absl::InvalidArgumentError("day writes one --journal"), 2);
+  // Phones are 13 and nine digits of the customer's number: a larger number would wrap onto
+  // an earlier customer's phone.
+  if (day.first_customer < 0 || day.first_customer + 10000000LL * static_cast<int64_t>(clients.size()) > 1000000000) {
+    return fail(absl::InvalidArgumentError("--first-customer: phones are 13 and nine digits of the customer's number; "
+                                           "keep it below 1,000,000,000 less 10,000,000 per --clients value"),
+                2);
+  }
   if (journals.empty() && workload == "day-check") return fail(absl::InvalidArgumentError("day-check needs --journal"), 2);
   if (workload == "day-check" && target.empty()) return fail(absl::InvalidArgumentError("day-check needs --target"), 2);
   auto channel = [](const std::string& addr) { return grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()); };
