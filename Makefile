@@ -7,7 +7,7 @@ DASHBOARD_PORT ?= 8080
 JOBS      ?= $(shell nproc)
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: deps configure build test run bench soak clean proto-baseline
+.PHONY: deps configure build test run bench soak overload clean proto-baseline
 
 deps:
 	@bash tools/install-deps.sh
@@ -27,6 +27,11 @@ run: build
 # 200 crash trials of crmd under a mixed day (make test runs 20).
 soak: build
 	@/usr/bin/python3 tests/crash_trials.py --trials 200 --crmd $(BUILD_DIR)/services/crmd/crmd \
+	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench
+
+# crmd (on CPU 0) under an open loop at twice its create peak (crm-bench on CPU 1).
+overload: build
+	@/usr/bin/python3 tests/overload.py --pin --crmd $(BUILD_DIR)/services/crmd/crmd \
 	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench
 
 bench: build

@@ -14,48 +14,21 @@ tickets), then restarted on the same data, trial after trial. After each restart
 20 trials run in `make test`, 200 in `make soak`. Run with /usr/bin/python3; exits non-zero
 on the first trial that loses, duplicates or corrupts anything.
 """
-import argparse
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_serving(addr, seconds=60):
-    """grpc.health.v1 Check until SERVING, without generated protos: the request is empty and
-    SERVING is field 1 = 1."""
-    import grpc
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        # A new channel each time: one channel's reconnect backoff would grow to seconds.
-        with grpc.insecure_channel(addr) as channel:
-            check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda _: b"",
-                                        response_deserializer=lambda b: b)
-            try:
-                if check(None, timeout=0.5) == b"\x08\x01":
-                    return
-            except grpc.RpcError:
-                pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{addr} did not become healthy in {seconds} s")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from crm_testlib import crmd_bench_parser, free_port, wait_healthy  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--crmd", required=True)
-    ap.add_argument("--crmctl", required=True)
-    ap.add_argument("--bench", required=True, help="crm-bench")
+    ap = crmd_bench_parser(__doc__)
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seed", type=int, default=None, help="default: from the clock, printed")
@@ -81,7 +54,7 @@ def main():
     def start():
         p = subprocess.Popen([args.crmd, "--data-dir", data, "--listen", addr, "--metrics-listen", "",
                               "--dashboard-listen", ""], env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_serving(addr)
+        wait_healthy(addr, seconds=60).close()
         return p
 
     def run(cmd, what, ok=(0,)):

@@ -95,21 +95,35 @@ def generate_protos(work, protoc, proto_root, google_protos):
     return Modules
 
 
-def wait_healthy(addr, health_pb, seconds=30):
-    """A channel to `addr` once grpc.health.v1 says SERVING."""
+def wait_healthy(addr, seconds=30):
+    """A channel to `addr` once grpc.health.v1 says SERVING. Needs no generated protos: the
+    request is empty and SERVING is field 1 = 1."""
     import grpc
     deadline = time.time() + seconds
     while time.time() < deadline:
+        # A new channel each time: one channel's reconnect backoff would grow to seconds.
         channel = grpc.insecure_channel(addr)
-        health_check = channel.unary_unary("/grpc.health.v1.Health/Check",
-                                           request_serializer=health_pb.HealthCheckRequest.SerializeToString,
-                                           response_deserializer=health_pb.HealthCheckResponse.FromString)
+        check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda _: b"",
+                                    response_deserializer=lambda b: b)
         try:
-            if health_check(health_pb.HealthCheckRequest(), timeout=0.5).status == 1:
+            if check(None, timeout=0.5) == b"\x08\x01":
                 return channel
         except grpc.RpcError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{addr} did not become healthy")
+            pass
+        channel.close()
+        time.sleep(0.05)
+    raise RuntimeError(f"{addr} did not become healthy in {seconds} s")
+
+
+def crmd_bench_parser(doc):
+    """An argument parser with --crmd, --crmctl and --bench (crm-bench), for the scripts that
+    load a crmd process; `doc` (the script's docstring) is its description."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--crmd", required=True)
+    ap.add_argument("--crmctl", required=True)
+    ap.add_argument("--bench", required=True, help="crm-bench")
+    return ap
 
 
 def crmd_test_args():
@@ -125,8 +139,8 @@ class Crmd:
     """crmd on 127.0.0.1:<port> with its data under `data`, signing key `key`, the scheduler every
     second and its output appended to `log_path`. start() returns once it is healthy."""
 
-    def __init__(self, binary, data, key, health_pb, log_path, metrics_listen=""):
-        self.binary, self.data, self.key, self.health_pb, self.log_path = binary, data, key, health_pb, log_path
+    def __init__(self, binary, data, key, log_path, metrics_listen=""):
+        self.binary, self.data, self.key, self.log_path = binary, data, key, log_path
         self.metrics_listen = metrics_listen
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
@@ -140,7 +154,7 @@ class Crmd:
                                    "--dashboard-listen", f"127.0.0.1:{self.dashboard_port}", "--scheduler-interval", "1"],
                                   env=dict(os.environ, CRM_SIGNING_KEY=self.key),
                                   stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
-        self.channel = wait_healthy(self.addr, self.health_pb)
+        self.channel = wait_healthy(self.addr)
 
     def stop(self, sig=signal.SIGTERM):
         self.p.send_signal(sig)

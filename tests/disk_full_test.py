@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crash_trials import free_port, wait_serving  # noqa: E402
+from crm_testlib import free_port, wait_healthy  # noqa: E402
 
 SKIP = 77
 
@@ -74,7 +74,7 @@ def main():
         crmd = subprocess.Popen([args.crmd, "--data-dir", data, "--listen", addr, "--metrics-listen", "",
                                  "--dashboard-listen", ""], env=env,
                                 stdout=open(os.path.join(work, "crmd.log"), "w"), stderr=subprocess.STDOUT)
-        wait_serving(addr)
+        wait_healthy(addr, seconds=60).close()
         ok, errors, first = day(0, 2)
         assert ok > 0 and errors == 0, (ok, errors, first)
         print(f"before: {ok} calls, 0 errors")

@@ -77,7 +77,7 @@ def main():
     svc, evs, opp, oevs, an = m.svc, m.evs, m.opp, m.opp_evs, m.analytics
 
     key = "d" * 48
-    crmd = Crmd(args.crmd, os.path.join(work, "data"), key, m.health, os.path.join(work, "crmd.log"))
+    crmd = Crmd(args.crmd, os.path.join(work, "data"), key, os.path.join(work, "crmd.log"))
     tokens = {"rep": mint_token(key, "u1", "rep", "east"), "rep2": mint_token(key, "u2", "rep", "east"),
               "manager": mint_token(key, "m1", "manager", "east"), "admin": mint_token(key, "boss", "admin")}
     md = {k: [("authorization", "Bearer " + v)] for k, v in tokens.items()}

@@ -65,7 +65,7 @@ def main():
         return list(csv.reader(io.StringIO(text, newline="")))
 
     try:
-        channel = wait_healthy(addr, m.health)
+        channel = wait_healthy(addr)
 
         def list_total(user):
             lst = unary(channel, "crm.customers.v1.CustomerService", "ListCustomers", svc.ListCustomersRequest,

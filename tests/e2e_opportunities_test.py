@@ -41,7 +41,7 @@ def main():
                                       "--metrics-listen", "", "--dashboard-listen", "", "--scheduler-interval", "1"],
                                      env=dict(os.environ, CRM_SIGNING_KEY=key),
                                      stdout=open(os.path.join(work, "crmd.log"), "a"), stderr=subprocess.STDOUT)
-        crmd["channel"] = wait_healthy(f"127.0.0.1:{port}", m.health)
+        crmd["channel"] = wait_healthy(f"127.0.0.1:{port}")
 
     rep = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]
     manager = [("authorization", "Bearer " + mint_token(key, "m1", "manager", "east"))]

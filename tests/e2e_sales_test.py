@@ -38,7 +38,7 @@ def main():
                             env=dict(os.environ, CRM_SIGNING_KEY=key),
                             stdout=open(os.path.join(work, "crmd.log"), "w"), stderr=subprocess.STDOUT)
     try:
-        channel = wait_healthy(f"127.0.0.1:{port}", m.health)
+        channel = wait_healthy(f"127.0.0.1:{port}")
         rep = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]
         admin = [("authorization", "Bearer " + mint_token(key, "boss", "admin"))]
 

@@ -35,7 +35,7 @@ def main():
 
     key = "e" * 48
     data = os.path.join(work, "data")
-    crmd = Crmd(args.crmd, data, key, m.health, os.path.join(work, "crmd.log"))
+    crmd = Crmd(args.crmd, data, key, os.path.join(work, "crmd.log"))
     port = crmd.port
 
     rep = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]

@@ -42,7 +42,7 @@ def main():
 
     key = "f" * 48
     data = os.path.join(work, "data")
-    crmd = Crmd(args.crmd, data, key, m.health, os.path.join(work, "crmd.log"))
+    crmd = Crmd(args.crmd, data, key, os.path.join(work, "crmd.log"))
     port = crmd.port
 
     tokens = {"rep": mint_token(key, "u1", "rep", "east"), "rep2": mint_token(key, "u2", "rep", "east"),

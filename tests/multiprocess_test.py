@@ -39,7 +39,7 @@ def main():
     import grpc  # noqa: E402
     from kafka import KafkaConsumer, TopicPartition  # noqa: E402
     svc, evs, env_pb, status_pb, details_pb = m.svc, m.evs, m.env, m.status, m.details
-    health_pb, reflection_pb = m.health, m.reflection
+    reflection_pb = m.reflection
 
     key = "k" * 48
     bootstrap_file = os.path.join(work, "bootstrap")
@@ -61,7 +61,7 @@ def main():
         procs.append(customers)
 
         addr = f"127.0.0.1:{port}"
-        channel = wait_healthy(addr, health_pb)
+        channel = wait_healthy(addr)
 
         def rpc(method, req_cls, resp_cls):
             return channel.unary_unary(f"/crm.customers.v1.CustomerService/{method}",

@@ -37,7 +37,7 @@ def main():
 
     key = "o" * 48
     metrics_port, prom_port = free_port(), free_port()
-    crmd = Crmd(args.crmd, os.path.join(work, "data"), key, m.health, os.path.join(work, "crmd.log"),
+    crmd = Crmd(args.crmd, os.path.join(work, "data"), key, os.path.join(work, "crmd.log"),
                 metrics_listen=f"127.0.0.1:{metrics_port}")
     md = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]
     config = os.path.join(work, "prometheus.yml")

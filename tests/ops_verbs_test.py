@@ -24,7 +24,7 @@ def main():
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     key = "o" * 48
     data = os.path.join(work, "data")
-    crmd = Crmd(args.crmd, data, key, m.health, os.path.join(work, "crmd.log"))
+    crmd = Crmd(args.crmd, data, key, os.path.join(work, "crmd.log"))
     env = dict(os.environ, CRM_SIGNING_KEY=key)
 
     def ctl(*a, ok=(0,)):

@@ -120,31 +120,77 @@ struct LocalServer {
   }
 };
 
-// Keeps `clients` CreateCustomer calls in flight for `duration`.
-Result RunCreate(const std::string& target, const std::string& token, int clients, absl::Duration duration,
-                 absl::Duration warmup) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  auto stub = crm::customers::v1::CustomerService::NewStub(channel);
-  std::atomic<int64_t> seq{static_cast<int64_t>(getpid()) * 100000000LL % 900000000LL};
-  struct Call {
-    grpc::ClientContext ctx;
-    CreateCustomerRequest req;
-    Customer resp;
-  };
-  Result r = crm::bench::RunClosedLoop(clients, duration, warmup, [&](int, std::function<void(const grpc::Status&)> done) {
+// Starts durable CreateCustomer calls, each with a new name and phone.
+class CreateCaller {
+ public:
+  CreateCaller(const std::string& target, std::string token)
+      : stub_(crm::customers::v1::CustomerService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))),
+        token_(std::move(token)) {}
+
+  void operator()(int, std::function<void(const grpc::Status&)> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      CreateCustomerRequest req;
+      Customer resp;
+    };
     auto* call = new Call();
-    call->ctx.AddMetadata("authorization", "Bearer " + token);
+    call->ctx.AddMetadata("authorization", "Bearer " + token_);
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    const int64_t n = seq.fetch_add(1);
+    const int64_t n = seq_.fetch_add(1);
     call->req.mutable_customer()->set_display_name(absl::StrCat("bench customer ", n));
     call->req.mutable_customer()->set_phone(absl::StrFormat("13%09d", n % 1000000000));
-    stub->async()->CreateCustomer(&call->ctx, &call->req, &call->resp, [call, done](grpc::Status s) {
+    stub_->async()->CreateCustomer(&call->ctx, &call->req, &call->resp, [call, done](grpc::Status s) {
       delete call;
       done(s);
     });
-  });
+  }
+
+ private:
+  std::unique_ptr<crm::customers::v1::CustomerService::Stub> stub_;
+  const std::string token_;
+  std::atomic<int64_t> seq_{static_cast<int64_t>(getpid()) * 100000000LL % 900000000LL};
+};
+
+// Keeps `clients` CreateCustomer calls in flight for `duration`.
+Result RunCreate(CreateCaller& caller, int clients, absl::Duration duration, absl::Duration warmup) {
+  Result r = crm::bench::RunClosedLoop(clients, duration, warmup, std::ref(caller));
   r.workload = "create";
   return r;
+}
+
+// Overload of a server process: the peak of durable creates with `clients` in a closed loop,
+// then an open loop offering `factor` times that peak. Prints both, goodput as a share of the
+// peak, and how fast the calls the server shed were refused.
+int RunOverload(const std::string& target, const std::string& token, int clients, absl::Duration duration,
+                absl::Duration warmup, double factor, bool json) {
+  CreateCaller caller(target, token);  // one caller for both runs: phones stay unique
+  Result peak = RunCreate(caller, clients, duration, warmup);
+  peak.backend = "peak";
+  crm::bench::Print(peak, json);
+  if (peak.errors > 0 || peak.ops == 0) {
+    std::fprintf(stderr, "error: the peak run had %lld errors\n", static_cast<long long>(peak.errors));
+    return 1;
+  }
+  const double peak_rate = peak.ops / peak.seconds;
+  // Unanswered calls the client may hold: far past any in-flight limit, so a server that
+  // sheds load answers long before the client runs out.
+  constexpr int64_t kMaxOutstanding = 100000;
+  crm::bench::OpenLoopResult o = crm::bench::RunOpenLoop(factor * peak_rate, duration, kMaxOutstanding, std::ref(caller));
+  const double goodput = o.ok / o.seconds;
+  std::printf(json ? "{\"workload\":\"overload\",\"clients\":%d,\"peak\":%.1f,\"offered\":%.1f,\"sent\":%lld,"
+                     "\"ok\":%lld,\"rejected\":%lld,\"other_errors\":%lld,\"not_sent\":%lld,\"goodput\":%.1f,"
+                     "\"goodput_share\":%.3f,\"ok_p50_ms\":%.3f,\"ok_p99_ms\":%.3f,\"rejected_p50_ms\":%.3f,"
+                     "\"rejected_p99_ms\":%.3f,\"rejected_max_ms\":%.3f,\"client_cpu_seconds\":%.2f}\n"
+                   : "overload after a peak at %d clients of %.1f/s: offered %.1f/s; sent %lld: ok %lld, "
+                     "RESOURCE_EXHAUSTED %lld, other errors %lld, not sent %lld\n"
+                     "  goodput %.1f/s = %.3f of peak; ok p50 %.3f ms p99 %.3f ms; "
+                     "refused p50 %.3f ms p99 %.3f ms max %.3f ms; client cpu %.2f s\n",
+              clients, peak_rate, o.rate, static_cast<long long>(o.sent), static_cast<long long>(o.ok),
+              static_cast<long long>(o.rejected), static_cast<long long>(o.other), static_cast<long long>(o.not_sent),
+              goodput, goodput / peak_rate, o.ok_p50_ms, o.ok_p99_ms, o.rejected_p50_ms, o.rejected_p99_ms,
+              o.rejected_max_ms, o.cpu_s);
+  if (!o.first_other.empty()) std::fprintf(stderr, "first other error: %s\n", o.first_other.c_str());
+  return o.other > 0 || o.not_sent > 0 ? 1 : 0;
 }
 
 // Writes `events` CustomerCreated envelopes into an embedded log (many appends in flight so
@@ -497,8 +543,9 @@ int main(int argc, char** argv) {
                  "default rules), ticket-create (durable CreateTicket), sla-eval (EvaluateSla over --tickets), "
                  "analytics (rebuild of every report's read models and each report over --events) or analytics-lag "
                  "(write to report), day (a mixed CRM day: 70% reads, 30% writes over all services) or day-check "
-                 "(asks the services for every write a day's --journal says was acknowledged)")
-      ->check(CLI::IsMember({"day", "day-check", "create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval",
+                 "(asks the services for every write a day's --journal says was acknowledged) or overload (against "
+                 "--target: the create peak at --clients, then an open loop offering --overload times it)")
+      ->check(CLI::IsMember({"day", "day-check", "overload", "create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval",
                              "ticket-create", "sla-eval", "analytics", "analytics-lag"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
@@ -541,7 +588,26 @@ int main(int argc, char** argv) {
                  "(postgres: PostgreSQL under pgbench)")
       ->check(CLI::IsMember({"postgres"}));
   app.add_option("--pg-bin", pg_bin, "--peer postgres: PostgreSQL's bin folder (default: the newest /usr/lib/postgresql/*/bin)");
+  double overload = 2;
+  app.add_option("--overload", overload, "overload: offered load as a multiple of the measured peak")
+      ->check(CLI::Range(1.0, 100.0))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  if (workload == "overload") {
+    // In one process the client's completions and the server's calls share gRPC's threads,
+    // so the server's refusals would queue behind the client: measure a server process.
+    if (target.empty() || token.empty()) {
+      std::fprintf(stderr, "error: overload measures a running crmd: give --target and --token "
+                           "(tests/overload.py starts one)\n");
+      return 2;
+    }
+    for (int c : clients) {
+      if (int rc = RunOverload(target, token, c, absl::Seconds(seconds), absl::Seconds(warmup), overload, json); rc != 0) {
+        return rc;
+      }
+    }
+    return 0;
+  }
 
   if (workload == "day" || workload == "day-check") {
     return RunDayWorkload(workload, target, token, opportunities_target, tasks_target, tickets_target, clients,
@@ -695,7 +761,8 @@ int main(int argc, char** argv) {
       addr = absl::StrCat("127.0.0.1:", local->runtime->port());
       tok = *crm::MintToken(local->key, {"bench", "admin", "", absl::Now() + absl::Hours(1)});
     }
-    Result r = RunCreate(addr, tok, c, absl::Seconds(seconds), absl::Seconds(warmup));
+    CreateCaller caller(addr, tok);
+    Result r = RunCreate(caller, c, absl::Seconds(seconds), absl::Seconds(warmup));
     r.backend = target.empty() ? backend : "target";
     Print(r, json);
     if (pg != nullptr) {

@@ -123,6 +123,77 @@ inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration
   return r;
 }
 
+// What an open loop saw: calls sent on a schedule, whatever the server answered.
+struct OpenLoopResult {
+  double rate = 0, seconds = 0;
+  int64_t sent = 0, ok = 0, rejected = 0, other = 0;
+  // Calls not sent because `max_outstanding` were unanswered already (the server stopped
+  // answering at the rate asked, refusals included).
+  int64_t not_sent = 0;
+  double ok_p50_ms = 0, ok_p99_ms = 0, rejected_p50_ms = 0, rejected_p99_ms = 0, rejected_max_ms = 0;
+  double cpu_s = 0;
+  std::string first_other;
+};
+
+// Starts `rate` calls per second for `duration`, evenly spaced and without waiting for
+// answers (an open loop: offered load does not fall when the server slows, as it does with a
+// closed loop), then waits for every answer. RESOURCE_EXHAUSTED counts as rejected; its
+// latency, from the scheduled start to the answer, is what a shed call costs the client.
+inline OpenLoopResult RunOpenLoop(double rate, absl::Duration duration, int64_t max_outstanding,
+                                  std::function<void(int, std::function<void(const grpc::Status&)>)> call) {
+  absl::Mutex mu;
+  std::vector<double> ok_ms, rejected_ms;
+  OpenLoopResult r;
+  r.rate = rate;
+  r.seconds = absl::ToDoubleSeconds(duration);
+  int64_t outstanding = 0;
+  const Cpu cpu0 = Cpu::Now();
+  const absl::Time start = absl::Now();
+  const int64_t total = static_cast<int64_t>(rate * r.seconds);
+  for (int64_t i = 0; i < total; ++i) {
+    const absl::Time due = start + absl::Seconds(static_cast<double>(i) / rate);
+    if (const absl::Time now = absl::Now(); due > now) absl::SleepFor(due - now);
+    {
+      absl::MutexLock l(&mu);
+      if (outstanding >= max_outstanding) {
+        ++r.not_sent;
+        continue;
+      }
+      ++outstanding;
+      ++r.sent;
+    }
+    call(static_cast<int>(i), [&, due](const grpc::Status& s) {
+      const double ms = absl::ToDoubleMilliseconds(absl::Now() - due);
+      absl::MutexLock l(&mu);
+      --outstanding;
+      if (s.ok()) {
+        ++r.ok;
+        ok_ms.push_back(ms);
+      } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ++r.rejected;
+        rejected_ms.push_back(ms);
+      } else {
+        if (r.other++ == 0) {
+          r.first_other = absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
+                                       ": ", s.error_message());
+        }
+      }
+    });
+  }
+  {
+    absl::MutexLock l(&mu);
+    mu.Await(absl::Condition(+[](int64_t* n) { return *n == 0; }, &outstanding));
+  }
+  const Cpu cpu1 = Cpu::Now();
+  r.cpu_s = (cpu1.user + cpu1.sys) - (cpu0.user + cpu0.sys);
+  r.ok_p50_ms = Percentile(ok_ms, 0.5);
+  r.ok_p99_ms = Percentile(ok_ms, 0.99);
+  r.rejected_p50_ms = Percentile(rejected_ms, 0.5);
+  r.rejected_p99_ms = Percentile(rejected_ms, 0.99);
+  r.rejected_max_ms = rejected_ms.empty() ? 0 : *std::max_element(rejected_ms.begin(), rejected_ms.end());
+  return r;
+}
+
 }  // namespace crm::bench
 
 #endif  // CRM_TOOLS_BENCH_COMMON_H_
