@@ -7,7 +7,7 @@ DASHBOARD_PORT ?= 8080
 JOBS      ?= $(shell nproc)
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: deps configure build test run bench soak overload clean proto-baseline
+.PHONY: deps configure build test run bench soak overload fuzz clean proto-baseline
 
 deps:
 	@bash tools/install-deps.sh
@@ -33,6 +33,18 @@ soak: build
 overload: build
 	@/usr/bin/python3 tests/overload.py --pin --crmd $(BUILD_DIR)/services/crmd/crmd \
 	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench
+
+# Each libFuzzer harness for FUZZ_SECONDS (make test runs them for 15 s each); new inputs
+# accumulate in $(BUILD_DIR)/fuzz/corpus, findings are written to the current folder.
+FUZZ_SECONDS ?= 600
+fuzz: build
+	@for h in envelope parsers requests inbound; do \
+	  echo "fuzz: $$h for $(FUZZ_SECONDS) s (log: $(BUILD_DIR)/fuzz/$$h.log)"; \
+	  $(BUILD_DIR)/fuzz/$${h}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 $(BUILD_DIR)/fuzz/corpus/$$h $$(test -d fuzz/corpus/$$h && echo fuzz/corpus/$$h) \
+	    > $(BUILD_DIR)/fuzz/$$h.log 2>&1 || { tail -60 $(BUILD_DIR)/fuzz/$$h.log; exit 1; }; \
+	  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units)' $(BUILD_DIR)/fuzz/$$h.log; \
+	done
 
 bench: build
 	@$(BUILD_DIR)/tools/crm-bench --clients=1 && $(BUILD_DIR)/tools/crm-bench --clients=64
