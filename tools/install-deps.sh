@@ -11,7 +11,7 @@ PACKAGES=(
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   kcat python3-kafka python3-grpcio python3-protobuf python3-jsonschema
   libcivetweb-dev chromium fonts-wqy-microhei prometheus
-  postgresql clang libclang-rt-14-dev
+  postgresql clang libclang-rt-14-dev libjemalloc-dev
 )
 # npm fetches the google/rpc protos; a machine may already have Node.js from elsewhere, whose
 # nodejs package conflicts with Debian's npm, so Debian's is installed only when npm is absent.
