@@ -31,7 +31,8 @@ def main():
     ap = crmd_bench_parser(__doc__)
     ap.add_argument("--clients", type=int, default=512, help="closed-loop clients of the peak run")
     ap.add_argument("--max-inflight", type=int, default=512, help="crmd's --max-inflight")
-    ap.add_argument("--overload", type=float, default=2.0, help="offered load as a multiple of the peak")
+    ap.add_argument("--overload", type=float, default=2.0,
+                    help="offered load as a multiple of the peak (below 1: the latency at part load)")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--warmup", type=float, default=2)
     ap.add_argument("--pin", action="store_true", help="crmd on CPU 0, crm-bench on CPU 1")
@@ -62,7 +63,8 @@ def main():
         over = [x for x in rows if x["workload"] == "overload"]
         assert len(over) == 1, r.stdout
         o = over[0]
-        assert o["rejected"] > 0, f"nothing was shed: the load did not overload crmd ({o})"
+        if args.overload > 1:
+            assert o["rejected"] > 0, f"nothing was shed: the load did not overload crmd ({o})"
         assert o["other_errors"] == 0 and o["not_sent"] == 0, o
         wait_healthy(addr, seconds=10).close()
         subprocess.run([args.crmctl, "verify", "--data-dir", data], env=env, check=True, capture_output=True)
@@ -72,8 +74,9 @@ def main():
                            capture_output=True, text=True)
         assert v.returncode == 0, f"verify --projections: {v.stdout[-2000:]} {v.stderr[-2000:]}"
         print(f"overload {args.overload}x: goodput {o['goodput']:.0f}/s = {o['goodput_share']:.3f} of the peak "
-              f"{o['peak']:.0f}/s; {o['rejected']} refused (p50 {o['rejected_p50_ms']:.1f} ms, "
-              f"p99 {o['rejected_p99_ms']:.1f} ms); crmd healthy after, log and projections verified")
+              f"{o['peak']:.0f}/s, ok p50 {o['ok_p50_ms']:.1f} ms p99 {o['ok_p99_ms']:.1f} ms; {o['rejected']} refused "
+              f"(p50 {o['rejected_p50_ms']:.1f} ms, p99 {o['rejected_p99_ms']:.1f} ms); crmd healthy after, log and "
+              f"projections verified")
         failed = False
     finally:
         if crmd.poll() is None:

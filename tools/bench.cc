@@ -589,8 +589,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"postgres"}));
   app.add_option("--pg-bin", pg_bin, "--peer postgres: PostgreSQL's bin folder (default: the newest /usr/lib/postgresql/*/bin)");
   double overload = 2;
-  app.add_option("--overload", overload, "overload: offered load as a multiple of the measured peak")
-      ->check(CLI::Range(1.0, 100.0))->capture_default_str();
+  app.add_option("--overload", overload,
+                 "overload: offered load as a multiple of the measured peak (below 1: latency at part load)")
+      ->check(CLI::Range(0.1, 100.0))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (workload == "overload") {
