@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/stubs/logging.h"
 
 namespace crm::fuzz {
 
@@ -71,5 +72,13 @@ inline void CheckRefusal(const absl::Status& s, const char* what) {
 }
 
 }  // namespace crm::fuzz
+
+// libFuzzer calls this once before the first input. Protobuf logs every string field of
+// invalid UTF-8 it parses, which is most of what a fuzzer feeds it: silence it. (Each harness
+// is one translation unit, so this header is included once per program.)
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 #endif  // CRM_FUZZ_FUZZ_INPUT_H_

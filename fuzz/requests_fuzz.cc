@@ -39,9 +39,23 @@ std::vector<std::string> PathsFrom(uint8_t bits, const std::vector<std::string>&
   return out;
 }
 
+// A customer the caller's team owns, as an admin created it with a valid profile.
+crm::customers::CustomerState SeedCustomer() {
+  namespace c = crm::customers;
+  c::CustomerProfile seed;
+  seed.set_display_name("华为技术");
+  seed.set_owner_id("u1");
+  seed.set_team_id("t1");
+  auto created = c::Decide(nullptr, {"admin", "admin", ""}, c::CreateCustomer{seed, "C2026112900001", c::EffectiveSettings({})});
+  if (!created.ok()) std::abort();
+  c::CustomerState state;
+  for (const auto& e : *created) c::Apply(state, e, 1, absl::FromUnixSeconds(1'800'000'000), "admin");
+  return state;
+}
+
 void Customers(Input& in, const Caller& caller) {
   namespace c = crm::customers;
-  const uint8_t op = in.Byte() % 4;
+  const uint8_t op = in.Byte() % 6;
   if (op == 0) {
     const std::string phone = in.Short();
     CheckRefusal(c::NormalizePhone(phone).status(), "NormalizePhone");
@@ -53,25 +67,33 @@ void Customers(Input& in, const Caller& caller) {
     if (in.Parse(rule)) CheckRefusal(c::ValidateTagRule(rule, "rule"), "ValidateTagRule");
     return;
   }
+  static const c::CustomerState kSeed = SeedCustomer();
+  const c::CustomerSettings settings = c::EffectiveSettings({});
+  if (op == 4) {
+    c::Contact contact;
+    if (in.Parse(contact)) {
+      CheckRefusal(c::Decide(&kSeed, caller, c::AddContact{contact, 0}).status(), "Decide(AddContact)");
+    }
+    return;
+  }
+  if (op == 5) {
+    const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+    const absl::Time when = now - absl::Seconds(in.Byte() * 3600) + absl::Seconds(in.Byte() * 3600);
+    crm::customers::v1::FollowUpRecorded f;
+    if (in.Parse(f)) {
+      CheckRefusal(c::Decide(&kSeed, caller, c::RecordFollowUp{f, when, now}).status(), "Decide(RecordFollowUp)");
+    }
+    return;
+  }
   const uint8_t bits = in.Byte();
   c::CustomerProfile profile;
   if (!in.Parse(profile)) return;
-  const c::CustomerSettings settings = c::EffectiveSettings({});
   if (op == 2) {
     CheckRefusal(c::Decide(nullptr, caller, c::CreateCustomer{profile, "C2026112900001", settings}).status(),
                  "Decide(CreateCustomer)");
     return;
   }
-  // An update of a customer the caller owns (created by an admin with a valid profile).
-  c::CustomerProfile seed;
-  seed.set_display_name("华为技术");
-  seed.set_owner_id("u1");
-  seed.set_team_id("t1");
-  auto created = c::Decide(nullptr, {"admin", "admin", ""}, c::CreateCustomer{seed, "C2026112900001", settings});
-  if (!created.ok()) std::abort();
-  c::CustomerState state;
-  for (const auto& e : *created) c::Apply(state, e, 1, absl::FromUnixSeconds(1'800'000'000), "admin");
-  CheckRefusal(c::Decide(&state, caller, c::UpdateCustomer{profile, PathsFrom(bits, c::EditableFields()), 0, settings})
+  CheckRefusal(c::Decide(&kSeed, caller, c::UpdateCustomer{profile, PathsFrom(bits, c::EditableFields()), 0, settings})
                    .status(),
                "Decide(UpdateCustomer)");
 }
