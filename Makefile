@@ -24,9 +24,15 @@ test: build
 run: build
 	@bash tools/run-crmd.sh $(BUILD_DIR) $(DATA_DIR) $(PORT) $(METRICS_PORT) $(DASHBOARD_PORT)
 
-# 200 crash trials of crmd under a mixed day (make test runs 20).
+# 200 crash trials of crmd under a mixed day, then 200 of the services on Kafka (make test
+# runs 20 of each).
 soak: build
 	@/usr/bin/python3 tests/crash_trials.py --trials 200 --crmd $(BUILD_DIR)/services/crmd/crmd \
+	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench
+	@/usr/bin/python3 tests/crash_trials_kafka.py --trials 200 --devbroker $(BUILD_DIR)/tools/crm-devbroker \
+	  --customers $(BUILD_DIR)/services/customers/crm-customers \
+	  --opportunities $(BUILD_DIR)/services/opportunities/crm-opportunities \
+	  --tasks $(BUILD_DIR)/services/tasks/crm-tasks --tickets $(BUILD_DIR)/services/tickets/crm-tickets \
 	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench
 
 # crmd (on CPU 0) under an open loop at twice its create peak (crm-bench on CPU 1).

@@ -115,12 +115,14 @@ def wait_healthy(addr, seconds=30):
     raise RuntimeError(f"{addr} did not become healthy in {seconds} s")
 
 
-def crmd_bench_parser(doc):
-    """An argument parser with --crmd, --crmctl and --bench (crm-bench), for the scripts that
-    load a crmd process; `doc` (the script's docstring) is its description."""
+def crmd_bench_parser(doc, crmd=True):
+    """An argument parser with --crmd (unless `crmd` is false), --crmctl and --bench
+    (crm-bench), for the scripts that load crmd or the services; `doc` (the script's
+    docstring) is its description."""
     import argparse
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--crmd", required=True)
+    if crmd:
+        ap.add_argument("--crmd", required=True)
     ap.add_argument("--crmctl", required=True)
     ap.add_argument("--bench", required=True, help="crm-bench")
     return ap
