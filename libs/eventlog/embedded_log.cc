@@ -293,14 +293,7 @@ class EmbeddedLog final : public Log {
       if (group.empty()) continue;
       rocksdb::WriteOptions wo;
       wo.sync = options_.sync;
-      // A failed write (a full disk) stops RocksDB's writes until Resume(): try it before each
-      // group until it succeeds, so that appends work again once there is space.
-      absl::Status s = needs_resume_ ? ResumeRocks(*db_, "append") : absl::OkStatus();
-      if (s.ok()) {
-        needs_resume_ = false;
-        s = FromRocks(db_->Write(wo, &batch), "append");
-        needs_resume_ = !s.ok();
-      }
+      const absl::Status s = WriteResuming(*db_, wo, &batch, &needs_resume_, "append");
       if (s.ok()) {
         absl::MutexLock l(&mu_);
         for (auto& [topic, nx] : new_next) topics_[topic].next = std::move(nx);

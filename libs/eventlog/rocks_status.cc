@@ -60,16 +60,22 @@ class ManualRecovery final : public rocksdb::EventListener {
 
 void SetRocksLogSink(void (*sink)(absl::string_view line)) { rocks_log_sink.store(sink); }
 
-absl::Status ResumeRocks(rocksdb::DB& db, absl::string_view what) {
-  const rocksdb::Status s = db.Resume();
-  if (s.ok()) return absl::OkStatus();
-  // Busy: a recovery is in progress. Nothing may be written meanwhile: RocksDB asserts on a
-  // write to a file after that file's failure.
-  if (s.IsBusy()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(what, ": recovering from a full disk; writes resume once there is space"));
+absl::Status WriteResuming(rocksdb::DB& db, const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
+                           bool* needs_resume, absl::string_view what) {
+  if (*needs_resume) {
+    const rocksdb::Status r = db.Resume();
+    // Busy: a recovery is in progress. Nothing may be written meanwhile: RocksDB asserts on a
+    // write to a file after that file's failure.
+    if (r.IsBusy()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(what, ": recovering from a full disk; writes resume once there is space"));
+    }
+    if (!r.ok()) return FromRocks(r, absl::StrCat(what, " (resuming after a failed write)"));
+    *needs_resume = false;
   }
-  return FromRocks(s, absl::StrCat(what, " (resuming after a failed write)"));
+  absl::Status s = FromRocks(db.Write(options, batch), what);
+  *needs_resume = !s.ok();
+  return s;
 }
 
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenRocks(rocksdb::Options options, const std::string& path,

@@ -22,10 +22,13 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
 // RocksDB asserts on the next line written to it. Default sink: stderr.
 void SetRocksLogSink(void (*sink)(absl::string_view line));
 
-// After a failed write (a full disk), RocksDB refuses writes until it recovers: asks it to
-// resume. OK when it did; RESOURCE_EXHAUSTED while it is still recovering by itself; else the
-// reason, named with `what`.
-absl::Status ResumeRocks(rocksdb::DB& db, absl::string_view what);
+// Writes `batch`. After a failed write (a full disk) RocksDB refuses writes until it is
+// resumed, so the caller keeps `*needs_resume` (false at first) for its database and this
+// asks RocksDB to resume before writing whenever the previous write failed: writes work again
+// once there is space, without a restart. RESOURCE_EXHAUSTED while RocksDB is still
+// recovering; else the write's status, named with `what`.
+absl::Status WriteResuming(rocksdb::DB& db, const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
+                           bool* needs_resume, absl::string_view what);
 
 // Opens the database at `path` as its owner, or, with a `follower_dir`, as a read-only
 // secondary instance beside the owner (its own files in follower_dir; TryCatchUpWithPrimary

@@ -118,7 +118,8 @@ class ProjectionDb {
                               const ApplyFn& apply);
   // Reads `topic` from the checkpoints up to its end offsets and applies each record through
   // `apply`, committing every `batch_records` records. Returns the number of records applied;
-  // DEADLINE_EXCEEDED when the log does not deliver them within `timeout`.
+  // DEADLINE_EXCEEDED when the log delivers nothing for `timeout` (however long the whole
+  // catch-up takes while records keep coming).
   absl::StatusOr<int64_t> CatchUp(eventlog::Log& log, const std::string& topic,
                                   const ApplyFn& apply, size_t batch_records = 2048,
                                   absl::Duration timeout = absl::Minutes(10));

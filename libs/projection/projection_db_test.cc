@@ -71,6 +71,23 @@ TEST_F(ProjectionDbTest, CatchUpAppliesEachRecordOnceAcrossRestarts) {
   EXPECT_EQ(v, "9");  // 4 of the first 10 (i = 0, 3, 6, 9) + 5
 }
 
+// The timeout is on a log that delivers nothing, not on the whole catch-up: a large log
+// catches up however long that takes (crmd on 10M events took longer than the 10-minute
+// default once, and refused to start). Every record here is slower to apply than the timeout.
+TEST_F(ProjectionDbTest, CatchUpTimesOutOnSilenceNotOnALongLog) {
+  auto w = *log_->OpenWriter("t");
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(w->AppendSync(absl::StrCat("k", i), {{"v", {}}}).ok());
+  auto db = OpenDb();
+  auto slow = [](const eventlog::Record& r, Batch& b) {
+    absl::SleepFor(absl::Milliseconds(5));
+    b.Put("seen/" + r.key, "1");
+    return absl::OkStatus();
+  };
+  auto n = db->CatchUp(*log_, "t", slow, 1, absl::Milliseconds(2));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 20);
+}
+
 TEST_F(ProjectionDbTest, WaitForReturnsOnceCheckpointPassesTheToken) {
   auto db = OpenDb();
   ConsistencyToken t;
