@@ -24,7 +24,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import crmd_bench_parser, free_port, wait_healthy  # noqa: E402
+from crm_testlib import (acknowledged_writes, crmd_bench_parser, day_check, free_port, run_checked,  # noqa: E402
+                         wait_healthy)
 
 
 def main():
@@ -57,12 +58,6 @@ def main():
         wait_healthy(addr, seconds=60).close()
         return p
 
-    def run(cmd, what, ok=(0,)):
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        if r.returncode not in ok:
-            raise AssertionError(f"{what}: exit {r.returncode}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
-        return r
-
     journals = []
     totals = {"acknowledged": 0, "resent": 0}
     failed = False
@@ -87,9 +82,7 @@ def main():
             crmd.wait()
             bench.wait()
             assert crmd.returncode == -signal.SIGKILL, f"crmd exited by itself ({crmd.returncode}) before the kill"
-            with open(journal) as f:
-                lines = f.read().splitlines()
-            acked = sum(1 for ln in lines if ln[:1] in "VF")
+            acked = acknowledged_writes(journal)
             totals["acknowledged"] += acked
 
             t1 = time.time()
@@ -98,20 +91,17 @@ def main():
             # The last trial checks every journal again: nothing acknowledged earlier was lost
             # by a later crash either.
             check_journals = journals if trial == args.trials - 1 else [journal]
-            cmd = [args.bench, "--workload", "day-check", "--target", addr, "--token", token]
-            for j in check_journals:
-                cmd += ["--journal", j]
-            out = run(cmd, f"trial {trial}: day-check").stdout.strip()
-            resent = int(out.split("(")[1].split()[0])
+            out, resent = day_check(args.bench, ["--target", addr, "--token", token], check_journals, env,
+                                    f"trial {trial}: day-check")
             totals["resent"] += resent
             t3 = time.time()
-            run([args.crmctl, "verify", "--data-dir", data], f"trial {trial}: crmctl verify")
+            run_checked([args.crmctl, "verify", "--data-dir", data], env, f"trial {trial}: crmctl verify")
             t4 = time.time()
             crmd.send_signal(signal.SIGTERM)
             crmd.wait(timeout=60)
             crmd = None
-            run([args.crmctl, "verify", "--data-dir", data, "--projections"],
-                f"trial {trial}: crmctl verify --projections")
+            run_checked([args.crmctl, "verify", "--data-dir", data, "--projections"], env,
+                        f"trial {trial}: crmctl verify --projections")
             t5 = time.time()
             print(f"  restart {t2 - t1:.1f} s, day-check {t3 - t2:.1f} s, verify {t4 - t3:.1f} s, stop and projections {t5 - t4:.1f} s")
             print(f"trial {trial}: killed after {delay_ms} ms; {acked} acknowledged writes, "
@@ -125,8 +115,8 @@ def main():
         forged = os.path.join(work, "journal-forged")
         with open(forged, "w") as f:
             f.write(f"V {name} {int(version) + 1000}\nI 999999999 forged-request\nC customers/forged 999999999 forged-request\n")
-        r = run([args.bench, "--workload", "day-check", "--target", addr, "--token", token, "--journal", forged],
-                "day-check of a forged journal", ok=(4,))
+        r = run_checked([args.bench, "--workload", "day-check", "--target", addr, "--token", token, "--journal", forged],
+                        env, "day-check of a forged journal", ok=(4,))
         assert f"{name} acknowledged at version" in r.stderr and "customer 999999999" in r.stderr, r.stderr
         crmd.send_signal(signal.SIGTERM)
         crmd.wait(timeout=60)

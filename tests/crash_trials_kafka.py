@@ -32,7 +32,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import crmd_bench_parser, free_port, wait_healthy  # noqa: E402
+from crm_testlib import (acknowledged_writes, crmd_bench_parser, day_check, free_port, run_checked,  # noqa: E402
+                         wait_healthy)
 
 SERVICES = ("customers", "opportunities", "tasks", "tickets")
 
@@ -70,12 +71,6 @@ def main():
             env=env, stdout=open(os.path.join(work, f"{service}.log"), "a"), stderr=subprocess.STDOUT)
         wait_healthy(addr[service], seconds=120).close()
 
-    def run(cmd, what, ok=(0,)):
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        if r.returncode not in ok:
-            raise AssertionError(f"{what}: exit {r.returncode}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
-        return r
-
     targets = ["--target", addr["customers"], "--opportunities-target", addr["opportunities"],
                "--tasks-target", addr["tasks"], "--tickets-target", addr["tickets"], "--token", token]
     journals = []
@@ -112,20 +107,15 @@ def main():
             for s in SERVICES:
                 if s != victim:
                     assert procs[s].poll() is None, f"{s} died when {victim} was killed"
-            with open(journal) as f:
-                acked = sum(1 for ln in f if ln[:1] in "VF")
+            acked = acknowledged_writes(journal)
             totals["acknowledged"] += acked
             t1 = time.time()
             start(victim)
             t2 = time.time()
             check_journals = journals if trial == args.trials - 1 else [journal]
-            cmd = [args.bench, "--workload", "day-check", *targets]
-            for j in check_journals:
-                cmd += ["--journal", j]
-            out = run(cmd, f"trial {trial}: day-check").stdout.strip()
-            resent = int(out.split("(")[1].split()[0])
+            out, resent = day_check(args.bench, targets, check_journals, env, f"trial {trial}: day-check")
             totals["resent"] += resent
-            run([args.crmctl, "verify", "--bootstrap-servers", bootstrap], f"trial {trial}: crmctl verify")
+            run_checked([args.crmctl, "verify", "--bootstrap-servers", bootstrap], env, f"trial {trial}: crmctl verify")
             print(f"trial {trial}: {victim} killed after {delay_ms} ms; {acked} acknowledged writes; restart "
                   f"{t2 - t1:.1f} s; {out}; verify OK ({time.time() - t0:.1f} s)", flush=True)
         print(f"{args.trials} trials passed: {totals['acknowledged']} acknowledged writes, 0 lost, 0 duplicated; "

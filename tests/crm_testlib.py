@@ -128,6 +128,32 @@ def crmd_bench_parser(doc, crmd=True):
     return ap
 
 
+def run_checked(cmd, env, what, ok=(0,), timeout=600):
+    """Runs `cmd` with its output captured; AssertionError naming `what`, with the tail of
+    stdout and stderr, unless the exit code is in `ok`."""
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if r.returncode not in ok:
+        raise AssertionError(f"{what}: exit {r.returncode}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+    return r
+
+
+def day_check(bench, target_args, journals, env, what, extra=(), timeout=600):
+    """crm-bench --workload day-check of `journals` against the services in `target_args`
+    (--target, --token and the per-service targets). Returns its one-line summary and the
+    number of unanswered creates it sent again."""
+    cmd = [bench, "--workload", "day-check", *target_args, *extra]
+    for j in journals:
+        cmd += ["--journal", j]
+    out = run_checked(cmd, env, what, timeout=timeout).stdout.strip()
+    return out, int(out.split("(")[1].split()[0])
+
+
+def acknowledged_writes(journal):
+    """The writes a day's journal records as acknowledged (its V and F lines)."""
+    with open(journal) as f:
+        return sum(1 for ln in f if ln[:1] in "VF")
+
+
 def crmd_test_args():
     """The flags of a test against crmd: --crmd, --crmctl, --protoc, --proto-root, --google-protos."""
     import argparse

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import free_port, wait_healthy  # noqa: E402
+from crm_testlib import day_check, free_port, wait_healthy  # noqa: E402
 
 SKIP = 77
 
@@ -63,12 +63,8 @@ def main():
         return int(m.group(1)), int(m.group(2)), first.group(1) if first else ""
 
     def check(*extra):
-        cmd = [args.bench, "--workload", "day-check", "--target", addr, "--token", token, *extra]
-        for j in journals:
-            cmd += ["--journal", j]
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, f"day-check: exit {r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
-        return r.stdout.strip()
+        return day_check(args.bench, ["--target", addr, "--token", token], journals, env, "day-check", extra,
+                         timeout=300)[0]
 
     try:
         crmd = subprocess.Popen([args.crmd, "--data-dir", data, "--listen", addr, "--metrics-listen", "",
