@@ -346,6 +346,18 @@ grpc::Status Call(Stub* stub, grpc::Status (Stub::*fn)(grpc::ClientContext*, con
   return (stub->*fn)(&ctx, req, resp);
 }
 
+// Gets the resource `name` through `fn` (a Get<Resource> method) and its etag into *etag.
+template <typename Stub, typename Req, typename Resp>
+grpc::Status GetEtag(Stub* stub, grpc::Status (Stub::*fn)(grpc::ClientContext*, const Req&, Resp*),
+                     const std::string& token, const std::string& name, std::string* etag) {
+  Req req;
+  req.set_name(name);
+  Resp resp;
+  grpc::Status s = Call(stub, fn, token, req, &resp);
+  *etag = resp.etag();
+  return s;
+}
+
 }  // namespace
 
 absl::StatusOr<Result> RunDay(const DayTargets& targets, const DayOptions& options) {
@@ -407,29 +419,13 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
       grpc::Status s;
       std::string etag;
       if (absl::StartsWith(name, "customers/")) {
-        cv1::GetCustomerRequest req;
-        req.set_name(name);
-        cv1::Customer r;
-        s = Call(customers.get(), &cv1::CustomerService::Stub::GetCustomer, token, req, &r);
-        etag = r.etag();
+        s = GetEtag(customers.get(), &cv1::CustomerService::Stub::GetCustomer, token, name, &etag);
       } else if (absl::StartsWith(name, "opportunities/")) {
-        ov1::GetOpportunityRequest req;
-        req.set_name(name);
-        ov1::Opportunity r;
-        s = Call(opportunities.get(), &ov1::OpportunityService::Stub::GetOpportunity, token, req, &r);
-        etag = r.etag();
+        s = GetEtag(opportunities.get(), &ov1::OpportunityService::Stub::GetOpportunity, token, name, &etag);
       } else if (absl::StartsWith(name, "tasks/")) {
-        tv1::GetTaskRequest req;
-        req.set_name(name);
-        tv1::Task r;
-        s = Call(tasks.get(), &tv1::TaskService::Stub::GetTask, token, req, &r);
-        etag = r.etag();
+        s = GetEtag(tasks.get(), &tv1::TaskService::Stub::GetTask, token, name, &etag);
       } else if (absl::StartsWith(name, "tickets/")) {
-        kv1::GetTicketRequest req;
-        req.set_name(name);
-        kv1::Ticket r;
-        s = Call(tickets.get(), &kv1::TicketService::Stub::GetTicket, token, req, &r);
-        etag = r.etag();
+        s = GetEtag(tickets.get(), &kv1::TicketService::Stub::GetTicket, token, name, &etag);
       } else {
         return problem(absl::StrCat(name, ": not a name this check knows"));
       }
