@@ -126,7 +126,14 @@ TEST(KafkaFaultsLoadTest, HundredThousandEventsThroughBrokerFaults) {
   // The transaction coordinator stays on broker 1; broker 3 is the one taken down.
   ASSERT_EQ(rd_kafka_mock_coordinator_set(mc, "transaction", txn_id.c_str(), 1),
             RD_KAFKA_RESP_ERR_NO_ERROR);
-  for (int p = 0; p < kPartitions; ++p) rd_kafka_mock_partition_set_leader(mc, kLoadTopic, p, p % 3 + 1);
+  // Partition p led by broker (p + shift) % 3 + 1: shift 0 to start, then moved twice.
+  auto move_leaders = [&](int shift) {
+    for (int p = 0; p < kPartitions; ++p) {
+      ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kLoadTopic, p, (p + shift) % 3 + 1),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+  };
+  move_leaders(0);
   KafkaLogOptions o;
   o.bootstrap_servers = mock->bootstrap_servers();
   o.append_timeout = absl::Seconds(3);
@@ -180,12 +187,6 @@ TEST(KafkaFaultsLoadTest, HundredThousandEventsThroughBrokerFaults) {
   };
   auto wait_for = [&](size_t n) {
     while (acked_count() < n) absl::SleepFor(absl::Milliseconds(20));
-  };
-  auto move_leaders = [&](int shift) {
-    for (int p = 0; p < kPartitions; ++p) {
-      ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kLoadTopic, p, (p + shift) % 3 + 1),
-                RD_KAFKA_RESP_ERR_NO_ERROR);
-    }
   };
   std::vector<rd_kafka_resp_err_t> errs;
   wait_for(10'000);
