@@ -616,7 +616,11 @@ int main(int argc, char** argv) {
                     crm::customers::v1::LifecycleStatus_Name(c.lifecycle_status()).c_str(),
                     c.etag().c_str(), c.display_name().c_str(), c.deleted() ? " (deleted)" : "");
       }
-      std::printf("%d of %d", resp.customers_size(), resp.total_size());
+      if (resp.total_size() >= 0) {
+        std::printf("%d of %d", resp.customers_size(), resp.total_size());
+      } else {
+        std::printf("%d (total not counted for this filter)", resp.customers_size());
+      }
       if (!resp.next_page_token().empty()) std::printf("; next page: --page-token %s", resp.next_page_token().c_str());
       std::printf("\n");
     }

@@ -1,5 +1,6 @@
 // CustomerEngine's bulk import (批量导入) and export (批量导出).
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "absl/cleanup/cleanup.h"
@@ -12,6 +13,7 @@
 #include "libs/common/status_macros.h"
 #include "services/customers/customer_columns.h"
 #include "services/customers/customer_engine.h"
+#include "services/customers/customer_list.h"
 #include "services/customers/customer_projections.h"
 #include "services/customers/engine_util.h"
 
@@ -464,28 +466,33 @@ absl::Status CustomerEngine::Export(const Caller& caller, const v1::ExportCustom
   if (columns.empty()) {
     for (const auto& c : CustomerColumns()) columns.push_back(&c);
   }
+  CRM_ASSIGN_OR_RETURN(ListQuery query, ParseListQuery(req.filter(), req.order_by(), req.show_deleted()));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   CRM_ASSIGN_OR_RETURN(CustomerSettings settings, Settings());
   const rocksdb::Snapshot* snap = db_->db()->GetSnapshot();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
   auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
-  CRM_ASSIGN_OR_RETURN(std::vector<std::string> ids, Select(caller, req.filter(), req.order_by(), req.show_deleted(), ro));
 
   v1::ExportCustomersResponse chunk;
   for (const ColumnSpec* c : columns) chunk.add_columns(req.field_names() ? c->field : c->label);
-  for (const auto& id : ids) {
-    CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db_->db(), ro, id));
-    if (!s.has_value()) return absl::InternalError("customer vanished from a snapshot");
-    const v1::Customer c = ToApi(*s);
-    v1::ExportRow* row = chunk.add_rows();
-    for (const ColumnSpec* col : columns) row->add_cells(FormatCell(col->field, c, settings, options_.zone));
-    if (chunk.rows_size() >= kExportChunk) {
-      if (!emit(std::move(chunk))) return absl::CancelledError("the client went away");
-      chunk.Clear();
-    }
-  }
-  chunk.set_total_rows(static_cast<int64_t>(ids.size()));
+  int64_t rows = 0;
+  CRM_RETURN_IF_ERROR(WalkCustomers(db_->db(), ro, caller, query, "", std::numeric_limits<int64_t>::max(),
+                                    [&](CustomerState&& s, absl::string_view) -> absl::StatusOr<bool> {
+                                      const v1::Customer c = ToApi(s);
+                                      v1::ExportRow* row = chunk.add_rows();
+                                      for (const ColumnSpec* col : columns) {
+                                        row->add_cells(FormatCell(col->field, c, settings, options_.zone));
+                                      }
+                                      ++rows;
+                                      if (chunk.rows_size() >= kExportChunk) {
+                                        if (!emit(std::move(chunk))) return absl::CancelledError("the client went away");
+                                        chunk.Clear();
+                                      }
+                                      return true;
+                                    })
+                          .status());
+  chunk.set_total_rows(rows);
   if (!emit(std::move(chunk))) return absl::CancelledError("the client went away");
   return absl::OkStatus();
 }

@@ -20,6 +20,7 @@
 #include "libs/server/logging.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/rebuild.h"
+#include "services/customers/customer_list.h"
 #include "services/customers/customer_projections.h"
 #include "services/customers/engine_util.h"
 
@@ -45,70 +46,6 @@ int32_t ReturnDays(const v1::PoolPolicy& p, const std::string& team) {
 int32_t ClaimLimit(const v1::PoolPolicy& p, const std::string& user) {
   auto it = p.user_daily_claim_limit().find(user);
   return it != p.user_daily_claim_limit().end() ? it->second : p.daily_claim_limit();
-}
-
-// A conjunction of `field = "value"` and `tags:"value"` terms (a subset of AIP-160).
-struct Filter {
-  std::string owner_id, team_id, tag, industry;
-  int lifecycle_status = -1, cooperation_status = -1, source_channel = -1;
-  int in_pool = -1;  // -1: either, 0: not in the pool, 1: in the pool
-};
-
-template <typename Enum>
-absl::Status ParseEnum(const std::string& value, bool (*parse)(const std::string&, Enum*),
-                       absl::string_view type, int* out) {
-  Enum e;
-  if (!parse(value, &e)) return InvalidFieldError("filter", absl::StrCat("'", value, "' is not a ", type));
-  *out = e;
-  return absl::OkStatus();
-}
-
-absl::StatusOr<Filter> ParseFilter(const std::string& text) {
-  Filter f;
-  if (absl::StripAsciiWhitespace(text).empty()) return f;
-  for (absl::string_view term : absl::StrSplit(text, " AND ")) {
-    term = absl::StripAsciiWhitespace(term);
-    std::string field, value;
-    const size_t eq = term.find('=');
-    const size_t colon = term.find(':');
-    if (eq != absl::string_view::npos) {
-      field = std::string(absl::StripAsciiWhitespace(term.substr(0, eq)));
-      value = std::string(absl::StripAsciiWhitespace(term.substr(eq + 1)));
-    } else if (colon != absl::string_view::npos) {
-      field = std::string(absl::StripAsciiWhitespace(term.substr(0, colon)));
-      value = std::string(absl::StripAsciiWhitespace(term.substr(colon + 1)));
-      if (field != "tags") return InvalidFieldError("filter", absl::StrCat("':' applies to tags only, not '", field, "'"));
-    } else {
-      return InvalidFieldError("filter", absl::StrCat("cannot parse '", term, "'"));
-    }
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-    if (value.empty()) return InvalidFieldError("filter", absl::StrCat("'", field, "' has no value"));
-    if (field == "owner_id") {
-      f.owner_id = value;
-    } else if (field == "team_id") {
-      f.team_id = value;
-    } else if (field == "tags") {
-      f.tag = value;
-    } else if (field == "industry") {
-      f.industry = value;
-    } else if (field == "lifecycle_status") {
-      CRM_RETURN_IF_ERROR(ParseEnum(value, &v1::LifecycleStatus_Parse, "LifecycleStatus", &f.lifecycle_status));
-    } else if (field == "cooperation_status") {
-      CRM_RETURN_IF_ERROR(
-          ParseEnum(value, &v1::CooperationStatus_Parse, "CooperationStatus", &f.cooperation_status));
-    } else if (field == "source_channel") {
-      CRM_RETURN_IF_ERROR(ParseEnum(value, &v1::SourceChannel_Parse, "SourceChannel", &f.source_channel));
-    } else if (field == "in_pool") {
-      if (value != "true" && value != "false") return InvalidFieldError("filter", "in_pool must be true or false");
-      f.in_pool = value == "true";
-    } else {
-      return InvalidFieldError(
-          "filter", absl::StrCat("cannot filter on '", field,
-                                 "' (owner_id, team_id, lifecycle_status, cooperation_status, "
-                                 "source_channel, industry, in_pool, tags)"));
-    }
-  }
-  return f;
 }
 
 }  // namespace
@@ -720,74 +657,13 @@ absl::StatusOr<v1::Customer> CustomerEngine::Get(const Caller& caller,
   return ToApi(past);
 }
 
-absl::StatusOr<std::vector<std::string>> CustomerEngine::Select(const Caller& caller, const std::string& filter_text,
-                                                                 const std::string& order_by, bool show_deleted,
-                                                                 const rocksdb::ReadOptions& ro) {
-  CRM_ASSIGN_OR_RETURN(Filter filter, ParseFilter(filter_text));
-  CRM_ASSIGN_OR_RETURN(OrderBy order, ParseOrderBy(order_by, {"create_time", "update_time", "display_name",
-                                                             "customer_number"}, "create_time"));
-  auto key = [&](const CustomerState& s) -> std::string {
-    if (order.field == "display_name") return s.profile().display_name();
-    if (order.field == "customer_number") return s.customer_number();
-    return TimeSortKey(order.field == "update_time" ? s.update_time() : s.create_time());
-  };
-  std::vector<std::pair<std::string, std::string>> matches;  // sort key, id
-  auto consider = [&](const std::string& raw) -> absl::Status {
-    CustomerState s;
-    if (!s.ParseFromString(raw)) return absl::DataLossError("undecodable customer state");
-    if (s.purged() || (s.deleted() && !show_deleted) || !s.merged_into().empty()) return absl::OkStatus();
-    if (!CanSee(caller, s)) return absl::OkStatus();
-    const auto& p = s.profile();
-    if (!filter.owner_id.empty() && p.owner_id() != filter.owner_id) return absl::OkStatus();
-    if (!filter.team_id.empty() && p.team_id() != filter.team_id) return absl::OkStatus();
-    if (!filter.industry.empty() && p.industry() != filter.industry) return absl::OkStatus();
-    if (filter.lifecycle_status >= 0 && p.lifecycle_status() != filter.lifecycle_status) return absl::OkStatus();
-    if (filter.cooperation_status >= 0 && p.cooperation_status() != filter.cooperation_status) return absl::OkStatus();
-    if (filter.source_channel >= 0 && p.source_channel() != filter.source_channel) return absl::OkStatus();
-    if (filter.in_pool >= 0 && s.in_pool() != (filter.in_pool == 1)) return absl::OkStatus();
-    if (!filter.tag.empty() && std::find(p.tags().begin(), p.tags().end(), filter.tag) == p.tags().end() &&
-        std::none_of(s.rule_tags().begin(), s.rule_tags().end(),
-                     [&](const v1::RuleTag& t) { return t.tag() == filter.tag; })) {
-      return absl::OkStatus();
-    }
-    matches.emplace_back(key(s), s.id());
-    return absl::OkStatus();
-  };
-  absl::Status status;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro));
-  if (!filter.owner_id.empty() || filter.in_pool == 1) {
-    // The owner index narrows the scan to one owner's customers (the pool's owner is "").
-    const std::string prefix = absl::StrCat("o/", filter.in_pool == 1 ? "" : filter.owner_id, "/");
-    for (it->Seek(prefix); status.ok() && it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      std::string raw;
-      const std::string id = it->key().ToString().substr(prefix.size());
-      rocksdb::Status s = db_->db()->Get(ro, rows::State(id), &raw);
-      status = s.ok() ? consider(raw) : FromRocks(s, "read customer");
-    }
-  } else {
-    for (it->Seek("a/"); status.ok() && it->Valid() && it->key().starts_with("a/"); it->Next()) {
-      status = consider(it->value().ToString());
-    }
-  }
-  if (status.ok()) status = FromRocks(it->status(), "scan customers");
-  CRM_RETURN_IF_ERROR(status);
-  std::sort(matches.begin(), matches.end(), [&](const auto& a, const auto& b) {
-    if (a.first != b.first) return order.desc ? a.first > b.first : a.first < b.first;
-    return a.second < b.second;
-  });
-  std::vector<std::string> ids;
-  ids.reserve(matches.size());
-  for (auto& m : matches) ids.push_back(std::move(m.second));
-  return ids;
-}
-
 absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& caller,
                                                                const v1::ListCustomersRequest& req,
                                                                absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
-  const std::string fingerprint =
-      absl::StrCat(req.filter(), "|", req.order_by(), "|", req.show_deleted());
-  CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), fingerprint));
+  CRM_ASSIGN_OR_RETURN(ListQuery query, ParseListQuery(req.filter(), req.order_by(), req.show_deleted()));
+  const std::string fingerprint = absl::StrCat(req.filter(), "|", req.order_by(), "|", req.show_deleted());
+  CRM_ASSIGN_OR_RETURN(std::string after, ParsePositionToken(req.page_token(), fingerprint));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
 
   // One snapshot for the whole page so concurrent writes cannot tear it.
@@ -795,16 +671,36 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
   auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
-  CRM_ASSIGN_OR_RETURN(std::vector<std::string> ids, Select(caller, req.filter(), req.order_by(), req.show_deleted(), ro));
+  CRM_ASSIGN_OR_RETURN(absl::optional<int64_t> counted, CountCustomers(db_->db(), ro, caller, query));
+  // Without counts, the first page goes on counting (within the budget) so that small
+  // results still tell their size.
+  const bool count_on = !counted.has_value() && after.empty();
   v1::ListCustomersResponse resp;
-  resp.set_total_size(static_cast<int32_t>(ids.size()));
-  for (int64_t i = offset; i < static_cast<int64_t>(ids.size()) && resp.customers_size() < page_size; ++i) {
-    CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db_->db(), ro, ids[i]));
-    if (!s.has_value()) return absl::InternalError("customer vanished from a snapshot");
-    *resp.add_customers() = ToApi(*s);
+  std::string last_returned;
+  int64_t beyond = 0;  // matches past the page
+  CRM_ASSIGN_OR_RETURN(
+      WalkEnd end, WalkCustomers(db_->db(), ro, caller, query, after, kListScanBudget,
+                                 [&](CustomerState&& s, absl::string_view position) -> absl::StatusOr<bool> {
+                                   if (resp.customers_size() < page_size) {
+                                     *resp.add_customers() = ToApi(s);
+                                     last_returned = std::string(position);
+                                     return true;
+                                   }
+                                   ++beyond;
+                                   return count_on;
+                                 }));
+  if (beyond > 0) {
+    resp.set_next_page_token(PositionToken(last_returned, fingerprint));
+  } else if (!end.reached_end) {
+    // The budget ran out before the page filled: go on from the last row read.
+    resp.set_next_page_token(PositionToken(end.last_position, fingerprint));
   }
-  if (offset + resp.customers_size() < static_cast<int64_t>(ids.size())) {
-    resp.set_next_page_token(PageToken(offset + resp.customers_size(), fingerprint));
+  if (counted.has_value()) {
+    resp.set_total_size(static_cast<int32_t>(*counted));
+  } else if (count_on && end.reached_end) {
+    resp.set_total_size(static_cast<int32_t>(resp.customers_size() + beyond));
+  } else {
+    resp.set_total_size(-1);
   }
   return resp;
 }

@@ -29,7 +29,7 @@ inline constexpr char kTopic[] = "crm.customers.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
 // to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
-inline constexpr int64_t kProjectionVersion = 5;
+inline constexpr int64_t kProjectionVersion = 6;  // 6: ListCustomers' sort indexes
 // The opportunities service's topic, followed for won opportunities (成交).
 inline constexpr char kOpportunitiesTopic[] = "crm.opportunities.events.v1";
 // The tasks service's topic, followed for completed tasks' notes (跟进结果).
@@ -334,11 +334,6 @@ class CustomerEngine {
                      absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
                      Callback<CustomerSettings> done);
 
-  // The ids of the customers `caller` may see that pass `filter` (ListCustomers' syntax), in
-  // `order_by` order, as of `ro`'s snapshot.
-  absl::StatusOr<std::vector<std::string>> Select(const Caller& caller, const std::string& filter,
-                                                  const std::string& order_by, bool show_deleted,
-                                                  const rocksdb::ReadOptions& ro);
   absl::StatusOr<std::string> AllocateNumber();
   v1::Customer ToApi(const CustomerState& s) const;
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);

@@ -7,6 +7,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/day_numbers.h"
 #include "libs/projection/aggregate_writer.h"
+#include "services/customers/customer_list.h"
 
 namespace crm::customers {
 
@@ -150,6 +151,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
   for (const auto& t : state.rule_tags()) b.Put(rows::RuleTag(t.rule_id(), id), "");
   if (!old_name.empty()) b.Delete(rows::CompanyName(old_name, id));
   if (!new_name.empty()) b.Put(rows::CompanyName(new_name, id), "");
+  CRM_RETURN_IF_ERROR(UpdateListRows(db, b, before, state));
   if (existed) b.Delete(rows::Owner(before.profile().owner_id(), id));
   if (!state.purged()) b.Put(rows::Owner(state.profile().owner_id(), id), "");
   if (IsOwnedAndLive(before)) b.Delete(absl::StrCat(rows::kIdlePrefix, rows::TimeKey(LastActivity(before)), id));
