@@ -1,6 +1,7 @@
 // The parsers that read text from outside: bearer tokens, CSV imports, amounts, etags, names,
-// page tokens, filters and order_by. Each refuses with a code a client can act on, and what
-// it accepts holds up (a token verifies to a known role, an amount formats back).
+// page tokens (offsets and ListCustomers' positions), filters and order_by. Each refuses with
+// a code a client can act on, and what it accepts holds up (a token verifies to a known role,
+// an amount formats back, a position token reads back).
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "libs/common/request.h"
 #include "libs/common/text.h"
 #include "libs/common/token.h"
+#include "services/customers/customer_list.h"
 
 namespace {
 
@@ -72,14 +74,27 @@ void Requests(crm::fuzz::Input& in) {
   if (!off.ok() || *off != static_cast<int64_t>(a.size())) std::abort();
 }
 
+// ListCustomers' position tokens, queries and index entries.
+void CustomerList(crm::fuzz::Input& in) {
+  namespace cs = crm::customers;
+  const std::string a = in.Short(), b = in.Short();
+  CheckRefusal(cs::ParsePositionToken(a, b).status(), "ParsePositionToken");
+  CheckRefusal(cs::ParseListQuery(a, b, false).status(), "ParseListQuery");
+  auto back = cs::ParsePositionToken(cs::PositionToken(a, b), b);
+  if (!back.ok() || *back != a) std::abort();
+  cs::ListEntry e, again;
+  if (cs::ListEntry::Decode(a, &e) && (!cs::ListEntry::Decode(e.Encode(), &again) || !(again == e))) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   crm::fuzz::Input in(data, size);
-  switch (in.Byte() % 4) {
+  switch (in.Byte() % 5) {
     case 0: Token(in); break;
     case 1: Csv(in); break;
     case 2: Amount(in); break;
+    case 3: CustomerList(in); break;
     default: Requests(in); break;
   }
   return 0;

@@ -478,6 +478,7 @@ absl::Status CustomerEngine::Export(const Caller& caller, const v1::ExportCustom
   for (const ColumnSpec* c : columns) chunk.add_columns(req.field_names() ? c->field : c->label);
   int64_t rows = 0;
   CRM_RETURN_IF_ERROR(WalkCustomers(db_->db(), ro, caller, query, "", std::numeric_limits<int64_t>::max(),
+                                    std::numeric_limits<int64_t>::max(),
                                     [&](CustomerState&& s, absl::string_view) -> absl::StatusOr<bool> {
                                       const v1::Customer c = ToApi(s);
                                       v1::ExportRow* row = chunk.add_rows();

@@ -672,14 +672,15 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
   ro.snapshot = snap;
   auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
   CRM_ASSIGN_OR_RETURN(absl::optional<int64_t> counted, CountCustomers(db_->db(), ro, caller, query));
-  // Without counts, the first page goes on counting (within the budget) so that small
-  // results still tell their size.
+  // Without counts, the first page goes on counting up to kCountBeyond more matches, so that
+  // small results still tell their size.
+  constexpr int64_t kCountBeyond = 1000;
   const bool count_on = !counted.has_value() && after.empty();
   v1::ListCustomersResponse resp;
   std::string last_returned;
   int64_t beyond = 0;  // matches past the page
   CRM_ASSIGN_OR_RETURN(
-      WalkEnd end, WalkCustomers(db_->db(), ro, caller, query, after, kListScanBudget,
+      WalkEnd end, WalkCustomers(db_->db(), ro, caller, query, after, page_size + 1, kListScanBudget,
                                  [&](CustomerState&& s, absl::string_view position) -> absl::StatusOr<bool> {
                                    if (resp.customers_size() < page_size) {
                                      *resp.add_customers() = ToApi(s);
@@ -687,7 +688,7 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
                                      return true;
                                    }
                                    ++beyond;
-                                   return count_on;
+                                   return count_on && beyond <= kCountBeyond;
                                  }));
   if (beyond > 0) {
     resp.set_next_page_token(PositionToken(last_returned, fingerprint));

@@ -35,10 +35,10 @@ std::string IndexPrefix(char code) { return std::string{'k', '/', code, '/'}; }
 std::string Position(char code, const CustomerState& s) {
   std::string key;
   switch (code) {
-    case 'u': key = TimeSortKey(s.update_time()); break;
+    case 'u': key = rows::TimeKey(FromProto(s.update_time())); break;
     case 'd': key = s.profile().display_name(); break;
     case 'n': key = s.customer_number(); break;
-    default: key = TimeSortKey(s.create_time()); break;
+    default: key = rows::TimeKey(FromProto(s.create_time())); break;
   }
   std::string out;
   out.reserve(key.size() + s.id().size() + 2);
@@ -274,13 +274,19 @@ absl::Status UpdateListRows(projection::ProjectionDb& db, projection::Batch& b, 
 
 absl::StatusOr<WalkEnd> WalkCustomers(
     rocksdb::DB* db, const rocksdb::ReadOptions& ro, const Caller& caller, const ListQuery& q, absl::string_view after,
-    int64_t budget, absl::FunctionRef<absl::StatusOr<bool>(CustomerState&&, absl::string_view)> visit) {
+    int64_t wanted, int64_t budget, absl::FunctionRef<absl::StatusOr<bool>(CustomerState&&, absl::string_view)> visit) {
   const CustomerFilter& f = q.filter;
   if (!f.owner_id.empty() || f.in_pool == 1) {
-    // One owner's customers (the pool's owner is ""): read them by the owner index when few.
+    // One owner's customers (the pool's owner is ""). Reading and sorting them costs about
+    // ten index rows each; walking the index, the rows until `wanted` of theirs come by.
     const std::string owner = f.in_pool == 1 ? "" : f.owner_id;
     CRM_ASSIGN_OR_RETURN(int64_t n, SumCounts(db, ro, [&](const ListEntry& e) { return e.owner == owner; }));
-    if (n <= kNarrowLimit) return WalkNarrow(db, ro, caller, q, owner, after, visit);
+    CRM_ASSIGN_OR_RETURN(int64_t total, SumCounts(db, ro, [](const ListEntry&) { return true; }));
+    const double walk_rows = wanted >= n ? static_cast<double>(total)
+                                         : static_cast<double>(wanted + 1) * static_cast<double>(total) / n;
+    if (n <= kNarrowLimit && 10.0 * static_cast<double>(n) <= walk_rows) {
+      return WalkNarrow(db, ro, caller, q, owner, after, visit);
+    }
   }
   const char code = OrderCode(q.order.field);
   const std::string prefix = IndexPrefix(code);

@@ -72,15 +72,17 @@ struct WalkEnd {
 
 // Visits, in the query's order and after `after` (a position; empty: from the start), the
 // listed customers `caller` sees that pass the query, until `visit` returns false, `budget`
-// index rows were read or the rows end. A query naming one owner (or the pool) with at most
-// kNarrowLimit customers reads that owner's rows and sorts them instead.
+// index rows were read or the rows end. `wanted` is about how many visits the caller needs:
+// for a query naming one owner (or the pool) the walk reads that owner's customers and sorts
+// them instead when that costs less than walking the index to `wanted` of them, and they
+// are at most kNarrowLimit.
 inline constexpr int64_t kNarrowLimit = 20000;
-// Index rows one ListCustomers page reads at most. A sparse filter may so return a short
-// (even empty) page with a next_page_token; the caller goes on from there.
-inline constexpr int64_t kListScanBudget = 50000;
+// Index rows one ListCustomers page reads at most (about 0.1 s when each row's customer is
+// read). A sparse filter may so return a short, even empty, page with a next_page_token.
+inline constexpr int64_t kListScanBudget = 20000;
 absl::StatusOr<WalkEnd> WalkCustomers(
     rocksdb::DB* db, const rocksdb::ReadOptions& ro, const Caller& caller, const ListQuery& query,
-    absl::string_view after, int64_t budget,
+    absl::string_view after, int64_t wanted, int64_t budget,
     absl::FunctionRef<absl::StatusOr<bool>(CustomerState&& state, absl::string_view position)> visit);
 
 // The number of listed customers `caller` sees that pass the query, from the kn/ rows;
