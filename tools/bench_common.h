@@ -127,6 +127,10 @@ inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration
 struct OpenLoopResult {
   double rate = 0, seconds = 0;
   int64_t sent = 0, ok = 0, rejected = 0, other = 0;
+  // OK answers that came after the client's patience ran out: not goodput (a user who gave
+  // up after `patience` did not get them), counted apart from `ok`.
+  int64_t ok_late = 0;
+  double patience_ms = 0;
   // Calls not sent because `max_outstanding` were unanswered already (the server stopped
   // answering at the rate asked, refusals included).
   int64_t not_sent = 0;
@@ -137,15 +141,18 @@ struct OpenLoopResult {
 
 // Starts `rate` calls per second for `duration`, evenly spaced and without waiting for
 // answers (an open loop: offered load does not fall when the server slows, as it does with a
-// closed loop), then waits for every answer. RESOURCE_EXHAUSTED counts as rejected; its
+// closed loop), then waits for every answer. An OK answer counts when it came within
+// `patience` of its scheduled start, else as late. RESOURCE_EXHAUSTED counts as rejected; its
 // latency, from the scheduled start to the answer, is what a shed call costs the client.
-inline OpenLoopResult RunOpenLoop(double rate, absl::Duration duration, int64_t max_outstanding,
+inline OpenLoopResult RunOpenLoop(double rate, absl::Duration duration, absl::Duration patience,
+                                  int64_t max_outstanding,
                                   std::function<void(int, std::function<void(const grpc::Status&)>)> call) {
   absl::Mutex mu;
   std::vector<double> ok_ms, rejected_ms;
   OpenLoopResult r;
   r.rate = rate;
   r.seconds = absl::ToDoubleSeconds(duration);
+  r.patience_ms = absl::ToDoubleMilliseconds(patience);
   int64_t outstanding = 0;
   const Cpu cpu0 = Cpu::Now();
   const absl::Time start = absl::Now();
@@ -167,7 +174,7 @@ inline OpenLoopResult RunOpenLoop(double rate, absl::Duration duration, int64_t 
       absl::MutexLock l(&mu);
       --outstanding;
       if (s.ok()) {
-        ++r.ok;
+        ++(ms <= r.patience_ms ? r.ok : r.ok_late);
         ok_ms.push_back(ms);
       } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
         ++r.rejected;
