@@ -672,37 +672,16 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerEngine::List(const Caller& cal
   ro.snapshot = snap;
   auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
   CRM_ASSIGN_OR_RETURN(absl::optional<int64_t> counted, CountCustomers(db_->db(), ro, caller, query));
-  // Without counts, the first page goes on counting up to kCountBeyond more matches, so that
-  // small results still tell their size.
-  constexpr int64_t kCountBeyond = 1000;
-  const bool count_on = !counted.has_value() && after.empty();
+  Page page(page_size, counted, after);
   v1::ListCustomersResponse resp;
-  std::string last_returned;
-  int64_t beyond = 0;  // matches past the page
   CRM_ASSIGN_OR_RETURN(
       WalkEnd end, WalkCustomers(db_->db(), ro, caller, query, after, page_size + 1, kListScanBudget,
                                  [&](CustomerState&& s, absl::string_view position) -> absl::StatusOr<bool> {
-                                   if (resp.customers_size() < page_size) {
-                                     *resp.add_customers() = ToApi(s);
-                                     last_returned = std::string(position);
-                                     return true;
-                                   }
-                                   ++beyond;
-                                   return count_on && beyond <= kCountBeyond;
+                                   if (page.Takes(position)) *resp.add_customers() = ToApi(s);
+                                   return page.More();
                                  }));
-  if (beyond > 0) {
-    resp.set_next_page_token(PositionToken(last_returned, fingerprint));
-  } else if (!end.reached_end) {
-    // The budget ran out before the page filled: go on from the last row read.
-    resp.set_next_page_token(PositionToken(end.last_position, fingerprint));
-  }
-  if (counted.has_value()) {
-    resp.set_total_size(static_cast<int32_t>(*counted));
-  } else if (count_on && end.reached_end) {
-    resp.set_total_size(static_cast<int32_t>(resp.customers_size() + beyond));
-  } else {
-    resp.set_total_size(-1);
-  }
+  resp.set_next_page_token(page.Token(end, fingerprint));
+  resp.set_total_size(page.Total(end));
   return resp;
 }
 

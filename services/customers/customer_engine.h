@@ -29,7 +29,7 @@ inline constexpr char kTopic[] = "crm.customers.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
 // to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
-inline constexpr int64_t kProjectionVersion = 6;  // 6: ListCustomers' sort indexes
+inline constexpr int64_t kProjectionVersion = 7;  // 6: ListCustomers' sort indexes; 7: lead counts
 // The opportunities service's topic, followed for won opportunities (成交).
 inline constexpr char kOpportunitiesTopic[] = "crm.opportunities.events.v1";
 // The tasks service's topic, followed for completed tasks' notes (跟进结果).

@@ -722,6 +722,70 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
   EXPECT_EQ(FieldOf(engine_->ListLeads(kRep, bad, absl::Now()).status()), "filter");
 }
 
+TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
+  std::vector<std::string> names;
+  const Caller market{"mkt", "service", "east"};
+  for (int i = 0; i < 14; ++i) {
+    const Caller& who = i % 3 == 0 ? kRep : i % 3 == 1 ? kRep2 : market;  // market's leads go to the pool
+    auto l = NewLead(who, absl::StrCat("1382222", absl::Dec(i, absl::kZeroPad4)));
+    ASSERT_TRUE(l.ok()) << l.status();
+    names.push_back(l->name());
+  }
+  v1::DisqualifyLeadRequest dq;
+  dq.set_name(names[2]);  // a pool lead leaves the pool
+  dq.set_reason("空号");
+  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::DisqualifyLead, kAdmin, dq).ok());
+  v1::ClaimLeadRequest claim;
+  claim.set_name(names[5]);
+  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::ClaimLead, kRep, claim).ok());
+
+  struct Case {
+    std::string filter;
+    std::function<bool(const v1::Lead&)> pass;
+    bool counted;
+  };
+  const std::vector<Case> cases = {
+      {"", [](const v1::Lead&) { return true; }, true},
+      {"in_pool = true", [](const v1::Lead& l) { return l.in_pool(); }, true},
+      {"owner_id = \"u1\"", [](const v1::Lead& l) { return l.owner_id() == "u1"; }, true},
+      {"status = LEAD_STATUS_DISQUALIFIED", [](const v1::Lead& l) { return l.status() == v1::LEAD_STATUS_DISQUALIFIED; },
+       false},
+  };
+  for (const auto& k : cases) {
+    for (const Caller& who : {kAdmin, kManager, kRep, kRep2}) {
+      std::vector<std::string> want;
+      for (const auto& n : names) {
+        v1::GetLeadRequest g;
+        g.set_name(n);
+        auto l = engine_->GetLead(who, g, absl::Now());
+        if (l.ok() && k.pass(*l)) want.push_back(n);
+      }
+      std::sort(want.rbegin(), want.rend());  // newest first: UUIDv7 ids descending
+      for (int size : {1, 3, 100}) {
+        v1::ListLeadsRequest req;
+        req.set_filter(k.filter);
+        req.set_page_size(size);
+        std::vector<std::string> got;
+        for (int page = 0; page < 100; ++page) {
+          auto r = engine_->ListLeads(who, req, absl::Now() + absl::Seconds(5));
+          ASSERT_TRUE(r.ok()) << r.status();
+          if (k.counted || page == 0) {
+            EXPECT_EQ(r->total_size(), static_cast<int32_t>(want.size())) << who.user_id << " " << k.filter;
+          }
+          if (page > 0) {
+            EXPECT_GT(r->leads_size(), 0);
+          }
+          for (const auto& l : r->leads()) got.push_back(l.name());
+          if (r->next_page_token().empty()) break;
+          req.set_page_token(r->next_page_token());
+        }
+        EXPECT_EQ(got, want) << who.user_id << " " << k.filter << " " << size;
+      }
+    }
+  }
+  EXPECT_EQ(Checksum(), RebuiltChecksum());
+}
+
 }  // namespace
 }  // namespace crm::customers
 
@@ -1020,6 +1084,10 @@ class ListEngineTest : public PoolEngineTest {
       if (!r.ok()) break;
       if (total >= 0) {
         EXPECT_EQ(r->total_size(), total) << req.ShortDebugString();
+      }
+      // No page after the first is empty: a page that ends the list has no token.
+      if (page > 0) {
+        EXPECT_GT(r->customers_size(), 0) << req.ShortDebugString();
       }
       for (const auto& c : r->customers()) out.push_back(c.name());
       if (r->next_page_token().empty()) break;

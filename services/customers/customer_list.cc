@@ -139,45 +139,6 @@ bool MatchesState(const CustomerFilter& f, const CustomerState& s) {
   return true;
 }
 
-absl::Status AddCount(projection::ProjectionDb& db, projection::Batch& b, const ListEntry& e, int64_t delta) {
-  const std::string key = absl::StrCat(kCountPrefix, e.Encode());
-  std::string cur;
-  int64_t n = 0;
-  absl::Status s = db.Get(b, key, &cur);
-  if (s.ok()) {
-    if (!absl::SimpleAtoi(cur, &n)) return absl::DataLossError("undecodable customer count row");
-  } else if (!absl::IsNotFound(s)) {
-    return s;
-  }
-  n += delta;
-  if (n < 0) return absl::DataLossError("customer count row went below zero");
-  if (n == 0) {
-    b.Delete(key);
-  } else {
-    b.Put(key, std::to_string(n));
-  }
-  return absl::OkStatus();
-}
-
-// Sums the kn/ rows `admit` accepts.
-absl::StatusOr<int64_t> SumCounts(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
-                                  absl::FunctionRef<bool(const ListEntry&)> admit) {
-  int64_t total = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-  for (it->Seek(kCountPrefix); it->Valid() && it->key().starts_with(kCountPrefix); it->Next()) {
-    ListEntry e;
-    int64_t n = 0;
-    const rocksdb::Slice k = it->key();
-    if (!ListEntry::Decode(absl::string_view(k.data() + 3, k.size() - 3), &e) ||
-        !absl::SimpleAtoi(absl::string_view(it->value().data(), it->value().size()), &n)) {
-      return absl::DataLossError("undecodable customer count row");
-    }
-    if (admit(e)) total += n;
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read customer counts"));
-  return total;
-}
-
 // Reads the customers on owner index `owner` ("" is the pool) that pass the query, sorts
 // them and visits those after `after`.
 absl::StatusOr<WalkEnd> WalkNarrow(
@@ -210,6 +171,46 @@ absl::StatusOr<WalkEnd> WalkNarrow(
 }
 
 }  // namespace
+
+absl::Status AddListCount(projection::ProjectionDb& db, projection::Batch& b, absl::string_view prefix,
+                          const ListEntry& e, int64_t delta) {
+  const std::string key = absl::StrCat(prefix, e.Encode());
+  std::string cur;
+  int64_t n = 0;
+  absl::Status s = db.Get(b, key, &cur);
+  if (s.ok()) {
+    if (!absl::SimpleAtoi(cur, &n)) return absl::DataLossError("undecodable count row");
+  } else if (!absl::IsNotFound(s)) {
+    return s;
+  }
+  n += delta;
+  if (n < 0) return absl::DataLossError("a count row went below zero");
+  if (n == 0) {
+    b.Delete(key);
+  } else {
+    b.Put(key, std::to_string(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> SumListCounts(rocksdb::DB* db, const rocksdb::ReadOptions& ro, absl::string_view prefix,
+                                      absl::FunctionRef<bool(const ListEntry&)> admit) {
+  int64_t total = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  const rocksdb::Slice start(prefix.data(), prefix.size());
+  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+    ListEntry e;
+    int64_t n = 0;
+    const rocksdb::Slice k = it->key();
+    if (!ListEntry::Decode(absl::string_view(k.data() + prefix.size(), k.size() - prefix.size()), &e) ||
+        !absl::SimpleAtoi(absl::string_view(it->value().data(), it->value().size()), &n)) {
+      return absl::DataLossError("undecodable count row");
+    }
+    if (admit(e)) total += n;
+  }
+  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read counts"));
+  return total;
+}
 
 std::string ListEntry::Encode() const {
   // A flags byte, the owner's length as a LEB128 varint, the owner, then the team.
@@ -267,9 +268,25 @@ absl::Status UpdateListRows(projection::ProjectionDb& db, projection::Batch& b, 
     if (is && (old_key != new_key || !same_entry)) b.Put(new_key, new_value);
   }
   if (same_entry) return absl::OkStatus();
-  if (was) CRM_RETURN_IF_ERROR(AddCount(db, b, old_entry, -1));
-  if (is) CRM_RETURN_IF_ERROR(AddCount(db, b, new_entry, +1));
+  if (was) CRM_RETURN_IF_ERROR(AddListCount(db, b, kCountPrefix, old_entry, -1));
+  if (is) CRM_RETURN_IF_ERROR(AddListCount(db, b, kCountPrefix, new_entry, +1));
   return absl::OkStatus();
+}
+
+ListEntry LeadEntry(const LeadState& s) {
+  const bool pool = s.owner_id().empty() &&
+                    (s.status() == v1::LEAD_STATUS_OPEN || s.status() == v1::LEAD_STATUS_QUALIFIED);
+  return ListEntry{s.owner_id(), s.team_id(), false, pool};
+}
+
+absl::Status UpdateLeadCounts(projection::ProjectionDb& db, projection::Batch& b, const LeadState& before,
+                              const LeadState& after) {
+  const bool was = before.version() > 0;
+  const ListEntry old_entry = was ? LeadEntry(before) : ListEntry{};
+  const ListEntry new_entry = LeadEntry(after);
+  if (was && old_entry == new_entry) return absl::OkStatus();
+  if (was) CRM_RETURN_IF_ERROR(AddListCount(db, b, kLeadCountPrefix, old_entry, -1));
+  return AddListCount(db, b, kLeadCountPrefix, new_entry, +1);
 }
 
 absl::StatusOr<WalkEnd> WalkCustomers(
@@ -280,8 +297,8 @@ absl::StatusOr<WalkEnd> WalkCustomers(
     // One owner's customers (the pool's owner is ""). Reading and sorting them costs about
     // ten index rows each; walking the index, the rows until `wanted` of theirs come by.
     const std::string owner = f.in_pool == 1 ? "" : f.owner_id;
-    CRM_ASSIGN_OR_RETURN(int64_t n, SumCounts(db, ro, [&](const ListEntry& e) { return e.owner == owner; }));
-    CRM_ASSIGN_OR_RETURN(int64_t total, SumCounts(db, ro, [](const ListEntry&) { return true; }));
+    CRM_ASSIGN_OR_RETURN(int64_t n, SumListCounts(db, ro, kCountPrefix, [&](const ListEntry& e) { return e.owner == owner; }));
+    CRM_ASSIGN_OR_RETURN(int64_t total, SumListCounts(db, ro, kCountPrefix, [](const ListEntry&) { return true; }));
     const double walk_rows = wanted >= n ? static_cast<double>(total)
                                          : static_cast<double>(wanted + 1) * static_cast<double>(total) / n;
     if (n <= kNarrowLimit && 10.0 * static_cast<double>(n) <= walk_rows) {
@@ -326,8 +343,21 @@ absl::StatusOr<WalkEnd> WalkCustomers(
 absl::StatusOr<absl::optional<int64_t>> CountCustomers(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                        const Caller& caller, const ListQuery& q) {
   if (!q.filter.EntryTermsOnly()) return absl::optional<int64_t>();
-  CRM_ASSIGN_OR_RETURN(int64_t n, SumCounts(db, ro, [&](const ListEntry& e) { return Admits(caller, q, e); }));
+  CRM_ASSIGN_OR_RETURN(int64_t n, SumListCounts(db, ro, kCountPrefix, [&](const ListEntry& e) { return Admits(caller, q, e); }));
   return absl::optional<int64_t>(n);
+}
+
+std::string Page::Token(const WalkEnd& end, absl::string_view fingerprint) const {
+  if (beyond_ > 0) return PositionToken(last_taken_, fingerprint);
+  // The budget ran out before the page filled: go on from the last row read.
+  if (!end.reached_end) return PositionToken(end.last_position, fingerprint);
+  return "";
+}
+
+int32_t Page::Total(const WalkEnd& end) const {
+  if (counted_.has_value()) return static_cast<int32_t>(*counted_);
+  if (count_on_ && end.reached_end) return static_cast<int32_t>(taken_ + beyond_);
+  return -1;
 }
 
 std::string PositionToken(absl::string_view position, absl::string_view fingerprint) {

@@ -26,6 +26,7 @@
 #include "libs/projection/projection_db.h"
 #include "rocksdb/db.h"
 #include "services/customers/customer.h"
+#include "services/customers/lead.h"
 
 namespace crm::customers {
 
@@ -42,6 +43,13 @@ struct ListEntry {
     return owner == o.owner && team == o.team && deleted == o.deleted && in_pool == o.in_pool;
   }
 };
+
+// Count rows under `prefix` keyed by ListEntry: customers' kn/, leads' ln/.
+absl::Status AddListCount(projection::ProjectionDb& db, projection::Batch& batch, absl::string_view prefix,
+                          const ListEntry& e, int64_t delta);
+// The sum of the count rows under `prefix` whose entry `admit` accepts.
+absl::StatusOr<int64_t> SumListCounts(rocksdb::DB* db, const rocksdb::ReadOptions& ro, absl::string_view prefix,
+                                      absl::FunctionRef<bool(const ListEntry&)> admit);
 
 // A conjunction of `field = "value"` and `tags:"value"` terms (a subset of AIP-160).
 struct CustomerFilter {
@@ -89,6 +97,49 @@ absl::StatusOr<WalkEnd> WalkCustomers(
 // nullopt when the filter has terms the counts do not know (tags, industry, statuses).
 absl::StatusOr<absl::optional<int64_t>> CountCustomers(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                        const Caller& caller, const ListQuery& query);
+
+// The page a walk fills: its first page_size matches, then (on a first page without counts)
+// up to kCountBeyond more to learn the total, then the token and total_size.
+class Page {
+ public:
+  static constexpr int64_t kCountBeyond = 1000;
+  // `counted`: the total from count rows, if known; `after`: the position the page starts at.
+  Page(int32_t page_size, absl::optional<int64_t> counted, absl::string_view after)
+      : page_size_(page_size), counted_(counted), count_on_(!counted.has_value() && after.empty()) {}
+
+  // Whether a match at `position` goes on the page (else it is only counted).
+  bool Takes(absl::string_view position) {
+    if (taken_ < page_size_) {
+      ++taken_;
+      last_taken_ = std::string(position);
+      return true;
+    }
+    ++beyond_;
+    return false;
+  }
+  // Whether the walk goes on after the last match: to fill the page, then to the first match
+  // past it (so the last page has no token), then while counting.
+  bool More() const { return beyond_ == 0 || (count_on_ && beyond_ <= kCountBeyond); }
+  // The next page's token (empty at the end) and the total_size to answer (-1: not counted).
+  std::string Token(const WalkEnd& end, absl::string_view fingerprint) const;
+  int32_t Total(const WalkEnd& end) const;
+
+ private:
+  const int32_t page_size_;
+  const absl::optional<int64_t> counted_;
+  const bool count_on_;
+  int32_t taken_ = 0;
+  int64_t beyond_ = 0;  // matches past the page
+  std::string last_taken_;
+};
+
+// Leads: ListLeads walks the l/<id> rows backwards (ids are UUIDv7: newest first), and
+//   ln/<ListEntry>   number of leads with that owner, team and in_pool (as Lead.in_pool:
+//                    unowned and open or qualified)
+inline constexpr char kLeadCountPrefix[] = "ln/";
+ListEntry LeadEntry(const LeadState& s);
+absl::Status UpdateLeadCounts(projection::ProjectionDb& db, projection::Batch& batch, const LeadState& before,
+                              const LeadState& after);
 
 // Page tokens holding a position, bound to the query's `fingerprint`.
 std::string PositionToken(absl::string_view position, absl::string_view fingerprint);

@@ -65,9 +65,11 @@ absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const eventlog::Recor
   CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, lead.version(), lead.last_hash()));
   if (!next) return absl::OkStatus();
   CRM_ASSIGN_OR_RETURN(LeadEvent ev, UnpackLeadEvent(env));
+  const LeadState before = lead;
   lead.set_id(env.aggregate_id());
   Apply(lead, ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
   lead.set_last_hash(env.hash());
+  CRM_RETURN_IF_ERROR(UpdateLeadCounts(db, b, before, lead));
   b.Put(rows::History(lead.id(), lead.version()), r.value);
   if (!env.correlation_id().empty()) b.Put(rows::Request(env.correlation_id(), lead.id()), "");
   b.Put(rows::Lead(lead.id()), lead.SerializeAsString());

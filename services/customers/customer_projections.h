@@ -45,6 +45,7 @@ inline constexpr char kSettingsId[] = "settings";
 //   op/<opportunity id>             its customer id (from the opportunities topic)
 //   ow/<OpportunityWon event id>    PendingDeal: a won opportunity not yet recorded on its customer
 //   k/<order>/<key><id>, kn/<entry> ListCustomers' sort indexes and counts (customer_list.h)
+//   ln/<entry>                      ListLeads' counts (customer_list.h)
 //   cz/<event id>                   "" per other service's event a customer event was caused by
 namespace rows {
 using projection::History;

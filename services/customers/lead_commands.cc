@@ -1,6 +1,7 @@
 // CustomerEngine's lead (线索) commands and reads; the customer side is customer_engine.cc.
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -9,6 +10,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "services/customers/customer_engine.h"
+#include "services/customers/customer_list.h"
 #include "services/customers/customer_projections.h"
 #include "services/customers/engine_util.h"
 
@@ -318,7 +320,7 @@ absl::StatusOr<v1::ListLeadsResponse> CustomerEngine::ListLeads(const Caller& ca
                                                                 const v1::ListLeadsRequest& req,
                                                                 absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
-  CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), req.filter()));
+  CRM_ASSIGN_OR_RETURN(std::string after, ParsePositionToken(req.page_token(), req.filter()));
   // Terms: status, owner_id, team_id, source_channel (=) and in_pool (true/false).
   std::map<std::string, std::string> terms;
   if (!absl::StripAsciiWhitespace(req.filter()).empty()) {
@@ -351,35 +353,49 @@ absl::StatusOr<v1::ListLeadsResponse> CustomerEngine::ListLeads(const Caller& ca
     return InvalidFieldError("filter", "in_pool must be true or false");
   }
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  std::vector<v1::Lead> matches;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(rows::kLeadPrefix); it->Valid() && it->key().starts_with(rows::kLeadPrefix); it->Next()) {
+  const std::string* owner = terms.contains("owner_id") ? &terms["owner_id"] : nullptr;
+  const std::string* team = terms.contains("team_id") ? &terms["team_id"] : nullptr;
+  const int in_pool = terms.contains("in_pool") ? terms["in_pool"] == "true" : -1;
+  auto admit = [&](const ListEntry& e) {
+    return SeesRecord(caller, e.owner, e.team, e.owner.empty()) && (owner == nullptr || e.owner == *owner) &&
+           (team == nullptr || e.team == *team) && (in_pool < 0 || e.in_pool == (in_pool == 1));
+  };
+
+  const rocksdb::Snapshot* snap = db_->db()->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
+  absl::optional<int64_t> counted;
+  if (status < 0 && channel < 0) {
+    CRM_ASSIGN_OR_RETURN(counted, SumListCounts(db_->db(), ro, kLeadCountPrefix, admit));
+  }
+  // Newest first: the l/<id> rows backwards from the token's id.
+  Page page(page_size, counted, after);
+  v1::ListLeadsResponse resp;
+  WalkEnd end;
+  const std::string prefix = rows::kLeadPrefix;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro));
+  it->SeekForPrev(after.empty() ? std::string("l0") : prefix + after);  // "l0": just past every l/ row
+  if (!after.empty() && it->Valid() && it->key() == prefix + after) it->Prev();
+  bool more = true;
+  for (int64_t read = 0; more && it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+    if (read++ >= kListScanBudget) break;
+    end.last_position = it->key().ToString().substr(prefix.size());
     LeadState s;
     if (!s.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return absl::DataLossError("undecodable lead state");
     }
-    if (!CanSee(caller, s)) continue;
-    v1::Lead l = LeadToApi(s);
-    if (status >= 0 && s.status() != status) continue;
-    if (channel >= 0 && s.profile().source_channel() != channel) continue;
-    if (terms.contains("owner_id") && s.owner_id() != terms["owner_id"]) continue;
-    if (terms.contains("team_id") && s.team_id() != terms["team_id"]) continue;
-    if (terms.contains("in_pool") && l.in_pool() != (terms["in_pool"] == "true")) continue;
-    matches.push_back(std::move(l));
+    if (!admit(LeadEntry(s)) || (status >= 0 && s.status() != status) ||
+        (channel >= 0 && s.profile().source_channel() != channel)) {
+      continue;
+    }
+    if (page.Takes(end.last_position)) *resp.add_leads() = LeadToApi(s);
+    more = page.More();
   }
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan leads"));
-  std::sort(matches.begin(), matches.end(), [](const v1::Lead& a, const v1::Lead& b) {
-    // Ids are UUIDv7: newest first is descending id.
-    return a.name() > b.name();
-  });
-  v1::ListLeadsResponse resp;
-  resp.set_total_size(static_cast<int32_t>(matches.size()));
-  for (int64_t i = offset; i < static_cast<int64_t>(matches.size()) && resp.leads_size() < page_size; ++i) {
-    *resp.add_leads() = std::move(matches[i]);
-  }
-  if (offset + resp.leads_size() < static_cast<int64_t>(matches.size())) {
-    resp.set_next_page_token(PageToken(offset + resp.leads_size(), req.filter()));
-  }
+  end.reached_end = more && !(it->Valid() && it->key().starts_with(prefix));
+  resp.set_next_page_token(page.Token(end, req.filter()));
+  resp.set_total_size(page.Total(end));
   return resp;
 }
 
