@@ -616,13 +616,7 @@ int main(int argc, char** argv) {
                     crm::customers::v1::LifecycleStatus_Name(c.lifecycle_status()).c_str(),
                     c.etag().c_str(), c.display_name().c_str(), c.deleted() ? " (deleted)" : "");
       }
-      if (resp.total_size() >= 0) {
-        std::printf("%d of %d", resp.customers_size(), resp.total_size());
-      } else {
-        std::printf("%d (total not counted for this filter)", resp.customers_size());
-      }
-      if (!resp.next_page_token().empty()) std::printf("; next page: --page-token %s", resp.next_page_token().c_str());
-      std::printf("\n");
+      crm::ctl::PrintPageFooter(resp.customers_size(), resp.total_size(), resp.next_page_token());
     }
   } else if (update->parsed()) {
     crm::customers::v1::UpdateCustomerRequest req;
@@ -849,9 +843,7 @@ int main(int argc, char** argv) {
                     crm::customers::v1::LeadStatus_Name(l.status()).c_str(), l.owner_id().c_str(),
                     l.in_pool() ? "yes" : "no", l.phone().c_str(), l.contact_name().c_str(), l.company().c_str());
       }
-      std::printf("%d of %d", resp.leads_size(), resp.total_size());
-      if (!resp.next_page_token().empty()) std::printf("; next page: --page-token %s", resp.next_page_token().c_str());
-      std::printf("\n");
+      crm::ctl::PrintPageFooter(resp.leads_size(), resp.total_size(), resp.next_page_token());
     }
   } else if (lead_assign->parsed()) {
     crm::customers::v1::AssignLeadRequest req;

@@ -33,6 +33,16 @@ int Fail(const std::string& msg) {
   return 2;
 }
 
+void PrintPageFooter(int shown, int total, const std::string& next_page_token) {
+  if (total >= 0) {
+    std::printf("%d of %d", shown, total);
+  } else {
+    std::printf("%d (total not counted for this filter)", shown);
+  }
+  if (!next_page_token.empty()) std::printf("; next page: --page-token %s", next_page_token.c_str());
+  std::printf("\n");
+}
+
 int RpcFail(const grpc::Status& s) {
   absl::Status st = crm::FromGrpcStatus(s);
   std::fprintf(stderr, "error: %s: %s\n", absl::StatusCodeToString(st.code()).c_str(),

@@ -30,6 +30,9 @@ struct Connection {
 int Fail(const std::string& msg);
 // Prints the gRPC code, message, field violations and error details; returns 1.
 int RpcFail(const grpc::Status& s);
+// A list's last line: "N of M", or "N (total not counted for this filter)" when the server
+// answered total_size -1, and the next page's flag.
+void PrintPageFooter(int shown, int total, const std::string& next_page_token);
 // The whole file; NOT_FOUND naming it and the reason when it cannot be opened.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 // `m` as indented JSON with the proto field names.
