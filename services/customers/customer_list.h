@@ -22,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
 #include "libs/common/caller.h"
+#include "libs/common/list_page.h"
 #include "libs/common/request.h"
 #include "libs/projection/projection_db.h"
 #include "rocksdb/db.h"
@@ -73,10 +74,6 @@ absl::StatusOr<ListQuery> ParseListQuery(const std::string& filter, const std::s
 absl::Status UpdateListRows(projection::ProjectionDb& db, projection::Batch& batch, const CustomerState& before,
                             const CustomerState& after);
 
-struct WalkEnd {
-  std::string last_position;  // of the last index row read; empty when none was
-  bool reached_end = false;   // every row after the start was read
-};
 
 // Visits, in the query's order and after `after` (a position; empty: from the start), the
 // listed customers `caller` sees that pass the query, until `visit` returns false, `budget`
@@ -85,9 +82,6 @@ struct WalkEnd {
 // them instead when that costs less than walking the index to `wanted` of them, and they
 // are at most kNarrowLimit.
 inline constexpr int64_t kNarrowLimit = 20000;
-// Index rows one ListCustomers page reads at most (about 0.1 s when each row's customer is
-// read). A sparse filter may so return a short, even empty, page with a next_page_token.
-inline constexpr int64_t kListScanBudget = 20000;
 absl::StatusOr<WalkEnd> WalkCustomers(
     rocksdb::DB* db, const rocksdb::ReadOptions& ro, const Caller& caller, const ListQuery& query,
     absl::string_view after, int64_t wanted, int64_t budget,
@@ -98,40 +92,6 @@ absl::StatusOr<WalkEnd> WalkCustomers(
 absl::StatusOr<absl::optional<int64_t>> CountCustomers(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                        const Caller& caller, const ListQuery& query);
 
-// The page a walk fills: its first page_size matches, then (on a first page without counts)
-// up to kCountBeyond more to learn the total, then the token and total_size.
-class Page {
- public:
-  static constexpr int64_t kCountBeyond = 1000;
-  // `counted`: the total from count rows, if known; `after`: the position the page starts at.
-  Page(int32_t page_size, absl::optional<int64_t> counted, absl::string_view after)
-      : page_size_(page_size), counted_(counted), count_on_(!counted.has_value() && after.empty()) {}
-
-  // Whether a match at `position` goes on the page (else it is only counted).
-  bool Takes(absl::string_view position) {
-    if (taken_ < page_size_) {
-      ++taken_;
-      last_taken_ = std::string(position);
-      return true;
-    }
-    ++beyond_;
-    return false;
-  }
-  // Whether the walk goes on after the last match: to fill the page, then to the first match
-  // past it (so the last page has no token), then while counting.
-  bool More() const { return beyond_ == 0 || (count_on_ && beyond_ <= kCountBeyond); }
-  // The next page's token (empty at the end) and the total_size to answer (-1: not counted).
-  std::string Token(const WalkEnd& end, absl::string_view fingerprint) const;
-  int32_t Total(const WalkEnd& end) const;
-
- private:
-  const int32_t page_size_;
-  const absl::optional<int64_t> counted_;
-  const bool count_on_;
-  int32_t taken_ = 0;
-  int64_t beyond_ = 0;  // matches past the page
-  std::string last_taken_;
-};
 
 // Leads: ListLeads walks the l/<id> rows backwards (ids are UUIDv7: newest first), and
 //   ln/<ListEntry>   number of leads with that owner, team and in_pool (as Lead.in_pool:
@@ -141,10 +101,6 @@ ListEntry LeadEntry(const LeadState& s);
 absl::Status UpdateLeadCounts(projection::ProjectionDb& db, projection::Batch& batch, const LeadState& before,
                               const LeadState& after);
 
-// Page tokens holding a position, bound to the query's `fingerprint`.
-std::string PositionToken(absl::string_view position, absl::string_view fingerprint);
-// "" for an empty token; INVALID_ARGUMENT naming page_token otherwise when it is not ours.
-absl::StatusOr<std::string> ParsePositionToken(const std::string& token, absl::string_view fingerprint);
 
 }  // namespace crm::customers
 
