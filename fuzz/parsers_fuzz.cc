@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "fuzz/fuzz_input.h"
 #include "libs/common/csv.h"
+#include "libs/common/list_page.h"
 #include "libs/common/money.h"
 #include "libs/common/request.h"
 #include "libs/common/text.h"
@@ -78,9 +79,9 @@ void Requests(crm::fuzz::Input& in) {
 void CustomerList(crm::fuzz::Input& in) {
   namespace cs = crm::customers;
   const std::string a = in.Short(), b = in.Short();
-  CheckRefusal(cs::ParsePositionToken(a, b).status(), "ParsePositionToken");
+  CheckRefusal(crm::ParsePositionToken(a, b).status(), "ParsePositionToken");
   CheckRefusal(cs::ParseListQuery(a, b, false).status(), "ParseListQuery");
-  auto back = cs::ParsePositionToken(cs::PositionToken(a, b), b);
+  auto back = crm::ParsePositionToken(crm::PositionToken(a, b), b);
   if (!back.ok() || *back != a) std::abort();
   cs::ListEntry e, again;
   if (cs::ListEntry::Decode(a, &e) && (!cs::ListEntry::Decode(e.Encode(), &again) || !(again == e))) std::abort();

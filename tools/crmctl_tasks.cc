@@ -42,9 +42,7 @@ void PrintTasks(const tv1::ListTasksResponse& r) {
                 tv1::TaskStatus_Name(t.status()).substr(12).c_str(), who.c_str(), t.title().c_str(),
                 t.overdue() ? "  (overdue)" : "");
   }
-  std::printf("%d of %d", r.tasks_size(), r.total_size());
-  if (!r.next_page_token().empty()) std::printf("; next page: --page-token %s", r.next_page_token().c_str());
-  std::printf("\n");
+  PrintPageFooter(r.tasks_size(), r.total_size(), r.next_page_token());
 }
 
 void PrintRules(const tv1::ListRulesResponse& r) {

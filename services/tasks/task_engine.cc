@@ -17,6 +17,7 @@
 #include "crm/tickets/v1/tickets_events.pb.h"
 #include "libs/common/completions.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/list_page.h"
 #include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
@@ -401,7 +402,7 @@ absl::StatusOr<v1::ListTasksResponse> TaskEngine::ListTasks(const Caller& c, con
     return InvalidFieldError("filter", "related is customers/{id}, opportunities/{id}, ...");
   }
   const std::string fingerprint = absl::StrCat(req.view(), "|", req.filter());
-  CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), fingerprint));
+  CRM_ASSIGN_OR_RETURN(std::string after, ParsePositionToken(req.page_token(), fingerprint));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
 
   const absl::Time now = options_.clock->Now();
@@ -419,10 +420,10 @@ absl::StatusOr<v1::ListTasksResponse> TaskEngine::ListTasks(const Caller& c, con
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
 
-  // Candidates (sort key, id) from the narrowest index that answers the query.
-  std::vector<std::pair<std::string, std::string>> cands;
+  // The narrowest indexes that answer the query; all but ir/ are ordered by due time, then id.
+  std::vector<std::string> prefixes;
+  bool by_due = true;
   if (req.view() != v1::TASK_VIEW_UNSPECIFIED) {
-    std::vector<std::string> prefixes;
     if (f.count("assignee_id")) {
       prefixes.push_back(rows::AssigneePrefix(f["assignee_id"]));
     } else if (f.count("team_id") && f.count("assignee_role")) {
@@ -437,42 +438,102 @@ absl::StatusOr<v1::ListTasksResponse> TaskEngine::ListTasks(const Caller& c, con
       prefixes.push_back(rows::AssigneePrefix(c.user_id));
       prefixes.push_back(rows::QueuePrefix(c.team, c.role));
     }
-    for (const auto& p : prefixes) CRM_RETURN_IF_ERROR(projection::ScanTimed(db_->db(), p, from, to, &cands, ro));
+  } else if (f.count("related")) {
+    prefixes.push_back(rows::RelatedPrefix(f["related"]));
+    by_due = false;
   } else {
-    const std::string prefix = f.count("related") ? rows::RelatedPrefix(f["related"]) : "t/";
+    prefixes.push_back(rows::kAllPrefix);
+  }
+  // Reads task `id` and says whether the caller sees it and the filter passes it.
+  auto read_match = [&](absl::string_view id, TaskState* s) -> absl::StatusOr<bool> {
+    CRM_ASSIGN_OR_RETURN(bool found, projection::ReadRow(db_->db(), ro, rows::Task(id), s));
+    if (!found || !CanSee(c, *s)) return false;
+    const auto& p = s->profile();
+    return !((f.count("assignee_id") && p.assignee_id() != f["assignee_id"]) ||
+             (f.count("assignee_role") && p.assignee_role() != f["assignee_role"]) ||
+             (f.count("team_id") && p.team_id() != f["team_id"]) || (f.count("related") && p.related() != f["related"]) ||
+             (status >= 0 && s->status() != status) || (priority >= 0 && p.priority() != priority) ||
+             (f.count("rule_id") && s->origin().rule_id() != f["rule_id"]));
+  };
+  auto position = [](const TaskState& s) { return absl::StrCat(TimeKey(FromProto(s.profile().due_time())), s.id()); };
+
+  Page page(page_size, absl::nullopt, after);
+  v1::ListTasksResponse resp;
+  WalkEnd end;
+  if (!by_due) {
+    // One record's tasks (few): read them all and sort by due time.
+    std::vector<std::pair<std::string, TaskState>> matches;
     std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      cands.push_back({"", it->key().ToString().substr(prefix.size())});
+    for (it->Seek(prefixes[0]); it->Valid() && it->key().starts_with(prefixes[0]); it->Next()) {
+      TaskState s;
+      const rocksdb::Slice key = it->key();
+      CRM_ASSIGN_OR_RETURN(bool ok, read_match(absl::string_view(key.data(), key.size()).substr(prefixes[0].size()), &s));
+      if (!ok) continue;
+      std::string pos = position(s);
+      if (pos > after) matches.emplace_back(std::move(pos), std::move(s));
     }
     CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read tasks"));
-  }
-
-  std::vector<std::pair<std::string, TaskState>> matches;
-  std::set<std::string> seen;
-  for (const auto& [unused, id] : cands) {
-    if (!seen.insert(id).second) continue;
-    TaskState s;
-    CRM_ASSIGN_OR_RETURN(bool found, projection::ReadRow(db_->db(), ro, rows::Task(id), &s));
-    if (!found || !CanSee(c, s)) continue;
-    const auto& p = s.profile();
-    if ((f.count("assignee_id") && p.assignee_id() != f["assignee_id"]) ||
-        (f.count("assignee_role") && p.assignee_role() != f["assignee_role"]) ||
-        (f.count("team_id") && p.team_id() != f["team_id"]) || (f.count("related") && p.related() != f["related"]) ||
-        (status >= 0 && s.status() != status) || (priority >= 0 && p.priority() != priority) ||
-        (f.count("rule_id") && s.origin().rule_id() != f["rule_id"])) {
-      continue;
+    std::sort(matches.begin(), matches.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    end.reached_end = true;
+    for (auto& [pos, s] : matches) {
+      if (page.Takes(pos)) *resp.add_tasks() = ToApi(s);
+      if (!page.More()) {
+        end.reached_end = false;
+        break;
+      }
     }
-    matches.push_back({absl::StrCat(TimeKey(FromProto(p.due_time())), id), std::move(s)});
+  } else {
+    // The indexes walked in step from max(token, view start) to the view's end, by due time.
+    const std::string lower = from == absl::InfinitePast() ? "" : TimeKey(from);
+    const std::string upper = to == absl::InfiniteFuture() ? "" : TimeKey(to);
+    std::vector<std::unique_ptr<rocksdb::Iterator>> its;
+    for (const auto& p : prefixes) {
+      its.emplace_back(db_->db()->NewIterator(ro));
+      its.back()->Seek(absl::StrCat(p, std::max<std::string>(lower, after)));
+      if (!after.empty() && after >= lower && its.back()->Valid() && its.back()->key() == absl::StrCat(p, after)) {
+        its.back()->Next();
+      }
+    }
+    auto suffix = [&](size_t k) -> absl::optional<absl::string_view> {
+      if (!its[k]->Valid() || !its[k]->key().starts_with(prefixes[k])) return absl::nullopt;
+      const rocksdb::Slice key = its[k]->key();
+      absl::string_view s = absl::string_view(key.data(), key.size()).substr(prefixes[k].size());
+      if (!upper.empty() && s.substr(0, 8) >= upper) return absl::nullopt;
+      return s;
+    };
+    bool more = true;
+    int64_t read = 0;
+    std::string previous;
+    while (more) {
+      int best = -1;
+      absl::string_view best_suffix;
+      for (size_t k = 0; k < its.size(); ++k) {
+        auto s = suffix(k);
+        if (s.has_value() && (best < 0 || *s < best_suffix)) {
+          best = static_cast<int>(k);
+          best_suffix = *s;
+        }
+      }
+      if (best < 0) {
+        end.reached_end = true;
+        break;
+      }
+      if (read++ >= kListScanBudget) break;
+      const std::string pos(best_suffix);
+      its[best]->Next();
+      if (pos == previous || pos.size() <= 8) continue;  // in two of the indexes; or not a task row
+      previous = pos;
+      end.last_position = pos;
+      TaskState s;
+      CRM_ASSIGN_OR_RETURN(bool ok, read_match(absl::string_view(pos).substr(8), &s));
+      if (!ok) continue;
+      if (page.Takes(pos)) *resp.add_tasks() = ToApi(s);
+      more = page.More();
+    }
+    for (auto& it : its) CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read the task indexes"));
   }
-  std::sort(matches.begin(), matches.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  v1::ListTasksResponse resp;
-  resp.set_total_size(static_cast<int32_t>(matches.size()));
-  for (size_t i = offset; i < matches.size() && resp.tasks_size() < page_size; ++i) {
-    *resp.add_tasks() = ToApi(matches[i].second);
-  }
-  if (offset + resp.tasks_size() < static_cast<int64_t>(matches.size())) {
-    resp.set_next_page_token(PageToken(offset + resp.tasks_size(), fingerprint));
-  }
+  resp.set_next_page_token(page.Token(end, fingerprint));
+  resp.set_total_size(page.Total(end));
   return resp;
 }
 

@@ -26,7 +26,7 @@ inline constexpr char kTopic[] = "crm.tasks.events.v1";
 inline constexpr int32_t kPartitions = 8;
 // Version of the projection code (task_projections.cc). Bump it with any change to the rows:
 // OpenProjections then rebuilds.
-inline constexpr int64_t kProjectionVersion = 2;  // 2: follows the tickets topic
+inline constexpr int64_t kProjectionVersion = 3;  // 2: follows the tickets topic; 3: iy/ (every task by due)
 
 // The rules the service ships, editable like any other (rules/{id} derived from the key):
 // new lead → contact within 24 hours; opportunity enters 方案报价 → follow up in 3 days;

@@ -182,6 +182,87 @@ TEST_F(TaskEngineTest, TaskCenterViewsAndCountsFollowTheClock) {
   EXPECT_TRUE(List(kRep, v1::TASK_VIEW_OVERDUE)[1].overdue());
 }
 
+TEST_F(TaskEngineTest, PagesWalkTheIndexesInDueOrderForEveryViewAndRole) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 18; ++i) {
+    // Due times from yesterday to next week, some equal; kRep's, kRep2's and the east reps' queue.
+    const absl::Duration due = absl::Hours((i * 7) % 40 - 12);
+    if (i % 3 == 2) {
+      v1::CreateTaskRequest req;
+      req.mutable_task()->set_title("队列任务");
+      *req.mutable_task()->mutable_due_time() = ToProto(kStart + due);
+      req.mutable_task()->set_assignee_role("rep");
+      req.mutable_task()->set_team_id("east");
+      auto t = Call(engine_.get(), &TaskEngine::CreateTask, kManager, req);
+      ASSERT_TRUE(t.ok()) << t.status();
+      names.push_back(t->name());
+    } else {
+      names.push_back(NewTask(i % 3 ? kRep2 : kRep, due).name());
+    }
+  }
+  for (int i = 0; i < 18; i += 5) {
+    v1::CompleteTaskRequest done;
+    done.set_name(names[i]);
+    ASSERT_TRUE(Call(engine_.get(), &TaskEngine::CompleteTask, kAdmin, done).ok());
+  }
+  clock_.Advance(absl::Hours(1));
+  const absl::Time now = clock_.Now();
+  const absl::Time day_end = absl::FromCivil(absl::CivilDay(absl::ToCivilDay(now, absl::FixedTimeZone(8 * 3600))) + 1,
+                                             absl::FixedTimeZone(8 * 3600));
+  for (v1::TaskView view : {v1::TASK_VIEW_UNSPECIFIED, v1::TASK_VIEW_OVERDUE, v1::TASK_VIEW_TODAY,
+                            v1::TASK_VIEW_PLANNED, v1::TASK_VIEW_OPEN}) {
+    for (const Caller& who : {kAdmin, kManager, kRep, kRep2}) {
+      std::vector<std::pair<std::string, std::string>> want;  // (due key, id), name
+      for (const auto& n : names) {
+        v1::GetTaskRequest g;
+        g.set_name(n);
+        auto t = engine_->GetTask(who, g, absl::Now() + absl::Seconds(5));
+        if (!t.ok()) continue;
+        const absl::Time due = FromProto(t->due_time());
+        const bool open = t->status() == v1::TASK_STATUS_OPEN;
+        const bool in = view == v1::TASK_VIEW_UNSPECIFIED || (open && (view == v1::TASK_VIEW_OPEN ||
+                                                                       (view == v1::TASK_VIEW_OVERDUE && due < now) ||
+                                                                       (view == v1::TASK_VIEW_TODAY && due >= now && due < day_end) ||
+                                                                       (view == v1::TASK_VIEW_PLANNED && due >= day_end)));
+        // A rep lists their own and their queue's tasks; GetTask also shows them others they may see.
+        const bool listed = who.role != "rep" || view == v1::TASK_VIEW_UNSPECIFIED || t->assignee_id() == who.user_id ||
+                            (t->assignee_id().empty() && t->team_id() == who.team && t->assignee_role() == who.role);
+        if (in && listed) want.push_back({absl::StrCat(projection::TimeKey(due), t->name()), n});
+      }
+      std::sort(want.begin(), want.end());
+      std::vector<std::string> want_names;
+      for (auto& w : want) want_names.push_back(w.second);
+      for (int size : {1, 3, 1000}) {
+        v1::ListTasksRequest req;
+        req.set_view(view);
+        req.set_page_size(size);
+        std::vector<std::string> got;
+        for (int page = 0; page < 100; ++page) {
+          auto r = engine_->ListTasks(who, req, absl::Now() + absl::Seconds(5));
+          ASSERT_TRUE(r.ok()) << r.status();
+          if (page == 0) {
+            EXPECT_EQ(r->total_size(), static_cast<int32_t>(want.size())) << who.user_id << " view " << view;
+          } else {
+            EXPECT_GT(r->tasks_size(), 0);
+          }
+          for (const auto& t : r->tasks()) got.push_back(t.name());
+          if (r->next_page_token().empty()) break;
+          req.set_page_token(r->next_page_token());
+        }
+        EXPECT_EQ(got, want_names) << who.user_id << " view " << view << " size " << size;
+      }
+    }
+  }
+  // A token of one view is refused by another.
+  v1::ListTasksRequest req;
+  req.set_page_size(1);
+  auto first = engine_->ListTasks(kAdmin, req, absl::Now() + absl::Seconds(5));
+  ASSERT_FALSE(first->next_page_token().empty());
+  req.set_page_token(first->next_page_token());
+  req.set_view(v1::TASK_VIEW_OPEN);
+  EXPECT_EQ(FieldOf(engine_->ListTasks(kAdmin, req, absl::Now() + absl::Seconds(5)).status()), "page_token");
+}
+
 TEST_F(TaskEngineTest, RepsSeeAndChangeOnlyTheirTasks) {
   v1::Task t = NewTask(kRep, absl::Hours(5));
   v1::GetTaskRequest get;

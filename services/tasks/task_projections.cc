@@ -64,13 +64,14 @@ IndexRows TaskIndex(const TaskState& s) {
   if (s.version() == 0) return out;
   const auto& p = s.profile();
   if (!p.related().empty()) out.push_back({absl::StrCat(rows::RelatedPrefix(p.related()), s.id()), ""});
+  const std::string due = TimeKey(FromProto(p.due_time()));
+  out.push_back({absl::StrCat(rows::kAllPrefix, due, s.id()), ""});
   if (s.status() == v1::TASK_STATUS_DONE) {
     const std::string close = TimeKey(FromProto(s.close_time()));
     out.push_back({absl::StrCat(rows::DoneByPrefix(s.closed_by()), close, s.id()), ""});
     out.push_back({absl::StrCat(rows::DoneTeamPrefix(p.team_id()), close, s.id()), ""});
   }
   if (s.status() != v1::TASK_STATUS_OPEN) return out;
-  const std::string due = TimeKey(FromProto(p.due_time()));
   if (!p.assignee_id().empty()) {
     out.push_back({absl::StrCat(rows::AssigneePrefix(p.assignee_id()), due, s.id()), ""});
   } else {

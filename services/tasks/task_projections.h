@@ -32,6 +32,7 @@ inline constexpr char kReminderAggregate[] = "reminder";
 //   it/<team>/<due>/<id>            open tasks of a team
 //   ix/<due>/<id>                   every open task
 //   ir/<related>/<id>               every task about a record
+//   iy/<due>/<id>                   every task, any status (ListTasks without a view)
 //   ca/<user>/<close>/<id>          tasks a user completed
 //   ct/<team>/<close>/<id>          tasks of a team completed
 //   sr/<time>/<id>/<offset>         open tasks' reminders (offset minutes) and overdue notice
@@ -52,6 +53,7 @@ std::string AssigneePrefix(absl::string_view user);
 std::string QueuePrefix(absl::string_view team, absl::string_view role);
 std::string TeamPrefix(absl::string_view team);
 inline constexpr char kOpenPrefix[] = "ix/";
+inline constexpr char kAllPrefix[] = "iy/";
 std::string RelatedPrefix(absl::string_view related);
 std::string DoneByPrefix(absl::string_view user);
 std::string DoneTeamPrefix(absl::string_view team);
