@@ -107,9 +107,7 @@ void PrintTickets(const kv1::ListTicketsResponse& r) {
                 t.assignee_id().empty() ? "-" : t.assignee_id().c_str(),
                 t.sla().policy().empty() ? "-" : (breached ? "breached" : "ok"), t.title().c_str());
   }
-  std::printf("%d of %d", r.tickets_size(), r.total_size());
-  if (!r.next_page_token().empty()) std::printf("; next page: --page-token %s", r.next_page_token().c_str());
-  std::printf("\n");
+  PrintPageFooter(r.tickets_size(), r.total_size(), r.next_page_token());
 }
 
 void PrintSummary(const char* what, const kv1::SlaSummary& s) {

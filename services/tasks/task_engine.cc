@@ -18,6 +18,7 @@
 #include "libs/common/completions.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/list_page.h"
+#include "libs/projection/index_walk.h"
 #include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
@@ -483,54 +484,19 @@ absl::StatusOr<v1::ListTasksResponse> TaskEngine::ListTasks(const Caller& c, con
       }
     }
   } else {
-    // The indexes walked in step from max(token, view start) to the view's end, by due time.
-    const std::string lower = from == absl::InfinitePast() ? "" : TimeKey(from);
-    const std::string upper = to == absl::InfiniteFuture() ? "" : TimeKey(to);
-    std::vector<std::unique_ptr<rocksdb::Iterator>> its;
-    for (const auto& p : prefixes) {
-      its.emplace_back(db_->db()->NewIterator(ro));
-      its.back()->Seek(absl::StrCat(p, std::max<std::string>(lower, after)));
-      if (!after.empty() && after >= lower && its.back()->Valid() && its.back()->key() == absl::StrCat(p, after)) {
-        its.back()->Next();
-      }
-    }
-    auto suffix = [&](size_t k) -> absl::optional<absl::string_view> {
-      if (!its[k]->Valid() || !its[k]->key().starts_with(prefixes[k])) return absl::nullopt;
-      const rocksdb::Slice key = its[k]->key();
-      absl::string_view s = absl::string_view(key.data(), key.size()).substr(prefixes[k].size());
-      if (!upper.empty() && s.substr(0, 8) >= upper) return absl::nullopt;
-      return s;
-    };
-    bool more = true;
-    int64_t read = 0;
-    std::string previous;
-    while (more) {
-      int best = -1;
-      absl::string_view best_suffix;
-      for (size_t k = 0; k < its.size(); ++k) {
-        auto s = suffix(k);
-        if (s.has_value() && (best < 0 || *s < best_suffix)) {
-          best = static_cast<int>(k);
-          best_suffix = *s;
-        }
-      }
-      if (best < 0) {
-        end.reached_end = true;
-        break;
-      }
-      if (read++ >= kListScanBudget) break;
-      const std::string pos(best_suffix);
-      its[best]->Next();
-      if (pos == previous || pos.size() <= 8) continue;  // in two of the indexes; or not a task row
-      previous = pos;
-      end.last_position = pos;
-      TaskState s;
-      CRM_ASSIGN_OR_RETURN(bool ok, read_match(absl::string_view(pos).substr(8), &s));
-      if (!ok) continue;
-      if (page.Takes(pos)) *resp.add_tasks() = ToApi(s);
-      more = page.More();
-    }
-    for (auto& it : its) CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read the task indexes"));
+    // The indexes walked in step from the token (or the view's start) to the view's end.
+    projection::IndexWalk walk{.prefixes = prefixes,
+                               .lower = from == absl::InfinitePast() ? "" : TimeKey(from),
+                               .upper = to == absl::InfiniteFuture() ? "" : TimeKey(to),
+                               .after = after};
+    CRM_ASSIGN_OR_RETURN(end, projection::WalkIndexes(db_->db(), ro, walk,
+                                                      [&](absl::string_view pos) -> absl::StatusOr<bool> {
+                                                        if (pos.size() <= 8) return true;  // not a task row
+                                                        TaskState s;
+                                                        CRM_ASSIGN_OR_RETURN(bool ok, read_match(pos.substr(8), &s));
+                                                        if (ok && page.Takes(pos)) *resp.add_tasks() = ToApi(s);
+                                                        return page.More();
+                                                      }));
   }
   resp.set_next_page_token(page.Token(end, fingerprint));
   resp.set_total_size(page.Total(end));

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/list_page.h"
+#include "libs/projection/index_walk.h"
 #include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
@@ -303,7 +305,7 @@ absl::StatusOr<v1::ListTicketsResponse> TicketEngine::ListTickets(const Caller& 
   CRM_ASSIGN_OR_RETURN(std::vector<FilterTerm> terms,
                        ParseFilterTerms(req.filter(), {"ticket_type", "state", "assignee_id", "team_id", "customer",
                                                        "priority", "closed", "sla_breached"}));
-  CRM_ASSIGN_OR_RETURN(int64_t offset, ParsePageToken(req.page_token(), req.filter()));
+  CRM_ASSIGN_OR_RETURN(std::string after, ParsePositionToken(req.page_token(), req.filter()));
   std::map<std::string, std::string> f;
   for (auto& t : terms) f[t.field] = t.value;
   int priority = -1;
@@ -351,30 +353,28 @@ absl::StatusOr<v1::ListTicketsResponse> TicketEngine::ListTickets(const Caller& 
     prefixes.push_back(rows::AssigneePrefix(c.user_id));
     prefixes.push_back(rows::CreatorPrefix(c.user_id));
   }
-  std::vector<std::pair<std::string, std::string>> keys;  // (create key, id), newest first
-  for (const auto& p : prefixes) {
-    CRM_RETURN_IF_ERROR(projection::ScanTimed(db_->db(), p, absl::InfinitePast(), absl::InfiniteFuture(), &keys));
-  }
-  std::sort(keys.begin(), keys.end(), std::greater<>());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-
+  // Newest first: the indexes (create time key, then id) walked backwards in step.
+  Page page(page_size, absl::nullopt, after);
   v1::ListTicketsResponse resp;
-  int32_t total = 0;
-  for (const auto& [at, id] : keys) {
-    CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<TicketState>(db_->db(), rows::Ticket(id)));
-    if (!s.has_value() || !CanSee(c, *s)) continue;
-    if (!type_id.empty() && s->type_id() != type_id) continue;
-    if (f.count("state") && s->state() != f["state"]) continue;
-    if (f.count("assignee_id") && s->assignee_id() != f["assignee_id"]) continue;
-    if (f.count("team_id") && s->team_id() != f["team_id"]) continue;
-    if (priority >= 0 && s->priority() != priority) continue;
-    if (f.count("closed") && s->closed() != (f["closed"] == "true")) continue;
-    if (f.count("sla_breached") && (s->breached_size() > 0) != (f["sla_breached"] == "true")) continue;
-    if (total >= offset && resp.tickets_size() < page_size) *resp.add_tickets() = ToApi(*s);
-    ++total;
-  }
-  resp.set_total_size(total);
-  if (offset + resp.tickets_size() < total) resp.set_next_page_token(PageToken(offset + resp.tickets_size(), req.filter()));
+  auto visit = [&](absl::string_view pos) -> absl::StatusOr<bool> {
+    if (pos.size() <= 8) return true;  // not a ticket row
+    CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<TicketState>(db_->db(), rows::Ticket(pos.substr(8))));
+    if (!s.has_value() || !CanSee(c, *s)) return true;
+    if ((!type_id.empty() && s->type_id() != type_id) || (f.count("state") && s->state() != f["state"]) ||
+        (f.count("assignee_id") && s->assignee_id() != f["assignee_id"]) ||
+        (f.count("team_id") && s->team_id() != f["team_id"]) || (priority >= 0 && s->priority() != priority) ||
+        (f.count("closed") && s->closed() != (f["closed"] == "true")) ||
+        (f.count("sla_breached") && (s->breached_size() > 0) != (f["sla_breached"] == "true"))) {
+      return true;
+    }
+    if (page.Takes(pos)) *resp.add_tickets() = ToApi(*s);
+    return page.More();
+  };
+  CRM_ASSIGN_OR_RETURN(WalkEnd end, projection::WalkIndexes(db_->db(), rocksdb::ReadOptions(),
+                                                            {.prefixes = prefixes, .descending = true, .after = after},
+                                                            visit));
+  resp.set_next_page_token(page.Token(end, req.filter()));
+  resp.set_total_size(page.Total(end));
   return resp;
 }
 

@@ -11,9 +11,11 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/list_page_testing.h"
 #include "libs/common/status_testing.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/projection/rebuild.h"
+#include "libs/projection/rows.h"
 #include "services/customers/customer_engine.h"
 #include "services/tickets/domain_testing.h"
 
@@ -237,6 +239,48 @@ TEST_F(TicketEngineTest, TicketsAreCheckedAgainstTheirFormAndMoveOnlyAlongTheWor
   EXPECT_EQ(Get(*t).type_version(), 1);
   EXPECT_EQ(Call(engine_.get(), &TicketEngine::PublishTicketTypeVersion, kRep, pub).status().code(),
             absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(TicketEngineTest, PagesAreNewestFirstForEveryRoleAcrossAssigneesAndCreators) {
+  Type();
+  std::vector<std::string> names;
+  for (int i = 0; i < 12; ++i) {
+    auto t = Create(i % 3 == 0 ? kRep : kRep2);
+    ASSERT_TRUE(t.ok()) << t.status();
+    names.push_back(t->name());
+    if (i % 4 == 1) {  // u1 is assigned some of u2's tickets: they come once in u1's list
+      v1::AssignTicketRequest assign;
+      assign.set_name(t->name());
+      assign.set_assignee_id("u1");
+      ASSERT_TRUE(Call(engine_.get(), &TicketEngine::AssignTicket, kManager, assign).ok());
+    }
+    if (i % 2) clock_.Advance(absl::Seconds(1));
+  }
+  for (const Caller& who : {kAdmin, kManager, kRep, kRep2}) {
+    std::vector<std::pair<std::string, std::string>> want;  // (create time key, id), name
+    for (const auto& n : names) {
+      v1::GetTicketRequest g;
+      g.set_name(n);
+      auto t = engine_->GetTicket(who, g, absl::Now() + absl::Seconds(5));
+      if (t.ok()) want.push_back({absl::StrCat(projection::TimeKey(FromProto(t->create_time())), n.substr(8)), n});
+    }
+    std::sort(want.rbegin(), want.rend());
+    std::vector<std::string> want_names;
+    for (auto& w : want) want_names.push_back(w.second);
+    for (int size : {1, 4, 1000}) {
+      v1::ListTicketsRequest req;
+      req.set_page_size(size);
+      const std::vector<std::string> got = crm::testing::PageThrough<v1::ListTicketsRequest, v1::ListTicketsResponse>(
+          req, [&](const v1::ListTicketsRequest& r) { return engine_->ListTickets(who, r, absl::Now() + absl::Seconds(5)); },
+          [](const v1::ListTicketsResponse& r) {
+            std::vector<std::string> n;
+            for (const auto& t : r.tickets()) n.push_back(t.name());
+            return n;
+          },
+          static_cast<int64_t>(want.size()));
+      EXPECT_EQ(got, want_names) << who.user_id << " size " << size;
+    }
+  }
 }
 
 TEST_F(TicketEngineTest, AssignmentCommentsAndVisibility) {
