@@ -9,8 +9,9 @@
 
 namespace crm::projection {
 
-absl::StatusOr<WalkEnd> WalkIndexes(rocksdb::DB* db, const rocksdb::ReadOptions& ro, const IndexWalk& w,
-                                    absl::FunctionRef<absl::StatusOr<bool>(absl::string_view position)> visit) {
+absl::StatusOr<WalkEnd> WalkIndexes(
+    rocksdb::DB* db, const rocksdb::ReadOptions& ro, const IndexWalk& w,
+    absl::FunctionRef<absl::StatusOr<bool>(absl::string_view position, absl::string_view value)> visit) {
   const bool desc = w.descending;
   std::vector<std::unique_ptr<rocksdb::Iterator>> its;
   for (const std::string& p : w.prefixes) {
@@ -63,11 +64,15 @@ absl::StatusOr<WalkEnd> WalkIndexes(rocksdb::DB* db, const rocksdb::ReadOptions&
     }
     if (read++ >= w.budget) break;
     std::string pos(best_pos);
-    desc ? its[best]->Prev() : its[best]->Next();
-    if (pos == previous) continue;  // the same record under another prefix
+    if (pos == previous) {  // the same record under another prefix
+      desc ? its[best]->Prev() : its[best]->Next();
+      continue;
+    }
     previous = pos;
     end.last_position = pos;
-    CRM_ASSIGN_OR_RETURN(bool more, visit(pos));
+    const rocksdb::Slice value = its[best]->value();
+    CRM_ASSIGN_OR_RETURN(bool more, visit(pos, absl::string_view(value.data(), value.size())));
+    desc ? its[best]->Prev() : its[best]->Next();
     if (!more) break;
   }
   for (auto& it : its) CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read an index"));

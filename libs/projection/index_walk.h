@@ -30,10 +30,11 @@ struct IndexWalk {
   int64_t budget = kListScanBudget;
 };
 
-// Calls `visit` with each position in order until it returns false, the budget is spent or
-// the rows end. WalkEnd says which, and the last position read.
-absl::StatusOr<WalkEnd> WalkIndexes(rocksdb::DB* db, const rocksdb::ReadOptions& ro, const IndexWalk& walk,
-                                    absl::FunctionRef<absl::StatusOr<bool>(absl::string_view position)> visit);
+// Calls `visit` with each position and its row's value in order until it returns false, the
+// budget is spent or the rows end. WalkEnd says which, and the last position read.
+absl::StatusOr<WalkEnd> WalkIndexes(
+    rocksdb::DB* db, const rocksdb::ReadOptions& ro, const IndexWalk& walk,
+    absl::FunctionRef<absl::StatusOr<bool>(absl::string_view position, absl::string_view value)> visit);
 
 }  // namespace crm::projection
 

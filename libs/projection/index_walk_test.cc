@@ -37,7 +37,7 @@ class IndexWalkTest : public ::testing::Test {
   std::vector<std::string> Walk(IndexWalk w, int* walks = nullptr) {
     std::vector<std::string> out;
     for (int n = 1; n < 100; ++n) {
-      auto end = WalkIndexes(db_.get(), rocksdb::ReadOptions(), w, [&](absl::string_view p) -> absl::StatusOr<bool> {
+      auto end = WalkIndexes(db_.get(), rocksdb::ReadOptions(), w, [&](absl::string_view p, absl::string_view) -> absl::StatusOr<bool> {
         out.emplace_back(p);
         return true;
       });
@@ -83,7 +83,7 @@ TEST_F(IndexWalkTest, StartsAfterAPositionAndResumesAfterTheBudget) {
 TEST_F(IndexWalkTest, StopsWhenTheVisitSaysSo) {
   int n = 0;
   auto end = WalkIndexes(db_.get(), rocksdb::ReadOptions(), {.prefixes = {"a/"}},
-                         [&](absl::string_view) -> absl::StatusOr<bool> { return ++n < 2; });
+                         [&](absl::string_view, absl::string_view) -> absl::StatusOr<bool> { return ++n < 2; });
   ASSERT_TRUE(end.ok());
   EXPECT_FALSE(end->reached_end);
   EXPECT_EQ(end->last_position, "3c");

@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/status_macros.h"
+#include "libs/projection/index_walk.h"
 #include "services/customers/customer_projections.h"
 
 namespace crm::customers {
@@ -306,38 +307,20 @@ absl::StatusOr<WalkEnd> WalkCustomers(
     }
   }
   const char code = OrderCode(q.order.field);
-  const std::string prefix = IndexPrefix(code);
-  const std::string from = absl::StrCat(prefix, after);
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-  if (q.order.desc) {
-    // The last row before `after`, or the very last row (the prefix's successor, "k/<f>0").
-    it->SeekForPrev(after.empty() ? std::string{'k', '/', code, '0'} : from);
-    if (!after.empty() && it->Valid() && it->key() == from) it->Prev();
-  } else {
-    it->Seek(from);
-    if (!after.empty() && it->Valid() && it->key() == from) it->Next();
-  }
-  WalkEnd end;
-  for (int64_t read = 0; it->Valid() && it->key().starts_with(prefix); q.order.desc ? it->Prev() : it->Next()) {
-    if (read++ >= budget) return end;
-    const absl::string_view pos(it->key().data() + prefix.size(), it->key().size() - prefix.size());
-    end.last_position = std::string(pos);
-    ListEntry e;
-    if (!ListEntry::Decode(absl::string_view(it->value().data(), it->value().size()), &e)) {
-      return absl::DataLossError("undecodable customer index row");
-    }
-    if (!Admits(caller, q, e)) continue;
-    const size_t sep = pos.rfind(absl::string_view("\0\1", 2));
-    if (sep == absl::string_view::npos) return absl::DataLossError("customer index row without an id");
-    CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db, ro, pos.substr(sep + 2)));
-    if (!s.has_value()) return absl::DataLossError("customer index row without its customer");
-    if (!MatchesState(f, *s)) continue;
-    CRM_ASSIGN_OR_RETURN(bool more, visit(std::move(*s), end.last_position));
-    if (!more) return end;
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read the customer index"));
-  end.reached_end = true;
-  return end;
+  projection::IndexWalk walk{.prefixes = {IndexPrefix(code)}, .descending = q.order.desc,
+                             .after = std::string(after), .budget = budget};
+  return projection::WalkIndexes(
+      db, ro, walk, [&](absl::string_view pos, absl::string_view value) -> absl::StatusOr<bool> {
+        ListEntry e;
+        if (!ListEntry::Decode(value, &e)) return absl::DataLossError("undecodable customer index row");
+        if (!Admits(caller, q, e)) return true;
+        const size_t sep = pos.rfind(absl::string_view("\0\1", 2));
+        if (sep == absl::string_view::npos) return absl::DataLossError("customer index row without an id");
+        CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db, ro, pos.substr(sep + 2)));
+        if (!s.has_value()) return absl::DataLossError("customer index row without its customer");
+        if (!MatchesState(f, *s)) return true;
+        return visit(std::move(*s), pos);
+      });
 }
 
 absl::StatusOr<absl::optional<int64_t>> CountCustomers(rocksdb::DB* db, const rocksdb::ReadOptions& ro,

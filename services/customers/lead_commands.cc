@@ -9,6 +9,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/projection/index_walk.h"
 #include "services/customers/customer_engine.h"
 #include "services/customers/customer_list.h"
 #include "services/customers/customer_projections.h"
@@ -372,28 +373,21 @@ absl::StatusOr<v1::ListLeadsResponse> CustomerEngine::ListLeads(const Caller& ca
   // Newest first: the l/<id> rows backwards from the token's id.
   Page page(page_size, counted, after);
   v1::ListLeadsResponse resp;
-  WalkEnd end;
-  const std::string prefix = rows::kLeadPrefix;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro));
-  it->SeekForPrev(after.empty() ? std::string("l0") : prefix + after);  // "l0": just past every l/ row
-  if (!after.empty() && it->Valid() && it->key() == prefix + after) it->Prev();
-  bool more = true;
-  for (int64_t read = 0; more && it->Valid() && it->key().starts_with(prefix); it->Prev()) {
-    if (read++ >= kListScanBudget) break;
-    end.last_position = it->key().ToString().substr(prefix.size());
-    LeadState s;
-    if (!s.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("undecodable lead state");
-    }
-    if (!admit(LeadEntry(s)) || (status >= 0 && s.status() != status) ||
-        (channel >= 0 && s.profile().source_channel() != channel)) {
-      continue;
-    }
-    if (page.Takes(end.last_position)) *resp.add_leads() = LeadToApi(s);
-    more = page.More();
-  }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan leads"));
-  end.reached_end = more && !(it->Valid() && it->key().starts_with(prefix));
+  CRM_ASSIGN_OR_RETURN(
+      WalkEnd end,
+      projection::WalkIndexes(db_->db(), ro, {.prefixes = {rows::kLeadPrefix}, .descending = true, .after = after},
+                              [&](absl::string_view id, absl::string_view value) -> absl::StatusOr<bool> {
+                                LeadState s;
+                                if (!s.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+                                  return absl::DataLossError("undecodable lead state");
+                                }
+                                if (!admit(LeadEntry(s)) || (status >= 0 && s.status() != status) ||
+                                    (channel >= 0 && s.profile().source_channel() != channel)) {
+                                  return true;
+                                }
+                                if (page.Takes(id)) *resp.add_leads() = LeadToApi(s);
+                                return page.More();
+                              }));
   resp.set_next_page_token(page.Token(end, req.filter()));
   resp.set_total_size(page.Total(end));
   return resp;

@@ -490,7 +490,7 @@ absl::StatusOr<v1::ListTasksResponse> TaskEngine::ListTasks(const Caller& c, con
                                .upper = to == absl::InfiniteFuture() ? "" : TimeKey(to),
                                .after = after};
     CRM_ASSIGN_OR_RETURN(end, projection::WalkIndexes(db_->db(), ro, walk,
-                                                      [&](absl::string_view pos) -> absl::StatusOr<bool> {
+                                                      [&](absl::string_view pos, absl::string_view) -> absl::StatusOr<bool> {
                                                         if (pos.size() <= 8) return true;  // not a task row
                                                         TaskState s;
                                                         CRM_ASSIGN_OR_RETURN(bool ok, read_match(pos.substr(8), &s));

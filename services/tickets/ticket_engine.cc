@@ -356,7 +356,7 @@ absl::StatusOr<v1::ListTicketsResponse> TicketEngine::ListTickets(const Caller& 
   // Newest first: the indexes (create time key, then id) walked backwards in step.
   Page page(page_size, absl::nullopt, after);
   v1::ListTicketsResponse resp;
-  auto visit = [&](absl::string_view pos) -> absl::StatusOr<bool> {
+  auto visit = [&](absl::string_view pos, absl::string_view) -> absl::StatusOr<bool> {
     if (pos.size() <= 8) return true;  // not a ticket row
     CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<TicketState>(db_->db(), rows::Ticket(pos.substr(8))));
     if (!s.has_value() || !CanSee(c, *s)) return true;
