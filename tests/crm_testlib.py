@@ -3,16 +3,19 @@
 Independent of our C++ code: protos are compiled with protoc --python_out, tokens are minted
 with hmac + hashlib, calls go through Debian's python3-grpcio.
 """
+import atexit
 import base64
 import hashlib
 import hmac
 import importlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -33,6 +36,19 @@ def check(name, fn):
 def summary():
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 1 if RESULTS["failed"] or RESULTS["passed"] == 0 else 0
+
+
+def work_dir(prefix):
+    """A fresh directory for one run: removed at exit if every check passed, kept and named if not."""
+    path = tempfile.mkdtemp(prefix=prefix)
+
+    def clean_up():
+        if RESULTS["failed"] == 0 and RESULTS["passed"] > 0:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            print(f"(work directory kept in {path})", flush=True)
+    atexit.register(clean_up)
+    return path
 
 
 def free_port():

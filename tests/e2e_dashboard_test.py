@@ -13,12 +13,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import Crmd, check, code_of, generate_protos, mint_token, summary, unary  # noqa: E402
+from crm_testlib import Crmd, check, code_of, generate_protos, mint_token, summary, unary, work_dir  # noqa: E402
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
 
@@ -70,7 +69,7 @@ def main():
     ap.add_argument("--google-protos", required=True)
     ap.add_argument("--artifacts", required=True, help="where the screenshot goes")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="crm-e2e-dashboard-")
+    work = work_dir("crm-e2e-dashboard-")
     os.makedirs(args.artifacts, exist_ok=True)
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     import grpc  # noqa: E402

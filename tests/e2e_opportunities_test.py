@@ -11,11 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, status_details, summary, unary, wait_healthy  # noqa: E402,E501
+from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, status_details, summary, unary, wait_healthy, work_dir  # noqa: E402,E501
 
 
 def main():
@@ -26,7 +25,7 @@ def main():
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="crm-e2e-opp-")
+    work = work_dir("crm-e2e-opp-")
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     import grpc  # noqa: E402
     svc, opp, oevs = m.svc, m.opp, m.opp_evs

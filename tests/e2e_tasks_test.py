@@ -11,11 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import Crmd, check, code_of, fields_of, generate_protos, mint_token, summary, unary  # noqa: E402
+from crm_testlib import Crmd, check, code_of, fields_of, generate_protos, mint_token, summary, unary, work_dir  # noqa: E402
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
 
@@ -28,7 +27,7 @@ def main():
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="crm-e2e-tasks-")
+    work = work_dir("crm-e2e-tasks-")
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     import grpc  # noqa: E402
     svc, opp, oevs, tk, tev = m.svc, m.opp, m.opp_evs, m.tasks, m.task_evs

@@ -13,11 +13,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import Crmd, check, code_of, fields_of, generate_protos, mint_token, summary, unary  # noqa: E402
+from crm_testlib import Crmd, check, code_of, fields_of, generate_protos, mint_token, summary, unary, work_dir  # noqa: E402
 
 
 # 售后维修 (examples/tickets/repair.json, the README's example): serial (pattern), description,
@@ -35,7 +34,7 @@ def main():
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="crm-e2e-tickets-")
+    work = work_dir("crm-e2e-tickets-")
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     import grpc  # noqa: E402
     svc, kt, kev = m.svc, m.tickets, m.ticket_evs

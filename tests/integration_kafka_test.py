@@ -21,11 +21,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import check, free_port, generate_protos, mint_token, summary, unary, wait_healthy  # noqa: E402
+from crm_testlib import check, free_port, generate_protos, mint_token, summary, unary, wait_healthy, work_dir  # noqa: E402
 
 TOPICS = ["crm.customers.events.v1", "crm.opportunities.events.v1", "crm.tasks.events.v1", "crm.tickets.events.v1"]
 
@@ -42,7 +41,7 @@ def main():
     ap.add_argument("--schemas", required=True)
     args = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="crm-integration-")
+    work = work_dir("crm-integration-")
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     from jsonschema import Draft202012Validator, FormatChecker  # noqa: E402
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402

@@ -22,11 +22,10 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, summary, unary, wait_healthy  # noqa: E402,E501
+from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, summary, unary, wait_healthy, work_dir  # noqa: E402,E501
 
 
 def main():
@@ -42,7 +41,7 @@ def main():
     ap.add_argument("--google-protos", required=True)
     args = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="crm-multiprocess-sales-")
+    work = work_dir("crm-multiprocess-sales-")
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     import grpc  # noqa: E402
     from kafka import KafkaConsumer, TopicPartition  # noqa: E402

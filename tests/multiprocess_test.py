@@ -17,12 +17,11 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, wait_healthy, status_details as details_of  # noqa: E402,E501
+from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, wait_healthy, status_details as details_of, work_dir  # noqa: E402,E501
 
 
 def main():
@@ -34,7 +33,7 @@ def main():
     ap.add_argument("--google-protos", required=True)
     args = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="crm-multiprocess-")
+    work = work_dir("crm-multiprocess-")
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     import grpc  # noqa: E402
     from kafka import KafkaConsumer, TopicPartition  # noqa: E402

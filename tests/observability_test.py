@@ -12,14 +12,13 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import Crmd, check, free_port, generate_protos, mint_token, summary, unary  # noqa: E402
+from crm_testlib import Crmd, check, free_port, generate_protos, mint_token, summary, unary, work_dir  # noqa: E402
 
 DASHBOARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "grafana", "crm-backbone.json")
 
@@ -31,7 +30,7 @@ def main():
     ap.add_argument("--proto-root", required=True)
     ap.add_argument("--google-protos", required=True)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="crm-observability-")
+    work = work_dir("crm-observability-")
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     import grpc  # noqa: E402
 
