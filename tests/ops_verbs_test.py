@@ -8,20 +8,20 @@ Run with /usr/bin/python3. Prints "N passed, N failed" and exits non-zero on fai
 """
 import json
 import os
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import Crmd, check, crmd_test_args, generate_protos, summary  # noqa: E402
+from crm_testlib import Crmd, check, crmd_test_args, generate_protos, summary, work_dir  # noqa: E402
 
 
 def main():
     args = crmd_test_args()
 
-    work = tempfile.mkdtemp(prefix="crm-ops-")
-    m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
+    work = work_dir("crm-ops-")
+    generate_protos(work, args.protoc, args.proto_root, args.google_protos)  # wait_healthy needs the health stubs
     key = "o" * 48
     data = os.path.join(work, "data")
     crmd = Crmd(args.crmd, data, key, os.path.join(work, "crmd.log"))
@@ -52,17 +52,25 @@ def main():
             assert "no topic crm.nothing.v1" in r.stderr, r.stderr
 
         def tail_follows_new_records():
+            scratch = os.path.join(work, "tail-tmp")
+            os.makedirs(scratch)
             p = subprocess.Popen([args.crmctl, "-o", "json", "tail", "crm.customers.events.v1", "--data-dir", data,
-                                  "-n", "0", "--follow"], env=env, stdout=subprocess.PIPE, text=True)
+                                  "-n", "0", "--follow"], env=dict(env, TMPDIR=scratch), stdout=subprocess.PIPE,
+                                 text=True)
             try:
                 time.sleep(0.5)
                 ctl("customers", "create", "--display-name", "跟随测试公司", "--phone", "13800000009")
                 line = p.stdout.readline()
                 e = json.loads(line)
                 assert e["data"]["profile"]["display_name"] == "跟随测试公司", e
+                # Interrupted, it stops cleanly and removes its follower's scratch folder.
+                p.send_signal(signal.SIGTERM)
+                assert p.wait(timeout=10) == 0, p.returncode
+                assert os.listdir(scratch) == [], os.listdir(scratch)
             finally:
-                p.kill()
-                p.wait()
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
 
         def destructive_verbs_need_yes_and_dry_run_shows_the_request():
             cust = json.loads(ctl("-o", "json", "customers", "create", "--display-name", "联系人测试公司",

@@ -1,5 +1,6 @@
 #include "tools/crmctl_ops.h"
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -45,18 +46,33 @@ std::vector<std::pair<std::string, projection::ProjectionSpec>> ServiceSpecs() {
           {"analytics", analytics::AnalyticsEngine::Spec({.clock = SystemClock::Get()})}};
 }
 
-// A folder removed when it goes out of scope.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "crmctl-XXXXXX").string();
-    if (mkdtemp(t.data()) != nullptr) path = t;
-  }
+// A scratch folder made on first use and removed when it goes out of scope, so only verbs
+// that open a read-only follower make one.
+class TempDir {
+ public:
+  TempDir() = default;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
     std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
+    if (!path_.empty()) fs::remove_all(path_, ec);
   }
+  const fs::path& path() {
+    if (path_.empty()) {
+      std::string t = (fs::temp_directory_path() / "crmctl-XXXXXX").string();
+      if (mkdtemp(t.data()) != nullptr) path_ = t;
+    }
+    return path_;
+  }
+
+ private:
+  fs::path path_;
 };
+
+// Set by SIGINT or SIGTERM while `tail --follow` runs, so it stops between polls and the
+// scratch folder is removed.
+volatile std::sig_atomic_t g_stop_follow = 0;
+extern "C" void StopFollow(int) { g_stop_follow = 1; }
 
 }  // namespace
 
@@ -87,7 +103,7 @@ struct OpsCommands::Flags {
     if (!fs::exists(fs::path(data_dir) / "log")) {
       return absl::NotFoundError(absl::StrCat("no log at ", data_dir, "/log (give --data-dir or --bootstrap-servers)"));
     }
-    return eventlog::OpenEmbeddedLog({.path = data_dir + "/log", .follower_dir = (scratch.path / "log").string()});
+    return eventlog::OpenEmbeddedLog({.path = data_dir + "/log", .follower_dir = (scratch.path() / "log").string()});
   }
   void AddSource(CLI::App* cmd, const std::string& data_help) {
     cmd->add_option("--data-dir", data_dir, data_help)->capture_default_str();
@@ -192,13 +208,16 @@ int Tail(OpsCommands::Flags& f, eventlog::Log& log, bool as_json) {
   }
   absl::StatusOr<std::unique_ptr<eventlog::Subscription>> sub = log.Subscribe(f.topic, from);
   if (!sub.ok()) return Fail(std::string(sub.status().message()));
-  for (;;) {  // until interrupted
+  std::signal(SIGINT, StopFollow);
+  std::signal(SIGTERM, StopFollow);
+  while (g_stop_follow == 0) {
     absl::StatusOr<std::vector<eventlog::Record>> recs = (*sub)->Poll(256, absl::Milliseconds(500));
     if (!recs.ok()) return Fail(std::string(recs.status().message()));
     for (const eventlog::Record& r : *recs) PrintRecord(r, as_json);
     std::cout.flush();
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0) return Fail("cannot write to stdout");
   }
+  return 0;
 }
 
 int Lag(OpsCommands::Flags& f, eventlog::Log& log, bool as_json) {
@@ -207,7 +226,7 @@ int Lag(OpsCommands::Flags& f, eventlog::Log& log, bool as_json) {
     const fs::path dir = fs::path(f.data_dir) / service;
     if (!fs::exists(dir / "CURRENT")) continue;
     auto db = projection::ProjectionDb::Open(
-        {.path = dir.string(), .follower_dir = (f.scratch.path / ("p-" + service)).string()});
+        {.path = dir.string(), .follower_dir = (f.scratch.path() / ("p-" + service)).string()});
     if (!db.ok()) return Fail(absl::StrCat(service, ": ", db.status().message()));
     for (const projection::Source& s : spec.sources) {
       absl::StatusOr<std::vector<int64_t>> ends = log.EndOffsets(s.topic);
@@ -339,7 +358,7 @@ int Verify(OpsCommands::Flags& f, eventlog::Log& log, bool as_json) {
   for (const std::string& topic : kServiceTopics) report["topics"].push_back(VerifyChains(log, topic, &problems));
   if (f.projections) {
     if (!f.bootstrap.empty()) return Fail("--projections compares crmd's projections: give --data-dir, not Kafka");
-    report["projections"] = VerifyProjections(f.data_dir, f.scratch.path.string(), &problems);
+    report["projections"] = VerifyProjections(f.data_dir, f.scratch.path().string(), &problems);
   }
   report["problems"] = problems;
   if (as_json) {
@@ -372,7 +391,7 @@ int Verify(OpsCommands::Flags& f, eventlog::Log& log, bool as_json) {
 int OpsCommands::Run(bool json_output) {
   Flags& f = *f_;
   if (f.rebuild->parsed()) return Rebuild(f.data_dir);
-  if (f.scratch.path.empty()) return Fail("cannot create a temporary folder");
+  if (f.scratch.path().empty()) return Fail("cannot create a temporary folder");
   // verify --projections also opens crmd's log as its owner, beside this follower.
   absl::StatusOr<std::unique_ptr<eventlog::Log>> log = f.OpenLog();
   if (!log.ok()) return Fail(std::string(log.status().message()));
