@@ -194,9 +194,9 @@ absl::Status AddListCount(projection::ProjectionDb& db, projection::Batch& b, ab
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> SumListCounts(rocksdb::DB* db, const rocksdb::ReadOptions& ro, absl::string_view prefix,
-                                      absl::FunctionRef<bool(const ListEntry&)> admit) {
-  int64_t total = 0;
+absl::StatusOr<ListCounts> SumListCounts(rocksdb::DB* db, const rocksdb::ReadOptions& ro, absl::string_view prefix,
+                                         absl::FunctionRef<bool(const ListEntry&)> admit) {
+  ListCounts sums;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
   const rocksdb::Slice start(prefix.data(), prefix.size());
   for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
@@ -207,10 +207,11 @@ absl::StatusOr<int64_t> SumListCounts(rocksdb::DB* db, const rocksdb::ReadOption
         !absl::SimpleAtoi(absl::string_view(it->value().data(), it->value().size()), &n)) {
       return absl::DataLossError("undecodable count row");
     }
-    if (admit(e)) total += n;
+    sums.all += n;
+    if (admit(e)) sums.admitted += n;
   }
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read counts"));
-  return total;
+  return sums;
 }
 
 std::string ListEntry::Encode() const {
@@ -298,8 +299,9 @@ absl::StatusOr<WalkEnd> WalkCustomers(
     // One owner's customers (the pool's owner is ""). Reading and sorting them costs about
     // ten index rows each; walking the index, the rows until `wanted` of theirs come by.
     const std::string owner = f.in_pool == 1 ? "" : f.owner_id;
-    CRM_ASSIGN_OR_RETURN(int64_t n, SumListCounts(db, ro, kCountPrefix, [&](const ListEntry& e) { return e.owner == owner; }));
-    CRM_ASSIGN_OR_RETURN(int64_t total, SumListCounts(db, ro, kCountPrefix, [](const ListEntry&) { return true; }));
+    CRM_ASSIGN_OR_RETURN(ListCounts counts,
+                         SumListCounts(db, ro, kCountPrefix, [&](const ListEntry& e) { return e.owner == owner; }));
+    const int64_t n = counts.admitted, total = counts.all;
     const double walk_rows = wanted >= n ? static_cast<double>(total)
                                          : static_cast<double>(wanted + 1) * static_cast<double>(total) / n;
     if (n <= kNarrowLimit && 10.0 * static_cast<double>(n) <= walk_rows) {
@@ -326,8 +328,9 @@ absl::StatusOr<WalkEnd> WalkCustomers(
 absl::StatusOr<absl::optional<int64_t>> CountCustomers(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                        const Caller& caller, const ListQuery& q) {
   if (!q.filter.EntryTermsOnly()) return absl::optional<int64_t>();
-  CRM_ASSIGN_OR_RETURN(int64_t n, SumListCounts(db, ro, kCountPrefix, [&](const ListEntry& e) { return Admits(caller, q, e); }));
-  return absl::optional<int64_t>(n);
+  CRM_ASSIGN_OR_RETURN(ListCounts counts,
+                       SumListCounts(db, ro, kCountPrefix, [&](const ListEntry& e) { return Admits(caller, q, e); }));
+  return absl::optional<int64_t>(counts.admitted);
 }
 
 }  // namespace crm::customers

@@ -48,9 +48,13 @@ struct ListEntry {
 // Count rows under `prefix` keyed by ListEntry: customers' kn/, leads' ln/.
 absl::Status AddListCount(projection::ProjectionDb& db, projection::Batch& batch, absl::string_view prefix,
                           const ListEntry& e, int64_t delta);
-// The sum of the count rows under `prefix` whose entry `admit` accepts.
-absl::StatusOr<int64_t> SumListCounts(rocksdb::DB* db, const rocksdb::ReadOptions& ro, absl::string_view prefix,
-                                      absl::FunctionRef<bool(const ListEntry&)> admit);
+// The count rows under `prefix`, summed in one pass: those whose entry `admit` accepts, and all.
+struct ListCounts {
+  int64_t admitted = 0;
+  int64_t all = 0;
+};
+absl::StatusOr<ListCounts> SumListCounts(rocksdb::DB* db, const rocksdb::ReadOptions& ro, absl::string_view prefix,
+                                         absl::FunctionRef<bool(const ListEntry&)> admit);
 
 // A conjunction of `field = "value"` and `tags:"value"` terms (a subset of AIP-160).
 struct CustomerFilter {

@@ -368,7 +368,8 @@ absl::StatusOr<v1::ListLeadsResponse> CustomerEngine::ListLeads(const Caller& ca
   auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
   absl::optional<int64_t> counted;
   if (status < 0 && channel < 0) {
-    CRM_ASSIGN_OR_RETURN(counted, SumListCounts(db_->db(), ro, kLeadCountPrefix, admit));
+    CRM_ASSIGN_OR_RETURN(ListCounts counts, SumListCounts(db_->db(), ro, kLeadCountPrefix, admit));
+    counted = counts.admitted;
   }
   // Newest first: the l/<id> rows backwards from the token's id.
   Page page(page_size, counted, after);
