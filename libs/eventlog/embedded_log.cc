@@ -79,6 +79,7 @@ class EmbeddedLog final : public Log {
       stopping_ = true;
     }
     if (committer_.joinable()) committer_.join();
+    if (!read_only()) FlushBeforeClose(db_.get());
   }
 
   absl::Status Load() {

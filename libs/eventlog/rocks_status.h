@@ -30,6 +30,12 @@ void SetRocksLogSink(void (*sink)(absl::string_view line));
 absl::Status WriteResuming(rocksdb::DB& db, const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
                            bool* needs_resume, absl::string_view what);
 
+// Writes the memtables of a store opened by OpenRocks (not a follower) to table files before
+// it closes, so that the next open has no WAL to replay: after a clean stop crmd serves again
+// without reading its recent writes back in. A failure (a full disk) is only logged by
+// RocksDB; the WAL still holds those writes and the next open replays it.
+void FlushBeforeClose(rocksdb::DB* db);
+
 // Opens the database at `path` as its owner, or, with a `follower_dir`, as a read-only
 // secondary instance beside the owner (its own files in follower_dir; TryCatchUpWithPrimary
 // moves it on). `what` names it in errors.

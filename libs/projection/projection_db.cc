@@ -90,6 +90,7 @@ ProjectionDb::~ProjectionDb() {
   }
   if (timer_.joinable()) timer_.join();
   for (Waiter& w : left) w.done(absl::CancelledError("projections are closing"));
+  if (options_.follower_dir.empty()) eventlog::FlushBeforeClose(db_.get());
 }
 
 bool ProjectionDb::ReachedLocked(const ConsistencyToken& token) const {
