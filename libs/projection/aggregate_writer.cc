@@ -150,14 +150,22 @@ absl::Status AggregateWriter::Admit() {
     }
     catching_up_ = true;
   }
-  absl::Status s = db_->CatchUp(*log_, options_.topic, apply_).status();
+  absl::StatusOr<int64_t> applied = db_->CatchUp(*log_, options_.topic, apply_);
   absl::MutexLock l(&mu_);
   catching_up_ = false;
-  if (!s.ok()) {
+  if (!applied.ok()) {
+    const absl::Status& s = applied.status();
     return absl::Status(s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kUnavailable,
                         absl::StrCat("writes wait until the projections catch up with the log: ", s.message()));
   }
   behind_ = absl::OkStatus();
+  // This write was decided on the projections as they were before the catch-up: if it applied
+  // anything, the decision may be stale (a second version 1 of an aggregate whose first the
+  // catch-up just applied), so the caller decides again on the caught-up state.
+  if (*applied > 0) {
+    return absl::UnavailableError(
+        "the projections just caught up with the log; decide again on the current state and retry");
+  }
   ++in_flight_;
   return absl::OkStatus();
 }

@@ -149,12 +149,30 @@ TEST_F(AggregateWriterTest, AnEventTheProjectionsMissedBlocksWritesUntilTheyCaug
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
   EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("catch up with the log"));
   EXPECT_EQ(LogSize(), 2u) << "nothing appended while the projections are behind";
-  // Once they can, the next append catches them up, then goes ahead.
-  auto after = AppendSync({.type = "thing", .id = "b"}, 1);
-  ASSERT_TRUE(after.ok()) << after.status();
+  // Once they can, the next append catches them up, and is refused all the same: it was
+  // decided on version 1 of "a", and would write a second version 2.
+  auto stale = AppendSync({.type = "thing", .id = "a", .version = 1}, 1);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kUnavailable) << stale.status();
   EXPECT_EQ(Head("a"), "2");
-  EXPECT_EQ(Head("b"), "1");
+  EXPECT_EQ(LogSize(), 2u) << "the stale decision was not appended";
+  // Decided again on the caught-up state, it goes ahead.
+  auto after = AppendSync(Current("a"), 1);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(Head("a"), "3");
   EXPECT_EQ(LogSize(), 3u);
+  auto records = eventlog::ReadToEnd(*log_, "t", {{0, 0}, {1, 0}});
+  ASSERT_TRUE(records.ok());
+  int64_t last = 0;
+  std::string prev;
+  for (const eventlog::Record& r : *records) {
+    auto env = *eventlog::DecodeEnvelope(r.value);
+    if (env.aggregate_id() != "a") continue;
+    EXPECT_EQ(env.aggregate_version(), last + 1) << "no version twice";
+    EXPECT_TRUE(eventlog::VerifyEnvelope(env, prev).ok()) << "the chain holds";
+    last = env.aggregate_version();
+    prev = env.hash();
+  }
+  EXPECT_EQ(last, 3);
 }
 
 TEST_F(AggregateWriterTest, SerializeRunsCommandsOnOneKeyInOrder) {
