@@ -55,7 +55,7 @@ def main():
     def start():
         p = subprocess.Popen([args.crmd, "--data-dir", data, "--listen", addr, "--metrics-listen", "",
                               "--dashboard-listen", ""], env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_healthy(addr, seconds=60).close()
+        wait_healthy(addr, seconds=60, proc=p, log_path=log.name).close()
         return p
 
     journals = []

@@ -69,7 +69,8 @@ def main():
             [getattr(args, service), "--bootstrap-servers", bootstrap, "--data-dir", os.path.join(work, service),
              "--listen", addr[service], "--metrics-listen", ""],
             env=env, stdout=open(os.path.join(work, f"{service}.log"), "a"), stderr=subprocess.STDOUT)
-        wait_healthy(addr[service], seconds=120).close()
+        wait_healthy(addr[service], seconds=120, proc=procs[service],
+                     log_path=os.path.join(work, f"{service}.log")).close()
 
     targets = ["--target", addr["customers"], "--opportunities-target", addr["opportunities"],
                "--tasks-target", addr["tasks"], "--tickets-target", addr["tickets"], "--token", token]

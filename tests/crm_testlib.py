@@ -111,12 +111,22 @@ def generate_protos(work, protoc, proto_root, google_protos):
     return Modules
 
 
-def wait_healthy(addr, seconds=30):
+def wait_healthy(addr, seconds=30, proc=None, log_path=None):
     """A channel to `addr` once grpc.health.v1 says SERVING. Needs no generated protos: the
-    request is empty and SERVING is field 1 = 1."""
+    request is empty and SERVING is field 1 = 1. With `proc` (the server's Popen), stops as
+    soon as the server exits and says how, with the end of `log_path` when given."""
     import grpc
+
+    def log_tail():
+        if log_path is None or not os.path.exists(log_path):
+            return ""
+        with open(log_path, errors="replace") as f:
+            return "\n--- end of " + log_path + " ---\n" + "".join(f.readlines()[-15:])
+
     deadline = time.time() + seconds
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{addr}: the server exited with {proc.returncode} before it served{log_tail()}")
         # A new channel each time: one channel's reconnect backoff would grow to seconds.
         channel = grpc.insecure_channel(addr)
         check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda _: b"",
@@ -128,7 +138,7 @@ def wait_healthy(addr, seconds=30):
             pass
         channel.close()
         time.sleep(0.05)
-    raise RuntimeError(f"{addr} did not become healthy in {seconds} s")
+    raise RuntimeError(f"{addr} did not become healthy in {seconds} s{log_tail()}")
 
 
 def crmd_bench_parser(doc, crmd=True):
@@ -198,7 +208,7 @@ class Crmd:
                                    "--dashboard-listen", f"127.0.0.1:{self.dashboard_port}", "--scheduler-interval", "1"],
                                   env=dict(os.environ, CRM_SIGNING_KEY=self.key),
                                   stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
-        self.channel = wait_healthy(self.addr)
+        self.channel = wait_healthy(self.addr, proc=self.p, log_path=self.log_path)
 
     def stop(self, sig=signal.SIGTERM):
         self.p.send_signal(sig)

@@ -70,7 +70,7 @@ def main():
         crmd = subprocess.Popen([args.crmd, "--data-dir", data, "--listen", addr, "--metrics-listen", "",
                                  "--dashboard-listen", ""], env=env,
                                 stdout=open(os.path.join(work, "crmd.log"), "w"), stderr=subprocess.STDOUT)
-        wait_healthy(addr, seconds=60).close()
+        wait_healthy(addr, seconds=60, proc=crmd, log_path=os.path.join(work, "crmd.log")).close()
         ok, errors, first = day(0, 2)
         assert ok > 0 and errors == 0, (ok, errors, first)
         print(f"before: {ok} calls, 0 errors")

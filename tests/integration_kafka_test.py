@@ -61,7 +61,8 @@ def main():
             [binary, "--bootstrap-servers", bootstrap, "--data-dir", os.path.join(work, service),
              "--listen", f"127.0.0.1:{ports[service]}", "--metrics-listen", "", *extra],
             env=env, stdout=open(os.path.join(work, f"{service}.log"), "a"), stderr=subprocess.STDOUT)
-        channels[service] = wait_healthy(f"127.0.0.1:{ports[service]}", seconds=60)
+        channels[service] = wait_healthy(f"127.0.0.1:{ports[service]}", seconds=60, proc=procs[service],
+                                         log_path=os.path.join(work, f"{service}.log"))
 
     def start_integration():
         start("integration", args.integration, ["--customers-addr", f"127.0.0.1:{ports['customers']}",

@@ -60,7 +60,7 @@ def main():
         procs.append(customers)
 
         addr = f"127.0.0.1:{port}"
-        channel = wait_healthy(addr)
+        channel = wait_healthy(addr, proc=customers, log_path=os.path.join(work, "customers.log"))
 
         def rpc(method, req_cls, resp_cls):
             return channel.unary_unary(f"/crm.customers.v1.CustomerService/{method}",

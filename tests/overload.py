@@ -52,7 +52,7 @@ def main():
                             env=env, stdout=open(os.path.join(work, "crmd.log"), "a"), stderr=subprocess.STDOUT)
     failed = True
     try:
-        wait_healthy(addr, seconds=60).close()
+        wait_healthy(addr, seconds=60, proc=crmd, log_path=os.path.join(work, "crmd.log")).close()
         r = subprocess.run(client_cpu + [args.bench, "--workload", "overload", "--target", addr, "--token", token,
                                          "--clients", str(args.clients), "--overload", str(args.overload),
                                          "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--json"],

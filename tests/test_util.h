@@ -1,10 +1,7 @@
 #ifndef CRM_TESTS_TEST_UTIL_H_
 #define CRM_TESTS_TEST_UTIL_H_
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,23 +54,6 @@ class Process {
  private:
   pid_t pid_ = -1;
 };
-
-// A TCP port that was free a moment ago.
-inline int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 // Waits until the gRPC health service at `addr` answers SERVING.
 inline bool WaitServing(const std::string& addr, absl::Duration timeout) {
