@@ -85,7 +85,10 @@ std::string FormatAmount(int64_t minor, int digits) {
   std::string s = std::to_string(mag);
   if (digits > 0) {
     if (s.size() <= static_cast<size_t>(digits)) s.insert(0, digits - s.size() + 1, '0');
-    s.insert(s.size() - digits, ".");
+    // StrCat rather than insert(): GCC 12 warns (-Wrestrict, a false positive) about insert.
+    const absl::string_view all(s);
+    const size_t point = all.size() - static_cast<size_t>(digits);
+    s = absl::StrCat(all.substr(0, point), ".", all.substr(point));
   }
   return negative ? "-" + s : s;
 }
