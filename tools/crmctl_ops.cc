@@ -391,7 +391,9 @@ int Verify(OpsCommands::Flags& f, eventlog::Log& log, bool as_json) {
 int OpsCommands::Run(bool json_output) {
   Flags& f = *f_;
   if (f.rebuild->parsed()) return Rebuild(f.data_dir);
-  if (f.scratch.path().empty()) return Fail("cannot create a temporary folder");
+  // Followers of crmd's stores need a scratch folder; reading Kafka alone does not.
+  const bool needs_scratch = f.bootstrap.empty() || f.lag->parsed() || f.projections;
+  if (needs_scratch && f.scratch.path().empty()) return Fail("cannot create a temporary folder");
   // verify --projections also opens crmd's log as its owner, beside this follower.
   absl::StatusOr<std::unique_ptr<eventlog::Log>> log = f.OpenLog();
   if (!log.ok()) return Fail(std::string(log.status().message()));
