@@ -22,7 +22,10 @@ class ProjectionDbTest : public ::testing::Test {
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
     ASSERT_TRUE(log_->CreateTopic("t", 2).ok());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    log_.reset();  // closes (and flushes) the log before its folder goes
+    std::filesystem::remove_all(dir_);
+  }
 
   std::unique_ptr<ProjectionDb> OpenDb() { return *ProjectionDb::Open({.path = dir_ + "/proj"}); }
 
