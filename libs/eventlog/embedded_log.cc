@@ -3,6 +3,7 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -21,7 +22,13 @@ namespace {
 
 // Key layout: 'm' topic           -> partition count (decimal)
 //             'r' topic '\0' be32(partition) be64(offset) -> StoredRecord
+//             's' topic '\0' stream -> be64(version): where each event stream stands, kept
+//                                   by conditional appends (Writer::AppendExpecting)
 std::string MetaKey(absl::string_view topic) { return absl::StrCat("m", topic); }
+
+std::string StreamKey(absl::string_view topic, absl::string_view stream) {
+  return absl::StrCat("s", topic, absl::string_view("\0", 1), stream);
+}
 
 std::string RecordPrefix(absl::string_view topic, int32_t partition) {
   std::string k = absl::StrCat("r", topic, absl::string_view("\0", 1));
@@ -45,6 +52,7 @@ struct PendingAppend {
   std::string key;
   std::vector<Message> messages;
   AppendCallback done;
+  std::optional<StreamVersion> expect;
 };
 
 struct TopicState {
@@ -59,6 +67,8 @@ class EmbeddedWriter final : public Writer {
   EmbeddedWriter(EmbeddedLog* log, std::string topic) : log_(log), topic_(std::move(topic)) {}
   ~EmbeddedWriter() override;
   void Append(std::string key, std::vector<Message> messages, AppendCallback done) override;
+  void AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion expect,
+                       AppendCallback done) override;
   const std::string& topic() const override { return topic_; }
 
  private:
@@ -252,8 +262,11 @@ class EmbeddedLog final : public Log {
       std::vector<std::pair<int32_t, int64_t>> placed;  // partition, first offset
       rocksdb::WriteBatch batch;
       std::map<std::string, std::vector<int64_t>> new_next;
+      std::map<std::string, int64_t> stream_at;  // versions this group moves, by StreamKey
       std::vector<std::pair<PendingAppend, absl::Status>> rejected;
       const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+      std::deque<PendingAppend> taken;
+      std::map<std::string, TopicState> state;  // the taken appends' topics as they stand
       {
         absl::MutexLock l(&mu_);
         auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -262,7 +275,7 @@ class EmbeddedLog final : public Log {
         mu_.Await(absl::Condition(&ready));
         if (queue_.empty() && stopping_) return;
         size_t bytes = 0;
-        while (!queue_.empty() && (group.empty() || bytes < options_.max_group_bytes)) {
+        while (!queue_.empty() && (taken.empty() || bytes < options_.max_group_bytes)) {
           PendingAppend a = std::move(queue_.front());
           queue_.pop_front();
           auto t = topics_.find(a.topic);
@@ -270,25 +283,38 @@ class EmbeddedLog final : public Log {
             rejected.emplace_back(std::move(a), absl::NotFoundError("topic vanished"));
             continue;
           }
-          auto [nx, inserted] = new_next.try_emplace(a.topic, t->second.next);
-          const int32_t p = PartitionForKey(a.key, t->second.partitions);
-          placed.emplace_back(p, nx->second[p]);
-          for (const Message& m : a.messages) {
-            crm::eventlog::v1::StoredRecord rec;
-            rec.set_key(a.key);
-            rec.set_value(m.value);
-            rec.set_timestamp_ms(now_ms);
-            for (const Header& h : m.headers) {
-              auto* hh = rec.add_headers();
-              hh->set_key(h.key);
-              hh->set_value(h.value);
-            }
-            std::string v = rec.SerializeAsString();
-            bytes += v.size();
-            batch.Put(RecordKey(a.topic, p, nx->second[p]++), v);
-          }
-          group.push_back(std::move(a));
+          state.try_emplace(a.topic, t->second);
+          for (const Message& m : a.messages) bytes += m.value.size();
+          taken.push_back(std::move(a));
         }
+      }
+      // Checks and encoding run outside the lock: appenders and subscribers keep going. Only
+      // this thread moves a topic's offsets, so the snapshot stays right until the commit.
+      for (PendingAppend& a : taken) {
+        if (a.expect.has_value()) {
+          absl::Status s = CheckStream(a, stream_at, batch);
+          if (!s.ok()) {
+            rejected.emplace_back(std::move(a), std::move(s));
+            continue;
+          }
+        }
+        const TopicState& t = state.at(a.topic);
+        auto [nx, inserted] = new_next.try_emplace(a.topic, t.next);
+        const int32_t p = PartitionForKey(a.key, t.partitions);
+        placed.emplace_back(p, nx->second[p]);
+        for (const Message& m : a.messages) {
+          crm::eventlog::v1::StoredRecord rec;
+          rec.set_key(a.key);
+          rec.set_value(m.value);
+          rec.set_timestamp_ms(now_ms);
+          for (const Header& h : m.headers) {
+            auto* hh = rec.add_headers();
+            hh->set_key(h.key);
+            hh->set_value(h.value);
+          }
+          batch.Put(RecordKey(a.topic, p, nx->second[p]++), rec.SerializeAsString());
+        }
+        group.push_back(std::move(a));
       }
       for (auto& [a, s] : rejected) a.done(s);
       if (group.empty()) continue;
@@ -316,6 +342,44 @@ class EmbeddedLog final : public Log {
     }
   }
 
+  // Whether `a` may append to its stream: the version it expects is where the stream stands
+  // (after the appends earlier in this group). If so, the stream's new version joins `batch`.
+  // A stream with no version kept yet (appended to only without a condition, by tools or by a
+  // binary from before versions were kept) takes the first conditional append as it comes.
+  absl::Status CheckStream(const PendingAppend& a, std::map<std::string, int64_t>& stream_at,
+                           rocksdb::WriteBatch& batch) {
+    const StreamVersion& e = *a.expect;
+    const std::string key = StreamKey(a.topic, e.stream);
+    auto it = stream_at.find(key);
+    std::optional<int64_t> at;
+    if (it != stream_at.end()) {
+      at = it->second;
+    } else {
+      std::string v;
+      rocksdb::Status st = db_->Get(rocksdb::ReadOptions(), key, &v);
+      if (st.ok() && v.size() == 8) {
+        at = static_cast<int64_t>(absl::big_endian::Load64(v.data()));
+      } else if (!st.IsNotFound()) {
+        return st.ok() ? absl::DataLossError(absl::StrCat("stream ", e.stream, ": malformed version row"))
+                       : FromRocks(st, "read a stream's version");
+      }
+    }
+    if (at.has_value() && *at > e.version) {
+      return absl::AbortedError(absl::StrCat("stream ", e.stream, " is at version ", *at, ", not ", e.version,
+                                             ": the append was decided on stale state; nothing was written"));
+    }
+    if (at.has_value() && *at < e.version) {
+      return absl::DataLossError(absl::StrCat("stream ", e.stream, " is at version ", *at, ": an append from version ",
+                                              e.version, " would leave a gap; nothing was written"));
+    }
+    const int64_t next = e.version + static_cast<int64_t>(a.messages.size());
+    stream_at[key] = next;
+    char buf[8];
+    absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
+    batch.Put(key, rocksdb::Slice(buf, 8));
+    return absl::OkStatus();
+  }
+
   const EmbeddedLogOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   absl::Mutex mu_;
@@ -332,7 +396,12 @@ EmbeddedWriter::~EmbeddedWriter() { log_->ReleaseWriter(topic_); }
 
 void EmbeddedWriter::Append(std::string key, std::vector<Message> messages,
                             AppendCallback done) {
-  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done)});
+  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done), std::nullopt});
+}
+
+void EmbeddedWriter::AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion expect,
+                                     AppendCallback done) {
+  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done), std::move(expect)});
 }
 
 class EmbeddedSubscription final : public Subscription {

@@ -129,6 +129,12 @@ class KafkaWriter final : public Writer {
 
   absl::Status Start();
 
+  // Not checked here (see Writer::AppendExpecting): a Kafka broker has no per-key condition.
+  void AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion,
+                       AppendCallback done) override {
+    Append(std::move(key), std::move(messages), std::move(done));
+  }
+
   void Append(std::string key, std::vector<Message> messages, AppendCallback done) override {
     if (messages.empty()) {
       done(absl::InvalidArgumentError("empty append"));

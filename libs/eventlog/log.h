@@ -53,6 +53,15 @@ struct Appended {
 
 using AppendCallback = absl::AnyInvocable<void(absl::StatusOr<Appended>)>;
 
+// The condition of an append to an event stream (one aggregate's events, e.g.
+// "customer/<id>"): the stream stands at `version` (0: no event yet) and the append's messages
+// become versions version + 1, version + 2, ... The log's own check that no two events of a
+// stream get the same version, like a unique (aggregate, version) key in a database.
+struct StreamVersion {
+  std::string stream;
+  int64_t version = 0;
+};
+
 // The single writer of one topic (DESIGN §2). Obtained from Log::OpenWriter.
 // Thread-safe: Append may be called from any thread.
 class Writer {
@@ -65,6 +74,14 @@ class Writer {
   // newer one, INVALID_ARGUMENT for an empty append. `done` runs on the writer's own thread,
   // in log order per partition, and must not block for long: it delays every later append.
   virtual void Append(std::string key, std::vector<Message> messages, AppendCallback done) = 0;
+
+  // Append under a condition: nothing is written when `expect.stream` does not stand at
+  // `expect.version`, and the answer is ABORTED when the stream is past it (a writer that
+  // decided on stale state) or DATA_LOSS when it is short of it (a gap). The embedded log checks
+  // it in the same commit as the write; on Kafka the broker cannot, and the topic's single
+  // fenced writer deciding on caught-up projections is the guard, so it appends as Append.
+  virtual void AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion expect,
+                               AppendCallback done) = 0;
 
   // Blocking form of Append.
   absl::StatusOr<Appended> AppendSync(std::string key, std::vector<Message> messages);

@@ -5,6 +5,7 @@
 #include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -321,6 +322,90 @@ TEST(EmbeddedLogTest, AFollowerReadsBesideTheOwner) {
   follower->reset();
   w->reset();
   owner->reset();
+  std::filesystem::remove_all(dir);
+}
+
+// A conditional append of `messages` events under key "k", waited for.
+absl::Status AppendAt(Writer& w, const std::string& stream, int64_t version, int messages) {
+  absl::Notification n;
+  absl::Status out;
+  std::vector<Message> m(messages, Message{.value = "e"});
+  w.AppendExpecting("k", std::move(m), {stream, version}, [&](absl::StatusOr<Appended> r) {
+    out = r.status();
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
+// The log's own guard against two events with one version (a write decided on stale state):
+// a stale append is refused with nothing written, in a group commit as across reopens.
+TEST(EmbeddedLogTest, AppendExpectingRefusesAStaleStreamVersion) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/streams-", getpid());
+  std::filesystem::remove_all(dir);
+  auto log = OpenEmbeddedLog({.path = dir});
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->CreateTopic("t", 2).ok());
+  auto w = (*log)->OpenWriter("t");
+  ASSERT_TRUE(w.ok());
+  auto append = [&](const std::string& stream, int64_t version, int messages) {
+    return AppendAt(**w, stream, version, messages);
+  };
+  const int32_t p = PartitionForKey("k", 2);
+  EXPECT_TRUE(append("customer/k", 0, 2).ok());
+  EXPECT_EQ(append("customer/k", 0, 1).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(append("customer/k", 1, 1).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(append("customer/k", 5, 1).code(), absl::StatusCode::kDataLoss) << "a gap";
+  EXPECT_EQ((*(*log)->EndOffsets("t"))[p], 2) << "a refused append wrote nothing";
+  EXPECT_TRUE(append("customer/k", 2, 1).ok());
+  EXPECT_TRUE(append("lead/k", 0, 1).ok()) << "streams are independent, whatever their key";
+
+  // Two appends decided on the same version, queued together: exactly one lands.
+  absl::Notification both;
+  std::atomic<int> ok{0}, aborted{0}, answered{0};
+  for (int i = 0; i < 2; ++i) {
+    (*w)->AppendExpecting("k", {{.value = "race"}}, {"customer/race", 0}, [&](absl::StatusOr<Appended> r) {
+      if (r.ok()) ++ok;
+      if (absl::IsAborted(r.status())) ++aborted;
+      if (++answered == 2) both.Notify();
+    });
+  }
+  both.WaitForNotification();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(aborted.load(), 1);
+
+  w->reset();
+  log->reset();
+  log = OpenEmbeddedLog({.path = dir});
+  ASSERT_TRUE(log.ok());
+  w = (*log)->OpenWriter("t");
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(append("customer/k", 0, 1).code(), absl::StatusCode::kAborted) << "versions are kept across reopens";
+  EXPECT_TRUE(append("customer/k", 3, 1).ok());
+  w->reset();
+  log->reset();
+  std::filesystem::remove_all(dir);
+}
+
+// A stream appended to without a condition (by a tool, or by a binary from before versions
+// were kept) has no version in the log: its first conditional append is taken as it comes,
+// and checked from then on.
+TEST(EmbeddedLogTest, AStreamWithoutAKeptVersionIsCheckedFromItsFirstConditionalAppend) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/streams-plain-", getpid());
+  std::filesystem::remove_all(dir);
+  auto log = OpenEmbeddedLog({.path = dir});
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->CreateTopic("t", 1).ok());
+  auto w = (*log)->OpenWriter("t");
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->AppendSync("k", {{.value = "v1"}, {.value = "v2"}}).ok());
+  auto append = [&](int64_t version) { return AppendAt(**w, "customer/k", version, 1); };
+  EXPECT_TRUE(append(2).ok());
+  EXPECT_EQ(append(2).code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(append(3).ok());
+  EXPECT_EQ((*(*log)->EndOffsets("t"))[0], 4);
+  w->reset();
+  log->reset();
   std::filesystem::remove_all(dir);
 }
 

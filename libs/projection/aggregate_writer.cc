@@ -122,7 +122,10 @@ void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,
   }
   if (absl::Status s = Admit(); !s.ok()) return done(s);
   const absl::Time started = absl::Now();
-  writer_->Append(head.id, std::move(msgs),
+  // The log refuses the append if another event took this version meanwhile (a decision on
+  // stale projections): the second line of defence after Admit().
+  eventlog::StreamVersion expect{absl::StrCat(head.type, "/", head.id), head.version};
+  writer_->AppendExpecting(head.id, std::move(msgs), std::move(expect),
                   [this, values = std::move(values), done = std::move(done),
                    started](absl::StatusOr<eventlog::Appended> appended) mutable {
                     if (options_.observe_append) options_.observe_append(absl::Now() - started);
@@ -172,6 +175,14 @@ absl::Status AggregateWriter::Admit() {
 
 absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog::Appended>& appended,
                                                    const std::vector<std::string>& values) {
+  if (absl::IsAborted(appended.status())) {
+    // The log holds events the projections have not applied: catch up before the next write,
+    // and let the caller decide again then.
+    absl::MutexLock l(&mu_);
+    if (behind_.ok()) behind_ = appended.status();
+    return absl::UnavailableError(absl::StrCat("decide again on the current state and retry: ",
+                                               appended.status().message()));
+  }
   if (!appended.ok()) return appended.status();
   {
     absl::MutexLock l(&mu_);

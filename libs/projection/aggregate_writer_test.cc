@@ -128,10 +128,25 @@ TEST_F(AggregateWriterTest, AppendsChainedVersionsAndAppliesThemBeforeAnswering)
 
 TEST_F(AggregateWriterTest, ProjectionRejectsAStaleHeadAsAGap) {
   ASSERT_TRUE(AppendSync({.type = "thing", .id = "a"}, 2).ok());
-  // A caller that appends from version 0 again produces a second version 1: the projection
-  // sees it as already applied and ignores it; a head past the end is a gap.
+  // A head past the stream's end would leave a gap in its versions: the log refuses it.
   auto gap = AppendSync({.type = "thing", .id = "a", .version = 5}, 1);
   EXPECT_EQ(gap.status().code(), absl::StatusCode::kDataLoss) << gap.status();
+  EXPECT_EQ(LogSize(), 2u) << "nothing appended";
+}
+
+// A caller that decides on a stale head would append a second version 1; the projections
+// would take it as already applied and never notice. The log refuses it, and the caller is
+// told to decide again.
+TEST_F(AggregateWriterTest, TheLogRefusesASecondVersionFromAStaleHead) {
+  ASSERT_TRUE(AppendSync({.type = "thing", .id = "a"}, 2).ok());
+  auto stale = AppendSync({.type = "thing", .id = "a"}, 1);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kUnavailable) << stale.status();
+  EXPECT_THAT(std::string(stale.status().message()), ::testing::HasSubstr("decide again"));
+  EXPECT_EQ(LogSize(), 2u) << "the stale decision was not appended";
+  EXPECT_EQ(Head("a"), "2");
+  auto after = AppendSync(Current("a"), 1);
+  EXPECT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(Head("a"), "3");
 }
 
 TEST_F(AggregateWriterTest, AnEventTheProjectionsMissedBlocksWritesUntilTheyCaughtUp) {
