@@ -77,6 +77,9 @@ class ProjectionDb {
     std::string follower_dir;
   };
 
+  // Memtable memory shared by every projection store of a process (crmd holds five).
+  static constexpr size_t kMemtableBudget = 128 << 20;
+
   static absl::StatusOr<std::unique_ptr<ProjectionDb>> Open(const Options& options);
   ~ProjectionDb();
 
