@@ -261,12 +261,12 @@ class EmbeddedLog final : public Log {
       std::deque<PendingAppend> group;
       std::vector<std::pair<int32_t, int64_t>> placed;  // partition, first offset
       rocksdb::WriteBatch batch;
-      std::map<std::string, std::vector<int64_t>> new_next;
       std::map<std::string, int64_t> stream_at;  // versions this group moves, by StreamKey
       std::vector<std::pair<PendingAppend, absl::Status>> rejected;
       const int64_t now_ms = absl::ToUnixMillis(absl::Now());
       std::deque<PendingAppend> taken;
-      std::map<std::string, TopicState> state;  // the taken appends' topics as they stand
+      // The taken appends' topics as they stand, moved on by this group's appends.
+      std::map<std::string, TopicState> state;
       {
         absl::MutexLock l(&mu_);
         auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -298,10 +298,9 @@ class EmbeddedLog final : public Log {
             continue;
           }
         }
-        const TopicState& t = state.at(a.topic);
-        auto [nx, inserted] = new_next.try_emplace(a.topic, t.next);
+        TopicState& t = state.at(a.topic);
         const int32_t p = PartitionForKey(a.key, t.partitions);
-        placed.emplace_back(p, nx->second[p]);
+        placed.emplace_back(p, t.next[p]);
         for (const Message& m : a.messages) {
           crm::eventlog::v1::StoredRecord rec;
           rec.set_key(a.key);
@@ -312,7 +311,7 @@ class EmbeddedLog final : public Log {
             hh->set_key(h.key);
             hh->set_value(h.value);
           }
-          batch.Put(RecordKey(a.topic, p, nx->second[p]++), rec.SerializeAsString());
+          batch.Put(RecordKey(a.topic, p, t.next[p]++), rec.SerializeAsString());
         }
         group.push_back(std::move(a));
       }
@@ -323,7 +322,7 @@ class EmbeddedLog final : public Log {
       const absl::Status s = WriteResuming(*db_, wo, &batch, &needs_resume_, "append");
       if (s.ok()) {
         absl::MutexLock l(&mu_);
-        for (auto& [topic, nx] : new_next) topics_[topic].next = std::move(nx);
+        for (auto& [topic, t] : state) topics_[topic].next = std::move(t.next);
         ++commit_seq_;
       }
       for (size_t i = 0; i < group.size(); ++i) {

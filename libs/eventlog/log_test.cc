@@ -348,17 +348,14 @@ TEST(EmbeddedLogTest, AppendExpectingRefusesAStaleStreamVersion) {
   ASSERT_TRUE((*log)->CreateTopic("t", 2).ok());
   auto w = (*log)->OpenWriter("t");
   ASSERT_TRUE(w.ok());
-  auto append = [&](const std::string& stream, int64_t version, int messages) {
-    return AppendAt(**w, stream, version, messages);
-  };
   const int32_t p = PartitionForKey("k", 2);
-  EXPECT_TRUE(append("customer/k", 0, 2).ok());
-  EXPECT_EQ(append("customer/k", 0, 1).code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(append("customer/k", 1, 1).code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(append("customer/k", 5, 1).code(), absl::StatusCode::kDataLoss) << "a gap";
+  EXPECT_TRUE(AppendAt(**w, "customer/k", 0, 2).ok());
+  EXPECT_EQ(AppendAt(**w, "customer/k", 0, 1).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(AppendAt(**w, "customer/k", 1, 1).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(AppendAt(**w, "customer/k", 5, 1).code(), absl::StatusCode::kDataLoss) << "a gap";
   EXPECT_EQ((*(*log)->EndOffsets("t"))[p], 2) << "a refused append wrote nothing";
-  EXPECT_TRUE(append("customer/k", 2, 1).ok());
-  EXPECT_TRUE(append("lead/k", 0, 1).ok()) << "streams are independent, whatever their key";
+  EXPECT_TRUE(AppendAt(**w, "customer/k", 2, 1).ok());
+  EXPECT_TRUE(AppendAt(**w, "lead/k", 0, 1).ok()) << "streams are independent, whatever their key";
 
   // Two appends decided on the same version, queued together: exactly one lands.
   absl::Notification both;
@@ -380,8 +377,8 @@ TEST(EmbeddedLogTest, AppendExpectingRefusesAStaleStreamVersion) {
   ASSERT_TRUE(log.ok());
   w = (*log)->OpenWriter("t");
   ASSERT_TRUE(w.ok());
-  EXPECT_EQ(append("customer/k", 0, 1).code(), absl::StatusCode::kAborted) << "versions are kept across reopens";
-  EXPECT_TRUE(append("customer/k", 3, 1).ok());
+  EXPECT_EQ(AppendAt(**w, "customer/k", 0, 1).code(), absl::StatusCode::kAborted) << "versions are kept across reopens";
+  EXPECT_TRUE(AppendAt(**w, "customer/k", 3, 1).ok());
   w->reset();
   log->reset();
   std::filesystem::remove_all(dir);
