@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "crm/eventlog/v1/stored_record.pb.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/thread_name.h"
 #include "libs/eventlog/rocks_status.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
@@ -134,6 +135,7 @@ class EmbeddedLog final : public Log {
   // A follower's loop: catch up with the owner's writes, then wake the subscribers when
   // something changed. An error is retried at the next turn.
   void FollowLoop() {
+    NameThisThread("log-follow");
     for (;;) {
       {
         absl::MutexLock l(&mu_);
@@ -257,6 +259,7 @@ class EmbeddedLog final : public Log {
 
  private:
   void CommitLoop() {
+    NameThisThread("log-commit");
     for (;;) {
       std::deque<PendingAppend> group;
       std::vector<std::pair<int32_t, int64_t>> placed;  // partition, first offset

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/thread_name.h"
 
 namespace crm::eventlog {
 namespace {
@@ -446,6 +447,7 @@ absl::Status KafkaWriter::Start() {
 }
 
 void KafkaWriter::Loop() {
+  NameThisThread("kafka-writer");
   bool recovering = false;
   std::vector<std::unique_ptr<Pending>> unresolved;
   for (;;) {

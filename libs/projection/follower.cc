@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/thread_name.h"
 
 namespace crm::projection {
 
@@ -41,6 +42,7 @@ absl::Status Follower::status() const {
 }
 
 void Follower::Run() {
+  NameThisThread(absl::StrCat("f:", options_.topic));
   for (;;) {
     absl::Status s = Follow();
     absl::MutexLock l(&mu_);
