@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -22,20 +23,37 @@ namespace crm {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 
+namespace {
 
+// The fields CopySameNamed copies from one message type to another: pairs of (from, to) with
+// the same name, type, cardinality and message or enum type. Looked up once per pair of types
+// and thread (FindFieldByName and the checks took half of CopySameNamed's time on every call).
+using FieldPairs = std::vector<std::pair<const FieldDescriptor*, const FieldDescriptor*>>;
+
+const FieldPairs& SameNamedFields(const google::protobuf::Descriptor* from, const google::protobuf::Descriptor* to) {
+  thread_local absl::flat_hash_map<std::pair<const void*, const void*>, FieldPairs> cache;
+  auto [it, inserted] = cache.try_emplace({from, to});
+  if (!inserted) return it->second;
+  for (int i = 0; i < from->field_count(); ++i) {
+    const FieldDescriptor* f = from->field(i);
+    const FieldDescriptor* t = to->FindFieldByName(f->name());
+    if (t == nullptr || t->type() != f->type() || t->is_repeated() != f->is_repeated() ||
+        t->message_type() != f->message_type() || t->enum_type() != f->enum_type()) {
+      continue;
+    }
+    it->second.emplace_back(f, t);
+  }
+  return it->second;
+}
+
+}  // namespace
 
 // Copies every field of `from` into the field of `to` with the same name and type (the API
 // messages mirror the state's names). Unset message fields are cleared.
 void CopySameNamed(const Message& from, Message* to) {
   const auto* fr = from.GetReflection();
   const auto* tr = to->GetReflection();
-  for (int i = 0; i < from.GetDescriptor()->field_count(); ++i) {
-    const FieldDescriptor* f = from.GetDescriptor()->field(i);
-    const FieldDescriptor* t = to->GetDescriptor()->FindFieldByName(f->name());
-    if (t == nullptr || t->type() != f->type() || t->is_repeated() != f->is_repeated() ||
-        t->message_type() != f->message_type() || t->enum_type() != f->enum_type()) {
-      continue;
-    }
+  for (const auto& [f, t] : SameNamedFields(from.GetDescriptor(), to->GetDescriptor())) {
     tr->ClearField(to, t);
     if (f->is_repeated()) {
       for (int j = 0; j < fr->FieldSize(from, f); ++j) {
