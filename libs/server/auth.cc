@@ -19,7 +19,22 @@ absl::StatusOr<Claims> Authenticator::AuthenticateHeader(absl::string_view heade
   if (!absl::ConsumePrefix(&token, "Bearer ") && !absl::ConsumePrefix(&token, "bearer ")) {
     return absl::UnauthenticatedError("authorization is not a Bearer token");
   }
-  return VerifyToken(key_, absl::StripAsciiWhitespace(token), clock_->Now());
+  token = absl::StripAsciiWhitespace(token);
+  const absl::Time now = clock_->Now();
+  {
+    absl::ReaderMutexLock l(&mu_);
+    auto it = verified_.find(token);
+    if (it != verified_.end() && now < it->second.exp) return it->second;
+  }
+  absl::StatusOr<Claims> claims = VerifyToken(key_, token, now);
+  absl::MutexLock l(&mu_);
+  if (!claims.ok()) {
+    verified_.erase(token);  // expired since it was remembered
+    return claims;
+  }
+  if (verified_.size() >= kMaxRemembered) verified_.clear();
+  verified_.insert_or_assign(std::string(token), *claims);
+  return claims;
 }
 
 }  // namespace crm::server

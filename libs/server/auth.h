@@ -3,7 +3,10 @@
 
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/server_context.h"
 #include "libs/common/clock.h"
 #include "libs/common/token.h"
@@ -17,13 +20,19 @@ class Authenticator {
   Authenticator(std::string key, const Clock* clock) : key_(std::move(key)), clock_(clock) {}
 
   // UNAUTHENTICATED when the header is missing, not a bearer token, or the token fails
-  // VerifyToken.
+  // VerifyToken. A token that passed is remembered, byte for byte, until it expires or the
+  // memory holds kMaxRemembered tokens: a client sends the same token on every call, and its
+  // HMAC and JSON cost about 3% of a durable create's CPU. Expiry is checked on every call.
   absl::StatusOr<Claims> Authenticate(const grpc::ServerContextBase& ctx) const;
   absl::StatusOr<Claims> AuthenticateHeader(absl::string_view authorization) const;
+
+  static constexpr size_t kMaxRemembered = 4096;
 
  private:
   const std::string key_;
   const Clock* clock_;
+  mutable absl::Mutex mu_;
+  mutable absl::flat_hash_map<std::string, Claims> verified_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace crm::server

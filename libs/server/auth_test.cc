@@ -1,5 +1,6 @@
 #include "libs/server/auth.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace crm::server {
@@ -19,6 +20,32 @@ TEST(AuthenticatorTest, AcceptsOnlyValidBearerTokens) {
   clock.Advance(absl::Minutes(6));
   EXPECT_EQ(auth.AuthenticateHeader("Bearer " + token).status().code(),
             absl::StatusCode::kUnauthenticated);
+}
+
+TEST(AuthenticatorTest, ARememberedTokenIsStillCheckedByteForByteAndForExpiry) {
+  ManualClock clock;
+  const std::string key(32, 'q');
+  Authenticator auth(key, &clock);
+  const std::string token = *MintToken(key, {"u1", "rep", "east", clock.Now() + absl::Minutes(5)});
+  ASSERT_TRUE(auth.AuthenticateHeader("Bearer " + token).ok());
+  ASSERT_TRUE(auth.AuthenticateHeader("Bearer " + token + " ").ok());  // the same token, remembered
+  // The same claims under another key, and the genuine token with its signature changed.
+  const std::string forged = *MintToken(std::string(32, 'z'), {"u1", "rep", "east", clock.Now() + absl::Minutes(5)});
+  EXPECT_EQ(auth.AuthenticateHeader("Bearer " + forged).status().code(), absl::StatusCode::kUnauthenticated);
+  std::string tampered = token;
+  char& c = tampered[tampered.size() - 10];  // inside the signature, all six bits used
+  c = c == 'A' ? 'B' : 'A';
+  EXPECT_EQ(auth.AuthenticateHeader("Bearer " + tampered).status().code(), absl::StatusCode::kUnauthenticated);
+  // More tokens than it remembers: each still verifies, and the first is checked again.
+  for (size_t i = 0; i < Authenticator::kMaxRemembered + 10; ++i) {
+    const std::string t = *MintToken(key, {absl::StrCat("u", i), "rep", "east", clock.Now() + absl::Minutes(5)});
+    auto c = auth.AuthenticateHeader("Bearer " + t);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_EQ(c->sub, absl::StrCat("u", i));
+  }
+  ASSERT_TRUE(auth.AuthenticateHeader("Bearer " + token).ok());
+  clock.Advance(absl::Minutes(5));  // exactly at expiry
+  EXPECT_EQ(auth.AuthenticateHeader("Bearer " + token).status().code(), absl::StatusCode::kUnauthenticated);
 }
 
 }  // namespace
