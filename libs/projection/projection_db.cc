@@ -4,6 +4,7 @@
 
 #include "absl/base/internal/endian.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "absl/strings/escaping.h"
@@ -81,6 +82,12 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> ProjectionDb::Open(const Options& 
   ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   ro.memtable_whole_key_filtering = true;
   ro.memtable_prefix_bloom_size_ratio = 0.05;
+  // Rows are keyed "<table tag>/..." (a/ state, h/ history, o/ owner, ...), and within a tag
+  // mostly by time-ordered ids, so one apply's rows land next to the previous apply's rows of
+  // the same tag. The memtable keeps the last insert position per two-byte tag and starts the
+  // skiplist search there (memtable inserts were about 10% of a durable create's CPU; with the
+  // hint crm-bench create at 64 clients ran 4-18% faster in four alternating pairs).
+  ro.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(2));
   CRM_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> rocks, eventlog::OpenRocks(ro, options.path, options.follower_dir,
                                                                              "projections"));
   std::unique_ptr<ProjectionDb> db(new ProjectionDb(options, std::move(rocks)));
