@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "crm/customers/v1/customers_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "libs/common/clock.h"
@@ -149,6 +150,31 @@ class CreateCaller {
   std::unique_ptr<crm::customers::v1::CustomerService::Stub> stub_;
   const std::string token_;
   std::atomic<int64_t> seq_{static_cast<int64_t>(getpid()) * 100000000LL % 900000000LL};
+};
+
+// Starts gRPC health checks: the least work a call to the server can be (no auth, no log, no
+// store), so their rate is what gRPC alone carries on this machine at the same concurrency.
+class EmptyCaller {
+ public:
+  explicit EmptyCaller(const std::string& target)
+      : stub_(grpc::health::v1::Health::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {}
+
+  void operator()(int, std::function<void(const grpc::Status&)> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      grpc::health::v1::HealthCheckRequest req;
+      grpc::health::v1::HealthCheckResponse resp;
+    };
+    auto* call = new Call();
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    stub_->async()->Check(&call->ctx, &call->req, &call->resp, [call, done](grpc::Status s) {
+      delete call;
+      done(s);
+    });
+  }
+
+ private:
+  std::unique_ptr<grpc::health::v1::Health::Stub> stub_;
 };
 
 // Keeps `clients` CreateCustomer calls in flight for `duration`.
@@ -585,6 +611,10 @@ int main(int argc, char** argv) {
   app.add_option("--opportunities-target", opportunities_target, "day: the opportunities service, if not --target");
   app.add_option("--tasks-target", tasks_target, "day: the tasks service, if not --target");
   app.add_option("--tickets-target", tickets_target, "day: the tickets service, if not --target");
+  bool floor = false;
+  app.add_flag("--floor", floor,
+               "create: first the same clients making empty calls (grpc.health.v1.Health/Check) to the same "
+               "server, then the creates, and their ratio: what gRPC alone carries here");
   std::string peer, pg_bin;
   app.add_option("--peer", peer,
                  "create: after each run, the same work on a peer at the same concurrency, and the ratio "
@@ -771,10 +801,25 @@ int main(int argc, char** argv) {
       addr = absl::StrCat("127.0.0.1:", local->runtime->port());
       tok = *crm::MintToken(local->key, {"bench", "admin", "", absl::Now() + absl::Hours(1)});
     }
+    Result empty;
+    if (floor) {
+      EmptyCaller empty_caller(addr);
+      empty = crm::bench::RunClosedLoop(c, absl::Seconds(seconds), absl::Seconds(warmup), std::ref(empty_caller));
+      empty.workload = "empty-call";
+      empty.backend = target.empty() ? backend : "target";
+      Print(empty, json);
+    }
     CreateCaller caller(addr, tok);
     Result r = RunCreate(caller, c, absl::Seconds(seconds), absl::Seconds(warmup));
     r.backend = target.empty() ? backend : "target";
     Print(r, json);
+    if (floor) {
+      const double ours = r.ops / r.seconds, bare = empty.ops / empty.seconds;
+      std::printf(json ? "{\"workload\":\"create-floor\",\"clients\":%d,\"backend\":\"%s\",\"creates_per_s\":%.1f,"
+                         "\"empty_calls_per_s\":%.1f,\"ratio\":%.3f}\n"
+                       : "floor at %d clients (%s): %.1f creates/s against %.1f empty calls/s = %.3f\n",
+                  c, r.backend.c_str(), ours, bare, bare > 0 ? ours / bare : 0.0);
+    }
     if (pg != nullptr) {
       local.reset();  // the peer gets the machine to itself, as we had it
       auto p = pg->Run(c, absl::Seconds(seconds), absl::Seconds(warmup));
