@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> ProjectionDb::Open(const Options& 
   // mostly by time-ordered ids, so one apply's rows land next to the previous apply's rows of
   // the same tag. The memtable keeps the last insert position per two-byte tag and starts the
   // skiplist search there (memtable inserts were about 10% of a durable create's CPU; with the
-  // hint crm-bench create at 64 clients ran 4-18% faster in four alternating pairs).
+  // hint crm-bench create at 64 clients ran 1-18% faster in four alternating pairs).
   ro.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(2));
   CRM_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> rocks, eventlog::OpenRocks(ro, options.path, options.follower_dir,
                                                                              "projections"));

@@ -33,8 +33,8 @@ TEST(AuthenticatorTest, ARememberedTokenIsStillCheckedByteForByteAndForExpiry) {
   const std::string forged = *MintToken(std::string(32, 'z'), {"u1", "rep", "east", clock.Now() + absl::Minutes(5)});
   EXPECT_EQ(auth.AuthenticateHeader("Bearer " + forged).status().code(), absl::StatusCode::kUnauthenticated);
   std::string tampered = token;
-  char& c = tampered[tampered.size() - 10];  // inside the signature, all six bits used
-  c = c == 'A' ? 'B' : 'A';
+  char& flipped = tampered[tampered.size() - 10];  // inside the signature, all six bits used
+  flipped = flipped == 'A' ? 'B' : 'A';
   EXPECT_EQ(auth.AuthenticateHeader("Bearer " + tampered).status().code(), absl::StatusCode::kUnauthenticated);
   // More tokens than it remembers: each still verifies, and the first is checked again.
   for (size_t i = 0; i < Authenticator::kMaxRemembered + 10; ++i) {
