@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/base/internal/endian.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
@@ -79,6 +80,11 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> ProjectionDb::Open(const Options& 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.whole_key_filtering = true;
+  // One block cache for every projection store too: each store's own default of 8 MiB filled
+  // during a catch-up, and crmd's first start at 1M customers peaked at 300.2 MiB (two runs)
+  // against 288-290 MiB with one shared 24 MiB cache, which also started no slower.
+  static const auto* const kBlocks = new std::shared_ptr<rocksdb::Cache>(rocksdb::NewLRUCache(kBlockCacheBudget));
+  table.block_cache = *kBlocks;
   ro.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   ro.memtable_whole_key_filtering = true;
   ro.memtable_prefix_bloom_size_ratio = 0.05;

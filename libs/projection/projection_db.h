@@ -79,6 +79,8 @@ class ProjectionDb {
 
   // Memtable memory shared by every projection store of a process (crmd holds five).
   static constexpr size_t kMemtableBudget = 128 << 20;
+  // Block cache (data blocks read from the stores' files) shared by them the same way.
+  static constexpr size_t kBlockCacheBudget = 24 << 20;
 
   static absl::StatusOr<std::unique_ptr<ProjectionDb>> Open(const Options& options);
   ~ProjectionDb();
