@@ -121,6 +121,26 @@ struct LocalServer {
   }
 };
 
+// Sends `req` as one asynchronous unary call with a 30 s deadline (and `token` as its bearer
+// token unless empty): `start(ctx, req, resp, callback)` is the stub's async method; `done`
+// gets the status.
+template <typename Resp, typename Req, typename Start>
+void SendUnary(Req req, const std::string& token, Start start, std::function<void(const grpc::Status&)> done) {
+  struct Call {
+    grpc::ClientContext ctx;
+    Req req;
+    Resp resp;
+  };
+  auto* call = new Call();
+  call->req = std::move(req);
+  if (!token.empty()) call->ctx.AddMetadata("authorization", "Bearer " + token);
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  start(&call->ctx, &call->req, &call->resp, [call, done = std::move(done)](grpc::Status s) {
+    delete call;
+    done(s);
+  });
+}
+
 // Starts durable CreateCustomer calls, each with a new name and phone.
 class CreateCaller {
  public:
@@ -129,21 +149,12 @@ class CreateCaller {
         token_(std::move(token)) {}
 
   void operator()(int, std::function<void(const grpc::Status&)> done) {
-    struct Call {
-      grpc::ClientContext ctx;
-      CreateCustomerRequest req;
-      Customer resp;
-    };
-    auto* call = new Call();
-    call->ctx.AddMetadata("authorization", "Bearer " + token_);
-    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     const int64_t n = seq_.fetch_add(1);
-    call->req.mutable_customer()->set_display_name(absl::StrCat("bench customer ", n));
-    call->req.mutable_customer()->set_phone(absl::StrFormat("13%09d", n % 1000000000));
-    stub_->async()->CreateCustomer(&call->ctx, &call->req, &call->resp, [call, done](grpc::Status s) {
-      delete call;
-      done(s);
-    });
+    CreateCustomerRequest req;
+    req.mutable_customer()->set_display_name(absl::StrCat("bench customer ", n));
+    req.mutable_customer()->set_phone(absl::StrFormat("13%09d", n % 1000000000));
+    SendUnary<Customer>(std::move(req), token_, [this](auto... a) { stub_->async()->CreateCustomer(a...); },
+                        std::move(done));
   }
 
  private:
@@ -160,17 +171,9 @@ class EmptyCaller {
       : stub_(grpc::health::v1::Health::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {}
 
   void operator()(int, std::function<void(const grpc::Status&)> done) {
-    struct Call {
-      grpc::ClientContext ctx;
-      grpc::health::v1::HealthCheckRequest req;
-      grpc::health::v1::HealthCheckResponse resp;
-    };
-    auto* call = new Call();
-    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    stub_->async()->Check(&call->ctx, &call->req, &call->resp, [call, done](grpc::Status s) {
-      delete call;
-      done(s);
-    });
+    SendUnary<grpc::health::v1::HealthCheckResponse>(
+        grpc::health::v1::HealthCheckRequest(), "", [this](auto... a) { stub_->async()->Check(a...); },
+        std::move(done));
   }
 
  private:
@@ -801,17 +804,18 @@ int main(int argc, char** argv) {
       addr = absl::StrCat("127.0.0.1:", local->runtime->port());
       tok = *crm::MintToken(local->key, {"bench", "admin", "", absl::Now() + absl::Hours(1)});
     }
+    const std::string label = target.empty() ? backend : "target";
     Result empty;
     if (floor) {
       EmptyCaller empty_caller(addr);
       empty = crm::bench::RunClosedLoop(c, absl::Seconds(seconds), absl::Seconds(warmup), std::ref(empty_caller));
       empty.workload = "empty-call";
-      empty.backend = target.empty() ? backend : "target";
+      empty.backend = label;
       Print(empty, json);
     }
     CreateCaller caller(addr, tok);
     Result r = RunCreate(caller, c, absl::Seconds(seconds), absl::Seconds(warmup));
-    r.backend = target.empty() ? backend : "target";
+    r.backend = label;
     Print(r, json);
     if (floor) {
       const double ours = r.ops / r.seconds, bare = empty.ops / empty.seconds;

@@ -31,7 +31,9 @@ namespace {
 using FieldPairs = std::vector<std::pair<const FieldDescriptor*, const FieldDescriptor*>>;
 
 const FieldPairs& SameNamedFields(const google::protobuf::Descriptor* from, const google::protobuf::Descriptor* to) {
-  thread_local absl::flat_hash_map<std::pair<const void*, const void*>, FieldPairs> cache;
+  thread_local absl::flat_hash_map<std::pair<const google::protobuf::Descriptor*, const google::protobuf::Descriptor*>,
+                                   FieldPairs>
+      cache;
   auto [it, inserted] = cache.try_emplace({from, to});
   if (!inserted) return it->second;
   for (int i = 0; i < from->field_count(); ++i) {
