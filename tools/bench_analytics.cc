@@ -242,6 +242,7 @@ absl::Status RunAnalytics(int64_t events, const std::string& base, const std::st
 
   // (2) Each report over the year, through the engine (validation, scope, read, reply).
   CRM_ASSIGN_OR_RETURN(auto db, projection::ProjectionDb::Open({.path = dir + "/analytics"}));
+  db->AcceptTokens(log.get(), analytics::AnalyticsEngine::Spec(options).Topics());
   CRM_ASSIGN_OR_RETURN(auto engine, analytics::AnalyticsEngine::Open(log.get(), db.get(), options));
   const Caller admin{"bench", "admin", ""};
   const absl::Time deadline = absl::InfiniteFuture();

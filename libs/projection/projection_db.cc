@@ -130,6 +130,8 @@ void ProjectionDb::NotifyWhenReached(const ConsistencyToken& token, absl::Time d
     if (!reached && absl::Now() < deadline && !stopping_) {
       waiters_.push_back({token, deadline, std::move(done)});
       if (!timer_.joinable()) timer_ = std::thread([this] { TimerLoop(); });
+      // The timer sleeps until the earliest deadline it saw; an earlier one must wake it.
+      if (deadline < timer_until_) timer_wake_ = true;
       return;
     }
   }
@@ -145,8 +147,11 @@ void ProjectionDb::TimerLoop() {
       if (stopping_) return;
       absl::Time next = absl::InfiniteFuture();
       for (const Waiter& w : waiters_) next = std::min(next, w.deadline);
-      const bool stopped = mu_.AwaitWithDeadline(absl::Condition(&stopping_), next);
-      if (stopped) return;
+      timer_until_ = next;
+      timer_wake_ = false;
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || timer_wake_; };
+      mu_.AwaitWithDeadline(absl::Condition(&woken), next);
+      if (stopping_) return;
       const absl::Time now = absl::Now();
       for (auto it = waiters_.begin(); it != waiters_.end();) {
         if (it->deadline <= now) {

@@ -16,6 +16,7 @@
 #include "crm/common/v1/envelope.pb.h"
 #include "libs/eventlog/log.h"
 #include "libs/eventlog/rocks_status.h"
+#include "libs/projection/token_gate.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "absl/container/flat_hash_map.h"
@@ -113,6 +114,16 @@ class ProjectionDb {
   void NotifyWhenReached(const ConsistencyToken& token, absl::Time deadline,
                          absl::AnyInvocable<void(absl::Status)> done);
 
+  // Makes the projections answer clients' consistency tokens: a token is checked against
+  // `topics` (those the projections follow) and `log`'s end before any wait (see TokenGate).
+  // Without it, every client token is refused (see projection::AfterToken). Call once, before
+  // serving; `log` must outlive this database.
+  void AcceptTokens(eventlog::Log* log, std::vector<std::string> topics) {
+    token_gate_ = std::make_unique<TokenGate>(log, std::move(topics));
+  }
+  // Null until AcceptTokens().
+  TokenGate* token_gate() const { return token_gate_.get(); }
+
   using ApplyFn = std::function<absl::Status(const eventlog::Record&, Batch&)>;
   // Applies one poll's `records` of `topic` through `apply` into one batch (rows shared across
   // partitions see each other's writes) and commits it with every partition's checkpoint.
@@ -162,11 +173,16 @@ class ProjectionDb {
 
   const Options options_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<TokenGate> token_gate_;
   mutable absl::Mutex mu_;
   std::map<std::pair<std::string, int32_t>, int64_t> next_ ABSL_GUARDED_BY(mu_);
   std::list<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool needs_resume_ ABSL_GUARDED_BY(mu_) = false;
+  // The timer thread sleeps until timer_until_ (the earliest deadline when it last looked) or
+  // until timer_wake_: a waiter with an earlier deadline, the first after an empty spell.
+  absl::Time timer_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool timer_wake_ ABSL_GUARDED_BY(mu_) = false;
   std::thread timer_;  // started with the first waiter
 };
 

@@ -28,6 +28,15 @@ class ProjectionDbTest : public ::testing::Test {
   }
 
   std::unique_ptr<ProjectionDb> OpenDb() { return *ProjectionDb::Open({.path = dir_ + "/proj"}); }
+  // A token for one position of topic "t".
+  static ConsistencyToken TokenAt(int32_t partition, int64_t offset) {
+    ConsistencyToken t;
+    auto* p = t.add_positions();
+    p->set_topic("t");
+    p->set_partition(partition);
+    p->set_offset(offset);
+    return t;
+  }
 
   static inline int counter_ = 0;
   std::string dir_;
@@ -93,11 +102,7 @@ TEST_F(ProjectionDbTest, CatchUpTimesOutOnSilenceNotOnALongLog) {
 
 TEST_F(ProjectionDbTest, WaitForReturnsOnceCheckpointPassesTheToken) {
   auto db = OpenDb();
-  ConsistencyToken t;
-  auto* p = t.add_positions();
-  p->set_topic("t");
-  p->set_partition(1);
-  p->set_offset(4);
+  const ConsistencyToken t = TokenAt(1, 4);
   EXPECT_EQ(db->WaitFor(t, absl::Now() + absl::Milliseconds(50)).code(),
             absl::StatusCode::kDeadlineExceeded);
   std::thread committer([&] {
@@ -116,11 +121,7 @@ TEST_F(ProjectionDbTest, WaitForReturnsOnceCheckpointPassesTheToken) {
 
 TEST_F(ProjectionDbTest, NotifyWhenReachedFiresOnCommitOrDeadlineWithoutBlocking) {
   auto db = OpenDb();
-  ConsistencyToken t;
-  auto* p = t.add_positions();
-  p->set_topic("t");
-  p->set_partition(0);
-  p->set_offset(9);
+  const ConsistencyToken t = TokenAt(0, 9);
   absl::Notification reached, expired, immediate;
   absl::Status reached_status, expired_status;
   db->NotifyWhenReached(t, absl::Now() + absl::Seconds(30), [&](absl::Status s) {
@@ -146,13 +147,33 @@ TEST_F(ProjectionDbTest, NotifyWhenReachedFiresOnCommitOrDeadlineWithoutBlocking
   EXPECT_TRUE(immediate.HasBeenNotified());
 }
 
+// The deadline timer once slept for good after its waiters had all expired: a later waiter
+// was never answered, and every unreached read held its server slot until the process died.
+TEST_F(ProjectionDbTest, DeadlinesFireForWaitersAfterAnEmptySpellAndForEarlierOnes) {
+  auto db = OpenDb();
+  const ConsistencyToken t = TokenAt(0, 100);
+  auto expect_expiry = [&](absl::Duration wait) {
+    absl::Notification fired;
+    absl::Status got;
+    db->NotifyWhenReached(t, absl::Now() + wait, [&](absl::Status s) {
+      got = s;
+      fired.Notify();
+    });
+    ASSERT_TRUE(fired.WaitForNotificationWithTimeout(wait + absl::Seconds(5))) << "waiter of " << wait << " never answered";
+    EXPECT_EQ(got.code(), absl::StatusCode::kDeadlineExceeded);
+  };
+  expect_expiry(absl::Milliseconds(20));
+  expect_expiry(absl::Milliseconds(20));  // the timer had nothing left to wait for
+  // A waiter whose deadline is earlier than the one the timer sleeps towards.
+  absl::Notification late_fired;
+  db->NotifyWhenReached(t, absl::Now() + absl::Hours(1), [&](absl::Status) { late_fired.Notify(); });
+  expect_expiry(absl::Milliseconds(20));
+  EXPECT_FALSE(late_fired.HasBeenNotified());
+}
+
 TEST_F(ProjectionDbTest, PendingWaitersAreCancelledOnClose) {
   auto db = OpenDb();
-  ConsistencyToken t;
-  auto* p = t.add_positions();
-  p->set_topic("t");
-  p->set_partition(0);
-  p->set_offset(100);
+  const ConsistencyToken t = TokenAt(0, 100);
   absl::Status got;
   db->NotifyWhenReached(t, absl::Now() + absl::Hours(1), [&](absl::Status s) { got = s; });
   db.reset();

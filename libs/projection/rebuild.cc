@@ -53,6 +53,22 @@ absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const ProjectionSpec&
   return n;
 }
 
+namespace {
+
+std::unique_ptr<ProjectionDb> AcceptTokens(eventlog::Log& log, const ProjectionSpec& spec,
+                                           std::unique_ptr<ProjectionDb> db) {
+  db->AcceptTokens(&log, spec.Topics());
+  return db;
+}
+
+}  // namespace
+
+std::vector<std::string> ProjectionSpec::Topics() const {
+  std::vector<std::string> topics;
+  for (const Source& source : sources) topics.push_back(source.topic);
+  return topics;
+}
+
 absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log, const ProjectionSpec& spec,
                                                               const std::string& path, int64_t* rebuilt) {
   *rebuilt = 0;
@@ -61,14 +77,15 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log
   }
   {
     CRM_ASSIGN_OR_RETURN(auto db, ProjectionDb::Open({.path = path}));
-    if (db->stored_version() == spec.version) return db;
+    if (db->stored_version() == spec.version) return AcceptTokens(log, spec, std::move(db));
     if (db->stored_version() == 0 && db->empty()) {
       CRM_RETURN_IF_ERROR(db->SetVersion(spec.version));
-      return db;
+      return AcceptTokens(log, spec, std::move(db));
     }
   }
   CRM_ASSIGN_OR_RETURN(*rebuilt, RebuildAndSwap(log, spec, path));
-  return ProjectionDb::Open({.path = path});
+  CRM_ASSIGN_OR_RETURN(auto db, ProjectionDb::Open({.path = path}));
+  return AcceptTokens(log, spec, std::move(db));
 }
 
 Source FoldSource(std::string topic, bool owned, int32_t partitions, RecordFold fold) {
@@ -103,10 +120,23 @@ absl::StatusOr<int64_t> LagRecords(eventlog::Log& log, ProjectionDb& db, const s
   return lag;
 }
 
+namespace {
+
+// A client's token as `db` may wait on it (see TokenGate::Check); fails closed when `db` takes
+// no tokens.
+absl::StatusOr<ConsistencyToken> CheckClientToken(ProjectionDb& db, const std::string& token, absl::string_view field) {
+  if (token.empty()) return ConsistencyToken();
+  if (db.token_gate() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(field, ": this server does not take consistency tokens"));
+  }
+  return db.token_gate()->Check(token, field);
+}
+
+}  // namespace
+
 absl::Status WaitForToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline) {
-  auto t = DecodeToken(token);
-  if (!t.ok()) return InvalidFieldError(field, t.status().message());
-  return db.WaitFor(*t, deadline);
+  CRM_ASSIGN_OR_RETURN(ConsistencyToken t, CheckClientToken(db, token, field));
+  return db.WaitFor(t, deadline);
 }
 
 void AfterCaughtUp(eventlog::Log& log, ProjectionDb& db, const std::vector<std::string>& topics, absl::Time deadline,
@@ -129,8 +159,8 @@ void AfterCaughtUp(eventlog::Log& log, ProjectionDb& db, const std::vector<std::
 
 void AfterToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline,
                 absl::AnyInvocable<void(absl::Status)> done) {
-  auto t = DecodeToken(token);
-  if (!t.ok()) return done(InvalidFieldError(field, t.status().message()));
+  absl::StatusOr<ConsistencyToken> t = CheckClientToken(db, token, field);
+  if (!t.ok()) return done(t.status());
   db.NotifyWhenReached(*t, deadline, std::move(done));
 }
 

@@ -37,6 +37,8 @@ Source FoldSource(std::string topic, bool owned, int32_t partitions, RecordFold 
 struct ProjectionSpec {
   int64_t version = 0;
   std::vector<Source> sources;
+  // The sources' topics, in order.
+  std::vector<std::string> Topics() const;
 };
 
 // Builds the projections afresh from offset 0 of every source into `path` (which must not
@@ -47,7 +49,8 @@ absl::StatusOr<int64_t> Rebuild(eventlog::Log& log, const ProjectionSpec& spec, 
 absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const ProjectionSpec& spec, const std::string& live_path);
 
 // Opens the projections at `path`, creating the owned topics. When another spec.version built
-// them, rebuilds beside the live copy and swaps (*rebuilt: the records applied, else 0).
+// them, rebuilds beside the live copy and swaps (*rebuilt: the records applied, else 0). The
+// projections take clients' tokens for the spec's topics (ProjectionDb::AcceptTokens).
 absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log, const ProjectionSpec& spec,
                                                               const std::string& path, int64_t* rebuilt);
 
@@ -59,8 +62,10 @@ absl::StatusOr<std::string> Checksum(ProjectionDb& db);
 absl::StatusOr<int64_t> LagRecords(eventlog::Log& log, ProjectionDb& db, const std::string& topic);
 
 // A request's min_consistency_token: blocks until `db` reached it (WaitForToken) or calls
-// `done` once it has (AfterToken, see ProjectionDb::NotifyWhenReached). INVALID_ARGUMENT
-// naming `field` for a malformed token; DEADLINE_EXCEEDED at `deadline`.
+// `done` once it has (AfterToken, see ProjectionDb::NotifyWhenReached). The token is checked
+// first (TokenGate::Check: INVALID_ARGUMENT or FAILED_PRECONDITION naming `field`, at once);
+// FAILED_PRECONDITION for any non-empty token when `db` takes none (ProjectionDb::AcceptTokens);
+// DEADLINE_EXCEEDED at `deadline`, which the caller bounds.
 absl::Status WaitForToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline);
 void AfterToken(ProjectionDb& db, const std::string& token, absl::string_view field, absl::Time deadline,
                 absl::AnyInvocable<void(absl::Status)> done);
