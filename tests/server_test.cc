@@ -1,7 +1,11 @@
 // The gRPC runtime around a real service, over loopback: admission, deadlines, auth, and
 // google.rpc details on the wire.
 #include <filesystem>
+#include <set>
 #include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "grpcpp/generic/generic_stub.h"
 
 #include "crm/customers/v1/customers_service.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -23,42 +27,69 @@ class ServerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+    // A topic the projections follow but never apply: a token naming its record is valid
+    // (the log has it) and never reached, so reads with it park until their deadline.
+    ASSERT_TRUE(log_->CreateTopic(kParking, 1).ok());
+    ASSERT_TRUE((*log_->OpenWriter(kParking))->AppendSync("k", {{"v", {}}}).ok());
     db_ = *projection::ProjectionDb::Open({.path = dir_ + "/proj"});
+    db_->AcceptTokens(log_.get(), {customers::kTopic, kParking});
     engine_ = *customers::CustomerEngine::Open(log_.get(), db_.get(), {.clock = SystemClock::Get()});
     auth_ = std::make_unique<server::Authenticator>(key_, SystemClock::Get());
     metrics_ = *server::Metrics::Start("");
     server::RuntimeOptions ro;
-    ro.listen = "127.0.0.1:0";
     ro.max_inflight = 2;
     ro.max_wait = absl::Seconds(3);
-    runtime_ = std::make_unique<server::Runtime>(ro, auth_.get(), metrics_.get());
-    service_ = std::make_unique<customers::CustomersService>(engine_.get(), runtime_.get());
-    ASSERT_TRUE(runtime_->Start({service_.get()}).ok());
-    stub_ = CustomerService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", runtime_->port()),
-                                                         grpc::InsecureChannelCredentials()));
+    StartRuntime(ro);
   }
   void TearDown() override {
     runtime_->Shutdown();
     std::filesystem::remove_all(dir_);
+  }
+  void StartRuntime(server::RuntimeOptions ro) {
+    if (runtime_ != nullptr) runtime_->Shutdown();
+    ro.listen = "127.0.0.1:0";
+    runtime_ = std::make_unique<server::Runtime>(ro, auth_.get(), metrics_.get());
+    service_ = std::make_unique<customers::CustomersService>(engine_.get(), runtime_.get());
+    ASSERT_TRUE(runtime_->Start({service_.get()}).ok());
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", runtime_->port()), grpc::InsecureChannelCredentials());
+    stub_ = CustomerService::NewStub(channel_);
   }
   std::unique_ptr<grpc::ClientContext> Ctx(const std::string& role = "admin",
                                            absl::Duration deadline = absl::Seconds(10)) {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->AddMetadata("authorization",
                      "Bearer " + *MintToken(key_, {"u1", role, "east", absl::Now() + absl::Hours(1)}));
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    if (deadline != absl::InfiniteDuration()) ctx->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     return ctx;
   }
-  // A token for a log position far ahead of anything written.
-  static std::string FutureToken() {
+  static std::string TokenAt(const std::string& topic, int64_t offset) {
     common::v1::ConsistencyToken t;
     auto* p = t.add_positions();
-    p->set_topic(customers::kTopic);
+    p->set_topic(topic);
     p->set_partition(0);
-    p->set_offset(1 << 30);
+    p->set_offset(offset);
     return projection::EncodeToken(t);
   }
+  // A token the log has and the projections never reach.
+  static std::string ParkingToken() { return TokenAt(kParking, 0); }
+  // A read that waits on ParkingToken(); returns its status.
+  grpc::Status ParkedRead(absl::Duration client_deadline) {
+    customers::v1::GetCustomerRequest req;
+    req.set_name("customers/0190f1c4-0000-7000-8000-000000000000");
+    req.set_min_consistency_token(ParkingToken());
+    customers::v1::Customer resp;
+    return stub_->GetCustomer(Ctx("admin", client_deadline).get(), req, &resp);
+  }
+  bool Serving() {
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    auto s = grpc::health::v1::Health::NewStub(channel_)->Check(&ctx, req, &resp);
+    return s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  }
 
+  static constexpr char kParking[] = "parking";
   static inline int counter_ = 0;
   const std::string key_ = std::string(40, 's');
   std::string dir_;
@@ -69,32 +100,47 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<server::Metrics> metrics_;
   std::unique_ptr<server::Runtime> runtime_;
   std::unique_ptr<customers::CustomersService> service_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<CustomerService::Stub> stub_;
 };
 
-TEST_F(ServerTest, ReadWaitingForAFutureTokenEndsAtTheClientDeadline) {
-  customers::v1::GetCustomerRequest req;
-  req.set_name("customers/0190f1c4-0000-7000-8000-000000000000");
-  req.set_min_consistency_token(FutureToken());
-  customers::v1::Customer resp;
+TEST_F(ServerTest, ReadWaitingForATokenEndsAtTheClientDeadline) {
   const absl::Time start = absl::Now();
-  auto s = stub_->GetCustomer(Ctx("admin", absl::Milliseconds(300)).get(), req, &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(ParkedRead(absl::Milliseconds(300)).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
+// A client without a deadline still waits no longer than the server's cap (max_wait = 3 s).
+TEST_F(ServerTest, ReadWaitingForATokenEndsAtTheServersCapWithoutAClientDeadline) {
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(ParkedRead(absl::InfiniteDuration()).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(6));
+}
+
+// A token naming an offset the log never wrote (10^12) was waited on until the deadline, one
+// slot per read: a burst of them held every slot. Now it is refused before any wait.
+TEST_F(ServerTest, TokensThisLogNeverIssuedAreRefusedAtOnce) {
+  customers::v1::GetCustomerRequest req;
+  req.set_name("customers/0190f1c4-0000-7000-8000-000000000000");
+  customers::v1::Customer resp;
+  req.set_min_consistency_token(TokenAt(customers::kTopic, 1'000'000'000'000));
+  const absl::Time start = absl::Now();
+  auto s = stub_->GetCustomer(Ctx("admin", absl::Seconds(30)).get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  req.set_min_consistency_token(TokenAt("crm.unknown.events.v1", 0));
+  EXPECT_EQ(stub_->GetCustomer(Ctx().get(), req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Both slots (max_inflight = 2) are free again at once.
+  customers::v1::ListCustomersRequest list;
+  customers::v1::ListCustomersResponse listed;
+  EXPECT_TRUE(stub_->ListCustomers(Ctx().get(), list, &listed).ok());
+  EXPECT_TRUE(stub_->ListCustomers(Ctx().get(), list, &listed).ok());
+}
+
 TEST_F(ServerTest, RequestsBeyondTheInflightBoundAreResourceExhaustedAtOnce) {
-  // Two reads park on a future token (max_inflight = 2); the third is refused immediately.
+  // Two reads park on a token (max_inflight = 2); the third is refused immediately.
   std::vector<std::thread> parked;
-  for (int i = 0; i < 2; ++i) {
-    parked.emplace_back([&] {
-      customers::v1::GetCustomerRequest req;
-      req.set_name("customers/0190f1c4-0000-7000-8000-000000000000");
-      req.set_min_consistency_token(FutureToken());
-      customers::v1::Customer resp;
-      stub_->GetCustomer(Ctx("admin", absl::Seconds(2)).get(), req, &resp);
-    });
-  }
+  for (int i = 0; i < 2; ++i) parked.emplace_back([&] { ParkedRead(absl::Seconds(2)); });
   absl::SleepFor(absl::Milliseconds(300));
   customers::v1::ListCustomersRequest req;
   customers::v1::ListCustomersResponse resp;
@@ -111,6 +157,141 @@ TEST_F(ServerTest, RequestsBeyondTheInflightBoundAreResourceExhaustedAtOnce) {
     if (!ok) absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_TRUE(ok);
+}
+
+// Every slot held and none released for stuck_after: health says NOT_SERVING, so a load
+// balancer stops sending calls this server can only refuse; SERVING again once calls finish.
+TEST_F(ServerTest, HealthIsNotServingWhileEverySlotIsStuck) {
+  server::RuntimeOptions ro;
+  ro.max_inflight = 2;
+  ro.max_wait = absl::Seconds(4);
+  ro.watchdog_interval = absl::Milliseconds(100);
+  ro.stuck_after = absl::Seconds(1);
+  StartRuntime(ro);
+  EXPECT_TRUE(Serving());
+  std::vector<std::thread> parked;
+  for (int i = 0; i < 2; ++i) parked.emplace_back([&] { ParkedRead(absl::InfiniteDuration()); });
+  // Health, once it says `serving` within 3 s (false if it never does).
+  auto becomes = [&](bool serving) {
+    for (int i = 0; i < 30; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      if (Serving() == serving) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(becomes(false)) << "health stayed SERVING with every slot stuck";
+  for (auto& t : parked) t.join();
+  EXPECT_TRUE(becomes(true));
+}
+
+// Calls that would outlive the drain limit are answered UNAVAILABLE by the runtime, and
+// Shutdown() returns: SIGTERM once hung in Server::Shutdown behind reads no one answered.
+TEST_F(ServerTest, ShutdownEndsWithinTheDrainLimitWhateverCallsAreWaiting) {
+  server::RuntimeOptions ro;
+  ro.max_inflight = 8;
+  ro.max_wait = absl::Minutes(10);
+  ro.drain_timeout = absl::Milliseconds(500);
+  StartRuntime(ro);
+  std::vector<grpc::Status> got(4);
+  std::vector<std::thread> parked;
+  for (int i = 0; i < 4; ++i) parked.emplace_back([&, i] { got[i] = ParkedRead(absl::InfiniteDuration()); });
+  for (int i = 0; i < 100 && runtime_->inflight() < 4; ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_EQ(runtime_->inflight(), 4);
+  const absl::Time start = absl::Now();
+  runtime_->Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  for (auto& t : parked) t.join();
+  for (const grpc::Status& s : got) EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(runtime_->inflight(), 0);
+}
+
+// Method names clients make up must not become label values.
+TEST_F(ServerTest, UnknownMethodsShareOneMetricsSeries) {
+  grpc::GenericStub generic(channel_);
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::ByteBuffer resp;
+    grpc::Status got;
+    absl::Notification done;
+    generic.UnaryCall(&ctx, absl::StrCat("/made.up.Service", i, "/Method", i), grpc::StubOptions(), nullptr, &resp,
+                      [&](grpc::Status s) {
+                        got = s;
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    EXPECT_EQ(got.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  customers::v1::ListCustomersRequest req;
+  customers::v1::ListCustomersResponse resp;
+  ASSERT_TRUE(stub_->ListCustomers(Ctx().get(), req, &resp).ok());
+  std::set<std::string> methods;
+  for (const auto& family : metrics_->registry().Collect()) {
+    if (family.name != "grpc_server_handled_total") continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "grpc_method") methods.insert(label.value);
+      }
+    }
+  }
+  EXPECT_EQ(methods, (std::set<std::string>{"ListCustomers", "unknown"}));
+}
+
+// Bulk streams: an import that sends its options and then nothing held one of two global
+// slots for good, so two stalled imports blocked every other user. Now a user holds at most
+// one import, and an idle stream is cancelled, giving its slot back.
+TEST_F(ServerTest, StalledImportsHoldNoSlotBeyondTheirUserAndTheIdleTimeout) {
+  server::RuntimeOptions ro;
+  ro.max_inflight = 16;
+  ro.stream_idle_timeout = absl::Milliseconds(700);
+  StartRuntime(ro);
+  auto token_of = [&](const std::string& user) {
+    return "Bearer " + *MintToken(key_, {user, "admin", "", absl::Now() + absl::Hours(1)});
+  };
+  auto open_import = [&](grpc::ClientContext* ctx, const std::string& user) {
+    ctx->AddMetadata("authorization", token_of(user));
+    auto stream = stub_->ImportCustomers(ctx);
+    customers::v1::ImportCustomersRequest options;
+    options.mutable_options()->add_columns("display_name");
+    EXPECT_TRUE(stream->Write(options));
+    return stream;
+  };
+  grpc::ClientContext stalled_ctx;
+  auto stalled = open_import(&stalled_ctx, "alice");
+  customers::v1::ImportCustomersResponse first;
+  ASSERT_TRUE(stalled->Read(&first));  // the server took it: the header came back
+  // Alice's second import is refused; Bob's is served.
+  grpc::ClientContext second_ctx;
+  auto second = open_import(&second_ctx, "alice");
+  customers::v1::ImportCustomersResponse r;
+  while (second->Read(&r)) {
+  }
+  EXPECT_EQ(second->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  grpc::ClientContext bob_ctx;
+  auto bob = open_import(&bob_ctx, "bob");
+  EXPECT_TRUE(bob->Read(&r));
+  bob->WritesDone();
+  while (bob->Read(&r)) {
+  }
+  EXPECT_TRUE(bob->Finish().ok());
+  // Alice's stalled stream is cancelled once idle; her next import is served.
+  const absl::Time start = absl::Now();
+  while (stalled->Read(&r)) {
+  }
+  EXPECT_FALSE(stalled->Finish().ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    grpc::ClientContext again_ctx;
+    auto again = open_import(&again_ctx, "alice");
+    served = again->Read(&r);
+    again->WritesDone();
+    while (again->Read(&r)) {
+    }
+    served = again->Finish().ok();
+    if (!served) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(served);
 }
 
 TEST_F(ServerTest, CallsWithoutAValidTokenAreUnauthenticated) {

@@ -4,13 +4,18 @@
 // Streaming calls served from a thread of their own with blocking Read/Write, bridged onto
 // gRPC's callback reactors. For long and heavy streams (bulk import and export) whose work
 // must not run on gRPC's callback threads; one thread per call, so callers bound how many run.
+#include <atomic>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "libs/common/grpc_status.h"
+#include "libs/server/runtime.h"
 
 namespace crm::server {
 
@@ -28,10 +33,12 @@ class OpWaiter {
     ok_ = ok;
     pending_ = false;
   }
-  bool Wait() {
+  // The operation's result; nullopt when it is still pending at `deadline`.
+  std::optional<bool> WaitUntil(absl::Time deadline) {
     absl::MutexLock l(&mu_);
-    mu_.Await(absl::Condition(
-        +[](bool* pending) { return !*pending; }, &pending_));
+    if (!mu_.AwaitWithDeadline(absl::Condition(+[](bool* pending) { return !*pending; }, &pending_), deadline)) {
+      return std::nullopt;
+    }
     return ok_;
   }
 
@@ -51,53 +58,76 @@ inline void JoinOrDetach(std::thread& t) {
   }
 }
 
-// What both kinds of blocking stream share: the body's thread, the waiters, the end.
+// What both kinds of blocking stream share: the call's hold on the server, the body's
+// thread, the waiters, the end.
 struct StreamCore {
+  std::shared_ptr<StreamCall> call;
+  absl::Duration idle_timeout;
   std::function<void()> on_done;
   OpWaiter read, write;
+  std::atomic<bool> idle{false};
   std::thread thread;
+
+  // Waits for `op`, started by the caller; a client that lets it sit for idle_timeout (it
+  // sends nothing, or reads nothing while gRPC's flow control holds our writes) has its call
+  // cancelled, which completes the operation as failed.
+  bool Wait(OpWaiter& op) {
+    if (std::optional<bool> ok = op.WaitUntil(absl::Now() + idle_timeout)) return *ok;
+    idle.store(true);
+    call->Cancel();
+    return op.WaitUntil(absl::InfiniteFuture()).value_or(false);
+  }
 };
 
 // Runs `body(stream)` on the core's thread and finishes the call with its status.
 template <typename Stream, typename Body>
 Stream* StartBody(Stream* stream, Body body) {
   stream->core_.thread = std::thread([stream, body = std::move(body)] {
-    const absl::Status st = body(stream);
+    absl::Status st = body(stream);
+    if (stream->core_.idle.load()) {
+      st = absl::DeadlineExceededError(absl::StrCat("the stream was idle for ",
+                                                    absl::FormatDuration(stream->core_.idle_timeout), "; cancelled"));
+    }
     stream->Finish(ToGrpcStatus(st));
   });
   return stream;
 }
 
-// After the call is over: wait for the body's thread, tell the owner, free the stream.
+// After the call is over: wait for the body's thread, give the call's slot back, tell the
+// owner, free the stream.
 template <typename Stream>
 void EndStream(Stream* stream) {
   JoinOrDetach(stream->core_.thread);
+  stream->core_.call->End();
   if (stream->core_.on_done) stream->core_.on_done();
   delete stream;
 }
 
 }  // namespace internal
 
-// A client- or bidi-streaming call. `body` runs on a new thread with the stream; the call
-// finishes with its status; `on_done` runs once the call is over.
+// A client- or bidi-streaming call admitted as `call` (Runtime::BeginStream). `body` runs on a
+// new thread with the stream; the call finishes with its status; `on_done` runs once the call
+// is over. A read or write that waits longer than `idle_timeout` cancels the call.
 template <typename Req, typename Resp>
 class BlockingBidiStream final : public grpc::ServerBidiReactor<Req, Resp> {
  public:
   using Body = std::function<absl::Status(BlockingBidiStream*)>;
-  static BlockingBidiStream* Start(Body body, std::function<void()> on_done) {
-    return internal::StartBody(new BlockingBidiStream(std::move(on_done)), std::move(body));
+  static BlockingBidiStream* Start(std::shared_ptr<StreamCall> call, absl::Duration idle_timeout, Body body,
+                                   std::function<void()> on_done) {
+    return internal::StartBody(new BlockingBidiStream(std::move(call), idle_timeout, std::move(on_done)),
+                               std::move(body));
   }
-  // The next message; false once the client closed its side or the call broke.
+  // The next message; false once the client closed its side, the call broke or sat idle.
   bool Read(Req* req) {
     core_.read.Start();
     this->StartRead(req);
-    return core_.read.Wait();
+    return core_.Wait(core_.read);
   }
-  // False when the call broke (the client went away).
+  // False when the call broke (the client went away) or sat idle.
   bool Write(const Resp& resp) {
     core_.write.Start();
     this->StartWrite(&resp);
-    return core_.write.Wait();
+    return core_.Wait(core_.write);
   }
 
  private:
@@ -105,7 +135,11 @@ class BlockingBidiStream final : public grpc::ServerBidiReactor<Req, Resp> {
   friend S* internal::StartBody(S*, B);
   template <typename S>
   friend void internal::EndStream(S*);
-  explicit BlockingBidiStream(std::function<void()> on_done) { core_.on_done = std::move(on_done); }
+  BlockingBidiStream(std::shared_ptr<StreamCall> call, absl::Duration idle_timeout, std::function<void()> on_done) {
+    core_.call = std::move(call);
+    core_.idle_timeout = idle_timeout;
+    core_.on_done = std::move(on_done);
+  }
   void OnReadDone(bool ok) override { core_.read.Done(ok); }
   void OnWriteDone(bool ok) override { core_.write.Done(ok); }
   void OnDone() override { internal::EndStream(this); }
@@ -117,14 +151,16 @@ template <typename Resp>
 class BlockingWriteStream final : public grpc::ServerWriteReactor<Resp> {
  public:
   using Body = std::function<absl::Status(BlockingWriteStream*)>;
-  static BlockingWriteStream* Start(Body body, std::function<void()> on_done) {
-    return internal::StartBody(new BlockingWriteStream(std::move(on_done)), std::move(body));
+  static BlockingWriteStream* Start(std::shared_ptr<StreamCall> call, absl::Duration idle_timeout, Body body,
+                                    std::function<void()> on_done) {
+    return internal::StartBody(new BlockingWriteStream(std::move(call), idle_timeout, std::move(on_done)),
+                               std::move(body));
   }
-  // False when the call broke (the client went away).
+  // False when the call broke (the client went away) or sat idle.
   bool Write(const Resp& resp) {
     core_.write.Start();
     this->StartWrite(&resp);
-    return core_.write.Wait();
+    return core_.Wait(core_.write);
   }
 
  private:
@@ -132,7 +168,11 @@ class BlockingWriteStream final : public grpc::ServerWriteReactor<Resp> {
   friend S* internal::StartBody(S*, B);
   template <typename S>
   friend void internal::EndStream(S*);
-  explicit BlockingWriteStream(std::function<void()> on_done) { core_.on_done = std::move(on_done); }
+  BlockingWriteStream(std::shared_ptr<StreamCall> call, absl::Duration idle_timeout, std::function<void()> on_done) {
+    core_.call = std::move(call);
+    core_.idle_timeout = idle_timeout;
+    core_.on_done = std::move(on_done);
+  }
   void OnWriteDone(bool ok) override { core_.write.Done(ok); }
   void OnDone() override { internal::EndStream(this); }
   internal::StreamCore core_;

@@ -32,17 +32,24 @@ std::string UrlDecode(absl::string_view s, bool plus_is_space) {
   return out;
 }
 
+std::vector<std::string> CivetOptions(const std::string& listen, const HttpLimits& limits) {
+  const std::string timeout = absl::StrCat(limits.request_timeout_ms);
+  return {"listening_ports", listen, "num_threads", absl::StrCat(limits.threads), "request_timeout_ms", timeout,
+          "keep_alive_timeout_ms", timeout, "enable_keep_alive", "yes"};
+}
+
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen, Handler handler,
-                                                              int threads) {
+                                                              HttpLimits limits) {
   mg_init_library(0);
   std::unique_ptr<HttpServer> s(new HttpServer(std::move(handler)));
   // civetweb takes "host:port"; port 0 is refused by some versions, so it is passed through
   // and the bound port read back.
-  const std::string nthreads = absl::StrCat(threads);
-  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", nthreads.c_str(),
-                           "request_timeout_ms", "30000", "enable_keep_alive", "yes", nullptr};
+  const std::vector<std::string> strings = CivetOptions(listen, limits);
+  std::vector<const char*> options;
+  for (const std::string& o : strings) options.push_back(o.c_str());
+  options.push_back(nullptr);
   mg_callbacks callbacks{};
-  s->ctx_ = mg_start(&callbacks, nullptr, options);
+  s->ctx_ = mg_start(&callbacks, nullptr, options.data());
   if (s->ctx_ == nullptr) return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", listen));
   mg_set_request_handler(s->ctx_, "/", &HttpServer::Serve, s.get());
   mg_server_port ports[4];

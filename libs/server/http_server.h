@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -30,13 +31,28 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // extra ones, e.g. Content-Disposition
 };
 
+// The civetweb options every HTTP face of a process runs with (the dashboard, /metrics): it
+// serves one connection per worker thread, so a client that opens connections and sends its
+// request slowly (slowloris) holds a worker each. Four such connections held the dashboard's
+// four workers, /healthz included, for about 25 s each (30 s request timeout). Now a request
+// has `request_timeout` in all to arrive, and there are `threads` workers.
+struct HttpLimits {
+  // Workers, each serving one connection at a time. Default: 32.
+  int threads = 32;
+  // Time for a request's head to arrive, in all, and for an idle kept-alive connection to send
+  // its next request. Default: 5 s.
+  int request_timeout_ms = 5000;
+};
+// civetweb's option list for `listen` under `limits`, as name, value, name, value, ...
+std::vector<std::string> CivetOptions(const std::string& listen, const HttpLimits& limits);
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
-  // Listens on `listen` ("host:port"; port 0 picks one) with `threads` workers.
+  // Listens on `listen` ("host:port"; port 0 picks one).
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& listen, Handler handler,
-                                                           int threads = 4);
+                                                           HttpLimits limits = {});
   // Stops accepting and waits for the requests in progress.
   ~HttpServer();
 

@@ -20,6 +20,7 @@
 #include "libs/server/metrics.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
+#include "libs/server/runtime_flags.h"
 #include "libs/server/service_projections.h"
 
 namespace crm::server {
@@ -55,7 +56,6 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   CLI::App app{absl::StrCat(d.name, ": the ", d.service, " service on Kafka")};
   std::string bootstrap, data_dir = "data-" + d.service, listen = d.listen, metrics_listen = d.metrics_listen, key_file;
   bool create_key = false, rebuild = false;
-  int max_inflight = 512;
   int scheduler_seconds = 60;
   app.add_option("--bootstrap-servers", bootstrap, "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
       ->envname("KAFKA_BOOTSTRAP_SERVERS")
@@ -78,9 +78,8 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
   if (d.projections) app.add_flag("--rebuild", rebuild, "Rebuild the projections from the log before serving");
-  app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 20));
+  RuntimeOptions ropts;
+  AddRuntimeFlags(app, &ropts);
   if (d.scheduler) {
     app.add_option("--scheduler-interval", scheduler_seconds,
                    absl::StrCat("Seconds between scheduler runs (", d.scheduler_help, "); 0 disables"))
@@ -112,9 +111,7 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   Metrics* m = metrics->get();
 
   Authenticator auth(*key, SystemClock::Get());
-  RuntimeOptions ropts;
   ropts.listen = listen;
-  ropts.max_inflight = max_inflight;
   Runtime runtime(ropts, &auth, m);
   const HostOptions host_options{.dir = data_dir + "/" + d.service, .rebuild = rebuild, .clock = SystemClock::Get(),
                                  .metrics = m, .scheduler_interval = absl::Seconds(scheduler_seconds),

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "libs/server/http_server.h"
 
 namespace crm::server {
 namespace {
@@ -77,7 +78,9 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& addre
   std::unique_ptr<Metrics> m(new Metrics());
   if (!address.empty()) {
     try {
-      m->exposer_ = std::make_unique<prometheus::Exposer>(address);
+      // The same civetweb limits as the dashboard: a scrape port must not be held by a few
+      // slow connections either.
+      m->exposer_ = std::make_unique<prometheus::Exposer>(CivetOptions(address, {.threads = 4}));
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat("cannot serve /metrics on ", address, ": ", e.what()));
     }
@@ -94,8 +97,9 @@ int Metrics::port() const {
 
 void Metrics::ObserveCall(const std::string& full_method, int code, double seconds) {
   std::vector<std::string> parts = absl::StrSplit(full_method, '/', absl::SkipEmpty());
-  const std::string service = parts.size() == 2 ? parts[0] : "unknown";
-  const std::string method = parts.size() == 2 ? parts[1] : full_method;
+  const bool known = parts.size() == 2 && known_.contains(full_method);
+  const std::string service = known ? parts[0] : "unknown";
+  const std::string method = known ? parts[1] : "unknown";
   handled_->Add({{"grpc_type", "unary"}, {"grpc_service", service}, {"grpc_method", method},
                  {"grpc_code", CodeName(code)}})
       .Increment();

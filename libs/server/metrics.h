@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "prometheus/counter.h"
@@ -20,8 +21,15 @@ class Metrics {
   // Serves /metrics on `address` (host:port; port 0 picks one); empty serves nothing.
   static absl::StatusOr<std::unique_ptr<Metrics>> Start(const std::string& address);
 
+  // The methods the server serves, as "/pkg.Svc/Method": the only values the method labels
+  // take. Call before the server starts; not thread-safe against ObserveCall.
+  void SetKnownMethods(absl::flat_hash_set<std::string> methods) { known_ = std::move(methods); }
+
   // grpc_server_handled_total{grpc_service,grpc_method,grpc_code} and
   // grpc_server_handling_seconds{grpc_service,grpc_method}; `full_method` is "/pkg.Svc/Method".
+  // A method outside the known set counts as service and method "unknown": label values come
+  // from a closed set, whatever names clients make up (20k made-up names once grew the process
+  // by 196 MiB and one scrape to 1.64 GB).
   void ObserveCall(const std::string& full_method, int code, double seconds);
   // crm_log_append_seconds{topic}
   void ObserveAppend(const std::string& topic, double seconds);
@@ -43,6 +51,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* handling_;
   prometheus::Family<prometheus::Histogram>* append_;
   prometheus::Family<prometheus::Gauge>* lag_;
+  absl::flat_hash_set<std::string> known_;
 };
 
 }  // namespace crm::server

@@ -3,10 +3,13 @@
 #include <csignal>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/impl/server_initializer.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/thread_name.h"
+#include "libs/server/logging.h"
 
 namespace crm::server {
 
@@ -19,11 +22,103 @@ absl::Status InflightLimiter::Acquire() {
   return absl::OkStatus();
 }
 
+AdmittedCall::AdmittedCall(std::shared_ptr<CallRegistry> registry) : registry_(std::move(registry)) {}
+
+AdmittedCall::~AdmittedCall() { Release(); }
+
+void AdmittedCall::Release() {
+  if (released_.exchange(true, std::memory_order_acq_rel)) return;
+  registry_->Remove(this);
+  registry_->limiter().Release();
+}
+
+UnaryCall::~UnaryCall() {
+  if (Claim()) Answer(absl::InternalError("the call was dropped without an answer"));
+}
+
+void UnaryCall::Answer(const absl::Status& status) {
+  Release();
+  reactor_->Finish(ToGrpcStatus(status));
+}
+
+void UnaryCall::Abort() { Finish(absl::UnavailableError("the server is shutting down; retry on another instance")); }
+
+void StreamCall::End() {
+  {
+    absl::MutexLock l(&mu_);
+    ctx_ = nullptr;
+  }
+  Release();
+}
+
+void StreamCall::Cancel() {
+  absl::MutexLock l(&mu_);
+  if (ctx_ != nullptr) ctx_->TryCancel();
+}
+
+void CallRegistry::Add(const std::shared_ptr<AdmittedCall>& call) {
+  absl::MutexLock l(&mu_);
+  calls_.emplace(call.get(), call);
+}
+
+void CallRegistry::Remove(AdmittedCall* call) {
+  absl::MutexLock l(&mu_);
+  calls_.erase(call);
+}
+
+size_t CallRegistry::size() const {
+  absl::MutexLock l(&mu_);
+  return calls_.size();
+}
+
+void CallRegistry::AbortAll() {
+  std::vector<std::shared_ptr<AdmittedCall>> live;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [ptr, ref] : calls_) {
+      // A call whose last reference is going answers from its destructor.
+      if (auto call = ref.lock()) live.push_back(std::move(call));
+    }
+  }
+  for (const auto& call : live) call->Abort();
+}
+
+namespace {
+
+// The full names ("/pkg.Svc/Method") of the methods `server` serves, from the protobuf
+// descriptors of its services (grpc::ServerInitializer reads the service list the way gRPC's
+// reflection plugin does). Health and reflection, registered inside gRPC, are named outright.
+absl::flat_hash_set<std::string> ServedMethods(grpc::Server* server) {
+  absl::flat_hash_set<std::string> out = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+                                          "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"};
+  grpc::ServerInitializer peek(server);
+  for (const std::string& name : *peek.GetServiceList()) {
+    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+    if (service == nullptr) continue;
+    for (int i = 0; i < service->method_count(); ++i) out.insert(absl::StrCat("/", name, "/", service->method(i)->name()));
+  }
+  return out;
+}
+
+}  // namespace
+
+Runtime::Runtime(RuntimeOptions options, const Authenticator* auth, Metrics* metrics)
+    : options_(std::move(options)),
+      auth_(auth),
+      metrics_(metrics),
+      registry_(std::make_shared<CallRegistry>(options_.max_inflight)) {}
+
 absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
+  auto listener = Listener::Bind({.address = options_.listen, .reserve = options_.fd_reserve});
+  if (!listener.ok()) return listener.status();
+  listener_ = *std::move(listener);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, grpc::InsecureServerCredentials());
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(options_.handshake_timeout)));
   for (grpc::Service* s : services) builder.RegisterService(s);
   if (metrics_ != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
@@ -31,34 +126,91 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
     builder.experimental().SetInterceptorCreators(std::move(f));
   }
   server_ = builder.BuildAndStart();
-  if (!server_ || port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
-  }
-  server_->GetHealthCheckService()->SetServingStatus(true);
+  if (!server_) return absl::UnavailableError(absl::StrCat("cannot start the gRPC server on ", options_.listen));
+  // Before the listener hands over the first connection.
+  if (metrics_ != nullptr) metrics_->SetKnownMethods(ServedMethods(server_.get()));
+  listener_->Start(acceptor_.get());
+  port_ = listener_->port();
+  SetServing(true);
+  watchdog_ = std::thread([this] {
+    NameThisThread("grpc-watchdog");
+    Watch();
+  });
   return absl::OkStatus();
 }
 
 Runtime::~Runtime() { Shutdown(); }
 
-absl::StatusOr<CallScope> Runtime::Begin(const grpc::CallbackServerContext& ctx) {
-  if (absl::Status s = limiter_.Acquire(); !s.ok()) return s;
+void Runtime::SetServing(bool serving) {
+  absl::MutexLock l(&watch_mu_);
+  if (serving_ == serving || server_ == nullptr) return;
+  serving_ = serving;
+  server_->GetHealthCheckService()->SetServingStatus(serving);
+}
+
+void Runtime::Watch() {
+  const InflightLimiter& limiter = registry_->limiter();
+  int64_t last_released = limiter.released();
+  absl::Time progress = absl::Now();
+  for (;;) {
+    {
+      absl::MutexLock l(&watch_mu_);
+      if (watch_mu_.AwaitWithTimeout(absl::Condition(&stop_watch_), options_.watchdog_interval)) return;
+    }
+    const absl::Time now = absl::Now();
+    const int64_t released = limiter.released();
+    if (released != last_released || limiter.inflight() < limiter.max()) progress = now;
+    last_released = released;
+    // Every slot held and none given back for a while: calls are refused and none is being
+    // served, so the load balancer should send its callers elsewhere. Busy is not stuck.
+    const bool stuck = now - progress >= options_.stuck_after;
+    if (stuck) {
+      absl::MutexLock l(&watch_mu_);
+      if (serving_) {
+        LogError(absl::StrCat("gRPC server stuck: all ", limiter.max(), " slots held and none released for ",
+                              absl::FormatDuration(now - progress), "; reporting NOT_SERVING"));
+      }
+    }
+    if (!draining_.load()) SetServing(!stuck);
+  }
+}
+
+absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx) {
+  if (draining_.load(std::memory_order_relaxed)) {
+    return absl::UnavailableError("the server is shutting down; retry on another instance");
+  }
+  if (absl::Status s = registry_->limiter().Acquire(); !s.ok()) return s;
   absl::StatusOr<Claims> claims = auth_->Authenticate(ctx);
   if (!claims.ok()) {
-    limiter_.Release();
+    registry_->limiter().Release();
     return claims.status();
   }
   CallScope scope;
   scope.claims = *std::move(claims);
   const absl::Time cap = absl::Now() + options_.max_wait;
-  const auto d = ctx.deadline();
-  const absl::Time client = absl::FromChrono(d);
-  scope.deadline = std::min(cap, client);
+  scope.deadline = std::min(cap, absl::FromChrono(ctx.deadline()));
   return scope;
 }
 
-void Runtime::Finish(grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
-  limiter_.Release();
-  reactor->Finish(ToGrpcStatus(status));
+absl::StatusOr<UnaryScope> Runtime::BeginUnary(const grpc::CallbackServerContext& ctx,
+                                               grpc::ServerUnaryReactor* reactor) {
+  absl::StatusOr<CallScope> admitted = Admit(ctx);
+  if (!admitted.ok()) return admitted.status();
+  UnaryScope scope;
+  static_cast<CallScope&>(scope) = *std::move(admitted);
+  scope.call = std::make_shared<UnaryCall>(registry_, reactor);
+  registry_->Add(scope.call);
+  return scope;
+}
+
+absl::StatusOr<StreamScope> Runtime::BeginStream(grpc::CallbackServerContext* ctx) {
+  absl::StatusOr<CallScope> admitted = Admit(*ctx);
+  if (!admitted.ok()) return admitted.status();
+  StreamScope scope;
+  static_cast<CallScope&>(scope) = *std::move(admitted);
+  scope.call = std::make_shared<StreamCall>(registry_, ctx);
+  registry_->Add(scope.call);
+  return scope;
 }
 
 void Runtime::Refuse(grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
@@ -68,8 +220,24 @@ void Runtime::Refuse(grpc::ServerUnaryReactor* reactor, const absl::Status& stat
 void Runtime::Shutdown() {
   if (shut_down_ || !server_) return;
   shut_down_ = true;
-  server_->GetHealthCheckService()->SetServingStatus(false);
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
+  draining_.store(true);
+  {
+    absl::MutexLock l(&watch_mu_);
+    stop_watch_ = true;
+  }
+  if (watchdog_.joinable()) watchdog_.join();
+  SetServing(false);
+  const absl::Time deadline = absl::Now() + options_.drain_timeout;
+  while (registry_->size() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  if (const size_t left = registry_->size(); left > 0) {
+    LogWarn(absl::StrCat("shutdown: ", left, " calls still running after the drain limit of ",
+                         absl::FormatDuration(options_.drain_timeout), "; ending them"));
+    registry_->AbortAll();
+  }
+  listener_->Stop();
+  // Only calls that were never admitted can be left (refused ones finish at once): a short
+  // grace for their answers to go out, then gRPC cancels what remains.
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   server_->Wait();
 }
 

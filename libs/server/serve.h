@@ -3,9 +3,12 @@
 
 // The gRPC faces of the service engines: unary reads that wait for their
 // min_consistency_token without holding a thread, and commands that finish once durable.
-#include <atomic>
+#include <memory>
 #include <string>
 #include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -27,52 +30,108 @@ std::string TokenOf(const Req& req) {
 
 // Runs a read once min_consistency_token is reached, without holding a gRPC thread while
 // waiting; the read runs where the wait ends (at once when the token is reached already).
-// `engine` has AfterToken(token, field, deadline, done); `fn(caller, req, deadline)` returns
-// StatusOr<Resp>.
+// `engine` has AfterToken(token, field, deadline, done), which calls `done` exactly once by
+// `deadline`; `fn(caller, req, deadline)` returns StatusOr<Resp>. A call the runtime ended
+// meanwhile (shutdown) is not read: its request and response may be gone.
 template <typename Engine, typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* ServeRead(Runtime* runtime, Engine* engine, grpc::CallbackServerContext* ctx,
                                     const Req* req, Resp* resp, Fn fn) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<CallScope> scope = runtime->Begin(*ctx);
+  absl::StatusOr<UnaryScope> scope = runtime->BeginUnary(*ctx, reactor);
   if (!scope.ok()) {
     Runtime::Refuse(reactor, scope.status());
     return reactor;
   }
   engine->AfterToken(TokenOf(*req), "min_consistency_token", scope->deadline,
-                     [runtime, reactor, req, resp, fn, caller = ToCaller(scope->claims),
+                     [call = scope->call, req, resp, fn, caller = ToCaller(scope->claims),
                       deadline = scope->deadline](absl::Status ready) {
-                       if (!ready.ok()) return runtime->Finish(reactor, ready);
+                       if (!call->Claim()) return;
+                       if (!ready.ok()) return call->Answer(ready);
                        auto result = fn(caller, *req, deadline);
                        if (result.ok()) *resp = *std::move(result);
-                       runtime->Finish(reactor, result.status());
+                       call->Answer(result.status());
                      });
   return reactor;
 }
 
 // Starts a command, `fn(caller, req, done)`; the call finishes where `done` is called (the
-// log writer's thread once the events are durable and applied).
+// log writer's thread once the events are durable and applied). `fn` must copy from `req`
+// what it keeps: the runtime may end the call (shutdown) before `done` runs. A `done` dropped
+// without being called answers INTERNAL (see UnaryCall).
 template <typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* ServeWrite(Runtime* runtime, grpc::CallbackServerContext* ctx, const Req* req, Resp* resp,
                                      Fn fn) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<CallScope> scope = runtime->Begin(*ctx);
+  absl::StatusOr<UnaryScope> scope = runtime->BeginUnary(*ctx, reactor);
   if (!scope.ok()) {
     Runtime::Refuse(reactor, scope.status());
     return reactor;
   }
-  fn(ToCaller(scope->claims), *req, [runtime, reactor, resp](absl::StatusOr<Resp> r) {
+  fn(ToCaller(scope->claims), *req, [call = scope->call, resp](absl::StatusOr<Resp> r) {
+    if (!call->Claim()) return;
     if (r.ok()) *resp = *std::move(r);
-    runtime->Finish(reactor, r.status());
+    call->Answer(r.status());
   });
   return reactor;
 }
 
-// One of `max` slots of a kind of stream, or RESOURCE_EXHAUSTED.
-inline absl::Status TakeSlot(std::atomic<int>& used, int max, absl::string_view what) {
-  if (used.fetch_add(1) < max) return absl::OkStatus();
-  used.fetch_sub(1);
-  return absl::ResourceExhaustedError(absl::StrCat(max, " ", what, " are running; retry when one has finished"));
-}
+// Slots for one kind of heavy stream (bulk imports, exports): at most `total` at once and at
+// most `per_user` for one user, so that one user's stalled or abandoned streams cannot keep
+// everyone else out. A slot goes back when its Slot is destroyed. Thread-safe; must outlive
+// its slots.
+class SlotPool {
+ public:
+  class Slot {
+   public:
+    Slot(SlotPool* pool, std::string user) : pool_(pool), user_(std::move(user)) {}
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+    ~Slot() { pool_->Give(user_); }
+
+   private:
+    SlotPool* pool_;
+    std::string user_;
+  };
+
+  // `what` names the streams in errors ("imports").
+  SlotPool(int total, int per_user, std::string what) : total_(total), per_user_(per_user), what_(std::move(what)) {}
+
+  // A slot for `user`, or RESOURCE_EXHAUSTED saying which limit was reached.
+  absl::StatusOr<std::unique_ptr<Slot>> Take(const std::string& user) {
+    absl::MutexLock l(&mu_);
+    if (used_ >= total_) {
+      return absl::ResourceExhaustedError(absl::StrCat(total_, " ", what_, " are running; retry when one has finished"));
+    }
+    int& mine = by_user_[user];
+    if (mine >= per_user_) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("you have ", mine, " ", what_, " running, the most one user may; retry when one has finished"));
+    }
+    ++mine;
+    ++used_;
+    return std::make_unique<Slot>(this, user);
+  }
+
+  int used() const {
+    absl::MutexLock l(&mu_);
+    return used_;
+  }
+
+ private:
+  void Give(const std::string& user) {
+    absl::MutexLock l(&mu_);
+    --used_;
+    auto it = by_user_.find(user);
+    if (--it->second == 0) by_user_.erase(it);
+  }
+
+  const int total_;
+  const int per_user_;
+  const std::string what_;
+  mutable absl::Mutex mu_;
+  int used_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, int> by_user_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace crm::server
 

@@ -19,12 +19,15 @@ using server::HttpResponse;
 HttpResponse Error(const absl::Status& s) {
   HttpResponse r;
   switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: r.status = 400; break;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange: r.status = 400; break;
     case absl::StatusCode::kUnauthenticated: r.status = 401; break;
     case absl::StatusCode::kPermissionDenied: r.status = 403; break;
     case absl::StatusCode::kNotFound: r.status = 404; break;
     case absl::StatusCode::kDeadlineExceeded: r.status = 504; break;
     case absl::StatusCode::kResourceExhausted: r.status = 429; break;
+    case absl::StatusCode::kUnavailable: r.status = 503; break;
     default: r.status = 500;
   }
   if (r.status == 401) r.headers["WWW-Authenticate"] = "Bearer";
@@ -49,7 +52,9 @@ HttpResponse Run(AnalyticsEngine* engine, const Caller& caller, const HttpReques
                  absl::StatusOr<Resp> (AnalyticsEngine::*method)(const Caller&, const Req&, absl::Time)) {
   Req req;
   if (auto s = FillReportRequest(http.query, &req); !s.ok()) return Error(s);
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  // An HTTP request has no deadline of its own: the gRPC runtime's cap on any wait applies
+  // (RuntimeOptions::max_wait), so a token that is never reached holds a worker no longer.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
   if (!req.min_consistency_token().empty()) {
     absl::Notification done;
     absl::Status waited;

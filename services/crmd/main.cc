@@ -9,6 +9,7 @@
 #include "libs/server/logging.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
+#include "libs/server/runtime_flags.h"
 #include "services/analytics/analytics_host.h"
 #include "services/customers/customers_host.h"
 #include "services/opportunities/opportunities_host.h"
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
   std::string key_file;
   bool create_key = false;
   bool rebuild = false;
-  int max_inflight = 512;
+  crm::server::RuntimeOptions ropts;
   int scheduler_seconds = 60;
   app.add_option("--data-dir", data_dir, "Folder for the log, projections and key")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
@@ -37,8 +38,7 @@ int main(int argc, char** argv) {
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
   app.add_flag("--rebuild", rebuild, "Rebuild every projection from the log before serving");
-  app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
-      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  crm::server::AddRuntimeFlags(app, &ropts);
   app.add_option("--scheduler-interval", scheduler_seconds,
                  "Seconds between scheduler runs (public-pool returns, recycle-bin purges, stage timeouts, "
                  "contract renewals and expiry, overdue instalments, task reminders and overdue notices, date-triggered automation, SLA warnings and breaches); 0 disables")
@@ -60,9 +60,7 @@ int main(int argc, char** argv) {
   crm::server::Metrics* m = metrics->get();
 
   crm::server::Authenticator auth(*key, crm::SystemClock::Get());
-  crm::server::RuntimeOptions ropts;
   ropts.listen = listen;
-  ropts.max_inflight = max_inflight;
   crm::server::Runtime runtime(ropts, &auth, m);
   auto customers = crm::customers::CustomersHost::Open(
       log->get(), &runtime,

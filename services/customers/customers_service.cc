@@ -6,7 +6,6 @@
 #include "libs/server/serve.h"
 
 namespace crm::customers {
-using server::TakeSlot;
 using server::ToCaller;
 
 CRM_SERVE_WRITE(CustomersService, CreateCustomer, v1::CreateCustomerRequest, v1::Customer, Create)
@@ -74,39 +73,31 @@ absl::Status RunImport(CustomerEngine* engine, const Caller& caller, ImportStrea
 
 grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>* CustomersService::ImportCustomers(
     grpc::CallbackServerContext* ctx) {
-  absl::StatusOr<server::CallScope> scope = runtime_->Begin(*ctx);
-  if (!scope.ok()) {
-    return new server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>(scope.status());
-  }
-  if (absl::Status s = TakeSlot(imports_, kMaxImports, "imports"); !s.ok()) {
-    runtime_->EndStream();
-    return new server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>(s);
-  }
+  using Refused = server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>;
+  absl::StatusOr<server::StreamScope> scope = runtime_->BeginStream(ctx);
+  if (!scope.ok()) return new Refused(scope.status());
+  absl::StatusOr<std::unique_ptr<server::SlotPool::Slot>> slot = imports_.Take(scope->claims.sub);
+  if (!slot.ok()) return new Refused(slot.status());  // scope->call gives its slot back as it goes
   return ImportStream::Start(
+      scope->call, runtime_->stream_idle_timeout(),
       [engine = engine_, caller = ToCaller(scope->claims)](ImportStream* s) { return RunImport(engine, caller, s); },
-      [this] {
-        imports_.fetch_sub(1);
-        runtime_->EndStream();
-      });
+      [slot = std::shared_ptr<server::SlotPool::Slot>(*std::move(slot))] {});
 }
 
 grpc::ServerWriteReactor<v1::ExportCustomersResponse>* CustomersService::ExportCustomers(
     grpc::CallbackServerContext* ctx, const v1::ExportCustomersRequest* req) {
-  absl::StatusOr<server::CallScope> scope = runtime_->Begin(*ctx);
-  if (!scope.ok()) return new server::RefusedWriteStream<v1::ExportCustomersResponse>(scope.status());
-  if (absl::Status s = TakeSlot(exports_, kMaxExports, "exports"); !s.ok()) {
-    runtime_->EndStream();
-    return new server::RefusedWriteStream<v1::ExportCustomersResponse>(s);
-  }
+  using Refused = server::RefusedWriteStream<v1::ExportCustomersResponse>;
+  absl::StatusOr<server::StreamScope> scope = runtime_->BeginStream(ctx);
+  if (!scope.ok()) return new Refused(scope.status());
+  absl::StatusOr<std::unique_ptr<server::SlotPool::Slot>> slot = exports_.Take(scope->claims.sub);
+  if (!slot.ok()) return new Refused(slot.status());
   return ExportStream::Start(
+      scope->call, runtime_->stream_idle_timeout(),
       [engine = engine_, caller = ToCaller(scope->claims), req = *req, deadline = scope->deadline](ExportStream* s) {
         return engine->Export(caller, req, deadline,
                               [s](const v1::ExportCustomersResponse& chunk) { return s->Write(chunk); });
       },
-      [this] {
-        exports_.fetch_sub(1);
-        runtime_->EndStream();
-      });
+      [slot = std::shared_ptr<server::SlotPool::Slot>(*std::move(slot))] {});
 }
 
 CRM_SERVE_WRITE(LeadsService, CreateLead, v1::CreateLeadRequest, v1::Lead, CreateLead)

@@ -5,6 +5,7 @@
 
 #include "crm/customers/v1/customers_service.grpc.pb.h"
 #include "libs/server/runtime.h"
+#include "libs/server/serve.h"
 #include "services/customers/customer_engine.h"
 
 namespace crm::customers {
@@ -86,15 +87,18 @@ class CustomersService final : public v1::CustomerService::CallbackService {
   grpc::ServerWriteReactor<v1::ExportCustomersResponse>* ExportCustomers(grpc::CallbackServerContext* ctx,
                                                                          const v1::ExportCustomersRequest* req) override;
 
-  // Streams running at once (each holds a thread); more get RESOURCE_EXHAUSTED.
-  static constexpr int kMaxImports = 2;
-  static constexpr int kMaxExports = 4;
+  // Streams running at once (each holds a thread), in all and for one user; more get
+  // RESOURCE_EXHAUSTED. A stream idle for the runtime's stream_idle_timeout is cancelled.
+  static constexpr int kMaxImports = 4;
+  static constexpr int kMaxImportsPerUser = 1;
+  static constexpr int kMaxExports = 8;
+  static constexpr int kMaxExportsPerUser = 2;
 
  private:
   CustomerEngine* engine_;
   server::Runtime* runtime_;
-  std::atomic<int> imports_{0};
-  std::atomic<int> exports_{0};
+  server::SlotPool imports_{kMaxImports, kMaxImportsPerUser, "imports"};
+  server::SlotPool exports_{kMaxExports, kMaxExportsPerUser, "exports"};
 };
 
 // gRPC face of the engine's leads (线索).
