@@ -35,6 +35,7 @@
 #include "tools/crmctl_reports.h"
 #include "tools/crmctl_ops.h"
 #include "libs/common/money.h"
+#include "libs/server/process.h"
 #include "libs/server/runtime.h"
 
 namespace {
@@ -206,6 +207,7 @@ int Call(Client& client, grpc::Status (Stub::*method)(grpc::ClientContext*, cons
 }  // namespace
 
 int main(int argc, char** argv) {
+  crm::server::RestrictNewFileModes();  // rebuilds, scratch copies and exports hold personal data
   crm::server::SkipMutexDeadlockDetection();  // rebuild and verify take many locks
   CLI::App app{"crmctl: command line for the CRM backbone"};
   app.footer(

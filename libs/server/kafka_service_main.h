@@ -6,7 +6,6 @@
 // on SIGTERM. `Host` has Open(log, runtime, {dir, rebuild, clock, metrics,
 // scheduler_interval, signing_key}), services() and StartLoops(); a host with flags of its own
 // has a `Flags` struct, static AddFlags(CLI::App&, Flags&) and Open(log, runtime, options, flags).
-#include <filesystem>
 #include <map>
 #include <string>
 #include <type_traits>
@@ -50,6 +49,7 @@ struct HostFlagsOf<Host, std::void_t<typename Host::Flags>> {
 
 template <typename Host>
 int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
+  RestrictNewFileModes();
   BlockTerminationSignals();
   SkipMutexDeadlockDetection();
   CLI::App app{absl::StrCat(d.name, ": the ", d.service, " service on Kafka")};
@@ -100,9 +100,7 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   kopts.extra = *std::move(extra);
 
   InitJsonLogging(d.name);
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) ExitWithError(absl::StrCat("cannot create ", data_dir, ": ", ec.message()));
+  PrepareDataDirOrExit(data_dir);
   auto key = LoadProcessSigningKey(key_file, create_key);
   if (!key.ok()) ExitWithError(std::string(key.status().message()));
   auto log = eventlog::OpenKafkaLog(kopts);

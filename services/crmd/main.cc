@@ -1,7 +1,5 @@
 // crmd: every service in one process on the embedded log (DESIGN §6): customers,
 // opportunities, tasks, tickets and analytics (its reports and the web dashboard).
-#include <filesystem>
-
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "libs/common/clock.h"
@@ -16,6 +14,7 @@
 #include "services/tickets/tickets_host.h"
 
 int main(int argc, char** argv) {
+  crm::server::RestrictNewFileModes();
   crm::server::BlockTerminationSignals();
   crm::server::SkipMutexDeadlockDetection();
   CLI::App app{"crmd: the CRM backbone in one process, on the embedded log"};
@@ -47,9 +46,7 @@ int main(int argc, char** argv) {
   if (key_file.empty()) key_file = data_dir + "/signing.key";
 
   crm::server::InitJsonLogging("crmd");
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) crm::server::ExitWithError(absl::StrCat("cannot create ", data_dir, ": ", ec.message()));
+  crm::server::PrepareDataDirOrExit(data_dir);
   auto key = crm::server::LoadProcessSigningKey(key_file, create_key);
   if (!key.ok()) crm::server::ExitWithError(std::string(key.status().message()));
 
