@@ -76,6 +76,12 @@ void PrepareDataDirOrExit(const std::string& dir) {
   }
 }
 
+TokenPolicy TokenPolicyOrExit(const std::string& max_lifetime) {
+  absl::StatusOr<absl::Duration> d = ParseMaxTokenLifetime(max_lifetime);
+  if (!d.ok()) ExitWithError(absl::StrCat("--max-token-lifetime: ", d.status().message()));
+  return TokenPolicy{.max_lifetime = *d};
+}
+
 absl::StatusOr<std::string> LoadProcessSigningKey(const std::string& key_file, bool create) {
   if (const char* env = std::getenv("CRM_SIGNING_KEY"); env != nullptr && *env != '\0') {
     std::string key(absl::StripAsciiWhitespace(env));

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "libs/common/token.h"
 
 namespace crm::server {
 
@@ -33,6 +34,10 @@ absl::StatusOr<PrivateDirReport> PreparePrivateDir(const std::string& dir);
 // A server's data folder at start: PreparePrivateDir, logging what it tightened and what it
 // left to another user, or ExitWithError when it fails. Call after InitJsonLogging.
 void PrepareDataDirOrExit(const std::string& dir);
+
+// The token policy of a server whose --max-token-lifetime flag is `max_lifetime`, or
+// ExitWithError naming the flag when it is no valid lifetime (ParseMaxTokenLifetime).
+TokenPolicy TokenPolicyOrExit(const std::string& max_lifetime);
 
 // The token signing key of a server process: $CRM_SIGNING_KEY when set, else the file at
 // `key_file`, created with a random key when missing and `create` is true.

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   bool rebuild = false;
   int max_inflight = 512;
   int scheduler_seconds = 60;
+  std::string max_token_lifetime = absl::FormatDuration(crm::kDefaultMaxTokenLifetime);
   app.add_option("--data-dir", data_dir, "Folder for the log, projections and key")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
+  app.add_option("--max-token-lifetime", max_token_lifetime,
+                 "Refuse bearer tokens that live longer (exp - iat, or exp - now without iat), e.g. 24h, 168h")
+      ->capture_default_str();
   app.add_flag("--rebuild", rebuild, "Rebuild every projection from the log before serving");
   app.add_option("--max-inflight", max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(0, 86400));
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
+  const crm::TokenPolicy token_policy = crm::server::TokenPolicyOrExit(max_token_lifetime);
 
   crm::server::InitJsonLogging("crmd");
   crm::server::PrepareDataDirOrExit(data_dir);
@@ -56,7 +61,7 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) crm::server::ExitWithError(std::string(metrics.status().message()));
   crm::server::Metrics* m = metrics->get();
 
-  crm::server::Authenticator auth(*key, crm::SystemClock::Get());
+  crm::server::Authenticator auth(*key, crm::SystemClock::Get(), token_policy);
   crm::server::RuntimeOptions ropts;
   ropts.listen = listen;
   ropts.max_inflight = max_inflight;
