@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""ERP/OA integration over Kafka, with kafka-python as the external system: crm-customers,
-crm-opportunities and crm-integration as separate processes on crm-devbroker.
+"""ERP/OA integration over Kafka, with kafka-python as the external system: every service
+(crm-customers, crm-opportunities, crm-tasks, crm-tickets, crm-analytics) and crm-integration
+as separate processes on crm-devbroker.
 
 - crm.inbound.v1: customer master data creates and then updates a customer; an OA approval
   activates a contract pending approval; ERP payments are recorded, a payment sent three times
@@ -10,12 +11,17 @@ crm-opportunities and crm-integration as separate processes on crm-devbroker.
   nothing.
 - crm-integration is killed (-9) during a burst of 120 payments with repeats and restarted:
   every payment counts exactly once, no dead letter is written twice.
+- Tasks and tickets go through their lives (created, changed, completed, reopened, cancelled,
+  overdue; rules created, changed, deleted; ticket types created, versioned, archived; tickets
+  migrated, moved, assigned, commented, warned and breached by their SLA clocks).
 - crm.public.events.v1 holds every event of the services' topics exactly once, in each
-  aggregate's version order, each valid against its schema in docs/events/schemas/.
+  aggregate's version order, each JSON `data` (never data_base64) valid against its schema in
+  docs/events/schemas/, and every service's events are there.
 
 Run with /usr/bin/python3. Prints "N passed, N failed" and exits non-zero on failure.
 """
 import argparse
+import datetime
 import json
 import os
 import signal
@@ -26,6 +32,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from crm_testlib import check, free_port, generate_protos, mint_token, summary, unary, wait_healthy, work_dir  # noqa: E402
 
+# 售后维修 (examples/tickets/repair.json, the README's example ticket type).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "tickets", "repair.json")) as f:
+    REPAIR = json.load(f)
 TOPICS = ["crm.customers.events.v1", "crm.opportunities.events.v1", "crm.tasks.events.v1", "crm.tickets.events.v1"]
 
 
@@ -34,6 +43,9 @@ def main():
     ap.add_argument("--devbroker", required=True)
     ap.add_argument("--customers", required=True)
     ap.add_argument("--opportunities", required=True)
+    ap.add_argument("--tasks", required=True)
+    ap.add_argument("--tickets", required=True)
+    ap.add_argument("--analytics", required=True)
     ap.add_argument("--integration", required=True)
     ap.add_argument("--protoc", required=True)
     ap.add_argument("--proto-root", required=True)
@@ -45,7 +57,9 @@ def main():
     m = generate_protos(work, args.protoc, args.proto_root, args.google_protos)
     from jsonschema import Draft202012Validator, FormatChecker  # noqa: E402
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+    from google.protobuf import json_format  # noqa: E402
     svc, opp, oevs = m.svc, m.opp, m.opp_evs
+    tk, tev, kt, kev = m.tasks, m.task_evs, m.tickets, m.ticket_evs
 
     key = "k" * 48
     env = dict(os.environ, CRM_SIGNING_KEY=key)
@@ -53,7 +67,7 @@ def main():
     procs = {}
     procs["broker"] = subprocess.Popen([args.devbroker, "--bootstrap-file", bootstrap_file],
                                        stdout=open(os.path.join(work, "broker.log"), "w"), stderr=subprocess.STDOUT)
-    ports = {"customers": free_port(), "opportunities": free_port(), "integration": free_port()}
+    ports = {name: free_port() for name in ("customers", "opportunities", "tasks", "tickets", "analytics", "integration")}
     channels = {}
 
     def start(service, binary, extra=()):
@@ -78,6 +92,9 @@ def main():
     def ks(method, req, resp, md=rep):
         return unary(channels["opportunities"], "crm.opportunities.v1.ContractService", method, type(req), resp)(
             req, metadata=md, timeout=20)
+
+    def call(service, full_name, method, req, resp, md=admin):
+        return unary(channels[service], full_name, method, type(req), resp)(req, metadata=md, timeout=20)
 
     def eventually(fn, what, seconds=40):
         deadline = time.time() + seconds
@@ -130,6 +147,9 @@ def main():
         bootstrap = open(bootstrap_file).read().strip()
         start("customers", args.customers)
         start("opportunities", args.opportunities)
+        start("tasks", args.tasks, ["--scheduler-interval", "1"])
+        start("tickets", args.tickets, ["--scheduler-interval", "1"])
+        start("analytics", args.analytics, ["--dashboard-listen", ""])
         start_integration()
         producer["p"] = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=5)
 
@@ -146,6 +166,80 @@ def main():
             send("erp-cus-2", "com.erp.customer.upserted", {"customer_id": name, "address": "苏州工业园区星湖街 328 号"})
             eventually(lambda: cs("GetCustomer", svc.GetCustomerRequest(name=name), svc.Customer, admin).address
                        == "苏州工业园区星湖街 328 号", "the ERP update did not land")
+
+        def tasks_go_through_their_lives():
+            def ts(method, req, resp):
+                return call("tasks", "crm.tasks.v1.TaskService", method, req, resp)
+
+            def auto(method, req, resp):
+                return call("tasks", "crm.tasks.v1.AutomationService", method, req, resp)
+            hour = datetime.datetime.now(datetime.timezone.utc).replace(minute=0, second=0, microsecond=0)
+            late = tk.Task(title="补录上周拜访")  # overdue at once
+            late.due_time.FromDatetime(hour - datetime.timedelta(hours=1))
+            ts("CreateTask", tk.CreateTaskRequest(task=late), tk.Task)
+            t = tk.Task(title="发报价", reminder_offsets_minutes=[240])  # its reminder is due
+            t.due_time.FromDatetime(hour + datetime.timedelta(hours=2))
+            t = ts("CreateTask", tk.CreateTaskRequest(task=t), tk.Task)
+            upd = tk.UpdateTaskRequest(task=tk.Task(name=t.name, title="发正式报价"))
+            upd.update_mask.paths.append("title")
+            ts("UpdateTask", upd, tk.Task)
+            ts("CompleteTask", tk.CompleteTaskRequest(name=t.name, note="已发送"), tk.Task)
+            ts("ReopenTask", tk.ReopenTaskRequest(name=t.name, reason="客户要求修改"), tk.Task)
+            ts("CancelTask", tk.CancelTaskRequest(name=t.name, reason="改为电话沟通"), tk.Task)
+            shipped = auto("ListRules", tk.ListRulesRequest(), tk.ListRulesResponse).rules[0]
+            d = tev.RuleDefinition()
+            d.CopyFrom(shipped.definition)
+            d.display_name = "集成测试规则"
+            rule = auto("CreateRule", tk.CreateRuleRequest(rule=tk.Rule(definition=d)), tk.Rule)
+            d.enabled = False
+            rule = auto("UpdateRule", tk.UpdateRuleRequest(rule=tk.Rule(name=rule.name, definition=d)), tk.Rule)
+            auto("DeleteRule", tk.DeleteRuleRequest(name=rule.name), tk.Rule)
+
+        def tickets_go_through_their_lives():
+            def kc(service, method, req, resp):
+                return call("tickets", f"crm.tickets.v1.{service}", method, req, resp)
+            repair = json_format.ParseDict(REPAIR, kev.TicketTypeDefinition())
+            kc("TicketTypeService", "CreateTicketType",
+               kt.CreateTicketTypeRequest(ticket_type_id="repair", definition=repair), kt.TicketType)
+            kc("SlaService", "SetCalendar", kt.SetCalendarRequest(calendar=kt.Calendar(
+                name="calendars/cn", display_name="全天", calendar=kev.BusinessCalendar(windows=[
+                    kev.WorkWindow(weekday=d, start_minute=0, end_minute=1440) for d in range(1, 8)]))), kt.Calendar)
+            # One minute to the first response, a warning at half of it: the scheduler (every
+            # second) warns and breaches the idle ticket while the checks below run.
+            kc("SlaService", "SetSlaPolicy", kt.SetSlaPolicyRequest(policy=kev.SlaPolicy(
+                type_id="repair", first_response_minutes=1, resolution_minutes=600, warning_percent=50,
+                calendar="calendars/cn")), kt.SlaPolicyResource)
+            urgent = kc("SlaService", "SetSlaPolicy", kt.SetSlaPolicyRequest(policy=kev.SlaPolicy(
+                type_id="repair", priority=kev.TICKET_PRIORITY_URGENT, first_response_minutes=5)), kt.SlaPolicyResource)
+            kc("SlaService", "DeleteSlaPolicy", kt.DeleteSlaPolicyRequest(name=urgent.name), kt.SlaPolicyResource)
+
+            def ticket(title):
+                t = kt.Ticket(ticket_type="ticketTypes/repair", title=title)
+                t.values["serial"].text = "AB123456"
+                t.values["description"].text = "屏幕不亮，无法开机"
+                t.values["kind"].choice = "hardware"
+                return kc("TicketService", "CreateTicket", kt.CreateTicketRequest(ticket=t), kt.Ticket)
+            state["idle_ticket"] = ticket("无人响应的工单").name
+            t = ticket("笔记本无法开机")
+            repair.description = "第二版：序列号格式不变"
+            kc("TicketTypeService", "PublishTicketTypeVersion",
+               kt.PublishTicketTypeVersionRequest(name="ticketTypes/repair", definition=repair), kt.TicketType)
+            kc("TicketTypeService", "MigrateTickets", kt.MigrateTicketsRequest(name="ticketTypes/repair", from_version=1),
+               kt.MigrateTicketsResponse)
+            kc("TicketService", "TransitionTicket", kt.TransitionTicketRequest(name=t.name, transition_id="start"),
+               kt.Ticket)
+            upd = kt.UpdateTicketRequest(name=t.name)
+            upd.values["fee"].number = 12000
+            kc("TicketService", "UpdateTicket", upd, kt.Ticket)
+            kc("TicketService", "AssignTicket", kt.AssignTicketRequest(name=t.name, assignee_id="u2"), kt.Ticket)
+            kc("TicketService", "AddComment", kt.AddCommentRequest(name=t.name, body="已寄回检测"), kt.Ticket)
+            feedback = kev.TicketTypeDefinition()
+            feedback.CopyFrom(repair)
+            feedback.display_name = "意见反馈"
+            kc("TicketTypeService", "CreateTicketType",
+               kt.CreateTicketTypeRequest(ticket_type_id="feedback", definition=feedback), kt.TicketType)
+            kc("TicketTypeService", "ArchiveTicketType",
+               kt.ArchiveTicketTypeRequest(name="ticketTypes/feedback", reason="并入售后维修"), kt.TicketType)
 
         def oa_approval_activates_a_contract():
             k = ks("CreateContract", opp.CreateContractRequest(contract=opp.Contract(
@@ -230,6 +324,9 @@ def main():
             assert len(letters()) == state["letters"], "a dead letter was written twice"
 
         def public_topic_exactly_once_and_valid():
+            def breached():
+                return any(e["type"] == "crm.tickets.v1.SlaBreached" for e in public_events())
+            eventually(breached, "the idle ticket's SLA did not breach", seconds=90)
             source_ids = set()
             for t in TOPICS:
                 for (_, _, _, _, h) in read_all(t):
@@ -255,11 +352,26 @@ def main():
                 assert e["crmaggregateversion"] == last.get(agg, 0) + 1, (agg, e["crmaggregateversion"], last.get(agg))
                 last[agg] = e["crmaggregateversion"]
             types = {e["type"] for e in evs}
-            assert {"crm.customers.v1.CustomerCreated", "crm.opportunities.v1.ContractApproved",
-                    "crm.opportunities.v1.PaymentRecorded", "crm.customers.v1.FollowUpRecorded"} <= types, types
+            for e in evs:
+                assert "data" in e and "data_base64" not in e and e["datacontenttype"] == "application/json", e
+            expected = {"crm.customers.v1.CustomerCreated", "crm.opportunities.v1.ContractApproved",
+                        "crm.opportunities.v1.PaymentRecorded", "crm.customers.v1.FollowUpRecorded",
+                        "crm.tasks.v1.TaskCreated", "crm.tasks.v1.TaskUpdated", "crm.tasks.v1.TaskCompleted",
+                        "crm.tasks.v1.TaskReopened", "crm.tasks.v1.TaskCancelled", "crm.tasks.v1.TaskOverdue",
+                        "crm.tasks.v1.RuleCreated", "crm.tasks.v1.RuleUpdated", "crm.tasks.v1.RuleDeleted",
+                        "crm.tickets.v1.TicketTypeCreated", "crm.tickets.v1.TicketTypeVersionPublished",
+                        "crm.tickets.v1.TicketTypeArchived", "crm.tickets.v1.CalendarSet",
+                        "crm.tickets.v1.SlaPolicySet", "crm.tickets.v1.SlaPolicyDeleted",
+                        "crm.tickets.v1.TicketCreated", "crm.tickets.v1.TicketMigrated",
+                        "crm.tickets.v1.TicketTransitioned", "crm.tickets.v1.TicketValuesChanged",
+                        "crm.tickets.v1.TicketAssigned", "crm.tickets.v1.TicketCommented",
+                        "crm.tickets.v1.SlaWarning", "crm.tickets.v1.SlaBreached"}
+            assert expected <= types, sorted(expected - types)
             print(f"    {len(evs)} public events of {len(types)} types, each valid against its schema")
 
         check("customer master data creates, then updates a customer", customer_master_data)
+        check("tickets go through their lives", tickets_go_through_their_lives)
+        check("tasks go through their lives", tasks_go_through_their_lives)
         check("an OA approval activates a contract", oa_approval_activates_a_contract)
         check("ERP payments count once each (3 sends of one id; binary mode)", erp_payments_once_each)
         check("an ERP order becomes a follow-up", erp_order_becomes_a_follow_up)
@@ -278,7 +390,7 @@ def main():
                     p.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        for name in ("integration", "customers", "opportunities"):
+        for name in ("integration", "customers", "opportunities", "tasks", "tickets", "analytics"):
             path = os.path.join(work, f"{name}.log")
             if os.path.exists(path):
                 with open(path) as f:

@@ -41,6 +41,7 @@
 #include "libs/eventlog/kafka_log.h"
 #include "libs/eventlog/mock_cluster.h"
 #include "libs/common/csv.h"
+#include "libs/server/process.h"
 #include "libs/server/runtime.h"
 #include "services/customers/customers_service.h"
 #include "tools/bench_analytics.h"
@@ -557,6 +558,7 @@ int RunDayWorkload(const std::string& workload, const std::string& target, const
 }  // namespace
 
 int main(int argc, char** argv) {
+  crm::server::RestrictNewFileModes();  // its logs and projections are a server's
   crm::server::SkipMutexDeadlockDetection();
   CLI::App app{"crm-bench: CRM backbone load generator"};
   std::string workload = "create", backend = "embedded", target, token, dir = "/var/tmp";

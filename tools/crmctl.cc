@@ -35,6 +35,7 @@
 #include "tools/crmctl_reports.h"
 #include "tools/crmctl_ops.h"
 #include "libs/common/money.h"
+#include "libs/server/process.h"
 #include "libs/server/runtime.h"
 
 namespace {
@@ -206,6 +207,7 @@ int Call(Client& client, grpc::Status (Stub::*method)(grpc::ClientContext*, cons
 }  // namespace
 
 int main(int argc, char** argv) {
+  crm::server::RestrictNewFileModes();  // rebuilds, scratch copies and exports hold personal data
   crm::server::SkipMutexDeadlockDetection();  // rebuild and verify take many locks
   CLI::App app{"crmctl: command line for the CRM backbone"};
   app.footer(
@@ -233,6 +235,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"rep", "manager", "admin", "service"}))->capture_default_str();
   token_cmd->add_option("--team", team, "Team id");
   token_cmd->add_option("--ttl", ttl, "Lifetime, e.g. 30m, 24h")->capture_default_str();
+  std::string max_lifetime = absl::FormatDuration(crm::kDefaultMaxTokenLifetime);
+  token_cmd->add_option("--max-lifetime", max_lifetime,
+                        "Refuse a --ttl longer than this: the servers' --max-token-lifetime")
+      ->capture_default_str();
 
   // rebuild, tail, lag, verify
   crm::ctl::OpsCommands ops;
@@ -541,17 +547,18 @@ int main(int argc, char** argv) {
   }
 
   if (token_cmd->parsed()) {
-    std::string key;
-    if (const char* env = std::getenv("CRM_SIGNING_KEY"); env && *env) {
-      key = env;
-    } else {
-      auto k = crm::LoadSigningKey(key_file, false);
-      if (!k.ok()) return Fail(std::string(k.status().message()));
-      key = *k;
-    }
+    auto key = crm::server::LoadProcessSigningKey(key_file, false);
+    if (!key.ok()) return Fail(std::string(key.status().message()));
     absl::Duration d;
     if (!absl::ParseDuration(ttl, &d) || d <= absl::ZeroDuration()) return Fail("--ttl is not a positive duration");
-    auto t = crm::MintToken(key, {sub, role, team, absl::Now() + d});
+    auto max = crm::ParseMaxTokenLifetime(max_lifetime);
+    if (!max.ok()) return Fail(absl::StrCat("--max-lifetime: ", max.status().message()));
+    if (d > *max) {
+      return Fail(absl::StrCat("--ttl ", ttl, " is longer than --max-lifetime ", max_lifetime,
+                               ": servers refuse such a token unless started with a --max-token-lifetime that long"));
+    }
+    const absl::Time now = absl::Now();
+    auto t = crm::MintToken(*key, {.sub = sub, .role = role, .team = team, .exp = now + d, .iat = now});
     if (!t.ok()) return Fail(std::string(t.status().message()));
     std::cout << *t << "\n";
     return 0;

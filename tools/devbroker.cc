@@ -11,6 +11,7 @@
 #include "libs/server/runtime.h"
 
 int main(int argc, char** argv) {
+  crm::server::RestrictNewFileModes();
   crm::server::BlockTerminationSignals();
   CLI::App app{"crm-devbroker: librdkafka mock cluster on loopback, for development and tests"};
   int brokers = 3;

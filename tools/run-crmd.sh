@@ -11,7 +11,8 @@ if [ ! -f "$key" ]; then
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$key"
   echo >> "$key"
 fi
-token=$("$build/tools/crmctl" token --key-file "$key" --sub admin --role admin --ttl 720h)
+# 24 h: the longest lifetime crmd accepts by default (--max-token-lifetime).
+token=$("$build/tools/crmctl" token --key-file "$key" --sub admin --role admin --ttl 24h)
 cat <<MSG
 
   crmd: the CRM backbone on the embedded log (data in $data/)
@@ -38,7 +39,7 @@ cat <<MSG
     $build/tools/crmctl --token <admin token> ticket-types create --id repair --file examples/tickets/repair.json
     $build/tools/crmctl --token <admin token> reports funnel --from \$(date -d '-30 days' +%F) --to \$(date -d tomorrow +%F)
     $build/tools/crmctl --token <admin token> reports team --from \$(date -d '-30 days' +%F) --to \$(date -d tomorrow +%F) --csv team.csv --table reps
-  An admin token valid for 30 days:
+  An admin token valid for 24 hours (mint another with crmctl token --role admin):
     $token
 
   Stop with Ctrl-C (SIGTERM drains calls in flight).

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/escaping.h"
@@ -38,10 +40,31 @@ absl::Status Unauthenticated(absl::string_view why) {
   return absl::UnauthenticatedError(absl::StrCat("invalid token: ", why));
 }
 
+// A NumericDate claim (seconds since the epoch) as a time: nullopt when `j` is no integer or
+// is beyond int64 (nlohmann reads 2^64-1 as an unsigned integer).
+std::optional<absl::Time> NumericDate(const nlohmann::json& j) {
+  if (j.is_number_unsigned()) {
+    const uint64_t u = j.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+    return absl::FromUnixSeconds(static_cast<int64_t>(u));
+  }
+  if (j.is_number_integer()) return absl::FromUnixSeconds(j.get<int64_t>());
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool IsKnownRole(absl::string_view role) {
   return role == "rep" || role == "manager" || role == "admin" || role == "service";
+}
+
+absl::StatusOr<absl::Duration> ParseMaxTokenLifetime(absl::string_view text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration() || d > absl::Hours(366 * 24)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' is not a token lifetime: a duration above 0 and at most 8784h, e.g. 24h or 90m"));
+  }
+  return d;
 }
 
 absl::StatusOr<std::string> MintToken(absl::string_view key, const Claims& claims) {
@@ -51,16 +74,22 @@ absl::StatusOr<std::string> MintToken(absl::string_view key, const Claims& claim
     return absl::InvalidArgumentError(
         absl::StrCat("role '", claims.role, "' is not one of rep, manager, admin, service"));
   }
+  if (claims.iat != absl::InfinitePast() && claims.exp <= claims.iat) {
+    return absl::InvalidArgumentError("exp is not after iat");
+  }
   nlohmann::json payload = {{"sub", claims.sub},
                             {"role", claims.role},
                             {"team", claims.team},
                             {"exp", absl::ToUnixSeconds(claims.exp)}};
+  if (claims.iat != absl::InfinitePast()) payload["iat"] = absl::ToUnixSeconds(claims.iat);
+  if (claims.nbf != absl::InfinitePast()) payload["nbf"] = absl::ToUnixSeconds(claims.nbf);
   const std::string signing_input =
       absl::StrCat(Base64Url(R"({"alg":"HS256","typ":"JWT"})"), ".", Base64Url(payload.dump()));
   return absl::StrCat(signing_input, ".", Base64Url(HmacSha256(key, signing_input)));
 }
 
-absl::StatusOr<Claims> VerifyToken(absl::string_view key, absl::string_view token, absl::Time now) {
+absl::StatusOr<Claims> VerifyToken(absl::string_view key, absl::string_view token, absl::Time now,
+                                   const TokenPolicy& policy) {
   std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
   if (parts.size() != 3) return Unauthenticated("not a JWS compact token");
   const std::string signing_input = absl::StrCat(parts[0], ".", parts[1]);
@@ -81,17 +110,31 @@ absl::StatusOr<Claims> VerifyToken(absl::string_view key, absl::string_view toke
   if (header.value("alg", "") != "HS256") return Unauthenticated("algorithm is not HS256");
   Claims c;
   if (!payload.contains("sub") || !payload["sub"].is_string() || !payload.contains("role") ||
-      !payload["role"].is_string() || !payload.contains("exp") ||
-      !payload["exp"].is_number_integer()) {
+      !payload["role"].is_string() || !payload.contains("exp")) {
     return Unauthenticated("missing sub, role or exp");
   }
   c.sub = payload["sub"].get<std::string>();
   c.role = payload["role"].get<std::string>();
   if (payload.contains("team") && payload["team"].is_string()) c.team = payload["team"];
-  c.exp = absl::FromUnixSeconds(payload["exp"].get<int64_t>());
   if (c.sub.empty()) return Unauthenticated("empty sub");
   if (!IsKnownRole(c.role)) return Unauthenticated("unknown role");
+  for (auto [name, field] : {std::pair{"exp", &c.exp}, std::pair{"iat", &c.iat}, std::pair{"nbf", &c.nbf}}) {
+    if (!payload.contains(name)) continue;
+    std::optional<absl::Time> t = NumericDate(payload[name]);
+    if (!t.has_value()) return Unauthenticated(absl::StrCat(name, " is not an integer number of seconds"));
+    *field = *t;
+  }
   if (now >= c.exp) return Unauthenticated("expired");
+  const absl::Time latest_start = now + policy.clock_skew;
+  if (c.iat > latest_start) return Unauthenticated("iat is in the future");
+  if (c.nbf > latest_start) return Unauthenticated("not valid yet (nbf is in the future)");
+  const absl::Duration lifetime = c.iat != absl::InfinitePast() ? c.exp - c.iat : c.exp - now;
+  const absl::Duration allowed =
+      c.iat != absl::InfinitePast() ? policy.max_lifetime : policy.max_lifetime + policy.clock_skew;
+  if (lifetime > allowed) {
+    return Unauthenticated(absl::StrCat("lifetime exceeds the maximum of ", absl::FormatDuration(policy.max_lifetime),
+                                        " (exp too far after ", c.iat != absl::InfinitePast() ? "iat)" : "now)"));
+  }
   return c;
 }
 

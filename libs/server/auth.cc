@@ -26,7 +26,7 @@ absl::StatusOr<Claims> Authenticator::AuthenticateHeader(absl::string_view heade
     auto it = verified_.find(token);
     if (it != verified_.end() && now < it->second.exp) return it->second;
   }
-  absl::StatusOr<Claims> claims = VerifyToken(key_, token, now);
+  absl::StatusOr<Claims> claims = VerifyToken(key_, token, now, policy_);
   absl::MutexLock l(&mu_);
   if (!claims.ok()) {
     verified_.erase(token);  // expired since it was remembered

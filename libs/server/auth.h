@@ -16,11 +16,13 @@ namespace crm::server {
 // Checks the `authorization: Bearer <token>` metadata of a call (DESIGN §5). Thread-safe.
 class Authenticator {
  public:
-  // `key` is the HS256 signing key; `clock` decides expiry and must outlive this object.
-  Authenticator(std::string key, const Clock* clock) : key_(std::move(key)), clock_(clock) {}
+  // `key` is the HS256 signing key; `clock` decides expiry and must outlive this object;
+  // `policy` bounds token lifetimes (crmd's --max-token-lifetime).
+  Authenticator(std::string key, const Clock* clock, TokenPolicy policy = {})
+      : key_(std::move(key)), clock_(clock), policy_(policy) {}
 
   // UNAUTHENTICATED when the header is missing, not a bearer token, or the token fails
-  // VerifyToken. A token that passed is remembered, byte for byte, until it expires or the
+  // VerifyToken under the policy. A token that passed is remembered, byte for byte, until it expires or the
   // memory holds kMaxRemembered tokens: a client sends the same token on every call, and its
   // HMAC and JSON cost about 3% of a durable create's CPU. Expiry is checked on every call.
   absl::StatusOr<Claims> Authenticate(const grpc::ServerContextBase& ctx) const;
@@ -31,6 +33,7 @@ class Authenticator {
  private:
   const std::string key_;
   const Clock* clock_;
+  const TokenPolicy policy_;
   mutable absl::Mutex mu_;
   mutable absl::flat_hash_map<std::string, Claims> verified_ ABSL_GUARDED_BY(mu_);
 };

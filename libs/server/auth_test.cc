@@ -48,5 +48,31 @@ TEST(AuthenticatorTest, ARememberedTokenIsStillCheckedByteForByteAndForExpiry) {
   EXPECT_EQ(auth.AuthenticateHeader("Bearer " + token).status().code(), absl::StatusCode::kUnauthenticated);
 }
 
+// A leaked token must not be good forever: the configured lifetime bounds every token, and
+// a refused one is not remembered.
+TEST(AuthenticatorTest, RefusesTokensLivingLongerThanThePolicyAllows) {
+  ManualClock clock;
+  const std::string key(32, 'q');
+  Authenticator auth(key, &clock, {.max_lifetime = absl::Hours(1)});
+  const std::string hour = *MintToken(key, {"u1", "rep", "east", clock.Now() + absl::Hours(1)});
+  EXPECT_TRUE(auth.AuthenticateHeader("Bearer " + hour).ok());
+  const std::string day = *MintToken(key, {"u1", "rep", "east", clock.Now() + absl::Hours(24)});
+  auto s = auth.AuthenticateHeader("Bearer " + day).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(s.message().find("lifetime exceeds"), absl::string_view::npos) << s;
+  const std::string forever = *MintToken(key, {"u1", "rep", "east", absl::FromUnixSeconds(int64_t{1} << 62)});
+  EXPECT_EQ(auth.AuthenticateHeader("Bearer " + forever).status().code(), absl::StatusCode::kUnauthenticated);
+  Claims future{"u1", "rep", "east", clock.Now() + absl::Minutes(50)};
+  future.nbf = clock.Now() + absl::Minutes(10);
+  const std::string later = *MintToken(key, future);
+  EXPECT_EQ(auth.AuthenticateHeader("Bearer " + later).status().code(), absl::StatusCode::kUnauthenticated);
+  clock.Advance(absl::Minutes(10));  // now it is good
+  EXPECT_TRUE(auth.AuthenticateHeader("Bearer " + later).ok());
+  // The default policy (24 h) takes the day-long token, not the one of 2^62 seconds.
+  Authenticator defaults(key, &clock);
+  EXPECT_TRUE(defaults.AuthenticateHeader("Bearer " + day).ok());
+  EXPECT_EQ(defaults.AuthenticateHeader("Bearer " + forever).status().code(), absl::StatusCode::kUnauthenticated);
+}
+
 }  // namespace
 }  // namespace crm::server

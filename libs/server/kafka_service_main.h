@@ -2,11 +2,11 @@
 #define CRM_LIBS_SERVER_KAFKA_SERVICE_MAIN_H_
 
 // The main() of a service alone on Kafka (crm-customers, crm-opportunities, ...; DESIGN §6):
-// flags, signing key, Kafka log, metrics, the gRPC runtime, the service's host, and a drain
-// on SIGTERM. `Host` has Open(log, runtime, {dir, rebuild, clock, metrics,
-// scheduler_interval, signing_key}), services() and StartLoops(); a host with flags of its own
+// flags, private data folder, signing key and token policy, Kafka log, metrics, the gRPC
+// runtime, the service's host, and a drain on SIGTERM. `Host` has Open(log, runtime, {dir,
+// rebuild, clock, metrics, scheduler_interval, signing_key, max_token_lifetime}), services()
+// and StartLoops(); a host with flags of its own
 // has a `Flags` struct, static AddFlags(CLI::App&, Flags&) and Open(log, runtime, options, flags).
-#include <filesystem>
 #include <map>
 #include <string>
 #include <type_traits>
@@ -51,12 +51,14 @@ struct HostFlagsOf<Host, std::void_t<typename Host::Flags>> {
 
 template <typename Host>
 int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
+  RestrictNewFileModes();
   BlockTerminationSignals();
   SkipMutexDeadlockDetection();
   CLI::App app{absl::StrCat(d.name, ": the ", d.service, " service on Kafka")};
   std::string bootstrap, data_dir = "data-" + d.service, listen = d.listen, metrics_listen = d.metrics_listen, key_file;
   bool create_key = false, rebuild = false;
   int scheduler_seconds = 60;
+  std::string max_token_lifetime = absl::FormatDuration(kDefaultMaxTokenLifetime);
   app.add_option("--bootstrap-servers", bootstrap, "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
       ->envname("KAFKA_BOOTSTRAP_SERVERS")
       ->required();
@@ -77,6 +79,9 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
+  app.add_option("--max-token-lifetime", max_token_lifetime,
+                 "Refuse bearer tokens that live longer (exp - iat, or exp - now without iat), e.g. 24h, 168h")
+      ->capture_default_str();
   if (d.projections) app.add_flag("--rebuild", rebuild, "Rebuild the projections from the log before serving");
   RuntimeOptions ropts;
   AddRuntimeFlags(app, &ropts);
@@ -91,6 +96,7 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   if constexpr (kHostFlags) Host::AddFlags(app, host_flags);
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
+  const TokenPolicy token_policy = TokenPolicyOrExit(max_token_lifetime);
   eventlog::KafkaLogOptions kopts;
   kopts.bootstrap_servers = bootstrap;
   kopts.client_id = d.name;
@@ -99,9 +105,7 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   kopts.extra = *std::move(extra);
 
   InitJsonLogging(d.name);
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) ExitWithError(absl::StrCat("cannot create ", data_dir, ": ", ec.message()));
+  PrepareDataDirOrExit(data_dir);
   auto key = LoadProcessSigningKey(key_file, create_key);
   if (!key.ok()) ExitWithError(std::string(key.status().message()));
   auto log = eventlog::OpenKafkaLog(kopts);
@@ -110,12 +114,12 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
   if (!metrics.ok()) ExitWithError(std::string(metrics.status().message()));
   Metrics* m = metrics->get();
 
-  Authenticator auth(*key, SystemClock::Get());
+  Authenticator auth(*key, SystemClock::Get(), token_policy);
   ropts.listen = listen;
   Runtime runtime(ropts, &auth, m);
   const HostOptions host_options{.dir = data_dir + "/" + d.service, .rebuild = rebuild, .clock = SystemClock::Get(),
                                  .metrics = m, .scheduler_interval = absl::Seconds(scheduler_seconds),
-                                 .signing_key = *key};
+                                 .signing_key = *key, .max_token_lifetime = token_policy.max_lifetime};
   auto host = [&] {
     if constexpr (kHostFlags) {
       return Host::Open(log->get(), &runtime, host_options, host_flags);

@@ -10,6 +10,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/thread_name.h"
 #include "libs/server/logging.h"
+#include "libs/server/undecodable.h"
 
 namespace crm::server {
 
@@ -120,11 +121,10 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
                              static_cast<int>(absl::ToInt64Milliseconds(options_.handshake_timeout)));
   for (grpc::Service* s : services) builder.RegisterService(s);
-  if (metrics_ != nullptr) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
-    f.push_back(metrics_->InterceptorFactory());
-    builder.experimental().SetInterceptorCreators(std::move(f));
-  }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
+  f.push_back(UndecodableRequestInterceptorFactory());  // first: metrics counts the code it sends
+  if (metrics_ != nullptr) f.push_back(metrics_->InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(f));
   server_ = builder.BuildAndStart();
   if (!server_) return absl::UnavailableError(absl::StrCat("cannot start the gRPC server on ", options_.listen));
   // Before the listener hands over the first connection.

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/common/clock.h"
+#include "libs/common/token.h"
 #include "libs/eventlog/log.h"
 #include "libs/server/metrics.h"
 #include "libs/projection/rebuild.h"
@@ -27,6 +28,9 @@ struct HostOptions {
   absl::Duration scheduler_interval = absl::Minutes(1);
   // The token signing key, for hosts that call other services. Default: empty.
   std::string signing_key;
+  // The longest lifetime the services accept (--max-token-lifetime): tokens a host mints
+  // for its calls live no longer. Default: kDefaultMaxTokenLifetime.
+  absl::Duration max_token_lifetime = kDefaultMaxTokenLifetime;
 };
 
 // A service host's projections at start: rebuilt from the log first when `rebuild` (crmd

@@ -1,7 +1,5 @@
 // crmd: every service in one process on the embedded log (DESIGN §6): customers,
 // opportunities, tasks, tickets and analytics (its reports and the web dashboard).
-#include <filesystem>
-
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "libs/common/clock.h"
@@ -17,6 +15,7 @@
 #include "services/tickets/tickets_host.h"
 
 int main(int argc, char** argv) {
+  crm::server::RestrictNewFileModes();
   crm::server::BlockTerminationSignals();
   crm::server::SkipMutexDeadlockDetection();
   CLI::App app{"crmd: the CRM backbone in one process, on the embedded log"};
@@ -29,6 +28,7 @@ int main(int argc, char** argv) {
   bool rebuild = false;
   crm::server::RuntimeOptions ropts;
   int scheduler_seconds = 60;
+  std::string max_token_lifetime = absl::FormatDuration(crm::kDefaultMaxTokenLifetime);
   app.add_option("--data-dir", data_dir, "Folder for the log, projections and key")->capture_default_str();
   app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
+  app.add_option("--max-token-lifetime", max_token_lifetime,
+                 "Refuse bearer tokens that live longer (exp - iat, or exp - now without iat), e.g. 24h, 168h")
+      ->capture_default_str();
   app.add_flag("--rebuild", rebuild, "Rebuild every projection from the log before serving");
   crm::server::AddRuntimeFlags(app, &ropts);
   app.add_option("--scheduler-interval", scheduler_seconds,
@@ -45,11 +48,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(0, 86400));
   CLI11_PARSE(app, argc, argv);
   if (key_file.empty()) key_file = data_dir + "/signing.key";
+  const crm::TokenPolicy token_policy = crm::server::TokenPolicyOrExit(max_token_lifetime);
 
   crm::server::InitJsonLogging("crmd");
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) crm::server::ExitWithError(absl::StrCat("cannot create ", data_dir, ": ", ec.message()));
+  crm::server::PrepareDataDirOrExit(data_dir);
   auto key = crm::server::LoadProcessSigningKey(key_file, create_key);
   if (!key.ok()) crm::server::ExitWithError(std::string(key.status().message()));
 
@@ -59,7 +61,7 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) crm::server::ExitWithError(std::string(metrics.status().message()));
   crm::server::Metrics* m = metrics->get();
 
-  crm::server::Authenticator auth(*key, crm::SystemClock::Get());
+  crm::server::Authenticator auth(*key, crm::SystemClock::Get(), token_policy);
   ropts.listen = listen;
   crm::server::Runtime runtime(ropts, &auth, m);
   auto customers = crm::customers::CustomersHost::Open(

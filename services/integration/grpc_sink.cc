@@ -1,5 +1,6 @@
 #include "services/integration/grpc_sink.h"
 
+#include <algorithm>
 #include <type_traits>
 #include <utility>
 
@@ -19,10 +20,12 @@ GrpcCommandSink::GrpcCommandSink(Options options)
 
 absl::StatusOr<std::string> GrpcCommandSink::Token() {
   absl::MutexLock l(&mu_);
-  if (absl::Now() + absl::Hours(1) < token_exp_) return token_;
-  const absl::Time exp = absl::Now() + absl::Hours(12);
-  absl::StatusOr<std::string> t =
-      MintToken(options_.signing_key, {.sub = "crm-integration", .role = "service", .team = "", .exp = exp});
+  const absl::Duration lifetime = std::min(absl::Hours(12), options_.max_token_lifetime);
+  const absl::Time now = absl::Now();
+  if (now + lifetime / 2 < token_exp_) return token_;
+  const absl::Time exp = now + lifetime;
+  absl::StatusOr<std::string> t = MintToken(
+      options_.signing_key, {.sub = "crm-integration", .role = "service", .team = "", .exp = exp, .iat = now});
   if (!t.ok()) return t.status();
   token_ = *t;
   token_exp_ = exp;

@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "crm/customers/v1/customers_service.grpc.pb.h"
 #include "crm/opportunities/v1/opportunities_service.grpc.pb.h"
+#include "libs/common/token.h"
 #include "services/integration/inbound.h"
 
 namespace crm::integration {
@@ -23,13 +24,16 @@ class GrpcCommandSink : public CommandSink {
     std::string opportunities_address;  // host:port of ContractService. Required.
     std::string signing_key;            // Required.
     absl::Duration deadline = absl::Seconds(10);
+    // The services' --max-token-lifetime: the sink's tokens live 12 hours, or this when
+    // shorter. Default: kDefaultMaxTokenLifetime.
+    absl::Duration max_token_lifetime = kDefaultMaxTokenLifetime;
   };
   explicit GrpcCommandSink(Options options);
 
   absl::Status Execute(const InboundCommand& command) override;
 
  private:
-  // A valid bearer token, minted again an hour before it expires.
+  // A valid bearer token, minted again when half its lifetime is left.
   absl::StatusOr<std::string> Token();
   template <typename Call>
   absl::Status Invoke(Call call);

@@ -39,7 +39,8 @@ absl::StatusOr<std::unique_ptr<IntegrationHost>> IntegrationHost::Open(eventlog:
     h->sink_ = std::make_unique<GrpcCommandSink>(GrpcCommandSink::Options{
         .customers_address = flags.customers_address,
         .opportunities_address = flags.opportunities_address,
-        .signing_key = h->options_.signing_key});
+        .signing_key = h->options_.signing_key,
+        .max_token_lifetime = h->options_.max_token_lifetime});
     auto inbound = InboundProcessor::Start(log, h->sink_.get(), {.dir = h->options_.dir + "/inbound"});
     if (!inbound.ok()) return inbound.status();
     h->inbound_ = *std::move(inbound);

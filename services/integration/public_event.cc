@@ -8,6 +8,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "crm/customers/v1/customers_events.pb.h"
+#include "crm/opportunities/v1/opportunities_events.pb.h"
+#include "crm/tasks/v1/tasks_events.pb.h"
+#include "crm/tickets/v1/tickets_events.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
@@ -28,8 +32,19 @@ std::string ActorSourceName(common::v1::ActorSource s) {
   return absl::AsciiStrToLower(name);
 }
 
+// Keeps every service's events file in the generated pool. The relay looks types up by
+// name only, and a static link keeps only the protos some code names: without this, the
+// tasks and tickets events went out as data_base64, which their published schemas refuse.
+void LinkEveryServicesEvents() {
+  google::protobuf::LinkMessageReflection<customers::v1::CustomerCreated>();
+  google::protobuf::LinkMessageReflection<opportunities::v1::OpportunityCreated>();
+  google::protobuf::LinkMessageReflection<tasks::v1::TaskCreated>();
+  google::protobuf::LinkMessageReflection<tickets::v1::TicketCreated>();
+}
+
 // The payload as proto3 JSON, or nullopt when this build has no descriptor for its type.
 absl::StatusOr<std::optional<json>> PayloadJson(const eventlog::EventEnvelope& e) {
+  LinkEveryServicesEvents();
   const google::protobuf::Descriptor* d =
       google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(e.event_type());
   if (d == nullptr) return std::optional<json>();

@@ -33,8 +33,9 @@ std::optional<SourcePosition> ParsePosition(absl::string_view s);
 // The structured-mode CloudEvent of the envelope in `record` (a record of a service's topic):
 // the CloudEvents attributes, crm* extension attributes (aggregate, version, business time,
 // actor, correlation, causation, tenant, position) and `data`, the payload in the proto3 JSON
-// mapping with the proto field names. DATA_LOSS when the record holds no envelope; a payload
-// of a type this build does not know goes out as `data_base64` with datacontenttype
+// mapping with the proto field names. Every service's event types are known (their protos
+// are linked in here). DATA_LOSS when the record holds no envelope; a payload of a type this
+// build does not know (a newer service's) goes out as `data_base64` with datacontenttype
 // application/protobuf, never dropped.
 absl::StatusOr<std::string> PublicEventJson(const eventlog::Record& record);
 
