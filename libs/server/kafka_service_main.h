@@ -79,9 +79,7 @@ int KafkaServiceMain(int argc, char** argv, const KafkaServiceDefaults& d) {
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
-  app.add_option("--max-token-lifetime", max_token_lifetime,
-                 "Refuse bearer tokens that live longer (exp - iat, or exp - now without iat), e.g. 24h, 168h")
-      ->capture_default_str();
+  AddTokenLifetimeFlag(app, &max_token_lifetime);
   if (d.projections) app.add_flag("--rebuild", rebuild, "Rebuild the projections from the log before serving");
   RuntimeOptions ropts;
   AddRuntimeFlags(app, &ropts);

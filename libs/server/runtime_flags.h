@@ -27,6 +27,14 @@ inline void AddRuntimeFlags(CLI::App& app, RuntimeOptions* options) {
           "A bulk import or export stream that sends or reads nothing this long is cancelled", 86400);
 }
 
+// Adds --max-token-lifetime, written into `max_lifetime` (a duration such as 24h; see
+// TokenPolicyOrExit), which must outlive the parse.
+inline void AddTokenLifetimeFlag(CLI::App& app, std::string* max_lifetime) {
+  app.add_option("--max-token-lifetime", *max_lifetime,
+                 "Refuse bearer tokens that live longer (exp - iat, or exp - now without iat), e.g. 24h, 168h")
+      ->capture_default_str();
+}
+
 }  // namespace crm::server
 
 #endif  // CRM_LIBS_SERVER_RUNTIME_FLAGS_H_

@@ -37,9 +37,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
   app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
-  app.add_option("--max-token-lifetime", max_token_lifetime,
-                 "Refuse bearer tokens that live longer (exp - iat, or exp - now without iat), e.g. 24h, 168h")
-      ->capture_default_str();
+  crm::server::AddTokenLifetimeFlag(app, &max_token_lifetime);
   app.add_flag("--rebuild", rebuild, "Rebuild every projection from the log before serving");
   crm::server::AddRuntimeFlags(app, &ropts);
   app.add_option("--scheduler-interval", scheduler_seconds,
