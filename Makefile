@@ -7,7 +7,7 @@ DASHBOARD_PORT ?= 8080
 JOBS      ?= $(shell nproc)
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: deps configure build test run bench soak overload fuzz clean proto-baseline
+.PHONY: deps configure build test run bench soak soak-abuse overload fuzz clean proto-baseline
 
 deps:
 	@bash tools/install-deps.sh
@@ -25,7 +25,8 @@ run: build
 	@bash tools/run-crmd.sh $(BUILD_DIR) $(DATA_DIR) $(PORT) $(METRICS_PORT) $(DASHBOARD_PORT)
 
 # 200 crash trials of crmd under a mixed day, then 200 of the services on Kafka (make test
-# runs 20 of each).
+# runs 20 of each), then a mixed day under 5 minutes of hostile clients (tests/abuse_soak.py).
+SOAK_ABUSE_MINUTES ?= 5
 soak: build
 	@/usr/bin/python3 tests/crash_trials.py --trials 200 --crmd $(BUILD_DIR)/services/crmd/crmd \
 	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench
@@ -34,6 +35,14 @@ soak: build
 	  --opportunities $(BUILD_DIR)/services/opportunities/crm-opportunities \
 	  --tasks $(BUILD_DIR)/services/tasks/crm-tasks --tickets $(BUILD_DIR)/services/tickets/crm-tickets \
 	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench
+	@$(MAKE) --no-print-directory soak-abuse
+
+# Only the abuse run of make soak.
+soak-abuse: build
+	@/usr/bin/python3 tests/abuse_soak.py --minutes $(SOAK_ABUSE_MINUTES) --crmd $(BUILD_DIR)/services/crmd/crmd \
+	  --crmctl $(BUILD_DIR)/tools/crmctl --bench $(BUILD_DIR)/tools/crm-bench \
+	  --protoc $$(sed -n 's/^Protobuf_PROTOC_EXECUTABLE:[A-Z]*=//p' $(BUILD_DIR)/CMakeCache.txt) --proto-root proto \
+	  --google-protos $(BUILD_DIR)/third_party/google-proto-files/node_modules/google-proto-files
 
 # crmd (on CPU 0) under an open loop at twice its create peak (crm-bench on CPU 1).
 overload: build
