@@ -7,8 +7,12 @@ Run with /usr/bin/python3.
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import crm_testlib  # noqa: E402,F401 - refuses to run under python -O, which drops the asserts
 
 
 def main():

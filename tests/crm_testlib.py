@@ -19,6 +19,11 @@ import tempfile
 import time
 import traceback
 
+# Every check in these tests is an assert statement: under python -O (or PYTHONOPTIMIZE) they
+# would all vanish and every test would pass. Refuse to run instead.
+if sys.flags.optimize:
+    sys.exit(f"{os.path.basename(sys.argv[0])}: run without -O and PYTHONOPTIMIZE: the checks are assert statements")
+
 RESULTS = {"passed": 0, "failed": 0}
 
 
