@@ -197,9 +197,10 @@ class SealTest : public DurabilityTest {
 
 TEST_F(SealTest, ASealCoversEveryRecordAndTamperingIsSeen) {
   Append(10);
-  auto sealer = Sealer::Start(log_.get(), key_, Options());
+  auto sealer = Sealer::Start(log_.get(), key_, Options());  // seals the log as it finds it
   ASSERT_TRUE(sealer.ok()) << sealer.status();
   ASSERT_TRUE((*sealer)->SealNow().ok());
+  EXPECT_EQ((*sealer)->sequence(), 1) << "nothing appended since: no new seal";
   Append(2);  // after the seal: not covered
   auto pub = SealKey::LoadPublic(dir_ + "/seal.key");
   ASSERT_TRUE(pub.ok());

@@ -248,6 +248,7 @@ absl::StatusOr<std::unique_ptr<Sealer>> Sealer::Start(Log* log, SealKey key, Opt
       }
       audit(absl::StrCat("accepted: ", missing, "; sealing the log as it is"));
     }
+    for (const std::string& topic : o.topics) CRM_RETURN_IF_ERROR(s->CatchUp(topic, &moved));
   } else {
     return latest.status();
   }
@@ -256,8 +257,9 @@ absl::StatusOr<std::unique_ptr<Sealer>> Sealer::Start(Log* log, SealKey key, Opt
     CRM_ASSIGN_OR_RETURN(s->publisher_, log->OpenWriter(kSealTopic));
   }
   // The log as it was found, sealed at once: after an accepted loss the old seal no longer
-  // describes it.
-  if (moved) CRM_RETURN_IF_ERROR(s->Write());
+  // describes it, and a folder that was never sealed has a seal from the first start on (a
+  // missing seal is then always a problem to report).
+  if (moved || !latest.ok()) CRM_RETURN_IF_ERROR(s->Write());
   s->thread_ = std::thread([p = s.get()] { p->Loop(); });
   return s;
 }
