@@ -37,6 +37,7 @@
 #include "libs/common/clock.h"
 #include "libs/common/ids.h"
 #include "libs/eventlog/embedded_log.h"
+#include "libs/eventlog/seal.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/eventlog/kafka_log.h"
 #include "libs/eventlog/mock_cluster.h"
@@ -73,7 +74,10 @@ struct LocalServer {
   std::unique_ptr<crm::server::Authenticator> auth;
   std::unique_ptr<crm::server::Runtime> runtime;
   std::unique_ptr<crm::customers::CustomersService> service;
+  std::unique_ptr<crm::eventlog::Sealer> sealer;
   std::string key = std::string(48, 'k');
+  // Seal the log as crmd --seal-key does (a throwaway key, crmd's default interval).
+  bool seal = false;
 
   std::map<std::string, std::string> kafka_config;
 
@@ -103,6 +107,15 @@ struct LocalServer {
     auto e = crm::customers::CustomerEngine::Open(log.get(), db.get(), {.clock = crm::SystemClock::Get()});
     if (!e.ok()) return e.status();
     engine = std::move(*e);
+    if (seal) {
+      auto k = crm::eventlog::SealKey::LoadPrivate(dir + "/seal.key", /*create=*/true);
+      if (!k.ok()) return k.status();
+      auto sl = crm::eventlog::Sealer::Start(log.get(), *k,
+                                             {.topics = {crm::customers::kTopic}, .dir = dir + "/seals",
+                                              .interval = absl::Seconds(5)});
+      if (!sl.ok()) return sl.status();
+      sealer = std::move(*sl);
+    }
     auth = std::make_unique<crm::server::Authenticator>(key, crm::SystemClock::Get());
     crm::server::RuntimeOptions ro;
     ro.listen = "127.0.0.1:0";
@@ -115,6 +128,7 @@ struct LocalServer {
     if (runtime) runtime->Shutdown();
     service.reset();
     engine.reset();
+    sealer.reset();
     db.reset();
     log.reset();
     mock.reset();
@@ -617,6 +631,8 @@ int main(int argc, char** argv) {
   app.add_option("--tasks-target", tasks_target, "day: the tasks service, if not --target");
   app.add_option("--tickets-target", tickets_target, "day: the tickets service, if not --target");
   bool floor = false;
+  bool seal = false;
+  app.add_flag("--seal", seal, "create: seal the in-process log as crmd --seal-key does, to measure the seals' cost");
   app.add_flag("--floor", floor,
                "create: first the same clients making empty calls (grpc.health.v1.Health/Check) to the same "
                "server, then the creates, and their ratio: what gRPC alone carries here");
@@ -789,6 +805,7 @@ int main(int argc, char** argv) {
   }
   for (int c : clients) {
     auto local = std::make_unique<LocalServer>();
+    local->seal = seal;
     for (const std::string& kv : kafka_config) {
       const size_t eq = kv.find('=');
       if (eq == std::string::npos) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -52,6 +53,26 @@ void Authorize(grpc::ClientContext& ctx, const std::string& token) {
 
 // One line per write(2) on an O_APPEND file: a line is whole in the file or absent, whichever
 // process dies.
+// Whether an answer says that nothing was written: a server may answer so only when no part
+// of the write can land later. The others (UNAVAILABLE, DEADLINE_EXCEEDED, a lost connection)
+// leave the outcome open.
+bool IsDefiniteRefusal(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class Journal {
  public:
   explicit Journal(const std::string& path)
@@ -194,6 +215,8 @@ class Day {
                 journal_.Line("C", r.name(), n, request_id);
                 journal_.Line("V", r.name(), r.etag());
                 c.customers.push_back({r.name(), r.consistency_token(), n});
+              } else if (IsDefiniteRefusal(s.error_code())) {
+                journal_.Line("R", n, static_cast<int>(s.error_code()));
               }
               done(s);
             });
@@ -378,6 +401,7 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
   std::map<std::string, int64_t> versions;                       // name -> highest acknowledged
   std::vector<std::pair<std::string, std::string>> follow_ups;   // parent, name
   std::map<int64_t, std::string> intents, created;                // n -> request id; n -> name
+  std::map<int64_t, int> refused;                                 // n -> the definite refusal's code
   for (const std::string& path : journals) {
     std::ifstream in(path);
     if (!in) return absl::InvalidArgumentError(absl::StrCat("--journal: cannot read ", path));
@@ -393,6 +417,8 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
         created[n] = f[1];
       } else if (f.size() == 3 && f[0] == "V" && absl::SimpleAtoi(f[2], &v)) {
         versions[f[1]] = std::max(versions[f[1]], v);
+      } else if (f.size() == 3 && f[0] == "R" && absl::SimpleAtoi(f[1], &n) && absl::SimpleAtoi(f[2], &v)) {
+        refused[n] = static_cast<int>(v);
       } else if (f.size() == 3 && f[0] == "F") {
         follow_ups.emplace_back(f[1], f[2]);
       } else {
@@ -461,9 +487,37 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
   for (const auto& [n, request_id] : intents) {
     const auto it = created.find(n);
     const std::string acked = it == created.end() ? "" : it->second;
-    if (acked.empty() && !resend) continue;
-    if (acked.empty()) ++resent;
-    work.push_back([&, n = n, request_id = request_id, acked] {
+    const auto no = refused.find(n);
+    const bool definite = acked.empty() && no != refused.end();
+    if (acked.empty() && !resend && !definite) continue;
+    if (acked.empty() && !definite) ++resent;
+    work.push_back([&, n = n, request_id = request_id, acked, definite,
+                    code = definite ? no->second : 0] {
+      // The customers with customer n's phone, by name; nullopt (a problem told) on failure.
+      auto with_phone = [&]() -> std::optional<std::vector<std::string>> {
+        cv1::FindDuplicatesRequest req;
+        req.set_phone(Phone(n));
+        req.set_max_results(10);
+        cv1::FindDuplicatesResponse r;
+        const grpc::Status s = Call(customers.get(), &cv1::CustomerService::Stub::FindDuplicates, token, req, &r);
+        if (!s.ok()) {
+          problem(absl::StrCat("查重 for customer ", n, ": ", s.error_message()));
+          return std::nullopt;
+        }
+        std::vector<std::string> same;
+        for (const auto& m : r.matches()) {
+          if (m.customer().phone() == Phone(n)) same.push_back(m.customer().name());
+        }
+        return same;
+      };
+      if (definite) {  // refused as never written: it must not exist, now or later
+        const auto same = with_phone();
+        if (same.has_value() && !same->empty()) {
+          problem(absl::StrCat("customer ", n, " was refused with gRPC code ", code,
+                               " (nothing written), yet it exists: ", absl::StrJoin(*same, ", ")));
+        }
+        return;
+      }
       if (acked.empty()) {  // the outcome was never seen: the same request again must be safe
         cv1::CreateCustomerRequest req;
         req.set_request_id(request_id);
@@ -473,16 +527,9 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
         const grpc::Status s = Call(customers.get(), &cv1::CustomerService::Stub::CreateCustomer, token, req, &r);
         if (!s.ok()) return problem(absl::StrCat("customer ", n, " sent again with its request_id: ", s.error_message()));
       }
-      cv1::FindDuplicatesRequest req;
-      req.set_phone(Phone(n));
-      req.set_max_results(10);
-      cv1::FindDuplicatesResponse r;
-      const grpc::Status s = Call(customers.get(), &cv1::CustomerService::Stub::FindDuplicates, token, req, &r);
-      if (!s.ok()) return problem(absl::StrCat("查重 for customer ", n, ": ", s.error_message()));
-      std::vector<std::string> same;
-      for (const auto& m : r.matches()) {
-        if (m.customer().phone() == Phone(n)) same.push_back(m.customer().name());
-      }
+      const auto found = with_phone();
+      if (!found.has_value()) return;
+      const std::vector<std::string>& same = *found;
       if (same.size() != 1 || (!acked.empty() && same[0] != acked)) {
         problem(absl::StrCat("customer ", n, " (", acked.empty() ? "sent again" : acked, ") exists ", same.size(),
                              " times: ", absl::StrJoin(same, ", ")));

@@ -56,7 +56,8 @@ struct DayCheck {
 // Reads the journals and asks the services for each acknowledged write: every aggregate is at
 // least at the version acknowledged, every follow-up is listed, every acknowledged customer is
 // the only one with its phone. A create intended but not acknowledged is sent again with its
-// request_id and must then exist exactly once.
+// request_id and must then exist exactly once; a create refused with a definite error (one
+// that says nothing was written, e.g. RESOURCE_EXHAUSTED) must not exist at all.
 // With `resend` false, creates never answered are only counted (while writes cannot succeed,
 // e.g. on a full disk).
 absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<std::string>& journals,

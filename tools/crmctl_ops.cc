@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/eventlog/kafka_log.h"
+#include "libs/eventlog/wal_check.h"
 #include "libs/projection/rebuild.h"
 #include "nlohmann/json.hpp"
 #include "services/analytics/analytics_engine.h"
@@ -89,6 +91,8 @@ struct OpsCommands::Flags {
   bool from_beginning = false;
   bool follow = false;
   bool projections = false;
+  std::string seal_key;
+  std::string seal_dir;
 
   TempDir scratch;
 
@@ -131,11 +135,17 @@ void OpsCommands::Add(CLI::App& app) {
   f.AddSource(f.lag, "The data folder holding the projections (crmd's, or a service's --data-dir)");
 
   f.verify = app.add_subcommand(
-      "verify", "Check every aggregate's hash chain and versions; with --projections (crmd stopped) every projection "
-                "against a fresh rebuild. Exit 4 when anything is wrong");
+      "verify", "Check the log's files, every aggregate's hash chain and versions, every record against the latest "
+                "seal (--seal-key), that no projection holds events the log lost; with --projections (crmd stopped) "
+                "every projection against a fresh rebuild. Exit 4 when anything is wrong");
   f.AddSource(f.verify, "crmd's data folder");
   f.verify->add_flag("--projections", f.projections,
                      "Also rebuild each projection beside the live one and compare checksums (crmd stopped)");
+  f.verify->add_option("--seal-key", f.seal_key,
+                       "Ed25519 public key (PEM; crmd's private seal key works too): check every record against the "
+                       "latest seal, and a missing or altered seal")
+      ->envname("CRM_SEAL_PUBLIC_KEY");
+  f.verify->add_option("--seal-dir", f.seal_dir, "Folder of the latest seal (default <data-dir>/seals)");
 }
 
 bool OpsCommands::Parsed() const {
@@ -258,7 +268,7 @@ int Lag(OpsCommands::Flags& f, eventlog::Log& log, bool as_json) {
 
 }  // namespace
 
-json VerifyChains(eventlog::Log& log, const std::string& topic, int* problems) {
+json VerifyChains(eventlog::Log& log, const std::string& topic, int* problems, eventlog::SealCheck* seal) {
   json out = {{"topic", topic}, {"events", 0}, {"aggregates", 0}, {"problems", json::array()}};
   absl::StatusOr<int32_t> n = log.PartitionCount(topic);
   if (absl::IsNotFound(n.status())) return out;
@@ -284,6 +294,7 @@ json VerifyChains(eventlog::Log& log, const std::string& topic, int* problems) {
   std::map<std::string, Chain> chains;
   std::set<std::string> ids;
   for (const eventlog::Record& r : *recs) {
+    if (seal != nullptr) seal->Add(r);
     absl::StatusOr<eventlog::EventEnvelope> e = eventlog::DecodeEnvelope(r.value);
     if (!e.ok()) {
       problem(absl::StrCat(integration::PositionString(r), ": ", e.status().message()));
@@ -352,18 +363,101 @@ json VerifyProjections(const std::string& data_dir, const std::string& scratch_d
 
 namespace {
 
-int Verify(OpsCommands::Flags& f, eventlog::Log& log, bool as_json) {
+using Checkpoints = std::map<std::pair<std::string, int32_t>, int64_t>;
+
+// Every projection's checkpoints under the data folder, read as a follower before the log is
+// opened: a record crmd appends and applies meanwhile is then in the log that is read after.
+std::vector<std::pair<std::string, Checkpoints>> ReadCheckpoints(OpsCommands::Flags& f, json& findings, int* problems) {
+  std::vector<std::pair<std::string, Checkpoints>> out;
+  for (const auto& [service, spec] : ServiceSpecs()) {
+    const fs::path dir = fs::path(f.data_dir) / service;
+    if (!fs::exists(dir / "CURRENT")) continue;
+    auto db = projection::ProjectionDb::Open(
+        {.path = dir.string(), .follower_dir = (f.scratch.path() / ("c-" + service)).string()});
+    if (!db.ok()) {
+      ++*problems;
+      findings.push_back(absl::StrCat(service, " projections: ", db.status().message()));
+      continue;
+    }
+    out.emplace_back(service, (*db)->Checkpoints());
+  }
+  return out;
+}
+
+int Verify(OpsCommands::Flags& f, bool as_json) {
   int problems = 0;
-  json report = {{"topics", json::array()}};
-  for (const std::string& topic : kServiceTopics) report["topics"].push_back(VerifyChains(log, topic, &problems));
+  json report = {{"log", json::array()}, {"topics", json::array()}};
+  json& findings = report["log"];
+  auto problem = [&](std::string what) {
+    ++problems;
+    findings.push_back(std::move(what));
+  };
+  std::optional<eventlog::SealKey> key;
+  if (!f.seal_key.empty()) {
+    absl::StatusOr<eventlog::SealKey> k = eventlog::SealKey::LoadPublic(f.seal_key);
+    if (!k.ok()) return Fail(std::string(k.status().message()));
+    key = *std::move(k);
+  }
+  const std::vector<std::pair<std::string, Checkpoints>> checkpoints = ReadCheckpoints(f, findings, &problems);
+  if (f.bootstrap.empty() && fs::exists(fs::path(f.data_dir) / "log")) {
+    absl::StatusOr<std::vector<eventlog::WalDamage>> damage = eventlog::CheckWalFiles(f.data_dir + "/log");
+    if (!damage.ok()) return Fail(std::string(damage.status().message()));
+    for (const eventlog::WalDamage& d : *damage) problem(eventlog::DescribeWalDamage(d));
+  }
+  absl::StatusOr<std::unique_ptr<eventlog::Log>> log = f.OpenLog();
+  if (absl::IsDataLoss(log.status())) {
+    problem(std::string(log.status().message()));
+  } else if (!log.ok()) {
+    return Fail(std::string(log.status().message()));
+  }
+  std::optional<eventlog::OpenedSeal> seal;
+  std::optional<eventlog::SealCheck> check;
+  if (key.has_value()) {
+    const std::string dir = f.seal_dir.empty() ? f.data_dir + "/seals" : f.seal_dir;
+    absl::StatusOr<eventlog::OpenedSeal> s = eventlog::ReadLatestSeal(dir, *key);
+    if (s.ok()) {
+      seal = *std::move(s);
+      check.emplace(seal->seal);
+      report["seal"] = {{"sequence", seal->seal.sequence()},
+                        {"sealed_at", google::protobuf::util::TimeUtil::ToString(seal->seal.sealed_at())},
+                        {"key_id", seal->seal.key_id()}};
+    } else {
+      problem(std::string(s.status().message()));
+    }
+  }
+  if (log.ok()) {
+    for (const std::string& topic : kServiceTopics) {
+      report["topics"].push_back(VerifyChains(**log, topic, &problems, check ? &*check : nullptr));
+    }
+    if (check.has_value()) {
+      for (std::string& p : check->Finish()) problem(std::move(p));
+      report["seal"]["unsealed_records"] = check->unsealed();
+    }
+    for (const auto& [service, ckpts] : checkpoints) {
+      absl::StatusOr<std::vector<std::string>> past = projection::CheckpointsPastLogEnd(**log, ckpts);
+      if (!past.ok()) return Fail(std::string(past.status().message()));
+      for (const std::string& p : *past) {
+        problem(absl::StrCat(service, " projections hold events the log no longer has: ", p));
+      }
+    }
+  }
   if (f.projections) {
     if (!f.bootstrap.empty()) return Fail("--projections compares crmd's projections: give --data-dir, not Kafka");
+    if (log.ok()) log->reset();  // the owner's open below needs no follower beside it, but frees its files
     report["projections"] = VerifyProjections(f.data_dir, f.scratch.path().string(), &problems);
   }
   report["problems"] = problems;
   if (as_json) {
     std::cout << report.dump(2) << "\n";
   } else {
+    for (const json& p : findings) std::printf("PROBLEM: %s\n", p.get<std::string>().c_str());
+    if (report.contains("seal")) {
+      std::printf("seal %lld of %s (key %s): %lld records after it are not sealed yet\n",
+                  static_cast<long long>(report["seal"]["sequence"].get<int64_t>()),
+                  report["seal"]["sealed_at"].get<std::string>().c_str(),
+                  report["seal"]["key_id"].get<std::string>().substr(0, 16).c_str(),
+                  static_cast<long long>(report["seal"].value("unsealed_records", int64_t{0})));
+    }
     for (const json& t : report["topics"]) {
       std::printf("%-30s %10lld events %8lld aggregates  %s\n", t["topic"].get<std::string>().c_str(),
                   static_cast<long long>(t["events"].get<int64_t>()),
@@ -394,12 +488,12 @@ int OpsCommands::Run(bool json_output) {
   // Followers of crmd's stores need a scratch folder; reading Kafka alone does not.
   const bool needs_scratch = f.bootstrap.empty() || f.lag->parsed() || f.projections;
   if (needs_scratch && f.scratch.path().empty()) return Fail("cannot create a temporary folder");
-  // verify --projections also opens crmd's log as its owner, beside this follower.
+  // A damaged log is one of verify's findings (exit 4), not a failure to run.
+  if (f.verify->parsed()) return Verify(f, json_output);
   absl::StatusOr<std::unique_ptr<eventlog::Log>> log = f.OpenLog();
   if (!log.ok()) return Fail(std::string(log.status().message()));
   if (f.tail->parsed()) return Tail(f, **log, json_output);
-  if (f.lag->parsed()) return Lag(f, **log, json_output);
-  return Verify(f, **log, json_output);
+  return Lag(f, **log, json_output);
 }
 
 }  // namespace crm::ctl

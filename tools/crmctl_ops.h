@@ -4,8 +4,10 @@
 // crmctl's operator verbs that read the log itself rather than call a server:
 //   tail    the records of a topic, as CloudEvents JSON or one line each, optionally following;
 //   lag     how far each projection is behind the log;
-//   verify  every aggregate's hash chain and gapless versions, and (crmd stopped) every
-//           projection against a fresh rebuild by checksum.
+//   verify  the log's files (a damaged write-ahead log), every aggregate's hash chain and
+//           gapless versions, every record against the latest seal (--seal-key), that no
+//           projection holds events the log lost, and (crmd stopped) every projection against
+//           a fresh rebuild by checksum.
 // Each reads the embedded log of a data folder (beside a running crmd: a read-only follower)
 // or a Kafka cluster.
 #include <memory>
@@ -13,13 +15,16 @@
 
 #include "CLI/CLI.hpp"
 #include "libs/eventlog/log.h"
+#include "libs/eventlog/seal.h"
 #include "nlohmann/json.hpp"
 
 namespace crm::ctl {
 
 // verify's checks. Each returns its report and adds what it found wrong to *problems.
-// The versions (1, 2, 3… per aggregate), hash chains and event ids of `topic`.
-nlohmann::json VerifyChains(eventlog::Log& log, const std::string& topic, int* problems);
+// The versions (1, 2, 3… per aggregate), hash chains and event ids of `topic`; with `seal`,
+// also every record of the topic against the latest seal (SealCheck::Finish reports).
+nlohmann::json VerifyChains(eventlog::Log& log, const std::string& topic, int* problems,
+                            eventlog::SealCheck* seal = nullptr);
 // Each projection under `data_dir` against a fresh rebuild from its log, built under
 // `scratch`; the log must not be open elsewhere (crmd stopped).
 nlohmann::json VerifyProjections(const std::string& data_dir, const std::string& scratch, int* problems);
@@ -29,7 +34,8 @@ class OpsCommands {
   // Adds the verbs tail, lag and verify to `app`.
   void Add(CLI::App& app);
   bool Parsed() const;
-  // Runs the parsed verb: 0; 2 (bad flags, an unreachable log); 4 (verify found a problem).
+  // Runs the parsed verb: 0; 2 (bad flags, an unreachable log); 4 (verify found a problem,
+  // a damaged log among them).
   int Run(bool json);
 
   struct Flags;

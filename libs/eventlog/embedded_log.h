@@ -1,6 +1,7 @@
 #ifndef CRM_LIBS_EVENTLOG_EMBEDDED_LOG_H_
 #define CRM_LIBS_EVENTLOG_EMBEDDED_LOG_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -25,13 +26,23 @@ struct EmbeddedLogOptions {
   // Default: empty (the log's owner).
   std::string follower_dir;
   absl::Duration follow_interval = absl::Milliseconds(100);
+  // Open past a damaged write-ahead log by dropping every write from its first damaged record
+  // on (RocksDB's point-in-time recovery), acknowledged ones included. Only for an operator who
+  // accepted that loss (crmd --accept-log-truncation); `on_truncation` then gets one line
+  // naming the file, the offset and what was dropped, for the audit trail. Without it the log
+  // refuses to open (DATA_LOSS naming the file and offset). An incomplete last record, a
+  // write torn by a crash and never acknowledged, is dropped either way.
+  // Default: false.
+  bool accept_truncation = false;
+  std::function<void(const std::string& line)> on_truncation;
 };
 
 // The embedded backend (DESIGN §2): an append-only log in RocksDB with Kafka's topic /
 // partition / offset model. Appends queue to one committer thread that writes everything
 // queued as one WriteBatch with one fsync (group commit), then acknowledges in order.
 // A second process opening the same path fails (RocksDB's LOCK file), unless it opens it as a
-// read-only follower (follower_dir).
+// read-only follower (follower_dir). DATA_LOSS when the log's files are damaged (see
+// accept_truncation), UNAVAILABLE when they cannot be read.
 absl::StatusOr<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options);
 
 }  // namespace crm::eventlog

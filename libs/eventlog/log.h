@@ -69,9 +69,11 @@ class Writer {
   virtual ~Writer() = default;
 
   // Appends `messages` under `key` atomically (all or none) to the key's partition and calls
-  // `done` once they are durable, or with the error: UNAVAILABLE for a fault worth retrying
-  // (the messages were not written), FAILED_PRECONDITION once this writer was fenced by a
-  // newer one, INVALID_ARGUMENT for an empty append. `done` runs on the writer's own thread,
+  // `done` once they are durable, or with the error. UNAVAILABLE when they may or may not have
+  // been written (a retry needs an idempotency key, such as the request_id in the envelopes);
+  // every other error means nothing was written: RESOURCE_EXHAUSTED while the disk is full,
+  // FAILED_PRECONDITION once this writer was fenced by a newer one, INVALID_ARGUMENT for an
+  // empty append. `done` runs on the writer's own thread,
   // in log order per partition, and must not block for long: it delays every later append.
   virtual void Append(std::string key, std::vector<Message> messages, AppendCallback done) = 0;
 

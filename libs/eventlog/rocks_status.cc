@@ -60,22 +60,27 @@ class ManualRecovery final : public rocksdb::EventListener {
 
 void SetRocksLogSink(void (*sink)(absl::string_view line)) { rocks_log_sink.store(sink); }
 
+absl::Status ResumeIfNeeded(rocksdb::DB& db, bool* needs_resume, absl::string_view what) {
+  if (!*needs_resume) return absl::OkStatus();
+  const rocksdb::Status r = db.Resume();
+  // Busy: a recovery is in progress. Nothing may be written meanwhile: RocksDB asserts on a
+  // write to a file after that file's failure.
+  if (r.IsBusy()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, ": recovering from a full disk; writes resume once there is space"));
+  }
+  if (!r.ok()) return FromRocks(r, absl::StrCat(what, " (resuming after a failed write)"));
+  *needs_resume = false;
+  return absl::OkStatus();
+}
+
 absl::Status WriteResuming(rocksdb::DB& db, const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
                            bool* needs_resume, absl::string_view what) {
-  if (*needs_resume) {
-    const rocksdb::Status r = db.Resume();
-    // Busy: a recovery is in progress. Nothing may be written meanwhile: RocksDB asserts on a
-    // write to a file after that file's failure.
-    if (r.IsBusy()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(what, ": recovering from a full disk; writes resume once there is space"));
-    }
-    if (!r.ok()) return FromRocks(r, absl::StrCat(what, " (resuming after a failed write)"));
-    *needs_resume = false;
-  }
+  if (absl::Status r = ResumeIfNeeded(db, needs_resume, what); !r.ok()) return r;
   absl::Status s = FromRocks(db.Write(options, batch), what);
   *needs_resume = !s.ok();
-  return s;
+  if (s.ok()) return s;
+  return absl::UnavailableError(absl::StrCat(s.message(), "; whether the write landed is unknown"));
 }
 
 void FlushBeforeClose(rocksdb::DB* db) {

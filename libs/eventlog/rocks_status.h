@@ -22,11 +22,17 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what);
 // RocksDB asserts on the next line written to it. Default sink: stderr.
 void SetRocksLogSink(void (*sink)(absl::string_view line));
 
-// Writes `batch`. After a failed write (a full disk) RocksDB refuses writes until it is
-// resumed, so the caller keeps `*needs_resume` (false at first) for its database and this
-// asks RocksDB to resume before writing whenever the previous write failed: writes work again
-// once there is space, without a restart. RESOURCE_EXHAUSTED while RocksDB is still
-// recovering; else the write's status, named with `what`.
+// After a failed write (a full disk) RocksDB refuses writes until it is resumed. The caller
+// keeps `*needs_resume` (false at first) for its database; this asks RocksDB to resume when
+// the previous write failed, so writes work again once there is space, without a restart.
+// OK when writes may go ahead (*needs_resume is then false); RESOURCE_EXHAUSTED while RocksDB
+// is still recovering, else RocksDB's error named with `what`: nothing was written.
+absl::Status ResumeIfNeeded(rocksdb::DB& db, bool* needs_resume, absl::string_view what);
+
+// ResumeIfNeeded, then writes `batch`. A refusal before the write keeps its code (nothing was
+// written). A failed write is UNAVAILABLE, whatever RocksDB's reason (the message keeps it,
+// e.g. the full disk): the WAL may hold all of the batch, and RocksDB replays it after a
+// crash, so whether it was written is unknown until it is read back.
 absl::Status WriteResuming(rocksdb::DB& db, const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
                            bool* needs_resume, absl::string_view what);
 

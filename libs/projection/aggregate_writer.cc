@@ -183,7 +183,16 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
     return absl::UnavailableError(absl::StrCat("decide again on the current state and retry: ",
                                                appended.status().message()));
   }
-  if (!appended.ok()) return appended.status();
+  if (!appended.ok()) {
+    // UNAVAILABLE: the log may hold the events (a write failed midway, on a full disk say).
+    // The next append catches the projections up first, so a retry with the same request_id
+    // finds them instead of deciding on state that misses them.
+    if (absl::IsUnavailable(appended.status())) {
+      absl::MutexLock l(&mu_);
+      if (behind_.ok()) behind_ = appended.status();
+    }
+    return appended.status();
+  }
   {
     absl::MutexLock l(&mu_);
     if (!behind_.ok()) {
@@ -209,7 +218,12 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
   if (!s.ok()) {
     absl::MutexLock l(&mu_);
     behind_ = s;
-    return s;
+    // Never a definite failure: the events are in the log and count once the projections
+    // caught up (a full disk answered RESOURCE_EXHAUSTED here, and the "refused" customer
+    // existed once space returned).
+    return absl::UnavailableError(absl::StrCat(
+        "the events were written to the log but not yet applied (", s.message(),
+        "); retry with the same request_id to learn the outcome once the projections caught up"));
   }
   common::v1::ConsistencyToken token;
   auto* pos = token.add_positions();

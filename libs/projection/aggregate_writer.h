@@ -112,11 +112,14 @@ class AggregateWriter {
   // Seals `events` as versions head.version+1, ... of the aggregate, appends them under its id
   // (all or none), applies them through the projection function and commits, then calls
   // `done` with the consistency token of the last event. `done` runs on the log writer's
-  // thread and must not block. Errors: the log's (UNAVAILABLE, RESOURCE_EXHAUSTED on a full
-  // disk, FAILED_PRECONDITION when fenced), or the projection's. In the second case the
-  // events are durable but the projections miss them, and a command deciding on them would
-  // repeat a version: every later append is refused (UNAVAILABLE) until the projections have
-  // caught up with the log, which the first append after the last one in flight attempts.
+  // thread and must not block. A definite error means nothing was written: the log's
+  // RESOURCE_EXHAUSTED (a full disk) or FAILED_PRECONDITION (fenced), or a refusal before the
+  // append. UNAVAILABLE means the outcome is not known to this call: the log's write failed
+  // midway, or the events are durable but the projections could not apply them. Then a
+  // command deciding on the projections would repeat a version: every later append first
+  // catches the projections up with the log (and is refused, UNAVAILABLE or
+  // RESOURCE_EXHAUSTED, while they cannot), which the first append after the last one in
+  // flight attempts. A retry with the same request_id then finds the events if they landed.
   using Done = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
   void Append(const AggregateHead& head, const WriteContext& ctx, std::vector<NewEvent> events,
               Done done);

@@ -77,6 +77,14 @@ absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log
   }
   {
     CRM_ASSIGN_OR_RETURN(auto db, ProjectionDb::Open({.path = path}));
+    CRM_ASSIGN_OR_RETURN(std::vector<std::string> past, CheckpointsPastLogEnd(log, db->Checkpoints()));
+    if (!past.empty()) {
+      return absl::DataLossError(absl::StrCat(
+          "the projections at ", path, " hold events the log no longer has (", past.front(),
+          past.size() > 1 ? absl::StrCat("; ", past.size() - 1, " more partitions") : "",
+          "): the log lost acknowledged writes. Restore the data folder from a backup, or accept the loss and "
+          "rebuild the projections from the log as it is (crmd --accept-log-truncation)"));
+    }
     if (db->stored_version() == spec.version) return AcceptTokens(log, spec, std::move(db));
     if (db->stored_version() == 0 && db->empty()) {
       CRM_RETURN_IF_ERROR(db->SetVersion(spec.version));
@@ -93,6 +101,29 @@ Source FoldSource(std::string topic, bool owned, int32_t partitions, RecordFold 
           .apply = [fold](ProjectionDb* db) -> ProjectionDb::ApplyFn {
             return [db, fold](const eventlog::Record& r, Batch& b) { return fold(*db, r, b); };
           }};
+}
+
+absl::StatusOr<std::vector<std::string>> CheckpointsPastLogEnd(
+    eventlog::Log& log, const std::map<std::pair<std::string, int32_t>, int64_t>& checkpoints) {
+  std::vector<std::string> out;
+  std::map<std::string, std::vector<int64_t>> ends;  // by topic; empty: no such topic
+  for (const auto& [where, next] : checkpoints) {
+    const auto& [topic, partition] = where;
+    if (next <= 0) continue;
+    auto it = ends.find(topic);
+    if (it == ends.end()) {
+      absl::StatusOr<std::vector<int64_t>> e = log.EndOffsets(topic);
+      if (!e.ok() && !absl::IsNotFound(e.status())) return e.status();
+      it = ends.emplace(topic, e.ok() ? *std::move(e) : std::vector<int64_t>()).first;
+    }
+    const int64_t end =
+        partition >= 0 && partition < static_cast<int32_t>(it->second.size()) ? it->second[partition] : 0;
+    if (next > end) {
+      out.push_back(absl::StrCat(topic, " partition ", partition, ": applied up to offset ", next - 1,
+                                 ", the log ends at offset ", end));
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<std::string> Checksum(ProjectionDb& db) {

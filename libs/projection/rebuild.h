@@ -4,6 +4,7 @@
 // Building a service's projections afresh from the log, opening them (rebuilding when another
 // version of the projection code built them), and comparing two copies by checksum.
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,8 +52,19 @@ absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const ProjectionSpec&
 // Opens the projections at `path`, creating the owned topics. When another spec.version built
 // them, rebuilds beside the live copy and swaps (*rebuilt: the records applied, else 0). The
 // projections take clients' tokens for the spec's topics (ProjectionDb::AcceptTokens).
+// DATA_LOSS, before any rebuild, when they applied records the log no longer holds
+// (CheckpointsPastLogEnd): the log lost acknowledged events that the projections would serve.
+// RebuildAndSwap first (crmd --accept-log-truncation) builds them from the log as it is.
 absl::StatusOr<std::unique_ptr<ProjectionDb>> OpenProjections(eventlog::Log& log, const ProjectionSpec& spec,
                                                               const std::string& path, int64_t* rebuilt);
+
+// The checkpoints among `checkpoints` (ProjectionDb::Checkpoints) that lie past the end of
+// their partition in `log`, or in a topic or partition it does not have: one line each
+// naming the topic, partition and both offsets; empty when there are none. Read the
+// checkpoints before the log's ends when the log is being written meanwhile, or a record
+// appended between the two reads looks lost. UNAVAILABLE when the ends cannot be read.
+absl::StatusOr<std::vector<std::string>> CheckpointsPastLogEnd(
+    eventlog::Log& log, const std::map<std::pair<std::string, int32_t>, int64_t>& checkpoints);
 
 // Order-independent checksum of every projection row, checkpoints excluded ("equals a fresh
 // rebuild"): "<rows>:<hex>".
