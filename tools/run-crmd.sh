@@ -11,6 +11,10 @@ if [ ! -f "$key" ]; then
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$key"
   echo >> "$key"
 fi
+# The log's seal key (Ed25519) lives apart from the data folder, as crmd requires: whoever can
+# write the data files must not be able to make seals (README: Seals).
+seal_dir="${data%/}-keys"
+mkdir -p "$seal_dir" && chmod 700 "$seal_dir"
 # 24 h: the longest lifetime crmd accepts by default (--max-token-lifetime).
 token=$("$build/tools/crmctl" token --key-file "$key" --sub admin --role admin --ttl 24h)
 cat <<MSG
@@ -42,8 +46,13 @@ cat <<MSG
   An admin token valid for 24 hours (mint another with crmctl token --role admin):
     $token
 
+  The log is sealed with $seal_dir/seal.key; check it with
+    $build/tools/crmctl verify --data-dir $data --seal-key <(openssl pkey -in $seal_dir/seal.key -pubout)
+  (crmd stopped, or beside it).
+
   Stop with Ctrl-C (SIGTERM drains calls in flight).
 
 MSG
 exec "$build/services/crmd/crmd" --data-dir "$data" --key-file "$key" \
+  --seal-key "$seal_dir/seal.key" --create-seal-key \
   --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics" --dashboard-listen "127.0.0.1:$dashboard"
