@@ -56,10 +56,45 @@ def work_dir(prefix):
     return path
 
 
+_held_ports = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port no other test of this machine will hand out while this process lives.
+
+    bind(0) hands out a port from the kernel's ephemeral range, which every outgoing
+    connection draws from too: under `ctest -j`, a client of another test took the port
+    before the server bound it ("Address already in use", CI of 77770bf). So ports come
+    from below that range, and each is claimed with an flock on a file that the kernel
+    releases when this process ends, however it ends."""
+    import fcntl
+    import random
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low, high = 10000, max(10001, min(ephemeral_low, 65536) - 1)
+    claims = os.path.join(tempfile.gettempdir(), f"crm-test-ports-{os.getuid()}")
+    os.makedirs(claims, mode=0o700, exist_ok=True)
+    rng = random.SystemRandom()
+    for _ in range(2000):
+        port = rng.randrange(low, high)
+        fd = os.open(os.path.join(claims, str(port)), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            os.close(fd)
+            continue
+        _held_ports.append(fd)
+        return port
+    raise RuntimeError(f"no free port in {low}..{high} after 2000 tries")
 
 
 def b64url(data):
