@@ -16,7 +16,9 @@ namespace {
 using server::HttpRequest;
 using server::HttpResponse;
 
-HttpResponse Error(const absl::Status& s) {
+HttpResponse Error(const absl::Status& status) {
+  // What ToGrpcStatus sends a gRPC client: internal errors become incidents.
+  const absl::Status s = ForClient(status);
   HttpResponse r;
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument:
