@@ -531,6 +531,9 @@ TEST_F(PoolEngineTest, GetAsOfVersionOrTimeShowsTheCustomerAsItWas) {
   EXPECT_EQ(then->etag(), "1");
   *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) - 60);
   EXPECT_EQ(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
+  // Outside 1970-2200 the time is the client's mistake, not a customer that did not exist.
+  req.mutable_as_of_time()->set_seconds(253402300800);  // 10000-01-01
+  EXPECT_EQ(FieldOf(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_time");
   req.clear_as_of_time();
   req.set_as_of_version(9);
   EXPECT_EQ(FieldOf(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
@@ -569,6 +572,18 @@ TEST_F(PoolEngineTest, FollowUpsListNewestFirstAndARetryDoesNotRecordTwice) {
   EXPECT_EQ(Time(got.last_follow_up_time()), clock_.Now());
   EXPECT_EQ(engine_->ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
+  // Year 10000 wrapped to 1816, which passed "not in the future"; nothing is recorded.
+  f.set_request_id("fu-far");
+  f.mutable_follow_up()->mutable_follow_up_time()->set_seconds(253402300800);
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+            "follow_up.follow_up_time");
+  f.clear_follow_up();
+  f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_PHONE);
+  f.mutable_follow_up()->set_summary("下次");
+  f.mutable_follow_up()->mutable_next_follow_up_time()->set_seconds(-86400);
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+            "follow_up.next_follow_up_time");
+  EXPECT_EQ(Get(kRep, c.name())->follow_up_count(), 3);
 }
 
 TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {

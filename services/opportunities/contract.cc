@@ -30,9 +30,9 @@ absl::Status ValidateTerms(ContractTerms& t) {
     return InvalidFieldError("contract.amount.currency", d.status().message());
   }
   if (t.amount().amount_minor() <= 0) return InvalidFieldError("contract.amount.amount_minor", "must be positive");
-  auto start = ParseDate(t.start_date(), "contract.start_date");
+  auto start = ParseClientDate(t.start_date(), "contract.start_date");
   if (!start.ok()) return start.status();
-  auto end = ParseDate(t.end_date(), "contract.end_date");
+  auto end = ParseClientDate(t.end_date(), "contract.end_date");
   if (!end.ok()) return end.status();
   if (*end < *start) return InvalidFieldError("contract.end_date", "is before start_date");
   return absl::OkStatus();
@@ -111,8 +111,10 @@ absl::Status CheckWithinAmount(const ContractState& s, int64_t delta, absl::stri
 
 absl::Status CheckPaidAt(const google::protobuf::Timestamp& paid_at, absl::Time now, absl::string_view field) {
   if (paid_at.seconds() == 0 && paid_at.nanos() == 0) return InvalidFieldError(field, "is required");
+  absl::StatusOr<absl::Time> at = ClientTime(paid_at, field);
+  if (!at.ok()) return at.status();
   // Clocks disagree a little; a payment a minute "ahead" is not from the future.
-  if (FromProto(paid_at) > now + absl::Minutes(1)) return InvalidFieldError(field, "is in the future");
+  if (*at > now + absl::Minutes(1)) return InvalidFieldError(field, "is in the future");
   return absl::OkStatus();
 }
 
@@ -213,11 +215,11 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 ContractDecision Decide(const ContractState* state, const Caller&, const CheckContractDates& cmd) {
   std::vector<ContractEvent> out;
   if (state == nullptr) return out;
-  auto today = ParseDate(cmd.today, "today");
+  auto today = ParseClientDate(cmd.today, "today");
   if (!today.ok()) return today.status();
   if (state->status() == v1::CONTRACT_STATUS_ACTIVE || state->status() == v1::CONTRACT_STATUS_EXPIRED) {
     for (const auto& i : state->plan()) {
-      auto due = ParseDate(i.due_date(), "plan.due_date");
+      auto due = ParseClientDate(i.due_date(), "plan.due_date");
       if (!due.ok()) return due.status();
       if (*today <= *due || i.paid_minor() >= i.amount_minor() || i.overdue_reported()) continue;
       v1::InstalmentOverdue e;
@@ -228,7 +230,7 @@ ContractDecision Decide(const ContractState* state, const Caller&, const CheckCo
     }
   }
   if (state->status() != v1::CONTRACT_STATUS_ACTIVE) return out;
-  auto end = ParseDate(state->terms().end_date(), "contract.end_date");
+  auto end = ParseClientDate(state->terms().end_date(), "contract.end_date");
   if (!end.ok()) return end.status();
   if (*today > *end) {
     out.push_back(v1::ContractExpired());
@@ -261,7 +263,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   int64_t sum = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
     const std::string f = absl::StrCat("plan.instalments[", i, "]");
-    if (auto d = ParseDate(plan[i].due_date(), f + ".due_date"); !d.ok()) return d.status();
+    if (auto d = ParseClientDate(plan[i].due_date(), f + ".due_date"); !d.ok()) return d.status();
     if (plan[i].amount_minor() <= 0) return InvalidFieldError(f + ".amount_minor", "must be positive");
     if (auto s = CheckText(plan[i].note(), f + ".note", 200, false); !s.ok()) return s;
     sum += plan[i].amount_minor();  // at most 120 × int64 max / 120: checked against the amount below

@@ -51,7 +51,7 @@ absl::Status ValidateProfile(OpportunityProfile& p, const std::vector<std::strin
     if (auto s = CheckMoney(p.amount(), "opportunity.amount"); !s.ok()) return s;
   }
   if (Has(paths, "expected_close_date") && !p.expected_close_date().empty()) {
-    if (auto d = ParseDate(p.expected_close_date(), "opportunity.expected_close_date"); !d.ok()) return d.status();
+    if (auto d = ParseClientDate(p.expected_close_date(), "opportunity.expected_close_date"); !d.ok()) return d.status();
   }
   if (Has(paths, "description")) {
     if (auto s = CheckText(p.description(), "opportunity.description", 2000, false); !s.ok()) return s;
@@ -112,12 +112,6 @@ void Enter(OpportunityState& s, const std::string& stage, absl::Time at) {
 }
 
 }  // namespace
-
-absl::StatusOr<absl::CivilDay> ParseDate(const std::string& text, const std::string& field) {
-  absl::CivilDay d;
-  if (text.size() != 10 || !absl::ParseCivilTime(text, &d)) return InvalidFieldError(field, "must be a date as yyyy-MM-dd");
-  return d;
-}
 
 bool AssignField(const google::protobuf::Message& from, google::protobuf::Message* to, const FieldDescriptor* fd) {
   const auto* r = from.GetReflection();

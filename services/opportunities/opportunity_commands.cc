@@ -242,12 +242,14 @@ absl::StatusOr<v1::Opportunity> OpportunityEngine::GetOpportunity(const Caller& 
                                                                   const v1::GetOpportunityRequest& req,
                                                                   absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.name(), "name", "opportunities"));
+  CRM_ASSIGN_OR_RETURN(const absl::Time as_of,
+                       OptionalClientTime(req.has_as_of_time(), req.as_of_time(), "as_of_time", absl::InfiniteFuture()));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   CRM_ASSIGN_OR_RETURN(OpportunityState state, LoadVisible<OpportunityState>(c, id, req.name()));
   if (!req.has_as_of_time()) return ToApi(state);
   // Time travel: the opportunity's own events recorded up to as_of_time.
   CRM_ASSIGN_OR_RETURN(OpportunityState past,
-                       PastStateOf<OpportunityState>(db_->db(), id, FromProto(req.as_of_time()), &UnpackOpportunityEvent));
+                       PastStateOf<OpportunityState>(db_->db(), id, as_of, &UnpackOpportunityEvent));
   if (past.version() == 0) return absl::NotFoundError(absl::StrCat(req.name(), " did not exist at as_of_time"));
   return ToApi(past);
 }

@@ -36,7 +36,7 @@ absl::Status PriceQuote(QuoteVersion& v, const std::string& currency) {
   if (v.lines().empty()) return InvalidFieldError("quote.lines", "needs at least one line");
   if (v.lines_size() > kMaxLines) return InvalidFieldError("quote.lines", absl::StrCat("has more than ", kMaxLines, " lines"));
   if (!v.valid_until().empty()) {
-    if (auto d = ParseDate(v.valid_until(), "quote.valid_until"); !d.ok()) return d.status();
+    if (auto d = ParseClientDate(v.valid_until(), "quote.valid_until"); !d.ok()) return d.status();
   }
   if (auto s = CheckText(v.notes(), "quote.notes", 2000, false); !s.ok()) return s;
   v1::QuoteTotals totals;

@@ -101,6 +101,7 @@ absl::Status ValidateTaskProfile(const TaskProfile& p, const std::vector<std::st
   }
   if (Has(paths, "due_time")) {
     if (!p.has_due_time()) return InvalidFieldError(field("due_time"), "is required");
+    if (auto due = ClientTime(p.due_time(), field("due_time")); !due.ok()) return due.status();
     if (p.due_time().seconds() % 3600 != 0 || p.due_time().nanos() != 0) {
       return InvalidFieldError(field("due_time"), "must be on the hour (minutes and seconds zero)");
     }

@@ -12,6 +12,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/money.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/text.h"
 #include "re2/re2.h"
 
@@ -127,15 +128,12 @@ std::string ValueProblem(const v1::FormField& f, const v1::FieldValue& v) {
     }
     case v1::FIELD_TYPE_DATE: {
       if (v.value_case() != V::kDate) return "expects a date";
-      absl::CivilDay day;
-      if (v.date().size() != 10 || !absl::ParseCivilTime(v.date(), &day) || absl::FormatCivilTime(day) != v.date()) {
-        return "is not a yyyy-MM-dd date";
-      }
+      if (!ParseClientDate(v.date(), "").ok()) return "is not a yyyy-MM-dd date in 1970-2199";
       return "";
     }
     case v1::FIELD_TYPE_DATETIME:
       if (v.value_case() != V::kDatetime) return "expects a date and time";
-      if (v.datetime().nanos() < 0 || v.datetime().nanos() > 999999999) return "is not a valid time";
+      if (!ClientTime(v.datetime(), "").ok()) return "is not a time in 1970-2199";
       return "";
     case v1::FIELD_TYPE_SINGLE_CHOICE: {
       if (v.value_case() != V::kChoice) return "expects one option";
