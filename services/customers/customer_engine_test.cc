@@ -270,6 +270,13 @@ TEST_F(CustomerEngineTest, BadInputNamesTheField) {
   l.clear_page_token();
   l.set_filter("phone = 1");
   EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "filter");
+  // Text after the terms used to be ignored (OK, no rows): refused, with where it starts.
+  l.set_filter("owner_id = \"w1\" OR 1=1");
+  auto injected = engine_->List(kAdmin, l, absl::Now());
+  EXPECT_EQ(FieldOf(injected.status()), "filter");
+  EXPECT_NE(injected.status().message().find("position 17"), absl::string_view::npos) << injected.status();
+  l.set_filter("tags:\"vip\" AND in_pool = true");
+  EXPECT_TRUE(engine_->List(kAdmin, l, absl::Now()).ok());
   l.clear_filter();
   l.set_order_by("phone");
   EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "order_by");
@@ -735,6 +742,8 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
   v1::ListLeadsRequest bad;
   bad.set_filter("colour = red");
   EXPECT_EQ(FieldOf(engine_->ListLeads(kRep, bad, absl::Now()).status()), "filter");
+  bad.set_filter("owner_id = \"u1\" OR 1=1");
+  EXPECT_EQ(FieldOf(engine_->ListLeads(kManager, bad, absl::Now()).status()), "filter");
 }
 
 TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {

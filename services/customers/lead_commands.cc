@@ -323,20 +323,10 @@ absl::StatusOr<v1::ListLeadsResponse> CustomerEngine::ListLeads(const Caller& ca
   CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
   CRM_ASSIGN_OR_RETURN(std::string after, ParsePositionToken(req.page_token(), req.filter()));
   // Terms: status, owner_id, team_id, source_channel (=) and in_pool (true/false).
+  CRM_ASSIGN_OR_RETURN(std::vector<FilterTerm> parsed,
+                       ParseFilterTerms(req.filter(), {"status", "owner_id", "team_id", "source_channel", "in_pool"}));
   std::map<std::string, std::string> terms;
-  if (!absl::StripAsciiWhitespace(req.filter()).empty()) {
-    for (absl::string_view term : absl::StrSplit(req.filter(), " AND ")) {
-      std::pair<std::string, std::string> kv = absl::StrSplit(term, absl::MaxSplits('=', 1));
-      std::string field(absl::StripAsciiWhitespace(kv.first)), value(absl::StripAsciiWhitespace(kv.second));
-      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-      static const std::set<std::string> kFields = {"status", "owner_id", "team_id", "source_channel", "in_pool"};
-      if (!kFields.contains(field) || value.empty()) {
-        return InvalidFieldError("filter", absl::StrCat("cannot parse '", term,
-                                                        "' (status, owner_id, team_id, source_channel, in_pool)"));
-      }
-      terms[field] = value;
-    }
-  }
+  for (FilterTerm& t : parsed) terms[t.field] = std::move(t.value);
   int status = -1, channel = -1;
   if (terms.contains("status")) {
     v1::LeadStatus st;
