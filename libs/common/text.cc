@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "libs/common/grpc_status.h"
 
 namespace crm {
@@ -81,9 +82,40 @@ std::string FoldFullWidth(absl::string_view in) {
   return out;
 }
 
-absl::Status CheckText(absl::string_view v, absl::string_view field, size_t max, bool required) {
+std::string TextProblem(absl::string_view s, TextKind kind) {
+  size_t bad = 0;
+  if (!IsValidUtf8(s, &bad)) return absl::StrCat("is not valid UTF-8 (at character ", Utf8Length(s.substr(0, bad)) + 1, ")");
+  size_t position = 0;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    ++position;
+    if (c >= 0x20 && c < 0x7f) {
+      ++i;
+      continue;
+    }
+    // s is valid UTF-8: the lead byte gives the length.
+    const size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    const bool line_break = cp == '\n' || (cp == '\r' && i + 1 < s.size() && s[i + 1] == '\n');
+    if (kind == TextKind::kMultiLine && (cp == '\t' || line_break)) {
+      i += n;
+      continue;
+    }
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+      return absl::StrFormat("contains the control character U+%04X at position %d", cp, position);
+    }
+    if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) {
+      return absl::StrFormat("contains the bidirectional control U+%04X at position %d", cp, position);
+    }
+    i += n;
+  }
+  return "";
+}
+
+absl::Status CheckText(absl::string_view v, absl::string_view field, size_t max, bool required, TextKind kind) {
   if (required && absl::StripAsciiWhitespace(v).empty()) return InvalidFieldError(field, "is required");
-  if (!IsValidUtf8(v)) return InvalidFieldError(field, "is not valid UTF-8");
+  if (std::string problem = TextProblem(v, kind); !problem.empty()) return InvalidFieldError(field, problem);
   if (Utf8Length(v) > max) return InvalidFieldError(field, absl::StrCat("is longer than ", max, " characters"));
   return absl::OkStatus();
 }

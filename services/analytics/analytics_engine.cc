@@ -5,6 +5,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/text.h"
 #include "libs/common/money.h"
 #include "services/analytics/customer_facts.h"
 #include "services/analytics/funnel.h"
@@ -100,6 +101,8 @@ absl::StatusOr<ReportQuery> ParseQuery(const Caller& c, const Req& req, Period u
       q.currency = req.currency();
     }
   }
+  CRM_RETURN_IF_ERROR(CheckText(req.owner_id(), "owner_id", 128, false));
+  CRM_RETURN_IF_ERROR(CheckText(req.team_id(), "team_id", 128, false));
   q.owner_id = req.owner_id();
   q.team_id = req.team_id();
   CRM_RETURN_IF_ERROR(Scope(c, req.scope(), &q.owner_id, &q.team_id, scope));

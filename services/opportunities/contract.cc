@@ -24,12 +24,14 @@ const std::vector<std::string>& EditableTerms() {
 // Title, amount and dates as a contract needs them.
 absl::Status ValidateTerms(ContractTerms& t) {
   if (auto s = CheckText(t.title(), "contract.title", 200, true); !s.ok()) return s;
-  if (auto s = CheckText(t.notes(), "contract.notes", 2000, false); !s.ok()) return s;
+  if (auto s = CheckText(t.notes(), "contract.notes", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   if (t.amount().currency().empty()) t.mutable_amount()->set_currency("CNY");
   if (auto d = money::MinorDigits(t.amount().currency()); !d.ok()) {
     return InvalidFieldError("contract.amount.currency", d.status().message());
   }
   if (t.amount().amount_minor() <= 0) return InvalidFieldError("contract.amount.amount_minor", "must be positive");
+  if (auto s = CheckText(t.owner_id(), "contract.owner_id", 128, false); !s.ok()) return s;
+  if (auto s = CheckText(t.team_id(), "contract.team_id", 128, false); !s.ok()) return s;
   auto start = ParseClientDate(t.start_date(), "contract.start_date");
   if (!start.ok()) return start.status();
   auto end = ParseClientDate(t.end_date(), "contract.end_date");
@@ -96,7 +98,7 @@ void Allocate(ContractState& s) {
 absl::Status CheckPaymentFields(const std::string& method, const std::string& reference, const std::string& note) {
   if (auto s = CheckText(method, "payment.method", 40, false); !s.ok()) return s;
   if (auto s = CheckText(reference, "payment.reference", 100, false); !s.ok()) return s;
-  return CheckText(note, "payment.note", 500, false);
+  return CheckText(note, "payment.note", 500, false, TextKind::kMultiLine);
 }
 
 // The collected sum with `delta` added may not pass the contract amount.
@@ -187,7 +189,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (caller.user_id == state->submitted_by()) {
     return absl::PermissionDeniedError("the one who submitted a contract does not approve it");
   }
-  if (auto s = CheckText(cmd.comment, "comment", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.comment, "comment", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::ContractApproved e;
   e.set_comment(cmd.comment);
   return std::vector<ContractEvent>{std::move(e), v1::ContractActivated()};
@@ -197,7 +199,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_PENDING_APPROVAL) return WrongStatus(*state, "only submitted contracts are rejected");
   if (auto s = CheckApprover(*state, caller); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::ContractApprovalRejected e;
   e.set_reason(cmd.reason);
   return std::vector<ContractEvent>{std::move(e)};
@@ -206,7 +208,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const TerminateContract& cmd) {
   if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_ACTIVE) return WrongStatus(*state, "only active contracts are terminated");
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::ContractTerminated e;
   e.set_reason(cmd.reason);
   return std::vector<ContractEvent>{std::move(e)};
@@ -315,7 +317,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (c.amount_minor() <= 0) return InvalidFieldError("amount_minor", "must be positive");
   if (auto s = CheckWithinAmount(*state, c.amount_minor() - p->amount_minor(), "amount_minor"); !s.ok()) return s;
   if (auto s = CheckPaidAt(c.paid_at(), cmd.now, "paid_at"); !s.ok()) return s;
-  if (auto s = CheckText(c.reason(), "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(c.reason(), "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   if (c.amount_minor() == p->amount_minor() && c.paid_at().SerializeAsString() == p->paid_at().SerializeAsString()) {
     return std::vector<ContractEvent>{};
   }
@@ -333,7 +335,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   const v1::Payment* p = FindPayment(*state, cmd.payment_id);
   if (p == nullptr) return absl::NotFoundError(absl::StrCat("payment ", cmd.payment_id, " not found"));
   if (p->voided()) return std::vector<ContractEvent>{};
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::PaymentVoided e;
   e.set_payment_id(cmd.payment_id);
   e.set_reason(cmd.reason);

@@ -38,7 +38,7 @@ absl::Status PriceQuote(QuoteVersion& v, const std::string& currency) {
   if (!v.valid_until().empty()) {
     if (auto d = ParseClientDate(v.valid_until(), "quote.valid_until"); !d.ok()) return d.status();
   }
-  if (auto s = CheckText(v.notes(), "quote.notes", 2000, false); !s.ok()) return s;
+  if (auto s = CheckText(v.notes(), "quote.notes", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::QuoteTotals totals;
   for (int i = 0; i < v.lines_size(); ++i) {
     v1::QuoteLine& l = *v.mutable_lines(i);
@@ -134,7 +134,7 @@ QuoteDecision Decide(const QuoteState* state, const Caller& caller, const Accept
 QuoteDecision Decide(const QuoteState* state, const Caller& caller, const RejectQuote& cmd) {
   if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->status() != v1::QUOTE_STATUS_SENT) return StatusError(*state, "only a sent quote is rejected");
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::QuoteRejected e;
   e.set_version_number(CurrentNumber(*state));
   e.set_reason(cmd.reason);
