@@ -61,16 +61,25 @@ absl::optional<T> GetDetail(const absl::Status& status) {
   return msg;
 }
 
-}  // namespace
-
-absl::Status InvalidFieldError(absl::string_view field, absl::string_view description) {
-  absl::Status status(absl::StatusCode::kInvalidArgument, absl::StrCat(field, ": ", description));
+absl::Status FieldError(absl::StatusCode code, absl::string_view field, absl::string_view description) {
+  absl::Status status(code, absl::StrCat(field, ": ", description));
   google::rpc::BadRequest bad;
   auto* v = bad.add_field_violations();
   v->set_field(std::string(field));
   v->set_description(std::string(description));
   status.SetPayload(TypeUrl(bad), absl::Cord(bad.SerializeAsString()));
-  return WithErrorInfo(std::move(status), "INVALID_FIELD", {{"field", std::string(field)}});
+  return WithErrorInfo(std::move(status), code == absl::StatusCode::kOutOfRange ? "OUT_OF_RANGE" : "INVALID_FIELD",
+                       {{"field", std::string(field)}});
+}
+
+}  // namespace
+
+absl::Status InvalidFieldError(absl::string_view field, absl::string_view description) {
+  return FieldError(absl::StatusCode::kInvalidArgument, field, description);
+}
+
+absl::Status OutOfRangeFieldError(absl::string_view field, absl::string_view description) {
+  return FieldError(absl::StatusCode::kOutOfRange, field, description);
 }
 
 absl::Status InvalidFieldsError(const std::vector<std::pair<std::string, std::string>>& violations) {

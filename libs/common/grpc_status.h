@@ -20,6 +20,9 @@ inline constexpr absl::string_view kErrorDomain = "crm.backbone";
 // INVALID_ARGUMENT whose google.rpc.BadRequest names `field` (a request field path such as
 // "customer.phone"). The message is "<field>: <description>".
 absl::Status InvalidFieldError(absl::string_view field, absl::string_view description);
+// The same with OUT_OF_RANGE: the value is well-formed but beyond what the service holds (an
+// amount above money::kMaxAmountMinor, a sum that would leave 64 bits).
+absl::Status OutOfRangeFieldError(absl::string_view field, absl::string_view description);
 // The same for several fields at once (a form with three bad values names all three), in
 // order; the message names the first and how many more. OK when `violations` is empty.
 absl::Status InvalidFieldsError(const std::vector<std::pair<std::string, std::string>>& violations);

@@ -828,6 +828,7 @@ absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings
     return InvalidFieldError("cost.month", "must be a month as yyyy-MM");
   }
   if (cost.amount_minor() < 0) return InvalidFieldError("cost.amount_minor", "must not be negative");
+  if (auto s = money::CheckAmount(cost.amount_minor(), "cost.amount_minor"); !s.ok()) return s;
   v1::ChannelCost c = cost;
   if (c.currency().empty()) c.set_currency("CNY");
   if (!money::MinorDigits(c.currency()).ok()) return InvalidFieldError("cost.currency", "is not a currency we accept");

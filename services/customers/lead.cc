@@ -8,6 +8,7 @@
 #include "google/protobuf/util/field_mask_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 
 namespace crm::customers {
 namespace {
@@ -241,6 +242,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const ConvertLe
     if (cmd.converted.expected_amount_minor() < 0) {
       return InvalidFieldError("expected_amount_minor", "must not be negative");
     }
+    if (auto s = money::CheckAmount(cmd.converted.expected_amount_minor(), "expected_amount_minor"); !s.ok()) return s;
   }
   return std::vector<LeadEvent>{cmd.converted};
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/projection/index_walk.h"
@@ -183,6 +184,8 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
   if (req.create_opportunity()) {
     if (auto s = CheckText(req.opportunity_name(), "opportunity_name", 200, true); !s.ok()) return done(s);
     if (req.expected_amount_minor() < 0) return done(InvalidFieldError("expected_amount_minor", "must not be negative"));
+    // Before the customer is created: the conversion must not fail halfway.
+    if (auto s = money::CheckAmount(req.expected_amount_minor(), "expected_amount_minor"); !s.ok()) return done(s);
     const std::string currency = req.currency().empty() ? "CNY" : req.currency();
     if (currency.size() != 3 || !std::all_of(currency.begin(), currency.end(), absl::ascii_isupper)) {
       return done(InvalidFieldError("currency", "must be an ISO 4217 code such as CNY"));

@@ -30,6 +30,7 @@ absl::Status ValidateTerms(ContractTerms& t) {
     return InvalidFieldError("contract.amount.currency", d.status().message());
   }
   if (t.amount().amount_minor() <= 0) return InvalidFieldError("contract.amount.amount_minor", "must be positive");
+  if (auto s = money::CheckAmount(t.amount().amount_minor(), "contract.amount.amount_minor"); !s.ok()) return s;
   if (auto s = CheckText(t.owner_id(), "contract.owner_id", 128, false); !s.ok()) return s;
   if (auto s = CheckText(t.team_id(), "contract.team_id", 128, false); !s.ok()) return s;
   auto start = ParseClientDate(t.start_date(), "contract.start_date");
@@ -101,7 +102,8 @@ absl::Status CheckPaymentFields(const std::string& method, const std::string& re
   return CheckText(note, "payment.note", 500, false, TextKind::kMultiLine);
 }
 
-// The collected sum with `delta` added may not pass the contract amount.
+// The collected sum with `delta` added may not pass the contract amount. Every term is at most
+// kMaxAmountMinor (the collected sum never passes the amount), so the sum cannot overflow.
 absl::Status CheckWithinAmount(const ContractState& s, int64_t delta, absl::string_view field) {
   const int64_t amount = s.terms().amount().amount_minor();
   if (s.collected_minor() + delta > amount) {
@@ -267,8 +269,9 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
     const std::string f = absl::StrCat("plan.instalments[", i, "]");
     if (auto d = ParseClientDate(plan[i].due_date(), f + ".due_date"); !d.ok()) return d.status();
     if (plan[i].amount_minor() <= 0) return InvalidFieldError(f + ".amount_minor", "must be positive");
-    if (auto s = CheckText(plan[i].note(), f + ".note", 200, false); !s.ok()) return s;
-    sum += plan[i].amount_minor();  // at most 120 × int64 max / 120: checked against the amount below
+    if (auto s = money::CheckAmount(plan[i].amount_minor(), f + ".amount_minor"); !s.ok()) return s;
+    if (auto s = CheckText(plan[i].note(), f + ".note", 200, false, TextKind::kMultiLine); !s.ok()) return s;
+    sum += plan[i].amount_minor();  // at most 120 × kMaxAmountMinor: no overflow
     if (sum > state->terms().amount().amount_minor()) {
       return InvalidFieldError("plan.instalments", absl::StrCat("add up to more than the contract amount ",
                                                                 state->terms().amount().amount_minor(), " (minor units)"));
@@ -296,6 +299,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   const v1::PaymentRecorded& p = cmd.payment;
   if (FindPayment(*state, p.payment_id()) != nullptr) return std::vector<ContractEvent>{};  // a retry
   if (p.amount_minor() <= 0) return InvalidFieldError("payment.amount_minor", "must be positive");
+  if (auto s = money::CheckAmount(p.amount_minor(), "payment.amount_minor"); !s.ok()) return s;
   if (auto s = CheckWithinAmount(*state, p.amount_minor(), "payment.amount_minor"); !s.ok()) return s;
   if (auto s = CheckPaidAt(p.paid_at(), cmd.now, "payment.paid_at"); !s.ok()) return s;
   if (auto s = CheckPaymentFields(p.method(), p.reference(), p.note()); !s.ok()) return s;
@@ -315,6 +319,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (p == nullptr) return absl::NotFoundError(absl::StrCat("payment ", c.payment_id(), " not found"));
   if (p->voided()) return absl::FailedPreconditionError("the payment was voided");
   if (c.amount_minor() <= 0) return InvalidFieldError("amount_minor", "must be positive");
+  if (auto s = money::CheckAmount(c.amount_minor(), "amount_minor"); !s.ok()) return s;
   if (auto s = CheckWithinAmount(*state, c.amount_minor() - p->amount_minor(), "amount_minor"); !s.ok()) return s;
   if (auto s = CheckPaidAt(c.paid_at(), cmd.now, "paid_at"); !s.ok()) return s;
   if (auto s = CheckText(c.reason(), "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;

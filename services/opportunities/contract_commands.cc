@@ -6,6 +6,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
+#include "libs/common/money.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "services/opportunities/engine_kinds.h"
@@ -540,7 +541,8 @@ absl::StatusOr<v1::CustomerReceivables> OpportunityEngine::GetCustomerReceivable
     CRM_ASSIGN_OR_RETURN(auto s, ReadState<ContractState>(db_->db(), rocksdb::ReadOptions(), rows::Contract(id)));
     if (!s.has_value() || !CanSee(c, *s)) continue;
     v1::Receivable r = ReceivableOf(*s, clock()->Now(), options_.zone);
-    (*out.mutable_total_receivable_minor())[r.currency()] += r.receivable_minor();
+    CRM_RETURN_IF_ERROR(money::AddTo(&(*out.mutable_total_receivable_minor())[r.currency()], r.receivable_minor(),
+                                     "total_receivable_minor"));
     *out.add_contracts() = std::move(r);
   }
   return out;

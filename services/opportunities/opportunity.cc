@@ -35,6 +35,7 @@ bool Has(const std::vector<std::string>& paths, absl::string_view f) {
 
 absl::Status CheckMoney(const v1::Money& m, const std::string& field) {
   if (m.amount_minor() < 0) return InvalidFieldError(absl::StrCat(field, ".amount_minor"), "must not be negative");
+  if (auto s = money::CheckAmount(m.amount_minor(), absl::StrCat(field, ".amount_minor")); !s.ok()) return s;
   if (auto d = money::MinorDigits(m.currency()); !d.ok()) {
     return InvalidFieldError(absl::StrCat(field, ".currency"), d.status().message());
   }

@@ -130,6 +130,9 @@ std::string ValueProblem(const v1::FormField& f, const v1::FieldValue& v) {
     case v1::FIELD_TYPE_NUMBER:
     case v1::FIELD_TYPE_MONEY: {
       if (v.value_case() != V::kNumber) return "expects a number";
+      if (f.type() == v1::FIELD_TYPE_MONEY && !money::CheckAmount(v.number(), "").ok()) {
+        return "is beyond 10^15 minor units, the largest amount this service holds";
+      }
       if (f.has_min() && v.number() < f.min()) return absl::StrCat("is below ", f.min());
       if (f.has_max() && v.number() > f.max()) return absl::StrCat("is above ", f.max());
       return "";
