@@ -111,7 +111,7 @@ void Opportunities(Input& in, const Caller& caller) {
   const uint8_t op = in.Byte() % 3;
   if (op == 0) {
     const std::string date = in.Short();
-    CheckRefusal(o::ParseDate(date, "expected_close_date").status(), "ParseDate");
+    CheckRefusal(crm::ParseClientDate(date, "expected_close_date").status(), "ParseClientDate");
     o::Pipeline p;
     if (in.Parse(p)) CheckRefusal(o::ValidatePipeline(p, "pipeline"), "ValidatePipeline");
     return;

@@ -263,6 +263,26 @@ def unary(channel, service, method, req_cls, resp_cls):
                                response_deserializer=resp_cls.FromString)
 
 
+SERVICES = {
+    "customers": "crm.customers.v1.CustomerService", "leads": "crm.customers.v1.LeadService",
+    "opportunities": "crm.opportunities.v1.OpportunityService", "quotes": "crm.opportunities.v1.QuoteService",
+    "contracts": "crm.opportunities.v1.ContractService", "tasks": "crm.tasks.v1.TaskService",
+    "automation": "crm.tasks.v1.AutomationService",
+    "ticket_types": "crm.tickets.v1.TicketTypeService",
+    "tickets": "crm.tickets.v1.TicketService", "sla": "crm.tickets.v1.SlaService",
+    "analytics": "crm.analytics.v1.AnalyticsService",
+}
+
+
+def caller(channel_of, default_md, timeout=10):
+    """call(service, method, req, resp_cls, md=default_md): one unary call, `service` a key of
+    SERVICES; `channel_of()` gives the channel, so calls after a restart reach the new server."""
+    def call(service, method, req, resp_cls, md=None):
+        return unary(channel_of(), SERVICES[service], method, type(req), resp_cls)(
+            req, metadata=default_md if md is None else md, timeout=timeout)
+    return call
+
+
 def status_details(err, status_pb):
     for k, v in err.trailing_metadata() or ():
         if k == "grpc-status-details-bin":

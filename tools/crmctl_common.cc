@@ -25,7 +25,7 @@ std::string Name(const std::string& collection, const std::string& id) {
 
 absl::StatusOr<google::protobuf::Timestamp> When(const std::string& flag, const std::string& text) {
   if (std::optional<google::protobuf::Timestamp> t = ParseDayOrTime(text)) return *t;
-  return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' is neither yyyy-MM-dd nor RFC 3339"));
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' is neither yyyy-MM-dd nor RFC 3339 in 1970-2199"));
 }
 
 int Fail(const std::string& msg) {

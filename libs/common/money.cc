@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/text.h"
 
 namespace crm::money {
@@ -19,6 +20,14 @@ absl::StatusOr<int64_t> Narrow(Wide v) {
     return absl::OutOfRangeError("the amount does not fit in 64 bits of minor units");
   }
   return static_cast<int64_t>(v);
+}
+
+// p / den rounded half away from zero (|remainder| * 2 >= den rounds the magnitude up);
+// den > 0.
+Wide RoundedDiv(Wide p, Wide den) {
+  const Wide q = p / den, r = p % den;
+  const Wide abs_r = r < 0 ? -r : r;
+  return abs_r * 2 >= den ? q + (p < 0 ? -1 : 1) : q;
 }
 
 }  // namespace
@@ -95,38 +104,60 @@ std::string FormatAmount(int64_t minor, int digits) {
 
 absl::StatusOr<int64_t> MulDiv(int64_t value, int64_t num, int64_t den) {
   if (den <= 0) return absl::InvalidArgumentError("MulDiv needs a positive divisor");
-  const Wide p = static_cast<Wide>(value) * num;
-  const Wide q = p / den, r = p % den;
-  Wide out = q;
-  // Half away from zero: |r| * 2 >= den rounds the magnitude up.
-  const Wide abs_r = r < 0 ? -r : r;
-  if (abs_r * 2 >= den) out += (p < 0 ? -1 : 1);
-  return Narrow(out);
+  return Narrow(RoundedDiv(static_cast<Wide>(value) * num, den));
 }
 
 absl::StatusOr<int64_t> Add(int64_t a, int64_t b) { return Narrow(static_cast<Wide>(a) + b); }
 
+absl::Status CheckAmount(int64_t minor, absl::string_view field) {
+  if (minor > kMaxAmountMinor || minor < -kMaxAmountMinor) {
+    return OutOfRangeFieldError(field, "is beyond 10^15 minor units, the largest amount this service holds");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AddTo(int64_t* total, int64_t more, absl::string_view field) {
+  int64_t sum = 0;
+  if (__builtin_add_overflow(*total, more, &sum)) {
+    return OutOfRangeFieldError(field, "sums to more than 64 bits of minor units");
+  }
+  *total = sum;
+  return absl::OkStatus();
+}
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t sum = 0;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+}
+
 absl::StatusOr<LineAmounts> PriceLine(int64_t quantity_milli, int64_t unit_price, int32_t discount_bp,
-                                      int32_t tax_rate_bp) {
-  if (quantity_milli < 0) return absl::InvalidArgumentError("quantity must not be negative");
-  if (unit_price < 0) return absl::InvalidArgumentError("unit_price must not be negative");
-  if (discount_bp < 0 || discount_bp > 10000) return absl::InvalidArgumentError("discount_bp must be 0-10000");
-  if (tax_rate_bp < 0 || tax_rate_bp > 10000) return absl::InvalidArgumentError("tax_rate_bp must be 0-10000");
-  LineAmounts a;
-  auto subtotal = MulDiv(unit_price, quantity_milli, 1000);
-  if (!subtotal.ok()) return subtotal.status();
-  a.subtotal = *subtotal;
-  auto discount = MulDiv(a.subtotal, discount_bp, 10000);
-  if (!discount.ok()) return discount.status();
-  a.discount = *discount;
-  a.net = a.subtotal - a.discount;
-  auto tax = MulDiv(a.net, tax_rate_bp, 10000);
-  if (!tax.ok()) return tax.status();
-  a.tax = *tax;
-  auto total = Add(a.net, a.tax);
-  if (!total.ok()) return total.status();
-  a.total = *total;
-  return a;
+                                      int32_t tax_rate_bp, absl::string_view field) {
+  auto part = [&](absl::string_view name) { return absl::StrCat(field, ".", name); };
+  if (quantity_milli <= 0) return InvalidFieldError(part("quantity_milli"), "must be positive");
+  if (quantity_milli > kMaxQuantityMilli) {
+    return OutOfRangeFieldError(part("quantity_milli"), "is above 10^12 (a billion units)");
+  }
+  if (unit_price < 0) return InvalidFieldError(part("unit_price_minor"), "must not be negative");
+  if (auto s = CheckAmount(unit_price, part("unit_price_minor")); !s.ok()) return s;
+  if (discount_bp < 0 || discount_bp > 10000) {
+    return InvalidFieldError(part("discount_bp"), "must be 0-10000 (basis points)");
+  }
+  if (tax_rate_bp < 0 || tax_rate_bp > 10000) {
+    return InvalidFieldError(part("tax_rate_bp"), "must be 0-10000 (basis points)");
+  }
+  // Bounded inputs: at most 10^15 × 10^12 / 1000 = 10^24 before the checks below, within 128 bits.
+  const Wide subtotal = RoundedDiv(static_cast<Wide>(unit_price) * quantity_milli, 1000);
+  const Wide discount = RoundedDiv(subtotal * discount_bp, 10000);
+  const Wide net = subtotal - discount;
+  const Wide tax = RoundedDiv(net * tax_rate_bp, 10000);
+  const Wide total = net + tax;
+  if (total > kMaxAmountMinor || subtotal > kMaxAmountMinor) {
+    return OutOfRangeFieldError(field, "comes to more than 10^15 minor units, the largest amount this service holds");
+  }
+  return LineAmounts{.subtotal = static_cast<int64_t>(subtotal), .discount = static_cast<int64_t>(discount),
+                     .net = static_cast<int64_t>(net), .tax = static_cast<int64_t>(tax),
+                     .total = static_cast<int64_t>(total)};
 }
 
 }  // namespace crm::money

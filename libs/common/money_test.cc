@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "gtest/gtest.h"
+#include "libs/common/grpc_status.h"
 
 namespace crm::money {
 namespace {
@@ -64,6 +65,56 @@ TEST(MoneyLineTest, QuantityDiscountAndTaxAreEachRoundedToTheFen) {
   EXPECT_NE(PriceLine(1, 1, 0, -1).status().message().find("tax_rate_bp"), std::string::npos);
   EXPECT_EQ(PriceLine(std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max(), 0, 0).status().code(),
             absl::StatusCode::kOutOfRange);
+}
+
+TEST(MoneyLineTest, PartsAndTotalsPastTheMaximumAreOutOfRangeNamingTheField) {
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  auto field = [](const absl::StatusOr<LineAmounts>& a) {
+    EXPECT_EQ(a.status().code(), absl::StatusCode::kOutOfRange);
+    return GetBadRequest(a.status())->field_violations(0).field();
+  };
+  EXPECT_EQ(field(PriceLine(1000, kMaxAmountMinor + 1, 0, 0, "lines[2]")), "lines[2].unit_price_minor");
+  EXPECT_EQ(field(PriceLine(1000, max, 0, 0, "lines[2]")), "lines[2].unit_price_minor");
+  EXPECT_EQ(field(PriceLine(kMaxQuantityMilli + 1, 1, 0, 0, "lines[2]")), "lines[2].quantity_milli");
+  // Each part in range, their product and its tax not.
+  EXPECT_EQ(field(PriceLine(2000, kMaxAmountMinor, 0, 0, "lines[2]")), "lines[2]");
+  EXPECT_EQ(field(PriceLine(1000, kMaxAmountMinor, 0, 1300, "lines[2]")), "lines[2]");
+  EXPECT_EQ(PriceLine(kMaxQuantityMilli, 1000000, 0, 0)->total, kMaxAmountMinor);
+  EXPECT_EQ(PriceLine(1000, kMaxAmountMinor, 0, 0)->total, kMaxAmountMinor);
+}
+
+TEST(MoneyBoundTest, AmountsPastTheMaximumAreOutOfRangeNamingTheField) {
+  EXPECT_TRUE(CheckAmount(kMaxAmountMinor, "amount").ok());
+  EXPECT_TRUE(CheckAmount(-kMaxAmountMinor, "amount").ok());
+  for (int64_t bad : {kMaxAmountMinor + 1, -kMaxAmountMinor - 1, std::numeric_limits<int64_t>::max(),
+                      std::numeric_limits<int64_t>::min()}) {
+    absl::Status s = CheckAmount(bad, "payment.amount_minor");
+    EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << bad;
+    EXPECT_EQ(GetBadRequest(s)->field_violations(0).field(), "payment.amount_minor");
+  }
+}
+
+TEST(MoneySumTest, SumsThatWouldWrapAreOutOfRangeAndLeaveTheTotal) {
+  // Two amounts of INT64_MAX summed to 1 with wrapping.
+  int64_t total = std::numeric_limits<int64_t>::max();
+  absl::Status s = AddTo(&total, std::numeric_limits<int64_t>::max(), "total_amount_minor");
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(GetBadRequest(s)->field_violations(0).field(), "total_amount_minor");
+  EXPECT_EQ(total, std::numeric_limits<int64_t>::max());
+  EXPECT_TRUE(AddTo(&total, -1, "total_amount_minor").ok());
+  EXPECT_EQ(total, std::numeric_limits<int64_t>::max() - 1);
+
+  Totals sums;
+  int64_t a = 0, b = std::numeric_limits<int64_t>::min();
+  sums.Add(&a, 5, "a");
+  sums.Add(&b, -1, "b");
+  sums.Add(&a, std::numeric_limits<int64_t>::max(), "a");
+  EXPECT_EQ(a, 5);
+  EXPECT_EQ(GetBadRequest(sums.status())->field_violations(0).field(), "b");  // the first
+
+  EXPECT_EQ(SaturatingAdd(std::numeric_limits<int64_t>::max(), 1), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(SaturatingAdd(std::numeric_limits<int64_t>::min(), -1), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(SaturatingAdd(2, -3), -1);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/sha256.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/text.h"
 
 namespace crm {
 
@@ -47,6 +48,95 @@ const FieldPairs& SameNamedFields(const google::protobuf::Descriptor* from, cons
   }
   return it->second;
 }
+
+// Reads filter and order_by text token by token; every error names `field` and the position
+// (in characters, from 1) where the text stopped making sense. Whitespace between tokens is
+// skipped.
+class Scanner {
+ public:
+  Scanner(absl::string_view text, absl::string_view field) : text_(text), field_(field) { SkipSpace(); }
+
+  bool AtEnd() const { return at_ == text_.size(); }
+  size_t Position() const { return Utf8Length(text_.substr(0, at_)) + 1; }
+
+  // INVALID_ARGUMENT: the text at the current position is not `expected`.
+  absl::Status Unexpected(absl::string_view expected) const {
+    return InvalidFieldError(field_, AtEnd() ? absl::StrCat("ends where ", expected, " should follow")
+                                             : absl::StrCat("has unexpected text at position ", Position(),
+                                                            " (expected ", expected, ")"));
+  }
+
+  // [A-Za-z_][A-Za-z0-9_.]*
+  absl::StatusOr<std::string> Name(absl::string_view what) {
+    size_t end = at_;
+    while (end < text_.size() && IsNameChar(text_[end]) &&
+           (end > at_ || absl::ascii_isalpha(text_[end]) || text_[end] == '_')) {
+      ++end;
+    }
+    if (end == at_) return Unexpected(what);
+    return Take(end);
+  }
+
+  // A double-quoted string with \" and \\ escapes, or a word of anything but spaces, quotes and
+  // parentheses.
+  absl::StatusOr<std::string> Value() {
+    if (at_ < text_.size() && text_[at_] == '"') {
+      const size_t open = at_;
+      std::string v;
+      for (size_t i = at_ + 1; i < text_.size(); ++i) {
+        if (text_[i] == '\\' && i + 1 < text_.size() && (text_[i + 1] == '"' || text_[i + 1] == '\\')) {
+          v.push_back(text_[++i]);
+        } else if (text_[i] == '"') {
+          at_ = i + 1;
+          SkipSpace();
+          return v;
+        } else {
+          v.push_back(text_[i]);
+        }
+      }
+      at_ = open;
+      return InvalidFieldError(field_, absl::StrCat("has a string at position ", Position(), " without its closing quote"));
+    }
+    size_t end = at_;
+    while (end < text_.size() && !absl::ascii_isspace(text_[end]) && text_[end] != '"' && text_[end] != '(' &&
+           text_[end] != ')') {
+      ++end;
+    }
+    if (end == at_) return Unexpected("a value");
+    return Take(end);
+  }
+
+  // Consumes `token` (punctuation) when it comes next.
+  bool Consume(absl::string_view token) {
+    if (!absl::StartsWith(text_.substr(at_), token)) return false;
+    Take(at_ + token.size());
+    return true;
+  }
+
+  // Consumes `word` when it comes next as a whole word (not followed by a letter, digit, _ or .).
+  bool ConsumeWord(absl::string_view word) {
+    const absl::string_view rest = text_.substr(at_);
+    if (!absl::StartsWith(rest, word) || (rest.size() > word.size() && IsNameChar(rest[word.size()]))) return false;
+    Take(at_ + word.size());
+    return true;
+  }
+
+ private:
+  static bool IsNameChar(char c) { return absl::ascii_isalnum(c) || c == '_' || c == '.'; }
+  void SkipSpace() {
+    while (at_ < text_.size() && absl::ascii_isspace(text_[at_])) ++at_;
+  }
+  std::string Take(size_t end) {
+    std::string out(text_.substr(at_, end - at_));
+    at_ = end;
+    SkipSpace();
+    return out;
+  }
+
+  const absl::string_view text_;
+  const absl::string_view field_;
+  size_t at_ = 0;
+};
 
 }  // namespace
 
@@ -170,43 +260,61 @@ absl::StatusOr<int64_t> ParsePageToken(const std::string& token, const std::stri
   return offset;
 }
 
-absl::StatusOr<std::vector<FilterTerm>> ParseFilterTerms(const std::string& text,
-                                                        const std::vector<std::string>& allowed) {
-  std::vector<FilterTerm> out;
-  if (absl::StripAsciiWhitespace(text).empty()) return out;
-  for (absl::string_view term : absl::StrSplit(text, " AND ")) {
-    const size_t eq = term.find('=');
-    if (eq == absl::string_view::npos) return InvalidFieldError("filter", absl::StrCat("cannot parse '", term, "'"));
-    FilterTerm t{std::string(absl::StripAsciiWhitespace(term.substr(0, eq))),
-                 std::string(absl::StripAsciiWhitespace(term.substr(eq + 1)))};
-    if (t.value.size() >= 2 && t.value.front() == '"' && t.value.back() == '"') t.value = t.value.substr(1, t.value.size() - 2);
-    if (t.value.empty()) return InvalidFieldError("filter", absl::StrCat("'", t.field, "' has no value"));
-    if (std::find(allowed.begin(), allowed.end(), t.field) == allowed.end()) {
-      return InvalidFieldError("filter", absl::StrCat("cannot filter on '", t.field, "' (", absl::StrJoin(allowed, ", "), ")"));
-    }
-    out.push_back(std::move(t));
-  }
-  return out;
-}
-
 absl::StatusOr<int32_t> PageSize(int32_t requested, absl::string_view field) {
   if (requested < 0) return InvalidFieldError(field, "must not be negative");
   if (requested == 0) return 50;
   return std::min(requested, 1000);
 }
 
+absl::StatusOr<std::vector<FilterTerm>> ParseFilterTerms(const std::string& text,
+                                                        const std::vector<std::string>& allowed,
+                                                        const std::vector<std::string>& has_fields) {
+  std::vector<FilterTerm> out;
+  Scanner in(text, "filter");
+  if (in.AtEnd()) return out;
+  for (;;) {
+    const size_t at = in.Position();
+    FilterTerm t;
+    CRM_ASSIGN_OR_RETURN(t.field, in.Name("a field name"));
+    if (std::find(allowed.begin(), allowed.end(), t.field) == allowed.end()) {
+      return InvalidFieldError("filter", absl::StrCat("cannot filter on '", t.field, "' at position ", at, " (",
+                                                      absl::StrJoin(allowed, ", "), ")"));
+    }
+    const bool has = std::find(has_fields.begin(), has_fields.end(), t.field) != has_fields.end();
+    if (has && in.Consume(":")) {
+      t.op = ':';
+    } else if (!in.Consume("=")) {
+      return in.Unexpected(has ? "= or :" : "=");
+    }
+    CRM_ASSIGN_OR_RETURN(t.value, in.Value());
+    if (t.value.empty()) return InvalidFieldError("filter", absl::StrCat("'", t.field, "' has no value"));
+    for (const FilterTerm& o : out) {
+      if (o.field == t.field) {
+        return InvalidFieldError("filter", absl::StrCat("names '", t.field, "' twice (at position ", at, ")"));
+      }
+    }
+    out.push_back(std::move(t));
+    if (in.AtEnd()) return out;
+    if (!in.ConsumeWord("AND")) return in.Unexpected("AND or the end");
+  }
+}
+
 absl::StatusOr<OrderBy> ParseOrderBy(const std::string& text, const std::vector<std::string>& allowed,
                                      const std::string& fallback) {
-  std::vector<std::string> words = absl::StrSplit(text, ' ', absl::SkipEmpty());
   OrderBy o{fallback, false};
-  if (words.empty()) return o;
-  if (words.size() > 2 || (words.size() == 2 && words[1] != "desc" && words[1] != "asc") ||
-      std::find(allowed.begin(), allowed.end(), words[0]) == allowed.end()) {
+  Scanner in(text, "order_by");
+  if (in.AtEnd()) return o;
+  CRM_ASSIGN_OR_RETURN(o.field, in.Name("a field name"));
+  if (std::find(allowed.begin(), allowed.end(), o.field) == allowed.end()) {
     return InvalidFieldError("order_by", absl::StrCat("is one of ", absl::StrJoin(allowed, ", "),
                                                       ", optionally followed by desc"));
   }
-  o.field = words[0];
-  o.desc = words.size() == 2 && words[1] == "desc";
+  if (in.ConsumeWord("desc")) {
+    o.desc = true;
+  } else {
+    in.ConsumeWord("asc");
+  }
+  if (!in.AtEnd()) return in.Unexpected("asc, desc or the end");
   return o;
 }
 

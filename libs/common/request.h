@@ -46,18 +46,23 @@ std::string Day(absl::Time t, absl::TimeZone zone);
 // Page tokens carry the offset and a fingerprint of the query they belong to.
 std::string PageToken(int64_t offset, const std::string& fingerprint);
 absl::StatusOr<int64_t> ParsePageToken(const std::string& token, const std::string& fingerprint);
-// An AIP-160 filter of `field = value` terms joined by AND (values optionally in double
-// quotes), as (field, value) pairs; INVALID_ARGUMENT naming "filter" otherwise, and for fields
-// outside `allowed`.
+// An AIP-160 filter of terms `field = value` (or `field:value` for the fields in
+// `has_fields`, e.g. a tag among the tags) joined by AND. A value is a double-quoted string
+// (with \" and \\ escapes) or a word without spaces, quotes or parentheses. The terms in order;
+// INVALID_ARGUMENT naming "filter" and the position (in characters, from 1) of the first text
+// that is not part of such a filter (`owner_id = "w1" OR 1=1` fails at the OR), and for fields
+// outside `allowed`, an empty value or a field named twice.
 struct FilterTerm {
   std::string field, value;
+  char op = '=';  // '=' or ':'
 };
 absl::StatusOr<std::vector<FilterTerm>> ParseFilterTerms(const std::string& text,
-                                                        const std::vector<std::string>& allowed);
+                                                        const std::vector<std::string>& allowed,
+                                                        const std::vector<std::string>& has_fields = {});
 
 // An AIP-132 order_by of one field, "<field>" or "<field> desc" (or asc): the field (default
-// `fallback` when empty) and the direction. INVALID_ARGUMENT naming "order_by" otherwise, and for
-// a field outside `allowed`.
+// `fallback` when empty) and the direction. INVALID_ARGUMENT naming "order_by" and the position
+// of anything after that, and for a field outside `allowed`.
 struct OrderBy {
   std::string field;
   bool desc = false;

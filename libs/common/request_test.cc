@@ -26,6 +26,59 @@ TEST(OrderByTest, ParsesAFieldAndADirectionAndNamesOrderByOtherwise) {
   }
 }
 
+TEST(OrderByTest, NamesThePositionOfTextAfterTheOrder) {
+  auto b = ParseOrderBy("amount desc, create_time", {"create_time", "amount"}, "create_time");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(b.status().message().find("order_by"), absl::string_view::npos);
+  EXPECT_NE(b.status().message().find("position 12"), absl::string_view::npos) << b.status();
+  EXPECT_TRUE(ParseOrderBy("  amount\tasc ", {"amount"}, "amount").ok());
+}
+
+std::string FilterError(const std::string& text, const std::vector<std::string>& allowed = {"owner_id", "team_id"}) {
+  auto got = ParseFilterTerms(text, allowed);
+  if (got.ok()) return "ok";
+  auto br = GetBadRequest(got.status());
+  EXPECT_TRUE(br.has_value());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+  if (br.has_value()) EXPECT_EQ(br->field_violations(0).field(), "filter");
+  return std::string(got.status().message());
+}
+
+TEST(FilterTest, ParsesTermsJoinedByAnd) {
+  auto f = ParseFilterTerms(R"(owner_id = "w 1" AND team_id=t2   AND tags:"a\"b")", {"owner_id", "team_id", "tags"},
+                            {"tags"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_EQ(f->size(), 3u);
+  EXPECT_EQ((*f)[0].field, "owner_id");
+  EXPECT_EQ((*f)[0].value, "w 1");
+  EXPECT_EQ((*f)[1].value, "t2");
+  EXPECT_EQ((*f)[2].op, ':');
+  EXPECT_EQ((*f)[2].value, "a\"b");
+  EXPECT_TRUE(ParseFilterTerms("  ", {"owner_id"})->empty());
+}
+
+TEST(FilterTest, RefusesTrailingTextNamingItsPosition) {
+  // What an outside tester sent: the OR and everything after it used to be ignored.
+  EXPECT_NE(FilterError(R"(owner_id = "w1" OR 1=1)").find("position 17"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id = "w1" AND)").find("ends where"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id = "w1")" "\")").find("position 16"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id = w1 team_id = t1)").find("position 15"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id = "w1)").find("closing quote"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id != "w1")").find("position 10"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id:"w1")").find("position 9"), std::string::npos);
+  EXPECT_NE(FilterError(R"((owner_id = "w1"))").find("position 1"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id = "w1" and team_id = "t")").find("position 17"), std::string::npos);
+  // Positions count characters, not bytes.
+  EXPECT_NE(FilterError("owner_id = \"张三\" OR x").find("position 17"), std::string::npos);
+}
+
+TEST(FilterTest, RefusesUnknownFieldsEmptyValuesAndRepeats) {
+  EXPECT_NE(FilterError(R"(colour = "red")").find("cannot filter on 'colour'"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id = "")").find("has no value"), std::string::npos);
+  EXPECT_NE(FilterError(R"(owner_id = a AND owner_id = b)").find("twice"), std::string::npos);
+}
+
 TEST(TimeSortKeyTest, OrdersAsTimeDoes) {
   google::protobuf::Timestamp a, b, c;
   a.set_seconds(9);

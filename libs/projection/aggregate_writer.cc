@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
@@ -166,8 +167,8 @@ absl::Status AggregateWriter::Admit() {
   // anything, the decision may be stale (a second version 1 of an aggregate whose first the
   // catch-up just applied), so the caller decides again on the caught-up state.
   if (*applied > 0) {
-    return absl::UnavailableError(
-        "the projections just caught up with the log; decide again on the current state and retry");
+    return ClientSafe(absl::UnavailableError(
+        "the projections just caught up with the log; decide again on the current state and retry"));
   }
   ++in_flight_;
   return absl::OkStatus();

@@ -5,6 +5,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/text.h"
 #include "libs/common/money.h"
 #include "services/analytics/customer_facts.h"
 #include "services/analytics/funnel.h"
@@ -82,24 +83,26 @@ Period PeriodOf(v1::GroupBy g, Period unspecified) {
 template <typename Req>
 absl::StatusOr<ReportQuery> ParseQuery(const Caller& c, const Req& req, Period unspecified, absl::Time now,
                                        v1::ReportScope* scope) {
-  if (!req.has_start_time()) return InvalidFieldError("start_time", "is required");
-  if (!req.has_end_time()) return InvalidFieldError("end_time", "is required");
+  CRM_ASSIGN_OR_RETURN(const TimeRange range,
+                       ClientTimeRange(req.has_start_time() ? &req.start_time() : nullptr, "start_time",
+                                       req.has_end_time() ? &req.end_time() : nullptr, "end_time"));
   ReportQuery q;
-  q.from = FromProto(req.start_time());
-  q.to = FromProto(req.end_time());
-  if (q.to <= q.from) return InvalidFieldError("end_time", "must be after start_time");
+  q.from = range.start;
+  q.to = range.end;
   if (!v1::GroupBy_IsValid(req.group_by())) return InvalidFieldError("group_by", "is not a GroupBy");
   q.group_by = PeriodOf(req.group_by(), unspecified);
   if (q.group_by == Period::kDay && q.to - q.from > absl::Hours(24 * 10000)) {
     return InvalidFieldError("group_by", "more than 10000 days: group by week or month");
   }
-  q.as_of = req.has_as_of() ? FromProto(req.as_of()) : now;
+  CRM_ASSIGN_OR_RETURN(q.as_of, OptionalClientTime(req.has_as_of(), req.as_of(), "as_of", now));
   if constexpr (requires { req.currency(); }) {
     if (!req.currency().empty()) {
       if (!money::MinorDigits(req.currency()).ok()) return InvalidFieldError("currency", "is not a currency we accept");
       q.currency = req.currency();
     }
   }
+  CRM_RETURN_IF_ERROR(CheckText(req.owner_id(), "owner_id", 128, false));
+  CRM_RETURN_IF_ERROR(CheckText(req.team_id(), "team_id", 128, false));
   q.owner_id = req.owner_id();
   q.team_id = req.team_id();
   CRM_RETURN_IF_ERROR(Scope(c, req.scope(), &q.owner_id, &q.team_id, scope));

@@ -16,7 +16,58 @@ namespace {
 using server::HttpRequest;
 using server::HttpResponse;
 
-HttpResponse Error(const absl::Status& s) {
+HttpResponse Asset(absl::string_view bytes, const char* type) {
+  HttpResponse r;
+  r.content_type = type;
+  r.body = std::string(bytes);
+  return r;
+}
+
+// Runs one report: request from the query, read-your-writes wait, engine call, JSON or CSV.
+template <typename Req, typename Resp>
+HttpResponse Run(AnalyticsEngine* engine, const Caller& caller, const HttpRequest& http, bool csv,
+                 absl::StatusOr<Resp> (AnalyticsEngine::*method)(const Caller&, const Req&, absl::Time)) {
+  Req req;
+  if (auto s = FillReportRequest(http.query, &req); !s.ok()) return ErrorResponse(s);
+  // An HTTP request has no deadline of its own: the gRPC runtime's cap on any wait applies
+  // (RuntimeOptions::max_wait), so a token that is never reached holds a worker no longer.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  if (!req.min_consistency_token().empty()) {
+    absl::Notification done;
+    absl::Status waited;
+    engine->AfterToken(req.min_consistency_token(), "consistency_token", deadline, [&](absl::Status s) {
+      waited = s;
+      done.Notify();
+    });
+    done.WaitForNotification();
+    if (!waited.ok()) return ErrorResponse(waited);
+  }
+  absl::StatusOr<Resp> report = (engine->*method)(caller, req, deadline);
+  if (!report.ok()) return ErrorResponse(report.status());
+  HttpResponse r;
+  if (csv) {
+    auto table = http.query.find("table");
+    auto bytes = ReportCsv(*report, table == http.query.end() ? "" : table->second);
+    if (!bytes.ok()) return ErrorResponse(bytes.status());
+    r.content_type = "text/csv; charset=utf-8";
+    r.body = std::move(*bytes);
+    return r;
+  }
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(*report, &r.body, o).ok()) {
+    return ErrorResponse(absl::InternalError("cannot print the report as JSON"));
+  }
+  r.content_type = "application/json; charset=utf-8";
+  return r;
+}
+
+}  // namespace
+
+HttpResponse ErrorResponse(const absl::Status& status) {
+  // What ToGrpcStatus sends a gRPC client: internal errors become incidents.
+  const absl::Status s = ForClient(status);
   HttpResponse r;
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument:
@@ -39,55 +90,6 @@ HttpResponse Error(const absl::Status& s) {
   return r;
 }
 
-HttpResponse Asset(absl::string_view bytes, const char* type) {
-  HttpResponse r;
-  r.content_type = type;
-  r.body = std::string(bytes);
-  return r;
-}
-
-// Runs one report: request from the query, read-your-writes wait, engine call, JSON or CSV.
-template <typename Req, typename Resp>
-HttpResponse Run(AnalyticsEngine* engine, const Caller& caller, const HttpRequest& http, bool csv,
-                 absl::StatusOr<Resp> (AnalyticsEngine::*method)(const Caller&, const Req&, absl::Time)) {
-  Req req;
-  if (auto s = FillReportRequest(http.query, &req); !s.ok()) return Error(s);
-  // An HTTP request has no deadline of its own: the gRPC runtime's cap on any wait applies
-  // (RuntimeOptions::max_wait), so a token that is never reached holds a worker no longer.
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  if (!req.min_consistency_token().empty()) {
-    absl::Notification done;
-    absl::Status waited;
-    engine->AfterToken(req.min_consistency_token(), "consistency_token", deadline, [&](absl::Status s) {
-      waited = s;
-      done.Notify();
-    });
-    done.WaitForNotification();
-    if (!waited.ok()) return Error(waited);
-  }
-  absl::StatusOr<Resp> report = (engine->*method)(caller, req, deadline);
-  if (!report.ok()) return Error(report.status());
-  HttpResponse r;
-  if (csv) {
-    auto table = http.query.find("table");
-    auto bytes = ReportCsv(*report, table == http.query.end() ? "" : table->second);
-    if (!bytes.ok()) return Error(bytes.status());
-    r.content_type = "text/csv; charset=utf-8";
-    r.body = std::move(*bytes);
-    return r;
-  }
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  o.always_print_primitive_fields = true;
-  if (!google::protobuf::util::MessageToJsonString(*report, &r.body, o).ok()) {
-    return Error(absl::InternalError("cannot print the report as JSON"));
-  }
-  r.content_type = "application/json; charset=utf-8";
-  return r;
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(Options options) {
   if (options.auth == nullptr || options.engine == nullptr) {
     return absl::InvalidArgumentError("the dashboard needs an authenticator and an engine");
@@ -106,12 +108,12 @@ HttpResponse Dashboard::Handle(const HttpRequest& req) const {
   if (req.path == "/vendor/echarts.min.js") return Asset(web::EchartsJs(), "text/javascript; charset=utf-8");
   if (req.path == "/healthz") return Asset("ok\n", "text/plain; charset=utf-8");
   constexpr absl::string_view kApi = "/api/v1/reports/";
-  if (!absl::StartsWith(req.path, kApi)) return Error(absl::NotFoundError(absl::StrCat("no page ", req.path)));
+  if (!absl::StartsWith(req.path, kApi)) return ErrorResponse(absl::NotFoundError(absl::StrCat("no page ", req.path)));
   std::string name = req.path.substr(kApi.size());
   const bool csv = absl::EndsWith(name, ".csv");
   if (csv) name.resize(name.size() - 4);
   auto claims = options_.auth->AuthenticateHeader(req.authorization);
-  if (!claims.ok()) return Error(claims.status());
+  if (!claims.ok()) return ErrorResponse(claims.status());
   const Caller caller{claims->sub, claims->role, claims->team};
   AnalyticsEngine* e = options_.engine;
   HttpResponse r;
@@ -130,7 +132,7 @@ HttpResponse Dashboard::Handle(const HttpRequest& req) const {
   } else if (name == "receivables") {
     r = Run(e, caller, req, csv, &AnalyticsEngine::GetReceivablesReport);
   } else {
-    return Error(absl::NotFoundError(
+    return ErrorResponse(absl::NotFoundError(
         absl::StrCat("no report '", name, "': funnel, tickets, channels, team, value, churn or receivables")));
   }
   if (csv && r.status == 200) r.headers["Content-Disposition"] = absl::StrCat("attachment; filename=\"", name, ".csv\"");

@@ -10,7 +10,7 @@
 // <report>: funnel, tickets, channels, team, value, churn, receivables. Query parameters as
 // report_params.h names them. Every /api call needs `Authorization: Bearer <token>` and is
 // scoped by the token's role as the gRPC calls are. Errors are JSON
-// {"code", "message", "field"} with 400, 401, 403, 404 or 500.
+// {"code", "message", "field"} with 400, 401, 403, 404, 429, 500, 503 or 504.
 #include <memory>
 #include <string>
 
@@ -20,6 +20,11 @@
 #include "services/analytics/analytics_engine.h"
 
 namespace crm::analytics {
+
+// The JSON error answering `status`: its code, message and first BadRequest field, with the
+// HTTP status for the code. Internal errors answer as ToGrpcStatus's do (ForClient): a fixed
+// message and an incident id, the full text in the log.
+server::HttpResponse ErrorResponse(const absl::Status& status);
 
 class Dashboard {
  public:

@@ -10,6 +10,7 @@
 #include "crm/analytics/v1/analytics_rows.pb.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/money.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
@@ -333,6 +334,7 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
     r.stages[i].kind = kinds[i];
   }
   std::vector<absl::Duration> stay_sum(order.size());
+  money::Totals sums;
   for (const auto& [id, p] : paths) {
     ++r.opportunities;
     const StageVisitFact& last = p.visits.back();
@@ -341,7 +343,10 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
     if (periods) {
       FunnelReport::Bucket& b = r.periods[periods->Of(FromProto(p.visits.front().entered_at()))];
       ++b.opportunities;
-      if (last.outcome() == "WON") ++b.won, b.won_amount_minor += last.amount_minor();
+      if (last.outcome() == "WON") {
+        ++b.won;
+        sums.Add(&b.won_amount_minor, last.amount_minor(), "periods.won_amount_minor");
+      }
       if (last.outcome() == "LOST") ++b.lost;
     }
     // Per stage: reached when a stay at it or after it (won counts as after every open stage).
@@ -366,9 +371,10 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
     for (size_t s = 0; s < order.size(); ++s) {
       if (amount[s] < 0) continue;
       ++r.stages[s].reached;
-      r.stages[s].amount_minor += amount[s];
+      sums.Add(&r.stages[s].amount_minor, amount[s], "stages.amount_minor");
     }
   }
+  CRM_RETURN_IF_ERROR(sums.status());
   for (size_t s = 0; s < order.size(); ++s) {
     FunnelStage& st = r.stages[s];
     if (st.stays_ended > 0) st.average_stay = stay_sum[s] / st.stays_ended;

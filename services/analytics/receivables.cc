@@ -4,6 +4,7 @@
 #include "absl/time/civil_time.h"
 #include "crm/analytics/v1/analytics_rows.pb.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
+#include "libs/common/money.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
@@ -104,6 +105,7 @@ absl::StatusOr<ReceivablesReport> Receivables(rocksdb::DB* db, const Receivables
   const absl::TimeZone zone = ReportZone();
   CRM_ASSIGN_OR_RETURN(Periods periods, Periods::Make(q.from, q.to, q.group_by, zone));
   ReceivablesReport r;
+  money::Totals sums;
   for (absl::Time s : periods.starts()) r.buckets.push_back({.start = s});
   CRM_RETURN_IF_ERROR(ScanVersions<v1::PlanFact>(db, kPlanPrefix, q.as_of, [&](const std::string&, const v1::PlanFact& p) {
     if (!q.owner_id.empty() && p.owner_id() != q.owner_id) return;
@@ -114,19 +116,20 @@ absl::StatusOr<ReceivablesReport> Receivables(rocksdb::DB* db, const Receivables
       if (!absl::ParseCivilTime(i.due_date(), &day)) continue;
       const absl::Time due = absl::FromCivil(day, zone);
       if (due < q.from || due >= q.to) continue;
-      r.buckets[periods.Of(due)].planned_minor += i.amount_minor();
-      r.planned_minor += i.amount_minor();
+      sums.Add(&r.buckets[periods.Of(due)].planned_minor, i.amount_minor(), "periods.planned_minor");
+      sums.Add(&r.planned_minor, i.amount_minor(), "planned_minor");
     }
   }));
   const FactFilter filter{.from = q.from, .to = q.to, .as_of = q.as_of, .owner_id = q.owner_id, .team_id = q.team_id};
   CRM_RETURN_IF_ERROR(ScanFacts(db, "payment", filter, [&](const v1::PointFact& f) {
     if (f.label() != q.currency) return;
     ReceivablesBucket& bucket = r.buckets[periods.Of(FromProto(f.occurred_at()))];
-    bucket.collected_minor += f.amount_minor();
+    sums.Add(&bucket.collected_minor, f.amount_minor(), "periods.collected_minor");
     bucket.payments += f.count();
-    r.collected_minor += f.amount_minor();
+    sums.Add(&r.collected_minor, f.amount_minor(), "collected_minor");
     r.payments += f.count();
   }));
+  CRM_RETURN_IF_ERROR(sums.status());
   if (r.planned_minor > 0) {
     r.collection_percent = 100.0 * static_cast<double>(r.collected_minor) / static_cast<double>(r.planned_minor);
   }

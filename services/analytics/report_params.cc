@@ -43,7 +43,7 @@ absl::Status FillReportRequest(const std::map<std::string, std::string>& params,
     switch (f->cpp_type()) {
       case FieldDescriptor::CPPTYPE_MESSAGE: {
         std::optional<google::protobuf::Timestamp> t = ParseDayOrTime(value);
-        if (!t) return Bad(p.name, value, "is neither yyyy-MM-dd nor RFC 3339");
+        if (!t) return Bad(p.name, value, "is neither yyyy-MM-dd nor RFC 3339 in 1970-2199");
         r->MutableMessage(req, f)->CopyFrom(*t);
         break;
       }

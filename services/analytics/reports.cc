@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "crm/analytics/v1/analytics_rows.pb.h"
+#include "libs/common/money.h"
 #include "libs/common/status_macros.h"
 #include "services/analytics/customer_facts.h"
 
@@ -47,6 +48,7 @@ const std::string& Survivor(const std::map<std::string, v1::CustomerDim>& dims, 
 
 absl::StatusOr<ChannelsReport> Channels(rocksdb::DB* db, const ReportQuery& q) {
   CRM_ASSIGN_OR_RETURN(Periods periods, Periods::Make(q.from, q.to, q.group_by));
+  money::Totals sums;
   std::map<std::string, ChannelRow> rows;
   std::map<std::pair<size_t, std::string>, ChannelPeriod> by_period;
   auto row = [&](const std::string& channel) -> ChannelRow& {
@@ -89,7 +91,7 @@ absl::StatusOr<ChannelsReport> Channels(rocksdb::DB* db, const ReportQuery& q) {
     const std::string channel = d == dims.end() ? "" : d->second.source_channel();
     ChannelRow& r = row(channel);
     r.deals_won += f.count();
-    r.won_amount_minor += f.amount_minor();
+    sums.Add(&r.won_amount_minor, f.amount_minor(), "channels.won_amount_minor");
     period(f, channel).deals_won += f.count();
   }));
   // Costs of the months that start in the range.
@@ -100,8 +102,9 @@ absl::StatusOr<ChannelsReport> Channels(rocksdb::DB* db, const ReportQuery& q) {
         if (c.currency() != q.currency || !absl::ParseCivilTime(c.month(), &month)) return;
         const absl::Time start = absl::FromCivil(month, zone);
         if (start < q.from || start >= q.to || c.amount_minor() == 0) return;
-        row(c.source_channel()).cost_minor += c.amount_minor();
+        sums.Add(&row(c.source_channel()).cost_minor, c.amount_minor(), "channels.cost_minor");
       }));
+  CRM_RETURN_IF_ERROR(sums.status());
   ChannelsReport out;
   for (auto& [name, r] : rows) {
     r.lead_conversion_percent = Percent(r.leads_converted, r.leads);
@@ -120,6 +123,7 @@ absl::StatusOr<TeamReport> Team(rocksdb::DB* db, const ReportQuery& q) {
   out.periods.resize(periods.size());
   for (size_t i = 0; i < periods.size(); ++i) out.periods[i].start = periods.starts()[i];
   std::map<std::string, RepRow> reps;
+  money::Totals sums;
   // Each fact counts for its rep, its period and the total.
   auto add = [&](absl::string_view kind, auto fn) {
     return ScanFacts(db, kind, Filter(q), [&](const v1::PointFact& f) {
@@ -135,14 +139,15 @@ absl::StatusOr<TeamReport> Team(rocksdb::DB* db, const ReportQuery& q) {
   CRM_RETURN_IF_ERROR(add("follow_up", [](const v1::PointFact&, Performance& p) { ++p.follow_ups; }));
   CRM_RETURN_IF_ERROR(add("task_done", [](const v1::PointFact& f, Performance& p) { p.tasks_done += f.count(); }));
   CRM_RETURN_IF_ERROR(add("task_overdue", [](const v1::PointFact& f, Performance& p) { p.tasks_overdue += f.count(); }));
-  CRM_RETURN_IF_ERROR(add("deal_won", [](const v1::PointFact& f, Performance& p) {
+  CRM_RETURN_IF_ERROR(add("deal_won", [&](const v1::PointFact& f, Performance& p) {
     p.deals_won += f.count();
-    p.won_amount_minor += f.amount_minor();
+    sums.Add(&p.won_amount_minor, f.amount_minor(), "won_amount_minor");
   }));
   CRM_RETURN_IF_ERROR(add("deal_lost", [](const v1::PointFact& f, Performance& p) { p.deals_lost += f.count(); }));
   CRM_RETURN_IF_ERROR(add("payment", [&](const v1::PointFact& f, Performance& p) {
-    if (f.label() == q.currency) p.collected_minor += f.amount_minor();
+    if (f.label() == q.currency) sums.Add(&p.collected_minor, f.amount_minor(), "collected_minor");
   }));
+  CRM_RETURN_IF_ERROR(sums.status());
   auto rate = [](Performance& p) { p.win_rate_percent = Percent(p.deals_won, p.deals_won + p.deals_lost); };
   for (auto& [id, r] : reps) {
     rate(r);
@@ -198,6 +203,7 @@ absl::StatusOr<ValueReport> CustomerValue(rocksdb::DB* db, const ReportQuery& q,
     std::map<std::string, std::multiset<absl::Time>> standing;
   };
   std::map<std::string, Paid> paid;
+  money::Totals sums;
   FactFilter f = Filter(q);
   f.owner_id.clear();  // the customer's owner decides, below
   f.team_id.clear();
@@ -207,7 +213,7 @@ absl::StatusOr<ValueReport> CustomerValue(rocksdb::DB* db, const ReportQuery& q,
     auto d = dims.find(id);
     if (d == dims.end() || !counted(d->second)) return;
     Paid& x = paid[id];
-    x.monetary += p.amount_minor();
+    sums.Add(&x.monetary, p.amount_minor(), "high_value.monetary_minor");
     x.frequency += p.count();
     std::multiset<absl::Time>& at = x.standing[p.subject_id()];
     if (p.count() > 0) {
@@ -216,7 +222,7 @@ absl::StatusOr<ValueReport> CustomerValue(rocksdb::DB* db, const ReportQuery& q,
       at.erase(it);
     }
     auto& bucket = out.periods[periods.Of(FromProto(p.occurred_at()))];
-    bucket.collected_minor += p.amount_minor();
+    sums.Add(&bucket.collected_minor, p.amount_minor(), "periods.collected_minor");
     bucket.payments += p.count();
   }));
   std::map<std::string, ValueSegment> regions, industries;
@@ -232,12 +238,13 @@ absl::StatusOr<ValueReport> CustomerValue(rocksdb::DB* db, const ReportQuery& q,
     auto p = paid.find(id);
     if (p == paid.end() || p->second.monetary <= 0) continue;
     ++out.paying_customers;
-    out.collected_minor += p->second.monetary;
+    sums.Add(&out.collected_minor, p->second.monetary, "collected_minor");
     for (ValueSegment* s : {&r, &i}) {
       ++s->paying_customers;
-      s->collected_minor += p->second.monetary;
+      sums.Add(&s->collected_minor, p->second.monetary, s == &r ? "by_region.collected_minor" : "by_industry.collected_minor");
     }
   }
+  CRM_RETURN_IF_ERROR(sums.status());
   auto sorted = [](std::map<std::string, ValueSegment>& m) {
     std::vector<ValueSegment> v;
     for (auto& [k, s] : m) v.push_back(s);

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -410,6 +411,39 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     cut_q.as_of = cut;
     EXPECT_TRUE(*CustomerValue(now->db(), live, 20) == *CustomerValue(past->db(), cut_q, 20));
   }
+}
+
+// Facts as events recorded before amounts were bounded could have made them: two deals and two
+// payments of 2^63 - 1 each. Their sums used to wrap (to -2); now the report is OUT_OF_RANGE
+// naming the figure.
+TEST(ReportSumsTest, SumsPastSixtyFourBitsAreOutOfRangeNeverWrapped) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/report-sums-", getpid());
+  std::filesystem::remove_all(dir);
+  auto db = *projection::ProjectionDb::Open({.path = dir});
+  projection::Batch batch;
+  for (int i = 0; i < 2; ++i) {
+    common::v1::EventEnvelope e;
+    e.set_event_id(absl::StrCat("e", i));
+    *e.mutable_recorded_at() = ToProto(At(3, 2, 10));
+    for (const char* kind : {"deal_won", "payment"}) {
+      v1::PointFact f = MakeFact(kind, absl::StrCat("s", i), At(3, 2, 10), e);
+      f.set_owner_id("u1");
+      f.set_label("CNY");
+      f.set_amount_minor(std::numeric_limits<int64_t>::max());
+      PutFact(batch, f, e);
+    }
+  }
+  ASSERT_TRUE(db->Commit(batch, "test", 0, 1).ok());
+  const ReportQuery q{.from = At(3, 1, 0), .to = At(4, 1, 0), .group_by = Period::kMonth};
+  auto team = Team(db->db(), q);
+  EXPECT_EQ(team.status().code(), absl::StatusCode::kOutOfRange) << team.status();
+  EXPECT_EQ(FieldOf(team.status()), "won_amount_minor");
+  auto channels = Channels(db->db(), q);
+  EXPECT_EQ(FieldOf(channels.status()), "channels.won_amount_minor");
+  auto receivables = Receivables(db->db(), {.from = q.from, .to = q.to, .group_by = Period::kMonth});
+  EXPECT_EQ(FieldOf(receivables.status()), "periods.collected_minor");
+  db.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ absl::Status ValidateContact(Contact& c, const std::vector<std::string>& paths) 
     if (auto s = CheckText(c.wechat(), "contact.wechat", 64, false); !s.ok()) return s;
   }
   if (Has(paths, "notes")) {
-    if (auto s = CheckText(c.notes(), "contact.notes", 1000, false); !s.ok()) return s;
+    if (auto s = CheckText(c.notes(), "contact.notes", 1000, false, TextKind::kMultiLine); !s.ok()) return s;
   }
   if (Has(paths, "phone")) {
     c.clear_normalized_phone();
@@ -183,6 +183,8 @@ absl::StatusOr<std::string> NormalizePhone(absl::string_view phone) {
 }
 
 absl::StatusOr<std::string> NormalizeEmail(absl::string_view email) {
+  // The address is kept as typed beside its normal form: no control or bidi characters either.
+  if (!TextProblem(email, TextKind::kLine).empty()) return absl::InvalidArgumentError("is not an email address");
   std::string e = absl::AsciiStrToLower(absl::StripAsciiWhitespace(FoldFullWidth(email)));
   const size_t at = e.find('@');
   if (at == std::string::npos || at == 0 || e.find('@', at + 1) != std::string::npos ||
@@ -306,14 +308,19 @@ absl::Status ValidateProfile(const CustomerProfile& p, const std::vector<std::st
   if (Has(paths, "tags")) {
     if (auto s = CheckTags(p.tags(), field("tags")); !s.ok()) return s;
   }
-  struct Limit { const char* name; const std::string& value; size_t max; };
+  struct Limit {
+    const char* name;
+    const std::string& value;
+    size_t max;
+    TextKind kind = TextKind::kLine;
+  };
   for (const Limit& l : {Limit{"owner_id", p.owner_id(), 128}, Limit{"team_id", p.team_id(), 128},
                          Limit{"source", p.source(), 64}, Limit{"industry", p.industry(), 64},
-                         Limit{"address", p.address(), 500}, Limit{"notes", p.notes(), 5000},
-                         Limit{"churn_reason", p.churn_reason(), 500},
+                         Limit{"address", p.address(), 500}, Limit{"notes", p.notes(), 5000, TextKind::kMultiLine},
+                         Limit{"churn_reason", p.churn_reason(), 500, TextKind::kMultiLine},
                          Limit{"region", p.region(), 100}}) {
     if (!Has(paths, l.name)) continue;
-    if (auto s = CheckText(l.value, field(l.name), l.max, false); !s.ok()) return s;
+    if (auto s = CheckText(l.value, field(l.name), l.max, false, l.kind); !s.ok()) return s;
   }
   if (Has(paths, "industry")) {
     if (auto s = CheckIndustry(p.industry(), field("industry"), settings); !s.ok()) return s;
@@ -434,7 +441,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const DeleteCu
                             : absl::PermissionDeniedError("the customer belongs to another owner or team");
   }
   if (auto s = CheckVersion(*state, cmd.expected_version); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   if (state->deleted()) return absl::FailedPreconditionError("customer is already in the recycle bin");
   v1::CustomerDeleted e;
   e.set_reason(cmd.reason);
@@ -512,9 +519,9 @@ Decision Decide(const CustomerState* state, const Caller& caller, const RecordFo
   if (f.channel() == v1::FOLLOW_UP_CHANNEL_UNSPECIFIED || !v1::FollowUpChannel_IsValid(f.channel())) {
     return InvalidFieldError("follow_up.channel", "is required (PHONE, VISIT, WECHAT, EMAIL or OTHER)");
   }
-  if (auto s = CheckText(f.summary(), "follow_up.summary", 2000, true); !s.ok()) return s;
-  if (auto s = CheckText(f.feedback(), "follow_up.feedback", 2000, false); !s.ok()) return s;
-  if (auto s = CheckText(f.next_step(), "follow_up.next_step", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(f.summary(), "follow_up.summary", 2000, true, TextKind::kMultiLine); !s.ok()) return s;
+  if (auto s = CheckText(f.feedback(), "follow_up.feedback", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
+  if (auto s = CheckText(f.next_step(), "follow_up.next_step", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   if (cmd.when > cmd.now + absl::Minutes(5)) {
     return InvalidFieldError("follow_up.follow_up_time", "is in the future");
   }
@@ -534,7 +541,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const ReleaseT
                          "IN_POOL", {});
   }
   if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::CustomerReturnedToPool e;
   e.set_previous_owner_id(state->profile().owner_id());
   e.set_cause(v1::POOL_RETURN_CAUSE_RELEASED);
@@ -766,14 +773,14 @@ absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings
   if (auto s = limit(policy.daily_claim_limit(), "policy.daily_claim_limit"); !s.ok()) return s;
   if (auto s = days(policy.return_after_days(), "policy.return_after_days"); !s.ok()) return s;
   for (const auto& [team, d] : policy.team_return_after_days()) {
-    if (team.empty() || team.size() > 128) {
-      return InvalidFieldError("policy.team_return_after_days", "has an empty or over-long team id");
+    if (team.empty() || team.size() > 128 || !TextProblem(team, TextKind::kLine).empty()) {
+      return InvalidFieldError("policy.team_return_after_days", "has an empty, over-long or unprintable team id");
     }
     if (auto s = days(d, absl::StrCat("policy.team_return_after_days[", team, "]")); !s.ok()) return s;
   }
   for (const auto& [user, n] : policy.user_daily_claim_limit()) {
-    if (user.empty() || user.size() > 128) {
-      return InvalidFieldError("policy.user_daily_claim_limit", "has an empty or over-long user id");
+    if (user.empty() || user.size() > 128 || !TextProblem(user, TextKind::kLine).empty()) {
+      return InvalidFieldError("policy.user_daily_claim_limit", "has an empty, over-long or unprintable user id");
     }
     if (auto s = limit(n, absl::StrCat("policy.user_daily_claim_limit[", user, "]")); !s.ok()) return s;
   }
@@ -821,10 +828,11 @@ absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings
     return InvalidFieldError("cost.month", "must be a month as yyyy-MM");
   }
   if (cost.amount_minor() < 0) return InvalidFieldError("cost.amount_minor", "must not be negative");
+  if (auto s = money::CheckAmount(cost.amount_minor(), "cost.amount_minor"); !s.ok()) return s;
   v1::ChannelCost c = cost;
   if (c.currency().empty()) c.set_currency("CNY");
   if (!money::MinorDigits(c.currency()).ok()) return InvalidFieldError("cost.currency", "is not a currency we accept");
-  if (auto s = CheckText(c.note(), "cost.note", 200, false); !s.ok()) return s;
+  if (auto s = CheckText(c.note(), "cost.note", 200, false, TextKind::kMultiLine); !s.ok()) return s;
   for (const auto& old : state.channel_costs()) {
     if (old.source_channel() == c.source_channel() && old.month() == c.month() &&
         google::protobuf::util::MessageDifferencer::Equals(old, c)) {

@@ -382,7 +382,14 @@ void CustomerEngine::CreateFollowUp(const Caller& caller, const v1::CreateFollow
   const absl::Time now = options_.clock->Now();
   RecordFollowUp cmd;
   cmd.now = now;
-  cmd.when = in.has_follow_up_time() ? FromProto(in.follow_up_time()) : now;
+  auto when = OptionalClientTime(in.has_follow_up_time(), in.follow_up_time(), "follow_up.follow_up_time", now);
+  if (!when.ok()) return done(when.status());
+  cmd.when = *when;
+  if (in.has_next_follow_up_time()) {
+    if (auto next = ClientTime(in.next_follow_up_time(), "follow_up.next_follow_up_time"); !next.ok()) {
+      return done(next.status());
+    }
+  }
   auto& e = cmd.follow_up;
   e.set_follow_up_id(req.request_id().empty() ? NewUuidV7(now) : DerivedId(*id, req.request_id()));
   e.set_channel(in.channel());
@@ -632,6 +639,8 @@ absl::StatusOr<v1::Customer> CustomerEngine::Get(const Caller& caller,
   if (req.as_of_version() > 0 && req.has_as_of_time()) {
     return InvalidFieldError("as_of_version", "cannot be combined with as_of_time");
   }
+  CRM_ASSIGN_OR_RETURN(const absl::Time until, OptionalClientTime(req.has_as_of_time(), req.as_of_time(),
+                                                                  "as_of_time", absl::InfiniteFuture()));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   CRM_ASSIGN_OR_RETURN(CustomerState state, LoadVisible(caller, id, req.name()));
   if (req.as_of_version() == 0 && !req.has_as_of_time()) return ToApi(state);
@@ -640,7 +649,6 @@ absl::StatusOr<v1::Customer> CustomerEngine::Get(const Caller& caller,
   if (req.as_of_version() > state.version()) {
     return InvalidFieldError("as_of_version", absl::StrCat("is past the latest version ", state.version()));
   }
-  const absl::Time until = req.has_as_of_time() ? FromProto(req.as_of_time()) : absl::InfiniteFuture();
   CustomerState past;
   CRM_RETURN_IF_ERROR(projection::FoldHistory(db_->db(), id, until, req.as_of_version(),
                                               [&](const EventEnvelope& env) -> absl::Status {

@@ -270,6 +270,13 @@ TEST_F(CustomerEngineTest, BadInputNamesTheField) {
   l.clear_page_token();
   l.set_filter("phone = 1");
   EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "filter");
+  // Text after the terms used to be ignored (OK, no rows): refused, with where it starts.
+  l.set_filter("owner_id = \"w1\" OR 1=1");
+  auto injected = engine_->List(kAdmin, l, absl::Now());
+  EXPECT_EQ(FieldOf(injected.status()), "filter");
+  EXPECT_NE(injected.status().message().find("position 17"), absl::string_view::npos) << injected.status();
+  l.set_filter("tags:\"vip\" AND in_pool = true");
+  EXPECT_TRUE(engine_->List(kAdmin, l, absl::Now()).ok());
   l.clear_filter();
   l.set_order_by("phone");
   EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "order_by");
@@ -531,6 +538,9 @@ TEST_F(PoolEngineTest, GetAsOfVersionOrTimeShowsTheCustomerAsItWas) {
   EXPECT_EQ(then->etag(), "1");
   *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) - 60);
   EXPECT_EQ(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
+  // Outside 1970-2200 the time is the client's mistake, not a customer that did not exist.
+  req.mutable_as_of_time()->set_seconds(253402300800);  // 10000-01-01
+  EXPECT_EQ(FieldOf(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_time");
   req.clear_as_of_time();
   req.set_as_of_version(9);
   EXPECT_EQ(FieldOf(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
@@ -569,6 +579,18 @@ TEST_F(PoolEngineTest, FollowUpsListNewestFirstAndARetryDoesNotRecordTwice) {
   EXPECT_EQ(Time(got.last_follow_up_time()), clock_.Now());
   EXPECT_EQ(engine_->ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
+  // Year 10000 wrapped to 1816, which passed "not in the future"; nothing is recorded.
+  f.set_request_id("fu-far");
+  f.mutable_follow_up()->mutable_follow_up_time()->set_seconds(253402300800);
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+            "follow_up.follow_up_time");
+  f.clear_follow_up();
+  f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_PHONE);
+  f.mutable_follow_up()->set_summary("下次");
+  f.mutable_follow_up()->mutable_next_follow_up_time()->set_seconds(-86400);
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+            "follow_up.next_follow_up_time");
+  EXPECT_EQ(Get(kRep, c.name())->follow_up_count(), 3);
 }
 
 TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
@@ -720,6 +742,8 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
   v1::ListLeadsRequest bad;
   bad.set_filter("colour = red");
   EXPECT_EQ(FieldOf(engine_->ListLeads(kRep, bad, absl::Now()).status()), "filter");
+  bad.set_filter("owner_id = \"u1\" OR 1=1");
+  EXPECT_EQ(FieldOf(engine_->ListLeads(kManager, bad, absl::Now()).status()), "filter");
 }
 
 TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {

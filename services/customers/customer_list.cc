@@ -69,32 +69,21 @@ absl::Status ParseEnum(const std::string& value, bool (*parse)(const std::string
 
 absl::StatusOr<CustomerFilter> ParseFilter(const std::string& text) {
   CustomerFilter f;
-  if (absl::StripAsciiWhitespace(text).empty()) return f;
-  for (absl::string_view term : absl::StrSplit(text, " AND ")) {
-    term = absl::StripAsciiWhitespace(term);
-    std::string field, value;
-    const size_t eq = term.find('=');
-    const size_t colon = term.find(':');
-    if (eq != absl::string_view::npos) {
-      field = std::string(absl::StripAsciiWhitespace(term.substr(0, eq)));
-      value = std::string(absl::StripAsciiWhitespace(term.substr(eq + 1)));
-    } else if (colon != absl::string_view::npos) {
-      field = std::string(absl::StripAsciiWhitespace(term.substr(0, colon)));
-      value = std::string(absl::StripAsciiWhitespace(term.substr(colon + 1)));
-      if (field != "tags") return InvalidFieldError("filter", absl::StrCat("':' applies to tags only, not '", field, "'"));
-    } else {
-      return InvalidFieldError("filter", absl::StrCat("cannot parse '", term, "'"));
-    }
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-    if (value.empty()) return InvalidFieldError("filter", absl::StrCat("'", field, "' has no value"));
+  CRM_ASSIGN_OR_RETURN(std::vector<FilterTerm> terms,
+                       ParseFilterTerms(text, {"owner_id", "team_id", "lifecycle_status", "cooperation_status",
+                                               "source_channel", "industry", "in_pool", "tags"},
+                                        {"tags"}));
+  for (FilterTerm& t : terms) {
+    const std::string& field = t.field;
+    std::string& value = t.value;
     if (field == "owner_id") {
-      f.owner_id = value;
+      f.owner_id = std::move(value);
     } else if (field == "team_id") {
-      f.team_id = value;
+      f.team_id = std::move(value);
     } else if (field == "tags") {
-      f.tag = value;
+      f.tag = std::move(value);
     } else if (field == "industry") {
-      f.industry = value;
+      f.industry = std::move(value);
     } else if (field == "lifecycle_status") {
       CRM_RETURN_IF_ERROR(ParseEnum(value, &v1::LifecycleStatus_Parse, "LifecycleStatus", &f.lifecycle_status));
     } else if (field == "cooperation_status") {
@@ -102,14 +91,10 @@ absl::StatusOr<CustomerFilter> ParseFilter(const std::string& text) {
           ParseEnum(value, &v1::CooperationStatus_Parse, "CooperationStatus", &f.cooperation_status));
     } else if (field == "source_channel") {
       CRM_RETURN_IF_ERROR(ParseEnum(value, &v1::SourceChannel_Parse, "SourceChannel", &f.source_channel));
-    } else if (field == "in_pool") {
-      if (value != "true" && value != "false") return InvalidFieldError("filter", "in_pool must be true or false");
+    } else if (value == "true" || value == "false") {  // in_pool
       f.in_pool = value == "true";
     } else {
-      return InvalidFieldError(
-          "filter", absl::StrCat("cannot filter on '", field,
-                                 "' (owner_id, team_id, lifecycle_status, cooperation_status, "
-                                 "source_channel, industry, in_pool, tags)"));
+      return InvalidFieldError("filter", "in_pool must be true or false");
     }
   }
   return f;

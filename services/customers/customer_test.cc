@@ -94,6 +94,16 @@ TEST(CustomerTest, CreateRejectsEachBadFieldByName) {
       {[](auto& p) { p.set_industry(std::string(65, 'i')); }, "customer.industry"},
       {[](auto& p) { p.set_owner_id(std::string(129, 'o')); }, "customer.owner_id"},
       {[](auto& p) { p.set_team_id(std::string(129, 't')); }, "customer.team_id"},
+      // Control and bidirectional-override characters in names: every name-like field.
+      {[](auto& p) { p.set_display_name("星辰\xE2\x80\xAE科技"); }, "customer.display_name"},
+      {[](auto& p) { p.set_display_name("星辰\n科技"); }, "customer.display_name"},
+      {[](auto& p) { p.set_display_name(std::string("a\0b", 3)); }, "customer.display_name"},
+      {[](auto& p) { p.add_tags("vip\xE2\x81\xA6"); }, "customer.tags"},
+      {[](auto& p) { p.set_region("华东\x1b[2J"); }, "customer.region"},
+      {[](auto& p) { p.set_address("杭州\xC2\x85"); }, "customer.address"},
+      {[](auto& p) { p.set_owner_id("u\x7f"); }, "customer.owner_id"},
+      {[](auto& p) { p.set_email("a\xE2\x80\xAE@b.cn"); }, "customer.email"},
+      {[](auto& p) { p.set_notes("ok\n\tbut \xE2\x80\xAE not"); }, "customer.notes"},
   };
   for (const auto& c : cases) {
     CustomerProfile p = Profile();
@@ -351,6 +361,12 @@ TEST(ContactTest, BadContactFieldsAreNamed) {
   c.set_phone("");
   c.set_email("not-mail");
   EXPECT_EQ(FieldOf(Decide(&s, kRep, AddContact{c}).status()), "contact.email");
+  c.set_email("");
+  c.set_name("王\xE2\x80\xAD五");
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, AddContact{c}).status()), "contact.name");
+  c.set_name("王五");
+  c.set_notes("第一行\n第二行\t缩进");
+  EXPECT_TRUE(Decide(&s, kRep, AddContact{c}).ok());
   EXPECT_EQ(Decide(&s, kOtherRep, AddContact{c}).status().code(), absl::StatusCode::kPermissionDenied);
 }
 

@@ -8,6 +8,7 @@
 #include "google/protobuf/util/field_mask_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 
 namespace crm::customers {
 namespace {
@@ -53,13 +54,19 @@ absl::Status CheckWorkable(const LeadState* s, const Caller& caller, int64_t exp
 
 absl::Status ValidateLead(const LeadProfile& p, const std::vector<std::string>& paths,
                           const CustomerSettings& settings) {
-  struct Limit { const char* name; const std::string& value; size_t max; };
+  struct Limit {
+    const char* name;
+    const std::string& value;
+    size_t max;
+    TextKind kind = TextKind::kLine;
+  };
   for (const Limit& l : {Limit{"contact_name", p.contact_name(), 50}, Limit{"company", p.company(), 200},
                          Limit{"title", p.title(), 50}, Limit{"wechat", p.wechat(), 64},
-                         Limit{"source_detail", p.source_detail(), 200}, Limit{"need", p.need(), 2000},
-                         Limit{"region", p.region(), 100}, Limit{"notes", p.notes(), 5000}}) {
+                         Limit{"source_detail", p.source_detail(), 200},
+                         Limit{"need", p.need(), 2000, TextKind::kMultiLine}, Limit{"region", p.region(), 100},
+                         Limit{"notes", p.notes(), 5000, TextKind::kMultiLine}}) {
     if (!Has(paths, l.name)) continue;
-    if (auto s = CheckText(l.value, absl::StrCat("lead.", l.name), l.max, false); !s.ok()) return s;
+    if (auto s = CheckText(l.value, absl::StrCat("lead.", l.name), l.max, false, l.kind); !s.ok()) return s;
   }
   if (Has(paths, "phone") && !p.phone().empty()) {
     if (auto n = NormalizePhone(p.phone()); !n.ok()) return InvalidFieldError("lead.phone", n.status().message());
@@ -112,6 +119,8 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const CreateLea
   if (lead != nullptr) return absl::AlreadyExistsError("lead id already exists");
   if (auto s = ValidateLead(cmd.profile, {}, cmd.settings); !s.ok()) return s;
   if (auto s = CheckComplete(cmd.profile); !s.ok()) return s;
+  if (auto s = CheckText(cmd.owner_id, "lead.owner_id", 128, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.team_id, "lead.team_id", 128, false); !s.ok()) return s;
   v1::LeadCreated e;
   *e.mutable_profile() = cmd.profile;
   if (e.profile().source_channel() == v1::SOURCE_CHANNEL_UNSPECIFIED) {
@@ -168,6 +177,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const AssignLea
   if (Closed(*lead)) return ClosedError(*lead);
   if (cmd.owner_id.empty()) return InvalidFieldError("owner_id", "is required");
   if (auto s = CheckText(cmd.owner_id, "owner_id", 128, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.team_id, "team_id", 128, false); !s.ok()) return s;
   const std::string team = cmd.team_id.empty() ? (lead->team_id().empty() ? caller.team : lead->team_id())
                                                : cmd.team_id;
   if (!CanAssign(caller, cmd.owner_id, team)) {
@@ -199,7 +209,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const ReleaseLe
     return WithErrorInfo(absl::FailedPreconditionError("the lead is in the lead pool already"), "IN_POOL", {});
   }
   if (auto s = CheckWorkable(lead, caller, cmd.expected_version); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::LeadReleased e;
   e.set_previous_owner_id(lead->owner_id());
   e.set_reason(cmd.reason);
@@ -214,7 +224,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const QualifyLe
 
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const DisqualifyLead& cmd) {
   if (auto s = CheckWorkable(lead, caller, cmd.expected_version); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::LeadDisqualified e;
   e.set_reason(cmd.reason);
   return std::vector<LeadEvent>{std::move(e)};
@@ -232,6 +242,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const ConvertLe
     if (cmd.converted.expected_amount_minor() < 0) {
       return InvalidFieldError("expected_amount_minor", "must not be negative");
     }
+    if (auto s = money::CheckAmount(cmd.converted.expected_amount_minor(), "expected_amount_minor"); !s.ok()) return s;
   }
   return std::vector<LeadEvent>{cmd.converted};
 }

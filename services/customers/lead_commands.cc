@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/projection/index_walk.h"
@@ -183,6 +184,8 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
   if (req.create_opportunity()) {
     if (auto s = CheckText(req.opportunity_name(), "opportunity_name", 200, true); !s.ok()) return done(s);
     if (req.expected_amount_minor() < 0) return done(InvalidFieldError("expected_amount_minor", "must not be negative"));
+    // Before the customer is created: the conversion must not fail halfway.
+    if (auto s = money::CheckAmount(req.expected_amount_minor(), "expected_amount_minor"); !s.ok()) return done(s);
     const std::string currency = req.currency().empty() ? "CNY" : req.currency();
     if (currency.size() != 3 || !std::all_of(currency.begin(), currency.end(), absl::ascii_isupper)) {
       return done(InvalidFieldError("currency", "must be an ISO 4217 code such as CNY"));
@@ -323,20 +326,10 @@ absl::StatusOr<v1::ListLeadsResponse> CustomerEngine::ListLeads(const Caller& ca
   CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
   CRM_ASSIGN_OR_RETURN(std::string after, ParsePositionToken(req.page_token(), req.filter()));
   // Terms: status, owner_id, team_id, source_channel (=) and in_pool (true/false).
+  CRM_ASSIGN_OR_RETURN(std::vector<FilterTerm> parsed,
+                       ParseFilterTerms(req.filter(), {"status", "owner_id", "team_id", "source_channel", "in_pool"}));
   std::map<std::string, std::string> terms;
-  if (!absl::StripAsciiWhitespace(req.filter()).empty()) {
-    for (absl::string_view term : absl::StrSplit(req.filter(), " AND ")) {
-      std::pair<std::string, std::string> kv = absl::StrSplit(term, absl::MaxSplits('=', 1));
-      std::string field(absl::StripAsciiWhitespace(kv.first)), value(absl::StripAsciiWhitespace(kv.second));
-      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-      static const std::set<std::string> kFields = {"status", "owner_id", "team_id", "source_channel", "in_pool"};
-      if (!kFields.contains(field) || value.empty()) {
-        return InvalidFieldError("filter", absl::StrCat("cannot parse '", term,
-                                                        "' (status, owner_id, team_id, source_channel, in_pool)"));
-      }
-      terms[field] = value;
-    }
-  }
+  for (FilterTerm& t : parsed) terms[t.field] = std::move(t.value);
   int status = -1, channel = -1;
   if (terms.contains("status")) {
     v1::LeadStatus st;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
@@ -48,7 +49,10 @@ absl::StatusOr<std::vector<std::map<std::string, int64_t>>> CustomerEngine::Eval
     for (size_t i = 0; i < rules.size(); ++i) {
       if (env.event_type() != rules[i].rule.event_type() || at < rules[i].from || at > now) continue;
       absl::optional<int64_t> c = RuleContribution(rules[i].rule, env.payload(), env.event_type());
-      if (c.has_value()) measure[i][env.aggregate_id()] += *c;
+      if (c.has_value()) {
+        int64_t& m = measure[i][env.aggregate_id()];
+        m = money::SaturatingAdd(m, *c);
+      }
     }
   }
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read history"));
@@ -62,7 +66,10 @@ absl::StatusOr<std::vector<std::map<std::string, int64_t>>> CustomerEngine::Eval
         CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db_->db(), rocksdb::ReadOptions(), id));
         known = survivor.emplace(id, !s.has_value() ? "" : s->merged_into().empty() ? id : s->merged_into()).first;
       }
-      if (!known->second.empty()) out[i][known->second] += m;
+      if (!known->second.empty()) {
+        int64_t& total = out[i][known->second];
+        total = money::SaturatingAdd(total, m);
+      }
     }
   }
   return out;

@@ -79,6 +79,7 @@ absl::Status ValidateTagRule(const v1::TagRule& r, absl::string_view field) {
          f->cpp_type() != FieldDescriptor::CPPTYPE_BOOL)) {
       return InvalidFieldError(at("match_field"), absl::StrCat("must name a string, enum or bool field of ", r.event_type()));
     }
+    if (auto s = CheckText(r.match_value(), at("match_value"), 200, false); !s.ok()) return s;
     if (f->cpp_type() == FieldDescriptor::CPPTYPE_ENUM && f->enum_type()->FindValueByName(r.match_value()) == nullptr) {
       return InvalidFieldError(at("match_value"), absl::StrCat("is not a value of ", f->enum_type()->full_name()));
     }

@@ -24,15 +24,18 @@ const std::vector<std::string>& EditableTerms() {
 // Title, amount and dates as a contract needs them.
 absl::Status ValidateTerms(ContractTerms& t) {
   if (auto s = CheckText(t.title(), "contract.title", 200, true); !s.ok()) return s;
-  if (auto s = CheckText(t.notes(), "contract.notes", 2000, false); !s.ok()) return s;
+  if (auto s = CheckText(t.notes(), "contract.notes", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   if (t.amount().currency().empty()) t.mutable_amount()->set_currency("CNY");
   if (auto d = money::MinorDigits(t.amount().currency()); !d.ok()) {
     return InvalidFieldError("contract.amount.currency", d.status().message());
   }
   if (t.amount().amount_minor() <= 0) return InvalidFieldError("contract.amount.amount_minor", "must be positive");
-  auto start = ParseDate(t.start_date(), "contract.start_date");
+  if (auto s = money::CheckAmount(t.amount().amount_minor(), "contract.amount.amount_minor"); !s.ok()) return s;
+  if (auto s = CheckText(t.owner_id(), "contract.owner_id", 128, false); !s.ok()) return s;
+  if (auto s = CheckText(t.team_id(), "contract.team_id", 128, false); !s.ok()) return s;
+  auto start = ParseClientDate(t.start_date(), "contract.start_date");
   if (!start.ok()) return start.status();
-  auto end = ParseDate(t.end_date(), "contract.end_date");
+  auto end = ParseClientDate(t.end_date(), "contract.end_date");
   if (!end.ok()) return end.status();
   if (*end < *start) return InvalidFieldError("contract.end_date", "is before start_date");
   return absl::OkStatus();
@@ -96,10 +99,11 @@ void Allocate(ContractState& s) {
 absl::Status CheckPaymentFields(const std::string& method, const std::string& reference, const std::string& note) {
   if (auto s = CheckText(method, "payment.method", 40, false); !s.ok()) return s;
   if (auto s = CheckText(reference, "payment.reference", 100, false); !s.ok()) return s;
-  return CheckText(note, "payment.note", 500, false);
+  return CheckText(note, "payment.note", 500, false, TextKind::kMultiLine);
 }
 
-// The collected sum with `delta` added may not pass the contract amount.
+// The collected sum with `delta` added may not pass the contract amount. Every term is at most
+// kMaxAmountMinor (the collected sum never passes the amount), so the sum cannot overflow.
 absl::Status CheckWithinAmount(const ContractState& s, int64_t delta, absl::string_view field) {
   const int64_t amount = s.terms().amount().amount_minor();
   if (s.collected_minor() + delta > amount) {
@@ -111,8 +115,10 @@ absl::Status CheckWithinAmount(const ContractState& s, int64_t delta, absl::stri
 
 absl::Status CheckPaidAt(const google::protobuf::Timestamp& paid_at, absl::Time now, absl::string_view field) {
   if (paid_at.seconds() == 0 && paid_at.nanos() == 0) return InvalidFieldError(field, "is required");
+  absl::StatusOr<absl::Time> at = ClientTime(paid_at, field);
+  if (!at.ok()) return at.status();
   // Clocks disagree a little; a payment a minute "ahead" is not from the future.
-  if (FromProto(paid_at) > now + absl::Minutes(1)) return InvalidFieldError(field, "is in the future");
+  if (*at > now + absl::Minutes(1)) return InvalidFieldError(field, "is in the future");
   return absl::OkStatus();
 }
 
@@ -185,7 +191,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (caller.user_id == state->submitted_by()) {
     return absl::PermissionDeniedError("the one who submitted a contract does not approve it");
   }
-  if (auto s = CheckText(cmd.comment, "comment", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.comment, "comment", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::ContractApproved e;
   e.set_comment(cmd.comment);
   return std::vector<ContractEvent>{std::move(e), v1::ContractActivated()};
@@ -195,7 +201,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_PENDING_APPROVAL) return WrongStatus(*state, "only submitted contracts are rejected");
   if (auto s = CheckApprover(*state, caller); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::ContractApprovalRejected e;
   e.set_reason(cmd.reason);
   return std::vector<ContractEvent>{std::move(e)};
@@ -204,7 +210,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const TerminateContract& cmd) {
   if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_ACTIVE) return WrongStatus(*state, "only active contracts are terminated");
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::ContractTerminated e;
   e.set_reason(cmd.reason);
   return std::vector<ContractEvent>{std::move(e)};
@@ -213,11 +219,11 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 ContractDecision Decide(const ContractState* state, const Caller&, const CheckContractDates& cmd) {
   std::vector<ContractEvent> out;
   if (state == nullptr) return out;
-  auto today = ParseDate(cmd.today, "today");
+  auto today = ParseClientDate(cmd.today, "today");
   if (!today.ok()) return today.status();
   if (state->status() == v1::CONTRACT_STATUS_ACTIVE || state->status() == v1::CONTRACT_STATUS_EXPIRED) {
     for (const auto& i : state->plan()) {
-      auto due = ParseDate(i.due_date(), "plan.due_date");
+      auto due = ParseClientDate(i.due_date(), "plan.due_date");
       if (!due.ok()) return due.status();
       if (*today <= *due || i.paid_minor() >= i.amount_minor() || i.overdue_reported()) continue;
       v1::InstalmentOverdue e;
@@ -228,7 +234,7 @@ ContractDecision Decide(const ContractState* state, const Caller&, const CheckCo
     }
   }
   if (state->status() != v1::CONTRACT_STATUS_ACTIVE) return out;
-  auto end = ParseDate(state->terms().end_date(), "contract.end_date");
+  auto end = ParseClientDate(state->terms().end_date(), "contract.end_date");
   if (!end.ok()) return end.status();
   if (*today > *end) {
     out.push_back(v1::ContractExpired());
@@ -261,10 +267,11 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   int64_t sum = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
     const std::string f = absl::StrCat("plan.instalments[", i, "]");
-    if (auto d = ParseDate(plan[i].due_date(), f + ".due_date"); !d.ok()) return d.status();
+    if (auto d = ParseClientDate(plan[i].due_date(), f + ".due_date"); !d.ok()) return d.status();
     if (plan[i].amount_minor() <= 0) return InvalidFieldError(f + ".amount_minor", "must be positive");
-    if (auto s = CheckText(plan[i].note(), f + ".note", 200, false); !s.ok()) return s;
-    sum += plan[i].amount_minor();  // at most 120 × int64 max / 120: checked against the amount below
+    if (auto s = money::CheckAmount(plan[i].amount_minor(), f + ".amount_minor"); !s.ok()) return s;
+    if (auto s = CheckText(plan[i].note(), f + ".note", 200, false, TextKind::kMultiLine); !s.ok()) return s;
+    sum += plan[i].amount_minor();  // at most 120 × kMaxAmountMinor: no overflow
     if (sum > state->terms().amount().amount_minor()) {
       return InvalidFieldError("plan.instalments", absl::StrCat("add up to more than the contract amount ",
                                                                 state->terms().amount().amount_minor(), " (minor units)"));
@@ -292,6 +299,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   const v1::PaymentRecorded& p = cmd.payment;
   if (FindPayment(*state, p.payment_id()) != nullptr) return std::vector<ContractEvent>{};  // a retry
   if (p.amount_minor() <= 0) return InvalidFieldError("payment.amount_minor", "must be positive");
+  if (auto s = money::CheckAmount(p.amount_minor(), "payment.amount_minor"); !s.ok()) return s;
   if (auto s = CheckWithinAmount(*state, p.amount_minor(), "payment.amount_minor"); !s.ok()) return s;
   if (auto s = CheckPaidAt(p.paid_at(), cmd.now, "payment.paid_at"); !s.ok()) return s;
   if (auto s = CheckPaymentFields(p.method(), p.reference(), p.note()); !s.ok()) return s;
@@ -311,9 +319,10 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   if (p == nullptr) return absl::NotFoundError(absl::StrCat("payment ", c.payment_id(), " not found"));
   if (p->voided()) return absl::FailedPreconditionError("the payment was voided");
   if (c.amount_minor() <= 0) return InvalidFieldError("amount_minor", "must be positive");
+  if (auto s = money::CheckAmount(c.amount_minor(), "amount_minor"); !s.ok()) return s;
   if (auto s = CheckWithinAmount(*state, c.amount_minor() - p->amount_minor(), "amount_minor"); !s.ok()) return s;
   if (auto s = CheckPaidAt(c.paid_at(), cmd.now, "paid_at"); !s.ok()) return s;
-  if (auto s = CheckText(c.reason(), "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(c.reason(), "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   if (c.amount_minor() == p->amount_minor() && c.paid_at().SerializeAsString() == p->paid_at().SerializeAsString()) {
     return std::vector<ContractEvent>{};
   }
@@ -331,7 +340,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
   const v1::Payment* p = FindPayment(*state, cmd.payment_id);
   if (p == nullptr) return absl::NotFoundError(absl::StrCat("payment ", cmd.payment_id, " not found"));
   if (p->voided()) return std::vector<ContractEvent>{};
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::PaymentVoided e;
   e.set_payment_id(cmd.payment_id);
   e.set_reason(cmd.reason);

@@ -6,6 +6,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
+#include "libs/common/money.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "services/opportunities/engine_kinds.h"
@@ -517,13 +518,14 @@ v1::Receivable ReceivableOf(const ContractState& s, absl::Time as_of, absl::Time
 absl::StatusOr<v1::Receivable> OpportunityEngine::GetReceivable(const Caller& c, const v1::GetReceivableRequest& req,
                                                                  absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.name(), "name", "contracts"));
+  CRM_ASSIGN_OR_RETURN(const absl::Time as_of, OptionalClientTime(req.has_as_of(), req.as_of(), "as_of", clock()->Now()));
+  CRM_ASSIGN_OR_RETURN(const absl::Time known_at,
+                       OptionalClientTime(req.has_known_at(), req.known_at(), "known_at", absl::InfiniteFuture()));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   CRM_ASSIGN_OR_RETURN(ContractState state, LoadVisible<ContractState>(c, id, req.name()));
-  const absl::Time as_of = req.has_as_of() ? FromProto(req.as_of()) : clock()->Now();
   if (!req.has_known_at()) return ReceivableOf(state, as_of, options_.zone);
   // As known then: the contract's events recorded up to known_at.
-  CRM_ASSIGN_OR_RETURN(ContractState past,
-                       PastStateOf<ContractState>(db_->db(), id, FromProto(req.known_at()), &UnpackContractEvent));
+  CRM_ASSIGN_OR_RETURN(ContractState past, PastStateOf<ContractState>(db_->db(), id, known_at, &UnpackContractEvent));
   if (past.version() == 0) return absl::NotFoundError(absl::StrCat(req.name(), " did not exist at known_at"));
   return ReceivableOf(past, as_of, options_.zone);
 }
@@ -539,7 +541,8 @@ absl::StatusOr<v1::CustomerReceivables> OpportunityEngine::GetCustomerReceivable
     CRM_ASSIGN_OR_RETURN(auto s, ReadState<ContractState>(db_->db(), rocksdb::ReadOptions(), rows::Contract(id)));
     if (!s.has_value() || !CanSee(c, *s)) continue;
     v1::Receivable r = ReceivableOf(*s, clock()->Now(), options_.zone);
-    (*out.mutable_total_receivable_minor())[r.currency()] += r.receivable_minor();
+    CRM_RETURN_IF_ERROR(money::AddTo(&(*out.mutable_total_receivable_minor())[r.currency()], r.receivable_minor(),
+                                     "total_receivable_minor"));
     *out.add_contracts() = std::move(r);
   }
   return out;

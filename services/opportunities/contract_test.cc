@@ -1,8 +1,11 @@
 // The contract aggregate's rules, given/when/then.
 #include "services/opportunities/contract.h"
 
+#include <limits>
+
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 #include "libs/common/proto_time.h"
 #include "services/opportunities/domain_testing.h"
 
@@ -52,6 +55,11 @@ TEST(ContractTest, DraftsAreCheckedFieldByField) {
   EXPECT_EQ(bad([](DraftContract& d) { d.customer_exists = false; }), "contract.customer");
   EXPECT_EQ(bad([](DraftContract& d) { d.terms.set_title(""); }), "contract.title");
   EXPECT_EQ(bad([](DraftContract& d) { d.terms.mutable_amount()->set_amount_minor(0); }), "contract.amount.amount_minor");
+  EXPECT_EQ(bad([](DraftContract& d) { d.terms.mutable_amount()->set_amount_minor(money::kMaxAmountMinor + 1); }),
+            "contract.amount.amount_minor");
+  EXPECT_EQ(bad([](DraftContract& d) { d.terms.set_owner_id("u\xE2\x80\xAE1"); }), "contract.owner_id");
+  EXPECT_EQ(bad([](DraftContract& d) { d.terms.set_title("合同\n第二行"); }), "contract.title");
+  EXPECT_EQ(bad([](DraftContract& d) { d.terms.set_start_date("1754-01-01"); }), "contract.start_date");
   EXPECT_EQ(bad([](DraftContract& d) { d.terms.set_start_date("2026-1-1"); }), "contract.start_date");
   EXPECT_EQ(bad([](DraftContract& d) { d.terms.set_end_date("2025-12-31"); }), "contract.end_date");
   DraftContract other = NewContract();
@@ -174,7 +182,14 @@ TEST(PaymentTest, APlanIsOrderedByDueDateAndCannotExceedTheContract) {
   EXPECT_EQ(FieldOf(Decide(&s, kRep, over).status()), "plan.instalments");
   over.instalments[0].set_amount_minor(0);
   EXPECT_EQ(FieldOf(Decide(&s, kRep, over).status()), "plan.instalments[0].amount_minor");
+  // An instalment past the maximum used to wrap the plan's sum below the contract amount.
   over.instalments[0].set_amount_minor(1);
+  over.instalments.push_back(over.instalments[0]);
+  over.instalments[1].set_amount_minor(std::numeric_limits<int64_t>::max());
+  absl::Status wrapped = Decide(&s, kRep, over).status();
+  EXPECT_EQ(wrapped.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(FieldOf(wrapped), "plan.instalments[1].amount_minor");
+  over.instalments.pop_back();
   over.instalments[0].set_due_date("2026-02-30");
   EXPECT_EQ(FieldOf(Decide(&s, kRep, over).status()), "plan.instalments[0].due_date");
   EXPECT_EQ(Decide(&s, kOtherManager, over).status().code(), absl::StatusCode::kPermissionDenied);
@@ -208,6 +223,16 @@ TEST(PaymentTest, PaymentsAreCheckedFieldByFieldAndNeverPassTheContractAmount) {
   const absl::Time t = kT0 + absl::Hours(24);
   EXPECT_EQ(FieldOf(Decide(&s, kRep, Paid("p1", 0, t)).status()), "payment.amount_minor");
   EXPECT_EQ(FieldOf(Decide(&s, kRep, Paid("p1", 12324981, t)).status()), "payment.amount_minor");
+  // Past the maximum: OUT_OF_RANGE, and never wrapped below the contract amount.
+  ASSERT_TRUE(FoldAt(s, kRep, Paid("p0", 10, t)).ok());
+  absl::Status huge = Decide(&s, kRep, Paid("p1", std::numeric_limits<int64_t>::max(), t)).status();
+  EXPECT_EQ(huge.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(FieldOf(huge), "payment.amount_minor");
+  // Year 10000 wrapped to 1816 and passed "not in the future".
+  RecordPayment far = Paid("p1", 100, t);
+  far.payment.mutable_paid_at()->set_seconds(253402300800);
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, far).status()), "payment.paid_at");
+  ASSERT_TRUE(FoldAt(s, kManager, VoidPayment{"p0", "录入错误", 0}).ok());
   RecordPayment future = Paid("p1", 100, t);
   future.now = t - absl::Hours(1);
   EXPECT_EQ(FieldOf(Decide(&s, kRep, future).status()), "payment.paid_at");

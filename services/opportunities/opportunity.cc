@@ -35,6 +35,7 @@ bool Has(const std::vector<std::string>& paths, absl::string_view f) {
 
 absl::Status CheckMoney(const v1::Money& m, const std::string& field) {
   if (m.amount_minor() < 0) return InvalidFieldError(absl::StrCat(field, ".amount_minor"), "must not be negative");
+  if (auto s = money::CheckAmount(m.amount_minor(), absl::StrCat(field, ".amount_minor")); !s.ok()) return s;
   if (auto d = money::MinorDigits(m.currency()); !d.ok()) {
     return InvalidFieldError(absl::StrCat(field, ".currency"), d.status().message());
   }
@@ -51,10 +52,16 @@ absl::Status ValidateProfile(OpportunityProfile& p, const std::vector<std::strin
     if (auto s = CheckMoney(p.amount(), "opportunity.amount"); !s.ok()) return s;
   }
   if (Has(paths, "expected_close_date") && !p.expected_close_date().empty()) {
-    if (auto d = ParseDate(p.expected_close_date(), "opportunity.expected_close_date"); !d.ok()) return d.status();
+    if (auto d = ParseClientDate(p.expected_close_date(), "opportunity.expected_close_date"); !d.ok()) return d.status();
   }
   if (Has(paths, "description")) {
-    if (auto s = CheckText(p.description(), "opportunity.description", 2000, false); !s.ok()) return s;
+    if (auto s = CheckText(p.description(), "opportunity.description", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
+  }
+  if (Has(paths, "owner_id")) {
+    if (auto s = CheckText(p.owner_id(), "opportunity.owner_id", 128, false); !s.ok()) return s;
+  }
+  if (Has(paths, "team_id")) {
+    if (auto s = CheckText(p.team_id(), "opportunity.team_id", 128, false); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -112,12 +119,6 @@ void Enter(OpportunityState& s, const std::string& stage, absl::Time at) {
 }
 
 }  // namespace
-
-absl::StatusOr<absl::CivilDay> ParseDate(const std::string& text, const std::string& field) {
-  absl::CivilDay d;
-  if (text.size() != 10 || !absl::ParseCivilTime(text, &d)) return InvalidFieldError(field, "must be a date as yyyy-MM-dd");
-  return d;
-}
 
 bool AssignField(const google::protobuf::Message& from, google::protobuf::Message* to, const FieldDescriptor* fd) {
   const auto* r = from.GetReflection();
@@ -249,7 +250,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const MoveS
   auto stage = StageOfKind(cmd.pipeline, cmd.stage_id, v1::STAGE_KIND_OPEN, "stage_id",
                            "closes the opportunity: win or lose it instead");
   if (!stage.ok()) return stage.status();
-  if (auto s = CheckText(cmd.note, "note", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.note, "note", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   if (cmd.stage_id == state->stage_id()) return std::vector<OpportunityEvent>{};
   v1::OpportunityStageChanged e;
   e.set_from_stage_id(state->stage_id());
@@ -262,7 +263,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const MoveS
 Decision Decide(const OpportunityState* state, const Caller& caller, const Win& cmd) {
   if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
   if (auto s = CheckOpen(*state); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::OpportunityWon e;
   e.set_stage_id(FirstOfKind(cmd.pipeline, v1::STAGE_KIND_WON)->id());
   *e.mutable_amount() = cmd.amount.amount_minor() == 0 && cmd.amount.currency().empty() ? state->profile().amount()
@@ -276,7 +277,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Win& 
 Decision Decide(const OpportunityState* state, const Caller& caller, const Lose& cmd) {
   if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
   if (auto s = CheckOpen(*state); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   auto stage = StageOfKind(cmd.pipeline, cmd.stage_id, v1::STAGE_KIND_LOST, "stage_id", "is not a lost stage");
   if (!stage.ok()) return stage.status();
   v1::OpportunityLost e;
@@ -290,7 +291,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Reope
   if (state->status() == v1::OPPORTUNITY_STATUS_OPEN) {
     return absl::FailedPreconditionError("the opportunity is open already");
   }
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   std::string target = cmd.stage_id;
   if (target.empty()) {  // back where it was before it closed
     for (auto it = state->visits().rbegin(); it != state->visits().rend() && target.empty(); ++it) {
@@ -308,7 +309,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Reope
 
 Decision Decide(const OpportunityState* state, const Caller& caller, const DeleteOpportunity& cmd) {
   if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::OpportunityDeleted e;
   e.set_reason(cmd.reason);
   return std::vector<OpportunityEvent>{std::move(e)};

@@ -35,10 +35,6 @@ using Decision = absl::StatusOr<std::vector<OpportunityEvent>>;
 bool AssignField(const google::protobuf::Message& from, google::protobuf::Message* to,
                  const google::protobuf::FieldDescriptor* fd);
 
-// A calendar date as the API writes it, yyyy-MM-dd (two-digit month and day); INVALID_ARGUMENT
-// naming `field` otherwise, and for days that do not exist (2026-02-30).
-absl::StatusOr<absl::CivilDay> ParseDate(const std::string& text, const std::string& field);
-
 // INVALID_ARGUMENT naming "<field>.stages[i].<part>" unless the pipeline has an id and name,
 // unique stage ids, at least one open stage, exactly one won and at least one lost stage, and
 // probabilities 0-100 (won 100, lost 0).

@@ -242,12 +242,14 @@ absl::StatusOr<v1::Opportunity> OpportunityEngine::GetOpportunity(const Caller& 
                                                                   const v1::GetOpportunityRequest& req,
                                                                   absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.name(), "name", "opportunities"));
+  CRM_ASSIGN_OR_RETURN(const absl::Time as_of,
+                       OptionalClientTime(req.has_as_of_time(), req.as_of_time(), "as_of_time", absl::InfiniteFuture()));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   CRM_ASSIGN_OR_RETURN(OpportunityState state, LoadVisible<OpportunityState>(c, id, req.name()));
   if (!req.has_as_of_time()) return ToApi(state);
   // Time travel: the opportunity's own events recorded up to as_of_time.
   CRM_ASSIGN_OR_RETURN(OpportunityState past,
-                       PastStateOf<OpportunityState>(db_->db(), id, FromProto(req.as_of_time()), &UnpackOpportunityEvent));
+                       PastStateOf<OpportunityState>(db_->db(), id, as_of, &UnpackOpportunityEvent));
   if (past.version() == 0) return absl::NotFoundError(absl::StrCat(req.name(), " did not exist at as_of_time"));
   return ToApi(past);
 }
@@ -299,26 +301,29 @@ absl::StatusOr<v1::ListOpportunitiesResponse> OpportunityEngine::ListOpportuniti
   };
   v1::ListOpportunitiesResponse resp;
   std::vector<std::pair<std::string, OpportunityState>> matches;  // sort key, state
-  auto consider = [&](OpportunityState s) {
-    if (s.deleted() && !req.show_deleted()) return;
-    if (!CanSee(c, s)) return;
+  auto consider = [&](OpportunityState s) -> absl::Status {
+    if (s.deleted() && !req.show_deleted()) return absl::OkStatus();
+    if (!CanSee(c, s)) return absl::OkStatus();
     for (const auto& t : terms) {
       const auto& p = s.profile();
       if ((t.field == "customer" && p.customer_id() != customer_id) || (t.field == "owner_id" && p.owner_id() != t.value) ||
           (t.field == "team_id" && p.team_id() != t.value) || (t.field == "stage_id" && s.stage_id() != t.value) ||
           (t.field == "pipeline_id" && s.pipeline_id() != t.value) || (t.field == "status" && s.status() != status) ||
           (t.field == "customer_deleted" && s.customer_deleted() != (t.value == "true"))) {
-        return;
+        return absl::OkStatus();
       }
     }
     const std::string currency = s.profile().amount().currency().empty() ? "CNY" : s.profile().amount().currency();
-    (*resp.mutable_total_amount_minor())[currency] += s.profile().amount().amount_minor();
+    CRM_RETURN_IF_ERROR(money::AddTo(&(*resp.mutable_total_amount_minor())[currency],
+                                     s.profile().amount().amount_minor(), "total_amount_minor"));
+    int64_t weighted = 0;
     if (s.status() == v1::OPPORTUNITY_STATUS_OPEN) {
-      auto weighted = money::MulDiv(s.profile().amount().amount_minor(), probability(s), 100);
-      (*resp.mutable_weighted_amount_minor())[currency] += weighted.ok() ? *weighted : 0;
+      CRM_ASSIGN_OR_RETURN(weighted, money::MulDiv(s.profile().amount().amount_minor(), probability(s), 100));
     } else if (s.status() == v1::OPPORTUNITY_STATUS_WON) {
-      (*resp.mutable_weighted_amount_minor())[currency] += s.won_amount().amount_minor();
+      weighted = s.won_amount().amount_minor();
     }
+    CRM_RETURN_IF_ERROR(money::AddTo(&(*resp.mutable_weighted_amount_minor())[currency], weighted,
+                                     "weighted_amount_minor"));
     std::string key;
     if (order == "amount") {
       key = absl::StrFormat("%020d", s.profile().amount().amount_minor());
@@ -328,6 +333,7 @@ absl::StatusOr<v1::ListOpportunitiesResponse> OpportunityEngine::ListOpportuniti
       key = TimeSortKey(order == "update_time" ? s.update_time() : s.create_time());
     }
     matches.emplace_back(std::move(key), std::move(s));
+    return absl::OkStatus();
   };
   std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro));
   if (!customer_id.empty() || !owner.empty()) {
@@ -337,7 +343,7 @@ absl::StatusOr<v1::ListOpportunitiesResponse> OpportunityEngine::ListOpportuniti
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       CRM_ASSIGN_OR_RETURN(auto s, ReadState<OpportunityState>(db_->db(), ro,
                                                                rows::Opportunity(it->key().ToString().substr(prefix.size()))));
-      if (s.has_value()) consider(*std::move(s));
+      if (s.has_value()) CRM_RETURN_IF_ERROR(consider(*std::move(s)));
     }
   } else {
     for (it->Seek("o/"); it->Valid() && it->key().starts_with("o/"); it->Next()) {
@@ -345,7 +351,7 @@ absl::StatusOr<v1::ListOpportunitiesResponse> OpportunityEngine::ListOpportuniti
       if (!s.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
         return absl::DataLossError("undecodable opportunity state");
       }
-      consider(std::move(s));
+      CRM_RETURN_IF_ERROR(consider(std::move(s)));
     }
   }
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan opportunities"));

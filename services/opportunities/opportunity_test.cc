@@ -1,6 +1,8 @@
 // The opportunity aggregate's rules, given/when/then, on pure Decide/Apply.
 #include "services/opportunities/opportunity.h"
 
+#include <limits>
+
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
 #include "services/opportunities/domain_testing.h"
@@ -75,6 +77,18 @@ TEST(OpportunityTest, CreateChecksTheCustomerAndEveryField) {
   cmd = NewDeal();
   cmd.profile.mutable_amount()->set_amount_minor(-1);
   EXPECT_EQ(FieldOf(Decide(nullptr, kRep, cmd).status()), "opportunity.amount.amount_minor");
+  cmd = NewDeal();
+  cmd.profile.mutable_amount()->set_amount_minor(std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(Decide(nullptr, kRep, cmd).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(FieldOf(Decide(nullptr, kRep, cmd).status()), "opportunity.amount.amount_minor");
+  cmd = NewDeal("华东\xE2\x80\xAE仓储");
+  EXPECT_EQ(FieldOf(Decide(nullptr, kRep, cmd).status()), "opportunity.name");
+  cmd = NewDeal();
+  cmd.profile.set_team_id("east\x07");
+  EXPECT_EQ(FieldOf(Decide(nullptr, kManager, cmd).status()), "opportunity.team_id");
+  cmd = NewDeal();
+  cmd.profile.set_description("第一行\n第二行");
+  EXPECT_TRUE(Decide(nullptr, kRep, cmd).ok());
   cmd = NewDeal();
   cmd.profile.mutable_amount()->set_currency("RMB");
   EXPECT_EQ(FieldOf(Decide(nullptr, kRep, cmd).status()), "opportunity.amount.currency");

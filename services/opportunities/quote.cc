@@ -36,43 +36,31 @@ absl::Status PriceQuote(QuoteVersion& v, const std::string& currency) {
   if (v.lines().empty()) return InvalidFieldError("quote.lines", "needs at least one line");
   if (v.lines_size() > kMaxLines) return InvalidFieldError("quote.lines", absl::StrCat("has more than ", kMaxLines, " lines"));
   if (!v.valid_until().empty()) {
-    if (auto d = ParseDate(v.valid_until(), "quote.valid_until"); !d.ok()) return d.status();
+    if (auto d = ParseClientDate(v.valid_until(), "quote.valid_until"); !d.ok()) return d.status();
   }
-  if (auto s = CheckText(v.notes(), "quote.notes", 2000, false); !s.ok()) return s;
+  if (auto s = CheckText(v.notes(), "quote.notes", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::QuoteTotals totals;
   for (int i = 0; i < v.lines_size(); ++i) {
     v1::QuoteLine& l = *v.mutable_lines(i);
     const std::string f = absl::StrCat("quote.lines[", i, "]");
     if (auto s = CheckText(l.product(), absl::StrCat(f, ".product"), 100, true); !s.ok()) return s;
-    if (auto s = CheckText(l.description(), absl::StrCat(f, ".description"), 500, false); !s.ok()) return s;
-    if (l.quantity_milli() <= 0) return InvalidFieldError(absl::StrCat(f, ".quantity_milli"), "must be positive");
-    if (l.unit_price_minor() < 0) return InvalidFieldError(absl::StrCat(f, ".unit_price_minor"), "must not be negative");
-    if (l.discount_bp() < 0 || l.discount_bp() > 10000) {
-      return InvalidFieldError(absl::StrCat(f, ".discount_bp"), "must be 0-10000 (basis points)");
-    }
-    if (l.tax_rate_bp() < 0 || l.tax_rate_bp() > 10000) {
-      return InvalidFieldError(absl::StrCat(f, ".tax_rate_bp"), "must be 0-10000 (basis points)");
-    }
-    auto a = money::PriceLine(l.quantity_milli(), l.unit_price_minor(), l.discount_bp(), l.tax_rate_bp());
-    if (!a.ok()) return a.status();  // OUT_OF_RANGE: the line's amounts overflow
+    if (auto s = CheckText(l.description(), absl::StrCat(f, ".description"), 500, false, TextKind::kMultiLine); !s.ok()) return s;
+    auto a = money::PriceLine(l.quantity_milli(), l.unit_price_minor(), l.discount_bp(), l.tax_rate_bp(), f);
+    if (!a.ok()) return a.status();
     l.set_subtotal_minor(a->subtotal);
     l.set_discount_minor(a->discount);
     l.set_net_minor(a->net);
     l.set_tax_minor(a->tax);
     l.set_total_minor(a->total);
-    auto add = [&](int64_t have, int64_t more, void (v1::QuoteTotals::*set)(int64_t)) -> absl::Status {
-      auto r = money::Add(have, more);
-      if (!r.ok()) return r.status();
-      (totals.*set)(*r);
-      return absl::OkStatus();
-    };
-    for (absl::Status s : {add(totals.subtotal_minor(), a->subtotal, &v1::QuoteTotals::set_subtotal_minor),
-                           add(totals.discount_minor(), a->discount, &v1::QuoteTotals::set_discount_minor),
-                           add(totals.net_minor(), a->net, &v1::QuoteTotals::set_net_minor),
-                           add(totals.tax_minor(), a->tax, &v1::QuoteTotals::set_tax_minor),
-                           add(totals.total_minor(), a->total, &v1::QuoteTotals::set_total_minor)}) {
-      if (!s.ok()) return s;
-    }
+    // At most kMaxLines lines of at most kMaxAmountMinor each: the sums fit in 64 bits, but the
+    // quote's total becomes a contract's amount and is held to the same maximum.
+    totals.set_subtotal_minor(totals.subtotal_minor() + a->subtotal);
+    totals.set_discount_minor(totals.discount_minor() + a->discount);
+    totals.set_net_minor(totals.net_minor() + a->net);
+    totals.set_tax_minor(totals.tax_minor() + a->tax);
+    totals.set_total_minor(totals.total_minor() + a->total);
+    if (auto s = money::CheckAmount(totals.subtotal_minor(), "quote.lines"); !s.ok()) return s;
+    if (auto s = money::CheckAmount(totals.total_minor(), "quote.lines"); !s.ok()) return s;
   }
   *v.mutable_totals() = totals;
   return absl::OkStatus();
@@ -134,7 +122,7 @@ QuoteDecision Decide(const QuoteState* state, const Caller& caller, const Accept
 QuoteDecision Decide(const QuoteState* state, const Caller& caller, const RejectQuote& cmd) {
   if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->status() != v1::QUOTE_STATUS_SENT) return StatusError(*state, "only a sent quote is rejected");
-  if (auto s = CheckText(cmd.reason, "reason", 500, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::QuoteRejected e;
   e.set_version_number(CurrentNumber(*state));
   e.set_reason(cmd.reason);

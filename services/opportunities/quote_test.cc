@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 #include "services/opportunities/domain_testing.h"
 
 namespace crm::opportunities {
@@ -88,6 +89,24 @@ TEST(QuoteTest, EveryBadLinePartIsNamed) {
   q = NewQuote();
   *q.version.mutable_lines(0) = Line("x", 1000, std::numeric_limits<int64_t>::max() - 10, 0, 0);
   EXPECT_EQ(Decide(nullptr, kRep, q).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST(QuoteTest, AmountsPastTheMaximumAreOutOfRangeNamingTheLineOrPart) {
+  auto with = [](v1::QuoteLine l0, v1::QuoteLine l1) {
+    CreateQuote q = NewQuote();
+    *q.version.mutable_lines(0) = l0;
+    *q.version.mutable_lines(1) = l1;
+    absl::Status s = Decide(nullptr, kRep, q).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange);
+    return FieldOf(s);
+  };
+  const int64_t max = money::kMaxAmountMinor;
+  EXPECT_EQ(with(Line("x", 1000, 1, 0, 0), Line("y", 1000, max + 1, 0, 0)), "quote.lines[1].unit_price_minor");
+  EXPECT_EQ(with(Line("x", 1000, 1, 0, 0), Line("y", money::kMaxQuantityMilli + 1, 1, 0, 0)),
+            "quote.lines[1].quantity_milli");
+  EXPECT_EQ(with(Line("x", 1000, 1, 0, 0), Line("y", 3000, max / 2, 0, 0)), "quote.lines[1]");
+  // Two lines at the maximum each: the quote's total would become a contract above it.
+  EXPECT_EQ(with(Line("x", 1000, max, 0, 0), Line("y", 1000, max, 0, 0)), "quote.lines");
 }
 
 TEST(QuoteTest, TheOpportunityMustExistBeOpenAndBeTheCallers) {

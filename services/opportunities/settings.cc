@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/money.h"
 #include "services/opportunities/opportunity.h"
 
 namespace crm::opportunities {
@@ -70,6 +71,8 @@ SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, cons
 SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, const SetContractPolicy& cmd) {
   if (auto st = CheckAdmin(s, caller, cmd.expected_version); !st.ok()) return st;
   if (cmd.approval_threshold_minor < 0) return InvalidFieldError("approval_threshold_minor", "must not be negative");
+  // A contract amount is at most kMaxAmountMinor: that threshold already means "never".
+  if (auto st = money::CheckAmount(cmd.approval_threshold_minor, "approval_threshold_minor"); !st.ok()) return st;
   if (s.approval_threshold_set() && s.approval_threshold_minor() == cmd.approval_threshold_minor) {
     return std::vector<SettingsEvent>{};
   }

@@ -109,7 +109,11 @@ absl::Status CheckValue(const FieldDescriptor* fd, const std::string& v) {
       if (!absl::SimpleAtod(v, &d)) return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
       return absl::OkStatus();
     }
-    default: return absl::OkStatus();
+    default:
+      if (std::string problem = TextProblem(v, TextKind::kLine); !problem.empty()) {
+        return absl::InvalidArgumentError(problem);
+      }
+      return absl::OkStatus();
   }
 }
 
@@ -285,7 +289,7 @@ std::string FillTemplate(const std::string& text, const v1::RecordRef& ref, cons
 absl::Status ValidateRule(const RuleDefinition& d, const std::string& prefix) {
   auto field = [&](absl::string_view f) { return absl::StrCat(prefix, ".", f); };
   if (auto s = CheckText(d.display_name(), field("display_name"), 100, true); !s.ok()) return s;
-  if (auto s = CheckText(d.description(), field("description"), 2000, false); !s.ok()) return s;
+  if (auto s = CheckText(d.description(), field("description"), 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   switch (d.trigger_case()) {
     case RuleDefinition::kEvent: {
       const auto& t = d.event();
@@ -338,7 +342,7 @@ absl::Status ValidateRule(const RuleDefinition& d, const std::string& prefix) {
   }
   const auto& a = d.action();
   if (auto s = CheckText(a.title(), field("action.title"), 200, true); !s.ok()) return s;
-  if (auto s = CheckText(a.description(), field("action.description"), 4000, false); !s.ok()) return s;
+  if (auto s = CheckText(a.description(), field("action.description"), 4000, false, TextKind::kMultiLine); !s.ok()) return s;
   switch (a.assignee()) {
     case v1::ASSIGNEE_KIND_RECORD_OWNER: break;
     case v1::ASSIGNEE_KIND_USER:

@@ -79,7 +79,7 @@ absl::Status ValidateTaskProfile(const TaskProfile& p, const std::vector<std::st
     if (auto s = CheckText(p.title(), field("title"), 200, true); !s.ok()) return s;
   }
   if (Has(paths, "description")) {
-    if (auto s = CheckText(p.description(), field("description"), 4000, false); !s.ok()) return s;
+    if (auto s = CheckText(p.description(), field("description"), 4000, false, TextKind::kMultiLine); !s.ok()) return s;
   }
   if (Has(paths, "assignee_id") && Has(paths, "assignee_role") && !p.assignee_id().empty() &&
       !p.assignee_role().empty()) {
@@ -101,6 +101,7 @@ absl::Status ValidateTaskProfile(const TaskProfile& p, const std::vector<std::st
   }
   if (Has(paths, "due_time")) {
     if (!p.has_due_time()) return InvalidFieldError(field("due_time"), "is required");
+    if (auto due = ClientTime(p.due_time(), field("due_time")); !due.ok()) return due.status();
     if (p.due_time().seconds() % 3600 != 0 || p.due_time().nanos() != 0) {
       return InvalidFieldError(field("due_time"), "must be on the hour (minutes and seconds zero)");
     }
@@ -223,7 +224,7 @@ TaskDecision Decide(const TaskState* state, const Caller& caller, const Complete
   if (auto s = CheckExisting(state, caller, cmd.expected_version, &CanComplete); !s.ok()) return s;
   if (state->status() == v1::TASK_STATUS_DONE) return std::vector<TaskEvent>{};
   if (!Open(*state)) return absl::FailedPreconditionError("the task is cancelled; reopen it first");
-  if (auto s = CheckText(cmd.note, "note", 4000, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.note, "note", 4000, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::TaskCompleted e;
   e.set_note(cmd.note);
   e.set_customer_id(cmd.customer_id);
@@ -234,7 +235,7 @@ TaskDecision Decide(const TaskState* state, const Caller& caller, const CancelTa
   if (auto s = CheckExisting(state, caller, cmd.expected_version, &CanEdit); !s.ok()) return s;
   if (state->status() == v1::TASK_STATUS_CANCELLED) return std::vector<TaskEvent>{};
   if (!Open(*state)) return absl::FailedPreconditionError("the task is done; reopen it first");
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::TaskCancelled e;
   e.set_reason(cmd.reason);
   return std::vector<TaskEvent>{std::move(e)};
@@ -243,7 +244,7 @@ TaskDecision Decide(const TaskState* state, const Caller& caller, const CancelTa
 TaskDecision Decide(const TaskState* state, const Caller& caller, const ReopenTask& cmd) {
   if (auto s = CheckExisting(state, caller, cmd.expected_version, &CanEdit); !s.ok()) return s;
   if (Open(*state)) return std::vector<TaskEvent>{};
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::TaskReopened e;
   e.set_reason(cmd.reason);
   return std::vector<TaskEvent>{std::move(e)};

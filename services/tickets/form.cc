@@ -12,6 +12,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/money.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/text.h"
 #include "re2/re2.h"
 
@@ -41,7 +42,12 @@ int64_t TextLimit(v1::FieldType t) { return t == v1::FIELD_TYPE_LONG_TEXT ? kMax
 // The schema problem of one field, "" when none: (part, description).
 std::pair<std::string, std::string> FieldProblem(const v1::FormField& f) {
   if (!ValidIdentifier(f.key())) return {"key", "must be [a-z][a-z0-9_]{0,39}"};
-  if (auto s = CheckText(f.label(), "label", 40, true); !s.ok()) return {"label", "must be 1-40 characters"};
+  if (auto s = CheckText(f.label(), "label", 40, true); !s.ok()) {
+    return {"label", "must be 1-40 printable characters on one line"};
+  }
+  if (auto s = CheckText(f.help(), "help", 500, false, TextKind::kMultiLine); !s.ok()) {
+    return {"help", "must be at most 500 printable characters"};
+  }
   if (!v1::FieldType_IsValid(f.type()) || f.type() == v1::FIELD_TYPE_UNSPECIFIED) return {"type", "is not a FieldType"};
   const v1::FieldType t = f.type();
   if (f.min_length() < 0 || f.max_length() < 0) return {"min_length", "must not be negative"};
@@ -77,7 +83,7 @@ std::pair<std::string, std::string> FieldProblem(const v1::FormField& f) {
       }
       if (!keys.insert(o.key()).second) return {absl::StrCat("options[", i, "].key"), "appears twice"};
       if (auto s = CheckText(o.label(), "label", 40, true); !s.ok()) {
-        return {absl::StrCat("options[", i, "].label"), "must be 1-40 characters"};
+        return {absl::StrCat("options[", i, "].label"), "must be 1-40 printable characters on one line"};
       }
     }
     if (t == v1::FIELD_TYPE_MULTI_CHOICE && f.max_length() > f.options_size()) {
@@ -106,8 +112,11 @@ std::string ValueProblem(const v1::FormField& f, const v1::FieldValue& v) {
     case v1::FIELD_TYPE_URL: {
       if (v.value_case() != V::kText) return "expects text";
       const std::string& s = v.text();
-      if (!IsValidUtf8(s)) return "is not valid UTF-8";
-      if (f.type() == v1::FIELD_TYPE_TEXT && s.find('\n') != std::string::npos) return "is one line";
+      if (std::string problem =
+              TextProblem(s, f.type() == v1::FIELD_TYPE_LONG_TEXT ? TextKind::kMultiLine : TextKind::kLine);
+          !problem.empty()) {
+        return problem;
+      }
       const int64_t n = static_cast<int64_t>(Utf8Length(s));
       const int64_t max = f.max_length() != 0 ? f.max_length() : TextLimit(f.type());
       if (n > max) return absl::StrCat("is longer than ", max, " characters");
@@ -121,21 +130,21 @@ std::string ValueProblem(const v1::FormField& f, const v1::FieldValue& v) {
     case v1::FIELD_TYPE_NUMBER:
     case v1::FIELD_TYPE_MONEY: {
       if (v.value_case() != V::kNumber) return "expects a number";
+      if (f.type() == v1::FIELD_TYPE_MONEY && !money::CheckAmount(v.number(), "").ok()) {
+        return "is beyond 10^15 minor units, the largest amount this service holds";
+      }
       if (f.has_min() && v.number() < f.min()) return absl::StrCat("is below ", f.min());
       if (f.has_max() && v.number() > f.max()) return absl::StrCat("is above ", f.max());
       return "";
     }
     case v1::FIELD_TYPE_DATE: {
       if (v.value_case() != V::kDate) return "expects a date";
-      absl::CivilDay day;
-      if (v.date().size() != 10 || !absl::ParseCivilTime(v.date(), &day) || absl::FormatCivilTime(day) != v.date()) {
-        return "is not a yyyy-MM-dd date";
-      }
+      if (!ParseClientDate(v.date(), "").ok()) return "is not a yyyy-MM-dd date in 1970-2199";
       return "";
     }
     case v1::FIELD_TYPE_DATETIME:
       if (v.value_case() != V::kDatetime) return "expects a date and time";
-      if (v.datetime().nanos() < 0 || v.datetime().nanos() > 999999999) return "is not a valid time";
+      if (!ClientTime(v.datetime(), "").ok()) return "is not a time in 1970-2199";
       return "";
     case v1::FIELD_TYPE_SINGLE_CHOICE: {
       if (v.value_case() != V::kChoice) return "expects one option";

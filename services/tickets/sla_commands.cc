@@ -311,11 +311,12 @@ absl::StatusOr<v1::EvaluateSlaResponse> TicketEngine::EvaluateSla(const Caller& 
     CRM_ASSIGN_OR_RETURN(type, ParseTypeName(req.ticket_type(), "ticket_type"));
   }
   if (!v1::TicketPriority_IsValid(req.priority())) return InvalidFieldError("priority", "is not a TicketPriority");
-  if (!req.has_start_time()) return InvalidFieldError("start_time", "is required");
-  if (!req.has_end_time()) return InvalidFieldError("end_time", "is required");
-  const absl::Time start = FromProto(req.start_time()), end = FromProto(req.end_time());
-  if (end <= start) return InvalidFieldError("end_time", "must be after start_time");
-  const absl::Time as_of = req.has_as_of() ? FromProto(req.as_of()) : options_.clock->Now();
+  CRM_ASSIGN_OR_RETURN(const TimeRange range,
+                       ClientTimeRange(req.has_start_time() ? &req.start_time() : nullptr, "start_time",
+                                       req.has_end_time() ? &req.end_time() : nullptr, "end_time"));
+  const absl::Time start = range.start, end = range.end;
+  CRM_ASSIGN_OR_RETURN(const absl::Time as_of,
+                       OptionalClientTime(req.has_as_of(), req.as_of(), "as_of", options_.clock->Now()));
   std::shared_ptr<const BusinessCalendar> what_if_calendar;
   if (req.has_what_if()) {
     v1::SlaPolicy p = req.what_if();

@@ -41,6 +41,8 @@ bool CanSee(const Caller& c, const TicketState& s) {
 TicketDecision Decide(const TicketState* state, const Caller& caller, const CreateTicket& cmd) {
   if (state != nullptr && state->version() > 0) return absl::AlreadyExistsError("ticket id already exists");
   if (auto s = CheckText(cmd.title, "ticket.title", 200, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.assignee_id, "ticket.assignee_id", 64, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.team_id, "ticket.team_id", 128, false); !s.ok()) return s;
   if (!v1::TicketPriority_IsValid(cmd.priority)) return InvalidFieldError("ticket.priority", "is not a TicketPriority");
   if (auto s = ValidateValues(cmd.type.definition().form(), cmd.values, "ticket.values"); !s.ok()) return s;
   const std::string team = cmd.team_id.empty() ? caller.team : cmd.team_id;
@@ -95,7 +97,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Upda
 
 TicketDecision Decide(const TicketState* state, const Caller& caller, const TakeTransition& cmd) {
   if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
-  if (auto s = CheckText(cmd.comment, "comment", 2000, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.comment, "comment", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   const v1::Workflow& w = cmd.type.definition().workflow();
   auto t = CheckTransition(w, state->state(), cmd.transition_id, caller.role, ValuesOf(*state));
   if (!t.ok()) return t.status();
@@ -113,6 +115,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Take
 TicketDecision Decide(const TicketState* state, const Caller& caller, const AssignTicket& cmd) {
   if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
   if (auto s = CheckText(cmd.assignee_id, "assignee_id", 64, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.team_id, "team_id", 128, false); !s.ok()) return s;
   const std::string team = cmd.team_id.empty() ? state->team_id() : cmd.team_id;
   if (cmd.assignee_id == state->assignee_id() && team == state->team_id()) return std::vector<TicketEvent>{};
   if (!MayAssign(caller, cmd.assignee_id.empty() ? caller.user_id : cmd.assignee_id, team)) {
@@ -128,7 +131,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Assi
 TicketDecision Decide(const TicketState* state, const Caller& caller, const CommentTicket& cmd) {
   if (state == nullptr || state->version() == 0) return absl::NotFoundError("ticket not found");
   if (!CanSee(caller, *state)) return absl::PermissionDeniedError("the ticket belongs to another assignee or team");
-  if (auto s = CheckText(cmd.body, "body", 4000, true); !s.ok()) return s;
+  if (auto s = CheckText(cmd.body, "body", 4000, true, TextKind::kMultiLine); !s.ok()) return s;
   for (const auto& c : state->comments()) {
     if (c.comment_id() == cmd.comment_id) return std::vector<TicketEvent>{};  // a retry
   }

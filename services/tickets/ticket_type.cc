@@ -26,7 +26,7 @@ absl::Status CheckExisting(const TicketTypeState* s, const Caller& c, int64_t ex
 
 absl::Status ValidateDefinition(const TicketTypeDefinition& d, const std::string& prefix) {
   if (auto s = CheckText(d.display_name(), absl::StrCat(prefix, ".display_name"), 40, true); !s.ok()) return s;
-  if (auto s = CheckText(d.description(), absl::StrCat(prefix, ".description"), 2000, false); !s.ok()) return s;
+  if (auto s = CheckText(d.description(), absl::StrCat(prefix, ".description"), 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   if (auto s = ValidateSchema(d.form(), absl::StrCat(prefix, ".form")); !s.ok()) return s;
   return ValidateWorkflow(d.workflow(), d.form(), absl::StrCat(prefix, ".workflow"));
 }
@@ -57,7 +57,7 @@ TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, co
 TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, const ArchiveTicketType& cmd) {
   if (auto s = CheckExisting(state, caller, cmd.expected_version); !s.ok()) return s;
   if (state->archived()) return std::vector<TicketTypeEvent>{};
-  if (auto s = CheckText(cmd.reason, "reason", 500, false); !s.ok()) return s;
+  if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::TicketTypeArchived e;
   e.set_reason(cmd.reason);
   return std::vector<TicketTypeEvent>{std::move(e)};

@@ -36,7 +36,7 @@ absl::Status ValidateWorkflow(const v1::Workflow& w, const v1::FormSchema& form,
     if (!ValidIdentifier(s.id())) return InvalidFieldError(field(at + ".id"), "must be [a-z][a-z0-9_]{0,39}");
     if (!ids.insert(s.id()).second) return InvalidFieldError(field(at + ".id"), "appears twice");
     if (auto st = CheckText(s.name(), "name", 40, true); !st.ok()) {
-      return InvalidFieldError(field(at + ".name"), "must be 1-40 characters");
+      return InvalidFieldError(field(at + ".name"), "must be 1-40 printable characters on one line");
     }
     if (s.final()) ++finals;
     if (s.final() && s.pauses_sla()) return InvalidFieldError(field(at + ".pauses_sla"), "a final state stops the clock");
@@ -54,7 +54,7 @@ absl::Status ValidateWorkflow(const v1::Workflow& w, const v1::FormSchema& form,
     if (!ValidIdentifier(t.id())) return InvalidFieldError(field(at + ".id"), "must be [a-z][a-z0-9_]{0,39}");
     if (!tids.insert(t.id()).second) return InvalidFieldError(field(at + ".id"), "appears twice");
     if (auto st = CheckText(t.name(), "name", 40, true); !st.ok()) {
-      return InvalidFieldError(field(at + ".name"), "must be 1-40 characters");
+      return InvalidFieldError(field(at + ".name"), "must be 1-40 printable characters on one line");
     }
     if (FindState(w, t.from()) == nullptr) return InvalidFieldError(field(at + ".from"), "is not one of the states");
     if (FindState(w, t.to()) == nullptr) return InvalidFieldError(field(at + ".to"), "is not one of the states");
