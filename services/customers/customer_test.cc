@@ -115,6 +115,19 @@ TEST(CustomerTest, RepCannotCreateForSomeoneElse) {
             absl::StatusCode::kPermissionDenied);
 }
 
+// A manager's token without a team gave customers of no team to anyone, and saw none: the
+// same token now does neither.
+TEST(CustomerTest, AManagerWithoutATeamCreatesAndSeesNoCustomer) {
+  const Caller teamless{"m7", "manager", ""};
+  CustomerProfile p = Profile();
+  p.set_owner_id("u2");
+  EXPECT_EQ(Decide(nullptr, teamless, CreateCustomer{p, "C1"}).status().code(), absl::StatusCode::kPermissionDenied);
+  p.set_owner_id("m7");
+  EXPECT_EQ(Decide(nullptr, teamless, CreateCustomer{p, "C1"}).status().code(), absl::StatusCode::kPermissionDenied);
+  CustomerState s = Created();
+  EXPECT_FALSE(CanSee(teamless, s));
+}
+
 TEST(CustomerTest, UpdateRecordsOnlyChangedFields) {
   CustomerState s = Created();
   CustomerProfile p;
