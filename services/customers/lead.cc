@@ -162,7 +162,6 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const UpdateLea
 
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const AssignLead& cmd) {
   if (auto s = CheckVisible(lead, caller); !s.ok()) return s;
-  if (caller.role == "rep") return absl::PermissionDeniedError("reps claim leads; managers and admins assign them");
   if (auto s = CheckVersion(*lead, cmd.expected_version); !s.ok()) return s;
   if (Closed(*lead)) return ClosedError(*lead);
   if (cmd.owner_id.empty()) return InvalidFieldError("owner_id", "is required");
