@@ -114,7 +114,7 @@ def generate_protos(work, protoc, proto_root, google_protos):
     it on sys.path. Returns a namespace of the modules."""
     gen = os.path.join(work, "gen")
     os.makedirs(gen, exist_ok=True)
-    protos = ["crm/common/v1/envelope.proto", "crm/customers/v1/customers_events.proto",
+    protos = ["crm/common/v1/access.proto", "crm/common/v1/envelope.proto", "crm/customers/v1/customers_events.proto",
               "crm/customers/v1/customers_service.proto", "crm/opportunities/v1/opportunities_events.proto",
               "crm/opportunities/v1/opportunities_service.proto", "crm/tasks/v1/tasks_events.proto",
               "crm/tasks/v1/tasks_service.proto", "crm/tickets/v1/tickets_events.proto",

@@ -294,6 +294,33 @@ TEST_F(ServerTest, StalledImportsHoldNoSlotBeyondTheirUserAndTheIdleTimeout) {
   EXPECT_TRUE(served);
 }
 
+// The permission matrix (the rpcs' access options) is checked by the runtime before the
+// service sees a call, and a refused call holds no slot. (Tokens with a role that is none of
+// the four are refused earlier, by authentication.)
+TEST_F(ServerTest, RolesTheMethodDoesNotAdmitAreRefusedBeforeTheService) {
+  auto reason_of = [](const grpc::Status& s) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    auto info = GetErrorInfo(FromGrpcStatus(s));
+    return info ? info->reason() : std::string("<none>");
+  };
+  customers::v1::UpdatePoolPolicyRequest policy;
+  policy.mutable_policy()->set_return_after_days(30);
+  customers::v1::PoolPolicy got;
+  for (const char* role : {"rep", "manager", "service"}) {
+    EXPECT_EQ(reason_of(stub_->UpdatePoolPolicy(Ctx(role).get(), policy, &got)), "ROLE_NOT_ADMITTED") << role;
+  }
+  auto by_admin = stub_->UpdatePoolPolicy(Ctx("admin").get(), policy, &got);
+  EXPECT_TRUE(by_admin.ok()) << by_admin.error_message();
+  customers::v1::ListChannelCostsRequest costs;
+  customers::v1::ListChannelCostsResponse listed;
+  EXPECT_EQ(reason_of(stub_->ListChannelCosts(Ctx("rep").get(), costs, &listed)), "ROLE_NOT_ADMITTED");
+  EXPECT_TRUE(stub_->ListChannelCosts(Ctx("manager").get(), costs, &listed).ok());
+  EXPECT_EQ(runtime_->inflight(), 0);
+  customers::v1::ListCustomersRequest list;
+  customers::v1::ListCustomersResponse customers;
+  EXPECT_TRUE(stub_->ListCustomers(Ctx("rep").get(), list, &customers).ok());
+}
+
 TEST_F(ServerTest, CallsWithoutAValidTokenAreUnauthenticated) {
   customers::v1::ListCustomersRequest req;
   customers::v1::ListCustomersResponse resp;

@@ -175,7 +175,7 @@ void Runtime::Watch() {
   }
 }
 
-absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx) {
+absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx, const MethodAccess& access) {
   if (draining_.load(std::memory_order_relaxed)) {
     return absl::UnavailableError("the server is shutting down; retry on another instance");
   }
@@ -185,6 +185,10 @@ absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx)
     registry_->limiter().Release();
     return claims.status();
   }
+  if (absl::Status s = access.Check(claims->role); !s.ok()) {
+    registry_->limiter().Release();
+    return s;
+  }
   CallScope scope;
   scope.claims = *std::move(claims);
   const absl::Time cap = absl::Now() + options_.max_wait;
@@ -193,8 +197,8 @@ absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx)
 }
 
 absl::StatusOr<UnaryScope> Runtime::BeginUnary(const grpc::CallbackServerContext& ctx,
-                                               grpc::ServerUnaryReactor* reactor) {
-  absl::StatusOr<CallScope> admitted = Admit(ctx);
+                                               grpc::ServerUnaryReactor* reactor, const MethodAccess& access) {
+  absl::StatusOr<CallScope> admitted = Admit(ctx, access);
   if (!admitted.ok()) return admitted.status();
   UnaryScope scope;
   static_cast<CallScope&>(scope) = *std::move(admitted);
@@ -203,8 +207,8 @@ absl::StatusOr<UnaryScope> Runtime::BeginUnary(const grpc::CallbackServerContext
   return scope;
 }
 
-absl::StatusOr<StreamScope> Runtime::BeginStream(grpc::CallbackServerContext* ctx) {
-  absl::StatusOr<CallScope> admitted = Admit(*ctx);
+absl::StatusOr<StreamScope> Runtime::BeginStream(grpc::CallbackServerContext* ctx, const MethodAccess& access) {
+  absl::StatusOr<CallScope> admitted = Admit(*ctx, access);
   if (!admitted.ok()) return admitted.status();
   StreamScope scope;
   static_cast<CallScope&>(scope) = *std::move(admitted);

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "libs/common/token.h"
+#include "libs/server/access.h"
 #include "libs/server/auth.h"
 #include "libs/server/listener.h"
 #include "libs/server/metrics.h"
@@ -188,12 +189,15 @@ class Runtime {
   // and reflection. UNAVAILABLE when the address cannot be bound.
   absl::Status Start(const std::vector<grpc::Service*>& services);
 
-  // Admission, authentication and deadline for one unary call answered through `reactor`.
-  // On error, the caller finishes the call with Refuse(); on success the call is answered
-  // through scope.call (UnaryCall::Finish).
-  absl::StatusOr<UnaryScope> BeginUnary(const grpc::CallbackServerContext& ctx, grpc::ServerUnaryReactor* reactor);
+  // Admission, authentication, the permission matrix and the deadline for one unary call of
+  // the method `access` describes, answered through `reactor`: PERMISSION_DENIED (ErrorInfo
+  // reason ROLE_NOT_ADMITTED) when the token's role is not one the method's access option
+  // lists, before the service sees anything of the call. On error, the caller finishes the
+  // call with Refuse(); on success the call is answered through scope.call (UnaryCall::Finish).
+  absl::StatusOr<UnaryScope> BeginUnary(const grpc::CallbackServerContext& ctx, grpc::ServerUnaryReactor* reactor,
+                                        const MethodAccess& access);
   // The same for a streaming call; scope.call ends with the stream (StreamCall::End).
-  absl::StatusOr<StreamScope> BeginStream(grpc::CallbackServerContext* ctx);
+  absl::StatusOr<StreamScope> BeginStream(grpc::CallbackServerContext* ctx, const MethodAccess& access);
   // Finishes a call that BeginUnary() refused.
   static void Refuse(grpc::ServerUnaryReactor* reactor, const absl::Status& status);
 
@@ -209,7 +213,7 @@ class Runtime {
   int64_t connections_shed() const { return listener_ ? listener_->shed() : 0; }
 
  private:
-  absl::StatusOr<CallScope> Admit(const grpc::CallbackServerContext& ctx);
+  absl::StatusOr<CallScope> Admit(const grpc::CallbackServerContext& ctx, const MethodAccess& access);
   void Watch();
   void SetServing(bool serving);
 

@@ -28,16 +28,17 @@ std::string TokenOf(const Req& req) {
   }
 }
 
-// Runs a read once min_consistency_token is reached, without holding a gRPC thread while
-// waiting; the read runs where the wait ends (at once when the token is reached already).
+// Runs a read of the method `access` describes (the runtime checks the caller's role first)
+// once min_consistency_token is reached, without holding a gRPC thread while waiting; the
+// read runs where the wait ends (at once when the token is reached already).
 // `engine` has AfterToken(token, field, deadline, done), which calls `done` exactly once by
 // `deadline`; `fn(caller, req, deadline)` returns StatusOr<Resp>. A call the runtime ended
 // meanwhile (shutdown) is not read: its request and response may be gone.
 template <typename Engine, typename Req, typename Resp, typename Fn>
-grpc::ServerUnaryReactor* ServeRead(Runtime* runtime, Engine* engine, grpc::CallbackServerContext* ctx,
-                                    const Req* req, Resp* resp, Fn fn) {
+grpc::ServerUnaryReactor* ServeRead(Runtime* runtime, const MethodAccess& access, Engine* engine,
+                                    grpc::CallbackServerContext* ctx, const Req* req, Resp* resp, Fn fn) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<UnaryScope> scope = runtime->BeginUnary(*ctx, reactor);
+  absl::StatusOr<UnaryScope> scope = runtime->BeginUnary(*ctx, reactor, access);
   if (!scope.ok()) {
     Runtime::Refuse(reactor, scope.status());
     return reactor;
@@ -54,15 +55,16 @@ grpc::ServerUnaryReactor* ServeRead(Runtime* runtime, Engine* engine, grpc::Call
   return reactor;
 }
 
-// Starts a command, `fn(caller, req, done)`; the call finishes where `done` is called (the
+// Starts a command of the method `access` describes (the runtime checks the caller's role
+// first), `fn(caller, req, done)`; the call finishes where `done` is called (the
 // log writer's thread once the events are durable and applied). `fn` must copy from `req`
 // what it keeps: the runtime may end the call (shutdown) before `done` runs. A `done` dropped
 // without being called answers INTERNAL (see UnaryCall).
 template <typename Req, typename Resp, typename Fn>
-grpc::ServerUnaryReactor* ServeWrite(Runtime* runtime, grpc::CallbackServerContext* ctx, const Req* req, Resp* resp,
-                                     Fn fn) {
+grpc::ServerUnaryReactor* ServeWrite(Runtime* runtime, const MethodAccess& access, grpc::CallbackServerContext* ctx,
+                                     const Req* req, Resp* resp, Fn fn) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<UnaryScope> scope = runtime->BeginUnary(*ctx, reactor);
+  absl::StatusOr<UnaryScope> scope = runtime->BeginUnary(*ctx, reactor, access);
   if (!scope.ok()) {
     Runtime::Refuse(reactor, scope.status());
     return reactor;
@@ -136,17 +138,24 @@ class SlotPool {
 }  // namespace crm::server
 
 // Defines Service::Rpc as a command (engine_->Method(caller, req, done)) or a read
-// (engine_->Method(caller, req, deadline)) for a service class with engine_ and runtime_.
+// (engine_->Method(caller, req, deadline)) for a service class with engine_ and runtime_. The
+// rpc's access option is looked up once, on the first call, from the request type and the
+// rpc's name (CRM_METHOD_ACCESS).
+#define CRM_METHOD_ACCESS(Req, Rpc)                                              \
+  []() -> const ::crm::server::MethodAccess& {                                   \
+    static const ::crm::server::MethodAccess access(Req::descriptor(), #Rpc);    \
+    return access;                                                               \
+  }()
 #define CRM_SERVE_WRITE(Service, Rpc, Req, Resp, Method)                                                   \
   grpc::ServerUnaryReactor* Service::Rpc(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp) {   \
-    return ::crm::server::ServeWrite(runtime_, ctx, req, resp,                                              \
+    return ::crm::server::ServeWrite(runtime_, CRM_METHOD_ACCESS(Req, Rpc), ctx, req, resp,                 \
                                      [this](const Caller& c, const auto& r, auto d) {                       \
                                        engine_->Method(c, r, std::move(d));                                 \
                                      });                                                                    \
   }
 #define CRM_SERVE_READ(Service, Rpc, Req, Resp, Method)                                                    \
   grpc::ServerUnaryReactor* Service::Rpc(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp) {   \
-    return ::crm::server::ServeRead(runtime_, engine_, ctx, req, resp,                                      \
+    return ::crm::server::ServeRead(runtime_, CRM_METHOD_ACCESS(Req, Rpc), engine_, ctx, req, resp,         \
                                     [this](const Caller& c, const auto& r, absl::Time deadline) {           \
                                       return engine_->Method(c, r, deadline);                               \
                                     });                                                                     \

@@ -43,29 +43,24 @@ projection::ProjectionSpec AnalyticsEngine::Spec(const Options& o) {
 
 namespace {
 
-// The owner and team filters the caller's role allows for `scope`, and the scope applied.
+// The owner and team filters the shared visibility rule allows the caller for `scope`
+// (FilterRows), and the scope applied.
 absl::Status Scope(const Caller& c, v1::ReportScope scope, std::string* owner_id, std::string* team_id,
                    v1::ReportScope* applied) {
   if (!v1::ReportScope_IsValid(scope)) return InvalidFieldError("scope", "is not a ReportScope");
-  const bool all = IsPrivileged(c);
-  if (scope == v1::REPORT_SCOPE_UNSPECIFIED) {
-    scope = all ? v1::REPORT_SCOPE_ALL : c.role == "manager" ? v1::REPORT_SCOPE_TEAM : v1::REPORT_SCOPE_OWN;
+  Reach wanted = Reach::kNone;
+  switch (scope) {
+    case v1::REPORT_SCOPE_OWN: wanted = Reach::kOwn; break;
+    case v1::REPORT_SCOPE_TEAM: wanted = Reach::kTeam; break;
+    case v1::REPORT_SCOPE_ALL: wanted = Reach::kAll; break;
+    default: break;
   }
-  if (scope == v1::REPORT_SCOPE_ALL && !all) return absl::PermissionDeniedError("only admins see every team's figures");
-  if (scope == v1::REPORT_SCOPE_TEAM && !all && c.role != "manager") {
-    return absl::PermissionDeniedError("a rep sees their own figures; managers their team's");
-  }
-  if (scope == v1::REPORT_SCOPE_OWN) {
-    if (!owner_id->empty() && *owner_id != c.user_id && !all) {
-      return absl::PermissionDeniedError("a rep sees their own figures");
-    }
-    if (owner_id->empty()) *owner_id = c.user_id;
-  }
-  if (scope == v1::REPORT_SCOPE_TEAM && !all) {
-    if (!team_id->empty() && *team_id != c.team) return absl::PermissionDeniedError("a manager sees their team's figures");
-    *team_id = c.team;
-  }
-  *applied = scope;
+  CRM_ASSIGN_OR_RETURN(RowFilter f, FilterRows(c, wanted, *owner_id, *team_id));
+  *owner_id = std::move(f.owner_id);
+  *team_id = std::move(f.team_id);
+  *applied = f.reach == Reach::kAll ? v1::REPORT_SCOPE_ALL
+             : f.reach == Reach::kTeam ? v1::REPORT_SCOPE_TEAM
+                                        : v1::REPORT_SCOPE_OWN;
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/grpc_status.h"
+#include "libs/server/access.h"
 #include "libs/server/logging.h"
 #include "services/analytics/report_csv.h"
 #include "services/analytics/report_params.h"
@@ -23,10 +24,14 @@ HttpResponse Asset(absl::string_view bytes, const char* type) {
   return r;
 }
 
-// Runs one report: request from the query, read-your-writes wait, engine call, JSON or CSV.
+// Runs one report, the HTTP face of the rpc `rpc`: the rpc's permission matrix entry (as the
+// gRPC runtime checks it), request from the query, read-your-writes wait, engine call, JSON
+// or CSV.
 template <typename Req, typename Resp>
-HttpResponse Run(AnalyticsEngine* engine, const Caller& caller, const HttpRequest& http, bool csv,
+HttpResponse Run(AnalyticsEngine* engine, const Caller& caller, const HttpRequest& http, bool csv, const char* rpc,
                  absl::StatusOr<Resp> (AnalyticsEngine::*method)(const Caller&, const Req&, absl::Time)) {
+  static const server::MethodAccess access(Req::descriptor(), rpc);  // one rpc per request type
+  if (auto s = access.Check(caller.role); !s.ok()) return ErrorResponse(s);
   Req req;
   if (auto s = FillReportRequest(http.query, &req); !s.ok()) return ErrorResponse(s);
   // An HTTP request has no deadline of its own: the gRPC runtime's cap on any wait applies
@@ -118,19 +123,19 @@ HttpResponse Dashboard::Handle(const HttpRequest& req) const {
   AnalyticsEngine* e = options_.engine;
   HttpResponse r;
   if (name == "funnel") {
-    r = Run(e, caller, req, csv, &AnalyticsEngine::GetFunnelReport);
+    r = Run(e, caller, req, csv, "GetFunnelReport", &AnalyticsEngine::GetFunnelReport);
   } else if (name == "tickets") {
-    r = Run(e, caller, req, csv, &AnalyticsEngine::GetTicketsReport);
+    r = Run(e, caller, req, csv, "GetTicketsReport", &AnalyticsEngine::GetTicketsReport);
   } else if (name == "channels") {
-    r = Run(e, caller, req, csv, &AnalyticsEngine::GetChannelsReport);
+    r = Run(e, caller, req, csv, "GetChannelsReport", &AnalyticsEngine::GetChannelsReport);
   } else if (name == "team") {
-    r = Run(e, caller, req, csv, &AnalyticsEngine::GetTeamReport);
+    r = Run(e, caller, req, csv, "GetTeamReport", &AnalyticsEngine::GetTeamReport);
   } else if (name == "value") {
-    r = Run(e, caller, req, csv, &AnalyticsEngine::GetCustomerValueReport);
+    r = Run(e, caller, req, csv, "GetCustomerValueReport", &AnalyticsEngine::GetCustomerValueReport);
   } else if (name == "churn") {
-    r = Run(e, caller, req, csv, &AnalyticsEngine::GetChurnReport);
+    r = Run(e, caller, req, csv, "GetChurnReport", &AnalyticsEngine::GetChurnReport);
   } else if (name == "receivables") {
-    r = Run(e, caller, req, csv, &AnalyticsEngine::GetReceivablesReport);
+    r = Run(e, caller, req, csv, "GetReceivablesReport", &AnalyticsEngine::GetReceivablesReport);
   } else {
     return ErrorResponse(absl::NotFoundError(
         absl::StrCat("no report '", name, "': funnel, tickets, channels, team, value, churn or receivables")));

@@ -8,8 +8,9 @@
 //   GET /api/v1/reports/<report>            the report as proto3 JSON
 //   GET /api/v1/reports/<report>.csv        one table as CSV, UTF-8 with BOM (?table=)
 // <report>: funnel, tickets, channels, team, value, churn, receivables. Query parameters as
-// report_params.h names them. Every /api call needs `Authorization: Bearer <token>` and is
-// scoped by the token's role as the gRPC calls are. Errors are JSON
+// report_params.h names them. Every /api call needs `Authorization: Bearer <token>`, whose
+// role is checked against the report rpc's access option and then scoped as the gRPC calls
+// are (docs/permissions.md). Errors are JSON
 // {"code", "message", "field"} with 400, 401, 403, 404, 429, 500, 503 or 504.
 #include <memory>
 #include <string>

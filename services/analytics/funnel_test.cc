@@ -248,6 +248,12 @@ TEST_F(FunnelTest, TheEngineScopesByRoleAndReadsItsWrites) {
   EXPECT_EQ(*opps(admin), 2);
   EXPECT_EQ(opps(kRep, v1::REPORT_SCOPE_TEAM).status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(opps(manager, v1::REPORT_SCOPE_ALL).status().code(), absl::StatusCode::kPermissionDenied);
+  // A manager's token without a team saw every team's figures (its team filter was empty).
+  const Caller teamless{"m9", "manager", ""};
+  for (auto scope : {v1::REPORT_SCOPE_UNSPECIFIED, v1::REPORT_SCOPE_TEAM, v1::REPORT_SCOPE_OWN}) {
+    EXPECT_EQ(opps(teamless, scope).status().code(), absl::StatusCode::kPermissionDenied) << scope;
+  }
+  EXPECT_EQ(*opps(Caller{"u9", "rep", ""}), 0);  // a rep without a team: their own, none
   // As of before they were recorded: nothing.
   *req.mutable_as_of() = ToProto(At(1, 8));
   EXPECT_EQ(*opps(admin), 0);

@@ -60,6 +60,14 @@ CustomerProfile ProfileOf(const v1::Customer& c) {
   return p;
 }
 
+// The request id of row `row` of the import `import_id` by `user`. Per user, so that one
+// user's import never skips (and shows) another user's rows that carry the same import_id.
+// The spaces keep it apart from every client's request_id (CheckRequestId refuses them), and
+// the user id's length from any other user's, whatever characters the user id holds.
+std::string ImportRequestId(absl::string_view user, absl::string_view import_id, int64_t row) {
+  return absl::StrCat("import ", user.size(), ":", user, " ", import_id, " ", row);
+}
+
 }  // namespace
 
 struct CustomerEngine::Import::Row {
@@ -201,7 +209,7 @@ void CustomerEngine::Import::Parse(const v1::ImportRow& in, const CustomerSettin
 void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, absl::BlockingCounter* pending) {
   CustomerEngine* e = engine_;
   rocksdb::DB* db = e->db_->db();
-  const std::string rid = absl::StrCat("import-", import_id_, "-", row->row_number);
+  const std::string rid = ImportRequestId(caller_.user_id, import_id_, row->row_number);
   auto finish_sync = [&](const absl::Status& s) {
     if (!s.ok()) Fail(row, s);
     row->done = true;

@@ -261,6 +261,39 @@ TEST_F(BulkTest, AResumedImportNeverAppliesARowTwice) {
   EXPECT_EQ(All(kRep).size(), 2u);
 }
 
+// Rows were remembered by import_id alone: a second user's import with the same id skipped
+// their own rows and showed the first user's customer ids, and a client request_id spelled
+// like a row's did the same.
+TEST_F(BulkTest, AnImportIdNamesOneUsersImport) {
+  auto o = Options("客户名称|手机", v1::DEDUPE_POLICY_SKIP);
+  o.set_import_id("weekly");
+  auto first = Import(kRep, o, {"甲|13800000001", "乙|13800000002"});
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->counts().created(), 2);
+  auto other = Import(kRep2, o, {"丙|13800000003", "丁|13800000004"});
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->counts().created(), 2);
+  EXPECT_EQ(other->counts().skipped(), 0);
+  for (const auto& r : other->results()) {
+    for (const auto& mine : first->results()) EXPECT_NE(r.customer(), mine.customer());
+  }
+  EXPECT_EQ(All(kRep2).size(), 2u);
+
+  auto forged = Create(kRep2, "冒名", "13800000005", "", "import-monthly-2");
+  ASSERT_TRUE(forged.ok()) << forged.status();
+  o.set_import_id("monthly");
+  auto mine = Import(kRep, o, {"戊|13800000006"});
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(mine->results(0).outcome(), v1::IMPORT_OUTCOME_CREATED) << mine->results(0).message();
+  EXPECT_NE(mine->results(0).customer(), forged->name());
+  // And the first user still resumes their own.
+  o.set_import_id("weekly");
+  auto again = Import(kRep, o, {"甲|13800000001", "乙|13800000002"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->results(0).message(), "already imported under this import_id");
+  EXPECT_EQ(again->results(0).customer(), first->results(0).customer());
+}
+
 TEST_F(BulkTest, ImportObeysTheCallersPermissions) {
   auto other = Create(kRep2, "别人的客户", "13800000002");
   ASSERT_TRUE(other.ok());

@@ -241,7 +241,8 @@ absl::StatusOr<std::vector<CustomerEvent>> Decide(const CustomerState* state, co
 // The customer field names an event set or changed (history).
 std::vector<std::string> ChangedFields(const CustomerEvent& event);
 
-// The settings aggregate ("customer_settings"/"settings"): admins only.
+// The settings aggregate ("customer_settings"/"settings"). Who may change it is the permission
+// matrix's (admins: the rpcs' access options in customers_service.proto), not checked here.
 using SettingsEvent = std::variant<v1::PoolPolicySet, v1::IndustriesSet, v1::TagRulesSet, v1::ChannelCostSet>;
 absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state,
                                                           const Caller& caller,
@@ -251,7 +252,7 @@ absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(
     const std::vector<v1::Industry>& industries);
 absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state, const Caller& caller,
                                                           const std::vector<v1::TagRule>& rules);
-// One channel's cost for a month (admins); amount 0 removes it. Nothing when unchanged.
+// One channel's cost for a month; amount 0 removes it. Nothing when unchanged.
 absl::StatusOr<std::vector<SettingsEvent>> DecideSettings(const CustomerSettings& state, const Caller& caller,
                                                           const v1::ChannelCost& cost);
 void ApplySettings(CustomerSettings& state, const SettingsEvent& event, int64_t version);

@@ -127,8 +127,9 @@ class CustomerEngine {
 
   // Bulk import (批量导入), in bulk_commands.cc: one Import per ImportCustomers stream, used
   // from one thread at a time. Rows become the same commands as CreateCustomer (plus
-  // AddContact) and UpdateCustomer, under the same rules and permissions, each with request id
-  // "import-<import_id>-<row>" so that a resumed import never applies a row twice.
+  // AddContact) and UpdateCustomer, under the same rules and permissions, each with a request
+  // id made of the caller's user id, the import_id and the row number, so that a resumed
+  // import never applies a row twice and an import_id names one user's import only.
   class Import {
    public:
     // The first response's fields: import_id, the mapping in force, ignored columns, dry_run.

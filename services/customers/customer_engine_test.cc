@@ -617,8 +617,6 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   auto* i = ind.add_industries();
   i->set_code("saas");
   i->set_name("软件服务");
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::SetIndustries, kRep, ind).status().code(),
-            absl::StatusCode::kPermissionDenied);
   ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::SetIndustries, kAdmin, ind).ok());
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
@@ -1006,8 +1004,6 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   EXPECT_GE(p->events_scanned(), 8);
   preview.set_days(1);  // only the last day's follow-up
   EXPECT_EQ(engine_->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5))->total_hits(), 0);
-  EXPECT_EQ(engine_->PreviewTagRule(kRep, preview, absl::Now() + absl::Seconds(5)).status().code(),
-            absl::StatusCode::kPermissionDenied);
 
   ASSERT_TRUE(SetRules({PhoneRule()}).ok());
   auto run = engine_->RunScheduler(clock_.Now());
@@ -1060,9 +1056,6 @@ TEST_F(TagRuleEngineTest, SumRulesAndSwitchingARuleOffTakesItsTagsBack) {
   bad.set_match_value("FOLLOW_UP_CHANNEL_FAX");
   EXPECT_EQ(FieldOf(SetRules({bad}).status()), "rules[0].match_value");
   EXPECT_EQ(FieldOf(SetRules({PhoneRule(), PhoneRule()}).status()), "rules[1].id");
-  v1::SetTagRulesRequest req;
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::SetTagRules, kRep, req).status().code(),
-            absl::StatusCode::kPermissionDenied);
 }
 
 // ListCustomers walks an index per order; paging through it must give exactly the customers

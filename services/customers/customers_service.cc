@@ -74,7 +74,8 @@ absl::Status RunImport(CustomerEngine* engine, const Caller& caller, ImportStrea
 grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>* CustomersService::ImportCustomers(
     grpc::CallbackServerContext* ctx) {
   using Refused = server::RefusedBidiStream<v1::ImportCustomersRequest, v1::ImportCustomersResponse>;
-  absl::StatusOr<server::StreamScope> scope = runtime_->BeginStream(ctx);
+  absl::StatusOr<server::StreamScope> scope =
+      runtime_->BeginStream(ctx, CRM_METHOD_ACCESS(v1::ImportCustomersRequest, ImportCustomers));
   if (!scope.ok()) return new Refused(scope.status());
   absl::StatusOr<std::unique_ptr<server::SlotPool::Slot>> slot = imports_.Take(scope->claims.sub);
   if (!slot.ok()) return new Refused(ClientSafe(slot.status()));  // scope->call gives its slot back as it goes
@@ -87,7 +88,8 @@ grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>
 grpc::ServerWriteReactor<v1::ExportCustomersResponse>* CustomersService::ExportCustomers(
     grpc::CallbackServerContext* ctx, const v1::ExportCustomersRequest* req) {
   using Refused = server::RefusedWriteStream<v1::ExportCustomersResponse>;
-  absl::StatusOr<server::StreamScope> scope = runtime_->BeginStream(ctx);
+  absl::StatusOr<server::StreamScope> scope =
+      runtime_->BeginStream(ctx, CRM_METHOD_ACCESS(v1::ExportCustomersRequest, ExportCustomers));
   if (!scope.ok()) return new Refused(scope.status());
   absl::StatusOr<std::unique_ptr<server::SlotPool::Slot>> slot = exports_.Take(scope->claims.sub);
   if (!slot.ok()) return new Refused(ClientSafe(slot.status()));

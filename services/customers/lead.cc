@@ -128,11 +128,10 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const CreateLea
   }
   e.set_owner_id(cmd.owner_id.empty() && caller.role == "rep" ? caller.user_id : cmd.owner_id);
   e.set_team_id(cmd.team_id.empty() ? caller.team : cmd.team_id);
-  if (!e.owner_id().empty() && !CanAssign(caller, e.owner_id(), e.team_id())) {
+  // Without an owner, the lead goes to its team's pool: a manager's own team, anyone's for
+  // admins and services.
+  if (!CanAssign(caller, e.owner_id(), e.team_id())) {
     return absl::PermissionDeniedError("cannot create a lead for another owner or team");
-  }
-  if (caller.role == "manager" && e.team_id() != caller.team) {
-    return absl::PermissionDeniedError("managers create leads for their own team");
   }
   Normalized(e.profile(), e.mutable_normalized_phone(), e.mutable_normalized_email());
   return std::vector<LeadEvent>{std::move(e)};
@@ -172,7 +171,6 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const UpdateLea
 
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const AssignLead& cmd) {
   if (auto s = CheckVisible(lead, caller); !s.ok()) return s;
-  if (caller.role == "rep") return absl::PermissionDeniedError("reps claim leads; managers and admins assign them");
   if (auto s = CheckVersion(*lead, cmd.expected_version); !s.ok()) return s;
   if (Closed(*lead)) return ClosedError(*lead);
   if (cmd.owner_id.empty()) return InvalidFieldError("owner_id", "is required");

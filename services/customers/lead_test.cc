@@ -87,6 +87,19 @@ TEST(LeadTest, ClaimAssignAndReleaseMoveOwnership) {
   EXPECT_EQ(ReasonOf(Decide(&s, kRep2, QualifyLead{}).status()), "IN_POOL");
 }
 
+// A manager's token without a team put leads into the pool of no team, and saw that pool.
+TEST(LeadTest, AManagerWithoutATeamNeitherCreatesNorSeesLeads) {
+  const Caller teamless{"m7", "manager", ""};
+  EXPECT_EQ(Decide(nullptr, teamless, CreateLead{Profile(), "", "", EffectiveSettings({})}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Decide(nullptr, teamless, CreateLead{Profile(), "u1", "", EffectiveSettings({})}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  LeadState pool = Fold(LeadState(), *Decide(nullptr, kMarketing, CreateLead{Profile(), "", "", EffectiveSettings({})}));
+  EXPECT_FALSE(CanSee(teamless, pool));
+  EXPECT_TRUE(CanSee(kRep, pool));  // a pool without a team is everyone's
+  EXPECT_EQ(Decide(&pool, teamless, AssignLead{"u1", "", 0}).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
 TEST(LeadTest, DisqualifyNeedsAReasonAndClosesTheLead) {
   LeadState s = Created(kRep);
   EXPECT_EQ(FieldOf(Decide(&s, kRep, DisqualifyLead{"", 0}).status()), "reason");

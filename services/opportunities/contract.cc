@@ -56,10 +56,7 @@ absl::Status WrongStatus(const ContractState& s, absl::string_view want) {
 // A manager of the contract's team, an admin, or a service: an OA system's approval comes
 // through crm-integration, which names the approver in the comment.
 absl::Status CheckApprover(const ContractState& s, const Caller& caller) {
-  if (caller.role == "admin" || caller.role == "service" ||
-      (caller.role == "manager" && caller.team == s.terms().team_id())) {
-    return absl::OkStatus();
-  }
+  if (ManagesTeam(caller, s.terms().team_id())) return absl::OkStatus();
   return absl::PermissionDeniedError("contracts are approved by a manager of their team, an admin or an OA integration");
 }
 
@@ -308,11 +305,8 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const CorrectPayment& cmd) {
   if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
-  if (caller.role != "manager" && !IsPrivileged(caller)) {
-    return absl::PermissionDeniedError("payments are corrected by a manager or an admin");
-  }
-  if (!EditsRecord(caller, state->terms().owner_id(), state->terms().team_id())) {
-    return absl::PermissionDeniedError("the contract belongs to another team");
+  if (!ManagesTeam(caller, state->terms().team_id())) {
+    return absl::PermissionDeniedError("payments are corrected by a manager of the contract's team or an admin");
   }
   const v1::PaymentCorrected& c = cmd.correction;
   const v1::Payment* p = FindPayment(*state, c.payment_id());
@@ -331,11 +325,8 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const VoidPayment& cmd) {
   if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
-  if (caller.role != "manager" && !IsPrivileged(caller)) {
-    return absl::PermissionDeniedError("payments are voided by a manager or an admin");
-  }
-  if (!EditsRecord(caller, state->terms().owner_id(), state->terms().team_id())) {
-    return absl::PermissionDeniedError("the contract belongs to another team");
+  if (!ManagesTeam(caller, state->terms().team_id())) {
+    return absl::PermissionDeniedError("payments are voided by a manager of the contract's team or an admin");
   }
   const v1::Payment* p = FindPayment(*state, cmd.payment_id);
   if (p == nullptr) return absl::NotFoundError(absl::StrCat("payment ", cmd.payment_id, " not found"));

@@ -78,7 +78,8 @@ struct RecordPayment {
   absl::Time now;
   int64_t expected_version = 0;
 };
-// Managers and admins only: a new amount and day paid for a recorded payment, with a reason.
+// A manager of the contract's team or an admin: a new amount and day paid for a recorded
+// payment, with a reason.
 struct CorrectPayment {
   v1::PaymentCorrected correction;
   absl::Time now;

@@ -97,6 +97,25 @@ TEST(ContractTest, AboveTheThresholdAManagerOfTheTeamApprovesButNeverTheSubmitte
   EXPECT_EQ(s.approved_by(), "a1");
 }
 
+// The approver check compared an empty team with an empty team; visibility refused a manager
+// without a team first, and both now go through the shared rule (ManagesTeam, SeesRecord).
+TEST(ContractTest, AManagerWithoutATeamApprovesNothing) {
+  const Caller teamless_rep{"u7", "rep", ""};
+  const Caller teamless_manager{"m7", "manager", ""};
+  DraftContract d = NewContract(100000001);
+  d.customer_owner_id = "u7";
+  d.customer_team_id = "";
+  ContractState s;
+  ASSERT_TRUE(FoldAt(s, teamless_rep, d).ok());
+  ASSERT_TRUE(FoldAt(s, teamless_rep, SubmitContract{100000000}).ok());
+  ASSERT_EQ(s.status(), v1::CONTRACT_STATUS_PENDING_APPROVAL);
+  EXPECT_EQ(s.terms().team_id(), "");
+  EXPECT_EQ(Decide(&s, teamless_manager, ApproveContract{}).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Decide(&s, teamless_manager, RejectContractApproval{"不行"}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(Decide(&s, kAdmin, ApproveContract{}).ok());
+}
+
 TEST(ContractTest, RenewalNoticesAt30And7DaysThenExpiry) {
   ContractState s;
   ASSERT_TRUE(FoldAt(s, kRep, NewContract()).ok());

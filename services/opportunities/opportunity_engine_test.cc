@@ -219,8 +219,6 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   v1::SetContractPolicyRequest policy;
   policy.set_approval_threshold_minor(5000000);
   ASSERT_TRUE(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).ok());
-  EXPECT_EQ(Sync(&OpportunityEngine::SetContractPolicy, kManager, policy).status().code(),
-            absl::StatusCode::kPermissionDenied);
   v1::SubmitContractRequest submit;
   submit.set_name(draft.name());
   auto submitted = Sync(&OpportunityEngine::SubmitContract, kRep, submit);
@@ -396,9 +394,6 @@ TEST_F(OpportunityEngineTest, PermissionsFollowOwnerAndTeam) {
   EXPECT_EQ(all->total_size(), 1);
   // 需求分析 weighs 30%: 0.30 of 1.00
   EXPECT_EQ(all->weighted_amount_minor().at("CNY"), 30);
-  // Settings are for admins
-  v1::SetPipelinesRequest sp;
-  EXPECT_EQ(Sync(&OpportunityEngine::SetPipelines, kManager, sp).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(OpportunityEngineTest, ARetriedCreateWithTheSameRequestIdWritesOnce) {

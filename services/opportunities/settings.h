@@ -25,14 +25,14 @@ absl::StatusOr<v1::Pipeline> PipelineById(const OpportunitySettings& s, const st
 // The approval threshold in force (0: every contract needs approval).
 inline int64_t ApprovalThreshold(const OpportunitySettings& s) { return s.approval_threshold_minor(); }
 
-// Admins only. Each pipeline valid (ValidatePipeline), ids unique, at most 20; pipelines and
+// Admins (by the rpc's access option; not checked here). Each pipeline valid (ValidatePipeline), ids unique, at most 20; pipelines and
 // stages in force are never removed, since opportunities record them by id (rename, reorder
 // and re-weigh them instead).
 struct SetPipelines {
   std::vector<v1::Pipeline> pipelines;
   int64_t expected_version = 0;
 };
-// Admins only; not negative.
+// Admins (by the rpc's access option); not negative.
 struct SetContractPolicy {
   int64_t approval_threshold_minor = 0;
   int64_t expected_version = 0;

@@ -117,11 +117,6 @@ absl::Status CheckValue(const FieldDescriptor* fd, const std::string& v) {
   }
 }
 
-absl::Status CheckAdmin(const Caller& c) {
-  if (IsPrivileged(c)) return absl::OkStatus();
-  return absl::PermissionDeniedError("only admins define automation rules");
-}
-
 }  // namespace
 
 std::unique_ptr<Message> DecodePayload(const common::v1::EventEnvelope& e) {
@@ -376,7 +371,6 @@ absl::Status ValidateRule(const RuleDefinition& d, const std::string& prefix) {
 }
 
 RuleDecision Decide(const RuleState* state, const Caller& caller, const CreateRule& cmd) {
-  if (auto s = CheckAdmin(caller); !s.ok()) return s;
   if (state != nullptr && state->version() > 0) {
     if (!cmd.default_key.empty()) return std::vector<RuleEvent>{};  // seeded already (maybe deleted since)
     return absl::AlreadyExistsError("rule id already exists");
@@ -389,7 +383,6 @@ RuleDecision Decide(const RuleState* state, const Caller& caller, const CreateRu
 }
 
 RuleDecision Decide(const RuleState* state, const Caller& caller, const UpdateRule& cmd) {
-  if (auto s = CheckAdmin(caller); !s.ok()) return s;
   if (state == nullptr || state->version() == 0 || state->deleted()) return absl::NotFoundError("rule not found");
   if (auto s = CheckEtag(state->version(), cmd.expected_version, "rule", "etag"); !s.ok()) return s;
   if (auto s = ValidateRule(cmd.definition, "rule.definition"); !s.ok()) return s;
@@ -400,7 +393,6 @@ RuleDecision Decide(const RuleState* state, const Caller& caller, const UpdateRu
 }
 
 RuleDecision Decide(const RuleState* state, const Caller& caller, const DeleteRule& cmd) {
-  if (auto s = CheckAdmin(caller); !s.ok()) return s;
   if (state == nullptr || state->version() == 0) return absl::NotFoundError("rule not found");
   if (auto s = CheckEtag(state->version(), cmd.expected_version, "rule", "etag"); !s.ok()) return s;
   if (state->deleted()) return std::vector<RuleEvent>{};

@@ -41,7 +41,8 @@ struct DeleteRule {
   int64_t expected_version = 0;
 };
 
-// Admins (and the service itself) only: PERMISSION_DENIED for others.
+// Who may define rules is the permission matrix's (admins: the rpcs' access options); the
+// service seeds its default rules itself. No role check here.
 RuleDecision Decide(const RuleState* state, const Caller& caller, const CreateRule& cmd);
 RuleDecision Decide(const RuleState* state, const Caller& caller, const UpdateRule& cmd);
 RuleDecision Decide(const RuleState* state, const Caller& caller, const DeleteRule& cmd);

@@ -26,19 +26,23 @@ bool ValidRole(const std::string& r) { return r == "rep" || r == "manager" || r 
 
 bool Open(const TaskState& s) { return s.status() == v1::TASK_STATUS_OPEN; }
 
+// The task as the shared visibility rule sees it: the assignee owns it, the creator keeps
+// it, and without an assignee it waits on its role's queue in its team.
+RecordRef RefOf(const TaskState& s) {
+  const auto& p = s.profile();
+  return RecordRef{.owner = p.assignee_id(), .team = p.team_id(), .creator = s.created_by(),
+                   .queue_role = p.assignee_role()};
+}
+
 // Edits (update, cancel, reopen): admins and services; managers of the task's team; the
 // assignee and the creator.
-bool CanEdit(const Caller& c, const TaskState& s) {
-  if (IsPrivileged(c)) return true;
-  if (c.role == "manager") return !c.team.empty() && s.profile().team_id() == c.team;
-  return s.profile().assignee_id() == c.user_id || s.created_by() == c.user_id;
-}
+bool CanEdit(const Caller& c, const TaskState& s) { return EditsRecord(c, RefOf(s)); }
 
 // Completing also lets anyone of a queue task's role in its team take it.
 bool CanComplete(const Caller& c, const TaskState& s) {
   if (CanEdit(c, s)) return true;
   const auto& p = s.profile();
-  return p.assignee_id().empty() && p.assignee_role() == c.role && p.team_id() == c.team;
+  return p.assignee_id().empty() && InQueue(c, p.assignee_role(), p.team_id());
 }
 
 absl::Status CheckExisting(const TaskState* state, const Caller& caller, int64_t expected_version,
@@ -133,19 +137,14 @@ absl::Status ValidateTaskProfile(const TaskProfile& p, const std::vector<std::st
   return absl::OkStatus();
 }
 
-bool CanSee(const Caller& c, const TaskState& s) {
-  if (IsPrivileged(c)) return true;
-  const auto& p = s.profile();
-  if (c.role == "manager" && !c.team.empty() && p.team_id() == c.team) return true;
-  if (p.assignee_id() == c.user_id || s.created_by() == c.user_id) return true;
-  return p.assignee_id().empty() && p.assignee_role() == c.role && p.team_id() == c.team;
-}
+bool CanSee(const Caller& c, const TaskState& s) { return SeesRecord(c, RefOf(s)); }
 
 bool MayAssignTask(const Caller& c, const TaskProfile& p) {
-  if (IsPrivileged(c)) return true;
-  if (p.team_id() != c.team) return false;
-  if (c.role == "manager") return true;
-  return p.assignee_id() == c.user_id || (p.assignee_id().empty() && !p.assignee_role().empty());
+  // A role's queue in a team: whoever may hand out that team's records, and its members.
+  if (p.assignee_id().empty() && !p.assignee_role().empty()) {
+    return MayAssign(c, "", p.team_id()) || (ReachOf(c) == Reach::kOwn && InTeam(c, p.team_id()));
+  }
+  return MayAssign(c, p.assignee_id(), p.team_id());
 }
 
 namespace {

@@ -431,9 +431,9 @@ absl::StatusOr<v1::ListTasksResponse> TaskEngine::ListTasks(const Caller& c, con
       prefixes.push_back(rows::QueuePrefix(f["team_id"], f["assignee_role"]));
     } else if (f.count("team_id")) {
       prefixes.push_back(rows::TeamPrefix(f["team_id"]));
-    } else if (IsPrivileged(c)) {
+    } else if (ReachOf(c) == Reach::kAll) {
       prefixes.push_back(rows::kOpenPrefix);
-    } else if (c.role == "manager") {
+    } else if (ReachOf(c) == Reach::kTeam) {
       prefixes.push_back(rows::TeamPrefix(c.team));
     } else {
       prefixes.push_back(rows::AssigneePrefix(c.user_id));
@@ -508,7 +508,7 @@ absl::StatusOr<v1::TaskCounts> TaskEngine::CountTasks(const Caller& c, const v1:
   if (!req.assignee_id().empty() && !req.team_id().empty()) {
     return InvalidFieldError("team_id", "give assignee_id or team_id, not both");
   }
-  if (!req.team_id().empty() && !IsPrivileged(c) && !(c.role == "manager" && c.team == req.team_id())) {
+  if (!req.team_id().empty() && !ManagesTeam(c, req.team_id())) {
     return absl::PermissionDeniedError("only a manager of the team or an admin counts a team's tasks");
   }
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));

@@ -100,6 +100,28 @@ TEST(TaskTest, VisibilityFollowsAssigneeCreatorTeamAndQueue) {
   EXPECT_EQ(Decide(&q, kOtherRep, CompleteTask{"", "", 0}).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
+// Tokens without a team matched the tasks of no team: a manager handed them out, and every
+// rep without a team took the reps' queue of no team.
+TEST(TaskTest, TokensWithoutATeamMatchNoTeam) {
+  const Caller teamless_manager{"m7", "manager", ""};
+  const Caller teamless_rep{"u7", "rep", ""};
+  TaskProfile p = Profile(kT0);
+  p.set_assignee_id("u7");
+  p.set_team_id("");
+  EXPECT_EQ(Decide(nullptr, teamless_manager, CreateTask{p}).status().code(), absl::StatusCode::kPermissionDenied);
+  TaskState mine;
+  ASSERT_TRUE(Fold(mine, kAdmin, CreateTask{p}, kT0).ok());
+  EXPECT_TRUE(CanSee(teamless_rep, mine));  // their own task
+  EXPECT_FALSE(CanSee(teamless_manager, mine));
+  p.clear_assignee_id();
+  p.set_assignee_role("rep");
+  TaskState q;
+  ASSERT_TRUE(Fold(q, kAdmin, CreateTask{p}, kT0).ok());
+  EXPECT_FALSE(CanSee(teamless_rep, q));
+  EXPECT_EQ(Decide(&q, teamless_rep, CompleteTask{"", "", 0}).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Decide(nullptr, teamless_rep, CreateTask{p}).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
 TEST(TaskTest, UpdateRecordsOnlyChangedFieldsAndResetsRemindersOnANewDueTime) {
   TaskState s;
   ASSERT_TRUE(Fold(s, kRep, CreateTask{Profile(kT0 + absl::Hours(48))}, kT0).ok());

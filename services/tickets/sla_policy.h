@@ -35,7 +35,7 @@ struct SetSlaPolicy {
 struct DeleteSlaPolicy {
   int64_t expected_version = 0;
 };
-// Admins only. An empty vector: nothing to record (the same policy again, deleting twice).
+// Admins (by the rpcs' access options; not checked here). An empty vector: nothing to record (the same policy again, deleting twice).
 absl::StatusOr<std::vector<SlaPolicyEvent>> Decide(const v1::SlaPolicyState* s, const Caller& c,
                                                    const SetSlaPolicy& cmd);
 absl::StatusOr<std::vector<SlaPolicyEvent>> Decide(const v1::SlaPolicyState* s, const Caller& c,
@@ -48,7 +48,7 @@ struct SetCalendar {
   v1::BusinessCalendar calendar;
   int64_t expected_version = 0;
 };
-// Admins only; INVALID_ARGUMENT naming "calendar.<field>" (BusinessCalendar::Make).
+// Admins (by the rpc's access option); INVALID_ARGUMENT naming "calendar.<field>" (BusinessCalendar::Make).
 absl::StatusOr<std::vector<CalendarEvent>> Decide(const v1::CalendarState* s, const Caller& c, const SetCalendar& cmd);
 void Apply(v1::CalendarState& s, const CalendarEvent& e, int64_t version, absl::Time at, const std::string& actor);
 

@@ -237,8 +237,6 @@ TEST_F(TicketEngineTest, TicketsAreCheckedAgainstTheirFormAndMoveOnlyAlongTheWor
   ASSERT_TRUE(Call(engine_.get(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).ok());
   EXPECT_EQ(Create(kRep)->type_version(), 2);
   EXPECT_EQ(Get(*t).type_version(), 1);
-  EXPECT_EQ(Call(engine_.get(), &TicketEngine::PublishTicketTypeVersion, kRep, pub).status().code(),
-            absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(TicketEngineTest, PagesAreNewestFirstForEveryRoleAcrossAssigneesAndCreators) {
@@ -430,8 +428,6 @@ TEST_F(TicketEngineTest, EvaluateSlaRecomputesAPastPeriodUnderAnotherPolicy) {
   req.mutable_what_if()->set_warning_percent(120);
   EXPECT_EQ(FieldOf(engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5)).status()),
             "what_if.warning_percent");
-  EXPECT_EQ(engine_->EvaluateSla(kRep, req, absl::Now() + absl::Seconds(5)).status().code(),
-            absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(TicketEngineTest, PoliciesAreCheckedAndResolvePerPriority) {
@@ -452,11 +448,6 @@ TEST_F(TicketEngineTest, PoliciesAreCheckedAndResolvePerPriority) {
   del.set_name("ticketTypes/repair/slaPolicies/urgent");
   ASSERT_TRUE(Call(engine_.get(), &TicketEngine::DeleteSlaPolicy, kAdmin, del).ok());
   EXPECT_EQ(Get(*urgent).sla().policy(), "ticketTypes/repair/slaPolicies/default");
-  v1::SetSlaPolicyRequest by_rep;
-  by_rep.mutable_policy()->set_type_id("repair");
-  by_rep.mutable_policy()->set_resolution_minutes(1);
-  EXPECT_EQ(Call(engine_.get(), &TicketEngine::SetSlaPolicy, kRep, by_rep).status().code(),
-            absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(TicketEngineTest, AdminsMigrateOpenTicketsToANewVersionWithAMapping) {
@@ -497,8 +488,6 @@ TEST_F(TicketEngineTest, AdminsMigrateOpenTicketsToANewVersionWithAMapping) {
   EXPECT_EQ(FieldOf(Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m).status()), "field_mapping.serial");
   (*m.mutable_field_mapping())["serial"] = "serial_no";
   m.set_validate_only(false);
-  EXPECT_EQ(Call(engine_.get(), &TicketEngine::MigrateTickets, kRep, m).status().code(),
-            absl::StatusCode::kPermissionDenied);
   auto done = Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->migrated(), 2);

@@ -110,6 +110,21 @@ TEST(TicketTest, AssignmentAndVisibility) {
   EXPECT_EQ(Decide(&s, kManager, AssignTicket{"u9", "west"}).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
+// A manager's token without a team handed out and saw the tickets of no team.
+TEST(TicketTest, AManagerWithoutATeamSeesAndAssignsNoTicket) {
+  const Caller teamless{"m7", "manager", ""};
+  const Caller admin{"a1", "admin", ""};
+  CreateTicket create{"t1", Version(), "屏幕故障", "", Values()};
+  EXPECT_EQ(Decide(nullptr, teamless, create).status().code(), absl::StatusCode::kPermissionDenied);
+  create.assignee_id = "m7";
+  TicketState s;
+  ASSERT_TRUE(Fold(s, admin, create, kT0).ok());
+  EXPECT_EQ(s.team_id(), "");
+  EXPECT_FALSE(CanSee(teamless, s));
+  EXPECT_EQ(Decide(&s, teamless, AssignTicket{"u2"}).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(CanSee(Caller{"u7", "rep", ""}, s));  // nor a rep without a team
+}
+
 TEST(TicketTest, CommentsArePublicOrInternalAndOncePerId) {
   TicketState s = Created();
   ASSERT_TRUE(Fold(s, kRep, CommentTicket{"c1", "已联系客户", false}, kT0 + absl::Hours(1)).ok());

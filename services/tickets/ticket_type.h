@@ -38,7 +38,7 @@ struct ArchiveTicketType {
   int64_t expected_version = 0;
 };
 
-// Admins (and services) only: PERMISSION_DENIED for others. NOT_FOUND, ABORTED (etag),
+// Admins (by the rpcs' access options; not checked here). NOT_FOUND, ABORTED (etag),
 // FAILED_PRECONDITION (publishing to an archived type), INVALID_ARGUMENT (field named). An
 // empty vector: nothing to record (publishing the definition in force, archiving twice).
 TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, const CreateTicketType& cmd);
