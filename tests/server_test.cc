@@ -8,6 +8,7 @@
 #include "grpcpp/generic/generic_stub.h"
 
 #include "crm/customers/v1/customers_service.grpc.pb.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
 #include "libs/eventlog/embedded_log.h"
@@ -147,6 +148,8 @@ TEST_F(ServerTest, RequestsBeyondTheInflightBoundAreResourceExhaustedAtOnce) {
   const absl::Time start = absl::Now();
   auto s = stub_->ListCustomers(Ctx().get(), req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  // The runtime's own refusal says what to do; it is no incident (an id, a log line per call).
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("requests in flight"));
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
   for (auto& t : parked) t.join();
   // Capacity comes back once they finish: the server releases a slot when its own deadline
@@ -201,7 +204,10 @@ TEST_F(ServerTest, ShutdownEndsWithinTheDrainLimitWhateverCallsAreWaiting) {
   runtime_->Shutdown();
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   for (auto& t : parked) t.join();
-  for (const grpc::Status& s : got) EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  for (const grpc::Status& s : got) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("shutting down"));
+  }
   EXPECT_EQ(runtime_->inflight(), 0);
 }
 
@@ -266,7 +272,9 @@ TEST_F(ServerTest, StalledImportsHoldNoSlotBeyondTheirUserAndTheIdleTimeout) {
   customers::v1::ImportCustomersResponse r;
   while (second->Read(&r)) {
   }
-  EXPECT_EQ(second->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const grpc::Status refused = second->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("the most one user may"));
   grpc::ClientContext bob_ctx;
   auto bob = open_import(&bob_ctx, "bob");
   EXPECT_TRUE(bob->Read(&r));

@@ -23,7 +23,7 @@ absl::StatusOr<std::vector<int64_t>> TokenGate::Ends(const std::string& topic, b
   if (absl::IsNotFound(ends.status())) {
     ends = std::vector<int64_t>();  // nothing written there yet: every offset is past the end
   } else if (!ends.ok()) {
-    return absl::UnavailableError("cannot read the log's end to check the consistency token; retry");
+    return ClientSafe(absl::UnavailableError("cannot read the log's end to check the consistency token; retry"));
   }
   absl::MutexLock l(&mu_);
   std::vector<int64_t>& cached = ends_[topic];

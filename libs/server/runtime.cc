@@ -17,8 +17,9 @@ namespace crm::server {
 absl::Status InflightLimiter::Acquire() {
   if (inflight_.fetch_add(1, std::memory_order_relaxed) >= max_) {
     inflight_.fetch_sub(1, std::memory_order_relaxed);
-    return absl::ResourceExhaustedError(
-        absl::StrCat("server busy: ", max_, " requests in flight; retry with backoff"));
+    // ClientSafe: the runtime's own refusals say what to do, and are not incidents to log.
+    return ClientSafe(absl::ResourceExhaustedError(
+        absl::StrCat("server busy: ", max_, " requests in flight; retry with backoff")));
   }
   return absl::OkStatus();
 }
@@ -42,7 +43,9 @@ void UnaryCall::Answer(const absl::Status& status) {
   reactor_->Finish(ToGrpcStatus(status));
 }
 
-void UnaryCall::Abort() { Finish(absl::UnavailableError("the server is shutting down; retry on another instance")); }
+void UnaryCall::Abort() {
+  Finish(ClientSafe(absl::UnavailableError("the server is shutting down; retry on another instance")));
+}
 
 void StreamCall::End() {
   {
@@ -177,7 +180,7 @@ void Runtime::Watch() {
 
 absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx, const MethodAccess& access) {
   if (draining_.load(std::memory_order_relaxed)) {
-    return absl::UnavailableError("the server is shutting down; retry on another instance");
+    return ClientSafe(absl::UnavailableError("the server is shutting down; retry on another instance"));
   }
   if (absl::Status s = registry_->limiter().Acquire(); !s.ok()) return s;
   absl::StatusOr<Claims> claims = auth_->Authenticate(ctx);

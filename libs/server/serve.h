@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/caller.h"
+#include "libs/common/grpc_status.h"
 #include "libs/server/runtime.h"
 
 namespace crm::server {
@@ -98,16 +99,18 @@ class SlotPool {
   // `what` names the streams in errors ("imports").
   SlotPool(int total, int per_user, std::string what) : total_(total), per_user_(per_user), what_(std::move(what)) {}
 
-  // A slot for `user`, or RESOURCE_EXHAUSTED saying which limit was reached.
+  // A slot for `user`, or RESOURCE_EXHAUSTED saying which limit was reached (ClientSafe: the
+  // client learns which limit, not an incident id).
   absl::StatusOr<std::unique_ptr<Slot>> Take(const std::string& user) {
     absl::MutexLock l(&mu_);
     if (used_ >= total_) {
-      return absl::ResourceExhaustedError(absl::StrCat(total_, " ", what_, " are running; retry when one has finished"));
+      return ClientSafe(
+          absl::ResourceExhaustedError(absl::StrCat(total_, " ", what_, " are running; retry when one has finished")));
     }
     int& mine = by_user_[user];
     if (mine >= per_user_) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("you have ", mine, " ", what_, " running, the most one user may; retry when one has finished"));
+      return ClientSafe(absl::ResourceExhaustedError(
+          absl::StrCat("you have ", mine, " ", what_, " running, the most one user may; retry when one has finished")));
     }
     ++mine;
     ++used_;

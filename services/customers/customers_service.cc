@@ -78,7 +78,7 @@ grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>
       runtime_->BeginStream(ctx, CRM_METHOD_ACCESS(v1::ImportCustomersRequest, ImportCustomers));
   if (!scope.ok()) return new Refused(scope.status());
   absl::StatusOr<std::unique_ptr<server::SlotPool::Slot>> slot = imports_.Take(scope->claims.sub);
-  if (!slot.ok()) return new Refused(ClientSafe(slot.status()));  // scope->call gives its slot back as it goes
+  if (!slot.ok()) return new Refused(slot.status());  // scope->call gives its slot back as it goes
   return ImportStream::Start(
       scope->call, runtime_->stream_idle_timeout(),
       [engine = engine_, caller = ToCaller(scope->claims)](ImportStream* s) { return RunImport(engine, caller, s); },
@@ -92,7 +92,7 @@ grpc::ServerWriteReactor<v1::ExportCustomersResponse>* CustomersService::ExportC
       runtime_->BeginStream(ctx, CRM_METHOD_ACCESS(v1::ExportCustomersRequest, ExportCustomers));
   if (!scope.ok()) return new Refused(scope.status());
   absl::StatusOr<std::unique_ptr<server::SlotPool::Slot>> slot = exports_.Take(scope->claims.sub);
-  if (!slot.ok()) return new Refused(ClientSafe(slot.status()));
+  if (!slot.ok()) return new Refused(slot.status());
   return ExportStream::Start(
       scope->call, runtime_->stream_idle_timeout(),
       [engine = engine_, caller = ToCaller(scope->claims), req = *req, deadline = scope->deadline](ExportStream* s) {
