@@ -139,8 +139,11 @@ absl::StatusOr<std::unique_ptr<CustomerEngine::Import>> CustomerEngine::StartImp
   return imp;
 }
 
-void CustomerEngine::Import::Fail(Row* row, const absl::Status& status) const {
+void CustomerEngine::Import::Fail(Row* row, const absl::Status& failure) const {
   row->result.set_outcome(v1::IMPORT_OUTCOME_FAILED);
+  // A row's message reaches the client as an rpc's error does: internal failures (storage,
+  // the log) only as an incident id.
+  const absl::Status status = ForClient(failure);
   std::string field;
   std::string message(status.message());
   if (auto bad = GetBadRequest(status); bad && bad->field_violations_size() > 0) {

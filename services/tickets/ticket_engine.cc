@@ -467,7 +467,8 @@ void TicketEngine::MigrateTickets(const Caller& c, const v1::MigrateTicketsReque
   MigrateTicket cmd{*from, *to, {req.field_mapping().begin(), req.field_mapping().end()},
                     {req.state_mapping().begin(), req.state_mapping().end()},
                     FormValues(req.defaults().begin(), req.defaults().end())};
-  auto finish_one = [run](const std::string& id, absl::Status s) {
+  auto finish_one = [run](const std::string& id, absl::Status failure) {
+    const absl::Status s = ForClient(failure);  // a reason names no file: internal failures as incident ids
     bool last = false;
     {
       absl::MutexLock l(&run->mu);
