@@ -193,6 +193,10 @@ def main():
             assert ch["WEBSITE"].cost_minor == 90000 and ch["WEBSITE"].cost_per_customer_minor == 90000, ch
             assert ch["EXHIBITION"].leads == 1 and ch["REFERRAL"].customers == 1, ch
             assert ch["EXHIBITION"].cost_minor == 50000 and ch["EXHIBITION"].cost_per_lead_minor == 50000, ch
+            # Spend is what ListChannelCosts lists, which reps may not call: their report has no cost.
+            rep_ch = report("GetChannelsReport", ranged(an.GetChannelsReportRequest), an.ChannelsReport, who="rep")
+            assert rep_ch.channels and all(x.cost_minor == 0 and x.cost_per_lead_minor == 0 and
+                                           x.cost_per_customer_minor == 0 for x in rep_ch.channels), rep_ch
             t = reports["team"]
             reps = {x.owner_id: x for x in t.reps}
             assert reps["u1"].deals_won == 1 and reps["u1"].follow_ups == 1 and reps["u1"].collected_minor == 30000, reps

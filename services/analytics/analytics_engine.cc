@@ -2,10 +2,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "crm/customers/v1/customers_service.pb.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/text.h"
+#include "libs/server/access.h"
 #include "libs/common/money.h"
 #include "services/analytics/customer_facts.h"
 #include "services/analytics/funnel.h"
@@ -182,6 +184,12 @@ absl::StatusOr<v1::ChannelsReport> AnalyticsEngine::GetChannelsReport(const Call
   v1::ReportScope scope;
   CRM_ASSIGN_OR_RETURN(ReportQuery q, ParseQuery(c, req, Period::kDay, options_.clock->Now(), &scope));
   CRM_ASSIGN_OR_RETURN(ChannelsReport r, Channels(db_->db(), q));
+  // Costs are what ListChannelCosts lists: only roles that may call it see them here (a rep
+  // once read company-wide spend per channel through this report).
+  static const server::MethodAccess costs(customers::v1::ListChannelCostsRequest::descriptor(), "ListChannelCosts");
+  if (!costs.Admits(c.role)) {
+    for (ChannelRow& x : r.channels) x.cost_minor = x.cost_per_lead_minor = x.cost_per_customer_minor = 0;
+  }
   for (const ChannelRow& x : r.channels) {
     auto* o = out.add_channels();
     o->set_channel(x.channel);
