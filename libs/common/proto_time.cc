@@ -38,6 +38,14 @@ absl::StatusOr<TimeRange> ClientTimeRange(const google::protobuf::Timestamp* sta
   return TimeRange{*from, *to};
 }
 
+absl::StatusOr<absl::CivilDay> ParseStoredDate(absl::string_view text, absl::string_view field) {
+  absl::CivilDay day;
+  if (text.size() != 10 || !absl::ParseCivilTime(text, &day)) {
+    return InvalidFieldError(field, "must be a date as yyyy-MM-dd");
+  }
+  return day;
+}
+
 absl::StatusOr<absl::CivilDay> ParseClientDate(absl::string_view text, absl::string_view field) {
   absl::CivilDay day;
   // ParseCivilTime normalises (2024-02-30 becomes 2024-03-01): only a day that prints back as

@@ -53,6 +53,12 @@ absl::StatusOr<TimeRange> ClientTimeRange(const google::protobuf::Timestamp* sta
 // INVALID_ARGUMENT naming `field` otherwise.
 absl::StatusOr<absl::CivilDay> ParseClientDate(absl::string_view text, absl::string_view field);
 
+// A date yyyy-MM-dd read back from the log: what ParseClientDate's predecessor accepted, any
+// real day of any four-digit year. Events written before the range was checked keep such
+// dates (2999-12-31), and whatever acts on them later (the contract scheduler)
+// must not fail on them for ever. INVALID_ARGUMENT naming `field` for anything else.
+absl::StatusOr<absl::CivilDay> ParseStoredDate(absl::string_view text, absl::string_view field);
+
 // A time as users give it: a day yyyy-MM-dd (its midnight in China Standard Time, UTC+8) or
 // an RFC 3339 time, in the range above; nullopt for anything else.
 std::optional<google::protobuf::Timestamp> ParseDayOrTime(absl::string_view text);

@@ -220,7 +220,7 @@ ContractDecision Decide(const ContractState* state, const Caller&, const CheckCo
   if (!today.ok()) return today.status();
   if (state->status() == v1::CONTRACT_STATUS_ACTIVE || state->status() == v1::CONTRACT_STATUS_EXPIRED) {
     for (const auto& i : state->plan()) {
-      auto due = ParseClientDate(i.due_date(), "plan.due_date");
+      auto due = ParseStoredDate(i.due_date(), "plan.due_date");  // as stored, perhaps by an older version
       if (!due.ok()) return due.status();
       if (*today <= *due || i.paid_minor() >= i.amount_minor() || i.overdue_reported()) continue;
       v1::InstalmentOverdue e;
@@ -231,7 +231,7 @@ ContractDecision Decide(const ContractState* state, const Caller&, const CheckCo
     }
   }
   if (state->status() != v1::CONTRACT_STATUS_ACTIVE) return out;
-  auto end = ParseClientDate(state->terms().end_date(), "contract.end_date");
+  auto end = ParseStoredDate(state->terms().end_date(), "contract.end_date");
   if (!end.ok()) return end.status();
   if (*today > *end) {
     out.push_back(v1::ContractExpired());

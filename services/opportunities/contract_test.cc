@@ -116,6 +116,27 @@ TEST(ContractTest, AManagerWithoutATeamApprovesNothing) {
   EXPECT_TRUE(Decide(&s, kAdmin, ApproveContract{}).ok());
 }
 
+// Dates an older version stored before the range was checked (years before 1970 or from 2200)
+// must not stop the scheduler on that contract for ever.
+TEST(ContractTest, TheSchedulerReadsDatesAnOlderVersionStored) {
+  ContractState s;
+  ASSERT_TRUE(FoldAt(s, kRep, NewContract()).ok());
+  ASSERT_TRUE(FoldAt(s, kRep, SubmitContract{1000000000}).ok());
+  ASSERT_EQ(s.status(), v1::CONTRACT_STATUS_ACTIVE);
+  s.mutable_terms()->set_end_date("2999-12-31");
+  auto later = Decide(&s, kScheduler, CheckContractDates{"2026-03-03"});
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_TRUE(later->empty());
+  s.mutable_terms()->set_end_date("1969-12-31");
+  auto expired = Decide(&s, kScheduler, CheckContractDates{"2026-03-03"});
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  ASSERT_EQ(expired->size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<v1::ContractExpired>(expired->front()));
+  // Today is what the scheduler's own clock says: still checked strictly.
+  EXPECT_EQ(Decide(&s, kScheduler, CheckContractDates{"2300-01-01"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ContractTest, RenewalNoticesAt30And7DaysThenExpiry) {
   ContractState s;
   ASSERT_TRUE(FoldAt(s, kRep, NewContract()).ok());
