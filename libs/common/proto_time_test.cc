@@ -63,6 +63,14 @@ TEST(ProtoTimeTest, ParseClientDateTakesRealDaysInRange) {
   }
 }
 
+TEST(ProtoTimeTest, ParseStoredDateTakesWhatOlderVersionsStored) {
+  EXPECT_EQ(*ParseStoredDate("2999-12-31", "d"), absl::CivilDay(2999, 12, 31));
+  EXPECT_EQ(*ParseStoredDate("1900-01-01", "d"), absl::CivilDay(1900, 1, 1));
+  EXPECT_EQ(ParseStoredDate("2024-02-30", "d").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseStoredDate("2024-2-3", "d").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseStoredDate("", "d").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ProtoTimeTest, ParseDayOrTimeRefusesTimesOutsideTheRange) {
   ASSERT_TRUE(ParseDayOrTime("2026-12-06").has_value());
   EXPECT_EQ(ParseDayOrTime("2026-12-06")->seconds(), 1796515200 - 8 * 3600);
