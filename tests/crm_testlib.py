@@ -181,6 +181,30 @@ def wait_healthy(addr, seconds=30, proc=None, log_path=None):
     raise RuntimeError(f"{addr} did not become healthy in {seconds} s{log_tail()}")
 
 
+class LineReader:
+    """Lines of a child's binary stdout pipe, each waited for with a deadline: a bare readline()
+    blocks for ever when the child prints nothing (hung, or waiting on input itself)."""
+
+    def __init__(self, stream, what):
+        self.fd, self.what, self.buf = stream.fileno(), what, b""
+
+    def line(self, seconds):
+        """The next line (decoded, without its newline); AssertionError naming `what` and what
+        arrived so far when none is complete within `seconds` or the stream ends first."""
+        import select
+        deadline = time.time() + seconds
+        while b"\n" not in self.buf:
+            left = deadline - time.time()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise AssertionError(f"{self.what}: no line within {seconds} s (so far: {self.buf[-500:]!r})")
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise AssertionError(f"{self.what}: output ended before a line (so far: {self.buf[-500:]!r})")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+
 def crmd_bench_parser(doc, crmd=True):
     """An argument parser with --crmd (unless `crmd` is false), --crmctl and --bench
     (crm-bench), for the scripts that load crmd or the services; `doc` (the script's
