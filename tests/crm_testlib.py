@@ -244,6 +244,20 @@ def acknowledged_writes(journal):
         return sum(1 for ln in f if ln[:1] in "VF")
 
 
+def forged_journal_control(bench, target_args, journal, forged_path, env):
+    """Proof that day-check catches a loss: a journal claiming a version past the one stored for
+    a customer acknowledged in `journal`, and a customer created that never was, must both be
+    reported (exit 4). AssertionError otherwise."""
+    with open(journal) as f:
+        name, version = next(ln.split()[1:3] for ln in f if ln.startswith("V customers/"))
+    with open(forged_path, "w") as f:
+        f.write(f"V {name} {int(version) + 1000}\nI 999999999 forged-request\n"
+                "C customers/forged 999999999 forged-request\n")
+    r = run_checked([bench, "--workload", "day-check", *target_args, "--journal", forged_path], env,
+                    "day-check of a forged journal", ok=(4,))
+    assert f"{name} acknowledged at version" in r.stderr and "customer 999999999" in r.stderr, r.stderr
+
+
 def crmd_test_args():
     """The flags of a test against crmd: --crmd, --crmctl, --protoc, --proto-root, --google-protos."""
     import argparse
