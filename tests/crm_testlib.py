@@ -244,6 +244,32 @@ def acknowledged_writes(journal):
         return sum(1 for ln in f if ln[:1] in "VF")
 
 
+def wait_for_load(bench, journal, log_path, seconds=60):
+    """Waits until crm-bench's day `bench` created its `journal` (it does so once its set-up is
+    done and the load starts); AssertionError with the end of `log_path` when it exits first or
+    `seconds` pass."""
+    deadline = time.time() + seconds
+    while not os.path.exists(journal) and bench.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    if not os.path.exists(journal):
+        with open(log_path, errors="replace") as f:
+            raise AssertionError(f"the day did not start within {seconds} s (exit {bench.poll()}): {f.read()[-2000:]}")
+
+
+def kill_load(bench, log_path, what, alive):
+    """Kills crm-bench's load `bench` (a Popen whose stderr goes to `log_path`) after a crash
+    trial's kill. AssertionError when it was not running just before that kill (`alive` false:
+    it stopped by itself) or when it wrote an error of its own ("error: ..."): calls failing
+    because the server died are expected, crm-bench failing is not."""
+    bench.kill()
+    bench.wait()
+    with open(log_path, errors="replace") as f:
+        text = f.read()
+    assert alive, f"{what}: crm-bench exited by itself ({bench.returncode}) before the kill:\n{text[-2000:]}"
+    own = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    assert not own, f"{what}: crm-bench reported errors of its own: {own[:5]}"
+
+
 def forged_journal_control(bench, target_args, journal, forged_path, env):
     """Proof that day-check catches a loss: a journal claiming a version past the one stored for
     a customer acknowledged in `journal`, and a customer created that never was, must both be
