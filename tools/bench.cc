@@ -687,8 +687,9 @@ int main(int argc, char** argv) {
                            "(tests/overload.py starts one)\n");
       return 2;
     }
-    if (journals.size() > 1) {
-      std::fprintf(stderr, "error: overload writes one --journal\n");
+    // Each run numbers its customers from the same start (its phones): one journal holds one run.
+    if (journals.size() > 1 || (!journals.empty() && clients.size() > 1)) {
+      std::fprintf(stderr, "error: overload writes one --journal, of one --clients value\n");
       return 2;
     }
     for (int c : clients) {
