@@ -18,8 +18,19 @@ configure: deps
 build: configure
 	@ninja -C $(BUILD_DIR) -j $(JOBS)
 
+# A required suite this machine cannot run (disk_full without a tmpfs mount, the fuzz tests
+# without clang++) fails the run; CRM_TEST_ALLOW_SKIP=disk_full,fuzz opts out of the named ones
+# (for developer machines only), and the run says so at its end.
+ALLOWED_SKIPS := disk_full fuzz
 test: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@for s in $$(echo "$$CRM_TEST_ALLOW_SKIP" | tr ',' ' '); do \
+	  case " $(ALLOWED_SKIPS) " in *" $$s "*) ;; \
+	    *) echo "CRM_TEST_ALLOW_SKIP: '$$s' is not a suite that may be opted out ($(ALLOWED_SKIPS))"; exit 2;; esac; \
+	done
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600; rc=$$?; \
+	  if [ -n "$$CRM_TEST_ALLOW_SKIP" ]; then \
+	    echo "make test: opted out by CRM_TEST_ALLOW_SKIP=$$CRM_TEST_ALLOW_SKIP (skipped if they could not run: not a CI result)"; \
+	  fi; exit $$rc
 
 run: build
 	@bash tools/run-crmd.sh $(BUILD_DIR) $(DATA_DIR) $(PORT) $(METRICS_PORT) $(DASHBOARD_PORT)

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <type_traits>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -49,6 +50,7 @@
 #include "tools/bench_common.h"
 #include "tools/bench_crmd.h"
 #include "tools/bench_day.h"
+#include "tools/bench_journal.h"
 #include "tools/bench_peer.h"
 #include "tools/bench_sales.h"
 #include "tools/bench_tasks.h"
@@ -138,9 +140,9 @@ struct LocalServer {
 
 // Sends `req` as one asynchronous unary call with a 30 s deadline (and `token` as its bearer
 // token unless empty): `start(ctx, req, resp, callback)` is the stub's async method; `done`
-// gets the status.
-template <typename Resp, typename Req, typename Start>
-void SendUnary(Req req, const std::string& token, Start start, std::function<void(const grpc::Status&)> done) {
+// gets the status, and the response too when it takes `(status, response)`.
+template <typename Resp, typename Req, typename Start, typename Done>
+void SendUnary(Req req, const std::string& token, Start start, Done done) {
   struct Call {
     grpc::ClientContext ctx;
     Req req;
@@ -150,31 +152,51 @@ void SendUnary(Req req, const std::string& token, Start start, std::function<voi
   call->req = std::move(req);
   if (!token.empty()) call->ctx.AddMetadata("authorization", "Bearer " + token);
   call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  start(&call->ctx, &call->req, &call->resp, [call, done = std::move(done)](grpc::Status s) {
-    delete call;
-    done(s);
+  start(&call->ctx, &call->req, &call->resp, [call, done = std::move(done)](grpc::Status s) mutable {
+    if constexpr (std::is_invocable_v<Done&, const grpc::Status&, const Resp&>) {
+      done(s, call->resp);
+      delete call;
+    } else {
+      delete call;
+      done(s);
+    }
   });
 }
 
-// Starts durable CreateCustomer calls, each with a new name and phone.
+// Starts durable CreateCustomer calls, each for a new customer (its number's phone and name).
+// With a `journal` path, each also carries a request_id and is journalled as the day's
+// creates are (tools/bench_journal.h), so that `--workload day-check` finds every
+// acknowledged create once and no create refused for certain.
 class CreateCaller {
  public:
-  CreateCaller(const std::string& target, std::string token)
+  CreateCaller(const std::string& target, std::string token, const std::string& journal = "")
       : stub_(crm::customers::v1::CustomerService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))),
-        token_(std::move(token)) {}
+        token_(std::move(token)),
+        journal_(journal) {}
+  bool journal_failed(const std::string& path) const { return journal_.failed(path); }
 
   void operator()(int, std::function<void(const grpc::Status&)> done) {
     const int64_t n = seq_.fetch_add(1);
     CreateCustomerRequest req;
-    req.mutable_customer()->set_display_name(absl::StrCat("bench customer ", n));
-    req.mutable_customer()->set_phone(absl::StrFormat("13%09d", n % 1000000000));
-    SendUnary<Customer>(std::move(req), token_, [this](auto... a) { stub_->async()->CreateCustomer(a...); },
-                        std::move(done));
+    req.mutable_customer()->set_display_name(crm::bench::DisplayName(n));
+    req.mutable_customer()->set_phone(crm::bench::Phone(n));
+    auto send = [this](auto... a) { stub_->async()->CreateCustomer(a...); };
+    if (!journal_.enabled()) return SendUnary<Customer>(std::move(req), token_, send, std::move(done));
+    req.set_request_id(crm::NewUuidV7(absl::Now()));
+    std::string request_id = req.request_id();
+    journal_.CreateSent(n, request_id);
+    SendUnary<Customer>(std::move(req), token_, send,
+                        [this, n, request_id = std::move(request_id), done = std::move(done)](
+                            const grpc::Status& s, const Customer& r) {
+                          journal_.CreateAnswered(n, request_id, s, r.name(), r.etag());
+                          done(s);
+                        });
   }
 
  private:
   std::unique_ptr<crm::customers::v1::CustomerService::Stub> stub_;
   const std::string token_;
+  crm::bench::Journal journal_;
   std::atomic<int64_t> seq_{static_cast<int64_t>(getpid()) * 100000000LL % 900000000LL};
 };
 
@@ -205,9 +227,14 @@ Result RunCreate(CreateCaller& caller, int clients, absl::Duration duration, abs
 // Overload of a server process: the peak of durable creates with `clients` in a closed loop,
 // then an open loop offering `factor` times that peak. Prints both, goodput (OK within
 // `patience`) as a share of the peak, and how fast the calls the server shed were refused.
+// With `journal`, every create of both runs is journalled for `--workload day-check`.
 int RunOverload(const std::string& target, const std::string& token, int clients, absl::Duration duration,
-                absl::Duration warmup, double factor, absl::Duration patience, bool json) {
-  CreateCaller caller(target, token);  // one caller for both runs: phones stay unique
+                absl::Duration warmup, double factor, absl::Duration patience, bool json, const std::string& journal) {
+  CreateCaller caller(target, token, journal);  // one caller for both runs: phones stay unique
+  if (caller.journal_failed(journal)) {
+    std::fprintf(stderr, "error: --journal: cannot open %s\n", journal.c_str());
+    return 2;
+  }
   Result peak = RunCreate(caller, clients, duration, warmup);
   peak.backend = "peak";
   crm::bench::Print(peak, json);
@@ -620,7 +647,7 @@ int main(int argc, char** argv) {
   std::string opportunities_target, tasks_target, tickets_target;
   crm::bench::DayOptions day;
   app.add_option("--journal", journals,
-                 "day: write every acknowledged write here; day-check: the journals to check (repeatable)");
+                 "day and overload: write every acknowledged write here; day-check: the journals to check (repeatable)");
   bool no_resend = false;
   app.add_flag("--no-resend", no_resend, "day-check: do not send unanswered creates again (while writes cannot succeed)");
   app.add_option("--seed", day.seed, "day: seed of the clients' choices")->capture_default_str();
@@ -660,9 +687,14 @@ int main(int argc, char** argv) {
                            "(tests/overload.py starts one)\n");
       return 2;
     }
+    // Each run numbers its customers from the same start (its phones): one journal holds one run.
+    if (journals.size() > 1 || (!journals.empty() && clients.size() > 1)) {
+      std::fprintf(stderr, "error: overload writes one --journal, of one --clients value\n");
+      return 2;
+    }
     for (int c : clients) {
       if (int rc = RunOverload(target, token, c, absl::Seconds(seconds), absl::Seconds(warmup), overload,
-                               absl::Milliseconds(patience_ms), json);
+                               absl::Milliseconds(patience_ms), json, journals.empty() ? "" : journals[0]);
           rc != 0) {
         return rc;
       }

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <cstdio>
 #include <string>
@@ -41,20 +42,34 @@ struct Result {
   std::string workload, backend;
   int clients = 0;
   int64_t ops = 0, errors = 0;
+  // `errors` by gRPC status code (indexed by grpc::StatusCode), so that a run can be judged
+  // by every failure, not only by the first.
+  std::array<int64_t, 17> errors_by_code{};
   double seconds = 0, p50_ms = 0, p99_ms = 0, p999_ms = 0, cpu_s = 0;
   long rss_mib = 0;
   std::string first_error;
 };
+
+// {"CODE":n,...} of the codes that occurred, e.g. {"RESOURCE_EXHAUSTED":3}.
+inline std::string ErrorsByCodeJson(const Result& r) {
+  std::string out = "{";
+  for (size_t c = 0; c < r.errors_by_code.size(); ++c) {
+    if (r.errors_by_code[c] == 0) continue;
+    absl::StrAppend(&out, out.size() > 1 ? "," : "", "\"", absl::StatusCodeToString(static_cast<absl::StatusCode>(c)),
+                    "\":", r.errors_by_code[c]);
+  }
+  return out + "}";
+}
 
 inline void Print(const Result& r, bool json) {
   if (json) {
     std::printf(
         "{\"workload\":\"%s\",\"backend\":\"%s\",\"clients\":%d,\"ops\":%lld,\"errors\":%lld,"
         "\"seconds\":%.3f,\"throughput\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
-        "\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld}\n",
+        "\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld,\"errors_by_code\":%s}\n",
         r.workload.c_str(), r.backend.c_str(), r.clients, static_cast<long long>(r.ops),
         static_cast<long long>(r.errors), r.seconds, r.ops / r.seconds, r.p50_ms, r.p99_ms, r.p999_ms,
-        r.cpu_s, r.rss_mib);
+        r.cpu_s, r.rss_mib, ErrorsByCodeJson(r).c_str());
   } else {
     std::printf("%-8s %-9s %7s %9s %10s %9s %9s %9s %7s %8s %6s\n", "workload", "backend", "clients", "ops",
                 "ops/s", "p50_ms", "p99_ms", "p99.9_ms", "cpu_s", "rss_MiB", "errors");
@@ -62,7 +77,9 @@ inline void Print(const Result& r, bool json) {
                 r.backend.c_str(), r.clients, static_cast<long long>(r.ops), r.ops / r.seconds, r.p50_ms,
                 r.p99_ms, r.p999_ms, r.cpu_s, r.rss_mib, static_cast<long long>(r.errors));
   }
-  if (!r.first_error.empty()) std::fprintf(stderr, "first error: %s\n", r.first_error.c_str());
+  if (!r.first_error.empty()) {
+    std::fprintf(stderr, "first error: %s\nerrors by code: %s\n", r.first_error.c_str(), ErrorsByCodeJson(r).c_str());
+  }
 }
 
 // Keeps `clients` calls in flight for `duration` after `warmup`: each client is a chain whose
@@ -74,6 +91,7 @@ inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration
   absl::Mutex mu;
   std::vector<double> lat_ms;
   int64_t errors = 0;
+  std::array<int64_t, 17> by_code{};
   std::string first_error;
   int active = clients;
   const absl::Time measure_from = absl::Now() + warmup;
@@ -90,6 +108,7 @@ inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration
             lat_ms.push_back(absl::ToDoubleMilliseconds(now - start));
           } else {
             ++errors;
+            ++by_code[std::min<size_t>(static_cast<size_t>(s.error_code()), by_code.size() - 1)];
             if (first_error.empty()) {
               first_error = absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
                                          ": ", s.error_message());
@@ -113,6 +132,7 @@ inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration
   r.clients = clients;
   r.ops = static_cast<int64_t>(lat_ms.size());
   r.errors = errors;
+  r.errors_by_code = by_code;
   r.first_error = first_error;
   r.seconds = absl::ToDoubleSeconds(duration);
   r.p50_ms = Percentile(lat_ms, 0.5);

@@ -25,6 +25,7 @@
 #include "crm/tickets/v1/tickets_service.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/ids.h"
+#include "tools/bench_journal.h"
 #include "tools/bench_tickets.h"
 
 namespace crm::bench {
@@ -38,9 +39,6 @@ using google::protobuf::util::TimeUtil;
 
 constexpr std::array<const char*, 4> kStages = {"initial_contact", "needs_analysis", "proposal", "negotiation"};
 
-std::string Phone(int64_t n) { return absl::StrFormat("13%09d", n % 1000000000); }
-std::string DisplayName(int64_t n) { return absl::StrCat("日常客户 ", n); }
-
 int64_t VersionOf(const std::string& etag) {
   int64_t v = 0;
   return absl::SimpleAtoi(etag, &v) ? v : -1;
@@ -50,47 +48,6 @@ void Authorize(grpc::ClientContext& ctx, const std::string& token) {
   ctx.AddMetadata("authorization", "Bearer " + token);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
 }
-
-// One line per write(2) on an O_APPEND file: a line is whole in the file or absent, whichever
-// process dies.
-// Whether an answer says that nothing was written: a server may answer so only when no part
-// of the write can land later. The others (UNAVAILABLE, DEADLINE_EXCEEDED, a lost connection)
-// leave the outcome open.
-bool IsDefiniteRefusal(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::OUT_OF_RANGE:
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return true;
-    default:
-      return false;
-  }
-}
-
-class Journal {
- public:
-  explicit Journal(const std::string& path)
-      : fd_(path.empty() ? -1 : ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {}
-  ~Journal() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool failed(const std::string& path) const { return !path.empty() && fd_ < 0; }
-  template <typename... Parts>
-  void Line(const Parts&... parts) {
-    if (fd_ < 0) return;
-    const std::string l = absl::StrCat(absl::StrJoin(std::make_tuple(parts...), " "), "\n");
-    if (::write(fd_, l.data(), l.size()) != static_cast<ssize_t>(l.size())) std::abort();  // a journal that lies is worse
-  }
-
- private:
-  int fd_;
-};
 
 // One asynchronous unary call: `start(ctx, req, resp, callback)` sends it, `then(status, resp)`
 // runs on completion.
@@ -206,18 +163,13 @@ class Day {
         req.set_request_id(NewUuidV7(absl::Now()));
         req.mutable_customer()->set_display_name(DisplayName(n));
         req.mutable_customer()->set_phone(Phone(n));
-        journal_.Line("I", n, req.request_id());
+        journal_.CreateSent(n, req.request_id());
         const std::string request_id = req.request_id();
         return Send<cv1::CreateCustomerRequest, cv1::Customer>(
             token_, std::move(req), CRM_ASYNC(customers_, CreateCustomer),
             [this, &c, n, request_id, done](const grpc::Status& s, cv1::Customer& r) {
-              if (s.ok()) {
-                journal_.Line("C", r.name(), n, request_id);
-                journal_.Line("V", r.name(), r.etag());
-                c.customers.push_back({r.name(), r.consistency_token(), n});
-              } else if (IsDefiniteRefusal(s.error_code())) {
-                journal_.Line("R", n, static_cast<int>(s.error_code()));
-              }
+              journal_.CreateAnswered(n, request_id, s, r.name(), r.etag());
+              if (s.ok()) c.customers.push_back({r.name(), r.consistency_token(), n});
               done(s);
             });
       }

@@ -12,6 +12,7 @@
 // or a Kafka cluster.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "libs/eventlog/log.h"
@@ -25,9 +26,13 @@ namespace crm::ctl {
 // also every record of the topic against the latest seal (SealCheck::Finish reports).
 nlohmann::json VerifyChains(eventlog::Log& log, const std::string& topic, int* problems,
                             eventlog::SealCheck* seal = nullptr);
-// Each projection under `data_dir` against a fresh rebuild from its log, built under
-// `scratch`; the log must not be open elsewhere (crmd stopped).
-nlohmann::json VerifyProjections(const std::string& data_dir, const std::string& scratch, int* problems);
+// The projections of `services` (folder names under `data_dir`: customers, opportunities,
+// tasks, tickets, analytics) each against a fresh rebuild from `log`, built under `scratch`. A
+// named folder that is missing is a problem, named in its row. Nothing may write the log or
+// the projections meanwhile (crmd or the service stopped).
+nlohmann::json VerifyProjections(eventlog::Log& log, const std::string& data_dir,
+                                 const std::vector<std::string>& services, const std::string& scratch,
+                                 int* problems);
 
 class OpsCommands {
  public:

@@ -101,10 +101,10 @@ TEST_F(VerifyTest, FindsAProjectionThatDiffersFromARebuild) {
   writer_.reset();
   const projection::ProjectionSpec spec = customers::CustomerEngine::Spec(customers::kTopic, customers::kPartitions);
   ASSERT_TRUE(projection::Rebuild(*log_, spec, (dir_ / "customers").string()).ok());
-  log_.reset();
 
   int problems = 0;
-  nlohmann::json same = VerifyProjections(dir_.string(), (dir_ / "scratch" / "1").string(), &problems);
+  nlohmann::json same = VerifyProjections(*log_, dir_.string(), {"customers"}, (dir_ / "scratch" / "1").string(),
+                                          &problems);
   EXPECT_EQ(problems, 0) << same.dump(2);
   ASSERT_EQ(same.size(), 1u);
   EXPECT_TRUE(same[0]["equal"].get<bool>());
@@ -115,9 +115,35 @@ TEST_F(VerifyTest, FindsAProjectionThatDiffersFromARebuild) {
     ASSERT_TRUE((*db)->db()->Put(rocksdb::WriteOptions(), "c/forged", "x").ok());
   }
   problems = 0;
-  nlohmann::json differs = VerifyProjections(dir_.string(), (dir_ / "scratch" / "2").string(), &problems);
+  nlohmann::json differs = VerifyProjections(*log_, dir_.string(), {"customers"}, (dir_ / "scratch" / "2").string(),
+                                             &problems);
   EXPECT_EQ(problems, 1) << differs.dump(2);
   EXPECT_FALSE(differs[0]["equal"].get<bool>());
+}
+
+// A data folder whose projections were deleted held nothing to compare and verified as clean.
+TEST_F(VerifyTest, CountsAMissingProjectionFolderAsAProblem) {
+  Append(Event("a", 1, ""));
+  writer_.reset();
+  const projection::ProjectionSpec spec = customers::CustomerEngine::Spec(customers::kTopic, customers::kPartitions);
+  ASSERT_TRUE(projection::Rebuild(*log_, spec, (dir_ / "customers").string()).ok());
+
+  int problems = 0;
+  nlohmann::json rows = VerifyProjections(*log_, dir_.string(), {"customers", "tasks"},
+                                          (dir_ / "scratch" / "1").string(), &problems);
+  EXPECT_EQ(problems, 1) << rows.dump(2);
+  ASSERT_EQ(rows.size(), 2u) << rows.dump(2);
+  EXPECT_TRUE(rows[0]["equal"].get<bool>()) << rows.dump(2);
+  EXPECT_EQ(rows[1]["projection"], "tasks");
+  EXPECT_NE(rows[1]["error"].get<std::string>().find("tasks projections are missing"), std::string::npos)
+      << rows.dump(2);
+
+  fs::remove_all(dir_ / "customers");
+  problems = 0;
+  rows = VerifyProjections(*log_, dir_.string(), {"customers"}, (dir_ / "scratch" / "2").string(), &problems);
+  EXPECT_EQ(problems, 1) << rows.dump(2);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0].contains("error")) << rows.dump(2);
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ typedef struct rd_kafka_mock_cluster_s rd_kafka_mock_cluster_t;
 namespace crm::eventlog {
 
 // librdkafka's mock cluster: a real Kafka-protocol broker set on 127.0.0.1, in memory
-// (ENVIRONMENT.md lists what it does and does not do). For tests and crm-devbroker only.
+// (docs/benchmarks.md, "The mock cluster", lists what it does not do). For tests and
+// crm-devbroker only.
 class MockCluster {
  public:
   // Starts `brokers` brokers on ephemeral loopback ports.
