@@ -8,7 +8,8 @@ check is shown to fail:
 - a journal claiming a version past the stored one: a lost write;
 - a journal line repeated, and an answer to a request never sent: a journal that cannot be true;
 - an acknowledged create that does not exist;
-- a create journalled as refused with a definite error that exists;
+- a create journalled as refused with a definite error that exists, and such a change that
+  was applied;
 - a second opportunity, task, ticket and follow-up made by sending a journalled create again
   without its request_id: each reported as existing twice;
 - a stage move to "proposal" after the shipped rule stopped reacting to it: automation that
@@ -123,6 +124,14 @@ def main():
         caught("refused yet exists", rf"ticket.create {rid} was refused with gRPC code 8 \(nothing written\), yet it exists",
                [f"W {rid} {kind} {base64.b64encode(req).decode()}", f"X {rid} 8"])
     check("a create refused as never written that exists is caught", refused_yet_exists)
+
+    def refused_change_applied():
+        rid = first_acked("customer.update")
+        kind, req = intents[rid]
+        caught("refused change applied", rf"customer.update {rid} on customers/\S+ was refused with gRPC code 10 "
+               r"\(nothing written\), yet it has 1 events",
+               [f"W {rid} {kind} {base64.b64encode(req).decode()}", f"X {rid} 10"])
+    check("a change refused as never written that was applied is caught", refused_change_applied)
 
     def duplicates_without_request_id():
         sent = {

@@ -860,7 +860,7 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
   // a second task for one cause is final.
   std::map<std::string, std::vector<std::string>> changes_of;  // aggregate -> request ids of changes
   for (const auto& [rid, w] : writes) {
-    if (!target_of[rid].create && (!w.acked.empty() || resent.contains(rid))) {
+    if (!target_of[rid].create && (!w.acked.empty() || w.refused != 0 || resent.contains(rid))) {
       changes_of[target_of[rid].name].push_back(rid);
     }
   }
@@ -888,8 +888,12 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
       for (const std::string& rid : rids) {
         changes.fetch_add(1, std::memory_order_relaxed);
         // Each of the day's changes records one event: more under one request id is the
-        // change applied again.
-        if (count_of[rid] > 1) {
+        // change applied again; any after a definite refusal, a refusal that wrote.
+        const JournalledWrite& w = writes.at(rid);
+        if (w.refused != 0 && count_of[rid] > 0) {
+          problem(absl::StrCat(w.kind, " ", rid, " on ", name, " was refused with gRPC code ", w.refused,
+                               " (nothing written), yet it has ", count_of[rid], " events"));
+        } else if (count_of[rid] > 1) {
           problem(absl::StrCat(writes.at(rid).kind, " ", rid, " on ", name, " was applied ", count_of[rid],
                                " times (", absl::StrJoin(types_of[rid], ", "), ")"));
         }

@@ -86,7 +86,8 @@ struct DayCheckOptions {
 //   exist exactly once, a change may be refused definitely (its aggregate moved on);
 // - a write refused with a definite error (one that says nothing was written, e.g.
 //   RESOURCE_EXHAUSTED) must not exist at all;
-// - no change's request id is on more than one event of its aggregate;
+// - no change's request id is on more than one event of its aggregate, nor on any when the
+//   change was refused definitely;
 // - every move of a journalled opportunity to the proposal stage has exactly one task of the
 //   shipped rule default.proposal_follow_up (waited for up to `settle`);
 // - the journal itself is consistent: no request answered twice or without being sent, no
