@@ -906,7 +906,6 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
           wanted.insert(e.id);
         }
       }
-      causes.fetch_add(static_cast<int64_t>(wanted.size()), std::memory_order_relaxed);
       for (;;) {
         std::map<std::string, std::vector<std::string>> fired;  // cause event id -> task names
         const grpc::Status s = AllPages([&](const std::string& page, std::string* next) {
@@ -936,13 +935,15 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
                                  absl::StrJoin(names, ", ")));
           }
         }
-        if (missing.empty()) return;
-        // While writes cannot succeed (a full disk), automation cannot write its tasks either.
-        if (!options.resend) return;
-        if (absl::Now() >= settle_by) {
-          return problem(absl::StrCat(kProposalRule, " did not fire within ", absl::FormatDuration(options.settle),
-                                      " for ", name, "'s move to ", kProposalStage, " (events ",
-                                      absl::StrJoin(missing, ", "), ")"));
+        // While writes cannot succeed (a full disk), automation cannot write its tasks either:
+        // then a missing one is not waited for.
+        if (missing.empty() || !options.resend || absl::Now() >= settle_by) {
+          causes.fetch_add(static_cast<int64_t>(wanted.size() - missing.size()), std::memory_order_relaxed);
+          if (!missing.empty() && options.resend) {
+            problem(absl::StrCat(kProposalRule, " did not fire within ", absl::FormatDuration(options.settle), " for ",
+                                 name, "'s move to ", kProposalStage, " (events ", absl::StrJoin(missing, ", "), ")"));
+          }
+          return;
         }
         absl::SleepFor(absl::Milliseconds(200));  // automation follows the log: poll until the deadline
       }
