@@ -12,8 +12,9 @@ check is shown to fail:
   was applied;
 - a second opportunity, task, ticket and follow-up made by sending a journalled create again
   without its request_id: each reported as existing twice;
-- a stage move to "proposal" after the shipped rule stopped reacting to it: automation that
-  did not fire is reported once the settle time is over.
+- a stage move to "proposal" and a follow-up with a next follow-up time after the shipped
+  rules stopped reacting to them: automation that did not fire is reported once the settle
+  time is over.
 
 Run with Debian's /usr/bin/python3 (python3-grpcio, python3-protobuf); under 60 s.
 """
@@ -22,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -158,6 +160,9 @@ def main():
         rule = next(r for r in rules.rules if r.default_key == "default.proposal_follow_up")
         rule.definition.event.conditions[0].values[:] = ["negotiation"]
         call("automation", "UpdateRule", m.tasks.UpdateRuleRequest(rule=rule, etag=rule.etag), m.tasks.Rule)
+        rule = next(r for r in rules.rules if r.default_key == "default.next_follow_up")
+        rule.definition.enabled = False
+        call("automation", "UpdateRule", m.tasks.UpdateRuleRequest(rule=rule, etag=rule.etag), m.tasks.Rule)
         # A customer, an opportunity and its move to proposal, journalled as the day does.
         journal_lines = []
         cust = call("customers", "CreateCustomer",
@@ -176,10 +181,22 @@ def main():
             moved = call("opportunities", "MoveOpportunityStage", move, m.opp.Opportunity)
             journal_lines += [f"W {move.request_id} opportunity.move {base64.b64encode(move.SerializeToString()).decode()}",
                               f"V {moved.name} {moved.etag} {move.request_id}"]
+        follow_up = m.svc.CreateFollowUpRequest(parent=cust.name, request_id=str(uuid.uuid4()))
+        follow_up.follow_up.channel = m.evs.FOLLOW_UP_CHANNEL_PHONE
+        follow_up.follow_up.summary = "自动化对照"
+        follow_up.follow_up.next_step = follow_up.request_id
+        follow_up.follow_up.next_follow_up_time.seconds = (int(time.time()) // 3600 + 72) * 3600
+        recorded = call("customers", "CreateFollowUp", follow_up, m.svc.FollowUp)
+        journal_lines += [f"W {follow_up.request_id} customer.follow_up "
+                          f"{base64.b64encode(follow_up.SerializeToString()).decode()}",
+                          f"F {cust.name} {recorded.name} {follow_up.request_id}"]
         caught("automation that did not fire",
                rf"default.proposal_follow_up did not fire within 2s for {re.escape(opp.name)}'s move to proposal",
                journal_lines, extra=("--settle-seconds", "2"))
-    check("a move to proposal without its automation task is caught", automation_not_fired)
+        caught("automation that did not fire",
+               rf"default.next_follow_up did not fire within 2s for {re.escape(cust.name)}'s follow-up with a next",
+               journal_lines, extra=("--settle-seconds", "2"))
+    check("a move to proposal and a follow-up without their automation tasks are caught", automation_not_fired)
 
     crmd.stop()
     return summary()

@@ -264,6 +264,10 @@ class Day {
         req.mutable_follow_up()->set_channel(cv1::FOLLOW_UP_CHANNEL_PHONE);
         req.mutable_follow_up()->set_summary("电话沟通需求，客户希望下周看方案");
         req.mutable_follow_up()->set_next_step(req.request_id());  // what day-check counts it by
+        // A next follow-up time makes the shipped rule default.next_follow_up plan a task:
+        // automation from the customers' topic, as stage moves are from the opportunities'.
+        *req.mutable_follow_up()->mutable_next_follow_up_time() =
+            TimeUtil::SecondsToTimestamp((absl::ToUnixSeconds(absl::Now()) / 3600 + 72) * 3600);
         return Write<cv1::CreateFollowUpRequest, cv1::FollowUp>(kFollowUpKind, std::move(req),
                                                                CRM_ASYNC(customers_, CreateFollowUp), done);
       }
@@ -613,9 +617,14 @@ grpc::Status EventsOf(const Stubs& s, const std::string& name, std::vector<Logge
   });
 }
 
-// The shipped rule the day's stage moves trigger: a task when an opportunity enters "proposal".
-constexpr char kProposalRule[] = "default.proposal_follow_up";
-constexpr char kProposalStage[] = "proposal";
+// A shipped rule the day's writes trigger, and how a check knows its causes among the events
+// of an aggregate: each cause must be followed by exactly one task of the rule about it.
+struct AutomationRule {
+  const char* key;         // the rule's default_key
+  const char* aggregates;  // the names of the aggregates whose events cause it start so
+  const char* cause;       // what a cause is, for problems
+  std::function<bool(const LoggedEvent&)> is_cause;
+};
 
 // The id of the rule shipped as `default_key`; NOT_FOUND when absent or deleted.
 grpc::Status RuleId(const Stubs& s, const std::string& default_key, std::string* id) {
@@ -854,10 +863,11 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
   }
 
   // Changes and automation, per aggregate from its events: a change's request id (the
-  // events' correlation id) on at most one command's events, and each cause of the proposal
-  // rule (the opportunity entering the proposal stage) followed by exactly one task of that
-  // rule. Automation runs behind the log, so a missing task is waited for until the deadline;
-  // a second task for one cause is final.
+  // events' correlation id) on at most one command's events, and each cause of a shipped
+  // rule the day triggers (an opportunity entering the proposal stage, a follow-up with a
+  // next follow-up time) followed by exactly one task of that rule. Automation runs behind
+  // the log, so a missing task is waited for until the deadline; a second task for one cause
+  // is final.
   std::map<std::string, std::vector<std::string>> changes_of;  // aggregate -> request ids of changes
   for (const auto& [rid, w] : writes) {
     if (!target_of[rid].create && (!w.acked.empty() || w.refused != 0 || resent.contains(rid))) {
@@ -867,9 +877,28 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
   for (const auto& [name, acked] : versions) {
     if (absl::StartsWith(name, "opportunities/")) changes_of[name];
   }
-  std::string rule_id;
-  if (grpc::Status s = RuleId(stubs, kProposalRule, &rule_id); !s.ok()) {
-    problem(absl::StrCat("rule ", kProposalRule, ": ", s.error_message(), ": automation cannot be checked"));
+  for (const auto& [rid, w] : writes) {
+    if (w.kind == kFollowUpKind) changes_of[target_of[rid].name];
+  }
+  const std::vector<AutomationRule> rules = {
+      {"default.proposal_follow_up", "opportunities/", "move to proposal",
+       [](const LoggedEvent& e) {
+         return absl::EndsWith(e.type, ".OpportunityStageChanged") &&
+                absl::StrContains(e.payload_json, "\"to_stage_id\":\"proposal\"");
+       }},
+      // The day's follow-ups (by their request id: a completed task's note is a follow-up
+      // too, without a next time) each carry a next follow-up time.
+      {"default.next_follow_up", "customers/", "follow-up with a next follow-up time",
+       [&writes](const LoggedEvent& e) {
+         const auto w = writes.find(e.correlation_id);
+         return absl::EndsWith(e.type, ".FollowUpRecorded") && w != writes.end() && w->second.kind == kFollowUpKind;
+       }},
+  };
+  std::vector<std::string> rule_ids(rules.size());
+  for (size_t i = 0; i < rules.size(); ++i) {
+    if (grpc::Status s = RuleId(stubs, rules[i].key, &rule_ids[i]); !s.ok()) {
+      problem(absl::StrCat("rule ", rules[i].key, ": ", s.error_message(), ": automation cannot be checked"));
+    }
   }
   const absl::Time settle_by = absl::Now() + options.settle;
   std::atomic<int64_t> causes{0}, changes{0};
@@ -894,20 +923,23 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
           problem(absl::StrCat(w.kind, " ", rid, " on ", name, " was refused with gRPC code ", w.refused,
                                " (nothing written), yet it has ", count_of[rid], " events"));
         } else if (count_of[rid] > 1) {
-          problem(absl::StrCat(writes.at(rid).kind, " ", rid, " on ", name, " was applied ", count_of[rid],
-                               " times (", absl::StrJoin(types_of[rid], ", "), ")"));
+          problem(absl::StrCat(w.kind, " ", rid, " on ", name, " was applied ", count_of[rid], " times (",
+                               absl::StrJoin(types_of[rid], ", "), ")"));
         }
       }
-      if (!absl::StartsWith(name, "opportunities/") || rule_id.empty()) return;
-      std::set<std::string> wanted;
-      for (const LoggedEvent& e : events) {
-        if (absl::EndsWith(e.type, ".OpportunityStageChanged") &&
-            absl::StrContains(e.payload_json, absl::StrCat("\"to_stage_id\":\"", kProposalStage, "\""))) {
-          wanted.insert(e.id);
+      std::map<std::string, std::set<std::string>> wanted;  // rule id -> its causes here (event ids)
+      std::map<std::string, const AutomationRule*> rule_of;
+      for (size_t i = 0; i < rules.size(); ++i) {
+        if (rule_ids[i].empty() || !absl::StartsWith(name, rules[i].aggregates)) continue;
+        rule_of[rule_ids[i]] = &rules[i];
+        auto& w = wanted[rule_ids[i]];
+        for (const LoggedEvent& e : events) {
+          if (rules[i].is_cause(e)) w.insert(e.id);
         }
       }
+      if (wanted.empty()) return;
       for (;;) {
-        std::map<std::string, std::vector<std::string>> fired;  // cause event id -> task names
+        std::map<std::string, std::map<std::string, std::vector<std::string>>> fired;  // rule id -> cause -> tasks
         const grpc::Status s = AllPages([&](const std::string& page, std::string* next) {
           tv1::ListTasksRequest req;
           req.set_filter(absl::StrCat("related = \"", name, "\""));
@@ -916,36 +948,44 @@ absl::StatusOr<DayCheck> CheckDay(const DayTargets& targets, const std::vector<s
           tv1::ListTasksResponse r;
           grpc::Status got = Call(tasks, &tv1::TaskService::Stub::ListTasks, token, req, &r);
           for (const auto& t : r.tasks()) {
-            if (t.origin().rule_id() == rule_id) fired[t.origin().cause_event_id()].push_back(t.name());
+            if (rule_of.contains(t.origin().rule_id())) {
+              fired[t.origin().rule_id()][t.origin().cause_event_id()].push_back(t.name());
+            }
           }
           *next = r.next_page_token();
           return got;
         });
         if (!s.ok()) return problem(absl::StrCat("tasks of ", name, ": ", s.error_message()));
-        std::vector<std::string> missing;
-        for (const std::string& cause : wanted) {
-          if (!fired.contains(cause)) missing.push_back(cause);
-        }
-        for (const auto& [cause, names] : fired) {
-          if (!wanted.contains(cause)) {
-            problem(absl::StrCat(kProposalRule, " made ", absl::StrJoin(names, ", "), " for ", cause,
-                                 ", not a move of ", name, " to ", kProposalStage));
-          } else if (names.size() > 1) {
-            problem(absl::StrCat(kProposalRule, " fired ", names.size(), " times for ", name, "'s move ", cause, ": ",
-                                 absl::StrJoin(names, ", ")));
+        std::map<std::string, std::vector<std::string>> missing;  // rule id -> causes without a task
+        for (const auto& [id, want] : wanted) {
+          for (const std::string& cause : want) {
+            if (!fired[id].contains(cause)) missing[id].push_back(cause);
           }
         }
         // While writes cannot succeed (a full disk), automation cannot write its tasks either:
         // then a missing one is not waited for.
-        if (missing.empty() || !options.resend || absl::Now() >= settle_by) {
-          causes.fetch_add(static_cast<int64_t>(wanted.size() - missing.size()), std::memory_order_relaxed);
-          if (!missing.empty() && options.resend) {
-            problem(absl::StrCat(kProposalRule, " did not fire within ", absl::FormatDuration(options.settle), " for ",
-                                 name, "'s move to ", kProposalStage, " (events ", absl::StrJoin(missing, ", "), ")"));
-          }
-          return;
+        if (!missing.empty() && options.resend && absl::Now() < settle_by) {
+          absl::SleepFor(absl::Milliseconds(200));  // automation follows the log: poll until the deadline
+          continue;
         }
-        absl::SleepFor(absl::Milliseconds(200));  // automation follows the log: poll until the deadline
+        for (const auto& [id, want] : wanted) {
+          const AutomationRule& rule = *rule_of.at(id);
+          causes.fetch_add(static_cast<int64_t>(want.size() - missing[id].size()), std::memory_order_relaxed);
+          for (const auto& [cause, names] : fired[id]) {
+            if (!want.contains(cause)) {
+              problem(absl::StrCat(rule.key, " made ", absl::StrJoin(names, ", "), " about ", name, " for ", cause,
+                                   ", not a ", rule.cause, " of it"));
+            } else if (names.size() > 1) {
+              problem(absl::StrCat(rule.key, " fired ", names.size(), " times for ", name, "'s ", rule.cause, " ",
+                                   cause, ": ", absl::StrJoin(names, ", ")));
+            }
+          }
+          if (!missing[id].empty() && options.resend) {
+            problem(absl::StrCat(rule.key, " did not fire within ", absl::FormatDuration(options.settle), " for ", name,
+                                 "'s ", rule.cause, " (events ", absl::StrJoin(missing[id], ", "), ")"));
+          }
+        }
+        return;
       }
     });
   }

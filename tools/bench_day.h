@@ -7,7 +7,9 @@
 // tickets, so no two of its calls race on one aggregate. 70% of calls read (a customer, a page
 // of customers, 查重 by phone, an opportunity, the task list, a ticket, a customer's history);
 // 30% write (create and update customers, follow-ups, create and move opportunities, create
-// and complete tasks, create tickets), each durable before it is answered.
+// and complete tasks, create tickets), each durable before it is answered. Follow-ups carry a
+// next follow-up time and stage moves reach "proposal", so the tasks service's shipped rules
+// react to both other services' events.
 //
 // With a journal, every write is written down as it is sent and as it is answered, one line
 // per write(2) on an O_APPEND file, so the journal outlives a crash of either process. Every
@@ -88,8 +90,10 @@ struct DayCheckOptions {
 //   RESOURCE_EXHAUSTED) must not exist at all;
 // - no change's request id is on more than one event of its aggregate, nor on any when the
 //   change was refused definitely;
-// - every move of a journalled opportunity to the proposal stage has exactly one task of the
-//   shipped rule default.proposal_follow_up (waited for up to `settle`);
+// - automation fired exactly once per cause (waited for up to `settle`): every move of a
+//   journalled opportunity to the proposal stage has exactly one task of the shipped rule
+//   default.proposal_follow_up, every journalled follow-up (each has a next follow-up time)
+//   exactly one of default.next_follow_up, and neither rule made a task for anything else;
 // - the journal itself is consistent: no request answered twice or without being sent, no
 //   two customers acknowledged as one.
 // Returns INVALID_ARGUMENT for an unreadable journal or a line that is not a journal line;
