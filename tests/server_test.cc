@@ -10,6 +10,7 @@
 #include "crm/customers/v1/customers_service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/common/wait_testing.h"
 #include "libs/common/grpc_status.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/projection/projection_db.h"
@@ -142,7 +143,8 @@ TEST_F(ServerTest, RequestsBeyondTheInflightBoundAreResourceExhaustedAtOnce) {
   // Two reads park on a token (max_inflight = 2); the third is refused immediately.
   std::vector<std::thread> parked;
   for (int i = 0; i < 2; ++i) parked.emplace_back([&] { ParkedRead(absl::Seconds(2)); });
-  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_TRUE(crm::testing::WaitUntil("two parked reads", absl::Seconds(2), [&] { return runtime_->inflight() >= 2; },
+                                      [&] { return runtime_->inflight(); }));
   customers::v1::ListCustomersRequest req;
   customers::v1::ListCustomersResponse resp;
   const absl::Time start = absl::Now();
@@ -198,7 +200,8 @@ TEST_F(ServerTest, ShutdownEndsWithinTheDrainLimitWhateverCallsAreWaiting) {
   std::vector<grpc::Status> got(4);
   std::vector<std::thread> parked;
   for (int i = 0; i < 4; ++i) parked.emplace_back([&, i] { got[i] = ParkedRead(absl::InfiniteDuration()); });
-  for (int i = 0; i < 100 && runtime_->inflight() < 4; ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_TRUE(crm::testing::WaitUntil("four parked reads", absl::Seconds(5), [&] { return runtime_->inflight() >= 4; },
+                                      [&] { return runtime_->inflight(); }));
   ASSERT_EQ(runtime_->inflight(), 4);
   const absl::Time start = absl::Now();
   runtime_->Shutdown();

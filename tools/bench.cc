@@ -532,7 +532,7 @@ int RunDayWorkload(const std::string& workload, const std::string& target, const
                    const std::string& opportunities_target, const std::string& tasks_target,
                    const std::string& tickets_target, const std::vector<int>& clients, double seconds, double warmup,
                    const std::string& dir, bool json, const std::vector<std::string>& journals,
-                   crm::bench::DayOptions day, bool no_resend) {
+                   crm::bench::DayOptions day, const crm::bench::DayCheckOptions& check) {
   auto fail = [](const absl::Status& s, int code) {
     std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
     return code;
@@ -568,15 +568,19 @@ int RunDayWorkload(const std::string& workload, const std::string& target, const
          tasks_target.empty() ? ch : channel(tasks_target), tickets_target.empty() ? ch : channel(tickets_target), token};
   }
   if (workload == "day-check") {
-    auto c = crm::bench::CheckDay(t, journals, !no_resend);
+    auto c = crm::bench::CheckDay(t, journals, check);
     if (!c.ok()) return fail(c.status(), 2);
     for (const auto& p : c->problems) std::fprintf(stderr, "problem: %s\n", p.c_str());
     std::printf(json ? "{\"workload\":\"day-check\",\"versions\":%lld,\"follow_ups\":%lld,\"creates\":%lld,"
-                       "\"resent\":%lld,\"problems\":%zu}\n"
+                       "\"writes\":%lld,\"resent\":%lld,\"changes_resent\":%lld,\"changes\":%lld,\"causes\":%lld,"
+                       "\"problems\":%zu}\n"
                      : "day-check: %lld aggregates at or past their acknowledged version, %lld follow-ups, %lld "
-                       "creates (%lld sent again) each once; %zu problems\n",
+                       "customer creates and %lld other writes (%lld creates and %lld changes sent again) each once; "
+                       "%lld changes applied at most once; %lld automation causes each fired once; %zu problems\n",
                 static_cast<long long>(c->versions_checked), static_cast<long long>(c->follow_ups_checked),
-                static_cast<long long>(c->creates_checked), static_cast<long long>(c->creates_resent),
+                static_cast<long long>(c->creates_checked), static_cast<long long>(c->writes_checked),
+                static_cast<long long>(c->creates_resent), static_cast<long long>(c->changes_resent),
+                static_cast<long long>(c->changes_checked), static_cast<long long>(c->causes_checked),
                 c->problems.size());
     return c->problems.empty() ? 0 : 4;
   }
@@ -648,8 +652,15 @@ int main(int argc, char** argv) {
   crm::bench::DayOptions day;
   app.add_option("--journal", journals,
                  "day and overload: write every acknowledged write here; day-check: the journals to check (repeatable)");
+  crm::bench::DayCheckOptions check;
   bool no_resend = false;
-  app.add_flag("--no-resend", no_resend, "day-check: do not send unanswered creates again (while writes cannot succeed)");
+  app.add_flag("--no-resend", no_resend,
+               "day-check: do not send unanswered writes again nor wait for automation (while writes cannot succeed)");
+  double settle_seconds = absl::ToDoubleSeconds(check.settle);
+  app.add_option("--settle-seconds", settle_seconds,
+                 "day-check: how long automation may take to catch up before a cause without its task is a problem")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   app.add_option("--seed", day.seed, "day: seed of the clients' choices")->capture_default_str();
   app.add_option("--first-customer", day.first_customer,
                  "day: number of the first customer created (its phone is 13 and nine digits of it)")
@@ -703,8 +714,10 @@ int main(int argc, char** argv) {
   }
 
   if (workload == "day" || workload == "day-check") {
+    check.resend = !no_resend;
+    check.settle = absl::Seconds(settle_seconds);
     return RunDayWorkload(workload, target, token, opportunities_target, tasks_target, tickets_target, clients,
-                          seconds, warmup, dir, json, journals, day, no_resend);
+                          seconds, warmup, dir, json, journals, day, check);
   }
 
   if (workload == "import") {

@@ -3,12 +3,7 @@
 
 // The journal of acknowledged writes that crm-bench's day and overload workloads keep, and
 // that `--workload day-check` (CheckDay, tools/bench_day.h) reads back against the services.
-// Its lines:
-//   I <n> <request_id>              before customer n's create is sent (an intent)
-//   C <name> <n> <request_id>       customer n's create was acknowledged as <name>
-//   V <name> <version>              a write to <name> was acknowledged at <version>
-//   R <n> <grpc code>               customer n's create was refused with a definite error
-//   F <parent> <follow-up name>     a follow-up was acknowledged
+// Its lines are listed in tools/bench_day.h, beside the workload that writes most of them.
 // Customer n has the phone Phone(n) and the display name DisplayName(n): the check finds it
 // by that phone and sends an unanswered create again with the same fields.
 #include <fcntl.h>

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "libs/common/wait_testing.h"
 #include "libs/eventlog/kafka_log.h"
 #include "libs/eventlog/mock_cluster.h"
 
@@ -48,7 +49,10 @@ TEST_F(KafkaFaultsTest, CommitWithUnknownOutcomeIsResolvedByRereadingTheTail) {
   for (int p = 0; p < 4; ++p) from.push_back({p, 0});
   // Let the injected errors drain before reading and writing again.
   rd_kafka_mock_clear_request_errors(mock_->c_ptr(), kEndTxn);
-  auto recs = *ReadToEnd(*log_, kTopic, from);
+  // Bounded (ReadToEnd's timeout): a log that cannot be read fails the test, not aborts it.
+  auto read = ReadToEnd(*log_, kTopic, from);
+  ASSERT_TRUE(read.ok()) << read.status();
+  std::vector<Record> recs = *std::move(read);
   int found = 0;
   for (const Record& rec : recs) found += rec.value == "v1";
   if (r.ok()) {
@@ -63,7 +67,9 @@ TEST_F(KafkaFaultsTest, CommitWithUnknownOutcomeIsResolvedByRereadingTheTail) {
   // The partition takes writes again, and nothing was written twice.
   auto after = w->AppendSync("after", {{"v2", {}}});
   ASSERT_TRUE(after.ok()) << after.status();
-  recs = *ReadToEnd(*log_, kTopic, from);
+  read = ReadToEnd(*log_, kTopic, from);
+  ASSERT_TRUE(read.ok()) << read.status();
+  recs = *std::move(read);
   int v0 = 0, v2 = 0;
   for (const Record& rec : recs) {
     v0 += rec.value == "v0";
@@ -149,6 +155,7 @@ TEST(KafkaFaultsLoadTest, HundredThousandEventsThroughBrokerFaults) {
   std::map<std::pair<int, int>, Acked> acked;  // (aggregate, version) -> where
   std::set<std::string> failed_attempts;       // values reported not written
   int64_t unavailable = 0, done_aggregates = 0;
+  bool stop = false;  // a wait timed out: send nothing more
   absl::Status unexpected;
   std::vector<int> attempt(kAggregates, 0), version(kAggregates, 1);
 
@@ -159,6 +166,7 @@ TEST(KafkaFaultsLoadTest, HundredThousandEventsThroughBrokerFaults) {
       bool again = true;
       {
         absl::MutexLock l(&mu);
+        if (stop) return;
         if (r.ok()) {
           acked[{a, version[a]}] = {r->partition, r->offsets[0], attempt[a]};
           attempt[a] = 0;
@@ -185,44 +193,62 @@ TEST(KafkaFaultsLoadTest, HundredThousandEventsThroughBrokerFaults) {
     absl::MutexLock l(&mu);
     return acked.size();
   };
+  // Waits (bounded) for `done`. On a timeout the load stops and the writer goes before the
+  // test returns: its callbacks use this frame.
+  auto wait = [&](absl::string_view what, std::function<bool()> done) {
+    ::testing::AssertionResult r = crm::testing::WaitUntil(
+        what, absl::Minutes(3), done,
+        [&] {
+          const int64_t recoveries = writer->recoveries();
+          absl::MutexLock l(&mu);
+          return absl::StrCat(acked.size(), " appends acknowledged, ", unavailable, " unavailable, ", done_aggregates,
+                              " of ", kAggregates, " aggregates done, ", recoveries, " recoveries");
+        },
+        absl::Milliseconds(20));
+    if (!r) {
+      {
+        absl::MutexLock l(&mu);
+        stop = true;
+      }
+      writer.reset();
+    }
+    return r;
+  };
   auto wait_for = [&](size_t n) {
-    while (acked_count() < n) absl::SleepFor(absl::Milliseconds(20));
+    return wait(absl::StrCat(n, " acknowledged appends"), [&, n] { return acked_count() >= n; });
   };
   std::vector<rd_kafka_resp_err_t> errs;
-  wait_for(10'000);
+  ASSERT_TRUE(wait_for(10'000));
   errs.assign(30, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
   rd_kafka_mock_push_request_errors_array(mc, kProduce, errs.size(), errs.data());
-  wait_for(20'000);
+  ASSERT_TRUE(wait_for(20'000));
   errs.assign(30, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
   rd_kafka_mock_push_request_errors_array(mc, kProduce, errs.size(), errs.data());
   errs.assign(10, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
   rd_kafka_mock_push_request_errors_array(mc, kAddPartitionsToTxn, errs.size(), errs.data());
-  wait_for(30'000);
+  ASSERT_TRUE(wait_for(30'000));
   move_leaders(1);
-  wait_for(40'000);
+  ASSERT_TRUE(wait_for(40'000));
   // Broker 3 leads a third of the partitions; every transaction touching one of them fails
   // until it is back.
   const int64_t unavailable_before_down = [&] { absl::MutexLock l(&mu); return unavailable; }();
   ASSERT_EQ(rd_kafka_mock_broker_set_down(mc, 3), RD_KAFKA_RESP_ERR_NO_ERROR);
-  absl::SleepFor(absl::Seconds(10));
+  absl::SleepFor(absl::Seconds(10));  // the outage's length, longer than append_timeout: time passing is the fault
   ASSERT_EQ(rd_kafka_mock_broker_set_up(mc, 3), RD_KAFKA_RESP_ERR_NO_ERROR);
-  wait_for(acked_count() + 10'000);
+  ASSERT_TRUE(wait_for(acked_count() + 10'000));
   // Appends caught in the outage fail once their message timeout runs out, after it ended.
   const int64_t unavailable_while_down = [&] { absl::MutexLock l(&mu); return unavailable; }() -
                                          unavailable_before_down;
   errs.assign(200, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
   rd_kafka_mock_push_request_errors_array(mc, kEndTxn, errs.size(), errs.data());
-  while (writer->recoveries() == 0) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_TRUE(wait("the writer to re-read its tail after EndTxn timed out", [&] { return writer->recoveries() > 0; }));
   rd_kafka_mock_clear_request_errors(mc, kEndTxn);
-  wait_for(acked_count() + 5'000);
+  ASSERT_TRUE(wait_for(acked_count() + 5'000));
   move_leaders(2);
-  for (;;) {
-    {
-      absl::MutexLock l(&mu);
-      if (done_aggregates == kAggregates) break;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  ASSERT_TRUE(wait("every aggregate's last version", [&] {
+    absl::MutexLock l(&mu);
+    return done_aggregates == kAggregates;
+  }));
   const int64_t recoveries = writer->recoveries();
   writer.reset();
   ASSERT_TRUE(unexpected.ok()) << unexpected;

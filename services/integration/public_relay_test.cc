@@ -8,6 +8,7 @@
 #include "crm/customers/v1/customers_events.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "libs/common/wait_testing.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
 #include "nlohmann/json.hpp"
@@ -194,7 +195,8 @@ TEST_F(PublicRelayTest, ARecordThatIsNoEventHaltsTheRelay) {
   ASSERT_TRUE(writer_->AppendSync("c1", {{.value = "not an envelope"}}).ok());
   Write("c1");
   auto relay = StartRelay();
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(crm::testing::WaitUntil("the relay to halt", absl::Seconds(10), [&] { return !relay->status().ok(); },
+                                      [&] { return relay->status().ToString(); }));
   EXPECT_EQ(relay->status().code(), absl::StatusCode::kDataLoss) << relay->status();
   EXPECT_NE(relay->status().message().find(absl::StrCat(kCustomers, "/")), std::string::npos);
   EXPECT_EQ(PublicRecords().size(), 0u);  // the poll's batch holds the bad record: none of it

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "libs/common/list_page_testing.h"
 #include "libs/common/status_testing.h"
+#include "libs/common/wait_testing.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
 #include "libs/eventlog/embedded_log.h"
@@ -98,14 +99,16 @@ class TaskEngineTest : public ::testing::Test {
   // after the follower commits.
   std::vector<v1::Task> RuleTasks(const std::string& related, size_t n = 1) {
     std::vector<v1::Task> out;
-    for (int i = 0; i < 1000; ++i) {
-      out.clear();
-      for (auto& t : List(kAdmin, v1::TASK_VIEW_UNSPECIFIED, absl::StrCat("related = \"", related, "\""))) {
-        if (t.has_origin()) out.push_back(t);
-      }
-      if (out.size() >= n) break;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    EXPECT_TRUE(crm::testing::WaitUntil(
+        absl::StrCat(n, " tasks of rules about ", related), absl::Seconds(10),
+        [&] {
+          out.clear();
+          for (auto& t : List(kAdmin, v1::TASK_VIEW_UNSPECIFIED, absl::StrCat("related = \"", related, "\""))) {
+            if (t.has_origin()) out.push_back(t);
+          }
+          return out.size() >= n;
+        },
+        [&] { return absl::StrCat(out.size(), " tasks"); }));
     return out;
   }
   std::vector<v1::ResourceEvent> Events(const std::string& parent) {
@@ -116,6 +119,16 @@ class TaskEngineTest : public ::testing::Test {
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? std::vector<v1::ResourceEvent>(got->events().begin(), got->events().end())
                     : std::vector<v1::ResourceEvent>();
+  }
+  // Waits (up to 10 s) until this service's followers applied the writes `token` (another
+  // service's answer) names, then writes what automation decided on them: afterwards
+  // whatever the rules do about those writes is done, so that "nothing happened" is a fact
+  // and not a guess about how long a follower takes.
+  void CaughtUpWith(const std::string& token) {
+    const absl::Status s = projection::WaitForToken(*db_, token, "token", absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(s.ok()) << "the tasks service did not catch up with " << token << ": " << s;
+    auto written = engine_->ProcessPending();
+    ASSERT_TRUE(written.ok()) << written.status();
   }
   int64_t TopicEnd() {
     auto ends = log_->EndOffsets(kTopic);
@@ -386,7 +399,7 @@ TEST_F(TaskEngineTest, ContractRenewalTaskComes30DaysBeforeTheEnd) {
   ASSERT_TRUE(active.ok()) << active.status();
   ASSERT_EQ(active->status(), opportunities::v1::CONTRACT_STATUS_ACTIVE);
   ASSERT_TRUE(engine_->followers()[1]->status().ok());
-  absl::SleepFor(absl::Milliseconds(300));  // the follower applies the activation
+  CaughtUpWith(active->consistency_token());  // the scheduler reads the activation's watch
   // 2026-05-31 00:00 UTC+8 is 30 days before the end.
   const absl::Time fire = absl::FromCivil(absl::CivilDay(2026, 5, 31), absl::FixedTimeZone(8 * 3600));
   clock_.Set(fire - absl::Hours(1));
@@ -406,7 +419,7 @@ TEST_F(TaskEngineTest, ContractRenewalTaskComes30DaysBeforeTheEnd) {
 TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
   auto cu = Customer(kRep, "京东", "13200132000");
   auto opp = Opportunity(kRep, cu);
-  absl::SleepFor(absl::Milliseconds(300));  // the tasks service learns the opportunity's customer
+  CaughtUpWith(opp.consistency_token());  // the tasks service learns the opportunity's customer
   v1::Task t = NewTask(kRep, absl::Hours(5), {}, opp.name());
   clock_.Advance(absl::Hours(1));
   v1::CompleteTaskRequest done;
@@ -623,7 +636,7 @@ TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
   req.mutable_lead()->set_phone("13300133000");
   auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
-  absl::SleepFor(absl::Milliseconds(500));
+  CaughtUpWith(lead->consistency_token());
   EXPECT_TRUE(RuleTasks(lead->name(), 0).empty());
   // A bad rule is refused with the field named.
   v1::CreateRuleRequest bad;
