@@ -286,8 +286,8 @@ TEST(KafkaFaultsLoadTest, HundredThousandEventsThroughBrokerFaults) {
     }
   }
   // What is left was never acknowledged. The mock shows aborted transactions to
-  // read_committed readers (ENVIRONMENT.md), so appends reported not written may appear;
-  // nothing else may.
+  // read_committed readers (docs/benchmarks.md, "The mock cluster: what it cannot show"), so
+  // appends reported not written may appear; nothing else may.
   for (const auto& [value, n] : copies) {
     (failed_attempts.contains(value) ? from_failed : unexplained) += n;
   }
