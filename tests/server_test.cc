@@ -305,6 +305,30 @@ TEST_F(ServerTest, StalledImportsHoldNoSlotBeyondTheirUserAndTheIdleTimeout) {
   EXPECT_TRUE(served);
 }
 
+// A user's import slot is free by the time the client hears that the import ended: the next
+// import started on that answer is served, every time. (It was given back after the status
+// was sent, so a quick client was refused for the import it had just finished.)
+TEST_F(ServerTest, AnImportsSlotIsFreeWhenItsClientHearsTheEnd) {
+  server::RuntimeOptions ro;
+  ro.max_inflight = 16;
+  StartRuntime(ro);
+  const std::string token = "Bearer " + *MintToken(key_, {"alice", "admin", "", absl::Now() + absl::Hours(1)});
+  for (int i = 0; i < 30; ++i) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", token);
+    auto stream = stub_->ImportCustomers(&ctx);
+    customers::v1::ImportCustomersRequest options;
+    options.mutable_options()->add_columns("display_name");
+    stream->Write(options);
+    stream->WritesDone();
+    customers::v1::ImportCustomersResponse r;
+    while (stream->Read(&r)) {
+    }
+    const grpc::Status s = stream->Finish();
+    ASSERT_TRUE(s.ok()) << "import " << i << ": " << s.error_message();
+  }
+}
+
 // The permission matrix (the rpcs' access options) is checked by the runtime before the
 // service sees a call, and a refused call holds no slot. (Tokens with a role that is none of
 // the four are refused earlier, by authentication.)

@@ -6,6 +6,7 @@
 // must not run on gRPC's callback threads; one thread per call, so callers bound how many run.
 #include <atomic>
 #include <functional>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -88,13 +89,17 @@ Stream* StartBody(Stream* stream, Body body) {
       st = absl::DeadlineExceededError(absl::StrCat("the stream was idle for ",
                                                     absl::FormatDuration(stream->core_.idle_timeout), "; cancelled"));
     }
+    // What the owner holds for the stream (a user's import slot) goes back before the client
+    // hears the end: a client that starts its next import on that answer was refused for the
+    // one it had just finished (e2e_import_export, under load).
+    if (std::function<void()> done = std::exchange(stream->core_.on_done, nullptr)) done();
     stream->Finish(ToGrpcStatus(st));
   });
   return stream;
 }
 
 // After the call is over: wait for the body's thread, give the call's slot back, tell the
-// owner, free the stream.
+// owner if the body's thread has not (it tells it before finishing), free the stream.
 template <typename Stream>
 void EndStream(Stream* stream) {
   JoinOrDetach(stream->core_.thread);
@@ -106,8 +111,10 @@ void EndStream(Stream* stream) {
 }  // namespace internal
 
 // A client- or bidi-streaming call admitted as `call` (Runtime::BeginStream). `body` runs on a
-// new thread with the stream; the call finishes with its status; `on_done` runs once the call
-// is over. A read or write that waits longer than `idle_timeout` cancels the call.
+// new thread with the stream; the call finishes with its status; `on_done` runs once `body`
+// has returned, before the client is sent the status (so what it releases is free by the time
+// the client learns the call ended). A read or write that waits longer than `idle_timeout`
+// cancels the call.
 template <typename Req, typename Resp>
 class BlockingBidiStream final : public grpc::ServerBidiReactor<Req, Resp> {
  public:
