@@ -480,15 +480,20 @@ TEST_F(OpportunityEngineTest, GetSalesSettingsShowsTheDefaultPipelineAndThePolic
   ASSERT_GE(before->pipelines_size(), 1);
   EXPECT_EQ(before->pipelines(0).stages(0).id(), "initial_contact");
   EXPECT_EQ(before->approval_threshold_minor(), 0);
+  // Never written: etag "0", which a test-and-set may pass back
+  EXPECT_EQ(before->etag(), "0");
   v1::SetContractPolicyRequest policy;
   policy.set_approval_threshold_minor(5000000);
+  policy.set_etag(before->etag());
   auto set = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
   ASSERT_TRUE(set.ok()) << set.status();
   get.set_min_consistency_token(set->consistency_token());
   auto after = engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->approval_threshold_minor(), 5000000);
-  EXPECT_NE(after->etag(), before->etag());
+  EXPECT_EQ(after->etag(), "1");
+  // ... and once written, "0" is stale
+  EXPECT_EQ(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).status().code(), absl::StatusCode::kAborted);
   get.set_min_consistency_token("not-a-token");
   EXPECT_EQ(FieldOf(engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5)).status()),
             "min_consistency_token");
@@ -522,7 +527,8 @@ TEST_F(OpportunityEngineTest, QuotesAreReadListedRevisedAndRejected) {
   get.set_name("quotes/0190a0a0-0000-7000-8000-000000000000");
   EXPECT_EQ(engine_->GetQuote(kRep, get, deadline()).status().code(), absl::StatusCode::kNotFound);
 
-  // ListQuotes: the opportunity's quotes, paged
+  // ListQuotes: the opportunity's quotes, oldest first, paged
+  clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(Sync(&OpportunityEngine::CreateQuote, kRep, cq).ok());
   v1::ListQuotesRequest list;
   list.set_parent(opp->name());
