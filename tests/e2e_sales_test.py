@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, status_details, summary, unary, wait_healthy, work_dir  # noqa: E402,E501
+from crm_testlib import RESULTS, check, code_of, fields_of, free_port, generate_protos, mint_token, status_details, summary, unary, wait_healthy, work_dir  # noqa: E402,E501
 
 
 def main():
@@ -40,6 +40,8 @@ def main():
         channel = wait_healthy(f"127.0.0.1:{port}")
         rep = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]
         admin = [("authorization", "Bearer " + mint_token(key, "boss", "admin"))]
+        manager = [("authorization", "Bearer " + mint_token(key, "m1", "manager", "east"))]
+        rep2 = [("authorization", "Bearer " + mint_token(key, "u2", "rep", "east"))]
 
         def cs(method, req, resp):
             return unary(channel, "crm.customers.v1.CustomerService", method, req, resp)
@@ -139,9 +141,64 @@ def main():
                 assert any(d.Unpack(bad) for d in status_details(e, m.status).details if d.Is(bad.DESCRIPTOR))
                 assert bad.field_violations[0].field == "name", bad
 
+        def refused(fn):
+            """(code, first field named or "") of the RpcError `fn` raises."""
+            code = code_of(fn)
+            return code, fields_of(fn, m)[0] if code == grpc.StatusCode.INVALID_ARGUMENT else ""
+
+        def tag_rules_are_listed_to_every_role():
+            for who in (rep, manager, admin):
+                listed = cs("ListTagRules", svc.ListTagRulesRequest, svc.ListTagRulesResponse)(
+                    svc.ListTagRulesRequest(), metadata=who, timeout=10)
+                assert [r.id for r in listed.rules] == ["phone-active"], listed
+                assert listed.rules[0].threshold == 2 and listed.rules[0].enabled, listed.rules[0]
+
+        def leads_updated_assigned_and_released():
+            lead = ls("CreateLead", svc.CreateLeadRequest, svc.Lead)(svc.CreateLeadRequest(lead=svc.Lead(
+                contact_name="李雷", company="苏州工业园区精密制造", phone="13900003333")), metadata=rep, timeout=10)
+            update = ls("UpdateLead", svc.UpdateLeadRequest, svc.Lead)
+            up = svc.UpdateLeadRequest(lead=svc.Lead(name=lead.name, need="数控机床 20 台"), update_mask={"paths": ["need"]},
+                                       request_id="up-1")
+            assert refused(lambda: update(up, metadata=rep2, timeout=10))[0] == grpc.StatusCode.PERMISSION_DENIED
+            u = update(up, metadata=rep, timeout=10)
+            assert u.need == "数控机床 20 台" and u.company == "苏州工业园区精密制造" and u.etag == "2", u
+            assert update(up, metadata=rep, timeout=10).etag == "2", "a retried update applies once"
+            assert refused(lambda: update(svc.UpdateLeadRequest(lead=svc.Lead(name=lead.name, email="nope"),
+                                                                update_mask={"paths": ["email"]}),
+                                          metadata=rep, timeout=10)) == (grpc.StatusCode.INVALID_ARGUMENT, "lead.email")
+            assert refused(lambda: update(svc.UpdateLeadRequest(lead=svc.Lead(name=lead.name, owner_id="u2"),
+                                                                update_mask={"paths": ["owner_id"]}),
+                                          metadata=rep, timeout=10)) == (grpc.StatusCode.INVALID_ARGUMENT, "update_mask")
+            assert refused(lambda: update(svc.UpdateLeadRequest(
+                lead=svc.Lead(name="leads/0190a0a0-0000-7000-8000-000000000000", need="x"),
+                update_mask={"paths": ["need"]}), metadata=rep, timeout=10))[0] == grpc.StatusCode.NOT_FOUND
+
+            assign = ls("AssignLead", svc.AssignLeadRequest, svc.Lead)
+            # Reps are not in AssignLead's row of docs/permissions.md
+            assert refused(lambda: assign(svc.AssignLeadRequest(name=lead.name, owner_id="u2"), metadata=rep,
+                                          timeout=10))[0] == grpc.StatusCode.PERMISSION_DENIED
+            assert refused(lambda: assign(svc.AssignLeadRequest(name=lead.name), metadata=manager, timeout=10)) \
+                == (grpc.StatusCode.INVALID_ARGUMENT, "owner_id")
+            a = assign(svc.AssignLeadRequest(name=lead.name, owner_id="u2"), metadata=manager, timeout=10)
+            assert a.owner_id == "u2" and a.team_id == "east" and a.etag == "3", a
+
+            release = ls("ReleaseLead", svc.ReleaseLeadRequest, svc.Lead)
+            assert refused(lambda: release(svc.ReleaseLeadRequest(name=lead.name, reason="联系不上"), metadata=rep,
+                                           timeout=10))[0] == grpc.StatusCode.PERMISSION_DENIED
+            r = release(svc.ReleaseLeadRequest(name=lead.name, reason="联系不上"), metadata=rep2, timeout=10)
+            assert r.in_pool and r.owner_id == "" and r.etag == "4", r
+            assert refused(lambda: release(svc.ReleaseLeadRequest(name=lead.name), metadata=rep2, timeout=10))[0] \
+                == grpc.StatusCode.FAILED_PRECONDITION
+            pool = ls("ListLeads", svc.ListLeadsRequest, svc.ListLeadsResponse)(
+                svc.ListLeadsRequest(filter="in_pool = true"), metadata=rep, timeout=10)
+            assert [x.name for x in pool.leads] == [lead.name], pool
+
         check("a lead is qualified and converted into a customer with a contact", lead_to_customer)
         check("follow-ups are recorded and listed newest first", follow_ups)
         check("a previewed behaviour rule tags the customer through the scheduler", preview_then_rule_tags)
+        check("ListTagRules shows the rules in force to reps, managers and admins", tag_rules_are_listed_to_every_role)
+        check("UpdateLead, AssignLead (not by reps) and ReleaseLead over gRPC; each write one version",
+              leads_updated_assigned_and_released)
         check("查重 finds the customer by phone and normalised company name", dedupe_finds_it)
         check("the history shows every change with its actor", history_is_the_audit_trail)
         check("bad input is INVALID_ARGUMENT naming the field", bad_input_names_the_field)
