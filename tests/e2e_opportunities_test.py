@@ -355,12 +355,55 @@ def main():
               recycle_bin_flags_open_opportunities)
         check("a lead converted with an opportunity requested gets exactly one", lead_conversion_creates_one_opportunity)
         check("bad input is INVALID_ARGUMENT naming the field", bad_input_names_the_field)
+        def opportunity_updated_and_payments_corrected_and_voided():
+            c, o = state["second"]
+            up = opp.UpdateOpportunityRequest(opportunity=opp.Opportunity(name=o.name, title="数控机床二期",
+                                                                          amount=oevs.Money(amount_minor=900000)),
+                                              update_mask={"paths": ["title", "amount"]})
+            got = code_of(lambda: os_("UpdateOpportunity", up, opp.Opportunity, rep2))
+            assert got == grpc.StatusCode.PERMISSION_DENIED, got
+            u = os_("UpdateOpportunity", up, opp.Opportunity)
+            assert u.title == "数控机床二期" and u.amount.amount_minor == 900000, u
+            stale = opp.UpdateOpportunityRequest(opportunity=opp.Opportunity(name=o.name, title="x", etag="1"),
+                                                 update_mask={"paths": ["title"]})
+            assert code_of(lambda: os_("UpdateOpportunity", stale, opp.Opportunity)) == grpc.StatusCode.ABORTED
+            assert events_of(o.name)[-1] == "OpportunityUpdated", events_of(o.name)
+
+            k = ks("CreateContract", opp.CreateContractRequest(contract=opp.Contract(
+                customer=c.name, title="备件合同", amount=oevs.Money(amount_minor=500000), start_date="2026-01-01",
+                end_date="2026-12-31")), opp.Contract)
+            ks("SubmitContract", opp.SubmitContractRequest(name=k.name), opp.Contract)
+            ks("ApproveContract", opp.ApproveContractRequest(name=k.name), opp.Contract, manager)
+            pay = oevs.PaymentRecorded(amount_minor=100000, method="银行转账")
+            pay.paid_at.GetCurrentTime()
+            k = ks("RecordPayment", opp.RecordPaymentRequest(name=k.name, payment=pay), opp.Contract)
+            pid = k.payments[0].payment_id
+            fix = opp.CorrectPaymentRequest(name=k.name, payment_id=pid, amount_minor=120000, paid_at=pay.paid_at,
+                                            reason="录入错误")
+            # Reps are not in CorrectPayment's or VoidPayment's rows of docs/permissions.md
+            assert code_of(lambda: ks("CorrectPayment", fix, opp.Contract, rep)) == grpc.StatusCode.PERMISSION_DENIED
+            assert field_of(lambda: ks("CorrectPayment", opp.CorrectPaymentRequest(
+                name=k.name, payment_id=pid, amount_minor=-1, paid_at=pay.paid_at, reason="x"), opp.Contract, manager)) \
+                == "amount_minor"
+            fixed = ks("CorrectPayment", fix, opp.Contract, manager)
+            assert fixed.collected_minor == 120000 and fixed.payments[0].corrections == 1, fixed
+            void = opp.VoidPaymentRequest(name=k.name, payment_id=pid, reason="退款")
+            assert code_of(lambda: ks("VoidPayment", void, opp.Contract, rep)) == grpc.StatusCode.PERMISSION_DENIED
+            assert code_of(lambda: ks("VoidPayment", opp.VoidPaymentRequest(name=k.name, payment_id="nope", reason="x"),
+                                      opp.Contract, manager)) in (grpc.StatusCode.NOT_FOUND,
+                                                                  grpc.StatusCode.INVALID_ARGUMENT)
+            voided = ks("VoidPayment", void, opp.Contract, manager)
+            assert voided.collected_minor == 0 and voided.payments[0].voided, voided
+            assert events_of(k.name)[-3:] == ["PaymentRecorded", "PaymentCorrected", "PaymentVoided"], events_of(k.name)
+
         check("DeleteOpportunity, UndeleteOpportunity and ReopenOpportunity over gRPC",
               recycle_bin_and_reopen_over_the_wire)
         check("GetSalesSettings shows what SetPipelines set; managers may not set them", sales_settings_over_the_wire)
         check("GetQuote, ListQuotes, ReviseQuote and RejectQuote over gRPC", quotes_over_the_wire)
         check("RejectContract (not by reps), UpdateContract, TerminateContract and ListContracts over gRPC",
               contracts_rejected_and_terminated_over_the_wire)
+        check("UpdateOpportunity; CorrectPayment and VoidPayment (not by reps) over gRPC",
+              opportunity_updated_and_payments_corrected_and_voided)
 
         def the_funnel_counts_them_now_and_as_of_before():
             import datetime
