@@ -613,6 +613,19 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->contacts(0).title(), "总经理");
   EXPECT_EQ(updated->contacts(0).name(), "赵六");
+  // RemoveContact: another rep may not; an unknown id is refused; then the contact is gone
+  v1::RemoveContactRequest rm;
+  rm.set_parent(c.name());
+  rm.set_contact_id(with->contacts(0).id());
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::RemoveContact, kRep2, rm).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::RemoveContactRequest unknown = rm;
+  unknown.set_contact_id("nope");
+  EXPECT_FALSE(Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, unknown).ok());
+  auto removed = Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, rm);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->contacts_size(), 0);
+  EXPECT_EQ(Get(kRep, c.name())->contacts_size(), 0);
 
   v1::SetIndustriesRequest ind;
   auto* i = ind.add_industries();

@@ -497,6 +497,18 @@ TEST_F(OpportunityEngineTest, GetSalesSettingsShowsTheDefaultPipelineAndThePolic
   get.set_min_consistency_token("not-a-token");
   EXPECT_EQ(FieldOf(engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5)).status()),
             "min_consistency_token");
+
+  // SetPipelines: a renamed stage shows in the settings; a pipeline in force cannot be dropped
+  v1::SetPipelinesRequest pipelines;
+  *pipelines.mutable_pipelines() = after->pipelines();
+  pipelines.mutable_pipelines(0)->mutable_stages(0)->set_name("初步接洽");
+  pipelines.set_etag(after->etag());
+  auto renamed = Sync(&OpportunityEngine::SetPipelines, kAdmin, pipelines);
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(renamed->pipelines(0).stages(0).name(), "初步接洽");
+  EXPECT_EQ(renamed->etag(), "2");
+  v1::SetPipelinesRequest none;
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::SetPipelines, kAdmin, none).status()), "pipelines");
 }
 
 TEST_F(OpportunityEngineTest, QuotesAreReadListedRevisedAndRejected) {

@@ -1,5 +1,5 @@
-// Automation rules through the tasks engine alone on an embedded log: reading and deleting a
-// rule as AutomationService's GetRule and DeleteRule do, and the events that leaves.
+// The tasks engine alone on an embedded log: reading and deleting a rule as AutomationService's
+// GetRule and DeleteRule do, cancelling a task, and the events each leaves.
 #include <unistd.h>
 
 #include <filesystem>
@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/status_testing.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/log_testing.h"
@@ -134,6 +135,35 @@ TEST_F(RuleEngineTest, DeleteRuleWritesRuleDeletedOnceAndTheRuleLeavesTheList) {
   auto types = eventlog::testing::EventTypesOf(*log_, kTopic, id);
   ASSERT_TRUE(types.ok()) << types.status();
   EXPECT_EQ(*types, (std::vector<std::string>{"crm.tasks.v1.RuleCreated", "crm.tasks.v1.RuleDeleted"}));
+}
+
+TEST_F(RuleEngineTest, CancelTaskClosesAnOpenTaskOnceAndOnlyForThoseWhoMayChangeIt) {
+  v1::CreateTaskRequest create;
+  create.mutable_task()->set_title("回访客户");
+  *create.mutable_task()->mutable_due_time() = ToProto(clock_.Now() + absl::Hours(24));
+  auto task = Call(engine_.get(), &TaskEngine::CreateTask, kRep, create);
+  ASSERT_TRUE(task.ok()) << task.status();
+  const std::string id = task->name().substr(std::string("tasks/").size());
+
+  v1::CancelTaskRequest cancel;
+  cancel.set_name(task->name());
+  EXPECT_EQ(Call(engine_.get(), &TaskEngine::CancelTask, Caller{"u2", "rep", "east"}, cancel).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  cancel.set_name("tasks/0190a0a0-0000-7000-8000-000000000000");
+  EXPECT_EQ(Call(engine_.get(), &TaskEngine::CancelTask, kRep, cancel).status().code(), absl::StatusCode::kNotFound);
+  cancel.set_name("rules/x");
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CancelTask, kRep, cancel).status()), "name");
+  cancel.set_name(task->name());
+  auto cancelled = Call(engine_.get(), &TaskEngine::CancelTask, kRep, cancel);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->status(), v1::TASK_STATUS_CANCELLED);
+  v1::CompleteTaskRequest complete;
+  complete.set_name(task->name());
+  EXPECT_EQ(Call(engine_.get(), &TaskEngine::CompleteTask, kRep, complete).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto types = eventlog::testing::EventTypesOf(*log_, kTopic, id);
+  ASSERT_TRUE(types.ok()) << types.status();
+  EXPECT_EQ(*types, (std::vector<std::string>{"crm.tasks.v1.TaskCreated", "crm.tasks.v1.TaskCancelled"}));
 }
 
 }  // namespace
