@@ -390,8 +390,7 @@ def main():
             void = opp.VoidPaymentRequest(name=k.name, payment_id=pid, reason="退款")
             assert code_of(lambda: ks("VoidPayment", void, opp.Contract, rep)) == grpc.StatusCode.PERMISSION_DENIED
             assert code_of(lambda: ks("VoidPayment", opp.VoidPaymentRequest(name=k.name, payment_id="nope", reason="x"),
-                                      opp.Contract, manager)) in (grpc.StatusCode.NOT_FOUND,
-                                                                  grpc.StatusCode.INVALID_ARGUMENT)
+                                      opp.Contract, manager)) == grpc.StatusCode.NOT_FOUND
             voided = ks("VoidPayment", void, opp.Contract, manager)
             assert voided.collected_minor == 0 and voided.payments[0].voided, voided
             assert events_of(k.name)[-3:] == ["PaymentRecorded", "PaymentCorrected", "PaymentVoided"], events_of(k.name)

@@ -220,7 +220,7 @@ def main():
             assert up.contacts[0].title == "采购总监" and up.contacts[0].name == "赵敏", up.contacts
             assert refused(lambda: customer_calls("UpdateContact", svc.UpdateContactRequest(
                 parent=c.name, contact=evs.Contact(id="nope", title="x"), update_mask={"paths": ["title"]}),
-                svc.Customer))[0] in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+                svc.Customer))[0] == grpc.StatusCode.NOT_FOUND
             rm = customer_calls("RemoveContact", svc.RemoveContactRequest(parent=c.name, contact_id=cid), svc.Customer)
             assert list(rm.contacts) == [], rm.contacts
             # The public pool (公海): released by its owner, claimed by another rep of the team

@@ -621,7 +621,8 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
             absl::StatusCode::kPermissionDenied);
   v1::RemoveContactRequest unknown = rm;
   unknown.set_contact_id("nope");
-  EXPECT_FALSE(Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, unknown).ok());
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, unknown).status().code(),
+            absl::StatusCode::kNotFound);
   auto removed = Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, rm);
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(removed->contacts_size(), 0);
