@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crm_testlib import RESULTS, check, free_port, generate_protos, mint_token, status_details, summary, unary, wait_healthy, work_dir  # noqa: E402,E501
+from crm_testlib import RESULTS, check, code_of, free_port, generate_protos, mint_token, status_details, summary, unary, wait_healthy, work_dir  # noqa: E402,E501
 
 
 def main():
@@ -45,6 +45,7 @@ def main():
     rep = [("authorization", "Bearer " + mint_token(key, "u1", "rep", "east"))]
     manager = [("authorization", "Bearer " + mint_token(key, "m1", "manager", "east"))]
     admin = [("authorization", "Bearer " + mint_token(key, "boss", "admin"))]
+    rep2 = [("authorization", "Bearer " + mint_token(key, "u2", "rep", "east"))]
 
     def call(service, method, req, resp_cls, md=rep):
         return unary(crmd["channel"], service, method, type(req), resp_cls)(req, metadata=md, timeout=10)
@@ -92,6 +93,10 @@ def main():
             assert any(d.Unpack(bad) for d in status_details(e, m.status).details if d.Is(bad.DESCRIPTOR))
             return bad.field_violations[0].field
         raise AssertionError("accepted")
+
+    def events_of(name):
+        h = os_("ListEvents", opp.ListEventsRequest(parent=name, page_size=100), opp.ListEventsResponse, admin)
+        return [e.event_type.rsplit(".", 1)[1] for e in h.events]
 
     state = {}
     start()
@@ -208,6 +213,129 @@ def main():
             assert field_of(lambda: ks("GetReceivable", opp.GetReceivableRequest(name="opportunities/x"),
                                        opp.Receivable)) == "name"
 
+        # The rpcs the audit of issue 26 found untested over the wire: results, errors and events.
+        def recycle_bin_and_reopen_over_the_wire():
+            c = customer("无锡太湖机电", "13300133000")
+            o = new_opportunity(c, "数控机床", 800000)
+            os_("MoveOpportunityStage", opp.MoveOpportunityStageRequest(name=o.name, stage_id="needs_analysis"),
+                opp.Opportunity)
+            gone = opp.DeleteOpportunityRequest(name=o.name, reason="重复录入")
+            assert code_of(lambda: os_("DeleteOpportunity", gone, opp.Opportunity, rep2)) \
+                == grpc.StatusCode.PERMISSION_DENIED
+            assert field_of(lambda: os_("DeleteOpportunity", opp.DeleteOpportunityRequest(name="x/y"),
+                                        opp.Opportunity)) == "name"
+            assert code_of(lambda: os_("DeleteOpportunity", opp.DeleteOpportunityRequest(
+                name="opportunities/0190a0a0-0000-7000-8000-000000000000"), opp.Opportunity)) \
+                == grpc.StatusCode.NOT_FOUND
+            d = os_("DeleteOpportunity", gone, opp.Opportunity)
+            assert d.deleted, d
+
+            def listed(show_deleted):
+                return [x.name for x in os_("ListOpportunities", opp.ListOpportunitiesRequest(
+                    filter=f'customer = "{c.name}"', show_deleted=show_deleted), opp.ListOpportunitiesResponse).opportunities]
+            assert listed(False) == [] and listed(True) == [o.name], (listed(False), listed(True))
+            u = os_("UndeleteOpportunity", opp.UndeleteOpportunityRequest(name=o.name), opp.Opportunity)
+            assert not u.deleted and listed(False) == [o.name], u
+            assert code_of(lambda: os_("UndeleteOpportunity", opp.UndeleteOpportunityRequest(name=o.name),
+                                       opp.Opportunity)) == grpc.StatusCode.FAILED_PRECONDITION
+            reopen = opp.ReopenOpportunityRequest(name=o.name, reason="预算恢复")
+            assert code_of(lambda: os_("ReopenOpportunity", reopen, opp.Opportunity)) \
+                == grpc.StatusCode.FAILED_PRECONDITION
+            os_("LoseOpportunity", opp.LoseOpportunityRequest(name=o.name, reason="预算取消"), opp.Opportunity)
+            assert field_of(lambda: os_("ReopenOpportunity", opp.ReopenOpportunityRequest(name=o.name, stage_id="won"),
+                                        opp.Opportunity)) == "stage_id"
+            assert code_of(lambda: os_("ReopenOpportunity", reopen, opp.Opportunity, rep2)) \
+                == grpc.StatusCode.PERMISSION_DENIED
+            r = os_("ReopenOpportunity", reopen, opp.Opportunity)
+            assert r.status == oevs.OPPORTUNITY_STATUS_OPEN and r.stage_id == "needs_analysis", r
+            assert events_of(o.name) == ["OpportunityCreated", "OpportunityStageChanged", "OpportunityDeleted",
+                                         "OpportunityUndeleted", "OpportunityLost", "OpportunityReopened"], events_of(o.name)
+            state["second"] = (c, o)
+
+        def sales_settings_over_the_wire():
+            s = os_("GetSalesSettings", opp.GetSalesSettingsRequest(), opp.SalesSettings, rep)
+            assert s.pipelines and s.pipelines[0].stages[0].id == "initial_contact", s
+            assert field_of(lambda: os_("GetSalesSettings", opp.GetSalesSettingsRequest(
+                min_consistency_token="not-a-token"), opp.SalesSettings)) == "min_consistency_token"
+            assert code_of(lambda: os_("SetPipelines", opp.SetPipelinesRequest(pipelines=s.pipelines), opp.SalesSettings,
+                                       manager)) == grpc.StatusCode.PERMISSION_DENIED
+            pipelines = list(s.pipelines)
+            pipelines[0].stages[0].name = "初步接洽"
+            set_ = os_("SetPipelines", opp.SetPipelinesRequest(pipelines=pipelines, etag=s.etag), opp.SalesSettings, admin)
+            after = os_("GetSalesSettings", opp.GetSalesSettingsRequest(min_consistency_token=set_.consistency_token),
+                        opp.SalesSettings, rep)
+            assert after.pipelines[0].stages[0].name == "初步接洽" and after.etag != s.etag, after
+
+        def quotes_over_the_wire():
+            c, o = state["second"]
+            line = oevs.QuoteLine(product="主轴", quantity_milli=2000, unit_price_minor=50000)
+            q = qs("CreateQuote", opp.CreateQuoteRequest(quote=opp.Quote(
+                opportunity=o.name, current=oevs.QuoteVersion(lines=[line]))), opp.Quote)
+            got = qs("GetQuote", opp.GetQuoteRequest(name=q.name), opp.Quote)
+            assert got.current.number == 1 and got.current.totals.total_minor == 100000, got
+            assert code_of(lambda: qs("GetQuote", opp.GetQuoteRequest(name=q.name), opp.Quote, rep2)) \
+                == grpc.StatusCode.PERMISSION_DENIED
+            assert code_of(lambda: qs("GetQuote", opp.GetQuoteRequest(
+                name="quotes/0190a0a0-0000-7000-8000-000000000000"), opp.Quote)) == grpc.StatusCode.NOT_FOUND
+            assert field_of(lambda: qs("GetQuote", opp.GetQuoteRequest(name="opportunities/x"), opp.Quote)) == "name"
+            listed = qs("ListQuotes", opp.ListQuotesRequest(parent=o.name), opp.ListQuotesResponse)
+            assert [x.name for x in listed.quotes] == [q.name], listed
+            assert field_of(lambda: qs("ListQuotes", opp.ListQuotesRequest(), opp.ListQuotesResponse)) == "parent"
+            line.quantity_milli = 3000
+            revise = opp.ReviseQuoteRequest(name=q.name, version=oevs.QuoteVersion(lines=[line]), request_id="rev-1")
+            r = qs("ReviseQuote", revise, opp.Quote)
+            assert r.current.number == 2 and r.current.totals.total_minor == 150000, r.current
+            assert [v.number for v in r.earlier_versions] == [1], r.earlier_versions
+            assert qs("ReviseQuote", revise, opp.Quote).current.number == 2  # the retry revises once
+            bad = oevs.QuoteLine(product="主轴", quantity_milli=0, unit_price_minor=1)
+            assert field_of(lambda: qs("ReviseQuote", opp.ReviseQuoteRequest(
+                name=q.name, version=oevs.QuoteVersion(lines=[bad])), opp.Quote)) == "version.lines[0].quantity_milli"
+            reject = opp.RejectQuoteRequest(name=q.name, reason="价格过高")
+            assert code_of(lambda: qs("RejectQuote", reject, opp.Quote)) == grpc.StatusCode.FAILED_PRECONDITION
+            qs("SendQuote", opp.SendQuoteRequest(name=q.name), opp.Quote)
+            assert field_of(lambda: qs("RejectQuote", opp.RejectQuoteRequest(name=q.name), opp.Quote)) == "reason"
+            rj = qs("RejectQuote", reject, opp.Quote)
+            assert rj.status == oevs.QUOTE_STATUS_REJECTED, rj
+            assert events_of(q.name) == ["QuoteCreated", "QuoteRevised", "QuoteSent", "QuoteRejected"], events_of(q.name)
+
+        def contracts_rejected_and_terminated_over_the_wire():
+            c, _ = state["second"]
+            os_("SetContractPolicy", opp.SetContractPolicyRequest(approval_threshold_minor=1000), opp.SalesSettings, admin)
+
+            def submitted(title):
+                k = ks("CreateContract", opp.CreateContractRequest(contract=opp.Contract(
+                    customer=c.name, title=title, amount=oevs.Money(amount_minor=500000), start_date="2026-01-01",
+                    end_date="2026-12-31")), opp.Contract)
+                k = ks("SubmitContract", opp.SubmitContractRequest(name=k.name), opp.Contract)
+                assert k.status == oevs.CONTRACT_STATUS_PENDING_APPROVAL, k
+                return k
+            a, b = submitted("维保合同"), submitted("软件合同")
+            reject = opp.RejectContractRequest(name=a.name, reason="金额有误")
+            # Reps are not in RejectContract's row of docs/permissions.md
+            assert code_of(lambda: ks("RejectContract", reject, opp.Contract, rep)) == grpc.StatusCode.PERMISSION_DENIED
+            assert field_of(lambda: ks("RejectContract", opp.RejectContractRequest(name=a.name), opp.Contract,
+                                       manager)) == "reason"
+            r = ks("RejectContract", reject, opp.Contract, manager)
+            assert r.status == oevs.CONTRACT_STATUS_DRAFT, r
+            u = ks("UpdateContract", opp.UpdateContractRequest(contract=opp.Contract(name=a.name, title="维保合同（改）"),
+                                                              update_mask={"paths": ["title"]}), opp.Contract)
+            assert u.title == "维保合同（改）", u
+            terminate = opp.TerminateContractRequest(name=b.name, reason="客户违约")
+            assert code_of(lambda: ks("TerminateContract", terminate, opp.Contract)) \
+                == grpc.StatusCode.FAILED_PRECONDITION
+            ks("ApproveContract", opp.ApproveContractRequest(name=b.name), opp.Contract, manager)
+            assert field_of(lambda: ks("TerminateContract", opp.TerminateContractRequest(name=b.name),
+                                       opp.Contract)) == "reason"
+            assert code_of(lambda: ks("TerminateContract", terminate, opp.Contract, rep2)) \
+                == grpc.StatusCode.PERMISSION_DENIED
+            t = ks("TerminateContract", terminate, opp.Contract)
+            assert t.status == oevs.CONTRACT_STATUS_TERMINATED, t
+            listed = ks("ListContracts", opp.ListContractsRequest(filter=f'customer = "{c.name}"'),
+                        opp.ListContractsResponse)
+            assert {k.name: k.status for k in listed.contracts} == {
+                a.name: oevs.CONTRACT_STATUS_DRAFT, b.name: oevs.CONTRACT_STATUS_TERMINATED}, listed
+            assert "ContractApprovalRejected" in events_of(a.name) and events_of(b.name)[-1] == "ContractTerminated"
+
         def acknowledged_writes_survive_kill_9():
             k = state["contract"]
             pay = oevs.PaymentRecorded(amount_minor=100000, method="现金")
@@ -227,6 +355,54 @@ def main():
               recycle_bin_flags_open_opportunities)
         check("a lead converted with an opportunity requested gets exactly one", lead_conversion_creates_one_opportunity)
         check("bad input is INVALID_ARGUMENT naming the field", bad_input_names_the_field)
+        def opportunity_updated_and_payments_corrected_and_voided():
+            c, o = state["second"]
+            up = opp.UpdateOpportunityRequest(opportunity=opp.Opportunity(name=o.name, title="数控机床二期",
+                                                                          amount=oevs.Money(amount_minor=900000)),
+                                              update_mask={"paths": ["title", "amount"]})
+            got = code_of(lambda: os_("UpdateOpportunity", up, opp.Opportunity, rep2))
+            assert got == grpc.StatusCode.PERMISSION_DENIED, got
+            u = os_("UpdateOpportunity", up, opp.Opportunity)
+            assert u.title == "数控机床二期" and u.amount.amount_minor == 900000, u
+            stale = opp.UpdateOpportunityRequest(opportunity=opp.Opportunity(name=o.name, title="x", etag="1"),
+                                                 update_mask={"paths": ["title"]})
+            assert code_of(lambda: os_("UpdateOpportunity", stale, opp.Opportunity)) == grpc.StatusCode.ABORTED
+            assert events_of(o.name)[-1] == "OpportunityUpdated", events_of(o.name)
+
+            k = ks("CreateContract", opp.CreateContractRequest(contract=opp.Contract(
+                customer=c.name, title="备件合同", amount=oevs.Money(amount_minor=500000), start_date="2026-01-01",
+                end_date="2026-12-31")), opp.Contract)
+            ks("SubmitContract", opp.SubmitContractRequest(name=k.name), opp.Contract)
+            ks("ApproveContract", opp.ApproveContractRequest(name=k.name), opp.Contract, manager)
+            pay = oevs.PaymentRecorded(amount_minor=100000, method="银行转账")
+            pay.paid_at.GetCurrentTime()
+            k = ks("RecordPayment", opp.RecordPaymentRequest(name=k.name, payment=pay), opp.Contract)
+            pid = k.payments[0].payment_id
+            fix = opp.CorrectPaymentRequest(name=k.name, payment_id=pid, amount_minor=120000, paid_at=pay.paid_at,
+                                            reason="录入错误")
+            # Reps are not in CorrectPayment's or VoidPayment's rows of docs/permissions.md
+            assert code_of(lambda: ks("CorrectPayment", fix, opp.Contract, rep)) == grpc.StatusCode.PERMISSION_DENIED
+            assert field_of(lambda: ks("CorrectPayment", opp.CorrectPaymentRequest(
+                name=k.name, payment_id=pid, amount_minor=-1, paid_at=pay.paid_at, reason="x"), opp.Contract, manager)) \
+                == "amount_minor"
+            fixed = ks("CorrectPayment", fix, opp.Contract, manager)
+            assert fixed.collected_minor == 120000 and fixed.payments[0].corrections == 1, fixed
+            void = opp.VoidPaymentRequest(name=k.name, payment_id=pid, reason="退款")
+            assert code_of(lambda: ks("VoidPayment", void, opp.Contract, rep)) == grpc.StatusCode.PERMISSION_DENIED
+            assert code_of(lambda: ks("VoidPayment", opp.VoidPaymentRequest(name=k.name, payment_id="nope", reason="x"),
+                                      opp.Contract, manager)) == grpc.StatusCode.NOT_FOUND
+            voided = ks("VoidPayment", void, opp.Contract, manager)
+            assert voided.collected_minor == 0 and voided.payments[0].voided, voided
+            assert events_of(k.name)[-3:] == ["PaymentRecorded", "PaymentCorrected", "PaymentVoided"], events_of(k.name)
+
+        check("DeleteOpportunity, UndeleteOpportunity and ReopenOpportunity over gRPC",
+              recycle_bin_and_reopen_over_the_wire)
+        check("GetSalesSettings shows what SetPipelines set; managers may not set them", sales_settings_over_the_wire)
+        check("GetQuote, ListQuotes, ReviseQuote and RejectQuote over gRPC", quotes_over_the_wire)
+        check("RejectContract (not by reps), UpdateContract, TerminateContract and ListContracts over gRPC",
+              contracts_rejected_and_terminated_over_the_wire)
+        check("UpdateOpportunity; CorrectPayment and VoidPayment (not by reps) over gRPC",
+              opportunity_updated_and_payments_corrected_and_voided)
 
         def the_funnel_counts_them_now_and_as_of_before():
             import datetime

@@ -226,6 +226,34 @@ def main():
                                  capture_output=True, text=True)
             assert out.returncode == 2 and "--priority" in out.stderr, out
 
+        def rules_are_read_by_name_and_deleted_by_admins():
+            d = tk.Rule()
+            d.definition.CopyFrom(state["rules"]["default.new_lead"].definition)
+            d.definition.enabled = False  # fires for nothing while the other checks run
+            created = auto("CreateRule", tk.CreateRuleRequest(rule=d, request_id="rule-1"), tk.Rule)
+            got = auto("GetRule", tk.GetRuleRequest(name=created.name), tk.Rule, rep)
+            assert got.definition == d.definition and got.etag == "1" and not got.deleted, got
+            assert field_of(lambda: auto("GetRule", tk.GetRuleRequest(name="tasks/1"), tk.Rule, rep)) == "name"
+            assert code_of(lambda: auto("GetRule", tk.GetRuleRequest(name="rules/0190a0a0-0000-7000-8000-000000000000"),
+                                        tk.Rule, rep)) == grpc.StatusCode.NOT_FOUND
+            delete = tk.DeleteRuleRequest(name=created.name, request_id="del-1")
+            # Only admins are in DeleteRule's row of docs/permissions.md
+            for who in (rep, manager):
+                assert code_of(lambda: auto("DeleteRule", delete, tk.Rule, who)) == grpc.StatusCode.PERMISSION_DENIED
+            assert code_of(lambda: auto("DeleteRule", tk.DeleteRuleRequest(name=created.name, etag="9"), tk.Rule)) \
+                == grpc.StatusCode.ABORTED
+            gone = auto("DeleteRule", delete, tk.Rule)
+            assert gone.deleted and gone.etag == "2", gone
+            assert auto("DeleteRule", delete, tk.Rule).etag == "2", "a retried delete writes once"
+            listed = auto("ListRules", tk.ListRulesRequest(), tk.ListRulesResponse, rep)
+            assert created.name not in [x.name for x in listed.rules], listed
+            shown = auto("ListRules", tk.ListRulesRequest(show_deleted=True), tk.ListRulesResponse, rep)
+            assert [x.deleted for x in shown.rules if x.name == created.name] == [True], shown
+            assert auto("GetRule", tk.GetRuleRequest(name=created.name), tk.Rule, rep).deleted
+            ev = ts("ListEvents", tk.ListEventsRequest(parent=created.name), tk.ListEventsResponse, admin).events
+            assert [e.event_type for e in ev] == ["crm.tasks.v1.RuleCreated", "crm.tasks.v1.RuleDeleted"], ev
+            assert ev[1].actor.user_id == "boss", ev[1]
+
         def crmctl_lists_the_task_center():
             base = [args.crmctl, "--addr", f"127.0.0.1:{port}", "--token", rep[0][1][7:]]
             out = subprocess.run(base + ["tasks", "list", "--view", "overdue"], capture_output=True, text=True)
@@ -267,6 +295,8 @@ def main():
             ("overdue tasks are announced once by the scheduler", overdue_tasks_are_announced_once_by_the_scheduler),
             ("reps see and change only their tasks", reps_see_and_change_only_their_tasks),
             ("bad input names the field", bad_input_names_the_field),
+            ("GetRule reads a rule by name; DeleteRule (admins only) writes RuleDeleted once",
+             rules_are_read_by_name_and_deleted_by_admins),
             ("crmctl lists the task center", crmctl_lists_the_task_center),
             ("nothing fires twice across kill -9, restarts and a rebuild",
              nothing_fires_twice_across_kill_9_restarts_and_a_rebuild),

@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/sha256.h"
@@ -189,8 +190,8 @@ std::vector<std::string> SetFields(const Message& m, const std::vector<std::stri
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag, absl::string_view field) {
   if (etag.empty()) return 0;
   int64_t v = 0;
-  if (!absl::SimpleAtoi(etag, &v) || v < 1) return InvalidFieldError(field, "is not an etag this service issued");
-  return v;
+  if (!absl::SimpleAtoi(etag, &v) || v < 0) return InvalidFieldError(field, "is not an etag this service issued");
+  return v == 0 ? kEtagNothingWritten : v;
 }
 
 absl::StatusOr<std::string> ParseName(const std::string& name, absl::string_view field,

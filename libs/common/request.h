@@ -21,7 +21,9 @@ void CopySameNamed(const google::protobuf::Message& from, google::protobuf::Mess
 // The fields of `m` (among `names`) that are set: AIP-134's "no mask means every field set".
 std::vector<std::string> SetFields(const google::protobuf::Message& m, const std::vector<std::string>& names);
 
-// INVALID_ARGUMENT naming `field` unless `etag` is empty (0) or a version this service issued.
+// The expected version `etag` asks for: 0 (any) when empty, kEtagNothingWritten (libs/common/
+// etag.h) for "0", else the version. INVALID_ARGUMENT naming `field` unless it is empty or a
+// version this service issued.
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag, absl::string_view field);
 // The id of "<collection>/{uuid}"; INVALID_ARGUMENT naming `field` otherwise.
 absl::StatusOr<std::string> ParseName(const std::string& name, absl::string_view field,

@@ -3,7 +3,9 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "gtest/gtest.h"
+#include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/status_testing.h"
 
 namespace crm {
 namespace {
@@ -104,6 +106,21 @@ TEST(CopySameNamedTest, CopiesRepeatedIntegersAndStrings) {
   EXPECT_EQ(to.path(1), 2);
   ASSERT_EQ(to.leading_detached_comments_size(), 1);
   EXPECT_EQ(to.leading_comments(), "lead");
+}
+
+// A read of a resource never written (the sales settings) answers etag "0": passed back, it is
+// a test-and-set against "still unwritten", not a refusal.
+TEST(EtagTest, ZeroMeansNothingWrittenYet) {
+  auto zero = ParseEtag("0", "etag");
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_TRUE(CheckEtag(0, *zero, "settings").ok());
+  EXPECT_EQ(CheckEtag(1, *zero, "settings").code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(*ParseEtag("", "etag"), 0);
+  EXPECT_TRUE(CheckEtag(5, *ParseEtag("", "etag"), "settings").ok());
+  EXPECT_TRUE(CheckEtag(5, *ParseEtag("5", "etag"), "settings").ok());
+  EXPECT_EQ(CheckEtag(6, *ParseEtag("5", "etag"), "settings").code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(testing::FieldOf(ParseEtag("-1", "etag").status()), "etag");
+  EXPECT_EQ(testing::FieldOf(ParseEtag("x", "etag").status()), "etag");
 }
 
 }  // namespace

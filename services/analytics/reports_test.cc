@@ -11,6 +11,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_testing.h"
@@ -441,6 +442,74 @@ TEST(ReportSumsTest, SumsPastSixtyFourBitsAreOutOfRangeNeverWrapped) {
   EXPECT_EQ(FieldOf(receivables.status()), "periods.collected_minor");
   db.reset();
   std::filesystem::remove_all(dir);
+}
+
+// Each report through the engine the gRPC service calls (the figures themselves are checked
+// against the rows above): an admin gets it, a period ending before it starts names the field,
+// and a rep asking for every team is refused.
+template <typename Req, typename Resp>
+void ExpectTheEngineGuardsTheReport(AnalyticsEngine& engine,
+                                    absl::StatusOr<Resp> (AnalyticsEngine::*report)(const Caller&, const Req&,
+                                                                                     absl::Time)) {
+  SCOPED_TRACE(Req::descriptor()->name());
+  Req req;
+  *req.mutable_start_time() = ToProto(At(3, 1, 0));
+  *req.mutable_end_time() = ToProto(At(4, 1, 0));
+  const auto deadline = absl::Now() + absl::Seconds(5);
+  EXPECT_TRUE((engine.*report)(kAdmin, req, deadline).ok());
+  EXPECT_TRUE((engine.*report)(kU1, req, deadline).ok());
+  Req all = req;
+  all.set_scope(v1::REPORT_SCOPE_ALL);
+  EXPECT_EQ((engine.*report)(kU1, all, deadline).status().code(), absl::StatusCode::kPermissionDenied);
+  Req backwards = req;
+  *backwards.mutable_end_time() = ToProto(At(2, 1, 0));
+  EXPECT_EQ(FieldOf((engine.*report)(kAdmin, backwards, deadline).status()), "end_time");
+}
+
+TEST_F(ReportsTest, TheEngineServesEveryReportScopedAndChecked) {
+  cv1::CreateCustomerRequest cr;
+  cr.mutable_customer()->set_display_name("无锡太湖机电");
+  cr.mutable_customer()->set_phone("13300133000");
+  cr.mutable_customer()->set_source_channel(cv1::SOURCE_CHANNEL_WEBSITE);
+  auto customer = Call(customers_.get(), &CustomerEngine::Create, kU1, cr);
+  ASSERT_TRUE(customer.ok()) << customer.status();
+  int64_t rebuilt = 0;
+  auto db = projection::OpenProjections(*log_, AnalyticsEngine::Spec({.clock = &clock_}), dir_ + "/live", &rebuilt);
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto engine = AnalyticsEngine::Open(log_.get(), db->get(), {.clock = &clock_});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+
+  // Once the engine has the customer's write (the gRPC runtime waits on min_consistency_token
+  // the same way), the channels report counts it for its owner, not for another rep
+  absl::Notification caught_up;
+  (*engine)->AfterToken(customer->consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
+                        [&](absl::Status s) {
+                          EXPECT_TRUE(s.ok()) << s;
+                          caught_up.Notify();
+                        });
+  caught_up.WaitForNotification();
+  v1::GetChannelsReportRequest channels;
+  *channels.mutable_start_time() = ToProto(At(3, 1, 0));
+  *channels.mutable_end_time() = ToProto(At(4, 1, 0));
+  auto website = [&](const Caller& c) -> int64_t {
+    auto got = (*engine)->GetChannelsReport(c, channels, absl::Now() + absl::Seconds(10));
+    EXPECT_TRUE(got.ok()) << got.status();
+    if (!got.ok()) return -1;
+    for (const auto& row : got->channels()) {
+      if (row.channel() == "WEBSITE") return row.customers();
+    }
+    return 0;
+  };
+  EXPECT_EQ(website(kU1), 1);
+  EXPECT_EQ(website(kAdmin), 1);
+  EXPECT_EQ(website(kU2), 0);
+
+  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetTicketsReport);
+  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetChannelsReport);
+  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetTeamReport);
+  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetCustomerValueReport);
+  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetChurnReport);
+  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetReceivablesReport);
 }
 
 }  // namespace

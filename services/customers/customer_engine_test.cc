@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
 #include "libs/eventlog/embedded_log.h"
+#include "libs/eventlog/log_testing.h"
 #include "services/customers/customer_engine_fixture.h"
 #include "services/customers/customer_list.h"
 
@@ -612,6 +613,20 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->contacts(0).title(), "总经理");
   EXPECT_EQ(updated->contacts(0).name(), "赵六");
+  // RemoveContact: another rep may not; an unknown id is refused; then the contact is gone
+  v1::RemoveContactRequest rm;
+  rm.set_parent(c.name());
+  rm.set_contact_id(with->contacts(0).id());
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::RemoveContact, kRep2, rm).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::RemoveContactRequest unknown = rm;
+  unknown.set_contact_id("nope");
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, unknown).status().code(),
+            absl::StatusCode::kNotFound);
+  auto removed = Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, rm);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->contacts_size(), 0);
+  EXPECT_EQ(Get(kRep, c.name())->contacts_size(), 0);
 
   v1::SetIndustriesRequest ind;
   auto* i = ind.add_industries();
@@ -684,6 +699,87 @@ TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
   EXPECT_EQ(GetErrorInfo(Convert(kRep, lead->name()).status())->reason(), "LEAD_CLOSED");
   v1::ListCustomersRequest all;
   EXPECT_EQ(engine_->List(kAdmin, all, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(Checksum(), RebuiltChecksum());
+}
+
+// UpdateLead, AssignLead and ReleaseLead had tests at the domain level only; these go through
+// the engine the gRPC service calls, and read the events back from the log.
+TEST_F(LeadEngineTest, UpdateAssignAndReleaseGoThroughTheEngineAndTheLog) {
+  auto lead = NewLead(kRep, "13911115555");
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  const std::string id = lead->name().substr(std::string("leads/").size());
+
+  // UpdateLead: the fields of the mask; bad values and fields name the field; others refused
+  v1::UpdateLeadRequest up;
+  up.mutable_lead()->set_name(lead->name());
+  up.mutable_lead()->set_need("门店收银系统 300 套");
+  up.mutable_update_mask()->add_paths("need");
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep2, up).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto updated = Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->need(), "门店收银系统 300 套");
+  EXPECT_EQ(updated->company(), "云帆贸易") << "outside the mask: kept";
+  up.mutable_update_mask()->set_paths(0, "owner_id");
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status()), "update_mask");
+  up.mutable_update_mask()->set_paths(0, "email");
+  up.mutable_lead()->set_email("not-an-email");
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status()), "lead.email");
+  up.mutable_lead()->set_email("wang@example.com");
+  up.mutable_lead()->set_etag("1");  // stale: the update made it 2
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kAborted);
+  up.mutable_lead()->set_name("leads/0190a0a0-0000-7000-8000-000000000000");
+  up.mutable_lead()->clear_etag();
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kNotFound);
+
+  // AssignLead: a manager within the team; a rep or another team refused; owner_id required
+  v1::AssignLeadRequest assign;
+  assign.set_name(lead->name());
+  assign.set_owner_id("u2");
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::AssignLead, kRep, assign).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  assign.set_team_id("west");
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::AssignLead, kManager, assign).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  assign.clear_team_id();
+  assign.clear_owner_id();
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::AssignLead, kManager, assign).status()), "owner_id");
+  assign.set_owner_id("u2");
+  auto assigned = Call(engine_.get(), &CustomerEngine::AssignLead, kManager, assign);
+  ASSERT_TRUE(assigned.ok()) << assigned.status();
+  EXPECT_EQ(assigned->owner_id(), "u2");
+  EXPECT_EQ(assigned->team_id(), "east");
+  // ... and now the first rep may no longer edit it
+  up.mutable_lead()->set_name(lead->name());
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status().code(),
+            absl::StatusCode::kPermissionDenied);
+
+  // ReleaseLead: by its owner, into the pool; releasing a pool lead is a broken rule
+  v1::ReleaseLeadRequest release;
+  release.set_name(lead->name());
+  release.set_reason("联系不上");
+  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::ReleaseLead, kRep, release).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  release.set_reason(std::string(501, 'x'));
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::ReleaseLead, kRep2, release).status()), "reason");
+  release.set_reason("联系不上");
+  auto released = Call(engine_.get(), &CustomerEngine::ReleaseLead, kRep2, release);
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_TRUE(released->in_pool());
+  EXPECT_EQ(released->owner_id(), "");
+  EXPECT_EQ(GetErrorInfo(Call(engine_.get(), &CustomerEngine::ReleaseLead, kRep2, release).status())->reason(),
+            "IN_POOL");
+  v1::ListLeadsRequest pool;
+  pool.set_filter("in_pool = true");
+  auto listed = engine_->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->leads_size(), 1);
+  EXPECT_EQ(listed->leads(0).name(), lead->name());
+
+  auto types = eventlog::testing::EventTypesOf(*log_, kTopic, id);
+  ASSERT_TRUE(types.ok()) << types.status();
+  EXPECT_EQ(*types, (std::vector<std::string>{"crm.customers.v1.LeadCreated", "crm.customers.v1.LeadUpdated",
+                                              "crm.customers.v1.LeadAssigned", "crm.customers.v1.LeadReleased"}));
   EXPECT_EQ(Checksum(), RebuiltChecksum());
 }
 
@@ -1025,6 +1121,29 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   EXPECT_EQ(run->untagged, 1);
   EXPECT_EQ(Get(kRep, hot.name())->rule_tags_size(), 0);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
+}
+
+TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
+  auto none = engine_->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->rules_size(), 0);
+  v1::TagRule off = PhoneRule();
+  off.set_id("dormant");
+  off.set_enabled(false);
+  ASSERT_TRUE(SetRules({PhoneRule(), off}).ok());
+  for (const Caller& who : {kRep, kManager, kAdmin}) {
+    auto listed = engine_->ListTagRules(who, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
+    ASSERT_TRUE(listed.ok()) << listed.status();
+    ASSERT_EQ(listed->rules_size(), 2);
+    EXPECT_EQ(listed->rules(0).id(), "active-intent");
+    EXPECT_TRUE(listed->rules(0).enabled());
+    EXPECT_EQ(listed->rules(0).threshold(), 3);
+    EXPECT_EQ(listed->rules(1).id(), "dormant");
+    EXPECT_FALSE(listed->rules(1).enabled());
+  }
+  // Replacing the list with none leaves none
+  ASSERT_TRUE(SetRules({}).ok());
+  EXPECT_EQ(engine_->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5))->rules_size(), 0);
 }
 
 TEST_F(TagRuleEngineTest, SumRulesAndSwitchingARuleOffTakesItsTagsBack) {

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -394,6 +397,303 @@ TEST_F(OpportunityEngineTest, PermissionsFollowOwnerAndTeam) {
   EXPECT_EQ(all->total_size(), 1);
   // 需求分析 weighs 30%: 0.30 of 1.00
   EXPECT_EQ(all->weighted_amount_minor().at("CNY"), 30);
+}
+
+// The rpcs below had tests at the domain level only (Decide/Apply); these go through the engine
+// that the gRPC service calls: validation, visibility, the events written and the read models.
+TEST_F(OpportunityEngineTest, DeleteUndeleteAndReopenWriteTheirEventsAndMoveTheOpportunity) {
+  auto customer = Customer(kRep, "无锡太湖机电", "13300133000");
+  auto opp = NewOpportunity(kRep, customer.name(), 5000);
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  ASSERT_TRUE(Move(kRep, *opp, "needs_analysis").ok());
+
+  // Delete: to the recycle bin, out of the list unless show_deleted; another rep may not
+  v1::DeleteOpportunityRequest del;
+  del.set_name(opp->name());
+  del.set_reason("重复录入");
+  EXPECT_EQ(Sync(&OpportunityEngine::DeleteOpportunity, kRep2, del).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  del.set_name("opportunities/0190a0a0-0000-7000-8000-000000000000");
+  EXPECT_EQ(Sync(&OpportunityEngine::DeleteOpportunity, kRep, del).status().code(), absl::StatusCode::kNotFound);
+  del.set_name("bogus");
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::DeleteOpportunity, kRep, del).status()), "name");
+  del.set_name(opp->name());
+  del.set_reason(std::string(501, 'x'));
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::DeleteOpportunity, kRep, del).status()), "reason");
+  del.set_reason("重复录入");
+  del.set_etag("1");  // stale: the stage move made it 2
+  EXPECT_EQ(Sync(&OpportunityEngine::DeleteOpportunity, kRep, del).status().code(), absl::StatusCode::kAborted);
+  del.clear_etag();
+  auto deleted = Sync(&OpportunityEngine::DeleteOpportunity, kRep, del);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_TRUE(deleted->deleted());
+  v1::ListOpportunitiesRequest list;
+  EXPECT_EQ(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 0);
+  list.set_show_deleted(true);
+  EXPECT_EQ(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+
+  // Undelete: back in the list; undeleting a live one is a broken rule
+  v1::UndeleteOpportunityRequest undel;
+  undel.set_name(opp->name());
+  EXPECT_EQ(Sync(&OpportunityEngine::UndeleteOpportunity, kRep2, undel).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto back = Sync(&OpportunityEngine::UndeleteOpportunity, kRep, undel);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->deleted());
+  EXPECT_EQ(Sync(&OpportunityEngine::UndeleteOpportunity, kRep, undel).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  list.set_show_deleted(false);
+  EXPECT_EQ(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+
+  // Reopen: refused while open; after a loss it returns to the last open stage, or to the one named
+  v1::ReopenOpportunityRequest reopen;
+  reopen.set_name(opp->name());
+  EXPECT_EQ(Sync(&OpportunityEngine::Reopen, kRep, reopen).status().code(), absl::StatusCode::kFailedPrecondition);
+  v1::LoseOpportunityRequest lose;
+  lose.set_name(opp->name());
+  lose.set_reason("预算取消");
+  ASSERT_TRUE(Sync(&OpportunityEngine::Lose, kRep, lose).ok());
+  reopen.set_stage_id("won");
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::Reopen, kRep, reopen).status()), "stage_id");
+  reopen.set_stage_id("");
+  EXPECT_EQ(Sync(&OpportunityEngine::Reopen, kRep2, reopen).status().code(), absl::StatusCode::kPermissionDenied);
+  reopen.set_reason("预算恢复");
+  auto reopened = Sync(&OpportunityEngine::Reopen, kRep, reopen);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(reopened->status(), v1::OPPORTUNITY_STATUS_OPEN);
+  EXPECT_EQ(reopened->stage_id(), "needs_analysis");
+  EXPECT_EQ(Get(kRep, opp->name()).status(), v1::OPPORTUNITY_STATUS_OPEN);
+
+  std::vector<std::string> types;
+  for (const auto& e : Events(opp->name())) types.push_back(e.event_type());
+  EXPECT_EQ(types, (std::vector<std::string>{
+                       "crm.opportunities.v1.OpportunityCreated", "crm.opportunities.v1.OpportunityStageChanged",
+                       "crm.opportunities.v1.OpportunityDeleted", "crm.opportunities.v1.OpportunityUndeleted",
+                       "crm.opportunities.v1.OpportunityLost", "crm.opportunities.v1.OpportunityReopened"}));
+  ExpectEqualsFreshRebuild();
+}
+
+TEST_F(OpportunityEngineTest, GetSalesSettingsShowsTheDefaultPipelineAndThePolicyInForce) {
+  v1::GetSalesSettingsRequest get;
+  auto before = engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_GE(before->pipelines_size(), 1);
+  EXPECT_EQ(before->pipelines(0).stages(0).id(), "initial_contact");
+  EXPECT_EQ(before->approval_threshold_minor(), 0);
+  // Never written: etag "0", which a test-and-set may pass back
+  EXPECT_EQ(before->etag(), "0");
+  v1::SetContractPolicyRequest policy;
+  policy.set_approval_threshold_minor(5000000);
+  policy.set_etag(before->etag());
+  auto set = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
+  ASSERT_TRUE(set.ok()) << set.status();
+  get.set_min_consistency_token(set->consistency_token());
+  auto after = engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->approval_threshold_minor(), 5000000);
+  EXPECT_EQ(after->etag(), "1");
+  // ... and once written, "0" is stale
+  EXPECT_EQ(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).status().code(), absl::StatusCode::kAborted);
+  get.set_min_consistency_token("not-a-token");
+  EXPECT_EQ(FieldOf(engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5)).status()),
+            "min_consistency_token");
+
+  // SetPipelines: a renamed stage shows in the settings; a pipeline in force cannot be dropped
+  v1::SetPipelinesRequest pipelines;
+  *pipelines.mutable_pipelines() = after->pipelines();
+  pipelines.mutable_pipelines(0)->mutable_stages(0)->set_name("初步接洽");
+  pipelines.set_etag(after->etag());
+  auto renamed = Sync(&OpportunityEngine::SetPipelines, kAdmin, pipelines);
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(renamed->pipelines(0).stages(0).name(), "初步接洽");
+  EXPECT_EQ(renamed->etag(), "2");
+  v1::SetPipelinesRequest none;
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::SetPipelines, kAdmin, none).status()), "pipelines");
+}
+
+TEST_F(OpportunityEngineTest, QuotesAreReadListedRevisedAndRejected) {
+  auto customer = Customer(kRep, "合肥科大智能", "13200132000");
+  auto opp = NewOpportunity(kRep, customer.name(), 100000);
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  v1::CreateQuoteRequest cq;
+  cq.mutable_quote()->set_opportunity(opp->name());
+  auto* line = cq.mutable_quote()->mutable_current()->add_lines();
+  line->set_product("传感器");
+  line->set_quantity_milli(10000);
+  line->set_unit_price_minor(10000);
+  auto quote = Sync(&OpportunityEngine::CreateQuote, kRep, cq);
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  const auto deadline = [] { return absl::Now() + absl::Seconds(5); };
+
+  // GetQuote: the quote as created; bad names, unknown ids and other reps refused
+  v1::GetQuoteRequest get;
+  get.set_name(quote->name());
+  auto got = engine_->GetQuote(kRep, get, deadline());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->current().number(), 1);
+  EXPECT_EQ(got->current().totals().total_minor(), 100000);
+  EXPECT_EQ(got->status(), v1::QUOTE_STATUS_DRAFT);
+  EXPECT_EQ(engine_->GetQuote(kRep2, get, deadline()).status().code(), absl::StatusCode::kPermissionDenied);
+  get.set_name("opportunities/x");
+  EXPECT_EQ(FieldOf(engine_->GetQuote(kRep, get, deadline()).status()), "name");
+  get.set_name("quotes/0190a0a0-0000-7000-8000-000000000000");
+  EXPECT_EQ(engine_->GetQuote(kRep, get, deadline()).status().code(), absl::StatusCode::kNotFound);
+
+  // ListQuotes: the opportunity's quotes, oldest first, paged
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(Sync(&OpportunityEngine::CreateQuote, kRep, cq).ok());
+  v1::ListQuotesRequest list;
+  list.set_parent(opp->name());
+  list.set_page_size(1);
+  auto page = engine_->ListQuotes(kRep, list, deadline());
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->quotes_size(), 1);
+  EXPECT_EQ(page->quotes(0).name(), quote->name());
+  ASSERT_FALSE(page->next_page_token().empty());
+  list.set_page_token(page->next_page_token());
+  auto rest = engine_->ListQuotes(kRep, list, deadline());
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->quotes_size(), 1);
+  EXPECT_TRUE(rest->next_page_token().empty());
+  EXPECT_EQ(engine_->ListQuotes(kRep2, list, deadline()).status().code(), absl::StatusCode::kPermissionDenied);
+  list.set_parent("");
+  EXPECT_EQ(FieldOf(engine_->ListQuotes(kRep, list, deadline()).status()), "parent");
+  list.set_parent(opp->name());
+  list.clear_page_token();
+  list.set_page_size(-1);
+  EXPECT_EQ(FieldOf(engine_->ListQuotes(kRep, list, deadline()).status()), "page_size");
+
+  // ReviseQuote: version 2 with its own total, version 1 kept; bad lines name the field
+  v1::ReviseQuoteRequest revise;
+  revise.set_name(quote->name());
+  auto* l2 = revise.mutable_version()->add_lines();
+  l2->set_product("传感器");
+  l2->set_quantity_milli(20000);
+  l2->set_unit_price_minor(9000);
+  revise.set_etag("9");
+  EXPECT_EQ(Sync(&OpportunityEngine::ReviseQuote, kRep, revise).status().code(), absl::StatusCode::kAborted);
+  revise.clear_etag();
+  EXPECT_EQ(Sync(&OpportunityEngine::ReviseQuote, kRep2, revise).status().code(), absl::StatusCode::kPermissionDenied);
+  auto revised = Sync(&OpportunityEngine::ReviseQuote, kRep, revise);
+  ASSERT_TRUE(revised.ok()) << revised.status();
+  EXPECT_EQ(revised->current().number(), 2);
+  EXPECT_EQ(revised->current().totals().total_minor(), 180000);
+  ASSERT_EQ(revised->earlier_versions_size(), 1);
+  EXPECT_EQ(revised->earlier_versions(0).totals().total_minor(), 100000);
+  l2->set_quantity_milli(0);
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::ReviseQuote, kRep, revise).status()), "version.lines[0].quantity_milli");
+
+  // RejectQuote: only a sent quote, with a reason
+  v1::RejectQuoteRequest reject;
+  reject.set_name(quote->name());
+  reject.set_reason("价格过高");
+  EXPECT_EQ(Sync(&OpportunityEngine::RejectQuote, kRep, reject).status().code(), absl::StatusCode::kFailedPrecondition);
+  v1::SendQuoteRequest send;
+  send.set_name(quote->name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::SendQuote, kRep, send).ok());
+  reject.clear_reason();
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::RejectQuote, kRep, reject).status()), "reason");
+  reject.set_reason("价格过高");
+  auto rejected = Sync(&OpportunityEngine::RejectQuote, kRep, reject);
+  ASSERT_TRUE(rejected.ok()) << rejected.status();
+  EXPECT_EQ(rejected->status(), v1::QUOTE_STATUS_REJECTED);
+  get.set_name(quote->name());
+  EXPECT_EQ(engine_->GetQuote(kRep, get, deadline())->status(), v1::QUOTE_STATUS_REJECTED);
+
+  std::vector<std::string> types;
+  for (const auto& e : Events(quote->name())) types.push_back(e.event_type());
+  EXPECT_EQ(types, (std::vector<std::string>{"crm.opportunities.v1.QuoteCreated", "crm.opportunities.v1.QuoteRevised",
+                                             "crm.opportunities.v1.QuoteSent", "crm.opportunities.v1.QuoteRejected"}));
+  ExpectEqualsFreshRebuild();
+}
+
+TEST_F(OpportunityEngineTest, ContractsAreListedRejectedAndTerminated) {
+  auto customer = Customer(kRep, "厦门鹭岛贸易", "13100131000");
+  v1::SetContractPolicyRequest policy;
+  policy.set_approval_threshold_minor(1000);
+  ASSERT_TRUE(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).ok());
+  auto draft = [&](const std::string& title) {
+    v1::CreateContractRequest cc;
+    cc.mutable_contract()->set_customer(customer.name());
+    cc.mutable_contract()->set_title(title);
+    cc.mutable_contract()->mutable_amount()->set_amount_minor(500000);
+    cc.mutable_contract()->set_start_date("2026-01-01");
+    cc.mutable_contract()->set_end_date("2026-12-31");
+    auto k = Sync(&OpportunityEngine::CreateContract, kRep, cc);
+    EXPECT_TRUE(k.ok()) << k.status();
+    v1::SubmitContractRequest submit;
+    submit.set_name(k->name());
+    auto s = Sync(&OpportunityEngine::SubmitContract, kRep, submit);
+    EXPECT_EQ(s->status(), v1::CONTRACT_STATUS_PENDING_APPROVAL);
+    return *s;
+  };
+  v1::Contract a = draft("维保合同");
+  v1::Contract b = draft("软件合同");
+
+  // UpdateContract: drafts only
+  v1::UpdateContractRequest up;
+  up.mutable_contract()->set_name(a.name());
+  up.mutable_contract()->set_title("改名");
+  up.mutable_update_mask()->add_paths("title");
+  EXPECT_EQ(Sync(&OpportunityEngine::UpdateContract, kRep, up).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // RejectContract: not by the rep, a reason required, back to draft
+  v1::RejectContractRequest reject;
+  reject.set_name(a.name());
+  reject.set_reason("金额有误");
+  EXPECT_EQ(Sync(&OpportunityEngine::RejectContract, kRep, reject).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  reject.clear_reason();
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::RejectContract, kManager, reject).status()), "reason");
+  reject.set_reason("金额有误");
+  auto rejected = Sync(&OpportunityEngine::RejectContract, kManager, reject);
+  ASSERT_TRUE(rejected.ok()) << rejected.status();
+  EXPECT_EQ(rejected->status(), v1::CONTRACT_STATUS_DRAFT);
+  EXPECT_EQ(Sync(&OpportunityEngine::RejectContract, kManager, reject).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // ... where it can be edited again
+  auto edited = Sync(&OpportunityEngine::UpdateContract, kRep, up);
+  ASSERT_TRUE(edited.ok()) << edited.status();
+  EXPECT_EQ(edited->title(), "改名");
+
+  // TerminateContract: only an active one, with a reason
+  v1::TerminateContractRequest terminate;
+  terminate.set_name(b.name());
+  terminate.set_reason("客户违约");
+  EXPECT_EQ(Sync(&OpportunityEngine::TerminateContract, kRep, terminate).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::ApproveContractRequest approve;
+  approve.set_name(b.name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::ApproveContract, kManager, approve).ok());
+  EXPECT_EQ(Sync(&OpportunityEngine::TerminateContract, kRep2, terminate).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  terminate.clear_reason();
+  EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::TerminateContract, kRep, terminate).status()), "reason");
+  terminate.set_reason("客户违约");
+  terminate.set_name("contracts/0190a0a0-0000-7000-8000-000000000000");
+  EXPECT_EQ(Sync(&OpportunityEngine::TerminateContract, kRep, terminate).status().code(), absl::StatusCode::kNotFound);
+  terminate.set_name(b.name());
+  auto ended = Sync(&OpportunityEngine::TerminateContract, kRep, terminate);
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->status(), v1::CONTRACT_STATUS_TERMINATED);
+
+  // ListContracts: both, as each now stands; another rep sees none
+  v1::ListContractsRequest list;
+  auto all = engine_->ListContracts(kRep, list, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::map<std::string, v1::ContractStatus> status;
+  for (const auto& k : all->contracts()) status[k.name()] = k.status();
+  EXPECT_EQ(status, (std::map<std::string, v1::ContractStatus>{{a.name(), v1::CONTRACT_STATUS_DRAFT},
+                                                                {b.name(), v1::CONTRACT_STATUS_TERMINATED}}));
+  EXPECT_EQ(engine_->ListContracts(kRep2, list, absl::Now() + absl::Seconds(5))->contracts_size(), 0);
+
+  std::vector<std::string> types;
+  for (const auto& e : Events(a.name())) types.push_back(e.event_type());
+  EXPECT_EQ(types.at(2), "crm.opportunities.v1.ContractApprovalRejected");
+  types.clear();
+  for (const auto& e : Events(b.name())) types.push_back(e.event_type());
+  EXPECT_EQ(types.back(), "crm.opportunities.v1.ContractTerminated");
+  ExpectEqualsFreshRebuild();
 }
 
 TEST_F(OpportunityEngineTest, ARetriedCreateWithTheSameRequestIdWritesOnce) {

@@ -31,18 +31,18 @@ int32_t CurrentNumber(const QuoteState& s) { return s.versions().empty() ? 0 : s
 
 }  // namespace
 
-absl::Status PriceQuote(QuoteVersion& v, const std::string& currency) {
-  if (auto d = money::MinorDigits(currency); !d.ok()) return InvalidFieldError("quote.currency", d.status().message());
-  if (v.lines().empty()) return InvalidFieldError("quote.lines", "needs at least one line");
-  if (v.lines_size() > kMaxLines) return InvalidFieldError("quote.lines", absl::StrCat("has more than ", kMaxLines, " lines"));
+absl::Status PriceQuote(QuoteVersion& v, const std::string& currency, absl::string_view field) {
+  if (auto d = money::MinorDigits(currency); !d.ok()) return InvalidFieldError(absl::StrCat(field, ".currency"), d.status().message());
+  if (v.lines().empty()) return InvalidFieldError(absl::StrCat(field, ".lines"), "needs at least one line");
+  if (v.lines_size() > kMaxLines) return InvalidFieldError(absl::StrCat(field, ".lines"), absl::StrCat("has more than ", kMaxLines, " lines"));
   if (!v.valid_until().empty()) {
-    if (auto d = ParseClientDate(v.valid_until(), "quote.valid_until"); !d.ok()) return d.status();
+    if (auto d = ParseClientDate(v.valid_until(), absl::StrCat(field, ".valid_until")); !d.ok()) return d.status();
   }
-  if (auto s = CheckText(v.notes(), "quote.notes", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
+  if (auto s = CheckText(v.notes(), absl::StrCat(field, ".notes"), 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::QuoteTotals totals;
   for (int i = 0; i < v.lines_size(); ++i) {
     v1::QuoteLine& l = *v.mutable_lines(i);
-    const std::string f = absl::StrCat("quote.lines[", i, "]");
+    const std::string f = absl::StrCat(field, ".lines[", i, "]");
     if (auto s = CheckText(l.product(), absl::StrCat(f, ".product"), 100, true); !s.ok()) return s;
     if (auto s = CheckText(l.description(), absl::StrCat(f, ".description"), 500, false, TextKind::kMultiLine); !s.ok()) return s;
     auto a = money::PriceLine(l.quantity_milli(), l.unit_price_minor(), l.discount_bp(), l.tax_rate_bp(), f);
@@ -59,8 +59,8 @@ absl::Status PriceQuote(QuoteVersion& v, const std::string& currency) {
     totals.set_net_minor(totals.net_minor() + a->net);
     totals.set_tax_minor(totals.tax_minor() + a->tax);
     totals.set_total_minor(totals.total_minor() + a->total);
-    if (auto s = money::CheckAmount(totals.subtotal_minor(), "quote.lines"); !s.ok()) return s;
-    if (auto s = money::CheckAmount(totals.total_minor(), "quote.lines"); !s.ok()) return s;
+    if (auto s = money::CheckAmount(totals.subtotal_minor(), absl::StrCat(field, ".lines")); !s.ok()) return s;
+    if (auto s = money::CheckAmount(totals.total_minor(), absl::StrCat(field, ".lines")); !s.ok()) return s;
   }
   *v.mutable_totals() = totals;
   return absl::OkStatus();
@@ -88,7 +88,7 @@ QuoteDecision Decide(const QuoteState* state, const Caller& caller, const Create
   e.set_team_id(cmd.opportunity.team_id);
   *e.mutable_version() = cmd.version;
   e.mutable_version()->set_number(1);
-  if (auto s = PriceQuote(*e.mutable_version(), e.currency()); !s.ok()) return s;
+  if (auto s = PriceQuote(*e.mutable_version(), e.currency(), "quote"); !s.ok()) return s;
   return std::vector<QuoteEvent>{std::move(e)};
 }
 
@@ -98,7 +98,8 @@ QuoteDecision Decide(const QuoteState* state, const Caller& caller, const Revise
   v1::QuoteRevised e;
   *e.mutable_version() = cmd.version;
   e.mutable_version()->set_number(CurrentNumber(*state) + 1);
-  if (auto s = PriceQuote(*e.mutable_version(), state->currency()); !s.ok()) return s;
+  // ReviseQuoteRequest carries the lines in `version`: name the field the client sent.
+  if (auto s = PriceQuote(*e.mutable_version(), state->currency(), "version"); !s.ok()) return s;
   return std::vector<QuoteEvent>{std::move(e)};
 }
 

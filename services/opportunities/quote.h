@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "libs/common/caller.h"
@@ -21,10 +22,11 @@ using QuoteEvent = std::variant<v1::QuoteCreated, v1::QuoteRevised, v1::QuoteSen
 using QuoteDecision = absl::StatusOr<std::vector<QuoteEvent>>;
 
 // Prices every line of `v` in `currency` (PriceLine: each amount rounded once, per line, as on
-// Chinese VAT invoices) and sums the totals. INVALID_ARGUMENT naming "quote.lines[i].<part>"
-// for a bad line, "quote.lines" for none or more than 200, "quote.valid_until" for a bad date;
+// Chinese VAT invoices) and sums the totals. `field` is where the request holds `v` ("quote" on
+// create, "version" on revise): INVALID_ARGUMENT naming "<field>.lines[i].<part>" for a bad
+// line, "<field>.lines" for none or more than 200, "<field>.valid_until" for a bad date;
 // OUT_OF_RANGE when the sums overflow.
-absl::Status PriceQuote(QuoteVersion& v, const std::string& currency);
+absl::Status PriceQuote(QuoteVersion& v, const std::string& currency, absl::string_view field);
 
 // The opportunity a quote is for, as the service knows it.
 struct OpportunityView {

@@ -589,6 +589,7 @@ v1::Rule TaskEngine::ToApi(const RuleState& s) const {
   *r.mutable_create_time() = s.create_time();
   *r.mutable_update_time() = s.update_time();
   r.set_etag(std::to_string(s.version()));
+  r.set_deleted(s.deleted());
   return r;
 }
 

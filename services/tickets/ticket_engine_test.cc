@@ -450,6 +450,126 @@ TEST_F(TicketEngineTest, PoliciesAreCheckedAndResolvePerPriority) {
   EXPECT_EQ(Get(*urgent).sla().policy(), "ticketTypes/repair/slaPolicies/default");
 }
 
+// ListTicketTypes, GetTicketType and ArchiveTicketType through the engine the gRPC service
+// calls (ArchiveTicketType had domain tests only, the reads none).
+TEST_F(TicketEngineTest, TicketTypesAreReadListedAndArchived) {
+  const auto deadline = [] { return absl::Now() + absl::Seconds(5); };
+  v1::TicketType repair = Type();
+  v1::TicketType install = Type(testing::RepairDefinition(), "install");
+  ASSERT_EQ(install.name(), "ticketTypes/install");
+
+  v1::GetTicketTypeRequest get;
+  get.set_name("ticketTypes/repair");
+  auto got = engine_->GetTicketType(kRep, get, deadline());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->current_version(), 1);
+  EXPECT_EQ(got->definition().SerializeAsString(), repair.definition().SerializeAsString());
+  EXPECT_FALSE(got->archived());
+  get.set_name("ticketTypes/nope");
+  EXPECT_EQ(engine_->GetTicketType(kRep, get, deadline()).status().code(), absl::StatusCode::kNotFound);
+  get.set_name("tickets/repair");
+  EXPECT_EQ(FieldOf(engine_->GetTicketType(kRep, get, deadline()).status()), "name");
+
+  v1::ListTicketTypesRequest list;
+  list.set_page_size(1);
+  auto page = engine_->ListTicketTypes(kRep, list, deadline());
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->ticket_types_size(), 1);
+  ASSERT_FALSE(page->next_page_token().empty());
+  list.set_page_token(page->next_page_token());
+  auto rest = engine_->ListTicketTypes(kRep, list, deadline());
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  ASSERT_EQ(rest->ticket_types_size(), 1);
+  EXPECT_TRUE(rest->next_page_token().empty());
+  EXPECT_NE(page->ticket_types(0).name(), rest->ticket_types(0).name());
+  list.set_page_token("garbage");
+  EXPECT_EQ(FieldOf(engine_->ListTicketTypes(kRep, list, deadline()).status()), "page_token");
+  list.clear_page_token();
+  list.set_page_size(-1);
+  EXPECT_EQ(FieldOf(engine_->ListTicketTypes(kRep, list, deadline()).status()), "page_size");
+
+  // Archive: no new tickets of the type, open ones go on; gone from the list unless asked for
+  ASSERT_TRUE(Create(kRep).ok());
+  v1::ArchiveTicketTypeRequest archive;
+  archive.set_name("ticketTypes/repair");
+  archive.set_reason(std::string(501, 'x'));
+  EXPECT_EQ(FieldOf(Call(engine_.get(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status()), "reason");
+  archive.set_reason("停止保修服务");
+  archive.set_etag("9");
+  EXPECT_EQ(Call(engine_.get(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status().code(),
+            absl::StatusCode::kAborted);
+  archive.clear_etag();
+  archive.set_name("ticketTypes/nope");
+  EXPECT_EQ(Call(engine_.get(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status().code(),
+            absl::StatusCode::kNotFound);
+  archive.set_name("ticketTypes/repair");
+  auto archived = Call(engine_.get(), &TicketEngine::ArchiveTicketType, kAdmin, archive);
+  ASSERT_TRUE(archived.ok()) << archived.status();
+  EXPECT_TRUE(archived->archived());
+  EXPECT_EQ(archived->archive_reason(), "停止保修服务");
+  EXPECT_EQ(Create(kRep).status().code(), absl::StatusCode::kFailedPrecondition);
+  list.set_page_size(0);
+  auto live = engine_->ListTicketTypes(kRep, list, deadline());
+  ASSERT_TRUE(live.ok()) << live.status();
+  ASSERT_EQ(live->ticket_types_size(), 1);
+  EXPECT_EQ(live->ticket_types(0).name(), "ticketTypes/install");
+  list.set_show_archived(true);
+  EXPECT_EQ(engine_->ListTicketTypes(kRep, list, deadline())->ticket_types_size(), 2);
+
+  v1::ListEventsRequest events;
+  events.set_parent("ticketTypes/repair");
+  auto trail = engine_->ListEvents(kAdmin, events, deadline());
+  ASSERT_TRUE(trail.ok()) << trail.status();
+  ASSERT_EQ(trail->events_size(), 2);
+  EXPECT_EQ(trail->events(0).event_type(), "crm.tickets.v1.TicketTypeCreated");
+  EXPECT_EQ(trail->events(1).event_type(), "crm.tickets.v1.TicketTypeArchived");
+  EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
+}
+
+// GetSlaPolicy, GetCalendar and ListCalendars through the engine.
+TEST_F(TicketEngineTest, SlaPoliciesAndCalendarsAreReadByName) {
+  const auto deadline = [] { return absl::Now() + absl::Seconds(5); };
+  Type();
+  v1::BusinessCalendar cal;
+  auto* w = cal.add_windows();
+  w->set_weekday(1);
+  w->set_start_minute(9 * 60);
+  w->set_end_minute(18 * 60);
+  cal.add_holidays("2026-04-06");
+  Calendar(cal);
+  auto set = Policy(30, 480, "calendars/cn", v1::TICKET_PRIORITY_HIGH);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->name(), "ticketTypes/repair/slaPolicies/high");
+
+  v1::GetSlaPolicyRequest gp;
+  gp.set_name("ticketTypes/repair/slaPolicies/high");
+  auto policy = engine_->GetSlaPolicy(kRep, gp, deadline());
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->policy().first_response_minutes(), 30);
+  EXPECT_EQ(policy->policy().resolution_minutes(), 480);
+  EXPECT_EQ(policy->policy().calendar(), "calendars/cn");
+  EXPECT_EQ(policy->updated_by(), "a1");
+  gp.set_name("ticketTypes/repair/slaPolicies/urgent");
+  EXPECT_EQ(engine_->GetSlaPolicy(kRep, gp, deadline()).status().code(), absl::StatusCode::kNotFound);
+  gp.set_name("ticketTypes/repair");
+  EXPECT_EQ(FieldOf(engine_->GetSlaPolicy(kRep, gp, deadline()).status()), "name");
+
+  v1::GetCalendarRequest gc;
+  gc.set_name("calendars/cn");
+  auto got = engine_->GetCalendar(kRep, gc, deadline());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->display_name(), "中国大陆工作日");
+  EXPECT_EQ(got->calendar().SerializeAsString(), cal.SerializeAsString());
+  gc.set_name("calendars/none");
+  EXPECT_EQ(engine_->GetCalendar(kRep, gc, deadline()).status().code(), absl::StatusCode::kNotFound);
+  gc.set_name("cn");
+  EXPECT_EQ(FieldOf(engine_->GetCalendar(kRep, gc, deadline()).status()), "name");
+  auto all = engine_->ListCalendars(kRep, v1::ListCalendarsRequest(), deadline());
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->calendars_size(), 1);
+  EXPECT_EQ(all->calendars(0).name(), "calendars/cn");
+}
+
 TEST_F(TicketEngineTest, AdminsMigrateOpenTicketsToANewVersionWithAMapping) {
   Type();
   auto open1 = Create(kRep);
