@@ -16,6 +16,7 @@
 #include "libs/projection/projection_db.h"
 #include "services/customers/customers_service.h"
 #include "tests/test_util.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm {
 namespace {
@@ -25,7 +26,7 @@ using customers::v1::CustomerService;
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/server-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("server");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -92,7 +93,6 @@ class ServerTest : public ::testing::Test {
   }
 
   static constexpr char kParking[] = "parking";
-  static inline int counter_ = 0;
   const std::string key_ = std::string(40, 's');
   std::string dir_;
   std::unique_ptr<eventlog::Log> log_;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/common/sha256.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm {
 namespace {
@@ -142,8 +143,8 @@ TEST(TokenTest, MintRejectsBadInput) {
 }
 
 TEST(TokenTest, LoadSigningKeyCreatesOnceThenReads) {
-  const std::string path = absl::StrCat(::testing::TempDir(), "/key-", getpid());
-  std::remove(path.c_str());
+  const std::string dir = NewTestDir("key");
+  const std::string path = dir + "/signing.key";
   EXPECT_EQ(LoadSigningKey(path, false).status().code(), absl::StatusCode::kNotFound);
   auto k1 = LoadSigningKey(path, true);
   ASSERT_TRUE(k1.ok()) << k1.status();
@@ -152,6 +153,7 @@ TEST(TokenTest, LoadSigningKeyCreatesOnceThenReads) {
   ASSERT_TRUE(k2.ok());
   EXPECT_EQ(*k1, *k2);
   std::remove(path.c_str());
+  std::remove(dir.c_str());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/seal.h"
 #include "libs/eventlog/wal_check.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::eventlog {
 namespace {
@@ -20,8 +21,7 @@ using ::testing::HasSubstr;
 class DurabilityTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/durability-", getpid(), "-",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = NewTestDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

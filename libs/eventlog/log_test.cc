@@ -17,6 +17,7 @@
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/kafka_log.h"
 #include "libs/eventlog/mock_cluster.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::eventlog {
 namespace {
@@ -35,7 +36,7 @@ class Backend {
 class EmbeddedBackend : public Backend {
  public:
   EmbeddedBackend() {
-    dir_ = absl::StrCat(::testing::TempDir(), "/log-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("log");
     std::filesystem::remove_all(dir_);
   }
   ~EmbeddedBackend() override { std::filesystem::remove_all(dir_); }
@@ -45,7 +46,6 @@ class EmbeddedBackend : public Backend {
   bool fences_across_instances() const override { return false; }
 
  private:
-  static inline int counter_ = 0;
   std::string dir_;
 };
 
@@ -278,7 +278,7 @@ TEST(PartitionerTest, MatchesLibrdkafkaMurmur2) {
 }
 
 TEST(EmbeddedLogTest, SecondOpenOfTheSameFolderFails) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/lock-", getpid());
+  const std::string dir = NewTestDir("lock");
   std::filesystem::remove_all(dir);
   auto a = OpenEmbeddedLog({.path = dir});
   ASSERT_TRUE(a.ok());
@@ -290,7 +290,7 @@ TEST(EmbeddedLogTest, SecondOpenOfTheSameFolderFails) {
 // A read-only follower beside the owner (crmctl tail against a running crmd): it sees what
 // the owner had, then what the owner appends after it opened, and writes nothing.
 TEST(EmbeddedLogTest, AFollowerReadsBesideTheOwner) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/follow-", getpid());
+  const std::string dir = NewTestDir("follow");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   auto owner = OpenEmbeddedLog({.path = dir + "/log"});
@@ -341,7 +341,7 @@ absl::Status AppendAt(Writer& w, const std::string& stream, int64_t version, int
 // The log's own guard against two events with one version (a write decided on stale state):
 // a stale append is refused with nothing written, in a group commit as across reopens.
 TEST(EmbeddedLogTest, AppendExpectingRefusesAStaleStreamVersion) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/streams-", getpid());
+  const std::string dir = NewTestDir("streams");
   std::filesystem::remove_all(dir);
   auto log = OpenEmbeddedLog({.path = dir});
   ASSERT_TRUE(log.ok());
@@ -388,7 +388,7 @@ TEST(EmbeddedLogTest, AppendExpectingRefusesAStaleStreamVersion) {
 // were kept) has no version in the log: its first conditional append is taken as it comes,
 // and checked from then on.
 TEST(EmbeddedLogTest, AStreamWithoutAKeptVersionIsCheckedFromItsFirstConditionalAppend) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/streams-plain-", getpid());
+  const std::string dir = NewTestDir("streams-plain");
   std::filesystem::remove_all(dir);
   auto log = OpenEmbeddedLog({.path = dir});
   ASSERT_TRUE(log.ok());

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::projection {
 namespace {
@@ -37,7 +38,7 @@ absl::Status ApplyHeads(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
 class AggregateWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/aggw-", getpid());
+    dir_ = NewTestDir("aggw");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/eventlog/embedded_log.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::projection {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 class FollowerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/follow-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("follow");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -59,7 +60,6 @@ class FollowerTest : public ::testing::Test {
     return o;
   }
 
-  static inline int counter_ = 0;
   std::string dir_;
   std::unique_ptr<eventlog::Log> log_;
   std::unique_ptr<ProjectionDb> db_;

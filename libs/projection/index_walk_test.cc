@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::projection {
 namespace {
@@ -16,7 +17,7 @@ namespace {
 class IndexWalkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/index-walk-", getpid());
+    dir_ = NewTestDir("index-walk");
     std::filesystem::remove_all(dir_);
     rocksdb::Options o;
     o.create_if_missing = true;

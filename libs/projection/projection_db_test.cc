@@ -9,6 +9,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "libs/eventlog/embedded_log.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::projection {
 namespace {
@@ -16,7 +17,7 @@ namespace {
 class ProjectionDbTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/proj-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("proj");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -38,7 +39,6 @@ class ProjectionDbTest : public ::testing::Test {
     return t;
   }
 
-  static inline int counter_ = 0;
   std::string dir_;
   std::unique_ptr<eventlog::Log> log_;
 };

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/eventlog/embedded_log.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::projection {
 namespace {
@@ -20,7 +21,7 @@ absl::Status CountRecords(ProjectionDb& db, const eventlog::Record& r, Batch& b)
 // Projections that applied records a log no longer has (the log lost its tail): they would
 // serve customers whose events are gone.
 TEST(RebuildTest, ProjectionsAheadOfTheLogAreRefusedUntilRebuilt) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/ahead-", getpid());
+  const std::string dir = NewTestDir("ahead");
   std::filesystem::remove_all(dir);
   const ProjectionSpec spec{.version = 1, .sources = {FoldSource("t", true, 1, &CountRecords)}};
   {

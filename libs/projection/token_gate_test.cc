@@ -10,6 +10,7 @@
 #include "libs/eventlog/embedded_log.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rebuild.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::projection {
 namespace {
@@ -17,7 +18,7 @@ namespace {
 class TokenGateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/gate-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("gate");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -52,7 +53,6 @@ class TokenGateTest : public ::testing::Test {
     return EncodeToken(t);
   }
 
-  static inline int counter_ = 0;
   std::string dir_;
   std::unique_ptr<eventlog::Log> log_;
   std::unique_ptr<eventlog::Writer> writer_;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::server {
 namespace {
@@ -25,7 +26,7 @@ class PrivateFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     old_umask_ = ::umask(022);  // the usual one, under which the tester saw 0755 and 0644
-    root_ = fs::path(::testing::TempDir()) / absl::StrCat("process_test_", ::getpid());
+    root_ = fs::path(NewTestDir("process_test"));
     fs::remove_all(root_);
     fs::create_directories(root_);
   }

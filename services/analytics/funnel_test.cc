@@ -22,6 +22,7 @@
 #include "services/analytics/analytics_testing.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::analytics {
 namespace {
@@ -51,7 +52,7 @@ std::string Describe(const FunnelReport& r) {
 class FunnelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/funnel-", getpid());
+    dir_ = NewTestDir("funnel");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});

@@ -23,6 +23,7 @@
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
 #include "services/tasks/task_engine.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::analytics {
 namespace {
@@ -47,7 +48,7 @@ absl::Time At(int month, int day, int hour) {
 class ReportsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/reports-", getpid());
+    dir_ = NewTestDir("reports");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -415,7 +416,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
 // payments of 2^63 - 1 each. Their sums used to wrap (to -2); now the report is OUT_OF_RANGE
 // naming the figure.
 TEST(ReportSumsTest, SumsPastSixtyFourBitsAreOutOfRangeNeverWrapped) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/report-sums-", getpid());
+  const std::string dir = NewTestDir("report-sums");
   std::filesystem::remove_all(dir);
   auto db = *projection::ProjectionDb::Open({.path = dir});
   projection::Batch batch;

@@ -19,6 +19,7 @@
 #include "services/analytics/analytics_testing.h"
 #include "services/tickets/domain_testing.h"
 #include "services/tickets/ticket_engine.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::analytics {
 namespace {
@@ -48,7 +49,7 @@ std::string Describe(const TicketsReport& r) {
 class TicketsReportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/tickets-report-", getpid());
+    dir_ = NewTestDir("tickets-report");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});

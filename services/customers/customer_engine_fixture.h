@@ -13,6 +13,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/eventlog/embedded_log.h"
 #include "services/customers/customer_engine.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::customers::enginetest {
 
@@ -24,7 +25,7 @@ inline const Caller kAdmin{"a1", "admin", ""};
 class CustomerEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/engine-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("engine");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -80,7 +81,6 @@ class CustomerEngineTest : public ::testing::Test {
     return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
   }
 
-  static inline int counter_ = 0;
   ManualClock clock_{absl::FromUnixSeconds(1767225600)};  // 2026-01-01 08:00 in Beijing
   std::string dir_;
   std::unique_ptr<eventlog::Log> log_;

@@ -12,6 +12,7 @@
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/follower.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::opportunities {
 namespace {
@@ -21,7 +22,7 @@ namespace cv1 = crm::customers::v1;
 class CustomerRefsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/refs-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("refs");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -73,7 +74,6 @@ class CustomerRefsTest : public ::testing::Test {
   }
   CustomerView View(const std::string& id) { return *ReadCustomerView(db_->db(), id); }
 
-  static inline int counter_ = 0;
   int seq_ = 0;
   std::map<std::string, int64_t> versions_;
   std::map<std::string, std::string> hashes_;

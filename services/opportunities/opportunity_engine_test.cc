@@ -17,6 +17,7 @@
 #include "libs/eventlog/embedded_log.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/domain_testing.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::opportunities {
 namespace {
@@ -31,7 +32,7 @@ const Caller kAdmin{"a1", "admin", ""};
 class OpportunityEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/opp-engine-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("opp-engine");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -154,7 +155,6 @@ class OpportunityEngineTest : public ::testing::Test {
   }
 
   int rebuilds_ = 0;
-  static inline int counter_ = 0;
   ManualClock clock_{absl::FromUnixSeconds(1767225600)};  // 2026-01-01 08:00 in Beijing
   std::string dir_;
   std::unique_ptr<eventlog::Log> log_;

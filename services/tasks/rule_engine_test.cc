@@ -13,6 +13,7 @@
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/log_testing.h"
 #include "services/tasks/task_engine.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::tasks {
 namespace {
@@ -26,7 +27,7 @@ const Caller kAdmin{"a1", "admin", ""};
 class RuleEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/rule-engine-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("rule-engine");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -57,7 +58,6 @@ class RuleEngineTest : public ::testing::Test {
     return got.ok() ? std::vector<v1::Rule>(got->rules().begin(), got->rules().end()) : std::vector<v1::Rule>();
   }
 
-  static inline int counter_ = 0;
   std::string dir_;
   ManualClock clock_{absl::FromUnixSeconds(1772413200)};  // 2026-03-02 09:00 in UTC+8
   std::unique_ptr<eventlog::Log> log_;

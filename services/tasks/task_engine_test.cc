@@ -21,6 +21,7 @@
 #include "services/opportunities/opportunity_engine.h"
 #include "services/tickets/domain_testing.h"
 #include "services/tickets/ticket_engine.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::tasks {
 namespace {
@@ -38,7 +39,7 @@ const absl::Time kStart = absl::FromUnixSeconds(1772413200);
 class TaskEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/task-engine-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("task-engine");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -157,7 +158,6 @@ class TaskEngineTest : public ::testing::Test {
     return *o;
   }
 
-  static inline int counter_ = 0;
   std::string dir_;
   ManualClock clock_{kStart};
   std::unique_ptr<eventlog::Log> log_;

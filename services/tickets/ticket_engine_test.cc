@@ -18,6 +18,7 @@
 #include "libs/projection/rows.h"
 #include "services/customers/customer_engine.h"
 #include "services/tickets/domain_testing.h"
+#include "libs/common/temp_dir_testing.h"
 
 namespace crm::tickets {
 namespace {
@@ -49,7 +50,7 @@ v1::FieldValue Choice(const std::string& s) {
 class TicketEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/ticket-engine-", getpid(), "-", counter_++);
+    dir_ = NewTestDir("ticket-engine");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
@@ -184,7 +185,6 @@ class TicketEngineTest : public ::testing::Test {
     n.WaitForNotification();
   }
 
-  static inline int counter_ = 0;
   int rebuilds_ = 0;
   std::string dir_;
   ManualClock clock_{At(2, 9)};
