@@ -126,22 +126,54 @@ absl::StatusOr<std::vector<std::string>> CheckpointsPastLogEnd(
   return out;
 }
 
-absl::StatusOr<std::string> Checksum(ProjectionDb& db) {
-  // XOR of SHA-256(key, value) over projection rows (checkpoints, under "\0", excluded):
-  // order-free, so two databases with the same rows agree however they were written.
-  std::string acc(32, '\0');
+namespace {
+
+// Calls fn(key, SHA-256 of the row) for every projection row (checkpoints, under "\0", excluded).
+template <typename Fn>
+absl::Status ForEachRowDigest(ProjectionDb& db, Fn fn) {
   std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions()));
-  int64_t rows = 0;
   for (it->Seek(rocksdb::Slice("\x01", 1)); it->Valid(); it->Next()) {
     const uint32_t klen = static_cast<uint32_t>(it->key().size());
-    const std::string d = Sha256({absl::string_view(reinterpret_cast<const char*>(&klen), sizeof klen),
-                                  absl::string_view(it->key().data(), it->key().size()),
-                                  absl::string_view(it->value().data(), it->value().size())});
+    const absl::string_view key(it->key().data(), it->key().size());
+    fn(key, Sha256({absl::string_view(reinterpret_cast<const char*>(&klen), sizeof klen), key,
+                    absl::string_view(it->value().data(), it->value().size())}));
+  }
+  return FromRocks(it->status(), "checksum");
+}
+
+// A running XOR of row digests and their count, printed as "<rows>:<hex>".
+struct DigestSum {
+  std::string acc = std::string(32, '\0');
+  int64_t rows = 0;
+  void Add(absl::string_view d) {
     for (size_t i = 0; i < acc.size(); ++i) acc[i] ^= d[i];
     ++rows;
   }
-  CRM_RETURN_IF_ERROR(FromRocks(it->status(), "checksum"));
-  return absl::StrCat(rows, ":", absl::BytesToHexString(acc));
+  std::string ToString() const { return absl::StrCat(rows, ":", absl::BytesToHexString(acc)); }
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> Checksum(ProjectionDb& db) {
+  // XOR of SHA-256(key, value) over projection rows: order-free, so two databases with the same
+  // rows agree however they were written.
+  DigestSum all;
+  CRM_RETURN_IF_ERROR(ForEachRowDigest(db, [&](absl::string_view, const std::string& d) { all.Add(d); }));
+  return all.ToString();
+}
+
+absl::StatusOr<std::map<std::string, std::string>> PrefixChecksums(ProjectionDb& db) {
+  std::map<std::string, DigestSum, std::less<>> sums;
+  CRM_RETURN_IF_ERROR(ForEachRowDigest(db, [&](absl::string_view key, const std::string& d) {
+    const size_t slash = key.find('/');
+    const absl::string_view prefix = slash == absl::string_view::npos ? key : key.substr(0, slash + 1);
+    auto it = sums.find(prefix);
+    if (it == sums.end()) it = sums.emplace(std::string(prefix), DigestSum()).first;
+    it->second.Add(d);
+  }));
+  std::map<std::string, std::string> out;
+  for (const auto& [prefix, sum] : sums) out[prefix] = sum.ToString();
+  return out;
 }
 
 absl::StatusOr<int64_t> LagRecords(eventlog::Log& log, ProjectionDb& db, const std::string& topic) {

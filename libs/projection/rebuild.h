@@ -70,6 +70,11 @@ absl::StatusOr<std::vector<std::string>> CheckpointsPastLogEnd(
 // rebuild"): "<rows>:<hex>".
 absl::StatusOr<std::string> Checksum(ProjectionDb& db);
 
+// Checksum of the rows of each key prefix (the key up to and including its first '/', the
+// whole key when it has none), keyed by prefix: when two databases' checksums differ, says which
+// rows do. Computed as Checksum is, so the digests of all prefixes XOR to Checksum's.
+absl::StatusOr<std::map<std::string, std::string>> PrefixChecksums(ProjectionDb& db);
+
 // Records of `topic` in the log that `db` has not applied yet (the projection lag).
 absl::StatusOr<int64_t> LagRecords(eventlog::Log& log, ProjectionDb& db, const std::string& topic);
 
