@@ -95,7 +95,8 @@ for (const [name, s] of stages) if (s.copy) checkFlags(`Dockerfile ENTRYPOINT of
 
 // compose.
 const compose = YAML.parse(fs.readFileSync(path.join(src, "deploy/compose.yaml"), "utf8"), { merge: true });
-const parts = [...new Set(sh("grep", ["-h", "inline constexpr int32_t kPartitions = ", ...sh("find", [path.join(src, "services"), "-name", "*_engine.h"]).trim().split("\n")])
+// The partitions every topic is created with, named once in libs/topics/topics.h.
+const parts = [...new Set(sh("grep", ["-h", "inline constexpr int32_t kPartitions = ", path.join(src, "libs/topics/topics.h")])
   .trim().split("\n").map((l) => l.match(/= (\d+);/)[1]))];
 const topicScript = [].concat(compose.services?.topics?.command ?? []).join("\n");
 for (const svc of ["customers", "opportunities", "tasks", "tickets"]) {

@@ -15,8 +15,8 @@ echo "== k8s/base/services/*.yaml are up to date"
 /usr/bin/python3 k8s/gen-services.py --check
 
 # The partition count every service creates its topic with; the KafkaTopics must agree.
-parts=$(grep -h 'inline constexpr int32_t kPartitions = ' services/*/*_engine.h | sed -E 's/.*= ([0-9]+);/\1/' | sort -u)
-[ "$(wc -l <<<"$parts")" = 1 ] || { echo "the services disagree on kPartitions: $parts" >&2; exit 1; }
+parts=$(grep -h 'inline constexpr int32_t kPartitions = ' libs/topics/topics.h | sed -E 's/.*= ([0-9]+);/\1/' | sort -u)
+[ "$(wc -l <<<"$parts")" = 1 ] || { echo "libs/topics/topics.h names no single kPartitions: $parts" >&2; exit 1; }
 
 echo "== kustomize: $("$kubectl" version --client 2>/dev/null | head -1)"
 "$kubectl" kustomize k8s/overlays/dev >"$tmp/dev.yaml" 2>"$tmp/dev.err" || { cat "$tmp/dev.err" >&2; exit 1; }

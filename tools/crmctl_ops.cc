@@ -29,6 +29,7 @@
 #include "services/tasks/task_engine.h"
 #include "services/tickets/ticket_engine.h"
 #include "tools/crmctl_common.h"
+#include "libs/topics/topics.h"
 
 namespace crm::ctl {
 namespace {
@@ -37,8 +38,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int kProblemsFound = 4;
-const std::vector<std::string> kServiceTopics = {"crm.customers.events.v1", "crm.opportunities.events.v1",
-                                                 "crm.tasks.events.v1", "crm.tickets.events.v1"};
+const std::vector<std::string>& kServiceTopics = topics::ServiceTopics();
 
 // The projections of crmd's services, by their folder under the data folder.
 std::vector<std::pair<std::string, projection::ProjectionSpec>> ServiceSpecs() {

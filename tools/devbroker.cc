@@ -5,10 +5,12 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "libs/eventlog/mock_cluster.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
+#include "libs/topics/topics.h"
 
 int main(int argc, char** argv) {
   crm::server::RestrictNewFileModes();
@@ -17,10 +19,8 @@ int main(int argc, char** argv) {
   int brokers = 3;
   // The mock cluster has no CreateTopics: every topic of the system is made here (the
   // services' topics, and crm-integration's public, inbound and dead-letter topics).
-  std::vector<std::string> topics = {"crm.customers.events.v1:8", "crm.opportunities.events.v1:8",
-                                     "crm.tasks.events.v1:8",     "crm.tickets.events.v1:8",
-                                     "crm.public.events.v1:8",    "crm.inbound.v1:8",
-                                     "crm.inbound.v1.dlq:8"};
+  std::vector<std::string> topics;
+  for (const std::string& t : crm::topics::AllTopics()) topics.push_back(absl::StrCat(t, ":", crm::topics::kPartitions));
   std::string bootstrap_file;
   app.add_option("--brokers", brokers, "Number of brokers")->capture_default_str()->check(CLI::Range(1, 9));
   app.add_option("--topic", topics, "name:partitions to create (repeatable)")->capture_default_str();

@@ -13,10 +13,11 @@
 #include "absl/status/statusor.h"
 #include "crm/common/v1/envelope.pb.h"
 #include "libs/projection/projection_db.h"
+#include "libs/topics/topics.h"
 
 namespace crm {
 
-inline constexpr char kCustomersTopic[] = "crm.customers.events.v1";
+inline constexpr const char* kCustomersTopic = topics::kCustomers;
 inline constexpr char kWatchedCustomers[] = "cw/";
 
 // A customer as the view knows it.

@@ -31,11 +31,12 @@
 #include "absl/time/time.h"
 #include "crm/eventlog/v1/seal.pb.h"
 #include "libs/eventlog/log.h"
+#include "libs/topics/topics.h"
 
 namespace crm::eventlog {
 
 // Where seals are published, one record each (key "seal", value a SignedSeal).
-inline constexpr char kSealTopic[] = "crm.audit.seals.v1";
+inline constexpr const char* kSealTopic = topics::kSeals;
 
 // An Ed25519 key: private (signs and verifies) or public (verifies). Copyable, thread-safe.
 class SealKey {

@@ -19,6 +19,7 @@
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
+#include "libs/topics/topics.h"
 
 namespace crm::projection {
 
@@ -85,7 +86,7 @@ class AggregateWriter {
     // The service's topic. Required.
     std::string topic;
     // Partitions when the topic has to be created. Default: 8.
-    int32_t partitions = 8;
+    int32_t partitions = topics::kPartitions;
     // CloudEvents source, e.g. "/crm/customers". Required.
     std::string source;
     // Tenant written into every envelope. Default: "default".

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
+#include "libs/topics/topics.h"
 
 namespace crm::projection {
 
@@ -24,7 +25,7 @@ struct Source {
   // The service's own topic (created with `partitions` when missing) or another service's
   // (skipped while it does not exist).
   bool owned = true;
-  int32_t partitions = 8;
+  int32_t partitions = topics::kPartitions;
   // The projection function, given the database it writes.
   std::function<ProjectionDb::ApplyFn(ProjectionDb*)> apply;
 };

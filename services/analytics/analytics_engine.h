@@ -14,6 +14,7 @@
 #include "libs/projection/follower.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rebuild.h"
+#include "libs/topics/topics.h"
 
 namespace crm::analytics {
 
@@ -27,10 +28,10 @@ inline constexpr int64_t kProjectionVersion = 3;  // 2: the tickets topic; 3: cu
 class AnalyticsEngine {
  public:
   struct Options {
-    std::string customers_topic = "crm.customers.events.v1";
-    std::string opportunities_topic = "crm.opportunities.events.v1";
-    std::string tasks_topic = "crm.tasks.events.v1";
-    std::string tickets_topic = "crm.tickets.events.v1";
+    std::string customers_topic = topics::kCustomers;
+    std::string opportunities_topic = topics::kOpportunities;
+    std::string tasks_topic = topics::kTasks;
+    std::string tickets_topic = topics::kTickets;
     // "now" for reports without as_of. Required.
     Clock* clock = nullptr;
   };

@@ -22,18 +22,19 @@
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer.h"
 #include "services/customers/lead.h"
+#include "libs/topics/topics.h"
 
 namespace crm::customers {
 
-inline constexpr char kTopic[] = "crm.customers.events.v1";
-inline constexpr int32_t kPartitions = 8;
+inline constexpr const char* kTopic = topics::kCustomers;
+inline constexpr int32_t kPartitions = topics::kPartitions;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
 // to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
 inline constexpr int64_t kProjectionVersion = 7;  // 6: ListCustomers' sort indexes; 7: lead counts
 // The opportunities service's topic, followed for won opportunities (成交).
-inline constexpr char kOpportunitiesTopic[] = "crm.opportunities.events.v1";
+inline constexpr const char* kOpportunitiesTopic = topics::kOpportunities;
 // The tasks service's topic, followed for completed tasks' notes (跟进结果).
-inline constexpr char kTasksTopic[] = "crm.tasks.events.v1";
+inline constexpr const char* kTasksTopic = topics::kTasks;
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
 // write path of DESIGN §3, the projections of §4 and the scheduler's time-driven events.

@@ -21,10 +21,11 @@
 #include "crm/opportunities/v1/opportunities_service.pb.h"
 #include "libs/eventlog/log.h"
 #include "rocksdb/db.h"
+#include "libs/topics/topics.h"
 
 namespace crm::integration {
 
-inline constexpr char kInboundTopic[] = "crm.inbound.v1";
+inline constexpr const char* kInboundTopic = topics::kInbound;
 
 // Inbound event types and the command each becomes.
 inline constexpr char kErpCustomerUpserted[] = "com.erp.customer.upserted";  // Create/UpdateCustomer
@@ -82,7 +83,7 @@ class InboundProcessor {
     std::string topic;
     std::string dlq_topic;
     // Partitions of the topics when this creates them. Default: 8.
-    int32_t partitions = 8;
+    int32_t partitions = topics::kPartitions;
     // Records per poll. Default: 256.
     size_t batch_records = 256;
     // Pause before retrying a transient failure. Default: 1 s.

@@ -11,10 +11,11 @@
 #include "absl/strings/string_view.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/eventlog/log.h"
+#include "libs/topics/topics.h"
 
 namespace crm::integration {
 
-inline constexpr char kPublicTopic[] = "crm.public.events.v1";
+inline constexpr const char* kPublicTopic = topics::kPublic;
 inline constexpr char kStructuredContentType[] = "application/cloudevents+json; charset=UTF-8";
 // Header of every public record: "<topic>/<partition>/<offset>" of the protobuf original, by
 // which the relay learns after a crash what it published already.

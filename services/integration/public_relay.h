@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "libs/eventlog/log.h"
 #include "rocksdb/db.h"
+#include "libs/topics/topics.h"
 
 namespace crm::integration {
 
@@ -35,11 +36,10 @@ class PublicEventsRelay {
     // Folder of the relay's RocksDB store. Required.
     std::string dir;
     // The topics to republish. Default: the four services' topics.
-    std::vector<std::string> topics = {"crm.customers.events.v1", "crm.opportunities.events.v1",
-                                       "crm.tasks.events.v1", "crm.tickets.events.v1"};
+    std::vector<std::string> topics = crm::topics::ServiceTopics();
     // The public topic and its partitions (created when missing). Default: kPublicTopic, 8.
     std::string public_topic;
-    int32_t partitions = 8;
+    int32_t partitions = crm::topics::kPartitions;
     // Records per source poll. Default: 1024.
     size_t batch_records = 1024;
     // Pause before retrying after an error (a source topic missing, the log unreachable).

@@ -27,11 +27,12 @@
 #include "services/opportunities/opportunity_projections.h"
 #include "services/opportunities/quote.h"
 #include "services/opportunities/settings.h"
+#include "libs/topics/topics.h"
 
 namespace crm::opportunities {
 
-inline constexpr char kTopic[] = "crm.opportunities.events.v1";
-inline constexpr int32_t kPartitions = 8;
+inline constexpr const char* kTopic = topics::kOpportunities;
+inline constexpr int32_t kPartitions = topics::kPartitions;
 // Version of the projection code (opportunity_projections.cc, customer_refs.cc). Bump it with
 // any change to the rows: OpenProjections then rebuilds.
 inline constexpr int64_t kProjectionVersion = 2;

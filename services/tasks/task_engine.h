@@ -19,11 +19,12 @@
 #include "services/tasks/rule.h"
 #include "services/tasks/task.h"
 #include "services/tasks/task_projections.h"
+#include "libs/topics/topics.h"
 
 namespace crm::tasks {
 
-inline constexpr char kTopic[] = "crm.tasks.events.v1";
-inline constexpr int32_t kPartitions = 8;
+inline constexpr const char* kTopic = topics::kTasks;
+inline constexpr int32_t kPartitions = topics::kPartitions;
 // Version of the projection code (task_projections.cc). Bump it with any change to the rows:
 // OpenProjections then rebuilds.
 inline constexpr int64_t kProjectionVersion = 3;  // 2: follows the tickets topic; 3: iy/ (every task by due)
@@ -52,8 +53,7 @@ class TaskEngine {
     std::string topic = kTopic;
     int32_t partitions = kPartitions;
     // Topics whose events rules see. Default: the customers, opportunities and tickets topics.
-    std::vector<std::string> followed_topics = {"crm.customers.events.v1", "crm.opportunities.events.v1",
-                                                "crm.tickets.events.v1"};
+    std::vector<std::string> followed_topics = {topics::kCustomers, topics::kOpportunities, topics::kTickets};
     // "now" for occurred_at, recorded_at and the scheduler. Required.
     Clock* clock = nullptr;
     // Days ("today", yyyy-MM-dd dates of date triggers) in this zone. Default: UTC+8.

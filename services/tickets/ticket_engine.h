@@ -19,11 +19,12 @@
 #include "libs/projection/rebuild.h"
 #include "services/tickets/business_calendar.h"
 #include "services/tickets/ticket_projections.h"
+#include "libs/topics/topics.h"
 
 namespace crm::tickets {
 
-inline constexpr char kTopic[] = "crm.tickets.events.v1";
-inline constexpr int32_t kPartitions = 8;
+inline constexpr const char* kTopic = topics::kTickets;
+inline constexpr int32_t kPartitions = topics::kPartitions;
 // Version of the projection code (ticket_projections.cc). Bump it with any change to the rows:
 // OpenProjections then rebuilds.
 inline constexpr int64_t kProjectionVersion = 1;
@@ -38,7 +39,7 @@ class TicketEngine {
   struct Options {
     std::string topic = kTopic;
     int32_t partitions = kPartitions;
-    std::string customers_topic = "crm.customers.events.v1";
+    std::string customers_topic = topics::kCustomers;
     // "now" for occurred_at, recorded_at, the scheduler and the SLA shown on reads. Required.
     Clock* clock = nullptr;
     std::string tenant = "default";
