@@ -65,6 +65,17 @@ class ServerTest : public ::testing::Test {
     if (deadline != absl::InfiniteDuration()) ctx->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     return ctx;
   }
+  // An import stream of `user` (an admin) that has sent its options and nothing more.
+  std::unique_ptr<grpc::ClientReaderWriter<customers::v1::ImportCustomersRequest, customers::v1::ImportCustomersResponse>>
+  OpenImport(grpc::ClientContext* ctx, const std::string& user) {
+    ctx->AddMetadata("authorization",
+                     "Bearer " + *MintToken(key_, {user, "admin", "", absl::Now() + absl::Hours(1)}));
+    auto stream = stub_->ImportCustomers(ctx);
+    customers::v1::ImportCustomersRequest options;
+    options.mutable_options()->add_columns("display_name");
+    EXPECT_TRUE(stream->Write(options));
+    return stream;
+  }
   static std::string TokenAt(const std::string& topic, int64_t offset) {
     common::v1::ConsistencyToken t;
     auto* p = t.add_positions();
@@ -254,24 +265,13 @@ TEST_F(ServerTest, StalledImportsHoldNoSlotBeyondTheirUserAndTheIdleTimeout) {
   ro.max_inflight = 16;
   ro.stream_idle_timeout = absl::Milliseconds(700);
   StartRuntime(ro);
-  auto token_of = [&](const std::string& user) {
-    return "Bearer " + *MintToken(key_, {user, "admin", "", absl::Now() + absl::Hours(1)});
-  };
-  auto open_import = [&](grpc::ClientContext* ctx, const std::string& user) {
-    ctx->AddMetadata("authorization", token_of(user));
-    auto stream = stub_->ImportCustomers(ctx);
-    customers::v1::ImportCustomersRequest options;
-    options.mutable_options()->add_columns("display_name");
-    EXPECT_TRUE(stream->Write(options));
-    return stream;
-  };
   grpc::ClientContext stalled_ctx;
-  auto stalled = open_import(&stalled_ctx, "alice");
+  auto stalled = OpenImport(&stalled_ctx, "alice");
   customers::v1::ImportCustomersResponse first;
   ASSERT_TRUE(stalled->Read(&first));  // the server took it: the header came back
   // Alice's second import is refused; Bob's is served.
   grpc::ClientContext second_ctx;
-  auto second = open_import(&second_ctx, "alice");
+  auto second = OpenImport(&second_ctx, "alice");
   customers::v1::ImportCustomersResponse r;
   while (second->Read(&r)) {
   }
@@ -279,7 +279,7 @@ TEST_F(ServerTest, StalledImportsHoldNoSlotBeyondTheirUserAndTheIdleTimeout) {
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("the most one user may"));
   grpc::ClientContext bob_ctx;
-  auto bob = open_import(&bob_ctx, "bob");
+  auto bob = OpenImport(&bob_ctx, "bob");
   EXPECT_TRUE(bob->Read(&r));
   bob->WritesDone();
   while (bob->Read(&r)) {
@@ -294,7 +294,7 @@ TEST_F(ServerTest, StalledImportsHoldNoSlotBeyondTheirUserAndTheIdleTimeout) {
   bool served = false;
   for (int i = 0; i < 50 && !served; ++i) {
     grpc::ClientContext again_ctx;
-    auto again = open_import(&again_ctx, "alice");
+    auto again = OpenImport(&again_ctx, "alice");
     served = again->Read(&r);
     again->WritesDone();
     while (again->Read(&r)) {
@@ -312,14 +312,9 @@ TEST_F(ServerTest, AnImportsSlotIsFreeWhenItsClientHearsTheEnd) {
   server::RuntimeOptions ro;
   ro.max_inflight = 16;
   StartRuntime(ro);
-  const std::string token = "Bearer " + *MintToken(key_, {"alice", "admin", "", absl::Now() + absl::Hours(1)});
   for (int i = 0; i < 30; ++i) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", token);
-    auto stream = stub_->ImportCustomers(&ctx);
-    customers::v1::ImportCustomersRequest options;
-    options.mutable_options()->add_columns("display_name");
-    stream->Write(options);
+    auto stream = OpenImport(&ctx, "alice");
     stream->WritesDone();
     customers::v1::ImportCustomersResponse r;
     while (stream->Read(&r)) {
