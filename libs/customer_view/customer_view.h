@@ -17,7 +17,6 @@
 
 namespace crm {
 
-inline constexpr const char* kCustomersTopic = topics::kCustomers;
 inline constexpr char kWatchedCustomers[] = "cw/";
 
 // A customer as the view knows it.

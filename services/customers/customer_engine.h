@@ -31,10 +31,6 @@ inline constexpr int32_t kPartitions = topics::kPartitions;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
 // to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
 inline constexpr int64_t kProjectionVersion = 7;  // 6: ListCustomers' sort indexes; 7: lead counts
-// The opportunities service's topic, followed for won opportunities (成交).
-inline constexpr const char* kOpportunitiesTopic = topics::kOpportunities;
-// The tasks service's topic, followed for completed tasks' notes (跟进结果).
-inline constexpr const char* kTasksTopic = topics::kTasks;
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
 // write path of DESIGN §3, the projections of §4 and the scheduler's time-driven events.
@@ -57,9 +53,9 @@ class CustomerEngine {
     std::function<void(absl::Duration)> observe_append;
     // The opportunities topic, followed for won opportunities. Default:
     // crm.opportunities.events.v1.
-    std::string opportunities_topic = kOpportunitiesTopic;
+    std::string opportunities_topic = topics::kOpportunities;
     // The tasks topic, followed for completed tasks' notes. Default: crm.tasks.events.v1.
-    std::string tasks_topic = kTasksTopic;
+    std::string tasks_topic = topics::kTasks;
   };
 
   // Creates the topic if needed, catches the projections up with the log and becomes the
@@ -245,8 +241,8 @@ class CustomerEngine {
   static absl::StatusOr<std::string> Checksum(projection::ProjectionDb& db);
   // What the projections are built from (libs/projection/rebuild.h).
   static projection::ProjectionSpec Spec(const std::string& topic, int32_t partitions,
-                                         const std::string& opportunities_topic = kOpportunitiesTopic,
-                                         const std::string& tasks_topic = kTasksTopic);
+                                         const std::string& opportunities_topic = topics::kOpportunities,
+                                         const std::string& tasks_topic = topics::kTasks);
 
  private:
   explicit CustomerEngine(projection::ProjectionDb* db, Options o)

@@ -26,11 +26,11 @@ class CustomerRefsTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
-    ASSERT_TRUE(log_->CreateTopic(kCustomersTopic, 4).ok());
-    writer_ = *log_->OpenWriter(kCustomersTopic);
+    ASSERT_TRUE(log_->CreateTopic(topics::kCustomers, 4).ok());
+    writer_ = *log_->OpenWriter(topics::kCustomers);
     db_ = *projection::ProjectionDb::Open({.path = dir_ + "/proj"});
     projection::Follower::Options o;
-    o.topic = kCustomersTopic;
+    o.topic = topics::kCustomers;
     o.poll_timeout = absl::Milliseconds(20);
     o.retry_after = absl::Milliseconds(20);
     follower_ = *projection::Follower::Start(log_.get(), db_.get(), o,
@@ -67,7 +67,7 @@ class CustomerRefsTest : public ::testing::Test {
     ASSERT_TRUE(a.ok()) << a.status();
     common::v1::ConsistencyToken t;
     auto* p = t.add_positions();
-    p->set_topic(kCustomersTopic);
+    p->set_topic(topics::kCustomers);
     p->set_partition(a->partition);
     p->set_offset(a->offsets.back());
     ASSERT_TRUE(db_->WaitFor(t, absl::Now() + absl::Seconds(10)).ok()) << follower_->status();

@@ -33,7 +33,7 @@ void OpportunitiesHost::StartLoops() {
     if (auto lag = projection::LagRecords(*log_, *db_, kTopic); lag.ok()) {
       options_.metrics->SetProjectionLag("opportunities", static_cast<double>(*lag));
     }
-    if (auto lag = projection::LagRecords(*log_, *db_, kCustomersTopic); lag.ok()) {
+    if (auto lag = projection::LagRecords(*log_, *db_, topics::kCustomers); lag.ok()) {
       options_.metrics->SetProjectionLag("opportunities_customers_view", static_cast<double>(*lag));
     }
   });

@@ -51,7 +51,7 @@ class OpportunityEngine {
     int32_t partitions = kPartitions;
     // The customers service's topic, followed for the view of the customers. Default:
     // crm.customers.events.v1.
-    std::string customers_topic = kCustomersTopic;
+    std::string customers_topic = topics::kCustomers;
     // "now" for occurred_at, recorded_at, contract numbers and the scheduler. Required.
     Clock* clock = nullptr;
     // Contract numbers and due dates use the date in this zone. Default: UTC+8.
