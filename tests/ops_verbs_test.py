@@ -126,7 +126,12 @@ def main():
                                text=True, timeout=60)
             assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
             assert "lag runs crm-ops" in r.stderr and "nor on PATH" in r.stderr, r.stderr
-            on_path = dict(env, PATH=os.path.dirname(os.path.abspath(args.crmctl)) + ":/usr/bin:/bin")
+            # A relative PATH entry is not searched: it would run what the current folder holds.
+            tools = os.path.dirname(os.path.abspath(args.crmctl))
+            r = subprocess.run([lone, "lag", "--data-dir", data], env=dict(env, PATH=".:/usr/bin:/bin"), cwd=tools,
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 2 and "nor on PATH" in r.stderr, (r.returncode, r.stderr)
+            on_path = dict(env, PATH=tools + ":/usr/bin:/bin")
             r = subprocess.run([lone, "-o", "json", "lag", "--data-dir", data], env=on_path, capture_output=True,
                                text=True, timeout=60)
             assert r.returncode == 0, (r.returncode, r.stderr)

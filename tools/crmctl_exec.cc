@@ -32,7 +32,8 @@ absl::Status ExecSibling(const std::string& program, int argc, char** argv) {
   if (!ec) candidates.push_back(self.parent_path() / program);
   if (const char* path = std::getenv("PATH"); path != nullptr) {
     for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
-      candidates.push_back(fs::path(std::string(dir)) / program);
+      // A relative entry would run whatever the current folder holds (a data folder, an export's).
+      if (fs::path(std::string(dir)).is_absolute()) candidates.push_back(fs::path(std::string(dir)) / program);
     }
   }
   for (const fs::path& c : candidates) {

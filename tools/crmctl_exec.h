@@ -10,7 +10,7 @@ namespace crm::ctl {
 
 // Replaces this process with `program` (a file name, no slash) given argv[1..argc) unchanged:
 // the program in this executable's folder (/proc/self/exe) when there is one, else the first
-// in $PATH (empty entries skipped). No shell runs, and since the process is replaced, signals
+// in $PATH (empty and relative entries skipped). No shell runs, and since the process is replaced, signals
 // and the exit code are the program's. Returns only when nothing could be run: NOT_FOUND
 // naming where it looked, or the reason execv refused the file found.
 absl::Status ExecSibling(const std::string& program, int argc, char** argv);
