@@ -1,7 +1,7 @@
 // deploy/Dockerfile and deploy/compose.yaml checked against the build, on a machine without a
 // container engine (this one): nothing here builds or runs an image. It checks that
 //  - every binary CMake builds has an image stage, built by the build stage's ninja line, and
-//    the file each stage copies exists in the build;
+//    the file each stage copies exists in the build; crmctl's stage has crm-ops beside crmctl;
 //  - the runtime stage's packages (with what they depend on) hold every shared library each
 //    binary loads (ldd, dpkg -S, apt-cache depends);
 //  - every flag an ENTRYPOINT or compose passes is one the binary's --help lists;
@@ -19,14 +19,17 @@ const problems = [];
 const sh = (cmd, args) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 const dockerfile = fs.readFileSync(path.join(src, "deploy/Dockerfile"), "utf8").replace(/\\\n/g, " ");
-const stages = new Map();  // stage -> {copy: build-relative path, entrypoint: [...]}
+const stages = new Map();  // stage -> {copy: build-relative path (the last), installed: [...], entrypoint: [...]}
 let current = null;
 for (const line of dockerfile.split("\n")) {
   const from = line.match(/^FROM runtime AS (\S+)/);
   if (from) stages.set((current = from[1]), { entrypoint: [] });
   else if (/^FROM /.test(line)) current = null;
-  const copy = line.match(/^COPY --from=build \/src\/build\/(\S+) /);
-  if (copy && current) stages.get(current).copy = copy[1];
+  const copy = line.match(/^COPY --from=build \/src\/build\/(\S+) (\S+)/);
+  if (copy && current) {
+    stages.get(current).copy = copy[1];
+    (stages.get(current).installed ??= []).push(copy[2]);
+  }
   const entry = line.match(/^ENTRYPOINT (\[.*\])/);
   if (entry && current) stages.get(current).entrypoint = JSON.parse(entry[1]);
 }
@@ -45,6 +48,11 @@ for (const b of binaries) {
 }
 for (const [name, s] of stages) {
   if (!s.copy || !fs.existsSync(path.join(build, s.copy))) problems.push(`Dockerfile: stage ${name} copies build/${s.copy}, which the build does not make`);
+}
+// crmctl runs crm-ops, looked up beside its own file, for rebuild, tail, lag and verify.
+const ctlAt = stages.get("crmctl")?.installed?.find((p) => path.basename(p) === "crmctl");
+if (ctlAt && !stages.get("crmctl").installed.includes(path.join(path.dirname(ctlAt), "crm-ops"))) {
+  problems.push(`Dockerfile: the crmctl stage has no crm-ops beside ${ctlAt} (crmctl runs it for its operator verbs)`);
 }
 
 // The runtime packages hold every library.

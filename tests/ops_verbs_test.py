@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""crmctl's operator verbs against crmd's data folder: tail (one line each, CloudEvents JSON
-lines, following new records), lag, verify while crmd runs (hash chains and versions) and
-verify --projections once it stopped (every projection equal to a fresh rebuild), with
-their exit codes.
+"""crmctl's operator verbs (which it runs crm-ops for) against crmd's data folder: tail (one
+line each, CloudEvents JSON lines, following new records), lag, verify while crmd runs (hash
+chains and versions) and verify --projections once it stopped (every projection equal to a
+fresh rebuild), with their exit codes.
 
 Run with /usr/bin/python3. Prints "N passed, N failed" and exits non-zero on failure.
 """
@@ -108,6 +108,35 @@ def main():
             applied = 6 + follow_creates[0]
             assert any(r["topic"] == "crm.customers.events.v1" and r["applied"] == applied for r in rows), rows
 
+        def ops_verbs_run_crm_ops_beside_crmctl_or_on_path():
+            # crmctl carries no engine: crm-ops runs these verbs, and --help says so.
+            helptext = ctl("--help").stdout
+            for verb in ("rebuild", "tail", "lag", "verify"):
+                assert any(ln.split()[:1] == [verb] and "(runs crm-ops)" in ln for ln in helptext.splitlines()), helptext
+            # A crmctl alone in its folder takes crm-ops from PATH, and without it says what is missing.
+            alone = os.path.join(work, "alone")
+            os.makedirs(alone)
+            lone = os.path.join(alone, "crmctl")
+            try:
+                os.link(args.crmctl, lone)
+            except OSError:
+                shutil.copy2(args.crmctl, lone)
+            bare = dict(env, PATH="/usr/bin:/bin")
+            r = subprocess.run([lone, "-o", "json", "lag", "--data-dir", data], env=bare, capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+            assert "lag runs crm-ops" in r.stderr and "nor on PATH" in r.stderr, r.stderr
+            # A relative PATH entry is not searched: it would run what the current folder holds.
+            tools = os.path.dirname(os.path.abspath(args.crmctl))
+            r = subprocess.run([lone, "lag", "--data-dir", data], env=dict(env, PATH=".:/usr/bin:/bin"), cwd=tools,
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 2 and "nor on PATH" in r.stderr, (r.returncode, r.stderr)
+            on_path = dict(env, PATH=tools + ":/usr/bin:/bin")
+            r = subprocess.run([lone, "-o", "json", "lag", "--data-dir", data], env=on_path, capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode == 0, (r.returncode, r.stderr)
+            assert {row["projection"] for row in json.loads(r.stdout)} >= {"customers", "tickets"}, r.stdout
+
         def verify_while_running():
             out = ctl("verify", "--data-dir", data).stdout
             assert "verified: no problem" in out, out
@@ -131,6 +160,8 @@ def main():
         check("a destructive verb: refused without --yes, --dry-run prints the request, --yes does it",
               destructive_verbs_need_yes_and_dry_run_shows_the_request)
         check("lag: every projection of crmd caught up", lag_is_zero_when_caught_up)
+        check("crmctl --help lists the operator verbs as crm-ops's; they run crm-ops beside crmctl, else on PATH, "
+              "else exit 2 naming it", ops_verbs_run_crm_ops_beside_crmctl_or_on_path)
         check("verify beside a running crmd: chains ok; --projections needs crmd stopped (exit 4)",
               verify_while_running)
         check("verify --projections after stop: every projection equals a fresh rebuild; a missing one is exit 4",

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
@@ -21,22 +23,16 @@
 #include "grpcpp/grpcpp.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/token.h"
-#include "libs/eventlog/embedded_log.h"
-#include "services/analytics/analytics_engine.h"
-#include "services/customers/customer_engine.h"
-#include "services/opportunities/opportunity_engine.h"
-#include "services/tasks/task_engine.h"
-#include "services/tickets/ticket_engine.h"
 #include "tools/crmctl_common.h"
 #include "tools/crmctl_bulk.h"
 #include "tools/crmctl_sales.h"
 #include "tools/crmctl_tasks.h"
 #include "tools/crmctl_tickets.h"
 #include "tools/crmctl_reports.h"
-#include "tools/crmctl_ops.h"
+#include "tools/crm_ops_verbs.h"
+#include "tools/crmctl_exec.h"
 #include "libs/common/money.h"
 #include "libs/server/process.h"
-#include "libs/server/runtime.h"
 
 namespace {
 
@@ -207,8 +203,7 @@ int Call(Client& client, grpc::Status (Stub::*method)(grpc::ClientContext*, cons
 }  // namespace
 
 int main(int argc, char** argv) {
-  crm::server::RestrictNewFileModes();  // rebuilds, scratch copies and exports hold personal data
-  crm::server::SkipMutexDeadlockDetection();  // rebuild and verify take many locks
+  crm::server::RestrictNewFileModes();  // exports hold personal data
   CLI::App app{"crmctl: command line for the CRM backbone"};
   app.footer(
       "Exit codes: 0 done; 1 the server refused the call (code, message and field printed); 2 bad usage, an\n"
@@ -240,9 +235,15 @@ int main(int argc, char** argv) {
                         "Refuse a --ttl longer than this: the servers' --max-token-lifetime")
       ->capture_default_str();
 
-  // rebuild, tail, lag, verify
-  crm::ctl::OpsCommands ops;
-  ops.Add(app);
+  // rebuild, tail, lag, verify: crm-ops runs them, as it links every service's engine and
+  // crmctl does not. Their flags (and --help) are crm-ops's, so the command line goes there whole.
+  std::vector<CLI::App*> ops_verbs;
+  for (const crm::ctl::OpsVerb& v : crm::ctl::kOpsVerbs) {
+    CLI::App* cmd = app.add_subcommand(v.name, absl::StrCat(v.help, " (runs ", crm::ctl::kOpsProgram, ")"));
+    cmd->prefix_command()->allow_extras()->fallthrough(false);
+    cmd->set_help_flag();
+    ops_verbs.push_back(cmd);
+  }
 
   // customers
   auto* customers = app.add_subcommand("customers", "Customers");
@@ -546,6 +547,12 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
+  for (CLI::App* cmd : ops_verbs) {
+    if (!cmd->parsed()) continue;
+    const absl::Status s = crm::ctl::ExecSibling(crm::ctl::kOpsProgram, argc, argv);
+    return Fail(absl::StrCat(cmd->get_name(), " runs ", crm::ctl::kOpsProgram, ", but ", s.message()));
+  }
+
   if (token_cmd->parsed()) {
     auto key = crm::server::LoadProcessSigningKey(key_file, false);
     if (!key.ok()) return Fail(std::string(key.status().message()));
@@ -563,8 +570,6 @@ int main(int argc, char** argv) {
     std::cout << *t << "\n";
     return 0;
   }
-
-  if (ops.Parsed()) return ops.Run(g.output == "json");
 
   if (g.token.empty()) return Fail("no token: pass --token or set CRM_TOKEN (see 'crmctl token --help')");
   if (sales.Parsed()) return sales.Run({g.addr, g.token, g.timeout_s, g.output == "json"});

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include "services/opportunities/opportunity_engine.h"
 #include "services/tasks/task_engine.h"
 #include "services/tickets/ticket_engine.h"
+#include "tools/crm_ops_verbs.h"
 #include "tools/crmctl_common.h"
 #include "libs/topics/topics.h"
 
@@ -121,10 +123,16 @@ struct OpsCommands::Flags {
 void OpsCommands::Add(CLI::App& app) {
   f_ = std::make_shared<Flags>();
   Flags& f = *f_;
-  f.rebuild = app.add_subcommand("rebuild", "Rebuild the projections from the log (crmd must be stopped)");
+  auto verb = [&app](const char* name) {
+    for (const OpsVerb& v : kOpsVerbs) {
+      if (std::string_view(v.name) == name) return app.add_subcommand(v.name, v.help);
+    }
+    return app.add_subcommand(name);  // unreachable: every verb below is in kOpsVerbs
+  };
+  f.rebuild = verb("rebuild");
   f.rebuild->add_option("--data-dir", f.data_dir, "crmd's data folder")->capture_default_str();
 
-  f.tail = app.add_subcommand("tail", "Print a topic's records: -o json as CloudEvents JSON lines, else one line each");
+  f.tail = verb("tail");
   f.tail->add_option("topic", f.topic, "e.g. crm.customers.events.v1, crm.inbound.v1.dlq")->required();
   f.AddSource(f.tail, "crmd's data folder (crmd may be running)");
   f.tail->add_option("-n,--last", f.last, "Records per partition from the end")->capture_default_str()
@@ -132,13 +140,10 @@ void OpsCommands::Add(CLI::App& app) {
   f.tail->add_flag("--from-beginning", f.from_beginning, "From the first record");
   f.tail->add_flag("-f,--follow", f.follow, "Keep printing new records until interrupted");
 
-  f.lag = app.add_subcommand("lag", "How many records each projection is behind the log");
+  f.lag = verb("lag");
   f.AddSource(f.lag, "The data folder holding the projections (crmd's, or a service's --data-dir)");
 
-  f.verify = app.add_subcommand(
-      "verify", "Check the log's files, every aggregate's hash chain and versions, every record against the latest "
-                "seal (--seal-key), that no projection holds events the log lost; with --projections (crmd stopped) "
-                "every projection against a fresh rebuild. Exit 4 when anything is wrong");
+  f.verify = verb("verify");
   f.AddSource(f.verify, "crmd's data folder (with --bootstrap-servers and --projections: a service's --data-dir)");
   f.verify->add_flag("--projections", f.projections,
                      "Also rebuild each projection beside the live one and compare checksums (crmd or the service "

@@ -1,7 +1,10 @@
 #ifndef CRM_TOOLS_CRMCTL_OPS_H_
 #define CRM_TOOLS_CRMCTL_OPS_H_
 
-// crmctl's operator verbs that read the log itself rather than call a server:
+// The operator verbs that read the log itself rather than call a server. crm-ops runs them
+// (they fold events with every service's projections, so it links the engines); crmctl hands
+// these command lines to crm-ops unchanged (tools/crm_ops_verbs.h).
+//   rebuild every projection from the log;
 //   tail    the records of a topic, as CloudEvents JSON or one line each, optionally following;
 //   lag     how far each projection is behind the log;
 //   verify  the log's files (a damaged write-ahead log), every aggregate's hash chain and

@@ -1,0 +1,20 @@
+#ifndef CRM_TOOLS_CRMCTL_EXEC_H_
+#define CRM_TOOLS_CRMCTL_EXEC_H_
+
+// crmctl's hand-over to a sibling program (crm-ops) for verbs it does not carry itself.
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace crm::ctl {
+
+// Replaces this process with `program` (a file name, no slash) given argv[1..argc) unchanged:
+// the program in this executable's folder (/proc/self/exe) when there is one, else the first
+// in $PATH (empty and relative entries skipped). No shell runs, and since the process is replaced, signals
+// and the exit code are the program's. Returns only when nothing could be run: NOT_FOUND
+// naming where it looked, or the reason execv refused the file found.
+absl::Status ExecSibling(const std::string& program, int argc, char** argv);
+
+}  // namespace crm::ctl
+
+#endif  // CRM_TOOLS_CRMCTL_EXEC_H_
