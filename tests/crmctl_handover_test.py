@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""crmctl's hand-over of rebuild, tail, lag and verify to crm-ops, attacked from outside: the
+command line reaches crm-ops whole (global flags before the verb, `--`, unicode, a long
+argument), as the same process (its exit code and signals), and only for those verbs; a crm-ops
+beside crmctl that cannot run is refused rather than replaced by another one on PATH; PATH's
+empty, relative and spaced entries; /proc hidden; --help; and that the checks guarding the split
+(tools/check_crmctl_deps.py, tests/deploy_test.mjs) cannot pass blind.
+
+A stand-in crm-ops (a python script printing its argv, pid and what it inherited) sits beside a
+copy of crmctl, so no server or log is needed.
+
+Run with /usr/bin/python3. Prints "N passed, N failed" and exits non-zero on failure.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+STAND_IN = """#!/usr/bin/python3
+import json, os, sys, time
+if os.environ.get("STAND_IN_SLEEP"):
+    print("ready", flush=True)
+    time.sleep(60)
+print(json.dumps({"argv": sys.argv, "pid": os.getpid()}))
+sys.exit(int(os.environ.get("STAND_IN_RC", "0")))
+"""
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--crmctl", required=True)
+    p.add_argument("--crm-ops", required=True)
+    p.add_argument("--build-dir", required=True)
+    p.add_argument("--source-dir", required=True)
+    p.add_argument("--node-modules", required=True, help="the deploy_recipes test's MODULES_DIR")
+    p.add_argument("--deps-args", nargs=argparse.REMAINDER, required=True,
+                   help="the rest: crmctl_links_no_engine's --forbid and --allow")
+    args = p.parse_args()
+    passed, failed = 0, 0
+    work = tempfile.mkdtemp(prefix="crmctl-handover-")
+
+    def place(folder, ops=True):
+        """A copy of crmctl in `folder`, with the stand-in crm-ops beside it when `ops`."""
+        os.makedirs(folder, exist_ok=True)
+        shutil.copy2(args.crmctl, os.path.join(folder, "crmctl"))
+        if ops:
+            stand_in(folder)
+        return os.path.join(folder, "crmctl")
+
+    def stand_in(folder):
+        path = os.path.join(folder, "crm-ops")
+        with open(path, "w") as f:
+            f.write(STAND_IN)
+        os.chmod(path, 0o755)
+        return path
+
+    def run(argv, path="/usr/bin:/bin", cwd=None, **env):
+        e = {"PATH": path, **env}
+        return subprocess.run(argv, env=e, cwd=cwd, capture_output=True, text=True, timeout=30)
+
+    def ran(r):
+        """The stand-in's report, or None when it did not run."""
+        line = r.stdout.strip().splitlines()[-1:] if r.stdout.strip() else []
+        try:
+            return json.loads(line[0]) if line else None
+        except ValueError:
+            return None
+
+    def check(name, fn):
+        nonlocal passed, failed
+        try:
+            fn()
+            passed += 1
+            print(f"ok   {name}")
+        except AssertionError as e:
+            failed += 1
+            print(f"FAIL {name}: {e}")
+
+    home = os.path.join(work, "home")
+    ctl = place(home)
+    other = os.path.join(work, "other")
+    os.makedirs(other)
+    stand_in(other)
+
+    def deps_check_cannot_pass_blind():
+        check_py = os.path.join(args.source_dir, "tools", "check_crmctl_deps.py")
+
+        def deps(build, crmctl, crm_ops):
+            return subprocess.run([sys.executable, check_py, "--binary", crmctl, "--control", crm_ops,
+                                   "--build-dir", build, *args.deps_args],
+                                  capture_output=True, text=True, timeout=60)
+
+        def fake_build(name):
+            """A build folder of links to the real one's libraries under services/."""
+            folder = os.path.join(work, name)
+            os.makedirs(os.path.join(folder, "tools"))
+            for d, _, files in os.walk(os.path.join(args.build_dir, "services")):
+                for f in files:
+                    if f.startswith("lib") and f.endswith(".a"):
+                        rel = os.path.relpath(os.path.join(d, f), args.build_dir)
+                        os.makedirs(os.path.dirname(os.path.join(folder, rel)), exist_ok=True)
+                        os.symlink(os.path.join(d, f), os.path.join(folder, rel))
+            return folder
+
+        r = deps(args.build_dir, args.crmctl, args.crm_ops)
+        assert r.returncode == 0, r.stdout
+        # A new service's library nobody listed: the check cannot know it is an engine.
+        extra = fake_build("unlisted-build")
+        shutil.copy(os.path.join(args.build_dir, "build.ninja"), extra)
+        os.makedirs(os.path.join(extra, "services", "invoices"))
+        shutil.copy(os.path.join(extra, "services", "tasks", "libcrm_tasks.a"),
+                    os.path.join(extra, "services", "invoices", "libcrm_invoices.a"))
+        for name, src in (("crmctl", args.crmctl), ("crm-ops", args.crm_ops)):
+            os.symlink(src, os.path.join(extra, "tools", name))
+        r = deps(extra, os.path.join(extra, "tools", "crmctl"), os.path.join(extra, "tools", "crm-ops"))
+        assert r.returncode != 0 and "libcrm_invoices.a" in r.stdout, ("an unlisted library passed", r.stdout,
+                                                                      r.stderr[-300:])
+        # build.ninja written another way: the link statement names no library any more.
+        fake = fake_build("fake-build")
+        with open(os.path.join(args.build_dir, "build.ninja"), encoding="utf-8") as f, \
+                open(os.path.join(fake, "build.ninja"), "w", encoding="utf-8") as out:
+            for ln in f:
+                if ln.startswith("  LINK_LIBRARIES"):
+                    continue
+                out.write(ln.split(" | ")[0] + "\n" if ln.startswith("build ") and " | " in ln else ln)
+        for name, src in (("crmctl", args.crmctl), ("crm-ops", args.crm_ops)):
+            os.symlink(src, os.path.join(fake, "tools", name))
+        r = deps(fake, os.path.join(fake, "tools", "crmctl"), os.path.join(fake, "tools", "crm-ops"))
+        assert r.returncode != 0 and "link statement check" in r.stdout, ("blind link check passed", r.stdout)
+        # Stripped binaries list no symbol: the symbol check would see nothing.
+        for which in ("crmctl", "crm-ops"):
+            folder = fake_build(f"stripped-{which}")
+            shutil.copy(os.path.join(args.build_dir, "build.ninja"), folder)
+            for name, src in (("crmctl", args.crmctl), ("crm-ops", args.crm_ops)):
+                dst = os.path.join(folder, "tools", name)
+                if name == which:
+                    subprocess.run(["strip", "-o", dst, src], check=True)
+                else:
+                    shutil.copy2(src, dst)
+            r = deps(folder, os.path.join(folder, "tools", "crmctl"), os.path.join(folder, "tools", "crm-ops"))
+            want = "no symbol table" if which == "crmctl" else "symbol check"
+            assert r.returncode != 0 and want in r.stdout, (f"a stripped {which} passed", r.stdout, r.stderr[-300:])
+
+    check("check_crmctl_deps fails when its link or symbol check is blind, or a services/ library is unlisted",
+          deps_check_cannot_pass_blind)
+
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
