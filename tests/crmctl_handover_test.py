@@ -145,8 +145,34 @@ def main():
             want = "no symbol table" if which == "crmctl" else "symbol check"
             assert r.returncode != 0 and want in r.stdout, (f"a stripped {which} passed", r.stdout, r.stderr[-300:])
 
+    def deploy_check_sees_every_copy():
+        # deploy_test.mjs against a copy of the sources whose crmctl stage copies a crm-ops the
+        # build does not make (crmctl's own copy, the stage's last, is right).
+        src = os.path.join(work, "src")
+        shutil.copytree(os.path.join(args.source_dir, "deploy"), os.path.join(src, "deploy"))
+        wanted = [os.path.join("libs", "topics", "topics.h")]
+        for top in ("services", "tools"):
+            for d, _, names in os.walk(os.path.join(args.source_dir, top)):
+                if "CMakeLists.txt" in names:
+                    wanted.append(os.path.relpath(os.path.join(d, "CMakeLists.txt"), args.source_dir))
+        for rel in wanted:
+            os.makedirs(os.path.dirname(os.path.join(src, rel)), exist_ok=True)
+            shutil.copy(os.path.join(args.source_dir, rel), os.path.join(src, rel))
+        dockerfile = os.path.join(src, "deploy", "Dockerfile")
+        with open(dockerfile) as f:
+            text = f.read()
+        bad = "COPY --from=build /src/build/tools/crm-opz /usr/local/bin/crm-ops\nCOPY --from=build /src/build/tools/crmctl "
+        good = "COPY --from=build /src/build/tools/crm-ops /usr/local/bin/crm-ops\nCOPY --from=build /src/build/tools/crmctl "
+        assert good in text, "the crmctl stage changed: update this test"
+        with open(dockerfile, "w") as f:
+            f.write(text.replace(good, bad))
+        r = subprocess.run(["node", os.path.join(args.source_dir, "tests", "deploy_test.mjs"), src, args.build_dir,
+                            args.node_modules], capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0 and "build/tools/crm-opz" in (r.stdout + r.stderr), (r.returncode, r.stdout[-500:])
+
     check("check_crmctl_deps fails when its link or symbol check is blind, or a services/ library is unlisted",
           deps_check_cannot_pass_blind)
+    check("deploy_recipes checks every file a stage copies, not only the last", deploy_check_sees_every_copy)
 
     shutil.rmtree(work, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")

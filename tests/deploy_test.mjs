@@ -19,7 +19,8 @@ const problems = [];
 const sh = (cmd, args) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 const dockerfile = fs.readFileSync(path.join(src, "deploy/Dockerfile"), "utf8").replace(/\\\n/g, " ");
-const stages = new Map();  // stage -> {copy: build-relative path (the last), installed: [...], entrypoint: [...]}
+// stage -> {copy: build-relative path (the last), copies: every one, installed: [...], entrypoint: [...]}
+const stages = new Map();
 let current = null;
 for (const line of dockerfile.split("\n")) {
   const from = line.match(/^FROM runtime AS (\S+)/);
@@ -28,6 +29,7 @@ for (const line of dockerfile.split("\n")) {
   const copy = line.match(/^COPY --from=build \/src\/build\/(\S+) (\S+)/);
   if (copy && current) {
     stages.get(current).copy = copy[1];
+    (stages.get(current).copies ??= []).push(copy[1]);
     (stages.get(current).installed ??= []).push(copy[2]);
   }
   const entry = line.match(/^ENTRYPOINT (\[.*\])/);
@@ -47,7 +49,10 @@ for (const b of binaries) {
   if (!ninja.includes(b)) problems.push(`Dockerfile: the build stage does not build ${b}`);
 }
 for (const [name, s] of stages) {
-  if (!s.copy || !fs.existsSync(path.join(build, s.copy))) problems.push(`Dockerfile: stage ${name} copies build/${s.copy}, which the build does not make`);
+  if (!s.copy) problems.push(`Dockerfile: stage ${name} copies nothing from the build`);
+  for (const c of s.copies ?? []) {
+    if (!fs.existsSync(path.join(build, c))) problems.push(`Dockerfile: stage ${name} copies build/${c}, which the build does not make`);
+  }
 }
 // crmctl runs crm-ops, looked up beside its own file, for rebuild, tail, lag and verify.
 const ctlAt = stages.get("crmctl")?.installed?.find((p) => path.basename(p) === "crmctl");
