@@ -86,6 +86,83 @@ def main():
     os.makedirs(other)
     stand_in(other)
 
+    def same_process_exit_code_and_signals():
+        r = run([ctl, "lag"], STAND_IN_RC="7")
+        assert r.returncode == 7, (r.returncode, r.stderr)
+        proc = subprocess.Popen([ctl, "tail", "-f", "t"], env={"PATH": "/usr/bin:/bin", "STAND_IN_SLEEP": "1"},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                assert f.read().split(b"\0")[1].endswith(b"crm-ops"), "pid is not crm-ops (no exec)"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == -signal.SIGTERM, proc.returncode
+        finally:
+            proc.kill()
+            proc.wait()
+
+    def user_verbs_never_reach_crm_ops():
+        for line in (["customers", "verify"], ["customers", "list", "verify"], ["token", "--sub", "verify"],
+                     ["-o", "json", "customers", "get", "lag"], ["tickets", "tail"], ["VERIFY"], ["verif"],
+                     ["--help", "verify"], ["customers", "list", "--", "verify"], ["token", "--sub", "x", "--", "lag"],
+                     ["customers", "--", "rebuild"]):
+            r = run([ctl] + line, CRM_TOKEN="t", CRM_ADDR="127.0.0.1:1")
+            assert ran(r) is None, (line, r.stdout[:200])
+
+    def unusable_crm_ops_beside_is_refused_not_replaced():
+        cases = {
+            "no execute permission": lambda p: (open(p, "w").write(STAND_IN), os.chmod(p, 0o644)),
+            "a folder": lambda p: os.makedirs(p),
+            "a symlink loop": lambda p: os.symlink("crm-ops", p),
+            "a dangling symlink": lambda p: os.symlink("/nonexistent/crm-ops", p),
+        }
+        for i, (what, make) in enumerate(cases.items()):
+            folder = os.path.join(work, f"broken{i}")
+            lone = place(folder, ops=False)
+            make(os.path.join(folder, "crm-ops"))
+            r = run([lone, "lag"], path=other + ":/usr/bin:/bin")
+            assert ran(r) is None, (what, "ran the crm-ops on PATH instead", r.stdout[:200])
+            assert r.returncode == 2 and r.stdout == "", (what, r.returncode, r.stdout[:200])
+            assert os.path.join(folder, "crm-ops") in r.stderr and "not an executable file" in r.stderr, (what, r.stderr)
+
+    def not_executable_format_exits_2():
+        folder = os.path.join(work, "garbage")
+        lone = place(folder, ops=False)
+        with open(os.path.join(folder, "crm-ops"), "w") as f:
+            f.write("not a program\n")
+        os.chmod(os.path.join(folder, "crm-ops"), 0o755)
+        r = run([lone, "verify"])
+        assert r.returncode == 2 and "cannot run" in r.stderr and r.stdout == "", (r.returncode, r.stderr)
+
+    def missing_crm_ops_and_path_entries():
+        alone = os.path.join(work, "alone")
+        lone = place(alone, ops=False)
+        r = run([lone, "rebuild"], path="")
+        assert r.returncode == 2 and "rebuild runs crm-ops" in r.stderr and "nor on PATH" in r.stderr, r.stderr
+        # Empty and relative entries are skipped: a crm-ops in the current folder does not run.
+        for path in ("", ":", ".", "other", "./other", "::.:"):
+            r = run([lone, "lag"], path=path, cwd=work)
+            assert ran(r) is None and r.returncode == 2, (path, r.stdout[:200], r.stderr)
+        spaced = os.path.join(work, "with space")
+        os.makedirs(spaced)
+        stand_in(spaced)
+        r = run([lone, "lag"], path=f"::.:{spaced}:")
+        got = ran(r)
+        assert got is not None and got["argv"][1:] == ["lag"], (r.stdout, r.stderr)
+
+    def proc_hidden_falls_back_to_path():
+        if shutil.which("unshare") is None or subprocess.run(
+                ["unshare", "-m", "true"], capture_output=True).returncode != 0:
+            print("     (skipped: no mount namespace here)")
+            return
+        script = 'mount -t tmpfs none /proc && exec "$@"'
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", ctl, "lag"],
+                           env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "this program's folder is unknown" in r.stderr, (r.returncode, r.stderr)
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", ctl, "lag"],
+                           env={"PATH": other + ":/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+        assert ran(r) is not None, (r.returncode, r.stderr)
+
     def deps_check_cannot_pass_blind():
         check_py = os.path.join(args.source_dir, "tools", "check_crmctl_deps.py")
 
@@ -170,6 +247,15 @@ def main():
                             args.node_modules], capture_output=True, text=True, timeout=120)
         assert r.returncode != 0 and "build/tools/crm-opz" in (r.stdout + r.stderr), (r.returncode, r.stdout[-500:])
 
+    check("crm-ops replaces crmctl: its exit code, its pid, SIGTERM to crmctl's pid ends it",
+          same_process_exit_code_and_signals)
+    check("no user verb, misspelling or help line runs crm-ops", user_verbs_never_reach_crm_ops)
+    check("a crm-ops beside crmctl that cannot run is refused (exit 2, named), not replaced by PATH's",
+          unusable_crm_ops_beside_is_refused_not_replaced)
+    check("a crm-ops execv refuses is exit 2 with the reason, no shell", not_executable_format_exits_2)
+    check("none anywhere is exit 2; PATH's empty and relative entries are skipped, spaced ones work",
+          missing_crm_ops_and_path_entries)
+    check("/proc hidden: crmctl's folder is unknown, PATH still works", proc_hidden_falls_back_to_path)
     check("check_crmctl_deps fails when its link or symbol check is blind, or a services/ library is unlisted",
           deps_check_cannot_pass_blind)
     check("deploy_recipes checks every file a stage copies, not only the last", deploy_check_sees_every_copy)

@@ -29,7 +29,19 @@ absl::Status ExecSibling(const std::string& program, int argc, char** argv) {
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
   const std::string beside = ec ? std::string("(this program's folder is unknown)") : self.parent_path().string();
-  if (!ec) candidates.push_back(self.parent_path() / program);
+  if (!ec) {
+    // Whatever holds the name beside this program is the one installed with it: when it cannot
+    // run, a crm-ops found on PATH may be another release's, so this fails rather than look on.
+    const fs::path sibling = self.parent_path() / program;
+    std::error_code lec;
+    if (fs::exists(fs::symlink_status(sibling, lec))) {
+      if (!IsExecutableFile(sibling)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            sibling.string(), " is not an executable file (a folder, a broken link or no execute permission)"));
+      }
+      candidates.push_back(sibling);
+    }
+  }
   if (const char* path = std::getenv("PATH"); path != nullptr) {
     for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
       // A relative entry would run whatever the current folder holds (a data folder, an export's).
