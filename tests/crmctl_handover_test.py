@@ -86,6 +86,28 @@ def main():
     os.makedirs(other)
     stand_in(other)
 
+    def argv_reaches_crm_ops_whole():
+        long_arg = "x" * 100_000
+        lines = [
+            ["verify"],
+            ["-o", "json", "verify", "--data-dir", "d"],
+            ["--addr", "x:1", "rebuild"],
+            ["--addr=x:1", "--timeout", "3", "--token", "verify", "lag"],
+            ["--output=json", "tail", "-fn5", "crm.customers.events.v1"],
+            ["tail", "--", "crm.customers.events.v1"],   # `--` right after the verb
+            ["verify", "--"],
+            ["lag", "--", "-o"],
+            ["tail", "--data-dir", "é日本 ü", "crm.顧客.events.v1", ""],
+            ["verify", "--seal-key", long_arg],
+            ["tail", "customers", "list"],
+        ]
+        for line in lines:
+            r = run([ctl] + line)
+            got = ran(r)
+            assert r.returncode == 0 and got is not None, (line[:6], r.returncode, r.stderr[:300])
+            # (argv[0] does not reach a script: help_is_current checks it with the real crm-ops.)
+            assert got["argv"][1:] == line, (line[:6], [a[:40] for a in got["argv"]])
+
     def same_process_exit_code_and_signals():
         r = run([ctl, "lag"], STAND_IN_RC="7")
         assert r.returncode == 7, (r.returncode, r.stderr)
@@ -162,6 +184,23 @@ def main():
         r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", ctl, "lag"],
                            env={"PATH": other + ":/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
         assert ran(r) is not None, (r.returncode, r.stderr)
+
+    def help_is_current():
+        real = os.path.join(work, "real")
+        lone = place(real, ops=False)
+        shutil.copy2(args.crm_ops, os.path.join(real, "crm-ops"))
+        top = run([lone, "--help"]).stdout
+        for verb in ("rebuild", "tail", "lag", "verify"):
+            assert any(ln.split()[:1] == [verb] and "(runs crm-ops)" in ln for ln in top.splitlines()), top
+        r = run([lone, "verify", "--help"])
+        assert r.returncode == 0 and "--projections" in r.stdout, (r.returncode, r.stdout[:300])
+        usage = [ln for ln in r.stdout.splitlines() if ln.startswith("Usage:")]
+        assert usage == [f"Usage: {lone} verify [OPTIONS]"], usage
+        r = run([lone, "tail", "--help"])
+        assert "topic TEXT REQUIRED" in r.stdout, r.stdout[:300]
+        ops = run([args.crm_ops, "--help"]).stdout
+        for verb in ("rebuild", "tail", "lag", "verify"):
+            assert any(ln.split()[:1] == [verb] for ln in ops.splitlines()), ops
 
     def deps_check_cannot_pass_blind():
         check_py = os.path.join(args.source_dir, "tools", "check_crmctl_deps.py")
@@ -247,6 +286,8 @@ def main():
                             args.node_modules], capture_output=True, text=True, timeout=120)
         assert r.returncode != 0 and "build/tools/crm-opz" in (r.stdout + r.stderr), (r.returncode, r.stdout[-500:])
 
+    check("the command line reaches crm-ops whole: flags before the verb, `--` after it, unicode, 100 kB",
+          argv_reaches_crm_ops_whole)
     check("crm-ops replaces crmctl: its exit code, its pid, SIGTERM to crmctl's pid ends it",
           same_process_exit_code_and_signals)
     check("no user verb, misspelling or help line runs crm-ops", user_verbs_never_reach_crm_ops)
@@ -256,6 +297,7 @@ def main():
     check("none anywhere is exit 2; PATH's empty and relative entries are skipped, spaced ones work",
           missing_crm_ops_and_path_entries)
     check("/proc hidden: crmctl's folder is unknown, PATH still works", proc_hidden_falls_back_to_path)
+    check("crmctl --help lists the verbs; crmctl VERB --help is crm-ops's, naming crmctl", help_is_current)
     check("check_crmctl_deps fails when its link or symbol check is blind, or a services/ library is unlisted",
           deps_check_cannot_pass_blind)
     check("deploy_recipes checks every file a stage copies, not only the last", deploy_check_sees_every_copy)

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -207,7 +208,8 @@ int main(int argc, char** argv) {
   CLI::App app{"crmctl: command line for the CRM backbone"};
   app.footer(
       "Exit codes: 0 done; 1 the server refused the call (code, message and field printed); 2 bad usage, an\n"
-      "unusable file or an unreachable log; 3 an import with failed rows; 4 verify found a problem.\n"
+      "unusable file, an unreachable log or no crm-ops to run; 3 an import with failed rows; 4 verify found a\n"
+      "problem.\n"
       "Destructive verbs (delete, remove, void-payment, terminate, archive, delete-policy) need --yes;\n"
       "--dry-run prints what they would send.");
   app.require_subcommand(1);
@@ -540,18 +542,27 @@ int main(int argc, char** argv) {
   crm::ctl::ReportCommands reports;
   reports.Add(app);
 
+  // Returns only when crm-ops could not be run, or no operator verb was named.
+  auto run_ops_verb = [&]() -> std::optional<int> {
+    for (CLI::App* cmd : ops_verbs) {
+      if (!cmd->parsed()) continue;
+      const absl::Status s = crm::ctl::ExecSibling(crm::ctl::kOpsProgram, argc, argv);
+      return Fail(absl::StrCat(cmd->get_name(), " runs ", crm::ctl::kOpsProgram, ", but ", s.message()));
+    }
+    return std::nullopt;
+  };
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help before the verb: crmctl's own
   } catch (const CLI::ParseError& e) {
+    // Once an operator verb is named the command line is crm-ops's to judge: CLI11 hands some of
+    // its words back to crmctl (`tail -- TOPIC`), and refusing them here would break that line.
+    if (std::optional<int> rc = run_ops_verb()) return *rc;
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-
-  for (CLI::App* cmd : ops_verbs) {
-    if (!cmd->parsed()) continue;
-    const absl::Status s = crm::ctl::ExecSibling(crm::ctl::kOpsProgram, argc, argv);
-    return Fail(absl::StrCat(cmd->get_name(), " runs ", crm::ctl::kOpsProgram, ", but ", s.message()));
-  }
+  if (std::optional<int> rc = run_ops_verb()) return *rc;
 
   if (token_cmd->parsed()) {
     auto key = crm::server::LoadProcessSigningKey(key_file, false);

@@ -50,9 +50,8 @@ absl::Status ExecSibling(const std::string& program, int argc, char** argv) {
   }
   for (const fs::path& c : candidates) {
     if (!IsExecutableFile(c)) continue;
-    std::vector<char*> args;
-    args.push_back(const_cast<char*>(c.c_str()));
-    for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+    // argv[0] stays this program's, so the usage lines crm-ops prints name the command typed.
+    std::vector<char*> args(argv, argv + argc);
     args.push_back(nullptr);
     ::execv(c.c_str(), args.data());
     return absl::FailedPreconditionError(absl::StrCat("cannot run ", c.string(), ": ", std::strerror(errno)));
