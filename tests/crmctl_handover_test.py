@@ -76,9 +76,9 @@ def main():
             fn()
             passed += 1
             print(f"ok   {name}")
-        except AssertionError as e:
+        except (AssertionError, OSError, subprocess.SubprocessError) as e:
             failed += 1
-            print(f"FAIL {name}: {e}")
+            print(f"FAIL {name}: {e!r}")
 
     home = os.path.join(work, "home")
     ctl = place(home)
@@ -302,7 +302,7 @@ def main():
           deps_check_cannot_pass_blind)
     check("deploy_recipes checks every file a stage copies, not only the last", deploy_check_sees_every_copy)
 
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)  # each check's folder lies under it
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
