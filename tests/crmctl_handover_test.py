@@ -262,8 +262,7 @@ def main():
             assert r.returncode != 0 and want in r.stdout, (f"a stripped {which} passed", r.stdout, r.stderr[-300:])
 
     def deploy_check_sees_every_copy():
-        # deploy_test.mjs against a copy of the sources whose crmctl stage copies a crm-ops the
-        # build does not make (crmctl's own copy, the stage's last, is right).
+        # deploy_test.mjs against a copy of the sources with the crmctl stage broken.
         src = os.path.join(work, "src")
         shutil.copytree(os.path.join(args.source_dir, "deploy"), os.path.join(src, "deploy"))
         wanted = [os.path.join("libs", "topics", "topics.h")]
@@ -277,14 +276,18 @@ def main():
         dockerfile = os.path.join(src, "deploy", "Dockerfile")
         with open(dockerfile) as f:
             text = f.read()
-        bad = "COPY --from=build /src/build/tools/crm-opz /usr/local/bin/crm-ops\nCOPY --from=build /src/build/tools/crmctl "
         good = "COPY --from=build /src/build/tools/crm-ops /usr/local/bin/crm-ops\nCOPY --from=build /src/build/tools/crmctl "
-        assert good in text, "the crmctl stage changed: update this test"
-        with open(dockerfile, "w") as f:
-            f.write(text.replace(good, bad))
-        r = subprocess.run(["node", os.path.join(args.source_dir, "tests", "deploy_test.mjs"), src, args.build_dir,
-                            args.node_modules], capture_output=True, text=True, timeout=120)
-        assert r.returncode != 0 and "build/tools/crm-opz" in (r.stdout + r.stderr), (r.returncode, r.stdout[-500:])
+        assert good + "/usr/local/bin/crmctl\n" in text, "the crmctl stage changed: update this test"
+        for bad, expected in (
+                # crm-ops's copy names a file the build does not make (the stage's last copy is right)
+                (good.replace("tools/crm-ops", "tools/crm-opz"), "build/tools/crm-opz"),
+                # crmctl installed under another name: the ENTRYPOINT runs nothing, crm-ops is beside nothing
+                (good + "/usr/local/bin/ctl\n#", "ENTRYPOINT runs /usr/local/bin/crmctl")):
+            with open(dockerfile, "w") as f:
+                f.write(text.replace(good, bad))
+            r = subprocess.run(["node", os.path.join(args.source_dir, "tests", "deploy_test.mjs"), src, args.build_dir,
+                                args.node_modules], capture_output=True, text=True, timeout=120)
+            assert r.returncode != 0 and expected in (r.stdout + r.stderr), (expected, r.returncode, r.stdout[-500:])
 
     check("the command line reaches crm-ops whole: flags before the verb, `--` after it, unicode, 100 kB",
           argv_reaches_crm_ops_whole)
@@ -300,7 +303,8 @@ def main():
     check("crmctl --help lists the verbs; crmctl VERB --help is crm-ops's, naming crmctl", help_is_current)
     check("check_crmctl_deps fails when its link or symbol check is blind, or a services/ library is unlisted",
           deps_check_cannot_pass_blind)
-    check("deploy_recipes checks every file a stage copies, not only the last", deploy_check_sees_every_copy)
+    check("deploy_recipes checks every file a stage copies, not only the last, and what ENTRYPOINT runs",
+          deploy_check_sees_every_copy)
 
     shutil.rmtree(work, ignore_errors=True)  # each check's folder lies under it
     print(f"{passed} passed, {failed} failed")

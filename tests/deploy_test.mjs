@@ -1,7 +1,8 @@
 // deploy/Dockerfile and deploy/compose.yaml checked against the build, on a machine without a
 // container engine (this one): nothing here builds or runs an image. It checks that
 //  - every binary CMake builds has an image stage, built by the build stage's ninja line, and
-//    the file each stage copies exists in the build; crmctl's stage has crm-ops beside crmctl;
+//    every file each stage copies exists in the build, its ENTRYPOINT runs one it installs;
+//    crmctl's stage has crm-ops beside crmctl;
 //  - the runtime stage's packages (with what they depend on) hold every shared library each
 //    binary loads (ldd, dpkg -S, apt-cache depends);
 //  - every flag an ENTRYPOINT or compose passes is one the binary's --help lists;
@@ -54,9 +55,13 @@ for (const [name, s] of stages) {
     if (!fs.existsSync(path.join(build, c))) problems.push(`Dockerfile: stage ${name} copies build/${c}, which the build does not make`);
   }
 }
+for (const [name, s] of stages) {
+  const run = s.entrypoint[0];
+  if (!run || !(s.installed ?? []).includes(run)) problems.push(`Dockerfile: stage ${name}'s ENTRYPOINT runs ${run}, which it does not install`);
+}
 // crmctl runs crm-ops, looked up beside its own file, for rebuild, tail, lag and verify.
-const ctlAt = stages.get("crmctl")?.installed?.find((p) => path.basename(p) === "crmctl");
-if (ctlAt && !stages.get("crmctl").installed.includes(path.join(path.dirname(ctlAt), "crm-ops"))) {
+const ctlAt = stages.get("crmctl")?.entrypoint[0];
+if (ctlAt && !stages.get("crmctl").installed?.includes(path.join(path.dirname(ctlAt), "crm-ops"))) {
   problems.push(`Dockerfile: the crmctl stage has no crm-ops beside ${ctlAt} (crmctl runs it for its operator verbs)`);
 }
 
