@@ -7,10 +7,10 @@
 
 #include "absl/time/time.h"
 #include "fuzz/fuzz_input.h"
+#include "libs/topics/default_pipeline.h"
 #include "services/customers/customer.h"
 #include "services/customers/lead.h"
 #include "services/opportunities/contract.h"
-#include "services/opportunities/default_pipeline.h"
 #include "services/opportunities/opportunity.h"
 #include "services/tasks/rule.h"
 #include "services/tasks/task.h"
@@ -121,7 +121,7 @@ void Opportunities(Input& in, const Caller& caller) {
     if (!in.Parse(profile)) return;
     o::CreateOpportunity cmd;
     cmd.profile = profile;
-    cmd.pipeline = o::DefaultPipeline();
+    cmd.pipeline = crm::topics::opportunities::DefaultPipeline();
     CheckRefusal(o::Decide(nullptr, caller, cmd).status(), "Decide(CreateOpportunity)");
     return;
   }

@@ -7,6 +7,7 @@
 #include "crm/customers/v1/customers_events.pb.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/topics/contracts.h"
 
 namespace crm {
 namespace {
@@ -29,7 +30,7 @@ std::string CustomerRefRow(absl::string_view id) { return absl::StrCat("cr/", id
 
 absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::EventEnvelope& e,
                                 projection::Batch& batch) {
-  if (e.aggregate_type() != "customer") return absl::OkStatus();
+  if (e.aggregate_type() != topics::customers::kCustomer.type) return absl::OkStatus();
   const std::string key = CustomerRefRow(e.aggregate_id());
   std::string raw;
   if (absl::Status s = db.Get(batch, key, &raw); !s.ok() && !absl::IsNotFound(s)) return s;
@@ -37,38 +38,37 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
   if (!raw.empty() && !ref.ParseFromString(raw)) return absl::DataLossError("undecodable customer reference row");
   if (e.aggregate_version() <= ref.version()) return absl::OkStatus();  // applied already
   const CustomerRef ref_before = ref;
-  const std::string& type = e.event_type();
   bool cause = true;  // the event changes deleted / purged / merged_into
-  if (type == "crm.customers.v1.CustomerCreated") {
+  if (eventlog::Is<cv1::CustomerCreated>(e)) {
     CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<cv1::CustomerCreated>(e));
     ref.set_owner_id(c.profile().owner_id());
     ref.set_team_id(c.profile().team_id());
     cause = false;
-  } else if (type == "crm.customers.v1.CustomerUpdated") {
+  } else if (eventlog::Is<cv1::CustomerUpdated>(e)) {
     CRM_ASSIGN_OR_RETURN(auto u, eventlog::PayloadAs<cv1::CustomerUpdated>(e));
     if (Changed(u, "owner_id")) ref.set_owner_id(u.profile().owner_id());
     if (Changed(u, "team_id")) ref.set_team_id(u.profile().team_id());
     cause = false;
-  } else if (type == "crm.customers.v1.CustomerReturnedToPool") {
+  } else if (eventlog::Is<cv1::CustomerReturnedToPool>(e)) {
     ref.set_owner_id("");
     ref.set_in_pool(true);
     cause = false;
-  } else if (type == "crm.customers.v1.CustomerClaimed") {
+  } else if (eventlog::Is<cv1::CustomerClaimed>(e)) {
     CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<cv1::CustomerClaimed>(e));
     ref.set_owner_id(c.owner_id());
     if (!c.team_id().empty()) ref.set_team_id(c.team_id());
     ref.set_in_pool(false);
     cause = false;
-  } else if (type == "crm.customers.v1.CustomerDeleted") {
+  } else if (eventlog::Is<cv1::CustomerDeleted>(e)) {
     ref.set_deleted(true);
-  } else if (type == "crm.customers.v1.CustomerUndeleted") {
+  } else if (eventlog::Is<cv1::CustomerUndeleted>(e)) {
     ref.set_deleted(false);
-  } else if (type == "crm.customers.v1.CustomerPurged") {
+  } else if (eventlog::Is<cv1::CustomerPurged>(e)) {
     ref.set_purged(true);
-  } else if (type == "crm.customers.v1.CustomerMergedInto") {
+  } else if (eventlog::Is<cv1::CustomerMergedInto>(e)) {
     CRM_ASSIGN_OR_RETURN(auto m, eventlog::PayloadAs<cv1::CustomerMergedInto>(e));
     ref.set_merged_into(m.survivor_id());
-  } else if (type == "crm.customers.v1.CustomerUnmerged") {
+  } else if (eventlog::Is<cv1::CustomerUnmerged>(e)) {
     ref.clear_merged_into();
   } else {
     return absl::OkStatus();  // follow-ups, contacts, tags ...: nothing this view holds

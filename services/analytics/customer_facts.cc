@@ -9,6 +9,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rows.h"
+#include "libs/topics/contracts.h"
 #include "services/analytics/facts.h"
 
 namespace crm::analytics {
@@ -171,16 +172,16 @@ absl::Status ApplyChannelCost(const EventEnvelope& e, projection::Batch& b) {
 absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::Record& record,
                                   projection::Batch& batch) {
   CRM_ASSIGN_OR_RETURN(EventEnvelope e, eventlog::DecodeEnvelope(record.value));
-  if (e.aggregate_type() == "customer") return ApplyCustomer(db, e, batch);
-  if (e.aggregate_type() == "lead") return ApplyLead(db, e, batch);
-  if (e.aggregate_type() == "customer_settings") return ApplyChannelCost(e, batch);
+  if (e.aggregate_type() == topics::customers::kCustomer.type) return ApplyCustomer(db, e, batch);
+  if (e.aggregate_type() == topics::customers::kLead.type) return ApplyLead(db, e, batch);
+  if (e.aggregate_type() == topics::customers::kSettings.type) return ApplyChannelCost(e, batch);
   return absl::OkStatus();
 }
 
 absl::Status ApplyTasksRecord(projection::ProjectionDb& db, const eventlog::Record& record,
                               projection::Batch& batch) {
   CRM_ASSIGN_OR_RETURN(EventEnvelope e, eventlog::DecodeEnvelope(record.value));
-  if (e.aggregate_type() != "task") return absl::OkStatus();
+  if (e.aggregate_type() != topics::tasks::kTask.type) return absl::OkStatus();
   const std::string key = absl::StrCat("aw/", e.aggregate_id());
   v1::TaskFact t;
   CRM_RETURN_IF_ERROR(projection::ReadRow(db, batch, key, &t).status());

@@ -15,8 +15,9 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rows.h"
+#include "libs/topics/contracts.h"
+#include "libs/topics/default_pipeline.h"
 #include "services/analytics/facts.h"
-#include "services/opportunities/default_pipeline.h"
 #include "services/analytics/receivables.h"
 
 namespace crm::analytics {
@@ -176,8 +177,8 @@ absl::Status ApplyOpportunitiesRecord(projection::ProjectionDb& db, const eventl
     }
     return absl::OkStatus();
   }
-  if (e.aggregate_type() == "contract") return ApplyContractEvent(db, e, batch);
-  if (e.aggregate_type() != "opportunity") return absl::OkStatus();
+  if (e.aggregate_type() == topics::opportunities::kContract.type) return ApplyContractEvent(db, e, batch);
+  if (e.aggregate_type() != topics::opportunities::kOpportunity.type) return absl::OkStatus();
   return Folder(db, batch, e).Run();
 }
 
@@ -286,8 +287,8 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
     CRM_ASSIGN_OR_RETURN(known_pipeline, projection::ReadRow(db, rocksdb::ReadOptions(),
                                                              absl::StrCat(kPipelinePrefix, pipeline_id), &pipeline));
     known_pipeline = known_pipeline && Known(pipeline.recorded_at(), q.as_of);
-    if (!known_pipeline && pipeline_id == opportunities::DefaultPipeline().id()) {
-      pipeline = PipelineFactOf(opportunities::DefaultPipeline());
+    if (!known_pipeline && pipeline_id == topics::opportunities::DefaultPipeline().id()) {
+      pipeline = PipelineFactOf(topics::opportunities::DefaultPipeline());
       known_pipeline = true;
     }
   }
@@ -310,7 +311,7 @@ absl::StatusOr<FunnelReport> Funnel(rocksdb::DB* db, const FunnelQuery& q) {
     // Names from the default pipeline where the ids match; the id otherwise.
     for (const auto& s : order) {
       std::string name = s;
-      for (const auto& st : opportunities::DefaultPipeline().stages()) {
+      for (const auto& st : topics::opportunities::DefaultPipeline().stages()) {
         if (st.id() == s) name = st.name();
       }
       names.push_back(name);

@@ -12,6 +12,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rows.h"
+#include "libs/topics/contracts.h"
 
 namespace crm::analytics {
 namespace {
@@ -27,7 +28,7 @@ constexpr char kBreached[] = "sla_breached";
 absl::Status ApplyTicketsRecord(projection::ProjectionDb& db, const eventlog::Record& record,
                                 projection::Batch& batch) {
   CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope e, eventlog::DecodeEnvelope(record.value));
-  if (e.aggregate_type() != "ticket") return absl::OkStatus();
+  if (e.aggregate_type() != topics::tickets::kTicket.type) return absl::OkStatus();
   const std::string key = absl::StrCat("at/", e.aggregate_id());
   v1::TicketFact t;
   CRM_RETURN_IF_ERROR(projection::ReadRow(db, batch, key, &t).status());

@@ -207,7 +207,7 @@ void CustomerEngine::ExecuteHeld(const Caller& caller, common::v1::ActorSource s
       return fail(s);
     }
     std::vector<projection::NewEvent> events = projection::NewEvent::All(decided->events, at);
-    projection::AggregateHead head{kCustomerAggregate, id, cur ? cur->version() : 0,
+    projection::AggregateHead head{topics::customers::kCustomer.type, id, cur ? cur->version() : 0,
                                    cur ? cur->last_hash() : ""};
     const auto ctx = projection::WriteContext::For(caller, source, correlation.empty() ? request_id : correlation,
                                                    decided->causation_id);
@@ -478,7 +478,7 @@ void CustomerEngine::WriteSettings(
     }
     std::vector<projection::NewEvent> out = projection::NewEvent::All(*events);
     const auto ctx = projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, "");
-    writer_->Append({kSettingsAggregate, kSettingsId, stored->version(), stored->last_hash()}, ctx,
+    writer_->Append({topics::customers::kSettings.type, kSettingsId, stored->version(), stored->last_hash()}, ctx,
                     std::move(out), [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
                       absl::StatusOr<CustomerSettings> s = absl::UnknownError("");
                       if (!token.ok()) {

@@ -121,9 +121,9 @@ absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
 absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::Record& r,
                                   projection::Batch& b) {
   CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
-  if (env.aggregate_type() == kSettingsAggregate) return ApplySettingsRecord(db, env, b);
-  if (env.aggregate_type() == kLeadAggregate) return ApplyLeadRecord(db, r, env, b);
-  if (env.aggregate_type() != kCustomerAggregate) {
+  if (env.aggregate_type() == topics::customers::kSettings.type) return ApplySettingsRecord(db, env, b);
+  if (env.aggregate_type() == topics::customers::kLead.type) return ApplyLeadRecord(db, r, env, b);
+  if (env.aggregate_type() != topics::customers::kCustomer.type) {
     return absl::DataLossError(absl::StrCat("unknown aggregate type ", env.aggregate_type()));
   }
   const std::string& id = env.aggregate_id();

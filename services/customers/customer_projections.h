@@ -12,14 +12,13 @@
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rows.h"
+#include "libs/topics/contracts.h"
 #include "services/customers/customer.h"
 #include "services/customers/lead.h"
 
 namespace crm::customers {
 
-inline constexpr char kCustomerAggregate[] = "customer";
-inline constexpr char kLeadAggregate[] = "lead";
-inline constexpr char kSettingsAggregate[] = "customer_settings";
+// The topic's aggregates (types, collections) are topics::customers's (libs/topics).
 inline constexpr char kSettingsId[] = "settings";
 
 // Projection rows of the customers topic (all in the service's ProjectionDb). Time keys are

@@ -40,7 +40,8 @@ v1::Lead CustomerEngine::LeadToApi(const LeadState& s) const {
 void CustomerEngine::AppendLead(const Caller& caller, const LeadState* lead, const std::string& id,
                                 const std::string& correlation, std::vector<LeadEvent> events,
                                 Callback<LeadWritten> done) {
-  projection::AggregateHead head{kLeadAggregate, id, lead ? lead->version() : 0, lead ? lead->last_hash() : ""};
+  projection::AggregateHead head{topics::customers::kLead.type, id, lead ? lead->version() : 0,
+                                 lead ? lead->last_hash() : ""};
   const auto ctx = projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, correlation);
   std::vector<projection::NewEvent> out = projection::NewEvent::All(events);
   writer_->Append(head, ctx, std::move(out), [this, id, done = std::move(done)](absl::StatusOr<std::string> token) mutable {

@@ -6,6 +6,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/server/logging.h"
+#include "libs/topics/contracts.h"
 #include "services/customers/customer_engine.h"
 #include "services/customers/customer_projections.h"
 #include "services/customers/engine_util.h"
@@ -18,7 +19,7 @@ using namespace internal;  // NOLINT: the engine's own helpers
 absl::Status ApplyOpportunitiesRecordForCustomers(projection::ProjectionDb& db, const eventlog::Record& record,
                                                   projection::Batch& b) {
   CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope e, eventlog::DecodeEnvelope(record.value));
-  if (e.aggregate_type() != "opportunity") return absl::OkStatus();
+  if (e.aggregate_type() != topics::opportunities::kOpportunity.type) return absl::OkStatus();
   const std::string opp_key = rows::OpportunityCustomer(e.aggregate_id());
   if (e.event_type() == ov1::OpportunityCreated::descriptor()->full_name()) {
     ov1::OpportunityCreated c;

@@ -5,6 +5,7 @@
 #include "libs/common/request.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/topics/contracts.h"
 
 namespace crm::opportunities {
 
@@ -18,7 +19,7 @@ namespace cv1 = crm::customers::v1;
 // rebuild reads the opportunities topic first, so the row appears only when it is pending).
 absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const common::v1::EventEnvelope& e,
                              projection::Batch& batch) {
-  if (e.event_type() != "crm.customers.v1.LeadConverted") return absl::OkStatus();
+  if (!eventlog::Is<cv1::LeadConverted>(e)) return absl::OkStatus();
   CRM_ASSIGN_OR_RETURN(auto c, eventlog::PayloadAs<cv1::LeadConverted>(e));
   if (!c.opportunity_requested()) return absl::OkStatus();
   std::string unused;
@@ -43,7 +44,7 @@ absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const common::v1::Eve
 absl::Status ApplyCustomerRecord(projection::ProjectionDb& db, const eventlog::Record& record,
                                  projection::Batch& batch) {
   CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope e, eventlog::DecodeEnvelope(record.value));
-  if (e.aggregate_type() == "lead") return ApplyLeadRecord(db, e, batch);
+  if (e.aggregate_type() == topics::customers::kLead.type) return ApplyLeadRecord(db, e, batch);
   return ApplyCustomerEvent(db, e, batch);
 }
 

@@ -20,24 +20,21 @@ struct Kind;
 
 template <>
 struct Kind<OpportunityState> {
-  static constexpr const char* kType = kOpportunityAggregate;
-  static constexpr const char* kCollection = "opportunities";
+  static constexpr const char* kType = topics::opportunities::kOpportunity.type;
   static std::string Row(absl::string_view id) { return rows::Opportunity(id); }
   static bool Visible(const Caller& c, const OpportunityState& s) { return CanSee(c, s); }
 };
 
 template <>
 struct Kind<QuoteState> {
-  static constexpr const char* kType = kQuoteAggregate;
-  static constexpr const char* kCollection = "quotes";
+  static constexpr const char* kType = topics::opportunities::kQuote.type;
   static std::string Row(absl::string_view id) { return rows::Quote(id); }
   static bool Visible(const Caller& c, const QuoteState& s) { return CanSee(c, s); }
 };
 
 template <>
 struct Kind<ContractState> {
-  static constexpr const char* kType = kContractAggregate;
-  static constexpr const char* kCollection = "contracts";
+  static constexpr const char* kType = topics::opportunities::kContract.type;
   static std::string Row(absl::string_view id) { return rows::Contract(id); }
   static bool Visible(const Caller& c, const ContractState& s) { return CanSee(c, s); }
 };

@@ -15,13 +15,15 @@
 #include "libs/common/caller.h"
 #include "libs/common/etag.h"
 #include "libs/customer_view/customer_view.h"
-#include "services/opportunities/default_pipeline.h"
+#include "libs/topics/default_pipeline.h"
 
 namespace crm::opportunities {
 
 using v1::OpportunityProfile;
 using v1::OpportunityState;
 using v1::Pipeline;
+// The pipeline in force until an admin records pipelines: the topic's, which readers share.
+using topics::opportunities::DefaultPipeline;
 
 using OpportunityEvent =
     std::variant<v1::OpportunityCreated, v1::OpportunityUpdated, v1::OpportunityStageChanged, v1::OpportunityWon,

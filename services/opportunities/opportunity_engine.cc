@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "crm/customers/v1/customers_events.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/completions.h"
 #include "libs/common/grpc_status.h"
@@ -16,6 +17,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/history.h"
 #include "libs/server/logging.h"
+#include "libs/topics/events.h"
 #include "services/opportunities/engine_kinds.h"
 
 namespace crm::opportunities {
@@ -191,7 +193,7 @@ void OpportunityEngine::WriteSettings(const Caller& caller, const std::string& r
       writer_->Release(kSettingsId);
       return done(ToApi(*settings));
     }
-    writer_->Append({kSettingsAggregate, kSettingsId, settings->version(), settings->last_hash()},
+    writer_->Append({topics::opportunities::kSettings.type, kSettingsId, settings->version(), settings->last_hash()},
                     projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, request_id),
                     projection::NewEvent::All(*events),
                     [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
@@ -338,8 +340,8 @@ absl::StatusOr<OpportunityEngine::SchedulerRun> OpportunityEngine::RunScheduler(
 
 void OpportunityEngine::ReactTo(const std::vector<eventlog::Record>& records) {
   static const std::set<std::string> kTypes = {
-      "crm.customers.v1.CustomerDeleted", "crm.customers.v1.CustomerUndeleted", "crm.customers.v1.CustomerPurged",
-      "crm.customers.v1.CustomerMergedInto"};
+      topics::EventType<customers::v1::CustomerDeleted>(), topics::EventType<customers::v1::CustomerUndeleted>(),
+      topics::EventType<customers::v1::CustomerPurged>(), topics::EventType<customers::v1::CustomerMergedInto>()};
   std::set<std::string> ids;
   for (const auto& r : records) {
     auto env = eventlog::DecodeEnvelope(r.value);

@@ -146,17 +146,17 @@ absl::Status ApplyOpportunitiesRecord(ProjectionDb& db, const eventlog::Record& 
   CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
   const std::string& type = env.aggregate_type();
   const std::string& id = env.aggregate_id();
-  if (type == kOpportunityAggregate) {
+  if (type == topics::opportunities::kOpportunity.type) {
     return Fold<OpportunityState, OpportunityEvent>(db, r, env, b, rows::Opportunity(id), &UnpackOpportunityEvent,
                                                     &OpportunityIndex);
   }
-  if (type == kQuoteAggregate) {
+  if (type == topics::opportunities::kQuote.type) {
     return Fold<QuoteState, QuoteEvent>(db, r, env, b, rows::Quote(id), &UnpackQuoteEvent, &QuoteIndex);
   }
-  if (type == kContractAggregate) {
+  if (type == topics::opportunities::kContract.type) {
     return Fold<ContractState, ContractEvent>(db, r, env, b, rows::Contract(id), &UnpackContractEvent, &ContractIndex);
   }
-  if (type == kSettingsAggregate) return ApplySettingsRecord(db, r, env, b);
+  if (type == topics::opportunities::kSettings.type) return ApplySettingsRecord(db, r, env, b);
   return absl::DataLossError(absl::StrCat("unknown aggregate type ", type));
 }
 

@@ -10,6 +10,7 @@
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rows.h"
+#include "libs/topics/contracts.h"
 #include "services/opportunities/contract.h"
 #include "services/opportunities/opportunity.h"
 #include "services/opportunities/quote.h"
@@ -17,10 +18,7 @@
 
 namespace crm::opportunities {
 
-inline constexpr char kOpportunityAggregate[] = "opportunity";
-inline constexpr char kQuoteAggregate[] = "quote";
-inline constexpr char kContractAggregate[] = "contract";
-inline constexpr char kSettingsAggregate[] = "opportunity_settings";
+// The topic's aggregates (types, collections) are topics::opportunities's (libs/topics).
 inline constexpr char kSettingsId[] = "settings";
 // Contract numbers are HT<yyyymmdd><seq> (projection::DayNumbers).
 inline constexpr char kContractNumberPrefix[] = "HT";

@@ -3,12 +3,13 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
+#include "crm/customers/v1/customers_events.pb.h"
+#include "crm/tickets/v1/tickets_events.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -17,6 +18,8 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/text.h"
+#include "libs/eventlog/envelope.h"
+#include "libs/topics/contracts.h"
 #include "services/tasks/task.h"
 
 namespace crm::tasks {
@@ -35,8 +38,10 @@ const Descriptor* FindType(const std::string& name) {
   return google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(name);
 }
 
+// Date triggers watch business records only (the ones tasks relate to).
 bool KnownAggregate(const std::string& t) {
-  return t == "customer" || t == "lead" || t == "opportunity" || t == "quote" || t == "contract" || t == "ticket";
+  const topics::AggregateContract* a = topics::FindAggregate(t);
+  return a != nullptr && a->record;
 }
 
 bool IsTimestamp(const FieldDescriptor* fd) {
@@ -224,14 +229,17 @@ bool DateOf(const PathValue& v, absl::TimeZone zone, absl::Time* out, std::strin
 }
 
 std::string CollectionOf(const std::string& aggregate_type) {
-  if (aggregate_type == "opportunity") return "opportunities";
+  const topics::AggregateContract* a = topics::FindAggregate(aggregate_type);
+  if (a != nullptr && a->record) return a->collection;
+  // Not a record (settings, ticket types, ...): its type with an "s", the row keys earlier
+  // builds wrote and a rebuild must reproduce; no task relates to these.
   return absl::StrCat(aggregate_type, "s");
 }
 
 bool UpdateRecordRef(const common::v1::EventEnvelope& env, const Message& payload, v1::RecordRef* ref) {
   bool found = false;
-  if (absl::EndsWith(env.event_type(), "ReturnedToPool") || absl::EndsWith(env.event_type(), "LeadReleased") ||
-      env.event_type() == "crm.tickets.v1.TicketAssigned") {
+  if (eventlog::Is<customers::v1::CustomerReturnedToPool>(env) || eventlog::Is<customers::v1::LeadReleased>(env) ||
+      eventlog::Is<tickets::v1::TicketAssigned>(env)) {
     ref->clear_owner_id();
     found = true;
   }

@@ -81,7 +81,8 @@ bool Matches(const google::protobuf::Message& payload, const v1::EventTrigger& t
 // Timestamp is itself. False when unset or unparsable.
 bool DateOf(const PathValue& v, absl::TimeZone zone, absl::Time* out, std::string* text);
 
-// The collection of an aggregate type's resources ("customer" -> "customers").
+// The collection of an aggregate type's resources ("customer" -> "customers"): the contract's
+// for business records (libs/topics/contracts.h).
 std::string CollectionOf(const std::string& aggregate_type);
 
 // What an event says about its record's owner, team, name and customer: the fields owner_id,

@@ -11,6 +11,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/text.h"
+#include "libs/topics/contracts.h"
 
 namespace crm::tasks {
 namespace {
@@ -68,10 +69,11 @@ const std::vector<std::string>& EditableTaskFields() {
 }
 
 bool ValidRelated(const std::string& related) {
-  static const std::set<std::string> kCollections = {"customers", "leads",     "opportunities",
-                                                      "quotes",    "contracts", "tickets"};
   std::vector<std::string> parts = absl::StrSplit(related, '/');
-  if (parts.size() != 2 || kCollections.count(parts[0]) == 0 || parts[1].empty() || parts[1].size() > 64) return false;
+  if (parts.size() != 2 || topics::FindRecordByCollection(parts[0]) == nullptr || parts[1].empty() ||
+      parts[1].size() > 64) {
+    return false;
+  }
   return std::all_of(parts[1].begin(), parts[1].end(),
                      [](char ch) { return absl::ascii_isalnum(ch) || ch == '-' || ch == '_'; });
 }

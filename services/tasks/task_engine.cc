@@ -26,6 +26,8 @@
 #include "libs/projection/execute.h"
 #include "libs/projection/history.h"
 #include "libs/server/logging.h"
+#include "libs/topics/contracts.h"
+#include "libs/topics/events.h"
 
 namespace crm::tasks {
 
@@ -44,17 +46,17 @@ constexpr size_t kIdLen = 36;
 constexpr size_t kMaxBatch = 20000;
 
 struct TaskKind {
-  static constexpr const char* kType = kTaskAggregate;
+  static constexpr const char* kType = topics::tasks::kTask.type;
   static std::string Row(absl::string_view id) { return rows::Task(id); }
   static bool Visible(const Caller& c, const TaskState& s) { return CanSee(c, s); }
 };
 struct RuleKind {
-  static constexpr const char* kType = kRuleAggregate;
+  static constexpr const char* kType = topics::tasks::kRule.type;
   static std::string Row(absl::string_view id) { return rows::Rule(id); }
   static bool Visible(const Caller&, const RuleState&) { return true; }
 };
 struct ReminderKind {
-  static constexpr const char* kType = kReminderAggregate;
+  static constexpr const char* kType = topics::tasks::kReminder.type;
   static std::string Row(absl::string_view id) { return rows::Reminder(id); }
   static bool Visible(const Caller&, const v1::ReminderState&) { return true; }
 };
@@ -127,12 +129,13 @@ v1::Condition Cond(const std::string& field, v1::ConditionOp op, std::vector<std
 const std::vector<DefaultRule>& DefaultRules() {
   static const auto* rules = [] {
     constexpr int kHour = 60, kDay = 24 * 60;
+    using topics::EventType;
     auto* out = new std::vector<DefaultRule>;
     out->push_back({"default.new_lead",
-                    EventRule("新线索 24 小时内联系", "crm.customers.v1.LeadCreated", {}, "联系新线索：{record_name}",
-                              24 * kHour, v1::TASK_PRIORITY_HIGH, {2 * kHour})});
+                    EventRule("新线索 24 小时内联系", EventType<customers::v1::LeadCreated>(), {},
+                              "联系新线索：{record_name}", 24 * kHour, v1::TASK_PRIORITY_HIGH, {2 * kHour})});
     out->push_back({"default.proposal_follow_up",
-                    EventRule("进入方案报价 3 天后跟进", "crm.opportunities.v1.OpportunityStageChanged",
+                    EventRule("进入方案报价 3 天后跟进", EventType<opportunities::v1::OpportunityStageChanged>(),
                               {Cond("to_stage_id", v1::CONDITION_OP_EQ, {"proposal"})}, "跟进方案报价：{record_name}",
                               3 * kDay, v1::TASK_PRIORITY_NORMAL, {kDay})});
     {
@@ -140,33 +143,33 @@ const std::vector<DefaultRule>& DefaultRules() {
                                    v1::TASK_PRIORITY_HIGH, {kDay});
       d.clear_event();
       auto* t = d.mutable_date();
-      t->set_aggregate_type("contract");
+      t->set_aggregate_type(topics::opportunities::kContract.type);
       t->set_field("terms.end_date");
       t->set_offset_minutes(-30 * kDay);
-      t->add_arm_on("crm.opportunities.v1.ContractActivated");
-      t->add_disarm_on("crm.opportunities.v1.ContractTerminated");
-      t->add_disarm_on("crm.opportunities.v1.ContractExpired");
+      t->add_arm_on(EventType<opportunities::v1::ContractActivated>());
+      t->add_disarm_on(EventType<opportunities::v1::ContractTerminated>());
+      t->add_disarm_on(EventType<opportunities::v1::ContractExpired>());
       out->push_back({"default.contract_renewal", std::move(d)});
     }
     out->push_back({"default.return_visit",
-                    EventRule("成交 15 天后回访", "crm.opportunities.v1.OpportunityWon", {}, "成交回访：{record_name}",
-                              15 * kDay, v1::TASK_PRIORITY_NORMAL, {kDay})});
+                    EventRule("成交 15 天后回访", EventType<opportunities::v1::OpportunityWon>(), {},
+                              "成交回访：{record_name}", 15 * kDay, v1::TASK_PRIORITY_NORMAL, {kDay})});
     out->push_back(
         {"default.lost_customer_care",
-         EventRule("流失客户关怀", "crm.customers.v1.CustomerUpdated",
+         EventRule("流失客户关怀", EventType<customers::v1::CustomerUpdated>(),
                    {Cond("changed_fields", v1::CONDITION_OP_CONTAINS, {"lifecycle_status"}),
                     Cond("profile.lifecycle_status", v1::CONDITION_OP_EQ, {"LIFECYCLE_STATUS_LOST"})},
                    "流失客户关怀：{record_name}", 2 * kDay, v1::TASK_PRIORITY_NORMAL, {})});
     {
-      RuleDefinition d = EventRule("工单超时升级", "crm.tickets.v1.SlaBreached", {}, "工单已超时：{record_name}", 2 * kHour,
-                                   v1::TASK_PRIORITY_URGENT, {});
+      RuleDefinition d = EventRule("工单超时升级", EventType<tickets::v1::SlaBreached>(), {}, "工单已超时：{record_name}",
+                                   2 * kHour, v1::TASK_PRIORITY_URGENT, {});
       d.mutable_action()->clear_channels();
       d.mutable_action()->add_channels(v1::CHANNEL_IN_APP);
       d.mutable_action()->add_channels(v1::CHANNEL_SMS);
       out->push_back({"default.sla_breach_escalation", std::move(d)});
     }
     {
-      RuleDefinition d = EventRule("按下次跟进时间提醒", "crm.customers.v1.FollowUpRecorded",
+      RuleDefinition d = EventRule("按下次跟进时间提醒", EventType<customers::v1::FollowUpRecorded>(),
                                    {Cond("next_follow_up_time", v1::CONDITION_OP_EXISTS)}, "按计划跟进：{record_name}", 0,
                                    v1::TASK_PRIORITY_NORMAL, {kHour});
       d.mutable_action()->set_due_field("next_follow_up_time");

@@ -123,7 +123,7 @@ absl::Status ApplyTasksRecord(ProjectionDb& db, const eventlog::Record& r, Batch
   CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
   const std::string& type = env.aggregate_type();
   const std::string& id = env.aggregate_id();
-  if (type == kTaskAggregate) {
+  if (type == topics::tasks::kTask.type) {
     CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<TaskState, TaskEvent>(db, r, env, b, rows::Task(id),
                                                                                  &UnpackTaskEvent, &TaskIndex,
                                                                                  &ApplyTask)));
@@ -134,7 +134,7 @@ absl::Status ApplyTasksRecord(ProjectionDb& db, const eventlog::Record& r, Batch
     }
     return absl::OkStatus();
   }
-  if (type == kRuleAggregate) {
+  if (type == topics::tasks::kRule.type) {
     CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<RuleState, RuleEvent>(db, r, env, b, rows::Rule(id),
                                                                                  &UnpackRuleEvent, &NoIndex,
                                                                                  &ApplyRule)));
@@ -146,7 +146,7 @@ absl::Status ApplyTasksRecord(ProjectionDb& db, const eventlog::Record& r, Batch
     }
     return absl::OkStatus();
   }
-  if (type == kReminderAggregate) {
+  if (type == topics::tasks::kReminder.type) {
     using ReminderEvent = std::variant<v1::RuleReminderEmitted>;
     CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<v1::ReminderState, ReminderEvent>(
                                           db, r, env, b, rows::Reminder(id), &UnpackReminderEvent, &NoReminderIndex,
@@ -298,7 +298,7 @@ absl::Status ApplyFollowedRecord(ProjectionDb& db, const FollowContext& ctx, con
   CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, rows::RecordRef(record), &ref).status());
   const std::string before = ref.SerializeAsString();
   UpdateRecordRef(env, *payload, &ref);
-  if (env.aggregate_type() == "customer") ref.set_customer_id(env.aggregate_id());
+  if (env.aggregate_type() == topics::customers::kCustomer.type) ref.set_customer_id(env.aggregate_id());
   std::string after = ref.SerializeAsString();
   if (after != before) b.Put(rows::RecordRef(record), after);
 

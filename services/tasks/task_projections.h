@@ -12,14 +12,13 @@
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rows.h"
+#include "libs/topics/contracts.h"
 #include "services/tasks/rule.h"
 #include "services/tasks/task.h"
 
 namespace crm::tasks {
 
-inline constexpr char kTaskAggregate[] = "task";
-inline constexpr char kRuleAggregate[] = "rule";
-inline constexpr char kReminderAggregate[] = "reminder";
+// The topic's aggregates (types, collections) are topics::tasks's (libs/topics).
 
 // Projection rows of the tasks service. Times in keys are projection::TimeKey.
 //   t/<id>                          TaskState

@@ -26,22 +26,22 @@ inline constexpr char kSource[] = "/crm/tickets";
 inline const Caller kScheduler{"scheduler", "service", ""};
 
 struct TicketKind {
-  static constexpr const char* kType = kTicketAggregate;
+  static constexpr const char* kType = topics::tickets::kTicket.type;
   static std::string Row(absl::string_view id) { return rows::Ticket(id); }
   static bool Visible(const Caller& c, const TicketState& s) { return CanSee(c, s); }
 };
 struct TypeKind {
-  static constexpr const char* kType = kTicketTypeAggregate;
+  static constexpr const char* kType = topics::tickets::kTicketType.type;
   static std::string Row(absl::string_view id) { return rows::TicketType(id); }
   static bool Visible(const Caller&, const TicketTypeState&) { return true; }
 };
 struct PolicyKind {
-  static constexpr const char* kType = kSlaPolicyAggregate;
+  static constexpr const char* kType = topics::tickets::kSlaPolicy.type;
   static std::string Row(absl::string_view id) { return rows::Policy(id); }
   static bool Visible(const Caller&, const v1::SlaPolicyState&) { return true; }
 };
 struct CalendarKind {
-  static constexpr const char* kType = kCalendarAggregate;
+  static constexpr const char* kType = topics::tickets::kCalendar.type;
   static std::string Row(absl::string_view id) { return rows::Calendar(id); }
   static bool Visible(const Caller&, const v1::CalendarState&) { return true; }
 };

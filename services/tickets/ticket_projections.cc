@@ -101,22 +101,22 @@ absl::Status ApplyTicketsRecord(ProjectionDb& db, const eventlog::Record& r, Bat
   CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
   const std::string& type = env.aggregate_type();
   const std::string& id = env.aggregate_id();
-  if (type == kTicketAggregate) {
+  if (type == topics::tickets::kTicket.type) {
     return projection::FoldRow<TicketState, TicketEvent>(db, r, env, b, rows::Ticket(id), &UnpackTicketEvent,
                                                          &TicketIndex, &ApplyTicket)
         .status();
   }
-  if (type == kTicketTypeAggregate) {
+  if (type == topics::tickets::kTicketType.type) {
     return projection::FoldRow<TicketTypeState, TicketTypeEvent>(db, r, env, b, rows::TicketType(id), &UnpackTypeEvent,
                                                                  &NoIndex, &ApplyType)
         .status();
   }
-  if (type == kSlaPolicyAggregate) {
+  if (type == topics::tickets::kSlaPolicy.type) {
     return projection::FoldRow<v1::SlaPolicyState, SlaPolicyEvent>(db, r, env, b, rows::Policy(id), &UnpackPolicyEvent,
                                                                    &PolicyIndex, &ApplyPolicy)
         .status();
   }
-  if (type == kCalendarAggregate) {
+  if (type == topics::tickets::kCalendar.type) {
     return projection::FoldRow<v1::CalendarState, CalendarEvent>(db, r, env, b, rows::Calendar(id),
                                                                  &UnpackCalendarEvent, &NoCalendarIndex, &ApplyCalendar)
         .status();
@@ -126,9 +126,9 @@ absl::Status ApplyTicketsRecord(ProjectionDb& db, const eventlog::Record& r, Bat
 
 absl::Status ApplyCustomersRecord(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
   CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
-  if (env.aggregate_type() != "customer") return absl::OkStatus();
-  const bool merge = env.event_type() == "crm.customers.v1.CustomerMergedInto";
-  const bool unmerge = env.event_type() == "crm.customers.v1.CustomerUnmerged";
+  if (env.aggregate_type() != topics::customers::kCustomer.type) return absl::OkStatus();
+  const bool merge = eventlog::Is<customers::v1::CustomerMergedInto>(env);
+  const bool unmerge = eventlog::Is<customers::v1::CustomerUnmerged>(env);
   std::string before;
   if (unmerge) {
     // The survivor it leaves, as the batch knows it before this event.

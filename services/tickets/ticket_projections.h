@@ -6,16 +6,14 @@
 #include "absl/status/statusor.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/projection_db.h"
+#include "libs/topics/contracts.h"
 #include "services/tickets/sla_policy.h"
 #include "services/tickets/ticket.h"
 #include "services/tickets/ticket_type.h"
 
 namespace crm::tickets {
 
-inline constexpr char kTicketAggregate[] = "ticket";
-inline constexpr char kTicketTypeAggregate[] = "ticket_type";
-inline constexpr char kSlaPolicyAggregate[] = "sla_policy";
-inline constexpr char kCalendarAggregate[] = "calendar";
+// The topic's aggregates (types, collections) are topics::tickets's (libs/topics).
 
 // Projection rows of the tickets service. Times in keys are projection::TimeKey (8 bytes).
 //   k/<id>                           TicketState

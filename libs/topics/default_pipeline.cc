@@ -1,6 +1,8 @@
-#include "services/opportunities/default_pipeline.h"
+#include "libs/topics/default_pipeline.h"
 
-namespace crm::opportunities {
+namespace crm::topics::opportunities {
+
+namespace v1 = crm::opportunities::v1;
 
 const v1::Pipeline& DefaultPipeline() {
   static const auto* p = [] {
@@ -30,4 +32,4 @@ const v1::Pipeline& DefaultPipeline() {
   return *p;
 }
 
-}  // namespace crm::opportunities
+}  // namespace crm::topics::opportunities
