@@ -558,7 +558,7 @@ int RunDayWorkload(const std::string& workload, const std::string& target, const
   if (target.empty()) {
     std::filesystem::remove_all(local_dir);
     std::filesystem::create_directories(local_dir);
-    auto c = crm::bench::InProcessCrmd::Start(local_dir, {.tasks = true, .tickets = true, .analytics = true});
+    auto c = crm::bench::InProcessCrmd::Start(local_dir, {"customers", "opportunities", "tasks", "tickets", "analytics"});
     if (!c.ok()) return fail(c.status(), 1);
     crmd = std::move(*c);
     t = {crmd->channel(), crmd->channel(), crmd->channel(), crmd->channel(), crmd->token()};

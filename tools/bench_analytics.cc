@@ -310,8 +310,8 @@ absl::StatusOr<Result> RunAnalyticsLag(int clients, absl::Duration duration, abs
   std::filesystem::create_directories(dir);
   Result r;
   {
-    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {.analytics = true}));
-    analytics::AnalyticsEngine* engine = crmd->analytics()->engine();
+    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {"customers", "opportunities", "analytics"}));
+    analytics::AnalyticsEngine* engine = crmd->engine<analytics::AnalyticsEngine>("analytics");
     auto stub = cv1::CustomerService::NewStub(crmd->channel());
     const std::string& token = crmd->token();
     std::vector<std::string> customers;

@@ -2,41 +2,41 @@
 #define CRM_TOOLS_BENCH_CRMD_H_
 
 // crmd in crm-bench's process for the workloads over gRPC: the embedded log under a folder,
-// the customers and opportunities hosts (and, when asked, tasks, tickets and analytics) with their
-// schedulers off, the gRPC runtime on a free loopback port, and an admin token.
+// the named services of the registry (services/registry/registry.h) with their schedulers off,
+// the gRPC runtime on a free loopback port, and an admin token.
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
 #include "libs/eventlog/log.h"
+#include "libs/server/engine_host.h"
 #include "libs/server/metrics.h"
 #include "libs/server/runtime.h"
-#include "services/analytics/analytics_host.h"
-#include "services/customers/customers_host.h"
-#include "services/opportunities/opportunities_host.h"
-#include "services/tasks/tasks_host.h"
-#include "services/tickets/tickets_host.h"
+#include "libs/server/service_module.h"
 
 namespace crm::bench {
 
 class InProcessCrmd {
  public:
-  struct Hosts {
-    bool tasks = false;
-    bool tickets = false;
-    bool analytics = false;
-  };
-  // Serving once this returns.
-  static absl::StatusOr<std::unique_ptr<InProcessCrmd>> Start(const std::string& dir, Hosts hosts);
-  // Stops serving, then closes the hosts and the log.
+  // Serving `modules` (names of crmd's modules, e.g. {"customers", "opportunities"}) once this
+  // returns; they open in crmd's order whatever the order given. INVALID_ARGUMENT when
+  // `modules` is empty or names a module crmd does not run.
+  static absl::StatusOr<std::unique_ptr<InProcessCrmd>> Start(const std::string& dir,
+                                                              const std::set<std::string>& modules);
+  // Stops serving, then closes the services (newest first) and the log.
   ~InProcessCrmd();
 
   eventlog::Log& log() { return *log_; }
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const std::string& token() const { return token_; }
-  tickets::TicketsHost* tickets() { return tickets_.get(); }
-  analytics::AnalyticsHost* analytics() { return analytics_.get(); }
+  // The engine of the module named `module`; null when it was not started or has no `Engine`.
+  template <typename Engine>
+  Engine* engine(std::string_view module) {
+    return server::EngineOf<Engine>(hosts_->host(module));
+  }
 
  private:
   InProcessCrmd() = default;
@@ -45,11 +45,8 @@ class InProcessCrmd {
   std::unique_ptr<server::Metrics> metrics_;
   std::unique_ptr<server::Authenticator> auth_;
   std::unique_ptr<server::Runtime> runtime_;
-  std::unique_ptr<customers::CustomersHost> customers_;
-  std::unique_ptr<opportunities::OpportunitiesHost> opportunities_;
-  std::unique_ptr<tasks::TasksHost> tasks_;
-  std::unique_ptr<tickets::TicketsHost> tickets_;
-  std::unique_ptr<analytics::AnalyticsHost> analytics_;
+  std::vector<const server::ServiceModule*> modules_;
+  std::unique_ptr<server::ModuleSet> hosts_;
   std::shared_ptr<grpc::Channel> channel_;
   std::string token_;
 };

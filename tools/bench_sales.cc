@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
+#include "crm/customers/v1/customers_service.grpc.pb.h"
 #include "crm/opportunities/v1/opportunities_service.grpc.pb.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/clock.h"
@@ -18,6 +19,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/server/metrics.h"
 #include "libs/server/runtime.h"
+#include "services/opportunities/opportunity_engine.h"
 #include "tools/bench_crmd.h"
 
 namespace crm::bench {
@@ -31,7 +33,7 @@ absl::StatusOr<Result> RunStageChanges(int clients, absl::Duration duration, abs
   std::filesystem::create_directories(dir);
   Result r;
   {
-    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {}));
+    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {"customers", "opportunities"}));
     const std::string& token = crmd->token();
     const auto& channel = crmd->channel();
     auto cstub = customers::v1::CustomerService::NewStub(channel);

@@ -22,8 +22,10 @@
 #include "libs/server/runtime.h"
 #include "tools/bench_chain_writer.h"
 #include "tools/bench_crmd.h"
+#include "services/customers/customer_engine.h"
+#include "services/opportunities/opportunity_engine.h"
+#include "services/tasks/task_engine.h"
 #include "services/tasks/task_projections.h"
-#include "services/tasks/tasks_host.h"
 
 namespace crm::bench {
 namespace {
@@ -49,7 +51,7 @@ absl::StatusOr<Result> RunTaskLag(int clients, absl::Duration duration, absl::Du
   std::filesystem::create_directories(dir);
   Result r;
   {
-    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {.tasks = true}));
+    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {"customers", "opportunities", "tasks"}));
     eventlog::Log* log = &crmd->log();
     const std::string& token = crmd->token();
     auto stub = cv1::LeadService::NewStub(crmd->channel());

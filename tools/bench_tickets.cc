@@ -12,6 +12,7 @@
 #include "crm/tickets/v1/tickets_service.grpc.pb.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
+#include "services/tickets/ticket_engine.h"
 #include "tools/bench_crmd.h"
 
 namespace crm::bench {
@@ -173,7 +174,7 @@ absl::StatusOr<Result> RunTicketCreate(int clients, absl::Duration duration, abs
   std::filesystem::create_directories(dir);
   Result r;
   {
-    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {.tickets = true}));
+    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {"customers", "opportunities", "tickets"}));
     CRM_RETURN_IF_ERROR(SetupRepairTickets(crmd->channel(), crmd->token()));
     auto stub = kv1::TicketService::NewStub(crmd->channel());
     std::atomic<int64_t> seq{0};
@@ -198,7 +199,7 @@ absl::StatusOr<Result> RunSlaEvaluation(int64_t tickets, int runs, const std::st
   std::filesystem::create_directories(dir);
   Result r;
   {
-    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {.tickets = true}));
+    CRM_ASSIGN_OR_RETURN(auto crmd, InProcessCrmd::Start(dir, {"customers", "opportunities", "tickets"}));
     CRM_RETURN_IF_ERROR(SetupRepairTickets(crmd->channel(), crmd->token()));
     auto stub = kv1::TicketService::NewStub(crmd->channel());
     const std::string token = crmd->token();
@@ -276,7 +277,7 @@ absl::StatusOr<Result> RunSlaEvaluation(int64_t tickets, int runs, const std::st
     int64_t open = 0;
     for (int i = 0; i < runs; ++i) {
       const absl::Time s0 = absl::Now();
-      CRM_ASSIGN_OR_RETURN(auto run, crmd->tickets()->engine()->RunScheduler(absl::Now()));
+      CRM_ASSIGN_OR_RETURN(auto run, crmd->engine<tickets::TicketEngine>("tickets")->RunScheduler(absl::Now()));
       pass_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - s0));
       open = run.tickets;
     }

@@ -14,7 +14,7 @@
 
 namespace crm::server {
 
-// What a service host (CustomersHost, OpportunitiesHost, ...) is opened with.
+// What a service host is opened with (ServiceModule::open, service_module.h).
 struct HostOptions {
   // Folder of the projections. Required.
   std::string dir;

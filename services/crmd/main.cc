@@ -12,11 +12,8 @@
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
 #include "libs/server/runtime_flags.h"
-#include "services/analytics/analytics_host.h"
-#include "services/customers/customers_host.h"
-#include "services/opportunities/opportunities_host.h"
-#include "services/tasks/tasks_host.h"
-#include "services/tickets/tickets_host.h"
+#include "libs/server/service_module.h"
+#include "services/registry/registry.h"
 
 int main(int argc, char** argv) {
   crm::server::RestrictNewFileModes();
@@ -109,38 +106,19 @@ int main(int argc, char** argv) {
   crm::server::Authenticator auth(*key, crm::SystemClock::Get(), token_policy);
   ropts.listen = listen;
   crm::server::Runtime runtime(ropts, &auth, m);
-  auto customers = crm::customers::CustomersHost::Open(
-      log->get(), &runtime,
-      {.dir = data_dir + "/customers", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
+  // Opened in the registry's order, closed in the reverse one.
+  auto hosts = crm::server::ModuleSet::Open(
+      crm::registry::CrmdModules(), log->get(), &runtime,
+      {.dir = data_dir, .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
        .scheduler_interval = absl::Seconds(scheduler_seconds)});
-  if (!customers.ok()) crm::server::ExitWithError(std::string(customers.status().message()));
-  auto opportunities = crm::opportunities::OpportunitiesHost::Open(
-      log->get(), &runtime,
-      {.dir = data_dir + "/opportunities", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
-       .scheduler_interval = absl::Seconds(scheduler_seconds)});
-  if (!opportunities.ok()) crm::server::ExitWithError(std::string(opportunities.status().message()));
-  auto tasks = crm::tasks::TasksHost::Open(
-      log->get(), &runtime,
-      {.dir = data_dir + "/tasks", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
-       .scheduler_interval = absl::Seconds(scheduler_seconds)});
-  if (!tasks.ok()) crm::server::ExitWithError(std::string(tasks.status().message()));
-  auto tickets = crm::tickets::TicketsHost::Open(
-      log->get(), &runtime,
-      {.dir = data_dir + "/tickets", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
-       .scheduler_interval = absl::Seconds(scheduler_seconds)});
-  if (!tickets.ok()) crm::server::ExitWithError(std::string(tickets.status().message()));
-  auto analytics = crm::analytics::AnalyticsHost::Open(
-      log->get(), &runtime,
-      {.dir = data_dir + "/analytics", .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
-       .scheduler_interval = absl::Seconds(scheduler_seconds)});
-  if (!analytics.ok()) crm::server::ExitWithError(std::string(analytics.status().message()));
+  if (!hosts.ok()) crm::server::ExitWithError(std::string(hosts.status().message()));
   // Started once every service caught up with the log: the seal's check (no sealed record
   // lost) runs before anything is served.
   std::unique_ptr<crm::eventlog::Sealer> sealer;
   if (seal_key.has_value()) {
     auto s = crm::eventlog::Sealer::Start(
         log->get(), *seal_key,
-        {.topics = {crm::customers::kTopic, crm::opportunities::kTopic, crm::tasks::kTopic, crm::tickets::kTopic},
+        {.topics = crm::server::OwnedTopics(crm::registry::CrmdModules()),
          .dir = seal_dir,
          .interval = absl::Seconds(seal_seconds),
          .accept_truncation = accept_truncation,
@@ -151,38 +129,26 @@ int main(int argc, char** argv) {
     crm::server::LogWarn("the log is not sealed (no --seal-key): a rewrite of its files with recomputed hash chains "
                          "would not be detected");
   }
-  std::vector<grpc::Service*> services = (*customers)->services();
-  for (grpc::Service* s : (*opportunities)->services()) services.push_back(s);
-  for (grpc::Service* s : (*tasks)->services()) services.push_back(s);
-  for (grpc::Service* s : (*tickets)->services()) services.push_back(s);
-  for (grpc::Service* s : (*analytics)->services()) services.push_back(s);
+  std::vector<grpc::Service*> services = (*hosts)->services();
   if (!dashboard_listen.empty()) {
-    if (auto s = (*analytics)->StartDashboard(dashboard_listen); !s.ok()) {
+    if (auto s = (*hosts)->StartDashboard(dashboard_listen); !s.ok()) {
       crm::server::ExitWithError(std::string(s.message()));
     }
   }
   if (auto s = runtime.Start(services); !s.ok()) {
     crm::server::ExitWithError(std::string(s.message()));
   }
-  (*customers)->StartLoops();
-  (*opportunities)->StartLoops();
-  (*tasks)->StartLoops();
-  (*tickets)->StartLoops();
-  (*analytics)->StartLoops();
+  (*hosts)->StartLoops();
 
   crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", listen,
                                     "), metrics on port ", m->port(), ", dashboard on port ",
-                                    (*analytics)->dashboard_port(), ", data in ", data_dir));
+                                    (*hosts)->dashboard_port(), ", data in ", data_dir));
   const int sig = crm::server::WaitForTerminationSignal();
   crm::server::LogInfo(absl::StrCat("signal ", sig, ": draining"));
   const absl::Time t0_stop = absl::Now();
   runtime.Shutdown();
   const absl::Time t1_stop = absl::Now();
-  analytics->reset();
-  tickets->reset();
-  tasks->reset();
-  opportunities->reset();
-  customers->reset();
+  hosts->reset();  // in the reverse of the opening order
   sealer.reset();  // seals the last writes: after a clean stop every record is sealed
   log->reset();
   crm::server::LogInfo(absl::StrCat("drained in ", absl::FormatDuration(t1_stop - t0_stop),

@@ -10,6 +10,7 @@
 #include "libs/eventlog/log.h"
 #include "libs/server/periodic.h"
 #include "libs/server/runtime.h"
+#include "libs/server/service_module.h"
 #include "libs/server/service_projections.h"
 #include "services/integration/grpc_sink.h"
 #include "services/integration/inbound.h"
@@ -17,12 +18,12 @@
 
 namespace crm::integration {
 
-// crm-integration as a process hosts it (kafka_service_main.h): the public-events relay and
+// crm-integration as a process hosts it (integration_module.h): the public-events relay and
 // the inbound processor with its gRPC sink. It serves gRPC health only, and metrics.
-class IntegrationHost {
+class IntegrationHost final : public server::ServiceHost {
  public:
   using Options = server::HostOptions;
-  struct Flags {
+  struct Flags : server::ModuleFlags {
     std::string customers_address = "127.0.0.1:50061";
     std::string opportunities_address = "127.0.0.1:50062";
     bool relay = true;
@@ -32,8 +33,8 @@ class IntegrationHost {
 
   static absl::StatusOr<std::unique_ptr<IntegrationHost>> Open(eventlog::Log* log, server::Runtime* runtime,
                                                                 Options options, Flags flags);
-  std::vector<grpc::Service*> services() { return {}; }
-  void StartLoops();
+  std::vector<grpc::Service*> services() override { return {}; }
+  void StartLoops() override;
 
  private:
   explicit IntegrationHost(Options o) : options_(std::move(o)) {}
