@@ -58,6 +58,16 @@ EngineHarness::~EngineHarness() {
   std::filesystem::remove_all(dir_, ignored);
 }
 
+absl::Status EngineHarness::ReopenLog() {
+  while (!opened_.empty()) Close(opened_.back());
+  used_logs_.clear();
+  engine_log_ = nullptr;
+  log_.reset();
+  CRM_ASSIGN_OR_RETURN(log_, eventlog::OpenEmbeddedLog({.path = dir_ + "/log"}));
+  engine_log_ = log_.get();
+  return absl::OkStatus();
+}
+
 void EngineHarness::UseLog(std::unique_ptr<eventlog::Log> log) {
   engine_log_ = log == nullptr ? log_.get() : log.get();
   if (log != nullptr) used_logs_.push_back(std::move(log));

@@ -70,6 +70,11 @@ class EngineHarness {
   // The temporary folder; removed with the harness.
   const std::string& dir() const { return dir_; }
 
+  // What a restart after a crash finds: closes every engine (last opened first) and the
+  // embedded log, drops the logs of UseLog, and opens the log again from its folder. Open the
+  // engines again afterwards (on new projection names to rebuild them from the log).
+  absl::Status ReopenLog();
+
   // Engines opened from now on read and write through `log` (e.g. an eventlog::testing::
   // FaultyLog over log()); nullptr: the embedded log again. The harness keeps every such log
   // until it ends, as an engine opened on one may outlive the next call.

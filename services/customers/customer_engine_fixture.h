@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "libs/common/caller_testing.h"
 #include "libs/common/status_testing.h"
+#include "libs/eventlog/log_testing.h"
 #include "libs/testing/engine_harness.h"
 #include "services/customers/customer_engine.h"
 
@@ -32,6 +33,21 @@ class CustomerEngineTest : public ::testing::Test {
   void Open(const std::string& proj = "") {
     const absl::Status s = h_->Open(Service::kCustomers, proj);
     ASSERT_TRUE(s.ok()) << s;
+  }
+
+  // Reopens the engine on a log that refuses (UNAVAILABLE, nothing written) the first append
+  // holding an event of `event_type` (a full name), as if the process died just before it.
+  void RefuseNext(const std::string& event_type) {
+    h_->Close(Service::kCustomers);
+    h_->UseLog(std::make_unique<eventlog::testing::FaultyLog>(log(), eventlog::testing::EventTypeIs(event_type)));
+    Open();
+  }
+  // The restart after such a crash: the log reopened from its folder and the engine on
+  // projections built afresh from it in <dir>/<proj>.
+  void Restart(const std::string& proj) {
+    const absl::Status s = h_->ReopenLog();
+    ASSERT_TRUE(s.ok()) << s;
+    Open(proj);
   }
 
   CustomerEngine* engine() const { return h_->customers(); }
