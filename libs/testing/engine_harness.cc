@@ -48,7 +48,11 @@ absl::StatusOr<std::unique_ptr<EngineHarness>> EngineHarness::Create(Options opt
 }
 
 EngineHarness::EngineHarness(Options options, std::string dir, std::unique_ptr<eventlog::Log> log)
-    : clock_(options.start), dir_(std::move(dir)), log_(std::move(log)), engine_log_(log_.get()) {}
+    : clock_(options.start),
+      engine_clock_(options.clock != nullptr ? options.clock : &clock_),
+      dir_(std::move(dir)),
+      log_(std::move(log)),
+      engine_log_(log_.get()) {}
 
 EngineHarness::~EngineHarness() {
   while (!opened_.empty()) Close(opened_.back());
@@ -78,13 +82,13 @@ projection::ProjectionSpec EngineHarness::Spec(Service service) {
     case Service::kCustomers:
       return customers::CustomerEngine::Spec(topics::kCustomers, topics::kPartitions);
     case Service::kOpportunities:
-      return opportunities::OpportunityEngine::Spec({.clock = &clock_});
+      return opportunities::OpportunityEngine::Spec({.clock = engine_clock_});
     case Service::kTasks:
-      return tasks::TaskEngine::Spec({.clock = &clock_});
+      return tasks::TaskEngine::Spec({.clock = engine_clock_});
     case Service::kTickets:
-      return tickets::TicketEngine::Spec({.clock = &clock_});
+      return tickets::TicketEngine::Spec({.clock = engine_clock_});
     case Service::kAnalytics:
-      return analytics::AnalyticsEngine::Spec({.clock = &clock_});
+      return analytics::AnalyticsEngine::Spec({.clock = engine_clock_});
   }
   return {};
 }
@@ -101,15 +105,15 @@ absl::Status EngineHarness::Open(Service service, const std::string& projections
   opened_.push_back(service);
   switch (service) {
     case Service::kCustomers:
-      return OpenInto(engine_log_, p, {.clock = &clock_}, &customers_);
+      return OpenInto(engine_log_, p, {.clock = engine_clock_}, &customers_);
     case Service::kOpportunities:
-      return OpenInto(engine_log_, p, {.clock = &clock_}, &opportunities_);
+      return OpenInto(engine_log_, p, {.clock = engine_clock_}, &opportunities_);
     case Service::kTasks:
-      return OpenInto(engine_log_, p, {.clock = &clock_}, &tasks_);
+      return OpenInto(engine_log_, p, {.clock = engine_clock_}, &tasks_);
     case Service::kTickets:
-      return OpenInto(engine_log_, p, {.clock = &clock_}, &tickets_);
+      return OpenInto(engine_log_, p, {.clock = engine_clock_}, &tickets_);
     case Service::kAnalytics:
-      return OpenInto(engine_log_, p, {.clock = &clock_}, &analytics_);
+      return OpenInto(engine_log_, p, {.clock = engine_clock_}, &analytics_);
   }
   return absl::InvalidArgumentError("unknown service");
 }

@@ -38,6 +38,9 @@ class EngineHarness {
     std::string name = "engines";
     // Where the manual clock starts. Default: 2026-01-01 00:00 UTC (08:00 in Beijing).
     absl::Time start = absl::FromUnixSeconds(1767225600);
+    // The engines' clock instead of the manual one, e.g. SystemClock::Get() where tokens and
+    // deadlines meet real time. Must outlive the harness. Default: nullptr (the manual clock).
+    Clock* clock = nullptr;
   };
 
   // A new folder and an empty embedded log in it; no engine is open yet.
@@ -66,6 +69,7 @@ class EngineHarness {
 
   // The embedded log itself (never the log of UseLog).
   eventlog::Log& log() const { return *log_; }
+  // The manual clock (which the engines use unless Options::clock names another).
   ManualClock& clock() { return clock_; }
   // The temporary folder; removed with the harness.
   const std::string& dir() const { return dir_; }
@@ -108,6 +112,7 @@ class EngineHarness {
   Engine* Get() const;
 
   ManualClock clock_;
+  Clock* engine_clock_;  // Options::clock, else &clock_
   std::string dir_;
   std::unique_ptr<eventlog::Log> log_;
   std::vector<std::unique_ptr<eventlog::Log>> used_logs_;
