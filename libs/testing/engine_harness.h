@@ -31,6 +31,8 @@ namespace crm::testing {
 // ones a test needs in this order (customers, then opportunities, ...).
 enum class Service { kCustomers, kOpportunities, kTasks, kTickets, kAnalytics };
 
+// Opening, closing and reopening are for the test's own thread; the engines it hands out are
+// thread-safe as always, and Sync may be called from any thread while nothing is reopened.
 class EngineHarness {
  public:
   struct Options {
