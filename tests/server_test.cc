@@ -1,6 +1,5 @@
 // The gRPC runtime around a real service, over loopback: admission, deadlines, auth, and
 // google.rpc details on the wire.
-#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -12,11 +11,10 @@
 #include "gtest/gtest.h"
 #include "libs/common/wait_testing.h"
 #include "libs/common/grpc_status.h"
-#include "libs/eventlog/embedded_log.h"
 #include "libs/projection/projection_db.h"
+#include "libs/testing/engine_harness.h"
 #include "services/customers/customers_service.h"
 #include "tests/test_util.h"
-#include "libs/common/temp_dir_testing.h"
 
 namespace crm {
 namespace {
@@ -26,17 +24,17 @@ using customers::v1::CustomerService;
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTestDir("server");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+    auto h = crm::testing::EngineHarness::Create({.name = "server", .clock = SystemClock::Get()});
+    ASSERT_TRUE(h.ok()) << h.status();
+    h_ = *std::move(h);
+    eventlog::Log& log = h_->log();
     // A topic the projections follow but never apply: a token naming its record is valid
     // (the log has it) and never reached, so reads with it park until their deadline.
-    ASSERT_TRUE(log_->CreateTopic(kParking, 1).ok());
-    ASSERT_TRUE((*log_->OpenWriter(kParking))->AppendSync("k", {{"v", {}}}).ok());
-    db_ = *projection::ProjectionDb::Open({.path = dir_ + "/proj"});
-    db_->AcceptTokens(log_.get(), {customers::kTopic, kParking});
-    engine_ = *customers::CustomerEngine::Open(log_.get(), db_.get(), {.clock = SystemClock::Get()});
+    ASSERT_TRUE(log.CreateTopic(kParking, 1).ok());
+    ASSERT_TRUE((*log.OpenWriter(kParking))->AppendSync("k", {{"v", {}}}).ok());
+    const absl::Status opened = h_->Open(crm::testing::Service::kCustomers);
+    ASSERT_TRUE(opened.ok()) << opened;
+    h_->db(crm::testing::Service::kCustomers)->AcceptTokens(&log, {customers::kTopic, kParking});
     auth_ = std::make_unique<server::Authenticator>(key_, SystemClock::Get());
     metrics_ = *server::Metrics::Start("");
     server::RuntimeOptions ro;
@@ -46,13 +44,12 @@ class ServerTest : public ::testing::Test {
   }
   void TearDown() override {
     runtime_->Shutdown();
-    std::filesystem::remove_all(dir_);
   }
   void StartRuntime(server::RuntimeOptions ro) {
     if (runtime_ != nullptr) runtime_->Shutdown();
     ro.listen = "127.0.0.1:0";
     runtime_ = std::make_unique<server::Runtime>(ro, auth_.get(), metrics_.get());
-    service_ = std::make_unique<customers::CustomersService>(engine_.get(), runtime_.get());
+    service_ = std::make_unique<customers::CustomersService>(h_->customers(), runtime_.get());
     ASSERT_TRUE(runtime_->Start({service_.get()}).ok());
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", runtime_->port()), grpc::InsecureChannelCredentials());
     stub_ = CustomerService::NewStub(channel_);
@@ -105,10 +102,7 @@ class ServerTest : public ::testing::Test {
 
   static constexpr char kParking[] = "parking";
   const std::string key_ = std::string(40, 's');
-  std::string dir_;
-  std::unique_ptr<eventlog::Log> log_;
-  std::unique_ptr<projection::ProjectionDb> db_;
-  std::unique_ptr<customers::CustomerEngine> engine_;
+  std::unique_ptr<crm::testing::EngineHarness> h_;  // outlives the runtime and the service
   std::unique_ptr<server::Authenticator> auth_;
   std::unique_ptr<server::Metrics> metrics_;
   std::unique_ptr<server::Runtime> runtime_;

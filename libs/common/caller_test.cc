@@ -1,13 +1,14 @@
 #include "libs/common/caller.h"
 
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 
 namespace crm {
 namespace {
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
-const Caller kAdmin{"a1", "admin", ""};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
 const Caller kService{"crm-integration", "service", ""};
 const Caller kTeamlessManager{"m2", "manager", ""};
 const Caller kTeamlessRep{"u3", "rep", ""};

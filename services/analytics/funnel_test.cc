@@ -14,15 +14,15 @@
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_testing.h"
-#include "libs/eventlog/embedded_log.h"
+#include "libs/common/caller_testing.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rebuild.h"
 #include "services/analytics/analytics_engine.h"
 #include "services/analytics/analytics_testing.h"
+#include "libs/testing/engine_harness.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
-#include "libs/common/temp_dir_testing.h"
 
 namespace crm::analytics {
 namespace {
@@ -30,7 +30,11 @@ namespace {
 using crm::testing::Call;
 namespace ov1 = crm::opportunities::v1;
 
-const Caller kRep{"u1", "rep", "east"};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
+using crm::testing::Service;
 constexpr char kOpportunitiesTopic[] = "crm.opportunities.events.v1";
 
 absl::Time At(int day, int hour) {
@@ -52,37 +56,29 @@ std::string Describe(const FunnelReport& r) {
 class FunnelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTestDir("funnel");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
-    int64_t rebuilt = 0;
-    cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
-    customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
-    odb_ = *opportunities::OpportunityEngine::OpenProjections(*log_, dir_ + "/opportunities", {.clock = &clock_},
-                                                              &rebuilt);
-    opportunities_ = *opportunities::OpportunityEngine::Open(log_.get(), odb_.get(), {.clock = &clock_});
+    auto h = crm::testing::EngineHarness::Create({.name = "funnel", .start = At(1, 9)});
+    ASSERT_TRUE(h.ok()) << h.status();
+    h_ = *std::move(h);
+    for (Service s : {Service::kCustomers, Service::kOpportunities}) {
+      const absl::Status opened = h_->Open(s);
+      ASSERT_TRUE(opened.ok()) << opened;
+    }
   }
-  void TearDown() override {
-    opportunities_.reset();
-    odb_.reset();
-    customers_.reset();
-    cdb_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  customers::CustomerEngine* customers() const { return h_->customers(); }
+  opportunities::OpportunityEngine* opportunities() const { return h_->opportunities(); }
+  ManualClock& clock() const { return h_->clock(); }
 
   // The analytics rows built from the opportunities topic, only what was recorded by `cut`.
   std::unique_ptr<projection::ProjectionDb> Build(absl::Time cut) {
-    return testing::BuildCut(*log_, kOpportunitiesTopic, &ApplyOpportunitiesRecord, cut,
-                             absl::StrCat(dir_, "/analytics-", builds_++));
+    return testing::BuildCut(h_->log(), kOpportunitiesTopic, &ApplyOpportunitiesRecord, cut,
+                             absl::StrCat(h_->dir(), "/analytics-", builds_++));
   }
 
   // Runs `steps` in time order, each at its moment on the manual clock.
   void Play(std::vector<std::pair<absl::Time, std::function<void()>>> steps) {
     std::stable_sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [at, fn] : steps) {
-      clock_.Set(at);
+      clock().Set(at);
       fn();
     }
   }
@@ -90,19 +86,14 @@ class FunnelTest : public ::testing::Test {
   std::string customer_;
   std::map<char, std::string> opp_;  // A, B, C, D -> opportunities/{id}
   static inline int builds_ = 0;
-  std::string dir_;
-  ManualClock clock_{At(1, 9)};
-  std::unique_ptr<eventlog::Log> log_;
-  std::unique_ptr<projection::ProjectionDb> cdb_, odb_;
-  std::unique_ptr<customers::CustomerEngine> customers_;
-  std::unique_ptr<opportunities::OpportunityEngine> opportunities_;
+  std::unique_ptr<crm::testing::EngineHarness> h_;
 };
 
 TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutThere) {
   customers::v1::CreateCustomerRequest cr;
   cr.mutable_customer()->set_display_name("上海星辰科技有限公司");
   cr.mutable_customer()->set_phone("13812345678");
-  auto cu = Call(customers_.get(), &customers::CustomerEngine::Create, kRep, cr);
+  auto cu = Call(customers(), &customers::CustomerEngine::Create, kRep, cr);
   ASSERT_TRUE(cu.ok()) << cu.status();
   auto create = [&](char which, int64_t amount) {
     return [&, which, amount] {
@@ -111,7 +102,7 @@ TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutTher
       req.mutable_opportunity()->set_title(absl::StrCat("商机 ", std::string(1, which)));
       req.mutable_opportunity()->mutable_amount()->set_amount_minor(amount);
       req.set_min_consistency_token(cu->consistency_token());
-      auto o = Call(opportunities_.get(), &opportunities::OpportunityEngine::CreateOpportunity, kRep, req);
+      auto o = Call(opportunities(), &opportunities::OpportunityEngine::CreateOpportunity, kRep, req);
       ASSERT_TRUE(o.ok()) << o.status();
       opp_[which] = o->name();
     };
@@ -121,7 +112,7 @@ TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutTher
       ov1::MoveOpportunityStageRequest req;
       req.set_name(opp_[which]);
       req.set_stage_id(stage);
-      ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::MoveStage, kRep, req).ok()) << stage;
+      ASSERT_TRUE(Call(opportunities(), &opportunities::OpportunityEngine::MoveStage, kRep, req).ok()) << stage;
     };
   };
   auto win = [&](char which) {
@@ -129,7 +120,7 @@ TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutTher
       ov1::WinOpportunityRequest req;
       req.set_name(opp_[which]);
       req.set_reason("价格合适");
-      ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::Win, kRep, req).ok());
+      ASSERT_TRUE(Call(opportunities(), &opportunities::OpportunityEngine::Win, kRep, req).ok());
     };
   };
   auto lose = [&](char which) {
@@ -137,7 +128,7 @@ TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutTher
       ov1::LoseOpportunityRequest req;
       req.set_name(opp_[which]);
       req.set_reason("预算不足");
-      ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::Lose, kRep, req).ok());
+      ASSERT_TRUE(Call(opportunities(), &opportunities::OpportunityEngine::Lose, kRep, req).ok());
     };
   };
   Play({{At(2, 9), create('A', 100000)},          {At(2, 10), move('A', "needs_analysis")},
@@ -204,30 +195,28 @@ TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutTher
 // The engine over live followers: scopes by role, read-your-writes with the opportunity's
 // consistency token, and bad input named.
 TEST_F(FunnelTest, TheEngineScopesByRoleAndReadsItsWrites) {
-  int64_t rebuilt = 0;
-  auto db = *projection::OpenProjections(*log_, AnalyticsEngine::Spec({.clock = &clock_}), dir_ + "/live", &rebuilt);
-  auto engine = AnalyticsEngine::Open(log_.get(), db.get(), {.clock = &clock_});
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  const Caller rep2{"u2", "rep", "east"}, manager{"m1", "manager", "east"}, west{"m2", "manager", "west"},
-      admin{"a1", "admin", ""};
+  const absl::Status opened = h_->Open(Service::kAnalytics, "live");
+  ASSERT_TRUE(opened.ok()) << opened;
+  AnalyticsEngine* engine = h_->analytics();
+  const Caller west{"m2", "manager", "west"};
   std::string token;
-  for (const Caller& owner : {kRep, rep2}) {
+  for (const Caller& owner : {kRep, kRep2}) {
     customers::v1::CreateCustomerRequest cr;
     cr.mutable_customer()->set_display_name(absl::StrCat("客户", owner.user_id));
     cr.mutable_customer()->set_phone(owner.user_id == "u1" ? "13812345670" : "13812345671");
-    auto cu = Call(customers_.get(), &customers::CustomerEngine::Create, owner, cr);
+    auto cu = Call(customers(), &customers::CustomerEngine::Create, owner, cr);
     ASSERT_TRUE(cu.ok()) << cu.status();
     ov1::CreateOpportunityRequest req;
     req.mutable_opportunity()->set_customer(cu->name());
     req.mutable_opportunity()->set_title("智能仓储系统");
     req.mutable_opportunity()->mutable_amount()->set_amount_minor(10000);
     req.set_min_consistency_token(cu->consistency_token());
-    auto o = Call(opportunities_.get(), &opportunities::OpportunityEngine::CreateOpportunity, owner, req);
+    auto o = Call(opportunities(), &opportunities::OpportunityEngine::CreateOpportunity, owner, req);
     ASSERT_TRUE(o.ok()) << o.status();
     token = o->consistency_token();
   }
   absl::Notification caught_up;
-  (*engine)->AfterToken(token, "min_consistency_token", absl::Now() + absl::Seconds(10),
+  engine->AfterToken(token, "min_consistency_token", absl::Now() + absl::Seconds(10),
                         [&](absl::Status s) {
                           EXPECT_TRUE(s.ok()) << s;
                           caught_up.Notify();
@@ -239,16 +228,16 @@ TEST_F(FunnelTest, TheEngineScopesByRoleAndReadsItsWrites) {
   auto opps = [&](const Caller& c, v1::ReportScope scope = v1::REPORT_SCOPE_UNSPECIFIED) -> absl::StatusOr<int64_t> {
     v1::GetFunnelReportRequest r = req;
     r.set_scope(scope);
-    auto got = (*engine)->GetFunnelReport(c, r, absl::Now() + absl::Seconds(5));
+    auto got = engine->GetFunnelReport(c, r, absl::Now() + absl::Seconds(5));
     if (!got.ok()) return got.status();
     return got->opportunities();
   };
   EXPECT_EQ(*opps(kRep), 1);
-  EXPECT_EQ(*opps(manager), 2);
+  EXPECT_EQ(*opps(kManager), 2);
   EXPECT_EQ(*opps(west), 0);
-  EXPECT_EQ(*opps(admin), 2);
+  EXPECT_EQ(*opps(kAdmin), 2);
   EXPECT_EQ(opps(kRep, v1::REPORT_SCOPE_TEAM).status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(opps(manager, v1::REPORT_SCOPE_ALL).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(opps(kManager, v1::REPORT_SCOPE_ALL).status().code(), absl::StatusCode::kPermissionDenied);
   // A manager's token without a team saw every team's figures (its team filter was empty).
   const Caller teamless{"m9", "manager", ""};
   for (auto scope : {v1::REPORT_SCOPE_UNSPECIFIED, v1::REPORT_SCOPE_TEAM, v1::REPORT_SCOPE_OWN}) {
@@ -257,10 +246,10 @@ TEST_F(FunnelTest, TheEngineScopesByRoleAndReadsItsWrites) {
   EXPECT_EQ(*opps(Caller{"u9", "rep", ""}), 0);  // a rep without a team: their own, none
   // As of before they were recorded: nothing.
   *req.mutable_as_of() = ToProto(At(1, 8));
-  EXPECT_EQ(*opps(admin), 0);
+  EXPECT_EQ(*opps(kAdmin), 0);
   req.clear_start_time();
-  EXPECT_EQ(crm::testing::FieldOf(opps(admin).status()), "start_time");
-  engine->reset();
+  EXPECT_EQ(crm::testing::FieldOf(opps(kAdmin).status()), "start_time");
+  h_->Close(Service::kAnalytics);
 }
 
 }  // namespace

@@ -15,10 +15,11 @@
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_testing.h"
-#include "libs/eventlog/embedded_log.h"
+#include "libs/common/caller_testing.h"
 #include "libs/projection/rebuild.h"
 #include "services/analytics/analytics_engine.h"
 #include "services/analytics/analytics_testing.h"
+#include "libs/testing/engine_harness.h"
 #include "services/analytics/receivables.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
@@ -37,9 +38,10 @@ using customers::CustomerEngine;
 using opportunities::OpportunityEngine;
 using tasks::TaskEngine;
 
-const Caller kU1{"u1", "rep", "east"};
-const Caller kU2{"u2", "rep", "east"};
-const Caller kAdmin{"boss", "admin", ""};
+using crm::testing::kAdmin;
+using crm::testing::kRep;
+using crm::testing::kRep2;
+using crm::testing::Service;
 
 absl::Time At(int month, int day, int hour) {
   return absl::FromCivil(absl::CivilHour(2026, month, day, hour), ReportZone());
@@ -48,43 +50,27 @@ absl::Time At(int month, int day, int hour) {
 class ReportsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTestDir("reports");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
-    int64_t rebuilt = 0;
-    cdb_ = *CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
-    customers_ = *CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
-    odb_ = *OpportunityEngine::OpenProjections(*log_, dir_ + "/opportunities", {.clock = &clock_}, &rebuilt);
-    opportunities_ = *OpportunityEngine::Open(log_.get(), odb_.get(), {.clock = &clock_});
-    tdb_ = *projection::OpenProjections(*log_, TaskEngine::Spec({.clock = &clock_}), dir_ + "/tasks", &rebuilt);
-    tasks_ = *TaskEngine::Open(log_.get(), tdb_.get(), {.clock = &clock_});
+    auto h = crm::testing::EngineHarness::Create({.name = "reports", .start = At(3, 1, 9)});
+    ASSERT_TRUE(h.ok()) << h.status();
+    h_ = *std::move(h);
+    for (Service s : {Service::kCustomers, Service::kOpportunities, Service::kTasks}) {
+      const absl::Status opened = h_->Open(s);
+      ASSERT_TRUE(opened.ok()) << opened;
+    }
   }
-  void TearDown() override {
-    tasks_.reset();
-    tdb_.reset();
-    opportunities_.reset();
-    odb_.reset();
-    customers_.reset();
-    cdb_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  CustomerEngine* customers() const { return h_->customers(); }
+  OpportunityEngine* opportunities() const { return h_->opportunities(); }
+  TaskEngine* tasks() const { return h_->tasks(); }
+  ManualClock& clock() const { return h_->clock(); }
 
   // The analytics rows of every topic, only what was recorded by `cut`.
   std::unique_ptr<projection::ProjectionDb> Build(absl::Time cut) {
     static int builds = 0;
-    return testing::BuildCut(*log_, AnalyticsEngine::Spec({.clock = &clock_}), cut,
-                             absl::StrCat(dir_, "/analytics-", builds++));
+    return testing::BuildCut(h_->log(), h_->Spec(Service::kAnalytics), cut,
+                             absl::StrCat(h_->dir(), "/analytics-", builds++));
   }
 
-  std::string dir_;
-  ManualClock clock_{At(3, 1, 9)};
-  std::unique_ptr<eventlog::Log> log_;
-  std::unique_ptr<projection::ProjectionDb> cdb_, odb_, tdb_;
-  std::unique_ptr<CustomerEngine> customers_;
-  std::unique_ptr<OpportunityEngine> opportunities_;
-  std::unique_ptr<TaskEngine> tasks_;
+  std::unique_ptr<crm::testing::EngineHarness> h_;
 };
 
 TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut) {
@@ -94,7 +80,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     req.mutable_cost()->set_source_channel(ch);
     req.mutable_cost()->set_month(month);
     req.mutable_cost()->set_amount_minor(amount);
-    auto c = Call(customers_.get(), &CustomerEngine::SetChannelCost, kAdmin, req);
+    auto c = Call(customers(), &CustomerEngine::SetChannelCost, kAdmin, req);
     ASSERT_TRUE(c.ok()) << c.status();
   };
   cost(cv1::SOURCE_CHANNEL_WEBSITE, "2026-03", 90000);
@@ -104,10 +90,10 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     cv1::SetChannelCostRequest bad;
     bad.mutable_cost()->set_source_channel(cv1::SOURCE_CHANNEL_WEBSITE);
     bad.mutable_cost()->set_month("2026-3");
-    EXPECT_EQ(FieldOf(Call(customers_.get(), &CustomerEngine::SetChannelCost, kAdmin, bad).status()), "cost.month");
+    EXPECT_EQ(FieldOf(Call(customers(), &CustomerEngine::SetChannelCost, kAdmin, bad).status()), "cost.month");
   }
   auto lead = [&](const Caller& who, int day, cv1::SourceChannel ch, const char* phone) {
-    clock_.Set(At(3, day, 9));
+    clock().Set(At(3, day, 9));
     cv1::CreateLeadRequest req;
     req.mutable_lead()->set_contact_name("王经理");
     req.mutable_lead()->set_company(absl::StrCat("线索公司", phone));
@@ -116,86 +102,86 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     req.mutable_lead()->set_region("广东/深圳");
     req.mutable_lead()->set_industry("manufacturing");
     req.mutable_lead()->set_owner_id(who.user_id);
-    auto l = Call(customers_.get(), &CustomerEngine::CreateLead, who, req);
+    auto l = Call(customers(), &CustomerEngine::CreateLead, who, req);
     EXPECT_TRUE(l.ok()) << l.status();
     return l.ok() ? l->name() : "";
   };
-  const std::string l1 = lead(kU1, 2, cv1::SOURCE_CHANNEL_WEBSITE, "13800000001");
-  lead(kU1, 2, cv1::SOURCE_CHANNEL_WEBSITE, "13800000002");
-  lead(kU2, 3, cv1::SOURCE_CHANNEL_EXHIBITION, "13800000003");
+  const std::string l1 = lead(kRep, 2, cv1::SOURCE_CHANNEL_WEBSITE, "13800000001");
+  lead(kRep, 2, cv1::SOURCE_CHANNEL_WEBSITE, "13800000002");
+  lead(kRep2, 3, cv1::SOURCE_CHANNEL_EXHIBITION, "13800000003");
 
-  clock_.Set(At(3, 4, 9));
+  clock().Set(At(3, 4, 9));
   cv1::ConvertLeadRequest conv;
   conv.set_name(l1);
-  auto converted = Call(customers_.get(), &CustomerEngine::ConvertLead, kU1, conv);
+  auto converted = Call(customers(), &CustomerEngine::ConvertLead, kRep, conv);
   ASSERT_TRUE(converted.ok()) << converted.status();
   const cv1::Customer c1 = converted->customer();
   ASSERT_EQ(c1.source_channel(), cv1::SOURCE_CHANNEL_WEBSITE);
   ASSERT_EQ(c1.region(), "广东/深圳");
 
-  clock_.Set(At(3, 4, 10));
+  clock().Set(At(3, 4, 10));
   cv1::CreateCustomerRequest cr;
   cr.mutable_customer()->set_display_name("上海客户有限公司");
   cr.mutable_customer()->set_phone("13900000002");
   cr.mutable_customer()->set_source_channel(cv1::SOURCE_CHANNEL_REFERRAL);
   cr.mutable_customer()->set_region("上海");
-  auto c2 = Call(customers_.get(), &CustomerEngine::Create, kU2, cr);
+  auto c2 = Call(customers(), &CustomerEngine::Create, kRep2, cr);
   ASSERT_TRUE(c2.ok()) << c2.status();
 
   auto follow_up = [&](const Caller& who, const std::string& customer, int day) {
-    clock_.Set(At(3, day, 15));
+    clock().Set(At(3, day, 15));
     cv1::CreateFollowUpRequest req;
     req.set_parent(customer);
     req.mutable_follow_up()->set_summary("电话沟通需求");
     req.mutable_follow_up()->set_channel(cv1::FOLLOW_UP_CHANNEL_PHONE);
-    auto f = Call(customers_.get(), &CustomerEngine::CreateFollowUp, who, req);
+    auto f = Call(customers(), &CustomerEngine::CreateFollowUp, who, req);
     ASSERT_TRUE(f.ok()) << f.status();
   };
-  follow_up(kU1, c1.name(), 5);
-  follow_up(kU1, c1.name(), 6);
-  follow_up(kU2, c2->name(), 5);
+  follow_up(kRep, c1.name(), 5);
+  follow_up(kRep, c1.name(), 6);
+  follow_up(kRep2, c2->name(), 5);
 
   auto opportunity = [&](const Caller& who, const cv1::Customer& c, int day, int64_t amount) {
-    clock_.Set(At(3, day, 9));
+    clock().Set(At(3, day, 9));
     ov1::CreateOpportunityRequest req;
     req.mutable_opportunity()->set_customer(c.name());
     req.mutable_opportunity()->set_title("年度采购");
     req.mutable_opportunity()->mutable_amount()->set_amount_minor(amount);
     req.set_min_consistency_token(c.consistency_token());
-    auto o = Call(opportunities_.get(), &OpportunityEngine::CreateOpportunity, who, req);
+    auto o = Call(opportunities(), &OpportunityEngine::CreateOpportunity, who, req);
     EXPECT_TRUE(o.ok()) << o.status();
     return o.ok() ? o->name() : "";
   };
-  const std::string o1 = opportunity(kU1, c1, 6, 100000);
-  const std::string o2 = opportunity(kU2, *c2, 6, 50000);
-  clock_.Set(At(3, 8, 9));
+  const std::string o1 = opportunity(kRep, c1, 6, 100000);
+  const std::string o2 = opportunity(kRep2, *c2, 6, 50000);
+  clock().Set(At(3, 8, 9));
   ov1::WinOpportunityRequest win;
   win.set_name(o1);
   win.set_reason("价格合适");
-  ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::Win, kU1, win).ok());
-  clock_.Set(At(3, 9, 9));
+  ASSERT_TRUE(Call(opportunities(), &OpportunityEngine::Win, kRep, win).ok());
+  clock().Set(At(3, 9, 9));
   ov1::LoseOpportunityRequest lose;
   lose.set_name(o2);
   lose.set_reason("价格");
-  ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::Lose, kU2, lose).ok());
+  ASSERT_TRUE(Call(opportunities(), &OpportunityEngine::Lose, kRep2, lose).ok());
 
-  clock_.Set(At(3, 10, 9));
+  clock().Set(At(3, 10, 9));
   ov1::CreateContractRequest cc;
   cc.mutable_contract()->set_customer(c1.name());
   cc.mutable_contract()->set_title("年度服务合同");
   cc.mutable_contract()->mutable_amount()->set_amount_minor(100000);
   cc.mutable_contract()->set_start_date("2026-03-01");
   cc.mutable_contract()->set_end_date("2026-12-31");
-  auto contract = Call(opportunities_.get(), &OpportunityEngine::CreateContract, kU1, cc);
+  auto contract = Call(opportunities(), &OpportunityEngine::CreateContract, kRep, cc);
   ASSERT_TRUE(contract.ok()) << contract.status();
   ov1::SubmitContractRequest submit;
   submit.set_name(contract->name());
-  auto submitted = Call(opportunities_.get(), &OpportunityEngine::SubmitContract, kU1, submit);
+  auto submitted = Call(opportunities(), &OpportunityEngine::SubmitContract, kRep, submit);
   ASSERT_TRUE(submitted.ok()) << submitted.status();
   if (submitted->status() == ov1::CONTRACT_STATUS_PENDING_APPROVAL) {
     ov1::ApproveContractRequest approve;
     approve.set_name(contract->name());
-    ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::ApproveContract, kAdmin, approve).ok());
+    ASSERT_TRUE(Call(opportunities(), &OpportunityEngine::ApproveContract, kAdmin, approve).ok());
   }
   ov1::SetPaymentPlanRequest plan;
   plan.set_name(contract->name());
@@ -205,79 +191,79 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
   auto* i2 = plan.add_instalments();
   i2->set_due_date("2026-04-20");
   i2->set_amount_minor(40000);
-  ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::SetPaymentPlan, kU1, plan).ok());
+  ASSERT_TRUE(Call(opportunities(), &OpportunityEngine::SetPaymentPlan, kRep, plan).ok());
   auto pay = [&](int day, int64_t amount) {
-    clock_.Set(At(3, day, 10));
+    clock().Set(At(3, day, 10));
     ov1::RecordPaymentRequest req;
     req.set_name(contract->name());
     req.mutable_payment()->set_amount_minor(amount);
     *req.mutable_payment()->mutable_paid_at() = ToProto(At(3, day, 10));
     req.mutable_payment()->set_method("银行转账");
-    auto k = Call(opportunities_.get(), &OpportunityEngine::RecordPayment, kU1, req);
+    auto k = Call(opportunities(), &OpportunityEngine::RecordPayment, kRep, req);
     EXPECT_TRUE(k.ok()) << k.status();
     return k.ok() ? k->payments(k->payments_size() - 1).payment_id() : "";
   };
   pay(12, 30000);
   const std::string p2 = pay(15, 20000);
   const absl::Time before_correction = At(3, 15, 12);
-  clock_.Set(At(3, 16, 10));
+  clock().Set(At(3, 16, 10));
   ov1::CorrectPaymentRequest correct;
   correct.set_name(contract->name());
   correct.set_payment_id(p2);
   correct.set_amount_minor(25000);
   *correct.mutable_paid_at() = ToProto(At(3, 14, 10));
   correct.set_reason("银行回单金额");
-  auto corrected = Call(opportunities_.get(), &OpportunityEngine::CorrectPayment, kAdmin, correct);
+  auto corrected = Call(opportunities(), &OpportunityEngine::CorrectPayment, kAdmin, correct);
   ASSERT_TRUE(corrected.ok()) << corrected.status();
   const std::string p3 = pay(17, 10000);
-  clock_.Set(At(3, 18, 10));
+  clock().Set(At(3, 18, 10));
   ov1::VoidPaymentRequest voided;
   voided.set_name(contract->name());
   voided.set_payment_id(p3);
   voided.set_reason("退票");
-  ASSERT_TRUE(Call(opportunities_.get(), &OpportunityEngine::VoidPayment, kAdmin, voided).ok());
+  ASSERT_TRUE(Call(opportunities(), &OpportunityEngine::VoidPayment, kAdmin, voided).ok());
 
   auto task = [&](const Caller& who, int day) {
-    clock_.Set(At(3, day, 9));
+    clock().Set(At(3, day, 9));
     tv1::CreateTaskRequest req;
     req.mutable_task()->set_title("回访");
     *req.mutable_task()->mutable_due_time() = ToProto(At(3, day + 2, 18));
-    auto t = Call(tasks_.get(), &TaskEngine::CreateTask, who, req);
+    auto t = Call(tasks(), &TaskEngine::CreateTask, who, req);
     EXPECT_TRUE(t.ok()) << t.status();
     return t.ok() ? t->name() : "";
   };
-  const std::string t1 = task(kU1, 18), t2 = task(kU2, 18);
-  clock_.Set(At(3, 19, 9));
+  const std::string t1 = task(kRep, 18), t2 = task(kRep2, 18);
+  clock().Set(At(3, 19, 9));
   tv1::CompleteTaskRequest done;
   done.set_name(t1);
-  ASSERT_TRUE(Call(tasks_.get(), &TaskEngine::CompleteTask, kU1, done).ok());
+  ASSERT_TRUE(Call(tasks(), &TaskEngine::CompleteTask, kRep, done).ok());
   done.set_name(t2);
-  ASSERT_TRUE(Call(tasks_.get(), &TaskEngine::CompleteTask, kU2, done).ok());
-  clock_.Set(At(3, 19, 11));
+  ASSERT_TRUE(Call(tasks(), &TaskEngine::CompleteTask, kRep2, done).ok());
+  clock().Set(At(3, 19, 11));
   tv1::ReopenTaskRequest reopen;
   reopen.set_name(t2);
   reopen.set_reason("客户未接通");
-  ASSERT_TRUE(Call(tasks_.get(), &TaskEngine::ReopenTask, kU2, reopen).ok());
+  ASSERT_TRUE(Call(tasks(), &TaskEngine::ReopenTask, kRep2, reopen).ok());
 
-  clock_.Set(At(3, 20, 9));
+  clock().Set(At(3, 20, 9));
   cv1::UpdateCustomerRequest lost;
   lost.mutable_customer()->set_name(c2->name());
   lost.mutable_customer()->set_lifecycle_status(cv1::LIFECYCLE_STATUS_LOST);
   lost.mutable_customer()->set_churn_reason("价格太高");
   lost.mutable_update_mask()->add_paths("lifecycle_status");
   lost.mutable_update_mask()->add_paths("churn_reason");
-  auto updated = Call(customers_.get(), &CustomerEngine::Update, kU2, lost);
+  auto updated = Call(customers(), &CustomerEngine::Update, kRep2, lost);
   ASSERT_TRUE(updated.ok()) << updated.status();
-  clock_.Set(At(3, 25, 9));
+  clock().Set(At(3, 25, 9));
   // The tasks scheduler reports the open tasks past due: the reopened one (due the 20th) and
   // any the default rules made for the leads and the deals.
-  auto overdue = tasks_->RunScheduler(clock_.Now());
+  auto overdue = tasks()->RunScheduler(clock().Now());
   ASSERT_TRUE(overdue.ok()) << overdue.status();
   ASSERT_GE(overdue->overdue, 1);
 
   // ---- The reports now, computed by hand ----
   auto now = Build(absl::InfiniteFuture());
-  ReportQuery q{.from = At(3, 1, 0), .to = At(4, 1, 0), .as_of = clock_.Now(), .group_by = Period::kMonth};
+  ReportQuery q{.from = At(3, 1, 0), .to = At(4, 1, 0), .as_of = clock().Now(), .group_by = Period::kMonth};
 
   auto channels = Channels(now->db(), q);
   ASSERT_TRUE(channels.ok()) << channels.status();
@@ -372,7 +358,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
   ASSERT_EQ(churn->by_reason.size(), 1u);
   EXPECT_EQ(churn->by_reason[0].reason, "价格太高");
 
-  ReceivablesQuery rq{.from = At(3, 1, 0), .to = At(5, 1, 0), .as_of = clock_.Now()};
+  ReceivablesQuery rq{.from = At(3, 1, 0), .to = At(5, 1, 0), .as_of = clock().Now()};
   auto recv = Receivables(now->db(), rq);
   ASSERT_TRUE(recv.ok()) << recv.status();
   ASSERT_EQ(recv->buckets.size(), 2u);
@@ -458,10 +444,10 @@ void ExpectTheEngineGuardsTheReport(AnalyticsEngine& engine,
   *req.mutable_end_time() = ToProto(At(4, 1, 0));
   const auto deadline = absl::Now() + absl::Seconds(5);
   EXPECT_TRUE((engine.*report)(kAdmin, req, deadline).ok());
-  EXPECT_TRUE((engine.*report)(kU1, req, deadline).ok());
+  EXPECT_TRUE((engine.*report)(kRep, req, deadline).ok());
   Req all = req;
   all.set_scope(v1::REPORT_SCOPE_ALL);
-  EXPECT_EQ((engine.*report)(kU1, all, deadline).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ((engine.*report)(kRep, all, deadline).status().code(), absl::StatusCode::kPermissionDenied);
   Req backwards = req;
   *backwards.mutable_end_time() = ToProto(At(2, 1, 0));
   EXPECT_EQ(FieldOf((engine.*report)(kAdmin, backwards, deadline).status()), "end_time");
@@ -472,18 +458,16 @@ TEST_F(ReportsTest, TheEngineServesEveryReportScopedAndChecked) {
   cr.mutable_customer()->set_display_name("无锡太湖机电");
   cr.mutable_customer()->set_phone("13300133000");
   cr.mutable_customer()->set_source_channel(cv1::SOURCE_CHANNEL_WEBSITE);
-  auto customer = Call(customers_.get(), &CustomerEngine::Create, kU1, cr);
+  auto customer = Call(customers(), &CustomerEngine::Create, kRep, cr);
   ASSERT_TRUE(customer.ok()) << customer.status();
-  int64_t rebuilt = 0;
-  auto db = projection::OpenProjections(*log_, AnalyticsEngine::Spec({.clock = &clock_}), dir_ + "/live", &rebuilt);
-  ASSERT_TRUE(db.ok()) << db.status();
-  auto engine = AnalyticsEngine::Open(log_.get(), db->get(), {.clock = &clock_});
-  ASSERT_TRUE(engine.ok()) << engine.status();
+  const absl::Status opened = h_->Open(Service::kAnalytics, "live");
+  ASSERT_TRUE(opened.ok()) << opened;
+  AnalyticsEngine* engine = h_->analytics();
 
   // Once the engine has the customer's write (the gRPC runtime waits on min_consistency_token
   // the same way), the channels report counts it for its owner, not for another rep
   absl::Notification caught_up;
-  (*engine)->AfterToken(customer->consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
+  engine->AfterToken(customer->consistency_token(), "min_consistency_token", absl::Now() + absl::Seconds(10),
                         [&](absl::Status s) {
                           EXPECT_TRUE(s.ok()) << s;
                           caught_up.Notify();
@@ -493,7 +477,7 @@ TEST_F(ReportsTest, TheEngineServesEveryReportScopedAndChecked) {
   *channels.mutable_start_time() = ToProto(At(3, 1, 0));
   *channels.mutable_end_time() = ToProto(At(4, 1, 0));
   auto website = [&](const Caller& c) -> int64_t {
-    auto got = (*engine)->GetChannelsReport(c, channels, absl::Now() + absl::Seconds(10));
+    auto got = engine->GetChannelsReport(c, channels, absl::Now() + absl::Seconds(10));
     EXPECT_TRUE(got.ok()) << got.status();
     if (!got.ok()) return -1;
     for (const auto& row : got->channels()) {
@@ -501,16 +485,16 @@ TEST_F(ReportsTest, TheEngineServesEveryReportScopedAndChecked) {
     }
     return 0;
   };
-  EXPECT_EQ(website(kU1), 1);
+  EXPECT_EQ(website(kRep), 1);
   EXPECT_EQ(website(kAdmin), 1);
-  EXPECT_EQ(website(kU2), 0);
+  EXPECT_EQ(website(kRep2), 0);
 
-  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetTicketsReport);
-  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetChannelsReport);
-  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetTeamReport);
-  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetCustomerValueReport);
-  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetChurnReport);
-  ExpectTheEngineGuardsTheReport(**engine, &AnalyticsEngine::GetReceivablesReport);
+  ExpectTheEngineGuardsTheReport(*engine, &AnalyticsEngine::GetTicketsReport);
+  ExpectTheEngineGuardsTheReport(*engine, &AnalyticsEngine::GetChannelsReport);
+  ExpectTheEngineGuardsTheReport(*engine, &AnalyticsEngine::GetTeamReport);
+  ExpectTheEngineGuardsTheReport(*engine, &AnalyticsEngine::GetCustomerValueReport);
+  ExpectTheEngineGuardsTheReport(*engine, &AnalyticsEngine::GetChurnReport);
+  ExpectTheEngineGuardsTheReport(*engine, &AnalyticsEngine::GetReceivablesReport);
 }
 
 }  // namespace

@@ -12,14 +12,14 @@
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_testing.h"
-#include "libs/eventlog/embedded_log.h"
+#include "libs/common/caller_testing.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rebuild.h"
 #include "services/analytics/analytics_testing.h"
+#include "libs/testing/engine_harness.h"
 #include "services/tickets/domain_testing.h"
 #include "services/tickets/ticket_engine.h"
-#include "libs/common/temp_dir_testing.h"
 
 namespace crm::analytics {
 namespace {
@@ -28,9 +28,10 @@ using crm::testing::Call;
 namespace kv1 = crm::tickets::v1;
 using tickets::TicketEngine;
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
-const Caller kAdmin{"a1", "admin", ""};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::Service;
 
 absl::Time At(int day, int hour) {
   return absl::FromCivil(absl::CivilHour(2026, 3, day, hour), absl::FixedTimeZone(8 * 3600));
@@ -49,74 +50,64 @@ std::string Describe(const TicketsReport& r) {
 class TicketsReportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTestDir("tickets-report");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
-    int64_t rebuilt = 0;
-    kdb_ = *projection::OpenProjections(*log_, TicketEngine::Spec({.clock = &clock_}), dir_ + "/tickets", &rebuilt);
-    engine_ = *TicketEngine::Open(log_.get(), kdb_.get(), {.clock = &clock_});
+    auto h = crm::testing::EngineHarness::Create({.name = "tickets-report", .start = At(1, 9)});
+    ASSERT_TRUE(h.ok()) << h.status();
+    h_ = *std::move(h);
+    const absl::Status s = h_->Open(Service::kTickets);
+    ASSERT_TRUE(s.ok()) << s;
   }
-  void TearDown() override {
-    engine_.reset();
-    kdb_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  TicketEngine* engine() const { return h_->tickets(); }
+  ManualClock& clock() const { return h_->clock(); }
 
   std::unique_ptr<projection::ProjectionDb> Build(absl::Time cut) {
-    return testing::BuildCut(*log_, tickets::kTopic, &ApplyTicketsRecord, cut,
-                             absl::StrCat(dir_, "/analytics-", builds_++));
+    return testing::BuildCut(h_->log(), tickets::kTopic, &ApplyTicketsRecord, cut,
+                             absl::StrCat(h_->dir(), "/analytics-", builds_++));
   }
 
   std::string Open(int day, int hour) {
-    clock_.Set(At(day, hour));
+    clock().Set(At(day, hour));
     kv1::CreateTicketRequest req;
     req.mutable_ticket()->set_ticket_type("ticketTypes/repair");
     req.mutable_ticket()->set_title("笔记本无法开机");
     (*req.mutable_ticket()->mutable_values())["serial"].set_text("AB123456");
     (*req.mutable_ticket()->mutable_values())["description"].set_text("屏幕不亮，无法开机");
     (*req.mutable_ticket()->mutable_values())["kind"].set_choice("hardware");
-    auto t = Call(engine_.get(), &TicketEngine::CreateTicket, kRep, req);
+    auto t = Call(engine(), &TicketEngine::CreateTicket, kRep, req);
     EXPECT_TRUE(t.ok()) << t.status();
     return t.ok() ? t->name() : "";
   }
   void Close(const std::string& name, int day, int hour) {
-    clock_.Set(At(day, hour));
+    clock().Set(At(day, hour));
     kv1::UpdateTicketRequest up;
     up.set_name(name);
     (*up.mutable_values())["resolution"].set_text("更换主板");
-    ASSERT_TRUE(Call(engine_.get(), &TicketEngine::UpdateTicket, kRep, up).ok());
+    ASSERT_TRUE(Call(engine(), &TicketEngine::UpdateTicket, kRep, up).ok());
     for (const char* t : {"start", "resolve", "close"}) {
       kv1::TransitionTicketRequest req;
       req.set_name(name);
       req.set_transition_id(t);
-      ASSERT_TRUE(Call(engine_.get(), &TicketEngine::TransitionTicket, kManager, req).ok()) << t;
+      ASSERT_TRUE(Call(engine(), &TicketEngine::TransitionTicket, kManager, req).ok()) << t;
     }
   }
   void Schedule(int day, int hour) {
-    clock_.Set(At(day, hour));
-    ASSERT_TRUE(engine_->RunScheduler(clock_.Now()).ok());
+    clock().Set(At(day, hour));
+    ASSERT_TRUE(engine()->RunScheduler(clock().Now()).ok());
   }
 
   static inline int builds_ = 0;
-  std::string dir_;
-  ManualClock clock_{At(1, 9)};
-  std::unique_ptr<eventlog::Log> log_;
-  std::unique_ptr<projection::ProjectionDb> kdb_;
-  std::unique_ptr<TicketEngine> engine_;
+  std::unique_ptr<crm::testing::EngineHarness> h_;
 };
 
 TEST_F(TicketsReportTest, VolumeClosuresBreachesAndComplianceByPeriodAndAsOfEqualsTheLogCutThere) {
   kv1::CreateTicketTypeRequest type;
   type.set_ticket_type_id("repair");
   *type.mutable_definition() = tickets::testing::RepairDefinition();
-  ASSERT_TRUE(Call(engine_.get(), &TicketEngine::CreateTicketType, kAdmin, type).ok());
+  ASSERT_TRUE(Call(engine(), &TicketEngine::CreateTicketType, kAdmin, type).ok());
   kv1::SetSlaPolicyRequest policy;  // around the clock: 1 h first response, 8 h resolution
   policy.mutable_policy()->set_type_id("repair");
   policy.mutable_policy()->set_first_response_minutes(60);
   policy.mutable_policy()->set_resolution_minutes(480);
-  ASSERT_TRUE(Call(engine_.get(), &TicketEngine::SetSlaPolicy, kAdmin, policy).ok());
+  ASSERT_TRUE(Call(engine(), &TicketEngine::SetSlaPolicy, kAdmin, policy).ok());
 
   const std::string t1 = Open(2, 9), t2 = Open(2, 10);
   Schedule(2, 11);   // t1 and t2 past their first response

@@ -58,7 +58,7 @@ class BulkTest : public CustomerEngineTest {
   }
   absl::StatusOr<v1::ImportCustomersResponse> Import(const Caller& c, const v1::ImportOptions& o,
                                                      const std::vector<std::string>& rows) {
-    auto imp = engine_->StartImport(c, o);
+    auto imp = engine()->StartImport(c, o);
     if (!imp.ok()) return imp.status();
     return (*imp)->Apply(Rows(rows));
   }
@@ -66,14 +66,14 @@ class BulkTest : public CustomerEngineTest {
     v1::ListCustomersRequest req;
     req.set_page_size(1000);
     req.set_order_by("customer_number");
-    auto r = engine_->List(c, req, absl::Now() + absl::Seconds(5));
+    auto r = engine()->List(c, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(r.ok()) << r.status();
     return {r->customers().begin(), r->customers().end()};
   }
   std::vector<v1::ExportCustomersResponse> Export(const Caller& c, const v1::ExportCustomersRequest& req,
                                                   absl::Status* status) {
     std::vector<v1::ExportCustomersResponse> out;
-    *status = engine_->Export(c, req, absl::Now() + absl::Seconds(5), [&](v1::ExportCustomersResponse r) {
+    *status = engine()->Export(c, req, absl::Now() + absl::Seconds(5), [&](v1::ExportCustomersResponse r) {
       out.push_back(std::move(r));
       return true;
     });
@@ -94,7 +94,7 @@ TEST_F(BulkTest, ChineseHeadersMapByThemselvesAndRowsBecomeCustomersWithContacts
   EXPECT_EQ(r->results(0).outcome(), v1::IMPORT_OUTCOME_CREATED) << r->results(0).message();
   EXPECT_EQ(r->results(1).outcome(), v1::IMPORT_OUTCOME_CREATED) << r->results(1).message();
   EXPECT_EQ(r->counts().created(), 2);
-  auto imp = engine_->StartImport(kRep, o);
+  auto imp = engine()->StartImport(kRep, o);
   ASSERT_TRUE(imp.ok());
   EXPECT_EQ((*imp)->header().mapping().at("手机"), "phone");
   ASSERT_EQ((*imp)->header().ignored_columns_size(), 1);
@@ -311,17 +311,17 @@ TEST_F(BulkTest, ImportObeysTheCallersPermissions) {
 TEST_F(BulkTest, MalformedOptionsAndBatchesNameTheField) {
   auto o = Options("客户名称|手机");
   (*o.mutable_mapping())["手机"] = "salary";
-  EXPECT_EQ(FieldOf(engine_->StartImport(kRep, o).status()), "options.mapping[手机]");
+  EXPECT_EQ(FieldOf(engine()->StartImport(kRep, o).status()), "options.mapping[手机]");
   o = Options("手机|备注");
-  EXPECT_EQ(FieldOf(engine_->StartImport(kRep, o).status()), "options.mapping");
+  EXPECT_EQ(FieldOf(engine()->StartImport(kRep, o).status()), "options.mapping");
   o = Options("客户名称|名称");  // both map to display_name
-  EXPECT_EQ(FieldOf(engine_->StartImport(kRep, o).status()), "options.mapping");
+  EXPECT_EQ(FieldOf(engine()->StartImport(kRep, o).status()), "options.mapping");
   o = Options("客户名称|客户名称");
-  EXPECT_EQ(FieldOf(engine_->StartImport(kRep, o).status()), "options.columns[1]");
+  EXPECT_EQ(FieldOf(engine()->StartImport(kRep, o).status()), "options.columns[1]");
   o = Options("客户名称");
   o.set_import_id("has space");
-  EXPECT_EQ(FieldOf(engine_->StartImport(kRep, o).status()), "options.import_id");
-  auto imp = engine_->StartImport(kRep, Options("客户名称"));
+  EXPECT_EQ(FieldOf(engine()->StartImport(kRep, o).status()), "options.import_id");
+  auto imp = engine()->StartImport(kRep, Options("客户名称"));
   ASSERT_TRUE(imp.ok());
   ASSERT_TRUE((*imp)->Apply(Rows({"甲"}, 5)).ok());
   EXPECT_EQ(FieldOf((*imp)->Apply(Rows({"乙"}, 5)).status()), "rows[0].row_number");
@@ -352,7 +352,7 @@ TEST_F(BulkTest, ExportWritesWhatListShowsAndImportsBackUnchanged) {
   v1::ImportOptions back;
   for (const auto& h : header) back.add_columns(h);
   back.set_dedupe_policy(v1::DEDUPE_POLICY_UPDATE);
-  auto imp = engine_->StartImport(kRep, back);
+  auto imp = engine()->StartImport(kRep, back);
   ASSERT_TRUE(imp.ok()) << imp.status();
   google::protobuf::RepeatedPtrField<v1::ImportRow> in;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -388,11 +388,10 @@ TEST_F(BulkTest, AnImportSurvivesARestartAndEqualsAFreshRebuild) {
   EXPECT_EQ(r->counts().skipped(), 50);
   Open();
   EXPECT_EQ(All(kRep).size(), 250u);
-  auto live = CustomerEngine::Checksum(*db_);
-  ASSERT_TRUE(CustomerEngine::Rebuild(*log_, kTopic, dir_ + "/fresh").ok());
-  auto fresh_db = projection::ProjectionDb::Open({.path = dir_ + "/fresh"});
-  ASSERT_TRUE(fresh_db.ok()) << fresh_db.status();
-  EXPECT_EQ(*live, *CustomerEngine::Checksum(**fresh_db));
+  auto live = h_->Checksum(Service::kCustomers);
+  auto fresh = h_->RebuiltChecksum(Service::kCustomers);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(*live, *fresh);
 }
 
 }  // namespace

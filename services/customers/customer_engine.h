@@ -97,7 +97,9 @@ class CustomerEngine {
   void DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, LeadDone done);
   // Writes the customer side (created, or an existing one filled in) and then the lead's
   // LeadConverted, holding the lead meanwhile. A crash between the two leaves the customer
-  // (with lead_id) and an open lead; converting again finds that customer and completes.
+  // (with lead_id) and an open lead; converting again finds that customer and completes, but
+  // only under a new request_id: the first one now names the customer, so a repeat of it is
+  // refused (INVALID_ARGUMENT on request_id). customer_engine_test.cc, ConvertCrashBetweenWrites.
   void ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
                    Callback<v1::ConvertLeadResponse> done);
   absl::StatusOr<v1::Lead> GetLead(const Caller& caller, const v1::GetLeadRequest& req, absl::Time deadline);

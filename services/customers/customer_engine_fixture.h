@@ -1,63 +1,64 @@
 #ifndef CRM_SERVICES_CUSTOMERS_CUSTOMER_ENGINE_FIXTURE_H_
 #define CRM_SERVICES_CUSTOMERS_CUSTOMER_ENGINE_FIXTURE_H_
 
-// The engine test fixture (tests only): an embedded log and projections in a temporary
-// directory, a manual clock, and synchronous wrappers of the engine's commands.
-#include <unistd.h>
+// The customers engine test fixture (tests only): the engine on the shared harness
+// (libs/testing/engine_harness.h), and the commands most tests start from.
+#include <memory>
+#include <string>
 
-#include <filesystem>
-
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
-#include "libs/common/grpc_status.h"
-#include "libs/eventlog/embedded_log.h"
+#include "libs/common/caller_testing.h"
+#include "libs/common/status_testing.h"
+#include "libs/eventlog/log_testing.h"
+#include "libs/testing/engine_harness.h"
 #include "services/customers/customer_engine.h"
-#include "libs/common/temp_dir_testing.h"
 
 namespace crm::customers::enginetest {
 
-inline const Caller kRep{"u1", "rep", "east"};
-inline const Caller kRep2{"u2", "rep", "east"};
-inline const Caller kManager{"m1", "manager", "east"};
-inline const Caller kAdmin{"a1", "admin", ""};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
+using crm::testing::Service;
 
 class CustomerEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTestDir("engine");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+    auto h = crm::testing::EngineHarness::Create({.name = "engine"});
+    ASSERT_TRUE(h.ok()) << h.status();
+    h_ = *std::move(h);
     Open();
   }
-  void TearDown() override {
-    engine_.reset();
-    db_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open(const std::string& proj = "proj") {
-    engine_.reset();
-    db_.reset();
-    int64_t rebuilt = 0;
-    db_ = *CustomerEngine::OpenProjections(*log_, dir_ + "/" + proj, {.clock = &clock_}, &rebuilt);
-    auto e = CustomerEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
-    ASSERT_TRUE(e.ok()) << e.status();
-    engine_ = std::move(*e);
+  // (Re)opens the engine on projections in <dir>/<proj>: a new name rebuilds them from the log.
+  void Open(const std::string& proj = "") {
+    const absl::Status s = h_->Open(Service::kCustomers, proj);
+    ASSERT_TRUE(s.ok()) << s;
   }
 
-  template <typename Req>
-  absl::StatusOr<v1::Customer> Sync(void (CustomerEngine::*fn)(const Caller&, const Req&, CustomerEngine::Done),
-                                    const Caller& c, const Req& req) {
-    absl::Notification n;
-    absl::StatusOr<v1::Customer> out;
-    (engine_.get()->*fn)(c, req, [&](absl::StatusOr<v1::Customer> r) {
-      out = std::move(r);
-      n.Notify();
-    });
-    n.WaitForNotification();
-    return out;
+  // Reopens the engine on a log that refuses (UNAVAILABLE, nothing written) the first append
+  // holding an event of `event_type` (a full name), as if the process died just before it.
+  void RefuseNext(const std::string& event_type) {
+    h_->Close(Service::kCustomers);
+    h_->UseLog(std::make_unique<eventlog::testing::FaultyLog>(log(), eventlog::testing::EventTypeIs(event_type)));
+    Open();
+  }
+  // The restart after such a crash: the log reopened from its folder and the engine on
+  // projections built afresh from it in <dir>/<proj>.
+  void Restart(const std::string& proj) {
+    const absl::Status s = h_->ReopenLog();
+    ASSERT_TRUE(s.ok()) << s;
+    Open(proj);
+  }
+
+  CustomerEngine* engine() const { return h_->customers(); }
+  projection::ProjectionDb* db() const { return h_->db(Service::kCustomers); }
+  eventlog::Log& log() const { return h_->log(); }
+  ManualClock& clock() const { return h_->clock(); }
+  const std::string& dir() const { return h_->dir(); }
+
+  template <typename Fn, typename Req>
+  auto Sync(Fn fn, const Caller& c, const Req& req) {
+    return h_->Sync(fn, c, req);
   }
 
   absl::StatusOr<v1::Customer> Create(const Caller& c, const std::string& name, const std::string& phone,
@@ -73,19 +74,12 @@ class CustomerEngineTest : public ::testing::Test {
   absl::StatusOr<v1::Customer> Get(const Caller& c, const std::string& name) {
     v1::GetCustomerRequest req;
     req.set_name(name);
-    return engine_->Get(c, req, absl::Now() + absl::Seconds(5));
+    return engine()->Get(c, req, absl::Now() + absl::Seconds(5));
   }
 
-  static std::string FieldOf(const absl::Status& s) {
-    auto bad = GetBadRequest(s);
-    return bad && bad->field_violations_size() ? bad->field_violations(0).field() : "";
-  }
+  static std::string FieldOf(const absl::Status& s) { return crm::testing::FieldOf(s); }
 
-  ManualClock clock_{absl::FromUnixSeconds(1767225600)};  // 2026-01-01 08:00 in Beijing
-  std::string dir_;
-  std::unique_ptr<eventlog::Log> log_;
-  std::unique_ptr<projection::ProjectionDb> db_;
-  std::unique_ptr<CustomerEngine> engine_;
+  std::unique_ptr<crm::testing::EngineHarness> h_;
 };
 
 }  // namespace crm::customers::enginetest

@@ -18,6 +18,7 @@
 #include "libs/eventlog/log_testing.h"
 #include "services/customers/customer_engine_fixture.h"
 #include "services/customers/customer_list.h"
+#include "services/customers/customer_projections.h"
 
 namespace crm::customers {
 namespace {
@@ -36,7 +37,7 @@ TEST_F(CustomerEngineTest, CreateThenGetWithNumberEtagAndToken) {
   v1::GetCustomerRequest req;
   req.set_name(c->name());
   req.set_min_consistency_token(c2->consistency_token());
-  auto got = engine_->Get(kRep, req, absl::Now() + absl::Seconds(5));
+  auto got = engine()->Get(kRep, req, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->display_name(), "星辰科技");
   EXPECT_EQ(got->created_by(), "u1");
@@ -102,7 +103,7 @@ TEST_F(CustomerEngineTest, RepeatedRequestIdReturnsTheFirstResult) {
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(a->name(), b->name());
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine_->List(kAdmin, list, absl::Now() + absl::Seconds(1))->customers_size(), 1);
+  EXPECT_EQ(engine()->List(kAdmin, list, absl::Now() + absl::Seconds(1))->customers_size(), 1);
 }
 
 TEST_F(CustomerEngineTest, RepeatedRequestIdOnUpdateAndDeleteDoesNotApplyTwice) {
@@ -164,7 +165,7 @@ TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
   v1::ListCustomerEventsRequest h;
   h.set_parent(c.name());
   h.set_page_size(100);
-  auto hist = engine_->History(kRep, h, absl::Now() + absl::Seconds(1));
+  auto hist = engine()->History(kRep, h, absl::Now() + absl::Seconds(1));
   ASSERT_TRUE(hist.ok());
   ASSERT_EQ(hist->events_size(), 41);
   for (int i = 0; i < 41; ++i) EXPECT_EQ(hist->events(i).version(), i + 1);
@@ -180,9 +181,9 @@ TEST_F(CustomerEngineTest, RecycleBinFreesThePhoneAndUndeleteChecksIt) {
   EXPECT_TRUE(d->deleted());
   // Hidden from lists unless show_deleted; Get still answers (the recycle bin).
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine_->List(kRep, list, absl::Now())->customers_size(), 0);
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now())->customers_size(), 0);
   list.set_show_deleted(true);
-  EXPECT_EQ(engine_->List(kRep, list, absl::Now())->customers_size(), 1);
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now())->customers_size(), 1);
   // Its phone is free again...
   auto other = Create(kRep, "B", "13812345678");
   ASSERT_TRUE(other.ok()) << other.status();
@@ -198,31 +199,31 @@ TEST_F(CustomerEngineTest, ListFiltersOrdersPagesAndObeysRoles) {
     req.mutable_customer()->set_display_name(absl::StrCat("rep1-", i));
     if (i % 2 == 0) req.mutable_customer()->add_tags("vip");
     ASSERT_TRUE(Sync(&CustomerEngine::Create, kRep, req).ok());
-    clock_.Advance(absl::Seconds(1));
+    clock().Advance(absl::Seconds(1));
   }
   ASSERT_TRUE(Create(kRep2, "rep2-0", "").ok());
   v1::ListCustomersRequest req;
   req.set_page_size(2);
   req.set_order_by("create_time desc");
-  auto p1 = engine_->List(kRep, req, absl::Now());
+  auto p1 = engine()->List(kRep, req, absl::Now());
   ASSERT_TRUE(p1.ok()) << p1.status();
   EXPECT_EQ(p1->total_size(), 5);  // a rep sees only their own
   EXPECT_EQ(p1->customers(0).display_name(), "rep1-4");
   req.set_page_token(p1->next_page_token());
-  auto p2 = engine_->List(kRep, req, absl::Now());
+  auto p2 = engine()->List(kRep, req, absl::Now());
   EXPECT_EQ(p2->customers(0).display_name(), "rep1-2");
   req.set_page_token(p1->next_page_token());
   req.set_order_by("display_name");
-  EXPECT_EQ(engine_->List(kRep, req, absl::Now()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine()->List(kRep, req, absl::Now()).status().code(), absl::StatusCode::kInvalidArgument);
 
   v1::ListCustomersRequest tagged;
   tagged.set_filter("tags:\"vip\" AND owner_id = \"u1\"");
-  EXPECT_EQ(engine_->List(kManager, tagged, absl::Now())->total_size(), 3);
+  EXPECT_EQ(engine()->List(kManager, tagged, absl::Now())->total_size(), 3);
   v1::ListCustomersRequest all;
-  EXPECT_EQ(engine_->List(kManager, all, absl::Now())->total_size(), 6);
-  EXPECT_EQ(engine_->List(Caller{"m9", "manager", "west"}, all, absl::Now())->total_size(), 0);
+  EXPECT_EQ(engine()->List(kManager, all, absl::Now())->total_size(), 6);
+  EXPECT_EQ(engine()->List(Caller{"m9", "manager", "west"}, all, absl::Now())->total_size(), 0);
   all.set_filter("lifecycle_status = LIFECYCLE_STATUS_POTENTIAL");
-  EXPECT_EQ(engine_->List(kAdmin, all, absl::Now())->total_size(), 6);
+  EXPECT_EQ(engine()->List(kAdmin, all, absl::Now())->total_size(), 6);
 }
 
 TEST_F(CustomerEngineTest, RepCannotReadAnotherRepsCustomer) {
@@ -233,14 +234,14 @@ TEST_F(CustomerEngineTest, RepCannotReadAnotherRepsCustomer) {
 
 TEST_F(CustomerEngineTest, HistoryShowsActorTimeAndChangedFields) {
   auto c = *Create(kRep, "A", "13812345678");
-  clock_.Advance(absl::Hours(1));
+  clock().Advance(absl::Hours(1));
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_email("x@y.cn");
   ASSERT_TRUE(Sync(&CustomerEngine::Update, kManager, up).ok());  // mask from set fields
   v1::ListCustomerEventsRequest h;
   h.set_parent(c.name());
-  auto hist = *engine_->History(kRep, h, absl::Now());
+  auto hist = *engine()->History(kRep, h, absl::Now());
   ASSERT_EQ(hist.events_size(), 2);
   EXPECT_EQ(hist.events(0).event_type(), "crm.customers.v1.CustomerCreated");
   EXPECT_EQ(hist.events(1).actor().user_id(), "m1");
@@ -255,32 +256,32 @@ TEST_F(CustomerEngineTest, HistoryShowsActorTimeAndChangedFields) {
 TEST_F(CustomerEngineTest, BadInputNamesTheField) {
   v1::GetCustomerRequest g;
   g.set_name("customer/x");
-  EXPECT_EQ(FieldOf(engine_->Get(kAdmin, g, absl::Now()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "name");
   g.set_name("customers/not-a-uuid");
-  EXPECT_EQ(FieldOf(engine_->Get(kAdmin, g, absl::Now()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "name");
   g.set_name("customers/0190f1c4-0000-7000-8000-000000000000");
   g.set_min_consistency_token("%%%");
-  EXPECT_EQ(FieldOf(engine_->Get(kAdmin, g, absl::Now()).status()), "min_consistency_token");
+  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "min_consistency_token");
 
   v1::ListCustomersRequest l;
   l.set_page_size(-1);
-  EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "page_size");
+  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "page_size");
   l.set_page_size(0);
   l.set_page_token("garbage!");
-  EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "page_token");
+  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "page_token");
   l.clear_page_token();
   l.set_filter("phone = 1");
-  EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "filter");
   // Text after the terms used to be ignored (OK, no rows): refused, with where it starts.
   l.set_filter("owner_id = \"w1\" OR 1=1");
-  auto injected = engine_->List(kAdmin, l, absl::Now());
+  auto injected = engine()->List(kAdmin, l, absl::Now());
   EXPECT_EQ(FieldOf(injected.status()), "filter");
   EXPECT_NE(injected.status().message().find("position 17"), absl::string_view::npos) << injected.status();
   l.set_filter("tags:\"vip\" AND in_pool = true");
-  EXPECT_TRUE(engine_->List(kAdmin, l, absl::Now()).ok());
+  EXPECT_TRUE(engine()->List(kAdmin, l, absl::Now()).ok());
   l.clear_filter();
   l.set_order_by("phone");
-  EXPECT_EQ(FieldOf(engine_->List(kAdmin, l, absl::Now()).status()), "order_by");
+  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "order_by");
 
   v1::CreateCustomerRequest c;
   EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "customer");
@@ -317,16 +318,16 @@ TEST_F(CustomerEngineTest, RestartAndFreshRebuildGiveTheSameProjections) {
     d.set_name(names[i]);
     ASSERT_TRUE(Sync(&CustomerEngine::Delete, kAdmin, d).ok());
   }
-  const std::string live = *CustomerEngine::Checksum(*db_);
-  auto n = CustomerEngine::Rebuild(*log_, kTopic, dir_ + "/rebuilt");
+  const std::string live = *CustomerEngine::Checksum(*db());
+  auto n = CustomerEngine::Rebuild(log(), kTopic, dir() + "/rebuilt");
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 40);
-  auto rebuilt = *projection::ProjectionDb::Open({.path = dir_ + "/rebuilt"});
+  auto rebuilt = *projection::ProjectionDb::Open({.path = dir() + "/rebuilt"});
   EXPECT_EQ(*CustomerEngine::Checksum(*rebuilt), live);
   rebuilt.reset();
   // A service whose projections were lost catches up from the log on start.
   Open("proj-empty");
-  EXPECT_EQ(*CustomerEngine::Checksum(*db_), live);
+  EXPECT_EQ(*CustomerEngine::Checksum(*db()), live);
   EXPECT_TRUE(Get(kAdmin, names[20]).ok());
 }
 
@@ -334,43 +335,31 @@ TEST_F(CustomerEngineTest, ProjectionsOfAnotherCodeVersionAreRebuiltAndSwappedOn
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(Create(kAdmin, absl::StrCat("v", i), absl::StrCat("1370000000", i)).ok());
   }
-  const std::string live = *CustomerEngine::Checksum(*db_);
-  engine_.reset();
+  const std::string live = *CustomerEngine::Checksum(*db());
+  h_->Close(Service::kCustomers);
   // Pretend an older build wrote these projections, with a row the new code never writes.
   {
+    auto old = projection::ProjectionDb::Open({.path = dir() + "/customers"});
+    ASSERT_TRUE(old.ok()) << old.status();
     rocksdb::WriteOptions wo;
-    ASSERT_TRUE(db_->db()->Put(wo, "zz/stale", "left by old code").ok());
-    ASSERT_TRUE(db_->SetVersion(kProjectionVersion - 1).ok());
+    ASSERT_TRUE((*old)->db()->Put(wo, "zz/stale", "left by old code").ok());
+    ASSERT_TRUE((*old)->SetVersion(kProjectionVersion - 1).ok());
   }
-  db_.reset();
   int64_t rebuilt = 0;
-  auto db = CustomerEngine::OpenProjections(*log_, dir_ + "/proj", {.clock = &clock_}, &rebuilt);
+  auto db = CustomerEngine::OpenProjections(log(), dir() + "/customers", {.clock = &clock()}, &rebuilt);
   ASSERT_TRUE(db.ok()) << db.status();
   EXPECT_EQ(rebuilt, 5);
   EXPECT_EQ((*db)->stored_version(), kProjectionVersion);
   EXPECT_EQ(*CustomerEngine::Checksum(**db), live);
   // Same version: opened as is.
   db->reset();
-  auto again = CustomerEngine::OpenProjections(*log_, dir_ + "/proj", {.clock = &clock_}, &rebuilt);
+  auto again = CustomerEngine::OpenProjections(log(), dir() + "/customers", {.clock = &clock()}, &rebuilt);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(rebuilt, 0);
 }
 
 
-// Calls a callback-style engine command and waits for its answer.
-template <typename T, typename Req>
-absl::StatusOr<T> Call(CustomerEngine* engine,
-                       void (CustomerEngine::*fn)(const Caller&, const Req&, CustomerEngine::Callback<T>),
-                       const Caller& c, const Req& req) {
-  absl::Notification n;
-  absl::StatusOr<T> out = absl::UnknownError("no answer");
-  (engine->*fn)(c, req, [&](absl::StatusOr<T> r) {
-    out = std::move(r);
-    n.Notify();
-  });
-  n.WaitForNotification();
-  return out;
-}
+using crm::testing::Call;
 
 absl::Time Time(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
@@ -381,35 +370,35 @@ class PoolEngineTest : public CustomerEngineTest {
   absl::StatusOr<v1::Customer> Release(const Caller& c, const std::string& name) {
     v1::ReleaseCustomerRequest req;
     req.set_name(name);
-    return Call(engine_.get(), &CustomerEngine::Release, c, req);
+    return Call(engine(), &CustomerEngine::Release, c, req);
   }
   absl::StatusOr<v1::Customer> Claim(const Caller& c, const std::string& name) {
     v1::ClaimCustomerRequest req;
     req.set_name(name);
-    return Call(engine_.get(), &CustomerEngine::Claim, c, req);
+    return Call(engine(), &CustomerEngine::Claim, c, req);
   }
   absl::StatusOr<v1::PoolPolicy> SetPolicy(int32_t limit, int32_t days) {
     v1::UpdatePoolPolicyRequest req;
     req.mutable_policy()->set_daily_claim_limit(limit);
     req.mutable_policy()->set_return_after_days(days);
-    return Call(engine_.get(), &CustomerEngine::UpdatePoolPolicy, kAdmin, req);
+    return Call(engine(), &CustomerEngine::UpdatePoolPolicy, kAdmin, req);
   }
-  std::string Checksum() { return *CustomerEngine::Checksum(*db_); }
+  std::string Checksum() { return *h_->Checksum(Service::kCustomers); }
   static std::string Keys(projection::ProjectionDb& db) {
     std::string out;
     std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions()));
     for (it->Seek("a"); it->Valid(); it->Next()) out += absl::CHexEscape(it->key().ToString()) + "\n";
     return out;
   }
+  // The checksum of projections rebuilt from the log; lists both sides' rows when it differs.
   std::string RebuiltChecksum() {
-    const std::string path = dir_ + "/rebuilt-" + std::to_string(rebuilds_++);
-    auto n = CustomerEngine::Rebuild(*log_, kTopic, path);
-    EXPECT_TRUE(n.ok()) << n.status();
-    auto db = *projection::ProjectionDb::Open({.path = path});
-    if (*CustomerEngine::Checksum(*db) != Checksum()) ADD_FAILURE() << Keys(*db) << "--- live\n" << Keys(*db_);
-    return *CustomerEngine::Checksum(*db);
+    auto rebuilt = h_->Rebuilt(Service::kCustomers);
+    EXPECT_TRUE(rebuilt.ok()) << rebuilt.status();
+    if (!rebuilt.ok()) return "";
+    const std::string sum = *projection::Checksum(**rebuilt);
+    if (sum != Checksum()) ADD_FAILURE() << Keys(**rebuilt) << "--- live\n" << Keys(*db());
+    return sum;
   }
-  int rebuilds_ = 0;
 };
 
 TEST_F(PoolEngineTest, TwoRepsClaimingTheSamePoolCustomerOneWins) {
@@ -454,7 +443,7 @@ TEST_F(PoolEngineTest, DailyClaimLimitHoldsUnderConcurrentClaimsAndResetsNextDay
   // The count survives a restart (it is in the projections) and resets the next day.
   Open();
   EXPECT_EQ(GetErrorInfo(Claim(kRep, names[6]).status())->reason(), "CLAIM_LIMIT_REACHED");
-  clock_.Advance(absl::Hours(24));
+  clock().Advance(absl::Hours(24));
   EXPECT_TRUE(Claim(kRep, names[6]).ok());
 }
 
@@ -462,18 +451,18 @@ TEST_F(PoolEngineTest, SchedulerReturnsIdleCustomersAtTheirDueTimeUnderAManualCl
   ASSERT_TRUE(SetPolicy(0, 30).ok());
   auto idle = *Create(kRep, "idle", "13500000001");
   auto busy = *Create(kRep, "busy", "13500000002");
-  const absl::Time created = clock_.Now();
-  clock_.Advance(absl::Hours(24 * 20));
+  const absl::Time created = clock().Now();
+  clock().Advance(absl::Hours(24 * 20));
   v1::CreateFollowUpRequest f;
   f.set_parent(busy.name());
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_WECHAT);
   f.mutable_follow_up()->set_summary("发了方案");
-  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
 
-  clock_.Advance(absl::Hours(24 * 9));  // day 29: nothing due
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->returned_to_pool, 0);
-  clock_.Advance(absl::Hours(24 * 2));  // day 31: idle is due, busy (followed up on day 20) not
-  auto run = engine_->RunScheduler(clock_.Now());
+  clock().Advance(absl::Hours(24 * 9));  // day 29: nothing due
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->returned_to_pool, 0);
+  clock().Advance(absl::Hours(24 * 2));  // day 31: idle is due, busy (followed up on day 20) not
+  auto run = engine()->RunScheduler(clock().Now());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->returned_to_pool, 1);
   auto got = *Get(kManager, idle.name());
@@ -481,18 +470,18 @@ TEST_F(PoolEngineTest, SchedulerReturnsIdleCustomersAtTheirDueTimeUnderAManualCl
   EXPECT_EQ(got.previous_owner_id(), "u1");
   EXPECT_EQ(Time(got.pool_time()), created + absl::Hours(24 * 30)) << "the due time, not the run time";
   EXPECT_FALSE(Get(kManager, busy.name())->in_pool());
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->returned_to_pool, 0) << "runs are idempotent";
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->returned_to_pool, 0) << "runs are idempotent";
 
   v1::ListCustomersRequest pool;
   pool.set_filter("in_pool = true");
-  auto listed = engine_->List(kRep2, pool, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->List(kRep2, pool, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->customers_size(), 1);
   EXPECT_EQ(listed->customers(0).name(), idle.name());
 
   v1::ListCustomerEventsRequest h;
   h.set_parent(idle.name());
-  auto events = *engine_->History(kManager, h, absl::Now() + absl::Seconds(5));
+  auto events = *engine()->History(kManager, h, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(events.events(1).event_type(), "crm.customers.v1.CustomerReturnedToPool");
   EXPECT_EQ(events.events(1).actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
   EXPECT_EQ(Checksum(), RebuiltChecksum()) << "the rebuild reads no clock";
@@ -505,13 +494,13 @@ TEST_F(PoolEngineTest, RecycleBinPurgesAfterThirtyDays) {
   ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
   v1::ListCustomersRequest bin;
   bin.set_show_deleted(true);
-  EXPECT_EQ(engine_->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 1);
-  clock_.Advance(absl::Hours(24 * 30) - absl::Seconds(1));
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->purged, 0);
-  clock_.Advance(absl::Seconds(1));
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->purged, 1);
+  EXPECT_EQ(engine()->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  clock().Advance(absl::Hours(24 * 30) - absl::Seconds(1));
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->purged, 0);
+  clock().Advance(absl::Seconds(1));
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->purged, 1);
   EXPECT_EQ(Get(kRep, c.name()).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(engine_->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 0);
+  EXPECT_EQ(engine()->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 0);
   v1::UndeleteCustomerRequest undel;
   undel.set_name(c.name());
   EXPECT_EQ(Sync(&CustomerEngine::Undelete, kRep, undel).status().code(), absl::StatusCode::kNotFound);
@@ -521,8 +510,8 @@ TEST_F(PoolEngineTest, RecycleBinPurgesAfterThirtyDays) {
 
 TEST_F(PoolEngineTest, GetAsOfVersionOrTimeShowsTheCustomerAsItWas) {
   auto c = *Create(kRep, "旧名", "13500000004");
-  const absl::Time t1 = clock_.Now();
-  clock_.Advance(absl::Hours(1));
+  const absl::Time t1 = clock().Now();
+  clock().Advance(absl::Hours(1));
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_display_name("新名");
@@ -531,20 +520,20 @@ TEST_F(PoolEngineTest, GetAsOfVersionOrTimeShowsTheCustomerAsItWas) {
   v1::GetCustomerRequest req;
   req.set_name(c.name());
   req.set_as_of_version(1);
-  EXPECT_EQ(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5))->display_name(), "旧名");
+  EXPECT_EQ(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5))->display_name(), "旧名");
   req.set_as_of_version(0);
   *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) + 60);
-  auto then = engine_->Get(kRep, req, absl::Now() + absl::Seconds(5));
+  auto then = engine()->Get(kRep, req, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(then->display_name(), "旧名");
   EXPECT_EQ(then->etag(), "1");
   *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) - 60);
-  EXPECT_EQ(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
   // Outside 1970-2200 the time is the client's mistake, not a customer that did not exist.
   req.mutable_as_of_time()->set_seconds(253402300800);  // 10000-01-01
-  EXPECT_EQ(FieldOf(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_time");
+  EXPECT_EQ(FieldOf(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_time");
   req.clear_as_of_time();
   req.set_as_of_version(9);
-  EXPECT_EQ(FieldOf(engine_->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
+  EXPECT_EQ(FieldOf(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
   EXPECT_EQ(Get(kRep, c.name())->display_name(), "新名");
 }
 
@@ -556,40 +545,40 @@ TEST_F(PoolEngineTest, FollowUpsListNewestFirstAndARetryDoesNotRecordTwice) {
   for (int i = 0; i < 3; ++i) {
     f.mutable_follow_up()->set_summary(absl::StrCat("第", i, "次"));
     f.set_request_id(absl::StrCat("fu-", i));
-    clock_.Advance(absl::Minutes(10));
-    auto r = Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f);
+    clock().Advance(absl::Minutes(10));
+    auto r = Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f);
     ASSERT_TRUE(r.ok()) << r.status();
-    auto retry = Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f);
+    auto retry = Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f);
     ASSERT_TRUE(retry.ok()) << retry.status();
     EXPECT_EQ(retry->name(), r->name());
   }
   v1::ListFollowUpsRequest list;
   list.set_parent(c.name());
   list.set_page_size(2);
-  auto page = *engine_->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
+  auto page = *engine()->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
   ASSERT_EQ(page.follow_ups_size(), 2);
   EXPECT_EQ(page.follow_ups(0).summary(), "第2次");
   EXPECT_EQ(page.follow_ups(1).summary(), "第1次");
   list.set_page_token(page.next_page_token());
-  page = *engine_->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
+  page = *engine()->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
   ASSERT_EQ(page.follow_ups_size(), 1);
   EXPECT_EQ(page.follow_ups(0).summary(), "第0次");
   EXPECT_TRUE(page.next_page_token().empty());
   auto got = *Get(kRep, c.name());
   EXPECT_EQ(got.follow_up_count(), 3);
-  EXPECT_EQ(Time(got.last_follow_up_time()), clock_.Now());
-  EXPECT_EQ(engine_->ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
+  EXPECT_EQ(Time(got.last_follow_up_time()), clock().Now());
+  EXPECT_EQ(engine()->ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
   // Year 10000 wrapped to 1816, which passed "not in the future"; nothing is recorded.
   f.set_request_id("fu-far");
   f.mutable_follow_up()->mutable_follow_up_time()->set_seconds(253402300800);
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
             "follow_up.follow_up_time");
   f.clear_follow_up();
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_PHONE);
   f.mutable_follow_up()->set_summary("下次");
   f.mutable_follow_up()->mutable_next_follow_up_time()->set_seconds(-86400);
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
             "follow_up.next_follow_up_time");
   EXPECT_EQ(Get(kRep, c.name())->follow_up_count(), 3);
 }
@@ -601,7 +590,7 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   add.mutable_contact()->set_name("赵六");
   add.mutable_contact()->set_title("采购经理");
   add.mutable_contact()->set_phone("13700001111");
-  auto with = Call(engine_.get(), &CustomerEngine::AddContact, kRep, add);
+  auto with = Call(engine(), &CustomerEngine::AddContact, kRep, add);
   ASSERT_TRUE(with.ok()) << with.status();
   ASSERT_EQ(with->contacts_size(), 1);
   EXPECT_TRUE(with->contacts(0).primary());
@@ -609,7 +598,7 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   upd.set_parent(c.name());
   upd.mutable_contact()->set_id(with->contacts(0).id());
   upd.mutable_contact()->set_title("总经理");
-  auto updated = Call(engine_.get(), &CustomerEngine::UpdateContact, kRep, upd);
+  auto updated = Call(engine(), &CustomerEngine::UpdateContact, kRep, upd);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->contacts(0).title(), "总经理");
   EXPECT_EQ(updated->contacts(0).name(), "赵六");
@@ -617,13 +606,13 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   v1::RemoveContactRequest rm;
   rm.set_parent(c.name());
   rm.set_contact_id(with->contacts(0).id());
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::RemoveContact, kRep2, rm).status().code(),
+  EXPECT_EQ(Call(engine(), &CustomerEngine::RemoveContact, kRep2, rm).status().code(),
             absl::StatusCode::kPermissionDenied);
   v1::RemoveContactRequest unknown = rm;
   unknown.set_contact_id("nope");
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, unknown).status().code(),
+  EXPECT_EQ(Call(engine(), &CustomerEngine::RemoveContact, kRep, unknown).status().code(),
             absl::StatusCode::kNotFound);
-  auto removed = Call(engine_.get(), &CustomerEngine::RemoveContact, kRep, rm);
+  auto removed = Call(engine(), &CustomerEngine::RemoveContact, kRep, rm);
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(removed->contacts_size(), 0);
   EXPECT_EQ(Get(kRep, c.name())->contacts_size(), 0);
@@ -632,21 +621,36 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   auto* i = ind.add_industries();
   i->set_code("saas");
   i->set_name("软件服务");
-  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::SetIndustries, kAdmin, ind).ok());
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::SetIndustries, kAdmin, ind).ok());
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_industry("manufacturing");
   EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kRep, up).status()), "customer.industry");
   up.mutable_customer()->set_industry("saas");
   EXPECT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
-  EXPECT_EQ(engine_->ListIndustries(kRep, {}, absl::Now())->industries_size(), 1);
+  EXPECT_EQ(engine()->ListIndustries(kRep, {}, absl::Now())->industries_size(), 1);
   ASSERT_TRUE(SetPolicy(7, 14).ok());
-  EXPECT_EQ(engine_->GetPoolPolicy(kRep, {}, absl::Now())->daily_claim_limit(), 7);
+  EXPECT_EQ(engine()->GetPoolPolicy(kRep, {}, absl::Now())->daily_claim_limit(), 7);
   EXPECT_EQ(Checksum(), RebuiltChecksum());
   Open();
-  EXPECT_EQ(engine_->GetPoolPolicy(kRep, {}, absl::Now())->return_after_days(), 14);
+  EXPECT_EQ(engine()->GetPoolPolicy(kRep, {}, absl::Now())->return_after_days(), 14);
 }
 
+
+// Crashes between the two writes of a merge, an unmerge and a lead conversion. Today nothing
+// finishes the second write on restart: the state a restart finds stays until the client
+// repeats its call (with the same request_id), which completes it. These tests pin that gap
+// (customer_engine.h, "a crash between the two ..."); once the second step runs by itself on
+// reopen, they change to expect the completed state without the retry.
+
+// The event types `name` (customers/{id} or leads/{id}) has in the log, short names.
+std::vector<std::string> LoggedTypes(eventlog::Log& log, const std::string& name) {
+  auto types = eventlog::testing::EventTypesOf(log, kTopic, name.substr(name.find('/') + 1));
+  EXPECT_TRUE(types.ok()) << types.status();
+  std::vector<std::string> out;
+  for (const auto& t : types.ok() ? *types : std::vector<std::string>()) out.push_back(t.substr(t.rfind('.') + 1));
+  return out;
+}
 
 class LeadEngineTest : public PoolEngineTest {
  protected:
@@ -660,7 +664,7 @@ class LeadEngineTest : public PoolEngineTest {
     l->set_phone(phone);
     l->set_source_channel(v1::SOURCE_CHANNEL_WEBSITE);
     l->set_need("门店收银系统 200 套");
-    return Call(engine_.get(), &CustomerEngine::CreateLead, c, req);
+    return Call(engine(), &CustomerEngine::CreateLead, c, req);
   }
   absl::StatusOr<v1::ConvertLeadResponse> Convert(const Caller& c, const std::string& name,
                                                   const std::string& rid = "") {
@@ -670,7 +674,7 @@ class LeadEngineTest : public PoolEngineTest {
     req.set_create_opportunity(true);
     req.set_opportunity_name("收银系统一期");
     req.set_expected_amount_minor(12000000);
-    return Call(engine_.get(), &CustomerEngine::ConvertLead, c, req);
+    return Call(engine(), &CustomerEngine::ConvertLead, c, req);
   }
 };
 
@@ -680,7 +684,7 @@ TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
   EXPECT_EQ(lead->owner_id(), "u1");
   v1::QualifyLeadRequest q;
   q.set_name(lead->name());
-  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::QualifyLead, kRep, q).ok());
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::QualifyLead, kRep, q).ok());
   auto r = Convert(kRep, lead->name(), "conv-1");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->customer_created());
@@ -698,7 +702,7 @@ TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
   EXPECT_EQ(again->customer().name(), r->customer().name()) << "a retry converts once";
   EXPECT_EQ(GetErrorInfo(Convert(kRep, lead->name()).status())->reason(), "LEAD_CLOSED");
   v1::ListCustomersRequest all;
-  EXPECT_EQ(engine_->List(kAdmin, all, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->List(kAdmin, all, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_EQ(Checksum(), RebuiltChecksum());
 }
 
@@ -714,69 +718,69 @@ TEST_F(LeadEngineTest, UpdateAssignAndReleaseGoThroughTheEngineAndTheLog) {
   up.mutable_lead()->set_name(lead->name());
   up.mutable_lead()->set_need("门店收银系统 300 套");
   up.mutable_update_mask()->add_paths("need");
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep2, up).status().code(),
+  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep2, up).status().code(),
             absl::StatusCode::kPermissionDenied);
-  auto updated = Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up);
+  auto updated = Call(engine(), &CustomerEngine::UpdateLead, kRep, up);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->need(), "门店收银系统 300 套");
   EXPECT_EQ(updated->company(), "云帆贸易") << "outside the mask: kept";
   up.mutable_update_mask()->set_paths(0, "owner_id");
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status()), "update_mask");
+  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status()), "update_mask");
   up.mutable_update_mask()->set_paths(0, "email");
   up.mutable_lead()->set_email("not-an-email");
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status()), "lead.email");
+  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status()), "lead.email");
   up.mutable_lead()->set_email("wang@example.com");
   up.mutable_lead()->set_etag("1");  // stale: the update made it 2
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kAborted);
   up.mutable_lead()->set_name("leads/0190a0a0-0000-7000-8000-000000000000");
   up.mutable_lead()->clear_etag();
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kNotFound);
 
   // AssignLead: a manager within the team; a rep or another team refused; owner_id required
   v1::AssignLeadRequest assign;
   assign.set_name(lead->name());
   assign.set_owner_id("u2");
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::AssignLead, kRep, assign).status().code(),
+  EXPECT_EQ(Call(engine(), &CustomerEngine::AssignLead, kRep, assign).status().code(),
             absl::StatusCode::kPermissionDenied);
   assign.set_team_id("west");
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::AssignLead, kManager, assign).status().code(),
+  EXPECT_EQ(Call(engine(), &CustomerEngine::AssignLead, kManager, assign).status().code(),
             absl::StatusCode::kPermissionDenied);
   assign.clear_team_id();
   assign.clear_owner_id();
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::AssignLead, kManager, assign).status()), "owner_id");
+  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::AssignLead, kManager, assign).status()), "owner_id");
   assign.set_owner_id("u2");
-  auto assigned = Call(engine_.get(), &CustomerEngine::AssignLead, kManager, assign);
+  auto assigned = Call(engine(), &CustomerEngine::AssignLead, kManager, assign);
   ASSERT_TRUE(assigned.ok()) << assigned.status();
   EXPECT_EQ(assigned->owner_id(), "u2");
   EXPECT_EQ(assigned->team_id(), "east");
   // ... and now the first rep may no longer edit it
   up.mutable_lead()->set_name(lead->name());
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::UpdateLead, kRep, up).status().code(),
+  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(),
             absl::StatusCode::kPermissionDenied);
 
   // ReleaseLead: by its owner, into the pool; releasing a pool lead is a broken rule
   v1::ReleaseLeadRequest release;
   release.set_name(lead->name());
   release.set_reason("联系不上");
-  EXPECT_EQ(Call(engine_.get(), &CustomerEngine::ReleaseLead, kRep, release).status().code(),
+  EXPECT_EQ(Call(engine(), &CustomerEngine::ReleaseLead, kRep, release).status().code(),
             absl::StatusCode::kPermissionDenied);
   release.set_reason(std::string(501, 'x'));
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &CustomerEngine::ReleaseLead, kRep2, release).status()), "reason");
+  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release).status()), "reason");
   release.set_reason("联系不上");
-  auto released = Call(engine_.get(), &CustomerEngine::ReleaseLead, kRep2, release);
+  auto released = Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release);
   ASSERT_TRUE(released.ok()) << released.status();
   EXPECT_TRUE(released->in_pool());
   EXPECT_EQ(released->owner_id(), "");
-  EXPECT_EQ(GetErrorInfo(Call(engine_.get(), &CustomerEngine::ReleaseLead, kRep2, release).status())->reason(),
+  EXPECT_EQ(GetErrorInfo(Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release).status())->reason(),
             "IN_POOL");
   v1::ListLeadsRequest pool;
   pool.set_filter("in_pool = true");
-  auto listed = engine_->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->leads_size(), 1);
   EXPECT_EQ(listed->leads(0).name(), lead->name());
 
-  auto types = eventlog::testing::EventTypesOf(*log_, kTopic, id);
+  auto types = eventlog::testing::EventTypesOf(log(), kTopic, id);
   ASSERT_TRUE(types.ok()) << types.status();
   EXPECT_EQ(*types, (std::vector<std::string>{"crm.customers.v1.LeadCreated", "crm.customers.v1.LeadUpdated",
                                               "crm.customers.v1.LeadAssigned", "crm.customers.v1.LeadReleased"}));
@@ -800,11 +804,63 @@ TEST_F(LeadEngineTest, ALeadMatchingACustomerConvertsIntoItAndFillsOnlyEmptyFiel
   auto lead2 = *NewLead(kRep, "13911114444");
   auto refused = Convert(kRep, lead2.name());
   EXPECT_EQ(GetErrorInfo(refused.status())->reason(), "DUPLICATE_CUSTOMER");
-  EXPECT_EQ(engine_->List(kAdmin, {}, absl::Now() + absl::Seconds(5))->customers_size(), 2) << "nothing written";
+  EXPECT_EQ(engine()->List(kAdmin, {}, absl::Now() + absl::Seconds(5))->customers_size(), 2) << "nothing written";
   auto by_manager = Convert(kManager, lead2.name());
   ASSERT_TRUE(by_manager.ok()) << by_manager.status();
   EXPECT_EQ(by_manager->customer().name(), theirs.name());
   EXPECT_EQ(Checksum(), RebuiltChecksum());
+}
+
+// The conversion writes the customer, then the lead's LeadConverted.
+TEST_F(LeadEngineTest, ConvertCrashBetweenWrites_LeavesAnOpenLead_SameRequestIdIsRefused_NewRetryRepairs) {
+  auto lead = NewLead(kRep, "13911112222");
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  RefuseNext(v1::LeadConverted::descriptor()->full_name());
+  auto crashed = Convert(kRep, lead->name(), "conv-crash");
+  EXPECT_EQ(crashed.status().code(), absl::StatusCode::kUnavailable) << crashed.status();
+  Restart("after-crash");
+
+  // The customer exists (its id derived from the lead, its CustomerCreated naming the lead)
+  // while the lead is still open and names no customer.
+  const std::string lead_id = lead->name().substr(std::string("leads/").size());
+  const std::string customer = absl::StrCat("customers/", DerivedId(lead_id, "customer"));
+  EXPECT_EQ(LoggedTypes(log(), customer), (std::vector<std::string>{"CustomerCreated", "ContactAdded"}));
+  EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated"}));
+  auto state = ReadCustomer(db()->db(), rocksdb::ReadOptions(), DerivedId(lead_id, "customer"));
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_TRUE(state->has_value());
+  EXPECT_EQ((*state)->lead_id(), lead_id);
+  auto visible = Get(kRep, customer);
+  ASSERT_TRUE(visible.ok()) << visible.status();
+  EXPECT_EQ(visible->display_name(), "云帆贸易");
+  v1::GetLeadRequest get;
+  get.set_name(lead->name());
+  auto open = engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_NE(open->status(), v1::LEAD_STATUS_CONVERTED);
+  EXPECT_EQ(open->customer(), "");
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+
+  // The client's retry with the same request_id is refused: the request id now names the
+  // customer, not the lead (SeenRequest), so the gap stays open ...
+  auto same = Convert(kRep, lead->name(), "conv-crash");
+  EXPECT_EQ(same.status().code(), absl::StatusCode::kInvalidArgument) << same.status();
+  EXPECT_EQ(FieldOf(same.status()), "request_id");
+  EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated"}));
+  // ... and a retry under a new request_id finds that customer and converts the lead into it,
+  // without a second customer or contact.
+  auto retried = Convert(kRep, lead->name(), "conv-crash-again");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->lead().status(), v1::LEAD_STATUS_CONVERTED);
+  EXPECT_EQ(retried->lead().customer(), customer);
+  EXPECT_EQ(retried->customer().name(), customer);
+  EXPECT_TRUE(retried->customer_created());
+  EXPECT_EQ(retried->customer().contacts_size(), 1);
+  EXPECT_EQ(LoggedTypes(log(), customer), (std::vector<std::string>{"CustomerCreated", "ContactAdded"}));
+  EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
+  v1::ListCustomersRequest list;
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
 }
 
 TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
@@ -817,7 +873,7 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
       reps.emplace_back([&, who] {
         v1::ClaimLeadRequest req;
         req.set_name(lead.name());
-        if (Call(engine_.get(), &CustomerEngine::ClaimLead, who, req).ok()) ++won;
+        if (Call(engine(), &CustomerEngine::ClaimLead, who, req).ok()) ++won;
       });
     }
     for (auto& t : reps) t.join();
@@ -825,19 +881,19 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
   }
   v1::ListLeadsRequest pool;
   pool.set_filter("in_pool = true");
-  EXPECT_EQ(engine_->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5))->leads_size(), 0);
+  EXPECT_EQ(engine()->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5))->leads_size(), 0);
   v1::ListLeadsRequest mine;
   mine.set_filter("owner_id = \"u1\"");
-  auto listed = engine_->ListLeads(kManager, mine, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->ListLeads(kManager, mine, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   v1::ListLeadsRequest theirs;
   theirs.set_filter("owner_id = \"u2\"");
-  EXPECT_EQ(listed->total_size() + engine_->ListLeads(kManager, theirs, absl::Now() + absl::Seconds(5))->total_size(), 10);
+  EXPECT_EQ(listed->total_size() + engine()->ListLeads(kManager, theirs, absl::Now() + absl::Seconds(5))->total_size(), 10);
   v1::ListLeadsRequest bad;
   bad.set_filter("colour = red");
-  EXPECT_EQ(FieldOf(engine_->ListLeads(kRep, bad, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->ListLeads(kRep, bad, absl::Now()).status()), "filter");
   bad.set_filter("owner_id = \"u1\" OR 1=1");
-  EXPECT_EQ(FieldOf(engine_->ListLeads(kManager, bad, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->ListLeads(kManager, bad, absl::Now()).status()), "filter");
 }
 
 TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
@@ -852,10 +908,10 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
   v1::DisqualifyLeadRequest dq;
   dq.set_name(names[2]);  // a pool lead leaves the pool
   dq.set_reason("空号");
-  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::DisqualifyLead, kAdmin, dq).ok());
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::DisqualifyLead, kAdmin, dq).ok());
   v1::ClaimLeadRequest claim;
   claim.set_name(names[5]);
-  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::ClaimLead, kRep, claim).ok());
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::ClaimLead, kRep, claim).ok());
 
   struct Case {
     std::string filter;
@@ -875,7 +931,7 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
       for (const auto& n : names) {
         v1::GetLeadRequest g;
         g.set_name(n);
-        auto l = engine_->GetLead(who, g, absl::Now());
+        auto l = engine()->GetLead(who, g, absl::Now());
         if (l.ok() && k.pass(*l)) want.push_back(n);
       }
       std::sort(want.rbegin(), want.rend());  // newest first: UUIDv7 ids descending
@@ -885,7 +941,7 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
         req.set_page_size(size);
         std::vector<std::string> got;
         for (int page = 0; page < 100; ++page) {
-          auto r = engine_->ListLeads(who, req, absl::Now() + absl::Seconds(5));
+          auto r = engine()->ListLeads(who, req, absl::Now() + absl::Seconds(5));
           ASSERT_TRUE(r.ok()) << r.status();
           if (k.counted || page == 0) {
             EXPECT_EQ(r->total_size(), static_cast<int32_t>(want.size())) << who.user_id << " " << k.filter;
@@ -918,17 +974,18 @@ class MergeEngineTest : public PoolEngineTest {
     req.set_survivor(survivor);
     req.set_merged(merged);
     req.set_request_id(rid);
-    return Call(engine_.get(), &CustomerEngine::MergeCustomers, c, req);
+    return Call(engine(), &CustomerEngine::MergeCustomers, c, req);
   }
   absl::StatusOr<v1::MergeCustomersResponse> Unmerge(const Caller& c, const std::string& survivor,
-                                                     const std::string& merged) {
+                                                     const std::string& merged, const std::string& rid = "") {
     v1::UnmergeCustomersRequest req;
     req.set_survivor(survivor);
     req.set_merged(merged);
-    return Call(engine_.get(), &CustomerEngine::UnmergeCustomers, c, req);
+    req.set_request_id(rid);
+    return Call(engine(), &CustomerEngine::UnmergeCustomers, c, req);
   }
   absl::StatusOr<v1::FindDuplicatesResponse> Find(const Caller& c, v1::FindDuplicatesRequest req) {
-    return engine_->FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
+    return engine()->FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
   }
 };
 
@@ -972,13 +1029,13 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   ac.set_parent(m.name());
   ac.mutable_contact()->set_name("李雷");
   ac.mutable_contact()->set_phone("13900000009");
-  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::AddContact, kRep, ac).ok());
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::AddContact, kRep, ac).ok());
   v1::CreateFollowUpRequest f;
   f.set_parent(m.name());
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_VISIT);
   f.mutable_follow_up()->set_summary("拜访");
-  clock_.Advance(absl::Hours(1));
-  ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+  clock().Advance(absl::Hours(1));
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
   const auto s_before = *Get(kRep, s.name());
   const auto m_before = *Get(kRep, m.name());
 
@@ -993,11 +1050,11 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   EXPECT_EQ(merged->merged().merged_into(), s.name());
   v1::ListFollowUpsRequest lf;
   lf.set_parent(s.name());
-  EXPECT_EQ(engine_->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 1);
+  EXPECT_EQ(engine()->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 1);
   // The merged customer is out of lists and duplicate searches and refuses changes; its email
   // now belongs to the survivor.
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine_->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   v1::FindDuplicatesRequest probe;
   probe.set_email("LI@xinghe.cn");
   auto dups = Find(kRep, probe);
@@ -1026,8 +1083,8 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   }
   EXPECT_EQ(s_after.DebugString(), sb.DebugString());
   EXPECT_EQ(m_after.DebugString(), mb.DebugString());
-  EXPECT_EQ(engine_->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
-  EXPECT_EQ(engine_->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 0);
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine()->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 0);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
   auto again = Unmerge(kRep, s.name(), m.name());
   EXPECT_EQ(GetErrorInfo(again.status())->reason(), "NOT_MERGED");
@@ -1042,7 +1099,82 @@ TEST_F(MergeEngineTest, ConcurrentOppositeMergesOfOnePairDoNotDeadlockAndOneWins
   t1.join();
   t2.join();
   EXPECT_NE(r1.ok(), r2.ok()) << r1.status() << " / " << r2.status();
-  EXPECT_EQ(engine_->List(kRep, v1::ListCustomersRequest(), absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->List(kRep, v1::ListCustomersRequest(), absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+}
+
+TEST_F(MergeEngineTest, MergeCrashBetweenWrites_LeavesAVisibleDuplicate_RetryRepairs) {
+  auto s = *Create(kRep, "星河科技", "13800000001");
+  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
+  // The survivor's CustomersMerged is written; the process dies before the merged customer's
+  // CustomerMergedInto.
+  RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
+  auto crashed = Merge(kRep, s.name(), m.name(), "merge-crash");
+  EXPECT_EQ(crashed.status().code(), absl::StatusCode::kUnavailable) << crashed.status();
+  Restart("after-crash");
+
+  EXPECT_EQ(LoggedTypes(log(), s.name()), (std::vector<std::string>{"CustomerCreated", "CustomersMerged"}));
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated"}));
+  // The survivor absorbed the merged customer, which is still live and listed: a visible
+  // duplicate holding the same email, no data hidden.
+  auto survivor = *Get(kRep, s.name());
+  EXPECT_EQ(survivor.email(), "li@xinghe.cn");
+  ASSERT_EQ(survivor.merged_from_size(), 1);
+  EXPECT_EQ(survivor.merged_from(0), m.name());
+  auto loser = *Get(kRep, m.name());
+  EXPECT_EQ(loser.merged_into(), "");
+  EXPECT_EQ(loser.email(), "li@xinghe.cn");
+  v1::ListCustomersRequest list;
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+
+  // The client's retry with the same request_id completes the merge, without merging twice.
+  auto retried = Merge(kRep, s.name(), m.name(), "merge-crash");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->merged().merged_into(), s.name());
+  EXPECT_EQ(retried->survivor().merged_from_size(), 1);
+  EXPECT_EQ(LoggedTypes(log(), s.name()), (std::vector<std::string>{"CustomerCreated", "CustomersMerged"}));
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto"}));
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+}
+
+TEST_F(MergeEngineTest, UnmergeCrashBetweenWrites_LeavesAVisibleDuplicate_RetryRepairs) {
+  auto s = *Create(kRep, "星河科技", "13800000001");
+  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
+  ASSERT_TRUE(Merge(kRep, s.name(), m.name(), "merge-1").ok());
+  // The merged customer's CustomerUnmerged is written; the process dies before the survivor's
+  // CustomerMergeUndone.
+  RefuseNext(v1::CustomerMergeUndone::descriptor()->full_name());
+  auto crashed = Unmerge(kRep, s.name(), m.name(), "unmerge-crash");
+  EXPECT_EQ(crashed.status().code(), absl::StatusCode::kUnavailable) << crashed.status();
+  Restart("after-crash");
+
+  EXPECT_EQ(LoggedTypes(log(), s.name()), (std::vector<std::string>{"CustomerCreated", "CustomersMerged"}));
+  EXPECT_EQ(LoggedTypes(log(), m.name()),
+            (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto", "CustomerUnmerged"}));
+  // The merged customer is back and listed while the survivor still holds the merge and the
+  // field it took: a visible duplicate again.
+  auto loser = *Get(kRep, m.name());
+  EXPECT_EQ(loser.merged_into(), "");
+  EXPECT_EQ(loser.email(), "li@xinghe.cn");
+  auto survivor = *Get(kRep, s.name());
+  EXPECT_EQ(survivor.merged_from_size(), 1);
+  EXPECT_EQ(survivor.email(), "li@xinghe.cn");
+  v1::ListCustomersRequest list;
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+
+  // The client's retry with the same request_id completes the unmerge.
+  auto retried = Unmerge(kRep, s.name(), m.name(), "unmerge-crash");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->survivor().merged_from_size(), 0);
+  EXPECT_EQ(retried->survivor().email(), "");
+  EXPECT_EQ(LoggedTypes(log(), s.name()),
+            (std::vector<std::string>{"CustomerCreated", "CustomersMerged", "CustomerMergeUndone"}));
+  EXPECT_EQ(LoggedTypes(log(), m.name()),
+            (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto", "CustomerUnmerged"}));
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 }
 
@@ -1072,12 +1204,12 @@ class TagRuleEngineTest : public PoolEngineTest {
     f.set_parent(name);
     f.mutable_follow_up()->set_channel(ch);
     f.mutable_follow_up()->set_summary("来电咨询");
-    ASSERT_TRUE(Call(engine_.get(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+    ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
   }
   absl::StatusOr<v1::ListTagRulesResponse> SetRules(std::vector<v1::TagRule> rules) {
     v1::SetTagRulesRequest req;
     for (auto& r : rules) *req.add_rules() = r;
-    return Call(engine_.get(), &CustomerEngine::SetTagRules, kAdmin, req);
+    return Call(engine(), &CustomerEngine::SetTagRules, kAdmin, req);
   }
 };
 
@@ -1085,13 +1217,13 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   auto hot = *Create(kRep, "热客户", "13800000001");
   auto warm = *Create(kRep, "温客户", "13800000002");
   for (int i = 0; i < 3; ++i) {
-    clock_.Advance(absl::Hours(24));
+    clock().Advance(absl::Hours(24));
     FollowUp(hot.name(), v1::FOLLOW_UP_CHANNEL_PHONE);
     FollowUp(warm.name(), i == 0 ? v1::FOLLOW_UP_CHANNEL_PHONE : v1::FOLLOW_UP_CHANNEL_WECHAT);
   }
   v1::PreviewTagRuleRequest preview;
   *preview.mutable_rule() = PhoneRule();
-  auto p = engine_->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5));
+  auto p = engine()->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(p.ok()) << p.status();
   ASSERT_EQ(p->total_hits(), 1);
   EXPECT_EQ(p->hits(0).customer(), hot.name());
@@ -1099,10 +1231,10 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   EXPECT_FALSE(p->hits(0).already_tagged());
   EXPECT_GE(p->events_scanned(), 8);
   preview.set_days(1);  // only the last day's follow-up
-  EXPECT_EQ(engine_->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5))->total_hits(), 0);
+  EXPECT_EQ(engine()->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5))->total_hits(), 0);
 
   ASSERT_TRUE(SetRules({PhoneRule()}).ok());
-  auto run = engine_->RunScheduler(clock_.Now());
+  auto run = engine()->RunScheduler(clock().Now());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->tagged, 1);
   auto got = *Get(kRep, hot.name());
@@ -1111,12 +1243,12 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   EXPECT_EQ(Get(kRep, warm.name())->rule_tags_size(), 0);
   v1::ListCustomersRequest list;
   list.set_filter("tags:\"高活跃意向客户\"");
-  EXPECT_EQ(engine_->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->tagged, 0) << "a second run changes nothing";
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->tagged, 0) << "a second run changes nothing";
 
   // Just over 28 days on, the first follow-up left the 30-day window: 2 < 3.
-  clock_.Advance(absl::Hours(24 * 28) + absl::Minutes(1));
-  run = engine_->RunScheduler(clock_.Now());
+  clock().Advance(absl::Hours(24 * 28) + absl::Minutes(1));
+  run = engine()->RunScheduler(clock().Now());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->untagged, 1);
   EXPECT_EQ(Get(kRep, hot.name())->rule_tags_size(), 0);
@@ -1124,7 +1256,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
 }
 
 TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
-  auto none = engine_->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
+  auto none = engine()->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_EQ(none->rules_size(), 0);
   v1::TagRule off = PhoneRule();
@@ -1132,7 +1264,7 @@ TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
   off.set_enabled(false);
   ASSERT_TRUE(SetRules({PhoneRule(), off}).ok());
   for (const Caller& who : {kRep, kManager, kAdmin}) {
-    auto listed = engine_->ListTagRules(who, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
+    auto listed = engine()->ListTagRules(who, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(listed.ok()) << listed.status();
     ASSERT_EQ(listed->rules_size(), 2);
     EXPECT_EQ(listed->rules(0).id(), "active-intent");
@@ -1143,7 +1275,7 @@ TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
   }
   // Replacing the list with none leaves none
   ASSERT_TRUE(SetRules({}).ok());
-  EXPECT_EQ(engine_->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5))->rules_size(), 0);
+  EXPECT_EQ(engine()->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5))->rules_size(), 0);
 }
 
 TEST_F(TagRuleEngineTest, SumRulesAndSwitchingARuleOffTakesItsTagsBack) {
@@ -1157,10 +1289,10 @@ TEST_F(TagRuleEngineTest, SumRulesAndSwitchingARuleOffTakesItsTagsBack) {
   many.set_window_days(0);
   many.set_threshold(2);
   ASSERT_TRUE(SetRules({many}).ok());
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->tagged, 1);
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->tagged, 1);
   many.set_enabled(false);
   ASSERT_TRUE(SetRules({many}).ok());
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->untagged, 1);
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->untagged, 1);
   EXPECT_EQ(Get(kRep, c.name())->rule_tags_size(), 0);
 
   v1::TagRule bad = many;
@@ -1215,7 +1347,7 @@ class ListEngineTest : public PoolEngineTest {
   std::vector<std::string> Pages(const Caller& who, v1::ListCustomersRequest req, int64_t total) {
     std::vector<std::string> out;
     for (int page = 0; page < 1000; ++page) {
-      auto r = engine_->List(who, req, absl::Now() + absl::Seconds(5));
+      auto r = engine()->List(who, req, absl::Now() + absl::Seconds(5));
       EXPECT_TRUE(r.ok()) << r.status();
       if (!r.ok()) break;
       if (total >= 0) {
@@ -1243,7 +1375,7 @@ class ListEngineTest : public PoolEngineTest {
       auto c = Sync(&CustomerEngine::Create, i % 3 == 2 ? kRep2 : kRep, req);
       ASSERT_TRUE(c.ok()) << c.status();
       names_.push_back(c->name());
-      if (i % 2) clock_.Advance(absl::Seconds(1));
+      if (i % 2) clock().Advance(absl::Seconds(1));
     }
     for (int i = 0; i < 3; ++i) {
       v1::CreateCustomerRequest req;
@@ -1260,7 +1392,7 @@ class ListEngineTest : public PoolEngineTest {
       up.mutable_customer()->set_display_name(absl::StrCat("renamed ", 30 - i));
       up.mutable_update_mask()->add_paths("display_name");
       ASSERT_TRUE(Sync(&CustomerEngine::Update, kAdmin, up).ok());
-      clock_.Advance(absl::Seconds(1));
+      clock().Advance(absl::Seconds(1));
     }
     for (int i = 1; i < 30; i += 7) {
       v1::DeleteCustomerRequest del;
@@ -1330,7 +1462,7 @@ TEST_F(ListEngineTest, FiltersOnOwnerPoolAndTagsPageLikeTheSort) {
             << who.user_id << " " << k.filter;
         // Without counts the first page still tells the size when it read every row.
         if (!k.counted) {
-          EXPECT_EQ(engine_->List(who, req, absl::Now())->total_size(), static_cast<int32_t>(want.size()));
+          EXPECT_EQ(engine()->List(who, req, absl::Now())->total_size(), static_cast<int32_t>(want.size()));
         }
       }
     }
@@ -1344,7 +1476,7 @@ TEST_F(ListEngineTest, AWalkOutOfBudgetResumesWhereItStopped) {
   std::string after;
   int walks = 0;
   for (bool end = false; !end && walks < 100; ++walks) {
-    auto w = WalkCustomers(db_->db(), rocksdb::ReadOptions(), kAdmin, query, after, 2, 2,
+    auto w = WalkCustomers(db()->db(), rocksdb::ReadOptions(), kAdmin, query, after, 2, 2,
                            [&](CustomerState&& s, absl::string_view) -> absl::StatusOr<bool> {
                              got.push_back(absl::StrCat("customers/", s.id()));
                              return true;
@@ -1366,15 +1498,15 @@ TEST_F(ListEngineTest, ATokenOfAnotherQueryOrNoneOfOursIsRefused) {
   Make();
   v1::ListCustomersRequest req;
   req.set_page_size(2);
-  auto p1 = engine_->List(kAdmin, req, absl::Now());
+  auto p1 = engine()->List(kAdmin, req, absl::Now());
   ASSERT_FALSE(p1->next_page_token().empty());
   req.set_page_token(p1->next_page_token());
   req.set_filter("in_pool = true");
-  EXPECT_EQ(FieldOf(engine_->List(kAdmin, req, absl::Now()).status()), "page_token");
+  EXPECT_EQ(FieldOf(engine()->List(kAdmin, req, absl::Now()).status()), "page_token");
   req.set_filter("");
   for (const std::string& bad : std::vector<std::string>{"!!", "MTI6eA", "cDk5OTp4"}) {
     req.set_page_token(bad);
-    auto r = engine_->List(kAdmin, req, absl::Now());
+    auto r = engine()->List(kAdmin, req, absl::Now());
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(FieldOf(r.status()), "page_token") << bad;
   }

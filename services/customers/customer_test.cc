@@ -3,16 +3,17 @@
 
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 #include "libs/common/grpc_status.h"
 
 namespace crm::customers {
 namespace {
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kOtherRep{"u2", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
 const Caller kWestManager{"m2", "manager", "west"};
-const Caller kAdmin{"a1", "admin", ""};
 
 CustomerProfile Profile() {
   CustomerProfile p;
@@ -177,7 +178,7 @@ TEST(CustomerTest, RepsSeeOnlyTheirOwnManagersTheirTeam) {
   CustomerState s = Created();
   CustomerProfile p;
   p.set_notes("n");
-  EXPECT_EQ(Decide(&s, kOtherRep, UpdateCustomer{p, {"notes"}, 0}).status().code(),
+  EXPECT_EQ(Decide(&s, kRep2, UpdateCustomer{p, {"notes"}, 0}).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(Decide(&s, kManager, UpdateCustomer{p, {"notes"}, 0}).ok());
   EXPECT_EQ(Decide(&s, kWestManager, UpdateCustomer{p, {"notes"}, 0}).status().code(),
@@ -250,10 +251,10 @@ TEST(PoolTest, ReleasedCustomerHasNoOwnerAndAnotherRepOfTheTeamClaimsIt) {
   EXPECT_TRUE(s.in_pool());
   EXPECT_EQ(s.profile().owner_id(), "");
   EXPECT_EQ(s.previous_owner_id(), "u1");
-  EXPECT_TRUE(CanSee(kOtherRep, s)) << "the team's pool is visible to its reps";
+  EXPECT_TRUE(CanSee(kRep2, s)) << "the team's pool is visible to its reps";
   EXPECT_FALSE(CanSee(Caller{"w1", "rep", "west"}, s)) << "not to other teams' reps";
 
-  auto claimed = Decide(&s, kOtherRep, ClaimFromPool{"20260101", 0, 5});
+  auto claimed = Decide(&s, kRep2, ClaimFromPool{"20260101", 0, 5});
   ASSERT_TRUE(claimed.ok()) << claimed.status();
   Fold(s, *claimed, kT0 + absl::Hours(1), "u2");
   EXPECT_FALSE(s.in_pool());
@@ -270,11 +271,11 @@ TEST(PoolTest, ReleasedCustomerHasNoOwnerAndAnotherRepOfTheTeamClaimsIt) {
 
 TEST(PoolTest, DailyClaimLimitStopsRepsButNotManagers) {
   CustomerState s = Decided(Created(), kRep, ReleaseToPool{""});
-  auto over = Decide(&s, kOtherRep, ClaimFromPool{"20260101", 5, 5});
+  auto over = Decide(&s, kRep2, ClaimFromPool{"20260101", 5, 5});
   EXPECT_EQ(over.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ReasonOf(over.status()), "CLAIM_LIMIT_REACHED");
-  EXPECT_TRUE(Decide(&s, kOtherRep, ClaimFromPool{"20260101", 4, 5}).ok());
-  EXPECT_TRUE(Decide(&s, kOtherRep, ClaimFromPool{"20260101", 99, 0}).ok()) << "0 means no limit";
+  EXPECT_TRUE(Decide(&s, kRep2, ClaimFromPool{"20260101", 4, 5}).ok());
+  EXPECT_TRUE(Decide(&s, kRep2, ClaimFromPool{"20260101", 99, 0}).ok()) << "0 means no limit";
   EXPECT_TRUE(Decide(&s, kManager, ClaimFromPool{"20260101", 99, 5}).ok());
 }
 
@@ -380,7 +381,7 @@ TEST(ContactTest, BadContactFieldsAreNamed) {
   c.set_name("王五");
   c.set_notes("第一行\n第二行\t缩进");
   EXPECT_TRUE(Decide(&s, kRep, AddContact{c}).ok());
-  EXPECT_EQ(Decide(&s, kOtherRep, AddContact{c}).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Decide(&s, kRep2, AddContact{c}).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(FollowUpTest, RecordsMoveLastFollowUpForwardOnlyAndValidate) {

@@ -2,14 +2,15 @@
 #include "services/customers/lead.h"
 
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 #include "libs/common/grpc_status.h"
 
 namespace crm::customers {
 namespace {
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kRep2{"u2", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
 const Caller kMarketing{"mkt", "service", ""};
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
 

@@ -1,15 +1,16 @@
 // Given/when/then tests of the duplicate keys and the pure merge decisions.
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 #include "libs/common/grpc_status.h"
 #include "services/customers/customer.h"
 
 namespace crm::customers {
 namespace {
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kOtherRep{"u2", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
 
 std::string FieldOf(const absl::Status& s) {
   auto bad = GetBadRequest(s);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/money.h"
 #include "libs/common/proto_time.h"
@@ -13,10 +14,10 @@ namespace crm::opportunities {
 namespace {
 
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
 const Caller kOtherManager{"m2", "manager", "west"};
-const Caller kAdmin{"a1", "admin", ""};
 const Caller kScheduler{"scheduler", "service", ""};
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
 

@@ -14,77 +14,44 @@
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
-#include "libs/eventlog/embedded_log.h"
+#include "libs/common/caller_testing.h"
+#include "libs/testing/engine_harness.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/domain_testing.h"
-#include "libs/common/temp_dir_testing.h"
 
 namespace crm::opportunities {
 namespace {
 
 using testing::FieldOf;
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kRep2{"u2", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
-const Caller kAdmin{"a1", "admin", ""};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
+using crm::testing::Service;
 
 class OpportunityEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTestDir("opp-engine");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
-    int64_t rebuilt = 0;
-    cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
-    customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
+    auto h = crm::testing::EngineHarness::Create({.name = "opp-engine"});
+    ASSERT_TRUE(h.ok()) << h.status();
+    h_ = *std::move(h);
+    const absl::Status s = h_->Open(Service::kCustomers);
+    ASSERT_TRUE(s.ok()) << s;
     OpenOpportunities();
   }
-  void TearDown() override {
-    engine_.reset();
-    db_.reset();
-    customers_.reset();
-    cdb_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
+  void OpenOpportunities(const std::string& proj = "") {
+    const absl::Status s = h_->Open(Service::kOpportunities, proj);
+    ASSERT_TRUE(s.ok()) << s;
   }
-  void OpenOpportunities(const std::string& proj = "opportunities") {
-    engine_.reset();
-    db_.reset();
-    int64_t rebuilt = 0;
-    auto db = OpportunityEngine::OpenProjections(*log_, dir_ + "/" + proj, {.clock = &clock_}, &rebuilt);
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
-    auto e = OpportunityEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
-    ASSERT_TRUE(e.ok()) << e.status();
-    engine_ = *std::move(e);
-  }
+  OpportunityEngine* engine() const { return h_->opportunities(); }
+  customers::CustomerEngine* customers() const { return h_->customers(); }
+  ManualClock& clock() const { return h_->clock(); }
 
-  template <typename Resp, typename Req>
-  absl::StatusOr<Resp> Sync(void (OpportunityEngine::*fn)(const Caller&, const Req&, OpportunityEngine::Callback<Resp>),
-                            const Caller& c, const Req& req) {
-    absl::Notification n;
-    absl::StatusOr<Resp> out;
-    (engine_.get()->*fn)(c, req, [&](absl::StatusOr<Resp> r) {
-      out = std::move(r);
-      n.Notify();
-    });
-    n.WaitForNotification();
-    return out;
-  }
-  template <typename Resp, typename Req>
-  absl::StatusOr<Resp> SyncCustomers(void (customers::CustomerEngine::*fn)(const Caller&, const Req&,
-                                                                           customers::CustomerEngine::Callback<Resp>),
-                                     const Caller& c, const Req& req) {
-    absl::Notification n;
-    absl::StatusOr<Resp> out;
-    (customers_.get()->*fn)(c, req, [&](absl::StatusOr<Resp> r) {
-      out = std::move(r);
-      n.Notify();
-    });
-    n.WaitForNotification();
-    return out;
+  // Runs a command of whichever engine `fn` belongs to (customers or opportunities).
+  template <typename Fn, typename Req>
+  auto Sync(Fn fn, const Caller& c, const Req& req) {
+    return h_->Sync(fn, c, req);
   }
 
   // A customer of `c`, known to the opportunities engine when this returns.
@@ -92,14 +59,12 @@ class OpportunityEngineTest : public ::testing::Test {
     customers::v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(name);
     req.mutable_customer()->set_phone(phone);
-    auto created = SyncCustomers(&customers::CustomerEngine::Create, c, req);
+    auto created = Sync(&customers::CustomerEngine::Create, c, req);
     EXPECT_TRUE(created.ok()) << created.status();
     Await(created->consistency_token());
     return *created;
   }
-  void Await(const std::string& token) {
-    ASSERT_TRUE(engine_->WaitToken(token, "token", absl::Now() + absl::Seconds(10)).ok());
-  }
+  void Await(const std::string& token) { ASSERT_TRUE(h_->Await(Service::kOpportunities, token).ok()); }
 
   absl::StatusOr<v1::Opportunity> NewOpportunity(const Caller& c, const std::string& customer, int64_t amount_minor,
                                                  const std::string& rid = "") {
@@ -114,7 +79,7 @@ class OpportunityEngineTest : public ::testing::Test {
   v1::Opportunity Get(const Caller& c, const std::string& name) {
     v1::GetOpportunityRequest req;
     req.set_name(name);
-    auto got = engine_->GetOpportunity(c, req, absl::Now() + absl::Seconds(5));
+    auto got = engine()->GetOpportunity(c, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? *got : v1::Opportunity();
   }
@@ -139,7 +104,7 @@ class OpportunityEngineTest : public ::testing::Test {
     v1::ListEventsRequest req;
     req.set_parent(parent);
     req.set_page_size(1000);
-    auto got = engine_->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
+    auto got = engine()->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? std::vector<v1::ResourceEvent>(got->events().begin(), got->events().end())
                     : std::vector<v1::ResourceEvent>();
@@ -147,20 +112,12 @@ class OpportunityEngineTest : public ::testing::Test {
 
   // The live projections equal a fresh rebuild from both topics.
   void ExpectEqualsFreshRebuild() {
-    const std::string path = absl::StrCat(dir_, "/fresh-", rebuilds_++);
-    auto n = projection::Rebuild(*log_, OpportunityEngine::Spec({.clock = &clock_}), path);
-    ASSERT_TRUE(n.ok()) << n.status();
-    auto fresh = projection::ProjectionDb::Open({.path = path});
-    EXPECT_EQ(*projection::Checksum(**fresh), *projection::Checksum(*db_));
+    auto fresh = h_->RebuiltChecksum(Service::kOpportunities);
+    ASSERT_TRUE(fresh.ok()) << fresh.status();
+    EXPECT_EQ(*fresh, *h_->Checksum(Service::kOpportunities));
   }
 
-  int rebuilds_ = 0;
-  ManualClock clock_{absl::FromUnixSeconds(1767225600)};  // 2026-01-01 08:00 in Beijing
-  std::string dir_;
-  std::unique_ptr<eventlog::Log> log_;
-  std::unique_ptr<projection::ProjectionDb> cdb_, db_;
-  std::unique_ptr<customers::CustomerEngine> customers_;
-  std::unique_ptr<OpportunityEngine> engine_;
+  std::unique_ptr<crm::testing::EngineHarness> h_;
 };
 
 TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
@@ -244,11 +201,11 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   i2->set_due_date("2026-06-30");
   i2->set_amount_minor(4791041);
   ASSERT_TRUE(Sync(&OpportunityEngine::SetPaymentPlan, kRep, plan).ok());
-  clock_.Advance(absl::Hours(24 * 40));  // 2026-02-10
+  clock().Advance(absl::Hours(24 * 40));  // 2026-02-10
   v1::RecordPaymentRequest pay;
   pay.set_name(draft.name());
   pay.mutable_payment()->set_amount_minor(3000000);
-  *pay.mutable_payment()->mutable_paid_at() = ToProto(clock_.Now() - absl::Hours(24 * 3));
+  *pay.mutable_payment()->mutable_paid_at() = ToProto(clock().Now() - absl::Hours(24 * 3));
   pay.mutable_payment()->set_method("银行转账");
   pay.set_request_id("pay-1");
   auto paid = Sync(&OpportunityEngine::RecordPayment, kRep, pay);
@@ -258,23 +215,23 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   EXPECT_EQ(Sync(&OpportunityEngine::RecordPayment, kRep, pay)->payments_size(), 1);  // retried: once
   v1::GetCustomerReceivablesRequest cr;
   cr.set_customer(customer.name());
-  auto receivables = engine_->GetCustomerReceivables(kRep, cr, absl::Now() + absl::Seconds(5));
+  auto receivables = engine()->GetCustomerReceivables(kRep, cr, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(receivables.ok()) << receivables.status();
   EXPECT_EQ(receivables->total_receivable_minor().at("CNY"), 6582083);
 
   // The scheduler reports instalment 1 overdue after its due date, once
-  clock_.Advance(absl::Hours(24 * 6));  // 2026-02-16
-  auto run = engine_->RunScheduler(clock_.Now());
+  clock().Advance(absl::Hours(24 * 6));  // 2026-02-16
+  auto run = engine()->RunScheduler(clock().Now());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->overdue_instalments, 1);
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->overdue_instalments, 0);
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->overdue_instalments, 0);
   v1::GetReceivableRequest gr;
   gr.set_name(draft.name());
-  auto receivable = engine_->GetReceivable(kRep, gr, absl::Now() + absl::Seconds(5));
+  auto receivable = engine()->GetReceivable(kRep, gr, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(receivable->overdue_minor(), 4791042 - 3000000);
   // As known a week ago, before the payment was recorded, nothing was collected
-  gr.mutable_known_at()->CopyFrom(ToProto(clock_.Now() - absl::Hours(24 * 7)));
-  auto known_then = engine_->GetReceivable(kRep, gr, absl::Now() + absl::Seconds(5));
+  gr.mutable_known_at()->CopyFrom(ToProto(clock().Now() - absl::Hours(24 * 7)));
+  auto known_then = engine()->GetReceivable(kRep, gr, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(known_then.ok()) << known_then.status();
   EXPECT_EQ(known_then->collected_minor(), 0);
   EXPECT_EQ(known_then->receivable_minor(), 9582083);
@@ -296,21 +253,18 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   for (int i = 0; i < 1000 && after.deals_won() == 0; ++i) {
     customers::v1::GetCustomerRequest get;
     get.set_name(customer.name());
-    after = *customers_->Get(kRep, get, absl::Now() + absl::Seconds(5));
+    after = *customers()->Get(kRep, get, absl::Now() + absl::Seconds(5));
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_EQ(after.deals_won(), 1);
   EXPECT_EQ(after.lifecycle_status(), customers::v1::LIFECYCLE_STATUS_DEAL);
   // ... and its projections, restarted or rebuilt from both topics, agree
-  const std::string live = *projection::Checksum(*cdb_);
-  customers_.reset();
-  int64_t rebuilt = 0;
-  cdb_.reset();
-  cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
-  customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
-  EXPECT_EQ(*projection::Checksum(*cdb_), live);
-  ASSERT_TRUE(customers::CustomerEngine::Rebuild(*log_, customers::kTopic, dir_ + "/customers-fresh").ok());
-  EXPECT_EQ(*projection::Checksum(**projection::ProjectionDb::Open({.path = dir_ + "/customers-fresh"})), live);
+  const std::string live = *h_->Checksum(Service::kCustomers);
+  ASSERT_TRUE(h_->Open(Service::kCustomers).ok());  // restart on the same projections
+  EXPECT_EQ(*h_->Checksum(Service::kCustomers), live);
+  auto fresh = h_->RebuiltChecksum(Service::kCustomers);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(*fresh, live);
 }
 
 TEST_F(OpportunityEngineTest, BadInputNamesTheField) {
@@ -358,10 +312,10 @@ TEST_F(OpportunityEngineTest, BadInputNamesTheField) {
   EXPECT_EQ(FieldOf(Sync(&OpportunityEngine::Lose, kRep, lose).status()), "reason");
   v1::ListOpportunitiesRequest list;
   list.set_filter("colour = red");
-  EXPECT_EQ(FieldOf(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5)).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5)).status()), "filter");
   list.set_filter("");
   list.set_order_by("colour");
-  EXPECT_EQ(FieldOf(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5)).status()), "order_by");
+  EXPECT_EQ(FieldOf(engine()->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5)).status()), "order_by");
   v1::CreateQuoteRequest cq;
   cq.mutable_quote()->set_opportunity(opp->name());
   cq.mutable_quote()->mutable_current()->add_lines()->set_product("x");
@@ -384,15 +338,15 @@ TEST_F(OpportunityEngineTest, PermissionsFollowOwnerAndTeam) {
   // Another rep neither sees the customer's opportunities nor creates one on it
   v1::GetOpportunityRequest get;
   get.set_name(opp->name());
-  EXPECT_EQ(engine_->GetOpportunity(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
+  EXPECT_EQ(engine()->GetOpportunity(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(NewOpportunity(kRep2, customer.name(), 100).status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(Move(kRep2, *opp, "needs_analysis").status().code(), absl::StatusCode::kPermissionDenied);
   // The team's manager does both; lists hold what each may see
   EXPECT_TRUE(Move(kManager, *opp, "needs_analysis").ok());
   v1::ListOpportunitiesRequest list;
-  EXPECT_EQ(engine_->ListOpportunities(kRep2, list, absl::Now() + absl::Seconds(5))->total_size(), 0);
-  auto all = engine_->ListOpportunities(kManager, list, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(engine()->ListOpportunities(kRep2, list, absl::Now() + absl::Seconds(5))->total_size(), 0);
+  auto all = engine()->ListOpportunities(kManager, list, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->total_size(), 1);
   // 需求分析 weighs 30%: 0.30 of 1.00
@@ -428,9 +382,9 @@ TEST_F(OpportunityEngineTest, DeleteUndeleteAndReopenWriteTheirEventsAndMoveTheO
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_TRUE(deleted->deleted());
   v1::ListOpportunitiesRequest list;
-  EXPECT_EQ(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 0);
+  EXPECT_EQ(engine()->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 0);
   list.set_show_deleted(true);
-  EXPECT_EQ(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(engine()->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
 
   // Undelete: back in the list; undeleting a live one is a broken rule
   v1::UndeleteOpportunityRequest undel;
@@ -443,7 +397,7 @@ TEST_F(OpportunityEngineTest, DeleteUndeleteAndReopenWriteTheirEventsAndMoveTheO
   EXPECT_EQ(Sync(&OpportunityEngine::UndeleteOpportunity, kRep, undel).status().code(),
             absl::StatusCode::kFailedPrecondition);
   list.set_show_deleted(false);
-  EXPECT_EQ(engine_->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(engine()->ListOpportunities(kRep, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
 
   // Reopen: refused while open; after a loss it returns to the last open stage, or to the one named
   v1::ReopenOpportunityRequest reopen;
@@ -475,7 +429,7 @@ TEST_F(OpportunityEngineTest, DeleteUndeleteAndReopenWriteTheirEventsAndMoveTheO
 
 TEST_F(OpportunityEngineTest, GetSalesSettingsShowsTheDefaultPipelineAndThePolicyInForce) {
   v1::GetSalesSettingsRequest get;
-  auto before = engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
+  auto before = engine()->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_GE(before->pipelines_size(), 1);
   EXPECT_EQ(before->pipelines(0).stages(0).id(), "initial_contact");
@@ -488,14 +442,14 @@ TEST_F(OpportunityEngineTest, GetSalesSettingsShowsTheDefaultPipelineAndThePolic
   auto set = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
   ASSERT_TRUE(set.ok()) << set.status();
   get.set_min_consistency_token(set->consistency_token());
-  auto after = engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
+  auto after = engine()->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->approval_threshold_minor(), 5000000);
   EXPECT_EQ(after->etag(), "1");
   // ... and once written, "0" is stale
   EXPECT_EQ(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).status().code(), absl::StatusCode::kAborted);
   get.set_min_consistency_token("not-a-token");
-  EXPECT_EQ(FieldOf(engine_->GetSettings(kRep, get, absl::Now() + absl::Seconds(5)).status()),
+  EXPECT_EQ(FieldOf(engine()->GetSettings(kRep, get, absl::Now() + absl::Seconds(5)).status()),
             "min_consistency_token");
 
   // SetPipelines: a renamed stage shows in the settings; a pipeline in force cannot be dropped
@@ -528,40 +482,40 @@ TEST_F(OpportunityEngineTest, QuotesAreReadListedRevisedAndRejected) {
   // GetQuote: the quote as created; bad names, unknown ids and other reps refused
   v1::GetQuoteRequest get;
   get.set_name(quote->name());
-  auto got = engine_->GetQuote(kRep, get, deadline());
+  auto got = engine()->GetQuote(kRep, get, deadline());
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->current().number(), 1);
   EXPECT_EQ(got->current().totals().total_minor(), 100000);
   EXPECT_EQ(got->status(), v1::QUOTE_STATUS_DRAFT);
-  EXPECT_EQ(engine_->GetQuote(kRep2, get, deadline()).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(engine()->GetQuote(kRep2, get, deadline()).status().code(), absl::StatusCode::kPermissionDenied);
   get.set_name("opportunities/x");
-  EXPECT_EQ(FieldOf(engine_->GetQuote(kRep, get, deadline()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->GetQuote(kRep, get, deadline()).status()), "name");
   get.set_name("quotes/0190a0a0-0000-7000-8000-000000000000");
-  EXPECT_EQ(engine_->GetQuote(kRep, get, deadline()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine()->GetQuote(kRep, get, deadline()).status().code(), absl::StatusCode::kNotFound);
 
   // ListQuotes: the opportunity's quotes, oldest first, paged
-  clock_.Advance(absl::Seconds(1));
+  clock().Advance(absl::Seconds(1));
   ASSERT_TRUE(Sync(&OpportunityEngine::CreateQuote, kRep, cq).ok());
   v1::ListQuotesRequest list;
   list.set_parent(opp->name());
   list.set_page_size(1);
-  auto page = engine_->ListQuotes(kRep, list, deadline());
+  auto page = engine()->ListQuotes(kRep, list, deadline());
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->quotes_size(), 1);
   EXPECT_EQ(page->quotes(0).name(), quote->name());
   ASSERT_FALSE(page->next_page_token().empty());
   list.set_page_token(page->next_page_token());
-  auto rest = engine_->ListQuotes(kRep, list, deadline());
+  auto rest = engine()->ListQuotes(kRep, list, deadline());
   ASSERT_TRUE(rest.ok()) << rest.status();
   EXPECT_EQ(rest->quotes_size(), 1);
   EXPECT_TRUE(rest->next_page_token().empty());
-  EXPECT_EQ(engine_->ListQuotes(kRep2, list, deadline()).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(engine()->ListQuotes(kRep2, list, deadline()).status().code(), absl::StatusCode::kPermissionDenied);
   list.set_parent("");
-  EXPECT_EQ(FieldOf(engine_->ListQuotes(kRep, list, deadline()).status()), "parent");
+  EXPECT_EQ(FieldOf(engine()->ListQuotes(kRep, list, deadline()).status()), "parent");
   list.set_parent(opp->name());
   list.clear_page_token();
   list.set_page_size(-1);
-  EXPECT_EQ(FieldOf(engine_->ListQuotes(kRep, list, deadline()).status()), "page_size");
+  EXPECT_EQ(FieldOf(engine()->ListQuotes(kRep, list, deadline()).status()), "page_size");
 
   // ReviseQuote: version 2 with its own total, version 1 kept; bad lines name the field
   v1::ReviseQuoteRequest revise;
@@ -598,7 +552,7 @@ TEST_F(OpportunityEngineTest, QuotesAreReadListedRevisedAndRejected) {
   ASSERT_TRUE(rejected.ok()) << rejected.status();
   EXPECT_EQ(rejected->status(), v1::QUOTE_STATUS_REJECTED);
   get.set_name(quote->name());
-  EXPECT_EQ(engine_->GetQuote(kRep, get, deadline())->status(), v1::QUOTE_STATUS_REJECTED);
+  EXPECT_EQ(engine()->GetQuote(kRep, get, deadline())->status(), v1::QUOTE_STATUS_REJECTED);
 
   std::vector<std::string> types;
   for (const auto& e : Events(quote->name())) types.push_back(e.event_type());
@@ -679,13 +633,13 @@ TEST_F(OpportunityEngineTest, ContractsAreListedRejectedAndTerminated) {
 
   // ListContracts: both, as each now stands; another rep sees none
   v1::ListContractsRequest list;
-  auto all = engine_->ListContracts(kRep, list, absl::Now() + absl::Seconds(5));
+  auto all = engine()->ListContracts(kRep, list, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(all.ok()) << all.status();
   std::map<std::string, v1::ContractStatus> status;
   for (const auto& k : all->contracts()) status[k.name()] = k.status();
   EXPECT_EQ(status, (std::map<std::string, v1::ContractStatus>{{a.name(), v1::CONTRACT_STATUS_DRAFT},
                                                                 {b.name(), v1::CONTRACT_STATUS_TERMINATED}}));
-  EXPECT_EQ(engine_->ListContracts(kRep2, list, absl::Now() + absl::Seconds(5))->contracts_size(), 0);
+  EXPECT_EQ(engine()->ListContracts(kRep2, list, absl::Now() + absl::Seconds(5))->contracts_size(), 0);
 
   std::vector<std::string> types;
   for (const auto& e : Events(a.name())) types.push_back(e.event_type());
@@ -728,7 +682,7 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   customers::v1::MergeCustomersRequest mr;
   mr.set_survivor(survivor.name());
   mr.set_merged(merged.name());
-  auto m = SyncCustomers(&customers::CustomerEngine::MergeCustomers, kManager, mr);
+  auto m = Sync(&customers::CustomerEngine::MergeCustomers, kManager, mr);
   ASSERT_TRUE(m.ok()) << m.status();
   // Then both opportunities follow the survivor, caused by the customers event
   auto moved = Eventually(open->name(), [&](const v1::Opportunity& o) { return o.customer() == survivor.name(); });
@@ -740,7 +694,7 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   for (int i = 0; i < 1000 && moved_contract.customer() != survivor.name(); ++i) {
     v1::GetContractRequest get;
     get.set_name(contract->name());
-    moved_contract = *engine_->GetContract(kAdmin, get, absl::Now() + absl::Seconds(5));
+    moved_contract = *engine()->GetContract(kAdmin, get, absl::Now() + absl::Seconds(5));
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_EQ(moved_contract.customer(), survivor.name());
@@ -753,16 +707,16 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   // When the survivor goes to the recycle bin, its open opportunity is flagged, the won one not
   customers::v1::DeleteCustomerRequest del;
   del.set_name(survivor.name());
-  ASSERT_TRUE(SyncCustomers(&customers::CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerEngine::Delete, kRep, del).ok());
   EXPECT_TRUE(Eventually(open->name(), [](const v1::Opportunity& o) { return o.customer_deleted(); }).customer_deleted());
   EXPECT_FALSE(Get(kAdmin, won->name()).customer_deleted());
   v1::ListOpportunitiesRequest flagged;
   flagged.set_filter("customer_deleted = true");
-  EXPECT_EQ(engine_->ListOpportunities(kManager, flagged, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(engine()->ListOpportunities(kManager, flagged, absl::Now() + absl::Seconds(5))->total_size(), 1);
   // And back out of the recycle bin, the flag is cleared
   customers::v1::UndeleteCustomerRequest undel;
   undel.set_name(survivor.name());
-  ASSERT_TRUE(SyncCustomers(&customers::CustomerEngine::Undelete, kRep, undel).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerEngine::Undelete, kRep, undel).ok());
   EXPECT_FALSE(Eventually(open->name(), [](const v1::Opportunity& o) { return !o.customer_deleted(); }).customer_deleted());
   // A merged customer takes no new opportunities
   EXPECT_EQ(NewOpportunity(kRep, merged.name(), 1).status().code(), absl::StatusCode::kFailedPrecondition);
@@ -774,11 +728,10 @@ TEST_F(OpportunityEngineTest, AReactionMissedWhileStoppedIsMadeAtTheNextStart) {
   auto opp = NewOpportunity(kRep, customer.name(), 100);
   ASSERT_TRUE(opp.ok());
   // Given the opportunities service is down while the customer is deleted
-  engine_.reset();
-  db_.reset();
+  h_->Close(Service::kOpportunities);
   customers::v1::DeleteCustomerRequest del;
   del.set_name(customer.name());
-  ASSERT_TRUE(SyncCustomers(&customers::CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerEngine::Delete, kRep, del).ok());
   // When it starts again, the catch-up and the start's reconciliation flag the opportunity
   OpenOpportunities();
   EXPECT_TRUE(Get(kAdmin, opp->name()).customer_deleted());
@@ -789,21 +742,21 @@ TEST_F(OpportunityEngineTest, ALeadConvertedWithAnOpportunityRequestedGetsExactl
   cl.mutable_lead()->set_contact_name("李雷");
   cl.mutable_lead()->set_company("合肥新能源");
   cl.mutable_lead()->set_phone("13100131000");
-  auto lead = SyncCustomers(&customers::CustomerEngine::CreateLead, kRep, cl);
+  auto lead = Sync(&customers::CustomerEngine::CreateLead, kRep, cl);
   ASSERT_TRUE(lead.ok()) << lead.status();
   customers::v1::ConvertLeadRequest conv;
   conv.set_name(lead->name());
   conv.set_create_opportunity(true);
   conv.set_opportunity_name("储能柜 200 台");
   conv.set_expected_amount_minor(50000000);
-  auto converted = SyncCustomers(&customers::CustomerEngine::ConvertLead, kRep, conv);
+  auto converted = Sync(&customers::CustomerEngine::ConvertLead, kRep, conv);
   ASSERT_TRUE(converted.ok()) << converted.status();
   const std::string id = absl::StrCat("opportunities/", ConversionOpportunityId(lead->name().substr(6)));
   v1::Opportunity o;
   for (int i = 0; i < 1000; ++i) {
     v1::GetOpportunityRequest get;
     get.set_name(id);
-    auto got = engine_->GetOpportunity(kRep, get, absl::Now() + absl::Seconds(5));
+    auto got = engine()->GetOpportunity(kRep, get, absl::Now() + absl::Seconds(5));
     if (got.ok()) {
       o = *got;
       break;
@@ -817,7 +770,7 @@ TEST_F(OpportunityEngineTest, ALeadConvertedWithAnOpportunityRequestedGetsExactl
   // A restart and a rebuild make no second one
   OpenOpportunities();
   v1::ListOpportunitiesRequest list;
-  EXPECT_EQ(engine_->ListOpportunities(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(engine()->ListOpportunities(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
   EXPECT_EQ(Events(id).size(), 1u);
   ExpectEqualsFreshRebuild();
 }
@@ -827,11 +780,11 @@ TEST_F(OpportunityEngineTest, StageTimeoutsAreEmittedOncePerStay) {
   auto opp = NewOpportunity(kRep, customer.name(), 100);
   ASSERT_TRUE(opp.ok());
   ASSERT_TRUE(Move(kRep, *opp, "needs_analysis").ok());  // times out after 5 days
-  clock_.Advance(absl::Hours(24 * 5) - absl::Minutes(1));
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->stage_timeouts, 0);
-  clock_.Advance(absl::Minutes(2));
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->stage_timeouts, 1);
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now() + absl::Hours(48))->stage_timeouts, 0);
+  clock().Advance(absl::Hours(24 * 5) - absl::Minutes(1));
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->stage_timeouts, 0);
+  clock().Advance(absl::Minutes(2));
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->stage_timeouts, 1);
+  EXPECT_EQ(engine()->RunScheduler(clock().Now() + absl::Hours(48))->stage_timeouts, 0);
   auto o = Get(kRep, opp->name());
   EXPECT_TRUE(o.stage_history().rbegin()->timed_out());
   EXPECT_EQ(o.seconds_in_stage().at("needs_analysis"), 5 * 86400 + 60);
@@ -851,9 +804,9 @@ TEST_F(OpportunityEngineTest, ProjectionsEqualAFreshRebuildAfterARestart) {
   cc.mutable_contract()->set_start_date("2026-01-01");
   cc.mutable_contract()->set_end_date("2026-12-31");
   ASSERT_TRUE(Sync(&OpportunityEngine::CreateContract, kRep, cc).ok());
-  const std::string live = *projection::Checksum(*db_);
+  const std::string live = *h_->Checksum(Service::kOpportunities);
   OpenOpportunities();  // restart on the same projections
-  EXPECT_EQ(*projection::Checksum(*db_), live);
+  EXPECT_EQ(*h_->Checksum(Service::kOpportunities), live);
   ExpectEqualsFreshRebuild();
 }
 

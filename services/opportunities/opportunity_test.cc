@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 #include "libs/common/grpc_status.h"
 #include "services/opportunities/domain_testing.h"
 
@@ -13,9 +14,9 @@ namespace {
 using testing::FieldOf;
 using testing::Fold;
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kRep2{"u2", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);  // 2026-01-01 08:00 Beijing
 
 CreateOpportunity NewDeal(const std::string& name = "华东仓储系统") {

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/money.h"
 #include "services/opportunities/domain_testing.h"
@@ -12,8 +13,8 @@ namespace crm::opportunities {
 namespace {
 
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kRep2{"u2", "rep", "east"};
+using crm::testing::kRep;
+using crm::testing::kRep2;
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
 
 using testing::FieldOf;

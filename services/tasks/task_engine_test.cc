@@ -14,14 +14,14 @@
 #include "libs/common/wait_testing.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
-#include "libs/eventlog/embedded_log.h"
+#include "libs/common/caller_testing.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
 #include "services/tickets/domain_testing.h"
 #include "services/tickets/ticket_engine.h"
-#include "libs/common/temp_dir_testing.h"
+#include "libs/testing/engine_harness.h"
 
 namespace crm::tasks {
 namespace {
@@ -29,52 +29,37 @@ namespace {
 using crm::testing::Call;
 using crm::testing::FieldOf;
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kRep2{"u2", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
-const Caller kAdmin{"a1", "admin", ""};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
+using crm::testing::Service;
 // 2026-03-02 09:00 in UTC+8.
 const absl::Time kStart = absl::FromUnixSeconds(1772413200);
 
 class TaskEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTestDir("task-engine");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
-    int64_t rebuilt = 0;
-    cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
-    customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
-    odb_ = *opportunities::OpportunityEngine::OpenProjections(*log_, dir_ + "/opportunities", {.clock = &clock_},
-                                                              &rebuilt);
-    opportunities_ = *opportunities::OpportunityEngine::Open(log_.get(), odb_.get(), {.clock = &clock_});
+    auto h = crm::testing::EngineHarness::Create({.name = "task-engine", .start = kStart});
+    ASSERT_TRUE(h.ok()) << h.status();
+    h_ = *std::move(h);
+    for (Service s : {Service::kCustomers, Service::kOpportunities}) {
+      const absl::Status opened = h_->Open(s);
+      ASSERT_TRUE(opened.ok()) << opened;
+    }
     OpenTasks();
   }
-  void TearDown() override {
-    engine_.reset();
-    db_.reset();
-    opportunities_.reset();
-    odb_.reset();
-    customers_.reset();
-    cdb_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
+  void CloseTasks() { h_->Close(Service::kTasks); }
+  void OpenTasks(const std::string& proj = "") {
+    const absl::Status s = h_->Open(Service::kTasks, proj);
+    ASSERT_TRUE(s.ok()) << s;
   }
-  void CloseTasks() {
-    engine_.reset();
-    db_.reset();
-  }
-  void OpenTasks(const std::string& proj = "tasks") {
-    CloseTasks();
-    int64_t rebuilt = 0;
-    auto db = projection::OpenProjections(*log_, TaskEngine::Spec({.clock = &clock_}), dir_ + "/" + proj, &rebuilt);
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
-    auto e = TaskEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
-    ASSERT_TRUE(e.ok()) << e.status();
-    engine_ = *std::move(e);
-  }
+  TaskEngine* engine() const { return h_->tasks(); }
+  customers::CustomerEngine* customers() const { return h_->customers(); }
+  opportunities::OpportunityEngine* opportunities() const { return h_->opportunities(); }
+  projection::ProjectionDb* db() const { return h_->db(Service::kTasks); }
+  eventlog::Log& log() const { return h_->log(); }
+  ManualClock& clock() const { return h_->clock(); }
 
   v1::Task NewTask(const Caller& c, absl::Duration due_in, std::vector<int32_t> offsets = {},
                    const std::string& related = "") {
@@ -83,7 +68,7 @@ class TaskEngineTest : public ::testing::Test {
     *req.mutable_task()->mutable_due_time() = ToProto(kStart + due_in);
     for (int32_t o : offsets) req.mutable_task()->add_reminder_offsets_minutes(o);
     req.mutable_task()->set_related(related);
-    auto t = Call(engine_.get(), &TaskEngine::CreateTask, c, req);
+    auto t = Call(engine(), &TaskEngine::CreateTask, c, req);
     EXPECT_TRUE(t.ok()) << t.status();
     return t.ok() ? *t : v1::Task();
   }
@@ -92,7 +77,7 @@ class TaskEngineTest : public ::testing::Test {
     req.set_view(view);
     req.set_filter(filter);
     req.set_page_size(1000);
-    auto got = engine_->ListTasks(c, req, absl::Now() + absl::Seconds(5));
+    auto got = engine()->ListTasks(c, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? std::vector<v1::Task>(got->tasks().begin(), got->tasks().end()) : std::vector<v1::Task>();
   }
@@ -116,7 +101,7 @@ class TaskEngineTest : public ::testing::Test {
     v1::ListEventsRequest req;
     req.set_parent(parent);
     req.set_page_size(1000);
-    auto got = engine_->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
+    auto got = engine()->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? std::vector<v1::ResourceEvent>(got->events().begin(), got->events().end())
                     : std::vector<v1::ResourceEvent>();
@@ -126,13 +111,13 @@ class TaskEngineTest : public ::testing::Test {
   // whatever the rules do about those writes is done, so that "nothing happened" is a fact
   // and not a guess about how long a follower takes.
   void CaughtUpWith(const std::string& token) {
-    const absl::Status s = projection::WaitForToken(*db_, token, "token", absl::Now() + absl::Seconds(10));
+    const absl::Status s = projection::WaitForToken(*db(), token, "token", absl::Now() + absl::Seconds(10));
     ASSERT_TRUE(s.ok()) << "the tasks service did not catch up with " << token << ": " << s;
-    auto written = engine_->ProcessPending();
+    auto written = engine()->ProcessPending();
     ASSERT_TRUE(written.ok()) << written.status();
   }
   int64_t TopicEnd() {
-    auto ends = log_->EndOffsets(kTopic);
+    auto ends = log().EndOffsets(kTopic);
     int64_t n = 0;
     for (int64_t e : *ends) n += e;
     return n;
@@ -142,7 +127,7 @@ class TaskEngineTest : public ::testing::Test {
     customers::v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(name);
     req.mutable_customer()->set_phone(phone);
-    auto created = Call(customers_.get(), &customers::CustomerEngine::Create, c, req);
+    auto created = Call(customers(), &customers::CustomerEngine::Create, c, req);
     EXPECT_TRUE(created.ok()) << created.status();
     return *created;
   }
@@ -153,18 +138,12 @@ class TaskEngineTest : public ::testing::Test {
     req.mutable_opportunity()->mutable_amount()->set_amount_minor(50000000);
     req.mutable_opportunity()->set_expected_close_date("2026-06-30");
     req.set_min_consistency_token(cu.consistency_token());
-    auto o = Call(opportunities_.get(), &opportunities::OpportunityEngine::CreateOpportunity, c, req);
+    auto o = Call(opportunities(), &opportunities::OpportunityEngine::CreateOpportunity, c, req);
     EXPECT_TRUE(o.ok()) << o.status();
     return *o;
   }
 
-  std::string dir_;
-  ManualClock clock_{kStart};
-  std::unique_ptr<eventlog::Log> log_;
-  std::unique_ptr<projection::ProjectionDb> cdb_, odb_, db_;
-  std::unique_ptr<customers::CustomerEngine> customers_;
-  std::unique_ptr<opportunities::OpportunityEngine> opportunities_;
-  std::unique_ptr<TaskEngine> engine_;
+  std::unique_ptr<crm::testing::EngineHarness> h_;
 };
 
 TEST_F(TaskEngineTest, TaskCenterViewsAndCountsFollowTheClock) {
@@ -179,19 +158,19 @@ TEST_F(TaskEngineTest, TaskCenterViewsAndCountsFollowTheClock) {
   EXPECT_EQ(List(kManager, v1::TASK_VIEW_OPEN).size(), 4u);
   EXPECT_EQ(List(kManager, v1::TASK_VIEW_TODAY, "assignee_id = \"u2\"").size(), 1u);
   v1::CountTasksRequest creq;
-  auto counts = engine_->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5));
+  auto counts = engine()->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(counts.ok()) << counts.status();
   EXPECT_EQ(counts->overdue(), 1);
   EXPECT_EQ(counts->today(), 1);
   EXPECT_EQ(counts->planned(), 1);
   creq.set_team_id("east");
-  EXPECT_EQ(engine_->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5)).status().code(),
+  EXPECT_EQ(engine()->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
-  counts = engine_->CountTasks(kManager, creq, absl::Now() + absl::Seconds(5));
+  counts = engine()->CountTasks(kManager, creq, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ(counts->today(), 2);
   // Six hours later the 14:00 task is overdue too.
-  clock_.Advance(absl::Hours(6));
+  clock().Advance(absl::Hours(6));
   EXPECT_EQ(List(kRep, v1::TASK_VIEW_OVERDUE).size(), 2u);
   EXPECT_TRUE(List(kRep, v1::TASK_VIEW_OVERDUE)[1].overdue());
 }
@@ -207,7 +186,7 @@ TEST_F(TaskEngineTest, PagesWalkTheIndexesInDueOrderForEveryViewAndRole) {
       *req.mutable_task()->mutable_due_time() = ToProto(kStart + due);
       req.mutable_task()->set_assignee_role("rep");
       req.mutable_task()->set_team_id("east");
-      auto t = Call(engine_.get(), &TaskEngine::CreateTask, kManager, req);
+      auto t = Call(engine(), &TaskEngine::CreateTask, kManager, req);
       ASSERT_TRUE(t.ok()) << t.status();
       names.push_back(t->name());
     } else {
@@ -217,10 +196,10 @@ TEST_F(TaskEngineTest, PagesWalkTheIndexesInDueOrderForEveryViewAndRole) {
   for (int i = 0; i < 18; i += 5) {
     v1::CompleteTaskRequest done;
     done.set_name(names[i]);
-    ASSERT_TRUE(Call(engine_.get(), &TaskEngine::CompleteTask, kAdmin, done).ok());
+    ASSERT_TRUE(Call(engine(), &TaskEngine::CompleteTask, kAdmin, done).ok());
   }
-  clock_.Advance(absl::Hours(1));
-  const absl::Time now = clock_.Now();
+  clock().Advance(absl::Hours(1));
+  const absl::Time now = clock().Now();
   const absl::Time day_end = absl::FromCivil(absl::CivilDay(absl::ToCivilDay(now, absl::FixedTimeZone(8 * 3600))) + 1,
                                              absl::FixedTimeZone(8 * 3600));
   for (v1::TaskView view : {v1::TASK_VIEW_UNSPECIFIED, v1::TASK_VIEW_OVERDUE, v1::TASK_VIEW_TODAY,
@@ -230,7 +209,7 @@ TEST_F(TaskEngineTest, PagesWalkTheIndexesInDueOrderForEveryViewAndRole) {
       for (const auto& n : names) {
         v1::GetTaskRequest g;
         g.set_name(n);
-        auto t = engine_->GetTask(who, g, absl::Now() + absl::Seconds(5));
+        auto t = engine()->GetTask(who, g, absl::Now() + absl::Seconds(5));
         if (!t.ok()) continue;
         const absl::Time due = FromProto(t->due_time());
         const bool open = t->status() == v1::TASK_STATUS_OPEN;
@@ -251,7 +230,7 @@ TEST_F(TaskEngineTest, PagesWalkTheIndexesInDueOrderForEveryViewAndRole) {
         req.set_view(view);
         req.set_page_size(size);
         const std::vector<std::string> got = crm::testing::PageThrough<v1::ListTasksRequest, v1::ListTasksResponse>(
-            req, [&](const v1::ListTasksRequest& r) { return engine_->ListTasks(who, r, absl::Now() + absl::Seconds(5)); },
+            req, [&](const v1::ListTasksRequest& r) { return engine()->ListTasks(who, r, absl::Now() + absl::Seconds(5)); },
             [](const v1::ListTasksResponse& r) {
               std::vector<std::string> n;
               for (const auto& t : r.tasks()) n.push_back(t.name());
@@ -265,44 +244,44 @@ TEST_F(TaskEngineTest, PagesWalkTheIndexesInDueOrderForEveryViewAndRole) {
   // A token of one view is refused by another.
   v1::ListTasksRequest req;
   req.set_page_size(1);
-  auto first = engine_->ListTasks(kAdmin, req, absl::Now() + absl::Seconds(5));
+  auto first = engine()->ListTasks(kAdmin, req, absl::Now() + absl::Seconds(5));
   ASSERT_FALSE(first->next_page_token().empty());
   req.set_page_token(first->next_page_token());
   req.set_view(v1::TASK_VIEW_OPEN);
-  EXPECT_EQ(FieldOf(engine_->ListTasks(kAdmin, req, absl::Now() + absl::Seconds(5)).status()), "page_token");
+  EXPECT_EQ(FieldOf(engine()->ListTasks(kAdmin, req, absl::Now() + absl::Seconds(5)).status()), "page_token");
 }
 
 TEST_F(TaskEngineTest, RepsSeeAndChangeOnlyTheirTasks) {
   v1::Task t = NewTask(kRep, absl::Hours(5));
   v1::GetTaskRequest get;
   get.set_name(t.name());
-  EXPECT_EQ(engine_->GetTask(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
+  EXPECT_EQ(engine()->GetTask(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
-  EXPECT_TRUE(engine_->GetTask(kManager, get, absl::Now() + absl::Seconds(5)).ok());
+  EXPECT_TRUE(engine()->GetTask(kManager, get, absl::Now() + absl::Seconds(5)).ok());
   v1::CompleteTaskRequest done;
   done.set_name(t.name());
-  EXPECT_EQ(Call(engine_.get(), &TaskEngine::CompleteTask, kRep2, done).status().code(),
+  EXPECT_EQ(Call(engine(), &TaskEngine::CompleteTask, kRep2, done).status().code(),
             absl::StatusCode::kPermissionDenied);
   v1::CreateTaskRequest bad;
   bad.mutable_task()->set_title("x");
   *bad.mutable_task()->mutable_due_time() = ToProto(kStart + absl::Minutes(30));
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CreateTask, kRep, bad).status()), "task.due_time");
+  EXPECT_EQ(FieldOf(Call(engine(), &TaskEngine::CreateTask, kRep, bad).status()), "task.due_time");
 }
 
 TEST_F(TaskEngineTest, SchedulerEmitsEachReminderAndTheOverdueNoticeOnce) {
   v1::Task t = NewTask(kRep, absl::Hours(24), {60, 24 * 60 + 60});  // the second is before creation
-  auto run = engine_->RunScheduler(clock_.Now());
+  auto run = engine()->RunScheduler(clock().Now());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->reminders, 0);
-  clock_.Advance(absl::Hours(23));
-  run = engine_->RunScheduler(clock_.Now());
+  clock().Advance(absl::Hours(23));
+  run = engine()->RunScheduler(clock().Now());
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->reminders, 1);
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->reminders, 0);  // once
-  clock_.Advance(absl::Hours(2));
-  run = engine_->RunScheduler(clock_.Now());
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->reminders, 0);  // once
+  clock().Advance(absl::Hours(2));
+  run = engine()->RunScheduler(clock().Now());
   EXPECT_EQ(run->overdue, 1);
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->overdue, 0);
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->overdue, 0);
   auto events = Events(t.name());
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[1].event_type(), "crm.tasks.v1.ReminderDue");
@@ -318,7 +297,7 @@ TEST_F(TaskEngineTest, NewLeadRuleAsksItsOwnerToCallWithin24Hours) {
   req.mutable_lead()->set_contact_name("王经理");
   req.mutable_lead()->set_company("深圳某科技");
   req.mutable_lead()->set_phone("13800138000");
-  auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok()) << lead.status();
   auto tasks = RuleTasks(lead->name());
   ASSERT_EQ(tasks.size(), 1u);
@@ -339,14 +318,14 @@ TEST_F(TaskEngineTest, OpportunityRulesFollowStagesAndWins) {
   opportunities::v1::MoveOpportunityStageRequest move;
   move.set_name(opp.name());
   move.set_stage_id("proposal");
-  ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::MoveStage, kRep, move).ok());
+  ASSERT_TRUE(Call(opportunities(), &opportunities::OpportunityEngine::MoveStage, kRep, move).ok());
   auto tasks = RuleTasks(opp.name());
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].title(), "跟进方案报价：智能仓储系统");
   EXPECT_EQ(FromProto(tasks[0].due_time()), kStart + absl::Hours(72));
   opportunities::v1::WinOpportunityRequest win;
   win.set_name(opp.name());
-  ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::Win, kRep, win).ok());
+  ASSERT_TRUE(Call(opportunities(), &opportunities::OpportunityEngine::Win, kRep, win).ok());
   tasks = RuleTasks(opp.name(), 2);
   ASSERT_EQ(tasks.size(), 2u);
   EXPECT_EQ(tasks[1].title(), "成交回访：智能仓储系统");
@@ -361,7 +340,7 @@ TEST_F(TaskEngineTest, LostCustomersAndPlannedFollowUpsMakeTasks) {
   fu.mutable_follow_up()->set_summary("电话沟通");
   fu.mutable_follow_up()->set_channel(customers::v1::FOLLOW_UP_CHANNEL_PHONE);
   *fu.mutable_follow_up()->mutable_next_follow_up_time() = ToProto(kStart + absl::Hours(50) + absl::Minutes(30));
-  ASSERT_TRUE(Call(customers_.get(), &customers::CustomerEngine::CreateFollowUp, kRep, fu).ok());
+  ASSERT_TRUE(Call(customers(), &customers::CustomerEngine::CreateFollowUp, kRep, fu).ok());
   auto tasks = RuleTasks(cu.name());
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(FromProto(tasks[0].due_time()), kStart + absl::Hours(51));  // to the hour
@@ -371,7 +350,7 @@ TEST_F(TaskEngineTest, LostCustomersAndPlannedFollowUpsMakeTasks) {
   up.mutable_customer()->set_churn_reason("选择了竞品");
   up.mutable_update_mask()->add_paths("lifecycle_status");
   up.mutable_update_mask()->add_paths("churn_reason");
-  auto updated = Call(customers_.get(), &customers::CustomerEngine::Update, kRep, up);
+  auto updated = Call(customers(), &customers::CustomerEngine::Update, kRep, up);
   ASSERT_TRUE(updated.ok()) << updated.status();
   tasks = RuleTasks(cu.name(), 2);
   ASSERT_EQ(tasks.size(), 2u);
@@ -388,27 +367,27 @@ TEST_F(TaskEngineTest, ContractRenewalTaskComes30DaysBeforeTheEnd) {
   creq.mutable_contract()->set_start_date("2026-03-01");
   creq.mutable_contract()->set_end_date("2026-06-30");
   creq.set_min_consistency_token(cu.consistency_token());
-  auto k = Call(opportunities_.get(), &opportunities::OpportunityEngine::CreateContract, kRep, creq);
+  auto k = Call(opportunities(), &opportunities::OpportunityEngine::CreateContract, kRep, creq);
   ASSERT_TRUE(k.ok()) << k.status();
   opportunities::v1::SubmitContractRequest sub;
   sub.set_name(k->name());
-  ASSERT_TRUE(Call(opportunities_.get(), &opportunities::OpportunityEngine::SubmitContract, kRep, sub).ok());
+  ASSERT_TRUE(Call(opportunities(), &opportunities::OpportunityEngine::SubmitContract, kRep, sub).ok());
   opportunities::v1::ApproveContractRequest ok;
   ok.set_name(k->name());
-  auto active = Call(opportunities_.get(), &opportunities::OpportunityEngine::ApproveContract, kManager, ok);
+  auto active = Call(opportunities(), &opportunities::OpportunityEngine::ApproveContract, kManager, ok);
   ASSERT_TRUE(active.ok()) << active.status();
   ASSERT_EQ(active->status(), opportunities::v1::CONTRACT_STATUS_ACTIVE);
-  ASSERT_TRUE(engine_->followers()[1]->status().ok());
+  ASSERT_TRUE(engine()->followers()[1]->status().ok());
   CaughtUpWith(active->consistency_token());  // the scheduler reads the activation's watch
   // 2026-05-31 00:00 UTC+8 is 30 days before the end.
   const absl::Time fire = absl::FromCivil(absl::CivilDay(2026, 5, 31), absl::FixedTimeZone(8 * 3600));
-  clock_.Set(fire - absl::Hours(1));
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->date_tasks, 0);
-  clock_.Set(fire + absl::Minutes(5));
-  auto run = engine_->RunScheduler(clock_.Now());
+  clock().Set(fire - absl::Hours(1));
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->date_tasks, 0);
+  clock().Set(fire + absl::Minutes(5));
+  auto run = engine()->RunScheduler(clock().Now());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->date_tasks, 1);
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->date_tasks, 0);  // once per date
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->date_tasks, 0);  // once per date
   auto tasks = RuleTasks(k->name());
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].title(), "合同续约：年度服务合同");
@@ -421,19 +400,19 @@ TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
   auto opp = Opportunity(kRep, cu);
   CaughtUpWith(opp.consistency_token());  // the tasks service learns the opportunity's customer
   v1::Task t = NewTask(kRep, absl::Hours(5), {}, opp.name());
-  clock_.Advance(absl::Hours(1));
+  clock().Advance(absl::Hours(1));
   v1::CompleteTaskRequest done;
   done.set_name(t.name());
   done.set_note("客户同意下周签约");
-  auto completed = Call(engine_.get(), &TaskEngine::CompleteTask, kRep, done);
+  auto completed = Call(engine(), &TaskEngine::CompleteTask, kRep, done);
   ASSERT_TRUE(completed.ok()) << completed.status();
   EXPECT_EQ(completed->status(), v1::TASK_STATUS_DONE);
-  EXPECT_TRUE(Call(engine_.get(), &TaskEngine::CompleteTask, kRep, done).ok());  // a repeat records nothing
+  EXPECT_TRUE(Call(engine(), &TaskEngine::CompleteTask, kRep, done).ok());  // a repeat records nothing
   customers::v1::ListFollowUpsRequest lreq;
   lreq.set_parent(cu.name());
   std::vector<customers::v1::FollowUp> notes;
   for (int i = 0; i < 1000 && notes.empty(); ++i) {
-    auto got = customers_->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
+    auto got = customers()->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(got.ok()) << got.status();
     notes.assign(got->follow_ups().begin(), got->follow_ups().end());
     if (notes.empty()) absl::SleepFor(absl::Milliseconds(10));
@@ -443,13 +422,12 @@ TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
   EXPECT_EQ(notes[0].created_by(), "u1");
   EXPECT_EQ(FromProto(notes[0].follow_up_time()), kStart + absl::Hours(1));
   // Restarting the customers service does not record it twice.
-  customers_.reset();
-  customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
-  auto again = customers_->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(h_->Open(Service::kCustomers).ok());
+  auto again = customers()->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->follow_ups_size(), 1);
   v1::CountTasksRequest creq;
-  EXPECT_EQ(engine_->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5))->done_today(), 1);
+  EXPECT_EQ(engine()->CountTasks(kRep, creq, absl::Now() + absl::Seconds(5))->done_today(), 1);
 }
 
 TEST_F(TaskEngineTest, RelatedRecordsMustExistAndBeVisible) {
@@ -461,32 +439,30 @@ TEST_F(TaskEngineTest, RelatedRecordsMustExistAndBeVisible) {
   req.mutable_task()->set_title("x");
   *req.mutable_task()->mutable_due_time() = ToProto(kStart + absl::Hours(5));
   req.mutable_task()->set_related(theirs.name());
-  EXPECT_EQ(Call(engine_.get(), &TaskEngine::CreateTask, kRep, req).status().code(),
+  EXPECT_EQ(Call(engine(), &TaskEngine::CreateTask, kRep, req).status().code(),
             absl::StatusCode::kPermissionDenied);
   req.mutable_task()->set_related("customers/0190f1c4-0000-7000-8000-000000000000");
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CreateTask, kRep, req).status()), "task.related");
+  EXPECT_EQ(FieldOf(Call(engine(), &TaskEngine::CreateTask, kRep, req).status()), "task.related");
   v1::UpdateTaskRequest up;
   up.mutable_task()->set_name(t.name());
   up.mutable_task()->set_related(theirs.name());
   up.mutable_update_mask()->add_paths("related");
-  EXPECT_EQ(Call(engine_.get(), &TaskEngine::UpdateTask, kRep, up).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call(engine(), &TaskEngine::UpdateTask, kRep, up).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 // The tickets service's SLA breach (its scheduler, under the same manual clock) becomes an
 // urgent task for the ticket's assignee; tasks about tickets are checked like any record.
 TEST_F(TaskEngineTest, ATicketsSlaBreachEscalatesToItsAssignee) {
-  int64_t rebuilt = 0;
-  auto kdb = *projection::OpenProjections(*log_, tickets::TicketEngine::Spec({.clock = &clock_}), dir_ + "/tickets",
-                                          &rebuilt);
-  auto ticketing = *tickets::TicketEngine::Open(log_.get(), kdb.get(), {.clock = &clock_});
+  ASSERT_TRUE(h_->Open(Service::kTickets).ok());
+  tickets::TicketEngine* ticketing = h_->tickets();
   tickets::v1::CreateTicketTypeRequest type;
   type.set_ticket_type_id("repair");
   *type.mutable_definition() = tickets::testing::RepairDefinition();
-  ASSERT_TRUE(Call(ticketing.get(), &tickets::TicketEngine::CreateTicketType, kAdmin, type).ok());
+  ASSERT_TRUE(Call(ticketing, &tickets::TicketEngine::CreateTicketType, kAdmin, type).ok());
   tickets::v1::SetSlaPolicyRequest policy;
   policy.mutable_policy()->set_type_id("repair");
   policy.mutable_policy()->set_resolution_minutes(60);
-  ASSERT_TRUE(Call(ticketing.get(), &tickets::TicketEngine::SetSlaPolicy, kAdmin, policy).ok());
+  ASSERT_TRUE(Call(ticketing, &tickets::TicketEngine::SetSlaPolicy, kAdmin, policy).ok());
   tickets::v1::CreateTicketRequest req;
   req.mutable_ticket()->set_ticket_type("ticketTypes/repair");
   req.mutable_ticket()->set_title("笔记本无法开机");
@@ -494,11 +470,11 @@ TEST_F(TaskEngineTest, ATicketsSlaBreachEscalatesToItsAssignee) {
     (*req.mutable_ticket()->mutable_values())[k].set_text(text);
   }
   (*req.mutable_ticket()->mutable_values())["kind"].set_choice("hardware");
-  auto ticket = Call(ticketing.get(), &tickets::TicketEngine::CreateTicket, kRep, req);
+  auto ticket = Call(ticketing, &tickets::TicketEngine::CreateTicket, kRep, req);
   ASSERT_TRUE(ticket.ok()) << ticket.status();
 
-  clock_.Advance(absl::Hours(2));
-  ASSERT_EQ(ticketing->RunScheduler(clock_.Now())->breaches, 1);
+  clock().Advance(absl::Hours(2));
+  ASSERT_EQ(ticketing->RunScheduler(clock().Now())->breaches, 1);
   auto escalated = RuleTasks(ticket->name());
   ASSERT_EQ(escalated.size(), 1u);
   EXPECT_EQ(escalated[0].title(), "工单已超时：笔记本无法开机");
@@ -514,8 +490,8 @@ TEST_F(TaskEngineTest, ATicketsSlaBreachEscalatesToItsAssignee) {
   other.mutable_task()->set_title("x");
   *other.mutable_task()->mutable_due_time() = ToProto(kStart + absl::Hours(5));
   other.mutable_task()->set_related("tickets/0190f1c4-0000-7000-8000-000000000000");
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CreateTask, kRep, other).status()), "task.related");
-  ticketing.reset();
+  EXPECT_EQ(FieldOf(Call(engine(), &TaskEngine::CreateTask, kRep, other).status()), "task.related");
+  h_->Close(Service::kTickets);
 }
 
 TEST_F(TaskEngineTest, AReminderOnlyRuleEmitsOneReminderPerCause) {
@@ -530,15 +506,15 @@ TEST_F(TaskEngineTest, AReminderOnlyRuleEmitsOneReminderPerCause) {
   a->set_assignee(v1::ASSIGNEE_KIND_ROLE);
   a->set_assignee_role("manager");
   a->add_channels(v1::CHANNEL_DINGTALK);
-  auto rule = Call(engine_.get(), &TaskEngine::CreateRule, kAdmin, req);
+  auto rule = Call(engine(), &TaskEngine::CreateRule, kAdmin, req);
   ASSERT_TRUE(rule.ok()) << rule.status();
-  clock_.Advance(absl::Seconds(1));
+  clock().Advance(absl::Seconds(1));
   Customer(kRep, "小米", "13000130000");
   auto reminders = [&] {
     std::vector<v1::RuleReminderEmitted> out;
     std::vector<eventlog::Position> from;
     for (int32_t p = 0; p < kPartitions; ++p) from.push_back({p, 0});
-    auto records = eventlog::ReadToEnd(*log_, kTopic, from);
+    auto records = eventlog::ReadToEnd(log(), kTopic, from);
     EXPECT_TRUE(records.ok()) << records.status();
     if (!records.ok()) return out;
     for (const auto& r : *records) {
@@ -567,7 +543,7 @@ TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("李四");
   req.mutable_lead()->set_phone("13500135000");
-  auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   ASSERT_EQ(RuleTasks(lead->name()).size(), 1u);
   const int64_t end = TopicEnd();
@@ -575,7 +551,7 @@ TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {
   // start.
   CloseTasks();
   req.mutable_lead()->set_phone("13500135001");
-  auto lead2 = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead2 = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
   ASSERT_TRUE(lead2.ok());
   OpenTasks();
   EXPECT_EQ(RuleTasks(lead2->name()).size(), 1u);
@@ -584,32 +560,32 @@ TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {
   OpenTasks("tasks-rebuilt");
   EXPECT_EQ(TopicEnd(), end + 1);
   EXPECT_EQ(RuleTasks(lead->name()).size(), 1u);
-  auto rebuilt = projection::Checksum(*db_);
+  auto rebuilt = h_->Checksum(Service::kTasks);
   OpenTasks("tasks");
-  EXPECT_EQ(*projection::Checksum(*db_), *rebuilt);
+  EXPECT_EQ(*h_->Checksum(Service::kTasks), *rebuilt);
 }
 
 TEST_F(TaskEngineTest, RedeliveredCausesMakeNoSecondTask) {
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("赵六");
   req.mutable_lead()->set_phone("13400134000");
-  auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   ASSERT_EQ(RuleTasks(lead->name()).size(), 1u);
   const int64_t end = TopicEnd();
   // Apply every customers record again as a redelivery would.
   std::vector<eventlog::Position> from;
-  for (int32_t p = 0; p < static_cast<int32_t>(log_->EndOffsets("crm.customers.events.v1")->size()); ++p) {
+  for (int32_t p = 0; p < static_cast<int32_t>(log().EndOffsets("crm.customers.events.v1")->size()); ++p) {
     from.push_back({p, 0});
   }
-  auto records = eventlog::ReadToEnd(*log_, "crm.customers.events.v1", from);
+  auto records = eventlog::ReadToEnd(log(), "crm.customers.events.v1", from);
   ASSERT_TRUE(records.ok()) << records.status();
   RuleBook book;
   FollowContext ctx{&book, absl::FixedTimeZone(8 * 3600)};
   projection::Batch b;
-  for (const auto& r : *records) ASSERT_TRUE(ApplyFollowedRecord(*db_, ctx, r, b).ok());
-  ASSERT_TRUE(db_->Commit(b, "crm.customers.events.v1", std::map<int32_t, int64_t>{}).ok());
-  auto written = engine_->ProcessPending();
+  for (const auto& r : *records) ASSERT_TRUE(ApplyFollowedRecord(*db(), ctx, r, b).ok());
+  ASSERT_TRUE(db()->Commit(b, "crm.customers.events.v1", std::map<int32_t, int64_t>{}).ok());
+  auto written = engine()->ProcessPending();
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(*written, 0);
   EXPECT_EQ(TopicEnd(), end);
@@ -617,7 +593,7 @@ TEST_F(TaskEngineTest, RedeliveredCausesMakeNoSecondTask) {
 
 TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
   v1::ListRulesRequest lreq;
-  auto rules = engine_->ListRules(kAdmin, lreq, absl::Now() + absl::Seconds(5));
+  auto rules = engine()->ListRules(kAdmin, lreq, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(rules.ok());
   ASSERT_EQ(rules->rules_size(), 7);
   v1::Rule lead_rule;
@@ -628,13 +604,13 @@ TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
   *up.mutable_rule() = lead_rule;
   up.mutable_rule()->mutable_definition()->set_enabled(false);
   up.set_etag(lead_rule.etag());
-  clock_.Advance(absl::Seconds(1));
-  ASSERT_TRUE(Call(engine_.get(), &TaskEngine::UpdateRule, kAdmin, up).ok());
-  clock_.Advance(absl::Seconds(1));
+  clock().Advance(absl::Seconds(1));
+  ASSERT_TRUE(Call(engine(), &TaskEngine::UpdateRule, kAdmin, up).ok());
+  clock().Advance(absl::Seconds(1));
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("钱七");
   req.mutable_lead()->set_phone("13300133000");
-  auto lead = Call(customers_.get(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   CaughtUpWith(lead->consistency_token());
   EXPECT_TRUE(RuleTasks(lead->name(), 0).empty());
@@ -642,7 +618,7 @@ TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
   v1::CreateRuleRequest bad;
   *bad.mutable_rule()->mutable_definition() = lead_rule.definition();
   bad.mutable_rule()->mutable_definition()->mutable_event()->set_event_type("crm.nope.v1.Nothing");
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &TaskEngine::CreateRule, kAdmin, bad).status()),
+  EXPECT_EQ(FieldOf(Call(engine(), &TaskEngine::CreateRule, kAdmin, bad).status()),
             "rule.definition.event.event_type");
 }
 

@@ -13,12 +13,12 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/list_page_testing.h"
 #include "libs/common/status_testing.h"
-#include "libs/eventlog/embedded_log.h"
+#include "libs/common/caller_testing.h"
 #include "libs/projection/rebuild.h"
 #include "libs/projection/rows.h"
 #include "services/customers/customer_engine.h"
 #include "services/tickets/domain_testing.h"
-#include "libs/common/temp_dir_testing.h"
+#include "libs/testing/engine_harness.h"
 
 namespace crm::tickets {
 namespace {
@@ -27,10 +27,11 @@ using crm::testing::Call;
 using crm::testing::FieldOf;
 using crm::testing::FieldsOf;
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kRep2{"u2", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
-const Caller kAdmin{"a1", "admin", ""};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
+using crm::testing::Service;
 // Local (UTC+8) time of March 2026.
 absl::Time At(int day, int hour, int minute = 0) {
   return absl::FromCivil(absl::CivilMinute(2026, 3, day, hour, minute), absl::FixedTimeZone(8 * 3600));
@@ -50,40 +51,27 @@ v1::FieldValue Choice(const std::string& s) {
 class TicketEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTestDir("ticket-engine");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
-    int64_t rebuilt = 0;
-    cdb_ = *customers::CustomerEngine::OpenProjections(*log_, dir_ + "/customers", {.clock = &clock_}, &rebuilt);
-    customers_ = *customers::CustomerEngine::Open(log_.get(), cdb_.get(), {.clock = &clock_});
+    auto h = crm::testing::EngineHarness::Create({.name = "ticket-engine", .start = At(2, 9)});
+    ASSERT_TRUE(h.ok()) << h.status();
+    h_ = *std::move(h);
+    const absl::Status s = h_->Open(Service::kCustomers);
+    ASSERT_TRUE(s.ok()) << s;
     OpenTickets();
   }
-  void TearDown() override {
-    engine_.reset();
-    db_.reset();
-    customers_.reset();
-    cdb_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
+  void OpenTickets(const std::string& proj = "") {
+    const absl::Status s = h_->Open(Service::kTickets, proj);
+    ASSERT_TRUE(s.ok()) << s;
   }
-  void OpenTickets(const std::string& proj = "tickets") {
-    engine_.reset();
-    db_.reset();
-    int64_t rebuilt = 0;
-    auto db = projection::OpenProjections(*log_, TicketEngine::Spec({.clock = &clock_}), dir_ + "/" + proj, &rebuilt);
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
-    auto e = TicketEngine::Open(log_.get(), db_.get(), {.clock = &clock_});
-    ASSERT_TRUE(e.ok()) << e.status();
-    engine_ = *std::move(e);
-  }
+  TicketEngine* engine() const { return h_->tickets(); }
+  customers::CustomerEngine* customers() const { return h_->customers(); }
+  projection::ProjectionDb* db() const { return h_->db(Service::kTickets); }
+  ManualClock& clock() const { return h_->clock(); }
 
   v1::TicketType Type(const v1::TicketTypeDefinition& d = testing::RepairDefinition(), const std::string& id = "repair") {
     v1::CreateTicketTypeRequest req;
     req.set_ticket_type_id(id);
     *req.mutable_definition() = d;
-    auto t = Call(engine_.get(), &TicketEngine::CreateTicketType, kAdmin, req);
+    auto t = Call(engine(), &TicketEngine::CreateTicketType, kAdmin, req);
     EXPECT_TRUE(t.ok()) << t.status();
     return t.ok() ? *t : v1::TicketType();
   }
@@ -99,31 +87,31 @@ class TicketEngineTest : public ::testing::Test {
     req.mutable_ticket()->set_customer(customer);
     req.mutable_ticket()->set_priority(priority);
     for (auto& [k, v] : values) (*req.mutable_ticket()->mutable_values())[k] = v;
-    return Call(engine_.get(), &TicketEngine::CreateTicket, c, req);
+    return Call(engine(), &TicketEngine::CreateTicket, c, req);
   }
   absl::StatusOr<v1::Ticket> Move(const Caller& c, const v1::Ticket& t, const std::string& transition) {
     v1::TransitionTicketRequest req;
     req.set_name(t.name());
     req.set_transition_id(transition);
-    return Call(engine_.get(), &TicketEngine::TransitionTicket, c, req);
+    return Call(engine(), &TicketEngine::TransitionTicket, c, req);
   }
   absl::StatusOr<v1::Ticket> Set(const Caller& c, const v1::Ticket& t, const std::string& key, v1::FieldValue v) {
     v1::UpdateTicketRequest req;
     req.set_name(t.name());
     (*req.mutable_values())[key] = std::move(v);
-    return Call(engine_.get(), &TicketEngine::UpdateTicket, c, req);
+    return Call(engine(), &TicketEngine::UpdateTicket, c, req);
   }
   absl::StatusOr<v1::Ticket> Comment(const Caller& c, const v1::Ticket& t, bool internal) {
     v1::AddCommentRequest req;
     req.set_name(t.name());
     req.set_body(internal ? "内部备注：备件已申请" : "您好，工程师已安排上门");
     req.set_internal(internal);
-    return Call(engine_.get(), &TicketEngine::AddComment, c, req);
+    return Call(engine(), &TicketEngine::AddComment, c, req);
   }
   v1::Ticket Get(const v1::Ticket& t) {
     v1::GetTicketRequest req;
     req.set_name(t.name());
-    auto got = engine_->GetTicket(kAdmin, req, absl::Now() + absl::Seconds(5));
+    auto got = engine()->GetTicket(kAdmin, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? *got : v1::Ticket();
   }
@@ -141,7 +129,7 @@ class TicketEngineTest : public ::testing::Test {
     req.mutable_calendar()->set_name("calendars/cn");
     req.mutable_calendar()->set_display_name("中国大陆工作日");
     *req.mutable_calendar()->mutable_calendar() = cal;
-    auto c = Call(engine_.get(), &TicketEngine::SetCalendar, kAdmin, req);
+    auto c = Call(engine(), &TicketEngine::SetCalendar, kAdmin, req);
     ASSERT_TRUE(c.ok()) << c.status();
   }
   absl::StatusOr<v1::SlaPolicyResource> Policy(int64_t first_response_minutes, int64_t resolution_minutes,
@@ -155,13 +143,13 @@ class TicketEngineTest : public ::testing::Test {
     pol->set_resolution_minutes(resolution_minutes);
     pol->set_warning_percent(80);
     pol->set_calendar(calendar);
-    return Call(engine_.get(), &TicketEngine::SetSlaPolicy, kAdmin, req);
+    return Call(engine(), &TicketEngine::SetSlaPolicy, kAdmin, req);
   }
   std::vector<std::string> EventTypes(const v1::Ticket& t) {
     v1::ListEventsRequest req;
     req.set_parent(t.name());
     req.set_page_size(1000);
-    auto got = engine_->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
+    auto got = engine()->ListEvents(kAdmin, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(got.ok()) << got.status();
     std::vector<std::string> out;
     if (got.ok()) {
@@ -169,29 +157,21 @@ class TicketEngineTest : public ::testing::Test {
     }
     return out;
   }
-  std::string LiveChecksum() { return *projection::Checksum(*db_); }
+  std::string LiveChecksum() { return *h_->Checksum(Service::kTickets); }
   std::string RebuiltChecksum() {
-    const std::string path = absl::StrCat(dir_, "/rebuilt-", rebuilds_++);
-    auto n = projection::Rebuild(*log_, TicketEngine::Spec({.clock = &clock_}), path);
-    EXPECT_TRUE(n.ok()) << n.status();
-    auto db = projection::ProjectionDb::Open({.path = path});
-    return *projection::Checksum(**db);
+    auto rebuilt = h_->RebuiltChecksum(Service::kTickets);
+    EXPECT_TRUE(rebuilt.ok()) << rebuilt.status();
+    return rebuilt.ok() ? *rebuilt : "";
   }
   // Waits until the tickets projection applied everything the customers topic holds.
   void CatchUp() {
     absl::Notification n;
-    projection::AfterCaughtUp(*log_, *db_, {"crm.customers.events.v1"}, absl::Now() + absl::Seconds(10),
+    projection::AfterCaughtUp(h_->log(), *db(), {"crm.customers.events.v1"}, absl::Now() + absl::Seconds(10),
                               [&](absl::Status) { n.Notify(); });
     n.WaitForNotification();
   }
 
-  int rebuilds_ = 0;
-  std::string dir_;
-  ManualClock clock_{At(2, 9)};
-  std::unique_ptr<eventlog::Log> log_;
-  std::unique_ptr<projection::ProjectionDb> cdb_, db_;
-  std::unique_ptr<customers::CustomerEngine> customers_;
-  std::unique_ptr<TicketEngine> engine_;
+  std::unique_ptr<crm::testing::EngineHarness> h_;
 };
 
 TEST_F(TicketEngineTest, TicketsAreCheckedAgainstTheirFormAndMoveOnlyAlongTheWorkflow) {
@@ -205,7 +185,7 @@ TEST_F(TicketEngineTest, TicketsAreCheckedAgainstTheirFormAndMoveOnlyAlongTheWor
                                              "ticket.values.serial"}));
   v1::CreateTicketRequest no_type;
   no_type.mutable_ticket()->set_ticket_type("ticketTypes/nope");
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &TicketEngine::CreateTicket, kRep, no_type).status()), "ticket.ticket_type");
+  EXPECT_EQ(FieldOf(Call(engine(), &TicketEngine::CreateTicket, kRep, no_type).status()), "ticket.ticket_type");
 
   auto t = Create(kRep);
   ASSERT_TRUE(t.ok()) << t.status();
@@ -234,7 +214,7 @@ TEST_F(TicketEngineTest, TicketsAreCheckedAgainstTheirFormAndMoveOnlyAlongTheWor
   pub.set_name("ticketTypes/repair");
   *pub.mutable_definition() = testing::RepairDefinition();
   pub.mutable_definition()->set_description("第二版");
-  ASSERT_TRUE(Call(engine_.get(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).ok());
+  ASSERT_TRUE(Call(engine(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).ok());
   EXPECT_EQ(Create(kRep)->type_version(), 2);
   EXPECT_EQ(Get(*t).type_version(), 1);
 }
@@ -250,16 +230,16 @@ TEST_F(TicketEngineTest, PagesAreNewestFirstForEveryRoleAcrossAssigneesAndCreato
       v1::AssignTicketRequest assign;
       assign.set_name(t->name());
       assign.set_assignee_id("u1");
-      ASSERT_TRUE(Call(engine_.get(), &TicketEngine::AssignTicket, kManager, assign).ok());
+      ASSERT_TRUE(Call(engine(), &TicketEngine::AssignTicket, kManager, assign).ok());
     }
-    if (i % 2) clock_.Advance(absl::Seconds(1));
+    if (i % 2) clock().Advance(absl::Seconds(1));
   }
   for (const Caller& who : {kAdmin, kManager, kRep, kRep2}) {
     std::vector<std::pair<std::string, std::string>> want;  // (create time key, id), name
     for (const auto& n : names) {
       v1::GetTicketRequest g;
       g.set_name(n);
-      auto t = engine_->GetTicket(who, g, absl::Now() + absl::Seconds(5));
+      auto t = engine()->GetTicket(who, g, absl::Now() + absl::Seconds(5));
       if (t.ok()) want.push_back({absl::StrCat(projection::TimeKey(FromProto(t->create_time())), n.substr(8)), n});
     }
     std::sort(want.rbegin(), want.rend());
@@ -269,7 +249,7 @@ TEST_F(TicketEngineTest, PagesAreNewestFirstForEveryRoleAcrossAssigneesAndCreato
       v1::ListTicketsRequest req;
       req.set_page_size(size);
       const std::vector<std::string> got = crm::testing::PageThrough<v1::ListTicketsRequest, v1::ListTicketsResponse>(
-          req, [&](const v1::ListTicketsRequest& r) { return engine_->ListTickets(who, r, absl::Now() + absl::Seconds(5)); },
+          req, [&](const v1::ListTicketsRequest& r) { return engine()->ListTickets(who, r, absl::Now() + absl::Seconds(5)); },
           [](const v1::ListTicketsResponse& r) {
             std::vector<std::string> n;
             for (const auto& t : r.tickets()) n.push_back(t.name());
@@ -287,14 +267,14 @@ TEST_F(TicketEngineTest, AssignmentCommentsAndVisibility) {
   ASSERT_TRUE(t.ok());
   v1::GetTicketRequest get;
   get.set_name(t->name());
-  EXPECT_EQ(engine_->GetTicket(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
+  EXPECT_EQ(engine()->GetTicket(kRep2, get, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
   v1::AssignTicketRequest assign;
   assign.set_name(t->name());
   assign.set_assignee_id("u2");
-  auto a = Call(engine_.get(), &TicketEngine::AssignTicket, kManager, assign);
+  auto a = Call(engine(), &TicketEngine::AssignTicket, kManager, assign);
   ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_TRUE(engine_->GetTicket(kRep2, get, absl::Now() + absl::Seconds(5)).ok());
+  EXPECT_TRUE(engine()->GetTicket(kRep2, get, absl::Now() + absl::Seconds(5)).ok());
   ASSERT_TRUE(Comment(kRep2, *t, /*internal=*/true).ok());
   auto c = Comment(kRep2, *t, /*internal=*/false);
   ASSERT_TRUE(c.ok());
@@ -303,11 +283,11 @@ TEST_F(TicketEngineTest, AssignmentCommentsAndVisibility) {
   EXPECT_EQ(c->comments(1).author_id(), "u2");
   v1::ListTicketsRequest list;
   list.set_filter("assignee_id = \"u2\"");
-  EXPECT_EQ(engine_->ListTickets(kManager, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(engine()->ListTickets(kManager, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
   list.set_filter("");
-  EXPECT_EQ(engine_->ListTickets(kRep2, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(engine()->ListTickets(kRep2, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
   list.set_filter("priority = \"SOMETIMES\"");
-  EXPECT_EQ(FieldOf(engine_->ListTickets(kRep2, list, absl::Now() + absl::Seconds(5)).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->ListTickets(kRep2, list, absl::Now() + absl::Seconds(5)).status()), "filter");
 }
 
 // Office hours Mon-Fri 09:00-12:00 and 13:30-18:00; Monday 2026-03-09 is a holiday. A ticket
@@ -318,60 +298,60 @@ TEST_F(TicketEngineTest, SlaClocksRunOnBusinessTimeAcrossNightsWeekendsHolidaysA
   cal.add_holidays("2026-03-09");
   Calendar(cal);
   ASSERT_TRUE(Policy(120, 16 * 60, "calendars/cn").ok());
-  clock_.Set(At(6, 17));
+  clock().Set(At(6, 17));
   auto t = Create(kRep);
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->sla().policy(), "ticketTypes/repair/slaPolicies/default");
   // 1 hour on Friday, none over the weekend and the holiday, then 1 hour on Tuesday.
   EXPECT_EQ(FromProto(t->sla().first_response().due_time()), At(10, 10));
 
-  auto run = engine_->RunScheduler(At(6, 23));
+  auto run = engine()->RunScheduler(At(6, 23));
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->warnings + run->breaches, 0);
-  clock_.Set(At(10, 9, 40));
-  run = engine_->RunScheduler(clock_.Now());  // 80% of 2 hours: Tuesday 09:36
+  clock().Set(At(10, 9, 40));
+  run = engine()->RunScheduler(clock().Now());  // 80% of 2 hours: Tuesday 09:36
   EXPECT_EQ(run->warnings, 1);
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->warnings, 0);  // once
-  clock_.Set(At(10, 10, 5));
-  run = engine_->RunScheduler(clock_.Now());
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->warnings, 0);  // once
+  clock().Set(At(10, 10, 5));
+  run = engine()->RunScheduler(clock().Now());
   EXPECT_EQ(run->breaches, 1);
   EXPECT_EQ(EventTypes(*t), (std::vector<std::string>{"TicketCreated", "SlaWarning", "SlaBreached"}));
   v1::ListEventsRequest events;
   events.set_parent(t->name());
-  auto ev = engine_->ListEvents(kAdmin, events, absl::Now() + absl::Seconds(5));
+  auto ev = engine()->ListEvents(kAdmin, events, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(FromProto(ev->events(1).occurred_at()), At(10, 9, 36));
   EXPECT_EQ(FromProto(ev->events(2).occurred_at()), At(10, 10));
 
   // Answered at 10:30, waiting for the customer (pausing) from 11:00 until Wednesday 17:00.
-  clock_.Set(At(10, 10, 30));
+  clock().Set(At(10, 10, 30));
   ASSERT_TRUE(Comment(kRep, *t, false).ok());
   ASSERT_TRUE(Move(kRep, *t, "start").ok());
-  clock_.Set(At(10, 11));
+  clock().Set(At(10, 11));
   ASSERT_TRUE(Move(kRep, *t, "ask").ok());
-  clock_.Set(At(11, 16));
+  clock().Set(At(11, 16));
   v1::Ticket waiting = Get(*t);
   EXPECT_TRUE(waiting.sla().resolution().paused());
   EXPECT_EQ(waiting.sla().resolution().elapsed_seconds(), 3 * 3600);  // Fri 1 h + Tue 2 h
   EXPECT_TRUE(waiting.sla().first_response().breached());
-  clock_.Set(At(11, 17));
+  clock().Set(At(11, 17));
   ASSERT_TRUE(Move(kRep, *t, "answered").ok());
   // 13 hours left: Wed 1 h, Thu 7.5 h, Fri 3 h + 1.5 h → Friday 03-13 15:00.
   EXPECT_EQ(FromProto(Get(*t).sla().resolution().due_time()), At(13, 15));
-  clock_.Set(At(13, 12, 30));  // 80% of 16 h = 12.8 h: Friday 10:18
-  run = engine_->RunScheduler(clock_.Now());
+  clock().Set(At(13, 12, 30));  // 80% of 16 h = 12.8 h: Friday 10:18
+  run = engine()->RunScheduler(clock().Now());
   EXPECT_EQ(run->warnings, 1);
-  clock_.Set(At(13, 14, 59));
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->breaches, 0);
-  clock_.Set(At(13, 15));
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->breaches, 1);
+  clock().Set(At(13, 14, 59));
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->breaches, 0);
+  clock().Set(At(13, 15));
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->breaches, 1);
   v1::ListTicketsRequest list;
   list.set_filter("sla_breached = true");
-  EXPECT_EQ(engine_->ListTickets(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(engine()->ListTickets(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
 
   // The projection equals a fresh rebuild, and a restart records nothing again.
   EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
   OpenTickets();
-  EXPECT_EQ(engine_->RunScheduler(clock_.Now())->breaches + engine_->RunScheduler(clock_.Now())->warnings, 0);
+  EXPECT_EQ(engine()->RunScheduler(clock().Now())->breaches + engine()->RunScheduler(clock().Now())->warnings, 0);
 }
 
 // Three tickets closed after 2, 6 and 10 hours around the clock under an 8-hour resolution
@@ -381,14 +361,14 @@ TEST_F(TicketEngineTest, EvaluateSlaRecomputesAPastPeriodUnderAnotherPolicy) {
   ASSERT_TRUE(Policy(60, 8 * 60).ok());
   std::vector<v1::Ticket> made;
   for (int hours : {2, 6, 10}) {
-    clock_.Set(At(2, 8));
+    clock().Set(At(2, 8));
     auto t = Create(kRep);
     ASSERT_TRUE(t.ok());
     made.push_back(*t);
-    clock_.Set(At(2, 8 + hours));
+    clock().Set(At(2, 8 + hours));
     Close(*t);
   }
-  clock_.Set(At(20, 9));
+  clock().Set(At(20, 9));
   ASSERT_TRUE(Create(kRep).ok());  // outside the period
   v1::EvaluateSlaRequest req;
   req.set_ticket_type("ticketTypes/repair");
@@ -396,7 +376,7 @@ TEST_F(TicketEngineTest, EvaluateSlaRecomputesAPastPeriodUnderAnotherPolicy) {
   *req.mutable_end_time() = ToProto(At(3, 0));
   req.mutable_what_if()->set_resolution_minutes(4 * 60);
   req.set_include_tickets(true);
-  auto r = engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5));
+  auto r = engine()->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->tickets(), 3);
   EXPECT_EQ(r->actual_resolution().met(), 2);
@@ -417,16 +397,16 @@ TEST_F(TicketEngineTest, EvaluateSlaRecomputesAPastPeriodUnderAnotherPolicy) {
 
   // As of a moment before the last closed, it was still running.
   *req.mutable_as_of() = ToProto(At(2, 17));
-  r = engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5));
+  r = engine()->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(r->actual_resolution().met(), 2);
   EXPECT_EQ(r->actual_resolution().breached(), 1);  // 9 h elapsed > 8 h, not closed yet
   EXPECT_EQ(r->what_if_resolution().breached(), 2);
 
   req.clear_end_time();
-  EXPECT_EQ(FieldOf(engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5)).status()), "end_time");
+  EXPECT_EQ(FieldOf(engine()->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5)).status()), "end_time");
   *req.mutable_end_time() = ToProto(At(3, 0));
   req.mutable_what_if()->set_warning_percent(120);
-  EXPECT_EQ(FieldOf(engine_->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5)).status()),
+  EXPECT_EQ(FieldOf(engine()->EvaluateSla(kManager, req, absl::Now() + absl::Seconds(5)).status()),
             "what_if.warning_percent");
 }
 
@@ -443,10 +423,10 @@ TEST_F(TicketEngineTest, PoliciesAreCheckedAndResolvePerPriority) {
   EXPECT_EQ(normal->sla().policy(), "ticketTypes/repair/slaPolicies/default");
   v1::ListSlaPoliciesRequest list;
   list.set_parent("ticketTypes/repair");
-  EXPECT_EQ(engine_->ListSlaPolicies(kRep, list, absl::Now() + absl::Seconds(5))->policies_size(), 2);
+  EXPECT_EQ(engine()->ListSlaPolicies(kRep, list, absl::Now() + absl::Seconds(5))->policies_size(), 2);
   v1::DeleteSlaPolicyRequest del;
   del.set_name("ticketTypes/repair/slaPolicies/urgent");
-  ASSERT_TRUE(Call(engine_.get(), &TicketEngine::DeleteSlaPolicy, kAdmin, del).ok());
+  ASSERT_TRUE(Call(engine(), &TicketEngine::DeleteSlaPolicy, kAdmin, del).ok());
   EXPECT_EQ(Get(*urgent).sla().policy(), "ticketTypes/repair/slaPolicies/default");
 }
 
@@ -460,65 +440,65 @@ TEST_F(TicketEngineTest, TicketTypesAreReadListedAndArchived) {
 
   v1::GetTicketTypeRequest get;
   get.set_name("ticketTypes/repair");
-  auto got = engine_->GetTicketType(kRep, get, deadline());
+  auto got = engine()->GetTicketType(kRep, get, deadline());
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->current_version(), 1);
   EXPECT_EQ(got->definition().SerializeAsString(), repair.definition().SerializeAsString());
   EXPECT_FALSE(got->archived());
   get.set_name("ticketTypes/nope");
-  EXPECT_EQ(engine_->GetTicketType(kRep, get, deadline()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine()->GetTicketType(kRep, get, deadline()).status().code(), absl::StatusCode::kNotFound);
   get.set_name("tickets/repair");
-  EXPECT_EQ(FieldOf(engine_->GetTicketType(kRep, get, deadline()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->GetTicketType(kRep, get, deadline()).status()), "name");
 
   v1::ListTicketTypesRequest list;
   list.set_page_size(1);
-  auto page = engine_->ListTicketTypes(kRep, list, deadline());
+  auto page = engine()->ListTicketTypes(kRep, list, deadline());
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->ticket_types_size(), 1);
   ASSERT_FALSE(page->next_page_token().empty());
   list.set_page_token(page->next_page_token());
-  auto rest = engine_->ListTicketTypes(kRep, list, deadline());
+  auto rest = engine()->ListTicketTypes(kRep, list, deadline());
   ASSERT_TRUE(rest.ok()) << rest.status();
   ASSERT_EQ(rest->ticket_types_size(), 1);
   EXPECT_TRUE(rest->next_page_token().empty());
   EXPECT_NE(page->ticket_types(0).name(), rest->ticket_types(0).name());
   list.set_page_token("garbage");
-  EXPECT_EQ(FieldOf(engine_->ListTicketTypes(kRep, list, deadline()).status()), "page_token");
+  EXPECT_EQ(FieldOf(engine()->ListTicketTypes(kRep, list, deadline()).status()), "page_token");
   list.clear_page_token();
   list.set_page_size(-1);
-  EXPECT_EQ(FieldOf(engine_->ListTicketTypes(kRep, list, deadline()).status()), "page_size");
+  EXPECT_EQ(FieldOf(engine()->ListTicketTypes(kRep, list, deadline()).status()), "page_size");
 
   // Archive: no new tickets of the type, open ones go on; gone from the list unless asked for
   ASSERT_TRUE(Create(kRep).ok());
   v1::ArchiveTicketTypeRequest archive;
   archive.set_name("ticketTypes/repair");
   archive.set_reason(std::string(501, 'x'));
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status()), "reason");
+  EXPECT_EQ(FieldOf(Call(engine(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status()), "reason");
   archive.set_reason("停止保修服务");
   archive.set_etag("9");
-  EXPECT_EQ(Call(engine_.get(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status().code(),
+  EXPECT_EQ(Call(engine(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status().code(),
             absl::StatusCode::kAborted);
   archive.clear_etag();
   archive.set_name("ticketTypes/nope");
-  EXPECT_EQ(Call(engine_.get(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status().code(),
+  EXPECT_EQ(Call(engine(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status().code(),
             absl::StatusCode::kNotFound);
   archive.set_name("ticketTypes/repair");
-  auto archived = Call(engine_.get(), &TicketEngine::ArchiveTicketType, kAdmin, archive);
+  auto archived = Call(engine(), &TicketEngine::ArchiveTicketType, kAdmin, archive);
   ASSERT_TRUE(archived.ok()) << archived.status();
   EXPECT_TRUE(archived->archived());
   EXPECT_EQ(archived->archive_reason(), "停止保修服务");
   EXPECT_EQ(Create(kRep).status().code(), absl::StatusCode::kFailedPrecondition);
   list.set_page_size(0);
-  auto live = engine_->ListTicketTypes(kRep, list, deadline());
+  auto live = engine()->ListTicketTypes(kRep, list, deadline());
   ASSERT_TRUE(live.ok()) << live.status();
   ASSERT_EQ(live->ticket_types_size(), 1);
   EXPECT_EQ(live->ticket_types(0).name(), "ticketTypes/install");
   list.set_show_archived(true);
-  EXPECT_EQ(engine_->ListTicketTypes(kRep, list, deadline())->ticket_types_size(), 2);
+  EXPECT_EQ(engine()->ListTicketTypes(kRep, list, deadline())->ticket_types_size(), 2);
 
   v1::ListEventsRequest events;
   events.set_parent("ticketTypes/repair");
-  auto trail = engine_->ListEvents(kAdmin, events, deadline());
+  auto trail = engine()->ListEvents(kAdmin, events, deadline());
   ASSERT_TRUE(trail.ok()) << trail.status();
   ASSERT_EQ(trail->events_size(), 2);
   EXPECT_EQ(trail->events(0).event_type(), "crm.tickets.v1.TicketTypeCreated");
@@ -543,28 +523,28 @@ TEST_F(TicketEngineTest, SlaPoliciesAndCalendarsAreReadByName) {
 
   v1::GetSlaPolicyRequest gp;
   gp.set_name("ticketTypes/repair/slaPolicies/high");
-  auto policy = engine_->GetSlaPolicy(kRep, gp, deadline());
+  auto policy = engine()->GetSlaPolicy(kRep, gp, deadline());
   ASSERT_TRUE(policy.ok()) << policy.status();
   EXPECT_EQ(policy->policy().first_response_minutes(), 30);
   EXPECT_EQ(policy->policy().resolution_minutes(), 480);
   EXPECT_EQ(policy->policy().calendar(), "calendars/cn");
   EXPECT_EQ(policy->updated_by(), "a1");
   gp.set_name("ticketTypes/repair/slaPolicies/urgent");
-  EXPECT_EQ(engine_->GetSlaPolicy(kRep, gp, deadline()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine()->GetSlaPolicy(kRep, gp, deadline()).status().code(), absl::StatusCode::kNotFound);
   gp.set_name("ticketTypes/repair");
-  EXPECT_EQ(FieldOf(engine_->GetSlaPolicy(kRep, gp, deadline()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->GetSlaPolicy(kRep, gp, deadline()).status()), "name");
 
   v1::GetCalendarRequest gc;
   gc.set_name("calendars/cn");
-  auto got = engine_->GetCalendar(kRep, gc, deadline());
+  auto got = engine()->GetCalendar(kRep, gc, deadline());
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->display_name(), "中国大陆工作日");
   EXPECT_EQ(got->calendar().SerializeAsString(), cal.SerializeAsString());
   gc.set_name("calendars/none");
-  EXPECT_EQ(engine_->GetCalendar(kRep, gc, deadline()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine()->GetCalendar(kRep, gc, deadline()).status().code(), absl::StatusCode::kNotFound);
   gc.set_name("cn");
-  EXPECT_EQ(FieldOf(engine_->GetCalendar(kRep, gc, deadline()).status()), "name");
-  auto all = engine_->ListCalendars(kRep, v1::ListCalendarsRequest(), deadline());
+  EXPECT_EQ(FieldOf(engine()->GetCalendar(kRep, gc, deadline()).status()), "name");
+  auto all = engine()->ListCalendars(kRep, v1::ListCalendarsRequest(), deadline());
   ASSERT_TRUE(all.ok()) << all.status();
   ASSERT_EQ(all->calendars_size(), 1);
   EXPECT_EQ(all->calendars(0).name(), "calendars/cn");
@@ -590,14 +570,14 @@ TEST_F(TicketEngineTest, AdminsMigrateOpenTicketsToANewVersionWithAMapping) {
   v1::PublishTicketTypeVersionRequest pub;
   pub.set_name("ticketTypes/repair");
   *pub.mutable_definition() = d2;
-  ASSERT_TRUE(Call(engine_.get(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).ok());
+  ASSERT_TRUE(Call(engine(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).ok());
 
   v1::MigrateTicketsRequest m;
   m.set_name("ticketTypes/repair");
   m.set_from_version(1);
   (*m.mutable_field_mapping())["serial"] = "serial_no";
   m.set_validate_only(true);
-  auto check = Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m);
+  auto check = Call(engine(), &TicketEngine::MigrateTickets, kAdmin, m);
   ASSERT_TRUE(check.ok()) << check.status();
   EXPECT_EQ(check->migrated(), 0);
   ASSERT_EQ(check->failures_size(), 2);  // the closed ticket is not looked at
@@ -605,10 +585,10 @@ TEST_F(TicketEngineTest, AdminsMigrateOpenTicketsToANewVersionWithAMapping) {
 
   (*m.mutable_defaults())["channel"] = Choice("phone");
   (*m.mutable_field_mapping())["serial"] = "serial_nope";
-  EXPECT_EQ(FieldOf(Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m).status()), "field_mapping.serial");
+  EXPECT_EQ(FieldOf(Call(engine(), &TicketEngine::MigrateTickets, kAdmin, m).status()), "field_mapping.serial");
   (*m.mutable_field_mapping())["serial"] = "serial_no";
   m.set_validate_only(false);
-  auto done = Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m);
+  auto done = Call(engine(), &TicketEngine::MigrateTickets, kAdmin, m);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->migrated(), 2);
   EXPECT_EQ(done->failures_size(), 0);
@@ -621,7 +601,7 @@ TEST_F(TicketEngineTest, AdminsMigrateOpenTicketsToANewVersionWithAMapping) {
   EXPECT_EQ(Get(*closed).type_version(), 1);
   // The migrated ticket now follows version 2's form.
   EXPECT_EQ(FieldOf(Set(kRep, *open2, "serial", Text("AB000001")).status()), "values.serial");
-  EXPECT_EQ(Call(engine_.get(), &TicketEngine::MigrateTickets, kAdmin, m)->migrated(), 0);  // none left
+  EXPECT_EQ(Call(engine(), &TicketEngine::MigrateTickets, kAdmin, m)->migrated(), 0);  // none left
   EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
 }
 
@@ -634,7 +614,7 @@ TEST_F(TicketEngineTest, LinkedCustomersMustExistAndMergesMoveTheirTickets) {
     customers::v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(name);
     req.mutable_customer()->set_phone(phone);
-    auto c = Call(customers_.get(), &customers::CustomerEngine::Create, kRep, req);
+    auto c = Call(customers(), &customers::CustomerEngine::Create, kRep, req);
     EXPECT_TRUE(c.ok()) << c.status();
     return *c;
   };
@@ -649,13 +629,13 @@ TEST_F(TicketEngineTest, LinkedCustomersMustExistAndMergesMoveTheirTickets) {
   customers::v1::MergeCustomersRequest mr;
   mr.set_survivor(survivor.name());
   mr.set_merged(merged.name());
-  auto m = Call(customers_.get(), &customers::CustomerEngine::MergeCustomers, kAdmin, mr);
+  auto m = Call(customers(), &customers::CustomerEngine::MergeCustomers, kAdmin, mr);
   ASSERT_TRUE(m.ok()) << m.status();
   CatchUp();
   EXPECT_EQ(Get(*t).customer(), survivor.name());
   v1::ListTicketsRequest list;
   list.set_filter(absl::StrCat("customer = \"", survivor.name(), "\""));
-  EXPECT_EQ(engine_->ListTickets(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
+  EXPECT_EQ(engine()->ListTickets(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
   // New tickets for the merged customer go to the survivor.
   EXPECT_EQ(Create(kRep, GoodValues(), merged.name())->customer(), survivor.name());
   EXPECT_EQ(LiveChecksum(), RebuiltChecksum());

@@ -1,6 +1,7 @@
 #include "services/tickets/ticket.h"
 
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 #include "libs/common/status_testing.h"
 #include "services/tickets/domain_testing.h"
 
@@ -9,9 +10,9 @@ namespace {
 
 using crm::testing::FieldsOf;
 
-const Caller kRep{"u1", "rep", "east"};
-const Caller kRep2{"u2", "rep", "east"};
-const Caller kManager{"m1", "manager", "east"};
+using crm::testing::kManager;
+using crm::testing::kRep;
+using crm::testing::kRep2;
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
 
 template <typename Cmd>

@@ -1,6 +1,7 @@
 #include "services/tickets/ticket_type.h"
 
 #include "gtest/gtest.h"
+#include "libs/common/caller_testing.h"
 #include "libs/common/status_testing.h"
 #include "services/tickets/domain_testing.h"
 
@@ -11,8 +12,8 @@ using crm::testing::FieldOf;
 
 using testing::RepairDefinition;
 
-const Caller kAdmin{"a1", "admin", ""};
-const Caller kManager{"m1", "manager", "east"};
+using crm::testing::kAdmin;
+using crm::testing::kManager;
 const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
 
 template <typename Cmd>
