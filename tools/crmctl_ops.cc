@@ -23,12 +23,8 @@
 #include "libs/eventlog/wal_check.h"
 #include "libs/projection/rebuild.h"
 #include "nlohmann/json.hpp"
-#include "services/analytics/analytics_engine.h"
-#include "services/customers/customer_engine.h"
 #include "services/integration/public_event.h"
-#include "services/opportunities/opportunity_engine.h"
-#include "services/tasks/task_engine.h"
-#include "services/tickets/ticket_engine.h"
+#include "services/registry/registry.h"
 #include "tools/crm_ops_verbs.h"
 #include "tools/crmctl_common.h"
 #include "libs/topics/topics.h"
@@ -44,11 +40,11 @@ const std::vector<std::string>& kServiceTopics = topics::ServiceTopics();
 
 // The projections of crmd's services, by their folder under the data folder.
 std::vector<std::pair<std::string, projection::ProjectionSpec>> ServiceSpecs() {
-  return {{"customers", customers::CustomerEngine::Spec(customers::kTopic, customers::kPartitions)},
-          {"opportunities", opportunities::OpportunityEngine::Spec({.clock = SystemClock::Get()})},
-          {"tasks", tasks::TaskEngine::Spec({.clock = SystemClock::Get()})},
-          {"tickets", tickets::TicketEngine::Spec({.clock = SystemClock::Get()})},
-          {"analytics", analytics::AnalyticsEngine::Spec({.clock = SystemClock::Get()})}};
+  std::vector<std::pair<std::string, projection::ProjectionSpec>> specs;
+  for (const server::ServiceModule* m : registry::Modules()) {
+    if (m->spec) specs.emplace_back(std::string(m->name), m->spec());
+  }
+  return specs;
 }
 
 // A scratch folder made on first use and removed when it goes out of scope, so only verbs
