@@ -7,6 +7,7 @@
 #include "crm/customers/v1/customers_events.pb.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/projection/rows.h"
 #include "libs/topics/contracts.h"
 
 namespace crm {
@@ -76,7 +77,7 @@ absl::Status ApplyCustomerEvent(projection::ProjectionDb& db, const common::v1::
   const bool was_watched = raw.empty() ? false : Watched(ref_before);
   if (cause) ref.set_cause_event_id(e.event_id());
   ref.set_version(e.aggregate_version());
-  batch.Put(key, ref.SerializeAsString());
+  batch.Put(key, projection::DeterministicBytes(ref));
   if (was_watched && !Watched(ref)) batch.Delete(WatchKey(e.aggregate_id()));
   if (Watched(ref)) batch.Put(WatchKey(e.aggregate_id()), "");
   return absl::OkStatus();

@@ -637,6 +637,27 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
 }
 
 
+// The settings row holds maps (per-team and per-user pool overrides): written with their
+// entries in whatever order the in-memory map iterates, the live row and a rebuilt one
+// differed byte for byte and `crmctl verify --projections` reported a mismatch.
+TEST_F(PoolEngineTest, PoolOverridesAreStoredInOneByteOrderSoLiveEqualsRebuild) {
+  v1::UpdatePoolPolicyRequest req;
+  req.mutable_policy()->set_daily_claim_limit(5);
+  req.mutable_policy()->set_return_after_days(30);
+  for (int i = 0; i < 16; ++i) {
+    (*req.mutable_policy()->mutable_team_return_after_days())[absl::StrCat("team-", i)] = 10 + i;
+    (*req.mutable_policy()->mutable_user_daily_claim_limit())[absl::StrCat("user-", i)] = 1 + i;
+  }
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::UpdatePoolPolicy, kAdmin, req).ok());
+  std::string raw;
+  ASSERT_TRUE(db()->db()->Get(rocksdb::ReadOptions(), rows::kSettings, &raw).ok());
+  CustomerSettings stored;
+  ASSERT_TRUE(stored.ParseFromString(raw));
+  EXPECT_EQ(stored.pool_policy().team_return_after_days_size(), 16);
+  EXPECT_EQ(raw, projection::DeterministicBytes(stored)) << "the row's map entries are not in key order";
+  EXPECT_EQ(Checksum(), RebuiltChecksum());
+}
+
 // Crashes between the two writes of a merge, an unmerge and a lead conversion. Today nothing
 // finishes the second write on restart: the state a restart finds stays until the client
 // repeats its call (with the same request_id), which completes it. These tests pin that gap

@@ -7,6 +7,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/day_numbers.h"
 #include "libs/projection/aggregate_writer.h"
+#include "libs/projection/rows.h"
 #include "services/customers/customer_list.h"
 
 namespace crm::customers {
@@ -54,7 +55,7 @@ absl::Status ApplySettingsRecord(projection::ProjectionDb& db, const EventEnvelo
   CRM_ASSIGN_OR_RETURN(SettingsEvent ev, UnpackSettingsEvent(env));
   ApplySettings(s, ev, env.aggregate_version());
   s.set_last_hash(env.hash());
-  b.Put(rows::kSettings, s.SerializeAsString());
+  b.Put(rows::kSettings, projection::DeterministicBytes(s));
   return absl::OkStatus();
 }
 
@@ -72,7 +73,7 @@ absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const eventlog::Recor
   CRM_RETURN_IF_ERROR(UpdateLeadCounts(db, b, before, lead));
   b.Put(rows::History(lead.id(), lead.version()), r.value);
   if (!env.correlation_id().empty()) b.Put(rows::Request(env.correlation_id(), lead.id()), "");
-  b.Put(rows::Lead(lead.id()), lead.SerializeAsString());
+  b.Put(rows::Lead(lead.id()), projection::DeterministicBytes(lead));
   return absl::OkStatus();
 }
 
@@ -171,7 +172,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
     IncrementCounter(db, b, rows::Claims(claimed->owner_id(), claimed->claim_day()));
   } else if (const auto* follow_up = std::get_if<v1::FollowUpRecorded>(&event)) {
     b.Put(absl::StrCat(rows::FollowUpPrefix(id), rows::TimeKey(at), follow_up->follow_up_id()),
-          FollowUpRow(state, *follow_up, env).SerializeAsString());
+          projection::DeterministicBytes(FollowUpRow(state, *follow_up, env)));
   }
 
   if (state.purged()) {
@@ -188,7 +189,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
     b.Delete(absl::StrCat(rows::kPendingWins, env.causation_id()));
     b.Delete(absl::StrCat(rows::kPendingNotes, env.causation_id()));
   }
-  b.Put(rows::State(id), state.SerializeAsString());
+  b.Put(rows::State(id), projection::DeterministicBytes(state));
   return absl::OkStatus();
 }
 

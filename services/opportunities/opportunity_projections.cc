@@ -10,6 +10,7 @@
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/day_numbers.h"
 #include "libs/projection/fold.h"
+#include "libs/projection/rows.h"
 #include "services/opportunities/customer_refs.h"
 
 namespace crm::opportunities {
@@ -136,7 +137,7 @@ absl::Status ApplySettingsRecord(ProjectionDb& db, const eventlog::Record& r, co
   Apply(s, ev, env.aggregate_version());
   s.set_last_hash(env.hash());
   b.Put(projection::History(kSettingsId, s.version()), r.value);
-  b.Put(rows::kSettings, s.SerializeAsString());
+  b.Put(rows::kSettings, projection::DeterministicBytes(s));
   return absl::OkStatus();
 }
 

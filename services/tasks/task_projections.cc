@@ -10,6 +10,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/fold.h"
+#include "libs/projection/rows.h"
 
 namespace crm::tasks {
 
@@ -243,7 +244,7 @@ absl::Status EvaluateEvent(ProjectionDb& db, Batch& b, const RuleState& rule, co
   o->set_cause_record(record);
   a.set_reminder_only(def.reminder_only());
   a.set_correlation_id(env.correlation_id());
-  b.Put(rows::Pending(id), a.SerializeAsString());
+  b.Put(rows::Pending(id), projection::DeterministicBytes(a));
   return absl::OkStatus();
 }
 
@@ -271,7 +272,7 @@ absl::Status UpdateWatch(ProjectionDb& db, Batch& b, const FollowContext& ctx, c
       *w.mutable_seen_time() = env.recorded_at();
     }
   }
-  if (had && w.SerializeAsString() == before.SerializeAsString()) return absl::OkStatus();
+  if (had && projection::DeterministicBytes(w) == projection::DeterministicBytes(before)) return absl::OkStatus();
   auto indexed = [&](const v1::DateWatch& x) -> absl::StatusOr<bool> {
     if (!x.armed() || x.date().empty()) return false;
     CRM_ASSIGN_OR_RETURN(bool fired, Exists(db, b, rows::Fired(x.rule_id(), x.record(), x.date())));
@@ -283,7 +284,7 @@ absl::Status UpdateWatch(ProjectionDb& db, Batch& b, const FollowContext& ctx, c
   }
   CRM_ASSIGN_OR_RETURN(bool is, indexed(w));
   if (is) b.Put(rows::WatchDue(FromProto(w.fire_time()), rule.id(), record), "");
-  b.Put(key, w.SerializeAsString());
+  b.Put(key, projection::DeterministicBytes(w));
   return absl::OkStatus();
 }
 
@@ -296,10 +297,10 @@ absl::Status ApplyFollowedRecord(ProjectionDb& db, const FollowContext& ctx, con
   const std::string record = absl::StrCat(CollectionOf(env.aggregate_type()), "/", env.aggregate_id());
   v1::RecordRef ref;
   CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, rows::RecordRef(record), &ref).status());
-  const std::string before = ref.SerializeAsString();
+  const std::string before = projection::DeterministicBytes(ref);
   UpdateRecordRef(env, *payload, &ref);
   if (env.aggregate_type() == topics::customers::kCustomer.type) ref.set_customer_id(env.aggregate_id());
-  std::string after = ref.SerializeAsString();
+  std::string after = projection::DeterministicBytes(ref);
   if (after != before) b.Put(rows::RecordRef(record), after);
 
   CRM_ASSIGN_OR_RETURN(auto rules, ctx.book->Get(db));
