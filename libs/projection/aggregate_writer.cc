@@ -125,8 +125,9 @@ void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,
   const absl::Time started = absl::Now();
   // The log refuses the append if another event took this version meanwhile (a decision on
   // stale projections): the second line of defence after Admit().
-  eventlog::StreamVersion expect{absl::StrCat(head.type, "/", head.id), head.version};
-  writer_->AppendExpecting(head.id, std::move(msgs), std::move(expect),
+  const eventlog::ExpectedVersion expected =
+      head.version == 0 ? eventlog::ExpectedVersion::NoStream() : eventlog::ExpectedVersion::Exact(head.version);
+  writer_->AppendExpecting(head.id, std::move(msgs), absl::StrCat(head.type, "/", head.id), expected,
                   [this, values = std::move(values), done = std::move(done),
                    started](absl::StatusOr<eventlog::Appended> appended) mutable {
                     if (options_.observe_append) options_.observe_append(absl::Now() - started);
