@@ -57,8 +57,7 @@ int main(int argc, char** argv) {
   wo.sync = true;
   if (verb == "rewrite") {
     env->mutable_actor()->set_user_id("forger");
-    crm::eventlog::SealEnvelope(*env, env->prev_hash());
-    rec.set_value(env->SerializeAsString());
+    rec.set_value(crm::eventlog::StreamSealer(env->aggregate_version() - 1, env->prev_hash(), "").Seal(*env).value);
     if (!db->Put(wo, last_key, rec.SerializeAsString()).ok()) return Fail("cannot write");
     std::printf("rewrote %s\n", what.c_str());
   } else if (verb == "delete-last") {

@@ -310,20 +310,19 @@ absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const
       env.set_event_type(ev.GetDescriptor()->full_name());
       env.set_aggregate_type("customer");
       env.set_aggregate_id(id);
-      env.set_aggregate_version(1);
       *env.mutable_occurred_at() = ts;
       *env.mutable_recorded_at() = ts;
       env.mutable_actor()->set_user_id("bench");
       env.mutable_actor()->set_role("service");
       env.set_correlation_id(env.event_id());
       env.mutable_payload()->PackFrom(ev);
-      crm::eventlog::SealEnvelope(env, "");
+      crm::eventlog::StreamSealer sealer(0, "", "/crm/customers");
+      std::vector<crm::eventlog::Message> batch{sealer.Seal(env)};
       {
         absl::MutexLock l(&mu);
         mu.Await(absl::Condition(+[](int64_t* n) { return *n < 20000; }, &inflight));
         ++inflight;
       }
-      std::vector<crm::eventlog::Message> batch{crm::eventlog::ToMessage(env, "/crm/customers")};
       if (follow_ups) {
         crm::customers::v1::FollowUpRecorded fu;
         fu.set_follow_up_id(crm::NewUuidV7(now));
@@ -332,10 +331,8 @@ absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const
         crm::eventlog::EventEnvelope env2 = env;
         env2.set_event_id(crm::NewUuidV7(now));
         env2.set_event_type(fu.GetDescriptor()->full_name());
-        env2.set_aggregate_version(2);
         env2.mutable_payload()->PackFrom(fu);
-        crm::eventlog::SealEnvelope(env2, env.hash());
-        batch.push_back(crm::eventlog::ToMessage(env2, "/crm/customers"));
+        batch.push_back(sealer.Seal(env2));
       }
       (*writer)->Append(id, std::move(batch),
                         [&](absl::StatusOr<crm::eventlog::Appended> a) {

@@ -37,18 +37,14 @@ class ChainWriter {
     env.mutable_actor()->set_role("rep");
     env.mutable_actor()->set_team_id(team);
     std::vector<eventlog::Message> batch;
-    std::string prev;
-    int64_t v = 0;
+    eventlog::StreamSealer sealer(0, "", source_);
     for (const Event& e : events) {
       *env.mutable_occurred_at() = ToProto(e.at);
       *env.mutable_recorded_at() = ToProto(e.at);
       env.set_event_id(NewUuidV7(e.at));
-      env.set_aggregate_version(++v);
       env.set_event_type(e.payload->GetDescriptor()->full_name());
       env.mutable_payload()->PackFrom(*e.payload);
-      eventlog::SealEnvelope(env, prev);
-      prev = env.hash();
-      batch.push_back(eventlog::ToMessage(env, source_));
+      batch.push_back(sealer.Seal(env));
     }
     {
       absl::MutexLock l(&mu_);

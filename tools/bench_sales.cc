@@ -142,10 +142,9 @@ absl::StatusOr<Result> RunOpportunitiesRebuild(int64_t events, const std::string
       env.mutable_actor()->set_user_id(absl::StrCat("rep", i % 50));
       env.mutable_actor()->set_role("rep");
       std::vector<eventlog::Message> batch;
-      std::string prev;
+      eventlog::StreamSealer sealer(0, "", "/crm/opportunities");
       for (int v = 1; v <= 5; ++v) {
         env.set_event_id(NewUuidV7(now));
-        env.set_aggregate_version(v);
         if (v == 1) {
           ov1::OpportunityCreated c;
           auto* p = c.mutable_profile();
@@ -166,9 +165,7 @@ absl::StatusOr<Result> RunOpportunitiesRebuild(int64_t events, const std::string
           env.set_event_type(sc.GetDescriptor()->full_name());
           env.mutable_payload()->PackFrom(sc);
         }
-        eventlog::SealEnvelope(env, prev);
-        prev = env.hash();
-        batch.push_back(eventlog::ToMessage(env, "/crm/opportunities"));
+        batch.push_back(sealer.Seal(env));
       }
       {
         absl::MutexLock l(&mu);

@@ -55,11 +55,11 @@ class VerifyTest : public ::testing::Test {
     u.mutable_profile()->set_notes(absl::StrCat("v", version));
     e.set_event_type(customers::v1::CustomerUpdated::descriptor()->full_name());
     e.mutable_payload()->PackFrom(u);
-    eventlog::SealEnvelope(e, prev_hash);
+    eventlog::StreamSealer(version - 1, prev_hash, "/crm/customers").Seal(e);
     return e;
   }
   void Append(const EventEnvelope& e) {
-    ASSERT_TRUE(writer_->AppendSync(e.aggregate_id(), {eventlog::ToMessage(e, "/crm/customers")}).ok());
+    ASSERT_TRUE(writer_->AppendSync(e.aggregate_id(), {{e.SerializeAsString(), {}}}).ok());
   }
 
   fs::path dir_;

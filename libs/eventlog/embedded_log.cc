@@ -55,7 +55,9 @@ struct PendingAppend {
   std::string key;
   std::vector<Message> messages;
   AppendCallback done;
-  std::optional<StreamVersion> expect;
+  // The stream the append is conditional on, and the condition; Any: none.
+  std::string stream;
+  ExpectedVersion expected = ExpectedVersion::Any();
 };
 
 struct TopicState {
@@ -70,8 +72,8 @@ class EmbeddedWriter final : public Writer {
   EmbeddedWriter(EmbeddedLog* log, std::string topic) : log_(log), topic_(std::move(topic)) {}
   ~EmbeddedWriter() override;
   void Append(std::string key, std::vector<Message> messages, AppendCallback done) override;
-  void AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion expect,
-                       AppendCallback done) override;
+  void AppendExpecting(std::string key, std::vector<Message> messages, std::string stream,
+                       ExpectedVersion expected, AppendCallback done) override;
   const std::string& topic() const override { return topic_; }
 
  private:
@@ -319,7 +321,7 @@ class EmbeddedLog final : public Log {
       // Checks and encoding run outside the lock: appenders and subscribers keep going. Only
       // this thread moves a topic's offsets, so the snapshot stays right until the commit.
       for (PendingAppend& a : taken) {
-        if (a.expect.has_value()) {
+        if (a.expected.kind() != ExpectedVersion::Kind::kAny) {
           absl::Status s = CheckStream(a, stream_at, batch);
           if (!s.ok()) {
             rejected.emplace_back(std::move(a), std::move(s));
@@ -369,14 +371,16 @@ class EmbeddedLog final : public Log {
     }
   }
 
-  // Whether `a` may append to its stream: the version it expects is where the stream stands
-  // (after the appends earlier in this group). If so, the stream's new version joins `batch`.
-  // A stream with no version kept yet (appended to only without a condition, by tools or by a
-  // binary from before versions were kept) takes the first conditional append as it comes.
+  // Whether `a` may append to its stream: the version it expects (NoStream: 0) is where the
+  // stream stands (after the appends earlier in this group). If so, the stream's new version
+  // joins `batch`. A stream with no version kept yet (appended to only without a condition, by
+  // tools or by a binary from before versions were kept) takes the first conditional append as
+  // it comes: logs written before versions were kept still take writes.
   absl::Status CheckStream(const PendingAppend& a, std::map<std::string, int64_t>& stream_at,
                            rocksdb::WriteBatch& batch) {
-    const StreamVersion& e = *a.expect;
-    const std::string key = StreamKey(a.topic, e.stream);
+    const std::string& stream = a.stream;
+    const int64_t expected = a.expected.version();  // 0 for NoStream
+    const std::string key = StreamKey(a.topic, stream);
     auto it = stream_at.find(key);
     std::optional<int64_t> at;
     if (it != stream_at.end()) {
@@ -387,19 +391,20 @@ class EmbeddedLog final : public Log {
       if (st.ok() && v.size() == 8) {
         at = static_cast<int64_t>(absl::big_endian::Load64(v.data()));
       } else if (!st.IsNotFound()) {
-        return st.ok() ? absl::DataLossError(absl::StrCat("stream ", e.stream, ": malformed version row"))
+        return st.ok() ? absl::DataLossError(absl::StrCat("stream ", stream, ": malformed version row"))
                        : FromRocks(st, "read a stream's version");
       }
     }
-    if (at.has_value() && *at > e.version) {
-      return absl::AbortedError(absl::StrCat("stream ", e.stream, " is at version ", *at, ", not ", e.version,
+    if (at.has_value() && *at > expected) {
+      return absl::AbortedError(absl::StrCat("stream ", stream, " is at version ", *at, ", not ",
+                                             expected == 0 ? "without events" : absl::StrCat(expected),
                                              ": the append was decided on stale state; nothing was written"));
     }
-    if (at.has_value() && *at < e.version) {
-      return absl::DataLossError(absl::StrCat("stream ", e.stream, " is at version ", *at, ": an append from version ",
-                                              e.version, " would leave a gap; nothing was written"));
+    if (at.has_value() && *at < expected) {
+      return absl::DataLossError(absl::StrCat("stream ", stream, " is at version ", *at, ": an append from version ",
+                                              expected, " would leave a gap; nothing was written"));
     }
-    const int64_t next = e.version + static_cast<int64_t>(a.messages.size());
+    const int64_t next = expected + static_cast<int64_t>(a.messages.size());
     stream_at[key] = next;
     char buf[8];
     absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
@@ -423,12 +428,13 @@ EmbeddedWriter::~EmbeddedWriter() { log_->ReleaseWriter(topic_); }
 
 void EmbeddedWriter::Append(std::string key, std::vector<Message> messages,
                             AppendCallback done) {
-  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done), std::nullopt});
+  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done)});
 }
 
-void EmbeddedWriter::AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion expect,
-                                     AppendCallback done) {
-  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done), std::move(expect)});
+void EmbeddedWriter::AppendExpecting(std::string key, std::vector<Message> messages, std::string stream,
+                                     ExpectedVersion expected, AppendCallback done) {
+  if (absl::Status s = ValidateExpectation(stream, expected); !s.ok()) return done(std::move(s));
+  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done), std::move(stream), expected});
 }
 
 class EmbeddedSubscription final : public Subscription {

@@ -1,6 +1,7 @@
 #ifndef CRM_LIBS_EVENTLOG_ENVELOPE_H_
 #define CRM_LIBS_EVENTLOG_ENVELOPE_H_
 
+#include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -19,8 +20,37 @@ using crm::common::v1::EventEnvelope;
 // `hash` field cleared (prev_hash is part of the envelope, so it is covered twice: harmless).
 std::string ComputeEnvelopeHash(const EventEnvelope& e);
 
-// Sets e.prev_hash = prev_hash and e.hash = ComputeEnvelopeHash(e).
-void SealEnvelope(EventEnvelope& e, absl::string_view prev_hash);
+// How many envelope hashes (SHA-256, sealing and verifying) this process has computed. A
+// relaxed counter for tests that count the hashes a command costs: read it before and after
+// the command, with nothing else hashing meanwhile.
+int64_t EnvelopeHashCount();
+
+// The one way events are sealed: chains an aggregate's events by hash and encodes each as the
+// log message that carries it, serialising and hashing each envelope once. A message's bytes
+// are the sealed envelope's SerializeAsString(), as every earlier binary wrote them, so logs
+// read alike whichever wrote them. Not thread-safe: one per aggregate being written.
+class StreamSealer {
+ public:
+  // Continues the stream whose last event has `version` and hash `last_hash` (0 and "" for a
+  // new aggregate). `source` is the producing service's URI reference for the CloudEvents
+  // headers, e.g. "/crm/customers".
+  StreamSealer(int64_t version, std::string last_hash, std::string source)
+      : version_(version), last_hash_(std::move(last_hash)), source_(std::move(source)) {}
+
+  // Makes `e` the stream's next event: sets its aggregate_version, prev_hash and hash (what they
+  // held is replaced) and returns the message carrying it, with the CloudEvents headers. Every
+  // other field is sealed as `e` holds it.
+  Message Seal(EventEnvelope& e);
+
+  // The version and hash of the last event sealed (the constructor's before the first).
+  int64_t version() const { return version_; }
+  const std::string& last_hash() const { return last_hash_; }
+
+ private:
+  int64_t version_;
+  std::string last_hash_;
+  std::string source_;
+};
 
 // OK when e.hash matches its content and e.prev_hash equals `expected_prev_hash`;
 // DATA_LOSS naming the aggregate and version otherwise.
@@ -35,9 +65,6 @@ absl::StatusOr<EventEnvelope> DecodeEnvelope(absl::string_view bytes);
 // ce_time, content-type) and a W3C traceparent derived from the correlation id.
 // `source` is the producing service's URI reference, e.g. "/crm/customers".
 std::vector<Header> CloudEventHeaders(const EventEnvelope& e, absl::string_view source);
-
-// A log message carrying `e`, with the CloudEvents headers.
-Message ToMessage(const EventEnvelope& e, absl::string_view source);
 
 // Lower-case hex of a binary hash.
 std::string HexHash(absl::string_view hash);

@@ -130,9 +130,11 @@ class KafkaWriter final : public Writer {
 
   absl::Status Start();
 
-  // Not checked here (see Writer::AppendExpecting): a Kafka broker has no per-key condition.
-  void AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion,
-                       AppendCallback done) override {
+  // Validated, not checked (see Writer::AppendExpecting): a Kafka broker has no per-key
+  // condition; the single fenced writer and the per-aggregate lease are the guard.
+  void AppendExpecting(std::string key, std::vector<Message> messages, std::string stream,
+                       ExpectedVersion expected, AppendCallback done) override {
+    if (absl::Status s = ValidateExpectation(stream, expected); !s.ok()) return done(std::move(s));
     Append(std::move(key), std::move(messages), std::move(done));
   }
 

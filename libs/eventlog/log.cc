@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "libs/common/status_macros.h"
 
@@ -16,6 +17,16 @@ absl::StatusOr<Appended> Writer::AppendSync(std::string key, std::vector<Message
   });
   done.WaitForNotification();
   return result;
+}
+
+absl::Status ValidateExpectation(absl::string_view stream, const ExpectedVersion& expected) {
+  if (expected.kind() == ExpectedVersion::Kind::kAny) return absl::OkStatus();
+  if (stream.empty()) return absl::InvalidArgumentError("a conditional append needs a stream name");
+  if (expected.kind() == ExpectedVersion::Kind::kExact && expected.version() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("stream ", stream, ": expected version ", expected.version(),
+                                                   " is below 1 (a stream without events is NoStream)"));
+  }
+  return absl::OkStatus();
 }
 
 int32_t PartitionForKey(absl::string_view key, int32_t partitions) {

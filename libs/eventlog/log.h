@@ -53,14 +53,44 @@ struct Appended {
 
 using AppendCallback = absl::AnyInvocable<void(absl::StatusOr<Appended>)>;
 
-// The condition of an append to an event stream (one aggregate's events, e.g.
-// "customer/<id>"): the stream stands at `version` (0: no event yet) and the append's messages
-// become versions version + 1, version + 2, ... The log's own check that no two events of a
-// stream get the same version, like a unique (aggregate, version) key in a database.
-struct StreamVersion {
-  std::string stream;
-  int64_t version = 0;
+// What an append expects of its event stream (one aggregate's events, e.g. "customer/<id>"):
+// the log's own check that no two events of a stream get the same version, like a unique
+// (aggregate, version) key in a database, with EventStoreDB's three kinds of expectation.
+// Versions count from 1: a stream at version v holds v events, and an append of n messages
+// moves it to v + n. A stream the log holds no version for (appended to only without a
+// condition, by tools or by a binary from before versions were kept) takes the first
+// conditional append as it comes and is checked from then on.
+class ExpectedVersion {
+ public:
+  enum class Kind { kAny, kNoStream, kExact };
+
+  // No condition: written as Writer::Append writes, reading and keeping no version. For
+  // records outside aggregate streams (relays, dead letters); appending with Any to a stream
+  // that also takes conditional appends moves it past its kept version, so its next
+  // conditional append is refused as a gap.
+  static ExpectedVersion Any() { return ExpectedVersion(Kind::kAny, 0); }
+  // The stream holds no event yet: the first append of a new aggregate.
+  static ExpectedVersion NoStream() { return ExpectedVersion(Kind::kNoStream, 0); }
+  // The stream stands at `version` (its last event's aggregate_version). `version` must be at
+  // least 1: NoStream() is the expectation of a stream without events, and a writer refuses
+  // Exact(0) or below with INVALID_ARGUMENT.
+  static ExpectedVersion Exact(int64_t version) { return ExpectedVersion(Kind::kExact, version); }
+
+  Kind kind() const { return kind_; }
+  // The expected version for kExact; 0 otherwise.
+  int64_t version() const { return version_; }
+  bool operator==(const ExpectedVersion&) const = default;
+
+ private:
+  ExpectedVersion(Kind kind, int64_t version) : kind_(kind), version_(version) {}
+  Kind kind_;
+  int64_t version_;
 };
+
+// INVALID_ARGUMENT, naming what is wrong, when an append cannot carry `expected` for
+// `stream`: a condition (NoStream, Exact) on an empty stream name, or Exact below 1. Every
+// Writer refuses such an append before writing anything, whether or not it checks versions.
+absl::Status ValidateExpectation(absl::string_view stream, const ExpectedVersion& expected);
 
 // The single writer of one topic (DESIGN §2). Obtained from Log::OpenWriter.
 // Thread-safe: Append may be called from any thread.
@@ -77,13 +107,17 @@ class Writer {
   // in log order per partition, and must not block for long: it delays every later append.
   virtual void Append(std::string key, std::vector<Message> messages, AppendCallback done) = 0;
 
-  // Append under a condition: nothing is written when `expect.stream` does not stand at
-  // `expect.version`, and the answer is ABORTED when the stream is past it (a writer that
-  // decided on stale state) or DATA_LOSS when it is short of it (a gap). The embedded log checks
-  // it in the same commit as the write; on Kafka the broker cannot, and the topic's single
-  // fenced writer deciding on caught-up projections is the guard, so it appends as Append.
-  virtual void AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion expect,
-                               AppendCallback done) = 0;
+  // Appends as Append does, under the condition that `stream` stands where `expected` says.
+  // Nothing is written and `done` gets ABORTED when the stream is past it (NoStream on a
+  // stream that has events, or Exact below where it stands: a writer that decided on stale
+  // state), DATA_LOSS when Exact is beyond it (a gap), or INVALID_ARGUMENT as
+  // ValidateExpectation says. The embedded log checks the condition in the same commit as the
+  // write. On Kafka the condition is validated but not checked: a broker has no per-key
+  // condition, and there the guard is the topic's single fenced writer (Log::OpenWriter: a
+  // newer writer fences the older one) deciding under a per-aggregate lease on projections
+  // caught up with the log (projection::AggregateWriter); the append is written as Append.
+  virtual void AppendExpecting(std::string key, std::vector<Message> messages, std::string stream,
+                               ExpectedVersion expected, AppendCallback done) = 0;
 
   // Blocking form of Append.
   absl::StatusOr<Appended> AppendSync(std::string key, std::vector<Message> messages);

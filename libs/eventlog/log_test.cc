@@ -68,6 +68,19 @@ class KafkaBackend : public Backend {
   std::unique_ptr<MockCluster> mock_;
 };
 
+// An append of `messages` events under key "k" expecting `expected` of `stream`, waited for.
+absl::Status AppendAt(Writer& w, const std::string& stream, ExpectedVersion expected, int messages = 1) {
+  absl::Notification n;
+  absl::Status out;
+  std::vector<Message> m(messages, Message{.value = "e"});
+  w.AppendExpecting("k", std::move(m), stream, expected, [&](absl::StatusOr<Appended> r) {
+    out = r.status();
+    n.Notify();
+  });
+  n.WaitForNotification();
+  return out;
+}
+
 class LogTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -263,6 +276,22 @@ TEST_P(LogTest, SubscribeRejectsBadPartition) {
   EXPECT_EQ(log_->PartitionCount("no.such.topic").status().code(), absl::StatusCode::kNotFound);
 }
 
+// Any is no condition on either backend, and a condition no backend could check is refused
+// by both alike, before anything is written (Kafka checks no versions, but must not take what
+// the embedded log would refuse).
+TEST_P(LogTest, AnyAlwaysAppendsAndAnUncheckableExpectationIsRefused) {
+  auto w = log_->OpenWriter(kTopic);
+  ASSERT_TRUE(w.ok()) << w.status();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(AppendAt(**w, "customer/k", ExpectedVersion::Any(), 2).ok()) << i;
+  }
+  EXPECT_EQ(AppendAt(**w, "customer/k", ExpectedVersion::Exact(0)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AppendAt(**w, "customer/k", ExpectedVersion::Exact(-3)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AppendAt(**w, "", ExpectedVersion::NoStream()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AppendAt(**w, "", ExpectedVersion::Exact(1)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadAll(*log_).size(), 6u) << "only the Any appends were written";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, LogTest, ::testing::Values("embedded", "kafka"),
                          [](const auto& info) { return info.param; });
 
@@ -325,19 +354,6 @@ TEST(EmbeddedLogTest, AFollowerReadsBesideTheOwner) {
   std::filesystem::remove_all(dir);
 }
 
-// A conditional append of `messages` events under key "k", waited for.
-absl::Status AppendAt(Writer& w, const std::string& stream, int64_t version, int messages) {
-  absl::Notification n;
-  absl::Status out;
-  std::vector<Message> m(messages, Message{.value = "e"});
-  w.AppendExpecting("k", std::move(m), {stream, version}, [&](absl::StatusOr<Appended> r) {
-    out = r.status();
-    n.Notify();
-  });
-  n.WaitForNotification();
-  return out;
-}
-
 // The log's own guard against two events with one version (a write decided on stale state):
 // a stale append is refused with nothing written, in a group commit as across reopens.
 TEST(EmbeddedLogTest, AppendExpectingRefusesAStaleStreamVersion) {
@@ -349,19 +365,27 @@ TEST(EmbeddedLogTest, AppendExpectingRefusesAStaleStreamVersion) {
   auto w = (*log)->OpenWriter("t");
   ASSERT_TRUE(w.ok());
   const int32_t p = PartitionForKey("k", 2);
-  EXPECT_TRUE(AppendAt(**w, "customer/k", 0, 2).ok());
-  EXPECT_EQ(AppendAt(**w, "customer/k", 0, 1).code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(AppendAt(**w, "customer/k", 1, 1).code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(AppendAt(**w, "customer/k", 5, 1).code(), absl::StatusCode::kDataLoss) << "a gap";
+  EXPECT_TRUE(AppendAt(**w, "customer/k", ExpectedVersion::NoStream(), 2).ok());
+  EXPECT_EQ(AppendAt(**w, "customer/k", ExpectedVersion::NoStream()).code(), absl::StatusCode::kAborted)
+      << "the stream has events";
+  EXPECT_EQ(AppendAt(**w, "customer/k", ExpectedVersion::Exact(1)).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(AppendAt(**w, "customer/k", ExpectedVersion::Exact(5)).code(), absl::StatusCode::kDataLoss) << "a gap";
   EXPECT_EQ((*(*log)->EndOffsets("t"))[p], 2) << "a refused append wrote nothing";
-  EXPECT_TRUE(AppendAt(**w, "customer/k", 2, 1).ok());
-  EXPECT_TRUE(AppendAt(**w, "lead/k", 0, 1).ok()) << "streams are independent, whatever their key";
+  EXPECT_TRUE(AppendAt(**w, "customer/k", ExpectedVersion::Exact(2)).ok());
+  EXPECT_TRUE(AppendAt(**w, "lead/k", ExpectedVersion::NoStream()).ok()) << "streams are independent, whatever their key";
+  // Any reads and keeps no version: the stream stays where its last conditional append left
+  // it, so a condition decided on the real stream (two events) is a gap.
+  EXPECT_TRUE(AppendAt(**w, "task/k", ExpectedVersion::NoStream()).ok());
+  EXPECT_TRUE(AppendAt(**w, "task/k", ExpectedVersion::Any()).ok());
+  EXPECT_EQ(AppendAt(**w, "task/k", ExpectedVersion::Exact(2)).code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(AppendAt(**w, "task/k", ExpectedVersion::Exact(1)).ok());
 
   // Two appends decided on the same version, queued together: exactly one lands.
   absl::Notification both;
   std::atomic<int> ok{0}, aborted{0}, answered{0};
   for (int i = 0; i < 2; ++i) {
-    (*w)->AppendExpecting("k", {{.value = "race"}}, {"customer/race", 0}, [&](absl::StatusOr<Appended> r) {
+    (*w)->AppendExpecting("k", {{.value = "race"}}, "customer/race", ExpectedVersion::NoStream(),
+                          [&](absl::StatusOr<Appended> r) {
       if (r.ok()) ++ok;
       if (absl::IsAborted(r.status())) ++aborted;
       if (++answered == 2) both.Notify();
@@ -377,8 +401,9 @@ TEST(EmbeddedLogTest, AppendExpectingRefusesAStaleStreamVersion) {
   ASSERT_TRUE(log.ok());
   w = (*log)->OpenWriter("t");
   ASSERT_TRUE(w.ok());
-  EXPECT_EQ(AppendAt(**w, "customer/k", 0, 1).code(), absl::StatusCode::kAborted) << "versions are kept across reopens";
-  EXPECT_TRUE(AppendAt(**w, "customer/k", 3, 1).ok());
+  EXPECT_EQ(AppendAt(**w, "customer/k", ExpectedVersion::NoStream()).code(), absl::StatusCode::kAborted)
+      << "versions are kept across reopens";
+  EXPECT_TRUE(AppendAt(**w, "customer/k", ExpectedVersion::Exact(3)).ok());
   w->reset();
   log->reset();
   std::filesystem::remove_all(dir);
@@ -396,11 +421,15 @@ TEST(EmbeddedLogTest, AStreamWithoutAKeptVersionIsCheckedFromItsFirstConditional
   auto w = (*log)->OpenWriter("t");
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->AppendSync("k", {{.value = "v1"}, {.value = "v2"}}).ok());
-  auto append = [&](int64_t version) { return AppendAt(**w, "customer/k", version, 1); };
+  auto append = [&](int64_t version) { return AppendAt(**w, "customer/k", ExpectedVersion::Exact(version)); };
   EXPECT_TRUE(append(2).ok());
   EXPECT_EQ(append(2).code(), absl::StatusCode::kAborted);
   EXPECT_TRUE(append(3).ok());
-  EXPECT_EQ((*(*log)->EndOffsets("t"))[0], 4);
+  // The first append of a new aggregate, written before versions were kept, is taken as well.
+  ASSERT_TRUE((*w)->AppendSync("k", {{.value = "lead v1"}}).ok());
+  EXPECT_TRUE(AppendAt(**w, "lead/k", ExpectedVersion::NoStream()).ok());
+  EXPECT_EQ(AppendAt(**w, "lead/k", ExpectedVersion::NoStream()).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ((*(*log)->EndOffsets("t"))[0], 6);
   w->reset();
   log->reset();
   std::filesystem::remove_all(dir);

@@ -114,10 +114,10 @@ class FaultyLog final : public Log {
       if (Refuses(key, messages)) return Refuse(std::move(done));
       base_->Append(std::move(key), std::move(messages), std::move(done));
     }
-    void AppendExpecting(std::string key, std::vector<Message> messages, StreamVersion expect,
-                         AppendCallback done) override {
+    void AppendExpecting(std::string key, std::vector<Message> messages, std::string stream,
+                         ExpectedVersion expected, AppendCallback done) override {
       if (Refuses(key, messages)) return Refuse(std::move(done));
-      base_->AppendExpecting(std::move(key), std::move(messages), std::move(expect), std::move(done));
+      base_->AppendExpecting(std::move(key), std::move(messages), std::move(stream), expected, std::move(done));
     }
     const std::string& topic() const override { return base_->topic(); }
     int64_t recoveries() const override { return base_->recoveries(); }

@@ -83,50 +83,39 @@ void AggregateWriter::Release(const std::string& key) {
   next();
 }
 
-std::vector<common::v1::EventEnvelope> AggregateWriter::Seal(const AggregateHead& head,
-                                                             const WriteContext& ctx,
-                                                             const std::vector<NewEvent>& events) const {
+void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,
+                             std::vector<NewEvent> events, Done done) {
+  if (events.empty()) return done(absl::InvalidArgumentError("nothing to append"));
   const absl::Time now = options_.clock->Now();
   const std::string correlation = ctx.correlation_id.empty() ? NewUuidV7(now) : ctx.correlation_id;
-  std::string prev = head.last_hash;
-  int64_t version = head.version;
-  std::vector<common::v1::EventEnvelope> out;
-  for (const NewEvent& ev : events) {
+  eventlog::StreamSealer sealer(head.version, head.last_hash, options_.source);
+  std::vector<eventlog::Message> msgs;
+  std::vector<std::string> values;
+  msgs.reserve(events.size());
+  values.reserve(events.size());
+  for (NewEvent& ev : events) {
     common::v1::EventEnvelope env;
     env.set_event_id(NewUuidV7(now));
-    env.set_event_type(ev.type);
+    env.set_event_type(std::move(ev.type));
     env.set_aggregate_type(head.type);
     env.set_aggregate_id(head.id);
-    env.set_aggregate_version(++version);
     *env.mutable_occurred_at() = ToProto(ev.occurred_at == absl::InfinitePast() ? now : ev.occurred_at);
     *env.mutable_recorded_at() = ToProto(now);
     *env.mutable_actor() = ctx.actor;
     env.set_correlation_id(correlation);
     env.set_causation_id(ctx.causation_id);
     env.set_tenant_id(options_.tenant);
-    *env.mutable_payload() = ev.payload;
-    eventlog::SealEnvelope(env, prev);
-    prev = env.hash();
-    out.push_back(std::move(env));
-  }
-  return out;
-}
-
-void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,
-                             std::vector<NewEvent> events, Done done) {
-  if (events.empty()) return done(absl::InvalidArgumentError("nothing to append"));
-  std::vector<eventlog::Message> msgs;
-  std::vector<std::string> values;
-  for (const auto& env : Seal(head, ctx, events)) {
-    msgs.push_back(eventlog::ToMessage(env, options_.source));
+    *env.mutable_payload() = std::move(ev.payload);
+    msgs.push_back(sealer.Seal(env));
     values.push_back(msgs.back().value);
   }
   if (absl::Status s = Admit(); !s.ok()) return done(s);
   const absl::Time started = absl::Now();
   // The log refuses the append if another event took this version meanwhile (a decision on
   // stale projections): the second line of defence after Admit().
-  eventlog::StreamVersion expect{absl::StrCat(head.type, "/", head.id), head.version};
-  writer_->AppendExpecting(head.id, std::move(msgs), std::move(expect),
+  const eventlog::ExpectedVersion expected =
+      head.version == 0 ? eventlog::ExpectedVersion::NoStream() : eventlog::ExpectedVersion::Exact(head.version);
+  writer_->AppendExpecting(head.id, std::move(msgs), absl::StrCat(head.type, "/", head.id), expected,
                   [this, values = std::move(values), done = std::move(done),
                    started](absl::StatusOr<eventlog::Appended> appended) mutable {
                     if (options_.observe_append) options_.observe_append(absl::Now() - started);

@@ -125,10 +125,6 @@ class AggregateWriter {
   void Append(const AggregateHead& head, const WriteContext& ctx, std::vector<NewEvent> events,
               Done done);
 
-  // The envelopes Append would write, without writing them (dry runs, tests).
-  std::vector<common::v1::EventEnvelope> Seal(const AggregateHead& head, const WriteContext& ctx,
-                                              const std::vector<NewEvent>& events) const;
-
   const std::string& topic() const { return options_.topic; }
   ProjectionDb* db() const { return db_; }
   Clock* clock() const { return options_.clock; }

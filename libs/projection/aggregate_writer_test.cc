@@ -127,6 +127,18 @@ TEST_F(AggregateWriterTest, AppendsChainedVersionsAndAppliesThemBeforeAnswering)
   }
 }
 
+// What one create costs in SHA-256 hashes: one to seal the event, one more where the
+// projection verifies what this process just wrote (IsNextEvent, as every service's projection
+// does); a later step applies decided events without that second hash.
+TEST_F(AggregateWriterTest, ACreateCostsOneSealHashAndOneVerifyHash) {
+  const int64_t before = eventlog::EnvelopeHashCount();
+  ASSERT_TRUE(AppendSync({.type = "thing", .id = "counted"}, 1).ok());
+  EXPECT_EQ(eventlog::EnvelopeHashCount() - before, 2);
+  const int64_t three = eventlog::EnvelopeHashCount();
+  ASSERT_TRUE(AppendSync(Current("counted"), 3).ok());
+  EXPECT_EQ(eventlog::EnvelopeHashCount() - three, 6) << "one seal and one verification per event";
+}
+
 TEST_F(AggregateWriterTest, ProjectionRejectsAStaleHeadAsAGap) {
   ASSERT_TRUE(AppendSync({.type = "thing", .id = "a"}, 2).ok());
   // A head past the stream's end would leave a gap in its versions: the log refuses it.

@@ -54,13 +54,10 @@ class CustomerRefsTest : public ::testing::Test {
     e.set_event_type(payload.GetDescriptor()->full_name());
     e.set_aggregate_type(type);
     e.set_aggregate_id(id);
-    e.set_aggregate_version(++versions_[id]);
     e.mutable_payload()->PackFrom(payload);
     e.mutable_recorded_at()->set_seconds(1767225600 + seq_);
     *e.mutable_occurred_at() = e.recorded_at();
-    eventlog::SealEnvelope(e, hashes_[id]);
-    hashes_[id] = e.hash();
-    Append(id, e.SerializeAsString());
+    Append(id, chains_.try_emplace(id, 0, "", "/crm/customers").first->second.Seal(e).value);
   }
   void Append(const std::string& key, const std::string& value) {
     auto a = writer_->AppendSync(key, {{value, {}}});
@@ -75,8 +72,7 @@ class CustomerRefsTest : public ::testing::Test {
   CustomerView View(const std::string& id) { return *ReadCustomerView(db_->db(), id); }
 
   int seq_ = 0;
-  std::map<std::string, int64_t> versions_;
-  std::map<std::string, std::string> hashes_;
+  std::map<std::string, eventlog::StreamSealer> chains_;
   std::string dir_;
   std::unique_ptr<eventlog::Log> log_;
   std::unique_ptr<eventlog::Writer> writer_;

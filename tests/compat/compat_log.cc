@@ -119,9 +119,11 @@ int Load(const std::string& dir) {
     std::vector<crm::eventlog::Message> msgs;
     msgs.push_back(std::move(m));
     if (auto env = crm::eventlog::DecodeEnvelope(msgs[0].value); env.ok() && env->aggregate_version() > 0) {
-      crm::eventlog::StreamVersion expect{absl::StrCat(env->aggregate_type(), "/", env->aggregate_id()),
-                                         env->aggregate_version() - 1};
-      w->second->AppendExpecting(key, std::move(msgs), std::move(expect), callback);
+      const int64_t at = env->aggregate_version() - 1;
+      w->second->AppendExpecting(key, std::move(msgs), absl::StrCat(env->aggregate_type(), "/", env->aggregate_id()),
+                                 at == 0 ? crm::eventlog::ExpectedVersion::NoStream()
+                                         : crm::eventlog::ExpectedVersion::Exact(at),
+                                 callback);
     } else {
       w->second->Append(key, std::move(msgs), callback);
     }
