@@ -36,7 +36,7 @@ absl::Status AppendAndWait(Writer& w, const std::string& key, Message m, bool ex
     n.Notify();
   };
   if (expecting) {
-    w.AppendExpecting(key, {std::move(m)}, StreamVersion{"x/" + key, 0}, done);
+    w.AppendExpecting(key, {std::move(m)}, "x/" + key, ExpectedVersion::NoStream(), done);
   } else {
     w.Append(key, {std::move(m)}, done);
   }
