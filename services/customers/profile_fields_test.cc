@@ -2,7 +2,9 @@
 // the descriptors: a field added to CustomerProfile or LeadProfile and forgotten in one of
 // these files fails here with the field and the file named (docs/architecture.md §8).
 // Exclusions say why a place leaves a field out on purpose.
+#include <set>
 #include <string>
+#include <variant>
 
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -146,6 +148,53 @@ TEST(CustomerProfileFieldsTest, ImportAndExportCarryEveryProfileField) {
   EXPECT_THAT(CoverageGaps(*d, {.where = "services/customers/customer_columns.cc (MakeColumns: the column with its "
                                          "Chinese label; ParseCell/FormatCell for a new type)",
                                 .handled = carried}),
+              IsEmpty());
+}
+
+TEST(CustomerProfileFieldsTest, MergeTakesEveryProfileFieldItIsAskedFor) {
+  // MergeableFields follows EditableFields, but merge.cc copies and compares fields by hand
+  // (ProfileFieldEmpty, CopyField, FieldDiffers): a field of a type they do not know is lost.
+  const auto* d = CustomerProfile::descriptor();
+  CustomerProfile survivor, merged;
+  FillEveryField(&merged);
+  merged.set_phone("13800138000");
+  merged.set_email("m@example.com");
+  merged.set_industry(EffectiveSettings({}).industries(0).code());
+  merged.set_lifecycle_status(v1::LIFECYCLE_STATUS_POTENTIAL);
+  survivor.set_display_name("甲");
+  for (int i = 0; i < d->field_count(); ++i) {  // enums: a value the merged one does not have
+    const FieldDescriptor* f = d->field(i);
+    if (f->enum_type() != nullptr && !f->is_repeated()) {
+      survivor.GetReflection()->SetEnumValue(&survivor, f, f->enum_type()->value(2)->number());
+    }
+  }
+  auto live = [](const std::string& id, const CustomerProfile& p) {
+    CustomerState s;
+    s.set_id(id);
+    v1::CustomerCreated e;
+    *e.mutable_profile() = p;
+    Apply(s, e, 1, absl::FromUnixSeconds(1767225600), "u1");
+    return s;
+  };
+  CustomerState s = live("s", survivor);
+  MergeFrom cmd;
+  cmd.merged = live("m", merged);
+  cmd.take_from_merged = MergeableFields();
+  auto events = Decide(&s, crm::testing::kAdmin, cmd);
+  ASSERT_TRUE(events.ok()) << events.status();
+  const CustomerProfile& out = std::get<v1::CustomersMerged>(events->at(0)).profile();
+  const std::set<std::string> was_same = EqualFields(survivor, merged);
+  std::set<std::string> taken;
+  for (const auto& f : EqualFields(merged, out)) {
+    if (was_same.count(f) == 0) taken.insert(f);
+  }
+  EXPECT_THAT(CoverageGaps(*d, {.where = "services/customers/merge.cc (MergeableFields; ProfileFieldEmpty and CopyField, "
+                                         "and FieldDiffers in customer.cc, for a new type)",
+                                .handled = taken,
+                                .excluded = {
+                                    {"owner_id", "the survivor keeps its owner (MergeableFields leaves it out)"},
+                                    {"team_id", "the survivor keeps its team (MergeableFields leaves it out)"},
+                                }}),
               IsEmpty());
 }
 
