@@ -3,11 +3,16 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <set>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "crm/customers/v1/customers_events.pb.h"
 #include "libs/common/grpc_status.h"
 #include "libs/eventlog/embedded_log.h"
+#include "libs/testing/field_coverage.h"
 #include "nlohmann/json.hpp"
 #include "services/integration/public_event.h"
 
@@ -77,6 +82,43 @@ TEST(ParseInboundTest, MapsEachTypeToItsCommand) {
                                             {{"contract_id", kContract}, {"result", "rejected"}, {"reason", "价格过低"}})));
   ASSERT_TRUE(reject.ok()) << reject.status();
   EXPECT_EQ(std::get<opportunities::v1::RejectContractRequest>(reject->request).reason(), "OA 审批驳回: 价格过低");
+}
+
+// Every customer profile field either reaches UpdateCustomer from an ERP upsert (in the mask,
+// with its value) or is listed here with why the ERP does not set it (docs/architecture.md §8).
+TEST(ParseInboundTest, ErpUpsertTakesEveryCustomerProfileFieldOrSaysWhyNot) {
+  std::set<std::string> taken;
+  const auto* d = customers::v1::CustomerProfile::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const std::string f = d->field(i)->name();
+    const std::string value = f + "-value";
+    auto cmd = ParseInbound(Rec(Structured("x", kErpCustomerUpserted, {{"customer_id", kCustomer}, {f, value}})));
+    if (!cmd.ok()) continue;
+    const auto* req = std::get_if<customers::v1::UpdateCustomerRequest>(&cmd->request);
+    if (req == nullptr) continue;
+    const auto& paths = req->update_mask().paths();
+    const auto* api = customers::v1::Customer::descriptor()->FindFieldByName(f);
+    if (std::find(paths.begin(), paths.end(), f) != paths.end() && api != nullptr &&
+        (api->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING || api->is_repeated() ||
+         req->customer().GetReflection()->GetString(req->customer(), api) == value)) {
+      taken.insert(f);
+    }
+  }
+  EXPECT_THAT(crm::testing::CoverageGaps(
+                  *d, {.where = "services/integration/inbound.cc (MapCustomerUpserted: its field lists) and README.md's "
+                                "com.erp.customer.upserted row",
+                       .handled = taken,
+                       .excluded = {
+                           {"kind", "an ERP customer is a company (set on create); the mapping takes text only"},
+                           {"lifecycle_status", "the sales process owns the status; the mapping takes text only"},
+                           {"tags", "tags are the CRM users' own; the mapping takes text only"},
+                           {"source", "set to \"ERP\" on create: where the customer came from"},
+                           {"source_channel", "a CRM classification; the mapping takes text only"},
+                           {"cooperation_status", "follows the CRM's contracts; the mapping takes text only"},
+                           {"scale", "a CRM classification; the mapping takes text only"},
+                           {"churn_reason", "goes with lifecycle_status, which the ERP does not set"},
+                       }}),
+              ::testing::IsEmpty());
 }
 
 TEST(ParseInboundTest, TakesBinaryMode) {
