@@ -45,6 +45,8 @@
 #include "libs/common/csv.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
+#include "libs/topics/contracts.h"
+#include "libs/topics/events.h"
 #include "services/customers/customers_service.h"
 #include "tools/bench_analytics.h"
 #include "tools/bench_common.h"
@@ -308,7 +310,7 @@ absl::StatusOr<Result> RunRebuild(int64_t events, const std::string& base, const
       const std::string id = crm::NewUuidV7(now);
       env.set_event_id(crm::NewUuidV7(now));
       env.set_event_type(ev.GetDescriptor()->full_name());
-      env.set_aggregate_type("customer");
+      env.set_aggregate_type(crm::topics::customers::kCustomer.type);
       env.set_aggregate_id(id);
       *env.mutable_occurred_at() = ts;
       *env.mutable_recorded_at() = ts;
@@ -412,7 +414,7 @@ absl::Status RunReads(int64_t events, const std::string& base, std::string log_d
   auto* rule = preview.mutable_rule();
   rule->set_id("phone-inquiry");
   rule->set_tag("电话咨询");
-  rule->set_event_type("crm.customers.v1.FollowUpRecorded");
+  rule->set_event_type(crm::topics::EventType<crm::customers::v1::FollowUpRecorded>());
   rule->set_measure(crm::customers::v1::TAG_RULE_MEASURE_COUNT);
   rule->set_match_field("channel");
   rule->set_match_value("FOLLOW_UP_CHANNEL_PHONE");

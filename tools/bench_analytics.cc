@@ -16,6 +16,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/projection/rebuild.h"
+#include "libs/topics/contracts.h"
 #include "services/analytics/analytics_engine.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
@@ -72,7 +73,7 @@ absl::StatusOr<int64_t> WriteYear(eventlog::Log& log, int64_t events, absl::Time
     cv1::LeadConverted converted;
     converted.set_customer_id(customer_id);
     converted.set_customer_created(true);
-    cust.Aggregate("lead", lead_id, {{&lead, t}, {&converted, t + h}}, owner, team);
+    cust.Aggregate(crm::topics::customers::kLead.type, lead_id, {{&lead, t}, {&converted, t + h}}, owner, team);
 
     cv1::CustomerCreated created;
     auto* p = created.mutable_profile();
@@ -94,7 +95,7 @@ absl::StatusOr<int64_t> WriteYear(eventlog::Log& log, int64_t events, absl::Time
     lost.add_changed_fields("churn_reason");
     std::vector<Ev> customer = {{&created, t + h}, {&f1, t + d}, {&f2, t + 3 * d}};
     if (i % 10 == 9) customer.push_back({&lost, t + 40 * d});
-    cust.Aggregate("customer", customer_id, customer, owner, team);
+    cust.Aggregate(crm::topics::customers::kCustomer.type, customer_id, customer, owner, team);
 
     const bool won = i % 10 < 7;
     const int64_t amount = 100000 + (i % 97) * 10000;
@@ -117,7 +118,7 @@ absl::StatusOr<int64_t> WriteYear(eventlog::Log& log, int64_t events, absl::Time
     ov1::OpportunityLost l;
     l.set_stage_id("lost");
     l.set_reason("价格");
-    opps.Aggregate("opportunity", NewUuidV7(t),
+    opps.Aggregate(crm::topics::opportunities::kOpportunity.type, NewUuidV7(t),
                    {{&oc, t + 2 * h}, {&s1, t + 5 * d}, {&s2, t + 10 * d},
                     {won ? static_cast<const google::protobuf::Message*>(&w) : &l, t + 20 * d}},
                    owner, team);
@@ -145,7 +146,7 @@ absl::StatusOr<int64_t> WriteYear(eventlog::Log& log, int64_t events, absl::Time
       pay2.set_payment_id(absl::StrCat("p", i, "b"));
       pay2.set_amount_minor(amount / 4);
       *pay2.mutable_paid_at() = ToProto(t + 62 * d);
-      opps.Aggregate("contract", NewUuidV7(t),
+      opps.Aggregate(crm::topics::opportunities::kContract.type, NewUuidV7(t),
                      {{&k, t + 21 * d}, {&plan, t + 21 * d}, {&pay1, t + 31 * d}, {&pay2, t + 62 * d}}, owner, team);
       written += 4;
     }
@@ -156,7 +157,7 @@ absl::StatusOr<int64_t> WriteYear(eventlog::Log& log, int64_t events, absl::Time
     tc.mutable_profile()->set_related(absl::StrCat("customers/", customer_id));
     tv1::TaskCompleted done;
     done.set_customer_id(customer_id);
-    tasks.Aggregate("task", NewUuidV7(t), {{&tc, t + d}, {&done, t + 2 * d}}, owner, team);
+    tasks.Aggregate(crm::topics::tasks::kTask.type, NewUuidV7(t), {{&tc, t + d}, {&done, t + 2 * d}}, owner, team);
     kv1::TicketCreated ticket;
     ticket.set_type_id("repair");
     ticket.set_type_version(1);
@@ -170,7 +171,7 @@ absl::StatusOr<int64_t> WriteYear(eventlog::Log& log, int64_t events, absl::Time
     closed.set_from_state("new");
     closed.set_to_state("closed");
     closed.set_to_final(true);
-    tickets.Aggregate("ticket", NewUuidV7(t), {{&ticket, t + 4 * d}, {&closed, t + 6 * d}}, owner, team);
+    tickets.Aggregate(crm::topics::tickets::kTicket.type, NewUuidV7(t), {{&ticket, t + 4 * d}, {&closed, t + 6 * d}}, owner, team);
     written += 4;
   }
   CRM_RETURN_IF_ERROR(cust.Finish());

@@ -19,6 +19,7 @@
 #include "libs/eventlog/envelope.h"
 #include "libs/server/metrics.h"
 #include "libs/server/runtime.h"
+#include "libs/topics/contracts.h"
 #include "services/opportunities/opportunity_engine.h"
 #include "tools/bench_crmd.h"
 
@@ -135,7 +136,7 @@ absl::StatusOr<Result> RunOpportunitiesRebuild(int64_t events, const std::string
     for (int64_t i = 0; i < events / 5; ++i) {
       const std::string id = NewUuidV7(now);
       common::v1::EventEnvelope env;
-      env.set_aggregate_type("opportunity");
+      env.set_aggregate_type(crm::topics::opportunities::kOpportunity.type);
       env.set_aggregate_id(id);
       *env.mutable_occurred_at() = ts;
       *env.mutable_recorded_at() = ts;

@@ -22,6 +22,7 @@
 #include "libs/server/runtime.h"
 #include "tools/bench_chain_writer.h"
 #include "tools/bench_crmd.h"
+#include "libs/topics/contracts.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/opportunity_engine.h"
 #include "services/tasks/task_engine.h"
@@ -133,7 +134,7 @@ absl::Status WriteAccounts(eventlog::Log& log, int64_t events) {
     lead.set_owner_id(owner);
     lead.set_team_id(team);
     cv1::LeadQualified qualified;
-    customers.Aggregate("lead", NewUuidV7(at), {&lead, &qualified}, at);
+    customers.Aggregate(crm::topics::customers::kLead.type, NewUuidV7(at), {&lead, &qualified}, at);
     const std::string customer = NewUuidV7(at);
     cv1::CustomerCreated created;
     created.mutable_profile()->set_display_name(absl::StrCat("客户", i));
@@ -146,7 +147,7 @@ absl::Status WriteAccounts(eventlog::Log& log, int64_t events) {
     cv1::CustomerUpdated upd;
     upd.mutable_profile()->set_lifecycle_status(i % 10 == 0 ? cv1::LIFECYCLE_STATUS_LOST : cv1::LIFECYCLE_STATUS_INTENT);
     upd.add_changed_fields("lifecycle_status");
-    customers.Aggregate("customer", customer, {&created, &f1, &f2, &upd}, at);
+    customers.Aggregate(crm::topics::customers::kCustomer.type, customer, {&created, &f1, &f2, &upd}, at);
     ov1::OpportunityCreated oc;
     oc.mutable_profile()->set_customer_id(customer);
     oc.mutable_profile()->set_name(absl::StrCat("商机", i));
@@ -160,7 +161,7 @@ absl::Status WriteAccounts(eventlog::Log& log, int64_t events) {
     s2.set_to_stage_id("proposal");
     ov1::OpportunityWon won;
     won.set_stage_id("won");
-    opps.Aggregate("opportunity", NewUuidV7(at), {&oc, &s1, &s2, &won}, at);
+    opps.Aggregate(crm::topics::opportunities::kOpportunity.type, NewUuidV7(at), {&oc, &s1, &s2, &won}, at);
   }
   CRM_RETURN_IF_ERROR(customers.Finish());
   return opps.Finish();

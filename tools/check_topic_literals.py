@@ -16,7 +16,7 @@ Any other C++ source that spells one as a string literal is reported with its fi
 The same words are request field names ("customer" in InvalidFieldError("customer", ...)), so
 an aggregate type elsewhere is not reported. Comments are not read. Unit tests (*_test.cc) may
 spell any of them, they check the wire names themselves; the tests/ folder may spell event and
-aggregate types, and so may the files of BENCH_EXCEPTIONS for now.
+aggregate types.
 
 Usage: check_topic_literals.py REPO_ROOT     exit 0 clean, 1 with a list of offenders
        check_topic_literals.py --self-test   shows that an offender of each kind is found
@@ -37,16 +37,6 @@ CONTRACT_TYPE = re.compile(r'AggregateContract\s+k\w+\s*\{\s*"([a-z_]+)"')
 ROOTS = ("libs", "services", "tools", "fuzz", "tests")
 HOME = os.path.join("libs", "topics") + os.sep
 CONTRACTS = os.path.join("libs", "topics", "contracts.h")
-# crm-bench seeds logs with hand-sealed envelopes (aggregate and event types spelled out).
-# Removed when the sealer work lands: then the bench files seal through libs/eventlog and
-# name types through libs/topics like the services.
-BENCH_EXCEPTIONS = (
-    "tools/bench.cc",
-    "tools/bench_sales.cc",
-    "tools/bench_chain_writer.h",
-    "tools/bench_analytics.cc",
-    "tools/bench_tasks.cc",
-)
 
 
 def code_of(line, in_block):
@@ -119,7 +109,7 @@ def offenders(repo):
                 if rel.startswith(HOME):
                     continue
                 unix = rel.replace(os.sep, "/")
-                contract_rules = not unix.startswith("tests/") and unix not in BENCH_EXCEPTIONS
+                contract_rules = not unix.startswith("tests/")
                 in_block = False
                 with open(path, encoding="utf-8", errors="replace") as f:
                     for number, line in enumerate(f, 1):
@@ -136,7 +126,6 @@ def self_test():
         os.path.join("services", "x", "ok_test.cc"):
             'auto t = "crm.x.events.v1";\nif (e.aggregate_type() == "widget") {}\nauto e = "crm.x.v1.WidgetMade";\n',
         os.path.join("tests", "x", "harness.cc"): 'if (e.aggregate_type() == "widget") {}\n',
-        os.path.join("tools", "bench.cc"): 'env.set_aggregate_type("widget");\n',
         os.path.join("services", "x", "engine.h"): (
             '// crm.x.events.v1 in a comment is fine\n'
             'std::string t = "crm.x.events.v1:8";\n'
