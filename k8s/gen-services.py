@@ -236,7 +236,7 @@ def render(svc):
         selector=indent(selector, 6),
         pod_labels=indent(labels, 8),
         replica_note=("Reads only, so more replicas may serve (each rebuilds its own copy)."
-                      if dash else "The single writer of its topic (DESIGN §2): one replica."),
+                      if dash else "The single writer of its topic (docs/architecture.md §2): one replica."),
         pod_management="Parallel" if dash else "OrderedReady",
         extra_args="".join(f"            - {a}\n" for a in EXTRA_ARGS.get(svc, [])),
         extra_ports=("            - name: dashboard\n              containerPort: 8065\n"

@@ -1,4 +1,4 @@
-// crmctl: the operator and user CLI (DESIGN §6). Exit codes: 0 success, 1 the server refused
+// crmctl: the operator and user CLI (docs/architecture.md §6). Exit codes: 0 success, 1 the server refused
 // or failed the call (the gRPC code and message are printed), 2 bad usage or local error,
 // 3 an import finished with failed rows (listed in its error report).
 #include <cstdio>

@@ -1,7 +1,7 @@
 #ifndef CRM_LIBS_COMMON_CALLER_H_
 #define CRM_LIBS_COMMON_CALLER_H_
 
-// Who calls, and the record visibility rule every service shares (DESIGN §5). Which roles may
+// Who calls, and the record visibility rule every service shares (docs/architecture.md §5). Which roles may
 // call an RPC at all is the permission matrix (proto/crm/common/v1/access.proto, checked by the
 // gRPC runtime); this file decides, for a caller the matrix admitted, which records they see,
 // change and hand out, and which rows a list or report shows them. It fails closed: a token

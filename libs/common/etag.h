@@ -1,7 +1,7 @@
 #ifndef CRM_LIBS_COMMON_ETAG_H_
 #define CRM_LIBS_COMMON_ETAG_H_
 
-// Optimistic concurrency (DESIGN §3): a request's etag is the aggregate version it expects.
+// Optimistic concurrency (docs/architecture.md §3): a request's etag is the aggregate version it expects.
 #include <cstdint>
 
 #include "absl/status/status.h"

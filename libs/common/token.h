@@ -40,7 +40,7 @@ struct TokenPolicy {
   absl::Duration clock_skew = absl::Minutes(1);
 };
 
-// True for the four roles of DESIGN §5.
+// True for the four roles of docs/architecture.md §5.
 bool IsKnownRole(absl::string_view role);
 
 // Returns a compact JWS (JWT) signed with HMAC-SHA256 under `key`, with iat and nbf when the

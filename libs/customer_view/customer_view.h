@@ -1,7 +1,7 @@
 #ifndef CRM_LIBS_CUSTOMER_VIEW_CUSTOMER_VIEW_H_
 #define CRM_LIBS_CUSTOMER_VIEW_CUSTOMER_VIEW_H_
 
-// A service's view of the customers topic (DESIGN §1: other services react to customers): per
+// A service's view of the customers topic (docs/architecture.md §1: other services react to customers): per
 // customer its owner and team, and whether it is in the recycle bin, purged or merged. Kept by
 // a projection::Follower of the customers topic in the service's own projection; read to
 // check references. Depends on the customers' event schemas only, never on their code.

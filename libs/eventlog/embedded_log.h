@@ -37,7 +37,7 @@ struct EmbeddedLogOptions {
   std::function<void(const std::string& line)> on_truncation;
 };
 
-// The embedded backend (DESIGN §2): an append-only log in RocksDB with Kafka's topic /
+// The embedded backend (docs/architecture.md §2): an append-only log in RocksDB with Kafka's topic /
 // partition / offset model. Appends queue to one committer thread that writes everything
 // queued as one WriteBatch with one fsync (group commit), then acknowledges in order.
 // A second process opening the same path fails (RocksDB's LOCK file), unless it opens it as a

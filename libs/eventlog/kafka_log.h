@@ -31,7 +31,7 @@ struct KafkaLogOptions {
   std::map<std::string, std::string> extra;
 };
 
-// The Kafka backend (DESIGN §2) on librdkafka. A writer is a transactional (hence idempotent,
+// The Kafka backend (docs/architecture.md §2) on librdkafka. A writer is a transactional (hence idempotent,
 // acks=all) producer: it puts every append queued while the previous transaction committed
 // into one transaction, so a multi-event append is atomic and acknowledgements are durable.
 // Readers use read_committed consumers with manually assigned positions; nothing is committed

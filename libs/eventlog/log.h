@@ -92,7 +92,7 @@ class ExpectedVersion {
 // Writer refuses such an append before writing anything, whether or not it checks versions.
 absl::Status ValidateExpectation(absl::string_view stream, const ExpectedVersion& expected);
 
-// The single writer of one topic (DESIGN §2). Obtained from Log::OpenWriter.
+// The single writer of one topic (docs/architecture.md §2). Obtained from Log::OpenWriter.
 // Thread-safe: Append may be called from any thread.
 class Writer {
  public:
@@ -149,7 +149,7 @@ class Subscription {
   virtual int64_t Position(int32_t partition) const = 0;
 };
 
-// A partitioned, append-only log of topics (DESIGN §2). Implementations are thread-safe.
+// A partitioned, append-only log of topics (docs/architecture.md §2). Implementations are thread-safe.
 class Log {
  public:
   virtual ~Log() = default;

@@ -48,7 +48,7 @@ absl::StatusOr<std::unique_ptr<AggregateWriter>> AggregateWriter::Open(eventlog:
   }
   CRM_RETURN_IF_ERROR(log->CreateTopic(options.topic, options.partitions));
   std::unique_ptr<AggregateWriter> w(new AggregateWriter(log, db, std::move(options), std::move(apply)));
-  // Catch up before taking writes (DESIGN §3): Decide must see every version.
+  // Catch up before taking writes (docs/architecture.md §3): Decide must see every version.
   CRM_RETURN_IF_ERROR(db->CatchUp(*log, w->options_.topic, w->apply_).status());
   CRM_ASSIGN_OR_RETURN(w->writer_, log->OpenWriter(w->options_.topic));
   CRM_RETURN_IF_ERROR(db->CatchUp(*log, w->options_.topic, w->apply_).status());

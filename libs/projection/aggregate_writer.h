@@ -67,7 +67,7 @@ struct WriteContext {
     ctx.actor.set_user_id(caller.user_id);
     ctx.actor.set_role(caller.role);
     ctx.actor.set_team_id(caller.team);
-    // A service token is an integration's (DESIGN §5): its API calls are recorded as such.
+    // A service token is an integration's (docs/architecture.md §5): its API calls are recorded as such.
     if (source == common::v1::ACTOR_SOURCE_API && caller.role == "service") source = common::v1::ACTOR_SOURCE_INTEGRATION;
     ctx.actor.set_source(source);
     ctx.correlation_id = std::move(correlation_id);
@@ -76,7 +76,7 @@ struct WriteContext {
   }
 };
 
-// The write path every service shares (DESIGN §3), after Decide: seal the events into
+// The write path every service shares (docs/architecture.md §3), after Decide: seal the events into
 // envelopes chained per aggregate, append them durably, fold them into the projections in one
 // commit with the checkpoint, and answer with a consistency token. Also serialises commands
 // per aggregate. Thread-safe.

@@ -1,7 +1,7 @@
 #ifndef CRM_LIBS_PROJECTION_EXECUTE_H_
 #define CRM_LIBS_PROJECTION_EXECUTE_H_
 
-// One command on one aggregate, the way every service engine runs it (DESIGN §3): after the
+// One command on one aggregate, the way every service engine runs it (docs/architecture.md §3): after the
 // commands before it on the aggregate, read the state row, answer a repeated request_id with
 // the state, decide, append the events durably and answer with the state the projection
 // folded and the consistency token.

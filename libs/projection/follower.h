@@ -15,7 +15,7 @@
 
 namespace crm::projection {
 
-// Keeps a projection of another service's topic current (DESIGN §4: a service reacts to
+// Keeps a projection of another service's topic current (docs/architecture.md §4: a service reacts to
 // others' events): a thread reads every partition of `topic` from the projection's
 // checkpoints and applies each record through `apply`, committing each poll's records with
 // their checkpoints in one batch, so effects are exactly once across restarts. Callers wait

@@ -13,7 +13,7 @@
 
 namespace crm::server {
 
-// Checks the `authorization: Bearer <token>` metadata of a call (DESIGN §5). Thread-safe.
+// Checks the `authorization: Bearer <token>` metadata of a call (docs/architecture.md §5). Thread-safe.
 class Authenticator {
  public:
   // `key` is the HS256 signing key; `clock` decides expiry and must outlive this object;

@@ -1,7 +1,7 @@
 #ifndef CRM_LIBS_SERVER_KAFKA_SERVICE_MAIN_H_
 #define CRM_LIBS_SERVER_KAFKA_SERVICE_MAIN_H_
 
-// The main() of a service alone on Kafka (crm-customers, crm-opportunities, ...; DESIGN §6).
+// The main() of a service alone on Kafka (crm-customers, crm-opportunities, ...; docs/architecture.md §6).
 #include "libs/server/service_module.h"
 
 namespace crm::server {

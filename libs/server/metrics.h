@@ -15,7 +15,7 @@
 
 namespace crm::server {
 
-// The Prometheus series of DESIGN §5, served at http://<address>/metrics. Thread-safe.
+// The Prometheus series of docs/architecture.md §5, served at http://<address>/metrics. Thread-safe.
 class Metrics {
  public:
   // Serves /metrics on `address` (host:port; port 0 picks one); empty serves nothing.

@@ -1,4 +1,4 @@
-// crm-analytics: the analytics service alone, on Kafka (DESIGN §6). It follows the other
+// crm-analytics: the analytics service alone, on Kafka (docs/architecture.md §6). It follows the other
 // services' topics; it writes none.
 #include "libs/server/kafka_service_main.h"
 #include "services/analytics/analytics_module.h"

@@ -1,4 +1,4 @@
-// crmd: every service in one process on the embedded log (DESIGN §6): customers,
+// crmd: every service in one process on the embedded log (docs/architecture.md §6): customers,
 // opportunities, tasks, tickets and analytics (its reports and the web dashboard).
 #include <filesystem>
 #include <optional>

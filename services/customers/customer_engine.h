@@ -33,7 +33,7 @@ inline constexpr int32_t kPartitions = topics::kPartitions;
 inline constexpr int64_t kProjectionVersion = 7;  // 6: ListCustomers' sort indexes; 7: lead counts
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
-// write path of DESIGN §3, the projections of §4 and the scheduler's time-driven events.
+// write path of docs/architecture.md §3, the projections of §4 and the scheduler's time-driven events.
 // Thread-safe. Writes complete through a callback on the log writer's thread; reads are
 // synchronous.
 class CustomerEngine {
@@ -200,7 +200,7 @@ class CustomerEngine {
                                                             const v1::ListIndustriesRequest& req,
                                                             absl::Time deadline);
 
-  // The scheduler (DESIGN §3): returns owned customers idle past their team's
+  // The scheduler (docs/architecture.md §3): returns owned customers idle past their team's
   // return_after_days to the public pool and purges customers 30 days in the recycle bin, as
   // of `now`. The events carry the due time as occurred_at, so replays never read a clock.
   // Blocks until the events are durable; safe to run concurrently with commands.

@@ -1,4 +1,4 @@
-// crm-customers: the customers service alone, on Kafka (DESIGN §6).
+// crm-customers: the customers service alone, on Kafka (docs/architecture.md §6).
 #include "libs/server/kafka_service_main.h"
 #include "services/customers/customers_module.h"
 

@@ -1,4 +1,4 @@
-// What the customers service takes from the opportunities topic (DESIGN §1: customers react
+// What the customers service takes from the opportunities topic (docs/architecture.md §1: customers react
 // to opportunities): a won opportunity (成交) makes its customer a deal customer. Depends on the
 // opportunities' event schemas only.
 #include "absl/strings/str_cat.h"

@@ -1,7 +1,7 @@
 #ifndef CRM_SERVICES_INTEGRATION_PUBLIC_EVENT_H_
 #define CRM_SERVICES_INTEGRATION_PUBLIC_EVENT_H_
 
-// The public form of an event (DESIGN §1, issue 8): a CloudEvents 1.0 structured-mode JSON
+// The public form of an event (docs/architecture.md §1, issue 8): a CloudEvents 1.0 structured-mode JSON
 // message for ERP/OA systems that do not speak protobuf, on crm.public.events.v1. Its schema
 // per event type is docs/events/schemas/<type>.json (tools/gen_event_schemas.py).
 #include <optional>

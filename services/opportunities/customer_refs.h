@@ -1,7 +1,7 @@
 #ifndef CRM_SERVICES_OPPORTUNITIES_CUSTOMER_REFS_H_
 #define CRM_SERVICES_OPPORTUNITIES_CUSTOMER_REFS_H_
 
-// The opportunities service's view of the customers topic (DESIGN §1: opportunities react to
+// The opportunities service's view of the customers topic (docs/architecture.md §1: opportunities react to
 // customers): the shared customer view (libs/customer_view) and the lead conversions that ask
 // for an opportunity. Kept by a projection::Follower. Depends on the customers' event schemas
 // only, never on their code.

@@ -2,7 +2,7 @@
 #define CRM_SERVICES_OPPORTUNITIES_OPPORTUNITY_H_
 
 // The opportunity aggregate (商机) and its pipelines (销售阶段): pure decisions and folds, no
-// I/O (DESIGN §3). The engine supplies what needs the projections: the customer as this
+// I/O (docs/architecture.md §3). The engine supplies what needs the projections: the customer as this
 // service knows it from the customers topic, the pipelines in force, and the clock.
 #include <string>
 #include <variant>

@@ -39,7 +39,7 @@ inline constexpr int64_t kProjectionVersion = 2;
 
 // The opportunities service without the gRPC server around it: opportunities (商机),
 // quotes (报价单), contracts (合同) with payment collection (回款), and the sales settings, on
-// the write path of DESIGN §3. It follows the customers topic into a view of the customers
+// the write path of docs/architecture.md §3. It follows the customers topic into a view of the customers
 // (customer_refs.h) to check references and to react: a merged customer's opportunities
 // follow the survivor, and a customer in the recycle bin flags its open opportunities.
 // Thread-safe. Writes complete through a callback on the log writer's thread.

@@ -1,4 +1,4 @@
-// crm-tasks: the tasks service alone, on Kafka (DESIGN §6). It follows the customers and
+// crm-tasks: the tasks service alone, on Kafka (docs/architecture.md §6). It follows the customers and
 // opportunities topics, so those services write to the same cluster.
 #include "libs/server/kafka_service_main.h"
 #include "services/tasks/tasks_module.h"

@@ -1,7 +1,7 @@
 #ifndef CRM_SERVICES_TASKS_TASK_H_
 #define CRM_SERVICES_TASKS_TASK_H_
 
-// The task aggregate (待办): pure decisions and folds, no I/O (DESIGN §3). Reminders and the
+// The task aggregate (待办): pure decisions and folds, no I/O (docs/architecture.md §3). Reminders and the
 // overdue notice are the scheduler's decisions on it, one event per due item.
 #include <string>
 #include <variant>

@@ -42,7 +42,7 @@ const std::vector<DefaultRule>& DefaultRules();
 
 // The tasks service without the gRPC server around it: the task center (tasks, reminders,
 // overdue notices) and automation (rules that turn other services' events and dates into
-// tasks, exactly once per cause), on the write path of DESIGN §3. It follows the other
+// tasks, exactly once per cause), on the write path of docs/architecture.md §3. It follows the other
 // services' topics; what a rule decided is written as a pending row in the same commit as the
 // followed record's checkpoint and becomes a task right after, or at the next start after a
 // crash. Thread-safe. Writes complete through a callback on the log writer's thread.

@@ -1,4 +1,4 @@
-// crm-tickets: the tickets service alone, on Kafka (DESIGN §6). It follows the customers topic,
+// crm-tickets: the tickets service alone, on Kafka (docs/architecture.md §6). It follows the customers topic,
 // so that service writes to the same cluster.
 #include "libs/server/kafka_service_main.h"
 #include "services/tickets/tickets_module.h"

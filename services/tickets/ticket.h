@@ -3,7 +3,7 @@
 
 // The ticket aggregate (工单): form values checked against its type's version, moves only
 // along the workflow, assignment, public and internal comments. Pure decisions and folds, no
-// I/O (DESIGN §3); the engine supplies the type version and the customer check.
+// I/O (docs/architecture.md §3); the engine supplies the type version and the customer check.
 #include <map>
 #include <string>
 #include <variant>

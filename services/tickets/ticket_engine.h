@@ -30,7 +30,7 @@ inline constexpr int32_t kPartitions = topics::kPartitions;
 inline constexpr int64_t kProjectionVersion = 1;
 
 // The tickets service without the gRPC server around it: ticket types (forms and workflows,
-// versioned), tickets, SLA policies and calendars, on the write path of DESIGN §3; the SLA
+// versioned), tickets, SLA policies and calendars, on the write path of docs/architecture.md §3; the SLA
 // scheduler; and what-if evaluation of the clocks from history. It follows the customers topic
 // to check the customer a ticket links and to see merges. Thread-safe. Writes complete through
 // a callback on the log writer's thread.

@@ -2,7 +2,7 @@
 #define CRM_SERVICES_TICKETS_TICKET_TYPE_H_
 
 // The ticket type aggregate (工单类型): an admin-defined form and workflow, versioned. Pure
-// decisions and folds, no I/O (DESIGN §3).
+// decisions and folds, no I/O (docs/architecture.md §3).
 #include <string>
 #include <variant>
 #include <vector>
