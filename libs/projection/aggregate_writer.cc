@@ -1,5 +1,7 @@
 #include "libs/projection/aggregate_writer.h"
 
+#include <deque>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
@@ -80,7 +82,24 @@ void AggregateWriter::Release(const std::string& key) {
     next = std::move(it->second.front());
     it->second.pop_front();
   }
+  // A command that ends at once (refused by Decide, a repeat) releases from inside the Release
+  // that started it. Run inline, each would nest one more frame: a burst of such commands on
+  // one aggregate (up to the runtime's in-flight bound, or a bulk import's rows) could exhaust
+  // the stack. The outermost Release on a thread runs them one after another instead.
+  thread_local std::deque<absl::AnyInvocable<void()>>* pending = nullptr;
+  if (pending != nullptr) {
+    pending->push_back(std::move(next));
+    return;
+  }
+  std::deque<absl::AnyInvocable<void()>> ready;
+  pending = &ready;
   next();
+  while (!ready.empty()) {
+    absl::AnyInvocable<void()> fn = std::move(ready.front());
+    ready.pop_front();
+    fn();
+  }
+  pending = nullptr;
 }
 
 void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,

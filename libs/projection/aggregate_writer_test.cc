@@ -220,6 +220,29 @@ TEST_F(AggregateWriterTest, SerializeRunsCommandsOnOneKeyInOrder) {
   writer_->Release("k");
 }
 
+// Commands that end at once (a refusal, a repeat) release inside the Release that ran them:
+// a burst of them on one aggregate must not nest a stack frame per command.
+TEST_F(AggregateWriterTest, ABurstOfCommandsThatEndAtOnceDoesNotDeepenTheStack) {
+  constexpr int kCommands = 300000;
+  int ran = 0;
+  bool in_order = true;
+  writer_->Serialize("k", [] {});  // holds the key while the burst queues
+  for (int i = 0; i < kCommands; ++i) {
+    writer_->Serialize("k", [this, &ran, &in_order, i] {
+      in_order = in_order && ran == i;
+      ++ran;
+      writer_->Release("k");
+    });
+  }
+  writer_->Release("k");
+  EXPECT_EQ(ran, kCommands);
+  EXPECT_TRUE(in_order);
+  bool free_again = false;
+  writer_->Serialize("k", [&] { free_again = true; });
+  EXPECT_TRUE(free_again);
+  writer_->Release("k");
+}
+
 TEST_F(AggregateWriterTest, EmptyAppendIsAnError) {
   auto r = AppendSync({.type = "thing", .id = "a"}, 0);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
