@@ -70,25 +70,27 @@ inline constexpr TopicContract kTopic{kTickets, kAggregates};
 inline constexpr const TopicContract* kServiceContracts[] = {&customers::kTopic, &opportunities::kTopic,
                                                              &tasks::kTopic, &tickets::kTopic};
 
-// The aggregate of type `type` on any service topic, or nullptr when no topic has one.
-constexpr const AggregateContract* FindAggregate(std::string_view type) {
+// The first aggregate of the service topics, in kServiceContracts order, for which `pred`
+// holds; nullptr when none does.
+template <typename Pred>
+constexpr const AggregateContract* FindAggregateIf(Pred pred) {
   for (const TopicContract* t : kServiceContracts) {
     for (const AggregateContract* a : t->aggregates) {
-      if (type == a->type) return a;
+      if (pred(*a)) return a;
     }
   }
   return nullptr;
 }
 
+// The aggregate of type `type` on any service topic, or nullptr when no topic has one.
+constexpr const AggregateContract* FindAggregate(std::string_view type) {
+  return FindAggregateIf([type](const AggregateContract& a) { return type == a.type; });
+}
+
 // The business record (AggregateContract::record) whose resource names are in `collection`,
 // or nullptr.
 constexpr const AggregateContract* FindRecordByCollection(std::string_view collection) {
-  for (const TopicContract* t : kServiceContracts) {
-    for (const AggregateContract* a : t->aggregates) {
-      if (a->record && collection == a->collection) return a;
-    }
-  }
-  return nullptr;
+  return FindAggregateIf([collection](const AggregateContract& a) { return a.record && collection == a.collection; });
 }
 
 }  // namespace crm::topics
