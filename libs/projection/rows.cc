@@ -81,6 +81,18 @@ absl::StatusOr<bool> SeenRequest(rocksdb::DB* db, const std::string& request_id,
   return false;
 }
 
+absl::StatusOr<std::vector<std::string>> RequestHolders(rocksdb::DB* db, const std::string& request_id,
+                                                        size_t limit) {
+  const std::string prefix = RequestPrefix(request_id);
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+    out.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read request ids");
+  return out;
+}
+
 }  // namespace crm::projection
 
 
