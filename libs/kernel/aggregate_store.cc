@@ -77,6 +77,12 @@ absl::StatusOr<bool> AggregateStore::IsRepeat(const Lease& lease, const std::str
   return false;
 }
 
+eventlog::ExpectedVersion ExpectedFromEtag(int64_t etag) {
+  if (etag == 0) return eventlog::ExpectedVersion::Any();
+  if (etag == kEtagNothingWritten) return eventlog::ExpectedVersion::NoStream();
+  return eventlog::ExpectedVersion::Exact(etag);
+}
+
 absl::Status CheckExpected(const eventlog::ExpectedVersion& expected, int64_t version, absl::string_view what,
                            absl::string_view field) {
   switch (expected.kind()) {

@@ -147,6 +147,10 @@ class AggregateStore {
   std::atomic<int64_t> appends_{0};
 };
 
+// The expectation of an etag as ParseEtag (libs/common/request.h) reads it: 0 is Any(),
+// kEtagNothingWritten NoStream(), a version Exact(version).
+eventlog::ExpectedVersion ExpectedFromEtag(int64_t etag);
+
 // ABORTED (ETAG_MISMATCH, naming `field` when given) unless `expected` allows an aggregate of
 // type `what` at `version` (0: none written).
 absl::Status CheckExpected(const eventlog::ExpectedVersion& expected, int64_t version, absl::string_view what,

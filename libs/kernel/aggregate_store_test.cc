@@ -238,6 +238,25 @@ TEST_F(AggregateStoreTest, StaleExpectedVersionIsAbortedBeforeDecidingAndWritesN
   EXPECT_TRUE(Run(std::move(fresh)).ok());
 }
 
+TEST(ExpectedFromEtagTest, ReadsEtagsAsParseEtagReturnsThem) {
+  EXPECT_EQ(ExpectedFromEtag(0), eventlog::ExpectedVersion::Any());
+  EXPECT_EQ(ExpectedFromEtag(kEtagNothingWritten), eventlog::ExpectedVersion::NoStream());
+  EXPECT_EQ(ExpectedFromEtag(7), eventlog::ExpectedVersion::Exact(7));
+  EXPECT_TRUE(CheckExpected(ExpectedFromEtag(kEtagNothingWritten), 0, "counter", "etag").ok());
+  EXPECT_EQ(CheckExpected(eventlog::ExpectedVersion::Exact(0), 3, "counter", "etag").code(),
+            absl::StatusCode::kInvalidArgument)
+      << "Exact(0) is not read as 'any'";
+}
+
+TEST_F(AggregateStoreTest, RequestIdLookupIgnoresLongerRequestIdsSharingItsPrefix) {
+  // "req" and "req/2" share the seek's prefix r/req/: the row of "req/2" is no reuse of "req".
+  ASSERT_TRUE(Run(Add("c1", 1, "req/2")).ok());
+  auto out = Run(Add("c2", 1, "req"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->state.version(), 1);
+  EXPECT_EQ(LogSize(), 2u);
+}
+
 TEST_F(AggregateStoreTest, ConcurrentCommandsOnOneAggregateGetGaplessVersions) {
   constexpr int kCommands = 16;
   std::vector<int64_t> versions;
