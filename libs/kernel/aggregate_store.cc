@@ -61,7 +61,7 @@ void AggregateStore::AcquireFrom(std::shared_ptr<Acquisition> a, size_t next) {
 }
 
 absl::StatusOr<bool> AggregateStore::IsRepeat(const Lease& lease, const std::string& request_id,
-                                              const std::string& id) {
+                                              const std::string& id, bool spans_aggregates) {
   request_lookups_.fetch_add(1, std::memory_order_relaxed);
   absl::StatusOr<std::vector<std::string>> holders =
       projection::RequestHolders(writer_->db()->db(), request_id, kMaxRequestHolders);
@@ -73,7 +73,7 @@ absl::StatusOr<bool> AggregateStore::IsRepeat(const Lease& lease, const std::str
     // evidence of reuse.
     if (h.find('/') == std::string::npos && !lease.Holds(h)) elsewhere = true;
   }
-  if (elsewhere) return InvalidFieldError("request_id", "was already used for another resource");
+  if (elsewhere && !spans_aggregates) return InvalidFieldError("request_id", "was already used for another resource");
   return false;
 }
 

@@ -69,6 +69,11 @@ struct Command {
   // The client's idempotency key; empty when the command has none. Syntax checked by the caller
   // (CheckRequestId).
   std::string request_id;
+  // Whether the request changes many aggregates by design, one command each (a bulk command
+  // such as tickets' type migration): then only an r/ row for `id` counts (a repeat), and rows
+  // of other aggregates are no reuse. Default: false (the request names one resource, or the
+  // lease's).
+  bool request_spans_aggregates = false;
   // The version the caller decided on (an etag): Exact(v), NoStream() for "nothing written
   // yet", Any() for none. Checked before `decide`, after a repeat is answered (a retry carries
   // the expectation it had before its first attempt committed). Default: Any().
@@ -114,7 +119,7 @@ class AggregateStore {
   //     token) when K::Visible(caller, state), PERMISSION_DENIED otherwise; a row for an
   //     aggregate outside `lease` is INVALID_ARGUMENT on request_id ("used for another
   //     resource"); rows only for other aggregates of the lease (a two-aggregate command resumed
-  //     after its first write) let the command run;
+  //     after its first write), or any with cmd.request_spans_aggregates, let the command run;
   //  3. checks cmd.expected against the state's version (ABORTED, ETAG_MISMATCH, nothing written);
   //  4. decides; no events answers with the state as it is;
   //  5. seals each event once and folds the sealed envelopes into the state with K::Apply;
@@ -137,7 +142,8 @@ class AggregateStore {
   struct Acquisition;
   void AcquireFrom(std::shared_ptr<Acquisition> a, size_t next);
   // Step 2 of ExecuteHeld: whether `request_id` already changed `id`.
-  absl::StatusOr<bool> IsRepeat(const Lease& lease, const std::string& request_id, const std::string& id);
+  absl::StatusOr<bool> IsRepeat(const Lease& lease, const std::string& request_id, const std::string& id,
+                                bool spans_aggregates);
 
   projection::AggregateWriter* const writer_;
   std::atomic<int64_t> state_reads_{0};
@@ -175,7 +181,7 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   if (!state.ok()) return done(state.status());
   const State* cur = state->has_value() ? &**state : nullptr;
   if (!cmd.request_id.empty()) {
-    absl::StatusOr<bool> repeat = IsRepeat(lease, cmd.request_id, cmd.id);
+    absl::StatusOr<bool> repeat = IsRepeat(lease, cmd.request_id, cmd.id, cmd.request_spans_aggregates);
     if (!repeat.ok()) return done(repeat.status());
     if (*repeat) {
       if (cur == nullptr) return done(absl::NotFoundError("the resource this request_id wrote no longer exists"));

@@ -248,6 +248,22 @@ TEST(ExpectedFromEtagTest, ReadsEtagsAsParseEtagReturnsThem) {
       << "Exact(0) is not read as 'any'";
 }
 
+TEST_F(AggregateStoreTest, ABulkRequestIdChangesEachAggregateOnceAndRepeatsPerAggregate) {
+  for (const char* id : {"c1", "c2", "c3"}) {
+    auto cmd = Add(id, 1, "bulk-1");
+    cmd.request_spans_aggregates = true;
+    auto out = Run(std::move(cmd));
+    ASSERT_TRUE(out.ok()) << id << ": " << out.status();
+    EXPECT_FALSE(out->token.empty());
+  }
+  auto again = Add("c2", 1, "bulk-1");
+  again.request_spans_aggregates = true;
+  auto out = Run(std::move(again));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->token.empty()) << "a repeat for c2";
+  EXPECT_EQ(LogSize(), 3u);
+}
+
 TEST_F(AggregateStoreTest, RequestIdLookupIgnoresLongerRequestIdsSharingItsPrefix) {
   // "req" and "req/2" share the seek's prefix r/req/: the row of "req/2" is no reuse of "req".
   ASSERT_TRUE(Run(Add("c1", 1, "req/2")).ok());
