@@ -105,13 +105,17 @@ void AggregateWriter::Release(const std::string& key) {
 void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,
                              std::vector<NewEvent> events, Done done) {
   if (events.empty()) return done(absl::InvalidArgumentError("nothing to append"));
+  AppendSealed(head, Seal(head, ctx, std::move(events)), std::move(done));
+}
+
+AggregateWriter::Sealed AggregateWriter::Seal(const AggregateHead& head, const WriteContext& ctx,
+                                              std::vector<NewEvent> events) const {
   const absl::Time now = options_.clock->Now();
   const std::string correlation = ctx.correlation_id.empty() ? NewUuidV7(now) : ctx.correlation_id;
   eventlog::StreamSealer sealer(head.version, head.last_hash, options_.source);
-  std::vector<eventlog::Message> msgs;
-  std::vector<std::string> values;
-  msgs.reserve(events.size());
-  values.reserve(events.size());
+  Sealed out;
+  out.envelopes.reserve(events.size());
+  out.messages.reserve(events.size());
   for (NewEvent& ev : events) {
     common::v1::EventEnvelope env;
     env.set_event_id(NewUuidV7(now));
@@ -125,16 +129,24 @@ void AggregateWriter::Append(const AggregateHead& head, const WriteContext& ctx,
     env.set_causation_id(ctx.causation_id);
     env.set_tenant_id(options_.tenant);
     *env.mutable_payload() = std::move(ev.payload);
-    msgs.push_back(sealer.Seal(env));
-    values.push_back(msgs.back().value);
+    out.messages.push_back(sealer.Seal(env));
+    out.envelopes.push_back(std::move(env));
   }
+  return out;
+}
+
+void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Done done) {
+  if (sealed.messages.empty()) return done(absl::InvalidArgumentError("nothing to append"));
+  std::vector<std::string> values;
+  values.reserve(sealed.messages.size());
+  for (const eventlog::Message& m : sealed.messages) values.push_back(m.value);
   if (absl::Status s = Admit(); !s.ok()) return done(s);
   const absl::Time started = absl::Now();
   // The log refuses the append if another event took this version meanwhile (a decision on
   // stale projections): the second line of defence after Admit().
   const eventlog::ExpectedVersion expected =
       head.version == 0 ? eventlog::ExpectedVersion::NoStream() : eventlog::ExpectedVersion::Exact(head.version);
-  writer_->AppendExpecting(head.id, std::move(msgs), absl::StrCat(head.type, "/", head.id), expected,
+  writer_->AppendExpecting(head.id, std::move(sealed.messages), absl::StrCat(head.type, "/", head.id), expected,
                   [this, values = std::move(values), done = std::move(done),
                    started](absl::StatusOr<eventlog::Appended> appended) mutable {
                     if (options_.observe_append) options_.observe_append(absl::Now() - started);

@@ -125,6 +125,20 @@ class AggregateWriter {
   void Append(const AggregateHead& head, const WriteContext& ctx, std::vector<NewEvent> events,
               Done done);
 
+  // Events sealed for one append: each envelope as sealed (version, hash, times set) and the
+  // log message carrying it, in order.
+  struct Sealed {
+    std::vector<common::v1::EventEnvelope> envelopes;
+    std::vector<eventlog::Message> messages;
+  };
+  // The first half of Append: seals `events` as versions head.version+1, ... of the aggregate,
+  // hashing each once, with one clock reading for all. For a caller that folds the sealed
+  // envelopes itself (libs/kernel) before AppendSealed.
+  Sealed Seal(const AggregateHead& head, const WriteContext& ctx, std::vector<NewEvent> events) const;
+  // The second half of Append, with its contract: appends `sealed` (from Seal() with the same
+  // `head`, not empty) expecting the aggregate at head.version.
+  void AppendSealed(const AggregateHead& head, Sealed sealed, Done done);
+
   const std::string& topic() const { return options_.topic; }
   ProjectionDb* db() const { return db_; }
   Clock* clock() const { return options_.clock; }

@@ -29,6 +29,17 @@ inline void Reindex(Batch& b, const IndexRows& before, const IndexRows& after) {
   for (const auto& [k, v] : after) b.Put(k, v);
 }
 
+// Folds `event`, sealed in `env`, into `s`: the one fold of an aggregate event, shared by the
+// projection (FoldRow) and the write kernel's reply (libs/kernel), so that a reply equals the
+// row the projection commits.
+template <typename State, typename Event>
+void FoldSealed(State& s, const Event& event, const common::v1::EventEnvelope& env,
+                void (*apply)(State&, const Event&, int64_t version, absl::Time at, const std::string& actor)) {
+  s.set_id(env.aggregate_id());
+  apply(s, event, env.aggregate_version(), OccurredAt(env), env.actor().user_id());
+  s.set_last_hash(env.hash());
+}
+
 // Folds `env` (the envelope of `r`) into state row `key` through the service's `apply`.
 // Returns the new state and the event, or
 // nullopt when the event was applied already.
@@ -44,9 +55,7 @@ absl::StatusOr<std::optional<std::pair<State, Event>>> FoldRow(
   if (!next) return std::optional<std::pair<State, Event>>();
   CRM_ASSIGN_OR_RETURN(Event event, unpack(env));
   const IndexRows before = index(s);
-  s.set_id(env.aggregate_id());
-  apply(s, event, env.aggregate_version(), OccurredAt(env), env.actor().user_id());
-  s.set_last_hash(env.hash());
+  FoldSealed(s, event, env, apply);
   Reindex(b, before, index(s));
   b.Put(History(s.id(), s.version()), r.value);
   if (!env.correlation_id().empty()) b.Put(Request(env.correlation_id(), s.id()), "");

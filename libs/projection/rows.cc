@@ -81,6 +81,25 @@ absl::StatusOr<bool> SeenRequest(rocksdb::DB* db, const std::string& request_id,
   return false;
 }
 
+absl::StatusOr<std::vector<std::string>> RequestHolders(rocksdb::DB* db, const std::string& request_id,
+                                                        size_t limit) {
+  const std::string prefix = RequestPrefix(request_id);
+  // The prefix ends in '/': every key under it sorts below the prefix with '0' ('/' + 1) last,
+  // so the seek stops at the prefix's end instead of stepping past it (one seek per command).
+  std::string end = prefix;
+  end.back() = '0';
+  const rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+    out.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read request ids");
+  return out;
+}
+
 }  // namespace crm::projection
 
 

@@ -28,6 +28,10 @@ std::string RequestPrefix(absl::string_view request_id);
 std::string Request(absl::string_view request_id, absl::string_view id);
 // Whether request `request_id` already changed aggregate `id` (its r/ row exists).
 absl::StatusOr<bool> SeenRequest(rocksdb::DB* db, const std::string& request_id, const std::string& id);
+// What follows RequestPrefix(request_id) in the r/ rows, in key order, at most `limit` of them:
+// the ids of the aggregates the request changed, in one prefix seek. A request id may contain
+// '/', so an entry can also be "<rest of a longer request id>/<id>".
+absl::StatusOr<std::vector<std::string>> RequestHolders(rocksdb::DB* db, const std::string& request_id, size_t limit);
 
 // The ids (36-character UUIDs) that follow `prefix` in the keys of `db`: index rows
 // "<prefix><id>".

@@ -1,0 +1,111 @@
+#include "libs/kernel/aggregate_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/grpc_status.h"
+
+namespace crm::kernel {
+
+struct Lease::Held {
+  projection::AggregateWriter* const writer;
+  const std::vector<std::string> ids;  // sorted, distinct
+
+  Held(projection::AggregateWriter* w, std::vector<std::string> i) : writer(w), ids(std::move(i)) {}
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+  ~Held() {
+    for (auto it = ids.rbegin(); it != ids.rend(); ++it) writer->Release(*it);
+  }
+};
+
+bool Lease::Holds(const std::string& id) const {
+  return held_ != nullptr && std::binary_search(held_->ids.begin(), held_->ids.end(), id);
+}
+
+const std::vector<std::string>& Lease::ids() const {
+  static const std::vector<std::string> kNone;
+  return held_ != nullptr ? held_->ids : kNone;
+}
+
+// A lease being acquired: the ids still to take and who gets the lease.
+struct AggregateStore::Acquisition {
+  std::vector<std::string> ids;
+  absl::AnyInvocable<void(absl::StatusOr<Lease>)> fn;
+};
+
+void AggregateStore::Acquire(std::vector<std::string> ids, absl::AnyInvocable<void(absl::StatusOr<Lease>)> fn) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (ids.empty() || ids.front().empty()) {
+    return fn(absl::InvalidArgumentError("a lease needs the ids of its aggregates"));
+  }
+  if (ids.size() > kMaxLeaseIds) {
+    return fn(absl::InvalidArgumentError(
+        absl::StrCat("a lease holds at most ", kMaxLeaseIds, " aggregates, not ", ids.size())));
+  }
+  auto a = std::make_shared<Acquisition>();
+  a->ids = std::move(ids);
+  a->fn = std::move(fn);
+  AcquireFrom(std::move(a), 0);
+}
+
+void AggregateStore::AcquireFrom(std::shared_ptr<Acquisition> a, size_t next) {
+  if (next == a->ids.size()) {
+    // Every id is held from here on: only the Held's destructor gives them back.
+    auto held = std::make_shared<const Lease::Held>(writer_, std::move(a->ids));
+    return a->fn(Lease(std::move(held)));
+  }
+  const std::string id = a->ids[next];
+  writer_->Serialize(id, [this, a = std::move(a), next]() mutable { AcquireFrom(std::move(a), next + 1); });
+}
+
+absl::StatusOr<bool> AggregateStore::IsRepeat(const Lease& lease, const std::string& request_id,
+                                              const std::string& id, bool spans_aggregates) {
+  request_lookups_.fetch_add(1, std::memory_order_relaxed);
+  absl::StatusOr<std::vector<std::string>> holders =
+      projection::RequestHolders(writer_->db()->db(), request_id, kMaxRequestHolders);
+  if (!holders.ok()) return holders.status();
+  bool elsewhere = false;
+  for (const std::string& h : *holders) {
+    if (h == id) return true;
+    // An entry with a '/' may be the row of a longer request id sharing this prefix: not
+    // evidence of reuse.
+    if (h.find('/') == std::string::npos && !lease.Holds(h)) elsewhere = true;
+  }
+  if (elsewhere && !spans_aggregates) return InvalidFieldError("request_id", "was already used for another resource");
+  return false;
+}
+
+eventlog::ExpectedVersion ExpectedFromEtag(int64_t etag) {
+  if (etag == 0) return eventlog::ExpectedVersion::Any();
+  if (etag == kEtagNothingWritten) return eventlog::ExpectedVersion::NoStream();
+  return eventlog::ExpectedVersion::Exact(etag);
+}
+
+absl::Status CheckExpected(const eventlog::ExpectedVersion& expected, int64_t version, absl::string_view what,
+                           absl::string_view field) {
+  switch (expected.kind()) {
+    case eventlog::ExpectedVersion::Kind::kAny:
+      return absl::OkStatus();
+    case eventlog::ExpectedVersion::Kind::kNoStream:
+      return CheckEtag(version, kEtagNothingWritten, what, field);
+    case eventlog::ExpectedVersion::Kind::kExact:
+      // Exact(0) or below would read as CheckEtag's "any": refuse it instead of ignoring it.
+      if (expected.version() < 1) return InvalidFieldError(field.empty() ? "etag" : field, "must be a version");
+      return CheckEtag(version, expected.version(), what, field);
+  }
+  return absl::InternalError("unknown expected version kind");
+}
+
+StoreCounters AggregateStore::counters() const {
+  StoreCounters c;
+  c.state_reads = state_reads_.load(std::memory_order_relaxed);
+  c.request_lookups = request_lookups_.load(std::memory_order_relaxed);
+  c.folds = folds_.load(std::memory_order_relaxed);
+  c.seals = seals_.load(std::memory_order_relaxed);
+  c.appends = appends_.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace crm::kernel
