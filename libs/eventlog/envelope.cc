@@ -76,12 +76,14 @@ Message StreamSealer::Seal(EventEnvelope& e) {
   return m;
 }
 
+absl::Status VerifyChainLink(const EventEnvelope& e, absl::string_view expected_prev_hash) {
+  if (e.prev_hash() == expected_prev_hash) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat("hash chain broken at ", e.aggregate_type(), " ", e.aggregate_id(), " v",
+                                          e.aggregate_version(), ": prev_hash does not match the previous event"));
+}
+
 absl::Status VerifyEnvelope(const EventEnvelope& e, absl::string_view expected_prev_hash) {
-  if (e.prev_hash() != expected_prev_hash) {
-    return absl::DataLossError(absl::StrCat("hash chain broken at ", e.aggregate_type(), " ",
-                                            e.aggregate_id(), " v", e.aggregate_version(),
-                                            ": prev_hash does not match the previous event"));
-  }
+  if (absl::Status s = VerifyChainLink(e, expected_prev_hash); !s.ok()) return s;
   if (ComputeEnvelopeHash(e) != e.hash()) {
     return absl::DataLossError(absl::StrCat("hash mismatch at ", e.aggregate_type(), " ",
                                             e.aggregate_id(), " v", e.aggregate_version(),
@@ -101,6 +103,11 @@ absl::StatusOr<EventEnvelope> DecodeEnvelope(absl::string_view bytes) {
     return absl::DataLossError("EventEnvelope lacks a required field");
   }
   return e;
+}
+
+absl::StatusOr<EventEnvelope> EnvelopeOf(const Record& r) {
+  if (r.sealed != nullptr) return *r.sealed;
+  return DecodeEnvelope(r.value);
 }
 
 std::string HexHash(absl::string_view hash) { return absl::BytesToHexString(hash); }

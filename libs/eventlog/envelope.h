@@ -56,10 +56,19 @@ class StreamSealer {
 // DATA_LOSS naming the aggregate and version otherwise.
 absl::Status VerifyEnvelope(const EventEnvelope& e, absl::string_view expected_prev_hash);
 
+// The cheap half of VerifyEnvelope: OK when e.prev_hash equals `expected_prev_hash`, DATA_LOSS
+// naming the aggregate and version otherwise. For an envelope whose hash this process computed
+// from its own content (Record::sealed); every other envelope gets VerifyEnvelope.
+absl::Status VerifyChainLink(const EventEnvelope& e, absl::string_view expected_prev_hash);
+
 // Parses and checks the fields every envelope must have (event_id, event_type,
 // aggregate_type, aggregate_id, aggregate_version >= 1, recorded_at, payload).
 // DATA_LOSS when the bytes are not an envelope.
 absl::StatusOr<EventEnvelope> DecodeEnvelope(absl::string_view bytes);
+
+// The envelope of `r`: a copy of r.sealed when this process sealed it, else
+// DecodeEnvelope(r.value).
+absl::StatusOr<EventEnvelope> EnvelopeOf(const Record& r);
 
 // CloudEvents 1.0 binary-mode headers (ce_id, ce_source, ce_type, ce_specversion, ce_subject,
 // ce_time, content-type) and a W3C traceparent derived from the correlation id.

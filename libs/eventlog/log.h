@@ -12,6 +12,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
+namespace crm::common::v1 {
+class EventEnvelope;
+}  // namespace crm::common::v1
+
 namespace crm::eventlog {
 
 struct Header {
@@ -35,6 +39,11 @@ struct Record {
   std::string key;
   std::string value;
   std::vector<Header> headers;
+  // The envelope `value` encodes, as this process sealed it a moment ago: set only by the
+  // writer that sealed and appended the record (libs/projection AggregateWriter), for the
+  // projections applying its own writes, so they neither parse nor hash again what it just
+  // encoded and hashed. Null for every record read from a log. Valid during the apply call.
+  const common::v1::EventEnvelope* sealed = nullptr;
 };
 
 // Where a reader starts in one partition: the offset of the first record it wants.

@@ -28,7 +28,7 @@ absl::Time RecordedAt(const common::v1::EventEnvelope& e) {
   return FromProto(e.recorded_at());
 }
 
-absl::StatusOr<bool> IsNextEvent(const common::v1::EventEnvelope& e, int64_t version,
+absl::StatusOr<bool> IsNextEvent(const eventlog::Record& r, const common::v1::EventEnvelope& e, int64_t version,
                                  absl::string_view hash) {
   if (e.aggregate_version() <= version) return false;
   if (e.aggregate_version() != version + 1) {
@@ -36,7 +36,7 @@ absl::StatusOr<bool> IsNextEvent(const common::v1::EventEnvelope& e, int64_t ver
                                             " jumps from version ", version, " to ",
                                             e.aggregate_version()));
   }
-  CRM_RETURN_IF_ERROR(eventlog::VerifyEnvelope(e, hash));
+  CRM_RETURN_IF_ERROR(r.sealed != nullptr ? eventlog::VerifyChainLink(e, hash) : eventlog::VerifyEnvelope(e, hash));
   return true;
 }
 
@@ -147,10 +147,10 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
   const eventlog::ExpectedVersion expected =
       head.version == 0 ? eventlog::ExpectedVersion::NoStream() : eventlog::ExpectedVersion::Exact(head.version);
   writer_->AppendExpecting(head.id, std::move(sealed.messages), absl::StrCat(head.type, "/", head.id), expected,
-                  [this, values = std::move(values), done = std::move(done),
+                  [this, values = std::move(values), envelopes = std::move(sealed.envelopes), done = std::move(done),
                    started](absl::StatusOr<eventlog::Appended> appended) mutable {
                     if (options_.observe_append) options_.observe_append(absl::Now() - started);
-                    absl::StatusOr<std::string> token = Apply(appended, values);
+                    absl::StatusOr<std::string> token = Apply(appended, values, envelopes);
                     {
                       absl::MutexLock l(&mu_);
                       --in_flight_;
@@ -195,7 +195,8 @@ absl::Status AggregateWriter::Admit() {
 }
 
 absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog::Appended>& appended,
-                                                   const std::vector<std::string>& values) {
+                                                   std::vector<std::string>& values,
+                                                   const std::vector<common::v1::EventEnvelope>& envelopes) {
   if (absl::IsAborted(appended.status())) {
     // The log holds events the projections have not applied: catch up before the next write,
     // and let the caller decide again then.
@@ -232,7 +233,9 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
     r.partition = appended->partition;
     r.offset = appended->offsets[i];
     r.timestamp_ms = appended->timestamp_ms;
-    r.value = values[i];
+    r.value = std::move(values[i]);
+    // Applied as sealed: the projections neither parse nor hash again what Seal() just encoded.
+    r.sealed = &envelopes[i];
     s = apply_(r, batch);
   }
   if (s.ok()) s = db_->Commit(batch, options_.topic, appended->partition, appended->offsets.back() + 1);

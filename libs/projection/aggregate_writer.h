@@ -150,8 +150,11 @@ class AggregateWriter {
   // OK to append, after catching the projections up if they missed an event; else why not.
   absl::Status Admit();
   // An appended batch's callback: commits it unless the projections are behind.
+  // `values` and `envelopes` are the appended messages' bytes (moved out) and the envelopes
+  // they encode.
   absl::StatusOr<std::string> Apply(const absl::StatusOr<eventlog::Appended>& appended,
-                                    const std::vector<std::string>& values);
+                                    std::vector<std::string>& values,
+                                    const std::vector<common::v1::EventEnvelope>& envelopes);
 
   eventlog::Log* log_;
   ProjectionDb* db_;
@@ -171,10 +174,12 @@ class AggregateWriter {
 absl::Time OccurredAt(const common::v1::EventEnvelope& e);
 absl::Time RecordedAt(const common::v1::EventEnvelope& e);
 
-// Checks that `e` continues an aggregate whose last applied event had `version` and `hash`:
-// false when it was applied already (replays), OK/true when it is next, DATA_LOSS on a gap or
-// a broken hash chain.
-absl::StatusOr<bool> IsNextEvent(const common::v1::EventEnvelope& e, int64_t version,
+// Checks that `e`, the envelope of `r`, continues an aggregate whose last applied event had
+// `version` and `hash`: false when it was applied already (replays), OK/true when it is next,
+// DATA_LOSS on a gap or a broken hash chain. A record this process sealed (Record::sealed) is
+// checked for its place in the chain but not hashed again: its hash was computed from these
+// bytes when it was sealed.
+absl::StatusOr<bool> IsNextEvent(const eventlog::Record& r, const common::v1::EventEnvelope& e, int64_t version,
                                  absl::string_view hash);
 
 }  // namespace crm::projection

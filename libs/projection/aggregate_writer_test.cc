@@ -19,7 +19,7 @@ namespace {
 
 // A projection that keeps each aggregate's last version and hash, the way services do.
 absl::Status ApplyHeads(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
-  auto env = eventlog::DecodeEnvelope(r.value);
+  auto env = eventlog::EnvelopeOf(r);
   if (!env.ok()) return env.status();
   std::string raw;
   int64_t version = 0;
@@ -28,7 +28,7 @@ absl::Status ApplyHeads(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
     version = std::stoll(raw.substr(0, raw.find('|')));
     hash = raw.substr(raw.find('|') + 1);
   }
-  auto next = IsNextEvent(*env, version, hash);
+  auto next = IsNextEvent(r, *env, version, hash);
   if (!next.ok()) return next.status();
   if (!*next) return absl::OkStatus();
   b.Put("v/" + env->aggregate_id(), absl::StrCat(env->aggregate_version(), "|", env->hash()));
@@ -127,16 +127,39 @@ TEST_F(AggregateWriterTest, AppendsChainedVersionsAndAppliesThemBeforeAnswering)
   }
 }
 
-// What one create costs in SHA-256 hashes: one to seal the event, one more where the
-// projection verifies what this process just wrote (IsNextEvent, as every service's projection
-// does); a later step applies decided events without that second hash.
-TEST_F(AggregateWriterTest, ACreateCostsOneSealHashAndOneVerifyHash) {
+// What one create costs in SHA-256 hashes: one, to seal the event. The projection applies the
+// envelope this process just sealed without hashing it again (Record::sealed); a record read
+// back from the log is verified in full.
+TEST_F(AggregateWriterTest, ACreateCostsOneHashAndACatchUpVerifiesEachRecord) {
   const int64_t before = eventlog::EnvelopeHashCount();
   ASSERT_TRUE(AppendSync({.type = "thing", .id = "counted"}, 1).ok());
-  EXPECT_EQ(eventlog::EnvelopeHashCount() - before, 2);
+  EXPECT_EQ(eventlog::EnvelopeHashCount() - before, 1);
   const int64_t three = eventlog::EnvelopeHashCount();
   ASSERT_TRUE(AppendSync(Current("counted"), 3).ok());
-  EXPECT_EQ(eventlog::EnvelopeHashCount() - three, 6) << "one seal and one verification per event";
+  EXPECT_EQ(eventlog::EnvelopeHashCount() - three, 3) << "one seal per event, no verification";
+
+  // A fresh store catching up from the log hashes each of the four records once.
+  auto fresh = ProjectionDb::Open({.path = dir_ + "/fresh"});
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  ProjectionDb* db = fresh->get();
+  const int64_t replay = eventlog::EnvelopeHashCount();
+  auto applied = db->CatchUp(*log_, "t", [db](const eventlog::Record& r, Batch& b) { return ApplyHeads(*db, r, b); });
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 4);
+  EXPECT_EQ(eventlog::EnvelopeHashCount() - replay, 4);
+}
+
+// Not hashing its own records again must not skip the chain check: an event sealed onto a head
+// whose hash is not the aggregate's last (a stale or corrupt read) is DATA_LOSS in the
+// projection, which then holds writes until it caught up.
+TEST_F(AggregateWriterTest, ARecordSealedHereIsStillCheckedForItsPlaceInTheChain) {
+  ASSERT_TRUE(AppendSync({.type = "thing", .id = "a"}, 1).ok());
+  AggregateHead wrong = Current("a");
+  wrong.last_hash = std::string(32, 'x');
+  auto broken = AppendSync(wrong, 1);
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kUnavailable) << broken.status();
+  EXPECT_THAT(std::string(broken.status().message()), ::testing::HasSubstr("hash chain broken"));
+  EXPECT_EQ(Head("a"), "1") << "the projection did not apply it";
 }
 
 TEST_F(AggregateWriterTest, ProjectionRejectsAStaleHeadAsAGap) {

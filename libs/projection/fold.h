@@ -51,7 +51,7 @@ absl::StatusOr<std::optional<std::pair<State, Event>>> FoldRow(
     void (*apply)(State&, const Event&, int64_t version, absl::Time at, const std::string& actor)) {
   State s;
   CRM_RETURN_IF_ERROR(ReadRow(db, b, key, &s).status());
-  CRM_ASSIGN_OR_RETURN(bool next, IsNextEvent(env, s.version(), s.last_hash()));
+  CRM_ASSIGN_OR_RETURN(bool next, IsNextEvent(r, env, s.version(), s.last_hash()));
   if (!next) return std::optional<std::pair<State, Event>>();
   CRM_ASSIGN_OR_RETURN(Event event, unpack(env));
   const IndexRows before = index(s);

@@ -46,11 +46,11 @@ namespace {
 using projection::ReadRow;
 using projection::UnpackAny;
 
-absl::Status ApplySettingsRecord(projection::ProjectionDb& db, const EventEnvelope& env,
+absl::Status ApplySettingsRecord(projection::ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env,
                                  projection::Batch& b) {
   CustomerSettings s;
   CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::kSettings, &s).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, s.version(), s.last_hash()));
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(r, env, s.version(), s.last_hash()));
   if (!next) return absl::OkStatus();
   CRM_ASSIGN_OR_RETURN(SettingsEvent ev, UnpackSettingsEvent(env));
   ApplySettings(s, ev, env.aggregate_version());
@@ -63,7 +63,7 @@ absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const eventlog::Recor
                              projection::Batch& b) {
   LeadState lead;
   CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::Lead(env.aggregate_id()), &lead).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, lead.version(), lead.last_hash()));
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(r, env, lead.version(), lead.last_hash()));
   if (!next) return absl::OkStatus();
   CRM_ASSIGN_OR_RETURN(LeadEvent ev, UnpackLeadEvent(env));
   const LeadState before = lead;
@@ -121,8 +121,8 @@ absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
 
 absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::Record& r,
                                   projection::Batch& b) {
-  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
-  if (env.aggregate_type() == topics::customers::kSettings.type) return ApplySettingsRecord(db, env, b);
+  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::EnvelopeOf(r));
+  if (env.aggregate_type() == topics::customers::kSettings.type) return ApplySettingsRecord(db, r, env, b);
   if (env.aggregate_type() == topics::customers::kLead.type) return ApplyLeadRecord(db, r, env, b);
   if (env.aggregate_type() != topics::customers::kCustomer.type) {
     return absl::DataLossError(absl::StrCat("unknown aggregate type ", env.aggregate_type()));
@@ -130,7 +130,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
   const std::string& id = env.aggregate_id();
   CustomerState state;
   CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::State(id), &state).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, state.version(), state.last_hash()));
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(r, env, state.version(), state.last_hash()));
   if (!next) return absl::OkStatus();
   CRM_ASSIGN_OR_RETURN(CustomerEvent event, UnpackCustomerEvent(env));
 

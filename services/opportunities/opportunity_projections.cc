@@ -131,7 +131,7 @@ absl::Status Fold(ProjectionDb& db, const eventlog::Record& r, const EventEnvelo
 absl::Status ApplySettingsRecord(ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env, Batch& b) {
   OpportunitySettings s;
   CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, rows::kSettings, &s).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(env, s.version(), s.last_hash()));
+  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(r, env, s.version(), s.last_hash()));
   if (!next) return absl::OkStatus();
   CRM_ASSIGN_OR_RETURN(SettingsEvent ev, UnpackSettingsEvent(env));
   Apply(s, ev, env.aggregate_version());
@@ -144,7 +144,7 @@ absl::Status ApplySettingsRecord(ProjectionDb& db, const eventlog::Record& r, co
 }  // namespace
 
 absl::Status ApplyOpportunitiesRecord(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
-  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
+  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::EnvelopeOf(r));
   const std::string& type = env.aggregate_type();
   const std::string& id = env.aggregate_id();
   if (type == topics::opportunities::kOpportunity.type) {

@@ -121,7 +121,7 @@ void Settle(Batch& b, const std::string& id, const v1::Origin& o) {
 }  // namespace
 
 absl::Status ApplyTasksRecord(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
-  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
+  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::EnvelopeOf(r));
   const std::string& type = env.aggregate_type();
   const std::string& id = env.aggregate_id();
   if (type == topics::tasks::kTask.type) {
@@ -291,7 +291,7 @@ absl::Status UpdateWatch(ProjectionDb& db, Batch& b, const FollowContext& ctx, c
 }  // namespace
 
 absl::Status ApplyFollowedRecord(ProjectionDb& db, const FollowContext& ctx, const eventlog::Record& r, Batch& b) {
-  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
+  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::EnvelopeOf(r));
   std::unique_ptr<google::protobuf::Message> payload = DecodePayload(env);
   if (payload == nullptr) return absl::OkStatus();  // a type this build does not know
   const std::string record = absl::StrCat(CollectionOf(env.aggregate_type()), "/", env.aggregate_id());

@@ -98,7 +98,7 @@ void ApplyCalendar(v1::CalendarState& s, const CalendarEvent& e, int64_t v, absl
 }  // namespace
 
 absl::Status ApplyTicketsRecord(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
-  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
+  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::EnvelopeOf(r));
   const std::string& type = env.aggregate_type();
   const std::string& id = env.aggregate_id();
   if (type == topics::tickets::kTicket.type) {
@@ -125,7 +125,7 @@ absl::Status ApplyTicketsRecord(ProjectionDb& db, const eventlog::Record& r, Bat
 }
 
 absl::Status ApplyCustomersRecord(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
-  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::DecodeEnvelope(r.value));
+  CRM_ASSIGN_OR_RETURN(EventEnvelope env, eventlog::EnvelopeOf(r));
   if (env.aggregate_type() != topics::customers::kCustomer.type) return absl::OkStatus();
   const bool merge = eventlog::Is<customers::v1::CustomerMergedInto>(env);
   const bool unmerge = eventlog::Is<customers::v1::CustomerUnmerged>(env);
