@@ -152,10 +152,9 @@ void TicketEngine::SetSlaPolicy(const Caller& c, const v1::SetSlaPolicyRequest& 
                                     absl::StrCat(p.pause_states(i), " is not a state of the type's workflow")));
     }
   }
-  Execute<PolicyKind, v1::SlaPolicyState, SlaPolicyEvent>(
-      writer_.get(), c, PolicyId(*type, p.priority()), req.request_id(),
-      Plain<v1::SlaPolicyState, SlaPolicyEvent>(c, tickets::SetSlaPolicy{p, *etag}),
-      Reply<v1::SlaPolicyState, v1::SlaPolicyResource>(this, std::move(done)));
+  store_.Execute<PolicyKind>(Plain<v1::SlaPolicyState, SlaPolicyEvent>(c, PolicyId(*type, p.priority()), req.request_id(),
+                                                                      tickets::SetSlaPolicy{p, *etag}),
+                             Reply<v1::SlaPolicyState, v1::SlaPolicyResource>(this, std::move(done)));
 }
 
 void TicketEngine::DeleteSlaPolicy(const Caller& c, const v1::DeleteSlaPolicyRequest& req,
@@ -165,9 +164,8 @@ void TicketEngine::DeleteSlaPolicy(const Caller& c, const v1::DeleteSlaPolicyReq
   if (!id.ok()) return done(id.status());
   auto etag = ParseEtag(req.etag(), "etag");
   if (!etag.ok()) return done(etag.status());
-  Execute<PolicyKind, v1::SlaPolicyState, SlaPolicyEvent>(
-      writer_.get(), c, *id, req.request_id(),
-      Plain<v1::SlaPolicyState, SlaPolicyEvent>(c, tickets::DeleteSlaPolicy{*etag}),
+  store_.Execute<PolicyKind>(
+      Plain<v1::SlaPolicyState, SlaPolicyEvent>(c, *id, req.request_id(), tickets::DeleteSlaPolicy{*etag}),
       Reply<v1::SlaPolicyState, v1::SlaPolicyResource>(this, std::move(done)));
 }
 
@@ -206,9 +204,9 @@ void TicketEngine::SetCalendar(const Caller& c, const v1::SetCalendarRequest& re
   auto etag = ParseEtag(req.etag(), "etag");
   if (!etag.ok()) return done(etag.status());
   const std::string key = in.name().substr(strlen("calendars/"));
-  Execute<CalendarKind, v1::CalendarState, CalendarEvent>(
-      writer_.get(), c, CalendarId(key), req.request_id(),
-      Plain<v1::CalendarState, CalendarEvent>(c, tickets::SetCalendar{key, in.display_name(), in.calendar(), *etag}),
+  store_.Execute<CalendarKind>(
+      Plain<v1::CalendarState, CalendarEvent>(c, CalendarId(key), req.request_id(),
+                                              tickets::SetCalendar{key, in.display_name(), in.calendar(), *etag}),
       Reply<v1::CalendarState, v1::Calendar>(this, std::move(done)));
 }
 
@@ -415,9 +413,12 @@ absl::StatusOr<TicketEngine::SchedulerRun> TicketEngine::RunScheduler(absl::Time
   absl::Status first_error;
   for (const Notice& n : notices) {
     const bool breach = std::holds_alternative<v1::SlaBreached>(n.event);
-    Execute<TicketKind, TicketState, TicketEvent>(
-        writer_.get(), kScheduler, n.ticket, "", Plain<TicketState, TicketEvent>(kScheduler, RecordSla{{n.event}}),
-        [&, breach](absl::StatusOr<projection::Written<TicketState>> w) {
+    kernel::Command<TicketState, TicketEvent> cmd =
+        Plain<TicketState, TicketEvent>(kScheduler, n.ticket, "", RecordSla{{n.event}});
+    cmd.cause = {.source = common::v1::ACTOR_SOURCE_SYSTEM, .occurred_at = n.at};
+    store_.Execute<TicketKind>(
+        std::move(cmd),
+        [&, breach](absl::StatusOr<kernel::Written<TicketState>> w) {
           {
             absl::MutexLock l(&mu);
             if (!w.ok()) {
@@ -427,8 +428,7 @@ absl::StatusOr<TicketEngine::SchedulerRun> TicketEngine::RunScheduler(absl::Time
             }
           }
           pending.DecrementCount();
-        },
-        {.source = common::v1::ACTOR_SOURCE_SYSTEM, .occurred_at = n.at});
+        });
   }
   pending.Wait();
   if (!first_error.ok()) return first_error;

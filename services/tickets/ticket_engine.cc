@@ -14,7 +14,6 @@
 #include "libs/common/request.h"
 #include "libs/common/status_macros.h"
 #include "libs/customer_view/customer_view.h"
-#include "libs/projection/execute.h"
 #include "libs/projection/history.h"
 #include "services/tickets/engine_kinds.h"
 #include "services/tickets/workflow.h"
@@ -26,14 +25,15 @@ using projection::Reply;
 absl::StatusOr<std::unique_ptr<TicketEngine>> TicketEngine::Open(eventlog::Log* log, projection::ProjectionDb* db,
                                                                  Options options) {
   if (options.clock == nullptr) return absl::InvalidArgumentError("TicketEngine needs a clock");
-  std::unique_ptr<TicketEngine> e(new TicketEngine(log, db, std::move(options)));
-  const Options& o = e->options_;
-  const projection::ProjectionSpec spec = Spec(o);
-  CRM_ASSIGN_OR_RETURN(e->writer_, projection::AggregateWriter::Open(
-                                       log, db,
-                                       {.topic = o.topic, .partitions = o.partitions, .source = kSource,
-                                        .tenant = o.tenant, .clock = o.clock, .observe_append = o.observe_append},
-                                       spec.sources[0].apply(db)));
+  const projection::ProjectionSpec spec = Spec(options);
+  // The writer comes first: the engine's store runs on it from construction.
+  CRM_ASSIGN_OR_RETURN(auto writer, projection::AggregateWriter::Open(
+                                        log, db,
+                                        {.topic = options.topic, .partitions = options.partitions, .source = kSource,
+                                         .tenant = options.tenant, .clock = options.clock,
+                                         .observe_append = options.observe_append},
+                                        spec.sources[0].apply(db)));
+  std::unique_ptr<TicketEngine> e(new TicketEngine(log, db, std::move(options), std::move(writer)));
   projection::Follower::Options fo;
   fo.topic = spec.sources[1].topic;
   CRM_ASSIGN_OR_RETURN(e->follower_, projection::Follower::Start(log, db, std::move(fo), spec.sources[1].apply(db)));
@@ -87,18 +87,17 @@ void TicketEngine::CreateTicketType(const Caller& c, const v1::CreateTicketTypeR
     id = req.request_id().empty() ? NewUuidV7(options_.clock->Now())
                                   : DerivedId("ticket-types", absl::StrCat(c.user_id, "/", req.request_id()));
   }
-  Execute<TypeKind, TicketTypeState, TicketTypeEvent>(writer_.get(), c, id, req.request_id(),
-                                                      Plain<TicketTypeState, TicketTypeEvent>(c, tickets::CreateTicketType{req.definition()}),
-                                                      Reply<TicketTypeState, v1::TicketType>(this, std::move(done)));
+  store_.Execute<TypeKind>(
+      Plain<TicketTypeState, TicketTypeEvent>(c, id, req.request_id(), tickets::CreateTicketType{req.definition()}),
+      Reply<TicketTypeState, v1::TicketType>(this, std::move(done)));
 }
 
 void TicketEngine::PublishTicketTypeVersion(const Caller& c, const v1::PublishTicketTypeVersionRequest& req,
                                             Callback<v1::TicketType> done) {
   auto t = ParseTypeTarget(req.request_id(), req.name(), req.etag());
   if (!t.ok()) return done(t.status());
-  Execute<TypeKind, TicketTypeState, TicketTypeEvent>(
-      writer_.get(), c, t->id, req.request_id(),
-      Plain<TicketTypeState, TicketTypeEvent>(c, PublishTicketType{req.definition(), t->etag}),
+  store_.Execute<TypeKind>(
+      Plain<TicketTypeState, TicketTypeEvent>(c, t->id, req.request_id(), PublishTicketType{req.definition(), t->etag}),
       Reply<TicketTypeState, v1::TicketType>(this, std::move(done)));
 }
 
@@ -106,10 +105,9 @@ void TicketEngine::ArchiveTicketType(const Caller& c, const v1::ArchiveTicketTyp
                                      Callback<v1::TicketType> done) {
   auto t = ParseTypeTarget(req.request_id(), req.name(), req.etag());
   if (!t.ok()) return done(t.status());
-  Execute<TypeKind, TicketTypeState, TicketTypeEvent>(
-      writer_.get(), c, t->id, req.request_id(),
-      Plain<TicketTypeState, TicketTypeEvent>(c, tickets::ArchiveTicketType{req.reason(), t->etag}),
-      Reply<TicketTypeState, v1::TicketType>(this, std::move(done)));
+  store_.Execute<TypeKind>(Plain<TicketTypeState, TicketTypeEvent>(c, t->id, req.request_id(),
+                                                                   tickets::ArchiveTicketType{req.reason(), t->etag}),
+                           Reply<TicketTypeState, v1::TicketType>(this, std::move(done)));
 }
 
 absl::StatusOr<v1::TicketType> TicketEngine::GetTicketType(const Caller&, const v1::GetTicketTypeRequest& req,
@@ -235,9 +233,8 @@ void TicketEngine::CreateTicket(const Caller& c, const v1::CreateTicketRequest& 
       c, in.customer(), "ticket.customer",
       [this, c, id, cmd = std::move(cmd), rid = req.request_id(), shared](std::string customer) mutable {
         cmd.customer_id = std::move(customer);
-        Execute<TicketKind, TicketState, TicketEvent>(writer_.get(), c, id, rid,
-                                                      Plain<TicketState, TicketEvent>(c, std::move(cmd)),
-                                                      Reply<TicketState, v1::Ticket>(this, std::move(*shared)));
+        store_.Execute<TicketKind>(Plain<TicketState, TicketEvent>(c, id, rid, std::move(cmd)),
+                                   Reply<TicketState, v1::Ticket>(this, std::move(*shared)));
       },
       [shared](absl::Status s) { (*shared)(std::move(s)); });
 }
@@ -245,19 +242,19 @@ void TicketEngine::CreateTicket(const Caller& c, const v1::CreateTicketRequest& 
 template <typename Cmd>
 void TicketEngine::OnTicket(const Caller& c, const std::string& id, const std::string& request_id, Cmd cmd,
                             Callback<v1::Ticket> done) {
-  Execute<TicketKind, TicketState, TicketEvent>(
-      writer_.get(), c, id, request_id,
-      [this, c, cmd = std::move(cmd)](const TicketState* s) mutable -> TicketDecision {
-        if constexpr (requires { cmd.type; }) {
-          if (s != nullptr) {
-            CRM_ASSIGN_OR_RETURN(auto type, projection::ReadStateRow<TicketTypeState>(db_->db(), rows::TicketType(s->type_id())));
-            const v1::TicketTypeVersion* v = type.has_value() ? FindVersion(*type, s->type_version()) : nullptr;
-            if (v == nullptr) return absl::DataLossError("the ticket's type version is missing");
-            cmd.type = *v;
-          }
-        }
-        return Decide(s, c, cmd);
-      },
+  auto decide = [this, c, cmd = std::move(cmd)](const TicketState* s) mutable -> TicketDecision {
+    if constexpr (requires { cmd.type; }) {
+      if (s != nullptr) {
+        CRM_ASSIGN_OR_RETURN(auto type, projection::ReadStateRow<TicketTypeState>(db_->db(), rows::TicketType(s->type_id())));
+        const v1::TicketTypeVersion* v = type.has_value() ? FindVersion(*type, s->type_version()) : nullptr;
+        if (v == nullptr) return absl::DataLossError("the ticket's type version is missing");
+        cmd.type = *v;
+      }
+    }
+    return Decide(s, c, cmd);
+  };
+  store_.Execute<TicketKind>(
+      kernel::Command<TicketState, TicketEvent>{.caller = c, .id = id, .request_id = request_id, .decide = std::move(decide)},
       Reply<TicketState, v1::Ticket>(this, std::move(done)));
 }
 
@@ -498,9 +495,13 @@ void TicketEngine::MigrateTickets(const Caller& c, const v1::MigrateTicketsReque
       finish_one(id, st);
       continue;
     }
-    Execute<TicketKind, TicketState, TicketEvent>(
-        writer_.get(), c, id, req.request_id(), Plain<TicketState, TicketEvent>(c, cmd),
-        [finish_one, id](absl::StatusOr<projection::Written<TicketState>> w) { finish_one(id, w.status()); });
+    kernel::Command<TicketState, TicketEvent> one = Plain<TicketState, TicketEvent>(c, id, req.request_id(), cmd);
+    // One request id for every ticket of the run: a ticket it already migrated is a repeat, the
+    // others are no reuse.
+    one.request_spans_aggregates = true;
+    store_.Execute<TicketKind>(std::move(one), [finish_one, id](absl::StatusOr<kernel::Written<TicketState>> w) {
+      finish_one(id, w.status());
+    });
   }
 }
 

@@ -13,6 +13,7 @@
 #include "crm/tickets/v1/tickets_service.pb.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
+#include "libs/kernel/aggregate_store.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/follower.h"
 #include "libs/projection/projection_db.h"
@@ -104,6 +105,9 @@ class TicketEngine {
 
   static projection::ProjectionSpec Spec(const Options& options);
   projection::Follower* customers_follower() { return follower_.get(); }
+  // What the engine's write path did since Open: state reads, request-id lookups, folds, seals
+  // and appends (kernel::StoreCounters).
+  kernel::StoreCounters store_counters() const { return store_.counters(); }
 
   v1::Ticket ToApi(const TicketState& s) const;
   v1::TicketType ToApi(const TicketTypeState& s) const;
@@ -120,8 +124,9 @@ class TicketEngine {
   absl::StatusOr<std::optional<ResolvedPolicy>> PolicyFor(const std::string& type, v1::TicketPriority priority) const;
 
  private:
-  TicketEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o)
-      : log_(log), db_(db), options_(std::move(o)) {}
+  TicketEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o,
+               std::unique_ptr<projection::AggregateWriter> writer)
+      : log_(log), db_(db), options_(std::move(o)), writer_(std::move(writer)) {}
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
   // The calendar of calendars/{key}; NOT_FOUND when there is none.
   absl::StatusOr<std::shared_ptr<const BusinessCalendar>> CalendarFor(const std::string& name) const;
@@ -139,6 +144,8 @@ class TicketEngine {
   projection::ProjectionDb* db_;
   const Options options_;
   std::unique_ptr<projection::AggregateWriter> writer_;
+  // Every command of the engine runs here (docs/architecture.md §3).
+  kernel::AggregateStore store_{writer_.get()};
   std::unique_ptr<projection::Follower> follower_;
 };
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/list_page_testing.h"
@@ -156,6 +157,14 @@ class TicketEngineTest : public ::testing::Test {
       for (const auto& e : got->events()) out.push_back(e.event_type().substr(e.event_type().rfind('.') + 1));
     }
     return out;
+  }
+  // Version 2 of the repair type: version 1 with another description.
+  absl::StatusOr<v1::TicketType> PublishSecondVersion() {
+    v1::PublishTicketTypeVersionRequest pub;
+    pub.set_name("ticketTypes/repair");
+    *pub.mutable_definition() = testing::RepairDefinition();
+    pub.mutable_definition()->set_description("第二版");
+    return Call(engine(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub);
   }
   std::string LiveChecksum() { return *h_->Checksum(Service::kTickets); }
   std::string RebuiltChecksum() {
@@ -638,6 +647,162 @@ TEST_F(TicketEngineTest, LinkedCustomersMustExistAndMergesMoveTheirTickets) {
   EXPECT_EQ(engine()->ListTickets(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 1);
   // New tickets for the merged customer go to the survivor.
   EXPECT_EQ(Create(kRep, GoodValues(), merged.name())->customer(), survivor.name());
+  EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
+}
+
+
+// What commands cost on the engine's store (libs/kernel/aggregate_store.h) from `before` to
+// `after`: state reads, request-id lookups, folds, seals, appends.
+std::vector<int64_t> Spent(const kernel::StoreCounters& before, const kernel::StoreCounters& after) {
+  return {after.state_reads - before.state_reads, after.request_lookups - before.request_lookups,
+          after.folds - before.folds, after.seals - before.seals, after.appends - before.appends};
+}
+using Work = std::vector<int64_t>;
+
+// The answer of a write equals what a read of the committed row shows (the store answers with
+// its own fold of the sealed events, not a read after the commit).
+void ExpectAnswerIsTheRow(google::protobuf::Message* answer, const google::protobuf::Message& row) {
+  const google::protobuf::FieldDescriptor* token = answer->GetDescriptor()->FindFieldByName("consistency_token");
+  ASSERT_NE(token, nullptr);
+  answer->GetReflection()->ClearField(answer, token);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*answer, row))
+      << "answer:\n" << answer->DebugString() << "row:\n" << row.DebugString();
+}
+
+TEST_F(TicketEngineTest, ACreateAndAnUpdateReadTheStateOnceFoldAndSealEachEventOnceAndAnswerTheCommittedRow) {
+  Type();
+  ASSERT_TRUE(Policy(60, 8 * 60).ok());  // the answer shows SLA clocks too
+  v1::CreateTicketRequest create;
+  create.set_request_id("create-1");
+  create.mutable_ticket()->set_ticket_type("ticketTypes/repair");
+  create.mutable_ticket()->set_title("笔记本无法开机");
+  for (auto& [k, v] : GoodValues()) (*create.mutable_ticket()->mutable_values())[k] = v;
+  kernel::StoreCounters before = engine()->store_counters();
+  auto created = Call(engine(), &TicketEngine::CreateTicket, kRep, create);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(Spent(before, engine()->store_counters()), (Work{1, 1, 1, 1, 1}));
+  EXPECT_FALSE(created->consistency_token().empty());
+  v1::Ticket answer = *created;
+  ExpectAnswerIsTheRow(&answer, Get(*created));
+
+  v1::UpdateTicketRequest update;
+  update.set_request_id("update-1");
+  update.set_name(created->name());
+  (*update.mutable_values())["resolution"] = Text("更换主板");
+  before = engine()->store_counters();
+  auto updated = Call(engine(), &TicketEngine::UpdateTicket, kRep, update);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(Spent(before, engine()->store_counters()), (Work{1, 1, 1, 1, 1}));
+  EXPECT_EQ(updated->etag(), "2");
+  answer = *updated;
+  ExpectAnswerIsTheRow(&answer, Get(*created));
+
+  // Repeats: answered from the state, nothing decided, sealed or appended.
+  before = engine()->store_counters();
+  auto again = Call(engine(), &TicketEngine::CreateTicket, kRep, create);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->name(), created->name());
+  EXPECT_TRUE(again->consistency_token().empty());
+  ASSERT_TRUE(Call(engine(), &TicketEngine::UpdateTicket, kRep, update).ok());
+  EXPECT_EQ(Spent(before, engine()->store_counters()), (Work{2, 2, 0, 0, 0}));
+  EXPECT_EQ(EventTypes(*created), (std::vector<std::string>{"TicketCreated", "TicketValuesChanged"}));
+
+  // The other aggregates answer with their rows too.
+  auto published = PublishSecondVersion();
+  ASSERT_TRUE(published.ok()) << published.status();
+  v1::GetTicketTypeRequest get_type;
+  get_type.set_name("ticketTypes/repair");
+  ExpectAnswerIsTheRow(&*published, *engine()->GetTicketType(kAdmin, get_type, absl::Now() + absl::Seconds(5)));
+  auto policy = Policy(30, 4 * 60, "", v1::TICKET_PRIORITY_HIGH);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  v1::GetSlaPolicyRequest get_policy;
+  get_policy.set_name(policy->name());
+  ExpectAnswerIsTheRow(&*policy, *engine()->GetSlaPolicy(kAdmin, get_policy, absl::Now() + absl::Seconds(5)));
+  v1::SetCalendarRequest cal;
+  cal.mutable_calendar()->set_name("calendars/cn");
+  cal.mutable_calendar()->set_display_name("中国大陆工作日");
+  *cal.mutable_calendar()->mutable_calendar() = testing::OfficeHours();
+  auto calendar = Call(engine(), &TicketEngine::SetCalendar, kAdmin, cal);
+  ASSERT_TRUE(calendar.ok()) << calendar.status();
+  v1::GetCalendarRequest get_cal;
+  get_cal.set_name("calendars/cn");
+  ExpectAnswerIsTheRow(&*calendar, *engine()->GetCalendar(kAdmin, get_cal, absl::Now() + absl::Seconds(5)));
+  EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
+}
+
+// A request_id names one change of one resource: sent again for another resource it is refused
+// on field request_id and writes nothing (before the store it was written as a new request).
+TEST_F(TicketEngineTest, ARequestIdAlreadyUsedForAnotherResourceIsRefusedAndWritesNothing) {
+  Type();
+  auto first = Create(kRep);
+  auto second = Create(kRep);
+  ASSERT_TRUE(first.ok() && second.ok());
+  v1::AssignTicketRequest assign;
+  assign.set_request_id("assign-1");
+  assign.set_name(first->name());
+  assign.set_assignee_id("u2");
+  ASSERT_TRUE(Call(engine(), &TicketEngine::AssignTicket, kManager, assign).ok());
+  assign.set_name(second->name());
+  auto reused = Call(engine(), &TicketEngine::AssignTicket, kManager, assign);
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kInvalidArgument) << reused.status();
+  EXPECT_EQ(FieldOf(reused.status()), "request_id");
+  EXPECT_EQ(EventTypes(*second), (std::vector<std::string>{"TicketCreated"}));
+  EXPECT_EQ(Get(*second).assignee_id(), "");
+
+  // Also across aggregate types, and for a create whose id the request would derive anew (here
+  // another user's: request ids are one namespace, so a client should send UUIDs).
+  v1::SetCalendarRequest cal;
+  cal.set_request_id("assign-1");
+  cal.mutable_calendar()->set_name("calendars/cn");
+  *cal.mutable_calendar()->mutable_calendar() = testing::OfficeHours();
+  EXPECT_EQ(FieldOf(Call(engine(), &TicketEngine::SetCalendar, kAdmin, cal).status()), "request_id");
+  v1::GetCalendarRequest get_cal;
+  get_cal.set_name("calendars/cn");
+  EXPECT_EQ(engine()->GetCalendar(kAdmin, get_cal, absl::Now() + absl::Seconds(5)).status().code(),
+            absl::StatusCode::kNotFound);
+  v1::CreateTicketRequest create;
+  create.set_request_id("assign-1");
+  create.mutable_ticket()->set_ticket_type("ticketTypes/repair");
+  create.mutable_ticket()->set_title("屏幕闪烁");
+  for (auto& [k, v] : GoodValues()) (*create.mutable_ticket()->mutable_values())[k] = v;
+  EXPECT_EQ(FieldOf(Call(engine(), &TicketEngine::CreateTicket, kRep2, create).status()), "request_id");
+  v1::ListTicketsRequest list;
+  EXPECT_EQ(engine()->ListTickets(kAdmin, list, absl::Now() + absl::Seconds(5))->total_size(), 2);
+}
+
+// A migration sends its one request_id for every ticket it moves, and a call that stopped at
+// max_tickets goes on under the same request_id: each ticket is migrated once, none refused.
+TEST_F(TicketEngineTest, AMigrationUnderOneRequestIdMovesEveryTicketOnceAcrossCalls) {
+  Type();
+  std::vector<v1::Ticket> made;
+  for (int i = 0; i < 5; ++i) {
+    auto t = Create(kRep);
+    ASSERT_TRUE(t.ok()) << t.status();
+    made.push_back(*t);
+  }
+  ASSERT_TRUE(PublishSecondVersion().ok());
+
+  v1::MigrateTicketsRequest m;
+  m.set_name("ticketTypes/repair");
+  m.set_from_version(1);
+  m.set_request_id("migrate-1");
+  m.set_max_tickets(2);
+  auto part = Call(engine(), &TicketEngine::MigrateTickets, kAdmin, m);
+  ASSERT_TRUE(part.ok()) << part.status();
+  EXPECT_EQ(part->migrated(), 2);
+  EXPECT_EQ(part->failures_size(), 0) << part->DebugString();
+  EXPECT_EQ(part->remaining(), 3);
+  m.set_max_tickets(0);
+  auto rest = Call(engine(), &TicketEngine::MigrateTickets, kAdmin, m);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->migrated(), 3);
+  EXPECT_EQ(rest->failures_size(), 0) << rest->DebugString();
+  EXPECT_EQ(rest->remaining(), 0);
+  EXPECT_EQ(Call(engine(), &TicketEngine::MigrateTickets, kAdmin, m)->migrated(), 0);  // none left
+  for (const v1::Ticket& t : made) {
+    EXPECT_EQ(Get(t).type_version(), 2) << t.name();
+    EXPECT_EQ(EventTypes(t), (std::vector<std::string>{"TicketCreated", "TicketMigrated"})) << t.name();
+  }
   EXPECT_EQ(LiveChecksum(), RebuiltChecksum());
 }
 
