@@ -23,7 +23,6 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
 #include "libs/common/status_macros.h"
-#include "libs/projection/execute.h"
 #include "libs/projection/history.h"
 #include "libs/server/logging.h"
 #include "libs/topics/contracts.h"
@@ -36,6 +35,9 @@ using projection::TimeKey;
 
 namespace {
 
+using kernel::Command;
+// From libs/projection/execute.h until they move into libs/kernel with its deletion.
+using projection::ReadStateRow;
 using projection::Reply;
 
 constexpr char kSource[] = "/crm/tasks";
@@ -45,22 +47,32 @@ constexpr size_t kIdLen = 36;
 // Items one scheduler run or one ProcessPending takes on; the rest wait for the next.
 constexpr size_t kMaxBatch = 20000;
 
+// The aggregates' traits for kernel::AggregateStore. Apply is the fold the projection commits
+// (task_projections.cc), so a reply equals the row read back.
 struct TaskKind {
   static constexpr const char* kType = topics::tasks::kTask.type;
   static std::string Row(absl::string_view id) { return rows::Task(id); }
   static bool Visible(const Caller& c, const TaskState& s) { return CanSee(c, s); }
+  static void Apply(TaskState& s, const TaskEvent& e, int64_t v, absl::Time at, const std::string& actor) {
+    ApplyTask(s, e, v, at, actor);
+  }
 };
 struct RuleKind {
   static constexpr const char* kType = topics::tasks::kRule.type;
   static std::string Row(absl::string_view id) { return rows::Rule(id); }
   static bool Visible(const Caller&, const RuleState&) { return true; }
+  static void Apply(RuleState& s, const RuleEvent& e, int64_t v, absl::Time at, const std::string& actor) {
+    ApplyRule(s, e, v, at, actor);
+  }
 };
 struct ReminderKind {
   static constexpr const char* kType = topics::tasks::kReminder.type;
   static std::string Row(absl::string_view id) { return rows::Reminder(id); }
   static bool Visible(const Caller&, const v1::ReminderState&) { return true; }
+  static void Apply(v1::ReminderState& s, const ReminderEvent& e, int64_t v, absl::Time at, const std::string& actor) {
+    ApplyReminder(s, e, v, at, actor);
+  }
 };
-using ReminderEvent = std::variant<v1::RuleReminderEmitted>;
 
 // The event payload types rules may name are compiled in; referencing their descriptors keeps
 // the linker from dropping them (the generated pool only knows linked files).
@@ -184,15 +196,16 @@ absl::StatusOr<std::unique_ptr<TaskEngine>> TaskEngine::Open(eventlog::Log* log,
                                                              Options options) {
   if (options.clock == nullptr) return absl::InvalidArgumentError("TaskEngine needs a clock");
   LinkEventTypes();
-  std::unique_ptr<TaskEngine> e(new TaskEngine(log, db, std::move(options)));
-  const Options& o = e->options_;
   // The same folds a rebuild uses: sources[0] is this topic, then the followed ones in order.
-  const projection::ProjectionSpec spec = Spec(o);
-  CRM_ASSIGN_OR_RETURN(e->writer_, projection::AggregateWriter::Open(
-                                       log, db,
-                                       {.topic = o.topic, .partitions = o.partitions, .source = kSource,
-                                        .tenant = o.tenant, .clock = o.clock, .observe_append = o.observe_append},
-                                       spec.sources[0].apply(db)));
+  const projection::ProjectionSpec spec = Spec(options);
+  CRM_ASSIGN_OR_RETURN(auto writer,
+                       projection::AggregateWriter::Open(
+                           log, db,
+                           {.topic = options.topic, .partitions = options.partitions, .source = kSource,
+                            .tenant = options.tenant, .clock = options.clock, .observe_append = options.observe_append},
+                           spec.sources[0].apply(db)));
+  std::unique_ptr<TaskEngine> e(new TaskEngine(log, db, std::move(options), std::move(writer)));
+  const Options& o = e->options_;
   if (o.seed_default_rules) CRM_RETURN_IF_ERROR(e->SeedDefaultRules());
   TaskEngine* raw = e.get();
   for (size_t i = 1; i < spec.sources.size(); ++i) {
@@ -240,10 +253,14 @@ absl::Status TaskEngine::WaitToken(const std::string& token, absl::string_view f
 absl::Status TaskEngine::SeedDefaultRules() {
   for (const DefaultRule& d : DefaultRules()) {
     const std::string id = DerivedId("rules", d.key);
-    auto w = Await<projection::Written<RuleState>>([&](auto done) {
-      projection::Execute<RuleKind, RuleState, RuleEvent>(
-          writer_.get(), kAutomation, id, "", Plain<RuleState, RuleEvent>(kAutomation, tasks::CreateRule{d.definition, d.key}),
-          std::move(done), {.source = common::v1::ACTOR_SOURCE_SYSTEM});
+    auto w = Await<kernel::Written<RuleState>>([&](auto done) {
+      store_.Execute<RuleKind>(
+          Command<RuleState, RuleEvent>{
+              .caller = kAutomation,
+              .id = id,
+              .decide = Plain<RuleState, RuleEvent>(kAutomation, tasks::CreateRule{d.definition, d.key}),
+              .cause = {.source = common::v1::ACTOR_SOURCE_SYSTEM}},
+          std::move(done));
     });
     if (!w.ok()) return w.status();
   }
@@ -272,9 +289,11 @@ void TaskEngine::CreateTask(const Caller& c, const v1::CreateTaskRequest& req, C
   WithRelated(
       c, p.related(), "task.related",
       [this, c, id, p, rid = req.request_id(), shared] {
-        projection::Execute<TaskKind, TaskState, TaskEvent>(writer_.get(), c, id, rid,
-                                                            Plain<TaskState, TaskEvent>(c, tasks::CreateTask{p}),
-                                                            Reply<TaskState, v1::Task>(this, std::move(*shared)));
+        store_.Execute<TaskKind>(Command<TaskState, TaskEvent>{.caller = c,
+                                                               .id = id,
+                                                               .request_id = rid,
+                                                               .decide = Plain<TaskState, TaskEvent>(c, tasks::CreateTask{p})},
+                                 Reply<TaskState, v1::Task>(this, std::move(*shared)));
       },
       [shared](absl::Status s) { (*shared)(std::move(s)); });
 }
@@ -291,9 +310,12 @@ void TaskEngine::UpdateTask(const Caller& c, const v1::UpdateTaskRequest& req, C
   WithRelated(
       c, moves ? p.related() : "", "task.related",
       [this, c, target = *t, p, paths = std::move(paths), rid = req.request_id(), shared]() mutable {
-        projection::Execute<TaskKind, TaskState, TaskEvent>(
-            writer_.get(), c, target.id, rid,
-            Plain<TaskState, TaskEvent>(c, tasks::UpdateTask{p, std::move(paths), target.etag}),
+        store_.Execute<TaskKind>(
+            Command<TaskState, TaskEvent>{
+                .caller = c,
+                .id = target.id,
+                .request_id = rid,
+                .decide = Plain<TaskState, TaskEvent>(c, tasks::UpdateTask{p, std::move(paths), target.etag})},
             Reply<TaskState, v1::Task>(this, std::move(*shared)));
       },
       [shared](absl::Status s) { (*shared)(std::move(s)); });
@@ -343,35 +365,44 @@ void TaskEngine::CompleteTask(const Caller& c, const v1::CompleteTaskRequest& re
   if (!t.ok()) return done(t.status());
   // The customer is looked up from the state the decision sees (serialised with the task's
   // other commands), not from a read before it.
-  projection::Execute<TaskKind, TaskState, TaskEvent>(
-      writer_.get(), c, t->id, req.request_id(),
-      [this, c, cmd = tasks::CompleteTask{req.note(), "", t->etag}](const TaskState* s) mutable {
-        if (s != nullptr) cmd.customer_id = CustomerOf(s->profile().related());
-        return Decide(s, c, cmd);
-      },
+  store_.Execute<TaskKind>(
+      Command<TaskState, TaskEvent>{
+          .caller = c,
+          .id = t->id,
+          .request_id = req.request_id(),
+          .decide = [this, c, cmd = tasks::CompleteTask{req.note(), "", t->etag}](const TaskState* s) mutable {
+            if (s != nullptr) cmd.customer_id = CustomerOf(s->profile().related());
+            return Decide(s, c, cmd);
+          }},
       Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
 void TaskEngine::CancelTask(const Caller& c, const v1::CancelTaskRequest& req, Callback<v1::Task> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "tasks");
   if (!t.ok()) return done(t.status());
-  projection::Execute<TaskKind, TaskState, TaskEvent>(
-      writer_.get(), c, t->id, req.request_id(), Plain<TaskState, TaskEvent>(c, tasks::CancelTask{req.reason(), t->etag}),
+  store_.Execute<TaskKind>(
+      Command<TaskState, TaskEvent>{.caller = c,
+                                    .id = t->id,
+                                    .request_id = req.request_id(),
+                                    .decide = Plain<TaskState, TaskEvent>(c, tasks::CancelTask{req.reason(), t->etag})},
       Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
 void TaskEngine::ReopenTask(const Caller& c, const v1::ReopenTaskRequest& req, Callback<v1::Task> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "tasks");
   if (!t.ok()) return done(t.status());
-  projection::Execute<TaskKind, TaskState, TaskEvent>(
-      writer_.get(), c, t->id, req.request_id(), Plain<TaskState, TaskEvent>(c, tasks::ReopenTask{req.reason(), t->etag}),
+  store_.Execute<TaskKind>(
+      Command<TaskState, TaskEvent>{.caller = c,
+                                    .id = t->id,
+                                    .request_id = req.request_id(),
+                                    .decide = Plain<TaskState, TaskEvent>(c, tasks::ReopenTask{req.reason(), t->etag})},
       Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
 absl::StatusOr<v1::Task> TaskEngine::GetTask(const Caller& c, const v1::GetTaskRequest& req, absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.name(), "name", "tasks"));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<TaskState>(db_->db(), rows::Task(id)));
+  CRM_ASSIGN_OR_RETURN(auto s, ReadStateRow<TaskState>(db_->db(), rows::Task(id)));
   if (!s.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
   if (!CanSee(c, *s)) return absl::PermissionDeniedError(absl::StrCat(req.name(), " belongs to another assignee or team"));
   return ToApi(*s);
@@ -570,11 +601,11 @@ absl::StatusOr<v1::ListEventsResponse> TaskEngine::ListEvents(const Caller& c, c
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
   int64_t version = 0;
   if (is_rule) {
-    CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<RuleState>(db_->db(), rows::Rule(id)));
+    CRM_ASSIGN_OR_RETURN(auto s, ReadStateRow<RuleState>(db_->db(), rows::Rule(id)));
     if (!s.has_value()) return absl::NotFoundError(absl::StrCat(req.parent(), " not found"));
     version = s->version();
   } else {
-    CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<TaskState>(db_->db(), rows::Task(id)));
+    CRM_ASSIGN_OR_RETURN(auto s, ReadStateRow<TaskState>(db_->db(), rows::Task(id)));
     if (!s.has_value()) return absl::NotFoundError(absl::StrCat(req.parent(), " not found"));
     if (!CanSee(c, *s)) return absl::PermissionDeniedError(absl::StrCat(req.parent(), " belongs to another assignee or team"));
     version = s->version();
@@ -600,32 +631,41 @@ void TaskEngine::CreateRule(const Caller& c, const v1::CreateRuleRequest& req, C
   if (auto s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
   const std::string id = req.request_id().empty() ? NewUuidV7(options_.clock->Now())
                                                   : DerivedId("rules", absl::StrCat(c.user_id, "/", req.request_id()));
-  projection::Execute<RuleKind, RuleState, RuleEvent>(
-      writer_.get(), c, id, req.request_id(), Plain<RuleState, RuleEvent>(c, tasks::CreateRule{req.rule().definition(), ""}),
+  store_.Execute<RuleKind>(
+      Command<RuleState, RuleEvent>{
+          .caller = c,
+          .id = id,
+          .request_id = req.request_id(),
+          .decide = Plain<RuleState, RuleEvent>(c, tasks::CreateRule{req.rule().definition(), ""})},
       Reply<RuleState, v1::Rule>(this, std::move(done)));
 }
 
 void TaskEngine::UpdateRule(const Caller& c, const v1::UpdateRuleRequest& req, Callback<v1::Rule> done) {
   auto t = ParseTarget(req.request_id(), req.rule().name(), "rule.name", req.etag(), "etag", "rules");
   if (!t.ok()) return done(t.status());
-  projection::Execute<RuleKind, RuleState, RuleEvent>(
-      writer_.get(), c, t->id, req.request_id(),
-      Plain<RuleState, RuleEvent>(c, tasks::UpdateRule{req.rule().definition(), t->etag}),
+  store_.Execute<RuleKind>(
+      Command<RuleState, RuleEvent>{
+          .caller = c,
+          .id = t->id,
+          .request_id = req.request_id(),
+          .decide = Plain<RuleState, RuleEvent>(c, tasks::UpdateRule{req.rule().definition(), t->etag})},
       Reply<RuleState, v1::Rule>(this, std::move(done)));
 }
 
 void TaskEngine::DeleteRule(const Caller& c, const v1::DeleteRuleRequest& req, Callback<v1::Rule> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "rules");
   if (!t.ok()) return done(t.status());
-  projection::Execute<RuleKind, RuleState, RuleEvent>(writer_.get(), c, t->id, req.request_id(),
-                                                      Plain<RuleState, RuleEvent>(c, tasks::DeleteRule{t->etag}),
-                                                      Reply<RuleState, v1::Rule>(this, std::move(done)));
+  store_.Execute<RuleKind>(Command<RuleState, RuleEvent>{.caller = c,
+                                                         .id = t->id,
+                                                         .request_id = req.request_id(),
+                                                         .decide = Plain<RuleState, RuleEvent>(c, tasks::DeleteRule{t->etag})},
+                           Reply<RuleState, v1::Rule>(this, std::move(done)));
 }
 
 absl::StatusOr<v1::Rule> TaskEngine::GetRule(const Caller&, const v1::GetRuleRequest& req, absl::Time deadline) {
   CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.name(), "name", "rules"));
   CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  CRM_ASSIGN_OR_RETURN(auto s, projection::ReadStateRow<RuleState>(db_->db(), rows::Rule(id)));
+  CRM_ASSIGN_OR_RETURN(auto s, ReadStateRow<RuleState>(db_->db(), rows::Rule(id)));
   if (!s.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
   return ToApi(*s);
 }
@@ -668,42 +708,45 @@ absl::Status TaskEngine::Housekeep(const std::vector<std::string>& keys) {
 }
 
 void TaskEngine::WriteAction(const v1::PendingAction& a, absl::AnyInvocable<void(absl::StatusOr<bool>)> done) {
-  projection::Cause cause{.source = common::v1::ACTOR_SOURCE_AUTOMATION,
-                          .causation_id = a.origin().cause_event_id(),
-                          .correlation_id = a.correlation_id()};
+  const kernel::Cause cause{.source = common::v1::ACTOR_SOURCE_AUTOMATION,
+                            .causation_id = a.origin().cause_event_id(),
+                            .correlation_id = a.correlation_id()};
+  // Written: an event was appended (the token); an action whose aggregate exists appends none.
+  auto wrote = [done = std::move(done)](const auto& w) mutable {
+    if (!w.ok()) return done(w.status());
+    done(!w->token.empty());
+  };
   if (a.reminder_only()) {
-    projection::Execute<ReminderKind, v1::ReminderState, ReminderEvent>(
-        writer_.get(), kAutomation, a.task_id(), "",
-        [a](const v1::ReminderState* s) -> absl::StatusOr<std::vector<ReminderEvent>> {
-          if (s != nullptr && s->version() > 0) return std::vector<ReminderEvent>{};
-          v1::RuleReminderEmitted e;
-          auto* r = e.mutable_reminder();
-          const auto& p = a.profile();
-          r->set_assignee_id(p.assignee_id());
-          r->set_assignee_role(p.assignee_role());
-          r->set_team_id(p.team_id());
-          r->set_title(p.title());
-          r->set_related(p.related());
-          *r->mutable_due_time() = p.due_time();
-          *r->mutable_channels() = p.channels();
-          *e.mutable_origin() = a.origin();
-          return std::vector<ReminderEvent>{std::move(e)};
-        },
-        [done = std::move(done)](absl::StatusOr<projection::Written<v1::ReminderState>> w) mutable {
-          if (!w.ok()) return done(w.status());
-          done(!w->token.empty());
-        },
-        std::move(cause));
+    store_.Execute<ReminderKind>(
+        Command<v1::ReminderState, ReminderEvent>{
+            .caller = kAutomation,
+            .id = a.task_id(),
+            .decide = [a](const v1::ReminderState* s) -> absl::StatusOr<std::vector<ReminderEvent>> {
+              if (s != nullptr && s->version() > 0) return std::vector<ReminderEvent>{};
+              v1::RuleReminderEmitted e;
+              auto* r = e.mutable_reminder();
+              const auto& p = a.profile();
+              r->set_assignee_id(p.assignee_id());
+              r->set_assignee_role(p.assignee_role());
+              r->set_team_id(p.team_id());
+              r->set_title(p.title());
+              r->set_related(p.related());
+              *r->mutable_due_time() = p.due_time();
+              *r->mutable_channels() = p.channels();
+              *e.mutable_origin() = a.origin();
+              return std::vector<ReminderEvent>{std::move(e)};
+            },
+            .cause = cause},
+        [wrote = std::move(wrote)](absl::StatusOr<kernel::Written<v1::ReminderState>> w) mutable { wrote(w); });
     return;
   }
-  projection::Execute<TaskKind, TaskState, TaskEvent>(
-      writer_.get(), kAutomation, a.task_id(), "",
-      Plain<TaskState, TaskEvent>(kAutomation, CreateAutomatedTask{a.profile(), a.origin()}),
-      [done = std::move(done)](absl::StatusOr<projection::Written<TaskState>> w) mutable {
-        if (!w.ok()) return done(w.status());
-        done(!w->token.empty());
-      },
-      std::move(cause));
+  store_.Execute<TaskKind>(
+      Command<TaskState, TaskEvent>{
+          .caller = kAutomation,
+          .id = a.task_id(),
+          .decide = Plain<TaskState, TaskEvent>(kAutomation, CreateAutomatedTask{a.profile(), a.origin()}),
+          .cause = cause},
+      [wrote = std::move(wrote)](absl::StatusOr<kernel::Written<TaskState>> w) mutable { wrote(w); });
 }
 
 absl::StatusOr<int64_t> TaskEngine::PendingActions() const {
@@ -796,7 +839,7 @@ absl::StatusOr<TaskEngine::SchedulerRun> TaskEngine::RunScheduler(absl::Time now
   for (const Due& d : dues) {
     v1::DateWatch w;
     CRM_ASSIGN_OR_RETURN(bool has_watch, projection::ReadRow(db_->db(), rocksdb::ReadOptions(), rows::Watch(d.rule, d.record), &w));
-    CRM_ASSIGN_OR_RETURN(auto rule, projection::ReadStateRow<RuleState>(db_->db(), rows::Rule(d.rule)));
+    CRM_ASSIGN_OR_RETURN(auto rule, ReadStateRow<RuleState>(db_->db(), rows::Rule(d.rule)));
     int64_t version = 0;
     const RuleDefinition* def = rule.has_value() ? InForce(*rule, now, &version) : nullptr;
     const bool current = has_watch && w.armed() && rows::WatchDue(FromProto(w.fire_time()), d.rule, d.record) == d.key;
@@ -832,17 +875,19 @@ absl::StatusOr<TaskEngine::SchedulerRun> TaskEngine::RunScheduler(absl::Time now
   for (const Item& item : items) {
     auto decide = item.offset < 0 ? Plain<TaskState, TaskEvent>(kScheduler, ReportOverdue{now})
                                   : Plain<TaskState, TaskEvent>(kScheduler, FireReminder{item.offset, now});
-    projection::Execute<TaskKind, TaskState, TaskEvent>(
-        writer_.get(), kScheduler, item.id, "", std::move(decide),
-        [&all, &mu, &run, overdue = item.offset < 0](absl::StatusOr<projection::Written<TaskState>> w) {
+    store_.Execute<TaskKind>(
+        Command<TaskState, TaskEvent>{.caller = kScheduler,
+                                      .id = item.id,
+                                      .decide = std::move(decide),
+                                      .cause = {.source = common::v1::ACTOR_SOURCE_SYSTEM, .occurred_at = item.at}},
+        [&all, &mu, &run, overdue = item.offset < 0](absl::StatusOr<kernel::Written<TaskState>> w) {
           const bool wrote = w.ok() && !w->token.empty();
           if (wrote) {
             absl::MutexLock l(&mu);
             ++(overdue ? run.overdue : run.reminders);
           }
           all.Done(w.status(), wrote);
-        },
-        {.source = common::v1::ACTOR_SOURCE_SYSTEM, .occurred_at = item.at});
+        });
   }
   for (const auto& a : date_actions) {
     WriteAction(a, [&all, &mu, &run, &stale, key = rows::WatchDue(FromProto(a.origin().fire_time()),

@@ -12,6 +12,7 @@
 #include "crm/tasks/v1/tasks_service.pb.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
+#include "libs/kernel/aggregate_store.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/follower.h"
 #include "libs/projection/projection_db.h"
@@ -122,12 +123,18 @@ class TaskEngine {
 
   static projection::ProjectionSpec Spec(const Options& options);
 
+  // What the write path did since the engine was opened (state reads, request-id lookups,
+  // folds, seals, appends), the default rules' seeding included: for tests that count the work
+  // a command costs.
+  kernel::StoreCounters store_counters() const { return store_.counters(); }
+
   v1::Task ToApi(const TaskState& s) const;
   v1::Rule ToApi(const RuleState& s) const;
 
  private:
-  TaskEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o)
-      : log_(log), db_(db), options_(std::move(o)) {}
+  TaskEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o,
+             std::unique_ptr<projection::AggregateWriter> writer)
+      : log_(log), db_(db), options_(std::move(o)), writer_(std::move(writer)) {}
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
   absl::Status SeedDefaultRules();
   // OK when `related` is empty or a record of the followed topics that `caller` may see; NOT_FOUND when unknown, PERMISSION_DENIED when
@@ -149,6 +156,8 @@ class TaskEngine {
   projection::ProjectionDb* db_;
   const Options options_;
   std::unique_ptr<projection::AggregateWriter> writer_;
+  // Every write of the service (API, scheduler, automation, seeding) runs through it.
+  kernel::AggregateStore store_{writer_.get()};
   std::vector<std::unique_ptr<projection::Follower>> followers_;
   absl::Mutex pending_mu_;  // one ProcessPending at a time
 };

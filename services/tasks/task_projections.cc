@@ -58,6 +58,19 @@ std::string DateTaskId(const std::string& rule_id, const std::string& record, co
   return DerivedId("tasks", absl::StrCat(rule_id, "/", record, "@", date));
 }
 
+void ApplyTask(TaskState& s, const TaskEvent& e, int64_t v, absl::Time at, const std::string& actor) {
+  Apply(s, e, v, at, actor);
+}
+void ApplyRule(RuleState& s, const RuleEvent& e, int64_t v, absl::Time at, const std::string& actor) {
+  Apply(s, e, v, at, actor);
+}
+void ApplyReminder(v1::ReminderState& s, const ReminderEvent& e, int64_t version, absl::Time at, const std::string&) {
+  s.set_version(version);
+  *s.mutable_reminder() = std::get<0>(e).reminder();
+  *s.mutable_origin() = std::get<0>(e).origin();
+  *s.mutable_create_time() = ToProto(at);
+}
+
 namespace {
 
 IndexRows TaskIndex(const TaskState& s) {
@@ -89,23 +102,8 @@ IndexRows TaskIndex(const TaskState& s) {
 IndexRows NoIndex(const RuleState&) { return {}; }
 IndexRows NoReminderIndex(const v1::ReminderState&) { return {}; }
 
-void ApplyReminder(v1::ReminderState& s, const std::variant<v1::RuleReminderEmitted>& e, int64_t version, absl::Time at,
-                   const std::string&) {
-  s.set_version(version);
-  *s.mutable_reminder() = std::get<0>(e).reminder();
-  *s.mutable_origin() = std::get<0>(e).origin();
-  *s.mutable_create_time() = ToProto(at);
-}
-
-absl::StatusOr<std::variant<v1::RuleReminderEmitted>> UnpackReminderEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<std::variant<v1::RuleReminderEmitted>, v1::RuleReminderEmitted>(e);
-}
-
-void ApplyTask(TaskState& s, const TaskEvent& e, int64_t v, absl::Time at, const std::string& actor) {
-  Apply(s, e, v, at, actor);
-}
-void ApplyRule(RuleState& s, const RuleEvent& e, int64_t v, absl::Time at, const std::string& actor) {
-  Apply(s, e, v, at, actor);
+absl::StatusOr<ReminderEvent> UnpackReminderEvent(const EventEnvelope& e) {
+  return projection::UnpackAny<ReminderEvent, v1::RuleReminderEmitted>(e);
 }
 
 // An action automation decided on is done: its pending row goes, and a date trigger's watch
@@ -148,7 +146,6 @@ absl::Status ApplyTasksRecord(ProjectionDb& db, const eventlog::Record& r, Batch
     return absl::OkStatus();
   }
   if (type == topics::tasks::kReminder.type) {
-    using ReminderEvent = std::variant<v1::RuleReminderEmitted>;
     CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<v1::ReminderState, ReminderEvent>(
                                           db, r, env, b, rows::Reminder(id), &UnpackReminderEvent, &NoReminderIndex,
                                           &ApplyReminder)));

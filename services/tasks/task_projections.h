@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -68,6 +69,16 @@ std::string Fired(absl::string_view rule, absl::string_view record, absl::string
 
 absl::StatusOr<TaskEvent> UnpackTaskEvent(const common::v1::EventEnvelope& e);
 absl::StatusOr<RuleEvent> UnpackRuleEvent(const common::v1::EventEnvelope& e);
+
+// A rule's standalone reminder (m/<id>) has one event: the reminder emitted.
+using ReminderEvent = std::variant<v1::RuleReminderEmitted>;
+
+// The folds of the topic's events into their state rows: the projection's (FoldRow) and the
+// write kernel's reply's (task_engine.cc), one definition so that a reply equals the row.
+void ApplyTask(TaskState& s, const TaskEvent& e, int64_t version, absl::Time at, const std::string& actor);
+void ApplyRule(RuleState& s, const RuleEvent& e, int64_t version, absl::Time at, const std::string& actor);
+void ApplyReminder(v1::ReminderState& s, const ReminderEvent& e, int64_t version, absl::Time at,
+                   const std::string& actor);
 
 // Folds one record of the tasks topic into the rows above. DATA_LOSS on a version gap, a
 // broken hash chain or an unknown event; records already applied are skipped.
