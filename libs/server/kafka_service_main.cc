@@ -25,11 +25,7 @@ int KafkaServiceMain(const ServiceModule& module, int argc, char** argv) {
   const KafkaServiceDefaults& d = module.kafka;
   const std::string name = absl::StrCat("crm-", module.name);
   CLI::App app{absl::StrCat(name, ": the ", module.name, " service on Kafka")};
-  std::string bootstrap, data_dir = "data-" + module.name, listen = d.listen, metrics_listen = d.metrics_listen,
-                         key_file;
-  bool create_key = false, rebuild = false;
-  int scheduler_seconds = 60;
-  std::string max_token_lifetime = absl::FormatDuration(kDefaultMaxTokenLifetime);
+  std::string bootstrap;
   app.add_option("--bootstrap-servers", bootstrap, "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
       ->envname("KAFKA_BOOTSTRAP_SERVERS")
       ->required();
@@ -39,32 +35,18 @@ int KafkaServiceMain(const ServiceModule& module, int argc, char** argv) {
                  "(repeatable; env KAFKA_PROPERTIES, separated by spaces)")
       ->envname("KAFKA_PROPERTIES")
       ->delimiter(' ');
-  app.add_option("--data-dir", data_dir, "Folder for projections and key")->capture_default_str();
-  app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
-  std::string dashboard_listen = d.dashboard_listen;
-  if (module.dashboard) {
-    app.add_option("--dashboard-listen", dashboard_listen, "Web dashboard (HTTP) address; empty disables")
-        ->capture_default_str();
-  }
-  app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
-      ->capture_default_str();
-  app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
-  app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
-  AddTokenLifetimeFlag(app, &max_token_lifetime);
-  if (d.projections) app.add_flag("--rebuild", rebuild, "Rebuild the projections from the log before serving");
-  RuntimeOptions ropts;
-  AddRuntimeFlags(app, &ropts);
-  if (d.scheduler) {
-    app.add_option("--scheduler-interval", scheduler_seconds,
-                   absl::StrCat("Seconds between scheduler runs (", d.scheduler_help, "); 0 disables"))
-        ->capture_default_str()
-        ->check(CLI::Range(0, 86400));
-  }
+  ServerFlags f{.data_dir = "data-" + module.name,
+                .listen = d.listen,
+                .metrics_listen = d.metrics_listen,
+                .dashboard_listen = d.dashboard_listen};
+  AddServerFlags(app, &f,
+                 {.dashboard = module.dashboard ? "Web dashboard (HTTP) address; empty disables" : nullptr,
+                  .rebuild = d.projections ? "Rebuild the projections from the log before serving" : nullptr,
+                  .scheduled = d.scheduler ? d.scheduler_help : ""});
   std::unique_ptr<ModuleFlags> module_flags;
   if (module.add_flags) module_flags = module.add_flags(app);
   CLI11_PARSE(app, argc, argv);
-  if (key_file.empty()) key_file = data_dir + "/signing.key";
-  const TokenPolicy token_policy = TokenPolicyOrExit(max_token_lifetime);
+  const TokenPolicy token_policy = TokenPolicyOrExit(f.max_token_lifetime);
   eventlog::KafkaLogOptions kopts;
   kopts.bootstrap_servers = bootstrap;
   kopts.client_id = name;
@@ -73,26 +55,26 @@ int KafkaServiceMain(const ServiceModule& module, int argc, char** argv) {
   kopts.extra = *std::move(extra);
 
   InitJsonLogging(name);
-  PrepareDataDirOrExit(data_dir);
-  auto key = LoadProcessSigningKey(key_file, create_key);
+  PrepareDataDirOrExit(f.data_dir);
+  auto key = LoadProcessSigningKey(f.KeyFile(), f.create_key);
   if (!key.ok()) ExitWithError(std::string(key.status().message()));
   auto log = eventlog::OpenKafkaLog(kopts);
   if (!log.ok()) ExitWithError(std::string(log.status().message()));
-  auto metrics = Metrics::Start(metrics_listen);
+  auto metrics = Metrics::Start(f.metrics_listen);
   if (!metrics.ok()) ExitWithError(std::string(metrics.status().message()));
   Metrics* m = metrics->get();
 
   Authenticator auth(*key, SystemClock::Get(), token_policy);
-  ropts.listen = listen;
-  Runtime runtime(ropts, &auth, m);
-  HostOptions host_options{.dir = data_dir + "/" + module.name, .rebuild = rebuild, .clock = SystemClock::Get(),
-                           .metrics = m, .scheduler_interval = absl::Seconds(scheduler_seconds),
+  f.runtime.listen = f.listen;
+  Runtime runtime(f.runtime, &auth, m);
+  HostOptions host_options{.dir = f.data_dir + "/" + module.name, .rebuild = f.rebuild, .clock = SystemClock::Get(),
+                           .metrics = m, .scheduler_interval = absl::Seconds(f.scheduler_seconds),
                            .signing_key = *key, .max_token_lifetime = token_policy.max_lifetime};
   auto host = module.open(log->get(), &runtime, std::move(host_options), module_flags.get());
   if (!host.ok()) ExitWithError(std::string(host.status().message()));
-  if (module.dashboard && !dashboard_listen.empty()) {
-    if (auto s = (*host)->StartDashboard(dashboard_listen); !s.ok()) ExitWithError(std::string(s.message()));
-    LogInfo(absl::StrCat(name, " dashboard on http://", dashboard_listen.substr(0, dashboard_listen.rfind(':')), ":",
+  if (module.dashboard && !f.dashboard_listen.empty()) {
+    if (auto s = (*host)->StartDashboard(f.dashboard_listen); !s.ok()) ExitWithError(std::string(s.message()));
+    LogInfo(absl::StrCat(name, " dashboard on http://", f.dashboard_listen.substr(0, f.dashboard_listen.rfind(':')), ":",
                          (*host)->dashboard_port(), "/"));
   }
   if (auto s = runtime.Start((*host)->services()); !s.ok()) ExitWithError(std::string(s.message()));

@@ -20,32 +20,23 @@ int main(int argc, char** argv) {
   crm::server::BlockTerminationSignals();
   crm::server::SkipMutexDeadlockDetection();
   CLI::App app{"crmd: the CRM backbone in one process, on the embedded log"};
-  std::string data_dir = "data";
-  std::string listen = "127.0.0.1:50051";
-  std::string metrics_listen = "127.0.0.1:9464";
-  std::string dashboard_listen = "127.0.0.1:8080";
-  std::string key_file;
-  bool create_key = false;
-  bool rebuild = false;
-  crm::server::RuntimeOptions ropts;
+  crm::server::ServerFlags f{.data_dir = "data",
+                             .listen = "127.0.0.1:50051",
+                             .metrics_listen = "127.0.0.1:9464",
+                             .dashboard_listen = "127.0.0.1:8080"};
+  crm::server::AddServerFlags(
+      app, &f,
+      {.data_dir = "Folder for the log, projections and key",
+       .dashboard = "Web dashboard (数据看板, HTTP) address; empty disables",
+       .rebuild = "Rebuild every projection from the log before serving",
+       .scheduled = "public-pool returns, recycle-bin purges, stage timeouts, contract renewals and expiry, overdue "
+                    "instalments, task reminders and overdue notices, date-triggered automation, SLA warnings and "
+                    "breaches"});
   bool accept_truncation = false;
   std::string seal_key_file;
   bool create_seal_key = false;
   std::string seal_dir;
   int seal_seconds = 5;
-  int scheduler_seconds = 60;
-  std::string max_token_lifetime = absl::FormatDuration(crm::kDefaultMaxTokenLifetime);
-  app.add_option("--data-dir", data_dir, "Folder for the log, projections and key")->capture_default_str();
-  app.add_option("--listen", listen, "gRPC address (port 0 picks one)")->capture_default_str();
-  app.add_option("--metrics-listen", metrics_listen, "Prometheus /metrics address; empty disables")
-      ->capture_default_str();
-  app.add_option("--dashboard-listen", dashboard_listen, "Web dashboard (数据看板, HTTP) address; empty disables")
-      ->capture_default_str();
-  app.add_option("--key-file", key_file, "Token signing key (default <data-dir>/signing.key; $CRM_SIGNING_KEY wins)");
-  app.add_flag("--create-key", create_key, "Create the key file with a random key when missing");
-  crm::server::AddTokenLifetimeFlag(app, &max_token_lifetime);
-  app.add_flag("--rebuild", rebuild, "Rebuild every projection from the log before serving");
-  crm::server::AddRuntimeFlags(app, &ropts);
   app.add_flag("--accept-log-truncation", accept_truncation,
                "Start although the log lost acknowledged writes (a damaged write-ahead log, projections ahead of "
                "the log, a log not as its latest seal says): drop what is lost, rebuild every projection from the "
@@ -59,27 +50,22 @@ int main(int argc, char** argv) {
   app.add_option("--seal-interval", seal_seconds, "Seconds between seals: records newer than the last seal are "
                                                   "covered by the unkeyed hash chains only")
       ->capture_default_str()->check(CLI::Range(1, 3600));
-  app.add_option("--scheduler-interval", scheduler_seconds,
-                 "Seconds between scheduler runs (public-pool returns, recycle-bin purges, stage timeouts, "
-                 "contract renewals and expiry, overdue instalments, task reminders and overdue notices, date-triggered automation, SLA warnings and breaches); 0 disables")
-      ->capture_default_str()->check(CLI::Range(0, 86400));
   CLI11_PARSE(app, argc, argv);
-  if (key_file.empty()) key_file = data_dir + "/signing.key";
-  const crm::TokenPolicy token_policy = crm::server::TokenPolicyOrExit(max_token_lifetime);
-  if (seal_dir.empty()) seal_dir = data_dir + "/seals";
+  const crm::TokenPolicy token_policy = crm::server::TokenPolicyOrExit(f.max_token_lifetime);
+  if (seal_dir.empty()) seal_dir = f.data_dir + "/seals";
   // A truncation makes every projection suspect: they may hold rows of the dropped events.
-  if (accept_truncation) rebuild = true;
+  if (accept_truncation) f.rebuild = true;
 
   crm::server::InitJsonLogging("crmd");
-  crm::server::PrepareDataDirOrExit(data_dir);
-  auto key = crm::server::LoadProcessSigningKey(key_file, create_key);
+  crm::server::PrepareDataDirOrExit(f.data_dir);
+  auto key = crm::server::LoadProcessSigningKey(f.KeyFile(), f.create_key);
   if (!key.ok()) crm::server::ExitWithError(std::string(key.status().message()));
 
   std::optional<crm::eventlog::SealKey> seal_key;
   if (!seal_key_file.empty()) {
     std::error_code ec_key, ec_data;
     const auto key_path = std::filesystem::weakly_canonical(seal_key_file, ec_key);
-    const auto data_path = std::filesystem::weakly_canonical(data_dir, ec_data);
+    const auto data_path = std::filesystem::weakly_canonical(f.data_dir, ec_data);
     if (!ec_key && !ec_data && key_path.string().rfind(data_path.string() + "/", 0) == 0) {
       crm::server::ExitWithError("--seal-key must be kept apart from --data-dir: whoever can rewrite the log's files "
                                  "could then make seals too");
@@ -92,25 +78,25 @@ int main(int argc, char** argv) {
   }
 
   auto log = crm::eventlog::OpenEmbeddedLog(
-      {.path = data_dir + "/log",
+      {.path = f.data_dir + "/log",
        .accept_truncation = accept_truncation,
        .on_truncation = [](const std::string& line) { crm::server::LogWarn(absl::StrCat("AUDIT: ", line)); }});
   if (!log.ok()) crm::server::ExitWithError(std::string(log.status().message()));
   if (accept_truncation) {
     crm::server::LogWarn("AUDIT: started with --accept-log-truncation: every projection is rebuilt from the log as it is");
   }
-  auto metrics = crm::server::Metrics::Start(metrics_listen);
+  auto metrics = crm::server::Metrics::Start(f.metrics_listen);
   if (!metrics.ok()) crm::server::ExitWithError(std::string(metrics.status().message()));
   crm::server::Metrics* m = metrics->get();
 
   crm::server::Authenticator auth(*key, crm::SystemClock::Get(), token_policy);
-  ropts.listen = listen;
-  crm::server::Runtime runtime(ropts, &auth, m);
+  f.runtime.listen = f.listen;
+  crm::server::Runtime runtime(f.runtime, &auth, m);
   // Opened in the registry's order, closed in the reverse one.
   auto hosts = crm::server::ModuleSet::Open(
       crm::registry::CrmdModules(), log->get(), &runtime,
-      {.dir = data_dir, .rebuild = rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
-       .scheduler_interval = absl::Seconds(scheduler_seconds)});
+      {.dir = f.data_dir, .rebuild = f.rebuild, .clock = crm::SystemClock::Get(), .metrics = m,
+       .scheduler_interval = absl::Seconds(f.scheduler_seconds)});
   if (!hosts.ok()) crm::server::ExitWithError(std::string(hosts.status().message()));
   // Started once every service caught up with the log: the seal's check (no sealed record
   // lost) runs before anything is served.
@@ -130,8 +116,8 @@ int main(int argc, char** argv) {
                          "would not be detected");
   }
   std::vector<grpc::Service*> services = (*hosts)->services();
-  if (!dashboard_listen.empty()) {
-    if (auto s = (*hosts)->StartDashboard(dashboard_listen); !s.ok()) {
+  if (!f.dashboard_listen.empty()) {
+    if (auto s = (*hosts)->StartDashboard(f.dashboard_listen); !s.ok()) {
       crm::server::ExitWithError(std::string(s.message()));
     }
   }
@@ -140,9 +126,9 @@ int main(int argc, char** argv) {
   }
   (*hosts)->StartLoops();
 
-  crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", listen,
+  crm::server::LogInfo(absl::StrCat("crmd serving gRPC on port ", runtime.port(), " (", f.listen,
                                     "), metrics on port ", m->port(), ", dashboard on port ",
-                                    (*hosts)->dashboard_port(), ", data in ", data_dir));
+                                    (*hosts)->dashboard_port(), ", data in ", f.data_dir));
   const int sig = crm::server::WaitForTerminationSignal();
   crm::server::LogInfo(absl::StrCat("signal ", sig, ": draining"));
   const absl::Time t0_stop = absl::Now();
