@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/types/span.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "libs/common/grpc_status.h"
@@ -24,9 +25,11 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) { return I
 
 // The fields of `data` a type takes; any other is refused by name, so a misspelt field is
 // never dropped in silence.
-absl::Status OnlyFields(const json& data, std::initializer_list<absl::string_view> allowed) {
+absl::Status OnlyFields(const json& data, absl::Span<const absl::string_view> allowed,
+                        absl::Span<const absl::string_view> also = {}) {
   for (const auto& [key, value] : data.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end() &&
+        std::find(also.begin(), also.end(), key) == also.end()) {
       return Invalid(absl::StrCat("data.", key), "is not a field of this event type");
     }
   }
@@ -103,11 +106,7 @@ absl::StatusOr<std::string> Currency(const json& data) {
 absl::Status MapCustomerUpserted(const json& data, const std::string& rid, InboundCommand& cmd) {
   static constexpr std::array<absl::string_view, 9> kProfile = {"display_name", "phone", "email", "address", "industry",
                                                                 "region", "notes", "owner_id", "team_id"};
-  if (auto s = OnlyFields(data, {"customer_id", "display_name", "phone", "email", "address", "industry", "region",
-                                 "notes", "owner_id", "team_id"});
-      !s.ok()) {
-    return s;
-  }
+  if (auto s = OnlyFields(data, kProfile, {"customer_id"}); !s.ok()) return s;
   customers::v1::Customer c;
   google::protobuf::FieldMask mask;
   for (absl::string_view f : kProfile) {
