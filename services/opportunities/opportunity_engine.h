@@ -35,7 +35,7 @@ inline constexpr const char* kTopic = topics::kOpportunities;
 inline constexpr int32_t kPartitions = topics::kPartitions;
 // Version of the projection code (opportunity_projections.cc, customer_refs.cc). Bump it with
 // any change to the rows: OpenProjections then rebuilds.
-inline constexpr int64_t kProjectionVersion = 2;
+inline constexpr int64_t kProjectionVersion = 3;  // 3: the settings fold as every aggregate (id, r/ rows)
 
 // The opportunities service without the gRPC server around it: opportunities (商机),
 // quotes (报价单), contracts (合同) with payment collection (回款), and the sales settings, on

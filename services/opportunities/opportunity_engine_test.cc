@@ -810,5 +810,37 @@ TEST_F(OpportunityEngineTest, ProjectionsEqualAFreshRebuildAfterARestart) {
   ExpectEqualsFreshRebuild();
 }
 
+TEST_F(OpportunityEngineTest, ARetriedSettingsChangeIsAnsweredWithoutWritingAgain) {
+  v1::SetContractPolicyRequest policy;
+  policy.set_approval_threshold_minor(1000);
+  policy.set_etag("0");
+  policy.set_request_id("policy-1");
+  auto first = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->etag(), "1");
+  // The answer was lost and the client sends the same request again: its etag is stale now,
+  // but the request is a repeat
+  auto retry = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->etag(), "1");
+  EXPECT_TRUE(retry->consistency_token().empty()) << "nothing written";
+
+  // After another change, a late retry of the first does not undo it
+  v1::SetContractPolicyRequest second;
+  second.set_approval_threshold_minor(2000);
+  second.set_request_id("policy-2");
+  ASSERT_TRUE(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, second).ok());
+  policy.clear_etag();
+  auto late = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->approval_threshold_minor(), 2000);
+  EXPECT_EQ(late->etag(), "2");
+  v1::GetSalesSettingsRequest get;
+  auto now = engine()->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->approval_threshold_minor(), 2000);
+  EXPECT_EQ(now->etag(), "2");
+}
+
 }  // namespace
 }  // namespace crm::opportunities
