@@ -13,7 +13,7 @@ Each service's checksum is also recorded per key prefix (a/, h/, r/ ...), comput
 crmd's own projection rows. A failure names the prefixes whose rows differ. A change that alters
 some rows on purpose (a new prefix, a re-encoded row) lists them in the checksums file under
 "changed_by_design": {"<service>": {"<prefix>": "<why>"}}; those prefixes are then not compared
-and the service is compared prefix by prefix only. Today none has changed since 8702e91.
+and the service is compared prefix by prefix only. Since 8702e91: the opportunity settings (r/, s/).
 """
 import argparse
 import base64

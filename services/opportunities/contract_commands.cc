@@ -203,31 +203,41 @@ void OpportunityEngine::AcceptQuote(const Caller& c, const v1::AcceptQuoteReques
   if (!number_text.ok()) return done(number_text.status());
   t.set_number(*number_text);
   const std::string quote_id = quote->id();
-  Execute<ContractState, ContractEvent>(
-      c, contract_id, "",
-      [c, draft = std::move(draft), quote_id](const ContractState* s) -> ContractDecision {
-        if (s != nullptr && s->terms().quote_id() == quote_id) return std::vector<ContractEvent>{};
-        return Decide(s, c, draft);
-      },
-      [this, c, req, target = *target, contract_id, done = std::move(done)](
-          absl::StatusOr<Written<ContractState>> contract) mutable {
-        if (!contract.ok()) return done(contract.status());
-        // Step 2: the quote accepted, naming the draft.
-        Execute<QuoteState, QuoteEvent>(
-            c, target.id, req.request_id(), QuoteDecide(c, opportunities::AcceptQuote{contract_id, target.etag}),
-            [this, contract = *std::move(contract), done = std::move(done)](
-                absl::StatusOr<Written<QuoteState>> quote) mutable {
-              if (!quote.ok()) return done(quote.status());
-              v1::AcceptQuoteResponse resp;
-              *resp.mutable_quote() = ToApi(quote->state);
-              resp.mutable_quote()->set_consistency_token(quote->token);
-              *resp.mutable_contract() = ToApi(contract.state);
-              resp.mutable_contract()->set_consistency_token(quote->token.empty() ? contract.token : quote->token);
-              done(std::move(resp));
+  // One lease on both: the quote's request_id then also names the draft written under it, and
+  // no other command on either runs between the two steps.
+  store_.Acquire(
+      {contract_id, quote_id},
+      [this, c, req, target = *target, contract_id, draft = std::move(draft), quote_id,
+       done = std::move(done)](absl::StatusOr<kernel::Lease> lease) mutable {
+        if (!lease.ok()) return done(lease.status());
+        ExecuteHeld<ContractState, ContractEvent>(
+            *lease, c, contract_id, "",
+            [c, draft = std::move(draft), quote_id](const ContractState* s) -> ContractDecision {
+              if (s != nullptr && s->terms().quote_id() == quote_id) return std::vector<ContractEvent>{};
+              return Decide(s, c, draft);
+            },
+            [this, c, req, target, contract_id, lease = *lease, done = std::move(done)](
+                absl::StatusOr<Written<ContractState>> contract) mutable {
+              if (!contract.ok()) return done(contract.status());
+              // Step 2: the quote accepted, naming the draft.
+              ExecuteHeld<QuoteState, QuoteEvent>(
+                  std::move(lease), c, target.id, req.request_id(),
+                  QuoteDecide(c, opportunities::AcceptQuote{contract_id, target.etag}),
+                  [this, contract = *std::move(contract), done = std::move(done)](
+                      absl::StatusOr<Written<QuoteState>> quote) mutable {
+                    if (!quote.ok()) return done(quote.status());
+                    v1::AcceptQuoteResponse resp;
+                    *resp.mutable_quote() = ToApi(quote->state);
+                    resp.mutable_quote()->set_consistency_token(quote->token);
+                    *resp.mutable_contract() = ToApi(contract.state);
+                    resp.mutable_contract()->set_consistency_token(quote->token.empty() ? contract.token
+                                                                                        : quote->token);
+                    done(std::move(resp));
+                  },
+                  Cause{.correlation_id = req.request_id()});
             },
             Cause{.correlation_id = req.request_id()});
-      },
-      Cause{.correlation_id = req.request_id()});
+      });
 }
 
 absl::StatusOr<v1::Quote> OpportunityEngine::GetQuote(const Caller& c, const v1::GetQuoteRequest& req,

@@ -1,5 +1,6 @@
 #include "services/opportunities/opportunity_engine.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -38,15 +39,17 @@ absl::StatusOr<std::unique_ptr<OpportunityEngine>> OpportunityEngine::Open(event
                                                                            projection::ProjectionDb* db,
                                                                            Options options) {
   if (options.clock == nullptr) return absl::InvalidArgumentError("OpportunityEngine needs a clock");
-  std::unique_ptr<OpportunityEngine> e(new OpportunityEngine(log, db, std::move(options)));
-  const Options& o = e->options_;
+  const Options& o = options;
   // The same folds a rebuild uses: sources[0] is this topic, sources[1] the customers topic.
   const projection::ProjectionSpec spec = Spec(o);
-  CRM_ASSIGN_OR_RETURN(e->writer_, projection::AggregateWriter::Open(
-                                       log, db,
-                                       {.topic = o.topic, .partitions = o.partitions, .source = kSource,
-                                        .tenant = o.tenant, .clock = o.clock, .observe_append = o.observe_append},
-                                       spec.sources[0].apply(db)));
+  CRM_ASSIGN_OR_RETURN(std::unique_ptr<projection::AggregateWriter> writer,
+                       projection::AggregateWriter::Open(
+                           log, db,
+                           {.topic = o.topic, .partitions = o.partitions, .source = kSource, .tenant = o.tenant,
+                            .clock = o.clock, .observe_append = o.observe_append},
+                           spec.sources[0].apply(db)));
+  // The writer comes first: the engine's store is made over it.
+  std::unique_ptr<OpportunityEngine> e(new OpportunityEngine(log, db, std::move(options), std::move(writer)));
   projection::Follower::Options fo;
   fo.topic = spec.sources[1].topic;
   OpportunityEngine* raw = e.get();
@@ -58,7 +61,41 @@ absl::StatusOr<std::unique_ptr<OpportunityEngine>> OpportunityEngine::Open(event
 
 OpportunityEngine::~OpportunityEngine() {
   follower_.reset();  // no reaction may start once the writer is gone
+  AwaitLeaseReleases();
   writer_.reset();
+}
+
+void OpportunityEngine::NoteAnswered(const std::vector<std::string>& ids) {
+  absl::MutexLock l(&answered_mu_);
+  for (const std::string& id : ids) {
+    answered_.push_back(id);
+    if (answered_.size() > kRecentAnswers) answered_.pop_front();
+  }
+}
+
+void OpportunityEngine::AwaitLeaseReleases() {
+  std::vector<std::string> ids;
+  {
+    absl::MutexLock l(&answered_mu_);
+    ids.assign(answered_.begin(), answered_.end());
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  // A lease of our own on an id is granted once every earlier one on it was released.
+  constexpr absl::Duration kReleaseWait = absl::Seconds(10);
+  const absl::Time deadline = absl::Now() + kReleaseWait;
+  for (const std::string& id : ids) {
+    auto released = std::make_shared<absl::Notification>();
+    store_.Acquire({id}, [released](absl::StatusOr<kernel::Lease> lease) {
+      // Given back before the destructor goes on to free the writer.
+      if (lease.ok()) kernel::Lease ours = *std::move(lease);
+      released->Notify();
+    });
+    if (!released->WaitForNotificationWithDeadline(deadline)) {
+      server::LogWarn(absl::StrCat("opportunities: closing while a command on ", id, " still holds it"));
+      return;
+    }
+  }
 }
 
 projection::ProjectionSpec OpportunityEngine::Spec(const Options& o) {
@@ -85,23 +122,77 @@ absl::StatusOr<State> OpportunityEngine::LoadVisible(const Caller& caller, const
   return *std::move(state);
 }
 
+namespace {
+
+// The store's command for aggregate `id`. Its expected version stays Any(): each Decide checks
+// the etag after its NOT_FOUND checks, which is the order the API answers in.
+template <typename State, typename Event>
+kernel::Command<State, Event> CommandOf(const Caller& caller, const std::string& id, const std::string& request_id,
+                                        OpportunityEngine::DecideFn<State, Event> decide,
+                                        OpportunityEngine::Cause cause) {
+  kernel::Command<State, Event> cmd;
+  cmd.caller = caller;
+  cmd.id = id;
+  cmd.request_id = request_id;
+  cmd.decide = std::move(decide);
+  cmd.cause = std::move(cause);
+  return cmd;
+}
+
+}  // namespace
+
 template <typename State, typename Event>
 void OpportunityEngine::Execute(const Caller& caller, const std::string& id, const std::string& request_id,
                                 DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause) {
-  projection::Execute<Kind<State>, State, Event>(writer_.get(), caller, id, request_id, std::move(decide),
-                                                 std::move(done), std::move(cause));
+  store_.Execute<Kind<State>>(
+      CommandOf<State, Event>(caller, id, request_id, std::move(decide), std::move(cause)),
+      [this, id, done = std::move(done)](absl::StatusOr<Written<State>> w) mutable {
+        NoteAnswered({id});
+        done(std::move(w));
+      });
+}
+
+template <typename State, typename Event>
+void OpportunityEngine::ExecuteHeld(kernel::Lease lease, const Caller& caller, const std::string& id,
+                                    const std::string& request_id, DecideFn<State, Event> decide,
+                                    Callback<Written<State>> done, Cause cause) {
+  std::vector<std::string> ids = lease.ids();
+  store_.ExecuteHeld<Kind<State>>(
+      std::move(lease), CommandOf<State, Event>(caller, id, request_id, std::move(decide), std::move(cause)),
+      [this, ids = std::move(ids), done = std::move(done)](absl::StatusOr<Written<State>> w) mutable {
+        NoteAnswered(ids);
+        done(std::move(w));
+      });
 }
 
 template void OpportunityEngine::Execute<OpportunityState, OpportunityEvent>(
     const Caller&, const std::string&, const std::string&, DecideFn<OpportunityState, OpportunityEvent>,
     Callback<Written<OpportunityState>>, Cause);
+template void OpportunityEngine::ExecuteHeld<OpportunityState, OpportunityEvent>(
+    kernel::Lease, const Caller&, const std::string&, const std::string&, DecideFn<OpportunityState, OpportunityEvent>,
+    Callback<Written<OpportunityState>>, Cause);
 template void OpportunityEngine::Execute<QuoteState, QuoteEvent>(const Caller&, const std::string&, const std::string&,
                                                                  DecideFn<QuoteState, QuoteEvent>,
                                                                  Callback<Written<QuoteState>>, Cause);
+template void OpportunityEngine::ExecuteHeld<QuoteState, QuoteEvent>(kernel::Lease, const Caller&, const std::string&,
+                                                                     const std::string&,
+                                                                     DecideFn<QuoteState, QuoteEvent>,
+                                                                     Callback<Written<QuoteState>>, Cause);
 template void OpportunityEngine::Execute<ContractState, ContractEvent>(const Caller&, const std::string&,
                                                                        const std::string&,
                                                                        DecideFn<ContractState, ContractEvent>,
                                                                        Callback<Written<ContractState>>, Cause);
+template void OpportunityEngine::ExecuteHeld<ContractState, ContractEvent>(kernel::Lease, const Caller&,
+                                                                           const std::string&, const std::string&,
+                                                                           DecideFn<ContractState, ContractEvent>,
+                                                                           Callback<Written<ContractState>>, Cause);
+template void OpportunityEngine::Execute<OpportunitySettings, SettingsEvent>(
+    const Caller&, const std::string&, const std::string&, DecideFn<OpportunitySettings, SettingsEvent>,
+    Callback<Written<OpportunitySettings>>, Cause);
+template void OpportunityEngine::ExecuteHeld<OpportunitySettings, SettingsEvent>(
+    kernel::Lease, const Caller&, const std::string&, const std::string&, DecideFn<OpportunitySettings, SettingsEvent>,
+    Callback<Written<OpportunitySettings>>, Cause);
+
 template absl::StatusOr<OpportunityState> OpportunityEngine::LoadVisible<OpportunityState>(const Caller&,
                                                                                           const std::string&,
                                                                                           absl::string_view);
@@ -171,45 +262,13 @@ void OpportunityEngine::WriteSettings(const Caller& caller, const std::string& r
                                       absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
                                       Callback<v1::SalesSettings> done) {
   if (absl::Status s = CheckRequestId(request_id); !s.ok()) return done(s);
-  writer_->Serialize(kSettingsId, [this, caller, request_id, decide = std::move(decide),
-                                   done = std::move(done)]() mutable {
-    auto fail = [&](absl::Status s) {
-      writer_->Release(kSettingsId);
-      done(std::move(s));
-    };
-    auto settings = ReadSettings(db_->db());
-    if (!settings.ok()) return fail(settings.status());
-    if (!request_id.empty()) {
-      auto seen = projection::SeenRequest(db_->db(), request_id, kSettingsId);
-      if (!seen.ok()) return fail(seen.status());
-      if (*seen) {
-        writer_->Release(kSettingsId);
-        return done(ToApi(*settings));
-      }
-    }
-    auto events = decide(*settings);
-    if (!events.ok()) return fail(events.status());
-    if (events->empty()) {
-      writer_->Release(kSettingsId);
-      return done(ToApi(*settings));
-    }
-    writer_->Append({topics::opportunities::kSettings.type, kSettingsId, settings->version(), settings->last_hash()},
-                    projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, request_id),
-                    projection::NewEvent::All(*events),
-                    [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
-                      absl::StatusOr<v1::SalesSettings> out = absl::UnknownError("");
-                      if (!token.ok()) {
-                        out = token.status();
-                      } else if (auto s = ReadSettings(db_->db()); !s.ok()) {
-                        out = s.status();
-                      } else {
-                        out = ToApi(*s);
-                        out->set_consistency_token(*token);
-                      }
-                      writer_->Release(kSettingsId);
-                      done(std::move(out));
-                    });
-  });
+  Execute<OpportunitySettings, SettingsEvent>(
+      caller, kSettingsId, request_id,
+      [decide = std::move(decide)](const OpportunitySettings* s) mutable {
+        // No row yet: the defaults, as ReadSettings has them.
+        return decide(s != nullptr ? *s : OpportunitySettings());
+      },
+      Reply<OpportunitySettings, v1::SalesSettings>(this, std::move(done)));
 }
 
 void OpportunityEngine::SetPipelines(const Caller& c, const v1::SetPipelinesRequest& req,

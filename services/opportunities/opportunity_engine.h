@@ -1,6 +1,7 @@
 #ifndef CRM_SERVICES_OPPORTUNITIES_OPPORTUNITY_ENGINE_H_
 #define CRM_SERVICES_OPPORTUNITIES_OPPORTUNITY_ENGINE_H_
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,9 +16,9 @@
 #include "crm/opportunities/v1/opportunities_service.pb.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
+#include "libs/kernel/aggregate_store.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/day_numbers.h"
-#include "libs/projection/execute.h"
 #include "libs/projection/follower.h"
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rebuild.h"
@@ -35,7 +36,7 @@ inline constexpr const char* kTopic = topics::kOpportunities;
 inline constexpr int32_t kPartitions = topics::kPartitions;
 // Version of the projection code (opportunity_projections.cc, customer_refs.cc). Bump it with
 // any change to the rows: OpenProjections then rebuilds.
-inline constexpr int64_t kProjectionVersion = 2;
+inline constexpr int64_t kProjectionVersion = 3;  // 3: the settings fold as every aggregate (id, r/ rows)
 
 // The opportunities service without the gRPC server around it: opportunities (商机),
 // quotes (报价单), contracts (合同) with payment collection (回款), and the sales settings, on
@@ -153,15 +154,26 @@ class OpportunityEngine {
 
   // The write path shared by the command files (public for them; not an API).
   template <typename State>
-  using Written = projection::Written<State>;
-  using Cause = projection::Cause;
+  using Written = kernel::Written<State>;
+  using Cause = kernel::Cause;
   template <typename State, typename Event>
   using DecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<Event>>(const State*)>;
-  // Runs `decide` on aggregate `id` after the commands before it and appends its events. A
-  // repeated request_id answers with the current state without deciding again.
+  // Runs `decide` on aggregate `id` (of type State: an opportunity, quote, contract or the
+  // settings) under a lease on it and appends its events, answering with the state they fold
+  // into (kernel::AggregateStore::Execute). A request_id seen on `id` before is answered with
+  // the state without deciding again; one seen on another aggregate is INVALID_ARGUMENT.
   template <typename State, typename Event>
   void Execute(const Caller& caller, const std::string& id, const std::string& request_id,
                DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause = {});
+  // Execute under `lease`, which holds `id` (FAILED_PRECONDITION otherwise) and may hold the
+  // other aggregates of a request that writes several (AcceptQuote): their rows of
+  // `request_id` are no reuse.
+  template <typename State, typename Event>
+  void ExecuteHeld(kernel::Lease lease, const Caller& caller, const std::string& id, const std::string& request_id,
+                   DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause = {});
+  // What the write path did since Open: state reads, request-id lookups, folds, seals and
+  // appends, so that the work per command can be counted.
+  kernel::StoreCounters store_counters() const { return store_.counters(); }
   projection::ProjectionDb* db() const { return db_; }
   Clock* clock() const { return options_.clock; }
   const Options& options() const { return options_; }
@@ -178,8 +190,13 @@ class OpportunityEngine {
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
 
  private:
-  OpportunityEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o)
-      : log_(log), db_(db), options_(std::move(o)), numbers_(db, kContractNumberPrefix, options_.zone) {}
+  OpportunityEngine(eventlog::Log* log, projection::ProjectionDb* db, Options o,
+                    std::unique_ptr<projection::AggregateWriter> writer)
+      : log_(log),
+        db_(db),
+        options_(std::move(o)),
+        writer_(std::move(writer)),
+        numbers_(db, kContractNumberPrefix, options_.zone) {}
   // Calls `then` once the customers view may know customer `customer_id`: after `token` (a
   // request's min_consistency_token) is reached, and, when the customer is still unknown then
   // (created a moment ago without a token), after the view has what the customers topic holds
@@ -194,6 +211,14 @@ class OpportunityEngine {
   void WriteSettings(const Caller& caller, const std::string& request_id,
                      absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
                      Callback<v1::SalesSettings> done);
+  // Called with the ids a command leased as it is answered; see AwaitLeaseReleases.
+  void NoteAnswered(const std::vector<std::string>& ids);
+  // Waits (at most kReleaseWait) until the store released the leases of the last commands
+  // answered. The store releases a command's lease after its answer returned, on the thread
+  // that answered; this engine must not free the writer under that release. Commands answer
+  // one after another on the log's thread, so the last few answered are the only ones whose
+  // release may still be running.
+  void AwaitLeaseReleases();
   // Customer ids whose reactions a customers record may call for.
   void ReactTo(const std::vector<eventlog::Record>& records);
   absl::Status ReconcileAll();
@@ -202,8 +227,14 @@ class OpportunityEngine {
   projection::ProjectionDb* db_;
   const Options options_;
   std::unique_ptr<projection::AggregateWriter> writer_;
+  // Every command's write path, over writer_ (declared after it).
+  kernel::AggregateStore store_{writer_.get()};
   std::unique_ptr<projection::Follower> follower_;
   projection::DayNumbers numbers_;
+  // The ids of the last commands answered, newest last, at most kRecentAnswers.
+  static constexpr size_t kRecentAnswers = 16;
+  absl::Mutex answered_mu_;
+  std::deque<std::string> answered_ ABSL_GUARDED_BY(answered_mu_);
 };
 
 }  // namespace crm::opportunities

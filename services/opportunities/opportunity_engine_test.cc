@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -11,7 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "libs/common/ids.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/caller_testing.h"
@@ -76,6 +80,39 @@ class OpportunityEngineTest : public ::testing::Test {
     req.set_request_id(rid);
     return Sync(&OpportunityEngine::CreateOpportunity, c, req);
   }
+  // A contract of `c` for customer `customer` (its name) over 2026.
+  absl::StatusOr<v1::Contract> NewContract(const Caller& c, const std::string& customer, const std::string& title,
+                                           int64_t amount_minor, const std::string& rid = "") {
+    v1::CreateContractRequest req;
+    req.mutable_contract()->set_customer(customer);
+    req.mutable_contract()->set_title(title);
+    req.mutable_contract()->mutable_amount()->set_amount_minor(amount_minor);
+    req.mutable_contract()->set_start_date("2026-01-01");
+    req.mutable_contract()->set_end_date("2026-12-31");
+    req.set_request_id(rid);
+    return Sync(&OpportunityEngine::CreateContract, c, req);
+  }
+  // A quote of one line on opportunity `opp` (its name).
+  absl::StatusOr<v1::Quote> NewQuote(const Caller& c, const std::string& opp, const std::string& product,
+                                     int64_t quantity_milli, int64_t unit_price_minor, const std::string& rid = "") {
+    v1::CreateQuoteRequest req;
+    req.mutable_quote()->set_opportunity(opp);
+    auto* line = req.mutable_quote()->mutable_current()->add_lines();
+    line->set_product(product);
+    line->set_quantity_milli(quantity_milli);
+    line->set_unit_price_minor(unit_price_minor);
+    req.set_request_id(rid);
+    return Sync(&OpportunityEngine::CreateQuote, c, req);
+  }
+  // Accepting quote `name` into a contract from 2026-02-01 to 2027-01-31.
+  static v1::AcceptQuoteRequest AcceptRequest(const std::string& name, const std::string& rid) {
+    v1::AcceptQuoteRequest req;
+    req.set_name(name);
+    req.set_start_date("2026-02-01");
+    req.set_end_date("2027-01-31");
+    req.set_request_id(rid);
+    return req;
+  }
   v1::Opportunity Get(const Caller& c, const std::string& name) {
     v1::GetOpportunityRequest req;
     req.set_name(name);
@@ -117,6 +154,29 @@ class OpportunityEngineTest : public ::testing::Test {
     EXPECT_EQ(*fresh, *h_->Checksum(Service::kOpportunities));
   }
 
+  // Runs `decide` on aggregate `id` through the engine's write path; its answer.
+  template <typename State, typename Event>
+  absl::StatusOr<OpportunityEngine::Written<State>> Write(const Caller& c, const std::string& id,
+                                                          const std::string& rid,
+                                                          OpportunityEngine::DecideFn<State, Event> decide) {
+    absl::Notification done;
+    absl::StatusOr<OpportunityEngine::Written<State>> out = absl::UnknownError("no answer");
+    engine()->Execute<State, Event>(c, id, rid, std::move(decide),
+                                    [&](absl::StatusOr<OpportunityEngine::Written<State>> w) {
+                                      out = std::move(w);
+                                      done.Notify();
+                                    });
+    if (!done.WaitForNotificationWithTimeout(absl::Seconds(10))) return absl::DeadlineExceededError("no answer");
+    return out;
+  }
+  // The state row `key` as the projection committed it.
+  template <typename State>
+  State Row(const std::string& key) {
+    auto s = ReadState<State>(engine()->db()->db(), rocksdb::ReadOptions(), key);
+    EXPECT_TRUE(s.ok() && s->has_value()) << key;
+    return s.ok() && s->has_value() ? **s : State();
+  }
+
   std::unique_ptr<crm::testing::EngineHarness> h_;
 };
 
@@ -154,11 +214,7 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   v1::SendQuoteRequest sq;
   sq.set_name(quote->name());
   ASSERT_TRUE(Sync(&OpportunityEngine::SendQuote, kRep, sq).ok());
-  v1::AcceptQuoteRequest aq;
-  aq.set_name(quote->name());
-  aq.set_start_date("2026-02-01");
-  aq.set_end_date("2027-01-31");
-  aq.set_request_id("accept-1");
+  const v1::AcceptQuoteRequest aq = AcceptRequest(quote->name(), "accept-1");
   auto accepted = Sync(&OpportunityEngine::AcceptQuote, kRep, aq);
   ASSERT_TRUE(accepted.ok()) << accepted.status();
   // Then the quote is accepted and a contract draft holds its total
@@ -469,13 +525,7 @@ TEST_F(OpportunityEngineTest, QuotesAreReadListedRevisedAndRejected) {
   auto customer = Customer(kRep, "合肥科大智能", "13200132000");
   auto opp = NewOpportunity(kRep, customer.name(), 100000);
   ASSERT_TRUE(opp.ok()) << opp.status();
-  v1::CreateQuoteRequest cq;
-  cq.mutable_quote()->set_opportunity(opp->name());
-  auto* line = cq.mutable_quote()->mutable_current()->add_lines();
-  line->set_product("传感器");
-  line->set_quantity_milli(10000);
-  line->set_unit_price_minor(10000);
-  auto quote = Sync(&OpportunityEngine::CreateQuote, kRep, cq);
+  auto quote = NewQuote(kRep, opp->name(), "传感器", 10000, 10000);
   ASSERT_TRUE(quote.ok()) << quote.status();
   const auto deadline = [] { return absl::Now() + absl::Seconds(5); };
 
@@ -495,7 +545,7 @@ TEST_F(OpportunityEngineTest, QuotesAreReadListedRevisedAndRejected) {
 
   // ListQuotes: the opportunity's quotes, oldest first, paged
   clock().Advance(absl::Seconds(1));
-  ASSERT_TRUE(Sync(&OpportunityEngine::CreateQuote, kRep, cq).ok());
+  ASSERT_TRUE(NewQuote(kRep, opp->name(), "传感器", 10000, 10000).ok());
   v1::ListQuotesRequest list;
   list.set_parent(opp->name());
   list.set_page_size(1);
@@ -567,13 +617,7 @@ TEST_F(OpportunityEngineTest, ContractsAreListedRejectedAndTerminated) {
   policy.set_approval_threshold_minor(1000);
   ASSERT_TRUE(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).ok());
   auto draft = [&](const std::string& title) {
-    v1::CreateContractRequest cc;
-    cc.mutable_contract()->set_customer(customer.name());
-    cc.mutable_contract()->set_title(title);
-    cc.mutable_contract()->mutable_amount()->set_amount_minor(500000);
-    cc.mutable_contract()->set_start_date("2026-01-01");
-    cc.mutable_contract()->set_end_date("2026-12-31");
-    auto k = Sync(&OpportunityEngine::CreateContract, kRep, cc);
+    auto k = NewContract(kRep, customer.name(), title, 500000);
     EXPECT_TRUE(k.ok()) << k.status();
     v1::SubmitContractRequest submit;
     submit.set_name(k->name());
@@ -666,13 +710,7 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   auto open = NewOpportunity(kRep, merged.name(), 100);
   auto won = NewOpportunity(kRep, merged.name(), 200);
   ASSERT_TRUE(open.ok() && won.ok());
-  v1::CreateContractRequest cc;
-  cc.mutable_contract()->set_customer(merged.name());
-  cc.mutable_contract()->set_title("维保合同");
-  cc.mutable_contract()->mutable_amount()->set_amount_minor(500000);
-  cc.mutable_contract()->set_start_date("2026-01-01");
-  cc.mutable_contract()->set_end_date("2026-12-31");
-  auto contract = Sync(&OpportunityEngine::CreateContract, kRep, cc);
+  auto contract = NewContract(kRep, merged.name(), "维保合同", 500000);
   ASSERT_TRUE(contract.ok()) << contract.status();
   v1::WinOpportunityRequest win;
   win.set_name(won->name());
@@ -797,17 +835,245 @@ TEST_F(OpportunityEngineTest, ProjectionsEqualAFreshRebuildAfterARestart) {
     ASSERT_TRUE(opp.ok());
     ASSERT_TRUE(Move(kRep, *opp, "needs_analysis").ok());
   }
-  v1::CreateContractRequest cc;
-  cc.mutable_contract()->set_customer(customer.name());
-  cc.mutable_contract()->set_title("年度服务合同");
-  cc.mutable_contract()->mutable_amount()->set_amount_minor(1000000);
-  cc.mutable_contract()->set_start_date("2026-01-01");
-  cc.mutable_contract()->set_end_date("2026-12-31");
-  ASSERT_TRUE(Sync(&OpportunityEngine::CreateContract, kRep, cc).ok());
+  ASSERT_TRUE(NewContract(kRep, customer.name(), "年度服务合同", 1000000).ok());
   const std::string live = *h_->Checksum(Service::kOpportunities);
   OpenOpportunities();  // restart on the same projections
   EXPECT_EQ(*h_->Checksum(Service::kOpportunities), live);
   ExpectEqualsFreshRebuild();
+}
+
+// ---- The write path (kernel::AggregateStore) ----
+
+MATCHER_P(EqualsProto, want, "") { return google::protobuf::util::MessageDifferencer::Equals(arg, want); }
+
+// What the write path did between two readings of its counters: state reads, request-id
+// lookups, events (each folded once and sealed once) and appends.
+struct Work {
+  int64_t reads = 0;
+  int64_t lookups = 0;
+  int64_t events = 0;
+  int64_t appends = 0;
+};
+
+// Counts the write path's work command by command.
+class WorkMeter {
+ public:
+  explicit WorkMeter(const OpportunityEngine* engine) : engine_(engine), last_(engine->store_counters()) {}
+  // The work since the last Expect is `want`.
+  void Expect(const Work& want, const std::string& what) {
+    const kernel::StoreCounters now = engine_->store_counters();
+    EXPECT_EQ(now.state_reads - last_.state_reads, want.reads) << what << ": state reads";
+    EXPECT_EQ(now.request_lookups - last_.request_lookups, want.lookups) << what << ": request-id lookups";
+    EXPECT_EQ(now.folds - last_.folds, want.events) << what << ": one fold per event";
+    EXPECT_EQ(now.seals - last_.seals, want.events) << what << ": one seal per event";
+    EXPECT_EQ(now.appends - last_.appends, want.appends) << what << ": appends";
+    last_ = now;
+  }
+
+ private:
+  const OpportunityEngine* engine_;
+  kernel::StoreCounters last_;
+};
+
+TEST_F(OpportunityEngineTest, EachWriteReadsTheStateOnceFoldsAndSealsEachEventOnceAndAppendsOnce) {
+  auto customer = Customer(kRep, "南京紫金软件", "13900139000");
+  WorkMeter work(engine());
+
+  // Opportunities: a create with a request id (its lookup), an update without
+  auto opp = NewOpportunity(kRep, customer.name(), 100000, "count-opp");
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  work.Expect({.reads = 1, .lookups = 1, .events = 1, .appends = 1}, "CreateOpportunity");
+  ASSERT_TRUE(Move(kRep, *opp, "needs_analysis").ok());
+  work.Expect({.reads = 1, .lookups = 0, .events = 1, .appends = 1}, "MoveStage");
+
+  // A repeated request id: one read and one lookup; nothing decided, folded, sealed or appended
+  auto again = NewOpportunity(kRep, customer.name(), 100000, "count-opp");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->name(), opp->name());
+  EXPECT_EQ(again->etag(), "2") << "answered with the opportunity as it is";
+  EXPECT_TRUE(again->consistency_token().empty());
+  work.Expect({.reads = 1, .lookups = 1, .events = 0, .appends = 0}, "repeated CreateOpportunity");
+  int decided = 0;
+  auto repeat = Write<OpportunityState, OpportunityEvent>(kRep, opp->name().substr(strlen("opportunities/")),
+                                                          "count-opp", [&](const OpportunityState*) -> Decision {
+                                                            ++decided;
+                                                            return std::vector<OpportunityEvent>{};
+                                                          });
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_EQ(decided, 0);
+  work.Expect({.reads = 1, .lookups = 1, .events = 0, .appends = 0}, "repeat through Execute");
+  EXPECT_EQ(Events(opp->name()).size(), 2u);
+
+  // Quotes, and AcceptQuote: two aggregates, each read once, the quote's request id looked up once
+  auto quote = NewQuote(kRep, opp->name(), "货架", 1000, 50000, "count-quote");
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  work.Expect({.reads = 1, .lookups = 1, .events = 1, .appends = 1}, "CreateQuote");
+  v1::SendQuoteRequest sq;
+  sq.set_name(quote->name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::SendQuote, kRep, sq).ok());
+  work.Expect({.reads = 1, .lookups = 0, .events = 1, .appends = 1}, "SendQuote");
+  auto accepted = Sync(&OpportunityEngine::AcceptQuote, kRep, AcceptRequest(quote->name(), "count-accept"));
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  work.Expect({.reads = 2, .lookups = 1, .events = 2, .appends = 2}, "AcceptQuote (draft + accept)");
+
+  // Contracts
+  v1::SubmitContractRequest submit;
+  submit.set_name(accepted->contract().name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::SubmitContract, kRep, submit).ok());
+  work.Expect({.reads = 1, .lookups = 0, .events = 1, .appends = 1}, "SubmitContract");
+  ASSERT_TRUE(NewContract(kRep, customer.name(), "年度服务合同", 1000000, "count-contract").ok());
+  work.Expect({.reads = 1, .lookups = 1, .events = 1, .appends = 1}, "CreateContract");
+
+  // The settings
+  v1::SetContractPolicyRequest policy;
+  policy.set_approval_threshold_minor(1000);
+  policy.set_request_id("count-policy");
+  auto set = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
+  ASSERT_TRUE(set.ok()) << set.status();
+  work.Expect({.reads = 1, .lookups = 1, .events = 1, .appends = 1}, "SetContractPolicy");
+  v1::SetPipelinesRequest pipelines;
+  *pipelines.add_pipelines() = DefaultPipeline();
+  pipelines.mutable_pipelines(0)->mutable_stages(0)->set_name("初步接洽");
+  ASSERT_TRUE(Sync(&OpportunityEngine::SetPipelines, kAdmin, pipelines).ok());
+  work.Expect({.reads = 1, .lookups = 0, .events = 1, .appends = 1}, "SetPipelines");
+  ExpectEqualsFreshRebuild();
+}
+
+TEST_F(OpportunityEngineTest, EveryAggregatesReplyIsTheRowTheProjectionCommitted) {
+  auto customer = Customer(kRep, "苏州园区科技", "13700137000");
+  const std::string customer_id = customer.name().substr(strlen("customers/"));
+  auto view = ReadCustomerView(engine()->db()->db(), customer_id);
+  ASSERT_TRUE(view.ok()) << view.status();
+
+  // An opportunity, created and moved
+  const std::string opp_id = NewUuidV7(clock().Now());
+  opportunities::CreateOpportunity create;
+  create.profile.set_customer_id(customer_id);
+  create.profile.set_name("智能仓储系统");
+  create.profile.mutable_amount()->set_amount_minor(100000);
+  create.profile.mutable_amount()->set_currency("CNY");
+  create.pipeline = DefaultPipeline();
+  create.customer = *view;
+  auto opp = Write<OpportunityState, OpportunityEvent>(
+      kRep, opp_id, "row-opp", [create](const OpportunityState* s) { return Decide(s, kRep, create); });
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  EXPECT_THAT(opp->state, EqualsProto(Row<OpportunityState>(rows::Opportunity(opp_id))));
+  clock().Advance(absl::Minutes(5));
+  opp = Write<OpportunityState, OpportunityEvent>(kRep, opp_id, "", [](const OpportunityState* s) {
+    return Decide(s, kRep, opportunities::MoveStage{"needs_analysis", "", DefaultPipeline(), 0});
+  });
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  EXPECT_EQ(opp->state.version(), 2);
+  EXPECT_THAT(opp->state, EqualsProto(Row<OpportunityState>(rows::Opportunity(opp_id))));
+
+  // A quote of it, created and sent
+  const std::string quote_id = NewUuidV7(clock().Now());
+  opportunities::CreateQuote cq;
+  cq.opportunity_id = opp_id;
+  auto* line = cq.version.add_lines();
+  line->set_product("货架");
+  line->set_quantity_milli(2500);
+  line->set_unit_price_minor(3333333);
+  cq.opportunity = {true, true, customer_id, kRep.user_id, kRep.team};
+  auto quote = Write<QuoteState, QuoteEvent>(kRep, quote_id, "row-quote",
+                                             [cq](const QuoteState* s) { return Decide(s, kRep, cq); });
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  EXPECT_THAT(quote->state, EqualsProto(Row<QuoteState>(rows::Quote(quote_id))));
+  quote = Write<QuoteState, QuoteEvent>(kRep, quote_id, "",
+                                        [](const QuoteState* s) { return Decide(s, kRep, opportunities::SendQuote{}); });
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  EXPECT_THAT(quote->state, EqualsProto(Row<QuoteState>(rows::Quote(quote_id))));
+
+  // A contract (its draft also records the day's contract number), drafted and submitted
+  const std::string contract_id = NewUuidV7(clock().Now());
+  DraftContract draft;
+  draft.terms.set_title("年度服务合同");
+  draft.terms.set_customer_id(customer_id);
+  draft.terms.mutable_amount()->set_amount_minor(1000000);
+  draft.terms.mutable_amount()->set_currency("CNY");
+  draft.terms.set_start_date("2026-01-01");
+  draft.terms.set_end_date("2026-12-31");
+  auto number = engine()->AllocateContractNumber();
+  ASSERT_TRUE(number.ok()) << number.status();
+  draft.terms.set_number(*number);
+  draft.customer_exists = true;
+  draft.customer_owner_id = view->owner_id;
+  draft.customer_team_id = view->team_id;
+  auto contract = Write<ContractState, ContractEvent>(
+      kRep, contract_id, "row-contract", [draft](const ContractState* s) { return Decide(s, kRep, draft); });
+  ASSERT_TRUE(contract.ok()) << contract.status();
+  EXPECT_THAT(contract->state, EqualsProto(Row<ContractState>(rows::Contract(contract_id))));
+  contract = Write<ContractState, ContractEvent>(kRep, contract_id, "", [](const ContractState* s) {
+    return Decide(s, kRep, opportunities::SubmitContract{});
+  });
+  ASSERT_TRUE(contract.ok()) << contract.status();
+  EXPECT_EQ(contract->state.version(), 2);
+  EXPECT_THAT(contract->state, EqualsProto(Row<ContractState>(rows::Contract(contract_id))));
+
+  // The settings: the projection folds them as every aggregate (id, version, hash chain)
+  auto settings = Write<OpportunitySettings, SettingsEvent>(
+      kAdmin, kSettingsId, "row-settings", [](const OpportunitySettings* s) {
+        return Decide(s != nullptr ? *s : OpportunitySettings(), kAdmin, opportunities::SetContractPolicy{1000, 0});
+      });
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_THAT(settings->state, EqualsProto(Row<OpportunitySettings>(rows::kSettings)));
+  settings = Write<OpportunitySettings, SettingsEvent>(kAdmin, kSettingsId, "", [](const OpportunitySettings* s) {
+    return Decide(*s, kAdmin, opportunities::SetPipelines{{DefaultPipeline()}, 0});
+  });
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  const OpportunitySettings row = Row<OpportunitySettings>(rows::kSettings);
+  EXPECT_EQ(row.id(), kSettingsId);
+  EXPECT_EQ(row.version(), 2);
+  EXPECT_THAT(settings->state, EqualsProto(row));
+  ExpectEqualsFreshRebuild();
+}
+
+TEST_F(OpportunityEngineTest, ARequestIdUsedForAnotherAggregateIsRefusedNamingRequestId) {
+  auto customer = Customer(kRep, "无锡太湖电子", "13500135000");
+  auto a = NewOpportunity(kRep, customer.name(), 100, "shared-rid");
+  auto b = NewOpportunity(kRep, customer.name(), 200);
+  ASSERT_TRUE(a.ok() && b.ok());
+  v1::MoveOpportunityStageRequest move;
+  move.set_name(b->name());
+  move.set_stage_id("needs_analysis");
+  move.set_request_id("shared-rid");
+  auto moved = Sync(&OpportunityEngine::MoveStage, kRep, move);
+  EXPECT_EQ(moved.status().code(), absl::StatusCode::kInvalidArgument) << moved.status();
+  EXPECT_EQ(FieldOf(moved.status()), "request_id");
+  EXPECT_EQ(Events(b->name()).size(), 1u) << "nothing written";
+  EXPECT_EQ(Get(kRep, b->name()).stage_id(), "initial_contact");
+}
+
+TEST_F(OpportunityEngineTest, ARetriedSettingsChangeIsAnsweredWithoutWritingAgain) {
+  v1::SetContractPolicyRequest policy;
+  policy.set_approval_threshold_minor(1000);
+  policy.set_etag("0");
+  policy.set_request_id("policy-1");
+  auto first = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->etag(), "1");
+  // The answer was lost and the client sends the same request again: its etag is stale now,
+  // but the request is a repeat
+  auto retry = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->etag(), "1");
+  EXPECT_TRUE(retry->consistency_token().empty()) << "nothing written";
+
+  // After another change, a late retry of the first does not undo it
+  v1::SetContractPolicyRequest second;
+  second.set_approval_threshold_minor(2000);
+  second.set_request_id("policy-2");
+  ASSERT_TRUE(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, second).ok());
+  policy.clear_etag();
+  auto late = Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->approval_threshold_minor(), 2000);
+  EXPECT_EQ(late->etag(), "2");
+  v1::GetSalesSettingsRequest get;
+  auto now = engine()->GetSettings(kRep, get, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->approval_threshold_minor(), 2000);
+  EXPECT_EQ(now->etag(), "2");
 }
 
 }  // namespace

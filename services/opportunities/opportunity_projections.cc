@@ -102,7 +102,11 @@ IndexRows ContractIndex(const ContractState& s) {
   return out;
 }
 
+IndexRows SettingsIndex(const OpportunitySettings&) { return {}; }
+
 // The fold every aggregate shares (projection::FoldRow), and what some events also settle.
+// Nothing after FoldRow may write the state row: the write path answers with FoldRow's state
+// without reading the row back (libs/kernel).
 template <typename State, typename Event>
 absl::Status Fold(ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env, Batch& b,
                   const std::string& key, absl::StatusOr<Event> (*unpack)(const EventEnvelope&),
@@ -128,19 +132,6 @@ absl::Status Fold(ProjectionDb& db, const eventlog::Record& r, const EventEnvelo
   return absl::OkStatus();
 }
 
-absl::Status ApplySettingsRecord(ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env, Batch& b) {
-  OpportunitySettings s;
-  CRM_RETURN_IF_ERROR(projection::ReadRow(db, b, rows::kSettings, &s).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(r, env, s.version(), s.last_hash()));
-  if (!next) return absl::OkStatus();
-  CRM_ASSIGN_OR_RETURN(SettingsEvent ev, UnpackSettingsEvent(env));
-  Apply(s, ev, env.aggregate_version());
-  s.set_last_hash(env.hash());
-  b.Put(projection::History(kSettingsId, s.version()), r.value);
-  b.Put(rows::kSettings, projection::DeterministicBytes(s));
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status ApplyOpportunitiesRecord(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
@@ -157,7 +148,12 @@ absl::Status ApplyOpportunitiesRecord(ProjectionDb& db, const eventlog::Record& 
   if (type == topics::opportunities::kContract.type) {
     return Fold<ContractState, ContractEvent>(db, r, env, b, rows::Contract(id), &UnpackContractEvent, &ContractIndex);
   }
-  if (type == topics::opportunities::kSettings.type) return ApplySettingsRecord(db, r, env, b);
+  if (type == topics::opportunities::kSettings.type) {
+    // The fold every aggregate has, so that the write path's reply (its fold of the sealed
+    // events) is this row, and a settings request id is found on a retry.
+    return Fold<OpportunitySettings, SettingsEvent>(db, r, env, b, rows::kSettings, &UnpackSettingsEvent,
+                                                    &SettingsIndex);
+  }
   return absl::DataLossError(absl::StrCat("unknown aggregate type ", type));
 }
 

@@ -72,7 +72,7 @@ SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, cons
   return std::vector<SettingsEvent>{std::move(e)};
 }
 
-void Apply(OpportunitySettings& s, const SettingsEvent& event, int64_t version) {
+void Apply(OpportunitySettings& s, const SettingsEvent& event, int64_t version, absl::Time, const std::string&) {
   if (const auto* p = std::get_if<v1::PipelinesSet>(&event)) {
     *s.mutable_pipelines() = p->pipelines();
   } else if (const auto* c = std::get_if<v1::ContractPolicySet>(&event)) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "libs/common/caller.h"
 
@@ -40,7 +41,10 @@ struct SetContractPolicy {
 
 SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, const SetPipelines& cmd);
 SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, const SetContractPolicy& cmd);
-void Apply(OpportunitySettings& s, const SettingsEvent& e, int64_t version);
+// Folds `e`, recorded as version `version`, into `s`. The settings keep no times or authors
+// (their history has them): `at` and `actor` are there so that the settings fold like every
+// aggregate (projection::FoldSealed).
+void Apply(OpportunitySettings& s, const SettingsEvent& e, int64_t version, absl::Time at, const std::string& actor);
 
 }  // namespace crm::opportunities
 
