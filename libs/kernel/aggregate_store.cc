@@ -77,6 +77,76 @@ absl::StatusOr<bool> AggregateStore::IsRepeat(const Lease& lease, const std::str
   return false;
 }
 
+absl::Status AggregateStore::Hold(const std::string& id, const std::vector<UniqueKey>& keys,
+                                  const std::string& request_id, const std::string& shares_with,
+                                  std::vector<std::string>* held) {
+  const std::string request_key = request_id.empty() ? "" : projection::RequestPrefix(request_id);
+  {
+    // Taken in the table first and checked against the index after, outside the lock: a
+    // command that commits a key meanwhile either still holds it here or shows in the index.
+    absl::MutexLock l(&keys_mu_);
+    std::vector<std::string> wanted;
+    for (const UniqueKey& k : keys) {
+      auto it = keys_in_flight_.find(k.prefix);
+      if (it == keys_in_flight_.end()) {
+        if (std::find(wanted.begin(), wanted.end(), k.prefix) == wanted.end()) wanted.push_back(k.prefix);
+      } else if (it->second != id) {
+        return WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(k.collection, "/", it->second,
+                                                                   " already has this ", k.what)),
+                             k.reason, {{"existing", absl::StrCat(k.collection, "/", it->second)}, {"field", k.field}});
+      }
+    }
+    if (!request_key.empty()) {
+      auto it = keys_in_flight_.find(request_key);
+      if (it != keys_in_flight_.end() && it->second != id) {
+        return absl::AbortedError("a request with this request_id is in progress; retry");
+      }
+      if (it == keys_in_flight_.end()) wanted.push_back(request_key);
+    }
+    if (keys_in_flight_.size() + wanted.size() > options_.max_keys_in_flight) {
+      return absl::ResourceExhaustedError("too many writes with unique keys in flight; retry");
+    }
+    for (std::string& k : wanted) {
+      keys_in_flight_.emplace(k, id);
+      held->push_back(std::move(k));
+    }
+  }
+  for (const UniqueKey& k : keys) {
+    absl::StatusOr<std::string> holder = OtherHolder(k.prefix, id, shares_with);
+    absl::Status s = holder.status();
+    if (s.ok() && !holder->empty()) {
+      s = WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(k.collection, "/", *holder, " already has this ", k.what)),
+                        k.reason, {{"existing", absl::StrCat(k.collection, "/", *holder)}, {"field", k.field}});
+    }
+    if (!s.ok()) {
+      Unhold(*held);
+      held->clear();
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void AggregateStore::Unhold(const std::vector<std::string>& held) {
+  if (held.empty()) return;
+  absl::MutexLock l(&keys_mu_);
+  for (const std::string& k : held) keys_in_flight_.erase(k);
+}
+
+absl::StatusOr<std::string> AggregateStore::OtherHolder(const std::string& prefix, const std::string& id,
+                                                        const std::string& shares_with) {
+  std::unique_ptr<rocksdb::Iterator> it(writer_->db()->db()->NewIterator(rocksdb::ReadOptions()));
+  size_t read = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && read < kMaxKeyHolders; it->Next(), ++read) {
+    const absl::string_view holder(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    // A '/' after the prefix belongs to a longer key sharing it, not to a holder of this one.
+    if (holder.empty() || holder.find('/') != absl::string_view::npos) continue;
+    if (holder != id && holder != shares_with) return std::string(holder);
+  }
+  if (!it->status().ok()) return projection::FromRocks(it->status(), "read a unique key's holders");
+  return std::string();
+}
+
 eventlog::ExpectedVersion ExpectedFromEtag(int64_t etag) {
   if (etag == 0) return eventlog::ExpectedVersion::Any();
   if (etag == kEtagNothingWritten) return eventlog::ExpectedVersion::NoStream();
@@ -105,6 +175,8 @@ StoreCounters AggregateStore::counters() const {
   c.folds = folds_.load(std::memory_order_relaxed);
   c.seals = seals_.load(std::memory_order_relaxed);
   c.appends = appends_.load(std::memory_order_relaxed);
+  absl::MutexLock l(&keys_mu_);
+  c.keys_in_flight = static_cast<int64_t>(keys_in_flight_.size());
   return c;
 }
 
