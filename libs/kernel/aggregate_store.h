@@ -217,8 +217,10 @@ class AggregateStore {
   //  7. appends with NoStream() for a new aggregate, Exact(version) otherwise, and answers with
   //     the folded state and the consistency token once the projection committed. Errors are
   //     AggregateWriter::Append's.
-  // The lease is held until `done` returned. `done` runs on the log writer's thread, or on the
-  // caller's when nothing is appended.
+  // The store lets go of its copy of `lease` before `done` runs, on every path: a caller that
+  // continues under the lease (a two-aggregate command's second step) keeps a copy of its own,
+  // and one that tears the store down once answered leaves no release behind. `done` runs on
+  // the log writer's thread, or on the caller's when nothing is appended.
   //
   // `K` describes the aggregate: K::kType (aggregate type), K::Row(id) (its state row),
   // K::Visible(caller, state), and K::Apply(State&, const Event&, int64_t version, absl::Time
@@ -281,34 +283,39 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   if (!lease.Holds(cmd.id)) {
     return done(absl::FailedPreconditionError("a command ran without a lease on its aggregate"));
   }
+  // The store lets go of its copy of the lease before `done` runs, on every path.
+  auto answer = [&lease, &done](absl::StatusOr<Written<State>> result) {
+    lease = Lease();
+    done(std::move(result));
+  };
   state_reads_.fetch_add(1, std::memory_order_relaxed);
   auto state = projection::ReadStateRow<State>(writer_->db()->db(), K::Row(cmd.id));
-  if (!state.ok()) return done(state.status());
+  if (!state.ok()) return answer(state.status());
   const State* cur = state->has_value() ? &**state : nullptr;
   if (!cmd.request_id.empty()) {
     absl::StatusOr<bool> repeat = IsRepeat(lease, cmd.request_id, cmd.id, cmd.request_spans_aggregates);
-    if (!repeat.ok()) return done(repeat.status());
+    if (!repeat.ok()) return answer(repeat.status());
     if (*repeat) {
-      if (cur == nullptr) return done(absl::NotFoundError("the resource this request_id wrote no longer exists"));
+      if (cur == nullptr) return answer(absl::NotFoundError("the resource this request_id wrote no longer exists"));
       if (!K::Visible(cmd.caller, *cur)) {
-        return done(absl::PermissionDeniedError("the resource belongs to another owner or team"));
+        return answer(absl::PermissionDeniedError("the resource belongs to another owner or team"));
       }
-      return done(Written<State>{*cur, ""});
+      return answer(Written<State>{*cur, ""});
     }
   }
   const int64_t version = cur != nullptr ? cur->version() : 0;
-  if (absl::Status s = CheckExpected(cmd.expected, version, K::kType, cmd.expected_field); !s.ok()) return done(s);
+  if (absl::Status s = CheckExpected(cmd.expected, version, K::kType, cmd.expected_field); !s.ok()) return answer(s);
   absl::StatusOr<Decision<Event>> decided = cmd.decide(cur);
-  if (!decided.ok()) return done(decided.status());
+  if (!decided.ok()) return answer(decided.status());
   absl::AnyInvocable<void(bool)> after = std::move(decided->after);
   auto refuse = [&](absl::Status s) {
     if (after) after(false);
-    done(std::move(s));
+    answer(std::move(s));
   };
   std::vector<Event>& events = decided->events;
   if (events.empty()) {
     if (after) after(false);
-    return done(Written<State>{cur != nullptr ? *cur : State(), ""});
+    return answer(Written<State>{cur != nullptr ? *cur : State(), ""});
   }
 
   projection::AggregateHead head{K::kType, cmd.id, version, cur != nullptr ? cur->last_hash() : ""};
@@ -342,11 +349,11 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   writer_->AppendSealed(head, std::move(sealed),
                         [this, lease = std::move(lease), next = std::move(next), held = std::move(held),
                          after = std::move(after), done = std::move(done)](absl::StatusOr<std::string> token) mutable {
-                          // Released when this call returns, not when the log drops the callback.
-                          Lease leased = std::move(lease);
                           // The index rows hold the keys from here on (the projection committed).
                           Unhold(held);
                           if (after) after(token.ok());
+                          // Released before `done`, not when the log drops the callback.
+                          lease = Lease();
                           if (!token.ok()) return done(token.status());
                           done(Written<State>{std::move(next), *std::move(token)});
                         });

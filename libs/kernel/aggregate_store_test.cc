@@ -544,5 +544,29 @@ TEST_F(AggregateStoreTest, KeysInFlightAreBoundedAndTheRefusalIsRetryable) {
   ASSERT_TRUE(one.ok()) << one.status();
 }
 
+TEST_F(AggregateStoreTest, TheStoreLetsGoOfTheLeaseBeforeDoneRunsOnEveryPath) {
+  // Whoever is answered may tear the store and its writer down at once: no release may be
+  // left to run after `done`. A lease taken inside `done` is granted there and then.
+  auto relocked_in_done = [&](Command<CounterState, CounterEvent> cmd) {
+    absl::Notification done;
+    bool granted = false;
+    store_->Execute<CounterKind>(std::move(cmd), [&](absl::StatusOr<Written<CounterState>>) {
+      store_->Acquire({"c1"}, [&](absl::StatusOr<Lease> l) { granted = l.ok(); });
+      EXPECT_TRUE(granted);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return granted;
+  };
+  EXPECT_TRUE(relocked_in_done(Add("c1", 1))) << "appended";
+  auto refused = Add("c1", 1);
+  refused.decide = [](const CounterState*) -> absl::StatusOr<std::vector<CounterEvent>> {
+    return absl::FailedPreconditionError("no");
+  };
+  EXPECT_TRUE(relocked_in_done(std::move(refused))) << "refused";
+  EXPECT_TRUE(relocked_in_done(Add("c1", 1, "rid-1")));
+  EXPECT_TRUE(relocked_in_done(Add("c1", 1, "rid-1"))) << "a repeat";
+}
+
 }  // namespace
 }  // namespace crm::kernel
