@@ -60,21 +60,22 @@ void AggregateStore::AcquireFrom(std::shared_ptr<Acquisition> a, size_t next) {
   writer_->Serialize(id, [this, a = std::move(a), next]() mutable { AcquireFrom(std::move(a), next + 1); });
 }
 
-absl::StatusOr<bool> AggregateStore::IsRepeat(const Lease& lease, const std::string& request_id,
-                                              const std::string& id, bool spans_aggregates) {
+absl::StatusOr<std::string> AggregateStore::RepeatOf(const Lease& lease, const std::string& request_id,
+                                                     const std::string& id, bool spans_aggregates, bool fresh_id) {
   request_lookups_.fetch_add(1, std::memory_order_relaxed);
   absl::StatusOr<std::vector<std::string>> holders =
       projection::RequestHolders(writer_->db()->db(), request_id, kMaxRequestHolders);
   if (!holders.ok()) return holders.status();
-  bool elsewhere = false;
+  std::string elsewhere;
   for (const std::string& h : *holders) {
-    if (h == id) return true;
+    if (h == id) return id;
     // An entry with a '/' may be the row of a longer request id sharing this prefix: not
     // evidence of reuse.
-    if (h.find('/') == std::string::npos && !lease.Holds(h)) elsewhere = true;
+    if (elsewhere.empty() && h.find('/') == std::string::npos && !lease.Holds(h)) elsewhere = h;
   }
-  if (elsewhere && !spans_aggregates) return InvalidFieldError("request_id", "was already used for another resource");
-  return false;
+  if (elsewhere.empty() || spans_aggregates) return std::string();
+  if (fresh_id) return elsewhere;
+  return InvalidFieldError("request_id", "was already used for another resource");
 }
 
 absl::Status AggregateStore::Hold(const std::string& id, const std::vector<UniqueKey>& keys,
@@ -86,6 +87,15 @@ absl::Status AggregateStore::Hold(const std::string& id, const std::vector<Uniqu
     // command that commits a key meanwhile either still holds it here or shows in the index.
     absl::MutexLock l(&keys_mu_);
     std::vector<std::string> wanted;
+    // The request first: a second attempt of one create carries the first one's phone too, and
+    // is told to retry (then answered with the first result), not that the phone is taken.
+    if (!request_key.empty()) {
+      auto it = keys_in_flight_.find(request_key);
+      if (it != keys_in_flight_.end() && it->second != id) {
+        return absl::AbortedError("a request with this request_id is in progress; retry");
+      }
+      if (it == keys_in_flight_.end()) wanted.push_back(request_key);
+    }
     for (const UniqueKey& k : keys) {
       auto it = keys_in_flight_.find(k.prefix);
       if (it == keys_in_flight_.end()) {
@@ -95,13 +105,6 @@ absl::Status AggregateStore::Hold(const std::string& id, const std::vector<Uniqu
                                                                    " already has this ", k.what)),
                              k.reason, {{"existing", absl::StrCat(k.collection, "/", it->second)}, {"field", k.field}});
       }
-    }
-    if (!request_key.empty()) {
-      auto it = keys_in_flight_.find(request_key);
-      if (it != keys_in_flight_.end() && it->second != id) {
-        return absl::AbortedError("a request with this request_id is in progress; retry");
-      }
-      if (it == keys_in_flight_.end()) wanted.push_back(request_key);
     }
     if (keys_in_flight_.size() + wanted.size() > options_.max_keys_in_flight) {
       return absl::ResourceExhaustedError("too many writes with unique keys in flight; retry");

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "libs/common/caller.h"
 #include "libs/common/etag.h"
+#include "libs/common/grpc_status.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/execute.h"
@@ -139,6 +140,11 @@ struct Command {
   // of other aggregates are no reuse. Default: false (the request names one resource, or the
   // lease's).
   bool request_spans_aggregates = false;
+  // Whether `id` was just picked for a new aggregate (a create under a fresh id): an r/ row of
+  // another aggregate then is an earlier attempt of this request, answered as a repeat with
+  // that aggregate's state (when it is of this kind; INVALID_ARGUMENT on request_id otherwise).
+  // Default: false (another aggregate's row is reuse, INVALID_ARGUMENT).
+  bool fresh_id = false;
   // The version the caller decided on (an etag): Exact(v), NoStream() for "nothing written
   // yet", Any() for none. Checked before `decide`, after a repeat is answered (a retry carries
   // the expectation it had before its first attempt committed). Default: Any().
@@ -203,7 +209,7 @@ class AggregateStore {
   //     aggregate): a row for `id` makes the command a repeat, answered with the state (no
   //     token) when K::Visible(caller, state), PERMISSION_DENIED otherwise; a row for an
   //     aggregate outside `lease` is INVALID_ARGUMENT on request_id ("used for another
-  //     resource"); rows only for other aggregates of the lease (a two-aggregate command resumed
+  //     resource"), or with cmd.fresh_id a repeat answered with that aggregate (one read more); rows only for other aggregates of the lease (a two-aggregate command resumed
   //     after its first write), or any with cmd.request_spans_aggregates, let the command run;
   //  3. checks cmd.expected against the state's version (ABORTED, ETAG_MISMATCH, nothing written);
   //  4. decides; no events answers with the state as it is;
@@ -234,9 +240,10 @@ class AggregateStore {
  private:
   struct Acquisition;
   void AcquireFrom(std::shared_ptr<Acquisition> a, size_t next);
-  // Step 2 of ExecuteHeld: whether `request_id` already changed `id`.
-  absl::StatusOr<bool> IsRepeat(const Lease& lease, const std::string& request_id, const std::string& id,
-                                bool spans_aggregates);
+  // Step 2 of ExecuteHeld: the aggregate whose change by `request_id` makes this command a
+  // repeat (`id`, or with `fresh_id` the one an earlier attempt created); empty when none.
+  absl::StatusOr<std::string> RepeatOf(const Lease& lease, const std::string& request_id, const std::string& id,
+                                       bool spans_aggregates, bool fresh_id);
   // Step 6 of ExecuteHeld: holds `keys` and `request_id` (when not empty) for aggregate `id`,
   // adding the table's keys it took to *held (for Unhold), or fails holding nothing.
   absl::Status Hold(const std::string& id, const std::vector<UniqueKey>& keys, const std::string& request_id,
@@ -293,14 +300,24 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   if (!state.ok()) return answer(state.status());
   const State* cur = state->has_value() ? &**state : nullptr;
   if (!cmd.request_id.empty()) {
-    absl::StatusOr<bool> repeat = IsRepeat(lease, cmd.request_id, cmd.id, cmd.request_spans_aggregates);
+    absl::StatusOr<std::string> repeat =
+        RepeatOf(lease, cmd.request_id, cmd.id, cmd.request_spans_aggregates, cmd.fresh_id);
     if (!repeat.ok()) return answer(repeat.status());
-    if (*repeat) {
-      if (cur == nullptr) return answer(absl::NotFoundError("the resource this request_id wrote no longer exists"));
-      if (!K::Visible(cmd.caller, *cur)) {
+    if (!repeat->empty()) {
+      const State* shown = cur;
+      absl::StatusOr<absl::optional<State>> earlier = absl::optional<State>();
+      if (*repeat != cmd.id) {  // a create's earlier attempt, under the id it picked
+        state_reads_.fetch_add(1, std::memory_order_relaxed);
+        earlier = projection::ReadStateRow<State>(writer_->db()->db(), K::Row(*repeat));
+        if (!earlier.ok()) return answer(earlier.status());
+        if (!earlier->has_value()) return answer(InvalidFieldError("request_id", "was already used for another resource"));
+        shown = &**earlier;
+      }
+      if (shown == nullptr) return answer(absl::NotFoundError("the resource this request_id wrote no longer exists"));
+      if (!K::Visible(cmd.caller, *shown)) {
         return answer(absl::PermissionDeniedError("the resource belongs to another owner or team"));
       }
-      return answer(Written<State>{*cur, ""});
+      return answer(Written<State>{*shown, ""});
     }
   }
   const int64_t version = cur != nullptr ? cur->version() : 0;

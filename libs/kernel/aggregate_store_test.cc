@@ -469,16 +469,17 @@ TEST_F(AggregateStoreTest, KeyOfACommandStillInFlightIsRefusedToAnotherAggregate
 }
 
 TEST_F(AggregateStoreTest, TwoFirstAttemptsOfOneRequestIdOnTwoAggregatesLeaveOneAbortedInProgress) {
-  // A create picks a fresh id per attempt, so the lease does not keep two attempts apart.
+  // A create picks a fresh id per attempt, so the lease does not keep two attempts apart. Both
+  // carry the same unique key too: the answer is "retry", not "taken".
   HoldNextApply();
   absl::Notification a_done;
   absl::StatusOr<Written<CounterState>> a = absl::UnknownError("");
-  store_->Execute<CounterKind>(Add("c1", 1, "rid-1"), [&](absl::StatusOr<Written<CounterState>> w) {
+  store_->Execute<CounterKind>(Keyed("c1", 1, "rid-1"), [&](absl::StatusOr<Written<CounterState>> w) {
     a = std::move(w);
     a_done.Notify();
   });
   ASSERT_TRUE(entered_.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  auto b = Run(Add("c2", 1, "rid-1"));
+  auto b = Run(Keyed("c2", 1, "rid-1"));
   EXPECT_EQ(b.status().code(), absl::StatusCode::kAborted) << b.status();
   EXPECT_THAT(b.status().message(), ::testing::HasSubstr("in progress"));
   release_.Notify();
@@ -566,6 +567,27 @@ TEST_F(AggregateStoreTest, TheStoreLetsGoOfTheLeaseBeforeDoneRunsOnEveryPath) {
   EXPECT_TRUE(relocked_in_done(std::move(refused))) << "refused";
   EXPECT_TRUE(relocked_in_done(Add("c1", 1, "rid-1")));
   EXPECT_TRUE(relocked_in_done(Add("c1", 1, "rid-1"))) << "a repeat";
+}
+
+TEST_F(AggregateStoreTest, ACreateUnderAFreshIdRepeatsTheAggregateItsEarlierAttemptCreated) {
+  // Each attempt of a create picks a fresh id: the second finds the first's r/ row under c1.
+  ASSERT_TRUE(Run(Add("c1", 5, "rid-1")).ok());
+  auto again = Add("c2", 5, "rid-1");
+  again.fresh_id = true;
+  auto out = Run(std::move(again));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->state.id(), "c1");
+  EXPECT_TRUE(out->token.empty());
+  EXPECT_EQ(decisions_.load(), 1);
+  EXPECT_EQ(LogSize(), 1u);
+
+  auto stranger = Add("c3", 5, "rid-1");
+  stranger.fresh_id = true;
+  stranger.caller = {"mallory", "stranger", ""};
+  EXPECT_EQ(Run(std::move(stranger)).status().code(), absl::StatusCode::kPermissionDenied);
+  auto update = Add("c4", 5, "rid-1");  // not a create: reuse of another resource's request id
+  EXPECT_EQ(Run(std::move(update)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LogSize(), 1u);
 }
 
 }  // namespace
