@@ -78,54 +78,49 @@ absl::StatusOr<std::string> AggregateStore::RepeatOf(const Lease& lease, const s
   return InvalidFieldError("request_id", "was already used for another resource");
 }
 
+namespace {
+
+absl::Status Taken(const UniqueKey& k, absl::string_view holder) {
+  return WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(k.collection, "/", holder, " already has this ", k.what)),
+                       k.reason, {{"existing", absl::StrCat(k.collection, "/", holder)}, {"field", k.field}});
+}
+
+}  // namespace
+
 absl::Status AggregateStore::Hold(const std::string& id, const std::vector<UniqueKey>& keys,
                                   const std::string& request_id, const std::string& shares_with,
                                   std::vector<std::string>* held) {
   const std::string request_key = request_id.empty() ? "" : projection::RequestPrefix(request_id);
-  {
-    // Taken in the table first and checked against the index after, outside the lock: a
-    // command that commits a key meanwhile either still holds it here or shows in the index.
-    absl::MutexLock l(&keys_mu_);
-    std::vector<std::string> wanted;
-    // The request first: a second attempt of one create carries the first one's phone too, and
-    // is told to retry (then answered with the first result), not that the phone is taken.
-    if (!request_key.empty()) {
-      auto it = keys_in_flight_.find(request_key);
-      if (it != keys_in_flight_.end() && it->second != id) {
-        return absl::AbortedError("a request with this request_id is in progress; retry");
-      }
-      if (it == keys_in_flight_.end()) wanted.push_back(request_key);
+  // The index is read under the lock too: a key taken in the table before its index check
+  // could be named to another command as the holder by an aggregate that then never holds it.
+  absl::MutexLock l(&keys_mu_);
+  std::vector<std::string> wanted;
+  // The request first: a second attempt of one create carries the first one's phone too, and
+  // is told to retry (then answered with the first result), not that the phone is taken.
+  if (!request_key.empty()) {
+    auto it = keys_in_flight_.find(request_key);
+    if (it != keys_in_flight_.end() && it->second != id) {
+      return absl::AbortedError("a request with this request_id is in progress; retry");
     }
-    for (const UniqueKey& k : keys) {
-      auto it = keys_in_flight_.find(k.prefix);
-      if (it == keys_in_flight_.end()) {
-        if (std::find(wanted.begin(), wanted.end(), k.prefix) == wanted.end()) wanted.push_back(k.prefix);
-      } else if (it->second != id) {
-        return WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(k.collection, "/", it->second,
-                                                                   " already has this ", k.what)),
-                             k.reason, {{"existing", absl::StrCat(k.collection, "/", it->second)}, {"field", k.field}});
-      }
-    }
-    if (keys_in_flight_.size() + wanted.size() > options_.max_keys_in_flight) {
-      return absl::ResourceExhaustedError("too many writes with unique keys in flight; retry");
-    }
-    for (std::string& k : wanted) {
-      keys_in_flight_.emplace(k, id);
-      held->push_back(std::move(k));
-    }
+    if (it == keys_in_flight_.end()) wanted.push_back(request_key);
   }
   for (const UniqueKey& k : keys) {
+    auto it = keys_in_flight_.find(k.prefix);
+    if (it != keys_in_flight_.end()) {
+      if (it->second != id) return Taken(k, it->second);
+      continue;
+    }
     absl::StatusOr<std::string> holder = OtherHolder(k.prefix, id, shares_with);
-    absl::Status s = holder.status();
-    if (s.ok() && !holder->empty()) {
-      s = WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(k.collection, "/", *holder, " already has this ", k.what)),
-                        k.reason, {{"existing", absl::StrCat(k.collection, "/", *holder)}, {"field", k.field}});
-    }
-    if (!s.ok()) {
-      Unhold(*held);
-      held->clear();
-      return s;
-    }
+    if (!holder.ok()) return holder.status();
+    if (!holder->empty()) return Taken(k, *holder);
+    if (std::find(wanted.begin(), wanted.end(), k.prefix) == wanted.end()) wanted.push_back(k.prefix);
+  }
+  if (keys_in_flight_.size() + wanted.size() > options_.max_keys_in_flight) {
+    return absl::ResourceExhaustedError("too many writes with unique keys in flight; retry");
+  }
+  for (std::string& k : wanted) {
+    keys_in_flight_.emplace(k, id);
+    held->push_back(std::move(k));
   }
   return absl::OkStatus();
 }

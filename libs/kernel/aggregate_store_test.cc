@@ -590,5 +590,35 @@ TEST_F(AggregateStoreTest, ACreateUnderAFreshIdRepeatsTheAggregateItsEarlierAtte
   EXPECT_EQ(LogSize(), 1u);
 }
 
+TEST_F(AggregateStoreTest, EveryRefusalOfARacedKeyNamesTheAggregateThatHoldsIt) {
+  // Many creates of one key at once: one wins, and each refusal names the winner, never a
+  // loser that held the key for a moment.
+  constexpr int kRounds = 5, kRacers = 16;
+  for (int round = 1; round <= kRounds; ++round) {
+    std::vector<absl::StatusOr<Written<CounterState>>> out(kRacers, absl::UnknownError(""));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kRacers; ++i) {
+      threads.emplace_back([&, i] { out[i] = Run(Keyed(absl::StrCat("r", round, "-", i), round)); });
+    }
+    for (auto& t : threads) t.join();
+    std::string winner;
+    for (const auto& o : out) {
+      if (o.ok()) {
+        EXPECT_TRUE(winner.empty()) << "two holders of one key";
+        winner = o->state.id();
+      }
+    }
+    ASSERT_FALSE(winner.empty()) << "round " << round;
+    for (const auto& o : out) {
+      if (o.ok()) continue;
+      EXPECT_EQ(o.status().code(), absl::StatusCode::kAlreadyExists) << o.status();
+      auto info = GetErrorInfo(o.status());
+      ASSERT_TRUE(info.has_value());
+      EXPECT_EQ(info->metadata().at("existing"), absl::StrCat("counters/", winner)) << "round " << round;
+    }
+  }
+  EXPECT_EQ(store_->counters().keys_in_flight, 0);
+}
+
 }  // namespace
 }  // namespace crm::kernel
