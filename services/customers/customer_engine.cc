@@ -103,7 +103,7 @@ absl::StatusOr<std::string> CustomerEngine::AllocateNumber() { return numbers_.N
 
 kernel::Command<CustomerState, CustomerEvent> CustomerEngine::CustomerCommand(
     const Caller& caller, common::v1::ActorSource source, const std::string& id, const std::string& request_id,
-    DecideFn decide, const std::string& correlation, const std::string& shares_keys_with) {
+    DecideFn decide, const std::string& correlation, const std::string& shares_keys_with, bool fresh_id) {
   kernel::Command<CustomerState, CustomerEvent> cmd;
   cmd.caller = caller;
   cmd.id = id;
@@ -115,25 +115,28 @@ kernel::Command<CustomerState, CustomerEvent> CustomerEngine::CustomerCommand(
   // ones (another customer may hold them by now), none for a deletion.
   cmd.reserve_keys = &CustomerKeys;
   cmd.shares_keys_with = shares_keys_with;
+  cmd.fresh_id = fresh_id;
   return cmd;
 }
 
 void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
                              const std::string& request_id, DecideFn decide, Callback<Written> done,
-                             const std::string& correlation) {
-  store_->Execute<CustomerKind>(CustomerCommand(caller, source, id, request_id, std::move(decide), correlation),
-                                std::move(done));
+                             const std::string& correlation, bool fresh_id) {
+  store_->Execute<CustomerKind>(
+      CustomerCommand(caller, source, id, request_id, std::move(decide), correlation, "", fresh_id), std::move(done));
 }
 
 void CustomerEngine::ExecuteCustomer(const Caller& caller, const std::string& id,
-                                     const std::string& request_id, DecideFn decide, Done done) {
-  Execute(caller, common::v1::ACTOR_SOURCE_API, id, request_id, std::move(decide),
-          [this, done = std::move(done)](absl::StatusOr<Written> w) mutable {
-            if (!w.ok()) return done(w.status());
-            v1::Customer c = ToApi(w->state);
-            c.set_consistency_token(w->token);
-            done(std::move(c));
-          });
+                                     const std::string& request_id, DecideFn decide, Done done, bool fresh_id) {
+  Execute(
+      caller, common::v1::ACTOR_SOURCE_API, id, request_id, std::move(decide),
+      [this, done = std::move(done)](absl::StatusOr<Written> w) mutable {
+        if (!w.ok()) return done(w.status());
+        v1::Customer c = ToApi(w->state);
+        c.set_consistency_token(w->token);
+        done(std::move(c));
+      },
+      "", fresh_id);
 }
 
 
@@ -172,7 +175,7 @@ void CustomerEngine::Create(const Caller& caller, const v1::CreateCustomerReques
   if (!number.ok()) return done(number.status());
   cmd.customer_number = *number;
   ExecuteCustomer(caller, NewUuidV7(options_.clock->Now()), req.request_id(), Plain(caller, std::move(cmd)),
-                  std::move(done));
+                  std::move(done), /*fresh_id=*/true);
 }
 
 void CustomerEngine::Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done) {

@@ -267,12 +267,14 @@ class CustomerEngine {
   kernel::Command<CustomerState, CustomerEvent> CustomerCommand(const Caller& caller, common::v1::ActorSource source,
                                                                 const std::string& id, const std::string& request_id,
                                                                 DecideFn decide, const std::string& correlation = "",
-                                                                const std::string& shares_keys_with = "");
+                                                                const std::string& shares_keys_with = "",
+                                                                bool fresh_id = false);
   // Runs `decide` on customer `id` through the store (after the commands before it on the
-  // customer). A repeated request_id answers with the current state without deciding again.
+  // customer). A repeated request_id answers with the current state without deciding again;
+  // `fresh_id` (a create under an id just picked): with the customer an earlier attempt created.
   void Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
                const std::string& request_id, DecideFn decide, Callback<Written> done,
-               const std::string& correlation = "");
+               const std::string& correlation = "", bool fresh_id = false);
   // Merge (`merge` set) or unmerge: holds both customers and writes the two steps in order.
   void TwoStep(const Caller& caller, const std::string& survivor, const std::string& merged,
                const std::string& correlation, bool replayed, absl::optional<MergeFrom> merge,
@@ -295,7 +297,7 @@ class CustomerEngine {
   // there is no lead and nothing was decided.
   using LeadDecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<LeadEvent>>(const LeadState*)>;
   void ExecuteLeadCommand(const Caller& caller, const std::string& id, const std::string& request_id,
-                          LeadDecideFn decide, LeadDone done);
+                          LeadDecideFn decide, LeadDone done, bool fresh_id = false);
   // ConvertLead once the lead is held (`lease`) and checked: writes the customer side, then
   // the lead's LeadConverted under the same lease.
   using ConvertReply = absl::AnyInvocable<absl::StatusOr<v1::ConvertLeadResponse>(const LeadState&, const std::string&,
@@ -310,7 +312,7 @@ class CustomerEngine {
   static DecideFn Plain(const Caller& caller, Command cmd);
   // Execute answering with the API customer.
   void ExecuteCustomer(const Caller& caller, const std::string& id, const std::string& request_id,
-                       DecideFn decide, Done done);
+                       DecideFn decide, Done done, bool fresh_id = false);
   // Runs a settings command through the store; `done` gets the effective settings after it.
   void ExecuteSettings(const Caller& caller,
                        absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,

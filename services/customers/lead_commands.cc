@@ -38,12 +38,13 @@ v1::Lead CustomerEngine::LeadToApi(const LeadState& s) const {
 }
 
 void CustomerEngine::ExecuteLeadCommand(const Caller& caller, const std::string& id, const std::string& request_id,
-                                        LeadDecideFn decide, LeadDone done) {
+                                        LeadDecideFn decide, LeadDone done, bool fresh_id) {
   kernel::Command<LeadState, LeadEvent> cmd;
   cmd.caller = caller;
   cmd.id = id;
   cmd.request_id = request_id;
   cmd.decide = std::move(decide);
+  cmd.fresh_id = fresh_id;
   store_->Execute<LeadKind>(std::move(cmd),
                             [this, done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> w) mutable {
                               if (!w.ok()) return done(w.status());
@@ -85,7 +86,7 @@ void CustomerEngine::CreateLead(const Caller& caller, const v1::CreateLeadReques
   cmd.team_id = req.lead().team_id();
   cmd.settings = *std::move(settings);
   ExecuteLeadCommand(caller, NewUuidV7(options_.clock->Now()), req.request_id(), LeadDecider(caller, std::move(cmd)),
-              std::move(done));
+              std::move(done), /*fresh_id=*/true);
 }
 
 void CustomerEngine::UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, LeadDone done) {
