@@ -60,21 +60,89 @@ void AggregateStore::AcquireFrom(std::shared_ptr<Acquisition> a, size_t next) {
   writer_->Serialize(id, [this, a = std::move(a), next]() mutable { AcquireFrom(std::move(a), next + 1); });
 }
 
-absl::StatusOr<bool> AggregateStore::IsRepeat(const Lease& lease, const std::string& request_id,
-                                              const std::string& id, bool spans_aggregates) {
+absl::StatusOr<std::string> AggregateStore::RepeatOf(const Lease& lease, const std::string& request_id,
+                                                     const std::string& id, bool spans_aggregates, bool fresh_id) {
   request_lookups_.fetch_add(1, std::memory_order_relaxed);
   absl::StatusOr<std::vector<std::string>> holders =
       projection::RequestHolders(writer_->db()->db(), request_id, kMaxRequestHolders);
   if (!holders.ok()) return holders.status();
-  bool elsewhere = false;
+  std::string elsewhere;
   for (const std::string& h : *holders) {
-    if (h == id) return true;
+    if (h == id) return id;
     // An entry with a '/' may be the row of a longer request id sharing this prefix: not
     // evidence of reuse.
-    if (h.find('/') == std::string::npos && !lease.Holds(h)) elsewhere = true;
+    if (elsewhere.empty() && h.find('/') == std::string::npos && !lease.Holds(h)) elsewhere = h;
   }
-  if (elsewhere && !spans_aggregates) return InvalidFieldError("request_id", "was already used for another resource");
-  return false;
+  if (elsewhere.empty() || spans_aggregates) return std::string();
+  if (fresh_id) return elsewhere;
+  return InvalidFieldError("request_id", "was already used for another resource");
+}
+
+namespace {
+
+absl::Status Taken(const UniqueKey& k, absl::string_view holder) {
+  return WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(k.collection, "/", holder, " already has this ", k.what)),
+                       k.reason, {{"existing", absl::StrCat(k.collection, "/", holder)}, {"field", k.field}});
+}
+
+}  // namespace
+
+absl::Status AggregateStore::Hold(const std::string& id, const std::vector<UniqueKey>& keys,
+                                  const std::string& request_id, const std::string& shares_with,
+                                  std::vector<std::string>* held) {
+  const std::string request_key = request_id.empty() ? "" : projection::RequestPrefix(request_id);
+  // The index is read under the lock too: a key taken in the table before its index check
+  // could be named to another command as the holder by an aggregate that then never holds it.
+  absl::MutexLock l(&keys_mu_);
+  std::vector<std::string> wanted;
+  // The request first: a second attempt of one create carries the first one's phone too, and
+  // is told to retry (then answered with the first result), not that the phone is taken.
+  if (!request_key.empty()) {
+    auto it = keys_in_flight_.find(request_key);
+    if (it != keys_in_flight_.end() && it->second != id) {
+      return absl::AbortedError("a request with this request_id is in progress; retry");
+    }
+    if (it == keys_in_flight_.end()) wanted.push_back(request_key);
+  }
+  for (const UniqueKey& k : keys) {
+    auto it = keys_in_flight_.find(k.prefix);
+    if (it != keys_in_flight_.end()) {
+      if (it->second != id) return Taken(k, it->second);
+      continue;
+    }
+    absl::StatusOr<std::string> holder = OtherHolder(k.prefix, id, shares_with);
+    if (!holder.ok()) return holder.status();
+    if (!holder->empty()) return Taken(k, *holder);
+    if (std::find(wanted.begin(), wanted.end(), k.prefix) == wanted.end()) wanted.push_back(k.prefix);
+  }
+  if (keys_in_flight_.size() + wanted.size() > options_.max_keys_in_flight) {
+    return absl::ResourceExhaustedError("too many writes with unique keys in flight; retry");
+  }
+  for (std::string& k : wanted) {
+    keys_in_flight_.emplace(k, id);
+    held->push_back(std::move(k));
+  }
+  return absl::OkStatus();
+}
+
+void AggregateStore::Unhold(const std::vector<std::string>& held) {
+  if (held.empty()) return;
+  absl::MutexLock l(&keys_mu_);
+  for (const std::string& k : held) keys_in_flight_.erase(k);
+}
+
+absl::StatusOr<std::string> AggregateStore::OtherHolder(const std::string& prefix, const std::string& id,
+                                                        const std::string& shares_with) {
+  std::unique_ptr<rocksdb::Iterator> it(writer_->db()->db()->NewIterator(rocksdb::ReadOptions()));
+  size_t read = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && read < kMaxKeyHolders; it->Next(), ++read) {
+    const absl::string_view holder(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    // A '/' after the prefix belongs to a longer key sharing it, not to a holder of this one.
+    if (holder.empty() || holder.find('/') != absl::string_view::npos) continue;
+    if (holder != id && holder != shares_with) return std::string(holder);
+  }
+  if (!it->status().ok()) return projection::FromRocks(it->status(), "read a unique key's holders");
+  return std::string();
 }
 
 eventlog::ExpectedVersion ExpectedFromEtag(int64_t etag) {
@@ -105,6 +173,8 @@ StoreCounters AggregateStore::counters() const {
   c.folds = folds_.load(std::memory_order_relaxed);
   c.seals = seals_.load(std::memory_order_relaxed);
   c.appends = appends_.load(std::memory_order_relaxed);
+  absl::MutexLock l(&keys_mu_);
+  c.keys_in_flight = static_cast<int64_t>(keys_in_flight_.size());
   return c;
 }
 

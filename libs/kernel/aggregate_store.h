@@ -14,10 +14,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "libs/common/caller.h"
 #include "libs/common/etag.h"
+#include "libs/common/grpc_status.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/execute.h"
@@ -37,6 +41,68 @@ struct StoreCounters {
   int64_t folds = 0;            // events folded into a reply state
   int64_t seals = 0;            // events sealed, one SHA-256 each
   int64_t appends = 0;          // appends handed to the log
+  int64_t keys_in_flight = 0;   // unique keys and request ids held right now (a gauge, not a sum)
+};
+
+// A value at most one aggregate may hold at a time (a customer's normalised phone): while a
+// command that gives it to its aggregate is in flight, and once committed, through the index
+// rows "<prefix><holder id>" the projection keeps.
+struct UniqueKey {
+  // The index rows' prefix, e.g. "p/<normalised phone>/". Required.
+  std::string prefix;
+  // The ErrorInfo reason of the ALREADY_EXISTS answer, e.g. "DUPLICATE_PHONE". Required.
+  std::string reason;
+  // The request field the value came from, named in the answer, e.g. "customer.phone".
+  std::string field;
+  // What the value is and the holders' collection, for the message "<collection>/<holder>
+  // already has this <what>" and ErrorInfo "existing" = "<collection>/<holder>".
+  std::string what;
+  std::string collection;
+};
+
+// What a command decided, when it needs more than the events (see Command::decide).
+template <typename Event>
+struct Decision {
+  // The events to record, in order; none: nothing to record.
+  std::vector<Event> events;
+  // When they happened (business time). Default: Command::cause.occurred_at.
+  absl::Time occurred_at = absl::InfinitePast();
+  // The event of another stream this reacts to. Default: Command::cause.causation_id.
+  std::string causation_id;
+  // Runs exactly once when the decision is settled: true once the events are committed, false
+  // when they were not (refused after deciding, nothing to record, or the append failed); so a
+  // count taken while deciding (a daily limit) can be given back. Runs before the command's
+  // `done`, under the lease. Default: none.
+  absl::AnyInvocable<void(bool written)> after;
+};
+
+// Command::decide: a callable taking the state (null when none) and returning either
+// absl::StatusOr<std::vector<Event>> or absl::StatusOr<Decision<Event>>.
+template <typename State, typename Event>
+class Decider {
+ public:
+  Decider() = default;
+  template <typename F, typename R = std::invoke_result_t<F&, const State*>>
+  Decider(F f) {  // NOLINT: implicit, so `cmd.decide = lambda` takes either shape
+    if constexpr (std::is_same_v<R, absl::StatusOr<Decision<Event>>>) {
+      fn_ = std::move(f);
+    } else {
+      static_assert(std::is_convertible_v<R, absl::StatusOr<std::vector<Event>>>,
+                    "decide returns absl::StatusOr<std::vector<Event>> or absl::StatusOr<Decision<Event>>");
+      fn_ = [f = std::move(f)](const State* s) mutable -> absl::StatusOr<Decision<Event>> {
+        absl::StatusOr<std::vector<Event>> events = f(s);
+        if (!events.ok()) return events.status();
+        Decision<Event> d;
+        d.events = *std::move(events);
+        return d;
+      };
+    }
+  }
+  explicit operator bool() const { return static_cast<bool>(fn_); }
+  absl::StatusOr<Decision<Event>> operator()(const State* s) { return fn_(s); }
+
+ private:
+  absl::AnyInvocable<absl::StatusOr<Decision<Event>>(const State*)> fn_;
 };
 
 // Exclusive use of one or more aggregates, by id: the commands on an aggregate run one at a
@@ -74,6 +140,11 @@ struct Command {
   // of other aggregates are no reuse. Default: false (the request names one resource, or the
   // lease's).
   bool request_spans_aggregates = false;
+  // Whether `id` was just picked for a new aggregate (a create under a fresh id): an r/ row of
+  // another aggregate then is an earlier attempt of this request, answered as a repeat with
+  // that aggregate's state (when it is of this kind; INVALID_ARGUMENT on request_id otherwise).
+  // Default: false (another aggregate's row is reuse, INVALID_ARGUMENT).
+  bool fresh_id = false;
   // The version the caller decided on (an etag): Exact(v), NoStream() for "nothing written
   // yet", Any() for none. Checked before `decide`, after a repeat is answered (a retry carries
   // the expectation it had before its first attempt committed). Default: Any().
@@ -81,13 +152,28 @@ struct Command {
   // The request field the expectation came from, named in an ABORTED answer. Default: none.
   std::string expected_field;
   // The events the command records given the state (null when none); none: nothing to record.
-  // Called at most once, under the lease.
-  absl::AnyInvocable<absl::StatusOr<std::vector<Event>>(const State*)> decide;
+  // Returns the events, or a Decision<Event> when it also sets their time, causation or an
+  // `after` hook. Called at most once, under the lease.
+  Decider<State, Event> decide;
   Cause cause;
+  // The unique keys the aggregate holds once the events are folded in (`after`, the state the
+  // reply carries): each must be held by no other aggregate, committed or in flight, else the
+  // command is ALREADY_EXISTS (UniqueKey::reason, "existing", "field") and writes nothing. The
+  // keys are held from the check until the append settled. Default: none.
+  absl::AnyInvocable<std::vector<UniqueKey>(const State& after)> reserve_keys;
+  // An aggregate that may hold this one's keys meanwhile and is no conflict (the other side
+  // of a merge, held by the same lease). Default: none.
+  std::string shares_keys_with;
 };
 
 template <typename State>
 using Done = absl::AnyInvocable<void(absl::StatusOr<Written<State>>)>;
+
+struct StoreOptions {
+  // Most unique keys and request ids held by commands in flight together; a command that
+  // would hold more is RESOURCE_EXHAUSTED (retryable) and writes nothing. Default: 65536.
+  size_t max_keys_in_flight = 65536;
+};
 
 // Runs commands over one service's AggregateWriter (its topic and projections). Thread-safe.
 class AggregateStore {
@@ -96,10 +182,15 @@ class AggregateStore {
   static constexpr size_t kMaxLeaseIds = 8;
   // Most r/ rows one request-id lookup reads: a request changes at most a few aggregates.
   static constexpr size_t kMaxRequestHolders = 16;
+  // Most index rows one unique-key check reads: a key has one holder, two during a merge.
+  static constexpr size_t kMaxKeyHolders = 16;
+
+  using Options = StoreOptions;
 
   // `writer` must outlive the store; its Serialize/Release queue is the store's lease table, so
   // code still on execute.h excludes commands of the store on the same ids.
-  explicit AggregateStore(projection::AggregateWriter* writer) : writer_(writer) {}
+  explicit AggregateStore(projection::AggregateWriter* writer, Options options = {})
+      : writer_(writer), options_(options) {}
 
   // Calls `fn` with a lease on `ids` once every earlier lease on any of them is released,
   // without holding a thread while it waits: on the calling thread when none is held, else on
@@ -118,16 +209,24 @@ class AggregateStore {
   //     aggregate): a row for `id` makes the command a repeat, answered with the state (no
   //     token) when K::Visible(caller, state), PERMISSION_DENIED otherwise; a row for an
   //     aggregate outside `lease` is INVALID_ARGUMENT on request_id ("used for another
-  //     resource"); rows only for other aggregates of the lease (a two-aggregate command resumed
+  //     resource"), or with cmd.fresh_id a repeat answered with that aggregate (one read more); rows only for other aggregates of the lease (a two-aggregate command resumed
   //     after its first write), or any with cmd.request_spans_aggregates, let the command run;
   //  3. checks cmd.expected against the state's version (ABORTED, ETAG_MISMATCH, nothing written);
   //  4. decides; no events answers with the state as it is;
   //  5. seals each event once and folds the sealed envelopes into the state with K::Apply;
-  //  6. appends with NoStream() for a new aggregate, Exact(version) otherwise, and answers with
+  //  6. holds the keys of cmd.reserve_keys(folded state) and, unless request_spans_aggregates,
+  //     the request id: ALREADY_EXISTS when another aggregate holds a key (committed or in
+  //     flight, cmd.shares_keys_with excepted), ABORTED ("in progress") when another
+  //     aggregate's command with this request id is in flight (two first attempts of one
+  //     create), RESOURCE_EXHAUSTED beyond Options::max_keys_in_flight; all released before
+  //     `done` runs, on every path;
+  //  7. appends with NoStream() for a new aggregate, Exact(version) otherwise, and answers with
   //     the folded state and the consistency token once the projection committed. Errors are
   //     AggregateWriter::Append's.
-  // The lease is held until `done` returned. `done` runs on the log writer's thread, or on the
-  // caller's when nothing is appended.
+  // The store lets go of its copy of `lease` before `done` runs, on every path: a caller that
+  // continues under the lease (a two-aggregate command's second step) keeps a copy of its own,
+  // and one that tears the store down once answered leaves no release behind. `done` runs on
+  // the log writer's thread, or on the caller's when nothing is appended.
   //
   // `K` describes the aggregate: K::kType (aggregate type), K::Row(id) (its state row),
   // K::Visible(caller, state), and K::Apply(State&, const Event&, int64_t version, absl::Time
@@ -141,11 +240,26 @@ class AggregateStore {
  private:
   struct Acquisition;
   void AcquireFrom(std::shared_ptr<Acquisition> a, size_t next);
-  // Step 2 of ExecuteHeld: whether `request_id` already changed `id`.
-  absl::StatusOr<bool> IsRepeat(const Lease& lease, const std::string& request_id, const std::string& id,
-                                bool spans_aggregates);
+  // Step 2 of ExecuteHeld: the aggregate whose change by `request_id` makes this command a
+  // repeat (`id`, or with `fresh_id` the one an earlier attempt created); empty when none.
+  absl::StatusOr<std::string> RepeatOf(const Lease& lease, const std::string& request_id, const std::string& id,
+                                       bool spans_aggregates, bool fresh_id);
+  // Step 6 of ExecuteHeld: holds `keys` and `request_id` (when not empty) for aggregate `id`,
+  // adding the table's keys it took to *held (for Unhold), or fails holding nothing.
+  absl::Status Hold(const std::string& id, const std::vector<UniqueKey>& keys, const std::string& request_id,
+                    const std::string& shares_with, std::vector<std::string>* held);
+  void Unhold(const std::vector<std::string>& held);
+  // The first aggregate other than `id` and `shares_with` that the committed index rows under
+  // `prefix` name; empty when none.
+  absl::StatusOr<std::string> OtherHolder(const std::string& prefix, const std::string& id,
+                                          const std::string& shares_with);
 
   projection::AggregateWriter* const writer_;
+  const Options options_;
+  mutable absl::Mutex keys_mu_;
+  // In-flight unique keys (UniqueKey::prefix) and request ids (projection::RequestPrefix) ->
+  // the aggregate whose command holds them.
+  absl::flat_hash_map<std::string, std::string> keys_in_flight_ ABSL_GUARDED_BY(keys_mu_);
   std::atomic<int64_t> state_reads_{0};
   std::atomic<int64_t> request_lookups_{0};
   std::atomic<int64_t> folds_{0};
@@ -176,47 +290,87 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   if (!lease.Holds(cmd.id)) {
     return done(absl::FailedPreconditionError("a command ran without a lease on its aggregate"));
   }
+  // The store lets go of its copy of the lease before `done` runs, on every path.
+  auto answer = [&lease, &done](absl::StatusOr<Written<State>> result) {
+    lease = Lease();
+    done(std::move(result));
+  };
   state_reads_.fetch_add(1, std::memory_order_relaxed);
   auto state = projection::ReadStateRow<State>(writer_->db()->db(), K::Row(cmd.id));
-  if (!state.ok()) return done(state.status());
+  if (!state.ok()) return answer(state.status());
   const State* cur = state->has_value() ? &**state : nullptr;
   if (!cmd.request_id.empty()) {
-    absl::StatusOr<bool> repeat = IsRepeat(lease, cmd.request_id, cmd.id, cmd.request_spans_aggregates);
-    if (!repeat.ok()) return done(repeat.status());
-    if (*repeat) {
-      if (cur == nullptr) return done(absl::NotFoundError("the resource this request_id wrote no longer exists"));
-      if (!K::Visible(cmd.caller, *cur)) {
-        return done(absl::PermissionDeniedError("the resource belongs to another owner or team"));
+    absl::StatusOr<std::string> repeat =
+        RepeatOf(lease, cmd.request_id, cmd.id, cmd.request_spans_aggregates, cmd.fresh_id);
+    if (!repeat.ok()) return answer(repeat.status());
+    if (!repeat->empty()) {
+      const State* shown = cur;
+      absl::StatusOr<absl::optional<State>> earlier = absl::optional<State>();
+      if (*repeat != cmd.id) {  // a create's earlier attempt, under the id it picked
+        state_reads_.fetch_add(1, std::memory_order_relaxed);
+        earlier = projection::ReadStateRow<State>(writer_->db()->db(), K::Row(*repeat));
+        if (!earlier.ok()) return answer(earlier.status());
+        if (!earlier->has_value()) return answer(InvalidFieldError("request_id", "was already used for another resource"));
+        shown = &**earlier;
       }
-      return done(Written<State>{*cur, ""});
+      if (shown == nullptr) return answer(absl::NotFoundError("the resource this request_id wrote no longer exists"));
+      if (!K::Visible(cmd.caller, *shown)) {
+        return answer(absl::PermissionDeniedError("the resource belongs to another owner or team"));
+      }
+      return answer(Written<State>{*shown, ""});
     }
   }
   const int64_t version = cur != nullptr ? cur->version() : 0;
-  if (absl::Status s = CheckExpected(cmd.expected, version, K::kType, cmd.expected_field); !s.ok()) return done(s);
-  auto decided = cmd.decide(cur);
-  if (!decided.ok()) return done(decided.status());
-  if (decided->empty()) return done(Written<State>{cur != nullptr ? *cur : State(), ""});
+  if (absl::Status s = CheckExpected(cmd.expected, version, K::kType, cmd.expected_field); !s.ok()) return answer(s);
+  absl::StatusOr<Decision<Event>> decided = cmd.decide(cur);
+  if (!decided.ok()) return answer(decided.status());
+  absl::AnyInvocable<void(bool)> after = std::move(decided->after);
+  auto refuse = [&](absl::Status s) {
+    if (after) after(false);
+    answer(std::move(s));
+  };
+  std::vector<Event>& events = decided->events;
+  if (events.empty()) {
+    if (after) after(false);
+    return answer(Written<State>{cur != nullptr ? *cur : State(), ""});
+  }
 
   projection::AggregateHead head{K::kType, cmd.id, version, cur != nullptr ? cur->last_hash() : ""};
   const auto ctx = projection::WriteContext::For(
       cmd.caller, cmd.cause.source, cmd.cause.correlation_id.empty() ? cmd.request_id : cmd.cause.correlation_id,
-      cmd.cause.causation_id);
-  projection::AggregateWriter::Sealed sealed =
-      writer_->Seal(head, ctx, projection::NewEvent::All(*decided, cmd.cause.occurred_at));
+      decided->causation_id.empty() ? cmd.cause.causation_id : decided->causation_id);
+  const absl::Time at = decided->occurred_at != absl::InfinitePast() ? decided->occurred_at : cmd.cause.occurred_at;
+  projection::AggregateWriter::Sealed sealed = writer_->Seal(head, ctx, projection::NewEvent::All(events, at));
   seals_.fetch_add(static_cast<int64_t>(sealed.envelopes.size()), std::memory_order_relaxed);
   // The reply is this fold of the sealed envelopes (their versions, times and hashes), the same
   // fold the projection commits: no read after the commit.
   State next = cur != nullptr ? std::move(**state) : State();
-  for (size_t i = 0; i < decided->size(); ++i) {
-    projection::FoldSealed<State, Event>(next, (*decided)[i], sealed.envelopes[i], &K::Apply);
+  for (size_t i = 0; i < events.size(); ++i) {
+    if constexpr (requires(State& s) { s.set_id(std::string()); }) {
+      projection::FoldSealed<State, Event>(next, events[i], sealed.envelopes[i], &K::Apply);
+    } else {  // a singleton without an id field (a service's settings): FoldSealed minus set_id
+      const common::v1::EventEnvelope& env = sealed.envelopes[i];
+      K::Apply(next, events[i], env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
+      next.set_last_hash(env.hash());
+    }
   }
-  folds_.fetch_add(static_cast<int64_t>(decided->size()), std::memory_order_relaxed);
+  folds_.fetch_add(static_cast<int64_t>(events.size()), std::memory_order_relaxed);
+  std::vector<std::string> held;
+  const std::string& hold_request = cmd.request_spans_aggregates ? std::string() : cmd.request_id;
+  if (cmd.reserve_keys || !hold_request.empty()) {
+    std::vector<UniqueKey> keys;
+    if (cmd.reserve_keys) keys = cmd.reserve_keys(next);
+    if (absl::Status s = Hold(cmd.id, keys, hold_request, cmd.shares_keys_with, &held); !s.ok()) return refuse(s);
+  }
   appends_.fetch_add(1, std::memory_order_relaxed);
   writer_->AppendSealed(head, std::move(sealed),
-                        [lease = std::move(lease), next = std::move(next),
-                         done = std::move(done)](absl::StatusOr<std::string> token) mutable {
-                          // Released when this call returns, not when the log drops the callback.
-                          Lease held = std::move(lease);
+                        [this, lease = std::move(lease), next = std::move(next), held = std::move(held),
+                         after = std::move(after), done = std::move(done)](absl::StatusOr<std::string> token) mutable {
+                          // The index rows hold the keys from here on (the projection committed).
+                          Unhold(held);
+                          if (after) after(token.ok());
+                          // Released before `done`, not when the log drops the callback.
+                          lease = Lease();
                           if (!token.ok()) return done(token.status());
                           done(Written<State>{std::move(next), *std::move(token)});
                         });

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <variant>
 
@@ -11,6 +12,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/temp_dir_testing.h"
 #include "libs/eventlog/embedded_log.h"
@@ -41,7 +43,17 @@ absl::StatusOr<CounterEvent> UnpackCounter(const common::v1::EventEnvelope& e) {
   return absl::DataLossError(absl::StrCat("not a counter event: ", e.event_type()));
 }
 
-projection::IndexRows NoIndex(const CounterState&) { return {}; }
+// The unique-key tests treat a counter's total as a value one counter may hold (customers'
+// phone): index rows u/<total>/<id>.
+projection::IndexRows TotalIndex(const CounterState& s) {
+  if (s.total() == 0) return {};
+  return {{absl::StrCat("u/", s.total(), "/", s.id()), ""}};
+}
+
+UniqueKey TotalKey(int64_t total) {
+  return {.prefix = absl::StrCat("u/", total, "/"), .reason = "DUPLICATE_TOTAL", .field = "counter.total",
+          .what = "total", .collection = "counters"};
+}
 
 struct CounterKind {
   static constexpr const char* kType = "counter";
@@ -67,11 +79,12 @@ class AggregateStoreTest : public ::testing::Test {
     // The projection as services have it: the record's envelope, FoldRow.
     auto w = projection::AggregateWriter::Open(
         log_.get(), db_.get(), {.topic = "t", .partitions = 2, .source = "/test", .clock = &clock_},
-        [db](const eventlog::Record& r, projection::Batch& b) -> absl::Status {
+        [this, db](const eventlog::Record& r, projection::Batch& b) -> absl::Status {
+          if (apply_hook_) apply_hook_();
           auto env = eventlog::EnvelopeOf(r);
           if (!env.ok()) return env.status();
           return projection::FoldRow<CounterState, CounterEvent>(*db, r, *env, b, CounterKind::Row(env->aggregate_id()),
-                                                                 &UnpackCounter, &NoIndex, &ApplyCounter)
+                                                                 &UnpackCounter, &TotalIndex, &ApplyCounter)
               .status();
         });
     ASSERT_TRUE(w.ok()) << w.status();
@@ -100,6 +113,25 @@ class AggregateStoreTest : public ::testing::Test {
     return cmd;
   }
 
+  // Add with the total as a unique key (see TotalIndex).
+  Command<CounterState, CounterEvent> Keyed(const std::string& id, int64_t amount, const std::string& request_id = "") {
+    auto cmd = Add(id, amount, request_id);
+    cmd.reserve_keys = [](const CounterState& after) {
+      return after.total() != 0 ? std::vector<UniqueKey>{TotalKey(after.total())} : std::vector<UniqueKey>{};
+    };
+    return cmd;
+  }
+
+  // Makes the projection's next apply (on the writer's thread) wait until `release_`, so that
+  // the command being applied stays in flight; `entered_` tells it got there.
+  void HoldNextApply() {
+    apply_hook_ = [this] {
+      if (held_once_.exchange(true)) return;
+      entered_.Notify();
+      release_.WaitForNotificationWithTimeout(absl::Seconds(30));
+    };
+  }
+
   absl::StatusOr<Written<CounterState>> Run(Command<CounterState, CounterEvent> cmd) {
     absl::Notification done;
     absl::StatusOr<Written<CounterState>> out = absl::UnknownError("no answer");
@@ -120,6 +152,9 @@ class AggregateStoreTest : public ::testing::Test {
   size_t LogSize() { return eventlog::ReadToEnd(*log_, "t", {{0, 0}, {1, 0}})->size(); }
 
   std::atomic<int> decisions_{0};
+  std::function<void()> apply_hook_;  // set before the commands it affects start
+  std::atomic<bool> held_once_{false};
+  absl::Notification entered_, release_;
   std::string dir_;
   ManualClock clock_;
   std::unique_ptr<eventlog::Log> log_;
@@ -378,6 +413,210 @@ TEST_F(AggregateStoreTest, BadLeasesAndCommandsOutsideTheirLeaseFailClosed) {
   });
   EXPECT_EQ(c, absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(LogSize(), 0u);
+}
+
+TEST_F(AggregateStoreTest, UniqueKeyOfAnotherAggregateIsAlreadyExistsWithErrorInfoAndWritesNothing) {
+  auto a = Run(Keyed("c1", 5));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(store_->counters().folds, 1) << "the keys come from the reply's fold, not a fold of their own";
+
+  auto b = Run(Keyed("c2", 5));
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kAlreadyExists) << b.status();
+  EXPECT_THAT(b.status().message(), ::testing::HasSubstr("counters/c1 already has this total"));
+  auto info = GetErrorInfo(b.status());
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), "DUPLICATE_TOTAL");
+  EXPECT_EQ(info->metadata().at("existing"), "counters/c1");
+  EXPECT_EQ(info->metadata().at("field"), "counter.total");
+  EXPECT_EQ(LogSize(), 1u);
+  EXPECT_EQ(store_->counters().keys_in_flight, 0);
+
+  // Its own key is no conflict; once it holds another value the old one is free.
+  ASSERT_TRUE(Run(Keyed("c1", 0)).ok());
+  ASSERT_TRUE(Run(Keyed("c1", 2)).ok());
+  auto moved = Run(Keyed("c2", 5));
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  // The other side of a merge may hold the key meanwhile.
+  auto partner = Keyed("c3", 7);
+  EXPECT_EQ(Run(Keyed("c3", 7)).status().code(), absl::StatusCode::kAlreadyExists);
+  partner.shares_keys_with = "c1";
+  auto shared = Run(std::move(partner));
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  EXPECT_EQ(store_->counters().keys_in_flight, 0);
+}
+
+TEST_F(AggregateStoreTest, KeyOfACommandStillInFlightIsRefusedToAnotherAggregate) {
+  HoldNextApply();
+  absl::Notification a_done;
+  absl::StatusOr<Written<CounterState>> a = absl::UnknownError("");
+  store_->Execute<CounterKind>(Keyed("c1", 5), [&](absl::StatusOr<Written<CounterState>> w) {
+    a = std::move(w);
+    a_done.Notify();
+  });
+  ASSERT_TRUE(entered_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(store_->counters().keys_in_flight, 1);
+  // c1's key is not in the index yet: only the in-flight table knows it.
+  auto b = Run(Keyed("c2", 5));
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kAlreadyExists) << b.status();
+  EXPECT_THAT(b.status().message(), ::testing::HasSubstr("counters/c1 already has this total"));
+  release_.Notify();
+  ASSERT_TRUE(a_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(store_->counters().keys_in_flight, 0) << "released before its done ran";
+  EXPECT_EQ(LogSize(), 1u);
+  EXPECT_EQ(Run(Keyed("c2", 5)).status().code(), absl::StatusCode::kAlreadyExists) << "now the index holds it";
+}
+
+TEST_F(AggregateStoreTest, TwoFirstAttemptsOfOneRequestIdOnTwoAggregatesLeaveOneAbortedInProgress) {
+  // A create picks a fresh id per attempt, so the lease does not keep two attempts apart. Both
+  // carry the same unique key too: the answer is "retry", not "taken".
+  HoldNextApply();
+  absl::Notification a_done;
+  absl::StatusOr<Written<CounterState>> a = absl::UnknownError("");
+  store_->Execute<CounterKind>(Keyed("c1", 1, "rid-1"), [&](absl::StatusOr<Written<CounterState>> w) {
+    a = std::move(w);
+    a_done.Notify();
+  });
+  ASSERT_TRUE(entered_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  auto b = Run(Keyed("c2", 1, "rid-1"));
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kAborted) << b.status();
+  EXPECT_THAT(b.status().message(), ::testing::HasSubstr("in progress"));
+  release_.Notify();
+  ASSERT_TRUE(a_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(LogSize(), 1u);
+  EXPECT_EQ(store_->counters().keys_in_flight, 0);
+  EXPECT_EQ(Run(Add("c2", 1, "rid-1")).status().code(), absl::StatusCode::kInvalidArgument)
+      << "once committed, the r/ row answers";
+}
+
+TEST_F(AggregateStoreTest, ADecisionSetsTimeAndCausationAndSettlesItsAfterHookOnEveryPath) {
+  std::vector<bool> settled;
+  const absl::Time when = absl::FromUnixSeconds(1700000000);
+  auto decision = [&](int64_t amount) {
+    return [&settled, when, amount](const CounterState*) -> absl::StatusOr<Decision<CounterEvent>> {
+      Decision<CounterEvent> d;
+      if (amount != 0) {
+        CounterAdded add;
+        add.set_amount(amount);
+        d.events.push_back(add);
+      }
+      d.occurred_at = when;
+      d.causation_id = "cause-1";
+      d.after = [&settled](bool written) { settled.push_back(written); };
+      return d;
+    };
+  };
+  auto cmd = Keyed("c1", 0);
+  cmd.decide = decision(5);
+  absl::Notification done;
+  store_->Execute<CounterKind>(std::move(cmd), [&](absl::StatusOr<Written<CounterState>> w) {
+    ASSERT_TRUE(w.ok()) << w.status();
+    EXPECT_THAT(settled, ::testing::ElementsAre(true)) << "after runs before done";
+    EXPECT_EQ(FromProto(w->state.update_time()), when);
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  auto records = eventlog::ReadToEnd(*log_, "t", {{0, 0}, {1, 0}});
+  ASSERT_TRUE(records.ok() && records->size() == 1u);
+  auto env = eventlog::DecodeEnvelope((*records)[0].value);
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->causation_id(), "cause-1");
+  EXPECT_EQ(FromProto(env->occurred_at()), when);
+
+  auto dup = Keyed("c2", 0);
+  dup.decide = decision(5);
+  EXPECT_EQ(Run(std::move(dup)).status().code(), absl::StatusCode::kAlreadyExists);
+  auto none = Keyed("c2", 0);
+  none.decide = decision(0);
+  EXPECT_TRUE(Run(std::move(none)).ok());
+  EXPECT_THAT(settled, ::testing::ElementsAre(true, false, false));
+  EXPECT_EQ(LogSize(), 1u);
+}
+
+TEST_F(AggregateStoreTest, KeysInFlightAreBoundedAndTheRefusalIsRetryable) {
+  store_ = std::make_unique<AggregateStore>(writer_.get(), AggregateStore::Options{.max_keys_in_flight = 1});
+  auto two = Run(Keyed("c1", 5, "rid-1"));  // a key and a request id
+  EXPECT_EQ(two.status().code(), absl::StatusCode::kResourceExhausted) << two.status();
+  EXPECT_EQ(LogSize(), 0u);
+  EXPECT_EQ(store_->counters().keys_in_flight, 0);
+  auto one = Run(Keyed("c1", 5));
+  ASSERT_TRUE(one.ok()) << one.status();
+}
+
+TEST_F(AggregateStoreTest, TheStoreLetsGoOfTheLeaseBeforeDoneRunsOnEveryPath) {
+  // Whoever is answered may tear the store and its writer down at once: no release may be
+  // left to run after `done`. A lease taken inside `done` is granted there and then.
+  auto relocked_in_done = [&](Command<CounterState, CounterEvent> cmd) {
+    absl::Notification done;
+    bool granted = false;
+    store_->Execute<CounterKind>(std::move(cmd), [&](absl::StatusOr<Written<CounterState>>) {
+      store_->Acquire({"c1"}, [&](absl::StatusOr<Lease> l) { granted = l.ok(); });
+      EXPECT_TRUE(granted);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return granted;
+  };
+  EXPECT_TRUE(relocked_in_done(Add("c1", 1))) << "appended";
+  auto refused = Add("c1", 1);
+  refused.decide = [](const CounterState*) -> absl::StatusOr<std::vector<CounterEvent>> {
+    return absl::FailedPreconditionError("no");
+  };
+  EXPECT_TRUE(relocked_in_done(std::move(refused))) << "refused";
+  EXPECT_TRUE(relocked_in_done(Add("c1", 1, "rid-1")));
+  EXPECT_TRUE(relocked_in_done(Add("c1", 1, "rid-1"))) << "a repeat";
+}
+
+TEST_F(AggregateStoreTest, ACreateUnderAFreshIdRepeatsTheAggregateItsEarlierAttemptCreated) {
+  // Each attempt of a create picks a fresh id: the second finds the first's r/ row under c1.
+  ASSERT_TRUE(Run(Add("c1", 5, "rid-1")).ok());
+  auto again = Add("c2", 5, "rid-1");
+  again.fresh_id = true;
+  auto out = Run(std::move(again));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->state.id(), "c1");
+  EXPECT_TRUE(out->token.empty());
+  EXPECT_EQ(decisions_.load(), 1);
+  EXPECT_EQ(LogSize(), 1u);
+
+  auto stranger = Add("c3", 5, "rid-1");
+  stranger.fresh_id = true;
+  stranger.caller = {"mallory", "stranger", ""};
+  EXPECT_EQ(Run(std::move(stranger)).status().code(), absl::StatusCode::kPermissionDenied);
+  auto update = Add("c4", 5, "rid-1");  // not a create: reuse of another resource's request id
+  EXPECT_EQ(Run(std::move(update)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LogSize(), 1u);
+}
+
+TEST_F(AggregateStoreTest, EveryRefusalOfARacedKeyNamesTheAggregateThatHoldsIt) {
+  // Many creates of one key at once: one wins, and each refusal names the winner, never a
+  // loser that held the key for a moment.
+  constexpr int kRounds = 5, kRacers = 16;
+  for (int round = 1; round <= kRounds; ++round) {
+    std::vector<absl::StatusOr<Written<CounterState>>> out(kRacers, absl::UnknownError(""));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kRacers; ++i) {
+      threads.emplace_back([&, i] { out[i] = Run(Keyed(absl::StrCat("r", round, "-", i), round)); });
+    }
+    for (auto& t : threads) t.join();
+    std::string winner;
+    for (const auto& o : out) {
+      if (o.ok()) {
+        EXPECT_TRUE(winner.empty()) << "two holders of one key";
+        winner = o->state.id();
+      }
+    }
+    ASSERT_FALSE(winner.empty()) << "round " << round;
+    for (const auto& o : out) {
+      if (o.ok()) continue;
+      EXPECT_EQ(o.status().code(), absl::StatusCode::kAlreadyExists) << o.status();
+      auto info = GetErrorInfo(o.status());
+      ASSERT_TRUE(info.has_value());
+      EXPECT_EQ(info->metadata().at("existing"), absl::StrCat("counters/", winner)) << "round " << round;
+    }
+  }
+  EXPECT_EQ(store_->counters().keys_in_flight, 0);
 }
 
 }  // namespace

@@ -400,7 +400,8 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
                  outcome(w->state, !w->token.empty());
                }
                pending->DecrementCount();
-             });
+             },
+             "", /*fresh_id=*/create);
 }
 
 absl::StatusOr<v1::ImportCustomersResponse> CustomerEngine::Import::Apply(

@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::L
           {.topic = o.topic, .partitions = o.partitions, .source = kSource, .tenant = o.tenant,
            .clock = o.clock, .observe_append = o.observe_append},
           [db](const eventlog::Record& r, projection::Batch& b) { return ApplyCustomersRecord(*db, r, b); }));
+  e->store_ = std::make_unique<kernel::AggregateStore>(e->writer_.get());
   projection::Follower::Options fo;
   fo.topic = o.opportunities_topic;
   CustomerEngine* raw = e.get();
@@ -95,156 +96,47 @@ absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::L
 CustomerEngine::~CustomerEngine() {
   tasks_.reset();
   opportunities_.reset();  // no reaction may start once the writer is gone
-  writer_.reset();
-}
-
-absl::Status CustomerEngine::Reserve(const std::string& id, const std::string& phone,
-                                     const std::string& email, const std::string& request_id,
-                                     const std::string& shares_with, Reservation* out) {
-  absl::MutexLock l(&mu_);
-  std::vector<std::pair<std::string, std::string>> wanted;  // key, what it is
-  if (!phone.empty()) wanted.push_back({rows::PhonePrefix(phone), "phone"});
-  if (!email.empty()) wanted.push_back({rows::EmailPrefix(email), "email"});
-  for (const auto& [key, what] : wanted) {
-    std::string holder;
-    auto it = reserved_.find(key);
-    if (it != reserved_.end() && it->second != id) {
-      holder = it->second;
-    } else {
-      CRM_ASSIGN_OR_RETURN(std::vector<std::string> holders, ReadHolders(db_->db(), key));
-      for (const auto& h : holders) {
-        if (h != id && h != shares_with) holder = h;
-      }
-    }
-    if (!holder.empty()) {
-      const std::string field = what == "phone" ? "customer.phone" : "customer.email";
-      return WithErrorInfo(
-          absl::AlreadyExistsError(absl::StrCat("customers/", holder, " already has this ", what)),
-          what == "phone" ? "DUPLICATE_PHONE" : "DUPLICATE_EMAIL",
-          {{"existing", absl::StrCat("customers/", holder)}, {"field", field}});
-    }
-  }
-  if (!request_id.empty()) {
-    if (reserved_.contains(rows::RequestPrefix(request_id))) {
-      return absl::AbortedError("a request with this request_id is in progress; retry");
-    }
-    wanted.push_back({rows::RequestPrefix(request_id), "request"});
-  }
-  for (const auto& [key, what] : wanted) {
-    if (reserved_.contains(key)) continue;  // the same customer re-reserving its own key
-    reserved_[key] = id;
-    out->keys.push_back(key);
-  }
-  return absl::OkStatus();
-}
-
-void CustomerEngine::Unreserve(const Reservation& r) {
-  absl::MutexLock l(&mu_);
-  for (const auto& k : r.keys) reserved_.erase(k);
-}
-
-absl::StatusOr<bool> CustomerEngine::SeenRequest(const std::string& request_id, const std::string& id) {
-  std::string unused;
-  rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), rows::Request(request_id, id), &unused);
-  if (s.ok()) return true;
-  CRM_RETURN_IF_ERROR(s.IsNotFound() ? absl::OkStatus() : FromRocks(s, "read request ids"));
-  CRM_ASSIGN_OR_RETURN(std::vector<std::string> others, ReadHolders(db_->db(), rows::RequestPrefix(request_id)));
-  if (!others.empty()) return InvalidFieldError("request_id", "was already used for another resource");
-  return false;
+  writer_.reset();         // before store_: the writer may still settle appends through it
 }
 
 absl::StatusOr<std::string> CustomerEngine::AllocateNumber() { return numbers_.Next(options_.clock->Now()); }
 
-void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource source,
-                             const std::string& id, const std::string& request_id, DecideFn decide,
-                             Callback<Written> done, const std::string& correlation) {
-  writer_->Serialize(id, [this, caller, source, id, request_id, correlation, decide = std::move(decide),
-                          done = std::move(done)]() mutable {
-    ExecuteHeld(caller, source, id, request_id, std::move(decide), std::move(done), correlation);
-  });
+kernel::Command<CustomerState, CustomerEvent> CustomerEngine::CustomerCommand(
+    const Caller& caller, common::v1::ActorSource source, const std::string& id, const std::string& request_id,
+    DecideFn decide, const std::string& correlation, const std::string& shares_keys_with, bool fresh_id) {
+  kernel::Command<CustomerState, CustomerEvent> cmd;
+  cmd.caller = caller;
+  cmd.id = id;
+  cmd.request_id = request_id;
+  cmd.decide = std::move(decide);
+  cmd.cause.source = source;
+  cmd.cause.correlation_id = correlation;
+  // Reserved from the state the command leaves: an update's new phone/email, an undelete's old
+  // ones (another customer may hold them by now), none for a deletion.
+  cmd.reserve_keys = &CustomerKeys;
+  cmd.shares_keys_with = shares_keys_with;
+  cmd.fresh_id = fresh_id;
+  return cmd;
 }
 
-void CustomerEngine::ExecuteHeld(const Caller& caller, common::v1::ActorSource source, const std::string& id,
-                                 const std::string& request_id, DecideFn decide, Callback<Written> done,
-                                 const std::string& correlation) {
-  {
-    auto fail = [&](absl::Status s) {
-      writer_->Release(id);
-      done(std::move(s));
-    };
-    auto state = ReadCustomer(db_->db(), rocksdb::ReadOptions(), id);
-    if (!state.ok()) return fail(state.status());
-    const CustomerState* cur = state->has_value() ? &**state : nullptr;
-    if (!request_id.empty()) {
-      // A repeat of a request already applied answers with the customer, not a second change.
-      auto seen = SeenRequest(request_id, id);
-      if (!seen.ok()) return fail(seen.status());
-      if (*seen && cur != nullptr && CanSee(caller, *cur)) {
-        writer_->Release(id);
-        return done(Written{*cur, ""});
-      }
-    }
-    auto decided = decide(cur);
-    if (!decided.ok()) return fail(decided.status());
-    absl::AnyInvocable<void(bool)> after = std::move(decided->after);
-    if (decided->events.empty()) {  // nothing to record
-      if (after) after(false);
-      writer_->Release(id);
-      return done(Written{cur ? *cur : CustomerState(), ""});
-    }
-    // Reserve the dedupe keys the customer holds afterwards: an update's new phone/email, an
-    // undelete's old ones (another customer may hold them by now), none for a deletion.
-    const absl::Time at = decided->occurred_at == absl::InfinitePast() ? options_.clock->Now()
-                                                                       : decided->occurred_at;
-    CustomerState next = cur ? *cur : CustomerState();
-    for (const CustomerEvent& e : decided->events) Apply(next, e, next.version() + 1, at, caller.user_id);
-    const bool live = IsLive(next);
-    Reservation res;
-    if (absl::Status s = Reserve(id, live ? next.normalized_phone() : "",
-                                 live ? next.normalized_email() : "", request_id, decided->shares_keys_with, &res);
-        !s.ok()) {
-      if (after) after(false);
-      return fail(s);
-    }
-    std::vector<projection::NewEvent> events = projection::NewEvent::All(decided->events, at);
-    projection::AggregateHead head{topics::customers::kCustomer.type, id, cur ? cur->version() : 0,
-                                   cur ? cur->last_hash() : ""};
-    const auto ctx = projection::WriteContext::For(caller, source, correlation.empty() ? request_id : correlation,
-                                                   decided->causation_id);
-    writer_->Append(head, ctx, std::move(events),
-                    [this, id, res = std::move(res), after = std::move(after),
-                     done = std::move(done)](absl::StatusOr<std::string> token) mutable {
-                      const bool written = token.ok();
-                      absl::StatusOr<Written> out = absl::UnknownError("");
-                      if (!token.ok()) {
-                        out = token.status();
-                      } else {
-                        auto st = ReadCustomer(db_->db(), rocksdb::ReadOptions(), id);
-                        if (!st.ok()) {
-                          out = st.status();
-                        } else if (!st->has_value()) {
-                          out = absl::InternalError("customer vanished after its write");
-                        } else {
-                          out = Written{**std::move(st), *std::move(token)};
-                        }
-                      }
-                      Unreserve(res);
-                      if (after) after(written);
-                      writer_->Release(id);
-                      done(std::move(out));
-                    });
-  }
+void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
+                             const std::string& request_id, DecideFn decide, Callback<Written> done,
+                             const std::string& correlation, bool fresh_id) {
+  store_->Execute<CustomerKind>(
+      CustomerCommand(caller, source, id, request_id, std::move(decide), correlation, "", fresh_id), std::move(done));
 }
 
 void CustomerEngine::ExecuteCustomer(const Caller& caller, const std::string& id,
-                                     const std::string& request_id, DecideFn decide, Done done) {
-  Execute(caller, common::v1::ACTOR_SOURCE_API, id, request_id, std::move(decide),
-          [this, done = std::move(done)](absl::StatusOr<Written> w) mutable {
-            if (!w.ok()) return done(w.status());
-            v1::Customer c = ToApi(w->state);
-            c.set_consistency_token(w->token);
-            done(std::move(c));
-          });
+                                     const std::string& request_id, DecideFn decide, Done done, bool fresh_id) {
+  Execute(
+      caller, common::v1::ACTOR_SOURCE_API, id, request_id, std::move(decide),
+      [this, done = std::move(done)](absl::StatusOr<Written> w) mutable {
+        if (!w.ok()) return done(w.status());
+        v1::Customer c = ToApi(w->state);
+        c.set_consistency_token(w->token);
+        done(std::move(c));
+      },
+      "", fresh_id);
 }
 
 
@@ -283,7 +175,7 @@ void CustomerEngine::Create(const Caller& caller, const v1::CreateCustomerReques
   if (!number.ok()) return done(number.status());
   cmd.customer_number = *number;
   ExecuteCustomer(caller, NewUuidV7(options_.clock->Now()), req.request_id(), Plain(caller, std::move(cmd)),
-                  std::move(done));
+                  std::move(done), /*fresh_id=*/true);
 }
 
 void CustomerEngine::Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done) {
@@ -459,44 +351,27 @@ void CustomerEngine::Claim(const Caller& caller, const v1::ClaimCustomerRequest&
       std::move(done));
 }
 
-void CustomerEngine::WriteSettings(
+void CustomerEngine::ExecuteSettings(
     const Caller& caller,
     absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
     Callback<CustomerSettings> done) {
-  writer_->Serialize(kSettingsId, [this, caller, decide = std::move(decide), done = std::move(done)]() mutable {
-    auto fail = [&](absl::Status s) {
-      writer_->Release(kSettingsId);
-      done(std::move(s));
-    };
-    auto stored = ReadSettings(db_->db());
-    if (!stored.ok()) return fail(stored.status());
-    auto events = decide(*stored);
-    if (!events.ok()) return fail(events.status());
-    if (events->empty()) {
-      writer_->Release(kSettingsId);
-      return done(EffectiveSettings(*stored));
-    }
-    std::vector<projection::NewEvent> out = projection::NewEvent::All(*events);
-    const auto ctx = projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, "");
-    writer_->Append({topics::customers::kSettings.type, kSettingsId, stored->version(), stored->last_hash()}, ctx,
-                    std::move(out), [this, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
-                      absl::StatusOr<CustomerSettings> s = absl::UnknownError("");
-                      if (!token.ok()) {
-                        s = token.status();
-                      } else {
-                        s = ReadSettings(db_->db());
-                        if (s.ok()) *s = EffectiveSettings(*s);
-                      }
-                      writer_->Release(kSettingsId);
-                      done(std::move(s));
-                    });
-  });
+  kernel::Command<CustomerSettings, SettingsEvent> cmd;
+  cmd.caller = caller;
+  cmd.id = kSettingsId;
+  cmd.decide = [decide = std::move(decide)](const CustomerSettings* cur) mutable {
+    return decide(cur != nullptr ? *cur : CustomerSettings());
+  };
+  store_->Execute<SettingsKind>(std::move(cmd),
+                                [done = std::move(done)](absl::StatusOr<kernel::Written<CustomerSettings>> w) mutable {
+                                  if (!w.ok()) return done(w.status());
+                                  done(EffectiveSettings(w->state));
+                                });
 }
 
 void CustomerEngine::UpdatePoolPolicy(const Caller& caller, const v1::UpdatePoolPolicyRequest& req,
                                       Callback<v1::PoolPolicy> done) {
   if (!req.has_policy()) return done(InvalidFieldError("policy", "is required"));
-  WriteSettings(
+  ExecuteSettings(
       caller, [caller, policy = req.policy()](const CustomerSettings& s) { return DecideSettings(s, caller, policy); },
       [done = std::move(done)](absl::StatusOr<CustomerSettings> s) mutable {
         if (!s.ok()) return done(s.status());
@@ -507,7 +382,7 @@ void CustomerEngine::UpdatePoolPolicy(const Caller& caller, const v1::UpdatePool
 void CustomerEngine::SetIndustries(const Caller& caller, const v1::SetIndustriesRequest& req,
                                    Callback<v1::ListIndustriesResponse> done) {
   std::vector<v1::Industry> list(req.industries().begin(), req.industries().end());
-  WriteSettings(
+  ExecuteSettings(
       caller, [caller, list = std::move(list)](const CustomerSettings& s) { return DecideSettings(s, caller, list); },
       [done = std::move(done)](absl::StatusOr<CustomerSettings> s) mutable {
         if (!s.ok()) return done(s.status());
@@ -519,7 +394,7 @@ void CustomerEngine::SetIndustries(const Caller& caller, const v1::SetIndustries
 
 void CustomerEngine::SetChannelCost(const Caller& caller, const v1::SetChannelCostRequest& req,
                                     Callback<v1::ChannelCost> done) {
-  WriteSettings(
+  ExecuteSettings(
       caller, [caller, cost = req.cost()](const CustomerSettings& s) { return DecideSettings(s, caller, cost); },
       [done = std::move(done), cost = req.cost()](absl::StatusOr<CustomerSettings> s) mutable {
         if (!s.ok()) return done(s.status());

@@ -15,6 +15,7 @@
 #include "crm/customers/v1/customers_service.pb.h"
 #include "libs/common/clock.h"
 #include "libs/eventlog/log.h"
+#include "libs/kernel/aggregate_store.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/day_numbers.h"
 #include "libs/projection/follower.h"
@@ -239,6 +240,9 @@ class CustomerEngine {
   static absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const std::string& topic,
                                                 const std::string& live_path);
 
+  // What the write path did since Open (libs/kernel), for tests that count a command's work.
+  kernel::StoreCounters WriteCounters() const { return store_->counters(); }
+
   // Order-independent checksum of every projection row (for "equals a fresh rebuild").
   static absl::StatusOr<std::string> Checksum(projection::ProjectionDb& db);
   // What the projections are built from (libs/projection/rebuild.h).
@@ -250,40 +254,27 @@ class CustomerEngine {
   explicit CustomerEngine(projection::ProjectionDb* db, Options o)
       : db_(db), options_(std::move(o)), numbers_(db, kCustomerNumberPrefix, options_.zone) {}
 
-  struct Reservation {
-    std::vector<std::string> keys;  // dedupe keys and request id held while in flight
-  };
-  // What a command decided: the events, their business time, and what to undo once written.
-  struct Decided {
-    std::vector<CustomerEvent> events;
-    absl::Time occurred_at = absl::InfinitePast();  // now
-    // Runs once the write finished (true) or was not made (false).
-    absl::AnyInvocable<void(bool written)> after;
-    // A customer that may hold the same phone/email meanwhile (the other side of a merge).
-    std::string shares_keys_with;
-    // Another service's event this reacts to (envelope causation_id).
-    std::string causation_id;
-  };
+  // What a command decided: the events, their business time (default now), the event of
+  // another service it reacts to, and what to undo once it is settled (kernel::Decision).
+  using Decided = kernel::Decision<CustomerEvent>;
   using DecideFn = absl::AnyInvocable<absl::StatusOr<Decided>(const CustomerState*)>;
-  // The state after a write and its consistency token.
-  struct Written {
-    CustomerState state;
-    std::string token;
-  };
+  // The state after a write and its consistency token ("" when nothing was written).
+  using Written = kernel::Written<CustomerState>;
 
-  // Checks the phone/email/request-id keys against the indexes and in-flight writes and holds
-  // them; ALREADY_EXISTS naming the existing customer, ABORTED for a request in flight.
-  absl::Status Reserve(const std::string& id, const std::string& phone, const std::string& email,
-                       const std::string& request_id, const std::string& shares_with, Reservation* out);
-  void Unreserve(const Reservation& r);
-
-  // Runs `decide` on customer `id` after the commands before it, reserves the dedupe keys the
-  // result holds and appends its events. A repeated request_id answers with the current state
-  // without deciding again. `done` gets the state (unchanged when nothing was decided).
-  // `correlation` (default: the request id) goes into the envelopes.
+  // The kernel command for `decide` on customer `id`: the customer's unique keys (phone, email)
+  // held, `correlation` (default: the request id) in the envelopes, `shares_keys_with` (the
+  // other side of a merge) no conflicting holder.
+  kernel::Command<CustomerState, CustomerEvent> CustomerCommand(const Caller& caller, common::v1::ActorSource source,
+                                                                const std::string& id, const std::string& request_id,
+                                                                DecideFn decide, const std::string& correlation = "",
+                                                                const std::string& shares_keys_with = "",
+                                                                bool fresh_id = false);
+  // Runs `decide` on customer `id` through the store (after the commands before it on the
+  // customer). A repeated request_id answers with the current state without deciding again;
+  // `fresh_id` (a create under an id just picked): with the customer an earlier attempt created.
   void Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
                const std::string& request_id, DecideFn decide, Callback<Written> done,
-               const std::string& correlation = "");
+               const std::string& correlation = "", bool fresh_id = false);
   // Merge (`merge` set) or unmerge: holds both customers and writes the two steps in order.
   void TwoStep(const Caller& caller, const std::string& survivor, const std::string& merged,
                const std::string& correlation, bool replayed, absl::optional<MergeFrom> merge,
@@ -302,26 +293,18 @@ class CustomerEngine {
   };
   absl::StatusOr<std::vector<std::map<std::string, int64_t>>> EvaluateTagRules(const std::vector<RuleWindow>& rules,
                                                                                absl::Time now, int64_t* scanned);
-  // Execute for a caller already holding `id` through Serialize (released at the end).
-  void ExecuteHeld(const Caller& caller, common::v1::ActorSource source, const std::string& id,
-                   const std::string& request_id, DecideFn decide, Callback<Written> done,
-                   const std::string& correlation);
-  // Whether `request_id` was applied to aggregate `id` already; INVALID_ARGUMENT when it was
-  // used for another one.
-  absl::StatusOr<bool> SeenRequest(const std::string& request_id, const std::string& id);
-
-  // The lead write path: serialise on the lead, decide, append. `done` gets the lead and its
-  // token ("" when nothing was written).
+  // Runs a lead command through the store and answers with the API lead: NOT_FOUND when
+  // there is no lead and nothing was decided.
   using LeadDecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<LeadEvent>>(const LeadState*)>;
-  struct LeadWritten {
-    LeadState lead;
-    std::string token;
-  };
-  void ExecuteLead(const Caller& caller, const std::string& id, const std::string& request_id,
-                   LeadDecideFn decide, LeadDone done);
-  // Appends lead events (the lead must be held through Serialize); `done` on the writer thread.
-  void AppendLead(const Caller& caller, const LeadState* lead, const std::string& id,
-                  const std::string& correlation, std::vector<LeadEvent> events, Callback<LeadWritten> done);
+  void ExecuteLeadCommand(const Caller& caller, const std::string& id, const std::string& request_id,
+                          LeadDecideFn decide, LeadDone done, bool fresh_id = false);
+  // ConvertLead once the lead is held (`lease`) and checked: writes the customer side, then
+  // the lead's LeadConverted under the same lease.
+  using ConvertReply = absl::AnyInvocable<absl::StatusOr<v1::ConvertLeadResponse>(const LeadState&, const std::string&,
+                                                                                  bool) const>;
+  void ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead, const std::string& rid,
+                   int64_t etag, const std::string& target, v1::LeadConverted converted, ConvertReply reply,
+                   Callback<v1::ConvertLeadResponse> done);
   v1::Lead LeadToApi(const LeadState& s) const;
   absl::StatusOr<CustomerSettings> Settings();
   // A DecideFn of a pure Decide overload.
@@ -329,10 +312,11 @@ class CustomerEngine {
   static DecideFn Plain(const Caller& caller, Command cmd);
   // Execute answering with the API customer.
   void ExecuteCustomer(const Caller& caller, const std::string& id, const std::string& request_id,
-                       DecideFn decide, Done done);
-  void WriteSettings(const Caller& caller,
-                     absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
-                     Callback<CustomerSettings> done);
+                       DecideFn decide, Done done, bool fresh_id = false);
+  // Runs a settings command through the store; `done` gets the effective settings after it.
+  void ExecuteSettings(const Caller& caller,
+                       absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
+                       Callback<CustomerSettings> done);
 
   absl::StatusOr<std::string> AllocateNumber();
   v1::Customer ToApi(const CustomerState& s) const;
@@ -345,11 +329,11 @@ class CustomerEngine {
   const Options options_;
   projection::DayNumbers numbers_;
   std::unique_ptr<projection::AggregateWriter> writer_;
+  // The write path (docs/architecture.md §3) over writer_; set once writer_ is open.
+  std::unique_ptr<kernel::AggregateStore> store_;
   std::unique_ptr<projection::Follower> opportunities_;  // the won opportunities
   std::unique_ptr<projection::Follower> tasks_;          // the completed tasks' notes
 
-  absl::Mutex mu_;
-  std::map<std::string, std::string> reserved_ ABSL_GUARDED_BY(mu_);  // key -> customer id
   // A rep's claims per day, committed and in flight ("user/yyyymmdd" -> count), loaded from
   // the projection on first use. Held from counting through taking the new claim, so
   // concurrent claims by one rep cannot pass the daily limit together.

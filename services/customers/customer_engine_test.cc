@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "libs/common/grpc_status.h"
@@ -94,6 +95,47 @@ TEST_F(CustomerEngineTest, CustomerNumbersStayUniqueUnderConcurrency) {
   auto r = Create(kAdmin, "after restart", "13700000000");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->customer_number(), "C202601010081");
+}
+
+TEST_F(CustomerEngineTest, CreateAndUpdateReadOnceFoldAndSealOncePerEventAndAnswerTheRowGetReads) {
+  auto delta = [](const kernel::StoreCounters& a, const kernel::StoreCounters& b) {
+    return std::vector<int64_t>{b.state_reads - a.state_reads, b.folds - a.folds, b.seals - a.seals,
+                                b.appends - a.appends, b.keys_in_flight};
+  };
+  using Counts = std::vector<int64_t>;  // reads, folds, seals, appends, keys still held
+  kernel::StoreCounters before = engine()->WriteCounters();
+  auto c = Create(kRep, "星辰科技", "13812345678", "a@b.cn", "create-1");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(delta(before, engine()->WriteCounters()), (Counts{1, 1, 1, 1, 0})) << "the dedupe keys come from the one fold";
+  auto got = Get(kRep, c->name());
+  ASSERT_TRUE(got.ok()) << got.status();
+  got->set_consistency_token(c->consistency_token());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*got, *c)) << got->DebugString() << c->DebugString();
+
+  before = engine()->WriteCounters();
+  v1::UpdateCustomerRequest up;
+  up.set_request_id("update-1");
+  up.mutable_customer()->set_name(c->name());
+  up.mutable_customer()->set_phone("13912345678");
+  up.mutable_update_mask()->add_paths("phone");
+  auto u = Sync(&CustomerEngine::Update, kRep, up);
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(delta(before, engine()->WriteCounters()), (Counts{1, 1, 1, 1, 0}));
+  got = Get(kRep, c->name());
+  ASSERT_TRUE(got.ok()) << got.status();
+  got->set_consistency_token(u->consistency_token());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*got, *u)) << got->DebugString() << u->DebugString();
+
+  // Repeats decide and append nothing: the update's in the store, the create's before it.
+  before = engine()->WriteCounters();
+  auto again = Sync(&CustomerEngine::Update, kRep, up);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->etag(), u->etag());
+  EXPECT_EQ(delta(before, engine()->WriteCounters()), (Counts{1, 0, 0, 0, 0}));
+  auto created_again = Create(kRep, "星辰科技", "13812345678", "a@b.cn", "create-1");
+  ASSERT_TRUE(created_again.ok()) << created_again.status();
+  EXPECT_EQ(created_again->name(), c->name());
+  EXPECT_EQ(engine()->WriteCounters().appends, before.appends);
 }
 
 TEST_F(CustomerEngineTest, RepeatedRequestIdReturnsTheFirstResult) {
@@ -698,6 +740,48 @@ class LeadEngineTest : public PoolEngineTest {
     return Call(engine(), &CustomerEngine::ConvertLead, c, req);
   }
 };
+
+TEST_F(LeadEngineTest, LeadAndSettingsRepliesEqualWhatReadsReturnAfterOneReadFoldAndSeal) {
+  using Counts = std::vector<int64_t>;  // reads, folds, seals, appends, keys still held
+  auto delta = [](const kernel::StoreCounters& a, const kernel::StoreCounters& b) {
+    return Counts{b.state_reads - a.state_reads, b.folds - a.folds, b.seals - a.seals, b.appends - a.appends,
+                  b.keys_in_flight};
+  };
+  auto same_as_get = [&](const v1::Lead& reply) {
+    v1::GetLeadRequest get;
+    get.set_name(reply.name());
+    auto got = engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5));
+    ASSERT_TRUE(got.ok()) << got.status();
+    got->set_consistency_token(reply.consistency_token());
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*got, reply)) << got->DebugString() << reply.DebugString();
+  };
+  kernel::StoreCounters before = engine()->WriteCounters();
+  auto lead = NewLead(kRep, "13911112222", "lead-1");
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  EXPECT_EQ(delta(before, engine()->WriteCounters()), (Counts{1, 1, 1, 1, 0}));
+  same_as_get(*lead);
+  v1::QualifyLeadRequest q;
+  q.set_name(lead->name());
+  auto qualified = Call(engine(), &CustomerEngine::QualifyLead, kRep, q);
+  ASSERT_TRUE(qualified.ok()) << qualified.status();
+  same_as_get(*qualified);
+
+  // Settings: the reply is the store's fold of the singleton; the row the projection folds by
+  // hand must be the same, or the next write's version and hash chain would not continue it.
+  for (int32_t limit : {3, 5}) {
+    auto set = SetPolicy(limit, 30);
+    ASSERT_TRUE(set.ok()) << set.status();
+    v1::GetPoolPolicyRequest get;
+    auto got = engine()->GetPoolPolicy(kAdmin, get, absl::Now() + absl::Seconds(5));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*got, *set)) << got->DebugString() << set->DebugString();
+    EXPECT_EQ(got->daily_claim_limit(), limit);
+  }
+  auto row = ReadSettings(db()->db());
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_EQ(row->version(), 2);
+  EXPECT_FALSE(row->last_hash().empty());
+}
 
 TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
   auto lead = NewLead(kRep, "13911112222");

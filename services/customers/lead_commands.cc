@@ -37,56 +37,22 @@ v1::Lead CustomerEngine::LeadToApi(const LeadState& s) const {
   return l;
 }
 
-void CustomerEngine::AppendLead(const Caller& caller, const LeadState* lead, const std::string& id,
-                                const std::string& correlation, std::vector<LeadEvent> events,
-                                Callback<LeadWritten> done) {
-  projection::AggregateHead head{topics::customers::kLead.type, id, lead ? lead->version() : 0,
-                                 lead ? lead->last_hash() : ""};
-  const auto ctx = projection::WriteContext::For(caller, common::v1::ACTOR_SOURCE_API, correlation);
-  std::vector<projection::NewEvent> out = projection::NewEvent::All(events);
-  writer_->Append(head, ctx, std::move(out), [this, id, done = std::move(done)](absl::StatusOr<std::string> token) mutable {
-    if (!token.ok()) return done(token.status());
-    auto lead = ReadLead(db_->db(), id);
-    if (!lead.ok()) return done(lead.status());
-    if (!lead->has_value()) return done(absl::InternalError("lead vanished after its write"));
-    done(LeadWritten{**std::move(lead), *std::move(token)});
-  });
-}
-
-void CustomerEngine::ExecuteLead(const Caller& caller, const std::string& id, const std::string& request_id,
-                                 LeadDecideFn decide, LeadDone done) {
-  writer_->Serialize(id, [this, caller, id, request_id, decide = std::move(decide), done = std::move(done)]() mutable {
-    auto fail = [&](absl::Status s) {
-      writer_->Release(id);
-      done(std::move(s));
-    };
-    auto lead = ReadLead(db_->db(), id);
-    if (!lead.ok()) return fail(lead.status());
-    const LeadState* cur = lead->has_value() ? &**lead : nullptr;
-    if (!request_id.empty()) {
-      auto seen = SeenRequest(request_id, id);
-      if (!seen.ok()) return fail(seen.status());
-      if (*seen && cur != nullptr && CanSee(caller, *cur)) {
-        writer_->Release(id);
-        return done(LeadToApi(*cur));
-      }
-    }
-    auto events = decide(cur);
-    if (!events.ok()) return fail(events.status());
-    if (events->empty()) {
-      if (cur == nullptr) return fail(absl::NotFoundError("lead not found"));
-      writer_->Release(id);
-      return done(LeadToApi(*cur));
-    }
-    AppendLead(caller, cur, id, request_id, *std::move(events),
-               [this, id, done = std::move(done)](absl::StatusOr<LeadWritten> w) mutable {
-                 writer_->Release(id);
-                 if (!w.ok()) return done(w.status());
-                 v1::Lead l = LeadToApi(w->lead);
-                 l.set_consistency_token(w->token);
-                 done(std::move(l));
-               });
-  });
+void CustomerEngine::ExecuteLeadCommand(const Caller& caller, const std::string& id, const std::string& request_id,
+                                        LeadDecideFn decide, LeadDone done, bool fresh_id) {
+  kernel::Command<LeadState, LeadEvent> cmd;
+  cmd.caller = caller;
+  cmd.id = id;
+  cmd.request_id = request_id;
+  cmd.decide = std::move(decide);
+  cmd.fresh_id = fresh_id;
+  store_->Execute<LeadKind>(std::move(cmd),
+                            [this, done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> w) mutable {
+                              if (!w.ok()) return done(w.status());
+                              if (w->state.version() == 0) return done(absl::NotFoundError("lead not found"));
+                              v1::Lead l = LeadToApi(w->state);
+                              l.set_consistency_token(w->token);
+                              done(std::move(l));
+                            });
 }
 
 namespace {
@@ -119,8 +85,8 @@ void CustomerEngine::CreateLead(const Caller& caller, const v1::CreateLeadReques
   cmd.owner_id = req.lead().owner_id();
   cmd.team_id = req.lead().team_id();
   cmd.settings = *std::move(settings);
-  ExecuteLead(caller, NewUuidV7(options_.clock->Now()), req.request_id(), LeadDecider(caller, std::move(cmd)),
-              std::move(done));
+  ExecuteLeadCommand(caller, NewUuidV7(options_.clock->Now()), req.request_id(), LeadDecider(caller, std::move(cmd)),
+              std::move(done), /*fresh_id=*/true);
 }
 
 void CustomerEngine::UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, LeadDone done) {
@@ -134,39 +100,39 @@ void CustomerEngine::UpdateLead(const Caller& caller, const v1::UpdateLeadReques
   if (cmd.paths.empty()) cmd.paths = SetFields(cmd.profile, LeadFields());
   cmd.expected_version = t->etag;
   cmd.settings = *std::move(settings);
-  ExecuteLead(caller, t->id, req.request_id(), LeadDecider(caller, std::move(cmd)), std::move(done));
+  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, std::move(cmd)), std::move(done));
 }
 
 void CustomerEngine::AssignLead(const Caller& caller, const v1::AssignLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLead(caller, t->id, req.request_id(),
+  ExecuteLeadCommand(caller, t->id, req.request_id(),
               LeadDecider(caller, customers::AssignLead{req.owner_id(), req.team_id(), t->etag}), std::move(done));
 }
 
 void CustomerEngine::ClaimLead(const Caller& caller, const v1::ClaimLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", "", "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLead(caller, t->id, req.request_id(), LeadDecider(caller, customers::ClaimLead{}), std::move(done));
+  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::ClaimLead{}), std::move(done));
 }
 
 void CustomerEngine::ReleaseLead(const Caller& caller, const v1::ReleaseLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLead(caller, t->id, req.request_id(), LeadDecider(caller, customers::ReleaseLead{req.reason(), t->etag}),
+  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::ReleaseLead{req.reason(), t->etag}),
               std::move(done));
 }
 
 void CustomerEngine::QualifyLead(const Caller& caller, const v1::QualifyLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLead(caller, t->id, req.request_id(), LeadDecider(caller, customers::QualifyLead{t->etag}), std::move(done));
+  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::QualifyLead{t->etag}), std::move(done));
 }
 
 void CustomerEngine::DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLead(caller, t->id, req.request_id(),
+  ExecuteLeadCommand(caller, t->id, req.request_id(),
               LeadDecider(caller, customers::DisqualifyLead{req.reason(), t->etag}), std::move(done));
 }
 
@@ -198,117 +164,137 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
   const std::string lead_id = t->id;
   const std::string rid = req.request_id();
   const int64_t etag = t->etag;
-  writer_->Serialize(lead_id, [this, caller, lead_id, rid, etag, target, converted,
-                               done = std::move(done)]() mutable {
-    auto fail = [&](absl::Status s) {
-      writer_->Release(lead_id);
-      done(std::move(s));
+  auto reply = [this, caller](const LeadState& l, const std::string& token,
+                              bool created) -> absl::StatusOr<v1::ConvertLeadResponse> {
+    v1::ConvertLeadResponse resp;
+    *resp.mutable_lead() = LeadToApi(l);
+    resp.mutable_lead()->set_consistency_token(token);
+    resp.set_customer_created(created);
+    CRM_ASSIGN_OR_RETURN(auto c, ReadCustomer(db_->db(), rocksdb::ReadOptions(), l.customer_id()));
+    if (c.has_value() && CanSee(caller, *c)) *resp.mutable_customer() = ToApi(*c);
+    return resp;
+  };
+  // The lead is held from the check through its LeadConverted; the customer's own lease is taken
+  // inside it (always lead, then customer: nothing takes them the other way round).
+  store_->Acquire({lead_id}, [this, caller, lead_id, rid, etag, target, converted, reply,
+                              done = std::move(done)](absl::StatusOr<kernel::Lease> lease) mutable {
+    if (!lease.ok()) return done(lease.status());
+    // A first command that records nothing: it answers a repeated request_id (or refuses one
+    // used for another resource) and hands the lead over as the store read it.
+    auto loaded = std::make_shared<absl::optional<LeadState>>();
+    kernel::Command<LeadState, LeadEvent> check;
+    check.caller = caller;
+    check.id = lead_id;
+    check.request_id = rid;
+    check.decide = [loaded, caller, etag](const LeadState* cur) -> absl::StatusOr<std::vector<LeadEvent>> {
+      CRM_RETURN_IF_ERROR(CheckConvertible(cur, caller, etag));
+      *loaded = *cur;
+      return std::vector<LeadEvent>{};
     };
-    auto loaded = ReadLead(db_->db(), lead_id);
-    if (!loaded.ok()) return fail(loaded.status());
-    if (!loaded->has_value()) return fail(absl::NotFoundError("lead not found"));
-    const LeadState lead = **loaded;
-    auto reply = [this, caller](const LeadState& l, const std::string& token, bool created) -> absl::StatusOr<v1::ConvertLeadResponse> {
-      v1::ConvertLeadResponse resp;
-      *resp.mutable_lead() = LeadToApi(l);
-      resp.mutable_lead()->set_consistency_token(token);
-      resp.set_customer_created(created);
-      CRM_ASSIGN_OR_RETURN(auto c, ReadCustomer(db_->db(), rocksdb::ReadOptions(), l.customer_id()));
-      if (c.has_value() && CanSee(caller, *c)) *resp.mutable_customer() = ToApi(*c);
-      return resp;
-    };
-    if (!rid.empty()) {
-      auto seen = SeenRequest(rid, lead_id);
-      if (!seen.ok()) return fail(seen.status());
-      if (*seen && lead.status() == v1::LEAD_STATUS_CONVERTED && CanSee(caller, lead)) {
-        auto r = reply(lead, "", false);
-        writer_->Release(lead_id);
-        return done(std::move(r));
-      }
-    }
-    if (absl::Status s = CheckConvertible(&lead, caller, etag); !s.ok()) return fail(s);
-
-    // The customer: named, else the live holder of the lead's phone or email, else a new one
-    // whose id derives from the lead (so a retry after a crash finds it).
-    std::string cid = target;
-    for (const std::string& prefix : {lead.normalized_phone().empty() ? "" : rows::PhonePrefix(lead.normalized_phone()),
-                                      lead.normalized_email().empty() ? "" : rows::EmailPrefix(lead.normalized_email())}) {
-      if (!cid.empty() || prefix.empty()) continue;
-      auto holders = ReadHolders(db_->db(), prefix);
-      if (!holders.ok()) return fail(holders.status());
-      if (!holders->empty()) cid = holders->front();
-    }
-    if (cid.empty()) cid = DerivedId(lead_id, "customer");
-    auto settings = Settings();
-    if (!settings.ok()) return fail(settings.status());
-    auto created = std::make_shared<bool>(false);
-    const bool named = !target.empty();
-    DecideFn decide = [this, caller, lead, lead_id, named, created,
-                       settings = *settings](const CustomerState* cur) -> absl::StatusOr<Decided> {
-      Decided d;
-      CustomerState next = cur ? *cur : CustomerState();
-      auto add = [&](absl::StatusOr<std::vector<CustomerEvent>> events) -> absl::Status {
-        CRM_RETURN_IF_ERROR(events.status());
-        for (auto& e : *events) {
-          Apply(next, e, next.version() + 1, options_.clock->Now(), caller.user_id);
-          d.events.push_back(std::move(e));
-        }
-        return absl::OkStatus();
-      };
-      if (cur == nullptr || cur->purged()) {
-        if (named) return absl::NotFoundError("customer not found");
-        CRM_ASSIGN_OR_RETURN(std::string number, AllocateNumber());
-        auto events = Decide(nullptr, caller, CreateCustomer{CustomerProfileFromLead(lead), number, settings});
-        CRM_RETURN_IF_ERROR(events.status());
-        std::get<v1::CustomerCreated>(events->front()).set_lead_id(lead_id);
-        CRM_RETURN_IF_ERROR(add(std::move(events)));
-        *created = true;
-      } else {
-        if (cur->deleted()) {
-          return absl::FailedPreconditionError(absl::StrCat("customers/", cur->id(), " is in the recycle bin"));
-        }
-        if (!CanEdit(caller, *cur)) {
-          return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
-                                   "the lead matches customers/", cur->id(),
-                                   ", which another owner holds; a manager or admin can convert into it")),
-                               "DUPLICATE_CUSTOMER", {{"existing", absl::StrCat("customers/", cur->id())}});
-        }
-        *created = cur->lead_id() == lead_id;  // created by an earlier, interrupted conversion
-        UpdateCustomer fill = FillFromLead(*cur, lead, settings);
-        if (!fill.paths.empty()) CRM_RETURN_IF_ERROR(add(Decide(cur, caller, fill)));
-      }
-      if (auto contact = ContactFromLead(&next, lead)) {
-        contact->set_id(DerivedId(lead_id, "contact"));
-        CRM_RETURN_IF_ERROR(add(Decide(&next, caller, customers::AddContact{*contact})));
-      }
-      return d;
-    };
-    const std::string correlation = rid.empty() ? NewUuidV7(options_.clock->Now()) : rid;
-    Execute(caller, common::v1::ACTOR_SOURCE_API, cid, "", std::move(decide),
-            [this, caller, lead, lead_id, cid, etag, correlation, converted, created, reply,
-             done = std::move(done)](absl::StatusOr<Written> w) mutable {
-              if (!w.ok()) {
-                writer_->Release(lead_id);
-                return done(w.status());
-              }
-              converted.set_customer_id(cid);
-              converted.set_customer_created(*created);
-              auto events = Decide(&lead, caller, customers::ConvertLead{converted, etag});
-              if (!events.ok()) {
-                writer_->Release(lead_id);
-                return done(events.status());
-              }
-              AppendLead(caller, &lead, lead_id, correlation, *std::move(events),
-                         [this, lead_id, created, reply, done = std::move(done)](absl::StatusOr<LeadWritten> lw) mutable {
-                           absl::StatusOr<v1::ConvertLeadResponse> r =
-                               lw.ok() ? reply(lw->lead, lw->token, *created)
-                                       : absl::StatusOr<v1::ConvertLeadResponse>(lw.status());
-                           writer_->Release(lead_id);
-                           done(std::move(r));
-                         });
-            },
-            correlation);
+    store_->ExecuteHeld<LeadKind>(
+        *lease, std::move(check),
+        [this, caller, lease = *lease, lead_id, rid, etag, target, converted, reply, loaded,
+         done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> checked) mutable {
+          kernel::Lease held = std::move(lease);  // released when this call returns, unless passed on
+          if (!checked.ok()) return done(checked.status());
+          if (!loaded->has_value()) {  // a repeat: answered without deciding
+            if (checked->state.status() == v1::LEAD_STATUS_CONVERTED) return done(reply(checked->state, "", false));
+            // The request id changed the lead before, by another command: convert it now.
+            if (absl::Status s = CheckConvertible(&checked->state, caller, etag); !s.ok()) return done(s);
+            *loaded = checked->state;
+          }
+          ConvertHeld(caller, std::move(held), **loaded, rid, etag, target, converted, std::move(reply),
+                      std::move(done));
+        });
   });
+}
+
+void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead,
+                                 const std::string& rid, int64_t etag, const std::string& target,
+                                 v1::LeadConverted converted, ConvertReply reply,
+                                 Callback<v1::ConvertLeadResponse> done) {
+  const std::string lead_id = lead.id();
+  // The customer: named, else the live holder of the lead's phone or email, else a new one
+  // whose id derives from the lead (so a retry after a crash finds it).
+  std::string cid = target;
+  for (const std::string& prefix : {lead.normalized_phone().empty() ? "" : rows::PhonePrefix(lead.normalized_phone()),
+                                    lead.normalized_email().empty() ? "" : rows::EmailPrefix(lead.normalized_email())}) {
+    if (!cid.empty() || prefix.empty()) continue;
+    auto holders = ReadHolders(db_->db(), prefix);
+    if (!holders.ok()) return done(holders.status());
+    if (!holders->empty()) cid = holders->front();
+  }
+  if (cid.empty()) cid = DerivedId(lead_id, "customer");
+  auto settings = Settings();
+  if (!settings.ok()) return done(settings.status());
+  auto created = std::make_shared<bool>(false);
+  const bool named = !target.empty();
+  DecideFn decide = [this, caller, lead, lead_id, named, created,
+                     settings = *settings](const CustomerState* cur) -> absl::StatusOr<Decided> {
+    Decided d;
+    CustomerState next = cur ? *cur : CustomerState();
+    auto add = [&](absl::StatusOr<std::vector<CustomerEvent>> events) -> absl::Status {
+      CRM_RETURN_IF_ERROR(events.status());
+      for (auto& e : *events) {
+        Apply(next, e, next.version() + 1, options_.clock->Now(), caller.user_id);
+        d.events.push_back(std::move(e));
+      }
+      return absl::OkStatus();
+    };
+    if (cur == nullptr || cur->purged()) {
+      if (named) return absl::NotFoundError("customer not found");
+      CRM_ASSIGN_OR_RETURN(std::string number, AllocateNumber());
+      auto events = Decide(nullptr, caller, CreateCustomer{CustomerProfileFromLead(lead), number, settings});
+      CRM_RETURN_IF_ERROR(events.status());
+      std::get<v1::CustomerCreated>(events->front()).set_lead_id(lead_id);
+      CRM_RETURN_IF_ERROR(add(std::move(events)));
+      *created = true;
+    } else {
+      if (cur->deleted()) {
+        return absl::FailedPreconditionError(absl::StrCat("customers/", cur->id(), " is in the recycle bin"));
+      }
+      if (!CanEdit(caller, *cur)) {
+        return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                                 "the lead matches customers/", cur->id(),
+                                 ", which another owner holds; a manager or admin can convert into it")),
+                             "DUPLICATE_CUSTOMER", {{"existing", absl::StrCat("customers/", cur->id())}});
+      }
+      *created = cur->lead_id() == lead_id;  // created by an earlier, interrupted conversion
+      UpdateCustomer fill = FillFromLead(*cur, lead, settings);
+      if (!fill.paths.empty()) CRM_RETURN_IF_ERROR(add(Decide(cur, caller, fill)));
+    }
+    if (auto contact = ContactFromLead(&next, lead)) {
+      contact->set_id(DerivedId(lead_id, "contact"));
+      CRM_RETURN_IF_ERROR(add(Decide(&next, caller, customers::AddContact{*contact})));
+    }
+    return d;
+  };
+  const std::string correlation = rid.empty() ? NewUuidV7(options_.clock->Now()) : rid;
+  Execute(caller, common::v1::ACTOR_SOURCE_API, cid, "", std::move(decide),
+          [this, caller, lease = std::move(lease), lead_id, cid, etag, correlation, converted, created,
+           reply = std::move(reply), done = std::move(done)](absl::StatusOr<Written> w) mutable {
+            // Held until this call returns, not until the log drops the callback (maybe after
+            // the writer is gone).
+            const kernel::Lease held = std::move(lease);
+            if (!w.ok()) return done(w.status());
+            converted.set_customer_id(cid);
+            converted.set_customer_created(*created);
+            kernel::Command<LeadState, LeadEvent> convert;
+            convert.caller = caller;
+            convert.id = lead_id;
+            convert.cause.correlation_id = correlation;
+            convert.decide = [caller, converted, etag](const LeadState* cur) {
+              return Decide(cur, caller, customers::ConvertLead{converted, etag});
+            };
+            store_->ExecuteHeld<LeadKind>(
+                held, std::move(convert),
+                [created, reply = std::move(reply),
+                 done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> lw) mutable {
+                  if (!lw.ok()) return done(lw.status());
+                  done(reply(lw->state, lw->token, *created));
+                });
+          },
+          correlation);
 }
 
 absl::StatusOr<v1::Lead> CustomerEngine::GetLead(const Caller& caller, const v1::GetLeadRequest& req,

@@ -155,81 +155,72 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
     resp.mutable_survivor()->set_consistency_token(token);
     return resp;
   };
-  // Hold both customers, the lower id first so that two merges of the same pair cannot wait
-  // on each other.
-  const std::string first = std::min(survivor, merged), second = std::max(survivor, merged);
-  writer_->Serialize(first, [=, this, merge = std::move(merge), done = std::move(done)]() mutable {
-    writer_->Serialize(second, [=, this, merge = std::move(merge), done = std::move(done)]() mutable {
-      if (replayed) {
-        writer_->Release(first);
-        writer_->Release(second);
-        return done(reply(""));
-      }
-      // The step that exposes data goes first: the survivor's merge, or the merged customer's
-      // return. The other side's step may then hold the same phone/email for a moment.
-      const bool merging = merge.has_value();
-      const std::string one = merging ? survivor : merged, two = merging ? merged : survivor;
-      DecideFn first_step;
-      if (merging) {
-        first_step = [this, caller, merged, cmd = *std::move(merge)](const CustomerState* cur) mutable
-            -> absl::StatusOr<Decided> {
-          auto m = ReadCustomer(db_->db(), rocksdb::ReadOptions(), merged);
-          if (!m.ok()) return m.status();
-          if (!m->has_value()) return absl::NotFoundError("merged customer not found");
-          cmd.merged = **m;
-          for (const auto& c : cmd.merged.contacts()) cmd.contact_ids[c.id()] = DerivedId(absl::StrCat(merged, "/", c.id()), cur ? cur->id() : "");
-          Decided d;
-          CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, caller, cmd));
-          d.shares_keys_with = merged;
-          return d;
-        };
-      } else {
-        first_step = [this, caller, survivor, merged](const CustomerState* cur) -> absl::StatusOr<Decided> {
-          // Both sides are checked before the first write, so an unmerge does not stop halfway.
-          auto s = ReadCustomer(db_->db(), rocksdb::ReadOptions(), survivor);
-          if (!s.ok()) return s.status();
-          if (!s->has_value() || (*s)->purged()) return absl::NotFoundError("survivor customer not found");
-          const bool recorded = std::any_of((*s)->merges().begin(), (*s)->merges().end(),
-                                            [&](const v1::MergeRecord& r) { return r.merged_id() == merged; });
-          if (!recorded && (cur == nullptr || cur->merged_into() != survivor)) {
-            return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat("customers/", merged,
-                                                                            " is not merged into customers/", survivor)),
-                                 "NOT_MERGED", {});
-          }
-          if (!CanEdit(caller, **s)) return absl::PermissionDeniedError("you may not change the survivor customer");
-          Decided d;
-          CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, caller, Unmerge{survivor}));
-          d.shares_keys_with = survivor;
-          return d;
-        };
-      }
-      ExecuteHeld(caller, common::v1::ACTOR_SOURCE_API, one, "", std::move(first_step),
-                  [=, this, done = std::move(done)](absl::StatusOr<Written> w) mutable {
-                    if (!w.ok()) {
-                      writer_->Release(two);
-                      return done(w.status());
-                    }
-                    const std::string first_token = w->token;
-                    DecideFn second_step = [caller, merging, survivor, merged, one](const CustomerState* cur)
-                        -> absl::StatusOr<Decided> {
-                      Decided d;
-                      if (merging) {
-                        CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, caller, MarkMerged{survivor}));
-                      } else {
-                        CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, caller, UndoMerge{merged}));
-                      }
-                      d.shares_keys_with = one;
-                      return d;
-                    };
-                    ExecuteHeld(caller, common::v1::ACTOR_SOURCE_API, two, "", std::move(second_step),
-                                [reply, first_token, done = std::move(done)](absl::StatusOr<Written> w2) mutable {
-                                  if (!w2.ok()) return done(w2.status());
-                                  done(reply(w2->token.empty() ? first_token : w2->token));
-                                },
-                                correlation);
-                  },
-                  correlation);
-    });
+  // Hold both customers (the store takes them in sorted order, so two merges of one pair cannot
+  // wait on each other).
+  store_->Acquire({survivor, merged}, [=, this, merge = std::move(merge),
+                                       done = std::move(done)](absl::StatusOr<kernel::Lease> lease) mutable {
+    if (!lease.ok()) return done(lease.status());
+    if (replayed) return done(reply(""));
+    // The step that exposes data goes first: the survivor's merge, or the merged customer's
+    // return. The other side's step may then hold the same phone/email for a moment.
+    const bool merging = merge.has_value();
+    const std::string one = merging ? survivor : merged, two = merging ? merged : survivor;
+    DecideFn first_step;
+    if (merging) {
+      first_step = [this, caller, merged, cmd = *std::move(merge)](const CustomerState* cur) mutable
+          -> absl::StatusOr<Decided> {
+        auto m = ReadCustomer(db_->db(), rocksdb::ReadOptions(), merged);
+        if (!m.ok()) return m.status();
+        if (!m->has_value()) return absl::NotFoundError("merged customer not found");
+        cmd.merged = **m;
+        for (const auto& c : cmd.merged.contacts()) cmd.contact_ids[c.id()] = DerivedId(absl::StrCat(merged, "/", c.id()), cur ? cur->id() : "");
+        Decided d;
+        CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, caller, cmd));
+        return d;
+      };
+    } else {
+      first_step = [this, caller, survivor, merged](const CustomerState* cur) -> absl::StatusOr<Decided> {
+        // Both sides are checked before the first write, so an unmerge does not stop halfway.
+        auto s = ReadCustomer(db_->db(), rocksdb::ReadOptions(), survivor);
+        if (!s.ok()) return s.status();
+        if (!s->has_value() || (*s)->purged()) return absl::NotFoundError("survivor customer not found");
+        const bool recorded = std::any_of((*s)->merges().begin(), (*s)->merges().end(),
+                                          [&](const v1::MergeRecord& r) { return r.merged_id() == merged; });
+        if (!recorded && (cur == nullptr || cur->merged_into() != survivor)) {
+          return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat("customers/", merged,
+                                                                          " is not merged into customers/", survivor)),
+                               "NOT_MERGED", {});
+        }
+        if (!CanEdit(caller, **s)) return absl::PermissionDeniedError("you may not change the survivor customer");
+        Decided d;
+        CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, caller, Unmerge{survivor}));
+        return d;
+      };
+    }
+    store_->ExecuteHeld<CustomerKind>(
+        *lease, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, one, "", std::move(first_step), correlation, two),
+        [=, this, lease = *lease, done = std::move(done)](absl::StatusOr<Written> w) mutable {
+          // Held until this call returns, not until the log drops the callback (maybe after the
+          // writer is gone).
+          const kernel::Lease held = std::move(lease);
+          if (!w.ok()) return done(w.status());
+          const std::string first_token = w->token;
+          DecideFn second_step = [caller, merging, survivor, merged](const CustomerState* cur) -> absl::StatusOr<Decided> {
+            Decided d;
+            if (merging) {
+              CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, caller, MarkMerged{survivor}));
+            } else {
+              CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, caller, UndoMerge{merged}));
+            }
+            return d;
+          };
+          store_->ExecuteHeld<CustomerKind>(
+              held, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, two, "", std::move(second_step), correlation, one),
+              [reply, first_token, done = std::move(done)](absl::StatusOr<Written> w2) mutable {
+                if (!w2.ok()) return done(w2.status());
+                done(reply(w2->token.empty() ? first_token : w2->token));
+              });
+        });
   });
 }
 

@@ -86,7 +86,7 @@ absl::StatusOr<v1::ListTagRulesResponse> CustomerEngine::ListTagRules(const Call
 void CustomerEngine::SetTagRules(const Caller& caller, const v1::SetTagRulesRequest& req,
                                  Callback<v1::ListTagRulesResponse> done) {
   std::vector<v1::TagRule> rules(req.rules().begin(), req.rules().end());
-  WriteSettings(
+  ExecuteSettings(
       caller, [caller, rules = std::move(rules)](const CustomerSettings& s) { return DecideSettings(s, caller, rules); },
       [done = std::move(done)](absl::StatusOr<CustomerSettings> s) mutable {
         if (!s.ok()) return done(s.status());
