@@ -1,7 +1,7 @@
 #ifndef CRM_LIBS_KERNEL_AGGREGATE_STORE_H_
 #define CRM_LIBS_KERNEL_AGGREGATE_STORE_H_
 
-// The write path every service is moving onto (docs/architecture.md §3): a command runs under a
+// The write path of every aggregate (docs/architecture.md §3): a command runs under a
 // lease on its aggregates, reads each state row once, answers a repeated request_id from one
 // prefix seek, checks the expected version, decides, seals each event once, folds the sealed
 // events once into the state it answers with, and appends once with the log's own version
@@ -24,15 +24,38 @@
 #include "libs/common/grpc_status.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/aggregate_writer.h"
-#include "libs/projection/execute.h"
 #include "libs/projection/fold.h"
 #include "libs/projection/rows.h"
 
 namespace crm::kernel {
 
-// Until execute.h goes (its users move here), the two share these.
-using projection::Cause;
-using projection::Written;
+// What a command wrote: the state it answers with, folded from the sealed events.
+template <typename State>
+struct Written {
+  State state;
+  std::string token;  // the consistency token; empty when nothing was appended
+};
+
+// Why a command runs, when it is not a plain API call.
+struct Cause {
+  common::v1::ActorSource source = common::v1::ACTOR_SOURCE_API;
+  std::string causation_id;
+  std::string correlation_id;                     // default: the request id
+  absl::Time occurred_at = absl::InfinitePast();  // default: now
+};
+
+// A `done` for AggregateStore::Execute that answers with `engine->ToApi(state)` and the
+// consistency token.
+template <typename State, typename Api, typename Engine>
+absl::AnyInvocable<void(absl::StatusOr<Written<State>>)> Reply(const Engine* engine,
+                                                              absl::AnyInvocable<void(absl::StatusOr<Api>)> done) {
+  return [engine, done = std::move(done)](absl::StatusOr<Written<State>> w) mutable {
+    if (!w.ok()) return done(w.status());
+    Api a = engine->ToApi(w->state);
+    a.set_consistency_token(w->token);
+    done(std::move(a));
+  };
+}
 
 // What an AggregateStore did since it was made, for tests that count the work a command costs.
 struct StoreCounters {
@@ -187,8 +210,7 @@ class AggregateStore {
 
   using Options = StoreOptions;
 
-  // `writer` must outlive the store; its Serialize/Release queue is the store's lease table, so
-  // code still on execute.h excludes commands of the store on the same ids.
+  // `writer` must outlive the store; its Serialize/Release queue is the store's lease table.
   explicit AggregateStore(projection::AggregateWriter* writer, Options options = {})
       : writer_(writer), options_(options) {}
 

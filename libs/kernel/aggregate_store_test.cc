@@ -380,21 +380,6 @@ TEST_F(AggregateStoreTest, LeaseWaitersRunInArrivalOrderOnceReleasedWithoutBlock
   EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2));
 }
 
-TEST_F(AggregateStoreTest, CodeStillOnTheWritersQueueExcludesTheStoreOnTheSameId) {
-  // execute.h and customers' engine take writer->Serialize(id) directly until they are ported.
-  writer_->Serialize("c1", [] {});
-  std::atomic<bool> answered{false};
-  store_->Execute<CounterKind>(Add("c1", 1), [&](absl::StatusOr<Written<CounterState>> w) {
-    EXPECT_TRUE(w.ok()) << w.status();
-    answered = true;
-  });
-  EXPECT_FALSE(answered.load());
-  EXPECT_EQ(store_->counters().state_reads, 0) << "waits without reading";
-  writer_->Release("c1");
-  for (int i = 0; i < 1000 && !answered.load(); ++i) absl::SleepFor(absl::Milliseconds(10));
-  EXPECT_TRUE(answered.load());
-}
-
 TEST_F(AggregateStoreTest, BadLeasesAndCommandsOutsideTheirLeaseFailClosed) {
   auto code = [&](std::vector<std::string> ids) {
     absl::StatusCode c = absl::StatusCode::kOk;

@@ -6,6 +6,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/types/optional.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -26,8 +27,6 @@ std::string History(absl::string_view id, int64_t version);
 // r/<correlation id>/<id>: "" per aggregate a request changed (request_id idempotency).
 std::string RequestPrefix(absl::string_view request_id);
 std::string Request(absl::string_view request_id, absl::string_view id);
-// Whether request `request_id` already changed aggregate `id` (its r/ row exists).
-absl::StatusOr<bool> SeenRequest(rocksdb::DB* db, const std::string& request_id, const std::string& id);
 // What follows RequestPrefix(request_id) in the r/ rows, in key order, at most `limit` of them:
 // the ids of the aggregates the request changed, in one prefix seek. A request id may contain
 // '/', so an entry can also be "<rest of a longer request id>/<id>".
@@ -74,6 +73,16 @@ absl::StatusOr<bool> ReadRow(rocksdb::DB* db, const rocksdb::ReadOptions& ro, co
   if (!s.ok()) return FromRocks(s, absl::StrCat("read ", key));
   if (!msg->ParseFromString(raw)) return absl::DataLossError(absl::StrCat("undecodable row ", key));
   return true;
+}
+
+// The committed state row `key`; nullopt when absent.
+template <typename State>
+absl::StatusOr<absl::optional<State>> ReadStateRow(rocksdb::DB* db, const std::string& key) {
+  State s;
+  auto found = ReadRow(db, rocksdb::ReadOptions(), key, &s);
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::optional<State>();
+  return absl::optional<State>(std::move(s));
 }
 
 // The payload of `e` as the one of the messages M... its event_type names, in a std::variant;

@@ -65,8 +65,7 @@ struct Kind<OpportunitySettings> {
 using SetPipelinesCmd = SetPipelines;
 using SetContractPolicyCmd = SetContractPolicy;
 
-// From libs/projection/execute.h until the kernel takes it over (execute.h is then deleted).
-using projection::Reply;
+using kernel::Reply;
 
 // A DecideFn of a pure Decide overload.
 template <typename State, typename Event, typename Cmd>

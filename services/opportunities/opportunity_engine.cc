@@ -61,41 +61,7 @@ absl::StatusOr<std::unique_ptr<OpportunityEngine>> OpportunityEngine::Open(event
 
 OpportunityEngine::~OpportunityEngine() {
   follower_.reset();  // no reaction may start once the writer is gone
-  AwaitLeaseReleases();
   writer_.reset();
-}
-
-void OpportunityEngine::NoteAnswered(const std::vector<std::string>& ids) {
-  absl::MutexLock l(&answered_mu_);
-  for (const std::string& id : ids) {
-    answered_.push_back(id);
-    if (answered_.size() > kRecentAnswers) answered_.pop_front();
-  }
-}
-
-void OpportunityEngine::AwaitLeaseReleases() {
-  std::vector<std::string> ids;
-  {
-    absl::MutexLock l(&answered_mu_);
-    ids.assign(answered_.begin(), answered_.end());
-  }
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  // A lease of our own on an id is granted once every earlier one on it was released.
-  constexpr absl::Duration kReleaseWait = absl::Seconds(10);
-  const absl::Time deadline = absl::Now() + kReleaseWait;
-  for (const std::string& id : ids) {
-    auto released = std::make_shared<absl::Notification>();
-    store_.Acquire({id}, [released](absl::StatusOr<kernel::Lease> lease) {
-      // Given back before the destructor goes on to free the writer.
-      if (lease.ok()) kernel::Lease ours = *std::move(lease);
-      released->Notify();
-    });
-    if (!released->WaitForNotificationWithDeadline(deadline)) {
-      server::LogWarn(absl::StrCat("opportunities: closing while a command on ", id, " still holds it"));
-      return;
-    }
-  }
 }
 
 projection::ProjectionSpec OpportunityEngine::Spec(const Options& o) {
@@ -144,25 +110,17 @@ kernel::Command<State, Event> CommandOf(const Caller& caller, const std::string&
 template <typename State, typename Event>
 void OpportunityEngine::Execute(const Caller& caller, const std::string& id, const std::string& request_id,
                                 DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause) {
-  store_.Execute<Kind<State>>(
-      CommandOf<State, Event>(caller, id, request_id, std::move(decide), std::move(cause)),
-      [this, id, done = std::move(done)](absl::StatusOr<Written<State>> w) mutable {
-        NoteAnswered({id});
-        done(std::move(w));
-      });
+  store_.Execute<Kind<State>>(CommandOf<State, Event>(caller, id, request_id, std::move(decide), std::move(cause)),
+                              std::move(done));
 }
 
 template <typename State, typename Event>
 void OpportunityEngine::ExecuteHeld(kernel::Lease lease, const Caller& caller, const std::string& id,
                                     const std::string& request_id, DecideFn<State, Event> decide,
                                     Callback<Written<State>> done, Cause cause) {
-  std::vector<std::string> ids = lease.ids();
   store_.ExecuteHeld<Kind<State>>(
       std::move(lease), CommandOf<State, Event>(caller, id, request_id, std::move(decide), std::move(cause)),
-      [this, ids = std::move(ids), done = std::move(done)](absl::StatusOr<Written<State>> w) mutable {
-        NoteAnswered(ids);
-        done(std::move(w));
-      });
+      std::move(done));
 }
 
 template void OpportunityEngine::Execute<OpportunityState, OpportunityEvent>(

@@ -211,14 +211,6 @@ class OpportunityEngine {
   void WriteSettings(const Caller& caller, const std::string& request_id,
                      absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
                      Callback<v1::SalesSettings> done);
-  // Called with the ids a command leased as it is answered; see AwaitLeaseReleases.
-  void NoteAnswered(const std::vector<std::string>& ids);
-  // Waits (at most kReleaseWait) until the store released the leases of the last commands
-  // answered. The store releases a command's lease after its answer returned, on the thread
-  // that answered; this engine must not free the writer under that release. Commands answer
-  // one after another on the log's thread, so the last few answered are the only ones whose
-  // release may still be running.
-  void AwaitLeaseReleases();
   // Customer ids whose reactions a customers record may call for.
   void ReactTo(const std::vector<eventlog::Record>& records);
   absl::Status ReconcileAll();
@@ -231,10 +223,6 @@ class OpportunityEngine {
   kernel::AggregateStore store_{writer_.get()};
   std::unique_ptr<projection::Follower> follower_;
   projection::DayNumbers numbers_;
-  // The ids of the last commands answered, newest last, at most kRecentAnswers.
-  static constexpr size_t kRecentAnswers = 16;
-  absl::Mutex answered_mu_;
-  std::deque<std::string> answered_ ABSL_GUARDED_BY(answered_mu_);
 };
 
 }  // namespace crm::opportunities

@@ -36,9 +36,8 @@ using projection::TimeKey;
 namespace {
 
 using kernel::Command;
-// From libs/projection/execute.h until they move into libs/kernel with its deletion.
+using kernel::Reply;
 using projection::ReadStateRow;
-using projection::Reply;
 
 constexpr char kSource[] = "/crm/tasks";
 const Caller kScheduler{"scheduler", "service", ""};

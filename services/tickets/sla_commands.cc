@@ -19,7 +19,7 @@
 
 namespace crm::tickets {
 
-using projection::Reply;
+using kernel::Reply;
 
 namespace {
 // Tickets one scheduler run records notices on; the rest wait for the next run.

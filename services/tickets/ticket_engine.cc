@@ -20,7 +20,7 @@
 
 namespace crm::tickets {
 
-using projection::Reply;
+using kernel::Reply;
 
 absl::StatusOr<std::unique_ptr<TicketEngine>> TicketEngine::Open(eventlog::Log* log, projection::ProjectionDb* db,
                                                                  Options options) {
