@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/status_macros.h"
 
 namespace crm::kernel {
 
@@ -56,24 +57,43 @@ void AggregateStore::AcquireFrom(std::shared_ptr<Acquisition> a, size_t next) {
     auto held = std::make_shared<const Lease::Held>(writer_, std::move(a->ids));
     return a->fn(Lease(std::move(held)));
   }
-  const std::string id = a->ids[next];
-  writer_->Serialize(id, [this, a = std::move(a), next]() mutable { AcquireFrom(std::move(a), next + 1); });
+  const std::string& id = a->ids[next];
+  // `a` is copied into the waiter, not moved: a refused waiter is dropped with its copy.
+  if (!writer_->Serialize(id, [this, a, next]() mutable { AcquireFrom(std::move(a), next + 1); },
+                          options_.max_waiting_per_aggregate)) {
+    // Give back the ids this acquisition holds already, in reverse, then refuse.
+    for (size_t i = next; i-- > 0;) writer_->Release(a->ids[i]);
+    a->fn(ClientSafe(absl::ResourceExhaustedError(
+        "too many commands wait for this resource; retry with the same request_id later")));
+  }
 }
 
 absl::StatusOr<std::string> AggregateStore::RepeatOf(const Lease& lease, const std::string& request_id,
                                                      const std::string& id, bool spans_aggregates, bool fresh_id) {
   request_lookups_.fetch_add(1, std::memory_order_relaxed);
-  absl::StatusOr<std::vector<std::string>> holders =
-      projection::RequestHolders(writer_->db()->db(), request_id, kMaxRequestHolders);
-  if (!holders.ok()) return holders.status();
+  rocksdb::DB* db = writer_->db()->db();
+  if (spans_aggregates) {
+    // Only this aggregate's own row counts, however many aggregates the request changed (a
+    // migration of thousands): one point read, not a seek that could stop before it.
+    CRM_ASSIGN_OR_RETURN(bool mine, projection::HasRequestRow(db, request_id, id));
+    return mine ? id : std::string();
+  }
+  CRM_ASSIGN_OR_RETURN(std::vector<std::string> holders,
+                       projection::RequestHolders(db, request_id, kMaxRequestHolders));
   std::string elsewhere;
-  for (const std::string& h : *holders) {
+  for (const std::string& h : holders) {
     if (h == id) return id;
     // An entry with a '/' may be the row of a longer request id sharing this prefix: not
     // evidence of reuse.
     if (elsewhere.empty() && h.find('/') == std::string::npos && !lease.Holds(h)) elsewhere = h;
   }
-  if (elsewhere.empty() || spans_aggregates) return std::string();
+  if (holders.size() == kMaxRequestHolders) {
+    // The seek stopped at its bound (rows of longer request ids sharing the prefix): this
+    // aggregate's own row may sort after them.
+    CRM_ASSIGN_OR_RETURN(bool mine, projection::HasRequestRow(db, request_id, id));
+    if (mine) return id;
+  }
+  if (elsewhere.empty()) return std::string();
   if (fresh_id) return elsewhere;
   return InvalidFieldError("request_id", "was already used for another resource");
 }

@@ -196,6 +196,10 @@ struct StoreOptions {
   // Most unique keys and request ids held by commands in flight together; a command that
   // would hold more is RESOURCE_EXHAUSTED (retryable) and writes nothing. Default: 65536.
   size_t max_keys_in_flight = 65536;
+  // Most commands waiting for one aggregate's lease; one more is RESOURCE_EXHAUSTED (retryable)
+  // and writes nothing. The gRPC runtime bounds the calls in flight too, but reactions and
+  // schedulers queue without it. Default: 1024.
+  size_t max_waiting_per_aggregate = 1024;
 };
 
 // Runs commands over one service's AggregateWriter (its topic and projections). Thread-safe.
@@ -218,7 +222,8 @@ class AggregateStore {
   // without holding a thread while it waits: on the calling thread when none is held, else on
   // the thread releasing the last one. Ids are taken in sorted order, so leases over several
   // aggregates cannot deadlock each other. INVALID_ARGUMENT (right away) when `ids` is empty,
-  // holds an empty id or more than kMaxLeaseIds distinct ids.
+  // holds an empty id or more than kMaxLeaseIds distinct ids; RESOURCE_EXHAUSTED (right away,
+  // holding nothing) when Options::max_waiting_per_aggregate wait for one of them already.
   void Acquire(std::vector<std::string> ids, absl::AnyInvocable<void(absl::StatusOr<Lease>)> fn);
 
   // Runs `cmd` under a lease on cmd.id; see ExecuteHeld.

@@ -298,6 +298,37 @@ TEST_F(AggregateStoreTest, ABulkRequestIdChangesEachAggregateOnceAndRepeatsPerAg
   EXPECT_EQ(LogSize(), 3u);
 }
 
+// A bulk request changes more aggregates than one seek of its r/ rows reads: a retry must still
+// find each one's own row, however late it sorts, and not apply the change twice.
+TEST_F(AggregateStoreTest, ABulkRequestOverMoreAggregatesThanOneSeekReadsRepeatsEachOnce) {
+  const size_t n = AggregateStore::kMaxRequestHolders + 4;
+  for (size_t i = 0; i < n; ++i) {
+    auto cmd = Add(absl::StrCat("t", 100 + i), 1, "bulk-2");
+    cmd.request_spans_aggregates = true;
+    ASSERT_TRUE(Run(std::move(cmd)).ok()) << i;
+  }
+  auto last = Add(absl::StrCat("t", 100 + n - 1), 1, "bulk-2");  // its row sorts after the first 16
+  last.request_spans_aggregates = true;
+  auto out = Run(std::move(last));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->token.empty()) << "answered as a repeat";
+  EXPECT_EQ(out->state.version(), 1);
+  EXPECT_EQ(LogSize(), n);
+}
+
+// The same for a request id whose seek is filled by rows of longer request ids sharing its
+// prefix ("req" and "req/0" ... "req/15"): its own row is still found.
+TEST_F(AggregateStoreTest, ARepeatIsFoundBehindAFullSeekOfLongerRequestIds) {
+  for (size_t i = 0; i < AggregateStore::kMaxRequestHolders; ++i) {
+    ASSERT_TRUE(Run(Add(absl::StrCat("a", i), 1, absl::StrCat("req/", i))).ok()) << i;
+  }
+  ASSERT_TRUE(Run(Add("z", 1, "req")).ok());  // "r/req/z" sorts after every "r/req/<n>/..."
+  auto again = Run(Add("z", 1, "req"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->token.empty()) << "answered as a repeat";
+  EXPECT_EQ(again->state.version(), 1);
+}
+
 TEST_F(AggregateStoreTest, RequestIdLookupIgnoresLongerRequestIdsSharingItsPrefix) {
   // "req" and "req/2" share the seek's prefix r/req/: the row of "req/2" is no reuse of "req".
   ASSERT_TRUE(Run(Add("c1", 1, "req/2")).ok());
@@ -378,6 +409,34 @@ TEST_F(AggregateStoreTest, LeaseWaitersRunInArrivalOrderOnceReleasedWithoutBlock
   EXPECT_TRUE(order.empty());
   first.reset();
   EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2));
+}
+
+// One aggregate flooded with commands (a hostile client, a runaway reaction) cannot grow its
+// queue without bound: past the limit a lease is refused at once, retryably, holding nothing.
+TEST_F(AggregateStoreTest, WaitersForOneAggregateAreBoundedAndARefusedLeaseHoldsNothing) {
+  store_ = std::make_unique<AggregateStore>(writer_.get(), AggregateStore::Options{.max_waiting_per_aggregate = 2});
+  std::optional<Lease> first;
+  store_->Acquire({"x"}, [&](absl::StatusOr<Lease> l) { first = *l; });
+  ASSERT_TRUE(first.has_value());
+  int granted = 0;
+  for (int i = 0; i < 2; ++i) {
+    store_->Acquire({"x"}, [&](absl::StatusOr<Lease> l) {
+      ASSERT_TRUE(l.ok()) << l.status();
+      ++granted;
+    });
+  }
+  absl::Status refused;
+  // "a" is taken first (ids are sorted), then "x" is full: "a" must be given back.
+  store_->Acquire({"x", "a"}, [&](absl::StatusOr<Lease> l) { refused = l.status(); });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  bool a_free = false;
+  store_->Acquire({"a"}, [&](absl::StatusOr<Lease> l) { a_free = l.ok(); });
+  EXPECT_TRUE(a_free) << "the refused lease still held a";
+  first.reset();
+  EXPECT_EQ(granted, 2) << "the queued waiters ran once the lease was released";
+  bool again = false;
+  store_->Acquire({"x"}, [&](absl::StatusOr<Lease> l) { again = l.ok(); });
+  EXPECT_TRUE(again);
 }
 
 TEST_F(AggregateStoreTest, BadLeasesAndCommandsOutsideTheirLeaseFailClosed) {

@@ -57,16 +57,18 @@ absl::StatusOr<std::unique_ptr<AggregateWriter>> AggregateWriter::Open(eventlog:
   return w;
 }
 
-void AggregateWriter::Serialize(const std::string& key, absl::AnyInvocable<void()> fn) {
+bool AggregateWriter::Serialize(const std::string& key, absl::AnyInvocable<void()> fn, size_t max_waiting) {
   {
     absl::MutexLock l(&mu_);
     auto [it, fresh] = queues_.try_emplace(key);
     if (!fresh) {
+      if (it->second.size() >= max_waiting) return false;
       it->second.push_back(std::move(fn));
-      return;
+      return true;
     }
   }
   fn();
+  return true;
 }
 
 void AggregateWriter::Release(const std::string& key) {

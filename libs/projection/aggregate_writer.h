@@ -107,7 +107,9 @@ class AggregateWriter {
   // Runs `fn` once every earlier Serialize() for `key` has called Release(key): commands on one
   // aggregate run one at a time, in arrival order, without holding a thread while they wait.
   // `fn` runs on the calling thread when nothing is queued, else where Release() was called.
-  void Serialize(const std::string& key, absl::AnyInvocable<void()> fn);
+  // Returns false, and neither queues nor runs `fn`, when `max_waiting` callers already wait
+  // for `key`: one aggregate flooded with commands cannot grow the queue without bound.
+  bool Serialize(const std::string& key, absl::AnyInvocable<void()> fn, size_t max_waiting);
   void Release(const std::string& key);
 
   // Seals `events` as versions head.version+1, ... of the aggregate, appends them under its id

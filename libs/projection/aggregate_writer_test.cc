@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -34,6 +35,9 @@ absl::Status ApplyHeads(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
   b.Put("v/" + env->aggregate_id(), absl::StrCat(env->aggregate_version(), "|", env->hash()));
   return absl::OkStatus();
 }
+
+// Serialize's bound on waiters, where a test does not exercise it (libs/kernel does).
+constexpr size_t kNoBound = std::numeric_limits<size_t>::max();
 
 class AggregateWriterTest : public ::testing::Test {
  protected:
@@ -230,15 +234,15 @@ TEST_F(AggregateWriterTest, AnEventTheProjectionsMissedBlocksWritesUntilTheyCaug
 
 TEST_F(AggregateWriterTest, SerializeRunsCommandsOnOneKeyInOrder) {
   std::vector<int> order;
-  writer_->Serialize("k", [&] { order.push_back(1); });
-  writer_->Serialize("k", [&] { order.push_back(2); });
-  writer_->Serialize("other", [&] { order.push_back(9); });  // another key does not wait
+  writer_->Serialize("k", [&] { order.push_back(1); }, kNoBound);
+  writer_->Serialize("k", [&] { order.push_back(2); }, kNoBound);
+  writer_->Serialize("other", [&] { order.push_back(9); }, kNoBound);  // another key does not wait
   EXPECT_EQ(order, (std::vector<int>{1, 9}));
   writer_->Release("k");
   EXPECT_EQ(order, (std::vector<int>{1, 9, 2}));
   writer_->Release("k");
   writer_->Release("other");
-  writer_->Serialize("k", [&] { order.push_back(3); });
+  writer_->Serialize("k", [&] { order.push_back(3); }, kNoBound);
   EXPECT_EQ(order.back(), 3);
   writer_->Release("k");
 }
@@ -249,19 +253,19 @@ TEST_F(AggregateWriterTest, ABurstOfCommandsThatEndAtOnceDoesNotDeepenTheStack) 
   constexpr int kCommands = 300000;
   int ran = 0;
   bool in_order = true;
-  writer_->Serialize("k", [] {});  // holds the key while the burst queues
+  writer_->Serialize("k", [] {}, kNoBound);  // holds the key while the burst queues
   for (int i = 0; i < kCommands; ++i) {
     writer_->Serialize("k", [this, &ran, &in_order, i] {
       in_order = in_order && ran == i;
       ++ran;
       writer_->Release("k");
-    });
+    }, kNoBound);
   }
   writer_->Release("k");
   EXPECT_EQ(ran, kCommands);
   EXPECT_TRUE(in_order);
   bool free_again = false;
-  writer_->Serialize("k", [&] { free_again = true; });
+  writer_->Serialize("k", [&] { free_again = true; }, kNoBound);
   EXPECT_TRUE(free_again);
   writer_->Release("k");
 }

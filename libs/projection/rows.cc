@@ -73,6 +73,14 @@ absl::StatusOr<int64_t> FoldHistory(rocksdb::DB* db, absl::string_view id, absl:
 
 namespace crm::projection {
 
+absl::StatusOr<bool> HasRequestRow(rocksdb::DB* db, const std::string& request_id, const std::string& id) {
+  std::string unused;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), Request(request_id, id), &unused);
+  if (s.ok()) return true;
+  if (!s.IsNotFound()) return FromRocks(s, "read request ids");
+  return false;
+}
+
 absl::StatusOr<std::vector<std::string>> RequestHolders(rocksdb::DB* db, const std::string& request_id,
                                                         size_t limit) {
   const std::string prefix = RequestPrefix(request_id);

@@ -31,6 +31,8 @@ std::string Request(absl::string_view request_id, absl::string_view id);
 // the ids of the aggregates the request changed, in one prefix seek. A request id may contain
 // '/', so an entry can also be "<rest of a longer request id>/<id>".
 absl::StatusOr<std::vector<std::string>> RequestHolders(rocksdb::DB* db, const std::string& request_id, size_t limit);
+// Whether request `request_id` changed aggregate `id` (its r/ row exists): one point read.
+absl::StatusOr<bool> HasRequestRow(rocksdb::DB* db, const std::string& request_id, const std::string& id);
 
 // The ids (36-character UUIDs) that follow `prefix` in the keys of `db`: index rows
 // "<prefix><id>".
