@@ -107,7 +107,7 @@ absl::Status Taken(const UniqueKey& k, absl::string_view holder) {
 
 }  // namespace
 
-absl::Status AggregateStore::Hold(const std::string& id, const std::vector<UniqueKey>& keys,
+absl::Status AggregateStore::Hold(const Lease& lease, const std::string& id, const std::vector<UniqueKey>& keys,
                                   const std::string& request_id, const std::string& shares_with,
                                   std::vector<std::string>* held) {
   const std::string request_key = request_id.empty() ? "" : projection::RequestPrefix(request_id);
@@ -119,10 +119,19 @@ absl::Status AggregateStore::Hold(const std::string& id, const std::vector<Uniqu
   // is told to retry (then answered with the first result), not that the phone is taken.
   if (!request_key.empty()) {
     auto it = keys_in_flight_.find(request_key);
-    if (it != keys_in_flight_.end() && it->second != id) {
-      return absl::AbortedError("a request with this request_id is in progress; retry");
+    const absl::Status in_progress = absl::AbortedError("a request with this request_id is in progress; retry");
+    if (it != keys_in_flight_.end() && it->second != id) return in_progress;
+    if (it == keys_in_flight_.end()) {
+      // Step 2 read the committed rows before deciding; an attempt of this request on another
+      // aggregate may have committed since (a retried create under a fresh id): a repeat now,
+      // which the retry of this refusal is answered as. It commits its rows before it lets go
+      // of the request id, so under keys_mu_ it is seen either here or in flight above.
+      absl::StatusOr<std::string> other =
+          OtherHolder(request_key, [&](absl::string_view h) { return h == id || lease.Holds(std::string(h)); });
+      if (!other.ok()) return other.status();
+      if (!other->empty()) return in_progress;
+      wanted.push_back(request_key);
     }
-    if (it == keys_in_flight_.end()) wanted.push_back(request_key);
   }
   for (const UniqueKey& k : keys) {
     auto it = keys_in_flight_.find(k.prefix);
@@ -130,13 +139,14 @@ absl::Status AggregateStore::Hold(const std::string& id, const std::vector<Uniqu
       if (it->second != id) return Taken(k, it->second);
       continue;
     }
-    absl::StatusOr<std::string> holder = OtherHolder(k.prefix, id, shares_with);
+    absl::StatusOr<std::string> holder =
+        OtherHolder(k.prefix, [&](absl::string_view h) { return h == id || h == shares_with; });
     if (!holder.ok()) return holder.status();
     if (!holder->empty()) return Taken(k, *holder);
     if (std::find(wanted.begin(), wanted.end(), k.prefix) == wanted.end()) wanted.push_back(k.prefix);
   }
   if (keys_in_flight_.size() + wanted.size() > options_.max_keys_in_flight) {
-    return absl::ResourceExhaustedError("too many writes with unique keys in flight; retry");
+    return ClientSafe(absl::ResourceExhaustedError("too many writes with unique keys in flight; retry"));
   }
   for (std::string& k : wanted) {
     keys_in_flight_.emplace(k, id);
@@ -151,15 +161,15 @@ void AggregateStore::Unhold(const std::vector<std::string>& held) {
   for (const std::string& k : held) keys_in_flight_.erase(k);
 }
 
-absl::StatusOr<std::string> AggregateStore::OtherHolder(const std::string& prefix, const std::string& id,
-                                                        const std::string& shares_with) {
+absl::StatusOr<std::string> AggregateStore::OtherHolder(const std::string& prefix,
+                                                        absl::FunctionRef<bool(absl::string_view)> mine) {
   std::unique_ptr<rocksdb::Iterator> it(writer_->db()->db()->NewIterator(rocksdb::ReadOptions()));
   size_t read = 0;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && read < kMaxKeyHolders; it->Next(), ++read) {
     const absl::string_view holder(it->key().data() + prefix.size(), it->key().size() - prefix.size());
     // A '/' after the prefix belongs to a longer key sharing it, not to a holder of this one.
     if (holder.empty() || holder.find('/') != absl::string_view::npos) continue;
-    if (holder != id && holder != shares_with) return std::string(holder);
+    if (!mine(holder)) return std::string(holder);
   }
   if (!it->status().ok()) return projection::FromRocks(it->status(), "read a unique key's holders");
   return std::string();

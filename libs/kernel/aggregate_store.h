@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -271,15 +272,15 @@ class AggregateStore {
   // repeat (`id`, or with `fresh_id` the one an earlier attempt created); empty when none.
   absl::StatusOr<std::string> RepeatOf(const Lease& lease, const std::string& request_id, const std::string& id,
                                        bool spans_aggregates, bool fresh_id);
-  // Step 6 of ExecuteHeld: holds `keys` and `request_id` (when not empty) for aggregate `id`,
-  // adding the table's keys it took to *held (for Unhold), or fails holding nothing.
-  absl::Status Hold(const std::string& id, const std::vector<UniqueKey>& keys, const std::string& request_id,
-                    const std::string& shares_with, std::vector<std::string>* held);
+  // Step 6 of ExecuteHeld: holds `keys` and `request_id` (when not empty) for aggregate `id`
+  // under `lease`, adding the table's keys it took to *held (for Unhold), or fails holding
+  // nothing.
+  absl::Status Hold(const Lease& lease, const std::string& id, const std::vector<UniqueKey>& keys,
+                    const std::string& request_id, const std::string& shares_with, std::vector<std::string>* held);
   void Unhold(const std::vector<std::string>& held);
-  // The first aggregate other than `id` and `shares_with` that the committed index rows under
-  // `prefix` name; empty when none.
-  absl::StatusOr<std::string> OtherHolder(const std::string& prefix, const std::string& id,
-                                          const std::string& shares_with);
+  // The first aggregate the committed index rows under `prefix` name for which `mine` is false;
+  // empty when none.
+  absl::StatusOr<std::string> OtherHolder(const std::string& prefix, absl::FunctionRef<bool(absl::string_view)> mine);
 
   projection::AggregateWriter* const writer_;
   const Options options_;
@@ -387,7 +388,9 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   if (cmd.reserve_keys || !hold_request.empty()) {
     std::vector<UniqueKey> keys;
     if (cmd.reserve_keys) keys = cmd.reserve_keys(next);
-    if (absl::Status s = Hold(cmd.id, keys, hold_request, cmd.shares_keys_with, &held); !s.ok()) return refuse(s);
+    if (absl::Status s = Hold(lease, cmd.id, keys, hold_request, cmd.shares_keys_with, &held); !s.ok()) {
+      return refuse(s);
+    }
   }
   appends_.fetch_add(1, std::memory_order_relaxed);
   writer_->AppendSealed(head, std::move(sealed),

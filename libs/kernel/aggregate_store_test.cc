@@ -429,6 +429,7 @@ TEST_F(AggregateStoreTest, WaitersForOneAggregateAreBoundedAndARefusedLeaseHolds
   // "a" is taken first (ids are sorted), then "x" is full: "a" must be given back.
   store_->Acquire({"x", "a"}, [&](absl::StatusOr<Lease> l) { refused = l.status(); });
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_EQ(ForClient(refused).message(), refused.message()) << "backpressure, not an incident";
   bool a_free = false;
   store_->Acquire({"a"}, [&](absl::StatusOr<Lease> l) { a_free = l.ok(); });
   EXPECT_TRUE(a_free) << "the refused lease still held a";
@@ -582,6 +583,8 @@ TEST_F(AggregateStoreTest, KeysInFlightAreBoundedAndTheRefusalIsRetryable) {
   store_ = std::make_unique<AggregateStore>(writer_.get(), AggregateStore::Options{.max_keys_in_flight = 1});
   auto two = Run(Keyed("c1", 5, "rid-1"));  // a key and a request id
   EXPECT_EQ(two.status().code(), absl::StatusCode::kResourceExhausted) << two.status();
+  // Backpressure, not an incident: the client sees this message, not a redacted one.
+  EXPECT_EQ(ForClient(two.status()).message(), two.status().message());
   EXPECT_EQ(LogSize(), 0u);
   EXPECT_EQ(store_->counters().keys_in_flight, 0);
   auto one = Run(Keyed("c1", 5));
@@ -630,6 +633,37 @@ TEST_F(AggregateStoreTest, ACreateUnderAFreshIdRepeatsTheAggregateItsEarlierAtte
   EXPECT_EQ(Run(std::move(stranger)).status().code(), absl::StatusCode::kPermissionDenied);
   auto update = Add("c4", 5, "rid-1");  // not a create: reuse of another resource's request id
   EXPECT_EQ(Run(std::move(update)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LogSize(), 1u);
+}
+
+// A retried create (fresh id c2) passes the request-id lookup while its first attempt (c1) is
+// not committed, and decides; c1 commits and lets go of the request id before c2 holds it.
+// c2 must not be written as a second resource for one request: it is told to retry, and the
+// retry is answered with c1.
+TEST_F(AggregateStoreTest, AnAttemptThatCommittedWhileAnotherDecidedIsNotCreatedTwice) {
+  absl::Notification deciding, first_done;
+  auto second = Add("c2", 5, "rid-race");
+  second.fresh_id = true;
+  second.decide = [&](const CounterState*) -> absl::StatusOr<std::vector<CounterEvent>> {
+    deciding.Notify();
+    EXPECT_TRUE(first_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    CounterAdded a;
+    a.set_amount(5);
+    return std::vector<CounterEvent>{a};
+  };
+  absl::StatusOr<Written<CounterState>> raced = absl::UnknownError("");
+  std::thread t([&] { raced = Run(std::move(second)); });
+  ASSERT_TRUE(deciding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(Run(Add("c1", 5, "rid-race")).ok());  // the first attempt commits meanwhile
+  first_done.Notify();
+  t.join();
+  EXPECT_EQ(raced.status().code(), absl::StatusCode::kAborted) << raced.status();
+  EXPECT_EQ(LogSize(), 1u) << "one request, one resource";
+  auto retry = Add("c3", 5, "rid-race");
+  retry.fresh_id = true;
+  auto out = Run(std::move(retry));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->state.id(), "c1");
   EXPECT_EQ(LogSize(), 1u);
 }
 
