@@ -21,7 +21,13 @@ function(crm_test name)
   # (customer_engine_test.cc: 25.0 s at -O2, 20.6 s at -O1 under load; 13.1 s at -O1 and
   # 10.7 s at -O0 on a quiet machine).
   target_compile_options(${name} PRIVATE -O0 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  # Every test runs with the kernel's cached states checked against their rows (libs/kernel
+  # StoreOptions::check_cached_states).
+  set(props ENVIRONMENT CRM_CHECK_STATE_CACHE=1)
+  if(ARG_LABELS)
+    list(APPEND props LABELS "${ARG_LABELS}")
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${props})
 endfunction()
 
 # crm_proto_library(NAME ROOT dir PROTOS crm/x/v1/a.proto ... [DEPS other_proto_lib] [GRPC])

@@ -12,14 +12,19 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace crm {
 
-// From the verified token.
+// From the verified token, and until when the call may still be answered.
 struct Caller {
   std::string user_id;
   std::string role;  // rep, manager, admin, service
   std::string team;
+  // The call's deadline: work for it that has not started by then is not started (a command
+  // waiting for its aggregate's lease is refused, writing nothing). Reactions and schedulers,
+  // which no client waits for, keep the default. Default: none.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 // How far a caller sees, widest last.

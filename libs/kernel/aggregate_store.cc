@@ -1,6 +1,8 @@
 #include "libs/kernel/aggregate_store.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/grpc_status.h"
@@ -20,6 +22,16 @@ struct Lease::Held {
   }
 };
 
+bool StoreOptions::CheckCachedStatesByDefault() {
+  const char* v = std::getenv("CRM_CHECK_STATE_CACHE");
+  return v != nullptr && std::string_view(v) == "1";
+}
+
+AggregateStore::AggregateStore(projection::AggregateWriter* writer, Options options)
+    : writer_(writer), options_(options) {
+  if (options_.cached_states > 0) cache_ = std::make_unique<StateCache>(writer_->db(), options_.cached_states);
+}
+
 bool Lease::Holds(const std::string& id) const {
   return held_ != nullptr && std::binary_search(held_->ids.begin(), held_->ids.end(), id);
 }
@@ -33,9 +45,11 @@ const std::vector<std::string>& Lease::ids() const {
 struct AggregateStore::Acquisition {
   std::vector<std::string> ids;
   absl::AnyInvocable<void(absl::StatusOr<Lease>)> fn;
+  absl::Time deadline;
 };
 
-void AggregateStore::Acquire(std::vector<std::string> ids, absl::AnyInvocable<void(absl::StatusOr<Lease>)> fn) {
+void AggregateStore::Acquire(std::vector<std::string> ids, absl::AnyInvocable<void(absl::StatusOr<Lease>)> fn,
+                             absl::Time deadline) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   if (ids.empty() || ids.front().empty()) {
@@ -48,6 +62,7 @@ void AggregateStore::Acquire(std::vector<std::string> ids, absl::AnyInvocable<vo
   auto a = std::make_shared<Acquisition>();
   a->ids = std::move(ids);
   a->fn = std::move(fn);
+  a->deadline = deadline;
   AcquireFrom(std::move(a), 0);
 }
 
@@ -55,6 +70,13 @@ void AggregateStore::AcquireFrom(std::shared_ptr<Acquisition> a, size_t next) {
   if (next == a->ids.size()) {
     // Every id is held from here on: only the Held's destructor gives them back.
     auto held = std::make_shared<const Lease::Held>(writer_, std::move(a->ids));
+    // Checked once granted, not by a timer: a waiter costs no thread, and one whose call is
+    // over must not write what its client was told failed.
+    if (a->deadline != absl::InfiniteFuture() && absl::Now() > a->deadline) {
+      held.reset();  // gives the ids back before the refusal runs
+      return a->fn(absl::DeadlineExceededError(
+          "the call's deadline passed while it waited for the resource; nothing was written"));
+    }
     return a->fn(Lease(std::move(held)));
   }
   const std::string& id = a->ids[next];
@@ -100,6 +122,10 @@ absl::StatusOr<std::string> AggregateStore::RepeatOf(const Lease& lease, const s
 
 namespace {
 
+absl::Status KeysExhausted() {
+  return ClientSafe(absl::ResourceExhaustedError("too many writes with unique keys in flight; retry"));
+}
+
 absl::Status Taken(const UniqueKey& k, absl::string_view holder) {
   return WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(k.collection, "/", holder, " already has this ", k.what)),
                        k.reason, {{"existing", absl::StrCat(k.collection, "/", holder)}, {"field", k.field}});
@@ -107,32 +133,27 @@ absl::Status Taken(const UniqueKey& k, absl::string_view holder) {
 
 }  // namespace
 
-absl::Status AggregateStore::Hold(const Lease& lease, const std::string& id, const std::vector<UniqueKey>& keys,
-                                  const std::string& request_id, const std::string& shares_with,
-                                  std::vector<std::string>* held) {
-  const std::string request_key = request_id.empty() ? "" : projection::RequestPrefix(request_id);
+absl::Status AggregateStore::HoldRequest(const std::string& id, const std::string& request_id,
+                                         std::vector<std::string>* held) {
+  std::string key = projection::RequestPrefix(request_id);
+  absl::MutexLock l(&keys_mu_);
+  auto it = keys_in_flight_.find(key);
+  if (it != keys_in_flight_.end()) {
+    // The same aggregate cannot hold it: its lease keeps a second command on it waiting.
+    return absl::AbortedError("a request with this request_id is in progress; retry");
+  }
+  if (keys_in_flight_.size() >= options_.max_keys_in_flight) return KeysExhausted();
+  keys_in_flight_.emplace(key, id);
+  held->push_back(std::move(key));
+  return absl::OkStatus();
+}
+
+absl::Status AggregateStore::HoldKeys(const std::string& id, const std::vector<UniqueKey>& keys,
+                                      const std::string& shares_with, std::vector<std::string>* held) {
   // The index is read under the lock too: a key taken in the table before its index check
   // could be named to another command as the holder by an aggregate that then never holds it.
   absl::MutexLock l(&keys_mu_);
   std::vector<std::string> wanted;
-  // The request first: a second attempt of one create carries the first one's phone too, and
-  // is told to retry (then answered with the first result), not that the phone is taken.
-  if (!request_key.empty()) {
-    auto it = keys_in_flight_.find(request_key);
-    const absl::Status in_progress = absl::AbortedError("a request with this request_id is in progress; retry");
-    if (it != keys_in_flight_.end() && it->second != id) return in_progress;
-    if (it == keys_in_flight_.end()) {
-      // Step 2 read the committed rows before deciding; an attempt of this request on another
-      // aggregate may have committed since (a retried create under a fresh id): a repeat now,
-      // which the retry of this refusal is answered as. It commits its rows before it lets go
-      // of the request id, so under keys_mu_ it is seen either here or in flight above.
-      absl::StatusOr<std::string> other =
-          OtherHolder(request_key, [&](absl::string_view h) { return h == id || lease.Holds(std::string(h)); });
-      if (!other.ok()) return other.status();
-      if (!other->empty()) return in_progress;
-      wanted.push_back(request_key);
-    }
-  }
   for (const UniqueKey& k : keys) {
     auto it = keys_in_flight_.find(k.prefix);
     if (it != keys_in_flight_.end()) {
@@ -145,9 +166,7 @@ absl::Status AggregateStore::Hold(const Lease& lease, const std::string& id, con
     if (!holder->empty()) return Taken(k, *holder);
     if (std::find(wanted.begin(), wanted.end(), k.prefix) == wanted.end()) wanted.push_back(k.prefix);
   }
-  if (keys_in_flight_.size() + wanted.size() > options_.max_keys_in_flight) {
-    return ClientSafe(absl::ResourceExhaustedError("too many writes with unique keys in flight; retry"));
-  }
+  if (keys_in_flight_.size() + wanted.size() > options_.max_keys_in_flight) return KeysExhausted();
   for (std::string& k : wanted) {
     keys_in_flight_.emplace(k, id);
     held->push_back(std::move(k));
@@ -199,6 +218,7 @@ absl::Status CheckExpected(const eventlog::ExpectedVersion& expected, int64_t ve
 StoreCounters AggregateStore::counters() const {
   StoreCounters c;
   c.state_reads = state_reads_.load(std::memory_order_relaxed);
+  c.cache_hits = cache_hits_.load(std::memory_order_relaxed);
   c.request_lookups = request_lookups_.load(std::memory_order_relaxed);
   c.folds = folds_.load(std::memory_order_relaxed);
   c.seals = seals_.load(std::memory_order_relaxed);

@@ -18,12 +18,15 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/common/caller.h"
 #include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/status_macros.h"
 #include "libs/eventlog/log.h"
+#include "libs/kernel/state_cache.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/fold.h"
 #include "libs/projection/rows.h"
@@ -60,12 +63,16 @@ absl::AnyInvocable<void(absl::StatusOr<Written<State>>)> Reply(const Engine* eng
 
 // What an AggregateStore did since it was made, for tests that count the work a command costs.
 struct StoreCounters {
-  int64_t state_reads = 0;      // state rows read (one per command)
+  int64_t state_reads = 0;      // state rows read (one per command, none on a cache hit)
+  int64_t cache_hits = 0;       // states taken from the store's cache instead
   int64_t request_lookups = 0;  // request-id prefix seeks (one per command with a request_id)
   int64_t folds = 0;            // events folded into a reply state
   int64_t seals = 0;            // events sealed, one SHA-256 each
   int64_t appends = 0;          // appends handed to the log
   int64_t keys_in_flight = 0;   // unique keys and request ids held right now (a gauge, not a sum)
+
+  // States a command started from: one per command, read or cached.
+  int64_t states() const { return state_reads + cache_hits; }
 };
 
 // A value at most one aggregate may hold at a time (a customer's normalised phone): while a
@@ -201,6 +208,17 @@ struct StoreOptions {
   // and writes nothing. The gRPC runtime bounds the calls in flight too, but reactions and
   // schedulers queue without it. Default: 1024.
   size_t max_waiting_per_aggregate = 1024;
+  // Most aggregate states the store keeps after a write (StateCache), so that the next command
+  // on a hot aggregate reads no row; an aggregate is kept from its second write on (a create
+  // alone is not a sign of more to come). 0 keeps none. Default: 4096.
+  size_t cached_states = 4096;
+  // Compares every cached state with its row as it is read (one read per hit, as without the
+  // cache) and fails the command with INTERNAL on a difference: a projection that commits
+  // something other than the kernel's fold. For tests and for an operator who suspects the
+  // cache. Default: false, true when the environment sets CRM_CHECK_STATE_CACHE=1.
+  bool check_cached_states = CheckCachedStatesByDefault();
+
+  static bool CheckCachedStatesByDefault();
 };
 
 // Runs commands over one service's AggregateWriter (its topic and projections). Thread-safe.
@@ -216,23 +234,28 @@ class AggregateStore {
   using Options = StoreOptions;
 
   // `writer` must outlive the store; its Serialize/Release queue is the store's lease table.
-  explicit AggregateStore(projection::AggregateWriter* writer, Options options = {})
-      : writer_(writer), options_(options) {}
+  explicit AggregateStore(projection::AggregateWriter* writer, Options options = {});
 
   // Calls `fn` with a lease on `ids` once every earlier lease on any of them is released,
   // without holding a thread while it waits: on the calling thread when none is held, else on
   // the thread releasing the last one. Ids are taken in sorted order, so leases over several
   // aggregates cannot deadlock each other. INVALID_ARGUMENT (right away) when `ids` is empty,
   // holds an empty id or more than kMaxLeaseIds distinct ids; RESOURCE_EXHAUSTED (right away,
-  // holding nothing) when Options::max_waiting_per_aggregate wait for one of them already.
-  void Acquire(std::vector<std::string> ids, absl::AnyInvocable<void(absl::StatusOr<Lease>)> fn);
+  // holding nothing) when Options::max_waiting_per_aggregate wait for one of them already;
+  // DEADLINE_EXCEEDED, holding nothing, when the lease is granted after `deadline` (the
+  // caller's call is over: its command is not started).
+  void Acquire(std::vector<std::string> ids, absl::AnyInvocable<void(absl::StatusOr<Lease>)> fn,
+               absl::Time deadline = absl::InfiniteFuture());
 
-  // Runs `cmd` under a lease on cmd.id; see ExecuteHeld.
+  // Runs `cmd` under a lease on cmd.id, acquired by cmd.caller.deadline; see ExecuteHeld.
   template <typename K, typename State, typename Event>
   void Execute(Command<State, Event> cmd, std::type_identity_t<Done<State>> done);
 
   // Runs `cmd` under `lease`, which must hold cmd.id (FAILED_PRECONDITION otherwise):
-  //  1. reads the state row K::Row(id) once;
+  //  1. holds the request id, unless request_spans_aggregates: ABORTED ("in progress") while a
+  //     command on another aggregate holds it (two first attempts of one create), and
+  //     RESOURCE_EXHAUSTED beyond Options::max_keys_in_flight; then reads the state row
+  //     K::Row(id) once;
   //  2. with a request_id, one prefix seek over its r/ rows decides (customers' rule, for every
   //     aggregate): a row for `id` makes the command a repeat, answered with the state (no
   //     token) when K::Visible(caller, state), PERMISSION_DENIED otherwise; a row for an
@@ -242,12 +265,10 @@ class AggregateStore {
   //  3. checks cmd.expected against the state's version (ABORTED, ETAG_MISMATCH, nothing written);
   //  4. decides; no events answers with the state as it is;
   //  5. seals each event once and folds the sealed envelopes into the state with K::Apply;
-  //  6. holds the keys of cmd.reserve_keys(folded state) and, unless request_spans_aggregates,
-  //     the request id: ALREADY_EXISTS when another aggregate holds a key (committed or in
-  //     flight, cmd.shares_keys_with excepted), ABORTED ("in progress") when another
-  //     aggregate's command with this request id is in flight (two first attempts of one
-  //     create), RESOURCE_EXHAUSTED beyond Options::max_keys_in_flight; all released before
-  //     `done` runs, on every path;
+  //  6. holds the keys of cmd.reserve_keys(folded state): ALREADY_EXISTS when another
+  //     aggregate holds a key (committed or in flight, cmd.shares_keys_with excepted),
+  //     RESOURCE_EXHAUSTED beyond Options::max_keys_in_flight; keys and request id are all
+  //     released before `done` runs, on every path;
   //  7. appends with NoStream() for a new aggregate, Exact(version) otherwise, and answers with
   //     the folded state and the consistency token once the projection committed. Errors are
   //     AggregateWriter::Append's.
@@ -272,15 +293,20 @@ class AggregateStore {
   // repeat (`id`, or with `fresh_id` the one an earlier attempt created); empty when none.
   absl::StatusOr<std::string> RepeatOf(const Lease& lease, const std::string& request_id, const std::string& id,
                                        bool spans_aggregates, bool fresh_id);
-  // Step 6 of ExecuteHeld: holds `keys` and `request_id` (when not empty) for aggregate `id`
-  // under `lease`, adding the table's keys it took to *held (for Unhold), or fails holding
-  // nothing.
-  absl::Status Hold(const Lease& lease, const std::string& id, const std::vector<UniqueKey>& keys,
-                    const std::string& request_id, const std::string& shares_with, std::vector<std::string>* held);
+  // Holds `request_id` for aggregate `id`, appending the table's key to *held (for Unhold):
+  // ABORTED ("in progress") when a command on another aggregate holds it.
+  absl::Status HoldRequest(const std::string& id, const std::string& request_id, std::vector<std::string>* held);
+  // Step 6 of ExecuteHeld: holds `keys` for aggregate `id`, appending the table's keys it took
+  // to *held (for Unhold), or fails holding none of them.
+  absl::Status HoldKeys(const std::string& id, const std::vector<UniqueKey>& keys, const std::string& shares_with,
+                        std::vector<std::string>* held);
   void Unhold(const std::vector<std::string>& held);
   // The first aggregate the committed index rows under `prefix` name for which `mine` is false;
   // empty when none.
   absl::StatusOr<std::string> OtherHolder(const std::string& prefix, absl::FunctionRef<bool(absl::string_view)> mine);
+  // Step 1's read of state row `row`: from the cache when it holds it.
+  template <typename State>
+  absl::StatusOr<absl::optional<State>> ReadState(const std::string& row);
 
   projection::AggregateWriter* const writer_;
   const Options options_;
@@ -288,7 +314,9 @@ class AggregateStore {
   // In-flight unique keys (UniqueKey::prefix) and request ids (projection::RequestPrefix) ->
   // the aggregate whose command holds them.
   absl::flat_hash_map<std::string, std::string> keys_in_flight_ ABSL_GUARDED_BY(keys_mu_);
+  std::unique_ptr<StateCache> cache_;  // null when Options::cached_states is 0
   std::atomic<int64_t> state_reads_{0};
+  std::atomic<int64_t> cache_hits_{0};
   std::atomic<int64_t> request_lookups_{0};
   std::atomic<int64_t> folds_{0};
   std::atomic<int64_t> seals_{0};
@@ -307,10 +335,14 @@ absl::Status CheckExpected(const eventlog::ExpectedVersion& expected, int64_t ve
 template <typename K, typename State, typename Event>
 void AggregateStore::Execute(Command<State, Event> cmd, std::type_identity_t<Done<State>> done) {
   std::vector<std::string> ids{cmd.id};
-  Acquire(std::move(ids), [this, cmd = std::move(cmd), done = std::move(done)](absl::StatusOr<Lease> lease) mutable {
-    if (!lease.ok()) return done(lease.status());
-    ExecuteHeld<K>(*std::move(lease), std::move(cmd), std::move(done));
-  });
+  const absl::Time deadline = cmd.caller.deadline;
+  Acquire(
+      std::move(ids),
+      [this, cmd = std::move(cmd), done = std::move(done)](absl::StatusOr<Lease> lease) mutable {
+        if (!lease.ok()) return done(lease.status());
+        ExecuteHeld<K>(*std::move(lease), std::move(cmd), std::move(done));
+      },
+      deadline);
 }
 
 template <typename K, typename State, typename Event>
@@ -318,13 +350,24 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   if (!lease.Holds(cmd.id)) {
     return done(absl::FailedPreconditionError("a command ran without a lease on its aggregate"));
   }
-  // The store lets go of its copy of the lease before `done` runs, on every path.
-  auto answer = [&lease, &done](absl::StatusOr<Written<State>> result) {
+  // The keys and the request id this command holds in the store's table. They and the store's
+  // copy of the lease are let go before `done` runs, on every path.
+  std::vector<std::string> held;
+  auto answer = [this, &lease, &done, &held](absl::StatusOr<Written<State>> result) {
+    Unhold(held);
+    held.clear();
     lease = Lease();
     done(std::move(result));
   };
-  state_reads_.fetch_add(1, std::memory_order_relaxed);
-  auto state = projection::ReadStateRow<State>(writer_->db()->db(), K::Row(cmd.id));
+  // The request id is held before its rows are read: an attempt of the same request on another
+  // aggregate (a retried create under a fresh id) is then either still in flight (ABORTED here)
+  // or committed its r/ rows before it let go (a repeat below), never between the two.
+  const std::string& hold_request = cmd.request_spans_aggregates ? std::string() : cmd.request_id;
+  if (!hold_request.empty()) {
+    if (absl::Status s = HoldRequest(cmd.id, hold_request, &held); !s.ok()) return answer(s);
+  }
+  const std::string row = K::Row(cmd.id);
+  absl::StatusOr<absl::optional<State>> state = ReadState<State>(row);
   if (!state.ok()) return answer(state.status());
   const State* cur = state->has_value() ? &**state : nullptr;
   if (!cmd.request_id.empty()) {
@@ -383,19 +426,20 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
     }
   }
   folds_.fetch_add(static_cast<int64_t>(events.size()), std::memory_order_relaxed);
-  std::vector<std::string> held;
-  const std::string& hold_request = cmd.request_spans_aggregates ? std::string() : cmd.request_id;
-  if (cmd.reserve_keys || !hold_request.empty()) {
-    std::vector<UniqueKey> keys;
-    if (cmd.reserve_keys) keys = cmd.reserve_keys(next);
-    if (absl::Status s = Hold(lease, cmd.id, keys, hold_request, cmd.shares_keys_with, &held); !s.ok()) {
+  if (cmd.reserve_keys) {
+    if (absl::Status s = HoldKeys(cmd.id, cmd.reserve_keys(next), cmd.shares_keys_with, &held); !s.ok()) {
       return refuse(s);
     }
   }
   appends_.fetch_add(1, std::memory_order_relaxed);
+  // An aggregate written again is kept (see Options::cached_states).
+  const bool cache = cache_ != nullptr && version > 0;
+  if (cache) cache_->Expect(row);
   writer_->AppendSealed(head, std::move(sealed),
                         [this, lease = std::move(lease), next = std::move(next), held = std::move(held),
-                         after = std::move(after), done = std::move(done)](absl::StatusOr<std::string> token) mutable {
+                         after = std::move(after), done = std::move(done), cache,
+                         row](absl::StatusOr<std::string> token) mutable {
+                          if (cache) cache_->Fill(row, token.ok() ? std::make_shared<const State>(next) : nullptr);
                           // The index rows hold the keys from here on (the projection committed).
                           Unhold(held);
                           if (after) after(token.ok());
@@ -404,6 +448,25 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
                           if (!token.ok()) return done(token.status());
                           done(Written<State>{std::move(next), *std::move(token)});
                         });
+}
+
+template <typename State>
+absl::StatusOr<absl::optional<State>> AggregateStore::ReadState(const std::string& row) {
+  std::shared_ptr<const google::protobuf::Message> hit = cache_ != nullptr ? cache_->Find(row) : nullptr;
+  // One row holds one type; anything else is no hit (fail closed).
+  if (hit == nullptr || hit->GetDescriptor() != State::descriptor()) {
+    state_reads_.fetch_add(1, std::memory_order_relaxed);
+    return projection::ReadStateRow<State>(writer_->db()->db(), row);
+  }
+  cache_hits_.fetch_add(1, std::memory_order_relaxed);
+  absl::optional<State> cached(static_cast<const State&>(*hit));
+  if (options_.check_cached_states) {
+    CRM_ASSIGN_OR_RETURN(absl::optional<State> stored, projection::ReadStateRow<State>(writer_->db()->db(), row));
+    if (!stored.has_value() || projection::DeterministicBytes(*stored) != projection::DeterministicBytes(*cached)) {
+      return absl::InternalError(absl::StrCat("the cached state of ", row, " differs from its row"));
+    }
+  }
+  return cached;
 }
 
 }  // namespace crm::kernel

@@ -214,7 +214,9 @@ absl::Status ProjectionDb::Commit(Batch& batch, const std::string& topic,
       absl::big_endian::Store64(buf, static_cast<uint64_t>(next));
       wb.Put(CheckpointKey(topic, partition), rocksdb::Slice(buf, 8));
     }
-    CRM_RETURN_IF_ERROR(eventlog::WriteResuming(*db_, wo, &wb, &needs_resume_, "commit projection"));
+    const absl::Status written = eventlog::WriteResuming(*db_, wo, &wb, &needs_resume_, "commit projection");
+    for (CommitObserver* o : observers_) o->Committed(batch);
+    CRM_RETURN_IF_ERROR(written);
     for (const auto& [partition, next] : next_offsets) {
       int64_t& cur = next_[{topic, partition}];
       cur = std::max(cur, next);
@@ -229,6 +231,16 @@ absl::Status ProjectionDb::Commit(Batch& batch, const std::string& topic,
   }
   for (Waiter& w : reached) w.done(absl::OkStatus());
   return absl::OkStatus();
+}
+
+void ProjectionDb::AddCommitObserver(CommitObserver* o) {
+  absl::MutexLock l(&mu_);
+  observers_.push_back(o);
+}
+
+void ProjectionDb::RemoveCommitObserver(CommitObserver* o) {
+  absl::MutexLock l(&mu_);
+  observers_.erase(std::remove(observers_.begin(), observers_.end(), o), observers_.end());
 }
 
 absl::Status ProjectionDb::WaitFor(const ConsistencyToken& token, absl::Time deadline) const {

@@ -48,6 +48,11 @@ class Batch {
   // The batch's final writes, sorted by key.
   rocksdb::WriteBatch Materialize() const;
   size_t size() const { return writes_.size(); }
+  // Calls `fn(key)` for every key the batch puts or deletes, in no order.
+  template <typename F>
+  void ForEachKey(F&& fn) const {
+    for (const auto& [key, value] : writes_) fn(key);
+  }
 
  private:
   absl::flat_hash_map<std::string, absl::optional<std::string>> writes_;
@@ -157,6 +162,18 @@ class ProjectionDb {
   // Flushes memtables to SST files (after a WAL-less rebuild).
   absl::Status Flush();
 
+  // Told the keys of every batch Commit() writes, once the write was tried (whether or not it
+  // succeeded), under Commit()'s lock: in commit order. Committed() must not block or call
+  // into this database.
+  class CommitObserver {
+   public:
+    virtual ~CommitObserver() = default;
+    virtual void Committed(const Batch& batch) = 0;
+  };
+  // `o` must stay valid until RemoveCommitObserver(o).
+  void AddCommitObserver(CommitObserver* o);
+  void RemoveCommitObserver(CommitObserver* o);
+
  private:
   ProjectionDb(Options o, std::unique_ptr<rocksdb::DB> db) : options_(std::move(o)), db_(std::move(db)) {}
   absl::Status LoadCheckpoints();
@@ -177,6 +194,7 @@ class ProjectionDb {
   mutable absl::Mutex mu_;
   std::map<std::pair<std::string, int32_t>, int64_t> next_ ABSL_GUARDED_BY(mu_);
   std::list<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  std::vector<CommitObserver*> observers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool needs_resume_ ABSL_GUARDED_BY(mu_) = false;
   // The timer thread sleeps until timer_until_ (the earliest deadline when it last looked) or

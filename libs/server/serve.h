@@ -18,7 +18,10 @@
 
 namespace crm::server {
 
-inline Caller ToCaller(const Claims& c) { return Caller{c.sub, c.role, c.team}; }
+// The caller of a call whose work must start by `deadline` (a unary call's, capped at the
+// runtime's max_wait); a stream's rows pass absl::InfiniteFuture(): the stream's idle timeout
+// bounds them.
+inline Caller ToCaller(const Claims& c, absl::Time deadline) { return Caller{c.sub, c.role, c.team, deadline}; }
 
 template <typename Req>
 std::string TokenOf(const Req& req) {
@@ -45,7 +48,7 @@ grpc::ServerUnaryReactor* ServeRead(Runtime* runtime, const MethodAccess& access
     return reactor;
   }
   engine->AfterToken(TokenOf(*req), "min_consistency_token", scope->deadline,
-                     [call = scope->call, req, resp, fn, caller = ToCaller(scope->claims),
+                     [call = scope->call, req, resp, fn, caller = ToCaller(scope->claims, scope->deadline),
                       deadline = scope->deadline](absl::Status ready) {
                        if (!call->Claim()) return;
                        if (!ready.ok()) return call->Answer(ready);
@@ -70,7 +73,7 @@ grpc::ServerUnaryReactor* ServeWrite(Runtime* runtime, const MethodAccess& acces
     Runtime::Refuse(reactor, scope.status());
     return reactor;
   }
-  fn(ToCaller(scope->claims), *req, [call = scope->call, resp](absl::StatusOr<Resp> r) {
+  fn(ToCaller(scope->claims, scope->deadline), *req, [call = scope->call, resp](absl::StatusOr<Resp> r) {
     if (!call->Claim()) return;
     if (r.ok()) *resp = *std::move(r);
     call->Answer(r.status());

@@ -81,7 +81,7 @@ grpc::ServerBidiReactor<v1::ImportCustomersRequest, v1::ImportCustomersResponse>
   if (!slot.ok()) return new Refused(slot.status());  // scope->call gives its slot back as it goes
   return ImportStream::Start(
       scope->call, runtime_->stream_idle_timeout(),
-      [engine = engine_, caller = ToCaller(scope->claims)](ImportStream* s) { return RunImport(engine, caller, s); },
+      [engine = engine_, caller = ToCaller(scope->claims, absl::InfiniteFuture())](ImportStream* s) { return RunImport(engine, caller, s); },
       [slot = std::shared_ptr<server::SlotPool::Slot>(*std::move(slot))] {});
 }
 
@@ -95,7 +95,7 @@ grpc::ServerWriteReactor<v1::ExportCustomersResponse>* CustomersService::ExportC
   if (!slot.ok()) return new Refused(slot.status());
   return ExportStream::Start(
       scope->call, runtime_->stream_idle_timeout(),
-      [engine = engine_, caller = ToCaller(scope->claims), req = *req, deadline = scope->deadline](ExportStream* s) {
+      [engine = engine_, caller = ToCaller(scope->claims, absl::InfiniteFuture()), req = *req, deadline = scope->deadline](ExportStream* s) {
         return engine->Export(caller, req, deadline,
                               [s](const v1::ExportCustomersResponse& chunk) { return s->Write(chunk); });
       },

@@ -862,7 +862,7 @@ class WorkMeter {
   // The work since the last Expect is `want`.
   void Expect(const Work& want, const std::string& what) {
     const kernel::StoreCounters now = engine_->store_counters();
-    EXPECT_EQ(now.state_reads - last_.state_reads, want.reads) << what << ": state reads";
+    EXPECT_EQ(now.states() - last_.states(), want.reads) << what << ": states read or cached";
     EXPECT_EQ(now.request_lookups - last_.request_lookups, want.lookups) << what << ": request-id lookups";
     EXPECT_EQ(now.folds - last_.folds, want.events) << what << ": one fold per event";
     EXPECT_EQ(now.seals - last_.seals, want.events) << what << ": one seal per event";

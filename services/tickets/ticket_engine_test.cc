@@ -652,9 +652,9 @@ TEST_F(TicketEngineTest, LinkedCustomersMustExistAndMergesMoveTheirTickets) {
 
 
 // What commands cost on the engine's store (libs/kernel/aggregate_store.h) from `before` to
-// `after`: state reads, request-id lookups, folds, seals, appends.
+// `after`: states (read or cached), request-id lookups, folds, seals, appends.
 std::vector<int64_t> Spent(const kernel::StoreCounters& before, const kernel::StoreCounters& after) {
-  return {after.state_reads - before.state_reads, after.request_lookups - before.request_lookups,
+  return {after.states() - before.states(), after.request_lookups - before.request_lookups,
           after.folds - before.folds, after.seals - before.seals, after.appends - before.appends};
 }
 using Work = std::vector<int64_t>;
