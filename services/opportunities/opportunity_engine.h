@@ -15,6 +15,7 @@
 #include "absl/types/optional.h"
 #include "crm/opportunities/v1/opportunities_service.pb.h"
 #include "libs/common/clock.h"
+#include "libs/common/request.h"
 #include "libs/eventlog/log.h"
 #include "libs/kernel/aggregate_store.h"
 #include "libs/projection/aggregate_writer.h"
@@ -208,6 +209,17 @@ class OpportunityEngine {
                             Callback<v1::Opportunity> done);
   void CreateContractNow(const Caller& c, const v1::CreateContractRequest& req, const std::string& customer_id,
                          Callback<v1::Contract> done);
+  // How often AcceptQuote takes its lease again when the quote was revised meanwhile (each
+  // revision names another contract draft) before it answers ABORTED.
+  static constexpr int kAcceptQuoteAttempts = 3;
+  // The contract `quote` is accepted into: the one it names once accepted, else the draft its
+  // current version derives.
+  static std::string ContractOfQuote(const QuoteState& quote);
+  // AcceptQuote under a lease on `contract_id` and the quote: reads the quote again there and
+  // drafts the contract from that read; when the quote names another contract by then, takes
+  // the lease again for that one, at most `attempts` times in all.
+  void AcceptQuoteLeased(const Caller& c, const v1::AcceptQuoteRequest& req, const Target& target,
+                         const std::string& contract_id, int attempts, Callback<v1::AcceptQuoteResponse> done);
   void WriteSettings(const Caller& caller, const std::string& request_id,
                      absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
                      Callback<v1::SalesSettings> done);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -1074,6 +1075,77 @@ TEST_F(OpportunityEngineTest, ARetriedSettingsChangeIsAnsweredWithoutWritingAgai
   ASSERT_TRUE(now.ok()) << now.status();
   EXPECT_EQ(now->approval_threshold_minor(), 2000);
   EXPECT_EQ(now->etag(), "2");
+}
+
+TEST_F(OpportunityEngineTest, AQuoteRevisedWhileAnAcceptWaitsForItsLeaseIsDraftedAsRevised) {
+  auto customer = Customer(kRep, "无锡太湖机电", "13600136000");
+  auto opp = NewOpportunity(kRep, customer.name(), 100000);
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  auto quote = NewQuote(kRep, opp->name(), "电机", 1000, 10000);
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  v1::SendQuoteRequest sq;
+  sq.set_name(quote->name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::SendQuote, kRep, sq).ok());
+  const std::string quote_id = quote->name().substr(strlen("quotes/"));
+
+  // Given a command on the quote that holds its lease until released: it revises the quote to
+  // 30 units and sends it again, as a colleague's ReviseQuote and SendQuote would
+  absl::Notification holding, release, revised;
+  absl::StatusOr<OpportunityEngine::Written<QuoteState>> revision = absl::UnknownError("no answer");
+  std::thread colleague([&] {
+    engine()->Execute<QuoteState, QuoteEvent>(
+        kRep, quote_id, "",
+        [&](const QuoteState* s) -> absl::StatusOr<std::vector<QuoteEvent>> {
+          holding.Notify();
+          release.WaitForNotification();
+          QuoteVersion v = s->versions(0);
+          v.mutable_lines(0)->set_quantity_milli(30000);
+          auto events = Decide(s, kRep, ReviseQuote{v, 0});
+          if (!events.ok()) return events.status();
+          QuoteState next = *s;
+          Apply(next, events->front(), s->version() + 1, absl::Now(), kRep.user_id);
+          auto sent = Decide(&next, kRep, SendQuote{0});
+          if (!sent.ok()) return sent.status();
+          events->push_back(sent->front());
+          return events;
+        },
+        [&](absl::StatusOr<OpportunityEngine::Written<QuoteState>> w) {
+          revision = std::move(w);
+          revised.Notify();
+        });
+  });
+  holding.WaitForNotification();
+
+  // When the quote is accepted meanwhile, and the revision commits before the accept gets the lease
+  absl::Notification answered;
+  absl::StatusOr<v1::AcceptQuoteResponse> accepted = absl::UnknownError("no answer");
+  engine()->AcceptQuote(kRep, AcceptRequest(quote->name(), "accept-while-revised"),
+                        [&](absl::StatusOr<v1::AcceptQuoteResponse> r) {
+                          accepted = std::move(r);
+                          answered.Notify();
+                        });
+  EXPECT_FALSE(answered.HasBeenNotified()) << "the accept waits for the quote's lease";
+  release.Notify();
+  colleague.join();
+  ASSERT_TRUE(revised.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(revision.ok()) << revision.status();
+  const int64_t revised_total = revision->state.versions(1).totals().total_minor();
+  ASSERT_EQ(revised_total, 30 * quote->current().totals().total_minor());
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  // Then the contract is drafted from the version accepted, not from the one read before the lease
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->quote().status(), v1::QUOTE_STATUS_ACCEPTED);
+  EXPECT_EQ(accepted->quote().current().number(), 2);
+  EXPECT_EQ(accepted->contract().quote_version(), 2);
+  EXPECT_EQ(accepted->contract().amount().amount_minor(), revised_total);
+  EXPECT_EQ(accepted->quote().contract(), accepted->contract().name());
+  v1::ListContractsRequest list;
+  list.set_filter(absl::StrCat("customer = \"", customer.name(), "\""));
+  auto contracts = engine()->ListContracts(kRep, list, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(contracts.ok()) << contracts.status();
+  EXPECT_EQ(contracts->contracts_size(), 1) << "no draft of the version read before the lease";
+  ExpectEqualsFreshRebuild();
 }
 
 }  // namespace
