@@ -144,23 +144,23 @@ void OpportunityEngine::CreateQuote(const Caller& c, const v1::CreateQuoteReques
 void OpportunityEngine::ReviseQuote(const Caller& c, const v1::ReviseQuoteRequest& req, Callback<v1::Quote> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "quotes");
   if (!target.ok()) return done(target.status());
-  Execute<QuoteState, QuoteEvent>(c, target->id, req.request_id(),
-                                  QuoteDecide(c, opportunities::ReviseQuote{req.version(), target->etag}),
+  Execute<QuoteState, QuoteEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                  QuoteDecide(c, opportunities::ReviseQuote{req.version()}),
                                   Reply<QuoteState, v1::Quote>(this, std::move(done)));
 }
 
 void OpportunityEngine::SendQuote(const Caller& c, const v1::SendQuoteRequest& req, Callback<v1::Quote> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "quotes");
   if (!target.ok()) return done(target.status());
-  Execute<QuoteState, QuoteEvent>(c, target->id, req.request_id(), QuoteDecide(c, opportunities::SendQuote{target->etag}),
+  Execute<QuoteState, QuoteEvent>(c, Versioned(*target, "etag"), req.request_id(), QuoteDecide(c, opportunities::SendQuote{}),
                                   Reply<QuoteState, v1::Quote>(this, std::move(done)));
 }
 
 void OpportunityEngine::RejectQuote(const Caller& c, const v1::RejectQuoteRequest& req, Callback<v1::Quote> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "quotes");
   if (!target.ok()) return done(target.status());
-  Execute<QuoteState, QuoteEvent>(c, target->id, req.request_id(),
-                                  QuoteDecide(c, opportunities::RejectQuote{req.reason(), target->etag}),
+  Execute<QuoteState, QuoteEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                  QuoteDecide(c, opportunities::RejectQuote{req.reason()}),
                                   Reply<QuoteState, v1::Quote>(this, std::move(done)));
 }
 
@@ -202,7 +202,11 @@ void OpportunityEngine::AcceptQuoteLeased(const Caller& c, const v1::AcceptQuote
     }
     if (quote->status() != v1::QUOTE_STATUS_ACCEPTED) {
       // Checked before the draft is written: a quote that cannot be accepted makes no contract.
-      auto check = Decide(&*quote, c, opportunities::AcceptQuote{contract_id, target.etag});
+      // The store checks the etag on step 2 only, after the draft: so here too.
+      absl::Status expected =
+          kernel::CheckExpected(kernel::ExpectedFromEtag(target.etag), quote->version(), Kind<QuoteState>::kType, "etag");
+      if (!expected.ok()) return done(expected);
+      auto check = Decide(&*quote, c, opportunities::AcceptQuote{contract_id});
       if (!check.ok()) return done(check.status());
     }
     // Step 1: the contract draft, unless an earlier attempt wrote it.
@@ -243,8 +247,8 @@ void OpportunityEngine::AcceptQuoteLeased(const Caller& c, const v1::AcceptQuote
           if (!contract.ok()) return done(contract.status());
           // Step 2: the quote accepted, naming the draft.
           ExecuteHeld<QuoteState, QuoteEvent>(
-              std::move(lease), c, target.id, req.request_id(),
-              QuoteDecide(c, opportunities::AcceptQuote{contract_id, target.etag}),
+              std::move(lease), c, Versioned(target, "etag"), req.request_id(),
+              QuoteDecide(c, opportunities::AcceptQuote{contract_id}),
               [this, contract = *std::move(contract), done = std::move(done)](
                   absl::StatusOr<Written<QuoteState>> quote) mutable {
                 if (!quote.ok()) return done(quote.status());
@@ -347,7 +351,6 @@ void OpportunityEngine::UpdateContract(const Caller& c, const v1::UpdateContract
   if (!target.ok()) return done(target.status());
   opportunities::UpdateContract cmd;
   cmd.terms = TermsOf(req.contract());
-  cmd.expected_version = target->etag;
   cmd.paths.assign(req.update_mask().paths().begin(), req.update_mask().paths().end());
   if (cmd.paths.empty()) cmd.paths = SetFields(cmd.terms, EditableTerms());
   for (const auto& p : cmd.paths) {
@@ -356,7 +359,8 @@ void OpportunityEngine::UpdateContract(const Caller& c, const v1::UpdateContract
                                                                 absl::StrJoin(EditableTerms(), ", "), ")")));
     }
   }
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(), ContractDecide(c, std::move(cmd)),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "contract.etag"), req.request_id(),
+                                        ContractDecide(c, std::move(cmd)),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -367,8 +371,8 @@ void OpportunityEngine::SubmitContract(const Caller& c, const v1::SubmitContract
   auto settings = ReadSettings(db_->db());
   if (!settings.ok()) return done(settings.status());
   Execute<ContractState, ContractEvent>(
-      c, target->id, req.request_id(),
-      ContractDecide(c, opportunities::SubmitContract{ApprovalThreshold(*settings), target->etag}),
+      c, Versioned(*target, "etag"), req.request_id(),
+      ContractDecide(c, opportunities::SubmitContract{ApprovalThreshold(*settings)}),
       Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -376,8 +380,8 @@ void OpportunityEngine::ApproveContract(const Caller& c, const v1::ApproveContra
                                         Callback<v1::Contract> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(),
-                                        ContractDecide(c, opportunities::ApproveContract{req.comment(), target->etag}),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                        ContractDecide(c, opportunities::ApproveContract{req.comment()}),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -385,8 +389,8 @@ void OpportunityEngine::RejectContract(const Caller& c, const v1::RejectContract
                                        Callback<v1::Contract> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(),
-                                        ContractDecide(c, RejectContractApproval{req.reason(), target->etag}),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                        ContractDecide(c, RejectContractApproval{req.reason()}),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -394,8 +398,8 @@ void OpportunityEngine::TerminateContract(const Caller& c, const v1::TerminateCo
                                           Callback<v1::Contract> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(),
-                                        ContractDecide(c, opportunities::TerminateContract{req.reason(), target->etag}),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                        ContractDecide(c, opportunities::TerminateContract{req.reason()}),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -403,8 +407,8 @@ void OpportunityEngine::SetPaymentPlan(const Caller& c, const v1::SetPaymentPlan
                                        Callback<v1::Contract> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
-  opportunities::SetPaymentPlan cmd{{req.instalments().begin(), req.instalments().end()}, target->etag};
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(), ContractDecide(c, std::move(cmd)),
+  opportunities::SetPaymentPlan cmd{{req.instalments().begin(), req.instalments().end()}};
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(), ContractDecide(c, std::move(cmd)),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -413,9 +417,9 @@ void OpportunityEngine::RecordPayment(const Caller& c, const v1::RecordPaymentRe
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
   if (!req.payment().payment_id().empty()) return done(InvalidFieldError("payment.payment_id", "is assigned by the service"));
-  opportunities::RecordPayment cmd{req.payment(), clock()->Now(), target->etag};
+  opportunities::RecordPayment cmd{req.payment(), clock()->Now()};
   cmd.payment.set_payment_id(NewId(absl::StrCat("contracts/", target->id, "/payments"), req.request_id(), clock()->Now()));
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(), ContractDecide(c, std::move(cmd)),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(), ContractDecide(c, std::move(cmd)),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -430,8 +434,7 @@ void OpportunityEngine::CorrectPayment(const Caller& c, const v1::CorrectPayment
   *cmd.correction.mutable_paid_at() = req.paid_at();
   cmd.correction.set_reason(req.reason());
   cmd.now = clock()->Now();
-  cmd.expected_version = target->etag;
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(), ContractDecide(c, std::move(cmd)),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(), ContractDecide(c, std::move(cmd)),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -440,8 +443,8 @@ void OpportunityEngine::VoidPayment(const Caller& c, const v1::VoidPaymentReques
   if (!target.ok()) return done(target.status());
   if (req.payment_id().empty()) return done(InvalidFieldError("payment_id", "is required"));
   Execute<ContractState, ContractEvent>(
-      c, target->id, req.request_id(),
-      ContractDecide(c, opportunities::VoidPayment{req.payment_id(), req.reason(), target->etag}),
+      c, Versioned(*target, "etag"), req.request_id(),
+      ContractDecide(c, opportunities::VoidPayment{req.payment_id(), req.reason()}),
       Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
