@@ -189,14 +189,20 @@ void OpportunityEngine::AcceptQuoteLeased(const Caller& c, const v1::AcceptQuote
   store_.Acquire({contract_id, target.id}, [this, c, req, target, contract_id, attempts,
                                             done = std::move(done)](absl::StatusOr<kernel::Lease> lease) mutable {
     if (!lease.ok()) return done(lease.status());
+    // Released before `done` on every path, so that an answered caller holds nothing here.
+    auto fail = [&lease, &done](absl::Status s) {
+      *lease = kernel::Lease();
+      done(std::move(s));
+    };
     auto quote = LoadVisible<QuoteState>(c, target.id, req.name());
-    if (!quote.ok()) return done(quote.status());
+    if (!quote.ok()) return fail(quote.status());
     if (const std::string named = ContractOfQuote(*quote); named != contract_id) {
       // Revised since the read that named the contract: its new version names another draft.
       // Give this lease back before asking for that one, which shares the quote.
       *lease = kernel::Lease();
       if (attempts <= 1) {
-        return done(absl::AbortedError(absl::StrCat(req.name(), " keeps changing while it is accepted; read it and retry")));
+        return done(
+            absl::AbortedError(absl::StrCat(req.name(), " keeps changing while it is accepted; read it and retry")));
       }
       return AcceptQuoteLeased(c, req, target, named, attempts - 1, std::move(done));
     }
@@ -205,9 +211,9 @@ void OpportunityEngine::AcceptQuoteLeased(const Caller& c, const v1::AcceptQuote
       // The store checks the etag on step 2 only, after the draft: so here too.
       absl::Status expected =
           kernel::CheckExpected(kernel::ExpectedFromEtag(target.etag), quote->version(), Kind<QuoteState>::kType, "etag");
-      if (!expected.ok()) return done(expected);
+      if (!expected.ok()) return fail(expected);
       auto check = Decide(&*quote, c, opportunities::AcceptQuote{contract_id});
-      if (!check.ok()) return done(check.status());
+      if (!check.ok()) return fail(check.status());
     }
     // Step 1: the contract draft, unless an earlier attempt wrote it.
     const int32_t number = quote->versions().empty() ? 0 : quote->versions().rbegin()->number();
@@ -228,12 +234,12 @@ void OpportunityEngine::AcceptQuoteLeased(const Caller& c, const v1::AcceptQuote
     if (t.title().empty()) {
       auto opp =
           ReadState<OpportunityState>(db_->db(), rocksdb::ReadOptions(), rows::Opportunity(quote->opportunity_id()));
-      if (!opp.ok()) return done(opp.status());
+      if (!opp.ok()) return fail(opp.status());
       t.set_title(opp->has_value() ? (*opp)->profile().name() : absl::StrCat("报价单 ", quote->id()));
     }
-    if (auto s = FillCustomer(db_->db(), quote->customer_id(), &draft); !s.ok()) return done(s);
+    if (auto s = FillCustomer(db_->db(), quote->customer_id(), &draft); !s.ok()) return fail(s);
     auto number_text = AllocateContractNumber();
-    if (!number_text.ok()) return done(number_text.status());
+    if (!number_text.ok()) return fail(number_text.status());
     t.set_number(*number_text);
     const std::string quote_id = quote->id();
     ExecuteHeld<ContractState, ContractEvent>(
@@ -244,7 +250,10 @@ void OpportunityEngine::AcceptQuoteLeased(const Caller& c, const v1::AcceptQuote
         },
         [this, c, req, target, contract_id, lease = *lease, done = std::move(done)](
             absl::StatusOr<Written<ContractState>> contract) mutable {
-          if (!contract.ok()) return done(contract.status());
+          if (!contract.ok()) {
+            lease = kernel::Lease();
+            return done(contract.status());
+          }
           // Step 2: the quote accepted, naming the draft.
           ExecuteHeld<QuoteState, QuoteEvent>(
               std::move(lease), c, Versioned(target, "etag"), req.request_id(),
