@@ -41,10 +41,12 @@ absl::Status ValidateTerms(ContractTerms& t) {
   return absl::OkStatus();
 }
 
-absl::Status CheckContract(const ContractState* s, const Caller& caller, int64_t expected) {
+// The request's etag is the command's expected version, checked before Decide
+// (OpportunityEngine::Execute).
+absl::Status CheckContract(const ContractState* s, const Caller& caller) {
   if (s == nullptr || s->version() == 0) return absl::NotFoundError("contract not found");
   if (!CanSee(caller, *s)) return absl::PermissionDeniedError("the contract belongs to another owner or team");
-  return CheckEtag(s->version(), expected, "contract");
+  return absl::OkStatus();
 }
 
 absl::Status WrongStatus(const ContractState& s, absl::string_view want) {
@@ -149,7 +151,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const UpdateContract& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_DRAFT) return WrongStatus(*state, "only drafts change");
   if (cmd.paths.empty()) return InvalidFieldError("update_mask", "names no field");
   ContractTerms next = state->terms();
@@ -170,7 +172,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const SubmitContract& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_DRAFT) return WrongStatus(*state, "only drafts are submitted");
   v1::ContractSubmitted e;
   e.set_approval_threshold_minor(cmd.approval_threshold_minor);
@@ -181,7 +183,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const ApproveContract& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_PENDING_APPROVAL) return WrongStatus(*state, "only submitted contracts are approved");
   // A manager of the contract's team or an admin, and never the one who submitted it.
   if (auto s = CheckApprover(*state, caller); !s.ok()) return s;
@@ -195,7 +197,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const RejectContractApproval& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_PENDING_APPROVAL) return WrongStatus(*state, "only submitted contracts are rejected");
   if (auto s = CheckApprover(*state, caller); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
@@ -205,7 +207,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const TerminateContract& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (state->status() != v1::CONTRACT_STATUS_ACTIVE) return WrongStatus(*state, "only active contracts are terminated");
   if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::ContractTerminated e;
@@ -254,7 +256,7 @@ ContractDecision Decide(const ContractState* state, const Caller&, const CheckCo
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const SetPaymentPlan& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (!EditsRecord(caller, state->terms().owner_id(), state->terms().team_id())) {
     return absl::PermissionDeniedError("the contract belongs to another owner or team");
   }
@@ -288,7 +290,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const RecordPayment& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (!EditsRecord(caller, state->terms().owner_id(), state->terms().team_id())) {
     return absl::PermissionDeniedError("the contract belongs to another owner or team");
   }
@@ -304,7 +306,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const CorrectPayment& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (!ManagesTeam(caller, state->terms().team_id())) {
     return absl::PermissionDeniedError("payments are corrected by a manager of the contract's team or an admin");
   }
@@ -324,7 +326,7 @@ ContractDecision Decide(const ContractState* state, const Caller& caller, const 
 }
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const VoidPayment& cmd) {
-  if (auto s = CheckContract(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckContract(state, caller); !s.ok()) return s;
   if (!ManagesTeam(caller, state->terms().team_id())) {
     return absl::PermissionDeniedError("payments are voided by a manager of the contract's team or an admin");
   }

@@ -39,23 +39,18 @@ struct DraftContract {
 struct UpdateContract {
   ContractTerms terms;
   std::vector<std::string> paths;  // title, amount, start_date, end_date, notes, owner_id, team_id
-  int64_t expected_version = 0;
 };
 struct SubmitContract {
   int64_t approval_threshold_minor = 0;  // admin-set; amounts above it need approval
-  int64_t expected_version = 0;
 };
 struct ApproveContract {
   std::string comment;
-  int64_t expected_version = 0;
 };
 struct RejectContractApproval {
   std::string reason;  // required
-  int64_t expected_version = 0;
 };
 struct TerminateContract {
   std::string reason;  // required
-  int64_t expected_version = 0;
 };
 // The scheduler's, on `today` (a yyyy-MM-dd in the service's zone): renewal notices due,
 // expiry after the end date, and instalments past their due date and not fully paid.
@@ -69,26 +64,22 @@ struct CheckContractDates {
 // instalments, their sum at most the contract amount.
 struct SetPaymentPlan {
   std::vector<v1::Instalment> instalments;
-  int64_t expected_version = 0;
 };
 // Money received: payment_id (assigned by the service), amount, paid_at (not in the future
 // of `now`), method, reference, note. The collected sum may not exceed the contract amount.
 struct RecordPayment {
   v1::PaymentRecorded payment;
   absl::Time now;
-  int64_t expected_version = 0;
 };
 // A manager of the contract's team or an admin: a new amount and day paid for a recorded
 // payment, with a reason.
 struct CorrectPayment {
   v1::PaymentCorrected correction;
   absl::Time now;
-  int64_t expected_version = 0;
 };
 struct VoidPayment {
   std::string payment_id;
   std::string reason;  // required
-  int64_t expected_version = 0;
 };
 
 ContractDecision Decide(const ContractState* state, const Caller& caller, const DraftContract& cmd);

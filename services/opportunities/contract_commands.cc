@@ -144,23 +144,23 @@ void OpportunityEngine::CreateQuote(const Caller& c, const v1::CreateQuoteReques
 void OpportunityEngine::ReviseQuote(const Caller& c, const v1::ReviseQuoteRequest& req, Callback<v1::Quote> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "quotes");
   if (!target.ok()) return done(target.status());
-  Execute<QuoteState, QuoteEvent>(c, target->id, req.request_id(),
-                                  QuoteDecide(c, opportunities::ReviseQuote{req.version(), target->etag}),
+  Execute<QuoteState, QuoteEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                  QuoteDecide(c, opportunities::ReviseQuote{req.version()}),
                                   Reply<QuoteState, v1::Quote>(this, std::move(done)));
 }
 
 void OpportunityEngine::SendQuote(const Caller& c, const v1::SendQuoteRequest& req, Callback<v1::Quote> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "quotes");
   if (!target.ok()) return done(target.status());
-  Execute<QuoteState, QuoteEvent>(c, target->id, req.request_id(), QuoteDecide(c, opportunities::SendQuote{target->etag}),
+  Execute<QuoteState, QuoteEvent>(c, Versioned(*target, "etag"), req.request_id(), QuoteDecide(c, opportunities::SendQuote{}),
                                   Reply<QuoteState, v1::Quote>(this, std::move(done)));
 }
 
 void OpportunityEngine::RejectQuote(const Caller& c, const v1::RejectQuoteRequest& req, Callback<v1::Quote> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "quotes");
   if (!target.ok()) return done(target.status());
-  Execute<QuoteState, QuoteEvent>(c, target->id, req.request_id(),
-                                  QuoteDecide(c, opportunities::RejectQuote{req.reason(), target->etag}),
+  Execute<QuoteState, QuoteEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                  QuoteDecide(c, opportunities::RejectQuote{req.reason()}),
                                   Reply<QuoteState, v1::Quote>(this, std::move(done)));
 }
 
@@ -168,76 +168,111 @@ void OpportunityEngine::AcceptQuote(const Caller& c, const v1::AcceptQuoteReques
                                     Callback<v1::AcceptQuoteResponse> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "quotes");
   if (!target.ok()) return done(target.status());
+  // Read without the lease only to name the contract the lease must cover as well; the draft
+  // is made from the quote as read under the lease (AcceptQuoteLeased).
   auto quote = LoadVisible<QuoteState>(c, target->id, req.name());
   if (!quote.ok()) return done(quote.status());
-  const int32_t number = quote->versions().empty() ? 0 : quote->versions().rbegin()->number();
-  const std::string contract_id = quote->contract_id().empty()
-                                      ? DerivedId(absl::StrCat("quotes/", quote->id()), absl::StrCat("v", number))
-                                      : quote->contract_id();
-  if (quote->status() != v1::QUOTE_STATUS_ACCEPTED) {
-    // Checked before the draft is written: a quote that cannot be accepted makes no contract.
-    auto check = Decide(&*quote, c, opportunities::AcceptQuote{contract_id, target->etag});
-    if (!check.ok()) return done(check.status());
-  }
-  // Step 1: the contract draft, unless an earlier attempt wrote it.
-  DraftContract draft;
-  ContractTerms& t = draft.terms;
-  t.set_title(req.contract_title());
-  t.set_customer_id(quote->customer_id());
-  t.set_opportunity_id(quote->opportunity_id());
-  t.set_quote_id(quote->id());
-  t.set_quote_version(number);
-  t.mutable_amount()->set_amount_minor(quote->versions().empty() ? 0 : quote->versions().rbegin()->totals().total_minor());
-  t.mutable_amount()->set_currency(quote->currency());
-  t.set_start_date(req.start_date());
-  t.set_end_date(req.end_date());
-  t.set_owner_id(quote->owner_id());
-  t.set_team_id(quote->team_id());
-  if (t.title().empty()) {
-    auto opp = ReadState<OpportunityState>(db_->db(), rocksdb::ReadOptions(), rows::Opportunity(quote->opportunity_id()));
-    if (!opp.ok()) return done(opp.status());
-    t.set_title(opp->has_value() ? (*opp)->profile().name() : absl::StrCat("报价单 ", quote->id()));
-  }
-  if (auto s = FillCustomer(db_->db(), quote->customer_id(), &draft); !s.ok()) return done(s);
-  auto number_text = AllocateContractNumber();
-  if (!number_text.ok()) return done(number_text.status());
-  t.set_number(*number_text);
-  const std::string quote_id = quote->id();
+  AcceptQuoteLeased(c, req, *target, ContractOfQuote(*quote), kAcceptQuoteAttempts, std::move(done));
+}
+
+std::string OpportunityEngine::ContractOfQuote(const QuoteState& quote) {
+  if (!quote.contract_id().empty()) return quote.contract_id();
+  const int32_t number = quote.versions().empty() ? 0 : quote.versions().rbegin()->number();
+  return DerivedId(absl::StrCat("quotes/", quote.id()), absl::StrCat("v", number));
+}
+
+void OpportunityEngine::AcceptQuoteLeased(const Caller& c, const v1::AcceptQuoteRequest& req, const Target& target,
+                                          const std::string& contract_id, int attempts,
+                                          Callback<v1::AcceptQuoteResponse> done) {
   // One lease on both: the quote's request_id then also names the draft written under it, and
   // no other command on either runs between the two steps.
-  store_.Acquire(
-      {contract_id, quote_id},
-      [this, c, req, target = *target, contract_id, draft = std::move(draft), quote_id,
-       done = std::move(done)](absl::StatusOr<kernel::Lease> lease) mutable {
-        if (!lease.ok()) return done(lease.status());
-        ExecuteHeld<ContractState, ContractEvent>(
-            *lease, c, contract_id, "",
-            [c, draft = std::move(draft), quote_id](const ContractState* s) -> ContractDecision {
-              if (s != nullptr && s->terms().quote_id() == quote_id) return std::vector<ContractEvent>{};
-              return Decide(s, c, draft);
-            },
-            [this, c, req, target, contract_id, lease = *lease, done = std::move(done)](
-                absl::StatusOr<Written<ContractState>> contract) mutable {
-              if (!contract.ok()) return done(contract.status());
-              // Step 2: the quote accepted, naming the draft.
-              ExecuteHeld<QuoteState, QuoteEvent>(
-                  std::move(lease), c, target.id, req.request_id(),
-                  QuoteDecide(c, opportunities::AcceptQuote{contract_id, target.etag}),
-                  [this, contract = *std::move(contract), done = std::move(done)](
-                      absl::StatusOr<Written<QuoteState>> quote) mutable {
-                    if (!quote.ok()) return done(quote.status());
-                    v1::AcceptQuoteResponse resp;
-                    *resp.mutable_quote() = ToApi(quote->state);
-                    resp.mutable_quote()->set_consistency_token(quote->token);
-                    *resp.mutable_contract() = ToApi(contract.state);
-                    resp.mutable_contract()->set_consistency_token(quote->token.empty() ? contract.token
-                                                                                        : quote->token);
-                    done(std::move(resp));
-                  },
-                  Cause{.correlation_id = req.request_id()});
-            },
-            Cause{.correlation_id = req.request_id()});
-      });
+  store_.Acquire({contract_id, target.id}, [this, c, req, target, contract_id, attempts,
+                                            done = std::move(done)](absl::StatusOr<kernel::Lease> lease) mutable {
+    if (!lease.ok()) return done(lease.status());
+    // Released before `done` on every path, so that an answered caller holds nothing here.
+    auto fail = [&lease, &done](absl::Status s) {
+      *lease = kernel::Lease();
+      done(std::move(s));
+    };
+    auto quote = LoadVisible<QuoteState>(c, target.id, req.name());
+    if (!quote.ok()) return fail(quote.status());
+    if (const std::string named = ContractOfQuote(*quote); named != contract_id) {
+      // Revised since the read that named the contract: its new version names another draft.
+      // Give this lease back before asking for that one, which shares the quote.
+      *lease = kernel::Lease();
+      if (attempts <= 1) {
+        return done(
+            absl::AbortedError(absl::StrCat(req.name(), " keeps changing while it is accepted; read it and retry")));
+      }
+      return AcceptQuoteLeased(c, req, target, named, attempts - 1, std::move(done));
+    }
+    if (quote->status() != v1::QUOTE_STATUS_ACCEPTED) {
+      // Checked before the draft is written: a quote that cannot be accepted makes no contract.
+      // The store checks the etag on step 2 only, after the draft: so here too.
+      absl::Status expected =
+          kernel::CheckExpected(kernel::ExpectedFromEtag(target.etag), quote->version(), Kind<QuoteState>::kType, "etag");
+      if (!expected.ok()) return fail(expected);
+      auto check = Decide(&*quote, c, opportunities::AcceptQuote{contract_id});
+      if (!check.ok()) return fail(check.status());
+    }
+    // Step 1: the contract draft, unless an earlier attempt wrote it.
+    const int32_t number = quote->versions().empty() ? 0 : quote->versions().rbegin()->number();
+    DraftContract draft;
+    ContractTerms& t = draft.terms;
+    t.set_title(req.contract_title());
+    t.set_customer_id(quote->customer_id());
+    t.set_opportunity_id(quote->opportunity_id());
+    t.set_quote_id(quote->id());
+    t.set_quote_version(number);
+    t.mutable_amount()->set_amount_minor(quote->versions().empty() ? 0
+                                                                   : quote->versions().rbegin()->totals().total_minor());
+    t.mutable_amount()->set_currency(quote->currency());
+    t.set_start_date(req.start_date());
+    t.set_end_date(req.end_date());
+    t.set_owner_id(quote->owner_id());
+    t.set_team_id(quote->team_id());
+    if (t.title().empty()) {
+      auto opp =
+          ReadState<OpportunityState>(db_->db(), rocksdb::ReadOptions(), rows::Opportunity(quote->opportunity_id()));
+      if (!opp.ok()) return fail(opp.status());
+      t.set_title(opp->has_value() ? (*opp)->profile().name() : absl::StrCat("报价单 ", quote->id()));
+    }
+    if (auto s = FillCustomer(db_->db(), quote->customer_id(), &draft); !s.ok()) return fail(s);
+    auto number_text = AllocateContractNumber();
+    if (!number_text.ok()) return fail(number_text.status());
+    t.set_number(*number_text);
+    const std::string quote_id = quote->id();
+    ExecuteHeld<ContractState, ContractEvent>(
+        *lease, c, contract_id, "",
+        [c, draft = std::move(draft), quote_id](const ContractState* s) -> ContractDecision {
+          if (s != nullptr && s->terms().quote_id() == quote_id) return std::vector<ContractEvent>{};
+          return Decide(s, c, draft);
+        },
+        [this, c, req, target, contract_id, lease = *lease, done = std::move(done)](
+            absl::StatusOr<Written<ContractState>> contract) mutable {
+          if (!contract.ok()) {
+            lease = kernel::Lease();
+            return done(contract.status());
+          }
+          // Step 2: the quote accepted, naming the draft.
+          ExecuteHeld<QuoteState, QuoteEvent>(
+              std::move(lease), c, Versioned(target, "etag"), req.request_id(),
+              QuoteDecide(c, opportunities::AcceptQuote{contract_id}),
+              [this, contract = *std::move(contract), done = std::move(done)](
+                  absl::StatusOr<Written<QuoteState>> quote) mutable {
+                if (!quote.ok()) return done(quote.status());
+                v1::AcceptQuoteResponse resp;
+                *resp.mutable_quote() = ToApi(quote->state);
+                resp.mutable_quote()->set_consistency_token(quote->token);
+                *resp.mutable_contract() = ToApi(contract.state);
+                resp.mutable_contract()->set_consistency_token(quote->token.empty() ? contract.token
+                                                                                    : quote->token);
+                done(std::move(resp));
+              },
+              Cause{.correlation_id = req.request_id()});
+        },
+        Cause{.correlation_id = req.request_id()});
+  });
 }
 
 absl::StatusOr<v1::Quote> OpportunityEngine::GetQuote(const Caller& c, const v1::GetQuoteRequest& req,
@@ -325,7 +360,6 @@ void OpportunityEngine::UpdateContract(const Caller& c, const v1::UpdateContract
   if (!target.ok()) return done(target.status());
   opportunities::UpdateContract cmd;
   cmd.terms = TermsOf(req.contract());
-  cmd.expected_version = target->etag;
   cmd.paths.assign(req.update_mask().paths().begin(), req.update_mask().paths().end());
   if (cmd.paths.empty()) cmd.paths = SetFields(cmd.terms, EditableTerms());
   for (const auto& p : cmd.paths) {
@@ -334,7 +368,8 @@ void OpportunityEngine::UpdateContract(const Caller& c, const v1::UpdateContract
                                                                 absl::StrJoin(EditableTerms(), ", "), ")")));
     }
   }
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(), ContractDecide(c, std::move(cmd)),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "contract.etag"), req.request_id(),
+                                        ContractDecide(c, std::move(cmd)),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -345,8 +380,8 @@ void OpportunityEngine::SubmitContract(const Caller& c, const v1::SubmitContract
   auto settings = ReadSettings(db_->db());
   if (!settings.ok()) return done(settings.status());
   Execute<ContractState, ContractEvent>(
-      c, target->id, req.request_id(),
-      ContractDecide(c, opportunities::SubmitContract{ApprovalThreshold(*settings), target->etag}),
+      c, Versioned(*target, "etag"), req.request_id(),
+      ContractDecide(c, opportunities::SubmitContract{ApprovalThreshold(*settings)}),
       Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -354,8 +389,8 @@ void OpportunityEngine::ApproveContract(const Caller& c, const v1::ApproveContra
                                         Callback<v1::Contract> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(),
-                                        ContractDecide(c, opportunities::ApproveContract{req.comment(), target->etag}),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                        ContractDecide(c, opportunities::ApproveContract{req.comment()}),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -363,8 +398,8 @@ void OpportunityEngine::RejectContract(const Caller& c, const v1::RejectContract
                                        Callback<v1::Contract> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(),
-                                        ContractDecide(c, RejectContractApproval{req.reason(), target->etag}),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                        ContractDecide(c, RejectContractApproval{req.reason()}),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -372,8 +407,8 @@ void OpportunityEngine::TerminateContract(const Caller& c, const v1::TerminateCo
                                           Callback<v1::Contract> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(),
-                                        ContractDecide(c, opportunities::TerminateContract{req.reason(), target->etag}),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                        ContractDecide(c, opportunities::TerminateContract{req.reason()}),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -381,8 +416,8 @@ void OpportunityEngine::SetPaymentPlan(const Caller& c, const v1::SetPaymentPlan
                                        Callback<v1::Contract> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
-  opportunities::SetPaymentPlan cmd{{req.instalments().begin(), req.instalments().end()}, target->etag};
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(), ContractDecide(c, std::move(cmd)),
+  opportunities::SetPaymentPlan cmd{{req.instalments().begin(), req.instalments().end()}};
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(), ContractDecide(c, std::move(cmd)),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -391,9 +426,9 @@ void OpportunityEngine::RecordPayment(const Caller& c, const v1::RecordPaymentRe
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "contracts");
   if (!target.ok()) return done(target.status());
   if (!req.payment().payment_id().empty()) return done(InvalidFieldError("payment.payment_id", "is assigned by the service"));
-  opportunities::RecordPayment cmd{req.payment(), clock()->Now(), target->etag};
+  opportunities::RecordPayment cmd{req.payment(), clock()->Now()};
   cmd.payment.set_payment_id(NewId(absl::StrCat("contracts/", target->id, "/payments"), req.request_id(), clock()->Now()));
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(), ContractDecide(c, std::move(cmd)),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(), ContractDecide(c, std::move(cmd)),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -408,8 +443,7 @@ void OpportunityEngine::CorrectPayment(const Caller& c, const v1::CorrectPayment
   *cmd.correction.mutable_paid_at() = req.paid_at();
   cmd.correction.set_reason(req.reason());
   cmd.now = clock()->Now();
-  cmd.expected_version = target->etag;
-  Execute<ContractState, ContractEvent>(c, target->id, req.request_id(), ContractDecide(c, std::move(cmd)),
+  Execute<ContractState, ContractEvent>(c, Versioned(*target, "etag"), req.request_id(), ContractDecide(c, std::move(cmd)),
                                         Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 
@@ -418,8 +452,8 @@ void OpportunityEngine::VoidPayment(const Caller& c, const v1::VoidPaymentReques
   if (!target.ok()) return done(target.status());
   if (req.payment_id().empty()) return done(InvalidFieldError("payment_id", "is required"));
   Execute<ContractState, ContractEvent>(
-      c, target->id, req.request_id(),
-      ContractDecide(c, opportunities::VoidPayment{req.payment_id(), req.reason(), target->etag}),
+      c, Versioned(*target, "etag"), req.request_id(),
+      ContractDecide(c, opportunities::VoidPayment{req.payment_id(), req.reason()}),
       Reply<ContractState, v1::Contract>(this, std::move(done)));
 }
 

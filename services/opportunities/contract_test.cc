@@ -273,7 +273,7 @@ TEST(PaymentTest, PaymentsAreCheckedFieldByFieldAndNeverPassTheContractAmount) {
   RecordPayment far = Paid("p1", 100, t);
   far.payment.mutable_paid_at()->set_seconds(253402300800);
   EXPECT_EQ(FieldOf(Decide(&s, kRep, far).status()), "payment.paid_at");
-  ASSERT_TRUE(FoldAt(s, kManager, VoidPayment{"p0", "录入错误", 0}).ok());
+  ASSERT_TRUE(FoldAt(s, kManager, VoidPayment{"p0", "录入错误"}).ok());
   RecordPayment future = Paid("p1", 100, t);
   future.now = t - absl::Hours(1);
   EXPECT_EQ(FieldOf(Decide(&s, kRep, future).status()), "payment.paid_at");

@@ -72,9 +72,10 @@ absl::Status CheckVisible(const OpportunityState* s, const Caller& caller) {
   return absl::OkStatus();
 }
 
-absl::Status CheckEditable(const OpportunityState* s, const Caller& caller, int64_t expected) {
+// The request's etag is the command's expected version, checked before Decide
+// (OpportunityEngine::Execute).
+absl::Status CheckEditable(const OpportunityState* s, const Caller& caller) {
   if (auto st = CheckVisible(s, caller); !st.ok()) return st;
-  if (auto st = CheckEtag(s->version(), expected, "opportunity"); !st.ok()) return st;
   if (s->deleted()) return absl::FailedPreconditionError("the opportunity is in the recycle bin");
   return absl::OkStatus();
 }
@@ -221,7 +222,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Creat
 }
 
 Decision Decide(const OpportunityState* state, const Caller& caller, const UpdateOpportunity& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (cmd.paths.empty()) return InvalidFieldError("update_mask", "names no field");
   for (const auto& path : cmd.paths) {
     if (std::find(EditableFields().begin(), EditableFields().end(), path) == EditableFields().end()) {
@@ -244,7 +245,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Updat
 }
 
 Decision Decide(const OpportunityState* state, const Caller& caller, const MoveStage& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (auto s = CheckOpen(*state); !s.ok()) return s;
   if (cmd.stage_id.empty()) return InvalidFieldError("stage_id", "is required");
   auto stage = StageOfKind(cmd.pipeline, cmd.stage_id, v1::STAGE_KIND_OPEN, "stage_id",
@@ -261,7 +262,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const MoveS
 }
 
 Decision Decide(const OpportunityState* state, const Caller& caller, const Win& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (auto s = CheckOpen(*state); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::OpportunityWon e;
@@ -275,7 +276,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Win& 
 }
 
 Decision Decide(const OpportunityState* state, const Caller& caller, const Lose& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (auto s = CheckOpen(*state); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   auto stage = StageOfKind(cmd.pipeline, cmd.stage_id, v1::STAGE_KIND_LOST, "stage_id", "is not a lost stage");
@@ -287,7 +288,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Lose&
 }
 
 Decision Decide(const OpportunityState* state, const Caller& caller, const Reopen& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (state->status() == v1::OPPORTUNITY_STATUS_OPEN) {
     return absl::FailedPreconditionError("the opportunity is open already");
   }
@@ -308,7 +309,7 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Reope
 }
 
 Decision Decide(const OpportunityState* state, const Caller& caller, const DeleteOpportunity& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::OpportunityDeleted e;
   e.set_reason(cmd.reason);
@@ -318,7 +319,6 @@ Decision Decide(const OpportunityState* state, const Caller& caller, const Delet
 Decision Decide(const OpportunityState* state, const Caller& caller, const UndeleteOpportunity& cmd) {
   if (auto s = CheckVisible(state, caller); !s.ok()) return s;
   if (!state->deleted()) return absl::FailedPreconditionError("the opportunity is not in the recycle bin");
-  if (auto s = CheckEtag(state->version(), cmd.expected_version, "opportunity"); !s.ok()) return s;
   return std::vector<OpportunityEvent>{v1::OpportunityUndeleted()};
 }
 

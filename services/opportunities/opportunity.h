@@ -13,7 +13,6 @@
 #include "absl/time/time.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "libs/common/caller.h"
-#include "libs/common/etag.h"
 #include "libs/customer_view/customer_view.h"
 #include "libs/topics/default_pipeline.h"
 
@@ -58,39 +57,32 @@ struct CreateOpportunity {
 struct UpdateOpportunity {
   OpportunityProfile profile;
   std::vector<std::string> paths;  // name, amount, expected_close_date, description, owner_id, team_id
-  int64_t expected_version = 0;
 };
 // Into another open stage, forwards or back.
 struct MoveStage {
   std::string stage_id;
   std::string note;
   Pipeline pipeline;
-  int64_t expected_version = 0;
 };
 struct Win {
   v1::Money amount;  // unset: the opportunity's amount
   std::string reason;
   Pipeline pipeline;
-  int64_t expected_version = 0;
 };
 struct Lose {
   std::string reason;    // required
   std::string stage_id;  // a lost stage; empty: the pipeline's first
   Pipeline pipeline;
-  int64_t expected_version = 0;
 };
 struct Reopen {
   std::string stage_id;  // an open stage; empty: the last open stage it was in
   std::string reason;
   Pipeline pipeline;
-  int64_t expected_version = 0;
 };
 struct DeleteOpportunity {
   std::string reason;
-  int64_t expected_version = 0;
 };
 struct UndeleteOpportunity {
-  int64_t expected_version = 0;
 };
 // The scheduler's: as of `now`, an open opportunity idle in its stage for the stage's
 // timeout_days (since it entered the stage or was last updated) times out, once per stay.
@@ -107,8 +99,9 @@ struct FlagCustomerDeleted {
 };
 
 // Pure decisions. `state` is null when the opportunity does not exist. Errors:
-// INVALID_ARGUMENT (field named), PERMISSION_DENIED, NOT_FOUND, ABORTED (etag),
-// FAILED_PRECONDITION (e.g. moving a closed opportunity). An empty vector: nothing to record.
+// INVALID_ARGUMENT (field named), PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (e.g.
+// moving a closed opportunity). An empty vector: nothing to record. The etag is no part of
+// the commands: the store checks it as the expected version before deciding.
 Decision Decide(const OpportunityState* state, const Caller& caller, const CreateOpportunity& cmd);
 Decision Decide(const OpportunityState* state, const Caller& caller, const UpdateOpportunity& cmd);
 Decision Decide(const OpportunityState* state, const Caller& caller, const MoveStage& cmd);

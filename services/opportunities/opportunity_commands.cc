@@ -149,7 +149,6 @@ void OpportunityEngine::UpdateOpportunity(const Caller& c, const v1::UpdateOppor
   const v1::Opportunity& o = req.opportunity();
   opportunities::UpdateOpportunity cmd;
   cmd.profile = ProfileOf(o, "");
-  cmd.expected_version = target->etag;
   std::vector<std::string> paths(req.update_mask().paths().begin(), req.update_mask().paths().end());
   if (paths.empty()) {
     // No mask: every field the request sets (AIP-134).
@@ -169,7 +168,8 @@ void OpportunityEngine::UpdateOpportunity(const Caller& c, const v1::UpdateOppor
     }
     cmd.paths.push_back(ProfileField(p));
   }
-  Execute<OpportunityState, OpportunityEvent>(c, target->id, req.request_id(), Plain(c, std::move(cmd)),
+  Execute<OpportunityState, OpportunityEvent>(c, Versioned(*target, "opportunity.etag"), req.request_id(),
+                                              Plain(c, std::move(cmd)),
                                               Reply<OpportunityState, v1::Opportunity>(this, std::move(done)));
 }
 
@@ -177,8 +177,8 @@ void OpportunityEngine::DeleteOpportunity(const Caller& c, const v1::DeleteOppor
                                           Callback<v1::Opportunity> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "opportunities");
   if (!target.ok()) return done(target.status());
-  Execute<OpportunityState, OpportunityEvent>(c, target->id, req.request_id(),
-                                              Plain(c, opportunities::DeleteOpportunity{req.reason(), target->etag}),
+  Execute<OpportunityState, OpportunityEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                              Plain(c, opportunities::DeleteOpportunity{req.reason()}),
                                               Reply<OpportunityState, v1::Opportunity>(this, std::move(done)));
 }
 
@@ -186,8 +186,8 @@ void OpportunityEngine::UndeleteOpportunity(const Caller& c, const v1::UndeleteO
                                             Callback<v1::Opportunity> done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "opportunities");
   if (!target.ok()) return done(target.status());
-  Execute<OpportunityState, OpportunityEvent>(c, target->id, req.request_id(),
-                                              Plain(c, opportunities::UndeleteOpportunity{target->etag}),
+  Execute<OpportunityState, OpportunityEvent>(c, Versioned(*target, "etag"), req.request_id(),
+                                              Plain(c, opportunities::UndeleteOpportunity{}),
                                               Reply<OpportunityState, v1::Opportunity>(this, std::move(done)));
 }
 
@@ -198,8 +198,8 @@ void OpportunityEngine::MoveStage(const Caller& c, const v1::MoveOpportunityStag
   if (req.stage_id().empty()) return done(InvalidFieldError("stage_id", "is required"));
   auto settings = ReadSettings(db_->db());
   if (!settings.ok()) return done(settings.status());
-  opportunities::MoveStage cmd{req.stage_id(), req.note(), {}, target->etag};
-  Execute<OpportunityState, OpportunityEvent>(c, target->id, req.request_id(),
+  opportunities::MoveStage cmd{req.stage_id(), req.note(), {}};
+  Execute<OpportunityState, OpportunityEvent>(c, Versioned(*target, "etag"), req.request_id(),
                                               WithPipeline(c, *std::move(settings), std::move(cmd)),
                                               Reply<OpportunityState, v1::Opportunity>(this, std::move(done)));
 }
@@ -209,8 +209,8 @@ void OpportunityEngine::Win(const Caller& c, const v1::WinOpportunityRequest& re
   if (!target.ok()) return done(target.status());
   auto settings = ReadSettings(db_->db());
   if (!settings.ok()) return done(settings.status());
-  opportunities::Win cmd{req.amount(), req.reason(), {}, target->etag};
-  Execute<OpportunityState, OpportunityEvent>(c, target->id, req.request_id(),
+  opportunities::Win cmd{req.amount(), req.reason(), {}};
+  Execute<OpportunityState, OpportunityEvent>(c, Versioned(*target, "etag"), req.request_id(),
                                               WithPipeline(c, *std::move(settings), std::move(cmd)),
                                               Reply<OpportunityState, v1::Opportunity>(this, std::move(done)));
 }
@@ -220,8 +220,8 @@ void OpportunityEngine::Lose(const Caller& c, const v1::LoseOpportunityRequest& 
   if (!target.ok()) return done(target.status());
   auto settings = ReadSettings(db_->db());
   if (!settings.ok()) return done(settings.status());
-  opportunities::Lose cmd{req.reason(), req.stage_id(), {}, target->etag};
-  Execute<OpportunityState, OpportunityEvent>(c, target->id, req.request_id(),
+  opportunities::Lose cmd{req.reason(), req.stage_id(), {}};
+  Execute<OpportunityState, OpportunityEvent>(c, Versioned(*target, "etag"), req.request_id(),
                                               WithPipeline(c, *std::move(settings), std::move(cmd)),
                                               Reply<OpportunityState, v1::Opportunity>(this, std::move(done)));
 }
@@ -232,8 +232,8 @@ void OpportunityEngine::Reopen(const Caller& c, const v1::ReopenOpportunityReque
   if (!target.ok()) return done(target.status());
   auto settings = ReadSettings(db_->db());
   if (!settings.ok()) return done(settings.status());
-  opportunities::Reopen cmd{req.stage_id(), req.reason(), {}, target->etag};
-  Execute<OpportunityState, OpportunityEvent>(c, target->id, req.request_id(),
+  opportunities::Reopen cmd{req.stage_id(), req.reason(), {}};
+  Execute<OpportunityState, OpportunityEvent>(c, Versioned(*target, "etag"), req.request_id(),
                                               WithPipeline(c, *std::move(settings), std::move(cmd)),
                                               Reply<OpportunityState, v1::Opportunity>(this, std::move(done)));
 }

@@ -90,16 +90,18 @@ absl::StatusOr<State> OpportunityEngine::LoadVisible(const Caller& caller, const
 
 namespace {
 
-// The store's command for aggregate `id`. Its expected version stays Any(): each Decide checks
-// the etag after its NOT_FOUND checks, which is the order the API answers in.
+// The store's command for aggregate `target.id`, expecting the version of its etag.
 template <typename State, typename Event>
-kernel::Command<State, Event> CommandOf(const Caller& caller, const std::string& id, const std::string& request_id,
+kernel::Command<State, Event> CommandOf(const Caller& caller, const OpportunityEngine::Versioned& target,
+                                        const std::string& request_id,
                                         OpportunityEngine::DecideFn<State, Event> decide,
                                         OpportunityEngine::Cause cause) {
   kernel::Command<State, Event> cmd;
   cmd.caller = caller;
-  cmd.id = id;
+  cmd.id = target.id;
   cmd.request_id = request_id;
+  cmd.expected = kernel::ExpectedFromEtag(target.etag);
+  cmd.expected_field = target.etag_field;
   cmd.decide = std::move(decide);
   cmd.cause = std::move(cause);
   return cmd;
@@ -108,47 +110,44 @@ kernel::Command<State, Event> CommandOf(const Caller& caller, const std::string&
 }  // namespace
 
 template <typename State, typename Event>
-void OpportunityEngine::Execute(const Caller& caller, const std::string& id, const std::string& request_id,
+void OpportunityEngine::Execute(const Caller& caller, const Versioned& target, const std::string& request_id,
                                 DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause) {
-  store_.Execute<Kind<State>>(CommandOf<State, Event>(caller, id, request_id, std::move(decide), std::move(cause)),
+  store_.Execute<Kind<State>>(CommandOf<State, Event>(caller, target, request_id, std::move(decide), std::move(cause)),
                               std::move(done));
 }
 
 template <typename State, typename Event>
-void OpportunityEngine::ExecuteHeld(kernel::Lease lease, const Caller& caller, const std::string& id,
+void OpportunityEngine::ExecuteHeld(kernel::Lease lease, const Caller& caller, const Versioned& target,
                                     const std::string& request_id, DecideFn<State, Event> decide,
                                     Callback<Written<State>> done, Cause cause) {
   store_.ExecuteHeld<Kind<State>>(
-      std::move(lease), CommandOf<State, Event>(caller, id, request_id, std::move(decide), std::move(cause)),
+      std::move(lease), CommandOf<State, Event>(caller, target, request_id, std::move(decide), std::move(cause)),
       std::move(done));
 }
 
 template void OpportunityEngine::Execute<OpportunityState, OpportunityEvent>(
-    const Caller&, const std::string&, const std::string&, DecideFn<OpportunityState, OpportunityEvent>,
+    const Caller&, const Versioned&, const std::string&, DecideFn<OpportunityState, OpportunityEvent>,
     Callback<Written<OpportunityState>>, Cause);
 template void OpportunityEngine::ExecuteHeld<OpportunityState, OpportunityEvent>(
-    kernel::Lease, const Caller&, const std::string&, const std::string&, DecideFn<OpportunityState, OpportunityEvent>,
+    kernel::Lease, const Caller&, const Versioned&, const std::string&, DecideFn<OpportunityState, OpportunityEvent>,
     Callback<Written<OpportunityState>>, Cause);
-template void OpportunityEngine::Execute<QuoteState, QuoteEvent>(const Caller&, const std::string&, const std::string&,
+template void OpportunityEngine::Execute<QuoteState, QuoteEvent>(const Caller&, const Versioned&, const std::string&,
                                                                  DecideFn<QuoteState, QuoteEvent>,
                                                                  Callback<Written<QuoteState>>, Cause);
-template void OpportunityEngine::ExecuteHeld<QuoteState, QuoteEvent>(kernel::Lease, const Caller&, const std::string&,
-                                                                     const std::string&,
+template void OpportunityEngine::ExecuteHeld<QuoteState, QuoteEvent>(kernel::Lease, const Caller&, const Versioned&, const std::string&,
                                                                      DecideFn<QuoteState, QuoteEvent>,
                                                                      Callback<Written<QuoteState>>, Cause);
-template void OpportunityEngine::Execute<ContractState, ContractEvent>(const Caller&, const std::string&,
-                                                                       const std::string&,
+template void OpportunityEngine::Execute<ContractState, ContractEvent>(const Caller&, const Versioned&, const std::string&,
                                                                        DecideFn<ContractState, ContractEvent>,
                                                                        Callback<Written<ContractState>>, Cause);
-template void OpportunityEngine::ExecuteHeld<ContractState, ContractEvent>(kernel::Lease, const Caller&,
-                                                                           const std::string&, const std::string&,
+template void OpportunityEngine::ExecuteHeld<ContractState, ContractEvent>(kernel::Lease, const Caller&, const Versioned&, const std::string&,
                                                                            DecideFn<ContractState, ContractEvent>,
                                                                            Callback<Written<ContractState>>, Cause);
 template void OpportunityEngine::Execute<OpportunitySettings, SettingsEvent>(
-    const Caller&, const std::string&, const std::string&, DecideFn<OpportunitySettings, SettingsEvent>,
+    const Caller&, const Versioned&, const std::string&, DecideFn<OpportunitySettings, SettingsEvent>,
     Callback<Written<OpportunitySettings>>, Cause);
 template void OpportunityEngine::ExecuteHeld<OpportunitySettings, SettingsEvent>(
-    kernel::Lease, const Caller&, const std::string&, const std::string&, DecideFn<OpportunitySettings, SettingsEvent>,
+    kernel::Lease, const Caller&, const Versioned&, const std::string&, DecideFn<OpportunitySettings, SettingsEvent>,
     Callback<Written<OpportunitySettings>>, Cause);
 
 template absl::StatusOr<OpportunityState> OpportunityEngine::LoadVisible<OpportunityState>(const Caller&,
@@ -216,12 +215,12 @@ absl::StatusOr<v1::SalesSettings> OpportunityEngine::GetSettings(const Caller&, 
   return ToApi(s);
 }
 
-void OpportunityEngine::WriteSettings(const Caller& caller, const std::string& request_id,
+void OpportunityEngine::WriteSettings(const Caller& caller, const std::string& request_id, int64_t etag,
                                       absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
                                       Callback<v1::SalesSettings> done) {
   if (absl::Status s = CheckRequestId(request_id); !s.ok()) return done(s);
   Execute<OpportunitySettings, SettingsEvent>(
-      caller, kSettingsId, request_id,
+      caller, Versioned(Target{kSettingsId, etag}, "etag"), request_id,
       [decide = std::move(decide)](const OpportunitySettings* s) mutable {
         // No row yet: the defaults, as ReadSettings has them.
         return decide(s != nullptr ? *s : OpportunitySettings());
@@ -233,8 +232,8 @@ void OpportunityEngine::SetPipelines(const Caller& c, const v1::SetPipelinesRequ
                                      Callback<v1::SalesSettings> done) {
   auto etag = ParseEtag(req.etag(), "etag");
   if (!etag.ok()) return done(etag.status());
-  SetPipelinesCmd cmd{{req.pipelines().begin(), req.pipelines().end()}, *etag};
-  WriteSettings(c, req.request_id(), [c, cmd](const OpportunitySettings& s) { return Decide(s, c, cmd); },
+  SetPipelinesCmd cmd{{req.pipelines().begin(), req.pipelines().end()}};
+  WriteSettings(c, req.request_id(), *etag, [c, cmd](const OpportunitySettings& s) { return Decide(s, c, cmd); },
                 std::move(done));
 }
 
@@ -242,8 +241,8 @@ void OpportunityEngine::SetContractPolicy(const Caller& c, const v1::SetContract
                                           Callback<v1::SalesSettings> done) {
   auto etag = ParseEtag(req.etag(), "etag");
   if (!etag.ok()) return done(etag.status());
-  SetContractPolicyCmd cmd{req.approval_threshold_minor(), *etag};
-  WriteSettings(c, req.request_id(), [c, cmd](const OpportunitySettings& s) { return Decide(s, c, cmd); },
+  SetContractPolicyCmd cmd{req.approval_threshold_minor()};
+  WriteSettings(c, req.request_id(), *etag, [c, cmd](const OpportunitySettings& s) { return Decide(s, c, cmd); },
                 std::move(done));
 }
 

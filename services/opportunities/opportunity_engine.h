@@ -15,6 +15,7 @@
 #include "absl/types/optional.h"
 #include "crm/opportunities/v1/opportunities_service.pb.h"
 #include "libs/common/clock.h"
+#include "libs/common/request.h"
 #include "libs/eventlog/log.h"
 #include "libs/kernel/aggregate_store.h"
 #include "libs/projection/aggregate_writer.h"
@@ -158,18 +159,29 @@ class OpportunityEngine {
   using Cause = kernel::Cause;
   template <typename State, typename Event>
   using DecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<Event>>(const State*)>;
-  // Runs `decide` on aggregate `id` (of type State: an opportunity, quote, contract or the
-  // settings) under a lease on it and appends its events, answering with the state they fold
-  // into (kernel::AggregateStore::Execute). A request_id seen on `id` before is answered with
-  // the state without deciding again; one seen on another aggregate is INVALID_ARGUMENT.
+  // The aggregate a command writes and the version its request's etag expects of it: the
+  // store checks it before `decide` (ABORTED, ErrorInfo ETAG_MISMATCH naming `etag_field`).
+  struct Versioned {
+    Versioned(std::string id) : id(std::move(id)) {}  // NOLINT: any version, from an id
+    Versioned(const Target& target, std::string field)
+        : id(target.id), etag(target.etag), etag_field(std::move(field)) {}
+    std::string id;
+    int64_t etag = 0;  // as ParseEtag reads it: 0 any, kEtagNothingWritten none written yet
+    std::string etag_field;
+  };
+  // Runs `decide` on aggregate `target.id` (of type State: an opportunity, quote, contract or
+  // the settings) under a lease on it and appends its events, answering with the state they
+  // fold into (kernel::AggregateStore::Execute). A request_id seen on the aggregate before is
+  // answered with the state without deciding again; one seen on another aggregate is
+  // INVALID_ARGUMENT. Then a version other than `target.etag` is ABORTED, before `decide`.
   template <typename State, typename Event>
-  void Execute(const Caller& caller, const std::string& id, const std::string& request_id,
+  void Execute(const Caller& caller, const Versioned& target, const std::string& request_id,
                DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause = {});
-  // Execute under `lease`, which holds `id` (FAILED_PRECONDITION otherwise) and may hold the
-  // other aggregates of a request that writes several (AcceptQuote): their rows of
+  // Execute under `lease`, which holds `target.id` (FAILED_PRECONDITION otherwise) and may
+  // hold the other aggregates of a request that writes several (AcceptQuote): their rows of
   // `request_id` are no reuse.
   template <typename State, typename Event>
-  void ExecuteHeld(kernel::Lease lease, const Caller& caller, const std::string& id, const std::string& request_id,
+  void ExecuteHeld(kernel::Lease lease, const Caller& caller, const Versioned& target, const std::string& request_id,
                    DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause = {});
   // What the write path did since Open: state reads, request-id lookups, folds, seals and
   // appends, so that the work per command can be counted.
@@ -208,7 +220,19 @@ class OpportunityEngine {
                             Callback<v1::Opportunity> done);
   void CreateContractNow(const Caller& c, const v1::CreateContractRequest& req, const std::string& customer_id,
                          Callback<v1::Contract> done);
-  void WriteSettings(const Caller& caller, const std::string& request_id,
+  // How often AcceptQuote takes its lease again when the quote was revised meanwhile (each
+  // revision names another contract draft) before it answers ABORTED.
+  static constexpr int kAcceptQuoteAttempts = 3;
+  // The contract `quote` is accepted into: the one it names once accepted, else the draft its
+  // current version derives.
+  static std::string ContractOfQuote(const QuoteState& quote);
+  // AcceptQuote under a lease on `contract_id` and the quote: reads the quote again there and
+  // drafts the contract from that read; when the quote names another contract by then, takes
+  // the lease again for that one, at most `attempts` times in all.
+  void AcceptQuoteLeased(const Caller& c, const v1::AcceptQuoteRequest& req, const Target& target,
+                         const std::string& contract_id, int attempts, Callback<v1::AcceptQuoteResponse> done);
+  // A settings command expecting version `etag` (as ParseEtag reads it).
+  void WriteSettings(const Caller& caller, const std::string& request_id, int64_t etag,
                      absl::AnyInvocable<SettingsDecision(const OpportunitySettings&)> decide,
                      Callback<v1::SalesSettings> done);
   // Customer ids whose reactions a customers record may call for.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +34,12 @@ using crm::testing::kManager;
 using crm::testing::kRep;
 using crm::testing::kRep2;
 using crm::testing::Service;
+
+// ErrorInfo metadata `key`, "" when absent.
+std::string MetadataOf(const google::rpc::ErrorInfo& info, const std::string& key) {
+  auto it = info.metadata().find(key);
+  return it == info.metadata().end() ? "" : it->second;
+}
 
 class OpportunityEngineTest : public ::testing::Test {
  protected:
@@ -960,7 +967,7 @@ TEST_F(OpportunityEngineTest, EveryAggregatesReplyIsTheRowTheProjectionCommitted
   EXPECT_THAT(opp->state, EqualsProto(Row<OpportunityState>(rows::Opportunity(opp_id))));
   clock().Advance(absl::Minutes(5));
   opp = Write<OpportunityState, OpportunityEvent>(kRep, opp_id, "", [](const OpportunityState* s) {
-    return Decide(s, kRep, opportunities::MoveStage{"needs_analysis", "", DefaultPipeline(), 0});
+    return Decide(s, kRep, opportunities::MoveStage{"needs_analysis", "", DefaultPipeline()});
   });
   ASSERT_TRUE(opp.ok()) << opp.status();
   EXPECT_EQ(opp->state.version(), 2);
@@ -1013,12 +1020,12 @@ TEST_F(OpportunityEngineTest, EveryAggregatesReplyIsTheRowTheProjectionCommitted
   // The settings: the projection folds them as every aggregate (id, version, hash chain)
   auto settings = Write<OpportunitySettings, SettingsEvent>(
       kAdmin, kSettingsId, "row-settings", [](const OpportunitySettings* s) {
-        return Decide(s != nullptr ? *s : OpportunitySettings(), kAdmin, opportunities::SetContractPolicy{1000, 0});
+        return Decide(s != nullptr ? *s : OpportunitySettings(), kAdmin, opportunities::SetContractPolicy{1000});
       });
   ASSERT_TRUE(settings.ok()) << settings.status();
   EXPECT_THAT(settings->state, EqualsProto(Row<OpportunitySettings>(rows::kSettings)));
   settings = Write<OpportunitySettings, SettingsEvent>(kAdmin, kSettingsId, "", [](const OpportunitySettings* s) {
-    return Decide(*s, kAdmin, opportunities::SetPipelines{{DefaultPipeline()}, 0});
+    return Decide(*s, kAdmin, opportunities::SetPipelines{{DefaultPipeline()}});
   });
   ASSERT_TRUE(settings.ok()) << settings.status();
   const OpportunitySettings row = Row<OpportunitySettings>(rows::kSettings);
@@ -1074,6 +1081,151 @@ TEST_F(OpportunityEngineTest, ARetriedSettingsChangeIsAnsweredWithoutWritingAgai
   ASSERT_TRUE(now.ok()) << now.status();
   EXPECT_EQ(now->approval_threshold_minor(), 2000);
   EXPECT_EQ(now->etag(), "2");
+}
+
+TEST_F(OpportunityEngineTest, AQuoteRevisedWhileAnAcceptWaitsForItsLeaseIsDraftedAsRevised) {
+  auto customer = Customer(kRep, "无锡太湖机电", "13600136000");
+  auto opp = NewOpportunity(kRep, customer.name(), 100000);
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  auto quote = NewQuote(kRep, opp->name(), "电机", 1000, 10000);
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  v1::SendQuoteRequest sq;
+  sq.set_name(quote->name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::SendQuote, kRep, sq).ok());
+  const std::string quote_id = quote->name().substr(strlen("quotes/"));
+
+  // Given a command on the quote that holds its lease until released: it revises the quote to
+  // 30 units and sends it again, as a colleague's ReviseQuote and SendQuote would
+  absl::Notification holding, release, revised;
+  absl::StatusOr<OpportunityEngine::Written<QuoteState>> revision = absl::UnknownError("no answer");
+  std::thread colleague([&] {
+    engine()->Execute<QuoteState, QuoteEvent>(
+        kRep, quote_id, "",
+        [&](const QuoteState* s) -> absl::StatusOr<std::vector<QuoteEvent>> {
+          holding.Notify();
+          release.WaitForNotification();
+          QuoteVersion v = s->versions(0);
+          v.mutable_lines(0)->set_quantity_milli(30000);
+          auto events = Decide(s, kRep, ReviseQuote{v});
+          if (!events.ok()) return events.status();
+          QuoteState next = *s;
+          Apply(next, events->front(), s->version() + 1, absl::Now(), kRep.user_id);
+          auto sent = Decide(&next, kRep, SendQuote{});
+          if (!sent.ok()) return sent.status();
+          events->push_back(sent->front());
+          return events;
+        },
+        [&](absl::StatusOr<OpportunityEngine::Written<QuoteState>> w) {
+          revision = std::move(w);
+          revised.Notify();
+        });
+  });
+  holding.WaitForNotification();
+
+  // When the quote is accepted meanwhile, and the revision commits before the accept gets the lease
+  absl::Notification answered;
+  absl::StatusOr<v1::AcceptQuoteResponse> accepted = absl::UnknownError("no answer");
+  engine()->AcceptQuote(kRep, AcceptRequest(quote->name(), "accept-while-revised"),
+                        [&](absl::StatusOr<v1::AcceptQuoteResponse> r) {
+                          accepted = std::move(r);
+                          answered.Notify();
+                        });
+  EXPECT_FALSE(answered.HasBeenNotified()) << "the accept waits for the quote's lease";
+  release.Notify();
+  colleague.join();
+  ASSERT_TRUE(revised.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(revision.ok()) << revision.status();
+  const int64_t revised_total = revision->state.versions(1).totals().total_minor();
+  ASSERT_EQ(revised_total, 30 * quote->current().totals().total_minor());
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  // Then the contract is drafted from the version accepted, not from the one read before the lease
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->quote().status(), v1::QUOTE_STATUS_ACCEPTED);
+  EXPECT_EQ(accepted->quote().current().number(), 2);
+  EXPECT_EQ(accepted->contract().quote_version(), 2);
+  EXPECT_EQ(accepted->contract().amount().amount_minor(), revised_total);
+  EXPECT_EQ(accepted->quote().contract(), accepted->contract().name());
+  v1::ListContractsRequest list;
+  list.set_filter(absl::StrCat("customer = \"", customer.name(), "\""));
+  auto contracts = engine()->ListContracts(kRep, list, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(contracts.ok()) << contracts.status();
+  EXPECT_EQ(contracts->contracts_size(), 1) << "no draft of the version read before the lease";
+  ExpectEqualsFreshRebuild();
+}
+
+// The etag is the command's expected version, checked by the store before Decide: a stale one
+// writes nothing and names the request field it came from.
+TEST_F(OpportunityEngineTest, AStaleEtagWritesNothingAndNamesItsField) {
+  auto customer = Customer(kRep, "常州龙城精工", "13500135000");
+  auto opp = NewOpportunity(kRep, customer.name(), 100000);
+  ASSERT_TRUE(opp.ok()) << opp.status();
+  auto quote = NewQuote(kRep, opp->name(), "轴承", 1000, 20000);
+  ASSERT_TRUE(quote.ok()) << quote.status();
+  auto contract = NewContract(kRep, customer.name(), "年度维保合同", 500000);
+  ASSERT_TRUE(contract.ok()) << contract.status();
+  // "ETAG_MISMATCH <field> <current_etag>" of an ABORTED answer; "" for any other.
+  auto mismatch = [](const absl::Status& s) {
+    auto info = GetErrorInfo(s);
+    if (s.code() != absl::StatusCode::kAborted || !info.has_value()) return std::string();
+    return absl::StrCat(info->reason(), " ", MetadataOf(*info, "field"), " ", MetadataOf(*info, "current_etag"));
+  };
+
+  v1::UpdateOpportunityRequest up;
+  up.mutable_opportunity()->set_name(opp->name());
+  up.mutable_opportunity()->set_title("新名称");
+  up.mutable_opportunity()->set_etag("2");
+  EXPECT_EQ(mismatch(Sync(&OpportunityEngine::UpdateOpportunity, kRep, up).status()),
+            "ETAG_MISMATCH opportunity.etag 1");
+  v1::MoveOpportunityStageRequest move;
+  move.set_name(opp->name());
+  move.set_stage_id("needs_analysis");
+  move.set_etag("0");  // "nothing written yet": it has been
+  EXPECT_EQ(mismatch(Sync(&OpportunityEngine::MoveStage, kRep, move).status()), "ETAG_MISMATCH etag 1");
+  EXPECT_EQ(Events(opp->name()).size(), 1u) << "nothing written";
+
+  v1::ReviseQuoteRequest revise;
+  revise.set_name(quote->name());
+  *revise.mutable_version() = quote->current();
+  revise.set_etag("3");
+  EXPECT_EQ(mismatch(Sync(&OpportunityEngine::ReviseQuote, kRep, revise).status()), "ETAG_MISMATCH etag 1");
+  v1::SendQuoteRequest send;
+  send.set_name(quote->name());
+  ASSERT_TRUE(Sync(&OpportunityEngine::SendQuote, kRep, send).ok());
+  // Accepting with the etag from before the send drafts no contract either
+  v1::AcceptQuoteRequest accept = AcceptRequest(quote->name(), "accept-stale");
+  accept.set_etag("1");
+  auto accepted = Sync(&OpportunityEngine::AcceptQuote, kRep, accept);
+  EXPECT_EQ(mismatch(accepted.status()), "ETAG_MISMATCH etag 2");
+  EXPECT_EQ(Events(quote->name()).size(), 2u) << "created and sent only";
+  v1::ListContractsRequest list;
+  list.set_filter(absl::StrCat("customer = \"", customer.name(), "\""));
+  auto contracts = engine()->ListContracts(kRep, list, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(contracts.ok()) << contracts.status();
+  EXPECT_EQ(contracts->contracts_size(), 1) << "no draft";
+
+  v1::UpdateContractRequest uc;
+  uc.mutable_contract()->set_name(contract->name());
+  uc.mutable_contract()->set_title("新标题");
+  uc.mutable_contract()->set_etag("5");
+  EXPECT_EQ(mismatch(Sync(&OpportunityEngine::UpdateContract, kRep, uc).status()), "ETAG_MISMATCH contract.etag 1");
+  v1::SubmitContractRequest submit;
+  submit.set_name(contract->name());
+  submit.set_etag("2");
+  EXPECT_EQ(mismatch(Sync(&OpportunityEngine::SubmitContract, kRep, submit).status()), "ETAG_MISMATCH etag 1");
+  EXPECT_EQ(Events(contract->name()).size(), 1u) << "nothing written";
+
+  v1::SetContractPolicyRequest policy;
+  policy.set_approval_threshold_minor(1000);
+  ASSERT_TRUE(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).ok());
+  policy.set_approval_threshold_minor(2000);
+  policy.set_etag("0");
+  EXPECT_EQ(mismatch(Sync(&OpportunityEngine::SetContractPolicy, kAdmin, policy).status()), "ETAG_MISMATCH etag 1");
+  auto settings = engine()->GetSettings(kRep, v1::GetSalesSettingsRequest(), absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(settings->approval_threshold_minor(), 1000);
+  EXPECT_EQ(settings->etag(), "1");
+  ExpectEqualsFreshRebuild();
 }
 
 }  // namespace

@@ -127,8 +127,6 @@ TEST(OpportunityTest, StagesMoveForwardAndBackWithHistoryAndTimeInEachStage) {
   EXPECT_TRUE(Decide(&s, kRep, MoveStage{"needs_analysis", "", DefaultPipeline()})->empty());
   EXPECT_EQ(FieldOf(Decide(&s, kRep, MoveStage{"won", "", DefaultPipeline()}).status()), "stage_id");
   EXPECT_EQ(FieldOf(Decide(&s, kRep, MoveStage{"nowhere", "", DefaultPipeline()}).status()), "stage_id");
-  // A stale etag is ABORTED
-  EXPECT_EQ(Decide(&s, kRep, MoveStage{"proposal", "", DefaultPipeline(), 2}).status().code(), absl::StatusCode::kAborted);
 }
 
 TEST(OpportunityTest, WinLoseAndReopen) {

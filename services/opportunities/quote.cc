@@ -15,10 +15,12 @@ namespace {
 constexpr int kMaxLines = 200;
 
 
-absl::Status CheckQuote(const QuoteState* s, const Caller& caller, int64_t expected) {
+// The request's etag is the command's expected version, checked before Decide
+// (OpportunityEngine::Execute).
+absl::Status CheckQuote(const QuoteState* s, const Caller& caller) {
   if (s == nullptr || s->version() == 0) return absl::NotFoundError("quote not found");
   if (!CanSee(caller, *s)) return absl::PermissionDeniedError("the quote belongs to another owner or team");
-  return CheckEtag(s->version(), expected, "quote");
+  return absl::OkStatus();
 }
 
 absl::Status StatusError(const QuoteState& s, absl::string_view want) {
@@ -93,7 +95,7 @@ QuoteDecision Decide(const QuoteState* state, const Caller& caller, const Create
 }
 
 QuoteDecision Decide(const QuoteState* state, const Caller& caller, const ReviseQuote& cmd) {
-  if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckQuote(state, caller); !s.ok()) return s;
   if (state->status() == v1::QUOTE_STATUS_ACCEPTED) return StatusError(*state, "an accepted quote is not revised");
   v1::QuoteRevised e;
   *e.mutable_version() = cmd.version;
@@ -104,7 +106,7 @@ QuoteDecision Decide(const QuoteState* state, const Caller& caller, const Revise
 }
 
 QuoteDecision Decide(const QuoteState* state, const Caller& caller, const SendQuote& cmd) {
-  if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckQuote(state, caller); !s.ok()) return s;
   if (state->status() != v1::QUOTE_STATUS_DRAFT) return StatusError(*state, "only drafts are sent (revise it first)");
   v1::QuoteSent e;
   e.set_version_number(CurrentNumber(*state));
@@ -112,7 +114,7 @@ QuoteDecision Decide(const QuoteState* state, const Caller& caller, const SendQu
 }
 
 QuoteDecision Decide(const QuoteState* state, const Caller& caller, const AcceptQuote& cmd) {
-  if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckQuote(state, caller); !s.ok()) return s;
   if (state->status() != v1::QUOTE_STATUS_SENT) return StatusError(*state, "only a sent quote is accepted");
   v1::QuoteAccepted e;
   e.set_version_number(CurrentNumber(*state));
@@ -121,7 +123,7 @@ QuoteDecision Decide(const QuoteState* state, const Caller& caller, const Accept
 }
 
 QuoteDecision Decide(const QuoteState* state, const Caller& caller, const RejectQuote& cmd) {
-  if (auto s = CheckQuote(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckQuote(state, caller); !s.ok()) return s;
   if (state->status() != v1::QUOTE_STATUS_SENT) return StatusError(*state, "only a sent quote is rejected");
   if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::QuoteRejected e;

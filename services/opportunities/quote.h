@@ -44,18 +44,14 @@ struct CreateQuote {
 // A new version (from a draft, a sent or a rejected quote; not an accepted one).
 struct ReviseQuote {
   QuoteVersion version;
-  int64_t expected_version = 0;
 };
 struct SendQuote {
-  int64_t expected_version = 0;
 };
 struct AcceptQuote {
   std::string contract_id;  // derived by the service from the quote and its version
-  int64_t expected_version = 0;
 };
 struct RejectQuote {
   std::string reason;  // required
-  int64_t expected_version = 0;
 };
 
 bool CanSee(const Caller& c, const QuoteState& s);

@@ -3,7 +3,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/money.h"
 #include "services/opportunities/opportunity.h"
@@ -25,7 +24,6 @@ absl::StatusOr<v1::Pipeline> PipelineById(const OpportunitySettings& s, const st
 }
 
 SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, const SetPipelines& cmd) {
-  if (auto st = CheckEtag(s.version(), cmd.expected_version, "settings"); !st.ok()) return st;
   if (cmd.pipelines.empty()) return InvalidFieldError("pipelines", "needs at least one pipeline");
   if (cmd.pipelines.size() > 20) return InvalidFieldError("pipelines", "has more than 20 pipelines");
   std::set<std::string> ids;
@@ -60,7 +58,6 @@ SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, cons
 }
 
 SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, const SetContractPolicy& cmd) {
-  if (auto st = CheckEtag(s.version(), cmd.expected_version, "settings"); !st.ok()) return st;
   if (cmd.approval_threshold_minor < 0) return InvalidFieldError("approval_threshold_minor", "must not be negative");
   // A contract amount is at most kMaxAmountMinor: that threshold already means "never".
   if (auto st = money::CheckAmount(cmd.approval_threshold_minor, "approval_threshold_minor"); !st.ok()) return st;

@@ -31,12 +31,10 @@ inline int64_t ApprovalThreshold(const OpportunitySettings& s) { return s.approv
 // and re-weigh them instead).
 struct SetPipelines {
   std::vector<v1::Pipeline> pipelines;
-  int64_t expected_version = 0;
 };
 // Admins (by the rpc's access option); not negative.
 struct SetContractPolicy {
   int64_t approval_threshold_minor = 0;
-  int64_t expected_version = 0;
 };
 
 SettingsDecision Decide(const OpportunitySettings& s, const Caller& caller, const SetPipelines& cmd);

@@ -14,7 +14,6 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/time_util.h"
-#include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/text.h"
@@ -392,7 +391,6 @@ RuleDecision Decide(const RuleState* state, const Caller& caller, const CreateRu
 
 RuleDecision Decide(const RuleState* state, const Caller& caller, const UpdateRule& cmd) {
   if (state == nullptr || state->version() == 0 || state->deleted()) return absl::NotFoundError("rule not found");
-  if (auto s = CheckEtag(state->version(), cmd.expected_version, "rule", "etag"); !s.ok()) return s;
   if (auto s = ValidateRule(cmd.definition, "rule.definition"); !s.ok()) return s;
   if (cmd.definition.SerializeAsString() == state->definition().SerializeAsString()) return std::vector<RuleEvent>{};
   v1::RuleUpdated e;
@@ -402,7 +400,6 @@ RuleDecision Decide(const RuleState* state, const Caller& caller, const UpdateRu
 
 RuleDecision Decide(const RuleState* state, const Caller& caller, const DeleteRule& cmd) {
   if (state == nullptr || state->version() == 0) return absl::NotFoundError("rule not found");
-  if (auto s = CheckEtag(state->version(), cmd.expected_version, "rule", "etag"); !s.ok()) return s;
   if (state->deleted()) return std::vector<RuleEvent>{};
   return std::vector<RuleEvent>{v1::RuleDeleted()};
 }

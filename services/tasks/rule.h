@@ -35,10 +35,8 @@ struct CreateRule {
 };
 struct UpdateRule {
   RuleDefinition definition;
-  int64_t expected_version = 0;
 };
 struct DeleteRule {
-  int64_t expected_version = 0;
 };
 
 // Who may define rules is the permission matrix's (admins: the rpcs' access options); the

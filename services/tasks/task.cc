@@ -7,7 +7,6 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/util/field_mask_util.h"
-#include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/text.h"
@@ -46,12 +45,12 @@ bool CanComplete(const Caller& c, const TaskState& s) {
   return p.assignee_id().empty() && InQueue(c, p.assignee_role(), p.team_id());
 }
 
-absl::Status CheckExisting(const TaskState* state, const Caller& caller, int64_t expected_version,
-                           bool (*may)(const Caller&, const TaskState&)) {
+// The request's etag is the command's expected version, checked before Decide (TaskEngine).
+absl::Status CheckExisting(const TaskState* state, const Caller& caller, bool (*may)(const Caller&, const TaskState&)) {
   if (state == nullptr || state->version() == 0) return absl::NotFoundError("task not found");
   if (!CanSee(caller, *state)) return absl::PermissionDeniedError("the task belongs to another assignee or team");
   if (!may(caller, *state)) return absl::PermissionDeniedError("only the assignee, the creator, a manager of the team or an admin may change the task");
-  return CheckEtag(state->version(), expected_version, "task", "etag");
+  return absl::OkStatus();
 }
 
 absl::Time CeilHour(absl::Time t) {
@@ -186,7 +185,7 @@ TaskDecision Decide(const TaskState* state, const Caller& caller, const CreateAu
 }
 
 TaskDecision Decide(const TaskState* state, const Caller& caller, const UpdateTask& cmd) {
-  if (auto s = CheckExisting(state, caller, cmd.expected_version, &CanEdit); !s.ok()) return s;
+  if (auto s = CheckExisting(state, caller, &CanEdit); !s.ok()) return s;
   if (!Open(*state)) return absl::FailedPreconditionError("only open tasks can be edited; reopen it first");
   if (cmd.paths.empty()) return InvalidFieldError("update_mask", "names no field");
   for (const auto& path : cmd.paths) {
@@ -222,7 +221,7 @@ TaskDecision Decide(const TaskState* state, const Caller& caller, const UpdateTa
 }
 
 TaskDecision Decide(const TaskState* state, const Caller& caller, const CompleteTask& cmd) {
-  if (auto s = CheckExisting(state, caller, cmd.expected_version, &CanComplete); !s.ok()) return s;
+  if (auto s = CheckExisting(state, caller, &CanComplete); !s.ok()) return s;
   if (state->status() == v1::TASK_STATUS_DONE) return std::vector<TaskEvent>{};
   if (!Open(*state)) return absl::FailedPreconditionError("the task is cancelled; reopen it first");
   if (auto s = CheckText(cmd.note, "note", 4000, false, TextKind::kMultiLine); !s.ok()) return s;
@@ -233,7 +232,7 @@ TaskDecision Decide(const TaskState* state, const Caller& caller, const Complete
 }
 
 TaskDecision Decide(const TaskState* state, const Caller& caller, const CancelTask& cmd) {
-  if (auto s = CheckExisting(state, caller, cmd.expected_version, &CanEdit); !s.ok()) return s;
+  if (auto s = CheckExisting(state, caller, &CanEdit); !s.ok()) return s;
   if (state->status() == v1::TASK_STATUS_CANCELLED) return std::vector<TaskEvent>{};
   if (!Open(*state)) return absl::FailedPreconditionError("the task is done; reopen it first");
   if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
@@ -243,7 +242,7 @@ TaskDecision Decide(const TaskState* state, const Caller& caller, const CancelTa
 }
 
 TaskDecision Decide(const TaskState* state, const Caller& caller, const ReopenTask& cmd) {
-  if (auto s = CheckExisting(state, caller, cmd.expected_version, &CanEdit); !s.ok()) return s;
+  if (auto s = CheckExisting(state, caller, &CanEdit); !s.ok()) return s;
   if (Open(*state)) return std::vector<TaskEvent>{};
   if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::TaskReopened e;

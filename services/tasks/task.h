@@ -50,20 +50,16 @@ struct CreateAutomatedTask {
 struct UpdateTask {
   TaskProfile profile;
   std::vector<std::string> paths;
-  int64_t expected_version = 0;
 };
 struct CompleteTask {
   std::string note;
   std::string customer_id;  // where the note goes (the engine resolves it from `related`)
-  int64_t expected_version = 0;
 };
 struct CancelTask {
   std::string reason;
-  int64_t expected_version = 0;
 };
 struct ReopenTask {
   std::string reason;
-  int64_t expected_version = 0;
 };
 // The scheduler's: the reminder `offset_minutes` before the due time, once it is `now` or later.
 struct FireReminder {
@@ -76,9 +72,9 @@ struct ReportOverdue {
 };
 
 // Pure decisions. `state` is null when the task does not exist. Errors: INVALID_ARGUMENT
-// (field named), PERMISSION_DENIED, NOT_FOUND, ABORTED (etag), FAILED_PRECONDITION (e.g.
-// completing a cancelled task), ALREADY_EXISTS (create on an existing id). An empty vector:
-// nothing to record.
+// (field named), PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (e.g. completing a
+// cancelled task), ALREADY_EXISTS (create on an existing id). An empty vector: nothing to
+// record. The etag is no part of the commands: the store checks it before deciding.
 TaskDecision Decide(const TaskState* state, const Caller& caller, const CreateTask& cmd);
 TaskDecision Decide(const TaskState* state, const Caller& caller, const CreateAutomatedTask& cmd);
 TaskDecision Decide(const TaskState* state, const Caller& caller, const UpdateTask& cmd);

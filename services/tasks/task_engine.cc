@@ -314,7 +314,9 @@ void TaskEngine::UpdateTask(const Caller& c, const v1::UpdateTaskRequest& req, C
                 .caller = c,
                 .id = target.id,
                 .request_id = rid,
-                .decide = Plain<TaskState, TaskEvent>(c, tasks::UpdateTask{p, std::move(paths), target.etag})},
+                .expected = kernel::ExpectedFromEtag(target.etag),
+                .expected_field = "etag",
+                .decide = Plain<TaskState, TaskEvent>(c, tasks::UpdateTask{p, std::move(paths)})},
             Reply<TaskState, v1::Task>(this, std::move(*shared)));
       },
       [shared](absl::Status s) { (*shared)(std::move(s)); });
@@ -369,7 +371,9 @@ void TaskEngine::CompleteTask(const Caller& c, const v1::CompleteTaskRequest& re
           .caller = c,
           .id = t->id,
           .request_id = req.request_id(),
-          .decide = [this, c, cmd = tasks::CompleteTask{req.note(), "", t->etag}](const TaskState* s) mutable {
+          .expected = kernel::ExpectedFromEtag(t->etag),
+          .expected_field = "etag",
+          .decide = [this, c, cmd = tasks::CompleteTask{req.note(), ""}](const TaskState* s) mutable {
             if (s != nullptr) cmd.customer_id = CustomerOf(s->profile().related());
             return Decide(s, c, cmd);
           }},
@@ -383,7 +387,9 @@ void TaskEngine::CancelTask(const Caller& c, const v1::CancelTaskRequest& req, C
       Command<TaskState, TaskEvent>{.caller = c,
                                     .id = t->id,
                                     .request_id = req.request_id(),
-                                    .decide = Plain<TaskState, TaskEvent>(c, tasks::CancelTask{req.reason(), t->etag})},
+                                    .expected = kernel::ExpectedFromEtag(t->etag),
+                                    .expected_field = "etag",
+                                    .decide = Plain<TaskState, TaskEvent>(c, tasks::CancelTask{req.reason()})},
       Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
@@ -394,7 +400,9 @@ void TaskEngine::ReopenTask(const Caller& c, const v1::ReopenTaskRequest& req, C
       Command<TaskState, TaskEvent>{.caller = c,
                                     .id = t->id,
                                     .request_id = req.request_id(),
-                                    .decide = Plain<TaskState, TaskEvent>(c, tasks::ReopenTask{req.reason(), t->etag})},
+                                    .expected = kernel::ExpectedFromEtag(t->etag),
+                                    .expected_field = "etag",
+                                    .decide = Plain<TaskState, TaskEvent>(c, tasks::ReopenTask{req.reason()})},
       Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
@@ -647,7 +655,9 @@ void TaskEngine::UpdateRule(const Caller& c, const v1::UpdateRuleRequest& req, C
           .caller = c,
           .id = t->id,
           .request_id = req.request_id(),
-          .decide = Plain<RuleState, RuleEvent>(c, tasks::UpdateRule{req.rule().definition(), t->etag})},
+          .expected = kernel::ExpectedFromEtag(t->etag),
+          .expected_field = "etag",
+          .decide = Plain<RuleState, RuleEvent>(c, tasks::UpdateRule{req.rule().definition()})},
       Reply<RuleState, v1::Rule>(this, std::move(done)));
 }
 
@@ -657,7 +667,9 @@ void TaskEngine::DeleteRule(const Caller& c, const v1::DeleteRuleRequest& req, C
   store_.Execute<RuleKind>(Command<RuleState, RuleEvent>{.caller = c,
                                                          .id = t->id,
                                                          .request_id = req.request_id(),
-                                                         .decide = Plain<RuleState, RuleEvent>(c, tasks::DeleteRule{t->etag})},
+                                                         .expected = kernel::ExpectedFromEtag(t->etag),
+                                                         .expected_field = "etag",
+                                                         .decide = Plain<RuleState, RuleEvent>(c, tasks::DeleteRule{})},
                            Reply<RuleState, v1::Rule>(this, std::move(done)));
 }
 

@@ -65,12 +65,17 @@ struct CalendarKind {
 };
 
 // The command on aggregate `id` that the domain's Decide(state, caller, cmd) decides, for the
-// store (request_id: the client's, checked by CheckRequestId; empty for none).
+// store (request_id: the client's, checked by CheckRequestId; empty for none), expecting the
+// version of the request's `etag` (as ParseEtag reads it; 0: any), which the store checks
+// before deciding (ABORTED naming the request field "etag").
 template <typename State, typename Event, typename Cmd>
-kernel::Command<State, Event> Plain(const Caller& caller, std::string id, std::string request_id, Cmd cmd) {
+kernel::Command<State, Event> Plain(const Caller& caller, std::string id, std::string request_id, Cmd cmd,
+                                    int64_t etag = 0) {
   return {.caller = caller,
           .id = std::move(id),
           .request_id = std::move(request_id),
+          .expected = kernel::ExpectedFromEtag(etag),
+          .expected_field = "etag",
           .decide = [caller, cmd = std::move(cmd)](const State* s) { return Decide(s, caller, cmd); }};
 }
 

@@ -153,7 +153,7 @@ void TicketEngine::SetSlaPolicy(const Caller& c, const v1::SetSlaPolicyRequest& 
     }
   }
   store_.Execute<PolicyKind>(Plain<v1::SlaPolicyState, SlaPolicyEvent>(c, PolicyId(*type, p.priority()), req.request_id(),
-                                                                      tickets::SetSlaPolicy{p, *etag}),
+                                                                      tickets::SetSlaPolicy{p}, *etag),
                              Reply<v1::SlaPolicyState, v1::SlaPolicyResource>(this, std::move(done)));
 }
 
@@ -165,7 +165,7 @@ void TicketEngine::DeleteSlaPolicy(const Caller& c, const v1::DeleteSlaPolicyReq
   auto etag = ParseEtag(req.etag(), "etag");
   if (!etag.ok()) return done(etag.status());
   store_.Execute<PolicyKind>(
-      Plain<v1::SlaPolicyState, SlaPolicyEvent>(c, *id, req.request_id(), tickets::DeleteSlaPolicy{*etag}),
+      Plain<v1::SlaPolicyState, SlaPolicyEvent>(c, *id, req.request_id(), tickets::DeleteSlaPolicy{}, *etag),
       Reply<v1::SlaPolicyState, v1::SlaPolicyResource>(this, std::move(done)));
 }
 
@@ -206,7 +206,7 @@ void TicketEngine::SetCalendar(const Caller& c, const v1::SetCalendarRequest& re
   const std::string key = in.name().substr(strlen("calendars/"));
   store_.Execute<CalendarKind>(
       Plain<v1::CalendarState, CalendarEvent>(c, CalendarId(key), req.request_id(),
-                                              tickets::SetCalendar{key, in.display_name(), in.calendar(), *etag}),
+                                              tickets::SetCalendar{key, in.display_name(), in.calendar()}, *etag),
       Reply<v1::CalendarState, v1::Calendar>(this, std::move(done)));
 }
 

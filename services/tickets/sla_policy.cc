@@ -4,7 +4,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
@@ -67,7 +66,6 @@ absl::Status ValidatePolicy(const v1::SlaPolicy& p, const std::string& prefix) {
 
 absl::StatusOr<std::vector<SlaPolicyEvent>> Decide(const v1::SlaPolicyState* s, const Caller& c,
                                                    const SetSlaPolicy& cmd) {
-  if (s != nullptr && s->version() > 0) CRM_RETURN_IF_ERROR(CheckEtag(s->version(), cmd.expected_version, "SLA policy", "etag"));
   if (s != nullptr && !s->deleted() && s->policy().SerializeAsString() == cmd.policy.SerializeAsString()) {
     return std::vector<SlaPolicyEvent>{};
   }
@@ -79,7 +77,6 @@ absl::StatusOr<std::vector<SlaPolicyEvent>> Decide(const v1::SlaPolicyState* s, 
 absl::StatusOr<std::vector<SlaPolicyEvent>> Decide(const v1::SlaPolicyState* s, const Caller& c,
                                                    const DeleteSlaPolicy& cmd) {
   if (s == nullptr || s->version() == 0) return absl::NotFoundError("SLA policy not found");
-  CRM_RETURN_IF_ERROR(CheckEtag(s->version(), cmd.expected_version, "SLA policy", "etag"));
   if (s->deleted()) return std::vector<SlaPolicyEvent>{};
   return std::vector<SlaPolicyEvent>{v1::SlaPolicyDeleted()};
 }
@@ -104,7 +101,6 @@ absl::StatusOr<std::vector<CalendarEvent>> Decide(const v1::CalendarState* s, co
     return InvalidFieldError("calendar.calendar.windows", "a calendar needs working windows");
   }
   if (s != nullptr && s->version() > 0) {
-    CRM_RETURN_IF_ERROR(CheckEtag(s->version(), cmd.expected_version, "calendar", "etag"));
     if (s->display_name() == cmd.display_name && s->calendar().SerializeAsString() == cmd.calendar.SerializeAsString()) {
       return std::vector<CalendarEvent>{};
     }

@@ -30,10 +30,8 @@ absl::Status ValidatePolicy(const v1::SlaPolicy& p, const std::string& prefix);
 
 struct SetSlaPolicy {
   v1::SlaPolicy policy;  // validated, with type and calendar known to exist (the engine checks)
-  int64_t expected_version = 0;
 };
 struct DeleteSlaPolicy {
-  int64_t expected_version = 0;
 };
 // Admins (by the rpcs' access options; not checked here). An empty vector: nothing to record (the same policy again, deleting twice).
 absl::StatusOr<std::vector<SlaPolicyEvent>> Decide(const v1::SlaPolicyState* s, const Caller& c,
@@ -46,7 +44,6 @@ struct SetCalendar {
   std::string key;
   std::string display_name;
   v1::BusinessCalendar calendar;
-  int64_t expected_version = 0;
 };
 // Admins (by the rpc's access option); INVALID_ARGUMENT naming "calendar.<field>" (BusinessCalendar::Make).
 absl::StatusOr<std::vector<CalendarEvent>> Decide(const v1::CalendarState* s, const Caller& c, const SetCalendar& cmd);

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/text.h"
@@ -20,13 +19,14 @@ RecordRef RefOf(const TicketState& s) {
 // Edits: admins and services; managers of the ticket's team; its assignee and its creator.
 bool CanEdit(const Caller& c, const TicketState& s) { return EditsRecord(c, RefOf(s)); }
 
-absl::Status CheckEditable(const TicketState* s, const Caller& c, int64_t expected_version) {
+// The request's etag is the command's expected version, checked before Decide (TicketEngine).
+absl::Status CheckEditable(const TicketState* s, const Caller& c) {
   if (s == nullptr || s->version() == 0) return absl::NotFoundError("ticket not found");
   if (!CanSee(c, *s)) return absl::PermissionDeniedError("the ticket belongs to another assignee or team");
   if (!CanEdit(c, *s)) {
     return absl::PermissionDeniedError("only the assignee, the creator, a manager of the team or an admin may change it");
   }
-  return CheckEtag(s->version(), expected_version, "ticket", "etag");
+  return absl::OkStatus();
 }
 
 FormValues ValuesOf(const TicketState& s) { return FormValues(s.values().begin(), s.values().end()); }
@@ -64,7 +64,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Crea
 }
 
 TicketDecision Decide(const TicketState* state, const Caller& caller, const UpdateValues& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (state->closed()) return absl::FailedPreconditionError("the ticket is closed; reopen it to change its values");
   if (cmd.values.empty()) return InvalidFieldError("values", "names no field");
   if (auto s = ValidateValues(cmd.type.definition().form(), cmd.values, "values", /*require=*/false); !s.ok()) {
@@ -93,7 +93,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Upda
 }
 
 TicketDecision Decide(const TicketState* state, const Caller& caller, const TakeTransition& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (auto s = CheckText(cmd.comment, "comment", 2000, false, TextKind::kMultiLine); !s.ok()) return s;
   const v1::Workflow& w = cmd.type.definition().workflow();
   auto t = CheckTransition(w, state->state(), cmd.transition_id, caller.role, ValuesOf(*state));
@@ -110,7 +110,7 @@ TicketDecision Decide(const TicketState* state, const Caller& caller, const Take
 }
 
 TicketDecision Decide(const TicketState* state, const Caller& caller, const AssignTicket& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (auto s = CheckText(cmd.assignee_id, "assignee_id", 64, false); !s.ok()) return s;
   if (auto s = CheckText(cmd.team_id, "team_id", 128, false); !s.ok()) return s;
   const std::string team = cmd.team_id.empty() ? state->team_id() : cmd.team_id;

@@ -42,18 +42,15 @@ struct CreateTicket {
 struct UpdateValues {
   v1::TicketTypeVersion type;  // the ticket's own version
   FormValues values;
-  int64_t expected_version = 0;
 };
 struct TakeTransition {
   v1::TicketTypeVersion type;
   std::string transition_id;
   std::string comment;
-  int64_t expected_version = 0;
 };
 struct AssignTicket {
   std::string assignee_id;
   std::string team_id;  // default: the ticket's
-  int64_t expected_version = 0;
 };
 struct CommentTicket {
   std::string comment_id;  // from the engine (derived from the request id)
@@ -78,8 +75,9 @@ struct RecordSla {
 
 // Errors: INVALID_ARGUMENT naming the request field ("ticket.values.<key>" on create,
 // "values.<key>" on update, "transition", ...),
-// PERMISSION_DENIED, NOT_FOUND, ABORTED (etag), FAILED_PRECONDITION (a closed ticket's values,
-// a transition's required fields). An empty vector: nothing to record.
+// PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (a closed ticket's values, a transition's
+// required fields). An empty vector: nothing to record. The etag is no part of the commands:
+// the store checks it before deciding.
 TicketDecision Decide(const TicketState* state, const Caller& caller, const CreateTicket& cmd);
 TicketDecision Decide(const TicketState* state, const Caller& caller, const UpdateValues& cmd);
 TicketDecision Decide(const TicketState* state, const Caller& caller, const TakeTransition& cmd);

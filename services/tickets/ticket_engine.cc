@@ -97,7 +97,7 @@ void TicketEngine::PublishTicketTypeVersion(const Caller& c, const v1::PublishTi
   auto t = ParseTypeTarget(req.request_id(), req.name(), req.etag());
   if (!t.ok()) return done(t.status());
   store_.Execute<TypeKind>(
-      Plain<TicketTypeState, TicketTypeEvent>(c, t->id, req.request_id(), PublishTicketType{req.definition(), t->etag}),
+      Plain<TicketTypeState, TicketTypeEvent>(c, t->id, req.request_id(), PublishTicketType{req.definition()}, t->etag),
       Reply<TicketTypeState, v1::TicketType>(this, std::move(done)));
 }
 
@@ -106,7 +106,7 @@ void TicketEngine::ArchiveTicketType(const Caller& c, const v1::ArchiveTicketTyp
   auto t = ParseTypeTarget(req.request_id(), req.name(), req.etag());
   if (!t.ok()) return done(t.status());
   store_.Execute<TypeKind>(Plain<TicketTypeState, TicketTypeEvent>(c, t->id, req.request_id(),
-                                                                   tickets::ArchiveTicketType{req.reason(), t->etag}),
+                                                                   tickets::ArchiveTicketType{req.reason()}, t->etag),
                            Reply<TicketTypeState, v1::TicketType>(this, std::move(done)));
 }
 
@@ -240,8 +240,8 @@ void TicketEngine::CreateTicket(const Caller& c, const v1::CreateTicketRequest& 
 }
 
 template <typename Cmd>
-void TicketEngine::OnTicket(const Caller& c, const std::string& id, const std::string& request_id, Cmd cmd,
-                            Callback<v1::Ticket> done) {
+void TicketEngine::OnTicket(const Caller& c, const std::string& id, const std::string& request_id, int64_t etag,
+                            Cmd cmd, Callback<v1::Ticket> done) {
   auto decide = [this, c, cmd = std::move(cmd)](const TicketState* s) mutable -> TicketDecision {
     if constexpr (requires { cmd.type; }) {
       if (s != nullptr) {
@@ -254,14 +254,19 @@ void TicketEngine::OnTicket(const Caller& c, const std::string& id, const std::s
     return Decide(s, c, cmd);
   };
   store_.Execute<TicketKind>(
-      kernel::Command<TicketState, TicketEvent>{.caller = c, .id = id, .request_id = request_id, .decide = std::move(decide)},
+      kernel::Command<TicketState, TicketEvent>{.caller = c,
+                                                .id = id,
+                                                .request_id = request_id,
+                                                .expected = kernel::ExpectedFromEtag(etag),
+                                                .expected_field = "etag",
+                                                .decide = std::move(decide)},
       Reply<TicketState, v1::Ticket>(this, std::move(done)));
 }
 
 void TicketEngine::UpdateTicket(const Caller& c, const v1::UpdateTicketRequest& req, Callback<v1::Ticket> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "tickets");
   if (!t.ok()) return done(t.status());
-  OnTicket(c, t->id, req.request_id(), UpdateValues{{}, FormValues(req.values().begin(), req.values().end()), t->etag},
+  OnTicket(c, t->id, req.request_id(), t->etag, UpdateValues{{}, FormValues(req.values().begin(), req.values().end())},
            std::move(done));
 }
 
@@ -269,13 +274,13 @@ void TicketEngine::TransitionTicket(const Caller& c, const v1::TransitionTicketR
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "tickets");
   if (!t.ok()) return done(t.status());
   if (req.transition_id().empty()) return done(InvalidFieldError("transition_id", "is required"));
-  OnTicket(c, t->id, req.request_id(), TakeTransition{{}, req.transition_id(), req.comment(), t->etag}, std::move(done));
+  OnTicket(c, t->id, req.request_id(), t->etag, TakeTransition{{}, req.transition_id(), req.comment()}, std::move(done));
 }
 
 void TicketEngine::AssignTicket(const Caller& c, const v1::AssignTicketRequest& req, Callback<v1::Ticket> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "tickets");
   if (!t.ok()) return done(t.status());
-  OnTicket(c, t->id, req.request_id(), tickets::AssignTicket{req.assignee_id(), req.team_id(), t->etag}, std::move(done));
+  OnTicket(c, t->id, req.request_id(), t->etag, tickets::AssignTicket{req.assignee_id(), req.team_id()}, std::move(done));
 }
 
 void TicketEngine::AddComment(const Caller& c, const v1::AddCommentRequest& req, Callback<v1::Ticket> done) {
@@ -283,7 +288,7 @@ void TicketEngine::AddComment(const Caller& c, const v1::AddCommentRequest& req,
   if (!t.ok()) return done(t.status());
   const std::string comment_id = req.request_id().empty() ? NewUuidV7(options_.clock->Now())
                                                           : DerivedId("comments", absl::StrCat(c.user_id, "/", req.request_id()));
-  OnTicket(c, t->id, req.request_id(), CommentTicket{comment_id, req.body(), req.internal()}, std::move(done));
+  OnTicket(c, t->id, req.request_id(), 0, CommentTicket{comment_id, req.body(), req.internal()}, std::move(done));
 }
 
 absl::StatusOr<v1::Ticket> TicketEngine::GetTicket(const Caller& c, const v1::GetTicketRequest& req,

@@ -135,9 +135,10 @@ class TicketEngine {
   // does not exist or is in the recycle bin, PERMISSION_DENIED when hidden from the caller.
   void WithCustomer(const Caller& c, const std::string& customer, const std::string& field,
                     absl::AnyInvocable<void(std::string)> then, absl::AnyInvocable<void(absl::Status)> fail);
-  // A command on the ticket named `name` that needs its type's version (the one it follows).
+  // A command on the ticket named `name` that needs its type's version (the one it follows),
+  // expecting the version of the request's `etag` (as ParseEtag reads it; 0: any).
   template <typename Cmd>
-  void OnTicket(const Caller& c, const std::string& id, const std::string& request_id, Cmd cmd,
+  void OnTicket(const Caller& c, const std::string& id, const std::string& request_id, int64_t etag, Cmd cmd,
                 Callback<v1::Ticket> done);
 
   eventlog::Log* log_;

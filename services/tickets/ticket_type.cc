@@ -1,7 +1,6 @@
 #include "services/tickets/ticket_type.h"
 
 #include "absl/strings/str_cat.h"
-#include "libs/common/etag.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/text.h"
@@ -11,9 +10,10 @@
 namespace crm::tickets {
 namespace {
 
-absl::Status CheckExisting(const TicketTypeState* s, int64_t expected_version) {
+// The request's etag is the command's expected version, checked before Decide (TicketEngine).
+absl::Status CheckExisting(const TicketTypeState* s) {
   if (s == nullptr || s->version() == 0) return absl::NotFoundError("ticket type not found");
-  return CheckEtag(s->version(), expected_version, "ticket type", "etag");
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -34,7 +34,7 @@ TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, co
 }
 
 TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, const PublishTicketType& cmd) {
-  if (auto s = CheckExisting(state, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckExisting(state); !s.ok()) return s;
   if (state->archived()) return absl::FailedPreconditionError("the ticket type is archived");
   if (auto s = ValidateDefinition(cmd.definition, "ticket_type.definition"); !s.ok()) return s;
   const v1::TicketTypeVersion* cur = CurrentVersion(*state);
@@ -48,7 +48,7 @@ TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, co
 }
 
 TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, const ArchiveTicketType& cmd) {
-  if (auto s = CheckExisting(state, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckExisting(state); !s.ok()) return s;
   if (state->archived()) return std::vector<TicketTypeEvent>{};
   if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::TicketTypeArchived e;

@@ -31,16 +31,14 @@ struct CreateTicketType {
 // A new version; tickets created from now on use it.
 struct PublishTicketType {
   TicketTypeDefinition definition;
-  int64_t expected_version = 0;
 };
 struct ArchiveTicketType {
   std::string reason;
-  int64_t expected_version = 0;
 };
 
-// Admins (by the rpcs' access options; not checked here). NOT_FOUND, ABORTED (etag),
-// FAILED_PRECONDITION (publishing to an archived type), INVALID_ARGUMENT (field named). An
-// empty vector: nothing to record (publishing the definition in force, archiving twice).
+// Admins (by the rpcs' access options; not checked here). NOT_FOUND, FAILED_PRECONDITION
+// (publishing to an archived type), INVALID_ARGUMENT (field named). An empty vector: nothing to
+// record (publishing the definition in force, archiving twice). The etag is the store's.
 TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, const CreateTicketType& cmd);
 TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, const PublishTicketType& cmd);
 TicketTypeDecision Decide(const TicketTypeState* state, const Caller& caller, const ArchiveTicketType& cmd);

@@ -49,16 +49,15 @@ TEST(TicketTypeTest, ADefinitionErrorNamesItsPart) {
 TEST(TicketTypeTest, PublishingKeepsEveryVersion) {
   TicketTypeState s;
   ASSERT_TRUE(Fold(s, kAdmin, CreateTicketType{RepairDefinition()}, kT0).ok());
-  EXPECT_TRUE(Decide(&s, kAdmin, PublishTicketType{RepairDefinition(), 1}).value().empty());  // unchanged
+  EXPECT_TRUE(Decide(&s, kAdmin, PublishTicketType{RepairDefinition()}).value().empty());  // unchanged
   auto d = RepairDefinition();
   d.mutable_form()->mutable_fields(1)->set_max_length(3000);
-  EXPECT_EQ(Decide(&s, kAdmin, PublishTicketType{d, 7}).status().code(), absl::StatusCode::kAborted);
-  ASSERT_TRUE(Fold(s, kAdmin, PublishTicketType{d, 1}, kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(Fold(s, kAdmin, PublishTicketType{d}, kT0 + absl::Hours(1)).ok());
   ASSERT_EQ(s.versions_size(), 2);
   EXPECT_EQ(CurrentVersion(s)->number(), 2);
   EXPECT_EQ(FindVersion(s, 1)->definition().form().fields(1).max_length(), 2000);  // v1 as it was
   ASSERT_TRUE(Fold(s, kAdmin, ArchiveTicketType{"合并到新流程"}, kT0 + absl::Hours(2)).ok());
-  EXPECT_EQ(Decide(&s, kAdmin, PublishTicketType{RepairDefinition(), 0}).status().code(),
+  EXPECT_EQ(Decide(&s, kAdmin, PublishTicketType{RepairDefinition()}).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
