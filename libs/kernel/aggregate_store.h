@@ -262,8 +262,11 @@ class AggregateStore {
   //     aggregate outside `lease` is INVALID_ARGUMENT on request_id ("used for another
   //     resource"), or with cmd.fresh_id a repeat answered with that aggregate (one read more); rows only for other aggregates of the lease (a two-aggregate command resumed
   //     after its first write), or any with cmd.request_spans_aggregates, let the command run;
-  //  3. checks cmd.expected against the state's version (ABORTED, ETAG_MISMATCH, nothing written);
-  //  4. decides; no events answers with the state as it is;
+  //  3. decides; a refusal is the answer, nothing written; then checks cmd.expected against
+  //     the state's version (ABORTED, ETAG_MISMATCH, nothing written, `after(false)`): the
+  //     command's own refusal comes first, so a caller who may not see or change the aggregate
+  //     (NOT_FOUND, PERMISSION_DENIED from Decide) learns nothing of its version;
+  //  4. no events answers with the state as it is;
   //  5. seals each event once and folds the sealed envelopes into the state with K::Apply;
   //  6. holds the keys of cmd.reserve_keys(folded state): ALREADY_EXISTS when another
   //     aggregate holds a key (committed or in flight, cmd.shares_keys_with excepted),
@@ -392,9 +395,13 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
     }
   }
   const int64_t version = cur != nullptr ? cur->version() : 0;
-  if (absl::Status s = CheckExpected(cmd.expected, version, K::kType, cmd.expected_field); !s.ok()) return answer(s);
+  const absl::Status stale = CheckExpected(cmd.expected, version, K::kType, cmd.expected_field);
   absl::StatusOr<Decision<Event>> decided = cmd.decide(cur);
   if (!decided.ok()) return answer(decided.status());
+  if (!stale.ok()) {
+    if (decided->after) decided->after(false);
+    return answer(stale);
+  }
   absl::AnyInvocable<void(bool)> after = std::move(decided->after);
   auto refuse = [&](absl::Status s) {
     if (after) after(false);

@@ -247,10 +247,9 @@ TEST_F(AggregateStoreTest, RequestIdOfAnotherAggregateIsRefusedUnlessTheLeaseHol
   EXPECT_EQ(LogSize(), 2u);
 }
 
-TEST_F(AggregateStoreTest, StaleExpectedVersionIsAbortedBeforeDecidingAndWritesNothing) {
+TEST_F(AggregateStoreTest, StaleExpectedVersionIsAbortedUnlessTheCommandIsRefusedAnywayAndWritesNothing) {
   ASSERT_TRUE(Run(Add("c1", 5)).ok());
   ASSERT_TRUE(Run(Add("c1", 5)).ok());
-  const int decided = decisions_.load();
 
   auto stale = Add("c1", 1);
   stale.expected = eventlog::ExpectedVersion::Exact(1);
@@ -260,9 +259,33 @@ TEST_F(AggregateStoreTest, StaleExpectedVersionIsAbortedBeforeDecidingAndWritesN
   auto exists = Add("c1", 1);
   exists.expected = eventlog::ExpectedVersion::NoStream();
   EXPECT_EQ(Run(std::move(exists)).status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(decisions_.load(), decided);
   EXPECT_EQ(LogSize(), 2u);
   EXPECT_EQ(Row("c1").version(), 2);
+
+  // The command's own refusal comes first: a caller who may not see or change the aggregate
+  // learns nothing of its version from a stale etag, and its `after` hook hears of no write.
+  bool after_called = false, after_wrote = true;
+  auto hidden = Add("c1", 1);
+  hidden.expected = eventlog::ExpectedVersion::Exact(1);
+  hidden.decide = [&](const CounterState*) -> absl::StatusOr<Decision<CounterEvent>> {
+    return absl::PermissionDeniedError("not yours");
+  };
+  EXPECT_EQ(Run(std::move(hidden)).status().code(), absl::StatusCode::kPermissionDenied);
+  auto stale_with_hook = Add("c1", 1);
+  stale_with_hook.expected = eventlog::ExpectedVersion::Exact(1);
+  stale_with_hook.decide = [&](const CounterState*) -> absl::StatusOr<Decision<CounterEvent>> {
+    Decision<CounterEvent> d;
+    d.events.push_back(CounterAdded());
+    d.after = [&](bool wrote) {
+      after_called = true;
+      after_wrote = wrote;
+    };
+    return d;
+  };
+  EXPECT_EQ(Run(std::move(stale_with_hook)).status().code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(after_called);
+  EXPECT_FALSE(after_wrote);
+  EXPECT_EQ(LogSize(), 2u);
 
   auto current = Add("c1", 1);
   current.expected = eventlog::ExpectedVersion::Exact(2);
