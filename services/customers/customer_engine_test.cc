@@ -1371,6 +1371,51 @@ TEST_F(MergeEngineTest, PendingStepRowsDoNotDependOnThePartitionOrderARebuildRea
   EXPECT_EQ(PendingSteps(**reversed), live);
 }
 
+// A step the restart could not write is written by the next scheduler run.
+TEST_F(MergeEngineTest, AStepARestartCouldNotWriteCompletesAtTheNextSchedulerRun) {
+  auto s = *Create(kRep, "星河科技", "13800000001");
+  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
+  RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
+  EXPECT_EQ(Merge(kRep, s.name(), m.name(), "merge-crash").status().code(), absl::StatusCode::kUnavailable);
+  RestartRefusing("refused", v1::CustomerMergedInto::descriptor()->full_name());
+  ASSERT_EQ(PendingSteps(*db()).size(), 1u);
+
+  auto run = engine()->RunScheduler(clock().Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->completed_steps, 1);
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto"}));
+  EXPECT_TRUE(PendingSteps(*db()).empty());
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+  run = engine()->RunScheduler(clock().Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->completed_steps, 0);
+}
+
+// A half-done merge the user undid (an unmerge gives the survivor's copy back) is superseded:
+// its second step is never written, whatever runs later.
+TEST_F(MergeEngineTest, AHalfDoneMergeTheUserUnmergedIsNeverCompleted) {
+  auto s = *Create(kRep, "星河科技", "13800000001");
+  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
+  RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
+  EXPECT_EQ(Merge(kRep, s.name(), m.name(), "merge-crash").status().code(), absl::StatusCode::kUnavailable);
+  RestartRefusing("refused", v1::CustomerMergedInto::descriptor()->full_name());
+  auto undone = Unmerge(kRep, s.name(), m.name(), "undo");
+  ASSERT_TRUE(undone.ok()) << undone.status();
+  EXPECT_EQ(undone->survivor().merged_from_size(), 0);
+
+  auto run = engine()->RunScheduler(clock().Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->completed_steps, 0);
+  Restart("after-undo");
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated"}));
+  EXPECT_EQ(LoggedTypes(log(), s.name()),
+            (std::vector<std::string>{"CustomerCreated", "CustomersMerged", "CustomerMergeUndone"}));
+  EXPECT_EQ(Get(kRep, m.name())->merged_into(), "");
+  v1::ListCustomersRequest list;
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+}
+
 // A crash while the restart completes the merge: the next restart completes it.
 TEST_F(MergeEngineTest, MergeCrashDuringCompletion_NextRestartCompletesIt) {
   auto s = *Create(kRep, "星河科技", "13800000001");
