@@ -1145,6 +1145,17 @@ class MergeEngineTest : public PoolEngineTest {
   absl::StatusOr<v1::FindDuplicatesResponse> Find(const Caller& c, v1::FindDuplicatesRequest req) {
     return engine()->FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
   }
+  // Two customers whose merge (request "merge-crash") stopped after the survivor's
+  // CustomersMerged, reopened on a log that refused the CustomerMergedInto again: one merge step
+  // pending.
+  std::pair<v1::Customer, v1::Customer> HalfDoneMerge() {
+    auto s = *Create(kRep, "星河科技", "13800000001");
+    auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
+    RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
+    EXPECT_EQ(Merge(kRep, s.name(), m.name(), "merge-crash").status().code(), absl::StatusCode::kUnavailable);
+    RestartRefusing("refused", v1::CustomerMergedInto::descriptor()->full_name());
+    return {s, m};
+  }
 };
 
 TEST_F(MergeEngineTest, FindDuplicatesMatchesNormalisedPhoneEmailAndCompanyName) {
@@ -1345,11 +1356,7 @@ TEST_F(MergeEngineTest, PendingStepRowsDoNotDependOnThePartitionOrderARebuildRea
     ASSERT_TRUE(Unmerge(kRep, s.name(), m.name()).ok());
     ASSERT_TRUE(Merge(kRep, s.name(), m.name()).ok());
   }
-  auto s = *Create(kRep, "星河科技", "13800000001");
-  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
-  RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
-  EXPECT_EQ(Merge(kRep, s.name(), m.name(), "merge-crash").status().code(), absl::StatusCode::kUnavailable);
-  RestartRefusing("refused", v1::CustomerMergedInto::descriptor()->full_name());
+  auto [s, m] = HalfDoneMerge();
   const auto live = PendingSteps(*db());
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live.begin()->first, rows::PendingMerge(s.name().substr(10), m.name().substr(10)));
@@ -1373,11 +1380,7 @@ TEST_F(MergeEngineTest, PendingStepRowsDoNotDependOnThePartitionOrderARebuildRea
 
 // A step the restart could not write is written by the next scheduler run.
 TEST_F(MergeEngineTest, AStepARestartCouldNotWriteCompletesAtTheNextSchedulerRun) {
-  auto s = *Create(kRep, "星河科技", "13800000001");
-  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
-  RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
-  EXPECT_EQ(Merge(kRep, s.name(), m.name(), "merge-crash").status().code(), absl::StatusCode::kUnavailable);
-  RestartRefusing("refused", v1::CustomerMergedInto::descriptor()->full_name());
+  auto [s, m] = HalfDoneMerge();
   ASSERT_EQ(PendingSteps(*db()).size(), 1u);
 
   auto run = engine()->RunScheduler(clock().Now());
@@ -1394,11 +1397,7 @@ TEST_F(MergeEngineTest, AStepARestartCouldNotWriteCompletesAtTheNextSchedulerRun
 // A half-done merge the user undid (an unmerge gives the survivor's copy back) is superseded:
 // its second step is never written, whatever runs later.
 TEST_F(MergeEngineTest, AHalfDoneMergeTheUserUnmergedIsNeverCompleted) {
-  auto s = *Create(kRep, "星河科技", "13800000001");
-  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
-  RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
-  EXPECT_EQ(Merge(kRep, s.name(), m.name(), "merge-crash").status().code(), absl::StatusCode::kUnavailable);
-  RestartRefusing("refused", v1::CustomerMergedInto::descriptor()->full_name());
+  auto [s, m] = HalfDoneMerge();
   auto undone = Unmerge(kRep, s.name(), m.name(), "undo");
   ASSERT_TRUE(undone.ok()) << undone.status();
   EXPECT_EQ(undone->survivor().merged_from_size(), 0);
@@ -1418,11 +1417,7 @@ TEST_F(MergeEngineTest, AHalfDoneMergeTheUserUnmergedIsNeverCompleted) {
 
 // A crash while the restart completes the merge: the next restart completes it.
 TEST_F(MergeEngineTest, MergeCrashDuringCompletion_NextRestartCompletesIt) {
-  auto s = *Create(kRep, "星河科技", "13800000001");
-  auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
-  RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
-  EXPECT_EQ(Merge(kRep, s.name(), m.name(), "merge-crash").status().code(), absl::StatusCode::kUnavailable);
-  RestartRefusing("refused", v1::CustomerMergedInto::descriptor()->full_name());
+  auto [s, m] = HalfDoneMerge();
   ASSERT_NE(engine(), nullptr) << "a step the log refuses does not stop the engine from opening";
   EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated"}));
   EXPECT_EQ(PendingSteps(*db()).size(), 1u);
