@@ -239,11 +239,15 @@ class CustomerEngine {
   //    the survivor already holds its data.
   //  - unmerge: completed when the survivor no longer records the merge; superseded when the
   //    merged customer was merged into the survivor again.
-  //  - conversion: completed when the lead is converted; superseded when the lead is gone or
-  //    closed otherwise (disqualified), or when the lead is no longer the actor's to convert.
-  // Runs at Open, before the followers start, and at each RunScheduler. Waits until `deadline`
-  // at most. Errors: DATA_LOSS for an undecodable row, RocksDB's; a step that cannot be
-  // written (the log refuses it) is counted in `failed` and retried by the next pass.
+  //  - conversion: completed when the lead is converted (into this customer, or since into
+  //    another); superseded when the lead is gone or disqualified. The customer's later fate
+  //    (recycle bin, purge) does not undo the conversion.
+  // The second step is not authorised again (the command was, when its first step was
+  // decided), so an owner changed in between does not strand it. Runs at Open, before the
+  // followers start, and at each RunScheduler; one pass at a time. Waits until `deadline` at
+  // most. Errors: DATA_LOSS for an undecodable row, RocksDB's; a step that cannot be written
+  // (the log refuses it, a unique key is taken) is counted in `failed`, logged, and retried by
+  // the next pass.
   struct PendingRun {
     int64_t completed = 0;   // second steps written
     int64_t unchanged = 0;   // completed already or superseded: nothing written
