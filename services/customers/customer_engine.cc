@@ -64,6 +64,9 @@ absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::L
            .clock = o.clock, .observe_append = o.observe_append},
           [db](const eventlog::Record& r, projection::Batch& b) { return ApplyCustomersRecord(*db, r, b); }));
   e->store_ = std::make_unique<kernel::AggregateStore>(e->writer_.get());
+  // Commands interrupted between their two writes complete before anything else writes; a
+  // step the log refuses now stays pending for the scheduler's passes.
+  CRM_RETURN_IF_ERROR(e->CompletePendingSteps(absl::Now() + o.pending_steps_budget).status());
   projection::Follower::Options fo;
   fo.topic = o.opportunities_topic;
   CustomerEngine* raw = e.get();
@@ -409,6 +412,8 @@ void CustomerEngine::SetChannelCost(const Caller& caller, const v1::SetChannelCo
 
 absl::StatusOr<CustomerEngine::SchedulerRun> CustomerEngine::RunScheduler(absl::Time now) {
   SchedulerRun run;
+  CRM_ASSIGN_OR_RETURN(PendingRun pending, CompletePendingSteps(absl::Now() + options_.pending_steps_budget));
+  run.completed_steps = pending.completed;
   CRM_ASSIGN_OR_RETURN(CustomerSettings stored, ReadSettings(db_->db()));
   const v1::PoolPolicy policy = EffectiveSettings(stored).pool_policy();
 

@@ -22,6 +22,7 @@
 #include "libs/projection/projection_db.h"
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer.h"
+#include "services/customers/customer_projections.h"
 #include "services/customers/lead.h"
 #include "libs/topics/topics.h"
 
@@ -31,7 +32,8 @@ inline constexpr const char* kTopic = topics::kCustomers;
 inline constexpr int32_t kPartitions = topics::kPartitions;
 // Version of the projection code (rows and how events fold into them). Bump it with any change
 // to ApplyCustomersRecord's output: OpenProjections then rebuilds beside the live copy and swaps.
-inline constexpr int64_t kProjectionVersion = 7;  // 6: ListCustomers' sort indexes; 7: lead counts
+// 6: ListCustomers' sort indexes; 7: lead counts; 8: the process managers' pm/ rows.
+inline constexpr int64_t kProjectionVersion = 8;
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
 // write path of docs/architecture.md §3, the projections of §4 and the scheduler's time-driven events.
@@ -57,6 +59,12 @@ class CustomerEngine {
     std::string opportunities_topic = topics::kOpportunities;
     // The tasks topic, followed for completed tasks' notes. Default: crm.tasks.events.v1.
     std::string tasks_topic = topics::kTasks;
+    // Most pm/ rows one CompletePendingSteps pass reads, so most second steps it writes (the
+    // next pass goes on after the last row read). Default: 256.
+    int32_t pending_steps_per_pass = 256;
+    // How long Open and each scheduler run wait for a pass of CompletePendingSteps; steps
+    // still in flight then complete in the background. Default: 10 s.
+    absl::Duration pending_steps_budget = absl::Seconds(10);
   };
 
   // Creates the topic if needed, catches the projections up with the log and becomes the
@@ -97,10 +105,12 @@ class CustomerEngine {
   void QualifyLead(const Caller& caller, const v1::QualifyLeadRequest& req, LeadDone done);
   void DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, LeadDone done);
   // Writes the customer side (created, or an existing one filled in) and then the lead's
-  // LeadConverted, holding the lead meanwhile. A crash between the two leaves the customer
-  // (with lead_id) and an open lead; converting again finds that customer and completes, but
-  // only under a new request_id: the first one now names the customer, so a repeat of it is
-  // refused (INVALID_ARGUMENT on request_id). customer_engine_test.cc, ConvertCrashBetweenWrites.
+  // LeadConverted, holding the lead meanwhile. A created customer's CustomerCreated carries the
+  // LeadConverted to write, so a crash between the two writes is completed by the process
+  // manager (CompletePendingSteps) at the next Open, or by the next ConvertLead of that lead,
+  // which completes it first: a repeat of the request_id then answers with the converted lead
+  // and writes nothing. Filling an existing customer is not completed so: a crash after it
+  // leaves an open lead that a repeat of the call converts.
   void ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
                    Callback<v1::ConvertLeadResponse> done);
   absl::StatusOr<v1::Lead> GetLead(const Caller& caller, const v1::GetLeadRequest& req, absl::Time deadline);
@@ -117,7 +127,8 @@ class CustomerEngine {
   // Duplicates (查重) and merging, in merge_commands.cc. The merge writes the survivor's
   // CustomersMerged and then the merged customer's CustomerMergedInto, holding both; an unmerge
   // the merged one's CustomerUnmerged and then the survivor's CustomerMergeUndone. A crash
-  // between the two leaves a visible duplicate (never hidden data); repeating the call repairs.
+  // between the two leaves a visible duplicate (never hidden data) until the process manager
+  // (CompletePendingSteps) writes the second step; a repeat of the call answers as a repeat.
   absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
                                                            absl::Time deadline);
   void MergeCustomers(const Caller& caller, const v1::MergeCustomersRequest& req,
@@ -211,8 +222,40 @@ class CustomerEngine {
     int64_t purged = 0;
     int64_t tagged = 0;
     int64_t untagged = 0;
+    int64_t completed_steps = 0;  // CompletePendingSteps' completed
   };
   absl::StatusOr<SchedulerRun> RunScheduler(absl::Time now);
+
+  // The process managers of the two-aggregate commands (merge, unmerge, a conversion that
+  // created its customer; process_managers.cc): writes the second step of up to
+  // Options::pending_steps_per_pass steps whose first step is in the log and whose second is
+  // not (the pm/ rows), through the store under the command's leases, as the first step's
+  // actor with source SYSTEM, its correlation id, and the first event as causation. A step
+  // already completed, or superseded since, writes nothing (and stays listed until its second
+  // event exists, skipped by every pass):
+  //  - merge: completed when the merged customer is merged into the survivor; superseded when
+  //    the survivor no longer records the merge (unmerged) or is purged, or the merged customer
+  //    was purged or merged elsewhere. A merged customer in the recycle bin is still marked:
+  //    the survivor already holds its data.
+  //  - unmerge: completed when the survivor no longer records the merge; superseded when the
+  //    merged customer was merged into the survivor again.
+  //  - conversion: completed when the lead is converted (into this customer, or since into
+  //    another); superseded when the lead is gone or disqualified. The customer's later fate
+  //    (recycle bin, purge) does not undo the conversion.
+  // The second step is not authorised again (the command was, when its first step was
+  // decided), so an owner changed in between does not strand it. Runs at Open, before the
+  // followers start, and at each RunScheduler; one pass at a time. Waits until `deadline` at
+  // most. Errors: DATA_LOSS for an undecodable row, RocksDB's; a step that cannot be written
+  // (the log refuses it, a unique key is taken) is counted in `failed`, logged, and retried by
+  // the next pass.
+  struct PendingRun {
+    int64_t completed = 0;   // second steps written
+    int64_t unchanged = 0;   // completed already or superseded: nothing written
+    int64_t failed = 0;      // not written now (see `error`), retried by the next pass
+    int64_t unfinished = 0;  // still in flight at `deadline`
+    absl::Status error;      // the first failure
+  };
+  absl::StatusOr<PendingRun> CompletePendingSteps(absl::Time deadline);
 
   // Records the won opportunities (OpportunityWon of the opportunities topic) not yet on their
   // customers as CustomerDealWon. Runs after each poll of the opportunities topic and at Open
@@ -306,6 +349,14 @@ class CustomerEngine {
                    int64_t etag, const std::string& target, v1::LeadConverted converted, ConvertReply reply,
                    Callback<v1::ConvertLeadResponse> done);
   v1::Lead LeadToApi(const LeadState& s) const;
+  // Process managers (process_managers.cc): writes the second step of the pending step at pm/
+  // row `key` under a lease on the step's aggregates, as CompletePendingSteps says; `done` gets
+  // whether it wrote. `source` is the envelopes' actor source.
+  void CompleteStep(const std::string& key, PendingStep step, common::v1::ActorSource source, Callback<bool> done);
+  // The conversion's second step under `lease` (holding the lead), also the end of an
+  // uninterrupted ConvertLead (source API): `done` gets the lead after it.
+  void CompleteConversion(kernel::Lease lease, const std::string& lead_id, const PendingStep& step,
+                          common::v1::ActorSource source, Callback<kernel::Written<LeadState>> done);
   absl::StatusOr<CustomerSettings> Settings();
   // A DecideFn of a pure Decide overload.
   template <typename Command>
@@ -337,6 +388,11 @@ class CustomerEngine {
   // A rep's claims per day, committed and in flight ("user/yyyymmdd" -> count), loaded from
   // the projection on first use. Held from counting through taking the new claim, so
   // concurrent claims by one rep cannot pass the daily limit together.
+  // One CompletePendingSteps pass at a time; the pm/ key the next pass starts after ("" from
+  // the first), so that steps left pending (superseded) do not hide the ones after them.
+  absl::Mutex pending_mu_;
+  std::string pending_cursor_ ABSL_GUARDED_BY(pending_mu_);
+
   absl::Mutex claims_mu_;
   std::map<std::string, int32_t> claims_today_ ABSL_GUARDED_BY(claims_mu_);
 };

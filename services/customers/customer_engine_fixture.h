@@ -50,6 +50,15 @@ class CustomerEngineTest : public ::testing::Test {
     Open(proj);
   }
 
+  // A restart during which the log refuses the first append of `event_type` again: a crash
+  // while the restart completes what the first crash interrupted.
+  void RestartRefusing(const std::string& proj, const std::string& event_type) {
+    const absl::Status s = h_->ReopenLog();
+    ASSERT_TRUE(s.ok()) << s;
+    h_->UseLog(std::make_unique<eventlog::testing::FaultyLog>(log(), eventlog::testing::EventTypeIs(event_type)));
+    Open(proj);
+  }
+
   CustomerEngine* engine() const { return h_->customers(); }
   projection::ProjectionDb* db() const { return h_->db(Service::kCustomers); }
   eventlog::Log& log() const { return h_->log(); }

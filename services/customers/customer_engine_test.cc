@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -701,11 +702,9 @@ TEST_F(PoolEngineTest, PoolOverridesAreStoredInOneByteOrderSoLiveEqualsRebuild) 
   EXPECT_EQ(Checksum(), RebuiltChecksum());
 }
 
-// Crashes between the two writes of a merge, an unmerge and a lead conversion. Today nothing
-// finishes the second write on restart: the state a restart finds stays until the client
-// repeats its call (with the same request_id), which completes it. These tests pin that gap
-// (customer_engine.h, "a crash between the two ..."); once the second step runs by itself on
-// reopen, they change to expect the completed state without the retry.
+// Crashes between the two writes of a merge, an unmerge and a lead conversion: the restart's
+// process managers (CustomerEngine::CompletePendingSteps) write the second step before the
+// engine takes commands, and the client's retry with the same request_id is a repeat.
 
 // The event types `name` (customers/{id} or leads/{id}) has in the log, short names.
 std::vector<std::string> LoggedTypes(eventlog::Log& log, const std::string& name) {
@@ -714,6 +713,25 @@ std::vector<std::string> LoggedTypes(eventlog::Log& log, const std::string& name
   std::vector<std::string> out;
   for (const auto& t : types.ok() ? *types : std::vector<std::string>()) out.push_back(t.substr(t.rfind('.') + 1));
   return out;
+}
+
+// The projection's pm/ rows (second steps still to write): key -> value.
+std::map<std::string, std::string> PendingSteps(projection::ProjectionDb& db) {
+  std::map<std::string, std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(rows::kPendingSteps); it->Valid() && it->key().starts_with(rows::kPendingSteps); it->Next()) {
+    out[it->key().ToString()] = it->value().ToString();
+  }
+  return out;
+}
+
+// The envelope of version `version` of aggregate `id`, from the projection's history rows.
+common::v1::EventEnvelope HistoryEnvelope(projection::ProjectionDb& db, const std::string& id, int64_t version) {
+  std::string raw;
+  EXPECT_TRUE(db.db()->Get(rocksdb::ReadOptions(), rows::History(id, version), &raw).ok()) << id << " v" << version;
+  common::v1::EventEnvelope env;
+  EXPECT_TRUE(env.ParseFromString(raw));
+  return env;
 }
 
 class LeadEngineTest : public PoolEngineTest {
@@ -918,7 +936,7 @@ TEST_F(LeadEngineTest, ALeadMatchingACustomerConvertsIntoItAndFillsOnlyEmptyFiel
 }
 
 // The conversion writes the customer, then the lead's LeadConverted.
-TEST_F(LeadEngineTest, ConvertCrashBetweenWrites_LeavesAnOpenLead_SameRequestIdIsRefused_NewRetryRepairs) {
+TEST_F(LeadEngineTest, ConvertCrashBetweenWrites_RestartCompletesIt_SameRequestIdIsARepeat) {
   auto lead = NewLead(kRep, "13911112222");
   ASSERT_TRUE(lead.ok()) << lead.status();
   RefuseNext(v1::LeadConverted::descriptor()->full_name());
@@ -926,47 +944,82 @@ TEST_F(LeadEngineTest, ConvertCrashBetweenWrites_LeavesAnOpenLead_SameRequestIdI
   EXPECT_EQ(crashed.status().code(), absl::StatusCode::kUnavailable) << crashed.status();
   Restart("after-crash");
 
-  // The customer exists (its id derived from the lead, its CustomerCreated naming the lead)
-  // while the lead is still open and names no customer.
+  // Completed on restart, without the client: each write once, the lead converted into the
+  // customer the first write created, with the opportunity the request asked for.
   const std::string lead_id = lead->name().substr(std::string("leads/").size());
-  const std::string customer = absl::StrCat("customers/", DerivedId(lead_id, "customer"));
+  const std::string customer_id = DerivedId(lead_id, "customer");
+  const std::string customer = absl::StrCat("customers/", customer_id);
   EXPECT_EQ(LoggedTypes(log(), customer), (std::vector<std::string>{"CustomerCreated", "ContactAdded"}));
-  EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated"}));
-  auto state = ReadCustomer(db()->db(), rocksdb::ReadOptions(), DerivedId(lead_id, "customer"));
-  ASSERT_TRUE(state.ok()) << state.status();
-  ASSERT_TRUE(state->has_value());
-  EXPECT_EQ((*state)->lead_id(), lead_id);
-  auto visible = Get(kRep, customer);
-  ASSERT_TRUE(visible.ok()) << visible.status();
-  EXPECT_EQ(visible->display_name(), "云帆贸易");
+  EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
   v1::GetLeadRequest get;
   get.set_name(lead->name());
-  auto open = engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5));
-  ASSERT_TRUE(open.ok()) << open.status();
-  EXPECT_NE(open->status(), v1::LEAD_STATUS_CONVERTED);
-  EXPECT_EQ(open->customer(), "");
+  auto converted = engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  EXPECT_EQ(converted->status(), v1::LEAD_STATUS_CONVERTED);
+  EXPECT_EQ(converted->customer(), customer);
+  const common::v1::EventEnvelope first = HistoryEnvelope(*db(), customer_id, 1);
+  const common::v1::EventEnvelope second = HistoryEnvelope(*db(), lead_id, 2);
+  v1::LeadConverted payload;
+  ASSERT_TRUE(second.payload().UnpackTo(&payload));
+  EXPECT_EQ(payload.customer_id(), customer_id);
+  EXPECT_TRUE(payload.customer_created());
+  EXPECT_TRUE(payload.opportunity_requested());
+  EXPECT_EQ(payload.opportunity_name(), "收银系统一期");
+  EXPECT_EQ(payload.expected_amount_minor(), 12000000);
+  EXPECT_EQ(second.correlation_id(), "conv-crash");
+  EXPECT_EQ(second.causation_id(), first.event_id());
+  EXPECT_EQ(second.actor().user_id(), kRep.user_id);
+  EXPECT_EQ(second.actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
+  EXPECT_TRUE(PendingSteps(*db()).empty());
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 
-  // The client's retry with the same request_id is refused: the request id now names the
-  // customer, not the lead (SeenRequest), so the gap stays open ...
+  // The client's retry with the same request_id: the completed result, nothing written.
+  const std::string before = Checksum();
   auto same = Convert(kRep, lead->name(), "conv-crash");
-  EXPECT_EQ(same.status().code(), absl::StatusCode::kInvalidArgument) << same.status();
-  EXPECT_EQ(FieldOf(same.status()), "request_id");
-  EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated"}));
-  // ... and a retry under a new request_id finds that customer and converts the lead into it,
-  // without a second customer or contact.
-  auto retried = Convert(kRep, lead->name(), "conv-crash-again");
-  ASSERT_TRUE(retried.ok()) << retried.status();
-  EXPECT_EQ(retried->lead().status(), v1::LEAD_STATUS_CONVERTED);
-  EXPECT_EQ(retried->lead().customer(), customer);
-  EXPECT_EQ(retried->customer().name(), customer);
-  EXPECT_TRUE(retried->customer_created());
-  EXPECT_EQ(retried->customer().contacts_size(), 1);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->lead().status(), v1::LEAD_STATUS_CONVERTED);
+  EXPECT_EQ(same->lead().customer(), customer);
+  EXPECT_EQ(same->customer().name(), customer);
+  EXPECT_TRUE(same->customer_created());
+  EXPECT_EQ(same->customer().contacts_size(), 1);
+  EXPECT_EQ(Checksum(), before);
   EXPECT_EQ(LoggedTypes(log(), customer), (std::vector<std::string>{"CustomerCreated", "ContactAdded"}));
   EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
   v1::ListCustomersRequest list;
   EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
-  EXPECT_EQ(RebuiltChecksum(), Checksum());
+}
+
+// A crash while the restart completes the conversion: the next restart completes it. Until
+// then, the client's retry with the same request_id completes it first and is answered with it.
+TEST_F(LeadEngineTest, ConvertCrashDuringCompletion_NextRestartOrTheSameRequestCompletesIt) {
+  for (const bool client_first : {false, true}) {
+    SCOPED_TRACE(client_first ? "the client's retry first" : "the next restart first");
+    auto lead = NewLead(kRep, client_first ? "13911113333" : "13911112222");
+    ASSERT_TRUE(lead.ok()) << lead.status();
+    const std::string rid = absl::StrCat("conv-", client_first);
+    RefuseNext(v1::LeadConverted::descriptor()->full_name());
+    EXPECT_EQ(Convert(kRep, lead->name(), rid).status().code(), absl::StatusCode::kUnavailable);
+    RestartRefusing(absl::StrCat("refused-", client_first), v1::LeadConverted::descriptor()->full_name());
+    ASSERT_NE(engine(), nullptr) << "a step the log refuses does not stop the engine from opening";
+    EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated"}));
+    EXPECT_EQ(PendingSteps(*db()).size(), 1u);
+    EXPECT_EQ(RebuiltChecksum(), Checksum());
+
+    if (client_first) {
+      auto same = Convert(kRep, lead->name(), rid);
+      ASSERT_TRUE(same.ok()) << same.status();
+      EXPECT_EQ(same->lead().status(), v1::LEAD_STATUS_CONVERTED);
+      EXPECT_TRUE(same->customer_created());
+    }
+    Restart(absl::StrCat("completed-", client_first));
+    EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
+    EXPECT_TRUE(PendingSteps(*db()).empty());
+    EXPECT_EQ(RebuiltChecksum(), Checksum());
+    auto same = Convert(kRep, lead->name(), rid);
+    ASSERT_TRUE(same.ok()) << same.status();
+    EXPECT_EQ(same->lead().status(), v1::LEAD_STATUS_CONVERTED);
+    EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
+  }
 }
 
 TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
@@ -1093,6 +1146,17 @@ class MergeEngineTest : public PoolEngineTest {
   absl::StatusOr<v1::FindDuplicatesResponse> Find(const Caller& c, v1::FindDuplicatesRequest req) {
     return engine()->FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
   }
+  // Two customers whose merge (request "merge-crash") stopped after the survivor's
+  // CustomersMerged, reopened on a log that refused the CustomerMergedInto again: one merge step
+  // pending.
+  std::pair<v1::Customer, v1::Customer> HalfDoneMerge() {
+    auto s = *Create(kRep, "星河科技", "13800000001");
+    auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
+    RefuseNext(v1::CustomerMergedInto::descriptor()->full_name());
+    EXPECT_EQ(Merge(kRep, s.name(), m.name(), "merge-crash").status().code(), absl::StatusCode::kUnavailable);
+    RestartRefusing("refused", v1::CustomerMergedInto::descriptor()->full_name());
+    return {s, m};
+  }
 };
 
 TEST_F(MergeEngineTest, FindDuplicatesMatchesNormalisedPhoneEmailAndCompanyName) {
@@ -1209,7 +1273,7 @@ TEST_F(MergeEngineTest, ConcurrentOppositeMergesOfOnePairDoNotDeadlockAndOneWins
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 }
 
-TEST_F(MergeEngineTest, MergeCrashBetweenWrites_LeavesAVisibleDuplicate_RetryRepairs) {
+TEST_F(MergeEngineTest, MergeCrashBetweenWrites_RestartCompletesIt_SameRequestIdIsARepeat) {
   auto s = *Create(kRep, "星河科技", "13800000001");
   auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
   // The survivor's CustomersMerged is written; the process dies before the merged customer's
@@ -1219,33 +1283,35 @@ TEST_F(MergeEngineTest, MergeCrashBetweenWrites_LeavesAVisibleDuplicate_RetryRep
   EXPECT_EQ(crashed.status().code(), absl::StatusCode::kUnavailable) << crashed.status();
   Restart("after-crash");
 
+  // Completed on restart: each write once, one customer listed.
   EXPECT_EQ(LoggedTypes(log(), s.name()), (std::vector<std::string>{"CustomerCreated", "CustomersMerged"}));
-  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated"}));
-  // The survivor absorbed the merged customer, which is still live and listed: a visible
-  // duplicate holding the same email, no data hidden.
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto"}));
+  auto loser = *Get(kRep, m.name());
+  EXPECT_EQ(loser.merged_into(), s.name());
   auto survivor = *Get(kRep, s.name());
   EXPECT_EQ(survivor.email(), "li@xinghe.cn");
   ASSERT_EQ(survivor.merged_from_size(), 1);
-  EXPECT_EQ(survivor.merged_from(0), m.name());
-  auto loser = *Get(kRep, m.name());
-  EXPECT_EQ(loser.merged_into(), "");
-  EXPECT_EQ(loser.email(), "li@xinghe.cn");
+  const std::string merged_id = m.name().substr(std::string("customers/").size());
+  const common::v1::EventEnvelope second = HistoryEnvelope(*db(), merged_id, 2);
+  EXPECT_EQ(second.correlation_id(), "merge-crash");
+  EXPECT_EQ(second.causation_id(), HistoryEnvelope(*db(), s.name().substr(10), 2).event_id());
+  EXPECT_EQ(second.actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_TRUE(PendingSteps(*db()).empty());
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 
-  // The client's retry with the same request_id completes the merge, without merging twice.
+  // The client's retry with the same request_id: the completed result, nothing written.
+  const std::string before = Checksum();
   auto retried = Merge(kRep, s.name(), m.name(), "merge-crash");
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->merged().merged_into(), s.name());
   EXPECT_EQ(retried->survivor().merged_from_size(), 1);
-  EXPECT_EQ(LoggedTypes(log(), s.name()), (std::vector<std::string>{"CustomerCreated", "CustomersMerged"}));
+  EXPECT_EQ(Checksum(), before);
   EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto"}));
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
-  EXPECT_EQ(RebuiltChecksum(), Checksum());
 }
 
-TEST_F(MergeEngineTest, UnmergeCrashBetweenWrites_LeavesAVisibleDuplicate_RetryRepairs) {
+TEST_F(MergeEngineTest, UnmergeCrashBetweenWrites_RestartCompletesIt_SameRequestIdIsARepeat) {
   auto s = *Create(kRep, "星河科技", "13800000001");
   auto m = *Create(kRep, "星河科技有限公司", "", "li@xinghe.cn");
   ASSERT_TRUE(Merge(kRep, s.name(), m.name(), "merge-1").ok());
@@ -1256,32 +1322,117 @@ TEST_F(MergeEngineTest, UnmergeCrashBetweenWrites_LeavesAVisibleDuplicate_RetryR
   EXPECT_EQ(crashed.status().code(), absl::StatusCode::kUnavailable) << crashed.status();
   Restart("after-crash");
 
-  EXPECT_EQ(LoggedTypes(log(), s.name()), (std::vector<std::string>{"CustomerCreated", "CustomersMerged"}));
-  EXPECT_EQ(LoggedTypes(log(), m.name()),
-            (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto", "CustomerUnmerged"}));
-  // The merged customer is back and listed while the survivor still holds the merge and the
-  // field it took: a visible duplicate again.
-  auto loser = *Get(kRep, m.name());
-  EXPECT_EQ(loser.merged_into(), "");
-  EXPECT_EQ(loser.email(), "li@xinghe.cn");
-  auto survivor = *Get(kRep, s.name());
-  EXPECT_EQ(survivor.merged_from_size(), 1);
-  EXPECT_EQ(survivor.email(), "li@xinghe.cn");
-  v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
-  EXPECT_EQ(RebuiltChecksum(), Checksum());
-
-  // The client's retry with the same request_id completes the unmerge.
-  auto retried = Unmerge(kRep, s.name(), m.name(), "unmerge-crash");
-  ASSERT_TRUE(retried.ok()) << retried.status();
-  EXPECT_EQ(retried->survivor().merged_from_size(), 0);
-  EXPECT_EQ(retried->survivor().email(), "");
+  // Completed on restart: the survivor gave back the field it took, both listed.
   EXPECT_EQ(LoggedTypes(log(), s.name()),
             (std::vector<std::string>{"CustomerCreated", "CustomersMerged", "CustomerMergeUndone"}));
   EXPECT_EQ(LoggedTypes(log(), m.name()),
             (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto", "CustomerUnmerged"}));
+  auto survivor = *Get(kRep, s.name());
+  EXPECT_EQ(survivor.merged_from_size(), 0);
+  EXPECT_EQ(survivor.email(), "");
+  EXPECT_EQ(Get(kRep, m.name())->email(), "li@xinghe.cn");
+  v1::ListCustomersRequest list;
+  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_TRUE(PendingSteps(*db()).empty());
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+
+  // The client's retry with the same request_id: the completed result, nothing written.
+  const std::string before = Checksum();
+  auto retried = Unmerge(kRep, s.name(), m.name(), "unmerge-crash");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->survivor().merged_from_size(), 0);
+  EXPECT_EQ(retried->survivor().email(), "");
+  EXPECT_EQ(Checksum(), before);
+}
+
+// The pm/ rows count first steps against second steps, so the order in which a rebuild reads
+// the two customers' partitions does not matter: the topic applied last partition first (a
+// merged customer's steps before its survivor's, for pairs on partitions in that order) leaves
+// the rows the live projection holds.
+TEST_F(MergeEngineTest, PendingStepRowsDoNotDependOnThePartitionOrderARebuildReads) {
+  for (int i = 0; i < 6; ++i) {
+    auto s = *Create(kRep, absl::StrCat("S", i), absl::StrCat("1380000010", i));
+    auto m = *Create(kRep, absl::StrCat("M", i), absl::StrCat("1380000020", i));
+    ASSERT_TRUE(Merge(kRep, s.name(), m.name()).ok());
+    ASSERT_TRUE(Unmerge(kRep, s.name(), m.name()).ok());
+    ASSERT_TRUE(Merge(kRep, s.name(), m.name()).ok());
+  }
+  auto [s, m] = HalfDoneMerge();
+  const auto live = PendingSteps(*db());
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live.begin()->first, rows::PendingMerge(s.name().substr(10), m.name().substr(10)));
+
+  auto partitions = log().PartitionCount(kTopic);
+  ASSERT_TRUE(partitions.ok()) << partitions.status();
+  auto reversed = projection::ProjectionDb::Open({.path = dir() + "/reversed"});
+  ASSERT_TRUE(reversed.ok()) << reversed.status();
+  for (int32_t p = *partitions - 1; p >= 0; --p) {
+    auto records = eventlog::ReadToEnd(log(), kTopic, {{p, 0}});
+    ASSERT_TRUE(records.ok()) << records.status();
+    if (records->empty()) continue;
+    const absl::Status applied = (*reversed)->ApplyAndCommit(
+        kTopic, *records, [&](const eventlog::Record& r, projection::Batch& b) {
+          return ApplyCustomersRecord(**reversed, r, b);
+        });
+    ASSERT_TRUE(applied.ok()) << applied;
+  }
+  EXPECT_EQ(PendingSteps(**reversed), live);
+}
+
+// A step the restart could not write is written by the next scheduler run.
+TEST_F(MergeEngineTest, AStepARestartCouldNotWriteCompletesAtTheNextSchedulerRun) {
+  auto [s, m] = HalfDoneMerge();
+  ASSERT_EQ(PendingSteps(*db()).size(), 1u);
+
+  auto run = engine()->RunScheduler(clock().Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->completed_steps, 1);
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto"}));
+  EXPECT_TRUE(PendingSteps(*db()).empty());
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+  run = engine()->RunScheduler(clock().Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->completed_steps, 0);
+}
+
+// A half-done merge the user undid (an unmerge gives the survivor's copy back) is superseded:
+// its second step is never written, whatever runs later.
+TEST_F(MergeEngineTest, AHalfDoneMergeTheUserUnmergedIsNeverCompleted) {
+  auto [s, m] = HalfDoneMerge();
+  auto undone = Unmerge(kRep, s.name(), m.name(), "undo");
+  ASSERT_TRUE(undone.ok()) << undone.status();
+  EXPECT_EQ(undone->survivor().merged_from_size(), 0);
+
+  auto run = engine()->RunScheduler(clock().Now());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->completed_steps, 0);
+  Restart("after-undo");
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated"}));
+  EXPECT_EQ(LoggedTypes(log(), s.name()),
+            (std::vector<std::string>{"CustomerCreated", "CustomersMerged", "CustomerMergeUndone"}));
+  EXPECT_EQ(Get(kRep, m.name())->merged_into(), "");
+  v1::ListCustomersRequest list;
   EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
+}
+
+// A crash while the restart completes the merge: the next restart completes it.
+TEST_F(MergeEngineTest, MergeCrashDuringCompletion_NextRestartCompletesIt) {
+  auto [s, m] = HalfDoneMerge();
+  ASSERT_NE(engine(), nullptr) << "a step the log refuses does not stop the engine from opening";
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated"}));
+  EXPECT_EQ(PendingSteps(*db()).size(), 1u);
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+
+  Restart("completed");
+  EXPECT_EQ(LoggedTypes(log(), s.name()), (std::vector<std::string>{"CustomerCreated", "CustomersMerged"}));
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto"}));
+  EXPECT_EQ(Get(kRep, m.name())->merged_into(), s.name());
+  EXPECT_TRUE(PendingSteps(*db()).empty());
+  EXPECT_EQ(RebuiltChecksum(), Checksum());
+  auto retried = Merge(kRep, s.name(), m.name(), "merge-crash");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(LoggedTypes(log(), m.name()), (std::vector<std::string>{"CustomerCreated", "CustomerMergedInto"}));
 }
 
 }  // namespace

@@ -32,6 +32,13 @@ std::string CompanyNamePrefix(absl::string_view n) { return absl::StrCat("c/", n
 std::string CompanyName(absl::string_view n, absl::string_view id) { return absl::StrCat(CompanyNamePrefix(n), id); }
 std::string OpportunityCustomer(absl::string_view opp) { return absl::StrCat("op/", opp); }
 std::string CausedBy(absl::string_view event_id) { return absl::StrCat("cz/", event_id); }
+std::string PendingMerge(absl::string_view survivor, absl::string_view merged) {
+  return absl::StrCat(kPendingSteps, "merge/", survivor, "/", merged);
+}
+std::string PendingUnmerge(absl::string_view survivor, absl::string_view merged) {
+  return absl::StrCat(kPendingSteps, "unmerge/", survivor, "/", merged);
+}
+std::string PendingConversion(absl::string_view lead) { return absl::StrCat(kPendingSteps, "convert/", lead); }
 
 }  // namespace rows
 
@@ -40,10 +47,81 @@ std::string CompanyNameKey(const CustomerState& s) {
   return NormalizeCompanyName(s.profile().display_name());
 }
 
+absl::StatusOr<PendingStep> ParsePendingStep(absl::string_view raw) {
+  PendingStep p;
+  const size_t nl = raw.find('\n');
+  if (nl == absl::string_view::npos || !absl::SimpleAtoi(raw.substr(0, nl), &p.count) ||
+      !p.first.ParseFromArray(raw.data() + nl + 1, static_cast<int>(raw.size() - nl - 1))) {
+    return absl::DataLossError("undecodable pending step row");
+  }
+  return p;
+}
+
+absl::StatusOr<absl::optional<PendingStep>> ReadPendingStep(rocksdb::DB* db, const std::string& key) {
+  std::string raw;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), key, &raw);
+  if (s.IsNotFound()) return absl::optional<PendingStep>();
+  CRM_RETURN_IF_ERROR(FromRocks(s, "read pending step"));
+  CRM_ASSIGN_OR_RETURN(PendingStep p, ParsePendingStep(raw));
+  if (p.count <= 0) return absl::optional<PendingStep>();
+  return absl::optional<PendingStep>(std::move(p));
+}
+
 namespace {
 
-
 using projection::ReadRow;
+
+// Adds `delta` to the pending step at `key` (see PendingStep); a first step (`first` set)
+// also records its envelope, with `payload` (may be null) as what the second step needs.
+absl::Status CountStep(projection::ProjectionDb& db, projection::Batch& b, const std::string& key, int delta,
+                       const EventEnvelope* first = nullptr, const google::protobuf::Message* payload = nullptr) {
+  std::string raw;
+  absl::Status found = db.Get(b, key, &raw);
+  if (!found.ok() && !absl::IsNotFound(found)) return found;
+  PendingStep p;
+  if (found.ok()) {
+    CRM_ASSIGN_OR_RETURN(p, ParsePendingStep(raw));
+  }
+  p.count += delta;
+  if (p.count == 0) {
+    b.Delete(key);
+    return absl::OkStatus();
+  }
+  if (first != nullptr) {
+    p.first = *first;
+    p.first.clear_payload();
+    p.first.clear_prev_hash();
+    p.first.clear_hash();
+    if (payload != nullptr) p.first.mutable_payload()->PackFrom(*payload);
+  }
+  b.Put(key, absl::StrCat(p.count, "\n", projection::DeterministicBytes(p.first)));
+  return absl::OkStatus();
+}
+
+// The pm/ rows a customer event moves (process_managers.cc completes what they hold).
+absl::Status CountCustomerSteps(projection::ProjectionDb& db, projection::Batch& b, const EventEnvelope& env,
+                                const CustomerEvent& event) {
+  const std::string& id = env.aggregate_id();
+  if (const auto* e = std::get_if<v1::CustomersMerged>(&event)) {
+    return CountStep(db, b, rows::PendingMerge(id, e->merged_id()), +1, &env);
+  }
+  if (const auto* e = std::get_if<v1::CustomerMergedInto>(&event)) {
+    return CountStep(db, b, rows::PendingMerge(e->survivor_id(), id), -1);
+  }
+  if (const auto* e = std::get_if<v1::CustomerUnmerged>(&event)) {
+    return CountStep(db, b, rows::PendingUnmerge(e->survivor_id(), id), +1, &env);
+  }
+  if (const auto* e = std::get_if<v1::CustomerMergeUndone>(&event)) {
+    return CountStep(db, b, rows::PendingUnmerge(id, e->merged_id()), -1);
+  }
+  if (const auto* e = std::get_if<v1::CustomerCreated>(&event); e != nullptr && e->has_lead_conversion()) {
+    // Logs written before lead_conversion existed have none: no step for them (their
+    // LeadConverted has no causation_id either, see ApplyLeadRecord).
+    return CountStep(db, b, rows::PendingConversion(e->lead_id()), +1, &env, &e->lead_conversion());
+  }
+  return absl::OkStatus();
+}
+
 using projection::UnpackAny;
 
 absl::Status ApplySettingsRecord(projection::ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env,
@@ -71,6 +149,10 @@ absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const eventlog::Recor
   Apply(lead, ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
   lead.set_last_hash(env.hash());
   CRM_RETURN_IF_ERROR(UpdateLeadCounts(db, b, before, lead));
+  if (std::holds_alternative<v1::LeadConverted>(ev) && !env.causation_id().empty()) {
+    // The second step of a conversion that created its customer (caused by that CustomerCreated).
+    CRM_RETURN_IF_ERROR(CountStep(db, b, rows::PendingConversion(lead.id()), -1));
+  }
   b.Put(rows::History(lead.id(), lead.version()), r.value);
   if (!env.correlation_id().empty()) b.Put(rows::Request(env.correlation_id(), lead.id()), "");
   b.Put(rows::Lead(lead.id()), projection::DeterministicBytes(lead));
@@ -134,6 +216,7 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
   if (!next) return absl::OkStatus();
   CRM_ASSIGN_OR_RETURN(CustomerEvent event, UnpackCustomerEvent(env));
 
+  CRM_RETURN_IF_ERROR(CountCustomerSteps(db, b, env, event));
   const CustomerState before = state;
   const absl::Time at = projection::OccurredAt(env);
   state.set_id(id);

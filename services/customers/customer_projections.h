@@ -46,6 +46,9 @@ inline constexpr char kSettingsId[] = "settings";
 //   k/<order>/<key><id>, kn/<entry> ListCustomers' sort indexes and counts (customer_list.h)
 //   ln/<entry>                      ListLeads' counts (customer_list.h)
 //   cz/<event id>                   "" per other service's event a customer event was caused by
+//   pm/merge/<survivor>/<merged>    PendingStep: a merge's CustomersMerged without its CustomerMergedInto
+//   pm/unmerge/<survivor>/<merged>  PendingStep: an unmerge's CustomerUnmerged without its CustomerMergeUndone
+//   pm/convert/<lead id>            PendingStep: a conversion's CustomerCreated without its LeadConverted
 namespace rows {
 using projection::History;
 using projection::HistoryPrefix;
@@ -76,7 +79,28 @@ std::string CausedBy(absl::string_view event_id);
 inline constexpr char kPendingWins[] = "ow/";
 // tn/<TaskCompleted event id>: PendingFollowUp.
 inline constexpr char kPendingNotes[] = "tn/";
+// The process managers' rows (process_managers.cc).
+inline constexpr char kPendingSteps[] = "pm/";
+std::string PendingMerge(absl::string_view survivor, absl::string_view merged);
+std::string PendingUnmerge(absl::string_view survivor, absl::string_view merged);
+std::string PendingConversion(absl::string_view lead);
 }  // namespace rows
+
+// A pm/ row: the second step of a two-aggregate command (merge, unmerge, lead conversion) whose
+// first step is in the log. The projection of a first step adds one to `count` and the
+// projection of its second step takes one away, deleting the row at 0: a rebuild may read a
+// second step before its first (they are on two aggregates, so maybe two partitions), and a
+// count ends the same in either order. Only a positive count is pending.
+struct PendingStep {
+  int64_t count = 0;
+  // The latest first step's envelope without payload and hashes (who, correlation, event id);
+  // for a conversion, the payload is the LeadConverted to write. Empty while count <= 0 and no
+  // first step was read yet.
+  common::v1::EventEnvelope first;
+};
+absl::StatusOr<PendingStep> ParsePendingStep(absl::string_view raw);
+// The pending step at `key` (a rows::Pending* key); nullopt when there is none or its count is not positive.
+absl::StatusOr<absl::optional<PendingStep>> ReadPendingStep(rocksdb::DB* db, const std::string& key);
 
 // Folds one record of the opportunities topic into the op/ and ow/ rows (the customers
 // service reacts to won opportunities). Other events are ignored.

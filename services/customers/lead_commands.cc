@@ -176,9 +176,9 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
   };
   // The lead is held from the check through its LeadConverted; the customer's own lease is taken
   // inside it (always lead, then customer: nothing takes them the other way round).
-  store_->Acquire({lead_id}, [this, caller, lead_id, rid, etag, target, converted, reply,
-                              done = std::move(done)](absl::StatusOr<kernel::Lease> lease) mutable {
-    if (!lease.ok()) return done(lease.status());
+  auto convert = [this, caller, lead_id, rid, etag, target, converted, reply, done = std::move(done)](
+                     kernel::Lease lease, absl::Status earlier) mutable {
+    if (!earlier.ok()) return done(earlier);
     // A first command that records nothing: it answers a repeated request_id (or refuses one
     // used for another resource) and hands the lead over as the store read it.
     auto loaded = std::make_shared<absl::optional<LeadState>>();
@@ -192,13 +192,18 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
       return std::vector<LeadEvent>{};
     };
     store_->ExecuteHeld<LeadKind>(
-        *lease, std::move(check),
-        [this, caller, lease = *lease, lead_id, rid, etag, target, converted, reply, loaded,
+        lease, std::move(check),
+        [this, caller, lease, lead_id, rid, etag, target, converted, reply, loaded,
          done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> checked) mutable {
           kernel::Lease held = std::move(lease);  // released when this call returns, unless passed on
           if (!checked.ok()) return done(checked.status());
           if (!loaded->has_value()) {  // a repeat: answered without deciding
-            if (checked->state.status() == v1::LEAD_STATUS_CONVERTED) return done(reply(checked->state, "", false));
+            if (checked->state.status() == v1::LEAD_STATUS_CONVERTED) {
+              // Created by this conversion when the customer names the lead.
+              auto c = ReadCustomer(db_->db(), rocksdb::ReadOptions(), checked->state.customer_id());
+              if (!c.ok()) return done(c.status());
+              return done(reply(checked->state, "", c->has_value() && (*c)->lead_id() == lead_id));
+            }
             // The request id changed the lead before, by another command: convert it now.
             if (absl::Status s = CheckConvertible(&checked->state, caller, etag); !s.ok()) return done(s);
             *loaded = checked->state;
@@ -206,6 +211,20 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
           ConvertHeld(caller, std::move(held), **loaded, rid, etag, target, converted, std::move(reply),
                       std::move(done));
         });
+  };
+  store_->Acquire({lead_id}, [this, lead_id, convert = std::move(convert)](absl::StatusOr<kernel::Lease> lease) mutable {
+    if (!lease.ok()) return convert(kernel::Lease(), lease.status());
+    auto pending = ReadPendingStep(db_->db(), rows::PendingConversion(lead_id));
+    if (!pending.ok()) return convert(kernel::Lease(), pending.status());
+    if (!pending->has_value()) return convert(*std::move(lease), absl::OkStatus());
+    // An earlier conversion of this lead stopped between its writes and its process manager has
+    // not run yet: it completes first, as it was asked, and this request is answered after it
+    // (a repeat of that request's id with its result).
+    CompleteConversion(*lease, lead_id, **pending, common::v1::ACTOR_SOURCE_SYSTEM,
+                       [lease = *lease, convert = std::move(convert)](
+                           absl::StatusOr<kernel::Written<LeadState>> w) mutable {
+                         convert(std::move(lease), w.status());
+                       });
   });
 }
 
@@ -228,8 +247,12 @@ void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, cons
   auto settings = Settings();
   if (!settings.ok()) return done(settings.status());
   auto created = std::make_shared<bool>(false);
+  auto created_now = std::make_shared<bool>(false);  // a CustomerCreated in this append
   const bool named = !target.empty();
-  DecideFn decide = [this, caller, lead, lead_id, named, created,
+  v1::LeadConverted second = converted;
+  second.set_customer_id(cid);
+  second.set_customer_created(true);
+  DecideFn decide = [this, caller, lead, lead_id, named, created, created_now, second,
                      settings = *settings](const CustomerState* cur) -> absl::StatusOr<Decided> {
     Decided d;
     CustomerState next = cur ? *cur : CustomerState();
@@ -246,9 +269,13 @@ void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, cons
       CRM_ASSIGN_OR_RETURN(std::string number, AllocateNumber());
       auto events = Decide(nullptr, caller, CreateCustomer{CustomerProfileFromLead(lead), number, settings});
       CRM_RETURN_IF_ERROR(events.status());
-      std::get<v1::CustomerCreated>(events->front()).set_lead_id(lead_id);
+      auto& created_event = std::get<v1::CustomerCreated>(events->front());
+      created_event.set_lead_id(lead_id);
+      // The second step rides with the first, for the process manager (process_managers.cc).
+      *created_event.mutable_lead_conversion() = second;
       CRM_RETURN_IF_ERROR(add(std::move(events)));
       *created = true;
+      *created_now = true;
     } else {
       if (cur->deleted()) {
         return absl::FailedPreconditionError(absl::StrCat("customers/", cur->id(), " is in the recycle bin"));
@@ -271,12 +298,25 @@ void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, cons
   };
   const std::string correlation = rid.empty() ? NewUuidV7(options_.clock->Now()) : rid;
   Execute(caller, common::v1::ACTOR_SOURCE_API, cid, "", std::move(decide),
-          [this, caller, lease = std::move(lease), lead_id, cid, etag, correlation, converted, created,
+          [this, caller, lease = std::move(lease), lead_id, cid, etag, correlation, converted, created, created_now,
            reply = std::move(reply), done = std::move(done)](absl::StatusOr<Written> w) mutable {
             // Held until this call returns, not until the log drops the callback (maybe after
             // the writer is gone).
             const kernel::Lease held = std::move(lease);
             if (!w.ok()) return done(w.status());
+            if (*created_now) {
+              // The pm/ row the CustomerCreated left (committed with it) is the second step: the
+              // process manager's own code writes it, so the two paths cannot differ.
+              auto pending = ReadPendingStep(db_->db(), rows::PendingConversion(lead_id));
+              if (!pending.ok()) return done(pending.status());
+              if (!pending->has_value()) return done(absl::InternalError("the conversion's second step is not pending"));
+              return CompleteConversion(held, lead_id, **pending, common::v1::ACTOR_SOURCE_API,
+                                        [reply = std::move(reply), done = std::move(done)](
+                                            absl::StatusOr<kernel::Written<LeadState>> lw) mutable {
+                                          if (!lw.ok()) return done(lw.status());
+                                          done(reply(lw->state, lw->token, true));
+                                        });
+            }
             converted.set_customer_id(cid);
             converted.set_customer_created(*created);
             kernel::Command<LeadState, LeadEvent> convert;

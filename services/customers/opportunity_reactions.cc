@@ -5,6 +5,7 @@
 #include "crm/opportunities/v1/opportunities_events.pb.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/projection/pending_rows.h"
 #include "libs/server/logging.h"
 #include "libs/topics/contracts.h"
 #include "services/customers/customer_engine.h"
@@ -49,18 +50,9 @@ absl::Status ApplyOpportunitiesRecordForCustomers(projection::ProjectionDb& db, 
 }
 
 absl::StatusOr<int64_t> CustomerEngine::ReconcileWins() {
-  std::vector<std::pair<std::string, v1::PendingDeal>> pending;  // OpportunityWon event id, deal
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek(rows::kPendingWins); it->Valid() && it->key().starts_with(rows::kPendingWins); it->Next()) {
-      v1::PendingDeal p;
-      if (!p.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-        return absl::DataLossError("undecodable pending deal row");
-      }
-      pending.emplace_back(it->key().ToString().substr(std::strlen(rows::kPendingWins)), std::move(p));
-    }
-    CRM_RETURN_IF_ERROR(projection::FromRocks(it->status(), "scan won opportunities"));
-  }
+  // OpportunityWon event id, deal.
+  CRM_ASSIGN_OR_RETURN(auto pending,
+                       projection::ReadPendingRows<v1::PendingDeal>(db_->db(), rows::kPendingWins, "pending deal"));
   std::vector<std::pair<std::string, DecideFn>> jobs;
   for (auto& [cause, p] : pending) {
     // A merged customer's deal counts for its survivor.

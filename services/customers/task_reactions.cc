@@ -1,7 +1,6 @@
 // What the customers service takes from the tasks topic: a completed task's note (跟进结果)
 // becomes a follow-up record (跟进记录) on its customer, written by the person who completed
 // the task and caused by the TaskCompleted event. Depends on the tasks' event schemas only.
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "crm/tasks/v1/tasks_events.pb.h"
@@ -10,6 +9,7 @@
 #include "libs/common/request.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/projection/pending_rows.h"
 #include "services/customers/customer_engine.h"
 #include "services/customers/customer_projections.h"
 #include "services/customers/engine_util.h"
@@ -45,18 +45,9 @@ absl::Status ApplyTasksRecordForCustomers(projection::ProjectionDb& db, const ev
 }
 
 absl::StatusOr<int64_t> CustomerEngine::ReconcileTaskNotes() {
-  std::vector<std::pair<std::string, v1::PendingFollowUp>> pending;  // TaskCompleted event id, note
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek(rows::kPendingNotes); it->Valid() && it->key().starts_with(rows::kPendingNotes); it->Next()) {
-      v1::PendingFollowUp p;
-      if (!p.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-        return absl::DataLossError("undecodable pending follow-up row");
-      }
-      pending.emplace_back(it->key().ToString().substr(std::strlen(rows::kPendingNotes)), std::move(p));
-    }
-    CRM_RETURN_IF_ERROR(projection::FromRocks(it->status(), "scan task notes"));
-  }
+  // TaskCompleted event id, note.
+  CRM_ASSIGN_OR_RETURN(auto pending, projection::ReadPendingRows<v1::PendingFollowUp>(db_->db(), rows::kPendingNotes,
+                                                                                      "pending follow-up"));
   if (pending.empty()) return 0;
   Completions batch(static_cast<int>(pending.size()));
   const absl::Time now = options_.clock->Now();
