@@ -225,7 +225,7 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
                            absl::StatusOr<kernel::Written<LeadState>> w) mutable {
                          convert(std::move(lease), w.status());
                        });
-  });
+  }, caller.deadline);
 }
 
 void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead,

@@ -221,7 +221,7 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
                 done(reply(w2->token.empty() ? first_token : w2->token));
               });
         });
-  });
+  }, caller.deadline);
 }
 
 }  // namespace crm::customers

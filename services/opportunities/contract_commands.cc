@@ -272,7 +272,7 @@ void OpportunityEngine::AcceptQuoteLeased(const Caller& c, const v1::AcceptQuote
               Cause{.correlation_id = req.request_id()});
         },
         Cause{.correlation_id = req.request_id()});
-  });
+  }, c.deadline);
 }
 
 absl::StatusOr<v1::Quote> OpportunityEngine::GetQuote(const Caller& c, const v1::GetQuoteRequest& req,
