@@ -2,7 +2,9 @@
 
 #include <deque>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
@@ -55,6 +57,18 @@ absl::StatusOr<std::unique_ptr<AggregateWriter>> AggregateWriter::Open(eventlog:
   CRM_ASSIGN_OR_RETURN(w->writer_, log->OpenWriter(w->options_.topic));
   CRM_RETURN_IF_ERROR(db->CatchUp(*log, w->options_.topic, w->apply_).status());
   return w;
+}
+
+AggregateWriter::~AggregateWriter() {
+  {
+    absl::MutexLock l(&mu_);
+    closing_ = true;
+  }
+  // An append admitted just before is on its way into writer_: a non-blocking hand-over.
+  while (handing_over_.load(std::memory_order_acquire) > 0) absl::SleepFor(absl::Microseconds(50));
+  // Before mu_, queues_ and the projections die: the writer answers every append it took, and
+  // those answers use them (Apply, Release from the callers' leases).
+  writer_.reset();
 }
 
 bool AggregateWriter::Serialize(const std::string& key, absl::AnyInvocable<void()> fn, size_t max_waiting) {
@@ -143,6 +157,8 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
   values.reserve(sealed.messages.size());
   for (const eventlog::Message& m : sealed.messages) values.push_back(m.value);
   if (absl::Status s = Admit(); !s.ok()) return done(s);
+  // Admit counted this append in handing_over_.
+  absl::Cleanup handed_over = [this] { handing_over_.fetch_sub(1, std::memory_order_release); };
   const absl::Time started = absl::Now();
   // The log refuses the append if another event took this version meanwhile (a decision on
   // stale projections): the second line of defence after Admit().
@@ -164,8 +180,10 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
 absl::Status AggregateWriter::Admit() {
   {
     absl::MutexLock l(&mu_);
+    if (closing_) return ClientSafe(absl::UnavailableError("the service is stopping; nothing was written"));
     if (behind_.ok()) {
       ++in_flight_;
+      handing_over_.fetch_add(1, std::memory_order_relaxed);
       return absl::OkStatus();
     }
     // Catch up only once nothing is in flight: a later callback must not apply an event the
@@ -192,7 +210,9 @@ absl::Status AggregateWriter::Admit() {
     return ClientSafe(absl::UnavailableError(
         "the projections just caught up with the log; decide again on the current state and retry"));
   }
+  if (closing_) return ClientSafe(absl::UnavailableError("the service is stopping; nothing was written"));
   ++in_flight_;
+  handing_over_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
