@@ -11,8 +11,44 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "spdlog/spdlog.h"
 
 namespace crm::projection {
+namespace {
+
+// The one place where an error of the log or of the projections' store becomes what clients
+// read: our own words (`says`) with `code`, marked ClientSafe so that ToGrpcStatus passes them
+// on; the foreign text (librdkafka's, RocksDB's, file names) goes to the server log only.
+absl::Status Reworded(absl::StatusCode code, absl::string_view says, const absl::Status& cause) {
+  spdlog::warn("{} ({})", std::string_view(says.data(), says.size()), cause.ToString());
+  return ClientSafe(absl::Status(code, says));
+}
+
+// What a caller's client reads of the log's refusal of an append, keeping the codes clients act
+// on: UNAVAILABLE (retry with the same request_id), RESOURCE_EXHAUSTED (retry later),
+// FAILED_PRECONDITION (fenced: this instance writes no more). The log's ClientSafe statuses
+// are in our words already; INTERNAL and DATA_LOSS stay as they are, for ToGrpcStatus to turn
+// into an incident; any other code from the log is a fault of ours, hence INTERNAL.
+absl::Status LogRefusal(const absl::Status& s) {
+  if (IsClientSafe(s)) return s;
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+      return Reworded(s.code(),
+                      "the event log did not confirm the write; retry with the same request_id to learn its outcome", s);
+    case absl::StatusCode::kResourceExhausted:
+      return Reworded(s.code(), "the event log cannot take writes now; nothing was written; retry later", s);
+    case absl::StatusCode::kFailedPrecondition:
+      return Reworded(s.code(), "this instance no longer writes the event log (another one took over); nothing was written", s);
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDataLoss:
+      return s;
+    default:
+      return absl::InternalError(absl::StrCat("the event log refused an append: ", s.ToString()));
+  }
+}
+
+}  // namespace
 
 NewEvent NewEvent::Of(const google::protobuf::Message& m, absl::Time occurred_at) {
   NewEvent e;
@@ -189,8 +225,9 @@ absl::Status AggregateWriter::Admit() {
     // Catch up only once nothing is in flight: a later callback must not apply an event the
     // catch-up applied too.
     if (catching_up_ || in_flight_ > 0) {
-      return absl::UnavailableError(absl::StrCat("writes wait until the projections catch up with the log (",
-                                                 behind_.message(), ")"));
+      return Reworded(absl::StatusCode::kUnavailable,
+                      "writes wait until the projections catch up with the log; nothing was written; retry later",
+                      behind_);
     }
     catching_up_ = true;
   }
@@ -199,8 +236,9 @@ absl::Status AggregateWriter::Admit() {
   catching_up_ = false;
   if (!applied.ok()) {
     const absl::Status& s = applied.status();
-    return absl::Status(s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kUnavailable,
-                        absl::StrCat("writes wait until the projections catch up with the log: ", s.message()));
+    return Reworded(
+        s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kUnavailable,
+        "writes wait until the projections catch up with the log, which failed; nothing was written; retry later", s);
   }
   behind_ = absl::OkStatus();
   // This write was decided on the projections as they were before the catch-up: if it applied
@@ -222,10 +260,14 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
   if (absl::IsAborted(appended.status())) {
     // The log holds events the projections have not applied: catch up before the next write,
     // and let the caller decide again then.
-    absl::MutexLock l(&mu_);
-    if (behind_.ok()) behind_ = appended.status();
-    return absl::UnavailableError(absl::StrCat("decide again on the current state and retry: ",
-                                               appended.status().message()));
+    {
+      absl::MutexLock l(&mu_);
+      if (behind_.ok()) behind_ = appended.status();
+    }
+    return Reworded(absl::StatusCode::kUnavailable,
+                    "another write changed this resource meanwhile; nothing was written; decide again on the "
+                    "current state and retry",
+                    appended.status());
   }
   if (!appended.ok()) {
     // UNAVAILABLE: the log may hold the events (a write failed midway, on a full disk say).
@@ -235,14 +277,15 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
       absl::MutexLock l(&mu_);
       if (behind_.ok()) behind_ = appended.status();
     }
-    return appended.status();
+    return LogRefusal(appended.status());
   }
   {
     absl::MutexLock l(&mu_);
     if (!behind_.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "the events were written to the log; the projections apply them once they caught up (", behind_.message(),
-          ")"));
+      return Reworded(absl::StatusCode::kUnavailable,
+                      "the events were written to the log; the projections apply them once they caught up; retry "
+                      "with the same request_id to learn the outcome",
+                      behind_);
     }
   }
   // The writer's thread reports appends in log order per partition, so checkpoints only move
@@ -267,9 +310,10 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
     // Never a definite failure: the events are in the log and count once the projections
     // caught up (a full disk answered RESOURCE_EXHAUSTED here, and the "refused" customer
     // existed once space returned).
-    return absl::UnavailableError(absl::StrCat(
-        "the events were written to the log but not yet applied (", s.message(),
-        "); retry with the same request_id to learn the outcome once the projections caught up"));
+    return Reworded(absl::StatusCode::kUnavailable,
+                    "the events were written to the log but not yet applied; retry with the same request_id to "
+                    "learn the outcome once the projections caught up",
+                    s);
   }
   common::v1::ConsistencyToken token;
   auto* pos = token.add_positions();

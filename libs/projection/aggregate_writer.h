@@ -123,7 +123,9 @@ class AggregateWriter {
   // Seals `events` as versions head.version+1, ... of the aggregate, appends them under its id
   // (all or none), applies them through the projection function and commits, then calls
   // `done` with the consistency token of the last event. `done` runs on the log writer's
-  // thread and must not block. A definite error means nothing was written: the log's
+  // thread and must not block. Every error's message is ours and safe for clients (the log's
+  // and the store's own text goes to the server log): the codes say what a client does.
+  // A definite error means nothing was written: the log's
   // RESOURCE_EXHAUSTED (a full disk, a full queue) or FAILED_PRECONDITION (fenced), or a refusal
   // before the append (UNAVAILABLE once the writer is being destroyed). UNAVAILABLE means the
   // outcome is not known to this call: the log's write failed

@@ -1,5 +1,7 @@
 #include "libs/projection/aggregate_writer.h"
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -172,7 +174,7 @@ TEST_F(AggregateWriterTest, ARecordSealedHereIsStillCheckedForItsPlaceInTheChain
   wrong.last_hash = std::string(32, 'x');
   auto broken = AppendSync(wrong, 1);
   EXPECT_EQ(broken.status().code(), absl::StatusCode::kUnavailable) << broken.status();
-  EXPECT_THAT(std::string(broken.status().message()), ::testing::HasSubstr("hash chain broken"));
+  EXPECT_THAT(std::string(broken.status().message()), ::testing::HasSubstr("written to the log"));
   EXPECT_EQ(Head("a"), "1") << "the projection did not apply it";
 }
 
@@ -285,7 +287,8 @@ TEST_F(AggregateWriterTest, EmptyAppendIsAnError) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-// The writer on both log backends at its edges: destroyed with appends in flight.
+// The writer on both log backends at its edges: destroyed with appends in flight, and answering
+// its clients when the log refuses a write.
 //
 // The shutdown tests are meant to run under AddressSanitizer too, where a callback that touches
 // the destroyed writer is a heap-use-after-free. The main build has no sanitizer; build this
@@ -295,7 +298,7 @@ TEST_F(AggregateWriterTest, EmptyAppendIsAnError) {
 //     -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address \
 //     -DCRM_GOOGLE_PROTOS=$PWD/build/third_party/google-proto-files/node_modules/google-proto-files
 //   ninja -C /tmp/crm-asan crm_projection_test
-//   /tmp/crm-asan/libs/projection/crm_projection_test --gtest_filter='*AggregateWriterShutdown*'
+//   /tmp/crm-asan/libs/projection/crm_projection_test --gtest_filter='*AggregateWriterEdge*:*AggregateWriterShutdown*'
 
 constexpr char kTopic[] = "crm.shutdown.events.v1";
 
@@ -408,6 +411,61 @@ TEST_P(AggregateWriterShutdownTest, AnswersEveryCommandInFlightOnceBeforeTheWrit
     EXPECT_TRUE(IsClientSafe(s)) << s;
   }
   EXPECT_EQ(tally->written + static_cast<int>(tally->refusals.size()), kCommands);
+}
+
+// A writer the broker fenced (a newer instance took the topic over) answers in our words: no
+// librdkafka text reaches a client, and the code stays FAILED_PRECONDITION. The broker's answer
+// is injected: the mock does not fence by itself (libs/eventlog/kafka_faults_test.cc).
+TEST_F(AggregateWriterEdgeTest, AFencedWriterRefusesInOurWordsKeepingTheCode) {
+  ASSERT_NO_FATAL_FAILURE(Open("kafka"));
+  auto first = AwaitCallback<absl::StatusOr<std::string>>(
+      [&](AggregateWriter::Done done) { writer_->Append({.type = "thing", .id = "z"}, {}, OneEvent(), std::move(done)); });
+  ASSERT_TRUE(first.ok()) << first.status();
+  constexpr int16_t kAddPartitionsToTxn = 24;
+  rd_kafka_mock_push_request_errors(mock_->c_ptr(), kAddPartitionsToTxn, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+  auto fenced = AwaitCallback<absl::StatusOr<std::string>>(
+      [&](AggregateWriter::Done done) { writer_->Append(Current("z"), {}, OneEvent(), std::move(done)); });
+  ASSERT_EQ(fenced.status().code(), absl::StatusCode::kFailedPrecondition) << fenced.status();
+  const std::string said(fenced.status().message());
+  EXPECT_THAT(said, ::testing::HasSubstr("another one took over"));
+  for (const char* foreign : {"commit_transaction", "begin_transaction", "fatal", "fenced by", "Broker:", "epoch"}) {
+    EXPECT_THAT(said, ::testing::Not(::testing::HasSubstr(foreign))) << "librdkafka's text reached the client";
+  }
+  EXPECT_EQ(ToGrpcStatus(fenced.status()).error_message(), said);
+}
+
+// The log's UNAVAILABLE on the embedded backend names its folder or RocksDB's words; a
+// projection commit that fails says what RocksDB said. Neither reaches a client.
+TEST_F(AggregateWriterEdgeTest, AProjectionThatCannotApplyIsReportedInOurWords) {
+  ASSERT_NO_FATAL_FAILURE(Open("embedded"));
+  writer_.reset();
+  ProjectionDb* raw = db_.get();
+  std::atomic<int> failing{1};
+  auto w = AggregateWriter::Open(log_.get(), db_.get(),
+                                 {.topic = kTopic, .partitions = 2, .source = "/test", .clock = &clock_},
+                                 [raw, &failing](const eventlog::Record& r, Batch& b) {
+                                   if (failing.fetch_sub(1) > 0) {
+                                     return absl::ResourceExhaustedError("IO error: No space left on device: /data/proj/000042.log");
+                                   }
+                                   return ApplyHeads(*raw, r, b);
+                                 });
+  ASSERT_TRUE(w.ok()) << w.status();
+  writer_ = *std::move(w);
+  auto missed = AwaitCallback<absl::StatusOr<std::string>>(
+      [&](AggregateWriter::Done done) { writer_->Append({.type = "thing", .id = "p"}, {}, OneEvent(), std::move(done)); });
+  ASSERT_EQ(missed.status().code(), absl::StatusCode::kUnavailable) << missed.status();
+  EXPECT_THAT(std::string(missed.status().message()), ::testing::HasSubstr("written to the log"));
+  EXPECT_THAT(std::string(missed.status().message()), ::testing::Not(::testing::HasSubstr("/data/proj")));
+  EXPECT_THAT(ToGrpcStatus(missed.status()).error_message(), ::testing::HasSubstr("written to the log"))
+      << "our words pass to the client as they are, not as an incident";
+  // The projections are behind until the next append catches them up: that refusal too.
+  failing = 1;
+  auto refused = AwaitCallback<absl::StatusOr<std::string>>(
+      [&](AggregateWriter::Done done) { writer_->Append({.type = "thing", .id = "q"}, {}, OneEvent(), std::move(done)); });
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::Not(::testing::HasSubstr("/data/proj")));
+  EXPECT_TRUE(IsClientSafe(refused.status()));
+  writer_.reset();  // before `failing`, which its projection function uses
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AggregateWriterShutdownTest, ::testing::Values("embedded", "kafka"),
