@@ -122,6 +122,8 @@ absl::Status ClientSafe(absl::Status status) {
   return status;
 }
 
+bool IsClientSafe(const absl::Status& status) { return status.GetPayload(kClientSafe).has_value(); }
+
 void SetIncidentLog(void (*log)(absl::string_view line)) { incident_log.store(log); }
 
 absl::Status ForClient(const absl::Status& status) {

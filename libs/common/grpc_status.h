@@ -40,6 +40,8 @@ absl::optional<google::rpc::ErrorInfo> GetErrorInfo(const absl::Status& status);
 // or RESOURCE_EXHAUSTED status on only with this mark. No effect on other codes, since
 // INTERNAL, UNKNOWN and DATA_LOSS never reach a client and the rest always do. OK stays OK.
 absl::Status ClientSafe(absl::Status status);
+// Whether `status` carries the ClientSafe mark.
+bool IsClientSafe(const absl::Status& status);
 
 // What a client may see of `status`. Internal errors are INTERNAL, UNKNOWN, DATA_LOSS, and
 // UNAVAILABLE or RESOURCE_EXHAUSTED without the ClientSafe mark (their text may name files or

@@ -7,12 +7,15 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "absl/base/internal/endian.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "crm/eventlog/v1/stored_record.pb.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/thread_name.h"
 #include "libs/eventlog/rocks_status.h"
@@ -50,7 +53,16 @@ std::string RecordKey(absl::string_view topic, int32_t partition, int64_t offset
 }
 
 
+// An open writer's share of the log, under the log's mutex.
+struct WriterState {
+  // Appends taken whose callback has not returned yet.
+  int64_t outstanding = 0;
+  // Set once the writer closes: it takes no more appends.
+  bool closing = false;
+};
+
 struct PendingAppend {
+  WriterState* writer = nullptr;
   std::string topic;
   std::string key;
   std::vector<Message> messages;
@@ -58,7 +70,19 @@ struct PendingAppend {
   // The stream the append is conditional on, and the condition; Any: none.
   std::string stream;
   ExpectedVersion expected = ExpectedVersion::Any();
+  // Where the committer keeps `done` while it writes (EmbeddedLog::owed_).
+  size_t slot = 0;
 };
+
+// The callback of an append the committer took from the queue, kept where a closing writer
+// can still answer it while the write is underway.
+struct Owed {
+  WriterState* writer = nullptr;
+  AppendCallback done;
+};
+
+// What the committer answers: the append's slot in owed_, and its outcome.
+using Answers = std::vector<std::pair<size_t, absl::StatusOr<Appended>>>;
 
 struct TopicState {
   int32_t partitions = 0;
@@ -69,7 +93,8 @@ class EmbeddedLog;
 
 class EmbeddedWriter final : public Writer {
  public:
-  EmbeddedWriter(EmbeddedLog* log, std::string topic) : log_(log), topic_(std::move(topic)) {}
+  EmbeddedWriter(EmbeddedLog* log, std::string topic, WriterState* state)
+      : log_(log), topic_(std::move(topic)), state_(state) {}
   ~EmbeddedWriter() override;
   void Append(std::string key, std::vector<Message> messages, AppendCallback done) override;
   void AppendExpecting(std::string key, std::vector<Message> messages, std::string stream,
@@ -79,6 +104,7 @@ class EmbeddedWriter final : public Writer {
  private:
   EmbeddedLog* log_;
   std::string topic_;
+  WriterState* state_;  // owned by the log until ReleaseWriter
 };
 
 class EmbeddedSubscription;
@@ -211,28 +237,76 @@ class EmbeddedLog final : public Log {
     if (!topics_.contains(std::string(topic))) {
       return absl::NotFoundError(absl::StrCat("no topic ", topic));
     }
-    if (!writers_.insert(std::string(topic)).second) {
+    auto [it, fresh] = writers_.try_emplace(std::string(topic));
+    if (!fresh) {
       return absl::FailedPreconditionError(
           absl::StrCat("topic ", topic, " already has a writer"));
     }
-    return std::make_unique<EmbeddedWriter>(this, std::string(topic));
+    it->second = std::make_unique<WriterState>();
+    return std::make_unique<EmbeddedWriter>(this, std::string(topic), it->second.get());
   }
 
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(absl::string_view topic,
                                                          std::vector<Position> from) override;
 
-  void ReleaseWriter(const std::string& topic) {
+  // Closes the writer of `topic`: refuses its new appends, waits up to close_timeout for those
+  // taken to be written and answered, answers the rest UNAVAILABLE itself, and returns once
+  // no callback of the writer runs any more. Each callback runs exactly once.
+  void ReleaseWriter(const std::string& topic, WriterState* w) {
+    std::vector<AppendCallback> unanswered;
+    auto drained = [w]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return w->outstanding == 0; };
+    {
+      absl::MutexLock l(&mu_);
+      w->closing = true;
+      if (!mu_.AwaitWithTimeout(absl::Condition(&drained), options_.close_timeout)) {
+        std::deque<PendingAppend> others;
+        for (PendingAppend& a : queue_) {
+          if (a.writer == w) {
+            unanswered.push_back(std::move(a.done));
+          } else {
+            others.push_back(std::move(a));
+          }
+        }
+        queue_.swap(others);
+        for (Owed& o : owed_) {
+          if (o.writer == w && o.done) unanswered.push_back(std::exchange(o.done, nullptr));
+        }
+        w->outstanding -= static_cast<int64_t>(unanswered.size());
+      }
+    }
+    for (AppendCallback& done : unanswered) {
+      done(ClientSafe(absl::UnavailableError(
+          "the event log stopped before the write was confirmed; it may or may not have been written")));
+    }
     absl::MutexLock l(&mu_);
+    // Only callbacks the committer runs at this moment are left: they must not block
+    // (Writer::Append), so this wait is short.
+    mu_.Await(absl::Condition(&drained));
     writers_.erase(topic);
   }
 
+  // Queues `a` for the committer; refuses it, nothing written, when the writer closes
+  // (UNAVAILABLE) or max_queued_appends wait already (RESOURCE_EXHAUSTED).
   void Enqueue(PendingAppend a) {
     if (a.messages.empty()) {
       a.done(absl::InvalidArgumentError("empty append"));
       return;
     }
-    absl::MutexLock l(&mu_);
-    queue_.push_back(std::move(a));
+    absl::Status refused;
+    {
+      absl::MutexLock l(&mu_);
+      if (a.writer->closing) {
+        refused = ClientSafe(absl::UnavailableError("the event log is stopping; nothing was written"));
+      } else if (queue_.size() >= options_.max_queued_appends) {
+        refused = ClientSafe(absl::ResourceExhaustedError(
+            "the event log has too many writes queued; nothing was written; retry later"));
+      } else {
+        ++a.writer->outstanding;
+        queue_.push_back(std::move(a));
+        return;
+      }
+    }
+    a.done(std::move(refused));
   }
 
   // Wake-up support for subscriptions: a counter bumped after every commit.
@@ -272,7 +346,7 @@ class EmbeddedLog final : public Log {
       std::vector<std::pair<int32_t, int64_t>> placed;  // partition, first offset
       rocksdb::WriteBatch batch;
       std::map<std::string, int64_t> stream_at;  // versions this group moves, by StreamKey
-      std::vector<std::pair<PendingAppend, absl::Status>> rejected;
+      Answers answers;
       const int64_t now_ms = absl::ToUnixMillis(absl::Now());
       std::deque<PendingAppend> taken;
       // The taken appends' topics as they stand, moved on by this group's appends.
@@ -288,9 +362,11 @@ class EmbeddedLog final : public Log {
         while (!queue_.empty() && (taken.empty() || bytes < options_.max_group_bytes)) {
           PendingAppend a = std::move(queue_.front());
           queue_.pop_front();
+          a.slot = owed_.size();
+          owed_.push_back({a.writer, std::move(a.done)});
           auto t = topics_.find(a.topic);
           if (t == topics_.end()) {
-            rejected.emplace_back(std::move(a), absl::NotFoundError("topic vanished"));
+            answers.emplace_back(a.slot, absl::NotFoundError("topic vanished"));
             continue;
           }
           state.try_emplace(a.topic, t->second);
@@ -305,8 +381,8 @@ class EmbeddedLog final : public Log {
         std::map<std::string, TopicState> scanned;
         if (r.ok()) r = ScanTopics(scanned);
         if (!r.ok()) {
-          for (PendingAppend& a : taken) a.done(r);  // refused before writing: nothing written
-          for (auto& [a, why] : rejected) a.done(why);
+          for (PendingAppend& a : taken) answers.emplace_back(a.slot, r);  // refused before writing: nothing written
+          Answer(answers);
           continue;
         }
         absl::MutexLock l(&mu_);
@@ -324,7 +400,7 @@ class EmbeddedLog final : public Log {
         if (a.expected.kind() != ExpectedVersion::Kind::kAny) {
           absl::Status s = CheckStream(a, stream_at, batch);
           if (!s.ok()) {
-            rejected.emplace_back(std::move(a), std::move(s));
+            answers.emplace_back(a.slot, std::move(s));
             continue;
           }
         }
@@ -345,19 +421,16 @@ class EmbeddedLog final : public Log {
         }
         group.push_back(std::move(a));
       }
-      for (auto& [a, s] : rejected) a.done(s);
-      if (group.empty()) continue;
+      if (group.empty()) {
+        Answer(answers);
+        continue;
+      }
       rocksdb::WriteOptions wo;
       wo.sync = options_.sync;
       const absl::Status s = WriteResuming(*db_, wo, &batch, &needs_resume_, "append");
-      if (s.ok()) {
-        absl::MutexLock l(&mu_);
-        for (auto& [topic, t] : state) topics_[topic].next = std::move(t.next);
-        ++commit_seq_;
-      }
       for (size_t i = 0; i < group.size(); ++i) {
         if (!s.ok()) {
-          group[i].done(s);
+          answers.emplace_back(group[i].slot, s);
           continue;
         }
         Appended out;
@@ -366,8 +439,38 @@ class EmbeddedLog final : public Log {
         for (size_t j = 0; j < group[i].messages.size(); ++j) {
           out.offsets.push_back(placed[i].second + static_cast<int64_t>(j));
         }
-        group[i].done(std::move(out));
+        answers.emplace_back(group[i].slot, std::move(out));
       }
+      Answer(answers, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (!s.ok()) return;
+        for (auto& [topic, t] : state) topics_[topic].next = std::move(t.next);
+        ++commit_seq_;
+      });
+    }
+  }
+
+  // Runs the callbacks of this group's `answers`, in order, outside the lock (a callback may
+  // append again), except those a closing writer answered already (ReleaseWriter); then counts
+  // them done for their writers. `committed` runs under the lock first, so a reader woken by
+  // a callback sees the offsets the commit moved. Every slot of owed_ must be in `answers`.
+  void Answer(Answers& answers, absl::FunctionRef<void()> committed = [] {}) {
+    std::vector<Owed> run;
+    run.reserve(answers.size());
+    {
+      absl::MutexLock l(&mu_);
+      committed();
+      for (const auto& [slot, result] : answers) {
+        Owed& o = owed_[slot];
+        run.push_back({o.writer, std::exchange(o.done, nullptr)});
+      }
+      owed_.clear();
+    }
+    for (size_t i = 0; i < run.size(); ++i) {
+      if (run[i].done) run[i].done(std::move(answers[i].second));
+    }
+    absl::MutexLock l(&mu_);
+    for (const Owed& o : run) {
+      if (o.done) --o.writer->outstanding;
     }
   }
 
@@ -416,25 +519,27 @@ class EmbeddedLog final : public Log {
   std::unique_ptr<rocksdb::DB> db_;
   absl::Mutex mu_;
   std::map<std::string, TopicState> topics_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> writers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<WriterState>> writers_ ABSL_GUARDED_BY(mu_);
   std::deque<PendingAppend> queue_ ABSL_GUARDED_BY(mu_);
+  // The callbacks of the appends the committer is writing, by PendingAppend::slot.
+  std::vector<Owed> owed_ ABSL_GUARDED_BY(mu_);
   uint64_t commit_seq_ ABSL_GUARDED_BY(mu_) = 0;
   bool needs_resume_ = false;  // the committer thread's own
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread committer_;
 };
 
-EmbeddedWriter::~EmbeddedWriter() { log_->ReleaseWriter(topic_); }
+EmbeddedWriter::~EmbeddedWriter() { log_->ReleaseWriter(topic_, state_); }
 
 void EmbeddedWriter::Append(std::string key, std::vector<Message> messages,
                             AppendCallback done) {
-  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done)});
+  log_->Enqueue({state_, topic_, std::move(key), std::move(messages), std::move(done)});
 }
 
 void EmbeddedWriter::AppendExpecting(std::string key, std::vector<Message> messages, std::string stream,
                                      ExpectedVersion expected, AppendCallback done) {
   if (absl::Status s = ValidateExpectation(stream, expected); !s.ok()) return done(std::move(s));
-  log_->Enqueue({topic_, std::move(key), std::move(messages), std::move(done), std::move(stream), expected});
+  log_->Enqueue({state_, topic_, std::move(key), std::move(messages), std::move(done), std::move(stream), expected});
 }
 
 class EmbeddedSubscription final : public Subscription {

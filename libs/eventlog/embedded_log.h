@@ -20,6 +20,15 @@ struct EmbeddedLogOptions {
   // Upper bound of one group commit (appends that share one WriteBatch and one fsync).
   // Default: 4 MiB.
   size_t max_group_bytes = 4 << 20;
+  // Most appends waiting for the committer, over all writers: one more is refused at once with
+  // RESOURCE_EXHAUSTED (retryable; nothing written), so a burst the disk cannot keep up with
+  // does not grow memory without bound. Default: 16384, 32 times a service's in-flight
+  // request bound (RuntimeOptions::max_inflight, libs/server/runtime.h).
+  size_t max_queued_appends = 16384;
+  // How long closing a writer (destroying it) waits for its taken appends to be written and
+  // answered; those still waiting then are answered UNAVAILABLE, so every callback runs
+  // exactly once before the writer is gone. Default: 10 s.
+  absl::Duration close_timeout = absl::Seconds(10);
   // Read-only beside the process that owns the log (crmctl tail, lag and verify against a
   // running crmd): a RocksDB secondary instance whose own files go in this folder, which
   // catches up with the owner every `follow_interval`. Writers and new topics are refused.

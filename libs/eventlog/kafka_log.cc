@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/thread_name.h"
@@ -148,16 +149,19 @@ class KafkaWriter final : public Writer {
     p->messages = std::move(messages);
     p->done = std::move(done);
     p->partition = PartitionForKey(p->key, partitions_);
-    absl::MutexLock l(&mu_);
-    if (!fatal_.ok()) {
-      auto cb = std::move(p->done);
-      absl::Status s = fatal_;
-      mu_.Unlock();
-      cb(s);
-      mu_.Lock();
-      return;
+    absl::Status refused;
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) {
+        refused = ClientSafe(absl::UnavailableError("the event log is stopping; nothing was written"));
+      } else if (!fatal_.ok()) {
+        refused = fatal_;
+      } else {
+        queue_.push_back(std::move(p));
+        return;
+      }
     }
-    queue_.push_back(std::move(p));
+    p->done(std::move(refused));
   }
 
   const std::string& topic() const override { return topic_; }
@@ -183,6 +187,8 @@ class KafkaWriter final : public Writer {
   std::deque<std::unique_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Once stopping: appends still queued at this time are failed, not written.
+  absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
 class KafkaSubscription final : public Subscription {
@@ -413,6 +419,7 @@ KafkaWriter::~KafkaWriter() {
   {
     absl::MutexLock l(&mu_);
     stopping_ = true;
+    stop_deadline_ = absl::Now() + log_->options().append_timeout;
   }
   if (thread_.joinable()) thread_.join();
   log_->ReleaseWriter(topic_);
@@ -460,8 +467,8 @@ void KafkaWriter::Loop() {
         return !queue_.empty() || stopping_;
       };
       if (!recovering) mu_.Await(absl::Condition(&ready));
-      if (stopping_ && queue_.empty() && !recovering) break;
-      if (stopping_ && recovering) break;
+      // Stopping: what is queued is written until the deadline, then failed below.
+      if (stopping_ && (recovering || queue_.empty() || absl::Now() >= stop_deadline_)) break;
       while (!queue_.empty() && group.size() < log_->options().max_group_appends) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -520,7 +527,9 @@ void KafkaWriter::Loop() {
     absl::MutexLock l(&mu_);
     rest.swap(queue_);
   }
-  for (auto& p : rest) p->done(absl::UnavailableError("writer stopped"));
+  for (auto& p : rest) {
+    p->done(ClientSafe(absl::UnavailableError("the event log stopped before the write was made; nothing was written")));
+  }
 }
 
 absl::Status KafkaWriter::CommitGroup(std::vector<std::unique_ptr<Pending>>& group,

@@ -21,7 +21,8 @@ struct KafkaLogOptions {
   // client.id of every client. Default: "crm".
   std::string client_id = "crm";
   // How long an append may wait for the cluster before its outcome is unknown and the
-  // partition goes into recovery. Default: 10 s.
+  // partition goes into recovery. Also how long closing a writer keeps writing what is
+  // queued; appends still queued then are answered UNAVAILABLE. Default: 10 s.
   absl::Duration append_timeout = absl::Seconds(10);
   // Most appends in one transaction (group commit). Default: 1000.
   size_t max_group_appends = 1000;

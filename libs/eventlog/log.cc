@@ -3,20 +3,14 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "libs/common/status_macros.h"
 
 namespace crm::eventlog {
 
-absl::StatusOr<Appended> Writer::AppendSync(std::string key, std::vector<Message> messages) {
-  absl::Notification done;
-  absl::StatusOr<Appended> result;
-  Append(std::move(key), std::move(messages), [&](absl::StatusOr<Appended> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+absl::StatusOr<Appended> Writer::AppendSync(std::string key, std::vector<Message> messages,
+                                            const AwaitOptions& options) {
+  return AwaitCallback<absl::StatusOr<Appended>>(
+      [&](AppendCallback done) { Append(std::move(key), std::move(messages), std::move(done)); }, options);
 }
 
 absl::Status ValidateExpectation(absl::string_view stream, const ExpectedVersion& expected) {

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/common/await.h"
 
 namespace crm::common::v1 {
 class EventEnvelope;
@@ -105,12 +106,18 @@ absl::Status ValidateExpectation(absl::string_view stream, const ExpectedVersion
 // Thread-safe: Append may be called from any thread.
 class Writer {
  public:
+  // Stops taking appends (a later Append gets UNAVAILABLE), writes or fails what was taken
+  // within the backend's bound (EmbeddedLogOptions::close_timeout, KafkaLogOptions::
+  // append_timeout): those not written in time get UNAVAILABLE. Every callback has run,
+  // exactly once, when the destructor returns, so callbacks may use what their owner destroys
+  // after the writer.
   virtual ~Writer() = default;
 
   // Appends `messages` under `key` atomically (all or none) to the key's partition and calls
   // `done` once they are durable, or with the error. UNAVAILABLE when they may or may not have
   // been written (a retry needs an idempotency key, such as the request_id in the envelopes);
-  // every other error means nothing was written: RESOURCE_EXHAUSTED while the disk is full,
+  // every other error means nothing was written: RESOURCE_EXHAUSTED while the disk is full
+  // or too many appends are queued,
   // FAILED_PRECONDITION once this writer was fenced by a newer one, INVALID_ARGUMENT for an
   // empty append. `done` runs on the writer's own thread,
   // in log order per partition, and must not block for long: it delays every later append.
@@ -128,8 +135,10 @@ class Writer {
   virtual void AppendExpecting(std::string key, std::vector<Message> messages, std::string stream,
                                ExpectedVersion expected, AppendCallback done) = 0;
 
-  // Blocking form of Append.
-  absl::StatusOr<Appended> AppendSync(std::string key, std::vector<Message> messages);
+  // Blocking form of Append, for tools and tests: waits at most options.timeout, then
+  // DEADLINE_EXCEEDED (the append may still land; its callback then goes nowhere).
+  absl::StatusOr<Appended> AppendSync(std::string key, std::vector<Message> messages,
+                                      const AwaitOptions& options = {.what = "the append"});
 
   virtual const std::string& topic() const = 0;
 

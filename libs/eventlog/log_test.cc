@@ -12,8 +12,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/wait_testing.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/kafka_log.h"
 #include "libs/eventlog/mock_cluster.h"
@@ -433,6 +437,173 @@ TEST(EmbeddedLogTest, AStreamWithoutAKeptVersionIsCheckedFromItsFirstConditional
   w->reset();
   log->reset();
   std::filesystem::remove_all(dir);
+}
+
+
+// Holds the embedded log's committer, which runs the callbacks, inside the first append's
+// callback until released: the appends after it stay queued meanwhile.
+struct Gate {
+  absl::Notification entered;
+  absl::Notification release;
+  AppendCallback Hold() {
+    return [this](absl::StatusOr<Appended>) {
+      entered.Notify();
+      release.WaitForNotificationWithTimeout(absl::Seconds(30));
+    };
+  }
+};
+
+// What each callback of some appends got, and how often it ran.
+struct Answers {
+  absl::Mutex mu;
+  std::map<int, std::vector<absl::StatusOr<Appended>>> got ABSL_GUARDED_BY(mu);
+  AppendCallback For(int i) {
+    return [this, i](absl::StatusOr<Appended> a) {
+      absl::MutexLock l(&mu);
+      got[i].push_back(std::move(a));
+    };
+  }
+  size_t answered() {
+    absl::MutexLock l(&mu);
+    return got.size();
+  }
+};
+
+// An embedded log of one partition with its committer held in the first append's callback
+// (Gate) and `n` appends queued behind it, answered into `answers`.
+class HeldCommitterTest : public ::testing::Test {
+ protected:
+  void Open(EmbeddedLogOptions options, int n) {
+    dir_ = NewTestDir("held-committer");
+    std::filesystem::remove_all(dir_);
+    options.path = dir_;
+    log_ = *OpenEmbeddedLog(options);
+    ASSERT_TRUE(log_->CreateTopic(kTopic, 1).ok());
+    writer_ = *log_->OpenWriter(kTopic);
+    writer_->Append("k", {{"held", {}}}, gate_.Hold());
+    ASSERT_TRUE(gate_.entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    for (int i = 0; i < n; ++i) writer_->Append("k", {{absl::StrCat("queued", i), {}}}, answers_.For(i));
+  }
+  void TearDown() override {
+    if (!gate_.release.HasBeenNotified()) gate_.release.Notify();
+    writer_.reset();
+    log_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string dir_;
+  Gate gate_;
+  Answers answers_;
+  std::unique_ptr<Log> log_;
+  std::unique_ptr<Writer> writer_;
+};
+
+std::vector<std::string> Values(Log& log, int32_t partitions) {
+  std::vector<Position> from;
+  for (int32_t p = 0; p < partitions; ++p) from.push_back({p, 0});
+  absl::StatusOr<std::vector<Record>> read = ReadToEnd(log, kTopic, from);
+  EXPECT_TRUE(read.ok()) << read.status();
+  std::vector<std::string> out;
+  if (read.ok()) {
+    for (const Record& r : *read) out.push_back(r.value);
+  }
+  return out;
+}
+
+TEST_F(HeldCommitterTest, AFullAppendQueueRefusesTheNextAppendAtOnceAndWritesNothing) {
+  ASSERT_NO_FATAL_FAILURE(Open({.max_queued_appends = 3}, 3));
+  writer_->Append("k", {{"one too many", {}}}, answers_.For(3));
+  {
+    absl::MutexLock l(&answers_.mu);
+    ASSERT_EQ(answers_.got[3].size(), 1u) << "refused at once, inside Append";
+    const absl::Status& refused = answers_.got[3][0].status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+    EXPECT_TRUE(IsClientSafe(refused)) << "a retryable refusal in our words";
+  }
+  gate_.release.Notify();
+  writer_.reset();  // waits for the queued appends
+  EXPECT_EQ(answers_.answered(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    absl::MutexLock l(&answers_.mu);
+    ASSERT_EQ(answers_.got[i].size(), 1u);
+    EXPECT_TRUE(answers_.got[i][0].ok()) << answers_.got[i][0].status();
+  }
+  EXPECT_EQ(Values(*log_, 1), (std::vector<std::string>{"held", "queued0", "queued1", "queued2"}));
+}
+
+// A writer closed while appends wait behind a slow one: what the committer does not take by
+// the deadline is answered UNAVAILABLE, once, and not written; the writer is gone only after
+// the callback that still runs returned, so no callback runs after it.
+TEST_F(HeldCommitterTest, ClosingAWriterAnswersWhatWaitsPastItsDeadlineOnce) {
+  ASSERT_NO_FATAL_FAILURE(Open({.close_timeout = absl::Milliseconds(100)}, 4));
+  absl::Notification closed;
+  std::thread closer([&] {
+    writer_.reset();
+    closed.Notify();
+  });
+  const bool answered_in_time = testing::WaitUntil(
+      "the queued appends' answers", absl::Seconds(10), [&] { return answers_.answered() == 4; },
+      [&] { return answers_.answered(); });
+  EXPECT_TRUE(answered_in_time);
+  EXPECT_FALSE(closed.HasBeenNotified()) << "the writer closed while its committer still ran a callback";
+  gate_.release.Notify();
+  closer.join();
+  {
+    absl::MutexLock l(&answers_.mu);
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_EQ(answers_.got[i].size(), 1u) << "append " << i;
+      const absl::Status& s = answers_.got[i][0].status();
+      EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+      EXPECT_TRUE(IsClientSafe(s)) << s;
+    }
+  }
+  EXPECT_EQ(Values(*log_, 1), (std::vector<std::string>{"held"}));
+  EXPECT_TRUE(log_->OpenWriter(kTopic).ok()) << "the topic takes a writer again";
+}
+
+// A writer that keeps every callback and answers only when told.
+class SilentWriter final : public Writer {
+ public:
+  void Append(std::string, std::vector<Message>, AppendCallback done) override {
+    absl::MutexLock l(&mu_);
+    held_.push_back(std::move(done));
+  }
+  void AppendExpecting(std::string key, std::vector<Message> messages, std::string, ExpectedVersion,
+                       AppendCallback done) override {
+    Append(std::move(key), std::move(messages), std::move(done));
+  }
+  const std::string& topic() const override { return topic_; }
+  void AnswerAll() {
+    std::vector<AppendCallback> held;
+    {
+      absl::MutexLock l(&mu_);
+      held.swap(held_);
+    }
+    for (AppendCallback& done : held) done(Appended{.partition = 0, .offsets = {0}});
+  }
+
+ private:
+  const std::string topic_ = kTopic;
+  absl::Mutex mu_;
+  std::vector<AppendCallback> held_ ABSL_GUARDED_BY(mu_);
+};
+
+// A log that never answers must not hold the caller for ever; its answer coming after the caller
+// gave up goes nowhere (under ASan: touches no stack of the caller's).
+TEST(WriterTest, AppendSyncGivesUpAtItsDeadline) {
+  SilentWriter w;
+  absl::StatusOr<Appended> got;
+  absl::Notification returned;
+  std::thread caller([&] {
+    got = w.AppendSync("k", {{"v", {}}}, {.timeout = absl::Milliseconds(50), .what = "the append"});
+    returned.Notify();
+  });
+  const bool in_time = returned.WaitForNotificationWithTimeout(absl::Seconds(10));
+  w.AnswerAll();  // frees a caller that waits without a deadline, so this test fails, not hangs
+  caller.join();
+  EXPECT_TRUE(in_time) << "AppendSync waited past its deadline";
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded) << got.status();
+  EXPECT_THAT(std::string(got.status().message()), ::testing::HasSubstr("the append"));
 }
 
 }  // namespace

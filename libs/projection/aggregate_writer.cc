@@ -2,15 +2,53 @@
 
 #include <deque>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "spdlog/spdlog.h"
 
 namespace crm::projection {
+namespace {
+
+// The one place where an error of the log or of the projections' store becomes what clients
+// read: our own words (`says`) with `code`, marked ClientSafe so that ToGrpcStatus passes them
+// on; the foreign text (librdkafka's, RocksDB's, file names) goes to the server log only.
+absl::Status Reworded(absl::StatusCode code, absl::string_view says, const absl::Status& cause) {
+  spdlog::warn("{} ({})", std::string_view(says.data(), says.size()), cause.ToString());
+  return ClientSafe(absl::Status(code, says));
+}
+
+// What a caller's client reads of the log's refusal of an append, keeping the codes clients act
+// on: UNAVAILABLE (retry with the same request_id), RESOURCE_EXHAUSTED (retry later),
+// FAILED_PRECONDITION (fenced: this instance writes no more). The log's ClientSafe statuses
+// are in our words already; INTERNAL and DATA_LOSS stay as they are, for ToGrpcStatus to turn
+// into an incident; any other code from the log is a fault of ours, hence INTERNAL.
+absl::Status LogRefusal(const absl::Status& s) {
+  if (IsClientSafe(s)) return s;
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+      return Reworded(s.code(),
+                      "the event log did not confirm the write; retry with the same request_id to learn its outcome", s);
+    case absl::StatusCode::kResourceExhausted:
+      return Reworded(s.code(), "the event log cannot take writes now; nothing was written; retry later", s);
+    case absl::StatusCode::kFailedPrecondition:
+      return Reworded(s.code(), "this instance no longer writes the event log (another one took over); nothing was written", s);
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDataLoss:
+      return s;
+    default:
+      return absl::InternalError(absl::StrCat("the event log refused an append: ", s.ToString()));
+  }
+}
+
+}  // namespace
 
 NewEvent NewEvent::Of(const google::protobuf::Message& m, absl::Time occurred_at) {
   NewEvent e;
@@ -55,6 +93,18 @@ absl::StatusOr<std::unique_ptr<AggregateWriter>> AggregateWriter::Open(eventlog:
   CRM_ASSIGN_OR_RETURN(w->writer_, log->OpenWriter(w->options_.topic));
   CRM_RETURN_IF_ERROR(db->CatchUp(*log, w->options_.topic, w->apply_).status());
   return w;
+}
+
+AggregateWriter::~AggregateWriter() {
+  {
+    absl::MutexLock l(&mu_);
+    closing_ = true;
+  }
+  // An append admitted just before is on its way into writer_: a non-blocking hand-over.
+  while (handing_over_.load(std::memory_order_acquire) > 0) absl::SleepFor(absl::Microseconds(50));
+  // Before mu_, queues_ and the projections die: the writer answers every append it took, and
+  // those answers use them (Apply, Release from the callers' leases).
+  writer_.reset();
 }
 
 bool AggregateWriter::Serialize(const std::string& key, absl::AnyInvocable<void()> fn, size_t max_waiting) {
@@ -143,6 +193,8 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
   values.reserve(sealed.messages.size());
   for (const eventlog::Message& m : sealed.messages) values.push_back(m.value);
   if (absl::Status s = Admit(); !s.ok()) return done(s);
+  // Admit counted this append in handing_over_.
+  absl::Cleanup handed_over = [this] { handing_over_.fetch_sub(1, std::memory_order_release); };
   const absl::Time started = absl::Now();
   // The log refuses the append if another event took this version meanwhile (a decision on
   // stale projections): the second line of defence after Admit().
@@ -164,15 +216,18 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
 absl::Status AggregateWriter::Admit() {
   {
     absl::MutexLock l(&mu_);
+    if (closing_) return ClientSafe(absl::UnavailableError("the service is stopping; nothing was written"));
     if (behind_.ok()) {
       ++in_flight_;
+      handing_over_.fetch_add(1, std::memory_order_relaxed);
       return absl::OkStatus();
     }
     // Catch up only once nothing is in flight: a later callback must not apply an event the
     // catch-up applied too.
     if (catching_up_ || in_flight_ > 0) {
-      return absl::UnavailableError(absl::StrCat("writes wait until the projections catch up with the log (",
-                                                 behind_.message(), ")"));
+      return Reworded(absl::StatusCode::kUnavailable,
+                      "writes wait until the projections catch up with the log; nothing was written; retry later",
+                      behind_);
     }
     catching_up_ = true;
   }
@@ -181,8 +236,9 @@ absl::Status AggregateWriter::Admit() {
   catching_up_ = false;
   if (!applied.ok()) {
     const absl::Status& s = applied.status();
-    return absl::Status(s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kUnavailable,
-                        absl::StrCat("writes wait until the projections catch up with the log: ", s.message()));
+    return Reworded(
+        s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kUnavailable,
+        "writes wait until the projections catch up with the log, which failed; nothing was written; retry later", s);
   }
   behind_ = absl::OkStatus();
   // This write was decided on the projections as they were before the catch-up: if it applied
@@ -192,7 +248,9 @@ absl::Status AggregateWriter::Admit() {
     return ClientSafe(absl::UnavailableError(
         "the projections just caught up with the log; decide again on the current state and retry"));
   }
+  if (closing_) return ClientSafe(absl::UnavailableError("the service is stopping; nothing was written"));
   ++in_flight_;
+  handing_over_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
@@ -202,10 +260,14 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
   if (absl::IsAborted(appended.status())) {
     // The log holds events the projections have not applied: catch up before the next write,
     // and let the caller decide again then.
-    absl::MutexLock l(&mu_);
-    if (behind_.ok()) behind_ = appended.status();
-    return absl::UnavailableError(absl::StrCat("decide again on the current state and retry: ",
-                                               appended.status().message()));
+    {
+      absl::MutexLock l(&mu_);
+      if (behind_.ok()) behind_ = appended.status();
+    }
+    return Reworded(absl::StatusCode::kUnavailable,
+                    "another write changed this resource meanwhile; nothing was written; decide again on the "
+                    "current state and retry",
+                    appended.status());
   }
   if (!appended.ok()) {
     // UNAVAILABLE: the log may hold the events (a write failed midway, on a full disk say).
@@ -215,14 +277,15 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
       absl::MutexLock l(&mu_);
       if (behind_.ok()) behind_ = appended.status();
     }
-    return appended.status();
+    return LogRefusal(appended.status());
   }
   {
     absl::MutexLock l(&mu_);
     if (!behind_.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "the events were written to the log; the projections apply them once they caught up (", behind_.message(),
-          ")"));
+      return Reworded(absl::StatusCode::kUnavailable,
+                      "the events were written to the log; the projections apply them once they caught up; retry "
+                      "with the same request_id to learn the outcome",
+                      behind_);
     }
   }
   // The writer's thread reports appends in log order per partition, so checkpoints only move
@@ -247,9 +310,10 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
     // Never a definite failure: the events are in the log and count once the projections
     // caught up (a full disk answered RESOURCE_EXHAUSTED here, and the "refused" customer
     // existed once space returned).
-    return absl::UnavailableError(absl::StrCat(
-        "the events were written to the log but not yet applied (", s.message(),
-        "); retry with the same request_id to learn the outcome once the projections caught up"));
+    return Reworded(absl::StatusCode::kUnavailable,
+                    "the events were written to the log but not yet applied; retry with the same request_id to "
+                    "learn the outcome once the projections caught up",
+                    s);
   }
   common::v1::ConsistencyToken token;
   auto* pos = token.add_positions();

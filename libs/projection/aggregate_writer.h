@@ -1,6 +1,7 @@
 #ifndef CRM_LIBS_PROJECTION_AGGREGATE_WRITER_H_
 #define CRM_LIBS_PROJECTION_AGGREGATE_WRITER_H_
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -104,6 +105,13 @@ class AggregateWriter {
                                                                Options options,
                                                                ProjectionDb::ApplyFn apply);
 
+  // Refuses appends from here on (UNAVAILABLE, nothing written), then closes the log's writer,
+  // which writes or fails what it took within its bound (eventlog::Writer::~Writer): every
+  // Append's `done` has run, exactly once, when this returns. A `done` that starts the next
+  // command of its aggregate (Release) gets that command refused, so the waiters drain too.
+  // No thread may call this writer after it returned.
+  ~AggregateWriter();
+
   // Runs `fn` once every earlier Serialize() for `key` has called Release(key): commands on one
   // aggregate run one at a time, in arrival order, without holding a thread while they wait.
   // `fn` runs on the calling thread when nothing is queued, else where Release() was called.
@@ -115,9 +123,12 @@ class AggregateWriter {
   // Seals `events` as versions head.version+1, ... of the aggregate, appends them under its id
   // (all or none), applies them through the projection function and commits, then calls
   // `done` with the consistency token of the last event. `done` runs on the log writer's
-  // thread and must not block. A definite error means nothing was written: the log's
-  // RESOURCE_EXHAUSTED (a full disk) or FAILED_PRECONDITION (fenced), or a refusal before the
-  // append. UNAVAILABLE means the outcome is not known to this call: the log's write failed
+  // thread and must not block. Every error's message is ours and safe for clients (the log's
+  // and the store's own text goes to the server log): the codes say what a client does.
+  // A definite error means nothing was written: the log's
+  // RESOURCE_EXHAUSTED (a full disk, a full queue) or FAILED_PRECONDITION (fenced), or a refusal
+  // before the append (UNAVAILABLE once the writer is being destroyed). UNAVAILABLE means the
+  // outcome is not known to this call: the log's write failed
   // midway, or the events are durable but the projections could not apply them. Then a
   // command deciding on the projections would repeat a version: every later append first
   // catches the projections up with the log (and is refused, UNAVAILABLE or
@@ -165,6 +176,11 @@ class AggregateWriter {
   std::unique_ptr<eventlog::Writer> writer_;
 
   absl::Mutex mu_;
+  // Set by the destructor: Admit refuses every append from then on.
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  // Appends admitted but not yet handed to writer_: the destructor waits for them before it
+  // closes writer_ (an atomic, not under mu_, so the append path takes no second lock).
+  std::atomic<int64_t> handing_over_{0};
   absl::flat_hash_map<std::string, std::deque<absl::AnyInvocable<void()>>> queues_ ABSL_GUARDED_BY(mu_);
   // Not OK once an appended event could not be applied; OK again after a catch-up.
   absl::Status behind_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,7 @@
 #include "libs/projection/aggregate_writer.h"
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -7,13 +9,18 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/common/await.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/temp_dir_testing.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
-#include "libs/common/temp_dir_testing.h"
+#include "libs/eventlog/kafka_log.h"
+#include "libs/eventlog/mock_cluster.h"
 
 namespace crm::projection {
 namespace {
@@ -34,6 +41,14 @@ absl::Status ApplyHeads(ProjectionDb& db, const eventlog::Record& r, Batch& b) {
   if (!*next) return absl::OkStatus();
   b.Put("v/" + env->aggregate_id(), absl::StrCat(env->aggregate_version(), "|", env->hash()));
   return absl::OkStatus();
+}
+
+// The head of aggregate `id` of type "thing" as ApplyHeads keeps it, as a command would read it.
+AggregateHead HeadIn(ProjectionDb& db, const std::string& id) {
+  std::string raw;
+  if (!db.db()->Get(rocksdb::ReadOptions(), "v/" + id, &raw).ok()) return {.type = "thing", .id = id};
+  return {.type = "thing", .id = id, .version = std::stoll(raw.substr(0, raw.find('|'))),
+          .last_hash = raw.substr(raw.find('|') + 1)};
 }
 
 // Serialize's bound on waiters, where a test does not exercise it (libs/kernel does).
@@ -90,10 +105,7 @@ class AggregateWriterTest : public ::testing::Test {
   }
   // The aggregate's head as the projection holds it, as a command would read it.
   AggregateHead Current(const std::string& id) {
-    std::string raw;
-    if (!db_->db()->Get(rocksdb::ReadOptions(), "v/" + id, &raw).ok()) return {.type = "thing", .id = id};
-    return {.type = "thing", .id = id, .version = std::stoll(raw.substr(0, raw.find('|'))),
-            .last_hash = raw.substr(raw.find('|') + 1)};
+    return HeadIn(*db_, id);
   }
   size_t LogSize() { return eventlog::ReadToEnd(*log_, "t", {{0, 0}, {1, 0}})->size(); }
 
@@ -162,7 +174,7 @@ TEST_F(AggregateWriterTest, ARecordSealedHereIsStillCheckedForItsPlaceInTheChain
   wrong.last_hash = std::string(32, 'x');
   auto broken = AppendSync(wrong, 1);
   EXPECT_EQ(broken.status().code(), absl::StatusCode::kUnavailable) << broken.status();
-  EXPECT_THAT(std::string(broken.status().message()), ::testing::HasSubstr("hash chain broken"));
+  EXPECT_THAT(std::string(broken.status().message()), ::testing::HasSubstr("written to the log"));
   EXPECT_EQ(Head("a"), "1") << "the projection did not apply it";
 }
 
@@ -274,6 +286,190 @@ TEST_F(AggregateWriterTest, EmptyAppendIsAnError) {
   auto r = AppendSync({.type = "thing", .id = "a"}, 0);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
 }
+
+// The writer on both log backends at its edges: destroyed with appends in flight, and answering
+// its clients when the log refuses a write.
+//
+// The shutdown tests are meant to run under AddressSanitizer too, where a callback that touches
+// the destroyed writer is a heap-use-after-free. The main build has no sanitizer; build this
+// test alone in a folder of its own:
+//   cmake -S . -B /tmp/crm-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+//     -DCMAKE_CXX_FLAGS="-fsanitize=address -fno-omit-frame-pointer" \
+//     -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address \
+//     -DCRM_GOOGLE_PROTOS=$PWD/build/third_party/google-proto-files/node_modules/google-proto-files
+//   ninja -C /tmp/crm-asan crm_projection_test
+//   /tmp/crm-asan/libs/projection/crm_projection_test --gtest_filter='*AggregateWriterEdge*:*AggregateWriterShutdown*'
+
+constexpr char kTopic[] = "crm.shutdown.events.v1";
+
+// A writer of kTopic on `backend` ("embedded" or "kafka": librdkafka's mock cluster in process).
+class AggregateWriterEdgeTest : public ::testing::Test {
+ protected:
+  void Open(const std::string& backend) {
+    dir_ = NewTestDir("aggw-edge");
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    if (backend == "kafka") {
+      auto mock = eventlog::MockCluster::Start(1);
+      ASSERT_TRUE(mock.ok()) << mock.status();
+      mock_ = *std::move(mock);
+      ASSERT_TRUE(mock_->CreateTopic(kTopic, 2, 1).ok());
+      eventlog::KafkaLogOptions o;
+      o.bootstrap_servers = mock_->bootstrap_servers();
+      o.append_timeout = absl::Seconds(5);
+      auto log = eventlog::OpenKafkaLog(o);
+      ASSERT_TRUE(log.ok()) << log.status();
+      log_ = *std::move(log);
+    } else {
+      auto log = eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
+      ASSERT_TRUE(log.ok()) << log.status();
+      log_ = *std::move(log);
+    }
+    auto db = ProjectionDb::Open({.path = dir_ + "/proj"});
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    ProjectionDb* raw = db_.get();
+    auto w = AggregateWriter::Open(log_.get(), db_.get(),
+                                   {.topic = kTopic, .partitions = 2, .source = "/test", .clock = &clock_},
+                                   [raw](const eventlog::Record& r, Batch& b) { return ApplyHeads(*raw, r, b); });
+    ASSERT_TRUE(w.ok()) << w.status();
+    writer_ = *std::move(w);
+  }
+  void TearDown() override {
+    writer_.reset();
+    db_.reset();
+    log_.reset();
+    mock_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  // The aggregate's head as the projection holds it, as a command would read it.
+  AggregateHead Current(const std::string& id) {
+    return HeadIn(*db_, id);
+  }
+  static std::vector<NewEvent> OneEvent() {
+    google::protobuf::Int64Value v;
+    v.set_value(1);
+    return {NewEvent::Of(v)};
+  }
+
+  std::string dir_;
+  ManualClock clock_;
+  std::unique_ptr<eventlog::MockCluster> mock_;
+  std::unique_ptr<eventlog::Log> log_;
+  std::unique_ptr<ProjectionDb> db_;
+  std::unique_ptr<AggregateWriter> writer_;
+};
+
+class AggregateWriterShutdownTest : public AggregateWriterEdgeTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(Open(GetParam())); }
+};
+
+// Commands queued per aggregate (Serialize) and appends in the log's hands when the writer is
+// destroyed: each command's answer comes exactly once, before the destructor returns, and the
+// answers that start the next command of an aggregate (Release) find the writer's queues alive.
+TEST_P(AggregateWriterShutdownTest, AnswersEveryCommandInFlightOnceBeforeTheWriterIsGone) {
+  constexpr int kCommands = 400;
+  constexpr int kAggregates = 16;
+  struct Tally {
+    absl::Mutex mu;
+    std::vector<int> answers = std::vector<int>(kCommands, 0);
+    int written = 0;
+    std::vector<absl::Status> refusals;
+  };
+  auto tally = std::make_shared<Tally>();  // outlives the writer whatever the writer does
+  AggregateWriter* w = writer_.get();
+  for (int i = 0; i < kCommands; ++i) {
+    const std::string id = absl::StrCat("a", i % kAggregates);
+    w->Serialize(id, [this, w, tally, id, i] {
+      w->Append(Current(id), {}, OneEvent(), [w, tally, id, i](absl::StatusOr<std::string> token) {
+        {
+          absl::MutexLock l(&tally->mu);
+          ++tally->answers[i];
+          if (token.ok()) {
+            ++tally->written;
+          } else {
+            tally->refusals.push_back(token.status());
+          }
+        }
+        w->Release(id);
+      });
+    }, kCommands);
+  }
+  int answered_before = 0;
+  {
+    absl::MutexLock l(&tally->mu);
+    for (int n : tally->answers) answered_before += n > 0;
+  }
+  writer_.reset();
+  absl::MutexLock l(&tally->mu);
+  EXPECT_LT(answered_before, kCommands) << "every command had its answer already: the test did not test";
+  for (int i = 0; i < kCommands; ++i) EXPECT_EQ(tally->answers[i], 1) << "command " << i;
+  for (const absl::Status& s : tally->refusals) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_TRUE(IsClientSafe(s)) << s;
+  }
+  EXPECT_EQ(tally->written + static_cast<int>(tally->refusals.size()), kCommands);
+}
+
+// A writer the broker fenced (a newer instance took the topic over) answers in our words: no
+// librdkafka text reaches a client, and the code stays FAILED_PRECONDITION. The broker's answer
+// is injected: the mock does not fence by itself (libs/eventlog/kafka_faults_test.cc).
+TEST_F(AggregateWriterEdgeTest, AFencedWriterRefusesInOurWordsKeepingTheCode) {
+  ASSERT_NO_FATAL_FAILURE(Open("kafka"));
+  auto first = AwaitCallback<absl::StatusOr<std::string>>(
+      [&](AggregateWriter::Done done) { writer_->Append({.type = "thing", .id = "z"}, {}, OneEvent(), std::move(done)); });
+  ASSERT_TRUE(first.ok()) << first.status();
+  constexpr int16_t kAddPartitionsToTxn = 24;
+  rd_kafka_mock_push_request_errors(mock_->c_ptr(), kAddPartitionsToTxn, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+  auto fenced = AwaitCallback<absl::StatusOr<std::string>>(
+      [&](AggregateWriter::Done done) { writer_->Append(Current("z"), {}, OneEvent(), std::move(done)); });
+  ASSERT_EQ(fenced.status().code(), absl::StatusCode::kFailedPrecondition) << fenced.status();
+  const std::string said(fenced.status().message());
+  EXPECT_THAT(said, ::testing::HasSubstr("another one took over"));
+  for (const char* foreign : {"commit_transaction", "begin_transaction", "fatal", "fenced by", "Broker:", "epoch"}) {
+    EXPECT_THAT(said, ::testing::Not(::testing::HasSubstr(foreign))) << "librdkafka's text reached the client";
+  }
+  EXPECT_EQ(ToGrpcStatus(fenced.status()).error_message(), said);
+}
+
+// The log's UNAVAILABLE on the embedded backend names its folder or RocksDB's words; a
+// projection commit that fails says what RocksDB said. Neither reaches a client.
+TEST_F(AggregateWriterEdgeTest, AProjectionThatCannotApplyIsReportedInOurWords) {
+  ASSERT_NO_FATAL_FAILURE(Open("embedded"));
+  writer_.reset();
+  ProjectionDb* raw = db_.get();
+  std::atomic<int> failing{1};
+  auto w = AggregateWriter::Open(log_.get(), db_.get(),
+                                 {.topic = kTopic, .partitions = 2, .source = "/test", .clock = &clock_},
+                                 [raw, &failing](const eventlog::Record& r, Batch& b) {
+                                   if (failing.fetch_sub(1) > 0) {
+                                     return absl::ResourceExhaustedError("IO error: No space left on device: /data/proj/000042.log");
+                                   }
+                                   return ApplyHeads(*raw, r, b);
+                                 });
+  ASSERT_TRUE(w.ok()) << w.status();
+  writer_ = *std::move(w);
+  auto missed = AwaitCallback<absl::StatusOr<std::string>>(
+      [&](AggregateWriter::Done done) { writer_->Append({.type = "thing", .id = "p"}, {}, OneEvent(), std::move(done)); });
+  ASSERT_EQ(missed.status().code(), absl::StatusCode::kUnavailable) << missed.status();
+  EXPECT_THAT(std::string(missed.status().message()), ::testing::HasSubstr("written to the log"));
+  EXPECT_THAT(std::string(missed.status().message()), ::testing::Not(::testing::HasSubstr("/data/proj")));
+  EXPECT_THAT(ToGrpcStatus(missed.status()).error_message(), ::testing::HasSubstr("written to the log"))
+      << "our words pass to the client as they are, not as an incident";
+  // The projections are behind until the next append catches them up: that refusal too.
+  failing = 1;
+  auto refused = AwaitCallback<absl::StatusOr<std::string>>(
+      [&](AggregateWriter::Done done) { writer_->Append({.type = "thing", .id = "q"}, {}, OneEvent(), std::move(done)); });
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::Not(::testing::HasSubstr("/data/proj")));
+  EXPECT_TRUE(IsClientSafe(refused.status()));
+  writer_.reset();  // before `failing`, which its projection function uses
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AggregateWriterShutdownTest, ::testing::Values("embedded", "kafka"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace crm::projection

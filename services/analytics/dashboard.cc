@@ -2,7 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "libs/common/await.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/grpc_status.h"
 #include "libs/server/access.h"
@@ -38,13 +38,9 @@ HttpResponse Run(AnalyticsEngine* engine, const Caller& caller, const HttpReques
   // (RuntimeOptions::max_wait), so a token that is never reached holds a worker no longer.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   if (!req.min_consistency_token().empty()) {
-    absl::Notification done;
-    absl::Status waited;
-    engine->AfterToken(req.min_consistency_token(), "consistency_token", deadline, [&](absl::Status s) {
-      waited = s;
-      done.Notify();
-    });
-    done.WaitForNotification();
+    const absl::Status waited = AwaitCallback<absl::Status>(
+        [&](auto done) { engine->AfterToken(req.min_consistency_token(), "consistency_token", deadline, std::move(done)); },
+        deadline, "the consistency token");
     if (!waited.ok()) return ErrorResponse(waited);
   }
   absl::StatusOr<Resp> report = (engine->*method)(caller, req, deadline);

@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/notification.h"
+#include "libs/common/await.h"
 #include "crm/customers/v1/customers_events.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/completions.h"
@@ -403,25 +403,23 @@ absl::StatusOr<int64_t> OpportunityEngine::ReconcileConversions() {
     cmd.profile.set_lead_id(ref.lead_id());
     cmd.pipeline = pipeline;
     cmd.customer = customer;
-    absl::Notification written;
-    absl::Status status;
-    bool wrote = false;
     // Written as the service on behalf of the converter, who owns it.
-    Execute<OpportunityState, OpportunityEvent>(
-        kReactor, ConversionOpportunityId(ref.lead_id()), "",
-        [cmd](const OpportunityState* s) -> Decision {
-          if (s != nullptr) return std::vector<OpportunityEvent>{};
-          return Decide(s, kReactor, cmd);
+    absl::StatusOr<Written<OpportunityState>> w = AwaitCallback<absl::StatusOr<Written<OpportunityState>>>(
+        [&](Callback<Written<OpportunityState>> done) {
+          Execute<OpportunityState, OpportunityEvent>(
+              kReactor, ConversionOpportunityId(ref.lead_id()), "",
+              [cmd](const OpportunityState* s) -> Decision {
+                if (s != nullptr) return std::vector<OpportunityEvent>{};
+                return Decide(s, kReactor, cmd);
+              },
+              std::move(done),
+              Cause{.source = common::v1::ACTOR_SOURCE_SYSTEM,
+                    .causation_id = ref.cause_event_id(),
+                    .correlation_id = absl::StrCat("lead-conversion-", ref.lead_id())});
         },
-        [&](absl::StatusOr<Written<OpportunityState>> w) {
-          status = w.status();
-          wrote = w.ok() && !w->token.empty();
-          written.Notify();
-        },
-        Cause{.source = common::v1::ACTOR_SOURCE_SYSTEM,
-              .causation_id = ref.cause_event_id(),
-              .correlation_id = absl::StrCat("lead-conversion-", ref.lead_id())});
-    written.WaitForNotification();
+        {.what = "a lead conversion"});
+    const absl::Status status = w.status();
+    const bool wrote = w.ok() && !w->token.empty();
     if (!status.ok()) {
       // A customer merged or deleted since: the conversion stays pending and visible in the log.
       if (!absl::IsFailedPrecondition(status)) return status;

@@ -10,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/notification.h"
+#include "libs/common/await.h"
 #include "absl/time/civil_time.h"
 #include "crm/customers/v1/customers_events.pb.h"
 #include "crm/opportunities/v1/opportunities_events.pb.h"
@@ -95,17 +95,10 @@ DecideFn<State, Event> Plain(const Caller& caller, Cmd cmd) {
   return [caller, cmd = std::move(cmd)](const State* s) { return Decide(s, caller, cmd); };
 }
 
-// Blocks for an asynchronous command.
+// Blocks for an asynchronous command, within AwaitOptions' default deadline.
 template <typename T>
 absl::StatusOr<T> Await(absl::AnyInvocable<void(absl::AnyInvocable<void(absl::StatusOr<T>)>)> start) {
-  absl::Notification n;
-  absl::StatusOr<T> out = absl::UnknownError("");
-  start([&](absl::StatusOr<T> r) {
-    out = std::move(r);
-    n.Notify();
-  });
-  n.WaitForNotification();
-  return out;
+  return AwaitCallback<absl::StatusOr<T>>(std::move(start), {.what = "a command"});
 }
 
 RuleDefinition EventRule(const std::string& name, const std::string& event_type,
