@@ -17,26 +17,35 @@ namespace crm::projection {
 namespace {
 
 // The one place where an error of the log or of the projections' store becomes what clients
-// read: our own words (`says`) with `code`, marked ClientSafe so that ToGrpcStatus passes them
-// on; the foreign text (librdkafka's, RocksDB's, file names) goes to the server log only.
+// read: our own words (`says`) with `code`. A cause in our words (ClientSafe) is said with them.
+// A foreign cause (librdkafka's or RocksDB's text, file names) never reaches a client: under
+// UNAVAILABLE or RESOURCE_EXHAUSTED it stays in the unmarked status, which ToGrpcStatus answers
+// as an incident (the client gets its id, the server's log the full text, so an operator finds
+// the cause from the client's report); under any other code, which ToGrpcStatus would pass on
+// as it is, the client reads `says` alone and the server's log the cause.
 absl::Status Reworded(absl::StatusCode code, absl::string_view says, const absl::Status& cause) {
+  if (IsClientSafe(cause)) return ClientSafe(absl::Status(code, absl::StrCat(says, " (", cause.message(), ")")));
+  if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kResourceExhausted) {
+    return absl::Status(code, absl::StrCat(says, ": ", cause.ToString()));
+  }
   spdlog::warn("{} ({})", std::string_view(says.data(), says.size()), cause.ToString());
   return ClientSafe(absl::Status(code, says));
 }
 
 // What a caller's client reads of the log's refusal of an append, keeping the codes clients act
-// on: UNAVAILABLE (retry with the same request_id), RESOURCE_EXHAUSTED (retry later),
-// FAILED_PRECONDITION (fenced: this instance writes no more). The log's ClientSafe statuses
-// are in our words already; INTERNAL and DATA_LOSS stay as they are, for ToGrpcStatus to turn
-// into an incident; any other code from the log is a fault of ours, hence INTERNAL.
+// on. The log's ClientSafe statuses are in our words already. UNAVAILABLE (retry with the same
+// request_id), RESOURCE_EXHAUSTED (retry later), INTERNAL and DATA_LOSS stay as they are:
+// ToGrpcStatus answers each without its ClientSafe mark as an incident, whose id the client
+// gets and whose full text (a file name, say) only the server's log has, so an operator finds
+// the cause from the client's report. FAILED_PRECONDITION (fenced: this instance writes no
+// more) would pass to the client as it is, so it is said in our words; any other code from
+// the log is a fault of ours, hence INTERNAL.
 absl::Status LogRefusal(const absl::Status& s) {
   if (IsClientSafe(s)) return s;
   switch (s.code()) {
     case absl::StatusCode::kUnavailable:
-      return Reworded(s.code(),
-                      "the event log did not confirm the write; retry with the same request_id to learn its outcome", s);
     case absl::StatusCode::kResourceExhausted:
-      return Reworded(s.code(), "the event log cannot take writes now; nothing was written; retry later", s);
+      return s;
     case absl::StatusCode::kFailedPrecondition:
       return Reworded(s.code(), "this instance no longer writes the event log (another one took over); nothing was written", s);
     case absl::StatusCode::kInternal:
