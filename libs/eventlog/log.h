@@ -31,6 +31,14 @@ struct Message {
   std::vector<Header> headers;
 };
 
+// What the writer that sealed a record knew of it besides its bytes: the write kernel's fold
+// of the event (projection::SealedFold), for the projections applying that writer's own
+// appends. Opaque here; the projection that knows the type takes it (docs/architecture.md §3).
+class RecordAnnex {
+ public:
+  virtual ~RecordAnnex() = default;
+};
+
 // One record read back from the log.
 struct Record {
   std::string topic;
@@ -45,6 +53,9 @@ struct Record {
   // projections applying its own writes, so they neither parse nor hash again what it just
   // encoded and hashed. Null for every record read from a log. Valid during the apply call.
   const common::v1::EventEnvelope* sealed = nullptr;
+  // The writer's fold of the event, when the writer that sealed the record folded it: set
+  // under the same conditions as `sealed`, null otherwise. Valid during the apply call.
+  const RecordAnnex* annex = nullptr;
 };
 
 // Where a reader starts in one partition: the offset of the first record it wants.

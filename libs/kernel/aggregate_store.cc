@@ -223,6 +223,10 @@ StoreCounters AggregateStore::counters() const {
   c.folds = folds_.load(std::memory_order_relaxed);
   c.seals = seals_.load(std::memory_order_relaxed);
   c.appends = appends_.load(std::memory_order_relaxed);
+  const projection::ProjectionDb::FoldCounters p = writer_->db()->fold_counters();
+  c.folds_taken = p.taken;
+  c.projection_reads = p.rows_read;
+  c.projection_folds = p.folds;
   absl::MutexLock l(&keys_mu_);
   c.keys_in_flight = static_cast<int64_t>(keys_in_flight_.size());
   return c;

@@ -5,7 +5,8 @@
 // lease on its aggregates, reads each state row once, answers a repeated request_id from one
 // prefix seek, checks the expected version, decides, seals each event once, folds the sealed
 // events once into the state it answers with, and appends once with the log's own version
-// check. The projection still applies the appended records through the writer's ApplyFn.
+// check. The projection applies the appended records through the writer's ApplyFn, taking
+// this fold with each record (projection::SealedFold) instead of reading and folding again.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -70,9 +71,34 @@ struct StoreCounters {
   int64_t seals = 0;            // events sealed, one SHA-256 each
   int64_t appends = 0;          // appends handed to the log
   int64_t keys_in_flight = 0;   // unique keys and request ids held right now (a gauge, not a sum)
+  // The projection's side (ProjectionDb::fold_counters of the writer's database, every
+  // record it applied): events whose fold it took from the store, and rows it read and events
+  // it folded itself (records from the log: catch-ups, and any append made without a fold).
+  int64_t folds_taken = 0;
+  int64_t projection_reads = 0;
+  int64_t projection_folds = 0;
 
   // States a command started from: one per command, read or cached.
   int64_t states() const { return state_reads + cache_hits; }
+  // Every fold of an event, the store's and the projection's own: one per event when the
+  // projection takes the store's.
+  int64_t all_folds() const { return folds + projection_folds; }
+  // Every state a command started from or its projection read: one per command, read or cached.
+  int64_t all_states() const { return states() + projection_reads; }
+  // The work done since `before` (keys_in_flight stays the gauge it is).
+  StoreCounters Since(const StoreCounters& before) const {
+    StoreCounters d = *this;
+    d.state_reads -= before.state_reads;
+    d.cache_hits -= before.cache_hits;
+    d.request_lookups -= before.request_lookups;
+    d.folds -= before.folds;
+    d.seals -= before.seals;
+    d.appends -= before.appends;
+    d.folds_taken -= before.folds_taken;
+    d.projection_reads -= before.projection_reads;
+    d.projection_folds -= before.projection_folds;
+    return d;
+  }
 };
 
 // A value at most one aggregate may hold at a time (a customer's normalised phone): while a
@@ -200,6 +226,20 @@ struct Command {
 template <typename State>
 using Done = absl::AnyInvocable<void(absl::StatusOr<Written<State>>)>;
 
+namespace internal {
+
+// One append's fold (AggregateStore::ExecuteHeld): the state read, the events and the state
+// after each, and their annexes for the projection, kept until the append's `done` ran.
+template <typename State, typename Event>
+struct Folds {
+  absl::optional<State> before;  // none: a new aggregate
+  std::vector<Event> events;
+  std::vector<State> states;
+  std::vector<projection::SealedFold<State, Event>> annexes;
+};
+
+}  // namespace internal
+
 struct StoreOptions {
   // Most unique keys and request ids held by commands in flight together; a command that
   // would hold more is RESOURCE_EXHAUSTED (retryable) and writes nothing. Default: 65536.
@@ -213,9 +253,11 @@ struct StoreOptions {
   // alone is not a sign of more to come). 0 keeps none. Default: 4096.
   size_t cached_states = 4096;
   // Compares every cached state with its row as it is read (one read per hit, as without the
-  // cache) and fails the command with INTERNAL on a difference: a projection that commits
+  // cache) and fails the command with INTERNAL on a difference; and has the projection read,
+  // unpack and fold each event again and compare with the kernel's fold instead of taking it
+  // (INTERNAL, the append then UNAVAILABLE, on a difference): a projection that commits
   // something other than the kernel's fold. For tests and for an operator who suspects the
-  // cache. Default: false, true when the environment sets CRM_CHECK_STATE_CACHE=1.
+  // cache or a fold. Default: false, true when the environment sets CRM_CHECK_STATE_CACHE=1.
   bool check_cached_states = CheckCachedStatesByDefault();
 
   static bool CheckCachedStatesByDefault();
@@ -267,7 +309,8 @@ class AggregateStore {
   //     command's own refusal comes first, so a caller who may not see or change the aggregate
   //     (NOT_FOUND, PERMISSION_DENIED from Decide) learns nothing of its version;
   //  4. no events answers with the state as it is;
-  //  5. seals each event once and folds the sealed envelopes into the state with K::Apply;
+  //  5. seals each event once and folds the sealed envelopes into the state with K::Apply; the
+  //     projection takes these folds with the records (projection::SealedFold);
   //  6. holds the keys of cmd.reserve_keys(folded state): ALREADY_EXISTS when another
   //     aggregate holds a key (committed or in flight, cmd.shares_keys_with excepted),
   //     RESOURCE_EXHAUSTED beyond Options::max_keys_in_flight; keys and request id are all
@@ -420,21 +463,41 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   const absl::Time at = decided->occurred_at != absl::InfinitePast() ? decided->occurred_at : cmd.cause.occurred_at;
   projection::AggregateWriter::Sealed sealed = writer_->Seal(head, ctx, projection::NewEvent::All(events, at));
   seals_.fetch_add(static_cast<int64_t>(sealed.envelopes.size()), std::memory_order_relaxed);
-  // The reply is this fold of the sealed envelopes (their versions, times and hashes), the same
-  // fold the projection commits: no read after the commit.
-  State next = cur != nullptr ? std::move(**state) : State();
-  for (size_t i = 0; i < events.size(); ++i) {
+  // The reply is this fold of the sealed envelopes (their versions, times and hashes), and the
+  // projection commits it as it is (projection::SealedFold): no read after the commit, and no
+  // second read or fold in the projection.
+  auto folds = std::make_shared<internal::Folds<State, Event>>();
+  folds->events = std::move(events);
+  folds->before = std::move(*state);
+  const State* before = folds->before.has_value() ? &*folds->before : &State::default_instance();
+  const size_t n = folds->events.size();
+  folds->states.reserve(n);
+  State next = *before;
+  for (size_t i = 0; i < n; ++i) {
     if constexpr (requires(State& s) { s.set_id(std::string()); }) {
-      projection::FoldSealed<State, Event>(next, events[i], sealed.envelopes[i], &K::Apply);
+      projection::FoldSealed<State, Event>(next, folds->events[i], sealed.envelopes[i], &K::Apply);
     } else {  // a singleton without an id field (a service's settings): FoldSealed minus set_id
       const common::v1::EventEnvelope& env = sealed.envelopes[i];
-      K::Apply(next, events[i], env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
+      K::Apply(next, folds->events[i], env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
       next.set_last_hash(env.hash());
     }
+    folds->states.push_back(i + 1 < n ? next : std::move(next));
   }
-  folds_.fetch_add(static_cast<int64_t>(events.size()), std::memory_order_relaxed);
+  folds_.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+  folds->annexes.resize(n);
+  sealed.annexes.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    projection::SealedFold<State, Event>& a = folds->annexes[i];
+    a.before = i == 0 ? before : &folds->states[i - 1];
+    a.after = &folds->states[i];
+    a.event = &folds->events[i];
+    a.check = options_.check_cached_states;
+    sealed.annexes.push_back(&a);
+  }
+  sealed.annex_owner = folds;
   if (cmd.reserve_keys) {
-    if (absl::Status s = HoldKeys(cmd.id, cmd.reserve_keys(next), cmd.shares_keys_with, &held); !s.ok()) {
+    if (absl::Status s = HoldKeys(cmd.id, cmd.reserve_keys(folds->states.back()), cmd.shares_keys_with, &held);
+        !s.ok()) {
       return refuse(s);
     }
   }
@@ -443,17 +506,20 @@ void AggregateStore::ExecuteHeld(Lease lease, Command<State, Event> cmd, std::ty
   const bool cache = cache_ != nullptr && version > 0;
   if (cache) cache_->Expect(row);
   writer_->AppendSealed(head, std::move(sealed),
-                        [this, lease = std::move(lease), next = std::move(next), held = std::move(held),
+                        [this, lease = std::move(lease), folds = std::move(folds), held = std::move(held),
                          after = std::move(after), done = std::move(done), cache,
                          row](absl::StatusOr<std::string> token) mutable {
-                          if (cache) cache_->Fill(row, token.ok() ? std::make_shared<const State>(next) : nullptr);
+                          // The projection applied the folds already (or never will): the last
+                          // state is the reply's from here on.
+                          State& last = folds->states.back();
+                          if (cache) cache_->Fill(row, token.ok() ? std::make_shared<const State>(last) : nullptr);
                           // The index rows hold the keys from here on (the projection committed).
                           Unhold(held);
                           if (after) after(token.ok());
                           // Released before `done`, not when the log drops the callback.
                           lease = Lease();
                           if (!token.ok()) return done(token.status());
-                          done(Written<State>{std::move(next), *std::move(token)});
+                          done(Written<State>{std::move(last), *std::move(token)});
                         });
 }
 

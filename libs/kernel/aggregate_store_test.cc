@@ -67,6 +67,15 @@ struct CounterKind {
 
 const Caller kAlice{"alice", "rep", "t1"};
 
+// The projection as services have it: the record's envelope, FoldRow.
+absl::Status ApplyCounterRecord(projection::ProjectionDb& db, const eventlog::Record& r, projection::Batch& b) {
+  CRM_ASSIGN_OR_RETURN(common::v1::EventEnvelope env, eventlog::EnvelopeOf(r));
+  projection::FoldedEvent<CounterState, CounterEvent> folded;
+  return projection::FoldRow<CounterState, CounterEvent>(db, r, env, b, CounterKind::Row(env.aggregate_id()),
+                                                         &UnpackCounter, &TotalIndex, &ApplyCounter, &folded)
+      .status();
+}
+
 class AggregateStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,17 +85,12 @@ class AggregateStoreTest : public ::testing::Test {
     log_ = *eventlog::OpenEmbeddedLog({.path = dir_ + "/log"});
     db_ = *projection::ProjectionDb::Open({.path = dir_ + "/proj"});
     auto* db = db_.get();
-    // The projection as services have it: the record's envelope, FoldRow.
     auto w = projection::AggregateWriter::Open(
         log_.get(), db_.get(), {.topic = "t", .partitions = 2, .source = "/test", .clock = &clock_},
         [this, db](const eventlog::Record& r, projection::Batch& b) -> absl::Status {
           if (apply_hook_) apply_hook_();
           if (fail_apply_) return absl::DataLossError("the test refuses this record");
-          auto env = eventlog::EnvelopeOf(r);
-          if (!env.ok()) return env.status();
-          return projection::FoldRow<CounterState, CounterEvent>(*db, r, *env, b, CounterKind::Row(env->aggregate_id()),
-                                                                 &UnpackCounter, &TotalIndex, &ApplyCounter)
-              .status();
+          return ApplyCounterRecord(*db, r, b);
         });
     ASSERT_TRUE(w.ok()) << w.status();
     writer_ = std::move(*w);
@@ -179,6 +183,11 @@ TEST_F(AggregateStoreTest, CreateAndUpdateReadOnceFoldOnceSealOncePerEventAndAns
   EXPECT_EQ(c.appends, 1);
   // The seal's hash only: the projection applies the sealed envelope without hashing it again.
   EXPECT_EQ(eventlog::EnvelopeHashCount() - hashes, 1);
+  // ... and takes the kernel's fold: no row read, no payload unpacked, no second fold.
+  projection::ProjectionDb::FoldCounters p = db_->fold_counters();
+  EXPECT_EQ(p.rows_read, 0);
+  EXPECT_EQ(p.folds, 0);
+  EXPECT_EQ(p.taken, 1);
   EXPECT_FALSE(created->token.empty());
   EXPECT_EQ(created->state.version(), 1);
   EXPECT_EQ(created->state.total(), 5);
@@ -201,6 +210,10 @@ TEST_F(AggregateStoreTest, CreateAndUpdateReadOnceFoldOnceSealOncePerEventAndAns
   EXPECT_EQ(c.folds, 3);
   EXPECT_EQ(c.seals, 3);
   EXPECT_EQ(c.appends, 2);
+  p = db_->fold_counters();
+  EXPECT_EQ(p.rows_read, 0);
+  EXPECT_EQ(p.folds, 0);
+  EXPECT_EQ(p.taken, 3) << "one per event, the middle state included";
   EXPECT_EQ(updated->state.version(), 3);
   EXPECT_EQ(updated->state.total(), 5);
   EXPECT_THAT(updated->state, EqualsProto(Row("c1"))) << "reply == the row Get would read";
@@ -579,6 +592,62 @@ TEST_F(AggregateStoreTest, ACheckedCacheFailsClosedOnARowThatDiffersFromIt) {
   auto refused = Run(Add("c1", 1));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInternal) << refused.status();
   EXPECT_EQ(Row("c1").total(), 100) << "nothing written";
+}
+
+// A kernel whose fold differs from the projection's (a defect): the projection commits the
+// kernel's fold as it is, and with check_cached_states refuses it instead.
+struct SkewedKind : CounterKind {
+  static void Apply(CounterState& s, const CounterEvent& e, int64_t version, absl::Time at, const std::string& actor) {
+    ApplyCounter(s, e, version, at, actor);
+    s.set_total(s.total() + 1000);
+  }
+};
+
+TEST_F(AggregateStoreTest, TheProjectionCommitsTheKernelsFoldAsItIsAndACheckRefusesOneThatDiffers) {
+  auto skewed = [&](Command<CounterState, CounterEvent> cmd) {
+    absl::Notification n;
+    absl::StatusOr<Written<CounterState>> out;
+    store_->Execute<SkewedKind>(std::move(cmd), [&](absl::StatusOr<Written<CounterState>> w) {
+      out = std::move(w);
+      n.Notify();
+    });
+    n.WaitForNotification();
+    return out;
+  };
+  store_ = std::make_unique<AggregateStore>(writer_.get(), AggregateStore::Options{.check_cached_states = false});
+  auto taken = skewed(Add("c1", 5));
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(Row("c1").total(), 1005) << "the row is the kernel's fold, not folded again";
+  EXPECT_EQ(db_->fold_counters().folds, 0);
+
+  store_ = std::make_unique<AggregateStore>(writer_.get(), AggregateStore::Options{.check_cached_states = true});
+  auto refused = skewed(Add("c2", 5));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  std::string row;
+  EXPECT_TRUE(db_->db()->Get(rocksdb::ReadOptions(), CounterKind::Row("c2"), &row).IsNotFound())
+      << "the projection committed nothing of it";
+}
+
+// Records read from the log (a catch-up, a rebuild, a follower) carry no kernel fold: the
+// projection reads and folds each itself.
+TEST_F(AggregateStoreTest, RecordsReadFromTheLogAreFoldedByTheProjection) {
+  ASSERT_TRUE(Run(Add("c1", 5)).ok());
+  ASSERT_TRUE(Run(Add("c1", 2)).ok());
+  auto fresh = projection::ProjectionDb::Open({.path = dir_ + "/fresh"});
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  projection::ProjectionDb* db = fresh->get();
+  auto applied = db->CatchUp(*log_, "t", [db](const eventlog::Record& r, projection::Batch& b) {
+    return ApplyCounterRecord(*db, r, b);
+  });
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 2);
+  projection::ProjectionDb::FoldCounters c = db->fold_counters();
+  EXPECT_EQ(c.rows_read, 2);
+  EXPECT_EQ(c.folds, 2);
+  EXPECT_EQ(c.taken, 0);
+  std::string row;
+  ASSERT_TRUE(db->db()->Get(rocksdb::ReadOptions(), CounterKind::Row("c1"), &row).ok());
+  EXPECT_EQ(row, projection::DeterministicBytes(Row("c1"))) << "the same row as the kernel's fold";
 }
 
 TEST_F(AggregateStoreTest, BadLeasesAndCommandsOutsideTheirLeaseFailClosed) {

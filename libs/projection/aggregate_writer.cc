@@ -210,10 +210,11 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
   const eventlog::ExpectedVersion expected =
       head.version == 0 ? eventlog::ExpectedVersion::NoStream() : eventlog::ExpectedVersion::Exact(head.version);
   writer_->AppendExpecting(head.id, std::move(sealed.messages), absl::StrCat(head.type, "/", head.id), expected,
-                  [this, values = std::move(values), envelopes = std::move(sealed.envelopes), done = std::move(done),
-                   started](absl::StatusOr<eventlog::Appended> appended) mutable {
+                  [this, values = std::move(values), envelopes = std::move(sealed.envelopes),
+                   annexes = std::move(sealed.annexes), annex_owner = std::move(sealed.annex_owner),
+                   done = std::move(done), started](absl::StatusOr<eventlog::Appended> appended) mutable {
                     if (options_.observe_append) options_.observe_append(absl::Now() - started);
-                    absl::StatusOr<std::string> token = Apply(appended, values, envelopes);
+                    absl::StatusOr<std::string> token = Apply(appended, values, envelopes, annexes);
                     {
                       absl::MutexLock l(&mu_);
                       --in_flight_;
@@ -265,7 +266,8 @@ absl::Status AggregateWriter::Admit() {
 
 absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog::Appended>& appended,
                                                    std::vector<std::string>& values,
-                                                   const std::vector<common::v1::EventEnvelope>& envelopes) {
+                                                   const std::vector<common::v1::EventEnvelope>& envelopes,
+                                                   const std::vector<const eventlog::RecordAnnex*>& annexes) {
   if (absl::IsAborted(appended.status())) {
     // The log holds events the projections have not applied: catch up before the next write,
     // and let the caller decide again then.
@@ -310,6 +312,8 @@ absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog
     r.value = std::move(values[i]);
     // Applied as sealed: the projections neither parse nor hash again what Seal() just encoded.
     r.sealed = &envelopes[i];
+    // ... nor fold again what the caller folded (projection::SealedFold).
+    if (i < annexes.size()) r.annex = annexes[i];
     s = apply_(r, batch);
   }
   if (s.ok()) s = db_->Commit(batch, options_.topic, appended->partition, appended->offsets.back() + 1);

@@ -143,6 +143,11 @@ class AggregateWriter {
   struct Sealed {
     std::vector<common::v1::EventEnvelope> envelopes;
     std::vector<eventlog::Message> messages;
+    // Per message, the caller's fold of its event (projection::SealedFold), handed to the
+    // projections with the record (eventlog::Record::annex); empty when the caller has none.
+    // `annex_owner` keeps them valid until the append's `done` returned.
+    std::vector<const eventlog::RecordAnnex*> annexes;
+    std::shared_ptr<const void> annex_owner;
   };
   // The first half of Append: seals `events` as versions head.version+1, ... of the aggregate,
   // hashing each once, with one clock reading for all. For a caller that folds the sealed
@@ -164,10 +169,11 @@ class AggregateWriter {
   absl::Status Admit();
   // An appended batch's callback: commits it unless the projections are behind.
   // `values` and `envelopes` are the appended messages' bytes (moved out) and the envelopes
-  // they encode.
+  // they encode; `annexes` the caller's folds of them (Sealed::annexes).
   absl::StatusOr<std::string> Apply(const absl::StatusOr<eventlog::Appended>& appended,
                                     std::vector<std::string>& values,
-                                    const std::vector<common::v1::EventEnvelope>& envelopes);
+                                    const std::vector<common::v1::EventEnvelope>& envelopes,
+                                    const std::vector<const eventlog::RecordAnnex*>& annexes);
 
   eventlog::Log* log_;
   ProjectionDb* db_;

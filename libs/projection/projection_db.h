@@ -1,6 +1,8 @@
 #ifndef CRM_LIBS_PROJECTION_PROJECTION_DB_H_
 #define CRM_LIBS_PROJECTION_PROJECTION_DB_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <thread>
@@ -174,6 +176,27 @@ class ProjectionDb {
   void AddCommitObserver(CommitObserver* o);
   void RemoveCommitObserver(CommitObserver* o);
 
+  // How the aggregate events applied since the database was opened reached their state rows
+  // (projection::FoldedEvent::Fold), for tests that count the work a command costs. A fold
+  // taken and checked (kernel::StoreOptions::check_cached_states) counts as taken.
+  struct FoldCounters {
+    int64_t rows_read = 0;  // state rows read to fold an event into
+    int64_t folds = 0;      // events unpacked and folded here
+    int64_t taken = 0;      // events whose fold the writer handed over with the record
+  };
+  FoldCounters fold_counters() const {
+    return {rows_read_.load(std::memory_order_relaxed), folds_.load(std::memory_order_relaxed),
+            taken_.load(std::memory_order_relaxed)};
+  }
+  void CountFold(bool taken) {
+    if (taken) {
+      taken_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    rows_read_.fetch_add(1, std::memory_order_relaxed);
+    folds_.fetch_add(1, std::memory_order_relaxed);
+  }
+
  private:
   ProjectionDb(Options o, std::unique_ptr<rocksdb::DB> db) : options_(std::move(o)), db_(std::move(db)) {}
   absl::Status LoadCheckpoints();
@@ -202,6 +225,9 @@ class ProjectionDb {
   absl::Time timer_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool timer_wake_ ABSL_GUARDED_BY(mu_) = false;
   std::thread timer_;  // started with the first waiter
+  std::atomic<int64_t> rows_read_{0};
+  std::atomic<int64_t> folds_{0};
+  std::atomic<int64_t> taken_{0};
 };
 
 using eventlog::FromRocks;

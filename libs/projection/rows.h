@@ -3,6 +3,8 @@
 
 // Row-key shapes and row plumbing every service's projection shares.
 #include <string>
+#include <type_traits>
+#include <variant>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
@@ -87,25 +89,41 @@ absl::StatusOr<absl::optional<State>> ReadStateRow(rocksdb::DB* db, const std::s
   return absl::optional<State>(std::move(s));
 }
 
-// The payload of `e` as the one of the messages M... its event_type names, in a std::variant;
-// DATA_LOSS for another type or a payload that does not parse.
-template <typename Variant, typename... M>
-absl::StatusOr<Variant> UnpackAny(const common::v1::EventEnvelope& e) {
-  absl::StatusOr<Variant> out =
-      absl::DataLossError(absl::StrCat("unknown ", e.aggregate_type(), " event type ", e.event_type()));
-  auto try_one = [&](auto tag) {
-    using Msg = typename decltype(tag)::type;
-    if (e.event_type() != Msg::descriptor()->full_name()) return false;
-    Msg msg;
-    if (!e.payload().UnpackTo(&msg)) {
-      out = absl::DataLossError(absl::StrCat("bad payload of ", e.event_type()));
-    } else {
-      out = Variant(std::move(msg));
-    }
-    return true;
-  };
-  (try_one(std::type_identity<M>{}) || ...);
-  return out;
+namespace internal {
+
+template <typename Variant>
+struct EventUnpacker;
+
+// The payload of `e` as the one of the messages M... its event_type names.
+template <typename... M>
+struct EventUnpacker<std::variant<M...>> {
+  static absl::StatusOr<std::variant<M...>> Unpack(const common::v1::EventEnvelope& e) {
+    absl::StatusOr<std::variant<M...>> out =
+        absl::DataLossError(absl::StrCat("unknown ", e.aggregate_type(), " event type ", e.event_type()));
+    auto try_one = [&](auto tag) {
+      using Msg = typename decltype(tag)::type;
+      if (e.event_type() != Msg::descriptor()->full_name()) return false;
+      Msg msg;
+      if (!e.payload().UnpackTo(&msg)) {
+        out = absl::DataLossError(absl::StrCat("bad payload of ", e.event_type()));
+      } else {
+        out = std::variant<M...>(std::move(msg));
+      }
+      return true;
+    };
+    (try_one(std::type_identity<M>{}) || ...);
+    return out;
+  }
+};
+
+}  // namespace internal
+
+// The payload of `e` as the alternative of `Variant` (a std::variant of event messages, an
+// aggregate's events) that its event_type names; DATA_LOSS for another type or a payload that
+// does not parse. The variant is the one list of an aggregate's events.
+template <typename Variant>
+absl::StatusOr<Variant> UnpackEvent(const common::v1::EventEnvelope& e) {
+  return internal::EventUnpacker<Variant>::Unpack(e);
 }
 
 }  // namespace crm::projection

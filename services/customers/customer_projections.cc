@@ -6,6 +6,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/projection/day_numbers.h"
+#include "libs/projection/fold.h"
 #include "libs/projection/aggregate_writer.h"
 #include "libs/projection/rows.h"
 #include "services/customers/customer_list.h"
@@ -122,32 +123,39 @@ absl::Status CountCustomerSteps(projection::ProjectionDb& db, projection::Batch&
   return absl::OkStatus();
 }
 
-using projection::UnpackAny;
+// The folds the write kernel uses too (CustomerKind, LeadKind in engine_util.h), through
+// projection::FoldSealed.
+void FoldCustomerEvent(CustomerState& s, const CustomerEvent& e, const EventEnvelope& env) {
+  projection::FoldSealed<CustomerState, CustomerEvent>(s, e, env, &Apply);
+}
+void FoldLeadEvent(LeadState& s, const LeadEvent& e, const EventEnvelope& env) {
+  projection::FoldSealed<LeadState, LeadEvent>(s, e, env, &Apply);
+}
 
 absl::Status ApplySettingsRecord(projection::ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env,
                                  projection::Batch& b) {
-  CustomerSettings s;
-  CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::kSettings, &s).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(r, env, s.version(), s.last_hash()));
+  projection::FoldedEvent<CustomerSettings, SettingsEvent> folded;
+  CRM_ASSIGN_OR_RETURN(bool next, folded.Fold(
+                                      db, r, env, b, rows::kSettings, &UnpackSettingsEvent,
+                                      [](CustomerSettings& s, const SettingsEvent& ev, const EventEnvelope& sealed) {
+                                        ApplySettings(s, ev, sealed.aggregate_version());
+                                        s.set_last_hash(sealed.hash());
+                                      },
+                                      [](const CustomerSettings&) {}));
   if (!next) return absl::OkStatus();
-  CRM_ASSIGN_OR_RETURN(SettingsEvent ev, UnpackSettingsEvent(env));
-  ApplySettings(s, ev, env.aggregate_version());
-  s.set_last_hash(env.hash());
-  b.Put(rows::kSettings, projection::DeterministicBytes(s));
+  b.Put(rows::kSettings, projection::DeterministicBytes(folded.state()));
   return absl::OkStatus();
 }
 
 absl::Status ApplyLeadRecord(projection::ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env,
                              projection::Batch& b) {
-  LeadState lead;
-  CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::Lead(env.aggregate_id()), &lead).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(r, env, lead.version(), lead.last_hash()));
+  projection::FoldedEvent<LeadState, LeadEvent> folded;
+  LeadState before;
+  CRM_ASSIGN_OR_RETURN(bool next, folded.Fold(db, r, env, b, rows::Lead(env.aggregate_id()), &UnpackLeadEvent,
+                                              FoldLeadEvent, [&](const LeadState& s) { before = s; }));
   if (!next) return absl::OkStatus();
-  CRM_ASSIGN_OR_RETURN(LeadEvent ev, UnpackLeadEvent(env));
-  const LeadState before = lead;
-  lead.set_id(env.aggregate_id());
-  Apply(lead, ev, env.aggregate_version(), projection::OccurredAt(env), env.actor().user_id());
-  lead.set_last_hash(env.hash());
+  const LeadState& lead = folded.state();
+  const LeadEvent& ev = folded.event();
   CRM_RETURN_IF_ERROR(UpdateLeadCounts(db, b, before, lead));
   if (std::holds_alternative<v1::LeadConverted>(ev) && !env.causation_id().empty()) {
     // The second step of a conversion that created its customer (caused by that CustomerCreated).
@@ -184,21 +192,15 @@ v1::FollowUp FollowUpRow(const CustomerState& s, const v1::FollowUpRecorded& e, 
 }  // namespace
 
 absl::StatusOr<CustomerEvent> UnpackCustomerEvent(const EventEnvelope& e) {
-  return UnpackAny<CustomerEvent, v1::CustomerCreated, v1::CustomerUpdated, v1::CustomerDeleted,
-                   v1::CustomerUndeleted, v1::ContactAdded, v1::ContactUpdated, v1::ContactRemoved,
-                   v1::FollowUpRecorded, v1::CustomerReturnedToPool, v1::CustomerClaimed,
-                   v1::CustomerPurged, v1::CustomersMerged, v1::CustomerMergedInto, v1::CustomerUnmerged,
-                   v1::CustomerMergeUndone, v1::CustomerRuleTagged, v1::CustomerRuleUntagged,
-                   v1::CustomerDealWon>(e);
+  return projection::UnpackEvent<CustomerEvent>(e);
 }
 
 absl::StatusOr<LeadEvent> UnpackLeadEvent(const EventEnvelope& e) {
-  return UnpackAny<LeadEvent, v1::LeadCreated, v1::LeadUpdated, v1::LeadAssigned, v1::LeadReleased,
-                   v1::LeadQualified, v1::LeadDisqualified, v1::LeadConverted>(e);
+  return projection::UnpackEvent<LeadEvent>(e);
 }
 
 absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
-  return UnpackAny<SettingsEvent, v1::PoolPolicySet, v1::IndustriesSet, v1::TagRulesSet, v1::ChannelCostSet>(e);
+  return projection::UnpackEvent<SettingsEvent>(e);
 }
 
 absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::Record& r,
@@ -210,18 +212,15 @@ absl::Status ApplyCustomersRecord(projection::ProjectionDb& db, const eventlog::
     return absl::DataLossError(absl::StrCat("unknown aggregate type ", env.aggregate_type()));
   }
   const std::string& id = env.aggregate_id();
-  CustomerState state;
-  CRM_RETURN_IF_ERROR(ReadRow(db, b, rows::State(id), &state).status());
-  CRM_ASSIGN_OR_RETURN(bool next, projection::IsNextEvent(r, env, state.version(), state.last_hash()));
+  projection::FoldedEvent<CustomerState, CustomerEvent> folded;
+  CustomerState before;
+  CRM_ASSIGN_OR_RETURN(bool next, folded.Fold(db, r, env, b, rows::State(id), &UnpackCustomerEvent, FoldCustomerEvent,
+                                              [&](const CustomerState& s) { before = s; }));
   if (!next) return absl::OkStatus();
-  CRM_ASSIGN_OR_RETURN(CustomerEvent event, UnpackCustomerEvent(env));
-
-  CRM_RETURN_IF_ERROR(CountCustomerSteps(db, b, env, event));
-  const CustomerState before = state;
+  const CustomerState& state = folded.state();
+  const CustomerEvent& event = folded.event();
   const absl::Time at = projection::OccurredAt(env);
-  state.set_id(id);
-  Apply(state, event, env.aggregate_version(), at, env.actor().user_id());
-  state.set_last_hash(env.hash());
+  CRM_RETURN_IF_ERROR(CountCustomerSteps(db, b, env, event));
 
   // Indexes: drop what the old state held, add what the new one holds.
   const bool existed = before.version() > 0 && !before.purged();

@@ -32,27 +32,19 @@ std::string IdlePrefix(absl::string_view stage) { return absl::StrCat("ot/", sta
 }  // namespace rows
 
 absl::StatusOr<OpportunityEvent> UnpackOpportunityEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<OpportunityEvent, v1::OpportunityCreated, v1::OpportunityUpdated,
-                               v1::OpportunityStageChanged, v1::OpportunityWon, v1::OpportunityLost,
-                               v1::OpportunityReopened, v1::OpportunityStageTimedOut, v1::OpportunityCustomerChanged,
-                               v1::OpportunityCustomerDeletedFlag, v1::OpportunityDeleted, v1::OpportunityUndeleted>(e);
+  return projection::UnpackEvent<OpportunityEvent>(e);
 }
 
 absl::StatusOr<QuoteEvent> UnpackQuoteEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<QuoteEvent, v1::QuoteCreated, v1::QuoteRevised, v1::QuoteSent, v1::QuoteAccepted,
-                               v1::QuoteRejected>(e);
+  return projection::UnpackEvent<QuoteEvent>(e);
 }
 
 absl::StatusOr<ContractEvent> UnpackContractEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<ContractEvent, v1::ContractDrafted, v1::ContractUpdated, v1::ContractSubmitted,
-                               v1::ContractApproved, v1::ContractApprovalRejected, v1::ContractActivated,
-                               v1::ContractRenewalDue, v1::ContractExpired, v1::ContractTerminated,
-                               v1::PaymentPlanSet, v1::PaymentRecorded, v1::PaymentCorrected, v1::PaymentVoided,
-                               v1::InstalmentOverdue, v1::ContractCustomerChanged>(e);
+  return projection::UnpackEvent<ContractEvent>(e);
 }
 
 absl::StatusOr<SettingsEvent> UnpackSettingsEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<SettingsEvent, v1::PipelinesSet, v1::ContractPolicySet>(e);
+  return projection::UnpackEvent<SettingsEvent>(e);
 }
 
 namespace {
@@ -111,13 +103,16 @@ template <typename State, typename Event>
 absl::Status Fold(ProjectionDb& db, const eventlog::Record& r, const EventEnvelope& env, Batch& b,
                   const std::string& key, absl::StatusOr<Event> (*unpack)(const EventEnvelope&),
                   IndexRows (*index)(const State&)) {
-  CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<State, Event>(
-                                        db, r, env, b, key, unpack, index,
-                                        +[](State& s, const Event& e, int64_t v, absl::Time at, const std::string& actor) {
-                                          Apply(s, e, v, at, actor);
-                                        })));
-  if (!folded.has_value()) return absl::OkStatus();
-  const auto& [s, event] = *folded;
+  projection::FoldedEvent<State, Event> folded;
+  CRM_ASSIGN_OR_RETURN(bool next, (projection::FoldRow<State, Event>(
+                                      db, r, env, b, key, unpack, index,
+                                      +[](State& s, const Event& e, int64_t v, absl::Time at, const std::string& actor) {
+                                        Apply(s, e, v, at, actor);
+                                      },
+                                      &folded)));
+  if (!next) return absl::OkStatus();
+  const State& s = folded.state();
+  const Event& event = folded.event();
   if constexpr (std::is_same_v<Event, OpportunityEvent>) {
     if (const auto* c = std::get_if<v1::OpportunityCreated>(&event);
         c != nullptr && !c->profile().lead_id().empty() && s.id() == ConversionOpportunityId(c->profile().lead_id())) {

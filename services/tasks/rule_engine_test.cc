@@ -59,10 +59,11 @@ class RuleEngineTest : public ::testing::Test {
   // The work of the write path since `before`.
   kernel::StoreCounters Since(const kernel::StoreCounters& before) const {
     const kernel::StoreCounters now = engine()->store_counters();
-    // A cached state counts as the one read of its command.
-    return {.state_reads = now.states() - before.states(),
+    // A cached state counts as the one read of its command; the projection's reads and folds
+    // count too (it takes the store's fold).
+    return {.state_reads = now.all_states() - before.all_states(),
             .request_lookups = now.request_lookups - before.request_lookups,
-            .folds = now.folds - before.folds,
+            .folds = now.all_folds() - before.all_folds(),
             .seals = now.seals - before.seals,
             .appends = now.appends - before.appends};
   }

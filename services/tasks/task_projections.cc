@@ -42,12 +42,11 @@ std::string Fired(absl::string_view rule, absl::string_view record, absl::string
 }  // namespace rows
 
 absl::StatusOr<TaskEvent> UnpackTaskEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<TaskEvent, v1::TaskCreated, v1::TaskUpdated, v1::TaskCompleted, v1::TaskCancelled,
-                               v1::TaskReopened, v1::ReminderDue, v1::TaskOverdue>(e);
+  return projection::UnpackEvent<TaskEvent>(e);
 }
 
 absl::StatusOr<RuleEvent> UnpackRuleEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<RuleEvent, v1::RuleCreated, v1::RuleUpdated, v1::RuleDeleted>(e);
+  return projection::UnpackEvent<RuleEvent>(e);
 }
 
 std::string EventTaskId(const std::string& rule_id, const std::string& event_id) {
@@ -103,7 +102,7 @@ IndexRows NoIndex(const RuleState&) { return {}; }
 IndexRows NoReminderIndex(const v1::ReminderState&) { return {}; }
 
 absl::StatusOr<ReminderEvent> UnpackReminderEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<ReminderEvent, v1::RuleReminderEmitted>(e);
+  return projection::UnpackEvent<ReminderEvent>(e);
 }
 
 // An action automation decided on is done: its pending row goes, and a date trigger's watch
@@ -123,21 +122,23 @@ absl::Status ApplyTasksRecord(ProjectionDb& db, const eventlog::Record& r, Batch
   const std::string& type = env.aggregate_type();
   const std::string& id = env.aggregate_id();
   if (type == topics::tasks::kTask.type) {
-    CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<TaskState, TaskEvent>(db, r, env, b, rows::Task(id),
-                                                                                 &UnpackTaskEvent, &TaskIndex,
-                                                                                 &ApplyTask)));
-    if (folded.has_value()) {
-      if (const auto* c = std::get_if<v1::TaskCreated>(&folded->second); c != nullptr && c->has_origin()) {
+    projection::FoldedEvent<TaskState, TaskEvent> folded;
+    CRM_ASSIGN_OR_RETURN(bool next, (projection::FoldRow<TaskState, TaskEvent>(db, r, env, b, rows::Task(id),
+                                                                               &UnpackTaskEvent, &TaskIndex,
+                                                                               &ApplyTask, &folded)));
+    if (next) {
+      if (const auto* c = std::get_if<v1::TaskCreated>(&folded.event()); c != nullptr && c->has_origin()) {
         Settle(b, id, c->origin());
       }
     }
     return absl::OkStatus();
   }
   if (type == topics::tasks::kRule.type) {
-    CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<RuleState, RuleEvent>(db, r, env, b, rows::Rule(id),
-                                                                                 &UnpackRuleEvent, &NoIndex,
-                                                                                 &ApplyRule)));
-    if (folded.has_value()) {  // a count of rule events: the same however partitions interleave
+    projection::FoldedEvent<RuleState, RuleEvent> folded;
+    CRM_ASSIGN_OR_RETURN(bool next, (projection::FoldRow<RuleState, RuleEvent>(db, r, env, b, rows::Rule(id),
+                                                                               &UnpackRuleEvent, &NoIndex,
+                                                                               &ApplyRule, &folded)));
+    if (next) {  // a count of rule events: the same however partitions interleave
       std::string gen;
       int64_t n = 0;
       if (db.Get(b, rows::kRulesGeneration, &gen).ok()) absl::SimpleAtoi(gen, &n);
@@ -146,10 +147,11 @@ absl::Status ApplyTasksRecord(ProjectionDb& db, const eventlog::Record& r, Batch
     return absl::OkStatus();
   }
   if (type == topics::tasks::kReminder.type) {
-    CRM_ASSIGN_OR_RETURN(auto folded, (projection::FoldRow<v1::ReminderState, ReminderEvent>(
-                                          db, r, env, b, rows::Reminder(id), &UnpackReminderEvent, &NoReminderIndex,
-                                          &ApplyReminder)));
-    if (folded.has_value()) Settle(b, id, std::get<0>(folded->second).origin());
+    projection::FoldedEvent<v1::ReminderState, ReminderEvent> folded;
+    CRM_ASSIGN_OR_RETURN(bool next, (projection::FoldRow<v1::ReminderState, ReminderEvent>(
+                                        db, r, env, b, rows::Reminder(id), &UnpackReminderEvent, &NoReminderIndex,
+                                        &ApplyReminder, &folded)));
+    if (next) Settle(b, id, std::get<0>(folded.event()).origin());
     return absl::OkStatus();
   }
   return absl::DataLossError(absl::StrCat("unknown aggregate type ", type));

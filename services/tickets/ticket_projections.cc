@@ -39,22 +39,19 @@ std::string PolicyId(absl::string_view type, v1::TicketPriority priority) {
 std::string CalendarId(absl::string_view key) { return DerivedId("calendars", key); }
 
 absl::StatusOr<TicketEvent> UnpackTicketEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<TicketEvent, v1::TicketCreated, v1::TicketValuesChanged, v1::TicketTransitioned,
-                               v1::TicketAssigned, v1::TicketCommented, v1::TicketMigrated, v1::SlaWarning,
-                               v1::SlaBreached>(e);
+  return projection::UnpackEvent<TicketEvent>(e);
 }
 
 namespace {
 
 absl::StatusOr<TicketTypeEvent> UnpackTypeEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<TicketTypeEvent, v1::TicketTypeCreated, v1::TicketTypeVersionPublished,
-                               v1::TicketTypeArchived>(e);
+  return projection::UnpackEvent<TicketTypeEvent>(e);
 }
 absl::StatusOr<SlaPolicyEvent> UnpackPolicyEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<SlaPolicyEvent, v1::SlaPolicySet, v1::SlaPolicyDeleted>(e);
+  return projection::UnpackEvent<SlaPolicyEvent>(e);
 }
 absl::StatusOr<CalendarEvent> UnpackCalendarEvent(const EventEnvelope& e) {
-  return projection::UnpackAny<CalendarEvent, v1::CalendarSet>(e);
+  return projection::UnpackEvent<CalendarEvent>(e);
 }
 
 IndexRows TicketIndex(const TicketState& s) {
@@ -102,23 +99,27 @@ absl::Status ApplyTicketsRecord(ProjectionDb& db, const eventlog::Record& r, Bat
   const std::string& type = env.aggregate_type();
   const std::string& id = env.aggregate_id();
   if (type == topics::tickets::kTicket.type) {
+    projection::FoldedEvent<TicketState, TicketEvent> folded;
     return projection::FoldRow<TicketState, TicketEvent>(db, r, env, b, rows::Ticket(id), &UnpackTicketEvent,
-                                                         &TicketIndex, &ApplyTicket)
+                                                         &TicketIndex, &ApplyTicket, &folded)
         .status();
   }
   if (type == topics::tickets::kTicketType.type) {
+    projection::FoldedEvent<TicketTypeState, TicketTypeEvent> folded;
     return projection::FoldRow<TicketTypeState, TicketTypeEvent>(db, r, env, b, rows::TicketType(id), &UnpackTypeEvent,
-                                                                 &NoIndex, &ApplyType)
+                                                                 &NoIndex, &ApplyType, &folded)
         .status();
   }
   if (type == topics::tickets::kSlaPolicy.type) {
+    projection::FoldedEvent<v1::SlaPolicyState, SlaPolicyEvent> folded;
     return projection::FoldRow<v1::SlaPolicyState, SlaPolicyEvent>(db, r, env, b, rows::Policy(id), &UnpackPolicyEvent,
-                                                                   &PolicyIndex, &ApplyPolicy)
+                                                                   &PolicyIndex, &ApplyPolicy, &folded)
         .status();
   }
   if (type == topics::tickets::kCalendar.type) {
-    return projection::FoldRow<v1::CalendarState, CalendarEvent>(db, r, env, b, rows::Calendar(id),
-                                                                 &UnpackCalendarEvent, &NoCalendarIndex, &ApplyCalendar)
+    projection::FoldedEvent<v1::CalendarState, CalendarEvent> folded;
+    return projection::FoldRow<v1::CalendarState, CalendarEvent>(
+               db, r, env, b, rows::Calendar(id), &UnpackCalendarEvent, &NoCalendarIndex, &ApplyCalendar, &folded)
         .status();
   }
   return absl::DataLossError(absl::StrCat("unknown aggregate type ", type, " on the tickets topic"));
