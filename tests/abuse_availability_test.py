@@ -60,7 +60,7 @@ class Server(t.Crmd):
 metrics_port = t.free_port()
 crmd = Server(args.crmd, os.path.join(work, "data"), KEY, os.path.join(work, "crmd.log"),
               metrics_listen=f"127.0.0.1:{metrics_port}")
-crmd.start()
+crmd.start_until_exit()
 admin = [("authorization", "Bearer " + t.mint_token(KEY, "admin1", "admin"))]
 CS = "crm.customers.v1.CustomerService"
 
@@ -275,6 +275,4 @@ t.check("a descriptor flood is shed and the listener survives it", descriptor_fl
 t.check("stalled imports are limited per user and cancelled when idle", stalled_imports)
 t.check("slowloris does not hold the dashboard", slowloris)
 t.check("SIGTERM ends crmd within its drain limit with a stalled stream", sigterm_with_stuck_calls)
-if crmd.running():
-    crmd.stop()
 sys.exit(t.summary())

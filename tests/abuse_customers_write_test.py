@@ -122,8 +122,7 @@ def main():
         again = call("customers", "GetCustomer", svc.GetCustomerRequest(name=a.name), svc.Customer)
         assert again.etag == a.etag, again
 
-    crmd.start()
-    try:
+    with crmd:
         check("concurrent first attempts of one create make one customer, the rest ABORTED in progress",
               one_request_id_one_customer)
         check("concurrent first attempts of one lead create make one lead, the rest ABORTED in progress",
@@ -132,9 +131,6 @@ def main():
               one_phone_one_customer)
         check("a request_id that created another customer is INVALID_ARGUMENT, nothing written",
               request_id_of_another_customer_is_refused)
-    finally:
-        if crmd.running():
-            crmd.stop()
     return summary()
 
 

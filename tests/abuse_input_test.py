@@ -69,8 +69,7 @@ def main():
         return timestamp_pb2.Timestamp(seconds=seconds)
 
     state = {}
-    crmd.start()
-    try:
+    with crmd:
         def setup():
             c = call("customers", "CreateCustomer", svc.CreateCustomerRequest(
                 customer=svc.Customer(display_name="杭州云栖科技有限公司", phone="13800138000")), svc.Customer)
@@ -306,9 +305,6 @@ def main():
               names_refuse_control_and_bidi_characters)
         check("internal errors give the client an incident id, the log the full text",
               internal_errors_name_an_incident_and_no_file)
-    finally:
-        if crmd.running():
-            crmd.stop()
     return summary()
 
 

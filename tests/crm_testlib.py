@@ -345,6 +345,37 @@ class Crmd:
     def running(self):
         return self.p is not None and self.p.poll() is None
 
+    def close(self):
+        """Stops crmd if it still runs (a check may have stopped, killed or restarted it); kills
+        it when it does not stop in time, so no test leaves a crmd behind."""
+        if not self.running():
+            return
+        try:
+            self.stop()
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(timeout=30)
+            raise
+
+    def __enter__(self):
+        """`with crmd:` starts it and stops it however the block ends, a failed start included."""
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def start_until_exit(self):
+        """start() for a test written as a module-level script: crmd is stopped when the
+        interpreter exits, however the script ends (a failed setup or check included)."""
+        atexit.register(self.close)
+        self.start()
+
 
 def unary(channel, service, method, req_cls, resp_cls):
     return channel.unary_unary(f"/{service}/{method}", request_serializer=req_cls.SerializeToString,

@@ -100,8 +100,7 @@ def main():
         req.end_time.FromDatetime(end.astimezone(datetime.timezone.utc))
         return req
 
-    crmd.start()
-    try:
+    with crmd:
         def a_month_of_sales_is_written_over_grpc():
             cs = lambda meth, req, resp, who="rep": call("crm.customers.v1.CustomerService", meth, req, resp, who)  # noqa
             ls = lambda meth, req, resp, who="rep": call("crm.customers.v1.LeadService", meth, req, resp, who)  # noqa
@@ -313,9 +312,6 @@ def main():
         check("a rep sees only their own figures", a_rep_sees_only_their_own_figures)
         check("a screenshot is saved", a_screenshot_is_saved)
         check("the HTTP API names its errors", the_http_api_names_its_errors)
-    finally:
-        if crmd.running():
-            crmd.stop()
     return summary()
 
 

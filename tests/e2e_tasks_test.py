@@ -92,8 +92,7 @@ def main():
         return fields_of(fn, m)[0]
 
     state = {}
-    crmd.start()
-    try:
+    with crmd:
         def default_rules_are_listed_and_readable_by_everyone():
             r = auto("ListRules", tk.ListRulesRequest(), tk.ListRulesResponse, rep)
             keys = sorted(x.default_key for x in r.rules)
@@ -302,9 +301,6 @@ def main():
              nothing_fires_twice_across_kill_9_restarts_and_a_rebuild),
         ]:
             check(name, fn)
-    finally:
-        if crmd.running():
-            crmd.stop()
     return summary()
 
 

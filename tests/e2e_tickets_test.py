@@ -89,8 +89,7 @@ def main():
         return [e.event_type.rsplit(".", 1)[1] for e in r.events]
 
     state = {"acked": []}
-    crmd.start()
-    try:
+    with crmd:
         def an_admin_defines_a_type_calendar_and_policy_with_crmctl():
             path = os.path.join(work, "repair.json")
             with open(path, "w") as f:
@@ -382,9 +381,6 @@ def main():
              acknowledged_tickets_survive_kill_9_a_restart_and_a_rebuild),
         ]:
             check(name, fn)
-    finally:
-        if crmd.running():
-            crmd.stop()
     return summary()
 
 

@@ -34,8 +34,7 @@ def main():
         return r
 
     follow_creates = [1]  # the customers tail --follow's check created
-    try:
-        crmd.start()
+    with crmd:
         token = ctl("token", "--sub", "u1", "--role", "rep", "--team", "east").stdout.strip()
         env["CRM_TOKEN"] = token
         env["CRM_ADDR"] = crmd.addr
@@ -166,9 +165,6 @@ def main():
               verify_while_running)
         check("verify --projections after stop: every projection equals a fresh rebuild; a missing one is exit 4",
               verify_projections_after_stop)
-    finally:
-        if crmd.running():
-            crmd.stop()
     return summary()
 
 

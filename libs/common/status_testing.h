@@ -2,13 +2,17 @@
 #define CRM_LIBS_COMMON_STATUS_TESTING_H_
 
 // What tests of the service engines share (tests only): the fields an INVALID_ARGUMENT's
-// google.rpc.BadRequest names, and an engine's asynchronous command run to its answer.
+// google.rpc.BadRequest names, what an ABORTED's google.rpc.ErrorInfo says, and an engine's
+// asynchronous command run to its answer.
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "libs/common/caller.h"
 #include "libs/common/grpc_status.h"
@@ -28,6 +32,21 @@ inline std::vector<std::string> FieldsOf(const absl::Status& s) {
 inline std::string FieldOf(const absl::Status& s) {
   auto fields = FieldsOf(s);
   return fields.empty() ? "" : fields[0];
+}
+
+// "<reason> <value of key 1> <value of key 2>..." of an ABORTED answer's ErrorInfo (an absent
+// key reads ""), e.g. "ETAG_MISMATCH etag" for a stale etag; "" for any other code or an
+// ABORTED without ErrorInfo.
+inline std::string AbortedInfo(const absl::Status& s,
+                               std::initializer_list<absl::string_view> keys = {"field"}) {
+  auto info = GetErrorInfo(s);
+  if (s.code() != absl::StatusCode::kAborted || !info.has_value()) return "";
+  std::string out = info->reason();
+  for (absl::string_view key : keys) {
+    auto it = info->metadata().find(std::string(key));
+    absl::StrAppend(&out, " ", it == info->metadata().end() ? "" : it->second);
+  }
+  return out;
 }
 
 // Runs `engine->*fn(caller, req, done)` and waits for `done`'s answer.

@@ -304,5 +304,72 @@ TEST(KafkaFaultsLoadTest, HundredThousandEventsThroughBrokerFaults) {
               static_cast<long long>(from_failed));
 }
 
+// A delivery report that comes after its transaction was given up must find nothing freed.
+// The writer's per-message slots (msg_opaque) live for one CommitGroup; a produce still in
+// flight when its commit or abort gives up (their flush of delivery reports timed out) is
+// answered by the broker later. Set up so that this happens: broker 3 (partition 1's leader)
+// answers 8 s late, past the 1 s append timeout, librdkafka is told to wait 30 s before it
+// fails a message itself, and broker 2 refuses partition 0's next produce for good, so the
+// transaction holding both appends must be aborted while partition 1's produce is in flight.
+// A report reaching a freed slot is a heap-use-after-free under -fsanitize=address; the
+// writer must also answer both appends and take writes again.
+TEST(KafkaLateDeliveryTest, AReportAfterAnAbortedTransactionTouchesNothingFreed) {
+  constexpr char kLateTopic[] = "crm.faults.late.v1";
+  constexpr int16_t kProduce = 0;
+  auto mock = *MockCluster::Start(3);
+  ASSERT_TRUE(mock->CreateTopic(kLateTopic, 2, 3).ok());
+  rd_kafka_mock_cluster_t* mc = mock->c_ptr();
+  const std::string txn_id = std::string("crm-writer.") + kLateTopic;
+  ASSERT_EQ(rd_kafka_mock_coordinator_set(mc, "transaction", txn_id.c_str(), 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kLateTopic, 0, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kLateTopic, 1, 3), RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::string key_on[2];
+  for (int i = 0; key_on[0].empty() || key_on[1].empty(); ++i) {
+    const std::string k = absl::StrCat("k", i);
+    std::string& slot = key_on[PartitionForKey(k, 2)];
+    if (slot.empty()) slot = k;
+  }
+  KafkaLogOptions o;
+  o.bootstrap_servers = mock->bootstrap_servers();
+  o.append_timeout = absl::Seconds(1);
+  o.extra = {{"message.timeout.ms", "30000"}};
+  auto log = *OpenKafkaLog(o);
+  auto writer = *log->OpenWriter(kLateTopic);
+  ASSERT_TRUE(writer->AppendSync(key_on[0], {{"warm-0", {}}}).ok());
+  ASSERT_TRUE(writer->AppendSync(key_on[1], {{"warm-1", {}}}).ok());
+
+  rd_kafka_mock_broker_set_rtt(mc, 3, 8000);
+  rd_kafka_mock_broker_push_request_error_rtts(mc, 2, kProduce, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0);
+  struct Answers {
+    absl::Mutex mu;
+    std::vector<absl::Status> got ABSL_GUARDED_BY(mu);
+  };
+  auto answers = std::make_shared<Answers>();
+  auto record = [answers](absl::StatusOr<Appended> r) {
+    absl::MutexLock l(&answers->mu);
+    answers->got.push_back(r.status());
+  };
+  // Queued back to back, they normally share one transaction; alone, the slow one still
+  // leaves its commit with the produce in flight.
+  writer->Append(key_on[1], {{"in-flight", {}}}, record);
+  writer->Append(key_on[0], {{"refused", {}}}, record);
+  EXPECT_TRUE(crm::testing::WaitUntil(
+      "the writer giving up a transaction with a produce in flight", absl::Seconds(30),
+      [&] { return writer->recoveries() >= 1; }, [] { return ""; }, absl::Milliseconds(20)));
+  // The re-read of the tail needs partition 1's leader to answer in time again.
+  rd_kafka_mock_broker_set_rtt(mc, 3, 0);
+  EXPECT_TRUE(crm::testing::WaitUntil(
+      "both appends answered", absl::Seconds(60),
+      [&] {
+        absl::MutexLock l(&answers->mu);
+        return answers->got.size() == 2;
+      },
+      [&] { return writer->recoveries(); }, absl::Milliseconds(20)));
+  // Past the late answer: the writer takes writes.
+  absl::SleepFor(absl::Seconds(8));
+  auto after = writer->AppendSync(key_on[1], {{"after", {}}}, {.timeout = absl::Seconds(30)});
+  EXPECT_TRUE(after.ok()) << after.status();
+  writer.reset();
+}
 }  // namespace
 }  // namespace crm::eventlog

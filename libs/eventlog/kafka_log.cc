@@ -101,7 +101,12 @@ struct Pending {
   RdKafka::ErrorCode err = RdKafka::ERR_NO_ERROR;
 };
 
-// Delivery reports write the offset of each message into its slot (msg_opaque).
+// Delivery reports write the offset of each message into its slot (msg_opaque). Slots live
+// for one CommitGroup, and reports are only served inside it (produce's poll, commit and
+// abort flush them). When it returns with reports still outstanding (a commit or abort gave
+// up), the producer is never polled again: Recover destroys it, and librdkafka drops the
+// reports it still holds without calling dr_cb; after a fatal error nothing polls it. Keep it
+// so (KafkaLateDeliveryTest, run under -fsanitize=address).
 struct Slot {
   Pending* pending;
   size_t index;

@@ -316,38 +316,44 @@ absl::StatusOr<OpportunityEngine::SchedulerRun> OpportunityEngine::RunScheduler(
     CRM_RETURN_IF_ERROR(FromRocks(it->status(), "scan contract dates"));
   }
 
+  // The decisions and callbacks may run after the wait gave up: they own what they read and
+  // reach `run` only through the batch (Completions::Handle).
   Completions batch(static_cast<int>(idle.size() + contracts.size()));
-  absl::Mutex mu;  // run's contract counters, counted as the decisions are made
+  auto shared_settings = std::make_shared<const OpportunitySettings>(std::move(settings));
   Cause cause{.source = common::v1::ACTOR_SOURCE_SYSTEM};
   for (const std::string& id : idle) {
     Execute<OpportunityState, OpportunityEvent>(
         kScheduler, id, "",
-        [&settings, now](const OpportunityState* s) -> Decision {
+        [shared_settings, now](const OpportunityState* s) -> Decision {
           if (s == nullptr) return std::vector<OpportunityEvent>{};
-          auto pipeline = PipelineById(settings, s->pipeline_id());
+          auto pipeline = PipelineById(*shared_settings, s->pipeline_id());
           if (!pipeline.ok()) return std::vector<OpportunityEvent>{};
           return Decide(s, kScheduler, CheckStageTimeout{now, *pipeline});
         },
-        [&batch](absl::StatusOr<Written<OpportunityState>> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); },
+        [h = batch.handle()](absl::StatusOr<Written<OpportunityState>> w) {
+          h.Done(w.status(), w.ok() && !w->token.empty());
+        },
         cause);
   }
   for (const std::string& id : contracts) {
     Execute<ContractState, ContractEvent>(
         kScheduler, id, "",
-        [today, &mu, &run](const ContractState* s) -> ContractDecision {
+        // Counted as the decisions are made.
+        [today, h = batch.handle(), &run](const ContractState* s) -> ContractDecision {
           auto events = Decide(s, kScheduler, CheckContractDates{today});
           if (!events.ok()) return events;
-          absl::MutexLock l(&mu);
-          for (const auto& e : *events) {
-            if (std::holds_alternative<v1::ContractRenewalDue>(e)) ++run.renewal_notices;
-            if (std::holds_alternative<v1::ContractExpired>(e)) ++run.expired;
-            if (std::holds_alternative<v1::InstalmentOverdue>(e)) ++run.overdue_instalments;
-          }
+          h.Record([&] {
+            for (const auto& e : *events) {
+              if (std::holds_alternative<v1::ContractRenewalDue>(e)) ++run.renewal_notices;
+              if (std::holds_alternative<v1::ContractExpired>(e)) ++run.expired;
+              if (std::holds_alternative<v1::InstalmentOverdue>(e)) ++run.overdue_instalments;
+            }
+          });
           return events;
         },
-        [&batch](absl::StatusOr<Written<ContractState>> w) { batch.Done(w.status()); }, cause);
+        [h = batch.handle()](absl::StatusOr<Written<ContractState>> w) { h.Done(w.status()); }, cause);
   }
-  CRM_RETURN_IF_ERROR(batch.Wait());
+  CRM_RETURN_IF_ERROR(batch.Wait(absl::Now() + options_.batch_timeout));
   run.stage_timeouts = batch.written();  // only the opportunities count as written
   return run;
 }
@@ -466,17 +472,21 @@ absl::StatusOr<int64_t> OpportunityEngine::ReconcileCustomer(const std::string& 
           out.insert(out.end(), flag.begin(), flag.end());
           return out;
         },
-        [&batch](absl::StatusOr<Written<OpportunityState>> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); },
+        [h = batch.handle()](absl::StatusOr<Written<OpportunityState>> w) {
+          h.Done(w.status(), w.ok() && !w->token.empty());
+        },
         cause);
   }
   for (const auto& contract : contracts) {
     Execute<ContractState, ContractEvent>(
         kReactor, contract, "",
         [survivor](const ContractState* s) { return Decide(s, kReactor, FollowContractCustomerMerge{survivor}); },
-        [&batch](absl::StatusOr<Written<ContractState>> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); },
+        [h = batch.handle()](absl::StatusOr<Written<ContractState>> w) {
+          h.Done(w.status(), w.ok() && !w->token.empty());
+        },
         cause);
   }
-  CRM_RETURN_IF_ERROR(batch.Wait());
+  CRM_RETURN_IF_ERROR(batch.Wait(absl::Now() + options_.batch_timeout));
   return batch.written();
 }
 

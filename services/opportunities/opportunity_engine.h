@@ -60,6 +60,11 @@ class OpportunityEngine {
     absl::TimeZone zone = absl::FixedTimeZone(8 * 3600);
     std::string tenant = "default";
     std::function<void(absl::Duration)> observe_append;
+    // How long a scheduler run or a reaction to a customer waits for the commands it started;
+    // then it answers DEADLINE_EXCEEDED (the commands still finish, the next run sees them).
+    // Default: 60 s, twice the wait for one command (AwaitOptions, libs/common/await.h): a
+    // batch's commands run at once, behind the same log.
+    absl::Duration batch_timeout = absl::Seconds(60);
   };
 
   // Creates the topic if needed, catches the projections up with both topics, becomes the

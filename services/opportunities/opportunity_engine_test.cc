@@ -20,6 +20,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/caller_testing.h"
+#include "libs/common/status_testing.h"
 #include "libs/testing/engine_harness.h"
 #include "services/customers/customer_engine.h"
 #include "services/opportunities/domain_testing.h"
@@ -27,6 +28,7 @@
 namespace crm::opportunities {
 namespace {
 
+using crm::testing::AbortedInfo;
 using testing::FieldOf;
 
 using crm::testing::kAdmin;
@@ -34,12 +36,6 @@ using crm::testing::kManager;
 using crm::testing::kRep;
 using crm::testing::kRep2;
 using crm::testing::Service;
-
-// ErrorInfo metadata `key`, "" when absent.
-std::string MetadataOf(const google::rpc::ErrorInfo& info, const std::string& key) {
-  auto it = info.metadata().find(key);
-  return it == info.metadata().end() ? "" : it->second;
-}
 
 class OpportunityEngineTest : public ::testing::Test {
  protected:
@@ -1166,11 +1162,7 @@ TEST_F(OpportunityEngineTest, AStaleEtagWritesNothingAndNamesItsField) {
   auto contract = NewContract(kRep, customer.name(), "年度维保合同", 500000);
   ASSERT_TRUE(contract.ok()) << contract.status();
   // "ETAG_MISMATCH <field> <current_etag>" of an ABORTED answer; "" for any other.
-  auto mismatch = [](const absl::Status& s) {
-    auto info = GetErrorInfo(s);
-    if (s.code() != absl::StatusCode::kAborted || !info.has_value()) return std::string();
-    return absl::StrCat(info->reason(), " ", MetadataOf(*info, "field"), " ", MetadataOf(*info, "current_etag"));
-  };
+  auto mismatch = [](const absl::Status& s) { return AbortedInfo(s, {"field", "current_etag"}); };
 
   v1::UpdateOpportunityRequest up;
   up.mutable_opportunity()->set_name(opp->name());

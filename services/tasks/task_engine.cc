@@ -777,19 +777,18 @@ absl::StatusOr<int64_t> TaskEngine::ProcessPending() {
   CRM_RETURN_IF_ERROR(FromRocks(it->status(), "read pending actions"));
   it.reset();
   if (actions.empty()) return 0;
+  // A callback may come after the wait gave up: it reaches `stale` only through the batch.
   Completions all(static_cast<int>(actions.size()));
-  absl::Mutex stale_mu;
   std::vector<std::string> stale;
   for (const auto& a : actions) {
-    WriteAction(a, [&all, &stale_mu, &stale, id = a.task_id()](absl::StatusOr<bool> wrote) {
-      if (wrote.ok() && !*wrote) {
-        absl::MutexLock sl(&stale_mu);
-        stale.push_back(rows::Pending(id));  // it existed: the row outlived its task's write
-      }
-      all.Done(wrote.status(), wrote.ok() && *wrote);
+    WriteAction(a, [h = all.handle(), &stale, id = a.task_id()](absl::StatusOr<bool> wrote) {
+      h.Done(wrote.status(), wrote.ok() && *wrote, [&] {
+        // It existed: the row outlived its task's write.
+        if (wrote.ok() && !*wrote) stale.push_back(rows::Pending(id));
+      });
     });
   }
-  absl::Status s = all.Wait();
+  absl::Status s = all.Wait(absl::Now() + options_.batch_timeout);
   CRM_RETURN_IF_ERROR(Housekeep(stale));
   CRM_RETURN_IF_ERROR(s);
   return all.written();
@@ -874,8 +873,9 @@ absl::StatusOr<TaskEngine::SchedulerRun> TaskEngine::RunScheduler(absl::Time now
     date_actions.push_back(std::move(a));
   }
 
+  // A callback may come after the wait gave up: it reaches `run` and `stale` only through the
+  // batch.
   Completions all(static_cast<int>(items.size() + date_actions.size()));
-  absl::Mutex mu;
   for (const Item& item : items) {
     auto decide = item.offset < 0 ? Plain<TaskState, TaskEvent>(kScheduler, ReportOverdue{now})
                                   : Plain<TaskState, TaskEvent>(kScheduler, FireReminder{item.offset, now});
@@ -884,28 +884,24 @@ absl::StatusOr<TaskEngine::SchedulerRun> TaskEngine::RunScheduler(absl::Time now
                                       .id = item.id,
                                       .decide = std::move(decide),
                                       .cause = {.source = common::v1::ACTOR_SOURCE_SYSTEM, .occurred_at = item.at}},
-        [&all, &mu, &run, overdue = item.offset < 0](absl::StatusOr<kernel::Written<TaskState>> w) {
+        [h = all.handle(), &run, overdue = item.offset < 0](absl::StatusOr<kernel::Written<TaskState>> w) {
           const bool wrote = w.ok() && !w->token.empty();
-          if (wrote) {
-            absl::MutexLock l(&mu);
-            ++(overdue ? run.overdue : run.reminders);
-          }
-          all.Done(w.status(), wrote);
+          h.Done(w.status(), wrote, [&] {
+            if (wrote) ++(overdue ? run.overdue : run.reminders);
+          });
         });
   }
   for (const auto& a : date_actions) {
-    WriteAction(a, [&all, &mu, &run, &stale, key = rows::WatchDue(FromProto(a.origin().fire_time()),
-                                                                   a.origin().rule_id(), a.origin().cause_record())](
+    WriteAction(a, [h = all.handle(), &run, &stale, key = rows::WatchDue(FromProto(a.origin().fire_time()),
+                                                                         a.origin().rule_id(), a.origin().cause_record())](
                        absl::StatusOr<bool> wrote) {
-      {
-        absl::MutexLock l(&mu);
+      h.Done(wrote.status(), wrote.ok() && *wrote, [&] {
         if (wrote.ok() && *wrote) ++run.date_tasks;
         if (wrote.ok() && !*wrote) stale.push_back(key);
-      }
-      all.Done(wrote.status(), wrote.ok() && *wrote);
+      });
     });
   }
-  absl::Status s = all.Wait();
+  absl::Status s = all.Wait(absl::Now() + options_.batch_timeout);
   CRM_RETURN_IF_ERROR(Housekeep(stale));
   CRM_RETURN_IF_ERROR(s);
   return run;

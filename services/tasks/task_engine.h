@@ -63,6 +63,11 @@ class TaskEngine {
     std::function<void(absl::Duration)> observe_append;
     // Write the DefaultRules() that were never written (deleted ones stay deleted). Default: true.
     bool seed_default_rules = true;
+    // How long a scheduler run or a round of pending actions waits for the commands it
+    // started; then it answers DEADLINE_EXCEEDED (the commands still finish, the next run sees
+    // them). Default: 60 s, twice the wait for one command (AwaitOptions,
+    // libs/common/await.h): a batch's commands run at once, behind the same log.
+    absl::Duration batch_timeout = absl::Seconds(60);
   };
 
   // Creates the topic if needed, catches the projections up with it and the followed topics,

@@ -26,6 +26,7 @@
 namespace crm::tasks {
 namespace {
 
+using crm::testing::AbortedInfo;
 using crm::testing::Call;
 using crm::testing::FieldOf;
 
@@ -626,29 +627,23 @@ TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
 // writes nothing and names the request field it came from.
 TEST_F(TaskEngineTest, AStaleEtagWritesNothingAndNamesItsField) {
   const v1::Task task = NewTask(kRep, absl::Hours(2));
-  // "ETAG_MISMATCH <field>" of an ABORTED answer; "" for any other.
-  auto mismatch = [](const absl::Status& s) {
-    auto info = GetErrorInfo(s);
-    if (s.code() != absl::StatusCode::kAborted || !info.has_value()) return std::string();
-    return absl::StrCat(info->reason(), " ", info->metadata().count("field") ? info->metadata().at("field") : "");
-  };
   v1::UpdateTaskRequest up;
   up.mutable_task()->set_name(task.name());
   up.mutable_task()->set_title("改期");
   up.set_etag("2");
-  EXPECT_EQ(mismatch(Call(engine(), &TaskEngine::UpdateTask, kRep, up).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TaskEngine::UpdateTask, kRep, up).status()), "ETAG_MISMATCH etag");
   v1::CompleteTaskRequest complete;
   complete.set_name(task.name());
   complete.set_etag("0");  // "nothing written yet": it has been
-  EXPECT_EQ(mismatch(Call(engine(), &TaskEngine::CompleteTask, kRep, complete).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TaskEngine::CompleteTask, kRep, complete).status()), "ETAG_MISMATCH etag");
   v1::CancelTaskRequest cancel;
   cancel.set_name(task.name());
   cancel.set_etag("3");
-  EXPECT_EQ(mismatch(Call(engine(), &TaskEngine::CancelTask, kRep, cancel).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TaskEngine::CancelTask, kRep, cancel).status()), "ETAG_MISMATCH etag");
   v1::ReopenTaskRequest reopen;
   reopen.set_name(task.name());
   reopen.set_etag("4");
-  EXPECT_EQ(mismatch(Call(engine(), &TaskEngine::ReopenTask, kRep, reopen).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TaskEngine::ReopenTask, kRep, reopen).status()), "ETAG_MISMATCH etag");
   EXPECT_EQ(Events(task.name()).size(), 1u) << "nothing written";
 
   v1::ListRulesRequest lreq;
@@ -659,11 +654,11 @@ TEST_F(TaskEngineTest, AStaleEtagWritesNothingAndNamesItsField) {
   *rup.mutable_rule() = rule;
   rup.mutable_rule()->mutable_definition()->set_enabled(!rule.definition().enabled());
   rup.set_etag(absl::StrCat(std::stoi(rule.etag()) + 1));
-  EXPECT_EQ(mismatch(Call(engine(), &TaskEngine::UpdateRule, kAdmin, rup).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TaskEngine::UpdateRule, kAdmin, rup).status()), "ETAG_MISMATCH etag");
   v1::DeleteRuleRequest del;
   del.set_name(rule.name());
   del.set_etag(absl::StrCat(std::stoi(rule.etag()) + 1));
-  EXPECT_EQ(mismatch(Call(engine(), &TaskEngine::DeleteRule, kAdmin, del).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TaskEngine::DeleteRule, kAdmin, del).status()), "ETAG_MISMATCH etag");
   EXPECT_EQ(Events(rule.name()).size(), std::stoul(rule.etag())) << "nothing written";
 }
 

@@ -24,6 +24,7 @@
 namespace crm::tickets {
 namespace {
 
+using crm::testing::AbortedInfo;
 using crm::testing::Call;
 using crm::testing::FieldOf;
 using crm::testing::FieldsOf;
@@ -815,27 +816,21 @@ TEST_F(TicketEngineTest, AStaleEtagWritesNothingAndNamesItsField) {
   const v1::TicketType type = Type();
   auto ticket = Create(kRep);
   ASSERT_TRUE(ticket.ok()) << ticket.status();
-  // "ETAG_MISMATCH <field>" of an ABORTED answer; "" for any other.
-  auto mismatch = [](const absl::Status& s) {
-    auto info = GetErrorInfo(s);
-    if (s.code() != absl::StatusCode::kAborted || !info.has_value()) return std::string();
-    return absl::StrCat(info->reason(), " ", info->metadata().count("field") ? info->metadata().at("field") : "");
-  };
   v1::UpdateTicketRequest up;
   up.set_name(ticket->name());
   (*up.mutable_values())["serial"] = Text("CD654321");
   up.set_etag("2");
-  EXPECT_EQ(mismatch(Call(engine(), &TicketEngine::UpdateTicket, kRep, up).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TicketEngine::UpdateTicket, kRep, up).status()), "ETAG_MISMATCH etag");
   v1::TransitionTicketRequest move;
   move.set_name(ticket->name());
   move.set_transition_id("start");
   move.set_etag("0");  // "nothing written yet": it has been
-  EXPECT_EQ(mismatch(Call(engine(), &TicketEngine::TransitionTicket, kRep, move).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TicketEngine::TransitionTicket, kRep, move).status()), "ETAG_MISMATCH etag");
   v1::AssignTicketRequest assign;
   assign.set_name(ticket->name());
   assign.set_assignee_id("u2");
   assign.set_etag("3");
-  EXPECT_EQ(mismatch(Call(engine(), &TicketEngine::AssignTicket, kAdmin, assign).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TicketEngine::AssignTicket, kAdmin, assign).status()), "ETAG_MISMATCH etag");
   EXPECT_EQ(EventTypes(*ticket).size(), 1u) << "nothing written";
 
   v1::PublishTicketTypeVersionRequest pub;
@@ -843,12 +838,12 @@ TEST_F(TicketEngineTest, AStaleEtagWritesNothingAndNamesItsField) {
   *pub.mutable_definition() = testing::RepairDefinition();
   pub.mutable_definition()->set_description("第二版");
   pub.set_etag("2");
-  EXPECT_EQ(mismatch(Call(engine(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).status()),
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TicketEngine::PublishTicketTypeVersion, kAdmin, pub).status()),
             "ETAG_MISMATCH etag");
   v1::ArchiveTicketTypeRequest archive;
   archive.set_name(type.name());
   archive.set_etag("2");
-  EXPECT_EQ(mismatch(Call(engine(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TicketEngine::ArchiveTicketType, kAdmin, archive).status()), "ETAG_MISMATCH etag");
   v1::GetTicketTypeRequest get_type;
   get_type.set_name(type.name());
   auto type_now = engine()->GetTicketType(kRep, get_type, deadline());
@@ -860,7 +855,7 @@ TEST_F(TicketEngineTest, AStaleEtagWritesNothingAndNamesItsField) {
   policy.mutable_policy()->set_first_response_minutes(30);
   policy.mutable_policy()->set_resolution_minutes(480);
   policy.set_etag("3");
-  EXPECT_EQ(mismatch(Call(engine(), &TicketEngine::SetSlaPolicy, kAdmin, policy).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TicketEngine::SetSlaPolicy, kAdmin, policy).status()), "ETAG_MISMATCH etag");
   v1::GetSlaPolicyRequest get_policy;
   get_policy.set_name("ticketTypes/repair/slaPolicies/default");
   EXPECT_EQ(engine()->GetSlaPolicy(kRep, get_policy, deadline()).status().code(), absl::StatusCode::kNotFound)
@@ -873,7 +868,7 @@ TEST_F(TicketEngineTest, AStaleEtagWritesNothingAndNamesItsField) {
   w->set_start_minute(9 * 60);
   w->set_end_minute(18 * 60);
   cal.set_etag("2");
-  EXPECT_EQ(mismatch(Call(engine(), &TicketEngine::SetCalendar, kAdmin, cal).status()), "ETAG_MISMATCH etag");
+  EXPECT_EQ(AbortedInfo(Call(engine(), &TicketEngine::SetCalendar, kAdmin, cal).status()), "ETAG_MISMATCH etag");
   v1::GetCalendarRequest get_cal;
   get_cal.set_name("calendars/cn");
   EXPECT_EQ(engine()->GetCalendar(kRep, get_cal, deadline()).status().code(), absl::StatusCode::kNotFound)
