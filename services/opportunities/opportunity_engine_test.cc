@@ -865,10 +865,10 @@ struct Work {
 // Counts the write path's work command by command.
 class WorkMeter {
  public:
-  explicit WorkMeter(const OpportunityEngine* engine) : engine_(engine), last_(engine->store_counters()) {}
+  explicit WorkMeter(const OpportunityEngine* engine) : engine_(engine), last_(engine->WriteCounters()) {}
   // The work since the last Expect is `want`.
   void Expect(const Work& want, const std::string& what) {
-    const kernel::StoreCounters now = engine_->store_counters();
+    const kernel::StoreCounters now = engine_->WriteCounters();
     EXPECT_EQ(now.states() - last_.states(), want.reads) << what << ": states read or cached";
     EXPECT_EQ(now.request_lookups - last_.request_lookups, want.lookups) << what << ": request-id lookups";
     EXPECT_EQ(now.folds - last_.folds, want.events) << what << ": one fold per event";
