@@ -116,6 +116,10 @@ scrape_configs:
                 for p in ("customers", "opportunities", "tasks", "tickets"):
                     assert any(x.startswith(p) or p in x for x in lags), (p, lags)
                 assert query("crm_automation_pending_actions")["data"]["result"]
+                kernel = query('crm_kernel_appends_total{service="customers"}')["data"]["result"]
+                assert kernel and float(kernel[0]["value"][1]) >= 5, kernel
+                served = {x["metric"]["service"] for x in query("crm_kernel_state_reads_total")["data"]["result"]}
+                assert served == {"customers", "opportunities", "tasks", "tickets"}, served
 
             def every_dashboard_query_evaluates_over_existing_series():
                 with open(DASHBOARD) as f:

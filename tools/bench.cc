@@ -6,6 +6,8 @@
 //            customers projections from offset 0 and reports events/s.
 //   reads    --events/2 customers with a follow-up each: FindDuplicates latency (by phone, by
 //            company name) and PreviewTagRule over every event.
+//   update   durable UpdateCustomer over --customers customers created first, each updated round
+//            robin (the write kernel's state cache), in-process or against --target.
 //   stage    durable MoveOpportunityStage over gRPC against an in-process crmd (customers and
 //            opportunities on the embedded log), 50 opportunities per client moved round robin.
 //   opp-rebuild  writes --events opportunity events (created + 4 stage changes each) and
@@ -14,7 +16,8 @@
 //            through crmctl's import code and the ImportCustomers stream into an in-process
 //            server; --runs fresh servers, rows/s per run and the median, peak RSS of the
 //            process (client and server together).
-// Prints a table and, with --json, one JSON object per run.
+// Prints a table and, with --json, one JSON object per run; the load workloads add the write
+// kernel's work per command of each service they drove (tools/bench_common.h, KernelWork).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -43,6 +46,7 @@
 #include "libs/eventlog/kafka_log.h"
 #include "libs/eventlog/mock_cluster.h"
 #include "libs/common/csv.h"
+#include "libs/server/listener.h"
 #include "libs/server/process.h"
 #include "libs/server/runtime.h"
 #include "libs/topics/contracts.h"
@@ -219,9 +223,80 @@ class EmptyCaller {
   std::unique_ptr<grpc::health::v1::Health::Stub> stub_;
 };
 
+// Durable UpdateCustomer calls over a fixed set of customers, each changing its notes: from its
+// second write on, a customer's state comes from the write kernel's cache
+// (kernel::StoreOptions::cached_states) instead of its row. Client c updates customers c,
+// c + clients, c + 2 * clients, ... round robin, so no two clients wait for one customer.
+class UpdateCaller {
+ public:
+  UpdateCaller(const std::string& target, std::string token, int clients)
+      : stub_(crm::customers::v1::CustomerService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))),
+        token_(std::move(token)),
+        clients_(clients),
+        cursor_(static_cast<size_t>(clients), 0) {}
+
+  // Creates the `n` customers (n >= clients), at most 64 creates in flight; the first
+  // failure's status otherwise.
+  absl::Status Setup(int64_t n) {
+    names_.assign(static_cast<size_t>(n), "");
+    absl::Mutex mu;
+    int64_t inflight = 0;
+    grpc::Status failed;
+    const std::string run = absl::StrCat(getpid(), "-", absl::ToUnixMillis(absl::Now()) % 100000);
+    for (int64_t i = 0; i < n; ++i) {
+      {
+        absl::MutexLock l(&mu);
+        mu.Await(absl::Condition(+[](int64_t* k) { return *k < 64; }, &inflight));
+        ++inflight;
+      }
+      CreateCustomerRequest req;
+      // No phone or email: nothing unique, so runs against one server cannot collide.
+      req.mutable_customer()->set_display_name(absl::StrCat("热点客户 ", run, " ", i));
+      SendUnary<Customer>(std::move(req), token_, [this](auto... a) { stub_->async()->CreateCustomer(a...); },
+                          [&, i](const grpc::Status& s, const Customer& c) {
+                            absl::MutexLock l(&mu);
+                            if (s.ok()) {
+                              names_[static_cast<size_t>(i)] = c.name();
+                            } else if (failed.ok()) {
+                              failed = s;
+                            }
+                            --inflight;
+                          });
+    }
+    absl::MutexLock l(&mu);
+    mu.Await(absl::Condition(+[](int64_t* k) { return *k == 0; }, &inflight));
+    if (!failed.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(failed.error_code()),
+                          absl::StrCat("creating the customers to update: ", failed.error_message()));
+    }
+    return absl::OkStatus();
+  }
+
+  void operator()(int client, std::function<void(const grpc::Status&)> done) {
+    // A client's calls run one after another, so its cursor needs no lock.
+    const int64_t k = cursor_[static_cast<size_t>(client)]++;
+    const int64_t mine = (static_cast<int64_t>(names_.size()) - client + clients_ - 1) / clients_;
+    const size_t index = static_cast<size_t>(client + clients_ * (k % mine));
+    crm::customers::v1::UpdateCustomerRequest req;
+    req.mutable_customer()->set_name(names_[index]);
+    req.mutable_customer()->set_notes(absl::StrCat("跟进记录 ", k));
+    req.mutable_update_mask()->add_paths("notes");
+    SendUnary<Customer>(std::move(req), token_, [this](auto... a) { stub_->async()->UpdateCustomer(a...); },
+                        std::move(done));
+  }
+
+ private:
+  std::unique_ptr<crm::customers::v1::CustomerService::Stub> stub_;
+  const std::string token_;
+  const int clients_;
+  std::vector<std::string> names_;
+  std::vector<int64_t> cursor_;
+};
+
 // Keeps `clients` CreateCustomer calls in flight for `duration`.
-Result RunCreate(CreateCaller& caller, int clients, absl::Duration duration, absl::Duration warmup) {
-  Result r = crm::bench::RunClosedLoop(clients, duration, warmup, std::ref(caller));
+Result RunCreate(CreateCaller& caller, int clients, absl::Duration duration, absl::Duration warmup,
+                 const crm::bench::KernelSource& kernel = nullptr) {
+  Result r = crm::bench::RunClosedLoop(clients, duration, warmup, std::ref(caller), kernel);
   r.workload = "create";
   return r;
 }
@@ -531,7 +606,8 @@ int RunDayWorkload(const std::string& workload, const std::string& target, const
                    const std::string& opportunities_target, const std::string& tasks_target,
                    const std::string& tickets_target, const std::vector<int>& clients, double seconds, double warmup,
                    const std::string& dir, bool json, const std::vector<std::string>& journals,
-                   crm::bench::DayOptions day, const crm::bench::DayCheckOptions& check) {
+                   crm::bench::DayOptions day, const crm::bench::DayCheckOptions& check,
+                   const crm::bench::KernelSource& remote_kernel) {
   auto fail = [](const absl::Status& s, int code) {
     std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
     return code;
@@ -560,11 +636,12 @@ int RunDayWorkload(const std::string& workload, const std::string& target, const
     auto c = crm::bench::InProcessCrmd::Start(local_dir, {"customers", "opportunities", "tasks", "tickets", "analytics"});
     if (!c.ok()) return fail(c.status(), 1);
     crmd = std::move(*c);
-    t = {crmd->channel(), crmd->channel(), crmd->channel(), crmd->channel(), crmd->token()};
+    t = {crmd->channel(), crmd->channel(), crmd->channel(), crmd->channel(), crmd->token(), crmd->kernel()};
   } else {
     auto ch = channel(target);
     t = {ch, opportunities_target.empty() ? ch : channel(opportunities_target),
-         tasks_target.empty() ? ch : channel(tasks_target), tickets_target.empty() ? ch : channel(tickets_target), token};
+         tasks_target.empty() ? ch : channel(tasks_target), tickets_target.empty() ? ch : channel(tickets_target), token,
+         remote_kernel};
   }
   if (workload == "day-check") {
     auto c = crm::bench::CheckDay(t, journals, check);
@@ -616,14 +693,14 @@ int main(int argc, char** argv) {
   int64_t rows = 100000;
   int runs = 3;
   app.add_option("--workload", workload,
-                 "create, rebuild, reads (FindDuplicates, PreviewTagRule), import (CSV), stage (stage changes), "
+                 "create, update (repeated UpdateCustomer over --customers customers: the kernel's state cache), rebuild, reads (FindDuplicates, PreviewTagRule), import (CSV), stage (stage changes), "
                  "opp-rebuild, task-lag (cause event to automated task), rule-eval (tasks rebuild with the "
                  "default rules), ticket-create (durable CreateTicket), sla-eval (EvaluateSla over --tickets), "
                  "analytics (rebuild of every report's read models and each report over --events) or analytics-lag "
                  "(write to report), day (a mixed CRM day: 70% reads, 30% writes over all services) or day-check "
                  "(asks the services for every write a day's --journal says was acknowledged) or overload (against "
                  "--target: the create peak at --clients, then an open loop offering --overload times it)")
-      ->check(CLI::IsMember({"day", "day-check", "overload", "create", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval",
+      ->check(CLI::IsMember({"day", "day-check", "overload", "create", "update", "rebuild", "reads", "import", "stage", "opp-rebuild", "task-lag", "rule-eval",
                              "ticket-create", "sla-eval", "analytics", "analytics-lag"}))
       ->capture_default_str();
   app.add_option("--backend", backend, "embedded or kafka (in-process mock cluster)")
@@ -687,7 +764,65 @@ int main(int argc, char** argv) {
   app.add_option("--patience-ms", patience_ms,
                  "overload: an OK answer later than this after its scheduled start is late, not goodput")
       ->check(CLI::Range(1.0, 60000.0))->capture_default_str();
+  int64_t customers = 0;
+  app.add_option("--customers", customers,
+                 "update: customers created first and then updated round robin, each client its own share "
+                 "(default: 64 per client; above the kernel's cache of 4096 states per service, updates read rows again)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  std::vector<std::string> metrics;
+  app.add_option("--metrics", metrics,
+                 "create, update and day against --target: host:port of the server's /metrics (crmd "
+                 "--metrics-listen; repeatable, one per service process), to show the write kernel's work per "
+                 "command (crm_kernel_* series) as the in-process runs do");
+  app.footer(
+      "After each create, update, stage, ticket-create, task-lag and day run, crm-bench shows what the write kernel "
+      "of each service that ran commands did per command in the measured window (state reads, cache hits, "
+      "request-id lookups, folds, seals, appends; JSON: \"kernel\"): read from the engines in-process, or "
+      "from --metrics against --target. A create reads 1 state row; an update of a customer written before "
+      "takes its state from the cache instead. See docs/benchmarks.md.");
   CLI11_PARSE(app, argc, argv);
+
+  auto usage_error = [](const std::string& message) {
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    return 2;
+  };
+  if (app.count("--customers") > 0 && workload != "update") {
+    return usage_error("--customers is an option of --workload update");
+  }
+  if (workload == "update") {
+    const int most_clients = clients.empty() ? 0 : *std::max_element(clients.begin(), clients.end());
+    if (customers > 0 && customers < most_clients) {
+      return usage_error(absl::StrCat("--customers: each client updates its own customers; give at least --clients (",
+                                      most_clients, ")"));
+    }
+    if (floor || !peer.empty()) return usage_error("--floor and --peer compare creates, not --workload update");
+  }
+  for (int c : clients) {
+    if (c < 1 || c > 100000) return usage_error("--clients: each value from 1 to 100000");
+  }
+  crm::bench::KernelSource remote_kernel;
+  if (!metrics.empty()) {
+    if (target.empty()) {
+      return usage_error("--metrics reads a running server's counters: give --target too (in-process engines are "
+                         "read directly)");
+    }
+    if (workload != "create" && workload != "update" && workload != "day") {
+      return usage_error("--metrics: only create, update and day against --target show a server's counters");
+    }
+    for (const std::string& a : metrics) {
+      std::string host, port;
+      if (auto s = crm::server::SplitAddress(a, &host, &port); !s.ok() || host.empty()) {
+        return usage_error(absl::StrCat("--metrics: '", a, "' is not host:port"));
+      }
+    }
+    remote_kernel = crm::bench::ScrapedKernel(metrics);
+    if (auto probe = remote_kernel(); !probe.ok()) {
+      return usage_error(absl::StrCat("--metrics: ", probe.status().message()));
+    }
+  } else if (!target.empty() && (workload == "create" || workload == "update" || workload == "day")) {
+    std::fprintf(stderr, "note: give --metrics <the server's /metrics host:port> to see the write kernel's work "
+                         "per command\n");
+  }
 
   if (workload == "overload") {
     // In one process the client's completions and the server's calls share gRPC's threads,
@@ -716,7 +851,7 @@ int main(int argc, char** argv) {
     check.resend = !no_resend;
     check.settle = absl::Seconds(settle_seconds);
     return RunDayWorkload(workload, target, token, opportunities_target, tasks_target, tickets_target, clients,
-                          seconds, warmup, dir, json, journals, day, check);
+                          seconds, warmup, dir, json, journals, day, check, remote_kernel);
   }
 
   if (workload == "import") {
@@ -876,8 +1011,25 @@ int main(int argc, char** argv) {
       empty.backend = label;
       Print(empty, json);
     }
-    CreateCaller caller(addr, tok);
-    Result r = RunCreate(caller, c, absl::Seconds(seconds), absl::Seconds(warmup));
+    crm::bench::KernelSource kernel = remote_kernel;
+    if (target.empty()) {
+      kernel = [e = local->engine.get()]() -> absl::StatusOr<crm::server::KernelCounters> {
+        return crm::server::KernelCounters{{"customers", e->WriteCounters()}};
+      };
+    }
+    Result r;
+    if (workload == "update") {
+      UpdateCaller updater(addr, tok, c);
+      if (auto s = updater.Setup(customers > 0 ? customers : 64LL * c); !s.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+        return 1;
+      }
+      r = crm::bench::RunClosedLoop(c, absl::Seconds(seconds), absl::Seconds(warmup), std::ref(updater), kernel);
+      r.workload = "update";
+    } else {
+      CreateCaller caller(addr, tok);
+      r = RunCreate(caller, c, absl::Seconds(seconds), absl::Seconds(warmup), kernel);
+    }
     r.backend = label;
     Print(r, json);
     if (floor) {

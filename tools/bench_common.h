@@ -1,8 +1,8 @@
 #ifndef CRM_TOOLS_BENCH_COMMON_H_
 #define CRM_TOOLS_BENCH_COMMON_H_
 
-// What crm-bench's workloads share: CPU and peak RSS of the process, percentiles, and the
-// result line every load workload prints.
+// What crm-bench's workloads share: CPU and peak RSS of the process, percentiles, the write
+// kernel's work per command, and the result line every load workload prints.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -14,9 +14,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "libs/server/kernel_metrics.h"
+#include "libs/server/logging.h"
 
 namespace crm::bench {
 
@@ -38,6 +41,42 @@ inline double Percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
+// Where a workload reads the kernel counters (crm_kernel_*, libs/server/kernel_metrics.h) of the
+// services it drives: the in-process engines, or servers' /metrics (tools/bench_kernel.h).
+using KernelSource = std::function<absl::StatusOr<server::KernelCounters>()>;
+
+// What one service's write kernel did per command over a measured window.
+struct KernelWork {
+  std::string service;
+  // Commands the kernel ran: states started from (state reads + cache hits).
+  int64_t commands = 0;
+  // Per command.
+  double state_reads = 0, cache_hits = 0, request_lookups = 0, folds = 0, seals = 0, appends = 0;
+};
+
+// The work of each service that ran a command between the two readings, by service name.
+inline std::vector<KernelWork> KernelWorkBetween(const server::KernelCounters& before,
+                                                 const server::KernelCounters& after) {
+  std::vector<KernelWork> out;
+  for (const auto& [service, a] : after) {
+    auto it = before.find(service);
+    const kernel::StoreCounters b = it != before.end() ? it->second : kernel::StoreCounters();
+    KernelWork w;
+    w.service = service;
+    w.commands = a.states() - b.states();
+    if (w.commands <= 0) continue;  // not driven, or restarted in between
+    const double n = static_cast<double>(w.commands);
+    w.state_reads = (a.state_reads - b.state_reads) / n;
+    w.cache_hits = (a.cache_hits - b.cache_hits) / n;
+    w.request_lookups = (a.request_lookups - b.request_lookups) / n;
+    w.folds = (a.folds - b.folds) / n;
+    w.seals = (a.seals - b.seals) / n;
+    w.appends = (a.appends - b.appends) / n;
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
 struct Result {
   std::string workload, backend;
   int clients = 0;
@@ -48,7 +87,41 @@ struct Result {
   double seconds = 0, p50_ms = 0, p99_ms = 0, p999_ms = 0, cpu_s = 0;
   long rss_mib = 0;
   std::string first_error;
+  // The write kernel's work per command in the measured window, of each service that ran a
+  // command; empty without a KernelSource. `kernel_error`: why the counters could not be read.
+  std::vector<KernelWork> kernel;
+  std::string kernel_error;
 };
+
+// ,"kernel":{"<service>":{"commands":n,"state_reads":x,...},...} (per command), and
+// ,"kernel_error":"..." when the counters could not be read; empty without either.
+inline std::string KernelJson(const Result& r) {
+  std::string out;
+  if (!r.kernel.empty()) {
+    out = ",\"kernel\":{";
+    for (size_t i = 0; i < r.kernel.size(); ++i) {
+      const KernelWork& w = r.kernel[i];
+      absl::StrAppend(&out, i > 0 ? "," : "", "\"", w.service, "\":{\"commands\":", w.commands,
+                      absl::StrFormat(",\"state_reads\":%.4f,\"cache_hits\":%.4f,\"request_lookups\":%.4f,"
+                                      "\"folds\":%.4f,\"seals\":%.4f,\"appends\":%.4f}",
+                                      w.state_reads, w.cache_hits, w.request_lookups, w.folds, w.seals, w.appends));
+    }
+    out += "}";
+  }
+  if (!r.kernel_error.empty()) absl::StrAppend(&out, ",\"kernel_error\":\"", server::JsonEscape(r.kernel_error), "\"");
+  return out;
+}
+
+// One line per service: its commands and their work per command.
+inline void PrintKernel(const Result& r) {
+  for (const KernelWork& w : r.kernel) {
+    std::printf("  kernel %-13s %9lld commands; per command %.2f state reads, %.2f cache hits, %.2f request lookups, "
+                "%.2f folds, %.2f seals, %.2f appends\n",
+                w.service.c_str(), static_cast<long long>(w.commands), w.state_reads, w.cache_hits, w.request_lookups,
+                w.folds, w.seals, w.appends);
+  }
+  if (!r.kernel_error.empty()) std::fprintf(stderr, "kernel counters not read: %s\n", r.kernel_error.c_str());
+}
 
 // {"CODE":n,...} of the codes that occurred, e.g. {"RESOURCE_EXHAUSTED":3}.
 inline std::string ErrorsByCodeJson(const Result& r) {
@@ -66,16 +139,17 @@ inline void Print(const Result& r, bool json) {
     std::printf(
         "{\"workload\":\"%s\",\"backend\":\"%s\",\"clients\":%d,\"ops\":%lld,\"errors\":%lld,"
         "\"seconds\":%.3f,\"throughput\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
-        "\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld,\"errors_by_code\":%s}\n",
+        "\"cpu_seconds\":%.2f,\"peak_rss_mib\":%ld,\"errors_by_code\":%s%s}\n",
         r.workload.c_str(), r.backend.c_str(), r.clients, static_cast<long long>(r.ops),
         static_cast<long long>(r.errors), r.seconds, r.ops / r.seconds, r.p50_ms, r.p99_ms, r.p999_ms,
-        r.cpu_s, r.rss_mib, ErrorsByCodeJson(r).c_str());
+        r.cpu_s, r.rss_mib, ErrorsByCodeJson(r).c_str(), KernelJson(r).c_str());
   } else {
     std::printf("%-8s %-9s %7s %9s %10s %9s %9s %9s %7s %8s %6s\n", "workload", "backend", "clients", "ops",
                 "ops/s", "p50_ms", "p99_ms", "p99.9_ms", "cpu_s", "rss_MiB", "errors");
     std::printf("%-8s %-9s %7d %9lld %10.1f %9.3f %9.3f %9.3f %7.2f %8ld %6lld\n", r.workload.c_str(),
                 r.backend.c_str(), r.clients, static_cast<long long>(r.ops), r.ops / r.seconds, r.p50_ms,
                 r.p99_ms, r.p999_ms, r.cpu_s, r.rss_mib, static_cast<long long>(r.errors));
+    PrintKernel(r);
   }
   if (!r.first_error.empty()) {
     std::fprintf(stderr, "first error: %s\nerrors by code: %s\n", r.first_error.c_str(), ErrorsByCodeJson(r).c_str());
@@ -85,9 +159,11 @@ inline void Print(const Result& r, bool json) {
 // Keeps `clients` calls in flight for `duration` after `warmup`: each client is a chain whose
 // completion issues its next call. `call(client, done)` starts one call and calls `done` with
 // its status (on any thread). Latencies and errors count for calls started and finished inside
-// the measured window.
+// the measured window. With `kernel`, Result::kernel is the services' work per command from the
+// window's start to the last answer (Result::kernel_error when the counters could not be read).
 inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration warmup,
-                            std::function<void(int, std::function<void(const grpc::Status&)>)> call) {
+                            std::function<void(int, std::function<void(const grpc::Status&)>)> call,
+                            const KernelSource& kernel = nullptr) {
   absl::Mutex mu;
   std::vector<double> lat_ms;
   int64_t errors = 0;
@@ -123,12 +199,27 @@ inline Result RunClosedLoop(int clients, absl::Duration duration, absl::Duration
   };
   const Cpu cpu0 = Cpu::Now();
   for (int i = 0; i < clients; ++i) next(i);
+  absl::StatusOr<server::KernelCounters> kernel_before;
+  if (kernel) {
+    if (const absl::Time now = absl::Now(); now < measure_from) absl::SleepFor(measure_from - now);
+    kernel_before = kernel();
+  }
   {
     absl::MutexLock l(&mu);
     mu.Await(absl::Condition(+[](int* a) { return *a == 0; }, &active));
   }
   const Cpu cpu1 = Cpu::Now();
   Result r;
+  if (kernel) {
+    absl::StatusOr<server::KernelCounters> kernel_after = kernel_before.ok() ? kernel() : kernel_before;
+    if (kernel_after.ok() && kernel_after->empty()) {
+      r.kernel_error = "no service exports kernel counters there (crm_kernel_*: a server older than this crm-bench?)";
+    } else if (kernel_after.ok()) {
+      r.kernel = KernelWorkBetween(*kernel_before, *kernel_after);
+    } else {
+      r.kernel_error = std::string(kernel_after.status().message());
+    }
+  }
   r.clients = clients;
   r.ops = static_cast<int64_t>(lat_ms.size());
   r.errors = errors;

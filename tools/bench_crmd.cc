@@ -6,6 +6,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/common/token.h"
 #include "libs/eventlog/embedded_log.h"
+#include "libs/server/kernel_metrics.h"
 #include "services/registry/registry.h"
 
 namespace crm::bench {
@@ -40,6 +41,26 @@ absl::StatusOr<std::unique_ptr<InProcessCrmd>> InProcessCrmd::Start(const std::s
   c->token_ = *MintToken(key, {"bench", "admin", "team1", absl::Now() + absl::Hours(1)});
   c->channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", c->runtime_->port()), grpc::InsecureChannelCredentials());
   return c;
+}
+
+KernelSource InProcessCrmd::kernel() const {
+  return [m = metrics_.get()]() -> absl::StatusOr<server::KernelCounters> { return m->kernel().Read(); };
+}
+
+KernelSource ScrapedKernel(std::vector<std::string> addresses) {
+  return [addresses = std::move(addresses)]() -> absl::StatusOr<server::KernelCounters> {
+    server::KernelCounters all;
+    for (const std::string& a : addresses) {
+      CRM_ASSIGN_OR_RETURN(server::KernelCounters one, server::ScrapeKernelCounters(a, absl::Now() + absl::Seconds(5)));
+      for (auto& [service, counters] : one) {
+        if (!all.emplace(service, counters).second) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--metrics: more than one server exports the kernel counters of ", service));
+        }
+      }
+    }
+    return all;
+  };
 }
 
 InProcessCrmd::~InProcessCrmd() {

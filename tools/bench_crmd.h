@@ -16,6 +16,7 @@
 #include "libs/server/metrics.h"
 #include "libs/server/runtime.h"
 #include "libs/server/service_module.h"
+#include "tools/bench_common.h"
 
 namespace crm::bench {
 
@@ -32,6 +33,8 @@ class InProcessCrmd {
   eventlog::Log& log() { return *log_; }
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const std::string& token() const { return token_; }
+  // The kernel counters of its engines, as its /metrics would serve them; valid while it lives.
+  KernelSource kernel() const;
   // The engine of the module named `module`; null when it was not started or has no `Engine`.
   template <typename Engine>
   Engine* engine(std::string_view module) {
@@ -50,6 +53,11 @@ class InProcessCrmd {
   std::shared_ptr<grpc::Channel> channel_;
   std::string token_;
 };
+
+// The kernel counters served on /metrics at each of `addresses` (host:port of crmd's
+// --metrics-listen, or of each service's), merged; each scrape must be done within 5 s.
+// INVALID_ARGUMENT when two servers export one service; ScrapeKernelCounters' errors.
+KernelSource ScrapedKernel(std::vector<std::string> addresses);
 
 }  // namespace crm::bench
 

@@ -605,7 +605,8 @@ absl::StatusOr<Result> RunDay(const DayTargets& targets, const DayOptions& optio
     return absl::InvalidArgumentError(absl::StrCat("--journal: cannot open ", options.journal));
   }
   Result r = RunClosedLoop(options.clients, options.duration, options.warmup,
-                           [&](int client, std::function<void(const grpc::Status&)> done) { day.Next(client, done); });
+                           [&](int client, std::function<void(const grpc::Status&)> done) { day.Next(client, done); },
+                           targets.kernel);
   r.workload = "day";
   std::fprintf(stderr, "day mix: %s\n", day.Mix().c_str());
   return r;

@@ -39,6 +39,8 @@ namespace crm::bench {
 struct DayTargets {
   std::shared_ptr<grpc::Channel> customers, opportunities, tasks, tickets;
   std::string token;  // an admin's
+  // The kernel counters of the services (the in-process crmd's, or --metrics); null: not shown.
+  KernelSource kernel;
 };
 
 struct DayOptions {

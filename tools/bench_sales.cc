@@ -105,7 +105,7 @@ absl::StatusOr<Result> RunStageChanges(int clients, absl::Duration duration, abs
         delete call;
         done(s);
       });
-    });
+    }, crmd->kernel());
   }
   std::filesystem::remove_all(dir);
   r.workload = "stage";

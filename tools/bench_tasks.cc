@@ -75,7 +75,7 @@ absl::StatusOr<Result> RunTaskLag(int clients, absl::Duration duration, absl::Du
         done(s);
         delete c;
       });
-    });
+    }, crmd->kernel());
     const int64_t leads = seq.load();
     // Wait for the tasks: one per LeadCreated.
     std::map<std::string, absl::Time> causes;  // LeadCreated event id -> recorded_at

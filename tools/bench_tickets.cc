@@ -185,7 +185,7 @@ absl::StatusOr<Result> RunTicketCreate(int clients, absl::Duration duration, abs
         done(s);
         delete c;
       });
-    });
+    }, crmd->kernel());
     r.workload = "ticket-create";
     r.backend = "embedded";
   }

@@ -7,10 +7,14 @@
 // projection-lag gauges (plus the service's own gauges) every second, and the scheduler. What
 // differs per service is an EngineHooks; EngineModule makes the ServiceModule around them.
 //
+// An engine with `kernel::StoreCounters WriteCounters() const` (thread-safe) has its write
+// kernel's counters exported under the module's name (crm_kernel_*, libs/server/kernel_metrics.h).
+//
 // `Engine` has a nested `Options` with `Clock* clock` (and optionally
 // `std::function<void(absl::Duration)> observe_append`, fed to crm_log_append_seconds{topic}),
 // and `static absl::StatusOr<std::unique_ptr<Engine>> Open(eventlog::Log*, projection::ProjectionDb*,
 // Options)`.
+#include <concepts>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,6 +29,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/log.h"
 #include "libs/projection/rebuild.h"
+#include "libs/server/kernel_metrics.h"
 #include "libs/server/logging.h"
 #include "libs/server/metrics.h"
 #include "libs/server/periodic.h"
@@ -108,6 +113,12 @@ class EngineHost final : public ServiceHost {
     const absl::Time t0 = absl::Now();
     CRM_ASSIGN_OR_RETURN(h->engine_, Engine::Open(log, h->db_.get(), eopts));
     LogInfo(absl::StrCat(h->name_, " caught up with the log in ", absl::FormatDuration(absl::Now() - t0)));
+    if constexpr (requires(const Engine& e) {
+                    { e.WriteCounters() } -> std::same_as<kernel::StoreCounters>;
+                  }) {
+      CRM_ASSIGN_OR_RETURN(h->kernel_counters_, h->options_.metrics->kernel().Add(
+                                                    h->name_, [e = h->engine_.get()] { return e->WriteCounters(); }));
+    }
     h->services_ = hooks.services(h->engine_.get(), runtime);
     return h;
   }
@@ -117,6 +128,7 @@ class EngineHost final : public ServiceHost {
     dashboard_.reset();
     loops_.Stop();
     while (!services_.empty()) services_.pop_back();
+    kernel_counters_ = KernelMetrics::Registration();  // no scrape reads the engine from here on
     engine_.reset();
     db_.reset();
   }
@@ -180,6 +192,7 @@ class EngineHost final : public ServiceHost {
   projection::ProjectionSpec spec_;
   std::unique_ptr<projection::ProjectionDb> db_;
   std::unique_ptr<Engine> engine_;
+  KernelMetrics::Registration kernel_counters_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   server::Periodic loops_;
   std::unique_ptr<WebFace> dashboard_;

@@ -20,23 +20,23 @@
 #include "libs/server/logging.h"
 
 namespace crm::server {
-namespace {
 
-// "host:port", "[v6]:port" -> host, port.
 absl::Status SplitAddress(const std::string& address, std::string* host, std::string* port) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon + 1 == address.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("listen address '", address, "' is not host:port"));
+    return absl::InvalidArgumentError(absl::StrCat("address '", address, "' is not host:port"));
   }
   *host = address.substr(0, colon);
   *port = address.substr(colon + 1);
   if (host->size() >= 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
   int n = 0;
   if (!absl::SimpleAtoi(*port, &n) || n < 0 || n > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("listen address '", address, "' has no port number"));
+    return absl::InvalidArgumentError(absl::StrCat("address '", address, "' has no port number"));
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 int OpenSpare() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
 

@@ -18,6 +18,10 @@
 
 namespace crm::server {
 
+// "host:port" or "[v6]:port" -> host (without brackets) and port (0-65535). INVALID_ARGUMENT
+// naming `address` otherwise.
+absl::Status SplitAddress(const std::string& address, std::string* host, std::string* port);
+
 class Listener {
  public:
   struct Options {

@@ -4,6 +4,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libs/server/http_server.h"
+#include "libs/server/kernel_metrics.h"
 
 namespace crm::server {
 namespace {
@@ -55,7 +56,8 @@ class MetricsInterceptorFactory final
 
 }  // namespace
 
-Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()), kernel_(std::make_shared<KernelMetrics>()) {
   handled_ = &prometheus::BuildCounter()
                   .Name("grpc_server_handled_total")
                   .Help("Total number of RPCs completed on the server, regardless of success or failure.")
@@ -85,6 +87,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& addre
       return absl::UnavailableError(absl::StrCat("cannot serve /metrics on ", address, ": ", e.what()));
     }
     m->exposer_->RegisterCollectable(m->registry_);
+    m->exposer_->RegisterCollectable(m->kernel_);
   }
   return m;
 }

@@ -15,6 +15,8 @@
 
 namespace crm::server {
 
+class KernelMetrics;
+
 // The Prometheus series of docs/architecture.md §5, served at http://<address>/metrics. Thread-safe.
 class Metrics {
  public:
@@ -39,6 +41,10 @@ class Metrics {
   // Counts and times every call of a server built with it.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
 
+  // The services' kernel counters (crm_kernel_*, libs/server/kernel_metrics.h), served with the
+  // other series and readable in the process.
+  KernelMetrics& kernel() { return *kernel_; }
+
   // The bound HTTP port (0 when not serving).
   int port() const;
   prometheus::Registry& registry() { return *registry_; }
@@ -46,6 +52,7 @@ class Metrics {
  private:
   Metrics();
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<KernelMetrics> kernel_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   prometheus::Family<prometheus::Counter>* handled_;
   prometheus::Family<prometheus::Histogram>* handling_;

@@ -190,7 +190,7 @@ class OpportunityEngine {
                    DecideFn<State, Event> decide, Callback<Written<State>> done, Cause cause = {});
   // What the write path did since Open: state reads, request-id lookups, folds, seals and
   // appends, so that the work per command can be counted.
-  kernel::StoreCounters store_counters() const { return store_.counters(); }
+  kernel::StoreCounters WriteCounters() const { return store_.counters(); }
   projection::ProjectionDb* db() const { return db_; }
   Clock* clock() const { return options_.clock; }
   const Options& options() const { return options_; }

@@ -861,10 +861,10 @@ struct Work {
 // Counts the write path's work command by command.
 class WorkMeter {
  public:
-  explicit WorkMeter(const OpportunityEngine* engine) : engine_(engine), last_(engine->store_counters()) {}
+  explicit WorkMeter(const OpportunityEngine* engine) : engine_(engine), last_(engine->WriteCounters()) {}
   // The work since the last Expect is `want`.
   void Expect(const Work& want, const std::string& what) {
-    const kernel::StoreCounters now = engine_->store_counters();
+    const kernel::StoreCounters now = engine_->WriteCounters();
     // The projection's reads and folds count too: it takes the store's fold.
     EXPECT_EQ(now.all_states() - last_.all_states(), want.reads) << what << ": states read or cached";
     EXPECT_EQ(now.request_lookups - last_.request_lookups, want.lookups) << what << ": request-id lookups";

@@ -14,6 +14,7 @@
 #include "libs/common/temp_dir_testing.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/server/engine_host.h"
+#include "libs/server/kernel_metrics.h"
 #include "libs/server/metrics.h"
 #include "libs/topics/topics.h"
 #include "services/customers/customer_engine.h"
@@ -150,8 +151,13 @@ TEST(RegistryTest, CrmdModulesOpenTogetherOnOneLog) {
   ASSERT_TRUE((*set)->StartDashboard("127.0.0.1:0").ok());
   EXPECT_GT((*set)->dashboard_port(), 0);
   (*set)->StartLoops();
+  // Every service with a write kernel exports its counters (crm_kernel_*) under its name.
+  std::vector<std::string> exported;
+  for (const auto& [service, counters] : (*metrics)->kernel().Read()) exported.push_back(service);
+  EXPECT_THAT(exported, ElementsAre("customers", "opportunities", "tasks", "tickets"));
   runtime.Shutdown();
   set->reset();
+  EXPECT_TRUE((*metrics)->kernel().Read().empty()) << "a closed engine is no longer read";
   for (const server::ServiceModule* m : CrmdModules()) {
     EXPECT_TRUE(std::filesystem::exists(dir + "/" + m->name)) << m->name;
   }

@@ -58,7 +58,7 @@ class RuleEngineTest : public ::testing::Test {
 
   // The work of the write path since `before`.
   kernel::StoreCounters Since(const kernel::StoreCounters& before) const {
-    const kernel::StoreCounters now = engine()->store_counters();
+    const kernel::StoreCounters now = engine()->WriteCounters();
     // A cached state counts as the one read of its command; the projection's reads and folds
     // count too (it takes the store's fold).
     return {.state_reads = now.all_states() - before.all_states(),
@@ -72,7 +72,7 @@ class RuleEngineTest : public ::testing::Test {
   absl::StatusOr<Resp> Counted(
       void (TaskEngine::*fn)(const Caller&, const Req&, absl::AnyInvocable<void(absl::StatusOr<Resp>)>),
       const Caller& c, const Req& req, kernel::StoreCounters* work) {
-    const kernel::StoreCounters before = engine()->store_counters();
+    const kernel::StoreCounters before = engine()->WriteCounters();
     absl::StatusOr<Resp> out = Call(engine(), fn, c, req);
     *work = Since(before);
     return out;
@@ -252,7 +252,7 @@ TEST_F(RuleEngineTest, TaskWritesReadOnceFoldAndSealPerEventAppendOnceAndAnswerT
 
   // The scheduler writes through the same path, without a request id.
   clock().Advance(absl::Hours(23));
-  const kernel::StoreCounters before = engine()->store_counters();
+  const kernel::StoreCounters before = engine()->WriteCounters();
   auto run = engine()->RunScheduler(clock().Now());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->reminders, 1);

@@ -131,7 +131,7 @@ class TaskEngine {
   // What the write path did since the engine was opened (state reads, request-id lookups,
   // folds, seals, appends), the default rules' seeding included: for tests that count the work
   // a command costs.
-  kernel::StoreCounters store_counters() const { return store_.counters(); }
+  kernel::StoreCounters WriteCounters() const { return store_.counters(); }
 
   v1::Task ToApi(const TaskState& s) const;
   v1::Rule ToApi(const RuleState& s) const;

@@ -107,7 +107,7 @@ class TicketEngine {
   projection::Follower* customers_follower() { return follower_.get(); }
   // What the engine's write path did since Open: state reads, request-id lookups, folds, seals
   // and appends (kernel::StoreCounters).
-  kernel::StoreCounters store_counters() const { return store_.counters(); }
+  kernel::StoreCounters WriteCounters() const { return store_.counters(); }
 
   v1::Ticket ToApi(const TicketState& s) const;
   v1::TicketType ToApi(const TicketTypeState& s) const;

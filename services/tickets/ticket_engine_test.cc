@@ -679,10 +679,10 @@ TEST_F(TicketEngineTest, ACreateAndAnUpdateReadTheStateOnceFoldAndSealEachEventO
   create.mutable_ticket()->set_ticket_type("ticketTypes/repair");
   create.mutable_ticket()->set_title("笔记本无法开机");
   for (auto& [k, v] : GoodValues()) (*create.mutable_ticket()->mutable_values())[k] = v;
-  kernel::StoreCounters before = engine()->store_counters();
+  kernel::StoreCounters before = engine()->WriteCounters();
   auto created = Call(engine(), &TicketEngine::CreateTicket, kRep, create);
   ASSERT_TRUE(created.ok()) << created.status();
-  EXPECT_EQ(Spent(before, engine()->store_counters()), (Work{1, 1, 1, 1, 1}));
+  EXPECT_EQ(Spent(before, engine()->WriteCounters()), (Work{1, 1, 1, 1, 1}));
   EXPECT_FALSE(created->consistency_token().empty());
   v1::Ticket answer = *created;
   ExpectAnswerIsTheRow(&answer, Get(*created));
@@ -691,22 +691,22 @@ TEST_F(TicketEngineTest, ACreateAndAnUpdateReadTheStateOnceFoldAndSealEachEventO
   update.set_request_id("update-1");
   update.set_name(created->name());
   (*update.mutable_values())["resolution"] = Text("更换主板");
-  before = engine()->store_counters();
+  before = engine()->WriteCounters();
   auto updated = Call(engine(), &TicketEngine::UpdateTicket, kRep, update);
   ASSERT_TRUE(updated.ok()) << updated.status();
-  EXPECT_EQ(Spent(before, engine()->store_counters()), (Work{1, 1, 1, 1, 1}));
+  EXPECT_EQ(Spent(before, engine()->WriteCounters()), (Work{1, 1, 1, 1, 1}));
   EXPECT_EQ(updated->etag(), "2");
   answer = *updated;
   ExpectAnswerIsTheRow(&answer, Get(*created));
 
   // Repeats: answered from the state, nothing decided, sealed or appended.
-  before = engine()->store_counters();
+  before = engine()->WriteCounters();
   auto again = Call(engine(), &TicketEngine::CreateTicket, kRep, create);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->name(), created->name());
   EXPECT_TRUE(again->consistency_token().empty());
   ASSERT_TRUE(Call(engine(), &TicketEngine::UpdateTicket, kRep, update).ok());
-  EXPECT_EQ(Spent(before, engine()->store_counters()), (Work{2, 2, 0, 0, 0}));
+  EXPECT_EQ(Spent(before, engine()->WriteCounters()), (Work{2, 2, 0, 0, 0}));
   EXPECT_EQ(EventTypes(*created), (std::vector<std::string>{"TicketCreated", "TicketValuesChanged"}));
 
   // The other aggregates answer with their rows too.
