@@ -32,6 +32,8 @@ def kernel_of(row, service):
     assert k is not None and k["commands"] > 0, row
     # One state per command, read or cached; a command that wrote folds, seals and appends.
     assert abs(k["state_reads"] + k["cache_hits"] - 1) < 0.001, k
+    # The projection takes the kernel's fold with each record: no row read or fold of its own.
+    assert k["projection_reads"] == 0 and k["projection_folds"] == 0, k
     return k
 
 

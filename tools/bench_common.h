@@ -52,6 +52,9 @@ struct KernelWork {
   int64_t commands = 0;
   // Per command.
   double state_reads = 0, cache_hits = 0, request_lookups = 0, folds = 0, seals = 0, appends = 0;
+  // Rows the projection read and events it folded itself, beside the kernel's (0 when it takes
+  // the kernel's folds, as for every command the process wrote).
+  double projection_reads = 0, projection_folds = 0;
 };
 
 // The work of each service that ran a command between the two readings, by service name.
@@ -72,6 +75,8 @@ inline std::vector<KernelWork> KernelWorkBetween(const server::KernelCounters& b
     w.folds = (a.folds - b.folds) / n;
     w.seals = (a.seals - b.seals) / n;
     w.appends = (a.appends - b.appends) / n;
+    w.projection_reads = (a.projection_reads - b.projection_reads) / n;
+    w.projection_folds = (a.projection_folds - b.projection_folds) / n;
     out.push_back(std::move(w));
   }
   return out;
@@ -103,8 +108,10 @@ inline std::string KernelJson(const Result& r) {
       const KernelWork& w = r.kernel[i];
       absl::StrAppend(&out, i > 0 ? "," : "", "\"", w.service, "\":{\"commands\":", w.commands,
                       absl::StrFormat(",\"state_reads\":%.4f,\"cache_hits\":%.4f,\"request_lookups\":%.4f,"
-                                      "\"folds\":%.4f,\"seals\":%.4f,\"appends\":%.4f}",
-                                      w.state_reads, w.cache_hits, w.request_lookups, w.folds, w.seals, w.appends));
+                                      "\"folds\":%.4f,\"seals\":%.4f,\"appends\":%.4f,\"projection_reads\":%.4f,"
+                                      "\"projection_folds\":%.4f}",
+                                      w.state_reads, w.cache_hits, w.request_lookups, w.folds, w.seals, w.appends,
+                                      w.projection_reads, w.projection_folds));
     }
     out += "}";
   }
@@ -116,9 +123,9 @@ inline std::string KernelJson(const Result& r) {
 inline void PrintKernel(const Result& r) {
   for (const KernelWork& w : r.kernel) {
     std::printf("  kernel %-13s %9lld commands; per command %.2f state reads, %.2f cache hits, %.2f request lookups, "
-                "%.2f folds, %.2f seals, %.2f appends\n",
+                "%.2f folds, %.2f seals, %.2f appends; projection %.2f reads, %.2f folds of its own\n",
                 w.service.c_str(), static_cast<long long>(w.commands), w.state_reads, w.cache_hits, w.request_lookups,
-                w.folds, w.seals, w.appends);
+                w.folds, w.seals, w.appends, w.projection_reads, w.projection_folds);
   }
   if (!r.kernel_error.empty()) std::fprintf(stderr, "kernel counters not read: %s\n", r.kernel_error.c_str());
 }

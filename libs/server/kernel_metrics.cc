@@ -37,6 +37,13 @@ constexpr Series kSeries[] = {
      &kernel::StoreCounters::seals},
     {"crm_kernel_appends_total", "Appends the write kernel handed to the log.", prometheus::MetricType::Counter,
      &kernel::StoreCounters::appends},
+    {"crm_kernel_folds_taken_total", "Events whose fold the projection took from the write kernel with the record.",
+     prometheus::MetricType::Counter, &kernel::StoreCounters::folds_taken},
+    {"crm_kernel_projection_reads_total",
+     "State rows the projection read to fold an event itself (records from the log: catch-ups, rebuilds).",
+     prometheus::MetricType::Counter, &kernel::StoreCounters::projection_reads},
+    {"crm_kernel_projection_folds_total", "Events the projection unpacked and folded itself.",
+     prometheus::MetricType::Counter, &kernel::StoreCounters::projection_folds},
     {"crm_kernel_keys_in_flight", "Unique keys and request ids held by commands in flight.",
      prometheus::MetricType::Gauge, &kernel::StoreCounters::keys_in_flight},
 };
