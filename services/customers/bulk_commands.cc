@@ -392,7 +392,7 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
     return finish_sync(absl::OkStatus());
   }
   const std::string id = create ? NewUuidV7(e->options_.clock->Now()) : match_id;
-  e->Execute(caller_, common::v1::ACTOR_SOURCE_API, id, rid, std::move(decide),
+  e->Execute(caller_, common::v1::ACTOR_SOURCE_API, {.id = id, .request_id = rid}, std::move(decide),
              [this, row, pending, outcome](absl::StatusOr<Written> w) {
                if (!w.ok()) {
                  Fail(row, w.status());

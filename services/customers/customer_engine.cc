@@ -19,6 +19,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/server/logging.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/kernel/target_command.h"
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer_list.h"
 #include "services/customers/customer_projections.h"
@@ -105,13 +106,9 @@ CustomerEngine::~CustomerEngine() {
 absl::StatusOr<std::string> CustomerEngine::AllocateNumber() { return numbers_.Next(options_.clock->Now()); }
 
 kernel::Command<CustomerState, CustomerEvent> CustomerEngine::CustomerCommand(
-    const Caller& caller, common::v1::ActorSource source, const std::string& id, const std::string& request_id,
-    DecideFn decide, const std::string& correlation, const std::string& shares_keys_with, bool fresh_id) {
-  kernel::Command<CustomerState, CustomerEvent> cmd;
-  cmd.caller = caller;
-  cmd.id = id;
-  cmd.request_id = request_id;
-  cmd.decide = std::move(decide);
+    const Caller& caller, common::v1::ActorSource source, const Target& target, DecideFn decide,
+    const std::string& correlation, const std::string& shares_keys_with, bool fresh_id) {
+  auto cmd = kernel::TargetCommand<CustomerState, CustomerEvent>(caller, target, std::move(decide));
   cmd.cause.source = source;
   cmd.cause.correlation_id = correlation;
   // Reserved from the state the command leaves: an update's new phone/email, an undelete's old
@@ -122,17 +119,16 @@ kernel::Command<CustomerState, CustomerEvent> CustomerEngine::CustomerCommand(
   return cmd;
 }
 
-void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
-                             const std::string& request_id, DecideFn decide, Callback<Written> done,
-                             const std::string& correlation, bool fresh_id) {
-  store_->Execute<CustomerKind>(
-      CustomerCommand(caller, source, id, request_id, std::move(decide), correlation, "", fresh_id), std::move(done));
+void CustomerEngine::Execute(const Caller& caller, common::v1::ActorSource source, const Target& target,
+                             DecideFn decide, Callback<Written> done, const std::string& correlation, bool fresh_id) {
+  store_->Execute<CustomerKind>(CustomerCommand(caller, source, target, std::move(decide), correlation, "", fresh_id),
+                                std::move(done));
 }
 
-void CustomerEngine::ExecuteCustomer(const Caller& caller, const std::string& id,
-                                     const std::string& request_id, DecideFn decide, Done done, bool fresh_id) {
+void CustomerEngine::ExecuteCustomer(const Caller& caller, const Target& target, DecideFn decide, Done done,
+                                     bool fresh_id) {
   Execute(
-      caller, common::v1::ACTOR_SOURCE_API, id, request_id, std::move(decide),
+      caller, common::v1::ACTOR_SOURCE_API, target, std::move(decide),
       [this, done = std::move(done)](absl::StatusOr<Written> w) mutable {
         if (!w.ok()) return done(w.status());
         v1::Customer c = ToApi(w->state);
@@ -177,38 +173,33 @@ void CustomerEngine::Create(const Caller& caller, const v1::CreateCustomerReques
   auto number = AllocateNumber();
   if (!number.ok()) return done(number.status());
   cmd.customer_number = *number;
-  ExecuteCustomer(caller, NewUuidV7(options_.clock->Now()), req.request_id(), Plain(caller, std::move(cmd)),
-                  std::move(done), /*fresh_id=*/true);
+  ExecuteCustomer(caller, {.id = NewUuidV7(options_.clock->Now()), .request_id = req.request_id()},
+                  Plain(caller, std::move(cmd)), std::move(done), /*fresh_id=*/true);
 }
 
 void CustomerEngine::Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done) {
   auto target = ParseTarget(req.request_id(), req.customer().name(), "customer.name", req.customer().etag(), "customer.etag");
   if (!target.ok()) return done(target.status());
-  const std::string& id = target->id;
   auto settings = ReadSettings(db_->db());
   if (!settings.ok()) return done(settings.status());
   UpdateCustomer cmd;
-  cmd.expected_version = target->etag;
   cmd.settings = EffectiveSettings(*settings);
   CopySameNamed(req.customer(), &cmd.profile);
   for (const auto& path : req.update_mask().paths()) cmd.paths.push_back(path);
   if (cmd.paths.empty()) cmd.paths = SetFields(cmd.profile, EditableFields());
-  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, std::move(cmd)), std::move(done));
+  ExecuteCustomer(caller, *target, Plain(caller, std::move(cmd)), std::move(done));
 }
 
 void CustomerEngine::Delete(const Caller& caller, const v1::DeleteCustomerRequest& req, Done done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag");
   if (!target.ok()) return done(target.status());
-  const std::string& id = target->id;
-  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, DeleteCustomer{req.reason(), target->etag}),
-                  std::move(done));
+  ExecuteCustomer(caller, *target, Plain(caller, DeleteCustomer{req.reason()}), std::move(done));
 }
 
 void CustomerEngine::Undelete(const Caller& caller, const v1::UndeleteCustomerRequest& req, Done done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag");
   if (!target.ok()) return done(target.status());
-  const std::string& id = target->id;
-  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, UndeleteCustomer{target->etag}), std::move(done));
+  ExecuteCustomer(caller, *target, Plain(caller, UndeleteCustomer{}), std::move(done));
 }
 
 void CustomerEngine::AddContact(const Caller& caller, const v1::AddContactRequest& req, Done done) {
@@ -221,30 +212,25 @@ void CustomerEngine::AddContact(const Caller& caller, const v1::AddContactReques
   cmd.contact = req.contact();
   cmd.contact.set_id(req.request_id().empty() ? NewUuidV7(options_.clock->Now())
                                               : DerivedId(id, req.request_id()));
-  cmd.expected_version = target->etag;
-  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, std::move(cmd)), std::move(done));
+  ExecuteCustomer(caller, *target, Plain(caller, std::move(cmd)), std::move(done));
 }
 
 void CustomerEngine::UpdateContact(const Caller& caller, const v1::UpdateContactRequest& req, Done done) {
   auto target = ParseTarget(req.request_id(), req.parent(), "parent", req.etag(), "etag");
   if (!target.ok()) return done(target.status());
-  const std::string& id = target->id;
   if (req.contact().id().empty()) return done(InvalidFieldError("contact.id", "is required"));
   customers::UpdateContact cmd;
   cmd.contact = req.contact();
-  cmd.expected_version = target->etag;
   for (const auto& p : req.update_mask().paths()) cmd.paths.push_back(p);
   if (cmd.paths.empty()) cmd.paths = SetFields(cmd.contact, ContactFields());
-  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, std::move(cmd)), std::move(done));
+  ExecuteCustomer(caller, *target, Plain(caller, std::move(cmd)), std::move(done));
 }
 
 void CustomerEngine::RemoveContact(const Caller& caller, const v1::RemoveContactRequest& req, Done done) {
   auto target = ParseTarget(req.request_id(), req.parent(), "parent", req.etag(), "etag");
   if (!target.ok()) return done(target.status());
-  const std::string& id = target->id;
   if (req.contact_id().empty()) return done(InvalidFieldError("contact_id", "is required"));
-  ExecuteCustomer(caller, id, req.request_id(),
-                  Plain(caller, customers::RemoveContact{req.contact_id(), target->etag}), std::move(done));
+  ExecuteCustomer(caller, *target, Plain(caller, customers::RemoveContact{req.contact_id()}), std::move(done));
 }
 
 namespace {
@@ -294,7 +280,7 @@ void CustomerEngine::CreateFollowUp(const Caller& caller, const v1::CreateFollow
   if (in.has_next_follow_up_time()) *e.mutable_next_follow_up_time() = in.next_follow_up_time();
   e.set_contact_id(in.contact_id());
   const std::string fid = e.follow_up_id();
-  Execute(caller, common::v1::ACTOR_SOURCE_API, *id, req.request_id(),
+  Execute(caller, common::v1::ACTOR_SOURCE_API, {.id = *id, .request_id = req.request_id()},
           [caller, cmd = std::move(cmd)](const CustomerState* cur) -> absl::StatusOr<Decided> {
             CRM_ASSIGN_OR_RETURN(auto events, Decide(cur, caller, cmd));
             Decided d;
@@ -313,9 +299,7 @@ void CustomerEngine::CreateFollowUp(const Caller& caller, const v1::CreateFollow
 void CustomerEngine::Release(const Caller& caller, const v1::ReleaseCustomerRequest& req, Done done) {
   auto target = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag");
   if (!target.ok()) return done(target.status());
-  const std::string& id = target->id;
-  ExecuteCustomer(caller, id, req.request_id(), Plain(caller, ReleaseToPool{req.reason(), target->etag}),
-                  std::move(done));
+  ExecuteCustomer(caller, *target, Plain(caller, ReleaseToPool{req.reason()}), std::move(done));
 }
 
 void CustomerEngine::Claim(const Caller& caller, const v1::ClaimCustomerRequest& req, Done done) {
@@ -324,7 +308,7 @@ void CustomerEngine::Claim(const Caller& caller, const v1::ClaimCustomerRequest&
   if (!id.ok()) return done(id.status());
   const std::string day = Day(options_.clock->Now(), options_.zone);
   ExecuteCustomer(
-      caller, *id, req.request_id(),
+      caller, {.id = *id, .request_id = req.request_id()},
       [this, caller, day](const CustomerState* cur) -> absl::StatusOr<Decided> {
         CRM_ASSIGN_OR_RETURN(CustomerSettings stored, ReadSettings(db_->db()));
         const int32_t limit = ClaimLimit(EffectiveSettings(stored).pool_policy(), caller.user_id);
@@ -465,7 +449,7 @@ absl::StatusOr<CustomerEngine::SchedulerRun> CustomerEngine::RunScheduler(absl::
 absl::Status CustomerEngine::RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written) {
   Completions batch(static_cast<int>(jobs.size()));
   for (auto& [id, decide] : jobs) {
-    Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, id, "", std::move(decide),
+    Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, {.id = id}, std::move(decide),
             [&batch](absl::StatusOr<Written> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); });
   }
   absl::Status status = batch.Wait();

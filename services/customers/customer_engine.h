@@ -14,6 +14,7 @@
 #include "absl/types/optional.h"
 #include "crm/customers/v1/customers_service.pb.h"
 #include "libs/common/clock.h"
+#include "libs/common/request.h"
 #include "libs/eventlog/log.h"
 #include "libs/kernel/aggregate_store.h"
 #include "libs/projection/aggregate_writer.h"
@@ -304,19 +305,21 @@ class CustomerEngine {
   // The state after a write and its consistency token ("" when nothing was written).
   using Written = kernel::Written<CustomerState>;
 
-  // The kernel command for `decide` on customer `id`: the customer's unique keys (phone, email)
-  // held, `correlation` (default: the request id) in the envelopes, `shares_keys_with` (the
-  // other side of a merge) no conflicting holder.
+  // The kernel command for `decide` on customer `target.id` (kernel::TargetCommand: its request
+  // id and etag too): the customer's unique keys (phone, email) held, `correlation` (default:
+  // the request id) in the envelopes, `shares_keys_with` (the other side of a merge) no
+  // conflicting holder.
   kernel::Command<CustomerState, CustomerEvent> CustomerCommand(const Caller& caller, common::v1::ActorSource source,
-                                                                const std::string& id, const std::string& request_id,
+                                                                const Target& target,
                                                                 DecideFn decide, const std::string& correlation = "",
                                                                 const std::string& shares_keys_with = "",
                                                                 bool fresh_id = false);
-  // Runs `decide` on customer `id` through the store (after the commands before it on the
-  // customer). A repeated request_id answers with the current state without deciding again;
+  // Runs `decide` on customer `target.id` through the store (after the commands before it on
+  // the customer). A repeated request_id answers with the current state without deciding again;
   // `fresh_id` (a create under an id just picked): with the customer an earlier attempt created.
-  void Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
-               const std::string& request_id, DecideFn decide, Callback<Written> done,
+  // Then a version other than target.etag's is ABORTED, unless `decide` refused.
+  void Execute(const Caller& caller, common::v1::ActorSource source, const Target& target, DecideFn decide,
+               Callback<Written> done,
                const std::string& correlation = "", bool fresh_id = false);
   // Merge (`merge` set) or unmerge: holds both customers and writes the two steps in order.
   void TwoStep(const Caller& caller, const std::string& survivor, const std::string& merged,
@@ -339,14 +342,14 @@ class CustomerEngine {
   // Runs a lead command through the store and answers with the API lead: NOT_FOUND when
   // there is no lead and nothing was decided.
   using LeadDecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<LeadEvent>>(const LeadState*)>;
-  void ExecuteLeadCommand(const Caller& caller, const std::string& id, const std::string& request_id,
-                          LeadDecideFn decide, LeadDone done, bool fresh_id = false);
+  void ExecuteLeadCommand(const Caller& caller, const Target& target, LeadDecideFn decide, LeadDone done,
+                          bool fresh_id = false);
   // ConvertLead once the lead is held (`lease`) and checked: writes the customer side, then
   // the lead's LeadConverted under the same lease.
   using ConvertReply = absl::AnyInvocable<absl::StatusOr<v1::ConvertLeadResponse>(const LeadState&, const std::string&,
                                                                                   bool) const>;
-  void ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead, const std::string& rid,
-                   int64_t etag, const std::string& target, v1::LeadConverted converted, ConvertReply reply,
+  void ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead, const Target& lead_target,
+                   const std::string& target, v1::LeadConverted converted, ConvertReply reply,
                    Callback<v1::ConvertLeadResponse> done);
   v1::Lead LeadToApi(const LeadState& s) const;
   // Process managers (process_managers.cc): writes the second step of the pending step at pm/
@@ -362,8 +365,7 @@ class CustomerEngine {
   template <typename Command>
   static DecideFn Plain(const Caller& caller, Command cmd);
   // Execute answering with the API customer.
-  void ExecuteCustomer(const Caller& caller, const std::string& id, const std::string& request_id,
-                       DecideFn decide, Done done, bool fresh_id = false);
+  void ExecuteCustomer(const Caller& caller, const Target& target, DecideFn decide, Done done, bool fresh_id = false);
   // Runs a settings command through the store; `done` gets the effective settings after it.
   void ExecuteSettings(const Caller& caller,
                        absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,

@@ -190,6 +190,73 @@ TEST_F(CustomerEngineTest, UpdateWithStaleEtagIsAbortedAndFreshOneApplies) {
   EXPECT_EQ(r2.status().code(), absl::StatusCode::kAborted);
 }
 
+// "ETAG_MISMATCH <field> <current_etag>" of an ABORTED answer; the code and message otherwise.
+std::string Mismatch(const absl::Status& s) {
+  auto info = GetErrorInfo(s);
+  if (s.code() != absl::StatusCode::kAborted || !info.has_value()) return s.ToString();
+  return absl::StrCat(info->reason(), " ", info->metadata().count("field") ? info->metadata().at("field") : "-", " ",
+                      info->metadata().count("current_etag") ? info->metadata().at("current_etag") : "-");
+}
+
+TEST_F(CustomerEngineTest, StaleEtagOfEveryCustomerCommandIsAbortedNamingItsField) {
+  auto c = *Create(kRep, "A", "13812345678");
+  v1::UpdateCustomerRequest up;
+  up.mutable_customer()->set_name(c.name());
+  up.mutable_customer()->set_display_name("A2");
+  up.mutable_update_mask()->add_paths("display_name");
+  ASSERT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+  up.mutable_customer()->set_etag("1");
+  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::Update, kRep, up).status()), "ETAG_MISMATCH customer.etag 2");
+  v1::AddContactRequest add;
+  add.set_parent(c.name());
+  add.set_etag("1");
+  add.mutable_contact()->set_name("李雷");
+  add.mutable_contact()->set_phone("13912345678");
+  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::AddContact, kRep, add).status()), "ETAG_MISMATCH etag 2");
+  v1::ReleaseCustomerRequest release;
+  release.set_name(c.name());
+  release.set_etag("0");  // "nothing written yet"
+  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::Release, kRep, release).status()), "ETAG_MISMATCH etag 2");
+  v1::DeleteCustomerRequest del;
+  del.set_name(c.name());
+  del.set_etag("1");
+  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::Delete, kRep, del).status()), "ETAG_MISMATCH etag 2");
+  del.set_etag("2");
+  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
+  v1::UndeleteCustomerRequest undel;
+  undel.set_name(c.name());
+  undel.set_etag("2");
+  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::Undelete, kRep, undel).status()), "ETAG_MISMATCH etag 3");
+  EXPECT_EQ(Get(kAdmin, c.name())->etag(), "3") << "no stale command wrote";
+}
+
+TEST_F(CustomerEngineTest, ACommandsOwnRefusalComesBeforeAStaleEtag) {
+  auto c = *Create(kRep, "A", "13812345678");
+  // A rep may not hand the customer to another rep: that refusal, whatever the etag.
+  v1::UpdateCustomerRequest give;
+  give.mutable_customer()->set_name(c.name());
+  give.mutable_customer()->set_etag("7");
+  give.mutable_customer()->set_owner_id("u2");
+  give.mutable_update_mask()->add_paths("owner_id");
+  EXPECT_EQ(Sync(&CustomerEngine::Update, kRep, give).status().code(), absl::StatusCode::kPermissionDenied);
+  // A rep who may not see the customer learns nothing of its version.
+  v1::DeleteCustomerRequest del;
+  del.set_name(c.name());
+  del.set_etag("7");
+  EXPECT_EQ(Sync(&CustomerEngine::Delete, kRep2, del).status().code(), absl::StatusCode::kPermissionDenied);
+  // An invalid mask is the caller's error to fix first.
+  v1::UpdateCustomerRequest bad;
+  bad.mutable_customer()->set_name(c.name());
+  bad.mutable_customer()->set_etag("7");
+  bad.mutable_update_mask()->add_paths("customer_number");
+  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kRep, bad).status()), "update_mask");
+  // In the recycle bin: said so, not "stale".
+  del.set_etag("1");
+  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
+  del.set_etag("1");
+  EXPECT_EQ(Sync(&CustomerEngine::Delete, kRep, del).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
   auto c = *Create(kRep, "A", "13812345678");
   std::vector<std::thread> threads;
@@ -1767,6 +1834,36 @@ TEST_F(ListEngineTest, ATokenOfAnotherQueryOrNoneOfOursIsRefused) {
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(FieldOf(r.status()), "page_token") << bad;
   }
+}
+
+TEST_F(LeadEngineTest, StaleLeadEtagIsAbortedNamingItsFieldAfterTheCommandsOwnRefusal) {
+  auto lead = NewLead(kRep, "13700001111");
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  v1::UpdateLeadRequest up;
+  up.mutable_lead()->set_name(lead->name());
+  up.mutable_lead()->set_need("300 套");
+  up.mutable_update_mask()->add_paths("need");
+  ASSERT_TRUE(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).ok());
+  up.mutable_lead()->set_etag("1");
+  EXPECT_EQ(Mismatch(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status()), "ETAG_MISMATCH lead.etag 2");
+  v1::QualifyLeadRequest qualify;
+  qualify.set_name(lead->name());
+  qualify.set_etag("1");
+  EXPECT_EQ(Mismatch(Call(engine(), &CustomerEngine::QualifyLead, kRep, qualify).status()), "ETAG_MISMATCH etag 2");
+  v1::ConvertLeadRequest convert;
+  convert.set_name(lead->name());
+  convert.set_etag("1");
+  EXPECT_EQ(Mismatch(Call(engine(), &CustomerEngine::ConvertLead, kRep, convert).status()), "ETAG_MISMATCH etag 2");
+  // A rep may not give the lead to another rep: that refusal comes first.
+  v1::AssignLeadRequest assign;
+  assign.set_name(lead->name());
+  assign.set_etag("1");
+  assign.set_owner_id("u2");
+  EXPECT_EQ(Call(engine(), &CustomerEngine::AssignLead, kRep, assign).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::GetLeadRequest get;
+  get.set_name(lead->name());
+  EXPECT_EQ(engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5))->etag(), "2") << "no stale command wrote";
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "libs/common/money.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/kernel/target_command.h"
 #include "libs/projection/index_walk.h"
 #include "services/customers/customer_engine.h"
 #include "services/customers/customer_list.h"
@@ -37,13 +38,9 @@ v1::Lead CustomerEngine::LeadToApi(const LeadState& s) const {
   return l;
 }
 
-void CustomerEngine::ExecuteLeadCommand(const Caller& caller, const std::string& id, const std::string& request_id,
-                                        LeadDecideFn decide, LeadDone done, bool fresh_id) {
-  kernel::Command<LeadState, LeadEvent> cmd;
-  cmd.caller = caller;
-  cmd.id = id;
-  cmd.request_id = request_id;
-  cmd.decide = std::move(decide);
+void CustomerEngine::ExecuteLeadCommand(const Caller& caller, const Target& target, LeadDecideFn decide,
+                                        LeadDone done, bool fresh_id) {
+  auto cmd = kernel::TargetCommand<LeadState, LeadEvent>(caller, target, std::move(decide));
   cmd.fresh_id = fresh_id;
   store_->Execute<LeadKind>(std::move(cmd),
                             [this, done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> w) mutable {
@@ -85,8 +82,8 @@ void CustomerEngine::CreateLead(const Caller& caller, const v1::CreateLeadReques
   cmd.owner_id = req.lead().owner_id();
   cmd.team_id = req.lead().team_id();
   cmd.settings = *std::move(settings);
-  ExecuteLeadCommand(caller, NewUuidV7(options_.clock->Now()), req.request_id(), LeadDecider(caller, std::move(cmd)),
-              std::move(done), /*fresh_id=*/true);
+  ExecuteLeadCommand(caller, {.id = NewUuidV7(options_.clock->Now()), .request_id = req.request_id()},
+                     LeadDecider(caller, std::move(cmd)), std::move(done), /*fresh_id=*/true);
 }
 
 void CustomerEngine::UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, LeadDone done) {
@@ -98,42 +95,39 @@ void CustomerEngine::UpdateLead(const Caller& caller, const v1::UpdateLeadReques
   CopySameNamed(req.lead(), &cmd.profile);
   for (const auto& p : req.update_mask().paths()) cmd.paths.push_back(p);
   if (cmd.paths.empty()) cmd.paths = SetFields(cmd.profile, LeadFields());
-  cmd.expected_version = t->etag;
   cmd.settings = *std::move(settings);
-  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, std::move(cmd)), std::move(done));
+  ExecuteLeadCommand(caller, *t, LeadDecider(caller, std::move(cmd)), std::move(done));
 }
 
 void CustomerEngine::AssignLead(const Caller& caller, const v1::AssignLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(),
-              LeadDecider(caller, customers::AssignLead{req.owner_id(), req.team_id(), t->etag}), std::move(done));
+  ExecuteLeadCommand(caller, *t, LeadDecider(caller, customers::AssignLead{req.owner_id(), req.team_id()}),
+                     std::move(done));
 }
 
 void CustomerEngine::ClaimLead(const Caller& caller, const v1::ClaimLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", "", "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::ClaimLead{}), std::move(done));
+  ExecuteLeadCommand(caller, *t, LeadDecider(caller, customers::ClaimLead{}), std::move(done));
 }
 
 void CustomerEngine::ReleaseLead(const Caller& caller, const v1::ReleaseLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::ReleaseLead{req.reason(), t->etag}),
-              std::move(done));
+  ExecuteLeadCommand(caller, *t, LeadDecider(caller, customers::ReleaseLead{req.reason()}), std::move(done));
 }
 
 void CustomerEngine::QualifyLead(const Caller& caller, const v1::QualifyLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::QualifyLead{t->etag}), std::move(done));
+  ExecuteLeadCommand(caller, *t, LeadDecider(caller, customers::QualifyLead{}), std::move(done));
 }
 
 void CustomerEngine::DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(),
-              LeadDecider(caller, customers::DisqualifyLead{req.reason(), t->etag}), std::move(done));
+  ExecuteLeadCommand(caller, *t, LeadDecider(caller, customers::DisqualifyLead{req.reason()}), std::move(done));
 }
 
 void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
@@ -161,9 +155,8 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
     converted.set_expected_amount_minor(req.expected_amount_minor());
     converted.set_currency(currency);
   }
+  const Target lead_target = *t;
   const std::string lead_id = t->id;
-  const std::string rid = req.request_id();
-  const int64_t etag = t->etag;
   auto reply = [this, caller](const LeadState& l, const std::string& token,
                               bool created) -> absl::StatusOr<v1::ConvertLeadResponse> {
     v1::ConvertLeadResponse resp;
@@ -176,26 +169,25 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
   };
   // The lead is held from the check through its LeadConverted; the customer's own lease is taken
   // inside it (always lead, then customer: nothing takes them the other way round).
-  auto convert = [this, caller, lead_id, rid, etag, target, converted, reply, done = std::move(done)](
+  auto convert = [this, caller, lead_target, target, converted, reply, done = std::move(done)](
                      kernel::Lease lease, absl::Status earlier) mutable {
     if (!earlier.ok()) return done(earlier);
     // A first command that records nothing: it answers a repeated request_id (or refuses one
     // used for another resource) and hands the lead over as the store read it.
     auto loaded = std::make_shared<absl::optional<LeadState>>();
-    kernel::Command<LeadState, LeadEvent> check;
-    check.caller = caller;
-    check.id = lead_id;
-    check.request_id = rid;
-    check.decide = [loaded, caller, etag](const LeadState* cur) -> absl::StatusOr<std::vector<LeadEvent>> {
-      CRM_RETURN_IF_ERROR(CheckConvertible(cur, caller, etag));
-      *loaded = *cur;
-      return std::vector<LeadEvent>{};
-    };
+    // Its etag is checked by the store after the decision, as every command's.
+    auto check = kernel::TargetCommand<LeadState, LeadEvent>(
+        caller, lead_target, [loaded, caller](const LeadState* cur) -> absl::StatusOr<std::vector<LeadEvent>> {
+          CRM_RETURN_IF_ERROR(CheckConvertible(cur, caller));
+          *loaded = *cur;
+          return std::vector<LeadEvent>{};
+        });
     store_->ExecuteHeld<LeadKind>(
         lease, std::move(check),
-        [this, caller, lease, lead_id, rid, etag, target, converted, reply, loaded,
+        [this, caller, lease, lead_target, target, converted, reply, loaded,
          done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> checked) mutable {
           kernel::Lease held = std::move(lease);  // released when this call returns, unless passed on
+          const std::string& lead_id = lead_target.id;
           if (!checked.ok()) return done(checked.status());
           if (!loaded->has_value()) {  // a repeat: answered without deciding
             if (checked->state.status() == v1::LEAD_STATUS_CONVERTED) {
@@ -205,10 +197,16 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
               return done(reply(checked->state, "", c->has_value() && (*c)->lead_id() == lead_id));
             }
             // The request id changed the lead before, by another command: convert it now.
-            if (absl::Status s = CheckConvertible(&checked->state, caller, etag); !s.ok()) return done(s);
+            if (absl::Status s = CheckConvertible(&checked->state, caller); !s.ok()) return done(s);
+            if (absl::Status s = kernel::CheckExpected(kernel::ExpectedFromEtag(lead_target.etag),
+                                                       checked->state.version(), LeadKind::kType,
+                                                       lead_target.etag_field);
+                !s.ok()) {
+              return done(s);
+            }
             *loaded = checked->state;
           }
-          ConvertHeld(caller, std::move(held), **loaded, rid, etag, target, converted, std::move(reply),
+          ConvertHeld(caller, std::move(held), **loaded, lead_target, target, converted, std::move(reply),
                       std::move(done));
         });
   };
@@ -229,7 +227,7 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
 }
 
 void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead,
-                                 const std::string& rid, int64_t etag, const std::string& target,
+                                 const Target& lead_target, const std::string& target,
                                  v1::LeadConverted converted, ConvertReply reply,
                                  Callback<v1::ConvertLeadResponse> done) {
   const std::string lead_id = lead.id();
@@ -296,9 +294,10 @@ void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, cons
     }
     return d;
   };
+  const std::string& rid = lead_target.request_id;
   const std::string correlation = rid.empty() ? NewUuidV7(options_.clock->Now()) : rid;
-  Execute(caller, common::v1::ACTOR_SOURCE_API, cid, "", std::move(decide),
-          [this, caller, lease = std::move(lease), lead_id, cid, etag, correlation, converted, created, created_now,
+  Execute(caller, common::v1::ACTOR_SOURCE_API, {.id = cid}, std::move(decide),
+          [this, caller, lease = std::move(lease), lead_id, cid, lead_target, correlation, converted, created, created_now,
            reply = std::move(reply), done = std::move(done)](absl::StatusOr<Written> w) mutable {
             // Held until this call returns, not until the log drops the callback (maybe after
             // the writer is gone).
@@ -319,13 +318,16 @@ void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, cons
             }
             converted.set_customer_id(cid);
             converted.set_customer_created(*created);
-            kernel::Command<LeadState, LeadEvent> convert;
-            convert.caller = caller;
-            convert.id = lead_id;
+            // Without the request id: the check above held it; the lead, held since, is at the
+            // etag's version still, which the store checks again.
+            Target lead_only = lead_target;
+            lead_only.request_id.clear();
+            auto convert = kernel::TargetCommand<LeadState, LeadEvent>(
+                caller, lead_only,
+                [caller, converted](const LeadState* cur) {
+                  return Decide(cur, caller, customers::ConvertLead{converted});
+                });
             convert.cause.correlation_id = correlation;
-            convert.decide = [caller, converted, etag](const LeadState* cur) {
-              return Decide(cur, caller, customers::ConvertLead{converted, etag});
-            };
             store_->ExecuteHeld<LeadKind>(
                 held, std::move(convert),
                 [created, reply = std::move(reply),

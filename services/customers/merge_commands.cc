@@ -198,7 +198,7 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
       };
     }
     store_->ExecuteHeld<CustomerKind>(
-        *lease, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, one, "", std::move(first_step), correlation, two),
+        *lease, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, {.id = one}, std::move(first_step), correlation, two),
         [=, this, lease = *lease, done = std::move(done)](absl::StatusOr<Written> w) mutable {
           // Held until this call returns, not until the log drops the callback (maybe after the
           // writer is gone).
@@ -215,7 +215,7 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
             return d;
           };
           store_->ExecuteHeld<CustomerKind>(
-              held, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, two, "", std::move(second_step), correlation, one),
+              held, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, {.id = two}, std::move(second_step), correlation, one),
               [reply, first_token, done = std::move(done)](absl::StatusOr<Written> w2) mutable {
                 if (!w2.ok()) return done(w2.status());
                 done(reply(w2->token.empty() ? first_token : w2->token));
