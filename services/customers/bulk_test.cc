@@ -66,14 +66,14 @@ class BulkTest : public CustomerEngineTest {
     v1::ListCustomersRequest req;
     req.set_page_size(1000);
     req.set_order_by("customer_number");
-    auto r = engine()->List(c, req, absl::Now() + absl::Seconds(5));
+    auto r = engine()->queries().List(c, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(r.ok()) << r.status();
     return {r->customers().begin(), r->customers().end()};
   }
   std::vector<v1::ExportCustomersResponse> Export(const Caller& c, const v1::ExportCustomersRequest& req,
                                                   absl::Status* status) {
     std::vector<v1::ExportCustomersResponse> out;
-    *status = engine()->Export(c, req, absl::Now() + absl::Seconds(5), [&](v1::ExportCustomersResponse r) {
+    *status = engine()->queries().Export(c, req, absl::Now() + absl::Seconds(5), [&](v1::ExportCustomersResponse r) {
       out.push_back(std::move(r));
       return true;
     });

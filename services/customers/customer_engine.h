@@ -24,6 +24,7 @@
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer.h"
 #include "services/customers/customer_projections.h"
+#include "services/customers/customer_queries.h"
 #include "services/customers/lead.h"
 #include "libs/topics/topics.h"
 
@@ -37,9 +38,9 @@ inline constexpr int32_t kPartitions = topics::kPartitions;
 inline constexpr int64_t kProjectionVersion = 8;
 
 // The customers service without the gRPC server around it (STYLE: userver samples): the
-// write path of docs/architecture.md §3, the projections of §4 and the scheduler's time-driven events.
-// Thread-safe. Writes complete through a callback on the log writer's thread; reads are
-// synchronous.
+// write path of docs/architecture.md §3 and the scheduler's time-driven events; the reads are
+// its query side, queries() (customer_queries.h). Thread-safe. Writes complete through a
+// callback on the log writer's thread.
 class CustomerEngine {
  public:
   struct Options {
@@ -114,24 +115,15 @@ class CustomerEngine {
   // leaves an open lead that a repeat of the call converts.
   void ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
                    Callback<v1::ConvertLeadResponse> done);
-  absl::StatusOr<v1::Lead> GetLead(const Caller& caller, const v1::GetLeadRequest& req, absl::Time deadline);
-  absl::StatusOr<v1::ListLeadsResponse> ListLeads(const Caller& caller, const v1::ListLeadsRequest& req,
-                                                  absl::Time deadline);
 
   // Behaviour tag rules, in tag_rule_commands.cc.
-  absl::StatusOr<v1::ListTagRulesResponse> ListTagRules(const Caller& caller, const v1::ListTagRulesRequest& req,
-                                                        absl::Time deadline);
   void SetTagRules(const Caller& caller, const v1::SetTagRulesRequest& req, Callback<v1::ListTagRulesResponse> done);
-  absl::StatusOr<v1::PreviewTagRuleResponse> PreviewTagRule(const Caller& caller, const v1::PreviewTagRuleRequest& req,
-                                                            absl::Time deadline);
 
-  // Duplicates (查重) and merging, in merge_commands.cc. The merge writes the survivor's
+  // Merging duplicates (查重), in merge_commands.cc. The merge writes the survivor's
   // CustomersMerged and then the merged customer's CustomerMergedInto, holding both; an unmerge
   // the merged one's CustomerUnmerged and then the survivor's CustomerMergeUndone. A crash
   // between the two leaves a visible duplicate (never hidden data) until the process manager
   // (CompletePendingSteps) writes the second step; a repeat of the call answers as a repeat.
-  absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
-                                                           absl::Time deadline);
   void MergeCustomers(const Caller& caller, const v1::MergeCustomersRequest& req,
                       Callback<v1::MergeCustomersResponse> done);
   void UnmergeCustomers(const Caller& caller, const v1::UnmergeCustomersRequest& req,
@@ -179,36 +171,7 @@ class CustomerEngine {
   // Checks `options` (mapping, policy, import id) against the columns; INVALID_ARGUMENT naming
   // options.* otherwise.
   absl::StatusOr<std::unique_ptr<Import>> StartImport(const Caller& caller, const v1::ImportOptions& options);
-  // Bulk export (批量导出), in bulk_commands.cc: what List would return for the request's
-  // filter, from one snapshot, handed to `emit` in chunks (first the header). `emit` returns
-  // false when the client has gone; Export then stops with CANCELLED.
-  absl::Status Export(const Caller& caller, const v1::ExportCustomersRequest& req, absl::Time deadline,
-                      absl::FunctionRef<bool(v1::ExportCustomersResponse)> emit);
 
-  // Calls `done` once the projections reached `token` (a min_consistency_token; empty is
-  // reached at once), with INVALID_ARGUMENT naming `field` for a malformed token or
-  // DEADLINE_EXCEEDED at `deadline`. Does not block; see ProjectionDb::NotifyWhenReached.
-  void AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,
-                  absl::AnyInvocable<void(absl::Status)> done);
-
-  // Reads. Each first waits (blocking) for its min_consistency_token, if it has one; servers
-  // call AfterToken first so that the wait does not hold a thread.
-  absl::StatusOr<v1::Customer> Get(const Caller& caller, const v1::GetCustomerRequest& req,
-                                   absl::Time deadline);
-  absl::StatusOr<v1::ListCustomersResponse> List(const Caller& caller,
-                                                 const v1::ListCustomersRequest& req,
-                                                 absl::Time deadline);
-  absl::StatusOr<v1::ListCustomerEventsResponse> History(const Caller& caller,
-                                                         const v1::ListCustomerEventsRequest& req,
-                                                         absl::Time deadline);
-  absl::StatusOr<v1::ListFollowUpsResponse> ListFollowUps(const Caller& caller,
-                                                          const v1::ListFollowUpsRequest& req,
-                                                          absl::Time deadline);
-  absl::StatusOr<v1::PoolPolicy> GetPoolPolicy(const Caller& caller, const v1::GetPoolPolicyRequest& req,
-                                               absl::Time deadline);
-  absl::StatusOr<v1::ListChannelCostsResponse> ListChannelCosts(const Caller& caller,
-                                                                const v1::ListChannelCostsRequest& req,
-                                                                absl::Time deadline);
   absl::StatusOr<v1::ListIndustriesResponse> ListIndustries(const Caller& caller,
                                                             const v1::ListIndustriesRequest& req,
                                                             absl::Time deadline);
@@ -284,6 +247,18 @@ class CustomerEngine {
   static absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const std::string& topic,
                                                 const std::string& live_path);
 
+  // The reads (customers, leads, settings), over the same projections.
+  const CustomerQueries& queries() const { return queries_; }
+  // Two reads tools/bench.cc still calls on the engine; every other caller uses queries().
+  absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
+                                                           absl::Time deadline) const {
+    return queries_.FindDuplicates(caller, req, deadline);
+  }
+  absl::StatusOr<v1::PreviewTagRuleResponse> PreviewTagRule(const Caller& caller, const v1::PreviewTagRuleRequest& req,
+                                                            absl::Time deadline) const {
+    return queries_.PreviewTagRule(caller, req, deadline);
+  }
+
   // What the write path did since Open (libs/kernel), for tests that count a command's work.
   kernel::StoreCounters WriteCounters() const { return store_->counters(); }
 
@@ -296,7 +271,10 @@ class CustomerEngine {
 
  private:
   explicit CustomerEngine(projection::ProjectionDb* db, Options o)
-      : db_(db), options_(std::move(o)), numbers_(db, kCustomerNumberPrefix, options_.zone) {}
+      : db_(db),
+        options_(std::move(o)),
+        queries_(db, options_.clock, options_.zone),
+        numbers_(db, kCustomerNumberPrefix, options_.zone) {}
 
   // What a command decided: the events, their business time (default now), the event of
   // another service it reacts to, and what to undo once it is settled (kernel::Decision).
@@ -330,15 +308,6 @@ class CustomerEngine {
   absl::Status RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written);
   // Evaluates the enabled tag rules as of `now` and tags/untags (into run->tagged/untagged).
   absl::Status RunTagRules(absl::Time now, const CustomerSettings& settings, SchedulerRun* run);
-  // Per rule, each customer's measure over the events that occurred in [from, now] (from: the
-  // rule's window start), from one scan of the customers' histories; a merged customer's
-  // events count for its survivor. *scanned counts the events read.
-  struct RuleWindow {
-    v1::TagRule rule;
-    absl::Time from;
-  };
-  absl::StatusOr<std::vector<std::map<std::string, int64_t>>> EvaluateTagRules(const std::vector<RuleWindow>& rules,
-                                                                               absl::Time now, int64_t* scanned);
   // Runs a lead command through the store and answers with the API lead: NOT_FOUND when
   // there is no lead and nothing was decided.
   using LeadDecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<LeadEvent>>(const LeadState*)>;
@@ -374,12 +343,10 @@ class CustomerEngine {
   absl::StatusOr<std::string> AllocateNumber();
   v1::Customer ToApi(const CustomerState& s) const;
   absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
-  // The state of `id` visible to `caller`: NOT_FOUND / PERMISSION_DENIED otherwise.
-  absl::StatusOr<CustomerState> LoadVisible(const Caller& caller, const std::string& id,
-                                            absl::string_view what);
 
   projection::ProjectionDb* db_;
   const Options options_;
+  const CustomerQueries queries_;
   projection::DayNumbers numbers_;
   std::unique_ptr<projection::AggregateWriter> writer_;
   // The write path (docs/architecture.md §3) over writer_; set once writer_ is open.

@@ -83,7 +83,7 @@ class CustomerEngineTest : public ::testing::Test {
   absl::StatusOr<v1::Customer> Get(const Caller& c, const std::string& name) {
     v1::GetCustomerRequest req;
     req.set_name(name);
-    return engine()->Get(c, req, absl::Now() + absl::Seconds(5));
+    return engine()->queries().Get(c, req, absl::Now() + absl::Seconds(5));
   }
 
   static std::string FieldOf(const absl::Status& s) { return crm::testing::FieldOf(s); }

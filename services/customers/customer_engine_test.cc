@@ -39,7 +39,7 @@ TEST_F(CustomerEngineTest, CreateThenGetWithNumberEtagAndToken) {
   v1::GetCustomerRequest req;
   req.set_name(c->name());
   req.set_min_consistency_token(c2->consistency_token());
-  auto got = engine()->Get(kRep, req, absl::Now() + absl::Seconds(5));
+  auto got = engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->display_name(), "星辰科技");
   EXPECT_EQ(got->created_by(), "u1");
@@ -147,7 +147,7 @@ TEST_F(CustomerEngineTest, RepeatedRequestIdReturnsTheFirstResult) {
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(a->name(), b->name());
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kAdmin, list, absl::Now() + absl::Seconds(1))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kAdmin, list, absl::Now() + absl::Seconds(1))->customers_size(), 1);
 }
 
 TEST_F(CustomerEngineTest, RepeatedRequestIdOnUpdateAndDeleteDoesNotApplyTwice) {
@@ -276,7 +276,7 @@ TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
   v1::ListCustomerEventsRequest h;
   h.set_parent(c.name());
   h.set_page_size(100);
-  auto hist = engine()->History(kRep, h, absl::Now() + absl::Seconds(1));
+  auto hist = engine()->queries().History(kRep, h, absl::Now() + absl::Seconds(1));
   ASSERT_TRUE(hist.ok());
   ASSERT_EQ(hist->events_size(), 41);
   for (int i = 0; i < 41; ++i) EXPECT_EQ(hist->events(i).version(), i + 1);
@@ -292,9 +292,9 @@ TEST_F(CustomerEngineTest, RecycleBinFreesThePhoneAndUndeleteChecksIt) {
   EXPECT_TRUE(d->deleted());
   // Hidden from lists unless show_deleted; Get still answers (the recycle bin).
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now())->customers_size(), 0);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now())->customers_size(), 0);
   list.set_show_deleted(true);
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now())->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now())->customers_size(), 1);
   // Its phone is free again...
   auto other = Create(kRep, "B", "13812345678");
   ASSERT_TRUE(other.ok()) << other.status();
@@ -316,25 +316,25 @@ TEST_F(CustomerEngineTest, ListFiltersOrdersPagesAndObeysRoles) {
   v1::ListCustomersRequest req;
   req.set_page_size(2);
   req.set_order_by("create_time desc");
-  auto p1 = engine()->List(kRep, req, absl::Now());
+  auto p1 = engine()->queries().List(kRep, req, absl::Now());
   ASSERT_TRUE(p1.ok()) << p1.status();
   EXPECT_EQ(p1->total_size(), 5);  // a rep sees only their own
   EXPECT_EQ(p1->customers(0).display_name(), "rep1-4");
   req.set_page_token(p1->next_page_token());
-  auto p2 = engine()->List(kRep, req, absl::Now());
+  auto p2 = engine()->queries().List(kRep, req, absl::Now());
   EXPECT_EQ(p2->customers(0).display_name(), "rep1-2");
   req.set_page_token(p1->next_page_token());
   req.set_order_by("display_name");
-  EXPECT_EQ(engine()->List(kRep, req, absl::Now()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine()->queries().List(kRep, req, absl::Now()).status().code(), absl::StatusCode::kInvalidArgument);
 
   v1::ListCustomersRequest tagged;
   tagged.set_filter("tags:\"vip\" AND owner_id = \"u1\"");
-  EXPECT_EQ(engine()->List(kManager, tagged, absl::Now())->total_size(), 3);
+  EXPECT_EQ(engine()->queries().List(kManager, tagged, absl::Now())->total_size(), 3);
   v1::ListCustomersRequest all;
-  EXPECT_EQ(engine()->List(kManager, all, absl::Now())->total_size(), 6);
-  EXPECT_EQ(engine()->List(Caller{"m9", "manager", "west"}, all, absl::Now())->total_size(), 0);
+  EXPECT_EQ(engine()->queries().List(kManager, all, absl::Now())->total_size(), 6);
+  EXPECT_EQ(engine()->queries().List(Caller{"m9", "manager", "west"}, all, absl::Now())->total_size(), 0);
   all.set_filter("lifecycle_status = LIFECYCLE_STATUS_POTENTIAL");
-  EXPECT_EQ(engine()->List(kAdmin, all, absl::Now())->total_size(), 6);
+  EXPECT_EQ(engine()->queries().List(kAdmin, all, absl::Now())->total_size(), 6);
 }
 
 TEST_F(CustomerEngineTest, RepCannotReadAnotherRepsCustomer) {
@@ -352,7 +352,7 @@ TEST_F(CustomerEngineTest, HistoryShowsActorTimeAndChangedFields) {
   ASSERT_TRUE(Sync(&CustomerEngine::Update, kManager, up).ok());  // mask from set fields
   v1::ListCustomerEventsRequest h;
   h.set_parent(c.name());
-  auto hist = *engine()->History(kRep, h, absl::Now());
+  auto hist = *engine()->queries().History(kRep, h, absl::Now());
   ASSERT_EQ(hist.events_size(), 2);
   EXPECT_EQ(hist.events(0).event_type(), "crm.customers.v1.CustomerCreated");
   EXPECT_EQ(hist.events(1).actor().user_id(), "m1");
@@ -367,32 +367,32 @@ TEST_F(CustomerEngineTest, HistoryShowsActorTimeAndChangedFields) {
 TEST_F(CustomerEngineTest, BadInputNamesTheField) {
   v1::GetCustomerRequest g;
   g.set_name("customer/x");
-  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kAdmin, g, absl::Now()).status()), "name");
   g.set_name("customers/not-a-uuid");
-  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kAdmin, g, absl::Now()).status()), "name");
   g.set_name("customers/0190f1c4-0000-7000-8000-000000000000");
   g.set_min_consistency_token("%%%");
-  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "min_consistency_token");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kAdmin, g, absl::Now()).status()), "min_consistency_token");
 
   v1::ListCustomersRequest l;
   l.set_page_size(-1);
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "page_size");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "page_size");
   l.set_page_size(0);
   l.set_page_token("garbage!");
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "page_token");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "page_token");
   l.clear_page_token();
   l.set_filter("phone = 1");
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "filter");
   // Text after the terms used to be ignored (OK, no rows): refused, with where it starts.
   l.set_filter("owner_id = \"w1\" OR 1=1");
-  auto injected = engine()->List(kAdmin, l, absl::Now());
+  auto injected = engine()->queries().List(kAdmin, l, absl::Now());
   EXPECT_EQ(FieldOf(injected.status()), "filter");
   EXPECT_NE(injected.status().message().find("position 17"), absl::string_view::npos) << injected.status();
   l.set_filter("tags:\"vip\" AND in_pool = true");
-  EXPECT_TRUE(engine()->List(kAdmin, l, absl::Now()).ok());
+  EXPECT_TRUE(engine()->queries().List(kAdmin, l, absl::Now()).ok());
   l.clear_filter();
   l.set_order_by("phone");
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "order_by");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "order_by");
 
   v1::CreateCustomerRequest c;
   EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "customer");
@@ -585,14 +585,14 @@ TEST_F(PoolEngineTest, SchedulerReturnsIdleCustomersAtTheirDueTimeUnderAManualCl
 
   v1::ListCustomersRequest pool;
   pool.set_filter("in_pool = true");
-  auto listed = engine()->List(kRep2, pool, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->queries().List(kRep2, pool, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->customers_size(), 1);
   EXPECT_EQ(listed->customers(0).name(), idle.name());
 
   v1::ListCustomerEventsRequest h;
   h.set_parent(idle.name());
-  auto events = *engine()->History(kManager, h, absl::Now() + absl::Seconds(5));
+  auto events = *engine()->queries().History(kManager, h, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(events.events(1).event_type(), "crm.customers.v1.CustomerReturnedToPool");
   EXPECT_EQ(events.events(1).actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
   EXPECT_EQ(Checksum(), RebuiltChecksum()) << "the rebuild reads no clock";
@@ -605,13 +605,13 @@ TEST_F(PoolEngineTest, RecycleBinPurgesAfterThirtyDays) {
   ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
   v1::ListCustomersRequest bin;
   bin.set_show_deleted(true);
-  EXPECT_EQ(engine()->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   clock().Advance(absl::Hours(24 * 30) - absl::Seconds(1));
   EXPECT_EQ(engine()->RunScheduler(clock().Now())->purged, 0);
   clock().Advance(absl::Seconds(1));
   EXPECT_EQ(engine()->RunScheduler(clock().Now())->purged, 1);
   EXPECT_EQ(Get(kRep, c.name()).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(engine()->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 0);
+  EXPECT_EQ(engine()->queries().List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 0);
   v1::UndeleteCustomerRequest undel;
   undel.set_name(c.name());
   EXPECT_EQ(Sync(&CustomerEngine::Undelete, kRep, undel).status().code(), absl::StatusCode::kNotFound);
@@ -631,20 +631,20 @@ TEST_F(PoolEngineTest, GetAsOfVersionOrTimeShowsTheCustomerAsItWas) {
   v1::GetCustomerRequest req;
   req.set_name(c.name());
   req.set_as_of_version(1);
-  EXPECT_EQ(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5))->display_name(), "旧名");
+  EXPECT_EQ(engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5))->display_name(), "旧名");
   req.set_as_of_version(0);
   *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) + 60);
-  auto then = engine()->Get(kRep, req, absl::Now() + absl::Seconds(5));
+  auto then = engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(then->display_name(), "旧名");
   EXPECT_EQ(then->etag(), "1");
   *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) - 60);
-  EXPECT_EQ(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
   // Outside 1970-2200 the time is the client's mistake, not a customer that did not exist.
   req.mutable_as_of_time()->set_seconds(253402300800);  // 10000-01-01
-  EXPECT_EQ(FieldOf(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_time");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_time");
   req.clear_as_of_time();
   req.set_as_of_version(9);
-  EXPECT_EQ(FieldOf(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
   EXPECT_EQ(Get(kRep, c.name())->display_name(), "新名");
 }
 
@@ -666,19 +666,19 @@ TEST_F(PoolEngineTest, FollowUpsListNewestFirstAndARetryDoesNotRecordTwice) {
   v1::ListFollowUpsRequest list;
   list.set_parent(c.name());
   list.set_page_size(2);
-  auto page = *engine()->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
+  auto page = *engine()->queries().ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
   ASSERT_EQ(page.follow_ups_size(), 2);
   EXPECT_EQ(page.follow_ups(0).summary(), "第2次");
   EXPECT_EQ(page.follow_ups(1).summary(), "第1次");
   list.set_page_token(page.next_page_token());
-  page = *engine()->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
+  page = *engine()->queries().ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
   ASSERT_EQ(page.follow_ups_size(), 1);
   EXPECT_EQ(page.follow_ups(0).summary(), "第0次");
   EXPECT_TRUE(page.next_page_token().empty());
   auto got = *Get(kRep, c.name());
   EXPECT_EQ(got.follow_up_count(), 3);
   EXPECT_EQ(Time(got.last_follow_up_time()), clock().Now());
-  EXPECT_EQ(engine()->ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
+  EXPECT_EQ(engine()->queries().ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
   // Year 10000 wrapped to 1816, which passed "not in the future"; nothing is recorded.
   f.set_request_id("fu-far");
@@ -739,12 +739,12 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kRep, up).status()), "customer.industry");
   up.mutable_customer()->set_industry("saas");
   EXPECT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
-  EXPECT_EQ(engine()->ListIndustries(kRep, {}, absl::Now())->industries_size(), 1);
+  EXPECT_EQ(engine()->queries().ListIndustries(kRep, {}, absl::Now())->industries_size(), 1);
   ASSERT_TRUE(SetPolicy(7, 14).ok());
-  EXPECT_EQ(engine()->GetPoolPolicy(kRep, {}, absl::Now())->daily_claim_limit(), 7);
+  EXPECT_EQ(engine()->queries().GetPoolPolicy(kRep, {}, absl::Now())->daily_claim_limit(), 7);
   EXPECT_EQ(Checksum(), RebuiltChecksum());
   Open();
-  EXPECT_EQ(engine()->GetPoolPolicy(kRep, {}, absl::Now())->return_after_days(), 14);
+  EXPECT_EQ(engine()->queries().GetPoolPolicy(kRep, {}, absl::Now())->return_after_days(), 14);
 }
 
 
@@ -836,7 +836,7 @@ TEST_F(LeadEngineTest, LeadAndSettingsRepliesEqualWhatReadsReturnAfterOneReadFol
   auto same_as_get = [&](const v1::Lead& reply) {
     v1::GetLeadRequest get;
     get.set_name(reply.name());
-    auto got = engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5));
+    auto got = engine()->queries().GetLead(kRep, get, absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(got.ok()) << got.status();
     got->set_consistency_token(reply.consistency_token());
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*got, reply)) << got->DebugString() << reply.DebugString();
@@ -858,7 +858,7 @@ TEST_F(LeadEngineTest, LeadAndSettingsRepliesEqualWhatReadsReturnAfterOneReadFol
     auto set = SetPolicy(limit, 30);
     ASSERT_TRUE(set.ok()) << set.status();
     v1::GetPoolPolicyRequest get;
-    auto got = engine()->GetPoolPolicy(kAdmin, get, absl::Now() + absl::Seconds(5));
+    auto got = engine()->queries().GetPoolPolicy(kAdmin, get, absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*got, *set)) << got->DebugString() << set->DebugString();
     EXPECT_EQ(got->daily_claim_limit(), limit);
@@ -893,7 +893,7 @@ TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
   EXPECT_EQ(again->customer().name(), r->customer().name()) << "a retry converts once";
   EXPECT_EQ(GetErrorInfo(Convert(kRep, lead->name()).status())->reason(), "LEAD_CLOSED");
   v1::ListCustomersRequest all;
-  EXPECT_EQ(engine()->List(kAdmin, all, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kAdmin, all, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_EQ(Checksum(), RebuiltChecksum());
 }
 
@@ -966,7 +966,7 @@ TEST_F(LeadEngineTest, UpdateAssignAndReleaseGoThroughTheEngineAndTheLog) {
             "IN_POOL");
   v1::ListLeadsRequest pool;
   pool.set_filter("in_pool = true");
-  auto listed = engine()->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->queries().ListLeads(kRep, pool, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->leads_size(), 1);
   EXPECT_EQ(listed->leads(0).name(), lead->name());
@@ -995,7 +995,7 @@ TEST_F(LeadEngineTest, ALeadMatchingACustomerConvertsIntoItAndFillsOnlyEmptyFiel
   auto lead2 = *NewLead(kRep, "13911114444");
   auto refused = Convert(kRep, lead2.name());
   EXPECT_EQ(GetErrorInfo(refused.status())->reason(), "DUPLICATE_CUSTOMER");
-  EXPECT_EQ(engine()->List(kAdmin, {}, absl::Now() + absl::Seconds(5))->customers_size(), 2) << "nothing written";
+  EXPECT_EQ(engine()->queries().List(kAdmin, {}, absl::Now() + absl::Seconds(5))->customers_size(), 2) << "nothing written";
   auto by_manager = Convert(kManager, lead2.name());
   ASSERT_TRUE(by_manager.ok()) << by_manager.status();
   EXPECT_EQ(by_manager->customer().name(), theirs.name());
@@ -1020,7 +1020,7 @@ TEST_F(LeadEngineTest, ConvertCrashBetweenWrites_RestartCompletesIt_SameRequestI
   EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
   v1::GetLeadRequest get;
   get.set_name(lead->name());
-  auto converted = engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5));
+  auto converted = engine()->queries().GetLead(kRep, get, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(converted.ok()) << converted.status();
   EXPECT_EQ(converted->status(), v1::LEAD_STATUS_CONVERTED);
   EXPECT_EQ(converted->customer(), customer);
@@ -1053,7 +1053,7 @@ TEST_F(LeadEngineTest, ConvertCrashBetweenWrites_RestartCompletesIt_SameRequestI
   EXPECT_EQ(LoggedTypes(log(), customer), (std::vector<std::string>{"CustomerCreated", "ContactAdded"}));
   EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
 }
 
 // A crash while the restart completes the conversion: the next restart completes it. Until
@@ -1107,19 +1107,19 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
   }
   v1::ListLeadsRequest pool;
   pool.set_filter("in_pool = true");
-  EXPECT_EQ(engine()->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5))->leads_size(), 0);
+  EXPECT_EQ(engine()->queries().ListLeads(kRep, pool, absl::Now() + absl::Seconds(5))->leads_size(), 0);
   v1::ListLeadsRequest mine;
   mine.set_filter("owner_id = \"u1\"");
-  auto listed = engine()->ListLeads(kManager, mine, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->queries().ListLeads(kManager, mine, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   v1::ListLeadsRequest theirs;
   theirs.set_filter("owner_id = \"u2\"");
-  EXPECT_EQ(listed->total_size() + engine()->ListLeads(kManager, theirs, absl::Now() + absl::Seconds(5))->total_size(), 10);
+  EXPECT_EQ(listed->total_size() + engine()->queries().ListLeads(kManager, theirs, absl::Now() + absl::Seconds(5))->total_size(), 10);
   v1::ListLeadsRequest bad;
   bad.set_filter("colour = red");
-  EXPECT_EQ(FieldOf(engine()->ListLeads(kRep, bad, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->queries().ListLeads(kRep, bad, absl::Now()).status()), "filter");
   bad.set_filter("owner_id = \"u1\" OR 1=1");
-  EXPECT_EQ(FieldOf(engine()->ListLeads(kManager, bad, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->queries().ListLeads(kManager, bad, absl::Now()).status()), "filter");
 }
 
 TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
@@ -1157,7 +1157,7 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
       for (const auto& n : names) {
         v1::GetLeadRequest g;
         g.set_name(n);
-        auto l = engine()->GetLead(who, g, absl::Now());
+        auto l = engine()->queries().GetLead(who, g, absl::Now());
         if (l.ok() && k.pass(*l)) want.push_back(n);
       }
       std::sort(want.rbegin(), want.rend());  // newest first: UUIDv7 ids descending
@@ -1167,7 +1167,7 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
         req.set_page_size(size);
         std::vector<std::string> got;
         for (int page = 0; page < 100; ++page) {
-          auto r = engine()->ListLeads(who, req, absl::Now() + absl::Seconds(5));
+          auto r = engine()->queries().ListLeads(who, req, absl::Now() + absl::Seconds(5));
           ASSERT_TRUE(r.ok()) << r.status();
           if (k.counted || page == 0) {
             EXPECT_EQ(r->total_size(), static_cast<int32_t>(want.size())) << who.user_id << " " << k.filter;
@@ -1211,7 +1211,7 @@ class MergeEngineTest : public PoolEngineTest {
     return Call(engine(), &CustomerEngine::UnmergeCustomers, c, req);
   }
   absl::StatusOr<v1::FindDuplicatesResponse> Find(const Caller& c, v1::FindDuplicatesRequest req) {
-    return engine()->FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
+    return engine()->queries().FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
   }
   // Two customers whose merge (request "merge-crash") stopped after the survivor's
   // CustomersMerged, reopened on a log that refused the CustomerMergedInto again: one merge step
@@ -1287,11 +1287,11 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   EXPECT_EQ(merged->merged().merged_into(), s.name());
   v1::ListFollowUpsRequest lf;
   lf.set_parent(s.name());
-  EXPECT_EQ(engine()->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 1);
+  EXPECT_EQ(engine()->queries().ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 1);
   // The merged customer is out of lists and duplicate searches and refuses changes; its email
   // now belongs to the survivor.
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   v1::FindDuplicatesRequest probe;
   probe.set_email("LI@xinghe.cn");
   auto dups = Find(kRep, probe);
@@ -1320,8 +1320,8 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   }
   EXPECT_EQ(s_after.DebugString(), sb.DebugString());
   EXPECT_EQ(m_after.DebugString(), mb.DebugString());
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
-  EXPECT_EQ(engine()->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 0);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine()->queries().ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 0);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
   auto again = Unmerge(kRep, s.name(), m.name());
   EXPECT_EQ(GetErrorInfo(again.status())->reason(), "NOT_MERGED");
@@ -1336,7 +1336,7 @@ TEST_F(MergeEngineTest, ConcurrentOppositeMergesOfOnePairDoNotDeadlockAndOneWins
   t1.join();
   t2.join();
   EXPECT_NE(r1.ok(), r2.ok()) << r1.status() << " / " << r2.status();
-  EXPECT_EQ(engine()->List(kRep, v1::ListCustomersRequest(), absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, v1::ListCustomersRequest(), absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 }
 
@@ -1364,7 +1364,7 @@ TEST_F(MergeEngineTest, MergeCrashBetweenWrites_RestartCompletesIt_SameRequestId
   EXPECT_EQ(second.causation_id(), HistoryEnvelope(*db(), s.name().substr(10), 2).event_id());
   EXPECT_EQ(second.actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_TRUE(PendingSteps(*db()).empty());
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 
@@ -1399,7 +1399,7 @@ TEST_F(MergeEngineTest, UnmergeCrashBetweenWrites_RestartCompletesIt_SameRequest
   EXPECT_EQ(survivor.email(), "");
   EXPECT_EQ(Get(kRep, m.name())->email(), "li@xinghe.cn");
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
   EXPECT_TRUE(PendingSteps(*db()).empty());
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 
@@ -1479,7 +1479,7 @@ TEST_F(MergeEngineTest, AHalfDoneMergeTheUserUnmergedIsNeverCompleted) {
             (std::vector<std::string>{"CustomerCreated", "CustomersMerged", "CustomerMergeUndone"}));
   EXPECT_EQ(Get(kRep, m.name())->merged_into(), "");
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 }
 
@@ -1547,7 +1547,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   }
   v1::PreviewTagRuleRequest preview;
   *preview.mutable_rule() = PhoneRule();
-  auto p = engine()->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5));
+  auto p = engine()->queries().PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(p.ok()) << p.status();
   ASSERT_EQ(p->total_hits(), 1);
   EXPECT_EQ(p->hits(0).customer(), hot.name());
@@ -1555,7 +1555,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   EXPECT_FALSE(p->hits(0).already_tagged());
   EXPECT_GE(p->events_scanned(), 8);
   preview.set_days(1);  // only the last day's follow-up
-  EXPECT_EQ(engine()->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5))->total_hits(), 0);
+  EXPECT_EQ(engine()->queries().PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5))->total_hits(), 0);
 
   ASSERT_TRUE(SetRules({PhoneRule()}).ok());
   auto run = engine()->RunScheduler(clock().Now());
@@ -1567,7 +1567,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   EXPECT_EQ(Get(kRep, warm.name())->rule_tags_size(), 0);
   v1::ListCustomersRequest list;
   list.set_filter("tags:\"高活跃意向客户\"");
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_EQ(engine()->RunScheduler(clock().Now())->tagged, 0) << "a second run changes nothing";
 
   // Just over 28 days on, the first follow-up left the 30-day window: 2 < 3.
@@ -1580,7 +1580,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
 }
 
 TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
-  auto none = engine()->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
+  auto none = engine()->queries().ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_EQ(none->rules_size(), 0);
   v1::TagRule off = PhoneRule();
@@ -1588,7 +1588,7 @@ TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
   off.set_enabled(false);
   ASSERT_TRUE(SetRules({PhoneRule(), off}).ok());
   for (const Caller& who : {kRep, kManager, kAdmin}) {
-    auto listed = engine()->ListTagRules(who, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
+    auto listed = engine()->queries().ListTagRules(who, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(listed.ok()) << listed.status();
     ASSERT_EQ(listed->rules_size(), 2);
     EXPECT_EQ(listed->rules(0).id(), "active-intent");
@@ -1599,7 +1599,7 @@ TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
   }
   // Replacing the list with none leaves none
   ASSERT_TRUE(SetRules({}).ok());
-  EXPECT_EQ(engine()->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5))->rules_size(), 0);
+  EXPECT_EQ(engine()->queries().ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5))->rules_size(), 0);
 }
 
 TEST_F(TagRuleEngineTest, SumRulesAndSwitchingARuleOffTakesItsTagsBack) {
@@ -1671,7 +1671,7 @@ class ListEngineTest : public PoolEngineTest {
   std::vector<std::string> Pages(const Caller& who, v1::ListCustomersRequest req, int64_t total) {
     std::vector<std::string> out;
     for (int page = 0; page < 1000; ++page) {
-      auto r = engine()->List(who, req, absl::Now() + absl::Seconds(5));
+      auto r = engine()->queries().List(who, req, absl::Now() + absl::Seconds(5));
       EXPECT_TRUE(r.ok()) << r.status();
       if (!r.ok()) break;
       if (total >= 0) {
@@ -1786,7 +1786,7 @@ TEST_F(ListEngineTest, FiltersOnOwnerPoolAndTagsPageLikeTheSort) {
             << who.user_id << " " << k.filter;
         // Without counts the first page still tells the size when it read every row.
         if (!k.counted) {
-          EXPECT_EQ(engine()->List(who, req, absl::Now())->total_size(), static_cast<int32_t>(want.size()));
+          EXPECT_EQ(engine()->queries().List(who, req, absl::Now())->total_size(), static_cast<int32_t>(want.size()));
         }
       }
     }
@@ -1822,15 +1822,15 @@ TEST_F(ListEngineTest, ATokenOfAnotherQueryOrNoneOfOursIsRefused) {
   Make();
   v1::ListCustomersRequest req;
   req.set_page_size(2);
-  auto p1 = engine()->List(kAdmin, req, absl::Now());
+  auto p1 = engine()->queries().List(kAdmin, req, absl::Now());
   ASSERT_FALSE(p1->next_page_token().empty());
   req.set_page_token(p1->next_page_token());
   req.set_filter("in_pool = true");
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, req, absl::Now()).status()), "page_token");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, req, absl::Now()).status()), "page_token");
   req.set_filter("");
   for (const std::string& bad : std::vector<std::string>{"!!", "MTI6eA", "cDk5OTp4"}) {
     req.set_page_token(bad);
-    auto r = engine()->List(kAdmin, req, absl::Now());
+    auto r = engine()->queries().List(kAdmin, req, absl::Now());
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(FieldOf(r.status()), "page_token") << bad;
   }
@@ -1863,7 +1863,7 @@ TEST_F(LeadEngineTest, StaleLeadEtagIsAbortedNamingItsFieldAfterTheCommandsOwnRe
             absl::StatusCode::kPermissionDenied);
   v1::GetLeadRequest get;
   get.set_name(lead->name());
-  EXPECT_EQ(engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5))->etag(), "2") << "no stale command wrote";
+  EXPECT_EQ(engine()->queries().GetLead(kRep, get, absl::Now() + absl::Seconds(5))->etag(), "2") << "no stale command wrote";
 }
 
 }  // namespace

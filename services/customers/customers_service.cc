@@ -12,9 +12,9 @@ CRM_SERVE_WRITE(CustomersService, CreateCustomer, v1::CreateCustomerRequest, v1:
 CRM_SERVE_WRITE(CustomersService, UpdateCustomer, v1::UpdateCustomerRequest, v1::Customer, Update)
 CRM_SERVE_WRITE(CustomersService, DeleteCustomer, v1::DeleteCustomerRequest, v1::Customer, Delete)
 CRM_SERVE_WRITE(CustomersService, UndeleteCustomer, v1::UndeleteCustomerRequest, v1::Customer, Undelete)
-CRM_SERVE_READ(CustomersService, GetCustomer, v1::GetCustomerRequest, v1::Customer, Get)
-CRM_SERVE_READ(CustomersService, ListCustomers, v1::ListCustomersRequest, v1::ListCustomersResponse, List)
-CRM_SERVE_READ(CustomersService, ListCustomerEvents, v1::ListCustomerEventsRequest, v1::ListCustomerEventsResponse, History)
+CRM_SERVE_QUERY(CustomersService, GetCustomer, v1::GetCustomerRequest, v1::Customer, Get)
+CRM_SERVE_QUERY(CustomersService, ListCustomers, v1::ListCustomersRequest, v1::ListCustomersResponse, List)
+CRM_SERVE_QUERY(CustomersService, ListCustomerEvents, v1::ListCustomerEventsRequest, v1::ListCustomerEventsResponse, History)
 CRM_SERVE_WRITE(CustomersService, AddContact, v1::AddContactRequest, v1::Customer, AddContact)
 CRM_SERVE_WRITE(CustomersService, UpdateContact, v1::UpdateContactRequest, v1::Customer, UpdateContact)
 CRM_SERVE_WRITE(CustomersService, RemoveContact, v1::RemoveContactRequest, v1::Customer, RemoveContact)
@@ -24,15 +24,15 @@ CRM_SERVE_WRITE(CustomersService, ClaimCustomer, v1::ClaimCustomerRequest, v1::C
 CRM_SERVE_WRITE(CustomersService, UpdatePoolPolicy, v1::UpdatePoolPolicyRequest, v1::PoolPolicy, UpdatePoolPolicy)
 CRM_SERVE_WRITE(CustomersService, SetIndustries, v1::SetIndustriesRequest, v1::ListIndustriesResponse, SetIndustries)
 CRM_SERVE_WRITE(CustomersService, SetChannelCost, v1::SetChannelCostRequest, v1::ChannelCost, SetChannelCost)
-CRM_SERVE_READ(CustomersService, ListFollowUps, v1::ListFollowUpsRequest, v1::ListFollowUpsResponse, ListFollowUps)
-CRM_SERVE_READ(CustomersService, GetPoolPolicy, v1::GetPoolPolicyRequest, v1::PoolPolicy, GetPoolPolicy)
-CRM_SERVE_READ(CustomersService, ListIndustries, v1::ListIndustriesRequest, v1::ListIndustriesResponse, ListIndustries)
-CRM_SERVE_READ(CustomersService, ListChannelCosts, v1::ListChannelCostsRequest, v1::ListChannelCostsResponse,
+CRM_SERVE_QUERY(CustomersService, ListFollowUps, v1::ListFollowUpsRequest, v1::ListFollowUpsResponse, ListFollowUps)
+CRM_SERVE_QUERY(CustomersService, GetPoolPolicy, v1::GetPoolPolicyRequest, v1::PoolPolicy, GetPoolPolicy)
+CRM_SERVE_QUERY(CustomersService, ListIndustries, v1::ListIndustriesRequest, v1::ListIndustriesResponse, ListIndustries)
+CRM_SERVE_QUERY(CustomersService, ListChannelCosts, v1::ListChannelCostsRequest, v1::ListChannelCostsResponse,
                ListChannelCosts)
-CRM_SERVE_READ(CustomersService, ListTagRules, v1::ListTagRulesRequest, v1::ListTagRulesResponse, ListTagRules)
+CRM_SERVE_QUERY(CustomersService, ListTagRules, v1::ListTagRulesRequest, v1::ListTagRulesResponse, ListTagRules)
 CRM_SERVE_WRITE(CustomersService, SetTagRules, v1::SetTagRulesRequest, v1::ListTagRulesResponse, SetTagRules)
-CRM_SERVE_READ(CustomersService, PreviewTagRule, v1::PreviewTagRuleRequest, v1::PreviewTagRuleResponse, PreviewTagRule)
-CRM_SERVE_READ(CustomersService, FindDuplicates, v1::FindDuplicatesRequest, v1::FindDuplicatesResponse, FindDuplicates)
+CRM_SERVE_QUERY(CustomersService, PreviewTagRule, v1::PreviewTagRuleRequest, v1::PreviewTagRuleResponse, PreviewTagRule)
+CRM_SERVE_QUERY(CustomersService, FindDuplicates, v1::FindDuplicatesRequest, v1::FindDuplicatesResponse, FindDuplicates)
 CRM_SERVE_WRITE(CustomersService, MergeCustomers, v1::MergeCustomersRequest, v1::MergeCustomersResponse, MergeCustomers)
 CRM_SERVE_WRITE(CustomersService, UnmergeCustomers, v1::UnmergeCustomersRequest, v1::MergeCustomersResponse, UnmergeCustomers)
 
@@ -95,8 +95,8 @@ grpc::ServerWriteReactor<v1::ExportCustomersResponse>* CustomersService::ExportC
   if (!slot.ok()) return new Refused(slot.status());
   return ExportStream::Start(
       scope->call, runtime_->stream_idle_timeout(),
-      [engine = engine_, caller = ToCaller(scope->claims, absl::InfiniteFuture()), req = *req, deadline = scope->deadline](ExportStream* s) {
-        return engine->Export(caller, req, deadline,
+      [queries = queries_, caller = ToCaller(scope->claims, absl::InfiniteFuture()), req = *req, deadline = scope->deadline](ExportStream* s) {
+        return queries->Export(caller, req, deadline,
                               [s](const v1::ExportCustomersResponse& chunk) { return s->Write(chunk); });
       },
       [slot = std::shared_ptr<server::SlotPool::Slot>(*std::move(slot))] {});
@@ -110,8 +110,8 @@ CRM_SERVE_WRITE(LeadsService, ReleaseLead, v1::ReleaseLeadRequest, v1::Lead, Rel
 CRM_SERVE_WRITE(LeadsService, QualifyLead, v1::QualifyLeadRequest, v1::Lead, QualifyLead)
 CRM_SERVE_WRITE(LeadsService, DisqualifyLead, v1::DisqualifyLeadRequest, v1::Lead, DisqualifyLead)
 CRM_SERVE_WRITE(LeadsService, ConvertLead, v1::ConvertLeadRequest, v1::ConvertLeadResponse, ConvertLead)
-CRM_SERVE_READ(LeadsService, GetLead, v1::GetLeadRequest, v1::Lead, GetLead)
-CRM_SERVE_READ(LeadsService, ListLeads, v1::ListLeadsRequest, v1::ListLeadsResponse, ListLeads)
+CRM_SERVE_QUERY(LeadsService, GetLead, v1::GetLeadRequest, v1::Lead, GetLead)
+CRM_SERVE_QUERY(LeadsService, ListLeads, v1::ListLeadsRequest, v1::ListLeadsResponse, ListLeads)
 
 
 }  // namespace crm::customers

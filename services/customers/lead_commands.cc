@@ -22,22 +22,6 @@ namespace crm::customers {
 using namespace internal;  // NOLINT: the engine's own helpers
 using projection::FromRocks;
 
-absl::StatusOr<CustomerSettings> CustomerEngine::Settings() {
-  CRM_ASSIGN_OR_RETURN(CustomerSettings stored, ReadSettings(db_->db()));
-  return EffectiveSettings(stored);
-}
-
-v1::Lead CustomerEngine::LeadToApi(const LeadState& s) const {
-  v1::Lead l;
-  CopySameNamed(s.profile(), &l);
-  CopySameNamed(s, &l);
-  l.set_name(absl::StrCat("leads/", s.id()));
-  l.set_in_pool(s.owner_id().empty() && (s.status() == v1::LEAD_STATUS_OPEN || s.status() == v1::LEAD_STATUS_QUALIFIED));
-  if (!s.customer_id().empty()) l.set_customer(absl::StrCat("customers/", s.customer_id()));
-  l.set_etag(std::to_string(s.version()));
-  return l;
-}
-
 void CustomerEngine::ExecuteLeadCommand(const Caller& caller, const Target& target, LeadDecideFn decide,
                                         LeadDone done, bool fresh_id) {
   auto cmd = kernel::TargetCommand<LeadState, LeadEvent>(caller, target, std::move(decide));
@@ -46,7 +30,7 @@ void CustomerEngine::ExecuteLeadCommand(const Caller& caller, const Target& targ
                             [this, done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> w) mutable {
                               if (!w.ok()) return done(w.status());
                               if (w->state.version() == 0) return done(absl::NotFoundError("lead not found"));
-                              v1::Lead l = LeadToApi(w->state);
+                              v1::Lead l = queries_.LeadToApi(w->state);
                               l.set_consistency_token(w->token);
                               done(std::move(l));
                             });
@@ -71,11 +55,11 @@ void CustomerEngine::CreateLead(const Caller& caller, const v1::CreateLeadReques
     for (const auto& id : *ids) {
       auto lead = ReadLead(db_->db(), id);
       if (!lead.ok()) return done(lead.status());
-      if (lead->has_value() && CanSee(caller, **lead)) return done(LeadToApi(**lead));
+      if (lead->has_value() && CanSee(caller, **lead)) return done(queries_.LeadToApi(**lead));
     }
     if (!ids->empty()) return done(InvalidFieldError("request_id", "was already used for another resource"));
   }
-  auto settings = Settings();
+  auto settings = queries_.Settings();
   if (!settings.ok()) return done(settings.status());
   customers::CreateLead cmd;
   CopySameNamed(req.lead(), &cmd.profile);
@@ -89,7 +73,7 @@ void CustomerEngine::CreateLead(const Caller& caller, const v1::CreateLeadReques
 void CustomerEngine::UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, LeadDone done) {
   auto t = ParseTarget(req.request_id(), req.lead().name(), "lead.name", req.lead().etag(), "lead.etag", "leads");
   if (!t.ok()) return done(t.status());
-  auto settings = Settings();
+  auto settings = queries_.Settings();
   if (!settings.ok()) return done(settings.status());
   customers::UpdateLead cmd;
   CopySameNamed(req.lead(), &cmd.profile);
@@ -160,11 +144,11 @@ void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequ
   auto reply = [this, caller](const LeadState& l, const std::string& token,
                               bool created) -> absl::StatusOr<v1::ConvertLeadResponse> {
     v1::ConvertLeadResponse resp;
-    *resp.mutable_lead() = LeadToApi(l);
+    *resp.mutable_lead() = queries_.LeadToApi(l);
     resp.mutable_lead()->set_consistency_token(token);
     resp.set_customer_created(created);
     CRM_ASSIGN_OR_RETURN(auto c, ReadCustomer(db_->db(), rocksdb::ReadOptions(), l.customer_id()));
-    if (c.has_value() && CanSee(caller, *c)) *resp.mutable_customer() = ToApi(*c);
+    if (c.has_value() && CanSee(caller, *c)) *resp.mutable_customer() = queries_.ToApi(*c);
     return resp;
   };
   // The lead is held from the check through its LeadConverted; the customer's own lease is taken
@@ -242,7 +226,7 @@ void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, cons
     if (!holders->empty()) cid = holders->front();
   }
   if (cid.empty()) cid = DerivedId(lead_id, "customer");
-  auto settings = Settings();
+  auto settings = queries_.Settings();
   if (!settings.ok()) return done(settings.status());
   auto created = std::make_shared<bool>(false);
   auto created_now = std::make_shared<bool>(false);  // a CustomerCreated in this append
@@ -337,83 +321,6 @@ void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, cons
                 });
           },
           correlation);
-}
-
-absl::StatusOr<v1::Lead> CustomerEngine::GetLead(const Caller& caller, const v1::GetLeadRequest& req,
-                                                 absl::Time deadline) {
-  CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.name(), "name", "leads"));
-  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  CRM_ASSIGN_OR_RETURN(auto lead, ReadLead(db_->db(), id));
-  if (!lead.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
-  if (!CanSee(caller, *lead)) return absl::PermissionDeniedError("the lead belongs to another owner or team");
-  return LeadToApi(*lead);
-}
-
-absl::StatusOr<v1::ListLeadsResponse> CustomerEngine::ListLeads(const Caller& caller,
-                                                                const v1::ListLeadsRequest& req,
-                                                                absl::Time deadline) {
-  CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
-  CRM_ASSIGN_OR_RETURN(std::string after, ParsePositionToken(req.page_token(), req.filter()));
-  // Terms: status, owner_id, team_id, source_channel (=) and in_pool (true/false).
-  CRM_ASSIGN_OR_RETURN(std::vector<FilterTerm> parsed,
-                       ParseFilterTerms(req.filter(), {"status", "owner_id", "team_id", "source_channel", "in_pool"}));
-  std::map<std::string, std::string> terms;
-  for (FilterTerm& t : parsed) terms[t.field] = std::move(t.value);
-  int status = -1, channel = -1;
-  if (terms.contains("status")) {
-    v1::LeadStatus st;
-    if (!v1::LeadStatus_Parse(terms["status"], &st)) return InvalidFieldError("filter", "status is not a LeadStatus");
-    status = st;
-  }
-  if (terms.contains("source_channel")) {
-    v1::SourceChannel ch;
-    if (!v1::SourceChannel_Parse(terms["source_channel"], &ch)) {
-      return InvalidFieldError("filter", "source_channel is not a SourceChannel");
-    }
-    channel = ch;
-  }
-  if (terms.contains("in_pool") && terms["in_pool"] != "true" && terms["in_pool"] != "false") {
-    return InvalidFieldError("filter", "in_pool must be true or false");
-  }
-  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  const std::string* owner = terms.contains("owner_id") ? &terms["owner_id"] : nullptr;
-  const std::string* team = terms.contains("team_id") ? &terms["team_id"] : nullptr;
-  const int in_pool = terms.contains("in_pool") ? terms["in_pool"] == "true" : -1;
-  auto admit = [&](const ListEntry& e) {
-    return SeesRecord(caller, e.owner, e.team, e.owner.empty()) && (owner == nullptr || e.owner == *owner) &&
-           (team == nullptr || e.team == *team) && (in_pool < 0 || e.in_pool == (in_pool == 1));
-  };
-
-  const rocksdb::Snapshot* snap = db_->db()->GetSnapshot();
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap;
-  auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
-  absl::optional<int64_t> counted;
-  if (status < 0 && channel < 0) {
-    CRM_ASSIGN_OR_RETURN(ListCounts counts, SumListCounts(db_->db(), ro, kLeadCountPrefix, admit));
-    counted = counts.admitted;
-  }
-  // Newest first: the l/<id> rows backwards from the token's id.
-  Page page(page_size, counted, after);
-  v1::ListLeadsResponse resp;
-  CRM_ASSIGN_OR_RETURN(
-      WalkEnd end,
-      projection::WalkIndexes(db_->db(), ro, {.prefixes = {rows::kLeadPrefix}, .descending = true, .after = after},
-                              [&](absl::string_view id, absl::string_view value) -> absl::StatusOr<bool> {
-                                LeadState s;
-                                if (!s.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-                                  return absl::DataLossError("undecodable lead state");
-                                }
-                                if (!admit(LeadEntry(s)) || (status >= 0 && s.status() != status) ||
-                                    (channel >= 0 && s.profile().source_channel() != channel)) {
-                                  return true;
-                                }
-                                if (page.Takes(id)) *resp.add_leads() = LeadToApi(s);
-                                return page.More();
-                              }));
-  resp.set_next_page_token(page.Token(end, req.filter()));
-  resp.set_total_size(page.Total(end));
-  return resp;
 }
 
 }  // namespace crm::customers

@@ -316,7 +316,7 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   for (int i = 0; i < 1000 && after.deals_won() == 0; ++i) {
     customers::v1::GetCustomerRequest get;
     get.set_name(customer.name());
-    after = *customers()->Get(kRep, get, absl::Now() + absl::Seconds(5));
+    after = *customers()->queries().Get(kRep, get, absl::Now() + absl::Seconds(5));
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_EQ(after.deals_won(), 1);

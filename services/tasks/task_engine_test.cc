@@ -412,7 +412,7 @@ TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
   lreq.set_parent(cu.name());
   std::vector<customers::v1::FollowUp> notes;
   for (int i = 0; i < 1000 && notes.empty(); ++i) {
-    auto got = customers()->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
+    auto got = customers()->queries().ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(got.ok()) << got.status();
     notes.assign(got->follow_ups().begin(), got->follow_ups().end());
     if (notes.empty()) absl::SleepFor(absl::Milliseconds(10));
@@ -423,7 +423,7 @@ TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
   EXPECT_EQ(FromProto(notes[0].follow_up_time()), kStart + absl::Hours(1));
   // Restarting the customers service does not record it twice.
   ASSERT_TRUE(h_->Open(Service::kCustomers).ok());
-  auto again = customers()->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
+  auto again = customers()->queries().ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->follow_ups_size(), 1);
   v1::CountTasksRequest creq;
