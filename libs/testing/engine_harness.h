@@ -132,6 +132,14 @@ class EngineHarness {
 template <>
 inline customers::CustomerEngine* EngineHarness::Get() const { return customers_.get(); }
 template <>
+inline customers::SettingsCommands* EngineHarness::Get() const {
+  return customers_ != nullptr ? &customers_->settings() : nullptr;
+}
+template <>
+inline customers::LeadCommands* EngineHarness::Get() const {
+  return customers_ != nullptr ? &customers_->leads() : nullptr;
+}
+template <>
 inline opportunities::OpportunityEngine* EngineHarness::Get() const { return opportunities_.get(); }
 template <>
 inline tasks::TaskEngine* EngineHarness::Get() const { return tasks_.get(); }

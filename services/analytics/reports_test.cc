@@ -35,6 +35,8 @@ namespace cv1 = crm::customers::v1;
 namespace ov1 = crm::opportunities::v1;
 namespace tv1 = crm::tasks::v1;
 using customers::CustomerEngine;
+using customers::LeadCommands;
+using customers::SettingsCommands;
 using opportunities::OpportunityEngine;
 using tasks::TaskEngine;
 
@@ -80,7 +82,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     req.mutable_cost()->set_source_channel(ch);
     req.mutable_cost()->set_month(month);
     req.mutable_cost()->set_amount_minor(amount);
-    auto c = Call(customers(), &CustomerEngine::SetChannelCost, kAdmin, req);
+    auto c = Call(&customers()->settings(), &SettingsCommands::SetChannelCost, kAdmin, req);
     ASSERT_TRUE(c.ok()) << c.status();
   };
   cost(cv1::SOURCE_CHANNEL_WEBSITE, "2026-03", 90000);
@@ -90,7 +92,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     cv1::SetChannelCostRequest bad;
     bad.mutable_cost()->set_source_channel(cv1::SOURCE_CHANNEL_WEBSITE);
     bad.mutable_cost()->set_month("2026-3");
-    EXPECT_EQ(FieldOf(Call(customers(), &CustomerEngine::SetChannelCost, kAdmin, bad).status()), "cost.month");
+    EXPECT_EQ(FieldOf(Call(&customers()->settings(), &SettingsCommands::SetChannelCost, kAdmin, bad).status()), "cost.month");
   }
   auto lead = [&](const Caller& who, int day, cv1::SourceChannel ch, const char* phone) {
     clock().Set(At(3, day, 9));
@@ -102,7 +104,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     req.mutable_lead()->set_region("广东/深圳");
     req.mutable_lead()->set_industry("manufacturing");
     req.mutable_lead()->set_owner_id(who.user_id);
-    auto l = Call(customers(), &CustomerEngine::CreateLead, who, req);
+    auto l = Call(&customers()->leads(), &LeadCommands::CreateLead, who, req);
     EXPECT_TRUE(l.ok()) << l.status();
     return l.ok() ? l->name() : "";
   };

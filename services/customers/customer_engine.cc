@@ -65,6 +65,8 @@ absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::L
            .clock = o.clock, .observe_append = o.observe_append},
           [db](const eventlog::Record& r, projection::Batch& b) { return ApplyCustomersRecord(*db, r, b); }));
   e->store_ = std::make_unique<kernel::AggregateStore>(e->writer_.get());
+  e->settings_ = std::make_unique<SettingsCommands>(e->store_.get());
+  e->leads_ = std::make_unique<LeadCommands>(e->store_.get(), db, &e->queries_, o.clock);
   // Commands interrupted between their two writes complete before anything else writes; a
   // step the log refuses now stays pending for the scheduler's passes.
   CRM_RETURN_IF_ERROR(e->CompletePendingSteps(absl::Now() + o.pending_steps_budget).status());
@@ -336,62 +338,6 @@ void CustomerEngine::Claim(const Caller& caller, const v1::ClaimCustomerRequest&
         return d;
       },
       std::move(done));
-}
-
-void CustomerEngine::ExecuteSettings(
-    const Caller& caller,
-    absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
-    Callback<CustomerSettings> done) {
-  kernel::Command<CustomerSettings, SettingsEvent> cmd;
-  cmd.caller = caller;
-  cmd.id = kSettingsId;
-  cmd.decide = [decide = std::move(decide)](const CustomerSettings* cur) mutable {
-    return decide(cur != nullptr ? *cur : CustomerSettings());
-  };
-  store_->Execute<SettingsKind>(std::move(cmd),
-                                [done = std::move(done)](absl::StatusOr<kernel::Written<CustomerSettings>> w) mutable {
-                                  if (!w.ok()) return done(w.status());
-                                  done(EffectiveSettings(w->state));
-                                });
-}
-
-void CustomerEngine::UpdatePoolPolicy(const Caller& caller, const v1::UpdatePoolPolicyRequest& req,
-                                      Callback<v1::PoolPolicy> done) {
-  if (!req.has_policy()) return done(InvalidFieldError("policy", "is required"));
-  ExecuteSettings(
-      caller, [caller, policy = req.policy()](const CustomerSettings& s) { return DecideSettings(s, caller, policy); },
-      [done = std::move(done)](absl::StatusOr<CustomerSettings> s) mutable {
-        if (!s.ok()) return done(s.status());
-        done(s->pool_policy());
-      });
-}
-
-void CustomerEngine::SetIndustries(const Caller& caller, const v1::SetIndustriesRequest& req,
-                                   Callback<v1::ListIndustriesResponse> done) {
-  std::vector<v1::Industry> list(req.industries().begin(), req.industries().end());
-  ExecuteSettings(
-      caller, [caller, list = std::move(list)](const CustomerSettings& s) { return DecideSettings(s, caller, list); },
-      [done = std::move(done)](absl::StatusOr<CustomerSettings> s) mutable {
-        if (!s.ok()) return done(s.status());
-        v1::ListIndustriesResponse resp;
-        *resp.mutable_industries() = s->industries();
-        done(std::move(resp));
-      });
-}
-
-void CustomerEngine::SetChannelCost(const Caller& caller, const v1::SetChannelCostRequest& req,
-                                    Callback<v1::ChannelCost> done) {
-  ExecuteSettings(
-      caller, [caller, cost = req.cost()](const CustomerSettings& s) { return DecideSettings(s, caller, cost); },
-      [done = std::move(done), cost = req.cost()](absl::StatusOr<CustomerSettings> s) mutable {
-        if (!s.ok()) return done(s.status());
-        v1::ChannelCost out = cost;
-        out.set_amount_minor(0);
-        for (const auto& c : s->channel_costs()) {
-          if (c.source_channel() == cost.source_channel() && c.month() == cost.month()) out = c;
-        }
-        done(std::move(out));
-      });
 }
 
 absl::StatusOr<CustomerEngine::SchedulerRun> CustomerEngine::RunScheduler(absl::Time now) {

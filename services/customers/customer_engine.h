@@ -25,6 +25,8 @@
 #include "services/customers/customer.h"
 #include "services/customers/customer_projections.h"
 #include "services/customers/customer_queries.h"
+#include "services/customers/lead_commands.h"
+#include "services/customers/settings_commands.h"
 #include "services/customers/lead.h"
 #include "libs/topics/topics.h"
 
@@ -91,22 +93,8 @@ class CustomerEngine {
                       Callback<v1::FollowUp> done);
   void Release(const Caller& caller, const v1::ReleaseCustomerRequest& req, Done done);
   void Claim(const Caller& caller, const v1::ClaimCustomerRequest& req, Done done);
-  void UpdatePoolPolicy(const Caller& caller, const v1::UpdatePoolPolicyRequest& req,
-                        Callback<v1::PoolPolicy> done);
-  void SetIndustries(const Caller& caller, const v1::SetIndustriesRequest& req,
-                     Callback<v1::ListIndustriesResponse> done);
-  void SetChannelCost(const Caller& caller, const v1::SetChannelCostRequest& req, Callback<v1::ChannelCost> done);
 
-  // Leads (线索), in lead_commands.cc.
-  using LeadDone = Callback<v1::Lead>;
-  void CreateLead(const Caller& caller, const v1::CreateLeadRequest& req, LeadDone done);
-  void UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, LeadDone done);
-  void AssignLead(const Caller& caller, const v1::AssignLeadRequest& req, LeadDone done);
-  void ClaimLead(const Caller& caller, const v1::ClaimLeadRequest& req, LeadDone done);
-  void ReleaseLead(const Caller& caller, const v1::ReleaseLeadRequest& req, LeadDone done);
-  void QualifyLead(const Caller& caller, const v1::QualifyLeadRequest& req, LeadDone done);
-  void DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, LeadDone done);
-  // Writes the customer side (created, or an existing one filled in) and then the lead's
+  // Converts a lead (线索转化), in lead_conversion.cc: writes the customer side (created, or an existing one filled in) and then the lead's
   // LeadConverted, holding the lead meanwhile. A created customer's CustomerCreated carries the
   // LeadConverted to write, so a crash between the two writes is completed by the process
   // manager (CompletePendingSteps) at the next Open, or by the next ConvertLead of that lead,
@@ -116,8 +104,6 @@ class CustomerEngine {
   void ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
                    Callback<v1::ConvertLeadResponse> done);
 
-  // Behaviour tag rules, in tag_rule_commands.cc.
-  void SetTagRules(const Caller& caller, const v1::SetTagRulesRequest& req, Callback<v1::ListTagRulesResponse> done);
 
   // Merging duplicates (查重), in merge_commands.cc. The merge writes the survivor's
   // CustomersMerged and then the merged customer's CustomerMergedInto, holding both; an unmerge
@@ -249,6 +235,10 @@ class CustomerEngine {
 
   // The reads (customers, leads, settings), over the same projections.
   const CustomerQueries& queries() const { return queries_; }
+  // The settings commands (pool policy, industries, channel costs, tag rules).
+  SettingsCommands& settings() { return *settings_; }
+  // The lead commands but conversion (ConvertLead).
+  LeadCommands& leads() { return *leads_; }
   // Two reads tools/bench.cc still calls on the engine; every other caller uses queries().
   absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
                                                            absl::Time deadline) const {
@@ -308,11 +298,6 @@ class CustomerEngine {
   absl::Status RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written);
   // Evaluates the enabled tag rules as of `now` and tags/untags (into run->tagged/untagged).
   absl::Status RunTagRules(absl::Time now, const CustomerSettings& settings, SchedulerRun* run);
-  // Runs a lead command through the store and answers with the API lead: NOT_FOUND when
-  // there is no lead and nothing was decided.
-  using LeadDecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<LeadEvent>>(const LeadState*)>;
-  void ExecuteLeadCommand(const Caller& caller, const Target& target, LeadDecideFn decide, LeadDone done,
-                          bool fresh_id = false);
   // ConvertLead once the lead is held (`lease`) and checked: writes the customer side, then
   // the lead's LeadConverted under the same lease.
   using ConvertReply = absl::AnyInvocable<absl::StatusOr<v1::ConvertLeadResponse>(const LeadState&, const std::string&,
@@ -335,10 +320,6 @@ class CustomerEngine {
   static DecideFn Plain(const Caller& caller, Command cmd);
   // Execute answering with the API customer.
   void ExecuteCustomer(const Caller& caller, const Target& target, DecideFn decide, Done done, bool fresh_id = false);
-  // Runs a settings command through the store; `done` gets the effective settings after it.
-  void ExecuteSettings(const Caller& caller,
-                       absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
-                       Callback<CustomerSettings> done);
 
   absl::StatusOr<std::string> AllocateNumber();
   v1::Customer ToApi(const CustomerState& s) const;
@@ -351,6 +332,8 @@ class CustomerEngine {
   std::unique_ptr<projection::AggregateWriter> writer_;
   // The write path (docs/architecture.md §3) over writer_; set once writer_ is open.
   std::unique_ptr<kernel::AggregateStore> store_;
+  std::unique_ptr<SettingsCommands> settings_;  // over store_
+  std::unique_ptr<LeadCommands> leads_;         // over store_
   std::unique_ptr<projection::Follower> opportunities_;  // the won opportunities
   std::unique_ptr<projection::Follower> tasks_;          // the completed tasks' notes
 

@@ -492,7 +492,7 @@ class PoolEngineTest : public CustomerEngineTest {
     v1::UpdatePoolPolicyRequest req;
     req.mutable_policy()->set_daily_claim_limit(limit);
     req.mutable_policy()->set_return_after_days(days);
-    return Call(engine(), &CustomerEngine::UpdatePoolPolicy, kAdmin, req);
+    return Call(&engine()->settings(), &SettingsCommands::UpdatePoolPolicy, kAdmin, req);
   }
   std::string Checksum() { return *h_->Checksum(Service::kCustomers); }
   static std::string Keys(projection::ProjectionDb& db) {
@@ -732,7 +732,7 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   auto* i = ind.add_industries();
   i->set_code("saas");
   i->set_name("软件服务");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::SetIndustries, kAdmin, ind).ok());
+  ASSERT_TRUE(Call(&engine()->settings(), &SettingsCommands::SetIndustries, kAdmin, ind).ok());
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_industry("manufacturing");
@@ -759,7 +759,7 @@ TEST_F(PoolEngineTest, PoolOverridesAreStoredInOneByteOrderSoLiveEqualsRebuild) 
     (*req.mutable_policy()->mutable_team_return_after_days())[absl::StrCat("team-", i)] = 10 + i;
     (*req.mutable_policy()->mutable_user_daily_claim_limit())[absl::StrCat("user-", i)] = 1 + i;
   }
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::UpdatePoolPolicy, kAdmin, req).ok());
+  ASSERT_TRUE(Call(&engine()->settings(), &SettingsCommands::UpdatePoolPolicy, kAdmin, req).ok());
   std::string raw;
   ASSERT_TRUE(db()->db()->Get(rocksdb::ReadOptions(), rows::kSettings, &raw).ok());
   CustomerSettings stored;
@@ -813,7 +813,7 @@ class LeadEngineTest : public PoolEngineTest {
     l->set_phone(phone);
     l->set_source_channel(v1::SOURCE_CHANNEL_WEBSITE);
     l->set_need("门店收银系统 200 套");
-    return Call(engine(), &CustomerEngine::CreateLead, c, req);
+    return Call(&engine()->leads(), &LeadCommands::CreateLead, c, req);
   }
   absl::StatusOr<v1::ConvertLeadResponse> Convert(const Caller& c, const std::string& name,
                                                   const std::string& rid = "") {
@@ -848,7 +848,7 @@ TEST_F(LeadEngineTest, LeadAndSettingsRepliesEqualWhatReadsReturnAfterOneReadFol
   same_as_get(*lead);
   v1::QualifyLeadRequest q;
   q.set_name(lead->name());
-  auto qualified = Call(engine(), &CustomerEngine::QualifyLead, kRep, q);
+  auto qualified = Call(&engine()->leads(), &LeadCommands::QualifyLead, kRep, q);
   ASSERT_TRUE(qualified.ok()) << qualified.status();
   same_as_get(*qualified);
 
@@ -875,7 +875,7 @@ TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
   EXPECT_EQ(lead->owner_id(), "u1");
   v1::QualifyLeadRequest q;
   q.set_name(lead->name());
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::QualifyLead, kRep, q).ok());
+  ASSERT_TRUE(Call(&engine()->leads(), &LeadCommands::QualifyLead, kRep, q).ok());
   auto r = Convert(kRep, lead->name(), "conv-1");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->customer_created());
@@ -909,60 +909,60 @@ TEST_F(LeadEngineTest, UpdateAssignAndReleaseGoThroughTheEngineAndTheLog) {
   up.mutable_lead()->set_name(lead->name());
   up.mutable_lead()->set_need("门店收银系统 300 套");
   up.mutable_update_mask()->add_paths("need");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep2, up).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep2, up).status().code(),
             absl::StatusCode::kPermissionDenied);
-  auto updated = Call(engine(), &CustomerEngine::UpdateLead, kRep, up);
+  auto updated = Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->need(), "门店收银系统 300 套");
   EXPECT_EQ(updated->company(), "云帆贸易") << "outside the mask: kept";
   up.mutable_update_mask()->set_paths(0, "owner_id");
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status()), "update_mask");
+  EXPECT_EQ(FieldOf(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status()), "update_mask");
   up.mutable_update_mask()->set_paths(0, "email");
   up.mutable_lead()->set_email("not-an-email");
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status()), "lead.email");
+  EXPECT_EQ(FieldOf(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status()), "lead.email");
   up.mutable_lead()->set_email("wang@example.com");
   up.mutable_lead()->set_etag("1");  // stale: the update made it 2
-  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status().code(), absl::StatusCode::kAborted);
   up.mutable_lead()->set_name("leads/0190a0a0-0000-7000-8000-000000000000");
   up.mutable_lead()->clear_etag();
-  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status().code(), absl::StatusCode::kNotFound);
 
   // AssignLead: a manager within the team; a rep or another team refused; owner_id required
   v1::AssignLeadRequest assign;
   assign.set_name(lead->name());
   assign.set_owner_id("u2");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::AssignLead, kRep, assign).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::AssignLead, kRep, assign).status().code(),
             absl::StatusCode::kPermissionDenied);
   assign.set_team_id("west");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::AssignLead, kManager, assign).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::AssignLead, kManager, assign).status().code(),
             absl::StatusCode::kPermissionDenied);
   assign.clear_team_id();
   assign.clear_owner_id();
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::AssignLead, kManager, assign).status()), "owner_id");
+  EXPECT_EQ(FieldOf(Call(&engine()->leads(), &LeadCommands::AssignLead, kManager, assign).status()), "owner_id");
   assign.set_owner_id("u2");
-  auto assigned = Call(engine(), &CustomerEngine::AssignLead, kManager, assign);
+  auto assigned = Call(&engine()->leads(), &LeadCommands::AssignLead, kManager, assign);
   ASSERT_TRUE(assigned.ok()) << assigned.status();
   EXPECT_EQ(assigned->owner_id(), "u2");
   EXPECT_EQ(assigned->team_id(), "east");
   // ... and now the first rep may no longer edit it
   up.mutable_lead()->set_name(lead->name());
-  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status().code(),
             absl::StatusCode::kPermissionDenied);
 
   // ReleaseLead: by its owner, into the pool; releasing a pool lead is a broken rule
   v1::ReleaseLeadRequest release;
   release.set_name(lead->name());
   release.set_reason("联系不上");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::ReleaseLead, kRep, release).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::ReleaseLead, kRep, release).status().code(),
             absl::StatusCode::kPermissionDenied);
   release.set_reason(std::string(501, 'x'));
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release).status()), "reason");
+  EXPECT_EQ(FieldOf(Call(&engine()->leads(), &LeadCommands::ReleaseLead, kRep2, release).status()), "reason");
   release.set_reason("联系不上");
-  auto released = Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release);
+  auto released = Call(&engine()->leads(), &LeadCommands::ReleaseLead, kRep2, release);
   ASSERT_TRUE(released.ok()) << released.status();
   EXPECT_TRUE(released->in_pool());
   EXPECT_EQ(released->owner_id(), "");
-  EXPECT_EQ(GetErrorInfo(Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release).status())->reason(),
+  EXPECT_EQ(GetErrorInfo(Call(&engine()->leads(), &LeadCommands::ReleaseLead, kRep2, release).status())->reason(),
             "IN_POOL");
   v1::ListLeadsRequest pool;
   pool.set_filter("in_pool = true");
@@ -1099,7 +1099,7 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
       reps.emplace_back([&, who] {
         v1::ClaimLeadRequest req;
         req.set_name(lead.name());
-        if (Call(engine(), &CustomerEngine::ClaimLead, who, req).ok()) ++won;
+        if (Call(&engine()->leads(), &LeadCommands::ClaimLead, who, req).ok()) ++won;
       });
     }
     for (auto& t : reps) t.join();
@@ -1134,10 +1134,10 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
   v1::DisqualifyLeadRequest dq;
   dq.set_name(names[2]);  // a pool lead leaves the pool
   dq.set_reason("空号");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::DisqualifyLead, kAdmin, dq).ok());
+  ASSERT_TRUE(Call(&engine()->leads(), &LeadCommands::DisqualifyLead, kAdmin, dq).ok());
   v1::ClaimLeadRequest claim;
   claim.set_name(names[5]);
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::ClaimLead, kRep, claim).ok());
+  ASSERT_TRUE(Call(&engine()->leads(), &LeadCommands::ClaimLead, kRep, claim).ok());
 
   struct Case {
     std::string filter;
@@ -1533,7 +1533,7 @@ class TagRuleEngineTest : public PoolEngineTest {
   absl::StatusOr<v1::ListTagRulesResponse> SetRules(std::vector<v1::TagRule> rules) {
     v1::SetTagRulesRequest req;
     for (auto& r : rules) *req.add_rules() = r;
-    return Call(engine(), &CustomerEngine::SetTagRules, kAdmin, req);
+    return Call(&engine()->settings(), &SettingsCommands::SetTagRules, kAdmin, req);
   }
 };
 
@@ -1843,13 +1843,13 @@ TEST_F(LeadEngineTest, StaleLeadEtagIsAbortedNamingItsFieldAfterTheCommandsOwnRe
   up.mutable_lead()->set_name(lead->name());
   up.mutable_lead()->set_need("300 套");
   up.mutable_update_mask()->add_paths("need");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).ok());
+  ASSERT_TRUE(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).ok());
   up.mutable_lead()->set_etag("1");
-  EXPECT_EQ(Mismatch(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status()), "ETAG_MISMATCH lead.etag 2");
+  EXPECT_EQ(Mismatch(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status()), "ETAG_MISMATCH lead.etag 2");
   v1::QualifyLeadRequest qualify;
   qualify.set_name(lead->name());
   qualify.set_etag("1");
-  EXPECT_EQ(Mismatch(Call(engine(), &CustomerEngine::QualifyLead, kRep, qualify).status()), "ETAG_MISMATCH etag 2");
+  EXPECT_EQ(Mismatch(Call(&engine()->leads(), &LeadCommands::QualifyLead, kRep, qualify).status()), "ETAG_MISMATCH etag 2");
   v1::ConvertLeadRequest convert;
   convert.set_name(lead->name());
   convert.set_etag("1");
@@ -1859,7 +1859,7 @@ TEST_F(LeadEngineTest, StaleLeadEtagIsAbortedNamingItsFieldAfterTheCommandsOwnRe
   assign.set_name(lead->name());
   assign.set_etag("1");
   assign.set_owner_id("u2");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::AssignLead, kRep, assign).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::AssignLead, kRep, assign).status().code(),
             absl::StatusCode::kPermissionDenied);
   v1::GetLeadRequest get;
   get.set_name(lead->name());

@@ -17,19 +17,6 @@ namespace crm::customers {
 using namespace internal;  // NOLINT: the engine's own helpers
 using projection::FromRocks;
 
-void CustomerEngine::SetTagRules(const Caller& caller, const v1::SetTagRulesRequest& req,
-                                 Callback<v1::ListTagRulesResponse> done) {
-  std::vector<v1::TagRule> rules(req.rules().begin(), req.rules().end());
-  ExecuteSettings(
-      caller, [caller, rules = std::move(rules)](const CustomerSettings& s) { return DecideSettings(s, caller, rules); },
-      [done = std::move(done)](absl::StatusOr<CustomerSettings> s) mutable {
-        if (!s.ok()) return done(s.status());
-        v1::ListTagRulesResponse resp;
-        *resp.mutable_rules() = s->tag_rules();
-        done(std::move(resp));
-      });
-}
-
 absl::Status CustomerEngine::RunTagRules(absl::Time now, const CustomerSettings& settings, SchedulerRun* run) {
   CRM_ASSIGN_OR_RETURN(auto tagged, queries_.TaggedByRule());
   std::vector<std::pair<std::string, DecideFn>> tag, untag;

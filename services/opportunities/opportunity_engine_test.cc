@@ -787,7 +787,7 @@ TEST_F(OpportunityEngineTest, ALeadConvertedWithAnOpportunityRequestedGetsExactl
   cl.mutable_lead()->set_contact_name("李雷");
   cl.mutable_lead()->set_company("合肥新能源");
   cl.mutable_lead()->set_phone("13100131000");
-  auto lead = Sync(&customers::CustomerEngine::CreateLead, kRep, cl);
+  auto lead = Sync(&customers::LeadCommands::CreateLead, kRep, cl);
   ASSERT_TRUE(lead.ok()) << lead.status();
   customers::v1::ConvertLeadRequest conv;
   conv.set_name(lead->name());

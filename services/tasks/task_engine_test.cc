@@ -297,7 +297,7 @@ TEST_F(TaskEngineTest, NewLeadRuleAsksItsOwnerToCallWithin24Hours) {
   req.mutable_lead()->set_contact_name("王经理");
   req.mutable_lead()->set_company("深圳某科技");
   req.mutable_lead()->set_phone("13800138000");
-  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok()) << lead.status();
   auto tasks = RuleTasks(lead->name());
   ASSERT_EQ(tasks.size(), 1u);
@@ -543,7 +543,7 @@ TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("李四");
   req.mutable_lead()->set_phone("13500135000");
-  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   ASSERT_EQ(RuleTasks(lead->name()).size(), 1u);
   const int64_t end = TopicEnd();
@@ -551,7 +551,7 @@ TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {
   // start.
   CloseTasks();
   req.mutable_lead()->set_phone("13500135001");
-  auto lead2 = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead2 = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead2.ok());
   OpenTasks();
   EXPECT_EQ(RuleTasks(lead2->name()).size(), 1u);
@@ -569,7 +569,7 @@ TEST_F(TaskEngineTest, RedeliveredCausesMakeNoSecondTask) {
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("赵六");
   req.mutable_lead()->set_phone("13400134000");
-  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   ASSERT_EQ(RuleTasks(lead->name()).size(), 1u);
   const int64_t end = TopicEnd();
@@ -610,7 +610,7 @@ TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("钱七");
   req.mutable_lead()->set_phone("13300133000");
-  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   CaughtUpWith(lead->consistency_token());
   EXPECT_TRUE(RuleTasks(lead->name(), 0).empty());
