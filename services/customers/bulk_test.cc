@@ -152,7 +152,7 @@ TEST_F(BulkTest, DedupePoliciesSkipUpdateOrFillTheMatchedCustomer) {
   create.mutable_customer()->set_phone("13812345678");
   create.mutable_customer()->set_address("深圳南山");
   create.mutable_customer()->add_tags("老客户");
-  auto existing = Sync(&CustomerEngine::Create, kRep, create);
+  auto existing = Sync(&CustomerCommands::Create, kRep, create);
   ASSERT_TRUE(existing.ok());
   const std::vector<std::string> row = {"星辰科技（深圳）|+86 138-1234-5678|广州天河|新标签|广东/深圳"};
   auto o = Options("客户名称|手机|地址|标签|地区");

@@ -24,6 +24,7 @@
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer.h"
 #include "services/customers/customer_projections.h"
+#include "services/customers/customer_commands.h"
 #include "services/customers/customer_queries.h"
 #include "services/customers/lead_commands.h"
 #include "services/customers/settings_commands.h"
@@ -39,10 +40,13 @@ inline constexpr int32_t kPartitions = topics::kPartitions;
 // 6: ListCustomers' sort indexes; 7: lead counts; 8: the process managers' pm/ rows.
 inline constexpr int64_t kProjectionVersion = 8;
 
-// The customers service without the gRPC server around it (STYLE: userver samples): the
-// write path of docs/architecture.md §3 and the scheduler's time-driven events; the reads are
-// its query side, queries() (customer_queries.h). Thread-safe. Writes complete through a
-// callback on the log writer's thread.
+// The customers service without the gRPC server around it (STYLE: userver samples): opens the
+// projections, the writer and the one AggregateStore (docs/architecture.md §3), and owns the
+// parts the service calls: the query side (queries()) and the command handlers of customers,
+// leads and settings. The engine itself runs what spans aggregates or time: the process
+// managers (merge, unmerge, lead conversion, CompletePendingSteps), the scheduler and the
+// reactions to the opportunities' and tasks' topics. Thread-safe. Writes complete through a
+// callback on the log writer's thread; reads are synchronous.
 class CustomerEngine {
  public:
   struct Options {
@@ -80,22 +84,23 @@ class CustomerEngine {
 
   template <typename T>
   using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
-  using Done = Callback<v1::Customer>;
 
-  void Create(const Caller& caller, const v1::CreateCustomerRequest& req, Done done);
-  void Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done);
-  void Delete(const Caller& caller, const v1::DeleteCustomerRequest& req, Done done);
-  void Undelete(const Caller& caller, const v1::UndeleteCustomerRequest& req, Done done);
-  void AddContact(const Caller& caller, const v1::AddContactRequest& req, Done done);
-  void UpdateContact(const Caller& caller, const v1::UpdateContactRequest& req, Done done);
-  void RemoveContact(const Caller& caller, const v1::RemoveContactRequest& req, Done done);
-  void CreateFollowUp(const Caller& caller, const v1::CreateFollowUpRequest& req,
-                      Callback<v1::FollowUp> done);
-  void Release(const Caller& caller, const v1::ReleaseCustomerRequest& req, Done done);
-  void Claim(const Caller& caller, const v1::ClaimCustomerRequest& req, Done done);
+  // The parts the service calls (docs/architecture.md §3): the query side and the command
+  // handlers, all over the engine's one AggregateStore and projections.
+  //
+  // The reads (customers, leads, settings), over the same projections.
+  const CustomerQueries& queries() const { return queries_; }
+  // The customer commands (create, update, delete, contacts, follow-ups, pool release and claim).
+  CustomerCommands& customer_commands() { return *customers_; }
+  // The settings commands (pool policy, industries, channel costs, tag rules).
+  SettingsCommands& settings() { return *settings_; }
+  // The lead commands but conversion (ConvertLead).
+  LeadCommands& leads() { return *leads_; }
 
-  // Converts a lead (线索转化), in lead_conversion.cc: writes the customer side (created, or an existing one filled in) and then the lead's
-  // LeadConverted, holding the lead meanwhile. A created customer's CustomerCreated carries the
+  // The process managers of two-aggregate commands follow.
+  //
+  // Converts a lead (线索转化), in lead_conversion.cc: writes the customer side (created, or an
+  // existing one filled in) and then the lead's LeadConverted, holding the lead meanwhile. A created customer's CustomerCreated carries the
   // LeadConverted to write, so a crash between the two writes is completed by the process
   // manager (CompletePendingSteps) at the next Open, or by the next ConvertLead of that lead,
   // which completes it first: a repeat of the request_id then answers with the converted lead
@@ -103,7 +108,6 @@ class CustomerEngine {
   // leaves an open lead that a repeat of the call converts.
   void ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
                    Callback<v1::ConvertLeadResponse> done);
-
 
   // Merging duplicates (查重), in merge_commands.cc. The merge writes the survivor's
   // CustomersMerged and then the merged customer's CustomerMergedInto, holding both; an unmerge
@@ -233,12 +237,6 @@ class CustomerEngine {
   static absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const std::string& topic,
                                                 const std::string& live_path);
 
-  // The reads (customers, leads, settings), over the same projections.
-  const CustomerQueries& queries() const { return queries_; }
-  // The settings commands (pool policy, industries, channel costs, tag rules).
-  SettingsCommands& settings() { return *settings_; }
-  // The lead commands but conversion (ConvertLead).
-  LeadCommands& leads() { return *leads_; }
   // Two reads tools/bench.cc still calls on the engine; every other caller uses queries().
   absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
                                                            absl::Time deadline) const {
@@ -263,32 +261,24 @@ class CustomerEngine {
   explicit CustomerEngine(projection::ProjectionDb* db, Options o)
       : db_(db),
         options_(std::move(o)),
-        queries_(db, options_.clock, options_.zone),
-        numbers_(db, kCustomerNumberPrefix, options_.zone) {}
+        queries_(db, options_.clock, options_.zone) {}
 
-  // What a command decided: the events, their business time (default now), the event of
-  // another service it reacts to, and what to undo once it is settled (kernel::Decision).
-  using Decided = kernel::Decision<CustomerEvent>;
-  using DecideFn = absl::AnyInvocable<absl::StatusOr<Decided>(const CustomerState*)>;
-  // The state after a write and its consistency token ("" when nothing was written).
-  using Written = kernel::Written<CustomerState>;
-
-  // The kernel command for `decide` on customer `target.id` (kernel::TargetCommand: its request
-  // id and etag too): the customer's unique keys (phone, email) held, `correlation` (default:
-  // the request id) in the envelopes, `shares_keys_with` (the other side of a merge) no
-  // conflicting holder.
+  using Decided = CustomerCommands::Decided;
+  using DecideFn = CustomerCommands::DecideFn;
+  using Written = CustomerCommands::Written;
+  // The customer write path the process managers, the scheduler, the reactions and the import
+  // share (CustomerCommands::Command, Execute, AllocateNumber).
   kernel::Command<CustomerState, CustomerEvent> CustomerCommand(const Caller& caller, common::v1::ActorSource source,
-                                                                const Target& target,
-                                                                DecideFn decide, const std::string& correlation = "",
-                                                                const std::string& shares_keys_with = "",
-                                                                bool fresh_id = false);
-  // Runs `decide` on customer `target.id` through the store (after the commands before it on
-  // the customer). A repeated request_id answers with the current state without deciding again;
-  // `fresh_id` (a create under an id just picked): with the customer an earlier attempt created.
-  // Then a version other than target.etag's is ABORTED, unless `decide` refused.
+                                                                const Target& target, DecideFn decide,
+                                                                const std::string& correlation = "",
+                                                                const std::string& shares_keys_with = "") {
+    return customers_->Command(caller, source, target, std::move(decide), correlation, shares_keys_with);
+  }
   void Execute(const Caller& caller, common::v1::ActorSource source, const Target& target, DecideFn decide,
-               Callback<Written> done,
-               const std::string& correlation = "", bool fresh_id = false);
+               Callback<Written> done, const std::string& correlation = "", bool fresh_id = false) {
+    customers_->Execute(caller, source, target, std::move(decide), std::move(done), correlation, fresh_id);
+  }
+  absl::StatusOr<std::string> AllocateNumber() { return customers_->AllocateNumber(); }
   // Merge (`merge` set) or unmerge: holds both customers and writes the two steps in order.
   void TwoStep(const Caller& caller, const std::string& survivor, const std::string& merged,
                const std::string& correlation, bool replayed, absl::optional<MergeFrom> merge,
@@ -305,7 +295,6 @@ class CustomerEngine {
   void ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead, const Target& lead_target,
                    const std::string& target, v1::LeadConverted converted, ConvertReply reply,
                    Callback<v1::ConvertLeadResponse> done);
-  v1::Lead LeadToApi(const LeadState& s) const;
   // Process managers (process_managers.cc): writes the second step of the pending step at pm/
   // row `key` under a lease on the step's aggregates, as CompletePendingSteps says; `done` gets
   // whether it wrote. `source` is the envelopes' actor source.
@@ -314,39 +303,23 @@ class CustomerEngine {
   // uninterrupted ConvertLead (source API): `done` gets the lead after it.
   void CompleteConversion(kernel::Lease lease, const std::string& lead_id, const PendingStep& step,
                           common::v1::ActorSource source, Callback<kernel::Written<LeadState>> done);
-  absl::StatusOr<CustomerSettings> Settings();
-  // A DecideFn of a pure Decide overload.
-  template <typename Command>
-  static DecideFn Plain(const Caller& caller, Command cmd);
-  // Execute answering with the API customer.
-  void ExecuteCustomer(const Caller& caller, const Target& target, DecideFn decide, Done done, bool fresh_id = false);
-
-  absl::StatusOr<std::string> AllocateNumber();
-  v1::Customer ToApi(const CustomerState& s) const;
-  absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
 
   projection::ProjectionDb* db_;
   const Options options_;
   const CustomerQueries queries_;
-  projection::DayNumbers numbers_;
   std::unique_ptr<projection::AggregateWriter> writer_;
   // The write path (docs/architecture.md §3) over writer_; set once writer_ is open.
   std::unique_ptr<kernel::AggregateStore> store_;
+  std::unique_ptr<CustomerCommands> customers_;  // over store_
   std::unique_ptr<SettingsCommands> settings_;  // over store_
   std::unique_ptr<LeadCommands> leads_;         // over store_
   std::unique_ptr<projection::Follower> opportunities_;  // the won opportunities
   std::unique_ptr<projection::Follower> tasks_;          // the completed tasks' notes
 
-  // A rep's claims per day, committed and in flight ("user/yyyymmdd" -> count), loaded from
-  // the projection on first use. Held from counting through taking the new claim, so
-  // concurrent claims by one rep cannot pass the daily limit together.
   // One CompletePendingSteps pass at a time; the pm/ key the next pass starts after ("" from
   // the first), so that steps left pending (superseded) do not hide the ones after them.
   absl::Mutex pending_mu_;
   std::string pending_cursor_ ABSL_GUARDED_BY(pending_mu_);
-
-  absl::Mutex claims_mu_;
-  std::map<std::string, int32_t> claims_today_ ABSL_GUARDED_BY(claims_mu_);
 };
 
 }  // namespace crm::customers

@@ -77,7 +77,7 @@ class CustomerEngineTest : public ::testing::Test {
     req.mutable_customer()->set_phone(phone);
     req.mutable_customer()->set_email(email);
     req.set_request_id(rid);
-    return Sync(&CustomerEngine::Create, c, req);
+    return Sync(&CustomerCommands::Create, c, req);
   }
 
   absl::StatusOr<v1::Customer> Get(const Caller& c, const std::string& name) {

@@ -119,7 +119,7 @@ TEST_F(CustomerEngineTest, CreateAndUpdateReadOnceFoldAndSealOncePerEventAndAnsw
   up.mutable_customer()->set_name(c->name());
   up.mutable_customer()->set_phone("13912345678");
   up.mutable_update_mask()->add_paths("phone");
-  auto u = Sync(&CustomerEngine::Update, kRep, up);
+  auto u = Sync(&CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(delta(before, engine()->WriteCounters()), (Counts{1, 1, 1, 1, 0}));
   got = Get(kRep, c->name());
@@ -129,7 +129,7 @@ TEST_F(CustomerEngineTest, CreateAndUpdateReadOnceFoldAndSealOncePerEventAndAnsw
 
   // Repeats decide and append nothing: the update's in the store, the create's before it.
   before = engine()->WriteCounters();
-  auto again = Sync(&CustomerEngine::Update, kRep, up);
+  auto again = Sync(&CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->etag(), u->etag());
   EXPECT_EQ(delta(before, engine()->WriteCounters()), (Counts{1, 0, 0, 0, 0}));
@@ -157,23 +157,23 @@ TEST_F(CustomerEngineTest, RepeatedRequestIdOnUpdateAndDeleteDoesNotApplyTwice) 
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_etag("1");
   up.mutable_customer()->set_notes("first");
-  auto u1 = Sync(&CustomerEngine::Update, kRep, up);
+  auto u1 = Sync(&CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(u1.ok()) << u1.status();
-  auto u2 = Sync(&CustomerEngine::Update, kRep, up);  // same request again: etag 1 is stale now
+  auto u2 = Sync(&CustomerCommands::Update, kRep, up);  // same request again: etag 1 is stale now
   ASSERT_TRUE(u2.ok()) << u2.status();
   EXPECT_EQ(u2->etag(), "2");
   v1::DeleteCustomerRequest del;
   del.set_name(c.name());
   del.set_request_id("del-1");
-  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
-  auto again = Sync(&CustomerEngine::Delete, kRep, del);
+  ASSERT_TRUE(Sync(&CustomerCommands::Delete, kRep, del).ok());
+  auto again = Sync(&CustomerCommands::Delete, kRep, del);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->deleted());
   EXPECT_EQ(again->etag(), "3");
   // A request id belongs to one customer.
   auto other = *Create(kRep, "B", "13912345678");
   del.set_name(other.name());
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Delete, kRep, del).status()), "request_id");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Delete, kRep, del).status()), "request_id");
 }
 
 TEST_F(CustomerEngineTest, UpdateWithStaleEtagIsAbortedAndFreshOneApplies) {
@@ -183,10 +183,10 @@ TEST_F(CustomerEngineTest, UpdateWithStaleEtagIsAbortedAndFreshOneApplies) {
   up.mutable_customer()->set_etag("1");
   up.mutable_customer()->set_display_name("A2");
   up.mutable_update_mask()->add_paths("display_name");
-  auto r1 = Sync(&CustomerEngine::Update, kRep, up);
+  auto r1 = Sync(&CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(r1.ok()) << r1.status();
   EXPECT_EQ(r1->etag(), "2");
-  auto r2 = Sync(&CustomerEngine::Update, kRep, up);  // still etag 1
+  auto r2 = Sync(&CustomerCommands::Update, kRep, up);  // still etag 1
   EXPECT_EQ(r2.status().code(), absl::StatusCode::kAborted);
 }
 
@@ -204,29 +204,29 @@ TEST_F(CustomerEngineTest, StaleEtagOfEveryCustomerCommandIsAbortedNamingItsFiel
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_display_name("A2");
   up.mutable_update_mask()->add_paths("display_name");
-  ASSERT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+  ASSERT_TRUE(Sync(&CustomerCommands::Update, kRep, up).ok());
   up.mutable_customer()->set_etag("1");
-  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::Update, kRep, up).status()), "ETAG_MISMATCH customer.etag 2");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::Update, kRep, up).status()), "ETAG_MISMATCH customer.etag 2");
   v1::AddContactRequest add;
   add.set_parent(c.name());
   add.set_etag("1");
   add.mutable_contact()->set_name("李雷");
   add.mutable_contact()->set_phone("13912345678");
-  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::AddContact, kRep, add).status()), "ETAG_MISMATCH etag 2");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::AddContact, kRep, add).status()), "ETAG_MISMATCH etag 2");
   v1::ReleaseCustomerRequest release;
   release.set_name(c.name());
   release.set_etag("0");  // "nothing written yet"
-  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::Release, kRep, release).status()), "ETAG_MISMATCH etag 2");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::Release, kRep, release).status()), "ETAG_MISMATCH etag 2");
   v1::DeleteCustomerRequest del;
   del.set_name(c.name());
   del.set_etag("1");
-  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::Delete, kRep, del).status()), "ETAG_MISMATCH etag 2");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::Delete, kRep, del).status()), "ETAG_MISMATCH etag 2");
   del.set_etag("2");
-  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&CustomerCommands::Delete, kRep, del).ok());
   v1::UndeleteCustomerRequest undel;
   undel.set_name(c.name());
   undel.set_etag("2");
-  EXPECT_EQ(Mismatch(Sync(&CustomerEngine::Undelete, kRep, undel).status()), "ETAG_MISMATCH etag 3");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::Undelete, kRep, undel).status()), "ETAG_MISMATCH etag 3");
   EXPECT_EQ(Get(kAdmin, c.name())->etag(), "3") << "no stale command wrote";
 }
 
@@ -238,23 +238,23 @@ TEST_F(CustomerEngineTest, ACommandsOwnRefusalComesBeforeAStaleEtag) {
   give.mutable_customer()->set_etag("7");
   give.mutable_customer()->set_owner_id("u2");
   give.mutable_update_mask()->add_paths("owner_id");
-  EXPECT_EQ(Sync(&CustomerEngine::Update, kRep, give).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Sync(&CustomerCommands::Update, kRep, give).status().code(), absl::StatusCode::kPermissionDenied);
   // A rep who may not see the customer learns nothing of its version.
   v1::DeleteCustomerRequest del;
   del.set_name(c.name());
   del.set_etag("7");
-  EXPECT_EQ(Sync(&CustomerEngine::Delete, kRep2, del).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Sync(&CustomerCommands::Delete, kRep2, del).status().code(), absl::StatusCode::kPermissionDenied);
   // An invalid mask is the caller's error to fix first.
   v1::UpdateCustomerRequest bad;
   bad.mutable_customer()->set_name(c.name());
   bad.mutable_customer()->set_etag("7");
   bad.mutable_update_mask()->add_paths("customer_number");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kRep, bad).status()), "update_mask");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Update, kRep, bad).status()), "update_mask");
   // In the recycle bin: said so, not "stale".
   del.set_etag("1");
-  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&CustomerCommands::Delete, kRep, del).ok());
   del.set_etag("1");
-  EXPECT_EQ(Sync(&CustomerEngine::Delete, kRep, del).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Sync(&CustomerCommands::Delete, kRep, del).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
@@ -267,7 +267,7 @@ TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
         up.mutable_customer()->set_name(c.name());
         up.mutable_customer()->set_notes(absl::StrCat(t, "-", i));
         up.mutable_update_mask()->add_paths("notes");
-        ASSERT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+        ASSERT_TRUE(Sync(&CustomerCommands::Update, kRep, up).ok());
       }
     });
   }
@@ -287,7 +287,7 @@ TEST_F(CustomerEngineTest, RecycleBinFreesThePhoneAndUndeleteChecksIt) {
   v1::DeleteCustomerRequest del;
   del.set_name(c.name());
   del.set_reason("entered twice");
-  auto d = Sync(&CustomerEngine::Delete, kRep, del);
+  auto d = Sync(&CustomerCommands::Delete, kRep, del);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(d->deleted());
   // Hidden from lists unless show_deleted; Get still answers (the recycle bin).
@@ -301,7 +301,7 @@ TEST_F(CustomerEngineTest, RecycleBinFreesThePhoneAndUndeleteChecksIt) {
   // ...so restoring the first now conflicts.
   v1::UndeleteCustomerRequest und;
   und.set_name(c.name());
-  EXPECT_EQ(Sync(&CustomerEngine::Undelete, kRep, und).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Sync(&CustomerCommands::Undelete, kRep, und).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(CustomerEngineTest, ListFiltersOrdersPagesAndObeysRoles) {
@@ -309,7 +309,7 @@ TEST_F(CustomerEngineTest, ListFiltersOrdersPagesAndObeysRoles) {
     v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(absl::StrCat("rep1-", i));
     if (i % 2 == 0) req.mutable_customer()->add_tags("vip");
-    ASSERT_TRUE(Sync(&CustomerEngine::Create, kRep, req).ok());
+    ASSERT_TRUE(Sync(&CustomerCommands::Create, kRep, req).ok());
     clock().Advance(absl::Seconds(1));
   }
   ASSERT_TRUE(Create(kRep2, "rep2-0", "").ok());
@@ -349,7 +349,7 @@ TEST_F(CustomerEngineTest, HistoryShowsActorTimeAndChangedFields) {
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_email("x@y.cn");
-  ASSERT_TRUE(Sync(&CustomerEngine::Update, kManager, up).ok());  // mask from set fields
+  ASSERT_TRUE(Sync(&CustomerCommands::Update, kManager, up).ok());  // mask from set fields
   v1::ListCustomerEventsRequest h;
   h.set_parent(c.name());
   auto hist = *engine()->queries().History(kRep, h, absl::Now());
@@ -395,26 +395,26 @@ TEST_F(CustomerEngineTest, BadInputNamesTheField) {
   EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "order_by");
 
   v1::CreateCustomerRequest c;
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "customer");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Create, kAdmin, c).status()), "customer");
   c.mutable_customer()->set_display_name("x");
   c.set_request_id(std::string(129, 'r'));
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "request_id");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Create, kAdmin, c).status()), "request_id");
   c.clear_request_id();
   c.mutable_customer()->set_name("customers/0190f1c4-0000-7000-8000-000000000000");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "customer.name");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Create, kAdmin, c).status()), "customer.name");
 
   auto made = *Create(kAdmin, "y", "13812345678");
   v1::UpdateCustomerRequest u;
   u.mutable_customer()->set_name(made.name());
   u.mutable_customer()->set_etag("abc");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kAdmin, u).status()), "customer.etag");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Update, kAdmin, u).status()), "customer.etag");
   u.mutable_customer()->clear_etag();
   u.mutable_update_mask()->add_paths("nope");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kAdmin, u).status()), "update_mask");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Update, kAdmin, u).status()), "update_mask");
   v1::DeleteCustomerRequest d;
   d.set_name(made.name());
   d.set_etag("-3");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Delete, kAdmin, d).status()), "etag");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Delete, kAdmin, d).status()), "etag");
 }
 
 TEST_F(CustomerEngineTest, RestartAndFreshRebuildGiveTheSameProjections) {
@@ -427,7 +427,7 @@ TEST_F(CustomerEngineTest, RestartAndFreshRebuildGiveTheSameProjections) {
   for (int i = 0; i < 10; ++i) {
     v1::DeleteCustomerRequest d;
     d.set_name(names[i]);
-    ASSERT_TRUE(Sync(&CustomerEngine::Delete, kAdmin, d).ok());
+    ASSERT_TRUE(Sync(&CustomerCommands::Delete, kAdmin, d).ok());
   }
   const std::string live = *CustomerEngine::Checksum(*db());
   auto n = CustomerEngine::Rebuild(log(), kTopic, dir() + "/rebuilt");
@@ -481,12 +481,12 @@ class PoolEngineTest : public CustomerEngineTest {
   absl::StatusOr<v1::Customer> Release(const Caller& c, const std::string& name) {
     v1::ReleaseCustomerRequest req;
     req.set_name(name);
-    return Call(engine(), &CustomerEngine::Release, c, req);
+    return Call(&engine()->customer_commands(), &CustomerCommands::Release, c, req);
   }
   absl::StatusOr<v1::Customer> Claim(const Caller& c, const std::string& name) {
     v1::ClaimCustomerRequest req;
     req.set_name(name);
-    return Call(engine(), &CustomerEngine::Claim, c, req);
+    return Call(&engine()->customer_commands(), &CustomerCommands::Claim, c, req);
   }
   absl::StatusOr<v1::PoolPolicy> SetPolicy(int32_t limit, int32_t days) {
     v1::UpdatePoolPolicyRequest req;
@@ -568,7 +568,7 @@ TEST_F(PoolEngineTest, SchedulerReturnsIdleCustomersAtTheirDueTimeUnderAManualCl
   f.set_parent(busy.name());
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_WECHAT);
   f.mutable_follow_up()->set_summary("发了方案");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+  ASSERT_TRUE(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).ok());
 
   clock().Advance(absl::Hours(24 * 9));  // day 29: nothing due
   EXPECT_EQ(engine()->RunScheduler(clock().Now())->returned_to_pool, 0);
@@ -602,7 +602,7 @@ TEST_F(PoolEngineTest, RecycleBinPurgesAfterThirtyDays) {
   auto c = *Create(kRep, "gone", "13500000003");
   v1::DeleteCustomerRequest del;
   del.set_name(c.name());
-  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&CustomerCommands::Delete, kRep, del).ok());
   v1::ListCustomersRequest bin;
   bin.set_show_deleted(true);
   EXPECT_EQ(engine()->queries().List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 1);
@@ -614,7 +614,7 @@ TEST_F(PoolEngineTest, RecycleBinPurgesAfterThirtyDays) {
   EXPECT_EQ(engine()->queries().List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 0);
   v1::UndeleteCustomerRequest undel;
   undel.set_name(c.name());
-  EXPECT_EQ(Sync(&CustomerEngine::Undelete, kRep, undel).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Sync(&CustomerCommands::Undelete, kRep, undel).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(Create(kRep, "new holder", "13500000003").ok()) << "the phone is free";
   EXPECT_EQ(Checksum(), RebuiltChecksum());
 }
@@ -626,7 +626,7 @@ TEST_F(PoolEngineTest, GetAsOfVersionOrTimeShowsTheCustomerAsItWas) {
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_display_name("新名");
-  ASSERT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+  ASSERT_TRUE(Sync(&CustomerCommands::Update, kRep, up).ok());
 
   v1::GetCustomerRequest req;
   req.set_name(c.name());
@@ -657,9 +657,9 @@ TEST_F(PoolEngineTest, FollowUpsListNewestFirstAndARetryDoesNotRecordTwice) {
     f.mutable_follow_up()->set_summary(absl::StrCat("第", i, "次"));
     f.set_request_id(absl::StrCat("fu-", i));
     clock().Advance(absl::Minutes(10));
-    auto r = Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f);
+    auto r = Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f);
     ASSERT_TRUE(r.ok()) << r.status();
-    auto retry = Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f);
+    auto retry = Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f);
     ASSERT_TRUE(retry.ok()) << retry.status();
     EXPECT_EQ(retry->name(), r->name());
   }
@@ -683,13 +683,13 @@ TEST_F(PoolEngineTest, FollowUpsListNewestFirstAndARetryDoesNotRecordTwice) {
   // Year 10000 wrapped to 1816, which passed "not in the future"; nothing is recorded.
   f.set_request_id("fu-far");
   f.mutable_follow_up()->mutable_follow_up_time()->set_seconds(253402300800);
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+  EXPECT_EQ(FieldOf(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).status()),
             "follow_up.follow_up_time");
   f.clear_follow_up();
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_PHONE);
   f.mutable_follow_up()->set_summary("下次");
   f.mutable_follow_up()->mutable_next_follow_up_time()->set_seconds(-86400);
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+  EXPECT_EQ(FieldOf(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).status()),
             "follow_up.next_follow_up_time");
   EXPECT_EQ(Get(kRep, c.name())->follow_up_count(), 3);
 }
@@ -701,7 +701,7 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   add.mutable_contact()->set_name("赵六");
   add.mutable_contact()->set_title("采购经理");
   add.mutable_contact()->set_phone("13700001111");
-  auto with = Call(engine(), &CustomerEngine::AddContact, kRep, add);
+  auto with = Call(&engine()->customer_commands(), &CustomerCommands::AddContact, kRep, add);
   ASSERT_TRUE(with.ok()) << with.status();
   ASSERT_EQ(with->contacts_size(), 1);
   EXPECT_TRUE(with->contacts(0).primary());
@@ -709,7 +709,7 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   upd.set_parent(c.name());
   upd.mutable_contact()->set_id(with->contacts(0).id());
   upd.mutable_contact()->set_title("总经理");
-  auto updated = Call(engine(), &CustomerEngine::UpdateContact, kRep, upd);
+  auto updated = Call(&engine()->customer_commands(), &CustomerCommands::UpdateContact, kRep, upd);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->contacts(0).title(), "总经理");
   EXPECT_EQ(updated->contacts(0).name(), "赵六");
@@ -717,13 +717,13 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   v1::RemoveContactRequest rm;
   rm.set_parent(c.name());
   rm.set_contact_id(with->contacts(0).id());
-  EXPECT_EQ(Call(engine(), &CustomerEngine::RemoveContact, kRep2, rm).status().code(),
+  EXPECT_EQ(Call(&engine()->customer_commands(), &CustomerCommands::RemoveContact, kRep2, rm).status().code(),
             absl::StatusCode::kPermissionDenied);
   v1::RemoveContactRequest unknown = rm;
   unknown.set_contact_id("nope");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::RemoveContact, kRep, unknown).status().code(),
+  EXPECT_EQ(Call(&engine()->customer_commands(), &CustomerCommands::RemoveContact, kRep, unknown).status().code(),
             absl::StatusCode::kNotFound);
-  auto removed = Call(engine(), &CustomerEngine::RemoveContact, kRep, rm);
+  auto removed = Call(&engine()->customer_commands(), &CustomerCommands::RemoveContact, kRep, rm);
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(removed->contacts_size(), 0);
   EXPECT_EQ(Get(kRep, c.name())->contacts_size(), 0);
@@ -736,9 +736,9 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_industry("manufacturing");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kRep, up).status()), "customer.industry");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Update, kRep, up).status()), "customer.industry");
   up.mutable_customer()->set_industry("saas");
-  EXPECT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+  EXPECT_TRUE(Sync(&CustomerCommands::Update, kRep, up).ok());
   EXPECT_EQ(engine()->queries().ListIndustries(kRep, {}, absl::Now())->industries_size(), 1);
   ASSERT_TRUE(SetPolicy(7, 14).ok());
   EXPECT_EQ(engine()->queries().GetPoolPolicy(kRep, {}, absl::Now())->daily_claim_limit(), 7);
@@ -1266,13 +1266,13 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   ac.set_parent(m.name());
   ac.mutable_contact()->set_name("李雷");
   ac.mutable_contact()->set_phone("13900000009");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::AddContact, kRep, ac).ok());
+  ASSERT_TRUE(Call(&engine()->customer_commands(), &CustomerCommands::AddContact, kRep, ac).ok());
   v1::CreateFollowUpRequest f;
   f.set_parent(m.name());
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_VISIT);
   f.mutable_follow_up()->set_summary("拜访");
   clock().Advance(absl::Hours(1));
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+  ASSERT_TRUE(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).ok());
   const auto s_before = *Get(kRep, s.name());
   const auto m_before = *Get(kRep, m.name());
 
@@ -1528,7 +1528,7 @@ class TagRuleEngineTest : public PoolEngineTest {
     f.set_parent(name);
     f.mutable_follow_up()->set_channel(ch);
     f.mutable_follow_up()->set_summary("来电咨询");
-    ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+    ASSERT_TRUE(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).ok());
   }
   absl::StatusOr<v1::ListTagRulesResponse> SetRules(std::vector<v1::TagRule> rules) {
     v1::SetTagRulesRequest req;
@@ -1696,7 +1696,7 @@ class ListEngineTest : public PoolEngineTest {
       std::string n = names[i % names.size()];
       req.mutable_customer()->set_display_name(n.empty() ? "客户" : absl::StrCat(n, i % 3 ? "" : "-x"));
       if (i % 4 == 0) req.mutable_customer()->add_tags("vip");
-      auto c = Sync(&CustomerEngine::Create, i % 3 == 2 ? kRep2 : kRep, req);
+      auto c = Sync(&CustomerCommands::Create, i % 3 == 2 ? kRep2 : kRep, req);
       ASSERT_TRUE(c.ok()) << c.status();
       names_.push_back(c->name());
       if (i % 2) clock().Advance(absl::Seconds(1));
@@ -1706,7 +1706,7 @@ class ListEngineTest : public PoolEngineTest {
       req.mutable_customer()->set_display_name(absl::StrCat("u3-", 2 - i));
       req.mutable_customer()->set_owner_id("u3");
       req.mutable_customer()->set_team_id("east");
-      auto c = Sync(&CustomerEngine::Create, kAdmin, req);
+      auto c = Sync(&CustomerCommands::Create, kAdmin, req);
       ASSERT_TRUE(c.ok()) << c.status();
       names_.push_back(c->name());
     }
@@ -1715,14 +1715,14 @@ class ListEngineTest : public PoolEngineTest {
       up.mutable_customer()->set_name(names_[i]);
       up.mutable_customer()->set_display_name(absl::StrCat("renamed ", 30 - i));
       up.mutable_update_mask()->add_paths("display_name");
-      ASSERT_TRUE(Sync(&CustomerEngine::Update, kAdmin, up).ok());
+      ASSERT_TRUE(Sync(&CustomerCommands::Update, kAdmin, up).ok());
       clock().Advance(absl::Seconds(1));
     }
     for (int i = 1; i < 30; i += 7) {
       v1::DeleteCustomerRequest del;
       del.set_name(names_[i]);
       del.set_reason("test");
-      ASSERT_TRUE(Sync(&CustomerEngine::Delete, kAdmin, del).ok());
+      ASSERT_TRUE(Sync(&CustomerCommands::Delete, kAdmin, del).ok());
     }
     for (int i = 3; i < 30; i += 6) {
       auto r = Release(kAdmin, names_[i]);

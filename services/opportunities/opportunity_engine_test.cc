@@ -70,7 +70,7 @@ class OpportunityEngineTest : public ::testing::Test {
     customers::v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(name);
     req.mutable_customer()->set_phone(phone);
-    auto created = Sync(&customers::CustomerEngine::Create, c, req);
+    auto created = Sync(&customers::CustomerCommands::Create, c, req);
     EXPECT_TRUE(created.ok()) << created.status();
     Await(created->consistency_token());
     return *created;
@@ -752,7 +752,7 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   // When the survivor goes to the recycle bin, its open opportunity is flagged, the won one not
   customers::v1::DeleteCustomerRequest del;
   del.set_name(survivor.name());
-  ASSERT_TRUE(Sync(&customers::CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerCommands::Delete, kRep, del).ok());
   EXPECT_TRUE(Eventually(open->name(), [](const v1::Opportunity& o) { return o.customer_deleted(); }).customer_deleted());
   EXPECT_FALSE(Get(kAdmin, won->name()).customer_deleted());
   v1::ListOpportunitiesRequest flagged;
@@ -761,7 +761,7 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   // And back out of the recycle bin, the flag is cleared
   customers::v1::UndeleteCustomerRequest undel;
   undel.set_name(survivor.name());
-  ASSERT_TRUE(Sync(&customers::CustomerEngine::Undelete, kRep, undel).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerCommands::Undelete, kRep, undel).ok());
   EXPECT_FALSE(Eventually(open->name(), [](const v1::Opportunity& o) { return !o.customer_deleted(); }).customer_deleted());
   // A merged customer takes no new opportunities
   EXPECT_EQ(NewOpportunity(kRep, merged.name(), 1).status().code(), absl::StatusCode::kFailedPrecondition);
@@ -776,7 +776,7 @@ TEST_F(OpportunityEngineTest, AReactionMissedWhileStoppedIsMadeAtTheNextStart) {
   h_->Close(Service::kOpportunities);
   customers::v1::DeleteCustomerRequest del;
   del.set_name(customer.name());
-  ASSERT_TRUE(Sync(&customers::CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerCommands::Delete, kRep, del).ok());
   // When it starts again, the catch-up and the start's reconciliation flag the opportunity
   OpenOpportunities();
   EXPECT_TRUE(Get(kAdmin, opp->name()).customer_deleted());

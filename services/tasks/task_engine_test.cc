@@ -127,7 +127,7 @@ class TaskEngineTest : public ::testing::Test {
     customers::v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(name);
     req.mutable_customer()->set_phone(phone);
-    auto created = Call(customers(), &customers::CustomerEngine::Create, c, req);
+    auto created = Call(&customers()->customer_commands(), &customers::CustomerCommands::Create, c, req);
     EXPECT_TRUE(created.ok()) << created.status();
     return *created;
   }
@@ -340,7 +340,7 @@ TEST_F(TaskEngineTest, LostCustomersAndPlannedFollowUpsMakeTasks) {
   fu.mutable_follow_up()->set_summary("电话沟通");
   fu.mutable_follow_up()->set_channel(customers::v1::FOLLOW_UP_CHANNEL_PHONE);
   *fu.mutable_follow_up()->mutable_next_follow_up_time() = ToProto(kStart + absl::Hours(50) + absl::Minutes(30));
-  ASSERT_TRUE(Call(customers(), &customers::CustomerEngine::CreateFollowUp, kRep, fu).ok());
+  ASSERT_TRUE(Call(&customers()->customer_commands(), &customers::CustomerCommands::CreateFollowUp, kRep, fu).ok());
   auto tasks = RuleTasks(cu.name());
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(FromProto(tasks[0].due_time()), kStart + absl::Hours(51));  // to the hour
@@ -350,7 +350,7 @@ TEST_F(TaskEngineTest, LostCustomersAndPlannedFollowUpsMakeTasks) {
   up.mutable_customer()->set_churn_reason("选择了竞品");
   up.mutable_update_mask()->add_paths("lifecycle_status");
   up.mutable_update_mask()->add_paths("churn_reason");
-  auto updated = Call(customers(), &customers::CustomerEngine::Update, kRep, up);
+  auto updated = Call(&customers()->customer_commands(), &customers::CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(updated.ok()) << updated.status();
   tasks = RuleTasks(cu.name(), 2);
   ASSERT_EQ(tasks.size(), 2u);
