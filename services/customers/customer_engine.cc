@@ -38,13 +38,6 @@ using projection::FromRocks;
 
 constexpr char kSource[] = "/crm/customers";
 
-
-int32_t ReturnDays(const v1::PoolPolicy& p, const std::string& team) {
-  auto it = p.team_return_after_days().find(team);
-  return it != p.team_return_after_days().end() ? it->second : p.return_after_days();
-}
-
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CustomerEngine>> CustomerEngine::Open(eventlog::Log* log,
@@ -100,69 +93,6 @@ CustomerEngine::~CustomerEngine() {
   tasks_.reset();
   opportunities_.reset();  // no reaction may start once the writer is gone
   writer_.reset();         // before store_: the writer may still settle appends through it
-}
-
-absl::StatusOr<CustomerEngine::SchedulerRun> CustomerEngine::RunScheduler(absl::Time now) {
-  SchedulerRun run;
-  CRM_ASSIGN_OR_RETURN(PendingRun pending, CompletePendingSteps(absl::Now() + options_.pending_steps_budget));
-  run.completed_steps = pending.completed;
-  CRM_ASSIGN_OR_RETURN(CustomerSettings stored, ReadSettings(db_->db()));
-  const v1::PoolPolicy policy = EffectiveSettings(stored).pool_policy();
-
-  // Candidates: the idle index up to the shortest positive return period of any team.
-  int32_t min_days = policy.return_after_days() > 0 ? policy.return_after_days() : 0;
-  for (const auto& [team, d] : policy.team_return_after_days()) {
-    if (d > 0 && (min_days == 0 || d < min_days)) min_days = d;
-  }
-  auto scan = [&](absl::string_view prefix, absl::Time until, std::vector<std::string>* ids) -> absl::Status {
-    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(rocksdb::ReadOptions()));
-    const rocksdb::Slice p(prefix.data(), prefix.size());
-    for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
-      absl::string_view k(it->key().data() + prefix.size(), it->key().size() - prefix.size());
-      if (k.size() < 9 || rows::TimeFromKey(k.substr(0, 8)) > until) break;
-      ids->emplace_back(k.substr(8));
-    }
-    return FromRocks(it->status(), "scan scheduler index");
-  };
-  std::vector<std::string> idle, expired;
-  if (min_days > 0) CRM_RETURN_IF_ERROR(scan(rows::kIdlePrefix, now - absl::Hours(24) * min_days, &idle));
-  CRM_RETURN_IF_ERROR(scan(rows::kPurgePrefix, now - kRecycleBinRetention, &expired));
-
-  std::vector<std::pair<std::string, DecideFn>> returns, purges;
-  for (const std::string& id : idle) {
-    returns.emplace_back(id, [now, policy](const CustomerState* cur) -> absl::StatusOr<Decided> {
-      Decided d;
-      if (cur == nullptr) return d;
-      const int32_t days = ReturnDays(policy, cur->profile().team_id());
-      CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, ReturnIdleToPool{now, days}));
-      d.occurred_at = LastActivity(*cur) + absl::Hours(24) * days;  // the due time
-      return d;
-    });
-  }
-  for (const std::string& id : expired) {
-    purges.emplace_back(id, [now](const CustomerState* cur) -> absl::StatusOr<Decided> {
-      Decided d;
-      if (cur == nullptr) return d;
-      CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, kScheduler, PurgeDeleted{now}));
-      d.occurred_at = FromProto(cur->delete_time()) + kRecycleBinRetention;
-      return d;
-    });
-  }
-  CRM_RETURN_IF_ERROR(RunBatch(std::move(returns), &run.returned_to_pool));
-  CRM_RETURN_IF_ERROR(RunBatch(std::move(purges), &run.purged));
-  CRM_RETURN_IF_ERROR(RunTagRules(now, stored, &run));
-  return run;
-}
-
-absl::Status CustomerEngine::RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written) {
-  Completions batch(static_cast<int>(jobs.size()));
-  for (auto& [id, decide] : jobs) {
-    Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, {.id = id}, std::move(decide),
-            [&batch](absl::StatusOr<Written> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); });
-  }
-  absl::Status status = batch.Wait();
-  *written += batch.written();
-  return status;
 }
 
 projection::ProjectionSpec CustomerEngine::Spec(const std::string& topic, int32_t partitions,

@@ -166,7 +166,7 @@ class CustomerEngine {
                                                             const v1::ListIndustriesRequest& req,
                                                             absl::Time deadline);
 
-  // The scheduler (docs/architecture.md §3): returns owned customers idle past their team's
+  // The scheduler (docs/architecture.md §3; scheduler.cc): returns owned customers idle past their team's
   // return_after_days to the public pool and purges customers 30 days in the recycle bin, as
   // of `now`. The events carry the due time as occurred_at, so replays never read a clock.
   // Blocks until the events are durable; safe to run concurrently with commands.
