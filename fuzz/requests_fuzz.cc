@@ -72,7 +72,7 @@ void Customers(Input& in, const Caller& caller) {
   if (op == 4) {
     c::Contact contact;
     if (in.Parse(contact)) {
-      CheckRefusal(c::Decide(&kSeed, caller, c::AddContact{contact, 0}).status(), "Decide(AddContact)");
+      CheckRefusal(c::Decide(&kSeed, caller, c::AddContact{contact}).status(), "Decide(AddContact)");
     }
     return;
   }
@@ -93,7 +93,7 @@ void Customers(Input& in, const Caller& caller) {
                  "Decide(CreateCustomer)");
     return;
   }
-  CheckRefusal(c::Decide(&kSeed, caller, c::UpdateCustomer{profile, PathsFrom(bits, c::EditableFields()), 0, settings})
+  CheckRefusal(c::Decide(&kSeed, caller, c::UpdateCustomer{profile, PathsFrom(bits, c::EditableFields()), settings})
                    .status(),
                "Decide(UpdateCustomer)");
 }

@@ -222,6 +222,8 @@ absl::StatusOr<Target> ParseTarget(const std::string& request_id, const std::str
   Target t;
   CRM_ASSIGN_OR_RETURN(t.id, ParseName(name, name_field, collection));
   CRM_ASSIGN_OR_RETURN(t.etag, ParseEtag(etag, etag_field));
+  t.request_id = request_id;
+  t.etag_field = std::string(etag_field);
   return t;
 }
 

@@ -30,10 +30,13 @@ absl::StatusOr<std::string> ParseName(const std::string& name, absl::string_view
                                       absl::string_view collection);
 absl::Status CheckRequestId(const std::string& rid, absl::string_view field = "request_id");
 
-// The resource a command addresses, with its expected version.
+// The resource a command addresses, with its expected version and where they came from
+// (kernel::TargetCommand, libs/kernel/target_command.h, turns it into the store's command).
 struct Target {
   std::string id;
-  int64_t etag = 0;
+  int64_t etag = 0;  // as ParseEtag reads it: 0 any, kEtagNothingWritten none written yet
+  std::string request_id;  // the request's idempotency key, checked; empty when none
+  std::string etag_field;  // the request field of `etag`, named when it is stale
 };
 absl::StatusOr<Target> ParseTarget(const std::string& request_id, const std::string& name,
                                    absl::string_view name_field, const std::string& etag,

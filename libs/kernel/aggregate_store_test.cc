@@ -17,6 +17,7 @@
 #include "libs/common/temp_dir_testing.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/kernel/target_command.h"
 
 namespace crm::kernel {
 namespace {
@@ -908,6 +909,46 @@ TEST_F(AggregateStoreTest, EveryRefusalOfARacedKeyNamesTheAggregateThatHoldsIt) 
     }
   }
   EXPECT_EQ(store_->counters().keys_in_flight, 0);
+}
+
+}  // namespace
+}  // namespace crm::kernel
+
+namespace crm::kernel {
+namespace {
+
+TEST_F(AggregateStoreTest, ATargetCommandCarriesTheRequestsIdRequestIdAndEtagNamedByItsField) {
+  ASSERT_TRUE(Run(Add("c1", 5)).ok());
+  auto decide = [](const CounterState*) -> absl::StatusOr<std::vector<CounterEvent>> {
+    CounterAdded a;
+    a.set_amount(1);
+    return std::vector<CounterEvent>{a};
+  };
+  const std::string id = "0190a5a4-0000-7000-8000-000000000001";
+  auto target = [&](const std::string& rid, const std::string& etag) {
+    auto t = ParseTarget(rid, absl::StrCat("counters/", id), "counter.name", etag, "counter.etag", "counters");
+    EXPECT_TRUE(t.ok()) << t.status();
+    return *t;
+  };
+  // An etag of "0" expects nothing written yet; once the counter exists it is stale, and the
+  // answer names the field the etag came from.
+  ASSERT_TRUE(Run(TargetCommand<CounterState, CounterEvent>(kAlice, target("", "0"), decide)).ok());
+  auto stale = Run(TargetCommand<CounterState, CounterEvent>(kAlice, target("", "0"), decide));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted) << stale.status();
+  auto info = GetErrorInfo(stale.status());
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), "ETAG_MISMATCH");
+  EXPECT_EQ(info->metadata().at("field"), "counter.etag");
+  EXPECT_EQ(info->metadata().at("current_etag"), "1");
+
+  auto current = Run(TargetCommand<CounterState, CounterEvent>(kAlice, target("r-1", "1"), decide));
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->state.version(), 2);
+  // The request id came along: a repeat is answered, not decided on the stale etag again.
+  auto repeat = Run(TargetCommand<CounterState, CounterEvent>(kAlice, target("r-1", "1"), decide));
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_EQ(repeat->state.version(), 2);
+  EXPECT_EQ(Row(id).version(), 2);
 }
 
 }  // namespace

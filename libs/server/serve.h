@@ -152,19 +152,26 @@ class SlotPool {
     static const ::crm::server::MethodAccess access(Req::descriptor(), #Rpc);    \
     return access;                                                               \
   }()
-#define CRM_SERVE_WRITE(Service, Rpc, Req, Resp, Method)                                                   \
+// A command served by `Writer` (an expression of the service: its engine, or one of the
+// engine's command handlers).
+#define CRM_SERVE_WRITE_ON(Writer, Service, Rpc, Req, Resp, Method)                                      \
   grpc::ServerUnaryReactor* Service::Rpc(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp) {   \
     return ::crm::server::ServeWrite(runtime_, CRM_METHOD_ACCESS(Req, Rpc), ctx, req, resp,                 \
                                      [this](const Caller& c, const auto& r, auto d) {                       \
-                                       engine_->Method(c, r, std::move(d));                                 \
+                                       Writer->Method(c, r, std::move(d));                                  \
                                      });                                                                    \
   }
-#define CRM_SERVE_READ(Service, Rpc, Req, Resp, Method)                                                    \
+#define CRM_SERVE_WRITE(Service, Rpc, Req, Resp, Method) CRM_SERVE_WRITE_ON(engine_, Service, Rpc, Req, Resp, Method)
+// A read served by the service's member `Reader` (its engine, or a query side with the same
+// AfterToken and read methods).
+#define CRM_SERVE_READ_ON(Reader, Service, Rpc, Req, Resp, Method)                                        \
   grpc::ServerUnaryReactor* Service::Rpc(grpc::CallbackServerContext* ctx, const Req* req, Resp* resp) {   \
-    return ::crm::server::ServeRead(runtime_, CRM_METHOD_ACCESS(Req, Rpc), engine_, ctx, req, resp,         \
+    return ::crm::server::ServeRead(runtime_, CRM_METHOD_ACCESS(Req, Rpc), Reader, ctx, req, resp,          \
                                     [this](const Caller& c, const auto& r, absl::Time deadline) {           \
-                                      return engine_->Method(c, r, deadline);                               \
+                                      return Reader->Method(c, r, deadline);                                \
                                     });                                                                     \
   }
+#define CRM_SERVE_READ(Service, Rpc, Req, Resp, Method) CRM_SERVE_READ_ON(engine_, Service, Rpc, Req, Resp, Method)
+#define CRM_SERVE_QUERY(Service, Rpc, Req, Resp, Method) CRM_SERVE_READ_ON(queries_, Service, Rpc, Req, Resp, Method)
 
 #endif  // CRM_LIBS_SERVER_SERVE_H_

@@ -87,7 +87,7 @@ class EngineHarness {
   void UseLog(std::unique_ptr<eventlog::Log> log);
 
   // Runs `engine`'s asynchronous command and waits for its answer (crm::testing::Call), with
-  // the open engine of that type: `h.Sync(&CustomerEngine::Create, kRep, req)`.
+  // the open engine of that type: `h.Sync(&CustomerCommands::Create, kRep, req)`.
   template <typename Engine, typename Req, typename Resp>
   absl::StatusOr<Resp> Sync(void (Engine::*fn)(const Caller&, const Req&,
                                                absl::AnyInvocable<void(absl::StatusOr<Resp>)>),
@@ -131,6 +131,18 @@ class EngineHarness {
 
 template <>
 inline customers::CustomerEngine* EngineHarness::Get() const { return customers_.get(); }
+template <>
+inline customers::CustomerCommands* EngineHarness::Get() const {
+  return customers_ != nullptr ? &customers_->customer_commands() : nullptr;
+}
+template <>
+inline customers::SettingsCommands* EngineHarness::Get() const {
+  return customers_ != nullptr ? &customers_->settings() : nullptr;
+}
+template <>
+inline customers::LeadCommands* EngineHarness::Get() const {
+  return customers_ != nullptr ? &customers_->leads() : nullptr;
+}
 template <>
 inline opportunities::OpportunityEngine* EngineHarness::Get() const { return opportunities_.get(); }
 template <>

@@ -93,7 +93,7 @@ TEST_F(FunnelTest, StagesConversionsAndStaysFromTheLogAndAsOfEqualsTheLogCutTher
   customers::v1::CreateCustomerRequest cr;
   cr.mutable_customer()->set_display_name("上海星辰科技有限公司");
   cr.mutable_customer()->set_phone("13812345678");
-  auto cu = Call(customers(), &customers::CustomerEngine::Create, kRep, cr);
+  auto cu = Call(&customers()->customer_commands(), &customers::CustomerCommands::Create, kRep, cr);
   ASSERT_TRUE(cu.ok()) << cu.status();
   auto create = [&](char which, int64_t amount) {
     return [&, which, amount] {
@@ -204,7 +204,7 @@ TEST_F(FunnelTest, TheEngineScopesByRoleAndReadsItsWrites) {
     customers::v1::CreateCustomerRequest cr;
     cr.mutable_customer()->set_display_name(absl::StrCat("客户", owner.user_id));
     cr.mutable_customer()->set_phone(owner.user_id == "u1" ? "13812345670" : "13812345671");
-    auto cu = Call(customers(), &customers::CustomerEngine::Create, owner, cr);
+    auto cu = Call(&customers()->customer_commands(), &customers::CustomerCommands::Create, owner, cr);
     ASSERT_TRUE(cu.ok()) << cu.status();
     ov1::CreateOpportunityRequest req;
     req.mutable_opportunity()->set_customer(cu->name());

@@ -34,7 +34,10 @@ using crm::testing::FieldOf;
 namespace cv1 = crm::customers::v1;
 namespace ov1 = crm::opportunities::v1;
 namespace tv1 = crm::tasks::v1;
+using customers::CustomerCommands;
 using customers::CustomerEngine;
+using customers::LeadCommands;
+using customers::SettingsCommands;
 using opportunities::OpportunityEngine;
 using tasks::TaskEngine;
 
@@ -80,7 +83,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     req.mutable_cost()->set_source_channel(ch);
     req.mutable_cost()->set_month(month);
     req.mutable_cost()->set_amount_minor(amount);
-    auto c = Call(customers(), &CustomerEngine::SetChannelCost, kAdmin, req);
+    auto c = Call(&customers()->settings(), &SettingsCommands::SetChannelCost, kAdmin, req);
     ASSERT_TRUE(c.ok()) << c.status();
   };
   cost(cv1::SOURCE_CHANNEL_WEBSITE, "2026-03", 90000);
@@ -90,7 +93,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     cv1::SetChannelCostRequest bad;
     bad.mutable_cost()->set_source_channel(cv1::SOURCE_CHANNEL_WEBSITE);
     bad.mutable_cost()->set_month("2026-3");
-    EXPECT_EQ(FieldOf(Call(customers(), &CustomerEngine::SetChannelCost, kAdmin, bad).status()), "cost.month");
+    EXPECT_EQ(FieldOf(Call(&customers()->settings(), &SettingsCommands::SetChannelCost, kAdmin, bad).status()), "cost.month");
   }
   auto lead = [&](const Caller& who, int day, cv1::SourceChannel ch, const char* phone) {
     clock().Set(At(3, day, 9));
@@ -102,7 +105,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     req.mutable_lead()->set_region("广东/深圳");
     req.mutable_lead()->set_industry("manufacturing");
     req.mutable_lead()->set_owner_id(who.user_id);
-    auto l = Call(customers(), &CustomerEngine::CreateLead, who, req);
+    auto l = Call(&customers()->leads(), &LeadCommands::CreateLead, who, req);
     EXPECT_TRUE(l.ok()) << l.status();
     return l.ok() ? l->name() : "";
   };
@@ -125,7 +128,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
   cr.mutable_customer()->set_phone("13900000002");
   cr.mutable_customer()->set_source_channel(cv1::SOURCE_CHANNEL_REFERRAL);
   cr.mutable_customer()->set_region("上海");
-  auto c2 = Call(customers(), &CustomerEngine::Create, kRep2, cr);
+  auto c2 = Call(&customers()->customer_commands(), &CustomerCommands::Create, kRep2, cr);
   ASSERT_TRUE(c2.ok()) << c2.status();
 
   auto follow_up = [&](const Caller& who, const std::string& customer, int day) {
@@ -134,7 +137,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
     req.set_parent(customer);
     req.mutable_follow_up()->set_summary("电话沟通需求");
     req.mutable_follow_up()->set_channel(cv1::FOLLOW_UP_CHANNEL_PHONE);
-    auto f = Call(customers(), &CustomerEngine::CreateFollowUp, who, req);
+    auto f = Call(&customers()->customer_commands(), &CustomerCommands::CreateFollowUp, who, req);
     ASSERT_TRUE(f.ok()) << f.status();
   };
   follow_up(kRep, c1.name(), 5);
@@ -252,7 +255,7 @@ TEST_F(ReportsTest, EveryReportMatchesHandComputedFiguresAndAsOfEqualsTheLogCut)
   lost.mutable_customer()->set_churn_reason("价格太高");
   lost.mutable_update_mask()->add_paths("lifecycle_status");
   lost.mutable_update_mask()->add_paths("churn_reason");
-  auto updated = Call(customers(), &CustomerEngine::Update, kRep2, lost);
+  auto updated = Call(&customers()->customer_commands(), &CustomerCommands::Update, kRep2, lost);
   ASSERT_TRUE(updated.ok()) << updated.status();
   clock().Set(At(3, 25, 9));
   // The tasks scheduler reports the open tasks past due: the reopened one (due the 20th) and
@@ -458,7 +461,7 @@ TEST_F(ReportsTest, TheEngineServesEveryReportScopedAndChecked) {
   cr.mutable_customer()->set_display_name("无锡太湖机电");
   cr.mutable_customer()->set_phone("13300133000");
   cr.mutable_customer()->set_source_channel(cv1::SOURCE_CHANNEL_WEBSITE);
-  auto customer = Call(customers(), &CustomerEngine::Create, kRep, cr);
+  auto customer = Call(&customers()->customer_commands(), &CustomerCommands::Create, kRep, cr);
   ASSERT_TRUE(customer.ok()) << customer.status();
   const absl::Status opened = h_->Open(Service::kAnalytics, "live");
   ASSERT_TRUE(opened.ok()) << opened;

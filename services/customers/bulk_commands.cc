@@ -25,7 +25,6 @@ namespace {
 
 constexpr int kMaxColumns = 200;
 constexpr int kMaxRowsPerMessage = 1000;
-constexpr int kExportChunk = 500;
 
 bool ValidImportId(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
@@ -392,7 +391,7 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
     return finish_sync(absl::OkStatus());
   }
   const std::string id = create ? NewUuidV7(e->options_.clock->Now()) : match_id;
-  e->Execute(caller_, common::v1::ACTOR_SOURCE_API, id, rid, std::move(decide),
+  e->Execute(caller_, common::v1::ACTOR_SOURCE_API, {.id = id, .request_id = rid}, std::move(decide),
              [this, row, pending, outcome](absl::StatusOr<Written> w) {
                if (!w.ok()) {
                  Fail(row, w.status());
@@ -416,7 +415,7 @@ absl::StatusOr<v1::ImportCustomersResponse> CustomerEngine::Import::Apply(
     }
     last_row_ = in[i].row_number();
   }
-  CRM_ASSIGN_OR_RETURN(CustomerSettings settings, engine_->Settings());
+  CRM_ASSIGN_OR_RETURN(CustomerSettings settings, engine_->queries_.Settings());
   std::vector<Row> rows(in.size());
   for (int i = 0; i < in.size(); ++i) Parse(in[i], settings, &rows[i]);
 
@@ -463,51 +462,6 @@ absl::StatusOr<v1::ImportCustomersResponse> CustomerEngine::Import::Apply(
   *resp.mutable_counts() = counts_;
   resp.set_dry_run(dry_run_);
   return resp;
-}
-
-absl::Status CustomerEngine::Export(const Caller& caller, const v1::ExportCustomersRequest& req,
-                                    absl::Time deadline, absl::FunctionRef<bool(v1::ExportCustomersResponse)> emit) {
-  std::vector<const ColumnSpec*> columns;
-  for (int i = 0; i < req.columns_size(); ++i) {
-    const ColumnSpec* spec = FindColumn(req.columns(i));
-    if (spec == nullptr) {
-      return InvalidFieldError(absl::StrCat("columns[", i, "]"), absl::StrCat("'", req.columns(i), "' is not a column"));
-    }
-    columns.push_back(spec);
-  }
-  if (columns.empty()) {
-    for (const auto& c : CustomerColumns()) columns.push_back(&c);
-  }
-  CRM_ASSIGN_OR_RETURN(ListQuery query, ParseListQuery(req.filter(), req.order_by(), req.show_deleted()));
-  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  CRM_ASSIGN_OR_RETURN(CustomerSettings settings, Settings());
-  const rocksdb::Snapshot* snap = db_->db()->GetSnapshot();
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap;
-  auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
-
-  v1::ExportCustomersResponse chunk;
-  for (const ColumnSpec* c : columns) chunk.add_columns(req.field_names() ? c->field : c->label);
-  int64_t rows = 0;
-  CRM_RETURN_IF_ERROR(WalkCustomers(db_->db(), ro, caller, query, "", std::numeric_limits<int64_t>::max(),
-                                    std::numeric_limits<int64_t>::max(),
-                                    [&](CustomerState&& s, absl::string_view) -> absl::StatusOr<bool> {
-                                      const v1::Customer c = ToApi(s);
-                                      v1::ExportRow* row = chunk.add_rows();
-                                      for (const ColumnSpec* col : columns) {
-                                        row->add_cells(FormatCell(col->field, c, settings, options_.zone));
-                                      }
-                                      ++rows;
-                                      if (chunk.rows_size() >= kExportChunk) {
-                                        if (!emit(std::move(chunk))) return absl::CancelledError("the client went away");
-                                        chunk.Clear();
-                                      }
-                                      return true;
-                                    })
-                          .status());
-  chunk.set_total_rows(rows);
-  if (!emit(std::move(chunk))) return absl::CancelledError("the client went away");
-  return absl::OkStatus();
 }
 
 }  // namespace crm::customers

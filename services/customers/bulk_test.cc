@@ -66,14 +66,14 @@ class BulkTest : public CustomerEngineTest {
     v1::ListCustomersRequest req;
     req.set_page_size(1000);
     req.set_order_by("customer_number");
-    auto r = engine()->List(c, req, absl::Now() + absl::Seconds(5));
+    auto r = engine()->queries().List(c, req, absl::Now() + absl::Seconds(5));
     EXPECT_TRUE(r.ok()) << r.status();
     return {r->customers().begin(), r->customers().end()};
   }
   std::vector<v1::ExportCustomersResponse> Export(const Caller& c, const v1::ExportCustomersRequest& req,
                                                   absl::Status* status) {
     std::vector<v1::ExportCustomersResponse> out;
-    *status = engine()->Export(c, req, absl::Now() + absl::Seconds(5), [&](v1::ExportCustomersResponse r) {
+    *status = engine()->queries().Export(c, req, absl::Now() + absl::Seconds(5), [&](v1::ExportCustomersResponse r) {
       out.push_back(std::move(r));
       return true;
     });
@@ -152,7 +152,7 @@ TEST_F(BulkTest, DedupePoliciesSkipUpdateOrFillTheMatchedCustomer) {
   create.mutable_customer()->set_phone("13812345678");
   create.mutable_customer()->set_address("深圳南山");
   create.mutable_customer()->add_tags("老客户");
-  auto existing = Sync(&CustomerEngine::Create, kRep, create);
+  auto existing = Sync(&CustomerCommands::Create, kRep, create);
   ASSERT_TRUE(existing.ok());
   const std::vector<std::string> row = {"星辰科技（深圳）|+86 138-1234-5678|广州天河|新标签|广东/深圳"};
   auto o = Options("客户名称|手机|地址|标签|地区");

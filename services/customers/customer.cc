@@ -26,10 +26,6 @@ bool Has(const std::vector<std::string>& paths, absl::string_view f) {
   return paths.empty() || std::find(paths.begin(), paths.end(), f) != paths.end();
 }
 
-absl::Status CheckVersion(const CustomerState& s, int64_t expected) {
-  return CheckEtag(s.version(), expected, "customer");
-}
-
 absl::Status CheckVisible(const CustomerState* s, const Caller& caller) {
   if (s == nullptr || s->purged()) return absl::NotFoundError("customer not found");
   if (!CanSee(caller, *s)) {
@@ -49,13 +45,12 @@ absl::Status InPoolError() {
 }
 
 // Visible, editable by the caller and not in the recycle bin.
-absl::Status CheckEditable(const CustomerState* s, const Caller& caller, int64_t expected_version) {
+absl::Status CheckEditable(const CustomerState* s, const Caller& caller) {
   if (auto st = CheckVisible(s, caller); !st.ok()) return st;
   if (!CanEdit(caller, *s)) {
     if (s->in_pool()) return InPoolError();
     return absl::PermissionDeniedError("the customer belongs to another owner or team");
   }
-  if (auto st = CheckVersion(*s, expected_version); !st.ok()) return st;
   if (s->deleted()) return absl::FailedPreconditionError("customer is in the recycle bin");
   return absl::OkStatus();
 }
@@ -391,7 +386,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const CreateCu
 }
 
 Decision Decide(const CustomerState* state, const Caller& caller, const UpdateCustomer& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   for (const auto& path : cmd.paths) {
     if (std::find(EditableFields().begin(), EditableFields().end(), path) == EditableFields().end()) {
       return InvalidFieldError("update_mask", absl::StrCat("'", path, "' is not an editable field"));
@@ -440,7 +435,6 @@ Decision Decide(const CustomerState* state, const Caller& caller, const DeleteCu
     return state->in_pool() ? InPoolError()
                             : absl::PermissionDeniedError("the customer belongs to another owner or team");
   }
-  if (auto s = CheckVersion(*state, cmd.expected_version); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   if (state->deleted()) return absl::FailedPreconditionError("customer is already in the recycle bin");
   v1::CustomerDeleted e;
@@ -448,16 +442,15 @@ Decision Decide(const CustomerState* state, const Caller& caller, const DeleteCu
   return std::vector<CustomerEvent>{std::move(e)};
 }
 
-Decision Decide(const CustomerState* state, const Caller& caller, const UndeleteCustomer& cmd) {
+Decision Decide(const CustomerState* state, const Caller& caller, const UndeleteCustomer&) {
   if (auto s = CheckVisible(state, caller); !s.ok()) return s;
   if (!CanEdit(caller, *state)) return absl::PermissionDeniedError("the customer belongs to another owner or team");
-  if (auto s = CheckVersion(*state, cmd.expected_version); !s.ok()) return s;
   if (!state->deleted()) return absl::FailedPreconditionError("customer is not in the recycle bin");
   return std::vector<CustomerEvent>{v1::CustomerUndeleted()};
 }
 
 Decision Decide(const CustomerState* state, const Caller& caller, const AddContact& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (state->contacts_size() >= 50) {
     return absl::FailedPreconditionError("a customer has at most 50 contacts");
   }
@@ -476,7 +469,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const AddConta
 }
 
 Decision Decide(const CustomerState* state, const Caller& caller, const UpdateContact& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   const Contact* cur = FindContact(*state, cmd.contact.id());
   if (cur == nullptr) return absl::NotFoundError(absl::StrCat("contact ", cmd.contact.id(), " not found"));
   std::vector<std::string> paths = cmd.paths;
@@ -504,7 +497,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const UpdateCo
 }
 
 Decision Decide(const CustomerState* state, const Caller& caller, const RemoveContact& cmd) {
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (FindContact(*state, cmd.contact_id) == nullptr) {
     return absl::NotFoundError(absl::StrCat("contact ", cmd.contact_id, " not found"));
   }
@@ -514,7 +507,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const RemoveCo
 }
 
 Decision Decide(const CustomerState* state, const Caller& caller, const RecordFollowUp& cmd) {
-  if (auto s = CheckEditable(state, caller, 0); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   const auto& f = cmd.follow_up;
   if (f.channel() == v1::FOLLOW_UP_CHANNEL_UNSPECIFIED || !v1::FollowUpChannel_IsValid(f.channel())) {
     return InvalidFieldError("follow_up.channel", "is required (PHONE, VISIT, WECHAT, EMAIL or OTHER)");
@@ -540,7 +533,7 @@ Decision Decide(const CustomerState* state, const Caller& caller, const ReleaseT
     return WithErrorInfo(absl::FailedPreconditionError("the customer is in the public pool already"),
                          "IN_POOL", {});
   }
-  if (auto s = CheckEditable(state, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckEditable(state, caller); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::CustomerReturnedToPool e;
   e.set_previous_owner_id(state->profile().owner_id());

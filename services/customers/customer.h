@@ -90,28 +90,21 @@ struct CreateCustomer {
 struct UpdateCustomer {
   CustomerProfile profile;         // new values
   std::vector<std::string> paths;  // which fields of profile to apply
-  int64_t expected_version = 0;    // 0: any
   CustomerSettings settings;
 };
 struct DeleteCustomer {
   std::string reason;
-  int64_t expected_version = 0;
 };
-struct UndeleteCustomer {
-  int64_t expected_version = 0;
-};
+struct UndeleteCustomer {};
 struct AddContact {
   Contact contact;  // id assigned by the service
-  int64_t expected_version = 0;
 };
 struct UpdateContact {
   Contact contact;  // contact.id names it
   std::vector<std::string> paths;
-  int64_t expected_version = 0;
 };
 struct RemoveContact {
   std::string contact_id;
-  int64_t expected_version = 0;
 };
 struct RecordFollowUp {
   v1::FollowUpRecorded follow_up;  // follow_up_id assigned by the service
@@ -120,7 +113,6 @@ struct RecordFollowUp {
 };
 struct ReleaseToPool {
   std::string reason;
-  int64_t expected_version = 0;
 };
 struct ClaimFromPool {
   std::string claim_day;  // the caller's day, yyyymmdd
@@ -186,10 +178,11 @@ absl::optional<int64_t> RuleContribution(const v1::TagRule& rule, const google::
 bool HasRuleTag(const CustomerState& s, absl::string_view rule_id);
 
 // Pure decisions. `state` is null when the customer does not exist. Errors: INVALID_ARGUMENT
-// (field named), PERMISSION_DENIED, NOT_FOUND, ABORTED (version mismatch),
+// (field named), PERMISSION_DENIED, NOT_FOUND, ABORTED (a merge's stale etags),
 // FAILED_PRECONDITION (a broken rule, e.g. updating a deleted customer; ErrorInfo reasons
 // NOT_IN_POOL, CLAIM_LIMIT_REACHED, IN_POOL). An empty vector: nothing to record. Uniqueness
-// of phone/email needs the indexes and is the service's check.
+// of phone/email needs the indexes and is the service's check; so is a single-customer
+// command's etag, which the write kernel checks once after the decision (libs/kernel).
 using Decision = absl::StatusOr<std::vector<CustomerEvent>>;
 Decision Decide(const CustomerState* state, const Caller& caller, const CreateCustomer& cmd);
 Decision Decide(const CustomerState* state, const Caller& caller, const UpdateCustomer& cmd);

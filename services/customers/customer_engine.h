@@ -14,6 +14,7 @@
 #include "absl/types/optional.h"
 #include "crm/customers/v1/customers_service.pb.h"
 #include "libs/common/clock.h"
+#include "libs/common/request.h"
 #include "libs/eventlog/log.h"
 #include "libs/kernel/aggregate_store.h"
 #include "libs/projection/aggregate_writer.h"
@@ -23,6 +24,10 @@
 #include "libs/projection/rebuild.h"
 #include "services/customers/customer.h"
 #include "services/customers/customer_projections.h"
+#include "services/customers/customer_commands.h"
+#include "services/customers/customer_queries.h"
+#include "services/customers/lead_commands.h"
+#include "services/customers/settings_commands.h"
 #include "services/customers/lead.h"
 #include "libs/topics/topics.h"
 
@@ -35,10 +40,13 @@ inline constexpr int32_t kPartitions = topics::kPartitions;
 // 6: ListCustomers' sort indexes; 7: lead counts; 8: the process managers' pm/ rows.
 inline constexpr int64_t kProjectionVersion = 8;
 
-// The customers service without the gRPC server around it (STYLE: userver samples): the
-// write path of docs/architecture.md §3, the projections of §4 and the scheduler's time-driven events.
-// Thread-safe. Writes complete through a callback on the log writer's thread; reads are
-// synchronous.
+// The customers service without the gRPC server around it (STYLE: userver samples): opens the
+// projections, the writer and the one AggregateStore (docs/architecture.md §3), and owns the
+// parts the service calls: the query side (queries()) and the command handlers of customers,
+// leads and settings. The engine itself runs what spans aggregates or time: the process
+// managers (merge, unmerge, lead conversion, CompletePendingSteps), the scheduler and the
+// reactions to the opportunities' and tasks' topics. Thread-safe. Writes complete through a
+// callback on the log writer's thread; reads are synchronous.
 class CustomerEngine {
  public:
   struct Options {
@@ -76,36 +84,23 @@ class CustomerEngine {
 
   template <typename T>
   using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
-  using Done = Callback<v1::Customer>;
 
-  void Create(const Caller& caller, const v1::CreateCustomerRequest& req, Done done);
-  void Update(const Caller& caller, const v1::UpdateCustomerRequest& req, Done done);
-  void Delete(const Caller& caller, const v1::DeleteCustomerRequest& req, Done done);
-  void Undelete(const Caller& caller, const v1::UndeleteCustomerRequest& req, Done done);
-  void AddContact(const Caller& caller, const v1::AddContactRequest& req, Done done);
-  void UpdateContact(const Caller& caller, const v1::UpdateContactRequest& req, Done done);
-  void RemoveContact(const Caller& caller, const v1::RemoveContactRequest& req, Done done);
-  void CreateFollowUp(const Caller& caller, const v1::CreateFollowUpRequest& req,
-                      Callback<v1::FollowUp> done);
-  void Release(const Caller& caller, const v1::ReleaseCustomerRequest& req, Done done);
-  void Claim(const Caller& caller, const v1::ClaimCustomerRequest& req, Done done);
-  void UpdatePoolPolicy(const Caller& caller, const v1::UpdatePoolPolicyRequest& req,
-                        Callback<v1::PoolPolicy> done);
-  void SetIndustries(const Caller& caller, const v1::SetIndustriesRequest& req,
-                     Callback<v1::ListIndustriesResponse> done);
-  void SetChannelCost(const Caller& caller, const v1::SetChannelCostRequest& req, Callback<v1::ChannelCost> done);
+  // The parts the service calls (docs/architecture.md §3): the query side and the command
+  // handlers, all over the engine's one AggregateStore and projections.
+  //
+  // The reads (customers, leads, settings), over the same projections.
+  const CustomerQueries& queries() const { return queries_; }
+  // The customer commands (create, update, delete, contacts, follow-ups, pool release and claim).
+  CustomerCommands& customer_commands() { return *customers_; }
+  // The settings commands (pool policy, industries, channel costs, tag rules).
+  SettingsCommands& settings() { return *settings_; }
+  // The lead commands but conversion (ConvertLead).
+  LeadCommands& leads() { return *leads_; }
 
-  // Leads (线索), in lead_commands.cc.
-  using LeadDone = Callback<v1::Lead>;
-  void CreateLead(const Caller& caller, const v1::CreateLeadRequest& req, LeadDone done);
-  void UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, LeadDone done);
-  void AssignLead(const Caller& caller, const v1::AssignLeadRequest& req, LeadDone done);
-  void ClaimLead(const Caller& caller, const v1::ClaimLeadRequest& req, LeadDone done);
-  void ReleaseLead(const Caller& caller, const v1::ReleaseLeadRequest& req, LeadDone done);
-  void QualifyLead(const Caller& caller, const v1::QualifyLeadRequest& req, LeadDone done);
-  void DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, LeadDone done);
-  // Writes the customer side (created, or an existing one filled in) and then the lead's
-  // LeadConverted, holding the lead meanwhile. A created customer's CustomerCreated carries the
+  // The process managers of two-aggregate commands follow.
+  //
+  // Converts a lead (线索转化), in lead_conversion.cc: writes the customer side (created, or an
+  // existing one filled in) and then the lead's LeadConverted, holding the lead meanwhile. A created customer's CustomerCreated carries the
   // LeadConverted to write, so a crash between the two writes is completed by the process
   // manager (CompletePendingSteps) at the next Open, or by the next ConvertLead of that lead,
   // which completes it first: a repeat of the request_id then answers with the converted lead
@@ -113,24 +108,12 @@ class CustomerEngine {
   // leaves an open lead that a repeat of the call converts.
   void ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
                    Callback<v1::ConvertLeadResponse> done);
-  absl::StatusOr<v1::Lead> GetLead(const Caller& caller, const v1::GetLeadRequest& req, absl::Time deadline);
-  absl::StatusOr<v1::ListLeadsResponse> ListLeads(const Caller& caller, const v1::ListLeadsRequest& req,
-                                                  absl::Time deadline);
 
-  // Behaviour tag rules, in tag_rule_commands.cc.
-  absl::StatusOr<v1::ListTagRulesResponse> ListTagRules(const Caller& caller, const v1::ListTagRulesRequest& req,
-                                                        absl::Time deadline);
-  void SetTagRules(const Caller& caller, const v1::SetTagRulesRequest& req, Callback<v1::ListTagRulesResponse> done);
-  absl::StatusOr<v1::PreviewTagRuleResponse> PreviewTagRule(const Caller& caller, const v1::PreviewTagRuleRequest& req,
-                                                            absl::Time deadline);
-
-  // Duplicates (查重) and merging, in merge_commands.cc. The merge writes the survivor's
+  // Merging duplicates (查重), in merge_commands.cc. The merge writes the survivor's
   // CustomersMerged and then the merged customer's CustomerMergedInto, holding both; an unmerge
   // the merged one's CustomerUnmerged and then the survivor's CustomerMergeUndone. A crash
   // between the two leaves a visible duplicate (never hidden data) until the process manager
   // (CompletePendingSteps) writes the second step; a repeat of the call answers as a repeat.
-  absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
-                                                           absl::Time deadline);
   void MergeCustomers(const Caller& caller, const v1::MergeCustomersRequest& req,
                       Callback<v1::MergeCustomersResponse> done);
   void UnmergeCustomers(const Caller& caller, const v1::UnmergeCustomersRequest& req,
@@ -178,41 +161,12 @@ class CustomerEngine {
   // Checks `options` (mapping, policy, import id) against the columns; INVALID_ARGUMENT naming
   // options.* otherwise.
   absl::StatusOr<std::unique_ptr<Import>> StartImport(const Caller& caller, const v1::ImportOptions& options);
-  // Bulk export (批量导出), in bulk_commands.cc: what List would return for the request's
-  // filter, from one snapshot, handed to `emit` in chunks (first the header). `emit` returns
-  // false when the client has gone; Export then stops with CANCELLED.
-  absl::Status Export(const Caller& caller, const v1::ExportCustomersRequest& req, absl::Time deadline,
-                      absl::FunctionRef<bool(v1::ExportCustomersResponse)> emit);
 
-  // Calls `done` once the projections reached `token` (a min_consistency_token; empty is
-  // reached at once), with INVALID_ARGUMENT naming `field` for a malformed token or
-  // DEADLINE_EXCEEDED at `deadline`. Does not block; see ProjectionDb::NotifyWhenReached.
-  void AfterToken(const std::string& token, absl::string_view field, absl::Time deadline,
-                  absl::AnyInvocable<void(absl::Status)> done);
-
-  // Reads. Each first waits (blocking) for its min_consistency_token, if it has one; servers
-  // call AfterToken first so that the wait does not hold a thread.
-  absl::StatusOr<v1::Customer> Get(const Caller& caller, const v1::GetCustomerRequest& req,
-                                   absl::Time deadline);
-  absl::StatusOr<v1::ListCustomersResponse> List(const Caller& caller,
-                                                 const v1::ListCustomersRequest& req,
-                                                 absl::Time deadline);
-  absl::StatusOr<v1::ListCustomerEventsResponse> History(const Caller& caller,
-                                                         const v1::ListCustomerEventsRequest& req,
-                                                         absl::Time deadline);
-  absl::StatusOr<v1::ListFollowUpsResponse> ListFollowUps(const Caller& caller,
-                                                          const v1::ListFollowUpsRequest& req,
-                                                          absl::Time deadline);
-  absl::StatusOr<v1::PoolPolicy> GetPoolPolicy(const Caller& caller, const v1::GetPoolPolicyRequest& req,
-                                               absl::Time deadline);
-  absl::StatusOr<v1::ListChannelCostsResponse> ListChannelCosts(const Caller& caller,
-                                                                const v1::ListChannelCostsRequest& req,
-                                                                absl::Time deadline);
   absl::StatusOr<v1::ListIndustriesResponse> ListIndustries(const Caller& caller,
                                                             const v1::ListIndustriesRequest& req,
                                                             absl::Time deadline);
 
-  // The scheduler (docs/architecture.md §3): returns owned customers idle past their team's
+  // The scheduler (docs/architecture.md §3; scheduler.cc): returns owned customers idle past their team's
   // return_after_days to the public pool and purges customers 30 days in the recycle bin, as
   // of `now`. The events carry the due time as occurred_at, so replays never read a clock.
   // Blocks until the events are durable; safe to run concurrently with commands.
@@ -283,6 +237,16 @@ class CustomerEngine {
   static absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const std::string& topic,
                                                 const std::string& live_path);
 
+  // Two reads tools/bench.cc still calls on the engine; every other caller uses queries().
+  absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
+                                                           absl::Time deadline) const {
+    return queries_.FindDuplicates(caller, req, deadline);
+  }
+  absl::StatusOr<v1::PreviewTagRuleResponse> PreviewTagRule(const Caller& caller, const v1::PreviewTagRuleRequest& req,
+                                                            absl::Time deadline) const {
+    return queries_.PreviewTagRule(caller, req, deadline);
+  }
+
   // What the write path did since Open (libs/kernel), for tests that count a command's work.
   kernel::StoreCounters WriteCounters() const { return store_->counters(); }
 
@@ -295,29 +259,26 @@ class CustomerEngine {
 
  private:
   explicit CustomerEngine(projection::ProjectionDb* db, Options o)
-      : db_(db), options_(std::move(o)), numbers_(db, kCustomerNumberPrefix, options_.zone) {}
+      : db_(db),
+        options_(std::move(o)),
+        queries_(db, options_.clock, options_.zone) {}
 
-  // What a command decided: the events, their business time (default now), the event of
-  // another service it reacts to, and what to undo once it is settled (kernel::Decision).
-  using Decided = kernel::Decision<CustomerEvent>;
-  using DecideFn = absl::AnyInvocable<absl::StatusOr<Decided>(const CustomerState*)>;
-  // The state after a write and its consistency token ("" when nothing was written).
-  using Written = kernel::Written<CustomerState>;
-
-  // The kernel command for `decide` on customer `id`: the customer's unique keys (phone, email)
-  // held, `correlation` (default: the request id) in the envelopes, `shares_keys_with` (the
-  // other side of a merge) no conflicting holder.
+  using Decided = CustomerCommands::Decided;
+  using DecideFn = CustomerCommands::DecideFn;
+  using Written = CustomerCommands::Written;
+  // The customer write path the process managers, the scheduler, the reactions and the import
+  // share (CustomerCommands::Command, Execute, AllocateNumber).
   kernel::Command<CustomerState, CustomerEvent> CustomerCommand(const Caller& caller, common::v1::ActorSource source,
-                                                                const std::string& id, const std::string& request_id,
-                                                                DecideFn decide, const std::string& correlation = "",
-                                                                const std::string& shares_keys_with = "",
-                                                                bool fresh_id = false);
-  // Runs `decide` on customer `id` through the store (after the commands before it on the
-  // customer). A repeated request_id answers with the current state without deciding again;
-  // `fresh_id` (a create under an id just picked): with the customer an earlier attempt created.
-  void Execute(const Caller& caller, common::v1::ActorSource source, const std::string& id,
-               const std::string& request_id, DecideFn decide, Callback<Written> done,
-               const std::string& correlation = "", bool fresh_id = false);
+                                                                const Target& target, DecideFn decide,
+                                                                const std::string& correlation = "",
+                                                                const std::string& shares_keys_with = "") {
+    return customers_->Command(caller, source, target, std::move(decide), correlation, shares_keys_with);
+  }
+  void Execute(const Caller& caller, common::v1::ActorSource source, const Target& target, DecideFn decide,
+               Callback<Written> done, const std::string& correlation = "", bool fresh_id = false) {
+    customers_->Execute(caller, source, target, std::move(decide), std::move(done), correlation, fresh_id);
+  }
+  absl::StatusOr<std::string> AllocateNumber() { return customers_->AllocateNumber(); }
   // Merge (`merge` set) or unmerge: holds both customers and writes the two steps in order.
   void TwoStep(const Caller& caller, const std::string& survivor, const std::string& merged,
                const std::string& correlation, bool replayed, absl::optional<MergeFrom> merge,
@@ -327,28 +288,13 @@ class CustomerEngine {
   absl::Status RunBatch(std::vector<std::pair<std::string, DecideFn>> jobs, int64_t* written);
   // Evaluates the enabled tag rules as of `now` and tags/untags (into run->tagged/untagged).
   absl::Status RunTagRules(absl::Time now, const CustomerSettings& settings, SchedulerRun* run);
-  // Per rule, each customer's measure over the events that occurred in [from, now] (from: the
-  // rule's window start), from one scan of the customers' histories; a merged customer's
-  // events count for its survivor. *scanned counts the events read.
-  struct RuleWindow {
-    v1::TagRule rule;
-    absl::Time from;
-  };
-  absl::StatusOr<std::vector<std::map<std::string, int64_t>>> EvaluateTagRules(const std::vector<RuleWindow>& rules,
-                                                                               absl::Time now, int64_t* scanned);
-  // Runs a lead command through the store and answers with the API lead: NOT_FOUND when
-  // there is no lead and nothing was decided.
-  using LeadDecideFn = absl::AnyInvocable<absl::StatusOr<std::vector<LeadEvent>>(const LeadState*)>;
-  void ExecuteLeadCommand(const Caller& caller, const std::string& id, const std::string& request_id,
-                          LeadDecideFn decide, LeadDone done, bool fresh_id = false);
   // ConvertLead once the lead is held (`lease`) and checked: writes the customer side, then
   // the lead's LeadConverted under the same lease.
   using ConvertReply = absl::AnyInvocable<absl::StatusOr<v1::ConvertLeadResponse>(const LeadState&, const std::string&,
                                                                                   bool) const>;
-  void ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead, const std::string& rid,
-                   int64_t etag, const std::string& target, v1::LeadConverted converted, ConvertReply reply,
+  void ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead, const Target& lead_target,
+                   const std::string& target, v1::LeadConverted converted, ConvertReply reply,
                    Callback<v1::ConvertLeadResponse> done);
-  v1::Lead LeadToApi(const LeadState& s) const;
   // Process managers (process_managers.cc): writes the second step of the pending step at pm/
   // row `key` under a lease on the step's aggregates, as CompletePendingSteps says; `done` gets
   // whether it wrote. `source` is the envelopes' actor source.
@@ -357,44 +303,23 @@ class CustomerEngine {
   // uninterrupted ConvertLead (source API): `done` gets the lead after it.
   void CompleteConversion(kernel::Lease lease, const std::string& lead_id, const PendingStep& step,
                           common::v1::ActorSource source, Callback<kernel::Written<LeadState>> done);
-  absl::StatusOr<CustomerSettings> Settings();
-  // A DecideFn of a pure Decide overload.
-  template <typename Command>
-  static DecideFn Plain(const Caller& caller, Command cmd);
-  // Execute answering with the API customer.
-  void ExecuteCustomer(const Caller& caller, const std::string& id, const std::string& request_id,
-                       DecideFn decide, Done done, bool fresh_id = false);
-  // Runs a settings command through the store; `done` gets the effective settings after it.
-  void ExecuteSettings(const Caller& caller,
-                       absl::AnyInvocable<absl::StatusOr<std::vector<SettingsEvent>>(const CustomerSettings&)> decide,
-                       Callback<CustomerSettings> done);
-
-  absl::StatusOr<std::string> AllocateNumber();
-  v1::Customer ToApi(const CustomerState& s) const;
-  absl::Status WaitToken(const std::string& token, absl::string_view field, absl::Time deadline);
-  // The state of `id` visible to `caller`: NOT_FOUND / PERMISSION_DENIED otherwise.
-  absl::StatusOr<CustomerState> LoadVisible(const Caller& caller, const std::string& id,
-                                            absl::string_view what);
 
   projection::ProjectionDb* db_;
   const Options options_;
-  projection::DayNumbers numbers_;
+  const CustomerQueries queries_;
   std::unique_ptr<projection::AggregateWriter> writer_;
   // The write path (docs/architecture.md §3) over writer_; set once writer_ is open.
   std::unique_ptr<kernel::AggregateStore> store_;
+  std::unique_ptr<CustomerCommands> customers_;  // over store_
+  std::unique_ptr<SettingsCommands> settings_;  // over store_
+  std::unique_ptr<LeadCommands> leads_;         // over store_
   std::unique_ptr<projection::Follower> opportunities_;  // the won opportunities
   std::unique_ptr<projection::Follower> tasks_;          // the completed tasks' notes
 
-  // A rep's claims per day, committed and in flight ("user/yyyymmdd" -> count), loaded from
-  // the projection on first use. Held from counting through taking the new claim, so
-  // concurrent claims by one rep cannot pass the daily limit together.
   // One CompletePendingSteps pass at a time; the pm/ key the next pass starts after ("" from
   // the first), so that steps left pending (superseded) do not hide the ones after them.
   absl::Mutex pending_mu_;
   std::string pending_cursor_ ABSL_GUARDED_BY(pending_mu_);
-
-  absl::Mutex claims_mu_;
-  std::map<std::string, int32_t> claims_today_ ABSL_GUARDED_BY(claims_mu_);
 };
 
 }  // namespace crm::customers

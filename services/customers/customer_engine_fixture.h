@@ -77,13 +77,13 @@ class CustomerEngineTest : public ::testing::Test {
     req.mutable_customer()->set_phone(phone);
     req.mutable_customer()->set_email(email);
     req.set_request_id(rid);
-    return Sync(&CustomerEngine::Create, c, req);
+    return Sync(&CustomerCommands::Create, c, req);
   }
 
   absl::StatusOr<v1::Customer> Get(const Caller& c, const std::string& name) {
     v1::GetCustomerRequest req;
     req.set_name(name);
-    return engine()->Get(c, req, absl::Now() + absl::Seconds(5));
+    return engine()->queries().Get(c, req, absl::Now() + absl::Seconds(5));
   }
 
   static std::string FieldOf(const absl::Status& s) { return crm::testing::FieldOf(s); }

@@ -39,7 +39,7 @@ TEST_F(CustomerEngineTest, CreateThenGetWithNumberEtagAndToken) {
   v1::GetCustomerRequest req;
   req.set_name(c->name());
   req.set_min_consistency_token(c2->consistency_token());
-  auto got = engine()->Get(kRep, req, absl::Now() + absl::Seconds(5));
+  auto got = engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->display_name(), "星辰科技");
   EXPECT_EQ(got->created_by(), "u1");
@@ -119,7 +119,7 @@ TEST_F(CustomerEngineTest, CreateAndUpdateReadOnceFoldAndSealOncePerEventAndAnsw
   up.mutable_customer()->set_name(c->name());
   up.mutable_customer()->set_phone("13912345678");
   up.mutable_update_mask()->add_paths("phone");
-  auto u = Sync(&CustomerEngine::Update, kRep, up);
+  auto u = Sync(&CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(delta(before, engine()->WriteCounters()), (Counts{1, 1, 1, 1, 0}));
   got = Get(kRep, c->name());
@@ -129,7 +129,7 @@ TEST_F(CustomerEngineTest, CreateAndUpdateReadOnceFoldAndSealOncePerEventAndAnsw
 
   // Repeats decide and append nothing: the update's in the store, the create's before it.
   before = engine()->WriteCounters();
-  auto again = Sync(&CustomerEngine::Update, kRep, up);
+  auto again = Sync(&CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->etag(), u->etag());
   EXPECT_EQ(delta(before, engine()->WriteCounters()), (Counts{1, 0, 0, 0, 0}));
@@ -147,7 +147,7 @@ TEST_F(CustomerEngineTest, RepeatedRequestIdReturnsTheFirstResult) {
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(a->name(), b->name());
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kAdmin, list, absl::Now() + absl::Seconds(1))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kAdmin, list, absl::Now() + absl::Seconds(1))->customers_size(), 1);
 }
 
 TEST_F(CustomerEngineTest, RepeatedRequestIdOnUpdateAndDeleteDoesNotApplyTwice) {
@@ -157,23 +157,23 @@ TEST_F(CustomerEngineTest, RepeatedRequestIdOnUpdateAndDeleteDoesNotApplyTwice) 
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_etag("1");
   up.mutable_customer()->set_notes("first");
-  auto u1 = Sync(&CustomerEngine::Update, kRep, up);
+  auto u1 = Sync(&CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(u1.ok()) << u1.status();
-  auto u2 = Sync(&CustomerEngine::Update, kRep, up);  // same request again: etag 1 is stale now
+  auto u2 = Sync(&CustomerCommands::Update, kRep, up);  // same request again: etag 1 is stale now
   ASSERT_TRUE(u2.ok()) << u2.status();
   EXPECT_EQ(u2->etag(), "2");
   v1::DeleteCustomerRequest del;
   del.set_name(c.name());
   del.set_request_id("del-1");
-  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
-  auto again = Sync(&CustomerEngine::Delete, kRep, del);
+  ASSERT_TRUE(Sync(&CustomerCommands::Delete, kRep, del).ok());
+  auto again = Sync(&CustomerCommands::Delete, kRep, del);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->deleted());
   EXPECT_EQ(again->etag(), "3");
   // A request id belongs to one customer.
   auto other = *Create(kRep, "B", "13912345678");
   del.set_name(other.name());
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Delete, kRep, del).status()), "request_id");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Delete, kRep, del).status()), "request_id");
 }
 
 TEST_F(CustomerEngineTest, UpdateWithStaleEtagIsAbortedAndFreshOneApplies) {
@@ -183,11 +183,78 @@ TEST_F(CustomerEngineTest, UpdateWithStaleEtagIsAbortedAndFreshOneApplies) {
   up.mutable_customer()->set_etag("1");
   up.mutable_customer()->set_display_name("A2");
   up.mutable_update_mask()->add_paths("display_name");
-  auto r1 = Sync(&CustomerEngine::Update, kRep, up);
+  auto r1 = Sync(&CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(r1.ok()) << r1.status();
   EXPECT_EQ(r1->etag(), "2");
-  auto r2 = Sync(&CustomerEngine::Update, kRep, up);  // still etag 1
+  auto r2 = Sync(&CustomerCommands::Update, kRep, up);  // still etag 1
   EXPECT_EQ(r2.status().code(), absl::StatusCode::kAborted);
+}
+
+// "ETAG_MISMATCH <field> <current_etag>" of an ABORTED answer; the code and message otherwise.
+std::string Mismatch(const absl::Status& s) {
+  auto info = GetErrorInfo(s);
+  if (s.code() != absl::StatusCode::kAborted || !info.has_value()) return s.ToString();
+  return absl::StrCat(info->reason(), " ", info->metadata().count("field") ? info->metadata().at("field") : "-", " ",
+                      info->metadata().count("current_etag") ? info->metadata().at("current_etag") : "-");
+}
+
+TEST_F(CustomerEngineTest, StaleEtagOfEveryCustomerCommandIsAbortedNamingItsField) {
+  auto c = *Create(kRep, "A", "13812345678");
+  v1::UpdateCustomerRequest up;
+  up.mutable_customer()->set_name(c.name());
+  up.mutable_customer()->set_display_name("A2");
+  up.mutable_update_mask()->add_paths("display_name");
+  ASSERT_TRUE(Sync(&CustomerCommands::Update, kRep, up).ok());
+  up.mutable_customer()->set_etag("1");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::Update, kRep, up).status()), "ETAG_MISMATCH customer.etag 2");
+  v1::AddContactRequest add;
+  add.set_parent(c.name());
+  add.set_etag("1");
+  add.mutable_contact()->set_name("李雷");
+  add.mutable_contact()->set_phone("13912345678");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::AddContact, kRep, add).status()), "ETAG_MISMATCH etag 2");
+  v1::ReleaseCustomerRequest release;
+  release.set_name(c.name());
+  release.set_etag("0");  // "nothing written yet"
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::Release, kRep, release).status()), "ETAG_MISMATCH etag 2");
+  v1::DeleteCustomerRequest del;
+  del.set_name(c.name());
+  del.set_etag("1");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::Delete, kRep, del).status()), "ETAG_MISMATCH etag 2");
+  del.set_etag("2");
+  ASSERT_TRUE(Sync(&CustomerCommands::Delete, kRep, del).ok());
+  v1::UndeleteCustomerRequest undel;
+  undel.set_name(c.name());
+  undel.set_etag("2");
+  EXPECT_EQ(Mismatch(Sync(&CustomerCommands::Undelete, kRep, undel).status()), "ETAG_MISMATCH etag 3");
+  EXPECT_EQ(Get(kAdmin, c.name())->etag(), "3") << "no stale command wrote";
+}
+
+TEST_F(CustomerEngineTest, ACommandsOwnRefusalComesBeforeAStaleEtag) {
+  auto c = *Create(kRep, "A", "13812345678");
+  // A rep may not hand the customer to another rep: that refusal, whatever the etag.
+  v1::UpdateCustomerRequest give;
+  give.mutable_customer()->set_name(c.name());
+  give.mutable_customer()->set_etag("7");
+  give.mutable_customer()->set_owner_id("u2");
+  give.mutable_update_mask()->add_paths("owner_id");
+  EXPECT_EQ(Sync(&CustomerCommands::Update, kRep, give).status().code(), absl::StatusCode::kPermissionDenied);
+  // A rep who may not see the customer learns nothing of its version.
+  v1::DeleteCustomerRequest del;
+  del.set_name(c.name());
+  del.set_etag("7");
+  EXPECT_EQ(Sync(&CustomerCommands::Delete, kRep2, del).status().code(), absl::StatusCode::kPermissionDenied);
+  // An invalid mask is the caller's error to fix first.
+  v1::UpdateCustomerRequest bad;
+  bad.mutable_customer()->set_name(c.name());
+  bad.mutable_customer()->set_etag("7");
+  bad.mutable_update_mask()->add_paths("customer_number");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Update, kRep, bad).status()), "update_mask");
+  // In the recycle bin: said so, not "stale".
+  del.set_etag("1");
+  ASSERT_TRUE(Sync(&CustomerCommands::Delete, kRep, del).ok());
+  del.set_etag("1");
+  EXPECT_EQ(Sync(&CustomerCommands::Delete, kRep, del).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
@@ -200,7 +267,7 @@ TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
         up.mutable_customer()->set_name(c.name());
         up.mutable_customer()->set_notes(absl::StrCat(t, "-", i));
         up.mutable_update_mask()->add_paths("notes");
-        ASSERT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+        ASSERT_TRUE(Sync(&CustomerCommands::Update, kRep, up).ok());
       }
     });
   }
@@ -209,7 +276,7 @@ TEST_F(CustomerEngineTest, ConcurrentUpdatesOfOneCustomerKeepVersionsGapless) {
   v1::ListCustomerEventsRequest h;
   h.set_parent(c.name());
   h.set_page_size(100);
-  auto hist = engine()->History(kRep, h, absl::Now() + absl::Seconds(1));
+  auto hist = engine()->queries().History(kRep, h, absl::Now() + absl::Seconds(1));
   ASSERT_TRUE(hist.ok());
   ASSERT_EQ(hist->events_size(), 41);
   for (int i = 0; i < 41; ++i) EXPECT_EQ(hist->events(i).version(), i + 1);
@@ -220,21 +287,21 @@ TEST_F(CustomerEngineTest, RecycleBinFreesThePhoneAndUndeleteChecksIt) {
   v1::DeleteCustomerRequest del;
   del.set_name(c.name());
   del.set_reason("entered twice");
-  auto d = Sync(&CustomerEngine::Delete, kRep, del);
+  auto d = Sync(&CustomerCommands::Delete, kRep, del);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(d->deleted());
   // Hidden from lists unless show_deleted; Get still answers (the recycle bin).
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now())->customers_size(), 0);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now())->customers_size(), 0);
   list.set_show_deleted(true);
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now())->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now())->customers_size(), 1);
   // Its phone is free again...
   auto other = Create(kRep, "B", "13812345678");
   ASSERT_TRUE(other.ok()) << other.status();
   // ...so restoring the first now conflicts.
   v1::UndeleteCustomerRequest und;
   und.set_name(c.name());
-  EXPECT_EQ(Sync(&CustomerEngine::Undelete, kRep, und).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Sync(&CustomerCommands::Undelete, kRep, und).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(CustomerEngineTest, ListFiltersOrdersPagesAndObeysRoles) {
@@ -242,32 +309,32 @@ TEST_F(CustomerEngineTest, ListFiltersOrdersPagesAndObeysRoles) {
     v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(absl::StrCat("rep1-", i));
     if (i % 2 == 0) req.mutable_customer()->add_tags("vip");
-    ASSERT_TRUE(Sync(&CustomerEngine::Create, kRep, req).ok());
+    ASSERT_TRUE(Sync(&CustomerCommands::Create, kRep, req).ok());
     clock().Advance(absl::Seconds(1));
   }
   ASSERT_TRUE(Create(kRep2, "rep2-0", "").ok());
   v1::ListCustomersRequest req;
   req.set_page_size(2);
   req.set_order_by("create_time desc");
-  auto p1 = engine()->List(kRep, req, absl::Now());
+  auto p1 = engine()->queries().List(kRep, req, absl::Now());
   ASSERT_TRUE(p1.ok()) << p1.status();
   EXPECT_EQ(p1->total_size(), 5);  // a rep sees only their own
   EXPECT_EQ(p1->customers(0).display_name(), "rep1-4");
   req.set_page_token(p1->next_page_token());
-  auto p2 = engine()->List(kRep, req, absl::Now());
+  auto p2 = engine()->queries().List(kRep, req, absl::Now());
   EXPECT_EQ(p2->customers(0).display_name(), "rep1-2");
   req.set_page_token(p1->next_page_token());
   req.set_order_by("display_name");
-  EXPECT_EQ(engine()->List(kRep, req, absl::Now()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine()->queries().List(kRep, req, absl::Now()).status().code(), absl::StatusCode::kInvalidArgument);
 
   v1::ListCustomersRequest tagged;
   tagged.set_filter("tags:\"vip\" AND owner_id = \"u1\"");
-  EXPECT_EQ(engine()->List(kManager, tagged, absl::Now())->total_size(), 3);
+  EXPECT_EQ(engine()->queries().List(kManager, tagged, absl::Now())->total_size(), 3);
   v1::ListCustomersRequest all;
-  EXPECT_EQ(engine()->List(kManager, all, absl::Now())->total_size(), 6);
-  EXPECT_EQ(engine()->List(Caller{"m9", "manager", "west"}, all, absl::Now())->total_size(), 0);
+  EXPECT_EQ(engine()->queries().List(kManager, all, absl::Now())->total_size(), 6);
+  EXPECT_EQ(engine()->queries().List(Caller{"m9", "manager", "west"}, all, absl::Now())->total_size(), 0);
   all.set_filter("lifecycle_status = LIFECYCLE_STATUS_POTENTIAL");
-  EXPECT_EQ(engine()->List(kAdmin, all, absl::Now())->total_size(), 6);
+  EXPECT_EQ(engine()->queries().List(kAdmin, all, absl::Now())->total_size(), 6);
 }
 
 TEST_F(CustomerEngineTest, RepCannotReadAnotherRepsCustomer) {
@@ -282,10 +349,10 @@ TEST_F(CustomerEngineTest, HistoryShowsActorTimeAndChangedFields) {
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_email("x@y.cn");
-  ASSERT_TRUE(Sync(&CustomerEngine::Update, kManager, up).ok());  // mask from set fields
+  ASSERT_TRUE(Sync(&CustomerCommands::Update, kManager, up).ok());  // mask from set fields
   v1::ListCustomerEventsRequest h;
   h.set_parent(c.name());
-  auto hist = *engine()->History(kRep, h, absl::Now());
+  auto hist = *engine()->queries().History(kRep, h, absl::Now());
   ASSERT_EQ(hist.events_size(), 2);
   EXPECT_EQ(hist.events(0).event_type(), "crm.customers.v1.CustomerCreated");
   EXPECT_EQ(hist.events(1).actor().user_id(), "m1");
@@ -300,54 +367,54 @@ TEST_F(CustomerEngineTest, HistoryShowsActorTimeAndChangedFields) {
 TEST_F(CustomerEngineTest, BadInputNamesTheField) {
   v1::GetCustomerRequest g;
   g.set_name("customer/x");
-  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kAdmin, g, absl::Now()).status()), "name");
   g.set_name("customers/not-a-uuid");
-  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "name");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kAdmin, g, absl::Now()).status()), "name");
   g.set_name("customers/0190f1c4-0000-7000-8000-000000000000");
   g.set_min_consistency_token("%%%");
-  EXPECT_EQ(FieldOf(engine()->Get(kAdmin, g, absl::Now()).status()), "min_consistency_token");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kAdmin, g, absl::Now()).status()), "min_consistency_token");
 
   v1::ListCustomersRequest l;
   l.set_page_size(-1);
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "page_size");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "page_size");
   l.set_page_size(0);
   l.set_page_token("garbage!");
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "page_token");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "page_token");
   l.clear_page_token();
   l.set_filter("phone = 1");
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "filter");
   // Text after the terms used to be ignored (OK, no rows): refused, with where it starts.
   l.set_filter("owner_id = \"w1\" OR 1=1");
-  auto injected = engine()->List(kAdmin, l, absl::Now());
+  auto injected = engine()->queries().List(kAdmin, l, absl::Now());
   EXPECT_EQ(FieldOf(injected.status()), "filter");
   EXPECT_NE(injected.status().message().find("position 17"), absl::string_view::npos) << injected.status();
   l.set_filter("tags:\"vip\" AND in_pool = true");
-  EXPECT_TRUE(engine()->List(kAdmin, l, absl::Now()).ok());
+  EXPECT_TRUE(engine()->queries().List(kAdmin, l, absl::Now()).ok());
   l.clear_filter();
   l.set_order_by("phone");
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, l, absl::Now()).status()), "order_by");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, l, absl::Now()).status()), "order_by");
 
   v1::CreateCustomerRequest c;
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "customer");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Create, kAdmin, c).status()), "customer");
   c.mutable_customer()->set_display_name("x");
   c.set_request_id(std::string(129, 'r'));
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "request_id");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Create, kAdmin, c).status()), "request_id");
   c.clear_request_id();
   c.mutable_customer()->set_name("customers/0190f1c4-0000-7000-8000-000000000000");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Create, kAdmin, c).status()), "customer.name");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Create, kAdmin, c).status()), "customer.name");
 
   auto made = *Create(kAdmin, "y", "13812345678");
   v1::UpdateCustomerRequest u;
   u.mutable_customer()->set_name(made.name());
   u.mutable_customer()->set_etag("abc");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kAdmin, u).status()), "customer.etag");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Update, kAdmin, u).status()), "customer.etag");
   u.mutable_customer()->clear_etag();
   u.mutable_update_mask()->add_paths("nope");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kAdmin, u).status()), "update_mask");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Update, kAdmin, u).status()), "update_mask");
   v1::DeleteCustomerRequest d;
   d.set_name(made.name());
   d.set_etag("-3");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Delete, kAdmin, d).status()), "etag");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Delete, kAdmin, d).status()), "etag");
 }
 
 TEST_F(CustomerEngineTest, RestartAndFreshRebuildGiveTheSameProjections) {
@@ -360,7 +427,7 @@ TEST_F(CustomerEngineTest, RestartAndFreshRebuildGiveTheSameProjections) {
   for (int i = 0; i < 10; ++i) {
     v1::DeleteCustomerRequest d;
     d.set_name(names[i]);
-    ASSERT_TRUE(Sync(&CustomerEngine::Delete, kAdmin, d).ok());
+    ASSERT_TRUE(Sync(&CustomerCommands::Delete, kAdmin, d).ok());
   }
   const std::string live = *CustomerEngine::Checksum(*db());
   auto n = CustomerEngine::Rebuild(log(), kTopic, dir() + "/rebuilt");
@@ -414,18 +481,18 @@ class PoolEngineTest : public CustomerEngineTest {
   absl::StatusOr<v1::Customer> Release(const Caller& c, const std::string& name) {
     v1::ReleaseCustomerRequest req;
     req.set_name(name);
-    return Call(engine(), &CustomerEngine::Release, c, req);
+    return Call(&engine()->customer_commands(), &CustomerCommands::Release, c, req);
   }
   absl::StatusOr<v1::Customer> Claim(const Caller& c, const std::string& name) {
     v1::ClaimCustomerRequest req;
     req.set_name(name);
-    return Call(engine(), &CustomerEngine::Claim, c, req);
+    return Call(&engine()->customer_commands(), &CustomerCommands::Claim, c, req);
   }
   absl::StatusOr<v1::PoolPolicy> SetPolicy(int32_t limit, int32_t days) {
     v1::UpdatePoolPolicyRequest req;
     req.mutable_policy()->set_daily_claim_limit(limit);
     req.mutable_policy()->set_return_after_days(days);
-    return Call(engine(), &CustomerEngine::UpdatePoolPolicy, kAdmin, req);
+    return Call(&engine()->settings(), &SettingsCommands::UpdatePoolPolicy, kAdmin, req);
   }
   std::string Checksum() { return *h_->Checksum(Service::kCustomers); }
   static std::string Keys(projection::ProjectionDb& db) {
@@ -501,7 +568,7 @@ TEST_F(PoolEngineTest, SchedulerReturnsIdleCustomersAtTheirDueTimeUnderAManualCl
   f.set_parent(busy.name());
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_WECHAT);
   f.mutable_follow_up()->set_summary("发了方案");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+  ASSERT_TRUE(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).ok());
 
   clock().Advance(absl::Hours(24 * 9));  // day 29: nothing due
   EXPECT_EQ(engine()->RunScheduler(clock().Now())->returned_to_pool, 0);
@@ -518,14 +585,14 @@ TEST_F(PoolEngineTest, SchedulerReturnsIdleCustomersAtTheirDueTimeUnderAManualCl
 
   v1::ListCustomersRequest pool;
   pool.set_filter("in_pool = true");
-  auto listed = engine()->List(kRep2, pool, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->queries().List(kRep2, pool, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->customers_size(), 1);
   EXPECT_EQ(listed->customers(0).name(), idle.name());
 
   v1::ListCustomerEventsRequest h;
   h.set_parent(idle.name());
-  auto events = *engine()->History(kManager, h, absl::Now() + absl::Seconds(5));
+  auto events = *engine()->queries().History(kManager, h, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(events.events(1).event_type(), "crm.customers.v1.CustomerReturnedToPool");
   EXPECT_EQ(events.events(1).actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
   EXPECT_EQ(Checksum(), RebuiltChecksum()) << "the rebuild reads no clock";
@@ -535,19 +602,19 @@ TEST_F(PoolEngineTest, RecycleBinPurgesAfterThirtyDays) {
   auto c = *Create(kRep, "gone", "13500000003");
   v1::DeleteCustomerRequest del;
   del.set_name(c.name());
-  ASSERT_TRUE(Sync(&CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&CustomerCommands::Delete, kRep, del).ok());
   v1::ListCustomersRequest bin;
   bin.set_show_deleted(true);
-  EXPECT_EQ(engine()->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   clock().Advance(absl::Hours(24 * 30) - absl::Seconds(1));
   EXPECT_EQ(engine()->RunScheduler(clock().Now())->purged, 0);
   clock().Advance(absl::Seconds(1));
   EXPECT_EQ(engine()->RunScheduler(clock().Now())->purged, 1);
   EXPECT_EQ(Get(kRep, c.name()).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(engine()->List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 0);
+  EXPECT_EQ(engine()->queries().List(kRep, bin, absl::Now() + absl::Seconds(5))->customers_size(), 0);
   v1::UndeleteCustomerRequest undel;
   undel.set_name(c.name());
-  EXPECT_EQ(Sync(&CustomerEngine::Undelete, kRep, undel).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Sync(&CustomerCommands::Undelete, kRep, undel).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(Create(kRep, "new holder", "13500000003").ok()) << "the phone is free";
   EXPECT_EQ(Checksum(), RebuiltChecksum());
 }
@@ -559,25 +626,25 @@ TEST_F(PoolEngineTest, GetAsOfVersionOrTimeShowsTheCustomerAsItWas) {
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_display_name("新名");
-  ASSERT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
+  ASSERT_TRUE(Sync(&CustomerCommands::Update, kRep, up).ok());
 
   v1::GetCustomerRequest req;
   req.set_name(c.name());
   req.set_as_of_version(1);
-  EXPECT_EQ(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5))->display_name(), "旧名");
+  EXPECT_EQ(engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5))->display_name(), "旧名");
   req.set_as_of_version(0);
   *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) + 60);
-  auto then = engine()->Get(kRep, req, absl::Now() + absl::Seconds(5));
+  auto then = engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(then->display_name(), "旧名");
   EXPECT_EQ(then->etag(), "1");
   *req.mutable_as_of_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(t1) - 60);
-  EXPECT_EQ(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5)).status().code(), absl::StatusCode::kNotFound);
   // Outside 1970-2200 the time is the client's mistake, not a customer that did not exist.
   req.mutable_as_of_time()->set_seconds(253402300800);  // 10000-01-01
-  EXPECT_EQ(FieldOf(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_time");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_time");
   req.clear_as_of_time();
   req.set_as_of_version(9);
-  EXPECT_EQ(FieldOf(engine()->Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
+  EXPECT_EQ(FieldOf(engine()->queries().Get(kRep, req, absl::Now() + absl::Seconds(5)).status()), "as_of_version");
   EXPECT_EQ(Get(kRep, c.name())->display_name(), "新名");
 }
 
@@ -590,39 +657,39 @@ TEST_F(PoolEngineTest, FollowUpsListNewestFirstAndARetryDoesNotRecordTwice) {
     f.mutable_follow_up()->set_summary(absl::StrCat("第", i, "次"));
     f.set_request_id(absl::StrCat("fu-", i));
     clock().Advance(absl::Minutes(10));
-    auto r = Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f);
+    auto r = Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f);
     ASSERT_TRUE(r.ok()) << r.status();
-    auto retry = Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f);
+    auto retry = Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f);
     ASSERT_TRUE(retry.ok()) << retry.status();
     EXPECT_EQ(retry->name(), r->name());
   }
   v1::ListFollowUpsRequest list;
   list.set_parent(c.name());
   list.set_page_size(2);
-  auto page = *engine()->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
+  auto page = *engine()->queries().ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
   ASSERT_EQ(page.follow_ups_size(), 2);
   EXPECT_EQ(page.follow_ups(0).summary(), "第2次");
   EXPECT_EQ(page.follow_ups(1).summary(), "第1次");
   list.set_page_token(page.next_page_token());
-  page = *engine()->ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
+  page = *engine()->queries().ListFollowUps(kRep, list, absl::Now() + absl::Seconds(5));
   ASSERT_EQ(page.follow_ups_size(), 1);
   EXPECT_EQ(page.follow_ups(0).summary(), "第0次");
   EXPECT_TRUE(page.next_page_token().empty());
   auto got = *Get(kRep, c.name());
   EXPECT_EQ(got.follow_up_count(), 3);
   EXPECT_EQ(Time(got.last_follow_up_time()), clock().Now());
-  EXPECT_EQ(engine()->ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
+  EXPECT_EQ(engine()->queries().ListFollowUps(kRep2, list, absl::Now() + absl::Seconds(5)).status().code(),
             absl::StatusCode::kPermissionDenied);
   // Year 10000 wrapped to 1816, which passed "not in the future"; nothing is recorded.
   f.set_request_id("fu-far");
   f.mutable_follow_up()->mutable_follow_up_time()->set_seconds(253402300800);
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+  EXPECT_EQ(FieldOf(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).status()),
             "follow_up.follow_up_time");
   f.clear_follow_up();
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_PHONE);
   f.mutable_follow_up()->set_summary("下次");
   f.mutable_follow_up()->mutable_next_follow_up_time()->set_seconds(-86400);
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).status()),
+  EXPECT_EQ(FieldOf(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).status()),
             "follow_up.next_follow_up_time");
   EXPECT_EQ(Get(kRep, c.name())->follow_up_count(), 3);
 }
@@ -634,7 +701,7 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   add.mutable_contact()->set_name("赵六");
   add.mutable_contact()->set_title("采购经理");
   add.mutable_contact()->set_phone("13700001111");
-  auto with = Call(engine(), &CustomerEngine::AddContact, kRep, add);
+  auto with = Call(&engine()->customer_commands(), &CustomerCommands::AddContact, kRep, add);
   ASSERT_TRUE(with.ok()) << with.status();
   ASSERT_EQ(with->contacts_size(), 1);
   EXPECT_TRUE(with->contacts(0).primary());
@@ -642,7 +709,7 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   upd.set_parent(c.name());
   upd.mutable_contact()->set_id(with->contacts(0).id());
   upd.mutable_contact()->set_title("总经理");
-  auto updated = Call(engine(), &CustomerEngine::UpdateContact, kRep, upd);
+  auto updated = Call(&engine()->customer_commands(), &CustomerCommands::UpdateContact, kRep, upd);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->contacts(0).title(), "总经理");
   EXPECT_EQ(updated->contacts(0).name(), "赵六");
@@ -650,13 +717,13 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   v1::RemoveContactRequest rm;
   rm.set_parent(c.name());
   rm.set_contact_id(with->contacts(0).id());
-  EXPECT_EQ(Call(engine(), &CustomerEngine::RemoveContact, kRep2, rm).status().code(),
+  EXPECT_EQ(Call(&engine()->customer_commands(), &CustomerCommands::RemoveContact, kRep2, rm).status().code(),
             absl::StatusCode::kPermissionDenied);
   v1::RemoveContactRequest unknown = rm;
   unknown.set_contact_id("nope");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::RemoveContact, kRep, unknown).status().code(),
+  EXPECT_EQ(Call(&engine()->customer_commands(), &CustomerCommands::RemoveContact, kRep, unknown).status().code(),
             absl::StatusCode::kNotFound);
-  auto removed = Call(engine(), &CustomerEngine::RemoveContact, kRep, rm);
+  auto removed = Call(&engine()->customer_commands(), &CustomerCommands::RemoveContact, kRep, rm);
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(removed->contacts_size(), 0);
   EXPECT_EQ(Get(kRep, c.name())->contacts_size(), 0);
@@ -665,19 +732,19 @@ TEST_F(PoolEngineTest, ContactsAndSettingsGoThroughTheLogAndSurviveARebuild) {
   auto* i = ind.add_industries();
   i->set_code("saas");
   i->set_name("软件服务");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::SetIndustries, kAdmin, ind).ok());
+  ASSERT_TRUE(Call(&engine()->settings(), &SettingsCommands::SetIndustries, kAdmin, ind).ok());
   v1::UpdateCustomerRequest up;
   up.mutable_customer()->set_name(c.name());
   up.mutable_customer()->set_industry("manufacturing");
-  EXPECT_EQ(FieldOf(Sync(&CustomerEngine::Update, kRep, up).status()), "customer.industry");
+  EXPECT_EQ(FieldOf(Sync(&CustomerCommands::Update, kRep, up).status()), "customer.industry");
   up.mutable_customer()->set_industry("saas");
-  EXPECT_TRUE(Sync(&CustomerEngine::Update, kRep, up).ok());
-  EXPECT_EQ(engine()->ListIndustries(kRep, {}, absl::Now())->industries_size(), 1);
+  EXPECT_TRUE(Sync(&CustomerCommands::Update, kRep, up).ok());
+  EXPECT_EQ(engine()->queries().ListIndustries(kRep, {}, absl::Now())->industries_size(), 1);
   ASSERT_TRUE(SetPolicy(7, 14).ok());
-  EXPECT_EQ(engine()->GetPoolPolicy(kRep, {}, absl::Now())->daily_claim_limit(), 7);
+  EXPECT_EQ(engine()->queries().GetPoolPolicy(kRep, {}, absl::Now())->daily_claim_limit(), 7);
   EXPECT_EQ(Checksum(), RebuiltChecksum());
   Open();
-  EXPECT_EQ(engine()->GetPoolPolicy(kRep, {}, absl::Now())->return_after_days(), 14);
+  EXPECT_EQ(engine()->queries().GetPoolPolicy(kRep, {}, absl::Now())->return_after_days(), 14);
 }
 
 
@@ -692,7 +759,7 @@ TEST_F(PoolEngineTest, PoolOverridesAreStoredInOneByteOrderSoLiveEqualsRebuild) 
     (*req.mutable_policy()->mutable_team_return_after_days())[absl::StrCat("team-", i)] = 10 + i;
     (*req.mutable_policy()->mutable_user_daily_claim_limit())[absl::StrCat("user-", i)] = 1 + i;
   }
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::UpdatePoolPolicy, kAdmin, req).ok());
+  ASSERT_TRUE(Call(&engine()->settings(), &SettingsCommands::UpdatePoolPolicy, kAdmin, req).ok());
   std::string raw;
   ASSERT_TRUE(db()->db()->Get(rocksdb::ReadOptions(), rows::kSettings, &raw).ok());
   CustomerSettings stored;
@@ -746,7 +813,7 @@ class LeadEngineTest : public PoolEngineTest {
     l->set_phone(phone);
     l->set_source_channel(v1::SOURCE_CHANNEL_WEBSITE);
     l->set_need("门店收银系统 200 套");
-    return Call(engine(), &CustomerEngine::CreateLead, c, req);
+    return Call(&engine()->leads(), &LeadCommands::CreateLead, c, req);
   }
   absl::StatusOr<v1::ConvertLeadResponse> Convert(const Caller& c, const std::string& name,
                                                   const std::string& rid = "") {
@@ -769,7 +836,7 @@ TEST_F(LeadEngineTest, LeadAndSettingsRepliesEqualWhatReadsReturnAfterOneReadFol
   auto same_as_get = [&](const v1::Lead& reply) {
     v1::GetLeadRequest get;
     get.set_name(reply.name());
-    auto got = engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5));
+    auto got = engine()->queries().GetLead(kRep, get, absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(got.ok()) << got.status();
     got->set_consistency_token(reply.consistency_token());
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*got, reply)) << got->DebugString() << reply.DebugString();
@@ -781,7 +848,7 @@ TEST_F(LeadEngineTest, LeadAndSettingsRepliesEqualWhatReadsReturnAfterOneReadFol
   same_as_get(*lead);
   v1::QualifyLeadRequest q;
   q.set_name(lead->name());
-  auto qualified = Call(engine(), &CustomerEngine::QualifyLead, kRep, q);
+  auto qualified = Call(&engine()->leads(), &LeadCommands::QualifyLead, kRep, q);
   ASSERT_TRUE(qualified.ok()) << qualified.status();
   same_as_get(*qualified);
 
@@ -791,7 +858,7 @@ TEST_F(LeadEngineTest, LeadAndSettingsRepliesEqualWhatReadsReturnAfterOneReadFol
     auto set = SetPolicy(limit, 30);
     ASSERT_TRUE(set.ok()) << set.status();
     v1::GetPoolPolicyRequest get;
-    auto got = engine()->GetPoolPolicy(kAdmin, get, absl::Now() + absl::Seconds(5));
+    auto got = engine()->queries().GetPoolPolicy(kAdmin, get, absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*got, *set)) << got->DebugString() << set->DebugString();
     EXPECT_EQ(got->daily_claim_limit(), limit);
@@ -808,7 +875,7 @@ TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
   EXPECT_EQ(lead->owner_id(), "u1");
   v1::QualifyLeadRequest q;
   q.set_name(lead->name());
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::QualifyLead, kRep, q).ok());
+  ASSERT_TRUE(Call(&engine()->leads(), &LeadCommands::QualifyLead, kRep, q).ok());
   auto r = Convert(kRep, lead->name(), "conv-1");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->customer_created());
@@ -826,7 +893,7 @@ TEST_F(LeadEngineTest, ConvertingANewLeadCreatesTheCustomerWithItsContact) {
   EXPECT_EQ(again->customer().name(), r->customer().name()) << "a retry converts once";
   EXPECT_EQ(GetErrorInfo(Convert(kRep, lead->name()).status())->reason(), "LEAD_CLOSED");
   v1::ListCustomersRequest all;
-  EXPECT_EQ(engine()->List(kAdmin, all, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kAdmin, all, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_EQ(Checksum(), RebuiltChecksum());
 }
 
@@ -842,64 +909,64 @@ TEST_F(LeadEngineTest, UpdateAssignAndReleaseGoThroughTheEngineAndTheLog) {
   up.mutable_lead()->set_name(lead->name());
   up.mutable_lead()->set_need("门店收银系统 300 套");
   up.mutable_update_mask()->add_paths("need");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep2, up).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep2, up).status().code(),
             absl::StatusCode::kPermissionDenied);
-  auto updated = Call(engine(), &CustomerEngine::UpdateLead, kRep, up);
+  auto updated = Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->need(), "门店收银系统 300 套");
   EXPECT_EQ(updated->company(), "云帆贸易") << "outside the mask: kept";
   up.mutable_update_mask()->set_paths(0, "owner_id");
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status()), "update_mask");
+  EXPECT_EQ(FieldOf(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status()), "update_mask");
   up.mutable_update_mask()->set_paths(0, "email");
   up.mutable_lead()->set_email("not-an-email");
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status()), "lead.email");
+  EXPECT_EQ(FieldOf(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status()), "lead.email");
   up.mutable_lead()->set_email("wang@example.com");
   up.mutable_lead()->set_etag("1");  // stale: the update made it 2
-  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status().code(), absl::StatusCode::kAborted);
   up.mutable_lead()->set_name("leads/0190a0a0-0000-7000-8000-000000000000");
   up.mutable_lead()->clear_etag();
-  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status().code(), absl::StatusCode::kNotFound);
 
   // AssignLead: a manager within the team; a rep or another team refused; owner_id required
   v1::AssignLeadRequest assign;
   assign.set_name(lead->name());
   assign.set_owner_id("u2");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::AssignLead, kRep, assign).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::AssignLead, kRep, assign).status().code(),
             absl::StatusCode::kPermissionDenied);
   assign.set_team_id("west");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::AssignLead, kManager, assign).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::AssignLead, kManager, assign).status().code(),
             absl::StatusCode::kPermissionDenied);
   assign.clear_team_id();
   assign.clear_owner_id();
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::AssignLead, kManager, assign).status()), "owner_id");
+  EXPECT_EQ(FieldOf(Call(&engine()->leads(), &LeadCommands::AssignLead, kManager, assign).status()), "owner_id");
   assign.set_owner_id("u2");
-  auto assigned = Call(engine(), &CustomerEngine::AssignLead, kManager, assign);
+  auto assigned = Call(&engine()->leads(), &LeadCommands::AssignLead, kManager, assign);
   ASSERT_TRUE(assigned.ok()) << assigned.status();
   EXPECT_EQ(assigned->owner_id(), "u2");
   EXPECT_EQ(assigned->team_id(), "east");
   // ... and now the first rep may no longer edit it
   up.mutable_lead()->set_name(lead->name());
-  EXPECT_EQ(Call(engine(), &CustomerEngine::UpdateLead, kRep, up).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status().code(),
             absl::StatusCode::kPermissionDenied);
 
   // ReleaseLead: by its owner, into the pool; releasing a pool lead is a broken rule
   v1::ReleaseLeadRequest release;
   release.set_name(lead->name());
   release.set_reason("联系不上");
-  EXPECT_EQ(Call(engine(), &CustomerEngine::ReleaseLead, kRep, release).status().code(),
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::ReleaseLead, kRep, release).status().code(),
             absl::StatusCode::kPermissionDenied);
   release.set_reason(std::string(501, 'x'));
-  EXPECT_EQ(FieldOf(Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release).status()), "reason");
+  EXPECT_EQ(FieldOf(Call(&engine()->leads(), &LeadCommands::ReleaseLead, kRep2, release).status()), "reason");
   release.set_reason("联系不上");
-  auto released = Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release);
+  auto released = Call(&engine()->leads(), &LeadCommands::ReleaseLead, kRep2, release);
   ASSERT_TRUE(released.ok()) << released.status();
   EXPECT_TRUE(released->in_pool());
   EXPECT_EQ(released->owner_id(), "");
-  EXPECT_EQ(GetErrorInfo(Call(engine(), &CustomerEngine::ReleaseLead, kRep2, release).status())->reason(),
+  EXPECT_EQ(GetErrorInfo(Call(&engine()->leads(), &LeadCommands::ReleaseLead, kRep2, release).status())->reason(),
             "IN_POOL");
   v1::ListLeadsRequest pool;
   pool.set_filter("in_pool = true");
-  auto listed = engine()->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->queries().ListLeads(kRep, pool, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->leads_size(), 1);
   EXPECT_EQ(listed->leads(0).name(), lead->name());
@@ -928,7 +995,7 @@ TEST_F(LeadEngineTest, ALeadMatchingACustomerConvertsIntoItAndFillsOnlyEmptyFiel
   auto lead2 = *NewLead(kRep, "13911114444");
   auto refused = Convert(kRep, lead2.name());
   EXPECT_EQ(GetErrorInfo(refused.status())->reason(), "DUPLICATE_CUSTOMER");
-  EXPECT_EQ(engine()->List(kAdmin, {}, absl::Now() + absl::Seconds(5))->customers_size(), 2) << "nothing written";
+  EXPECT_EQ(engine()->queries().List(kAdmin, {}, absl::Now() + absl::Seconds(5))->customers_size(), 2) << "nothing written";
   auto by_manager = Convert(kManager, lead2.name());
   ASSERT_TRUE(by_manager.ok()) << by_manager.status();
   EXPECT_EQ(by_manager->customer().name(), theirs.name());
@@ -953,7 +1020,7 @@ TEST_F(LeadEngineTest, ConvertCrashBetweenWrites_RestartCompletesIt_SameRequestI
   EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
   v1::GetLeadRequest get;
   get.set_name(lead->name());
-  auto converted = engine()->GetLead(kRep, get, absl::Now() + absl::Seconds(5));
+  auto converted = engine()->queries().GetLead(kRep, get, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(converted.ok()) << converted.status();
   EXPECT_EQ(converted->status(), v1::LEAD_STATUS_CONVERTED);
   EXPECT_EQ(converted->customer(), customer);
@@ -986,7 +1053,7 @@ TEST_F(LeadEngineTest, ConvertCrashBetweenWrites_RestartCompletesIt_SameRequestI
   EXPECT_EQ(LoggedTypes(log(), customer), (std::vector<std::string>{"CustomerCreated", "ContactAdded"}));
   EXPECT_EQ(LoggedTypes(log(), lead->name()), (std::vector<std::string>{"LeadCreated", "LeadConverted"}));
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
 }
 
 // A crash while the restart completes the conversion: the next restart completes it. Until
@@ -1032,7 +1099,7 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
       reps.emplace_back([&, who] {
         v1::ClaimLeadRequest req;
         req.set_name(lead.name());
-        if (Call(engine(), &CustomerEngine::ClaimLead, who, req).ok()) ++won;
+        if (Call(&engine()->leads(), &LeadCommands::ClaimLead, who, req).ok()) ++won;
       });
     }
     for (auto& t : reps) t.join();
@@ -1040,19 +1107,19 @@ TEST_F(LeadEngineTest, PoolLeadsGoToExactlyOneClaimer) {
   }
   v1::ListLeadsRequest pool;
   pool.set_filter("in_pool = true");
-  EXPECT_EQ(engine()->ListLeads(kRep, pool, absl::Now() + absl::Seconds(5))->leads_size(), 0);
+  EXPECT_EQ(engine()->queries().ListLeads(kRep, pool, absl::Now() + absl::Seconds(5))->leads_size(), 0);
   v1::ListLeadsRequest mine;
   mine.set_filter("owner_id = \"u1\"");
-  auto listed = engine()->ListLeads(kManager, mine, absl::Now() + absl::Seconds(5));
+  auto listed = engine()->queries().ListLeads(kManager, mine, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(listed.ok()) << listed.status();
   v1::ListLeadsRequest theirs;
   theirs.set_filter("owner_id = \"u2\"");
-  EXPECT_EQ(listed->total_size() + engine()->ListLeads(kManager, theirs, absl::Now() + absl::Seconds(5))->total_size(), 10);
+  EXPECT_EQ(listed->total_size() + engine()->queries().ListLeads(kManager, theirs, absl::Now() + absl::Seconds(5))->total_size(), 10);
   v1::ListLeadsRequest bad;
   bad.set_filter("colour = red");
-  EXPECT_EQ(FieldOf(engine()->ListLeads(kRep, bad, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->queries().ListLeads(kRep, bad, absl::Now()).status()), "filter");
   bad.set_filter("owner_id = \"u1\" OR 1=1");
-  EXPECT_EQ(FieldOf(engine()->ListLeads(kManager, bad, absl::Now()).status()), "filter");
+  EXPECT_EQ(FieldOf(engine()->queries().ListLeads(kManager, bad, absl::Now()).status()), "filter");
 }
 
 TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
@@ -1067,10 +1134,10 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
   v1::DisqualifyLeadRequest dq;
   dq.set_name(names[2]);  // a pool lead leaves the pool
   dq.set_reason("空号");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::DisqualifyLead, kAdmin, dq).ok());
+  ASSERT_TRUE(Call(&engine()->leads(), &LeadCommands::DisqualifyLead, kAdmin, dq).ok());
   v1::ClaimLeadRequest claim;
   claim.set_name(names[5]);
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::ClaimLead, kRep, claim).ok());
+  ASSERT_TRUE(Call(&engine()->leads(), &LeadCommands::ClaimLead, kRep, claim).ok());
 
   struct Case {
     std::string filter;
@@ -1090,7 +1157,7 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
       for (const auto& n : names) {
         v1::GetLeadRequest g;
         g.set_name(n);
-        auto l = engine()->GetLead(who, g, absl::Now());
+        auto l = engine()->queries().GetLead(who, g, absl::Now());
         if (l.ok() && k.pass(*l)) want.push_back(n);
       }
       std::sort(want.rbegin(), want.rend());  // newest first: UUIDv7 ids descending
@@ -1100,7 +1167,7 @@ TEST_F(LeadEngineTest, LeadPagesAreNewestFirstForEveryRoleAndFilter) {
         req.set_page_size(size);
         std::vector<std::string> got;
         for (int page = 0; page < 100; ++page) {
-          auto r = engine()->ListLeads(who, req, absl::Now() + absl::Seconds(5));
+          auto r = engine()->queries().ListLeads(who, req, absl::Now() + absl::Seconds(5));
           ASSERT_TRUE(r.ok()) << r.status();
           if (k.counted || page == 0) {
             EXPECT_EQ(r->total_size(), static_cast<int32_t>(want.size())) << who.user_id << " " << k.filter;
@@ -1144,7 +1211,7 @@ class MergeEngineTest : public PoolEngineTest {
     return Call(engine(), &CustomerEngine::UnmergeCustomers, c, req);
   }
   absl::StatusOr<v1::FindDuplicatesResponse> Find(const Caller& c, v1::FindDuplicatesRequest req) {
-    return engine()->FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
+    return engine()->queries().FindDuplicates(c, req, absl::Now() + absl::Seconds(5));
   }
   // Two customers whose merge (request "merge-crash") stopped after the survivor's
   // CustomersMerged, reopened on a log that refused the CustomerMergedInto again: one merge step
@@ -1199,13 +1266,13 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   ac.set_parent(m.name());
   ac.mutable_contact()->set_name("李雷");
   ac.mutable_contact()->set_phone("13900000009");
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::AddContact, kRep, ac).ok());
+  ASSERT_TRUE(Call(&engine()->customer_commands(), &CustomerCommands::AddContact, kRep, ac).ok());
   v1::CreateFollowUpRequest f;
   f.set_parent(m.name());
   f.mutable_follow_up()->set_channel(v1::FOLLOW_UP_CHANNEL_VISIT);
   f.mutable_follow_up()->set_summary("拜访");
   clock().Advance(absl::Hours(1));
-  ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+  ASSERT_TRUE(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).ok());
   const auto s_before = *Get(kRep, s.name());
   const auto m_before = *Get(kRep, m.name());
 
@@ -1220,11 +1287,11 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   EXPECT_EQ(merged->merged().merged_into(), s.name());
   v1::ListFollowUpsRequest lf;
   lf.set_parent(s.name());
-  EXPECT_EQ(engine()->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 1);
+  EXPECT_EQ(engine()->queries().ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 1);
   // The merged customer is out of lists and duplicate searches and refuses changes; its email
   // now belongs to the survivor.
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   v1::FindDuplicatesRequest probe;
   probe.set_email("LI@xinghe.cn");
   auto dups = Find(kRep, probe);
@@ -1253,8 +1320,8 @@ TEST_F(MergeEngineTest, MergeThenUnmergeRestoresBothAndMatchesARebuild) {
   }
   EXPECT_EQ(s_after.DebugString(), sb.DebugString());
   EXPECT_EQ(m_after.DebugString(), mb.DebugString());
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
-  EXPECT_EQ(engine()->ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 0);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine()->queries().ListFollowUps(kRep, lf, absl::Now() + absl::Seconds(5))->follow_ups_size(), 0);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
   auto again = Unmerge(kRep, s.name(), m.name());
   EXPECT_EQ(GetErrorInfo(again.status())->reason(), "NOT_MERGED");
@@ -1269,7 +1336,7 @@ TEST_F(MergeEngineTest, ConcurrentOppositeMergesOfOnePairDoNotDeadlockAndOneWins
   t1.join();
   t2.join();
   EXPECT_NE(r1.ok(), r2.ok()) << r1.status() << " / " << r2.status();
-  EXPECT_EQ(engine()->List(kRep, v1::ListCustomersRequest(), absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, v1::ListCustomersRequest(), absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 }
 
@@ -1297,7 +1364,7 @@ TEST_F(MergeEngineTest, MergeCrashBetweenWrites_RestartCompletesIt_SameRequestId
   EXPECT_EQ(second.causation_id(), HistoryEnvelope(*db(), s.name().substr(10), 2).event_id());
   EXPECT_EQ(second.actor().source(), common::v1::ACTOR_SOURCE_SYSTEM);
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_TRUE(PendingSteps(*db()).empty());
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 
@@ -1332,7 +1399,7 @@ TEST_F(MergeEngineTest, UnmergeCrashBetweenWrites_RestartCompletesIt_SameRequest
   EXPECT_EQ(survivor.email(), "");
   EXPECT_EQ(Get(kRep, m.name())->email(), "li@xinghe.cn");
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
   EXPECT_TRUE(PendingSteps(*db()).empty());
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 
@@ -1412,7 +1479,7 @@ TEST_F(MergeEngineTest, AHalfDoneMergeTheUserUnmergedIsNeverCompleted) {
             (std::vector<std::string>{"CustomerCreated", "CustomersMerged", "CustomerMergeUndone"}));
   EXPECT_EQ(Get(kRep, m.name())->merged_into(), "");
   v1::ListCustomersRequest list;
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 2);
   EXPECT_EQ(RebuiltChecksum(), Checksum());
 }
 
@@ -1461,12 +1528,12 @@ class TagRuleEngineTest : public PoolEngineTest {
     f.set_parent(name);
     f.mutable_follow_up()->set_channel(ch);
     f.mutable_follow_up()->set_summary("来电咨询");
-    ASSERT_TRUE(Call(engine(), &CustomerEngine::CreateFollowUp, kRep, f).ok());
+    ASSERT_TRUE(Call(&engine()->customer_commands(), &CustomerCommands::CreateFollowUp, kRep, f).ok());
   }
   absl::StatusOr<v1::ListTagRulesResponse> SetRules(std::vector<v1::TagRule> rules) {
     v1::SetTagRulesRequest req;
     for (auto& r : rules) *req.add_rules() = r;
-    return Call(engine(), &CustomerEngine::SetTagRules, kAdmin, req);
+    return Call(&engine()->settings(), &SettingsCommands::SetTagRules, kAdmin, req);
   }
 };
 
@@ -1480,7 +1547,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   }
   v1::PreviewTagRuleRequest preview;
   *preview.mutable_rule() = PhoneRule();
-  auto p = engine()->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5));
+  auto p = engine()->queries().PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(p.ok()) << p.status();
   ASSERT_EQ(p->total_hits(), 1);
   EXPECT_EQ(p->hits(0).customer(), hot.name());
@@ -1488,7 +1555,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   EXPECT_FALSE(p->hits(0).already_tagged());
   EXPECT_GE(p->events_scanned(), 8);
   preview.set_days(1);  // only the last day's follow-up
-  EXPECT_EQ(engine()->PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5))->total_hits(), 0);
+  EXPECT_EQ(engine()->queries().PreviewTagRule(kAdmin, preview, absl::Now() + absl::Seconds(5))->total_hits(), 0);
 
   ASSERT_TRUE(SetRules({PhoneRule()}).ok());
   auto run = engine()->RunScheduler(clock().Now());
@@ -1500,7 +1567,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
   EXPECT_EQ(Get(kRep, warm.name())->rule_tags_size(), 0);
   v1::ListCustomersRequest list;
   list.set_filter("tags:\"高活跃意向客户\"");
-  EXPECT_EQ(engine()->List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
+  EXPECT_EQ(engine()->queries().List(kRep, list, absl::Now() + absl::Seconds(5))->customers_size(), 1);
   EXPECT_EQ(engine()->RunScheduler(clock().Now())->tagged, 0) << "a second run changes nothing";
 
   // Just over 28 days on, the first follow-up left the 30-day window: 2 < 3.
@@ -1513,7 +1580,7 @@ TEST_F(TagRuleEngineTest, PreviewListsWhomTheRuleWouldTagAndTheSchedulerTagsThen
 }
 
 TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
-  auto none = engine()->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
+  auto none = engine()->queries().ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_EQ(none->rules_size(), 0);
   v1::TagRule off = PhoneRule();
@@ -1521,7 +1588,7 @@ TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
   off.set_enabled(false);
   ASSERT_TRUE(SetRules({PhoneRule(), off}).ok());
   for (const Caller& who : {kRep, kManager, kAdmin}) {
-    auto listed = engine()->ListTagRules(who, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
+    auto listed = engine()->queries().ListTagRules(who, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(listed.ok()) << listed.status();
     ASSERT_EQ(listed->rules_size(), 2);
     EXPECT_EQ(listed->rules(0).id(), "active-intent");
@@ -1532,7 +1599,7 @@ TEST_F(TagRuleEngineTest, ListTagRulesShowsTheRulesInForceToEveryRole) {
   }
   // Replacing the list with none leaves none
   ASSERT_TRUE(SetRules({}).ok());
-  EXPECT_EQ(engine()->ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5))->rules_size(), 0);
+  EXPECT_EQ(engine()->queries().ListTagRules(kRep, v1::ListTagRulesRequest(), absl::Now() + absl::Seconds(5))->rules_size(), 0);
 }
 
 TEST_F(TagRuleEngineTest, SumRulesAndSwitchingARuleOffTakesItsTagsBack) {
@@ -1604,7 +1671,7 @@ class ListEngineTest : public PoolEngineTest {
   std::vector<std::string> Pages(const Caller& who, v1::ListCustomersRequest req, int64_t total) {
     std::vector<std::string> out;
     for (int page = 0; page < 1000; ++page) {
-      auto r = engine()->List(who, req, absl::Now() + absl::Seconds(5));
+      auto r = engine()->queries().List(who, req, absl::Now() + absl::Seconds(5));
       EXPECT_TRUE(r.ok()) << r.status();
       if (!r.ok()) break;
       if (total >= 0) {
@@ -1629,7 +1696,7 @@ class ListEngineTest : public PoolEngineTest {
       std::string n = names[i % names.size()];
       req.mutable_customer()->set_display_name(n.empty() ? "客户" : absl::StrCat(n, i % 3 ? "" : "-x"));
       if (i % 4 == 0) req.mutable_customer()->add_tags("vip");
-      auto c = Sync(&CustomerEngine::Create, i % 3 == 2 ? kRep2 : kRep, req);
+      auto c = Sync(&CustomerCommands::Create, i % 3 == 2 ? kRep2 : kRep, req);
       ASSERT_TRUE(c.ok()) << c.status();
       names_.push_back(c->name());
       if (i % 2) clock().Advance(absl::Seconds(1));
@@ -1639,7 +1706,7 @@ class ListEngineTest : public PoolEngineTest {
       req.mutable_customer()->set_display_name(absl::StrCat("u3-", 2 - i));
       req.mutable_customer()->set_owner_id("u3");
       req.mutable_customer()->set_team_id("east");
-      auto c = Sync(&CustomerEngine::Create, kAdmin, req);
+      auto c = Sync(&CustomerCommands::Create, kAdmin, req);
       ASSERT_TRUE(c.ok()) << c.status();
       names_.push_back(c->name());
     }
@@ -1648,14 +1715,14 @@ class ListEngineTest : public PoolEngineTest {
       up.mutable_customer()->set_name(names_[i]);
       up.mutable_customer()->set_display_name(absl::StrCat("renamed ", 30 - i));
       up.mutable_update_mask()->add_paths("display_name");
-      ASSERT_TRUE(Sync(&CustomerEngine::Update, kAdmin, up).ok());
+      ASSERT_TRUE(Sync(&CustomerCommands::Update, kAdmin, up).ok());
       clock().Advance(absl::Seconds(1));
     }
     for (int i = 1; i < 30; i += 7) {
       v1::DeleteCustomerRequest del;
       del.set_name(names_[i]);
       del.set_reason("test");
-      ASSERT_TRUE(Sync(&CustomerEngine::Delete, kAdmin, del).ok());
+      ASSERT_TRUE(Sync(&CustomerCommands::Delete, kAdmin, del).ok());
     }
     for (int i = 3; i < 30; i += 6) {
       auto r = Release(kAdmin, names_[i]);
@@ -1719,7 +1786,7 @@ TEST_F(ListEngineTest, FiltersOnOwnerPoolAndTagsPageLikeTheSort) {
             << who.user_id << " " << k.filter;
         // Without counts the first page still tells the size when it read every row.
         if (!k.counted) {
-          EXPECT_EQ(engine()->List(who, req, absl::Now())->total_size(), static_cast<int32_t>(want.size()));
+          EXPECT_EQ(engine()->queries().List(who, req, absl::Now())->total_size(), static_cast<int32_t>(want.size()));
         }
       }
     }
@@ -1755,18 +1822,48 @@ TEST_F(ListEngineTest, ATokenOfAnotherQueryOrNoneOfOursIsRefused) {
   Make();
   v1::ListCustomersRequest req;
   req.set_page_size(2);
-  auto p1 = engine()->List(kAdmin, req, absl::Now());
+  auto p1 = engine()->queries().List(kAdmin, req, absl::Now());
   ASSERT_FALSE(p1->next_page_token().empty());
   req.set_page_token(p1->next_page_token());
   req.set_filter("in_pool = true");
-  EXPECT_EQ(FieldOf(engine()->List(kAdmin, req, absl::Now()).status()), "page_token");
+  EXPECT_EQ(FieldOf(engine()->queries().List(kAdmin, req, absl::Now()).status()), "page_token");
   req.set_filter("");
   for (const std::string& bad : std::vector<std::string>{"!!", "MTI6eA", "cDk5OTp4"}) {
     req.set_page_token(bad);
-    auto r = engine()->List(kAdmin, req, absl::Now());
+    auto r = engine()->queries().List(kAdmin, req, absl::Now());
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(FieldOf(r.status()), "page_token") << bad;
   }
+}
+
+TEST_F(LeadEngineTest, StaleLeadEtagIsAbortedNamingItsFieldAfterTheCommandsOwnRefusal) {
+  auto lead = NewLead(kRep, "13700001111");
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  v1::UpdateLeadRequest up;
+  up.mutable_lead()->set_name(lead->name());
+  up.mutable_lead()->set_need("300 套");
+  up.mutable_update_mask()->add_paths("need");
+  ASSERT_TRUE(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).ok());
+  up.mutable_lead()->set_etag("1");
+  EXPECT_EQ(Mismatch(Call(&engine()->leads(), &LeadCommands::UpdateLead, kRep, up).status()), "ETAG_MISMATCH lead.etag 2");
+  v1::QualifyLeadRequest qualify;
+  qualify.set_name(lead->name());
+  qualify.set_etag("1");
+  EXPECT_EQ(Mismatch(Call(&engine()->leads(), &LeadCommands::QualifyLead, kRep, qualify).status()), "ETAG_MISMATCH etag 2");
+  v1::ConvertLeadRequest convert;
+  convert.set_name(lead->name());
+  convert.set_etag("1");
+  EXPECT_EQ(Mismatch(Call(engine(), &CustomerEngine::ConvertLead, kRep, convert).status()), "ETAG_MISMATCH etag 2");
+  // A rep may not give the lead to another rep: that refusal comes first.
+  v1::AssignLeadRequest assign;
+  assign.set_name(lead->name());
+  assign.set_etag("1");
+  assign.set_owner_id("u2");
+  EXPECT_EQ(Call(&engine()->leads(), &LeadCommands::AssignLead, kRep, assign).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::GetLeadRequest get;
+  get.set_name(lead->name());
+  EXPECT_EQ(engine()->queries().GetLead(kRep, get, absl::Now() + absl::Seconds(5))->etag(), "2") << "no stale command wrote";
 }
 
 }  // namespace

@@ -8,31 +8,31 @@
 namespace crm::customers {
 using server::ToCaller;
 
-CRM_SERVE_WRITE(CustomersService, CreateCustomer, v1::CreateCustomerRequest, v1::Customer, Create)
-CRM_SERVE_WRITE(CustomersService, UpdateCustomer, v1::UpdateCustomerRequest, v1::Customer, Update)
-CRM_SERVE_WRITE(CustomersService, DeleteCustomer, v1::DeleteCustomerRequest, v1::Customer, Delete)
-CRM_SERVE_WRITE(CustomersService, UndeleteCustomer, v1::UndeleteCustomerRequest, v1::Customer, Undelete)
-CRM_SERVE_READ(CustomersService, GetCustomer, v1::GetCustomerRequest, v1::Customer, Get)
-CRM_SERVE_READ(CustomersService, ListCustomers, v1::ListCustomersRequest, v1::ListCustomersResponse, List)
-CRM_SERVE_READ(CustomersService, ListCustomerEvents, v1::ListCustomerEventsRequest, v1::ListCustomerEventsResponse, History)
-CRM_SERVE_WRITE(CustomersService, AddContact, v1::AddContactRequest, v1::Customer, AddContact)
-CRM_SERVE_WRITE(CustomersService, UpdateContact, v1::UpdateContactRequest, v1::Customer, UpdateContact)
-CRM_SERVE_WRITE(CustomersService, RemoveContact, v1::RemoveContactRequest, v1::Customer, RemoveContact)
-CRM_SERVE_WRITE(CustomersService, CreateFollowUp, v1::CreateFollowUpRequest, v1::FollowUp, CreateFollowUp)
-CRM_SERVE_WRITE(CustomersService, ReleaseCustomer, v1::ReleaseCustomerRequest, v1::Customer, Release)
-CRM_SERVE_WRITE(CustomersService, ClaimCustomer, v1::ClaimCustomerRequest, v1::Customer, Claim)
-CRM_SERVE_WRITE(CustomersService, UpdatePoolPolicy, v1::UpdatePoolPolicyRequest, v1::PoolPolicy, UpdatePoolPolicy)
-CRM_SERVE_WRITE(CustomersService, SetIndustries, v1::SetIndustriesRequest, v1::ListIndustriesResponse, SetIndustries)
-CRM_SERVE_WRITE(CustomersService, SetChannelCost, v1::SetChannelCostRequest, v1::ChannelCost, SetChannelCost)
-CRM_SERVE_READ(CustomersService, ListFollowUps, v1::ListFollowUpsRequest, v1::ListFollowUpsResponse, ListFollowUps)
-CRM_SERVE_READ(CustomersService, GetPoolPolicy, v1::GetPoolPolicyRequest, v1::PoolPolicy, GetPoolPolicy)
-CRM_SERVE_READ(CustomersService, ListIndustries, v1::ListIndustriesRequest, v1::ListIndustriesResponse, ListIndustries)
-CRM_SERVE_READ(CustomersService, ListChannelCosts, v1::ListChannelCostsRequest, v1::ListChannelCostsResponse,
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, CreateCustomer, v1::CreateCustomerRequest, v1::Customer, Create)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, UpdateCustomer, v1::UpdateCustomerRequest, v1::Customer, Update)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, DeleteCustomer, v1::DeleteCustomerRequest, v1::Customer, Delete)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, UndeleteCustomer, v1::UndeleteCustomerRequest, v1::Customer, Undelete)
+CRM_SERVE_QUERY(CustomersService, GetCustomer, v1::GetCustomerRequest, v1::Customer, Get)
+CRM_SERVE_QUERY(CustomersService, ListCustomers, v1::ListCustomersRequest, v1::ListCustomersResponse, List)
+CRM_SERVE_QUERY(CustomersService, ListCustomerEvents, v1::ListCustomerEventsRequest, v1::ListCustomerEventsResponse, History)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, AddContact, v1::AddContactRequest, v1::Customer, AddContact)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, UpdateContact, v1::UpdateContactRequest, v1::Customer, UpdateContact)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, RemoveContact, v1::RemoveContactRequest, v1::Customer, RemoveContact)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, CreateFollowUp, v1::CreateFollowUpRequest, v1::FollowUp, CreateFollowUp)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, ReleaseCustomer, v1::ReleaseCustomerRequest, v1::Customer, Release)
+CRM_SERVE_WRITE_ON((&engine_->customer_commands()), CustomersService, ClaimCustomer, v1::ClaimCustomerRequest, v1::Customer, Claim)
+CRM_SERVE_WRITE_ON((&engine_->settings()), CustomersService, UpdatePoolPolicy, v1::UpdatePoolPolicyRequest, v1::PoolPolicy, UpdatePoolPolicy)
+CRM_SERVE_WRITE_ON((&engine_->settings()), CustomersService, SetIndustries, v1::SetIndustriesRequest, v1::ListIndustriesResponse, SetIndustries)
+CRM_SERVE_WRITE_ON((&engine_->settings()), CustomersService, SetChannelCost, v1::SetChannelCostRequest, v1::ChannelCost, SetChannelCost)
+CRM_SERVE_QUERY(CustomersService, ListFollowUps, v1::ListFollowUpsRequest, v1::ListFollowUpsResponse, ListFollowUps)
+CRM_SERVE_QUERY(CustomersService, GetPoolPolicy, v1::GetPoolPolicyRequest, v1::PoolPolicy, GetPoolPolicy)
+CRM_SERVE_QUERY(CustomersService, ListIndustries, v1::ListIndustriesRequest, v1::ListIndustriesResponse, ListIndustries)
+CRM_SERVE_QUERY(CustomersService, ListChannelCosts, v1::ListChannelCostsRequest, v1::ListChannelCostsResponse,
                ListChannelCosts)
-CRM_SERVE_READ(CustomersService, ListTagRules, v1::ListTagRulesRequest, v1::ListTagRulesResponse, ListTagRules)
-CRM_SERVE_WRITE(CustomersService, SetTagRules, v1::SetTagRulesRequest, v1::ListTagRulesResponse, SetTagRules)
-CRM_SERVE_READ(CustomersService, PreviewTagRule, v1::PreviewTagRuleRequest, v1::PreviewTagRuleResponse, PreviewTagRule)
-CRM_SERVE_READ(CustomersService, FindDuplicates, v1::FindDuplicatesRequest, v1::FindDuplicatesResponse, FindDuplicates)
+CRM_SERVE_QUERY(CustomersService, ListTagRules, v1::ListTagRulesRequest, v1::ListTagRulesResponse, ListTagRules)
+CRM_SERVE_WRITE_ON((&engine_->settings()), CustomersService, SetTagRules, v1::SetTagRulesRequest, v1::ListTagRulesResponse, SetTagRules)
+CRM_SERVE_QUERY(CustomersService, PreviewTagRule, v1::PreviewTagRuleRequest, v1::PreviewTagRuleResponse, PreviewTagRule)
+CRM_SERVE_QUERY(CustomersService, FindDuplicates, v1::FindDuplicatesRequest, v1::FindDuplicatesResponse, FindDuplicates)
 CRM_SERVE_WRITE(CustomersService, MergeCustomers, v1::MergeCustomersRequest, v1::MergeCustomersResponse, MergeCustomers)
 CRM_SERVE_WRITE(CustomersService, UnmergeCustomers, v1::UnmergeCustomersRequest, v1::MergeCustomersResponse, UnmergeCustomers)
 
@@ -95,23 +95,23 @@ grpc::ServerWriteReactor<v1::ExportCustomersResponse>* CustomersService::ExportC
   if (!slot.ok()) return new Refused(slot.status());
   return ExportStream::Start(
       scope->call, runtime_->stream_idle_timeout(),
-      [engine = engine_, caller = ToCaller(scope->claims, absl::InfiniteFuture()), req = *req, deadline = scope->deadline](ExportStream* s) {
-        return engine->Export(caller, req, deadline,
+      [queries = queries_, caller = ToCaller(scope->claims, absl::InfiniteFuture()), req = *req, deadline = scope->deadline](ExportStream* s) {
+        return queries->Export(caller, req, deadline,
                               [s](const v1::ExportCustomersResponse& chunk) { return s->Write(chunk); });
       },
       [slot = std::shared_ptr<server::SlotPool::Slot>(*std::move(slot))] {});
 }
 
-CRM_SERVE_WRITE(LeadsService, CreateLead, v1::CreateLeadRequest, v1::Lead, CreateLead)
-CRM_SERVE_WRITE(LeadsService, UpdateLead, v1::UpdateLeadRequest, v1::Lead, UpdateLead)
-CRM_SERVE_WRITE(LeadsService, AssignLead, v1::AssignLeadRequest, v1::Lead, AssignLead)
-CRM_SERVE_WRITE(LeadsService, ClaimLead, v1::ClaimLeadRequest, v1::Lead, ClaimLead)
-CRM_SERVE_WRITE(LeadsService, ReleaseLead, v1::ReleaseLeadRequest, v1::Lead, ReleaseLead)
-CRM_SERVE_WRITE(LeadsService, QualifyLead, v1::QualifyLeadRequest, v1::Lead, QualifyLead)
-CRM_SERVE_WRITE(LeadsService, DisqualifyLead, v1::DisqualifyLeadRequest, v1::Lead, DisqualifyLead)
+CRM_SERVE_WRITE_ON((&engine_->leads()), LeadsService, CreateLead, v1::CreateLeadRequest, v1::Lead, CreateLead)
+CRM_SERVE_WRITE_ON((&engine_->leads()), LeadsService, UpdateLead, v1::UpdateLeadRequest, v1::Lead, UpdateLead)
+CRM_SERVE_WRITE_ON((&engine_->leads()), LeadsService, AssignLead, v1::AssignLeadRequest, v1::Lead, AssignLead)
+CRM_SERVE_WRITE_ON((&engine_->leads()), LeadsService, ClaimLead, v1::ClaimLeadRequest, v1::Lead, ClaimLead)
+CRM_SERVE_WRITE_ON((&engine_->leads()), LeadsService, ReleaseLead, v1::ReleaseLeadRequest, v1::Lead, ReleaseLead)
+CRM_SERVE_WRITE_ON((&engine_->leads()), LeadsService, QualifyLead, v1::QualifyLeadRequest, v1::Lead, QualifyLead)
+CRM_SERVE_WRITE_ON((&engine_->leads()), LeadsService, DisqualifyLead, v1::DisqualifyLeadRequest, v1::Lead, DisqualifyLead)
 CRM_SERVE_WRITE(LeadsService, ConvertLead, v1::ConvertLeadRequest, v1::ConvertLeadResponse, ConvertLead)
-CRM_SERVE_READ(LeadsService, GetLead, v1::GetLeadRequest, v1::Lead, GetLead)
-CRM_SERVE_READ(LeadsService, ListLeads, v1::ListLeadsRequest, v1::ListLeadsResponse, ListLeads)
+CRM_SERVE_QUERY(LeadsService, GetLead, v1::GetLeadRequest, v1::Lead, GetLead)
+CRM_SERVE_QUERY(LeadsService, ListLeads, v1::ListLeadsRequest, v1::ListLeadsResponse, ListLeads)
 
 
 }  // namespace crm::customers

@@ -10,12 +10,13 @@
 
 namespace crm::customers {
 
-// gRPC faces of CustomerEngine: proto in, proto out, absl::Status -> grpc::Status. No rules.
+// gRPC faces of CustomerEngine: commands to its command side, reads to its query side
+// (CustomerQueries); proto in, proto out, absl::Status -> grpc::Status. No rules.
 class CustomersService final : public v1::CustomerService::CallbackService {
  public:
   // `engine` and `runtime` must outlive the service.
   CustomersService(CustomerEngine* engine, server::Runtime* runtime)
-      : engine_(engine), runtime_(runtime) {}
+      : engine_(engine), queries_(&engine->queries()), runtime_(runtime) {}
 
   grpc::ServerUnaryReactor* CreateCustomer(grpc::CallbackServerContext* ctx,
                                            const v1::CreateCustomerRequest* req,
@@ -96,6 +97,7 @@ class CustomersService final : public v1::CustomerService::CallbackService {
 
  private:
   CustomerEngine* engine_;
+  const CustomerQueries* queries_;
   server::Runtime* runtime_;
   server::SlotPool imports_{kMaxImports, kMaxImportsPerUser, "imports"};
   server::SlotPool exports_{kMaxExports, kMaxExportsPerUser, "exports"};
@@ -105,7 +107,8 @@ class CustomersService final : public v1::CustomerService::CallbackService {
 class LeadsService final : public v1::LeadService::CallbackService {
  public:
   // `engine` and `runtime` must outlive the service.
-  LeadsService(CustomerEngine* engine, server::Runtime* runtime) : engine_(engine), runtime_(runtime) {}
+  LeadsService(CustomerEngine* engine, server::Runtime* runtime)
+      : engine_(engine), queries_(&engine->queries()), runtime_(runtime) {}
 
 #define CRM_LEADS_RPC(Rpc, Req, Resp) \
   grpc::ServerUnaryReactor* Rpc(grpc::CallbackServerContext* ctx, const v1::Req* req, v1::Resp* resp) override;
@@ -123,6 +126,7 @@ class LeadsService final : public v1::LeadService::CallbackService {
 
  private:
   CustomerEngine* engine_;
+  const CustomerQueries* queries_;
   server::Runtime* runtime_;
 };
 

@@ -19,8 +19,6 @@ bool Has(const std::vector<std::string>& paths, absl::string_view f) {
   return paths.empty() || std::find(paths.begin(), paths.end(), f) != paths.end();
 }
 
-absl::Status CheckVersion(const LeadState& s, int64_t expected) { return CheckEtag(s.version(), expected, "lead"); }
-
 bool Closed(const LeadState& s) {
   return s.status() == v1::LEAD_STATUS_CONVERTED || s.status() == v1::LEAD_STATUS_DISQUALIFIED;
 }
@@ -37,8 +35,8 @@ absl::Status CheckVisible(const LeadState* s, const Caller& caller) {
   return absl::OkStatus();
 }
 
-// Visible, editable, at the expected version and not closed.
-absl::Status CheckWorkable(const LeadState* s, const Caller& caller, int64_t expected) {
+// Visible, editable and not closed.
+absl::Status CheckWorkable(const LeadState* s, const Caller& caller) {
   if (auto st = CheckVisible(s, caller); !st.ok()) return st;
   if (!CanEdit(caller, *s)) {
     if (s->owner_id().empty()) {
@@ -47,7 +45,6 @@ absl::Status CheckWorkable(const LeadState* s, const Caller& caller, int64_t exp
     }
     return absl::PermissionDeniedError("the lead belongs to another owner or team");
   }
-  if (auto st = CheckVersion(*s, expected); !st.ok()) return st;
   if (Closed(*s)) return ClosedError(*s);
   return absl::OkStatus();
 }
@@ -138,7 +135,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const CreateLea
 }
 
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const UpdateLead& cmd) {
-  if (auto s = CheckWorkable(lead, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckWorkable(lead, caller); !s.ok()) return s;
   if (cmd.paths.empty()) return InvalidFieldError("update_mask", "names no field");
   for (const auto& p : cmd.paths) {
     if (std::find(LeadFields().begin(), LeadFields().end(), p) == LeadFields().end()) {
@@ -171,7 +168,6 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const UpdateLea
 
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const AssignLead& cmd) {
   if (auto s = CheckVisible(lead, caller); !s.ok()) return s;
-  if (auto s = CheckVersion(*lead, cmd.expected_version); !s.ok()) return s;
   if (Closed(*lead)) return ClosedError(*lead);
   if (cmd.owner_id.empty()) return InvalidFieldError("owner_id", "is required");
   if (auto s = CheckText(cmd.owner_id, "owner_id", 128, true); !s.ok()) return s;
@@ -206,7 +202,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const ReleaseLe
   if (lead->owner_id().empty()) {
     return WithErrorInfo(absl::FailedPreconditionError("the lead is in the lead pool already"), "IN_POOL", {});
   }
-  if (auto s = CheckWorkable(lead, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckWorkable(lead, caller); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, false, TextKind::kMultiLine); !s.ok()) return s;
   v1::LeadReleased e;
   e.set_previous_owner_id(lead->owner_id());
@@ -214,26 +210,26 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const ReleaseLe
   return std::vector<LeadEvent>{std::move(e)};
 }
 
-LeadDecision Decide(const LeadState* lead, const Caller& caller, const QualifyLead& cmd) {
-  if (auto s = CheckWorkable(lead, caller, cmd.expected_version); !s.ok()) return s;
+LeadDecision Decide(const LeadState* lead, const Caller& caller, const QualifyLead&) {
+  if (auto s = CheckWorkable(lead, caller); !s.ok()) return s;
   if (lead->status() == v1::LEAD_STATUS_QUALIFIED) return std::vector<LeadEvent>{};
   return std::vector<LeadEvent>{v1::LeadQualified()};
 }
 
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const DisqualifyLead& cmd) {
-  if (auto s = CheckWorkable(lead, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckWorkable(lead, caller); !s.ok()) return s;
   if (auto s = CheckText(cmd.reason, "reason", 500, true, TextKind::kMultiLine); !s.ok()) return s;
   v1::LeadDisqualified e;
   e.set_reason(cmd.reason);
   return std::vector<LeadEvent>{std::move(e)};
 }
 
-absl::Status CheckConvertible(const LeadState* lead, const Caller& caller, int64_t expected_version) {
-  return CheckWorkable(lead, caller, expected_version);
+absl::Status CheckConvertible(const LeadState* lead, const Caller& caller) {
+  return CheckWorkable(lead, caller);
 }
 
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const ConvertLead& cmd) {
-  if (auto s = CheckConvertible(lead, caller, cmd.expected_version); !s.ok()) return s;
+  if (auto s = CheckConvertible(lead, caller); !s.ok()) return s;
   if (cmd.converted.customer_id().empty()) return absl::InternalError("conversion without a customer");
   if (cmd.converted.opportunity_requested()) {
     if (auto s = CheckText(cmd.converted.opportunity_name(), "opportunity_name", 200, true); !s.ok()) return s;

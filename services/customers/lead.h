@@ -36,34 +36,27 @@ struct CreateLead {
 struct UpdateLead {
   LeadProfile profile;
   std::vector<std::string> paths;
-  int64_t expected_version = 0;
   CustomerSettings settings;
 };
 struct AssignLead {
   std::string owner_id;
   std::string team_id;
-  int64_t expected_version = 0;
 };
 struct ClaimLead {};
 struct ReleaseLead {
   std::string reason;
-  int64_t expected_version = 0;
 };
-struct QualifyLead {
-  int64_t expected_version = 0;
-};
+struct QualifyLead {};
 struct DisqualifyLead {
   std::string reason;
-  int64_t expected_version = 0;
 };
 // After the customer side was written: records what the lead became.
 struct ConvertLead {
   v1::LeadConverted converted;
-  int64_t expected_version = 0;
 };
 
 // Pure decisions; errors as for customers (INVALID_ARGUMENT naming "lead.<field>",
-// PERMISSION_DENIED, NOT_FOUND, ABORTED, FAILED_PRECONDITION with ErrorInfo reasons
+// PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION with ErrorInfo reasons
 // NOT_IN_POOL, LEAD_CLOSED).
 using LeadDecision = absl::StatusOr<std::vector<LeadEvent>>;
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const CreateLead& cmd);
@@ -75,7 +68,7 @@ LeadDecision Decide(const LeadState* lead, const Caller& caller, const QualifyLe
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const DisqualifyLead& cmd);
 LeadDecision Decide(const LeadState* lead, const Caller& caller, const ConvertLead& cmd);
 // Whether `caller` may convert `lead` now (checked before the customer side is written).
-absl::Status CheckConvertible(const LeadState* lead, const Caller& caller, int64_t expected_version);
+absl::Status CheckConvertible(const LeadState* lead, const Caller& caller);
 
 void Apply(LeadState& lead, const LeadEvent& event, int64_t version, absl::Time occurred_at,
            const std::string& actor);

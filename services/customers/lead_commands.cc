@@ -1,59 +1,16 @@
-// CustomerEngine's lead (线索) commands and reads; the customer side is customer_engine.cc.
-#include <algorithm>
+// The customers service's lead (线索) commands; converting a lead is a process manager's
+// (lead_conversion.cc).
+#include "services/customers/lead_commands.h"
 
-#include "absl/cleanup/cleanup.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "libs/common/grpc_status.h"
-#include "libs/common/money.h"
 #include "libs/common/ids.h"
-#include "libs/common/status_macros.h"
-#include "libs/projection/index_walk.h"
-#include "services/customers/customer_engine.h"
-#include "services/customers/customer_list.h"
+#include "libs/kernel/target_command.h"
 #include "services/customers/customer_projections.h"
 #include "services/customers/engine_util.h"
 
 namespace crm::customers {
 
-using namespace internal;  // NOLINT: the engine's own helpers
-using projection::FromRocks;
-
-absl::StatusOr<CustomerSettings> CustomerEngine::Settings() {
-  CRM_ASSIGN_OR_RETURN(CustomerSettings stored, ReadSettings(db_->db()));
-  return EffectiveSettings(stored);
-}
-
-v1::Lead CustomerEngine::LeadToApi(const LeadState& s) const {
-  v1::Lead l;
-  CopySameNamed(s.profile(), &l);
-  CopySameNamed(s, &l);
-  l.set_name(absl::StrCat("leads/", s.id()));
-  l.set_in_pool(s.owner_id().empty() && (s.status() == v1::LEAD_STATUS_OPEN || s.status() == v1::LEAD_STATUS_QUALIFIED));
-  if (!s.customer_id().empty()) l.set_customer(absl::StrCat("customers/", s.customer_id()));
-  l.set_etag(std::to_string(s.version()));
-  return l;
-}
-
-void CustomerEngine::ExecuteLeadCommand(const Caller& caller, const std::string& id, const std::string& request_id,
-                                        LeadDecideFn decide, LeadDone done, bool fresh_id) {
-  kernel::Command<LeadState, LeadEvent> cmd;
-  cmd.caller = caller;
-  cmd.id = id;
-  cmd.request_id = request_id;
-  cmd.decide = std::move(decide);
-  cmd.fresh_id = fresh_id;
-  store_->Execute<LeadKind>(std::move(cmd),
-                            [this, done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> w) mutable {
-                              if (!w.ok()) return done(w.status());
-                              if (w->state.version() == 0) return done(absl::NotFoundError("lead not found"));
-                              v1::Lead l = LeadToApi(w->state);
-                              l.set_consistency_token(w->token);
-                              done(std::move(l));
-                            });
-}
+using namespace internal;  // NOLINT: the service's own helpers
 
 namespace {
 
@@ -64,7 +21,20 @@ auto LeadDecider(const Caller& caller, Command cmd) {
 
 }  // namespace
 
-void CustomerEngine::CreateLead(const Caller& caller, const v1::CreateLeadRequest& req, LeadDone done) {
+void LeadCommands::Execute(const Caller& caller, const Target& target, DecideFn decide, Done done, bool fresh_id) {
+  auto cmd = kernel::TargetCommand<LeadState, LeadEvent>(caller, target, std::move(decide));
+  cmd.fresh_id = fresh_id;
+  store_->Execute<LeadKind>(std::move(cmd),
+                            [this, done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> w) mutable {
+                              if (!w.ok()) return done(w.status());
+                              if (w->state.version() == 0) return done(absl::NotFoundError("lead not found"));
+                              v1::Lead l = queries_->LeadToApi(w->state);
+                              l.set_consistency_token(w->token);
+                              done(std::move(l));
+                            });
+}
+
+void LeadCommands::CreateLead(const Caller& caller, const v1::CreateLeadRequest& req, Done done) {
   if (absl::Status s = CheckRequestId(req.request_id()); !s.ok()) return done(s);
   if (!req.has_lead()) return done(InvalidFieldError("lead", "is required"));
   if (!req.lead().name().empty()) return done(InvalidFieldError("lead.name", "is assigned by the service"));
@@ -74,344 +44,62 @@ void CustomerEngine::CreateLead(const Caller& caller, const v1::CreateLeadReques
     for (const auto& id : *ids) {
       auto lead = ReadLead(db_->db(), id);
       if (!lead.ok()) return done(lead.status());
-      if (lead->has_value() && CanSee(caller, **lead)) return done(LeadToApi(**lead));
+      if (lead->has_value() && CanSee(caller, **lead)) return done(queries_->LeadToApi(**lead));
     }
     if (!ids->empty()) return done(InvalidFieldError("request_id", "was already used for another resource"));
   }
-  auto settings = Settings();
+  auto settings = queries_->Settings();
   if (!settings.ok()) return done(settings.status());
   customers::CreateLead cmd;
   CopySameNamed(req.lead(), &cmd.profile);
   cmd.owner_id = req.lead().owner_id();
   cmd.team_id = req.lead().team_id();
   cmd.settings = *std::move(settings);
-  ExecuteLeadCommand(caller, NewUuidV7(options_.clock->Now()), req.request_id(), LeadDecider(caller, std::move(cmd)),
-              std::move(done), /*fresh_id=*/true);
+  Execute(caller, {.id = NewUuidV7(clock_->Now()), .request_id = req.request_id()}, LeadDecider(caller, std::move(cmd)),
+          std::move(done), /*fresh_id=*/true);
 }
 
-void CustomerEngine::UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, LeadDone done) {
+void LeadCommands::UpdateLead(const Caller& caller, const v1::UpdateLeadRequest& req, Done done) {
   auto t = ParseTarget(req.request_id(), req.lead().name(), "lead.name", req.lead().etag(), "lead.etag", "leads");
   if (!t.ok()) return done(t.status());
-  auto settings = Settings();
+  auto settings = queries_->Settings();
   if (!settings.ok()) return done(settings.status());
   customers::UpdateLead cmd;
   CopySameNamed(req.lead(), &cmd.profile);
   for (const auto& p : req.update_mask().paths()) cmd.paths.push_back(p);
   if (cmd.paths.empty()) cmd.paths = SetFields(cmd.profile, LeadFields());
-  cmd.expected_version = t->etag;
   cmd.settings = *std::move(settings);
-  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, std::move(cmd)), std::move(done));
+  Execute(caller, *t, LeadDecider(caller, std::move(cmd)), std::move(done));
 }
 
-void CustomerEngine::AssignLead(const Caller& caller, const v1::AssignLeadRequest& req, LeadDone done) {
+void LeadCommands::AssignLead(const Caller& caller, const v1::AssignLeadRequest& req, Done done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(),
-              LeadDecider(caller, customers::AssignLead{req.owner_id(), req.team_id(), t->etag}), std::move(done));
+  Execute(caller, *t, LeadDecider(caller, customers::AssignLead{req.owner_id(), req.team_id()}), std::move(done));
 }
 
-void CustomerEngine::ClaimLead(const Caller& caller, const v1::ClaimLeadRequest& req, LeadDone done) {
+void LeadCommands::ClaimLead(const Caller& caller, const v1::ClaimLeadRequest& req, Done done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", "", "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::ClaimLead{}), std::move(done));
+  Execute(caller, *t, LeadDecider(caller, customers::ClaimLead{}), std::move(done));
 }
 
-void CustomerEngine::ReleaseLead(const Caller& caller, const v1::ReleaseLeadRequest& req, LeadDone done) {
+void LeadCommands::ReleaseLead(const Caller& caller, const v1::ReleaseLeadRequest& req, Done done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::ReleaseLead{req.reason(), t->etag}),
-              std::move(done));
+  Execute(caller, *t, LeadDecider(caller, customers::ReleaseLead{req.reason()}), std::move(done));
 }
 
-void CustomerEngine::QualifyLead(const Caller& caller, const v1::QualifyLeadRequest& req, LeadDone done) {
+void LeadCommands::QualifyLead(const Caller& caller, const v1::QualifyLeadRequest& req, Done done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(), LeadDecider(caller, customers::QualifyLead{t->etag}), std::move(done));
+  Execute(caller, *t, LeadDecider(caller, customers::QualifyLead{}), std::move(done));
 }
 
-void CustomerEngine::DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, LeadDone done) {
+void LeadCommands::DisqualifyLead(const Caller& caller, const v1::DisqualifyLeadRequest& req, Done done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
   if (!t.ok()) return done(t.status());
-  ExecuteLeadCommand(caller, t->id, req.request_id(),
-              LeadDecider(caller, customers::DisqualifyLead{req.reason(), t->etag}), std::move(done));
-}
-
-void CustomerEngine::ConvertLead(const Caller& caller, const v1::ConvertLeadRequest& req,
-                                 Callback<v1::ConvertLeadResponse> done) {
-  auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "leads");
-  if (!t.ok()) return done(t.status());
-  std::string target;
-  if (!req.customer().empty()) {
-    auto id = ParseName(req.customer(), "customer");
-    if (!id.ok()) return done(id.status());
-    target = *id;
-  }
-  v1::LeadConverted converted;
-  converted.set_opportunity_requested(req.create_opportunity());
-  if (req.create_opportunity()) {
-    if (auto s = CheckText(req.opportunity_name(), "opportunity_name", 200, true); !s.ok()) return done(s);
-    if (req.expected_amount_minor() < 0) return done(InvalidFieldError("expected_amount_minor", "must not be negative"));
-    // Before the customer is created: the conversion must not fail halfway.
-    if (auto s = money::CheckAmount(req.expected_amount_minor(), "expected_amount_minor"); !s.ok()) return done(s);
-    const std::string currency = req.currency().empty() ? "CNY" : req.currency();
-    if (currency.size() != 3 || !std::all_of(currency.begin(), currency.end(), absl::ascii_isupper)) {
-      return done(InvalidFieldError("currency", "must be an ISO 4217 code such as CNY"));
-    }
-    converted.set_opportunity_name(req.opportunity_name());
-    converted.set_expected_amount_minor(req.expected_amount_minor());
-    converted.set_currency(currency);
-  }
-  const std::string lead_id = t->id;
-  const std::string rid = req.request_id();
-  const int64_t etag = t->etag;
-  auto reply = [this, caller](const LeadState& l, const std::string& token,
-                              bool created) -> absl::StatusOr<v1::ConvertLeadResponse> {
-    v1::ConvertLeadResponse resp;
-    *resp.mutable_lead() = LeadToApi(l);
-    resp.mutable_lead()->set_consistency_token(token);
-    resp.set_customer_created(created);
-    CRM_ASSIGN_OR_RETURN(auto c, ReadCustomer(db_->db(), rocksdb::ReadOptions(), l.customer_id()));
-    if (c.has_value() && CanSee(caller, *c)) *resp.mutable_customer() = ToApi(*c);
-    return resp;
-  };
-  // The lead is held from the check through its LeadConverted; the customer's own lease is taken
-  // inside it (always lead, then customer: nothing takes them the other way round).
-  auto convert = [this, caller, lead_id, rid, etag, target, converted, reply, done = std::move(done)](
-                     kernel::Lease lease, absl::Status earlier) mutable {
-    if (!earlier.ok()) return done(earlier);
-    // A first command that records nothing: it answers a repeated request_id (or refuses one
-    // used for another resource) and hands the lead over as the store read it.
-    auto loaded = std::make_shared<absl::optional<LeadState>>();
-    kernel::Command<LeadState, LeadEvent> check;
-    check.caller = caller;
-    check.id = lead_id;
-    check.request_id = rid;
-    check.decide = [loaded, caller, etag](const LeadState* cur) -> absl::StatusOr<std::vector<LeadEvent>> {
-      CRM_RETURN_IF_ERROR(CheckConvertible(cur, caller, etag));
-      *loaded = *cur;
-      return std::vector<LeadEvent>{};
-    };
-    store_->ExecuteHeld<LeadKind>(
-        lease, std::move(check),
-        [this, caller, lease, lead_id, rid, etag, target, converted, reply, loaded,
-         done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> checked) mutable {
-          kernel::Lease held = std::move(lease);  // released when this call returns, unless passed on
-          if (!checked.ok()) return done(checked.status());
-          if (!loaded->has_value()) {  // a repeat: answered without deciding
-            if (checked->state.status() == v1::LEAD_STATUS_CONVERTED) {
-              // Created by this conversion when the customer names the lead.
-              auto c = ReadCustomer(db_->db(), rocksdb::ReadOptions(), checked->state.customer_id());
-              if (!c.ok()) return done(c.status());
-              return done(reply(checked->state, "", c->has_value() && (*c)->lead_id() == lead_id));
-            }
-            // The request id changed the lead before, by another command: convert it now.
-            if (absl::Status s = CheckConvertible(&checked->state, caller, etag); !s.ok()) return done(s);
-            *loaded = checked->state;
-          }
-          ConvertHeld(caller, std::move(held), **loaded, rid, etag, target, converted, std::move(reply),
-                      std::move(done));
-        });
-  };
-  store_->Acquire({lead_id}, [this, lead_id, convert = std::move(convert)](absl::StatusOr<kernel::Lease> lease) mutable {
-    if (!lease.ok()) return convert(kernel::Lease(), lease.status());
-    auto pending = ReadPendingStep(db_->db(), rows::PendingConversion(lead_id));
-    if (!pending.ok()) return convert(kernel::Lease(), pending.status());
-    if (!pending->has_value()) return convert(*std::move(lease), absl::OkStatus());
-    // An earlier conversion of this lead stopped between its writes and its process manager has
-    // not run yet: it completes first, as it was asked, and this request is answered after it
-    // (a repeat of that request's id with its result).
-    CompleteConversion(*lease, lead_id, **pending, common::v1::ACTOR_SOURCE_SYSTEM,
-                       [lease = *lease, convert = std::move(convert)](
-                           absl::StatusOr<kernel::Written<LeadState>> w) mutable {
-                         convert(std::move(lease), w.status());
-                       });
-  }, caller.deadline);
-}
-
-void CustomerEngine::ConvertHeld(const Caller& caller, kernel::Lease lease, const LeadState& lead,
-                                 const std::string& rid, int64_t etag, const std::string& target,
-                                 v1::LeadConverted converted, ConvertReply reply,
-                                 Callback<v1::ConvertLeadResponse> done) {
-  const std::string lead_id = lead.id();
-  // The customer: named, else the live holder of the lead's phone or email, else a new one
-  // whose id derives from the lead (so a retry after a crash finds it).
-  std::string cid = target;
-  for (const std::string& prefix : {lead.normalized_phone().empty() ? "" : rows::PhonePrefix(lead.normalized_phone()),
-                                    lead.normalized_email().empty() ? "" : rows::EmailPrefix(lead.normalized_email())}) {
-    if (!cid.empty() || prefix.empty()) continue;
-    auto holders = ReadHolders(db_->db(), prefix);
-    if (!holders.ok()) return done(holders.status());
-    if (!holders->empty()) cid = holders->front();
-  }
-  if (cid.empty()) cid = DerivedId(lead_id, "customer");
-  auto settings = Settings();
-  if (!settings.ok()) return done(settings.status());
-  auto created = std::make_shared<bool>(false);
-  auto created_now = std::make_shared<bool>(false);  // a CustomerCreated in this append
-  const bool named = !target.empty();
-  v1::LeadConverted second = converted;
-  second.set_customer_id(cid);
-  second.set_customer_created(true);
-  DecideFn decide = [this, caller, lead, lead_id, named, created, created_now, second,
-                     settings = *settings](const CustomerState* cur) -> absl::StatusOr<Decided> {
-    Decided d;
-    CustomerState next = cur ? *cur : CustomerState();
-    auto add = [&](absl::StatusOr<std::vector<CustomerEvent>> events) -> absl::Status {
-      CRM_RETURN_IF_ERROR(events.status());
-      for (auto& e : *events) {
-        Apply(next, e, next.version() + 1, options_.clock->Now(), caller.user_id);
-        d.events.push_back(std::move(e));
-      }
-      return absl::OkStatus();
-    };
-    if (cur == nullptr || cur->purged()) {
-      if (named) return absl::NotFoundError("customer not found");
-      CRM_ASSIGN_OR_RETURN(std::string number, AllocateNumber());
-      auto events = Decide(nullptr, caller, CreateCustomer{CustomerProfileFromLead(lead), number, settings});
-      CRM_RETURN_IF_ERROR(events.status());
-      auto& created_event = std::get<v1::CustomerCreated>(events->front());
-      created_event.set_lead_id(lead_id);
-      // The second step rides with the first, for the process manager (process_managers.cc).
-      *created_event.mutable_lead_conversion() = second;
-      CRM_RETURN_IF_ERROR(add(std::move(events)));
-      *created = true;
-      *created_now = true;
-    } else {
-      if (cur->deleted()) {
-        return absl::FailedPreconditionError(absl::StrCat("customers/", cur->id(), " is in the recycle bin"));
-      }
-      if (!CanEdit(caller, *cur)) {
-        return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
-                                 "the lead matches customers/", cur->id(),
-                                 ", which another owner holds; a manager or admin can convert into it")),
-                             "DUPLICATE_CUSTOMER", {{"existing", absl::StrCat("customers/", cur->id())}});
-      }
-      *created = cur->lead_id() == lead_id;  // created by an earlier, interrupted conversion
-      UpdateCustomer fill = FillFromLead(*cur, lead, settings);
-      if (!fill.paths.empty()) CRM_RETURN_IF_ERROR(add(Decide(cur, caller, fill)));
-    }
-    if (auto contact = ContactFromLead(&next, lead)) {
-      contact->set_id(DerivedId(lead_id, "contact"));
-      CRM_RETURN_IF_ERROR(add(Decide(&next, caller, customers::AddContact{*contact})));
-    }
-    return d;
-  };
-  const std::string correlation = rid.empty() ? NewUuidV7(options_.clock->Now()) : rid;
-  Execute(caller, common::v1::ACTOR_SOURCE_API, cid, "", std::move(decide),
-          [this, caller, lease = std::move(lease), lead_id, cid, etag, correlation, converted, created, created_now,
-           reply = std::move(reply), done = std::move(done)](absl::StatusOr<Written> w) mutable {
-            // Held until this call returns, not until the log drops the callback (maybe after
-            // the writer is gone).
-            const kernel::Lease held = std::move(lease);
-            if (!w.ok()) return done(w.status());
-            if (*created_now) {
-              // The pm/ row the CustomerCreated left (committed with it) is the second step: the
-              // process manager's own code writes it, so the two paths cannot differ.
-              auto pending = ReadPendingStep(db_->db(), rows::PendingConversion(lead_id));
-              if (!pending.ok()) return done(pending.status());
-              if (!pending->has_value()) return done(absl::InternalError("the conversion's second step is not pending"));
-              return CompleteConversion(held, lead_id, **pending, common::v1::ACTOR_SOURCE_API,
-                                        [reply = std::move(reply), done = std::move(done)](
-                                            absl::StatusOr<kernel::Written<LeadState>> lw) mutable {
-                                          if (!lw.ok()) return done(lw.status());
-                                          done(reply(lw->state, lw->token, true));
-                                        });
-            }
-            converted.set_customer_id(cid);
-            converted.set_customer_created(*created);
-            kernel::Command<LeadState, LeadEvent> convert;
-            convert.caller = caller;
-            convert.id = lead_id;
-            convert.cause.correlation_id = correlation;
-            convert.decide = [caller, converted, etag](const LeadState* cur) {
-              return Decide(cur, caller, customers::ConvertLead{converted, etag});
-            };
-            store_->ExecuteHeld<LeadKind>(
-                held, std::move(convert),
-                [created, reply = std::move(reply),
-                 done = std::move(done)](absl::StatusOr<kernel::Written<LeadState>> lw) mutable {
-                  if (!lw.ok()) return done(lw.status());
-                  done(reply(lw->state, lw->token, *created));
-                });
-          },
-          correlation);
-}
-
-absl::StatusOr<v1::Lead> CustomerEngine::GetLead(const Caller& caller, const v1::GetLeadRequest& req,
-                                                 absl::Time deadline) {
-  CRM_ASSIGN_OR_RETURN(std::string id, ParseName(req.name(), "name", "leads"));
-  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  CRM_ASSIGN_OR_RETURN(auto lead, ReadLead(db_->db(), id));
-  if (!lead.has_value()) return absl::NotFoundError(absl::StrCat(req.name(), " not found"));
-  if (!CanSee(caller, *lead)) return absl::PermissionDeniedError("the lead belongs to another owner or team");
-  return LeadToApi(*lead);
-}
-
-absl::StatusOr<v1::ListLeadsResponse> CustomerEngine::ListLeads(const Caller& caller,
-                                                                const v1::ListLeadsRequest& req,
-                                                                absl::Time deadline) {
-  CRM_ASSIGN_OR_RETURN(int32_t page_size, PageSize(req.page_size(), "page_size"));
-  CRM_ASSIGN_OR_RETURN(std::string after, ParsePositionToken(req.page_token(), req.filter()));
-  // Terms: status, owner_id, team_id, source_channel (=) and in_pool (true/false).
-  CRM_ASSIGN_OR_RETURN(std::vector<FilterTerm> parsed,
-                       ParseFilterTerms(req.filter(), {"status", "owner_id", "team_id", "source_channel", "in_pool"}));
-  std::map<std::string, std::string> terms;
-  for (FilterTerm& t : parsed) terms[t.field] = std::move(t.value);
-  int status = -1, channel = -1;
-  if (terms.contains("status")) {
-    v1::LeadStatus st;
-    if (!v1::LeadStatus_Parse(terms["status"], &st)) return InvalidFieldError("filter", "status is not a LeadStatus");
-    status = st;
-  }
-  if (terms.contains("source_channel")) {
-    v1::SourceChannel ch;
-    if (!v1::SourceChannel_Parse(terms["source_channel"], &ch)) {
-      return InvalidFieldError("filter", "source_channel is not a SourceChannel");
-    }
-    channel = ch;
-  }
-  if (terms.contains("in_pool") && terms["in_pool"] != "true" && terms["in_pool"] != "false") {
-    return InvalidFieldError("filter", "in_pool must be true or false");
-  }
-  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  const std::string* owner = terms.contains("owner_id") ? &terms["owner_id"] : nullptr;
-  const std::string* team = terms.contains("team_id") ? &terms["team_id"] : nullptr;
-  const int in_pool = terms.contains("in_pool") ? terms["in_pool"] == "true" : -1;
-  auto admit = [&](const ListEntry& e) {
-    return SeesRecord(caller, e.owner, e.team, e.owner.empty()) && (owner == nullptr || e.owner == *owner) &&
-           (team == nullptr || e.team == *team) && (in_pool < 0 || e.in_pool == (in_pool == 1));
-  };
-
-  const rocksdb::Snapshot* snap = db_->db()->GetSnapshot();
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap;
-  auto release = absl::MakeCleanup([&] { db_->db()->ReleaseSnapshot(snap); });
-  absl::optional<int64_t> counted;
-  if (status < 0 && channel < 0) {
-    CRM_ASSIGN_OR_RETURN(ListCounts counts, SumListCounts(db_->db(), ro, kLeadCountPrefix, admit));
-    counted = counts.admitted;
-  }
-  // Newest first: the l/<id> rows backwards from the token's id.
-  Page page(page_size, counted, after);
-  v1::ListLeadsResponse resp;
-  CRM_ASSIGN_OR_RETURN(
-      WalkEnd end,
-      projection::WalkIndexes(db_->db(), ro, {.prefixes = {rows::kLeadPrefix}, .descending = true, .after = after},
-                              [&](absl::string_view id, absl::string_view value) -> absl::StatusOr<bool> {
-                                LeadState s;
-                                if (!s.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-                                  return absl::DataLossError("undecodable lead state");
-                                }
-                                if (!admit(LeadEntry(s)) || (status >= 0 && s.status() != status) ||
-                                    (channel >= 0 && s.profile().source_channel() != channel)) {
-                                  return true;
-                                }
-                                if (page.Takes(id)) *resp.add_leads() = LeadToApi(s);
-                                return page.More();
-                              }));
-  resp.set_next_page_token(page.Token(end, req.filter()));
-  resp.set_total_size(page.Total(end));
-  return resp;
+  Execute(caller, *t, LeadDecider(caller, customers::DisqualifyLead{req.reason()}), std::move(done));
 }
 
 }  // namespace crm::customers

@@ -80,10 +80,10 @@ TEST(LeadTest, ClaimAssignAndReleaseMoveOwnership) {
   s = Fold(s, *claim);
   EXPECT_EQ(s.owner_id(), "u1");
   EXPECT_EQ(ReasonOf(Decide(&s, kRep2, ClaimLead{}).status()), "NOT_IN_POOL") << "the race loser";
-  EXPECT_EQ(Decide(&s, kRep, AssignLead{"u2", "", 0}).status().code(), absl::StatusCode::kPermissionDenied);
-  s = Fold(s, *Decide(&s, kManager, AssignLead{"u2", "", 0}));
+  EXPECT_EQ(Decide(&s, kRep, AssignLead{"u2", ""}).status().code(), absl::StatusCode::kPermissionDenied);
+  s = Fold(s, *Decide(&s, kManager, AssignLead{"u2", ""}));
   EXPECT_EQ(s.owner_id(), "u2");
-  s = Fold(s, *Decide(&s, kRep2, ReleaseLead{"不是目标客户", 0}));
+  s = Fold(s, *Decide(&s, kRep2, ReleaseLead{"不是目标客户"}));
   EXPECT_EQ(s.owner_id(), "");
   EXPECT_EQ(ReasonOf(Decide(&s, kRep2, QualifyLead{}).status()), "IN_POOL");
 }
@@ -98,18 +98,18 @@ TEST(LeadTest, AManagerWithoutATeamNeitherCreatesNorSeesLeads) {
   LeadState pool = Fold(LeadState(), *Decide(nullptr, kMarketing, CreateLead{Profile(), "", "", EffectiveSettings({})}));
   EXPECT_FALSE(CanSee(teamless, pool));
   EXPECT_TRUE(CanSee(kRep, pool));  // a pool without a team is everyone's
-  EXPECT_EQ(Decide(&pool, teamless, AssignLead{"u1", "", 0}).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Decide(&pool, teamless, AssignLead{"u1", ""}).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(LeadTest, DisqualifyNeedsAReasonAndClosesTheLead) {
   LeadState s = Created(kRep);
-  EXPECT_EQ(FieldOf(Decide(&s, kRep, DisqualifyLead{"", 0}).status()), "reason");
-  s = Fold(s, *Decide(&s, kRep, DisqualifyLead{"预算不足", 0}));
+  EXPECT_EQ(FieldOf(Decide(&s, kRep, DisqualifyLead{""}).status()), "reason");
+  s = Fold(s, *Decide(&s, kRep, DisqualifyLead{"预算不足"}));
   EXPECT_EQ(s.status(), v1::LEAD_STATUS_DISQUALIFIED);
   EXPECT_EQ(s.disqualify_reason(), "预算不足");
   EXPECT_EQ(ReasonOf(Decide(&s, kRep, QualifyLead{}).status()), "LEAD_CLOSED");
-  EXPECT_EQ(ReasonOf(CheckConvertible(&s, kRep, 0)), "LEAD_CLOSED");
-  UpdateLead up{Profile(), {"need"}, 0, EffectiveSettings({})};
+  EXPECT_EQ(ReasonOf(CheckConvertible(&s, kRep)), "LEAD_CLOSED");
+  UpdateLead up{Profile(), {"need"}, EffectiveSettings({})};
   EXPECT_EQ(ReasonOf(Decide(&s, kRep, up).status()), "LEAD_CLOSED");
 }
 
@@ -140,7 +140,7 @@ TEST(LeadTest, ConversionBuildsACustomerAndFillsOnlyEmptyFieldsOfAnExistingOne) 
 
   v1::LeadConverted c;
   c.set_customer_id("c9");
-  s = Fold(s, *Decide(&s, kRep, ConvertLead{c, 0}));
+  s = Fold(s, *Decide(&s, kRep, ConvertLead{c}));
   EXPECT_EQ(s.status(), v1::LEAD_STATUS_CONVERTED);
   EXPECT_EQ(s.customer_id(), "c9");
 }

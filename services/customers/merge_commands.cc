@@ -15,83 +15,6 @@ namespace crm::customers {
 
 using namespace internal;  // NOLINT: the engine's own helpers
 
-absl::StatusOr<v1::FindDuplicatesResponse> CustomerEngine::FindDuplicates(const Caller& caller,
-                                                                          const v1::FindDuplicatesRequest& req,
-                                                                          absl::Time deadline) {
-  int32_t max = req.max_results() == 0 ? 20 : req.max_results();
-  if (max < 0 || max > 200) return InvalidFieldError("max_results", "must be between 0 and 200");
-  CRM_RETURN_IF_ERROR(WaitToken(req.min_consistency_token(), "min_consistency_token", deadline));
-  v1::FindDuplicatesResponse resp;
-  std::string self;
-  std::string name;
-  if (!req.customer().empty()) {
-    if (!req.display_name().empty() || !req.phone().empty() || !req.email().empty()) {
-      return InvalidFieldError("customer", "give either customer or a probe (display_name, phone, email), not both");
-    }
-    CRM_ASSIGN_OR_RETURN(self, ParseName(req.customer(), "customer"));
-    CRM_ASSIGN_OR_RETURN(CustomerState s, LoadVisible(caller, self, req.customer()));
-    resp.set_normalized_phone(s.normalized_phone());
-    resp.set_normalized_email(s.normalized_email());
-    resp.set_normalized_company_name(CompanyNameKey(s));
-  } else {
-    if (req.display_name().empty() && req.phone().empty() && req.email().empty()) {
-      return InvalidFieldError("display_name", "give customer or at least one of display_name, phone, email");
-    }
-    CRM_RETURN_IF_ERROR(CheckText(req.display_name(), "display_name", 200, false));
-    if (!req.phone().empty()) {
-      auto p = NormalizePhone(req.phone());
-      if (!p.ok()) return InvalidFieldError("phone", p.status().message());
-      resp.set_normalized_phone(*p);
-    }
-    if (!req.email().empty()) {
-      auto e = NormalizeEmail(req.email());
-      if (!e.ok()) return InvalidFieldError("email", e.status().message());
-      resp.set_normalized_email(*e);
-    }
-    resp.set_normalized_company_name(NormalizeCompanyName(req.display_name()));
-  }
-  // Strongest evidence first: phone, email, then the company name.
-  std::map<std::string, std::vector<std::string>> matched;  // id -> matched_on
-  std::vector<std::string> order;
-  const std::pair<std::string, const char*> keys[] = {
-      {resp.normalized_phone().empty() ? "" : rows::PhonePrefix(resp.normalized_phone()), "phone"},
-      {resp.normalized_email().empty() ? "" : rows::EmailPrefix(resp.normalized_email()), "email"},
-      {resp.normalized_company_name().empty() ? "" : rows::CompanyNamePrefix(resp.normalized_company_name()),
-       "company_name"}};
-  for (const auto& [prefix, what] : keys) {
-    if (prefix.empty()) continue;
-    CRM_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadHolders(db_->db(), prefix));
-    for (const auto& id : ids) {
-      if (id == self) continue;
-      auto& on = matched[id];
-      if (on.empty()) order.push_back(id);
-      on.push_back(what);
-    }
-  }
-  std::stable_sort(order.begin(), order.end(),
-                   [&](const std::string& a, const std::string& b) { return matched[a].size() > matched[b].size(); });
-  for (const auto& id : order) {
-    if (resp.matches_size() >= max) break;
-    CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db_->db(), rocksdb::ReadOptions(), id));
-    if (!s.has_value() || !IsLive(*s)) continue;
-    v1::DuplicateMatch* m = resp.add_matches();
-    for (const auto& on : matched[id]) m->add_matched_on(on);
-    m->set_visible(CanSee(caller, *s));
-    if (m->visible()) {
-      *m->mutable_customer() = ToApi(*s);
-    } else {  // enough to know whom to ask, nothing more
-      v1::Customer* c = m->mutable_customer();
-      c->set_name(absl::StrCat("customers/", id));
-      c->set_customer_number(s->customer_number());
-      c->set_display_name(s->profile().display_name());
-      c->set_owner_id(s->profile().owner_id());
-      c->set_team_id(s->profile().team_id());
-      c->set_in_pool(s->in_pool());
-    }
-  }
-  return resp;
-}
-
 namespace {
 
 struct MergePair {
@@ -150,8 +73,8 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
     v1::MergeCustomersResponse resp;
     CRM_ASSIGN_OR_RETURN(auto s, ReadCustomer(db_->db(), rocksdb::ReadOptions(), survivor));
     CRM_ASSIGN_OR_RETURN(auto m, ReadCustomer(db_->db(), rocksdb::ReadOptions(), merged));
-    if (s.has_value() && CanSee(caller, *s)) *resp.mutable_survivor() = ToApi(*s);
-    if (m.has_value() && CanSee(caller, *m)) *resp.mutable_merged() = ToApi(*m);
+    if (s.has_value() && CanSee(caller, *s)) *resp.mutable_survivor() = queries_.ToApi(*s);
+    if (m.has_value() && CanSee(caller, *m)) *resp.mutable_merged() = queries_.ToApi(*m);
     resp.mutable_survivor()->set_consistency_token(token);
     return resp;
   };
@@ -198,7 +121,7 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
       };
     }
     store_->ExecuteHeld<CustomerKind>(
-        *lease, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, one, "", std::move(first_step), correlation, two),
+        *lease, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, {.id = one}, std::move(first_step), correlation, two),
         [=, this, lease = *lease, done = std::move(done)](absl::StatusOr<Written> w) mutable {
           // Held until this call returns, not until the log drops the callback (maybe after the
           // writer is gone).
@@ -215,7 +138,7 @@ void CustomerEngine::TwoStep(const Caller& caller, const std::string& survivor, 
             return d;
           };
           store_->ExecuteHeld<CustomerKind>(
-              held, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, two, "", std::move(second_step), correlation, one),
+              held, CustomerCommand(caller, common::v1::ACTOR_SOURCE_API, {.id = two}, std::move(second_step), correlation, one),
               [reply, first_token, done = std::move(done)](absl::StatusOr<Written> w2) mutable {
                 if (!w2.ok()) return done(w2.status());
                 done(reply(w2->token.empty() ? first_token : w2->token));

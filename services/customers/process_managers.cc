@@ -135,7 +135,7 @@ void CustomerEngine::CompleteStep(const std::string& key, PendingStep step, comm
     };
   }
   const std::string one = merging ? survivor : merged, two = merging ? merged : survivor;
-  auto cmd = CustomerCommand(ActorOf(step.first), source, two, "", std::move(decide), step.first.correlation_id(), one);
+  auto cmd = CustomerCommand(ActorOf(step.first), source, {.id = two}, std::move(decide), step.first.correlation_id(), one);
   cmd.cause.causation_id = step.first.event_id();
   store_->Acquire({survivor, merged}, [this, cmd = std::move(cmd),
                                        done = std::move(done)](absl::StatusOr<kernel::Lease> lease) mutable {
@@ -169,7 +169,7 @@ void CustomerEngine::CompleteConversion(kernel::Lease lease, const std::string& 
         cur->status() == v1::LEAD_STATUS_DISQUALIFIED) {
       return std::vector<LeadEvent>{};
     }
-    return Decide(cur, kScheduler, customers::ConvertLead{converted, 0});
+    return Decide(cur, kScheduler, customers::ConvertLead{converted});
   };
   store_->ExecuteHeld<LeadKind>(std::move(lease), std::move(cmd), std::move(done));
 }

@@ -72,7 +72,7 @@ absl::StatusOr<int64_t> CustomerEngine::ReconcileTaskNotes() {
       CRM_ASSIGN_OR_RETURN(d.events, Decide(cur, author, cmd));
       return d;
     };
-    Execute(author, common::v1::ACTOR_SOURCE_AUTOMATION, id, "", std::move(decide),
+    Execute(author, common::v1::ACTOR_SOURCE_AUTOMATION, {.id = id}, std::move(decide),
             [&batch](absl::StatusOr<Written> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); });
   }
   absl::Status status = batch.Wait();

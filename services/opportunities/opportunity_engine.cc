@@ -16,6 +16,7 @@
 #include "libs/common/request.h"
 #include "libs/common/status_macros.h"
 #include "libs/eventlog/envelope.h"
+#include "libs/kernel/target_command.h"
 #include "libs/projection/history.h"
 #include "libs/server/logging.h"
 #include "libs/topics/events.h"
@@ -96,15 +97,9 @@ kernel::Command<State, Event> CommandOf(const Caller& caller, const OpportunityE
                                         const std::string& request_id,
                                         OpportunityEngine::DecideFn<State, Event> decide,
                                         OpportunityEngine::Cause cause) {
-  kernel::Command<State, Event> cmd;
-  cmd.caller = caller;
-  cmd.id = target.id;
-  cmd.request_id = request_id;
-  cmd.expected = kernel::ExpectedFromEtag(target.etag);
-  cmd.expected_field = target.etag_field;
-  cmd.decide = std::move(decide);
-  cmd.cause = std::move(cause);
-  return cmd;
+  return kernel::TargetCommand<State, Event>(
+      caller, {.id = target.id, .etag = target.etag, .request_id = request_id, .etag_field = target.etag_field},
+      std::move(decide), std::move(cause));
 }
 
 }  // namespace

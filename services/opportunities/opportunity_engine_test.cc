@@ -66,7 +66,7 @@ class OpportunityEngineTest : public ::testing::Test {
     customers::v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(name);
     req.mutable_customer()->set_phone(phone);
-    auto created = Sync(&customers::CustomerEngine::Create, c, req);
+    auto created = Sync(&customers::CustomerCommands::Create, c, req);
     EXPECT_TRUE(created.ok()) << created.status();
     Await(created->consistency_token());
     return *created;
@@ -312,7 +312,7 @@ TEST_F(OpportunityEngineTest, FromOpportunityToQuoteContractAndPayment) {
   for (int i = 0; i < 1000 && after.deals_won() == 0; ++i) {
     customers::v1::GetCustomerRequest get;
     get.set_name(customer.name());
-    after = *customers()->Get(kRep, get, absl::Now() + absl::Seconds(5));
+    after = *customers()->queries().Get(kRep, get, absl::Now() + absl::Seconds(5));
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_EQ(after.deals_won(), 1);
@@ -748,7 +748,7 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   // When the survivor goes to the recycle bin, its open opportunity is flagged, the won one not
   customers::v1::DeleteCustomerRequest del;
   del.set_name(survivor.name());
-  ASSERT_TRUE(Sync(&customers::CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerCommands::Delete, kRep, del).ok());
   EXPECT_TRUE(Eventually(open->name(), [](const v1::Opportunity& o) { return o.customer_deleted(); }).customer_deleted());
   EXPECT_FALSE(Get(kAdmin, won->name()).customer_deleted());
   v1::ListOpportunitiesRequest flagged;
@@ -757,7 +757,7 @@ TEST_F(OpportunityEngineTest, MergedCustomersOpportunitiesFollowTheSurvivorAndDe
   // And back out of the recycle bin, the flag is cleared
   customers::v1::UndeleteCustomerRequest undel;
   undel.set_name(survivor.name());
-  ASSERT_TRUE(Sync(&customers::CustomerEngine::Undelete, kRep, undel).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerCommands::Undelete, kRep, undel).ok());
   EXPECT_FALSE(Eventually(open->name(), [](const v1::Opportunity& o) { return !o.customer_deleted(); }).customer_deleted());
   // A merged customer takes no new opportunities
   EXPECT_EQ(NewOpportunity(kRep, merged.name(), 1).status().code(), absl::StatusCode::kFailedPrecondition);
@@ -772,7 +772,7 @@ TEST_F(OpportunityEngineTest, AReactionMissedWhileStoppedIsMadeAtTheNextStart) {
   h_->Close(Service::kOpportunities);
   customers::v1::DeleteCustomerRequest del;
   del.set_name(customer.name());
-  ASSERT_TRUE(Sync(&customers::CustomerEngine::Delete, kRep, del).ok());
+  ASSERT_TRUE(Sync(&customers::CustomerCommands::Delete, kRep, del).ok());
   // When it starts again, the catch-up and the start's reconciliation flag the opportunity
   OpenOpportunities();
   EXPECT_TRUE(Get(kAdmin, opp->name()).customer_deleted());
@@ -783,7 +783,7 @@ TEST_F(OpportunityEngineTest, ALeadConvertedWithAnOpportunityRequestedGetsExactl
   cl.mutable_lead()->set_contact_name("李雷");
   cl.mutable_lead()->set_company("合肥新能源");
   cl.mutable_lead()->set_phone("13100131000");
-  auto lead = Sync(&customers::CustomerEngine::CreateLead, kRep, cl);
+  auto lead = Sync(&customers::LeadCommands::CreateLead, kRep, cl);
   ASSERT_TRUE(lead.ok()) << lead.status();
   customers::v1::ConvertLeadRequest conv;
   conv.set_name(lead->name());

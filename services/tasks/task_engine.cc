@@ -23,6 +23,7 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/request.h"
 #include "libs/common/status_macros.h"
+#include "libs/kernel/target_command.h"
 #include "libs/projection/history.h"
 #include "libs/server/logging.h"
 #include "libs/topics/contracts.h"
@@ -302,15 +303,9 @@ void TaskEngine::UpdateTask(const Caller& c, const v1::UpdateTaskRequest& req, C
   WithRelated(
       c, moves ? p.related() : "", "task.related",
       [this, c, target = *t, p, paths = std::move(paths), rid = req.request_id(), shared]() mutable {
-        store_.Execute<TaskKind>(
-            Command<TaskState, TaskEvent>{
-                .caller = c,
-                .id = target.id,
-                .request_id = rid,
-                .expected = kernel::ExpectedFromEtag(target.etag),
-                .expected_field = "etag",
-                .decide = Plain<TaskState, TaskEvent>(c, tasks::UpdateTask{p, std::move(paths)})},
-            Reply<TaskState, v1::Task>(this, std::move(*shared)));
+        store_.Execute<TaskKind>(kernel::TargetCommand<TaskState, TaskEvent>(
+                                     c, target, Plain<TaskState, TaskEvent>(c, tasks::UpdateTask{p, std::move(paths)})),
+                                 Reply<TaskState, v1::Task>(this, std::move(*shared)));
       },
       [shared](absl::Status s) { (*shared)(std::move(s)); });
 }
@@ -359,44 +354,29 @@ void TaskEngine::CompleteTask(const Caller& c, const v1::CompleteTaskRequest& re
   if (!t.ok()) return done(t.status());
   // The customer is looked up from the state the decision sees (serialised with the task's
   // other commands), not from a read before it.
-  store_.Execute<TaskKind>(
-      Command<TaskState, TaskEvent>{
-          .caller = c,
-          .id = t->id,
-          .request_id = req.request_id(),
-          .expected = kernel::ExpectedFromEtag(t->etag),
-          .expected_field = "etag",
-          .decide = [this, c, cmd = tasks::CompleteTask{req.note(), ""}](const TaskState* s) mutable {
-            if (s != nullptr) cmd.customer_id = CustomerOf(s->profile().related());
-            return Decide(s, c, cmd);
-          }},
-      Reply<TaskState, v1::Task>(this, std::move(done)));
+  store_.Execute<TaskKind>(kernel::TargetCommand<TaskState, TaskEvent>(
+                               c, *t,
+                               [this, c, cmd = tasks::CompleteTask{req.note(), ""}](const TaskState* s) mutable {
+                                 if (s != nullptr) cmd.customer_id = CustomerOf(s->profile().related());
+                                 return Decide(s, c, cmd);
+                               }),
+                           Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
 void TaskEngine::CancelTask(const Caller& c, const v1::CancelTaskRequest& req, Callback<v1::Task> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "tasks");
   if (!t.ok()) return done(t.status());
-  store_.Execute<TaskKind>(
-      Command<TaskState, TaskEvent>{.caller = c,
-                                    .id = t->id,
-                                    .request_id = req.request_id(),
-                                    .expected = kernel::ExpectedFromEtag(t->etag),
-                                    .expected_field = "etag",
-                                    .decide = Plain<TaskState, TaskEvent>(c, tasks::CancelTask{req.reason()})},
-      Reply<TaskState, v1::Task>(this, std::move(done)));
+  store_.Execute<TaskKind>(kernel::TargetCommand<TaskState, TaskEvent>(
+                               c, *t, Plain<TaskState, TaskEvent>(c, tasks::CancelTask{req.reason()})),
+                           Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
 void TaskEngine::ReopenTask(const Caller& c, const v1::ReopenTaskRequest& req, Callback<v1::Task> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "tasks");
   if (!t.ok()) return done(t.status());
-  store_.Execute<TaskKind>(
-      Command<TaskState, TaskEvent>{.caller = c,
-                                    .id = t->id,
-                                    .request_id = req.request_id(),
-                                    .expected = kernel::ExpectedFromEtag(t->etag),
-                                    .expected_field = "etag",
-                                    .decide = Plain<TaskState, TaskEvent>(c, tasks::ReopenTask{req.reason()})},
-      Reply<TaskState, v1::Task>(this, std::move(done)));
+  store_.Execute<TaskKind>(kernel::TargetCommand<TaskState, TaskEvent>(
+                               c, *t, Plain<TaskState, TaskEvent>(c, tasks::ReopenTask{req.reason()})),
+                           Reply<TaskState, v1::Task>(this, std::move(done)));
 }
 
 absl::StatusOr<v1::Task> TaskEngine::GetTask(const Caller& c, const v1::GetTaskRequest& req, absl::Time deadline) {
@@ -643,27 +623,17 @@ void TaskEngine::CreateRule(const Caller& c, const v1::CreateRuleRequest& req, C
 void TaskEngine::UpdateRule(const Caller& c, const v1::UpdateRuleRequest& req, Callback<v1::Rule> done) {
   auto t = ParseTarget(req.request_id(), req.rule().name(), "rule.name", req.etag(), "etag", "rules");
   if (!t.ok()) return done(t.status());
-  store_.Execute<RuleKind>(
-      Command<RuleState, RuleEvent>{
-          .caller = c,
-          .id = t->id,
-          .request_id = req.request_id(),
-          .expected = kernel::ExpectedFromEtag(t->etag),
-          .expected_field = "etag",
-          .decide = Plain<RuleState, RuleEvent>(c, tasks::UpdateRule{req.rule().definition()})},
-      Reply<RuleState, v1::Rule>(this, std::move(done)));
+  store_.Execute<RuleKind>(kernel::TargetCommand<RuleState, RuleEvent>(
+                               c, *t, Plain<RuleState, RuleEvent>(c, tasks::UpdateRule{req.rule().definition()})),
+                           Reply<RuleState, v1::Rule>(this, std::move(done)));
 }
 
 void TaskEngine::DeleteRule(const Caller& c, const v1::DeleteRuleRequest& req, Callback<v1::Rule> done) {
   auto t = ParseTarget(req.request_id(), req.name(), "name", req.etag(), "etag", "rules");
   if (!t.ok()) return done(t.status());
-  store_.Execute<RuleKind>(Command<RuleState, RuleEvent>{.caller = c,
-                                                         .id = t->id,
-                                                         .request_id = req.request_id(),
-                                                         .expected = kernel::ExpectedFromEtag(t->etag),
-                                                         .expected_field = "etag",
-                                                         .decide = Plain<RuleState, RuleEvent>(c, tasks::DeleteRule{})},
-                           Reply<RuleState, v1::Rule>(this, std::move(done)));
+  store_.Execute<RuleKind>(
+      kernel::TargetCommand<RuleState, RuleEvent>(c, *t, Plain<RuleState, RuleEvent>(c, tasks::DeleteRule{})),
+      Reply<RuleState, v1::Rule>(this, std::move(done)));
 }
 
 absl::StatusOr<v1::Rule> TaskEngine::GetRule(const Caller&, const v1::GetRuleRequest& req, absl::Time deadline) {

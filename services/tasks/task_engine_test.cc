@@ -128,7 +128,7 @@ class TaskEngineTest : public ::testing::Test {
     customers::v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(name);
     req.mutable_customer()->set_phone(phone);
-    auto created = Call(customers(), &customers::CustomerEngine::Create, c, req);
+    auto created = Call(&customers()->customer_commands(), &customers::CustomerCommands::Create, c, req);
     EXPECT_TRUE(created.ok()) << created.status();
     return *created;
   }
@@ -298,7 +298,7 @@ TEST_F(TaskEngineTest, NewLeadRuleAsksItsOwnerToCallWithin24Hours) {
   req.mutable_lead()->set_contact_name("王经理");
   req.mutable_lead()->set_company("深圳某科技");
   req.mutable_lead()->set_phone("13800138000");
-  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok()) << lead.status();
   auto tasks = RuleTasks(lead->name());
   ASSERT_EQ(tasks.size(), 1u);
@@ -341,7 +341,7 @@ TEST_F(TaskEngineTest, LostCustomersAndPlannedFollowUpsMakeTasks) {
   fu.mutable_follow_up()->set_summary("电话沟通");
   fu.mutable_follow_up()->set_channel(customers::v1::FOLLOW_UP_CHANNEL_PHONE);
   *fu.mutable_follow_up()->mutable_next_follow_up_time() = ToProto(kStart + absl::Hours(50) + absl::Minutes(30));
-  ASSERT_TRUE(Call(customers(), &customers::CustomerEngine::CreateFollowUp, kRep, fu).ok());
+  ASSERT_TRUE(Call(&customers()->customer_commands(), &customers::CustomerCommands::CreateFollowUp, kRep, fu).ok());
   auto tasks = RuleTasks(cu.name());
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(FromProto(tasks[0].due_time()), kStart + absl::Hours(51));  // to the hour
@@ -351,7 +351,7 @@ TEST_F(TaskEngineTest, LostCustomersAndPlannedFollowUpsMakeTasks) {
   up.mutable_customer()->set_churn_reason("选择了竞品");
   up.mutable_update_mask()->add_paths("lifecycle_status");
   up.mutable_update_mask()->add_paths("churn_reason");
-  auto updated = Call(customers(), &customers::CustomerEngine::Update, kRep, up);
+  auto updated = Call(&customers()->customer_commands(), &customers::CustomerCommands::Update, kRep, up);
   ASSERT_TRUE(updated.ok()) << updated.status();
   tasks = RuleTasks(cu.name(), 2);
   ASSERT_EQ(tasks.size(), 2u);
@@ -413,7 +413,7 @@ TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
   lreq.set_parent(cu.name());
   std::vector<customers::v1::FollowUp> notes;
   for (int i = 0; i < 1000 && notes.empty(); ++i) {
-    auto got = customers()->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
+    auto got = customers()->queries().ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(got.ok()) << got.status();
     notes.assign(got->follow_ups().begin(), got->follow_ups().end());
     if (notes.empty()) absl::SleepFor(absl::Milliseconds(10));
@@ -424,7 +424,7 @@ TEST_F(TaskEngineTest, ACompletionNoteBecomesAFollowUpOnTheCustomerOnce) {
   EXPECT_EQ(FromProto(notes[0].follow_up_time()), kStart + absl::Hours(1));
   // Restarting the customers service does not record it twice.
   ASSERT_TRUE(h_->Open(Service::kCustomers).ok());
-  auto again = customers()->ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
+  auto again = customers()->queries().ListFollowUps(kRep, lreq, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->follow_ups_size(), 1);
   v1::CountTasksRequest creq;
@@ -544,7 +544,7 @@ TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("李四");
   req.mutable_lead()->set_phone("13500135000");
-  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   ASSERT_EQ(RuleTasks(lead->name()).size(), 1u);
   const int64_t end = TopicEnd();
@@ -552,7 +552,7 @@ TEST_F(TaskEngineTest, RulesFireOncePerCauseAcrossRestartsAndRebuilds) {
   // start.
   CloseTasks();
   req.mutable_lead()->set_phone("13500135001");
-  auto lead2 = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead2 = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead2.ok());
   OpenTasks();
   EXPECT_EQ(RuleTasks(lead2->name()).size(), 1u);
@@ -570,7 +570,7 @@ TEST_F(TaskEngineTest, RedeliveredCausesMakeNoSecondTask) {
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("赵六");
   req.mutable_lead()->set_phone("13400134000");
-  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   ASSERT_EQ(RuleTasks(lead->name()).size(), 1u);
   const int64_t end = TopicEnd();
@@ -611,7 +611,7 @@ TEST_F(TaskEngineTest, EditedRulesApplyFromTheirEditOn) {
   customers::v1::CreateLeadRequest req;
   req.mutable_lead()->set_contact_name("钱七");
   req.mutable_lead()->set_phone("13300133000");
-  auto lead = Call(customers(), &customers::CustomerEngine::CreateLead, kRep, req);
+  auto lead = Call(&customers()->leads(), &customers::LeadCommands::CreateLead, kRep, req);
   ASSERT_TRUE(lead.ok());
   CaughtUpWith(lead->consistency_token());
   EXPECT_TRUE(RuleTasks(lead->name(), 0).empty());

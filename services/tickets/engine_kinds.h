@@ -15,6 +15,7 @@
 #include "libs/common/caller.h"
 #include "libs/common/request.h"
 #include "libs/kernel/aggregate_store.h"
+#include "libs/kernel/target_command.h"
 #include "services/tickets/sla_policy.h"
 #include "services/tickets/ticket.h"
 #include "services/tickets/ticket_engine.h"
@@ -71,12 +72,9 @@ struct CalendarKind {
 template <typename State, typename Event, typename Cmd>
 kernel::Command<State, Event> Plain(const Caller& caller, std::string id, std::string request_id, Cmd cmd,
                                     int64_t etag = 0) {
-  return {.caller = caller,
-          .id = std::move(id),
-          .request_id = std::move(request_id),
-          .expected = kernel::ExpectedFromEtag(etag),
-          .expected_field = "etag",
-          .decide = [caller, cmd = std::move(cmd)](const State* s) { return Decide(s, caller, cmd); }};
+  return kernel::TargetCommand<State, Event>(
+      caller, {.id = std::move(id), .etag = etag, .request_id = std::move(request_id), .etag_field = "etag"},
+      [caller, cmd = std::move(cmd)](const State* s) { return Decide(s, caller, cmd); });
 }
 
 // The id of ticketTypes/{id}: an identifier [a-z][a-z0-9_]{0,39} or a generated UUID.

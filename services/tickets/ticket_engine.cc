@@ -254,12 +254,8 @@ void TicketEngine::OnTicket(const Caller& c, const std::string& id, const std::s
     return Decide(s, c, cmd);
   };
   store_.Execute<TicketKind>(
-      kernel::Command<TicketState, TicketEvent>{.caller = c,
-                                                .id = id,
-                                                .request_id = request_id,
-                                                .expected = kernel::ExpectedFromEtag(etag),
-                                                .expected_field = "etag",
-                                                .decide = std::move(decide)},
+      kernel::TargetCommand<TicketState, TicketEvent>(
+          c, {.id = id, .etag = etag, .request_id = request_id, .etag_field = "etag"}, std::move(decide)),
       Reply<TicketState, v1::Ticket>(this, std::move(done)));
 }
 

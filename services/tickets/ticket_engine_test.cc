@@ -624,7 +624,7 @@ TEST_F(TicketEngineTest, LinkedCustomersMustExistAndMergesMoveTheirTickets) {
     customers::v1::CreateCustomerRequest req;
     req.mutable_customer()->set_display_name(name);
     req.mutable_customer()->set_phone(phone);
-    auto c = Call(customers(), &customers::CustomerEngine::Create, kRep, req);
+    auto c = Call(&customers()->customer_commands(), &customers::CustomerCommands::Create, kRep, req);
     EXPECT_TRUE(c.ok()) << c.status();
     return *c;
   };
