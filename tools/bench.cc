@@ -475,13 +475,13 @@ absl::Status RunReads(int64_t events, const std::string& base, std::string log_d
     crm::customers::v1::FindDuplicatesRequest req;
     req.set_phone(absl::StrFormat("13%09d", k));
     absl::Time t0 = absl::Now();
-    auto r = (*engine)->FindDuplicates(admin, req, deadline);
+    auto r = (*engine)->queries().FindDuplicates(admin, req, deadline);
     by_phone.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
     if (!r.ok() || r->matches_size() != 1) return absl::InternalError(absl::StrCat("phone probe ", k, " found ", r.ok() ? r->matches_size() : -1));
     crm::customers::v1::FindDuplicatesRequest byname;
     byname.set_display_name(absl::StrCat("客户 ", k, " 有限公司"));
     t0 = absl::Now();
-    r = (*engine)->FindDuplicates(admin, byname, deadline);
+    r = (*engine)->queries().FindDuplicates(admin, byname, deadline);
     by_name.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
     if (!r.ok() || r->matches_size() != 1) return absl::InternalError(absl::StrCat("name probe ", k, " found ", r.ok() ? r->matches_size() : -1));
   }
@@ -499,7 +499,7 @@ absl::Status RunReads(int64_t events, const std::string& base, std::string log_d
   const Cpu cpu0 = Cpu::Now();
   for (int i = 0; i < 3; ++i) {
     const absl::Time t0 = absl::Now();
-    auto p = (*engine)->PreviewTagRule(admin, preview, deadline);
+    auto p = (*engine)->queries().PreviewTagRule(admin, preview, deadline);
     if (!p.ok()) return p.status();
     preview_s.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
     scanned = p->events_scanned();

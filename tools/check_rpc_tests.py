@@ -5,13 +5,15 @@ service's engine (C++) and over the wire (Python). The rpc_test_coverage test ru
 An rpc `S.M` (service S of package crm.<svc>.v1) passes when both hold:
 
   - C++: a `*_test.cc` under services/ or tests/ that includes (directly or through repository
-    headers) the engine header of S (the type of
-    the `engine_` member of S's class in services/<svc>/<svc>_service.h) calls the engine method
-    serving M: the last argument of M's `CRM_SERVE_READ`/`CRM_SERVE_WRITE` line in
-    services/<svc>/<svc>_service.cc, or M itself for the streaming rpcs served without one. A
+    headers) the header of the class serving M calls its method serving M: the last argument
+    of M's `CRM_SERVE_*` line in services/<svc>/<svc>_service.cc, or M itself for the
+    streaming rpcs served without one. The class is the engine (the type of the `engine_`
+    member of S's class in services/<svc>/<svc>_service.h) for `CRM_SERVE_READ`/`WRITE`; the
+    type of `queries_` for `CRM_SERVE_QUERY`; for `CRM_SERVE_READ_ON`/`WRITE_ON`, the member
+    named or the class its accessor returns (`&engine_->leads()`: `LeadCommands`). A
     call is `E::method` followed by `,` or `)` (a member pointer handed to a helper such as
     `Sync(&TicketEngine::GetCalendar, ...)`) or `.method(` / `->method(`. Comments and string
-    literals do not count. The streaming rpcs' handlers call the engine entry points in STREAMING;
+    literals do not count. The streaming rpcs' handlers call the entry points in STREAMING;
     the check fails (exit 2) when the service source no longer calls them, so the table cannot go
     stale.
   - Python: a `tests/*.py` that spells S's full name (`crm.<svc>.v1.S`, e.g. in its call helper)
@@ -40,8 +42,8 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-# Streaming rpcs (no CRM_SERVE_* line): the engine method their handler starts with.
-STREAMING = {"ImportCustomers": "StartImport", "ExportCustomers": "Export"}
+# Streaming rpcs (no CRM_SERVE_* line): the service member and its method their handler starts with.
+STREAMING = {"ImportCustomers": ("engine_", "StartImport"), "ExportCustomers": ("queries_", "Export")}
 
 COMMENT = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"', re.S)
 
@@ -70,7 +72,9 @@ def proto_services(path):
 
 
 def engine_bindings(root, svc_dir, package):
-    """{service: (engine class, engine header, {rpc: engine method})} for one services/<svc>/."""
+    """{service: {rpc: (class, its header, method)}} for one services/<svc>/: the class whose
+    method serves each rpc (the engine, or a part of it such as a query side or a command
+    handler); an rpc not listed is served by the engine's method of its own name."""
     header = root / "services" / svc_dir / f"{svc_dir}_service.h"
     source = root / "services" / svc_dir / f"{svc_dir}_service.cc"
     if not header.exists() or not source.exists():
@@ -81,22 +85,48 @@ def engine_bindings(root, svc_dir, package):
     classes = {}
     pieces = re.split(r"\bclass\s+(\w+)\s+final\s*:\s*public\s+v1::(\w+)::CallbackService", h)
     for cls, proto_svc, body in zip(pieces[1::3], pieces[2::3], pieces[3::3]):
-        eng = re.search(r"(\w+)\s*\*\s*engine_\s*;", body)
-        if not eng:
+        members = dict((m, t) for t, m in re.findall(r"(?:const\s+)?(\w+)\s*\*\s*(\w+_)\s*;", body))
+        if "engine_" not in members:
             raise ValueError(f"{header}: {cls} has no engine_ member")
-        classes[cls] = (proto_svc, eng.group(1))
+        classes[cls] = (proto_svc, members)
+
+    def part(cls, receiver):
+        """The class a CRM_SERVE_*_ON receiver (`engine_`, `queries_`, `&engine_->leads()`) is."""
+        members = classes[cls][1]
+        m = re.fullmatch(r"\s*&?\s*(\w+_)\s*(?:->\s*(\w+)\s*\(\s*\))?\s*", receiver)
+        if not m or m.group(1) not in members:
+            raise ValueError(f"{source}: {cls} serves through '{receiver}', which names no member")
+        owner = members[m.group(1)]
+        if not m.group(2):
+            return owner
+        owner_h = strip_cc((root / engine_header(root, svc_dir, owner)).read_text(encoding="utf-8"))
+        a = re.search(rf"(\w+)\s*&\s*{m.group(2)}\s*\(\s*\)", owner_h)
+        if not a:
+            raise ValueError(f"{source}: {owner}::{m.group(2)}() returns no class by reference")
+        return a.group(1)
+
     serve = {}
     for cls, rpc, method in re.findall(
             r"CRM_SERVE_(?:READ|WRITE)\(\s*(\w+)\s*,\s*(\w+)\s*,[^;]*?,\s*(\w+)\s*\)", cc):
-        serve[(cls, rpc)] = method
-    for rpc, method in STREAMING.items():
-        if f"::{rpc}(" in cc and not re.search(rf"engine_?(?:->|\.){method}\s*\(", cc):
-            raise ValueError(f"{source}: {rpc} no longer calls engine {method}(): update STREAMING")
+        serve[(cls, rpc)] = ("engine_", method)
+    for receiver, cls, rpc, method in re.findall(
+            r"CRM_SERVE_(?:READ|WRITE)_ON\(\s*\(([^()]*(?:\(\s*\))?[^()]*)\)\s*,\s*(\w+)\s*,\s*(\w+)\s*,[^;]*?,\s*(\w+)\s*\)",
+            cc):
+        serve[(cls, rpc)] = (receiver, method)
+    for cls, rpc, method in re.findall(
+            r"CRM_SERVE_QUERY\(\s*(\w+)\s*,\s*(\w+)\s*,[^;]*?,\s*(\w+)\s*\)", cc):
+        serve[(cls, rpc)] = ("queries_", method)
+    for rpc, (member, method) in STREAMING.items():
+        # The member itself, or a parameter named after it (`engine` for `engine_`).
+        if f"::{rpc}(" in cc and not re.search(rf"\b{member.rstrip('_')}_?\s*(?:->|\.){method}\s*\(", cc):
+            raise ValueError(f"{source}: {rpc} no longer calls {member}{method}(): update STREAMING")
     out = {}
-    for cls, (proto_svc, engine) in classes.items():
-        methods = {rpc: m for (c, rpc), m in serve.items() if c == cls}
-        methods.update({rpc: m for rpc, m in STREAMING.items() if f"{cls}::{rpc}(" in cc})
-        out[proto_svc] = (engine, engine_header(root, svc_dir, engine), methods)
+    for cls, (proto_svc, members) in classes.items():
+        engine = members["engine_"]
+        served = {rpc: (part(cls, receiver), method) for (c, rpc), (receiver, method) in serve.items() if c == cls}
+        served.update({rpc: (part(cls, member), method) for rpc, (member, method) in STREAMING.items()
+                       if f"{cls}::{rpc}(" in cc})
+        out[proto_svc] = (engine, {rpc: (k, engine_header(root, svc_dir, k), m) for rpc, (k, m) in served.items()})
     return out
 
 
@@ -168,13 +198,13 @@ def missing_tests(root, protos):
         for service, rpcs in services.items():
             if service not in bindings:
                 raise ValueError(f"services/{svc_dir}/{svc_dir}_service.h: no class serves {service}")
-            engine, header, methods = bindings[service]
+            engine, served = bindings[service]
             full = f"{package}.{service}"
             for rpc in rpcs:
                 total += 1
-                method = methods.get(rpc, rpc)
-                if not any(header in inc and cc_calls(text, engine, method) for _, inc, text in cc):
-                    missing.append(f"{full}.{rpc}: no *_test.cc including {header} calls {engine}::{method}")
+                cls, header, method = served.get(rpc, (engine, engine_header(root, svc_dir, engine), rpc))
+                if not any(header in inc and cc_calls(text, cls, method) for _, inc, text in cc):
+                    missing.append(f"{full}.{rpc}: no *_test.cc including {header} calls {cls}::{method}")
                 if not any(rpc in names for _, names in py):
                     missing.append(f"{full}.{rpc}: no tests/*.py calls {rpc}")
     return total, missing

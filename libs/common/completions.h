@@ -83,10 +83,6 @@ class Completions {
   // A share for one (or several) of the expected completions.
   Handle handle() const { return Handle(s_); }
 
-  // One completion through this object, which must still exist when it comes. Prefer
-  // handle(): a callback holding one may come after Wait() gave up.
-  void Done(const absl::Status& status, bool wrote = false) { handle().Done(status, wrote); }
-
   // Blocks until every completion came or `deadline` passed: the first error, or OK; when
   // some are still missing at the deadline, DEADLINE_EXCEEDED naming how many (the first
   // error wins over it). Either way, the batch is over on return: later completions record
@@ -99,17 +95,6 @@ class Completions {
     if (!s_->first_error.ok() || s_->pending <= 0) return s_->first_error;
     return absl::DeadlineExceededError(
         absl::StrCat("gave up waiting: ", s_->pending, " of a batch's commands did not answer in time"));
-  }
-
-  // Blocks until every completion came, without a deadline: kept only for callers whose
-  // callbacks still call Done() on this object (services/customers), for which giving up
-  // would leave them a dangling pointer. New code uses handle() and Wait(deadline).
-  absl::Status Wait() {
-    absl::MutexLock l(&s_->mu);
-    auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(s_->mu) { return s_->pending <= 0; };
-    s_->mu.Await(absl::Condition(&done));
-    s_->abandoned = true;
-    return s_->first_error;
   }
 
   // Completions that wrote, counted until the wait ended (read after it).

@@ -208,14 +208,14 @@ void CustomerEngine::Import::Parse(const v1::ImportRow& in, const CustomerSettin
   }
 }
 
-void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, absl::BlockingCounter* pending) {
+void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, Completions::Handle pending) {
   CustomerEngine* e = engine_;
   rocksdb::DB* db = e->db_->db();
   const std::string rid = ImportRequestId(caller_.user_id, import_id_, row->row_number);
   auto finish_sync = [&](const absl::Status& s) {
     if (!s.ok()) Fail(row, s);
     row->done = true;
-    pending->DecrementCount();
+    pending.Done(absl::OkStatus());
   };
   // A resumed import: this row was applied before.
   if (!dry_run_) {
@@ -393,12 +393,15 @@ void CustomerEngine::Import::Run(Row* row, const CustomerSettings& settings, abs
   const std::string id = create ? NewUuidV7(e->options_.clock->Now()) : match_id;
   e->Execute(caller_, common::v1::ACTOR_SOURCE_API, {.id = id, .request_id = rid}, std::move(decide),
              [this, row, pending, outcome](absl::StatusOr<Written> w) {
-               if (!w.ok()) {
-                 Fail(row, w.status());
-               } else {
-                 outcome(w->state, !w->token.empty());
-               }
-               pending->DecrementCount();
+               // Recorded only while Apply still waits for its wave: the row and this import
+               // exist until then.
+               pending.Done(absl::OkStatus(), false, [&] {
+                 if (!w.ok()) {
+                   Fail(row, w.status());
+                 } else {
+                   outcome(w->state, !w->token.empty());
+                 }
+               });
              },
              "", /*fresh_id=*/create);
 }
@@ -442,11 +445,15 @@ absl::StatusOr<v1::ImportCustomersResponse> CustomerEngine::Import::Apply(
   for (int w = 0; w < waves; ++w) {
     int n = 0;
     for (size_t i = 0; i < rows.size(); ++i) n += !rows[i].done && wave[i] == w;
-    absl::BlockingCounter pending(n);
+    Completions pending(n);
     for (size_t i = 0; i < rows.size(); ++i) {
-      if (!rows[i].done && wave[i] == w) Run(&rows[i], settings, &pending);
+      if (!rows[i].done && wave[i] == w) Run(&rows[i], settings, pending.handle());
     }
-    pending.Wait();
+    if (!pending.Wait(absl::Now() + engine_->options_.batch_timeout).ok()) {
+      return absl::DeadlineExceededError(
+          "rows of this batch did not become durable in time; send them again with the same import_id (rows "
+          "already applied are skipped)");
+    }
   }
 
   v1::ImportCustomersResponse resp;

@@ -8,12 +8,12 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/optional.h"
 #include "crm/customers/v1/customers_service.pb.h"
 #include "libs/common/clock.h"
+#include "libs/common/completions.h"
 #include "libs/common/request.h"
 #include "libs/eventlog/log.h"
 #include "libs/kernel/aggregate_store.h"
@@ -73,6 +73,10 @@ class CustomerEngine {
     // How long Open and each scheduler run wait for a pass of CompletePendingSteps; steps
     // still in flight then complete in the background. Default: 10 s.
     absl::Duration pending_steps_budget = absl::Seconds(10);
+    // How long a scheduler pass or a reconciliation waits for its batch of commands; then it
+    // answers DEADLINE_EXCEEDED (the commands still finish, the next run sees them). Default:
+    // 60 s, as the other services' schedulers.
+    absl::Duration batch_timeout = absl::Seconds(60);
   };
 
   // Creates the topic if needed, catches the projections up with the log and becomes the
@@ -141,8 +145,8 @@ class CustomerEngine {
     // Parses the cells of `in` into out (or out->result as FAILED).
     void Parse(const v1::ImportRow& in, const CustomerSettings& settings, Row* out) const;
     // Finds what the row matches; decides and (unless dry run) writes it; fills row->result.
-    // `pending` counts down when an asynchronous write finished.
-    void Run(Row* row, const CustomerSettings& settings, absl::BlockingCounter* pending);
+    // `pending` counts the row done (an asynchronous write records its result through it).
+    void Run(Row* row, const CustomerSettings& settings, Completions::Handle pending);
     void Fail(Row* row, const absl::Status& status) const;
 
     CustomerEngine* engine_;
@@ -236,16 +240,6 @@ class CustomerEngine {
   // service must not be running on `live_path`. Returns the number of events applied.
   static absl::StatusOr<int64_t> RebuildAndSwap(eventlog::Log& log, const std::string& topic,
                                                 const std::string& live_path);
-
-  // Two reads tools/bench.cc still calls on the engine; every other caller uses queries().
-  absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(const Caller& caller, const v1::FindDuplicatesRequest& req,
-                                                           absl::Time deadline) const {
-    return queries_.FindDuplicates(caller, req, deadline);
-  }
-  absl::StatusOr<v1::PreviewTagRuleResponse> PreviewTagRule(const Caller& caller, const v1::PreviewTagRuleRequest& req,
-                                                            absl::Time deadline) const {
-    return queries_.PreviewTagRule(caller, req, deadline);
-  }
 
   // What the write path did since Open (libs/kernel), for tests that count a command's work.
   kernel::StoreCounters WriteCounters() const { return store_->counters(); }

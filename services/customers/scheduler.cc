@@ -88,9 +88,9 @@ absl::Status CustomerEngine::RunBatch(std::vector<std::pair<std::string, DecideF
   Completions batch(static_cast<int>(jobs.size()));
   for (auto& [id, decide] : jobs) {
     Execute(kScheduler, common::v1::ACTOR_SOURCE_SYSTEM, {.id = id}, std::move(decide),
-            [&batch](absl::StatusOr<Written> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); });
+            [done = batch.handle()](absl::StatusOr<Written> w) { done.Done(w.status(), w.ok() && !w->token.empty()); });
   }
-  absl::Status status = batch.Wait();
+  absl::Status status = batch.Wait(absl::Now() + options_.batch_timeout);
   *written += batch.written();
   return status;
 }

@@ -73,9 +73,9 @@ absl::StatusOr<int64_t> CustomerEngine::ReconcileTaskNotes() {
       return d;
     };
     Execute(author, common::v1::ACTOR_SOURCE_AUTOMATION, {.id = id}, std::move(decide),
-            [&batch](absl::StatusOr<Written> w) { batch.Done(w.status(), w.ok() && !w->token.empty()); });
+            [done = batch.handle()](absl::StatusOr<Written> w) { done.Done(w.status(), w.ok() && !w->token.empty()); });
   }
-  absl::Status status = batch.Wait();
+  absl::Status status = batch.Wait(absl::Now() + options_.batch_timeout);
   CRM_RETURN_IF_ERROR(status);
   return batch.written();
 }
