@@ -64,19 +64,20 @@ inline std::vector<KernelWork> KernelWorkBetween(const server::KernelCounters& b
   for (const auto& [service, a] : after) {
     auto it = before.find(service);
     const kernel::StoreCounters b = it != before.end() ? it->second : kernel::StoreCounters();
+    const kernel::StoreCounters d = a.Since(b);
     KernelWork w;
     w.service = service;
-    w.commands = a.states() - b.states();
+    w.commands = d.states();
     if (w.commands <= 0) continue;  // not driven, or restarted in between
     const double n = static_cast<double>(w.commands);
-    w.state_reads = (a.state_reads - b.state_reads) / n;
-    w.cache_hits = (a.cache_hits - b.cache_hits) / n;
-    w.request_lookups = (a.request_lookups - b.request_lookups) / n;
-    w.folds = (a.folds - b.folds) / n;
-    w.seals = (a.seals - b.seals) / n;
-    w.appends = (a.appends - b.appends) / n;
-    w.projection_reads = (a.projection_reads - b.projection_reads) / n;
-    w.projection_folds = (a.projection_folds - b.projection_folds) / n;
+    w.state_reads = d.state_reads / n;
+    w.cache_hits = d.cache_hits / n;
+    w.request_lookups = d.request_lookups / n;
+    w.folds = d.folds / n;
+    w.seals = d.seals / n;
+    w.appends = d.appends / n;
+    w.projection_reads = d.projection_reads / n;
+    w.projection_folds = d.projection_folds / n;
     out.push_back(std::move(w));
   }
   return out;
