@@ -15,6 +15,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/thread_name.h"
+#include "libs/eventlog/answer_group.h"
 
 namespace crm::eventlog {
 namespace {
@@ -504,6 +505,8 @@ void KafkaWriter::Loop() {
       absl::MutexLock l(&mu_);
       fatal_ = s;
     }
+    // Answered together, as one AnswerGroup: a projection commits the group's rows at once.
+    AnswerGroup answering;
     for (auto& p : group) {
       if (s.ok()) {
         Appended a;

@@ -3,6 +3,7 @@
 #include "libs/eventlog/log.h"
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -469,10 +470,14 @@ struct Answers {
   }
 };
 
-// An embedded log of one partition with its committer held in the first append's callback
-// (Gate) and `n` appends queued behind it, answered into `answers`.
+// An embedded log of one partition with its committer held and `n` appends queued behind it,
+// answered into `answers` (the append written behind the held one as kBehind). The
+// committer runs one group ahead of the answers: the first append's callback holds the
+// answerer (Gate), the second append is written and waits for the answerer, and so the
+// committer waits too.
 class HeldCommitterTest : public ::testing::Test {
  protected:
+  static constexpr int kBehind = 1000;
   void Open(EmbeddedLogOptions options, int n) {
     dir_ = NewTestDir("held-committer");
     std::filesystem::remove_all(dir_);
@@ -482,6 +487,11 @@ class HeldCommitterTest : public ::testing::Test {
     writer_ = *log_->OpenWriter(kTopic);
     writer_->Append("k", {{"held", {}}}, gate_.Hold());
     ASSERT_TRUE(gate_.entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    writer_->Append("k", {{"behind", {}}}, answers_.For(kBehind));
+    ASSERT_TRUE(testing::WaitUntil(
+        "the second append written", absl::Seconds(30),
+        [&] { return log_->EndOffsets(kTopic).value_or(std::vector<int64_t>{0})[0] == 2; },
+        [&] { return log_->EndOffsets(kTopic).value_or(std::vector<int64_t>{0})[0]; }));
     for (int i = 0; i < n; ++i) writer_->Append("k", {{absl::StrCat("queued", i), {}}}, answers_.For(i));
   }
   void TearDown() override {
@@ -510,6 +520,26 @@ std::vector<std::string> Values(Log& log, int32_t partitions) {
   return out;
 }
 
+// The committer only writes: while one group's answers run, it writes the next group, and
+// answers run on the log's answering thread, never on the committer.
+TEST_F(HeldCommitterTest, TheCommitterWritesTheNextGroupWhileAnAnswerRuns) {
+  ASSERT_NO_FATAL_FAILURE(Open({}, 0));  // asserts "behind" was written while "held" is answered
+  EXPECT_EQ(answers_.answered(), 0u) << "the answers wait for the one that runs";
+  absl::Notification named;
+  std::string thread;
+  writer_->Append("k", {{"named", {}}}, [&](absl::StatusOr<Appended>) {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+    thread = name;
+    named.Notify();
+  });
+  gate_.release.Notify();
+  ASSERT_TRUE(named.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(thread, "log-answer");
+  EXPECT_EQ(answers_.answered(), 1u);
+  EXPECT_EQ(Values(*log_, 1), (std::vector<std::string>{"held", "behind", "named"}));
+}
+
 TEST_F(HeldCommitterTest, AFullAppendQueueRefusesTheNextAppendAtOnceAndWritesNothing) {
   ASSERT_NO_FATAL_FAILURE(Open({.max_queued_appends = 3}, 3));
   writer_->Append("k", {{"one too many", {}}}, answers_.For(3));
@@ -522,18 +552,20 @@ TEST_F(HeldCommitterTest, AFullAppendQueueRefusesTheNextAppendAtOnceAndWritesNot
   }
   gate_.release.Notify();
   writer_.reset();  // waits for the queued appends
-  EXPECT_EQ(answers_.answered(), 4u);
-  for (int i = 0; i < 3; ++i) {
+  EXPECT_EQ(answers_.answered(), 5u);
+  for (int i : {0, 1, 2, kBehind}) {
     absl::MutexLock l(&answers_.mu);
     ASSERT_EQ(answers_.got[i].size(), 1u);
     EXPECT_TRUE(answers_.got[i][0].ok()) << answers_.got[i][0].status();
   }
-  EXPECT_EQ(Values(*log_, 1), (std::vector<std::string>{"held", "queued0", "queued1", "queued2"}));
+  EXPECT_EQ(Values(*log_, 1), (std::vector<std::string>{"held", "behind", "queued0", "queued1", "queued2"}));
 }
 
-// A writer closed while appends wait behind a slow one: what the committer does not take by
-// the deadline is answered UNAVAILABLE, once, and not written; the writer is gone only after
-// the callback that still runs returned, so no callback runs after it.
+// A writer closed while appends wait behind a slow answer: what is not answered by the
+// deadline is answered UNAVAILABLE (it may or may not have been written), once, whether the
+// committer had not taken it yet (not written) or had written it and it waited for the
+// answerer; the writer is gone only after the callback that still runs returned, so no
+// callback runs after it.
 TEST_F(HeldCommitterTest, ClosingAWriterAnswersWhatWaitsPastItsDeadlineOnce) {
   ASSERT_NO_FATAL_FAILURE(Open({.close_timeout = absl::Milliseconds(100)}, 4));
   absl::Notification closed;
@@ -542,22 +574,22 @@ TEST_F(HeldCommitterTest, ClosingAWriterAnswersWhatWaitsPastItsDeadlineOnce) {
     closed.Notify();
   });
   const bool answered_in_time = testing::WaitUntil(
-      "the queued appends' answers", absl::Seconds(10), [&] { return answers_.answered() == 4; },
+      "the queued appends' answers", absl::Seconds(10), [&] { return answers_.answered() == 5; },
       [&] { return answers_.answered(); });
   EXPECT_TRUE(answered_in_time);
-  EXPECT_FALSE(closed.HasBeenNotified()) << "the writer closed while its committer still ran a callback";
+  EXPECT_FALSE(closed.HasBeenNotified()) << "the writer closed while its answerer still ran a callback";
   gate_.release.Notify();
   closer.join();
   {
     absl::MutexLock l(&answers_.mu);
-    for (int i = 0; i < 4; ++i) {
+    for (int i : {0, 1, 2, 3, kBehind}) {
       ASSERT_EQ(answers_.got[i].size(), 1u) << "append " << i;
       const absl::Status& s = answers_.got[i][0].status();
       EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
       EXPECT_TRUE(IsClientSafe(s)) << s;
     }
   }
-  EXPECT_EQ(Values(*log_, 1), (std::vector<std::string>{"held"}));
+  EXPECT_EQ(Values(*log_, 1), (std::vector<std::string>{"held", "behind"}));
   EXPECT_TRUE(log_->OpenWriter(kTopic).ok()) << "the topic takes a writer again";
 }
 

@@ -1,6 +1,7 @@
 #include "libs/projection/aggregate_writer.h"
 
 #include <deque>
+#include <map>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
+#include "libs/eventlog/answer_group.h"
 #include "libs/eventlog/envelope.h"
 #include "spdlog/spdlog.h"
 
@@ -196,6 +198,19 @@ AggregateWriter::Sealed AggregateWriter::Seal(const AggregateHead& head, const W
   return out;
 }
 
+// The appends of one log group (eventlog::AnswerGroup) this writer's projections commit
+// together at the group's end.
+class AggregateWriter::GroupCommit final : public eventlog::AnswerGroup::Part {
+ public:
+  explicit GroupCommit(AggregateWriter* writer) : writer_(writer) {}
+  void Add(Answered a) { answered_.push_back(std::move(a)); }
+  void End() override { writer_->Finish(answered_); }
+
+ private:
+  AggregateWriter* writer_;
+  std::vector<Answered> answered_;
+};
+
 void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Done done) {
   if (sealed.messages.empty()) return done(absl::InvalidArgumentError("nothing to append"));
   std::vector<std::string> values;
@@ -209,18 +224,25 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
   // stale projections): the second line of defence after Admit().
   const eventlog::ExpectedVersion expected =
       head.version == 0 ? eventlog::ExpectedVersion::NoStream() : eventlog::ExpectedVersion::Exact(head.version);
+  Answered answered;
+  answered.values = std::move(values);
+  answered.envelopes = std::move(sealed.envelopes);
+  answered.annexes = std::move(sealed.annexes);
+  answered.annex_owner = std::move(sealed.annex_owner);
+  answered.done = std::move(done);
   writer_->AppendExpecting(head.id, std::move(sealed.messages), absl::StrCat(head.type, "/", head.id), expected,
-                  [this, values = std::move(values), envelopes = std::move(sealed.envelopes),
-                   annexes = std::move(sealed.annexes), annex_owner = std::move(sealed.annex_owner),
-                   done = std::move(done), started](absl::StatusOr<eventlog::Appended> appended) mutable {
-                    if (options_.observe_append) options_.observe_append(absl::Now() - started);
-                    absl::StatusOr<std::string> token = Apply(appended, values, envelopes, annexes);
-                    {
-                      absl::MutexLock l(&mu_);
-                      --in_flight_;
-                    }
-                    done(std::move(token));
-                  });
+                           [this, a = std::move(answered), started](absl::StatusOr<eventlog::Appended> appended) mutable {
+                             if (options_.observe_append) options_.observe_append(absl::Now() - started);
+                             a.appended = std::move(appended);
+                             if (eventlog::AnswerGroup* group = eventlog::AnswerGroup::Current()) {
+                               group->PartOf<GroupCommit>(this, [this] { return std::make_unique<GroupCommit>(this); })
+                                   .Add(std::move(a));
+                               return;
+                             }
+                             std::vector<Answered> one;
+                             one.push_back(std::move(a));
+                             Finish(one);
+                           });
 }
 
 absl::Status AggregateWriter::Admit() {
@@ -264,76 +286,130 @@ absl::Status AggregateWriter::Admit() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> AggregateWriter::Apply(const absl::StatusOr<eventlog::Appended>& appended,
-                                                   std::vector<std::string>& values,
-                                                   const std::vector<common::v1::EventEnvelope>& envelopes,
-                                                   const std::vector<const eventlog::RecordAnnex*>& annexes) {
-  if (absl::IsAborted(appended.status())) {
+absl::Status AggregateWriter::Refusal(const Answered& a) {
+  if (absl::IsAborted(a.appended.status())) {
     // The log holds events the projections have not applied: catch up before the next write,
     // and let the caller decide again then.
     {
       absl::MutexLock l(&mu_);
-      if (behind_.ok()) behind_ = appended.status();
+      if (behind_.ok()) behind_ = a.appended.status();
     }
     return Reworded(absl::StatusCode::kUnavailable,
                     "another write changed this resource meanwhile; nothing was written; decide again on the "
                     "current state and retry",
-                    appended.status());
+                    a.appended.status());
   }
-  if (!appended.ok()) {
+  if (!a.appended.ok()) {
     // UNAVAILABLE: the log may hold the events (a write failed midway, on a full disk say).
     // The next append catches the projections up first, so a retry with the same request_id
     // finds them instead of deciding on state that misses them.
-    if (absl::IsUnavailable(appended.status())) {
+    if (absl::IsUnavailable(a.appended.status())) {
       absl::MutexLock l(&mu_);
-      if (behind_.ok()) behind_ = appended.status();
+      if (behind_.ok()) behind_ = a.appended.status();
     }
-    return LogRefusal(appended.status());
+    return LogRefusal(a.appended.status());
   }
-  {
-    absl::MutexLock l(&mu_);
-    if (!behind_.ok()) {
-      return Reworded(absl::StatusCode::kUnavailable,
-                      "the events were written to the log; the projections apply them once they caught up; retry "
-                      "with the same request_id to learn the outcome",
-                      behind_);
+  absl::MutexLock l(&mu_);
+  if (!behind_.ok()) {
+    return Reworded(absl::StatusCode::kUnavailable,
+                    "the events were written to the log; the projections apply them once they caught up; retry "
+                    "with the same request_id to learn the outcome",
+                    behind_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AggregateWriter::ApplyInto(Answered& a, Batch& batch) {
+  if (a.records.empty()) {
+    a.records.resize(a.values.size());
+    for (size_t i = 0; i < a.values.size(); ++i) {
+      eventlog::Record& r = a.records[i];
+      r.topic = options_.topic;
+      r.partition = a.appended->partition;
+      r.offset = a.appended->offsets[i];
+      r.timestamp_ms = a.appended->timestamp_ms;
+      r.value = std::move(a.values[i]);
+      // Applied as sealed: the projections neither parse nor hash again what Seal() just
+      // encoded ...
+      r.sealed = &a.envelopes[i];
+      // ... nor fold again what the caller folded (projection::SealedFold).
+      if (i < a.annexes.size()) r.annex = a.annexes[i];
     }
   }
-  // The writer's thread reports appends in log order per partition, so checkpoints only move
-  // forward.
-  Batch batch;
-  absl::Status s;
-  for (size_t i = 0; i < values.size() && s.ok(); ++i) {
-    eventlog::Record r;
-    r.topic = options_.topic;
-    r.partition = appended->partition;
-    r.offset = appended->offsets[i];
-    r.timestamp_ms = appended->timestamp_ms;
-    r.value = std::move(values[i]);
-    // Applied as sealed: the projections neither parse nor hash again what Seal() just encoded.
-    r.sealed = &envelopes[i];
-    // ... nor fold again what the caller folded (projection::SealedFold).
-    if (i < annexes.size()) r.annex = annexes[i];
-    s = apply_(r, batch);
-  }
-  if (s.ok()) s = db_->Commit(batch, options_.topic, appended->partition, appended->offsets.back() + 1);
-  if (!s.ok()) {
-    absl::MutexLock l(&mu_);
-    behind_ = s;
-    // Never a definite failure: the events are in the log and count once the projections
-    // caught up (a full disk answered RESOURCE_EXHAUSTED here, and the "refused" customer
-    // existed once space returned).
+  for (const eventlog::Record& r : a.records) CRM_RETURN_IF_ERROR(apply_(r, batch));
+  return absl::OkStatus();
+}
+
+void AggregateWriter::Finish(std::vector<Answered>& answered) {
+  // Never a definite failure once the log holds the events: they count once the projections
+  // caught up (a full disk answered RESOURCE_EXHAUSTED here, and the "refused" customer
+  // existed once space returned).
+  auto not_applied = [](const absl::Status& s) {
     return Reworded(absl::StatusCode::kUnavailable,
                     "the events were written to the log but not yet applied; retry with the same request_id to "
                     "learn the outcome once the projections caught up",
                     s);
+  };
+  std::vector<absl::StatusOr<std::string>> results(answered.size(), absl::UnknownError("not answered"));
+  // The log answers a group in log order per partition, so checkpoints only move forward.
+  Batch batch;
+  std::map<int32_t, int64_t> next;
+  std::vector<size_t> in_batch;
+  for (size_t i = 0; i < answered.size(); ++i) {
+    Answered& a = answered[i];
+    if (absl::Status refused = Refusal(a); !refused.ok()) {
+      results[i] = std::move(refused);
+      continue;
+    }
+    if (absl::Status s = ApplyInto(a, batch); !s.ok()) {
+      // The batch holds part of this append's rows: the earlier appends go again into a clean
+      // one, and every later one waits for a catch-up (behind_).
+      {
+        absl::MutexLock l(&mu_);
+        behind_ = s;
+      }
+      results[i] = not_applied(s);
+      batch = Batch();
+      absl::Status again;
+      for (size_t j : in_batch) {
+        if (again.ok()) again = ApplyInto(answered[j], batch);
+      }
+      if (!again.ok()) {
+        for (size_t j : in_batch) results[j] = not_applied(again);
+        in_batch.clear();
+        next.clear();
+        batch = Batch();
+      }
+      continue;
+    }
+    in_batch.push_back(i);
+    int64_t& n = next[a.appended->partition];
+    n = std::max(n, a.appended->offsets.back() + 1);
   }
-  common::v1::ConsistencyToken token;
-  auto* pos = token.add_positions();
-  pos->set_topic(options_.topic);
-  pos->set_partition(appended->partition);
-  pos->set_offset(appended->offsets.back());
-  return EncodeToken(token);
+  if (!in_batch.empty()) {
+    absl::Status s = db_->Commit(batch, options_.topic, next);
+    if (!s.ok()) {
+      absl::MutexLock l(&mu_);
+      behind_ = s;
+    }
+    for (size_t j : in_batch) {
+      if (!s.ok()) {
+        results[j] = not_applied(s);
+        continue;
+      }
+      common::v1::ConsistencyToken token;
+      auto* pos = token.add_positions();
+      pos->set_topic(options_.topic);
+      pos->set_partition(answered[j].appended->partition);
+      pos->set_offset(answered[j].appended->offsets.back());
+      results[j] = EncodeToken(token);
+    }
+  }
+  {
+    absl::MutexLock l(&mu_);
+    in_flight_ -= static_cast<int64_t>(answered.size());
+  }
+  for (size_t i = 0; i < answered.size(); ++i) answered[i].done(std::move(results[i]));
 }
 
 }  // namespace crm::projection

@@ -165,15 +165,29 @@ class AggregateWriter {
   AggregateWriter(eventlog::Log* log, ProjectionDb* db, Options o, ProjectionDb::ApplyFn apply)
       : log_(log), db_(db), options_(std::move(o)), apply_(std::move(apply)) {}
 
+  // One append the log answered, waiting for its group's end (eventlog::AnswerGroup).
+  struct Answered {
+    absl::StatusOr<eventlog::Appended> appended;
+    // The appended messages' bytes (moved into `records` when applied), the envelopes they
+    // encode and the caller's folds of them (Sealed::annexes), kept valid by `annex_owner`.
+    std::vector<std::string> values;
+    std::vector<common::v1::EventEnvelope> envelopes;
+    std::vector<const eventlog::RecordAnnex*> annexes;
+    std::shared_ptr<const void> annex_owner;
+    std::vector<eventlog::Record> records;
+    Done done;
+  };
+  class GroupCommit;
+
   // OK to append, after catching the projections up if they missed an event; else why not.
   absl::Status Admit();
-  // An appended batch's callback: commits it unless the projections are behind.
-  // `values` and `envelopes` are the appended messages' bytes (moved out) and the envelopes
-  // they encode; `annexes` the caller's folds of them (Sealed::annexes).
-  absl::StatusOr<std::string> Apply(const absl::StatusOr<eventlog::Appended>& appended,
-                                    std::vector<std::string>& values,
-                                    const std::vector<common::v1::EventEnvelope>& envelopes,
-                                    const std::vector<const eventlog::RecordAnnex*>& annexes);
+  // Commits the appends of `answered` (one log group's, in log order) to the projections in
+  // one batch, unless the projections are behind, then answers each.
+  void Finish(std::vector<Answered>& answered);
+  // Why `a` is not applied (its append failed, or the projections are behind): OK to apply.
+  absl::Status Refusal(const Answered& a);
+  // Applies `a`'s records into `batch`.
+  absl::Status ApplyInto(Answered& a, Batch& batch);
 
   eventlog::Log* log_;
   ProjectionDb* db_;

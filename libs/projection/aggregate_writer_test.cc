@@ -16,7 +16,10 @@
 #include "gtest/gtest.h"
 #include "libs/common/await.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/status_macros.h"
 #include "libs/common/temp_dir_testing.h"
+#include "libs/common/wait_testing.h"
+#include "libs/eventlog/answer_group.h"
 #include "libs/eventlog/embedded_log.h"
 #include "libs/eventlog/envelope.h"
 #include "libs/eventlog/kafka_log.h"
@@ -471,5 +474,143 @@ TEST_F(AggregateWriterEdgeTest, AProjectionThatCannotApplyReachesClientsAsAnInci
 INSTANTIATE_TEST_SUITE_P(Backends, AggregateWriterShutdownTest, ::testing::Values("embedded", "kafka"),
                          [](const auto& info) { return info.param; });
 
+
+// A log whose answers the test gives itself: each append goes to `base`, and base's answer is
+// held until AnswerHeld() runs every held one inside one eventlog::AnswerGroup, as a log
+// answers the appends of one group commit.
+class HeldAnswersLog final : public eventlog::Log {
+ public:
+  explicit HeldAnswersLog(eventlog::Log* base) : base_(base) {}
+  absl::Status CreateTopic(absl::string_view topic, int32_t partitions) override {
+    return base_->CreateTopic(topic, partitions);
+  }
+  absl::StatusOr<int32_t> PartitionCount(absl::string_view topic) override { return base_->PartitionCount(topic); }
+  absl::StatusOr<std::vector<int64_t>> EndOffsets(absl::string_view topic) override {
+    return base_->EndOffsets(topic);
+  }
+  absl::StatusOr<std::unique_ptr<eventlog::Subscription>> Subscribe(absl::string_view topic,
+                                                                   std::vector<eventlog::Position> from) override {
+    return base_->Subscribe(topic, std::move(from));
+  }
+  absl::StatusOr<std::unique_ptr<eventlog::Writer>> OpenWriter(absl::string_view topic) override {
+    CRM_ASSIGN_OR_RETURN(std::unique_ptr<eventlog::Writer> w, base_->OpenWriter(topic));
+    return std::make_unique<HoldingWriter>(this, std::move(w));
+  }
+
+  // Waits until `n` answers are held, then runs them in log order as one group.
+  bool AnswerHeld(size_t n) {
+    std::vector<std::pair<eventlog::AppendCallback, absl::StatusOr<eventlog::Appended>>> held;
+    {
+      absl::MutexLock l(&mu_);
+      auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return held_.size() >= n; };
+      if (!mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(30))) return false;
+      held.swap(held_);
+    }
+    eventlog::AnswerGroup group;
+    for (auto& [done, result] : held) done(std::move(result));
+    return true;
+  }
+  size_t held() {
+    absl::MutexLock l(&mu_);
+    return held_.size();
+  }
+
+ private:
+  class HoldingWriter final : public eventlog::Writer {
+   public:
+    HoldingWriter(HeldAnswersLog* log, std::unique_ptr<eventlog::Writer> base) : log_(log), base_(std::move(base)) {}
+    void Append(std::string key, std::vector<eventlog::Message> messages, eventlog::AppendCallback done) override {
+      base_->Append(std::move(key), std::move(messages), Hold(std::move(done)));
+    }
+    void AppendExpecting(std::string key, std::vector<eventlog::Message> messages, std::string stream,
+                         eventlog::ExpectedVersion expected, eventlog::AppendCallback done) override {
+      base_->AppendExpecting(std::move(key), std::move(messages), std::move(stream), expected,
+                             Hold(std::move(done)));
+    }
+    const std::string& topic() const override { return base_->topic(); }
+
+   private:
+    eventlog::AppendCallback Hold(eventlog::AppendCallback done) {
+      return [log = log_, done = std::move(done)](absl::StatusOr<eventlog::Appended> a) mutable {
+        absl::MutexLock l(&log->mu_);
+        log->held_.emplace_back(std::move(done), std::move(a));
+      };
+    }
+    HeldAnswersLog* log_;
+    std::unique_ptr<eventlog::Writer> base_;
+  };
+
+  eventlog::Log* base_;
+  absl::Mutex mu_;
+  std::vector<std::pair<eventlog::AppendCallback, absl::StatusOr<eventlog::Appended>>> held_ ABSL_GUARDED_BY(mu_);
+};
+
+struct CommitCounter final : ProjectionDb::CommitObserver {
+  void Committed(const Batch&) override { commits.fetch_add(1); }
+  std::atomic<int> commits{0};
+};
+
+// The appends a log answers together (one group commit) reach the projections in one batch,
+// and each is answered only after that commit, with its own token; a refused append in the
+// group answers as before, and holds the appends after it until the projections caught up.
+TEST(AggregateWriterGroupTest, AppendsAnsweredTogetherCommitOnceAndAreAnsweredAfterIt) {
+  const std::string dir = NewTestDir("aggw-group");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  auto base = *eventlog::OpenEmbeddedLog({.path = dir + "/log"});
+  HeldAnswersLog log(base.get());
+  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
+  ProjectionDb* store = db.get();
+  auto writer = *AggregateWriter::Open(&log, store, {.topic = "t", .partitions = 2, .source = "/test", .clock = &clock},
+                                       [store](const eventlog::Record& r, Batch& b) { return ApplyHeads(*store, r, b); });
+  CommitCounter counter;
+  store->AddCommitObserver(&counter);
+
+  absl::Mutex mu;
+  std::map<std::string, absl::StatusOr<std::string>> answers;
+  std::map<std::string, bool> applied_when_answered;
+  auto append = [&](const std::string& name, const AggregateHead& head) {
+    google::protobuf::Int64Value v;
+    v.set_value(1);
+    const size_t held = log.held();
+    writer->Append(head, {}, {NewEvent::Of(v)}, [&, name](absl::StatusOr<std::string> t) {
+      bool applied = false;
+      if (t.ok()) applied = store->WaitFor(*DecodeToken(*t), absl::Now()).ok();
+      absl::MutexLock l(&mu);
+      answers.emplace(name, std::move(t));
+      applied_when_answered[name] = applied;
+    });
+    // One at a time, so the log order is the order of the calls.
+    ASSERT_TRUE(testing::WaitUntil("the log's answer", absl::Seconds(30), [&] { return log.held() == held + 1; },
+                                   [&] { return log.held(); }));
+  };
+  append("a", {.type = "thing", .id = "a"});
+  append("b", {.type = "thing", .id = "b"});
+  append("a again", {.type = "thing", .id = "a"});  // a stale decision: the log refuses it
+  append("c", {.type = "thing", .id = "c"});
+  ASSERT_TRUE(log.AnswerHeld(4));
+
+  absl::MutexLock l(&mu);
+  ASSERT_EQ(answers.size(), 4u);
+  EXPECT_EQ(counter.commits.load(), 1) << "one projection commit for the group";
+  EXPECT_TRUE(answers.at("a").ok()) << answers.at("a").status();
+  EXPECT_TRUE(answers.at("b").ok()) << answers.at("b").status();
+  EXPECT_TRUE(applied_when_answered["a"]) << "answered after its rows were committed";
+  EXPECT_TRUE(applied_when_answered["b"]);
+  EXPECT_NE(*answers.at("a"), *answers.at("b")) << "each its own token";
+  EXPECT_EQ(answers.at("a again").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(answers.at("a again").status().message()), ::testing::HasSubstr("decide again"));
+  EXPECT_EQ(answers.at("c").status().code(), absl::StatusCode::kUnavailable) << answers.at("c").status();
+  EXPECT_THAT(std::string(answers.at("c").status().message()), ::testing::HasSubstr("written to the log"));
+  EXPECT_EQ(HeadIn(*store, "a").version, 1);
+  EXPECT_EQ(HeadIn(*store, "b").version, 1);
+  EXPECT_EQ(HeadIn(*store, "c").version, 0) << "applied once the projections caught up, not in the group";
+  store->RemoveCommitObserver(&counter);
+  writer.reset();
+  db.reset();
+  base.reset();
+  std::filesystem::remove_all(dir);
+}
 }  // namespace
 }  // namespace crm::projection
