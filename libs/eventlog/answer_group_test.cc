@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
 namespace crm::eventlog {
@@ -73,6 +75,55 @@ TEST(AnswerGroupDeathTest, GroupsDoNotNest) {
         AnswerGroup inner;
       },
       "inside another");
+}
+
+// The answerer runs groups in the order handed over, each inside one AnswerGroup, and off the
+// handing thread; a closing writer takes its callbacks out of groups not yet taken; the
+// destructor runs what is left.
+TEST(AnswererTest, RunsGroupsInOrderOffTheWritersThreadAndGivesBackWhatWaits) {
+  absl::Mutex mu;
+  std::vector<std::string> ran;
+  std::vector<size_t> group_sizes;
+  absl::Notification release;
+  int writer_a = 0, writer_b = 0;
+  auto record = [&](std::string name, bool hold = false) -> AppendCallback {
+    return [&, name, hold](absl::StatusOr<Appended> r) {
+      EXPECT_NE(AnswerGroup::Current(), nullptr) << "inside the group";
+      if (hold) release.WaitForNotificationWithTimeout(absl::Seconds(30));
+      absl::MutexLock l(&mu);
+      ran.push_back(name + (r.ok() ? "" : "!"));
+    };
+  };
+  auto answered = [&](const std::vector<Answer>& g) {
+    absl::MutexLock l(&mu);
+    size_t n = 0;
+    for (const Answer& a : g) n += a.done ? 1 : 0;
+    group_sizes.push_back(n);
+  };
+  std::vector<AppendCallback> taken;
+  {
+    Answerer answerer("test-answer", answered);
+    std::vector<Answer> first;
+    first.push_back({record("held", /*hold=*/true), Appended{}, &writer_a});
+    answerer.Hand(std::move(first));
+    std::vector<Answer> second;
+    second.push_back({record("a1"), Appended{}, &writer_a});
+    second.push_back({record("b1"), absl::UnavailableError("refused"), &writer_b});
+    second.push_back({record("a2"), Appended{}, &writer_a});
+    answerer.WaitTaken();  // the first group was taken; it is held in its callback
+    answerer.Hand(std::move(second));
+    taken = answerer.TakeWaiting(&writer_b);
+    EXPECT_EQ(taken.size(), 1u);
+    release.Notify();
+    answerer.WaitIdle();
+    absl::MutexLock l(&mu);
+    EXPECT_EQ(ran, (std::vector<std::string>{"held", "a1", "a2"}));
+    EXPECT_EQ(group_sizes, (std::vector<size_t>{1, 2}));
+    std::vector<Answer> third;
+    third.push_back({record("a3"), Appended{}, &writer_a});
+    answerer.Hand(std::move(third));
+  }
+  EXPECT_EQ(ran.back(), "a3") << "the destructor ran what was handed over";
 }
 
 }  // namespace

@@ -85,13 +85,6 @@ struct Owed {
 // What the committer answers: the append's slot in owed_, and its outcome.
 using Answers = std::vector<std::pair<size_t, absl::StatusOr<Appended>>>;
 
-// One written group's answers, handed from the committer to the answerer: the callbacks (null
-// where a closing writer answered already) and their outcomes, in log order.
-struct Handed {
-  std::vector<Owed> run;
-  std::vector<absl::StatusOr<Appended>> results;
-};
-
 struct TopicState {
   int32_t partitions = 0;
   std::vector<int64_t> next;  // next offset per partition
@@ -127,14 +120,10 @@ class EmbeddedLog final : public Log {
       absl::MutexLock l(&mu_);
       stopping_ = true;
     }
-    // The committer writes what is queued, including appends its answers made, then stops;
-    // the answerer then runs the answers handed to it and stops.
+    // The committer writes what is queued, including appends the answers made, and stops once
+    // no answer runs any more.
     if (committer_.joinable()) committer_.join();
-    {
-      absl::MutexLock l(&mu_);
-      answers_done_ = true;
-    }
-    if (answerer_.joinable()) answerer_.join();
+    answerer_.reset();
     if (!read_only()) FlushBeforeClose(db_.get());
   }
 
@@ -144,8 +133,13 @@ class EmbeddedLog final : public Log {
     absl::MutexLock l(&mu_);
     topics_ = std::move(topics);
     if (options_.follower_dir.empty()) {
+      answerer_ = std::make_unique<Answerer>("log-answer", [this](const std::vector<eventlog::Answer>& group) {
+        absl::MutexLock l(&mu_);
+        for (const eventlog::Answer& a : group) {
+          if (a.done) --static_cast<WriterState*>(const_cast<void*>(a.owner))->outstanding;
+        }
+      });
       committer_ = std::thread([this] { CommitLoop(); });
-      answerer_ = std::thread([this] { AnswerLoop(); });
     } else {
       committer_ = std::thread([this] { FollowLoop(); });
     }
@@ -288,11 +282,7 @@ class EmbeddedLog final : public Log {
           if (o.writer == w && o.done) unanswered.push_back(std::exchange(o.done, nullptr));
         }
         // Written but not answered: the answerer is still busy with an earlier group.
-        for (Handed& h : handed_) {
-          for (Owed& o : h.run) {
-            if (o.writer == w && o.done) unanswered.push_back(std::exchange(o.done, nullptr));
-          }
-        }
+        for (AppendCallback& done : answerer_->TakeWaiting(w)) unanswered.push_back(std::move(done));
         w->outstanding -= static_cast<int64_t>(unanswered.size());
       }
     }
@@ -373,15 +363,14 @@ class EmbeddedLog final : public Log {
       std::deque<PendingAppend> taken;
       // The taken appends' topics as they stand, moved on by this group's appends.
       std::map<std::string, TopicState> state;
+      // One group ahead of the answers at most (Answerer).
+      answerer_->WaitTaken();
+      if (StoppedOnceAnswered()) return;
       {
         absl::MutexLock l(&mu_);
-        // One group ahead of the answers at most: the next group forms once the answerer took
-        // the last one, so it gathers the appends that group's answers brought.
-        auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-          return handed_.empty() && (!queue_.empty() || (stopping_ && !answering_));
-        };
+        auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
         mu_.Await(absl::Condition(&ready));
-        if (queue_.empty()) return;  // stopping, and no answer can append any more
+        if (queue_.empty()) continue;  // stopping: StoppedOnceAnswered() decides
         size_t bytes = 0;
         while (!queue_.empty() && (taken.empty() || bytes < options_.max_group_bytes)) {
           PendingAppend a = std::move(queue_.front());
@@ -473,53 +462,35 @@ class EmbeddedLog final : public Log {
     }
   }
 
+  // Whether the committer may stop: the log is stopping, nothing is queued, and no answer
+  // runs that could append again.
+  bool StoppedOnceAnswered() {
+    {
+      absl::MutexLock l(&mu_);
+      if (!stopping_ || !queue_.empty()) return false;
+    }
+    answerer_->WaitIdle();
+    absl::MutexLock l(&mu_);
+    return queue_.empty();
+  }
+
   // Hands this group's `answers` to the answerer, which runs their callbacks in order while
   // this thread writes the next group, except those a closing writer answered already
-  // (ReleaseWriter). `committed` runs under the lock first, so a reader woken by a callback
-  // sees the offsets the commit moved. Every slot of owed_ must be in `answers`.
+  // (ReleaseWriter), and then counts them done for their writers. `committed` runs under the
+  // lock first, so a reader woken by a callback sees the offsets the commit moved. Every slot
+  // of owed_ must be in `answers`.
   void Answer(Answers& answers, absl::FunctionRef<void()> committed = [] {}) {
-    Handed group;
-    group.run.reserve(answers.size());
-    group.results.reserve(answers.size());
+    std::vector<eventlog::Answer> group;
+    group.reserve(answers.size());
     absl::MutexLock l(&mu_);
     committed();
     for (auto& [slot, result] : answers) {
       Owed& o = owed_[slot];
-      group.run.push_back({o.writer, std::exchange(o.done, nullptr)});
-      group.results.push_back(std::move(result));
+      group.push_back({std::exchange(o.done, nullptr), std::move(result), o.writer});
     }
     owed_.clear();
-    handed_.push_back(std::move(group));
-  }
-
-  // The answerer's loop: runs each handed group's callbacks in log order, outside the lock (a
-  // callback may append again), as one AnswerGroup (libs/eventlog/answer_group.h), then counts
-  // them done for their writers. Callbacks never run on the committer (docs/architecture.md §2).
-  void AnswerLoop() {
-    NameThisThread("log-answer");
-    for (;;) {
-      Handed group;
-      {
-        absl::MutexLock l(&mu_);
-        auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !handed_.empty() || answers_done_; };
-        mu_.Await(absl::Condition(&ready));
-        if (handed_.empty()) return;
-        group = std::move(handed_.front());
-        handed_.pop_front();
-        answering_ = true;
-      }
-      {
-        AnswerGroup answering;
-        for (size_t i = 0; i < group.run.size(); ++i) {
-          if (group.run[i].done) group.run[i].done(std::move(group.results[i]));
-        }
-      }
-      absl::MutexLock l(&mu_);
-      for (const Owed& o : group.run) {
-        if (o.done) --o.writer->outstanding;
-      }
-      answering_ = false;
-    }
+    // Under the lock: a closing writer finds each callback in owed_ or in the answerer.
+    answerer_->Hand(std::move(group));
   }
 
   // Whether `a` may append to its stream: the version it expects (NoStream: 0) is where the
@@ -571,17 +542,12 @@ class EmbeddedLog final : public Log {
   std::deque<PendingAppend> queue_ ABSL_GUARDED_BY(mu_);
   // The callbacks of the appends the committer is writing, by PendingAppend::slot.
   std::vector<Owed> owed_ ABSL_GUARDED_BY(mu_);
-  // Written groups whose callbacks the answerer has yet to run (one at most: CommitLoop).
-  std::deque<Handed> handed_ ABSL_GUARDED_BY(mu_);
-  // The answerer runs a group's callbacks, which may append.
-  bool answering_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t commit_seq_ ABSL_GUARDED_BY(mu_) = 0;
   bool needs_resume_ = false;  // the committer thread's own
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Set once the committer stopped: the answerer stops when nothing is left to answer.
-  bool answers_done_ ABSL_GUARDED_BY(mu_) = false;
+  // Runs the written groups' callbacks (the owner's; null for a follower).
+  std::unique_ptr<Answerer> answerer_;
   std::thread committer_;
-  std::thread answerer_;
 };
 
 EmbeddedWriter::~EmbeddedWriter() { log_->ReleaseWriter(topic_, state_); }

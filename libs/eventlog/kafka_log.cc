@@ -180,6 +180,14 @@ class KafkaWriter final : public Writer {
   // Sets *unknown when the outcome could not be learned.
   absl::Status CommitGroup(std::vector<std::unique_ptr<Pending>>& group, bool* unknown);
   absl::Status Recover(std::vector<std::unique_ptr<Pending>>& group);
+  // Hands `status` as the answer of every append of `ps` to the answerer, in order.
+  template <typename Pendings>
+  void AnswerAll(Pendings& ps, const absl::Status& status) {
+    std::vector<Answer> answers;
+    answers.reserve(ps.size());
+    for (auto& p : ps) answers.push_back({std::move(p->done), status});
+    answerer_->Hand(std::move(answers));
+  }
 
   KafkaLog* log_;
   const std::string topic_;
@@ -188,6 +196,8 @@ class KafkaWriter final : public Writer {
   std::atomic<int64_t> recoveries_{0};
   DeliveryCb dr_cb_;
   std::unique_ptr<RdKafka::Producer> producer_;  // writer thread only after Start()
+  // Runs the callbacks of each written group while the writer thread writes the next.
+  std::unique_ptr<Answerer> answerer_;
   std::thread thread_;
   absl::Mutex mu_;
   std::deque<std::unique_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
@@ -428,6 +438,8 @@ KafkaWriter::~KafkaWriter() {
     stop_deadline_ = absl::Now() + log_->options().append_timeout;
   }
   if (thread_.joinable()) thread_.join();
+  // Runs the answers still handed over: every callback has run when the writer is gone.
+  answerer_.reset();
   log_->ReleaseWriter(topic_);
 }
 
@@ -457,6 +469,7 @@ absl::Status KafkaWriter::CreateProducer() {
 
 absl::Status KafkaWriter::Start() {
   CRM_RETURN_IF_ERROR(CreateProducer());
+  answerer_ = std::make_unique<Answerer>("kafka-answer");
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
 }
@@ -467,6 +480,8 @@ void KafkaWriter::Loop() {
   std::vector<std::unique_ptr<Pending>> unresolved;
   for (;;) {
     std::vector<std::unique_ptr<Pending>> group;
+    // One transaction ahead of the answers at most (Answerer).
+    answerer_->WaitTaken();
     {
       absl::MutexLock l(&mu_);
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -484,9 +499,7 @@ void KafkaWriter::Loop() {
       absl::Status s = Recover(unresolved);
       if (!s.ok()) {
         // The partition takes no writes until its tail is re-read.
-        for (auto& p : group) {
-          p->done(absl::UnavailableError(absl::StrCat("partition in recovery: ", s.message())));
-        }
+        AnswerAll(group, absl::UnavailableError(absl::StrCat("partition in recovery: ", s.message())));
         absl::SleepFor(absl::Milliseconds(200));
         continue;
       }
@@ -505,8 +518,8 @@ void KafkaWriter::Loop() {
       absl::MutexLock l(&mu_);
       fatal_ = s;
     }
-    // Answered together, as one AnswerGroup: a projection commits the group's rows at once.
-    AnswerGroup answering;
+    std::vector<Answer> answers;
+    answers.reserve(group.size());
     for (auto& p : group) {
       if (s.ok()) {
         Appended a;
@@ -514,11 +527,12 @@ void KafkaWriter::Loop() {
         a.offsets = p->offsets;
         a.timestamp_ms = absl::ToUnixMillis(absl::Now());
         known_end_[p->partition] = std::max(known_end_[p->partition], p->offsets.back() + 1);
-        p->done(std::move(a));
+        answers.push_back({std::move(p->done), std::move(a)});
       } else {
-        p->done(s);
+        answers.push_back({std::move(p->done), s});
       }
     }
+    answerer_->Hand(std::move(answers));
     if (absl::IsFailedPrecondition(s)) {
       // Fenced: fail whatever is still queued and everything that comes later.
       std::deque<std::unique_ptr<Pending>> rest;
@@ -526,18 +540,16 @@ void KafkaWriter::Loop() {
         absl::MutexLock l(&mu_);
         rest.swap(queue_);
       }
-      for (auto& p : rest) p->done(s);
+      AnswerAll(rest, s);
     }
   }
-  for (auto& p : unresolved) p->done(absl::UnavailableError("writer stopped during recovery"));
+  AnswerAll(unresolved, absl::UnavailableError("writer stopped during recovery"));
   std::deque<std::unique_ptr<Pending>> rest;
   {
     absl::MutexLock l(&mu_);
     rest.swap(queue_);
   }
-  for (auto& p : rest) {
-    p->done(ClientSafe(absl::UnavailableError("the event log stopped before the write was made; nothing was written")));
-  }
+  AnswerAll(rest, ClientSafe(absl::UnavailableError("the event log stopped before the write was made; nothing was written")));
 }
 
 absl::Status KafkaWriter::CommitGroup(std::vector<std::unique_ptr<Pending>>& group,
@@ -620,6 +632,8 @@ absl::Status KafkaWriter::Recover(std::vector<std::unique_ptr<Pending>>& group) 
   std::vector<Position> from;
   for (int32_t p : parts) from.push_back({p, known_end_[p]});
   CRM_ASSIGN_OR_RETURN(std::vector<Record> tail, ReadToEnd(*log_, topic_, from));
+  std::vector<Answer> answers;
+  answers.reserve(group.size());
   for (auto& p : group) {
     size_t found = 0;
     for (const Record& r : tail) {
@@ -633,11 +647,12 @@ absl::Status KafkaWriter::Recover(std::vector<std::unique_ptr<Pending>>& group) 
       a.partition = p->partition;
       a.offsets = p->offsets;
       a.timestamp_ms = absl::ToUnixMillis(absl::Now());
-      p->done(std::move(a));
+      answers.push_back({std::move(p->done), std::move(a)});
     } else {
-      p->done(absl::UnavailableError("append not written (found absent after recovery)"));
+      answers.push_back({std::move(p->done), absl::UnavailableError("append not written (found absent after recovery)")});
     }
   }
+  answerer_->Hand(std::move(answers));
   for (const Record& r : tail) {
     known_end_[r.partition] = std::max(known_end_[r.partition], r.offset + 1);
   }

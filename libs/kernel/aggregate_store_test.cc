@@ -629,6 +629,30 @@ TEST_F(AggregateStoreTest, TheProjectionCommitsTheKernelsFoldAsItIsAndACheckRefu
       << "the projection committed nothing of it";
 }
 
+// A kernel fold that names another version than the event's (a defect) is refused by the
+// projection even when it takes folds unchecked: nothing of it is committed.
+struct VersionSkewedKind : CounterKind {
+  static void Apply(CounterState& s, const CounterEvent& e, int64_t version, absl::Time at, const std::string& actor) {
+    ApplyCounter(s, e, version, at, actor);
+    s.set_version(version + 1);
+  }
+};
+
+TEST_F(AggregateStoreTest, AFoldIntoAnotherVersionIsRefusedEvenUnchecked) {
+  store_ = std::make_unique<AggregateStore>(writer_.get(), AggregateStore::Options{.check_cached_states = false});
+  absl::Notification n;
+  absl::StatusOr<Written<CounterState>> out;
+  store_->Execute<VersionSkewedKind>(Add("c1", 5), [&](absl::StatusOr<Written<CounterState>> w) {
+    out = std::move(w);
+    n.Notify();
+  });
+  n.WaitForNotification();
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable) << out.status();
+  std::string row;
+  EXPECT_TRUE(db_->db()->Get(rocksdb::ReadOptions(), CounterKind::Row("c1"), &row).IsNotFound())
+      << "the projection committed nothing of it";
+}
+
 // Records read from the log (a catch-up, a rebuild, a follower) carry no kernel fold: the
 // projection reads and folds each itself.
 TEST_F(AggregateStoreTest, RecordsReadFromTheLogAreFoldedByTheProjection) {

@@ -84,6 +84,14 @@ class FoldedEvent {
       return absl::InternalError(absl::StrCat("the writer folded ", key, " as another type"));
     }
     if (sealed != nullptr && !sealed->check) {
+      // Holds by construction (the log took the event as exactly the next version of the
+      // state the writer read); two integer compares make a defect fail closed, not commit.
+      if (sealed->before->version() + 1 != env.aggregate_version() ||
+          sealed->after->version() != env.aggregate_version()) {
+        return absl::InternalError(absl::StrCat("the writer folded ", key, " into version ", sealed->after->version(),
+                                                " from ", sealed->before->version(), ", not into ",
+                                                env.aggregate_version()));
+      }
       db.CountFold(/*taken=*/true);
       before(*sealed->before);
       state_ = sealed->after;
