@@ -422,5 +422,67 @@ TEST(KafkaLateDeliveryTest, AReportAfterAnAbortedTransactionTouchesNothingFreed)
   EXPECT_TRUE(after.ok()) << after.status();
   writer.reset();
 }
+
+// A commit that outlives append_timeout by a hair must not derail the writer's next
+// transaction. librdkafka 2.0 keeps one result slot per producer for its transactional calls:
+// when commit_transaction's flush ends right at the deadline, the call times out waiting for
+// its EndTxn, and the result EndTxn sets a moment later is taken by the resumed call's first
+// step, so every later call returns the result meant for the step before it. The next
+// begin_transaction then returns before the transaction began, its produce is refused with
+// "Erroneous state", and an append on a healthy cluster is answered "not written". Broker 2
+// answers each probe's produce append_timeout late, which ends the flush within a millisecond
+// of the deadline; the slip needs the EndTxn answer to win a race against the resumed call,
+// so the probe is repeated.
+TEST(KafkaSlowCommitTest, TheAppendAfterACommitThatEndedAtItsDeadlineIsWritten) {
+  constexpr char kSlowTopic[] = "crm.faults.slow-commit.v1";
+  constexpr int16_t kProduce = 0;
+  constexpr int kTimeoutMs = 300, kProbes = 60;
+  auto mock = *MockCluster::Start(3);
+  ASSERT_TRUE(mock->CreateTopic(kSlowTopic, 1, 3).ok());
+  rd_kafka_mock_cluster_t* mc = mock->c_ptr();
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kSlowTopic, 0, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
+  KafkaLogOptions o;
+  o.bootstrap_servers = mock->bootstrap_servers();
+  o.append_timeout = absl::Milliseconds(kTimeoutMs);
+  o.extra = {{"message.timeout.ms", "30000"}};
+  auto log = *OpenKafkaLog(o);
+  auto writer = *log->OpenWriter(kSlowTopic);
+  auto warm = writer->AppendSync("k", {{"warm", {}}});
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  int failed = 0;
+  std::string first;
+  for (int i = 0; i < kProbes; ++i) {
+    ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(mc, 2, kProduce, 1, RD_KAFKA_RESP_ERR_NO_ERROR, kTimeoutMs),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    auto probe = writer->AppendSync("k", {{absl::StrCat("probe-", i), {}}});
+    auto next = writer->AppendSync("k", {{absl::StrCat("next-", i), {}}});
+    for (const auto* r : {&probe, &next}) {
+      if (r->ok()) continue;
+      if (failed++ == 0) first = absl::StrCat("probe ", i, ": ", r->status().ToString());
+    }
+  }
+  EXPECT_EQ(failed, 0) << "appends on a healthy cluster answered not written; first: " << first
+                       << "; recoveries: " << writer->recoveries();
+}
+
+// A producer is new after every start and every recovery; librdkafka 2.0 learns the leaders
+// of a topic it has not produced to on its periodic metadata scan, up to ~1 s after the first
+// produce. An append timeout shorter than that must still let the first append through
+// (and so a recovery converge): below it, every attempt timed out, recovered into another
+// new producer, and nothing was ever written.
+TEST(KafkaShortTimeoutTest, ANewProducersFirstAppendFitsAShortAppendTimeout) {
+  constexpr char kShortTopic[] = "crm.faults.short-timeout.v1";
+  auto mock = *MockCluster::Start(3);
+  ASSERT_TRUE(mock->CreateTopic(kShortTopic, 2, 3).ok());
+  KafkaLogOptions o;
+  o.bootstrap_servers = mock->bootstrap_servers();
+  o.append_timeout = absl::Milliseconds(150);
+  auto log = *OpenKafkaLog(o);
+  auto writer = *log->OpenWriter(kShortTopic);
+  auto first = writer->AppendSync("k", {{"first", {}}}, {.timeout = absl::Seconds(10)});
+  EXPECT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(writer->recoveries(), 0);
+}
+
 }  // namespace
 }  // namespace crm::eventlog
