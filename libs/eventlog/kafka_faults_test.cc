@@ -307,15 +307,27 @@ TEST(KafkaFaultsLoadTest, HundredThousandEventsThroughBrokerFaults) {
 // A delivery report that comes after its transaction was given up must find nothing freed.
 // The writer's per-message slots (msg_opaque) live for one CommitGroup; a produce still in
 // flight when its commit or abort gives up (their flush of delivery reports timed out) is
-// answered by the broker later. Set up so that this happens: broker 3 (partition 1's leader)
-// answers 8 s late, past the 1 s append timeout, librdkafka is told to wait 30 s before it
-// fails a message itself, and broker 2 refuses partition 0's next produce for good, so the
-// transaction holding both appends must be aborted while partition 1's produce is in flight.
-// A report reaching a freed slot is a heap-use-after-free under -fsanitize=address; the
-// writer must also answer both appends and take writes again.
+// answered by the broker later. Set up so that this happens, in an order the test enforces
+// rather than hopes for:
+//   1. A "hold" append to partition 0, whose produce broker 2 answers 1 s late, keeps the
+//      writer inside one transaction while the test queues the next two appends, so both
+//      go into the following transaction (checked: "hold" is still unanswered then).
+//   2. In that transaction broker 3 keeps the produce of "in-flight" (partition 1) for 8 s,
+//      and broker 2 refuses the produce of "refused" (partition 0) for good, but only 1 s
+//      after it arrived, by when "in-flight" has left the client (checked on broker 3: a
+//      produce refused at once makes librdkafka purge the other before it is ever sent).
+//   3. The refusal makes the transaction abortable, but neither the commit's nor the
+//      abort's flush can finish while "in-flight" is outstanding: both time out, the writer
+//      gives the transaction up and recovers, and the broker's answer comes after the
+//      transaction's slots are gone.
+// append_timeout (2 s) leaves room for a new producer's first commit, which waits up to
+// ~1 s for the topic's metadata in librdkafka 2.0. A report reaching a freed slot is a
+// heap-use-after-free under -fsanitize=address; the writer must also answer both appends
+// and take writes again.
 TEST(KafkaLateDeliveryTest, AReportAfterAnAbortedTransactionTouchesNothingFreed) {
   constexpr char kLateTopic[] = "crm.faults.late.v1";
   constexpr int16_t kProduce = 0;
+  constexpr int kHoldMs = 1000, kRefuseAfterMs = 1000, kLateMs = 8000;
   auto mock = *MockCluster::Start(3);
   ASSERT_TRUE(mock->CreateTopic(kLateTopic, 2, 3).ok());
   rd_kafka_mock_cluster_t* mc = mock->c_ptr();
@@ -329,47 +341,148 @@ TEST(KafkaLateDeliveryTest, AReportAfterAnAbortedTransactionTouchesNothingFreed)
     std::string& slot = key_on[PartitionForKey(k, 2)];
     if (slot.empty()) slot = k;
   }
+  // Produce requests broker `id` has still to receive of those given a scripted answer.
+  auto scripted_left = [mc](int32_t id) {
+    size_t n = 0;
+    EXPECT_EQ(rd_kafka_mock_broker_error_stack_cnt(mc, id, kProduce, &n), RD_KAFKA_RESP_ERR_NO_ERROR);
+    return n;
+  };
   KafkaLogOptions o;
   o.bootstrap_servers = mock->bootstrap_servers();
-  o.append_timeout = absl::Seconds(1);
+  o.append_timeout = absl::Seconds(2);
   o.extra = {{"message.timeout.ms", "30000"}};
   auto log = *OpenKafkaLog(o);
   auto writer = *log->OpenWriter(kLateTopic);
-  ASSERT_TRUE(writer->AppendSync(key_on[0], {{"warm-0", {}}}).ok());
-  ASSERT_TRUE(writer->AppendSync(key_on[1], {{"warm-1", {}}}).ok());
+  // Connections to both leaders and the topic's metadata, before anything is slow.
+  for (int p = 0; p < 2; ++p) {
+    auto warm = writer->AppendSync(key_on[p], {{absl::StrCat("warm-", p), {}}});
+    ASSERT_TRUE(warm.ok()) << warm.status();
+  }
 
-  rd_kafka_mock_broker_set_rtt(mc, 3, 8000);
-  rd_kafka_mock_broker_push_request_error_rtts(mc, 2, kProduce, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0);
+  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(
+                mc, 2, kProduce, 2, RD_KAFKA_RESP_ERR_NO_ERROR, kHoldMs,
+                RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, kRefuseAfterMs),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(mc, 3, kProduce, 1, RD_KAFKA_RESP_ERR_NO_ERROR, kLateMs),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
   struct Answers {
     absl::Mutex mu;
-    std::vector<absl::Status> got ABSL_GUARDED_BY(mu);
+    std::map<std::string, absl::Status> got ABSL_GUARDED_BY(mu);
   };
   auto answers = std::make_shared<Answers>();
-  auto record = [answers](absl::StatusOr<Appended> r) {
-    absl::MutexLock l(&answers->mu);
-    answers->got.push_back(r.status());
+  auto record = [answers](std::string what) {
+    return [answers, what](absl::StatusOr<Appended> r) {
+      absl::MutexLock l(&answers->mu);
+      answers->got[what] = r.status();
+    };
   };
-  // Queued back to back, they normally share one transaction; alone, the slow one still
-  // leaves its commit with the produce in flight.
-  writer->Append(key_on[1], {{"in-flight", {}}}, record);
-  writer->Append(key_on[0], {{"refused", {}}}, record);
+  auto answered = [answers] {
+    absl::MutexLock l(&answers->mu);
+    std::string out;
+    for (const auto& [what, status] : answers->got) absl::StrAppend(&out, what, ": ", status.ToString(), "; ");
+    return out;
+  };
+  writer->Append(key_on[0], {{"hold", {}}}, record("hold"));
+  ASSERT_TRUE(crm::testing::WaitUntil(
+      "broker 2 to receive the holding produce", absl::Seconds(10), [&] { return scripted_left(2) == 1; }, answered,
+      absl::Milliseconds(1)));
+  writer->Append(key_on[1], {{"in-flight", {}}}, record("in-flight"));
+  writer->Append(key_on[0], {{"refused", {}}}, record("refused"));
+  {
+    // The writer answers "hold" only after its transaction; until then it has not looked at
+    // the queue again, so the two appends just queued go into one transaction.
+    absl::MutexLock l(&answers->mu);
+    ASSERT_TRUE(answers->got.empty()) << "the holding append was answered before the next two were queued: "
+                                         "test did not test";
+  }
+  ASSERT_TRUE(crm::testing::WaitUntil(
+      "broker 3 to receive the slow produce", absl::Seconds(10), [&] { return scripted_left(3) == 0; }, answered,
+      absl::Milliseconds(5)));
+  const absl::Time late_answer_due = absl::Now() + absl::Milliseconds(kLateMs);
   EXPECT_TRUE(crm::testing::WaitUntil(
       "the writer giving up a transaction with a produce in flight", absl::Seconds(30),
-      [&] { return writer->recoveries() >= 1; }, [] { return ""; }, absl::Milliseconds(20)));
-  // The re-read of the tail needs partition 1's leader to answer in time again.
-  rd_kafka_mock_broker_set_rtt(mc, 3, 0);
+      [&] { return writer->recoveries() >= 1; }, answered, absl::Milliseconds(20)));
   EXPECT_TRUE(crm::testing::WaitUntil(
-      "both appends answered", absl::Seconds(60),
+      "all three appends answered", absl::Seconds(60),
       [&] {
         absl::MutexLock l(&answers->mu);
-        return answers->got.size() == 2;
+        return answers->got.size() == 3;
       },
-      [&] { return writer->recoveries(); }, absl::Milliseconds(20)));
+      answered, absl::Milliseconds(20)));
+  {
+    absl::MutexLock l(&answers->mu);
+    EXPECT_TRUE(answers->got["hold"].ok()) << answers->got["hold"];
+    // Never written; "in-flight" may be reported written: the mock keeps aborted records
+    // visible, and the recovery finds it there.
+    EXPECT_TRUE(absl::IsUnavailable(answers->got["refused"])) << answers->got["refused"];
+  }
   // Past the late answer: the writer takes writes.
-  absl::SleepFor(absl::Seconds(8));
+  absl::SleepFor(late_answer_due + absl::Seconds(1) - absl::Now());
   auto after = writer->AppendSync(key_on[1], {{"after", {}}}, {.timeout = absl::Seconds(30)});
   EXPECT_TRUE(after.ok()) << after.status();
   writer.reset();
 }
+
+// A commit that outlives append_timeout by a hair must not derail the writer's next
+// transaction. librdkafka 2.0 keeps one result slot per producer for its transactional calls:
+// when commit_transaction's flush ends right at the deadline, the call times out waiting for
+// its EndTxn, and the result EndTxn sets a moment later is taken by the resumed call's first
+// step, so every later call returns the result meant for the step before it. The next
+// begin_transaction then returns before the transaction began, its produce is refused with
+// "Erroneous state", and an append on a healthy cluster is answered "not written". Broker 2
+// answers each probe's produce append_timeout late, which ends the flush within a millisecond
+// of the deadline; the slip needs the EndTxn answer to win a race against the resumed call,
+// so the probe is repeated.
+TEST(KafkaSlowCommitTest, TheAppendAfterACommitThatEndedAtItsDeadlineIsWritten) {
+  constexpr char kSlowTopic[] = "crm.faults.slow-commit.v1";
+  constexpr int16_t kProduce = 0;
+  constexpr int kTimeoutMs = 300, kProbes = 60;
+  auto mock = *MockCluster::Start(3);
+  ASSERT_TRUE(mock->CreateTopic(kSlowTopic, 1, 3).ok());
+  rd_kafka_mock_cluster_t* mc = mock->c_ptr();
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc, kSlowTopic, 0, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
+  KafkaLogOptions o;
+  o.bootstrap_servers = mock->bootstrap_servers();
+  o.append_timeout = absl::Milliseconds(kTimeoutMs);
+  o.extra = {{"message.timeout.ms", "30000"}};
+  auto log = *OpenKafkaLog(o);
+  auto writer = *log->OpenWriter(kSlowTopic);
+  auto warm = writer->AppendSync("k", {{"warm", {}}});
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  int failed = 0;
+  std::string first;
+  for (int i = 0; i < kProbes; ++i) {
+    ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(mc, 2, kProduce, 1, RD_KAFKA_RESP_ERR_NO_ERROR, kTimeoutMs),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    auto probe = writer->AppendSync("k", {{absl::StrCat("probe-", i), {}}});
+    auto next = writer->AppendSync("k", {{absl::StrCat("next-", i), {}}});
+    for (const auto* r : {&probe, &next}) {
+      if (r->ok()) continue;
+      if (failed++ == 0) first = absl::StrCat("probe ", i, ": ", r->status().ToString());
+    }
+  }
+  EXPECT_EQ(failed, 0) << "appends on a healthy cluster answered not written; first: " << first
+                       << "; recoveries: " << writer->recoveries();
+}
+
+// A producer is new after every start and every recovery; librdkafka 2.0 learns the leaders
+// of a topic it has not produced to on its periodic metadata scan, up to ~1 s after the first
+// produce. An append timeout shorter than that must still let the first append through
+// (and so a recovery converge): below it, every attempt timed out, recovered into another
+// new producer, and nothing was ever written.
+TEST(KafkaShortTimeoutTest, ANewProducersFirstAppendFitsAShortAppendTimeout) {
+  constexpr char kShortTopic[] = "crm.faults.short-timeout.v1";
+  auto mock = *MockCluster::Start(3);
+  ASSERT_TRUE(mock->CreateTopic(kShortTopic, 2, 3).ok());
+  KafkaLogOptions o;
+  o.bootstrap_servers = mock->bootstrap_servers();
+  o.append_timeout = absl::Milliseconds(150);
+  auto log = *OpenKafkaLog(o);
+  auto writer = *log->OpenWriter(kShortTopic);
+  auto first = writer->AppendSync("k", {{"first", {}}}, {.timeout = absl::Seconds(10)});
+  EXPECT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(writer->recoveries(), 0);
+}
+
 }  // namespace
 }  // namespace crm::eventlog
