@@ -59,6 +59,13 @@ absl::Status LogRefusal(const absl::Status& s) {
   }
 }
 
+// How deep this thread is in AggregateWriter::AppendSealed's call of the log's writer. A
+// callback that runs meanwhile is the log refusing that append at once, on the appending
+// thread: it is answered there and then, never left to an answer group that thread may be
+// in (a command started by another writer's answer), which nothing the destructor waits
+// for (handing_over_, the log writer's close) covers.
+thread_local int appending_depth = 0;
+
 }  // namespace
 
 NewEvent NewEvent::Of(const google::protobuf::Message& m, absl::Time occurred_at) {
@@ -230,11 +237,13 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
   answered.annexes = std::move(sealed.annexes);
   answered.annex_owner = std::move(sealed.annex_owner);
   answered.done = std::move(done);
+  ++appending_depth;
   writer_->AppendExpecting(head.id, std::move(sealed.messages), absl::StrCat(head.type, "/", head.id), expected,
                            [this, a = std::move(answered), started](absl::StatusOr<eventlog::Appended> appended) mutable {
                              if (options_.observe_append) options_.observe_append(absl::Now() - started);
                              a.appended = std::move(appended);
-                             if (eventlog::AnswerGroup* group = eventlog::AnswerGroup::Current()) {
+                             eventlog::AnswerGroup* group = eventlog::AnswerGroup::Current();
+                             if (group != nullptr && appending_depth == 0) {
                                group->PartOf<GroupCommit>(this, [this] { return std::make_unique<GroupCommit>(this); })
                                    .Add(std::move(a));
                                return;
@@ -243,6 +252,7 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
                              one.push_back(std::move(a));
                              Finish(one);
                            });
+  --appending_depth;
 }
 
 absl::Status AggregateWriter::Admit() {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <limits>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -610,6 +611,49 @@ TEST(AggregateWriterGroupTest, AppendsAnsweredTogetherCommitOnceAndAreAnsweredAf
   writer.reset();
   db.reset();
   base.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// An append the log refuses at once (a full queue) is answered inside the Append call, on the
+// appending thread. A command started from another writer's answer makes that call inside
+// the log's answer group (eventlog::AnswerGroup), which ends later and holds nothing the
+// writer's destructor waits for: the answer must not wait for that group's end, or it comes
+// after ~AggregateWriter returned (every `done` has run by then), on a destroyed writer.
+TEST(AggregateWriterGroupTest, AnAppendRefusedAtOnceInsideAGroupIsAnsweredBeforeTheWriterIsGone) {
+  const std::string dir = NewTestDir("aggw-group-refused");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  // No room in the queue: every append is refused at once, nothing written.
+  auto log = *eventlog::OpenEmbeddedLog({.path = dir + "/log", .max_queued_appends = 0});
+  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
+  ProjectionDb* store = db.get();
+  auto writer = *AggregateWriter::Open(log.get(), store,
+                                       {.topic = "t", .partitions = 2, .source = "/test", .clock = &clock},
+                                       [store](const eventlog::Record& r, Batch& b) { return ApplyHeads(*store, r, b); });
+  std::atomic<int> answered{0};
+  absl::Status got;
+  bool answered_when_gone = false;
+  // On a thread of its own, as a log's answering thread: a group left open there (the bug)
+  // must not end on the destroyed writer, and ends with the thread unnoticed.
+  std::thread answering([&] {
+    auto* group = new eventlog::AnswerGroup;
+    google::protobuf::Int64Value v;
+    v.set_value(1);
+    writer->Append({.type = "thing", .id = "a"}, {}, {NewEvent::Of(v)}, [&](absl::StatusOr<std::string> t) {
+      got = t.status();
+      answered.fetch_add(1);
+    });
+    writer.reset();
+    answered_when_gone = answered.load() == 1;
+    if (answered_when_gone) delete group;
+  });
+  answering.join();
+  EXPECT_TRUE(answered_when_gone) << "a done ran after ~AggregateWriter returned, or never";
+  EXPECT_EQ(answered.load(), 1);
+  EXPECT_EQ(got.code(), absl::StatusCode::kResourceExhausted) << got;
+  db.reset();
+  log.reset();
   std::filesystem::remove_all(dir);
 }
 }  // namespace
