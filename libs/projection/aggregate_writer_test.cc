@@ -656,5 +656,89 @@ TEST(AggregateWriterGroupTest, AnAppendRefusedAtOnceInsideAGroupIsAnsweredBefore
   log.reset();
   std::filesystem::remove_all(dir);
 }
+
+// A record of the group the projection refuses (Finish's partial failure): the appends before
+// it are committed from a clean batch without any of its rows, the checkpoint stops before
+// it, it and the appends after it are answered "written, not applied", and the next append
+// catches the projections up with all of them.
+TEST(AggregateWriterGroupTest, ARecordTheProjectionRefusesInAGroupCommitsOnlyTheAppendsBeforeIt) {
+  const std::string dir = NewTestDir("aggw-group-partial");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  auto base = *eventlog::OpenEmbeddedLog({.path = dir + "/log"});
+  HeldAnswersLog log(base.get());
+  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
+  ProjectionDb* store = db.get();
+  std::atomic<bool> refuse{true};
+  // Writes part of "bad"'s rows into the batch, then refuses it.
+  auto apply = [store, &refuse](const eventlog::Record& r, Batch& b) -> absl::Status {
+    CRM_RETURN_IF_ERROR(ApplyHeads(*store, r, b));
+    if (refuse.load() && eventlog::EnvelopeOf(r)->aggregate_id() == "bad") {
+      b.Put("junk/bad", "part of a refused record");
+      return absl::InternalError("this projection cannot apply bad");
+    }
+    return absl::OkStatus();
+  };
+  // One partition: the three appends follow each other in it.
+  auto writer = *AggregateWriter::Open(&log, store, {.topic = "t", .partitions = 1, .source = "/test", .clock = &clock},
+                                       apply);
+  CommitCounter counter;
+  store->AddCommitObserver(&counter);
+
+  absl::Mutex mu;
+  std::map<std::string, absl::StatusOr<std::string>> answers;
+  std::map<std::string, bool> applied_when_answered;
+  google::protobuf::Int64Value v;
+  v.set_value(1);
+  for (const std::string id : {"a", "bad", "c"}) {
+    const size_t held = log.held();
+    writer->Append({.type = "thing", .id = id}, {}, {NewEvent::Of(v)}, [&, id](absl::StatusOr<std::string> t) {
+      const bool applied = t.ok() && store->WaitFor(*DecodeToken(*t), absl::Now()).ok();
+      absl::MutexLock l(&mu);
+      answers.emplace(id, std::move(t));
+      applied_when_answered[id] = applied;
+    });
+    ASSERT_TRUE(testing::WaitUntil("the log's answer", absl::Seconds(30), [&] { return log.held() == held + 1; },
+                                   [&] { return log.held(); }));
+  }
+  ASSERT_TRUE(log.AnswerHeld(3));
+  {
+    absl::MutexLock l(&mu);
+    ASSERT_EQ(answers.size(), 3u);
+    EXPECT_TRUE(answers.at("a").ok()) << answers.at("a").status();
+    EXPECT_TRUE(applied_when_answered["a"]) << "answered after its rows were committed";
+    for (const char* id : {"bad", "c"}) {
+      const absl::Status& s = answers.at(id).status();
+      EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << id << ": " << s;
+      EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("written to the log")) << id;
+    }
+  }
+  EXPECT_EQ(counter.commits.load(), 1) << "the appends before the refused one, in one commit";
+  EXPECT_EQ(HeadIn(*store, "a").version, 1);
+  EXPECT_EQ(HeadIn(*store, "bad").version, 0) << "none of the refused record's rows";
+  std::string junk;
+  EXPECT_TRUE(store->db()->Get(rocksdb::ReadOptions(), "junk/bad", &junk).IsNotFound()) << junk;
+  EXPECT_EQ(HeadIn(*store, "c").version, 0);
+  EXPECT_EQ(store->NextOffset("t", 0), 1) << "the checkpoint stops before the refused record";
+
+  // Once the projection can apply it, the next append catches up first, and its caller decides
+  // again on the caught-up state.
+  refuse = false;
+  absl::Status again;
+  writer->Append({.type = "thing", .id = "d"}, {}, {NewEvent::Of(v)},
+                 [&](absl::StatusOr<std::string> t) { again = t.status(); });
+  EXPECT_EQ(again.code(), absl::StatusCode::kUnavailable) << again;
+  EXPECT_THAT(std::string(again.message()), ::testing::HasSubstr("caught up")) << again;
+  EXPECT_EQ(HeadIn(*store, "bad").version, 1);
+  EXPECT_EQ(HeadIn(*store, "c").version, 1);
+  EXPECT_EQ(store->NextOffset("t", 0), 3);
+
+  store->RemoveCommitObserver(&counter);
+  writer.reset();
+  db.reset();
+  base.reset();
+  std::filesystem::remove_all(dir);
+}
 }  // namespace
 }  // namespace crm::projection
