@@ -17,9 +17,9 @@ namespace crm::eventlog {
 //
 // Outside a group (Current() is null: a log that answers one append at a time, a test
 // calling a callback itself) a callback does its work at once; so does one a log runs inside
-// the Append call (a refusal) on a thread that is inside a group, since whoever waits for the
-// appends a log took (a writer's close) does not wait for that group. Not thread-safe: a
-// group lives on one thread.
+// a call its owner made (a refusal inside Append, an answer at a writer's close deadline) on
+// a thread that is inside a group: that group ends after the call returned, later than the
+// owner may wait. Not thread-safe: a group lives on one thread.
 class AnswerGroup {
  public:
   // What one owner (a projection writer, say) leaves to the group's end.

@@ -740,5 +740,57 @@ TEST(AggregateWriterGroupTest, ARecordTheProjectionRefusesInAGroupCommitsOnlyThe
   base.reset();
   std::filesystem::remove_all(dir);
 }
+
+// A writer closed from inside another writer's answer, on the log's answering thread, while
+// one of its appends waits, written, for that thread: at the close's deadline the log answers
+// it there, inside the group being answered. That answer is the close's, not the group's:
+// it must have run when ~AggregateWriter returns, not at the group's end on a destroyed
+// writer.
+TEST(AggregateWriterGroupTest, AWriterClosedInsideAnotherWritersAnswerAnswersItsWaitingAppendsFirst) {
+  const std::string dir = NewTestDir("aggw-group-close");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  auto log = *eventlog::OpenEmbeddedLog({.path = dir + "/log", .close_timeout = absl::Milliseconds(100)});
+  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
+  ProjectionDb* store = db.get();
+  auto apply = [store](const eventlog::Record& r, Batch& b) { return ApplyHeads(*store, r, b); };
+  auto x = *AggregateWriter::Open(log.get(), store, {.topic = "x", .partitions = 1, .source = "/x", .clock = &clock},
+                                  apply);
+  auto w = *AggregateWriter::Open(log.get(), store, {.topic = "w", .partitions = 1, .source = "/w", .clock = &clock},
+                                  apply);
+  google::protobuf::Int64Value v;
+  v.set_value(1);
+  absl::Notification x_answering;
+  std::atomic<int> w_answers{0};
+  absl::Status w_status;
+  bool waiting_was_written = false;
+  bool w_answered_when_gone = false;
+  x->Append({.type = "thing", .id = "a"}, {}, {NewEvent::Of(v)}, [&](absl::StatusOr<std::string>) {
+    x_answering.Notify();
+    // W's append is written behind this group and waits for this thread to answer it.
+    waiting_was_written = testing::WaitUntil(
+        "w's append written", absl::Seconds(30),
+        [&] { return log->EndOffsets("w").value_or(std::vector<int64_t>{0})[0] == 1; },
+        [&] { return log->EndOffsets("w").value_or(std::vector<int64_t>{0})[0]; });
+    w.reset();
+    w_answered_when_gone = w_answers.load() == 1;
+  });
+  ASSERT_TRUE(x_answering.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  w->Append({.type = "thing", .id = "b"}, {}, {NewEvent::Of(v)}, [&](absl::StatusOr<std::string> t) {
+    w_status = t.status();
+    w_answers.fetch_add(1);
+  });
+  ASSERT_TRUE(testing::WaitUntil("w's answer", absl::Seconds(30), [&] { return w_answers.load() >= 1; },
+                                 [&] { return w_answers.load(); }));
+  x.reset();  // after x's answer returned: no done of x runs any more
+  EXPECT_TRUE(waiting_was_written);
+  EXPECT_TRUE(w_answered_when_gone) << "a done of w ran after ~AggregateWriter returned";
+  EXPECT_EQ(w_answers.load(), 1);
+  EXPECT_EQ(w_status.code(), absl::StatusCode::kUnavailable) << w_status;
+  db.reset();
+  log.reset();
+  std::filesystem::remove_all(dir);
+}
 }  // namespace
 }  // namespace crm::projection
