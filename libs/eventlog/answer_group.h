@@ -23,8 +23,10 @@ namespace crm::eventlog {
 // batch and then answers them (projection::AggregateWriter; docs/architecture.md §3).
 //
 // Outside a group (Current() is null: a log that answers one append at a time, a test
-// calling a callback itself, a refusal answered on the appending thread) a callback does its
-// work at once. Not thread-safe: a group lives on one thread.
+// calling a callback itself) a callback does its work at once; so does one a log runs inside
+// a call its owner made (a refusal inside Append, an answer at a writer's close deadline) on
+// a thread that is inside a group: that group ends after the call returned, later than the
+// owner may wait. Not thread-safe: a group lives on one thread.
 class AnswerGroup {
  public:
   // What one owner (a projection writer, say) leaves to the group's end.

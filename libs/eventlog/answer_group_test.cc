@@ -50,8 +50,8 @@ TEST(AnswerGroupTest, EachOwnerGetsOnePartThatEndsWithTheGroupInOrder) {
   EXPECT_EQ(AnswerGroup::Current(), nullptr);
 }
 
-// A part's end may answer a callback that adds to the group again (a refusal answered at once
-// inside the next command's append): that work gets a part of its own, which ends too.
+// A part's end may run a callback that adds to the group again: that work gets a part of its
+// own, which ends too.
 TEST(AnswerGroupTest, APartAddedWhileTheGroupEndsEndsToo) {
   std::vector<std::string> ended;
   int owner = 0;

@@ -59,6 +59,15 @@ absl::Status LogRefusal(const absl::Status& s) {
   }
 }
 
+// How deep this thread is in a call an AggregateWriter makes into its log writer (an append,
+// the close). A callback that runs meanwhile is that call's own answer, not a group's: the
+// log refusing the append at once, or the close answering what waits past its deadline. It
+// is answered there and then, never left to an answer group the thread may be in (a command
+// started, or a writer closed, by another writer's answer): that group ends after the call
+// returned, and nothing the destructor waits for (handing_over_, the log writer's close)
+// covers it.
+thread_local int in_log_call = 0;
+
 }  // namespace
 
 NewEvent NewEvent::Of(const google::protobuf::Message& m, absl::Time occurred_at) {
@@ -115,7 +124,9 @@ AggregateWriter::~AggregateWriter() {
   while (handing_over_.load(std::memory_order_acquire) > 0) absl::SleepFor(absl::Microseconds(50));
   // Before mu_, queues_ and the projections die: the writer answers every append it took, and
   // those answers use them (Apply, Release from the callers' leases).
+  ++in_log_call;
   writer_.reset();
+  --in_log_call;
 }
 
 bool AggregateWriter::Serialize(const std::string& key, absl::AnyInvocable<void()> fn, size_t max_waiting) {
@@ -230,11 +241,13 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
   answered.annexes = std::move(sealed.annexes);
   answered.annex_owner = std::move(sealed.annex_owner);
   answered.done = std::move(done);
+  ++in_log_call;
   writer_->AppendExpecting(head.id, std::move(sealed.messages), absl::StrCat(head.type, "/", head.id), expected,
                            [this, a = std::move(answered), started](absl::StatusOr<eventlog::Appended> appended) mutable {
                              if (options_.observe_append) options_.observe_append(absl::Now() - started);
                              a.appended = std::move(appended);
-                             if (eventlog::AnswerGroup* group = eventlog::AnswerGroup::Current()) {
+                             eventlog::AnswerGroup* group = eventlog::AnswerGroup::Current();
+                             if (group != nullptr && in_log_call == 0) {
                                group->PartOf<GroupCommit>(this, [this] { return std::make_unique<GroupCommit>(this); })
                                    .Add(std::move(a));
                                return;
@@ -243,6 +256,7 @@ void AggregateWriter::AppendSealed(const AggregateHead& head, Sealed sealed, Don
                              one.push_back(std::move(a));
                              Finish(one);
                            });
+  --in_log_call;
 }
 
 absl::Status AggregateWriter::Admit() {

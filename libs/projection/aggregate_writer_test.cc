@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <limits>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -610,6 +611,185 @@ TEST(AggregateWriterGroupTest, AppendsAnsweredTogetherCommitOnceAndAreAnsweredAf
   writer.reset();
   db.reset();
   base.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// An append the log refuses at once (a full queue) is answered inside the Append call, on the
+// appending thread. A command started from another writer's answer makes that call inside
+// the log's answer group (eventlog::AnswerGroup), which ends later and holds nothing the
+// writer's destructor waits for: the answer must not wait for that group's end, or it comes
+// after ~AggregateWriter returned (every `done` has run by then), on a destroyed writer.
+TEST(AggregateWriterGroupTest, AnAppendRefusedAtOnceInsideAGroupIsAnsweredBeforeTheWriterIsGone) {
+  const std::string dir = NewTestDir("aggw-group-refused");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  // No room in the queue: every append is refused at once, nothing written.
+  auto log = *eventlog::OpenEmbeddedLog({.path = dir + "/log", .max_queued_appends = 0});
+  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
+  ProjectionDb* store = db.get();
+  auto writer = *AggregateWriter::Open(log.get(), store,
+                                       {.topic = "t", .partitions = 2, .source = "/test", .clock = &clock},
+                                       [store](const eventlog::Record& r, Batch& b) { return ApplyHeads(*store, r, b); });
+  std::atomic<int> answered{0};
+  absl::Status got;
+  bool answered_when_gone = false;
+  // On a thread of its own, as a log's answering thread: a group left open there (the bug)
+  // must not end on the destroyed writer, and ends with the thread unnoticed.
+  std::thread answering([&] {
+    auto* group = new eventlog::AnswerGroup;
+    google::protobuf::Int64Value v;
+    v.set_value(1);
+    writer->Append({.type = "thing", .id = "a"}, {}, {NewEvent::Of(v)}, [&](absl::StatusOr<std::string> t) {
+      got = t.status();
+      answered.fetch_add(1);
+    });
+    writer.reset();
+    answered_when_gone = answered.load() == 1;
+    if (answered_when_gone) delete group;
+  });
+  answering.join();
+  EXPECT_TRUE(answered_when_gone) << "a done ran after ~AggregateWriter returned, or never";
+  EXPECT_EQ(answered.load(), 1);
+  EXPECT_EQ(got.code(), absl::StatusCode::kResourceExhausted) << got;
+  db.reset();
+  log.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// A record of the group the projection refuses (Finish's partial failure): the appends before
+// it are committed from a clean batch without any of its rows, the checkpoint stops before
+// it, it and the appends after it are answered "written, not applied", and the next append
+// catches the projections up with all of them.
+TEST(AggregateWriterGroupTest, ARecordTheProjectionRefusesInAGroupCommitsOnlyTheAppendsBeforeIt) {
+  const std::string dir = NewTestDir("aggw-group-partial");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  auto base = *eventlog::OpenEmbeddedLog({.path = dir + "/log"});
+  HeldAnswersLog log(base.get());
+  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
+  ProjectionDb* store = db.get();
+  std::atomic<bool> refuse{true};
+  // Writes part of "bad"'s rows into the batch, then refuses it.
+  auto apply = [store, &refuse](const eventlog::Record& r, Batch& b) -> absl::Status {
+    CRM_RETURN_IF_ERROR(ApplyHeads(*store, r, b));
+    if (refuse.load() && eventlog::EnvelopeOf(r)->aggregate_id() == "bad") {
+      b.Put("junk/bad", "part of a refused record");
+      return absl::InternalError("this projection cannot apply bad");
+    }
+    return absl::OkStatus();
+  };
+  // One partition: the three appends follow each other in it.
+  auto writer = *AggregateWriter::Open(&log, store, {.topic = "t", .partitions = 1, .source = "/test", .clock = &clock},
+                                       apply);
+  CommitCounter counter;
+  store->AddCommitObserver(&counter);
+
+  absl::Mutex mu;
+  std::map<std::string, absl::StatusOr<std::string>> answers;
+  std::map<std::string, bool> applied_when_answered;
+  google::protobuf::Int64Value v;
+  v.set_value(1);
+  for (const std::string id : {"a", "bad", "c"}) {
+    const size_t held = log.held();
+    writer->Append({.type = "thing", .id = id}, {}, {NewEvent::Of(v)}, [&, id](absl::StatusOr<std::string> t) {
+      const bool applied = t.ok() && store->WaitFor(*DecodeToken(*t), absl::Now()).ok();
+      absl::MutexLock l(&mu);
+      answers.emplace(id, std::move(t));
+      applied_when_answered[id] = applied;
+    });
+    ASSERT_TRUE(testing::WaitUntil("the log's answer", absl::Seconds(30), [&] { return log.held() == held + 1; },
+                                   [&] { return log.held(); }));
+  }
+  ASSERT_TRUE(log.AnswerHeld(3));
+  {
+    absl::MutexLock l(&mu);
+    ASSERT_EQ(answers.size(), 3u);
+    EXPECT_TRUE(answers.at("a").ok()) << answers.at("a").status();
+    EXPECT_TRUE(applied_when_answered["a"]) << "answered after its rows were committed";
+    for (const char* id : {"bad", "c"}) {
+      const absl::Status& s = answers.at(id).status();
+      EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << id << ": " << s;
+      EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("written to the log")) << id;
+    }
+  }
+  EXPECT_EQ(counter.commits.load(), 1) << "the appends before the refused one, in one commit";
+  EXPECT_EQ(HeadIn(*store, "a").version, 1);
+  EXPECT_EQ(HeadIn(*store, "bad").version, 0) << "none of the refused record's rows";
+  std::string junk;
+  EXPECT_TRUE(store->db()->Get(rocksdb::ReadOptions(), "junk/bad", &junk).IsNotFound()) << junk;
+  EXPECT_EQ(HeadIn(*store, "c").version, 0);
+  EXPECT_EQ(store->NextOffset("t", 0), 1) << "the checkpoint stops before the refused record";
+
+  // Once the projection can apply it, the next append catches up first, and its caller decides
+  // again on the caught-up state.
+  refuse = false;
+  absl::Status again;
+  writer->Append({.type = "thing", .id = "d"}, {}, {NewEvent::Of(v)},
+                 [&](absl::StatusOr<std::string> t) { again = t.status(); });
+  EXPECT_EQ(again.code(), absl::StatusCode::kUnavailable) << again;
+  EXPECT_THAT(std::string(again.message()), ::testing::HasSubstr("caught up")) << again;
+  EXPECT_EQ(HeadIn(*store, "bad").version, 1);
+  EXPECT_EQ(HeadIn(*store, "c").version, 1);
+  EXPECT_EQ(store->NextOffset("t", 0), 3);
+
+  store->RemoveCommitObserver(&counter);
+  writer.reset();
+  db.reset();
+  base.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// A writer closed from inside another writer's answer, on the log's answering thread, while
+// one of its appends waits, written, for that thread: at the close's deadline the log answers
+// it there, inside the group being answered. That answer is the close's, not the group's:
+// it must have run when ~AggregateWriter returns, not at the group's end on a destroyed
+// writer.
+TEST(AggregateWriterGroupTest, AWriterClosedInsideAnotherWritersAnswerAnswersItsWaitingAppendsFirst) {
+  const std::string dir = NewTestDir("aggw-group-close");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ManualClock clock;
+  auto log = *eventlog::OpenEmbeddedLog({.path = dir + "/log", .close_timeout = absl::Milliseconds(100)});
+  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
+  ProjectionDb* store = db.get();
+  auto apply = [store](const eventlog::Record& r, Batch& b) { return ApplyHeads(*store, r, b); };
+  auto x = *AggregateWriter::Open(log.get(), store, {.topic = "x", .partitions = 1, .source = "/x", .clock = &clock},
+                                  apply);
+  auto w = *AggregateWriter::Open(log.get(), store, {.topic = "w", .partitions = 1, .source = "/w", .clock = &clock},
+                                  apply);
+  google::protobuf::Int64Value v;
+  v.set_value(1);
+  absl::Notification x_answering;
+  std::atomic<int> w_answers{0};
+  absl::Status w_status;
+  bool waiting_was_written = false;
+  bool w_answered_when_gone = false;
+  x->Append({.type = "thing", .id = "a"}, {}, {NewEvent::Of(v)}, [&](absl::StatusOr<std::string>) {
+    x_answering.Notify();
+    // W's append is written behind this group and waits for this thread to answer it.
+    waiting_was_written = testing::WaitUntil(
+        "w's append written", absl::Seconds(30),
+        [&] { return log->EndOffsets("w").value_or(std::vector<int64_t>{0})[0] == 1; },
+        [&] { return log->EndOffsets("w").value_or(std::vector<int64_t>{0})[0]; });
+    w.reset();
+    w_answered_when_gone = w_answers.load() == 1;
+  });
+  ASSERT_TRUE(x_answering.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  w->Append({.type = "thing", .id = "b"}, {}, {NewEvent::Of(v)}, [&](absl::StatusOr<std::string> t) {
+    w_status = t.status();
+    w_answers.fetch_add(1);
+  });
+  ASSERT_TRUE(testing::WaitUntil("w's answer", absl::Seconds(30), [&] { return w_answers.load() >= 1; },
+                                 [&] { return w_answers.load(); }));
+  x.reset();  // after x's answer returned: no done of x runs any more
+  EXPECT_TRUE(waiting_was_written);
+  EXPECT_TRUE(w_answered_when_gone) << "a done of w ran after ~AggregateWriter returned";
+  EXPECT_EQ(w_answers.load(), 1);
+  EXPECT_EQ(w_status.code(), absl::StatusCode::kUnavailable) << w_status;
+  db.reset();
+  log.reset();
   std::filesystem::remove_all(dir);
 }
 }  // namespace
