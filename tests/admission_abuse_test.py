@@ -10,7 +10,6 @@ decided, and a refusal writes nothing and holds nothing.
 """
 import os
 import re
-import subprocess
 import sys
 import time
 import urllib.request
@@ -26,22 +25,9 @@ work = t.work_dir("crm-abuse-admission-")
 m = t.generate_protos(work, args.protoc, args.proto_root, args.google_protos)
 KEY = "abuse-admission-key-0123456789abcdef0123"
 MAX_INFLIGHT = 32
-
-
-class Server(t.Crmd):
-    """crmd with a small in-flight limit."""
-
-    def start(self):
-        self.p = subprocess.Popen(
-            [self.binary, "--data-dir", self.data, "--listen", self.addr, "--metrics-listen", self.metrics_listen,
-             "--dashboard-listen", "", "--scheduler-interval", "0", "--max-inflight", str(MAX_INFLIGHT)],
-            env=dict(os.environ, CRM_SIGNING_KEY=KEY), stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
-        self.channel = t.wait_healthy(self.addr, proc=self.p, log_path=self.log_path)
-
-
 metrics_port = t.free_port()
-crmd = Server(args.crmd, os.path.join(work, "data"), KEY, os.path.join(work, "crmd.log"),
-              metrics_listen=f"127.0.0.1:{metrics_port}")
+crmd = t.Crmd(args.crmd, os.path.join(work, "data"), KEY, os.path.join(work, "crmd.log"),
+              metrics_listen=f"127.0.0.1:{metrics_port}", extra_args=["--max-inflight", str(MAX_INFLIGHT)])
 crmd.start_until_exit()
 admin = [("authorization", "Bearer " + t.mint_token(KEY, "admin1", "admin"))]
 CS = "crm.customers.v1.CustomerService"
