@@ -319,11 +319,13 @@ def crmd_test_args():
 
 class Crmd:
     """crmd on 127.0.0.1:<port> with its data under `data`, signing key `key`, the scheduler every
-    second and its output appended to `log_path`. start() returns once it is healthy."""
+    second, `extra_args` after the rest of its flags and its output appended to `log_path`.
+    start() returns once it is healthy."""
 
-    def __init__(self, binary, data, key, log_path, metrics_listen=""):
+    def __init__(self, binary, data, key, log_path, metrics_listen="", extra_args=()):
         self.binary, self.data, self.key, self.log_path = binary, data, key, log_path
         self.metrics_listen = metrics_listen
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.dashboard_port = free_port()  # the web dashboard, kept across restarts
@@ -333,7 +335,8 @@ class Crmd:
     def start(self):
         self.p = subprocess.Popen([self.binary, "--data-dir", self.data, "--listen", self.addr,
                                    "--metrics-listen", self.metrics_listen,
-                                   "--dashboard-listen", f"127.0.0.1:{self.dashboard_port}", "--scheduler-interval", "1"],
+                                   "--dashboard-listen", f"127.0.0.1:{self.dashboard_port}", "--scheduler-interval", "1"]
+                                  + self.extra_args,
                                   env=dict(os.environ, CRM_SIGNING_KEY=self.key),
                                   stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
         self.channel = wait_healthy(self.addr, proc=self.p, log_path=self.log_path)

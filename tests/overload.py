@@ -87,7 +87,8 @@ def main():
         assert v.returncode == 0, f"verify --projections: {v.stdout[-2000:]} {v.stderr[-2000:]}"
         print(f"overload {args.overload}x: goodput {o['goodput']:.0f}/s = {o['goodput_share']:.3f} of the peak "
               f"{o['peak']:.0f}/s, ok p50 {o['ok_p50_ms']:.1f} ms p99 {o['ok_p99_ms']:.1f} ms; {o['rejected']} refused "
-              f"(p50 {o['rejected_p50_ms']:.1f} ms, p99 {o['rejected_p99_ms']:.1f} ms); crmd healthy after, log and "
+              f"(p50 {o['rejected_p50_ms']:.1f} ms, p99 {o['rejected_p99_ms']:.1f} ms), {o['expired']} past their "
+              f"{o['patience_ms']:.0f} ms deadline; crmd healthy after, log and "
               f"projections verified; every acknowledged create there once, none refused there")
         failed = False
     finally:

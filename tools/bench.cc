@@ -148,7 +148,7 @@ struct LocalServer {
 // token unless empty): `start(ctx, req, resp, callback)` is the stub's async method; `done`
 // gets the status, and the response too when it takes `(status, response)`.
 template <typename Resp, typename Req, typename Start, typename Done>
-void SendUnary(Req req, const std::string& token, Start start, Done done) {
+void SendUnary(Req req, const std::string& token, Start start, Done done, absl::Duration deadline = absl::Seconds(30)) {
   struct Call {
     grpc::ClientContext ctx;
     Req req;
@@ -157,7 +157,7 @@ void SendUnary(Req req, const std::string& token, Start start, Done done) {
   auto* call = new Call();
   call->req = std::move(req);
   if (!token.empty()) call->ctx.AddMetadata("authorization", "Bearer " + token);
-  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
   start(&call->ctx, &call->req, &call->resp, [call, done = std::move(done)](grpc::Status s) mutable {
     if constexpr (std::is_invocable_v<Done&, const grpc::Status&, const Resp&>) {
       done(s, call->resp);
@@ -180,6 +180,8 @@ class CreateCaller {
         token_(std::move(token)),
         journal_(journal) {}
   bool journal_failed(const std::string& path) const { return journal_.failed(path); }
+  // The gRPC deadline of the calls started from now on. Default: 30 s.
+  void set_deadline(absl::Duration d) { deadline_ = d; }
 
   void operator()(int, std::function<void(const grpc::Status&)> done) {
     const int64_t n = seq_.fetch_add(1);
@@ -187,7 +189,7 @@ class CreateCaller {
     req.mutable_customer()->set_display_name(crm::bench::DisplayName(n));
     req.mutable_customer()->set_phone(crm::bench::Phone(n));
     auto send = [this](auto... a) { stub_->async()->CreateCustomer(a...); };
-    if (!journal_.enabled()) return SendUnary<Customer>(std::move(req), token_, send, std::move(done));
+    if (!journal_.enabled()) return SendUnary<Customer>(std::move(req), token_, send, std::move(done), deadline_);
     req.set_request_id(crm::NewUuidV7(absl::Now()));
     std::string request_id = req.request_id();
     journal_.CreateSent(n, request_id);
@@ -196,13 +198,15 @@ class CreateCaller {
                             const grpc::Status& s, const Customer& r) {
                           journal_.CreateAnswered(n, request_id, s, r.name(), r.etag());
                           done(s);
-                        });
+                        },
+                        deadline_);
   }
 
  private:
   std::unique_ptr<crm::customers::v1::CustomerService::Stub> stub_;
   const std::string token_;
   crm::bench::Journal journal_;
+  absl::Duration deadline_ = absl::Seconds(30);
   std::atomic<int64_t> seq_{static_cast<int64_t>(getpid()) * 100000000LL % 900000000LL};
 };
 
@@ -302,8 +306,9 @@ Result RunCreate(CreateCaller& caller, int clients, absl::Duration duration, abs
 }
 
 // Overload of a server process: the peak of durable creates with `clients` in a closed loop,
-// then an open loop offering `factor` times that peak. Prints both, goodput (OK within
-// `patience`) as a share of the peak, and how fast the calls the server shed were refused.
+// then an open loop offering `factor` times that peak, each call with a deadline of `patience`.
+// Prints both, goodput (OK within `patience`) as a share of the peak, and how fast the calls the
+// server shed were refused.
 // With `journal`, every create of both runs is journalled for `--workload day-check`.
 int RunOverload(const std::string& target, const std::string& token, int clients, absl::Duration duration,
                 absl::Duration warmup, double factor, absl::Duration patience, bool json, const std::string& journal) {
@@ -323,21 +328,26 @@ int RunOverload(const std::string& target, const std::string& token, int clients
   // Unanswered calls the client may hold: far past any in-flight limit, so a server that
   // sheds load answers long before the client runs out.
   constexpr int64_t kMaxOutstanding = 100000;
+  // A client that waits `patience` tells the server so, as a real client's deadline does: the
+  // server may then refuse at once what it cannot answer in time, and drops what expired.
+  caller.set_deadline(patience);
   crm::bench::OpenLoopResult o = crm::bench::RunOpenLoop(factor * peak_rate, duration, patience, kMaxOutstanding,
                                                          std::ref(caller));
   const double goodput = o.ok / o.seconds;
   std::printf(json ? "{\"workload\":\"overload\",\"clients\":%d,\"peak\":%.1f,\"offered\":%.1f,\"sent\":%lld,"
-                     "\"ok\":%lld,\"ok_late\":%lld,\"patience_ms\":%.0f,\"rejected\":%lld,\"other_errors\":%lld,"
+                     "\"ok\":%lld,\"ok_late\":%lld,\"patience_ms\":%.0f,\"rejected\":%lld,\"expired\":%lld,"
+                     "\"other_errors\":%lld,"
                      "\"not_sent\":%lld,\"goodput\":%.1f,"
                      "\"goodput_share\":%.3f,\"ok_p50_ms\":%.3f,\"ok_p99_ms\":%.3f,\"rejected_p50_ms\":%.3f,"
                      "\"rejected_p99_ms\":%.3f,\"rejected_max_ms\":%.3f,\"client_cpu_seconds\":%.2f}\n"
                    : "overload after a peak at %d clients of %.1f/s: offered %.1f/s; sent %lld: ok %lld, "
-                     "late %lld (OK after %.0f ms), RESOURCE_EXHAUSTED %lld, other errors %lld, not sent %lld\n"
+                     "late %lld (OK after %.0f ms), RESOURCE_EXHAUSTED %lld, DEADLINE_EXCEEDED %lld, other errors %lld, "
+                     "not sent %lld\n"
                      "  goodput %.1f/s = %.3f of peak; ok p50 %.3f ms p99 %.3f ms; "
                      "refused p50 %.3f ms p99 %.3f ms max %.3f ms; client cpu %.2f s\n",
               clients, peak_rate, o.rate, static_cast<long long>(o.sent), static_cast<long long>(o.ok),
               static_cast<long long>(o.ok_late), o.patience_ms, static_cast<long long>(o.rejected),
-              static_cast<long long>(o.other), static_cast<long long>(o.not_sent),
+              static_cast<long long>(o.expired), static_cast<long long>(o.other), static_cast<long long>(o.not_sent),
               goodput, goodput / peak_rate, o.ok_p50_ms, o.ok_p99_ms, o.rejected_p50_ms, o.rejected_p99_ms,
               o.rejected_max_ms, o.cpu_s);
   if (!o.first_other.empty()) std::fprintf(stderr, "first other error: %s\n", o.first_other.c_str());
@@ -762,7 +772,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.1, 100.0))->capture_default_str();
   double patience_ms = 1000;
   app.add_option("--patience-ms", patience_ms,
-                 "overload: an OK answer later than this after its scheduled start is late, not goodput")
+                 "overload: each open-loop call's gRPC deadline; an OK answer later than this after its scheduled "
+                 "start is late, not goodput")
       ->check(CLI::Range(1.0, 60000.0))->capture_default_str();
   int64_t customers = 0;
   app.add_option("--customers", customers,

@@ -250,6 +250,9 @@ struct OpenLoopResult {
   // up after `patience` did not get them), counted apart from `ok`.
   int64_t ok_late = 0;
   double patience_ms = 0;
+  // DEADLINE_EXCEEDED: the call's deadline (the client's patience, when it sets one) passed
+  // before an answer; neither goodput nor a refusal, and the write's outcome is open.
+  int64_t expired = 0;
   // Calls not sent because `max_outstanding` were unanswered already (the server stopped
   // answering at the rate asked, refusals included).
   int64_t not_sent = 0;
@@ -263,6 +266,7 @@ struct OpenLoopResult {
 // closed loop), then waits for every answer. An OK answer counts when it came within
 // `patience` of its scheduled start, else as late. RESOURCE_EXHAUSTED counts as rejected; its
 // latency, from the scheduled start to the answer, is what a shed call costs the client.
+// DEADLINE_EXCEEDED counts as expired.
 inline OpenLoopResult RunOpenLoop(double rate, absl::Duration duration, absl::Duration patience,
                                   int64_t max_outstanding,
                                   std::function<void(int, std::function<void(const grpc::Status&)>)> call) {
@@ -298,6 +302,8 @@ inline OpenLoopResult RunOpenLoop(double rate, absl::Duration duration, absl::Du
       } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
         ++r.rejected;
         rejected_ms.push_back(ms);
+      } else if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        ++r.expired;
       } else {
         if (r.other++ == 0) {
           r.first_other = absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),

@@ -74,7 +74,18 @@ Metrics::Metrics()
               .Name("crm_projection_lag_records")
               .Help("Records in the log that a projection has not applied yet.")
               .Register(*registry_);
+  auto& refused = prometheus::BuildCounter()
+                      .Name("crm_admission_refused_total")
+                      .Help("Calls refused at admission with RESOURCE_EXHAUSTED or UNAVAILABLE, before authentication, "
+                            "by reason: inflight (the in-flight limit), deadline (the deadline is shorter than the "
+                            "method's calls now take), shutting_down.")
+                      .Register(*registry_);
+  refused_[static_cast<int>(Refusal::kInflight)] = &refused.Add({{"reason", "inflight"}});
+  refused_[static_cast<int>(Refusal::kDeadline)] = &refused.Add({{"reason", "deadline"}});
+  refused_[static_cast<int>(Refusal::kShuttingDown)] = &refused.Add({{"reason", "shutting_down"}});
 }
+
+void Metrics::CountRefusal(Refusal reason) { refused_[static_cast<int>(reason)]->Increment(); }
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& address) {
   std::unique_ptr<Metrics> m(new Metrics());

@@ -17,6 +17,14 @@ namespace crm::server {
 
 class KernelMetrics;
 
+// Why the runtime refused a call at admission, before authenticating it: the values of
+// crm_admission_refused_total's `reason` label.
+enum class Refusal {
+  kInflight,      // "inflight": RuntimeOptions::max_inflight calls were in flight
+  kDeadline,      // "deadline": the call's deadline is shorter than its method's calls now take
+  kShuttingDown,  // "shutting_down": the server was draining
+};
+
 // The Prometheus series of docs/architecture.md §5, served at http://<address>/metrics. Thread-safe.
 class Metrics {
  public:
@@ -35,6 +43,8 @@ class Metrics {
   void ObserveCall(const std::string& full_method, int code, double seconds);
   // crm_log_append_seconds{topic}
   void ObserveAppend(const std::string& topic, double seconds);
+  // crm_admission_refused_total{reason}: one more call refused at admission for `reason`.
+  void CountRefusal(Refusal reason);
   // crm_projection_lag_records{projection}
   void SetProjectionLag(const std::string& projection, double records);
 
@@ -58,6 +68,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* handling_;
   prometheus::Family<prometheus::Histogram>* append_;
   prometheus::Family<prometheus::Gauge>* lag_;
+  // One series per Refusal, made up front: counting a refusal looks nothing up.
+  prometheus::Counter* refused_[3];
   absl::flat_hash_set<std::string> known_;
 };
 

@@ -24,14 +24,18 @@ absl::Status InflightLimiter::Acquire() {
   return absl::OkStatus();
 }
 
-AdmittedCall::AdmittedCall(std::shared_ptr<CallRegistry> registry) : registry_(std::move(registry)) {}
+AdmittedCall::AdmittedCall(std::shared_ptr<CallRegistry> registry, MethodLoad* load)
+    : registry_(std::move(registry)), load_(load) {
+  if (load_ != nullptr) load_->Admitted();
+}
 
 AdmittedCall::~AdmittedCall() { Release(); }
 
-void AdmittedCall::Release() {
+void AdmittedCall::Release(absl::StatusCode code) {
   if (released_.exchange(true, std::memory_order_acq_rel)) return;
   registry_->Remove(this);
   registry_->limiter().Release();
+  if (load_ != nullptr) load_->Answered(absl::FromChrono(std::chrono::steady_clock::now() - admitted_), code);
 }
 
 UnaryCall::~UnaryCall() {
@@ -39,7 +43,7 @@ UnaryCall::~UnaryCall() {
 }
 
 void UnaryCall::Answer(const absl::Status& status) {
-  Release();
+  Release(status.code());
   reactor_->Finish(ToGrpcStatus(status));
 }
 
@@ -58,6 +62,10 @@ void StreamCall::End() {
 void StreamCall::Cancel() {
   absl::MutexLock l(&mu_);
   if (ctx_ != nullptr) ctx_->TryCancel();
+}
+
+void CallRegistry::SetMethods(const std::vector<const google::protobuf::MethodDescriptor*>& methods) {
+  for (const auto* m : methods) loads_.try_emplace(m, std::make_unique<MethodLoad>());
 }
 
 void CallRegistry::Add(const std::shared_ptr<AdmittedCall>& call) {
@@ -92,14 +100,19 @@ namespace {
 // The full names ("/pkg.Svc/Method") of the methods `server` serves, from the protobuf
 // descriptors of its services (grpc::ServerInitializer reads the service list the way gRPC's
 // reflection plugin does). Health and reflection, registered inside gRPC, are named outright.
-absl::flat_hash_set<std::string> ServedMethods(grpc::Server* server) {
+// `descriptors` gets the descriptors of the services' methods (what admission keeps a load for).
+absl::flat_hash_set<std::string> ServedMethods(grpc::Server* server,
+                                               std::vector<const google::protobuf::MethodDescriptor*>* descriptors) {
   absl::flat_hash_set<std::string> out = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
                                           "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"};
   grpc::ServerInitializer peek(server);
   for (const std::string& name : *peek.GetServiceList()) {
     const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
     if (service == nullptr) continue;
-    for (int i = 0; i < service->method_count(); ++i) out.insert(absl::StrCat("/", name, "/", service->method(i)->name()));
+    for (int i = 0; i < service->method_count(); ++i) {
+      out.insert(absl::StrCat("/", name, "/", service->method(i)->name()));
+      descriptors->push_back(service->method(i));
+    }
   }
   return out;
 }
@@ -131,7 +144,10 @@ absl::Status Runtime::Start(const std::vector<grpc::Service*>& services) {
   server_ = builder.BuildAndStart();
   if (!server_) return absl::UnavailableError(absl::StrCat("cannot start the gRPC server on ", options_.listen));
   // Before the listener hands over the first connection.
-  if (metrics_ != nullptr) metrics_->SetKnownMethods(ServedMethods(server_.get()));
+  std::vector<const google::protobuf::MethodDescriptor*> descriptors;
+  absl::flat_hash_set<std::string> served = ServedMethods(server_.get(), &descriptors);
+  if (options_.admit_by_deadline) registry_->SetMethods(descriptors);
+  if (metrics_ != nullptr) metrics_->SetKnownMethods(std::move(served));
   listener_->Start(acceptor_.get());
   port_ = listener_->port();
   SetServing(true);
@@ -178,11 +194,26 @@ void Runtime::Watch() {
   }
 }
 
-absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx, const MethodAccess& access) {
+absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx, const MethodAccess& access,
+                                         const MethodLoad* load) {
   if (draining_.load(std::memory_order_relaxed)) {
+    CountRefusal(Refusal::kShuttingDown);
     return ClientSafe(absl::UnavailableError("the server is shutting down; retry on another instance"));
   }
-  if (absl::Status s = registry_->limiter().Acquire(); !s.ok()) return s;
+  const absl::Time now = absl::Now();
+  const absl::Time deadline = std::min(now + options_.max_wait, absl::FromChrono(ctx.deadline()));
+  if (load != nullptr && !load->CanMeet(deadline - now)) {
+    CountRefusal(Refusal::kDeadline);
+    // ClientSafe: our own words, and no incident to log (see InflightLimiter::Acquire).
+    return ClientSafe(absl::ResourceExhaustedError(absl::StrCat(
+        "server busy: this method's calls take about ", absl::ToInt64Milliseconds(load->Estimate()),
+        " ms to be answered now, and this call's deadline is ",
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - now)), " ms away; retry later with backoff")));
+  }
+  if (absl::Status s = registry_->limiter().Acquire(); !s.ok()) {
+    CountRefusal(Refusal::kInflight);
+    return s;
+  }
   absl::StatusOr<Claims> claims = auth_->Authenticate(ctx);
   if (!claims.ok()) {
     registry_->limiter().Release();
@@ -194,24 +225,25 @@ absl::StatusOr<CallScope> Runtime::Admit(const grpc::CallbackServerContext& ctx,
   }
   CallScope scope;
   scope.claims = *std::move(claims);
-  const absl::Time cap = absl::Now() + options_.max_wait;
-  scope.deadline = std::min(cap, absl::FromChrono(ctx.deadline()));
+  scope.deadline = deadline;
   return scope;
 }
 
 absl::StatusOr<UnaryScope> Runtime::BeginUnary(const grpc::CallbackServerContext& ctx,
                                                grpc::ServerUnaryReactor* reactor, const MethodAccess& access) {
-  absl::StatusOr<CallScope> admitted = Admit(ctx, access);
+  MethodLoad* load = registry_->LoadOf(access.method());
+  absl::StatusOr<CallScope> admitted = Admit(ctx, access, load);
   if (!admitted.ok()) return admitted.status();
   UnaryScope scope;
   static_cast<CallScope&>(scope) = *std::move(admitted);
-  scope.call = std::make_shared<UnaryCall>(registry_, reactor);
+  scope.call = std::make_shared<UnaryCall>(registry_, reactor, load);
   registry_->Add(scope.call);
   return scope;
 }
 
 absl::StatusOr<StreamScope> Runtime::BeginStream(grpc::CallbackServerContext* ctx, const MethodAccess& access) {
-  absl::StatusOr<CallScope> admitted = Admit(*ctx, access);
+  // A stream's length is its client's (an import of a million rows): no deadline rule.
+  absl::StatusOr<CallScope> admitted = Admit(*ctx, access, nullptr);
   if (!admitted.ok()) return admitted.status();
   StreamScope scope;
   static_cast<CallScope&>(scope) = *std::move(admitted);

@@ -2,6 +2,7 @@
 #define CRM_LIBS_SERVER_RUNTIME_H_
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "grpcpp/grpcpp.h"
 #include "libs/common/token.h"
 #include "libs/server/access.h"
+#include "libs/server/admission.h"
 #include "libs/server/auth.h"
 #include "libs/server/listener.h"
 #include "libs/server/metrics.h"
@@ -25,6 +27,11 @@ struct RuntimeOptions {
   std::string listen = "127.0.0.1:50051";
   // Requests handled at once; more get RESOURCE_EXHAUSTED at once. Default: 512.
   int max_inflight = 512;
+  // Refuse with RESOURCE_EXHAUSTED, before authenticating it, a unary call whose deadline
+  // (capped at max_wait) is shorter than the time its method's calls now take from admission to
+  // answer (MethodLoad, libs/server/admission.h), instead of deciding it and answering it after
+  // the client gave up. Default: true.
+  bool admit_by_deadline = true;
   // Longest wait a call may do (e.g. for min_consistency_token), whatever deadline the client
   // set. Default: 10 s.
   absl::Duration max_wait = absl::Seconds(10);
@@ -86,15 +93,19 @@ class AdmittedCall {
   bool claimed() const { return claimed_.load(std::memory_order_acquire); }
 
  protected:
-  explicit AdmittedCall(std::shared_ptr<CallRegistry> registry);
-  // Releases the slot and leaves the registry; once.
-  void Release();
+  // `load` (may be null) learns how long the call took when it is released.
+  AdmittedCall(std::shared_ptr<CallRegistry> registry, MethodLoad* load);
+  // Releases the slot and leaves the registry; once. `code` is the answer's (see MethodLoad).
+  void Release(absl::StatusCode code = absl::StatusCode::kOk);
   // Called by the runtime on shutdown past the drain limit.
   virtual void Abort() = 0;
 
  private:
   friend class CallRegistry;
   std::shared_ptr<CallRegistry> registry_;
+  MethodLoad* const load_;
+  // Monotonic: a step of the wall clock must not teach the load a wrong time.
+  const std::chrono::steady_clock::time_point admitted_ = std::chrono::steady_clock::now();
   std::atomic<bool> claimed_{false};
   std::atomic<bool> released_{false};
 };
@@ -104,8 +115,9 @@ class AdmittedCall {
 // when the last reference goes, so its slot is never lost.
 class UnaryCall final : public AdmittedCall {
  public:
-  UnaryCall(std::shared_ptr<CallRegistry> registry, grpc::ServerUnaryReactor* reactor)
-      : AdmittedCall(std::move(registry)), reactor_(reactor) {}
+  // `load` (may be null): the method's, which learns from this call's answer.
+  UnaryCall(std::shared_ptr<CallRegistry> registry, grpc::ServerUnaryReactor* reactor, MethodLoad* load = nullptr)
+      : AdmittedCall(std::move(registry), load), reactor_(reactor) {}
   ~UnaryCall() override;
 
   // Answers with `status` (mapped to google.rpc details); only after a successful Claim().
@@ -125,7 +137,7 @@ class UnaryCall final : public AdmittedCall {
 class StreamCall final : public AdmittedCall {
  public:
   StreamCall(std::shared_ptr<CallRegistry> registry, grpc::CallbackServerContext* ctx)
-      : AdmittedCall(std::move(registry)), ctx_(ctx) {}
+      : AdmittedCall(std::move(registry), nullptr), ctx_(ctx) {}
   ~StreamCall() override { End(); }
   // The stream is over (its reactor's OnDone, before gRPC frees the context): releases the
   // slot; the context is not touched after this returns.
@@ -140,12 +152,21 @@ class StreamCall final : public AdmittedCall {
   grpc::CallbackServerContext* ctx_ ABSL_GUARDED_BY(mu_);
 };
 
-// The calls a runtime admitted and has not seen end, with the in-flight limit. Shared with the
-// calls themselves, so that a call answered after its runtime is gone touches live memory.
+// The calls a runtime admitted and has not seen end, with the in-flight limit and each served
+// method's load. Shared with the calls themselves, so that a call answered after its runtime is
+// gone touches live memory.
 class CallRegistry {
  public:
   explicit CallRegistry(int max_inflight) : limiter_(max_inflight) {}
   InflightLimiter& limiter() { return limiter_; }
+  // Gives each of `methods` a MethodLoad. Call once, before the server takes calls: LoadOf()
+  // reads the map without a lock.
+  void SetMethods(const std::vector<const google::protobuf::MethodDescriptor*>& methods);
+  // The load of `method`; null for a method SetMethods() was not given (and for null).
+  MethodLoad* LoadOf(const google::protobuf::MethodDescriptor* method) const {
+    auto it = loads_.find(method);
+    return it == loads_.end() ? nullptr : it->second.get();
+  }
   // Enters a call that holds one of the limiter's slots; it leaves when it releases it.
   void Add(const std::shared_ptr<AdmittedCall>& call);
   // Calls still admitted.
@@ -158,6 +179,8 @@ class CallRegistry {
   void Remove(AdmittedCall* call);
 
   InflightLimiter limiter_;
+  // Fixed before the first call (SetMethods); one entry per served method, so bounded.
+  absl::flat_hash_map<const google::protobuf::MethodDescriptor*, std::unique_ptr<MethodLoad>> loads_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<AdmittedCall*, std::weak_ptr<AdmittedCall>> calls_ ABSL_GUARDED_BY(mu_);
 };
@@ -190,9 +213,12 @@ class Runtime {
   absl::Status Start(const std::vector<grpc::Service*>& services);
 
   // Admission, authentication, the permission matrix and the deadline for one unary call of
-  // the method `access` describes, answered through `reactor`: PERMISSION_DENIED (ErrorInfo
-  // reason ROLE_NOT_ADMITTED) when the token's role is not one the method's access option
-  // lists, before the service sees anything of the call. On error, the caller finishes the
+  // the method `access` describes, answered through `reactor`. Before authenticating:
+  // UNAVAILABLE while shutting down, RESOURCE_EXHAUSTED when the call's deadline is shorter
+  // than the method's calls now take (RuntimeOptions::admit_by_deadline) or max_inflight calls
+  // are in flight. Then PERMISSION_DENIED (ErrorInfo reason ROLE_NOT_ADMITTED) when the
+  // token's role is not one the method's access option lists, before the service sees
+  // anything of the call. On error, the caller finishes the
   // call with Refuse(); on success the call is answered through scope.call (UnaryCall::Finish).
   absl::StatusOr<UnaryScope> BeginUnary(const grpc::CallbackServerContext& ctx, grpc::ServerUnaryReactor* reactor,
                                         const MethodAccess& access);
@@ -209,11 +235,18 @@ class Runtime {
   grpc::Server* server() { return server_.get(); }
   absl::Duration stream_idle_timeout() const { return options_.stream_idle_timeout; }
   int inflight() const { return registry_->limiter().inflight(); }
+  // What admission knows of `method` (one of the started services'); null for any other.
+  const MethodLoad* load(const google::protobuf::MethodDescriptor* method) const { return registry_->LoadOf(method); }
   // Client connections the listener closed at once because descriptors ran short.
   int64_t connections_shed() const { return listener_ ? listener_->shed() : 0; }
 
  private:
-  absl::StatusOr<CallScope> Admit(const grpc::CallbackServerContext& ctx, const MethodAccess& access);
+  // `load` (may be null) is the method's, for the deadline rule.
+  absl::StatusOr<CallScope> Admit(const grpc::CallbackServerContext& ctx, const MethodAccess& access,
+                                  const MethodLoad* load);
+  void CountRefusal(Refusal reason) {
+    if (metrics_ != nullptr) metrics_->CountRefusal(reason);
+  }
   void Watch();
   void SetServing(bool serving);
 

@@ -12,8 +12,9 @@
 
 namespace crm::server {
 
-// Adds --max-inflight, --max-wait, --drain-timeout and --stream-idle-timeout, which write into
-// `options` when parsed; `options` must outlive the parse. Times are in seconds.
+// Adds --max-inflight, --admit-by-deadline, --max-wait, --drain-timeout and
+// --stream-idle-timeout, which write into `options` when parsed; `options` must outlive the
+// parse. Times are in seconds.
 inline void AddRuntimeFlags(CLI::App& app, RuntimeOptions* options) {
   auto seconds = [&app](const char* name, absl::Duration* d, const char* help, double max) {
     app.add_option_function<double>(
@@ -24,6 +25,10 @@ inline void AddRuntimeFlags(CLI::App& app, RuntimeOptions* options) {
   app.add_option("--max-inflight", options->max_inflight, "Requests in flight before RESOURCE_EXHAUSTED")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--admit-by-deadline", options->admit_by_deadline,
+                 "Refuse at once (RESOURCE_EXHAUSTED) a call whose deadline is shorter than its method's calls "
+                 "now take to be answered")
+      ->capture_default_str();
   seconds("--max-wait", &options->max_wait,
           "Longest a call may wait (e.g. for min_consistency_token), whatever deadline the client set", 3600);
   seconds("--drain-timeout", &options->drain_timeout,
