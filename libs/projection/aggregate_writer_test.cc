@@ -551,18 +551,36 @@ struct CommitCounter final : ProjectionDb::CommitObserver {
   std::atomic<int> commits{0};
 };
 
+// A test folder with an embedded log (`options`, its path set here), a projection store and
+// a clock, removed at the end; writers declared after it are gone first.
+struct GroupBed {
+  explicit GroupBed(const std::string& name, eventlog::EmbeddedLogOptions options = {}) : dir(NewTestDir(name)) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    options.path = dir + "/log";
+    log = *eventlog::OpenEmbeddedLog(options);
+    db = *ProjectionDb::Open({.path = dir + "/proj"});
+  }
+  ~GroupBed() {
+    db.reset();
+    log.reset();
+    std::filesystem::remove_all(dir);
+  }
+  std::string dir;
+  ManualClock clock;
+  std::unique_ptr<eventlog::Log> log;
+  std::unique_ptr<ProjectionDb> db;
+};
+
 // The appends a log answers together (one group commit) reach the projections in one batch,
 // and each is answered only after that commit, with its own token; a refused append in the
 // group answers as before, and holds the appends after it until the projections caught up.
 TEST(AggregateWriterGroupTest, AppendsAnsweredTogetherCommitOnceAndAreAnsweredAfterIt) {
-  const std::string dir = NewTestDir("aggw-group");
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  ManualClock clock;
-  auto base = *eventlog::OpenEmbeddedLog({.path = dir + "/log"});
+  GroupBed bed("aggw-group");
+  ManualClock& clock = bed.clock;
+  auto& base = bed.log;
   HeldAnswersLog log(base.get());
-  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
-  ProjectionDb* store = db.get();
+  ProjectionDb* store = bed.db.get();
   auto writer = *AggregateWriter::Open(&log, store, {.topic = "t", .partitions = 2, .source = "/test", .clock = &clock},
                                        [store](const eventlog::Record& r, Batch& b) { return ApplyHeads(*store, r, b); });
   CommitCounter counter;
@@ -609,9 +627,6 @@ TEST(AggregateWriterGroupTest, AppendsAnsweredTogetherCommitOnceAndAreAnsweredAf
   EXPECT_EQ(HeadIn(*store, "c").version, 0) << "applied once the projections caught up, not in the group";
   store->RemoveCommitObserver(&counter);
   writer.reset();
-  db.reset();
-  base.reset();
-  std::filesystem::remove_all(dir);
 }
 
 // An append the log refuses at once (a full queue) is answered inside the Append call, on the
@@ -620,14 +635,11 @@ TEST(AggregateWriterGroupTest, AppendsAnsweredTogetherCommitOnceAndAreAnsweredAf
 // writer's destructor waits for: the answer must not wait for that group's end, or it comes
 // after ~AggregateWriter returned (every `done` has run by then), on a destroyed writer.
 TEST(AggregateWriterGroupTest, AnAppendRefusedAtOnceInsideAGroupIsAnsweredBeforeTheWriterIsGone) {
-  const std::string dir = NewTestDir("aggw-group-refused");
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  ManualClock clock;
   // No room in the queue: every append is refused at once, nothing written.
-  auto log = *eventlog::OpenEmbeddedLog({.path = dir + "/log", .max_queued_appends = 0});
-  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
-  ProjectionDb* store = db.get();
+  GroupBed bed("aggw-group-refused", {.max_queued_appends = 0});
+  ManualClock& clock = bed.clock;
+  auto& log = bed.log;
+  ProjectionDb* store = bed.db.get();
   auto writer = *AggregateWriter::Open(log.get(), store,
                                        {.topic = "t", .partitions = 2, .source = "/test", .clock = &clock},
                                        [store](const eventlog::Record& r, Batch& b) { return ApplyHeads(*store, r, b); });
@@ -652,9 +664,6 @@ TEST(AggregateWriterGroupTest, AnAppendRefusedAtOnceInsideAGroupIsAnsweredBefore
   EXPECT_TRUE(answered_when_gone) << "a done ran after ~AggregateWriter returned, or never";
   EXPECT_EQ(answered.load(), 1);
   EXPECT_EQ(got.code(), absl::StatusCode::kResourceExhausted) << got;
-  db.reset();
-  log.reset();
-  std::filesystem::remove_all(dir);
 }
 
 // A record of the group the projection refuses (Finish's partial failure): the appends before
@@ -662,14 +671,11 @@ TEST(AggregateWriterGroupTest, AnAppendRefusedAtOnceInsideAGroupIsAnsweredBefore
 // it, it and the appends after it are answered "written, not applied", and the next append
 // catches the projections up with all of them.
 TEST(AggregateWriterGroupTest, ARecordTheProjectionRefusesInAGroupCommitsOnlyTheAppendsBeforeIt) {
-  const std::string dir = NewTestDir("aggw-group-partial");
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  ManualClock clock;
-  auto base = *eventlog::OpenEmbeddedLog({.path = dir + "/log"});
+  GroupBed bed("aggw-group-partial");
+  ManualClock& clock = bed.clock;
+  auto& base = bed.log;
   HeldAnswersLog log(base.get());
-  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
-  ProjectionDb* store = db.get();
+  ProjectionDb* store = bed.db.get();
   std::atomic<bool> refuse{true};
   // Writes part of "bad"'s rows into the batch, then refuses it.
   auto apply = [store, &refuse](const eventlog::Record& r, Batch& b) -> absl::Status {
@@ -736,9 +742,6 @@ TEST(AggregateWriterGroupTest, ARecordTheProjectionRefusesInAGroupCommitsOnlyThe
 
   store->RemoveCommitObserver(&counter);
   writer.reset();
-  db.reset();
-  base.reset();
-  std::filesystem::remove_all(dir);
 }
 
 // A writer closed from inside another writer's answer, on the log's answering thread, while
@@ -747,13 +750,10 @@ TEST(AggregateWriterGroupTest, ARecordTheProjectionRefusesInAGroupCommitsOnlyThe
 // it must have run when ~AggregateWriter returns, not at the group's end on a destroyed
 // writer.
 TEST(AggregateWriterGroupTest, AWriterClosedInsideAnotherWritersAnswerAnswersItsWaitingAppendsFirst) {
-  const std::string dir = NewTestDir("aggw-group-close");
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  ManualClock clock;
-  auto log = *eventlog::OpenEmbeddedLog({.path = dir + "/log", .close_timeout = absl::Milliseconds(100)});
-  auto db = *ProjectionDb::Open({.path = dir + "/proj"});
-  ProjectionDb* store = db.get();
+  GroupBed bed("aggw-group-close", {.close_timeout = absl::Milliseconds(100)});
+  ManualClock& clock = bed.clock;
+  auto& log = bed.log;
+  ProjectionDb* store = bed.db.get();
   auto apply = [store](const eventlog::Record& r, Batch& b) { return ApplyHeads(*store, r, b); };
   auto x = *AggregateWriter::Open(log.get(), store, {.topic = "x", .partitions = 1, .source = "/x", .clock = &clock},
                                   apply);
@@ -788,9 +788,6 @@ TEST(AggregateWriterGroupTest, AWriterClosedInsideAnotherWritersAnswerAnswersIts
   EXPECT_TRUE(w_answered_when_gone) << "a done of w ran after ~AggregateWriter returned";
   EXPECT_EQ(w_answers.load(), 1);
   EXPECT_EQ(w_status.code(), absl::StatusCode::kUnavailable) << w_status;
-  db.reset();
-  log.reset();
-  std::filesystem::remove_all(dir);
 }
 }  // namespace
 }  // namespace crm::projection
